@@ -1,0 +1,470 @@
+//! `monorail`: the command line. Thin by design: it parses flags, calls the workspace crates and
+//! reports their errors with context. Exit status 2 means the input was refused (bad file, bad
+//! flag), 1 that something else failed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use monorail_model::checkpoint::{self, Checkpoint};
+use monorail_model::engine::{generate, Engine};
+use monorail_model::fidelity::{compare, Fidelity};
+use monorail_model::float::FloatModel;
+use monorail_model::golden::GoldenModel;
+use monorail_model::quant::QuantModel;
+use monorail_model::sampler::SamplerOptions;
+use monorail_model::synth;
+use monorail_model::tokenizer::{Tokenizer, BOS};
+use monorail_model::ModelError;
+
+/// Seed of the built-in model (a synthetic stories260K-shaped model until a trained one ships).
+const BUILTIN_SEED: u64 = 260;
+/// Shape of the built-in model.
+const BUILTIN_SHAPE: &str = "stories260k";
+/// Prompt of `monorail demo`.
+const DEMO_PROMPT: &str = "Once upon a time";
+
+#[derive(Parser)]
+#[command(
+    name = "monorail",
+    version,
+    about = "Deterministic FPGA inference engines for llama2.c models",
+    long_about = "Monorail loads llama2.c checkpoints, runs them on a float reference (run.c's \
+                  semantics) and on a bit-exact integer golden model, and (as the project grows) \
+                  compiles them to a static instruction stream for a wide SIMD FPGA core."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum EngineKind {
+    /// The float reference, run.c's forward pass in float32.
+    Float,
+    /// The golden integer model (docs/numerics.md), bit-exact.
+    Golden,
+}
+
+/// The model and tokenizer flags shared by the commands.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// llama2.c checkpoint (legacy v0, ak42 v1 or v2 Q8_0); default: the built-in model.
+    #[arg(long, short = 'm', value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// llama2.c tokenizer.bin (required with --model; the built-in model has its own).
+    #[arg(long, short = 'z', value_name = "FILE")]
+    tokenizer: Option<PathBuf>,
+}
+
+/// The prompt flags shared by the commands.
+#[derive(clap::Args)]
+struct PromptArgs {
+    /// Prompt text (encoded as run.c does: BOS, dummy-prefix space, merges).
+    #[arg(long, short = 'i', default_value = "")]
+    prompt: String,
+    /// Prompt as comma-separated token ids after BOS, instead of text.
+    #[arg(long, value_name = "IDS", conflicts_with = "prompt")]
+    prompt_tokens: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate text with an engine (the flags of llama2.c's run).
+    Run {
+        /// Which engine computes the forward pass.
+        #[arg(long, short = 'e', value_enum, default_value = "float")]
+        engine: EngineKind,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        prompt: PromptArgs,
+        /// Number of steps (positions) to run, prompt included; 0 means the model's seq_len.
+        #[arg(long, short = 'n', default_value_t = 256)]
+        steps: usize,
+        /// Temperature; 0 is greedy.
+        #[arg(long, short = 't', default_value_t = 1.0)]
+        temperature: f32,
+        /// Top-p (nucleus) threshold; outside (0, 1) samples from the whole distribution.
+        #[arg(long, short = 'p', default_value_t = 0.9)]
+        topp: f32,
+        /// Seed of the sampler's random number generator (non-zero).
+        #[arg(long, short = 's', default_value_t = 1)]
+        seed: u64,
+        /// Print {"tokens": [...], "text": "..."} instead of the text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare the golden integer model with the float reference, teacher-forced.
+    Fidelity {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        prompt: PromptArgs,
+        /// Length of the compared sequence: the prompt continued greedily by the float model.
+        #[arg(long, short = 'n', default_value_t = 128)]
+        steps: usize,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a seeded random checkpoint in llama2.c's legacy (v0) format.
+    SynthModel {
+        /// nano, stories260k, stories15m, or dim=..,hidden=..,layers=..,heads=..,kv_heads=..,vocab=..,seq=..[,shared=false]
+        #[arg(long)]
+        shape: String,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output checkpoint.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: PathBuf,
+        /// Also write the built-in tokenizer for this vocabulary size.
+        #[arg(long, value_name = "FILE")]
+        tokenizer_out: Option<PathBuf>,
+    },
+    /// Measure tokens per second of the float reference and the golden model, side by side.
+    Bench {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Positions to run (greedy, from BOS); 0 means the model's seq_len.
+        #[arg(long, short = 'n', default_value_t = 0)]
+        steps: usize,
+        /// Repetitions; the best of them is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    /// The main job on the built-in model: float reference and golden model side by side.
+    Demo {
+        /// Positions to generate, prompt included.
+        #[arg(long, short = 'n', default_value_t = 64)]
+        steps: usize,
+    },
+}
+
+/// An error for the user, with the exit status it deserves.
+struct CliError {
+    code: u8,
+    message: String,
+}
+
+impl From<ModelError> for CliError {
+    fn from(e: ModelError) -> CliError {
+        CliError {
+            code: 2,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn refused(message: impl Into<String>) -> CliError {
+    CliError {
+        code: 2,
+        message: message.into(),
+    }
+}
+
+/// A model with its tokenizer and a name for reports.
+struct Loaded {
+    checkpoint: Checkpoint,
+    tokenizer: Tokenizer,
+    name: String,
+}
+
+fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
+    match (&args.model, &args.tokenizer) {
+        (None, None) => {
+            let config = synth::parse_shape(BUILTIN_SHAPE)?;
+            Ok(Loaded {
+                checkpoint: synth::synthesize(config, BUILTIN_SEED),
+                tokenizer: synth::builtin_tokenizer(config.vocab_size)?,
+                name: format!("built-in ({BUILTIN_SHAPE} shape, seed {BUILTIN_SEED})"),
+            })
+        }
+        (None, Some(_)) => Err(refused(
+            "--tokenizer was given without --model; the built-in model has its own tokenizer",
+        )),
+        (Some(model), tokenizer) => {
+            let checkpoint = checkpoint::load(model)?;
+            let tokenizer = match tokenizer {
+                Some(path) => Tokenizer::load(path, checkpoint.config.vocab_size)?,
+                None => {
+                    return Err(refused(format!(
+                        "{}: give its tokenizer with -z FILE (llama2.c's tokenizer.bin)",
+                        model.display()
+                    )))
+                }
+            };
+            Ok(Loaded {
+                checkpoint,
+                tokenizer,
+                name: model.display().to_string(),
+            })
+        }
+    }
+}
+
+fn prompt_tokens(args: &PromptArgs, loaded: &Loaded) -> Result<Vec<u32>, CliError> {
+    let vocab = loaded.checkpoint.config.vocab_size;
+    match &args.prompt_tokens {
+        Some(ids) => {
+            let mut tokens = vec![BOS];
+            for item in ids.split(',').filter(|s| !s.trim().is_empty()) {
+                let id: u32 = item
+                    .trim()
+                    .parse()
+                    .map_err(|_| refused(format!("--prompt-tokens: `{item}` is not a token id")))?;
+                if id as usize >= vocab {
+                    return Err(refused(format!(
+                        "--prompt-tokens: token {id} is outside the model's vocabulary of {vocab} tokens"
+                    )));
+                }
+                tokens.push(id);
+            }
+            Ok(tokens)
+        }
+        None => Ok(loaded.tokenizer.encode(&args.prompt, true, false)?),
+    }
+}
+
+fn engine(kind: EngineKind, checkpoint: Checkpoint) -> Box<dyn Engine> {
+    match kind {
+        EngineKind::Float => Box::new(FloatModel::new(checkpoint)),
+        EngineKind::Golden => Box::new(GoldenModel::new(QuantModel::quantize(&checkpoint))),
+    }
+}
+
+fn print_fidelity(f: &Fidelity) {
+    println!(
+        "| positions | top-1 agreement | mean KL (nats) | max KL (nats) | logit error / spread |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| {} | {:.1}% | {:.5} | {:.5} | {:.2}% |",
+        f.positions,
+        100.0 * f.top1_agreement,
+        f.mean_kl_nats,
+        f.max_kl_nats,
+        100.0 * f.mean_relative_logit_error
+    );
+}
+
+/// The sequence fidelity compares: the prompt, continued greedily by the float model.
+fn fidelity_sequence(loaded: &Loaded, prompt: &[u32], steps: usize) -> Result<Vec<u32>, CliError> {
+    let mut float = FloatModel::new(loaded.checkpoint.clone());
+    let greedy = SamplerOptions {
+        temperature: 0.0,
+        topp: 0.9,
+        seed: 1,
+    };
+    let next = generate(&mut float, prompt, steps, greedy)?;
+    let mut sequence = vec![prompt[0]];
+    sequence.extend(next.iter().take(next.len().saturating_sub(1)));
+    Ok(sequence)
+}
+
+fn measure_fidelity(loaded: &Loaded, sequence: &[u32]) -> Fidelity {
+    let mut float = FloatModel::new(loaded.checkpoint.clone());
+    let mut golden = GoldenModel::new(QuantModel::quantize(&loaded.checkpoint));
+    compare(&mut float, &mut golden, sequence)
+}
+
+/// Tokens per second of greedy generation, best of `repeat` runs.
+fn tokens_per_second(
+    make: &dyn Fn() -> Box<dyn Engine>,
+    steps: usize,
+    repeat: usize,
+) -> Result<f64, CliError> {
+    let greedy = SamplerOptions {
+        temperature: 0.0,
+        topp: 0.9,
+        seed: 1,
+    };
+    let mut best = 0.0f64;
+    for _ in 0..repeat.max(1) {
+        let mut engine = make();
+        let start = Instant::now();
+        let tokens = generate(engine.as_mut(), &[BOS], steps, greedy)?;
+        let rate = tokens.len() as f64 / start.elapsed().as_secs_f64();
+        best = best.max(rate);
+    }
+    Ok(best)
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Run {
+            engine: kind,
+            model,
+            prompt,
+            steps,
+            temperature,
+            topp,
+            seed,
+            json,
+        } => {
+            let loaded = load(&model)?;
+            let tokens = prompt_tokens(&prompt, &loaded)?;
+            let options = SamplerOptions {
+                temperature,
+                topp,
+                seed,
+            };
+            options.validate()?;
+            let mut engine = engine(kind, loaded.checkpoint.clone());
+            let start = Instant::now();
+            let out = generate(engine.as_mut(), &tokens, steps, options)?;
+            let elapsed = start.elapsed().as_secs_f64();
+            let text = loaded.tokenizer.decode_text(&out);
+            if json {
+                let value = serde_json::json!({ "tokens": out, "text": text });
+                println!("{value}");
+            } else {
+                println!("{text}");
+                eprintln!(
+                    "achieved tok/s: {:.1} ({} engine, {} positions)",
+                    out.len() as f64 / elapsed,
+                    format!("{kind:?}").to_lowercase(),
+                    out.len()
+                );
+            }
+            Ok(())
+        }
+        Command::Fidelity {
+            model,
+            prompt,
+            steps,
+            json,
+        } => {
+            let loaded = load(&model)?;
+            let tokens = prompt_tokens(&prompt, &loaded)?;
+            let sequence = fidelity_sequence(&loaded, &tokens, steps)?;
+            let f = measure_fidelity(&loaded, &sequence);
+            if json {
+                println!("{}", serde_json::to_string(&f).expect("serialisable"));
+            } else {
+                println!("model: {}", loaded.name);
+                print_fidelity(&f);
+            }
+            Ok(())
+        }
+        Command::SynthModel {
+            shape,
+            seed,
+            output,
+            tokenizer_out,
+        } => {
+            let config = synth::parse_shape(&shape)?;
+            let tokenizer = match &tokenizer_out {
+                Some(_) => Some(synth::builtin_tokenizer(config.vocab_size)?),
+                None => None,
+            };
+            let model = synth::synthesize(config, seed);
+            checkpoint::write_legacy(&output, &config, &model.weights).map_err(|e| CliError {
+                code: 1,
+                message: e.to_string(),
+            })?;
+            if let (Some(path), Some(t)) = (&tokenizer_out, tokenizer) {
+                checkpoint::write_atomically(path, &t.to_bytes()).map_err(|e| CliError {
+                    code: 1,
+                    message: e.to_string(),
+                })?;
+            }
+            println!(
+                "wrote {} ({} parameters, seed {seed})",
+                output.display(),
+                config.param_count()
+            );
+            Ok(())
+        }
+        Command::Bench {
+            model,
+            steps,
+            repeat,
+        } => {
+            let loaded = load(&model)?;
+            let positions = if steps == 0 {
+                loaded.checkpoint.config.seq_len
+            } else {
+                steps.min(loaded.checkpoint.config.seq_len)
+            };
+            let checkpoint = loaded.checkpoint.clone();
+            let quant = QuantModel::quantize(&checkpoint);
+            let float = tokens_per_second(
+                &|| Box::new(FloatModel::new(checkpoint.clone())),
+                positions,
+                repeat,
+            )?;
+            let golden = tokens_per_second(
+                &|| Box::new(GoldenModel::new(quant.clone())),
+                positions,
+                repeat,
+            )?;
+            println!(
+                "model: {} ({positions} positions, greedy from BOS, best of {repeat})",
+                loaded.name
+            );
+            println!("| engine | tokens/s | relative to float |");
+            println!("| --- | ---: | ---: |");
+            println!("| float | {float:.0} | 1.00x |");
+            println!("| golden | {golden:.0} | {:.2}x |", golden / float);
+            Ok(())
+        }
+        Command::Demo { steps } => {
+            let loaded = load(&ModelArgs {
+                model: None,
+                tokenizer: None,
+            })?;
+            let tokens = loaded.tokenizer.encode(DEMO_PROMPT, true, false)?;
+            println!("model: {}", loaded.name);
+            println!("prompt: {DEMO_PROMPT:?}, {steps} positions, greedy\n");
+            let greedy = SamplerOptions {
+                temperature: 0.0,
+                topp: 0.9,
+                seed: 1,
+            };
+            let mut outputs = Vec::new();
+            for kind in [EngineKind::Float, EngineKind::Golden] {
+                let mut engine = engine(kind, loaded.checkpoint.clone());
+                let start = Instant::now();
+                let out = generate(engine.as_mut(), &tokens, steps, greedy)?;
+                let rate = out.len() as f64 / start.elapsed().as_secs_f64();
+                println!(
+                    "{:<7} {:>8.0} tok/s  {:?}",
+                    format!("{kind:?}").to_lowercase(),
+                    rate,
+                    loaded.tokenizer.decode_text(&out)
+                );
+                outputs.push(out);
+            }
+            let same = outputs[0]
+                .iter()
+                .zip(&outputs[1])
+                .take_while(|(a, b)| a == b)
+                .count();
+            println!(
+                "\nfree-running: golden follows float for {same} of {} tokens \
+                 (random weights: small logit margins)",
+                outputs[0].len()
+            );
+            let sequence = fidelity_sequence(&loaded, &tokens, steps)?;
+            println!("teacher-forced fidelity of the golden model:");
+            print_fidelity(&measure_fidelity(&loaded, &sequence));
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("monorail: error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Monorail's contract: the one place where each fact about the machine lives.
+//!
+//! Everything else in the workspace depends on this crate and it depends on nothing in the
+//! workspace. The golden model, the compiler, the instruction-set simulator, the RTL generator and
+//! the tests all call these definitions instead of restating them (VTA's lesson: an ISA or a
+//! numeric rule written down three times drifts).
+//!
+//! - [`numerics`]: the normative integer arithmetic of the datapath (block floating point vectors,
+//!   rounding, saturation, the look-up tables of the non-linear functions) and the offline weight
+//!   quantisation. Its prose companion is `docs/numerics.md`.
+//! - [`model_config`]: the hyper-parameters of a llama2.c transformer, raw and validated.
+//! - [`steps`]: the names of the model steps (`attn_norm`, `qkv`, ...), shared by every layer.
+//!
+//! The target description, the ISA and the bundle format join this crate with the compiler.
+#![deny(missing_docs)]
+
+pub mod model_config;
+pub mod numerics;
+pub mod steps;

@@ -1,0 +1,629 @@
+//! The normative integer numerics of the Monorail datapath.
+//!
+//! `docs/numerics.md` explains the choices; this module is the definition. The golden model, the
+//! instruction-set simulator and the RTL must produce exactly what these functions produce.
+//!
+//! In short:
+//! - Vectors are *block floating point* (BFP): integer mantissas sharing one power-of-two exponent,
+//!   `value = mantissa * 2^exp`. Between model steps they are 16-bit ([`WIDE_BITS`]); the inputs of
+//!   the matrix unit are 8-bit ([`NARROW_BITS`]) so that every MAC is int8 x int8 into int32.
+//! - Every step computes an exact wide integer result, then [`normalize`]s it: a max-abs reduction
+//!   picks the shift that fits the largest element into the target width, every element is shifted
+//!   with round-half-up ([`shift_round`]) and saturated symmetrically ([`saturate`]).
+//! - Weights are int8, symmetric, one scale per output row; the per-row scales of a matrix are a
+//!   15-bit mantissa each with one exponent per matrix ([`quantize_matrix`]).
+//! - Non-linear functions are look-up tables of at most 1025 entries of at most 16 bits, indexed by
+//!   bit fields: reciprocal square root ([`rsqrt`]), reciprocal ([`recip`]), `2^-u` ([`exp2_neg_q15`]),
+//!   sigmoid ([`sigmoid_q14`]) and sine/cosine of a 32-bit phase ([`sin_cos_q14`]).
+//!
+//! No floating point is used in the datapath. Floating point appears only offline, in weight
+//! quantisation and table generation, and there only IEEE-754 double operations whose results are
+//! reproducible (see [`tables`] for how the transcendental ones are kept robust).
+
+use std::sync::OnceLock;
+
+/// Mantissa width of the vectors that flow between model steps.
+pub const WIDE_BITS: u32 = 16;
+/// Mantissa width of the matrix unit's inputs (activations broadcast to the lanes, and weights).
+pub const NARROW_BITS: u32 = 8;
+/// Largest magnitude of an int8 weight or activation: the range is symmetric, `[-127, 127]`.
+pub const INT8_MAX: i32 = 127;
+/// Fraction bits of the Q1.14 fixed-point format of sine, cosine and sigmoid values (`1.0 = 16384`).
+pub const Q14_ONE: i64 = 1 << 14;
+/// Fraction bits of the scalar multipliers ([`FixedScale`]) and of the `2^-u` table (Q0.15).
+pub const SCALE_FRACTION_BITS: u32 = 15;
+/// Fraction bits of the base-2 exponent that feeds [`exp2_neg_q15`] (Q.8).
+pub const EXP2_INPUT_FRACTION_BITS: u32 = 8;
+/// `2^-u` for `u >= EXP2_INPUT_LIMIT` (in Q.8) is zero.
+pub const EXP2_INPUT_LIMIT: i64 = 16 << EXP2_INPUT_FRACTION_BITS;
+/// Fraction bits of the sigmoid table's input (`x` in steps of 1/64).
+pub const SIGMOID_INPUT_FRACTION_BITS: u32 = 6;
+/// Largest sigmoid table index: inputs are clamped to `[-511, 511] / 64`, about `[-8, 8)`.
+pub const SIGMOID_INPUT_MAX: i64 = 511;
+/// Entries of the quarter-wave sine table, not counting its end point (`sin(pi/2)`).
+pub const SINE_QUARTER_ENTRIES: usize = 1024;
+/// The phase of RoPE's rotation is a 32-bit fraction of a turn; its top bits index the sine table.
+pub const PHASE_BITS: u32 = 32;
+/// Bits of the phase that index one turn of the sine table (4096 steps per turn).
+pub const PHASE_INDEX_BITS: u32 = 12;
+
+/// Number of significant bits of `x` (0 for 0).
+pub fn bit_length(x: u64) -> u32 {
+    64 - x.leading_zeros()
+}
+
+/// `x * 2^-s`, rounded half up (toward +infinity) when `s > 0`; an exact left shift when
+/// `s <= 0`, saturated to the `i64` range. This is the only rounding rule of the datapath:
+/// in hardware it is an adder of `2^(s-1)` followed by an arithmetic shift.
+pub fn shift_round(x: i64, s: i32) -> i64 {
+    if s > 0 {
+        let s = s.min(126) as u32;
+        ((x as i128 + (1i128 << (s - 1))) >> s) as i64
+    } else if s == 0 || x == 0 {
+        x
+    } else {
+        let left = (-s) as u32;
+        if left > 64 {
+            return if x > 0 { i64::MAX } else { -i64::MAX };
+        }
+        let wide = (x as i128) << left;
+        wide.clamp(-(i64::MAX as i128), i64::MAX as i128) as i64
+    }
+}
+
+/// Clamp `x` to the symmetric range of a `bits`-wide signed integer, `[-(2^(bits-1) - 1),
+/// 2^(bits-1) - 1]`. Symmetric so that negation never overflows.
+pub fn saturate(x: i64, bits: u32) -> i64 {
+    let max = (1i64 << (bits - 1)) - 1;
+    x.clamp(-max, max)
+}
+
+/// The shift that [`normalize`] applies to fit `max_abs` into `bits`: the largest element lands
+/// in `[2^(bits-2), 2^(bits-1))` before rounding. Zero for an all-zero vector.
+pub fn normalize_shift(max_abs: u64, bits: u32) -> i32 {
+    if max_abs == 0 {
+        0
+    } else {
+        bit_length(max_abs) as i32 - (bits as i32 - 1)
+    }
+}
+
+/// Normalise exact wide values `values[i] * 2^exp` to `bits`-bit mantissas with one shared
+/// exponent, which is returned. `out[i] = saturate(shift_round(values[i], s), bits)` with
+/// `s = normalize_shift(max |values|, bits)`, and the exponent is `exp + s`.
+pub fn normalize(values: &[i64], exp: i32, bits: u32, out: &mut [i32]) -> i32 {
+    debug_assert_eq!(values.len(), out.len());
+    let max_abs = values.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+    let s = normalize_shift(max_abs, bits);
+    for (o, &v) in out.iter_mut().zip(values) {
+        *o = saturate(shift_round(v, s), bits) as i32;
+    }
+    exp + s
+}
+
+/// Normalise values that come in groups of `group` elements, each group with its own exponent
+/// (`values[i] * 2^exps[i / group]`), to `bits`-bit mantissas with one shared exponent, in a
+/// single rounding. The shared exponent is `E - (bits - 1)` where `E` is the largest
+/// `bit_length(|v|) + exp` over the non-zero elements; an all-zero input keeps the largest group
+/// exponent.
+pub fn normalize_grouped(
+    values: &[i64],
+    exps: &[i32],
+    group: usize,
+    bits: u32,
+    out: &mut [i32],
+) -> i32 {
+    debug_assert_eq!(values.len(), out.len());
+    debug_assert_eq!(values.len(), exps.len() * group);
+    let top = values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v != 0)
+        .map(|(i, v)| bit_length(v.unsigned_abs()) as i32 + exps[i / group])
+        .max();
+    let Some(top) = top else {
+        out.iter_mut().for_each(|o| *o = 0);
+        return exps.iter().copied().max().unwrap_or(0);
+    };
+    let exp = top - (bits as i32 - 1);
+    for (i, (o, &v)) in out.iter_mut().zip(values).enumerate() {
+        *o = saturate(shift_round(v, exp - exps[i / group]), bits) as i32;
+    }
+    exp
+}
+
+/// Index of the largest value; ties go to the lowest index (as llama2.c's `argmax`).
+pub fn argmax(values: &[i32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// A positive scalar `mant * 2^exp` with `mant` a 15-bit unsigned mantissa (`< 2^15`): the form of
+/// every scalar multiplier (weight row scales, norm results, reciprocals, model constants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FixedScale {
+    /// Mantissa, `0 ..= 32767`.
+    pub mant: i32,
+    /// Power-of-two exponent.
+    pub exp: i32,
+}
+
+impl FixedScale {
+    /// The nearest `FixedScale` with a mantissa in `[2^14, 2^15)` to a positive finite `value`
+    /// (offline use: model constants). Zero and non-finite values give zero.
+    pub fn from_f64(value: f64) -> FixedScale {
+        let (mants, exp) = fixed_mantissas(&[value]);
+        FixedScale {
+            mant: mants[0],
+            exp,
+        }
+    }
+
+    /// The value as a double (for reports and tests, never for the datapath).
+    pub fn to_f64(self) -> f64 {
+        self.mant as f64 * pow2(self.exp)
+    }
+}
+
+/// `2^n` as an exact double (for `|n| < 1000`).
+pub fn pow2(n: i32) -> f64 {
+    // Build it from the bit pattern so that it is exact (and identical) on every platform.
+    if n < -1022 {
+        return pow2(n + 600) * pow2(-600);
+    }
+    if n > 1023 {
+        return pow2(n - 600) * pow2(600);
+    }
+    f64::from_bits(((n + 1023) as u64) << 52)
+}
+
+/// `floor(log2(|v|))` of a finite non-zero double, read exactly from its bit pattern.
+pub fn floor_log2(v: f64) -> i32 {
+    let v = v.abs();
+    if v < f64::MIN_POSITIVE {
+        return floor_log2(v * pow2(600)) - 600;
+    }
+    ((v.to_bits() >> 52) & 0x7ff) as i32 - 1023
+}
+
+/// Signed 15-bit mantissas sharing one exponent for `values` (offline: scales, norm weights).
+/// The largest magnitude lands in `[2^14, 2^15)` before rounding (ties to even), and mantissas
+/// saturate to `[-32767, 32767]`. All-zero (or non-finite) input gives zeros with exponent 0.
+pub fn fixed_mantissas(values: &[f64]) -> (Vec<i32>, i32) {
+    let max_abs = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    if max_abs == 0.0 {
+        return (vec![0; values.len()], 0);
+    }
+    let exp = floor_log2(max_abs) - 14;
+    let unit = pow2(-exp);
+    let mants = values
+        .iter()
+        .map(|&v| {
+            if v.is_finite() {
+                (v * unit).round_ties_even().clamp(-32767.0, 32767.0) as i32
+            } else {
+                0
+            }
+        })
+        .collect();
+    (mants, exp)
+}
+
+/// A weight matrix quantised for the matrix unit: int8 values, symmetric, one scale per row.
+/// Row `i` means `q[i, j] * row_scale_mant[i] * 2^row_scale_exp`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuantMatrix {
+    /// Output rows.
+    pub rows: usize,
+    /// Input columns.
+    pub cols: usize,
+    /// int8 weights, row-major. // (rows, cols)
+    pub q: Vec<i8>,
+    /// Per-row scale mantissas, `0 ..= 32767`. // (rows,)
+    pub row_scale_mant: Vec<i32>,
+    /// The exponent shared by all row scales.
+    pub row_scale_exp: i32,
+}
+
+/// Quantise a row-major float matrix: each row to int8 with `scale = max|row| / 127`,
+/// `q = round_half_even(w / scale)` (computed in double precision), then the row scales to
+/// [`fixed_mantissas`]. Per-row rather than per-group: a lane owns one output row, so one scale per
+/// row is a single multiply after the accumulation, while group scales would need a multiply per
+/// lane every group of inputs.
+pub fn quantize_matrix(w: &[f32], rows: usize, cols: usize) -> QuantMatrix {
+    assert_eq!(w.len(), rows * cols, "matrix shape does not match its data");
+    let mut q = vec![0i8; rows * cols];
+    let mut scales = vec![0f64; rows];
+    for r in 0..rows {
+        let row = &w[r * cols..(r + 1) * cols];
+        let max_abs = row.iter().fold(0f64, |m, &v| m.max((v as f64).abs()));
+        if max_abs == 0.0 || !max_abs.is_finite() {
+            continue;
+        }
+        let scale = max_abs / INT8_MAX as f64;
+        scales[r] = scale;
+        for (o, &v) in q[r * cols..(r + 1) * cols].iter_mut().zip(row) {
+            *o = (v as f64 / scale)
+                .round_ties_even()
+                .clamp(-(INT8_MAX as f64), INT8_MAX as f64) as i8;
+        }
+    }
+    let (row_scale_mant, row_scale_exp) = fixed_mantissas(&scales);
+    QuantMatrix {
+        rows,
+        cols,
+        q,
+        row_scale_mant,
+        row_scale_exp,
+    }
+}
+
+/// The look-up tables of the non-linear functions, generated once.
+///
+/// Table entries are rounded to at most 16 bits from double-precision values. `sqrt` and the
+/// arithmetic operators are correctly rounded in IEEE-754 and so identical everywhere; `exp`,
+/// `sin` and `powf` come from the platform's maths library, which may differ in the last bit of a
+/// double. A table entry could then differ between platforms only if its exact value lay within a
+/// few units in the last place of a rounding tie; the test `tables_are_far_from_rounding_ties`
+/// checks that no entry does, so the tables are the same bits on every machine.
+pub mod tables {
+    use super::*;
+
+    /// Entries of the reciprocal-square-root table: 128 for mantissas in `[1, 2)`, 128 for `[2, 4)`.
+    pub const RSQRT_ENTRIES: usize = 256;
+    /// Entries of the reciprocal table (8 fraction bits of a mantissa in `[1, 2)`).
+    pub const RECIP_ENTRIES: usize = 256;
+    /// Entries of the `2^(-f/256)` table.
+    pub const EXP2_ENTRIES: usize = 256;
+    /// Entries of the sigmoid table (`x = i / 64` for `i` in `0..512`).
+    pub const SIGMOID_ENTRIES: usize = 512;
+
+    /// All tables, as the integer contents a ROM holds.
+    #[derive(Debug)]
+    pub struct Tables {
+        /// `round(2^15 / sqrt(f))` at the middle `f` of each bin. // (256,)
+        pub rsqrt: Vec<i32>,
+        /// `round(2^15 / f)` at the middle `f` of each bin of `[1, 2)`. // (256,)
+        pub recip: Vec<i32>,
+        /// `min(32767, round(2^15 * 2^(-i/256)))`. // (256,)
+        pub exp2_neg: Vec<i32>,
+        /// `round(2^14 / (1 + e^(-i/64)))`. // (512,)
+        pub sigmoid: Vec<i32>,
+        /// `round(2^14 * sin(i * (pi/2) / 1024))` for `i` in `0..=1024`. // (1025,)
+        pub sine_quarter: Vec<i32>,
+    }
+
+    /// The exact values the table entries are rounded from, in table order (for the robustness
+    /// test and for documentation tools).
+    pub fn exact_values() -> Vec<(&'static str, Vec<f64>)> {
+        let rsqrt = (0..RSQRT_ENTRIES)
+            .map(|i| {
+                let (base, frac) = if i < 128 { (1.0, i) } else { (2.0, i - 128) };
+                let f = base * (1.0 + (frac as f64 + 0.5) / 128.0);
+                32768.0 / f.sqrt()
+            })
+            .collect();
+        let recip = (0..RECIP_ENTRIES)
+            .map(|i| 32768.0 / (1.0 + (i as f64 + 0.5) / 256.0))
+            .collect();
+        let exp2_neg = (0..EXP2_ENTRIES)
+            .map(|i| 32768.0 * (-(i as f64) / 256.0 * std::f64::consts::LN_2).exp())
+            .collect();
+        let sigmoid = (0..SIGMOID_ENTRIES)
+            .map(|i| 16384.0 / (1.0 + (-(i as f64) / 64.0).exp()))
+            .collect();
+        let sine_quarter = (0..=SINE_QUARTER_ENTRIES)
+            .map(|i| {
+                16384.0
+                    * (i as f64 * std::f64::consts::FRAC_PI_2 / SINE_QUARTER_ENTRIES as f64).sin()
+            })
+            .collect();
+        vec![
+            ("rsqrt", rsqrt),
+            ("recip", recip),
+            ("exp2_neg", exp2_neg),
+            ("sigmoid", sigmoid),
+            ("sine_quarter", sine_quarter),
+        ]
+    }
+
+    fn round_all(values: &[f64], max: i32) -> Vec<i32> {
+        values
+            .iter()
+            .map(|v| (v.round_ties_even() as i32).min(max))
+            .collect()
+    }
+
+    /// The tables, generated on first use.
+    pub fn get() -> &'static Tables {
+        static TABLES: OnceLock<Tables> = OnceLock::new();
+        TABLES.get_or_init(|| {
+            let exact = exact_values();
+            let table = |name: &str| {
+                &exact
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .expect("every table has exact values")
+                    .1
+            };
+            Tables {
+                rsqrt: round_all(table("rsqrt"), 32767),
+                recip: round_all(table("recip"), 32767),
+                exp2_neg: round_all(table("exp2_neg"), 32767),
+                sigmoid: round_all(table("sigmoid"), 16384),
+                sine_quarter: round_all(table("sine_quarter"), 16384),
+            }
+        })
+    }
+}
+
+/// The bits of `x` just below its leading one, as a `width`-bit index (`x > 0`).
+fn fraction_index(x: u64, width: u32) -> usize {
+    let lead = bit_length(x) as i32 - 1;
+    let shifted = if lead >= width as i32 {
+        x >> (lead - width as i32)
+    } else {
+        x << (width as i32 - lead)
+    };
+    (shifted & ((1 << width) - 1)) as usize
+}
+
+/// `1 / sqrt(x)` for `x > 0` (RMSNorm's sum of squares): with `k` the position of `x`'s leading
+/// one, `kk` = `k` rounded down to even, the table index is the 7 bits below the leading one plus
+/// 128 when `k` is odd, and the result is `rsqrt[index] * 2^(-15 - kk/2)`. Relative error below
+/// 0.2 %. Zero gives a zero scale.
+pub fn rsqrt(x: u64) -> FixedScale {
+    if x == 0 {
+        return FixedScale { mant: 0, exp: 0 };
+    }
+    let k = bit_length(x) as i32 - 1;
+    let odd = k & 1;
+    let index = odd as usize * 128 + fraction_index(x, 7);
+    FixedScale {
+        mant: tables::get().rsqrt[index],
+        exp: -15 - (k - odd) / 2,
+    }
+}
+
+/// `1 / x` for `x > 0` (softmax's sum): the table index is the 8 bits below the leading one at
+/// position `k`, and the result is `recip[index] * 2^(-15 - k)`. Relative error below 0.2 %.
+/// Zero gives a zero scale.
+pub fn recip(x: u64) -> FixedScale {
+    if x == 0 {
+        return FixedScale { mant: 0, exp: 0 };
+    }
+    let k = bit_length(x) as i32 - 1;
+    FixedScale {
+        mant: tables::get().recip[fraction_index(x, 8)],
+        exp: -15 - k,
+    }
+}
+
+/// `2^(-u / 256)` in Q0.15 for `u >= 0` given in Q.8: `shift_round(exp2_neg[u & 255], u >> 8)`,
+/// and 0 from [`EXP2_INPUT_LIMIT`] on. The largest result is 32767 (at `u = 0`).
+pub fn exp2_neg_q15(u: i64) -> i64 {
+    debug_assert!(u >= 0);
+    if u >= EXP2_INPUT_LIMIT {
+        return 0;
+    }
+    let table = &tables::get().exp2_neg;
+    shift_round(table[(u & 255) as usize] as i64, (u >> 8) as i32)
+}
+
+/// `sigmoid(x / 64)` in Q1.14 for an integer `x` (Q.6): `x` is clamped to `[-511, 511]`, then
+/// `sigmoid[x]` for `x >= 0` and `16384 - sigmoid[-x]` for `x < 0`.
+pub fn sigmoid_q14(x: i64) -> i64 {
+    let x = x.clamp(-SIGMOID_INPUT_MAX, SIGMOID_INPUT_MAX);
+    let table = &tables::get().sigmoid;
+    if x >= 0 {
+        table[x as usize] as i64
+    } else {
+        Q14_ONE - table[(-x) as usize] as i64
+    }
+}
+
+/// Sine and cosine in Q1.14 of a phase given as a 32-bit fraction of a turn. The phase is rounded
+/// to 12 bits (`i = (phase + 2^19) >> 20`, modulo 4096); quadrant `i >> 10` and offset `i & 1023`
+/// read the quarter-wave table with the usual symmetries; cosine is the sine a quarter turn on.
+pub fn sin_cos_q14(phase: u32) -> (i64, i64) {
+    let shift = PHASE_BITS - PHASE_INDEX_BITS;
+    let turn = 1u64 << PHASE_INDEX_BITS;
+    let index = ((phase as u64 + (1 << (shift - 1))) >> shift) % turn;
+    let sine_at = |i: u64| -> i64 {
+        let table = &tables::get().sine_quarter;
+        let quarter = SINE_QUARTER_ENTRIES as u64;
+        let offset = (i % quarter) as usize;
+        match i / quarter {
+            0 => table[offset] as i64,
+            1 => table[SINE_QUARTER_ENTRIES - offset] as i64,
+            2 => -(table[offset] as i64),
+            _ => -(table[SINE_QUARTER_ENTRIES - offset] as i64),
+        }
+    };
+    (
+        sine_at(index),
+        sine_at((index + SINE_QUARTER_ENTRIES as u64) % turn),
+    )
+}
+
+/// RoPE's per-position phase step for the pair starting at even offset `head_dim` within a head
+/// of `head_size`: `round(2^32 * f / (2 pi))` with `f = 10000^(-head_dim / head_size)`, llama2.c's
+/// frequency. The phase at position `pos` is `pos * step` modulo 2^32 (a wrapping multiply, or one
+/// wrapping add per position).
+pub fn rope_phase_step(head_dim: usize, head_size: usize) -> u32 {
+    let freq = 10000f64.powf(-(head_dim as f64) / head_size as f64);
+    let step = (freq / std::f64::consts::TAU * pow2(PHASE_BITS as i32)).round_ties_even();
+    step.clamp(0.0, u32::MAX as f64) as u32
+}
+
+/// RoPE's phase at position `pos`: `pos * step` modulo 2^32.
+pub fn rope_phase(pos: usize, step: u32) -> u32 {
+    (pos as u32).wrapping_mul(step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shift_round_is_half_up_and_saturating() {
+        assert_eq!(shift_round(5, 1), 3); // 2.5 -> 3
+        assert_eq!(shift_round(-5, 1), -2); // -2.5 -> -2 (half up)
+        assert_eq!(shift_round(-6, 1), -3);
+        assert_eq!(shift_round(7, 2), 2); // 1.75 -> 2
+        assert_eq!(shift_round(3, -2), 12);
+        assert_eq!(shift_round(1, -70), i64::MAX);
+        assert_eq!(shift_round(-1, -70), -i64::MAX);
+        assert_eq!(shift_round(i64::MAX, 200), 0);
+        assert_eq!(shift_round(-1, 200), 0);
+    }
+
+    #[test]
+    fn saturation_is_symmetric() {
+        assert_eq!(saturate(128, 8), 127);
+        assert_eq!(saturate(-128, 8), -127);
+        assert_eq!(saturate(-127, 8), -127);
+        assert_eq!(saturate(40000, 16), 32767);
+    }
+
+    #[test]
+    fn normalize_fits_the_largest_element_and_rounds_once() {
+        let mut out = [0; 3];
+        // 1000 needs 10 bits: s = 10 - 7 = 3; 1000/8 = 125; -12/8 = -1.5 -> -1; 4/8 = 0.5 -> 1.
+        let exp = normalize(&[1000, -12, 4], -5, 8, &mut out);
+        assert_eq!((out, exp), ([125, -1, 1], -2));
+        // Small values are shifted left to use the full width.
+        let exp = normalize(&[3, -1, 0], 0, 8, &mut out);
+        assert_eq!((out, exp), ([96, -32, 0], -5));
+        // Rounding up to 2^(bits-1) saturates.
+        let exp = normalize(&[1023, -1023, 0], 0, 8, &mut out);
+        assert_eq!((out, exp), ([127, -127, 0], 3));
+        // All zero keeps its exponent.
+        assert_eq!(normalize(&[0, 0, 0], 9, 8, &mut out), 9);
+    }
+
+    #[test]
+    fn grouped_normalize_equals_normalize_after_exact_alignment() {
+        let values = [100i64, -3, 7, 40];
+        let exps = [2, -1];
+        let mut grouped = [0; 4];
+        let e1 = normalize_grouped(&values, &exps, 2, 8, &mut grouped);
+        // Aligned exactly to exponent -1: multiply the first group by 2^3.
+        let aligned = [800i64, -24, 7, 40];
+        let mut single = [0; 4];
+        let e2 = normalize(&aligned, -1, 8, &mut single);
+        assert_eq!((grouped, e1), (single, e2));
+    }
+
+    #[test]
+    fn argmax_takes_the_first_of_equal_maxima() {
+        assert_eq!(argmax(&[1, 5, 5, -2]), 1);
+        assert_eq!(argmax(&[-3]), 0);
+    }
+
+    #[test]
+    fn tables_are_far_from_rounding_ties() {
+        for (name, values) in tables::exact_values() {
+            for (i, v) in values.iter().enumerate() {
+                let distance = (v - v.floor() - 0.5).abs();
+                assert!(
+                    distance > 1e-9 || (v - v.round()).abs() < 1e-9,
+                    "table {name} entry {i} = {v} is within 1e-9 of a rounding tie"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rsqrt_and_recip_are_accurate() {
+        for x in [
+            1u64,
+            2,
+            3,
+            5,
+            100,
+            12345,
+            1 << 40,
+            (1 << 41) + 7,
+            u64::MAX / 3,
+        ] {
+            let r = rsqrt(x).to_f64() * (x as f64).sqrt();
+            assert!((r - 1.0).abs() < 2e-3, "rsqrt({x}) off by {r}");
+            let q = recip(x).to_f64() * x as f64;
+            assert!((q - 1.0).abs() < 2e-3, "recip({x}) off by {q}");
+        }
+    }
+
+    #[test]
+    fn exp2_and_sigmoid_match_their_functions() {
+        for u in [0i64, 1, 255, 256, 1000, 3000] {
+            let exact = 32768.0 * (2f64).powf(-(u as f64) / 256.0);
+            assert!((exp2_neg_q15(u) as f64 - exact).abs() <= 1.5, "2^-{u}/256");
+        }
+        assert_eq!(exp2_neg_q15(0), 32767);
+        assert_eq!(exp2_neg_q15(EXP2_INPUT_LIMIT), 0);
+        assert_eq!(exp2_neg_q15(EXP2_INPUT_LIMIT - 1), 1); // 32768 * 2^-15.996 = 0.5002
+        assert_eq!(sigmoid_q14(0), 8192);
+        assert_eq!(sigmoid_q14(-100) + sigmoid_q14(100), 16384);
+        assert_eq!(sigmoid_q14(10_000), sigmoid_q14(511));
+        assert!(sigmoid_q14(511) > 16370);
+    }
+
+    #[test]
+    fn sine_and_cosine_cover_the_turn() {
+        assert_eq!(sin_cos_q14(0), (0, 16384));
+        assert_eq!(sin_cos_q14(1 << 30), (16384, 0));
+        assert_eq!(sin_cos_q14(1 << 31), (0, -16384));
+        assert_eq!(sin_cos_q14(3 << 30), (-16384, 0));
+        for k in 0..64u32 {
+            let phase = k.wrapping_mul(0x0932_1a2b);
+            let angle = phase as f64 / pow2(32) * std::f64::consts::TAU;
+            let (s, c) = sin_cos_q14(phase);
+            // Index rounding: at most half a step of 2 pi / 4096, plus table rounding.
+            assert!((s as f64 / 16384.0 - angle.sin()).abs() < 8e-4);
+            assert!((c as f64 / 16384.0 - angle.cos()).abs() < 8e-4);
+        }
+    }
+
+    #[test]
+    fn rope_steps_follow_llama2c_frequencies() {
+        assert_eq!(
+            rope_phase_step(0, 8),
+            (pow2(32) / std::f64::consts::TAU).round() as u32
+        );
+        let step = rope_phase_step(2, 8);
+        let freq = step as f64 / pow2(32) * std::f64::consts::TAU;
+        assert!((freq - 10000f64.powf(-0.25)).abs() < 1e-8);
+        assert_eq!(rope_phase(3, u32::MAX), u32::MAX - 2);
+    }
+
+    #[test]
+    fn fixed_mantissas_use_fifteen_bits() {
+        let (m, e) = fixed_mantissas(&[0.75, -0.1, 0.0]);
+        assert_eq!(e, -15);
+        assert_eq!(m[0], 24576);
+        assert_eq!(m[1], (-0.1f64 * 32768.0).round() as i32);
+        let s = FixedScale::from_f64(3.0);
+        assert!((s.mant as f64) >= 16384.0 && s.mant < 32768);
+        assert_eq!(s.to_f64(), 3.0);
+    }
+
+    #[test]
+    fn quantize_matrix_is_symmetric_per_row() {
+        let w = [0.3f32, -1.0, 0.25, 0.0, 0.0, 0.0];
+        let m = quantize_matrix(&w, 2, 3);
+        assert_eq!(&m.q[..3], &[38, -127, 32]); // 38.1 -> 38, 31.75 -> 32
+        assert_eq!(&m.q[3..], &[0, 0, 0]);
+        assert_eq!(m.row_scale_mant[1], 0);
+        let scale = m.row_scale_mant[0] as f64 * pow2(m.row_scale_exp);
+        assert!((scale - 1.0 / 127.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,555 @@
+//! llama2.c checkpoints: the legacy float format (v0), `ak42` float (v1) and `ak42` Q8_0 (v2).
+//!
+//! Every loader reads the header first, validates it, computes the exact file size the header
+//! promises and compares it with the file's length before allocating anything for the weights.
+//! Quantised (v2) files are dequantised to float on load (`q * group scale`, as llama2.c's
+//! `runq.c`): Monorail re-quantises every model with its own per-row scheme (`docs/numerics.md`).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use monorail_contract::model_config::{ModelConfig, RawModelConfig};
+
+use crate::error::ModelError;
+
+/// `ak42` in little-endian: the magic of the v1 and v2 formats.
+pub const AK42_MAGIC: u32 = 0x616b_3432;
+/// Size of the v1/v2 header.
+pub const AK42_HEADER_BYTES: usize = 256;
+/// Size of the legacy header (7 x i32).
+pub const LEGACY_HEADER_BYTES: usize = 28;
+
+/// The on-disk format a checkpoint was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointFormat {
+    /// Legacy float32 (what llama2.c's `run.c` reads).
+    LegacyV0,
+    /// `ak42` version 1, float32.
+    V1,
+    /// `ak42` version 2, Q8_0 with the given group size.
+    V2Q80 {
+        /// Quantisation group size.
+        group_size: usize,
+    },
+}
+
+/// The float weights of a llama2.c transformer, in llama2.c's layouts (matrices row-major as
+/// `(out, in)`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FloatWeights {
+    /// Token embedding table. // (vocab, dim)
+    pub token_embedding: Vec<f32>,
+    /// Attention RMSNorm weights. // (layer, dim)
+    pub rms_att: Vec<f32>,
+    /// Query projections. // (layer, dim, dim)
+    pub wq: Vec<f32>,
+    /// Key projections. // (layer, kv_dim, dim)
+    pub wk: Vec<f32>,
+    /// Value projections. // (layer, kv_dim, dim)
+    pub wv: Vec<f32>,
+    /// Attention output projections. // (layer, dim, dim)
+    pub wo: Vec<f32>,
+    /// Feed-forward RMSNorm weights. // (layer, dim)
+    pub rms_ffn: Vec<f32>,
+    /// SwiGLU gate projections. // (layer, hidden_dim, dim)
+    pub w1: Vec<f32>,
+    /// SwiGLU down projections. // (layer, dim, hidden_dim)
+    pub w2: Vec<f32>,
+    /// SwiGLU up projections. // (layer, hidden_dim, dim)
+    pub w3: Vec<f32>,
+    /// Final RMSNorm weights. // (dim,)
+    pub rms_final: Vec<f32>,
+    /// Classifier, when not shared with the embedding. // (vocab, dim)
+    pub classifier: Option<Vec<f32>>,
+}
+
+impl FloatWeights {
+    /// The classifier matrix (the embedding table when shared). // (vocab, dim)
+    pub fn classifier(&self) -> &[f32] {
+        self.classifier.as_deref().unwrap_or(&self.token_embedding)
+    }
+}
+
+/// A loaded checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// Validated hyper-parameters.
+    pub config: ModelConfig,
+    /// The weights, in float.
+    pub weights: FloatWeights,
+    /// The format it was read from.
+    pub format: CheckpointFormat,
+}
+
+/// The shapes of the tensors in llama2.c's order (norms, then matrices), in elements.
+struct TensorSizes {
+    embedding: usize,
+    norm: usize,     // per layer
+    wq: usize,       // per layer
+    wkv: usize,      // per layer
+    wo: usize,       // per layer
+    ffn_up: usize,   // per layer (w1, w3)
+    ffn_down: usize, // per layer (w2)
+    layers: usize,
+}
+
+impl TensorSizes {
+    fn of(c: &ModelConfig) -> TensorSizes {
+        TensorSizes {
+            embedding: c.vocab_size * c.dim,
+            norm: c.dim,
+            wq: c.dim * c.dim,
+            wkv: c.kv_dim() * c.dim,
+            wo: c.dim * c.dim,
+            ffn_up: c.hidden_dim * c.dim,
+            ffn_down: c.dim * c.hidden_dim,
+            layers: c.n_layers,
+        }
+    }
+
+    /// Float elements of everything but the classifier.
+    fn float_elements(&self) -> u128 {
+        let l = self.layers as u128;
+        self.embedding as u128
+            + l * (2 * self.norm as u128
+                + self.wq as u128
+                + 2 * self.wkv as u128
+                + self.wo as u128
+                + 3 * self.ffn_up as u128)
+            + self.norm as u128
+    }
+}
+
+fn read_i32(bytes: &[u8], offset: usize) -> i32 {
+    i32::from_le_bytes(bytes[offset..offset + 4].try_into().expect("4 bytes"))
+}
+
+fn raw_config(bytes: &[u8]) -> RawModelConfig {
+    RawModelConfig {
+        dim: read_i32(bytes, 0),
+        hidden_dim: read_i32(bytes, 4),
+        n_layers: read_i32(bytes, 8),
+        n_heads: read_i32(bytes, 12),
+        n_kv_heads: read_i32(bytes, 16),
+        vocab_size: read_i32(bytes, 20),
+        seq_len: read_i32(bytes, 24),
+    }
+}
+
+/// Sequential reader over the weight bytes of a checkpoint whose total size was checked.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+}
+
+impl Cursor<'_> {
+    fn floats(&mut self, n: usize) -> Vec<f32> {
+        let end = self.offset + 4 * n;
+        let out = self.bytes[self.offset..end]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        self.offset = end;
+        out
+    }
+
+    fn int8s(&mut self, n: usize) -> &[u8] {
+        let out = &self.bytes[self.offset..self.offset + n];
+        self.offset += n;
+        out
+    }
+
+    /// Q8_0 tensor of `n` elements: `n` int8 values, then `n / group` float scales.
+    fn q80(&mut self, n: usize, group: usize) -> Vec<f32> {
+        let q = self.int8s(n).to_vec();
+        let scales = self.floats(n / group);
+        q.iter()
+            .enumerate()
+            .map(|(i, &v)| (v as i8) as f32 * scales[i / group])
+            .collect()
+    }
+}
+
+/// Load a llama2.c checkpoint of any supported format.
+pub fn load(path: &Path) -> Result<Checkpoint, ModelError> {
+    let mut file = File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
+    let mut head = vec![0u8; (file_len.min(AK42_HEADER_BYTES as u64)) as usize];
+    file.read_exact(&mut head)
+        .map_err(|e| ModelError::io(path, e))?;
+    if head.len() < LEGACY_HEADER_BYTES {
+        return Err(ModelError::format(
+            path,
+            format!(
+                "file is {file_len} bytes, shorter than the smallest llama2.c header \
+                 ({LEGACY_HEADER_BYTES} bytes)"
+            ),
+        ));
+    }
+    let magic = u32::from_le_bytes(head[0..4].try_into().expect("4 bytes"));
+    let (config, format, data_offset) = if magic == AK42_MAGIC {
+        if head.len() < AK42_HEADER_BYTES {
+            return Err(ModelError::format(
+                path,
+                format!(
+                    "file is {file_len} bytes, shorter than the {AK42_HEADER_BYTES}-byte \
+                     `ak42` header"
+                ),
+            ));
+        }
+        let version = read_i32(&head, 4);
+        let raw = raw_config(&head[8..36]);
+        let shared = match head[36] {
+            0 => false,
+            1 => true,
+            other => {
+                return Err(ModelError::format(
+                    path,
+                    format!("byte 36 (shared_classifier) is {other}; it must be 0 or 1"),
+                ))
+            }
+        };
+        let config = raw.validate(shared).map_err(|source| ModelError::Config {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let format = match version {
+            1 => CheckpointFormat::V1,
+            2 => {
+                let group = read_i32(&head, 37);
+                if group <= 0 || group > 1 << 20 {
+                    return Err(ModelError::format(
+                        path,
+                        format!("group size {group} at byte 37 must be in 1 ..= 1048576"),
+                    ));
+                }
+                CheckpointFormat::V2Q80 {
+                    group_size: group as usize,
+                }
+            }
+            other => {
+                return Err(ModelError::format(
+                    path,
+                    format!(
+                        "`ak42` version {other} is not supported (llama2.c writes 1 for float \
+                         and 2 for Q8_0)"
+                    ),
+                ))
+            }
+        };
+        (config, format, AK42_HEADER_BYTES)
+    } else {
+        let raw = raw_config(&head[..LEGACY_HEADER_BYTES]);
+        let shared = raw.vocab_size > 0;
+        let raw = RawModelConfig {
+            vocab_size: raw.vocab_size.checked_abs().unwrap_or(0),
+            ..raw
+        };
+        let config = raw.validate(shared).map_err(|source| ModelError::Config {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        (config, CheckpointFormat::LegacyV0, LEGACY_HEADER_BYTES)
+    };
+
+    let expected = data_offset as u128 + payload_bytes(&config, format, path)?;
+    if expected != file_len as u128 {
+        let what = if (file_len as u128) < expected {
+            "it is truncated"
+        } else {
+            "it has trailing bytes"
+        };
+        return Err(ModelError::format(
+            path,
+            format!(
+                "file is {file_len} bytes but its header ({}, {}) promises {expected}: {what}",
+                describe(format),
+                describe_config(&config)
+            ),
+        ));
+    }
+
+    let mut bytes = Vec::with_capacity(file_len as usize);
+    bytes.extend_from_slice(&head);
+    file.read_to_end(&mut bytes)
+        .map_err(|e| ModelError::io(path, e))?;
+    if bytes.len() as u64 != file_len {
+        return Err(ModelError::format(path, "file changed while it was read"));
+    }
+    let mut cur = Cursor {
+        bytes: &bytes,
+        offset: data_offset,
+    };
+    let weights = match format {
+        CheckpointFormat::LegacyV0 => read_legacy(&mut cur, &config),
+        CheckpointFormat::V1 => read_ak42(&mut cur, &config, None),
+        CheckpointFormat::V2Q80 { group_size } => read_ak42(&mut cur, &config, Some(group_size)),
+    };
+    for (name, tensor) in weights.named() {
+        if let Some(i) = tensor.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::format(
+                path,
+                format!("tensor `{name}` holds a non-finite value at element {i}"),
+            ));
+        }
+    }
+    Ok(Checkpoint {
+        config,
+        weights,
+        format,
+    })
+}
+
+fn describe(format: CheckpointFormat) -> String {
+    match format {
+        CheckpointFormat::LegacyV0 => "legacy v0 float".into(),
+        CheckpointFormat::V1 => "ak42 v1 float".into(),
+        CheckpointFormat::V2Q80 { group_size } => format!("ak42 v2 Q8_0, group size {group_size}"),
+    }
+}
+
+fn describe_config(c: &ModelConfig) -> String {
+    format!(
+        "dim {}, hidden {}, {} layers, {} heads, {} kv heads, vocab {}, seq_len {}, {} classifier",
+        c.dim,
+        c.hidden_dim,
+        c.n_layers,
+        c.n_heads,
+        c.n_kv_heads,
+        c.vocab_size,
+        c.seq_len,
+        if c.shared_classifier {
+            "shared"
+        } else {
+            "unshared"
+        }
+    )
+}
+
+/// Bytes after the header that the header promises.
+fn payload_bytes(
+    c: &ModelConfig,
+    format: CheckpointFormat,
+    path: &Path,
+) -> Result<u128, ModelError> {
+    let t = TensorSizes::of(c);
+    let classifier = if c.shared_classifier {
+        0
+    } else {
+        t.embedding as u128
+    };
+    Ok(match format {
+        CheckpointFormat::LegacyV0 => {
+            // Two legacy RoPE tables (seq_len, head_size / 2) that run.c skips.
+            let rope = 2 * c.seq_len as u128 * (c.head_size() / 2) as u128;
+            4 * (t.float_elements() + rope + classifier)
+        }
+        CheckpointFormat::V1 => 4 * (t.float_elements() + classifier),
+        CheckpointFormat::V2Q80 { group_size } => {
+            let g = group_size as u128;
+            let norms = (2 * t.layers as u128 + 1) * t.norm as u128;
+            let mut tensors = vec![("token_embedding", t.embedding)];
+            for (name, per_layer) in [
+                ("wq", t.wq),
+                ("wk", t.wkv),
+                ("wv", t.wkv),
+                ("wo", t.wo),
+                ("w1", t.ffn_up),
+                ("w2", t.ffn_down),
+                ("w3", t.ffn_up),
+            ] {
+                tensors.extend(std::iter::repeat_n((name, per_layer), t.layers));
+            }
+            if !c.shared_classifier {
+                tensors.push(("classifier", t.embedding));
+            }
+            let mut total = 4 * norms;
+            for (name, n) in tensors {
+                if n as u128 % g != 0 {
+                    return Err(ModelError::format(
+                        path,
+                        format!(
+                            "tensor `{name}` has {n} elements, not a multiple of the group \
+                             size {group_size}: llama2.c's export cannot have written this file"
+                        ),
+                    ));
+                }
+                total += n as u128 + 4 * (n as u128 / g);
+            }
+            total
+        }
+    })
+}
+
+fn read_legacy(cur: &mut Cursor, c: &ModelConfig) -> FloatWeights {
+    let t = TensorSizes::of(c);
+    let l = t.layers;
+    let token_embedding = cur.floats(t.embedding);
+    let rms_att = cur.floats(l * t.norm);
+    let wq = cur.floats(l * t.wq);
+    let wk = cur.floats(l * t.wkv);
+    let wv = cur.floats(l * t.wkv);
+    let wo = cur.floats(l * t.wo);
+    let rms_ffn = cur.floats(l * t.norm);
+    let w1 = cur.floats(l * t.ffn_up);
+    let w2 = cur.floats(l * t.ffn_down);
+    let w3 = cur.floats(l * t.ffn_up);
+    let rms_final = cur.floats(t.norm);
+    cur.offset += 4 * 2 * c.seq_len * (c.head_size() / 2);
+    let classifier = (!c.shared_classifier).then(|| cur.floats(t.embedding));
+    FloatWeights {
+        token_embedding,
+        rms_att,
+        wq,
+        wk,
+        wv,
+        wo,
+        rms_ffn,
+        w1,
+        w2,
+        w3,
+        rms_final,
+        classifier,
+    }
+}
+
+/// v1 (float) and v2 (Q8_0): norms first, then the matrices in export.py's order.
+fn read_ak42(cur: &mut Cursor, c: &ModelConfig, group: Option<usize>) -> FloatWeights {
+    let t = TensorSizes::of(c);
+    let l = t.layers;
+    let rms_att = cur.floats(l * t.norm);
+    let rms_ffn = cur.floats(l * t.norm);
+    let rms_final = cur.floats(t.norm);
+    let mut tensor = |n: usize, count: usize| -> Vec<f32> {
+        match group {
+            None => cur.floats(n * count),
+            Some(g) => (0..count).flat_map(|_| cur.q80(n, g)).collect(),
+        }
+    };
+    let token_embedding = tensor(t.embedding, 1);
+    let wq = tensor(t.wq, l);
+    let wk = tensor(t.wkv, l);
+    let wv = tensor(t.wkv, l);
+    let wo = tensor(t.wo, l);
+    let w1 = tensor(t.ffn_up, l);
+    let w2 = tensor(t.ffn_down, l);
+    let w3 = tensor(t.ffn_up, l);
+    let classifier = (!c.shared_classifier).then(|| tensor(t.embedding, 1));
+    FloatWeights {
+        token_embedding,
+        rms_att,
+        wq,
+        wk,
+        wv,
+        wo,
+        rms_ffn,
+        w1,
+        w2,
+        w3,
+        rms_final,
+        classifier,
+    }
+}
+
+impl FloatWeights {
+    /// Every tensor with its name, in the legacy file order.
+    pub fn named(&self) -> Vec<(&'static str, &[f32])> {
+        let mut out: Vec<(&'static str, &[f32])> = vec![
+            ("token_embedding", &self.token_embedding),
+            ("rms_att", &self.rms_att),
+            ("wq", &self.wq),
+            ("wk", &self.wk),
+            ("wv", &self.wv),
+            ("wo", &self.wo),
+            ("rms_ffn", &self.rms_ffn),
+            ("w1", &self.w1),
+            ("w2", &self.w2),
+            ("w3", &self.w3),
+            ("rms_final", &self.rms_final),
+        ];
+        if let Some(c) = &self.classifier {
+            out.push(("classifier", c));
+        }
+        out
+    }
+}
+
+/// Write a checkpoint in the legacy v0 float format (`run.c`'s), RoPE tables included as
+/// llama2.c's legacy export wrote them, so that `run.c` itself can read the file. The file is
+/// written beside the target and renamed into place, so a failure leaves nothing half-written.
+pub fn write_legacy(path: &Path, config: &ModelConfig, w: &FloatWeights) -> Result<(), ModelError> {
+    let vocab = config.vocab_size as i32;
+    let header = [
+        config.dim as i32,
+        config.hidden_dim as i32,
+        config.n_layers as i32,
+        config.n_heads as i32,
+        config.n_kv_heads as i32,
+        if config.shared_classifier {
+            vocab
+        } else {
+            -vocab
+        },
+        config.seq_len as i32,
+    ];
+    let mut bytes = Vec::new();
+    for v in header {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut put = |t: &[f32]| {
+        for v in t {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    };
+    put(&w.token_embedding);
+    put(&w.rms_att);
+    put(&w.wq);
+    put(&w.wk);
+    put(&w.wv);
+    put(&w.wo);
+    put(&w.rms_ffn);
+    put(&w.w1);
+    put(&w.w2);
+    put(&w.w3);
+    put(&w.rms_final);
+    // Legacy RoPE tables: cos then sin of pos * freq, (seq_len, head_size / 2) each.
+    let half = config.head_size() / 2;
+    for table in 0..2 {
+        let mut values = Vec::with_capacity(config.seq_len * half);
+        for pos in 0..config.seq_len {
+            for i in 0..half {
+                let freq = 1.0f32 / 10000f32.powf((2 * i) as f32 / config.head_size() as f32);
+                let angle = pos as f32 * freq;
+                values.push(if table == 0 { angle.cos() } else { angle.sin() });
+            }
+        }
+        put(&values);
+    }
+    if let Some(c) = &w.classifier {
+        put(c);
+    }
+    write_atomically(path, &bytes)
+}
+
+/// Write `bytes` to a temporary file beside `path`, then rename it into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| ModelError::Invalid(format!("{}: not a file path", path.display())))?;
+    let tmp = dir
+        .unwrap_or(Path::new("."))
+        .join(format!(".{}.partial", file_name.to_string_lossy()));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ModelError::io(path, e));
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! One interface over the models that generate tokens (float reference, golden model, and later
+//! the instruction-set simulator and the RTL), and `run.c`'s generation loop over it.
+
+use monorail_contract::model_config::ModelConfig;
+
+use crate::error::ModelError;
+use crate::sampler::{Sampler, SamplerOptions};
+use crate::tokenizer::BOS;
+
+/// What one token step returns.
+pub struct StepOutput<'a> {
+    /// Logits as floats (dequantised for integer engines), for sampling and fidelity. // (vocab,)
+    pub logits: &'a [f32],
+    /// The engine's own argmax (for integer engines, the on-chip integer argmax).
+    pub argmax: u32,
+}
+
+/// A model that runs one token step at a time, keeping its key/value cache between steps.
+pub trait Engine {
+    /// The model's hyper-parameters.
+    fn config(&self) -> &ModelConfig;
+    /// Run token `token` at position `pos` (positions are fed in order from 0).
+    fn step(&mut self, token: u32, pos: usize) -> StepOutput<'_>;
+}
+
+/// `run.c`'s `generate` loop: feed the prompt, then sample, for `steps` positions (0 means the
+/// model's `seq_len`, as `run.c`; more is clamped to it). Returns the `next` token of every step
+/// (prompt tokens after the first, then sampled ones), stopping after a BOS.
+pub fn generate(
+    engine: &mut dyn Engine,
+    prompt_tokens: &[u32],
+    steps: usize,
+    options: SamplerOptions,
+) -> Result<Vec<u32>, ModelError> {
+    let config = *engine.config();
+    let vocab = config.vocab_size as u32;
+    let Some(&first) = prompt_tokens.first() else {
+        return Err(ModelError::Invalid("the prompt has no tokens".into()));
+    };
+    if let Some(bad) = prompt_tokens.iter().find(|&&t| t >= vocab) {
+        return Err(ModelError::Invalid(format!(
+            "prompt token {bad} is outside the model's vocabulary of {vocab} tokens"
+        )));
+    }
+    let steps = if steps == 0 || steps > config.seq_len {
+        config.seq_len
+    } else {
+        steps
+    };
+    let mut sampler = Sampler::new(options, config.vocab_size)?;
+    let mut out = Vec::with_capacity(steps);
+    let mut token = first;
+    for pos in 0..steps {
+        let step = engine.step(token, pos);
+        let next = if pos + 1 < prompt_tokens.len() {
+            prompt_tokens[pos + 1]
+        } else if sampler.is_greedy() {
+            step.argmax
+        } else {
+            sampler.sample(step.logits)
+        };
+        out.push(next);
+        if next == BOS {
+            break;
+        }
+        token = next;
+    }
+    Ok(out)
+}

@@ -1,0 +1,54 @@
+//! The errors of model loading and generation. Each names the file and what is wrong with it.
+
+use std::path::PathBuf;
+
+use monorail_contract::model_config::ModelConfigError;
+use thiserror::Error;
+
+/// An error of the model crate.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The file is not a well-formed checkpoint or tokenizer.
+    #[error("{path}: {what}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        what: String,
+    },
+    /// The checkpoint header holds impossible hyper-parameters.
+    #[error("{path}: bad model header: {source}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// Which field is wrong.
+        source: ModelConfigError,
+    },
+    /// A request the model cannot serve (a prompt token outside the vocabulary, a bad option).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ModelError {
+    pub(crate) fn format(path: &std::path::Path, what: impl Into<String>) -> ModelError {
+        ModelError::Format {
+            path: path.to_path_buf(),
+            what: what.into(),
+        }
+    }
+
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> ModelError {
+        ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

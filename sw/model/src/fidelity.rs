@@ -1,0 +1,70 @@
+//! How closely the golden integer model follows the float reference, teacher-forced: both models
+//! are fed the same token sequence, and their next-token predictions are compared at every
+//! position.
+
+use crate::engine::Engine;
+
+/// Per-sequence fidelity figures.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Fidelity {
+    /// Positions compared.
+    pub positions: usize,
+    /// Share of positions where both models' argmax agree.
+    pub top1_agreement: f64,
+    /// Mean over positions of `KL(float || golden)` of the next-token distributions, in nats.
+    pub mean_kl_nats: f64,
+    /// Largest per-position KL divergence, in nats.
+    pub max_kl_nats: f64,
+    /// Mean over positions of `rms(golden - float) / std(float)` of the logits.
+    pub mean_relative_logit_error: f64,
+}
+
+fn log_softmax(logits: &[f32]) -> Vec<f64> {
+    let max = logits
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+    let log_sum = logits
+        .iter()
+        .map(|&v| (v as f64 - max).exp())
+        .sum::<f64>()
+        .ln();
+    logits.iter().map(|&v| v as f64 - max - log_sum).collect()
+}
+
+/// Feed `tokens` (starting at position 0) to both engines and compare their predictions.
+pub fn compare(reference: &mut dyn Engine, candidate: &mut dyn Engine, tokens: &[u32]) -> Fidelity {
+    let mut agree = 0usize;
+    let (mut kl_sum, mut kl_max, mut err_sum) = (0.0f64, 0.0f64, 0.0f64);
+    for (pos, &token) in tokens.iter().enumerate() {
+        let r = reference.step(token, pos);
+        let (r_argmax, r_logits) = (r.argmax, r.logits.to_vec());
+        let c = candidate.step(token, pos);
+        agree += usize::from(c.argmax == r_argmax);
+        let (lp, lq) = (log_softmax(&r_logits), log_softmax(c.logits));
+        let kl: f64 = lp.iter().zip(&lq).map(|(p, q)| p.exp() * (p - q)).sum();
+        kl_sum += kl.max(0.0);
+        kl_max = kl_max.max(kl);
+        let n = r_logits.len() as f64;
+        let mean = r_logits.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = r_logits
+            .iter()
+            .map(|&v| (v as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let mse = r_logits
+            .iter()
+            .zip(c.logits)
+            .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+            .sum::<f64>()
+            / n;
+        err_sum += if var > 0.0 { (mse / var).sqrt() } else { 0.0 };
+    }
+    let n = tokens.len().max(1) as f64;
+    Fidelity {
+        positions: tokens.len(),
+        top1_agreement: agree as f64 / n,
+        mean_kl_nats: kl_sum / n,
+        max_kl_nats: kl_max,
+        mean_relative_logit_error: err_sum / n,
+    }
+}

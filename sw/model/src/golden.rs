@@ -1,0 +1,526 @@
+//! The golden integer model: one token step exactly as `docs/numerics.md` specifies it, written
+//! with the contract crate's numerics and nothing else. The instruction-set simulator and the RTL
+//! are judged against it: same tokens, and the same integers at every named model step.
+//!
+//! It speaks of model steps, not instructions, and knows no hardware target. Vectors are block
+//! floating point: `(mantissas, exponent)`, 16-bit between steps, 8-bit into the matrix unit.
+
+use monorail_contract::model_config::ModelConfig;
+use monorail_contract::numerics::{
+    argmax, exp2_neg_q15, normalize, normalize_grouped, pow2, recip, rope_phase, rsqrt,
+    shift_round, sigmoid_q14, sin_cos_q14, QuantMatrix, EXP2_INPUT_FRACTION_BITS, EXP2_INPUT_LIMIT,
+    NARROW_BITS, SIGMOID_INPUT_FRACTION_BITS, WIDE_BITS,
+};
+use monorail_contract::steps::ModelStep;
+
+use crate::engine::{Engine, StepOutput};
+use crate::quant::{NormWeights, QuantModel};
+
+/// The integer values a model step produced: mantissas and the exponents of their groups
+/// (one exponent for a plain vector; `qkv` holds q, k and v with one exponent each).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepValues {
+    /// Which step.
+    pub step: ModelStep,
+    /// Which layer, for layer steps.
+    pub layer: Option<usize>,
+    /// Mantissas (for `argmax`, the token).
+    pub mant: Vec<i32>,
+    /// Exponents (one per part of the value; none for `argmax`).
+    pub exps: Vec<i32>,
+}
+
+/// The golden model and its run state.
+pub struct GoldenModel {
+    model: QuantModel,
+    record: bool,
+    values: Vec<StepValues>,
+    x: Vec<i32>,          // (dim,) residual stream, 16-bit
+    x_exp: i32,           //
+    xb: Vec<i8>,          // (dim,) normed input of the matrix unit, 8-bit
+    q: Vec<i32>,          // (dim,) 16-bit
+    k: Vec<i32>,          // (kv_dim,) 16-bit
+    v: Vec<i32>,          // (kv_dim,) 16-bit
+    heads: Vec<i32>,      // (dim,) attention output per head, 16-bit
+    proj: Vec<i32>,       // (dim,) output of wo and of the ffn's w2, 16-bit
+    head_exps: Vec<i32>,  // (n_heads,)
+    att: Vec<i8>,         // (dim,) joined attention output, 8-bit
+    hb: Vec<i32>,         // (hidden_dim,) 16-bit
+    hb3: Vec<i32>,        // (hidden_dim,) 16-bit
+    hh: Vec<i8>,          // (hidden_dim,) 8-bit
+    wide: Vec<i64>,       // (max(dim, hidden, vocab, seq_len),) exact intermediate results
+    narrow: Vec<i32>,     // (same,) normalised intermediate results
+    probs: Vec<i64>,      // (seq_len,) attention probabilities, Q0.15
+    score_exps: Vec<i32>, // (seq_len,)
+    key_cache: Vec<i8>,   // (layer, seq_len, kv_dim)
+    key_exps: Vec<i32>,   // (layer, seq_len, n_kv_heads)
+    value_cache: Vec<i8>, // (layer, seq_len, kv_dim)
+    value_exps: Vec<i32>, // (layer, seq_len, n_kv_heads)
+    logits: Vec<i32>,     // (vocab,) 16-bit
+    logits_exp: i32,      //
+    logits_f32: Vec<f32>, // (vocab,) dequantised, for sampling and fidelity
+}
+
+/// Store `values` normalised to 8 bits into `out`; returns the exponent.
+fn normalize_narrow(values: &[i64], exp: i32, scratch: &mut [i32], out: &mut [i8]) -> i32 {
+    let scratch = &mut scratch[..values.len()];
+    let e = normalize(values, exp, NARROW_BITS, scratch);
+    for (o, &s) in out.iter_mut().zip(scratch.iter()) {
+        *o = s as i8;
+    }
+    e
+}
+
+/// qkv, wo, ffn, classifier: `out = W x` for int8 `x * 2^x_exp`. The int32 accumulators are
+/// normalised to 16 bits, multiplied by their row's scale mantissa, and normalised again.
+fn matvec(w: &QuantMatrix, x: &[i8], x_exp: i32, wide: &mut [i64], out: &mut [i32]) -> i32 {
+    let (rows, cols) = (w.rows, w.cols);
+    let wide = &mut wide[..rows];
+    for (i, acc) in wide.iter_mut().enumerate() {
+        let row = &w.q[i * cols..(i + 1) * cols];
+        *acc = row
+            .iter()
+            .zip(x)
+            .map(|(&a, &b)| a as i32 * b as i32)
+            .sum::<i32>() as i64;
+    }
+    let acc_exp = normalize(wide, x_exp, WIDE_BITS, out);
+    for ((acc, &a), &m) in wide.iter_mut().zip(out.iter()).zip(&w.row_scale_mant) {
+        *acc = a as i64 * m as i64;
+    }
+    normalize(wide, acc_exp + w.row_scale_exp, WIDE_BITS, out)
+}
+
+/// attn_norm, ffn_norm, final_norm: `x / rms(x) * g` to 8 bits. The exponent of `x` cancels;
+/// `sqrt(dim)` is folded into `g`, so the scale is `rsqrt(sum of squared mantissas)`.
+fn rmsnorm(
+    x: &[i32],
+    g: &NormWeights,
+    wide: &mut [i64],
+    narrow: &mut [i32],
+    out: &mut [i8],
+) -> i32 {
+    let n = x.len();
+    let sum_squares: u64 = x.iter().map(|&m| (m as i64 * m as i64) as u64).sum();
+    let scale = rsqrt(sum_squares);
+    let wide = &mut wide[..n];
+    for ((w, &m), &gm) in wide.iter_mut().zip(x).zip(&g.mant) {
+        *w = m as i64 * gm as i64;
+    }
+    let e = normalize(wide, g.exp, WIDE_BITS, &mut narrow[..n]);
+    for (w, &t) in wide.iter_mut().zip(narrow.iter()) {
+        *w = t as i64 * scale.mant as i64;
+    }
+    normalize_narrow(wide, e + scale.exp, narrow, out)
+}
+
+/// rope: rotate each pair `(i, i+1)` by the angle of its frequency at `pos` (sine and cosine in
+/// Q1.14), then normalise to 16 bits.
+fn rope(
+    v: &mut [i32],
+    exp: i32,
+    pos: usize,
+    head_size: usize,
+    steps: &[u32],
+    wide: &mut [i64],
+) -> i32 {
+    let n = v.len();
+    for i in (0..n).step_by(2) {
+        let (sin, cos) = sin_cos_q14(rope_phase(pos, steps[(i % head_size) / 2]));
+        let (v0, v1) = (v[i] as i64, v[i + 1] as i64);
+        wide[i] = v0 * cos - v1 * sin;
+        wide[i + 1] = v0 * sin + v1 * cos;
+    }
+    normalize(&wide[..n], exp - 14, WIDE_BITS, v)
+}
+
+/// wo, ffn: `x += y`, aligned to 15 guard bits below the larger exponent, then normalised.
+fn residual_add(x: &mut [i32], x_exp: i32, y: &[i32], y_exp: i32, wide: &mut [i64]) -> i32 {
+    let e = x_exp.max(y_exp) - (WIDE_BITS as i32 - 1);
+    let wide = &mut wide[..x.len()];
+    for ((w, &a), &b) in wide.iter_mut().zip(x.iter()).zip(y) {
+        *w = shift_round(a as i64, e - x_exp) + shift_round(b as i64, e - y_exp);
+    }
+    normalize(wide, e, WIDE_BITS, x)
+}
+
+impl GoldenModel {
+    /// A golden model ready to run from position 0.
+    pub fn new(model: QuantModel) -> GoldenModel {
+        let c = model.config;
+        let widest = c.dim.max(c.hidden_dim).max(c.vocab_size).max(c.seq_len);
+        let cache = c.n_layers * c.seq_len * c.kv_dim();
+        let cache_exps = c.n_layers * c.seq_len * c.n_kv_heads;
+        GoldenModel {
+            record: false,
+            values: Vec::new(),
+            x: vec![0; c.dim],
+            x_exp: 0,
+            xb: vec![0; c.dim],
+            q: vec![0; c.dim],
+            k: vec![0; c.kv_dim()],
+            v: vec![0; c.kv_dim()],
+            heads: vec![0; c.dim],
+            proj: vec![0; c.dim],
+            head_exps: vec![0; c.n_heads],
+            att: vec![0; c.dim],
+            hb: vec![0; c.hidden_dim],
+            hb3: vec![0; c.hidden_dim],
+            hh: vec![0; c.hidden_dim],
+            wide: vec![0; widest],
+            narrow: vec![0; widest],
+            probs: vec![0; c.seq_len],
+            score_exps: vec![0; c.seq_len],
+            key_cache: vec![0; cache],
+            key_exps: vec![0; cache_exps],
+            value_cache: vec![0; cache],
+            value_exps: vec![0; cache_exps],
+            logits: vec![0; c.vocab_size],
+            logits_exp: 0,
+            logits_f32: vec![0.0; c.vocab_size],
+            model,
+        }
+    }
+
+    /// The quantised model.
+    pub fn model(&self) -> &QuantModel {
+        &self.model
+    }
+
+    /// Record the values of every model step from now on (see [`GoldenModel::take_values`]).
+    pub fn record_values(&mut self, on: bool) {
+        self.record = on;
+    }
+
+    /// The values recorded since the last call, in step order.
+    pub fn take_values(&mut self) -> Vec<StepValues> {
+        std::mem::take(&mut self.values)
+    }
+
+    /// The last logits as 16-bit mantissas and their exponent.
+    pub fn logits(&self) -> (&[i32], i32) {
+        (&self.logits, self.logits_exp)
+    }
+
+    fn keep(&mut self, step: ModelStep, layer: Option<usize>, parts: &[(&[i32], i32)]) {
+        if self.record {
+            self.values.push(StepValues {
+                step,
+                layer,
+                mant: parts.iter().flat_map(|(m, _)| m.iter().copied()).collect(),
+                exps: parts.iter().map(|(_, e)| *e).collect(),
+            });
+        }
+    }
+
+    fn keep_narrow(&mut self, step: ModelStep, layer: Option<usize>, values: &[i8], exp: i32) {
+        if self.record {
+            let mant: Vec<i32> = values.iter().map(|&v| v as i32).collect();
+            self.keep(step, layer, &[(&mant, exp)]);
+        }
+    }
+
+    /// One token step at position `pos`; returns the next token (the integer argmax).
+    pub fn forward(&mut self, token: u32, pos: usize) -> u32 {
+        let c: ModelConfig = self.model.config;
+        let dim = c.dim;
+
+        // embedding: the token's int8 row times its scale
+        let emb = &self.model.token_embedding;
+        let row = token as usize;
+        for (w, &q) in self.wide[..dim]
+            .iter_mut()
+            .zip(&emb.q[row * dim..(row + 1) * dim])
+        {
+            *w = q as i64 * emb.row_scale_mant[row] as i64;
+        }
+        self.x_exp = normalize(&self.wide[..dim], emb.row_scale_exp, WIDE_BITS, &mut self.x);
+        let x = std::mem::take(&mut self.x);
+        self.keep(ModelStep::Embedding, None, &[(&x, self.x_exp)]);
+        self.x = x;
+
+        for l in 0..c.n_layers {
+            self.attention_block(l, pos);
+            self.ffn_block(l);
+        }
+
+        // final_norm
+        let mut xb = std::mem::take(&mut self.xb);
+        let xb_exp = rmsnorm(
+            &self.x,
+            &self.model.final_norm,
+            &mut self.wide,
+            &mut self.narrow,
+            &mut xb,
+        );
+        self.keep_narrow(ModelStep::FinalNorm, None, &xb, xb_exp);
+
+        // classifier
+        self.logits_exp = matvec(
+            self.model.classifier(),
+            &xb,
+            xb_exp,
+            &mut self.wide,
+            &mut self.logits,
+        );
+        self.xb = xb;
+        let logits = std::mem::take(&mut self.logits);
+        self.keep(ModelStep::Classifier, None, &[(&logits, self.logits_exp)]);
+        self.logits = logits;
+        let unit = pow2(self.logits_exp);
+        for (f, &m) in self.logits_f32.iter_mut().zip(&self.logits) {
+            *f = (m as f64 * unit) as f32;
+        }
+
+        // argmax
+        let next = argmax(&self.logits) as u32;
+        if self.record {
+            self.values.push(StepValues {
+                step: ModelStep::Argmax,
+                layer: None,
+                mant: vec![next as i32],
+                exps: Vec::new(),
+            });
+        }
+        next
+    }
+
+    fn attention_block(&mut self, l: usize, pos: usize) {
+        let c = self.model.config;
+        let (head_size, kv_dim, kv_heads) = (c.head_size(), c.kv_dim(), c.n_kv_heads);
+        let layer = &self.model.layers[l];
+
+        // attn_norm
+        let xb_exp = rmsnorm(
+            &self.x,
+            &layer.attn_norm,
+            &mut self.wide,
+            &mut self.narrow,
+            &mut self.xb,
+        );
+        let xb = std::mem::take(&mut self.xb);
+        self.keep_narrow(ModelStep::AttnNorm, Some(l), &xb, xb_exp);
+
+        // qkv
+        let layer = &self.model.layers[l];
+        let q_exp = matvec(&layer.wq, &xb, xb_exp, &mut self.wide, &mut self.q);
+        let k_exp = matvec(&layer.wk, &xb, xb_exp, &mut self.wide, &mut self.k);
+        let v_exp = matvec(&layer.wv, &xb, xb_exp, &mut self.wide, &mut self.v);
+        self.xb = xb;
+        let (q, k, v) = (
+            std::mem::take(&mut self.q),
+            std::mem::take(&mut self.k),
+            std::mem::take(&mut self.v),
+        );
+        self.keep(
+            ModelStep::Qkv,
+            Some(l),
+            &[(&q, q_exp), (&k, k_exp), (&v, v_exp)],
+        );
+        (self.q, self.k, self.v) = (q, k, v);
+
+        // rope
+        let steps = &self.model.rope_steps;
+        let q_exp = rope(&mut self.q, q_exp, pos, head_size, steps, &mut self.wide);
+        let k_exp = rope(&mut self.k, k_exp, pos, head_size, steps, &mut self.wide);
+        let (q, k) = (std::mem::take(&mut self.q), std::mem::take(&mut self.k));
+        self.keep(ModelStep::Rope, Some(l), &[(&q, q_exp), (&k, k_exp)]);
+        (self.q, self.k) = (q, k);
+
+        // the key and value of this position enter the cache, 8-bit per key/value head
+        let at = (l * c.seq_len + pos) * kv_dim;
+        let exp_at = (l * c.seq_len + pos) * kv_heads;
+        for g in 0..kv_heads {
+            let part = g * head_size..(g + 1) * head_size;
+            for (src, exp, cache, exps) in [
+                (&self.k, k_exp, &mut self.key_cache, &mut self.key_exps),
+                (&self.v, v_exp, &mut self.value_cache, &mut self.value_exps),
+            ] {
+                for (w, &m) in self.wide[..head_size].iter_mut().zip(&src[part.clone()]) {
+                    *w = m as i64;
+                }
+                exps[exp_at + g] = normalize_narrow(
+                    &self.wide[..head_size],
+                    exp,
+                    &mut self.narrow,
+                    &mut cache[at + part.start..at + part.end],
+                );
+            }
+        }
+
+        // attention
+        for h in 0..c.n_heads {
+            self.attention_head(l, pos, h, q_exp);
+        }
+        let mut wide = std::mem::take(&mut self.wide);
+        for (w, &m) in wide.iter_mut().zip(&self.heads) {
+            *w = m as i64;
+        }
+        let att_exp = normalize_grouped(
+            &wide[..c.dim],
+            &self.head_exps,
+            head_size,
+            NARROW_BITS,
+            &mut self.narrow[..c.dim],
+        );
+        for (a, &n) in self.att.iter_mut().zip(&self.narrow) {
+            *a = n as i8;
+        }
+        self.wide = wide;
+        let att = std::mem::take(&mut self.att);
+        self.keep_narrow(ModelStep::Attention, Some(l), &att, att_exp);
+
+        // wo: projection, added into the residual stream
+        let layer = &self.model.layers[l];
+        let o_exp = matvec(&layer.wo, &att, att_exp, &mut self.wide, &mut self.proj);
+        self.att = att;
+        self.x_exp = residual_add(&mut self.x, self.x_exp, &self.proj, o_exp, &mut self.wide);
+        let x = std::mem::take(&mut self.x);
+        self.keep(ModelStep::Wo, Some(l), &[(&x, self.x_exp)]);
+        self.x = x;
+    }
+
+    /// One head: scores against every cached key, base-2 softmax through the `2^-u` table,
+    /// probabilities (with the value exponents folded in) times the cached values, divided by the
+    /// sum of the probabilities.
+    fn attention_head(&mut self, l: usize, pos: usize, h: usize, q_exp: i32) {
+        let c = self.model.config;
+        let (head_size, kv_dim, kv_heads) = (c.head_size(), c.kv_dim(), c.n_kv_heads);
+        let g = h / c.kv_mul();
+        let positions = pos + 1;
+        let cache_row = |t: usize| (l * c.seq_len + t) * kv_dim + g * head_size;
+        let exp_index = |t: usize| (l * c.seq_len + t) * kv_heads + g;
+
+        // this head's query, 8-bit
+        let mut q8 = [0i8; 256];
+        let mut q8_vec;
+        let q8: &mut [i8] = if head_size <= q8.len() {
+            &mut q8[..head_size]
+        } else {
+            q8_vec = vec![0i8; head_size];
+            &mut q8_vec
+        };
+        for (w, &m) in self.wide[..head_size]
+            .iter_mut()
+            .zip(&self.q[h * head_size..(h + 1) * head_size])
+        {
+            *w = m as i64;
+        }
+        let q8_exp = normalize_narrow(&self.wide[..head_size], q_exp, &mut self.narrow, q8);
+
+        // scores q . k_t, each with its key's exponent, normalised together to 16 bits
+        for t in 0..positions {
+            let k = &self.key_cache[cache_row(t)..cache_row(t) + head_size];
+            let dot: i32 = q8.iter().zip(k).map(|(&a, &b)| a as i32 * b as i32).sum();
+            self.wide[t] = dot as i64;
+            self.score_exps[t] = q8_exp + self.key_exps[exp_index(t)];
+        }
+        let score_exp = normalize_grouped(
+            &self.wide[..positions],
+            &self.score_exps[..positions],
+            1,
+            WIDE_BITS,
+            &mut self.narrow[..positions],
+        );
+        let scores = &self.narrow[..positions];
+        let max = *scores.iter().max().expect("at least one position");
+
+        // p_t = 2^((s_t - max) * log2(e) / sqrt(head_size)), the exponent in Q.8, p in Q0.15
+        let scale = self.model.attention_scale;
+        let shift = -(score_exp + scale.exp + EXP2_INPUT_FRACTION_BITS as i32);
+        let mut sum: u64 = 0;
+        for (p, &s) in self.probs[..positions].iter_mut().zip(scores) {
+            let y = shift_round((s - max) as i64 * scale.mant as i64, shift);
+            *p = exp2_neg_q15((-y).min(EXP2_INPUT_LIMIT));
+            sum += *p as u64;
+        }
+
+        // weights: p_t * 2^(value_exp_t - max value_exp), normalised to 8 bits
+        let value_exp_max = (0..positions)
+            .map(|t| self.value_exps[exp_index(t)])
+            .max()
+            .expect("at least one position");
+        for t in 0..positions {
+            self.wide[t] =
+                shift_round(self.probs[t], value_exp_max - self.value_exps[exp_index(t)]);
+        }
+        let mut weights = vec![0i8; positions];
+        let weights_exp = normalize_narrow(
+            &self.wide[..positions],
+            value_exp_max,
+            &mut self.narrow,
+            &mut weights,
+        );
+
+        // sum_t w_t * v_t, then times 1 / sum(p)
+        for d in 0..head_size {
+            let mut acc = 0i32;
+            for (t, &w) in weights.iter().enumerate() {
+                acc += w as i32 * self.value_cache[cache_row(t) + d] as i32;
+            }
+            self.wide[d] = acc as i64;
+        }
+        let out = &mut self.heads[h * head_size..(h + 1) * head_size];
+        let e = normalize(&self.wide[..head_size], weights_exp, WIDE_BITS, out);
+        let r = recip(sum);
+        for (w, &o) in self.wide[..head_size].iter_mut().zip(out.iter()) {
+            *w = o as i64 * r.mant as i64;
+        }
+        self.head_exps[h] = normalize(&self.wide[..head_size], e + r.exp, WIDE_BITS, out);
+    }
+
+    fn ffn_block(&mut self, l: usize) {
+        let layer = &self.model.layers[l];
+
+        // ffn_norm
+        let xb_exp = rmsnorm(
+            &self.x,
+            &layer.ffn_norm,
+            &mut self.wide,
+            &mut self.narrow,
+            &mut self.xb,
+        );
+        let xb = std::mem::take(&mut self.xb);
+        self.keep_narrow(ModelStep::FfnNorm, Some(l), &xb, xb_exp);
+
+        // ffn: w2(silu(w1 x) * w3 x), added into the residual stream
+        let layer = &self.model.layers[l];
+        let e1 = matvec(&layer.w1, &xb, xb_exp, &mut self.wide, &mut self.hb);
+        let e3 = matvec(&layer.w3, &xb, xb_exp, &mut self.wide, &mut self.hb3);
+        self.xb = xb;
+        let n = self.hb.len();
+        let index_shift = -(e1 + SIGMOID_INPUT_FRACTION_BITS as i32);
+        for (w, &m) in self.wide[..n].iter_mut().zip(&self.hb) {
+            *w = m as i64 * sigmoid_q14(shift_round(m as i64, index_shift));
+        }
+        let silu_exp = normalize(&self.wide[..n], e1 - 14, WIDE_BITS, &mut self.hb);
+        for ((w, &a), &b) in self.wide[..n].iter_mut().zip(&self.hb).zip(&self.hb3) {
+            *w = a as i64 * b as i64;
+        }
+        let hh_exp = normalize_narrow(
+            &self.wide[..n],
+            silu_exp + e3,
+            &mut self.narrow,
+            &mut self.hh,
+        );
+        let f_exp = matvec(&layer.w2, &self.hh, hh_exp, &mut self.wide, &mut self.proj);
+        self.x_exp = residual_add(&mut self.x, self.x_exp, &self.proj, f_exp, &mut self.wide);
+        let x = std::mem::take(&mut self.x);
+        self.keep(ModelStep::Ffn, Some(l), &[(&x, self.x_exp)]);
+        self.x = x;
+    }
+}
+
+impl Engine for GoldenModel {
+    fn config(&self) -> &ModelConfig {
+        &self.model.config
+    }
+
+    fn step(&mut self, token: u32, pos: usize) -> StepOutput<'_> {
+        let argmax = self.forward(token, pos);
+        StepOutput {
+            logits: &self.logits_f32,
+            argmax,
+        }
+    }
+}

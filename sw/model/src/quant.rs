@@ -1,0 +1,117 @@
+//! Quantisation of a float checkpoint into the integer model that the golden model, the compiler
+//! and the hardware share (the scheme is specified in `docs/numerics.md`).
+
+use monorail_contract::model_config::ModelConfig;
+use monorail_contract::numerics::{
+    fixed_mantissas, quantize_matrix, rope_phase_step, FixedScale, QuantMatrix,
+};
+
+use crate::checkpoint::Checkpoint;
+
+/// RMSNorm weights with `sqrt(dim)` folded in (so the norm needs no division by `dim`), as 15-bit
+/// mantissas sharing one exponent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NormWeights {
+    /// Mantissas. // (dim,)
+    pub mant: Vec<i32>,
+    /// Shared exponent.
+    pub exp: i32,
+}
+
+impl NormWeights {
+    fn quantize(weights: &[f32]) -> NormWeights {
+        let sqrt_dim = (weights.len() as f64).sqrt();
+        let scaled: Vec<f64> = weights.iter().map(|&g| g as f64 * sqrt_dim).collect();
+        let (mant, exp) = fixed_mantissas(&scaled);
+        NormWeights { mant, exp }
+    }
+}
+
+/// The quantised weights of one layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuantLayer {
+    /// attn_norm weights.
+    pub attn_norm: NormWeights,
+    /// Query projection. // (dim, dim)
+    pub wq: QuantMatrix,
+    /// Key projection. // (kv_dim, dim)
+    pub wk: QuantMatrix,
+    /// Value projection. // (kv_dim, dim)
+    pub wv: QuantMatrix,
+    /// Output projection. // (dim, dim)
+    pub wo: QuantMatrix,
+    /// ffn_norm weights.
+    pub ffn_norm: NormWeights,
+    /// SwiGLU gate. // (hidden_dim, dim)
+    pub w1: QuantMatrix,
+    /// SwiGLU down. // (dim, hidden_dim)
+    pub w2: QuantMatrix,
+    /// SwiGLU up. // (hidden_dim, dim)
+    pub w3: QuantMatrix,
+}
+
+/// A whole model in Monorail's integer format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuantModel {
+    /// Hyper-parameters.
+    pub config: ModelConfig,
+    /// Token embedding table, one scale per token. // (vocab, dim)
+    pub token_embedding: QuantMatrix,
+    /// Layers in order.
+    pub layers: Vec<QuantLayer>,
+    /// final_norm weights.
+    pub final_norm: NormWeights,
+    /// Classifier when not shared with the embedding. // (vocab, dim)
+    pub classifier: Option<QuantMatrix>,
+    /// `log2(e) / sqrt(head_size)`: turns attention scores into base-2 softmax exponents.
+    pub attention_scale: FixedScale,
+    /// RoPE phase step per pair of a head. // (head_size / 2,)
+    pub rope_steps: Vec<u32>,
+}
+
+impl QuantModel {
+    /// Quantise a float checkpoint.
+    pub fn quantize(checkpoint: &Checkpoint) -> QuantModel {
+        let c = checkpoint.config;
+        let w = &checkpoint.weights;
+        let (dim, hidden, kv_dim) = (c.dim, c.hidden_dim, c.kv_dim());
+        let layer_matrix = |t: &[f32], l: usize, rows: usize, cols: usize| {
+            quantize_matrix(&t[l * rows * cols..(l + 1) * rows * cols], rows, cols)
+        };
+        let layers = (0..c.n_layers)
+            .map(|l| QuantLayer {
+                attn_norm: NormWeights::quantize(&w.rms_att[l * dim..(l + 1) * dim]),
+                wq: layer_matrix(&w.wq, l, dim, dim),
+                wk: layer_matrix(&w.wk, l, kv_dim, dim),
+                wv: layer_matrix(&w.wv, l, kv_dim, dim),
+                wo: layer_matrix(&w.wo, l, dim, dim),
+                ffn_norm: NormWeights::quantize(&w.rms_ffn[l * dim..(l + 1) * dim]),
+                w1: layer_matrix(&w.w1, l, hidden, dim),
+                w2: layer_matrix(&w.w2, l, dim, hidden),
+                w3: layer_matrix(&w.w3, l, hidden, dim),
+            })
+            .collect();
+        let head_size = c.head_size();
+        QuantModel {
+            config: c,
+            token_embedding: quantize_matrix(&w.token_embedding, c.vocab_size, dim),
+            layers,
+            final_norm: NormWeights::quantize(&w.rms_final),
+            classifier: w
+                .classifier
+                .as_ref()
+                .map(|t| quantize_matrix(t, c.vocab_size, dim)),
+            attention_scale: FixedScale::from_f64(
+                std::f64::consts::LOG2_E / (head_size as f64).sqrt(),
+            ),
+            rope_steps: (0..head_size / 2)
+                .map(|k| rope_phase_step(2 * k, head_size))
+                .collect(),
+        }
+    }
+
+    /// The classifier matrix (the embedding table when shared).
+    pub fn classifier(&self) -> &QuantMatrix {
+        self.classifier.as_ref().unwrap_or(&self.token_embedding)
+    }
+}

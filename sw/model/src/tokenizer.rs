@@ -1,0 +1,324 @@
+//! llama2.c's `tokenizer.bin` and its encoder and decoder, identical to `run.c`'s.
+//!
+//! Format: `u32 max_token_length`, then per token `f32 score, i32 length, bytes`. The vocabulary
+//! size is not stored: it comes from the model, and the first `vocab_size` tokens are read (a
+//! 32000-token file serves a 512-token model, as in `run.c`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::ModelError;
+
+/// Id of the beginning-of-sequence token.
+pub const BOS: u32 = 1;
+/// Id of the end-of-sequence token.
+pub const EOS: u32 = 2;
+/// Byte tokens `<0x00>` .. `<0xFF>` start at this id.
+pub const BYTE_TOKEN_OFFSET: u32 = 3;
+/// Longest token accepted in a tokenizer file (llama2.c's are at most a few dozen bytes).
+pub const MAX_TOKEN_BYTES: usize = 1 << 16;
+
+/// A loaded tokenizer.
+#[derive(Clone, Debug)]
+pub struct Tokenizer {
+    pieces: Vec<Vec<u8>>,
+    scores: Vec<f32>,
+    lookup: HashMap<Vec<u8>, u32>,
+    max_token_length: usize,
+}
+
+impl Tokenizer {
+    /// Read the first `vocab_size` tokens of a `tokenizer.bin`.
+    pub fn load(path: &Path, vocab_size: usize) -> Result<Tokenizer, ModelError> {
+        let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        Tokenizer::parse(&bytes, vocab_size).map_err(|what| ModelError::format(path, what))
+    }
+
+    /// Parse tokenizer bytes; the error says what is wrong and where.
+    pub fn parse(bytes: &[u8], vocab_size: usize) -> Result<Tokenizer, String> {
+        let u32_at = |offset: usize| -> Option<[u8; 4]> {
+            bytes
+                .get(offset..offset + 4)
+                .map(|b| b.try_into().expect("4 bytes"))
+        };
+        let max_token_length = u32_at(0)
+            .map(u32::from_le_bytes)
+            .ok_or("file is shorter than its 4-byte header")?
+            as usize;
+        if max_token_length == 0 || max_token_length > MAX_TOKEN_BYTES {
+            return Err(format!(
+                "max_token_length is {max_token_length}; expected 1 ..= {MAX_TOKEN_BYTES} \
+                 (is this a llama2.c tokenizer.bin?)"
+            ));
+        }
+        let mut pieces = Vec::with_capacity(vocab_size.min(bytes.len() / 8));
+        let mut scores = Vec::with_capacity(pieces.capacity());
+        let mut offset = 4;
+        for id in 0..vocab_size {
+            let (Some(score), Some(len)) = (u32_at(offset), u32_at(offset + 4)) else {
+                return Err(format!(
+                    "holds {id} tokens but the model's vocabulary has {vocab_size}: \
+                     this tokenizer does not match the model"
+                ));
+            };
+            let score = f32::from_le_bytes(score);
+            let len = i32::from_le_bytes(len);
+            if len < 0 || len as usize > max_token_length {
+                return Err(format!(
+                    "token {id} at byte {offset} has length {len}, outside 0 ..= \
+                     max_token_length ({max_token_length})"
+                ));
+            }
+            let start = offset + 8;
+            let piece = bytes.get(start..start + len as usize).ok_or_else(|| {
+                format!("token {id} at byte {offset} runs past the end of the file")
+            })?;
+            if !score.is_finite() {
+                return Err(format!(
+                    "token {id} at byte {offset} has a non-finite score"
+                ));
+            }
+            pieces.push(piece.to_vec());
+            scores.push(score);
+            offset = start + len as usize;
+        }
+        let mut lookup = HashMap::with_capacity(pieces.len());
+        for (id, piece) in pieces.iter().enumerate() {
+            // run.c's bsearch over a sorted vocabulary; duplicates keep the first id.
+            lookup.entry(piece.clone()).or_insert(id as u32);
+        }
+        Ok(Tokenizer {
+            pieces,
+            scores,
+            lookup,
+            max_token_length,
+        })
+    }
+
+    /// Number of tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// The bytes of token `id`.
+    pub fn piece(&self, id: u32) -> &[u8] {
+        &self.pieces[id as usize]
+    }
+
+    /// The merge score of token `id`.
+    pub fn score(&self, id: u32) -> f32 {
+        self.scores[id as usize]
+    }
+
+    /// The longest token, in bytes.
+    pub fn max_token_length(&self) -> usize {
+        self.max_token_length
+    }
+
+    /// Serialise in the `tokenizer.bin` format.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = (self.max_token_length as u32).to_le_bytes().to_vec();
+        for (piece, score) in self.pieces.iter().zip(&self.scores) {
+            out.extend_from_slice(&score.to_le_bytes());
+            out.extend_from_slice(&(piece.len() as i32).to_le_bytes());
+            out.extend_from_slice(piece);
+        }
+        out
+    }
+
+    /// Build a tokenizer from pieces and scores (ids in order).
+    pub fn from_pieces(pieces: Vec<(Vec<u8>, f32)>) -> Tokenizer {
+        let mut bytes = Vec::new();
+        let max = pieces
+            .iter()
+            .map(|(p, _)| p.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        bytes.extend_from_slice(&(max as u32).to_le_bytes());
+        for (piece, score) in &pieces {
+            bytes.extend_from_slice(&score.to_le_bytes());
+            bytes.extend_from_slice(&(piece.len() as i32).to_le_bytes());
+            bytes.extend_from_slice(piece);
+        }
+        Tokenizer::parse(&bytes, pieces.len()).expect("pieces form a valid tokenizer")
+    }
+
+    fn find(&self, piece: &[u8]) -> Option<u32> {
+        self.lookup.get(piece).copied()
+    }
+
+    /// Encode `text` as `run.c` does: optional BOS, a dummy-prefix space token for non-empty
+    /// text, each UTF-8 code point as a whole token or as byte tokens (`byte + 3`), then repeated
+    /// merging of the adjacent pair whose merged piece has the highest score (first pair on
+    /// ties), then optional EOS.
+    pub fn encode(&self, text: &str, bos: bool, eos: bool) -> Result<Vec<u32>, ModelError> {
+        let vocab = self.vocab_size() as u32;
+        let mut tokens = Vec::with_capacity(text.len() + 3);
+        if bos {
+            tokens.push(BOS);
+        }
+        if !text.is_empty() {
+            let space = self.find(b" ").ok_or_else(|| {
+                ModelError::Invalid(
+                    "the tokenizer has no \" \" token for llama2.c's dummy prefix".into(),
+                )
+            })?;
+            tokens.push(space);
+        }
+        let mut buf = [0u8; 4];
+        for ch in text.chars() {
+            let code_point = ch.encode_utf8(&mut buf).as_bytes();
+            match self.find(code_point) {
+                Some(id) => tokens.push(id),
+                None => {
+                    for &b in code_point {
+                        let id = b as u32 + BYTE_TOKEN_OFFSET;
+                        if id >= vocab {
+                            return Err(ModelError::Invalid(format!(
+                                "prompt character {ch:?} needs byte token {id} (<0x{b:02X}>), \
+                                 outside the model's vocabulary of {vocab} tokens"
+                            )));
+                        }
+                        tokens.push(id);
+                    }
+                }
+            }
+        }
+        let mut merged = Vec::with_capacity(2 * self.max_token_length + 2);
+        loop {
+            // run.c starts from a best score of -1e10 and needs a strictly higher one.
+            let mut best_score = -1e10f32;
+            let mut best: Option<(u32, usize)> = None;
+            for i in 0..tokens.len().saturating_sub(1) {
+                merged.clear();
+                merged.extend_from_slice(self.piece(tokens[i]));
+                merged.extend_from_slice(self.piece(tokens[i + 1]));
+                if let Some(id) = self.find(&merged) {
+                    if self.score(id) > best_score {
+                        best_score = self.score(id);
+                        best = Some((id, i));
+                    }
+                }
+            }
+            let Some((id, i)) = best else { break };
+            tokens[i] = id;
+            tokens.remove(i + 1);
+        }
+        if eos {
+            tokens.push(EOS);
+        }
+        Ok(tokens)
+    }
+
+    /// The bytes that token `token` prints after `prev`, as `run.c`'s `decode`: a leading space
+    /// is dropped after BOS, and `<0xXX>` pieces are raw bytes.
+    pub fn decode(&self, prev: u32, token: u32) -> Vec<u8> {
+        let mut piece = self.piece(token);
+        if prev == BOS && piece.first() == Some(&b' ') {
+            piece = &piece[1..];
+        }
+        if let Some(byte) = parse_byte_piece(piece) {
+            return vec![byte];
+        }
+        piece.to_vec()
+    }
+
+    /// Decode a sequence that follows BOS into text, skipping what `run.c`'s `safe_printf` skips
+    /// (lone bytes that are neither printable nor white space). Invalid UTF-8 becomes U+FFFD.
+    pub fn decode_text(&self, tokens: &[u32]) -> String {
+        let mut out = Vec::new();
+        let mut prev = BOS;
+        for &t in tokens {
+            if t == BOS {
+                break;
+            }
+            let piece = self.decode(prev, t);
+            let printable = match piece.as_slice() {
+                [b] => b.is_ascii_graphic() || b.is_ascii_whitespace() || *b >= 0x80,
+                _ => true,
+            };
+            if printable {
+                out.extend_from_slice(&piece);
+            }
+            prev = t;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// `<0xXX>` -> the byte.
+fn parse_byte_piece(piece: &[u8]) -> Option<u8> {
+    if piece.len() == 6 && piece.starts_with(b"<0x") && piece[5] == b'>' {
+        let hex = std::str::from_utf8(&piece[3..5]).ok()?;
+        u8::from_str_radix(hex, 16).ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Tokenizer {
+        let mut pieces: Vec<(Vec<u8>, f32)> = vec![
+            (b"<unk>".to_vec(), 0.0),
+            (b"\n<s>\n".to_vec(), 0.0),
+            (b"\n</s>\n".to_vec(), 0.0),
+        ];
+        for b in 0..=255u8 {
+            pieces.push((format!("<0x{b:02X}>").into_bytes(), 0.0));
+        }
+        for (p, s) in [
+            (" ", -1.0),
+            ("a", -2.0),
+            ("b", -3.0),
+            ("ab", -0.5),
+            (" ab", -0.1),
+        ] {
+            pieces.push((p.as_bytes().to_vec(), s));
+        }
+        Tokenizer::from_pieces(pieces)
+    }
+
+    #[test]
+    fn encodes_with_dummy_prefix_merges_and_byte_fallback() {
+        let t = tiny();
+        let space = t.find(b" ").unwrap();
+        let ab = t.find(b" ab").unwrap();
+        assert_eq!(t.encode("ab", true, false).unwrap(), vec![BOS, ab]);
+        // 'c' is not a token: byte fallback 0x63 + 3.
+        assert_eq!(
+            t.encode("c", true, true).unwrap(),
+            vec![BOS, space, 0x63 + 3, EOS]
+        );
+        assert_eq!(t.encode("", true, false).unwrap(), vec![BOS]);
+        // A 2-byte code point falls back to two byte tokens.
+        assert_eq!(
+            t.encode("é", false, false).unwrap(),
+            vec![space, 0xC3 + 3, 0xA9 + 3]
+        );
+    }
+
+    #[test]
+    fn decodes_bytes_and_strips_space_after_bos() {
+        let t = tiny();
+        let ab = t.find(b" ab").unwrap();
+        assert_eq!(t.decode(BOS, ab), b"ab");
+        assert_eq!(t.decode(5, ab), b" ab");
+        assert_eq!(t.decode(5, 0x41 + 3), b"A");
+        assert_eq!(t.decode_text(&[ab, 0x07 + 3, ab]), "ab ab");
+    }
+
+    #[test]
+    fn short_files_are_refused_with_the_reason() {
+        let t = tiny();
+        let bytes = t.to_bytes();
+        let err = Tokenizer::parse(&bytes, t.vocab_size() + 1).unwrap_err();
+        assert!(err.contains("does not match the model"), "{err}");
+        let err = Tokenizer::parse(&bytes[..bytes.len() - 1], t.vocab_size()).unwrap_err();
+        assert!(err.contains("runs past the end"), "{err}");
+        assert!(Tokenizer::parse(&[1, 0], 3).is_err());
+    }
+}

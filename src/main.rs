@@ -73,6 +73,7 @@ struct PromptArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Generate text with an engine (the flags of llama2.c's run).
+    #[command(allow_negative_numbers = true)]
     Run {
         /// Which engine computes the forward pass.
         #[arg(long, short = 'e', value_enum, default_value = "float")]
@@ -189,7 +190,13 @@ fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
         (Some(model), tokenizer) => {
             let checkpoint = checkpoint::load(model)?;
             let tokenizer = match tokenizer {
-                Some(path) => Tokenizer::load(path, checkpoint.config.vocab_size)?,
+                Some(path) => Tokenizer::load(path, checkpoint.config.vocab_size).map_err(|e| {
+                    refused(format!(
+                        "{e} (tokenizer for model {}, vocabulary of {} tokens)",
+                        model.display(),
+                        checkpoint.config.vocab_size
+                    ))
+                })?,
                 None => {
                     return Err(refused(format!(
                         "{}: give its tokenizer with -z FILE (llama2.c's tokenizer.bin)",

@@ -49,14 +49,15 @@ pub struct ModelConfig {
 /// Largest accepted value of each size: far above any model Monorail can place on a chip, far
 /// below what would make a forged header allocate absurd amounts.
 pub const MAX_DIM: usize = 1 << 16;
-/// Largest accepted `hidden_dim`.
-pub const MAX_HIDDEN_DIM: usize = 1 << 18;
+/// Largest accepted `hidden_dim`. Also the bound that keeps the int32 accumulators of the matrix
+/// unit exact: `127 * 127 * 2^17 < 2^31` (see `docs/numerics.md`).
+pub const MAX_HIDDEN_DIM: usize = 1 << 17;
 /// Largest accepted `n_layers`.
 pub const MAX_LAYERS: usize = 1 << 10;
 /// Largest accepted `vocab_size`.
 pub const MAX_VOCAB: usize = 1 << 20;
-/// Largest accepted `seq_len`.
-pub const MAX_SEQ_LEN: usize = 1 << 20;
+/// Largest accepted `seq_len` (attention sums over positions in int32, as the matrix unit does).
+pub const MAX_SEQ_LEN: usize = 1 << 17;
 
 /// What is wrong with a model header. Each variant names the field.
 #[derive(Debug, Error, PartialEq, Eq)]

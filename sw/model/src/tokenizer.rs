@@ -71,7 +71,10 @@ impl Tokenizer {
             }
             let start = offset + 8;
             let piece = bytes.get(start..start + len as usize).ok_or_else(|| {
-                format!("token {id} at byte {offset} runs past the end of the file")
+                format!(
+                    "token {id} at byte {offset} runs past the end of the file: it is \
+                     truncated, or does not match the model ({vocab_size} tokens needed)"
+                )
             })?;
             if !score.is_finite() {
                 return Err(format!(

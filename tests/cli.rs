@@ -1,0 +1,476 @@
+//! End-to-end tests of the `monorail` command: llama2.c's own tokens reproduced, every command's
+//! help, and every kind of bad input refused with a clear message and exit status 2.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The shared llama2.c fixtures (checked out beside the repository).
+fn fixtures() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/llama2c");
+    assert!(
+        dir.join("tokenizer.bin").exists(),
+        "llama2.c fixtures not found at {}: check out the shared folder beside this repository",
+        dir.display()
+    );
+    dir
+}
+
+fn monorail() -> Command {
+    Command::cargo_bin("monorail").expect("the monorail binary is built")
+}
+
+/// Run a command that must be refused: exit status 2, a message containing every `needles`,
+/// no panic.
+fn refused(args: &[&str], needles: &[&str]) {
+    let output = monorail().args(args).output().expect("monorail runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "expected exit status 2 for {args:?}; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "panic for {args:?}: {stderr}");
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "stderr for {args:?} lacks {needle:?}: {stderr}"
+        );
+    }
+}
+
+fn json_of(output: &[u8]) -> Value {
+    serde_json::from_slice(output).expect("valid JSON on stdout")
+}
+
+#[test]
+fn float_reference_reproduces_every_llama2c_fixture_case() {
+    let dir = fixtures();
+    let tokenizer = dir.join("tokenizer.bin");
+    for name in ["synthetic-a", "synthetic-b"] {
+        let model = dir.join(format!("{name}.bin"));
+        let expected: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{name}.expected.json"))).unwrap(),
+        )
+        .unwrap();
+        for case in expected.as_array().unwrap() {
+            let output = monorail()
+                .args(["run", "--engine", "float", "--json"])
+                .arg("--model")
+                .arg(&model)
+                .arg("-z")
+                .arg(&tokenizer)
+                .args(["-n", &case["steps"].to_string()])
+                .args(["-t", &case["temperature"].to_string()])
+                .args(["-p", &case["topp"].to_string()])
+                .args(["-s", &case["rng_seed"].to_string()])
+                .args(["-i", case["prompt"].as_str().unwrap()])
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let got = json_of(&output.stdout);
+            assert_eq!(
+                got["tokens"], case["tokens_after_bos"],
+                "{name}, case {case}: tokens differ from run.c's"
+            );
+            assert!(got["text"].is_string());
+        }
+    }
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in ["run", "fidelity", "synth-model", "bench", "demo"] {
+        monorail()
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Usage: monorail"));
+    }
+    monorail()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("synth-model"));
+}
+
+#[test]
+fn golden_model_keeps_at_least_85_percent_top1_agreement_on_the_fixtures() {
+    let dir = fixtures();
+    // synthetic-a's 512-token vocabulary has no " " token, so it starts from BOS alone.
+    for (model, prompt) in [
+        ("synthetic-a.bin", ""),
+        ("synthetic-b.bin", "The little dog"),
+    ] {
+        let output = monorail()
+            .args(["fidelity", "--json", "-n", "128", "-i", prompt])
+            .arg("--model")
+            .arg(dir.join(model))
+            .arg("-z")
+            .arg(dir.join("tokenizer.bin"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let f = json_of(&output.stdout);
+        let agreement = f["top1_agreement"].as_f64().unwrap();
+        assert!(agreement >= 0.85, "{model}: top-1 agreement {agreement}");
+        // -n beyond seq_len is clamped to it (synthetic-b: 96), as run.c does.
+        assert!(f["positions"].as_u64().unwrap() >= 96, "{model}: {f}");
+        assert!(f["mean_kl_nats"].as_f64().unwrap() < 0.01, "{model}: {f}");
+        assert!(
+            f["mean_relative_logit_error"].as_f64().unwrap() < 0.1,
+            "{model}: {f}"
+        );
+    }
+}
+
+#[test]
+fn golden_engine_generates_from_a_file_and_from_the_built_in_model() {
+    let dir = fixtures();
+    let output = monorail()
+        .args([
+            "run",
+            "--engine",
+            "golden",
+            "--json",
+            "-n",
+            "20",
+            "-t",
+            "0",
+            "-i",
+            "The little dog",
+        ])
+        .arg("--model")
+        .arg(dir.join("synthetic-b.bin"))
+        .arg("-z")
+        .arg(dir.join("tokenizer.bin"))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let got = json_of(&output.stdout);
+    let tokens = got["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 20);
+    // The prompt tokens are fed, not predicted: the same as the float reference's.
+    assert_eq!(&tokens[..3], &[450, 2217, 11203]);
+    assert!(got["text"].as_str().unwrap().starts_with("The little dog"));
+
+    let output = monorail()
+        .args([
+            "run", "--engine", "golden", "--json", "-n", "12", "-t", "0.9", "-s", "5", "-i", "Once",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        json_of(&output.stdout)["tokens"].as_array().unwrap().len(),
+        12
+    );
+}
+
+#[test]
+fn synth_model_is_seeded_and_loads_like_any_checkpoint() {
+    let tmp = TempDir::new().unwrap();
+    let path = |name: &str| tmp.path().join(name);
+    for (name, seed) in [("a.bin", "7"), ("b.bin", "7"), ("c.bin", "8")] {
+        monorail()
+            .args(["synth-model", "--shape", "nano", "--seed", seed, "-o"])
+            .arg(path(name))
+            .assert()
+            .success();
+    }
+    let read = |name: &str| std::fs::read(path(name)).unwrap();
+    assert_eq!(read("a.bin"), read("b.bin"), "same seed, same bytes");
+    assert_ne!(read("a.bin"), read("c.bin"), "another seed, other weights");
+
+    monorail()
+        .args(["synth-model", "--seed", "3", "-o"])
+        .arg(path("gqa.bin"))
+        .args([
+            "--shape",
+            "dim=24,hidden=40,layers=1,heads=6,kv_heads=2,vocab=300,seq=16,shared=false",
+        ])
+        .arg("--tokenizer-out")
+        .arg(path("tok.bin"))
+        .assert()
+        .success();
+    let output = monorail()
+        .args([
+            "run", "-e", "golden", "--json", "-n", "0", "-t", "0", "-i", "the cat",
+        ])
+        .arg("--model")
+        .arg(path("gqa.bin"))
+        .arg("-z")
+        .arg(path("tok.bin"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // -n 0 runs the whole sequence (seq 16), as run.c.
+    assert_eq!(
+        json_of(&output.stdout)["tokens"].as_array().unwrap().len(),
+        16
+    );
+}
+
+#[test]
+fn demo_and_bench_print_their_tables() {
+    monorail()
+        .args(["demo", "-n", "24"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("top-1 agreement").and(predicate::str::contains("golden")),
+        );
+    monorail()
+        .args(["bench", "-n", "16", "--repeat", "1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("| golden |"));
+}
+
+// ---- bad input -------------------------------------------------------------------------------
+
+/// A legacy checkpoint header followed by `payload` bytes.
+fn legacy_file(dir: &Path, name: &str, header: [i32; 7], payload: usize) -> PathBuf {
+    let mut bytes: Vec<u8> = header.iter().flat_map(|v| v.to_le_bytes()).collect();
+    bytes.resize(bytes.len() + payload, 0);
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn run_model(model: &Path, tokenizer: &Path) -> Vec<String> {
+    vec![
+        "run".into(),
+        "--model".into(),
+        model.display().to_string(),
+        "-z".into(),
+        tokenizer.display().to_string(),
+        "-n".into(),
+        "4".into(),
+    ]
+}
+
+fn refused_run(model: &Path, tokenizer: &Path, needles: &[&str]) {
+    let args = run_model(model, tokenizer);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut needles = needles.to_vec();
+    let name = model.file_name().unwrap().to_str().unwrap();
+    needles.push(name);
+    refused(&args, &needles);
+}
+
+#[test]
+fn truncated_and_padded_checkpoints_are_refused() {
+    let dir = fixtures();
+    let tmp = TempDir::new().unwrap();
+    let tokenizer = dir.join("tokenizer.bin");
+    let full = std::fs::read(dir.join("synthetic-a.bin")).unwrap();
+    let short = tmp.path().join("short.bin");
+    std::fs::write(&short, &full[..full.len() - 1]).unwrap();
+    refused_run(&short, &tokenizer, &["truncated", "promises"]);
+    let long = tmp.path().join("long.bin");
+    let mut padded = full.clone();
+    padded.push(0);
+    std::fs::write(&long, &padded).unwrap();
+    refused_run(&long, &tokenizer, &["trailing bytes"]);
+    let tiny = tmp.path().join("tiny.bin");
+    std::fs::write(&tiny, [1, 2, 3]).unwrap();
+    refused_run(&tiny, &tokenizer, &["shorter than"]);
+    let q80 = std::fs::read(dir.join("synthetic-a.q80.bin")).unwrap();
+    let q80_short = tmp.path().join("q80-short.bin");
+    std::fs::write(&q80_short, &q80[..q80.len() - 100]).unwrap();
+    refused_run(&q80_short, &tokenizer, &["truncated", "Q8_0"]);
+    refused_run(
+        &tmp.path().join("missing.bin"),
+        &tokenizer,
+        &["No such file"],
+    );
+}
+
+#[test]
+fn corrupted_checkpoints_are_refused() {
+    let dir = fixtures();
+    let tmp = TempDir::new().unwrap();
+    let tokenizer = dir.join("tokenizer.bin");
+    // A NaN inside the first layer's query matrix.
+    let mut bytes = std::fs::read(dir.join("synthetic-a.bin")).unwrap();
+    let offset = 28 + 4 * (512 * 64 + 5 * 64 + 10);
+    bytes[offset..offset + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let nan = tmp.path().join("nan.bin");
+    std::fs::write(&nan, &bytes).unwrap();
+    refused_run(&nan, &tokenizer, &["non-finite", "wq"]);
+
+    let q80 = std::fs::read(dir.join("synthetic-a.q80.bin")).unwrap();
+    let mut wrong_version = q80.clone();
+    wrong_version[4..8].copy_from_slice(&3i32.to_le_bytes());
+    let v3 = tmp.path().join("v3.bin");
+    std::fs::write(&v3, &wrong_version).unwrap();
+    refused_run(&v3, &tokenizer, &["version 3"]);
+    let mut bad_flag = q80.clone();
+    bad_flag[36] = 7;
+    let flag = tmp.path().join("flag.bin");
+    std::fs::write(&flag, &bad_flag).unwrap();
+    refused_run(&flag, &tokenizer, &["shared_classifier"]);
+    let mut bad_group = q80;
+    bad_group[37..41].copy_from_slice(&48i32.to_le_bytes());
+    let group = tmp.path().join("group.bin");
+    std::fs::write(&group, &bad_group).unwrap();
+    refused_run(&group, &tokenizer, &["group size 48"]);
+    // A wrong magic is read as a legacy header, whose values are then absurd.
+    let mut magic = std::fs::read(dir.join("synthetic-a.q80.bin")).unwrap();
+    magic[0..4].copy_from_slice(b"ak43");
+    let m = tmp.path().join("magic.bin");
+    std::fs::write(&m, &magic).unwrap();
+    refused_run(&m, &tokenizer, &["bad model header"]);
+}
+
+#[test]
+fn absurd_headers_are_refused_naming_the_field() {
+    let tmp = TempDir::new().unwrap();
+    let tokenizer = fixtures().join("tokenizer.bin");
+    let cases: [([i32; 7], &[&str]); 7] = [
+        ([0, 172, 5, 8, 4, 512, 512], &["`dim` is 0"]),
+        ([64, -3, 5, 8, 4, 512, 512], &["`hidden_dim` is -3"]),
+        (
+            [64, 172, 5, 8, 4, 512, i32::MAX],
+            &["`seq_len`", "above the limit"],
+        ),
+        (
+            [64, 172, 5, 7, 7, 512, 512],
+            &["`n_heads` (7) does not divide `dim` (64)"],
+        ),
+        (
+            [64, 172, 5, 8, 3, 512, 512],
+            &["`n_kv_heads` (3) must divide `n_heads` (8)"],
+        ),
+        ([48, 172, 5, 16, 4, 512, 512], &["head size", "even"]),
+        ([64, 172, 5, 8, 4, i32::MIN, 512], &["`vocab_size`"]),
+    ];
+    for (i, (header, needles)) in cases.iter().enumerate() {
+        let path = legacy_file(tmp.path(), &format!("absurd{i}.bin"), *header, 64);
+        refused_run(&path, &tokenizer, needles);
+    }
+    // Valid but huge dimensions with a tiny file: refused from the header, before allocating
+    // (the command runs under a 1 GiB address-space limit).
+    let huge = legacy_file(
+        tmp.path(),
+        "huge.bin",
+        [65536, 131072, 1024, 256, 256, 1 << 20, 1 << 17],
+        64,
+    );
+    let bin = assert_cmd::cargo::cargo_bin("monorail");
+    let script = format!(
+        "ulimit -v 1048576; exec {} run --model {} -z {} -n 2",
+        bin.display(),
+        huge.display(),
+        tokenizer.display()
+    );
+    let output = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("truncated") && stderr.contains("huge.bin"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn tokenizers_that_do_not_match_the_model_are_refused() {
+    let dir = fixtures();
+    let tmp = TempDir::new().unwrap();
+    let bytes = std::fs::read(dir.join("tokenizer.bin")).unwrap();
+    // Keep the header and about 100 tokens: fewer than synthetic-a's 512.
+    let short = tmp.path().join("short-tokenizer.bin");
+    std::fs::write(&short, &bytes[..2000]).unwrap();
+    refused_run(
+        &dir.join("synthetic-a.bin"),
+        &short,
+        &["short-tokenizer.bin", "does not match the model"],
+    );
+    let garbage = tmp.path().join("garbage-tokenizer.bin");
+    std::fs::write(&garbage, [0xff; 64]).unwrap();
+    refused_run(
+        &dir.join("synthetic-a.bin"),
+        &garbage,
+        &["garbage-tokenizer.bin", "max_token_length"],
+    );
+}
+
+#[test]
+fn prompts_outside_the_vocabulary_are_refused() {
+    let dir = fixtures();
+    let model = dir.join("synthetic-a.bin");
+    let tokenizer = dir.join("tokenizer.bin");
+    let mut args = run_model(&model, &tokenizer);
+    args.extend(["--prompt-tokens".into(), "5,600".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(&args, &["token 600", "vocabulary of 512"]);
+
+    // A 200-token model whose tokenizer has a " " piece (for the dummy prefix) but room for
+    // byte tokens only up to 0xC4: U+FFFF (bytes EF BF BF) needs byte token 0xEF + 3 = 242.
+    let tmp = TempDir::new().unwrap();
+    let small = tmp.path().join("small.bin");
+    monorail()
+        .args([
+            "synth-model",
+            "--shape",
+            "dim=16,hidden=32,layers=1,heads=2,kv_heads=1,vocab=200,seq=8",
+            "-o",
+        ])
+        .arg(&small)
+        .assert()
+        .success();
+    let mut tokenizer_bytes = 8u32.to_le_bytes().to_vec();
+    for id in 0..200u32 {
+        let piece = if id == 0x20 + 3 {
+            " ".to_string()
+        } else {
+            format!("<0x{:02X}>", id.wrapping_sub(3) & 0xff)
+        };
+        tokenizer_bytes.extend_from_slice(&0f32.to_le_bytes());
+        tokenizer_bytes.extend_from_slice(&(piece.len() as i32).to_le_bytes());
+        tokenizer_bytes.extend_from_slice(piece.as_bytes());
+    }
+    let small_tokenizer = tmp.path().join("small-tokenizer.bin");
+    std::fs::write(&small_tokenizer, tokenizer_bytes).unwrap();
+    let mut args = run_model(&small, &small_tokenizer);
+    args.extend(["-i".into(), "ok \u{FFFF}".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(&args, &["byte token 242", "vocabulary of 200"]);
+}
+
+#[test]
+fn bad_flags_are_refused() {
+    refused(&["run", "-t", "-1"], &["temperature"]);
+    refused(&["run", "-p", "1.5"], &["top-p"]);
+    refused(&["run", "-s", "0"], &["seed"]);
+    refused(&["run", "--engine", "quantum"], &["quantum"]);
+    refused(
+        &["synth-model", "--shape", "giant", "-o", "x.bin"],
+        &["giant"],
+    );
+    refused(
+        &["synth-model", "--shape", "dim=64", "-o", "x.bin"],
+        &["`hidden` is missing"],
+    );
+    let model = fixtures().join("synthetic-a.bin");
+    refused(&["run", "--model", model.to_str().unwrap()], &["-z"]);
+}

@@ -48,6 +48,7 @@ pub const PHASE_BITS: u32 = 32;
 pub const PHASE_INDEX_BITS: u32 = 12;
 
 /// Number of significant bits of `x` (0 for 0).
+#[inline]
 pub fn bit_length(x: u64) -> u32 {
     64 - x.leading_zeros()
 }
@@ -55,7 +56,12 @@ pub fn bit_length(x: u64) -> u32 {
 /// `x * 2^-s`, rounded half up (toward +infinity) when `s > 0`; an exact left shift when
 /// `s <= 0`, saturated to the `i64` range. This is the only rounding rule of the datapath:
 /// in hardware it is an adder of `2^(s-1)` followed by an arithmetic shift.
+#[inline]
 pub fn shift_round(x: i64, s: i32) -> i64 {
+    // Fast path: every value of the datapath is far below 2^62, so the sum cannot overflow.
+    if (1..=62).contains(&s) && x.unsigned_abs() < 1 << 62 {
+        return (x + (1i64 << (s - 1))) >> s;
+    }
     if s > 0 {
         let s = s.min(126) as u32;
         ((x as i128 + (1i128 << (s - 1))) >> s) as i64
@@ -73,6 +79,7 @@ pub fn shift_round(x: i64, s: i32) -> i64 {
 
 /// Clamp `x` to the symmetric range of a `bits`-wide signed integer, `[-(2^(bits-1) - 1),
 /// 2^(bits-1) - 1]`. Symmetric so that negation never overflows.
+#[inline]
 pub fn saturate(x: i64, bits: u32) -> i64 {
     let max = (1i64 << (bits - 1)) - 1;
     x.clamp(-max, max)
@@ -80,11 +87,34 @@ pub fn saturate(x: i64, bits: u32) -> i64 {
 
 /// The shift that [`normalize`] applies to fit `max_abs` into `bits`: the largest element lands
 /// in `[2^(bits-2), 2^(bits-1))` before rounding. Zero for an all-zero vector.
+#[inline]
 pub fn normalize_shift(max_abs: u64, bits: u32) -> i32 {
     if max_abs == 0 {
         0
     } else {
         bit_length(max_abs) as i32 - (bits as i32 - 1)
+    }
+}
+
+/// `out[i] = saturate(shift_round(values[i], s), bits)` for a whole slice, with the shift's cases
+/// hoisted out of the loop (the hot loop of every normalisation).
+#[inline]
+fn shift_slice(values: &[i64], s: i32, bits: u32, out: &mut [i32]) {
+    let max = (1i64 << (bits - 1)) - 1;
+    let small = values.iter().all(|v| v.unsigned_abs() < 1 << 61);
+    if small && (1..=62).contains(&s) {
+        let half = 1i64 << (s - 1);
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o = ((v + half) >> s).clamp(-max, max) as i32;
+        }
+    } else if small && (-2..=0).contains(&s) {
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o = (v << -s).clamp(-max, max) as i32;
+        }
+    } else {
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o = saturate(shift_round(v, s), bits) as i32;
+        }
     }
 }
 
@@ -95,9 +125,7 @@ pub fn normalize(values: &[i64], exp: i32, bits: u32, out: &mut [i32]) -> i32 {
     debug_assert_eq!(values.len(), out.len());
     let max_abs = values.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
     let s = normalize_shift(max_abs, bits);
-    for (o, &v) in out.iter_mut().zip(values) {
-        *o = saturate(shift_round(v, s), bits) as i32;
-    }
+    shift_slice(values, s, bits, out);
     exp + s
 }
 
@@ -115,19 +143,29 @@ pub fn normalize_grouped(
 ) -> i32 {
     debug_assert_eq!(values.len(), out.len());
     debug_assert_eq!(values.len(), exps.len() * group);
-    let top = values
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| **v != 0)
-        .map(|(i, v)| bit_length(v.unsigned_abs()) as i32 + exps[i / group])
-        .max();
+    let mut top: Option<i32> = None;
+    for (g, &e) in exps.iter().enumerate() {
+        let chunk = &values[g * group..(g + 1) * group];
+        let max_abs = chunk.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+        if max_abs != 0 {
+            let t = bit_length(max_abs) as i32 + e;
+            top = Some(top.map_or(t, |m| m.max(t)));
+        }
+    }
     let Some(top) = top else {
         out.iter_mut().for_each(|o| *o = 0);
         return exps.iter().copied().max().unwrap_or(0);
     };
     let exp = top - (bits as i32 - 1);
-    for (i, (o, &v)) in out.iter_mut().zip(values).enumerate() {
-        *o = saturate(shift_round(v, exp - exps[i / group]), bits) as i32;
+    if group == 1 {
+        for ((o, &v), &e) in out.iter_mut().zip(values).zip(exps) {
+            *o = saturate(shift_round(v, exp - e), bits) as i32;
+        }
+    } else {
+        for (g, &e) in exps.iter().enumerate() {
+            let range = g * group..(g + 1) * group;
+            shift_slice(&values[range.clone()], exp - e, bits, &mut out[range]);
+        }
     }
     exp
 }
@@ -366,6 +404,7 @@ pub mod tables {
 }
 
 /// The bits of `x` just below its leading one, as a `width`-bit index (`x > 0`).
+#[inline]
 fn fraction_index(x: u64, width: u32) -> usize {
     let lead = bit_length(x) as i32 - 1;
     let shifted = if lead >= width as i32 {
@@ -409,6 +448,7 @@ pub fn recip(x: u64) -> FixedScale {
 
 /// `2^(-u / 256)` in Q0.15 for `u >= 0` given in Q.8: `shift_round(exp2_neg[u & 255], u >> 8)`,
 /// and 0 from [`EXP2_INPUT_LIMIT`] on. The largest result is 32767 (at `u = 0`).
+#[inline]
 pub fn exp2_neg_q15(u: i64) -> i64 {
     debug_assert!(u >= 0);
     if u >= EXP2_INPUT_LIMIT {
@@ -420,6 +460,7 @@ pub fn exp2_neg_q15(u: i64) -> i64 {
 
 /// `sigmoid(x / 64)` in Q1.14 for an integer `x` (Q.6): `x` is clamped to `[-511, 511]`, then
 /// `sigmoid[x]` for `x >= 0` and `16384 - sigmoid[-x]` for `x < 0`.
+#[inline]
 pub fn sigmoid_q14(x: i64) -> i64 {
     let x = x.clamp(-SIGMOID_INPUT_MAX, SIGMOID_INPUT_MAX);
     let table = &tables::get().sigmoid;
@@ -433,6 +474,7 @@ pub fn sigmoid_q14(x: i64) -> i64 {
 /// Sine and cosine in Q1.14 of a phase given as a 32-bit fraction of a turn. The phase is rounded
 /// to 12 bits (`i = (phase + 2^19) >> 20`, modulo 4096); quadrant `i >> 10` and offset `i & 1023`
 /// read the quarter-wave table with the usual symmetries; cosine is the sine a quarter turn on.
+#[inline]
 pub fn sin_cos_q14(phase: u32) -> (i64, i64) {
     let shift = PHASE_BITS - PHASE_INDEX_BITS;
     let turn = 1u64 << PHASE_INDEX_BITS;
@@ -465,6 +507,7 @@ pub fn rope_phase_step(head_dim: usize, head_size: usize) -> u32 {
 }
 
 /// RoPE's phase at position `pos`: `pos * step` modulo 2^32.
+#[inline]
 pub fn rope_phase(pos: usize, step: u32) -> u32 {
     (pos as u32).wrapping_mul(step)
 }
@@ -484,6 +527,26 @@ mod tests {
         assert_eq!(shift_round(-1, -70), -i64::MAX);
         assert_eq!(shift_round(i64::MAX, 200), 0);
         assert_eq!(shift_round(-1, 200), 0);
+    }
+
+    #[test]
+    fn fast_and_wide_shift_paths_agree() {
+        for x in [
+            0i64,
+            1,
+            -1,
+            5,
+            -5,
+            1 << 40,
+            -(1 << 40) - 3,
+            (1 << 62) - 1,
+            -(1 << 62) + 1,
+        ] {
+            for s in 1..=62 {
+                let wide = ((x as i128 + (1i128 << (s - 1))) >> s) as i64;
+                assert_eq!(shift_round(x, s), wide, "{x} >> {s}");
+            }
+        }
     }
 
     #[test]

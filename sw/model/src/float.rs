@@ -38,16 +38,37 @@ fn rmsnorm(o: &mut [f32], x: &[f32], weight: &[f32]) {
     }
 }
 
-/// `run.c`'s `matmul`: `xout = W x` with W `(d, n)` row-major, accumulated left to right.
+/// `run.c`'s `matmul`: `xout = W x` with W `(d, n)` row-major, each row accumulated left to
+/// right in float32 exactly as `run.c` does. Four rows run interleaved (as gcc's unroll-and-jam
+/// does with run.c at -O3): independent sums, so the same bits, without waiting on one chain.
 fn matmul(xout: &mut [f32], x: &[f32], w: &[f32]) {
     let n = x.len();
-    for (i, out) in xout.iter_mut().enumerate() {
+    let mut blocks = xout.chunks_exact_mut(4);
+    let mut i = 0;
+    for out in &mut blocks {
+        let rows = &w[i * n..(i + 4) * n];
+        let (r0, rest) = rows.split_at(n);
+        let (r1, rest) = rest.split_at(n);
+        let (r2, r3) = rest.split_at(n);
+        let mut val = [0.0f32; 4];
+        for j in 0..n {
+            let xj = x[j];
+            val[0] += r0[j] * xj;
+            val[1] += r1[j] * xj;
+            val[2] += r2[j] * xj;
+            val[3] += r3[j] * xj;
+        }
+        out.copy_from_slice(&val);
+        i += 4;
+    }
+    for out in blocks.into_remainder() {
         let row = &w[i * n..(i + 1) * n];
         let mut val = 0.0f32;
         for (a, b) in row.iter().zip(x) {
             val += a * b;
         }
         *out = val;
+        i += 1;
     }
 }
 

@@ -51,6 +51,9 @@ pub struct GoldenModel {
     wide: Vec<i64>,       // (max(dim, hidden, vocab, seq_len),) exact intermediate results
     narrow: Vec<i32>,     // (same,) normalised intermediate results
     probs: Vec<i64>,      // (seq_len,) attention probabilities, Q0.15
+    weights: Vec<i8>,     // (seq_len,) attention weights with value exponents folded, 8-bit
+    head_query: Vec<i8>,  // (head_size,) one head's query, 8-bit
+    head_acc: Vec<i32>,   // (head_size,) one head's weighted sum of values
     score_exps: Vec<i32>, // (seq_len,)
     key_cache: Vec<i8>,   // (layer, seq_len, kv_dim)
     key_exps: Vec<i32>,   // (layer, seq_len, n_kv_heads)
@@ -170,6 +173,9 @@ impl GoldenModel {
             wide: vec![0; widest],
             narrow: vec![0; widest],
             probs: vec![0; c.seq_len],
+            weights: vec![0; c.seq_len],
+            head_query: vec![0; c.head_size()],
+            head_acc: vec![0; c.head_size()],
             score_exps: vec![0; c.seq_len],
             key_cache: vec![0; cache],
             key_exps: vec![0; cache_exps],
@@ -392,14 +398,7 @@ impl GoldenModel {
         let exp_index = |t: usize| (l * c.seq_len + t) * kv_heads + g;
 
         // this head's query, 8-bit
-        let mut q8 = [0i8; 256];
-        let mut q8_vec;
-        let q8: &mut [i8] = if head_size <= q8.len() {
-            &mut q8[..head_size]
-        } else {
-            q8_vec = vec![0i8; head_size];
-            &mut q8_vec
-        };
+        let q8 = &mut self.head_query[..head_size];
         for (w, &m) in self.wide[..head_size]
             .iter_mut()
             .zip(&self.q[h * head_size..(h + 1) * head_size])
@@ -444,21 +443,25 @@ impl GoldenModel {
             self.wide[t] =
                 shift_round(self.probs[t], value_exp_max - self.value_exps[exp_index(t)]);
         }
-        let mut weights = vec![0i8; positions];
+        let weights = &mut self.weights[..positions];
         let weights_exp = normalize_narrow(
             &self.wide[..positions],
             value_exp_max,
             &mut self.narrow,
-            &mut weights,
+            weights,
         );
 
-        // sum_t w_t * v_t, then times 1 / sum(p)
-        for d in 0..head_size {
-            let mut acc = 0i32;
-            for (t, &w) in weights.iter().enumerate() {
-                acc += w as i32 * self.value_cache[cache_row(t) + d] as i32;
+        // sum_t w_t * v_t (int32, in any order: integer sums are exact), then times 1 / sum(p)
+        let acc = &mut self.head_acc[..head_size];
+        acc.fill(0);
+        for (t, &w) in weights.iter().enumerate() {
+            let v = &self.value_cache[cache_row(t)..cache_row(t) + head_size];
+            for (a, &x) in acc.iter_mut().zip(v) {
+                *a += w as i32 * x as i32;
             }
-            self.wide[d] = acc as i64;
+        }
+        for (w, &a) in self.wide[..head_size].iter_mut().zip(acc.iter()) {
+            *w = a as i64;
         }
         let out = &mut self.heads[h * head_size..(h + 1) * head_size];
         let e = normalize(&self.wide[..head_size], weights_exp, WIDE_BITS, out);

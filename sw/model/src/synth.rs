@@ -137,14 +137,14 @@ impl SplitMix64 {
     }
 }
 
-/// A seeded random model: embedding values of standard deviation 1, matrices scaled by
+/// A seeded random model: embedding values of standard deviation 0.3, matrices scaled by
 /// `1 / sqrt(fan_in)` (so activations keep their size through the layers), norm weights around 1.
 pub fn synthesize(config: ModelConfig, seed: u64) -> Checkpoint {
     let c = config;
     let mut rng = SplitMix64(seed ^ 0x4D6F_6E6F_7261_696C); // "Monorail"
     let (d, h, kv, l) = (c.dim, c.hidden_dim, c.kv_dim(), c.n_layers);
     let inv_sqrt = |n: usize| 1.0 / (n as f64).sqrt();
-    let token_embedding = rng.tensor(c.vocab_size * d, 0.0, 1.0);
+    let token_embedding = rng.tensor(c.vocab_size * d, 0.0, 0.3);
     let rms_att = rng.tensor(l * d, 1.0, 0.1);
     let wq = rng.tensor(l * d * d, 0.0, inv_sqrt(d));
     let wk = rng.tensor(l * kv * d, 0.0, inv_sqrt(d));

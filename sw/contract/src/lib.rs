@@ -10,10 +10,12 @@
 //!   quantisation. Its prose companion is `docs/numerics.md`.
 //! - [`model_config`]: the hyper-parameters of a llama2.c transformer, raw and validated.
 //! - [`steps`]: the names of the model steps (`attn_norm`, `qkv`, ...), shared by every layer.
+//! - [`target`]: targets as data (lanes, memories, clock, device budget), raw and validated.
 //!
-//! The target description, the ISA and the bundle format join this crate with the compiler.
+//! The ISA and the bundle format join this crate with the compiler.
 #![deny(missing_docs)]
 
 pub mod model_config;
 pub mod numerics;
 pub mod steps;
+pub mod target;

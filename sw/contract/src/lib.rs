@@ -11,11 +11,16 @@
 //! - [`model_config`]: the hyper-parameters of a llama2.c transformer, raw and validated.
 //! - [`steps`]: the names of the model steps (`attn_norm`, `qkv`, ...), shared by every layer.
 //! - [`target`]: targets as data (lanes, memories, clock, device budget), raw and validated.
+//! - [`isa`]: the instruction set, its encoding and assembly text, defined in one table.
+//! - [`timing`]: each instruction's cost and the issue rules: cycles as a function of position.
 //!
-//! The ISA and the bundle format join this crate with the compiler.
+//! - [`bundle`]: the files the compiler writes and the simulators read.
 #![deny(missing_docs)]
 
+pub mod bundle;
+pub mod isa;
 pub mod model_config;
 pub mod numerics;
 pub mod steps;
 pub mod target;
+pub mod timing;

@@ -345,12 +345,14 @@ impl GoldenModel {
                 for (w, &m) in self.wide[..head_size].iter_mut().zip(&src[part.clone()]) {
                     *w = m as i64;
                 }
+                // Cache exponents are stored as int8 beside the cache (docs/numerics.md).
                 exps[exp_at + g] = normalize_narrow(
                     &self.wide[..head_size],
                     exp,
                     &mut self.narrow,
                     &mut cache[at + part.start..at + part.end],
-                );
+                )
+                .clamp(-128, 127);
             }
         }
 

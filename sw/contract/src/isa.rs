@@ -1,0 +1,733 @@
+//! The instruction set of the Monorail core: one table ([`define_isa!`]) from which the typed
+//! instructions, their 128-bit encoding, their assembly text and the ISA manual's field lists
+//! all come. Semantics are in `docs/isa.md` and, executably, in the instruction-set simulator;
+//! timing is in [`timing`].
+//!
+//! The machine: a matrix unit (MXU) of `lanes` int8 multipliers streaming one matrix-memory word
+//! per cycle; a vector unit (VXU) of `vector_lanes` int32 lanes with the numerics primitives; a
+//! scalar unit (SXU) with 64 registers; and a sequencer that issues one instruction per cycle, in
+//! order, with no branches. Each instruction may name one earlier unit completion to wait for;
+//! that is how the compiler's static schedule is written down (see [`timing`]).
+
+use std::fmt;
+
+/// The units that execute instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unit {
+    /// The sequencer itself (`nop`, `end`).
+    Seq,
+    /// The matrix unit.
+    Mxu,
+    /// The vector unit.
+    Vxu,
+    /// The scalar unit.
+    Sxu,
+}
+
+impl Unit {
+    /// The execution units (those with completion counters), in wait-field order.
+    pub const EXECUTION: [Unit; 3] = [Unit::Mxu, Unit::Vxu, Unit::Sxu];
+
+    /// Lower-case name (`mxu`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Seq => "seq",
+            Unit::Mxu => "mxu",
+            Unit::Vxu => "vxu",
+            Unit::Sxu => "sxu",
+        }
+    }
+
+    fn wait_code(self) -> u128 {
+        match self {
+            Unit::Seq => 0,
+            Unit::Mxu => 1,
+            Unit::Vxu => 2,
+            Unit::Sxu => 3,
+        }
+    }
+}
+
+/// What a field holds, which decides its assembly spelling and its checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Vector-memory element address, `v123`.
+    V,
+    /// Matrix-memory word address, `m123`.
+    M,
+    /// Scalar register, `r12`.
+    R,
+    /// A length: `64`, or `P` (the number of positions, `pos + 1`), or `P+3`.
+    N,
+    /// Unsigned immediate.
+    U,
+    /// Signed immediate.
+    I,
+}
+
+/// One operand field of an instruction format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldSpec {
+    /// Name, as written in assembly (`dst=`).
+    pub name: &'static str,
+    /// Kind.
+    pub kind: FieldKind,
+    /// Width in the 128-bit word.
+    pub bits: u32,
+}
+
+/// The format of one instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpSpec {
+    /// Mnemonic.
+    pub mnemonic: &'static str,
+    /// Opcode (bits 0..8).
+    pub opcode: u8,
+    /// The unit that executes it.
+    pub unit: Unit,
+    /// Operand fields, packed from bit [`OPERAND_SHIFT`] upwards in this order.
+    pub fields: &'static [FieldSpec],
+    /// One line: what it does.
+    pub summary: &'static str,
+}
+
+/// Bit where operand fields start (after the opcode and the wait field).
+pub const OPERAND_SHIFT: u32 = 24;
+/// Bits of the wait count.
+pub const WAIT_COUNT_BITS: u32 = 14;
+/// Register that reads as zero (writes are dropped).
+pub const REG_ZERO: u8 = 0;
+/// Register holding the current position (set by the host at token start).
+pub const REG_POS: u8 = 1;
+/// Register holding the current input token (set by the host at token start).
+pub const REG_TOKEN: u8 = 2;
+/// Number of scalar registers.
+pub const REGISTERS: usize = 64;
+/// Flag bit of a length field meaning "plus the number of positions".
+pub const LEN_POSITIONS_FLAG: i64 = 1 << 16;
+
+macro_rules! define_isa {
+    ( $(
+        $(#[doc = $doc:literal])*
+        $variant:ident = $opcode:literal, $unit:ident, $mnemonic:literal, $summary:literal
+            { $( $field:ident : $kind:ident $bits:literal ),* $(,)? }
+    )* ) => {
+        /// An instruction's operation and operands (every operand as a plain integer; lengths
+        /// keep their [`LEN_POSITIONS_FLAG`]).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Op {
+            $(
+                $(#[doc = $doc])*
+                $variant { $( #[allow(missing_docs)] $field: i64 ),* },
+            )*
+        }
+
+        /// Every instruction format, in opcode order.
+        pub const SPECS: &[OpSpec] = &[
+            $( OpSpec {
+                mnemonic: $mnemonic,
+                opcode: $opcode,
+                unit: Unit::$unit,
+                fields: &[ $( FieldSpec { name: stringify!($field), kind: FieldKind::$kind, bits: $bits } ),* ],
+                summary: $summary,
+            }, )*
+        ];
+
+        impl Op {
+            /// This operation's format.
+            pub fn spec(&self) -> &'static OpSpec {
+                let opcode = match self { $( Op::$variant { .. } => $opcode, )* };
+                spec_of(opcode).expect("every variant has a spec")
+            }
+
+            /// Operand values in field order.
+            pub fn values(&self) -> Vec<i64> {
+                match *self { $( Op::$variant { $( $field ),* } => vec![ $( $field ),* ], )* }
+            }
+
+            /// Rebuild from an opcode and operand values in field order.
+            pub fn from_values(opcode: u8, values: &[i64]) -> Option<Op> {
+                match opcode {
+                    $( $opcode => {
+                        #[allow(unused_mut, unused_variables)]
+                        let mut it = values.iter().copied();
+                        let op = Op::$variant { $( $field: it.next()? ),* };
+                        if it.next().is_some() { return None; }
+                        Some(op)
+                    } )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+define_isa! {
+    /// Idle the sequencer for `cycles` cycles (at least one).
+    Nop = 0x00, Seq, "nop", "idle the sequencer" { cycles: U 16 }
+    /// Wait for every unit to finish, then output register `token` as the next token.
+    End = 0x01, Seq, "end", "finish the token step and output a token" { token: R 6 }
+
+    /// `r[dst] = imm`.
+    Li = 0x10, Sxu, "li", "load an immediate" { dst: R 6, imm: I 48 }
+    /// `r[dst] = r[a] + imm`.
+    Addi = 0x11, Sxu, "addi", "add an immediate" { dst: R 6, a: R 6, imm: I 40 }
+    /// `r[dst] = r[a] + r[b]`.
+    Add = 0x12, Sxu, "add", "add registers" { dst: R 6, a: R 6, b: R 6 }
+    /// `r[dst] = r[a] - r[b]`.
+    Sub = 0x13, Sxu, "sub", "subtract registers" { dst: R 6, a: R 6, b: R 6 }
+    /// `r[dst] = max(r[a], r[b])`.
+    Max = 0x14, Sxu, "max", "maximum of registers" { dst: R 6, a: R 6, b: R 6 }
+    /// `r[dst] = r[a] >> imm` (arithmetic).
+    Shri = 0x15, Sxu, "shri", "arithmetic shift right" { dst: R 6, a: R 6, imm: U 6 }
+    /// `r[dst] = r[a] & imm`.
+    Andi = 0x16, Sxu, "andi", "and with an immediate" { dst: R 6, a: R 6, imm: U 40 }
+    /// `r[dst] = r[a] * imm`.
+    Muli = 0x17, Sxu, "muli", "multiply by an immediate" { dst: R 6, a: R 6, imm: I 40 }
+    /// `(r[mant], r[exp]) = rsqrt(r[a])` (numerics::rsqrt).
+    Rsqrt = 0x18, Sxu, "rsqrt", "reciprocal square root (table)" { mant: R 6, exp: R 6, a: R 6 }
+    /// `(r[mant], r[exp]) = recip(r[a])` (numerics::recip).
+    Recip = 0x19, Sxu, "recip", "reciprocal (table)" { mant: R 6, exp: R 6, a: R 6 }
+
+    /// `v[dst + r] = sum_j W[r, j] * v[x + j]` for `r < rows`: W in column-block layout at
+    /// `w + r[wreg]`; `x` holds int8 values.
+    Matvec = 0x20, Mxu, "matvec", "matrix times broadcast vector" { dst: V 16, w: M 20, wreg: R 6, x: V 16, rows: N 17, cols: U 16 }
+    /// `v[dst + j] = sum_r W[r, j] * v[x + r]` for `j < cols`: the transposed product, lanes
+    /// reduced by an adder tree.
+    Dotv = 0x21, Mxu, "dotv", "transposed matrix times lane vector" { dst: V 16, w: M 20, wreg: R 6, x: V 16, rows: N 17, cols: U 16 }
+        /// `v[dst + i]` = lane `i % lanes` of matrix word `src + i / lanes` (sign-extended int8).
+    Mload = 0x22, Mxu, "mload", "load int8 lanes of matrix words" { dst: V 16, src: M 20, n: N 17 }
+
+    /// Normalise `n` wide values at `src` (exponent `r[ein]`) to `bits`-bit mantissas at `dst`;
+    /// `r[eout]` gets the new exponent (numerics::normalize).
+    Norm = 0x30, Vxu, "norm", "block floating point normalisation" { dst: V 16, src: V 16, n: N 17, bits: U 5, ein: R 6, eout: R 6 }
+    /// Normalise `n` values in groups of `group`, group `g` with exponent `v[exps + g]`, to one
+    /// exponent `r[eout]` (numerics::normalize_grouped).
+    Normg = 0x31, Vxu, "normg", "grouped normalisation" { dst: V 16, src: V 16, n: N 17, group: U 16, exps: V 16, bits: U 5, eout: R 6 }
+    /// `v[dst + i] = v[a + i] * v[b + i]`.
+    Mul = 0x32, Vxu, "mul", "element-wise product" { dst: V 16, a: V 16, b: V 16, n: N 17 }
+    /// `v[dst + i] = v[a + i] * r[s]`.
+    Muls = 0x33, Vxu, "muls", "product with a scalar" { dst: V 16, a: V 16, n: N 17, s: R 6 }
+    /// `E = max(r[ea], r[eb]) - 15`; `v[dst + i] = shift_round(v[a + i], E - r[ea]) +
+    /// shift_round(v[b + i], E - r[eb])`; `r[eout] = E`.
+    Addalign = 0x34, Vxu, "addalign", "aligned addition" { dst: V 16, a: V 16, b: V 16, n: N 17, ea: R 6, eb: R 6, eout: R 6 }
+    /// RoPE rotation of pairs at the current position (`r1`), phase steps at `v[steps + k]`.
+    Rope = 0x35, Vxu, "rope", "rotary position embedding" { dst: V 16, src: V 16, n: N 17, head: U 16, steps: V 16 }
+    /// `v[dst + i] = m * sigmoid_q14(shift_round(m, -(r[e] + 6)))` with `m = v[src + i]`.
+    Silu = 0x36, Vxu, "silu", "x times sigmoid(x)" { dst: V 16, src: V 16, n: N 17, e: R 6 }
+    /// `v[dst + i] = exp2_neg_q15(min(-shift_round((v[src + i] - r[max]) * r[mant], r[shift]), 4096))`.
+    Expneg = 0x37, Vxu, "expneg", "softmax numerators" { dst: V 16, src: V 16, n: N 17, max: R 6, mant: R 6, shift: R 6 }
+    /// `v[dst + i] = shift_round(v[a + i], r[s] - v[b + i])`.
+    Shrv = 0x38, Vxu, "shrv", "shift by a vector of exponents" { dst: V 16, a: V 16, b: V 16, n: N 17, s: R 6 }
+    /// `v[dst + i] = v[a + i] + r[s]`.
+    Addsv = 0x39, Vxu, "addsv", "add a scalar" { dst: V 16, a: V 16, n: N 17, s: R 6 }
+    /// `r[dst] = sum_i v[src + i]^2`.
+    Sumsq = 0x3a, Vxu, "sumsq", "sum of squares" { dst: R 6, src: V 16, n: N 17 }
+    /// `r[dst] = sum_i v[src + i]`.
+    Sum = 0x3b, Vxu, "sum", "sum" { dst: R 6, src: V 16, n: N 17 }
+    /// `r[dst] = max_i v[src + i]`.
+    Vmax = 0x3c, Vxu, "vmax", "maximum" { dst: R 6, src: V 16, n: N 17 }
+    /// `r[dst]` = the first index of the largest `v[src + i]`.
+    Argmax = 0x3d, Vxu, "argmax", "index of the maximum" { dst: R 6, src: V 16, n: N 17 }
+    /// `v[dst + i] = (i == r[idx])`.
+    Onehot = 0x3e, Vxu, "onehot", "one-hot vector" { dst: V 16, n: N 17, idx: R 6 }
+    /// `r[dst] = v[src + r[idx]]`.
+    Getv = 0x3f, Vxu, "getv", "read one element into a register" { dst: R 6, src: V 16, idx: R 6 }
+    /// `v[dst + r[idx]] = r[src]`.
+    Setv = 0x40, Vxu, "setv", "write a register into one element" { dst: V 16, idx: R 6, src: R 6 }
+    /// For `d < n`: lane `pos % lanes` of matrix word `dst + (pos / lanes) * n + d` = `v[src + d]`
+    /// (int8): one position of a key or value cache in column-block layout.
+    Kvstore = 0x41, Vxu, "kvstore", "store one cache position" { dst: M 20, src: V 16, n: U 16 }
+    /// `v[dst + i] = v[src + i]`.
+    Copy = 0x42, Vxu, "copy", "copy" { dst: V 16, src: V 16, n: N 17 }
+    /// Lane `pos % lanes` of matrix word `dst + pos / lanes` = `saturate(r[src], 8)` as int8: the
+    /// exponent of one cache position.
+    Kvexp = 0x43, Vxu, "kvexp", "store one cache exponent" { dst: M 20, src: R 6 }
+}
+
+/// The format with this opcode.
+pub fn spec_of(opcode: u8) -> Option<&'static OpSpec> {
+    SPECS.iter().find(|s| s.opcode == opcode)
+}
+
+/// The format with this mnemonic.
+pub fn spec_by_mnemonic(mnemonic: &str) -> Option<&'static OpSpec> {
+    SPECS.iter().find(|s| s.mnemonic == mnemonic)
+}
+
+/// "Wait until `unit` has completed at least `count` instructions of this token step."
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Wait {
+    /// An execution unit.
+    pub unit: Unit,
+    /// 1-based count of that unit's instructions in this token step.
+    pub count: u32,
+}
+
+/// One instruction: an operation and at most one wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Instr {
+    /// What to do.
+    pub op: Op,
+    /// What to wait for before issuing.
+    pub wait: Option<Wait>,
+}
+
+/// Why an instruction cannot be encoded, decoded or parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IsaError {
+    /// What is wrong.
+    pub message: String,
+    /// Column (1-based) in the assembly line, when parsing.
+    pub column: Option<usize>,
+}
+
+impl fmt::Display for IsaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.column {
+            Some(c) => write!(f, "column {c}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for IsaError {}
+
+fn err(message: impl Into<String>) -> IsaError {
+    IsaError {
+        message: message.into(),
+        column: None,
+    }
+}
+
+/// The value range of a field.
+fn field_range(f: &FieldSpec) -> (i64, i64) {
+    match f.kind {
+        FieldKind::I => (-(1i64 << (f.bits - 1)), (1i64 << (f.bits - 1)) - 1),
+        FieldKind::R => (0, REGISTERS as i64 - 1),
+        _ => (0, (1i64 << f.bits) - 1),
+    }
+}
+
+/// The value of a length field at a position: its base, plus `pos + 1` when flagged.
+pub fn length(raw: i64, pos: usize) -> usize {
+    let base = (raw & (LEN_POSITIONS_FLAG - 1)) as usize;
+    if raw & LEN_POSITIONS_FLAG != 0 {
+        base + pos + 1
+    } else {
+        base
+    }
+}
+
+/// A length field meaning `pos + 1 + base`.
+pub fn positions_plus(base: u16) -> i64 {
+    LEN_POSITIONS_FLAG | base as i64
+}
+
+impl Instr {
+    /// An instruction without a wait.
+    pub fn new(op: Op) -> Instr {
+        Instr { op, wait: None }
+    }
+
+    /// The 128-bit encoding: opcode in bits 0..8, wait unit in 8..10, wait count in 10..24,
+    /// operands from bit 24 in field order (signed fields in two's complement).
+    pub fn encode(&self) -> Result<u128, IsaError> {
+        let spec = self.op.spec();
+        let mut word = spec.opcode as u128;
+        if let Some(w) = self.wait {
+            if w.unit == Unit::Seq {
+                return Err(err("a wait names an execution unit (mxu, vxu or sxu)"));
+            }
+            if w.count == 0 || w.count >= 1 << WAIT_COUNT_BITS {
+                return Err(err(format!(
+                    "wait count {} outside 1 ..= {}",
+                    w.count,
+                    (1 << WAIT_COUNT_BITS) - 1
+                )));
+            }
+            word |= w.unit.wait_code() << 8 | (w.count as u128) << 10;
+        }
+        let mut shift = OPERAND_SHIFT;
+        for (f, v) in spec.fields.iter().zip(self.op.values()) {
+            let (lo, hi) = field_range(f);
+            if v < lo || v > hi {
+                return Err(err(format!(
+                    "{} {}={v} outside {lo} ..= {hi}",
+                    spec.mnemonic, f.name
+                )));
+            }
+            let mask = (1u128 << f.bits) - 1;
+            word |= ((v as i128 as u128) & mask) << shift;
+            shift += f.bits;
+        }
+        debug_assert!(shift <= 128, "{} overflows 128 bits", spec.mnemonic);
+        Ok(word)
+    }
+
+    /// Decode a 128-bit word.
+    pub fn decode(word: u128) -> Result<Instr, IsaError> {
+        let opcode = (word & 0xff) as u8;
+        let spec = spec_of(opcode).ok_or_else(|| err(format!("unknown opcode 0x{opcode:02x}")))?;
+        let count = ((word >> 10) & ((1 << WAIT_COUNT_BITS) - 1)) as u32;
+        let wait = match (word >> 8) & 3 {
+            0 if count == 0 => None,
+            0 => return Err(err("a wait count without a wait unit")),
+            code => {
+                if count == 0 {
+                    return Err(err("a wait unit without a count"));
+                }
+                Some(Wait {
+                    unit: Unit::EXECUTION[code as usize - 1],
+                    count,
+                })
+            }
+        };
+        let mut shift = OPERAND_SHIFT;
+        let mut values = Vec::with_capacity(spec.fields.len());
+        for f in spec.fields {
+            let raw = (word >> shift) & ((1u128 << f.bits) - 1);
+            let v = if f.kind == FieldKind::I && raw >> (f.bits - 1) & 1 == 1 {
+                raw as i64 - (1i64 << f.bits)
+            } else {
+                raw as i64
+            };
+            let (lo, hi) = field_range(f);
+            if v < lo || v > hi {
+                return Err(err(format!(
+                    "{} {}={v} out of range",
+                    spec.mnemonic, f.name
+                )));
+            }
+            values.push(v);
+            shift += f.bits;
+        }
+        if shift < 128 && word >> shift != 0 {
+            return Err(err(format!("{}: unused bits are set", spec.mnemonic)));
+        }
+        let op = Op::from_values(opcode, &values).expect("values match the spec");
+        Ok(Instr { op, wait })
+    }
+
+    /// Parse one line of assembly: `mnemonic field=value ... [wait=unit:count]`; `#` starts a
+    /// comment. Errors carry the 1-based column.
+    pub fn parse(line: &str) -> Result<Option<Instr>, IsaError> {
+        let code = line.split('#').next().unwrap_or("");
+        let mut tokens = tokenize(code);
+        let Some((col, mnemonic)) = tokens.next() else {
+            return Ok(None);
+        };
+        let spec = spec_by_mnemonic(mnemonic).ok_or_else(|| IsaError {
+            message: format!("unknown mnemonic `{mnemonic}`"),
+            column: Some(col),
+        })?;
+        let mut values: Vec<Option<i64>> = vec![None; spec.fields.len()];
+        let mut wait = None;
+        for (col, token) in tokens {
+            let at = |message: String| IsaError {
+                message,
+                column: Some(col),
+            };
+            let (key, value) = token
+                .split_once('=')
+                .ok_or_else(|| at(format!("expected field=value, found `{token}`")))?;
+            if key == "wait" {
+                wait = Some(parse_wait(value).map_err(|m| at(m))?);
+                continue;
+            }
+            let index = spec
+                .fields
+                .iter()
+                .position(|f| f.name == key)
+                .ok_or_else(|| {
+                    at(format!(
+                        "`{}` has no field `{key}` (fields: {})",
+                        spec.mnemonic,
+                        spec.fields
+                            .iter()
+                            .map(|f| f.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+            let f = &spec.fields[index];
+            let v = parse_value(f, value).map_err(|m| at(m))?;
+            let (lo, hi) = field_range(f);
+            if v < lo || v > hi {
+                return Err(at(format!("{key}={value} outside {lo} ..= {hi}")));
+            }
+            if values[index].replace(v).is_some() {
+                return Err(at(format!("field `{key}` given twice")));
+            }
+        }
+        let values: Vec<i64> = spec
+            .fields
+            .iter()
+            .zip(&values)
+            .map(|(f, v)| {
+                v.ok_or_else(|| IsaError {
+                    message: format!("`{}` needs field `{}`", spec.mnemonic, f.name),
+                    column: Some(code.trim_end().len() + 1),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let op = Op::from_values(spec.opcode, &values).expect("values match the spec");
+        Ok(Some(Instr { op, wait }))
+    }
+}
+
+fn tokenize(code: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in code.char_indices() {
+        match (c.is_whitespace(), start) {
+            (false, None) => start = Some(i),
+            (true, Some(s)) => {
+                out.push((s + 1, &code[s..i]));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s + 1, &code[s..]));
+    }
+    out.into_iter()
+}
+
+fn parse_wait(value: &str) -> Result<Wait, String> {
+    let (unit, count) = value
+        .split_once(':')
+        .ok_or_else(|| format!("wait={value}: expected unit:count, like vxu:3"))?;
+    let unit = Unit::EXECUTION
+        .into_iter()
+        .find(|u| u.name() == unit)
+        .ok_or_else(|| format!("wait unit `{unit}` is not mxu, vxu or sxu"))?;
+    let count: u32 = count
+        .parse()
+        .map_err(|_| format!("wait count `{count}` is not a number"))?;
+    if count == 0 || count >= 1 << WAIT_COUNT_BITS {
+        return Err(format!(
+            "wait count {count} outside 1 ..= {}",
+            (1 << WAIT_COUNT_BITS) - 1
+        ));
+    }
+    Ok(Wait { unit, count })
+}
+
+fn parse_value(f: &FieldSpec, text: &str) -> Result<i64, String> {
+    let number = |digits: &str| -> Result<i64, String> {
+        digits
+            .parse::<i64>()
+            .map_err(|_| format!("{}={text}: `{digits}` is not a number", f.name))
+    };
+    let prefixed = |prefix: char| -> Result<i64, String> {
+        text.strip_prefix(prefix)
+            .ok_or_else(|| format!("{}={text}: expected {prefix}<number>", f.name))
+            .and_then(number)
+    };
+    match f.kind {
+        FieldKind::V => prefixed('v'),
+        FieldKind::M => prefixed('m'),
+        FieldKind::R => prefixed('r'),
+        FieldKind::U | FieldKind::I => number(text),
+        FieldKind::N => match text.strip_prefix('P') {
+            None => {
+                let n = number(text)?;
+                if !(0..LEN_POSITIONS_FLAG).contains(&n) {
+                    return Err(format!(
+                        "{}={text} outside 0 ..= {}",
+                        f.name,
+                        LEN_POSITIONS_FLAG - 1
+                    ));
+                }
+                Ok(n)
+            }
+            Some("") => Ok(LEN_POSITIONS_FLAG),
+            Some(rest) => {
+                let base = rest
+                    .strip_prefix('+')
+                    .ok_or_else(|| format!("{}={text}: expected P or P+<number>", f.name))
+                    .and_then(number)?;
+                if !(0..LEN_POSITIONS_FLAG).contains(&base) {
+                    return Err(format!(
+                        "{}={text}: base outside 0 ..= {}",
+                        f.name,
+                        LEN_POSITIONS_FLAG - 1
+                    ));
+                }
+                Ok(LEN_POSITIONS_FLAG | base)
+            }
+        },
+    }
+}
+
+fn format_value(f: &FieldSpec, v: i64) -> String {
+    match f.kind {
+        FieldKind::V => format!("v{v}"),
+        FieldKind::M => format!("m{v}"),
+        FieldKind::R => format!("r{v}"),
+        FieldKind::U | FieldKind::I => v.to_string(),
+        FieldKind::N if v & LEN_POSITIONS_FLAG != 0 => match v & (LEN_POSITIONS_FLAG - 1) {
+            0 => "P".to_string(),
+            base => format!("P+{base}"),
+        },
+        FieldKind::N => v.to_string(),
+    }
+}
+
+impl fmt::Display for Instr {
+    /// The assembly form, which [`Instr::parse`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let spec = self.op.spec();
+        f.write_str(spec.mnemonic)?;
+        for (field, v) in spec.fields.iter().zip(self.op.values()) {
+            write!(f, " {}={}", field.name, format_value(field, v))?;
+        }
+        if let Some(w) = self.wait {
+            write!(f, " wait={}:{}", w.unit.name(), w.count)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parse a whole assembly text; errors say the line (1-based) and column.
+pub fn assemble(text: &str) -> Result<Vec<Instr>, (usize, IsaError)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(instr) = Instr::parse(line).map_err(|e| (i + 1, e))? {
+            out.push(instr);
+        }
+    }
+    Ok(out)
+}
+
+/// Encode a program as little-endian 16-byte words.
+pub fn encode_program(program: &[Instr]) -> Result<Vec<u8>, (usize, IsaError)> {
+    let mut bytes = Vec::with_capacity(program.len() * 16);
+    for (i, instr) in program.iter().enumerate() {
+        bytes.extend_from_slice(&instr.encode().map_err(|e| (i, e))?.to_le_bytes());
+    }
+    Ok(bytes)
+}
+
+/// Decode a program; errors say the instruction index.
+pub fn decode_program(bytes: &[u8]) -> Result<Vec<Instr>, (usize, IsaError)> {
+    if bytes.len() % 16 != 0 {
+        return Err((
+            bytes.len() / 16,
+            err(format!(
+                "program is {} bytes, not a whole number of 16-byte instructions",
+                bytes.len()
+            )),
+        ));
+    }
+    bytes
+        .chunks_exact(16)
+        .enumerate()
+        .map(|(i, w)| {
+            Instr::decode(u128::from_le_bytes(w.try_into().expect("16 bytes"))).map_err(|e| (i, e))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_fits_128_bits_and_opcodes_are_unique() {
+        for (i, s) in SPECS.iter().enumerate() {
+            let bits: u32 = s.fields.iter().map(|f| f.bits).sum();
+            assert!(
+                OPERAND_SHIFT + bits <= 128,
+                "{} needs {} bits",
+                s.mnemonic,
+                bits
+            );
+            assert!(SPECS[..i]
+                .iter()
+                .all(|o| o.opcode != s.opcode && o.mnemonic != s.mnemonic));
+        }
+    }
+
+    /// A value of every field at both ends of its range, so encoding covers every bit.
+    fn extremes(spec: &OpSpec) -> Vec<Vec<i64>> {
+        let mut out = vec![];
+        for pick in 0..3 {
+            out.push(
+                spec.fields
+                    .iter()
+                    .map(|f| {
+                        let (lo, hi) = field_range(f);
+                        match pick {
+                            0 => lo,
+                            1 => hi,
+                            _ => lo + (hi - lo) / 3,
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn encoding_and_assembly_round_trip_for_every_instruction() {
+        for spec in SPECS {
+            for values in extremes(spec) {
+                for wait in [
+                    None,
+                    Some(Wait {
+                        unit: Unit::Vxu,
+                        count: 16383,
+                    }),
+                ] {
+                    let instr = Instr {
+                        op: Op::from_values(spec.opcode, &values).unwrap(),
+                        wait,
+                    };
+                    let word = instr.encode().unwrap();
+                    assert_eq!(Instr::decode(word).unwrap(), instr, "{instr}");
+                    let text = instr.to_string();
+                    assert_eq!(Instr::parse(&text).unwrap(), Some(instr), "{text}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn assembly_errors_carry_line_and_column() {
+        let (line, e) = assemble("nop cycles=3\n  frobnicate x=1").unwrap_err();
+        assert_eq!((line, e.column), (2, Some(3)));
+        assert!(e.message.contains("frobnicate"));
+        let e = Instr::parse("li dst=r64 imm=0").unwrap_err();
+        assert_eq!(e.column, Some(4));
+        assert!(e.message.contains("outside"), "{e}");
+        let e = Instr::parse("matvec dst=v0 w=m0 wreg=r0 x=v0 rows=P+2").unwrap_err();
+        assert!(e.message.contains("needs field `cols`"), "{e}");
+        let e = Instr::parse("add dst=r1 a=r2 b=r3 wait=dma:3").unwrap_err();
+        assert!(e.message.contains("dma"), "{e}");
+        let e = Instr::parse("add dst=r1 a=q2 b=r3").unwrap_err();
+        assert_eq!(e.column, Some(12));
+        assert_eq!(Instr::parse("   # only a comment").unwrap(), None);
+    }
+
+    #[test]
+    fn lengths_can_follow_the_position() {
+        let i = Instr::parse("sum dst=r3 src=v64 n=P+2").unwrap().unwrap();
+        let Op::Sum { n, .. } = i.op else { panic!() };
+        assert_eq!(length(n, 0), 3);
+        assert_eq!(length(n, 9), 12);
+        assert_eq!(length(5, 9), 5);
+    }
+
+    #[test]
+    fn malformed_words_are_refused() {
+        assert!(Instr::decode(0xff).is_err());
+        let nop = Instr::new(Op::Nop { cycles: 1 }).encode().unwrap();
+        assert!(Instr::decode(nop | 1 << 100).is_err(), "unused bits set");
+        assert!(Instr::decode(nop | 5 << 10).is_err(), "count without unit");
+        assert!(decode_program(&[0; 17]).is_err());
+    }
+}

@@ -1,0 +1,287 @@
+//! The timing of the core: what each instruction costs, and when the sequencer issues it.
+//!
+//! Every instruction has a fixed cost given the target and the position (lengths may follow the
+//! position, nothing follows the data): its *occupancy* (cycles its unit cannot accept another
+//! instruction) and its *latency* (cycles until its results are written). The sequencer issues
+//! one instruction per cycle, in order; an instruction issues when its unit is free and its wait
+//! (if any) is satisfied. A unit's completions are in order. So the cycles of a token step are a
+//! function of the position only, and [`Clock`] computes them: the compiler to predict, the
+//! instruction-set simulator to count, the RTL to match.
+
+use crate::isa::{length, Instr, Op, Unit};
+use crate::target::Target;
+
+/// Pipeline depth of the matrix unit: memory read, multiply, accumulate.
+pub const MXU_PIPELINE_CYCLES: u64 = 3;
+/// Pipeline depth of the vector unit.
+pub const VXU_PIPELINE_CYCLES: u64 = 3;
+/// Latency of a scalar operation.
+pub const SXU_CYCLES: u64 = 1;
+/// Latency of a scalar table operation (`rsqrt`, `recip`).
+pub const SXU_TABLE_CYCLES: u64 = 2;
+
+/// What an instruction costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cost {
+    /// Cycles its unit is busy (cannot issue another instruction).
+    pub occupancy: u64,
+    /// Cycles from issue until its results are written.
+    pub latency: u64,
+}
+
+fn log2(n: usize) -> u64 {
+    n.trailing_zeros() as u64
+}
+
+/// The cost of `op` on `target` at position `pos`.
+pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
+    let lanes = target.lanes;
+    let vlanes = target.vector_lanes;
+    let chunks = |n: i64| length(n, pos).div_ceil(vlanes) as u64;
+    let blocks = |rows: i64| length(rows, pos).div_ceil(lanes) as u64;
+    let drain = (lanes / vlanes) as u64;
+    let vector = |occupancy: u64| Cost {
+        occupancy,
+        latency: occupancy + VXU_PIPELINE_CYCLES,
+    };
+    let reduce = |occupancy: u64| Cost {
+        occupancy,
+        latency: occupancy + log2(vlanes) + VXU_PIPELINE_CYCLES,
+    };
+    match *op {
+        Op::Nop { cycles } => Cost {
+            occupancy: (cycles as u64).max(1),
+            latency: (cycles as u64).max(1),
+        },
+        Op::End { .. } => Cost {
+            occupancy: 1,
+            latency: 1,
+        },
+        Op::Rsqrt { .. } | Op::Recip { .. } => Cost {
+            occupancy: 1,
+            latency: SXU_TABLE_CYCLES,
+        },
+        Op::Li { .. }
+        | Op::Addi { .. }
+        | Op::Add { .. }
+        | Op::Sub { .. }
+        | Op::Max { .. }
+        | Op::Shri { .. }
+        | Op::Andi { .. }
+        | Op::Muli { .. } => Cost {
+            occupancy: 1,
+            latency: SXU_CYCLES,
+        },
+        Op::Matvec { rows, cols, .. } => {
+            let occupancy = (blocks(rows) * cols as u64).max(1);
+            Cost {
+                occupancy,
+                latency: occupancy + MXU_PIPELINE_CYCLES + drain,
+            }
+        }
+        Op::Mload { n, .. } => {
+            let occupancy = blocks(n).max(1) * drain;
+            Cost {
+                occupancy,
+                latency: occupancy + MXU_PIPELINE_CYCLES,
+            }
+        }
+        Op::Dotv { rows, cols, .. } => {
+            // The x block of the next row block loads while the current one streams.
+            let occupancy = drain + blocks(rows) * cols as u64;
+            Cost {
+                occupancy,
+                latency: occupancy + MXU_PIPELINE_CYCLES + log2(lanes),
+            }
+        }
+        Op::Norm { n, .. } | Op::Normg { n, .. } => {
+            // A max-abs pass, the reduction tree, then the shifting pass.
+            reduce(2 * chunks(n) + log2(vlanes))
+        }
+        Op::Mul { n, .. }
+        | Op::Muls { n, .. }
+        | Op::Addalign { n, .. }
+        | Op::Rope { n, .. }
+        | Op::Silu { n, .. }
+        | Op::Expneg { n, .. }
+        | Op::Shrv { n, .. }
+        | Op::Addsv { n, .. }
+        | Op::Onehot { n, .. }
+        | Op::Copy { n, .. } => vector(chunks(n).max(1)),
+        Op::Sumsq { n, .. } | Op::Sum { n, .. } | Op::Vmax { n, .. } | Op::Argmax { n, .. } => {
+            reduce(chunks(n).max(1))
+        }
+        Op::Getv { .. } | Op::Setv { .. } | Op::Kvexp { .. } => vector(1),
+        Op::Kvstore { n, .. } => vector((n as u64).max(1)),
+    }
+}
+
+/// When an instruction issued and completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Issued {
+    /// Cycle of issue.
+    pub issue: u64,
+    /// Cycle at which its results are written (and its unit's completion count rises).
+    pub complete: u64,
+    /// Its unit.
+    pub unit: Unit,
+    /// Its 1-based index among its unit's instructions (0 for the sequencer).
+    pub unit_index: u32,
+}
+
+/// A program whose wait cannot be satisfied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deadlock {
+    /// The waiting instruction's index.
+    pub index: usize,
+    /// What it waits for.
+    pub message: String,
+}
+
+/// The issue clock of one token step.
+#[derive(Clone, Debug)]
+pub struct Clock<'t> {
+    target: &'t Target,
+    pos: usize,
+    next_issue: u64,
+    unit_free: [u64; 3],
+    completions: [Vec<u64>; 3],
+    issued: usize,
+}
+
+fn slot(unit: Unit) -> Option<usize> {
+    Unit::EXECUTION.iter().position(|&u| u == unit)
+}
+
+impl<'t> Clock<'t> {
+    /// A clock at cycle 0 of the token step at `pos`.
+    pub fn new(target: &'t Target, pos: usize) -> Clock<'t> {
+        Clock {
+            target,
+            pos,
+            next_issue: 0,
+            unit_free: [0; 3],
+            completions: Default::default(),
+            issued: 0,
+        }
+    }
+
+    /// Issue the next instruction.
+    pub fn issue(&mut self, instr: &Instr) -> Result<Issued, Deadlock> {
+        let index = self.issued;
+        self.issued += 1;
+        let unit = instr.op.spec().unit;
+        let cost = cost(&instr.op, self.target, self.pos);
+        let mut t = self.next_issue;
+        if let Some(w) = instr.wait {
+            let done = &self.completions[slot(w.unit).expect("waits name execution units")];
+            let Some(&at) = done.get(w.count as usize - 1) else {
+                return Err(Deadlock {
+                    index,
+                    message: format!(
+                        "waits for {} instruction {} but only {} were issued before it",
+                        w.unit.name(),
+                        w.count,
+                        done.len()
+                    ),
+                });
+            };
+            t = t.max(at);
+        }
+        if let Op::End { .. } = instr.op {
+            let last = self.completions.iter().filter_map(|c| c.last()).max();
+            t = t.max(last.copied().unwrap_or(0));
+        }
+        match slot(unit) {
+            Some(s) => {
+                t = t.max(self.unit_free[s]);
+                self.unit_free[s] = t + cost.occupancy;
+                let previous = self.completions[s].last().copied().unwrap_or(0);
+                let complete = (t + cost.latency).max(previous);
+                self.completions[s].push(complete);
+                self.next_issue = t + 1;
+                Ok(Issued {
+                    issue: t,
+                    complete,
+                    unit,
+                    unit_index: self.completions[s].len() as u32,
+                })
+            }
+            None => {
+                self.next_issue = t + cost.occupancy;
+                Ok(Issued {
+                    issue: t,
+                    complete: t + cost.latency,
+                    unit,
+                    unit_index: 0,
+                })
+            }
+        }
+    }
+}
+
+/// Cycles of a whole token step at `pos`: the completion of its `end`.
+pub fn token_cycles(program: &[Instr], target: &Target, pos: usize) -> Result<u64, Deadlock> {
+    let mut clock = Clock::new(target, pos);
+    let mut last = 0;
+    for instr in program {
+        last = clock.issue(instr)?.complete;
+    }
+    Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isa::{Instr, Wait};
+
+    fn target() -> Target {
+        Target::builtin("ulx3s-85f").unwrap()
+    }
+
+    #[test]
+    fn units_overlap_and_waits_serialise() {
+        let t = target();
+        let program = crate::isa::assemble(
+            "matvec dst=v0 w=m0 wreg=r0 x=v0 rows=128 cols=64\n\
+             sumsq dst=r3 src=v4096 n=64\n\
+             norm dst=v0 src=v0 n=128 bits=16 ein=r0 eout=r4 wait=mxu:1\n\
+             end token=r4",
+        )
+        .unwrap();
+        let mut clock = Clock::new(&t, 0);
+        let a = clock.issue(&program[0]).unwrap();
+        let b = clock.issue(&program[1]).unwrap();
+        let c = clock.issue(&program[2]).unwrap();
+        let d = clock.issue(&program[3]).unwrap();
+        assert_eq!((a.issue, a.complete), (0, 128 + 3 + 4));
+        assert_eq!(b.issue, 1, "the vector unit runs beside the matrix unit");
+        assert_eq!(
+            c.issue, a.complete,
+            "the wait holds the norm until the matvec is done"
+        );
+        assert_eq!(d.complete, c.complete.max(d.issue + 1));
+        assert_eq!(token_cycles(&program, &t, 0).unwrap(), d.complete);
+    }
+
+    #[test]
+    fn position_dependent_lengths_cost_more_later() {
+        let t = target();
+        let scores = Instr::parse("matvec dst=v0 w=m0 wreg=r0 x=v0 rows=P cols=8")
+            .unwrap()
+            .unwrap();
+        let at = |pos| cost(&scores.op, &t, pos).occupancy;
+        assert_eq!((at(0), at(63), at(64), at(255)), (8, 8, 16, 32));
+    }
+
+    #[test]
+    fn waiting_for_the_future_is_a_deadlock() {
+        let t = target();
+        let mut i = Instr::parse("add dst=r3 a=r1 b=r2").unwrap().unwrap();
+        i.wait = Some(Wait {
+            unit: Unit::Vxu,
+            count: 1,
+        });
+        assert!(Clock::new(&t, 0).issue(&i).is_err());
+    }
+}

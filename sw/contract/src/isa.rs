@@ -432,7 +432,7 @@ impl Instr {
                 .split_once('=')
                 .ok_or_else(|| at(format!("expected field=value, found `{token}`")))?;
             if key == "wait" {
-                wait = Some(parse_wait(value).map_err(|m| at(m))?);
+                wait = Some(parse_wait(value).map_err(&at)?);
                 continue;
             }
             let index = spec
@@ -451,7 +451,7 @@ impl Instr {
                     ))
                 })?;
             let f = &spec.fields[index];
-            let v = parse_value(f, value).map_err(|m| at(m))?;
+            let v = parse_value(f, value).map_err(&at)?;
             let (lo, hi) = field_range(f);
             if v < lo || v > hi {
                 return Err(at(format!("{key}={value} outside {lo} ..= {hi}")));

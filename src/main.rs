@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use monorail_compiler::{compile, CompileOptions};
+use monorail_contract::target::{RawTarget, Target};
 use monorail_model::checkpoint::{self, Checkpoint};
 use monorail_model::engine::{generate, Engine};
 use monorail_model::fidelity::{compare, Fidelity};
@@ -97,6 +99,20 @@ enum Command {
         /// Print {"tokens": [...], "text": "..."} instead of the text.
         #[arg(long)]
         json: bool,
+    },
+    /// Compile a model for a target into a bundle (program, memory images, manifest, listing).
+    Compile {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Target: a built-in name (sim-tiny, ulx3s-85f, icebreaker) or a target file (.toml).
+        #[arg(long, default_value = "sim-tiny")]
+        target: String,
+        /// Positions served (the KV cache's length); default: the model's seq_len.
+        #[arg(long)]
+        context: Option<usize>,
+        /// Output folder for the bundle.
+        #[arg(long, short = 'o', value_name = "DIR")]
+        output: PathBuf,
     },
     /// Compare the golden integer model with the float reference, teacher-forced.
     Fidelity {
@@ -236,6 +252,18 @@ fn prompt_tokens(args: &PromptArgs, loaded: &Loaded) -> Result<Vec<u32>, CliErro
     }
 }
 
+/// A built-in target by name, or a target file.
+fn load_target(name: &str) -> Result<Target, CliError> {
+    if name.ends_with(".toml") {
+        let text = std::fs::read_to_string(name).map_err(|e| refused(format!("{name}: {e}")))?;
+        RawTarget::parse(&text)
+            .and_then(|raw| raw.validate())
+            .map_err(|e| refused(format!("{name}: {e}")))
+    } else {
+        Target::builtin(name).map_err(|e| refused(e.to_string()))
+    }
+}
+
 fn engine(kind: EngineKind, checkpoint: Checkpoint) -> Box<dyn Engine> {
     match kind {
         EngineKind::Float => Box::new(FloatModel::new(checkpoint)),
@@ -337,6 +365,60 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     out.len()
                 );
             }
+            Ok(())
+        }
+        Command::Compile {
+            model,
+            target,
+            context,
+            output,
+        } => {
+            let loaded = load(&model)?;
+            let target = load_target(&target)?;
+            let quant = QuantModel::quantize(&loaded.checkpoint);
+            let start = Instant::now();
+            let compiled = compile(&quant, &target, CompileOptions { context })
+                .map_err(|e| refused(e.to_string()))?;
+            let elapsed = start.elapsed();
+            compiled
+                .bundle
+                .write(&output, &target)
+                .map_err(|e| CliError {
+                    code: 1,
+                    message: e.to_string(),
+                })?;
+            let m = &compiled.bundle.manifest;
+            let cycles = &m.predicted_cycles;
+            let config = &loaded.checkpoint.config;
+            let bound = |pos: usize| config.macs_per_token(pos) as f64 / target.lanes as f64;
+            let positions = cycles.len().min(256);
+            let ratio = (0..positions)
+                .map(|p| cycles[p] as f64 / bound(p))
+                .sum::<f64>()
+                / positions as f64;
+            println!(
+                "compiled {} for {} in {:.0} ms -> {}",
+                loaded.name,
+                target.name,
+                elapsed.as_secs_f64() * 1e3,
+                output.display()
+            );
+            println!(
+                "  {} instructions, context {} positions, matrix memory {} / {} words, vector memory {} / {} elements",
+                m.instructions,
+                m.context,
+                m.regions.iter().filter(|r| r.memory == "matrix").map(|r| r.size as usize).sum::<usize>(),
+                target.matrix_words(),
+                m.regions.iter().filter(|r| r.memory == "vector").map(|r| r.size as usize).sum::<usize>(),
+                target.vector_elements()
+            );
+            println!(
+                "  cycles per token: {} at position 0, {} at position {}; {:.2}x the MAC bound on average over positions 0..{positions}",
+                cycles[0],
+                cycles[cycles.len() - 1],
+                cycles.len() - 1,
+                ratio
+            );
             Ok(())
         }
         Command::Fidelity {

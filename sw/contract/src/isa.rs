@@ -240,8 +240,8 @@ define_isa! {
     Kvstore = 0x41, Vxu, "kvstore", "store one cache position" { dst: M 20, src: V 16, n: U 16 }
     /// `v[dst + i] = v[src + i]`.
     Copy = 0x42, Vxu, "copy", "copy" { dst: V 16, src: V 16, n: N 17 }
-    /// Lane `pos % lanes` of matrix word `dst + pos / lanes` = `saturate(r[src], 8)` as int8: the
-    /// exponent of one cache position.
+    /// Lane `pos % lanes` of matrix word `dst + pos / lanes` = `clamp(r[src], -128, 127)` as
+    /// int8: the exponent of one cache position.
     Kvexp = 0x43, Vxu, "kvexp", "store one cache exponent" { dst: M 20, src: R 6 }
 }
 
@@ -729,5 +729,260 @@ mod tests {
         assert!(Instr::decode(nop | 1 << 100).is_err(), "unused bits set");
         assert!(Instr::decode(nop | 5 << 10).is_err(), "count without unit");
         assert!(decode_program(&[0; 17]).is_err());
+    }
+}
+
+/// The memory ranges and registers an instruction reads and writes: the basis of the
+/// compiler's dependences and of the simulator's hazard checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Access {
+    /// Vector-memory element ranges read.
+    pub vector_reads: Vec<std::ops::Range<usize>>,
+    /// Vector-memory element ranges written.
+    pub vector_writes: Vec<std::ops::Range<usize>>,
+    /// Matrix-memory word ranges read.
+    pub matrix_reads: Vec<std::ops::Range<usize>>,
+    /// Matrix-memory word ranges written.
+    pub matrix_writes: Vec<std::ops::Range<usize>>,
+    /// Registers read (bit mask).
+    pub register_reads: u64,
+    /// Registers written (bit mask; writes to `r0` are dropped and not listed).
+    pub register_writes: u64,
+}
+
+fn overlaps(a: &[std::ops::Range<usize>], b: &[std::ops::Range<usize>]) -> bool {
+    a.iter()
+        .any(|x| b.iter().any(|y| x.start < y.end && y.start < x.end))
+}
+
+impl Access {
+    /// Whether running `self` and `other` in either order could give different results.
+    pub fn conflicts(&self, other: &Access) -> bool {
+        overlaps(&self.vector_reads, &other.vector_writes)
+            || overlaps(&self.vector_writes, &other.vector_reads)
+            || overlaps(&self.vector_writes, &other.vector_writes)
+            || overlaps(&self.matrix_reads, &other.matrix_writes)
+            || overlaps(&self.matrix_writes, &other.matrix_reads)
+            || overlaps(&self.matrix_writes, &other.matrix_writes)
+            || self.register_reads & other.register_writes != 0
+            || self.register_writes & other.register_reads != 0
+            || self.register_writes & other.register_writes != 0
+    }
+}
+
+impl Op {
+    /// What this operation touches at position `pos` on a core of `lanes` lanes. Register-based
+    /// addresses (`wreg`, `getv`/`setv` indices) are taken as their whole possible span:
+    /// `dynamic_span` elements or words from the base address.
+    pub fn accesses(&self, lanes: usize, pos: usize, dynamic_span: usize) -> Access {
+        let mut a = Access::default();
+        let v = |start: i64, n: usize| start as usize..start as usize + n;
+        let reg = |r: i64| if r == 0 { 0 } else { 1u64 << r };
+        let n = |raw: i64| length(raw, pos);
+        let blocks = |rows: i64| n(rows).div_ceil(lanes);
+        match *self {
+            Op::Nop { .. } => {}
+            Op::End { token } => a.register_reads = reg(token),
+            Op::Li { dst, .. } => a.register_writes = reg(dst),
+            Op::Addi { dst, a: x, .. }
+            | Op::Shri { dst, a: x, .. }
+            | Op::Andi { dst, a: x, .. }
+            | Op::Muli { dst, a: x, .. } => {
+                a.register_reads = reg(x);
+                a.register_writes = reg(dst);
+            }
+            Op::Add { dst, a: x, b } | Op::Sub { dst, a: x, b } | Op::Max { dst, a: x, b } => {
+                a.register_reads = reg(x) | reg(b);
+                a.register_writes = reg(dst);
+            }
+            Op::Rsqrt { mant, exp, a: x } | Op::Recip { mant, exp, a: x } => {
+                a.register_reads = reg(x);
+                a.register_writes = reg(mant) | reg(exp);
+            }
+            Op::Matvec {
+                dst,
+                w,
+                wreg,
+                x,
+                rows,
+                cols,
+            } => {
+                let words = blocks(rows) * cols as usize;
+                a.matrix_reads
+                    .push(v(w, if wreg == 0 { words } else { dynamic_span }));
+                a.vector_reads.push(v(x, cols as usize));
+                a.vector_writes.push(v(dst, n(rows)));
+                a.register_reads = reg(wreg);
+            }
+            Op::Dotv {
+                dst,
+                w,
+                wreg,
+                x,
+                rows,
+                cols,
+            } => {
+                let words = blocks(rows) * cols as usize;
+                a.matrix_reads
+                    .push(v(w, if wreg == 0 { words } else { dynamic_span }));
+                a.vector_reads.push(v(x, n(rows)));
+                a.vector_writes.push(v(dst, cols as usize));
+                a.register_reads = reg(wreg);
+            }
+            Op::Mload { dst, src, n: len } => {
+                a.matrix_reads.push(v(src, n(len).div_ceil(lanes)));
+                a.vector_writes.push(v(dst, n(len)));
+            }
+            Op::Norm {
+                dst,
+                src,
+                n: len,
+                ein,
+                eout,
+                ..
+            } => {
+                a.vector_reads.push(v(src, n(len)));
+                a.vector_writes.push(v(dst, n(len)));
+                a.register_reads = reg(ein);
+                a.register_writes = reg(eout);
+            }
+            Op::Normg {
+                dst,
+                src,
+                n: len,
+                group,
+                exps,
+                eout,
+                ..
+            } => {
+                a.vector_reads.push(v(src, n(len)));
+                a.vector_reads
+                    .push(v(exps, n(len).div_ceil((group as usize).max(1))));
+                a.vector_writes.push(v(dst, n(len)));
+                a.register_writes = reg(eout);
+            }
+            Op::Mul {
+                dst,
+                a: x,
+                b,
+                n: len,
+            } => {
+                a.vector_reads.extend([v(x, n(len)), v(b, n(len))]);
+                a.vector_writes.push(v(dst, n(len)));
+            }
+            Op::Muls {
+                dst,
+                a: x,
+                n: len,
+                s,
+            }
+            | Op::Addsv {
+                dst,
+                a: x,
+                n: len,
+                s,
+            } => {
+                a.vector_reads.push(v(x, n(len)));
+                a.vector_writes.push(v(dst, n(len)));
+                a.register_reads = reg(s);
+            }
+            Op::Addalign {
+                dst,
+                a: x,
+                b,
+                n: len,
+                ea,
+                eb,
+                eout,
+            } => {
+                a.vector_reads.extend([v(x, n(len)), v(b, n(len))]);
+                a.vector_writes.push(v(dst, n(len)));
+                a.register_reads = reg(ea) | reg(eb);
+                a.register_writes = reg(eout);
+            }
+            Op::Rope {
+                dst,
+                src,
+                n: len,
+                head,
+                steps,
+            } => {
+                a.vector_reads
+                    .extend([v(src, n(len)), v(steps, (head as usize) / 2)]);
+                a.vector_writes.push(v(dst, n(len)));
+                a.register_reads = reg(REG_POS as i64);
+            }
+            Op::Silu {
+                dst,
+                src,
+                n: len,
+                e,
+            } => {
+                a.vector_reads.push(v(src, n(len)));
+                a.vector_writes.push(v(dst, n(len)));
+                a.register_reads = reg(e);
+            }
+            Op::Expneg {
+                dst,
+                src,
+                n: len,
+                max,
+                mant,
+                shift,
+            } => {
+                a.vector_reads.push(v(src, n(len)));
+                a.vector_writes.push(v(dst, n(len)));
+                a.register_reads = reg(max) | reg(mant) | reg(shift);
+            }
+            Op::Shrv {
+                dst,
+                a: x,
+                b,
+                n: len,
+                s,
+            } => {
+                a.vector_reads.extend([v(x, n(len)), v(b, n(len))]);
+                a.vector_writes.push(v(dst, n(len)));
+                a.register_reads = reg(s);
+            }
+            Op::Sumsq { dst, src, n: len }
+            | Op::Sum { dst, src, n: len }
+            | Op::Vmax { dst, src, n: len }
+            | Op::Argmax { dst, src, n: len } => {
+                a.vector_reads.push(v(src, n(len)));
+                a.register_writes = reg(dst);
+            }
+            Op::Onehot { dst, n: len, idx } => {
+                a.vector_writes.push(v(dst, n(len)));
+                a.register_reads = reg(idx);
+            }
+            Op::Getv { dst, src, idx } => {
+                a.vector_reads
+                    .push(v(src, if idx == 0 { 1 } else { dynamic_span }));
+                a.register_reads = reg(idx);
+                a.register_writes = reg(dst);
+            }
+            Op::Setv { dst, idx, src } => {
+                a.vector_writes
+                    .push(v(dst, if idx == 0 { 1 } else { dynamic_span }));
+                a.register_reads = reg(idx) | reg(src);
+            }
+            Op::Kvstore { dst, src, n: len } => {
+                a.vector_reads.push(v(src, len as usize));
+                let at = dst as usize + (pos / lanes) * len as usize;
+                a.matrix_writes.push(at..at + len as usize);
+                a.register_reads = reg(REG_POS as i64);
+            }
+            Op::Kvexp { dst, src } => {
+                let at = dst as usize + pos / lanes;
+                a.matrix_writes.push(at..at + 1);
+                a.register_reads = reg(REG_POS as i64) | reg(src);
+            }
+            Op::Copy { dst, src, n: len } => {
+                a.vector_reads.push(v(src, n(len)));
+                a.vector_writes.push(v(dst, n(len)));
+            }
+        }
+        a
     }
 }

@@ -92,6 +92,21 @@ impl fmt::Display for ModelStep {
     }
 }
 
+/// The integer values a model step produced: mantissas and the exponents of their parts (one
+/// exponent for a plain vector; `qkv` holds q, k and v with one exponent each; `argmax` holds the
+/// token and no exponent). The golden model records them; every machine reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepValues {
+    /// Which step.
+    pub step: ModelStep,
+    /// Which layer, for layer steps.
+    pub layer: Option<usize>,
+    /// Mantissas (for `argmax`, the token).
+    pub mant: Vec<i32>,
+    /// Exponents, one per part.
+    pub exps: Vec<i32>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -459,9 +459,9 @@ mod tests {
         }
         let ulx3s = Target::builtin("ulx3s-85f").unwrap();
         assert_eq!(ulx3s.lanes, 64);
-        assert_eq!(ulx3s.matrix_bytes(), 11 * 512 * 64);
+        assert_eq!(ulx3s.matrix_bytes(), 3 * 2048 * 64);
         let e = ulx3s.block_ram_estimate().unwrap();
-        assert_eq!((e.matrix, e.vector, e.program, e.tables), (165, 15, 15, 5));
+        assert_eq!((e.matrix, e.vector, e.program, e.tables), (171, 15, 15, 5));
         let ice = Target::builtin("icebreaker").unwrap();
         assert!(ice.block_ram_estimate().unwrap().matrix_in_spram);
     }
@@ -473,7 +473,7 @@ mod tests {
         let cases: Vec<(Change, &str)> = vec![
             (Box::new(|t| t.lanes = 48), "`lanes` is 48"),
             (Box::new(|t| t.vector_lanes = 128), "`vector_lanes` is 128"),
-            (Box::new(|t| t.memory.matrix_tiles = 13), "block RAMs"),
+            (Box::new(|t| t.memory.matrix_tiles = 4), "block RAMs"),
             (
                 Box::new(|t| t.memory.vector_words = 0),
                 "`memory.vector_words` is 0",

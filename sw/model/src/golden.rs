@@ -12,23 +12,10 @@ use monorail_contract::numerics::{
     NARROW_BITS, SIGMOID_INPUT_FRACTION_BITS, WIDE_BITS,
 };
 use monorail_contract::steps::ModelStep;
+pub use monorail_contract::steps::StepValues;
 
 use crate::engine::{Engine, StepOutput};
 use crate::quant::{NormWeights, QuantModel};
-
-/// The integer values a model step produced: mantissas and the exponents of their groups
-/// (one exponent for a plain vector; `qkv` holds q, k and v with one exponent each).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StepValues {
-    /// Which step.
-    pub step: ModelStep,
-    /// Which layer, for layer steps.
-    pub layer: Option<usize>,
-    /// Mantissas (for `argmax`, the token).
-    pub mant: Vec<i32>,
-    /// Exponents (one per part of the value; none for `argmax`).
-    pub exps: Vec<i32>,
-}
 
 /// The golden model and its run state.
 pub struct GoldenModel {

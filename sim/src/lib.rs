@@ -1,0 +1,594 @@
+//! Monorail's machines: what runs a bundle.
+//!
+//! [`Machine`] is the one interface (load a bundle, run a token step, read the checkpoints and the
+//! cycle count) that the instruction-set simulator implements here and the Verilated RTL will
+//! implement, so the same tests run on both.
+//!
+//! The [`Iss`] executes a bundle bit-exactly with the contract's numerics and counts cycles
+//! exactly with the contract's timing rules. It executes each instruction whole, in program order,
+//! and checks that this is what the overlapped hardware computes too: an instruction that touches
+//! data an earlier, still running instruction writes (or reads, when it writes) is a hazard and
+//! stops the machine with the two instructions named.
+#![deny(missing_docs)]
+
+use monorail_contract::bundle::{Bundle, BundleError};
+use monorail_contract::isa::{length, Access, Op, REGISTERS, REG_POS, REG_TOKEN};
+use monorail_contract::numerics::{
+    argmax, exp2_neg_q15, normalize, normalize_grouped, recip, rope_phase, rsqrt, shift_round,
+    sigmoid_q14, sin_cos_q14, EXP2_INPUT_LIMIT, SIGMOID_INPUT_FRACTION_BITS,
+};
+use monorail_contract::steps::{ModelStep, StepValues};
+use monorail_contract::target::Target;
+use monorail_contract::timing::Clock;
+use thiserror::Error;
+
+/// What a machine reports for one token step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepResult {
+    /// The next token (the on-chip argmax).
+    pub next: u32,
+    /// Cycles the step took.
+    pub cycles: u64,
+    /// The values at the named model steps (when recording).
+    pub values: Vec<StepValues>,
+}
+
+/// Why a machine stopped.
+#[derive(Debug, Error)]
+pub enum MachineError {
+    /// The bundle is malformed or for another target.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// A request outside what the bundle serves.
+    #[error("{0}")]
+    Input(String),
+    /// The program did something the machine cannot do.
+    #[error("instruction {index} (`{text}`) at position {pos}: {message}")]
+    Fault {
+        /// Instruction index.
+        index: usize,
+        /// Its assembly.
+        text: String,
+        /// Position.
+        pos: usize,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// A machine that runs bundles token step by token step.
+pub trait Machine {
+    /// Record the values of the named model steps from now on.
+    fn record_values(&mut self, on: bool);
+    /// Run one token step: `token` at position `pos` (positions in order from 0).
+    fn step(&mut self, token: u32, pos: usize) -> Result<StepResult, MachineError>;
+}
+
+/// The instruction-set simulator.
+pub struct Iss {
+    target: Target,
+    bundle: Bundle,
+    matrix: Vec<i8>,
+    vector: Vec<i32>,
+    regs: [i64; REGISTERS],
+    record: bool,
+    /// Checkpoint indexes by instruction: `checkpoints_at[i]` lists the checkpoints complete
+    /// after instruction `i`.
+    checkpoints_at: Vec<Vec<usize>>,
+}
+
+/// A failure inside one instruction, before it is given its context.
+type Fault = String;
+
+fn int8(v: i32) -> Result<i8, Fault> {
+    i8::try_from(v).map_err(|_| format!("value {v} is not an int8"))
+}
+
+fn int32(v: i64) -> Result<i32, Fault> {
+    i32::try_from(v).map_err(|_| format!("result {v} does not fit the int32 lanes"))
+}
+
+impl Iss {
+    /// A simulator loaded with a bundle for `target`.
+    pub fn new(target: Target, bundle: Bundle) -> Result<Iss, MachineError> {
+        if bundle.matrix.len() != target.matrix_bytes()
+            || bundle.vector.len() != target.vector_elements()
+        {
+            return Err(MachineError::Input(format!(
+                "the bundle's memory images do not match target {}",
+                target.name
+            )));
+        }
+        let mut checkpoints_at = vec![Vec::new(); bundle.program.len()];
+        for (c, spec) in bundle.manifest.checkpoints.iter().enumerate() {
+            if ModelStep::from_name(&spec.step).is_none() {
+                return Err(MachineError::Input(format!(
+                    "unknown checkpoint step `{}`",
+                    spec.step
+                )));
+            }
+            checkpoints_at[spec.after].push(c);
+        }
+        Ok(Iss {
+            matrix: bundle.matrix.clone(),
+            vector: bundle.vector.clone(),
+            target,
+            bundle,
+            regs: [0; REGISTERS],
+            record: false,
+            checkpoints_at,
+        })
+    }
+
+    /// Read a bundle folder for `target` and load it.
+    pub fn load(dir: &std::path::Path, target: Target) -> Result<Iss, MachineError> {
+        let bundle = Bundle::read(dir, &target)?;
+        Iss::new(target, bundle)
+    }
+
+    /// The loaded bundle.
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    fn set(&mut self, r: i64, value: i64) {
+        if r != 0 {
+            self.regs[r as usize] = value;
+        }
+    }
+
+    fn reg(&self, r: i64) -> i64 {
+        self.regs[r as usize]
+    }
+
+    fn slice(&self, start: i64, n: usize) -> Result<&[i32], Fault> {
+        self.vector
+            .get(start as usize..start as usize + n)
+            .ok_or_else(|| {
+                format!(
+                    "vector elements {start} .. {} outside the vector memory",
+                    start as usize + n
+                )
+            })
+    }
+
+    fn wide(&self, start: i64, n: usize) -> Result<Vec<i64>, Fault> {
+        Ok(self.slice(start, n)?.iter().map(|&v| v as i64).collect())
+    }
+
+    fn store(&mut self, start: i64, values: &[i64]) -> Result<(), Fault> {
+        let n = values.len();
+        let out = self
+            .vector
+            .get_mut(start as usize..start as usize + n)
+            .ok_or_else(|| {
+                format!(
+                    "vector elements {start} .. {} outside the vector memory",
+                    start as usize + n
+                )
+            })?;
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o = int32(v)?;
+        }
+        Ok(())
+    }
+
+    fn store32(&mut self, start: i64, values: &[i32]) -> Result<(), Fault> {
+        let n = values.len();
+        self.vector
+            .get_mut(start as usize..start as usize + n)
+            .ok_or_else(|| {
+                format!(
+                    "vector elements {start} .. {} outside the vector memory",
+                    start as usize + n
+                )
+            })?
+            .copy_from_slice(values);
+        Ok(())
+    }
+
+    /// Byte `lane` of matrix word `word`.
+    fn matrix_at(&self, word: usize, lane: usize) -> Result<i8, Fault> {
+        self.matrix
+            .get(word * self.target.lanes + lane)
+            .copied()
+            .ok_or_else(|| format!("matrix word {word} outside the matrix memory"))
+    }
+
+    fn matrix_set(&mut self, word: usize, lane: usize, value: i8) -> Result<(), Fault> {
+        let lanes = self.target.lanes;
+        *self
+            .matrix
+            .get_mut(word * lanes + lane)
+            .ok_or_else(|| format!("matrix word {word} outside the matrix memory"))? = value;
+        Ok(())
+    }
+
+    /// Element-wise operands must share their lane of the vector memory.
+    fn aligned(&self, addresses: &[i64]) -> Result<(), Fault> {
+        let v = self.target.vector_lanes as i64;
+        if addresses.windows(2).all(|w| w[0] % v == w[1] % v) {
+            Ok(())
+        } else {
+            Err(format!(
+                "element-wise operands {addresses:?} are in different lanes (vector lanes: {v})"
+            ))
+        }
+    }
+
+    /// Execute one operation at position `pos`.
+    fn execute(&mut self, op: &Op, pos: usize) -> Result<(), Fault> {
+        let lanes = self.target.lanes;
+        let n = |raw: i64| length(raw, pos);
+        match *op {
+            Op::Nop { .. } | Op::End { .. } => {}
+            Op::Li { dst, imm } => self.set(dst, imm),
+            Op::Addi { dst, a, imm } => self.set(dst, self.reg(a) + imm),
+            Op::Add { dst, a, b } => self.set(dst, self.reg(a) + self.reg(b)),
+            Op::Sub { dst, a, b } => self.set(dst, self.reg(a) - self.reg(b)),
+            Op::Max { dst, a, b } => self.set(dst, self.reg(a).max(self.reg(b))),
+            Op::Shri { dst, a, imm } => self.set(dst, self.reg(a) >> imm),
+            Op::Andi { dst, a, imm } => self.set(dst, self.reg(a) & imm),
+            Op::Muli { dst, a, imm } => self.set(dst, self.reg(a) * imm),
+            Op::Rsqrt { mant, exp, a } | Op::Recip { mant, exp, a } => {
+                let x = u64::try_from(self.reg(a)).map_err(|_| "negative operand".to_string())?;
+                let r = if matches!(op, Op::Rsqrt { .. }) {
+                    rsqrt(x)
+                } else {
+                    recip(x)
+                };
+                self.set(mant, r.mant as i64);
+                self.set(exp, r.exp as i64);
+            }
+            Op::Matvec {
+                dst,
+                w,
+                wreg,
+                x,
+                rows,
+                cols,
+            } => {
+                let (rows, cols) = (n(rows), cols as usize);
+                let base = (w + self.reg(wreg)) as usize;
+                let xs: Vec<i8> = self
+                    .slice(x, cols)?
+                    .iter()
+                    .map(|&v| int8(v))
+                    .collect::<Result<_, _>>()?;
+                let mut out = vec![0i64; rows];
+                for (r, o) in out.iter_mut().enumerate() {
+                    let (block, lane) = (r / lanes, r % lanes);
+                    let mut acc = 0i32;
+                    for (j, &xj) in xs.iter().enumerate() {
+                        acc += self.matrix_at(base + block * cols + j, lane)? as i32 * xj as i32;
+                    }
+                    *o = acc as i64;
+                }
+                self.store(dst, &out)?;
+            }
+            Op::Dotv {
+                dst,
+                w,
+                wreg,
+                x,
+                rows,
+                cols,
+            } => {
+                let (rows, cols) = (n(rows), cols as usize);
+                let base = (w + self.reg(wreg)) as usize;
+                let xs: Vec<i8> = self
+                    .slice(x, rows)?
+                    .iter()
+                    .map(|&v| int8(v))
+                    .collect::<Result<_, _>>()?;
+                let mut out = vec![0i64; cols];
+                for (j, o) in out.iter_mut().enumerate() {
+                    let mut acc = 0i32;
+                    for (r, &xr) in xs.iter().enumerate() {
+                        acc += self.matrix_at(base + (r / lanes) * cols + j, r % lanes)? as i32
+                            * xr as i32;
+                    }
+                    *o = acc as i64;
+                }
+                self.store(dst, &out)?;
+            }
+            Op::Mload { dst, src, n: len } => {
+                let values = (0..n(len))
+                    .map(|i| {
+                        self.matrix_at(src as usize + i / lanes, i % lanes)
+                            .map(|b| b as i64)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.store(dst, &values)?;
+            }
+            Op::Norm {
+                dst,
+                src,
+                n: len,
+                bits,
+                ein,
+                eout,
+            } => {
+                self.aligned(&[dst, src])?;
+                let values = self.wide(src, n(len))?;
+                let mut out = vec![0; values.len()];
+                let exp = normalize(&values, self.reg(ein) as i32, bits as u32, &mut out);
+                self.store32(dst, &out)?;
+                self.set(eout, exp as i64);
+            }
+            Op::Normg {
+                dst,
+                src,
+                n: len,
+                group,
+                exps,
+                bits,
+                eout,
+            } => {
+                self.aligned(&[dst, src])?;
+                let values = self.wide(src, n(len))?;
+                let group = group as usize;
+                if group == 0 || values.len() % group != 0 {
+                    return Err(format!(
+                        "{} elements are not whole groups of {group}",
+                        values.len()
+                    ));
+                }
+                let group_exps = self.slice(exps, values.len() / group)?.to_vec();
+                let mut out = vec![0; values.len()];
+                let exp = normalize_grouped(&values, &group_exps, group, bits as u32, &mut out);
+                self.store32(dst, &out)?;
+                self.set(eout, exp as i64);
+            }
+            Op::Mul { dst, a, b, n: len } => {
+                self.aligned(&[dst, a, b])?;
+                let (x, y) = (self.wide(a, n(len))?, self.wide(b, n(len))?);
+                let out: Vec<i64> = x.iter().zip(&y).map(|(p, q)| p * q).collect();
+                self.store(dst, &out)?;
+            }
+            Op::Muls { dst, a, n: len, s } => {
+                self.aligned(&[dst, a])?;
+                let k = self.reg(s);
+                let out: Vec<i64> = self.wide(a, n(len))?.iter().map(|v| v * k).collect();
+                self.store(dst, &out)?;
+            }
+            Op::Addalign {
+                dst,
+                a,
+                b,
+                n: len,
+                ea,
+                eb,
+                eout,
+            } => {
+                self.aligned(&[dst, a, b])?;
+                let (ea, eb) = (self.reg(ea) as i32, self.reg(eb) as i32);
+                let e = ea.max(eb) - 15;
+                let (x, y) = (self.wide(a, n(len))?, self.wide(b, n(len))?);
+                let out: Vec<i64> = x
+                    .iter()
+                    .zip(&y)
+                    .map(|(&p, &q)| shift_round(p, e - ea) + shift_round(q, e - eb))
+                    .collect();
+                self.store(dst, &out)?;
+                self.set(eout, e as i64);
+            }
+            Op::Rope {
+                dst,
+                src,
+                n: len,
+                head,
+                steps,
+            } => {
+                self.aligned(&[dst, src])?;
+                let (len, head) = (n(len), head as usize);
+                if len % 2 != 0 || head == 0 || head % 2 != 0 {
+                    return Err(format!("rope needs pairs: n={len}, head={head}"));
+                }
+                let x = self.wide(src, len)?;
+                let steps = self.slice(steps, head / 2)?.to_vec();
+                let mut out = vec![0i64; len];
+                for i in (0..len).step_by(2) {
+                    let (sin, cos) = sin_cos_q14(rope_phase(pos, steps[(i % head) / 2] as u32));
+                    out[i] = x[i] * cos - x[i + 1] * sin;
+                    out[i + 1] = x[i] * sin + x[i + 1] * cos;
+                }
+                self.store(dst, &out)?;
+            }
+            Op::Silu {
+                dst,
+                src,
+                n: len,
+                e,
+            } => {
+                self.aligned(&[dst, src])?;
+                let shift = -(self.reg(e) as i32 + SIGMOID_INPUT_FRACTION_BITS as i32);
+                let out: Vec<i64> = self
+                    .wide(src, n(len))?
+                    .iter()
+                    .map(|&m| m * sigmoid_q14(shift_round(m, shift)))
+                    .collect();
+                self.store(dst, &out)?;
+            }
+            Op::Expneg {
+                dst,
+                src,
+                n: len,
+                max,
+                mant,
+                shift,
+            } => {
+                self.aligned(&[dst, src])?;
+                let (max, mant, shift) = (self.reg(max), self.reg(mant), self.reg(shift) as i32);
+                let out: Vec<i64> = self
+                    .wide(src, n(len))?
+                    .iter()
+                    .map(|&s| {
+                        exp2_neg_q15((-shift_round((s - max) * mant, shift)).min(EXP2_INPUT_LIMIT))
+                    })
+                    .collect();
+                self.store(dst, &out)?;
+            }
+            Op::Shrv {
+                dst,
+                a,
+                b,
+                n: len,
+                s,
+            } => {
+                self.aligned(&[dst, a, b])?;
+                let k = self.reg(s) as i32;
+                let (x, y) = (self.wide(a, n(len))?, self.wide(b, n(len))?);
+                let out: Vec<i64> = x
+                    .iter()
+                    .zip(&y)
+                    .map(|(&p, &q)| shift_round(p, k - q as i32))
+                    .collect();
+                self.store(dst, &out)?;
+            }
+            Op::Addsv { dst, a, n: len, s } => {
+                self.aligned(&[dst, a])?;
+                let k = self.reg(s);
+                let out: Vec<i64> = self.wide(a, n(len))?.iter().map(|v| v + k).collect();
+                self.store(dst, &out)?;
+            }
+            Op::Sumsq { dst, src, n: len } => {
+                let v = self.wide(src, n(len))?.iter().map(|m| m * m).sum();
+                self.set(dst, v);
+            }
+            Op::Sum { dst, src, n: len } => {
+                let v = self.wide(src, n(len))?.iter().sum();
+                self.set(dst, v);
+            }
+            Op::Vmax { dst, src, n: len } => {
+                let v = self.slice(src, n(len))?.iter().max().copied().unwrap_or(0);
+                self.set(dst, v as i64);
+            }
+            Op::Argmax { dst, src, n: len } => {
+                let v = argmax(self.slice(src, n(len))?);
+                self.set(dst, v as i64);
+            }
+            Op::Onehot { dst, n: len, idx } => {
+                let k = self.reg(idx);
+                let out: Vec<i64> = (0..n(len) as i64).map(|i| i64::from(i == k)).collect();
+                self.store(dst, &out)?;
+            }
+            Op::Getv { dst, src, idx } => {
+                let v = self.slice(src + self.reg(idx), 1)?[0];
+                self.set(dst, v as i64);
+            }
+            Op::Setv { dst, idx, src } => {
+                let v = self.reg(src);
+                self.store(dst + self.reg(idx), &[v])?;
+            }
+            Op::Kvstore { dst, src, n: len } => {
+                let len = len as usize;
+                let values = self.slice(src, len)?.to_vec();
+                for (d, &v) in values.iter().enumerate() {
+                    self.matrix_set(
+                        dst as usize + (pos / lanes) * len + d,
+                        pos % lanes,
+                        int8(v)?,
+                    )?;
+                }
+            }
+            Op::Kvexp { dst, src } => {
+                let v = self.reg(src).clamp(-128, 127) as i8;
+                self.matrix_set(dst as usize + pos / lanes, pos % lanes, v)?;
+            }
+            Op::Copy { dst, src, n: len } => {
+                self.aligned(&[dst, src])?;
+                let values = self.slice(src, n(len))?.to_vec();
+                self.store32(dst, &values)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Machine for Iss {
+    fn record_values(&mut self, on: bool) {
+        self.record = on;
+    }
+
+    fn step(&mut self, token: u32, pos: usize) -> Result<StepResult, MachineError> {
+        let m = &self.bundle.manifest;
+        if token as usize >= m.model.vocab_size {
+            return Err(MachineError::Input(format!(
+                "token {token} is outside the vocabulary of {} tokens",
+                m.model.vocab_size
+            )));
+        }
+        if pos >= m.context {
+            return Err(MachineError::Input(format!(
+                "position {pos} is past the bundle's context of {} positions",
+                m.context
+            )));
+        }
+        self.regs = [0; REGISTERS];
+        self.regs[REG_POS as usize] = pos as i64;
+        self.regs[REG_TOKEN as usize] = token as i64;
+        let target = self.target.clone();
+        let dynamic = target.matrix_words().max(target.vector_elements());
+        let mut clock = Clock::new(&target, pos);
+        let mut in_flight: Vec<(u64, usize, Access)> = Vec::new();
+        let mut values = Vec::new();
+        let mut next = None;
+        let mut cycles = 0;
+        for index in 0..self.bundle.program.len() {
+            let instr = self.bundle.program[index];
+            let fault = |message: String| MachineError::Fault {
+                index,
+                text: instr.to_string(),
+                pos,
+                message,
+            };
+            let issued = clock.issue(&instr).map_err(|d| fault(d.message))?;
+            let access = instr.op.accesses(target.lanes, pos, dynamic);
+            in_flight.retain(|(complete, _, _)| *complete > issued.issue);
+            if let Some((_, other, _)) = in_flight.iter().find(|(_, _, a)| a.conflicts(&access)) {
+                return Err(fault(format!(
+                    "hazard: issues at cycle {} while instruction {other} (`{}`), which touches the \
+                     same data, is still running",
+                    issued.issue, self.bundle.program[*other]
+                )));
+            }
+            self.execute(&instr.op, pos).map_err(fault)?;
+            in_flight.push((issued.complete, index, access));
+            cycles = issued.complete;
+            if let Op::End { token } = instr.op {
+                next = Some(self.reg(token));
+            }
+            if self.record {
+                for &c in &self.checkpoints_at[index] {
+                    let spec = &self.bundle.manifest.checkpoints[c];
+                    let mut mant = Vec::new();
+                    let mut exps = Vec::new();
+                    for part in &spec.parts {
+                        match part.vector {
+                            Some(v) => {
+                                mant.extend_from_slice(
+                                    self.slice(v as i64, part.len as usize).map_err(&fault)?,
+                                );
+                                exps.push(self.regs[part.register as usize] as i32);
+                            }
+                            None => mant.push(self.regs[part.register as usize] as i32),
+                        }
+                    }
+                    values.push(StepValues {
+                        step: ModelStep::from_name(&spec.step).expect("checked on load"),
+                        layer: spec.layer,
+                        mant,
+                        exps,
+                    });
+                }
+            }
+        }
+        let next = next.ok_or_else(|| MachineError::Input("the program has no `end`".into()))?;
+        Ok(StepResult {
+            next: next as u32,
+            cycles,
+            values,
+        })
+    }
+}

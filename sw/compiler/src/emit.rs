@@ -1,0 +1,109 @@
+//! Pass `emit`: the bundle.
+//!
+//! Consumes the layout, the checkpoints of the lowering and the scheduled program; produces the
+//! [`Bundle`]: the predicted cycles of a token step at every position (by the contract's timing
+//! rules, the ones the simulator counts with and the RTL implements), the listing with cycle
+//! stamps and model steps, and the manifest. Guarantees that the program has no wait that could
+//! never be satisfied.
+
+use std::fmt::Write as _;
+
+use monorail_contract::bundle::{
+    Bundle, CheckpointSpec, Manifest, ModelShape, BUNDLE_MAGIC, BUNDLE_VERSION,
+};
+use monorail_contract::isa::Instr;
+use monorail_contract::target::Target;
+use monorail_contract::timing::{token_cycles, Clock};
+use monorail_model::quant::QuantModel;
+
+use crate::layout::Layout;
+use crate::lower::Lowered;
+use crate::schedule::Scheduled;
+use crate::{CompileError, Compiled};
+
+/// The listing: one line per instruction with its issue and completion cycles at position 0,
+/// its unit, its model step, and its assembly.
+pub fn listing(code: &[crate::lower::Tagged], target: &Target, model: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Monorail program for {model} on {} ({} lanes, {} vector lanes)",
+        target.name, target.lanes, target.vector_lanes
+    );
+    let _ = writeln!(
+        out,
+        "# index  issue@pos0  done@pos0  unit  step            assembly"
+    );
+    let mut clock = Clock::new(target, 0);
+    for (i, t) in code.iter().enumerate() {
+        let issued = clock
+            .issue(&t.instr)
+            .expect("a scheduled program has no deadlock");
+        let step = match t.layer {
+            Some(l) => format!("{}.{l}", t.step.name()),
+            None => t.step.name().to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{i:6}  {:9}  {:9}  {:4}  {step:<14}  {}",
+            issued.issue,
+            issued.complete,
+            issued.unit.name(),
+            t.instr
+        );
+    }
+    out
+}
+
+/// Build the bundle.
+pub fn emit(
+    model: &QuantModel,
+    target: &Target,
+    layout: Layout,
+    lowered: Lowered,
+    scheduled: Scheduled,
+) -> Result<Compiled, CompileError> {
+    let program: Vec<Instr> = scheduled.code.iter().map(|t| t.instr).collect();
+    let predicted_cycles = (0..layout.context)
+        .map(|pos| token_cycles(&program, target, pos))
+        .collect::<Result<Vec<u64>, _>>()
+        .map_err(|d| {
+            CompileError::Invalid(format!("internal: instruction {}: {}", d.index, d.message))
+        })?;
+    let checkpoints = lowered
+        .checkpoints
+        .into_iter()
+        .map(|c| CheckpointSpec {
+            after: scheduled.index[c.after],
+            ..c
+        })
+        .collect();
+    let c = &model.config;
+    let name = format!(
+        "a model of dim {}, {} layers, vocab {}",
+        c.dim, c.n_layers, c.vocab_size
+    );
+    let listing = listing(&scheduled.code, target, &name);
+    let manifest = Manifest {
+        magic: BUNDLE_MAGIC.into(),
+        version: BUNDLE_VERSION,
+        target: target.name.clone(),
+        config_hash: format!("{:016x}", target.config_hash()),
+        model: ModelShape::from(c),
+        context: layout.context,
+        instructions: program.len(),
+        regions: layout.regions.clone(),
+        checkpoints,
+        predicted_cycles,
+    };
+    Ok(Compiled {
+        bundle: Bundle {
+            manifest,
+            program,
+            matrix: layout.matrix,
+            vector: layout.vector,
+            listing,
+        },
+        code: scheduled.code,
+    })
+}

@@ -1,0 +1,155 @@
+//! The Monorail compiler: a quantised llama2.c model to a static program for one target.
+//!
+//! The passes, in order (each in its own module, whose doc says what it consumes, produces and
+//! guarantees):
+//!
+//! 1. [`layout`]: place weights, scales, caches and scratch in the target's memories (or say
+//!    why they do not fit);
+//! 2. [`lower`]: one token step as instructions, step by step with the golden model's arithmetic;
+//! 3. [`schedule`]: the waits that let the units overlap without changing any result;
+//! 4. [`emit`]: the predicted cycles at every position, the listing, and the bundle.
+#![deny(missing_docs)]
+
+pub mod emit;
+pub mod layout;
+pub mod lower;
+pub mod schedule;
+
+use monorail_contract::bundle::Bundle;
+use monorail_contract::target::Target;
+use monorail_model::quant::QuantModel;
+use thiserror::Error;
+
+/// The passes, in order.
+pub const PASSES: [&str; 4] = ["layout", "lower", "schedule", "emit"];
+
+/// Compile options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Positions the bundle serves (the KV cache's length); default: the model's `seq_len`.
+    pub context: Option<usize>,
+}
+
+/// Why a model cannot be compiled for a target.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CompileError {
+    /// A memory is too small.
+    #[error(
+        "the model does not fit target {target}: the {memory} memory needs {needed} {unit} but \
+         has {available} ({over} {unit} over){suggestion}"
+    )]
+    DoesNotFit {
+        /// Target name.
+        target: String,
+        /// `matrix`, `vector` or `program`.
+        memory: &'static str,
+        /// What the model needs.
+        needed: usize,
+        /// What the target has.
+        available: usize,
+        /// `needed - available`.
+        over: usize,
+        /// Units of the sizes (`words of 64 bytes`, ...).
+        unit: String,
+        /// What would fit: other built-in targets, or a shorter context.
+        suggestion: String,
+    },
+    /// The options are impossible.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A compiled model.
+pub struct Compiled {
+    /// The bundle.
+    pub bundle: Bundle,
+    /// The scheduled instructions with their model steps (for listings and timelines).
+    pub code: Vec<lower::Tagged>,
+}
+
+/// The first memory that overflows, as (memory, needed, available, unit).
+fn overflow(
+    model: &QuantModel,
+    target: &Target,
+    context: usize,
+) -> Option<(&'static str, usize, usize, String)> {
+    let plan = layout::plan(model, target, context);
+    if plan.matrix_used > target.matrix_words() {
+        return Some((
+            "matrix",
+            plan.matrix_used,
+            target.matrix_words(),
+            format!("words of {} bytes", target.lanes),
+        ));
+    }
+    if plan.vector_used > target.vector_elements() {
+        return Some((
+            "vector",
+            plan.vector_used,
+            target.vector_elements(),
+            "int32 elements".into(),
+        ));
+    }
+    None
+}
+
+/// Compile `model` for `target`.
+pub fn compile(
+    model: &QuantModel,
+    target: &Target,
+    options: CompileOptions,
+) -> Result<Compiled, CompileError> {
+    let seq_len = model.config.seq_len;
+    let context = options.context.unwrap_or(seq_len);
+    if context == 0 || context > seq_len {
+        return Err(CompileError::Invalid(format!(
+            "context {context} must be in 1 ..= the model's seq_len ({seq_len})"
+        )));
+    }
+    if let Some((memory, needed, available, unit)) = overflow(model, target, context) {
+        let fits: Vec<String> = Target::builtins()
+            .into_iter()
+            .filter(|t| t.name != target.name && overflow(model, t, context).is_none())
+            .map(|t| t.name)
+            .collect();
+        let shorter = (1..context)
+            .rev()
+            .step_by(context.div_ceil(64).max(1))
+            .find(|&c| overflow(model, target, c).is_none());
+        let mut suggestion = String::new();
+        if !fits.is_empty() {
+            suggestion += &format!("; built-in targets that fit it: {}", fits.join(", "));
+        }
+        if let Some(c) = shorter {
+            suggestion += &format!("; on {} it fits with --context {c}", target.name);
+        }
+        if suggestion.is_empty() {
+            suggestion = "; no built-in target fits it".into();
+        }
+        return Err(CompileError::DoesNotFit {
+            target: target.name.clone(),
+            memory,
+            needed,
+            available,
+            over: needed - available,
+            unit,
+            suggestion,
+        });
+    }
+    let mut layout = layout::plan(model, target, context);
+    layout::fill(&mut layout, model, target);
+    let lowered = lower::lower(model, &layout, target);
+    let scheduled = schedule::schedule(&lowered.code, target, context);
+    if scheduled.code.len() > target.program_words {
+        return Err(CompileError::DoesNotFit {
+            target: target.name.clone(),
+            memory: "program",
+            needed: scheduled.code.len(),
+            available: target.program_words,
+            over: scheduled.code.len() - target.program_words,
+            unit: "instructions".into(),
+            suggestion: String::new(),
+        });
+    }
+    emit::emit(model, target, layout, lowered, scheduled)
+}

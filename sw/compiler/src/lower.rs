@@ -1,0 +1,624 @@
+//! Pass `lower`: one token step of the model as instructions, step by step in the golden model's
+//! order and with its exact arithmetic (`sw/model/src/golden.rs`, `docs/numerics.md`).
+//!
+//! Consumes the quantised model and its [`Layout`]; produces the instructions (without waits),
+//! each tagged with the model step it serves, and the checkpoints: where each step's value can be
+//! read and after which instruction. Guarantees that every value the golden model records at a
+//! named step is computed by the same integer operations in the same order of roundings.
+
+use monorail_contract::bundle::{CheckpointPart, CheckpointSpec};
+use monorail_contract::isa::{positions_plus, Instr, Op, REG_TOKEN, REG_ZERO};
+use monorail_contract::numerics::{EXP2_INPUT_FRACTION_BITS, NARROW_BITS, WIDE_BITS};
+use monorail_contract::steps::ModelStep;
+use monorail_contract::target::Target;
+use monorail_model::quant::QuantModel;
+
+use crate::layout::{Layout, MatrixAt};
+
+/// An instruction and the model step it serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tagged {
+    /// The instruction.
+    pub instr: Instr,
+    /// Its model step.
+    pub step: ModelStep,
+    /// Its layer, for layer steps.
+    pub layer: Option<usize>,
+}
+
+/// The lowered program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lowered {
+    /// Instructions in program order.
+    pub code: Vec<Tagged>,
+    /// Checkpoints (`after` indexes `code`).
+    pub checkpoints: Vec<CheckpointSpec>,
+}
+
+// Registers with one meaning through the program.
+const R_X: i64 = 3; // exponent of the residual stream
+const R_XB: i64 = 4; // exponent of the normed input of the matrix unit
+const R_Q: i64 = 5; // exponent of q
+const R_K: i64 = 6; // exponent of k
+const R_V: i64 = 7; // exponent of v
+const R_ATT: i64 = 8; // exponent of the joined attention output
+const R_PROJ: i64 = 9; // exponent of a projection output (wo, w2)
+const R_H1: i64 = 10; // exponent of the SwiGLU gate
+const R_H3: i64 = 11; // exponent of the SwiGLU up projection
+const R_HH: i64 = 12; // exponent of the FFN hidden
+const R_ATT_SCALE: i64 = 13; // mantissa of log2(e) / sqrt(head_size)
+const R_LOGITS: i64 = 14; // exponent of the logits
+const R_NEXT: i64 = 15; // the next token
+/// Temporaries are handed out round-robin from here; the scheduler orders their reuse.
+const FIRST_TEMP: i64 = 16;
+const LAST_TEMP: i64 = 63;
+
+struct Emitter<'a> {
+    layout: &'a Layout,
+    code: Vec<Tagged>,
+    checkpoints: Vec<CheckpointSpec>,
+    step: ModelStep,
+    layer: Option<usize>,
+    next_temp: i64,
+}
+
+impl Emitter<'_> {
+    fn emit(&mut self, op: Op) {
+        self.code.push(Tagged {
+            instr: Instr::new(op),
+            step: self.step,
+            layer: self.layer,
+        });
+    }
+
+    fn temp(&mut self) -> i64 {
+        let r = self.next_temp;
+        self.next_temp = if r == LAST_TEMP { FIRST_TEMP } else { r + 1 };
+        r
+    }
+
+    fn at(&mut self, step: ModelStep, layer: Option<usize>) {
+        self.step = step;
+        self.layer = layer;
+    }
+
+    /// Record that the current step's value is complete after the last instruction.
+    fn checkpoint(&mut self, parts: &[(usize, usize, i64)]) {
+        self.checkpoints.push(CheckpointSpec {
+            step: self.step.name().to_string(),
+            layer: self.layer,
+            after: self.code.len() - 1,
+            parts: parts
+                .iter()
+                .map(|&(vector, len, register)| CheckpointPart {
+                    vector: Some(vector as u32),
+                    len: len as u32,
+                    register: register as u8,
+                })
+                .collect(),
+        });
+    }
+
+    fn norm(&mut self, dst: usize, src: usize, n: usize, bits: u32, ein: i64, eout: i64) {
+        self.norm_len(dst, src, n as i64, bits, ein, eout);
+    }
+
+    /// `norm` with a raw length field (which may follow the position).
+    fn norm_len(&mut self, dst: usize, src: usize, n: i64, bits: u32, ein: i64, eout: i64) {
+        self.emit(Op::Norm {
+            dst: dst as i64,
+            src: src as i64,
+            n,
+            bits: bits as i64,
+            ein,
+            eout,
+        });
+    }
+
+    /// attn_norm / ffn_norm / final_norm: `x / rms(x) * g` into `xb` (8-bit), exponent in R_XB.
+    fn rmsnorm(&mut self, g: usize, g_exp: i32, dim: usize) {
+        let s = &self.layout.scratch;
+        let (x, xb, wide, t16) = (s.x, s.xb, s.wide, s.t16);
+        let (ss, mant, exp, eg, e1, e2) = (
+            self.temp(),
+            self.temp(),
+            self.temp(),
+            self.temp(),
+            self.temp(),
+            self.temp(),
+        );
+        self.emit(Op::Sumsq {
+            dst: ss,
+            src: x as i64,
+            n: dim as i64,
+        });
+        self.emit(Op::Rsqrt { mant, exp, a: ss });
+        self.emit(Op::Mul {
+            dst: wide as i64,
+            a: x as i64,
+            b: g as i64,
+            n: dim as i64,
+        });
+        self.emit(Op::Li {
+            dst: eg,
+            imm: g_exp as i64,
+        });
+        self.norm(t16, wide, dim, WIDE_BITS, eg, e1);
+        self.emit(Op::Muls {
+            dst: wide as i64,
+            a: t16 as i64,
+            n: dim as i64,
+            s: mant,
+        });
+        self.emit(Op::Add {
+            dst: e2,
+            a: e1,
+            b: exp,
+        });
+        self.norm(xb, wide, dim, NARROW_BITS, e2, R_XB);
+    }
+
+    /// A matrix product and its requantisation: `parts` are row ranges of the (stacked) matrix,
+    /// each `(first row, rows, row-scale exponent, destination, exponent register)`.
+    fn matvec(
+        &mut self,
+        w: MatrixAt,
+        scales: usize,
+        x: usize,
+        x_exp: i64,
+        parts: &[(usize, usize, i32, usize, i64)],
+    ) {
+        let s = &self.layout.scratch;
+        let (acc, t16, wide) = (s.acc, s.t16, s.wide);
+        self.emit(Op::Matvec {
+            dst: acc as i64,
+            w: w.word as i64,
+            wreg: REG_ZERO as i64,
+            x: x as i64,
+            rows: w.rows as i64,
+            cols: w.cols as i64,
+        });
+        for &(first, rows, scale_exp, dst, eout) in parts {
+            let (ea, eb) = (self.temp(), self.temp());
+            self.norm(t16 + first, acc + first, rows, WIDE_BITS, x_exp, ea);
+            self.emit(Op::Mul {
+                dst: (wide + first) as i64,
+                a: (t16 + first) as i64,
+                b: (scales + first) as i64,
+                n: rows as i64,
+            });
+            self.emit(Op::Addi {
+                dst: eb,
+                a: ea,
+                imm: scale_exp as i64,
+            });
+            self.norm(dst, wide + first, rows, WIDE_BITS, eb, eout);
+        }
+    }
+
+    /// wo / ffn: `x += proj`, aligned and renormalised.
+    fn residual_add(&mut self, dim: usize) {
+        let s = &self.layout.scratch;
+        let (x, proj, wide) = (s.x, s.proj, s.wide);
+        let e = self.temp();
+        self.emit(Op::Addalign {
+            dst: wide as i64,
+            a: x as i64,
+            b: proj as i64,
+            n: dim as i64,
+            ea: R_X,
+            eb: R_PROJ,
+            eout: e,
+        });
+        self.norm(x, wide, dim, WIDE_BITS, e, R_X);
+    }
+}
+
+/// Lower one token step.
+pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
+    let c = model.config;
+    let (dim, hidden, kv_dim, hs) = (c.dim, c.hidden_dim, c.kv_dim(), c.head_size());
+    let lanes = target.lanes;
+    let mut e = Emitter {
+        layout,
+        code: Vec::new(),
+        checkpoints: Vec::new(),
+        step: ModelStep::Embedding,
+        layer: None,
+        next_temp: FIRST_TEMP,
+    };
+    let s = layout.scratch.clone();
+
+    // embedding: select the token's lane of its row block, times the token's row scale
+    e.emit(Op::Li {
+        dst: R_ATT_SCALE,
+        imm: model.attention_scale.mant as i64,
+    });
+    let (block, offset, lane, scale, exp) = (e.temp(), e.temp(), e.temp(), e.temp(), e.temp());
+    e.emit(Op::Shri {
+        dst: block,
+        a: REG_TOKEN as i64,
+        imm: lanes.trailing_zeros() as i64,
+    });
+    e.emit(Op::Muli {
+        dst: offset,
+        a: block,
+        imm: dim as i64,
+    });
+    e.emit(Op::Andi {
+        dst: lane,
+        a: REG_TOKEN as i64,
+        imm: (lanes - 1) as i64,
+    });
+    e.emit(Op::Onehot {
+        dst: s.onehot as i64,
+        n: lanes as i64,
+        idx: lane,
+    });
+    e.emit(Op::Dotv {
+        dst: s.wide as i64,
+        w: layout.embedding.word as i64,
+        wreg: offset,
+        x: s.onehot as i64,
+        rows: lanes as i64,
+        cols: dim as i64,
+    });
+    e.emit(Op::Getv {
+        dst: scale,
+        src: layout.embedding_scales as i64,
+        idx: REG_TOKEN as i64,
+    });
+    e.emit(Op::Muls {
+        dst: s.wide as i64,
+        a: s.wide as i64,
+        n: dim as i64,
+        s: scale,
+    });
+    e.emit(Op::Li {
+        dst: exp,
+        imm: model.token_embedding.row_scale_exp as i64,
+    });
+    e.norm(s.x, s.wide, dim, WIDE_BITS, exp, R_X);
+    e.checkpoint(&[(s.x, dim, R_X)]);
+
+    for (l, (at, layer)) in layout.layers.iter().zip(&model.layers).enumerate() {
+        let layer_step = Some(l);
+
+        // attn_norm
+        e.at(ModelStep::AttnNorm, layer_step);
+        e.rmsnorm(at.attn_norm, layer.attn_norm.exp, dim);
+        e.checkpoint(&[(s.xb, dim, R_XB)]);
+
+        // qkv: one stacked product, requantised per matrix
+        e.at(ModelStep::Qkv, layer_step);
+        e.matvec(
+            at.qkv,
+            at.qkv_scales,
+            s.xb,
+            R_XB,
+            &[
+                (0, dim, layer.wq.row_scale_exp, s.qkv, R_Q),
+                (dim, kv_dim, layer.wk.row_scale_exp, s.qkv + dim, R_K),
+                (
+                    dim + kv_dim,
+                    kv_dim,
+                    layer.wv.row_scale_exp,
+                    s.qkv + dim + kv_dim,
+                    R_V,
+                ),
+            ],
+        );
+        e.checkpoint(&[
+            (s.qkv, dim, R_Q),
+            (s.qkv + dim, kv_dim, R_K),
+            (s.qkv + dim + kv_dim, kv_dim, R_V),
+        ]);
+
+        // rope: q and k, each renormalised
+        e.at(ModelStep::Rope, layer_step);
+        for (first, n, reg) in [(0, dim, R_Q), (dim, kv_dim, R_K)] {
+            let shifted = e.temp();
+            e.emit(Op::Rope {
+                dst: (s.wide + first) as i64,
+                src: (s.qkv + first) as i64,
+                n: n as i64,
+                head: hs as i64,
+                steps: layout.rope_steps as i64,
+            });
+            e.emit(Op::Addi {
+                dst: shifted,
+                a: reg,
+                imm: -14,
+            });
+            e.norm(s.qkv + first, s.wide + first, n, WIDE_BITS, shifted, reg);
+        }
+        e.checkpoint(&[(s.qkv, dim, R_Q), (s.qkv + dim, kv_dim, R_K)]);
+
+        // attention: this position's key and value enter the cache, 8-bit per key/value head
+        e.at(ModelStep::Attention, layer_step);
+        for g in 0..c.n_kv_heads {
+            for (first, reg, cache, exps) in [
+                (dim + g * hs, R_K, at.keys[g], at.key_exps[g]),
+                (dim + kv_dim + g * hs, R_V, at.values[g], at.value_exps[g]),
+            ] {
+                let exp = e.temp();
+                e.norm(s.qkv8 + first, s.qkv + first, hs, NARROW_BITS, reg, exp);
+                e.emit(Op::Kvstore {
+                    dst: cache.word as i64,
+                    src: (s.qkv8 + first) as i64,
+                    n: hs as i64,
+                });
+                e.emit(Op::Kvexp {
+                    dst: exps as i64,
+                    src: exp,
+                });
+            }
+        }
+        let [buf_a, buf_b, buf_c] = s.scores;
+        let positions = positions_plus(0);
+        for h in 0..c.n_heads {
+            let g = h / c.kv_mul();
+            let first = h * hs;
+            let (q_exp, score_exp, max, base, shift, sum, value_max, w_exp) = (
+                e.temp(),
+                e.temp(),
+                e.temp(),
+                e.temp(),
+                e.temp(),
+                e.temp(),
+                e.temp(),
+                e.temp(),
+            );
+            // this head's query, 8-bit
+            e.norm(s.qkv8 + first, s.qkv + first, hs, NARROW_BITS, R_Q, q_exp);
+            // scores against every cached key, each with its key's exponent
+            e.emit(Op::Matvec {
+                dst: buf_a as i64,
+                w: at.keys[g].word as i64,
+                wreg: REG_ZERO as i64,
+                x: (s.qkv8 + first) as i64,
+                rows: positions,
+                cols: hs as i64,
+            });
+            e.emit(Op::Mload {
+                dst: buf_b as i64,
+                src: at.key_exps[g] as i64,
+                n: positions,
+            });
+            e.emit(Op::Addsv {
+                dst: buf_b as i64,
+                a: buf_b as i64,
+                n: positions,
+                s: q_exp,
+            });
+            e.emit(Op::Normg {
+                dst: buf_c as i64,
+                src: buf_a as i64,
+                n: positions,
+                group: 1,
+                exps: buf_b as i64,
+                bits: WIDE_BITS as i64,
+                eout: score_exp,
+            });
+            // probabilities 2^((s - max) log2(e) / sqrt(head_size)), Q0.15
+            e.emit(Op::Vmax {
+                dst: max,
+                src: buf_c as i64,
+                n: positions,
+            });
+            e.emit(Op::Addi {
+                dst: base,
+                a: score_exp,
+                imm: model.attention_scale.exp as i64 + EXP2_INPUT_FRACTION_BITS as i64,
+            });
+            e.emit(Op::Sub {
+                dst: shift,
+                a: REG_ZERO as i64,
+                b: base,
+            });
+            e.emit(Op::Expneg {
+                dst: buf_a as i64,
+                src: buf_c as i64,
+                n: positions,
+                max,
+                mant: R_ATT_SCALE,
+                shift,
+            });
+            e.emit(Op::Sum {
+                dst: sum,
+                src: buf_a as i64,
+                n: positions,
+            });
+            // weights with the value exponents folded in, 8-bit
+            e.emit(Op::Mload {
+                dst: buf_b as i64,
+                src: at.value_exps[g] as i64,
+                n: positions,
+            });
+            e.emit(Op::Vmax {
+                dst: value_max,
+                src: buf_b as i64,
+                n: positions,
+            });
+            e.emit(Op::Shrv {
+                dst: buf_c as i64,
+                a: buf_a as i64,
+                b: buf_b as i64,
+                n: positions,
+                s: value_max,
+            });
+            e.norm_len(buf_a, buf_c, positions, NARROW_BITS, value_max, w_exp);
+            // sum_t w_t v_t, then times 1 / sum(p)
+            let (out_exp, rmant, rexp, total, head_exp, index) =
+                (e.temp(), e.temp(), e.temp(), e.temp(), e.temp(), e.temp());
+            e.emit(Op::Dotv {
+                dst: (s.head_acc + first) as i64,
+                w: at.values[g].word as i64,
+                wreg: REG_ZERO as i64,
+                x: buf_a as i64,
+                rows: positions,
+                cols: hs as i64,
+            });
+            e.norm(
+                s.t16 + first,
+                s.head_acc + first,
+                hs,
+                WIDE_BITS,
+                w_exp,
+                out_exp,
+            );
+            e.emit(Op::Recip {
+                mant: rmant,
+                exp: rexp,
+                a: sum,
+            });
+            e.emit(Op::Muls {
+                dst: (s.wide + first) as i64,
+                a: (s.t16 + first) as i64,
+                n: hs as i64,
+                s: rmant,
+            });
+            e.emit(Op::Add {
+                dst: total,
+                a: out_exp,
+                b: rexp,
+            });
+            e.norm(
+                s.heads + first,
+                s.wide + first,
+                hs,
+                WIDE_BITS,
+                total,
+                head_exp,
+            );
+            e.emit(Op::Li {
+                dst: index,
+                imm: h as i64,
+            });
+            e.emit(Op::Setv {
+                dst: s.head_exps as i64,
+                idx: index,
+                src: head_exp,
+            });
+        }
+        // the heads join into one 8-bit vector
+        e.emit(Op::Normg {
+            dst: s.att as i64,
+            src: s.heads as i64,
+            n: dim as i64,
+            group: hs as i64,
+            exps: s.head_exps as i64,
+            bits: NARROW_BITS as i64,
+            eout: R_ATT,
+        });
+        e.checkpoint(&[(s.att, dim, R_ATT)]);
+
+        // wo
+        e.at(ModelStep::Wo, layer_step);
+        e.matvec(
+            at.wo,
+            at.wo_scales,
+            s.att,
+            R_ATT,
+            &[(0, dim, layer.wo.row_scale_exp, s.proj, R_PROJ)],
+        );
+        e.residual_add(dim);
+        e.checkpoint(&[(s.x, dim, R_X)]);
+
+        // ffn_norm
+        e.at(ModelStep::FfnNorm, layer_step);
+        e.rmsnorm(at.ffn_norm, layer.ffn_norm.exp, dim);
+        e.checkpoint(&[(s.xb, dim, R_XB)]);
+
+        // ffn: w2(silu(w1 x) * w3 x), added into the residual stream
+        e.at(ModelStep::Ffn, layer_step);
+        e.matvec(
+            at.w1,
+            at.w1_scales,
+            s.xb,
+            R_XB,
+            &[(0, hidden, layer.w1.row_scale_exp, s.h1, R_H1)],
+        );
+        e.matvec(
+            at.w3,
+            at.w3_scales,
+            s.xb,
+            R_XB,
+            &[(0, hidden, layer.w3.row_scale_exp, s.h3, R_H3)],
+        );
+        let (shifted, silu_exp, product_exp) = (e.temp(), e.temp(), e.temp());
+        e.emit(Op::Silu {
+            dst: s.wide as i64,
+            src: s.h1 as i64,
+            n: hidden as i64,
+            e: R_H1,
+        });
+        e.emit(Op::Addi {
+            dst: shifted,
+            a: R_H1,
+            imm: -14,
+        });
+        e.norm(s.t16, s.wide, hidden, WIDE_BITS, shifted, silu_exp);
+        e.emit(Op::Mul {
+            dst: s.wide as i64,
+            a: s.t16 as i64,
+            b: s.h3 as i64,
+            n: hidden as i64,
+        });
+        e.emit(Op::Add {
+            dst: product_exp,
+            a: silu_exp,
+            b: R_H3,
+        });
+        e.norm(s.hh, s.wide, hidden, NARROW_BITS, product_exp, R_HH);
+        e.matvec(
+            at.w2,
+            at.w2_scales,
+            s.hh,
+            R_HH,
+            &[(0, dim, layer.w2.row_scale_exp, s.proj, R_PROJ)],
+        );
+        e.residual_add(dim);
+        e.checkpoint(&[(s.x, dim, R_X)]);
+    }
+
+    // final_norm
+    e.at(ModelStep::FinalNorm, None);
+    e.rmsnorm(layout.final_norm, model.final_norm.exp, dim);
+    e.checkpoint(&[(s.xb, dim, R_XB)]);
+
+    // classifier
+    e.at(ModelStep::Classifier, None);
+    let classifier = model.classifier();
+    e.matvec(
+        layout.classifier,
+        layout.classifier_scales,
+        s.xb,
+        R_XB,
+        &[(0, c.vocab_size, classifier.row_scale_exp, s.acc, R_LOGITS)],
+    );
+    e.checkpoint(&[(s.acc, c.vocab_size, R_LOGITS)]);
+
+    // argmax
+    e.at(ModelStep::Argmax, None);
+    e.emit(Op::Argmax {
+        dst: R_NEXT,
+        src: s.acc as i64,
+        n: c.vocab_size as i64,
+    });
+    e.checkpoints.push(CheckpointSpec {
+        step: ModelStep::Argmax.name().to_string(),
+        layer: None,
+        after: e.code.len() - 1,
+        parts: vec![CheckpointPart {
+            vector: None,
+            len: 1,
+            register: R_NEXT as u8,
+        }],
+    });
+    e.emit(Op::End { token: R_NEXT });
+    Lowered {
+        code: e.code,
+        checkpoints: e.checkpoints,
+    }
+}

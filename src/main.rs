@@ -9,8 +9,11 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use monorail_compiler::{compile, CompileOptions};
+use monorail_contract::model_config::ModelConfig;
+use monorail_contract::steps::ModelStep;
 use monorail_contract::target::{RawTarget, Target};
 use monorail_model::checkpoint::{self, Checkpoint};
+use monorail_model::engine::StepOutput;
 use monorail_model::engine::{generate, Engine};
 use monorail_model::fidelity::{compare, Fidelity};
 use monorail_model::float::FloatModel;
@@ -20,6 +23,7 @@ use monorail_model::sampler::SamplerOptions;
 use monorail_model::synth;
 use monorail_model::tokenizer::{Tokenizer, BOS};
 use monorail_model::ModelError;
+use monorail_sim::{Iss, Machine, MachineError};
 
 /// Seed of the built-in model (a synthetic stories260K-shaped model until a trained one ships).
 const BUILTIN_SEED: u64 = 260;
@@ -48,6 +52,19 @@ enum EngineKind {
     Float,
     /// The golden integer model (docs/numerics.md), bit-exact.
     Golden,
+    /// The compiled program on the cycle-exact instruction-set simulator (needs --target).
+    Iss,
+}
+
+/// The machine flags shared by the commands that compile.
+#[derive(clap::Args)]
+struct MachineArgs {
+    /// Target: a built-in name (sim-tiny, ulx3s-85f, icebreaker) or a target file (.toml).
+    #[arg(long, default_value = "sim-tiny")]
+    target: String,
+    /// Positions served (the KV cache's length); default: the model's seq_len.
+    #[arg(long)]
+    context: Option<usize>,
 }
 
 /// The model and tokenizer flags shared by the commands.
@@ -84,6 +101,8 @@ enum Command {
         model: ModelArgs,
         #[command(flatten)]
         prompt: PromptArgs,
+        #[command(flatten)]
+        machine: MachineArgs,
         /// Number of steps (positions) to run, prompt included; 0 means the model's seq_len.
         #[arg(long, short = 'n', default_value_t = 256)]
         steps: usize,
@@ -104,12 +123,8 @@ enum Command {
     Compile {
         #[command(flatten)]
         model: ModelArgs,
-        /// Target: a built-in name (sim-tiny, ulx3s-85f, icebreaker) or a target file (.toml).
-        #[arg(long, default_value = "sim-tiny")]
-        target: String,
-        /// Positions served (the KV cache's length); default: the model's seq_len.
-        #[arg(long)]
-        context: Option<usize>,
+        #[command(flatten)]
+        machine: MachineArgs,
         /// Output folder for the bundle.
         #[arg(long, short = 'o', value_name = "DIR")]
         output: PathBuf,
@@ -267,8 +282,66 @@ fn load_target(name: &str) -> Result<Target, CliError> {
 fn engine(kind: EngineKind, checkpoint: Checkpoint) -> Box<dyn Engine> {
     match kind {
         EngineKind::Float => Box::new(FloatModel::new(checkpoint)),
-        EngineKind::Golden => Box::new(GoldenModel::new(QuantModel::quantize(&checkpoint))),
+        EngineKind::Golden | EngineKind::Iss => {
+            Box::new(GoldenModel::new(QuantModel::quantize(&checkpoint)))
+        }
     }
+}
+
+/// A machine behind the engine interface: its token is the on-chip argmax, its logits the
+/// dequantised `classifier` values (for sampling on the host).
+struct MachineEngine<M: Machine> {
+    machine: M,
+    config: ModelConfig,
+    logits: Vec<f32>,
+}
+
+impl<M: Machine> Engine for MachineEngine<M> {
+    fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    fn step(&mut self, token: u32, pos: usize) -> Result<StepOutput<'_>, ModelError> {
+        let result = self
+            .machine
+            .step(token, pos)
+            .map_err(|e: MachineError| ModelError::Invalid(format!("machine: {e}")))?;
+        if let Some(v) = result
+            .values
+            .iter()
+            .find(|v| v.step == ModelStep::Classifier)
+        {
+            let unit = monorail_contract::numerics::pow2(v.exps[0]);
+            for (l, &m) in self.logits.iter_mut().zip(&v.mant) {
+                *l = (m as f64 * unit) as f32;
+            }
+        }
+        Ok(StepOutput {
+            logits: &self.logits,
+            argmax: result.next,
+        })
+    }
+}
+
+/// Compile the model for the target and load it into the instruction-set simulator.
+fn iss_engine(loaded: &Loaded, machine: &MachineArgs) -> Result<Box<dyn Engine>, CliError> {
+    let target = load_target(&machine.target)?;
+    let quant = QuantModel::quantize(&loaded.checkpoint);
+    let compiled = compile(
+        &quant,
+        &target,
+        CompileOptions {
+            context: machine.context,
+        },
+    )
+    .map_err(|e| refused(e.to_string()))?;
+    let mut iss = Iss::new(target, compiled.bundle).map_err(|e| refused(e.to_string()))?;
+    iss.record_values(true);
+    Ok(Box::new(MachineEngine {
+        machine: iss,
+        config: loaded.checkpoint.config,
+        logits: vec![0.0; loaded.checkpoint.config.vocab_size],
+    }))
 }
 
 fn print_fidelity(f: &Fidelity) {
@@ -303,7 +376,7 @@ fn fidelity_sequence(loaded: &Loaded, prompt: &[u32], steps: usize) -> Result<Ve
 fn measure_fidelity(loaded: &Loaded, sequence: &[u32]) -> Fidelity {
     let mut float = FloatModel::new(loaded.checkpoint.clone());
     let mut golden = GoldenModel::new(QuantModel::quantize(&loaded.checkpoint));
-    compare(&mut float, &mut golden, sequence)
+    compare(&mut float, &mut golden, sequence).expect("the models do not fail")
 }
 
 /// Tokens per second of greedy generation, best of `repeat` runs.
@@ -334,6 +407,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             engine: kind,
             model,
             prompt,
+            machine,
             steps,
             temperature,
             topp,
@@ -348,7 +422,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 seed,
             };
             options.validate()?;
-            let mut engine = engine(kind, loaded.checkpoint.clone());
+            let mut engine = match kind {
+                EngineKind::Iss => iss_engine(&loaded, &machine)?,
+                _ => engine(kind, loaded.checkpoint.clone()),
+            };
             let start = Instant::now();
             let out = generate(engine.as_mut(), &tokens, steps, options)?;
             let elapsed = start.elapsed().as_secs_f64();
@@ -369,8 +446,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Compile {
             model,
-            target,
-            context,
+            machine: MachineArgs { target, context },
             output,
         } => {
             let loaded = load(&model)?;

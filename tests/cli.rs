@@ -474,3 +474,90 @@ fn bad_flags_are_refused() {
     let model = fixtures().join("synthetic-a.bin");
     refused(&["run", "--model", model.to_str().unwrap()], &["-z"]);
 }
+
+// ---- compiler and instruction-set simulator ----------------------------------------------------
+
+#[test]
+fn iss_generates_the_golden_tokens_of_the_fixture_on_ulx3s() {
+    let dir = fixtures();
+    let run = |engine: &str| {
+        let output = monorail()
+            .args([
+                "run",
+                "--engine",
+                engine,
+                "--target",
+                "ulx3s-85f",
+                "--context",
+                "256",
+            ])
+            .args(["-n", "24", "-t", "0", "--json"])
+            .arg("--model")
+            .arg(dir.join("synthetic-a.bin"))
+            .arg("-z")
+            .arg(dir.join("tokenizer.bin"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        json_of(&output.stdout)["tokens"].clone()
+    };
+    let iss = run("iss");
+    assert_eq!(iss.as_array().unwrap().len(), 24);
+    assert_eq!(iss, run("golden"));
+}
+
+#[test]
+fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
+    let tmp = TempDir::new().unwrap();
+    let out = tmp.path().join("bundle");
+    monorail()
+        .args(["compile", "--target", "ulx3s-85f", "--context", "256", "-o"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("the MAC bound"));
+    for file in [
+        "manifest.json",
+        "program.bin",
+        "vector.hex",
+        "listing.s",
+        "matrix_tile_00.hex",
+    ] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["context"], 256);
+    assert_eq!(manifest["predicted_cycles"].as_array().unwrap().len(), 256);
+    // The default context (the model's 512 positions) does not fit on the ECP5's block RAM.
+    refused(
+        &[
+            "compile",
+            "--target",
+            "ulx3s-85f",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &["matrix memory needs", "over", "sim-tiny", "--context"],
+    );
+    refused(
+        &["compile", "--target", "zx81", "-o", out.to_str().unwrap()],
+        &["no built-in target `zx81`", "ulx3s-85f"],
+    );
+    let bad_target = tmp.path().join("bad.toml");
+    std::fs::write(&bad_target, "name = \"x\"\ndescription = \"\"\nlanes = 12\nvector_lanes = 4\nclock_hz = 1\n[memory]\nmatrix_tiles = 1\nmatrix_tile_words = 1\nvector_words = 1\nprogram_words = 1\n").unwrap();
+    refused(
+        &[
+            "compile",
+            "--target",
+            bad_target.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &["bad.toml", "`lanes` is 12"],
+    );
+}

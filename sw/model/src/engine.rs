@@ -19,8 +19,9 @@ pub struct StepOutput<'a> {
 pub trait Engine {
     /// The model's hyper-parameters.
     fn config(&self) -> &ModelConfig;
-    /// Run token `token` at position `pos` (positions are fed in order from 0).
-    fn step(&mut self, token: u32, pos: usize) -> StepOutput<'_>;
+    /// Run token `token` at position `pos` (positions are fed in order from 0). Machines may
+    /// fail (a fault in a program); the models never do.
+    fn step(&mut self, token: u32, pos: usize) -> Result<StepOutput<'_>, ModelError>;
 }
 
 /// `run.c`'s `generate` loop: feed the prompt, then sample, for `steps` positions (0 means the
@@ -51,7 +52,7 @@ pub fn generate(
     let mut out = Vec::with_capacity(steps);
     let mut token = first;
     for pos in 0..steps {
-        let step = engine.step(token, pos);
+        let step = engine.step(token, pos)?;
         let next = if pos + 1 < prompt_tokens.len() {
             prompt_tokens[pos + 1]
         } else if sampler.is_greedy() {

@@ -32,13 +32,17 @@ fn log_softmax(logits: &[f32]) -> Vec<f64> {
 }
 
 /// Feed `tokens` (starting at position 0) to both engines and compare their predictions.
-pub fn compare(reference: &mut dyn Engine, candidate: &mut dyn Engine, tokens: &[u32]) -> Fidelity {
+pub fn compare(
+    reference: &mut dyn Engine,
+    candidate: &mut dyn Engine,
+    tokens: &[u32],
+) -> Result<Fidelity, crate::ModelError> {
     let mut agree = 0usize;
     let (mut kl_sum, mut kl_max, mut err_sum) = (0.0f64, 0.0f64, 0.0f64);
     for (pos, &token) in tokens.iter().enumerate() {
-        let r = reference.step(token, pos);
+        let r = reference.step(token, pos)?;
         let (r_argmax, r_logits) = (r.argmax, r.logits.to_vec());
-        let c = candidate.step(token, pos);
+        let c = candidate.step(token, pos)?;
         agree += usize::from(c.argmax == r_argmax);
         let (lp, lq) = (log_softmax(&r_logits), log_softmax(c.logits));
         let kl: f64 = lp.iter().zip(&lq).map(|(p, q)| p.exp() * (p - q)).sum();
@@ -60,11 +64,11 @@ pub fn compare(reference: &mut dyn Engine, candidate: &mut dyn Engine, tokens: &
         err_sum += if var > 0.0 { (mse / var).sqrt() } else { 0.0 };
     }
     let n = tokens.len().max(1) as f64;
-    Fidelity {
+    Ok(Fidelity {
         positions: tokens.len(),
         top1_agreement: agree as f64 / n,
         mean_kl_nats: kl_sum / n,
         max_kl_nats: kl_max,
         mean_relative_logit_error: err_sum / n,
-    }
+    })
 }

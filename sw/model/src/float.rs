@@ -214,10 +214,10 @@ impl Engine for FloatModel {
         &self.config
     }
 
-    fn step(&mut self, token: u32, pos: usize) -> StepOutput<'_> {
+    fn step(&mut self, token: u32, pos: usize) -> Result<StepOutput<'_>, crate::ModelError> {
         let logits = self.forward(token, pos);
         // argmax: run.c's sample_argmax over the float logits
         let argmax = argmax_f32(logits);
-        StepOutput { logits, argmax }
+        Ok(StepOutput { logits, argmax })
     }
 }

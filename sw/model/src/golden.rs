@@ -508,11 +508,11 @@ impl Engine for GoldenModel {
         &self.model.config
     }
 
-    fn step(&mut self, token: u32, pos: usize) -> StepOutput<'_> {
+    fn step(&mut self, token: u32, pos: usize) -> Result<StepOutput<'_>, crate::ModelError> {
         let argmax = self.forward(token, pos);
-        StepOutput {
+        Ok(StepOutput {
             logits: &self.logits_f32,
             argmax,
-        }
+        })
     }
 }

@@ -128,6 +128,12 @@ enum Command {
         /// Output folder for the bundle.
         #[arg(long, short = 'o', value_name = "DIR")]
         output: PathBuf,
+        /// Also draw one token step as an SVG timeline (a row per unit, time across).
+        #[arg(long, value_name = "FILE.svg")]
+        timeline: Option<PathBuf>,
+        /// Position of the token step the timeline draws.
+        #[arg(long, default_value_t = 0)]
+        timeline_position: usize,
     },
     /// Compare the golden integer model with the float reference, teacher-forced.
     Fidelity {
@@ -448,6 +454,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             model,
             machine: MachineArgs { target, context },
             output,
+            timeline,
+            timeline_position,
         } => {
             let loaded = load(&model)?;
             let target = load_target(&target)?;
@@ -464,6 +472,25 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     message: e.to_string(),
                 })?;
             let m = &compiled.bundle.manifest;
+            if let Some(path) = &timeline {
+                if timeline_position >= m.context {
+                    return Err(refused(format!(
+                        "--timeline-position {timeline_position} is past the context of {} positions",
+                        m.context
+                    )));
+                }
+                let title = format!("{} on {}", loaded.name, target.name);
+                let svg = monorail_compiler::timeline::svg(
+                    &compiled.code,
+                    &target,
+                    timeline_position,
+                    &title,
+                );
+                checkpoint::write_atomically(path, svg.as_bytes()).map_err(|e| CliError {
+                    code: 1,
+                    message: e.to_string(),
+                })?;
+            }
             let cycles = &m.predicted_cycles;
             let config = &loaded.checkpoint.config;
             let bound = |pos: usize| config.macs_per_token(pos) as f64 / target.lanes as f64;

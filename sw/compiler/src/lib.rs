@@ -8,12 +8,15 @@
 //! 2. [`lower`]: one token step as instructions, step by step with the golden model's arithmetic;
 //! 3. [`schedule`]: the waits that let the units overlap without changing any result;
 //! 4. [`emit`]: the predicted cycles at every position, the listing, and the bundle.
+//!
+//! [`timeline`] draws a token step of the result.
 #![deny(missing_docs)]
 
 pub mod emit;
 pub mod layout;
 pub mod lower;
 pub mod schedule;
+pub mod timeline;
 
 use monorail_contract::bundle::Bundle;
 use monorail_contract::target::Target;

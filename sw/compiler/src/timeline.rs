@@ -1,0 +1,186 @@
+//! A picture of the schedule: one token step as an SVG timeline, a row per unit, time across,
+//! each busy span labelled with the model step it serves.
+
+use std::fmt::Write as _;
+
+use monorail_contract::isa::Unit;
+use monorail_contract::steps::ModelStep;
+use monorail_contract::target::Target;
+use monorail_contract::timing::{cost, Clock};
+
+use crate::lower::Tagged;
+
+/// A busy span of one unit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// The unit.
+    pub unit: Unit,
+    /// First busy cycle.
+    pub start: u64,
+    /// First cycle after.
+    pub end: u64,
+    /// The model step.
+    pub step: ModelStep,
+    /// Its layer.
+    pub layer: Option<usize>,
+}
+
+/// The busy spans of a token step at `pos`: consecutive instructions of a unit serving the same
+/// step merge into one span. Also returns the step's total cycles.
+pub fn spans(code: &[Tagged], target: &Target, pos: usize) -> (Vec<Span>, u64) {
+    let mut clock = Clock::new(target, pos);
+    let mut out: Vec<Span> = Vec::new();
+    let mut total = 0;
+    for t in code {
+        let issued = clock
+            .issue(&t.instr)
+            .expect("a compiled program has no deadlock");
+        total = total.max(issued.complete);
+        if !Unit::EXECUTION.contains(&issued.unit) {
+            continue;
+        }
+        let end = issued.issue + cost(&t.instr.op, target, pos).occupancy;
+        let last = out.iter_mut().rev().find(|s| s.unit == issued.unit);
+        match last {
+            Some(s) if s.step == t.step && s.layer == t.layer && issued.issue <= s.end + 2 => {
+                s.end = s.end.max(end);
+            }
+            _ => out.push(Span {
+                unit: issued.unit,
+                start: issued.issue,
+                end,
+                step: t.step,
+                layer: t.layer,
+            }),
+        }
+    }
+    (out, total)
+}
+
+fn colour(step: ModelStep) -> &'static str {
+    match step {
+        ModelStep::Embedding => "#8dd3c7",
+        ModelStep::AttnNorm | ModelStep::FfnNorm | ModelStep::FinalNorm => "#ffffb3",
+        ModelStep::Qkv => "#bebada",
+        ModelStep::Rope => "#fb8072",
+        ModelStep::Attention => "#80b1d3",
+        ModelStep::Wo => "#fdb462",
+        ModelStep::Ffn => "#b3de69",
+        ModelStep::Classifier => "#fccde5",
+        ModelStep::Argmax => "#d9d9d9",
+    }
+}
+
+/// The SVG text of the timeline of a token step at `pos`.
+pub fn svg(code: &[Tagged], target: &Target, pos: usize, title: &str) -> String {
+    let (spans, total) = spans(code, target, pos);
+    let units = [Unit::Mxu, Unit::Vxu, Unit::Sxu];
+    let (left, width, row, top) = (60.0, 1800.0, 46.0, 56.0);
+    let scale = width / total.max(1) as f64;
+    let height = top + row * units.len() as f64 + 70.0;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"11\">",
+        left + width + 20.0
+    );
+    let _ = writeln!(out, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
+    let busy = |u: Unit| -> u64 {
+        spans
+            .iter()
+            .filter(|s| s.unit == u)
+            .map(|s| s.end - s.start)
+            .sum()
+    };
+    let _ = writeln!(
+        out,
+        "<text x=\"{left}\" y=\"20\" font-size=\"14\">{}</text>",
+        xml(&format!(
+            "{title}: one token step at position {pos}, {total} cycles; matrix unit busy {:.0}%",
+            100.0 * busy(Unit::Mxu) as f64 / total.max(1) as f64
+        ))
+    );
+    for (i, unit) in units.iter().enumerate() {
+        let y = top + i as f64 * row;
+        let _ = writeln!(
+            out,
+            "<text x=\"8\" y=\"{}\" font-weight=\"bold\">{}</text>",
+            y + row / 2.0,
+            unit.name().to_uppercase()
+        );
+        let _ = writeln!(
+            out,
+            "<rect x=\"{left}\" y=\"{y}\" width=\"{width}\" height=\"{}\" fill=\"#f4f4f4\"/>",
+            row - 6.0
+        );
+        for s in spans.iter().filter(|s| s.unit == *unit) {
+            let x = left + s.start as f64 * scale;
+            let w = ((s.end - s.start) as f64 * scale).max(0.5);
+            let label = match s.layer {
+                Some(l) => format!("{} {l}", s.step.name()),
+                None => s.step.name().to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "<rect x=\"{x:.2}\" y=\"{y}\" width=\"{w:.2}\" height=\"{}\" fill=\"{}\" \
+                 stroke=\"#555\" stroke-width=\"0.3\"><title>{} ({} .. {})</title></rect>",
+                row - 6.0,
+                colour(s.step),
+                xml(&label),
+                s.start,
+                s.end
+            );
+            if w > 6.5 * label.len() as f64 {
+                let _ = writeln!(
+                    out,
+                    "<text x=\"{:.2}\" y=\"{}\">{}</text>",
+                    x + 3.0,
+                    y + row / 2.0,
+                    xml(&label)
+                );
+            }
+        }
+    }
+    let axis = top + row * units.len() as f64 + 4.0;
+    let step = [
+        100u64, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000,
+    ]
+    .into_iter()
+    .find(|s| total / s <= 12)
+    .unwrap_or(200000);
+    let mut tick = 0;
+    while tick <= total {
+        let x = left + tick as f64 * scale;
+        let _ = writeln!(
+            out,
+            "<line x1=\"{x:.2}\" y1=\"{axis}\" x2=\"{x:.2}\" y2=\"{}\" stroke=\"#333\"/>\
+             <text x=\"{x:.2}\" y=\"{}\" text-anchor=\"middle\">{tick}</text>",
+            axis + 5.0,
+            axis + 17.0
+        );
+        tick += step;
+    }
+    let mut x = left;
+    for step in ModelStep::ALL {
+        let _ = writeln!(
+            out,
+            "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/>\
+             <text x=\"{}\" y=\"{}\">{}</text>",
+            axis + 30.0,
+            colour(step),
+            x + 16.0,
+            axis + 40.0,
+            step.name()
+        );
+        x += 24.0 + 7.0 * step.name().len() as f64;
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+fn xml(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

@@ -1,0 +1,103 @@
+//! Properties of compiled programs: deterministic output, a consistent schedule picture, a
+//! listing that names every instruction's model step.
+
+use monorail_compiler::{compile, timeline, CompileOptions};
+use monorail_contract::isa::Unit;
+use monorail_contract::target::Target;
+use monorail_model::quant::QuantModel;
+use monorail_model::synth;
+
+fn stories() -> QuantModel {
+    let config = synth::parse_shape("stories260k").unwrap();
+    QuantModel::quantize(&synth::synthesize(config, 2))
+}
+
+#[test]
+fn the_same_inputs_give_byte_identical_bundles() {
+    let model = stories();
+    let target = Target::builtin("ulx3s-85f").unwrap();
+    let options = CompileOptions { context: Some(256) };
+    let tmp = tempfile::TempDir::new().unwrap();
+    for name in ["a", "b"] {
+        let compiled = compile(&model, &target, options).unwrap();
+        compiled
+            .bundle
+            .write(&tmp.path().join(name), &target)
+            .unwrap();
+    }
+    for entry in std::fs::read_dir(tmp.path().join("a")).unwrap() {
+        let name = entry.unwrap().file_name();
+        let a = std::fs::read(tmp.path().join("a").join(&name)).unwrap();
+        let b = std::fs::read(tmp.path().join("b").join(&name)).unwrap();
+        assert!(a == b, "{name:?} differs between two compilations");
+    }
+}
+
+#[test]
+fn the_timeline_agrees_with_the_prediction_and_never_double_books_a_unit() {
+    let model = stories();
+    let target = Target::builtin("ulx3s-85f").unwrap();
+    let compiled = compile(&model, &target, CompileOptions { context: Some(256) }).unwrap();
+    for pos in [0, 100, 255] {
+        let (spans, total) = timeline::spans(&compiled.code, &target, pos);
+        assert_eq!(total, compiled.bundle.manifest.predicted_cycles[pos]);
+        for unit in Unit::EXECUTION {
+            let mine: Vec<_> = spans.iter().filter(|s| s.unit == unit).collect();
+            for pair in mine.windows(2) {
+                assert!(
+                    pair[0].end <= pair[1].start,
+                    "{unit:?} double-booked at pos {pos}"
+                );
+            }
+        }
+        let macs = model.config.macs_per_token(pos) as u64;
+        let mxu_busy: u64 = spans
+            .iter()
+            .filter(|s| s.unit == Unit::Mxu)
+            .map(|s| s.end - s.start)
+            .sum();
+        assert!(
+            mxu_busy * target.lanes as u64 >= macs,
+            "the matrix unit cannot do {macs} MACs in {mxu_busy} cycles"
+        );
+    }
+    let svg = timeline::svg(&compiled.code, &target, 3, "test");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    for step in ["attn_norm", "qkv", "attention", "ffn", "classifier"] {
+        assert!(svg.contains(step), "{step} missing from the picture");
+    }
+}
+
+#[test]
+fn the_listing_names_each_instruction_and_its_step() {
+    let config = synth::parse_shape("nano").unwrap();
+    let model = QuantModel::quantize(&synth::synthesize(config, 1));
+    let target = Target::builtin("sim-tiny").unwrap();
+    let compiled = compile(&model, &target, CompileOptions::default()).unwrap();
+    let listing = &compiled.bundle.listing;
+    let lines: Vec<&str> = listing.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines.len(), compiled.bundle.program.len());
+    for (line, instr) in lines.iter().zip(&compiled.bundle.program) {
+        assert!(line.ends_with(&instr.to_string()), "{line}");
+    }
+    assert!(listing.contains("attn_norm.1") && listing.contains("argmax"));
+}
+
+#[test]
+fn impossible_contexts_are_refused() {
+    let config = synth::parse_shape("nano").unwrap();
+    let model = QuantModel::quantize(&synth::synthesize(config, 1));
+    let target = Target::builtin("sim-tiny").unwrap();
+    for context in [0, 65] {
+        let err = compile(
+            &model,
+            &target,
+            CompileOptions {
+                context: Some(context),
+            },
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("seq_len (64)"), "{err}");
+    }
+}

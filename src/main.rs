@@ -174,6 +174,8 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// Print the ISA manual (Markdown), generated from the instruction table.
+    IsaManual,
     /// The main job on the built-in model: float reference and golden model side by side.
     Demo {
         /// Positions to generate, prompt included.
@@ -602,6 +604,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!("| --- | ---: | ---: |");
             println!("| float | {float:.0} | 1.00x |");
             println!("| golden | {golden:.0} | {:.2}x |", golden / float);
+            Ok(())
+        }
+        Command::IsaManual => {
+            print!("{}", monorail_contract::isa::manual());
             Ok(())
         }
         Command::Demo { steps } => {

@@ -634,123 +634,92 @@ pub fn decode_program(bytes: &[u8]) -> Result<Vec<Instr>, (usize, IsaError)> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_format_fits_128_bits_and_opcodes_are_unique() {
-        for (i, s) in SPECS.iter().enumerate() {
-            let bits: u32 = s.fields.iter().map(|f| f.bits).sum();
-            assert!(
-                OPERAND_SHIFT + bits <= 128,
-                "{} needs {} bits",
-                s.mnemonic,
-                bits
+/// The ISA manual (`docs/isa.md`), generated from the instruction table so that it cannot drift.
+pub fn manual() -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from(MANUAL_INTRO);
+    for unit in [Unit::Seq, Unit::Sxu, Unit::Mxu, Unit::Vxu] {
+        let _ = writeln!(out, "\n## {} instructions\n", unit.name().to_uppercase());
+        for spec in SPECS.iter().filter(|s| s.unit == unit) {
+            let _ = writeln!(out, "### `{}`: {}\n", spec.mnemonic, spec.summary);
+            let _ = writeln!(
+                out,
+                "**Format.** Opcode `0x{:02x}`; operands from bit {OPERAND_SHIFT}:\n",
+                spec.opcode
             );
-            assert!(SPECS[..i]
-                .iter()
-                .all(|o| o.opcode != s.opcode && o.mnemonic != s.mnemonic));
-        }
-    }
-
-    /// A value of every field at both ends of its range, so encoding covers every bit.
-    fn extremes(spec: &OpSpec) -> Vec<Vec<i64>> {
-        let mut out = vec![];
-        for pick in 0..3 {
-            out.push(
-                spec.fields
-                    .iter()
-                    .map(|f| {
-                        let (lo, hi) = field_range(f);
-                        match pick {
-                            0 => lo,
-                            1 => hi,
-                            _ => lo + (hi - lo) / 3,
-                        }
-                    })
-                    .collect(),
-            );
-        }
-        out
-    }
-
-    #[test]
-    fn encoding_and_assembly_round_trip_for_every_instruction() {
-        for spec in SPECS {
-            for values in extremes(spec) {
-                for wait in [
-                    None,
-                    Some(Wait {
-                        unit: Unit::Vxu,
-                        count: 16383,
-                    }),
-                ] {
-                    let instr = Instr {
-                        op: Op::from_values(spec.opcode, &values).unwrap(),
-                        wait,
-                    };
-                    let word = instr.encode().unwrap();
-                    assert_eq!(Instr::decode(word).unwrap(), instr, "{instr}");
-                    let text = instr.to_string();
-                    assert_eq!(Instr::parse(&text).unwrap(), Some(instr), "{text}");
-                }
+            let _ = writeln!(out, "| field | bits | kind |\n| --- | --- | --- |");
+            let mut bit = OPERAND_SHIFT;
+            for f in spec.fields {
+                let kind = match f.kind {
+                    FieldKind::V => "vector element address",
+                    FieldKind::M => "matrix word address",
+                    FieldKind::R => "register",
+                    FieldKind::N => "length (`P` = positions)",
+                    FieldKind::U => "unsigned",
+                    FieldKind::I => "signed",
+                };
+                let _ = writeln!(out, "| `{}` | {}..{} | {kind} |", f.name, bit, bit + f.bits);
+                bit += f.bits;
             }
-        }
-    }
-
-    #[test]
-    fn assembly_errors_carry_line_and_column() {
-        let (line, e) = assemble("nop cycles=3\n  frobnicate x=1").unwrap_err();
-        assert_eq!((line, e.column), (2, Some(3)));
-        assert!(e.message.contains("frobnicate"));
-        let e = Instr::parse("li dst=r64 imm=0").unwrap_err();
-        assert_eq!(e.column, Some(4));
-        assert!(e.message.contains("outside"), "{e}");
-        let e = Instr::parse("matvec dst=v0 w=m0 wreg=r0 x=v0 rows=P+2").unwrap_err();
-        assert!(e.message.contains("needs field `cols`"), "{e}");
-        let e = Instr::parse("add dst=r1 a=r2 b=r3 wait=dma:3").unwrap_err();
-        assert!(e.message.contains("dma"), "{e}");
-        let e = Instr::parse("add dst=r1 a=q2 b=r3").unwrap_err();
-        assert_eq!(e.column, Some(12));
-        assert_eq!(Instr::parse("   # only a comment").unwrap(), None);
-    }
-
-    #[test]
-    fn lengths_can_follow_the_position() {
-        let i = Instr::parse("sum dst=r3 src=v64 n=P+2").unwrap().unwrap();
-        let Op::Sum { n, .. } = i.op else { panic!() };
-        assert_eq!(length(n, 0), 3);
-        assert_eq!(length(n, 9), 12);
-        assert_eq!(length(5, 9), 5);
-    }
-
-    #[test]
-    fn the_manual_in_docs_is_generated_from_the_table() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/isa.md");
-        let file = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            file == manual(),
-            "docs/isa.md is out of date: run `cargo run --release -- isa-manual > docs/isa.md`"
-        );
-        for spec in SPECS {
-            assert!(
-                !spec.action.trim().is_empty(),
-                "{} has no action text",
-                spec.mnemonic
+            let example = Instr::new(
+                Op::from_values(spec.opcode, &vec![1; spec.fields.len()])
+                    .expect("every field takes 1"),
             );
+            let action: Vec<&str> = spec.action.lines().map(str::trim).collect();
+            let _ = writeln!(out, "\n**Action.** {}\n", action.join(" "));
+            let _ = writeln!(
+                out,
+                "**Timing.** {}.\n",
+                crate::timing::describe(spec.mnemonic)
+            );
+            let _ = writeln!(out, "**Assembly.** `{example}`\n");
         }
     }
-
-    #[test]
-    fn malformed_words_are_refused() {
-        assert!(Instr::decode(0xff).is_err());
-        let nop = Instr::new(Op::Nop { cycles: 1 }).encode().unwrap();
-        assert!(Instr::decode(nop | 1 << 100).is_err(), "unused bits set");
-        assert!(Instr::decode(nop | 5 << 10).is_err(), "count without unit");
-        assert!(decode_program(&[0; 17]).is_err());
-    }
+    out
 }
+
+const MANUAL_INTRO: &str = "# The Monorail instruction set
+
+Generated by `monorail isa-manual` from the instruction table in `sw/contract/src/isa.rs`; a test
+keeps this file equal to it. Semantics are defined executably by the instruction-set simulator
+(`sim/src/lib.rs`) with the numerics of `docs/numerics.md`; timing by `sw/contract/src/timing.rs`.
+
+## The machine
+
+- **Matrix unit (MXU).** `L` lanes (`lanes` in the target), each an int8 x int8 multiplier with an
+  int32 accumulator. It streams one word of the matrix memory per cycle. `matvec` broadcasts one
+  int8 activation to all lanes (lane `i` accumulates row `i` of a block of `L` rows); `dotv`
+  multiplies the word lane by lane with an int8 vector and sums the lanes in an adder tree.
+- **Matrix memory.** Words of `L` int8 lanes, in `matrix_tiles` banks of `matrix_tile_words`:
+  weights and the key/value cache. A matrix `(rows, cols)` is stored in *column-block layout*: word
+  `b * cols + j` holds, in lane `i`, element `(b * L + i, j)`. The key and value caches are such
+  matrices with positions as rows; their exponents are one int8 lane per position.
+- **Vector unit (VXU) and vector memory.** `V` lanes (`vector_lanes`) of int32; vector operands
+  are element addresses (element `e` is lane `e mod V` of word `e / V`). Element-wise operands must
+  share their lane (`address mod V`). Vectors are block floating point: mantissas in the memory,
+  their exponent in a register.
+- **Scalar unit (SXU).** 64 registers of 64 bits: `r0` reads as zero, `r1` holds the position and
+  `r2` the input token (set by the host when a token step starts).
+- **Sequencer.** Issues one instruction per cycle, in program order; no branches. The repeat
+  counts are inside the instructions (a whole matrix-vector product is one `matvec`), and lengths
+  may follow the position (`P` = `pos + 1`), so a program serves every position.
+- **Static schedule.** An instruction issues when its unit is free and its *wait* is satisfied:
+  `wait=U:n` holds it until unit `U` has completed `n` instructions of this token step. Units
+  complete in order. No caches, no arbitration, no data-dependent timing: the cycles of a token
+  step are a function of its position only, computed by the compiler, counted by the simulator.
+
+## Encoding
+
+128 bits, little-endian: bits 0..8 opcode; 8..10 wait unit (0 none, 1 MXU, 2 VXU, 3 SXU); 10..24
+wait count; then the operand fields in order; unused bits zero. Signed fields are two's
+complement. A length field's bit 16 means \"plus the number of positions\" (`P`, `P+3`).
+
+## Assembly
+
+One instruction per line: the mnemonic, then `field=value` pairs in any order, then optionally
+`wait=unit:count`; `#` starts a comment. Vector addresses are written `v12`, matrix addresses
+`m12`, registers `r12`. Errors name the line and column.
+";
 
 /// The memory ranges and registers an instruction reads and writes: the basis of the
 /// compiler's dependences and of the simulator's hazard checks.
@@ -1007,89 +976,120 @@ impl Op {
     }
 }
 
-/// The ISA manual (`docs/isa.md`), generated from the instruction table so that it cannot drift.
-pub fn manual() -> String {
-    use std::fmt::Write as _;
-    let mut out = String::from(MANUAL_INTRO);
-    for unit in [Unit::Seq, Unit::Sxu, Unit::Mxu, Unit::Vxu] {
-        let _ = writeln!(out, "\n## {} instructions\n", unit.name().to_uppercase());
-        for spec in SPECS.iter().filter(|s| s.unit == unit) {
-            let _ = writeln!(out, "### `{}`: {}\n", spec.mnemonic, spec.summary);
-            let _ = writeln!(
-                out,
-                "**Format.** Opcode `0x{:02x}`; operands from bit {OPERAND_SHIFT}:\n",
-                spec.opcode
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_fits_128_bits_and_opcodes_are_unique() {
+        for (i, s) in SPECS.iter().enumerate() {
+            let bits: u32 = s.fields.iter().map(|f| f.bits).sum();
+            assert!(
+                OPERAND_SHIFT + bits <= 128,
+                "{} needs {} bits",
+                s.mnemonic,
+                bits
             );
-            let _ = writeln!(out, "| field | bits | kind |\n| --- | --- | --- |");
-            let mut bit = OPERAND_SHIFT;
-            for f in spec.fields {
-                let kind = match f.kind {
-                    FieldKind::V => "vector element address",
-                    FieldKind::M => "matrix word address",
-                    FieldKind::R => "register",
-                    FieldKind::N => "length (`P` = positions)",
-                    FieldKind::U => "unsigned",
-                    FieldKind::I => "signed",
-                };
-                let _ = writeln!(out, "| `{}` | {}..{} | {kind} |", f.name, bit, bit + f.bits);
-                bit += f.bits;
-            }
-            let example = Instr::new(
-                Op::from_values(spec.opcode, &vec![1; spec.fields.len()])
-                    .expect("every field takes 1"),
-            );
-            let action: Vec<&str> = spec.action.lines().map(str::trim).collect();
-            let _ = writeln!(out, "\n**Action.** {}\n", action.join(" "));
-            let _ = writeln!(
-                out,
-                "**Timing.** {}.\n",
-                crate::timing::describe(spec.mnemonic)
-            );
-            let _ = writeln!(out, "**Assembly.** `{example}`\n");
+            assert!(SPECS[..i]
+                .iter()
+                .all(|o| o.opcode != s.opcode && o.mnemonic != s.mnemonic));
         }
     }
-    out
+
+    /// A value of every field at both ends of its range, so encoding covers every bit.
+    fn extremes(spec: &OpSpec) -> Vec<Vec<i64>> {
+        let mut out = vec![];
+        for pick in 0..3 {
+            out.push(
+                spec.fields
+                    .iter()
+                    .map(|f| {
+                        let (lo, hi) = field_range(f);
+                        match pick {
+                            0 => lo,
+                            1 => hi,
+                            _ => lo + (hi - lo) / 3,
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn encoding_and_assembly_round_trip_for_every_instruction() {
+        for spec in SPECS {
+            for values in extremes(spec) {
+                for wait in [
+                    None,
+                    Some(Wait {
+                        unit: Unit::Vxu,
+                        count: 16383,
+                    }),
+                ] {
+                    let instr = Instr {
+                        op: Op::from_values(spec.opcode, &values).unwrap(),
+                        wait,
+                    };
+                    let word = instr.encode().unwrap();
+                    assert_eq!(Instr::decode(word).unwrap(), instr, "{instr}");
+                    let text = instr.to_string();
+                    assert_eq!(Instr::parse(&text).unwrap(), Some(instr), "{text}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn assembly_errors_carry_line_and_column() {
+        let (line, e) = assemble("nop cycles=3\n  frobnicate x=1").unwrap_err();
+        assert_eq!((line, e.column), (2, Some(3)));
+        assert!(e.message.contains("frobnicate"));
+        let e = Instr::parse("li dst=r64 imm=0").unwrap_err();
+        assert_eq!(e.column, Some(4));
+        assert!(e.message.contains("outside"), "{e}");
+        let e = Instr::parse("matvec dst=v0 w=m0 wreg=r0 x=v0 rows=P+2").unwrap_err();
+        assert!(e.message.contains("needs field `cols`"), "{e}");
+        let e = Instr::parse("add dst=r1 a=r2 b=r3 wait=dma:3").unwrap_err();
+        assert!(e.message.contains("dma"), "{e}");
+        let e = Instr::parse("add dst=r1 a=q2 b=r3").unwrap_err();
+        assert_eq!(e.column, Some(12));
+        assert_eq!(Instr::parse("   # only a comment").unwrap(), None);
+    }
+
+    #[test]
+    fn lengths_can_follow_the_position() {
+        let i = Instr::parse("sum dst=r3 src=v64 n=P+2").unwrap().unwrap();
+        let Op::Sum { n, .. } = i.op else { panic!() };
+        assert_eq!(length(n, 0), 3);
+        assert_eq!(length(n, 9), 12);
+        assert_eq!(length(5, 9), 5);
+    }
+
+    #[test]
+    fn the_manual_in_docs_is_generated_from_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/isa.md");
+        let file = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            file == manual(),
+            "docs/isa.md is out of date: run `cargo run --release -- isa-manual > docs/isa.md`"
+        );
+        for spec in SPECS {
+            assert!(
+                !spec.action.trim().is_empty(),
+                "{} has no action text",
+                spec.mnemonic
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_words_are_refused() {
+        assert!(Instr::decode(0xff).is_err());
+        let nop = Instr::new(Op::Nop { cycles: 1 }).encode().unwrap();
+        assert!(Instr::decode(nop | 1 << 100).is_err(), "unused bits set");
+        assert!(Instr::decode(nop | 5 << 10).is_err(), "count without unit");
+        assert!(decode_program(&[0; 17]).is_err());
+    }
 }
-
-const MANUAL_INTRO: &str = "# The Monorail instruction set
-
-Generated by `monorail isa-manual` from the instruction table in `sw/contract/src/isa.rs`; a test
-keeps this file equal to it. Semantics are defined executably by the instruction-set simulator
-(`sim/src/lib.rs`) with the numerics of `docs/numerics.md`; timing by `sw/contract/src/timing.rs`.
-
-## The machine
-
-- **Matrix unit (MXU).** `L` lanes (`lanes` in the target), each an int8 x int8 multiplier with an
-  int32 accumulator. It streams one word of the matrix memory per cycle. `matvec` broadcasts one
-  int8 activation to all lanes (lane `i` accumulates row `i` of a block of `L` rows); `dotv`
-  multiplies the word lane by lane with an int8 vector and sums the lanes in an adder tree.
-- **Matrix memory.** Words of `L` int8 lanes, in `matrix_tiles` banks of `matrix_tile_words`:
-  weights and the key/value cache. A matrix `(rows, cols)` is stored in *column-block layout*: word
-  `b * cols + j` holds, in lane `i`, element `(b * L + i, j)`. The key and value caches are such
-  matrices with positions as rows; their exponents are one int8 lane per position.
-- **Vector unit (VXU) and vector memory.** `V` lanes (`vector_lanes`) of int32; vector operands
-  are element addresses (element `e` is lane `e mod V` of word `e / V`). Element-wise operands must
-  share their lane (`address mod V`). Vectors are block floating point: mantissas in the memory,
-  their exponent in a register.
-- **Scalar unit (SXU).** 64 registers of 64 bits: `r0` reads as zero, `r1` holds the position and
-  `r2` the input token (set by the host when a token step starts).
-- **Sequencer.** Issues one instruction per cycle, in program order; no branches. The repeat
-  counts are inside the instructions (a whole matrix-vector product is one `matvec`), and lengths
-  may follow the position (`P` = `pos + 1`), so a program serves every position.
-- **Static schedule.** An instruction issues when its unit is free and its *wait* is satisfied:
-  `wait=U:n` holds it until unit `U` has completed `n` instructions of this token step. Units
-  complete in order. No caches, no arbitration, no data-dependent timing: the cycles of a token
-  step are a function of its position only, computed by the compiler, counted by the simulator.
-
-## Encoding
-
-128 bits, little-endian: bits 0..8 opcode; 8..10 wait unit (0 none, 1 MXU, 2 VXU, 3 SXU); 10..24
-wait count; then the operand fields in order; unused bits zero. Signed fields are two's
-complement. A length field's bit 16 means \"plus the number of positions\" (`P`, `P+3`).
-
-## Assembly
-
-One instruction per line: the mnemonic, then `field=value` pairs in any order, then optionally
-`wait=unit:count`; `#` starts a comment. Vector addresses are written `v12`, matrix addresses
-`m12`, registers `r12`. Errors name the line and column.
-";

@@ -230,6 +230,25 @@ pub fn token_cycles(program: &[Instr], target: &Target, pos: usize) -> Result<u6
     Ok(last)
 }
 
+/// The timing of each instruction in words, for the ISA manual (next to [`cost`], which is the
+/// definition). `L` is `lanes`, `V` is `vector_lanes`, `c(n) = ceil(n / V)`, `b(n) = ceil(n / L)`.
+pub fn describe(mnemonic: &str) -> &'static str {
+    match mnemonic {
+        "nop" => "sequencer idle for `max(1, cycles)` cycles",
+        "end" => "issues once every unit has completed; the token step ends one cycle later",
+        "rsqrt" | "recip" => "occupancy 1, latency 2",
+        "matvec" => "occupancy `b(rows) * cols`, latency occupancy + 3 + L/V (accumulators drain)",
+        "dotv" => "occupancy `L/V + b(rows) * cols` (the x block of the next row block loads meanwhile), latency occupancy + 3 + log2(L)",
+        "mload" => "occupancy `b(n) * L/V`, latency occupancy + 3",
+        "norm" | "normg" => "occupancy `2 c(n) + log2(V)` (max-abs pass, reduction tree, shifting pass), latency occupancy + log2(V) + 3",
+        "sumsq" | "sum" | "vmax" | "argmax" => "occupancy `c(n)`, latency occupancy + log2(V) + 3",
+        "getv" | "setv" | "kvexp" => "occupancy 1, latency 4",
+        "kvstore" => "occupancy `n` (one matrix word written per cycle), latency `n` + 3",
+        "li" | "addi" | "add" | "sub" | "max" | "shri" | "andi" | "muli" => "occupancy 1, latency 1",
+        _ => "occupancy `c(n)`, latency occupancy + 3",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,24 +302,5 @@ mod tests {
             count: 1,
         });
         assert!(Clock::new(&t, 0).issue(&i).is_err());
-    }
-}
-
-/// The timing of each instruction in words, for the ISA manual (next to [`cost`], which is the
-/// definition). `L` is `lanes`, `V` is `vector_lanes`, `c(n) = ceil(n / V)`, `b(n) = ceil(n / L)`.
-pub fn describe(mnemonic: &str) -> &'static str {
-    match mnemonic {
-        "nop" => "sequencer idle for `max(1, cycles)` cycles",
-        "end" => "issues once every unit has completed; the token step ends one cycle later",
-        "rsqrt" | "recip" => "occupancy 1, latency 2",
-        "matvec" => "occupancy `b(rows) * cols`, latency occupancy + 3 + L/V (accumulators drain)",
-        "dotv" => "occupancy `L/V + b(rows) * cols` (the x block of the next row block loads meanwhile), latency occupancy + 3 + log2(L)",
-        "mload" => "occupancy `b(n) * L/V`, latency occupancy + 3",
-        "norm" | "normg" => "occupancy `2 c(n) + log2(V)` (max-abs pass, reduction tree, shifting pass), latency occupancy + log2(V) + 3",
-        "sumsq" | "sum" | "vmax" | "argmax" => "occupancy `c(n)`, latency occupancy + log2(V) + 3",
-        "getv" | "setv" | "kvexp" => "occupancy 1, latency 4",
-        "kvstore" => "occupancy `n` (one matrix word written per cycle), latency `n` + 3",
-        "li" | "addi" | "add" | "sub" | "max" | "shri" | "andi" | "muli" => "occupancy 1, latency 1",
-        _ => "occupancy `c(n)`, latency occupancy + 3",
     }
 }

@@ -167,6 +167,12 @@ enum Command {
     Bench {
         #[command(flatten)]
         model: ModelArgs,
+        /// Also run the compiled program on the instruction-set simulator for this target.
+        #[arg(long)]
+        target: Option<String>,
+        /// Positions the compiled program serves (with --target).
+        #[arg(long)]
+        context: Option<usize>,
         /// Positions to run (greedy, from BOS); 0 means the model's seq_len.
         #[arg(long, short = 'n', default_value_t = 0)]
         steps: usize,
@@ -517,6 +523,24 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 m.regions.iter().filter(|r| r.memory == "vector").map(|r| r.size as usize).sum::<usize>(),
                 target.vector_elements()
             );
+            for pos in [0, cycles.len() / 2, cycles.len() - 1] {
+                let (spans, total) =
+                    monorail_compiler::timeline::spans(&compiled.code, &target, pos);
+                let busy = |u: monorail_contract::isa::Unit| -> u64 {
+                    spans
+                        .iter()
+                        .filter(|s| s.unit == u)
+                        .map(|s| s.end - s.start)
+                        .sum()
+                };
+                println!(
+                    "  position {pos}: {total} cycles; busy: matrix unit {}, vector unit {}, scalar unit {}; MAC bound {:.0}",
+                    busy(monorail_contract::isa::Unit::Mxu),
+                    busy(monorail_contract::isa::Unit::Vxu),
+                    busy(monorail_contract::isa::Unit::Sxu),
+                    bound(pos)
+                );
+            }
             println!(
                 "  cycles per token: {} at position 0, {} at position {}; {:.2}x the MAC bound on average over positions 0..{positions}",
                 cycles[0],
@@ -575,6 +599,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Bench {
             model,
+            target,
+            context,
             steps,
             repeat,
         } => {
@@ -604,6 +630,34 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!("| --- | ---: | ---: |");
             println!("| float | {float:.0} | 1.00x |");
             println!("| golden | {golden:.0} | {:.2}x |", golden / float);
+            if let Some(target) = target {
+                let machine = MachineArgs {
+                    target: target.clone(),
+                    context,
+                };
+                let mut engine = iss_engine(&loaded, &machine)?;
+                let n = positions.min(context.unwrap_or(positions));
+                let greedy = SamplerOptions {
+                    temperature: 0.0,
+                    topp: 0.9,
+                    seed: 1,
+                };
+                let start = Instant::now();
+                generate(engine.as_mut(), &[BOS], n, greedy)?;
+                let seconds = start.elapsed().as_secs_f64();
+                let quant = QuantModel::quantize(&loaded.checkpoint);
+                let target = load_target(&target)?;
+                let compiled = compile(&quant, &target, CompileOptions { context })
+                    .map_err(|e| refused(e.to_string()))?;
+                let cycles: u64 = compiled.bundle.manifest.predicted_cycles[..n].iter().sum();
+                println!(
+                    "| iss ({}) | {:.0} | {:.2}x | {:.1} M simulated cycles/s |",
+                    target.name,
+                    n as f64 / seconds,
+                    n as f64 / seconds / float,
+                    cycles as f64 / seconds / 1e6
+                );
+            }
             Ok(())
         }
         Command::IsaManual => {

@@ -561,3 +561,31 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
         &["bad.toml", "`lanes` is 12"],
     );
 }
+
+#[test]
+fn the_readme_timeline_is_current() {
+    let tmp = TempDir::new().unwrap();
+    let svg = tmp.path().join("timeline.svg");
+    monorail()
+        .args([
+            "compile",
+            "--target",
+            "ulx3s-85f",
+            "--context",
+            "256",
+            "--timeline-position",
+            "128",
+            "-o",
+        ])
+        .arg(tmp.path().join("bundle"))
+        .arg("--timeline")
+        .arg(&svg)
+        .assert()
+        .success();
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/timeline.svg");
+    assert!(
+        std::fs::read(&svg).unwrap() == std::fs::read(&committed).unwrap_or_default(),
+        "docs/timeline.svg is out of date: run `cargo run --release -- compile --target ulx3s-85f \
+         --context 256 -o build/bundle --timeline docs/timeline.svg --timeline-position 128`"
+    );
+}

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use monorail_contract::bundle::{
-    Bundle, CheckpointSpec, Manifest, ModelShape, BUNDLE_MAGIC, BUNDLE_VERSION,
+    Bundle, Manifest, ModelShape, BUNDLE_MAGIC, BUNDLE_VERSION,
 };
 use monorail_contract::isa::Instr;
 use monorail_contract::target::Target;
@@ -17,7 +17,6 @@ use monorail_contract::timing::{token_cycles, Clock};
 use monorail_model::quant::QuantModel;
 
 use crate::layout::Layout;
-use crate::lower::Lowered;
 use crate::schedule::Scheduled;
 use crate::{CompileError, Compiled};
 
@@ -60,7 +59,6 @@ pub fn emit(
     model: &QuantModel,
     target: &Target,
     layout: Layout,
-    lowered: Lowered,
     scheduled: Scheduled,
 ) -> Result<Compiled, CompileError> {
     let program: Vec<Instr> = scheduled.code.iter().map(|t| t.instr).collect();
@@ -70,14 +68,7 @@ pub fn emit(
         .map_err(|d| {
             CompileError::Invalid(format!("internal: instruction {}: {}", d.index, d.message))
         })?;
-    let checkpoints = lowered
-        .checkpoints
-        .into_iter()
-        .map(|c| CheckpointSpec {
-            after: scheduled.index[c.after],
-            ..c
-        })
-        .collect();
+    let checkpoints = scheduled.checkpoints;
     let c = &model.config;
     let name = format!(
         "a model of dim {}, {} layers, vocab {}",

@@ -79,8 +79,10 @@ pub struct Scratch {
     /// 8-bit per-head queries and per-key/value-head keys and values, at the offsets of `qkv`.
     /// // (dim + 2 kv_dim,)
     pub qkv8: usize,
-    /// Attention buffers over positions. // (context,) each
-    pub scores: [usize; 3],
+    /// Attention buffers over positions, one set per head parity (the second set lives in the
+    /// parts of `acc`, `wide` and `t16` that attention leaves free, when they are long enough).
+    /// // (context,) each
+    pub scores: [[usize; 3]; 2],
     /// The heads' weighted sums. // (dim,)
     pub head_acc: usize,
     /// Attention output per head, 16-bit. // (dim,)
@@ -254,11 +256,7 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
         acc: a.vector("acc".into(), widest),
         qkv: a.vector("qkv".into(), dim + 2 * kv_dim),
         qkv8: a.vector("qkv8".into(), dim + 2 * kv_dim),
-        scores: [
-            a.vector("attention.a".into(), context),
-            a.vector("attention.b".into(), context),
-            a.vector("attention.c".into(), context),
-        ],
+        scores: [[0; 3]; 2],
         head_acc: a.vector("head_acc".into(), dim),
         heads: a.vector("heads".into(), dim),
         head_exps: a.vector("head_exps".into(), c.n_heads),
@@ -269,6 +267,20 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
         hh: a.vector("hh".into(), hidden),
         onehot: a.vector("onehot".into(), target.lanes),
     };
+    let mut scratch = scratch;
+    let first = [
+        a.vector("attention.a".into(), context),
+        a.vector("attention.b".into(), context),
+        a.vector("attention.c".into(), context),
+    ];
+    // Attention touches only the first `dim` elements of acc, wide and t16.
+    let free_from = dim.div_ceil(target.vector_lanes) * target.vector_lanes;
+    let second = if free_from + context <= widest {
+        [scratch.acc + free_from, scratch.wide + free_from, scratch.t16 + free_from]
+    } else {
+        first
+    };
+    scratch.scores = [first, second];
     Layout {
         context,
         embedding,

@@ -142,7 +142,7 @@ pub fn compile(
     let mut layout = layout::plan(model, target, context);
     layout::fill(&mut layout, model, target);
     let lowered = lower::lower(model, &layout, target);
-    let scheduled = schedule::schedule(&lowered.code, target, context);
+    let scheduled = schedule::schedule(&lowered.code, &lowered.checkpoints, target, context);
     if scheduled.code.len() > target.program_words {
         return Err(CompileError::DoesNotFit {
             target: target.name.clone(),
@@ -154,5 +154,5 @@ pub fn compile(
             suggestion: String::new(),
         });
     }
-    emit::emit(model, target, layout, lowered, scheduled)
+    emit::emit(model, target, layout, scheduled)
 }

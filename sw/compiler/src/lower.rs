@@ -354,9 +354,9 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 });
             }
         }
-        let [buf_a, buf_b, buf_c] = s.scores;
         let positions = positions_plus(0);
         for h in 0..c.n_heads {
+            let [buf_a, buf_b, buf_c] = s.scores[h % 2];
             let g = h / c.kv_mul();
             let first = h * hs;
             let (q_exp, score_exp, max, base, shift, sum, value_max, w_exp) = (

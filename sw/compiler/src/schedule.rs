@@ -1,24 +1,28 @@
-//! Pass `schedule`: writes the static schedule down as waits.
+//! Pass `schedule`: orders the instructions and writes the static schedule down as waits.
 //!
-//! Consumes the lowered instructions in program order; produces the same instructions, each with
-//! the wait that makes it issue only after every earlier instruction it depends on (it reads what
-//! they write, writes what they read or write) has completed; where an instruction depends on
-//! more than one unit, `nop` instructions carry the extra waits. Guarantees that executing the
-//! program one instruction at a time in order and executing it with the units overlapped by the
-//! timing rules give the same results, at every position (dependences are taken over the whole
-//! range of position-dependent lengths).
+//! Consumes the lowered instructions and checkpoints; produces the program: the instructions in
+//! an order chosen by list scheduling (an instruction moves ahead of others it does not depend on
+//! when its unit is free earlier), each with the wait that makes it issue only after every earlier
+//! instruction it depends on has completed; where it depends on more than one unit, `nop`s carry
+//! the extra waits. Checkpoints are nodes of the dependence graph too (they read their values), so
+//! no value is overwritten before its checkpoint. Guarantees that executing the program one
+//! instruction at a time in order, and executing it with the units overlapped by the timing rules,
+//! give the same results at every position (dependences are taken over the whole range of
+//! position-dependent lengths).
 
+use monorail_contract::bundle::CheckpointSpec;
 use monorail_contract::isa::{Access, Instr, Op, Unit, Wait};
 use monorail_contract::target::Target;
+use monorail_contract::timing::cost;
 
 use crate::lower::Tagged;
 
-/// The scheduled program and where each lowered instruction went.
+/// The scheduled program.
 pub struct Scheduled {
     /// Instructions with waits (and `nop`s for extra waits).
     pub code: Vec<Tagged>,
-    /// `index[i]` = position in `code` of lowered instruction `i`.
-    pub index: Vec<usize>,
+    /// Checkpoints, `after` indexing `code`.
+    pub checkpoints: Vec<CheckpointSpec>,
 }
 
 /// What an instruction may touch at any position of the context.
@@ -35,70 +39,203 @@ fn span(op: &Op, target: &Target, context: usize) -> Access {
     a
 }
 
+/// What reading a checkpoint touches.
+fn checkpoint_span(c: &CheckpointSpec) -> Access {
+    let mut a = Access::default();
+    for p in &c.parts {
+        if let Some(v) = p.vector {
+            a.vector_reads.push(v as usize..(v + p.len) as usize);
+        }
+        if p.register != 0 {
+            a.register_reads |= 1 << p.register;
+        }
+    }
+    a
+}
+
 fn unit_slot(unit: Unit) -> Option<usize> {
     Unit::EXECUTION.iter().position(|&u| u == unit)
 }
 
-/// Add the waits.
-pub fn schedule(lowered: &[Tagged], target: &Target, context: usize) -> Scheduled {
-    let accesses: Vec<Access> = lowered
+/// A node of the dependence graph: an instruction, or a checkpoint's reading.
+enum Node {
+    Instr(usize),
+    Checkpoint(usize),
+}
+
+/// Order by list scheduling at position `pos`, then add the waits.
+pub fn schedule(
+    lowered: &[Tagged],
+    checkpoints: &[CheckpointSpec],
+    target: &Target,
+    context: usize,
+) -> Scheduled {
+    // The nodes in program order: each checkpoint right after its instruction.
+    let mut nodes = Vec::with_capacity(lowered.len() + checkpoints.len());
+    let mut by_instr = vec![Vec::new(); lowered.len()];
+    for (c, spec) in checkpoints.iter().enumerate() {
+        by_instr[spec.after].push(c);
+    }
+    // The `end` stays last: it waits for every unit by the timing rules.
+    let mut end = None;
+    for (i, cs) in by_instr.iter().enumerate() {
+        if matches!(lowered[i].instr.op, Op::End { .. }) {
+            end = Some(i);
+            continue;
+        }
+        nodes.push(Node::Instr(i));
+        nodes.extend(cs.iter().map(|&c| Node::Checkpoint(c)));
+    }
+    let access: Vec<Access> = nodes
         .iter()
-        .map(|t| span(&t.instr.op, target, context))
-        .collect();
-    // 1-based count of each instruction on its unit.
-    let mut counts = [0u32; 3];
-    let unit_index: Vec<Option<(usize, u32)>> = lowered
-        .iter()
-        .map(|t| {
-            unit_slot(t.instr.op.spec().unit).map(|s| {
-                counts[s] += 1;
-                (s, counts[s])
-            })
+        .map(|n| match *n {
+            Node::Instr(i) => span(&lowered[i].instr.op, target, context),
+            Node::Checkpoint(c) => checkpoint_span(&checkpoints[c]),
         })
         .collect();
-    let mut satisfied = [0u32; 3];
-    let mut code = Vec::with_capacity(lowered.len() * 5 / 4);
-    let mut index = Vec::with_capacity(lowered.len());
-    for (i, t) in lowered.iter().enumerate() {
-        let mut need = [0u32; 3];
-        for j in (0..i).rev() {
-            if let Some((slot, count)) = unit_index[j] {
-                if count > need[slot] && accesses[i].conflicts(&accesses[j]) {
-                    need[slot] = count;
-                }
+    let n = nodes.len();
+    // Dependences: j after i when they conflict. The end waits for everything anyway.
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for j in 0..n {
+        for i in 0..j {
+            if access[j].conflicts(&access[i]) {
+                preds[j].push(i);
+                succs[i].push(j);
             }
         }
-        let mut waits: Vec<Wait> = (0..3)
-            .filter(|&s| need[s] > satisfied[s])
-            .map(|s| Wait {
-                unit: Unit::EXECUTION[s],
-                count: need[s],
-            })
-            .collect();
-        let last = waits.pop();
-        for w in waits {
-            code.push(Tagged {
-                instr: Instr {
-                    op: Op::Nop { cycles: 1 },
-                    wait: Some(w),
-                },
-                step: t.step,
-                layer: t.layer,
-            });
-            satisfied[unit_slot(w.unit).expect("execution unit")] = w.count;
-        }
-        if let Some(w) = last {
-            satisfied[unit_slot(w.unit).expect("execution unit")] = w.count;
-        }
-        index.push(code.len());
-        code.push(Tagged {
-            instr: Instr {
-                op: t.instr.op,
-                wait: last,
-            },
-            step: t.step,
-            layer: t.layer,
-        });
     }
-    Scheduled { code, index }
+    // Costs at a representative position.
+    let pos = context / 2;
+    let costs: Vec<(Option<usize>, u64, u64)> = nodes
+        .iter()
+        .map(|node| match *node {
+            Node::Instr(i) => {
+                let op = &lowered[i].instr.op;
+                let c = cost(op, target, pos);
+                (unit_slot(op.spec().unit), c.occupancy, c.latency)
+            }
+            Node::Checkpoint(_) => (None, 0, 0),
+        })
+        .collect();
+    // Priority: the longest latency path to the end.
+    let mut priority = vec![0u64; n];
+    for k in (0..n).rev() {
+        let tail = succs[k].iter().map(|&s| priority[s]).max().unwrap_or(0);
+        priority[k] = costs[k].2 + tail;
+    }
+    // List scheduling: repeatedly take the ready node that can issue first.
+    let mut remaining: Vec<usize> = preds.iter().map(Vec::len).collect();
+    let mut ready_at = vec![0u64; n]; // when all of a node's predecessors have completed
+    let mut ready: Vec<usize> = (0..n).filter(|&k| remaining[k] == 0).collect();
+    let mut unit_free = [0u64; 3];
+    let mut next_issue = 0u64;
+    let mut order = Vec::with_capacity(n);
+    while !ready.is_empty() {
+        let (slot, k) = ready
+            .iter()
+            .enumerate()
+            .min_by_key(|&(_, &k)| {
+                let start = match costs[k].0 {
+                    Some(u) => ready_at[k].max(next_issue).max(unit_free[u]),
+                    None => ready_at[k],
+                };
+                (start, std::cmp::Reverse(priority[k]), k)
+            })
+            .map(|(slot, &k)| (slot, k))
+            .expect("ready is not empty");
+        ready.swap_remove(slot);
+        let complete = match costs[k].0 {
+            Some(u) => {
+                let start = ready_at[k].max(next_issue).max(unit_free[u]);
+                unit_free[u] = start + costs[k].1;
+                next_issue = start + 1;
+                start + costs[k].2
+            }
+            None => ready_at[k],
+        };
+        order.push(k);
+        for &s in &succs[k] {
+            ready_at[s] = ready_at[s].max(complete);
+            remaining[s] -= 1;
+            if remaining[s] == 0 {
+                ready.push(s);
+            }
+        }
+    }
+    assert_eq!(order.len(), n, "the dependence graph is acyclic");
+
+    // Waits, in the new order.
+    let mut counts = [0u32; 3];
+    let mut position_of = vec![0usize; n];
+    for (p, &k) in order.iter().enumerate() {
+        position_of[k] = p;
+    }
+    let mut unit_index = vec![None; n];
+    for &k in &order {
+        if let Some(u) = costs[k].0 {
+            counts[u] += 1;
+            unit_index[k] = Some((u, counts[u]));
+        }
+    }
+    let mut satisfied = [0u32; 3];
+    let mut code = Vec::with_capacity(lowered.len() * 5 / 4);
+    let mut out_checkpoints = Vec::with_capacity(checkpoints.len());
+    for &k in &order {
+        match nodes[k] {
+            Node::Checkpoint(c) => {
+                out_checkpoints.push(CheckpointSpec {
+                    after: code.len() - 1,
+                    ..checkpoints[c].clone()
+                });
+            }
+            Node::Instr(i) => {
+                let mut need = [0u32; 3];
+                for &p in &preds[k] {
+                    if let Some((u, count)) = unit_index[p] {
+                        debug_assert!(position_of[p] < position_of[k]);
+                        need[u] = need[u].max(count);
+                    }
+                }
+                let mut waits: Vec<Wait> = (0..3)
+                    .filter(|&s| need[s] > satisfied[s])
+                    .map(|s| Wait {
+                        unit: Unit::EXECUTION[s],
+                        count: need[s],
+                    })
+                    .collect();
+                let t = &lowered[i];
+                let last = waits.pop();
+                for w in waits {
+                    code.push(Tagged {
+                        instr: Instr {
+                            op: Op::Nop { cycles: 1 },
+                            wait: Some(w),
+                        },
+                        step: t.step,
+                        layer: t.layer,
+                    });
+                    satisfied[unit_slot(w.unit).expect("execution unit")] = w.count;
+                }
+                if let Some(w) = last {
+                    satisfied[unit_slot(w.unit).expect("execution unit")] = w.count;
+                }
+                code.push(Tagged {
+                    instr: Instr {
+                        op: t.instr.op,
+                        wait: last,
+                    },
+                    step: t.step,
+                    layer: t.layer,
+                });
+            }
+        }
+    }
+    if let Some(i) = end {
+        code.push(lowered[i].clone());
+    }
+    Scheduled {
+        code,
+        checkpoints: out_checkpoints,
+    }
 }

@@ -323,7 +323,9 @@ impl Iss {
                 group,
                 exps,
                 bits,
+                off,
                 eout,
+                max,
             } => {
                 self.aligned(&[dst, src])?;
                 let values = self.wide(src, n(len))?;
@@ -334,11 +336,17 @@ impl Iss {
                         values.len()
                     ));
                 }
-                let group_exps = self.slice(exps, values.len() / group)?.to_vec();
+                let offset = self.reg(off) as i32;
+                let group_exps: Vec<i32> = self
+                    .slice(exps, values.len() / group)?
+                    .iter()
+                    .map(|&e| e + offset)
+                    .collect();
                 let mut out = vec![0; values.len()];
                 let exp = normalize_grouped(&values, &group_exps, group, bits as u32, &mut out);
                 self.store32(dst, &out)?;
                 self.set(eout, exp as i64);
+                self.set(max, out.iter().max().copied().unwrap_or(0) as i64);
             }
             Op::Mul { dst, a, b, n: len } => {
                 self.aligned(&[dst, a, b])?;
@@ -417,6 +425,7 @@ impl Iss {
                 max,
                 mant,
                 shift,
+                sum,
             } => {
                 self.aligned(&[dst, src])?;
                 let (max, mant, shift) = (self.reg(max), self.reg(mant), self.reg(shift) as i32);
@@ -428,6 +437,7 @@ impl Iss {
                     })
                     .collect();
                 self.store(dst, &out)?;
+                self.set(sum, out.iter().sum());
             }
             Op::Shrv {
                 dst,

@@ -8,9 +8,7 @@
 
 use std::fmt::Write as _;
 
-use monorail_contract::bundle::{
-    Bundle, Manifest, ModelShape, BUNDLE_MAGIC, BUNDLE_VERSION,
-};
+use monorail_contract::bundle::{Bundle, Manifest, ModelShape, BUNDLE_MAGIC, BUNDLE_VERSION};
 use monorail_contract::isa::Instr;
 use monorail_contract::target::Target;
 use monorail_contract::timing::{token_cycles, Clock};

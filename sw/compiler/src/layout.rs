@@ -276,7 +276,11 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
     // Attention touches only the first `dim` elements of acc, wide and t16.
     let free_from = dim.div_ceil(target.vector_lanes) * target.vector_lanes;
     let second = if free_from + context <= widest {
-        [scratch.acc + free_from, scratch.wide + free_from, scratch.t16 + free_from]
+        [
+            scratch.acc + free_from,
+            scratch.wide + free_from,
+            scratch.t16 + free_from,
+        ]
     } else {
         first
     };

@@ -385,12 +385,6 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 src: at.key_exps[g] as i64,
                 n: positions,
             });
-            e.emit(Op::Addsv {
-                dst: buf_b as i64,
-                a: buf_b as i64,
-                n: positions,
-                s: q_exp,
-            });
             e.emit(Op::Normg {
                 dst: buf_c as i64,
                 src: buf_a as i64,
@@ -398,14 +392,11 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 group: 1,
                 exps: buf_b as i64,
                 bits: WIDE_BITS as i64,
+                off: q_exp,
                 eout: score_exp,
+                max,
             });
-            // probabilities 2^((s - max) log2(e) / sqrt(head_size)), Q0.15
-            e.emit(Op::Vmax {
-                dst: max,
-                src: buf_c as i64,
-                n: positions,
-            });
+            // probabilities 2^((s - max) log2(e) / sqrt(head_size)), Q0.15, and their sum
             e.emit(Op::Addi {
                 dst: base,
                 a: score_exp,
@@ -423,11 +414,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 max,
                 mant: R_ATT_SCALE,
                 shift,
-            });
-            e.emit(Op::Sum {
-                dst: sum,
-                src: buf_a as i64,
-                n: positions,
+                sum,
             });
             // weights with the value exponents folded in, 8-bit
             e.emit(Op::Mload {
@@ -509,7 +496,9 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
             group: hs as i64,
             exps: s.head_exps as i64,
             bits: NARROW_BITS as i64,
+            off: REG_ZERO as i64,
             eout: R_ATT,
+            max: REG_ZERO as i64,
         });
         e.checkpoint(&[(s.att, dim, R_ATT)]);
 

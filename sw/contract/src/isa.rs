@@ -204,9 +204,10 @@ define_isa! {
     /// Normalise `n` wide values at `src` (exponent `r[ein]`) to `bits`-bit mantissas at `dst`;
     /// `r[eout]` gets the new exponent (numerics::normalize).
     Norm = 0x30, Vxu, "norm", "block floating point normalisation" { dst: V 16, src: V 16, n: N 17, bits: U 5, ein: R 6, eout: R 6 }
-    /// Normalise `n` values in groups of `group`, group `g` with exponent `v[exps + g]`, to one
-    /// exponent `r[eout]` (numerics::normalize_grouped).
-    Normg = 0x31, Vxu, "normg", "grouped normalisation" { dst: V 16, src: V 16, n: N 17, group: U 16, exps: V 16, bits: U 5, eout: R 6 }
+    /// Normalise `n` values in groups of `group`, group `g` with exponent `v[exps + g] + r[off]`,
+    /// to one exponent `r[eout]` (numerics::normalize_grouped); `r[max]` gets the largest output
+    /// mantissa.
+    Normg = 0x31, Vxu, "normg", "grouped normalisation" { dst: V 16, src: V 16, n: N 17, group: U 16, exps: V 16, bits: U 5, off: R 6, eout: R 6, max: R 6 }
     /// `v[dst + i] = v[a + i] * v[b + i]`.
     Mul = 0x32, Vxu, "mul", "element-wise product" { dst: V 16, a: V 16, b: V 16, n: N 17 }
     /// `v[dst + i] = v[a + i] * r[s]`.
@@ -218,8 +219,9 @@ define_isa! {
     Rope = 0x35, Vxu, "rope", "rotary position embedding" { dst: V 16, src: V 16, n: N 17, head: U 16, steps: V 16 }
     /// `v[dst + i] = m * sigmoid_q14(shift_round(m, -(r[e] + 6)))` with `m = v[src + i]`.
     Silu = 0x36, Vxu, "silu", "x times sigmoid(x)" { dst: V 16, src: V 16, n: N 17, e: R 6 }
-    /// `v[dst + i] = exp2_neg_q15(min(-shift_round((v[src + i] - r[max]) * r[mant], r[shift]), 4096))`.
-    Expneg = 0x37, Vxu, "expneg", "softmax numerators" { dst: V 16, src: V 16, n: N 17, max: R 6, mant: R 6, shift: R 6 }
+    /// `v[dst + i] = exp2_neg_q15(min(-shift_round((v[src + i] - r[max]) * r[mant], r[shift]), 4096))`;
+    /// `r[sum]` gets the sum of the outputs.
+    Expneg = 0x37, Vxu, "expneg", "softmax numerators" { dst: V 16, src: V 16, n: N 17, max: R 6, mant: R 6, shift: R 6, sum: R 6 }
     /// `v[dst + i] = shift_round(v[a + i], r[s] - v[b + i])`.
     Shrv = 0x38, Vxu, "shrv", "shift by a vector of exponents" { dst: V 16, a: V 16, b: V 16, n: N 17, s: R 6 }
     /// `v[dst + i] = v[a + i] + r[s]`.
@@ -841,14 +843,17 @@ impl Op {
                 n: len,
                 group,
                 exps,
+                off,
                 eout,
+                max,
                 ..
             } => {
                 a.vector_reads.push(v(src, n(len)));
                 a.vector_reads
                     .push(v(exps, n(len).div_ceil((group as usize).max(1))));
                 a.vector_writes.push(v(dst, n(len)));
-                a.register_writes = reg(eout);
+                a.register_reads = reg(off);
+                a.register_writes = reg(eout) | reg(max);
             }
             Op::Mul {
                 dst,
@@ -918,10 +923,12 @@ impl Op {
                 max,
                 mant,
                 shift,
+                sum,
             } => {
                 a.vector_reads.push(v(src, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
                 a.register_reads = reg(max) | reg(mant) | reg(shift);
+                a.register_writes = reg(sum);
             }
             Op::Shrv {
                 dst,

@@ -77,6 +77,11 @@ pub struct Iss {
     checkpoints_at: Vec<Vec<usize>>,
 }
 
+/// Register-indexed addresses may reach anywhere: their span is the larger memory.
+fn dynamic_span(target: &Target) -> usize {
+    target.matrix_words().max(target.vector_elements())
+}
+
 /// A failure inside one instruction, before it is given its context.
 type Fault = String;
 
@@ -187,6 +192,24 @@ impl Iss {
         Ok(())
     }
 
+    /// `n` elements from `start` that must be int8 values (the matrix unit's activations).
+    fn int8s(&self, start: i64, n: usize) -> Result<Vec<i8>, Fault> {
+        self.slice(start, n)?.iter().map(|&v| int8(v)).collect()
+    }
+
+    /// The bytes of `count` matrix words from `start`.
+    fn words(&self, start: i64, count: usize) -> Result<&[i8], Fault> {
+        let lanes = self.target.lanes;
+        self.matrix
+            .get(start as usize * lanes..(start as usize + count) * lanes)
+            .ok_or_else(|| {
+                format!(
+                    "matrix words {start} .. {} outside the matrix memory",
+                    start as usize + count
+                )
+            })
+    }
+
     /// Byte `lane` of matrix word `word`.
     fn matrix_at(&self, word: usize, lane: usize) -> Result<i8, Fault> {
         self.matrix
@@ -249,20 +272,21 @@ impl Iss {
                 cols,
             } => {
                 let (rows, cols) = (n(rows), cols as usize);
-                let base = (w + self.reg(wreg)) as usize;
-                let xs: Vec<i8> = self
-                    .slice(x, cols)?
-                    .iter()
-                    .map(|&v| int8(v))
-                    .collect::<Result<_, _>>()?;
+                let xs = self.int8s(x, cols)?;
+                let words = self.words(w + self.reg(wreg), rows.div_ceil(lanes) * cols)?;
+                // Lane i of block b accumulates row b * lanes + i, one word per column.
                 let mut out = vec![0i64; rows];
-                for (r, o) in out.iter_mut().enumerate() {
-                    let (block, lane) = (r / lanes, r % lanes);
-                    let mut acc = 0i32;
+                for (b, block) in out.chunks_mut(lanes).enumerate() {
+                    let mut acc = vec![0i32; lanes];
                     for (j, &xj) in xs.iter().enumerate() {
-                        acc += self.matrix_at(base + block * cols + j, lane)? as i32 * xj as i32;
+                        let word = &words[(b * cols + j) * lanes..][..lanes];
+                        for (a, &wv) in acc.iter_mut().zip(word) {
+                            *a += wv as i32 * xj as i32;
+                        }
                     }
-                    *o = acc as i64;
+                    for (o, &a) in block.iter_mut().zip(&acc) {
+                        *o = a as i64;
+                    }
                 }
                 self.store(dst, &out)?;
             }
@@ -275,20 +299,20 @@ impl Iss {
                 cols,
             } => {
                 let (rows, cols) = (n(rows), cols as usize);
-                let base = (w + self.reg(wreg)) as usize;
-                let xs: Vec<i8> = self
-                    .slice(x, rows)?
-                    .iter()
-                    .map(|&v| int8(v))
-                    .collect::<Result<_, _>>()?;
+                let xs = self.int8s(x, rows)?;
+                let words = self.words(w + self.reg(wreg), rows.div_ceil(lanes) * cols)?;
+                // Column j: each block's word times the block of x, lanes summed.
                 let mut out = vec![0i64; cols];
-                for (j, o) in out.iter_mut().enumerate() {
-                    let mut acc = 0i32;
-                    for (r, &xr) in xs.iter().enumerate() {
-                        acc += self.matrix_at(base + (r / lanes) * cols + j, r % lanes)? as i32
-                            * xr as i32;
+                for (b, xb) in xs.chunks(lanes).enumerate() {
+                    for (j, o) in out.iter_mut().enumerate() {
+                        let word = &words[(b * cols + j) * lanes..][..xb.len()];
+                        let dot: i32 = word
+                            .iter()
+                            .zip(xb)
+                            .map(|(&wv, &xv)| wv as i32 * xv as i32)
+                            .sum();
+                        *o += dot as i64;
                     }
-                    *o = acc as i64;
                 }
                 self.store(dst, &out)?;
             }
@@ -539,7 +563,7 @@ impl Machine for Iss {
         self.regs[REG_POS as usize] = pos as i64;
         self.regs[REG_TOKEN as usize] = token as i64;
         let target = self.target.clone();
-        let dynamic = target.matrix_words().max(target.vector_elements());
+        let dynamic = dynamic_span(&target);
         let mut clock = Clock::new(&target, pos);
         let mut in_flight: Vec<(u64, usize, Access)> = Vec::new();
         let mut values = Vec::new();

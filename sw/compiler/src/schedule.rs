@@ -30,10 +30,10 @@ fn span(op: &Op, target: &Target, context: usize) -> Access {
     let dynamic = target.matrix_words().max(target.vector_elements());
     let mut a = op.accesses(target.lanes, 0, dynamic);
     let b = op.accesses(target.lanes, context - 1, dynamic);
-    a.vector_reads.extend(b.vector_reads);
-    a.vector_writes.extend(b.vector_writes);
-    a.matrix_reads.extend(b.matrix_reads);
-    a.matrix_writes.extend(b.matrix_writes);
+    a.vector_reads.extend(&b.vector_reads);
+    a.vector_writes.extend(&b.vector_writes);
+    a.matrix_reads.extend(&b.matrix_reads);
+    a.matrix_writes.extend(&b.matrix_writes);
     a.register_reads |= b.register_reads;
     a.register_writes |= b.register_writes;
     a

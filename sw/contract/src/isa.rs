@@ -723,25 +723,59 @@ One instruction per line: the mnemonic, then `field=value` pairs in any order, t
 `m12`, registers `r12`. Errors name the line and column.
 ";
 
+/// A few address ranges, kept inline (an instruction touches at most three ranges of a memory;
+/// the compiler unites two positions' worth).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ranges {
+    items: [(usize, usize); Ranges::CAPACITY],
+    len: usize,
+}
+
+impl Ranges {
+    const CAPACITY: usize = 6;
+
+    /// Add a range.
+    pub fn push(&mut self, range: std::ops::Range<usize>) {
+        assert!(
+            self.len < Ranges::CAPACITY,
+            "an instruction touches at most six ranges"
+        );
+        self.items[self.len] = (range.start, range.end);
+        self.len += 1;
+    }
+
+    /// Add all of `other`'s ranges.
+    pub fn extend(&mut self, other: &Ranges) {
+        for r in other.iter() {
+            self.push(r);
+        }
+    }
+
+    /// The ranges.
+    pub fn iter(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        self.items[..self.len].iter().map(|&(a, b)| a..b)
+    }
+}
+
 /// The memory ranges and registers an instruction reads and writes: the basis of the
 /// compiler's dependences and of the simulator's hazard checks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Access {
     /// Vector-memory element ranges read.
-    pub vector_reads: Vec<std::ops::Range<usize>>,
+    pub vector_reads: Ranges,
     /// Vector-memory element ranges written.
-    pub vector_writes: Vec<std::ops::Range<usize>>,
+    pub vector_writes: Ranges,
     /// Matrix-memory word ranges read.
-    pub matrix_reads: Vec<std::ops::Range<usize>>,
+    pub matrix_reads: Ranges,
     /// Matrix-memory word ranges written.
-    pub matrix_writes: Vec<std::ops::Range<usize>>,
+    pub matrix_writes: Ranges,
     /// Registers read (bit mask).
     pub register_reads: u64,
     /// Registers written (bit mask; writes to `r0` are dropped and not listed).
     pub register_writes: u64,
 }
 
-fn overlaps(a: &[std::ops::Range<usize>], b: &[std::ops::Range<usize>]) -> bool {
+fn overlaps(a: &Ranges, b: &Ranges) -> bool {
     a.iter()
         .any(|x| b.iter().any(|y| x.start < y.end && y.start < x.end))
 }
@@ -861,7 +895,8 @@ impl Op {
                 b,
                 n: len,
             } => {
-                a.vector_reads.extend([v(x, n(len)), v(b, n(len))]);
+                a.vector_reads.push(v(x, n(len)));
+                a.vector_reads.push(v(b, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
             }
             Op::Muls {
@@ -889,7 +924,8 @@ impl Op {
                 eb,
                 eout,
             } => {
-                a.vector_reads.extend([v(x, n(len)), v(b, n(len))]);
+                a.vector_reads.push(v(x, n(len)));
+                a.vector_reads.push(v(b, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
                 a.register_reads = reg(ea) | reg(eb);
                 a.register_writes = reg(eout);
@@ -901,8 +937,8 @@ impl Op {
                 head,
                 steps,
             } => {
-                a.vector_reads
-                    .extend([v(src, n(len)), v(steps, (head as usize) / 2)]);
+                a.vector_reads.push(v(src, n(len)));
+                a.vector_reads.push(v(steps, (head as usize) / 2));
                 a.vector_writes.push(v(dst, n(len)));
                 a.register_reads = reg(REG_POS as i64);
             }
@@ -937,7 +973,8 @@ impl Op {
                 n: len,
                 s,
             } => {
-                a.vector_reads.extend([v(x, n(len)), v(b, n(len))]);
+                a.vector_reads.push(v(x, n(len)));
+                a.vector_reads.push(v(b, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
                 a.register_reads = reg(s);
             }

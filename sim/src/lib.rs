@@ -14,8 +14,9 @@
 use monorail_contract::bundle::{Bundle, BundleError};
 use monorail_contract::isa::{length, Access, Op, REGISTERS, REG_POS, REG_TOKEN};
 use monorail_contract::numerics::{
-    argmax, exp2_neg_q15, normalize, normalize_grouped, recip, rope_phase, rsqrt, shift_round,
-    sigmoid_q14, sin_cos_q14, EXP2_INPUT_LIMIT, SIGMOID_INPUT_FRACTION_BITS,
+    argmax, cache_exponent, exp2_neg_q15, normalize, normalize_grouped, recip, residual_exponent,
+    rope_phase, rsqrt, shift_round, sigmoid_q14, sin_cos_q14, EXP2_INPUT_LIMIT,
+    SIGMOID_INPUT_FRACTION_BITS,
 };
 use monorail_contract::steps::{ModelStep, StepValues};
 use monorail_contract::target::Target;
@@ -77,16 +78,43 @@ pub struct Iss {
     checkpoints_at: Vec<Vec<usize>>,
 }
 
-/// Register-indexed addresses may reach anywhere: their span is the larger memory.
-fn dynamic_span(target: &Target) -> usize {
-    target.matrix_words().max(target.vector_elements())
-}
-
 /// A failure inside one instruction, before it is given its context.
 type Fault = String;
 
 fn int8(v: i32) -> Result<i8, Fault> {
     i8::try_from(v).map_err(|_| format!("value {v} is not an int8"))
+}
+
+/// An address from a (possibly register-computed) value.
+fn address(v: i64) -> Result<usize, Fault> {
+    usize::try_from(v).map_err(|_| format!("address {v} is negative"))
+}
+
+/// Exponents and shift amounts stay far inside this range in any model; a register outside it
+/// holds garbage.
+const EXPONENT_LIMIT: i64 = 1 << 20;
+
+/// A register used as an exponent or a shift.
+fn exponent(v: i64) -> Result<i32, Fault> {
+    if v.abs() <= EXPONENT_LIMIT {
+        Ok(v as i32)
+    } else {
+        Err(format!("exponent {v} is out of range"))
+    }
+}
+
+/// A scalar result that must not overflow.
+fn checked(v: Option<i64>) -> Result<i64, Fault> {
+    v.ok_or_else(|| "scalar arithmetic overflows 64 bits".to_string())
+}
+
+/// A mantissa width of `norm`/`normg`.
+fn width(bits: i64) -> Result<u32, Fault> {
+    if (2..=31).contains(&bits) {
+        Ok(bits as u32)
+    } else {
+        Err(format!("bits={bits} is not a mantissa width (2 ..= 31)"))
+    }
 }
 
 fn int32(v: i64) -> Result<i32, Fault> {
@@ -147,8 +175,9 @@ impl Iss {
     }
 
     fn slice(&self, start: i64, n: usize) -> Result<&[i32], Fault> {
+        let start = address(start)?;
         self.vector
-            .get(start as usize..start as usize + n)
+            .get(start..start.saturating_add(n))
             .ok_or_else(|| {
                 format!(
                     "vector elements {start} .. {} outside the vector memory",
@@ -163,9 +192,10 @@ impl Iss {
 
     fn store(&mut self, start: i64, values: &[i64]) -> Result<(), Fault> {
         let n = values.len();
+        let start = address(start)?;
         let out = self
             .vector
-            .get_mut(start as usize..start as usize + n)
+            .get_mut(start..start.saturating_add(n))
             .ok_or_else(|| {
                 format!(
                     "vector elements {start} .. {} outside the vector memory",
@@ -180,8 +210,9 @@ impl Iss {
 
     fn store32(&mut self, start: i64, values: &[i32]) -> Result<(), Fault> {
         let n = values.len();
+        let start = address(start)?;
         self.vector
-            .get_mut(start as usize..start as usize + n)
+            .get_mut(start..start.saturating_add(n))
             .ok_or_else(|| {
                 format!(
                     "vector elements {start} .. {} outside the vector memory",
@@ -200,8 +231,9 @@ impl Iss {
     /// The bytes of `count` matrix words from `start`.
     fn words(&self, start: i64, count: usize) -> Result<&[i8], Fault> {
         let lanes = self.target.lanes;
+        let start = address(start)?;
         self.matrix
-            .get(start as usize * lanes..(start as usize + count) * lanes)
+            .get(start.saturating_mul(lanes)..start.saturating_add(count).saturating_mul(lanes))
             .ok_or_else(|| {
                 format!(
                     "matrix words {start} .. {} outside the matrix memory",
@@ -213,7 +245,7 @@ impl Iss {
     /// Byte `lane` of matrix word `word`.
     fn matrix_at(&self, word: usize, lane: usize) -> Result<i8, Fault> {
         self.matrix
-            .get(word * self.target.lanes + lane)
+            .get(word.saturating_mul(self.target.lanes).saturating_add(lane))
             .copied()
             .ok_or_else(|| format!("matrix word {word} outside the matrix memory"))
     }
@@ -222,7 +254,7 @@ impl Iss {
         let lanes = self.target.lanes;
         *self
             .matrix
-            .get_mut(word * lanes + lane)
+            .get_mut(word.saturating_mul(lanes).saturating_add(lane))
             .ok_or_else(|| format!("matrix word {word} outside the matrix memory"))? = value;
         Ok(())
     }
@@ -246,13 +278,13 @@ impl Iss {
         match *op {
             Op::Nop { .. } | Op::End { .. } => {}
             Op::Li { dst, imm } => self.set(dst, imm),
-            Op::Addi { dst, a, imm } => self.set(dst, self.reg(a) + imm),
-            Op::Add { dst, a, b } => self.set(dst, self.reg(a) + self.reg(b)),
-            Op::Sub { dst, a, b } => self.set(dst, self.reg(a) - self.reg(b)),
+            Op::Addi { dst, a, imm } => self.set(dst, checked(self.reg(a).checked_add(imm))?),
+            Op::Add { dst, a, b } => self.set(dst, checked(self.reg(a).checked_add(self.reg(b)))?),
+            Op::Sub { dst, a, b } => self.set(dst, checked(self.reg(a).checked_sub(self.reg(b)))?),
             Op::Max { dst, a, b } => self.set(dst, self.reg(a).max(self.reg(b))),
             Op::Shri { dst, a, imm } => self.set(dst, self.reg(a) >> imm),
             Op::Andi { dst, a, imm } => self.set(dst, self.reg(a) & imm),
-            Op::Muli { dst, a, imm } => self.set(dst, self.reg(a) * imm),
+            Op::Muli { dst, a, imm } => self.set(dst, checked(self.reg(a).checked_mul(imm))?),
             Op::Rsqrt { mant, exp, a } | Op::Recip { mant, exp, a } => {
                 let x = u64::try_from(self.reg(a)).map_err(|_| "negative operand".to_string())?;
                 let r = if matches!(op, Op::Rsqrt { .. }) {
@@ -273,7 +305,10 @@ impl Iss {
             } => {
                 let (rows, cols) = (n(rows), cols as usize);
                 let xs = self.int8s(x, cols)?;
-                let words = self.words(w + self.reg(wreg), rows.div_ceil(lanes) * cols)?;
+                let words = self.words(
+                    checked(w.checked_add(self.reg(wreg)))?,
+                    rows.div_ceil(lanes) * cols,
+                )?;
                 // Lane i of block b accumulates row b * lanes + i, one word per column.
                 let mut out = vec![0i64; rows];
                 for (b, block) in out.chunks_mut(lanes).enumerate() {
@@ -300,7 +335,10 @@ impl Iss {
             } => {
                 let (rows, cols) = (n(rows), cols as usize);
                 let xs = self.int8s(x, rows)?;
-                let words = self.words(w + self.reg(wreg), rows.div_ceil(lanes) * cols)?;
+                let words = self.words(
+                    checked(w.checked_add(self.reg(wreg)))?,
+                    rows.div_ceil(lanes) * cols,
+                )?;
                 // Column j: each block's word times the block of x, lanes summed.
                 let mut out = vec![0i64; cols];
                 for (b, xb) in xs.chunks(lanes).enumerate() {
@@ -336,7 +374,7 @@ impl Iss {
                 self.aligned(&[dst, src])?;
                 let values = self.wide(src, n(len))?;
                 let mut out = vec![0; values.len()];
-                let exp = normalize(&values, self.reg(ein) as i32, bits as u32, &mut out);
+                let exp = normalize(&values, exponent(self.reg(ein))?, width(bits)?, &mut out);
                 self.store32(dst, &out)?;
                 self.set(eout, exp as i64);
             }
@@ -360,14 +398,14 @@ impl Iss {
                         values.len()
                     ));
                 }
-                let offset = self.reg(off) as i32;
+                let offset = exponent(self.reg(off))?;
                 let group_exps: Vec<i32> = self
                     .slice(exps, values.len() / group)?
                     .iter()
-                    .map(|&e| e + offset)
-                    .collect();
+                    .map(|&e| exponent(e as i64 + offset as i64))
+                    .collect::<Result<_, _>>()?;
                 let mut out = vec![0; values.len()];
-                let exp = normalize_grouped(&values, &group_exps, group, bits as u32, &mut out);
+                let exp = normalize_grouped(&values, &group_exps, group, width(bits)?, &mut out);
                 self.store32(dst, &out)?;
                 self.set(eout, exp as i64);
                 self.set(max, out.iter().max().copied().unwrap_or(0) as i64);
@@ -394,8 +432,8 @@ impl Iss {
                 eout,
             } => {
                 self.aligned(&[dst, a, b])?;
-                let (ea, eb) = (self.reg(ea) as i32, self.reg(eb) as i32);
-                let e = ea.max(eb) - 15;
+                let (ea, eb) = (exponent(self.reg(ea))?, exponent(self.reg(eb))?);
+                let e = residual_exponent(ea, eb);
                 let (x, y) = (self.wide(a, n(len))?, self.wide(b, n(len))?);
                 let out: Vec<i64> = x
                     .iter()
@@ -434,7 +472,7 @@ impl Iss {
                 e,
             } => {
                 self.aligned(&[dst, src])?;
-                let shift = -(self.reg(e) as i32 + SIGMOID_INPUT_FRACTION_BITS as i32);
+                let shift = -(exponent(self.reg(e))? + SIGMOID_INPUT_FRACTION_BITS as i32);
                 let out: Vec<i64> = self
                     .wide(src, n(len))?
                     .iter()
@@ -452,7 +490,11 @@ impl Iss {
                 sum,
             } => {
                 self.aligned(&[dst, src])?;
-                let (max, mant, shift) = (self.reg(max), self.reg(mant), self.reg(shift) as i32);
+                let (max, mant, shift) =
+                    (self.reg(max), self.reg(mant), exponent(self.reg(shift))?);
+                if max.abs() > i32::MAX as i64 || mant.abs() > i32::MAX as i64 {
+                    return Err("expneg's max or mantissa register is not a 32-bit value".into());
+                }
                 let out: Vec<i64> = self
                     .wide(src, n(len))?
                     .iter()
@@ -471,13 +513,13 @@ impl Iss {
                 s,
             } => {
                 self.aligned(&[dst, a, b])?;
-                let k = self.reg(s) as i32;
+                let k = exponent(self.reg(s))?;
                 let (x, y) = (self.wide(a, n(len))?, self.wide(b, n(len))?);
                 let out: Vec<i64> = x
                     .iter()
                     .zip(&y)
-                    .map(|(&p, &q)| shift_round(p, k - q as i32))
-                    .collect();
+                    .map(|(&p, &q)| Ok(shift_round(p, exponent(k as i64 - q)?)))
+                    .collect::<Result<_, Fault>>()?;
                 self.store(dst, &out)?;
             }
             Op::Addsv { dst, a, n: len, s } => {
@@ -487,7 +529,12 @@ impl Iss {
                 self.store(dst, &out)?;
             }
             Op::Sumsq { dst, src, n: len } => {
-                let v = self.wide(src, n(len))?.iter().map(|m| m * m).sum();
+                let v: i128 = self
+                    .wide(src, n(len))?
+                    .iter()
+                    .map(|&m| (m as i128) * (m as i128))
+                    .sum();
+                let v = checked(i64::try_from(v).ok())?;
                 self.set(dst, v);
             }
             Op::Sum { dst, src, n: len } => {
@@ -508,12 +555,12 @@ impl Iss {
                 self.store(dst, &out)?;
             }
             Op::Getv { dst, src, idx } => {
-                let v = self.slice(src + self.reg(idx), 1)?[0];
+                let v = self.slice(checked(src.checked_add(self.reg(idx)))?, 1)?[0];
                 self.set(dst, v as i64);
             }
             Op::Setv { dst, idx, src } => {
                 let v = self.reg(src);
-                self.store(dst + self.reg(idx), &[v])?;
+                self.store(checked(dst.checked_add(self.reg(idx)))?, &[v])?;
             }
             Op::Kvstore { dst, src, n: len } => {
                 let len = len as usize;
@@ -527,7 +574,7 @@ impl Iss {
                 }
             }
             Op::Kvexp { dst, src } => {
-                let v = self.reg(src).clamp(-128, 127) as i8;
+                let v = cache_exponent(self.reg(src));
                 self.matrix_set(dst as usize + pos / lanes, pos % lanes, v)?;
             }
             Op::Copy { dst, src, n: len } => {
@@ -563,7 +610,6 @@ impl Machine for Iss {
         self.regs[REG_POS as usize] = pos as i64;
         self.regs[REG_TOKEN as usize] = token as i64;
         let target = self.target.clone();
-        let dynamic = dynamic_span(&target);
         let mut clock = Clock::new(&target, pos);
         let mut in_flight: Vec<(u64, usize, Access)> = Vec::new();
         let mut values = Vec::new();
@@ -578,7 +624,7 @@ impl Machine for Iss {
                 message,
             };
             let issued = clock.issue(&instr).map_err(|d| fault(d.message))?;
-            let access = instr.op.accesses(target.lanes, pos, dynamic);
+            let access = instr.op.accesses_on(&target, pos);
             in_flight.retain(|(complete, _, _)| *complete > issued.issue);
             if let Some((_, other, _)) = in_flight.iter().find(|(_, _, a)| a.conflicts(&access)) {
                 return Err(fault(format!(

@@ -41,6 +41,27 @@ fn a_written_bundle_loads_and_runs() {
 }
 
 #[test]
+fn bundles_of_wide_targets_read_back_unchanged() {
+    // 64 lanes: matrix words are 128 hex digits, vector words 128 too.
+    let config = synth::parse_shape("stories260k").unwrap();
+    let quant = QuantModel::quantize(&synth::synthesize(config, 4));
+    let target = Target::builtin("ulx3s-85f").unwrap();
+    let compiled = compile(&quant, &target, CompileOptions { context: Some(256) }).unwrap();
+    let tmp = tempfile::TempDir::new().unwrap();
+    compiled.bundle.write(tmp.path(), &target).unwrap();
+    let read = monorail_contract::bundle::Bundle::read(tmp.path(), &target).unwrap();
+    assert!(
+        read == compiled.bundle,
+        "the bundle changed on its way through the files"
+    );
+    let mut iss = Iss::load(tmp.path(), target).unwrap();
+    assert_eq!(
+        iss.step(1, 0).unwrap().cycles,
+        read.manifest.predicted_cycles[0]
+    );
+}
+
+#[test]
 fn malformed_bundles_are_refused() {
     let tmp = tempfile::TempDir::new().unwrap();
     let dir = tmp.path();
@@ -75,4 +96,37 @@ fn malformed_bundles_are_refused() {
     std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
     std::fs::remove_file(dir.join("vector.hex")).unwrap();
     refused(dir, &target, "vector.hex");
+}
+
+#[test]
+fn malformed_programs_fault_instead_of_panicking() {
+    let config = synth::parse_shape("nano").unwrap();
+    let quant = QuantModel::quantize(&synth::synthesize(config, 3));
+    let target = Target::builtin("sim-tiny").unwrap();
+    let compiled = compile(&quant, &target, CompileOptions::default()).unwrap();
+    let cases = [
+        ("li dst=r20 imm=-5\ngetv dst=r21 src=v0 idx=r20", "negative"),
+        ("li dst=r20 imm=140737488355327\nmuli dst=r21 a=r20 imm=1000000", "overflows"),
+        ("li dst=r20 imm=99999999\nsilu dst=v0 src=v0 n=4 e=r20", "exponent"),
+        ("norm dst=v0 src=v0 n=4 bits=0 ein=r0 eout=r20", "bits=0"),
+        ("matvec dst=v0 w=m1048575 wreg=r0 x=v65000 rows=4 cols=4", "outside the matrix memory"),
+        ("matvec dst=v0 w=m0 wreg=r0 x=v0 rows=4 cols=4", "not an int8"),
+        ("mul dst=v0 a=v1 b=v0 n=4", "different lanes"),
+        ("norm dst=v65535 src=v65535 n=4 bits=8 ein=r0 eout=r20", "outside the vector memory"),
+    ];
+    for (prefix, needle) in cases {
+        let mut bundle = compiled.bundle.clone();
+        let mut program = monorail_contract::isa::assemble(prefix).unwrap();
+        let shift = program.len();
+        program.extend(bundle.program.iter().copied());
+        bundle.program = program;
+        bundle.manifest.instructions = bundle.program.len();
+        for c in &mut bundle.manifest.checkpoints {
+            c.after += shift;
+        }
+        let mut iss = Iss::new(target.clone(), bundle).unwrap();
+        let err = iss.step(1, 0).unwrap_err().to_string();
+        assert!(err.contains(needle), "`{prefix}`: {err}");
+        assert!(err.contains("instruction"), "{err}");
+    }
 }

@@ -7,8 +7,10 @@
 //! named step is computed by the same integer operations in the same order of roundings.
 
 use monorail_contract::bundle::{CheckpointPart, CheckpointSpec};
-use monorail_contract::isa::{positions_plus, Instr, Op, REG_TOKEN, REG_ZERO};
-use monorail_contract::numerics::{EXP2_INPUT_FRACTION_BITS, NARROW_BITS, WIDE_BITS};
+use monorail_contract::isa::{positions_plus, Instr, Op, REGISTERS, REG_TOKEN, REG_ZERO};
+use monorail_contract::numerics::{
+    EXP2_INPUT_FRACTION_BITS, NARROW_BITS, Q14_FRACTION_BITS, WIDE_BITS,
+};
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::Target;
 use monorail_model::quant::QuantModel;
@@ -51,7 +53,7 @@ const R_LOGITS: i64 = 14; // exponent of the logits
 const R_NEXT: i64 = 15; // the next token
 /// Temporaries are handed out round-robin from here; the scheduler orders their reuse.
 const FIRST_TEMP: i64 = 16;
-const LAST_TEMP: i64 = 63;
+const LAST_TEMP: i64 = REGISTERS as i64 - 1;
 
 struct Emitter<'a> {
     layout: &'a Layout,
@@ -328,7 +330,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
             e.emit(Op::Addi {
                 dst: shifted,
                 a: reg,
-                imm: -14,
+                imm: -Q14_FRACTION_BITS as i64,
             });
             e.norm(s.qkv + first, s.wide + first, n, WIDE_BITS, shifted, reg);
         }
@@ -545,7 +547,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
         e.emit(Op::Addi {
             dst: shifted,
             a: R_H1,
-            imm: -14,
+            imm: -Q14_FRACTION_BITS as i64,
         });
         e.norm(s.t16, s.wide, hidden, WIDE_BITS, shifted, silu_exp);
         e.emit(Op::Mul {

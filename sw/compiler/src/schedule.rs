@@ -27,9 +27,8 @@ pub struct Scheduled {
 
 /// What an instruction may touch at any position of the context.
 fn span(op: &Op, target: &Target, context: usize) -> Access {
-    let dynamic = target.matrix_words().max(target.vector_elements());
-    let mut a = op.accesses(target.lanes, 0, dynamic);
-    let b = op.accesses(target.lanes, context - 1, dynamic);
+    let mut a = op.accesses_on(target, 0);
+    let b = op.accesses_on(target, context - 1);
     a.vector_reads.extend(&b.vector_reads);
     a.vector_writes.extend(&b.vector_writes);
     a.matrix_reads.extend(&b.matrix_reads);
@@ -51,10 +50,6 @@ fn checkpoint_span(c: &CheckpointSpec) -> Access {
         }
     }
     a
-}
-
-fn unit_slot(unit: Unit) -> Option<usize> {
-    Unit::EXECUTION.iter().position(|&u| u == unit)
 }
 
 /// A node of the dependence graph: an instruction, or a checkpoint's reading.
@@ -113,7 +108,7 @@ pub fn schedule(
             Node::Instr(i) => {
                 let op = &lowered[i].instr.op;
                 let c = cost(op, target, pos);
-                (unit_slot(op.spec().unit), c.occupancy, c.latency)
+                (op.spec().unit.slot(), c.occupancy, c.latency)
             }
             Node::Checkpoint(_) => (None, 0, 0),
         })
@@ -215,10 +210,10 @@ pub fn schedule(
                         step: t.step,
                         layer: t.layer,
                     });
-                    satisfied[unit_slot(w.unit).expect("execution unit")] = w.count;
+                    satisfied[w.unit.slot().expect("execution unit")] = w.count;
                 }
                 if let Some(w) = last {
-                    satisfied[unit_slot(w.unit).expect("execution unit")] = w.count;
+                    satisfied[w.unit.slot().expect("execution unit")] = w.count;
                 }
                 code.push(Tagged {
                     instr: Instr {

@@ -175,13 +175,9 @@ fn tile_file(i: usize) -> String {
     format!("matrix_tile_{i:02}.hex")
 }
 
-/// Parse `$readmemh` text of `words` words of `digits` hex digits.
-fn parse_hex(
-    path: &Path,
-    text: &str,
-    words: usize,
-    digits: usize,
-) -> Result<Vec<u128>, BundleError> {
+/// Parse `$readmemh` text of `words` words of `bytes` bytes each (lowest byte last on the line),
+/// returning the bytes in memory order (lowest first), `words * bytes` of them.
+fn parse_hex(path: &Path, text: &str, words: usize, bytes: usize) -> Result<Vec<u8>, BundleError> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     if lines.len() != words {
         return Err(invalid(
@@ -189,21 +185,23 @@ fn parse_hex(
             format!("has {} words, expected {words}", lines.len()),
         ));
     }
-    lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let l = l.trim();
-            if l.len() != digits {
-                return Err(invalid(
-                    path,
-                    format!("line {}: expected {digits} hex digits", i + 1),
-                ));
-            }
-            u128::from_str_radix(l, 16)
-                .map_err(|_| invalid(path, format!("line {}: not hexadecimal", i + 1)))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(words * bytes);
+    for (i, line) in lines.iter().enumerate() {
+        let line = line.trim().as_bytes();
+        if line.len() != 2 * bytes {
+            return Err(invalid(
+                path,
+                format!("line {}: expected {} hex digits", i + 1, 2 * bytes),
+            ));
+        }
+        for pair in line.rchunks(2) {
+            let text = std::str::from_utf8(pair).unwrap_or("");
+            let byte = u8::from_str_radix(text, 16)
+                .map_err(|_| invalid(path, format!("line {}: not hexadecimal", i + 1)))?;
+            out.push(byte);
+        }
+    }
+    Ok(out)
 }
 
 /// Hex text of the matrix memory, one word of `lanes` bytes per line (lane 0 lowest), for the
@@ -316,16 +314,18 @@ impl Bundle {
         for t in 0..target.matrix_tiles {
             let path = dir.join(tile_file(t));
             let text = String::from_utf8(read(&path)?).map_err(|_| invalid(&path, "not text"))?;
-            for word in parse_hex(&path, &text, target.matrix_tile_words, 2 * target.lanes)? {
-                matrix.extend((0..target.lanes).map(|lane| (word >> (8 * lane)) as u8 as i8));
-            }
+            let bytes = parse_hex(&path, &text, target.matrix_tile_words, target.lanes)?;
+            matrix.extend(bytes.into_iter().map(|b| b as i8));
         }
         let path = dir.join("vector.hex");
         let text = String::from_utf8(read(&path)?).map_err(|_| invalid(&path, "not text"))?;
         let mut vector = Vec::with_capacity(target.vector_elements());
-        for word in parse_hex(&path, &text, target.vector_words, 8 * target.vector_lanes)? {
-            vector.extend((0..target.vector_lanes).map(|lane| (word >> (32 * lane)) as u32 as i32));
-        }
+        let bytes = parse_hex(&path, &text, target.vector_words, 4 * target.vector_lanes)?;
+        vector.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes"))),
+        );
         for r in &manifest.regions {
             let limit = match r.memory.as_str() {
                 "matrix" => target.matrix_words(),

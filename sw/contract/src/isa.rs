@@ -38,6 +38,11 @@ impl Unit {
         }
     }
 
+    /// The index of an execution unit in [`Unit::EXECUTION`] (none for the sequencer).
+    pub fn slot(self) -> Option<usize> {
+        Unit::EXECUTION.iter().position(|&u| u == self)
+    }
+
     fn wait_code(self) -> u128 {
         match self {
             Unit::Seq => 0,
@@ -796,6 +801,13 @@ impl Access {
 }
 
 impl Op {
+    /// What this operation touches at position `pos` on `target`; a register-indexed address
+    /// may reach anywhere in the larger memory.
+    pub fn accesses_on(&self, target: &crate::target::Target, pos: usize) -> Access {
+        let span = target.matrix_words().max(target.vector_elements());
+        self.accesses(target.lanes, pos, span)
+    }
+
     /// What this operation touches at position `pos` on a core of `lanes` lanes. Register-based
     /// addresses (`wreg`, `getv`/`setv` indices) are taken as their whole possible span:
     /// `dynamic_span` elements or words from the base address.

@@ -28,8 +28,12 @@ pub const WIDE_BITS: u32 = 16;
 pub const NARROW_BITS: u32 = 8;
 /// Largest magnitude of an int8 weight or activation: the range is symmetric, `[-127, 127]`.
 pub const INT8_MAX: i32 = 127;
-/// Fraction bits of the Q1.14 fixed-point format of sine, cosine and sigmoid values (`1.0 = 16384`).
-pub const Q14_ONE: i64 = 1 << 14;
+/// Fraction bits of the Q1.14 fixed-point format of sine, cosine and sigmoid values.
+pub const Q14_FRACTION_BITS: i32 = 14;
+/// `1.0` in Q1.14.
+pub const Q14_ONE: i64 = 1 << Q14_FRACTION_BITS;
+/// Guard bits of the residual addition: the larger operand is aligned this far up.
+pub const RESIDUAL_GUARD_BITS: i32 = WIDE_BITS as i32 - 1;
 /// Fraction bits of the scalar multipliers ([`FixedScale`]) and of the `2^-u` table (Q0.15).
 pub const SCALE_FRACTION_BITS: u32 = 15;
 /// Fraction bits of the base-2 exponent that feeds [`exp2_neg_q15`] (Q.8).
@@ -168,6 +172,17 @@ pub fn normalize_grouped(
         }
     }
     exp
+}
+
+/// The common exponent of a residual addition of vectors with exponents `ea` and `eb`: the
+/// larger, less [`RESIDUAL_GUARD_BITS`], so that the larger operand is kept exact.
+pub fn residual_exponent(ea: i32, eb: i32) -> i32 {
+    ea.max(eb) - RESIDUAL_GUARD_BITS
+}
+
+/// A key/value cache exponent as stored beside the cache: int8, saturated.
+pub fn cache_exponent(exp: i64) -> i8 {
+    exp.clamp(i8::MIN as i64, i8::MAX as i64) as i8
 }
 
 /// Index of the largest value; ties go to the lowest index (as llama2.c's `argmax`).

@@ -149,10 +149,6 @@ pub struct Clock<'t> {
     issued: usize,
 }
 
-fn slot(unit: Unit) -> Option<usize> {
-    Unit::EXECUTION.iter().position(|&u| u == unit)
-}
-
 impl<'t> Clock<'t> {
     /// A clock at cycle 0 of the token step at `pos`.
     pub fn new(target: &'t Target, pos: usize) -> Clock<'t> {
@@ -174,7 +170,7 @@ impl<'t> Clock<'t> {
         let cost = cost(&instr.op, self.target, self.pos);
         let mut t = self.next_issue;
         if let Some(w) = instr.wait {
-            let done = &self.completions[slot(w.unit).expect("waits name execution units")];
+            let done = &self.completions[w.unit.slot().expect("waits name execution units")];
             let Some(&at) = done.get(w.count as usize - 1) else {
                 return Err(Deadlock {
                     index,
@@ -192,7 +188,7 @@ impl<'t> Clock<'t> {
             let last = self.completions.iter().filter_map(|c| c.last()).max();
             t = t.max(last.copied().unwrap_or(0));
         }
-        match slot(unit) {
+        match unit.slot() {
             Some(s) => {
                 t = t.max(self.unit_free[s]);
                 self.unit_free[s] = t + cost.occupancy;

@@ -7,9 +7,10 @@
 
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::numerics::{
-    argmax, exp2_neg_q15, normalize, normalize_grouped, pow2, recip, rope_phase, rsqrt,
-    shift_round, sigmoid_q14, sin_cos_q14, QuantMatrix, EXP2_INPUT_FRACTION_BITS, EXP2_INPUT_LIMIT,
-    NARROW_BITS, SIGMOID_INPUT_FRACTION_BITS, WIDE_BITS,
+    argmax, cache_exponent, exp2_neg_q15, normalize, normalize_grouped, pow2, recip,
+    residual_exponent, rope_phase, rsqrt, shift_round, sigmoid_q14, sin_cos_q14, QuantMatrix,
+    EXP2_INPUT_FRACTION_BITS, EXP2_INPUT_LIMIT, NARROW_BITS, Q14_FRACTION_BITS,
+    SIGMOID_INPUT_FRACTION_BITS, WIDE_BITS,
 };
 use monorail_contract::steps::ModelStep;
 pub use monorail_contract::steps::StepValues;
@@ -121,12 +122,12 @@ fn rope(
         wide[i] = v0 * cos - v1 * sin;
         wide[i + 1] = v0 * sin + v1 * cos;
     }
-    normalize(&wide[..n], exp - 14, WIDE_BITS, v)
+    normalize(&wide[..n], exp - Q14_FRACTION_BITS, WIDE_BITS, v)
 }
 
 /// wo, ffn: `x += y`, aligned to 15 guard bits below the larger exponent, then normalised.
 fn residual_add(x: &mut [i32], x_exp: i32, y: &[i32], y_exp: i32, wide: &mut [i64]) -> i32 {
-    let e = x_exp.max(y_exp) - (WIDE_BITS as i32 - 1);
+    let e = residual_exponent(x_exp, y_exp);
     let wide = &mut wide[..x.len()];
     for ((w, &a), &b) in wide.iter_mut().zip(x.iter()).zip(y) {
         *w = shift_round(a as i64, e - x_exp) + shift_round(b as i64, e - y_exp);
@@ -333,13 +334,13 @@ impl GoldenModel {
                     *w = m as i64;
                 }
                 // Cache exponents are stored as int8 beside the cache (docs/numerics.md).
-                exps[exp_at + g] = normalize_narrow(
+                let exp = normalize_narrow(
                     &self.wide[..head_size],
                     exp,
                     &mut self.narrow,
                     &mut cache[at + part.start..at + part.end],
-                )
-                .clamp(-128, 127);
+                );
+                exps[exp_at + g] = cache_exponent(exp as i64) as i32;
             }
         }
 
@@ -485,7 +486,12 @@ impl GoldenModel {
         for (w, &m) in self.wide[..n].iter_mut().zip(&self.hb) {
             *w = m as i64 * sigmoid_q14(shift_round(m as i64, index_shift));
         }
-        let silu_exp = normalize(&self.wide[..n], e1 - 14, WIDE_BITS, &mut self.hb);
+        let silu_exp = normalize(
+            &self.wide[..n],
+            e1 - Q14_FRACTION_BITS,
+            WIDE_BITS,
+            &mut self.hb,
+        );
         for ((w, &a), &b) in self.wide[..n].iter_mut().zip(&self.hb).zip(&self.hb3) {
             *w = a as i64 * b as i64;
         }

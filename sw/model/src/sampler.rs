@@ -96,6 +96,18 @@ impl Sampler {
         (self.random_u32() >> 8) as f32 / 16_777_216.0
     }
 
+    /// `run.c`'s `sample_mult` over `self.probs`.
+    fn sample_multinomial(&self, coin: f32) -> u32 {
+        let mut cdf = 0.0f32;
+        for (i, &p) in self.probs.iter().enumerate() {
+            cdf += p;
+            if coin < cdf {
+                return i as u32;
+            }
+        }
+        self.probs.len() as u32 - 1
+    }
+
     /// Whether this sampler is greedy (the engine's own argmax is then the answer).
     pub fn is_greedy(&self) -> bool {
         self.options.temperature == 0.0
@@ -106,26 +118,22 @@ impl Sampler {
         if self.is_greedy() {
             return argmax_f32(logits);
         }
-        let n = logits.len();
         self.probs.clear();
         self.probs
             .extend(logits.iter().map(|&l| l / self.options.temperature));
         softmax(&mut self.probs);
+        if !self.probs.iter().all(|p| p.is_finite()) {
+            // A temperature so small that logits / temperature overflows: its limit is greedy.
+            return argmax_f32(logits);
+        }
         let coin = self.random_f32();
         let topp = self.options.topp;
         if topp <= 0.0 || topp >= 1.0 {
-            let mut cdf = 0.0f32;
-            for (i, &p) in self.probs.iter().enumerate() {
-                cdf += p;
-                if coin < cdf {
-                    return i as u32;
-                }
-            }
-            return n as u32 - 1;
+            return self.sample_multinomial(coin);
         }
         // Top-p: keep the tokens that can matter, sort them by descending probability (a stable
         // sort, as glibc's qsort is for this data), cut at topp, sample within.
-        let cutoff = (1.0f32 - topp) / (n - 1) as f32;
+        let cutoff = (1.0f32 - topp) / (logits.len() - 1) as f32;
         self.candidates.clear();
         self.candidates.extend(
             self.probs
@@ -134,6 +142,11 @@ impl Sampler {
                 .filter(|(_, &p)| p >= cutoff)
                 .map(|(i, &p)| (p, i as u32)),
         );
+        if self.candidates.is_empty() {
+            // Every probability is under the cutoff (a flat distribution): run.c would read past
+            // its buffer here; sample from the whole distribution instead.
+            return self.sample_multinomial(coin);
+        }
         self.candidates
             .sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
         let mut cumulative = 0.0f32;
@@ -154,5 +167,34 @@ impl Sampler {
             }
         }
         self.candidates[last].1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sampler(temperature: f32, topp: f32) -> Sampler {
+        let options = SamplerOptions {
+            temperature,
+            topp,
+            seed: 7,
+        };
+        Sampler::new(options, 4).unwrap()
+    }
+
+    #[test]
+    fn extreme_temperatures_do_not_break_sampling() {
+        let logits = [0.5f32, 2.0, -1.0, 1.0];
+        // So small that logits / temperature overflows: the greedy limit.
+        assert_eq!(sampler(1e-40, 0.9).sample(&logits), 1);
+        // So large that every probability is under the top-p cutoff: the whole distribution.
+        let t = sampler(1e6, 0.001).sample(&logits);
+        assert!(t < 4);
+    }
+
+    #[test]
+    fn greedy_is_the_first_largest() {
+        assert_eq!(sampler(0.0, 0.9).sample(&[1.0, 3.0, 3.0, 0.0]), 1);
     }
 }

@@ -181,7 +181,7 @@ impl Iss {
             .ok_or_else(|| {
                 format!(
                     "vector elements {start} .. {} outside the vector memory",
-                    start as usize + n
+                    start.saturating_add(n)
                 )
             })
     }
@@ -199,7 +199,7 @@ impl Iss {
             .ok_or_else(|| {
                 format!(
                     "vector elements {start} .. {} outside the vector memory",
-                    start as usize + n
+                    start.saturating_add(n)
                 )
             })?;
         for (o, &v) in out.iter_mut().zip(values) {
@@ -216,7 +216,7 @@ impl Iss {
             .ok_or_else(|| {
                 format!(
                     "vector elements {start} .. {} outside the vector memory",
-                    start as usize + n
+                    start.saturating_add(n)
                 )
             })?
             .copy_from_slice(values);

@@ -106,13 +106,28 @@ fn malformed_programs_fault_instead_of_panicking() {
     let compiled = compile(&quant, &target, CompileOptions::default()).unwrap();
     let cases = [
         ("li dst=r20 imm=-5\ngetv dst=r21 src=v0 idx=r20", "negative"),
-        ("li dst=r20 imm=140737488355327\nmuli dst=r21 a=r20 imm=1000000", "overflows"),
-        ("li dst=r20 imm=99999999\nsilu dst=v0 src=v0 n=4 e=r20", "exponent"),
+        (
+            "li dst=r20 imm=140737488355327\nmuli dst=r21 a=r20 imm=1000000",
+            "overflows",
+        ),
+        (
+            "li dst=r20 imm=99999999\nsilu dst=v0 src=v0 n=4 e=r20",
+            "exponent",
+        ),
         ("norm dst=v0 src=v0 n=4 bits=0 ein=r0 eout=r20", "bits=0"),
-        ("matvec dst=v0 w=m1048575 wreg=r0 x=v65000 rows=4 cols=4", "outside the matrix memory"),
-        ("matvec dst=v0 w=m0 wreg=r0 x=v0 rows=4 cols=4", "not an int8"),
+        (
+            "matvec dst=v0 w=m1048575 wreg=r0 x=v65000 rows=4 cols=4",
+            "outside the matrix memory",
+        ),
+        (
+            "matvec dst=v0 w=m0 wreg=r0 x=v0 rows=4 cols=4",
+            "not an int8",
+        ),
         ("mul dst=v0 a=v1 b=v0 n=4", "different lanes"),
-        ("norm dst=v65535 src=v65535 n=4 bits=8 ein=r0 eout=r20", "outside the vector memory"),
+        (
+            "norm dst=v65535 src=v65535 n=4 bits=8 ein=r0 eout=r20",
+            "outside the vector memory",
+        ),
     ];
     for (prefix, needle) in cases {
         let mut bundle = compiled.bundle.clone();

@@ -237,7 +237,7 @@ impl Iss {
             .ok_or_else(|| {
                 format!(
                     "matrix words {start} .. {} outside the matrix memory",
-                    start as usize + count
+                    start.saturating_add(count)
                 )
             })
     }

@@ -59,13 +59,23 @@ enum EngineKind {
 /// The machine flags shared by the commands that compile.
 #[derive(clap::Args)]
 struct MachineArgs {
-    /// Target: a built-in name (sim-tiny, ulx3s-85f, icebreaker) or a target file (.toml).
-    #[arg(long, default_value = "sim-tiny")]
-    target: String,
+    /// Target: a built-in name (sim-tiny, ulx3s-85f, icebreaker) or a target file (.toml);
+    /// default: sim-tiny.
+    #[arg(long)]
+    target: Option<String>,
     /// Positions served (the KV cache's length); default: the model's seq_len.
     #[arg(long)]
     context: Option<usize>,
 }
+
+impl MachineArgs {
+    fn target(&self) -> Result<Target, CliError> {
+        load_target(self.target.as_deref().unwrap_or(DEFAULT_TARGET))
+    }
+}
+
+/// The target when none is named.
+const DEFAULT_TARGET: &str = "sim-tiny";
 
 /// The model and tokenizer flags shared by the commands.
 #[derive(clap::Args)]
@@ -337,9 +347,14 @@ impl<M: Machine> Engine for MachineEngine<M> {
     }
 }
 
-/// Compile the model for the target and load it into the instruction-set simulator.
-fn iss_engine(loaded: &Loaded, machine: &MachineArgs) -> Result<Box<dyn Engine>, CliError> {
-    let target = load_target(&machine.target)?;
+/// Compile the model for the target and load it into the instruction-set simulator; also
+/// returns the predicted cycles at every position. The engine's `seq_len` is the bundle's
+/// context, so generation stops there as run.c stops at `seq_len`.
+fn iss_engine(
+    loaded: &Loaded,
+    machine: &MachineArgs,
+) -> Result<(Box<dyn Engine>, Vec<u64>), CliError> {
+    let target = machine.target()?;
     let quant = QuantModel::quantize(&loaded.checkpoint);
     let compiled = compile(
         &quant,
@@ -349,13 +364,19 @@ fn iss_engine(loaded: &Loaded, machine: &MachineArgs) -> Result<Box<dyn Engine>,
         },
     )
     .map_err(|e| refused(e.to_string()))?;
+    let predicted = compiled.bundle.manifest.predicted_cycles.clone();
+    let config = ModelConfig {
+        seq_len: compiled.bundle.manifest.context,
+        ..loaded.checkpoint.config
+    };
     let mut iss = Iss::new(target, compiled.bundle).map_err(|e| refused(e.to_string()))?;
     iss.record_values(true);
-    Ok(Box::new(MachineEngine {
+    let engine = Box::new(MachineEngine {
         machine: iss,
-        config: loaded.checkpoint.config,
-        logits: vec![0.0; loaded.checkpoint.config.vocab_size],
-    }))
+        config,
+        logits: vec![0.0; config.vocab_size],
+    });
+    Ok((engine, predicted))
 }
 
 fn print_fidelity(f: &Fidelity) {
@@ -376,11 +397,7 @@ fn print_fidelity(f: &Fidelity) {
 /// The sequence fidelity compares: the prompt, continued greedily by the float model.
 fn fidelity_sequence(loaded: &Loaded, prompt: &[u32], steps: usize) -> Result<Vec<u32>, CliError> {
     let mut float = FloatModel::new(loaded.checkpoint.clone());
-    let greedy = SamplerOptions {
-        temperature: 0.0,
-        topp: 0.9,
-        seed: 1,
-    };
+    let greedy = SamplerOptions::greedy();
     let next = generate(&mut float, prompt, steps, greedy)?;
     let mut sequence = vec![prompt[0]];
     sequence.extend(next.iter().take(next.len().saturating_sub(1)));
@@ -399,11 +416,7 @@ fn tokens_per_second(
     steps: usize,
     repeat: usize,
 ) -> Result<f64, CliError> {
-    let greedy = SamplerOptions {
-        temperature: 0.0,
-        topp: 0.9,
-        seed: 1,
-    };
+    let greedy = SamplerOptions::greedy();
     let mut best = 0.0f64;
     for _ in 0..repeat.max(1) {
         let mut engine = make();
@@ -436,8 +449,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 seed,
             };
             options.validate()?;
+            if kind != EngineKind::Iss && (machine.target.is_some() || machine.context.is_some()) {
+                return Err(refused(
+                    "--target and --context choose the machine of --engine iss; this engine runs on the host",
+                ));
+            }
             let mut engine = match kind {
-                EngineKind::Iss => iss_engine(&loaded, &machine)?,
+                EngineKind::Iss => iss_engine(&loaded, &machine)?.0,
                 _ => engine(kind, loaded.checkpoint.clone()),
             };
             let start = Instant::now();
@@ -460,18 +478,25 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Compile {
             model,
-            machine: MachineArgs { target, context },
+            machine,
             output,
             timeline,
             timeline_position,
         } => {
             let loaded = load(&model)?;
-            let target = load_target(&target)?;
+            let target = machine.target()?;
+            let context = machine.context;
             let quant = QuantModel::quantize(&loaded.checkpoint);
             let start = Instant::now();
             let compiled = compile(&quant, &target, CompileOptions { context })
                 .map_err(|e| refused(e.to_string()))?;
             let elapsed = start.elapsed();
+            if timeline.is_some() && timeline_position >= compiled.bundle.manifest.context {
+                return Err(refused(format!(
+                    "--timeline-position {timeline_position} is past the context of {} positions",
+                    compiled.bundle.manifest.context
+                )));
+            }
             compiled
                 .bundle
                 .write(&output, &target)
@@ -481,12 +506,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 })?;
             let m = &compiled.bundle.manifest;
             if let Some(path) = &timeline {
-                if timeline_position >= m.context {
-                    return Err(refused(format!(
-                        "--timeline-position {timeline_position} is past the context of {} positions",
-                        m.context
-                    )));
-                }
                 let title = format!("{} on {}", loaded.name, target.name);
                 let svg = monorail_compiler::timeline::svg(
                     &compiled.code,
@@ -610,6 +629,17 @@ fn run(cli: Cli) -> Result<(), CliError> {
             } else {
                 steps.min(loaded.checkpoint.config.seq_len)
             };
+            // The machine first, so that a bad --target is refused before anything runs.
+            let machine = match &target {
+                Some(_) => Some(iss_engine(
+                    &loaded,
+                    &MachineArgs {
+                        target: target.clone(),
+                        context,
+                    },
+                )?),
+                None => None,
+            };
             let checkpoint = loaded.checkpoint.clone();
             let quant = QuantModel::quantize(&checkpoint);
             let float = tokens_per_second(
@@ -630,29 +660,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!("| --- | ---: | ---: |");
             println!("| float | {float:.0} | 1.00x |");
             println!("| golden | {golden:.0} | {:.2}x |", golden / float);
-            if let Some(target) = target {
-                let machine = MachineArgs {
-                    target: target.clone(),
-                    context,
-                };
-                let mut engine = iss_engine(&loaded, &machine)?;
-                let n = positions.min(context.unwrap_or(positions));
-                let greedy = SamplerOptions {
-                    temperature: 0.0,
-                    topp: 0.9,
-                    seed: 1,
-                };
+            if let Some((mut engine, predicted)) = machine {
+                let n = positions.min(predicted.len());
                 let start = Instant::now();
-                generate(engine.as_mut(), &[BOS], n, greedy)?;
+                generate(engine.as_mut(), &[BOS], n, SamplerOptions::greedy())?;
                 let seconds = start.elapsed().as_secs_f64();
-                let quant = QuantModel::quantize(&loaded.checkpoint);
-                let target = load_target(&target)?;
-                let compiled = compile(&quant, &target, CompileOptions { context })
-                    .map_err(|e| refused(e.to_string()))?;
-                let cycles: u64 = compiled.bundle.manifest.predicted_cycles[..n].iter().sum();
+                let cycles: u64 = predicted[..n].iter().sum();
                 println!(
                     "| iss ({}) | {:.0} | {:.2}x | {:.1} M simulated cycles/s |",
-                    target.name,
+                    target.as_deref().unwrap_or(DEFAULT_TARGET),
                     n as f64 / seconds,
                     n as f64 / seconds / float,
                     cycles as f64 / seconds / 1e6
@@ -672,11 +688,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let tokens = loaded.tokenizer.encode(DEMO_PROMPT, true, false)?;
             println!("model: {}", loaded.name);
             println!("prompt: {DEMO_PROMPT:?}, {steps} positions, greedy\n");
-            let greedy = SamplerOptions {
-                temperature: 0.0,
-                topp: 0.9,
-                seed: 1,
-            };
+            let greedy = SamplerOptions::greedy();
             let mut outputs = Vec::new();
             for kind in [EngineKind::Float, EngineKind::Golden] {
                 let mut engine = engine(kind, loaded.checkpoint.clone());

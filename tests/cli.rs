@@ -87,7 +87,15 @@ fn float_reference_reproduces_every_llama2c_fixture_case() {
 
 #[test]
 fn every_command_has_help() {
-    for command in ["run", "fidelity", "synth-model", "bench", "demo"] {
+    for command in [
+        "run",
+        "fidelity",
+        "synth-model",
+        "bench",
+        "demo",
+        "compile",
+        "isa-manual",
+    ] {
         monorail()
             .args([command, "--help"])
             .assert()
@@ -359,7 +367,10 @@ fn absurd_headers_are_refused_naming_the_field() {
             &["`n_kv_heads` (3) must divide `n_heads` (8)"],
         ),
         ([48, 172, 5, 16, 4, 512, 512], &["head size", "even"]),
-        ([64, 172, 5, 8, 4, i32::MIN, 512], &["`vocab_size`"]),
+        (
+            [64, 172, 5, 8, 4, i32::MIN, 512],
+            &["`vocab_size` is -2147483648"],
+        ),
     ];
     for (i, (header, needles)) in cases.iter().enumerate() {
         let path = legacy_file(tmp.path(), &format!("absurd{i}.bin"), *header, 64);
@@ -481,16 +492,13 @@ fn bad_flags_are_refused() {
 fn iss_generates_the_golden_tokens_of_the_fixture_on_ulx3s() {
     let dir = fixtures();
     let run = |engine: &str| {
+        let machine: &[&str] = match engine {
+            "iss" => &["--target", "ulx3s-85f", "--context", "256"],
+            _ => &[],
+        };
         let output = monorail()
-            .args([
-                "run",
-                "--engine",
-                engine,
-                "--target",
-                "ulx3s-85f",
-                "--context",
-                "256",
-            ])
+            .args(["run", "--engine", engine])
+            .args(machine)
             .args(["-n", "24", "-t", "0", "--json"])
             .arg("--model")
             .arg(dir.join("synthetic-a.bin"))
@@ -508,6 +516,35 @@ fn iss_generates_the_golden_tokens_of_the_fixture_on_ulx3s() {
     let iss = run("iss");
     assert_eq!(iss.as_array().unwrap().len(), 24);
     assert_eq!(iss, run("golden"));
+    // Steps past the bundle's context stop at the context, as run.c stops at seq_len.
+    let output = monorail()
+        .args([
+            "run",
+            "--engine",
+            "iss",
+            "--context",
+            "16",
+            "-n",
+            "40",
+            "-t",
+            "0",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        json_of(&output.stdout)["tokens"].as_array().unwrap().len(),
+        16
+    );
+    refused(
+        &["run", "--engine", "golden", "--target", "ulx3s-85f"],
+        &["--engine iss"],
+    );
 }
 
 #[test]

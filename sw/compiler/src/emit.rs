@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use monorail_contract::bundle::{Bundle, Manifest, ModelShape, BUNDLE_MAGIC, BUNDLE_VERSION};
-use monorail_contract::isa::Instr;
+use monorail_contract::isa::{encode_program, Instr};
 use monorail_contract::target::Target;
 use monorail_contract::timing::{token_cycles, Clock};
 use monorail_model::quant::QuantModel;
@@ -60,6 +60,13 @@ pub fn emit(
     scheduled: Scheduled,
 ) -> Result<Compiled, CompileError> {
     let program: Vec<Instr> = scheduled.code.iter().map(|t| t.instr).collect();
+    // Every field must fit its encoding (wait counts have 14 bits, lengths 16, ...).
+    encode_program(&program).map_err(|(i, e)| {
+        CompileError::Invalid(format!(
+            "the program cannot be encoded for {}: instruction {i} (`{}`): {e}",
+            target.name, program[i]
+        ))
+    })?;
     let predicted_cycles = (0..layout.context)
         .map(|pos| token_cycles(&program, target, pos))
         .collect::<Result<Vec<u64>, _>>()

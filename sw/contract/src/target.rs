@@ -63,8 +63,6 @@ pub struct RawDevice {
     pub part: String,
     /// Number of block RAMs.
     pub block_rams: u32,
-    /// Bits per block RAM.
-    pub block_ram_bits: u32,
     /// Hardware multipliers (18x18 or 16x16).
     pub dsps: u32,
     /// Single-port RAM bits (iCE40 SPRAM), where the matrix memory goes when present.
@@ -153,7 +151,7 @@ pub fn builtin_names() -> Vec<&'static str> {
 pub const MAX_MATRIX_WORDS: usize = 1 << 20;
 /// Largest vector-memory element address the ISA encodes (16 bits).
 pub const MAX_VECTOR_ELEMENTS: usize = 1 << 16;
-/// Largest program the ISA's wait counters address (16 bits).
+/// Largest program memory (instructions) a target may declare.
 pub const MAX_PROGRAM_WORDS: usize = 1 << 16;
 
 fn field(field: &'static str, value: impl ToString, rule: impl Into<String>) -> TargetError {
@@ -318,7 +316,7 @@ fn table_brams(family: Family) -> usize {
         tables::RECIP_ENTRIES,
         tables::EXP2_ENTRIES,
         tables::SIGMOID_ENTRIES,
-        crate::numerics::SINE_QUARTER_ENTRIES,
+        crate::numerics::SINE_QUARTER_ENTRIES + 1,
     ]
     .iter()
     .map(|&entries| brams(family, 16, entries))
@@ -404,8 +402,8 @@ impl Target {
         };
         if estimate.total() > d.block_rams as usize {
             return Err(field(
-                "memory.matrix_tiles",
-                self.matrix_tiles,
+                "memory",
+                "too large for the device",
                 format!(
                     "the memories need {} block RAMs (matrix {}, vector {}, program {}, tables {}) \
                      but the {} has {}",
@@ -461,7 +459,7 @@ mod tests {
         assert_eq!(ulx3s.lanes, 64);
         assert_eq!(ulx3s.matrix_bytes(), 3 * 2048 * 64);
         let e = ulx3s.block_ram_estimate().unwrap();
-        assert_eq!((e.matrix, e.vector, e.program, e.tables), (171, 15, 15, 5));
+        assert_eq!((e.matrix, e.vector, e.program, e.tables), (171, 15, 15, 6));
         let ice = Target::builtin("icebreaker").unwrap();
         assert!(ice.block_ram_estimate().unwrap().matrix_in_spram);
     }
@@ -473,7 +471,10 @@ mod tests {
         let cases: Vec<(Change, &str)> = vec![
             (Box::new(|t| t.lanes = 48), "`lanes` is 48"),
             (Box::new(|t| t.vector_lanes = 128), "`vector_lanes` is 128"),
-            (Box::new(|t| t.memory.matrix_tiles = 4), "block RAMs"),
+            (
+                Box::new(|t| t.memory.matrix_tiles = 4),
+                "block RAMs (matrix 228",
+            ),
             (
                 Box::new(|t| t.memory.vector_words = 0),
                 "`memory.vector_words` is 0",

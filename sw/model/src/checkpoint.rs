@@ -242,8 +242,10 @@ pub fn load(path: &Path) -> Result<Checkpoint, ModelError> {
     } else {
         let raw = raw_config(&head[..LEGACY_HEADER_BYTES]);
         let shared = raw.vocab_size > 0;
+        // The legacy format negates vocab_size for an unshared classifier; i32::MIN has no
+        // positive counterpart and stays as it is, to be refused by name.
         let raw = RawModelConfig {
-            vocab_size: raw.vocab_size.checked_abs().unwrap_or(0),
+            vocab_size: raw.vocab_size.checked_abs().unwrap_or(raw.vocab_size),
             ..raw
         };
         let config = raw.validate(shared).map_err(|source| ModelError::Config {

@@ -17,6 +17,15 @@ pub struct SamplerOptions {
 }
 
 impl SamplerOptions {
+    /// Greedy decoding (temperature 0).
+    pub fn greedy() -> SamplerOptions {
+        SamplerOptions {
+            temperature: 0.0,
+            topp: 0.9,
+            seed: 1,
+        }
+    }
+
     /// Check the options (llama2.c silently replaces bad values; Monorail refuses them).
     pub fn validate(&self) -> Result<(), ModelError> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {

@@ -57,7 +57,8 @@ pub fn parse_shape(text: &str) -> Result<ModelConfig, ModelError> {
     if let Some((_, raw)) = SHAPES.iter().find(|(name, _)| *name == text) {
         return raw
             .validate(true)
-            .map_err(|e| ModelError::Invalid(format!("shape `{text}`: {e}")));
+            .map_err(|e| ModelError::Invalid(format!("shape `{text}`: {e}")))
+            .and_then(|c| check_size(text, c));
     }
     let keys = [
         "dim", "hidden", "layers", "heads", "kv_heads", "vocab", "seq",
@@ -107,6 +108,17 @@ pub fn parse_shape(text: &str) -> Result<ModelConfig, ModelError> {
     }
     .validate(shared)
     .map_err(|e| ModelError::Invalid(format!("shape `{text}`: {e}")))
+    .and_then(|c| check_size(text, c))
+}
+
+fn check_size(text: &str, config: ModelConfig) -> Result<ModelConfig, ModelError> {
+    let params = config.param_count();
+    if params > MAX_SYNTH_PARAMS {
+        return Err(ModelError::Invalid(format!(
+            "shape `{text}` has {params} parameters, above the {MAX_SYNTH_PARAMS} a synthetic model may have"
+        )));
+    }
+    Ok(config)
 }
 
 /// splitmix64: a small, well-mixed, seedable stream.
@@ -136,6 +148,9 @@ impl SplitMix64 {
         (0..n).map(|_| (mean + std * self.bell()) as f32).collect()
     }
 }
+
+/// Largest synthetic model, in parameters (4 GiB of float32): the generator builds it in memory.
+pub const MAX_SYNTH_PARAMS: usize = 1 << 30;
 
 /// A seeded random model: embedding values of standard deviation 0.3, matrices scaled by
 /// `1 / sqrt(fan_in)` (so activations keep their size through the layers), norm weights around 1.

@@ -10,11 +10,21 @@ if [ $# -lt 3 ]; then
   sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
-runc=$1 model=$2 tokenizer=$3 rounds=${4:-11} steps=${5:-512}
+# Resolve the user's paths before moving to the repository.
+absolute() { (cd "$(dirname "$1")" && printf '%s/%s\n' "$(pwd)" "$(basename "$1")"); }
+runc=$(absolute "$1") model=$(absolute "$2") tokenizer=$(absolute "$3") rounds=${4:-11} steps=${5:-512}
+for f in "$runc" "$model" "$tokenizer"; do
+  [ -e "$f" ] || { echo "bench-vs-runc: $f does not exist" >&2; exit 2; }
+done
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release --quiet
 monorail=target/release/monorail
-rate() { grep -o 'achieved tok/s: [0-9.]*' | awk '{print $3}'; }
+rate() {
+  local r
+  r=$(grep -o 'achieved tok/s: [0-9.]*' | awk '{print $3}') || true
+  [ -n "$r" ] || { echo "bench-vs-runc: a run printed no 'achieved tok/s' line" >&2; exit 1; }
+  echo "$r"
+}
 declare -a c f g
 for ((i = 0; i < rounds; i++)); do
   c+=("$("$runc" "$model" -z "$tokenizer" -n "$steps" -t 0 2>&1 >/dev/null | rate)")

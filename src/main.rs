@@ -119,7 +119,7 @@ enum Command {
         /// Temperature; 0 is greedy.
         #[arg(long, short = 't', default_value_t = 1.0)]
         temperature: f32,
-        /// Top-p (nucleus) threshold; outside (0, 1) samples from the whole distribution.
+        /// Top-p (nucleus) threshold in [0, 1]; 0 or 1 samples from the whole distribution.
         #[arg(long, short = 'p', default_value_t = 0.9)]
         topp: f32,
         /// Seed of the sampler's random number generator (non-zero).
@@ -527,10 +527,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 .sum::<f64>()
                 / positions as f64;
             println!(
-                "compiled {} for {} in {:.0} ms -> {}",
+                "compiled {} for {} in {:.0} ms ({}) -> {}",
                 loaded.name,
                 target.name,
                 elapsed.as_secs_f64() * 1e3,
+                monorail_compiler::PASSES.join(" -> "),
                 output.display()
             );
             println!(
@@ -543,20 +544,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 target.vector_elements()
             );
             for pos in [0, cycles.len() / 2, cycles.len() - 1] {
-                let (spans, total) =
-                    monorail_compiler::timeline::spans(&compiled.code, &target, pos);
-                let busy = |u: monorail_contract::isa::Unit| -> u64 {
-                    spans
-                        .iter()
-                        .filter(|s| s.unit == u)
-                        .map(|s| s.end - s.start)
-                        .sum()
-                };
+                let [mxu, vxu, sxu] =
+                    monorail_compiler::timeline::busy(&compiled.code, &target, pos);
                 println!(
-                    "  position {pos}: {total} cycles; busy: matrix unit {}, vector unit {}, scalar unit {}; MAC bound {:.0}",
-                    busy(monorail_contract::isa::Unit::Mxu),
-                    busy(monorail_contract::isa::Unit::Vxu),
-                    busy(monorail_contract::isa::Unit::Sxu),
+                    "  position {pos}: {} cycles; busy: matrix unit {mxu}, vector unit {vxu}, scalar unit {sxu}; MAC bound {:.0}",
+                    cycles[pos],
                     bound(pos)
                 );
             }

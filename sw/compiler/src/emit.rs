@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use monorail_contract::bundle::{Bundle, Manifest, ModelShape, BUNDLE_MAGIC, BUNDLE_VERSION};
+use monorail_contract::bundle::{Bundle, Manifest, BUNDLE_MAGIC, BUNDLE_VERSION};
 use monorail_contract::isa::{encode_program, Instr};
 use monorail_contract::target::Target;
 use monorail_contract::timing::{token_cycles, Clock};
@@ -85,7 +85,7 @@ pub fn emit(
         version: BUNDLE_VERSION,
         target: target.name.clone(),
         config_hash: format!("{:016x}", target.config_hash()),
-        model: ModelShape::from(c),
+        model: *c,
         context: layout.context,
         instructions: program.len(),
         regions: layout.regions.clone(),

@@ -25,7 +25,7 @@ pub struct Span {
     pub layer: Option<usize>,
 }
 
-/// The busy spans of a token step at `pos`: consecutive instructions of a unit serving the same
+/// The busy spans of a token step at `pos`: back-to-back instructions of a unit serving the same
 /// step merge into one span. Also returns the step's total cycles.
 pub fn spans(code: &[Tagged], target: &Target, pos: usize) -> (Vec<Span>, u64) {
     let mut clock = Clock::new(target, pos);
@@ -42,7 +42,7 @@ pub fn spans(code: &[Tagged], target: &Target, pos: usize) -> (Vec<Span>, u64) {
         let end = issued.issue + cost(&t.instr.op, target, pos).occupancy;
         let last = out.iter_mut().rev().find(|s| s.unit == issued.unit);
         match last {
-            Some(s) if s.step == t.step && s.layer == t.layer && issued.issue <= s.end + 2 => {
+            Some(s) if s.step == t.step && s.layer == t.layer && issued.issue <= s.end => {
                 s.end = s.end.max(end);
             }
             _ => out.push(Span {
@@ -55,6 +55,18 @@ pub fn spans(code: &[Tagged], target: &Target, pos: usize) -> (Vec<Span>, u64) {
         }
     }
     (out, total)
+}
+
+/// Cycles each execution unit is busy (the sum of its instructions' occupancies) in a token step
+/// at `pos`, in [`Unit::EXECUTION`] order.
+pub fn busy(code: &[Tagged], target: &Target, pos: usize) -> [u64; 3] {
+    let mut out = [0; 3];
+    for t in code {
+        if let Some(slot) = t.instr.op.spec().unit.slot() {
+            out[slot] += cost(&t.instr.op, target, pos).occupancy;
+        }
+    }
+    out
 }
 
 fn colour(step: ModelStep) -> &'static str {
@@ -86,19 +98,13 @@ pub fn svg(code: &[Tagged], target: &Target, pos: usize, title: &str) -> String 
         left + width + 20.0
     );
     let _ = writeln!(out, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-    let busy = |u: Unit| -> u64 {
-        spans
-            .iter()
-            .filter(|s| s.unit == u)
-            .map(|s| s.end - s.start)
-            .sum()
-    };
+    let mxu_busy = busy(code, target, pos)[0];
     let _ = writeln!(
         out,
         "<text x=\"{left}\" y=\"20\" font-size=\"14\">{}</text>",
         xml(&format!(
             "{title}: one token step at position {pos}, {total} cycles; matrix unit busy {:.0}%",
-            100.0 * busy(Unit::Mxu) as f64 / total.max(1) as f64
+            100.0 * mxu_busy as f64 / total.max(1) as f64
         ))
     );
     for (i, unit) in units.iter().enumerate() {

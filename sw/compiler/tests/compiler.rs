@@ -51,11 +51,16 @@ fn the_timeline_agrees_with_the_prediction_and_never_double_books_a_unit() {
             }
         }
         let macs = model.config.macs_per_token(pos) as u64;
-        let mxu_busy: u64 = spans
+        let mxu_busy = timeline::busy(&compiled.code, &target, pos)[0];
+        let span_total: u64 = spans
             .iter()
             .filter(|s| s.unit == Unit::Mxu)
             .map(|s| s.end - s.start)
             .sum();
+        assert_eq!(
+            span_total, mxu_busy,
+            "the picture's spans are the unit's occupancy"
+        );
         assert!(
             mxu_busy * target.lanes as u64 >= macs,
             "the matrix unit cannot do {macs} MACs in {mxu_busy} cycles"

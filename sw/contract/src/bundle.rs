@@ -75,7 +75,7 @@ pub struct Manifest {
     /// [`Target::config_hash`] in hex.
     pub config_hash: String,
     /// The model's shape.
-    pub model: ModelShape,
+    pub model: ModelConfig,
     /// Positions the bundle serves (the KV cache's length).
     pub context: usize,
     /// Instructions in `program.bin`.
@@ -86,39 +86,6 @@ pub struct Manifest {
     pub checkpoints: Vec<CheckpointSpec>,
     /// Cycles of a token step at positions `0 .. context`.
     pub predicted_cycles: Vec<u64>,
-}
-
-/// The model shape recorded in a manifest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelShape {
-    /// Width.
-    pub dim: usize,
-    /// Feed-forward width.
-    pub hidden_dim: usize,
-    /// Layers.
-    pub n_layers: usize,
-    /// Query heads.
-    pub n_heads: usize,
-    /// Key/value heads.
-    pub n_kv_heads: usize,
-    /// Vocabulary.
-    pub vocab_size: usize,
-    /// The model's own longest sequence.
-    pub seq_len: usize,
-}
-
-impl From<&ModelConfig> for ModelShape {
-    fn from(c: &ModelConfig) -> ModelShape {
-        ModelShape {
-            dim: c.dim,
-            hidden_dim: c.hidden_dim,
-            n_layers: c.n_layers,
-            n_heads: c.n_heads,
-            n_kv_heads: c.n_kv_heads,
-            vocab_size: c.vocab_size,
-            seq_len: c.seq_len,
-        }
-    }
 }
 
 /// A bundle in memory.

@@ -26,7 +26,7 @@ pub struct RawModelConfig {
 }
 
 /// Validated model hyper-parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ModelConfig {
     /// Transformer width.
     pub dim: usize,

@@ -330,14 +330,19 @@ pub fn quantize_matrix(w: &[f32], rows: usize, cols: usize) -> QuantMatrix {
 pub mod tables {
     use super::*;
 
-    /// Entries of the reciprocal-square-root table: 128 for mantissas in `[1, 2)`, 128 for `[2, 4)`.
-    pub const RSQRT_ENTRIES: usize = 256;
-    /// Entries of the reciprocal table (8 fraction bits of a mantissa in `[1, 2)`).
-    pub const RECIP_ENTRIES: usize = 256;
-    /// Entries of the `2^(-f/256)` table.
-    pub const EXP2_ENTRIES: usize = 256;
-    /// Entries of the sigmoid table (`x = i / 64` for `i` in `0..512`).
-    pub const SIGMOID_ENTRIES: usize = 512;
+    /// Mantissa bits below the leading one that index the reciprocal-square-root table.
+    pub const RSQRT_INDEX_BITS: u32 = 7;
+    /// Entries of the reciprocal-square-root table: one half for mantissas in `[1, 2)`, one
+    /// for `[2, 4)`.
+    pub const RSQRT_ENTRIES: usize = 2 << RSQRT_INDEX_BITS;
+    /// Mantissa bits below the leading one that index the reciprocal table.
+    pub const RECIP_INDEX_BITS: u32 = 8;
+    /// Entries of the reciprocal table.
+    pub const RECIP_ENTRIES: usize = 1 << RECIP_INDEX_BITS;
+    /// Entries of the `2^(-f/256)` table: one per fraction step of its Q.8 input.
+    pub const EXP2_ENTRIES: usize = 1 << EXP2_INPUT_FRACTION_BITS;
+    /// Entries of the sigmoid table (`x = i / 64` for `i` in `0 ..= SIGMOID_INPUT_MAX`).
+    pub const SIGMOID_ENTRIES: usize = SIGMOID_INPUT_MAX as usize + 1;
 
     /// All tables, as the integer contents a ROM holds.
     #[derive(Debug)]
@@ -357,25 +362,28 @@ pub mod tables {
     /// The exact values the table entries are rounded from, in table order (for the robustness
     /// test and for documentation tools).
     pub fn exact_values() -> Vec<(&'static str, Vec<f64>)> {
+        let one = pow2(SCALE_FRACTION_BITS as i32);
+        let half = RSQRT_ENTRIES / 2;
         let rsqrt = (0..RSQRT_ENTRIES)
             .map(|i| {
-                let (base, frac) = if i < 128 { (1.0, i) } else { (2.0, i - 128) };
-                let f = base * (1.0 + (frac as f64 + 0.5) / 128.0);
-                32768.0 / f.sqrt()
+                let (base, frac) = if i < half { (1.0, i) } else { (2.0, i - half) };
+                let f = base * (1.0 + (frac as f64 + 0.5) / half as f64);
+                one / f.sqrt()
             })
             .collect();
         let recip = (0..RECIP_ENTRIES)
-            .map(|i| 32768.0 / (1.0 + (i as f64 + 0.5) / 256.0))
+            .map(|i| one / (1.0 + (i as f64 + 0.5) / RECIP_ENTRIES as f64))
             .collect();
         let exp2_neg = (0..EXP2_ENTRIES)
-            .map(|i| 32768.0 * (-(i as f64) / 256.0 * std::f64::consts::LN_2).exp())
+            .map(|i| one * (-(i as f64) / EXP2_ENTRIES as f64 * std::f64::consts::LN_2).exp())
             .collect();
+        let sigmoid_step = pow2(SIGMOID_INPUT_FRACTION_BITS as i32);
         let sigmoid = (0..SIGMOID_ENTRIES)
-            .map(|i| 16384.0 / (1.0 + (-(i as f64) / 64.0).exp()))
+            .map(|i| Q14_ONE as f64 / (1.0 + (-(i as f64) / sigmoid_step).exp()))
             .collect();
         let sine_quarter = (0..=SINE_QUARTER_ENTRIES)
             .map(|i| {
-                16384.0
+                Q14_ONE as f64
                     * (i as f64 * std::f64::consts::FRAC_PI_2 / SINE_QUARTER_ENTRIES as f64).sin()
             })
             .collect();
@@ -440,7 +448,8 @@ pub fn rsqrt(x: u64) -> FixedScale {
     }
     let k = bit_length(x) as i32 - 1;
     let odd = k & 1;
-    let index = odd as usize * 128 + fraction_index(x, 7);
+    let index =
+        odd as usize * (tables::RSQRT_ENTRIES / 2) + fraction_index(x, tables::RSQRT_INDEX_BITS);
     FixedScale {
         mant: tables::get().rsqrt[index],
         exp: -15 - (k - odd) / 2,
@@ -456,7 +465,7 @@ pub fn recip(x: u64) -> FixedScale {
     }
     let k = bit_length(x) as i32 - 1;
     FixedScale {
-        mant: tables::get().recip[fraction_index(x, 8)],
+        mant: tables::get().recip[fraction_index(x, tables::RECIP_INDEX_BITS)],
         exp: -15 - k,
     }
 }

@@ -430,8 +430,9 @@ impl Target {
         Ok(())
     }
 
-    /// A short hash of everything that shapes the hardware (bundles carry it, so that a bundle
-    /// for another target is refused). FNV-1a over the canonical TOML of the validated target.
+    /// A short hash of the whole validated target, description and clock included (bundles carry
+    /// it, so that a bundle made for another target, or an edited one, is refused). FNV-1a over
+    /// the canonical TOML of the validated target.
     pub fn config_hash(&self) -> u64 {
         let text = toml::to_string(self).expect("a target serialises");
         text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {

@@ -226,22 +226,28 @@ pub fn token_cycles(program: &[Instr], target: &Target, pos: usize) -> Result<u6
     Ok(last)
 }
 
-/// The timing of each instruction in words, for the ISA manual (next to [`cost`], which is the
-/// definition). `L` is `lanes`, `V` is `vector_lanes`, `c(n) = ceil(n / V)`, `b(n) = ceil(n / L)`.
-pub fn describe(mnemonic: &str) -> &'static str {
+/// The timing of each instruction in words, for the ISA manual, written from the same constants
+/// as [`cost`] (which is the definition). `L` is `lanes`, `V` is `vector_lanes`,
+/// `c(n) = ceil(n / V)`, `b(n) = ceil(n / L)`.
+pub fn describe(mnemonic: &str) -> String {
+    let (mxu, vxu) = (MXU_PIPELINE_CYCLES, VXU_PIPELINE_CYCLES);
     match mnemonic {
-        "nop" => "sequencer idle for `max(1, cycles)` cycles",
-        "end" => "issues once every unit has completed; the token step ends one cycle later",
-        "rsqrt" | "recip" => "occupancy 1, latency 2",
-        "matvec" => "occupancy `b(rows) * cols`, latency occupancy + 3 + L/V (accumulators drain)",
-        "dotv" => "occupancy `L/V + b(rows) * cols` (the x block of the next row block loads meanwhile), latency occupancy + 3 + log2(L)",
-        "mload" => "occupancy `b(n) * L/V`, latency occupancy + 3",
-        "norm" | "normg" => "occupancy `2 c(n) + log2(V)` (max-abs pass, reduction tree, shifting pass), latency occupancy + log2(V) + 3",
-        "sumsq" | "sum" | "vmax" | "argmax" => "occupancy `c(n)`, latency occupancy + log2(V) + 3",
-        "getv" | "setv" | "kvexp" => "occupancy 1, latency 4",
-        "kvstore" => "occupancy `n` (one matrix word written per cycle), latency `n` + 3",
-        "li" | "addi" | "add" | "sub" | "max" | "shri" | "andi" | "muli" => "occupancy 1, latency 1",
-        _ => "occupancy `c(n)`, latency occupancy + 3",
+        "nop" => "sequencer idle for `max(1, cycles)` cycles".into(),
+        "end" => "issues once every unit has completed; the token step ends one cycle later".into(),
+        "rsqrt" | "recip" => format!("occupancy 1, latency {SXU_TABLE_CYCLES}"),
+        "matvec" => format!("occupancy `b(rows) * cols`, latency occupancy + {mxu} + L/V (accumulators drain)"),
+        "dotv" => format!(
+            "occupancy `L/V + b(rows) * cols` (the x block of the next row block loads meanwhile), latency occupancy + {mxu} + log2(L)"
+        ),
+        "mload" => format!("occupancy `b(n) * L/V`, latency occupancy + {mxu}"),
+        "norm" | "normg" => format!(
+            "occupancy `2 c(n) + log2(V)` (max-abs pass, reduction tree, shifting pass), latency occupancy + log2(V) + {vxu}"
+        ),
+        "sumsq" | "sum" | "vmax" | "argmax" => format!("occupancy `c(n)`, latency occupancy + log2(V) + {vxu}"),
+        "getv" | "setv" | "kvexp" => format!("occupancy 1, latency {}", 1 + vxu),
+        "kvstore" => format!("occupancy `n` (one matrix word written per cycle), latency `n` + {vxu}"),
+        "li" | "addi" | "add" | "sub" | "max" | "shri" | "andi" | "muli" => format!("occupancy 1, latency {SXU_CYCLES}"),
+        _ => format!("occupancy `c(n)`, latency occupancy + {vxu}"),
     }
 }
 

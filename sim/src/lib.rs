@@ -76,6 +76,8 @@ pub struct Iss {
     /// Checkpoint indexes by instruction: `checkpoints_at[i]` lists the checkpoints complete
     /// after instruction `i`.
     checkpoints_at: Vec<Vec<usize>>,
+    /// Reused output buffer of element-wise operations.
+    scratch: Vec<i64>,
 }
 
 /// A failure inside one instruction, before it is given its context.
@@ -150,6 +152,7 @@ impl Iss {
             regs: [0; REGISTERS],
             record: false,
             checkpoints_at,
+            scratch: Vec::new(),
         })
     }
 
@@ -184,6 +187,44 @@ impl Iss {
                     start.saturating_add(n)
                 )
             })
+    }
+
+    /// `v[dst + i] = f(v[a + i])` for `i < n`; returns the sum of the results.
+    fn map1(
+        &mut self,
+        dst: i64,
+        a: i64,
+        n: usize,
+        f: impl Fn(i64) -> Result<i64, Fault>,
+    ) -> Result<i64, Fault> {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        for &x in self.slice(a, n)? {
+            out.push(f(x as i64)?);
+        }
+        let sum = out.iter().sum();
+        let stored = self.store(dst, &out);
+        self.scratch = out;
+        stored.map(|()| sum)
+    }
+
+    /// `v[dst + i] = f(v[a + i], v[b + i])` for `i < n`.
+    fn map2(
+        &mut self,
+        dst: i64,
+        a: i64,
+        b: i64,
+        n: usize,
+        f: impl Fn(i64, i64) -> Result<i64, Fault>,
+    ) -> Result<(), Fault> {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        for (&x, &y) in self.slice(a, n)?.iter().zip(self.slice(b, n)?) {
+            out.push(f(x as i64, y as i64)?);
+        }
+        let stored = self.store(dst, &out);
+        self.scratch = out;
+        stored
     }
 
     fn wide(&self, start: i64, n: usize) -> Result<Vec<i64>, Fault> {
@@ -412,15 +453,12 @@ impl Iss {
             }
             Op::Mul { dst, a, b, n: len } => {
                 self.aligned(&[dst, a, b])?;
-                let (x, y) = (self.wide(a, n(len))?, self.wide(b, n(len))?);
-                let out: Vec<i64> = x.iter().zip(&y).map(|(p, q)| p * q).collect();
-                self.store(dst, &out)?;
+                self.map2(dst, a, b, n(len), |p, q| Ok(p * q))?;
             }
             Op::Muls { dst, a, n: len, s } => {
                 self.aligned(&[dst, a])?;
                 let k = self.reg(s);
-                let out: Vec<i64> = self.wide(a, n(len))?.iter().map(|v| v * k).collect();
-                self.store(dst, &out)?;
+                self.map1(dst, a, n(len), |v| checked(v.checked_mul(k)))?;
             }
             Op::Addalign {
                 dst,
@@ -434,13 +472,9 @@ impl Iss {
                 self.aligned(&[dst, a, b])?;
                 let (ea, eb) = (exponent(self.reg(ea))?, exponent(self.reg(eb))?);
                 let e = residual_exponent(ea, eb);
-                let (x, y) = (self.wide(a, n(len))?, self.wide(b, n(len))?);
-                let out: Vec<i64> = x
-                    .iter()
-                    .zip(&y)
-                    .map(|(&p, &q)| shift_round(p, e - ea) + shift_round(q, e - eb))
-                    .collect();
-                self.store(dst, &out)?;
+                self.map2(dst, a, b, n(len), |p, q| {
+                    Ok(shift_round(p, e - ea) + shift_round(q, e - eb))
+                })?;
                 self.set(eout, e as i64);
             }
             Op::Rope {
@@ -473,12 +507,9 @@ impl Iss {
             } => {
                 self.aligned(&[dst, src])?;
                 let shift = -(exponent(self.reg(e))? + SIGMOID_INPUT_FRACTION_BITS as i32);
-                let out: Vec<i64> = self
-                    .wide(src, n(len))?
-                    .iter()
-                    .map(|&m| m * sigmoid_q14(shift_round(m, shift)))
-                    .collect();
-                self.store(dst, &out)?;
+                self.map1(dst, src, n(len), |m| {
+                    Ok(m * sigmoid_q14(shift_round(m, shift)))
+                })?;
             }
             Op::Expneg {
                 dst,
@@ -495,15 +526,12 @@ impl Iss {
                 if max.abs() > i32::MAX as i64 || mant.abs() > i32::MAX as i64 {
                     return Err("expneg's max or mantissa register is not a 32-bit value".into());
                 }
-                let out: Vec<i64> = self
-                    .wide(src, n(len))?
-                    .iter()
-                    .map(|&s| {
-                        exp2_neg_q15((-shift_round((s - max) * mant, shift)).min(EXP2_INPUT_LIMIT))
-                    })
-                    .collect();
-                self.store(dst, &out)?;
-                self.set(sum, out.iter().sum());
+                let total = self.map1(dst, src, n(len), |s| {
+                    Ok(exp2_neg_q15(
+                        (-shift_round((s - max) * mant, shift)).min(EXP2_INPUT_LIMIT),
+                    ))
+                })?;
+                self.set(sum, total);
             }
             Op::Shrv {
                 dst,
@@ -514,23 +542,18 @@ impl Iss {
             } => {
                 self.aligned(&[dst, a, b])?;
                 let k = exponent(self.reg(s))?;
-                let (x, y) = (self.wide(a, n(len))?, self.wide(b, n(len))?);
-                let out: Vec<i64> = x
-                    .iter()
-                    .zip(&y)
-                    .map(|(&p, &q)| Ok(shift_round(p, exponent(k as i64 - q)?)))
-                    .collect::<Result<_, Fault>>()?;
-                self.store(dst, &out)?;
+                self.map2(dst, a, b, n(len), |p, q| {
+                    Ok(shift_round(p, exponent(k as i64 - q)?))
+                })?;
             }
             Op::Addsv { dst, a, n: len, s } => {
                 self.aligned(&[dst, a])?;
                 let k = self.reg(s);
-                let out: Vec<i64> = self.wide(a, n(len))?.iter().map(|v| v + k).collect();
-                self.store(dst, &out)?;
+                self.map1(dst, a, n(len), |v| checked(v.checked_add(k)))?;
             }
             Op::Sumsq { dst, src, n: len } => {
                 let v: i128 = self
-                    .wide(src, n(len))?
+                    .slice(src, n(len))?
                     .iter()
                     .map(|&m| (m as i128) * (m as i128))
                     .sum();
@@ -538,7 +561,7 @@ impl Iss {
                 self.set(dst, v);
             }
             Op::Sum { dst, src, n: len } => {
-                let v = self.wide(src, n(len))?.iter().sum();
+                let v = self.slice(src, n(len))?.iter().map(|&x| x as i64).sum();
                 self.set(dst, v);
             }
             Op::Vmax { dst, src, n: len } => {

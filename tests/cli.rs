@@ -46,6 +46,16 @@ fn json_of(output: &[u8]) -> Value {
     serde_json::from_slice(output).expect("valid JSON on stdout")
 }
 
+/// The JSON a successful command printed (the command's stderr on failure).
+fn succeeded(output: std::process::Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json_of(&output.stdout)
+}
+
 #[test]
 fn float_reference_reproduces_every_llama2c_fixture_case() {
     let dir = fixtures();
@@ -222,16 +232,9 @@ fn synth_model_is_seeded_and_loads_like_any_checkpoint() {
         .arg(path("tok.bin"))
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let result = succeeded(output);
     // -n 0 runs the whole sequence (seq 16), as run.c.
-    assert_eq!(
-        json_of(&output.stdout)["tokens"].as_array().unwrap().len(),
-        16
-    );
+    assert_eq!(result["tokens"].as_array().unwrap().len(), 16);
 }
 
 #[test]
@@ -532,15 +535,8 @@ fn iss_generates_the_golden_tokens_of_the_fixture_on_ulx3s() {
         ])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        json_of(&output.stdout)["tokens"].as_array().unwrap().len(),
-        16
-    );
+    let result = succeeded(output);
+    assert_eq!(result["tokens"].as_array().unwrap().len(), 16);
     refused(
         &["run", "--engine", "golden", "--target", "ulx3s-85f"],
         &["--engine iss"],

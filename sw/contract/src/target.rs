@@ -276,26 +276,21 @@ impl RawTarget {
     }
 }
 
+/// The shapes (width bits, depth) of an 18-Kbit block RAM (ECP5 DP16KD, Gowin BSRAM).
+const SHAPES_18K: &[(usize, usize)] = &[
+    (36, 512),
+    (18, 1024),
+    (9, 2048),
+    (4, 4096),
+    (2, 8192),
+    (1, 16384),
+];
+
 /// Block RAM shapes (width bits, depth) per family, the configurations yosys maps to.
 fn bram_shapes(family: Family) -> &'static [(usize, usize)] {
     match family {
-        Family::Ecp5 => &[
-            (36, 512),
-            (18, 1024),
-            (9, 2048),
-            (4, 4096),
-            (2, 8192),
-            (1, 16384),
-        ],
+        Family::Ecp5 | Family::Gowin => SHAPES_18K,
         Family::Ice40 => &[(16, 256), (8, 512), (4, 1024), (2, 2048)],
-        Family::Gowin => &[
-            (36, 512),
-            (18, 1024),
-            (9, 2048),
-            (4, 4096),
-            (2, 8192),
-            (1, 16384),
-        ],
     }
 }
 

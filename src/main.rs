@@ -31,6 +31,10 @@ const BUILTIN_SEED: u64 = 260;
 const BUILTIN_SHAPE: &str = "stories260k";
 /// Prompt of `monorail demo`.
 const DEMO_PROMPT: &str = "Once upon a time";
+/// Target of `monorail demo`.
+const DEMO_TARGET: &str = "ulx3s-85f";
+/// Context of `monorail demo`'s compiled program (the stories260K shape's cache that fits).
+const DEMO_CONTEXT: usize = 256;
 
 #[derive(Parser)]
 #[command(
@@ -192,7 +196,8 @@ enum Command {
     },
     /// Print the ISA manual (Markdown), generated from the instruction table.
     IsaManual,
-    /// The main job on the built-in model: float reference and golden model side by side.
+    /// The main job on the built-in model: the float reference, the golden model, and the
+    /// compiled program on the simulated ulx3s-85f core, side by side.
     Demo {
         /// Positions to generate, prompt included.
         #[arg(long, short = 'n', default_value_t = 64)]
@@ -709,6 +714,47 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let sequence = fidelity_sequence(&loaded, &tokens, steps)?;
             println!("teacher-forced fidelity of the golden model:");
             print_fidelity(&measure_fidelity(&loaded, &sequence));
+
+            // The compiled program on the cycle-exact simulator of the ulx3s-85f core.
+            let machine = MachineArgs {
+                target: Some(DEMO_TARGET.into()),
+                context: Some(DEMO_CONTEXT),
+            };
+            let target = machine.target()?;
+            let (mut iss, predicted) = iss_engine(&loaded, &machine)?;
+            let start = Instant::now();
+            let out = generate(iss.as_mut(), &tokens, steps, greedy)?;
+            let seconds = start.elapsed().as_secs_f64();
+            let cycles: u64 = predicted[..out.len()].iter().sum();
+            let per_token = cycles as f64 / out.len() as f64;
+            println!(
+                "\n{DEMO_TARGET} core on the instruction-set simulator ({} lanes, context {DEMO_CONTEXT}):",
+                target.lanes
+            );
+            println!(
+                "  tokens: {}",
+                if out == outputs[1] {
+                    "identical to the golden model's"
+                } else {
+                    "DIFFERENT from the golden model's"
+                }
+            );
+            println!(
+                "  {per_token:.0} cycles per token on average, as predicted by the compiler; at {} MHz: {:.0} tokens/s",
+                target.clock_hz / 1_000_000,
+                target.clock_hz as f64 / per_token
+            );
+            println!(
+                "  simulated {:.1} M cycles/s ({:.0} tokens/s)",
+                cycles as f64 / seconds / 1e6,
+                out.len() as f64 / seconds
+            );
+            if out != outputs[1] {
+                return Err(CliError {
+                    code: 1,
+                    message: "the simulated machine disagrees with the golden model".into(),
+                });
+            }
             Ok(())
         }
     }

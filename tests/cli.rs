@@ -244,7 +244,9 @@ fn demo_and_bench_print_their_tables() {
         .assert()
         .success()
         .stdout(
-            predicate::str::contains("top-1 agreement").and(predicate::str::contains("golden")),
+            predicate::str::contains("top-1 agreement")
+                .and(predicate::str::contains("identical to the golden model's"))
+                .and(predicate::str::contains("cycles per token")),
         );
     monorail()
         .args(["bench", "-n", "16", "--repeat", "1"])

@@ -1,13 +1,13 @@
-//! The instruction set of the Monorail core: one table ([`define_isa!`]) from which the typed
+//! The instruction set of the Monorail core: one table (`define_isa!`) from which the typed
 //! instructions, their 128-bit encoding, their assembly text and the ISA manual's field lists
 //! all come. Semantics are in `docs/isa.md` and, executably, in the instruction-set simulator;
-//! timing is in [`timing`].
+//! timing is in [`crate::timing`].
 //!
 //! The machine: a matrix unit (MXU) of `lanes` int8 multipliers streaming one matrix-memory word
 //! per cycle; a vector unit (VXU) of `vector_lanes` int32 lanes with the numerics primitives; a
 //! scalar unit (SXU) with 64 registers; and a sequencer that issues one instruction per cycle, in
 //! order, with no branches. Each instruction may name one earlier unit completion to wait for;
-//! that is how the compiler's static schedule is written down (see [`timing`]).
+//! that is how the compiler's static schedule is written down (see [`crate::timing`]).
 
 use std::fmt;
 

@@ -539,14 +539,23 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 monorail_compiler::PASSES.join(" -> "),
                 output.display()
             );
+            let used = |memory: &str, range: std::ops::Range<usize>| -> usize {
+                m.regions
+                    .iter()
+                    .filter(|r| r.memory == memory && range.contains(&(r.start as usize)))
+                    .map(|r| r.size as usize)
+                    .sum()
+            };
             println!(
-                "  {} instructions, context {} positions, matrix memory {} / {} words, vector memory {} / {} elements",
+                "  {} instructions, context {} positions; matrix memory {} / {} words, vector memory {} / {} elements, wide vector memory {} / {} elements",
                 m.instructions,
                 m.context,
-                m.regions.iter().filter(|r| r.memory == "matrix").map(|r| r.size as usize).sum::<usize>(),
+                used("matrix", 0..target.matrix_words()),
                 target.matrix_words(),
-                m.regions.iter().filter(|r| r.memory == "vector").map(|r| r.size as usize).sum::<usize>(),
-                target.vector_elements()
+                used("vector", 0..target.wide_start()),
+                target.vector_elements(),
+                used("vector", target.wide_start()..target.vector_space()),
+                target.wide_elements()
             );
             for pos in [0, cycles.len() / 2, cycles.len() - 1] {
                 let [mxu, vxu, sxu] =

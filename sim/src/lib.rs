@@ -20,7 +20,7 @@ use monorail_contract::numerics::{
 };
 use monorail_contract::steps::{ModelStep, StepValues};
 use monorail_contract::target::Target;
-use monorail_contract::timing::Clock;
+use monorail_contract::timing::{cost, Clock, Cost};
 use thiserror::Error;
 
 /// What a machine reports for one token step.
@@ -78,6 +78,8 @@ pub struct Iss {
     checkpoints_at: Vec<Vec<usize>>,
     /// Reused output buffer of element-wise operations.
     scratch: Vec<i64>,
+    /// Each instruction's cost and accesses, when they do not depend on the position.
+    fixed: Vec<Option<(Cost, Access)>>,
 }
 
 /// A failure inside one instruction, before it is given its context.
@@ -85,6 +87,18 @@ type Fault = String;
 
 fn int8(v: i32) -> Result<i8, Fault> {
     i8::try_from(v).map_err(|_| format!("value {v} is not an int8"))
+}
+
+/// Instruction `i`'s accesses: its own when they depend on the position, else the cached ones.
+fn access_of<'a>(
+    fixed: &'a [Option<(Cost, Access)>],
+    i: usize,
+    own: &'a Option<Access>,
+) -> &'a Access {
+    match own {
+        Some(a) => a,
+        None => &fixed[i].as_ref().expect("cached when not computed").1,
+    }
 }
 
 /// An address from a (possibly register-computed) value.
@@ -144,15 +158,29 @@ impl Iss {
             }
             checkpoints_at[spec.after].push(c);
         }
+        let last = bundle.manifest.context.saturating_sub(1);
+        let fixed = bundle
+            .program
+            .iter()
+            .map(|i| {
+                let first = (cost(&i.op, &target, 0), i.op.accesses_on(&target, 0));
+                let end = (cost(&i.op, &target, last), i.op.accesses_on(&target, last));
+                (first == end).then_some(first)
+            })
+            .collect();
+        // The wide vector memory follows the vector memory and starts at zero.
+        let mut vector = bundle.vector.clone();
+        vector.resize(target.vector_space(), 0);
         Ok(Iss {
             matrix: bundle.matrix.clone(),
-            vector: bundle.vector.clone(),
+            vector,
             target,
             bundle,
             regs: [0; REGISTERS],
             record: false,
             checkpoints_at,
             scratch: Vec::new(),
+            fixed,
         })
     }
 
@@ -634,7 +662,8 @@ impl Machine for Iss {
         self.regs[REG_TOKEN as usize] = token as i64;
         let target = self.target.clone();
         let mut clock = Clock::new(&target, pos);
-        let mut in_flight: Vec<(u64, usize, Access)> = Vec::new();
+        // Instructions still running: (completion, index, accesses when not cached in `fixed`).
+        let mut in_flight: Vec<(u64, usize, Option<Access>)> = Vec::new();
         let mut values = Vec::new();
         let mut next = None;
         let mut cycles = 0;
@@ -646,10 +675,22 @@ impl Machine for Iss {
                 pos,
                 message,
             };
-            let issued = clock.issue(&instr).map_err(|d| fault(d.message))?;
-            let access = instr.op.accesses_on(&target, pos);
+            let (c, own) = match &self.fixed[index] {
+                Some((c, _)) => (*c, None),
+                None => (
+                    cost(&instr.op, &target, pos),
+                    Some(instr.op.accesses_on(&target, pos)),
+                ),
+            };
+            let issued = clock
+                .issue_costed(&instr, c)
+                .map_err(|d| fault(d.message))?;
             in_flight.retain(|(complete, _, _)| *complete > issued.issue);
-            if let Some((_, other, _)) = in_flight.iter().find(|(_, _, a)| a.conflicts(&access)) {
+            let mine = access_of(&self.fixed, index, &own);
+            let clash = in_flight
+                .iter()
+                .find(|(_, i, a)| access_of(&self.fixed, *i, a).conflicts(mine));
+            if let Some((_, other, _)) = clash {
                 return Err(fault(format!(
                     "hazard: issues at cycle {} while instruction {other} (`{}`), which touches the \
                      same data, is still running",
@@ -657,7 +698,7 @@ impl Machine for Iss {
                 )));
             }
             self.execute(&instr.op, pos).map_err(fault)?;
-            in_flight.push((issued.complete, index, access));
+            in_flight.push((issued.complete, index, own));
             cycles = issued.complete;
             if let Op::End { token } = instr.op {
                 next = Some(self.reg(token));

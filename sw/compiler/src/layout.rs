@@ -79,10 +79,11 @@ pub struct Scratch {
     /// 8-bit per-head queries and per-key/value-head keys and values, at the offsets of `qkv`.
     /// // (dim + 2 kv_dim,)
     pub qkv8: usize,
-    /// Attention buffers over positions, one set per head parity (the second set lives in the
-    /// parts of `acc`, `wide` and `t16` that attention leaves free, when they are long enough).
-    /// // (context,) each
-    pub scores: [[usize; 3]; 2],
+    /// Attention buffers over positions, sets used by heads in turn so that heads overlap: in the
+    /// wide vector memory, as many sets as it holds (up to one per head), when it holds two; else
+    /// two, the first in the vector memory and the second in the parts of `acc`, `wide` and
+    /// `t16` that attention leaves free. // (sets, 3, context)
+    pub scores: Vec<[usize; 3]>,
     /// The heads' weighted sums. // (dim,)
     pub head_acc: usize,
     /// Attention output per head, 16-bit. // (dim,)
@@ -256,7 +257,7 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
         acc: a.vector("acc".into(), widest),
         qkv: a.vector("qkv".into(), dim + 2 * kv_dim),
         qkv8: a.vector("qkv8".into(), dim + 2 * kv_dim),
-        scores: [[0; 3]; 2],
+        scores: Vec::new(),
         head_acc: a.vector("head_acc".into(), dim),
         heads: a.vector("heads".into(), dim),
         head_exps: a.vector("head_exps".into(), c.n_heads),
@@ -268,23 +269,50 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
         onehot: a.vector("onehot".into(), target.lanes),
     };
     let mut scratch = scratch;
-    let first = [
-        a.vector("attention.a".into(), context),
-        a.vector("attention.b".into(), context),
-        a.vector("attention.c".into(), context),
-    ];
-    // Attention touches only the first `dim` elements of acc, wide and t16.
-    let free_from = dim.div_ceil(target.vector_lanes) * target.vector_lanes;
-    let second = if free_from + context <= widest {
-        [
-            scratch.acc + free_from,
-            scratch.wide + free_from,
-            scratch.t16 + free_from,
-        ]
+    // The attention buffers run over the positions: in the wide vector memory when it holds two
+    // sets or more (a vector instruction there moves `lanes` elements per cycle).
+    let row = context.div_ceil(target.lanes) * target.lanes;
+    let sets = (target.wide_elements() / (3 * row)).min(c.n_heads);
+    scratch.scores = if sets >= 2 {
+        let mut next = target.wide_start();
+        let mut buffer = |name: String| {
+            let at = next;
+            a.regions.push(Region {
+                name,
+                memory: "vector".into(),
+                start: at as u32,
+                size: context as u32,
+            });
+            next += row;
+            at
+        };
+        let mut set = |k: usize| {
+            [
+                buffer(format!("attention{k}.a")),
+                buffer(format!("attention{k}.b")),
+                buffer(format!("attention{k}.c")),
+            ]
+        };
+        (0..sets).map(&mut set).collect()
     } else {
-        first
+        let first = [
+            a.vector("attention.a".into(), context),
+            a.vector("attention.b".into(), context),
+            a.vector("attention.c".into(), context),
+        ];
+        // Attention touches only the first `dim` elements of acc, wide and t16.
+        let free_from = dim.div_ceil(target.vector_lanes) * target.vector_lanes;
+        let second = if free_from + context <= widest {
+            [
+                scratch.acc + free_from,
+                scratch.wide + free_from,
+                scratch.t16 + free_from,
+            ]
+        } else {
+            first
+        };
+        vec![first, second]
     };
-    scratch.scores = [first, second];
     Layout {
         context,
         embedding,

@@ -358,7 +358,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
         }
         let positions = positions_plus(0);
         for h in 0..c.n_heads {
-            let [buf_a, buf_b, buf_c] = s.scores[h % 2];
+            let [buf_a, buf_b, buf_c] = s.scores[h % s.scores.len()];
             let g = h / c.kv_mul();
             let first = h * hs;
             let (q_exp, score_exp, max, base, shift, sum, value_max, w_exp) = (
@@ -438,8 +438,8 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
             });
             e.norm_len(buf_a, buf_c, positions, NARROW_BITS, value_max, w_exp);
             // sum_t w_t v_t, then times 1 / sum(p)
-            let (out_exp, rmant, rexp, total, head_exp, index) =
-                (e.temp(), e.temp(), e.temp(), e.temp(), e.temp(), e.temp());
+            let (out_exp, rmant, rexp, total, head_exp) =
+                (e.temp(), e.temp(), e.temp(), e.temp(), e.temp());
             e.emit(Op::Dotv {
                 dst: (s.head_acc + first) as i64,
                 w: at.values[g].word as i64,
@@ -480,13 +480,10 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 total,
                 head_exp,
             );
-            e.emit(Op::Li {
-                dst: index,
-                imm: h as i64,
-            });
+            // An immediate address (no index register): the store touches one known element.
             e.emit(Op::Setv {
-                dst: s.head_exps as i64,
-                idx: index,
+                dst: (s.head_exps + h) as i64,
+                idx: REG_ZERO as i64,
                 src: head_exp,
             });
         }

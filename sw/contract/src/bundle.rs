@@ -97,7 +97,8 @@ pub struct Bundle {
     pub program: Vec<Instr>,
     /// Matrix memory, `lanes` bytes per word. // (matrix_words, lanes)
     pub matrix: Vec<i8>,
-    /// Vector memory, one int32 per element. // (vector_elements,)
+    /// Vector memory's initial contents, one int32 per element (the wide vector memory starts at
+    /// zero). // (vector_elements,)
     pub vector: Vec<i32>,
     /// The listing text.
     pub listing: String,
@@ -296,7 +297,7 @@ impl Bundle {
         for r in &manifest.regions {
             let limit = match r.memory.as_str() {
                 "matrix" => target.matrix_words(),
-                "vector" => target.vector_elements(),
+                "vector" => target.vector_space(),
                 other => {
                     return Err(invalid(
                         &manifest_path,
@@ -323,7 +324,7 @@ impl Bundle {
             }
             for p in &c.parts {
                 let end = p.vector.map_or(0, |v| v as usize + p.len as usize);
-                if end > target.vector_elements() || p.register as usize >= crate::isa::REGISTERS {
+                if end > target.vector_space() || p.register as usize >= crate::isa::REGISTERS {
                     return Err(invalid(
                         &manifest_path,
                         format!("checkpoint {}: a part lies outside the machine", c.step),

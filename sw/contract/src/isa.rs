@@ -705,6 +705,10 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   are element addresses (element `e` is lane `e mod V` of word `e / V`). Element-wise operands must
   share their lane (`address mod V`). Vectors are block floating point: mantissas in the memory,
   their exponent in a register.
+- **Wide vector memory.** Optionally (`wide_words`), a small vector memory as wide as the matrix
+  unit (`L` int32 lanes, in distributed RAM), addressed right after the vector memory. A vector
+  instruction whose vector operands all lie in it moves `L` elements per cycle, and the matrix
+  unit moves whole words to and from it: the compiler puts the attention buffers there.
 - **Scalar unit (SXU).** 64 registers of 64 bits: `r0` reads as zero, `r1` holds the position and
   `r2` the input token (set by the host when a token step starts).
 - **Sequencer.** Issues one instruction per cycle, in program order; no branches. The repeat
@@ -804,7 +808,7 @@ impl Op {
     /// What this operation touches at position `pos` on `target`; a register-indexed address
     /// may reach anywhere in the larger memory.
     pub fn accesses_on(&self, target: &crate::target::Target, pos: usize) -> Access {
-        let span = target.matrix_words().max(target.vector_elements());
+        let span = target.matrix_words().max(target.vector_space());
         self.accesses(target.lanes, pos, span)
     }
 

@@ -51,6 +51,10 @@ pub struct RawMemory {
     pub vector_words: u32,
     /// 128-bit words of the program memory.
     pub program_words: u32,
+    /// Words of `lanes` int32 values of the wide vector memory (distributed RAM, as wide as the
+    /// matrix unit), addressed after the vector memory; 0 for none.
+    #[serde(default)]
+    pub wide_words: u32,
 }
 
 /// The `[device]` table.
@@ -117,6 +121,8 @@ pub struct Target {
     pub vector_words: usize,
     /// Program-memory words (instructions).
     pub program_words: usize,
+    /// Wide vector-memory words (`lanes` int32 each).
+    pub wide_words: usize,
     /// Device budget.
     pub device: Option<Device>,
 }
@@ -219,12 +225,12 @@ impl RawTarget {
                 ),
             ));
         }
-        if vector_words * vector_lanes > MAX_VECTOR_ELEMENTS {
+        if vector_words * vector_lanes + m.wide_words as usize * lanes > MAX_VECTOR_ELEMENTS {
             return Err(field(
                 "memory.vector_words",
                 m.vector_words,
                 format!(
-                    "words x vector_lanes must be at most {MAX_VECTOR_ELEMENTS} elements (the ISA's 16-bit addresses)"
+                    "words x vector_lanes plus wide_words x lanes must be at most {MAX_VECTOR_ELEMENTS} elements (the ISA's 16-bit addresses)"
                 ),
             ));
         }
@@ -269,6 +275,7 @@ impl RawTarget {
             matrix_tile_words,
             vector_words,
             program_words,
+            wide_words: m.wide_words as usize,
             device,
         };
         target.check_budget()?;
@@ -368,9 +375,29 @@ impl Target {
         self.matrix_words() * self.lanes
     }
 
-    /// Elements (int32) of the vector memory.
+    /// Elements (int32) of the vector memory (block RAM, `vector_lanes` wide).
     pub fn vector_elements(&self) -> usize {
         self.vector_words * self.vector_lanes
+    }
+
+    /// First element address of the wide vector memory (right after the vector memory).
+    pub fn wide_start(&self) -> usize {
+        self.vector_elements()
+    }
+
+    /// Elements (int32) of the wide vector memory (`lanes` wide).
+    pub fn wide_elements(&self) -> usize {
+        self.wide_words * self.lanes
+    }
+
+    /// All addressable vector elements: the vector memory, then the wide one.
+    pub fn vector_space(&self) -> usize {
+        self.vector_elements() + self.wide_elements()
+    }
+
+    /// Whether `range` of element addresses lies in the wide vector memory.
+    pub fn in_wide(&self, range: std::ops::Range<usize>) -> bool {
+        self.wide_words > 0 && range.start >= self.wide_start() && range.end <= self.vector_space()
     }
 
     /// Block RAMs the memories need on the target's device (None without a device).

@@ -34,12 +34,31 @@ fn log2(n: usize) -> u64 {
 }
 
 /// The cost of `op` on `target` at position `pos`.
+///
+/// A vector instruction whose vector operands all lie in the wide vector memory runs `lanes`
+/// elements per cycle instead of `vector_lanes`; the matrix unit moves a whole word per cycle to
+/// or from it.
 pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
     let lanes = target.lanes;
-    let vlanes = target.vector_lanes;
+    let access = op.accesses_on(target, pos);
+    let all_wide = target.wide_words > 0
+        && access
+            .vector_reads
+            .iter()
+            .chain(access.vector_writes.iter())
+            .all(|r| r.is_empty() || target.in_wide(r));
+    let vlanes = if all_wide { lanes } else { target.vector_lanes };
     let chunks = |n: i64| length(n, pos).div_ceil(vlanes) as u64;
     let blocks = |rows: i64| length(rows, pos).div_ceil(lanes) as u64;
-    let drain = (lanes / vlanes) as u64;
+    // Words of the matrix unit's width moved to or from the vector memory at `start`.
+    let drain_at = |start: i64, n: usize| -> u64 {
+        let range = start as usize..start as usize + n;
+        if target.in_wide(range) {
+            1
+        } else {
+            (lanes / target.vector_lanes) as u64
+        }
+    };
     let vector = |occupancy: u64| Cost {
         occupancy,
         latency: occupancy + VXU_PIPELINE_CYCLES,
@@ -72,23 +91,25 @@ pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
             occupancy: 1,
             latency: SXU_CYCLES,
         },
-        Op::Matvec { rows, cols, .. } => {
+        Op::Matvec {
+            dst, rows, cols, ..
+        } => {
             let occupancy = (blocks(rows) * cols as u64).max(1);
             Cost {
                 occupancy,
-                latency: occupancy + MXU_PIPELINE_CYCLES + drain,
+                latency: occupancy + MXU_PIPELINE_CYCLES + drain_at(dst, length(rows, pos)),
             }
         }
-        Op::Mload { n, .. } => {
-            let occupancy = blocks(n).max(1) * drain;
+        Op::Mload { dst, n, .. } => {
+            let occupancy = blocks(n).max(1) * drain_at(dst, length(n, pos));
             Cost {
                 occupancy,
                 latency: occupancy + MXU_PIPELINE_CYCLES,
             }
         }
-        Op::Dotv { rows, cols, .. } => {
+        Op::Dotv { x, rows, cols, .. } => {
             // The x block of the next row block loads while the current one streams.
-            let occupancy = drain + blocks(rows) * cols as u64;
+            let occupancy = drain_at(x, length(rows, pos)) + blocks(rows) * cols as u64;
             Cost {
                 occupancy,
                 latency: occupancy + MXU_PIPELINE_CYCLES + log2(lanes),
@@ -164,10 +185,16 @@ impl<'t> Clock<'t> {
 
     /// Issue the next instruction.
     pub fn issue(&mut self, instr: &Instr) -> Result<Issued, Deadlock> {
+        let cost = cost(&instr.op, self.target, self.pos);
+        self.issue_costed(instr, cost)
+    }
+
+    /// Issue the next instruction whose cost at this clock's position is already known (a
+    /// simulator caches the costs that do not depend on the position).
+    pub fn issue_costed(&mut self, instr: &Instr, cost: Cost) -> Result<Issued, Deadlock> {
         let index = self.issued;
         self.issued += 1;
         let unit = instr.op.spec().unit;
-        let cost = cost(&instr.op, self.target, self.pos);
         let mut t = self.next_issue;
         if let Some(w) = instr.wait {
             let done = &self.completions[w.unit.slot().expect("waits name execution units")];
@@ -227,8 +254,9 @@ pub fn token_cycles(program: &[Instr], target: &Target, pos: usize) -> Result<u6
 }
 
 /// The timing of each instruction in words, for the ISA manual, written from the same constants
-/// as [`cost`] (which is the definition). `L` is `lanes`, `V` is `vector_lanes`,
-/// `c(n) = ceil(n / V)`, `b(n) = ceil(n / L)`.
+/// as [`cost`] (which is the definition). `L` is `lanes`, `V` is `vector_lanes` (or `L` for
+/// operands all in the wide vector memory, where `L/V` is 1), `c(n) = ceil(n / V)`,
+/// `b(n) = ceil(n / L)`.
 pub fn describe(mnemonic: &str) -> String {
     let (mxu, vxu) = (MXU_PIPELINE_CYCLES, VXU_PIPELINE_CYCLES);
     match mnemonic {
@@ -293,6 +321,28 @@ mod tests {
             .unwrap();
         let at = |pos| cost(&scores.op, &t, pos).occupancy;
         assert_eq!((at(0), at(63), at(64), at(255)), (8, 8, 16, 32));
+    }
+
+    #[test]
+    fn the_wide_vector_memory_moves_a_whole_word_per_cycle() {
+        let t = target();
+        assert_eq!((t.lanes, t.vector_lanes), (64, 16));
+        let wide = t.wide_start();
+        let at = |text: String| cost(&Instr::parse(&text).unwrap().unwrap().op, &t, 0);
+        // 128 elements: 8 chunks of 16 lanes in the vector memory, 2 of 64 in the wide one.
+        let narrow = at("expneg dst=v0 src=v128 n=128 max=r0 mant=r0 shift=r0 sum=r0".into());
+        let fast = at(format!(
+            "expneg dst=v{wide} src=v{} n=128 max=r0 mant=r0 shift=r0 sum=r0",
+            wide + 128
+        ));
+        assert_eq!((narrow.occupancy, fast.occupancy), (8, 2));
+        // One operand outside the wide memory: the narrow width.
+        let mixed = at(format!("mul dst=v{wide} a=v0 b=v{} n=128", wide + 128));
+        assert_eq!(mixed.occupancy, 8);
+        // The matrix unit's accumulators drain into the wide memory one word per cycle.
+        let drain_narrow = at("mload dst=v0 src=m0 n=128".into());
+        let drain_wide = at(format!("mload dst=v{wide} src=m0 n=128"));
+        assert_eq!((drain_narrow.occupancy, drain_wide.occupancy), (2 * 4, 2));
     }
 
     #[test]

@@ -126,28 +126,31 @@ pub fn schedule(
     let mut unit_free = [0u64; 3];
     let mut next_issue = 0u64;
     let mut order = Vec::with_capacity(n);
+    // When node k could issue: its inputs ready, the sequencer and its unit free.
+    let start_of =
+        |k: usize, ready_at: &[u64], next_issue: u64, unit_free: &[u64; 3]| match costs[k].0 {
+            Some(u) => ready_at[k].max(next_issue).max(unit_free[u]),
+            None => ready_at[k],
+        };
     while !ready.is_empty() {
         let (slot, k) = ready
             .iter()
             .enumerate()
             .min_by_key(|&(_, &k)| {
-                let start = match costs[k].0 {
-                    Some(u) => ready_at[k].max(next_issue).max(unit_free[u]),
-                    None => ready_at[k],
-                };
+                let start = start_of(k, &ready_at, next_issue, &unit_free);
                 (start, std::cmp::Reverse(priority[k]), k)
             })
             .map(|(slot, &k)| (slot, k))
             .expect("ready is not empty");
         ready.swap_remove(slot);
+        let start = start_of(k, &ready_at, next_issue, &unit_free);
         let complete = match costs[k].0 {
             Some(u) => {
-                let start = ready_at[k].max(next_issue).max(unit_free[u]);
                 unit_free[u] = start + costs[k].1;
                 next_issue = start + 1;
                 start + costs[k].2
             }
-            None => ready_at[k],
+            None => start,
         };
         order.push(k);
         for &s in &succs[k] {

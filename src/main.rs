@@ -375,7 +375,8 @@ fn iss_engine(
         ..loaded.checkpoint.config
     };
     let mut iss = Iss::new(target, compiled.bundle).map_err(|e| refused(e.to_string()))?;
-    iss.record_values(true);
+    // Only the logits are needed here (for sampling).
+    iss.record_only(&[ModelStep::Classifier]);
     let engine = Box::new(MachineEngine {
         machine: iss,
         config,

@@ -20,7 +20,7 @@ use monorail_contract::numerics::{
 };
 use monorail_contract::steps::{ModelStep, StepValues};
 use monorail_contract::target::Target;
-use monorail_contract::timing::{cost, Clock, Cost};
+use monorail_contract::timing::{cost, cost_with, Clock, Cost};
 use thiserror::Error;
 
 /// What a machine reports for one token step.
@@ -61,6 +61,8 @@ pub enum MachineError {
 pub trait Machine {
     /// Record the values of the named model steps from now on.
     fn record_values(&mut self, on: bool);
+    /// Record the values of these steps only (for example, the logits of `classifier`).
+    fn record_only(&mut self, steps: &[ModelStep]);
     /// Run one token step: `token` at position `pos` (positions in order from 0).
     fn step(&mut self, token: u32, pos: usize) -> Result<StepResult, MachineError>;
 }
@@ -73,6 +75,8 @@ pub struct Iss {
     vector: Vec<i32>,
     regs: [i64; REGISTERS],
     record: bool,
+    /// The steps to record (all when `None`).
+    record_filter: Option<Vec<ModelStep>>,
     /// Checkpoint indexes by instruction: `checkpoints_at[i]` lists the checkpoints complete
     /// after instruction `i`.
     checkpoints_at: Vec<Vec<usize>>,
@@ -178,6 +182,7 @@ impl Iss {
             bundle,
             regs: [0; REGISTERS],
             record: false,
+            record_filter: None,
             checkpoints_at,
             scratch: Vec::new(),
             fixed,
@@ -293,8 +298,12 @@ impl Iss {
     }
 
     /// `n` elements from `start` that must be int8 values (the matrix unit's activations).
-    fn int8s(&self, start: i64, n: usize) -> Result<Vec<i8>, Fault> {
-        self.slice(start, n)?.iter().map(|&v| int8(v)).collect()
+    fn int8s(&self, start: i64, n: usize) -> Result<&[i32], Fault> {
+        let values = self.slice(start, n)?;
+        match values.iter().find(|&&v| int8(v).is_err()) {
+            Some(&v) => Err(format!("value {v} is not an int8")),
+            None => Ok(values),
+        }
     }
 
     /// The bytes of `count` matrix words from `start`.
@@ -380,12 +389,13 @@ impl Iss {
                 )?;
                 // Lane i of block b accumulates row b * lanes + i, one word per column.
                 let mut out = vec![0i64; rows];
+                let mut acc = vec![0i32; lanes];
                 for (b, block) in out.chunks_mut(lanes).enumerate() {
-                    let mut acc = vec![0i32; lanes];
+                    acc.fill(0);
                     for (j, &xj) in xs.iter().enumerate() {
                         let word = &words[(b * cols + j) * lanes..][..lanes];
                         for (a, &wv) in acc.iter_mut().zip(word) {
-                            *a += wv as i32 * xj as i32;
+                            *a += wv as i32 * xj;
                         }
                     }
                     for (o, &a) in block.iter_mut().zip(&acc) {
@@ -413,11 +423,7 @@ impl Iss {
                 for (b, xb) in xs.chunks(lanes).enumerate() {
                     for (j, o) in out.iter_mut().enumerate() {
                         let word = &words[(b * cols + j) * lanes..][..xb.len()];
-                        let dot: i32 = word
-                            .iter()
-                            .zip(xb)
-                            .map(|(&wv, &xv)| wv as i32 * xv as i32)
-                            .sum();
+                        let dot: i32 = word.iter().zip(xb).map(|(&wv, &xv)| wv as i32 * xv).sum();
                         *o += dot as i64;
                     }
                 }
@@ -641,6 +647,12 @@ impl Iss {
 impl Machine for Iss {
     fn record_values(&mut self, on: bool) {
         self.record = on;
+        self.record_filter = None;
+    }
+
+    fn record_only(&mut self, steps: &[ModelStep]) {
+        self.record = true;
+        self.record_filter = Some(steps.to_vec());
     }
 
     fn step(&mut self, token: u32, pos: usize) -> Result<StepResult, MachineError> {
@@ -677,10 +689,10 @@ impl Machine for Iss {
             };
             let (c, own) = match &self.fixed[index] {
                 Some((c, _)) => (*c, None),
-                None => (
-                    cost(&instr.op, &target, pos),
-                    Some(instr.op.accesses_on(&target, pos)),
-                ),
+                None => {
+                    let access = instr.op.accesses_on(&target, pos);
+                    (cost_with(&instr.op, &target, pos, &access), Some(access))
+                }
             };
             let issued = clock
                 .issue_costed(&instr, c)
@@ -706,6 +718,14 @@ impl Machine for Iss {
             if self.record {
                 for &c in &self.checkpoints_at[index] {
                     let spec = &self.bundle.manifest.checkpoints[c];
+                    let step = ModelStep::from_name(&spec.step).expect("checked on load");
+                    if self
+                        .record_filter
+                        .as_ref()
+                        .is_some_and(|f| !f.contains(&step))
+                    {
+                        continue;
+                    }
                     let mut mant = Vec::new();
                     let mut exps = Vec::new();
                     for part in &spec.parts {
@@ -720,7 +740,7 @@ impl Machine for Iss {
                         }
                     }
                     values.push(StepValues {
-                        step: ModelStep::from_name(&spec.step).expect("checked on load"),
+                        step,
                         layer: spec.layer,
                         mant,
                         exps,

@@ -736,7 +736,7 @@ One instruction per line: the mnemonic, then `field=value` pairs in any order, t
 /// the compiler unites two positions' worth).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ranges {
-    items: [(usize, usize); Ranges::CAPACITY],
+    items: [(u32, u32); Ranges::CAPACITY],
     len: usize,
 }
 
@@ -749,7 +749,8 @@ impl Ranges {
             self.len < Ranges::CAPACITY,
             "an instruction touches at most six ranges"
         );
-        self.items[self.len] = (range.start, range.end);
+        // Addresses are at most 2^20 words or 2^16 elements (target validation), so u32 holds them.
+        self.items[self.len] = (range.start as u32, range.end as u32);
         self.len += 1;
     }
 
@@ -762,7 +763,9 @@ impl Ranges {
 
     /// The ranges.
     pub fn iter(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
-        self.items[..self.len].iter().map(|&(a, b)| a..b)
+        self.items[..self.len]
+            .iter()
+            .map(|&(a, b)| a as usize..b as usize)
     }
 }
 

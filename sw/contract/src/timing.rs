@@ -39,8 +39,13 @@ fn log2(n: usize) -> u64 {
 /// elements per cycle instead of `vector_lanes`; the matrix unit moves a whole word per cycle to
 /// or from it.
 pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
+    cost_with(op, target, pos, &op.accesses_on(target, pos))
+}
+
+/// [`cost`], given what the instruction touches at `pos` (`op.accesses_on(target, pos)`), for
+/// callers that have it already.
+pub fn cost_with(op: &Op, target: &Target, pos: usize, access: &crate::isa::Access) -> Cost {
     let lanes = target.lanes;
-    let access = op.accesses_on(target, pos);
     let all_wide = target.wide_words > 0
         && access
             .vector_reads

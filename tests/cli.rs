@@ -80,12 +80,7 @@ fn float_reference_reproduces_every_llama2c_fixture_case() {
                 .args(["-i", case["prompt"].as_str().unwrap()])
                 .output()
                 .unwrap();
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let got = json_of(&output.stdout);
+            let got = succeeded(output);
             assert_eq!(
                 got["tokens"], case["tokens_after_bos"],
                 "{name}, case {case}: tokens differ from run.c's"
@@ -135,12 +130,7 @@ fn golden_model_keeps_at_least_85_percent_top1_agreement_on_the_fixtures() {
             .arg(dir.join("tokenizer.bin"))
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let f = json_of(&output.stdout);
+        let f = succeeded(output);
         let agreement = f["top1_agreement"].as_f64().unwrap();
         assert!(agreement >= 0.85, "{model}: top-1 agreement {agreement}");
         // -n beyond seq_len is clamped to it (synthetic-b: 96), as run.c does.
@@ -175,8 +165,7 @@ fn golden_engine_generates_from_a_file_and_from_the_built_in_model() {
         .arg(dir.join("tokenizer.bin"))
         .output()
         .unwrap();
-    assert!(output.status.success());
-    let got = json_of(&output.stdout);
+    let got = succeeded(output);
     let tokens = got["tokens"].as_array().unwrap();
     assert_eq!(tokens.len(), 20);
     // The prompt tokens are fed, not predicted: the same as the float reference's.
@@ -189,11 +178,7 @@ fn golden_engine_generates_from_a_file_and_from_the_built_in_model() {
         ])
         .output()
         .unwrap();
-    assert!(output.status.success());
-    assert_eq!(
-        json_of(&output.stdout)["tokens"].as_array().unwrap().len(),
-        12
-    );
+    assert_eq!(succeeded(output)["tokens"].as_array().unwrap().len(), 12);
 }
 
 #[test]
@@ -511,12 +496,7 @@ fn iss_generates_the_golden_tokens_of_the_fixture_on_ulx3s() {
             .arg(dir.join("tokenizer.bin"))
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        json_of(&output.stdout)["tokens"].clone()
+        succeeded(output)["tokens"].clone()
     };
     let iss = run("iss");
     assert_eq!(iss.as_array().unwrap().len(), 24);

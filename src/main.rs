@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use monorail_compiler::{compile, CompileOptions};
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::steps::ModelStep;
-use monorail_contract::target::{RawTarget, Target};
+use monorail_contract::target::{RawTarget, Target, VectorMemory};
 use monorail_model::checkpoint::{self, Checkpoint};
 use monorail_model::engine::StepOutput;
 use monorail_model::engine::{generate, Engine};
@@ -540,23 +540,31 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 monorail_compiler::PASSES.join(" -> "),
                 output.display()
             );
-            let used = |memory: &str, range: std::ops::Range<usize>| -> usize {
+            let used = |memory: &str| -> usize {
                 m.regions
                     .iter()
-                    .filter(|r| r.memory == memory && range.contains(&(r.start as usize)))
+                    .filter(|r| r.memory == memory)
                     .map(|r| r.size as usize)
                     .sum()
             };
+            let vector_use: Vec<String> = VectorMemory::ALL
+                .iter()
+                .map(|&vm| {
+                    format!(
+                        "{} {} / {}",
+                        vm.name(),
+                        used(vm.name()),
+                        target.range_of(vm).len()
+                    )
+                })
+                .collect();
             println!(
-                "  {} instructions, context {} positions; matrix memory {} / {} words, vector memory {} / {} elements, wide vector memory {} / {} elements",
+                "  {} instructions, context {} positions; matrix memory {} / {} words; elements of {}",
                 m.instructions,
                 m.context,
-                used("matrix", 0..target.matrix_words()),
+                used("matrix"),
                 target.matrix_words(),
-                used("vector", 0..target.wide_start()),
-                target.vector_elements(),
-                used("vector", target.wide_start()..target.vector_space()),
-                target.wide_elements()
+                vector_use.join(", ")
             );
             for pos in [0, cycles.len() / 2, cycles.len() - 1] {
                 let [mxu, vxu, sxu] =

@@ -564,7 +564,7 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
         &["no built-in target `zx81`", "ulx3s-85f"],
     );
     let bad_target = tmp.path().join("bad.toml");
-    std::fs::write(&bad_target, "name = \"x\"\ndescription = \"\"\nlanes = 12\nvector_lanes = 4\nclock_hz = 1\n[memory]\nmatrix_tiles = 1\nmatrix_tile_words = 1\nvector_words = 1\nprogram_words = 1\n").unwrap();
+    std::fs::write(&bad_target, "name = \"x\"\ndescription = \"\"\nlanes = 12\nvector_lanes = 4\nclock_hz = 1\n[memory]\nmatrix_tiles = 1\nmatrix_tile_words = 1\nvector_words = 1\naccumulator_words = 1\nwide_words = 1\ninput_words = 1\nprogram_words = 1\n").unwrap();
     refused(
         &[
             "compile",

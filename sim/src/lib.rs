@@ -12,15 +12,17 @@
 #![deny(missing_docs)]
 
 use monorail_contract::bundle::{Bundle, BundleError};
-use monorail_contract::isa::{length, Access, Op, REGISTERS, REG_POS, REG_TOKEN};
+use monorail_contract::isa::{
+    check_element, length, Access, Op, Role, REGISTERS, REG_POS, REG_TOKEN,
+};
 use monorail_contract::numerics::{
     argmax, cache_exponent, exp2_neg_q15, normalize, normalize_grouped, recip, residual_exponent,
     rope_phase, rsqrt, shift_round, sigmoid_q14, sin_cos_q14, EXP2_INPUT_LIMIT,
     SIGMOID_INPUT_FRACTION_BITS,
 };
 use monorail_contract::steps::{ModelStep, StepValues};
-use monorail_contract::target::Target;
-use monorail_contract::timing::{cost, cost_with, Clock, Cost};
+use monorail_contract::target::{Target, VECTOR_ELEMENT_BITS};
+use monorail_contract::timing::{cost, Clock, Cost};
 use thiserror::Error;
 
 /// What a machine reports for one token step.
@@ -137,15 +139,33 @@ fn width(bits: i64) -> Result<u32, Fault> {
     }
 }
 
-fn int32(v: i64) -> Result<i32, Fault> {
-    i32::try_from(v).map_err(|_| format!("result {v} does not fit the int32 lanes"))
+/// A multiplier input: the vector unit's (and the scalar unit's) multipliers take 18-bit signed
+/// values, the width of a DSP block's input.
+fn multiplicand(v: i64) -> Result<i64, Fault> {
+    let half = 1i64 << (VECTOR_ELEMENT_BITS - 1);
+    if (-half..half).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "multiplier input {v} is not an {VECTOR_ELEMENT_BITS}-bit signed value"
+        ))
+    }
+}
+
+/// A scalar operand of a vector instruction: the vector lanes take 32-bit scalars.
+fn scalar32(v: i64) -> Result<i64, Fault> {
+    if i32::try_from(v).is_ok() {
+        Ok(v)
+    } else {
+        Err(format!("scalar operand {v} is not a 32-bit value"))
+    }
 }
 
 impl Iss {
     /// A simulator loaded with a bundle for `target`.
     pub fn new(target: Target, bundle: Bundle) -> Result<Iss, MachineError> {
         if bundle.matrix.len() != target.matrix_bytes()
-            || bundle.vector.len() != target.vector_elements()
+            || bundle.vector.len() != target.vector_space()
         {
             return Err(MachineError::Input(format!(
                 "the bundle's memory images do not match target {}",
@@ -172,12 +192,9 @@ impl Iss {
                 (first == end).then_some(first)
             })
             .collect();
-        // The wide vector memory follows the vector memory and starts at zero.
-        let mut vector = bundle.vector.clone();
-        vector.resize(target.vector_space(), 0);
         Ok(Iss {
             matrix: bundle.matrix.clone(),
-            vector,
+            vector: bundle.vector.clone(),
             target,
             bundle,
             regs: [0; REGISTERS],
@@ -264,46 +281,38 @@ impl Iss {
         Ok(self.slice(start, n)?.iter().map(|&v| v as i64).collect())
     }
 
+    /// Store `values` from element `start`; each must fit the elements of the memory it goes to.
     fn store(&mut self, start: i64, values: &[i64]) -> Result<(), Fault> {
         let n = values.len();
+        if n == 0 {
+            return Ok(());
+        }
         let start = address(start)?;
-        let out = self
-            .vector
-            .get_mut(start..start.saturating_add(n))
+        let memory = self
+            .target
+            .memory_of(start..start.saturating_add(n))
             .ok_or_else(|| {
                 format!(
-                    "vector elements {start} .. {} outside the vector memory",
+                    "vector elements {start} .. {} do not lie in one memory",
                     start.saturating_add(n)
                 )
             })?;
-        for (o, &v) in out.iter_mut().zip(values) {
-            *o = int32(v)?;
+        if let Some(&v) = values.iter().find(|&&v| !memory.holds(v)) {
+            return Err(format!(
+                "result {v} does not fit the {}-bit elements of the {} memory",
+                memory.bits(),
+                memory.name()
+            ));
+        }
+        for (o, &v) in self.vector[start..start + n].iter_mut().zip(values) {
+            *o = v as i32;
         }
         Ok(())
     }
 
     fn store32(&mut self, start: i64, values: &[i32]) -> Result<(), Fault> {
-        let n = values.len();
-        let start = address(start)?;
-        self.vector
-            .get_mut(start..start.saturating_add(n))
-            .ok_or_else(|| {
-                format!(
-                    "vector elements {start} .. {} outside the vector memory",
-                    start.saturating_add(n)
-                )
-            })?
-            .copy_from_slice(values);
-        Ok(())
-    }
-
-    /// `n` elements from `start` that must be int8 values (the matrix unit's activations).
-    fn int8s(&self, start: i64, n: usize) -> Result<&[i32], Fault> {
-        let values = self.slice(start, n)?;
-        match values.iter().find(|&&v| int8(v).is_err()) {
-            Some(&v) => Err(format!("value {v} is not an int8")),
-            None => Ok(values),
-        }
+        let wide: Vec<i64> = values.iter().map(|&v| v as i64).collect();
+        self.store(start, &wide)
     }
 
     /// The bytes of `count` matrix words from `start`.
@@ -337,18 +346,6 @@ impl Iss {
         Ok(())
     }
 
-    /// Element-wise operands must share their lane of the vector memory.
-    fn aligned(&self, addresses: &[i64]) -> Result<(), Fault> {
-        let v = self.target.vector_lanes as i64;
-        if addresses.windows(2).all(|w| w[0] % v == w[1] % v) {
-            Ok(())
-        } else {
-            Err(format!(
-                "element-wise operands {addresses:?} are in different lanes (vector lanes: {v})"
-            ))
-        }
-    }
-
     /// Execute one operation at position `pos`.
     fn execute(&mut self, op: &Op, pos: usize) -> Result<(), Fault> {
         let lanes = self.target.lanes;
@@ -362,7 +359,9 @@ impl Iss {
             Op::Max { dst, a, b } => self.set(dst, self.reg(a).max(self.reg(b))),
             Op::Shri { dst, a, imm } => self.set(dst, self.reg(a) >> imm),
             Op::Andi { dst, a, imm } => self.set(dst, self.reg(a) & imm),
-            Op::Muli { dst, a, imm } => self.set(dst, checked(self.reg(a).checked_mul(imm))?),
+            Op::Muli { dst, a, imm } => {
+                self.set(dst, multiplicand(self.reg(a))? * multiplicand(imm)?)
+            }
             Op::Rsqrt { mant, exp, a } | Op::Recip { mant, exp, a } => {
                 let x = u64::try_from(self.reg(a)).map_err(|_| "negative operand".to_string())?;
                 let r = if matches!(op, Op::Rsqrt { .. }) {
@@ -382,7 +381,8 @@ impl Iss {
                 cols,
             } => {
                 let (rows, cols) = (n(rows), cols as usize);
-                let xs = self.int8s(x, cols)?;
+                // The input memory holds int8 values only.
+                let xs = self.slice(x, cols)?;
                 let words = self.words(
                     checked(w.checked_add(self.reg(wreg)))?,
                     rows.div_ceil(lanes) * cols,
@@ -413,7 +413,7 @@ impl Iss {
                 cols,
             } => {
                 let (rows, cols) = (n(rows), cols as usize);
-                let xs = self.int8s(x, rows)?;
+                let xs = self.slice(x, rows)?;
                 let words = self.words(
                     checked(w.checked_add(self.reg(wreg)))?,
                     rows.div_ceil(lanes) * cols,
@@ -446,7 +446,6 @@ impl Iss {
                 ein,
                 eout,
             } => {
-                self.aligned(&[dst, src])?;
                 let values = self.wide(src, n(len))?;
                 let mut out = vec![0; values.len()];
                 let exp = normalize(&values, exponent(self.reg(ein))?, width(bits)?, &mut out);
@@ -457,42 +456,33 @@ impl Iss {
                 dst,
                 src,
                 n: len,
-                group,
                 exps,
                 bits,
                 off,
                 eout,
                 max,
             } => {
-                self.aligned(&[dst, src])?;
                 let values = self.wide(src, n(len))?;
-                let group = group as usize;
-                if group == 0 || values.len() % group != 0 {
-                    return Err(format!(
-                        "{} elements are not whole groups of {group}",
-                        values.len()
-                    ));
-                }
                 let offset = exponent(self.reg(off))?;
-                let group_exps: Vec<i32> = self
-                    .slice(exps, values.len() / group)?
+                let element_exps: Vec<i32> = self
+                    .slice(exps, values.len())?
                     .iter()
                     .map(|&e| exponent(e as i64 + offset as i64))
                     .collect::<Result<_, _>>()?;
                 let mut out = vec![0; values.len()];
-                let exp = normalize_grouped(&values, &group_exps, group, width(bits)?, &mut out);
+                let exp = normalize_grouped(&values, &element_exps, 1, width(bits)?, &mut out);
                 self.store32(dst, &out)?;
                 self.set(eout, exp as i64);
                 self.set(max, out.iter().max().copied().unwrap_or(0) as i64);
             }
             Op::Mul { dst, a, b, n: len } => {
-                self.aligned(&[dst, a, b])?;
-                self.map2(dst, a, b, n(len), |p, q| Ok(p * q))?;
+                self.map2(dst, a, b, n(len), |p, q| {
+                    Ok(multiplicand(p)? * multiplicand(q)?)
+                })?;
             }
             Op::Muls { dst, a, n: len, s } => {
-                self.aligned(&[dst, a])?;
-                let k = self.reg(s);
-                self.map1(dst, a, n(len), |v| checked(v.checked_mul(k)))?;
+                let k = multiplicand(self.reg(s))?;
+                self.map1(dst, a, n(len), |v| Ok(multiplicand(v)? * k))?;
             }
             Op::Addalign {
                 dst,
@@ -503,7 +493,6 @@ impl Iss {
                 eb,
                 eout,
             } => {
-                self.aligned(&[dst, a, b])?;
                 let (ea, eb) = (exponent(self.reg(ea))?, exponent(self.reg(eb))?);
                 let e = residual_exponent(ea, eb);
                 self.map2(dst, a, b, n(len), |p, q| {
@@ -514,24 +503,40 @@ impl Iss {
             Op::Rope {
                 dst,
                 src,
+                cs,
                 n: len,
-                head,
-                steps,
             } => {
-                self.aligned(&[dst, src])?;
-                let (len, head) = (n(len), head as usize);
-                if len % 2 != 0 || head == 0 || head % 2 != 0 {
-                    return Err(format!("rope needs pairs: n={len}, head={head}"));
-                }
+                let len = n(len);
                 let x = self.wide(src, len)?;
-                let steps = self.slice(steps, head / 2)?.to_vec();
+                let cs = self.wide(cs, len)?;
                 let mut out = vec![0i64; len];
                 for i in (0..len).step_by(2) {
-                    let (sin, cos) = sin_cos_q14(rope_phase(pos, steps[(i % head) / 2] as u32));
-                    out[i] = x[i] * cos - x[i + 1] * sin;
-                    out[i + 1] = x[i] * sin + x[i + 1] * cos;
+                    let (x0, x1) = (multiplicand(x[i])?, multiplicand(x[i + 1])?);
+                    let (cos, sin) = (multiplicand(cs[i])?, multiplicand(cs[i + 1])?);
+                    out[i] = x0 * cos - x1 * sin;
+                    out[i + 1] = x0 * sin + x1 * cos;
                 }
                 self.store(dst, &out)?;
+            }
+            Op::Sincos { dst, src, n: len } => {
+                let steps = self.wide(src, n(len))?;
+                let out: Vec<i64> = steps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &step)| {
+                        let (sin, cos) = sin_cos_q14(rope_phase(pos, step as u32));
+                        if i % 2 == 0 {
+                            cos
+                        } else {
+                            sin
+                        }
+                    })
+                    .collect();
+                self.store(dst, &out)?;
+            }
+            Op::Fill { dst, n: len, s } => {
+                let k = self.reg(s);
+                self.store(dst, &vec![k; n(len)])?;
             }
             Op::Silu {
                 dst,
@@ -539,10 +544,9 @@ impl Iss {
                 n: len,
                 e,
             } => {
-                self.aligned(&[dst, src])?;
                 let shift = -(exponent(self.reg(e))? + SIGMOID_INPUT_FRACTION_BITS as i32);
                 self.map1(dst, src, n(len), |m| {
-                    Ok(m * sigmoid_q14(shift_round(m, shift)))
+                    Ok(multiplicand(m)? * sigmoid_q14(shift_round(m, shift)))
                 })?;
             }
             Op::Expneg {
@@ -554,15 +558,14 @@ impl Iss {
                 shift,
                 sum,
             } => {
-                self.aligned(&[dst, src])?;
-                let (max, mant, shift) =
-                    (self.reg(max), self.reg(mant), exponent(self.reg(shift))?);
-                if max.abs() > i32::MAX as i64 || mant.abs() > i32::MAX as i64 {
-                    return Err("expneg's max or mantissa register is not a 32-bit value".into());
-                }
+                let (max, mant, shift) = (
+                    scalar32(self.reg(max))?,
+                    multiplicand(self.reg(mant))?,
+                    exponent(self.reg(shift))?,
+                );
                 let total = self.map1(dst, src, n(len), |s| {
                     Ok(exp2_neg_q15(
-                        (-shift_round((s - max) * mant, shift)).min(EXP2_INPUT_LIMIT),
+                        (-shift_round(multiplicand(s - max)? * mant, shift)).min(EXP2_INPUT_LIMIT),
                     ))
                 })?;
                 self.set(sum, total);
@@ -574,25 +577,22 @@ impl Iss {
                 n: len,
                 s,
             } => {
-                self.aligned(&[dst, a, b])?;
                 let k = exponent(self.reg(s))?;
                 self.map2(dst, a, b, n(len), |p, q| {
                     Ok(shift_round(p, exponent(k as i64 - q)?))
                 })?;
             }
             Op::Addsv { dst, a, n: len, s } => {
-                self.aligned(&[dst, a])?;
-                let k = self.reg(s);
-                self.map1(dst, a, n(len), |v| checked(v.checked_add(k)))?;
+                let k = scalar32(self.reg(s))?;
+                self.map1(dst, a, n(len), |v| Ok(v + k))?;
             }
             Op::Sumsq { dst, src, n: len } => {
-                let v: i128 = self
-                    .slice(src, n(len))?
-                    .iter()
-                    .map(|&m| (m as i128) * (m as i128))
-                    .sum();
-                let v = checked(i64::try_from(v).ok())?;
-                self.set(dst, v);
+                let mut total = 0i64;
+                for &m in self.slice(src, n(len))? {
+                    let m = multiplicand(m as i64)?;
+                    total += m * m;
+                }
+                self.set(dst, total);
             }
             Op::Sum { dst, src, n: len } => {
                 let v = self.slice(src, n(len))?.iter().map(|&x| x as i64).sum();
@@ -612,12 +612,16 @@ impl Iss {
                 self.store(dst, &out)?;
             }
             Op::Getv { dst, src, idx } => {
-                let v = self.slice(checked(src.checked_add(self.reg(idx)))?, 1)?[0];
+                let at = address(checked(src.checked_add(self.reg(idx)))?)?;
+                check_element(&self.target, Role::VxuRead, at)?;
+                let v = self.vector[at];
                 self.set(dst, v as i64);
             }
             Op::Setv { dst, idx, src } => {
+                let at = address(checked(dst.checked_add(self.reg(idx)))?)?;
+                check_element(&self.target, Role::VxuWrite, at)?;
                 let v = self.reg(src);
-                self.store(checked(dst.checked_add(self.reg(idx)))?, &[v])?;
+                self.store(at as i64, &[v])?;
             }
             Op::Kvstore { dst, src, n: len } => {
                 let len = len as usize;
@@ -635,7 +639,6 @@ impl Iss {
                 self.matrix_set(dst as usize + pos / lanes, pos % lanes, v)?;
             }
             Op::Copy { dst, src, n: len } => {
-                self.aligned(&[dst, src])?;
                 let values = self.slice(src, n(len))?.to_vec();
                 self.store32(dst, &values)?;
             }
@@ -689,10 +692,10 @@ impl Machine for Iss {
             };
             let (c, own) = match &self.fixed[index] {
                 Some((c, _)) => (*c, None),
-                None => {
-                    let access = instr.op.accesses_on(&target, pos);
-                    (cost_with(&instr.op, &target, pos, &access), Some(access))
-                }
+                None => (
+                    cost(&instr.op, &target, pos),
+                    Some(instr.op.accesses_on(&target, pos)),
+                ),
             };
             let issued = clock
                 .issue_costed(&instr, c)
@@ -709,6 +712,7 @@ impl Machine for Iss {
                     issued.issue, self.bundle.program[*other]
                 )));
             }
+            instr.op.check(&target, pos).map_err(&fault)?;
             self.execute(&instr.op, pos).map_err(fault)?;
             in_flight.push((issued.complete, index, own));
             cycles = issued.complete;

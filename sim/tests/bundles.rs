@@ -42,7 +42,7 @@ fn a_written_bundle_loads_and_runs() {
 
 #[test]
 fn bundles_of_wide_targets_read_back_unchanged() {
-    // 64 lanes: matrix words are 128 hex digits, vector words 128 too.
+    // 64 lanes: matrix words are 128 hex digits; 16 vector lanes of 18 bits, 72.
     let config = synth::parse_shape("stories260k").unwrap();
     let quant = QuantModel::quantize(&synth::synthesize(config, 4));
     let target = Target::builtin("ulx3s-85f").unwrap();
@@ -92,8 +92,15 @@ fn malformed_bundles_are_refused() {
     refused(dir, &target, "unknown opcode 0xee");
     std::fs::write(dir.join("program.bin"), &program).unwrap();
     edit("\"size\": 512", "\"size\": 99999999");
-    refused(dir, &target, "ends past");
+    refused(dir, &target, "lies outside the matrix memory");
     std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
+    let accumulator = std::fs::read_to_string(dir.join("accumulator.hex")).unwrap();
+    std::fs::write(dir.join("accumulator.hex"), &accumulator[1..]).unwrap();
+    refused(
+        dir,
+        &target,
+        "accumulator.hex: line 1: expected 32 hex digits",
+    );
     std::fs::remove_file(dir.join("vector.hex")).unwrap();
     refused(dir, &target, "vector.hex");
 }
@@ -104,11 +111,24 @@ fn malformed_programs_fault_instead_of_panicking() {
     let quant = QuantModel::quantize(&synth::synthesize(config, 3));
     let target = Target::builtin("sim-tiny").unwrap();
     let compiled = compile(&quant, &target, CompileOptions::default()).unwrap();
+    // sim-tiny's vector space: vector 0.., accumulator 32768.., wide 40960.., input 45056...
     let cases = [
         ("li dst=r20 imm=-5\ngetv dst=r21 src=v0 idx=r20", "negative"),
         (
-            "li dst=r20 imm=140737488355327\nmuli dst=r21 a=r20 imm=1000000",
-            "overflows",
+            "li dst=r20 imm=40000\ngetv dst=r21 src=v5056 idx=r20",
+            "in the input memory, which is not read by the vector unit",
+        ),
+        (
+            "li dst=r20 imm=140737488355327\nmuli dst=r21 a=r20 imm=1000",
+            "multiplier input 140737488355327",
+        ),
+        (
+            "li dst=r20 imm=300000\nmuls dst=v40960 a=v0 n=4 s=r20",
+            "multiplier input 300000",
+        ),
+        (
+            "li dst=r20 imm=200000\nfill dst=v0 n=4 s=r20",
+            "does not fit the 18-bit elements of the vector memory",
         ),
         (
             "li dst=r20 imm=99999999\nsilu dst=v0 src=v0 n=4 e=r20",
@@ -116,17 +136,25 @@ fn malformed_programs_fault_instead_of_panicking() {
         ),
         ("norm dst=v0 src=v0 n=4 bits=0 ein=r0 eout=r20", "bits=0"),
         (
-            "matvec dst=v0 w=m1048575 wreg=r0 x=v65000 rows=4 cols=4",
+            "matvec dst=v32768 w=m1048575 wreg=r0 x=v45056 rows=4 cols=4",
             "outside the matrix memory",
         ),
         (
-            "matvec dst=v0 w=m0 wreg=r0 x=v0 rows=4 cols=4",
-            "not an int8",
+            "matvec dst=v0 w=m0 wreg=r0 x=v45056 rows=4 cols=4",
+            "not written by the matrix unit",
         ),
-        ("mul dst=v0 a=v1 b=v0 n=4", "different lanes"),
+        (
+            "matvec dst=v32770 w=m0 wreg=r0 x=v45056 rows=4 cols=4",
+            "does not start on a word",
+        ),
+        ("mul dst=v0 a=v1 b=v0 n=4", "in lane 1"),
+        (
+            "mul dst=v0 a=v40960 b=v40964 n=4",
+            "two operands from the wide memory",
+        ),
         (
             "norm dst=v65535 src=v65535 n=4 bits=8 ein=r0 eout=r20",
-            "outside the vector memory",
+            "does not lie in one memory",
         ),
     ];
     for (prefix, needle) in cases {

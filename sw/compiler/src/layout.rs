@@ -5,12 +5,15 @@
 //! addresses every later pass uses, the memory images and the memory map. Guarantees that
 //! everything fits (otherwise [`crate::CompileError::DoesNotFit`] names the memory, by how much it
 //! overflows and which built-in targets would take the model), that matrices are in column-block
-//! layout (word `b * cols + j`, lane `i` holds row `b * lanes + i`, column `j`), and that every
-//! vector buffer starts on a vector-memory word, so element-wise operands share their lane.
+//! layout (word `b * cols + j`, lane `i` holds row `b * lanes + i`, column `j`), that every
+//! vector buffer starts on a word, so element-wise operands share their lane, and that each
+//! buffer is in the memory its producer may write and its consumers may read: the matrix unit's
+//! activations in `input`, its results in `accumulator`, the vector unit's exact wide results in
+//! `wide`, every 16-bit mantissa and constant in `vector`.
 
 use monorail_contract::bundle::Region;
 use monorail_contract::numerics::QuantMatrix;
-use monorail_contract::target::Target;
+use monorail_contract::target::{Target, VectorMemory};
 use monorail_model::quant::QuantModel;
 
 /// A matrix in column-block layout.
@@ -61,47 +64,66 @@ pub struct LayerAt {
     pub value_exps: Vec<usize>,
 }
 
-/// Scratch buffers (vector-memory element addresses).
+/// The buffers of one head's attention over the positions, in the vector space. Heads use the
+/// sets in turn, so that one head's matrix products overlap the previous head's vector work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttentionSet {
+    /// Scores against every cached key (`matvec` output), then reused. // (context,) accumulator
+    pub scores: usize,
+    /// Key, then value, exponents of the cache (`mload` output). // (context,) accumulator
+    pub exps: usize,
+    /// Normalised scores, then the weights with the value exponents folded in. // (context,) vector
+    pub normed: usize,
+    /// Softmax numerators, Q0.15. // (context,) vector
+    pub probs: usize,
+    /// 8-bit attention weights (`dotv` input). // (context,) input
+    pub weights: usize,
+}
+
+/// Scratch buffers (element addresses of the vector space), by memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scratch {
-    /// Residual stream, 16-bit. // (dim,)
+    /// Residual stream, 16-bit. // (dim,) vector
     pub x: usize,
-    /// Normed matrix-unit input, 8-bit. // (dim,)
-    pub xb: usize,
-    /// Exact wide results. // (widest,)
-    pub wide: usize,
-    /// 16-bit intermediate. // (widest,)
+    /// 16-bit intermediate. // (widest,) vector
     pub t16: usize,
-    /// Accumulators and matrix outputs. // (widest,)
-    pub acc: usize,
-    /// q, k, v, 16-bit. // (dim + 2 kv_dim,)
+    /// q, k, v, 16-bit. // (dim + 2 kv_dim,) vector
     pub qkv: usize,
-    /// 8-bit per-head queries and per-key/value-head keys and values, at the offsets of `qkv`.
-    /// // (dim + 2 kv_dim,)
-    pub qkv8: usize,
-    /// Attention buffers over positions, sets used by heads in turn so that heads overlap: in the
-    /// wide vector memory, as many sets as it holds (up to one per head), when it holds two; else
-    /// two, the first in the vector memory and the second in the parts of `acc`, `wide` and
-    /// `t16` that attention leaves free. // (sets, 3, context)
-    pub scores: Vec<[usize; 3]>,
-    /// The heads' weighted sums. // (dim,)
-    pub head_acc: usize,
-    /// Attention output per head, 16-bit. // (dim,)
+    /// 8-bit keys and values of this position, at the offsets of `qkv`. // (dim + 2 kv_dim,) vector
+    pub kv8: usize,
+    /// Cosines and sines of this position's RoPE phases, at the offsets of `qkv`.
+    /// // (dim + kv_dim,) vector
+    pub cs: usize,
+    /// Attention output per head, 16-bit. // (dim,) vector
     pub heads: usize,
-    /// Exponents of the heads. // (n_heads,)
+    /// Each head's exponent, repeated over its elements. // (dim,) vector
     pub head_exps: usize,
-    /// Joined attention output, 8-bit. // (dim,)
-    pub att: usize,
-    /// Projection outputs. // (dim,)
+    /// Projection outputs. // (dim,) vector
     pub proj: usize,
-    /// SwiGLU gate output, 16-bit. // (hidden,)
+    /// SwiGLU gate output, 16-bit. // (hidden,) vector
     pub h1: usize,
-    /// SwiGLU up output, 16-bit. // (hidden,)
+    /// SwiGLU up output, 16-bit. // (hidden,) vector
     pub h3: usize,
-    /// FFN hidden, 8-bit. // (hidden,)
+    /// Logits, 16-bit. // (vocab,) vector
+    pub logits: usize,
+    /// Matrix-unit results. // (widest,) accumulator
+    pub acc: usize,
+    /// The heads' weighted sums. // (dim,) accumulator
+    pub head_acc: usize,
+    /// Exact wide results. // (widest,) wide
+    pub wide: usize,
+    /// Normed matrix-unit input, 8-bit. // (dim,) input
+    pub xb: usize,
+    /// 8-bit per-head queries, at the offsets of `qkv`. // (dim,) input
+    pub q8: usize,
+    /// Joined attention output, 8-bit. // (dim,) input
+    pub att: usize,
+    /// FFN hidden, 8-bit. // (hidden,) input
     pub hh: usize,
-    /// One-hot lane selector for the embedding. // (lanes,)
+    /// One-hot lane selector for the embedding. // (lanes,) input
     pub onehot: usize,
+    /// Attention buffer sets. // (sets,)
+    pub attention: Vec<AttentionSet>,
 }
 
 /// Where everything is.
@@ -111,49 +133,50 @@ pub struct Layout {
     pub context: usize,
     /// Token embedding (also the classifier when shared). // (vocab, dim)
     pub embedding: MatrixAt,
-    /// Its row scales. // (vocab,)
+    /// Its row scales. // (vocab,) vector
     pub embedding_scales: usize,
     /// Layers.
     pub layers: Vec<LayerAt>,
-    /// final_norm weights.
+    /// final_norm weights. // (dim,) vector
     pub final_norm: usize,
     /// Classifier. // (vocab, dim)
     pub classifier: MatrixAt,
-    /// Its row scales.
+    /// Its row scales. // (vocab,) vector
     pub classifier_scales: usize,
-    /// RoPE phase steps (u32 bit patterns). // (head_size / 2,)
+    /// RoPE phase steps (u32 bit patterns), one per element of q and k: element `i` of a head
+    /// has its pair's step. // (dim + kv_dim,) accumulator
     pub rope_steps: usize,
     /// Scratch.
     pub scratch: Scratch,
     /// Matrix words used.
     pub matrix_used: usize,
-    /// Vector elements used.
-    pub vector_used: usize,
+    /// Elements used of each memory of the vector space, in `VectorMemory::ALL` order.
+    pub vector_used: [usize; 4],
     /// Memory map.
     pub regions: Vec<Region>,
     /// Matrix memory image. // (matrix_words, lanes)
     pub matrix: Vec<i8>,
-    /// Vector memory image. // (vector_elements,)
+    /// Vector space image. // (vector_space,)
     pub vector: Vec<i32>,
 }
 
-/// Bump allocation in both memories, recording the memory map.
-struct Allocator {
-    lanes: usize,
-    vector_lanes: usize,
+/// Bump allocation in every memory, recording the memory map.
+struct Allocator<'t> {
+    target: &'t Target,
     matrix_next: usize,
-    vector_next: usize,
+    /// Elements allocated in each vector-space memory.
+    vector_next: [usize; 4],
     regions: Vec<Region>,
 }
 
-impl Allocator {
+impl Allocator<'_> {
     fn matrix(&mut self, name: String, rows: usize, cols: usize) -> MatrixAt {
         let at = MatrixAt {
             word: self.matrix_next,
             rows,
             cols,
         };
-        let words = rows.div_ceil(self.lanes) * cols;
+        let words = rows.div_ceil(self.target.lanes) * cols;
         self.regions.push(Region {
             name,
             memory: "matrix".into(),
@@ -164,28 +187,32 @@ impl Allocator {
         at
     }
 
-    fn vector(&mut self, name: String, len: usize) -> usize {
-        let at = self.vector_next;
+    /// `len` elements in `memory`, starting on a word.
+    fn vector(&mut self, memory: VectorMemory, name: String, len: usize) -> usize {
+        let at = self.target.range_of(memory).start + self.vector_next[memory.index()];
         self.regions.push(Region {
             name,
-            memory: "vector".into(),
+            memory: memory.name().into(),
             start: at as u32,
             size: len as u32,
         });
-        self.vector_next += len.div_ceil(self.vector_lanes) * self.vector_lanes;
+        let v = self.target.vector_lanes;
+        self.vector_next[memory.index()] += len.div_ceil(v) * v;
         at
     }
 }
 
 /// The layout of `model` with `context` positions on `target` (addresses only; no images).
+/// Addresses past a memory's end are possible here: the caller checks `matrix_used` and
+/// `vector_used` before using them.
 pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
+    use VectorMemory::{Accumulator, Input, Vector, Wide};
     let c = &model.config;
     let (dim, hidden, kv_dim, hs) = (c.dim, c.hidden_dim, c.kv_dim(), c.head_size());
     let mut a = Allocator {
-        lanes: target.lanes,
-        vector_lanes: target.vector_lanes,
+        target,
         matrix_next: 0,
-        vector_next: 0,
+        vector_next: [0; 4],
         regions: Vec::new(),
     };
     let embedding = a.matrix("token_embedding".into(), c.vocab_size, dim);
@@ -229,90 +256,57 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
         Some(_) => a.matrix("classifier".into(), c.vocab_size, dim),
         None => embedding,
     };
-    let embedding_scales = a.vector("token_embedding.scales".into(), c.vocab_size);
+    let embedding_scales = a.vector(Vector, "token_embedding.scales".into(), c.vocab_size);
     for (l, layer) in layers.iter_mut().enumerate() {
-        layer.qkv_scales = a.vector(format!("layer{l}.wqkv.scales"), dim + 2 * kv_dim);
-        layer.wo_scales = a.vector(format!("layer{l}.wo.scales"), dim);
-        layer.w1_scales = a.vector(format!("layer{l}.w1.scales"), hidden);
-        layer.w3_scales = a.vector(format!("layer{l}.w3.scales"), hidden);
-        layer.w2_scales = a.vector(format!("layer{l}.w2.scales"), dim);
-        layer.attn_norm = a.vector(format!("layer{l}.attn_norm"), dim);
-        layer.ffn_norm = a.vector(format!("layer{l}.ffn_norm"), dim);
+        layer.qkv_scales = a.vector(Vector, format!("layer{l}.wqkv.scales"), dim + 2 * kv_dim);
+        layer.wo_scales = a.vector(Vector, format!("layer{l}.wo.scales"), dim);
+        layer.w1_scales = a.vector(Vector, format!("layer{l}.w1.scales"), hidden);
+        layer.w3_scales = a.vector(Vector, format!("layer{l}.w3.scales"), hidden);
+        layer.w2_scales = a.vector(Vector, format!("layer{l}.w2.scales"), dim);
+        layer.attn_norm = a.vector(Vector, format!("layer{l}.attn_norm"), dim);
+        layer.ffn_norm = a.vector(Vector, format!("layer{l}.ffn_norm"), dim);
     }
-    let final_norm = a.vector("final_norm".into(), dim);
+    let final_norm = a.vector(Vector, "final_norm".into(), dim);
     let classifier_scales = match &model.classifier {
-        Some(_) => a.vector("classifier.scales".into(), c.vocab_size),
+        Some(_) => a.vector(Vector, "classifier.scales".into(), c.vocab_size),
         None => embedding_scales,
     };
-    let rope_steps = a.vector("rope_steps".into(), hs / 2);
-    let widest = (dim + 2 * kv_dim)
-        .max(hidden)
-        .max(c.vocab_size)
-        .max(context);
-    let scratch = Scratch {
-        x: a.vector("x".into(), dim),
-        xb: a.vector("xb".into(), dim),
-        wide: a.vector("wide".into(), widest),
-        t16: a.vector("t16".into(), widest),
-        acc: a.vector("acc".into(), widest),
-        qkv: a.vector("qkv".into(), dim + 2 * kv_dim),
-        qkv8: a.vector("qkv8".into(), dim + 2 * kv_dim),
-        scores: Vec::new(),
-        head_acc: a.vector("head_acc".into(), dim),
-        heads: a.vector("heads".into(), dim),
-        head_exps: a.vector("head_exps".into(), c.n_heads),
-        att: a.vector("att".into(), dim),
-        proj: a.vector("proj".into(), dim),
-        h1: a.vector("h1".into(), hidden),
-        h3: a.vector("h3".into(), hidden),
-        hh: a.vector("hh".into(), hidden),
-        onehot: a.vector("onehot".into(), target.lanes),
+    let rope_steps = a.vector(Accumulator, "rope_steps".into(), dim + kv_dim);
+    let widest = (dim + 2 * kv_dim).max(hidden).max(c.vocab_size);
+    let mut scratch = Scratch {
+        x: a.vector(Vector, "x".into(), dim),
+        t16: a.vector(Vector, "t16".into(), widest),
+        qkv: a.vector(Vector, "qkv".into(), dim + 2 * kv_dim),
+        kv8: a.vector(Vector, "kv8".into(), dim + 2 * kv_dim),
+        cs: a.vector(Vector, "cs".into(), dim + kv_dim),
+        heads: a.vector(Vector, "heads".into(), dim),
+        head_exps: a.vector(Vector, "head_exps".into(), dim),
+        proj: a.vector(Vector, "proj".into(), dim),
+        h1: a.vector(Vector, "h1".into(), hidden),
+        h3: a.vector(Vector, "h3".into(), hidden),
+        logits: a.vector(Vector, "logits".into(), c.vocab_size),
+        acc: a.vector(Accumulator, "acc".into(), widest),
+        head_acc: a.vector(Accumulator, "head_acc".into(), dim),
+        wide: a.vector(Wide, "wide".into(), widest),
+        xb: a.vector(Input, "xb".into(), dim),
+        q8: a.vector(Input, "q8".into(), dim),
+        att: a.vector(Input, "att".into(), dim),
+        hh: a.vector(Input, "hh".into(), hidden),
+        onehot: a.vector(Input, "onehot".into(), target.lanes),
+        attention: Vec::new(),
     };
-    let mut scratch = scratch;
-    // The attention buffers run over the positions: in the wide vector memory when it holds two
-    // sets or more (a vector instruction there moves `lanes` elements per cycle).
+    // The matrix unit drains whole blocks of `lanes` results: the scores buffers hold whole
+    // blocks.
     let row = context.div_ceil(target.lanes) * target.lanes;
-    let sets = (target.wide_elements() / (3 * row)).min(c.n_heads);
-    scratch.scores = if sets >= 2 {
-        let mut next = target.wide_start();
-        let mut buffer = |name: String| {
-            let at = next;
-            a.regions.push(Region {
-                name,
-                memory: "vector".into(),
-                start: at as u32,
-                size: context as u32,
-            });
-            next += row;
-            at
-        };
-        let mut set = |k: usize| {
-            [
-                buffer(format!("attention{k}.a")),
-                buffer(format!("attention{k}.b")),
-                buffer(format!("attention{k}.c")),
-            ]
-        };
-        (0..sets).map(&mut set).collect()
-    } else {
-        let first = [
-            a.vector("attention.a".into(), context),
-            a.vector("attention.b".into(), context),
-            a.vector("attention.c".into(), context),
-        ];
-        // Attention touches only the first `dim` elements of acc, wide and t16.
-        let free_from = dim.div_ceil(target.vector_lanes) * target.vector_lanes;
-        let second = if free_from + context <= widest {
-            [
-                scratch.acc + free_from,
-                scratch.wide + free_from,
-                scratch.t16 + free_from,
-            ]
-        } else {
-            first
-        };
-        vec![first, second]
-    };
+    scratch.attention = (0..ATTENTION_SETS.min(c.n_heads))
+        .map(|k| AttentionSet {
+            scores: a.vector(Accumulator, format!("attention{k}.scores"), row),
+            exps: a.vector(Accumulator, format!("attention{k}.exps"), row),
+            normed: a.vector(Vector, format!("attention{k}.normed"), context),
+            probs: a.vector(Vector, format!("attention{k}.probs"), context),
+            weights: a.vector(Input, format!("attention{k}.weights"), row),
+        })
+        .collect();
     Layout {
         context,
         embedding,
@@ -330,6 +324,10 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
         vector: Vec::new(),
     }
 }
+
+/// Attention buffer sets: two, so that one head's products overlap the previous head's vector
+/// work.
+pub const ATTENTION_SETS: usize = 2;
 
 /// Write matrices stacked by rows into the image at `at`, in column-block layout.
 fn put_matrix(image: &mut [i8], lanes: usize, at: MatrixAt, parts: &[&QuantMatrix]) {
@@ -354,7 +352,7 @@ fn put_vector(image: &mut [i32], at: usize, values: &[i32]) {
 pub fn fill(layout: &mut Layout, model: &QuantModel, target: &Target) {
     let lanes = target.lanes;
     let mut matrix = vec![0i8; target.matrix_words() * lanes];
-    let mut vector = vec![0i32; target.vector_elements()];
+    let mut vector = vec![0i32; target.vector_space()];
     put_matrix(
         &mut matrix,
         lanes,
@@ -394,7 +392,11 @@ pub fn fill(layout: &mut Layout, model: &QuantModel, target: &Target) {
         put_matrix(&mut matrix, lanes, layout.classifier, &[cls]);
         put_vector(&mut vector, layout.classifier_scales, &cls.row_scale_mant);
     }
-    let steps: Vec<i32> = model.rope_steps.iter().map(|&s| s as i32).collect();
+    // One step per element of q, then of k: element i of a head has its pair's step.
+    let hs = model.config.head_size();
+    let steps: Vec<i32> = (0..model.config.dim + model.config.kv_dim())
+        .map(|i| model.rope_steps[(i % hs) / 2] as i32)
+        .collect();
     put_vector(&mut vector, layout.rope_steps, &steps);
     layout.matrix = matrix;
     layout.vector = vector;

@@ -19,7 +19,7 @@ pub mod schedule;
 pub mod timeline;
 
 use monorail_contract::bundle::Bundle;
-use monorail_contract::target::Target;
+use monorail_contract::target::{Target, VectorMemory};
 use monorail_model::quant::QuantModel;
 use thiserror::Error;
 
@@ -44,7 +44,7 @@ pub enum CompileError {
     DoesNotFit {
         /// Target name.
         target: String,
-        /// `matrix`, `vector` or `program`.
+        /// `matrix`, `program` or a memory of the vector space.
         memory: &'static str,
         /// What the model needs.
         needed: usize,
@@ -85,13 +85,16 @@ fn overflow(
             format!("words of {} bytes", target.lanes),
         ));
     }
-    if plan.vector_used > target.vector_elements() {
-        return Some((
-            "vector",
-            plan.vector_used,
-            target.vector_elements(),
-            "int32 elements".into(),
-        ));
+    for m in VectorMemory::ALL {
+        let available = target.range_of(m).len();
+        if plan.vector_used[m.index()] > available {
+            return Some((
+                m.name(),
+                plan.vector_used[m.index()],
+                available,
+                format!("elements of {} bits", m.bits()),
+            ));
+        }
     }
     None
 }

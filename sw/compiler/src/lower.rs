@@ -258,7 +258,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
         idx: lane,
     });
     e.emit(Op::Dotv {
-        dst: s.wide as i64,
+        dst: s.acc as i64,
         w: layout.embedding.word as i64,
         wreg: offset,
         x: s.onehot as i64,
@@ -272,7 +272,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
     });
     e.emit(Op::Muls {
         dst: s.wide as i64,
-        a: s.wide as i64,
+        a: s.acc as i64,
         n: dim as i64,
         s: scale,
     });
@@ -316,16 +316,22 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
             (s.qkv + dim + kv_dim, kv_dim, R_V),
         ]);
 
-        // rope: q and k, each renormalised
+        // rope: q and k, each renormalised; the position's cosines and sines once per step
         e.at(ModelStep::Rope, layer_step);
+        if l == 0 {
+            e.emit(Op::Sincos {
+                dst: s.cs as i64,
+                src: layout.rope_steps as i64,
+                n: (dim + kv_dim) as i64,
+            });
+        }
         for (first, n, reg) in [(0, dim, R_Q), (dim, kv_dim, R_K)] {
             let shifted = e.temp();
             e.emit(Op::Rope {
                 dst: (s.wide + first) as i64,
                 src: (s.qkv + first) as i64,
+                cs: (s.cs + first) as i64,
                 n: n as i64,
-                head: hs as i64,
-                steps: layout.rope_steps as i64,
             });
             e.emit(Op::Addi {
                 dst: shifted,
@@ -344,10 +350,10 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 (dim + kv_dim + g * hs, R_V, at.values[g], at.value_exps[g]),
             ] {
                 let exp = e.temp();
-                e.norm(s.qkv8 + first, s.qkv + first, hs, NARROW_BITS, reg, exp);
+                e.norm(s.kv8 + first, s.qkv + first, hs, NARROW_BITS, reg, exp);
                 e.emit(Op::Kvstore {
                     dst: cache.word as i64,
-                    src: (s.qkv8 + first) as i64,
+                    src: (s.kv8 + first) as i64,
                     n: hs as i64,
                 });
                 e.emit(Op::Kvexp {
@@ -358,7 +364,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
         }
         let positions = positions_plus(0);
         for h in 0..c.n_heads {
-            let [buf_a, buf_b, buf_c] = s.scores[h % s.scores.len()];
+            let set = s.attention[h % s.attention.len()];
             let g = h / c.kv_mul();
             let first = h * hs;
             let (q_exp, score_exp, max, base, shift, sum, value_max, w_exp) = (
@@ -372,27 +378,26 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 e.temp(),
             );
             // this head's query, 8-bit
-            e.norm(s.qkv8 + first, s.qkv + first, hs, NARROW_BITS, R_Q, q_exp);
+            e.norm(s.q8 + first, s.qkv + first, hs, NARROW_BITS, R_Q, q_exp);
             // scores against every cached key, each with its key's exponent
             e.emit(Op::Matvec {
-                dst: buf_a as i64,
+                dst: set.scores as i64,
                 w: at.keys[g].word as i64,
                 wreg: REG_ZERO as i64,
-                x: (s.qkv8 + first) as i64,
+                x: (s.q8 + first) as i64,
                 rows: positions,
                 cols: hs as i64,
             });
             e.emit(Op::Mload {
-                dst: buf_b as i64,
+                dst: set.exps as i64,
                 src: at.key_exps[g] as i64,
                 n: positions,
             });
             e.emit(Op::Normg {
-                dst: buf_c as i64,
-                src: buf_a as i64,
+                dst: set.normed as i64,
+                src: set.scores as i64,
                 n: positions,
-                group: 1,
-                exps: buf_b as i64,
+                exps: set.exps as i64,
                 bits: WIDE_BITS as i64,
                 off: q_exp,
                 eout: score_exp,
@@ -410,8 +415,8 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 b: base,
             });
             e.emit(Op::Expneg {
-                dst: buf_a as i64,
-                src: buf_c as i64,
+                dst: set.probs as i64,
+                src: set.normed as i64,
                 n: positions,
                 max,
                 mant: R_ATT_SCALE,
@@ -420,23 +425,30 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
             });
             // weights with the value exponents folded in, 8-bit
             e.emit(Op::Mload {
-                dst: buf_b as i64,
+                dst: set.exps as i64,
                 src: at.value_exps[g] as i64,
                 n: positions,
             });
             e.emit(Op::Vmax {
                 dst: value_max,
-                src: buf_b as i64,
+                src: set.exps as i64,
                 n: positions,
             });
             e.emit(Op::Shrv {
-                dst: buf_c as i64,
-                a: buf_a as i64,
-                b: buf_b as i64,
+                dst: set.normed as i64,
+                a: set.probs as i64,
+                b: set.exps as i64,
                 n: positions,
                 s: value_max,
             });
-            e.norm_len(buf_a, buf_c, positions, NARROW_BITS, value_max, w_exp);
+            e.norm_len(
+                set.weights,
+                set.normed,
+                positions,
+                NARROW_BITS,
+                value_max,
+                w_exp,
+            );
             // sum_t w_t v_t, then times 1 / sum(p)
             let (out_exp, rmant, rexp, total, head_exp) =
                 (e.temp(), e.temp(), e.temp(), e.temp(), e.temp());
@@ -444,7 +456,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 dst: (s.head_acc + first) as i64,
                 w: at.values[g].word as i64,
                 wreg: REG_ZERO as i64,
-                x: buf_a as i64,
+                x: set.weights as i64,
                 rows: positions,
                 cols: hs as i64,
             });
@@ -480,11 +492,11 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 total,
                 head_exp,
             );
-            // An immediate address (no index register): the store touches one known element.
-            e.emit(Op::Setv {
-                dst: (s.head_exps + h) as i64,
-                idx: REG_ZERO as i64,
-                src: head_exp,
+            // the head's exponent beside each of its elements
+            e.emit(Op::Fill {
+                dst: (s.head_exps + first) as i64,
+                n: hs as i64,
+                s: head_exp,
             });
         }
         // the heads join into one 8-bit vector
@@ -492,7 +504,6 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
             dst: s.att as i64,
             src: s.heads as i64,
             n: dim as i64,
-            group: hs as i64,
             exps: s.head_exps as i64,
             bits: NARROW_BITS as i64,
             off: REG_ZERO as i64,
@@ -583,15 +594,21 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
         layout.classifier_scales,
         s.xb,
         R_XB,
-        &[(0, c.vocab_size, classifier.row_scale_exp, s.acc, R_LOGITS)],
+        &[(
+            0,
+            c.vocab_size,
+            classifier.row_scale_exp,
+            s.logits,
+            R_LOGITS,
+        )],
     );
-    e.checkpoint(&[(s.acc, c.vocab_size, R_LOGITS)]);
+    e.checkpoint(&[(s.logits, c.vocab_size, R_LOGITS)]);
 
     // argmax
     e.at(ModelStep::Argmax, None);
     e.emit(Op::Argmax {
         dst: R_NEXT,
-        src: s.acc as i64,
+        src: s.logits as i64,
         n: c.vocab_size as i64,
     });
     e.checkpoints.push(CheckpointSpec {

@@ -6,7 +6,9 @@
 //! - `program.bin`: the instructions, 16 little-endian bytes each;
 //! - `matrix_tile_NN.hex`: one `$readmemh` image per matrix-memory bank, one word per line, lane
 //!   0 in the lowest byte;
-//! - `vector.hex`: the vector memory's initial contents, lane 0 in the lowest 32 bits;
+//! - `vector.hex`, `accumulator.hex`, `wide.hex`, `input.hex`: the initial contents of the four
+//!   memories of the vector address space, one word per line, each lane as wide as the memory's
+//!   elements (18, 32, 32 and 8 bits, two's complement), lane 0 in the lowest bits;
 //! - `listing.s`: the program as assembly with cycle stamps and model steps (for people).
 //!
 //! Simulators read bundles through [`Bundle::read`], never the compiler's internals.
@@ -19,7 +21,7 @@ use thiserror::Error;
 
 use crate::isa::{decode_program, encode_program, Instr};
 use crate::model_config::ModelConfig;
-use crate::target::Target;
+use crate::target::{Target, VectorMemory};
 
 /// First field of every manifest.
 pub const BUNDLE_MAGIC: &str = "monorail-bundle";
@@ -97,8 +99,8 @@ pub struct Bundle {
     pub program: Vec<Instr>,
     /// Matrix memory, `lanes` bytes per word. // (matrix_words, lanes)
     pub matrix: Vec<i8>,
-    /// Vector memory's initial contents, one int32 per element (the wide vector memory starts at
-    /// zero). // (vector_elements,)
+    /// The vector address space's initial contents, one value per element, its four memories
+    /// one after the other. // (vector_space,)
     pub vector: Vec<i32>,
     /// The listing text.
     pub listing: String,
@@ -185,6 +187,86 @@ fn matrix_hex(matrix: &[i8], lanes: usize, range: std::ops::Range<usize>) -> Str
     out
 }
 
+/// The image file of a memory of the vector space.
+pub fn vector_file(memory: VectorMemory) -> String {
+    format!("{}.hex", memory.name())
+}
+
+/// Hex text of words of `lanes` elements of `bits` bits each (two's complement), one word per
+/// line, lane 0 in the lowest bits: what `$readmemh` reads into a `lanes * bits`-bit memory.
+pub fn lanes_hex(values: &[i32], lanes: usize, bits: u32) -> String {
+    let digits = (lanes * bits as usize).div_ceil(4);
+    let mut out = String::with_capacity(values.len() / lanes * (digits + 1));
+    let mask = if bits == 32 {
+        u32::MAX
+    } else {
+        (1u32 << bits) - 1
+    };
+    for word in values.chunks(lanes) {
+        // Little-endian nibbles of the word's bit string.
+        let mut nibbles = vec![0u8; digits];
+        for (lane, &v) in word.iter().enumerate() {
+            let v = v as u32 & mask;
+            for b in 0..bits as usize {
+                if v >> b & 1 == 1 {
+                    let at = lane * bits as usize + b;
+                    nibbles[at / 4] |= 1 << (at % 4);
+                }
+            }
+        }
+        for &n in nibbles.iter().rev() {
+            out.push(char::from_digit(n as u32, 16).expect("a nibble"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Parse [`lanes_hex`] text of `words` words back into sign-extended values.
+fn parse_lanes_hex(
+    path: &Path,
+    text: &str,
+    words: usize,
+    lanes: usize,
+    bits: u32,
+) -> Result<Vec<i32>, BundleError> {
+    let digits = (lanes * bits as usize).div_ceil(4);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.len() != words {
+        return Err(invalid(
+            path,
+            format!("has {} words, expected {words}", lines.len()),
+        ));
+    }
+    let mut out = Vec::with_capacity(words * lanes);
+    for (i, line) in lines.iter().enumerate() {
+        let line = line.trim();
+        if line.len() != digits {
+            return Err(invalid(
+                path,
+                format!("line {}: expected {digits} hex digits", i + 1),
+            ));
+        }
+        let nibbles = line
+            .chars()
+            .rev()
+            .map(|c| c.to_digit(16).map(|d| d as u8))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| invalid(path, format!("line {}: not hexadecimal", i + 1)))?;
+        for lane in 0..lanes {
+            let mut v: u32 = 0;
+            for b in 0..bits as usize {
+                let at = lane * bits as usize + b;
+                v |= (((nibbles[at / 4] >> (at % 4)) & 1) as u32) << b;
+            }
+            // Sign-extend from `bits`.
+            let shift = 32 - bits;
+            out.push(((v << shift) as i32) >> shift);
+        }
+    }
+    Ok(out)
+}
+
 impl Bundle {
     /// Write the bundle's files into `dir` (created if needed). Files are written to temporary
     /// names and renamed, the manifest last, so a half-written bundle never looks complete.
@@ -211,14 +293,14 @@ impl Bundle {
                 matrix_hex(&self.matrix, target.lanes, words).as_bytes(),
             )?;
         }
-        let mut vector = String::new();
-        for word in self.vector.chunks(target.vector_lanes) {
-            for v in word.iter().rev() {
-                let _ = write!(vector, "{:08x}", *v as u32);
-            }
-            vector.push('\n');
+        for m in VectorMemory::ALL {
+            let text = lanes_hex(
+                &self.vector[target.range_of(m)],
+                target.vector_lanes,
+                m.bits(),
+            );
+            put(&vector_file(m), text.as_bytes())?;
         }
-        put("vector.hex", vector.as_bytes())?;
         put("listing.s", self.listing.as_bytes())?;
         let manifest = serde_json::to_string_pretty(&self.manifest).expect("manifest serialises");
         put("manifest.json", manifest.as_bytes())
@@ -285,30 +367,35 @@ impl Bundle {
             let bytes = parse_hex(&path, &text, target.matrix_tile_words, target.lanes)?;
             matrix.extend(bytes.into_iter().map(|b| b as i8));
         }
-        let path = dir.join("vector.hex");
-        let text = String::from_utf8(read(&path)?).map_err(|_| invalid(&path, "not text"))?;
-        let mut vector = Vec::with_capacity(target.vector_elements());
-        let bytes = parse_hex(&path, &text, target.vector_words, 4 * target.vector_lanes)?;
-        vector.extend(
-            bytes
-                .chunks_exact(4)
-                .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes"))),
-        );
+        let mut vector = Vec::with_capacity(target.vector_space());
+        for m in VectorMemory::ALL {
+            let path = dir.join(vector_file(m));
+            let text = String::from_utf8(read(&path)?).map_err(|_| invalid(&path, "not text"))?;
+            vector.extend(parse_lanes_hex(
+                &path,
+                &text,
+                target.words_of(m),
+                target.vector_lanes,
+                m.bits(),
+            )?);
+        }
         for r in &manifest.regions {
             let limit = match r.memory.as_str() {
-                "matrix" => target.matrix_words(),
-                "vector" => target.vector_space(),
-                other => {
-                    return Err(invalid(
-                        &manifest_path,
-                        format!("region {}: unknown memory {other}", r.name),
-                    ))
-                }
+                "matrix" => 0..target.matrix_words(),
+                name => match VectorMemory::ALL.into_iter().find(|m| m.name() == name) {
+                    Some(m) => target.range_of(m),
+                    None => {
+                        return Err(invalid(
+                            &manifest_path,
+                            format!("region {}: unknown memory {name}", r.name),
+                        ))
+                    }
+                },
             };
-            if r.start as usize + r.size as usize > limit {
+            if (r.start as usize) < limit.start || r.start as usize + r.size as usize > limit.end {
                 return Err(invalid(
                     &manifest_path,
-                    format!("region {} ends past the {} memory", r.name, r.memory),
+                    format!("region {} lies outside the {} memory", r.name, r.memory),
                 ));
             }
         }
@@ -346,5 +433,30 @@ impl Bundle {
             vector,
             listing,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lane_images_round_trip_at_every_width() {
+        for (bits, lanes) in [(18, 4), (18, 16), (32, 2), (8, 16)] {
+            let half = 1i64 << (bits - 1);
+            let values: Vec<i32> = (0..lanes * 3)
+                .map(|i| match i % 4 {
+                    0 => -half as i32,
+                    1 => (half - 1) as i32,
+                    2 => -1,
+                    _ => i as i32,
+                })
+                .collect();
+            let text = lanes_hex(&values, lanes, bits);
+            let back = parse_lanes_hex(Path::new("t.hex"), &text, 3, lanes, bits).unwrap();
+            assert_eq!(back, values, "{bits} bits x {lanes}");
+        }
+        // Lane 0 in the lowest bits: 18-bit lanes 1 and -1 (0x3ffff) side by side.
+        assert_eq!(lanes_hex(&[1, -1], 2, 18), "ffffc0001\n");
     }
 }

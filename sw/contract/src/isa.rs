@@ -11,6 +11,8 @@
 
 use std::fmt;
 
+use crate::target::{Target, VectorMemory};
+
 /// The units that execute instructions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Unit {
@@ -110,6 +112,9 @@ pub const REG_POS: u8 = 1;
 pub const REG_TOKEN: u8 = 2;
 /// Number of scalar registers.
 pub const REGISTERS: usize = 64;
+/// Partial sums the matrix unit holds for a `dotv` over more than one block of rows: its most
+/// columns.
+pub const DOTV_PARTIAL_SUMS: usize = 256;
 /// Flag bit of a length field meaning "plus the number of positions".
 pub const LEN_POSITIONS_FLAG: i64 = 1 << 16;
 
@@ -190,7 +195,7 @@ define_isa! {
     Shri = 0x15, Sxu, "shri", "arithmetic shift right" { dst: R 6, a: R 6, imm: U 6 }
     /// `r[dst] = r[a] & imm`.
     Andi = 0x16, Sxu, "andi", "and with an immediate" { dst: R 6, a: R 6, imm: U 40 }
-    /// `r[dst] = r[a] * imm`.
+    /// `r[dst] = r[a] * imm` (both 18-bit signed values: one multiplier).
     Muli = 0x17, Sxu, "muli", "multiply by an immediate" { dst: R 6, a: R 6, imm: I 40 }
     /// `(r[mant], r[exp]) = rsqrt(r[a])` (numerics::rsqrt).
     Rsqrt = 0x18, Sxu, "rsqrt", "reciprocal square root (table)" { mant: R 6, exp: R 6, a: R 6 }
@@ -209,10 +214,10 @@ define_isa! {
     /// Normalise `n` wide values at `src` (exponent `r[ein]`) to `bits`-bit mantissas at `dst`;
     /// `r[eout]` gets the new exponent (numerics::normalize).
     Norm = 0x30, Vxu, "norm", "block floating point normalisation" { dst: V 16, src: V 16, n: N 17, bits: U 5, ein: R 6, eout: R 6 }
-    /// Normalise `n` values in groups of `group`, group `g` with exponent `v[exps + g] + r[off]`,
-    /// to one exponent `r[eout]` (numerics::normalize_grouped); `r[max]` gets the largest output
-    /// mantissa.
-    Normg = 0x31, Vxu, "normg", "grouped normalisation" { dst: V 16, src: V 16, n: N 17, group: U 16, exps: V 16, bits: U 5, off: R 6, eout: R 6, max: R 6 }
+    /// Normalise `n` values, value `i` with its own exponent `v[exps + i] + r[off]`, to
+    /// `bits`-bit mantissas with one exponent `r[eout]` (numerics::normalize_grouped, groups of
+    /// one); `r[max]` gets the largest output mantissa.
+    Normg = 0x31, Vxu, "normg", "normalisation of values with their own exponents" { dst: V 16, src: V 16, n: N 17, exps: V 16, bits: U 5, off: R 6, eout: R 6, max: R 6 }
     /// `v[dst + i] = v[a + i] * v[b + i]`.
     Mul = 0x32, Vxu, "mul", "element-wise product" { dst: V 16, a: V 16, b: V 16, n: N 17 }
     /// `v[dst + i] = v[a + i] * r[s]`.
@@ -220,8 +225,10 @@ define_isa! {
     /// `E = max(r[ea], r[eb]) - 15`; `v[dst + i] = shift_round(v[a + i], E - r[ea]) +
     /// shift_round(v[b + i], E - r[eb])`; `r[eout] = E`.
     Addalign = 0x34, Vxu, "addalign", "aligned addition" { dst: V 16, a: V 16, b: V 16, n: N 17, ea: R 6, eb: R 6, eout: R 6 }
-    /// RoPE rotation of pairs at the current position (`r1`), phase steps at `v[steps + k]`.
-    Rope = 0x35, Vxu, "rope", "rotary position embedding" { dst: V 16, src: V 16, n: N 17, head: U 16, steps: V 16 }
+    /// For each pair (`i` even): with `x = v[src + i]`, `y = v[src + i + 1]`, `c = v[cs + i]`,
+    /// `s = v[cs + i + 1]`: `v[dst + i] = x c - y s`, `v[dst + i + 1] = x s + y c` (the cosines
+    /// and sines of `sincos`, Q1.14).
+    Rope = 0x35, Vxu, "rope", "rotary position embedding" { dst: V 16, src: V 16, cs: V 16, n: N 17 }
     /// `v[dst + i] = m * sigmoid_q14(shift_round(m, -(r[e] + 6)))` with `m = v[src + i]`.
     Silu = 0x36, Vxu, "silu", "x times sigmoid(x)" { dst: V 16, src: V 16, n: N 17, e: R 6 }
     /// `v[dst + i] = exp2_neg_q15(min(-shift_round((v[src + i] - r[max]) * r[mant], r[shift]), 4096))`;
@@ -253,6 +260,12 @@ define_isa! {
     /// Lane `pos % lanes` of matrix word `dst + pos / lanes` = `clamp(r[src], -128, 127)` as
     /// int8: the exponent of one cache position.
     Kvexp = 0x43, Vxu, "kvexp", "store one cache exponent" { dst: M 20, src: R 6 }
+    /// With `phase = pos * v[src + i]` modulo 2^32 (a fraction of a turn): `v[dst + i]` =
+    /// `cos(phase)` for even `i`, `sin(phase)` for odd `i`, in Q1.14 (numerics::sin_cos_q14):
+    /// RoPE's rotations at the current position, from its phase steps.
+    Sincos = 0x44, Vxu, "sincos", "cosines and sines of the position's phases" { dst: V 16, src: V 16, n: N 17 }
+    /// `v[dst + i] = r[s]`.
+    Fill = 0x45, Vxu, "fill", "fill with a scalar" { dst: V 16, n: N 17, s: R 6 }
 }
 
 /// The format with this opcode.
@@ -696,19 +709,32 @@ keeps this file equal to it. Semantics are defined executably by the instruction
 - **Matrix unit (MXU).** `L` lanes (`lanes` in the target), each an int8 x int8 multiplier with an
   int32 accumulator. It streams one word of the matrix memory per cycle. `matvec` broadcasts one
   int8 activation to all lanes (lane `i` accumulates row `i` of a block of `L` rows); `dotv`
-  multiplies the word lane by lane with an int8 vector and sums the lanes in an adder tree.
+  multiplies the word lane by lane with an int8 vector and sums the lanes in an adder tree. Its
+  activations come from the input memory and its results go to the accumulator memory.
 - **Matrix memory.** Words of `L` int8 lanes, in `matrix_tiles` banks of `matrix_tile_words`:
-  weights and the key/value cache. A matrix `(rows, cols)` is stored in *column-block layout*: word
+  weights and the key/value cache. The matrix unit reads it; the cache stores read, modify and
+  write whole words through its second port. A matrix `(rows, cols)` is stored in *column-block layout*: word
   `b * cols + j` holds, in lane `i`, element `(b * L + i, j)`. The key and value caches are such
   matrices with positions as rows; their exponents are one int8 lane per position.
-- **Vector unit (VXU) and vector memory.** `V` lanes (`vector_lanes`) of int32; vector operands
-  are element addresses (element `e` is lane `e mod V` of word `e / V`). Element-wise operands must
-  share their lane (`address mod V`). Vectors are block floating point: mantissas in the memory,
-  their exponent in a register.
-- **Wide vector memory.** Optionally (`wide_words`), a small vector memory as wide as the matrix
-  unit (`L` int32 lanes, in distributed RAM), addressed right after the vector memory. A vector
-  instruction whose vector operands all lie in it moves `L` elements per cycle, and the matrix
-  unit moves whole words to and from it: the compiler puts the attention buffers there.
+- **Vector unit (VXU).** `V` lanes (`vector_lanes`), each with one 18 x 18-bit multiplier, a
+  shifter with rounding and saturation, and the per-lane tables of `exp2` and `sigmoid`; a
+  reduction tree across the lanes; the sine table of `sincos` (two reads per cycle). Every
+  multiplier input is an 18-bit signed value (a larger one is a fault). Vectors are block floating
+  point: mantissas in the memories, their exponent in a register.
+- **The vector address space.** Element addresses over four memories, one after the other, each
+  `V` lanes wide (element `e` of a memory is lane `e mod V` of word `e / V`). Each memory port has
+  one owner, so that units never contend:
+
+  | memory | elements | written by | read by |
+  | --- | --- | --- | --- |
+  | `vector` | 18-bit | VXU | VXU (two ports) |
+  | `accumulator` | int32 | MXU | VXU (two ports) |
+  | `wide` | int32 | VXU | VXU (one port) |
+  | `input` | int8 | VXU | MXU |
+
+  A value that does not fit the memory it is stored to is a fault. Operands streamed together
+  share their lane (`address mod V`); words moved whole by the matrix unit start on a word. The
+  host writes any memory when it loads a bundle.
 - **Scalar unit (SXU).** 64 registers of 64 bits: `r0` reads as zero, `r1` holds the position and
   `r2` the input token (set by the host when a token step starts).
 - **Sequencer.** Issues one instruction per cycle, in program order; no branches. The repeat
@@ -807,10 +833,293 @@ impl Access {
     }
 }
 
+/// How an instruction uses a vector operand: which unit's port it takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Read by the vector unit.
+    VxuRead,
+    /// Written by the vector unit.
+    VxuWrite,
+    /// Read by the matrix unit.
+    MxuRead,
+    /// Written by the matrix unit.
+    MxuWrite,
+}
+
+impl Role {
+    /// The memories this role may touch: each memory port has one owner.
+    pub fn memories(self) -> &'static [VectorMemory] {
+        match self {
+            Role::VxuRead => &[
+                VectorMemory::Vector,
+                VectorMemory::Accumulator,
+                VectorMemory::Wide,
+            ],
+            Role::VxuWrite => &[
+                VectorMemory::Vector,
+                VectorMemory::Wide,
+                VectorMemory::Input,
+            ],
+            Role::MxuRead => &[VectorMemory::Input],
+            Role::MxuWrite => &[VectorMemory::Accumulator],
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Role::VxuRead => "read by the vector unit",
+            Role::VxuWrite => "written by the vector unit",
+            Role::MxuRead => "read by the matrix unit",
+            Role::MxuWrite => "written by the matrix unit",
+        }
+    }
+}
+
+/// How an operand's elements meet the memory's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stride {
+    /// Streamed a word per cycle beside the instruction's other streamed operands: all of them
+    /// share their lane (`address mod vector_lanes`).
+    Streamed,
+    /// Moved whole words: starts on a word.
+    Words,
+    /// Touched one element at a time: any address.
+    Elements,
+}
+
+/// One vector operand of an instruction at a position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VectorOperand {
+    /// Its field.
+    pub field: &'static str,
+    /// Whose port it takes.
+    pub role: Role,
+    /// Its elements (for a register-indexed operand, the base element only).
+    pub range: std::ops::Range<usize>,
+    /// How it is walked.
+    pub stride: Stride,
+    /// Whether a register adds to its address (`getv`, `setv`): placed when executed.
+    pub indexed: bool,
+}
+
+impl Op {
+    /// The vector operands of this operation at position `pos` on a core of `lanes` lanes.
+    pub fn vector_operands(&self, lanes: usize, pos: usize) -> Vec<VectorOperand> {
+        let n = |raw: i64| length(raw, pos);
+        let op = |field, role, start: i64, len: usize, stride| VectorOperand {
+            field,
+            role,
+            range: start as usize..start as usize + len,
+            stride,
+            indexed: false,
+        };
+        use Role::*;
+        use Stride::*;
+        match *self {
+            Op::Matvec {
+                dst, x, rows, cols, ..
+            } => vec![
+                op("dst", MxuWrite, dst, n(rows), Words),
+                op("x", MxuRead, x, cols as usize, Elements),
+            ],
+            Op::Dotv {
+                dst, x, rows, cols, ..
+            } => vec![
+                op("dst", MxuWrite, dst, cols as usize, Elements),
+                op("x", MxuRead, x, n(rows), Words),
+            ],
+            Op::Mload { dst, n: len, .. } => vec![op("dst", MxuWrite, dst, n(len), Words)],
+            Op::Norm {
+                dst, src, n: len, ..
+            } => vec![
+                op("dst", VxuWrite, dst, n(len), Streamed),
+                op("src", VxuRead, src, n(len), Streamed),
+            ],
+            Op::Normg {
+                dst,
+                src,
+                n: len,
+                exps,
+                ..
+            } => vec![
+                op("dst", VxuWrite, dst, n(len), Streamed),
+                op("src", VxuRead, src, n(len), Streamed),
+                op("exps", VxuRead, exps, n(len), Streamed),
+            ],
+            Op::Mul { dst, a, b, n: len }
+            | Op::Addalign {
+                dst, a, b, n: len, ..
+            }
+            | Op::Shrv {
+                dst, a, b, n: len, ..
+            } => vec![
+                op("dst", VxuWrite, dst, n(len), Streamed),
+                op("a", VxuRead, a, n(len), Streamed),
+                op("b", VxuRead, b, n(len), Streamed),
+            ],
+            Op::Rope {
+                dst,
+                src,
+                cs,
+                n: len,
+            } => vec![
+                op("dst", VxuWrite, dst, n(len), Streamed),
+                op("src", VxuRead, src, n(len), Streamed),
+                op("cs", VxuRead, cs, n(len), Streamed),
+            ],
+            Op::Muls { dst, a, n: len, .. } | Op::Addsv { dst, a, n: len, .. } => vec![
+                op("dst", VxuWrite, dst, n(len), Streamed),
+                op("a", VxuRead, a, n(len), Streamed),
+            ],
+            Op::Silu {
+                dst, src, n: len, ..
+            }
+            | Op::Expneg {
+                dst, src, n: len, ..
+            }
+            | Op::Copy { dst, src, n: len }
+            | Op::Sincos { dst, src, n: len } => vec![
+                op("dst", VxuWrite, dst, n(len), Streamed),
+                op("src", VxuRead, src, n(len), Streamed),
+            ],
+            Op::Sumsq { src, n: len, .. }
+            | Op::Sum { src, n: len, .. }
+            | Op::Vmax { src, n: len, .. }
+            | Op::Argmax { src, n: len, .. } => vec![op("src", VxuRead, src, n(len), Streamed)],
+            Op::Onehot { dst, n: len, .. } | Op::Fill { dst, n: len, .. } => {
+                vec![op("dst", VxuWrite, dst, n(len), Streamed)]
+            }
+            Op::Getv { src, idx, .. } => vec![VectorOperand {
+                indexed: idx != 0,
+                ..op("src", VxuRead, src, 1, Elements)
+            }],
+            Op::Setv { dst, idx, .. } => vec![VectorOperand {
+                indexed: idx != 0,
+                ..op("dst", VxuWrite, dst, 1, Elements)
+            }],
+            Op::Kvstore { src, n: len, .. } => {
+                vec![op("src", VxuRead, src, len as usize, Elements)]
+            }
+            Op::Nop { .. }
+            | Op::End { .. }
+            | Op::Li { .. }
+            | Op::Addi { .. }
+            | Op::Add { .. }
+            | Op::Sub { .. }
+            | Op::Max { .. }
+            | Op::Shri { .. }
+            | Op::Andi { .. }
+            | Op::Muli { .. }
+            | Op::Rsqrt { .. }
+            | Op::Recip { .. }
+            | Op::Kvexp { .. } => {
+                let _ = lanes;
+                vec![]
+            }
+        }
+    }
+
+    /// Check the ISA's placement rules at position `pos` on `target`: every vector operand lies in
+    /// one memory that its role may touch; at most one operand is read from the wide memory (it
+    /// has one read port); streamed operands share their lane; word operands start on a word;
+    /// `rope` works on whole pairs of a word; a `dotv` over more than one row block has at most
+    /// [`DOTV_PARTIAL_SUMS`] columns (its partial sums are held in the matrix unit). Register-indexed operands
+    /// are placed when executed ([`check_element`]).
+    pub fn check(&self, target: &Target, pos: usize) -> Result<(), String> {
+        let v = target.vector_lanes;
+        let operands = self.vector_operands(target.lanes, pos);
+        let mut wide_reads = 0;
+        let mut lane = None;
+        for o in &operands {
+            if o.range.is_empty() || o.indexed {
+                continue;
+            }
+            let memory = target.memory_of(o.range.clone()).ok_or_else(|| {
+                format!(
+                    "{}=v{} .. v{} does not lie in one memory of the vector space",
+                    o.field, o.range.start, o.range.end
+                )
+            })?;
+            if !o.role.memories().contains(&memory) {
+                return Err(format!(
+                    "{}=v{} is in the {} memory, which is not {} (allowed: {})",
+                    o.field,
+                    o.range.start,
+                    memory.name(),
+                    o.role.describe(),
+                    o.role
+                        .memories()
+                        .iter()
+                        .map(|m| m.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if o.role == Role::VxuRead && memory == VectorMemory::Wide {
+                wide_reads += 1;
+            }
+            match o.stride {
+                Stride::Streamed => {
+                    let l = o.range.start % v;
+                    if *lane.get_or_insert(l) != l {
+                        return Err(format!(
+                            "{}=v{} is in lane {l}, the other streamed operands in lane {} \
+                             (vector lanes: {v})",
+                            o.field,
+                            o.range.start,
+                            lane.unwrap_or(0)
+                        ));
+                    }
+                }
+                Stride::Words if o.range.start % v != 0 => {
+                    return Err(format!(
+                        "{}=v{} does not start on a word of {v} elements",
+                        o.field, o.range.start
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if wide_reads > 1 {
+            return Err("reads two operands from the wide memory, which has one read port".into());
+        }
+        match *self {
+            Op::Rope { src, n, .. } if src as usize % 2 != 0 || length(n, pos) % 2 != 0 => {
+                Err("rope works on pairs: src on an even lane and an even n".into())
+            }
+            Op::Dotv { rows, cols, .. }
+                if length(rows, pos) > target.lanes && cols as usize > DOTV_PARTIAL_SUMS =>
+            {
+                Err(format!(
+                    "dotv over {} rows (more than one block of {}) has at most \
+                     {DOTV_PARTIAL_SUMS} columns, not {cols}",
+                    length(rows, pos),
+                    target.lanes,
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Check a register-indexed element (`getv`, `setv`) as executed: it must lie in a memory that
+/// `role` may touch.
+pub fn check_element(target: &Target, role: Role, address: usize) -> Result<(), String> {
+    match target.memory_at(address) {
+        Some(m) if role.memories().contains(&m) => Ok(()),
+        Some(m) => Err(format!(
+            "element v{address} is in the {} memory, which is not {}",
+            m.name(),
+            role.describe()
+        )),
+        None => Err(format!("element v{address} is outside the vector space")),
+    }
+}
+
 impl Op {
     /// What this operation touches at position `pos` on `target`; a register-indexed address
     /// may reach anywhere in the larger memory.
-    pub fn accesses_on(&self, target: &crate::target::Target, pos: usize) -> Access {
+    pub fn accesses_on(&self, target: &Target, pos: usize) -> Access {
         let span = target.matrix_words().max(target.vector_space());
         self.accesses(target.lanes, pos, span)
     }
@@ -894,7 +1203,6 @@ impl Op {
                 dst,
                 src,
                 n: len,
-                group,
                 exps,
                 off,
                 eout,
@@ -902,8 +1210,7 @@ impl Op {
                 ..
             } => {
                 a.vector_reads.push(v(src, n(len)));
-                a.vector_reads
-                    .push(v(exps, n(len).div_ceil((group as usize).max(1))));
+                a.vector_reads.push(v(exps, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
                 a.register_reads = reg(off);
                 a.register_writes = reg(eout) | reg(max);
@@ -952,14 +1259,12 @@ impl Op {
             Op::Rope {
                 dst,
                 src,
+                cs,
                 n: len,
-                head,
-                steps,
             } => {
                 a.vector_reads.push(v(src, n(len)));
-                a.vector_reads.push(v(steps, (head as usize) / 2));
+                a.vector_reads.push(v(cs, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
-                a.register_reads = reg(REG_POS as i64);
             }
             Op::Silu {
                 dst,
@@ -1033,6 +1338,15 @@ impl Op {
             Op::Copy { dst, src, n: len } => {
                 a.vector_reads.push(v(src, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
+            }
+            Op::Sincos { dst, src, n: len } => {
+                a.vector_reads.push(v(src, n(len)));
+                a.vector_writes.push(v(dst, n(len)));
+                a.register_reads = reg(REG_POS as i64);
+            }
+            Op::Fill { dst, n: len, s } => {
+                a.vector_writes.push(v(dst, n(len)));
+                a.register_reads = reg(s);
             }
         }
         a

@@ -47,14 +47,19 @@ pub struct RawMemory {
     pub matrix_tiles: u32,
     /// Words of `lanes` int8 values per bank.
     pub matrix_tile_words: u32,
-    /// Words of `vector_lanes` int32 values of the vector memory.
+    /// Words of `vector_lanes` 18-bit values of the vector memory (block RAM, two read ports).
     pub vector_words: u32,
+    /// Words of `vector_lanes` int32 values of the accumulator memory (written by the matrix
+    /// unit).
+    pub accumulator_words: u32,
+    /// Words of `vector_lanes` int32 values of the wide memory (the vector unit's exact results
+    /// before normalisation).
+    pub wide_words: u32,
+    /// Words of `vector_lanes` int8 values of the input memory (the matrix unit's activations,
+    /// written by the vector unit).
+    pub input_words: u32,
     /// 128-bit words of the program memory.
     pub program_words: u32,
-    /// Words of `lanes` int32 values of the wide vector memory (distributed RAM, as wide as the
-    /// matrix unit), addressed after the vector memory; 0 for none.
-    #[serde(default)]
-    pub wide_words: u32,
 }
 
 /// The `[device]` table.
@@ -109,7 +114,8 @@ pub struct Target {
     pub description: String,
     /// Lanes of the matrix unit (a power of two, 4 ..= 256).
     pub lanes: usize,
-    /// Lanes of the vector unit (a power of two, at most `lanes`).
+    /// Lanes of the vector unit and of every memory of the vector address space (a power of two,
+    /// 2 ..= `lanes`).
     pub vector_lanes: usize,
     /// Core clock.
     pub clock_hz: u64,
@@ -117,15 +123,78 @@ pub struct Target {
     pub matrix_tiles: usize,
     /// Words per matrix-memory bank.
     pub matrix_tile_words: usize,
-    /// Vector-memory words.
-    pub vector_words: usize,
+    /// Words of each memory of the vector address space, in [`VectorMemory::ALL`] order.
+    pub vector_memory_words: [usize; 4],
     /// Program-memory words (instructions).
     pub program_words: usize,
-    /// Wide vector-memory words (`lanes` int32 each).
-    pub wide_words: usize,
     /// Device budget.
     pub device: Option<Device>,
 }
+
+/// The memories of the vector address space, in address order. Each is `vector_lanes` elements
+/// wide; element `e` of the space is lane `e mod vector_lanes` of a word of one of them. Who may
+/// read and write each is the ISA's rule ([`crate::isa::Op::check`]): every memory port has one
+/// owner, so that no two units ever contend for one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorMemory {
+    /// 18-bit values in block RAM, two copies (two read ports): mantissas, scales, norm weights.
+    /// Read and written by the vector unit.
+    Vector,
+    /// int32 values: the matrix unit's results. Written by the matrix unit, read (two ports) by
+    /// the vector unit.
+    Accumulator,
+    /// int32 values: the vector unit's exact results before normalisation. Written and read (one
+    /// port) by the vector unit.
+    Wide,
+    /// int8 values: the matrix unit's activations. Written by the vector unit, read by the matrix
+    /// unit.
+    Input,
+}
+
+impl VectorMemory {
+    /// All of them, in address order.
+    pub const ALL: [VectorMemory; 4] = [
+        VectorMemory::Vector,
+        VectorMemory::Accumulator,
+        VectorMemory::Wide,
+        VectorMemory::Input,
+    ];
+
+    /// Name, as in the memory map and the target file (`accumulator`).
+    pub fn name(self) -> &'static str {
+        match self {
+            VectorMemory::Vector => "vector",
+            VectorMemory::Accumulator => "accumulator",
+            VectorMemory::Wide => "wide",
+            VectorMemory::Input => "input",
+        }
+    }
+
+    /// Bits of one element (two's complement).
+    pub fn bits(self) -> u32 {
+        match self {
+            VectorMemory::Vector => VECTOR_ELEMENT_BITS,
+            VectorMemory::Accumulator | VectorMemory::Wide => 32,
+            VectorMemory::Input => 8,
+        }
+    }
+
+    /// Whether `v` fits an element.
+    pub fn holds(self, v: i64) -> bool {
+        let half = 1i64 << (self.bits() - 1);
+        (-half..half).contains(&v)
+    }
+
+    /// Its index in [`VectorMemory::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Bits of a vector-memory element: 18, the width of a block RAM's half-word and of a DSP
+/// multiplier's input, so that every operand read from it goes straight into a multiplier.
+pub const VECTOR_ELEMENT_BITS: u32 = 18;
 
 /// What is wrong with a target. Each names the field.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -188,7 +257,7 @@ impl RawTarget {
             }
         };
         let lanes = pow2("lanes", self.lanes, 4, 256)?;
-        let vector_lanes = pow2("vector_lanes", self.vector_lanes, 1, self.lanes)?;
+        let vector_lanes = pow2("vector_lanes", self.vector_lanes, 2, self.lanes)?;
         if self.name.is_empty()
             || !self
                 .name
@@ -214,7 +283,12 @@ impl RawTarget {
         };
         let matrix_tiles = positive("memory.matrix_tiles", m.matrix_tiles)?;
         let matrix_tile_words = positive("memory.matrix_tile_words", m.matrix_tile_words)?;
-        let vector_words = positive("memory.vector_words", m.vector_words)?;
+        let vector_memory_words = [
+            positive("memory.vector_words", m.vector_words)?,
+            positive("memory.accumulator_words", m.accumulator_words)?,
+            positive("memory.wide_words", m.wide_words)?,
+            positive("memory.input_words", m.input_words)?,
+        ];
         let program_words = positive("memory.program_words", m.program_words)?;
         if matrix_tiles * matrix_tile_words > MAX_MATRIX_WORDS {
             return Err(field(
@@ -225,12 +299,13 @@ impl RawTarget {
                 ),
             ));
         }
-        if vector_words * vector_lanes + m.wide_words as usize * lanes > MAX_VECTOR_ELEMENTS {
+        if vector_memory_words.iter().sum::<usize>() * vector_lanes > MAX_VECTOR_ELEMENTS {
             return Err(field(
                 "memory.vector_words",
                 m.vector_words,
                 format!(
-                    "words x vector_lanes plus wide_words x lanes must be at most {MAX_VECTOR_ELEMENTS} elements (the ISA's 16-bit addresses)"
+                    "the vector, accumulator, wide and input words together, times vector_lanes, \
+                     must be at most {MAX_VECTOR_ELEMENTS} elements (the ISA's 16-bit addresses)"
                 ),
             ));
         }
@@ -273,9 +348,8 @@ impl RawTarget {
             clock_hz: self.clock_hz,
             matrix_tiles,
             matrix_tile_words,
-            vector_words,
+            vector_memory_words,
             program_words,
-            wide_words: m.wide_words as usize,
             device,
         };
         target.check_budget()?;
@@ -301,7 +375,10 @@ fn bram_shapes(family: Family) -> &'static [(usize, usize)] {
     }
 }
 
-/// Block RAMs for a memory of `width` bits by `depth` words: the cheapest shape.
+/// Block RAMs for a memory of `width` bits by `depth` words: the cheapest shape. The widths of
+/// the 18-Kbit families include their parity bits, so a word may straddle slices: this is the
+/// count for memories written whole words (the matrix memory, whose cache stores read, modify
+/// and write a word) or in lanes that fill whole slices (the vector memory's 18-bit lanes).
 fn brams(family: Family, width: usize, depth: usize) -> usize {
     bram_shapes(family)
         .iter()
@@ -310,28 +387,22 @@ fn brams(family: Family, width: usize, depth: usize) -> usize {
         .expect("every family has shapes")
 }
 
-/// Block RAMs taken by the look-up-table ROMs of `numerics::tables` (16-bit entries).
-fn table_brams(family: Family) -> usize {
-    use crate::numerics::tables;
-    [
-        tables::RSQRT_ENTRIES,
-        tables::RECIP_ENTRIES,
-        tables::EXP2_ENTRIES,
-        tables::SIGMOID_ENTRIES,
-        crate::numerics::SINE_QUARTER_ENTRIES + 1,
-    ]
-    .iter()
-    .map(|&entries| brams(family, 16, entries))
-    .sum()
-}
-
-/// Where each memory goes and what it costs.
+/// Where each memory goes and what it costs in block RAMs.
+///
+/// The matrix memory is written whole words at a time (the cache stores read, modify and write
+/// a word), so its words pack into the block RAMs' full width, parity bits included. The vector
+/// memory is two copies (two read ports, one shared write port). The accumulator, wide and input
+/// memories are small and many-ported: distributed RAM where the family has it (ECP5, Gowin),
+/// block RAM on the iCE40, which has none. Of the tables, only the sine table of `sincos` is in
+/// block RAM; the per-lane tables (`exp2`, `sigmoid`) and the scalar unit's are logic.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BramEstimate {
     /// Matrix memory (0 when it is in SPRAM).
     pub matrix: usize,
-    /// Vector memory.
+    /// Vector memory, both copies.
     pub vector: usize,
+    /// Accumulator, wide and input memories (0 where they are distributed RAM).
+    pub small: usize,
     /// Program memory.
     pub program: usize,
     /// Look-up tables.
@@ -343,8 +414,13 @@ pub struct BramEstimate {
 impl BramEstimate {
     /// All block RAMs.
     pub fn total(&self) -> usize {
-        self.matrix + self.vector + self.program + self.tables
+        self.matrix + self.vector + self.small + self.program + self.tables
     }
+}
+
+/// Multipliers of a core: one per matrix lane, one per vector lane, one in the scalar unit.
+pub fn multipliers(lanes: usize, vector_lanes: usize) -> usize {
+    lanes + vector_lanes + 1
 }
 
 impl Target {
@@ -375,29 +451,38 @@ impl Target {
         self.matrix_words() * self.lanes
     }
 
-    /// Elements (int32) of the vector memory (block RAM, `vector_lanes` wide).
-    pub fn vector_elements(&self) -> usize {
-        self.vector_words * self.vector_lanes
+    /// Words of one memory of the vector address space.
+    pub fn words_of(&self, memory: VectorMemory) -> usize {
+        self.vector_memory_words[memory.index()]
     }
 
-    /// First element address of the wide vector memory (right after the vector memory).
-    pub fn wide_start(&self) -> usize {
-        self.vector_elements()
+    /// The element addresses of one memory of the vector address space.
+    pub fn range_of(&self, memory: VectorMemory) -> std::ops::Range<usize> {
+        let before: usize = self.vector_memory_words[..memory.index()].iter().sum();
+        let start = before * self.vector_lanes;
+        start..start + self.words_of(memory) * self.vector_lanes
     }
 
-    /// Elements (int32) of the wide vector memory (`lanes` wide).
-    pub fn wide_elements(&self) -> usize {
-        self.wide_words * self.lanes
-    }
-
-    /// All addressable vector elements: the vector memory, then the wide one.
+    /// All addressable vector elements: the four memories, one after the other.
     pub fn vector_space(&self) -> usize {
-        self.vector_elements() + self.wide_elements()
+        self.vector_memory_words.iter().sum::<usize>() * self.vector_lanes
     }
 
-    /// Whether `range` of element addresses lies in the wide vector memory.
-    pub fn in_wide(&self, range: std::ops::Range<usize>) -> bool {
-        self.wide_words > 0 && range.start >= self.wide_start() && range.end <= self.vector_space()
+    /// The memory holding element `address`.
+    pub fn memory_at(&self, address: usize) -> Option<VectorMemory> {
+        VectorMemory::ALL
+            .into_iter()
+            .find(|&m| self.range_of(m).contains(&address))
+    }
+
+    /// The memory holding all of `range` (none when it is empty, crosses memories or lies
+    /// outside them).
+    pub fn memory_of(&self, range: std::ops::Range<usize>) -> Option<VectorMemory> {
+        if range.is_empty() {
+            return None;
+        }
+        let m = self.memory_at(range.start)?;
+        (range.end <= self.range_of(m).end).then_some(m)
     }
 
     /// Block RAMs the memories need on the target's device (None without a device).
@@ -405,15 +490,38 @@ impl Target {
         let d = self.device.as_ref()?;
         let matrix_bits = (self.matrix_bytes() * 8) as u64;
         let matrix_in_spram = d.spram_bits.is_some_and(|bits| matrix_bits <= bits);
+        let v = self.vector_lanes;
+        let small = match d.family {
+            Family::Ice40 => {
+                // Accumulator: two copies (two read ports); wide and input: one. Memories of at
+                // most 512 bits are cheaper as flip-flops.
+                let ram = |width: usize, words: usize| {
+                    if width * words <= 512 {
+                        0
+                    } else {
+                        brams(d.family, width, words)
+                    }
+                };
+                2 * ram(v * 32, self.words_of(VectorMemory::Accumulator))
+                    + ram(v * 32, self.words_of(VectorMemory::Wide))
+                    + ram(v * 8, self.words_of(VectorMemory::Input))
+            }
+            Family::Ecp5 | Family::Gowin => 0,
+        };
         Some(BramEstimate {
             matrix: if matrix_in_spram {
                 0
             } else {
                 self.matrix_tiles * brams(d.family, self.lanes * 8, self.matrix_tile_words)
             },
-            vector: brams(d.family, self.vector_lanes * 32, self.vector_words),
+            vector: 2 * brams(
+                d.family,
+                v * VECTOR_ELEMENT_BITS as usize,
+                self.words_of(VectorMemory::Vector),
+            ),
+            small,
             program: brams(d.family, 128, self.program_words),
-            tables: table_brams(d.family),
+            tables: brams(d.family, 16, crate::numerics::SINE_QUARTER_ENTRIES),
             matrix_in_spram,
         })
     }
@@ -427,11 +535,12 @@ impl Target {
                 "memory",
                 "too large for the device",
                 format!(
-                    "the memories need {} block RAMs (matrix {}, vector {}, program {}, tables {}) \
-                     but the {} has {}",
+                    "the memories need {} block RAMs (matrix {}, vector {}, accumulator/wide/input \
+                     {}, program {}, tables {}) but the {} has {}",
                     estimate.total(),
                     estimate.matrix,
                     estimate.vector,
+                    estimate.small,
                     estimate.program,
                     estimate.tables,
                     d.part,
@@ -439,12 +548,14 @@ impl Target {
                 ),
             ));
         }
-        if self.lanes > d.dsps as usize {
+        let needed = multipliers(self.lanes, self.vector_lanes);
+        if needed > d.dsps as usize {
             return Err(field(
                 "lanes",
                 self.lanes,
                 format!(
-                    "each lane needs a multiplier and the {} has {}",
+                    "the core needs {needed} multipliers (one per matrix lane, one per vector lane, \
+                     one scalar) and the {} has {}",
                     d.part, d.dsps
                 ),
             ));
@@ -482,9 +593,34 @@ mod tests {
         assert_eq!(ulx3s.lanes, 64);
         assert_eq!(ulx3s.matrix_bytes(), 3 * 2048 * 64);
         let e = ulx3s.block_ram_estimate().unwrap();
-        assert_eq!((e.matrix, e.vector, e.program, e.tables), (171, 15, 15, 6));
+        // 512-bit words in 57 slices of 9 bits; 16 lanes of 18 bits in 8 slices of 36, twice.
+        assert_eq!(
+            (e.matrix, e.vector, e.small, e.program, e.tables),
+            (171, 16, 0, 15, 1)
+        );
         let ice = Target::builtin("icebreaker").unwrap();
         assert!(ice.block_ram_estimate().unwrap().matrix_in_spram);
+    }
+
+    #[test]
+    fn the_vector_address_space_is_four_memories_in_order() {
+        let t = Target::builtin("sim-tiny").unwrap();
+        let mut next = 0;
+        for m in VectorMemory::ALL {
+            let r = t.range_of(m);
+            assert_eq!(r.start, next, "{}", m.name());
+            assert_eq!(r.len(), t.words_of(m) * t.vector_lanes);
+            assert_eq!(t.memory_at(r.start), Some(m));
+            assert_eq!(t.memory_of(r.clone()), Some(m));
+            next = r.end;
+        }
+        assert_eq!(next, t.vector_space());
+        assert_eq!(t.memory_at(next), None);
+        let acc = t.range_of(VectorMemory::Accumulator);
+        assert_eq!(t.memory_of(acc.start - 1..acc.start + 1), None, "crosses");
+        assert_eq!(t.memory_of(acc.start..acc.start), None, "empty");
+        assert!(VectorMemory::Vector.holds(131_071) && !VectorMemory::Vector.holds(131_072));
+        assert!(VectorMemory::Input.holds(-128) && !VectorMemory::Input.holds(128));
     }
 
     #[test]
@@ -494,9 +630,18 @@ mod tests {
         let cases: Vec<(Change, &str)> = vec![
             (Box::new(|t| t.lanes = 48), "`lanes` is 48"),
             (Box::new(|t| t.vector_lanes = 128), "`vector_lanes` is 128"),
+            (Box::new(|t| t.vector_lanes = 1), "`vector_lanes` is 1"),
+            (
+                Box::new(|t| t.memory.input_words = 4000),
+                "the ISA's 16-bit addresses",
+            ),
             (
                 Box::new(|t| t.memory.matrix_tiles = 4),
                 "block RAMs (matrix 228",
+            ),
+            (
+                Box::new(|t| t.memory.accumulator_words = 0),
+                "`memory.accumulator_words` is 0",
             ),
             (
                 Box::new(|t| t.memory.vector_words = 0),
@@ -507,8 +652,8 @@ mod tests {
                 "`device.family`",
             ),
             (
-                Box::new(|t| t.device.as_mut().unwrap().dsps = 8),
-                "multiplier",
+                Box::new(|t| t.device.as_mut().unwrap().dsps = 80),
+                "needs 81 multipliers",
             ),
             (Box::new(|t| t.clock_hz = 0), "`clock_hz`"),
         ];

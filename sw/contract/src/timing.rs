@@ -35,42 +35,32 @@ fn log2(n: usize) -> u64 {
 
 /// The cost of `op` on `target` at position `pos`.
 ///
-/// A vector instruction whose vector operands all lie in the wide vector memory runs `lanes`
-/// elements per cycle instead of `vector_lanes`; the matrix unit moves a whole word per cycle to
-/// or from it.
+/// A vector instruction streams its operands a memory word (`vector_lanes` elements) per cycle:
+/// `c(n)` is the number of words its `n` elements touch, which depends on the lane it starts in.
+/// The matrix unit streams a matrix word per cycle and moves its `lanes` results to the
+/// accumulator memory `lanes / vector_lanes` words at a time.
 pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
-    cost_with(op, target, pos, &op.accesses_on(target, pos))
-}
-
-/// [`cost`], given what the instruction touches at `pos` (`op.accesses_on(target, pos)`), for
-/// callers that have it already.
-pub fn cost_with(op: &Op, target: &Target, pos: usize, access: &crate::isa::Access) -> Cost {
     let lanes = target.lanes;
-    let all_wide = target.wide_words > 0
-        && access
-            .vector_reads
-            .iter()
-            .chain(access.vector_writes.iter())
-            .all(|r| r.is_empty() || target.in_wide(r));
-    let vlanes = if all_wide { lanes } else { target.vector_lanes };
-    let chunks = |n: i64| length(n, pos).div_ceil(vlanes) as u64;
-    let blocks = |rows: i64| length(rows, pos).div_ceil(lanes) as u64;
-    // Words of the matrix unit's width moved to or from the vector memory at `start`.
-    let drain_at = |start: i64, n: usize| -> u64 {
-        let range = start as usize..start as usize + n;
-        if target.in_wide(range) {
-            1
+    let v = target.vector_lanes;
+    // Words of the vector space touched by `n` elements from `start`.
+    let words = |start: i64, n: i64| -> u64 {
+        let n = length(n, pos);
+        if n == 0 {
+            0
         } else {
-            (lanes / target.vector_lanes) as u64
+            ((start as usize % v) + n).div_ceil(v) as u64
         }
     };
+    let blocks = |rows: i64| length(rows, pos).div_ceil(lanes) as u64;
+    // Cycles to move one block of `lanes` results to or from the vector space.
+    let drain = (lanes / v) as u64;
     let vector = |occupancy: u64| Cost {
-        occupancy,
-        latency: occupancy + VXU_PIPELINE_CYCLES,
+        occupancy: occupancy.max(1),
+        latency: occupancy.max(1) + VXU_PIPELINE_CYCLES,
     };
     let reduce = |occupancy: u64| Cost {
-        occupancy,
-        latency: occupancy + log2(vlanes) + VXU_PIPELINE_CYCLES,
+        occupancy: occupancy.max(1),
+        latency: occupancy.max(1) + log2(v) + VXU_PIPELINE_CYCLES,
     };
     match *op {
         Op::Nop { cycles } => Cost {
@@ -96,49 +86,55 @@ pub fn cost_with(op: &Op, target: &Target, pos: usize, access: &crate::isa::Acce
             occupancy: 1,
             latency: SXU_CYCLES,
         },
-        Op::Matvec {
-            dst, rows, cols, ..
-        } => {
-            let occupancy = (blocks(rows) * cols as u64).max(1);
+        Op::Matvec { rows, cols, .. } => {
+            // Each block's results drain while the next block streams: a block takes at least
+            // the drain's cycles.
+            let occupancy = (blocks(rows) * (cols as u64).max(drain)).max(1);
             Cost {
                 occupancy,
-                latency: occupancy + MXU_PIPELINE_CYCLES + drain_at(dst, length(rows, pos)),
+                latency: occupancy + MXU_PIPELINE_CYCLES + drain,
             }
         }
-        Op::Mload { dst, n, .. } => {
-            let occupancy = blocks(n).max(1) * drain_at(dst, length(n, pos));
+        Op::Mload { n, .. } => {
+            let occupancy = blocks(n).max(1) * drain;
             Cost {
                 occupancy,
                 latency: occupancy + MXU_PIPELINE_CYCLES,
             }
         }
-        Op::Dotv { x, rows, cols, .. } => {
+        Op::Dotv { rows, cols, .. } => {
             // The x block of the next row block loads while the current one streams.
-            let occupancy = drain_at(x, length(rows, pos)) + blocks(rows) * cols as u64;
+            let occupancy = drain + blocks(rows) * (cols as u64).max(drain);
             Cost {
                 occupancy,
                 latency: occupancy + MXU_PIPELINE_CYCLES + log2(lanes),
             }
         }
-        Op::Norm { n, .. } | Op::Normg { n, .. } => {
+        Op::Norm { src, n, .. } | Op::Normg { src, n, .. } => {
             // A max-abs pass, the reduction tree, then the shifting pass.
-            reduce(2 * chunks(n) + log2(vlanes))
+            reduce(2 * words(src, n) + log2(v))
         }
-        Op::Mul { n, .. }
-        | Op::Muls { n, .. }
-        | Op::Addalign { n, .. }
-        | Op::Rope { n, .. }
-        | Op::Silu { n, .. }
-        | Op::Expneg { n, .. }
-        | Op::Shrv { n, .. }
-        | Op::Addsv { n, .. }
-        | Op::Onehot { n, .. }
-        | Op::Copy { n, .. } => vector(chunks(n).max(1)),
-        Op::Sumsq { n, .. } | Op::Sum { n, .. } | Op::Vmax { n, .. } | Op::Argmax { n, .. } => {
-            reduce(chunks(n).max(1))
+        // Two products per element through one multiplier per lane.
+        Op::Rope { src, n, .. } => vector(2 * words(src, n)),
+        // Two sine-table reads per cycle.
+        Op::Sincos { src, n, .. } => vector(words(src, n) * (v as u64).div_ceil(2)),
+        Op::Mul { a, n, .. }
+        | Op::Muls { a, n, .. }
+        | Op::Addalign { a, n, .. }
+        | Op::Shrv { a, n, .. }
+        | Op::Addsv { a, n, .. } => vector(words(a, n)),
+        Op::Silu { src, n, .. } | Op::Expneg { src, n, .. } | Op::Copy { src, n, .. } => {
+            vector(words(src, n))
         }
-        Op::Getv { .. } | Op::Setv { .. } | Op::Kvexp { .. } => vector(1),
-        Op::Kvstore { n, .. } => vector((n as u64).max(1)),
+        Op::Onehot { dst, n, .. } | Op::Fill { dst, n, .. } => vector(words(dst, n)),
+        Op::Sumsq { src, n, .. }
+        | Op::Sum { src, n, .. }
+        | Op::Vmax { src, n, .. }
+        | Op::Argmax { src, n, .. } => reduce(words(src, n)),
+        Op::Getv { .. } | Op::Setv { .. } => vector(1),
+        // Read, modify and write a matrix word: two cycles of the matrix memory's second port.
+        Op::Kvexp { .. } => vector(2),
+        Op::Kvstore { n, .. } => vector(2 * n as u64),
     }
 }
 
@@ -259,27 +255,41 @@ pub fn token_cycles(program: &[Instr], target: &Target, pos: usize) -> Result<u6
 }
 
 /// The timing of each instruction in words, for the ISA manual, written from the same constants
-/// as [`cost`] (which is the definition). `L` is `lanes`, `V` is `vector_lanes` (or `L` for
-/// operands all in the wide vector memory, where `L/V` is 1), `c(n) = ceil(n / V)`,
-/// `b(n) = ceil(n / L)`.
+/// as [`cost`] (which is the definition). `L` is `lanes`, `V` is `vector_lanes`, `c(n)` the
+/// number of vector-space words that `n` elements from the instruction's first streamed operand
+/// touch (`ceil((start mod V + n) / V)`), `b(n) = ceil(n / L)`.
 pub fn describe(mnemonic: &str) -> String {
     let (mxu, vxu) = (MXU_PIPELINE_CYCLES, VXU_PIPELINE_CYCLES);
     match mnemonic {
         "nop" => "sequencer idle for `max(1, cycles)` cycles".into(),
         "end" => "issues once every unit has completed; the token step ends one cycle later".into(),
         "rsqrt" | "recip" => format!("occupancy 1, latency {SXU_TABLE_CYCLES}"),
-        "matvec" => format!("occupancy `b(rows) * cols`, latency occupancy + {mxu} + L/V (accumulators drain)"),
+        "matvec" => format!(
+            "occupancy `b(rows) * max(cols, L/V)` (each block's results drain while the next streams), latency occupancy + {mxu} + L/V"
+        ),
         "dotv" => format!(
-            "occupancy `L/V + b(rows) * cols` (the x block of the next row block loads meanwhile), latency occupancy + {mxu} + log2(L)"
+            "occupancy `L/V + b(rows) * max(cols, L/V)` (the x block of the next row block loads meanwhile), latency occupancy + {mxu} + log2(L)"
         ),
         "mload" => format!("occupancy `b(n) * L/V`, latency occupancy + {mxu}"),
         "norm" | "normg" => format!(
             "occupancy `2 c(n) + log2(V)` (max-abs pass, reduction tree, shifting pass), latency occupancy + log2(V) + {vxu}"
         ),
-        "sumsq" | "sum" | "vmax" | "argmax" => format!("occupancy `c(n)`, latency occupancy + log2(V) + {vxu}"),
-        "getv" | "setv" | "kvexp" => format!("occupancy 1, latency {}", 1 + vxu),
-        "kvstore" => format!("occupancy `n` (one matrix word written per cycle), latency `n` + {vxu}"),
-        "li" | "addi" | "add" | "sub" | "max" | "shri" | "andi" | "muli" => format!("occupancy 1, latency {SXU_CYCLES}"),
+        "sumsq" | "sum" | "vmax" | "argmax" => {
+            format!("occupancy `c(n)`, latency occupancy + log2(V) + {vxu}")
+        }
+        "rope" => format!("occupancy `2 c(n)` (two products per element), latency occupancy + {vxu}"),
+        "sincos" => format!("occupancy `c(n) * V/2` (two table reads per cycle), latency occupancy + {vxu}"),
+        "getv" | "setv" => format!("occupancy 1, latency {}", 1 + vxu),
+        "kvexp" => format!(
+            "occupancy 2 (read, modify and write a matrix word), latency {}",
+            2 + vxu
+        ),
+        "kvstore" => format!(
+            "occupancy `2 n` (read, modify and write `n` matrix words), latency `2 n` + {vxu}"
+        ),
+        "li" | "addi" | "add" | "sub" | "max" | "shri" | "andi" | "muli" => {
+            format!("occupancy 1, latency {SXU_CYCLES}")
+        }
         _ => format!("occupancy `c(n)`, latency occupancy + {vxu}"),
     }
 }
@@ -329,25 +339,22 @@ mod tests {
     }
 
     #[test]
-    fn the_wide_vector_memory_moves_a_whole_word_per_cycle() {
+    fn vector_instructions_pay_for_the_words_they_touch() {
         let t = target();
         assert_eq!((t.lanes, t.vector_lanes), (64, 16));
-        let wide = t.wide_start();
-        let at = |text: String| cost(&Instr::parse(&text).unwrap().unwrap().op, &t, 0);
-        // 128 elements: 8 chunks of 16 lanes in the vector memory, 2 of 64 in the wide one.
-        let narrow = at("expneg dst=v0 src=v128 n=128 max=r0 mant=r0 shift=r0 sum=r0".into());
-        let fast = at(format!(
-            "expneg dst=v{wide} src=v{} n=128 max=r0 mant=r0 shift=r0 sum=r0",
-            wide + 128
-        ));
-        assert_eq!((narrow.occupancy, fast.occupancy), (8, 2));
-        // One operand outside the wide memory: the narrow width.
-        let mixed = at(format!("mul dst=v{wide} a=v0 b=v{} n=128", wide + 128));
-        assert_eq!(mixed.occupancy, 8);
-        // The matrix unit's accumulators drain into the wide memory one word per cycle.
-        let drain_narrow = at("mload dst=v0 src=m0 n=128".into());
-        let drain_wide = at(format!("mload dst=v{wide} src=m0 n=128"));
-        assert_eq!((drain_narrow.occupancy, drain_wide.occupancy), (2 * 4, 2));
+        let at = |text: &str| cost(&Instr::parse(text).unwrap().unwrap().op, &t, 0);
+        // 16 elements from lane 0 touch one word; from lane 8, two.
+        assert_eq!(at("mul dst=v0 a=v16 b=v32 n=16").occupancy, 1);
+        assert_eq!(at("mul dst=v8 a=v24 b=v40 n=16").occupancy, 2);
+        assert_eq!(at("sum dst=r3 src=v8 n=8").occupancy, 1);
+        // The matrix unit drains 64 results in 4 words; a block streams at least that long.
+        assert_eq!(at("mload dst=v0 src=m0 n=128").occupancy, 2 * 4);
+        assert_eq!(
+            at("matvec dst=v0 w=m0 wreg=r0 x=v0 rows=128 cols=2").occupancy,
+            2 * 4
+        );
+        // A cache store reads, modifies and writes each word.
+        assert_eq!(at("kvstore dst=m0 src=v0 n=8").occupancy, 16);
     }
 
     #[test]

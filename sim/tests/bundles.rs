@@ -113,25 +113,28 @@ fn malformed_programs_fault_instead_of_panicking() {
     let compiled = compile(&quant, &target, CompileOptions::default()).unwrap();
     // sim-tiny's vector space: vector 0.., accumulator 32768.., wide 40960.., input 45056...
     let cases = [
-        ("li dst=r20 imm=-5\ngetv dst=r21 src=v0 idx=r20", "negative"),
         (
-            "li dst=r20 imm=40000\ngetv dst=r21 src=v5056 idx=r20",
+            "li dst=r20 imm=-5\ngetv dst=r21 src=v0 idx=r20 wait=sxu:1",
+            "negative",
+        ),
+        (
+            "li dst=r20 imm=40000\ngetv dst=r21 src=v5056 idx=r20 wait=sxu:1",
             "in the input memory, which is not read by the vector unit",
         ),
         (
-            "li dst=r20 imm=140737488355327\nmuli dst=r21 a=r20 imm=1000",
+            "li dst=r20 imm=140737488355327\nmuli dst=r21 a=r20 imm=1000 wait=sxu:1",
             "multiplier input 140737488355327",
         ),
         (
-            "li dst=r20 imm=300000\nmuls dst=v40960 a=v0 n=4 s=r20",
+            "li dst=r20 imm=300000\nmuls dst=v40960 a=v0 n=4 s=r20 wait=sxu:1",
             "multiplier input 300000",
         ),
         (
-            "li dst=r20 imm=200000\nfill dst=v0 n=4 s=r20",
+            "li dst=r20 imm=200000\nfill dst=v0 n=4 s=r20 wait=sxu:1",
             "does not fit the 18-bit elements of the vector memory",
         ),
         (
-            "li dst=r20 imm=99999999\nsilu dst=v0 src=v0 n=4 e=r20",
+            "li dst=r20 imm=99999999\nsilu dst=v0 src=v0 n=4 e=r20 wait=sxu:1",
             "exponent",
         ),
         ("norm dst=v0 src=v0 n=4 bits=0 ein=r0 eout=r20", "bits=0"),

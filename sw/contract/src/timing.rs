@@ -11,14 +11,24 @@
 use crate::isa::{length, Instr, Op, Unit};
 use crate::target::Target;
 
-/// Pipeline depth of the matrix unit: memory read, multiply, accumulate.
-pub const MXU_PIPELINE_CYCLES: u64 = 3;
-/// Pipeline depth of the vector unit.
-pub const VXU_PIPELINE_CYCLES: u64 = 3;
-/// Latency of a scalar operation.
-pub const SXU_CYCLES: u64 = 1;
-/// Latency of a scalar table operation (`rsqrt`, `recip`).
-pub const SXU_TABLE_CYCLES: u64 = 2;
+/// Cycles from the matrix unit's last read of a result block to that block's first write into
+/// the accumulator memory: matrix-memory read and output register, multiply, accumulate, two
+/// stages that line `matvec` and `mload` up with `dotv`'s two-stage adder tree. Every
+/// matrix-unit result then drains `lanes / vector_lanes` words, one per cycle.
+pub const MXU_PIPELINE_CYCLES: u64 = 6;
+/// Stages of the vector unit's pipeline from a read to the write of its result: memory read,
+/// operand register, four execution stages (E1 to E4). Every streamed operation takes all six,
+/// so writes leave in the order of the reads and never contend.
+pub const VXU_PIPELINE_CYCLES: u64 = 6;
+/// Latency of a scalar operation: operands registered at issue, the result written a cycle later.
+pub const SXU_CYCLES: u64 = 2;
+/// Latency of a scalar table operation (`rsqrt`, `recip`) and of `muli`.
+pub const SXU_TABLE_CYCLES: u64 = 3;
+
+/// Completion times the sequencer keeps per unit (a ring): at most this many less one of a
+/// unit's instructions may be running when another issues. No real schedule comes close (an
+/// instruction's latency exceeds its occupancy by at most a few tens of cycles).
+pub const COMPLETION_RING: usize = 64;
 
 /// What an instruction costs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,45 +43,103 @@ fn log2(n: usize) -> u64 {
     n.trailing_zeros() as u64
 }
 
-/// The cost of `op` on `target` at position `pos`.
-///
-/// A vector instruction streams its operands a memory word (`vector_lanes` elements) per cycle:
-/// `c(n)` is the number of words its `n` elements touch, which depends on the lane it starts in.
-/// The matrix unit streams a matrix word per cycle and moves its `lanes` results to the
-/// accumulator memory `lanes / vector_lanes` words at a time.
-pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
-    let lanes = target.lanes;
-    let v = target.vector_lanes;
-    // Words of the vector space touched by `n` elements from `start`.
-    let words = |start: i64, n: i64| -> u64 {
-        let n = length(n, pos);
-        if n == 0 {
-            0
-        } else {
-            ((start as usize % v) + n).div_ceil(v) as u64
-        }
+/// How an instruction's cost follows from its fields: the one definition of the timing, which
+/// [`cost`] evaluates and the RTL generator turns into the sequencer's cost logic. Fields are
+/// named as in the instruction table; `c(start, n)` is the number of vector-space words that `n`
+/// elements from `start` touch, `b(n) = ceil(n / L)`, `D = L / V` (the words of one matrix-unit
+/// result block).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CostRule {
+    /// The sequencer idles `max(1, cycles)` cycles.
+    Idle {
+        /// The field with the cycle count.
+        cycles: &'static str,
+    },
+    /// Issues once every unit has completed; the step ends a cycle later.
+    End,
+    /// A fixed occupancy and latency.
+    Fixed {
+        /// Occupancy.
+        occupancy: u64,
+        /// Latency.
+        latency: u64,
+    },
+    /// A streamed vector instruction.
+    Vector(Stream),
+    /// One element through the vector pipeline: occupancy 1, latency 1 +
+    /// [`VXU_PIPELINE_CYCLES`], plus `log2(V)` when it leaves through the reduction tree into a
+    /// register.
+    Element {
+        /// Whether a register result leaves through the reduction tree.
+        reduce: bool,
+    },
+    /// A matrix-unit instruction: occupancy `b(rows) * max(cols, D)` (`cols` absent: `D`), plus
+    /// `D` when an x block loads first; latency occupancy + [`MXU_PIPELINE_CYCLES`] + `D`.
+    Matrix {
+        /// The row (or element) count field.
+        rows: &'static str,
+        /// The column count field.
+        cols: Option<&'static str>,
+        /// Whether an x block of `L` elements loads before the first row block (`dotv`).
+        x_block: bool,
+    },
+    /// A read-modify-write of matrix words: occupancy `2 * n` (`n` a field, or one word),
+    /// latency occupancy + [`VXU_PIPELINE_CYCLES`].
+    MatrixStore {
+        /// The word count field (none: one word).
+        n: Option<&'static str>,
+    },
+}
+
+/// A streamed vector instruction: occupancy `passes * c(start, n) * pace + gap` (at least one),
+/// latency occupancy + [`VXU_PIPELINE_CYCLES`], plus `log2(V)` through the reduction tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stream {
+    /// The field of the operand whose lane the stream starts in.
+    pub start: &'static str,
+    /// The length field.
+    pub n: &'static str,
+    /// Cycles per word: 1, or `V / 2` for two elements a cycle.
+    pub pace: Pace,
+    /// Passes over the operands (2 for the normalisations).
+    pub passes: u64,
+    /// Whether `log2(V) + 1` cycles separate the passes (the normalisations' tree and shift).
+    pub gap: bool,
+    /// Whether a register result leaves through the reduction tree.
+    pub reduce: bool,
+}
+
+/// Cycles per vector-space word of a streamed instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// A word per cycle.
+    Word,
+    /// Two elements per cycle (`V / 2` cycles per word): `sincos`'s two sine-table reads.
+    Pairs,
+}
+
+/// The cost rule of an operation.
+pub fn rule(op: &Op) -> CostRule {
+    use CostRule::*;
+    let stream = |start, n| Stream {
+        start,
+        n,
+        pace: Pace::Word,
+        passes: 1,
+        gap: false,
+        reduce: false,
     };
-    let blocks = |rows: i64| length(rows, pos).div_ceil(lanes) as u64;
-    // Cycles to move one block of `lanes` results to or from the vector space.
-    let drain = (lanes / v) as u64;
-    let vector = |occupancy: u64| Cost {
-        occupancy: occupancy.max(1),
-        latency: occupancy.max(1) + VXU_PIPELINE_CYCLES,
+    let vector = |start, n| Vector(stream(start, n));
+    let reduce = |start, n| {
+        Vector(Stream {
+            reduce: true,
+            ..stream(start, n)
+        })
     };
-    let reduce = |occupancy: u64| Cost {
-        occupancy: occupancy.max(1),
-        latency: occupancy.max(1) + log2(v) + VXU_PIPELINE_CYCLES,
-    };
-    match *op {
-        Op::Nop { cycles } => Cost {
-            occupancy: (cycles as u64).max(1),
-            latency: (cycles as u64).max(1),
-        },
-        Op::End { .. } => Cost {
-            occupancy: 1,
-            latency: 1,
-        },
-        Op::Rsqrt { .. } | Op::Recip { .. } => Cost {
+    match op {
+        Op::Nop { .. } => Idle { cycles: "cycles" },
+        Op::End { .. } => End,
+        Op::Rsqrt { .. } | Op::Recip { .. } | Op::Muli { .. } => Fixed {
             occupancy: 1,
             latency: SXU_TABLE_CYCLES,
         },
@@ -81,60 +149,143 @@ pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
         | Op::Sub { .. }
         | Op::Max { .. }
         | Op::Shri { .. }
-        | Op::Andi { .. }
-        | Op::Muli { .. } => Cost {
+        | Op::Andi { .. } => Fixed {
             occupancy: 1,
             latency: SXU_CYCLES,
         },
-        Op::Matvec { rows, cols, .. } => {
-            // Each block's results drain while the next block streams: a block takes at least
-            // the drain's cycles.
-            let occupancy = (blocks(rows) * (cols as u64).max(drain)).max(1);
+        // Each block's results drain while the next block streams.
+        Op::Matvec { .. } => Matrix {
+            rows: "rows",
+            cols: Some("cols"),
+            x_block: false,
+        },
+        // The x block of the next row block loads while the current one streams.
+        Op::Dotv { .. } => Matrix {
+            rows: "rows",
+            cols: Some("cols"),
+            x_block: true,
+        },
+        Op::Mload { .. } => Matrix {
+            rows: "n",
+            cols: None,
+            x_block: false,
+        },
+        // A max-abs pass, its tree and the shift, then the shifting pass.
+        Op::Norm { .. } | Op::Normg { .. } => Vector(Stream {
+            passes: 2,
+            gap: true,
+            reduce: true,
+            ..stream("src", "n")
+        }),
+        Op::Sincos { .. } => Vector(Stream {
+            pace: Pace::Pairs,
+            ..stream("src", "n")
+        }),
+        Op::Mul { .. }
+        | Op::Muls { .. }
+        | Op::Addalign { .. }
+        | Op::Shrv { .. }
+        | Op::Addsv { .. } => vector("a", "n"),
+        Op::Rope { .. } | Op::Silu { .. } | Op::Copy { .. } => vector("src", "n"),
+        Op::Onehot { .. } | Op::Fill { .. } => vector("dst", "n"),
+        Op::Sumsq { .. } | Op::Sum { .. } | Op::Vmax { .. } | Op::Argmax { .. } => {
+            reduce("src", "n")
+        }
+        Op::Expneg { .. } => reduce("src", "n"),
+        Op::Getv { .. } => Element { reduce: true },
+        Op::Setv { .. } => Element { reduce: false },
+        Op::Kvexp { .. } => MatrixStore { n: None },
+        Op::Kvstore { .. } => MatrixStore { n: Some("n") },
+    }
+}
+
+/// The value of field `name` of `op`.
+fn field(op: &Op, name: &str) -> i64 {
+    let spec = op.spec();
+    let i = spec
+        .fields
+        .iter()
+        .position(|f| f.name == name)
+        .unwrap_or_else(|| panic!("{} has no field {name}", spec.mnemonic));
+    op.values()[i]
+}
+
+/// The cost of `op` on `target` at position `pos`: its [`rule`], evaluated.
+///
+/// A vector instruction streams its operands a memory word (`vector_lanes` elements) per cycle:
+/// `c(n)` is the number of words its `n` elements touch, which depends on the lane it starts in.
+/// The matrix unit streams a matrix word per cycle and moves its `lanes` results to the
+/// accumulator memory `lanes / vector_lanes` words at a time.
+pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
+    let lanes = target.lanes;
+    let v = target.vector_lanes;
+    let log_v = log2(v);
+    // Words of the vector space touched by `n` elements from `start`.
+    let words = |start: i64, n: usize| -> u64 {
+        if n == 0 {
+            0
+        } else {
+            ((start as usize % v) + n).div_ceil(v) as u64
+        }
+    };
+    // Cycles to move one block of `lanes` results to or from the vector space.
+    let drain = (lanes / v) as u64;
+    match rule(op) {
+        CostRule::Idle { cycles } => {
+            let c = (field(op, cycles) as u64).max(1);
+            Cost {
+                occupancy: c,
+                latency: c,
+            }
+        }
+        CostRule::End => Cost {
+            occupancy: 1,
+            latency: 1,
+        },
+        CostRule::Fixed { occupancy, latency } => Cost { occupancy, latency },
+        CostRule::Vector(Stream {
+            start,
+            n,
+            pace,
+            passes,
+            gap,
+            reduce,
+        }) => {
+            let per_word = match pace {
+                Pace::Word => 1,
+                Pace::Pairs => (v as u64).div_ceil(2),
+            };
+            let c = words(field(op, start), length(field(op, n), pos)) * per_word;
+            let occupancy = (passes * c + if gap { log_v + 1 } else { 0 }).max(1);
+            Cost {
+                occupancy,
+                latency: occupancy + VXU_PIPELINE_CYCLES + if reduce { log_v } else { 0 },
+            }
+        }
+        CostRule::Element { reduce } => Cost {
+            occupancy: 1,
+            latency: 1 + VXU_PIPELINE_CYCLES + if reduce { log_v } else { 0 },
+        },
+        CostRule::Matrix {
+            rows,
+            cols,
+            x_block,
+        } => {
+            let blocks = length(field(op, rows), pos).div_ceil(lanes) as u64;
+            let per_block = cols.map_or(drain, |c| (field(op, c) as u64).max(drain));
+            let occupancy = (blocks * per_block).max(1) + if x_block { drain } else { 0 };
             Cost {
                 occupancy,
                 latency: occupancy + MXU_PIPELINE_CYCLES + drain,
             }
         }
-        Op::Mload { n, .. } => {
-            let occupancy = blocks(n).max(1) * drain;
+        CostRule::MatrixStore { n } => {
+            let words = n.map_or(1, |f| field(op, f) as u64).max(1);
             Cost {
-                occupancy,
-                latency: occupancy + MXU_PIPELINE_CYCLES,
+                occupancy: 2 * words,
+                latency: 2 * words + VXU_PIPELINE_CYCLES,
             }
         }
-        Op::Dotv { rows, cols, .. } => {
-            // The x block of the next row block loads while the current one streams.
-            let occupancy = drain + blocks(rows) * (cols as u64).max(drain);
-            Cost {
-                occupancy,
-                latency: occupancy + MXU_PIPELINE_CYCLES + log2(lanes),
-            }
-        }
-        Op::Norm { src, n, .. } | Op::Normg { src, n, .. } => {
-            // A max-abs pass, the reduction tree, then the shifting pass.
-            reduce(2 * words(src, n) + log2(v))
-        }
-        // Two products per element through one multiplier per lane.
-        Op::Rope { src, n, .. } => vector(2 * words(src, n)),
-        // Two sine-table reads per cycle.
-        Op::Sincos { src, n, .. } => vector(words(src, n) * (v as u64).div_ceil(2)),
-        Op::Mul { a, n, .. }
-        | Op::Muls { a, n, .. }
-        | Op::Addalign { a, n, .. }
-        | Op::Shrv { a, n, .. }
-        | Op::Addsv { a, n, .. } => vector(words(a, n)),
-        Op::Silu { src, n, .. } | Op::Expneg { src, n, .. } | Op::Copy { src, n, .. } => {
-            vector(words(src, n))
-        }
-        Op::Onehot { dst, n, .. } | Op::Fill { dst, n, .. } => vector(words(dst, n)),
-        Op::Sumsq { src, n, .. }
-        | Op::Sum { src, n, .. }
-        | Op::Vmax { src, n, .. }
-        | Op::Argmax { src, n, .. } => reduce(words(src, n)),
-        Op::Getv { .. } | Op::Setv { .. } => vector(1),
-        // Read, modify and write a matrix word: two cycles of the matrix memory's second port.
-        Op::Kvexp { .. } => vector(2),
-        Op::Kvstore { n, .. } => vector(2 * n as u64),
     }
 }
 
@@ -219,6 +370,20 @@ impl<'t> Clock<'t> {
         match unit.slot() {
             Some(s) => {
                 t = t.max(self.unit_free[s]);
+                // The sequencer keeps the completion times of a unit's last
+                // `COMPLETION_RING` instructions; an older one must have completed.
+                let done = &self.completions[s];
+                if done.len() >= COMPLETION_RING && done[done.len() - COMPLETION_RING] > t {
+                    return Err(Deadlock {
+                        index,
+                        message: format!(
+                            "issues at cycle {t} with {COMPLETION_RING} {} instructions still \
+                             running (the sequencer tracks at most {})",
+                            unit.name(),
+                            COMPLETION_RING - 1
+                        ),
+                    });
+                }
                 self.unit_free[s] = t + cost.occupancy;
                 let previous = self.completions[s].last().copied().unwrap_or(0);
                 let complete = (t + cost.latency).max(previous);
@@ -263,23 +428,24 @@ pub fn describe(mnemonic: &str) -> String {
     match mnemonic {
         "nop" => "sequencer idle for `max(1, cycles)` cycles".into(),
         "end" => "issues once every unit has completed; the token step ends one cycle later".into(),
-        "rsqrt" | "recip" => format!("occupancy 1, latency {SXU_TABLE_CYCLES}"),
+        "rsqrt" | "recip" | "muli" => format!("occupancy 1, latency {SXU_TABLE_CYCLES}"),
         "matvec" => format!(
             "occupancy `b(rows) * max(cols, L/V)` (each block's results drain while the next streams), latency occupancy + {mxu} + L/V"
         ),
         "dotv" => format!(
-            "occupancy `L/V + b(rows) * max(cols, L/V)` (the x block of the next row block loads meanwhile), latency occupancy + {mxu} + log2(L)"
+            "occupancy `L/V + b(rows) * max(cols, L/V)` (the x block of the next row block loads meanwhile), latency occupancy + {mxu} + L/V"
         ),
-        "mload" => format!("occupancy `b(n) * L/V`, latency occupancy + {mxu}"),
+        "mload" => format!("occupancy `b(n) * L/V`, latency occupancy + {mxu} + L/V"),
         "norm" | "normg" => format!(
-            "occupancy `2 c(n) + log2(V)` (max-abs pass, reduction tree, shifting pass), latency occupancy + log2(V) + {vxu}"
+            "occupancy `2 c(n) + log2(V) + 1` (max-abs pass, its tree and the shift, shifting pass), latency occupancy + log2(V) + {vxu}"
         ),
-        "sumsq" | "sum" | "vmax" | "argmax" => {
-            format!("occupancy `c(n)`, latency occupancy + log2(V) + {vxu}")
+        "sumsq" | "sum" | "vmax" | "argmax" | "expneg" => {
+            format!("occupancy `c(n)`, latency occupancy + log2(V) + {vxu} (the reduction tree)")
         }
-        "rope" => format!("occupancy `2 c(n)` (two products per element), latency occupancy + {vxu}"),
+        "rope" => format!("occupancy `c(n)`, latency occupancy + {vxu}"),
         "sincos" => format!("occupancy `c(n) * V/2` (two table reads per cycle), latency occupancy + {vxu}"),
-        "getv" | "setv" => format!("occupancy 1, latency {}", 1 + vxu),
+        "getv" => format!("occupancy 1, latency 1 + log2(V) + {vxu} (the reduction tree)"),
+        "setv" => format!("occupancy 1, latency {}", 1 + vxu),
         "kvexp" => format!(
             "occupancy 2 (read, modify and write a matrix word), latency {}",
             2 + vxu
@@ -287,7 +453,7 @@ pub fn describe(mnemonic: &str) -> String {
         "kvstore" => format!(
             "occupancy `2 n` (read, modify and write `n` matrix words), latency `2 n` + {vxu}"
         ),
-        "li" | "addi" | "add" | "sub" | "max" | "shri" | "andi" | "muli" => {
+        "li" | "addi" | "add" | "sub" | "max" | "shri" | "andi" => {
             format!("occupancy 1, latency {SXU_CYCLES}")
         }
         _ => format!("occupancy `c(n)`, latency occupancy + {vxu}"),
@@ -318,7 +484,7 @@ mod tests {
         let b = clock.issue(&program[1]).unwrap();
         let c = clock.issue(&program[2]).unwrap();
         let d = clock.issue(&program[3]).unwrap();
-        assert_eq!((a.issue, a.complete), (0, 128 + 3 + 4));
+        assert_eq!((a.issue, a.complete), (0, 128 + MXU_PIPELINE_CYCLES + 4));
         assert_eq!(b.issue, 1, "the vector unit runs beside the matrix unit");
         assert_eq!(
             c.issue, a.complete,

@@ -11,6 +11,8 @@
 //! stops the machine with the two instructions named.
 #![deny(missing_docs)]
 
+pub mod verilated;
+
 use monorail_contract::bundle::{Bundle, BundleError};
 use monorail_contract::isa::{
     check_element, length, Access, Op, Role, REGISTERS, REG_POS, REG_TOKEN,

@@ -11,15 +11,16 @@
 use crate::isa::{length, Instr, Op, Unit};
 use crate::target::Target;
 
-/// Cycles from the matrix unit's last read of a result block to that block's first write into
-/// the accumulator memory: matrix-memory read and output register, multiply, accumulate, two
-/// stages that line `matvec` and `mload` up with `dotv`'s two-stage adder tree. Every
-/// matrix-unit result then drains `lanes / vector_lanes` words, one per cycle.
-pub const MXU_PIPELINE_CYCLES: u64 = 6;
-/// Stages of the vector unit's pipeline from a read to the write of its result: memory read,
-/// operand register, four execution stages (E1 to E4). Every streamed operation takes all six,
-/// so writes leave in the order of the reads and never contend.
-pub const VXU_PIPELINE_CYCLES: u64 = 6;
+/// Cycles from a matrix-unit instruction's issue to the first write of its last result block,
+/// counted from the last issue-relative read: the issue register, matrix-memory read and output
+/// register, multiply, accumulate, and two stages that line `matvec` and `mload` up with
+/// `dotv`'s two-stage adder tree. Every matrix-unit result then drains `lanes / vector_lanes`
+/// words, one per cycle.
+pub const MXU_PIPELINE_CYCLES: u64 = 7;
+/// Stages of the vector unit from issue to the write of a result: the issue register, memory
+/// read, operand register, four execution stages (E1 to E4). Every streamed operation takes all
+/// of them, so writes leave in the order of the reads and never contend.
+pub const VXU_PIPELINE_CYCLES: u64 = 7;
 /// Latency of a scalar operation: operands registered at issue, the result written a cycle later.
 pub const SXU_CYCLES: u64 = 2;
 /// Latency of a scalar table operation (`rsqrt`, `recip`) and of `muli`.
@@ -139,8 +140,9 @@ pub fn rule(op: &Op) -> CostRule {
     match op {
         Op::Nop { .. } => Idle { cycles: "cycles" },
         Op::End { .. } => End,
+        // Two cycles of the unit, so that their writes never meet the next operation's.
         Op::Rsqrt { .. } | Op::Recip { .. } | Op::Muli { .. } => Fixed {
-            occupancy: 1,
+            occupancy: 2,
             latency: SXU_TABLE_CYCLES,
         },
         Op::Li { .. }
@@ -428,7 +430,7 @@ pub fn describe(mnemonic: &str) -> String {
     match mnemonic {
         "nop" => "sequencer idle for `max(1, cycles)` cycles".into(),
         "end" => "issues once every unit has completed; the token step ends one cycle later".into(),
-        "rsqrt" | "recip" | "muli" => format!("occupancy 1, latency {SXU_TABLE_CYCLES}"),
+        "rsqrt" | "recip" | "muli" => format!("occupancy 2, latency {SXU_TABLE_CYCLES}"),
         "matvec" => format!(
             "occupancy `b(rows) * max(cols, L/V)` (each block's results drain while the next streams), latency occupancy + {mxu} + L/V"
         ),

@@ -1,0 +1,114 @@
+// The scalar unit: 64-bit register arithmetic and the reciprocal (square root) tables. The
+// issued instruction arrives registered (the cycle after issue). One-cycle operations write
+// their register at the end of that cycle (latency 2); `muli`, `rsqrt` and `recip` take one
+// more cycle and occupy the unit for two, so writes never collide. Write port 0 carries `dst`
+// (or the mantissa), port 1 the exponent of `rsqrt` and `recip`.
+
+@OPCODES@
+
+function [6:0] bit_length64(input [63:0] x);
+    integer i;
+    begin
+        bit_length64 = 7'd0;
+        for (i = 0; i < 64; i = i + 1)
+            if (x[i]) bit_length64 = i[6:0] + 7'd1;
+    end
+endfunction
+
+// The `width` bits just below the leading one of `x` (at position `lead`), as numerics'
+// fraction_index.
+function [7:0] fraction_index(input [63:0] x, input [6:0] lead, input [3:0] width);
+    reg [63:0] shifted;
+    begin
+        if (lead >= {3'd0, width}) shifted = x >> (lead - {3'd0, width});
+        else shifted = x << ({3'd0, width} - lead);
+        fraction_index = shifted[7:0] & ((8'd1 << width) - 8'd1);
+    end
+endfunction
+
+@RSQRT_TABLE@
+@RECIP_TABLE@
+
+wire [7:0] opcode = issue_instr[7:0];
+reg [5:0] dst, exp_dst;
+reg [63:0] imm;
+reg [63:0] simple;
+reg is_simple, is_muli, is_rsqrt, is_recip;
+always @(*) begin
+    dst = 6'd0;
+    exp_dst = 6'd0;
+    imm = 64'd0;
+    is_simple = 1'b0;
+    is_muli = 1'b0;
+    is_rsqrt = 1'b0;
+    is_recip = 1'b0;
+    case (opcode)
+@DECODE@
+        default: ;
+    endcase
+    case (opcode)
+        OP_LI: simple = imm;
+        OP_ADDI: simple = issue_ra + imm;
+        OP_ADD: simple = issue_ra + issue_rb;
+        OP_SUB: simple = issue_ra - issue_rb;
+        OP_MAX: simple = ($signed(issue_ra) > $signed(issue_rb)) ? issue_ra : issue_rb;
+        OP_SHRI: simple = $signed(issue_ra) >>> imm[5:0];
+        OP_ANDI: simple = issue_ra & imm;
+        default: simple = 64'd0;
+    endcase
+end
+
+// Stage 2 of the two-cycle operations.
+reg s2_muli, s2_rsqrt, s2_recip;
+reg [5:0] s2_dst, s2_exp_dst;
+reg signed [35:0] s2_product;
+reg [6:0] s2_lead;
+reg [7:0] s2_index;
+wire [6:0] length = bit_length64(issue_ra);
+wire [6:0] lead = length - 7'd1;
+wire [7:0] rsqrt_fraction = fraction_index(issue_ra, lead, 4'd@RSQRT_INDEX_BITS@);
+wire [7:0] recip_fraction = fraction_index(issue_ra, lead, 4'd@RECIP_INDEX_BITS@);
+always @(posedge clock) begin
+    s2_muli <= issue_sxu && is_muli;
+    s2_rsqrt <= issue_sxu && is_rsqrt;
+    s2_recip <= issue_sxu && is_recip;
+    s2_dst <= dst;
+    s2_exp_dst <= exp_dst;
+    s2_product <= $signed(issue_ra[17:0]) * $signed(imm[17:0]);
+    s2_lead <= (length == 7'd0) ? 7'd127 : lead;
+    s2_index <= is_rsqrt ? {lead[0], rsqrt_fraction[6:0]} : recip_fraction;
+end
+
+// A zero operand (lead 127) gives a zero scale, as numerics::rsqrt and recip.
+wire zero_operand = (s2_lead == 7'd127);
+// rsqrt's exponent -15 - (k - odd) / 2 is -15 - floor(k / 2); recip's -15 - k.
+wire [63:0] rsqrt_exp = -64'sd15 - $signed({58'd0, s2_lead[6:1]});
+wire [63:0] recip_exp = -64'sd15 - $signed({57'd0, s2_lead});
+// Register writes happen at the end of the cycle: the registered issue bus (one-cycle
+// operations) or stage 2 (two-cycle operations).
+always @(*) begin
+    sxu_we0 = 1'b0;
+    sxu_wa0 = 6'd0;
+    sxu_wd0 = 64'd0;
+    sxu_we1 = 1'b0;
+    sxu_wa1 = 6'd0;
+    sxu_wd1 = 64'd0;
+    if (issue_sxu && is_simple) begin
+        sxu_we0 = 1'b1;
+        sxu_wa0 = dst;
+        sxu_wd0 = simple;
+    end else if (s2_muli) begin
+        sxu_we0 = 1'b1;
+        sxu_wa0 = s2_dst;
+        sxu_wd0 = {{28{s2_product[35]}}, s2_product};
+    end else if (s2_rsqrt || s2_recip) begin
+        sxu_we0 = 1'b1;
+        sxu_wa0 = s2_dst;
+        sxu_we1 = 1'b1;
+        sxu_wa1 = s2_exp_dst;
+        if (!zero_operand) begin
+            sxu_wd0 = {48'd0, s2_rsqrt ? rsqrt_table(s2_index) : recip_table(s2_index)};
+            sxu_wd1 = s2_rsqrt ? rsqrt_exp : recip_exp;
+        end
+    end
+end

@@ -1,0 +1,263 @@
+//! The sequencer: program memory, fetch and decode, the cost of each instruction (from the
+//! contract's rules), the issue rules, the completion rings and the register file. Its body is
+//! `rtl/sequencer.v` with the decode table generated from the instruction table.
+
+use std::fmt::Write as _;
+
+use monorail_contract::isa::FieldKind;
+use monorail_contract::target::Target;
+use monorail_contract::timing::{CostRule, Pace, Stream, MXU_PIPELINE_CYCLES, VXU_PIPELINE_CYCLES};
+use rust_hdl::prelude::*;
+
+use crate::decode::{self, unit_code, OpDecode};
+use crate::verilog::{bits_for, log2, render};
+
+/// The sequencer block. Ports are named as in `rtl/sequencer.v`.
+#[derive(LogicBlock, Default)]
+pub struct Sequencer {
+    /// Core clock.
+    pub clock: Signal<In, Clock>,
+    /// Synchronous reset.
+    pub reset: Signal<In, Bit>,
+    /// Start a token step (one cycle): registers cleared, `r1` = `start_pos`, `r2` =
+    /// `start_token`.
+    pub start: Signal<In, Bit>,
+    /// The token of the step.
+    pub start_token: Signal<In, Bits<16>>,
+    /// The position of the step.
+    pub start_pos: Signal<In, Bits<16>>,
+    /// A step is running.
+    pub busy: Signal<Out, Bit>,
+    /// One cycle when a step ends (`end` issued).
+    pub done: Signal<Out, Bit>,
+    /// The token the last step output (`end`'s register).
+    pub out_token: Signal<Out, Bits<32>>,
+    /// The cycles the last step took.
+    pub out_cycles: Signal<Out, Bits<32>>,
+    /// Host write of a program word (only while idle).
+    pub prog_we: Signal<In, Bit>,
+    /// Host program address (write, or read while idle; read data a cycle later).
+    pub prog_addr: Signal<In, Bits<16>>,
+    /// Host program word to write.
+    pub prog_wdata: Signal<In, Bits<128>>,
+    /// Program word read at `prog_addr` the cycle before.
+    pub prog_rdata: Signal<Out, Bits<128>>,
+    /// Scalar unit register write 0.
+    pub sxu_we0: Signal<In, Bit>,
+    /// Its register.
+    pub sxu_wa0: Signal<In, Bits<6>>,
+    /// Its value.
+    pub sxu_wd0: Signal<In, Bits<64>>,
+    /// Scalar unit register write 1.
+    pub sxu_we1: Signal<In, Bit>,
+    /// Its register.
+    pub sxu_wa1: Signal<In, Bits<6>>,
+    /// Its value.
+    pub sxu_wd1: Signal<In, Bits<64>>,
+    /// Vector unit register write 0 (the reduction tree).
+    pub vxu_we0: Signal<In, Bit>,
+    /// Its register.
+    pub vxu_wa0: Signal<In, Bits<6>>,
+    /// Its value.
+    pub vxu_wd0: Signal<In, Bits<64>>,
+    /// Vector unit register write 1 (normalisation exponents).
+    pub vxu_we1: Signal<In, Bit>,
+    /// Its register.
+    pub vxu_wa1: Signal<In, Bits<6>>,
+    /// Its value.
+    pub vxu_wd1: Signal<In, Bits<64>>,
+    /// An instruction for the matrix unit (the cycle after its issue).
+    pub issue_mxu: Signal<Out, Bit>,
+    /// An instruction for the vector unit.
+    pub issue_vxu: Signal<Out, Bit>,
+    /// An instruction for the scalar unit.
+    pub issue_sxu: Signal<Out, Bit>,
+    /// The issued instruction.
+    pub issue_instr: Signal<Out, Bits<128>>,
+    /// Its length (elements or rows) at this position.
+    pub issue_len: Signal<Out, Bits<18>>,
+    /// Its first register operand's value at issue.
+    pub issue_ra: Signal<Out, Bits<64>>,
+    /// Its second.
+    pub issue_rb: Signal<Out, Bits<64>>,
+    /// Its third.
+    pub issue_rc: Signal<Out, Bits<64>>,
+    /// The position of the running step.
+    pub pos: Signal<Out, Bits<16>>,
+    /// Debug: a register to read.
+    pub dbg_reg: Signal<In, Bits<6>>,
+    /// Debug: its value.
+    pub dbg_reg_data: Signal<Out, Bits<64>>,
+    /// Trace: an instruction issued the cycle before.
+    pub trace_issue: Signal<Out, Bit>,
+    /// Trace: its index in the program.
+    pub trace_index: Signal<Out, Bits<16>>,
+    /// Trace: the cycle its results are complete.
+    pub trace_complete: Signal<Out, Bits<32>>,
+    /// The step's cycle counter.
+    pub now: Signal<Out, Bits<32>>,
+    _body: String,
+}
+
+impl Sequencer {
+    /// A sequencer for `target`.
+    pub fn new(target: &Target) -> Sequencer {
+        Sequencer {
+            _body: body(target),
+            ..Default::default()
+        }
+    }
+}
+
+impl Logic for Sequencer {
+    // Verified in Verilator against the contract's timing (`hw/tests`), not in rust_hdl's
+    // simulator: the body is hand-written Verilog.
+    fn update(&mut self) {}
+
+    fn connect(&mut self) {
+        self.busy.connect();
+        self.done.connect();
+        self.out_token.connect();
+        self.out_cycles.connect();
+        self.prog_rdata.connect();
+        self.issue_mxu.connect();
+        self.issue_vxu.connect();
+        self.issue_sxu.connect();
+        self.issue_instr.connect();
+        self.issue_len.connect();
+        self.issue_ra.connect();
+        self.issue_rb.connect();
+        self.issue_rc.connect();
+        self.pos.connect();
+        self.dbg_reg_data.connect();
+        self.trace_issue.connect();
+        self.trace_index.connect();
+        self.trace_complete.connect();
+        self.now.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(self._body.clone())
+    }
+}
+
+/// The decode case of one operation: its unit, cost rule inputs and register operands.
+fn decode_case(d: &OpDecode) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "        {}: begin", d.constant());
+    let _ = writeln!(s, "            d1_unit = 2'd{};", unit_code(d.spec.unit));
+    let field = |name: &str| d.field("d1_instr", name);
+    let is_n = |name: &str| {
+        d.spec
+            .fields
+            .iter()
+            .any(|f| f.name == name && f.kind == FieldKind::N)
+    };
+    let len = |s: &mut String, name: &str| {
+        let bits = d.field_bits(name);
+        let value = if bits == 17 {
+            field(name)
+        } else {
+            format!("{{{}'d0, {}}}", 17 - bits, field(name))
+        };
+        let _ = writeln!(s, "            d1_len_raw = {value};");
+        let _ = writeln!(s, "            d1_len_is_n = 1'b{};", u8::from(is_n(name)));
+    };
+    match d.rule {
+        CostRule::Idle { cycles } => {
+            let _ = writeln!(s, "            d1_kind = K_IDLE;");
+            len(&mut s, cycles);
+        }
+        CostRule::End => {
+            let _ = writeln!(s, "            d1_kind = K_END;");
+        }
+        CostRule::Fixed { occupancy, latency } => {
+            assert!(occupancy < 256 && latency < 256);
+            let _ = writeln!(s, "            d1_kind = K_FIXED;");
+            let _ = writeln!(s, "            d1_fixed_occ = 8'd{occupancy};");
+            let _ = writeln!(s, "            d1_fixed_lat = 8'd{latency};");
+        }
+        CostRule::Element { reduce } => {
+            let _ = writeln!(s, "            d1_kind = K_ELEMENT;");
+            let _ = writeln!(s, "            d1_reduce = 1'b{};", u8::from(reduce));
+        }
+        CostRule::Vector(Stream {
+            start,
+            n,
+            pace,
+            passes,
+            gap,
+            reduce,
+        }) => {
+            assert!(passes == 1 || passes == 2, "one or two passes");
+            assert_eq!(gap, passes == 2, "the gap separates two passes");
+            let _ = writeln!(s, "            d1_kind = K_VECTOR;");
+            len(&mut s, n);
+            let _ = writeln!(s, "            d1_start = {};", field(start));
+            let _ = writeln!(
+                s,
+                "            d1_pairs = 1'b{};",
+                u8::from(pace == Pace::Pairs)
+            );
+            let _ = writeln!(
+                s,
+                "            d1_two_passes = 1'b{};",
+                u8::from(passes == 2)
+            );
+            let _ = writeln!(s, "            d1_reduce = 1'b{};", u8::from(reduce));
+        }
+        CostRule::Matrix {
+            rows,
+            cols,
+            x_block,
+        } => {
+            let _ = writeln!(s, "            d1_kind = K_MATRIX;");
+            len(&mut s, rows);
+            if let Some(c) = cols {
+                let _ = writeln!(s, "            d1_cols = {};", field(c));
+                let _ = writeln!(s, "            d1_has_cols = 1'b1;");
+            }
+            let _ = writeln!(s, "            d1_x_block = 1'b{};", u8::from(x_block));
+        }
+        CostRule::MatrixStore { n } => {
+            let _ = writeln!(s, "            d1_kind = K_MSTORE;");
+            if let Some(n) = n {
+                len(&mut s, n);
+            }
+        }
+    }
+    for (port, name) in ["d1_ra", "d1_rb", "d1_rc"].iter().zip(&d.reads) {
+        let _ = writeln!(s, "            {port} = {};", field(name));
+    }
+    let _ = writeln!(s, "        end");
+    s
+}
+
+/// The sequencer's Verilog body for `target`.
+pub fn body(target: &Target) -> String {
+    let (l, v) = (target.lanes, target.vector_lanes);
+    let drain = l / v;
+    let decode_cases: String = decode::all().iter().map(decode_case).collect();
+    render(
+        include_str!("rtl/sequencer.v"),
+        &[
+            ("OPCODES", decode::opcode_constants()),
+            ("DECODE", decode_cases.trim_end().to_string()),
+            ("PROGRAM_WORDS", target.program_words.to_string()),
+            ("PB", bits_for(target.program_words as u64 - 1).to_string()),
+            ("LOG_V", log2(v).to_string()),
+            ("LOG_L", log2(l).to_string()),
+            ("LOG_HALF_V", log2(v / 2).to_string()),
+            ("V_MINUS_1", (v - 1).to_string()),
+            ("L_MINUS_1", (l - 1).to_string()),
+            ("DRAIN", drain.to_string()),
+            ("NORM_GAP", (log2(v) + 1).to_string()),
+            ("VXU", VXU_PIPELINE_CYCLES.to_string()),
+            ("ELEMENT_LATENCY", (1 + VXU_PIPELINE_CYCLES).to_string()),
+            (
+                "MXU_PLUS_DRAIN",
+                (MXU_PIPELINE_CYCLES + drain as u64).to_string(),
+            ),
+        ],
+    )
+}

@@ -1,0 +1,458 @@
+//! A Verilated model of generated Verilog, driven from Rust.
+//!
+//! [`Model::build`] writes the Verilog and a small C++ harness (`harness.cpp`, with a port table
+//! generated from the top module's ports) into a folder named by the target and a hash of
+//! everything that goes into the build, runs the project's pinned Verilator and links a shared
+//! library, keeping both tools' logs there; a later build of the same inputs reuses it. The
+//! library is loaded with `dlopen`, and [`Model`] sets and reads the top module's ports and
+//! steps the clock.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use thiserror::Error;
+
+/// Why a model could not be built or driven.
+#[derive(Debug, Error)]
+pub enum RtlError {
+    /// Verilator is not installed where the project puts it.
+    #[error(
+        "Verilator 5.48 is not installed (looked for {0}): run `scripts/setup-tools.sh`, which \
+         installs the pinned toolchain into .tools/ without root, or set MONORAIL_TOOLS_DIR to \
+         where it is"
+    )]
+    MissingVerilator(String),
+    /// A tool failed; its log is kept.
+    #[error("{step} failed (exit status {status}); see its log {log}")]
+    Tool {
+        /// What was being done.
+        step: String,
+        /// The tool's exit status.
+        status: String,
+        /// The log file.
+        log: PathBuf,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The library could not be loaded or lacks the harness.
+    #[error("loading {path}: {message}")]
+    Load {
+        /// The library.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A port that the top module does not have, or a value that does not fit it.
+    #[error("{0}")]
+    Port(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RtlError + '_ {
+    move |source| RtlError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One port of the top module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port {
+    /// Name.
+    pub name: String,
+    /// Width in bits.
+    pub bits: u32,
+    /// Whether the model drives it (an output of the top module).
+    pub output: bool,
+}
+
+/// The ports of module `top` in rust_hdl's Verilog (`input wire  [7:0] data;`).
+pub fn top_ports(verilog: &str) -> Vec<Port> {
+    let Some(start) = verilog.find("\nmodule top(") else {
+        return Vec::new();
+    };
+    let end = verilog[start..]
+        .find("endmodule")
+        .map_or(verilog.len(), |e| start + e);
+    let mut ports = Vec::new();
+    for line in verilog[start..end].lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let output = match words.first() {
+            Some(&"input") => false,
+            Some(&"output") => true,
+            _ => continue,
+        };
+        let (bits, name) = match &words[2..] {
+            [range, name] => {
+                let high: u32 = range
+                    .trim_start_matches('[')
+                    .split(':')
+                    .next()
+                    .and_then(|h| h.parse().ok())
+                    .unwrap_or(0);
+                (high + 1, *name)
+            }
+            [name] => (1, *name),
+            _ => continue,
+        };
+        ports.push(Port {
+            name: name.trim_end_matches(';').to_string(),
+            bits,
+            output,
+        });
+    }
+    ports
+}
+
+/// The C++ harness with the port table of `ports`.
+pub fn harness(ports: &[Port]) -> String {
+    let mut set = String::new();
+    let mut get = String::new();
+    for (i, p) in ports.iter().enumerate() {
+        if !p.output {
+            set += &format!("        case {i}: put(t->{}, words); break;\n", p.name);
+        }
+        get += &format!("        case {i}: take(t->{}, words); break;\n", p.name);
+    }
+    include_str!("harness.cpp")
+        .replace("@SET_CASES@", set.trim_end())
+        .replace("@GET_CASES@", get.trim_end())
+}
+
+/// The project's Verilator: `$MONORAIL_TOOLS_DIR/venv/bin/verilator`, else the checkout's
+/// `.tools/venv/bin/verilator`.
+pub fn verilator() -> Result<PathBuf, RtlError> {
+    let dir = match std::env::var_os("MONORAIL_TOOLS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools"),
+    };
+    let path = dir.join("venv/bin/verilator");
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(RtlError::MissingVerilator(path.display().to_string()))
+    }
+}
+
+/// FNV-1a, 64 bits: names build folders by their inputs.
+fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for part in parts {
+        for &b in *part {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h = (h ^ 0xff).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Verilator's build options (part of the cache key).
+const VERILATOR_FLAGS: &[&str] = &[
+    "--cc",
+    "--top-module",
+    "top",
+    "-O3",
+    "--x-assign",
+    "fast",
+    "--x-initial",
+    "fast",
+    "--noassert",
+    "--trace",
+    "-Wno-fatal",
+    "-CFLAGS",
+    "-fPIC -O2",
+    "-j",
+    "2",
+];
+
+fn run(step: &str, mut command: Command, log: &Path) -> Result<(), RtlError> {
+    let output = command.output().map_err(io(log))?;
+    let mut text = output.stdout;
+    text.extend_from_slice(&output.stderr);
+    std::fs::write(log, &text).map_err(io(log))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(RtlError::Tool {
+            step: step.to_string(),
+            status: output
+                .status
+                .code()
+                .map_or("killed".into(), |c| c.to_string()),
+            log: log.to_path_buf(),
+        })
+    }
+}
+
+/// A built, loadable model.
+#[derive(Clone, Debug)]
+pub struct Build {
+    /// The folder holding the library and the logs.
+    pub dir: PathBuf,
+    /// The top module's ports.
+    pub ports: Vec<Port>,
+    /// Whether this call built it (false: reused).
+    pub built: bool,
+}
+
+/// Build `verilog` (module `top`) under `cache_root/verilator/<name>-<hash>`, or reuse an earlier
+/// build of the same inputs.
+pub fn build(verilog: &str, name: &str, cache_root: &Path) -> Result<Build, RtlError> {
+    let verilator = verilator()?;
+    let ports = top_ports(verilog);
+    let harness = harness(&ports);
+    let flags = VERILATOR_FLAGS.join(" ");
+    let hash = fnv(&[verilog.as_bytes(), harness.as_bytes(), flags.as_bytes()]);
+    let parent = cache_root.join("verilator");
+    let dir = parent.join(format!("{name}-{hash:016x}"));
+    let library = dir.join("libmodel.so");
+    if library.is_file() {
+        return Ok(Build {
+            dir,
+            ports,
+            built: false,
+        });
+    }
+    // Build in a private folder, then rename: a half-built folder never looks finished, and
+    // concurrent builds of the same inputs do not trample each other.
+    let tmp = parent.join(format!(".{name}-{hash:016x}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    std::fs::write(tmp.join("top.v"), verilog).map_err(io(&tmp))?;
+    std::fs::write(tmp.join("harness.cpp"), &harness).map_err(io(&tmp))?;
+    let mut v = Command::new(&verilator);
+    v.current_dir(&tmp)
+        .args(VERILATOR_FLAGS)
+        .args(["--Mdir", "obj", "--build", "top.v"]);
+    run("Verilator", v, &tmp.join("verilator.log"))?;
+    let root = Command::new(&verilator)
+        .arg("--getenv")
+        .arg("VERILATOR_ROOT")
+        .output()
+        .map_err(io(&verilator))?;
+    let root = String::from_utf8_lossy(&root.stdout).trim().to_string();
+    let mut cc = Command::new("g++");
+    cc.current_dir(&tmp).args([
+        "-std=c++20",
+        "-shared",
+        "-fPIC",
+        "-O2",
+        "-o",
+        "libmodel.so",
+        "harness.cpp",
+        "-Iobj",
+        &format!("-I{root}/include"),
+        &format!("-I{root}/include/vltstd"),
+        "obj/libVtop.a",
+        "obj/libverilated.a",
+        "-pthread",
+    ]);
+    run("linking the Verilated model", cc, &tmp.join("link.log"))?;
+    match std::fs::rename(&tmp, &dir) {
+        Ok(()) => {}
+        // Another process finished the same build first: use theirs.
+        Err(_) if library.is_file() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        Err(e) => return Err(io(&dir)(e)),
+    }
+    Ok(Build {
+        dir,
+        ports,
+        built: true,
+    })
+}
+
+type NewFn = unsafe extern "C" fn(c_int, *const *const c_char) -> *mut c_void;
+type FreeFn = unsafe extern "C" fn(*mut c_void);
+type SetFn = unsafe extern "C" fn(*mut c_void, c_int, *const u32) -> c_int;
+type GetFn = unsafe extern "C" fn(*mut c_void, c_int, *mut u32) -> c_int;
+type TickFn = unsafe extern "C" fn(*mut c_void, u64);
+type TraceOpenFn = unsafe extern "C" fn(*mut c_void, *const c_char) -> c_int;
+
+/// A running model.
+pub struct Model {
+    handle: *mut c_void,
+    set_fn: SetFn,
+    get_fn: GetFn,
+    tick_fn: TickFn,
+    eval_fn: FreeFn,
+    free_fn: FreeFn,
+    trace_open_fn: TraceOpenFn,
+    trace_close_fn: FreeFn,
+    ports: Vec<Port>,
+    index: HashMap<String, usize>,
+    words: Vec<u32>,
+    // Last: the library outlives every call through the pointers above.
+    _library: libloading::Library,
+}
+
+impl Model {
+    /// Load a build, with Verilog plusargs (`+name=value`).
+    pub fn load(build: &Build, plusargs: &[String]) -> Result<Model, RtlError> {
+        let path = build.dir.join("libmodel.so");
+        let load = |message: String| RtlError::Load {
+            path: path.clone(),
+            message,
+        };
+        // SAFETY: the library is our harness, built above; its symbols have the signatures
+        // declared here.
+        unsafe {
+            let library = libloading::Library::new(&path).map_err(|e| load(e.to_string()))?;
+            macro_rules! symbol {
+                ($name:literal, $ty:ty) => {
+                    *library.get::<$ty>($name).map_err(|e| load(e.to_string()))?
+                };
+            }
+            let new_fn: NewFn = symbol!(b"mr_new", NewFn);
+            let args: Vec<CString> = std::iter::once("monorail".to_string())
+                .chain(plusargs.iter().cloned())
+                .map(|a| CString::new(a).map_err(|e| load(e.to_string())))
+                .collect::<Result<_, _>>()?;
+            let argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+            let handle = new_fn(argv.len() as c_int, argv.as_ptr());
+            let model = Model {
+                handle,
+                set_fn: symbol!(b"mr_set", SetFn),
+                get_fn: symbol!(b"mr_get", GetFn),
+                tick_fn: symbol!(b"mr_tick", TickFn),
+                eval_fn: symbol!(b"mr_eval", FreeFn),
+                free_fn: symbol!(b"mr_free", FreeFn),
+                trace_open_fn: symbol!(b"mr_trace_open", TraceOpenFn),
+                trace_close_fn: symbol!(b"mr_trace_close", FreeFn),
+                index: build
+                    .ports
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (p.name.clone(), i))
+                    .collect(),
+                ports: build.ports.clone(),
+                words: vec![0; 64],
+                _library: library,
+            };
+            Ok(model)
+        }
+    }
+
+    fn port(&self, name: &str) -> Result<usize, RtlError> {
+        self.index
+            .get(name)
+            .copied()
+            .ok_or_else(|| RtlError::Port(format!("the core has no port `{name}`")))
+    }
+
+    /// Set an input port to `value` (at most 64 bits wide).
+    pub fn set(&mut self, name: &str, value: u64) -> Result<(), RtlError> {
+        self.set_words(name, &[value as u32, (value >> 32) as u32])
+    }
+
+    /// Set an input port from 32-bit words, lowest first.
+    pub fn set_words(&mut self, name: &str, words: &[u32]) -> Result<(), RtlError> {
+        let i = self.port(name)?;
+        let p = &self.ports[i];
+        let needed = (p.bits as usize).div_ceil(32).max(2);
+        if p.output || words.len() > needed {
+            return Err(RtlError::Port(format!(
+                "cannot set `{name}` ({} bits{}) from {} words",
+                p.bits,
+                if p.output { ", an output" } else { "" },
+                words.len()
+            )));
+        }
+        self.words.iter_mut().for_each(|w| *w = 0);
+        self.words[..words.len()].copy_from_slice(words);
+        // SAFETY: `handle` is live; the buffer holds every word of the widest port.
+        unsafe { (self.set_fn)(self.handle, i as c_int, self.words.as_ptr()) };
+        Ok(())
+    }
+
+    /// Read a port (at most 64 bits wide).
+    pub fn get(&mut self, name: &str) -> Result<u64, RtlError> {
+        let w = self.get_words(name)?;
+        Ok(w[0] as u64 | (w.get(1).copied().unwrap_or(0) as u64) << 32)
+    }
+
+    /// Read a port as 32-bit words, lowest first.
+    pub fn get_words(&mut self, name: &str) -> Result<Vec<u32>, RtlError> {
+        let i = self.port(name)?;
+        let n = (self.ports[i].bits as usize).div_ceil(32).max(2);
+        // SAFETY: as in `set_words`.
+        unsafe { (self.get_fn)(self.handle, i as c_int, self.words.as_mut_ptr()) };
+        Ok(self.words[..n].to_vec())
+    }
+
+    /// Evaluate the combinational logic after setting inputs, without a clock edge.
+    pub fn eval(&mut self) {
+        // SAFETY: `handle` is live.
+        unsafe { (self.eval_fn)(self.handle) }
+    }
+
+    /// Run `n` clock cycles.
+    pub fn tick(&mut self, n: u64) {
+        // SAFETY: `handle` is live.
+        unsafe { (self.tick_fn)(self.handle, n) }
+    }
+
+    /// Dump waveforms (VCD) to `path` from now on.
+    pub fn trace_open(&mut self, path: &Path) -> Result<(), RtlError> {
+        let c =
+            CString::new(path.display().to_string()).map_err(|e| RtlError::Port(e.to_string()))?;
+        // SAFETY: `handle` is live; `c` outlives the call.
+        if unsafe { (self.trace_open_fn)(self.handle, c.as_ptr()) } == 0 {
+            Ok(())
+        } else {
+            Err(RtlError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("cannot open the waveform file"),
+            })
+        }
+    }
+
+    /// Stop dumping waveforms (and flush the file).
+    pub fn trace_close(&mut self) {
+        // SAFETY: `handle` is live.
+        unsafe { (self.trace_close_fn)(self.handle) }
+    }
+}
+
+impl Drop for Model {
+    fn drop(&mut self) {
+        // SAFETY: `handle` came from `mr_new` and is freed once.
+        unsafe { (self.free_fn)(self.handle) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_of_the_top_module_are_parsed() {
+        let v = "\nmodule top(a,b);\n    input wire  [7:0] a;\n    output reg  b;\n    wire [3:0] c;\nendmodule // top\n";
+        let p = top_ports(v);
+        assert_eq!(
+            p,
+            vec![
+                Port {
+                    name: "a".into(),
+                    bits: 8,
+                    output: false
+                },
+                Port {
+                    name: "b".into(),
+                    bits: 1,
+                    output: true
+                }
+            ]
+        );
+        let h = harness(&p);
+        assert!(h.contains("case 0: put(t->a, words)") && !h.contains("put(t->b"));
+    }
+}

@@ -1,11 +1,21 @@
 //! The core: the units and memories wired together, described in rust_hdl's own language. Its
-//! ports are the host port and the simulation-only debug and trace ports the co-simulation reads.
+//! ports are the step control (start a token step, its result), the program port, and the
+//! simulation-only debug and trace ports the co-simulation reads.
+//!
+//! Who drives each memory port is the ISA's rule (`monorail_contract::isa::Role`): the matrix
+//! memory's port A is the matrix unit's and port B the vector unit's cache stores; the vector
+//! memory's read ports and write port are the vector unit's; the accumulator memory is written
+//! by the matrix unit and read by the vector unit; the wide memory is the vector unit's; the
+//! input memory is written by the vector unit and read by the matrix unit.
 
-use monorail_contract::target::Target;
+use monorail_contract::target::{Target, VectorMemory};
 use rust_hdl::prelude::*;
 
+use crate::matrix::MatrixUnit;
+use crate::memory::{LaneMemory, MatrixMemory};
 use crate::scalar::ScalarUnit;
 use crate::sequencer::Sequencer;
+use crate::vector::VectorUnit;
 
 /// The Monorail core for one target.
 #[derive(LogicBlock)]
@@ -40,6 +50,16 @@ pub struct Core {
     pub dbg_reg: Signal<In, Bits<6>>,
     /// Debug: its value.
     pub dbg_reg_data: Signal<Out, Bits<64>>,
+    /// Debug: element of the vector space to read.
+    pub dbg_vaddr: Signal<In, Bits<16>>,
+    /// Debug: its value, sign-extended.
+    pub dbg_vdata: Signal<Out, Bits<32>>,
+    /// Debug: matrix word to read.
+    pub dbg_maddr: Signal<In, Bits<20>>,
+    /// Debug: its lane.
+    pub dbg_mlane: Signal<In, Bits<8>>,
+    /// Debug: the byte.
+    pub dbg_mdata: Signal<Out, Bits<8>>,
     /// Trace: an instruction issued the cycle before.
     pub trace_issue: Signal<Out, Bit>,
     /// Trace: its index.
@@ -50,6 +70,13 @@ pub struct Core {
     pub now: Signal<Out, Bits<32>>,
     seq: Sequencer,
     sxu: ScalarUnit,
+    mxu: MatrixUnit,
+    vxu: VectorUnit,
+    mm: MatrixMemory,
+    vm: LaneMemory<18>,
+    acc: LaneMemory<32>,
+    wide: LaneMemory<32>,
+    input_mem: LaneMemory<8>,
 }
 
 impl Core {
@@ -71,12 +98,24 @@ impl Core {
             prog_rdata: Default::default(),
             dbg_reg: Default::default(),
             dbg_reg_data: Default::default(),
+            dbg_vaddr: Default::default(),
+            dbg_vdata: Default::default(),
+            dbg_maddr: Default::default(),
+            dbg_mlane: Default::default(),
+            dbg_mdata: Default::default(),
             trace_issue: Default::default(),
             trace_index: Default::default(),
             trace_complete: Default::default(),
             now: Default::default(),
             seq: Sequencer::new(target),
             sxu: ScalarUnit::new(),
+            mxu: MatrixUnit::new(target),
+            vxu: VectorUnit::new(target),
+            mm: MatrixMemory::new(target),
+            vm: LaneMemory::new(target, VectorMemory::Vector),
+            acc: LaneMemory::new(target, VectorMemory::Accumulator),
+            wide: LaneMemory::new(target, VectorMemory::Wide),
+            input_mem: LaneMemory::new(target, VectorMemory::Input),
         }
     }
 }
@@ -84,8 +123,18 @@ impl Core {
 impl Logic for Core {
     #[hdl_gen]
     fn update(&mut self) {
-        // Sequencer: step control, program access, debug and trace.
+        // Clocks.
         self.seq.clock.next = self.clock.val();
+        self.sxu.clock.next = self.clock.val();
+        self.mxu.clock.next = self.clock.val();
+        self.vxu.clock.next = self.clock.val();
+        self.mm.clock.next = self.clock.val();
+        self.vm.clock.next = self.clock.val();
+        self.acc.clock.next = self.clock.val();
+        self.wide.clock.next = self.clock.val();
+        self.input_mem.clock.next = self.clock.val();
+
+        // Sequencer: step control, program access, debug and trace.
         self.seq.reset.next = self.reset.val();
         self.seq.start.next = self.start.val();
         self.seq.start_token.next = self.start_token.val();
@@ -105,25 +154,100 @@ impl Logic for Core {
         self.trace_complete.next = self.seq.trace_complete.val();
         self.now.next = self.seq.now.val();
 
-        // Scalar unit.
-        self.sxu.clock.next = self.clock.val();
+        // The issue bus.
         self.sxu.issue_sxu.next = self.seq.issue_sxu.val();
         self.sxu.issue_instr.next = self.seq.issue_instr.val();
         self.sxu.issue_ra.next = self.seq.issue_ra.val();
         self.sxu.issue_rb.next = self.seq.issue_rb.val();
+        self.mxu.issue_mxu.next = self.seq.issue_mxu.val();
+        self.mxu.issue_instr.next = self.seq.issue_instr.val();
+        self.mxu.issue_len.next = self.seq.issue_len.val();
+        self.mxu.issue_ra.next = self.seq.issue_ra.val();
+        self.vxu.issue_vxu.next = self.seq.issue_vxu.val();
+        self.vxu.issue_instr.next = self.seq.issue_instr.val();
+        self.vxu.issue_len.next = self.seq.issue_len.val();
+        self.vxu.issue_ra.next = self.seq.issue_ra.val();
+        self.vxu.issue_rb.next = self.seq.issue_rb.val();
+        self.vxu.issue_rc.next = self.seq.issue_rc.val();
+        self.vxu.pos.next = self.seq.pos.val();
+
+        // Register writes.
         self.seq.sxu_we0.next = self.sxu.sxu_we0.val();
         self.seq.sxu_wa0.next = self.sxu.sxu_wa0.val();
         self.seq.sxu_wd0.next = self.sxu.sxu_wd0.val();
         self.seq.sxu_we1.next = self.sxu.sxu_we1.val();
         self.seq.sxu_wa1.next = self.sxu.sxu_wa1.val();
         self.seq.sxu_wd1.next = self.sxu.sxu_wd1.val();
+        self.seq.vxu_we0.next = self.vxu.vxu_we0.val();
+        self.seq.vxu_wa0.next = self.vxu.vxu_wa0.val();
+        self.seq.vxu_wd0.next = self.vxu.vxu_wd0.val();
+        self.seq.vxu_we1.next = self.vxu.vxu_we1.val();
+        self.seq.vxu_wa1.next = self.vxu.vxu_wa1.val();
+        self.seq.vxu_wd1.next = self.vxu.vxu_wd1.val();
 
-        // Units still to come leave their register writes idle.
-        self.seq.vxu_we0.next = false;
-        self.seq.vxu_wa0.next = 0.into();
-        self.seq.vxu_wd0.next = 0.into();
-        self.seq.vxu_we1.next = false;
-        self.seq.vxu_wa1.next = 0.into();
-        self.seq.vxu_wd1.next = 0.into();
+        // Matrix memory: port A to the matrix unit, port B to the vector unit's cache stores.
+        self.mm.a_addr.next = self.mxu.mm_a_addr.val();
+        for i in 0..self.mm.a_data.len() {
+            self.mxu.mm_a_data[i].next = self.mm.a_data[i].val();
+        }
+        self.mm.b_addr.next = self.vxu.mm_b_addr.val();
+        self.mm.b_we.next = self.vxu.mm_b_we.val();
+        for i in 0..self.mm.b_wdata.len() {
+            self.mm.b_wdata[i].next = self.vxu.mm_b_wdata[i].val();
+            self.vxu.mm_b_rdata[i].next = self.mm.b_rdata[i].val();
+        }
+        self.mm.dbg_addr.next = self.dbg_maddr.val();
+        self.mm.dbg_lane.next = self.dbg_mlane.val();
+        self.dbg_mdata.next = self.mm.dbg_data.val();
+
+        // Vector memory: the vector unit's.
+        self.vm.raddr_a.next = self.vxu.vm_raddr_a.val();
+        self.vm.raddr_b[0].next = self.vxu.vm_raddr_b.val();
+        self.vm.waddr.next = self.vxu.vm_waddr.val();
+        for i in 0..self.vm.we.len() {
+            self.vm.we[i].next = self.vxu.vm_we[i].val();
+            self.vm.wdata[i].next = self.vxu.vm_wdata[i].val();
+            self.vxu.vm_rdata_a[i].next = self.vm.rdata_a[i].val();
+            self.vxu.vm_rdata_b[i].next = self.vm.rdata_b[i].val();
+        }
+
+        // Accumulator memory: written by the matrix unit, read by the vector unit.
+        self.acc.raddr_a.next = self.vxu.acc_raddr_a.val();
+        self.acc.raddr_b[0].next = self.vxu.acc_raddr_b.val();
+        self.acc.waddr.next = self.mxu.acc_waddr.val();
+        for i in 0..self.acc.we.len() {
+            self.acc.we[i].next = self.mxu.acc_we[i].val();
+            self.acc.wdata[i].next = self.mxu.acc_wdata[i].val();
+            self.vxu.acc_rdata_a[i].next = self.acc.rdata_a[i].val();
+            self.vxu.acc_rdata_b[i].next = self.acc.rdata_b[i].val();
+        }
+
+        // Wide memory: the vector unit's.
+        self.wide.raddr_a.next = self.vxu.wide_raddr.val();
+        self.wide.waddr.next = self.vxu.wide_waddr.val();
+        for i in 0..self.wide.we.len() {
+            self.wide.we[i].next = self.vxu.wide_we[i].val();
+            self.wide.wdata[i].next = self.vxu.wide_wdata[i].val();
+            self.vxu.wide_rdata[i].next = self.wide.rdata_a[i].val();
+        }
+
+        // Input memory: written by the vector unit, read by the matrix unit.
+        self.input_mem.raddr_a.next = self.mxu.input_raddr.val();
+        self.input_mem.waddr.next = self.vxu.input_waddr.val();
+        for i in 0..self.input_mem.we.len() {
+            self.input_mem.we[i].next = self.vxu.input_we[i].val();
+            self.input_mem.wdata[i].next = self.vxu.input_wdata[i].val();
+            self.mxu.input_rdata[i].next = self.input_mem.rdata_a[i].val();
+        }
+
+        // Debug reads of the vector space: each memory answers for its own addresses.
+        self.vm.dbg_addr.next = self.dbg_vaddr.val();
+        self.acc.dbg_addr.next = self.dbg_vaddr.val();
+        self.wide.dbg_addr.next = self.dbg_vaddr.val();
+        self.input_mem.dbg_addr.next = self.dbg_vaddr.val();
+        self.dbg_vdata.next = self.vm.dbg_data.val()
+            | self.acc.dbg_data.val()
+            | self.wide.dbg_data.val()
+            | self.input_mem.dbg_data.val();
     }
 }

@@ -71,9 +71,9 @@ pub fn by_mnemonic(mnemonic: &str) -> OpDecode {
     decode(spec)
 }
 
-fn decode(spec: &'static OpSpec) -> OpDecode {
-    // A probe of the operation: register fields get distinct registers 10, 11, ...; other
-    // fields small valid values, so that accesses and operands can be read off.
+/// A probe of an operation: register fields get distinct registers 10, 11, ...; other fields
+/// small valid values, so that its accesses and operands can be read off.
+pub fn probe(spec: &OpSpec) -> Op {
     let values: Vec<i64> = spec
         .fields
         .iter()
@@ -83,7 +83,11 @@ fn decode(spec: &'static OpSpec) -> OpDecode {
             _ => 1 + 16 * i as i64,
         })
         .collect();
-    let op = Op::from_values(spec.opcode, &values).expect("probe values fit every field");
+    Op::from_values(spec.opcode, &values).expect("probe values fit every field")
+}
+
+fn decode(spec: &'static OpSpec) -> OpDecode {
+    let op = probe(spec);
     let access = op.accesses(4, 0, 1);
     let reads = spec
         .fields

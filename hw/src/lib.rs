@@ -13,8 +13,11 @@
 
 pub mod core;
 pub mod decode;
+pub mod matrix;
+pub mod memory;
 pub mod scalar;
 pub mod sequencer;
+pub mod vector;
 pub mod verilog;
 
 use monorail_contract::target::Target;

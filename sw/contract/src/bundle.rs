@@ -3,7 +3,8 @@
 //! - `manifest.json`: magic, version, target and its config hash, the model's shape, the memory
 //!   map, the named checkpoints (where each model step's values can be read, after which
 //!   instruction) and the predicted cycles of a token step at every position;
-//! - `program.bin`: the instructions, 16 little-endian bytes each;
+//! - `program.bin`: the instructions, 16 little-endian bytes each, and `program.hex`, the same
+//!   as the program memory's `$readmemh` image (one 128-bit word per line);
 //! - `matrix_tile_NN.hex`: one `$readmemh` image per matrix-memory bank, one word per line, lane
 //!   0 in the lowest byte;
 //! - `vector.hex`, `accumulator.hex`, `wide.hex`, `input.hex`: the initial contents of the four
@@ -286,6 +287,14 @@ impl Bundle {
         let program = encode_program(&self.program)
             .map_err(|(i, e)| invalid(dir, format!("instruction {i}: {e}")))?;
         put("program.bin", &program)?;
+        let mut hex = String::with_capacity(program.len() / 16 * 33);
+        for word in program.chunks_exact(16) {
+            for byte in word.iter().rev() {
+                let _ = write!(hex, "{byte:02x}");
+            }
+            hex.push('\n');
+        }
+        put("program.hex", hex.as_bytes())?;
         for t in 0..target.matrix_tiles {
             let words = t * target.matrix_tile_words..(t + 1) * target.matrix_tile_words;
             put(

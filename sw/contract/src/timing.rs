@@ -102,7 +102,8 @@ pub struct Stream {
     pub n: &'static str,
     /// Cycles per word: 1, or `V / 2` for two elements a cycle.
     pub pace: Pace,
-    /// Passes over the operands (2 for the normalisations).
+    /// Passes over the operands (2 for the normalisations, which stream at least one word a
+    /// pass).
     pub passes: u64,
     /// Whether `log2(V) + 1` cycles separate the passes (the normalisations' tree and shift).
     pub gap: bool,
@@ -257,7 +258,11 @@ pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
                 Pace::Word => 1,
                 Pace::Pairs => (v as u64).div_ceil(2),
             };
-            let c = words(field(op, start), length(field(op, n), pos)) * per_word;
+            let mut c = words(field(op, start), length(field(op, n), pos)) * per_word;
+            if passes == 2 {
+                // Both passes stream a word even over no elements.
+                c = c.max(1);
+            }
             let occupancy = (passes * c + if gap { log_v + 1 } else { 0 }).max(1);
             Cost {
                 occupancy,

@@ -1,0 +1,307 @@
+//! The memories: the matrix memory's tiles and the four memories of the vector address space.
+//!
+//! Each is a custom block (rust_hdl's RAM widget writes its contents inline, one line a word,
+//! which costs Verilator minutes on these sizes; and it cannot pack lanes into one wide word):
+//! a wide `reg` array with registered reads, lane write enables, `$readmemh` initialisation
+//! from the bundle's images (the simulation's `+monorail_bundle=DIR` plusarg, or the
+//! `MONORAIL_INIT` define when a bitstream flow provides the files) and a simulation-only
+//! debug read port for the co-simulation's backdoor. Their behaviour is specified by the bundle
+//! format (`monorail_contract::bundle`) and checked in Verilator by the core's tests.
+
+use std::fmt::Write as _;
+
+use monorail_contract::bundle::vector_file;
+use monorail_contract::target::{Family, Target, VectorMemory};
+use rust_hdl::prelude::*;
+
+use crate::verilog::{bits_for, log2, pack, unpack};
+
+/// The declaration `init` needs, once per module.
+const BUNDLE_DIR: &str = "`ifdef VERILATOR\nreg [8*1024-1:0] bundle_dir;\n`endif\n";
+
+/// The `$readmemh` of a memory from the bundle: in simulation from the `monorail_bundle` plusarg's
+/// folder, in synthesis from `file` when `MONORAIL_INIT` is defined.
+fn init(memory: &str, file: &str) -> String {
+    format!(
+        "`ifdef VERILATOR\n\
+         initial begin\n\
+         \x20   if ($value$plusargs(\"monorail_bundle=%s\", bundle_dir))\n\
+         \x20       $readmemh($sformatf(\"%0s/{file}\", bundle_dir), {memory});\n\
+         end\n\
+         `elsif MONORAIL_INIT\n\
+         initial $readmemh(\"{file}\", {memory});\n\
+         `endif\n"
+    )
+}
+
+/// One memory of the vector address space: `lanes` elements of `B` bits per word, one write
+/// port with lane enables, one or two registered read ports.
+#[derive(LogicBlock, Default)]
+pub struct LaneMemory<const B: usize> {
+    /// Core clock.
+    pub clock: Signal<In, Clock>,
+    /// Lane write enables. // (lanes,)
+    pub we: Vec<Signal<In, Bit>>,
+    /// Word to write.
+    pub waddr: Signal<In, Bits<16>>,
+    /// Lanes to write. // (lanes,)
+    pub wdata: Vec<Signal<In, Bits<B>>>,
+    /// Word to read on port A (data the next cycle).
+    pub raddr_a: Signal<In, Bits<16>>,
+    /// Port A's data. // (lanes,)
+    pub rdata_a: Vec<Signal<Out, Bits<B>>>,
+    /// Word to read on port B, for two-ported memories. // (0 or 1,)
+    pub raddr_b: Vec<Signal<In, Bits<16>>>,
+    /// Port B's data. // (lanes or 0,)
+    pub rdata_b: Vec<Signal<Out, Bits<B>>>,
+    /// Debug (simulation only): an element address of the whole vector space, read
+    /// combinationally.
+    pub dbg_addr: Signal<In, Bits<16>>,
+    /// Debug: the element, sign-extended; 0 when the address is in another memory.
+    pub dbg_data: Signal<Out, Bits<32>>,
+    _body: String,
+}
+
+impl<const B: usize> LaneMemory<B> {
+    /// The memory `memory` of `target`'s vector space.
+    pub fn new(target: &Target, memory: VectorMemory) -> LaneMemory<B> {
+        assert_eq!(
+            B as u32,
+            memory.bits(),
+            "{} holds {B}-bit elements",
+            memory.name()
+        );
+        let lanes = target.vector_lanes;
+        let two_ports = matches!(memory, VectorMemory::Vector | VectorMemory::Accumulator);
+        let words = target.words_of(memory);
+        let style = match (memory, target.device.as_ref().map(|d| d.family)) {
+            (VectorMemory::Vector, _) | (_, Some(Family::Ice40)) => "block",
+            _ => "distributed",
+        };
+        let mut body = String::from(BUNDLE_DIR);
+        body += &pack("wdata_w", "wdata", lanes, B);
+        body += &pack("we_w", "we", lanes, 1);
+        let _ = write!(
+            body,
+            "(* ram_style = \"{style}\", no_rw_check *)\n\
+             reg [{w}:0] mem [0:{last}];\n{init}\
+             integer lane;\n\
+             always @(posedge clock) begin\n\
+             \x20   for (lane = 0; lane < {lanes}; lane = lane + 1)\n\
+             \x20       if (we_w[lane]) mem[waddr[{ab}:0]][lane*{B} +: {B}] <= wdata_w[lane*{B} +: {B}];\n\
+             end\n\
+             reg [{w}:0] rdata_a_w;\n\
+             always @(posedge clock) rdata_a_w <= mem[raddr_a[{ab}:0]];\n",
+            w = lanes * B - 1,
+            last = words - 1,
+            init = init("mem", &vector_file(memory)),
+            ab = bits_for(words as u64 - 1) - 1,
+        );
+        body += &unpack("rdata_a", "rdata_a_w", lanes, B);
+        if two_ports {
+            let _ = write!(
+                body,
+                "reg [{w}:0] rdata_b_w;\n\
+                 always @(posedge clock) rdata_b_w <= mem[raddr_b$0[{ab}:0]];\n",
+                w = lanes * B - 1,
+                ab = bits_for(words as u64 - 1) - 1,
+            );
+            body += &unpack("rdata_b", "rdata_b_w", lanes, B);
+        }
+        let range = target.range_of(memory);
+        let _ = write!(
+            body,
+            "`ifdef VERILATOR\n\
+             wire [16:0] dbg_offset = {{1'b0, dbg_addr}} - 17'd{start};\n\
+             wire dbg_here = {{1'b0, dbg_addr}} >= 17'd{start} && {{1'b0, dbg_addr}} < 17'd{end};\n\
+             wire [{w}:0] dbg_word = mem[dbg_offset[{wb}:{lb1}]];\n\
+             wire [{hi}:0] dbg_element = dbg_word[dbg_offset[{lb}:0]*{B} +: {B}];\n\
+             always @(*) dbg_data = dbg_here ? {ext} : 32'd0;\n\
+             `else\n\
+             always @(*) dbg_data = 32'd0;\n\
+             `endif\n",
+            start = range.start,
+            end = range.end,
+            w = lanes * B - 1,
+            wb = log2(lanes) + bits_for(words as u64 - 1) - 1,
+            lb1 = log2(lanes),
+            hi = B - 1,
+            lb = log2(lanes) - 1,
+            ext = if B == 32 {
+                "dbg_element".to_string()
+            } else {
+                format!("{{{{{}{{dbg_element[{}]}}}}, dbg_element}}", 32 - B, B - 1)
+            },
+        );
+        LaneMemory {
+            we: (0..lanes).map(|_| Default::default()).collect(),
+            wdata: (0..lanes).map(|_| Default::default()).collect(),
+            rdata_a: (0..lanes).map(|_| Default::default()).collect(),
+            raddr_b: (0..usize::from(two_ports))
+                .map(|_| Default::default())
+                .collect(),
+            rdata_b: (0..if two_ports { lanes } else { 0 })
+                .map(|_| Default::default())
+                .collect(),
+            _body: body,
+            ..Default::default()
+        }
+    }
+}
+
+impl<const B: usize> Logic for LaneMemory<B> {
+    // A memory: its behaviour is the bundle format's; checked in Verilator.
+    fn update(&mut self) {}
+
+    fn connect(&mut self) {
+        for d in &mut self.rdata_a {
+            d.connect();
+        }
+        for d in &mut self.rdata_b {
+            d.connect();
+        }
+        self.dbg_data.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(self._body.clone())
+    }
+}
+
+/// The matrix memory: `matrix_tiles` tiles of `matrix_tile_words` words of `lanes` bytes. Port
+/// A (the matrix unit) reads with two cycles of latency (the block RAM's register, then an
+/// output register); port B (the cache stores and the host) reads with one and writes whole
+/// words.
+#[derive(LogicBlock, Default)]
+pub struct MatrixMemory {
+    /// Core clock.
+    pub clock: Signal<In, Clock>,
+    /// Port A: word to read.
+    pub a_addr: Signal<In, Bits<20>>,
+    /// Port A: the word, two cycles later. // (lanes,)
+    pub a_data: Vec<Signal<Out, Bits<8>>>,
+    /// Port B: word to read or write.
+    pub b_addr: Signal<In, Bits<20>>,
+    /// Port B: write the word.
+    pub b_we: Signal<In, Bit>,
+    /// Port B: the word to write. // (lanes,)
+    pub b_wdata: Vec<Signal<In, Bits<8>>>,
+    /// Port B: the word read, a cycle later. // (lanes,)
+    pub b_rdata: Vec<Signal<Out, Bits<8>>>,
+    /// Debug (simulation only): word to read.
+    pub dbg_addr: Signal<In, Bits<20>>,
+    /// Debug: lane to read.
+    pub dbg_lane: Signal<In, Bits<8>>,
+    /// Debug: the byte.
+    pub dbg_data: Signal<Out, Bits<8>>,
+    _body: String,
+}
+
+impl MatrixMemory {
+    /// The matrix memory of `target`.
+    pub fn new(target: &Target) -> MatrixMemory {
+        let lanes = target.lanes;
+        let w = lanes * 8 - 1;
+        let tiles = target.matrix_tiles;
+        let words = target.matrix_tile_words;
+        let tb = log2(words);
+        let sel_bits = bits_for(tiles as u64 - 1);
+        let mut body = String::from(BUNDLE_DIR);
+        body += &pack("b_wdata_w", "b_wdata", lanes, 8);
+        let _ = write!(
+            body,
+            "wire [{sh}:0] a_tile = a_addr[19:{tb}];\n\
+             wire [{sh}:0] b_tile = b_addr[19:{tb}];\n\
+             reg [{sh}:0] a_tile_q, b_tile_q;\n\
+             always @(posedge clock) begin\n\
+             \x20   a_tile_q <= a_tile;\n\
+             \x20   b_tile_q <= b_tile;\n\
+             end\n",
+            sh = 19 - tb,
+        );
+        for t in 0..tiles {
+            let _ = write!(
+                body,
+                "(* ram_style = \"block\", no_rw_check *)\n\
+                 reg [{w}:0] tile{t} [0:{last}];\n{init}\
+                 reg [{w}:0] tile{t}_a, tile{t}_b;\n\
+                 always @(posedge clock) tile{t}_a <= tile{t}[a_addr[{hi}:0]];\n\
+                 always @(posedge clock) begin\n\
+                 \x20   if (b_we && b_tile == {sh1}'d{t}) tile{t}[b_addr[{hi}:0]] <= b_wdata_w;\n\
+                 \x20   tile{t}_b <= tile{t}[b_addr[{hi}:0]];\n\
+                 end\n",
+                last = words - 1,
+                init = init(&format!("tile{t}"), &format!("matrix_tile_{t:02}.hex")),
+                hi = tb - 1,
+                sh1 = 20 - tb,
+            );
+        }
+        let mux = |port: &str, tile: &str| -> String {
+            let mut s = format!(
+                "reg [{w}:0] {port}_word;\nalways @(*) begin\n    case ({tile}[{}:0])\n",
+                sel_bits - 1
+            );
+            for t in 0..tiles {
+                let _ = writeln!(s, "        {sel_bits}'d{t}: {port}_word = tile{t}_{port};");
+            }
+            let _ = write!(
+                s,
+                "        default: {port}_word = {{{}{{1'b0}}}};\n    endcase\nend\n",
+                lanes * 8
+            );
+            s
+        };
+        body += &mux("a", "a_tile_q");
+        body += &mux("b", "b_tile_q");
+        let _ = write!(
+            body,
+            "reg [{w}:0] a_out;\nalways @(posedge clock) a_out <= a_word;\n"
+        );
+        body += &unpack("a_data", "a_out", lanes, 8);
+        body += &unpack("b_rdata", "b_word", lanes, 8);
+        let mut dbg = format!(
+            "`ifdef VERILATOR\nreg [{w}:0] dbg_word;\nalways @(*) begin\n    case (dbg_addr[19:{tb}])\n"
+        );
+        for t in 0..tiles {
+            let _ = writeln!(
+                dbg,
+                "        {}'d{t}: dbg_word = tile{t}[dbg_addr[{}:0]];",
+                20 - tb,
+                tb - 1
+            );
+        }
+        let _ = write!(
+            dbg,
+            "        default: dbg_word = {{{}{{1'b0}}}};\n    endcase\n    dbg_data = dbg_word[dbg_lane[{}:0]*8 +: 8];\nend\n`else\nalways @(*) dbg_data = 8'd0;\n`endif\n",
+            lanes * 8,
+            log2(lanes) - 1
+        );
+        body += &dbg;
+        MatrixMemory {
+            a_data: (0..lanes).map(|_| Default::default()).collect(),
+            b_wdata: (0..lanes).map(|_| Default::default()).collect(),
+            b_rdata: (0..lanes).map(|_| Default::default()).collect(),
+            _body: body,
+            ..Default::default()
+        }
+    }
+}
+
+impl Logic for MatrixMemory {
+    // A memory: its behaviour is the bundle format's; checked in Verilator.
+    fn update(&mut self) {}
+
+    fn connect(&mut self) {
+        for d in &mut self.a_data {
+            d.connect();
+        }
+        for d in &mut self.b_rdata {
+            d.connect();
+        }
+        self.dbg_data.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(self._body.clone())
+    }
+}

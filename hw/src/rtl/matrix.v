@@ -1,0 +1,298 @@
+// The matrix unit: @L@ int8 x int8 lanes streaming one matrix-memory word per cycle.
+//
+// The issued instruction arrives registered (cycle k). Cycle k + i reads stream word i:
+//   matvec: block b, column j (b = i / cols_e, j = i % cols_e; columns past `cols` idle);
+//   mload:  word i / D at the last cycle of each D-cycle slot;
+//   dotv:   the first D cycles load x block 0, then block b, column j as matvec, while the next
+//           x block loads in the block's first D cycles.
+// Results leave through one output stage: the result block of a *trigger* read (matvec and
+// mload: the slot's last cycle; dotv: a column of the last row block) is in the drain register
+// 7 cycles after that read, and drains D = @L@ / @V@ words, one a cycle, into the accumulator
+// memory (dotv writes its columns one element a cycle instead, 7 cycles after their reads).
+
+@OPCODES@
+@PACK@
+localparam [15:0] INPUT_BASE_WORD = 16'd@INPUT_BASE_WORD@;
+localparam [15:0] ACC_BASE_WORD = 16'd@ACC_BASE_WORD@;
+
+// ---- decode of the issued instruction ---------------------------------------------------------
+wire [7:0] d_op = issue_instr[7:0];
+reg [15:0] d_dst, d_x, d_cols;
+reg [19:0] d_w;
+always @(*) begin
+    d_dst = 16'd0;
+    d_x = 16'd0;
+    d_cols = 16'd0;
+    d_w = 20'd0;
+    case (d_op)
+@DECODE@
+        default: ;
+    endcase
+end
+wire d_matvec = (d_op == OP_MATVEC);
+wire d_dotv = (d_op == OP_DOTV);
+wire [15:0] d_cols_e = (d_op == OP_MLOAD || d_cols < 16'd@DRAIN@) ? 16'd@DRAIN@ : d_cols;
+wire [18:0] d_rows_up = {1'b0, issue_len} + 19'd@L_MINUS_1@;
+wire [18:0] d_blocks_w = d_rows_up >> @LOG_L@;
+wire [17:0] d_blocks = (issue_len == 18'd0) ? 18'd1 : d_blocks_w[17:0];
+
+// ---- front end --------------------------------------------------------------------------------
+// The first cycle works from the issue bus; the registers hold the state of the cycles after.
+reg fe_on;
+reg [7:0] fe_op;
+reg [15:0] fe_cols, fe_cols_e;
+reg [17:0] fe_blocks;
+reg [17:0] fe_rows;
+reg [15:0] fe_x;
+reg [15:0] fe_j;
+reg [17:0] fe_b;
+reg [19:0] fe_base;
+reg [15:0] fe_xblock;
+reg [15:0] fe_load;
+reg fe_loading;
+wire first = issue_mxu;
+wire on = first || fe_on;
+wire [7:0] op = first ? d_op : fe_op;
+wire [15:0] cols = first ? d_cols : fe_cols;
+wire [15:0] cols_e = first ? d_cols_e : fe_cols_e;
+wire [17:0] blocks = first ? d_blocks : fe_blocks;
+wire [17:0] rows = first ? issue_len : fe_rows;
+wire [15:0] x = first ? d_x : fe_x;
+wire [15:0] j = first ? 16'd0 : fe_j;
+wire [17:0] b = first ? 18'd0 : fe_b;
+wire [19:0] base = first ? d_w + issue_ra[19:0] : fe_base;
+wire [15:0] xblock = first ? d_x >> @LOG_V@ : fe_xblock;
+wire [15:0] load = first ? 16'd0 : fe_load;
+// dotv first loads x block 0 for D cycles.
+wire loading = first ? d_dotv : fe_loading;
+wire streaming = on && !loading;
+wire block_end = streaming && (j + 16'd1 == cols_e);
+wire last_block = (b + 18'd1 == blocks);
+always @(posedge clock) begin
+    if (first) begin
+        fe_op <= d_op;
+        fe_cols <= d_cols;
+        fe_cols_e <= d_cols_e;
+        fe_blocks <= d_blocks;
+        fe_rows <= issue_len;
+        fe_x <= d_x;
+    end
+    if (!on) begin
+        fe_on <= 1'b0;
+    end else if (loading) begin
+        fe_on <= 1'b1;
+        fe_loading <= (load != 16'd@DRAIN_MINUS_1@);
+        fe_load <= load + 16'd1;
+        fe_j <= j;
+        fe_b <= b;
+        fe_base <= base;
+        fe_xblock <= xblock;
+    end else begin
+        fe_loading <= 1'b0;
+        fe_load <= load;
+        if (block_end) begin
+            fe_j <= 16'd0;
+            fe_b <= b + 18'd1;
+            fe_base <= base + ((op == OP_MLOAD) ? 20'd1 : {4'd0, cols});
+            fe_xblock <= xblock + 16'd@DRAIN@;
+            fe_on <= !last_block;
+        end else begin
+            fe_on <= 1'b1;
+            fe_j <= j + 16'd1;
+            fe_b <= b;
+            fe_base <= base;
+            fe_xblock <= xblock;
+        end
+    end
+end
+wire stream_col = streaming && (j < cols);
+// matvec and mload results leave when their slot ends: a block's last column, an mload word.
+wire slot_end = block_end;
+
+// Matrix-memory reads: matvec and dotv every streamed column; mload each slot (its last cycle
+// counts).
+always @(*) mm_a_addr = (op == OP_MLOAD) ? base : base + {4'd0, j};
+
+// Input-memory reads: matvec's x element of the column, or dotv's next x block.
+wire [15:0] x_element = x + j;
+wire x_block_read = on && (op == OP_DOTV) && (loading || (j < 16'd@DRAIN@ && !last_block));
+wire [15:0] x_block_part = loading ? load : j;
+wire [15:0] x_block_word = (loading ? xblock : xblock + 16'd@DRAIN@) + x_block_part;
+always @(*) input_raddr = ((op == OP_DOTV) ? x_block_word : (x_element >> @LOG_V@)) - INPUT_BASE_WORD;
+
+// ---- the stream's control, delayed to each stage --------------------------------------------------
+// Stage index = cycles after the read: 1, 2 (matrix data), 3 (products), 4 (accumulators)...
+reg q_col [1:7];
+reg q_first_col [1:7];
+reg q_trigger [1:7];
+reg q_dotv_out [1:7];
+reg q_last_block [1:7];
+reg [7:0] q_op [1:7];
+reg [15:0] q_j [1:7];
+reg [17:0] q_b [1:7];
+reg [17:0] q_rows [1:7];
+reg [15:0] q_dst [1:7];
+reg [@LOG_V@-1:0] q_x_lane [1:2];
+// The x block's lanes past `rows` (the last block's) load as zeros.
+reg [@V@*8-1:0] q_load_mask;
+wire [17:0] x_block_first = ((loading ? b : b + 18'd1) << @LOG_L@) + ({2'd0, x_block_part} << @LOG_V@);
+integer xm;
+always @(posedge clock)
+    for (xm = 0; xm < @V@; xm = xm + 1)
+        q_load_mask[xm*8 +: 8] <= (x_block_first + xm < rows) ? 8'hff : 8'h00;
+reg q_load [1:2];
+reg [15:0] q_load_part [1:2];
+integer qs;
+always @(posedge clock) begin
+    q_col[1] <= stream_col && op != OP_MLOAD;
+    q_first_col[1] <= (j == 16'd0);
+    q_trigger[1] <= (op == OP_DOTV) ? 1'b0 : slot_end;
+    q_dotv_out[1] <= stream_col && op == OP_DOTV && last_block;
+    q_last_block[1] <= last_block;
+    q_op[1] <= op;
+    q_j[1] <= j;
+    q_b[1] <= b;
+    q_rows[1] <= rows;
+    q_dst[1] <= first ? d_dst : dst_q;
+    q_x_lane[1] <= x_element[@LOG_V@-1:0];
+    q_load[1] <= x_block_read;
+    q_load_part[1] <= x_block_part;
+    for (qs = 2; qs <= 7; qs = qs + 1) begin
+        q_col[qs] <= q_col[qs-1];
+        q_first_col[qs] <= q_first_col[qs-1];
+        q_trigger[qs] <= q_trigger[qs-1];
+        q_dotv_out[qs] <= q_dotv_out[qs-1];
+        q_last_block[qs] <= q_last_block[qs-1];
+        q_op[qs] <= q_op[qs-1];
+        q_j[qs] <= q_j[qs-1];
+        q_b[qs] <= q_b[qs-1];
+        q_rows[qs] <= q_rows[qs-1];
+        q_dst[qs] <= q_dst[qs-1];
+    end
+    q_x_lane[2] <= q_x_lane[1];
+    q_load[2] <= q_load[1];
+    q_load_part[2] <= q_load_part[1];
+end
+
+// ---- x: the broadcast element (matvec) or the lane registers (dotv) -----------------------------
+// Input data is valid a cycle after the read; it is registered to meet the matrix data.
+reg [@V@*8-1:0] input_q;
+always @(posedge clock) input_q <= input_rdata_w;
+wire signed [7:0] x_broadcast = input_q[q_x_lane[2]*8 +: 8];
+reg [@L@*8-1:0] x_next, x_lanes;
+always @(posedge clock) begin
+    if (q_load[1]) x_next[q_load_part[1]*@V@*8 +: @V@*8] <= input_rdata_w & q_load_mask;
+    // Swap in the next x block as the block's first column reaches the multipliers.
+    if (q_op[1] == OP_DOTV && q_col[1] && q_first_col[1]) x_lanes <= x_next;
+end
+
+// ---- lanes: products, accumulators ---------------------------------------------------------------
+reg [@L@*16-1:0] products;
+reg [@L@*32-1:0] acc;
+reg [@L@*8-1:0] mload_c1, mload_c2;
+genvar l;
+generate
+for (l = 0; l < @L@; l = l + 1) begin : lane
+    wire signed [7:0] w = mm_a_data_w[l*8 +: 8];
+    wire signed [7:0] x = (q_op[2] == OP_DOTV) ? x_lanes[l*8 +: 8] : x_broadcast;
+    wire signed [15:0] p = w * x;
+    always @(posedge clock) products[l*16 +: 16] <= p;
+    wire signed [15:0] pq = products[l*16 +: 16];
+    always @(posedge clock) begin
+        if (q_col[3] && q_op[3] == OP_MATVEC)
+            acc[l*32 +: 32] <= (q_first_col[3] ? 32'sd0 : $signed(acc[l*32 +: 32])) + {{16{pq[15]}}, pq};
+    end
+end
+endgenerate
+always @(posedge clock) begin
+    mload_c1 <= mm_a_data_w;
+    mload_c2 <= mload_c1;
+end
+
+// ---- dotv's adder tree (two levels) and partial sums -------------------------------------------------
+@TREE@
+reg signed [31:0] partial [0:@PARTIALS@-1];
+reg partial_last_written;
+reg [7:0] partial_last_j;
+reg signed [31:0] partial_last_value;
+wire [7:0] column = q_j[5][7:0];
+wire signed [31:0] earlier = (q_b[5] == 18'd0) ? 32'sd0
+    : (partial_last_written && partial_last_j == column) ? partial_last_value : partial[column];
+wire signed [31:0] column_total = earlier + {{@SUM_PAD@{tree_sum[@SUM_BITS@-1]}}, tree_sum};
+reg signed [31:0] dotv_out [6:7];
+always @(posedge clock) begin
+    partial_last_written <= 1'b0;
+    if (q_col[5] && q_op[5] == OP_DOTV && !q_last_block[5]) begin
+        partial[column] <= column_total;
+        partial_last_written <= 1'b1;
+        partial_last_j <= column;
+        partial_last_value <= column_total;
+    end
+    dotv_out[6] <= column_total;
+    dotv_out[7] <= dotv_out[6];
+end
+
+// ---- the output stage: two registers, then the drain ------------------------------------------------
+// matvec and mload results enter at 5 cycles after the trigger read; they drain from 7.
+reg [@L@*32-1:0] result1, result2, drain;
+reg [@L@*32-1:0] mload_wide;
+integer ml;
+always @(*) for (ml = 0; ml < @L@; ml = ml + 1)
+    mload_wide[ml*32 +: 32] = {{24{mload_c2[ml*8+7]}}, mload_c2[ml*8 +: 8]};
+reg r1_valid, r2_valid;
+reg [17:0] r1_rows_left, r2_rows_left;
+reg [15:0] r1_word, r2_word;
+reg [15:0] dst_q;
+always @(posedge clock) if (issue_mxu) dst_q <= d_dst;
+// The first element index of the block of a trigger at stage 4 (matvec: block b; mload: word b).
+wire [17:0] block_first = q_b[4] << @LOG_L@;
+always @(posedge clock) begin
+    r1_valid <= q_trigger[4];
+    result1 <= (q_op[4] == OP_MLOAD) ? mload_wide : acc;
+    r1_rows_left <= q_rows[4] - block_first;
+    r1_word <= (q_dst[4] >> @LOG_V@) + (q_b[4][15:0] << @LOG_DRAIN@) - ACC_BASE_WORD;
+    r2_valid <= r1_valid;
+    result2 <= result1;
+    r2_rows_left <= r1_rows_left;
+    r2_word <= r1_word;
+end
+reg drain_on;
+reg [15:0] drain_word;
+reg [17:0] drain_left;
+reg [15:0] drain_step;
+always @(posedge clock) begin
+    if (r2_valid) begin
+        drain <= result2;
+        drain_on <= 1'b1;
+        drain_word <= r2_word;
+        drain_left <= r2_rows_left;
+        drain_step <= 16'd0;
+    end else if (drain_on) begin
+        drain <= drain >> (@V@*32);
+        drain_word <= drain_word + 16'd1;
+        drain_left <= (drain_left > 18'd@V@) ? drain_left - 18'd@V@ : 18'd0;
+        drain_step <= drain_step + 16'd1;
+        if (drain_step == 16'd@DRAIN_MINUS_1@) drain_on <= 1'b0;
+    end
+end
+// dotv's column j goes to element dst + j, 7 cycles after its read.
+wire [15:0] dotv_element = q_dst[7] + q_j[7];
+reg [@V@-1:0] acc_we_w;
+reg [@V@*32-1:0] acc_wdata_w;
+integer al;
+always @(*) begin
+    acc_we_w = {@V@{1'b0}};
+    acc_wdata_w = drain[@V@*32-1:0];
+    acc_waddr = drain_word;
+    if (q_dotv_out[7]) begin
+        acc_waddr = (dotv_element >> @LOG_V@) - ACC_BASE_WORD;
+        for (al = 0; al < @V@; al = al + 1) begin
+            acc_wdata_w[al*32 +: 32] = dotv_out[7];
+            acc_we_w[al] = (dotv_element[@LOG_V@-1:0] == al[@LOG_V@-1:0]);
+        end
+    end else if (drain_on) begin
+        for (al = 0; al < @V@; al = al + 1)
+            acc_we_w[al] = ({10'd0, al[7:0]} < drain_left);
+    end
+end
+@UNPACK@

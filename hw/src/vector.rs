@@ -1,0 +1,419 @@
+//! The vector unit: `vector_lanes` lanes of the numerics primitives in one six-stage pipeline,
+//! the reduction trees, the sine table of `sincos` and the cache stores' read-modify-write of the
+//! matrix memory. Body: `rtl/vector.v`, with its decode generated from the contract and its
+//! tables from `numerics::tables`.
+
+use std::fmt::Write as _;
+
+use monorail_contract::isa::{Role, Unit};
+use monorail_contract::numerics::{
+    tables, EXP2_INPUT_LIMIT, PHASE_BITS, PHASE_INDEX_BITS, Q14_ONE, SIGMOID_INPUT_FRACTION_BITS,
+    SIGMOID_INPUT_MAX, SINE_QUARTER_ENTRIES,
+};
+use monorail_contract::target::{Target, VectorMemory};
+use rust_hdl::prelude::*;
+
+use crate::decode::{self, OpDecode};
+use crate::verilog::{log2, pack, render, rom_function, unpack};
+
+/// The vector unit block.
+#[derive(LogicBlock, Default)]
+pub struct VectorUnit {
+    /// Core clock.
+    pub clock: Signal<In, Clock>,
+    /// An instruction for this unit (the cycle after its issue).
+    pub issue_vxu: Signal<In, Bit>,
+    /// The instruction.
+    pub issue_instr: Signal<In, Bits<128>>,
+    /// Its length at this position.
+    pub issue_len: Signal<In, Bits<18>>,
+    /// Its register operands.
+    pub issue_ra: Signal<In, Bits<64>>,
+    /// Second register operand.
+    pub issue_rb: Signal<In, Bits<64>>,
+    /// Third register operand.
+    pub issue_rc: Signal<In, Bits<64>>,
+    /// The step's position.
+    pub pos: Signal<In, Bits<16>>,
+    /// Vector memory, port A: word to read.
+    pub vm_raddr_a: Signal<Out, Bits<16>>,
+    /// Its data. // (vector_lanes,)
+    pub vm_rdata_a: Vec<Signal<In, Bits<18>>>,
+    /// Vector memory, port B: word to read.
+    pub vm_raddr_b: Signal<Out, Bits<16>>,
+    /// Its data. // (vector_lanes,)
+    pub vm_rdata_b: Vec<Signal<In, Bits<18>>>,
+    /// Vector memory write enables. // (vector_lanes,)
+    pub vm_we: Vec<Signal<Out, Bit>>,
+    /// Vector memory word to write.
+    pub vm_waddr: Signal<Out, Bits<16>>,
+    /// Vector memory data to write. // (vector_lanes,)
+    pub vm_wdata: Vec<Signal<Out, Bits<18>>>,
+    /// Accumulator memory, port A: word to read.
+    pub acc_raddr_a: Signal<Out, Bits<16>>,
+    /// Its data. // (vector_lanes,)
+    pub acc_rdata_a: Vec<Signal<In, Bits<32>>>,
+    /// Accumulator memory, port B: word to read.
+    pub acc_raddr_b: Signal<Out, Bits<16>>,
+    /// Its data. // (vector_lanes,)
+    pub acc_rdata_b: Vec<Signal<In, Bits<32>>>,
+    /// Wide memory: word to read.
+    pub wide_raddr: Signal<Out, Bits<16>>,
+    /// Its data. // (vector_lanes,)
+    pub wide_rdata: Vec<Signal<In, Bits<32>>>,
+    /// Wide memory write enables. // (vector_lanes,)
+    pub wide_we: Vec<Signal<Out, Bit>>,
+    /// Wide memory word to write.
+    pub wide_waddr: Signal<Out, Bits<16>>,
+    /// Wide memory data to write. // (vector_lanes,)
+    pub wide_wdata: Vec<Signal<Out, Bits<32>>>,
+    /// Input memory write enables. // (vector_lanes,)
+    pub input_we: Vec<Signal<Out, Bit>>,
+    /// Input memory word to write.
+    pub input_waddr: Signal<Out, Bits<16>>,
+    /// Input memory data to write. // (vector_lanes,)
+    pub input_wdata: Vec<Signal<Out, Bits<8>>>,
+    /// Matrix memory port B: word to read or write.
+    pub mm_b_addr: Signal<Out, Bits<20>>,
+    /// Matrix memory port B: write.
+    pub mm_b_we: Signal<Out, Bit>,
+    /// Matrix memory port B: the word to write. // (lanes,)
+    pub mm_b_wdata: Vec<Signal<Out, Bits<8>>>,
+    /// Matrix memory port B: the word read. // (lanes,)
+    pub mm_b_rdata: Vec<Signal<In, Bits<8>>>,
+    /// Register write 0 (the reduction tree).
+    pub vxu_we0: Signal<Out, Bit>,
+    /// Its register.
+    pub vxu_wa0: Signal<Out, Bits<6>>,
+    /// Its value.
+    pub vxu_wd0: Signal<Out, Bits<64>>,
+    /// Register write 1 (a normalisation's exponent).
+    pub vxu_we1: Signal<Out, Bit>,
+    /// Its register.
+    pub vxu_wa1: Signal<Out, Bits<6>>,
+    /// Its value.
+    pub vxu_wd1: Signal<Out, Bits<64>>,
+    _body: String,
+}
+
+fn lanes_of<T: Default>(n: usize) -> Vec<T> {
+    (0..n).map(|_| T::default()).collect()
+}
+
+impl VectorUnit {
+    /// The vector unit of `target`.
+    pub fn new(target: &Target) -> VectorUnit {
+        let v = target.vector_lanes;
+        let l = target.lanes;
+        VectorUnit {
+            vm_rdata_a: lanes_of(v),
+            vm_rdata_b: lanes_of(v),
+            vm_we: lanes_of(v),
+            vm_wdata: lanes_of(v),
+            acc_rdata_a: lanes_of(v),
+            acc_rdata_b: lanes_of(v),
+            wide_rdata: lanes_of(v),
+            wide_we: lanes_of(v),
+            wide_wdata: lanes_of(v),
+            input_we: lanes_of(v),
+            input_wdata: lanes_of(v),
+            mm_b_wdata: lanes_of(l),
+            mm_b_rdata: lanes_of(l),
+            _body: body(target),
+            ..Default::default()
+        }
+    }
+}
+
+impl Logic for VectorUnit {
+    // Verified in Verilator against the instruction-set simulator (`sim/tests/rtl.rs`).
+    fn update(&mut self) {}
+
+    fn connect(&mut self) {
+        self.vm_raddr_a.connect();
+        self.vm_raddr_b.connect();
+        self.vm_waddr.connect();
+        self.acc_raddr_a.connect();
+        self.acc_raddr_b.connect();
+        self.wide_raddr.connect();
+        self.wide_waddr.connect();
+        self.input_waddr.connect();
+        self.mm_b_addr.connect();
+        self.mm_b_we.connect();
+        self.vxu_we0.connect();
+        self.vxu_wa0.connect();
+        self.vxu_wd0.connect();
+        self.vxu_we1.connect();
+        self.vxu_wa1.connect();
+        self.vxu_wd1.connect();
+        for s in self
+            .vm_we
+            .iter_mut()
+            .chain(self.wide_we.iter_mut())
+            .chain(self.input_we.iter_mut())
+        {
+            s.connect();
+        }
+        for s in &mut self.vm_wdata {
+            s.connect();
+        }
+        for s in &mut self.wide_wdata {
+            s.connect();
+        }
+        for s in &mut self.input_wdata {
+            s.connect();
+        }
+        for s in &mut self.mm_b_wdata {
+            s.connect();
+        }
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(self._body.clone())
+    }
+}
+
+/// The decode case of one vector-unit operation.
+fn decode_case(d: &OpDecode) -> String {
+    let mut s = String::new();
+    let m = d.spec.mnemonic;
+    let _ = writeln!(s, "        {}: begin", d.constant());
+    let kind = match m {
+        "norm" | "normg" => "F_NORM",
+        "sincos" => "F_SINCOS",
+        "kvstore" => "F_KVSTORE",
+        "kvexp" => "F_KVEXP",
+        "getv" => "F_GETV",
+        "setv" => "F_SETV",
+        _ => "F_STREAM",
+    };
+    let _ = writeln!(s, "            d_kind = {kind};");
+    for (port, flag, field) in [
+        ("d_a", "d_has_a", d.vector_reads.first()),
+        ("d_b", "d_has_b", d.vector_reads.get(1)),
+    ] {
+        if let Some(f) = field {
+            let _ = writeln!(s, "            {port} = {};", d.field("issue_instr", f));
+            let _ = writeln!(s, "            {flag} = 1'b1;");
+        }
+    }
+    let probe = decode::probe(d.spec);
+    if let Some(w) = probe
+        .vector_operands(4, 0)
+        .iter()
+        .find(|o| o.role == Role::VxuWrite)
+    {
+        let _ = writeln!(
+            s,
+            "            d_dst = {};",
+            d.field("issue_instr", w.field)
+        );
+        let _ = writeln!(s, "            d_has_dst = 1'b1;");
+    }
+    if d.has_field("bits") {
+        let _ = writeln!(
+            s,
+            "            d_bits = {};",
+            d.field("issue_instr", "bits")
+        );
+    }
+    let (reduce, mode, rd0) = match m {
+        "sumsq" | "sum" => (true, "R_SUM", Some("dst")),
+        "getv" => (true, "R_SUM", Some("dst")),
+        "expneg" => (true, "R_SUM", Some("sum")),
+        "vmax" => (true, "R_MAX", Some("dst")),
+        "normg" => (true, "R_MAX", Some("max")),
+        "argmax" => (true, "R_ARGMAX", Some("dst")),
+        _ => (false, "R_SUM", None),
+    };
+    if reduce {
+        let _ = writeln!(s, "            d_reduce = 1'b1;");
+        let _ = writeln!(s, "            d_rmode = {mode};");
+    }
+    if let Some(f) = rd0 {
+        let _ = writeln!(s, "            d_rd0 = {};", d.field("issue_instr", f));
+    }
+    if d.has_field("eout") {
+        let _ = writeln!(s, "            d_rd1 = {};", d.field("issue_instr", "eout"));
+    }
+    if matches!(m, "kvstore" | "kvexp") {
+        let _ = writeln!(s, "            d_mm = {};", d.field("issue_instr", "dst"));
+    }
+    let _ = writeln!(s, "        end");
+    s
+}
+
+/// The reduction tree's levels above the lane accumulators, the last writing register port 0.
+fn slow_tree(v: usize) -> String {
+    let levels = log2(v) as usize;
+    let mut s = String::new();
+    let node0 = |i: usize| format!("{{la_has[{i}], la_idx[{i}], la_val[{i}]}}");
+    let mut prev: Vec<String> = (0..v).map(node0).collect();
+    let mut prev_fire = "t0_fire".to_string();
+    let mut prev_mode = "t0_mode".to_string();
+    let mut prev_rd = "t0_rd".to_string();
+    for level in 1..levels {
+        let n = v >> level;
+        let _ = writeln!(
+            s,
+            "reg [84:0] t{level} [0:{}];\nreg t{level}_fire;\nreg [1:0] t{level}_mode;\nreg [5:0] t{level}_rd;\nalways @(posedge clock) begin\n    t{level}_fire <= {prev_fire};\n    t{level}_mode <= {prev_mode};\n    t{level}_rd <= {prev_rd};",
+            n - 1
+        );
+        for i in 0..n {
+            let _ = writeln!(
+                s,
+                "    t{level}[{i}] <= combine({prev_mode}, {}, {});",
+                prev[2 * i],
+                prev[2 * i + 1]
+            );
+        }
+        let _ = writeln!(s, "end");
+        prev = (0..n).map(|i| format!("t{level}[{i}]")).collect();
+        prev_fire = format!("t{level}_fire");
+        prev_mode = format!("t{level}_mode");
+        prev_rd = format!("t{level}_rd");
+    }
+    let _ = writeln!(
+        s,
+        "wire [84:0] t_final = combine({prev_mode}, {}, {});\n\
+         always @(*) begin\n\
+         \x20   vxu_we0 = {prev_fire};\n\
+         \x20   vxu_wa0 = {prev_rd};\n\
+         \x20   case ({prev_mode})\n\
+         \x20       R_SUM: vxu_wd0 = t_final[63:0];\n\
+         \x20       R_MAX: vxu_wd0 = t_final[84] ? t_final[63:0] : 64'd0;\n\
+         \x20       default: vxu_wd0 = t_final[84] ? {{{{44{{t_final[83]}}}}, t_final[83:64]}} : 64'd0;\n\
+         \x20   endcase\n\
+         end",
+        prev[0], prev[1]
+    );
+    s
+}
+
+/// The normalisations' fast tree: every level registered; `fn_*` is the final node.
+fn norm_tree(v: usize) -> String {
+    let levels = log2(v) as usize;
+    let mut s = String::new();
+    let node0 =
+        |i: usize| format!("{{fm_has[{i}], fm_boff[{i}], fm_any[{i}], fm_top[{i}], fm_abs[{i}]}}");
+    let mut prev: Vec<String> = (0..v).map(node0).collect();
+    let mut prev_tag = "f0".to_string();
+    for level in 1..=levels {
+        let n = v >> level;
+        let tag = format!("f{level}");
+        let _ = writeln!(
+            s,
+            "reg [83:0] {tag}_node [0:{}];\nreg {tag}_fire, {tag}_normg;\nreg [4:0] {tag}_bits;\nreg signed [63:0] {tag}_ein;\nreg [5:0] {tag}_rd;\nalways @(posedge clock) begin\n    {tag}_fire <= {prev_tag}_fire;\n    {tag}_normg <= {prev_tag}_normg;\n    {tag}_bits <= {prev_tag}_bits;\n    {tag}_ein <= {prev_tag}_ein;\n    {tag}_rd <= {prev_tag}_rd;",
+            n - 1
+        );
+        for i in 0..n {
+            let _ = writeln!(
+                s,
+                "    {tag}_node[{i}] <= norm_combine({}, {});",
+                prev[2 * i],
+                prev[2 * i + 1]
+            );
+        }
+        let _ = writeln!(s, "end");
+        prev = (0..n).map(|i| format!("{tag}_node[{i}]")).collect();
+        prev_tag = tag;
+    }
+    let _ = writeln!(
+        s,
+        "wire [83:0] fn_node = {};\nwire fn_fire = {prev_tag}_fire;\nwire fn_normg = {prev_tag}_normg;\nwire [4:0] fn_bits = {prev_tag}_bits;\nwire signed [63:0] fn_ein = {prev_tag}_ein;\nwire [5:0] fn_rd = {prev_tag}_rd;",
+        prev[0]
+    );
+    s
+}
+
+/// The vector unit's Verilog body for `target`.
+pub fn body(target: &Target) -> String {
+    let v = target.vector_lanes;
+    let l = target.lanes;
+    let ops: Vec<OpDecode> = decode::all()
+        .into_iter()
+        .filter(|d| d.spec.unit == Unit::Vxu)
+        .collect();
+    let t = tables::get();
+    let mut pack_inputs = String::new();
+    for (wide, port, bits) in [
+        ("vm_a_w", "vm_rdata_a", 18),
+        ("vm_b_w", "vm_rdata_b", 18),
+        ("acc_a_w", "acc_rdata_a", 32),
+        ("acc_b_w", "acc_rdata_b", 32),
+        ("wide_w", "wide_rdata", 32),
+    ] {
+        pack_inputs += &pack(wide, port, v, bits);
+    }
+    pack_inputs += &pack("mm_b_rdata_w", "mm_b_rdata", l, 8);
+    let mut unpack_outputs = String::new();
+    for (port, wide, bits) in [
+        ("vm_wdata", "vm_wdata_w", 18),
+        ("vm_we", "vm_we_w", 1),
+        ("wide_wdata", "wide_wdata_w", 32),
+        ("wide_we", "wide_we_w", 1),
+        ("input_wdata", "input_wdata_w", 8),
+        ("input_we", "input_we_w", 1),
+    ] {
+        unpack_outputs += &unpack(port, wide, v, bits);
+    }
+    unpack_outputs += &unpack("mm_b_wdata", "kv_merged", l, 8);
+    let sine_init: String = t.sine_quarter[..SINE_QUARTER_ENTRIES]
+        .iter()
+        .enumerate()
+        .map(|(i, x)| format!("    sine[{i}] = 15'd{x};\n"))
+        .collect();
+    let half_v_bits = log2(v / 2).max(1);
+    let pair_of_cnt = if v == 2 {
+        "1'b0".to_string()
+    } else {
+        format!("cnt[{}:0]", log2(v / 2) - 1)
+    };
+    let base = |m: VectorMemory| target.range_of(m).start.to_string();
+    render(
+        include_str!("rtl/vector.v"),
+        &[
+            ("OPCODES", decode::opcode_constants()),
+            ("PACK_INPUTS", pack_inputs),
+            ("UNPACK_OUTPUTS", unpack_outputs),
+            (
+                "DECODE",
+                ops.iter()
+                    .map(decode_case)
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string(),
+            ),
+            ("EXP2_TABLE", rom_function("exp2_table", 8, &t.exp2_neg, 15)),
+            (
+                "SIGMOID_TABLE",
+                rom_function("sigmoid_table", 9, &t.sigmoid, 15),
+            ),
+            ("TREE", slow_tree(v)),
+            ("NORM_TREE", norm_tree(v)),
+            ("SINE_INIT", sine_init.trim_end().to_string()),
+            ("V", v.to_string()),
+            ("L", l.to_string()),
+            ("LOG_V", log2(v).to_string()),
+            ("LOG_L", log2(l).to_string()),
+            ("LOG_HALF_V", log2(v / 2).to_string()),
+            ("LOG_HALF_V_BITS", half_v_bits.to_string()),
+            ("PAIR_OF_CNT", pair_of_cnt),
+            ("V_MINUS_1", (v - 1).to_string()),
+            ("NORM_GAP", (log2(v) + 1).to_string()),
+            ("ACC_BASE", base(VectorMemory::Accumulator)),
+            ("WIDE_BASE", base(VectorMemory::Wide)),
+            ("INPUT_BASE", base(VectorMemory::Input)),
+            ("SPACE_END", target.vector_space().to_string()),
+            ("SIGMOID_FRACTION", SIGMOID_INPUT_FRACTION_BITS.to_string()),
+            ("SIGMOID_MAX", SIGMOID_INPUT_MAX.to_string()),
+            ("Q14_ONE", Q14_ONE.to_string()),
+            ("EXP2_LIMIT", EXP2_INPUT_LIMIT.to_string()),
+            (
+                "PHASE_HALF",
+                (1u64 << (PHASE_BITS - PHASE_INDEX_BITS - 1)).to_string(),
+            ),
+            ("QUARTER", SINE_QUARTER_ENTRIES.to_string()),
+        ],
+    )
+}

@@ -1,0 +1,243 @@
+//! The Verilated RTL as a [`Machine`]: the generated core for the bundle's target, built (or
+//! reused) by [`crate::verilated`], its memories loaded from the bundle's `$readmemh` images,
+//! run token step by token step through its step ports, with the values of the named model
+//! steps read through the debug ports on the cycle each completes.
+
+use std::path::{Path, PathBuf};
+
+use monorail_contract::bundle::Bundle;
+use monorail_contract::steps::{ModelStep, StepValues};
+use monorail_contract::target::Target;
+
+use crate::verilated::{self, Model, RtlError};
+use crate::{Machine, MachineError, StepResult};
+
+impl From<RtlError> for MachineError {
+    fn from(e: RtlError) -> MachineError {
+        MachineError::Input(e.to_string())
+    }
+}
+
+/// Cycles a step may run past its prediction before the machine gives up on it.
+const OVERRUN_CYCLES: u64 = 10_000;
+/// Cycles between `start` and the first issue (fetch and decode of the first instruction).
+pub const START_CYCLES: u64 = 8;
+
+/// The RTL of a bundle's target, running the bundle.
+pub struct Rtl {
+    bundle: Bundle,
+    model: Model,
+    record: bool,
+    record_filter: Option<Vec<ModelStep>>,
+    /// Checkpoint indexes by instruction, as in the ISS.
+    checkpoints_at: Vec<Vec<usize>>,
+    /// Where the Verilated model was built.
+    pub build_dir: PathBuf,
+    /// Whether it was built for this machine (false: reused from the cache).
+    pub built: bool,
+}
+
+impl Rtl {
+    /// Build (or reuse) the core for `target` under `cache_root`, write the bundle's images into
+    /// `images` and load them.
+    pub fn new(
+        target: &Target,
+        bundle: Bundle,
+        cache_root: &Path,
+        images: &Path,
+    ) -> Result<Rtl, MachineError> {
+        let design = monorail_hw::generate(target);
+        let build = verilated::build(&design.verilog, &target.name, cache_root)?;
+        bundle.write(images, target)?;
+        Rtl::load(bundle, &build, images)
+    }
+
+    /// Load a bundle whose images are in `images` into a built model.
+    pub fn load(
+        bundle: Bundle,
+        build: &verilated::Build,
+        images: &Path,
+    ) -> Result<Rtl, MachineError> {
+        let mut model = Model::load(build, &[format!("+monorail_bundle={}", images.display())])?;
+        model.set("reset", 1)?;
+        model.tick(2);
+        model.set("reset", 0)?;
+        let mut checkpoints_at = vec![Vec::new(); bundle.program.len()];
+        for (c, spec) in bundle.manifest.checkpoints.iter().enumerate() {
+            checkpoints_at[spec.after].push(c);
+        }
+        Ok(Rtl {
+            bundle,
+            model,
+            record: false,
+            record_filter: None,
+            checkpoints_at,
+            build_dir: build.dir.clone(),
+            built: build.built,
+        })
+    }
+
+    /// The loaded bundle.
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// The model, for tests that drive ports directly.
+    pub fn model(&mut self) -> &mut Model {
+        &mut self.model
+    }
+
+    /// Element `address` of the vector space, now.
+    pub fn vector(&mut self, address: usize) -> Result<i32, MachineError> {
+        self.model.set("dbg_vaddr", address as u64)?;
+        self.model.eval();
+        Ok(self.model.get("dbg_vdata")? as u32 as i32)
+    }
+
+    /// Register `r`, now.
+    pub fn register(&mut self, r: u8) -> Result<i64, MachineError> {
+        self.model.set("dbg_reg", r as u64)?;
+        self.model.eval();
+        Ok(self.model.get("dbg_reg_data")? as i64)
+    }
+
+    /// Byte `lane` of matrix word `word`, now.
+    pub fn matrix(&mut self, word: usize, lane: usize) -> Result<i8, MachineError> {
+        self.model.set("dbg_maddr", word as u64)?;
+        self.model.set("dbg_mlane", lane as u64)?;
+        self.model.eval();
+        Ok(self.model.get("dbg_mdata")? as u8 as i8)
+    }
+
+    fn wanted(&self, step: ModelStep) -> bool {
+        self.record
+            && self
+                .record_filter
+                .as_ref()
+                .is_none_or(|f| f.contains(&step))
+    }
+
+    /// Read checkpoint `c` now.
+    fn read_checkpoint(&mut self, c: usize) -> Result<Option<StepValues>, MachineError> {
+        let spec = self.bundle.manifest.checkpoints[c].clone();
+        let step = ModelStep::from_name(&spec.step)
+            .ok_or_else(|| MachineError::Input(format!("unknown step `{}`", spec.step)))?;
+        if !self.wanted(step) {
+            return Ok(None);
+        }
+        let mut mant = Vec::new();
+        let mut exps = Vec::new();
+        for part in &spec.parts {
+            match part.vector {
+                Some(v) => {
+                    for e in 0..part.len as usize {
+                        mant.push(self.vector(v as usize + e)?);
+                    }
+                    exps.push(self.register(part.register)? as i32);
+                }
+                None => mant.push(self.register(part.register)? as i32),
+            }
+        }
+        Ok(Some(StepValues {
+            step,
+            layer: spec.layer,
+            mant,
+            exps,
+        }))
+    }
+}
+
+impl Machine for Rtl {
+    fn record_values(&mut self, on: bool) {
+        self.record = on;
+        self.record_filter = None;
+    }
+
+    fn record_only(&mut self, steps: &[ModelStep]) {
+        self.record = true;
+        self.record_filter = Some(steps.to_vec());
+    }
+
+    fn step(&mut self, token: u32, pos: usize) -> Result<StepResult, MachineError> {
+        let m = &self.bundle.manifest;
+        if token as usize >= m.model.vocab_size {
+            return Err(MachineError::Input(format!(
+                "token {token} is outside the vocabulary of {} tokens",
+                m.model.vocab_size
+            )));
+        }
+        if pos >= m.context {
+            return Err(MachineError::Input(format!(
+                "position {pos} is past the bundle's context of {} positions",
+                m.context
+            )));
+        }
+        let predicted = m.predicted_cycles[pos];
+        self.model.set("start_token", token as u64)?;
+        self.model.set("start_pos", pos as u64)?;
+        self.model.set("start", 1)?;
+        self.model.tick(1);
+        self.model.set("start", 0)?;
+        let limit = START_CYCLES + predicted + OVERRUN_CYCLES;
+        let mut values = Vec::new();
+        if self.record {
+            // Cycle by cycle: note each issue's completion, read checkpoints when they complete.
+            let mut pending: Vec<(u64, usize)> = Vec::new();
+            for _ in 0..limit {
+                self.model.tick(1);
+                if self.model.get("trace_issue")? == 1 {
+                    let index = self.model.get("trace_index")? as usize;
+                    let complete = self.model.get("trace_complete")?;
+                    if let Some(cs) = self.checkpoints_at.get(index) {
+                        for &c in cs {
+                            pending.push((complete, c));
+                        }
+                    }
+                }
+                let now = self.model.get("now")?;
+                let mut due: Vec<usize> = pending
+                    .iter()
+                    .filter(|(at, _)| *at <= now)
+                    .map(|&(_, c)| c)
+                    .collect();
+                due.sort_unstable();
+                pending.retain(|(at, _)| *at > now);
+                for c in due {
+                    if let Some(v) = self.read_checkpoint(c)? {
+                        values.push(v);
+                    }
+                }
+                if self.model.get("busy")? == 0 {
+                    break;
+                }
+            }
+        } else {
+            self.model.tick(START_CYCLES + predicted.saturating_sub(1));
+            let mut waited = 0;
+            while self.model.get("busy")? == 1 && waited < OVERRUN_CYCLES {
+                self.model.tick(1);
+                waited += 1;
+            }
+        }
+        if self.model.get("busy")? == 1 {
+            return Err(MachineError::Input(format!(
+                "the RTL did not finish the step at position {pos} within {limit} cycles \
+                 (predicted {predicted})"
+            )));
+        }
+        // Checkpoints in program order, as the ISS records them.
+        let order = |v: &StepValues| {
+            self.bundle
+                .manifest
+                .checkpoints
+                .iter()
+                .position(|c| c.step == v.step.name() && c.layer == v.layer)
+        };
+        values.sort_by_key(order);
+        Ok(StepResult {
+            next: self.model.get("out_token")? as u32,
+            cycles: self.model.get("out_cycles")?,
+            values,
+        })
+    }
+}

@@ -1,0 +1,296 @@
+//! Every instruction on the Verilated core against the instruction-set simulator: the same
+//! program from the same memory images must leave the same registers and memories, in the
+//! same number of cycles. The operands come from a seeded generator and include the extreme
+//! values (-128, 127, saturation, rounding ties). Target `sim-tiny`: 4 matrix lanes, 4 vector
+//! lanes; its vector space is vector 0.., accumulator 32768.., wide 40960.., input 45056...
+
+// The checks take lists of address ranges; a list of one range is not a mistake here.
+#![allow(clippy::single_range_in_vec_init)]
+
+mod common;
+
+use common::{same_on_both, Rng};
+use monorail_contract::target::{Target, VectorMemory};
+
+const ACC: usize = 32768;
+const WIDE: usize = 40960;
+const INPUT: usize = 45056;
+
+/// Images with seeded values in each memory's range: 16-bit mantissas in the vector memory
+/// (with a few extremes), 24-bit values in the accumulator and wide memories, int8 inputs and
+/// weights.
+fn images(seed: u64) -> (Vec<i8>, Vec<i32>) {
+    let t = Target::builtin("sim-tiny").unwrap();
+    let mut rng = Rng(seed);
+    let matrix = (0..t.matrix_bytes())
+        .map(|i| match i % 97 {
+            0 => -128,
+            1 => 127,
+            2 => -127,
+            _ => rng.range(-128, 127) as i8,
+        })
+        .collect();
+    let mut vector = vec![0i32; t.vector_space()];
+    for (e, v) in vector.iter_mut().enumerate() {
+        *v = match t.memory_at(e).unwrap() {
+            // int8 values (cache stores), small exponents (normg, shrv).
+            VectorMemory::Vector if (256..512).contains(&e) => rng.range(-128, 127) as i32,
+            VectorMemory::Accumulator if (ACC + 128..ACC + 256).contains(&e) => {
+                rng.range(-40, 20) as i32
+            }
+            VectorMemory::Vector => match e % 89 {
+                0 => 32767,
+                1 => -32767,
+                2 => 0,
+                _ => rng.range(-32767, 32767) as i32,
+            },
+            VectorMemory::Accumulator | VectorMemory::Wide => rng.range(-(1 << 23), 1 << 23) as i32,
+            VectorMemory::Input => rng.range(-128, 127) as i32,
+        };
+    }
+    (matrix, vector)
+}
+
+fn check(text: &str, ranges: &[std::ops::Range<usize>]) {
+    check_at(text, 0, ranges, &[]);
+}
+
+fn check_at(
+    text: &str,
+    pos: usize,
+    ranges: &[std::ops::Range<usize>],
+    words: &[std::ops::Range<usize>],
+) {
+    let (matrix, vector) = images(text.len() as u64 * 7919 + pos as u64);
+    same_on_both("sim-tiny", text, pos, matrix, vector, ranges, words);
+}
+
+#[test]
+fn scalar_unit() {
+    check(
+        "li dst=r3 imm=-140737488355328\nli dst=r4 imm=123456789\n\
+         addi dst=r5 a=r4 imm=-549755813888\nadd dst=r6 a=r3 b=r4\nsub dst=r7 a=r3 b=r4\n\
+         max dst=r8 a=r3 b=r4\nshri dst=r9 a=r3 imm=7\nandi dst=r10 a=r4 imm=1099511627775\n\
+         li dst=r11 imm=-131072\nli dst=r12 imm=131071\nmuli dst=r13 a=r11 imm=131071\n\
+         muli dst=r14 a=r12 imm=-5\nend token=r6",
+        &[],
+    );
+    // The tables at their edges: zero, one, powers of two, the largest values.
+    for x in [0i64, 1, 2, 3, 255, 256, 65535, 1 << 40, (1 << 47) - 1] {
+        check(
+            &format!(
+                "li dst=r3 imm={x}\nrsqrt mant=r4 exp=r5 a=r3\nrecip mant=r6 exp=r7 a=r3\nend token=r4"
+            ),
+            &[],
+        );
+    }
+}
+
+#[test]
+fn element_wise_operations() {
+    let v = 0..256;
+    let w = WIDE..WIDE + 256;
+    for lane in [0, 1, 3] {
+        let (a, b, d) = (64 + lane, 128 + lane, 192 + lane);
+        for n in [1, 3, 4, 13] {
+            check(
+                &format!("mul dst=v{} a=v{a} b=v{b} n={n}\nend token=r0", WIDE + lane),
+                std::slice::from_ref(&w),
+            );
+            check(
+                &format!(
+                    "li dst=r3 imm=-7\nmuls dst=v{} a=v{a} n={n} s=r3\nend token=r0",
+                    WIDE + lane
+                ),
+                std::slice::from_ref(&w),
+            );
+            check(
+                &format!(
+                    "li dst=r3 imm=-70000\naddsv dst=v{} a=v{} n={n} s=r3\nend token=r0",
+                    WIDE + lane,
+                    ACC + lane
+                ),
+                std::slice::from_ref(&w),
+            );
+            check(
+                &format!("copy dst=v{d} src=v{a} n={n}\nend token=r0"),
+                std::slice::from_ref(&v),
+            );
+            check(
+                &format!("li dst=r3 imm=-77\nfill dst=v{d} n={n} s=r3\nend token=r0"),
+                std::slice::from_ref(&v),
+            );
+            check(
+                &format!(
+                    "li dst=r3 imm=2\nonehot dst=v{} n={n} idx=r3\nend token=r0",
+                    INPUT + lane
+                ),
+                &[INPUT..INPUT + 64],
+            );
+        }
+    }
+}
+
+#[test]
+fn shifts_and_alignment() {
+    let w = WIDE..WIDE + 256;
+    for (ea, eb) in [(-20i64, -20i64), (-5, -30), (-40, -6), (3, 3)] {
+        check(
+            &format!(
+                "li dst=r3 imm={ea}\nli dst=r4 imm={eb}\n\
+                 addalign dst=v{WIDE} a=v64 b=v128 n=13 ea=r3 eb=r4 eout=r5\nend token=r5"
+            ),
+            std::slice::from_ref(&w),
+        );
+    }
+    for s in [20i64, 25, 33, 60] {
+        // Exponents near the shift: small values in the accumulator's low lanes.
+        check(
+            &format!(
+                "li dst=r3 imm={s}\nshrv dst=v{WIDE} a=v64 b=v{} n=13 s=r3\nend token=r0",
+                ACC + 128
+            ),
+            std::slice::from_ref(&w),
+        );
+    }
+}
+
+#[test]
+fn normalisations() {
+    for bits in [8, 16] {
+        for (src, n) in [(64usize, 13usize), (ACC + 1, 7), (WIDE + 3, 9), (64, 1)] {
+            let dst = if bits == 8 {
+                INPUT + src % 4
+            } else {
+                200 + src % 4
+            };
+            let range = if bits == 8 {
+                INPUT..INPUT + 64
+            } else {
+                200..232
+            };
+            check(
+                &format!(
+                    "li dst=r3 imm=-9\nnorm dst=v{dst} src=v{src} n={n} bits={bits} ein=r3 eout=r4\nend token=r4"
+                ),
+                &[range],
+            );
+        }
+    }
+    // All zeros keep the exponent; normg with per-element exponents, and the largest output.
+    check(
+        "li dst=r3 imm=5\nfill dst=v64 n=8 s=r0\nnorm dst=v128 src=v64 n=8 bits=16 ein=r3 eout=r4\nend token=r4",
+        &[64..72, 128..136],
+    );
+    for off in [0i64, -12, 30] {
+        check(
+            &format!(
+                "li dst=r3 imm={off}\n\
+                 normg dst=v200 src=v{} n=13 exps=v{} bits=16 off=r3 eout=r4 max=r5\nend token=r4",
+                ACC + 64,
+                ACC + 128
+            ),
+            &[200..216],
+        );
+    }
+}
+
+#[test]
+fn reductions() {
+    for (src, n) in [(64usize, 13usize), (ACC + 2, 9), (WIDE + 1, 1), (64, 0)] {
+        check(
+            &format!(
+                "sum dst=r3 src=v{src} n={n}\nvmax dst=r4 src=v{src} n={n}\n\
+                 argmax dst=r5 src=v{src} n={n}\nend token=r5"
+            ),
+            &[],
+        );
+        if src < ACC {
+            check(&format!("sumsq dst=r3 src=v{src} n={n}\nend token=r0"), &[]);
+        }
+    }
+    check(
+        "li dst=r3 imm=5\ngetv dst=r4 src=v61 idx=r3\nli dst=r5 imm=-9\nsetv dst=v{} idx=r3 src=r5\nend token=r4"
+            .replace("v{}", &format!("v{}", WIDE + 2))
+            .as_str(),
+        &[WIDE..WIDE + 16],
+    );
+}
+
+#[test]
+fn nonlinear_functions() {
+    let w = WIDE..WIDE + 64;
+    for e in [-30i64, -22, -14, -6, 0] {
+        check(
+            &format!(
+                "li dst=r3 imm={e}\nsilu dst=v{} src=v65 n=13 e=r3\nend token=r0",
+                WIDE + 1
+            ),
+            std::slice::from_ref(&w),
+        );
+    }
+    // Scores at and below their maximum, with shifts that reach and pass the table's end.
+    for shift in [12i64, 16, 20, 26] {
+        check(
+            &format!(
+                "vmax dst=r3 src=v64 n=13\nli dst=r4 imm=23170\nli dst=r5 imm={shift}\n\
+                 expneg dst=v128 src=v64 n=13 max=r3 mant=r4 shift=r5 sum=r6\nend token=r6"
+            ),
+            &[128..144],
+        );
+    }
+    // RoPE: phase steps in the accumulator, the cosines and sines, the rotation.
+    for pos in [0usize, 1, 37, 255] {
+        check_at(
+            &format!(
+                "sincos dst=v64 src=v{} n=14\nrope dst=v{} src=v128 cs=v64 n=14\nend token=r0",
+                ACC + 64,
+                WIDE
+            ),
+            pos,
+            &[64..80, WIDE..WIDE + 16],
+            &[],
+        );
+    }
+}
+
+#[test]
+fn matrix_unit() {
+    let a = ACC..ACC + 256;
+    for (rows, cols) in [(4, 1), (4, 6), (13, 3), (16, 17)] {
+        check(
+            &format!(
+                "matvec dst=v{ACC} w=m40 wreg=r0 x=v{} rows={rows} cols={cols}\nend token=r0",
+                INPUT + 3
+            ),
+            std::slice::from_ref(&a),
+        );
+        check(
+            &format!(
+                "dotv dst=v{} w=m40 wreg=r0 x=v{INPUT} rows={rows} cols={cols}\nend token=r0",
+                ACC + 1
+            ),
+            std::slice::from_ref(&a),
+        );
+    }
+    check(
+        &format!("mload dst=v{ACC} src=m7 n=13\nend token=r0"),
+        std::slice::from_ref(&a),
+    );
+    check(
+        &format!("li dst=r3 imm=12\ndotv dst=v{ACC} w=m40 wreg=r3 x=v{INPUT} rows=4 cols=5\nend token=r0"),
+        &[a],
+    );
+}
+
+#[test]
+fn cache_stores() {
+    for pos in [0usize, 3, 4, 9] {
+        check_at(
+            "li dst=r3 imm=-300\nkvexp dst=m100 src=r3\nkvstore dst=m200 src=v301 n=5\nend token=r0",
+            pos,
+            &[],
+            &[100..104, 200..215],
+        );
+    }
+}

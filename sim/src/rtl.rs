@@ -25,6 +25,7 @@ pub const START_CYCLES: u64 = 8;
 
 /// The RTL of a bundle's target, running the bundle.
 pub struct Rtl {
+    target: Target,
     bundle: Bundle,
     model: Model,
     record: bool,
@@ -49,11 +50,12 @@ impl Rtl {
         let design = monorail_hw::generate(target);
         let build = verilated::build(&design.verilog, &target.name, cache_root)?;
         bundle.write(images, target)?;
-        Rtl::load(bundle, &build, images)
+        Rtl::load(target, bundle, &build, images)
     }
 
     /// Load a bundle whose images are in `images` into a built model.
     pub fn load(
+        target: &Target,
         bundle: Bundle,
         build: &verilated::Build,
         images: &Path,
@@ -67,6 +69,7 @@ impl Rtl {
             checkpoints_at[spec.after].push(c);
         }
         Ok(Rtl {
+            target: target.clone(),
             bundle,
             model,
             record: false,
@@ -107,6 +110,76 @@ impl Rtl {
         self.model.set("dbg_mlane", lane as u64)?;
         self.model.eval();
         Ok(self.model.get("dbg_mdata")? as u8 as i8)
+    }
+
+    /// For each checkpoint at `pos`, the instructions whose completion makes its values final:
+    /// the last writer, at or before its `after`, of each of its elements and registers. Any
+    /// later writer of those depends on them (write after write), so the values stand until
+    /// read.
+    fn producers(&self, pos: usize) -> Vec<Vec<usize>> {
+        let target = &self.target;
+        let accesses: Vec<_> = self
+            .bundle
+            .program
+            .iter()
+            .map(|i| i.op.accesses_on(target, pos))
+            .collect();
+        self.bundle
+            .manifest
+            .checkpoints
+            .iter()
+            .map(|spec| {
+                let mut producers = Vec::new();
+                for part in &spec.parts {
+                    let mut wanted: Vec<std::ops::Range<usize>> = Vec::new();
+                    if let Some(v) = part.vector {
+                        wanted.push(v as usize..(v + part.len) as usize);
+                    }
+                    let mut register = (part.register != 0).then_some(part.register);
+                    // Walk back from `after`, taking each writer of what is still wanted.
+                    for i in (0..=spec.after).rev() {
+                        if wanted.is_empty() && register.is_none() {
+                            break;
+                        }
+                        let a = &accesses[i];
+                        let mut hit = false;
+                        if let Some(r) = register {
+                            if a.register_writes & (1 << r) != 0 {
+                                register = None;
+                                hit = true;
+                            }
+                        }
+                        let mut rest = Vec::new();
+                        for w in &wanted {
+                            let mut pieces = vec![w.clone()];
+                            for written in a.vector_writes.iter() {
+                                let mut next = Vec::new();
+                                for p in pieces {
+                                    if written.start < p.end && p.start < written.end {
+                                        hit = true;
+                                        if p.start < written.start {
+                                            next.push(p.start..written.start);
+                                        }
+                                        if written.end < p.end {
+                                            next.push(written.end..p.end);
+                                        }
+                                    } else {
+                                        next.push(p);
+                                    }
+                                }
+                                pieces = next;
+                            }
+                            rest.extend(pieces);
+                        }
+                        wanted = rest;
+                        if hit && !producers.contains(&i) {
+                            producers.push(i);
+                        }
+                    }
+                }
+                producers
+            })
+            .collect()
     }
 
     fn wanted(&self, step: ModelStep) -> bool {
@@ -181,16 +254,27 @@ impl Machine for Rtl {
         let limit = START_CYCLES + predicted + OVERRUN_CYCLES;
         let mut values = Vec::new();
         if self.record {
-            // Cycle by cycle: note each issue's completion, read checkpoints when they complete.
+            // Cycle by cycle: note each issue's completion; a checkpoint is read once its
+            // producers have completed (they have all issued when its `after` has).
+            let producers = self.producers(pos);
+            let mut completion = vec![0u64; self.bundle.program.len()];
             let mut pending: Vec<(u64, usize)> = Vec::new();
             for _ in 0..limit {
                 self.model.tick(1);
                 if self.model.get("trace_issue")? == 1 {
                     let index = self.model.get("trace_index")? as usize;
                     let complete = self.model.get("trace_complete")?;
+                    if let Some(slot) = completion.get_mut(index) {
+                        *slot = complete;
+                    }
                     if let Some(cs) = self.checkpoints_at.get(index) {
                         for &c in cs {
-                            pending.push((complete, c));
+                            let ready = producers[c]
+                                .iter()
+                                .map(|&p| completion[p])
+                                .max()
+                                .unwrap_or(complete);
+                            pending.push((ready, c));
                         }
                     }
                 }

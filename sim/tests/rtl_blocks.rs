@@ -1,8 +1,8 @@
 //! Every instruction on the Verilated core against the instruction-set simulator: the same
 //! program from the same memory images must leave the same registers and memories, in the
 //! same number of cycles. The operands come from a seeded generator and include the extreme
-//! values (-128, 127, saturation, rounding ties). Target `sim-tiny`: 4 matrix lanes, 4 vector
-//! lanes; its vector space is vector 0.., accumulator 32768.., wide 40960.., input 45056...
+//! values (-128, 127, saturation, rounding ties). Each case runs on `sim-tiny` (4 matrix lanes,
+//! 4 vector lanes) and `ulx3s-85f` (64 and 16); addresses are offsets into each memory.
 
 // The checks take lists of address ranges; a list of one range is not a mistake here.
 #![allow(clippy::single_range_in_vec_init)]
@@ -12,15 +12,14 @@ mod common;
 use common::{same_on_both, Rng};
 use monorail_contract::target::{Target, VectorMemory};
 
-const ACC: usize = 32768;
-const WIDE: usize = 40960;
-const INPUT: usize = 45056;
+/// The targets every case runs on.
+const TARGETS: [&str; 2] = ["sim-tiny", "ulx3s-85f"];
 
 /// Images with seeded values in each memory's range: 16-bit mantissas in the vector memory
 /// (with a few extremes), 24-bit values in the accumulator and wide memories, int8 inputs and
 /// weights.
-fn images(seed: u64) -> (Vec<i8>, Vec<i32>) {
-    let t = Target::builtin("sim-tiny").unwrap();
+fn images(t: &Target, seed: u64) -> (Vec<i8>, Vec<i32>) {
+    let acc = t.range_of(VectorMemory::Accumulator).start;
     let mut rng = Rng(seed);
     let matrix = (0..t.matrix_bytes())
         .map(|i| match i % 97 {
@@ -35,7 +34,7 @@ fn images(seed: u64) -> (Vec<i8>, Vec<i32>) {
         *v = match t.memory_at(e).unwrap() {
             // int8 values (cache stores), small exponents (normg, shrv).
             VectorMemory::Vector if (256..512).contains(&e) => rng.range(-128, 127) as i32,
-            VectorMemory::Accumulator if (ACC + 128..ACC + 256).contains(&e) => {
+            VectorMemory::Accumulator if (acc + 128..acc + 256).contains(&e) => {
                 rng.range(-40, 20) as i32
             }
             VectorMemory::Vector => match e % 89 {
@@ -51,6 +50,9 @@ fn images(seed: u64) -> (Vec<i8>, Vec<i32>) {
     (matrix, vector)
 }
 
+/// A case: `text` with `{ACC}`, `{WIDE}` and `{INPUT}` standing for the first element of those
+/// memories (offsets are added in the text, as `v{ACC+3}` is written `v{ACC}` plus a literal
+/// through [`at`]).
 fn check(text: &str, ranges: &[std::ops::Range<usize>]) {
     check_at(text, 0, ranges, &[]);
 }
@@ -61,8 +63,66 @@ fn check_at(
     ranges: &[std::ops::Range<usize>],
     words: &[std::ops::Range<usize>],
 ) {
-    let (matrix, vector) = images(text.len() as u64 * 7919 + pos as u64);
-    same_on_both("sim-tiny", text, pos, matrix, vector, ranges, words);
+    for name in TARGETS {
+        let t = Target::builtin(name).unwrap();
+        let bases = Bases::of(&t);
+        let text = bases.fill(text);
+        let ranges: Vec<_> = ranges.iter().map(|r| bases.range(r)).collect();
+        let (matrix, vector) = images(&t, text.len() as u64 * 7919 + pos as u64);
+        same_on_both(name, &text, pos, matrix, vector, &ranges, words);
+    }
+}
+
+/// Where each memory starts on a target. Test texts and ranges name elements of the
+/// accumulator, wide and input memories as offsets from sentinel bases (`ACC`, `WIDE`,
+/// `INPUT`), translated here.
+struct Bases {
+    acc: usize,
+    wide: usize,
+    input: usize,
+}
+
+const ACC: usize = 1 << 20;
+const WIDE: usize = 2 << 20;
+const INPUT: usize = 3 << 20;
+
+impl Bases {
+    fn of(t: &Target) -> Bases {
+        Bases {
+            acc: t.range_of(VectorMemory::Accumulator).start,
+            wide: t.range_of(VectorMemory::Wide).start,
+            input: t.range_of(VectorMemory::Input).start,
+        }
+    }
+
+    fn element(&self, e: usize) -> usize {
+        match e >> 20 {
+            0 => e,
+            1 => self.acc + (e - ACC),
+            2 => self.wide + (e - WIDE),
+            _ => self.input + (e - INPUT),
+        }
+    }
+
+    fn range(&self, r: &std::ops::Range<usize>) -> std::ops::Range<usize> {
+        self.element(r.start)..self.element(r.start) + r.len()
+    }
+
+    /// Replace every `v<n>` with the element it stands for.
+    fn fill(&self, text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("=v") {
+            out.push_str(&rest[..at + 2]);
+            rest = &rest[at + 2..];
+            let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+            let n: usize = rest[..digits].parse().expect("a vector address");
+            out += &self.element(n).to_string();
+            rest = &rest[digits..];
+        }
+        out.push_str(rest);
+        out
+    }
 }
 
 #[test]
@@ -159,15 +219,16 @@ fn shifts_and_alignment() {
 fn normalisations() {
     for bits in [8, 16] {
         for (src, n) in [(64usize, 13usize), (ACC + 1, 7), (WIDE + 3, 9), (64, 1)] {
+            // Destinations in the source's lane on every target (bases are multiples of 16).
             let dst = if bits == 8 {
-                INPUT + src % 4
+                INPUT + src % 16
             } else {
-                200 + src % 4
+                192 + src % 16
             };
             let range = if bits == 8 {
                 INPUT..INPUT + 64
             } else {
-                200..232
+                192..224
             };
             check(
                 &format!(
@@ -186,11 +247,11 @@ fn normalisations() {
         check(
             &format!(
                 "li dst=r3 imm={off}\n\
-                 normg dst=v200 src=v{} n=13 exps=v{} bits=16 off=r3 eout=r4 max=r5\nend token=r4",
+                 normg dst=v192 src=v{} n=13 exps=v{} bits=16 off=r3 eout=r4 max=r5\nend token=r4",
                 ACC + 64,
                 ACC + 128
             ),
-            &[200..216],
+            &[192..208],
         );
     }
 }

@@ -271,12 +271,13 @@ reg [15:0] fe_a_element;
 always @(posedge clock) if (issue_vxu) fe_a_element <= d_a;
 wire [15:0] kv_element = (first_cycle ? d_a : fe_a_element) + s_chunk[15:0];
 wire [15:0] kv_word = local_word(kv_element);
+// Each memory takes the word within itself.
 always @(*) begin
     vm_raddr_a = (kind == F_KVSTORE) ? kv_word : a_read_word;
-    acc_raddr_a = a_read_word;
+    acc_raddr_a = a_read_word - ACC_BASE[16:@LOG_V@];
     vm_raddr_b = b_read_word;
-    acc_raddr_b = b_read_word;
-    wide_raddr = (b_mem == M_WIDE) ? b_read_word : a_read_word;
+    acc_raddr_b = b_read_word - ACC_BASE[16:@LOG_V@];
+    wide_raddr = ((b_mem == M_WIDE) ? b_read_word : a_read_word) - WIDE_BASE[16:@LOG_V@];
 end
 
 // ---- the slot's control down the pipeline --------------------------------------------------------

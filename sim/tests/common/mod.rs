@@ -117,7 +117,7 @@ pub fn same_on_both(
         .unwrap_or_else(|e| panic!("the ISS refuses `{text}`: {e}"));
     let images = tempfile::TempDir::new().unwrap();
     b.write(images.path(), &target).unwrap();
-    let mut rtl = Rtl::load(b, &core(target_name), images.path()).unwrap();
+    let mut rtl = Rtl::load(&target, b, &core(target_name), images.path()).unwrap();
     let got = rtl.step(1, pos).unwrap();
     assert_eq!(got.cycles, expected.cycles, "cycles of `{text}`");
     for r in 0..64u8 {

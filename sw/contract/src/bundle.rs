@@ -40,7 +40,9 @@ pub struct CheckpointPart {
     pub register: u8,
 }
 
-/// A named model step's value: readable once instruction `after` has completed.
+/// A named model step's value: the values as they stand after instruction `after`, in program
+/// order. On the overlapped hardware they are final once the last writer of each of them (at
+/// or before `after`) has completed; later writers depend on those, so they stand until then.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointSpec {
     /// Model step name (`qkv`, ...).

@@ -131,6 +131,28 @@ pub fn opcode_constants() -> String {
         .collect()
 }
 
+/// `body` with the opcode constants it does not use removed (each module declares
+/// [`opcode_constants`] and keeps what it refers to).
+pub fn prune_opcodes(body: &str) -> String {
+    body.lines()
+        .filter(|line| {
+            let Some(rest) = line.strip_prefix("localparam [7:0] OP_") else {
+                return true;
+            };
+            let name = format!("OP_{}", rest.split_whitespace().next().unwrap_or(""));
+            // Whole words only: OP_SUM is not OP_SUMSQ.
+            body.match_indices(name.as_str())
+                .filter(|(at, _)| {
+                    !body[at + name.len()..]
+                        .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                })
+                .count()
+                > 1
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
 /// The unit code the sequencer uses: 0 sequencer, 1 matrix, 2 vector, 3 scalar (the wait-field
 /// encoding).
 pub fn unit_code(unit: Unit) -> u32 {

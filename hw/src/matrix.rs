@@ -151,7 +151,7 @@ pub fn body(target: &Target) -> String {
     unpacks += &unpack("acc_we", "acc_we_w", v, 1);
     let sum_bits = 16 + log2(l) as usize;
     let word = |m: VectorMemory| (target.range_of(m).start / v).to_string();
-    render(
+    decode::prune_opcodes(&render(
         include_str!("rtl/matrix.v"),
         &[
             ("OPCODES", decode::opcode_constants()),
@@ -180,5 +180,5 @@ pub fn body(target: &Target) -> String {
             ("INPUT_BASE_WORD", word(VectorMemory::Input)),
             ("ACC_BASE_WORD", word(VectorMemory::Accumulator)),
         ],
-    )
+    ))
 }

@@ -109,21 +109,42 @@ impl<const B: usize> LaneMemory<B> {
             body += &unpack("rdata_b", "rdata_b_w", lanes, B);
         }
         let range = target.range_of(memory);
+        let ab = bits_for(words as u64 - 1);
+        let wb = log2(lanes) + ab;
+        // Address bits past the memory's depth are not its business.
+        let mut unused = vec!["1'b0".to_string()];
+        if ab < 16 {
+            unused.push(format!("waddr[15:{ab}]"));
+            unused.push(format!("raddr_a[15:{ab}]"));
+            if two_ports {
+                unused.push(format!("raddr_b$0[15:{ab}]"));
+            }
+        }
+        let _ = writeln!(body, "wire unused_address = &{{{}}};", unused.join(", "));
+        let here = if range.start == 0 {
+            format!("{{1'b0, dbg_addr}} < 17'd{}", range.end)
+        } else {
+            format!(
+                "{{1'b0, dbg_addr}} >= 17'd{} && {{1'b0, dbg_addr}} < 17'd{}",
+                range.start, range.end
+            )
+        };
         let _ = write!(
             body,
             "`ifdef VERILATOR\n\
              wire [16:0] dbg_offset = {{1'b0, dbg_addr}} - 17'd{start};\n\
-             wire dbg_here = {{1'b0, dbg_addr}} >= 17'd{start} && {{1'b0, dbg_addr}} < 17'd{end};\n\
-             wire [{w}:0] dbg_word = mem[dbg_offset[{wb}:{lb1}]];\n\
+             wire dbg_here = {here};\n\
+             wire [{w}:0] dbg_word = mem[dbg_offset[{wb1}:{lb1}]];\n\
              wire [{hi}:0] dbg_element = dbg_word[dbg_offset[{lb}:0]*{B} +: {B}];\n\
+             wire unused_dbg = &{{1'b0, dbg_offset[16:{wb}]}};\n\
              always @(*) dbg_data = dbg_here ? {ext} : 32'd0;\n\
              `else\n\
+             wire unused_dbg = &{{1'b0, dbg_addr}};\n\
              always @(*) dbg_data = 32'd0;\n\
              `endif\n",
             start = range.start,
-            end = range.end,
             w = lanes * B - 1,
-            wb = log2(lanes) + bits_for(words as u64 - 1) - 1,
+            wb1 = wb - 1,
             lb1 = log2(lanes),
             hi = B - 1,
             lb = log2(lanes) - 1,
@@ -208,16 +229,27 @@ impl MatrixMemory {
         let sel_bits = bits_for(tiles as u64 - 1);
         let mut body = String::from(BUNDLE_DIR);
         body += &pack("b_wdata_w", "b_wdata", lanes, 8);
+        // Tiles are selected by the address bits above a tile; bits past the last tile are
+        // not the memory's business.
         let _ = write!(
             body,
             "wire [{sh}:0] a_tile = a_addr[19:{tb}];\n\
              wire [{sh}:0] b_tile = b_addr[19:{tb}];\n\
-             reg [{sh}:0] a_tile_q, b_tile_q;\n\
+             reg [{sb}:0] a_tile_q, b_tile_q;\n\
              always @(posedge clock) begin\n\
-             \x20   a_tile_q <= a_tile;\n\
-             \x20   b_tile_q <= b_tile;\n\
-             end\n",
+             \x20   a_tile_q <= a_tile[{sb}:0];\n\
+             \x20   b_tile_q <= b_tile[{sb}:0];\n\
+             end\n{unused}",
             sh = 19 - tb,
+            sb = sel_bits - 1,
+            unused = if (sel_bits as usize) < 20 - tb as usize {
+                format!(
+                    "wire unused_tiles = &{{1'b0, a_tile[{sh}:{sel_bits}]}};\n",
+                    sh = 19 - tb
+                )
+            } else {
+                String::new()
+            },
         );
         for t in 0..tiles {
             let _ = write!(
@@ -272,9 +304,14 @@ impl MatrixMemory {
         }
         let _ = write!(
             dbg,
-            "        default: dbg_word = {{{}{{1'b0}}}};\n    endcase\n    dbg_data = dbg_word[dbg_lane[{}:0]*8 +: 8];\nend\n`else\nalways @(*) dbg_data = 8'd0;\n`endif\n",
+            "        default: dbg_word = {{{}{{1'b0}}}};\n    endcase\n    dbg_data = dbg_word[dbg_lane[{}:0]*8 +: 8];\nend\n{}`else\nwire unused_dbg = &{{1'b0, dbg_addr, dbg_lane}};\nalways @(*) dbg_data = 8'd0;\n`endif\n",
             lanes * 8,
-            log2(lanes) - 1
+            log2(lanes) - 1,
+            if log2(lanes) < 8 {
+                format!("wire unused_dbg = &{{1'b0, dbg_lane[7:{}]}};\n", log2(lanes))
+            } else {
+                String::new()
+            }
         );
         body += &dbg;
         MatrixMemory {

@@ -122,7 +122,7 @@ pub fn body() -> String {
         .filter(|d| d.spec.unit == Unit::Sxu)
         .collect();
     let t = tables::get();
-    render(
+    decode::prune_opcodes(&render(
         include_str!("rtl/scalar.v"),
         &[
             ("OPCODES", decode::opcode_constants()),
@@ -139,5 +139,5 @@ pub fn body() -> String {
             ("RSQRT_INDEX_BITS", tables::RSQRT_INDEX_BITS.to_string()),
             ("RECIP_INDEX_BITS", tables::RECIP_INDEX_BITS.to_string()),
         ],
-    )
+    ))
 }

@@ -238,12 +238,19 @@ pub fn body(target: &Target) -> String {
     let (l, v) = (target.lanes, target.vector_lanes);
     let drain = l / v;
     let decode_cases: String = decode::all().iter().map(decode_case).collect();
-    render(
+    decode::prune_opcodes(&render(
         include_str!("rtl/sequencer.v"),
         &[
             ("OPCODES", decode::opcode_constants()),
             ("DECODE", decode_cases.trim_end().to_string()),
             ("PROGRAM_WORDS", target.program_words.to_string()),
+            (
+                "PROG_UNUSED",
+                match bits_for(target.program_words as u64 - 1) {
+                    16 => String::new(),
+                    pb => format!(", prog_addr[15:{pb}]"),
+                },
+            ),
             ("PB", bits_for(target.program_words as u64 - 1).to_string()),
             ("LOG_V", log2(v).to_string()),
             ("LOG_L", log2(l).to_string()),
@@ -259,5 +266,5 @@ pub fn body(target: &Target) -> String {
                 (MXU_PIPELINE_CYCLES + drain as u64).to_string(),
             ),
         ],
-    )
+    ))
 }

@@ -188,14 +188,12 @@ fn decode_case(d: &OpDecode) -> String {
         _ => "F_STREAM",
     };
     let _ = writeln!(s, "            d_kind = {kind};");
-    for (port, flag, field) in [
-        ("d_a", "d_has_a", d.vector_reads.first()),
-        ("d_b", "d_has_b", d.vector_reads.get(1)),
-    ] {
-        if let Some(f) = field {
-            let _ = writeln!(s, "            {port} = {};", d.field("issue_instr", f));
-            let _ = writeln!(s, "            {flag} = 1'b1;");
-        }
+    if let Some(f) = d.vector_reads.first() {
+        let _ = writeln!(s, "            d_a = {};", d.field("issue_instr", f));
+        let _ = writeln!(s, "            d_has_a = 1'b1;");
+    }
+    if let Some(f) = d.vector_reads.get(1) {
+        let _ = writeln!(s, "            d_b = {};", d.field("issue_instr", f));
     }
     let probe = decode::probe(d.spec);
     if let Some(w) = probe
@@ -303,7 +301,7 @@ fn norm_tree(v: usize) -> String {
         let tag = format!("f{level}");
         let _ = writeln!(
             s,
-            "reg [83:0] {tag}_node [0:{}];\nreg {tag}_fire, {tag}_normg;\nreg [4:0] {tag}_bits;\nreg signed [63:0] {tag}_ein;\nreg [5:0] {tag}_rd;\nalways @(posedge clock) begin\n    {tag}_fire <= {prev_tag}_fire;\n    {tag}_normg <= {prev_tag}_normg;\n    {tag}_bits <= {prev_tag}_bits;\n    {tag}_ein <= {prev_tag}_ein;\n    {tag}_rd <= {prev_tag}_rd;",
+            "reg [83:0] {tag}_node [0:{}];\nreg {tag}_fire, {tag}_normg;\nreg [4:0] {tag}_bits;\nreg signed [63:0] {tag}_ein;\nalways @(posedge clock) begin\n    {tag}_fire <= {prev_tag}_fire;\n    {tag}_normg <= {prev_tag}_normg;\n    {tag}_bits <= {prev_tag}_bits;\n    {tag}_ein <= {prev_tag}_ein;",
             n - 1
         );
         for i in 0..n {
@@ -320,7 +318,7 @@ fn norm_tree(v: usize) -> String {
     }
     let _ = writeln!(
         s,
-        "wire [83:0] fn_node = {};\nwire fn_fire = {prev_tag}_fire;\nwire fn_normg = {prev_tag}_normg;\nwire [4:0] fn_bits = {prev_tag}_bits;\nwire signed [63:0] fn_ein = {prev_tag}_ein;\nwire [5:0] fn_rd = {prev_tag}_rd;",
+        "wire [83:0] fn_node = {};\nwire fn_fire = {prev_tag}_fire;\nwire fn_normg = {prev_tag}_normg;\nwire [4:0] fn_bits = {prev_tag}_bits;\nwire signed [63:0] fn_ein = {prev_tag}_ein;",
         prev[0]
     );
     s
@@ -370,7 +368,7 @@ pub fn body(target: &Target) -> String {
         format!("cnt[{}:0]", log2(v / 2) - 1)
     };
     let base = |m: VectorMemory| target.range_of(m).start.to_string();
-    render(
+    decode::prune_opcodes(&render(
         include_str!("rtl/vector.v"),
         &[
             ("OPCODES", decode::opcode_constants()),
@@ -404,7 +402,18 @@ pub fn body(target: &Target) -> String {
             ("ACC_BASE", base(VectorMemory::Accumulator)),
             ("WIDE_BASE", base(VectorMemory::Wide)),
             ("INPUT_BASE", base(VectorMemory::Input)),
-            ("SPACE_END", target.vector_space().to_string()),
+            (
+                "ACC_WORD",
+                (target.range_of(VectorMemory::Accumulator).start / v).to_string(),
+            ),
+            (
+                "WIDE_WORD",
+                (target.range_of(VectorMemory::Wide).start / v).to_string(),
+            ),
+            (
+                "INPUT_WORD",
+                (target.range_of(VectorMemory::Input).start / v).to_string(),
+            ),
             ("SIGMOID_FRACTION", SIGMOID_INPUT_FRACTION_BITS.to_string()),
             ("SIGMOID_MAX", SIGMOID_INPUT_MAX.to_string()),
             ("Q14_ONE", Q14_ONE.to_string()),
@@ -415,5 +424,5 @@ pub fn body(target: &Target) -> String {
             ),
             ("QUARTER", SINE_QUARTER_ENTRIES.to_string()),
         ],
-    )
+    ))
 }

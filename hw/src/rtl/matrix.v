@@ -29,12 +29,16 @@ always @(*) begin
         default: ;
     endcase
 end
-wire d_matvec = (d_op == OP_MATVEC);
 wire d_dotv = (d_op == OP_DOTV);
 wire [15:0] d_cols_e = (d_op == OP_MLOAD || d_cols < 16'd@DRAIN@) ? 16'd@DRAIN@ : d_cols;
 wire [18:0] d_rows_up = {1'b0, issue_len} + 19'd@L_MINUS_1@;
 wire [18:0] d_blocks_w = d_rows_up >> @LOG_L@;
+wire unused_blocks = d_blocks_w[18];
 wire [17:0] d_blocks = (issue_len == 18'd0) ? 18'd1 : d_blocks_w[17:0];
+
+// The instruction's other fields, and a `wreg` offset past 20 bits, are not the matrix unit's
+// (addresses are 20 bits).
+wire unused_bus = &{1'b0, issue_instr, issue_ra[63:20]};
 
 // ---- front end --------------------------------------------------------------------------------
 // The first cycle works from the issue bus; the registers hold the state of the cycles after.
@@ -139,7 +143,7 @@ wire [17:0] x_block_first = ((loading ? b : b + 18'd1) << @LOG_L@) + ({2'd0, x_b
 integer xm;
 always @(posedge clock)
     for (xm = 0; xm < @V@; xm = xm + 1)
-        q_load_mask[xm*8 +: 8] <= (x_block_first + xm < rows) ? 8'hff : 8'h00;
+        q_load_mask[xm*8 +: 8] <= (x_block_first + {10'd0, xm[7:0]} < rows) ? 8'hff : 8'h00;
 reg q_load [1:2];
 reg [15:0] q_load_part [1:2];
 integer qs;
@@ -194,8 +198,8 @@ genvar l;
 generate
 for (l = 0; l < @L@; l = l + 1) begin : lane
     wire signed [7:0] w = mm_a_data_w[l*8 +: 8];
-    wire signed [7:0] x = (q_op[2] == OP_DOTV) ? x_lanes[l*8 +: 8] : x_broadcast;
-    wire signed [15:0] p = w * x;
+    wire signed [7:0] xv = (q_op[2] == OP_DOTV) ? x_lanes[l*8 +: 8] : x_broadcast;
+    wire signed [15:0] p = w * xv;
     always @(posedge clock) products[l*16 +: 16] <= p;
     wire signed [15:0] pq = products[l*16 +: 16];
     always @(posedge clock) begin

@@ -17,12 +17,11 @@ endfunction
 
 // The `width` bits just below the leading one of `x` (at position `lead`), as numerics'
 // fraction_index.
-function [7:0] fraction_index(input [63:0] x, input [6:0] lead, input [3:0] width);
-    reg [63:0] shifted;
+function [63:0] fraction_index(input [63:0] x, input [6:0] lead, input [3:0] width);
     begin
-        if (lead >= {3'd0, width}) shifted = x >> (lead - {3'd0, width});
-        else shifted = x << ({3'd0, width} - lead);
-        fraction_index = shifted[7:0] & ((8'd1 << width) - 8'd1);
+        if (lead >= {3'd0, width}) fraction_index = x >> (lead - {3'd0, width});
+        else fraction_index = x << ({3'd0, width} - lead);
+        fraction_index = fraction_index & ((64'd1 << width) - 64'd1);
     end
 endfunction
 
@@ -66,8 +65,10 @@ reg [6:0] s2_lead;
 reg [7:0] s2_index;
 wire [6:0] length = bit_length64(issue_ra);
 wire [6:0] lead = length - 7'd1;
-wire [7:0] rsqrt_fraction = fraction_index(issue_ra, lead, 4'd@RSQRT_INDEX_BITS@);
-wire [7:0] recip_fraction = fraction_index(issue_ra, lead, 4'd@RECIP_INDEX_BITS@);
+wire [63:0] rsqrt_fraction = fraction_index(issue_ra, lead, 4'd@RSQRT_INDEX_BITS@);
+wire [63:0] recip_fraction = fraction_index(issue_ra, lead, 4'd@RECIP_INDEX_BITS@);
+// The fractions are masked to their width; the instruction's other fields are the sequencer's.
+wire unused_bits = &{1'b0, rsqrt_fraction[63:7], recip_fraction[63:8], issue_instr};
 always @(posedge clock) begin
     s2_muli <= issue_sxu && is_muli;
     s2_rsqrt <= issue_sxu && is_rsqrt;
@@ -76,7 +77,7 @@ always @(posedge clock) begin
     s2_exp_dst <= exp_dst;
     s2_product <= $signed(issue_ra[17:0]) * $signed(imm[17:0]);
     s2_lead <= (length == 7'd0) ? 7'd127 : lead;
-    s2_index <= is_rsqrt ? {lead[0], rsqrt_fraction[6:0]} : recip_fraction;
+    s2_index <= is_rsqrt ? {lead[0], rsqrt_fraction[6:0]} : recip_fraction[7:0];
 end
 
 // A zero operand (lead 127) gives a zero scale, as numerics::rsqrt and recip.

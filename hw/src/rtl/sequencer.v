@@ -165,6 +165,7 @@ reg [5:0] d3_ra, d3_rb, d3_rc;
 // Words of the vector space that `len` elements from lane `lane` touch.
 wire [18:0] d2_span = {1'b0, d2_len} + {{(18-@LOG_V@){1'b0}}, d2_lane} + 19'd@V_MINUS_1@;
 wire [18:0] d2_span_words = d2_span >> @LOG_V@;
+wire unused_widths = &{1'b0, d2_span_words[18], d2_blocks[18], d1_start[15:@LOG_V@]@PROG_UNUSED@};
 wire [17:0] d2_words = (d2_len == 18'd0) ? 18'd0 : d2_span_words[17:0];
 wire [18:0] d2_rows_up = {1'b0, d2_len} + 19'd@L_MINUS_1@;
 wire [18:0] d2_blocks = d2_rows_up >> @LOG_L@;

@@ -16,34 +16,34 @@
 @OPCODES@
 @PACK_INPUTS@
 localparam [3:0] F_STREAM = 4'd0, F_NORM = 4'd1, F_SINCOS = 4'd2, F_KVSTORE = 4'd3,
-                 F_KVEXP = 4'd4, F_GETV = 4'd5, F_SETV = 4'd6, F_WRITE = 4'd7;
+                 F_KVEXP = 4'd4, F_GETV = 4'd5, F_SETV = 4'd6;
 localparam [1:0] M_VECTOR = 2'd0, M_ACC = 2'd1, M_WIDE = 2'd2, M_INPUT = 2'd3;
 localparam [1:0] R_SUM = 2'd0, R_MAX = 2'd1, R_ARGMAX = 2'd2;
 
 // The memories of the vector space (element addresses).
-localparam [16:0] ACC_BASE = 17'd@ACC_BASE@, WIDE_BASE = 17'd@WIDE_BASE@,
-                  INPUT_BASE = 17'd@INPUT_BASE@, SPACE_END = 17'd@SPACE_END@;
+localparam [15:0] ACC_BASE = 16'd@ACC_BASE@, WIDE_BASE = 16'd@WIDE_BASE@,
+                  INPUT_BASE = 16'd@INPUT_BASE@;
+localparam [15:0] ACC_WORD = 16'd@ACC_WORD@, WIDE_WORD = 16'd@WIDE_WORD@,
+                  INPUT_WORD = 16'd@INPUT_WORD@;
 function [1:0] memory_of(input [15:0] address);
     begin
-        if ({1'b0, address} < ACC_BASE) memory_of = M_VECTOR;
-        else if ({1'b0, address} < WIDE_BASE) memory_of = M_ACC;
-        else if ({1'b0, address} < INPUT_BASE) memory_of = M_WIDE;
+        if (address < ACC_BASE) memory_of = M_VECTOR;
+        else if (address < WIDE_BASE) memory_of = M_ACC;
+        else if (address < INPUT_BASE) memory_of = M_WIDE;
         else memory_of = M_INPUT;
     end
 endfunction
 // Word of `address` within its memory.
 function [15:0] local_word(input [15:0] address);
-    reg [16:0] base;
-    reg [16:0] offset;
+    reg [15:0] base;
     begin
         case (memory_of(address))
-            M_VECTOR: base = 17'd0;
+            M_VECTOR: base = 16'd0;
             M_ACC: base = ACC_BASE;
             M_WIDE: base = WIDE_BASE;
             default: base = INPUT_BASE;
         endcase
-        offset = {1'b0, address} - base;
-        local_word = offset[16:@LOG_V@];
+        local_word = (address - base) >> @LOG_V@;
     end
 endfunction
 
@@ -62,7 +62,7 @@ endfunction
 // ---- decode of the issued instruction ---------------------------------------------------------
 reg [3:0] d_kind;
 reg [15:0] d_a, d_b, d_dst;
-reg d_has_a, d_has_b, d_has_dst;
+reg d_has_a, d_has_dst;
 reg [4:0] d_bits;
 reg [5:0] d_rd0, d_rd1;
 reg [19:0] d_mm;
@@ -75,7 +75,6 @@ always @(*) begin
     d_b = 16'd0;
     d_dst = 16'd0;
     d_has_a = 1'b0;
-    d_has_b = 1'b0;
     d_has_dst = 1'b0;
     d_bits = 5'd0;
     d_rd0 = 6'd0;
@@ -88,6 +87,9 @@ always @(*) begin
         default: ;
     endcase
 end
+
+// The instruction's other fields (waits, the sequencer's) are not the vector unit's.
+wire unused_instr = &{1'b0, issue_instr};
 
 // ---- front end ----------------------------------------------------------------------------
 reg fe_on;
@@ -103,18 +105,18 @@ reg fe_reduce;
 reg [1:0] fe_rmode;
 reg [4:0] fe_bits;
 reg [5:0] fe_rd0, fe_rd1;
-reg [19:0] fe_mm;
 reg [63:0] fe_ra, fe_rb, fe_rc;
 
 // The instruction as the front end sees it this cycle: from the bus on its first cycle.
 wire first_cycle = issue_vxu;
-wire [15:0] lane_ref = d_has_a ? d_a : d_dst;
+wire [@LOG_V@-1:0] lane_ref = d_has_a ? d_a[@LOG_V@-1:0] : d_dst[@LOG_V@-1:0];
 wire [15:0] d_element_early = (d_kind == F_GETV ? d_a : d_dst) + issue_ra[15:0];
 wire [@LOG_V@-1:0] d_lane0 = (d_kind == F_GETV || d_kind == F_SETV) ? d_element_early[@LOG_V@-1:0]
-                                                                    : lane_ref[@LOG_V@-1:0];
+                                                                    : lane_ref;
 wire [18:0] d_span = {1'b0, issue_len} + {{(19-@LOG_V@){1'b0}}, d_lane0} + 19'd@V_MINUS_1@;
 wire [18:0] d_span_words = d_span >> @LOG_V@;
 wire [17:0] d_c = (issue_len == 18'd0) ? 18'd0 : d_span_words[17:0];
+wire unused_span = d_span_words[18];
 // getv and setv address one element, offset by a register.
 wire [15:0] d_element = d_element_early;
 reg [31:0] d_occ;
@@ -166,7 +168,6 @@ always @(posedge clock) begin
         fe_bits <= d_bits;
         fe_rd0 <= d_rd0;
         fe_rd1 <= d_rd1;
-        fe_mm <= d_mm;
         fe_ra <= issue_ra;
         fe_rb <= issue_rb;
         fe_rc <= issue_rc;
@@ -183,18 +184,13 @@ wire [1:0] rmode = first_cycle ? d_rmode : fe_rmode;
 wire [4:0] bits = first_cycle ? d_bits : fe_bits;
 wire [5:0] rd0 = first_cycle ? d_rd0 : fe_rd0;
 wire [5:0] rd1 = first_cycle ? d_rd1 : fe_rd1;
-wire [19:0] mm = first_cycle ? d_mm : fe_mm;
 
-reg fe_has_a, fe_has_dst;
-always @(posedge clock) if (issue_vxu) begin
-    fe_has_a <= d_has_a;
-    fe_has_dst <= d_has_dst;
-end
-wire d_or_fe_has_a = first_cycle ? d_has_a : fe_has_a;
+reg fe_has_dst;
+always @(posedge clock) if (issue_vxu) fe_has_dst <= d_has_dst;
 wire has_dst = first_cycle ? d_has_dst : fe_has_dst;
 
 // The slot of this cycle.
-reg s_valid, s_pass2, s_first, s_last, s_writes, s_read;
+reg s_valid, s_pass2, s_first, s_last, s_writes;
 reg [17:0] s_chunk;
 reg [@LOG_HALF_V_BITS@-1:0] s_pair;
 always @(*) begin
@@ -203,17 +199,14 @@ always @(*) begin
     s_chunk = 18'd0;
     s_pair = {@LOG_HALF_V_BITS@{1'b0}};
     s_writes = 1'b0;
-    s_read = 1'b0;
     case (kind)
         F_NORM: begin
             // Both passes stream at least one word (empty when n is 0).
             if (cnt < {14'd0, c_pass}) begin
                 s_valid = 1'b1;
-                s_read = 1'b1;
                 s_chunk = cnt[17:0];
             end else if (cnt >= {14'd0, c_pass} + 32'd@NORM_GAP@) begin
                 s_valid = 1'b1;
-                s_read = 1'b1;
                 s_pass2 = 1'b1;
                 s_writes = 1'b1;
                 s_chunk = cnt[17:0] - c_pass - 18'd@NORM_GAP@;
@@ -223,18 +216,15 @@ always @(*) begin
             s_chunk = cnt[17+@LOG_HALF_V@:@LOG_HALF_V@];
             s_pair = @PAIR_OF_CNT@;
             s_valid = (s_chunk < c);
-            s_read = s_valid;
             s_writes = s_valid;
         end
         F_KVSTORE: begin
             // Even cycles read element cnt/2; the read-modify-write follows.
             s_chunk = cnt[18:1];
-            s_read = !cnt[0];
         end
         F_KVEXP: ;
         F_GETV: begin
             s_valid = (cnt == 32'd0);
-            s_read = s_valid;
         end
         F_SETV: begin
             s_valid = (cnt == 32'd0);
@@ -243,7 +233,6 @@ always @(*) begin
         default: begin
             // Streamed operations; one empty slot for a reduction over nothing.
             s_valid = (cnt < {14'd0, c_pass}) && (c != 18'd0 || reduce);
-            s_read = s_valid && d_or_fe_has_a;
             s_chunk = cnt[17:0];
             s_writes = s_valid && has_dst;
         end
@@ -258,7 +247,8 @@ integer ml;
 always @(*) begin
     s_base = $signed({2'b0, s_chunk} << @LOG_V@) - $signed({{(20-@LOG_V@){1'b0}}, lane0});
     for (ml = 0; ml < @V@; ml = ml + 1) begin
-        s_mask[ml] = s_valid && (s_base + ml >= 0) && (s_base + ml < $signed({2'b0, len}));
+        s_mask[ml] = s_valid && (s_base + $signed({12'd0, ml[7:0]}) >= 20'sd0)
+            && (s_base + $signed({12'd0, ml[7:0]}) < $signed({2'b0, len}));
     end
     if (kind == F_GETV || kind == F_SETV) s_mask = s_valid ? ({{(@V@-1){1'b0}}, 1'b1} << lane0) : {@V@{1'b0}};
     if (kind == F_SINCOS) s_mask = s_mask & ({{(@V@-2){1'b0}}, 2'b11} << {s_pair, 1'b0});
@@ -274,10 +264,10 @@ wire [15:0] kv_word = local_word(kv_element);
 // Each memory takes the word within itself.
 always @(*) begin
     vm_raddr_a = (kind == F_KVSTORE) ? kv_word : a_read_word;
-    acc_raddr_a = a_read_word - ACC_BASE[16:@LOG_V@];
+    acc_raddr_a = a_read_word - ACC_WORD;
     vm_raddr_b = b_read_word;
-    acc_raddr_b = b_read_word - ACC_BASE[16:@LOG_V@];
-    wide_raddr = ((b_mem == M_WIDE) ? b_read_word : a_read_word) - WIDE_BASE[16:@LOG_V@];
+    acc_raddr_b = b_read_word - ACC_WORD;
+    wide_raddr = ((b_mem == M_WIDE) ? b_read_word : a_read_word) - WIDE_WORD;
 end
 
 // ---- the slot's control down the pipeline --------------------------------------------------------
@@ -343,29 +333,13 @@ function [15:0] local_word_of(input [1:0] m, input [15:0] word);
     begin
         case (m)
             M_VECTOR: local_word_of = word;
-            M_ACC: local_word_of = word - ACC_BASE[16:@LOG_V@];
-            M_WIDE: local_word_of = word - WIDE_BASE[16:@LOG_V@];
-            default: local_word_of = word - INPUT_BASE[16:@LOG_V@];
+            M_ACC: local_word_of = word - ACC_WORD;
+            M_WIDE: local_word_of = word - WIDE_WORD;
+            default: local_word_of = word - INPUT_WORD;
         endcase
     end
 endfunction
 
-// Per-instruction scalars, held for the whole instruction (the next one cannot start its
-// second pass, or reach the stage that uses them, before this one's last slot has passed).
-reg [63:0] sc_ra, sc_rb, sc_rc;
-reg [4:0] sc_bits;
-reg [5:0] sc_rd1;
-reg [15:0] sc_pos;
-always @(posedge clock) begin
-    if (issue_vxu) begin
-        sc_ra <= issue_ra;
-        sc_rb <= issue_rb;
-        sc_rc <= issue_rc;
-        sc_bits <= d_bits;
-        sc_rd1 <= d_rd1;
-        sc_pos <= pos;
-    end
-end
 
 // The normalisations' shift (norm) or exponent (normg), set between their two passes.
 reg signed [7:0] norm_shift;
@@ -413,7 +387,8 @@ function signed [7:0] clamp_shift(input signed [63:0] s);
     end
 endfunction
 
-reg [@V@*32-1:0] op_a_w, op_b_w, op_d_w;
+reg [@V@*32-1:0] op_a_w, op_b_w;
+reg [@V@*18-1:0] op_d_w;
 reg [@V@*32-1:0] op_abs_w, op_boff_w;
 genvar l;
 generate
@@ -434,24 +409,25 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
             default: b_raw = wide_w[l*32 +: 32];
         endcase
     end
-    wire signed [32:0] a_wide = {a_raw[31], a_raw};
-    wire signed [32:0] b_plus_off = {b_raw[31], b_raw} + {p_ra[1][31], p_ra[1][31:0]};
-    wire signed [32:0] a_minus_max = a_wide - {p_ra[1][31], p_ra[1][31:0]};
+    // Values past 32 bits would have been refused by the ISA's checks: 32 bits suffice.
+    wire signed [31:0] b_plus_off = b_raw + p_ra[1][31:0];
+    wire signed [17:0] a_minus_max = a_raw[17:0] - p_ra[1][17:0];
     always @(posedge clock) begin
         op_a_w[l*32 +: 32] <= a_raw;
         op_b_w[l*32 +: 32] <= b_raw;
         op_abs_w[l*32 +: 32] <= a_raw[31] ? -a_raw : a_raw;
-        op_boff_w[l*32 +: 32] <= b_plus_off[31:0];
-        op_d_w[l*32 +: 32] <= a_minus_max[31:0];
+        op_boff_w[l*32 +: 32] <= b_plus_off;
+        op_d_w[l*18 +: 18] <= a_minus_max;
     end
 
     // OP -> E1.
     wire signed [31:0] a = op_a_w[l*32 +: 32];
     wire signed [31:0] b = op_b_w[l*32 +: 32];
-    wire signed [31:0] d = op_d_w[l*32 +: 32];
-    wire signed [31:0] partner_a = op_a_w[(l ^ 1)*32 +: 32];
-    wire signed [31:0] pair_cos = op_b_w[(l & ~1)*32 +: 32];
-    wire signed [31:0] pair_sin = op_b_w[(l | 1)*32 +: 32];
+    // Multiplier inputs are 18-bit values (the ISA refuses others).
+    wire signed [17:0] d = op_d_w[l*18 +: 18];
+    wire signed [17:0] partner_a = op_a_w[(l ^ 1)*32 +: 18];
+    wire signed [17:0] pair_cos = op_b_w[(l & ~1)*32 +: 18];
+    wire signed [17:0] pair_sin = op_b_w[(l | 1)*32 +: 18];
     wire signed [19:0] element = p_base[2] + l;
     reg signed [17:0] m1_x, m1_y;
     reg signed [47:0] sr_x;
@@ -467,11 +443,11 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
             OP_MULS: m1_y = p_ra[2][17:0];
             OP_SUMSQ: m1_y = a[17:0];
             OP_EXPNEG: begin
-                m1_x = d[17:0];
+                m1_x = d;
                 m1_y = p_rb[2][17:0];
                 sr_shift = p_rc[2];
             end
-            OP_ROPE: m1_y = pair_cos[17:0];
+            OP_ROPE: m1_y = pair_cos;
             OP_NORM: sr_shift = {{56{norm_shift[7]}}, norm_shift};
             OP_NORMG: sr_shift = norm_exp - $signed({{32{op_boff_w[l*32+31]}}, op_boff_w[l*32 +: 32]});
             OP_SHRV: sr_shift = $signed(p_ra[2]) - $signed({{32{b[31]}}, b});
@@ -498,14 +474,15 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     reg signed [47:0] e1_sr_x, e1_value;
     reg signed [7:0] e1_sh;
     reg signed [9:0] e1_q;
-    reg signed [31:0] e1_a, e1_big, e1_other_x, e1_sin;
+    reg signed [31:0] e1_big;
+    reg signed [17:0] e1_a, e1_other_x, e1_sin;
     always @(posedge clock) begin
         e1_m1 <= m1_x * m1_y;
         e1_sr_x <= sr_x;
         e1_sh <= clamp_shift(sr_shift);
         e1_value <= value;
         e1_q <= silu_q;
-        e1_a <= a;
+        e1_a <= a[17:0];
         e1_big <= p_a_big[2] ? a : b;
         e1_other_x <= partner_a;
         e1_sin <= pair_sin;
@@ -516,14 +493,15 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
                                                         : {{16{e1_sr_x[47]}}, e1_sr_x};
     wire signed [63:0] shifted = (e1_sh > 8'sd0) ? (shift_in >>> (e1_sh - 8'sd1))
                                                  : (shift_in <<< (-e1_sh));
-    wire [9:0] q_abs = e1_q[9] ? -e1_q : e1_q;
-    wire [14:0] sig_table = sigmoid_table(q_abs[8:0]);
+    wire [8:0] q_abs = e1_q[9] ? 9'd0 - e1_q[8:0] : e1_q[8:0];
+    wire [14:0] sig_table = sigmoid_table(q_abs);
     reg signed [63:0] e2_t;
     reg e2_right;
     reg signed [15:0] e2_sig;
     reg signed [35:0] e2_m1;
     reg signed [47:0] e2_value;
-    reg signed [31:0] e2_a, e2_big, e2_other_x, e2_sin;
+    reg signed [31:0] e2_big;
+    reg signed [17:0] e2_a, e2_other_x, e2_sin;
     always @(posedge clock) begin
         e2_t <= shifted;
         e2_right <= (e1_sh > 8'sd0);
@@ -544,14 +522,18 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     wire saturating = (p_op[4] == OP_NORM) || (p_op[4] == OP_NORMG);
     wire signed [63:0] saturated = !saturating ? rounded
         : (rounded > sat_max) ? sat_max : (rounded < -sat_max) ? -sat_max : rounded;
-    wire signed [17:0] m2_x = (p_op[4] == OP_SILU) ? e2_a[17:0] : e2_other_x[17:0];
-    wire signed [17:0] m2_y = (p_op[4] == OP_SILU) ? e2_sig[15:0] : e2_sin[17:0];
-    reg signed [63:0] e3_sr, e3_neg;
+    wire signed [17:0] m2_x = (p_op[4] == OP_SILU) ? e2_a : e2_other_x;
+    wire signed [17:0] m2_y = (p_op[4] == OP_SILU) ? {{2{e2_sig[15]}}, e2_sig} : e2_sin;
+    reg signed [47:0] e3_sr;
+    reg signed [63:0] e3_neg;
     reg signed [35:0] e3_m1, e3_m2;
     reg signed [47:0] e3_value;
     reg signed [31:0] e3_big;
     always @(posedge clock) begin
-        e3_sr <= saturated;
+        e3_sr <= saturated[47:0];
+    end
+    wire unused_saturated = &{1'b0, saturated[63:48]};
+    always @(posedge clock) begin
         e3_neg <= negated;
         e3_m1 <= e2_m1;
         e3_m2 <= m2_x * m2_y;
@@ -568,8 +550,8 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     reg signed [47:0] result;
     always @(*) begin
         case (p_op[5])
-            OP_NORM, OP_NORMG, OP_SHRV: result = e3_sr[47:0];
-            OP_ADDALIGN: result = ({{16{e3_big[31]}}, e3_big} <<< 15) + e3_sr[47:0];
+            OP_NORM, OP_NORMG, OP_SHRV: result = e3_sr;
+            OP_ADDALIGN: result = ({{16{e3_big[31]}}, e3_big} <<< 15) + e3_sr;
             OP_SILU: result = {{12{e3_m2[35]}}, e3_m2};
             OP_ROPE: result = (l % 2 == 0) ? {{12{e3_m1[35]}}, e3_m1} - {{12{e3_m2[35]}}, e3_m2}
                                            : {{12{e3_m1[35]}}, e3_m1} + {{12{e3_m2[35]}}, e3_m2};
@@ -637,7 +619,7 @@ always @(posedge clock) begin
             reg signed [63:0] x;
             reg signed [19:0] e;
             x = {{16{final_w[rl*48+47]}}, final_w[rl*48 +: 48]};
-            e = p_base[6] + rl;
+            e = p_base[6] + $signed({12'd0, rl[7:0]});
             if (p_first[6]) begin
                 la_has[rl] <= p_mask[6][rl];
                 la_val[rl] <= p_mask[6][rl] ? x : 64'sd0;
@@ -684,14 +666,12 @@ reg f0_fire;
 reg f0_normg;
 reg [4:0] f0_bits;
 reg signed [63:0] f0_ein;
-reg [5:0] f0_rd;
 integer nl;
 always @(posedge clock) begin
     f0_fire <= norm_first_pass && p_last[2];
     f0_normg <= (p_op[2] == OP_NORMG);
     f0_bits <= p_bits[2];
     f0_ein <= p_ra[2];
-    f0_rd <= p_rd1[2];
     if (norm_first_pass) begin
         for (nl = 0; nl < @V@; nl = nl + 1) begin : lanes_max
             reg [31:0] ab;
@@ -786,7 +766,9 @@ always @(posedge clock) begin
     // Element index parity of the pair's first lane: even elements take the cosine.
     sc_odd0 <= p_base[1][0];
 end
-reg [31:0] sc_lo0, sc_hi0, sc_lo1, sc_hi1;
+reg [31:0] sc_lo0, sc_lo1;
+// Only the low 16 bits of the high products reach the 32-bit phase.
+reg [15:0] sc_hi0, sc_hi1;
 reg sc_odd0_e1;
 always @(posedge clock) begin
     sc_lo0 <= sc_step0[15:0] * pos;
@@ -796,25 +778,25 @@ always @(posedge clock) begin
     sc_odd0_e1 <= sc_odd0;
 end
 // The phase's table address: `cosine` reads a quarter turn on.
-function [11:0] sine_address(input [31:0] phase, input cosine);
-    reg [31:0] rounded;
+// `phase` is the top 13 bits of the 32-bit phase (its 12-bit index and the rounding bit).
+function [11:0] sine_address(input [12:0] phase, input cosine);
     reg [11:0] index;
     reg [9:0] offset;
     begin
-        rounded = phase + 32'd@PHASE_HALF@;
-        index = rounded[31:20] + (cosine ? 12'd@QUARTER@ : 12'd0);
+        index = phase[12:1] + {11'd0, phase[0]} + (cosine ? 12'd@QUARTER@ : 12'd0);
         offset = index[9:0];
         // {negative, 1024 (the table's end point), address}
         if (index[10]) sine_address = {index[11], (offset == 10'd0), 10'd0 - offset};
         else sine_address = {index[11], 1'b0, offset};
     end
 endfunction
-wire [31:0] sc_phase0 = sc_lo0 + {sc_hi0[15:0], 16'd0};
-wire [31:0] sc_phase1 = sc_lo1 + {sc_hi1[15:0], 16'd0};
+wire [31:0] sc_phase0 = sc_lo0 + {sc_hi0, 16'd0};
+wire [31:0] sc_phase1 = sc_lo1 + {sc_hi1, 16'd0};
+wire unused_phase = &{1'b0, sc_phase0[18:0], sc_phase1[18:0]};
 reg [11:0] sc_addr0, sc_addr1;
 always @(posedge clock) begin
-    sc_addr0 <= sine_address(sc_phase0, !sc_odd0_e1);
-    sc_addr1 <= sine_address(sc_phase1, sc_odd0_e1);
+    sc_addr0 <= sine_address(sc_phase0[31:19], !sc_odd0_e1);
+    sc_addr1 <= sine_address(sc_phase1[31:19], sc_odd0_e1);
 end
 reg [14:0] sine [0:@QUARTER@-1];
 initial begin
@@ -855,7 +837,6 @@ wire [19:0] kv_read_addr = kv_base + {1'b0, cnt[19:1]};
 reg kv_write;
 reg [19:0] kv_write_addr;
 reg kv_from_exp;
-reg [@LOG_V@-1:0] kv_value_lane;
 always @(posedge clock) begin
     kv_write <= kv_read;
     kv_write_addr <= kv_read_addr;
@@ -867,8 +848,7 @@ always @(posedge clock) begin
     kv_lane_q[1] <= kv_element[@LOG_V@-1:0];
     kv_lane_q[2] <= kv_lane_q[1];
 end
-wire [31:0] kv_element_value = op_a_w[kv_lane_q[2]*32 +: 32];
-wire [7:0] kv_value = kv_from_exp ? kv_exp_value : kv_element_value[7:0];
+wire [7:0] kv_value = kv_from_exp ? kv_exp_value : op_a_w[kv_lane_q[2]*32 +: 8];
 wire [@LOG_L@-1:0] kv_lane = pos[@LOG_L@-1:0];
 reg [@L@*8-1:0] kv_merged;
 always @(*) begin

@@ -1,5 +1,5 @@
 //! The core: the units and memories wired together, described in rust_hdl's own language. Its
-//! ports are the step control (start a token step, its result), the program port, and the
+//! ports are the host port (a byte stream each way, see [`crate::host`]), a busy flag, and the
 //! simulation-only debug and trace ports the co-simulation reads.
 //!
 //! Who drives each memory port is the ISA's rule (`monorail_contract::isa::Role`): the matrix
@@ -11,6 +11,7 @@
 use monorail_contract::target::{Target, VectorMemory};
 use rust_hdl::prelude::*;
 
+use crate::host::HostPort;
 use crate::matrix::MatrixUnit;
 use crate::memory::{LaneMemory, MatrixMemory};
 use crate::scalar::ScalarUnit;
@@ -24,28 +25,20 @@ pub struct Core {
     pub clock: Signal<In, Clock>,
     /// Synchronous reset.
     pub reset: Signal<In, Bit>,
-    /// Start a token step.
-    pub start: Signal<In, Bit>,
-    /// Its token.
-    pub start_token: Signal<In, Bits<16>>,
-    /// Its position.
-    pub start_pos: Signal<In, Bits<16>>,
-    /// A step is running.
+    /// A byte from the host.
+    pub host_in_valid: Signal<In, Bit>,
+    /// The byte.
+    pub host_in_data: Signal<In, Bits<8>>,
+    /// The core takes it this cycle.
+    pub host_in_ready: Signal<Out, Bit>,
+    /// A byte for the host.
+    pub host_out_valid: Signal<Out, Bit>,
+    /// The byte.
+    pub host_out_data: Signal<Out, Bits<8>>,
+    /// The host takes it this cycle.
+    pub host_out_ready: Signal<In, Bit>,
+    /// A token step is running.
     pub busy: Signal<Out, Bit>,
-    /// One cycle when a step ends.
-    pub done: Signal<Out, Bit>,
-    /// The token the last step output.
-    pub out_token: Signal<Out, Bits<32>>,
-    /// The cycles the last step took.
-    pub out_cycles: Signal<Out, Bits<32>>,
-    /// Program write (while idle).
-    pub prog_we: Signal<In, Bit>,
-    /// Program address.
-    pub prog_addr: Signal<In, Bits<16>>,
-    /// Program word to write.
-    pub prog_wdata: Signal<In, Bits<128>>,
-    /// Program word read.
-    pub prog_rdata: Signal<Out, Bits<128>>,
     /// Debug: register to read.
     pub dbg_reg: Signal<In, Bits<6>>,
     /// Debug: its value.
@@ -68,6 +61,7 @@ pub struct Core {
     pub trace_complete: Signal<Out, Bits<32>>,
     /// The step's cycle counter.
     pub now: Signal<Out, Bits<32>>,
+    host: HostPort,
     seq: Sequencer,
     sxu: ScalarUnit,
     mxu: MatrixUnit,
@@ -85,17 +79,13 @@ impl Core {
         Core {
             clock: Default::default(),
             reset: Default::default(),
-            start: Default::default(),
-            start_token: Default::default(),
-            start_pos: Default::default(),
+            host_in_valid: Default::default(),
+            host_in_data: Default::default(),
+            host_in_ready: Default::default(),
+            host_out_valid: Default::default(),
+            host_out_data: Default::default(),
+            host_out_ready: Default::default(),
             busy: Default::default(),
-            done: Default::default(),
-            out_token: Default::default(),
-            out_cycles: Default::default(),
-            prog_we: Default::default(),
-            prog_addr: Default::default(),
-            prog_wdata: Default::default(),
-            prog_rdata: Default::default(),
             dbg_reg: Default::default(),
             dbg_reg_data: Default::default(),
             dbg_vaddr: Default::default(),
@@ -107,6 +97,7 @@ impl Core {
             trace_index: Default::default(),
             trace_complete: Default::default(),
             now: Default::default(),
+            host: HostPort::new(target.lanes, target.vector_lanes, target.config_hash()),
             seq: Sequencer::new(target),
             sxu: ScalarUnit::new(),
             mxu: MatrixUnit::new(target),
@@ -134,19 +125,57 @@ impl Logic for Core {
         self.wide.clock.next = self.clock.val();
         self.input_mem.clock.next = self.clock.val();
 
-        // Sequencer: step control, program access, debug and trace.
+        // The host port: step control, and the memories while it accesses them.
+        self.host.clock.next = self.clock.val();
+        self.host.reset.next = self.reset.val();
+        self.host.in_valid.next = self.host_in_valid.val();
+        self.host.in_data.next = self.host_in_data.val();
+        self.host_in_ready.next = self.host.in_ready.val();
+        self.host_out_valid.next = self.host.out_valid.val();
+        self.host_out_data.next = self.host.out_data.val();
+        self.host.out_ready.next = self.host_out_ready.val();
         self.seq.reset.next = self.reset.val();
-        self.seq.start.next = self.start.val();
-        self.seq.start_token.next = self.start_token.val();
-        self.seq.start_pos.next = self.start_pos.val();
+        self.seq.start.next = self.host.start.val();
+        self.seq.start_token.next = self.host.start_token.val();
+        self.seq.start_pos.next = self.host.start_pos.val();
+        self.host.done.next = self.seq.done.val();
+        self.host.result_token.next = self.seq.out_token.val();
+        self.host.result_cycles.next = self.seq.out_cycles.val();
         self.busy.next = self.seq.busy.val();
-        self.done.next = self.seq.done.val();
-        self.out_token.next = self.seq.out_token.val();
-        self.out_cycles.next = self.seq.out_cycles.val();
-        self.seq.prog_we.next = self.prog_we.val();
-        self.seq.prog_addr.next = self.prog_addr.val();
-        self.seq.prog_wdata.next = self.prog_wdata.val();
-        self.prog_rdata.next = self.seq.prog_rdata.val();
+        self.seq.prog_we.next =
+            self.host.mem_active.val() & self.host.mem_we.val() & self.host.mem_program.val();
+        self.seq.prog_addr.next = self.host.mem_addr.val().get_bits::<16>(0);
+        self.seq.prog_wdata.next = self.host.mem_word.val();
+        self.host.read_instruction.next = self.seq.prog_rdata.val();
+        self.mm.host_active.next = self.host.mem_active.val() & self.host.mem_matrix.val();
+        self.mm.host_addr.next = self.host.mem_addr.val();
+        self.mm.host_we.next = self.host.mem_we.val();
+        for i in 0..self.mm.host_wdata.len() {
+            self.mm.host_wdata[i].next = self.host.mem_bytes[i].val();
+            self.host.read_bytes[i].next = self.mm.b_rdata[i].val();
+        }
+        self.vm.host_active.next = self.host.mem_active.val() & self.host.mem_vector.val();
+        self.acc.host_active.next = self.host.mem_active.val() & self.host.mem_vector.val();
+        self.wide.host_active.next = self.host.mem_active.val() & self.host.mem_vector.val();
+        self.input_mem.host_active.next = self.host.mem_active.val() & self.host.mem_vector.val();
+        self.vm.host_addr.next = self.host.mem_addr.val().get_bits::<16>(0);
+        self.acc.host_addr.next = self.host.mem_addr.val().get_bits::<16>(0);
+        self.wide.host_addr.next = self.host.mem_addr.val().get_bits::<16>(0);
+        self.input_mem.host_addr.next = self.host.mem_addr.val().get_bits::<16>(0);
+        self.vm.host_we.next = self.host.mem_we.val();
+        self.acc.host_we.next = self.host.mem_we.val();
+        self.wide.host_we.next = self.host.mem_we.val();
+        self.input_mem.host_we.next = self.host.mem_we.val();
+        self.vm.host_wdata.next = self.host.mem_element.val();
+        self.acc.host_wdata.next = self.host.mem_element.val();
+        self.wide.host_wdata.next = self.host.mem_element.val();
+        self.input_mem.host_wdata.next = self.host.mem_element.val();
+        self.host.read_element.next = self.vm.host_rdata.val()
+            | self.acc.host_rdata.val()
+            | self.wide.host_rdata.val()
+            | self.input_mem.host_rdata.val();
+
+        // Sequencer: debug and trace.
         self.seq.dbg_reg.next = self.dbg_reg.val();
         self.dbg_reg_data.next = self.seq.dbg_reg_data.val();
         self.trace_issue.next = self.seq.trace_issue.val();

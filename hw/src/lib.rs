@@ -13,8 +13,10 @@
 
 pub mod core;
 pub mod decode;
+pub mod host;
 pub mod matrix;
 pub mod memory;
+pub mod pack;
 pub mod scalar;
 pub mod sequencer;
 pub mod vector;

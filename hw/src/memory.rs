@@ -54,6 +54,17 @@ pub struct LaneMemory<const B: usize> {
     pub raddr_b: Vec<Signal<In, Bits<16>>>,
     /// Port B's data. // (lanes or 0,)
     pub rdata_b: Vec<Signal<Out, Bits<B>>>,
+    /// The host owns the write port and port A this cycle.
+    pub host_active: Signal<In, Bit>,
+    /// The host's element (an address of the whole vector space).
+    pub host_addr: Signal<In, Bits<16>>,
+    /// The host writes the element.
+    pub host_we: Signal<In, Bit>,
+    /// The value (two's complement, stored to the element's width).
+    pub host_wdata: Signal<In, Bits<32>>,
+    /// The element the host addressed the cycle before, sign-extended; 0 when the address is
+    /// in another memory.
+    pub host_rdata: Signal<Out, Bits<32>>,
     /// Debug (simulation only): an element address of the whole vector space, read
     /// combinationally.
     pub dbg_addr: Signal<In, Bits<16>>,
@@ -78,25 +89,67 @@ impl<const B: usize> LaneMemory<B> {
             (VectorMemory::Vector, _) | (_, Some(Family::Ice40)) => "block",
             _ => "distributed",
         };
+        let range = target.range_of(memory);
+        let ab = bits_for(words as u64 - 1);
         let mut body = String::from(BUNDLE_DIR);
-        body += &pack("wdata_w", "wdata", lanes, B);
-        body += &pack("we_w", "we", lanes, 1);
+        body += &pack("unit_wdata_w", "wdata", lanes, B);
+        body += &pack("unit_we_w", "we", lanes, 1);
+        // The host's element: is it here, which word and lane.
+        let here = if range.start == 0 {
+            format!("{{1'b0, host_addr}} < 17'd{}", range.end)
+        } else {
+            format!(
+                "{{1'b0, host_addr}} >= 17'd{} && {{1'b0, host_addr}} < 17'd{}",
+                range.start, range.end
+            )
+        };
         let _ = write!(
             body,
-            "(* ram_style = \"{style}\", no_rw_check *)\n\
+            "wire host_here = {here};\n\
+             wire [15:0] host_offset = host_addr - 16'd{start};\n\
+             wire [15:0] host_word = host_offset >> {lv};\n\
+             wire [{lb}:0] host_lane = host_offset[{lb}:0];\n\
+             wire [{w}:0] wdata_w = host_active ? {{{lanes}{{host_wdata[{hi}:0]}}}} : unit_wdata_w;\n\
+             wire [{lanes1}:0] we_w = host_active\n\
+             \x20   ? ((host_we && host_here) ? {{{{{lanes1}{{1'b0}}}}, 1'b1}} << host_lane : {lanes}'d0)\n\
+             \x20   : unit_we_w;\n\
+             wire [15:0] write_word = host_active ? host_word : waddr;\n\
+             wire [15:0] read_word_a = host_active ? host_word : raddr_a;\n\
+             (* ram_style = \"{style}\", no_rw_check *)\n\
              reg [{w}:0] mem [0:{last}];\n{init}\
              integer lane;\n\
              always @(posedge clock) begin\n\
              \x20   for (lane = 0; lane < {lanes}; lane = lane + 1)\n\
-             \x20       if (we_w[lane]) mem[waddr[{ab}:0]][lane*{B} +: {B}] <= wdata_w[lane*{B} +: {B}];\n\
+             \x20       if (we_w[lane]) mem[write_word[{ab1}:0]][lane*{B} +: {B}] <= wdata_w[lane*{B} +: {B}];\n\
              end\n\
              reg [{w}:0] rdata_a_w;\n\
-             always @(posedge clock) rdata_a_w <= mem[raddr_a[{ab}:0]];\n",
+             always @(posedge clock) rdata_a_w <= mem[read_word_a[{ab1}:0]];\n\
+             reg host_here_q;\n\
+             reg [{lb}:0] host_lane_q;\n\
+             always @(posedge clock) begin\n\
+             \x20   host_here_q <= host_here;\n\
+             \x20   host_lane_q <= host_lane;\n\
+             end\n\
+             wire [{hi}:0] host_element = rdata_a_w[host_lane_q*{B} +: {B}];\n\
+             always @(*) host_rdata = host_here_q ? {ext} : 32'd0;\n",
+            start = range.start,
+            lv = log2(lanes),
+            lb = log2(lanes) - 1,
+            lanes1 = lanes - 1,
             w = lanes * B - 1,
+            hi = B - 1,
             last = words - 1,
             init = init("mem", &vector_file(memory)),
-            ab = bits_for(words as u64 - 1) - 1,
+            ab1 = ab - 1,
+            ext = if B == 32 {
+                "host_element".to_string()
+            } else {
+                format!("{{{{{}{{host_element[{}]}}}}, host_element}}", 32 - B, B - 1)
+            },
         );
+        if B < 32 {
+            let _ = writeln!(body, "wire unused_host = &{{1'b0, host_wdata[31:{B}]}};");
+        }
         body += &unpack("rdata_a", "rdata_a_w", lanes, B);
         if two_ports {
             let _ = write!(
@@ -108,14 +161,12 @@ impl<const B: usize> LaneMemory<B> {
             );
             body += &unpack("rdata_b", "rdata_b_w", lanes, B);
         }
-        let range = target.range_of(memory);
-        let ab = bits_for(words as u64 - 1);
         let wb = log2(lanes) + ab;
         // Address bits past the memory's depth are not its business.
         let mut unused = vec!["1'b0".to_string()];
         if ab < 16 {
-            unused.push(format!("waddr[15:{ab}]"));
-            unused.push(format!("raddr_a[15:{ab}]"));
+            unused.push(format!("write_word[15:{ab}]"));
+            unused.push(format!("read_word_a[15:{ab}]"));
             if two_ports {
                 unused.push(format!("raddr_b$0[15:{ab}]"));
             }
@@ -181,6 +232,7 @@ impl<const B: usize> Logic for LaneMemory<B> {
         for d in &mut self.rdata_b {
             d.connect();
         }
+        self.host_rdata.connect();
         self.dbg_data.connect();
     }
 
@@ -209,6 +261,14 @@ pub struct MatrixMemory {
     pub b_wdata: Vec<Signal<In, Bits<8>>>,
     /// Port B: the word read, a cycle later. // (lanes,)
     pub b_rdata: Vec<Signal<Out, Bits<8>>>,
+    /// The host owns port B this cycle.
+    pub host_active: Signal<In, Bit>,
+    /// The host's word.
+    pub host_addr: Signal<In, Bits<20>>,
+    /// The host writes the word.
+    pub host_we: Signal<In, Bit>,
+    /// The host's word to write. // (lanes,)
+    pub host_wdata: Vec<Signal<In, Bits<8>>>,
     /// Debug (simulation only): word to read.
     pub dbg_addr: Signal<In, Bits<20>>,
     /// Debug: lane to read.
@@ -228,13 +288,21 @@ impl MatrixMemory {
         let tb = log2(words);
         let sel_bits = bits_for(tiles as u64 - 1);
         let mut body = String::from(BUNDLE_DIR);
-        body += &pack("b_wdata_w", "b_wdata", lanes, 8);
+        body += &pack("unit_wdata_w", "b_wdata", lanes, 8);
+        body += &pack("host_wdata_w", "host_wdata", lanes, 8);
+        // Port B: the vector unit's cache stores, or the host's accesses while it owns them.
+        let _ = write!(
+            body,
+            "wire [{w}:0] b_wdata_w = host_active ? host_wdata_w : unit_wdata_w;\n\
+             wire [19:0] b_word = host_active ? host_addr : b_addr;\n\
+             wire b_write = host_active ? host_we : b_we;\n"
+        );
         // Tiles are selected by the address bits above a tile; bits past the last tile are
         // not the memory's business.
         let _ = write!(
             body,
             "wire [{sh}:0] a_tile = a_addr[19:{tb}];\n\
-             wire [{sh}:0] b_tile = b_addr[19:{tb}];\n\
+             wire [{sh}:0] b_tile = b_word[19:{tb}];\n\
              reg [{sb}:0] a_tile_q, b_tile_q;\n\
              always @(posedge clock) begin\n\
              \x20   a_tile_q <= a_tile[{sb}:0];\n\
@@ -259,8 +327,8 @@ impl MatrixMemory {
                  reg [{w}:0] tile{t}_a, tile{t}_b;\n\
                  always @(posedge clock) tile{t}_a <= tile{t}[a_addr[{hi}:0]];\n\
                  always @(posedge clock) begin\n\
-                 \x20   if (b_we && b_tile == {sh1}'d{t}) tile{t}[b_addr[{hi}:0]] <= b_wdata_w;\n\
-                 \x20   tile{t}_b <= tile{t}[b_addr[{hi}:0]];\n\
+                 \x20   if (b_write && b_tile == {sh1}'d{t}) tile{t}[b_word[{hi}:0]] <= b_wdata_w;\n\
+                 \x20   tile{t}_b <= tile{t}[b_word[{hi}:0]];\n\
                  end\n",
                 last = words - 1,
                 init = init(&format!("tile{t}"), &format!("matrix_tile_{t:02}.hex")),
@@ -270,15 +338,18 @@ impl MatrixMemory {
         }
         let mux = |port: &str, tile: &str| -> String {
             let mut s = format!(
-                "reg [{w}:0] {port}_word;\nalways @(*) begin\n    case ({tile}[{}:0])\n",
+                "reg [{w}:0] {port}_out_word;\nalways @(*) begin\n    case ({tile}[{}:0])\n",
                 sel_bits - 1
             );
             for t in 0..tiles {
-                let _ = writeln!(s, "        {sel_bits}'d{t}: {port}_word = tile{t}_{port};");
+                let _ = writeln!(
+                    s,
+                    "        {sel_bits}'d{t}: {port}_out_word = tile{t}_{port};"
+                );
             }
             let _ = write!(
                 s,
-                "        default: {port}_word = {{{}{{1'b0}}}};\n    endcase\nend\n",
+                "        default: {port}_out_word = {{{}{{1'b0}}}};\n    endcase\nend\n",
                 lanes * 8
             );
             s
@@ -287,10 +358,10 @@ impl MatrixMemory {
         body += &mux("b", "b_tile_q");
         let _ = write!(
             body,
-            "reg [{w}:0] a_out;\nalways @(posedge clock) a_out <= a_word;\n"
+            "reg [{w}:0] a_out;\nalways @(posedge clock) a_out <= a_out_word;\n"
         );
         body += &unpack("a_data", "a_out", lanes, 8);
-        body += &unpack("b_rdata", "b_word", lanes, 8);
+        body += &unpack("b_rdata", "b_out_word", lanes, 8);
         let mut dbg = format!(
             "`ifdef VERILATOR\nreg [{w}:0] dbg_word;\nalways @(*) begin\n    case (dbg_addr[19:{tb}])\n"
         );
@@ -317,6 +388,7 @@ impl MatrixMemory {
         MatrixMemory {
             a_data: (0..lanes).map(|_| Default::default()).collect(),
             b_wdata: (0..lanes).map(|_| Default::default()).collect(),
+            host_wdata: (0..lanes).map(|_| Default::default()).collect(),
             b_rdata: (0..lanes).map(|_| Default::default()).collect(),
             _body: body,
             ..Default::default()

@@ -30,8 +30,8 @@ pub struct Sequencer {
     pub busy: Signal<Out, Bit>,
     /// One cycle when a step ends (`end` issued).
     pub done: Signal<Out, Bit>,
-    /// The token the last step output (`end`'s register).
-    pub out_token: Signal<Out, Bits<32>>,
+    /// The token the last step output (`end`'s register, its low 16 bits).
+    pub out_token: Signal<Out, Bits<16>>,
     /// The cycles the last step took.
     pub out_cycles: Signal<Out, Bits<32>>,
     /// Host write of a program word (only while idle).

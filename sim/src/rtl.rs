@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use monorail_contract::bundle::Bundle;
 use monorail_contract::steps::{ModelStep, StepValues};
 use monorail_contract::target::Target;
+use monorail_contract::timing::{Clock, Issued};
 
 use crate::verilated::{self, Model, RtlError};
 use crate::{Machine, MachineError, StepResult};
@@ -20,8 +21,11 @@ impl From<RtlError> for MachineError {
 
 /// Cycles a step may run past its prediction before the machine gives up on it.
 const OVERRUN_CYCLES: u64 = 10_000;
-/// Cycles between `start` and the first issue (fetch and decode of the first instruction).
-pub const START_CYCLES: u64 = 8;
+/// Cycles from the host port's STEP command to the first issue (the command's last byte, the
+/// start pulse, fetch and decode of the first instruction).
+pub const START_CYCLES: u64 = 10;
+/// Cycles the host port may take to accept or offer a byte before the machine gives up.
+const BYTE_CYCLES: u64 = 1_000;
 
 /// The RTL of a bundle's target, running the bundle.
 pub struct Rtl {
@@ -88,6 +92,102 @@ impl Rtl {
     /// The model, for tests that drive ports directly.
     pub fn model(&mut self) -> &mut Model {
         &mut self.model
+    }
+
+    /// Send bytes to the host port, a byte a cycle as it takes them.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), MachineError> {
+        for &b in bytes {
+            self.model.set("host_in_valid", 1)?;
+            self.model.set("host_in_data", b as u64)?;
+            let mut waited = 0;
+            loop {
+                self.model.eval();
+                let ready = self.model.get("host_in_ready")? == 1;
+                self.model.tick(1);
+                if ready {
+                    break;
+                }
+                waited += 1;
+                if waited > BYTE_CYCLES {
+                    return Err(MachineError::Input(format!(
+                        "the host port did not take byte 0x{b:02x} within {BYTE_CYCLES} cycles"
+                    )));
+                }
+            }
+        }
+        self.model.set("host_in_valid", 0)?;
+        Ok(())
+    }
+
+    /// Receive `n` bytes from the host port.
+    pub fn receive(&mut self, n: usize) -> Result<Vec<u8>, MachineError> {
+        let mut out = Vec::with_capacity(n);
+        self.model.set("host_out_ready", 1)?;
+        let mut waited = 0;
+        while out.len() < n {
+            self.model.eval();
+            if self.model.get("host_out_valid")? == 1 {
+                out.push(self.model.get("host_out_data")? as u8);
+                waited = 0;
+            } else {
+                waited += 1;
+                if waited > BYTE_CYCLES {
+                    self.model.set("host_out_ready", 0)?;
+                    return Err(MachineError::Input(format!(
+                        "the host port sent {} of {n} bytes ({out:02x?}) and then nothing",
+                        out.len()
+                    )));
+                }
+            }
+            self.model.tick(1);
+        }
+        self.model.set("host_out_ready", 0)?;
+        Ok(out)
+    }
+
+    /// WRITE `words` (each `bytes` long) to `space` from `address` through the host port.
+    pub fn write_words(
+        &mut self,
+        space: u8,
+        address: u32,
+        words: &[Vec<u8>],
+    ) -> Result<(), MachineError> {
+        let mut command = vec![monorail_hw::host::WRITE, space];
+        command.extend_from_slice(&address.to_le_bytes());
+        command.extend_from_slice(&(words.len() as u32).to_le_bytes());
+        self.send(&command)?;
+        for w in words {
+            self.send(w)?;
+        }
+        let reply = self.receive(1)?;
+        self.expect_reply(monorail_hw::host::WRITE, &reply)
+    }
+
+    /// READ `count` words of `bytes` bytes from `space` at `address` through the host port.
+    pub fn read_words(
+        &mut self,
+        space: u8,
+        address: u32,
+        count: usize,
+        bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, MachineError> {
+        let mut command = vec![monorail_hw::host::READ, space];
+        command.extend_from_slice(&address.to_le_bytes());
+        command.extend_from_slice(&(count as u32).to_le_bytes());
+        self.send(&command)?;
+        let reply = self.receive(1)?;
+        self.expect_reply(monorail_hw::host::READ, &reply)?;
+        (0..count).map(|_| self.receive(bytes)).collect()
+    }
+
+    fn expect_reply(&self, command: u8, reply: &[u8]) -> Result<(), MachineError> {
+        if reply.first() == Some(&(command | monorail_hw::host::REPLY)) {
+            Ok(())
+        } else {
+            Err(MachineError::Input(format!(
+                "the host port answered {reply:02x?} to command 0x{command:02x}"
+            )))
+        }
     }
 
     /// Element `address` of the vector space, now.
@@ -246,24 +346,49 @@ impl Machine for Rtl {
             )));
         }
         let predicted = m.predicted_cycles[pos];
-        self.model.set("start_token", token as u64)?;
-        self.model.set("start_pos", pos as u64)?;
-        self.model.set("start", 1)?;
-        self.model.tick(1);
-        self.model.set("start", 0)?;
+        let mut command = vec![monorail_hw::host::STEP];
+        command.extend_from_slice(&(token as u16).to_le_bytes());
+        command.extend_from_slice(&(pos as u16).to_le_bytes());
+        self.send(&command)?;
         let limit = START_CYCLES + predicted + OVERRUN_CYCLES;
         let mut values = Vec::new();
         if self.record {
             // Cycle by cycle: note each issue's completion; a checkpoint is read once its
             // producers have completed (they have all issued when its `after` has).
+            // Every instruction must issue and complete on the contract clock's cycles.
+            let mut clock = Clock::new(&self.target, pos);
+            let expected: Vec<Issued> = self
+                .bundle
+                .program
+                .iter()
+                .map(|i| clock.issue(i))
+                .collect::<Result<_, _>>()
+                .map_err(|d| MachineError::Input(d.message))?;
             let producers = self.producers(pos);
             let mut completion = vec![0u64; self.bundle.program.len()];
             let mut pending: Vec<(u64, usize)> = Vec::new();
+            let mut started = false;
             for _ in 0..limit {
                 self.model.tick(1);
                 if self.model.get("trace_issue")? == 1 {
                     let index = self.model.get("trace_index")? as usize;
                     let complete = self.model.get("trace_complete")?;
+                    // The trace is registered: the issue was the cycle before `now`.
+                    let issue = self.model.get("now")?.wrapping_sub(1);
+                    if let Some(e) = expected.get(index) {
+                        if (e.issue, e.complete) != (issue, complete) {
+                            return Err(MachineError::Fault {
+                                index,
+                                text: self.bundle.program[index].to_string(),
+                                pos,
+                                message: format!(
+                                    "the RTL issued it at cycle {issue}, complete at {complete}; \
+                                     the timing rules say {} and {}",
+                                    e.issue, e.complete
+                                ),
+                            });
+                        }
+                    }
                     if let Some(slot) = completion.get_mut(index) {
                         *slot = complete;
                     }
@@ -291,11 +416,14 @@ impl Machine for Rtl {
                         values.push(v);
                     }
                 }
-                if self.model.get("busy")? == 0 {
+                let busy = self.model.get("busy")? == 1;
+                if started && !busy {
                     break;
                 }
+                started |= busy;
             }
         } else {
+            // The reply waits in the host port until it is read.
             self.model.tick(START_CYCLES + predicted.saturating_sub(1));
             let mut waited = 0;
             while self.model.get("busy")? == 1 && waited < OVERRUN_CYCLES {
@@ -309,6 +437,10 @@ impl Machine for Rtl {
                  (predicted {predicted})"
             )));
         }
+        let reply = self.receive(7)?;
+        self.expect_reply(monorail_hw::host::STEP, &reply)?;
+        let next = u16::from_le_bytes([reply[1], reply[2]]) as u32;
+        let cycles = u32::from_le_bytes([reply[3], reply[4], reply[5], reply[6]]) as u64;
         // Checkpoints in program order, as the ISS records them.
         let order = |v: &StepValues| {
             self.bundle
@@ -319,8 +451,8 @@ impl Machine for Rtl {
         };
         values.sort_by_key(order);
         Ok(StepResult {
-            next: self.model.get("out_token")? as u32,
-            cycles: self.model.get("out_cycles")?,
+            next,
+            cycles,
             values,
         })
     }

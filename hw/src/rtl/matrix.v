@@ -285,18 +285,11 @@ reg [@V@-1:0] acc_we_w;
 reg [@V@*32-1:0] acc_wdata_w;
 integer al;
 always @(*) begin
-    acc_we_w = {@V@{1'b0}};
-    acc_wdata_w = drain[@V@*32-1:0];
-    acc_waddr = drain_word;
-    if (q_dotv_out[7]) begin
-        acc_waddr = (dotv_element >> @LOG_V@) - ACC_BASE_WORD;
-        for (al = 0; al < @V@; al = al + 1) begin
-            acc_wdata_w[al*32 +: 32] = dotv_out[7];
-            acc_we_w[al] = (dotv_element[@LOG_V@-1:0] == al[@LOG_V@-1:0]);
-        end
-    end else if (drain_on) begin
-        for (al = 0; al < @V@; al = al + 1)
-            acc_we_w[al] = ({10'd0, al[7:0]} < drain_left);
+    acc_waddr = q_dotv_out[7] ? (dotv_element >> @LOG_V@) - ACC_BASE_WORD : drain_word;
+    for (al = 0; al < @V@; al = al + 1) begin
+        acc_wdata_w[al*32 +: 32] = q_dotv_out[7] ? dotv_out[7] : drain[al*32 +: 32];
+        acc_we_w[al] = q_dotv_out[7] ? (dotv_element[@LOG_V@-1:0] == al[@LOG_V@-1:0])
+                     : drain_on && ({10'd0, al[7:0]} < drain_left);
     end
 end
 @UNPACK@

@@ -348,7 +348,7 @@ always @(posedge clock) begin
                     state <= S_IDLE;
                     done <= 1'b1;
                     out_cycles <= now_q + 32'd1;
-                    out_token <= regs[i_ra][31:0];
+                    out_token <= regs[i_ra][15:0];
                 end else begin
                     seq_free <= now_q + i_occ;
                 end

@@ -578,8 +578,8 @@ reg [@V@*48-1:0] final_w;
 integer fl;
 always @(*) begin
     final_w = e4_res_w;
-    if (p_op[6] == OP_SINCOS)
-        for (fl = 0; fl < @V@; fl = fl + 1)
+    for (fl = 0; fl < @V@; fl = fl + 1)
+        if (p_op[6] == OP_SINCOS)
             final_w[fl*48 +: 48] = (fl % 2 == 0) ? {{32{sincos_value0[15]}}, sincos_value0}
                                                  : {{32{sincos_value1[15]}}, sincos_value1};
 end

@@ -1,0 +1,504 @@
+//! The host port: a byte stream in each direction (valid/ready, a byte a cycle at most), over
+//! which the host loads the memories, runs token steps and reads results. In simulation the
+//! co-simulation drives it directly; on a board a UART bridges it (the board issue). Written in
+//! rust_hdl's own language: it is control, an FSM over bytes.
+//!
+//! Commands (multi-byte numbers are little-endian):
+//!
+//! | command | bytes after it | reply |
+//! | --- | --- | --- |
+//! | `0x01` STEP | token (2), position (2) | `0x81`, next token (2), cycles (4) |
+//! | `0x02` WRITE | space (1), address (4), count (4), then `count` words | `0x82` |
+//! | `0x03` READ | space (1), address (4), count (4) | `0x83`, then `count` words |
+//! | `0x04` INFO | | `0x84`, lanes (2), vector lanes (2), target config hash (8) |
+//!
+//! Spaces: 0 the matrix memory (a word is `lanes` bytes), 1 the vector space (an element, 4
+//! bytes, two's complement, stored to the width of its memory), 2 the program (an instruction,
+//! 16 bytes). A STEP while memories are being accessed cannot happen (commands run one at a
+//! time). An unknown command or space is answered `0xee` and the offending byte, and the port
+//! waits for the next command. The key/value cache needs no reset: attention reads the positions
+//! up to the current one only, so a new sequence simply starts stepping from position 0.
+
+use rust_hdl::prelude::*;
+
+use crate::pack::{PackBytes, UnpackBytes};
+
+/// Command bytes.
+pub const STEP: u8 = 0x01;
+/// Write words to a space.
+pub const WRITE: u8 = 0x02;
+/// Read words from a space.
+pub const READ: u8 = 0x03;
+/// Identify the core.
+pub const INFO: u8 = 0x04;
+/// Replies start with the command byte or'ed with this.
+pub const REPLY: u8 = 0x80;
+/// An error reply: this, then the byte refused.
+pub const ERROR: u8 = 0xee;
+/// Space of the matrix memory.
+pub const SPACE_MATRIX: u8 = 0;
+/// Space of the vector address space.
+pub const SPACE_VECTOR: u8 = 1;
+/// Space of the program memory.
+pub const SPACE_PROGRAM: u8 = 2;
+
+/// The port's states (as constants: rust_hdl declares an enum's values in every module above the
+/// one using it, unused there).
+const STATES: [&str; 9] = [
+    "command",
+    "arguments",
+    "dispatch",
+    "data",
+    "write",
+    "read",
+    "read_wait",
+    "step",
+    "reply",
+];
+
+fn state(name: &str) -> u64 {
+    STATES.iter().position(|s| *s == name).expect("a state") as u64
+}
+
+/// The host port block.
+#[derive(LogicBlock)]
+pub struct HostPort {
+    /// Core clock.
+    pub clock: Signal<In, Clock>,
+    /// Synchronous reset.
+    pub reset: Signal<In, Bit>,
+    /// A byte from the host.
+    pub in_valid: Signal<In, Bit>,
+    /// The byte.
+    pub in_data: Signal<In, Bits<8>>,
+    /// The port takes it this cycle.
+    pub in_ready: Signal<Out, Bit>,
+    /// A byte for the host.
+    pub out_valid: Signal<Out, Bit>,
+    /// The byte.
+    pub out_data: Signal<Out, Bits<8>>,
+    /// The host takes it this cycle.
+    pub out_ready: Signal<In, Bit>,
+    /// Start a token step.
+    pub start: Signal<Out, Bit>,
+    /// Its token.
+    pub start_token: Signal<Out, Bits<16>>,
+    /// Its position.
+    pub start_pos: Signal<Out, Bits<16>>,
+    /// The step has finished (one cycle).
+    pub done: Signal<In, Bit>,
+    /// Its token.
+    pub result_token: Signal<In, Bits<16>>,
+    /// Its cycles.
+    pub result_cycles: Signal<In, Bits<32>>,
+    /// The port drives the memories' ports this cycle.
+    pub mem_active: Signal<Out, Bit>,
+    /// The access is to the matrix memory.
+    pub mem_matrix: Signal<Out, Bit>,
+    /// The access is to the vector space.
+    pub mem_vector: Signal<Out, Bit>,
+    /// The access is to the program.
+    pub mem_program: Signal<Out, Bit>,
+    /// Its word (matrix, program) or element (vector space).
+    pub mem_addr: Signal<Out, Bits<20>>,
+    /// Write the word.
+    pub mem_we: Signal<Out, Bit>,
+    /// The matrix word to write. // (lanes,)
+    pub mem_bytes: Vec<Signal<Out, Bits<8>>>,
+    /// The program word to write.
+    pub mem_word: Signal<Out, Bits<128>>,
+    /// The vector element to write.
+    pub mem_element: Signal<Out, Bits<32>>,
+    /// The matrix word read (the cycle after the address). // (lanes,)
+    pub read_bytes: Vec<Signal<In, Bits<8>>>,
+    /// The vector element read (the cycle after the address).
+    pub read_element: Signal<In, Bits<32>>,
+    /// The program word read (the cycle after the address).
+    pub read_instruction: Signal<In, Bits<128>>,
+    state: DFF<Bits<4>>,
+    command: DFF<Bits<8>>,
+    // The last nine argument bytes, the latest at the end.
+    arguments: Vec<DFF<Bits<8>>>,
+    count: DFF<Bits<8>>,
+    needed: DFF<Bits<8>>,
+    space: DFF<Bits<8>>,
+    address: DFF<Bits<20>>,
+    remaining: DFF<Bits<32>>,
+    // Bytes of the word being written, read or replied, and the index of the next one.
+    bytes: Vec<DFF<Bits<8>>>,
+    byte_index: DFF<Bits<16>>,
+    reply_left: DFF<Bits<16>>,
+    start_flag: DFF<Bit>,
+    word_bytes: Signal<Local, Bits<16>>,
+    pack_address: PackBytes<20>,
+    pack_count: PackBytes<32>,
+    pack_token: PackBytes<16>,
+    pack_pos: PackBytes<16>,
+    pack_word: PackBytes<128>,
+    pack_element: PackBytes<32>,
+    unpack_token: UnpackBytes<16>,
+    unpack_cycles: UnpackBytes<32>,
+    unpack_element: UnpackBytes<32>,
+    unpack_instruction: UnpackBytes<128>,
+    // Constants: rust_hdl writes a literal as 32 bits; named constants keep their width.
+    s_command: Constant<Bits<4>>,
+    s_arguments: Constant<Bits<4>>,
+    s_dispatch: Constant<Bits<4>>,
+    s_data: Constant<Bits<4>>,
+    s_write: Constant<Bits<4>>,
+    s_read: Constant<Bits<4>>,
+    s_read_wait: Constant<Bits<4>>,
+    s_step: Constant<Bits<4>>,
+    s_reply: Constant<Bits<4>>,
+    c_step: Constant<Bits<8>>,
+    c_write: Constant<Bits<8>>,
+    c_read: Constant<Bits<8>>,
+    c_info: Constant<Bits<8>>,
+    c_reply: Constant<Bits<8>>,
+    c_error: Constant<Bits<8>>,
+    c_last_space: Constant<Bits<8>>,
+    c_space_matrix: Constant<Bits<8>>,
+    c_space_vector: Constant<Bits<8>>,
+    c_space_program: Constant<Bits<8>>,
+    c_zero8: Constant<Bits<8>>,
+    c_one8: Constant<Bits<8>>,
+    c_step_arguments: Constant<Bits<8>>,
+    c_access_arguments: Constant<Bits<8>>,
+    c_zero16: Constant<Bits<16>>,
+    c_one16: Constant<Bits<16>>,
+    c_two16: Constant<Bits<16>>,
+    c_four16: Constant<Bits<16>>,
+    c_seven16: Constant<Bits<16>>,
+    c_info_bytes: Constant<Bits<16>>,
+    c_program_bytes: Constant<Bits<16>>,
+    c_lane_bytes: Constant<Bits<16>>,
+    c_one20: Constant<Bits<20>>,
+    c_zero32: Constant<Bits<32>>,
+    c_one32: Constant<Bits<32>>,
+    info: Vec<Constant<Bits<8>>>,
+}
+
+fn constant<const N: usize>(v: u64) -> Constant<Bits<N>> {
+    Constant::new(v.to_bits())
+}
+
+impl HostPort {
+    /// The host port of a core with `lanes` matrix lanes, `vector_lanes` vector lanes and the
+    /// target config hash `hash` (which INFO reports).
+    pub fn new(lanes: usize, vector_lanes: usize, hash: u64) -> HostPort {
+        // INFO's reply, first byte first: 0x84, lanes, vector lanes, the hash.
+        let mut info = vec![REPLY | INFO];
+        info.extend_from_slice(&(lanes as u16).to_le_bytes());
+        info.extend_from_slice(&(vector_lanes as u16).to_le_bytes());
+        info.extend_from_slice(&hash.to_le_bytes());
+        let word = lanes.max(16);
+        HostPort {
+            clock: Default::default(),
+            reset: Default::default(),
+            in_valid: Default::default(),
+            in_data: Default::default(),
+            in_ready: Default::default(),
+            out_valid: Default::default(),
+            out_data: Default::default(),
+            out_ready: Default::default(),
+            start: Default::default(),
+            start_token: Default::default(),
+            start_pos: Default::default(),
+            done: Default::default(),
+            result_token: Default::default(),
+            result_cycles: Default::default(),
+            mem_active: Default::default(),
+            mem_matrix: Default::default(),
+            mem_vector: Default::default(),
+            mem_program: Default::default(),
+            mem_addr: Default::default(),
+            mem_we: Default::default(),
+            mem_bytes: (0..lanes).map(|_| Default::default()).collect(),
+            mem_word: Default::default(),
+            mem_element: Default::default(),
+            read_bytes: (0..lanes).map(|_| Default::default()).collect(),
+            read_element: Default::default(),
+            read_instruction: Default::default(),
+            state: Default::default(),
+            command: Default::default(),
+            arguments: (0..9).map(|_| Default::default()).collect(),
+            count: Default::default(),
+            needed: Default::default(),
+            space: Default::default(),
+            address: Default::default(),
+            remaining: Default::default(),
+            bytes: (0..word).map(|_| Default::default()).collect(),
+            byte_index: Default::default(),
+            reply_left: Default::default(),
+            start_flag: Default::default(),
+            word_bytes: Default::default(),
+            pack_address: Default::default(),
+            pack_count: Default::default(),
+            pack_token: Default::default(),
+            pack_pos: Default::default(),
+            pack_word: Default::default(),
+            pack_element: Default::default(),
+            unpack_token: Default::default(),
+            unpack_cycles: Default::default(),
+            unpack_element: Default::default(),
+            unpack_instruction: Default::default(),
+            s_command: constant(state("command")),
+            s_arguments: constant(state("arguments")),
+            s_dispatch: constant(state("dispatch")),
+            s_data: constant(state("data")),
+            s_write: constant(state("write")),
+            s_read: constant(state("read")),
+            s_read_wait: constant(state("read_wait")),
+            s_step: constant(state("step")),
+            s_reply: constant(state("reply")),
+            c_step: constant(STEP as u64),
+            c_write: constant(WRITE as u64),
+            c_read: constant(READ as u64),
+            c_info: constant(INFO as u64),
+            c_reply: constant(REPLY as u64),
+            c_error: constant(ERROR as u64),
+            c_last_space: constant(SPACE_PROGRAM as u64),
+            c_space_matrix: constant(SPACE_MATRIX as u64),
+            c_space_vector: constant(SPACE_VECTOR as u64),
+            c_space_program: constant(SPACE_PROGRAM as u64),
+            c_zero8: constant(0),
+            c_one8: constant(1),
+            c_step_arguments: constant(4),
+            c_access_arguments: constant(9),
+            c_zero16: constant(0),
+            c_one16: constant(1),
+            c_two16: constant(2),
+            c_four16: constant(4),
+            c_seven16: constant(7),
+            c_info_bytes: constant(info.len() as u64),
+            c_program_bytes: constant(16),
+            c_lane_bytes: constant(lanes as u64),
+            c_one20: constant(1),
+            c_zero32: constant(0),
+            c_one32: constant(1),
+            info: info.iter().map(|&b| constant(b as u64)).collect(),
+        }
+    }
+}
+
+impl Logic for HostPort {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, state, command, count, needed, space, address, remaining, byte_index,
+            reply_left, start_flag
+        );
+        for i in 0..self.arguments.len() {
+            self.arguments[i].clock.next = self.clock.val();
+            self.arguments[i].d.next = self.arguments[i].q.val();
+        }
+        for i in 0..self.bytes.len() {
+            self.bytes[i].clock.next = self.clock.val();
+            self.bytes[i].d.next = self.bytes[i].q.val();
+        }
+        // The arguments, as numbers: WRITE/READ's address and count, STEP's token and position.
+        for i in 0..self.pack_address.bytes.len() {
+            self.pack_address.bytes[i].next = self.arguments[i + 1].q.val();
+        }
+        for i in 0..self.pack_count.bytes.len() {
+            self.pack_count.bytes[i].next = self.arguments[i + 5].q.val();
+        }
+        for i in 0..self.pack_token.bytes.len() {
+            self.pack_token.bytes[i].next = self.arguments[i + 5].q.val();
+            self.pack_pos.bytes[i].next = self.arguments[i + 7].q.val();
+        }
+        self.start_token.next = self.pack_token.word.val();
+        self.start_pos.next = self.pack_pos.word.val();
+        // The word to write, from its bytes.
+        for i in 0..self.mem_bytes.len() {
+            self.mem_bytes[i].next = self.bytes[i].q.val();
+        }
+        for i in 0..self.pack_word.bytes.len() {
+            self.pack_word.bytes[i].next = self.bytes[i].q.val();
+        }
+        for i in 0..self.pack_element.bytes.len() {
+            self.pack_element.bytes[i].next = self.bytes[i].q.val();
+        }
+        self.mem_word.next = self.pack_word.word.val();
+        self.mem_element.next = self.pack_element.word.val();
+        self.unpack_token.word.next = self.result_token.val();
+        self.unpack_cycles.word.next = self.result_cycles.val();
+        self.unpack_element.word.next = self.read_element.val();
+        self.unpack_instruction.word.next = self.read_instruction.val();
+        // Bytes of a word of the current space.
+        self.word_bytes.next = self.c_four16.val();
+        if self.space.q.val() == self.c_space_matrix.val() {
+            self.word_bytes.next = self.c_lane_bytes.val();
+        }
+        if self.space.q.val() == self.c_space_program.val() {
+            self.word_bytes.next = self.c_program_bytes.val();
+        }
+        // Defaults.
+        self.in_ready.next = false;
+        self.out_valid.next = false;
+        self.out_data.next = self.bytes[0].q.val();
+        for i in 0..self.bytes.len() {
+            if self.byte_index.q.val().index() == i {
+                self.out_data.next = self.bytes[i].q.val();
+            }
+        }
+        self.start_flag.d.next = false;
+        self.start.next = self.start_flag.q.val();
+        self.mem_active.next = false;
+        self.mem_matrix.next = self.space.q.val() == self.c_space_matrix.val();
+        self.mem_vector.next = self.space.q.val() == self.c_space_vector.val();
+        self.mem_program.next = self.space.q.val() == self.c_space_program.val();
+        self.mem_addr.next = self.address.q.val();
+        self.mem_we.next = false;
+
+        if self.state.q.val() == self.s_command.val() {
+            self.in_ready.next = true;
+            if self.in_valid.val() {
+                self.command.d.next = self.in_data.val();
+                self.count.d.next = self.c_zero8.val();
+                self.byte_index.d.next = self.c_zero16.val();
+                self.state.d.next = self.s_arguments.val();
+                if self.in_data.val() == self.c_step.val() {
+                    self.needed.d.next = self.c_step_arguments.val();
+                } else if (self.in_data.val() == self.c_write.val())
+                    | (self.in_data.val() == self.c_read.val())
+                {
+                    self.needed.d.next = self.c_access_arguments.val();
+                } else if self.in_data.val() == self.c_info.val() {
+                    for i in 0..self.info.len() {
+                        self.bytes[i].d.next = self.info[i].val();
+                    }
+                    self.reply_left.d.next = self.c_info_bytes.val();
+                    self.state.d.next = self.s_reply.val();
+                } else {
+                    self.bytes[0].d.next = self.c_error.val();
+                    self.bytes[1].d.next = self.in_data.val();
+                    self.reply_left.d.next = self.c_two16.val();
+                    self.state.d.next = self.s_reply.val();
+                }
+            }
+        } else if self.state.q.val() == self.s_arguments.val() {
+            self.in_ready.next = true;
+            if self.in_valid.val() {
+                // A byte enters at the end; after nine, the first is at the start.
+                for i in 1..self.arguments.len() {
+                    self.arguments[i - 1].d.next = self.arguments[i].q.val();
+                }
+                self.arguments[8].d.next = self.in_data.val();
+                self.count.d.next = self.count.q.val() + self.c_one8.val();
+                if self.count.q.val() + self.c_one8.val() == self.needed.q.val() {
+                    if self.command.q.val() == self.c_step.val() {
+                        self.start_flag.d.next = true;
+                        self.state.d.next = self.s_step.val();
+                    } else {
+                        self.state.d.next = self.s_dispatch.val();
+                    }
+                }
+            }
+        } else if self.state.q.val() == self.s_dispatch.val() {
+            // WRITE or READ with its arguments: space, address, count.
+            self.space.d.next = self.arguments[0].q.val();
+            self.address.d.next = self.pack_address.word.val();
+            self.remaining.d.next = self.pack_count.word.val();
+            self.byte_index.d.next = self.c_zero16.val();
+            self.bytes[0].d.next = self.command.q.val() | self.c_reply.val();
+            self.reply_left.d.next = self.c_one16.val();
+            if self.arguments[0].q.val() > self.c_last_space.val() {
+                self.bytes[0].d.next = self.c_error.val();
+                self.bytes[1].d.next = self.arguments[0].q.val();
+                self.reply_left.d.next = self.c_two16.val();
+                self.state.d.next = self.s_reply.val();
+            } else if self.pack_count.word.val() == self.c_zero32.val() {
+                self.state.d.next = self.s_reply.val();
+            } else if self.command.q.val() == self.c_write.val() {
+                self.state.d.next = self.s_data.val();
+            } else {
+                // READ: its reply byte first, then the words.
+                self.state.d.next = self.s_reply.val();
+            }
+        } else if self.state.q.val() == self.s_data.val() {
+            self.in_ready.next = true;
+            if self.in_valid.val() {
+                for i in 0..self.bytes.len() {
+                    if self.byte_index.q.val().index() == i {
+                        self.bytes[i].d.next = self.in_data.val();
+                    }
+                }
+                self.byte_index.d.next = self.byte_index.q.val() + self.c_one16.val();
+                if self.byte_index.q.val() + self.c_one16.val() == self.word_bytes.val() {
+                    self.state.d.next = self.s_write.val();
+                }
+            }
+        } else if self.state.q.val() == self.s_write.val() {
+            // A word of WRITE is complete: write it.
+            self.mem_active.next = true;
+            self.mem_we.next = true;
+            self.address.d.next = self.address.q.val() + self.c_one20.val();
+            self.remaining.d.next = self.remaining.q.val() - self.c_one32.val();
+            self.byte_index.d.next = self.c_zero16.val();
+            self.state.d.next = self.s_data.val();
+            if self.remaining.q.val() == self.c_one32.val() {
+                self.bytes[0].d.next = self.command.q.val() | self.c_reply.val();
+                self.reply_left.d.next = self.c_one16.val();
+                self.state.d.next = self.s_reply.val();
+            }
+        } else if self.state.q.val() == self.s_read.val() {
+            // A word of READ: its address now, its data the next cycle.
+            self.mem_active.next = true;
+            self.state.d.next = self.s_read_wait.val();
+        } else if self.state.q.val() == self.s_read_wait.val() {
+            self.mem_active.next = true;
+            if self.space.q.val() == self.c_space_matrix.val() {
+                for i in 0..self.read_bytes.len() {
+                    self.bytes[i].d.next = self.read_bytes[i].val();
+                }
+            } else if self.space.q.val() == self.c_space_vector.val() {
+                for i in 0..self.unpack_element.bytes.len() {
+                    self.bytes[i].d.next = self.unpack_element.bytes[i].val();
+                }
+            } else {
+                for i in 0..self.unpack_instruction.bytes.len() {
+                    self.bytes[i].d.next = self.unpack_instruction.bytes[i].val();
+                }
+            }
+            self.reply_left.d.next = self.word_bytes.val();
+            self.byte_index.d.next = self.c_zero16.val();
+            self.address.d.next = self.address.q.val() + self.c_one20.val();
+            self.remaining.d.next = self.remaining.q.val() - self.c_one32.val();
+            self.state.d.next = self.s_reply.val();
+        } else if self.state.q.val() == self.s_step.val() {
+            if self.done.val() {
+                self.bytes[0].d.next = self.c_step.val() | self.c_reply.val();
+                self.bytes[1].d.next = self.unpack_token.bytes[0].val();
+                self.bytes[2].d.next = self.unpack_token.bytes[1].val();
+                for i in 0..self.unpack_cycles.bytes.len() {
+                    self.bytes[i + 3].d.next = self.unpack_cycles.bytes[i].val();
+                }
+                self.byte_index.d.next = self.c_zero16.val();
+                self.reply_left.d.next = self.c_seven16.val();
+                self.state.d.next = self.s_reply.val();
+            }
+        } else if self.state.q.val() == self.s_reply.val() {
+            // Send the bytes; READ goes on to its next word until none remain.
+            self.out_valid.next = true;
+            if self.out_ready.val() {
+                self.byte_index.d.next = self.byte_index.q.val() + self.c_one16.val();
+                self.reply_left.d.next = self.reply_left.q.val() - self.c_one16.val();
+                if self.reply_left.q.val() == self.c_one16.val() {
+                    self.state.d.next = self.s_command.val();
+                    if (self.command.q.val() == self.c_read.val())
+                        & (self.remaining.q.val() != self.c_zero32.val())
+                        & (self.space.q.val() <= self.c_last_space.val())
+                    {
+                        self.state.d.next = self.s_read.val();
+                    }
+                }
+            }
+        } else {
+            self.state.d.next = self.s_command.val();
+        }
+        if self.reset.val() {
+            self.state.d.next = self.s_command.val();
+        }
+    }
+}

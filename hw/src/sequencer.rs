@@ -233,6 +233,72 @@ fn decode_case(d: &OpDecode) -> String {
     s
 }
 
+/// The register file: copies `rf_<write port>_<read port>`, the live-value table, the valid
+/// bits, the three read ports and (in simulation) the debug read.
+fn register_file() -> String {
+    let writes = ["sxu_we0", "sxu_we1", "vxu_we0", "vxu_we1"];
+    let reads = ["a", "b", "c"];
+    let addr = |p: usize| writes[p].replace("we", "wa");
+    let data = |p: usize| writes[p].replace("we", "wd");
+    let mut s = String::new();
+    for p in 0..writes.len() {
+        for q in reads.iter().chain(["d"].iter()) {
+            let debug = *q == "d";
+            if debug {
+                s += "`ifdef VERILATOR\n";
+            }
+            let _ = writeln!(
+                s,
+                "(* ram_style = \"distributed\" *) reg [63:0] rf_{p}_{q} [0:63];\n\
+                 always @(posedge clock) if ({we} && {wa} != 6'd0) rf_{p}_{q}[{wa}] <= {wd};",
+                we = writes[p],
+                wa = addr(p),
+                wd = data(p)
+            );
+            if debug {
+                s += "`endif\n";
+            }
+        }
+    }
+    s += "always @(posedge clock) begin\n    if (start) reg_valid <= 64'd0;\n    else begin\n";
+    for p in 0..writes.len() {
+        let _ = writeln!(
+            s,
+            "        if ({we} && {wa} != 6'd0) begin\n            reg_valid[{wa}] <= 1'b1;\n            live[{wa}] <= 2'd{p};\n        end",
+            we = writes[p],
+            wa = addr(p)
+        );
+    }
+    s += "    end\nend\n";
+    s += "// An invalid register reads as its value at the step's start.\n\
+          function [63:0] initial_value(input [5:0] r);\n\
+          \x20   initial_value = (r == 6'd1) ? {48'd0, pos_q} : (r == 6'd2) ? {48'd0, token_q} : 64'd0;\n\
+          endfunction\n";
+    for (q, index) in reads
+        .into_iter()
+        .zip(["i_ra", "i_rb", "i_rc"])
+        .chain([("d", "dbg_reg")])
+    {
+        let debug = q == "d";
+        if debug {
+            s += "`ifdef VERILATOR\n";
+        }
+        let _ = writeln!(s, "reg [63:0] read_{q};\nalways @(*) begin");
+        let _ = writeln!(s, "    case (live[{index}])");
+        for p in 0..writes.len() {
+            let _ = writeln!(s, "        2'd{p}: read_{q} = rf_{p}_{q}[{index}];");
+        }
+        let _ = writeln!(
+            s,
+            "        default: read_{q} = 64'd0;\n    endcase\n    if (!reg_valid[{index}]) read_{q} = initial_value({index});\nend"
+        );
+        if debug {
+            s += "always @(*) dbg_reg_data = read_d;\n`else\nwire unused_dbg = &{1'b0, dbg_reg};\nalways @(*) dbg_reg_data = 64'd0;\n`endif\n";
+        }
+    }
+    s
+}
+
 /// The sequencer's Verilog body for `target`.
 pub fn body(target: &Target) -> String {
     let (l, v) = (target.lanes, target.vector_lanes);
@@ -242,6 +308,7 @@ pub fn body(target: &Target) -> String {
         include_str!("rtl/sequencer.v"),
         &[
             ("OPCODES", decode::opcode_constants()),
+            ("REGFILE", register_file()),
             ("DECODE", decode_cases.trim_end().to_string()),
             ("PROGRAM_WORDS", target.program_words.to_string()),
             (

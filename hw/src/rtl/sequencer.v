@@ -294,22 +294,15 @@ wire [31:0] i_done = (i_unit != 2'd0 && last_done[i_unit] > i_done_by_latency)
     ? last_done[i_unit] : i_done_by_latency;
 
 // ---- register file -----------------------------------------------------------------------
-reg [63:0] regs [0:63];
-integer r;
-always @(posedge clock) begin
-    if (start) begin
-        for (r = 0; r < 64; r = r + 1) regs[r] <= 64'd0;
-        regs[1] <= {48'd0, start_pos};
-        regs[2] <= {48'd0, start_token};
-    end else begin
-        if (sxu_we0 && sxu_wa0 != 6'd0) regs[sxu_wa0] <= sxu_wd0;
-        if (sxu_we1 && sxu_wa1 != 6'd0) regs[sxu_wa1] <= sxu_wd1;
-        if (vxu_we0 && vxu_wa0 != 6'd0) regs[vxu_wa0] <= vxu_wd0;
-        if (vxu_we1 && vxu_wa1 != 6'd0) regs[vxu_wa1] <= vxu_wd1;
-    end
-end
-always @(*) dbg_reg_data = regs[dbg_reg];
-
+// 64 registers of 64 bits with four write ports (scalar unit 0 and 1, vector unit 0 and 1)
+// and three read ports (the issue's operands), as distributed RAM: one copy per write port and
+// read port, each written by its port and read asynchronously, and a live-value table saying
+// which port wrote each register last. A step starts with every register invalid: an invalid
+// register reads as zero, or as the position (r1) or the token (r2).
+reg [15:0] token_q;
+reg [63:0] reg_valid;
+reg [1:0] live [0:63];
+@REGFILE@
 // ---- state, issue bookkeeping and the registered issue bus ----------------------------------
 integer u;
 always @(posedge clock) begin
@@ -323,6 +316,7 @@ always @(posedge clock) begin
     end else if (start) begin
         state <= S_PRIME;
         pos_q <= start_pos;
+        token_q <= start_token;
         now_q <= 32'd0;
         seq_free <= 32'd0;
         for (u = 0; u <= 3; u = u + 1) begin
@@ -340,15 +334,15 @@ always @(posedge clock) begin
             trace_complete <= (i_kind == K_END) ? now_q + 32'd1 : i_done;
             issue_instr <= i_instr;
             issue_len <= i_len;
-            issue_ra <= regs[i_ra];
-            issue_rb <= regs[i_rb];
-            issue_rc <= regs[i_rc];
+            issue_ra <= read_a;
+            issue_rb <= read_b;
+            issue_rc <= read_c;
             if (i_unit == 2'd0) begin
                 if (i_kind == K_END) begin
                     state <= S_IDLE;
                     done <= 1'b1;
                     out_cycles <= now_q + 32'd1;
-                    out_token <= regs[i_ra][15:0];
+                    out_token <= read_a[15:0];
                 end else begin
                     seq_free <= now_q + i_occ;
                 end

@@ -33,8 +33,6 @@ const BUILTIN_SHAPE: &str = "stories260k";
 const DEMO_PROMPT: &str = "Once upon a time";
 /// Target of `monorail demo`.
 const DEMO_TARGET: &str = "ulx3s-85f";
-/// Context of `monorail demo`'s compiled program (the stories260K shape's cache that fits).
-const DEMO_CONTEXT: usize = 256;
 
 #[derive(Parser)]
 #[command(
@@ -558,8 +556,16 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     )
                 })
                 .collect();
+            let clamped = if context.is_none() && m.context < quant.config.seq_len {
+                format!(
+                    " (the most {} holds; the model's seq_len is {})",
+                    target.name, quant.config.seq_len
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "  {} instructions, context {} positions; matrix memory {} / {} words; elements of {}",
+                "  {} instructions, context {} positions{clamped}; matrix memory {} / {} words; elements of {}",
                 m.instructions,
                 m.context,
                 used("matrix"),
@@ -736,7 +742,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             // The compiled program on the cycle-exact simulator of the ulx3s-85f core.
             let machine = MachineArgs {
                 target: Some(DEMO_TARGET.into()),
-                context: Some(DEMO_CONTEXT),
+                // The longest cache the target holds.
+                context: None,
             };
             let target = machine.target()?;
             let (mut iss, predicted) = iss_engine(&loaded, &machine)?;
@@ -746,8 +753,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let cycles: u64 = predicted[..out.len()].iter().sum();
             let per_token = cycles as f64 / out.len() as f64;
             println!(
-                "\n{DEMO_TARGET} core on the instruction-set simulator ({} lanes, context {DEMO_CONTEXT}):",
-                target.lanes
+                "\n{DEMO_TARGET} core on the instruction-set simulator ({} lanes, context {}):",
+                target.lanes,
+                predicted.len()
             );
             println!(
                 "  tokens: {}",

@@ -483,7 +483,7 @@ fn iss_generates_the_golden_tokens_of_the_fixture_on_ulx3s() {
     let dir = fixtures();
     let run = |engine: &str| {
         let machine: &[&str] = match engine {
-            "iss" => &["--target", "ulx3s-85f", "--context", "256"],
+            "iss" => &["--target", "ulx3s-85f"],
             _ => &[],
         };
         let output = monorail()
@@ -529,12 +529,17 @@ fn iss_generates_the_golden_tokens_of_the_fixture_on_ulx3s() {
 fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
     let tmp = TempDir::new().unwrap();
     let out = tmp.path().join("bundle");
+    // Without --context, the longest context the ECP5's block RAM holds (the model's 512
+    // positions do not fit).
     monorail()
-        .args(["compile", "--target", "ulx3s-85f", "--context", "256", "-o"])
+        .args(["compile", "--target", "ulx3s-85f", "-o"])
         .arg(&out)
         .assert()
         .success()
-        .stdout(predicate::str::contains("the MAC bound"));
+        .stdout(predicate::str::contains("the MAC bound"))
+        .stdout(predicate::str::contains(
+            "(the most ulx3s-85f holds; the model's seq_len is 512)",
+        ));
     for file in [
         "manifest.json",
         "program.bin",
@@ -546,19 +551,32 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
     }
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["context"], 256);
-    assert_eq!(manifest["predicted_cycles"].as_array().unwrap().len(), 256);
-    // The default context (the model's 512 positions) does not fit on the ECP5's block RAM.
-    refused(
-        &[
-            "compile",
-            "--target",
-            "ulx3s-85f",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        &["matrix memory needs", "over", "sim-tiny", "--context"],
+    let context = manifest["context"].as_u64().unwrap();
+    assert!(context > 0 && context < 512, "context {context}");
+    assert_eq!(
+        manifest["predicted_cycles"].as_array().unwrap().len() as u64,
+        context
     );
+    // One position more does not fit, and the refusal names the context that does.
+    for longer in [context + 1, 512] {
+        refused(
+            &[
+                "compile",
+                "--target",
+                "ulx3s-85f",
+                "--context",
+                &longer.to_string(),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+            &[
+                "matrix memory needs",
+                "over",
+                "sim-tiny",
+                &format!("--context {context}"),
+            ],
+        );
+    }
     refused(
         &["compile", "--target", "zx81", "-o", out.to_str().unwrap()],
         &["no built-in target `zx81`", "ulx3s-85f"],
@@ -586,10 +604,8 @@ fn the_readme_timeline_is_current() {
             "compile",
             "--target",
             "ulx3s-85f",
-            "--context",
-            "256",
             "--timeline-position",
-            "128",
+            "64",
             "-o",
         ])
         .arg(tmp.path().join("bundle"))
@@ -601,6 +617,6 @@ fn the_readme_timeline_is_current() {
     assert!(
         std::fs::read(&svg).unwrap() == std::fs::read(&committed).unwrap_or_default(),
         "docs/timeline.svg is out of date: run `cargo run --release -- compile --target ulx3s-85f \
-         --context 256 -o build/bundle --timeline docs/timeline.svg --timeline-position 128`"
+         -o build/bundle --timeline docs/timeline.svg --timeline-position 64`"
     );
 }

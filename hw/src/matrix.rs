@@ -171,6 +171,18 @@ pub fn body(target: &Target) -> String {
             ("LOG_L", log2(l).to_string()),
             ("LOG_V", log2(v).to_string()),
             ("LOG_DRAIN", log2(drain).to_string()),
+            (
+                "DRAIN_DATA",
+                if drain == 1 {
+                    "drain".to_string()
+                } else {
+                    format!(
+                        "drain[drain_step[{}:0]*({v}*32) +: {v}*32]",
+                        log2(drain) - 1,
+                        v = target.vector_lanes
+                    )
+                },
+            ),
             ("L_MINUS_1", (l - 1).to_string()),
             ("DRAIN", drain.to_string()),
             ("DRAIN_MINUS_1", (drain - 1).to_string()),

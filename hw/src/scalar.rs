@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 
 use monorail_contract::isa::{FieldKind, Unit};
 use monorail_contract::numerics::tables;
+use monorail_contract::target::SCALAR_TABLE_ENTRIES;
 use rust_hdl::prelude::*;
 
 use crate::decode::{self, OpDecode};
-use crate::verilog::{render, rom_function};
+use crate::verilog::{render, rom};
 
 /// The scalar unit block.
 #[derive(LogicBlock, Default)]
@@ -122,6 +123,9 @@ pub fn body() -> String {
         .filter(|d| d.spec.unit == Unit::Sxu)
         .collect();
     let t = tables::get();
+    // Both tables are indexed by 8 bits: one block RAM, rsqrt's half then recip's.
+    let half = SCALAR_TABLE_ENTRIES / 2;
+    assert!(t.rsqrt.len() <= half && t.recip.len() <= half && half == 256);
     decode::prune_opcodes(&render(
         include_str!("rtl/scalar.v"),
         &[
@@ -134,8 +138,15 @@ pub fn body() -> String {
                     .trim_end()
                     .to_string(),
             ),
-            ("RSQRT_TABLE", rom_function("rsqrt_table", 8, &t.rsqrt, 16)),
-            ("RECIP_TABLE", rom_function("recip_table", 8, &t.recip, 16)),
+            (
+                "TABLES",
+                rom(
+                    "tables",
+                    SCALAR_TABLE_ENTRIES,
+                    16,
+                    &[(0, &t.rsqrt), (half, &t.recip)],
+                ),
+            ),
             ("RSQRT_INDEX_BITS", tables::RSQRT_INDEX_BITS.to_string()),
             ("RECIP_INDEX_BITS", tables::RECIP_INDEX_BITS.to_string()),
         ],

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use monorail_contract::isa::FieldKind;
+use monorail_contract::isa::{self, FieldKind};
 use monorail_contract::target::Target;
 use monorail_contract::timing::{CostRule, Pace, Stream, MXU_PIPELINE_CYCLES, VXU_PIPELINE_CYCLES};
 use rust_hdl::prelude::*;
@@ -238,10 +238,10 @@ fn decode_case(d: &OpDecode) -> String {
 fn register_file() -> String {
     let writes = ["sxu_we0", "sxu_we1", "vxu_we0", "vxu_we1"];
     let reads = ["a", "b", "c"];
-    let addr = |p: usize| writes[p].replace("we", "wa");
-    let data = |p: usize| writes[p].replace("we", "wd");
+    let addr = |we: &str| we.replace("we", "wa");
+    let data = |we: &str| we.replace("we", "wd");
     let mut s = String::new();
-    for p in 0..writes.len() {
+    for (p, we) in writes.iter().enumerate() {
         for q in reads.iter().chain(["d"].iter()) {
             let debug = *q == "d";
             if debug {
@@ -251,9 +251,8 @@ fn register_file() -> String {
                 s,
                 "(* ram_style = \"distributed\" *) reg [63:0] rf_{p}_{q} [0:63];\n\
                  always @(posedge clock) if ({we} && {wa} != 6'd0) rf_{p}_{q}[{wa}] <= {wd};",
-                we = writes[p],
-                wa = addr(p),
-                wd = data(p)
+                wa = addr(we),
+                wd = data(we)
             );
             if debug {
                 s += "`endif\n";
@@ -261,12 +260,11 @@ fn register_file() -> String {
         }
     }
     s += "always @(posedge clock) begin\n    if (start) reg_valid <= 64'd0;\n    else begin\n";
-    for p in 0..writes.len() {
+    for (p, we) in writes.iter().enumerate() {
         let _ = writeln!(
             s,
             "        if ({we} && {wa} != 6'd0) begin\n            reg_valid[{wa}] <= 1'b1;\n            live[{wa}] <= 2'd{p};\n        end",
-            we = writes[p],
-            wa = addr(p)
+            wa = addr(we)
         );
     }
     s += "    end\nend\n";
@@ -319,6 +317,7 @@ pub fn body(target: &Target) -> String {
                 },
             ),
             ("PB", bits_for(target.program_words as u64 - 1).to_string()),
+            ("IB", (isa::encoded_bits().div_ceil(4) * 4).to_string()),
             ("LOG_V", log2(v).to_string()),
             ("LOG_L", log2(l).to_string()),
             ("LOG_HALF_V", log2(v / 2).to_string()),

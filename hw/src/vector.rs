@@ -10,11 +10,11 @@ use monorail_contract::numerics::{
     tables, EXP2_INPUT_LIMIT, PHASE_BITS, PHASE_INDEX_BITS, Q14_ONE, SIGMOID_INPUT_FRACTION_BITS,
     SIGMOID_INPUT_MAX, SINE_QUARTER_ENTRIES,
 };
-use monorail_contract::target::{Target, VectorMemory};
+use monorail_contract::target::{Target, VectorMemory, LANE_TABLE_ENTRIES, LANE_TABLE_EXP2_OFFSET};
 use rust_hdl::prelude::*;
 
 use crate::decode::{self, OpDecode};
-use crate::verilog::{log2, pack, render, rom_function, unpack};
+use crate::verilog::{log2, pack, render, rom, unpack};
 
 /// The vector unit block.
 #[derive(LogicBlock, Default)]
@@ -301,7 +301,7 @@ fn norm_tree(v: usize) -> String {
         let tag = format!("f{level}");
         let _ = writeln!(
             s,
-            "reg [83:0] {tag}_node [0:{}];\nreg {tag}_fire, {tag}_normg;\nreg [4:0] {tag}_bits;\nreg signed [63:0] {tag}_ein;\nalways @(posedge clock) begin\n    {tag}_fire <= {prev_tag}_fire;\n    {tag}_normg <= {prev_tag}_normg;\n    {tag}_bits <= {prev_tag}_bits;\n    {tag}_ein <= {prev_tag}_ein;",
+            "reg [81:0] {tag}_node [0:{}];\nreg {tag}_fire, {tag}_normg;\nreg [4:0] {tag}_bits;\nreg signed [23:0] {tag}_ein;\nalways @(posedge clock) begin\n    {tag}_fire <= {prev_tag}_fire;\n    {tag}_normg <= {prev_tag}_normg;\n    {tag}_bits <= {prev_tag}_bits;\n    {tag}_ein <= {prev_tag}_ein;",
             n - 1
         );
         for i in 0..n {
@@ -318,7 +318,7 @@ fn norm_tree(v: usize) -> String {
     }
     let _ = writeln!(
         s,
-        "wire [83:0] fn_node = {};\nwire fn_fire = {prev_tag}_fire;\nwire fn_normg = {prev_tag}_normg;\nwire [4:0] fn_bits = {prev_tag}_bits;\nwire signed [63:0] fn_ein = {prev_tag}_ein;",
+        "wire [81:0] fn_node = {};\nwire fn_fire = {prev_tag}_fire;\nwire fn_normg = {prev_tag}_normg;\nwire [4:0] fn_bits = {prev_tag}_bits;\nwire signed [23:0] fn_ein = {prev_tag}_ein;",
         prev[0]
     );
     s
@@ -333,6 +333,12 @@ pub fn body(target: &Target) -> String {
         .filter(|d| d.spec.unit == Unit::Vxu)
         .collect();
     let t = tables::get();
+    // The lane tables' layout in vector.v: |q| has 9 bits, exp2's index 8.
+    assert!(t.sigmoid.len() <= LANE_TABLE_EXP2_OFFSET && t.exp2_neg.len() <= 256);
+    assert!(LANE_TABLE_EXP2_OFFSET + t.exp2_neg.len() <= LANE_TABLE_ENTRIES);
+    // The clamps of vector.v test bits: these constants are powers of two (less one).
+    assert!((SIGMOID_INPUT_MAX + 1) as usize == LANE_TABLE_EXP2_OFFSET);
+    assert!((Q14_ONE as u64).is_power_of_two() && (EXP2_INPUT_LIMIT as u64).is_power_of_two());
     let mut pack_inputs = String::new();
     for (wide, port, bits) in [
         ("vm_a_w", "vm_rdata_a", 18),
@@ -382,11 +388,16 @@ pub fn body(target: &Target) -> String {
                     .trim_end()
                     .to_string(),
             ),
-            ("EXP2_TABLE", rom_function("exp2_table", 8, &t.exp2_neg, 15)),
             (
-                "SIGMOID_TABLE",
-                rom_function("sigmoid_table", 9, &t.sigmoid, 15),
+                "LANE_TABLES",
+                rom(
+                    "tables",
+                    LANE_TABLE_ENTRIES,
+                    15,
+                    &[(0, &t.sigmoid), (LANE_TABLE_EXP2_OFFSET, &t.exp2_neg)],
+                ),
             ),
+            ("EXP2_OFFSET", LANE_TABLE_EXP2_OFFSET.to_string()),
             ("TREE", slow_tree(v)),
             ("NORM_TREE", norm_tree(v)),
             ("SINE_INIT", sine_init.trim_end().to_string()),
@@ -417,6 +428,11 @@ pub fn body(target: &Target) -> String {
             ("SIGMOID_FRACTION", SIGMOID_INPUT_FRACTION_BITS.to_string()),
             ("SIGMOID_MAX", SIGMOID_INPUT_MAX.to_string()),
             ("Q14_ONE", Q14_ONE.to_string()),
+            ("Q14_BITS", Q14_ONE.trailing_zeros().to_string()),
+            (
+                "EXP2_LIMIT_BITS",
+                EXP2_INPUT_LIMIT.trailing_zeros().to_string(),
+            ),
             ("EXP2_LIMIT", EXP2_INPUT_LIMIT.to_string()),
             (
                 "PHASE_HALF",

@@ -46,26 +46,45 @@ pub fn unpack(port: &str, wide: &str, lanes: usize, bits: usize) -> String {
     out
 }
 
-/// A Verilog function `name(index)` returning `values[index]` (unsigned, `value_bits` wide;
-/// indexes past the table give 0): how the tables of `numerics::tables` become ROMs.
-pub fn rom_function(name: &str, index_bits: u32, values: &[i32], value_bits: u32) -> String {
-    let mut out = format!(
-        "function [{}:0] {name}(input [{}:0] index);\n    case (index)\n",
-        value_bits - 1,
-        index_bits - 1
-    );
-    for (i, &v) in values.iter().enumerate() {
-        assert!(v >= 0 && (v as u64) < 1 << value_bits, "{name}[{i}] = {v}");
-        let _ = writeln!(
-            out,
-            "        {index_bits}'d{i}: {name} = {value_bits}'d{v};"
-        );
+/// A read-only memory `name` of `depth` entries of `value_bits` (unsigned), holding the tables
+/// `parts` one after another (each at its offset), zero elsewhere: the array declaration and its
+/// initialisation from one packed constant, so that synthesis makes block RAM of it (every
+/// replica of the declaration, as in a `generate` loop, is a memory of its own). How the tables
+/// of `numerics::tables` reach the hardware.
+pub fn rom(name: &str, depth: usize, value_bits: usize, parts: &[(usize, &[i32])]) -> String {
+    let mut entries = vec![0u64; depth];
+    for &(offset, values) in parts {
+        for (i, &v) in values.iter().enumerate() {
+            assert!(v >= 0 && (v as u64) < 1 << value_bits, "{name}[{i}] = {v}");
+            entries[offset + i] = v as u64;
+        }
     }
-    let _ = writeln!(
-        out,
-        "        default: {name} = {value_bits}'d0;\n    endcase\nendfunction"
-    );
-    out
+    // The packed constant, entry i at bits [i * value_bits +: value_bits], as hexadecimal
+    // digits from the most significant end.
+    let total_bits = depth * value_bits;
+    let digits = total_bits.div_ceil(4);
+    let bit = |b: usize| (entries[b / value_bits] >> (b % value_bits)) & 1;
+    let hex: String = (0..digits)
+        .rev()
+        .map(|d| {
+            let nibble = (0..4)
+                .filter(|k| d * 4 + k < total_bits)
+                .map(|k| bit(d * 4 + k) << k)
+                .sum::<u64>();
+            char::from_digit(nibble as u32, 16).unwrap_or('0')
+        })
+        .collect();
+    let upper = name.to_uppercase();
+    format!(
+        "localparam [{total_bits}-1:0] {upper}_INIT = {total_bits}'h{hex};
+         reg [{vb}:0] {name} [0:{last}];
+         integer {name}_i;
+         initial for ({name}_i = 0; {name}_i < {depth}; {name}_i = {name}_i + 1)
+             {name}[{name}_i] = {upper}_INIT[{name}_i*{value_bits} +: {value_bits}];
+",
+        vb = value_bits - 1,
+        last = depth - 1,
+    )
 }
 
 /// Bits needed to hold values `0 ..= max`.
@@ -99,5 +118,14 @@ mod tests {
         let u = unpack("q", "w", 2, 8);
         assert!(u.contains("q$1 = w[8 +: 8];"));
         assert_eq!((bits_for(255), bits_for(256), log2(64)), (8, 9, 6));
+    }
+
+    #[test]
+    fn roms_pack_their_tables_at_their_offsets() {
+        // Entries 0..4 of 3 bits: [5, 0, 1, 7]; 12 bits 0b111_001_000_101 = 0xe45.
+        let r = rom("t", 4, 3, &[(0, &[5]), (2, &[1, 7])]);
+        assert!(r.contains("localparam [12-1:0] T_INIT = 12'he45;"), "{r}");
+        assert!(r.contains("reg [2:0] t [0:3];"));
+        assert!(r.contains("t[t_i] = T_INIT[t_i*3 +: 3];"));
     }
 }

@@ -582,9 +582,13 @@ impl Iss {
                     exponent(self.reg(shift))?,
                 );
                 let total = self.map1(dst, src, n(len), |s| {
-                    Ok(exp2_neg_q15(
-                        (-shift_round(multiplicand(s - max)? * mant, shift)).min(EXP2_INPUT_LIMIT),
-                    ))
+                    let u = -shift_round(multiplicand(s - max)? * mant, shift);
+                    if u < 0 {
+                        return Err(format!(
+                            "expneg of {s}: (value - max) * mant is positive (max {max}, mant {mant})"
+                        ));
+                    }
+                    Ok(exp2_neg_q15(u.min(EXP2_INPUT_LIMIT)))
                 })?;
                 self.set(sum, total);
             }

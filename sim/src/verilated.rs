@@ -1,6 +1,6 @@
 //! A Verilated model of generated Verilog, driven from Rust.
 //!
-//! [`Model::build`] writes the Verilog and a small C++ harness (`harness.cpp`, with a port table
+//! [`build`] writes the Verilog and a small C++ harness (`harness.cpp`, with a port table
 //! generated from the top module's ports) into a folder named by the target and a hash of
 //! everything that goes into the build, runs the project's pinned Verilator and links a shared
 //! library, keeping both tools' logs there; a later build of the same inputs reuses it. The

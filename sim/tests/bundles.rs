@@ -46,7 +46,7 @@ fn bundles_of_wide_targets_read_back_unchanged() {
     let config = synth::parse_shape("stories260k").unwrap();
     let quant = QuantModel::quantize(&synth::synthesize(config, 4));
     let target = Target::builtin("ulx3s-85f").unwrap();
-    let compiled = compile(&quant, &target, CompileOptions { context: Some(256) }).unwrap();
+    let compiled = compile(&quant, &target, CompileOptions::default()).unwrap();
     let tmp = tempfile::TempDir::new().unwrap();
     compiled.bundle.write(tmp.path(), &target).unwrap();
     let read = monorail_contract::bundle::Bundle::read(tmp.path(), &target).unwrap();

@@ -95,6 +95,6 @@ fn stories260k_shape_on_ulx3s_85f_matches_the_golden_model() {
         "ulx3s-85f",
         &[1, 300, 301, 302],
         70,
-        Some(256),
+        None,
     );
 }

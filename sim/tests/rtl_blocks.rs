@@ -189,12 +189,28 @@ fn element_wise_operations() {
             );
         }
     }
+    // Indexes past the lanes' 20-bit element numbers match nothing.
+    for idx in [(1i64 << 40) | 2, -1, -(1 << 20) + 2] {
+        check(
+            &format!("li dst=r3 imm={idx}\nonehot dst=v{INPUT} n=13 idx=r3\nend token=r0"),
+            &[INPUT..INPUT + 64],
+        );
+    }
 }
 
 #[test]
 fn shifts_and_alignment() {
     let w = WIDE..WIDE + 256;
-    for (ea, eb) in [(-20i64, -20i64), (-5, -30), (-40, -6), (3, 3)] {
+    // Exponents up to the ISA's bound of 2^20, and far apart.
+    for (ea, eb) in [
+        (-20i64, -20i64),
+        (-5, -30),
+        (-40, -6),
+        (3, 3),
+        (1_048_000, 1_047_990),
+        (-1_048_000, -1_048_500),
+        (1_000_000, -1_000_000),
+    ] {
         check(
             &format!(
                 "li dst=r3 imm={ea}\nli dst=r4 imm={eb}\n\
@@ -203,7 +219,7 @@ fn shifts_and_alignment() {
             std::slice::from_ref(&w),
         );
     }
-    for s in [20i64, 25, 33, 60] {
+    for s in [20i64, 25, 33, 60, 1_000_000] {
         // Exponents near the shift: small values in the accumulator's low lanes.
         check(
             &format!(
@@ -213,6 +229,15 @@ fn shifts_and_alignment() {
             std::slice::from_ref(&w),
         );
     }
+    // Left shifts (small values by small exponents) and right shifts past the datapath's width.
+    check(
+        &format!(
+            "li dst=r3 imm=10\nshrv dst=v{WIDE} a=v{} b=v{} n=13 s=r3\nend token=r0",
+            ACC + 128,
+            ACC + 160
+        ),
+        std::slice::from_ref(&w),
+    );
 }
 
 #[test]
@@ -230,12 +255,14 @@ fn normalisations() {
             } else {
                 192..224
             };
-            check(
-                &format!(
-                    "li dst=r3 imm=-9\nnorm dst=v{dst} src=v{src} n={n} bits={bits} ein=r3 eout=r4\nend token=r4"
-                ),
-                &[range],
-            );
+            for ein in [-9i64, 1_000_000, -1_000_000] {
+                check(
+                    &format!(
+                        "li dst=r3 imm={ein}\nnorm dst=v{dst} src=v{src} n={n} bits={bits} ein=r3 eout=r4\nend token=r4"
+                    ),
+                    std::slice::from_ref(&range),
+                );
+            }
         }
     }
     // All zeros keep the exponent; normg with per-element exponents, and the largest output.
@@ -243,7 +270,7 @@ fn normalisations() {
         "li dst=r3 imm=5\nfill dst=v64 n=8 s=r0\nnorm dst=v128 src=v64 n=8 bits=16 ein=r3 eout=r4\nend token=r4",
         &[64..72, 128..136],
     );
-    for off in [0i64, -12, 30] {
+    for off in [0i64, -12, 30, 1_000_000, -1_048_000] {
         check(
             &format!(
                 "li dst=r3 imm={off}\n\
@@ -281,7 +308,8 @@ fn reductions() {
 #[test]
 fn nonlinear_functions() {
     let w = WIDE..WIDE + 64;
-    for e in [-30i64, -22, -14, -6, 0] {
+    // Shifts into the table, past its end, left past it, and right past the datapath.
+    for e in [-30i64, -22, -14, -6, 0, 20, 40, -60, -1_000_000] {
         check(
             &format!(
                 "li dst=r3 imm={e}\nsilu dst=v{} src=v65 n=13 e=r3\nend token=r0",
@@ -291,7 +319,7 @@ fn nonlinear_functions() {
         );
     }
     // Scores at and below their maximum, with shifts that reach and pass the table's end.
-    for shift in [12i64, 16, 20, 26] {
+    for shift in [12i64, 16, 20, 26, -3, -20, 1_000_000] {
         check(
             &format!(
                 "vmax dst=r3 src=v64 n=13\nli dst=r4 imm=23170\nli dst=r5 imm={shift}\n\

@@ -22,7 +22,13 @@ fn generated_verilog_is_lint_clean_and_deterministic() {
         let file = dir.path().join(format!("{}.v", target.name));
         std::fs::write(&file, &design.verilog).unwrap();
         let output = Command::new(&verilator)
-            .args(["--lint-only", "-Wall", "-Wno-DECLFILENAME", "--top-module", "top"])
+            .args([
+                "--lint-only",
+                "-Wall",
+                "-Wno-DECLFILENAME",
+                "--top-module",
+                "top",
+            ])
             .arg(&file)
             .output()
             .unwrap();

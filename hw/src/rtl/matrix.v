@@ -193,25 +193,24 @@ end
 // ---- lanes: products, accumulators ---------------------------------------------------------------
 reg [@L@*16-1:0] products;
 reg [@L@*32-1:0] acc;
-reg [@L@*8-1:0] mload_c1, mload_c2;
 genvar l;
 generate
 for (l = 0; l < @L@; l = l + 1) begin : lane
     wire signed [7:0] w = mm_a_data_w[l*8 +: 8];
-    wire signed [7:0] xv = (q_op[2] == OP_DOTV) ? x_lanes[l*8 +: 8] : x_broadcast;
+    // mload passes its word through the multipliers (times one) and the accumulators.
+    wire signed [7:0] xv = (q_op[2] == OP_DOTV) ? x_lanes[l*8 +: 8]
+                         : (q_op[2] == OP_MLOAD) ? 8'sd1 : x_broadcast;
     wire signed [15:0] p = w * xv;
     always @(posedge clock) products[l*16 +: 16] <= p;
     wire signed [15:0] pq = products[l*16 +: 16];
     always @(posedge clock) begin
         if (q_col[3] && q_op[3] == OP_MATVEC)
             acc[l*32 +: 32] <= (q_first_col[3] ? 32'sd0 : $signed(acc[l*32 +: 32])) + {{16{pq[15]}}, pq};
+        else if (q_trigger[3] && q_op[3] == OP_MLOAD)
+            acc[l*32 +: 32] <= {{16{pq[15]}}, pq};
     end
 end
 endgenerate
-always @(posedge clock) begin
-    mload_c1 <= mm_a_data_w;
-    mload_c2 <= mload_c1;
-end
 
 // ---- dotv's adder tree (two levels) and partial sums -------------------------------------------------
 @TREE@
@@ -239,20 +238,18 @@ end
 // ---- the output stage: two registers, then the drain ------------------------------------------------
 // matvec and mload results enter at 5 cycles after the trigger read; they drain from 7.
 reg [@L@*32-1:0] result1, result2, drain;
-reg [@L@*32-1:0] mload_wide;
-integer ml;
-always @(*) for (ml = 0; ml < @L@; ml = ml + 1)
-    mload_wide[ml*32 +: 32] = {{24{mload_c2[ml*8+7]}}, mload_c2[ml*8 +: 8]};
 reg r1_valid, r2_valid;
 reg [17:0] r1_rows_left, r2_rows_left;
 reg [15:0] r1_word, r2_word;
 reg [15:0] dst_q;
 always @(posedge clock) if (issue_mxu) dst_q <= d_dst;
+// The drain register holds a block while its words leave, the word of step s by index.
+wire [@V@*32-1:0] drain_data = @DRAIN_DATA@;
 // The first element index of the block of a trigger at stage 4 (matvec: block b; mload: word b).
 wire [17:0] block_first = q_b[4] << @LOG_L@;
 always @(posedge clock) begin
     r1_valid <= q_trigger[4];
-    result1 <= (q_op[4] == OP_MLOAD) ? mload_wide : acc;
+    result1 <= acc;
     r1_rows_left <= q_rows[4] - block_first;
     r1_word <= (q_dst[4] >> @LOG_V@) + (q_b[4][15:0] << @LOG_DRAIN@) - ACC_BASE_WORD;
     r2_valid <= r1_valid;
@@ -272,7 +269,6 @@ always @(posedge clock) begin
         drain_left <= r2_rows_left;
         drain_step <= 16'd0;
     end else if (drain_on) begin
-        drain <= drain >> (@V@*32);
         drain_word <= drain_word + 16'd1;
         drain_left <= (drain_left > 18'd@V@) ? drain_left - 18'd@V@ : 18'd0;
         drain_step <= drain_step + 16'd1;
@@ -287,7 +283,7 @@ integer al;
 always @(*) begin
     acc_waddr = q_dotv_out[7] ? (dotv_element >> @LOG_V@) - ACC_BASE_WORD : drain_word;
     for (al = 0; al < @V@; al = al + 1) begin
-        acc_wdata_w[al*32 +: 32] = q_dotv_out[7] ? dotv_out[7] : drain[al*32 +: 32];
+        acc_wdata_w[al*32 +: 32] = q_dotv_out[7] ? dotv_out[7] : drain_data[al*32 +: 32];
         acc_we_w[al] = q_dotv_out[7] ? (dotv_element[@LOG_V@-1:0] == al[@LOG_V@-1:0])
                      : drain_on && ({10'd0, al[7:0]} < drain_left);
     end

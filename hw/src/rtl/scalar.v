@@ -25,8 +25,8 @@ function [63:0] fraction_index(input [63:0] x, input [6:0] lead, input [3:0] wid
     end
 endfunction
 
-@RSQRT_TABLE@
-@RECIP_TABLE@
+// rsqrt's table (entries 0..255), then recip's (256..511).
+@TABLES@
 
 wire [7:0] opcode = issue_instr[7:0];
 reg [5:0] dst, exp_dst;
@@ -108,7 +108,7 @@ always @(*) begin
         sxu_we1 = 1'b1;
         sxu_wa1 = s2_exp_dst;
         if (!zero_operand) begin
-            sxu_wd0 = {48'd0, s2_rsqrt ? rsqrt_table(s2_index) : recip_table(s2_index)};
+            sxu_wd0 = {48'd0, tables[{s2_recip, s2_index}]};
             sxu_wd1 = s2_rsqrt ? rsqrt_exp : recip_exp;
         end
     end

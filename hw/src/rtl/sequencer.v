@@ -13,7 +13,8 @@ localparam [2:0] K_IDLE = 3'd0, K_END = 3'd1, K_FIXED = 3'd2, K_VECTOR = 3'd3,
 localparam [1:0] S_IDLE = 2'd0, S_PRIME = 2'd1, S_RUN = 2'd2;
 
 // ---- program memory --------------------------------------------------------------------
-reg [127:0] program_words [0:@PROGRAM_WORDS@-1];
+// Only the low @IB@ bits of an instruction are stored: no format uses the others.
+reg [@IB@-1:0] program_words [0:@PROGRAM_WORDS@-1];
 `ifdef VERILATOR
 reg [8*1024-1:0] bundle_dir;
 initial begin
@@ -24,11 +25,13 @@ end
 reg [1:0] state;
 reg [@PB@-1:0] fetch_pc;
 wire [@PB@-1:0] program_addr = (state == S_IDLE) ? prog_addr[@PB@-1:0] : fetch_pc;
-reg [127:0] fetch_data;
+reg [@IB@-1:0] fetch_stored;
 always @(posedge clock) begin
-    if (prog_we && state == S_IDLE) program_words[prog_addr[@PB@-1:0]] <= prog_wdata;
-    fetch_data <= program_words[program_addr];
+    if (prog_we && state == S_IDLE) program_words[prog_addr[@PB@-1:0]] <= prog_wdata[@IB@-1:0];
+    fetch_stored <= program_words[program_addr];
 end
+wire [127:0] fetch_data = {{(128-@IB@){1'b0}}, fetch_stored};
+wire unused_prog_wdata = &{1'b0, prog_wdata[127:@IB@]};
 always @(*) prog_rdata = fetch_data;
 
 // ---- fetch FIFO ------------------------------------------------------------------------

@@ -5,11 +5,12 @@
 // streamed operand (port A: the first vector operand read, port B: the second) and carries its
 // lane mask, destination and flags down the pipeline:
 //
-//   FE (k+i) -> RD (memory data) -> OP (operands) -> E1 -> E2 -> E3 -> E4 -> write (end of E4)
+//   FE (k+i) -> RD (memory data) -> OP (operands) -> E1 -> E2 -> E3 -> E4 -> E5 (write)
 //
-// so a slot read in cycle k+i is written at the end of cycle k+i+6 and visible at k+i+7: the
-// contract's VXU_PIPELINE_CYCLES counted from issue. Register results leave E4 into the lane
-// accumulators and through the reduction tree (log2 V levels) into the register file.
+// so a slot read in cycle k+i is written at the end of cycle k+i+7 and visible at k+i+8: the
+// contract's VXU_PIPELINE_CYCLES counted from issue. OP multiplies, E1 shifts, E2 rounds and
+// addresses the lane's table, E3 multiplies again, E4 adds, E5 writes. Register results leave E5 into
+// the lane accumulators and through the reduction tree (log2 V levels) into the register file.
 // Normalisations make two passes: the first feeds the fast max tree from OP, whose result
 // (the shift) is ready when the second pass's first slot reaches OP.
 
@@ -56,8 +57,9 @@ function [5:0] bit_length32(input [31:0] x);
     end
 endfunction
 
-@EXP2_TABLE@
-@SIGMOID_TABLE@
+// Each lane's tables (sigmoid by |q|, then exp2) are a block RAM of its own with two read ports:
+// silu's sigmoid at OP, expneg's exp2 at E2.
+localparam [9:0] EXP2_OFFSET = 10'd@EXP2_OFFSET@;
 
 // ---- decode of the issued instruction ---------------------------------------------------------
 reg [3:0] d_kind;
@@ -271,24 +273,24 @@ always @(*) begin
 end
 
 // ---- the slot's control down the pipeline --------------------------------------------------------
-// Stage index: 1 RD, 2 OP, 3 E1, 4 E2, 5 E3, 6 E4.
-reg p_valid [1:6];
-reg [7:0] p_op [1:6];
-reg [@V@-1:0] p_mask [1:6];
-reg p_pass2 [1:6];
-reg p_first [1:6];
-reg p_last [1:6];
-reg p_writes [1:6];
-reg [15:0] p_dst_word [1:6];
-reg [1:0] p_dst_mem [1:6];
-reg signed [19:0] p_base [1:6];
-reg [@LOG_HALF_V_BITS@-1:0] p_pair [1:6];
-reg p_reduce [1:6];
-reg [1:0] p_rmode [1:6];
-reg [5:0] p_rd0 [1:6];
-reg [1:0] p_a_mem [1:6];
-reg [1:0] p_b_mem [1:6];
-reg [@LOG_V@-1:0] p_lane0 [1:6];
+// Stage index: 1 RD, 2 OP, 3 E1, 4 E2, 5 E3, 6 E4, 7 E5.
+reg p_valid [1:7];
+reg [7:0] p_op [1:7];
+reg [@V@-1:0] p_mask [1:7];
+reg p_pass2 [1:7];
+reg p_first [1:7];
+reg p_last [1:7];
+reg p_writes [1:7];
+reg [15:0] p_dst_word [1:7];
+reg [1:0] p_dst_mem [1:7];
+reg signed [19:0] p_base [1:7];
+reg [@LOG_HALF_V_BITS@-1:0] p_pair [1:7];
+reg p_reduce [1:7];
+reg [1:0] p_rmode [1:7];
+reg [5:0] p_rd0 [1:7];
+reg [1:0] p_a_mem [1:7];
+reg [1:0] p_b_mem [1:7];
+reg [@LOG_V@-1:0] p_lane0 [1:7];
 integer ps;
 always @(posedge clock) begin
     p_valid[1] <= active && s_valid;
@@ -308,7 +310,7 @@ always @(posedge clock) begin
     p_a_mem[1] <= a_mem;
     p_b_mem[1] <= b_mem;
     p_lane0[1] <= lane0;
-    for (ps = 2; ps <= 6; ps = ps + 1) begin
+    for (ps = 2; ps <= 7; ps = ps + 1) begin
         p_valid[ps] <= p_valid[ps-1];
         p_op[ps] <= p_op[ps-1];
         p_mask[ps] <= p_mask[ps-1];
@@ -341,9 +343,10 @@ function [15:0] local_word_of(input [1:0] m, input [15:0] word);
 endfunction
 
 
+// Exponents (register values the ISA bounds by 2^20) are computed in 24 bits.
 // The normalisations' shift (norm) or exponent (normg), set between their two passes.
 reg signed [7:0] norm_shift;
-reg signed [63:0] norm_exp;
+reg signed [23:0] norm_exp;
 
 // ---- lanes ----------------------------------------------------------------------------------
 // Per-instruction scalars travel with the slots as far as they are used.
@@ -370,26 +373,50 @@ always @(posedge clock) begin
     p_a_big[1] <= $signed(ra) >= $signed(rb);
     p_a_big[2] <= p_a_big[1];
 end
+
 wire [7:0] op_op = p_op[2];
-// Shifts that are the same for the whole instruction (computed at OP from its scalars).
-wire signed [63:0] ea = p_ra[2], eb = p_rb[2];
-// addalign: E = max(ea, eb) - 15; the other operand shifts by E - its exponent.
-wire signed [63:0] align_shift = p_a_big[2] ? (ea - 64'sd15 - eb) : (eb - 64'sd15 - ea);
-// silu: shift_round(m, -(e + 6)).
-wire signed [63:0] silu_shift = -($signed(p_ra[2]) + 64'sd@SIGMOID_FRACTION@);
-// Clamp a shift to the shifter's range: right shifts past 63 and left shifts past 63 saturate
-// the same way as the contract's shift_round on the values that reach them.
-function signed [7:0] clamp_shift(input signed [63:0] s);
+// Shifts are clamped to the datapath's 48 bits: a right shift past 48 leaves the sign, which
+// rounds to 0 as any longer one; left shifts past 47 only occur in programs the ISA refuses.
+localparam signed [7:0] SHIFT_RIGHT_MAX = 8'sd48, SHIFT_LEFT_MAX = 8'sd47;
+function signed [7:0] clamp_shift(input signed [24:0] s, input signed [7:0] left_max);
     begin
-        if (s > 64'sd63) clamp_shift = 8'sd63;
-        else if (s < -64'sd63) clamp_shift = -8'sd63;
+        if (s > 25'sd48) clamp_shift = SHIFT_RIGHT_MAX;
+        else if (s < -$signed({{17{left_max[7]}}, left_max})) clamp_shift = -left_max;
         else clamp_shift = s[7:0];
     end
 endfunction
+// Shifts that are the same for the whole instruction (computed at OP from its scalars).
+wire signed [23:0] ea = p_ra[2][23:0], eb = p_rb[2][23:0];
+wire unused_exponent_bits = &{1'b0, p_rb[2][63:24], p_rc[2][63:24]};
+// addalign: E = max(ea, eb) - 15; the other operand shifts by E - its exponent.
+wire signed [24:0] align_shift = p_a_big[2] ? ({ea[23], ea} - 25'sd15 - {eb[23], eb})
+                                            : ({eb[23], eb} - 25'sd15 - {ea[23], ea});
+wire signed [7:0] align_sh = clamp_shift(align_shift, SHIFT_LEFT_MAX);
+// expneg: a left shift of 12 or more takes any non-zero product past the table's limit.
+wire signed [7:0] expneg_sh = clamp_shift({p_rc[2][23], p_rc[2][23:0]}, 8'sd12);
+// silu: shift_round(m, -(e + 6)) of a 32-bit m, clamped to the table's +-511: a left shift of
+// 10 or more takes any non-zero m past it, a right shift of 33 leaves 0.
+wire signed [24:0] silu_shift = -({ea[23], ea} + 25'sd@SIGMOID_FRACTION@);
+wire signed [7:0] silu_sh = (silu_shift > 25'sd33) ? 8'sd33
+                          : (silu_shift < -25'sd10) ? -8'sd10 : silu_shift[7:0];
+// onehot: the register compared with each lane's element index (20 bits).
+wire onehot_in_range = (p_ra[2][63:19] == {45{p_ra[2][19]}});
+wire [19:0] onehot_index = p_ra[2][19:0];
 
 reg [@V@*32-1:0] op_a_w, op_b_w;
-reg [@V@*18-1:0] op_d_w;
-reg [@V@*32-1:0] op_abs_w, op_boff_w;
+wire [@V@*10-1:0] table_address_w;
+wire [@V@*15-1:0] entry_w;
+function [47:0] reverse48(input [47:0] x);
+    integer i;
+    begin
+        for (i = 0; i < 48; i = i + 1) reverse48[i] = x[47 - i];
+    end
+endfunction
+// The RD stage's difference: a - max (expneg) or |a| (normalisations), and b + off (normg).
+reg [@V@*32-1:0] op_diff_w, op_boff_w;
+// Saturation of the normalisations (at E2): the largest mantissa and the bit above it.
+wire [47:0] sat_max = (48'd1 << (p_bits[4] - 5'd1)) - 48'd1;
+wire [47:0] sat_top = 48'd1 << (p_bits[4] - 5'd1);
 genvar l;
 generate
 for (l = 0; l < @V@; l = l + 1) begin : lane
@@ -410,176 +437,222 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
         endcase
     end
     // Values past 32 bits would have been refused by the ISA's checks: 32 bits suffice.
-    wire signed [31:0] b_plus_off = b_raw + p_ra[1][31:0];
-    wire signed [17:0] a_minus_max = a_raw[17:0] - p_ra[1][17:0];
+    wire expneg_rd = (p_op[1] == OP_EXPNEG);
+    wire [31:0] diff_x = expneg_rd ? a_raw : (a_raw[31] ? 32'd0 : a_raw);
+    wire [31:0] diff_y = expneg_rd ? p_ra[1][31:0] : (a_raw[31] ? a_raw : 32'd0);
     always @(posedge clock) begin
         op_a_w[l*32 +: 32] <= a_raw;
         op_b_w[l*32 +: 32] <= b_raw;
-        op_abs_w[l*32 +: 32] <= a_raw[31] ? -a_raw : a_raw;
-        op_boff_w[l*32 +: 32] <= b_plus_off;
-        op_d_w[l*18 +: 18] <= a_minus_max;
+        op_diff_w[l*32 +: 32] <= diff_x - diff_y;
+        op_boff_w[l*32 +: 32] <= b_raw + p_ra[1][31:0];
     end
 
-    // OP -> E1.
+    // OP: the operands of the first product and of the shifter.
     wire signed [31:0] a = op_a_w[l*32 +: 32];
     wire signed [31:0] b = op_b_w[l*32 +: 32];
     // Multiplier inputs are 18-bit values (the ISA refuses others).
-    wire signed [17:0] d = op_d_w[l*18 +: 18];
+    wire signed [17:0] d = op_diff_w[l*32 +: 18];
     wire signed [17:0] partner_a = op_a_w[(l ^ 1)*32 +: 18];
     wire signed [17:0] pair_cos = op_b_w[(l & ~1)*32 +: 18];
     wire signed [17:0] pair_sin = op_b_w[(l | 1)*32 +: 18];
     wire signed [19:0] element = p_base[2] + l;
+    // The lane's own shift (normg, shrv): the difference of two exponents.
+    wire signed [23:0] boff = op_boff_w[l*32 +: 24];
+    wire signed [24:0] lane_shift = (op_op == OP_NORMG) ? ({norm_exp[23], norm_exp} - {boff[23], boff})
+                                                        : ({ea[23], ea} - {b[23], b[23:0]});
     reg signed [17:0] m1_x, m1_y;
-    reg signed [47:0] sr_x;
-    reg signed [63:0] sr_shift;
+    reg signed [47:0] sr_x, add_operand;
+    reg signed [7:0] sr_sh;
     reg signed [47:0] value;
     always @(*) begin
         m1_x = a[17:0];
         m1_y = b[17:0];
         sr_x = {{16{a[31]}}, a};
-        sr_shift = 64'sd0;
+        sr_sh = 8'sd0;
         value = {{16{a[31]}}, a};
+        // The first operand of E4's adder (its second is the shifter's result or a product).
+        add_operand = 48'sd0;
         case (op_op)
             OP_MULS: m1_y = p_ra[2][17:0];
             OP_SUMSQ: m1_y = a[17:0];
             OP_EXPNEG: begin
                 m1_x = d;
                 m1_y = p_rb[2][17:0];
-                sr_shift = p_rc[2];
+                sr_sh = expneg_sh;
             end
             OP_ROPE: m1_y = pair_cos;
-            OP_NORM: sr_shift = {{56{norm_shift[7]}}, norm_shift};
-            OP_NORMG: sr_shift = norm_exp - $signed({{32{op_boff_w[l*32+31]}}, op_boff_w[l*32 +: 32]});
-            OP_SHRV: sr_shift = $signed(p_ra[2]) - $signed({{32{b[31]}}, b});
+            OP_SILU: begin
+                sr_sh = silu_sh;
+                add_operand = {{16{a[31]}}, a} <<< @Q14_BITS@;
+            end
+            OP_NORM: sr_sh = norm_shift;
+            OP_NORMG, OP_SHRV: sr_sh = clamp_shift(lane_shift, SHIFT_LEFT_MAX);
             OP_ADDALIGN: begin
                 sr_x = p_a_big[2] ? {{16{b[31]}}, b} : {{16{a[31]}}, a};
-                sr_shift = align_shift;
+                sr_sh = align_sh;
+                add_operand = (p_a_big[2] ? {{16{a[31]}}, a} : {{16{b[31]}}, b}) <<< 15;
             end
-            OP_ADDSV: value = {{16{a[31]}}, a} + {{16{p_ra[2][31]}}, p_ra[2][31:0]};
+            OP_ADDSV: begin
+                sr_x = {{16{p_ra[2][31]}}, p_ra[2][31:0]};
+                add_operand = {{16{a[31]}}, a};
+            end
             OP_FILL: value = {{16{p_ra[2][31]}}, p_ra[2][31:0]};
             OP_SETV: value = p_rb[2][47:0];
-            OP_ONEHOT: value = ({{44{element[19]}}, element} == p_ra[2]) ? 48'sd1 : 48'sd0;
+            OP_ONEHOT: value = (onehot_in_range && element == onehot_index) ? 48'sd1 : 48'sd0;
             default: ;
         endcase
     end
-    // silu's sigmoid input: shift_round(m, silu_shift), clamped to the table.
-    wire signed [7:0] silu_sh = clamp_shift(silu_shift);
-    wire signed [47:0] silu_a = {{16{a[31]}}, a};
-    wire signed [47:0] silu_t = (silu_sh > 8'sd0) ? (silu_a >>> (silu_sh - 8'sd1))
-                                                 : (silu_a <<< (-silu_sh));
-    wire signed [47:0] silu_r = (silu_sh > 8'sd0) ? ((silu_t + 48'sd1) >>> 1) : silu_t;
-    wire signed [9:0] silu_q = (silu_r > 48'sd@SIGMOID_MAX@) ? 10'sd@SIGMOID_MAX@
-                             : (silu_r < -48'sd@SIGMOID_MAX@) ? -10'sd@SIGMOID_MAX@ : silu_r[9:0];
     reg signed [35:0] e1_m1;
     reg signed [47:0] e1_sr_x, e1_value;
     reg signed [7:0] e1_sh;
-    reg signed [9:0] e1_q;
-    reg signed [31:0] e1_big;
-    reg signed [17:0] e1_a, e1_other_x, e1_sin;
+    reg signed [47:0] e1_x;
+    reg signed [17:0] e1_other_x, e1_sin;
     always @(posedge clock) begin
         e1_m1 <= m1_x * m1_y;
         e1_sr_x <= sr_x;
-        e1_sh <= clamp_shift(sr_shift);
+        e1_sh <= sr_sh;
         e1_value <= value;
-        e1_q <= silu_q;
-        e1_a <= a[17:0];
-        e1_big <= p_a_big[2] ? a : b;
+        e1_x <= add_operand;
         e1_other_x <= partner_a;
         e1_sin <= pair_sin;
     end
 
-    // E1 -> E2: the shift of shift_round (t = x >> (s - 1), or x << -s), the sigmoid.
-    wire signed [63:0] shift_in = (p_op[3] == OP_EXPNEG) ? {{28{e1_m1[35]}}, e1_m1}
-                                                        : {{16{e1_sr_x[47]}}, e1_sr_x};
-    wire signed [63:0] shifted = (e1_sh > 8'sd0) ? (shift_in >>> (e1_sh - 8'sd1))
-                                                 : (shift_in <<< (-e1_sh));
-    wire [8:0] q_abs = e1_q[9] ? 9'd0 - e1_q[8:0] : e1_q[8:0];
-    wire [14:0] sig_table = sigmoid_table(q_abs);
-    reg signed [63:0] e2_t;
+    // E1: the shift of shift_round: t = x >> (s - 1) for s > 0, x << -s otherwise, as one
+    // right shifter (a left shift is a right shift of the bit-reversed value, zeros in).
+    wire signed [47:0] shift_in = (p_op[3] == OP_EXPNEG) ? {{12{e1_m1[35]}}, e1_m1} : e1_sr_x;
+    wire shift_right = (e1_sh > 8'sd0);
+    wire [7:0] shift_amount = shift_right ? e1_sh - 8'sd1 : -e1_sh;
+    wire [48:0] shifter_in = shift_right ? {shift_in[47], shift_in} : {1'b0, reverse48(shift_in)};
+    wire [48:0] shifter_out = $signed(shifter_in) >>> shift_amount[5:0];
+    wire [47:0] shifted = shift_right ? shifter_out[47:0] : reverse48(shifter_out[47:0]);
+    wire unused_shifter = &{1'b0, shifter_out[48], shift_amount[7:6]};
+    reg signed [47:0] e2_t;
     reg e2_right;
-    reg signed [15:0] e2_sig;
     reg signed [35:0] e2_m1;
     reg signed [47:0] e2_value;
-    reg signed [31:0] e2_big;
-    reg signed [17:0] e2_a, e2_other_x, e2_sin;
+    reg signed [47:0] e2_x;
+    reg signed [17:0] e2_other_x, e2_sin;
     always @(posedge clock) begin
         e2_t <= shifted;
-        e2_right <= (e1_sh > 8'sd0);
-        e2_sig <= e1_q[9] ? (16'sd@Q14_ONE@ - {1'b0, sig_table}) : {1'b0, sig_table};
+        e2_right <= shift_right;
         e2_m1 <= e1_m1;
         e2_value <= e1_value;
-        e2_a <= e1_a;
-        e2_big <= e1_big;
+        e2_x <= e1_x;
         e2_other_x <= e1_other_x;
         e2_sin <= e1_sin;
     end
 
-    // E2 -> E3: the rounding (and its negation for expneg), saturation, the second product.
-    wire signed [63:0] rounded = e2_right ? ((e2_t + 64'sd1) >>> 1) : e2_t;
-    wire signed [63:0] negated = e2_right ? ((-e2_t) >>> 1) : -e2_t;
-    wire [4:0] sat_bits = p_bits[4];
-    wire signed [63:0] sat_max = (64'sd1 <<< (sat_bits - 5'd1)) - 64'sd1;
+    // E2: the rounding, one adder: (t + 1) >> 1 right, t left; expneg's negation of it is
+    // (~t + 1) >> 1 right, ~t + 1 left. Then saturation, and the table's address.
+    wire negating = (p_op[4] == OP_EXPNEG);
+    wire [47:0] round_in = negating ? ~e2_t : e2_t;
+    wire [47:0] round_sum = round_in + {47'd0, e2_right | negating};
+    wire signed [47:0] rounded = e2_right ? {round_sum[47], round_sum[47:1]} : round_sum;
+    // |rounded| <= 2^(bits-1) by the choice of shift (numerics::normalize): saturation only
+    // meets the two values at the ends.
     wire saturating = (p_op[4] == OP_NORM) || (p_op[4] == OP_NORMG);
-    wire signed [63:0] saturated = !saturating ? rounded
-        : (rounded > sat_max) ? sat_max : (rounded < -sat_max) ? -sat_max : rounded;
-    wire signed [17:0] m2_x = (p_op[4] == OP_SILU) ? e2_a : e2_other_x;
-    wire signed [17:0] m2_y = (p_op[4] == OP_SILU) ? {{2{e2_sig[15]}}, e2_sig} : e2_sin;
+    wire sat_high = !rounded[47] && ((rounded & sat_top) != 48'd0);
+    wire sat_low = rounded[47] && ((rounded & sat_max) == 48'd0);
+    wire signed [47:0] saturated = !saturating ? rounded : sat_high ? sat_max
+                                 : sat_low ? -sat_max : rounded;
+    // silu: the sigmoid's input clamped to +-@SIGMOID_MAX@; expneg: 0 from 2^@EXP2_LIMIT_BITS@ on.
+    wire q_fits = (rounded[47:9] == {39{rounded[47]}}) && (rounded[9:0] != 10'h200);
+    wire [8:0] q_abs = !q_fits ? 9'd@SIGMOID_MAX@ : rounded[47] ? 9'd0 - rounded[8:0] : rounded[8:0];
+    wire exp2_zero = rounded[47] || (rounded[46:@EXP2_LIMIT_BITS@] != {(47-@EXP2_LIMIT_BITS@){1'b0}});
+    wire [9:0] table_address = (p_op[4] == OP_SILU) ? {1'b0, q_abs}
+                                                    : (EXP2_OFFSET | {2'b0, rounded[7:0]});
     reg signed [47:0] e3_sr;
-    reg signed [63:0] e3_neg;
-    reg signed [35:0] e3_m1, e3_m2;
+    reg e3_negative, e3_zero;
+    reg [3:0] e3_exp2_shift;
+    reg signed [35:0] e3_m1;
     reg signed [47:0] e3_value;
-    reg signed [31:0] e3_big;
+    reg signed [47:0] e3_x;
+    reg signed [17:0] e3_other_x, e3_sin;
     always @(posedge clock) begin
-        e3_sr <= saturated[47:0];
-    end
-    wire unused_saturated = &{1'b0, saturated[63:48]};
-    always @(posedge clock) begin
-        e3_neg <= negated;
+        e3_sr <= saturated;
+        e3_negative <= rounded[47];
+        e3_zero <= exp2_zero;
+        e3_exp2_shift <= rounded[11:8];
         e3_m1 <= e2_m1;
-        e3_m2 <= m2_x * m2_y;
         e3_value <= e2_value;
-        e3_big <= e2_big;
+        e3_x <= e2_x;
+        e3_other_x <= e2_other_x;
+        e3_sin <= e2_sin;
     end
 
-    // E3 -> E4: the result.
-    wire exp2_zero = (e3_neg >= 64'sd@EXP2_LIMIT@) || (e3_neg < 64'sd0);
-    wire [15:0] exp2_entry = {1'b0, exp2_table(e3_neg[7:0])};
-    wire [3:0] exp2_shift = e3_neg[11:8];
-    wire [15:0] exp2_t = (exp2_shift == 4'd0) ? exp2_entry : (exp2_entry >> (exp2_shift - 4'd1));
-    wire [15:0] exp2_y = (exp2_shift == 4'd0) ? exp2_t : ((exp2_t + 16'd1) >> 1);
+    // E3: the table's entry; exp2's shift; the second product (silu: m * entry, rope: y * sin).
+    assign table_address_w[l*10 +: 10] = table_address;
+    wire [14:0] entry = entry_w[l*15 +: 15];
+    wire [15:0] exp2_t = (e3_exp2_shift == 4'd0) ? {1'b0, entry} : ({1'b0, entry} >> (e3_exp2_shift - 4'd1));
+    wire [15:0] exp2_y = (e3_exp2_shift == 4'd0) ? exp2_t : ((exp2_t + 16'd1) >> 1);
+    wire silu_e3 = (p_op[5] == OP_SILU);
+    wire signed [17:0] m2_x = silu_e3 ? e3_x[@Q14_BITS@ +: 18] : e3_other_x;
+    wire signed [17:0] m2_y = silu_e3 ? {3'b0, entry} : e3_sin;
+    reg signed [35:0] e4_m1, e4_m2;
+    reg signed [47:0] e4_sr, e4_value;
+    reg signed [47:0] e4_x;
+    reg [15:0] e4_exp2;
+    reg e4_negative;
+    always @(posedge clock) begin
+        e4_m2 <= m2_x * m2_y;
+        e4_m1 <= e3_m1;
+        e4_sr <= e3_sr;
+        e4_value <= e3_value;
+        e4_x <= e3_x;
+        e4_exp2 <= e3_zero ? 16'd0 : exp2_y;
+        e4_negative <= e3_negative;
+    end
+
+    // E4: one adder for addalign ((big << 15) + aligned), addsv (a + s, s through the shifter),
+    // rope (x c -+ y s) and silu (m * sigmoid: m * (1 - entry) = (m << 14) - m * entry for a
+    // negative input, m * entry otherwise).
+    wire rope_e4 = (p_op[6] == OP_ROPE);
+    wire silu_e4 = (p_op[6] == OP_SILU);
+    wire signed [47:0] add_x = rope_e4 ? {{12{e4_m1[35]}}, e4_m1}
+                             : (silu_e4 && !e4_negative) ? 48'sd0 : e4_x;
+    wire signed [47:0] add_y = (rope_e4 || silu_e4) ? {{12{e4_m2[35]}}, e4_m2} : e4_sr;
+    wire add_subtract = rope_e4 ? (l % 2 == 0) : (silu_e4 && e4_negative);
+    wire signed [47:0] add_result = add_x + (add_subtract ? ~add_y : add_y) + {47'd0, add_subtract};
     reg signed [47:0] result;
     always @(*) begin
-        case (p_op[5])
-            OP_NORM, OP_NORMG, OP_SHRV: result = e3_sr;
-            OP_ADDALIGN: result = ({{16{e3_big[31]}}, e3_big} <<< 15) + e3_sr;
-            OP_SILU: result = {{12{e3_m2[35]}}, e3_m2};
-            OP_ROPE: result = (l % 2 == 0) ? {{12{e3_m1[35]}}, e3_m1} - {{12{e3_m2[35]}}, e3_m2}
-                                           : {{12{e3_m1[35]}}, e3_m1} + {{12{e3_m2[35]}}, e3_m2};
-            OP_EXPNEG: result = exp2_zero ? 48'sd0 : {32'd0, exp2_y};
-            OP_MUL, OP_MULS, OP_SUMSQ: result = {{12{e3_m1[35]}}, e3_m1};
-            default: result = e3_value;
+        case (p_op[6])
+            OP_NORM, OP_NORMG, OP_SHRV: result = e4_sr;
+            OP_ADDALIGN, OP_ROPE, OP_SILU, OP_ADDSV: result = add_result;
+            OP_EXPNEG: result = {32'd0, e4_exp2};
+            OP_MUL, OP_MULS, OP_SUMSQ: result = {{12{e4_m1[35]}}, e4_m1};
+            default: result = e4_value;
         endcase
     end
-    always @(posedge clock) e4_res_w[l*48 +: 48] <= result;
+    always @(posedge clock) e5_res_w[l*48 +: 48] <= result;
+end
+// The tables: a block RAM for each pair of lanes, a read port each.
+for (l = 0; l < @V@; l = l + 2) begin : table_pair
+@LANE_TABLES@
+    reg [14:0] entry_even, entry_odd;
+    always @(posedge clock) begin
+        entry_even <= tables[table_address_w[l*10 +: 10]];
+        entry_odd <= tables[table_address_w[(l+1)*10 +: 10]];
+    end
+    assign entry_w[l*15 +: 30] = {entry_odd, entry_even};
 end
 endgenerate
-reg [@V@*48-1:0] e4_res_w;
+reg [@V@*48-1:0] e5_res_w;
 
 
 // ---- writes -----------------------------------------------------------------------------
-wire [@V@-1:0] write_lanes = (p_valid[6] && p_writes[6]) ? p_mask[6] : {@V@{1'b0}};
+wire [@V@-1:0] write_lanes = (p_valid[7] && p_writes[7]) ? p_mask[7] : {@V@{1'b0}};
 always @(*) begin
-    vm_waddr = p_dst_word[6];
-    wide_waddr = p_dst_word[6];
-    input_waddr = p_dst_word[6];
+    vm_waddr = p_dst_word[7];
+    wide_waddr = p_dst_word[7];
+    input_waddr = p_dst_word[7];
 end
 // Sincos results replace the lanes' for the pair they cover.
 reg [@V@*48-1:0] final_w;
 integer fl;
 always @(*) begin
-    final_w = e4_res_w;
+    final_w = e5_res_w;
     for (fl = 0; fl < @V@; fl = fl + 1)
-        if (p_op[6] == OP_SINCOS)
+        if (p_op[7] == OP_SINCOS)
             final_w[fl*48 +: 48] = (fl % 2 == 0) ? {{32{sincos_value0[15]}}, sincos_value0}
                                                  : {{32{sincos_value1[15]}}, sincos_value1};
 end
@@ -594,61 +667,66 @@ always @(*) begin
         input_wdata_w[wl*8 +: 8] = final_w[wl*48 +: 8];
     end
 end
-wire [@V@-1:0] vm_we_w = (p_dst_mem[6] == M_VECTOR) ? write_lanes : {@V@{1'b0}};
-wire [@V@-1:0] wide_we_w = (p_dst_mem[6] == M_WIDE) ? write_lanes : {@V@{1'b0}};
-wire [@V@-1:0] input_we_w = (p_dst_mem[6] == M_INPUT) ? write_lanes : {@V@{1'b0}};
+wire [@V@-1:0] vm_we_w = (p_dst_mem[7] == M_VECTOR) ? write_lanes : {@V@{1'b0}};
+wire [@V@-1:0] wide_we_w = (p_dst_mem[7] == M_WIDE) ? write_lanes : {@V@{1'b0}};
+wire [@V@-1:0] input_we_w = (p_dst_mem[7] == M_INPUT) ? write_lanes : {@V@{1'b0}};
 @UNPACK_OUTPUTS@
 
 // ---- the reduction tree (register results) ------------------------------------------------------
-// Lane accumulators take each slot's results at E4; the tree then combines lanes pairwise, one
-// level a cycle, the last level writing the register file.
+// Lane accumulators take each slot's results at E5; the tree then combines lanes pairwise, one
+// level a cycle, the last level writing the register file. Each accumulator and node has one
+// adder: sums add, maxima subtract and look at the sign (values are far below 2^63).
 reg signed [63:0] la_val [0:@V@-1];
 reg [19:0] la_idx [0:@V@-1];
 reg la_has [0:@V@-1];
 reg t0_fire;
 reg [1:0] t0_mode;
 reg [5:0] t0_rd;
-wire reduce_slot = p_valid[6] && p_reduce[6] && (p_pass2[6] || (p_op[6] != OP_NORMG));
+wire reduce_slot = p_valid[7] && p_reduce[7] && (p_pass2[7] || (p_op[7] != OP_NORMG));
+wire reduce_max = (p_rmode[7] != R_SUM);
 integer rl;
 always @(posedge clock) begin
-    t0_fire <= reduce_slot && p_last[6];
-    t0_mode <= p_rmode[6];
-    t0_rd <= p_rd0[6];
+    t0_fire <= reduce_slot && p_last[7];
+    t0_mode <= p_rmode[7];
+    t0_rd <= p_rd0[7];
     if (reduce_slot) begin
         for (rl = 0; rl < @V@; rl = rl + 1) begin : lanes_acc
-            reg signed [63:0] x;
+            reg signed [63:0] x, total;
             reg signed [19:0] e;
             x = {{16{final_w[rl*48+47]}}, final_w[rl*48 +: 48]};
-            e = p_base[6] + $signed({12'd0, rl[7:0]});
-            if (p_first[6]) begin
-                la_has[rl] <= p_mask[6][rl];
-                la_val[rl] <= p_mask[6][rl] ? x : 64'sd0;
+            e = p_base[7] + $signed({12'd0, rl[7:0]});
+            // The sum, or la_val - x (negative when x is larger).
+            total = la_val[rl] + (reduce_max ? ~x : x) + {63'd0, reduce_max};
+            if (p_first[7]) begin
+                la_has[rl] <= p_mask[7][rl];
+                la_val[rl] <= p_mask[7][rl] ? x : 64'sd0;
                 la_idx[rl] <= e;
-            end else if (p_mask[6][rl]) begin
+            end else if (p_mask[7][rl]) begin
                 la_has[rl] <= 1'b1;
-                case (p_rmode[6])
-                    R_SUM: la_val[rl] <= la_val[rl] + x;
-                    default: if (!la_has[rl] || x > la_val[rl]) begin
-                        la_val[rl] <= x;
-                        la_idx[rl] <= e;
-                    end
-                endcase
+                if (!reduce_max) la_val[rl] <= total;
+                else if (!la_has[rl] || total[63]) begin
+                    la_val[rl] <= x;
+                    la_idx[rl] <= e;
+                end
             end
         end
     end
 end
 // Combine two nodes: sums add; maxima keep the larger, ties the lower element index.
 function [84:0] combine(input [1:0] mode, input [84:0] x, input [84:0] y);
-    reg signed [63:0] xv, yv;
+    reg signed [63:0] xv, yv, total;
     reg [19:0] xi, yi;
-    reg xh, yh;
+    reg xh, yh, max_mode;
     begin
         {xh, xi, xv} = x;
         {yh, yi, yv} = y;
-        if (mode == R_SUM) combine = {xh | yh, xi, xv + yv};
+        max_mode = (mode != R_SUM);
+        // The sum, or xv - yv (negative when y is larger, zero on a tie).
+        total = xv + (max_mode ? ~yv : yv) + {63'd0, max_mode};
+        if (!max_mode) combine = {xh | yh, xi, total};
         else if (!yh) combine = x;
         else if (!xh) combine = y;
-        else if (yv > xv || (yv == xv && yi < xi)) combine = y;
+        else if (total[63] || (total == 64'sd0 && yi < xi)) combine = y;
         else combine = x;
     end
 endfunction
@@ -657,30 +735,30 @@ endfunction
 
 // ---- the normalisations' first pass: per-lane maxima at OP, then the fast tree ----------------------
 reg [31:0] fm_abs [0:@V@-1];
-reg signed [15:0] fm_top [0:@V@-1];
+reg signed [23:0] fm_top [0:@V@-1];
 reg fm_any [0:@V@-1];
-reg signed [33:0] fm_boff [0:@V@-1];
+reg signed [23:0] fm_boff [0:@V@-1];
 reg fm_has [0:@V@-1];
 wire norm_first_pass = p_valid[2] && (p_op[2] == OP_NORM || p_op[2] == OP_NORMG) && !p_pass2[2];
 reg f0_fire;
 reg f0_normg;
 reg [4:0] f0_bits;
-reg signed [63:0] f0_ein;
+reg signed [23:0] f0_ein;
 integer nl;
 always @(posedge clock) begin
     f0_fire <= norm_first_pass && p_last[2];
     f0_normg <= (p_op[2] == OP_NORMG);
     f0_bits <= p_bits[2];
-    f0_ein <= p_ra[2];
+    f0_ein <= ea;
     if (norm_first_pass) begin
         for (nl = 0; nl < @V@; nl = nl + 1) begin : lanes_max
             reg [31:0] ab;
-            reg signed [15:0] top;
-            reg signed [33:0] boff;
+            reg signed [23:0] top;
+            reg signed [23:0] boff;
             reg on;
-            ab = op_abs_w[nl*32 +: 32];
-            boff = {{2{op_boff_w[nl*32+31]}}, op_boff_w[nl*32 +: 32]};
-            top = $signed({10'd0, bit_length32(ab)}) + boff[15:0];
+            ab = op_diff_w[nl*32 +: 32];
+            boff = op_boff_w[nl*32 +: 24];
+            top = $signed({18'd0, bit_length32(ab)}) + boff;
             on = p_mask[2][nl];
             if (p_first[2]) begin
                 fm_abs[nl] <= on ? ab : 32'd0;
@@ -699,60 +777,59 @@ always @(posedge clock) begin
     end
 end
 // A node of the fast tree: {has, boff, any, top, abs}.
-function [83:0] norm_combine(input [83:0] x, input [83:0] y);
+function [81:0] norm_combine(input [81:0] x, input [81:0] y);
     reg [31:0] xa, ya;
-    reg signed [15:0] xt, yt;
+    reg signed [23:0] xt, yt;
     reg xn, yn, xh, yh;
-    reg signed [33:0] xb, yb;
+    reg signed [23:0] xb, yb;
     begin
         {xh, xb, xn, xt, xa} = x;
         {yh, yb, yn, yt, ya} = y;
         norm_combine[31:0] = (ya > xa) ? ya : xa;
-        norm_combine[47:32] = (!yn || (xn && xt >= yt)) ? xt : yt;
-        norm_combine[48] = xn | yn;
-        norm_combine[82:49] = (!yh || (xh && xb >= yb)) ? xb : yb;
-        norm_combine[83] = xh | yh;
+        norm_combine[55:32] = (!yn || (xn && xt >= yt)) ? xt : yt;
+        norm_combine[56] = xn | yn;
+        norm_combine[80:57] = (!yh || (xh && xb >= yb)) ? xb : yb;
+        norm_combine[81] = xh | yh;
     end
 endfunction
 @NORM_TREE@
 // The final node gives the shift (norm) or the exponent (normg); eout is written now.
 wire [31:0] fn_abs = fn_node[31:0];
-wire signed [15:0] fn_top = fn_node[47:32];
-wire fn_any = fn_node[48];
-wire signed [33:0] fn_boff = fn_node[82:49];
-wire fn_has = fn_node[83];
+wire signed [23:0] fn_top = fn_node[55:32];
+wire fn_any = fn_node[56];
+wire signed [23:0] fn_boff = fn_node[80:57];
+wire fn_has = fn_node[81];
 wire [5:0] fn_length = bit_length32(fn_abs);
 wire signed [7:0] fn_shift = (fn_abs == 32'd0) ? 8'sd0
     : $signed({2'b0, fn_length}) - $signed({3'b0, fn_bits}) + 8'sd1;
-wire signed [63:0] fn_exp = fn_normg
-    ? (fn_any ? $signed({{48{fn_top[15]}}, fn_top}) - $signed({59'd0, fn_bits}) + 64'sd1
-              : (fn_has ? $signed({{30{fn_boff[33]}}, fn_boff}) : 64'sd0))
-    : fn_ein + $signed({{56{fn_shift[7]}}, fn_shift});
+wire signed [23:0] fn_exp = fn_normg
+    ? (fn_any ? fn_top - $signed({19'd0, fn_bits}) + 24'sd1 : (fn_has ? fn_boff : 24'sd0))
+    : fn_ein + $signed({{16{fn_shift[7]}}, fn_shift});
 always @(posedge clock) begin
     if (fn_fire) begin
         norm_shift <= fn_shift;
         norm_exp <= fn_exp;
     end
 end
-// Exponent results (norm, normg, addalign) leave with the instruction's last slot at E4, on
+// Exponent results (norm, normg, addalign) leave with the instruction's last slot at E5, on
 // port 1: last slots are one a cycle at most, so these writes never meet.
-reg signed [63:0] p_exp [3:6];
-reg [5:0] p_rd1_late [3:6];
-wire signed [63:0] align_exp = (p_a_big[2] ? ea : eb) - 64'sd15;
+reg signed [23:0] p_exp [3:7];
+reg [5:0] p_rd1_late [3:7];
+wire signed [23:0] align_exp = (p_a_big[2] ? ea : eb) - 24'sd15;
 integer xs;
 always @(posedge clock) begin
     p_exp[3] <= (p_op[2] == OP_ADDALIGN) ? align_exp : norm_exp;
     p_rd1_late[3] <= p_rd1[2];
-    for (xs = 4; xs <= 6; xs = xs + 1) begin
+    for (xs = 4; xs <= 7; xs = xs + 1) begin
         p_exp[xs] <= p_exp[xs-1];
         p_rd1_late[xs] <= p_rd1_late[xs-1];
     end
 end
 always @(*) begin
-    vxu_we1 = p_valid[6] && p_last[6]
-        && (((p_op[6] == OP_NORM || p_op[6] == OP_NORMG) && p_pass2[6]) || p_op[6] == OP_ADDALIGN);
-    vxu_wa1 = p_rd1_late[6];
-    vxu_wd1 = p_exp[6];
+    vxu_we1 = p_valid[7] && p_last[7]
+        && (((p_op[7] == OP_NORM || p_op[7] == OP_NORMG) && p_pass2[7]) || p_op[7] == OP_ADDALIGN);
+    vxu_wa1 = p_rd1_late[7];
+    vxu_wd1 = {{40{p_exp[7][23]}}, p_exp[7]};
 end
 
 
@@ -812,10 +889,13 @@ always @(posedge clock) begin
 end
 wire [15:0] sc_mag0 = sc_flags0[0] ? 16'd@Q14_ONE@ : {1'b0, sc_rom0};
 wire [15:0] sc_mag1 = sc_flags1[0] ? 16'd@Q14_ONE@ : {1'b0, sc_rom1};
-reg [15:0] sincos_value0, sincos_value1;
+// The values, registered twice to meet the pipeline's write stage (E5).
+reg [15:0] sc_value0, sc_value1, sincos_value0, sincos_value1;
 always @(posedge clock) begin
-    sincos_value0 <= sc_flags0[1] ? -sc_mag0 : sc_mag0;
-    sincos_value1 <= sc_flags1[1] ? -sc_mag1 : sc_mag1;
+    sc_value0 <= sc_flags0[1] ? -sc_mag0 : sc_mag0;
+    sc_value1 <= sc_flags1[1] ? -sc_mag1 : sc_mag1;
+    sincos_value0 <= sc_value0;
+    sincos_value1 <= sc_value1;
 end
 
 

@@ -29,7 +29,9 @@ pub const PASSES: [&str; 4] = ["layout", "lower", "schedule", "emit"];
 /// Compile options.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CompileOptions {
-    /// Positions the bundle serves (the KV cache's length); default: the model's `seq_len`.
+    /// Positions the bundle serves (the KV cache's length); default: the model's `seq_len`, or
+    /// the longest context the target's memories hold when that is shorter (as `run.c` clamps
+    /// its steps to `seq_len`).
     pub context: Option<usize>,
 }
 
@@ -99,6 +101,28 @@ fn overflow(
     None
 }
 
+/// The longest context up to `at_most` whose memories fit `target` (memory use grows with the
+/// context), if any does.
+fn longest_context(model: &QuantModel, target: &Target, at_most: usize) -> Option<usize> {
+    if at_most == 0 || overflow(model, target, 1).is_some() {
+        return None;
+    }
+    if overflow(model, target, at_most).is_none() {
+        return Some(at_most);
+    }
+    // Context `fits` fits and `over` does not.
+    let (mut fits, mut over) = (1, at_most);
+    while over - fits > 1 {
+        let middle = (fits + over) / 2;
+        if overflow(model, target, middle).is_none() {
+            fits = middle;
+        } else {
+            over = middle;
+        }
+    }
+    Some(fits)
+}
+
 /// Compile `model` for `target`.
 pub fn compile(
     model: &QuantModel,
@@ -106,7 +130,9 @@ pub fn compile(
     options: CompileOptions,
 ) -> Result<Compiled, CompileError> {
     let seq_len = model.config.seq_len;
-    let context = options.context.unwrap_or(seq_len);
+    let context = options
+        .context
+        .unwrap_or_else(|| longest_context(model, target, seq_len).unwrap_or(seq_len));
     if context == 0 || context > seq_len {
         return Err(CompileError::Invalid(format!(
             "context {context} must be in 1 ..= the model's seq_len ({seq_len})"
@@ -118,10 +144,7 @@ pub fn compile(
             .filter(|t| t.name != target.name && overflow(model, t, context).is_none())
             .map(|t| t.name)
             .collect();
-        let shorter = (1..context)
-            .rev()
-            .step_by(context.div_ceil(64).max(1))
-            .find(|&c| overflow(model, target, c).is_none());
+        let shorter = longest_context(model, target, context - 1);
         let mut suggestion = String::new();
         if !fits.is_empty() {
             suggestion += &format!("; built-in targets that fit it: {}", fits.join(", "));

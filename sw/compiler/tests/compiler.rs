@@ -16,7 +16,7 @@ fn stories() -> QuantModel {
 fn the_same_inputs_give_byte_identical_bundles() {
     let model = stories();
     let target = Target::builtin("ulx3s-85f").unwrap();
-    let options = CompileOptions { context: Some(256) };
+    let options = CompileOptions::default();
     let tmp = tempfile::TempDir::new().unwrap();
     for name in ["a", "b"] {
         let compiled = compile(&model, &target, options).unwrap();
@@ -37,8 +37,9 @@ fn the_same_inputs_give_byte_identical_bundles() {
 fn the_timeline_agrees_with_the_prediction_and_never_double_books_a_unit() {
     let model = stories();
     let target = Target::builtin("ulx3s-85f").unwrap();
-    let compiled = compile(&model, &target, CompileOptions { context: Some(256) }).unwrap();
-    for pos in [0, 100, 255] {
+    let compiled = compile(&model, &target, CompileOptions::default()).unwrap();
+    let context = compiled.bundle.manifest.context;
+    for pos in [0, context / 2, context - 1] {
         let (spans, total) = timeline::spans(&compiled.code, &target, pos);
         assert_eq!(total, compiled.bundle.manifest.predicted_cycles[pos]);
         for unit in Unit::EXECUTION {

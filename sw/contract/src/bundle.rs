@@ -4,7 +4,8 @@
 //!   map, the named checkpoints (where each model step's values can be read, after which
 //!   instruction) and the predicted cycles of a token step at every position;
 //! - `program.bin`: the instructions, 16 little-endian bytes each, and `program.hex`, the same
-//!   as the program memory's `$readmemh` image (one 128-bit word per line);
+//!   as the program memory's `$readmemh` image (one word per line, only the low
+//!   [`isa::encoded_bits`] rounded up to a hexadecimal digit: the bits the formats use);
 //! - `matrix_tile_NN.hex`: one `$readmemh` image per matrix-memory bank, one word per line, lane
 //!   0 in the lowest byte;
 //! - `vector.hex`, `accumulator.hex`, `wide.hex`, `input.hex`: the initial contents of the four
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::isa::{decode_program, encode_program, Instr};
+use crate::isa::{self, decode_program, encode_program, Instr};
 use crate::model_config::ModelConfig;
 use crate::target::{Target, VectorMemory};
 
@@ -289,12 +290,11 @@ impl Bundle {
         let program = encode_program(&self.program)
             .map_err(|(i, e)| invalid(dir, format!("instruction {i}: {e}")))?;
         put("program.bin", &program)?;
-        let mut hex = String::with_capacity(program.len() / 16 * 33);
+        let digits = isa::encoded_bits().div_ceil(4) as usize;
+        let mut hex = String::with_capacity(program.len() / 16 * (digits + 1));
         for word in program.chunks_exact(16) {
-            for byte in word.iter().rev() {
-                let _ = write!(hex, "{byte:02x}");
-            }
-            hex.push('\n');
+            let value = u128::from_le_bytes(word.try_into().expect("16-byte chunks"));
+            let _ = writeln!(hex, "{value:0digits$x}");
         }
         put("program.hex", hex.as_bytes())?;
         for t in 0..target.matrix_tiles {

@@ -232,7 +232,8 @@ define_isa! {
     /// `v[dst + i] = m * sigmoid_q14(shift_round(m, -(r[e] + 6)))` with `m = v[src + i]`.
     Silu = 0x36, Vxu, "silu", "x times sigmoid(x)" { dst: V 16, src: V 16, n: N 17, e: R 6 }
     /// `v[dst + i] = exp2_neg_q15(min(-shift_round((v[src + i] - r[max]) * r[mant], r[shift]), 4096))`;
-    /// `r[sum]` gets the sum of the outputs.
+    /// `r[sum]` gets the sum of the outputs. The exponent must not be negative (`r[max]` is the
+    /// largest input and `r[mant]` positive).
     Expneg = 0x37, Vxu, "expneg", "softmax numerators" { dst: V 16, src: V 16, n: N 17, max: R 6, mant: R 6, shift: R 6, sum: R 6 }
     /// `v[dst + i] = shift_round(v[a + i], r[s] - v[b + i])`.
     Shrv = 0x38, Vxu, "shrv", "shift by a vector of exponents" { dst: V 16, a: V 16, b: V 16, n: N 17, s: R 6 }
@@ -266,6 +267,16 @@ define_isa! {
     Sincos = 0x44, Vxu, "sincos", "cosines and sines of the position's phases" { dst: V 16, src: V 16, n: N 17 }
     /// `v[dst + i] = r[s]`.
     Fill = 0x45, Vxu, "fill", "fill with a scalar" { dst: V 16, n: N 17, s: R 6 }
+}
+
+/// Bits of the 128-bit word that some format uses (the end of the widest format's last field):
+/// the bits a program memory stores.
+pub fn encoded_bits() -> u32 {
+    SPECS
+        .iter()
+        .map(|s| OPERAND_SHIFT + s.fields.iter().map(|f| f.bits).sum::<u32>())
+        .max()
+        .unwrap_or(OPERAND_SHIFT)
 }
 
 /// The format with this opcode.

@@ -18,9 +18,10 @@ use crate::target::Target;
 /// words, one per cycle.
 pub const MXU_PIPELINE_CYCLES: u64 = 7;
 /// Stages of the vector unit from issue to the write of a result: the issue register, memory
-/// read, operand register, four execution stages (E1 to E4). Every streamed operation takes all
-/// of them, so writes leave in the order of the reads and never contend.
-pub const VXU_PIPELINE_CYCLES: u64 = 7;
+/// read, operand register, five execution stages (E1 to E5: shift, round and table address,
+/// second product, add, write). Every streamed operation takes all of them, so writes leave in
+/// the order of the reads and never contend.
+pub const VXU_PIPELINE_CYCLES: u64 = 8;
 /// Latency of a scalar operation: operands registered at issue, the result written a cycle later.
 pub const SXU_CYCLES: u64 = 2;
 /// Latency of a scalar table operation (`rsqrt`, `recip`) and of `muli`.
@@ -472,8 +473,15 @@ mod tests {
     use super::*;
     use crate::isa::{Instr, Wait};
 
+    /// 64 matrix lanes and 16 vector lanes (a matrix block drains in 4 words).
     fn target() -> Target {
-        Target::builtin("ulx3s-85f").unwrap()
+        let (_, text) = crate::target::BUILTIN_TARGETS
+            .iter()
+            .find(|(name, _)| *name == "ulx3s-85f")
+            .unwrap();
+        let mut raw = crate::target::RawTarget::parse(text).unwrap();
+        raw.vector_lanes = 16;
+        raw.validate().unwrap()
     }
 
     #[test]

@@ -23,6 +23,7 @@ use monorail_model::sampler::SamplerOptions;
 use monorail_model::synth;
 use monorail_model::tokenizer::{Tokenizer, BOS};
 use monorail_model::ModelError;
+use monorail_sim::rtl::Rtl;
 use monorail_sim::{Iss, Machine, MachineError};
 
 /// Seed of the built-in model (a synthetic stories260K-shaped model until a trained one ships).
@@ -56,6 +57,9 @@ enum EngineKind {
     Golden,
     /// The compiled program on the cycle-exact instruction-set simulator (needs --target).
     Iss,
+    /// The compiled program on the generated core, Verilated (needs --target, and Verilator:
+    /// scripts/setup-tools.sh installs it).
+    Rtl,
 }
 
 /// The machine flags shared by the commands that compile.
@@ -147,6 +151,17 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         timeline_position: usize,
     },
+    /// Generate the core for a target: its Verilog (module `top`), the memory images of a
+    /// compiled model ($readmemh files, as compile writes them) and a report of what was made.
+    Gen {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        machine: MachineArgs,
+        /// Output folder; default: build/gen/TARGET-HASH (HASH: of the files written).
+        #[arg(long, short = 'o', value_name = "DIR")]
+        output: Option<PathBuf>,
+    },
     /// Compare the golden integer model with the float reference, teacher-forced.
     Fidelity {
         #[command(flatten)]
@@ -185,6 +200,9 @@ enum Command {
         /// Positions the compiled program serves (with --target).
         #[arg(long)]
         context: Option<usize>,
+        /// Also run the compiled program on the Verilated core of the target (with --target).
+        #[arg(long, requires = "target")]
+        rtl: bool,
         /// Positions to run (greedy, from BOS); 0 means the model's seq_len.
         #[arg(long, short = 'n', default_value_t = 0)]
         steps: usize,
@@ -230,6 +248,131 @@ struct Loaded {
     checkpoint: Checkpoint,
     tokenizer: Tokenizer,
     name: String,
+}
+
+/// What a compilation made: instructions, context, memory use, cycles per token and how far
+/// they are from the MAC bound; one line each. `context_chosen` says the context was the
+/// default (the longest the target holds, up to seq_len).
+fn compile_summary(
+    loaded: &Loaded,
+    target: &Target,
+    compiled: &monorail_compiler::Compiled,
+    context_chosen: bool,
+) -> Vec<String> {
+    let m = &compiled.bundle.manifest;
+    let config = &loaded.checkpoint.config;
+    let cycles = &m.predicted_cycles;
+    let bound = |pos: usize| config.macs_per_token(pos) as f64 / target.lanes as f64;
+    let positions = cycles.len().min(256);
+    let ratio = (0..positions)
+        .map(|p| cycles[p] as f64 / bound(p))
+        .sum::<f64>()
+        / positions as f64;
+    let used = |memory: &str| -> usize {
+        m.regions
+            .iter()
+            .filter(|r| r.memory == memory)
+            .map(|r| r.size as usize)
+            .sum()
+    };
+    let vector_use: Vec<String> = VectorMemory::ALL
+        .iter()
+        .map(|&vm| {
+            format!(
+                "{} {} / {}",
+                vm.name(),
+                used(vm.name()),
+                target.range_of(vm).len()
+            )
+        })
+        .collect();
+    let clamped = if context_chosen && m.context < config.seq_len {
+        format!(
+            " (the most {} holds; the model's seq_len is {})",
+            target.name, config.seq_len
+        )
+    } else {
+        String::new()
+    };
+    let mut lines = vec![format!(
+        "{} instructions, context {} positions{clamped}; matrix memory {} / {} words; elements of {}",
+        m.instructions,
+        m.context,
+        used("matrix"),
+        target.matrix_words(),
+        vector_use.join(", ")
+    )];
+    for pos in [0, cycles.len() / 2, cycles.len() - 1] {
+        let [mxu, vxu, sxu] = monorail_compiler::timeline::busy(&compiled.code, target, pos);
+        lines.push(format!(
+            "position {pos}: {} cycles; busy: matrix unit {mxu}, vector unit {vxu}, scalar unit {sxu}; MAC bound {:.0}",
+            cycles[pos],
+            bound(pos)
+        ));
+    }
+    lines.push(format!(
+        "cycles per token: {} at position 0, {} at position {}; {:.2}x the MAC bound on average over positions 0..{positions}",
+        cycles[0],
+        cycles[cycles.len() - 1],
+        cycles.len() - 1,
+        ratio
+    ));
+    lines
+}
+
+/// Where `monorail gen` wrote, and whether the folder already held the same files.
+struct Written {
+    dir: PathBuf,
+    reused: bool,
+}
+
+/// Write the design (`top.v`), the bundle's files and `report.txt` into `output`, or, without
+/// it, into `build/gen/TARGET-HASH` (HASH of the files; kept when it exists: the same inputs give
+/// the same bytes). Files are written whole (a temporary name, then renamed).
+fn write_design(
+    design: &monorail_hw::Design,
+    bundle: &monorail_contract::bundle::Bundle,
+    target: &Target,
+    report: &[String],
+    output: Option<PathBuf>,
+) -> Result<Written, String> {
+    let write_into = |dir: &std::path::Path| -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        bundle.write(dir, target).map_err(|e| e.to_string())?;
+        checkpoint::write_atomically(&dir.join("top.v"), design.verilog.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let text: String = report.iter().map(|l| format!("{l}\n")).collect();
+        checkpoint::write_atomically(&dir.join("report.txt"), text.as_bytes())
+            .map_err(|e| e.to_string())
+    };
+    if let Some(dir) = output {
+        write_into(&dir)?;
+        return Ok(Written { dir, reused: false });
+    }
+    // Write beside the final folder, hash what was written, then move it into place.
+    let root = PathBuf::from("build/gen");
+    let staging = root.join(format!(".{}-{}.partial", target.name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    write_into(&staging)?;
+    let mut names: Vec<_> = std::fs::read_dir(&staging)
+        .map_err(|e| format!("{}: {e}", staging.display()))?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    names.sort();
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for name in &names {
+        let bytes = std::fs::read(staging.join(name)).map_err(|e| e.to_string())?;
+        for b in name.to_string_lossy().bytes().chain([0]).chain(bytes) {
+            hash = (hash ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    let dir = root.join(format!("{}-{hash:016x}", target.name));
+    if dir.is_dir() {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Ok(Written { dir, reused: true });
+    }
+    std::fs::rename(&staging, &dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(Written { dir, reused: false })
 }
 
 fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
@@ -306,10 +449,11 @@ fn load_target(name: &str) -> Result<Target, CliError> {
     }
 }
 
+/// A host engine: the float reference, or the golden model (whose numerics the machines share).
 fn engine(kind: EngineKind, checkpoint: Checkpoint) -> Box<dyn Engine> {
     match kind {
         EngineKind::Float => Box::new(FloatModel::new(checkpoint)),
-        EngineKind::Golden | EngineKind::Iss => {
+        EngineKind::Golden | EngineKind::Iss | EngineKind::Rtl => {
             Box::new(GoldenModel::new(QuantModel::quantize(&checkpoint)))
         }
     }
@@ -321,6 +465,8 @@ struct MachineEngine<M: Machine> {
     machine: M,
     config: ModelConfig,
     logits: Vec<f32>,
+    /// The folder the machine's memory images were read from (the RTL's), kept while it runs.
+    _images: Option<tempfile::TempDir>,
 }
 
 impl<M: Machine> Engine for MachineEngine<M> {
@@ -350,13 +496,25 @@ impl<M: Machine> Engine for MachineEngine<M> {
     }
 }
 
-/// Compile the model for the target and load it into the instruction-set simulator; also
-/// returns the predicted cycles at every position. The engine's `seq_len` is the bundle's
-/// context, so generation stops there as run.c stops at `seq_len`.
-fn iss_engine(
+/// A machine engine: the compiled program on the instruction-set simulator or the Verilated
+/// RTL, with the predicted cycles at every position, and (for the RTL) the seconds its Verilated
+/// model took to build (0 when an earlier build was reused).
+struct MachineRun {
+    engine: Box<dyn Engine>,
+    predicted: Vec<u64>,
+    build_seconds: Option<f64>,
+}
+
+/// Compile the model for the target and load it into the instruction-set simulator (`kind`
+/// Iss) or the Verilated core (Rtl). The engine's `seq_len` is the bundle's context, so
+/// generation stops there as run.c stops at `seq_len`. `logits`: record the classifier's values
+/// (for sampling); without them the machine's own argmax is the token.
+fn machine_engine(
     loaded: &Loaded,
     machine: &MachineArgs,
-) -> Result<(Box<dyn Engine>, Vec<u64>), CliError> {
+    kind: EngineKind,
+    logits: bool,
+) -> Result<MachineRun, CliError> {
     let target = machine.target()?;
     let quant = QuantModel::quantize(&loaded.checkpoint);
     let compiled = compile(
@@ -372,15 +530,58 @@ fn iss_engine(
         seq_len: compiled.bundle.manifest.context,
         ..loaded.checkpoint.config
     };
+    let logits_buffer = vec![0.0; config.vocab_size];
+    if kind == EngineKind::Rtl {
+        let failed = |message: String| CliError { code: 1, message };
+        let start = Instant::now();
+        let design = monorail_hw::generate(&target);
+        let build = monorail_sim::verilated::build(
+            &design.verilog,
+            &target.name,
+            &monorail_fpga::build_root(),
+        )
+        .map_err(|e| failed(e.to_string()))?;
+        let build_seconds = if build.built {
+            start.elapsed().as_secs_f64()
+        } else {
+            0.0
+        };
+        let images = tempfile::TempDir::new().map_err(|e| failed(e.to_string()))?;
+        compiled
+            .bundle
+            .write(images.path(), &target)
+            .map_err(|e| failed(e.to_string()))?;
+        let mut rtl = Rtl::load(&target, compiled.bundle, &build, images.path())
+            .map_err(|e| failed(e.to_string()))?;
+        if logits {
+            rtl.record_only(&[ModelStep::Classifier]);
+        }
+        let engine = Box::new(MachineEngine {
+            machine: rtl,
+            config,
+            logits: logits_buffer,
+            _images: Some(images),
+        });
+        return Ok(MachineRun {
+            engine,
+            predicted,
+            build_seconds: Some(build_seconds),
+        });
+    }
     let mut iss = Iss::new(target, compiled.bundle).map_err(|e| refused(e.to_string()))?;
     // Only the logits are needed here (for sampling).
     iss.record_only(&[ModelStep::Classifier]);
     let engine = Box::new(MachineEngine {
         machine: iss,
         config,
-        logits: vec![0.0; config.vocab_size],
+        logits: logits_buffer,
+        _images: None,
     });
-    Ok((engine, predicted))
+    Ok(MachineRun {
+        engine,
+        predicted,
+        build_seconds: None,
+    })
 }
 
 fn print_fidelity(f: &Fidelity) {
@@ -453,14 +654,16 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 seed,
             };
             options.validate()?;
-            if kind != EngineKind::Iss && (machine.target.is_some() || machine.context.is_some()) {
+            let on_machine = matches!(kind, EngineKind::Iss | EngineKind::Rtl);
+            if !on_machine && (machine.target.is_some() || machine.context.is_some()) {
                 return Err(refused(
-                    "--target and --context choose the machine of --engine iss; this engine runs on the host",
+                    "--target and --context choose the machine of --engine iss or rtl; this engine runs on the host",
                 ));
             }
-            let mut engine = match kind {
-                EngineKind::Iss => iss_engine(&loaded, &machine)?.0,
-                _ => engine(kind, loaded.checkpoint.clone()),
+            let mut engine = if on_machine {
+                machine_engine(&loaded, &machine, kind, options.temperature != 0.0)?.engine
+            } else {
+                engine(kind, loaded.checkpoint.clone())
             };
             let start = Instant::now();
             let out = generate(engine.as_mut(), &tokens, steps, options)?;
@@ -508,7 +711,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     code: 1,
                     message: e.to_string(),
                 })?;
-            let m = &compiled.bundle.manifest;
             if let Some(path) = &timeline {
                 let title = format!("{} on {}", loaded.name, target.name);
                 let svg = monorail_compiler::timeline::svg(
@@ -522,14 +724,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     message: e.to_string(),
                 })?;
             }
-            let cycles = &m.predicted_cycles;
-            let config = &loaded.checkpoint.config;
-            let bound = |pos: usize| config.macs_per_token(pos) as f64 / target.lanes as f64;
-            let positions = cycles.len().min(256);
-            let ratio = (0..positions)
-                .map(|p| cycles[p] as f64 / bound(p))
-                .sum::<f64>()
-                / positions as f64;
             println!(
                 "compiled {} for {} in {:.0} ms ({}) -> {}",
                 loaded.name,
@@ -538,55 +732,50 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 monorail_compiler::PASSES.join(" -> "),
                 output.display()
             );
-            let used = |memory: &str| -> usize {
-                m.regions
-                    .iter()
-                    .filter(|r| r.memory == memory)
-                    .map(|r| r.size as usize)
-                    .sum()
-            };
-            let vector_use: Vec<String> = VectorMemory::ALL
-                .iter()
-                .map(|&vm| {
-                    format!(
-                        "{} {} / {}",
-                        vm.name(),
-                        used(vm.name()),
-                        target.range_of(vm).len()
-                    )
-                })
-                .collect();
-            let clamped = if context.is_none() && m.context < quant.config.seq_len {
-                format!(
-                    " (the most {} holds; the model's seq_len is {})",
-                    target.name, quant.config.seq_len
-                )
-            } else {
-                String::new()
-            };
-            println!(
-                "  {} instructions, context {} positions{clamped}; matrix memory {} / {} words; elements of {}",
-                m.instructions,
-                m.context,
-                used("matrix"),
-                target.matrix_words(),
-                vector_use.join(", ")
-            );
-            for pos in [0, cycles.len() / 2, cycles.len() - 1] {
-                let [mxu, vxu, sxu] =
-                    monorail_compiler::timeline::busy(&compiled.code, &target, pos);
-                println!(
-                    "  position {pos}: {} cycles; busy: matrix unit {mxu}, vector unit {vxu}, scalar unit {sxu}; MAC bound {:.0}",
-                    cycles[pos],
-                    bound(pos)
-                );
+            for line in compile_summary(&loaded, &target, &compiled, context.is_none()) {
+                println!("  {line}");
+            }
+            Ok(())
+        }
+        Command::Gen {
+            model,
+            machine,
+            output,
+        } => {
+            let loaded = load(&model)?;
+            let target = machine.target()?;
+            let quant = QuantModel::quantize(&loaded.checkpoint);
+            let compiled = compile(
+                &quant,
+                &target,
+                CompileOptions {
+                    context: machine.context,
+                },
+            )
+            .map_err(|e| refused(e.to_string()))?;
+            let start = Instant::now();
+            let design = monorail_hw::generate(&target);
+            let generated_ms = start.elapsed().as_secs_f64() * 1e3;
+            let mut report = monorail_hw::report(&target);
+            report.push(format!(
+                "model: {}, compiled: {}",
+                loaded.name,
+                compile_summary(&loaded, &target, &compiled, machine.context.is_none()).join("; ")
+            ));
+            let written = write_design(&design, &compiled.bundle, &target, &report, output)
+                .map_err(|message| CliError { code: 1, message })?;
+            for line in &report {
+                println!("{line}");
             }
             println!(
-                "  cycles per token: {} at position 0, {} at position {}; {:.2}x the MAC bound on average over positions 0..{positions}",
-                cycles[0],
-                cycles[cycles.len() - 1],
-                cycles.len() - 1,
-                ratio
+                "generated top.v ({} lines) in {generated_ms:.0} ms; wrote {}{}",
+                design.verilog.lines().count(),
+                written.dir.display(),
+                if written.reused {
+                    " (up to date: the same files were there)"
+                } else {
+                    ""
+                }
             );
             Ok(())
         }
@@ -641,6 +830,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             model,
             target,
             context,
+            rtl,
             steps,
             repeat,
         } => {
@@ -650,17 +840,24 @@ fn run(cli: Cli) -> Result<(), CliError> {
             } else {
                 steps.min(loaded.checkpoint.config.seq_len)
             };
-            // The machine first, so that a bad --target is refused before anything runs.
-            let machine = match &target {
-                Some(_) => Some(iss_engine(
-                    &loaded,
-                    &MachineArgs {
-                        target: target.clone(),
-                        context,
-                    },
-                )?),
-                None => None,
+            // The machines first, so that a bad --target is refused before anything runs.
+            let machine_args = MachineArgs {
+                target: target.clone(),
+                context,
             };
+            let mut machines = Vec::new();
+            if target.is_some() {
+                machines.push((
+                    "iss",
+                    machine_engine(&loaded, &machine_args, EngineKind::Iss, false)?,
+                ));
+                if rtl {
+                    machines.push((
+                        "rtl",
+                        machine_engine(&loaded, &machine_args, EngineKind::Rtl, false)?,
+                    ));
+                }
+            }
             let checkpoint = loaded.checkpoint.clone();
             let quant = QuantModel::quantize(&checkpoint);
             let float = tokens_per_second(
@@ -681,19 +878,24 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!("| --- | ---: | ---: |");
             println!("| float | {float:.0} | 1.00x |");
             println!("| golden | {golden:.0} | {:.2}x |", golden / float);
-            if let Some((mut engine, predicted)) = machine {
-                let n = positions.min(predicted.len());
+            for (name, mut run) in machines {
+                let n = positions.min(run.predicted.len());
                 let start = Instant::now();
-                generate(engine.as_mut(), &[BOS], n, SamplerOptions::greedy())?;
+                generate(run.engine.as_mut(), &[BOS], n, SamplerOptions::greedy())?;
                 let seconds = start.elapsed().as_secs_f64();
-                let cycles: u64 = predicted[..n].iter().sum();
+                let cycles: u64 = run.predicted[..n].iter().sum();
                 println!(
-                    "| iss ({}) | {:.0} | {:.2}x | {:.1} M simulated cycles/s |",
+                    "| {name} ({}) | {:.0} | {:.2}x | {:.2} M simulated cycles/s |",
                     target.as_deref().unwrap_or(DEFAULT_TARGET),
                     n as f64 / seconds,
                     n as f64 / seconds / float,
                     cycles as f64 / seconds / 1e6
                 );
+                if let Some(built) = run.build_seconds {
+                    if built > 0.0 {
+                        println!("(the Verilated core was built first, in {built:.0} s)");
+                    }
+                }
             }
             Ok(())
         }
@@ -746,7 +948,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 context: None,
             };
             let target = machine.target()?;
-            let (mut iss, predicted) = iss_engine(&loaded, &machine)?;
+            let MachineRun {
+                engine: mut iss,
+                predicted,
+                ..
+            } = machine_engine(&loaded, &machine, EngineKind::Iss, false)?;
             let start = Instant::now();
             let out = generate(iss.as_mut(), &tokens, steps, greedy)?;
             let seconds = start.elapsed().as_secs_f64();

@@ -479,11 +479,11 @@ fn bad_flags_are_refused() {
 // ---- compiler and instruction-set simulator ----------------------------------------------------
 
 #[test]
-fn iss_generates_the_golden_tokens_of_the_fixture_on_ulx3s() {
+fn iss_and_rtl_generate_the_golden_tokens_of_the_fixture_on_ulx3s() {
     let dir = fixtures();
     let run = |engine: &str| {
         let machine: &[&str] = match engine {
-            "iss" => &["--target", "ulx3s-85f"],
+            "iss" | "rtl" => &["--target", "ulx3s-85f"],
             _ => &[],
         };
         let output = monorail()
@@ -501,6 +501,8 @@ fn iss_generates_the_golden_tokens_of_the_fixture_on_ulx3s() {
     let iss = run("iss");
     assert_eq!(iss.as_array().unwrap().len(), 24);
     assert_eq!(iss, run("golden"));
+    // The generated core, Verilated, gives the same tokens.
+    assert_eq!(iss, run("rtl"));
     // Steps past the bundle's context stop at the context, as run.c stops at seq_len.
     let output = monorail()
         .args([
@@ -618,5 +620,86 @@ fn the_readme_timeline_is_current() {
         std::fs::read(&svg).unwrap() == std::fs::read(&committed).unwrap_or_default(),
         "docs/timeline.svg is out of date: run `cargo run --release -- compile --target ulx3s-85f \
          -o build/bundle --timeline docs/timeline.svg --timeline-position 64`"
+    );
+}
+
+#[test]
+fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
+    let tmp = TempDir::new().unwrap();
+    // Into a named folder, twice: the same bytes.
+    for name in ["a", "b"] {
+        monorail()
+            .args(["gen", "--target", "ulx3s-85f", "-o"])
+            .arg(tmp.path().join(name))
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("matrix unit: 64 lanes"))
+            .stdout(predicate::str::contains(
+                "expected on the LFE5U-85F: block RAM",
+            ))
+            .stdout(predicate::str::contains("multipliers 87 of 156"));
+    }
+    let files: Vec<_> = std::fs::read_dir(tmp.path().join("a"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    for needed in [
+        "top.v",
+        "report.txt",
+        "program.hex",
+        "matrix_tile_04.hex",
+        "vector.hex",
+    ] {
+        assert!(
+            files.iter().any(|f| f == needed),
+            "{needed} missing: {files:?}"
+        );
+    }
+    for name in &files {
+        let a = std::fs::read(tmp.path().join("a").join(name)).unwrap();
+        let b = std::fs::read(tmp.path().join("b").join(name)).unwrap();
+        assert!(a == b, "{name:?} differs between two runs");
+    }
+    let verilog = std::fs::read_to_string(tmp.path().join("a/top.v")).unwrap();
+    assert!(verilog.contains("module top("));
+    // Without -o: build/gen/<target>-<hash>, kept when the inputs have not changed.
+    let run = || {
+        monorail()
+            .current_dir(tmp.path())
+            .args(["gen", "--target", "sim-tiny"])
+            .output()
+            .unwrap()
+    };
+    let first = String::from_utf8(run().stdout).unwrap();
+    let second = String::from_utf8(run().stdout).unwrap();
+    assert!(first.contains("wrote build/gen/sim-tiny-"), "{first}");
+    assert!(
+        !first.contains("up to date") && second.contains("up to date"),
+        "{second}"
+    );
+    assert!(
+        first.contains("no device: a core for simulation"),
+        "{first}"
+    );
+    // A target whose core does not fit its device is generated, and says what it lacks.
+    monorail()
+        .args(["gen", "--target", "icebreaker", "--model"])
+        .arg(fixtures().join("synthetic-a.bin"))
+        .arg("-z")
+        .arg(fixtures().join("tokenizer.bin"))
+        .arg("-o")
+        .arg(tmp.path().join("ice"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("does not fit"));
+    refused(
+        &[
+            "gen",
+            "--target",
+            "zx81",
+            "-o",
+            tmp.path().to_str().unwrap(),
+        ],
+        &["no built-in target `zx81`"],
     );
 }

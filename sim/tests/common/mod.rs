@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use monorail_compiler::lower::Tagged;
@@ -18,10 +17,7 @@ use monorail_sim::rtl::Rtl;
 use monorail_sim::verilated::{build, Build};
 use monorail_sim::{Iss, Machine};
 
-/// The workspace's build folder (git ignores it).
-pub fn build_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../build")
-}
+pub use monorail_fpga::build_root;
 
 /// The Verilated core of a built-in target, built once per test binary.
 pub fn core(target: &str) -> Build {

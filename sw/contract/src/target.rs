@@ -76,6 +76,8 @@ pub struct RawDevice {
     pub block_rams: u32,
     /// Hardware multipliers (18x18 or 16x16).
     pub dsps: u32,
+    /// Logic cells (4-input LUTs).
+    pub luts: u32,
     /// Single-port RAM bits (iCE40 SPRAM), where the matrix memory goes when present.
     pub spram_bits: Option<u64>,
 }
@@ -103,6 +105,8 @@ pub struct Device {
     pub block_rams: u32,
     /// Multipliers available.
     pub dsps: u32,
+    /// 4-input LUTs available.
+    pub luts: u32,
     /// SPRAM bits (iCE40), holding the matrix memory.
     pub spram_bits: Option<u64>,
 }
@@ -338,6 +342,7 @@ impl RawTarget {
                     part: d.part.clone(),
                     block_rams: d.block_rams,
                     dsps: d.dsps,
+                    luts: d.luts,
                     spram_bits: d.spram_bits,
                 })
             }
@@ -420,6 +425,8 @@ pub struct BramEstimate {
     pub program: usize,
     /// Look-up tables.
     pub tables: usize,
+    /// The matrix unit's partial sums of `dotv`.
+    pub partial_sums: usize,
     /// Whether the matrix memory is in SPRAM.
     pub matrix_in_spram: bool,
 }
@@ -427,7 +434,7 @@ pub struct BramEstimate {
 impl BramEstimate {
     /// All block RAMs.
     pub fn total(&self) -> usize {
-        self.matrix + self.vector + self.small + self.program + self.tables
+        self.matrix + self.vector + self.small + self.program + self.tables + self.partial_sums
     }
 }
 
@@ -553,6 +560,7 @@ impl Target {
             tables: rom_brams(d.family, 15, LANE_TABLE_ENTRIES, v)
                 + rom_brams(d.family, 15, crate::numerics::SINE_QUARTER_ENTRIES, 2)
                 + rom_brams(d.family, 16, SCALAR_TABLE_ENTRIES, 1),
+            partial_sums: brams(d.family, 32, crate::isa::DOTV_PARTIAL_SUMS),
             matrix_in_spram,
         })
     }
@@ -567,13 +575,14 @@ impl Target {
         if estimate.total() > d.block_rams as usize {
             overflows.push(format!(
                 "the memories need {} block RAMs (matrix {}, vector {}, accumulator/wide/input \
-                 {}, program {}, tables {}) but the {} has {}",
+                 {}, program {}, tables {}, partial sums {}) but the {} has {}",
                 estimate.total(),
                 estimate.matrix,
                 estimate.vector,
                 estimate.small,
                 estimate.program,
                 estimate.tables,
+                estimate.partial_sums,
                 d.part,
                 d.block_rams
             ));
@@ -638,8 +647,15 @@ mod tests {
         // 8 slices of 18, twice; 116-bit instructions in 13 slices of 9 (2048 deep); tables: 4
         // for the lanes (two each), one sine, one scalar.
         assert_eq!(
-            (e.matrix, e.vector, e.small, e.program, e.tables),
-            (145, 16, 0, 13, 6)
+            (
+                e.matrix,
+                e.vector,
+                e.small,
+                e.program,
+                e.tables,
+                e.partial_sums
+            ),
+            (145, 16, 0, 13, 6, 1)
         );
         assert_eq!(multipliers(ulx3s.lanes, ulx3s.vector_lanes), 87);
         let ice = Target::builtin("icebreaker").unwrap();

@@ -1,0 +1,12 @@
+//! The open FPGA toolchain, driven from Rust: the project's pinned tools (installed by
+//! `scripts/setup-tools.sh` into a project-local virtual environment, no root needed), and
+//! synthesis with yosys, read back as the cells it made. Every tool's exit status is checked and
+//! its log kept beside its outputs; outputs live in folders named by a hash of their inputs, so
+//! the same inputs are not synthesised twice.
+#![deny(missing_docs)]
+
+pub mod synth;
+pub mod tools;
+
+pub use synth::{synthesize, Synthesis};
+pub use tools::{build_root, find, ToolError};

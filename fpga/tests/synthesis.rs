@@ -1,0 +1,70 @@
+//! The generated core through yosys: on the ECP5 (`synth_ecp5`) the memories become block RAM
+//! (none of them flip-flops), the lanes become DSPs, the counts are exactly the contract's
+//! estimate (which `monorail gen` reports) and the whole fits the device. The synthesis of the
+//! 64-lane core takes minutes; its folder under the build directory is reused while the
+//! design is unchanged.
+
+use std::path::Path;
+
+use monorail_compiler::{compile, CompileOptions};
+use monorail_contract::target::{multipliers, Family, Target};
+use monorail_fpga::{build_root, synthesize};
+use monorail_model::quant::QuantModel;
+use monorail_model::synth;
+
+/// `monorail gen`'s folder for `target` with the stories260K-shaped model, in `dir`.
+fn design(target: &Target, dir: &Path) {
+    let config = synth::parse_shape("stories260k").unwrap();
+    let quant = QuantModel::quantize(&synth::synthesize(config, 260));
+    let compiled = compile(&quant, target, CompileOptions::default()).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    compiled.bundle.write(dir, target).unwrap();
+    std::fs::write(dir.join("top.v"), monorail_hw::generate(target).verilog).unwrap();
+}
+
+/// Memories of the generated Verilog that must be RAM (block or distributed), never registers.
+const RAMS: [&str; 7] = [
+    "tile",
+    "mem",
+    "program_words",
+    "tables",
+    "sine",
+    "partial",
+    "rf_",
+];
+
+#[test]
+fn the_ulx3s_core_synthesises_to_block_ram_and_dsps_within_the_ecp5() {
+    let target = Target::builtin("ulx3s-85f").unwrap();
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dir = tmp.path().join(&target.name);
+    design(&target, &dir);
+    let s = synthesize(&dir, Family::Ecp5, &build_root()).unwrap_or_else(|e| panic!("{e}"));
+    let device = target.device.clone().unwrap();
+    let estimate = target.block_ram_estimate().unwrap();
+    let report = format!("{:?} (in {})", s.cells, s.dir.display());
+    for memory in &s.memories_as_registers {
+        assert!(
+            !RAMS.iter().any(|r| memory == r || (r.ends_with('_') || *r == "tile") && memory.starts_with(r)),
+            "memory {memory} became flip-flops: {report}"
+        );
+    }
+    assert_eq!(
+        s.count("DP16KD") as usize,
+        estimate.total(),
+        "block RAMs against the estimate {estimate:?}: {report}"
+    );
+    assert_eq!(
+        s.count("MULT18X18D") as usize,
+        multipliers(target.lanes, target.vector_lanes),
+        "multipliers: {report}"
+    );
+    assert!(s.count("DP16KD") <= device.block_rams as u64, "{report}");
+    assert!(s.count("MULT18X18D") <= device.dsps as u64, "{report}");
+    assert!(
+        s.ecp5_luts() <= device.luts as u64,
+        "{} LUTs of {}: {report}",
+        s.ecp5_luts(),
+        device.luts
+    );
+}

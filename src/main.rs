@@ -23,6 +23,7 @@ use monorail_model::sampler::SamplerOptions;
 use monorail_model::synth;
 use monorail_model::tokenizer::{Tokenizer, BOS};
 use monorail_model::ModelError;
+use monorail_sim::cosim::Cosim;
 use monorail_sim::rtl::Rtl;
 use monorail_sim::{Iss, Machine, MachineError};
 
@@ -162,6 +163,28 @@ enum Command {
         #[arg(long, short = 'o', value_name = "DIR")]
         output: Option<PathBuf>,
     },
+    /// Co-simulate: the golden model, the instruction-set simulator and the Verilated core token
+    /// by token, every named model step's values and every step's cycles compared; PASS, or
+    /// FAIL at the first divergence (exit status 1).
+    Cosim {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        prompt: PromptArgs,
+        #[command(flatten)]
+        machine: MachineArgs,
+        /// Positions to run, prompt included (then greedily); at most the bundle's context.
+        #[arg(long, short = 'n', default_value_t = 16)]
+        steps: usize,
+        /// On a divergence, write the core's waveform of the diverging token step here (VCD).
+        #[arg(long, value_name = "FILE.vcd")]
+        waves: Option<PathBuf>,
+        /// Inject a fault into the core, to see the checker catch it: `lane=N` (matrix lane N's
+        /// products off by one bit) or `latency=N` (the sequencer counts N cycles too few for
+        /// the vector unit).
+        #[arg(long, value_name = "FAULT")]
+        inject: Option<String>,
+    },
     /// Compare the golden integer model with the float reference, teacher-forced.
     Fidelity {
         #[command(flatten)]
@@ -216,7 +239,7 @@ enum Command {
     /// compiled program on the simulated ulx3s-85f core, side by side.
     Demo {
         /// Positions to generate, prompt included.
-        #[arg(long, short = 'n', default_value_t = 64)]
+        #[arg(long, short = 'n', default_value_t = 32)]
         steps: usize,
     },
 }
@@ -584,6 +607,168 @@ fn machine_engine(
     })
 }
 
+/// Cycles of the waveform `cosim --waves` writes before and after the divergence.
+const WAVE_CYCLES_BEFORE: u64 = 200;
+const WAVE_CYCLES_AFTER: u64 = 20;
+
+/// Co-simulate `steps` positions of `loaded` from `tokens` on the machine's target, printing a
+/// row a position and PASS or FAIL (with the first divergence, and its waveform into `waves`).
+/// Returns whether it passed.
+fn cosim(
+    loaded: &Loaded,
+    machine: &MachineArgs,
+    tokens: &[u32],
+    steps: usize,
+    waves: Option<&std::path::Path>,
+    plusargs: &[String],
+) -> Result<bool, CliError> {
+    let failed = |message: String| CliError { code: 1, message };
+    let start = Instant::now();
+    let prepared = prepare_cosim(loaded, machine, plusargs, &|| {})?;
+    let target = &prepared.target;
+    println!(
+        "{} on {} ({} lanes, {} vector lanes): Verilated core {} in {:.1} s",
+        loaded.name,
+        target.name,
+        target.lanes,
+        target.vector_lanes,
+        if prepared.built { "built" } else { "reused" },
+        start.elapsed().as_secs_f64()
+    );
+    let context = prepared.predicted.len();
+    let steps = if steps == 0 {
+        context
+    } else {
+        steps.min(context)
+    };
+    let new_cosim = || prepared.cosim();
+    let mut cosim = new_cosim()?;
+    println!("| pos | token | next | cycles (predicted = RTL) | steps compared | RTL M cycles/s |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    let (mut fed, mut values, mut cycles, mut seconds) = (Vec::new(), 0, 0, 0.0);
+    let mut token = tokens[0];
+    for pos in 0..steps {
+        match cosim.step(token, pos) {
+            Ok(row) => {
+                println!(
+                    "| {pos} | {token} | {} | {} | {} | {:.2} |",
+                    row.next,
+                    row.rtl_cycles,
+                    row.checkpoints,
+                    row.rtl_cycles as f64 / row.rtl_seconds / 1e6
+                );
+                values += row.values;
+                cycles += row.rtl_cycles;
+                seconds += row.rtl_seconds;
+                fed.push(token);
+                token = tokens.get(pos + 1).copied().unwrap_or(row.next);
+            }
+            Err(d) => {
+                println!("FAIL: {d}");
+                if let Some(path) = waves {
+                    // Replay to the diverging step with a fresh core, tracing a window of it.
+                    let mut replay = new_cosim()?;
+                    for (p, &t) in fed.iter().enumerate() {
+                        replay.step(t, p).map_err(|e| failed(e.to_string()))?;
+                    }
+                    let at = d.cycle.unwrap_or(0);
+                    let (from, to) = (
+                        at.saturating_sub(WAVE_CYCLES_BEFORE),
+                        at + WAVE_CYCLES_AFTER,
+                    );
+                    replay.rtl().trace_window(path, from, to);
+                    let _ = replay.step(token, pos);
+                    println!(
+                        "the waveform of cycles {from} to {to} of position {pos} is in {} \
+                         (signal `now` counts the step's cycles)",
+                        path.display()
+                    );
+                }
+                return Ok(false);
+            }
+        }
+    }
+    println!(
+        "PASS: {steps} positions on the golden model, the ISS and the RTL: every token, every \
+         named step's values ({values} in all) and every step's cycles equal; the RTL simulated \
+         {:.2} M cycles/s",
+        cycles as f64 / seconds / 1e6
+    );
+    Ok(true)
+}
+
+/// What co-simulation needs: the target, the compiled bundle with its images in a folder, and
+/// the Verilated core (built or reused; `building` is called first when it has to be built).
+struct PreparedCosim {
+    target: Target,
+    quant: QuantModel,
+    bundle: monorail_contract::bundle::Bundle,
+    predicted: Vec<u64>,
+    build: monorail_sim::verilated::Build,
+    built: bool,
+    images: tempfile::TempDir,
+    plusargs: Vec<String>,
+}
+
+impl PreparedCosim {
+    /// The three machines, fresh.
+    fn cosim(&self) -> Result<Cosim, CliError> {
+        Cosim::new(
+            self.quant.clone(),
+            &self.target,
+            self.bundle.clone(),
+            &self.build,
+            self.images.path(),
+            &self.plusargs,
+        )
+        .map_err(|e| CliError {
+            code: 1,
+            message: e.to_string(),
+        })
+    }
+}
+
+fn prepare_cosim(
+    loaded: &Loaded,
+    machine: &MachineArgs,
+    plusargs: &[String],
+    building: &dyn Fn(),
+) -> Result<PreparedCosim, CliError> {
+    let target = machine.target()?;
+    let quant = QuantModel::quantize(&loaded.checkpoint);
+    let compiled = compile(
+        &quant,
+        &target,
+        CompileOptions {
+            context: machine.context,
+        },
+    )
+    .map_err(|e| refused(e.to_string()))?;
+    let failed = |message: String| CliError { code: 1, message };
+    let design = monorail_hw::generate(&target);
+    let root = monorail_fpga::build_root();
+    if !monorail_sim::verilated::is_built(&design.verilog, &target.name, &root) {
+        building();
+    }
+    let build = monorail_sim::verilated::build(&design.verilog, &target.name, &root)
+        .map_err(|e| failed(e.to_string()))?;
+    let images = tempfile::TempDir::new().map_err(|e| failed(e.to_string()))?;
+    compiled
+        .bundle
+        .write(images.path(), &target)
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(PreparedCosim {
+        predicted: compiled.bundle.manifest.predicted_cycles.clone(),
+        target,
+        quant,
+        bundle: compiled.bundle,
+        built: build.built,
+        build,
+        images,
+        plusargs: plusargs.to_vec(),
+    })
+}
+
 fn print_fidelity(f: &Fidelity) {
     println!(
         "| positions | top-1 agreement | mean KL (nats) | max KL (nats) | logit error / spread |"
@@ -779,6 +964,58 @@ fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
+        Command::Cosim {
+            model,
+            prompt,
+            machine,
+            steps,
+            waves,
+            inject,
+        } => {
+            let plusargs = match inject.as_deref() {
+                None => Vec::new(),
+                Some(fault) => {
+                    let (kind, n) = fault.split_once('=').unwrap_or((fault, ""));
+                    let n: u32 = n.parse().map_err(|_| {
+                        refused(format!("--inject {fault}: expected lane=N or latency=N"))
+                    })?;
+                    match kind {
+                        "lane" | "latency" => vec![format!("+monorail_fault_{kind}={n}")],
+                        _ => {
+                            return Err(refused(format!(
+                                "--inject {fault}: expected lane=N or latency=N"
+                            )))
+                        }
+                    }
+                }
+            };
+            if let Some(w) = &waves {
+                if w.extension().is_none_or(|e| e != "vcd") {
+                    return Err(refused(format!(
+                        "--waves {}: the core's waveform is written as VCD; name a .vcd file",
+                        w.display()
+                    )));
+                }
+            }
+            let loaded = load(&model)?;
+            let tokens = prompt_tokens(&prompt, &loaded)?;
+            let outcome = cosim(
+                &loaded,
+                &machine,
+                &tokens,
+                steps,
+                waves.as_deref(),
+                &plusargs,
+            )?;
+            if outcome {
+                Ok(())
+            } else {
+                Err(CliError {
+                    code: 1,
+                    message: "co-simulation failed".into(),
+                })
+            }
+        }
         Command::Fidelity {
             model,
             prompt,
@@ -941,52 +1178,84 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!("teacher-forced fidelity of the golden model:");
             print_fidelity(&measure_fidelity(&loaded, &sequence));
 
-            // The compiled program on the cycle-exact simulator of the ulx3s-85f core.
+            // The ulx3s-85f core: generated, Verilated, and co-simulated against the golden
+            // model and the instruction-set simulator.
             let machine = MachineArgs {
                 target: Some(DEMO_TARGET.into()),
                 // The longest cache the target holds.
                 context: None,
             };
             let target = machine.target()?;
-            let MachineRun {
-                engine: mut iss,
-                predicted,
-                ..
-            } = machine_engine(&loaded, &machine, EngineKind::Iss, false)?;
+            println!();
+            for line in monorail_hw::report(&target) {
+                println!("{line}");
+            }
+            let spinner = indicatif::ProgressBar::new_spinner().with_message(format!(
+                "building the Verilated {DEMO_TARGET} core (about half a minute, once)"
+            ));
+            let building = || spinner.enable_steady_tick(std::time::Duration::from_millis(120));
             let start = Instant::now();
-            let out = generate(iss.as_mut(), &tokens, steps, greedy)?;
-            let seconds = start.elapsed().as_secs_f64();
-            let cycles: u64 = predicted[..out.len()].iter().sum();
-            let per_token = cycles as f64 / out.len() as f64;
+            let prepared = prepare_cosim(&loaded, &machine, &[], &building)?;
+            spinner.finish_and_clear();
             println!(
-                "\n{DEMO_TARGET} core on the instruction-set simulator ({} lanes, context {}):",
-                target.lanes,
-                predicted.len()
+                "Verilated core {} in {:.1} s",
+                if prepared.built { "built" } else { "reused" },
+                start.elapsed().as_secs_f64()
             );
-            println!(
-                "  tokens: {}",
-                if out == outputs[1] {
-                    "identical to the golden model's"
-                } else {
-                    "DIFFERENT from the golden model's"
+            let mut cosim = prepared.cosim()?;
+            let positions = steps.min(prepared.predicted.len());
+            let bar = indicatif::ProgressBar::new(positions as u64).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "co-simulating golden, ISS and RTL {bar:30} {pos}/{len} tokens",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let (mut out, mut cycles, mut seconds, mut values) = (Vec::new(), Vec::new(), 0.0, 0);
+            let mut token = tokens[0];
+            for pos in 0..positions {
+                match cosim.step(token, pos) {
+                    Ok(row) => {
+                        cycles.push(row.rtl_cycles);
+                        seconds += row.rtl_seconds;
+                        values += row.values;
+                        token = tokens.get(pos + 1).copied().unwrap_or(row.next);
+                        out.push(token);
+                        bar.inc(1);
+                    }
+                    Err(d) => {
+                        bar.finish_and_clear();
+                        println!("FAIL: {d}");
+                        return Err(CliError {
+                            code: 1,
+                            message: "co-simulation failed".into(),
+                        });
+                    }
                 }
+            }
+            bar.finish_and_clear();
+            let total: u64 = cycles.iter().sum();
+            let per_token = total as f64 / cycles.len() as f64;
+            println!("text: {:?}", loaded.tokenizer.decode_text(&out));
+            println!(
+                "PASS: {positions} tokens on the golden model, the ISS and the RTL: every token, \
+                 every named step's values ({values} in all) and every step's cycles equal"
             );
             println!(
-                "  {per_token:.0} cycles per token on average, as predicted by the compiler; at {} MHz: {:.0} tokens/s",
+                "cycles per token: {} to {} (the RTL's, equal to the compiler's prediction), \
+                 {per_token:.0} on average",
+                cycles.iter().min().copied().unwrap_or(0),
+                cycles.iter().max().copied().unwrap_or(0)
+            );
+            println!(
+                "simulated: {:.2} M cycles/s, {:.1} tokens/s in Verilator",
+                total as f64 / seconds / 1e6,
+                positions as f64 / seconds
+            );
+            println!(
+                "projected on the board at {} MHz: {:.0} tokens/s",
                 target.clock_hz / 1_000_000,
                 target.clock_hz as f64 / per_token
             );
-            println!(
-                "  simulated {:.1} M cycles/s ({:.0} tokens/s)",
-                cycles as f64 / seconds / 1e6,
-                out.len() as f64 / seconds
-            );
-            if out != outputs[1] {
-                return Err(CliError {
-                    code: 1,
-                    message: "the simulated machine disagrees with the golden model".into(),
-                });
-            }
             Ok(())
         }
     }

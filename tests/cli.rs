@@ -230,14 +230,80 @@ fn demo_and_bench_print_their_tables() {
         .success()
         .stdout(
             predicate::str::contains("top-1 agreement")
-                .and(predicate::str::contains("identical to the golden model's"))
-                .and(predicate::str::contains("cycles per token")),
+                .and(predicate::str::contains(
+                    "PASS: 24 tokens on the golden model, the ISS and the RTL",
+                ))
+                .and(predicate::str::contains("expected on the LFE5U-85F"))
+                .and(predicate::str::contains(
+                    "projected on the board at 100 MHz",
+                )),
         );
     monorail()
-        .args(["bench", "-n", "16", "--repeat", "1"])
+        .args([
+            "bench", "-n", "16", "--repeat", "1", "--target", "sim-tiny", "--rtl",
+        ])
         .assert()
         .success()
-        .stdout(predicate::str::contains("| golden |"));
+        .stdout(
+            predicate::str::contains("| golden |")
+                .and(predicate::str::contains("| iss (sim-tiny) |"))
+                .and(predicate::str::contains("| rtl (sim-tiny) |")),
+        );
+}
+
+#[test]
+fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
+    let dir = fixtures();
+    monorail()
+        .args([
+            "cosim",
+            "--target",
+            "sim-tiny",
+            "-n",
+            "6",
+            "-i",
+            "Once upon a time",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("PASS: 6 positions"));
+    monorail()
+        .args(["cosim", "--target", "ulx3s-85f", "-n", "3", "--model"])
+        .arg(dir.join("synthetic-a.bin"))
+        .arg("-z")
+        .arg(dir.join("tokenizer.bin"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("PASS: 3 positions"));
+    let tmp = TempDir::new().unwrap();
+    let waves = tmp.path().join("fault.vcd");
+    monorail()
+        .args([
+            "cosim", "--target", "sim-tiny", "-n", "4", "--inject", "lane=1", "--waves",
+        ])
+        .arg(&waves)
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::contains(
+                "FAIL: position 0 (token 1): the RTL and the ISS differ at embedding",
+            )
+            .and(predicate::str::contains("the waveform of cycles")),
+        );
+    let vcd = std::fs::read_to_string(&waves).unwrap();
+    assert!(
+        vcd.contains("$enddefinitions") && vcd.contains("#"),
+        "{}",
+        &vcd[..200.min(vcd.len())]
+    );
+    refused(
+        &["cosim", "--target", "sim-tiny", "--waves", "x.fst"],
+        &["--waves x.fst", ".vcd"],
+    );
+    refused(
+        &["cosim", "--target", "sim-tiny", "--inject", "cosmic-ray"],
+        &["--inject cosmic-ray", "lane=N or latency=N"],
+    );
 }
 
 // ---- bad input -------------------------------------------------------------------------------

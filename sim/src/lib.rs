@@ -11,6 +11,7 @@
 //! stops the machine with the two instructions named.
 #![deny(missing_docs)]
 
+pub mod cosim;
 pub mod rtl;
 pub mod verilated;
 

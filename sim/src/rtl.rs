@@ -36,6 +36,10 @@ pub struct Rtl {
     record_filter: Option<Vec<ModelStep>>,
     /// Checkpoint indexes by instruction, as in the ISS.
     checkpoints_at: Vec<Vec<usize>>,
+    /// The cycle (of the step) at which each value of the last step was read.
+    read_cycles: Vec<u64>,
+    /// Dump the waveform of cycles `from ..= to` of the next recorded step into this file.
+    window: Option<(PathBuf, u64, u64)>,
     /// Where the Verilated model was built.
     pub build_dir: PathBuf,
     /// Whether it was built for this machine (false: reused from the cache).
@@ -64,7 +68,23 @@ impl Rtl {
         build: &verilated::Build,
         images: &Path,
     ) -> Result<Rtl, MachineError> {
-        let mut model = Model::load(build, &[format!("+monorail_bundle={}", images.display())])?;
+        Rtl::load_with(target, bundle, build, images, &[])
+    }
+
+    /// [`Rtl::load`] with more plusargs for the model (the fault injections of the co-simulation
+    /// tests: `+monorail_fault_lane=N` makes matrix lane N's products wrong,
+    /// `+monorail_fault_latency=1` makes the sequencer count one cycle too few for the vector
+    /// unit's latency).
+    pub fn load_with(
+        target: &Target,
+        bundle: Bundle,
+        build: &verilated::Build,
+        images: &Path,
+        plusargs: &[String],
+    ) -> Result<Rtl, MachineError> {
+        let mut args = vec![format!("+monorail_bundle={}", images.display())];
+        args.extend_from_slice(plusargs);
+        let mut model = Model::load(build, &args)?;
         model.set("reset", 1)?;
         model.tick(2);
         model.set("reset", 0)?;
@@ -79,6 +99,8 @@ impl Rtl {
             record: false,
             record_filter: None,
             checkpoints_at,
+            read_cycles: Vec::new(),
+            window: None,
             build_dir: build.dir.clone(),
             built: build.built,
         })
@@ -87,6 +109,18 @@ impl Rtl {
     /// The loaded bundle.
     pub fn bundle(&self) -> &Bundle {
         &self.bundle
+    }
+
+    /// The cycles of the last step at which its recorded values were read (in their order).
+    pub fn read_cycles(&self) -> &[u64] {
+        &self.read_cycles
+    }
+
+    /// Dump the waveform (VCD) of cycles `from ..= to` of the next step into `path` (the step
+    /// must record values: its cycles are stepped one by one).
+    pub fn trace_window(&mut self, path: &Path, from: u64, to: u64) {
+        self.record = true;
+        self.window = Some((path.to_path_buf(), from, to));
     }
 
     /// The model, for tests that drive ports directly.
@@ -352,6 +386,7 @@ impl Machine for Rtl {
         self.send(&command)?;
         let limit = START_CYCLES + predicted + OVERRUN_CYCLES;
         let mut values = Vec::new();
+        self.read_cycles.clear();
         if self.record {
             // Cycle by cycle: note each issue's completion; a checkpoint is read once its
             // producers have completed (they have all issued when its `after` has).
@@ -368,7 +403,19 @@ impl Machine for Rtl {
             let mut completion = vec![0u64; self.bundle.program.len()];
             let mut pending: Vec<(u64, usize)> = Vec::new();
             let mut started = false;
+            let window = self.window.take();
+            let mut tracing = false;
             for _ in 0..limit {
+                if let Some((path, from, to)) = &window {
+                    let now = self.model.get("now")?;
+                    if !tracing && now + 1 >= *from && now < *to {
+                        self.model.trace_open(path)?;
+                        tracing = true;
+                    } else if tracing && now >= *to {
+                        self.model.trace_close();
+                        tracing = false;
+                    }
+                }
                 self.model.tick(1);
                 if self.model.get("trace_issue")? == 1 {
                     let index = self.model.get("trace_index")? as usize;
@@ -414,6 +461,7 @@ impl Machine for Rtl {
                 for c in due {
                     if let Some(v) = self.read_checkpoint(c)? {
                         values.push(v);
+                        self.read_cycles.push(now);
                     }
                 }
                 let busy = self.model.get("busy")? == 1;
@@ -421,6 +469,9 @@ impl Machine for Rtl {
                     break;
                 }
                 started |= busy;
+            }
+            if tracing {
+                self.model.trace_close();
             }
         } else {
             // The reply waits in the host port until it is read.
@@ -449,7 +500,13 @@ impl Machine for Rtl {
                 .iter()
                 .position(|c| c.step == v.step.name() && c.layer == v.layer)
         };
-        values.sort_by_key(order);
+        let mut read: Vec<(StepValues, u64)> = values
+            .into_iter()
+            .zip(std::mem::take(&mut self.read_cycles))
+            .collect();
+        read.sort_by_key(|(v, _)| order(v));
+        let (values, cycles_read): (Vec<_>, Vec<_>) = read.into_iter().unzip();
+        self.read_cycles = cycles_read;
         Ok(StepResult {
             next,
             cycles,

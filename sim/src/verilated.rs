@@ -190,17 +190,33 @@ pub struct Build {
     pub built: bool,
 }
 
-/// Build `verilog` (module `top`) under `cache_root/verilator/<name>-<hash>`, or reuse an earlier
-/// build of the same inputs.
-pub fn build(verilog: &str, name: &str, cache_root: &Path) -> Result<Build, RtlError> {
-    let verilator = verilator()?;
+/// The build folder of `verilog` under `cache_root`: `verilator/<name>-<hash of the inputs>`.
+fn build_dir(verilog: &str, name: &str, cache_root: &Path) -> (PathBuf, Vec<Port>, String, u64) {
     let ports = top_ports(verilog);
     let harness = harness(&ports);
     let flags = VERILATOR_FLAGS.join(" ");
     let hash =
         monorail_fpga::tools::fnv(&[verilog.as_bytes(), harness.as_bytes(), flags.as_bytes()]);
+    let dir = cache_root
+        .join("verilator")
+        .join(format!("{name}-{hash:016x}"));
+    (dir, ports, harness, hash)
+}
+
+/// Whether [`build`] would reuse an earlier build (and so return at once).
+pub fn is_built(verilog: &str, name: &str, cache_root: &Path) -> bool {
+    build_dir(verilog, name, cache_root)
+        .0
+        .join("libmodel.so")
+        .is_file()
+}
+
+/// Build `verilog` (module `top`) under `cache_root/verilator/<name>-<hash>`, or reuse an earlier
+/// build of the same inputs.
+pub fn build(verilog: &str, name: &str, cache_root: &Path) -> Result<Build, RtlError> {
+    let verilator = verilator()?;
+    let (dir, ports, harness, hash) = build_dir(verilog, name, cache_root);
     let parent = cache_root.join("verilator");
-    let dir = parent.join(format!("{name}-{hash:016x}"));
     let library = dir.join("libmodel.so");
     if library.is_file() {
         return Ok(Build {

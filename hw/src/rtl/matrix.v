@@ -191,6 +191,10 @@ always @(posedge clock) begin
 end
 
 // ---- lanes: products, accumulators ---------------------------------------------------------------
+`ifdef VERILATOR
+integer fault_lane;
+initial if (!$value$plusargs("monorail_fault_lane=%d", fault_lane)) fault_lane = -1;
+`endif
 reg [@L@*16-1:0] products;
 reg [@L@*32-1:0] acc;
 genvar l;
@@ -201,7 +205,12 @@ for (l = 0; l < @L@; l = l + 1) begin : lane
     wire signed [7:0] xv = (q_op[2] == OP_DOTV) ? x_lanes[l*8 +: 8]
                          : (q_op[2] == OP_MLOAD) ? 8'sd1 : x_broadcast;
     wire signed [15:0] p = w * xv;
+`ifdef VERILATOR
+    // Co-simulation tests: +monorail_fault_lane=N flips the low bit of lane N's products.
+    always @(posedge clock) products[l*16 +: 16] <= p ^ {15'd0, fault_lane == l};
+`else
     always @(posedge clock) products[l*16 +: 16] <= p;
+`endif
     wire signed [15:0] pq = products[l*16 +: 16];
     always @(posedge clock) begin
         if (q_col[3] && q_op[3] == OP_MATVEC)

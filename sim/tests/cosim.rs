@@ -1,0 +1,163 @@
+//! Co-simulation: golden model, instruction-set simulator and Verilated core token by token
+//! (seeded nano models on `sim-tiny`, the stories260K shape and the llama2.c fixture on
+//! `ulx3s-85f`), and faults injected into the core, each caught and located at the model step
+//! it first corrupts.
+
+mod common;
+
+use common::core;
+use monorail_compiler::{compile, CompileOptions};
+use monorail_contract::target::Target;
+use monorail_model::quant::QuantModel;
+use monorail_model::synth;
+use monorail_sim::cosim::{Cosim, Divergence};
+
+/// Run `steps` positions from `prompt` (then greedily); the first divergence, if any.
+fn cosim(
+    quant: QuantModel,
+    target: &str,
+    prompt: &[u32],
+    steps: usize,
+    plusargs: &[String],
+    images: impl FnOnce(&std::path::Path),
+) -> Result<usize, Box<Divergence>> {
+    let t = Target::builtin(target).unwrap();
+    let compiled = compile(&quant, &t, CompileOptions::default()).unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    compiled.bundle.write(dir.path(), &t).unwrap();
+    images(dir.path());
+    let mut c = Cosim::new(
+        quant,
+        &t,
+        compiled.bundle,
+        &core(target),
+        dir.path(),
+        plusargs,
+    )
+    .unwrap();
+    let mut token = prompt[0];
+    for pos in 0..steps {
+        let row = c.step(token, pos)?;
+        assert_eq!(row.rtl_cycles, row.predicted_cycles);
+        token = prompt.get(pos + 1).copied().unwrap_or(row.next);
+    }
+    Ok(steps)
+}
+
+fn stories(seed: u64) -> QuantModel {
+    QuantModel::quantize(&synth::synthesize(
+        synth::parse_shape("stories260k").unwrap(),
+        seed,
+    ))
+}
+
+#[test]
+fn nano_models_agree_on_every_machine() {
+    for seed in [1u64, 2, 3, 4] {
+        let quant = QuantModel::quantize(&synth::synthesize(
+            synth::parse_shape("nano").unwrap(),
+            seed,
+        ));
+        let prompt = [1, 10 + seed as u32, 20 + seed as u32];
+        if let Err(d) = cosim(quant, "sim-tiny", &prompt, 10, &[], |_| {}) {
+            panic!("nano seed {seed}: {d}");
+        }
+    }
+}
+
+#[test]
+fn the_stories260k_shape_and_the_fixture_agree_on_ulx3s() {
+    if let Err(d) = cosim(stories(260), "ulx3s-85f", &[1, 300, 301], 4, &[], |_| {}) {
+        panic!("stories260k: {d}");
+    }
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/llama2c");
+    let checkpoint = monorail_model::checkpoint::load(&dir.join("synthetic-a.bin")).unwrap();
+    if let Err(d) = cosim(
+        QuantModel::quantize(&checkpoint),
+        "ulx3s-85f",
+        &[1],
+        4,
+        &[],
+        |_| {},
+    ) {
+        panic!("synthetic-a.bin: {d}");
+    }
+}
+
+/// Flip `mask` in every lane of matrix word `word` of the images in `dir` (lane 0 is the
+/// lowest byte of a line).
+fn corrupt_word(dir: &std::path::Path, t: &Target, word: usize, mask: u8) {
+    let path = dir.join(format!("matrix_tile_{:02}.hex", word / t.matrix_tile_words));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let line = &mut lines[word % t.matrix_tile_words];
+    let bytes: Vec<u8> = (0..line.len() / 2)
+        .map(|i| u8::from_str_radix(&line[2 * i..2 * i + 2], 16).unwrap() ^ mask)
+        .collect();
+    *line = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn a_flipped_weight_bit_is_caught_at_its_layer_and_step() {
+    let t = Target::builtin("ulx3s-85f").unwrap();
+    let quant = stories(260);
+    let compiled = compile(&quant, &t, CompileOptions::default()).unwrap();
+    let region = compiled
+        .bundle
+        .manifest
+        .regions
+        .iter()
+        .find(|r| r.name == "layer2.wqkv")
+        .unwrap()
+        .clone();
+    let d = cosim(quant, "ulx3s-85f", &[1], 2, &[], |dir| {
+        corrupt_word(dir, &t, region.start as usize, 0x40)
+    })
+    .unwrap_err();
+    assert_eq!(d.between, "the RTL and the ISS", "{d}");
+    assert_eq!(
+        (d.step.as_deref(), d.layer, d.pos),
+        (Some("qkv"), Some(2), 0),
+        "{d}"
+    );
+    assert!(d.address.is_some() && d.cycle.is_some(), "{d}");
+}
+
+#[test]
+fn a_wrong_lane_multiplier_is_caught_at_the_first_matrix_product() {
+    let d = cosim(
+        stories(260),
+        "ulx3s-85f",
+        &[1],
+        2,
+        &["+monorail_fault_lane=3".into()],
+        |_| {},
+    )
+    .unwrap_err();
+    assert_eq!(d.between, "the RTL and the ISS", "{d}");
+    // The token's embedding is the program's first matrix-unit product (a one-hot dotv).
+    assert_eq!(
+        (d.step.as_deref(), d.layer, d.pos),
+        (Some("embedding"), None, 0),
+        "{d}"
+    );
+}
+
+#[test]
+fn a_latency_off_by_one_is_caught_at_the_instruction_it_shortens() {
+    let d = cosim(
+        stories(260),
+        "ulx3s-85f",
+        &[1],
+        2,
+        &["+monorail_fault_latency=1".into()],
+        |_| {},
+    )
+    .unwrap_err();
+    assert_eq!(d.between, "the RTL and the ISS", "{d}");
+    assert!(d.what.starts_with("instruction "), "{d}");
+    assert!(d.got.contains("the timing rules say"), "{d}");
+    assert_eq!((d.step.as_deref(), d.pos), (Some("embedding"), 0), "{d}");
+}

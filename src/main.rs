@@ -556,6 +556,7 @@ fn machine_engine(
     let logits_buffer = vec![0.0; config.vocab_size];
     if kind == EngineKind::Rtl {
         let failed = |message: String| CliError { code: 1, message };
+        ensure_verilator()?;
         let start = Instant::now();
         let design = monorail_hw::generate(&target);
         let build = monorail_sim::verilated::build(
@@ -697,6 +698,39 @@ fn cosim(
     Ok(true)
 }
 
+/// Verilator, installed by the checkout's `scripts/setup-tools.sh` (the pinned toolchain, no
+/// root needed) when it is missing, so that `monorail demo` works on a fresh machine.
+fn ensure_verilator() -> Result<(), CliError> {
+    if monorail_fpga::find("verilator").is_ok() {
+        return Ok(());
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/setup-tools.sh");
+    let missing = |why: String| CliError {
+        code: 1,
+        message: format!(
+            "Verilator is needed to simulate the core and is not installed ({why}); run \
+             scripts/setup-tools.sh from the Monorail checkout, or set MONORAIL_TOOLS_DIR to \
+             where the toolchain is"
+        ),
+    };
+    if !script.is_file() {
+        return Err(missing(format!("{} is not here", script.display())));
+    }
+    eprintln!(
+        "monorail: installing the pinned toolchain with {} (once; a few minutes)",
+        script.display()
+    );
+    let status = std::process::Command::new(&script)
+        .status()
+        .map_err(|e| missing(format!("{}: {e}", script.display())))?;
+    if !status.success() {
+        return Err(missing(format!("{} failed: {status}", script.display())));
+    }
+    monorail_fpga::find("verilator")
+        .map(|_| ())
+        .map_err(|e| missing(e.to_string()))
+}
+
 /// What co-simulation needs: the target, the compiled bundle with its images in a folder, and
 /// the Verilated core (built or reused; `building` is called first when it has to be built).
 struct PreparedCosim {
@@ -745,6 +779,7 @@ fn prepare_cosim(
     )
     .map_err(|e| refused(e.to_string()))?;
     let failed = |message: String| CliError { code: 1, message };
+    ensure_verilator()?;
     let design = monorail_hw::generate(&target);
     let root = monorail_fpga::build_root();
     if !monorail_sim::verilated::is_built(&design.verilog, &target.name, &root) {

@@ -258,11 +258,13 @@ wire [@V@*32-1:0] drain_data = @DRAIN_DATA@;
 wire [17:0] block_first = q_b[4] << @LOG_L@;
 always @(posedge clock) begin
     r1_valid <= q_trigger[4];
-    result1 <= acc;
+    // The result registers load only with a block (their enables; the rest of the time they
+    // hold, which also spares the simulator two 2048-bit copies a cycle).
+    if (q_trigger[4]) result1 <= acc;
     r1_rows_left <= q_rows[4] - block_first;
     r1_word <= (q_dst[4] >> @LOG_V@) + (q_b[4][15:0] << @LOG_DRAIN@) - ACC_BASE_WORD;
     r2_valid <= r1_valid;
-    result2 <= result1;
+    if (r1_valid) result2 <= result1;
     r2_rows_left <= r1_rows_left;
     r2_word <= r1_word;
 end

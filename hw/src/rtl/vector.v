@@ -507,7 +507,9 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     reg signed [7:0] e1_sh;
     reg signed [47:0] e1_x;
     reg signed [17:0] e1_other_x, e1_sin;
-    always @(posedge clock) begin
+    // Each stage's registers load with a valid slot only (their enables; a slot that is not
+    // valid is written nowhere, and the simulator skips the work).
+    always @(posedge clock) if (p_valid[2]) begin
         e1_m1 <= m1_x * m1_y;
         e1_sr_x <= sr_x;
         e1_sh <= sr_sh;
@@ -532,7 +534,7 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     reg signed [47:0] e2_value;
     reg signed [47:0] e2_x;
     reg signed [17:0] e2_other_x, e2_sin;
-    always @(posedge clock) begin
+    always @(posedge clock) if (p_valid[3]) begin
         e2_t <= shifted;
         e2_right <= shift_right;
         e2_m1 <= e1_m1;
@@ -568,7 +570,7 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     reg signed [47:0] e3_value;
     reg signed [47:0] e3_x;
     reg signed [17:0] e3_other_x, e3_sin;
-    always @(posedge clock) begin
+    always @(posedge clock) if (p_valid[4]) begin
         e3_sr <= saturated;
         e3_negative <= rounded[47];
         e3_zero <= exp2_zero;
@@ -593,7 +595,7 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     reg signed [47:0] e4_x;
     reg [15:0] e4_exp2;
     reg e4_negative;
-    always @(posedge clock) begin
+    always @(posedge clock) if (p_valid[5]) begin
         e4_m2 <= m2_x * m2_y;
         e4_m1 <= e3_m1;
         e4_sr <= e3_sr;
@@ -623,7 +625,7 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
             default: result = e4_value;
         endcase
     end
-    always @(posedge clock) e5_res_w[l*48 +: 48] <= result;
+    always @(posedge clock) if (p_valid[6]) e5_res_w[l*48 +: 48] <= result;
 end
 // The tables: a block RAM for each pair of lanes, a read port each.
 for (l = 0; l < @V@; l = l + 2) begin : table_pair

@@ -12,12 +12,15 @@ use monorail_compiler::{compile, CompileOptions};
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::{RawTarget, Target, VectorMemory};
+use monorail_model::builtin;
 use monorail_model::checkpoint::{self, Checkpoint};
+use monorail_model::corpus;
 use monorail_model::engine::StepOutput;
 use monorail_model::engine::{generate, Engine};
 use monorail_model::fidelity::{compare, Fidelity};
 use monorail_model::float::FloatModel;
 use monorail_model::golden::GoldenModel;
+use monorail_model::quality::{self, Quality, QualityOptions};
 use monorail_model::quant::QuantModel;
 use monorail_model::sampler::SamplerOptions;
 use monorail_model::synth;
@@ -27,12 +30,8 @@ use monorail_sim::cosim::Cosim;
 use monorail_sim::rtl::Rtl;
 use monorail_sim::{Iss, Machine, MachineError};
 
-/// Seed of the built-in model (a synthetic stories260K-shaped model until a trained one ships).
-const BUILTIN_SEED: u64 = 260;
-/// Shape of the built-in model.
-const BUILTIN_SHAPE: &str = "stories260k";
 /// Prompt of `monorail demo`.
-const DEMO_PROMPT: &str = "Once upon a time";
+const DEMO_PROMPT: &str = "Once upon a time, there was a girl named Lily.";
 /// Target of `monorail demo`.
 const DEMO_TARGET: &str = "ulx3s-85f";
 
@@ -87,7 +86,8 @@ const DEFAULT_TARGET: &str = "sim-tiny";
 /// The model and tokenizer flags shared by the commands.
 #[derive(clap::Args)]
 struct ModelArgs {
-    /// llama2.c checkpoint (legacy v0, ak42 v1 or v2 Q8_0); default: the built-in model.
+    /// llama2.c checkpoint (legacy v0, ak42 v1 or v2 Q8_0), or the name of a built-in model
+    /// (tales-260k, tales-nano); default: the built-in tales-260k.
     #[arg(long, short = 'm', value_name = "FILE")]
     model: Option<PathBuf>,
     /// llama2.c tokenizer.bin (required with --model; the built-in model has its own).
@@ -198,6 +198,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure a model trained on the project's stories on their held-out split: the float
+    /// model's loss and perplexity, the golden model's agreement with it (top-1, KL), and the
+    /// share of grammatical sentences in the stories each writes. Exit status 1 when a target
+    /// (97% agreement, 90% grammatical) is missed.
+    Quality {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Seed of the corpus the model was trained on; default: the built-in model's.
+        #[arg(long)]
+        corpus_seed: Option<u64>,
+        /// Held-out stories fed teacher-forced.
+        #[arg(long, default_value_t = 100)]
+        stories: usize,
+        /// Continuations each model writes (half greedy, half sampled).
+        #[arg(long, default_value_t = 200)]
+        continuations: usize,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a seeded random checkpoint in llama2.c's legacy (v0) format.
     SynthModel {
         /// nano, stories260k, stories15m, or dim=..,hidden=..,layers=..,heads=..,kv_heads=..,vocab=..,seq=..[,shared=false]
@@ -212,6 +232,25 @@ enum Command {
         /// Also write the built-in tokenizer for this vocabulary size.
         #[arg(long, value_name = "FILE")]
         tokenizer_out: Option<PathBuf>,
+    },
+    /// Write the training set of the built-in model: seeded stories of the project's grammar
+    /// (train and held-out splits), a BPE tokenizer trained on them and both splits as token ids.
+    Corpus {
+        /// The generator's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Stories in the train split.
+        #[arg(long, default_value_t = 100_000)]
+        stories: usize,
+        /// Stories in the held-out split.
+        #[arg(long, default_value_t = 2_000)]
+        heldout_stories: usize,
+        /// Tokens of the tokenizer (llama2.c's 3 special and 256 byte tokens included).
+        #[arg(long, default_value_t = 512)]
+        vocab: usize,
+        /// Output folder.
+        #[arg(long, short = 'o', value_name = "DIR")]
+        output: PathBuf,
     },
     /// Measure tokens per second of the float reference and the golden model, side by side.
     Bench {
@@ -238,8 +277,9 @@ enum Command {
     /// The main job on the built-in model: the float reference, the golden model, and the
     /// compiled program on the simulated ulx3s-85f core, side by side.
     Demo {
-        /// Positions to generate, prompt included.
-        #[arg(long, short = 'n', default_value_t = 32)]
+        /// Positions to generate, prompt included (the story may end before); at most the
+        /// ulx3s-85f core's context.
+        #[arg(long, short = 'n', default_value_t = 128)]
         steps: usize,
     },
 }
@@ -271,6 +311,8 @@ struct Loaded {
     checkpoint: Checkpoint,
     tokenizer: Tokenizer,
     name: String,
+    /// The built-in model it is, if it is one.
+    builtin: Option<&'static builtin::BuiltinModel>,
 }
 
 /// What a compilation made: instructions, context, memory use, cycles per token and how far
@@ -398,15 +440,23 @@ fn write_design(
     Ok(Written { dir, reused: false })
 }
 
+fn load_builtin(model: &'static builtin::BuiltinModel) -> Result<Loaded, CliError> {
+    let (checkpoint, tokenizer) = model.load()?;
+    Ok(Loaded {
+        checkpoint,
+        tokenizer,
+        name: format!("built-in {} ({})", model.name, model.description),
+        builtin: Some(model),
+    })
+}
+
 fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
     match (&args.model, &args.tokenizer) {
-        (None, None) => {
-            let config = synth::parse_shape(BUILTIN_SHAPE)?;
-            Ok(Loaded {
-                checkpoint: synth::synthesize(config, BUILTIN_SEED),
-                tokenizer: synth::builtin_tokenizer(config.vocab_size)?,
-                name: format!("built-in ({BUILTIN_SHAPE} shape, seed {BUILTIN_SEED})"),
-            })
+        (None, None) => load_builtin(builtin::default_model()),
+        (Some(name), None)
+            if !name.exists() && builtin::by_name(&name.to_string_lossy()).is_some() =>
+        {
+            load_builtin(builtin::by_name(&name.to_string_lossy()).expect("checked"))
         }
         (None, Some(_)) => Err(refused(
             "--tokenizer was given without --model; the built-in model has its own tokenizer",
@@ -432,6 +482,7 @@ fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
                 checkpoint,
                 tokenizer,
                 name: model.display().to_string(),
+                builtin: None,
             })
         }
     }
@@ -804,6 +855,49 @@ fn prepare_cosim(
     })
 }
 
+/// Least top-1 agreement between golden and float model that `monorail quality` accepts.
+const QUALITY_TARGET_AGREEMENT: f64 = 0.97;
+/// Least share of grammatical sentences that `monorail quality` accepts, for either model.
+const QUALITY_TARGET_GRAMMAR: f64 = 0.90;
+
+fn print_quality(q: &Quality) {
+    let f = &q.fidelity;
+    let grammar = |g: &quality::GrammarScore| {
+        format!(
+            "{:.1}% ({} of {})",
+            100.0 * g.share(),
+            g.grammatical,
+            g.sentences
+        )
+    };
+    println!("| measure | float | golden (integer) | target |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| held-out loss (nats/token) | {:.4} | {:.4} | |",
+        f.reference_loss_nats, f.candidate_loss_nats
+    );
+    println!(
+        "| held-out perplexity | {:.3} | {:.3} | |",
+        q.float_perplexity, q.golden_perplexity
+    );
+    println!(
+        "| top-1 agreement with float | | {:.2}% | >= {:.0}% |",
+        100.0 * f.top1_agreement,
+        100.0 * QUALITY_TARGET_AGREEMENT
+    );
+    println!(
+        "| mean KL(float \\|\\| golden) (nats) | | {:.5} | |",
+        f.mean_kl_nats
+    );
+    println!(
+        "| grammatical sentences ({} continuations) | {} | {} | >= {:.0}% |",
+        q.float_grammar.continuations,
+        grammar(&q.float_grammar),
+        grammar(&q.golden_grammar),
+        100.0 * QUALITY_TARGET_GRAMMAR
+    );
+}
+
 fn print_fidelity(f: &Fidelity) {
     println!(
         "| positions | top-1 agreement | mean KL (nats) | max KL (nats) | logit error / spread |"
@@ -1069,6 +1163,57 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Quality {
+            model,
+            corpus_seed,
+            stories,
+            continuations,
+            json,
+        } => {
+            let loaded = load(&model)?;
+            let corpus_seed = match (corpus_seed, loaded.builtin) {
+                (Some(seed), _) => seed,
+                (None, Some(builtin)) => builtin.corpus_seed(),
+                (None, None) => {
+                    return Err(refused(format!(
+                        "{}: give --corpus-seed, the seed of the corpus it was trained on",
+                        loaded.name
+                    )))
+                }
+            };
+            if stories == 0 || continuations == 0 {
+                return Err(refused("--stories and --continuations must be at least 1"));
+            }
+            let options = QualityOptions {
+                corpus_seed,
+                stories,
+                continuations,
+                ..QualityOptions::default()
+            };
+            let mut float = FloatModel::new(loaded.checkpoint.clone());
+            let mut golden = GoldenModel::new(QuantModel::quantize(&loaded.checkpoint));
+            let q = quality::measure(&mut float, &mut golden, &loaded.tokenizer, options)?;
+            if json {
+                println!("{}", serde_json::to_string(&q).expect("serialisable"));
+            } else {
+                println!(
+                    "model: {}; held-out stories of corpus seed {corpus_seed}: {stories} \
+                     teacher-forced ({} positions), {continuations} continuations each",
+                    loaded.name, q.fidelity.positions
+                );
+                print_quality(&q);
+            }
+            let met = q.fidelity.top1_agreement >= QUALITY_TARGET_AGREEMENT
+                && q.float_grammar.share() >= QUALITY_TARGET_GRAMMAR
+                && q.golden_grammar.share() >= QUALITY_TARGET_GRAMMAR;
+            if !met {
+                return Err(CliError {
+                    code: 1,
+                    message: "a quality target was missed (see the table)".into(),
+                });
+            }
+            Ok(())
+        }
         Command::SynthModel {
             shape,
             seed,
@@ -1095,6 +1240,27 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 "wrote {} ({} parameters, seed {seed})",
                 output.display(),
                 config.param_count()
+            );
+            Ok(())
+        }
+        Command::Corpus {
+            seed,
+            stories,
+            heldout_stories,
+            vocab,
+            output,
+        } => {
+            let summary = corpus::write_dataset(&output, seed, stories, heldout_stories, vocab)?;
+            println!(
+                "wrote {}: {} train stories ({} tokens), {} held-out stories ({} tokens), a \
+                 {}-token tokenizer ({:.2} bytes of text per token)",
+                output.display(),
+                summary.train_stories,
+                summary.train_tokens,
+                summary.heldout_stories,
+                summary.heldout_tokens,
+                summary.vocab_size,
+                summary.bytes_per_token
             );
             Ok(())
         }
@@ -1190,12 +1356,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 let start = Instant::now();
                 let out = generate(engine.as_mut(), &tokens, steps, greedy)?;
                 let rate = out.len() as f64 / start.elapsed().as_secs_f64();
-                println!(
-                    "{:<7} {:>8.0} tok/s  {:?}",
-                    format!("{kind:?}").to_lowercase(),
-                    rate,
-                    loaded.tokenizer.decode_text(&out)
-                );
+                let name = format!("{kind:?}").to_lowercase();
+                println!("{name:<7} {rate:>8.0} tok/s, {} tokens:", out.len());
+                for line in wrap(&loaded.tokenizer.decode_text(&out), 96) {
+                    println!("    {line}");
+                }
                 outputs.push(out);
             }
             let same = outputs[0]
@@ -1205,8 +1370,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 .count();
             println!(
                 "\nfree-running, the golden model matches the float reference on the first {same} \
-                 of {} tokens\n(random weights have small logit margins: one flip and the texts \
-                 part; a trained model arrives later)",
+                 of {} tokens",
                 outputs[0].len()
             );
             let sequence = fidelity_sequence(&loaded, &tokens, steps)?;
@@ -1256,6 +1420,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                         token = tokens.get(pos + 1).copied().unwrap_or(row.next);
                         out.push(token);
                         bar.inc(1);
+                        if token == BOS {
+                            break; // the story is over
+                        }
                     }
                     Err(d) => {
                         bar.finish_and_clear();
@@ -1270,7 +1437,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
             bar.finish_and_clear();
             let total: u64 = cycles.iter().sum();
             let per_token = total as f64 / cycles.len() as f64;
-            println!("text: {:?}", loaded.tokenizer.decode_text(&out));
+            let positions = cycles.len();
+            println!("the core wrote:");
+            for line in wrap(&loaded.tokenizer.decode_text(&out), 96) {
+                println!("    {line}");
+            }
             println!(
                 "PASS: {positions} tokens on the golden model, the ISS and the RTL: every token, \
                  every named step's values ({values} in all) and every step's cycles equal"
@@ -1294,6 +1465,25 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// Break text into lines of at most `width` characters at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 fn main() -> ExitCode {

@@ -597,14 +597,32 @@ fn iss_and_rtl_generate_the_golden_tokens_of_the_fixture_on_ulx3s() {
 fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
     let tmp = TempDir::new().unwrap();
     let out = tmp.path().join("bundle");
-    // Without --context, the longest context the ECP5's block RAM holds (the model's 512
-    // positions do not fit).
+    // Without --context, the longest context the ECP5's block RAM holds: all 128 positions of
+    // the built-in model, and for a stories260K shape with 512 positions, what fits of them.
     monorail()
         .args(["compile", "--target", "ulx3s-85f", "-o"])
         .arg(&out)
         .assert()
         .success()
         .stdout(predicate::str::contains("the MAC bound"))
+        .stdout(predicate::str::contains("context 128 positions;"));
+    let (model, tokenizer) = (tmp.path().join("m.bin"), tmp.path().join("t.bin"));
+    monorail()
+        .args(["synth-model", "--shape", "stories260k", "-o"])
+        .arg(&model)
+        .arg("--tokenizer-out")
+        .arg(&tokenizer)
+        .assert()
+        .success();
+    monorail()
+        .args(["compile", "--target", "ulx3s-85f", "-m"])
+        .arg(&model)
+        .arg("-z")
+        .arg(&tokenizer)
+        .arg("-o")
+        .arg(tmp.path().join("bundle512"))
+        .assert()
+        .success()
         .stdout(predicate::str::contains(
             "(the most ulx3s-85f holds; the model's seq_len is 512)",
         ));
@@ -620,18 +638,28 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     let context = manifest["context"].as_u64().unwrap();
-    assert!(context > 0 && context < 512, "context {context}");
+    assert_eq!(context, 128);
     assert_eq!(
         manifest["predicted_cycles"].as_array().unwrap().len() as u64,
         context
     );
-    // One position more does not fit, and the refusal names the context that does.
+    // For the 512-position model, one position more than what was chosen does not fit, and the
+    // refusal names the context that does.
+    let manifest512: Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("bundle512/manifest.json")).unwrap())
+            .unwrap();
+    let context = manifest512["context"].as_u64().unwrap();
+    assert!(context > 0 && context < 512, "context {context}");
     for longer in [context + 1, 512] {
         refused(
             &[
                 "compile",
                 "--target",
                 "ulx3s-85f",
+                "-m",
+                model.to_str().unwrap(),
+                "-z",
+                tokenizer.to_str().unwrap(),
                 "--context",
                 &longer.to_string(),
                 "-o",
@@ -784,4 +812,105 @@ fn a_closed_output_pipe_ends_the_command_quietly() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn corpus_writes_a_deterministic_training_set_and_refuses_bad_sizes() {
+    let tmp = TempDir::new().unwrap();
+    let write = |dir: &Path| {
+        monorail()
+            .args([
+                "corpus",
+                "--stories",
+                "300",
+                "--heldout-stories",
+                "20",
+                "-o",
+            ])
+            .arg(dir)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("300 train stories"));
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    write(&a);
+    write(&b);
+    for file in [
+        "train.txt",
+        "heldout.txt",
+        "tokenizer.bin",
+        "train.u16",
+        "heldout.u16",
+        "dataset.json",
+    ] {
+        let bytes = std::fs::read(a.join(file)).unwrap();
+        assert!(!bytes.is_empty(), "{file} is empty");
+        assert_eq!(
+            bytes,
+            std::fs::read(b.join(file)).unwrap(),
+            "{file} differs"
+        );
+    }
+    let summary: Value = serde_json::from_slice(&std::fs::read(a.join("dataset.json")).unwrap())
+        .expect("dataset.json is JSON");
+    let train_tokens = summary["train_tokens"].as_u64().unwrap();
+    assert_eq!(
+        std::fs::metadata(a.join("train.u16")).unwrap().len(),
+        2 * train_tokens
+    );
+    let stories = std::fs::read_to_string(a.join("train.txt")).unwrap();
+    assert_eq!(stories.lines().count(), 300);
+    // The tokens begin with BOS and encode the first story as run.c would: run it through `run`
+    // with that tokenizer is the models' business; here the ids stay inside the vocabulary.
+    let ids = std::fs::read(a.join("train.u16")).unwrap();
+    assert_eq!(u16::from_le_bytes([ids[0], ids[1]]), 1);
+    assert!(ids
+        .chunks(2)
+        .all(|c| (u16::from_le_bytes([c[0], c[1]]) as u64) < 512));
+
+    let out = tmp.path().join("c");
+    let out_arg = out.to_str().unwrap();
+    refused(
+        &["corpus", "--stories", "0", "-o", out_arg],
+        &["train stories: 0"],
+    );
+    refused(
+        &["corpus", "--stories", "10", "--vocab", "300", "-o", out_arg],
+        &["cannot hold", "use at least"],
+    );
+    assert!(!out.exists(), "a refused corpus wrote {}", out.display());
+}
+
+#[test]
+fn the_builtin_model_meets_its_quality_targets() {
+    // A short measurement (the README's table uses the defaults: 100 stories, 200
+    // continuations); exit status 0 means every target was met.
+    let output = monorail()
+        .args([
+            "quality",
+            "--stories",
+            "12",
+            "--continuations",
+            "24",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let q = succeeded(output);
+    assert!(q["fidelity"]["top1_agreement"].as_f64().unwrap() >= 0.97);
+    for model in ["float_grammar", "golden_grammar"] {
+        let g = &q[model];
+        assert_eq!(g["continuations"], 24);
+        let (ok, all) = (
+            g["grammatical"].as_u64().unwrap(),
+            g["sentences"].as_u64().unwrap(),
+        );
+        assert!(all >= 24 && ok * 10 >= all * 9, "{model}: {ok} of {all}");
+    }
+    let loss = q["fidelity"]["reference_loss_nats"].as_f64().unwrap();
+    assert!(loss > 0.0 && loss < 1.0, "held-out loss {loss}");
+    refused(
+        &["quality", "--model", "nope.bin", "-z", "nope.bin"],
+        &["nope.bin"],
+    );
 }

@@ -173,8 +173,17 @@ impl Cursor<'_> {
 
 /// Load a llama2.c checkpoint of any supported format.
 pub fn load(path: &Path) -> Result<Checkpoint, ModelError> {
-    let mut file = File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
     let file_len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
+    read(file, file_len, path)
+}
+
+/// Parse a checkpoint held in memory (`name` is what errors call it).
+pub fn parse(bytes: &[u8], name: &Path) -> Result<Checkpoint, ModelError> {
+    read(bytes, bytes.len() as u64, name)
+}
+
+fn read(mut file: impl Read, file_len: u64, path: &Path) -> Result<Checkpoint, ModelError> {
     let mut head = vec![0u8; (file_len.min(AK42_HEADER_BYTES as u64)) as usize];
     file.read_exact(&mut head)
         .map_err(|e| ModelError::io(path, e))?;

@@ -1,10 +1,10 @@
 //! How closely the golden integer model follows the float reference, teacher-forced: both models
-//! are fed the same token sequence, and their next-token predictions are compared at every
-//! position.
+//! are fed the same token sequences, and their next-token predictions are compared at every
+//! position (and scored against the token that follows).
 
 use crate::engine::Engine;
 
-/// Per-sequence fidelity figures.
+/// Fidelity figures over one or more sequences.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Fidelity {
     /// Positions compared.
@@ -17,9 +17,14 @@ pub struct Fidelity {
     pub max_kl_nats: f64,
     /// Mean over positions of `rms(golden - float) / std(float)` of the logits.
     pub mean_relative_logit_error: f64,
+    /// The reference's cross-entropy of the token that follows, in nats per token (over the
+    /// positions that have a next token).
+    pub reference_loss_nats: f64,
+    /// The candidate's cross-entropy of the token that follows, in nats per token.
+    pub candidate_loss_nats: f64,
 }
 
-fn log_softmax(logits: &[f32]) -> Vec<f64> {
+pub(crate) fn log_softmax(logits: &[f32]) -> Vec<f64> {
     let max = logits
         .iter()
         .fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
@@ -37,38 +42,60 @@ pub fn compare(
     candidate: &mut dyn Engine,
     tokens: &[u32],
 ) -> Result<Fidelity, crate::ModelError> {
-    let mut agree = 0usize;
+    compare_sequences(reference, candidate, &[tokens])
+}
+
+/// [`compare`] over several sequences, each fed from position 0; the figures are over all their
+/// positions together.
+pub fn compare_sequences(
+    reference: &mut dyn Engine,
+    candidate: &mut dyn Engine,
+    sequences: &[&[u32]],
+) -> Result<Fidelity, crate::ModelError> {
+    let (mut positions, mut scored, mut agree) = (0usize, 0usize, 0usize);
     let (mut kl_sum, mut kl_max, mut err_sum) = (0.0f64, 0.0f64, 0.0f64);
-    for (pos, &token) in tokens.iter().enumerate() {
-        let r = reference.step(token, pos)?;
-        let (r_argmax, r_logits) = (r.argmax, r.logits.to_vec());
-        let c = candidate.step(token, pos)?;
-        agree += usize::from(c.argmax == r_argmax);
-        let (lp, lq) = (log_softmax(&r_logits), log_softmax(c.logits));
-        let kl: f64 = lp.iter().zip(&lq).map(|(p, q)| p.exp() * (p - q)).sum();
-        kl_sum += kl.max(0.0);
-        kl_max = kl_max.max(kl);
-        let n = r_logits.len() as f64;
-        let mean = r_logits.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let var = r_logits
-            .iter()
-            .map(|&v| (v as f64 - mean).powi(2))
-            .sum::<f64>()
-            / n;
-        let mse = r_logits
-            .iter()
-            .zip(c.logits)
-            .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
-            .sum::<f64>()
-            / n;
-        err_sum += if var > 0.0 { (mse / var).sqrt() } else { 0.0 };
+    let (mut reference_loss, mut candidate_loss) = (0.0f64, 0.0f64);
+    for tokens in sequences {
+        for (pos, &token) in tokens.iter().enumerate() {
+            let r = reference.step(token, pos)?;
+            let (r_argmax, r_logits) = (r.argmax, r.logits.to_vec());
+            let c = candidate.step(token, pos)?;
+            agree += usize::from(c.argmax == r_argmax);
+            let (lp, lq) = (log_softmax(&r_logits), log_softmax(c.logits));
+            if let Some(&next) = tokens.get(pos + 1) {
+                reference_loss -= lp[next as usize];
+                candidate_loss -= lq[next as usize];
+                scored += 1;
+            }
+            let kl: f64 = lp.iter().zip(&lq).map(|(p, q)| p.exp() * (p - q)).sum();
+            kl_sum += kl.max(0.0);
+            kl_max = kl_max.max(kl);
+            let n = r_logits.len() as f64;
+            let mean = r_logits.iter().map(|&v| v as f64).sum::<f64>() / n;
+            let var = r_logits
+                .iter()
+                .map(|&v| (v as f64 - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            let mse = r_logits
+                .iter()
+                .zip(c.logits)
+                .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+                .sum::<f64>()
+                / n;
+            err_sum += if var > 0.0 { (mse / var).sqrt() } else { 0.0 };
+            positions += 1;
+        }
     }
-    let n = tokens.len().max(1) as f64;
+    let n = positions.max(1) as f64;
+    let scored_n = scored.max(1) as f64;
     Ok(Fidelity {
-        positions: tokens.len(),
+        positions,
         top1_agreement: agree as f64 / n,
         mean_kl_nats: kl_sum / n,
         max_kl_nats: kl_max,
         mean_relative_logit_error: err_sum / n,
+        reference_loss_nats: reference_loss / scored_n,
+        candidate_loss_nats: candidate_loss / scored_n,
     })
 }

@@ -156,19 +156,38 @@ impl Tokenizer {
     /// merging of the adjacent pair whose merged piece has the highest score (first pair on
     /// ties), then optional EOS.
     pub fn encode(&self, text: &str, bos: bool, eos: bool) -> Result<Vec<u32>, ModelError> {
-        let vocab = self.vocab_size() as u32;
         let mut tokens = Vec::with_capacity(text.len() + 3);
         if bos {
             tokens.push(BOS);
         }
         if !text.is_empty() {
-            let space = self.find(b" ").ok_or_else(|| {
-                ModelError::Invalid(
-                    "the tokenizer has no \" \" token for llama2.c's dummy prefix".into(),
-                )
-            })?;
-            tokens.push(space);
+            tokens.push(self.dummy_prefix()?);
         }
+        self.push_code_points(text, &mut tokens)?;
+        self.merge_pairs(&mut tokens);
+        if eos {
+            tokens.push(EOS);
+        }
+        Ok(tokens)
+    }
+
+    /// The id of `" "`, which `run.c` puts before any non-empty text.
+    pub(crate) fn dummy_prefix(&self) -> Result<u32, ModelError> {
+        self.find(b" ").ok_or_else(|| {
+            ModelError::Invalid(
+                "the tokenizer has no \" \" token for llama2.c's dummy prefix".into(),
+            )
+        })
+    }
+
+    /// Append each UTF-8 code point of `text` as its own token, or as byte tokens (`byte + 3`)
+    /// when the vocabulary has no such piece.
+    pub(crate) fn push_code_points(
+        &self,
+        text: &str,
+        tokens: &mut Vec<u32>,
+    ) -> Result<(), ModelError> {
+        let vocab = self.vocab_size() as u32;
         let mut buf = [0u8; 4];
         for ch in text.chars() {
             let code_point = ch.encode_utf8(&mut buf).as_bytes();
@@ -188,6 +207,12 @@ impl Tokenizer {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Merge adjacent tokens as `run.c` does: repeatedly the pair whose merged piece has the
+    /// highest score (the first pair on ties).
+    pub(crate) fn merge_pairs(&self, tokens: &mut Vec<u32>) {
         let mut merged = Vec::with_capacity(2 * self.max_token_length + 2);
         loop {
             // run.c starts from a best score of -1e10 and needs a strictly higher one.
@@ -208,10 +233,6 @@ impl Tokenizer {
             tokens[i] = id;
             tokens.remove(i + 1);
         }
-        if eos {
-            tokens.push(EOS);
-        }
-        Ok(tokens)
     }
 
     /// The bytes that token `token` prints after `prev`, as `run.c`'s `decode`: a leading space

@@ -405,9 +405,17 @@ impl Machine for Rtl {
             let mut started = false;
             let window = self.window.take();
             let mut tracing = false;
+            // Read every cycle: looked up once.
+            let port = |name| self.model.port_id(name);
+            let (now_port, busy_port) = (port("now")?, port("busy")?);
+            let (issue_port, index_port, complete_port) = (
+                port("trace_issue")?,
+                port("trace_index")?,
+                port("trace_complete")?,
+            );
             for _ in 0..limit {
                 if let Some((path, from, to)) = &window {
-                    let now = self.model.get("now")?;
+                    let now = self.model.read(now_port);
                     if !tracing && now + 1 >= *from && now < *to {
                         self.model.trace_open(path)?;
                         tracing = true;
@@ -417,11 +425,11 @@ impl Machine for Rtl {
                     }
                 }
                 self.model.tick(1);
-                if self.model.get("trace_issue")? == 1 {
-                    let index = self.model.get("trace_index")? as usize;
-                    let complete = self.model.get("trace_complete")?;
+                if self.model.read(issue_port) == 1 {
+                    let index = self.model.read(index_port) as usize;
+                    let complete = self.model.read(complete_port);
                     // The trace is registered: the issue was the cycle before `now`.
-                    let issue = self.model.get("now")?.wrapping_sub(1);
+                    let issue = self.model.read(now_port).wrapping_sub(1);
                     if let Some(e) = expected.get(index) {
                         if (e.issue, e.complete) != (issue, complete) {
                             return Err(MachineError::Fault {
@@ -450,7 +458,7 @@ impl Machine for Rtl {
                         }
                     }
                 }
-                let now = self.model.get("now")?;
+                let now = self.model.read(now_port);
                 let mut due: Vec<usize> = pending
                     .iter()
                     .filter(|(at, _)| *at <= now)
@@ -464,7 +472,7 @@ impl Machine for Rtl {
                         self.read_cycles.push(now);
                     }
                 }
-                let busy = self.model.get("busy")? == 1;
+                let busy = self.model.read(busy_port) == 1;
                 if started && !busy {
                     break;
                 }

@@ -282,6 +282,10 @@ type GetFn = unsafe extern "C" fn(*mut c_void, c_int, *mut u32) -> c_int;
 type TickFn = unsafe extern "C" fn(*mut c_void, u64);
 type TraceOpenFn = unsafe extern "C" fn(*mut c_void, *const c_char) -> c_int;
 
+/// A port of at most 64 bits, looked up once ([`Model::port_id`]).
+#[derive(Clone, Copy, Debug)]
+pub struct PortId(usize);
+
 /// A running model.
 pub struct Model {
     handle: *mut c_void,
@@ -351,6 +355,25 @@ impl Model {
             .get(name)
             .copied()
             .ok_or_else(|| RtlError::Port(format!("the core has no port `{name}`")))
+    }
+
+    /// A port by name, resolved once for [`Model::read`] in a loop.
+    pub fn port_id(&self, name: &str) -> Result<PortId, RtlError> {
+        let i = self.port(name)?;
+        if self.ports[i].bits > 64 {
+            return Err(RtlError::Port(format!(
+                "`{name}` has {} bits; read it with get_words",
+                self.ports[i].bits
+            )));
+        }
+        Ok(PortId(i))
+    }
+
+    /// Read a port of at most 64 bits, without looking it up or allocating.
+    pub fn read(&mut self, port: PortId) -> u64 {
+        // SAFETY: as in `set_words`; `port` came from `port_id` on this model's port table.
+        unsafe { (self.get_fn)(self.handle, port.0 as c_int, self.words.as_mut_ptr()) };
+        self.words[0] as u64 | (self.words[1] as u64) << 32
     }
 
     /// Set an input port to `value` (at most 64 bits wide).

@@ -896,6 +896,14 @@ fn print_quality(q: &Quality) {
         grammar(&q.golden_grammar),
         100.0 * QUALITY_TARGET_GRAMMAR
     );
+    for (model, g) in [("float", &q.float_grammar), ("golden", &q.golden_grammar)] {
+        if !g.errors.is_empty() {
+            println!("\nfirst ungrammatical sentences of the {model} model:");
+            for sentence in &g.errors {
+                println!("    {sentence}");
+            }
+        }
+    }
 }
 
 fn print_fidelity(f: &Fidelity) {
@@ -1373,6 +1381,27 @@ fn run(cli: Cli) -> Result<(), CliError> {
                  of {} tokens",
                 outputs[0].len()
             );
+            if same < outputs[0].len().min(outputs[1].len()) {
+                // Where the texts part: how close the float model's two best choices were.
+                let mut float = FloatModel::new(loaded.checkpoint.clone());
+                let fed: Vec<u32> = std::iter::once(tokens[0])
+                    .chain(outputs[0][..same].iter().copied())
+                    .collect();
+                let mut logits = Vec::new();
+                for (pos, &token) in fed.iter().enumerate() {
+                    logits = float.step(token, pos)?.logits.to_vec();
+                }
+                let piece = |t: u32| String::from_utf8_lossy(loaded.tokenizer.piece(t)).to_string();
+                let (a, b) = (outputs[0][same], outputs[1][same]);
+                println!(
+                    "they part where the float model's logits for {:?} and {:?} are {:.3} apart (the \
+                     stories pick things, places and feelings uniformly: near-ties are common, and \
+                     the integer model breaks some the other way)",
+                    piece(a),
+                    piece(b),
+                    (logits[a as usize] - logits[b as usize]).abs()
+                );
+            }
             let sequence = fidelity_sequence(&loaded, &tokens, steps)?;
             println!("teacher-forced fidelity of the golden model:");
             print_fidelity(&measure_fidelity(&loaded, &sequence));

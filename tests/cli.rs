@@ -275,6 +275,22 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
         .assert()
         .success()
         .stdout(predicate::str::contains("PASS: 3 positions"));
+    // The trained sibling, by name, on the small core.
+    monorail()
+        .args([
+            "cosim",
+            "--target",
+            "sim-tiny",
+            "-n",
+            "8",
+            "--model",
+            "tales-nano",
+            "-i",
+            "Once upon a time",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("PASS: 8 positions"));
     let tmp = TempDir::new().unwrap();
     let waves = tmp.path().join("fault.vcd");
     monorail()

@@ -257,7 +257,26 @@ fn matches_template(template: &str, words: &[&str], cast: &mut Cast) -> bool {
     slots
         .iter()
         .zip(words)
-        .all(|(slot, word)| matches_slot(slot, word, cast))
+        .enumerate()
+        .all(|(i, (slot, word))| {
+            if *slot == "a" {
+                // The article agrees with the word after it.
+                words
+                    .get(i + 1)
+                    .is_some_and(|next| *word == article_before(next))
+            } else {
+                matches_slot(slot, word, cast)
+            }
+        })
+}
+
+/// `an` before a vowel, `a` otherwise (the templates' only article is `a`).
+fn article_before(next: &str) -> &'static str {
+    if next.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 /// A template's tokens: literal words and punctuation, and slots kept whole (`{H:his}`).
@@ -471,29 +490,58 @@ impl StoryGenerator {
                 rest = &rest[close + 1..];
             }
             sentence.push_str(rest);
-            sentences.push(sentence);
+            // "a" becomes "an" before a vowel ("an old box", "an apple").
+            let words: Vec<&str> = sentence.split(' ').collect();
+            let fixed: Vec<&str> = words
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| match (w, words.get(i + 1)) {
+                    ("a", Some(next)) => article_before(next),
+                    _ => w,
+                })
+                .collect();
+            sentences.push(fixed.join(" "));
         }
         sentences
     }
 }
 
-/// The share of grammatical sentences among the complete sentences of `text` after its first
-/// `skip` sentences (a prompt's, which set up the characters): `(grammatical, complete)`.
-pub fn grammatical_sentences(text: &str, skip: usize) -> (usize, usize) {
+/// Words back into text: no space before punctuation or a closing quote, none after an opening
+/// quote.
+fn detokenize(words: &[&str]) -> String {
+    let mut out = String::new();
+    let mut open_quote = false;
+    for (i, word) in words.iter().enumerate() {
+        let closing = *word == "\"" && open_quote;
+        let tight = matches!(*word, "," | "." | "!" | "?") || closing;
+        let after_opening = i > 0 && words[i - 1] == "\"" && open_quote && !closing;
+        if i > 0 && !tight && !after_opening {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if *word == "\"" {
+            open_quote = !open_quote;
+        }
+    }
+    out
+}
+
+/// The complete sentences of `text` after its first `skip` (a prompt's, which set up the
+/// characters), each with whether it is grammatical in the story so far.
+pub fn judge_sentences(text: &str, skip: usize) -> Vec<(String, bool)> {
     let (all, _) = sentences(text);
     let mut checker = Checker::new();
-    let mut counted = (0, 0);
+    let mut judged = Vec::with_capacity(all.len().saturating_sub(skip));
     for (i, words) in all.iter().enumerate() {
         let ok = checker.check(words);
         if i >= skip {
-            counted.0 += usize::from(ok);
-            counted.1 += 1;
+            judged.push((detokenize(words), ok));
         }
     }
-    counted
+    judged
 }
 
-/// Most stories a split may have (a story is about 350 bytes and 105 tokens).
+/// Most stories a split may have (a story is at most 300 bytes and about 100 tokens).
 pub const MAX_STORIES: usize = 5_000_000;
 
 /// What [`write_dataset`] wrote.
@@ -596,10 +644,14 @@ mod tests {
                 let story = generator.story();
                 let (all, leftover) = sentences(&story);
                 assert!(!leftover, "{story}");
+                let judged = judge_sentences(&story, 0);
+                assert_eq!(judged.len(), all.len());
+                assert!(judged.iter().all(|(_, ok)| *ok), "{story}");
+                let text: Vec<String> = judged.into_iter().map(|(s, _)| s).collect();
                 assert_eq!(
-                    grammatical_sentences(&story, 0),
-                    (all.len(), all.len()),
-                    "{story}"
+                    text.join(" "),
+                    story,
+                    "sentences come back as they were written"
                 );
             }
         }
@@ -655,7 +707,16 @@ mod tests {
     #[test]
     fn broken_sentences_are_not_grammatical() {
         let intro = "Once upon a time, there was a cat named Tom.";
+        assert_eq!(
+            check_story(&format!(
+                "{intro} There, he found an old ball. He saw a old apple under a tree. He saw \
+                 an old apple under a tree."
+            )),
+            [true, true, false, true]
+        );
         for bad in [
+            "There, he found a old ball.",
+            "There, he found an red ball.",
             "He liked to play in the the park.",
             "He liked to play in the kite.",
             "He liked play in the park.",

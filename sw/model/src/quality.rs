@@ -45,7 +45,12 @@ pub struct GrammarScore {
     pub sentences: usize,
     /// Of those, the grammatical ones ([`corpus::Checker`]).
     pub grammatical: usize,
+    /// The first few that are not, words separated by spaces.
+    pub errors: Vec<String>,
 }
+
+/// Ungrammatical sentences kept as examples per model.
+const ERROR_EXAMPLES: usize = 8;
 
 impl GrammarScore {
     /// Share of complete sentences that are grammatical.
@@ -125,10 +130,14 @@ pub fn measure(
                     .take_while(|&&t| t != BOS),
             );
             let text = tokenizer.decode_text(&story);
-            let (grammatical, complete) = corpus::grammatical_sentences(&text, prompt_sentences);
             score.continuations += 1;
-            score.sentences += complete;
-            score.grammatical += grammatical;
+            for (sentence, ok) in corpus::judge_sentences(&text, prompt_sentences) {
+                score.sentences += 1;
+                score.grammatical += usize::from(ok);
+                if !ok && score.errors.len() < ERROR_EXAMPLES {
+                    score.errors.push(sentence);
+                }
+            }
         }
     }
     let [float_grammar, golden_grammar] = grammar;

@@ -104,7 +104,8 @@ fn tree(lanes: usize) -> String {
         g_bits - 1,
         groups - 1
     );
-    let _ = writeln!(s, "always @(posedge clock) begin");
+    // Both levels load only with a column (their enables), as the products do.
+    let _ = writeln!(s, "always @(posedge clock) if (q_col[3]) begin");
     for g in 0..groups {
         let terms: Vec<String> = (0..group)
             .map(|i| {
@@ -131,7 +132,7 @@ fn tree(lanes: usize) -> String {
         .collect();
     let _ = writeln!(
         s,
-        "always @(posedge clock) tree_sum <= {};",
+        "always @(posedge clock) if (q_col[4]) tree_sum <= {};",
         terms.join(" + ")
     );
     s

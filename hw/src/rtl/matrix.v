@@ -205,11 +205,14 @@ for (l = 0; l < @L@; l = l + 1) begin : lane
     wire signed [7:0] xv = (q_op[2] == OP_DOTV) ? x_lanes[l*8 +: 8]
                          : (q_op[2] == OP_MLOAD) ? 8'sd1 : x_broadcast;
     wire signed [15:0] p = w * xv;
+    // The products load only with a column or an mload word (their enable; idle, they hold,
+    // and the simulator skips 64 multiplications a cycle).
 `ifdef VERILATOR
     // Co-simulation tests: +monorail_fault_lane=N flips the low bit of lane N's products.
-    always @(posedge clock) products[l*16 +: 16] <= p ^ {15'd0, fault_lane == l};
+    always @(posedge clock)
+        if (q_col[2] || q_trigger[2]) products[l*16 +: 16] <= p ^ {15'd0, fault_lane == l};
 `else
-    always @(posedge clock) products[l*16 +: 16] <= p;
+    always @(posedge clock) if (q_col[2] || q_trigger[2]) products[l*16 +: 16] <= p;
 `endif
     wire signed [15:0] pq = products[l*16 +: 16];
     always @(posedge clock) begin

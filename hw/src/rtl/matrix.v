@@ -195,8 +195,10 @@ end
 integer fault_lane;
 initial if (!$value$plusargs("monorail_fault_lane=%d", fault_lane)) fault_lane = -1;
 `endif
-reg [@L@*16-1:0] products;
-reg [@L@*32-1:0] acc;
+// Each lane's product and accumulator is a register of its own (the simulator then updates
+// only the lanes that change, instead of copying the whole word for every lane's write).
+wire [@L@*16-1:0] products;
+wire [@L@*32-1:0] acc;
 genvar l;
 generate
 for (l = 0; l < @L@; l = l + 1) begin : lane
@@ -205,22 +207,25 @@ for (l = 0; l < @L@; l = l + 1) begin : lane
     wire signed [7:0] xv = (q_op[2] == OP_DOTV) ? x_lanes[l*8 +: 8]
                          : (q_op[2] == OP_MLOAD) ? 8'sd1 : x_broadcast;
     wire signed [15:0] p = w * xv;
-    // The products load only with a column or an mload word (their enable; idle, they hold,
-    // and the simulator skips 64 multiplications a cycle).
+    // The product loads only with a column or an mload word (its enable; idle, it holds, and
+    // the simulator skips the multiplication).
+    reg signed [15:0] product;
 `ifdef VERILATOR
     // Co-simulation tests: +monorail_fault_lane=N flips the low bit of lane N's products.
     always @(posedge clock)
-        if (q_col[2] || q_trigger[2]) products[l*16 +: 16] <= p ^ {15'd0, fault_lane == l};
+        if (q_col[2] || q_trigger[2]) product <= p ^ {15'd0, fault_lane == l};
 `else
-    always @(posedge clock) if (q_col[2] || q_trigger[2]) products[l*16 +: 16] <= p;
+    always @(posedge clock) if (q_col[2] || q_trigger[2]) product <= p;
 `endif
-    wire signed [15:0] pq = products[l*16 +: 16];
+    assign products[l*16 +: 16] = product;
+    reg signed [31:0] sum;
     always @(posedge clock) begin
         if (q_col[3] && q_op[3] == OP_MATVEC)
-            acc[l*32 +: 32] <= (q_first_col[3] ? 32'sd0 : $signed(acc[l*32 +: 32])) + {{16{pq[15]}}, pq};
+            sum <= (q_first_col[3] ? 32'sd0 : sum) + {{16{product[15]}}, product};
         else if (q_trigger[3] && q_op[3] == OP_MLOAD)
-            acc[l*32 +: 32] <= {{16{pq[15]}}, pq};
+            sum <= {{16{product[15]}}, product};
     end
+    assign acc[l*32 +: 32] = sum;
 end
 endgenerate
 

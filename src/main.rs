@@ -589,53 +589,41 @@ fn machine_engine(
     kind: EngineKind,
     logits: bool,
 ) -> Result<MachineRun, CliError> {
-    let target = machine.target()?;
-    let quant = QuantModel::quantize(&loaded.checkpoint);
-    let compiled = compile(
-        &quant,
-        &target,
-        CompileOptions {
-            context: machine.context,
-        },
-    )
-    .map_err(|e| refused(e.to_string()))?;
-    let predicted = compiled.bundle.manifest.predicted_cycles.clone();
-    let config = ModelConfig {
-        seq_len: compiled.bundle.manifest.context,
-        ..loaded.checkpoint.config
+    // The engine serves the bundle's context; its predicted cycles come along for the figures.
+    let run = |bundle: &monorail_contract::bundle::Bundle| {
+        let config = ModelConfig {
+            seq_len: bundle.manifest.context,
+            ..loaded.checkpoint.config
+        };
+        (config, bundle.manifest.predicted_cycles.clone())
     };
-    let logits_buffer = vec![0.0; config.vocab_size];
     if kind == EngineKind::Rtl {
-        let failed = |message: String| CliError { code: 1, message };
-        ensure_verilator()?;
         let start = Instant::now();
-        let design = monorail_hw::generate(&target);
-        let build = monorail_sim::verilated::build(
-            &design.verilog,
-            &target.name,
-            &monorail_fpga::build_root(),
-        )
-        .map_err(|e| failed(e.to_string()))?;
-        let build_seconds = if build.built {
+        let prepared = prepare_cosim(loaded, machine, &[], &|| {})?;
+        let build_seconds = if prepared.build.built {
             start.elapsed().as_secs_f64()
         } else {
             0.0
         };
-        let images = tempfile::TempDir::new().map_err(|e| failed(e.to_string()))?;
-        compiled
-            .bundle
-            .write(images.path(), &target)
-            .map_err(|e| failed(e.to_string()))?;
-        let mut rtl = Rtl::load(&target, compiled.bundle, &build, images.path())
-            .map_err(|e| failed(e.to_string()))?;
+        let (config, predicted) = run(&prepared.bundle);
+        let mut rtl = Rtl::load(
+            &prepared.target,
+            prepared.bundle,
+            &prepared.build,
+            prepared.images.path(),
+        )
+        .map_err(|e| CliError {
+            code: 1,
+            message: e.to_string(),
+        })?;
         if logits {
             rtl.record_only(&[ModelStep::Classifier]);
         }
         let engine = Box::new(MachineEngine {
             machine: rtl,
+            logits: vec![0.0; config.vocab_size],
             config,
-            logits: logits_buffer,
-            _images: Some(images),
+            _images: Some(prepared.images),
         });
         return Ok(MachineRun {
             engine,
@@ -643,13 +631,15 @@ fn machine_engine(
             build_seconds: Some(build_seconds),
         });
     }
+    let (target, _, compiled) = compile_for(loaded, machine)?;
+    let (config, predicted) = run(&compiled.bundle);
     let mut iss = Iss::new(target, compiled.bundle).map_err(|e| refused(e.to_string()))?;
     // Only the logits are needed here (for sampling).
     iss.record_only(&[ModelStep::Classifier]);
     let engine = Box::new(MachineEngine {
         machine: iss,
+        logits: vec![0.0; config.vocab_size],
         config,
-        logits: logits_buffer,
         _images: None,
     });
     Ok(MachineRun {
@@ -684,10 +674,14 @@ fn cosim(
         target.name,
         target.lanes,
         target.vector_lanes,
-        if prepared.built { "built" } else { "reused" },
+        if prepared.build.built {
+            "built"
+        } else {
+            "reused"
+        },
         start.elapsed().as_secs_f64()
     );
-    let context = prepared.predicted.len();
+    let context = prepared.bundle.manifest.predicted_cycles.len();
     let steps = if steps == 0 {
         context
     } else {
@@ -788,9 +782,7 @@ struct PreparedCosim {
     target: Target,
     quant: QuantModel,
     bundle: monorail_contract::bundle::Bundle,
-    predicted: Vec<u64>,
     build: monorail_sim::verilated::Build,
-    built: bool,
     images: tempfile::TempDir,
     plusargs: Vec<String>,
 }
@@ -813,12 +805,11 @@ impl PreparedCosim {
     }
 }
 
-fn prepare_cosim(
+/// The model of `loaded` quantised and compiled for the machine flags' target.
+fn compile_for(
     loaded: &Loaded,
     machine: &MachineArgs,
-    plusargs: &[String],
-    building: &dyn Fn(),
-) -> Result<PreparedCosim, CliError> {
+) -> Result<(Target, QuantModel, monorail_compiler::Compiled), CliError> {
     let target = machine.target()?;
     let quant = QuantModel::quantize(&loaded.checkpoint);
     let compiled = compile(
@@ -829,6 +820,16 @@ fn prepare_cosim(
         },
     )
     .map_err(|e| refused(e.to_string()))?;
+    Ok((target, quant, compiled))
+}
+
+fn prepare_cosim(
+    loaded: &Loaded,
+    machine: &MachineArgs,
+    plusargs: &[String],
+    building: &dyn Fn(),
+) -> Result<PreparedCosim, CliError> {
+    let (target, quant, compiled) = compile_for(loaded, machine)?;
     let failed = |message: String| CliError { code: 1, message };
     ensure_verilator()?;
     let design = monorail_hw::generate(&target);
@@ -844,11 +845,9 @@ fn prepare_cosim(
         .write(images.path(), &target)
         .map_err(|e| failed(e.to_string()))?;
     Ok(PreparedCosim {
-        predicted: compiled.bundle.manifest.predicted_cycles.clone(),
         target,
         quant,
         bundle: compiled.bundle,
-        built: build.built,
         build,
         images,
         plusargs: plusargs.to_vec(),
@@ -1065,16 +1064,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             output,
         } => {
             let loaded = load(&model)?;
-            let target = machine.target()?;
-            let quant = QuantModel::quantize(&loaded.checkpoint);
-            let compiled = compile(
-                &quant,
-                &target,
-                CompileOptions {
-                    context: machine.context,
-                },
-            )
-            .map_err(|e| refused(e.to_string()))?;
+            let (target, _, compiled) = compile_for(&loaded, &machine)?;
             let start = Instant::now();
             let design = monorail_hw::generate(&target);
             let generated_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -1427,11 +1417,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
             spinner.finish_and_clear();
             println!(
                 "Verilated core {} in {:.1} s",
-                if prepared.built { "built" } else { "reused" },
+                if prepared.build.built {
+                    "built"
+                } else {
+                    "reused"
+                },
                 start.elapsed().as_secs_f64()
             );
             let mut cosim = prepared.cosim()?;
-            let positions = steps.min(prepared.predicted.len());
+            let positions = steps.min(prepared.bundle.manifest.predicted_cycles.len());
             let bar = indicatif::ProgressBar::new(positions as u64).with_style(
                 indicatif::ProgressStyle::with_template(
                     "co-simulating golden, ISS and RTL {bar:30} {pos}/{len} tokens",

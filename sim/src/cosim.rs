@@ -169,7 +169,7 @@ impl Cosim {
             )
         })?;
         let predicted = self.bundle.manifest.predicted_cycles[pos];
-        if let Some(d) = self.compare(&golden_values, &iss.values, None, pos, token, true) {
+        if let Some(d) = self.compare(&golden_values, &iss.values, pos, token, false) {
             return Err(d);
         }
         if iss.next != next {
@@ -225,7 +225,7 @@ impl Cosim {
             }
         };
         let rtl_seconds = start.elapsed().as_secs_f64();
-        if let Some(d) = self.compare(&iss.values, &rtl.values, Some(()), pos, token, false) {
+        if let Some(d) = self.compare(&iss.values, &rtl.values, pos, token, true) {
             return Err(d);
         }
         if rtl.next != iss.next {
@@ -277,37 +277,46 @@ impl Cosim {
         &self,
         expected: &[StepValues],
         got: &[StepValues],
-        rtl: Option<()>,
         pos: usize,
         token: u32,
-        iss_vs_golden: bool,
+        rtl_vs_iss: bool,
     ) -> Option<Box<Divergence>> {
-        let between = if iss_vs_golden {
-            "the ISS and the golden model"
-        } else {
+        let between = if rtl_vs_iss {
             "the RTL and the ISS"
+        } else {
+            "the ISS and the golden model"
+        };
+        // A divergence at `w`'s step, its element and values still to be filled in.
+        let at_step = |w: &StepValues| Divergence {
+            pos,
+            token,
+            between,
+            what: describe(Some(w.step.name()), w.layer),
+            step: Some(w.step.name().to_string()),
+            layer: w.layer,
+            element: None,
+            address: None,
+            lane: None,
+            expected: String::new(),
+            got: String::new(),
+            cycle: None,
         };
         for (i, w) in expected.iter().enumerate() {
             let Some(g) = got.get(i) else {
                 return Some(Box::new(Divergence {
-                    pos,
-                    token,
-                    between,
-                    what: describe(Some(w.step.name()), w.layer),
-                    step: Some(w.step.name().to_string()),
-                    layer: w.layer,
-                    element: None,
-                    address: None,
-                    lane: None,
                     expected: "its values".into(),
                     got: "none".into(),
-                    cycle: None,
+                    ..at_step(w)
                 }));
             };
             if g == w {
                 continue;
             }
-            let cycle = rtl.and_then(|_| self.rtl.read_cycles().get(i).copied());
+            let cycle = if rtl_vs_iss {
+                self.rtl.read_cycles().get(i).copied()
+            } else {
+                None
+            };
             let spec = self
                 .bundle
                 .manifest
@@ -315,18 +324,8 @@ impl Cosim {
                 .iter()
                 .find(|c| c.step == w.step.name() && c.layer == w.layer);
             let mut d = Divergence {
-                pos,
-                token,
-                between,
-                what: describe(Some(w.step.name()), w.layer),
-                step: Some(w.step.name().to_string()),
-                layer: w.layer,
-                element: None,
-                address: None,
-                lane: None,
-                expected: String::new(),
-                got: String::new(),
                 cycle,
+                ..at_step(w)
             };
             if let Some(e) = w.mant.iter().zip(&g.mant).position(|(a, b)| a != b) {
                 d.element = Some(e);

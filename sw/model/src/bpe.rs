@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use crate::error::ModelError;
-use crate::tokenizer::{Tokenizer, BOS};
+use crate::tokenizer::{base_pieces, pad_unused, Tokenizer, BOS};
 
 /// Split text into pre-tokens: an optional single space followed by a run of ASCII letters and
 /// apostrophes, or an optional single space followed by one other character.
@@ -64,12 +64,7 @@ pub fn train<'a>(
     let mut chars: Vec<(char, u64)> = char_counts.into_iter().collect();
     chars.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
 
-    let mut pieces: Vec<(Vec<u8>, f32)> = vec![
-        (b"<unk>".to_vec(), 0.0),
-        (b"\n<s>\n".to_vec(), 0.0),
-        (b"\n</s>\n".to_vec(), 0.0),
-    ];
-    pieces.extend((0..=255u8).map(|b| (format!("<0x{b:02X}>").into_bytes(), 0.0)));
+    let mut pieces = base_pieces();
     let needed = pieces.len() + chars.len();
     if vocab_size < needed {
         return Err(ModelError::Invalid(format!(
@@ -143,11 +138,7 @@ pub fn train<'a>(
             }
         }
     }
-    let mut unused = 0;
-    while pieces.len() < vocab_size {
-        pieces.push((format!("<unused_{unused}>").into_bytes(), -1e9));
-        unused += 1;
-    }
+    pad_unused(&mut pieces, vocab_size);
     Ok(Tokenizer::from_pieces(pieces))
 }
 

@@ -8,7 +8,7 @@ use monorail_contract::model_config::{ModelConfig, RawModelConfig};
 
 use crate::checkpoint::{Checkpoint, CheckpointFormat, FloatWeights};
 use crate::error::ModelError;
-use crate::tokenizer::{Tokenizer, BYTE_TOKEN_OFFSET};
+use crate::tokenizer::{base_pieces, pad_unused, Tokenizer, BYTE_TOKEN_OFFSET};
 
 /// The named shapes of `monorail synth-model --shape`.
 pub const SHAPES: [(&str, RawModelConfig); 3] = [
@@ -218,12 +218,7 @@ pub fn builtin_tokenizer(vocab_size: usize) -> Result<Tokenizer, ModelError> {
              tokens and 256 bytes); this model has {vocab_size}"
         )));
     }
-    let mut pieces: Vec<(Vec<u8>, f32)> = vec![
-        (b"<unk>".to_vec(), 0.0),
-        (b"\n<s>\n".to_vec(), 0.0),
-        (b"\n</s>\n".to_vec(), 0.0),
-    ];
-    pieces.extend((0..=255u8).map(|b| (format!("<0x{b:02X}>").into_bytes(), 0.0)));
+    let mut pieces = base_pieces();
     let mut extra: Vec<String> = (b' '..=b'~').map(|b| (b as char).to_string()).collect();
     extra.extend(BUILTIN_WORDS.split_whitespace().map(|w| format!(" {w}")));
     extra.extend(BUILTIN_SUFFIXES.iter().map(|s| s.to_string()));
@@ -247,10 +242,6 @@ pub fn builtin_tokenizer(vocab_size: usize) -> Result<Tokenizer, ModelError> {
         let score = piece.len() as f32 - pieces.len() as f32 / 1e4;
         pieces.push((piece.into_bytes(), score));
     }
-    let mut unused = 0;
-    while pieces.len() < vocab_size {
-        pieces.push((format!("<unused_{unused}>").into_bytes(), -1e9));
-        unused += 1;
-    }
+    pad_unused(&mut pieces, vocab_size);
     Ok(Tokenizer::from_pieces(pieces))
 }

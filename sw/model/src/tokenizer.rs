@@ -281,19 +281,33 @@ fn parse_byte_piece(piece: &[u8]) -> Option<u8> {
     }
 }
 
+/// The first pieces of every llama2.c vocabulary: `<unk>`, BOS, EOS, then the 256 byte tokens
+/// `<0x00>` .. `<0xFF>`, with score 0.
+pub(crate) fn base_pieces() -> Vec<(Vec<u8>, f32)> {
+    let mut pieces: Vec<(Vec<u8>, f32)> = vec![
+        (b"<unk>".to_vec(), 0.0),
+        (b"\n<s>\n".to_vec(), 0.0),
+        (b"\n</s>\n".to_vec(), 0.0),
+    ];
+    pieces.extend((0..=255u8).map(|b| (format!("<0x{b:02X}>").into_bytes(), 0.0)));
+    pieces
+}
+
+/// Fill `pieces` up to `vocab_size` with `<unused_N>` tokens that never merge.
+pub(crate) fn pad_unused(pieces: &mut Vec<(Vec<u8>, f32)>, vocab_size: usize) {
+    let mut unused = 0;
+    while pieces.len() < vocab_size {
+        pieces.push((format!("<unused_{unused}>").into_bytes(), -1e9));
+        unused += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn tiny() -> Tokenizer {
-        let mut pieces: Vec<(Vec<u8>, f32)> = vec![
-            (b"<unk>".to_vec(), 0.0),
-            (b"\n<s>\n".to_vec(), 0.0),
-            (b"\n</s>\n".to_vec(), 0.0),
-        ];
-        for b in 0..=255u8 {
-            pieces.push((format!("<0x{b:02X}>").into_bytes(), 0.0));
-        }
+        let mut pieces = base_pieces();
         for (p, s) in [
             (" ", -1.0),
             ("a", -2.0),

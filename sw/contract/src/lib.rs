@@ -11,12 +11,14 @@
 //! - [`model_config`]: the hyper-parameters of a llama2.c transformer, raw and validated.
 //! - [`steps`]: the names of the model steps (`attn_norm`, `qkv`, ...), shared by every layer.
 //! - [`target`]: targets as data (lanes, memories, clock, device budget), raw and validated.
+//! - [`board`]: boards as data (the target a board carries, its clock, UART, package and pins).
 //! - [`isa`]: the instruction set, its encoding and assembly text, defined in one table.
 //! - [`timing`]: each instruction's cost and the issue rules: cycles as a function of position.
 //!
 //! - [`bundle`]: the files the compiler writes and the simulators read.
 #![deny(missing_docs)]
 
+pub mod board;
 pub mod bundle;
 pub mod isa;
 pub mod model_config;

@@ -1,0 +1,536 @@
+//! Boards as data: a board file (TOML, in `boards/`) names the built-in target the board carries,
+//! its oscillator, UART speed, LED polarity and the FPGA's package; its constraint file (in
+//! `constraints/`, in the format of the family's place-and-route tool) holds the pins.
+//!
+//! Each fact lives once: the FPGA's family, part and budget are the target's `[device]`, the pins
+//! are the constraint file's. Validation reads the constraint file and checks that it places
+//! exactly the board top's ports ([`BOARD_PORTS`]: the clock, the UART's two pins and the LEDs
+//! `led[0]`, `led[1]`, ...), so a board whose file and pins disagree is refused before any tool
+//! runs. Adding a board is adding its two files.
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::target::{Family, Target};
+
+/// The built-in boards: (board file name, TOML text).
+pub const BUILTIN_BOARDS: [(&str, &str); 4] = [
+    (
+        "icebreaker",
+        include_str!("../../../boards/icebreaker.toml"),
+    ),
+    ("ulx3s-45f", include_str!("../../../boards/ulx3s-45f.toml")),
+    ("ulx3s-85f", include_str!("../../../boards/ulx3s-85f.toml")),
+    (
+        "orangecrab-85f",
+        include_str!("../../../boards/orangecrab-85f.toml"),
+    ),
+];
+
+/// The constraint files the built-in boards use: (file name, text).
+pub const BUILTIN_CONSTRAINTS: [(&str, &str); 3] = [
+    (
+        "icebreaker.pcf",
+        include_str!("../../../constraints/icebreaker.pcf"),
+    ),
+    ("ulx3s.lpf", include_str!("../../../constraints/ulx3s.lpf")),
+    (
+        "orangecrab.lpf",
+        include_str!("../../../constraints/orangecrab.lpf"),
+    ),
+];
+
+/// The board top's single-bit ports besides the LEDs, as the constraint files name them.
+pub const BOARD_PORTS: [&str; 3] = ["clk", "uart_rx", "uart_tx"];
+
+/// UART speeds a board file may ask for.
+pub const UART_BAUD_RANGE: std::ops::RangeInclusive<u32> = 1_200..=3_000_000;
+
+/// A board file as written.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBoard {
+    /// Short name (`ulx3s-85f`), used in folder names.
+    pub name: String,
+    /// One line for people.
+    pub description: String,
+    /// The built-in target the board carries.
+    pub target: String,
+    /// The constraint file, in `constraints/`.
+    pub constraints: String,
+    /// The board's oscillator.
+    pub clock_hz: u64,
+    /// The host link's speed.
+    pub uart_baud: u32,
+    /// Whether an LED lights when its pin is low.
+    pub leds_active_low: bool,
+    /// The FPGA's package, as nextpnr names it (`CABGA381`, `sg48`).
+    pub package: String,
+    /// The ECP5's speed grade (6, 7 or 8).
+    pub speed_grade: Option<u8>,
+}
+
+/// A validated board.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Board {
+    /// Short name.
+    pub name: String,
+    /// One line for people.
+    pub description: String,
+    /// The target it carries; its device is the board's FPGA.
+    pub target: Target,
+    /// The FPGA's family (the target's).
+    pub family: Family,
+    /// The constraint file's name.
+    pub constraints_file: String,
+    /// The constraint file's text.
+    pub constraints: String,
+    /// The pins, read from the constraint file: (port, pin), the clock, the UART's, the LEDs.
+    pub pins: Vec<(String, String)>,
+    /// LEDs (`led[0]` ..).
+    pub leds: usize,
+    /// The oscillator.
+    pub clock_hz: u64,
+    /// The host link's speed.
+    pub uart_baud: u32,
+    /// Whether an LED lights when its pin is low.
+    pub leds_active_low: bool,
+    /// The FPGA's package.
+    pub package: String,
+    /// The ECP5's speed grade.
+    pub speed_grade: Option<u8>,
+}
+
+/// What is wrong with a board. Each names the file and the field or line.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum BoardError {
+    /// Not valid TOML, or fields missing or unknown.
+    #[error("board file {file}: {message}")]
+    Syntax {
+        /// The board file.
+        file: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A field has an impossible value.
+    #[error("board file {file}: `{field}` is {value}: {rule}")]
+    Field {
+        /// The board file.
+        file: String,
+        /// The field.
+        field: &'static str,
+        /// The value found.
+        value: String,
+        /// The rule it breaks.
+        rule: String,
+    },
+    /// The constraint file does not place the board top's ports.
+    #[error("constraint file {file}: {message}")]
+    Constraints {
+        /// The constraint file.
+        file: String,
+        /// What is wrong, with the line where there is one.
+        message: String,
+    },
+    /// No built-in board of that name.
+    #[error("no built-in board `{0}` (built in: {list})", list = builtin_names().join(", "))]
+    Unknown(String),
+}
+
+/// The names of the built-in boards.
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILTIN_BOARDS.iter().map(|(n, _)| *n).collect()
+}
+
+impl RawBoard {
+    /// Parse the board file `file` (named in errors).
+    pub fn parse(file: &str, text: &str) -> Result<RawBoard, BoardError> {
+        toml::from_str(text).map_err(|e| BoardError::Syntax {
+            file: file.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
+    /// Validate against the built-in targets, with `constraints` (the text of the file the
+    /// board names, `None` when there is none).
+    pub fn validate(&self, file: &str, constraints: Option<&str>) -> Result<Board, BoardError> {
+        let field = |field: &'static str, value: &dyn ToString, rule: &str| BoardError::Field {
+            file: file.to_string(),
+            field,
+            value: value.to_string(),
+            rule: rule.to_string(),
+        };
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(field(
+                "name",
+                &self.name,
+                "must be letters, digits, '-' or '_'",
+            ));
+        }
+        let target = Target::builtin(&self.target)
+            .map_err(|e| field("target", &self.target, &e.to_string()))?;
+        let Some(device) = target.device.clone() else {
+            return Err(field(
+                "target",
+                &self.target,
+                "the target has no [device]: a board carries a target built for its FPGA",
+            ));
+        };
+        if !(1_000_000..=500_000_000).contains(&self.clock_hz) {
+            return Err(field(
+                "clock_hz",
+                &self.clock_hz,
+                "must be 1 MHz to 500 MHz",
+            ));
+        }
+        if !UART_BAUD_RANGE.contains(&self.uart_baud) {
+            return Err(field(
+                "uart_baud",
+                &self.uart_baud,
+                &format!(
+                    "must be {} to {}",
+                    UART_BAUD_RANGE.start(),
+                    UART_BAUD_RANGE.end()
+                ),
+            ));
+        }
+        // The UART samples mid-bit: at least 8 core cycles a bit.
+        if target.clock_hz / u64::from(self.uart_baud) < 8 {
+            return Err(field(
+                "uart_baud",
+                &self.uart_baud,
+                &format!(
+                    "the core's {} Hz clock gives fewer than 8 cycles a bit",
+                    target.clock_hz
+                ),
+            ));
+        }
+        let (extension, packages): (&str, &[&str]) = match device.family {
+            Family::Ecp5 => ("lpf", &["CABGA256", "CABGA381", "CABGA554", "CSFBGA285"]),
+            Family::Ice40 => ("pcf", &["sg48", "uwg30"]),
+            Family::Gowin => ("cst", &[]),
+        };
+        if !packages.is_empty() && !packages.contains(&self.package.as_str()) {
+            return Err(field(
+                "package",
+                &self.package,
+                &format!("must be one of {}", packages.join(", ")),
+            ));
+        }
+        match (device.family, self.speed_grade) {
+            (Family::Ecp5, Some(6..=8)) | (Family::Ice40 | Family::Gowin, None) => {}
+            (Family::Ecp5, g) => {
+                return Err(field(
+                    "speed_grade",
+                    &g.map_or("missing".to_string(), |g| g.to_string()),
+                    "an ECP5 board needs its speed grade: 6, 7 or 8",
+                ))
+            }
+            (_, Some(g)) => {
+                return Err(field(
+                    "speed_grade",
+                    &g,
+                    "only ECP5 parts have a speed grade here",
+                ))
+            }
+        }
+        if !self.constraints.ends_with(&format!(".{extension}")) {
+            return Err(field(
+                "constraints",
+                &self.constraints,
+                &format!("the {} flow reads .{extension} files", device.part),
+            ));
+        }
+        let Some(text) = constraints else {
+            return Err(field(
+                "constraints",
+                &self.constraints,
+                "no such file in constraints/",
+            ));
+        };
+        let pins = read_pins(device.family, &self.constraints, text)?;
+        let leds = check_ports(&self.constraints, &pins)?;
+        Ok(Board {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            family: device.family,
+            target,
+            constraints_file: self.constraints.clone(),
+            constraints: text.to_string(),
+            pins,
+            leds,
+            clock_hz: self.clock_hz,
+            uart_baud: self.uart_baud,
+            leds_active_low: self.leds_active_low,
+            package: self.package.clone(),
+            speed_grade: self.speed_grade,
+        })
+    }
+}
+
+impl Board {
+    /// A built-in board by name.
+    pub fn builtin(name: &str) -> Result<Board, BoardError> {
+        let (_, text) = BUILTIN_BOARDS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| BoardError::Unknown(name.to_string()))?;
+        let file = format!("boards/{name}.toml");
+        let raw = RawBoard::parse(&file, text)?;
+        let constraints = BUILTIN_CONSTRAINTS
+            .iter()
+            .find(|(n, _)| *n == raw.constraints)
+            .map(|(_, t)| *t);
+        raw.validate(&file, constraints)
+    }
+
+    /// All built-in boards.
+    pub fn builtins() -> Vec<Board> {
+        builtin_names()
+            .into_iter()
+            .map(|n| Board::builtin(n).expect("built-in boards are valid"))
+            .collect()
+    }
+
+    /// The pin of `port`.
+    pub fn pin(&self, port: &str) -> Option<&str> {
+        self.pins
+            .iter()
+            .find(|(p, _)| p == port)
+            .map(|(_, pin)| pin.as_str())
+    }
+
+    /// Core clock cycles a UART bit lasts (rounded to the nearest).
+    pub fn cycles_per_bit(&self) -> u64 {
+        (self.target.clock_hz + u64::from(self.uart_baud) / 2) / u64::from(self.uart_baud)
+    }
+}
+
+/// The (port, pin) pairs a constraint file places, in file order.
+fn read_pins(family: Family, file: &str, text: &str) -> Result<Vec<(String, String)>, BoardError> {
+    let bad = |line: usize, message: String| BoardError::Constraints {
+        file: file.to_string(),
+        message: format!("line {line}: {message}"),
+    };
+    let mut pins: Vec<(String, String)> = Vec::new();
+    for (i, raw_line) in text.lines().enumerate() {
+        let line = raw_line
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .split("//")
+            .next()
+            .unwrap_or("")
+            .trim();
+        if line.is_empty() {
+            continue;
+        }
+        let words: Vec<&str> = line
+            .trim_end_matches(';')
+            .split_whitespace()
+            .map(|w| w.trim_matches('"'))
+            .collect();
+        let placed = match (family, words.as_slice()) {
+            (Family::Ice40, ["set_io", rest @ ..]) => {
+                // Options (`-nowarn`, `-pullup yes`, ...) come before the port and the pin.
+                let args: Vec<&str> = rest
+                    .iter()
+                    .copied()
+                    .filter(|w| !w.starts_with('-') && *w != "yes" && *w != "no")
+                    .collect();
+                match args.as_slice() {
+                    [port, pin] => Some((port.to_string(), pin.to_string())),
+                    _ => return Err(bad(i + 1, "expected `set_io [options] PORT PIN`".into())),
+                }
+            }
+            (Family::Ecp5, ["LOCATE", "COMP", port, "SITE", pin]) => {
+                Some((port.to_string(), pin.to_string()))
+            }
+            (Family::Ecp5, ["LOCATE", ..]) => {
+                return Err(bad(
+                    i + 1,
+                    "expected `LOCATE COMP \"PORT\" SITE \"PIN\";`".into(),
+                ))
+            }
+            (Family::Gowin, ["IO_LOC", port, pin]) => Some((port.to_string(), pin.to_string())),
+            _ => None,
+        };
+        if let Some((port, pin)) = placed {
+            if let Some((_, earlier)) = pins.iter().find(|(p, _)| *p == port) {
+                return Err(bad(
+                    i + 1,
+                    format!("`{port}` is placed twice (on {earlier} and {pin})"),
+                ));
+            }
+            if let Some((other, _)) = pins.iter().find(|(_, p)| *p == pin) {
+                return Err(bad(
+                    i + 1,
+                    format!("pin {pin} is given to both `{other}` and `{port}`"),
+                ));
+            }
+            pins.push((port, pin));
+        }
+    }
+    Ok(pins)
+}
+
+/// Check that `pins` place exactly the board top's ports; the number of LEDs.
+fn check_ports(file: &str, pins: &[(String, String)]) -> Result<usize, BoardError> {
+    let bad = |message: String| BoardError::Constraints {
+        file: file.to_string(),
+        message,
+    };
+    for port in BOARD_PORTS {
+        if !pins.iter().any(|(p, _)| p == port) {
+            return Err(bad(format!(
+                "does not place `{port}`; the board top's ports are {}, led[0], led[1], ...",
+                BOARD_PORTS.join(", ")
+            )));
+        }
+    }
+    let mut leds = Vec::new();
+    for (port, _) in pins {
+        if BOARD_PORTS.contains(&port.as_str()) {
+            continue;
+        }
+        let index = port
+            .strip_prefix("led[")
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|n| n.parse::<usize>().ok());
+        match index {
+            Some(n) => leds.push(n),
+            None => {
+                return Err(bad(format!(
+                    "places `{port}`, which the board top does not have (its ports are {}, \
+                     led[0], led[1], ...)",
+                    BOARD_PORTS.join(", ")
+                )))
+            }
+        }
+    }
+    leds.sort_unstable();
+    if leds.is_empty() || leds.iter().enumerate().any(|(i, &n)| i != n) {
+        return Err(bad(format!(
+            "the LEDs must be led[0] .. led[n-1] with none missing (found {leds:?})"
+        )));
+    }
+    Ok(leds.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_board_is_valid_and_places_its_ports() {
+        for board in Board::builtins() {
+            assert!(board.pin("clk").is_some(), "{}", board.name);
+            assert!(board.leds >= 1, "{}", board.name);
+            assert_eq!(board.pins.len(), 3 + board.leds, "{}", board.name);
+            assert!(board.cycles_per_bit() >= 8, "{}", board.name);
+        }
+        let ulx3s = Board::builtin("ulx3s-85f").unwrap();
+        assert_eq!(
+            (ulx3s.pin("clk"), ulx3s.pin("uart_rx"), ulx3s.leds),
+            (Some("G2"), Some("M1"), 8)
+        );
+        assert_eq!(ulx3s.cycles_per_bit(), 868); // 100 MHz / 115200 baud
+        let ice = Board::builtin("icebreaker").unwrap();
+        assert_eq!((ice.pin("uart_tx"), ice.leds), (Some("9"), 2));
+    }
+
+    fn raw(edit: &str) -> RawBoard {
+        let text = BUILTIN_BOARDS[2].1;
+        let mut table: toml::Table = toml::from_str(text).unwrap();
+        let change: toml::Table = toml::from_str(edit).unwrap();
+        for (k, v) in change {
+            table.insert(k, v);
+        }
+        RawBoard::parse("b.toml", &toml::to_string(&table).unwrap()).unwrap()
+    }
+
+    fn err(board: &RawBoard, constraints: Option<&str>) -> String {
+        board
+            .validate("b.toml", constraints)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn bad_board_files_name_the_field() {
+        let lpf = BUILTIN_CONSTRAINTS[1].1;
+        assert!(RawBoard::parse("b.toml", "name = 1")
+            .unwrap_err()
+            .to_string()
+            .starts_with("board file b.toml:"));
+        let cases = [
+            ("target = \"sim-tiny\"", "`target`"),
+            ("target = \"nope\"", "no built-in target `nope`"),
+            ("clock_hz = 0", "`clock_hz`"),
+            ("uart_baud = 100", "`uart_baud`"),
+            ("package = \"QFN88\"", "`package`"),
+            ("speed_grade = 9", "speed grade"),
+            ("constraints = \"ulx3s.pcf\"", "reads .lpf files"),
+            ("name = \"a b\"", "`name`"),
+        ];
+        for (edit, want) in cases {
+            let e = err(&raw(edit), Some(lpf));
+            assert!(e.contains(want), "{edit}: {e}");
+        }
+        assert!(err(&raw(""), None).contains("no such file"));
+        // The iCEBreaker's 12 MHz core clock gives 4 cycles a bit at 3 Mbaud.
+        let text = BUILTIN_BOARDS[0].1.replace("115_200", "3_000_000");
+        let ice = RawBoard::parse("b.toml", &text).unwrap();
+        let e = err(&ice, Some(BUILTIN_CONSTRAINTS[0].1));
+        assert!(e.contains("fewer than 8 cycles a bit"), "{e}");
+    }
+
+    #[test]
+    fn constraint_files_must_place_exactly_the_board_top() {
+        let board = raw("");
+        let lpf = BUILTIN_CONSTRAINTS[1].1;
+        let without_tx: String = lpf
+            .lines()
+            .filter(|l| !l.contains("\"uart_tx\" SITE"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(err(&board, Some(&without_tx)).contains("does not place `uart_tx`"));
+        let extra = format!("{lpf}\nLOCATE COMP \"btn\" SITE \"R1\";\n");
+        assert!(err(&board, Some(&extra)).contains("places `btn`"));
+        let gap = lpf.replace("\"led[3]\" SITE", "\"led[9]\" SITE");
+        assert!(err(&board, Some(&gap)).contains("none missing"));
+        let twice = lpf.replace("SITE \"C2\"", "SITE \"B2\"");
+        let e = err(&board, Some(&twice));
+        assert!(
+            e.contains("pin B2 is given to both") && e.contains("line "),
+            "{e}"
+        );
+        let broken = format!("{lpf}\nLOCATE COMP \"x\";\n");
+        assert!(err(&board, Some(&broken)).contains("expected `LOCATE COMP"));
+    }
+
+    #[test]
+    fn pcf_options_come_before_the_port() {
+        let pins = read_pins(
+            Family::Ice40,
+            "x.pcf",
+            "set_io -nowarn -pullup yes uart_rx 6 # comment\nset_io clk 35\n",
+        )
+        .unwrap();
+        assert_eq!(
+            pins,
+            vec![
+                ("uart_rx".to_string(), "6".to_string()),
+                ("clk".to_string(), "35".to_string())
+            ]
+        );
+        assert!(read_pins(Family::Ice40, "x.pcf", "set_io clk\n").is_err());
+        let cst = read_pins(Family::Gowin, "x.cst", "IO_LOC \"clk\" 52; // osc\n").unwrap();
+        assert_eq!(cst, vec![("clk".to_string(), "52".to_string())]);
+    }
+}

@@ -1,23 +1,11 @@
 //! The host port: a byte stream in each direction (valid/ready, a byte a cycle at most), over
 //! which the host loads the memories, runs token steps and reads results. In simulation the
-//! co-simulation drives it directly; on a board a UART bridges it (the board issue). Written in
+//! co-simulation drives it directly; on a board a UART bridges it (`board.rs`). Written in
 //! rust_hdl's own language: it is control, an FSM over bytes.
 //!
-//! Commands (multi-byte numbers are little-endian):
-//!
-//! | command | bytes after it | reply |
-//! | --- | --- | --- |
-//! | `0x01` STEP | token (2), position (2) | `0x81`, next token (2), cycles (4) |
-//! | `0x02` WRITE | space (1), address (4), count (4), then `count` words | `0x82` |
-//! | `0x03` READ | space (1), address (4), count (4) | `0x83`, then `count` words |
-//! | `0x04` INFO | | `0x84`, lanes (2), vector lanes (2), target config hash (8) |
-//!
-//! Spaces: 0 the matrix memory (a word is `lanes` bytes), 1 the vector space (an element, 4
-//! bytes, two's complement, stored to the width of its memory), 2 the program (an instruction,
-//! 16 bytes). A STEP while memories are being accessed cannot happen (commands run one at a
-//! time). An unknown command or space is answered `0xee` and the offending byte, and the port
-//! waits for the next command. The key/value cache needs no reset: attention reads the positions
-//! up to the current one only, so a new sequence simply starts stepping from position 0.
+//! The protocol (STEP, WRITE, READ, INFO; their bytes and replies; the spaces; the errors) is
+//! documented in `docs/boards.md`, "The host link"; its command bytes and message layouts are
+//! the constants and functions below, which the simulators and the host link use.
 
 use rust_hdl::prelude::*;
 
@@ -41,6 +29,53 @@ pub const SPACE_MATRIX: u8 = 0;
 pub const SPACE_VECTOR: u8 = 1;
 /// Space of the program memory.
 pub const SPACE_PROGRAM: u8 = 2;
+
+/// Bytes of STEP's reply: `0x81`, the next token (2), the cycles (4).
+pub const STEP_REPLY_BYTES: usize = 7;
+/// Bytes of INFO's reply: `0x84`, lanes (2), vector lanes (2), the target's config hash (8).
+pub const INFO_REPLY_BYTES: usize = 13;
+
+/// The STEP command for `token` at `pos`.
+pub fn step_command(token: u16, pos: u16) -> [u8; 5] {
+    let [t0, t1] = token.to_le_bytes();
+    let [p0, p1] = pos.to_le_bytes();
+    [STEP, t0, t1, p0, p1]
+}
+
+/// What a reply to `command` says, or why it is not one: the reply must start with the command
+/// byte or'ed with [`REPLY`] and be `len` bytes long.
+fn reply_body(command: u8, reply: &[u8], len: usize) -> Result<&[u8], String> {
+    match reply.first() {
+        Some(&b) if b == command | REPLY && reply.len() == len => Ok(&reply[1..]),
+        Some(&ERROR) => Err(format!(
+            "the host port refused command 0x{command:02x} (error reply {reply:02x?})"
+        )),
+        _ => Err(format!(
+            "the host port answered {reply:02x?} to command 0x{command:02x}"
+        )),
+    }
+}
+
+/// STEP's reply: (the next token, the step's cycles).
+pub fn parse_step_reply(reply: &[u8]) -> Result<(u16, u32), String> {
+    let b = reply_body(STEP, reply, STEP_REPLY_BYTES)?;
+    Ok((
+        u16::from_le_bytes([b[0], b[1]]),
+        u32::from_le_bytes([b[2], b[3], b[4], b[5]]),
+    ))
+}
+
+/// INFO's reply: (lanes, vector lanes, the target's config hash).
+pub fn parse_info_reply(reply: &[u8]) -> Result<(u16, u16, u64), String> {
+    let b = reply_body(INFO, reply, INFO_REPLY_BYTES)?;
+    let mut hash = [0u8; 8];
+    hash.copy_from_slice(&b[4..12]);
+    Ok((
+        u16::from_le_bytes([b[0], b[1]]),
+        u16::from_le_bytes([b[2], b[3]]),
+        u64::from_le_bytes(hash),
+    ))
+}
 
 /// The port's states (as constants: rust_hdl declares an enum's values in every module above the
 /// one using it, unused there).

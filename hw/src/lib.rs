@@ -11,6 +11,7 @@
 //! from the contract crate ([`decode`]).
 #![deny(missing_docs)]
 
+pub mod board;
 pub mod core;
 pub mod decode;
 pub mod host;

@@ -11,7 +11,9 @@
 //! stops the machine with the two instructions named.
 #![deny(missing_docs)]
 
+pub mod board;
 pub mod cosim;
+pub mod link;
 pub mod rtl;
 pub mod verilated;
 

@@ -380,10 +380,7 @@ impl Machine for Rtl {
             )));
         }
         let predicted = m.predicted_cycles[pos];
-        let mut command = vec![monorail_hw::host::STEP];
-        command.extend_from_slice(&(token as u16).to_le_bytes());
-        command.extend_from_slice(&(pos as u16).to_le_bytes());
-        self.send(&command)?;
+        self.send(&monorail_hw::host::step_command(token as u16, pos as u16))?;
         let limit = START_CYCLES + predicted + OVERRUN_CYCLES;
         let mut values = Vec::new();
         self.read_cycles.clear();
@@ -496,10 +493,10 @@ impl Machine for Rtl {
                  (predicted {predicted})"
             )));
         }
-        let reply = self.receive(7)?;
-        self.expect_reply(monorail_hw::host::STEP, &reply)?;
-        let next = u16::from_le_bytes([reply[1], reply[2]]) as u32;
-        let cycles = u32::from_le_bytes([reply[3], reply[4], reply[5], reply[6]]) as u64;
+        let reply = self.receive(monorail_hw::host::STEP_REPLY_BYTES)?;
+        let (next, cycles) =
+            monorail_hw::host::parse_step_reply(&reply).map_err(MachineError::Input)?;
+        let (next, cycles) = (u32::from(next), u64::from(cycles));
         // Checkpoints in program order, as the ISS records them.
         let order = |v: &StepValues| {
             self.bundle

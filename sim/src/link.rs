@@ -1,0 +1,206 @@
+//! The host link: the host port's protocol (`docs/boards.md`, "The host link") spoken over a byte
+//! channel to a board. The channel is a serial port to a real board ([`SerialLink`]) or the
+//! simulated pins of a board top in Verilator ([`crate::board::BoardSim`]); [`HostLink`] is the
+//! same client over both, so what the simulation tests is what `monorail chat` sends.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use monorail_contract::bundle::Bundle;
+use monorail_contract::steps::ModelStep;
+use monorail_contract::target::Target;
+use monorail_hw::host;
+
+use crate::{Machine, MachineError, StepResult};
+
+/// A byte channel to a board's UART.
+pub trait ByteLink {
+    /// Send `bytes`.
+    fn send(&mut self, bytes: &[u8]) -> Result<(), MachineError>;
+    /// Receive exactly `n` bytes, the first after at most about `compute_cycles` of the core's
+    /// work (plus the link's own margin).
+    fn receive(&mut self, n: usize, compute_cycles: u64) -> Result<Vec<u8>, MachineError>;
+}
+
+impl<L: ByteLink + ?Sized> ByteLink for Box<L> {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), MachineError> {
+        (**self).send(bytes)
+    }
+
+    fn receive(&mut self, n: usize, compute_cycles: u64) -> Result<Vec<u8>, MachineError> {
+        (**self).receive(n, compute_cycles)
+    }
+}
+
+/// What a board says it is (INFO).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoardInfo {
+    /// Matrix lanes.
+    pub lanes: u16,
+    /// Vector lanes.
+    pub vector_lanes: u16,
+    /// The configuration hash of the target its core was generated for.
+    pub config_hash: u64,
+}
+
+/// The host link's client: a bundle's token steps on a board.
+pub struct HostLink<L: ByteLink> {
+    link: L,
+    vocab_size: usize,
+    context: usize,
+    predicted_cycles: Vec<u64>,
+}
+
+impl<L: ByteLink> HostLink<L> {
+    /// A client running `bundle` (whose weights and program the board holds) over `link`.
+    pub fn new(link: L, bundle: &Bundle) -> HostLink<L> {
+        let m = &bundle.manifest;
+        HostLink {
+            link,
+            vocab_size: m.model.vocab_size,
+            context: m.context,
+            predicted_cycles: m.predicted_cycles.clone(),
+        }
+    }
+
+    /// The channel (for tests that drive it directly).
+    pub fn link(&mut self) -> &mut L {
+        &mut self.link
+    }
+
+    /// INFO.
+    pub fn info(&mut self) -> Result<BoardInfo, MachineError> {
+        self.link.send(&[host::INFO])?;
+        let reply = self.link.receive(host::INFO_REPLY_BYTES, 0)?;
+        let (lanes, vector_lanes, config_hash) =
+            host::parse_info_reply(&reply).map_err(MachineError::Input)?;
+        Ok(BoardInfo {
+            lanes,
+            vector_lanes,
+            config_hash,
+        })
+    }
+
+    /// INFO, and a refusal unless the board's core is `target`'s.
+    pub fn expect_target(&mut self, target: &Target) -> Result<BoardInfo, MachineError> {
+        let info = self.info()?;
+        if (
+            info.lanes as usize,
+            info.vector_lanes as usize,
+            info.config_hash,
+        ) != (target.lanes, target.vector_lanes, target.config_hash())
+        {
+            return Err(MachineError::Input(format!(
+                "the board's core has {} lanes, {} vector lanes and config hash {:016x}; target \
+                 {} has {}, {} and {:016x}: load the bitstream `monorail bitstream` builds for \
+                 this board",
+                info.lanes,
+                info.vector_lanes,
+                info.config_hash,
+                target.name,
+                target.lanes,
+                target.vector_lanes,
+                target.config_hash()
+            )));
+        }
+        Ok(info)
+    }
+}
+
+impl<L: ByteLink> Machine for HostLink<L> {
+    fn record_values(&mut self, _on: bool) {}
+
+    fn record_only(&mut self, _steps: &[ModelStep]) {}
+
+    /// STEP's five bytes out, its seven-byte reply back. A board reports no intermediate
+    /// values: the link carries tokens.
+    fn step(&mut self, token: u32, pos: usize) -> Result<StepResult, MachineError> {
+        if token as usize >= self.vocab_size || pos >= self.context {
+            return Err(MachineError::Input(format!(
+                "token {token} at position {pos}: the bundle serves {} tokens and {} positions",
+                self.vocab_size, self.context
+            )));
+        }
+        self.link
+            .send(&host::step_command(token as u16, pos as u16))?;
+        let reply = self
+            .link
+            .receive(host::STEP_REPLY_BYTES, self.predicted_cycles[pos])?;
+        let (next, cycles) = host::parse_step_reply(&reply).map_err(MachineError::Input)?;
+        Ok(StepResult {
+            next: u32::from(next),
+            cycles: u64::from(cycles),
+            values: Vec::new(),
+        })
+    }
+}
+
+/// A serial port to a real board (8N1, raw).
+pub struct SerialLink {
+    port: Box<dyn serialport::SerialPort>,
+    name: String,
+    baud: u32,
+    clock_hz: u64,
+}
+
+impl SerialLink {
+    /// Open `path` at `baud` for a core clocked at `clock_hz`.
+    pub fn open(path: &str, baud: u32, clock_hz: u64) -> Result<SerialLink, MachineError> {
+        let port = serialport::new(path, baud)
+            .data_bits(serialport::DataBits::Eight)
+            .parity(serialport::Parity::None)
+            .stop_bits(serialport::StopBits::One)
+            .flow_control(serialport::FlowControl::None)
+            .timeout(Duration::from_millis(100))
+            .open()
+            .map_err(|e| {
+                MachineError::Input(format!(
+                    "{path}: {e} (is the board plugged in, and may you open the port? On Linux \
+                     the user must be in the `dialout` group)"
+                ))
+            })?;
+        // Whatever a previous session left unread is not a reply to us.
+        let _ = port.clear(serialport::ClearBuffer::All);
+        Ok(SerialLink {
+            port,
+            name: path.to_string(),
+            baud,
+            clock_hz,
+        })
+    }
+}
+
+impl ByteLink for SerialLink {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), MachineError> {
+        self.port
+            .write_all(bytes)
+            .and_then(|_| self.port.flush())
+            .map_err(|e| MachineError::Input(format!("{}: writing: {e}", self.name)))
+    }
+
+    fn receive(&mut self, n: usize, compute_cycles: u64) -> Result<Vec<u8>, MachineError> {
+        // The core's work, the bytes' time on the line, and a second for the USB bridge.
+        let compute = compute_cycles as f64 / self.clock_hz as f64;
+        let line = (n as f64 + 8.0) * 10.0 / f64::from(self.baud);
+        let deadline = Instant::now() + Duration::from_secs_f64(compute + line + 1.0);
+        let mut out = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            match self.port.read(&mut out[got..]) {
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) => return Err(MachineError::Input(format!("{}: reading: {e}", self.name))),
+            }
+            if got < n && Instant::now() > deadline {
+                return Err(MachineError::Input(format!(
+                    "{}: the board sent {got} of {n} bytes ({:02x?}) and then nothing: is its \
+                     bitstream Monorail's, at {} baud?",
+                    self.name,
+                    &out[..got],
+                    self.baud
+                )));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,67 @@
+//! The host link end to end through a board top in Verilator: the built-in model on the
+//! `ulx3s-85f` board, every byte of every request and reply carried bit by bit over the
+//! simulated UART pins at the board's 115,200 baud. The tokens must be the golden model's and
+//! each step's cycles the compiler's prediction; INFO identifies the target; a broken frame
+//! lights the error LED and the link goes on working.
+
+mod common;
+
+use common::build_root;
+use monorail_compiler::{compile, CompileOptions};
+use monorail_contract::board::Board;
+use monorail_model::builtin::default_model;
+use monorail_model::engine::Engine;
+use monorail_model::golden::GoldenModel;
+use monorail_model::quant::QuantModel;
+use monorail_sim::board::BoardSim;
+use monorail_sim::link::HostLink;
+use monorail_sim::Machine;
+
+#[test]
+fn the_ulx3s_board_tells_the_golden_story_over_its_uart() {
+    let board = Board::builtin("ulx3s-85f").unwrap();
+    let (checkpoint, tokenizer) = default_model().load().unwrap();
+    let quant = QuantModel::quantize(&checkpoint);
+    let compiled = compile(&quant, &board.target, CompileOptions::default()).unwrap();
+    let predicted = compiled.bundle.manifest.predicted_cycles.clone();
+    let images = tempfile::TempDir::new().unwrap();
+    let sim = BoardSim::new(
+        &board,
+        &compiled.bundle,
+        board.uart_baud,
+        &build_root(),
+        images.path(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut sim = HostLink::new(sim, &compiled.bundle);
+
+    sim.expect_target(&board.target).unwrap();
+    let other = monorail_contract::target::Target::builtin("ecp5-45f").unwrap();
+    let e = sim.expect_target(&other).unwrap_err().to_string();
+    assert!(e.contains("monorail bitstream"), "{e}");
+    assert_eq!(sim.link().leds() & 1, 0, "no error yet");
+
+    let prompt = tokenizer.encode("Once upon a time", true, false).unwrap();
+    let mut golden = GoldenModel::new(quant);
+    let (mut token, mut from_board) = (prompt[0], prompt[0]);
+    for (pos, &predicted_cycles) in predicted.iter().enumerate().take(16) {
+        let want = golden.step(token, pos).unwrap().argmax;
+        let got = sim.step(from_board, pos).unwrap();
+        assert_eq!(
+            got.next, want,
+            "position {pos}, token {token} sent {from_board}"
+        );
+        assert_eq!(got.cycles, predicted_cycles, "position {pos}");
+        token = prompt.get(pos + 1).copied().unwrap_or(want);
+        from_board = prompt.get(pos + 1).copied().unwrap_or(got.next);
+    }
+
+    // A frame whose stop bit is low: the error LED lights, and the next request is answered.
+    let pins = sim.link();
+    pins.send_bits(&[
+        false, true, false, true, false, true, false, true, false, false,
+    ]);
+    pins.send_bits(&[true; 4]);
+    assert_eq!(pins.leds() & 1, 1, "the error LED shows the framing error");
+    assert_eq!(sim.info().unwrap().lanes as usize, board.target.lanes);
+}

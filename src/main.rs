@@ -9,9 +9,11 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use monorail_compiler::{compile, CompileOptions};
+use monorail_contract::board::Board;
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::{RawTarget, Target, VectorMemory};
+use monorail_hw::board::{board_top, TopFor};
 use monorail_model::builtin;
 use monorail_model::checkpoint::{self, Checkpoint};
 use monorail_model::corpus;
@@ -26,7 +28,9 @@ use monorail_model::sampler::SamplerOptions;
 use monorail_model::synth;
 use monorail_model::tokenizer::{Tokenizer, BOS};
 use monorail_model::ModelError;
+use monorail_sim::board::BoardSim;
 use monorail_sim::cosim::Cosim;
+use monorail_sim::link::{ByteLink, HostLink, SerialLink};
 use monorail_sim::rtl::Rtl;
 use monorail_sim::{Iss, Machine, MachineError};
 
@@ -162,6 +166,64 @@ enum Command {
         /// Output folder; default: build/gen/TARGET-HASH (HASH: of the files written).
         #[arg(long, short = 'o', value_name = "DIR")]
         output: Option<PathBuf>,
+    },
+    /// The built-in boards: the target each carries, its FPGA, clock, UART and pins.
+    Boards,
+    /// Build a bitstream for a board with the pinned open tools: synthesis (yosys), place and
+    /// route (nextpnr, seed pinned) and packing; prints each step's time and log, the resources
+    /// used, Fmax against the target's clock and the projected tokens per second. Everything is
+    /// kept in build/bitstream/BOARD-HASH (with build.sh, which replays it) and reused while the
+    /// inputs are the same.
+    Bitstream {
+        /// Board: a built-in name (see `monorail boards`).
+        #[arg(long)]
+        board: String,
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Positions served (the KV cache's length); default: the longest the target holds.
+        #[arg(long)]
+        context: Option<usize>,
+        /// Copy the bitstream and nextpnr's report here too.
+        #[arg(long, short = 'o', value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// Fail (exit status 1) when Fmax is below the target's clock.
+        #[arg(long)]
+        strict_timing: bool,
+        /// nextpnr's placement seed.
+        #[arg(long, default_value_t = monorail_fpga::bitstream::DEFAULT_SEED)]
+        seed: u64,
+        /// The UART's speed; default: the board file's.
+        #[arg(long)]
+        baud: Option<u32>,
+    },
+    /// Tell a story on a board over its UART (the host link, docs/boards.md): the prompt's tokens,
+    /// then the board's own (greedy: the core's argmax). The board must run the bitstream
+    /// `monorail bitstream` built for it with the same model. `--sim` talks to the board top in
+    /// Verilator instead, bit by bit over its simulated pins.
+    Chat {
+        /// Board: a built-in name (see `monorail boards`).
+        #[arg(long)]
+        board: String,
+        /// The board's serial port (/dev/ttyUSB0, /dev/ttyACM0, ...).
+        #[arg(long, required_unless_present = "sim", conflicts_with = "sim")]
+        port: Option<String>,
+        /// Talk to the simulated board (Verilator) instead of a real one.
+        #[arg(long)]
+        sim: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        prompt: PromptArgs,
+        /// Positions to run, prompt included (0: as many as the board's cache holds).
+        #[arg(long, short = 'n', default_value_t = 0)]
+        steps: usize,
+        /// Positions served (the KV cache's length) as the bitstream was built; default: the
+        /// longest the target holds.
+        #[arg(long)]
+        context: Option<usize>,
+        /// The UART's speed; default: the board file's.
+        #[arg(long)]
+        baud: Option<u32>,
     },
     /// Co-simulate: the golden model, the instruction-set simulator and the Verilated core token
     /// by token, every named model step's values and every step's cycles compared; PASS, or
@@ -400,6 +462,7 @@ fn write_design(
     target: &Target,
     report: &[String],
     output: Option<PathBuf>,
+    (root, name): (&std::path::Path, &str),
 ) -> Result<Written, String> {
     let write_into = |dir: &std::path::Path| -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -415,8 +478,7 @@ fn write_design(
         return Ok(Written { dir, reused: false });
     }
     // Write beside the final folder, hash what was written, then move it into place.
-    let root = PathBuf::from("build/gen");
-    let staging = root.join(format!(".{}-{}.partial", target.name, std::process::id()));
+    let staging = root.join(format!(".{name}-{}.partial", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     write_into(&staging)?;
     let mut names: Vec<_> = std::fs::read_dir(&staging)
@@ -431,7 +493,7 @@ fn write_design(
             hash = (hash ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
-    let dir = root.join(format!("{}-{hash:016x}", target.name));
+    let dir = root.join(format!("{name}-{hash:016x}"));
     if dir.is_dir() {
         let _ = std::fs::remove_dir_all(&staging);
         return Ok(Written { dir, reused: true });
@@ -806,6 +868,239 @@ impl PreparedCosim {
 }
 
 /// The model of `loaded` quantised and compiled for the machine flags' target.
+/// `monorail chat`: token steps on a board (or its simulation) over the host link.
+#[allow(clippy::too_many_arguments)]
+fn chat(
+    board_name: &str,
+    port: Option<&str>,
+    sim: bool,
+    model: &ModelArgs,
+    prompt: &PromptArgs,
+    steps: usize,
+    context: Option<usize>,
+    baud: Option<u32>,
+) -> Result<(), CliError> {
+    let board = Board::builtin(board_name).map_err(|e| refused(e.to_string()))?;
+    let loaded = load(model)?;
+    let tokens = prompt_tokens(prompt, &loaded)?;
+    let machine = MachineArgs {
+        target: Some(board.target.name.clone()),
+        context,
+    };
+    let (target, _, compiled) = compile_for(&loaded, &machine)?;
+    let baud = baud.unwrap_or(board.uart_baud);
+    let failed = |e: MachineError| CliError {
+        code: 1,
+        message: format!("{}: {e}", board.name),
+    };
+    let images = tempfile::TempDir::new().map_err(|e| refused(e.to_string()))?;
+    let link: Box<dyn ByteLink> = if sim {
+        ensure_verilator()?;
+        eprintln!(
+            "{}: the board top in Verilator, the UART at {baud} baud (the first run builds it)",
+            board.name
+        );
+        let built = BoardSim::new(
+            &board,
+            &compiled.bundle,
+            baud,
+            &monorail_fpga::build_root(),
+            images.path(),
+        )
+        .map_err(failed)?;
+        Box::new(built)
+    } else {
+        let port = port.unwrap_or_default();
+        Box::new(SerialLink::open(port, baud, target.clock_hz).map_err(failed)?)
+    };
+    let mut host = HostLink::new(link, &compiled.bundle);
+    host.expect_target(&target).map_err(failed)?;
+    let context = compiled.bundle.manifest.context;
+    let steps = if steps == 0 {
+        context
+    } else {
+        steps.min(context)
+    };
+    let predicted = &compiled.bundle.manifest.predicted_cycles;
+    let start = Instant::now();
+    let (mut token, mut positions, mut off_prediction) = (tokens[0], 0, 0);
+    let mut stdout = std::io::stdout().lock();
+    for (pos, &predicted_cycles) in predicted.iter().enumerate().take(steps) {
+        let result = host.step(token, pos).map_err(failed)?;
+        positions += 1;
+        off_prediction += usize::from(result.cycles != predicted_cycles);
+        let next = tokens.get(pos + 1).copied().unwrap_or(result.next);
+        if next == BOS {
+            break;
+        }
+        let _ = stdout.write_all(&loaded.tokenizer.decode(token, next));
+        let _ = stdout.flush();
+        token = next;
+    }
+    let _ = writeln!(stdout);
+    let seconds = start.elapsed().as_secs_f64();
+    eprintln!(
+        "{}: {positions} positions in {seconds:.2} s over the UART ({:.1} tokens/s); the board's \
+         cycles {}",
+        board.name,
+        positions as f64 / seconds,
+        if off_prediction == 0 {
+            "equal the compiler's prediction at every position".to_string()
+        } else {
+            format!("differ from the compiler's prediction at {off_prediction} positions")
+        }
+    );
+    if off_prediction > 0 {
+        return Err(CliError {
+            code: 1,
+            message: format!(
+                "{}: the board's cycle counts differ from the bundle's: is its bitstream built \
+                 from the same model and context?",
+                board.name
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `monorail bitstream`: the model compiled for the board's target, the board top generated
+/// around the core, and the flow run; a table of what it made.
+fn bitstream(
+    board_name: &str,
+    model: &ModelArgs,
+    context: Option<usize>,
+    output: Option<PathBuf>,
+    strict_timing: bool,
+    seed: u64,
+    baud: Option<u32>,
+) -> Result<(), CliError> {
+    let board = Board::builtin(board_name).map_err(|e| refused(e.to_string()))?;
+    let loaded = load(model)?;
+    let machine = MachineArgs {
+        target: Some(board.target.name.clone()),
+        context,
+    };
+    let (target, _, compiled) = compile_for(&loaded, &machine).map_err(|e| CliError {
+        message: format!("{}: {}", board.name, e.message),
+        ..e
+    })?;
+    let core = monorail_hw::generate(&target);
+    let verilog = board_top(
+        &board,
+        &core,
+        TopFor::Synthesis,
+        baud.unwrap_or(board.uart_baud),
+    )
+    .map_err(|e| refused(e.to_string()))?;
+    let design = monorail_hw::Design {
+        target: target.name.clone(),
+        verilog,
+    };
+    let build = monorail_fpga::build_root();
+    let written = write_design(
+        &design,
+        &compiled.bundle,
+        &target,
+        &monorail_hw::report(&target),
+        None,
+        (&build.join("gen"), &format!("board-{}", board.name)),
+    )
+    .map_err(|message| CliError { code: 1, message })?;
+    println!(
+        "{}: target {}, {}; design {}",
+        board.name,
+        target.name,
+        loaded.name,
+        written.dir.display()
+    );
+    println!("running yosys, nextpnr and the packer (minutes; each step's log is kept)...");
+    let options = monorail_fpga::bitstream::Options { seed };
+    let made =
+        monorail_fpga::bitstream::build(&board, &written.dir, &build, &options).map_err(|e| {
+            CliError {
+                code: 1,
+                message: format!("{}: {e}", board.name),
+            }
+        })?;
+    println!("{:<16} {:>9}  log", "step", "wall time");
+    for step in &made.steps {
+        let time = if step.reused {
+            "reused".to_string()
+        } else {
+            format!("{:.1} s", step.seconds)
+        };
+        println!("{:<16} {time:>9}  {}", step.name, step.log.display());
+    }
+    println!(
+        "{:<16} {:>8} {:>10} {:>6}",
+        "resource", "used", "available", "share"
+    );
+    for r in &made.resources {
+        println!(
+            "{:<16} {:>8} {:>10} {:>5.1}%",
+            r.name,
+            r.used,
+            r.available,
+            100.0 * r.used as f64 / r.available.max(1) as f64
+        );
+    }
+    let target_mhz = made.constraint_hz / 1e6;
+    let cycles = &compiled.bundle.manifest.predicted_cycles;
+    let mean_cycles = cycles.iter().sum::<u64>() as f64 / cycles.len().max(1) as f64;
+    match made.fmax_hz {
+        Some(f) => println!(
+            "Fmax {:.2} MHz against the target's {target_mhz} MHz: {}",
+            f / 1e6,
+            if made.meets_timing() { "met" } else { "FAIL" }
+        ),
+        None => println!("Fmax: nextpnr reported none"),
+    }
+    let mut projection = format!(
+        "projected: {:.0} tokens/s at {target_mhz} MHz ({mean_cycles:.0} cycles a token, the \
+         mean over positions 0..{})",
+        made.constraint_hz / mean_cycles,
+        cycles.len()
+    );
+    if let Some(f) = made.fmax_hz.filter(|_| !made.meets_timing()) {
+        projection += &format!("; {:.0} tokens/s at the achieved Fmax", f / mean_cycles);
+    }
+    println!("{projection}");
+    if let Some(dir) = &output {
+        std::fs::create_dir_all(dir).map_err(|e| refused(format!("{}: {e}", dir.display())))?;
+        for file in [&made.file, &made.dir.join("report.json")] {
+            let to = dir.join(file.file_name().unwrap_or_default());
+            let bytes = std::fs::read(file).map_err(|e| CliError {
+                code: 1,
+                message: format!("{}: {e}", file.display()),
+            })?;
+            checkpoint::write_atomically(&to, &bytes).map_err(|e| CliError {
+                code: 1,
+                message: e.to_string(),
+            })?;
+        }
+    }
+    println!(
+        "bitstream: {}{}",
+        made.file.display(),
+        output
+            .as_ref()
+            .map_or(String::new(), |d| format!(" (copied into {})", d.display()))
+    );
+    if strict_timing && !made.meets_timing() {
+        return Err(CliError {
+            code: 1,
+            message: format!(
+                "--strict-timing: Fmax {} is below the target's {target_mhz} MHz (nextpnr's \
+                 report: {})",
+                made.fmax_hz
+                    .map_or("unknown".to_string(), |f| format!("{:.2} MHz", f / 1e6)),
+                made.dir.join("report.json").display()
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn compile_for(
     loaded: &Loaded,
     machine: &MachineArgs,
@@ -1074,8 +1369,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 loaded.name,
                 compile_summary(&loaded, &target, &compiled, machine.context.is_none()).join("; ")
             ));
-            let written = write_design(&design, &compiled.bundle, &target, &report, output)
-                .map_err(|message| CliError { code: 1, message })?;
+            let written = write_design(
+                &design,
+                &compiled.bundle,
+                &target,
+                &report,
+                output,
+                (std::path::Path::new("build/gen"), &target.name),
+            )
+            .map_err(|message| CliError { code: 1, message })?;
             for line in &report {
                 println!("{line}");
             }
@@ -1091,6 +1393,66 @@ fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
+        Command::Boards => {
+            for board in Board::builtins() {
+                let device = board.target.device.as_ref().map_or("", |d| d.part.as_str());
+                println!("{}: {}", board.name, board.description);
+                println!(
+                    "  target {} ({}); {device}, package {}{}",
+                    board.target.name,
+                    board.target.description,
+                    board.package,
+                    board
+                        .speed_grade
+                        .map_or(String::new(), |g| format!(", speed grade {g}"))
+                );
+                println!(
+                    "  clock {} MHz on {}; UART {} baud, rx {} tx {}; {} LED{}{}; constraints/{}",
+                    board.clock_hz as f64 / 1e6,
+                    board.pin("clk").unwrap_or("?"),
+                    board.uart_baud,
+                    board.pin("uart_rx").unwrap_or("?"),
+                    board.pin("uart_tx").unwrap_or("?"),
+                    board.leds,
+                    if board.leds == 1 { "" } else { "s" },
+                    if board.leds_active_low {
+                        " (active low)"
+                    } else {
+                        ""
+                    },
+                    board.constraints_file
+                );
+            }
+            Ok(())
+        }
+        Command::Chat {
+            board,
+            port,
+            sim,
+            model,
+            prompt,
+            steps,
+            context,
+            baud,
+        } => chat(
+            &board,
+            port.as_deref(),
+            sim,
+            &model,
+            &prompt,
+            steps,
+            context,
+            baud,
+        ),
+        Command::Bitstream {
+            board,
+            model,
+            context,
+            output,
+            strict_timing,
+            seed,
+            baud,
+        } => bitstream(&board, &model, context, output, strict_timing, seed, baud),
         Command::Cosim {
             model,
             prompt,

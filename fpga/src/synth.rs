@@ -26,7 +26,32 @@ pub struct Synthesis {
     pub reused: bool,
 }
 
+/// Names of the core's memories that must become RAM (block or distributed), never flip-flops
+/// (`tile` and names ending in `_` are prefixes). The core's other arrays are pipeline
+/// registers, which yosys rightly makes of flip-flops.
+pub const RAMS: [&str; 7] = [
+    "tile",
+    "mem",
+    "program_words",
+    "tables",
+    "sine",
+    "partial",
+    "rf_",
+];
+
 impl Synthesis {
+    /// The core's memories ([`RAMS`]) that yosys made flip-flops of.
+    pub fn rams_as_registers(&self) -> Vec<&str> {
+        self.memories_as_registers
+            .iter()
+            .filter(|m| {
+                RAMS.iter()
+                    .any(|r| *m == r || ((r.ends_with('_') || *r == "tile") && m.starts_with(r)))
+            })
+            .map(|m| m.as_str())
+            .collect()
+    }
+
     /// Cells of type `cell` (0 when there are none).
     pub fn count(&self, cell: &str) -> u64 {
         self.cells.get(cell).copied().unwrap_or(0)
@@ -40,7 +65,7 @@ impl Synthesis {
 }
 
 /// The yosys script for `family`.
-fn script(family: Family) -> String {
+pub(crate) fn script(family: Family) -> String {
     let synth = match family {
         Family::Ecp5 => "synth_ecp5",
         Family::Ice40 => "synth_ice40 -dsp",

@@ -32,6 +32,24 @@ pub enum ToolError {
         /// The log's last lines.
         tail: String,
     },
+    /// Synthesis made more of a resource than the device has.
+    #[error(
+        "the design needs {used} {resource} and the {part} has {available} (yosys's count, \
+         {stat}): the core does not fit this board's FPGA; choose a smaller target or a larger \
+         board"
+    )]
+    Budget {
+        /// The cell type.
+        resource: String,
+        /// Cells of that type after synthesis.
+        used: u64,
+        /// On the device.
+        available: u64,
+        /// The device.
+        part: String,
+        /// Where the counts are.
+        stat: PathBuf,
+    },
     /// A file or folder could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -58,11 +76,17 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ToolError + '_ {
     }
 }
 
+/// The checkout this crate was built from (the folder above the crate).
+fn checkout() -> &'static Path {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir.parent().unwrap_or(crate_dir)
+}
+
 /// The tools folder: `$MONORAIL_TOOLS_DIR`, else the checkout's `.tools`.
 pub fn tools_dir() -> PathBuf {
     match std::env::var_os("MONORAIL_TOOLS_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools"),
+        None => checkout().join(".tools"),
     }
 }
 
@@ -71,7 +95,7 @@ pub fn tools_dir() -> PathBuf {
 pub fn build_root() -> PathBuf {
     match std::env::var_os("MONORAIL_BUILD_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../build"),
+        None => checkout().join("build"),
     }
 }
 

@@ -1,5 +1,6 @@
 //! From a board's design folder to a bitstream: synthesis (yosys, [`crate::synthesize`]), a
-//! check of its cells against the device's budget, place and route (nextpnr, seed pinned),
+//! check of its cells against the device's budget, place and route (nextpnr, seed pinned; its
+//! default router, router1: router2 stalled on the 45F at 60% of its logic),
 //! packing (ecppack / icepack), and nextpnr's report read back as resources and Fmax.
 //!
 //! Everything happens in `<build>/bitstream/<board>-<hash>`, the hash covering the synthesised
@@ -204,8 +205,6 @@ fn commands(board: &Board, options: &Options) -> Result<Vec<ToolCommand>, ToolEr
                 "--seed",
                 &seed,
                 "--timing-allow-fail",
-                "--router",
-                "router2",
             ]
             .map(String::from),
         );

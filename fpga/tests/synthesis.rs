@@ -1,22 +1,22 @@
-//! The generated core through yosys: on the ECP5 (`synth_ecp5`) the memories become block RAM
+//! The generated cores through yosys: on the ECP5 (`synth_ecp5`) the memories become block RAM
 //! (none of them flip-flops), the lanes become DSPs, the counts are exactly the contract's
-//! estimate (which `monorail gen` reports) and the whole fits the device. The synthesis of the
-//! 64-lane core takes minutes; its folder under the build directory is reused while the
-//! design is unchanged.
+//! estimate (which `monorail gen` reports) and the whole fits the device: the 64-lane
+//! `ulx3s-85f` core with the stories260K shape, and the 16-lane `ecp5-45f` core (all its
+//! memories block RAM) with the built-in nano model. The synthesis of the 64-lane core takes
+//! minutes; its folder under the build directory is reused while the design is unchanged.
 
 use std::path::Path;
 
 use monorail_compiler::{compile, CompileOptions};
 use monorail_contract::target::{multipliers, Family, Target};
 use monorail_fpga::{build_root, synthesize};
+use monorail_model::builtin::by_name;
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
 
-/// `monorail gen`'s folder for `target` with the stories260K-shaped model, in `dir`.
-fn design(target: &Target, dir: &Path) {
-    let config = synth::parse_shape("stories260k").unwrap();
-    let quant = QuantModel::quantize(&synth::synthesize(config, 260));
-    let compiled = compile(&quant, target, CompileOptions::default()).unwrap();
+/// `monorail gen`'s folder for `target` with `quant`, in `dir`.
+fn design(target: &Target, quant: &QuantModel, dir: &Path) {
+    let compiled = compile(quant, target, CompileOptions::default()).unwrap();
     std::fs::create_dir_all(dir).unwrap();
     compiled.bundle.write(dir, target).unwrap();
     std::fs::write(dir.join("top.v"), monorail_hw::generate(target).verilog).unwrap();
@@ -24,10 +24,25 @@ fn design(target: &Target, dir: &Path) {
 
 #[test]
 fn the_ulx3s_core_synthesises_to_block_ram_and_dsps_within_the_ecp5() {
-    let target = Target::builtin("ulx3s-85f").unwrap();
+    let config = synth::parse_shape("stories260k").unwrap();
+    let quant = QuantModel::quantize(&synth::synthesize(config, 260));
+    synthesises_within_its_device("ulx3s-85f", &quant);
+}
+
+#[test]
+fn the_ecp5_45f_core_synthesises_to_block_ram_and_dsps_within_the_device() {
+    let (checkpoint, _) = by_name("tales-nano").unwrap().load().unwrap();
+    let target = Target::builtin("ecp5-45f").unwrap();
+    assert!(target.small_memories_in_block_ram);
+    synthesises_within_its_device("ecp5-45f", &QuantModel::quantize(&checkpoint));
+}
+
+/// Synthesise `target`'s core with `quant` and hold it to the estimate and the device.
+fn synthesises_within_its_device(target: &str, quant: &QuantModel) {
+    let target = Target::builtin(target).unwrap();
     let tmp = tempfile::TempDir::new().unwrap();
     let dir = tmp.path().join(&target.name);
-    design(&target, &dir);
+    design(&target, quant, &dir);
     let s = synthesize(&dir, Family::Ecp5, &build_root()).unwrap_or_else(|e| panic!("{e}"));
     let device = target.device.clone().unwrap();
     let estimate = target.block_ram_estimate().unwrap();

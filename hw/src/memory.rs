@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use monorail_contract::bundle::vector_file;
-use monorail_contract::target::{Family, Target, VectorMemory};
+use monorail_contract::target::{Target, VectorMemory};
 use rust_hdl::prelude::*;
 
 use crate::verilog::{bits_for, log2, pack, unpack};
@@ -85,9 +85,10 @@ impl<const B: usize> LaneMemory<B> {
         let lanes = target.vector_lanes;
         let two_ports = matches!(memory, VectorMemory::Vector | VectorMemory::Accumulator);
         let words = target.words_of(memory);
-        let style = match (memory, target.device.as_ref().map(|d| d.family)) {
-            (VectorMemory::Vector, _) | (_, Some(Family::Ice40)) => "block",
-            _ => "distributed",
+        let style = if memory == VectorMemory::Vector || target.small_memories_in_block_ram {
+            "block"
+        } else {
+            "distributed"
         };
         let range = target.range_of(memory);
         let ab = bits_for(words as u64 - 1);

@@ -63,6 +63,11 @@ pub struct RawMemory {
     pub input_words: u32,
     /// 128-bit words of the program memory.
     pub program_words: u32,
+    /// Where the accumulator, wide and input memories go: `distributed` (LUT RAM, the ECP5's and
+    /// Gowin's default) or `block` (block RAM: the iCE40's only choice; on a small ECP5 it gives
+    /// the LUTs back to the logic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub small_memories: Option<String>,
 }
 
 /// The `[device]` table.
@@ -134,6 +139,8 @@ pub struct Target {
     pub vector_memory_words: [usize; 4],
     /// Program-memory words (instructions).
     pub program_words: usize,
+    /// Whether the accumulator, wide and input memories are block RAM (else distributed RAM).
+    pub small_memories_in_block_ram: bool,
     /// Device budget.
     pub device: Option<Device>,
 }
@@ -348,6 +355,26 @@ impl RawTarget {
                 })
             }
         };
+        let family = device.as_ref().map(|d| d.family);
+        let small_memories_in_block_ram = match (m.small_memories.as_deref(), family) {
+            (None, Some(Family::Ice40)) | (Some("block"), _) => true,
+            (None, _) => false,
+            (Some("distributed"), Some(Family::Ice40)) => {
+                return Err(field(
+                    "memory.small_memories",
+                    "distributed",
+                    "the iCE40 has no distributed RAM: use block",
+                ))
+            }
+            (Some("distributed"), _) => false,
+            (Some(other), _) => {
+                return Err(field(
+                    "memory.small_memories",
+                    other,
+                    "must be block or distributed",
+                ))
+            }
+        };
         let target = Target {
             name: self.name.clone(),
             description: self.description.clone(),
@@ -358,6 +385,7 @@ impl RawTarget {
             matrix_tile_words,
             vector_memory_words,
             program_words,
+            small_memories_in_block_ram,
             device,
         };
         Ok(target)
@@ -408,9 +436,10 @@ fn rom_brams(family: Family, width: usize, depth: usize, readers: usize) -> usiz
 ///
 /// The matrix memory is written whole words at a time (the cache stores read, modify and write
 /// a word), so its words pack into the block RAMs' full width, parity bits included. The vector
-/// memory is two copies (two read ports, one shared write port). The accumulator, wide and input
-/// memories are small and many-ported: distributed RAM where the family has it (ECP5, Gowin),
-/// block RAM on the iCE40, which has none. The program memory stores the bits the formats use.
+/// memory is two copies (two read ports, one shared write port). The accumulator (two copies),
+/// wide and input memories are small: distributed RAM where the family has it (ECP5, Gowin)
+/// unless the target puts them in block RAM (`small_memories = "block"`), block RAM on the
+/// iCE40, which has none. The program memory stores the bits the formats use.
 /// The tables are block RAM: each vector lane's (sigmoid, then `2^-u`; 1024 entries of 15 bits,
 /// one reader), the sine table of `sincos` (two readers) and the scalar unit's (reciprocal square
 /// root, then reciprocal; 512 entries of 16 bits).
@@ -524,8 +553,9 @@ impl Target {
         let matrix_bits = (self.matrix_bytes() * 8) as u64;
         let matrix_in_spram = d.spram_bits.is_some_and(|bits| matrix_bits <= bits);
         let v = self.vector_lanes;
-        let small = match d.family {
-            Family::Ice40 => {
+        let small = match (self.small_memories_in_block_ram, d.family) {
+            (false, _) => 0,
+            (true, Family::Ice40) => {
                 // Accumulator: two copies (two read ports); wide and input: one. Memories of at
                 // most 512 bits are cheaper as flip-flops.
                 let ram = |width: usize, words: usize| {
@@ -539,7 +569,17 @@ impl Target {
                     + ram(v * 32, self.words_of(VectorMemory::Wide))
                     + ram(v * 8, self.words_of(VectorMemory::Input))
             }
-            Family::Ecp5 | Family::Gowin => 0,
+            (true, Family::Ecp5 | Family::Gowin) => {
+                // Lanes are written one at a time: each lane's bits fill whole byte-enable
+                // groups of their own (an 8-bit lane takes 9 bits, a 32-bit lane 36).
+                let ram = |bits: usize, words: usize| {
+                    let lane_bits = if bits <= 9 { 9 } else { bits.div_ceil(18) * 18 };
+                    brams(d.family, v * lane_bits, words)
+                };
+                2 * ram(32, self.words_of(VectorMemory::Accumulator))
+                    + ram(32, self.words_of(VectorMemory::Wide))
+                    + ram(8, self.words_of(VectorMemory::Input))
+            }
         };
         Some(BramEstimate {
             matrix: if matrix_in_spram {

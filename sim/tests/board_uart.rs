@@ -2,17 +2,19 @@
 //! `ulx3s-85f` board, every byte of every request and reply carried bit by bit over the
 //! simulated UART pins at the board's 115,200 baud. The tokens must be the golden model's and
 //! each step's cycles the compiler's prediction; INFO identifies the target; a broken frame
-//! lights the error LED and the link goes on working.
+//! lights the error LED and the link goes on working; a model loaded over the link replaces the
+//! one the bitstream holds.
 
 mod common;
 
 use common::build_root;
 use monorail_compiler::{compile, CompileOptions};
 use monorail_contract::board::Board;
-use monorail_model::builtin::default_model;
+use monorail_model::builtin::{by_name, default_model};
 use monorail_model::engine::Engine;
 use monorail_model::golden::GoldenModel;
 use monorail_model::quant::QuantModel;
+use monorail_model::synth;
 use monorail_sim::board::BoardSim;
 use monorail_sim::link::HostLink;
 use monorail_sim::Machine;
@@ -64,4 +66,53 @@ fn the_ulx3s_board_tells_the_golden_story_over_its_uart() {
     pins.send_bits(&[true; 4]);
     assert_eq!(pins.leds() & 1, 1, "the error LED shows the framing error");
     assert_eq!(sim.info().unwrap().lanes as usize, board.target.lanes);
+}
+
+/// A board whose bitstream holds another model: `HostLink::load` writes the built-in nano
+/// model's weights, vector image and program over the UART (at 3 Mbaud, 8 cycles a bit of the
+/// 25 MHz core), and the board then tells the golden model's story.
+#[test]
+fn a_model_loaded_over_the_uart_replaces_the_bitstreams() {
+    let board = Board::builtin("ulx3s-45f").unwrap();
+    let (checkpoint, tokenizer) = by_name("tales-nano").unwrap().load().unwrap();
+    let stranger = QuantModel::quantize(&synth::synthesize(checkpoint.config, 7));
+    let quant = QuantModel::quantize(&checkpoint);
+    let compile_for = |q: &QuantModel| {
+        compile(q, &board.target, CompileOptions::default())
+            .unwrap()
+            .bundle
+    };
+    let (in_bitstream, loaded) = (compile_for(&stranger), compile_for(&quant));
+    let images = tempfile::TempDir::new().unwrap();
+    let sim = BoardSim::new(
+        &board,
+        &in_bitstream,
+        3_000_000,
+        &build_root(),
+        images.path(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut link = HostLink::new(sim, &loaded);
+    link.expect_target(&board.target).unwrap();
+    let plan = link.load(&loaded, board.target.lanes).unwrap();
+    assert_eq!(plan.instructions, loaded.program.len());
+    assert_eq!(plan.vector_elements, board.target.vector_space());
+    let cache: u32 = loaded
+        .manifest
+        .regions
+        .iter()
+        .filter(|r| r.memory == "matrix" && r.is_cache())
+        .map(|r| r.size)
+        .sum();
+    assert!(cache > 0 && plan.matrix_words > 0);
+
+    let prompt = tokenizer.encode("Once upon a time", true, false).unwrap();
+    let mut golden = GoldenModel::new(quant);
+    let mut token = prompt[0];
+    for (pos, &predicted) in loaded.manifest.predicted_cycles.iter().enumerate().take(8) {
+        let want = golden.step(token, pos).unwrap().argmax;
+        let got = link.step(token, pos).unwrap();
+        assert_eq!((got.next, got.cycles), (want, predicted), "position {pos}");
+        token = prompt.get(pos + 1).copied().unwrap_or(want);
+    }
 }

@@ -11,7 +11,7 @@
 //! activations in `input`, its results in `accumulator`, the vector unit's exact wide results in
 //! `wide`, every 16-bit mantissa and constant in `vector`.
 
-use monorail_contract::bundle::Region;
+use monorail_contract::bundle::{Region, CACHE_REGION_STEMS};
 use monorail_contract::numerics::QuantMatrix;
 use monorail_contract::target::{Target, VectorMemory};
 use monorail_model::quant::QuantModel;
@@ -228,10 +228,14 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
         let mut key_exps = vec![];
         let mut value_exps = vec![];
         for g in 0..c.n_kv_heads {
-            keys.push(a.matrix(format!("layer{l}.key_cache{g}"), context, hs));
-            values.push(a.matrix(format!("layer{l}.value_cache{g}"), context, hs));
-            key_exps.push(a.matrix(format!("layer{l}.key_exps{g}"), context, 1).word);
-            value_exps.push(a.matrix(format!("layer{l}.value_exps{g}"), context, 1).word);
+            let [key, value, key_exp, value_exp] = CACHE_REGION_STEMS;
+            keys.push(a.matrix(format!("layer{l}.{key}{g}"), context, hs));
+            values.push(a.matrix(format!("layer{l}.{value}{g}"), context, hs));
+            key_exps.push(a.matrix(format!("layer{l}.{key_exp}{g}"), context, 1).word);
+            value_exps.push(
+                a.matrix(format!("layer{l}.{value_exp}{g}"), context, 1)
+                    .word,
+            );
         }
         layers.push(LayerAt {
             qkv,

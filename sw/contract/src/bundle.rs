@@ -69,6 +69,22 @@ pub struct Region {
     pub size: u32,
 }
 
+/// The stems of the key/value cache's region names (`layer0.key_cache1`: layer 0, key/value
+/// head 1), in the order key cache, value cache, key exponents, value exponents.
+pub const CACHE_REGION_STEMS: [&str; 4] = ["key_cache", "value_cache", "key_exps", "value_exps"];
+
+impl Region {
+    /// Whether it is part of the key/value cache, which the program writes at a position before
+    /// any read of it: a host loading a model over the host link skips these.
+    pub fn is_cache(&self) -> bool {
+        let last = self.name.rsplit('.').next().unwrap_or("");
+        CACHE_REGION_STEMS.iter().any(|stem| {
+            last.strip_prefix(stem)
+                .is_some_and(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_digit()))
+        })
+    }
+}
+
 /// The manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -449,6 +465,31 @@ impl Bundle {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn cache_regions_are_named_by_their_stems() {
+        let region = |name: &str| Region {
+            name: name.into(),
+            memory: "matrix".into(),
+            start: 0,
+            size: 1,
+        };
+        for cache in [
+            "layer0.key_cache1",
+            "layer4.value_cache0",
+            "layer2.key_exps3",
+        ] {
+            assert!(region(cache).is_cache(), "{cache}");
+        }
+        for weights in [
+            "layer0.wqkv",
+            "token_embedding",
+            "layer1.key_cache",
+            "a.key_cachex",
+        ] {
+            assert!(!region(weights).is_cache(), "{weights}");
+        }
+    }
     use super::*;
 
     #[test]

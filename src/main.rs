@@ -197,9 +197,10 @@ enum Command {
         baud: Option<u32>,
     },
     /// Tell a story on a board over its UART (the host link, docs/boards.md): the prompt's tokens,
-    /// then the board's own (greedy: the core's argmax). The board must run the bitstream
-    /// `monorail bitstream` built for it with the same model. `--sim` talks to the board top in
-    /// Verilator instead, bit by bit over its simulated pins.
+    /// then the board's own (greedy: the core's argmax). The board runs the bitstream `monorail
+    /// bitstream` built for it, with the same model or, after `--load`, another of the same
+    /// target. `--sim` talks to the board top in Verilator instead, bit by bit over its
+    /// simulated pins.
     Chat {
         /// Board: a built-in name (see `monorail boards`).
         #[arg(long)]

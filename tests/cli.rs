@@ -965,12 +965,15 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     // nothing is left looking finished.
     let tools = TempDir::new().unwrap();
     let build = TempDir::new().unwrap();
-    let output = monorail()
-        .args(["bitstream", "--board", "ulx3s-45f", "--model", "tales-nano"])
-        .env("MONORAIL_TOOLS_DIR", tools.path())
-        .env("MONORAIL_BUILD_DIR", build.path())
-        .output()
-        .unwrap();
+    let bitstream = || {
+        monorail()
+            .args(["bitstream", "--board", "ulx3s-45f", "--model", "tales-nano"])
+            .env("MONORAIL_TOOLS_DIR", tools.path())
+            .env("MONORAIL_BUILD_DIR", build.path())
+            .output()
+            .unwrap()
+    };
+    let output = bitstream();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
@@ -994,12 +997,7 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&yosys, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let output = monorail()
-        .args(["bitstream", "--board", "ulx3s-45f", "--model", "tales-nano"])
-        .env("MONORAIL_TOOLS_DIR", tools.path())
-        .env("MONORAIL_BUILD_DIR", build.path())
-        .output()
-        .unwrap();
+    let output = bitstream();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(

@@ -11,7 +11,7 @@
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::target::{Family, Target};
+use crate::target::{is_short_name, Family, Target, SHORT_NAME_RULE};
 
 /// The built-in boards: (board file name, TOML text).
 pub const BUILTIN_BOARDS: [(&str, &str); 4] = [
@@ -160,17 +160,8 @@ impl RawBoard {
             value: value.to_string(),
             rule: rule.to_string(),
         };
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(field(
-                "name",
-                &self.name,
-                "must be letters, digits, '-' or '_'",
-            ));
+        if !is_short_name(&self.name) {
+            return Err(field("name", &self.name, SHORT_NAME_RULE));
         }
         let target = Target::builtin(&self.target)
             .map_err(|e| field("target", &self.target, &e.to_string()))?;

@@ -236,6 +236,18 @@ pub fn builtin_names() -> Vec<&'static str> {
     BUILTIN_TARGETS.iter().map(|(n, _)| *n).collect()
 }
 
+/// Whether `name` may name a target or a board (it becomes part of folder names): letters,
+/// digits, '-' and '_', at least one.
+pub(crate) fn is_short_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The rule [`is_short_name`] checks, for messages.
+pub(crate) const SHORT_NAME_RULE: &str = "must be letters, digits, '-' or '_'";
+
 /// Largest matrix-memory word address the ISA encodes (20 bits).
 pub const MAX_MATRIX_WORDS: usize = 1 << 20;
 /// Largest vector-memory element address the ISA encodes (16 bits).
@@ -272,17 +284,8 @@ impl RawTarget {
         };
         let lanes = pow2("lanes", self.lanes, 4, 256)?;
         let vector_lanes = pow2("vector_lanes", self.vector_lanes, 2, self.lanes)?;
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(field(
-                "name",
-                &self.name,
-                "must be letters, digits, '-' or '_'",
-            ));
+        if !is_short_name(&self.name) {
+            return Err(field("name", &self.name, SHORT_NAME_RULE));
         }
         if self.clock_hz == 0 || self.clock_hz > 1_000_000_000 {
             return Err(field("clock_hz", self.clock_hz, "must be in 1 ..= 1e9"));

@@ -16,13 +16,6 @@ module top(@CLOCK@,uart_rx,uart_tx,led);
     reg [1:0] locked_sync;
     reg [4:0] reset_count;
     wire reset = ~reset_count[4];
-    initial begin  // the power-on values (the FPGA's configuration sets them)
-        locked_sync = 2'b00;
-        reset_count = 5'd0;
-        rx_sync = 2'b11;
-        beat = 0;
-        activity = 0;
-    end
     always @(posedge core_clock) begin
         locked_sync <= {locked_sync[0], clock_locked};
         if (!locked_sync[1])
@@ -163,5 +156,13 @@ module top(@CLOCK@,uart_rx,uart_tx,led);
     end
     wire [@STATUS_HIGH@:0] status = @STATUS@;
     assign led = @LED_VALUE@;
+
+    initial begin  // the power-on values (the FPGA's configuration sets them)
+        locked_sync = 2'b00;
+        reset_count = 5'd0;
+        rx_sync = 2'b11;
+        beat = 0;
+        activity = 0;
+    end
 
 endmodule

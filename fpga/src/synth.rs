@@ -2,7 +2,8 @@
 //! cells it made, read from `stat -json`.
 //!
 //! A design folder (what `monorail gen` writes: `top.v` and the `$readmemh` images) is copied
-//! into `<build>/synth/<name>-<hash>`, where the hash covers every input file and the script;
+//! into `<build>/synth/<name>-<hash>`, where `<name>` is the folder's name without the hash
+//! `monorail gen` gives it and the hash covers every input file and the script;
 //! yosys runs there with `MONORAIL_INIT` defined (the memories read their images), keeping
 //! `yosys.log`, `top.json` (for place and route) and `stat.json`. A folder that exists is reused.
 
@@ -115,7 +116,7 @@ pub fn synthesize(design: &Path, family: Family, build: &Path) -> Result<Synthes
     let parts: Vec<&[u8]> = contents.iter().map(|c| c.as_slice()).collect();
     let name = design
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| without_hash(&n.to_string_lossy()).to_string())
         .unwrap_or_else(|| "design".into());
     let dir = build
         .join("synth")
@@ -141,6 +142,22 @@ pub fn synthesize(design: &Path, family: Family, build: &Path) -> Result<Synthes
         std::fs::rename(&partial, &dir).map_err(io(&dir))?;
     }
     read(&dir, reused)
+}
+
+/// A folder name without the `-HASH` (16 hex digits) that `monorail gen` adds: the synthesis
+/// folder's own hash covers what yosys reads, so a design folder renamed for another reason
+/// (its report changed) reuses the synthesis.
+fn without_hash(name: &str) -> &str {
+    match name.rsplit_once('-') {
+        Some((stem, hash))
+            if !stem.is_empty()
+                && hash.len() == 16
+                && hash.chars().all(|c| c.is_ascii_hexdigit()) =>
+        {
+            stem
+        }
+        _ => name,
+    }
 }
 
 /// Read a finished synthesis folder.
@@ -220,6 +237,16 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not JSON"));
+    }
+
+    #[test]
+    fn synthesis_folders_are_named_without_the_designs_hash() {
+        assert_eq!(
+            without_hash("board-ulx3s-45f-224dba4fba5d7873"),
+            "board-ulx3s-45f"
+        );
+        assert_eq!(without_hash("ulx3s-85f"), "ulx3s-85f");
+        assert_eq!(without_hash("x-224dba4fba5d787"), "x-224dba4fba5d787");
     }
 
     #[test]

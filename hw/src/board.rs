@@ -8,7 +8,7 @@
 //! the UART included, is the Verilog that is synthesised. The core keeps its module (renamed
 //! `core`); the board top is module `top`, as the synthesis scripts and the harness expect.
 
-use monorail_contract::board::Board;
+use monorail_contract::board::{uart_bit_cycles, Board, MIN_UART_BIT_CYCLES};
 use monorail_contract::target::Family;
 use thiserror::Error;
 
@@ -45,7 +45,10 @@ pub enum BoardTopError {
         nearest: String,
     },
     /// The UART would be too fast for the core clock.
-    #[error("{baud} baud gives {cycles} core cycles a bit at {clock_hz} Hz; the UART needs 8")]
+    #[error(
+        "{baud} baud gives {cycles} core cycles a bit at {clock_hz} Hz; the UART needs \
+         {MIN_UART_BIT_CYCLES}"
+    )]
     Baud {
         /// The speed asked for.
         baud: u32,
@@ -205,8 +208,8 @@ pub fn board_top(
     uart_baud: u32,
 ) -> Result<String, BoardTopError> {
     let clock_hz = board.target.clock_hz;
-    let bit_cycles = (clock_hz + u64::from(uart_baud) / 2) / u64::from(uart_baud);
-    if bit_cycles < 8 {
+    let bit_cycles = uart_bit_cycles(clock_hz, uart_baud);
+    if bit_cycles < MIN_UART_BIT_CYCLES {
         return Err(BoardTopError::Baud {
             baud: uart_baud,
             cycles: bit_cycles,

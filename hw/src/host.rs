@@ -42,9 +42,29 @@ pub fn step_command(token: u16, pos: u16) -> [u8; 5] {
     [STEP, t0, t1, p0, p1]
 }
 
-/// What a reply to `command` says, or why it is not one: the reply must start with the command
-/// byte or'ed with [`REPLY`] and be `len` bytes long.
-fn reply_body(command: u8, reply: &[u8], len: usize) -> Result<&[u8], String> {
+/// The header of WRITE (`count` words to `space` from `address`; the words follow) or READ.
+fn memory_command(command: u8, space: u8, address: u32, count: u32) -> [u8; 10] {
+    let mut bytes = [0u8; 10];
+    bytes[0] = command;
+    bytes[1] = space;
+    bytes[2..6].copy_from_slice(&address.to_le_bytes());
+    bytes[6..10].copy_from_slice(&count.to_le_bytes());
+    bytes
+}
+
+/// WRITE's header: `count` words to `space` from `address`, the words to follow it.
+pub fn write_command(space: u8, address: u32, count: u32) -> [u8; 10] {
+    memory_command(WRITE, space, address, count)
+}
+
+/// READ: `count` words of `space` from `address`.
+pub fn read_command(space: u8, address: u32, count: u32) -> [u8; 10] {
+    memory_command(READ, space, address, count)
+}
+
+/// What a reply to `command` says after its first byte, or why it is not one: the reply must
+/// start with the command byte or'ed with [`REPLY`] and be `len` bytes long.
+pub fn parse_reply(command: u8, reply: &[u8], len: usize) -> Result<&[u8], String> {
     match reply.first() {
         Some(&b) if b == command | REPLY && reply.len() == len => Ok(&reply[1..]),
         Some(&ERROR) => Err(format!(
@@ -58,7 +78,7 @@ fn reply_body(command: u8, reply: &[u8], len: usize) -> Result<&[u8], String> {
 
 /// STEP's reply: (the next token, the step's cycles).
 pub fn parse_step_reply(reply: &[u8]) -> Result<(u16, u32), String> {
-    let b = reply_body(STEP, reply, STEP_REPLY_BYTES)?;
+    let b = parse_reply(STEP, reply, STEP_REPLY_BYTES)?;
     Ok((
         u16::from_le_bytes([b[0], b[1]]),
         u32::from_le_bytes([b[2], b[3], b[4], b[5]]),
@@ -67,7 +87,7 @@ pub fn parse_step_reply(reply: &[u8]) -> Result<(u16, u32), String> {
 
 /// INFO's reply: (lanes, vector lanes, the target's config hash).
 pub fn parse_info_reply(reply: &[u8]) -> Result<(u16, u16, u64), String> {
-    let b = reply_body(INFO, reply, INFO_REPLY_BYTES)?;
+    let b = parse_reply(INFO, reply, INFO_REPLY_BYTES)?;
     let mut hash = [0u8; 8];
     hash.copy_from_slice(&b[4..12]);
     Ok((
@@ -535,5 +555,31 @@ impl Logic for HostPort {
         if self.reset.val() {
             self.state.d.next = self.s_command.val();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_laid_out_as_documented() {
+        assert_eq!(
+            write_command(SPACE_VECTOR, 0x0102_0304, 5),
+            [WRITE, 1, 4, 3, 2, 1, 5, 0, 0, 0]
+        );
+        assert_eq!(read_command(SPACE_PROGRAM, 7, 2)[..3], [READ, 2, 7]);
+        assert_eq!(step_command(0x0201, 3), [STEP, 1, 2, 3, 0]);
+        assert_eq!(
+            parse_step_reply(&[STEP | REPLY, 0x87, 1, 0x10, 0x27, 0, 0]),
+            Ok((391, 10_000))
+        );
+        assert!(parse_step_reply(&[STEP | REPLY, 1, 2]).is_err());
+        let e = parse_reply(WRITE, &[ERROR, 9], 1).unwrap_err();
+        assert!(e.contains("refused"), "{e}");
+        assert!(parse_reply(WRITE, &[WRITE | REPLY], 1).is_ok());
+        let mut info = vec![INFO | REPLY, 64, 0, 8, 0];
+        info.extend_from_slice(&0xfeed_u64.to_le_bytes());
+        assert_eq!(parse_info_reply(&info), Ok((64, 8, 0xfeed)));
     }
 }

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use monorail_contract::board::Board;
+use monorail_contract::board::{uart_bit_cycles, Board};
 use monorail_contract::bundle::Bundle;
 use monorail_hw::board::{board_top, TopFor};
 
@@ -60,7 +60,7 @@ impl BoardSim {
             port(&model, "uart_tx")?,
             port(&model, "led")?,
         );
-        let bit_cycles = (board.target.clock_hz + u64::from(uart_baud) / 2) / u64::from(uart_baud);
+        let bit_cycles = uart_bit_cycles(board.target.clock_hz, uart_baud);
         model.set_id(rx_pin, 1);
         // The power-on reset: 2 cycles to see the clock locked, 16 held.
         model.tick(32);

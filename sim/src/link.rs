@@ -190,20 +190,18 @@ impl<L: ByteLink> HostLink<L> {
     pub fn load(&mut self, bundle: &Bundle, lanes: usize) -> Result<LoadPlan, MachineError> {
         let plan = load_plan(bundle, lanes)?;
         for (space, address, words) in writes(bundle, lanes)? {
-            let mut command = vec![host::WRITE, space];
-            command.extend_from_slice(&address.to_le_bytes());
-            command.extend_from_slice(&(words.len() as u32).to_le_bytes());
-            self.link.send(&command)?;
+            self.link
+                .send(&host::write_command(space, address, words.len() as u32))?;
             for word in &words {
                 self.link.send(word)?;
             }
             let reply = self.link.receive(1, 0)?;
-            if reply != [host::WRITE | host::REPLY] {
-                return Err(MachineError::Input(format!(
-                    "the board answered {reply:02x?} to a WRITE of {} words to space {space}",
+            host::parse_reply(host::WRITE, &reply, 1).map_err(|e| {
+                MachineError::Input(format!(
+                    "a WRITE of {} words to space {space}: {e}",
                     words.len()
-                )));
-            }
+                ))
+            })?;
         }
         Ok(plan)
     }

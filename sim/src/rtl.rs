@@ -9,6 +9,7 @@ use monorail_contract::bundle::Bundle;
 use monorail_contract::steps::{ModelStep, StepValues};
 use monorail_contract::target::Target;
 use monorail_contract::timing::{Clock, Issued};
+use monorail_hw::host;
 
 use crate::verilated::{self, Model, RtlError};
 use crate::{Machine, MachineError, StepResult};
@@ -186,15 +187,12 @@ impl Rtl {
         address: u32,
         words: &[Vec<u8>],
     ) -> Result<(), MachineError> {
-        let mut command = vec![monorail_hw::host::WRITE, space];
-        command.extend_from_slice(&address.to_le_bytes());
-        command.extend_from_slice(&(words.len() as u32).to_le_bytes());
-        self.send(&command)?;
+        self.send(&host::write_command(space, address, words.len() as u32))?;
         for w in words {
             self.send(w)?;
         }
         let reply = self.receive(1)?;
-        self.expect_reply(monorail_hw::host::WRITE, &reply)
+        self.expect_reply(host::WRITE, &reply)
     }
 
     /// READ `count` words of `bytes` bytes from `space` at `address` through the host port.
@@ -205,23 +203,16 @@ impl Rtl {
         count: usize,
         bytes: usize,
     ) -> Result<Vec<Vec<u8>>, MachineError> {
-        let mut command = vec![monorail_hw::host::READ, space];
-        command.extend_from_slice(&address.to_le_bytes());
-        command.extend_from_slice(&(count as u32).to_le_bytes());
-        self.send(&command)?;
+        self.send(&host::read_command(space, address, count as u32))?;
         let reply = self.receive(1)?;
-        self.expect_reply(monorail_hw::host::READ, &reply)?;
+        self.expect_reply(host::READ, &reply)?;
         (0..count).map(|_| self.receive(bytes)).collect()
     }
 
     fn expect_reply(&self, command: u8, reply: &[u8]) -> Result<(), MachineError> {
-        if reply.first() == Some(&(command | monorail_hw::host::REPLY)) {
-            Ok(())
-        } else {
-            Err(MachineError::Input(format!(
-                "the host port answered {reply:02x?} to command 0x{command:02x}"
-            )))
-        }
+        host::parse_reply(command, reply, reply.len())
+            .map(|_| ())
+            .map_err(MachineError::Input)
     }
 
     /// Element `address` of the vector space, now.
@@ -380,7 +371,7 @@ impl Machine for Rtl {
             )));
         }
         let predicted = m.predicted_cycles[pos];
-        self.send(&monorail_hw::host::step_command(token as u16, pos as u16))?;
+        self.send(&host::step_command(token as u16, pos as u16))?;
         let limit = START_CYCLES + predicted + OVERRUN_CYCLES;
         let mut values = Vec::new();
         self.read_cycles.clear();
@@ -493,9 +484,8 @@ impl Machine for Rtl {
                  (predicted {predicted})"
             )));
         }
-        let reply = self.receive(monorail_hw::host::STEP_REPLY_BYTES)?;
-        let (next, cycles) =
-            monorail_hw::host::parse_step_reply(&reply).map_err(MachineError::Input)?;
+        let reply = self.receive(host::STEP_REPLY_BYTES)?;
+        let (next, cycles) = host::parse_step_reply(&reply).map_err(MachineError::Input)?;
         let (next, cycles) = (u32::from(next), u64::from(cycles));
         // Checkpoints in program order, as the ISS records them.
         let order = |v: &StepValues| {

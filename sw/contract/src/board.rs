@@ -43,6 +43,16 @@ pub const BUILTIN_CONSTRAINTS: [(&str, &str); 3] = [
 /// The board top's single-bit ports besides the LEDs, as the constraint files name them.
 pub const BOARD_PORTS: [&str; 3] = ["clk", "uart_rx", "uart_tx"];
 
+/// The fewest core cycles a UART bit may last: the receiver confirms the start bit and samples
+/// every bit in its middle.
+pub const MIN_UART_BIT_CYCLES: u64 = 8;
+
+/// Core cycles a UART bit lasts at `baud` on a core clocked at `clock_hz`, rounded to the
+/// nearest: what the board top counts and what a simulated line must hold each bit.
+pub fn uart_bit_cycles(clock_hz: u64, baud: u32) -> u64 {
+    (clock_hz + u64::from(baud) / 2) / u64::from(baud)
+}
+
 /// UART speeds a board file may ask for.
 pub const UART_BAUD_RANGE: std::ops::RangeInclusive<u32> = 1_200..=3_000_000;
 
@@ -190,13 +200,12 @@ impl RawBoard {
                 ),
             ));
         }
-        // The UART samples mid-bit: at least 8 core cycles a bit.
-        if target.clock_hz / u64::from(self.uart_baud) < 8 {
+        if uart_bit_cycles(target.clock_hz, self.uart_baud) < MIN_UART_BIT_CYCLES {
             return Err(field(
                 "uart_baud",
                 &self.uart_baud,
                 &format!(
-                    "the core's {} Hz clock gives fewer than 8 cycles a bit",
+                    "the core's {} Hz clock gives fewer than {MIN_UART_BIT_CYCLES} cycles a bit",
                     target.clock_hz
                 ),
             ));
@@ -296,9 +305,9 @@ impl Board {
             .map(|(_, pin)| pin.as_str())
     }
 
-    /// Core clock cycles a UART bit lasts (rounded to the nearest).
+    /// Core clock cycles a UART bit lasts at the board file's speed ([`uart_bit_cycles`]).
     pub fn cycles_per_bit(&self) -> u64 {
-        (self.target.clock_hz + u64::from(self.uart_baud) / 2) / u64::from(self.uart_baud)
+        uart_bit_cycles(self.target.clock_hz, self.uart_baud)
     }
 }
 
@@ -423,7 +432,11 @@ mod tests {
             assert!(board.pin("clk").is_some(), "{}", board.name);
             assert!(board.leds >= 1, "{}", board.name);
             assert_eq!(board.pins.len(), 3 + board.leds, "{}", board.name);
-            assert!(board.cycles_per_bit() >= 8, "{}", board.name);
+            assert!(
+                board.cycles_per_bit() >= MIN_UART_BIT_CYCLES,
+                "{}",
+                board.name
+            );
         }
         let ulx3s = Board::builtin("ulx3s-85f").unwrap();
         assert_eq!(

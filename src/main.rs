@@ -32,6 +32,7 @@ use monorail_sim::board::BoardSim;
 use monorail_sim::cosim::Cosim;
 use monorail_sim::link::{load_plan, ByteLink, HostLink, SerialLink};
 use monorail_sim::rtl::Rtl;
+use monorail_sim::verilated::Waveforms;
 use monorail_sim::{Iss, Machine, MachineError};
 
 /// Prompt of `monorail demo`.
@@ -666,7 +667,7 @@ fn machine_engine(
     };
     if kind == EngineKind::Rtl {
         let start = Instant::now();
-        let prepared = prepare_cosim(loaded, machine, &[], &|| {})?;
+        let prepared = prepare_cosim(loaded, machine, &[], Waveforms::Off, &|| {})?;
         let build_seconds = if prepared.build.built {
             start.elapsed().as_secs_f64()
         } else {
@@ -733,7 +734,18 @@ fn cosim(
 ) -> Result<bool, CliError> {
     let failed = |message: String| CliError { code: 1, message };
     let start = Instant::now();
-    let prepared = prepare_cosim(loaded, machine, plusargs, &|| {})?;
+    let prepared = prepare_cosim(
+        loaded,
+        machine,
+        plusargs,
+        // A run that may dump its divergence needs the traced build.
+        if waves.is_some() {
+            Waveforms::Vcd
+        } else {
+            Waveforms::Off
+        },
+        &|| {},
+    )?;
     let target = &prepared.target;
     println!(
         "{} on {} ({} lanes, {} vector lanes): Verilated core {} in {:.1} s",
@@ -1148,6 +1160,7 @@ fn prepare_cosim(
     loaded: &Loaded,
     machine: &MachineArgs,
     plusargs: &[String],
+    waveforms: Waveforms,
     building: &dyn Fn(),
 ) -> Result<PreparedCosim, CliError> {
     let (target, quant, compiled) = compile_for(loaded, machine)?;
@@ -1155,10 +1168,10 @@ fn prepare_cosim(
     ensure_verilator()?;
     let design = monorail_hw::generate(&target);
     let root = monorail_fpga::build_root();
-    if !monorail_sim::verilated::is_built(&design.verilog, &target.name, &root) {
+    if !monorail_sim::verilated::is_built(&design.verilog, &target.name, waveforms, &root) {
         building();
     }
-    let build = monorail_sim::verilated::build(&design.verilog, &target.name, &root)
+    let build = monorail_sim::verilated::build(&design.verilog, &target.name, waveforms, &root)
         .map_err(|e| failed(e.to_string()))?;
     let images = tempfile::TempDir::new().map_err(|e| failed(e.to_string()))?;
     compiled
@@ -1802,7 +1815,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             ));
             let building = || spinner.enable_steady_tick(std::time::Duration::from_millis(120));
             let start = Instant::now();
-            let prepared = prepare_cosim(&loaded, &machine, &[], &building)?;
+            let prepared = prepare_cosim(&loaded, &machine, &[], Waveforms::Off, &building)?;
             spinner.finish_and_clear();
             println!(
                 "Verilated core {} in {:.1} s",

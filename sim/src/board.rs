@@ -45,8 +45,13 @@ impl BoardSim {
         let core = monorail_hw::generate(&board.target);
         let verilog = board_top(board, &core, TopFor::Simulation, uart_baud)
             .map_err(|e| MachineError::Input(e.to_string()))?;
-        let build = verilated::build(&verilog, &format!("board-{}", board.name), cache_root)
-            .map_err(|e| MachineError::Input(e.to_string()))?;
+        let build = verilated::build(
+            &verilog,
+            &format!("board-{}", board.name),
+            verilated::Waveforms::Off,
+            cache_root,
+        )
+        .map_err(|e| MachineError::Input(e.to_string()))?;
         bundle.write(images, &board.target)?;
         let mut model = Model::load(&build, &[format!("+monorail_bundle={}", images.display())])
             .map_err(|e| MachineError::Input(e.to_string()))?;

@@ -3,7 +3,12 @@
 #include <cstring>
 #include "Vtop.h"
 #include "verilated.h"
+#if VM_TRACE
 #include "verilated_vcd_c.h"
+#else
+// A build without tracing (VM_TRACE 0): nothing is ever dumped.
+struct VerilatedVcdC { void dump(uint64_t) {} void close() {} };
+#endif
 
 namespace {
 struct Model {
@@ -35,7 +40,9 @@ void* mr_new(int argc, const char** argv) {
     Model* m = new Model;
     m->context = new VerilatedContext;
     m->context->commandArgs(argc, argv);
+#if VM_TRACE
     m->context->traceEverOn(true);
+#endif
     m->top = new Vtop{m->context};
     m->trace = nullptr;
     m->time = 0;
@@ -87,10 +94,15 @@ void mr_tick(void* p, uint64_t n) {
 int mr_trace_open(void* p, const char* path) {
     Model* m = static_cast<Model*>(p);
     if (m->trace) return -1;
+#if VM_TRACE
     m->trace = new VerilatedVcdC;
     m->top->trace(m->trace, 99);
     m->trace->open(path);
     return m->trace->isOpen() ? 0 : -1;
+#else
+    (void)path;
+    return -2;  // NOT_TRACED
+#endif
 }
 
 void mr_trace_close(void* p) {

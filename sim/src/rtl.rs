@@ -57,7 +57,12 @@ impl Rtl {
         images: &Path,
     ) -> Result<Rtl, MachineError> {
         let design = monorail_hw::generate(target);
-        let build = verilated::build(&design.verilog, &target.name, cache_root)?;
+        let build = verilated::build(
+            &design.verilog,
+            &target.name,
+            verilated::Waveforms::Off,
+            cache_root,
+        )?;
         bundle.write(images, target)?;
         Rtl::load(target, bundle, &build, images)
     }

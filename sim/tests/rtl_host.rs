@@ -95,3 +95,19 @@ fn the_host_port_speaks_its_protocol() {
     rtl.send(&[INFO]).unwrap();
     assert_eq!(rtl.receive(13).unwrap()[0], 0x84);
 }
+
+#[test]
+fn a_core_built_without_tracing_refuses_to_dump_waveforms() {
+    let target = Target::builtin("sim-tiny").unwrap();
+    let (mut rtl, images) = machine(&target);
+    let path = images.path().join("waves.vcd");
+    let err = rtl.model().trace_open(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("built without tracing") && err.contains("waves.vcd"),
+        "{err}"
+    );
+    assert!(!path.exists());
+    // The core still runs.
+    rtl.send(&[INFO]).unwrap();
+    assert_eq!(rtl.receive(13).unwrap()[0], 0x84);
+}

@@ -14,7 +14,7 @@ use monorail_contract::steps::ModelStep;
 use monorail_contract::target::Target;
 use monorail_contract::timing::token_cycles;
 use monorail_sim::rtl::Rtl;
-use monorail_sim::verilated::{build, Build};
+use monorail_sim::verilated::{build, Build, Waveforms};
 use monorail_sim::{Iss, Machine};
 
 pub use monorail_fpga::build_root;
@@ -29,7 +29,7 @@ pub fn core(target: &str) -> Build {
         .or_insert_with(|| {
             let t = Target::builtin(target).unwrap();
             let design = monorail_hw::generate(&t);
-            build(&design.verilog, target, &build_root())
+            build(&design.verilog, target, Waveforms::Off, &build_root())
                 .unwrap_or_else(|e| panic!("building the {target} core: {e}"))
         })
         .clone()

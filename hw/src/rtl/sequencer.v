@@ -273,27 +273,33 @@ reg [31:0] ring_mxu [0:63];
 reg [31:0] ring_vxu [0:63];
 reg [31:0] ring_sxu [0:63];
 
-wire [1:0] wait_unit = i_instr[9:8];
-wire [13:0] wait_count = i_instr[23:10];
-wire [5:0] wait_slot = wait_count[5:0] - 6'd1;
-reg [31:0] wait_time;
-reg [15:0] wait_issued;
+// The issue conditions are registered flags, each saying whether it holds at now_q, so the
+// issue decision is a few gates from registers: they are worked out a cycle ahead from the
+// state this cycle leaves (now_q + 1 and this cycle's issue, if any).
+reg seq_ready;           // now_q >= seq_free
+reg [3:0] unit_ready;    // free_at[u] <= now_q
+reg [3:1] unit_done;     // last_done[u] <= now_q (units 1 to 3)
+// The wait of the instruction in I (loaded with it): the unit it names, whether the awaited
+// instruction has issued, whether it is too old for the ring (so complete), its completion.
+reg [1:0] i_wait_unit;
+reg i_wait_issued, i_wait_old, i_wait_met;
+reg [31:0] i_wait_time;
+reg [31:0] now_next;     // now_q + 1
+wire [1:0] d3_wait_unit = d3_instr[9:8];
+wire [13:0] d3_wait_count = d3_instr[23:10];
+wire [5:0] d3_wait_slot = d3_wait_count[5:0] - 6'd1;
+reg [31:0] d3_ring_time;
 always @(*) begin
-    case (wait_unit)
-        2'd1: begin wait_time = ring_mxu[wait_slot]; wait_issued = issued[1]; end
-        2'd2: begin wait_time = ring_vxu[wait_slot]; wait_issued = issued[2]; end
-        default: begin wait_time = ring_sxu[wait_slot]; wait_issued = issued[3]; end
+    case (d3_wait_unit)
+        2'd1: d3_ring_time = ring_mxu[d3_wait_slot];
+        2'd2: d3_ring_time = ring_vxu[d3_wait_slot];
+        default: d3_ring_time = ring_sxu[d3_wait_slot];
     endcase
 end
-// Issued, and either too old to be in the ring (so complete) or complete by its ring entry.
-wire wait_ok = (wait_unit == 2'd0)
-    || ({2'b0, wait_count} <= wait_issued
-        && ({2'b0, wait_count} + 16'd64 <= wait_issued || wait_time <= now_q));
-wire unit_ok = (i_unit == 2'd0) || (free_at[i_unit] <= now_q);
-wire end_ok = (i_kind != K_END)
-    || (last_done[1] <= now_q && last_done[2] <= now_q && last_done[3] <= now_q);
-assign issue_now = (state == S_RUN) && i_valid && now_q >= seq_free && unit_ok && wait_ok
-    && end_ok;
+wire wait_ok = (i_wait_unit == 2'd0) || (i_wait_issued && (i_wait_old || i_wait_met));
+wire unit_ok = (i_unit == 2'd0) || unit_ready[i_unit];
+wire end_ok = (i_kind != K_END) || (unit_done[1] && unit_done[2] && unit_done[3]);
+assign issue_now = (state == S_RUN) && i_valid && seq_ready && unit_ok && wait_ok && end_ok;
 `ifdef VERILATOR
 // Co-simulation tests: +monorail_fault_latency=N counts N cycles too few for the vector unit.
 reg [31:0] fault_latency;
@@ -367,6 +373,51 @@ always @(posedge clock) begin
                 issue_sxu <= (i_unit == 2'd3);
             end
         end
+    end
+end
+// The flags for the next cycle (now_q + 1).
+reg [15:0] issued_next [0:3];
+reg [31:0] wait_time_next;
+integer f;
+always @(*) begin
+    for (f = 0; f <= 3; f = f + 1)
+        issued_next[f] = issued[f] + {15'd0, issue_now && i_unit == f[1:0]};
+    // The awaited instruction's completion: from the ring, or from this cycle's issue when it is
+    // the awaited one.
+    wait_time_next = (issue_now && i_unit == d3_wait_unit && issued[d3_wait_unit][5:0] == d3_wait_slot)
+        ? i_done : d3_ring_time;
+end
+always @(posedge clock) begin
+    if (reset || start) begin
+        seq_ready <= 1'b1;
+        unit_ready <= 4'b1111;
+        unit_done <= 3'b111;
+        now_next <= 32'd1;
+    end else if (state == S_RUN) begin
+        now_next <= now_next + 1'b1;
+        seq_ready <= (issue_now && i_unit == 2'd0 && i_kind != K_END) ? (i_occ <= 32'd1)
+                                                                    : (seq_free <= now_next);
+        for (f = 1; f <= 3; f = f + 1) begin
+            if (issue_now && i_unit == f[1:0]) begin
+                unit_ready[f] <= (i_occ <= 32'd1);
+                // i_done = max(last_done, now_q + i_lat) is at most now_q + 1 when both are.
+                unit_done[f] <= (i_lat <= 32'd1) && (last_done[f] <= now_next);
+            end else begin
+                unit_ready[f] <= (free_at[f] <= now_next);
+                unit_done[f] <= (last_done[f] <= now_next);
+            end
+        end
+    end
+    if (reset || start) begin
+        i_wait_unit <= 2'd0;
+    end else if (running && advance) begin
+        i_wait_unit <= d3_wait_unit;
+        i_wait_issued <= {2'b0, d3_wait_count} <= issued_next[d3_wait_unit];
+        i_wait_old <= {2'b0, d3_wait_count} + 16'd64 <= issued_next[d3_wait_unit];
+        i_wait_time <= wait_time_next;
+        i_wait_met <= (wait_time_next <= (state == S_RUN ? now_next : now_q));
+    end else if (state == S_RUN) begin
+        i_wait_met <= (i_wait_time <= now_next);
     end
 end
 always @(posedge clock) begin

@@ -1151,3 +1151,12 @@ fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
         serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
     assert!(report["fmax"].as_object().is_some_and(|f| !f.is_empty()));
 }
+
+#[test]
+fn the_target_flag_names_every_built_in_target() {
+    let output = monorail().args(["compile", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for name in monorail_contract::target::builtin_names() {
+        assert!(help.contains(name), "`--target` help lacks {name}: {help}");
+    }
+}

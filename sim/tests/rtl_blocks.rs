@@ -374,9 +374,12 @@ fn matrix_unit() {
 
 #[test]
 fn cache_stores() {
+    // Back to back: each instruction's issue falls in the cycle of the previous one's read, before
+    // its write.
     for pos in [0usize, 3, 4, 9] {
         check_at(
-            "li dst=r3 imm=-300\nkvexp dst=m100 src=r3\nkvstore dst=m200 src=v301 n=5\nend token=r0",
+            "li dst=r3 imm=-300\nli dst=r4 imm=77\nkvexp dst=m100 src=r3\nkvexp dst=m101 src=r4\n\
+             kvstore dst=m200 src=v301 n=5\nend token=r0",
             pos,
             &[],
             &[100..104, 200..215],

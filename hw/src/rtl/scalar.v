@@ -1,7 +1,7 @@
 // The scalar unit: 64-bit register arithmetic and the reciprocal (square root) tables. The
-// issued instruction arrives registered (the cycle after issue). One-cycle operations write
-// their register at the end of that cycle (latency 2); `muli`, `rsqrt` and `recip` take one
-// more cycle and occupy the unit for two, so writes never collide. Write port 0 carries `dst`
+// issued instruction arrives registered (the cycle after issue, stage 1). Arithmetic and `muli`
+// register their result at stage 2 and write it at its end (latency 3); `rsqrt` and `recip`
+// take one more stage and hold the unit a cycle more, so writes never collide. Write port 0 carries `dst`
 // (or the mantissa), port 1 the exponent of `rsqrt` and `recip`.
 
 @OPCODES@
@@ -57,36 +57,52 @@ always @(*) begin
     endcase
 end
 
-// Stage 2 of the two-cycle operations.
-reg s2_muli, s2_rsqrt, s2_recip;
+// Arithmetic and muli: the result at stage 2, written at its end. rsqrt and recip: the leading
+// one at stage 2, the table index (the bits below it) at stage 3, the entry written at its end.
+reg s2_simple, s2_muli, s2_rsqrt, s2_recip;
+reg [63:0] s2_simple_value;
 reg [5:0] s2_dst, s2_exp_dst;
 reg signed [35:0] s2_product;
-reg [6:0] s2_lead;
-reg [7:0] s2_index;
+reg [63:0] s2_x;
+reg [6:0] s2_length;
 wire [6:0] length = bit_length64(issue_ra);
-wire [6:0] lead = length - 7'd1;
-wire [63:0] rsqrt_fraction = fraction_index(issue_ra, lead, 4'd@RSQRT_INDEX_BITS@);
-wire [63:0] recip_fraction = fraction_index(issue_ra, lead, 4'd@RECIP_INDEX_BITS@);
-// The fractions are masked to their width; the instruction's other fields are the sequencer's.
-wire unused_bits = &{1'b0, rsqrt_fraction[63:7], recip_fraction[63:8], issue_instr};
 always @(posedge clock) begin
+    s2_simple <= issue_sxu && is_simple;
+    s2_simple_value <= simple;
     s2_muli <= issue_sxu && is_muli;
     s2_rsqrt <= issue_sxu && is_rsqrt;
     s2_recip <= issue_sxu && is_recip;
     s2_dst <= dst;
     s2_exp_dst <= exp_dst;
     s2_product <= $signed(issue_ra[17:0]) * $signed(imm[17:0]);
-    s2_lead <= (length == 7'd0) ? 7'd127 : lead;
-    s2_index <= is_rsqrt ? {lead[0], rsqrt_fraction[6:0]} : recip_fraction[7:0];
+    s2_x <= issue_ra;
+    s2_length <= length;
+end
+wire [6:0] s2_lead = s2_length - 7'd1;
+wire [63:0] rsqrt_fraction = fraction_index(s2_x, s2_lead, 4'd@RSQRT_INDEX_BITS@);
+wire [63:0] recip_fraction = fraction_index(s2_x, s2_lead, 4'd@RECIP_INDEX_BITS@);
+// The fractions are masked to their width; the instruction's other fields are the sequencer's.
+wire unused_bits = &{1'b0, rsqrt_fraction[63:7], recip_fraction[63:8], issue_instr};
+reg s3_rsqrt, s3_recip;
+reg [5:0] s3_dst, s3_exp_dst;
+reg [6:0] s3_lead;
+reg [7:0] s3_index;
+always @(posedge clock) begin
+    s3_rsqrt <= s2_rsqrt;
+    s3_recip <= s2_recip;
+    s3_dst <= s2_dst;
+    s3_exp_dst <= s2_exp_dst;
+    s3_lead <= (s2_length == 7'd0) ? 7'd127 : s2_lead;
+    s3_index <= s2_rsqrt ? {s2_lead[0], rsqrt_fraction[6:0]} : recip_fraction[7:0];
 end
 
 // A zero operand (lead 127) gives a zero scale, as numerics::rsqrt and recip.
-wire zero_operand = (s2_lead == 7'd127);
+wire zero_operand = (s3_lead == 7'd127);
 // rsqrt's exponent -15 - (k - odd) / 2 is -15 - floor(k / 2); recip's -15 - k.
-wire [63:0] rsqrt_exp = -64'sd15 - $signed({58'd0, s2_lead[6:1]});
-wire [63:0] recip_exp = -64'sd15 - $signed({57'd0, s2_lead});
-// Register writes happen at the end of the cycle: the registered issue bus (one-cycle
-// operations) or stage 2 (two-cycle operations).
+wire [63:0] rsqrt_exp = -64'sd15 - $signed({58'd0, s3_lead[6:1]});
+wire [63:0] recip_exp = -64'sd15 - $signed({57'd0, s3_lead});
+// Register writes happen at the end of the cycle: stage 2 (arithmetic, muli) or stage 3
+// (rsqrt, recip).
 always @(*) begin
     sxu_we0 = 1'b0;
     sxu_wa0 = 6'd0;
@@ -94,22 +110,22 @@ always @(*) begin
     sxu_we1 = 1'b0;
     sxu_wa1 = 6'd0;
     sxu_wd1 = 64'd0;
-    if (issue_sxu && is_simple) begin
+    if (s2_simple) begin
         sxu_we0 = 1'b1;
-        sxu_wa0 = dst;
-        sxu_wd0 = simple;
+        sxu_wa0 = s2_dst;
+        sxu_wd0 = s2_simple_value;
     end else if (s2_muli) begin
         sxu_we0 = 1'b1;
         sxu_wa0 = s2_dst;
         sxu_wd0 = {{28{s2_product[35]}}, s2_product};
-    end else if (s2_rsqrt || s2_recip) begin
+    end else if (s3_rsqrt || s3_recip) begin
         sxu_we0 = 1'b1;
-        sxu_wa0 = s2_dst;
+        sxu_wa0 = s3_dst;
         sxu_we1 = 1'b1;
-        sxu_wa1 = s2_exp_dst;
+        sxu_wa1 = s3_exp_dst;
         if (!zero_operand) begin
-            sxu_wd0 = {48'd0, tables[{s2_recip, s2_index}]};
-            sxu_wd1 = s2_rsqrt ? rsqrt_exp : recip_exp;
+            sxu_wd0 = {48'd0, tables[{s3_recip, s3_index}]};
+            sxu_wd1 = s3_rsqrt ? rsqrt_exp : recip_exp;
         end
     end
 end

@@ -1,16 +1,18 @@
 // The vector unit: @V@ lanes, one pipeline for every instruction.
 //
-// The issued instruction arrives registered (cycle k, the cycle after issue). The front end
-// (FE) then produces one *slot* per cycle for `occupancy` cycles: a slot reads one word of each
-// streamed operand (port A: the first vector operand read, port B: the second) and carries its
-// lane mask, destination and flags down the pipeline:
+// The issued instruction arrives registered (cycle k, the cycle after issue) and is decoded into
+// the front end's registers. The front end (FE) then produces one *slot* per cycle for
+// `occupancy` cycles: a slot reads one word of each streamed operand (port A: the first vector
+// operand read, port B: the second) and carries its lane mask, destination and flags down the
+// pipeline:
 //
-//   FE (k+i) -> RD (memory data) -> OP (operands) -> E1 -> E2 -> E3 -> E4 -> E5 (write)
+//   decode (k) -> FE (k+1+i) -> RD (memory data) -> OP (operands) -> E1 -> E2 -> E3 -> E4 -> E5 (write)
 //
-// so a slot read in cycle k+i is written at the end of cycle k+i+7 and visible at k+i+8: the
+// so a slot read in cycle k+1+i is written at the end of cycle k+i+8 and visible at k+i+9: the
 // contract's VXU_PIPELINE_CYCLES counted from issue. OP multiplies, E1 shifts, E2 rounds and
-// addresses the lane's table, E3 multiplies again, E4 adds, E5 writes. Register results leave E5 into
-// the lane accumulators and through the reduction tree (log2 V levels) into the register file.
+// addresses the lane's table, E3 saturates and multiplies again, E4 adds, E5 writes. Register
+// results leave E5 into the lane accumulators and through the reduction tree (log2 V levels) into
+// the register file.
 // Normalisations make two passes: the first feeds the fast max tree from OP, whose result
 // (the shift) is ready when the second pass's first slot reaches OP.
 
@@ -34,17 +36,15 @@ function [1:0] memory_of(input [15:0] address);
         else memory_of = M_INPUT;
     end
 endfunction
-// Word of `address` within its memory.
-function [15:0] local_word(input [15:0] address);
-    reg [15:0] base;
+// The word `word` (a global word of the vector space) within memory `m`.
+function [15:0] local_word_of(input [1:0] m, input [15:0] word);
     begin
-        case (memory_of(address))
-            M_VECTOR: base = 16'd0;
-            M_ACC: base = ACC_BASE;
-            M_WIDE: base = WIDE_BASE;
-            default: base = INPUT_BASE;
+        case (m)
+            M_VECTOR: local_word_of = word;
+            M_ACC: local_word_of = word - ACC_WORD;
+            M_WIDE: local_word_of = word - WIDE_WORD;
+            default: local_word_of = word - INPUT_WORD;
         endcase
-        local_word = (address - base) >> @LOG_V@;
     end
 endfunction
 
@@ -94,33 +94,42 @@ end
 wire unused_instr = &{1'b0, issue_instr};
 
 // ---- front end ----------------------------------------------------------------------------
+// The issue cycle (k) only decodes: everything the slots need is registered into fe_* at its end,
+// and the front end makes slot i at cycle k+1+i from those registers alone, so no decode or
+// address arithmetic of the issue bus reaches the memories' addresses in the same cycle.
 reg fe_on;
 reg [7:0] fe_op;
 reg [3:0] fe_kind;
-reg [17:0] fe_len;
 reg [31:0] fe_cnt, fe_occ;
-reg [15:0] fe_a_word, fe_b_word, fe_dst_word;
 reg [1:0] fe_a_mem, fe_b_mem, fe_dst_mem;
+// Words within their memories of the first words of the operands and the destination.
+reg [15:0] fe_a_local, fe_b_local, fe_wide_local, fe_dst_local;
+// kvstore's elements: the first within its memory.
+reg [15:0] fe_kv_local;
 reg [@LOG_V@-1:0] fe_lane0;
-reg [17:0] fe_c;
+reg [17:0] fe_c, fe_c_pass, fe_last_chunk;
+reg [31:0] fe_pass2_start;
+reg [@V@-1:0] fe_first_mask, fe_last_mask;
 reg fe_reduce;
 reg [1:0] fe_rmode;
 reg [4:0] fe_bits;
 reg [5:0] fe_rd0, fe_rd1;
 reg [63:0] fe_ra, fe_rb, fe_rc;
+reg fe_a_big;
+reg fe_has_dst;
 
-// The instruction as the front end sees it this cycle: from the bus on its first cycle.
-wire first_cycle = issue_vxu;
+// Decode of the issue bus (cycle k).
 wire [@LOG_V@-1:0] lane_ref = d_has_a ? d_a[@LOG_V@-1:0] : d_dst[@LOG_V@-1:0];
-wire [15:0] d_element_early = (d_kind == F_GETV ? d_a : d_dst) + issue_ra[15:0];
-wire [@LOG_V@-1:0] d_lane0 = (d_kind == F_GETV || d_kind == F_SETV) ? d_element_early[@LOG_V@-1:0]
+// getv and setv address one element, offset by a register.
+wire [15:0] d_element = (d_kind == F_GETV ? d_a : d_dst) + issue_ra[15:0];
+wire [@LOG_V@-1:0] d_lane0 = (d_kind == F_GETV || d_kind == F_SETV) ? d_element[@LOG_V@-1:0]
                                                                     : lane_ref;
 wire [18:0] d_span = {1'b0, issue_len} + {{(19-@LOG_V@){1'b0}}, d_lane0} + 19'd@V_MINUS_1@;
 wire [18:0] d_span_words = d_span >> @LOG_V@;
 wire [17:0] d_c = (issue_len == 18'd0) ? 18'd0 : d_span_words[17:0];
 wire unused_span = d_span_words[18];
-// getv and setv address one element, offset by a register.
-wire [15:0] d_element = d_element_early;
+// Words a pass streams: a reduction or normalisation over nothing still makes one empty slot.
+wire [17:0] d_c_pass = (d_c == 18'd0) ? 18'd1 : d_c;
 reg [31:0] d_occ;
 always @(*) begin
     case (d_kind)
@@ -133,38 +142,48 @@ always @(*) begin
     endcase
     if (d_occ == 32'd0) d_occ = 32'd1;
 end
+wire [15:0] d_a_at = (d_kind == F_GETV) ? d_element : d_a;
+wire [15:0] d_dst_at = (d_kind == F_SETV) ? d_element : d_dst;
+wire [1:0] d_a_mem = memory_of(d_a_at);
+wire [1:0] d_b_mem = memory_of(d_b);
+wire [1:0] d_dst_mem = memory_of(d_dst_at);
+wire [15:0] d_a_local = local_word_of(d_a_mem, d_a_at >> @LOG_V@);
+wire [15:0] d_b_local = local_word_of(d_b_mem, d_b >> @LOG_V@);
+// The lane masks of a stream's first word (lanes from lane0 on) and last word (lanes up to the
+// last element's); a slot takes the first's, the last's, both or neither.
+wire [@LOG_V@-1:0] d_end_lane = d_lane0 + issue_len[@LOG_V@-1:0] - 1'b1;
+reg [@V@-1:0] d_first_mask, d_last_mask;
+integer dl;
+always @(*) begin
+    for (dl = 0; dl < @V@; dl = dl + 1) begin
+        d_first_mask[dl] = (dl[@LOG_V@-1:0] >= d_lane0);
+        d_last_mask[dl] = (issue_len != 18'd0) && (dl[@LOG_V@-1:0] <= d_end_lane);
+    end
+end
 
-wire [7:0] op = first_cycle ? d_op : fe_op;
-wire [3:0] kind = first_cycle ? d_kind : fe_kind;
-wire [31:0] cnt = first_cycle ? 32'd0 : fe_cnt;
-wire [17:0] len = first_cycle ? issue_len : fe_len;
-wire [17:0] c = first_cycle ? d_c : fe_c;
-// Words a pass streams: a reduction or normalisation over nothing still makes one empty slot.
-wire [17:0] c_pass = (c == 18'd0) ? 18'd1 : c;
-wire [@LOG_V@-1:0] lane0 = first_cycle ? d_lane0 : fe_lane0;
-wire [15:0] a_word = first_cycle ? (kind == F_GETV ? d_element >> @LOG_V@ : d_a >> @LOG_V@) : fe_a_word;
-wire [15:0] b_word = first_cycle ? d_b >> @LOG_V@ : fe_b_word;
-wire [15:0] dst_word = first_cycle ? (kind == F_SETV ? d_element >> @LOG_V@ : d_dst >> @LOG_V@) : fe_dst_word;
-wire [1:0] a_mem = first_cycle ? memory_of(kind == F_GETV ? d_element : d_a) : fe_a_mem;
-wire [1:0] b_mem = first_cycle ? memory_of(d_b) : fe_b_mem;
-wire [1:0] dst_mem = first_cycle ? memory_of(kind == F_SETV ? d_element : d_dst) : fe_dst_mem;
-wire active = first_cycle || fe_on;
 always @(posedge clock) begin
     if (issue_vxu) begin
-        fe_on <= (d_occ > 32'd1);
+        fe_on <= 1'b1;
         fe_op <= d_op;
         fe_kind <= d_kind;
-        fe_len <= issue_len;
-        fe_cnt <= 32'd1;
+        fe_cnt <= 32'd0;
         fe_occ <= d_occ;
-        fe_a_word <= a_word;
-        fe_b_word <= b_word;
-        fe_dst_word <= dst_word;
-        fe_a_mem <= a_mem;
-        fe_b_mem <= b_mem;
-        fe_dst_mem <= dst_mem;
+        fe_a_mem <= d_a_mem;
+        fe_b_mem <= d_b_mem;
+        fe_dst_mem <= d_dst_mem;
+        fe_a_local <= d_a_local;
+        fe_b_local <= d_b_local;
+        fe_wide_local <= (d_b_mem == M_WIDE) ? d_b_local : d_a_local;
+        fe_dst_local <= local_word_of(d_dst_mem, d_dst_at >> @LOG_V@);
+        fe_kv_local <= d_a - ((d_a_mem == M_VECTOR) ? 16'd0 : (d_a_mem == M_ACC) ? ACC_BASE
+                              : (d_a_mem == M_WIDE) ? WIDE_BASE : INPUT_BASE);
         fe_lane0 <= d_lane0;
         fe_c <= d_c;
+        fe_c_pass <= d_c_pass;
+        fe_last_chunk <= d_c_pass - 18'd1;
+        fe_pass2_start <= {14'd0, d_c_pass} + 32'd@NORM_GAP@;
+        fe_first_mask <= d_first_mask;
+        fe_last_mask <= d_last_mask;
         fe_reduce <= d_reduce;
         fe_rmode <= d_rmode;
         fe_bits <= d_bits;
@@ -173,23 +192,33 @@ always @(posedge clock) begin
         fe_ra <= issue_ra;
         fe_rb <= issue_rb;
         fe_rc <= issue_rc;
+        // addalign: the operand with the larger exponent is aligned by a fixed 15 bits.
+        fe_a_big <= $signed(issue_ra) >= $signed(issue_rb);
+        fe_has_dst <= d_has_dst;
     end else if (fe_on) begin
         fe_cnt <= fe_cnt + 32'd1;
         if (fe_cnt + 32'd1 >= fe_occ) fe_on <= 1'b0;
     end
 end
-wire [63:0] ra = first_cycle ? issue_ra : fe_ra;
-wire [63:0] rb = first_cycle ? issue_rb : fe_rb;
-wire [63:0] rc = first_cycle ? issue_rc : fe_rc;
-wire reduce = first_cycle ? d_reduce : fe_reduce;
-wire [1:0] rmode = first_cycle ? d_rmode : fe_rmode;
-wire [4:0] bits = first_cycle ? d_bits : fe_bits;
-wire [5:0] rd0 = first_cycle ? d_rd0 : fe_rd0;
-wire [5:0] rd1 = first_cycle ? d_rd1 : fe_rd1;
-
-reg fe_has_dst;
-always @(posedge clock) if (issue_vxu) fe_has_dst <= d_has_dst;
-wire has_dst = first_cycle ? d_has_dst : fe_has_dst;
+wire active = fe_on;
+wire [7:0] op = fe_op;
+wire [3:0] kind = fe_kind;
+wire [31:0] cnt = fe_cnt;
+wire [17:0] c = fe_c;
+wire [17:0] c_pass = fe_c_pass;
+wire [@LOG_V@-1:0] lane0 = fe_lane0;
+wire [1:0] a_mem = fe_a_mem;
+wire [1:0] b_mem = fe_b_mem;
+wire [1:0] dst_mem = fe_dst_mem;
+wire [63:0] ra = fe_ra;
+wire [63:0] rb = fe_rb;
+wire [63:0] rc = fe_rc;
+wire reduce = fe_reduce;
+wire [1:0] rmode = fe_rmode;
+wire [4:0] bits = fe_bits;
+wire [5:0] rd0 = fe_rd0;
+wire [5:0] rd1 = fe_rd1;
+wire has_dst = fe_has_dst;
 
 // The slot of this cycle.
 reg s_valid, s_pass2, s_first, s_last, s_writes;
@@ -207,11 +236,11 @@ always @(*) begin
             if (cnt < {14'd0, c_pass}) begin
                 s_valid = 1'b1;
                 s_chunk = cnt[17:0];
-            end else if (cnt >= {14'd0, c_pass} + 32'd@NORM_GAP@) begin
+            end else if (cnt >= fe_pass2_start) begin
                 s_valid = 1'b1;
                 s_pass2 = 1'b1;
                 s_writes = 1'b1;
-                s_chunk = cnt[17:0] - c_pass - 18'd@NORM_GAP@;
+                s_chunk = cnt[17:0] - fe_pass2_start[17:0];
             end
         end
         F_SINCOS: begin
@@ -240,36 +269,28 @@ always @(*) begin
         end
     endcase
     s_first = (s_chunk == 18'd0);
-    s_last = (s_chunk == c_pass - 18'd1);
+    s_last = (s_chunk == fe_last_chunk);
 end
 // Lane mask of the slot: lanes whose element index lies in 0 .. len.
 reg [@V@-1:0] s_mask;
-reg signed [19:0] s_base;
-integer ml;
+wire signed [19:0] s_base = $signed({2'b0, s_chunk} << @LOG_V@) - $signed({{(20-@LOG_V@){1'b0}}, lane0});
 always @(*) begin
-    s_base = $signed({2'b0, s_chunk} << @LOG_V@) - $signed({{(20-@LOG_V@){1'b0}}, lane0});
-    for (ml = 0; ml < @V@; ml = ml + 1) begin
-        s_mask[ml] = s_valid && (s_base + $signed({12'd0, ml[7:0]}) >= 20'sd0)
-            && (s_base + $signed({12'd0, ml[7:0]}) < $signed({2'b0, len}));
-    end
+    s_mask = s_valid ? (s_first ? fe_first_mask : {@V@{1'b1}}) & (s_last ? fe_last_mask : {@V@{1'b1}})
+                     : {@V@{1'b0}};
     if (kind == F_GETV || kind == F_SETV) s_mask = s_valid ? ({{(@V@-1){1'b0}}, 1'b1} << lane0) : {@V@{1'b0}};
     if (kind == F_SINCOS) s_mask = s_mask & ({{(@V@-2){1'b0}}, 2'b11} << {s_pair, 1'b0});
 end
 
-// Reads of this slot's words (data the next cycle).
-wire [15:0] a_read_word = a_word + s_chunk[15:0];
-wire [15:0] b_read_word = b_word + s_chunk[15:0];
-reg [15:0] fe_a_element;
-always @(posedge clock) if (issue_vxu) fe_a_element <= d_a;
-wire [15:0] kv_element = (first_cycle ? d_a : fe_a_element) + s_chunk[15:0];
-wire [15:0] kv_word = local_word(kv_element);
-// Each memory takes the word within itself.
+// Reads of this slot's words (data the next cycle); each memory takes the word within itself.
+wire [15:0] a_read_local = fe_a_local + s_chunk[15:0];
+wire [15:0] kv_element_local = fe_kv_local + s_chunk[15:0];
+wire [15:0] kv_word = kv_element_local >> @LOG_V@;
 always @(*) begin
-    vm_raddr_a = (kind == F_KVSTORE) ? kv_word : a_read_word;
-    acc_raddr_a = a_read_word - ACC_WORD;
-    vm_raddr_b = b_read_word;
-    acc_raddr_b = b_read_word - ACC_WORD;
-    wide_raddr = ((b_mem == M_WIDE) ? b_read_word : a_read_word) - WIDE_WORD;
+    vm_raddr_a = (kind == F_KVSTORE) ? kv_word : a_read_local;
+    acc_raddr_a = a_read_local;
+    vm_raddr_b = fe_b_local + s_chunk[15:0];
+    acc_raddr_b = vm_raddr_b;
+    wide_raddr = fe_wide_local + s_chunk[15:0];
 end
 
 // ---- the slot's control down the pipeline --------------------------------------------------------
@@ -300,7 +321,7 @@ always @(posedge clock) begin
     p_first[1] <= s_first;
     p_last[1] <= s_last;
     p_writes[1] <= active && s_writes;
-    p_dst_word[1] <= local_word_of(dst_mem, dst_word + s_chunk[15:0]);
+    p_dst_word[1] <= fe_dst_local + s_chunk[15:0];
     p_dst_mem[1] <= dst_mem;
     p_base[1] <= s_base;
     p_pair[1] <= s_pair;
@@ -330,17 +351,6 @@ always @(posedge clock) begin
         p_lane0[ps] <= p_lane0[ps-1];
     end
 end
-// The word `word` (a global word of the vector space) within memory `m`.
-function [15:0] local_word_of(input [1:0] m, input [15:0] word);
-    begin
-        case (m)
-            M_VECTOR: local_word_of = word;
-            M_ACC: local_word_of = word - ACC_WORD;
-            M_WIDE: local_word_of = word - WIDE_WORD;
-            default: local_word_of = word - INPUT_WORD;
-        endcase
-    end
-endfunction
 
 
 // Exponents (register values the ISA bounds by 2^20) are computed in 24 bits.
@@ -369,8 +379,7 @@ always @(posedge clock) begin
     p_bits[4] <= p_bits[3];
     p_rd1[1] <= rd1;
     p_rd1[2] <= p_rd1[1];
-    // addalign: the operand with the larger exponent is aligned by a fixed 15 bits.
-    p_a_big[1] <= $signed(ra) >= $signed(rb);
+    p_a_big[1] <= fe_a_big;
     p_a_big[2] <= p_a_big[1];
 end
 
@@ -414,9 +423,20 @@ function [47:0] reverse48(input [47:0] x);
 endfunction
 // The RD stage's difference: a - max (expneg) or |a| (normalisations), and b + off (normg).
 reg [@V@*32-1:0] op_diff_w, op_boff_w;
-// Saturation of the normalisations (at E2): the largest mantissa and the bit above it.
-wire [47:0] sat_max = (48'd1 << (p_bits[4] - 5'd1)) - 48'd1;
-wire [47:0] sat_top = 48'd1 << (p_bits[4] - 5'd1);
+// E2's decode, registered at E1 (the same for every lane).
+reg e2_negating, e2_silu;
+// Saturation of the normalisations (at E3): whether to, the largest mantissa, its negation and
+// the bit above it, registered at E2.
+reg e3_saturating;
+reg [47:0] e3_sat_max, e3_sat_min, e3_sat_top;
+always @(posedge clock) begin
+    e2_negating <= (p_op[3] == OP_EXPNEG);
+    e2_silu <= (p_op[3] == OP_SILU);
+    e3_saturating <= (p_op[4] == OP_NORM) || (p_op[4] == OP_NORMG);
+    e3_sat_max <= (48'd1 << (p_bits[4] - 5'd1)) - 48'd1;
+    e3_sat_min <= 48'd1 - (48'd1 << (p_bits[4] - 5'd1));
+    e3_sat_top <= 48'd1 << (p_bits[4] - 5'd1);
+end
 genvar l;
 generate
 for (l = 0; l < @V@; l = l + 1) begin : lane
@@ -545,25 +565,17 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     end
 
     // E2: the rounding, one adder: (t + 1) >> 1 right, t left; expneg's negation of it is
-    // (~t + 1) >> 1 right, ~t + 1 left. Then saturation, and the table's address.
-    wire negating = (p_op[4] == OP_EXPNEG);
+    // (~t + 1) >> 1 right, ~t + 1 left. Then the table's address (saturation waits for E3).
+    wire negating = e2_negating;
     wire [47:0] round_in = negating ? ~e2_t : e2_t;
     wire [47:0] round_sum = round_in + {47'd0, e2_right | negating};
     wire signed [47:0] rounded = e2_right ? {round_sum[47], round_sum[47:1]} : round_sum;
-    // |rounded| <= 2^(bits-1) by the choice of shift (numerics::normalize): saturation only
-    // meets the two values at the ends.
-    wire saturating = (p_op[4] == OP_NORM) || (p_op[4] == OP_NORMG);
-    wire sat_high = !rounded[47] && ((rounded & sat_top) != 48'd0);
-    wire sat_low = rounded[47] && ((rounded & sat_max) == 48'd0);
-    wire signed [47:0] saturated = !saturating ? rounded : sat_high ? sat_max
-                                 : sat_low ? -sat_max : rounded;
     // silu: the sigmoid's input clamped to +-@SIGMOID_MAX@; expneg: 0 from 2^@EXP2_LIMIT_BITS@ on.
     wire q_fits = (rounded[47:9] == {39{rounded[47]}}) && (rounded[9:0] != 10'h200);
     wire [8:0] q_abs = !q_fits ? 9'd@SIGMOID_MAX@ : rounded[47] ? 9'd0 - rounded[8:0] : rounded[8:0];
     wire exp2_zero = rounded[47] || (rounded[46:@EXP2_LIMIT_BITS@] != {(47-@EXP2_LIMIT_BITS@){1'b0}});
-    wire [9:0] table_address = (p_op[4] == OP_SILU) ? {1'b0, q_abs}
-                                                    : (EXP2_OFFSET | {2'b0, rounded[7:0]});
-    reg signed [47:0] e3_sr;
+    wire [9:0] table_address = e2_silu ? {1'b0, q_abs} : (EXP2_OFFSET | {2'b0, rounded[7:0]});
+    reg signed [47:0] e3_rounded;
     reg e3_negative, e3_zero;
     reg [3:0] e3_exp2_shift;
     reg signed [35:0] e3_m1;
@@ -571,7 +583,7 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     reg signed [47:0] e3_x;
     reg signed [17:0] e3_other_x, e3_sin;
     always @(posedge clock) if (p_valid[4]) begin
-        e3_sr <= saturated;
+        e3_rounded <= rounded;
         e3_negative <= rounded[47];
         e3_zero <= exp2_zero;
         e3_exp2_shift <= rounded[11:8];
@@ -582,8 +594,14 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
         e3_sin <= e2_sin;
     end
 
-    // E3: the table's entry; exp2's shift; the second product (silu: m * entry, rope: y * sin).
+    // E3: the table's entry; exp2's shift; the second product (silu: m * entry, rope: y * sin);
+    // the normalisations' saturation: |rounded| <= 2^(bits-1) by the choice of shift
+    // (numerics::normalize), so it only meets the two values at the ends.
     assign table_address_w[l*10 +: 10] = table_address;
+    wire sat_high = !e3_rounded[47] && ((e3_rounded & e3_sat_top) != 48'd0);
+    wire sat_low = e3_rounded[47] && ((e3_rounded & e3_sat_max) == 48'd0);
+    wire signed [47:0] e3_saturated = !e3_saturating ? e3_rounded : sat_high ? e3_sat_max
+                                    : sat_low ? e3_sat_min : e3_rounded;
     wire [14:0] entry = entry_w[l*15 +: 15];
     wire [15:0] exp2_t = (e3_exp2_shift == 4'd0) ? {1'b0, entry} : ({1'b0, entry} >> (e3_exp2_shift - 4'd1));
     wire [15:0] exp2_y = (e3_exp2_shift == 4'd0) ? exp2_t : ((exp2_t + 16'd1) >> 1);
@@ -598,7 +616,7 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     always @(posedge clock) if (p_valid[5]) begin
         e4_m2 <= m2_x * m2_y;
         e4_m1 <= e3_m1;
-        e4_sr <= e3_sr;
+        e4_sr <= e3_saturated;
         e4_value <= e3_value;
         e4_x <= e3_x;
         e4_exp2 <= e3_zero ? 16'd0 : exp2_y;
@@ -919,18 +937,22 @@ wire [19:0] kv_read_addr = kv_base + {1'b0, cnt[19:1]};
 reg kv_write;
 reg [19:0] kv_write_addr;
 reg kv_from_exp;
+// kvexp's value travels with its read: the next instruction's issue reloads kv_exp_value in the
+// cycle of this read, before the write.
+reg [7:0] kv_exp_write;
 always @(posedge clock) begin
     kv_write <= kv_read;
     kv_write_addr <= kv_read_addr;
     kv_from_exp <= (kind == F_KVEXP);
+    kv_exp_write <= kv_exp_value;
 end
 // The element read two cycles before the write is at OP now; its lane in the word:
 reg [@LOG_V@-1:0] kv_lane_q [1:2];
 always @(posedge clock) begin
-    kv_lane_q[1] <= kv_element[@LOG_V@-1:0];
+    kv_lane_q[1] <= kv_element_local[@LOG_V@-1:0];
     kv_lane_q[2] <= kv_lane_q[1];
 end
-wire [7:0] kv_value = kv_from_exp ? kv_exp_value : op_a_w[kv_lane_q[2]*32 +: 8];
+wire [7:0] kv_value = kv_from_exp ? kv_exp_write : op_a_w[kv_lane_q[2]*32 +: 8];
 wire [@LOG_L@-1:0] kv_lane = pos[@LOG_L@-1:0];
 reg [@L@*8-1:0] kv_merged;
 always @(*) begin

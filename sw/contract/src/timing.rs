@@ -17,15 +17,19 @@ use crate::target::Target;
 /// `dotv`'s two-stage adder tree. Every matrix-unit result then drains `lanes / vector_lanes`
 /// words, one per cycle.
 pub const MXU_PIPELINE_CYCLES: u64 = 7;
-/// Stages of the vector unit from issue to the write of a result: the issue register, memory
-/// read, operand register, five execution stages (E1 to E5: shift, round and table address,
-/// second product, add, write). Every streamed operation takes all of them, so writes leave in
-/// the order of the reads and never contend.
-pub const VXU_PIPELINE_CYCLES: u64 = 8;
-/// Latency of a scalar operation: operands registered at issue, the result written a cycle later.
-pub const SXU_CYCLES: u64 = 2;
-/// Latency of a scalar table operation (`rsqrt`, `recip`) and of `muli`.
-pub const SXU_TABLE_CYCLES: u64 = 3;
+/// Stages of the vector unit from issue to the write of a result: the issue register, the decode
+/// register (the front end's, so that no decode reaches a memory address in the cycle it is
+/// made), memory read, operand register, five execution stages (E1 to E5: shift, round and table
+/// address, second product, add, write). Every streamed operation takes all of them, so writes
+/// leave in the order of the reads and never contend.
+pub const VXU_PIPELINE_CYCLES: u64 = 9;
+/// Latency of a scalar operation (and of `muli`): operands registered at issue, the result
+/// registered, then written.
+pub const SXU_CYCLES: u64 = 3;
+/// Latency of a scalar table operation (`rsqrt`, `recip`): the leading one, then the table index
+/// (a shift by it), then the table entry written, a register stage each. It holds the unit one
+/// cycle more than the others, so that no later operation's write meets its own.
+pub const SXU_TABLE_CYCLES: u64 = 4;
 
 /// Completion times the sequencer keeps per unit (a ring): at most this many less one of a
 /// unit's instructions may be running when another issues. No real schedule comes close (an
@@ -142,12 +146,12 @@ pub fn rule(op: &Op) -> CostRule {
     match op {
         Op::Nop { .. } => Idle { cycles: "cycles" },
         Op::End { .. } => End,
-        // Two cycles of the unit, so that their writes never meet the next operation's.
-        Op::Rsqrt { .. } | Op::Recip { .. } | Op::Muli { .. } => Fixed {
-            occupancy: 2,
+        Op::Rsqrt { .. } | Op::Recip { .. } => Fixed {
+            occupancy: SXU_TABLE_CYCLES - SXU_CYCLES + 1,
             latency: SXU_TABLE_CYCLES,
         },
-        Op::Li { .. }
+        Op::Muli { .. }
+        | Op::Li { .. }
         | Op::Addi { .. }
         | Op::Add { .. }
         | Op::Sub { .. }
@@ -436,7 +440,10 @@ pub fn describe(mnemonic: &str) -> String {
     match mnemonic {
         "nop" => "sequencer idle for `max(1, cycles)` cycles".into(),
         "end" => "issues once every unit has completed; the token step ends one cycle later".into(),
-        "rsqrt" | "recip" | "muli" => format!("occupancy 2, latency {SXU_TABLE_CYCLES}"),
+        "rsqrt" | "recip" => format!(
+            "occupancy {}, latency {SXU_TABLE_CYCLES}",
+            SXU_TABLE_CYCLES - SXU_CYCLES + 1
+        ),
         "matvec" => format!(
             "occupancy `b(rows) * max(cols, L/V)` (each block's results drain while the next streams), latency occupancy + {mxu} + L/V"
         ),
@@ -461,7 +468,7 @@ pub fn describe(mnemonic: &str) -> String {
         "kvstore" => format!(
             "occupancy `2 n` (read, modify and write `n` matrix words), latency `2 n` + {vxu}"
         ),
-        "li" | "addi" | "add" | "sub" | "max" | "shri" | "andi" => {
+        "li" | "addi" | "add" | "sub" | "max" | "shri" | "andi" | "muli" => {
             format!("occupancy 1, latency {SXU_CYCLES}")
         }
         _ => format!("occupancy `c(n)`, latency occupancy + {vxu}"),

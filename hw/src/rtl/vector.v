@@ -384,6 +384,9 @@ always @(posedge clock) begin
 end
 
 wire [7:0] op_op = p_op[2];
+// A cache store's element is at RD.
+reg rd_kvstore;
+always @(posedge clock) rd_kvstore <= active && (kind == F_KVSTORE);
 // Shifts are clamped to the datapath's 48 bits: a right shift past 48 leaves the sign, which
 // rounds to 0 as any longer one; left shifts past 47 only occur in programs the ISA refuses.
 localparam signed [7:0] SHIFT_RIGHT_MAX = 8'sd48, SHIFT_LEFT_MAX = 8'sd47;
@@ -460,7 +463,9 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     wire expneg_rd = (p_op[1] == OP_EXPNEG);
     wire [31:0] diff_x = expneg_rd ? a_raw : (a_raw[31] ? 32'd0 : a_raw);
     wire [31:0] diff_y = expneg_rd ? p_ra[1][31:0] : (a_raw[31] ? a_raw : 32'd0);
-    always @(posedge clock) begin
+    // Loaded with a valid slot, or with a cache store's element (its slots write no vector
+    // memory, so they are not valid; the store takes the element from op_a_w).
+    always @(posedge clock) if (p_valid[1] || rd_kvstore) begin
         op_a_w[l*32 +: 32] <= a_raw;
         op_b_w[l*32 +: 32] <= b_raw;
         op_diff_w[l*32 +: 32] <= diff_x - diff_y;

@@ -1,8 +1,8 @@
 // The scalar unit: 64-bit register arithmetic and the reciprocal (square root) tables. The
 // issued instruction arrives registered (the cycle after issue, stage 1). Arithmetic and `muli`
 // register their result at stage 2 and write it at its end (latency 3); `rsqrt` and `recip`
-// take one more stage and hold the unit a cycle more, so writes never collide. Write port 0 carries `dst`
-// (or the mantissa), port 1 the exponent of `rsqrt` and `recip`.
+// take one more stage and hold the unit a cycle more, so writes never collide. Write port 0
+// carries `dst` (or the mantissa), port 1 the exponent of `rsqrt` and `recip`.
 
 @OPCODES@
 

@@ -6,7 +6,8 @@
 // operand read, port B: the second) and carries its lane mask, destination and flags down the
 // pipeline:
 //
-//   decode (k) -> FE (k+1+i) -> RD (memory data) -> OP (operands) -> E1 -> E2 -> E3 -> E4 -> E5 (write)
+//   decode (k) -> FE (k+1+i) -> RD (memory data) -> OP (operands) -> E1 -> E2 -> E3 -> E4
+//   -> E5 (write)
 //
 // so a slot read in cycle k+1+i is written at the end of cycle k+i+8 and visible at k+i+9: the
 // contract's VXU_PIPELINE_CYCLES counted from issue. OP multiplies, E1 shifts, E2 rounds and
@@ -273,9 +274,11 @@ always @(*) begin
 end
 // Lane mask of the slot: lanes whose element index lies in 0 .. len.
 reg [@V@-1:0] s_mask;
-wire signed [19:0] s_base = $signed({2'b0, s_chunk} << @LOG_V@) - $signed({{(20-@LOG_V@){1'b0}}, lane0});
+wire signed [19:0] s_base = $signed({2'b0, s_chunk} << @LOG_V@)
+                          - $signed({{(20-@LOG_V@){1'b0}}, lane0});
 always @(*) begin
-    s_mask = s_valid ? (s_first ? fe_first_mask : {@V@{1'b1}}) & (s_last ? fe_last_mask : {@V@{1'b1}})
+    s_mask = s_valid ? (s_first ? fe_first_mask : {@V@{1'b1}})
+                       & (s_last ? fe_last_mask : {@V@{1'b1}})
                      : {@V@{1'b0}};
     if (kind == F_GETV || kind == F_SETV) s_mask = s_valid ? ({{(@V@-1){1'b0}}, 1'b1} << lane0) : {@V@{1'b0}};
     if (kind == F_SINCOS) s_mask = s_mask & ({{(@V@-2){1'b0}}, 2'b11} << {s_pair, 1'b0});

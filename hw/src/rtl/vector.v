@@ -176,8 +176,8 @@ always @(posedge clock) begin
         fe_b_local <= d_b_local;
         fe_wide_local <= (d_b_mem == M_WIDE) ? d_b_local : d_a_local;
         fe_dst_local <= local_word_of(d_dst_mem, d_dst_at >> @LOG_V@);
-        fe_kv_local <= d_a - ((d_a_mem == M_VECTOR) ? 16'd0 : (d_a_mem == M_ACC) ? ACC_BASE
-                              : (d_a_mem == M_WIDE) ? WIDE_BASE : INPUT_BASE);
+        // (the memories start at whole words, so an element's lane is the same in both)
+        fe_kv_local <= {d_a_local[15-@LOG_V@:0], d_a[@LOG_V@-1:0]};
         fe_lane0 <= d_lane0;
         fe_c <= d_c;
         fe_c_pass <= d_c_pass;

@@ -465,6 +465,7 @@ impl Bundle {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn cache_regions_are_named_by_their_stems() {
@@ -490,7 +491,6 @@ mod tests {
             assert!(!region(weights).is_cache(), "{weights}");
         }
     }
-    use super::*;
 
     #[test]
     fn lane_images_round_trip_at_every_width() {

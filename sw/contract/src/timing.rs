@@ -20,16 +20,18 @@ pub const MXU_PIPELINE_CYCLES: u64 = 7;
 /// Stages of the vector unit from issue to the write of a result: the issue register, the decode
 /// register (the front end's, so that no decode reaches a memory address in the cycle it is
 /// made), memory read, operand register, five execution stages (E1 to E5: shift, round and table
-/// address, second product, add, write). Every streamed operation takes all of them, so writes
+/// address, saturation and second product, add, write). Every streamed operation takes all of them, so writes
 /// leave in the order of the reads and never contend.
 pub const VXU_PIPELINE_CYCLES: u64 = 9;
 /// Latency of a scalar operation (and of `muli`): operands registered at issue, the result
 /// registered, then written.
 pub const SXU_CYCLES: u64 = 3;
 /// Latency of a scalar table operation (`rsqrt`, `recip`): the leading one, then the table index
-/// (a shift by it), then the table entry written, a register stage each. It holds the unit one
-/// cycle more than the others, so that no later operation's write meets its own.
+/// (a shift by it), then the table entry written, a register stage each.
 pub const SXU_TABLE_CYCLES: u64 = 4;
+/// Cycles a scalar table operation holds the unit: until no later operation's write can meet
+/// its own.
+pub const SXU_TABLE_OCCUPANCY: u64 = SXU_TABLE_CYCLES - SXU_CYCLES + 1;
 
 /// Completion times the sequencer keeps per unit (a ring): at most this many less one of a
 /// unit's instructions may be running when another issues. No real schedule comes close (an
@@ -147,7 +149,7 @@ pub fn rule(op: &Op) -> CostRule {
         Op::Nop { .. } => Idle { cycles: "cycles" },
         Op::End { .. } => End,
         Op::Rsqrt { .. } | Op::Recip { .. } => Fixed {
-            occupancy: SXU_TABLE_CYCLES - SXU_CYCLES + 1,
+            occupancy: SXU_TABLE_OCCUPANCY,
             latency: SXU_TABLE_CYCLES,
         },
         Op::Muli { .. }
@@ -440,10 +442,9 @@ pub fn describe(mnemonic: &str) -> String {
     match mnemonic {
         "nop" => "sequencer idle for `max(1, cycles)` cycles".into(),
         "end" => "issues once every unit has completed; the token step ends one cycle later".into(),
-        "rsqrt" | "recip" => format!(
-            "occupancy {}, latency {SXU_TABLE_CYCLES}",
-            SXU_TABLE_CYCLES - SXU_CYCLES + 1
-        ),
+        "rsqrt" | "recip" => {
+            format!("occupancy {SXU_TABLE_OCCUPANCY}, latency {SXU_TABLE_CYCLES}")
+        }
         "matvec" => format!(
             "occupancy `b(rows) * max(cols, L/V)` (each block's results drain while the next streams), latency occupancy + {mxu} + L/V"
         ),

@@ -1069,6 +1069,24 @@ fn bitstream(
         };
         println!("{:<16} {time:>9}  {}", step.name, step.log.display());
     }
+    let w = &made.weights;
+    let copies: Vec<String> = w
+        .copies
+        .iter()
+        .map(|(file, n)| format!("{file} held {n} times"))
+        .collect();
+    println!(
+        "weights: {} bit slices of {} memory images swapped into {} block RAMs of the routed \
+         design, each checked{}",
+        w.slices,
+        w.memories,
+        w.block_rams,
+        if copies.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", copies.join(", "))
+        }
+    );
     println!(
         "{:<16} {:>8} {:>10} {:>6}",
         "resource", "used", "available", "share"

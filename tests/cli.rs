@@ -1135,12 +1135,19 @@ fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
         "{stdout}"
     );
     assert!(stdout.contains("tokens/s at 50 MHz"), "{stdout}");
-    for step in ["synthesis", "place and route", "pack"] {
+    for step in ["synthesis", "place and route", "weights", "pack"] {
         assert!(
             stdout.lines().any(|l| l.starts_with(step)),
             "{step}: {stdout}"
         );
     }
+    // Every bit slice of the placeholders was found in the routed design and holds the model's.
+    let images = monorail_contract::bundle::memory_images(&target);
+    assert!(
+        stdout.contains(&format!("of {} memory images swapped into", images.len()))
+            && stdout.contains("each checked"),
+        "{stdout}"
+    );
     let bit = std::fs::read(out.path().join("top.bit")).unwrap();
     assert!(
         bit.starts_with(b"\xff\x00Part: LFE5U-45F-6CABGA381\x00"),
@@ -1150,6 +1157,54 @@ fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
     let report: Value =
         serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
     assert!(report["fmax"].as_object().is_some_and(|f| !f.is_empty()));
+
+    // Another model of the same target: its images swapped into the same routed design, no
+    // synthesis or place and route; another bitstream, the same timing.
+    let model = TempDir::new().unwrap();
+    let m = model.path();
+    let synth = monorail()
+        .args(["synth-model", "--shape", "nano", "--seed", "7", "-o"])
+        .arg(m.join("m.bin"))
+        .arg("--tokenizer-out")
+        .arg(m.join("t.bin"))
+        .output()
+        .unwrap();
+    assert!(synth.status.success());
+    let out2 = TempDir::new().unwrap();
+    let output = monorail()
+        .args([
+            "bitstream",
+            "--board",
+            "ulx3s-45f",
+            "--strict-timing",
+            "--model",
+        ])
+        .arg(m.join("m.bin"))
+        .arg("-z")
+        .arg(m.join("t.bin"))
+        .arg("-o")
+        .arg(out2.path())
+        .output()
+        .unwrap();
+    let stdout2 = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout2}");
+    let step = |text: &str, name: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} step:\n{text}"))
+            .to_string()
+    };
+    for name in ["synthesis", "place and route"] {
+        assert!(step(&stdout2, name).contains("reused"), "{stdout2}");
+    }
+    for name in ["weights", "pack"] {
+        assert!(!step(&stdout2, name).contains("reused"), "{stdout2}");
+    }
+    let fmax = |text: &str| step(text, "Fmax");
+    assert_eq!(fmax(&stdout), fmax(&stdout2));
+    let bit2 = std::fs::read(out2.path().join("top.bit")).unwrap();
+    assert!(bit2.starts_with(b"\xff\x00Part: LFE5U-45F-6CABGA381\x00"));
+    assert_ne!(bit, bit2);
 }
 
 #[test]

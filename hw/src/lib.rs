@@ -76,7 +76,7 @@ pub fn report(target: &Target) -> Vec<String> {
         format!(
             "program memory: {} instructions of {} stored bits",
             target.program_words,
-            isa::encoded_bits().div_ceil(4) * 4
+            isa::stored_bits()
         ),
         format!("clock: {} MHz", target.clock_hz as f64 / 1e6),
     ];

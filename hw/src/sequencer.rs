@@ -317,7 +317,7 @@ pub fn body(target: &Target) -> String {
                 },
             ),
             ("PB", bits_for(target.program_words as u64 - 1).to_string()),
-            ("IB", (isa::encoded_bits().div_ceil(4) * 4).to_string()),
+            ("IB", isa::stored_bits().to_string()),
             ("LOG_V", log2(v).to_string()),
             ("LOG_L", log2(l).to_string()),
             ("LOG_HALF_V", log2(v / 2).to_string()),

@@ -5,7 +5,7 @@
 //!   instruction) and the predicted cycles of a token step at every position;
 //! - `program.bin`: the instructions, 16 little-endian bytes each, and `program.hex`, the same
 //!   as the program memory's `$readmemh` image (one word per line, only the low
-//!   [`isa::encoded_bits`] rounded up to a hexadecimal digit: the bits the formats use);
+//!   [`isa::stored_bits`]: the bits the formats use, rounded up to a hexadecimal digit);
 //! - `matrix_tile_NN.hex`: one `$readmemh` image per matrix-memory bank, one word per line, lane
 //!   0 in the lowest byte;
 //! - `vector.hex`, `accumulator.hex`, `wide.hex`, `input.hex`: the initial contents of the four
@@ -165,6 +165,47 @@ fn tile_file(i: usize) -> String {
     format!("matrix_tile_{i:02}.hex")
 }
 
+/// A memory of the core that a `$readmemh` image of the bundle initialises.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryImage {
+    /// The image's file name (`program.hex`, `matrix_tile_00.hex`, `vector.hex`, ...).
+    pub file: String,
+    /// Bits of a word: the memory's width, a whole number of hexadecimal digits.
+    pub width_bits: usize,
+    /// Words: the memory's depth (an image may hold fewer; the rest starts as zeros).
+    pub depth_words: usize,
+    /// Whether the core keeps it in block RAM, whose contents a bitstream holds apart from the
+    /// logic (else in distributed RAM, or SPRAM, which a bitstream cannot initialise).
+    pub block_ram: bool,
+}
+
+/// The memories a bundle initialises on `target`'s core, with the geometry the core declares
+/// them with: what a bitstream's block RAMs hold of a model.
+pub fn memory_images(target: &Target) -> Vec<MemoryImage> {
+    let matrix_in_spram = target
+        .block_ram_estimate()
+        .is_some_and(|e| e.matrix_in_spram);
+    let mut images = vec![MemoryImage {
+        file: "program.hex".into(),
+        width_bits: isa::stored_bits() as usize,
+        depth_words: target.program_words,
+        block_ram: true,
+    }];
+    images.extend((0..target.matrix_tiles).map(|t| MemoryImage {
+        file: tile_file(t),
+        width_bits: target.lanes * 8,
+        depth_words: target.matrix_tile_words,
+        block_ram: !matrix_in_spram,
+    }));
+    images.extend(VectorMemory::ALL.map(|m| MemoryImage {
+        file: vector_file(m),
+        width_bits: target.vector_lanes * m.bits() as usize,
+        depth_words: target.words_of(m),
+        block_ram: m == VectorMemory::Vector || target.small_memories_in_block_ram,
+    }));
+    images
+}
+
 /// Parse `$readmemh` text of `words` words of `bytes` bytes each (lowest byte last on the line),
 /// returning the bytes in memory order (lowest first), `words * bytes` of them.
 fn parse_hex(path: &Path, text: &str, words: usize, bytes: usize) -> Result<Vec<u8>, BundleError> {
@@ -306,7 +347,7 @@ impl Bundle {
         let program = encode_program(&self.program)
             .map_err(|(i, e)| invalid(dir, format!("instruction {i}: {e}")))?;
         put("program.bin", &program)?;
-        let digits = isa::encoded_bits().div_ceil(4) as usize;
+        let digits = isa::stored_bits() as usize / 4;
         let mut hex = String::with_capacity(program.len() / 16 * (digits + 1));
         for word in program.chunks_exact(16) {
             let value = u128::from_le_bytes(word.try_into().expect("16-byte chunks"));
@@ -489,6 +530,24 @@ mod tests {
             "a.key_cachex",
         ] {
             assert!(!region(weights).is_cache(), "{weights}");
+        }
+    }
+
+    #[test]
+    fn every_targets_memory_images_are_whole_hex_digits_wide() {
+        for name in crate::target::builtin_names() {
+            let target = Target::builtin(name).unwrap();
+            let images = memory_images(&target);
+            assert_eq!(images.len(), 1 + target.matrix_tiles + 4, "{name}");
+            for image in &images {
+                assert!(
+                    image.width_bits % 4 == 0 && image.width_bits > 0 && image.depth_words > 0,
+                    "{name}: {image:?}"
+                );
+            }
+            let program = &images[0];
+            assert_eq!(program.width_bits % 4, 0);
+            assert!(program.width_bits as u32 >= isa::encoded_bits());
         }
     }
 

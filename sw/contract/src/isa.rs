@@ -279,6 +279,12 @@ pub fn encoded_bits() -> u32 {
         .unwrap_or(OPERAND_SHIFT)
 }
 
+/// Bits of a program-memory word: [`encoded_bits`] rounded up to a whole hexadecimal digit, so
+/// that `program.hex` is its `$readmemh` image word for word.
+pub fn stored_bits() -> u32 {
+    encoded_bits().div_ceil(4) * 4
+}
+
 /// The format with this opcode.
 pub fn spec_of(opcode: u8) -> Option<&'static OpSpec> {
     SPECS.iter().find(|s| s.opcode == opcode)

@@ -598,7 +598,7 @@ impl Target {
             small,
             program: brams(
                 d.family,
-                crate::isa::encoded_bits().div_ceil(4) as usize * 4,
+                crate::isa::stored_bits() as usize,
                 self.program_words,
             ),
             tables: rom_brams(d.family, 15, LANE_TABLE_ENTRIES, v)

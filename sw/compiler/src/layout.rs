@@ -83,6 +83,9 @@ pub struct AttentionSet {
 /// Scratch buffers (element addresses of the vector space), by memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scratch {
+    /// Elements of `t16`, `acc` and `wide`: the widest vector (`dim + 2 kv_dim`, `hidden` or
+    /// the vocabulary).
+    pub widest: usize,
     /// Residual stream, 16-bit. // (dim,) vector
     pub x: usize,
     /// 16-bit intermediate. // (widest,) vector
@@ -278,6 +281,7 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
     let rope_steps = a.vector(Accumulator, "rope_steps".into(), dim + kv_dim);
     let widest = (dim + 2 * kv_dim).max(hidden).max(c.vocab_size);
     let mut scratch = Scratch {
+        widest,
         x: a.vector(Vector, "x".into(), dim),
         t16: a.vector(Vector, "t16".into(), widest),
         qkv: a.vector(Vector, "qkv".into(), dim + 2 * kv_dim),

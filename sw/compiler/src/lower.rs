@@ -170,8 +170,23 @@ impl Emitter<'_> {
         x_exp: i64,
         parts: &[(usize, usize, i32, usize, i64)],
     ) {
+        self.matvec_at(0, w, scales, x, x_exp, parts);
+    }
+
+    /// [`Self::matvec`] with its intermediates (`acc`, `t16`, `wide`) `offset` elements into
+    /// their buffers: a second product whose intermediates do not meet the first's can start
+    /// while the vector unit still requantises the first.
+    fn matvec_at(
+        &mut self,
+        offset: usize,
+        w: MatrixAt,
+        scales: usize,
+        x: usize,
+        x_exp: i64,
+        parts: &[(usize, usize, i32, usize, i64)],
+    ) {
         let s = &self.layout.scratch;
-        let (acc, t16, wide) = (s.acc, s.t16, s.wide);
+        let (acc, t16, wide) = (s.acc + offset, s.t16 + offset, s.wide + offset);
         self.emit(Op::Matvec {
             dst: acc as i64,
             w: w.word as i64,
@@ -230,6 +245,14 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
         next_temp: FIRST_TEMP,
     };
     let s = layout.scratch.clone();
+    let ffn_offset = {
+        let aligned = hidden.div_ceil(target.vector_lanes) * target.vector_lanes;
+        if aligned + hidden <= layout.scratch.widest {
+            aligned
+        } else {
+            0
+        }
+    };
 
     // embedding: select the token's lane of its row block, times the token's row scale
     e.emit(Op::Li {
@@ -538,7 +561,11 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
             R_XB,
             &[(0, hidden, layer.w1.row_scale_exp, s.h1, R_H1)],
         );
-        e.matvec(
+        // w3's intermediates beside w1's when the scratch buffers hold both (they are as wide
+        // as the widest vector; the vocabulary makes them so): w3's product then streams while
+        // w1's is requantised and put through silu.
+        e.matvec_at(
+            ffn_offset,
             at.w3,
             at.w3_scales,
             s.xb,

@@ -70,7 +70,7 @@ enum EngineKind {
 /// The machine flags shared by the commands that compile.
 #[derive(clap::Args)]
 struct MachineArgs {
-    /// Target: a built-in name (sim-tiny, ulx3s-85f, ecp5-45f, icebreaker) or a target file
+    /// Target: a built-in name (sim-tiny, ulx3s-85f, ecp5-45f, ecp5-25f, icebreaker) or a target file
     /// (.toml); default: sim-tiny.
     #[arg(long)]
     target: Option<String>,

@@ -1,8 +1,8 @@
 //! The generated cores through yosys: on the ECP5 (`synth_ecp5`) the memories become block RAM
 //! (none of them flip-flops), the lanes become DSPs, the counts are exactly the contract's
 //! estimate (which `monorail gen` reports) and the whole fits the device: the 64-lane
-//! `ulx3s-85f` core with the stories260K shape, and the 16-lane `ecp5-45f` core (all its
-//! memories block RAM) with the built-in nano model. The synthesis of the 64-lane core takes
+//! `ulx3s-85f` core with the stories260K shape, and the 16-lane `ecp5-45f` and 8-lane
+//! `ecp5-25f` cores (all their memories block RAM) with the built-in nano model. The synthesis of the 64-lane core takes
 //! minutes; its folder under the build directory is reused while the design is unchanged.
 
 use std::path::Path;
@@ -30,11 +30,13 @@ fn the_ulx3s_core_synthesises_to_block_ram_and_dsps_within_the_ecp5() {
 }
 
 #[test]
-fn the_ecp5_45f_core_synthesises_to_block_ram_and_dsps_within_the_device() {
+fn the_small_ecp5_cores_synthesise_to_block_ram_and_dsps_within_their_devices() {
     let (checkpoint, _) = by_name("tales-nano").unwrap().load().unwrap();
-    let target = Target::builtin("ecp5-45f").unwrap();
-    assert!(target.small_memories_in_block_ram);
-    synthesises_within_its_device("ecp5-45f", &QuantModel::quantize(&checkpoint));
+    for name in ["ecp5-45f", "ecp5-25f"] {
+        let target = Target::builtin(name).unwrap();
+        assert!(target.small_memories_in_block_ram);
+        synthesises_within_its_device(name, &QuantModel::quantize(&checkpoint));
+    }
 }
 
 /// Synthesise `target`'s core with `quant` and hold it to the estimate and the device.

@@ -1,6 +1,6 @@
 //! Co-simulation: golden model, instruction-set simulator and Verilated core token by token
 //! (seeded nano models on `sim-tiny`, the stories260K shape and the llama2.c fixture on
-//! `ulx3s-85f`), and faults injected into the core, each caught and located at the model step
+//! `ulx3s-85f`, the built-in nano model on the 25F's and 45F's cores), and faults injected into the core, each caught and located at the model step
 //! it first corrupts.
 
 mod common;
@@ -86,6 +86,20 @@ fn the_stories260k_shape_and_the_fixture_agree_on_ulx3s() {
         |_| {},
     ) {
         panic!("synthetic-a.bin: {d}");
+    }
+}
+
+#[test]
+fn the_nano_model_agrees_on_the_small_ecp5_cores() {
+    let (checkpoint, _) = monorail_model::builtin::by_name("tales-nano")
+        .unwrap()
+        .load()
+        .unwrap();
+    for target in ["ecp5-25f", "ecp5-45f"] {
+        let quant = QuantModel::quantize(&checkpoint);
+        if let Err(d) = cosim(quant, target, &[1, 400, 401], 6, &[], |_| {}) {
+            panic!("tales-nano on {target}: {d}");
+        }
     }
 }
 

@@ -14,13 +14,18 @@ use thiserror::Error;
 use crate::target::{is_short_name, Family, Target, SHORT_NAME_RULE};
 
 /// The built-in boards: (board file name, TOML text).
-pub const BUILTIN_BOARDS: [(&str, &str); 4] = [
+pub const BUILTIN_BOARDS: [(&str, &str); 6] = [
     (
         "icebreaker",
         include_str!("../../../boards/icebreaker.toml"),
     ),
+    ("ulx3s-25f", include_str!("../../../boards/ulx3s-25f.toml")),
     ("ulx3s-45f", include_str!("../../../boards/ulx3s-45f.toml")),
     ("ulx3s-85f", include_str!("../../../boards/ulx3s-85f.toml")),
+    (
+        "orangecrab-25f",
+        include_str!("../../../boards/orangecrab-25f.toml"),
+    ),
     (
         "orangecrab-85f",
         include_str!("../../../boards/orangecrab-85f.toml"),

@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// The built-in targets: (name, TOML text).
-pub const BUILTIN_TARGETS: [(&str, &str); 4] = [
+pub const BUILTIN_TARGETS: [(&str, &str); 5] = [
     ("sim-tiny", include_str!("../../../targets/sim-tiny.toml")),
     ("ulx3s-85f", include_str!("../../../targets/ulx3s-85f.toml")),
     ("ecp5-45f", include_str!("../../../targets/ecp5-45f.toml")),
+    ("ecp5-25f", include_str!("../../../targets/ecp5-25f.toml")),
     (
         "icebreaker",
         include_str!("../../../targets/icebreaker.toml"),

@@ -1051,24 +1051,30 @@ fn bitstream(
         loaded.name,
         written.dir.display()
     );
-    println!("running yosys, nextpnr and the packer (minutes; each step's log is kept)...");
+    println!(
+        "running yosys, nextpnr, ecpbram and the packer (minutes; each step's log is kept)..."
+    );
+    println!("{:<16} {:>9}  log", "step", "wall time");
     let options = monorail_fpga::bitstream::Options { seed };
+    let mut progress = |event: monorail_fpga::bitstream::Progress<'_>| match event {
+        monorail_fpga::bitstream::Progress::Step(step) => {
+            let time = if step.reused {
+                "reused".to_string()
+            } else {
+                format!("{:.1} s", step.seconds)
+            };
+            println!("{:<16} {time:>9}  {}", step.name, step.log.display());
+        }
+        monorail_fpga::bitstream::Progress::Warning(warning) => {
+            eprintln!("monorail: warning: {}: {warning}", board.name);
+        }
+    };
     let made =
-        monorail_fpga::bitstream::build(&board, &written.dir, &build, &options).map_err(|e| {
-            CliError {
+        monorail_fpga::bitstream::build(&board, &written.dir, &build, &options, &mut progress)
+            .map_err(|e| CliError {
                 code: 1,
                 message: format!("{}: {e}", board.name),
-            }
-        })?;
-    println!("{:<16} {:>9}  log", "step", "wall time");
-    for step in &made.steps {
-        let time = if step.reused {
-            "reused".to_string()
-        } else {
-            format!("{:.1} s", step.seconds)
-        };
-        println!("{:<16} {time:>9}  {}", step.name, step.log.display());
-    }
+            })?;
     let w = &made.weights;
     let copies: Vec<String> = w
         .copies

@@ -53,6 +53,19 @@ pub struct Step {
     pub log: PathBuf,
 }
 
+/// What the flow reports while it runs (place and route takes minutes).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Progress<'a> {
+    /// A step finished (or was reused).
+    Step(&'a Step),
+    /// Something the user should know before the next step: a design that fills the device
+    /// may route very slowly, or not at all.
+    Warning(String),
+}
+
+/// The share of a device's LUTs above which [`build`] warns that routing may not finish.
+pub const CROWDED_LUT_SHARE: f64 = 0.95;
+
 /// A resource of the device: used by the design, available.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resource {
@@ -166,6 +179,19 @@ fn budget(board: &Board, synthesis: &Synthesis) -> Vec<(&'static str, u64, u64)>
     }
 }
 
+/// A warning when the synthesis takes more than [`CROWDED_LUT_SHARE`] of the device's LUTs.
+fn crowded(board: &Board, synthesis: &Synthesis) -> Option<String> {
+    let (cell, used, available) = budget(board, synthesis).into_iter().next()?;
+    let share = used as f64 / available.max(1) as f64;
+    (share > CROWDED_LUT_SHARE).then(|| {
+        format!(
+            "the design takes {used} of the device's {available} {cell} ({:.0}%, yosys's count): \
+             nextpnr may take hours to route it, or fail",
+            100.0 * share
+        )
+    })
+}
+
 /// Refuse a synthesis that needs more than the device has, or that made flip-flops of memories.
 fn check_budget(board: &Board, synthesis: &Synthesis) -> Result<(), ToolError> {
     for (cell, used, available) in budget(board, synthesis) {
@@ -257,12 +283,13 @@ fn commands(board: &Board, options: &Options) -> Result<Vec<ToolCommand>, ToolEr
 }
 
 /// Build `board`'s bitstream from the design folder `design` (the board top as `top.v` and the
-/// model's memory images), under `build`.
+/// model's memory images), under `build`, telling `progress` of each step as it ends.
 pub fn build(
     board: &Board,
     design: &Path,
     build: &Path,
     options: &Options,
+    progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Bitstream, ToolError> {
     if board.family != Family::Ecp5 {
         return Err(ToolError::Output {
@@ -315,10 +342,15 @@ pub fn build(
         reused: synthesis.reused,
         log: synthesis.dir.join("yosys.log"),
     }];
+    progress(Progress::Step(&steps[0]));
     check_budget(board, &synthesis)?;
+    if let Some(warning) = crowded(board, &synthesis) {
+        progress(Progress::Warning(warning));
+    }
     let (dir, step) = place_and_route(board, &synthesis, build, options)?;
+    progress(Progress::Step(&step));
     steps.push(step);
-    let (model_dir, weights, model_steps) = swap_and_pack(&dir, &placeholders, &models)?;
+    let (model_dir, weights, model_steps) = swap_and_pack(&dir, &placeholders, &models, progress)?;
     steps.extend(model_steps);
     let (resources, fmax_hz) = read_report(&dir.join("report.json"))?;
     Ok(Bitstream {
@@ -471,6 +503,7 @@ fn swap_and_pack(
     routed: &Path,
     placeholders: &[Image],
     models: &[Image],
+    progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(PathBuf, Swap, Vec<Step>), ToolError> {
     let swaps: Vec<(String, Vec<String>)> = models
         .iter()
@@ -523,12 +556,14 @@ fn swap_and_pack(
     let mut steps = Vec::new();
     let swap = if reused {
         for name in ["weights", "pack"] {
-            steps.push(Step {
+            let step = Step {
                 name,
                 seconds: 0.0,
                 reused: true,
                 log: dir.join(log_name(name)),
-            });
+            };
+            progress(Progress::Step(&step));
+            steps.push(step);
         }
         swapped(&base, &swapped_path, placeholders, models)?
     } else {
@@ -591,12 +626,14 @@ fn swap_and_pack(
                 e => e,
             })?;
         }
-        steps.push(Step {
+        let step = Step {
             name: "weights",
             seconds: t.elapsed().as_secs_f64(),
             reused: false,
             log: dir.join(log_name("weights")),
-        });
+        };
+        progress(Progress::Step(&step));
+        steps.push(step);
         // The swap is checked before it is packed.
         let swap = swapped(&base, &config, placeholders, models)?;
         let t = Instant::now();
@@ -608,12 +645,14 @@ fn swap_and_pack(
             &partial,
             &partial.join(log_name("pack")),
         )?;
-        steps.push(Step {
+        let step = Step {
             name: "pack",
             seconds: t.elapsed().as_secs_f64(),
             reused: false,
             log: dir.join(log_name("pack")),
-        });
+        };
+        progress(Progress::Step(&step));
+        steps.push(step);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::rename(&partial, &dir).map_err(io(&dir))?;
         swap
@@ -767,6 +806,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("43849 LUT4"), "{e}");
+        // A design that fills the device: allowed, with a warning before place and route.
+        assert_eq!(crowded(&board, &cells(26_000, 57)), None);
+        let w = crowded(&board, &cells(42_000, 57)).unwrap();
+        assert!(
+            w.contains("42000 of the device's 43848 LUT4 (96%") && w.contains("hours"),
+            "{w}"
+        );
         let mut flops = cells(1, 1);
         flops.memories_as_registers = vec!["p_op".into()]; // a pipeline register: as it should be
         assert!(check_budget(&board, &flops).is_ok());

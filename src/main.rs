@@ -70,8 +70,8 @@ enum EngineKind {
 /// The machine flags shared by the commands that compile.
 #[derive(clap::Args)]
 struct MachineArgs {
-    /// Target: a built-in name (sim-tiny, ulx3s-85f, ecp5-45f, ecp5-25f, icebreaker) or a target file
-    /// (.toml); default: sim-tiny.
+    /// Target: a built-in name (sim-tiny, ulx3s-85f, ecp5-45f, ecp5-25f, icebreaker) or a
+    /// target file (.toml); default: sim-tiny.
     #[arg(long)]
     target: Option<String>,
     /// Positions served (the KV cache's length); default: the model's seq_len.

@@ -396,7 +396,7 @@ mod tests {
             "0123456789abcdef01\nffffffffffffffffff\n000000000000000000\n"
         );
         assert_eq!(image.slices_hex().lines().count(), SLICE_WORDS);
-        assert!(image.bit(0, 0) && !image.bit(0, 1) && image.bit(0, 71) == false);
+        assert!(image.bit(0, 0) && !image.bit(0, 1) && !image.bit(0, 71));
         assert!(image.bit(1, 71));
         for (text, error) in [
             ("0123\n", "line 1: 4 hex digits, expected 18"),
@@ -440,8 +440,8 @@ mod tests {
         let swap = check(
             &config(&base),
             &config(&swapped),
-            &[placeholder.clone()],
-            &[model.clone()],
+            std::slice::from_ref(&placeholder),
+            std::slice::from_ref(&model),
         )
         .unwrap();
         assert_eq!(
@@ -459,8 +459,8 @@ mod tests {
         let e = check(
             &config(&base),
             &config(&wrong),
-            &[placeholder.clone()],
-            &[model.clone()],
+            std::slice::from_ref(&placeholder),
+            std::slice::from_ref(&model),
         )
         .unwrap_err();
         assert!(e.contains("block RAM 4, word 17"), "{e}");
@@ -470,7 +470,7 @@ mod tests {
         assert!(check(
             &config(&base),
             &config(&wrong),
-            &[placeholder.clone()],
+            std::slice::from_ref(&placeholder),
             &[model.clone()]
         )
         .unwrap_err()

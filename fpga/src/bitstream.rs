@@ -824,6 +824,77 @@ mod tests {
     }
 
     #[test]
+    fn the_routed_design_holds_placeholders_and_refuses_stray_images() {
+        let board = Board::builtin("ulx3s-45f").unwrap();
+        let design = tempfile::TempDir::new().unwrap();
+        let build = tempfile::TempDir::new().unwrap();
+        std::fs::write(design.path().join("top.v"), "module top; endmodule\n").unwrap();
+        let images: Vec<Image> = memory_images(&board.target)
+            .iter()
+            .map(Image::placeholder)
+            .collect();
+        let dir = placeholder_design(&board, design.path(), &images, build.path()).unwrap();
+        for image in &images {
+            let text = std::fs::read_to_string(dir.join(&image.spec.file)).unwrap();
+            assert_eq!(text, image.memory_hex(), "{}", image.spec.file);
+            assert_eq!(text.lines().count(), image.spec.depth_words);
+        }
+        // The same inputs, the same folder.
+        assert_eq!(
+            placeholder_design(&board, design.path(), &images, build.path()).unwrap(),
+            dir
+        );
+        // An image no memory of the core reads.
+        std::fs::write(design.path().join("extra.hex"), "00\n").unwrap();
+        let e = placeholder_design(&board, design.path(), &images, build.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("extra.hex") && e.contains("no memory of the ecp5-45f core"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn only_ecp5_boards_build_and_a_bad_image_is_named_before_any_tool_runs() {
+        let build = tempfile::TempDir::new().unwrap();
+        let design = tempfile::TempDir::new().unwrap();
+        let mut progress = |_: Progress<'_>| {};
+        let ice = Board::builtin("icebreaker").unwrap();
+        let e = super::build(
+            &ice,
+            design.path(),
+            build.path(),
+            &Options::default(),
+            &mut progress,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ECP5 bitstreams only"), "{e}");
+        // A model image that is not its memory's shape: refused with the file and line.
+        let board = Board::builtin("ulx3s-45f").unwrap();
+        for spec in memory_images(&board.target) {
+            let image = Image::placeholder(&spec);
+            std::fs::write(design.path().join(&spec.file), image.memory_hex()).unwrap();
+        }
+        std::fs::write(design.path().join("program.hex"), "123\n").unwrap();
+        let e = super::build(
+            &board,
+            design.path(),
+            build.path(),
+            &Options::default(),
+            &mut progress,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("program.hex") && e.contains("line 1: 3 hex digits"),
+            "{e}"
+        );
+        assert!(std::fs::read_dir(build.path()).unwrap().next().is_none());
+    }
+
+    #[test]
     fn every_builtin_board_has_its_tools_and_device() {
         for board in Board::builtins() {
             let commands = commands(&board, &Options::default()).unwrap();

@@ -82,16 +82,13 @@ pub struct Resource {
 pub struct Bitstream {
     /// The routed design's folder (nextpnr's `report.json`, the placeholders' configuration).
     pub dir: PathBuf,
-    /// The model's folder in it: the swapped configuration and the bitstream.
-    pub model_dir: PathBuf,
-    /// The bitstream (`top.bit`).
+    /// The bitstream (`top.bit`), in the model's folder inside `dir` with the swapped
+    /// configuration.
     pub file: PathBuf,
     /// What the swap put where.
     pub weights: Swap,
     /// The synthesis it was made from.
     pub synthesis: Synthesis,
-    /// The flow's steps.
-    pub steps: Vec<Step>,
     /// Placed resources (those the design uses).
     pub resources: Vec<Resource>,
     /// The slowest clock's achieved frequency (nextpnr's estimate after routing).
@@ -332,7 +329,7 @@ pub fn build(
 
     let start = Instant::now();
     let synthesis = synthesize(&routed_design, board.family, build)?;
-    let mut steps = vec![Step {
+    progress(Progress::Step(&Step {
         name: "synthesis",
         seconds: if synthesis.reused {
             0.0
@@ -341,25 +338,20 @@ pub fn build(
         },
         reused: synthesis.reused,
         log: synthesis.dir.join("yosys.log"),
-    }];
-    progress(Progress::Step(&steps[0]));
+    }));
     check_budget(board, &synthesis)?;
     if let Some(warning) = crowded(board, &synthesis) {
         progress(Progress::Warning(warning));
     }
     let (dir, step) = place_and_route(board, &synthesis, build, options)?;
     progress(Progress::Step(&step));
-    steps.push(step);
-    let (model_dir, weights, model_steps) = swap_and_pack(&dir, &placeholders, &models, progress)?;
-    steps.extend(model_steps);
+    let (model_dir, weights) = swap_and_pack(&dir, &placeholders, &models, progress)?;
     let (resources, fmax_hz) = read_report(&dir.join("report.json"))?;
     Ok(Bitstream {
         file: model_dir.join("top.bit"),
         dir,
-        model_dir,
         weights,
         synthesis,
-        steps,
         resources,
         fmax_hz,
         constraint_hz: board.target.clock_hz as f64,
@@ -504,7 +496,7 @@ fn swap_and_pack(
     placeholders: &[Image],
     models: &[Image],
     progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<(PathBuf, Swap, Vec<Step>), ToolError> {
+) -> Result<(PathBuf, Swap), ToolError> {
     let swaps: Vec<(String, Vec<String>)> = models
         .iter()
         .map(|m| {
@@ -553,7 +545,6 @@ fn swap_and_pack(
     let base = std::fs::read_to_string(&base_path).map_err(io(&base_path))?;
     let swapped_path = dir.join("top.config");
     let reused = dir.join("top.bit").is_file();
-    let mut steps = Vec::new();
     let swap = if reused {
         for name in ["weights", "pack"] {
             let step = Step {
@@ -563,7 +554,6 @@ fn swap_and_pack(
                 log: dir.join(log_name(name)),
             };
             progress(Progress::Step(&step));
-            steps.push(step);
         }
         swapped(&base, &swapped_path, placeholders, models)?
     } else {
@@ -633,7 +623,6 @@ fn swap_and_pack(
             log: dir.join(log_name("weights")),
         };
         progress(Progress::Step(&step));
-        steps.push(step);
         // The swap is checked before it is packed.
         let swap = swapped(&base, &config, placeholders, models)?;
         let t = Instant::now();
@@ -652,12 +641,11 @@ fn swap_and_pack(
             log: dir.join(log_name("pack")),
         };
         progress(Progress::Step(&step));
-        steps.push(step);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::rename(&partial, &dir).map_err(io(&dir))?;
         swap
     };
-    Ok((dir, swap, steps))
+    Ok((dir, swap))
 }
 
 /// ecpbram, as `scripts/setup-tools.sh` wraps YoWASP's (which, as shipped, cannot open the
@@ -859,17 +847,18 @@ mod tests {
     fn only_ecp5_boards_build_and_a_bad_image_is_named_before_any_tool_runs() {
         let build = tempfile::TempDir::new().unwrap();
         let design = tempfile::TempDir::new().unwrap();
-        let mut progress = |_: Progress<'_>| {};
-        let ice = Board::builtin("icebreaker").unwrap();
-        let e = super::build(
-            &ice,
-            design.path(),
-            build.path(),
-            &Options::default(),
-            &mut progress,
-        )
-        .unwrap_err()
-        .to_string();
+        let refused = |board: &Board| {
+            super::build(
+                board,
+                design.path(),
+                build.path(),
+                &Options::default(),
+                &mut |_| {},
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let e = refused(&Board::builtin("icebreaker").unwrap());
         assert!(e.contains("ECP5 bitstreams only"), "{e}");
         // A model image that is not its memory's shape: refused with the file and line.
         let board = Board::builtin("ulx3s-45f").unwrap();
@@ -878,15 +867,7 @@ mod tests {
             std::fs::write(design.path().join(&spec.file), image.memory_hex()).unwrap();
         }
         std::fs::write(design.path().join("program.hex"), "123\n").unwrap();
-        let e = super::build(
-            &board,
-            design.path(),
-            build.path(),
-            &Options::default(),
-            &mut progress,
-        )
-        .unwrap_err()
-        .to_string();
+        let e = refused(&board);
         assert!(
             e.contains("program.hex") && e.contains("line 1: 3 hex digits"),
             "{e}"

@@ -437,15 +437,16 @@ mod tests {
         base.insert(9, (0..DP16KD_WORDS).map(|w| (w % 512) as u16).collect());
         let mut swapped = place(&model);
         swapped.insert(9, base[&9].clone());
-        let swap = check(
-            &config(&base),
-            &config(&swapped),
-            std::slice::from_ref(&placeholder),
-            std::slice::from_ref(&model),
-        )
-        .unwrap();
+        let checked = |base: &BTreeMap<u32, Vec<u16>>, swapped: &BTreeMap<u32, Vec<u16>>| {
+            check(
+                &config(base),
+                &config(swapped),
+                std::slice::from_ref(&placeholder),
+                std::slice::from_ref(&model),
+            )
+        };
         assert_eq!(
-            swap,
+            checked(&base, &swapped).unwrap(),
             Swap {
                 memories: 1,
                 slices: 72 * 2,
@@ -456,36 +457,18 @@ mod tests {
         // A word the swap got wrong.
         let mut wrong = swapped.clone();
         wrong.get_mut(&4).unwrap()[17] ^= 4;
-        let e = check(
-            &config(&base),
-            &config(&wrong),
-            std::slice::from_ref(&placeholder),
-            std::slice::from_ref(&model),
-        )
-        .unwrap_err();
+        let e = checked(&base, &wrong).unwrap_err();
         assert!(e.contains("block RAM 4, word 17"), "{e}");
         // The other block RAM changed.
         let mut wrong = swapped.clone();
         wrong.get_mut(&9).unwrap()[0] = 1;
-        assert!(check(
-            &config(&base),
-            &config(&wrong),
-            std::slice::from_ref(&placeholder),
-            &[model.clone()]
-        )
-        .unwrap_err()
-        .contains("block RAM 9, word 0"));
+        let e = checked(&base, &wrong).unwrap_err();
+        assert!(e.contains("block RAM 9, word 0"), "{e}");
         // A memory the routed design does not hold whole.
         let mut partial = base.clone();
         partial.remove(&6);
         swapped.remove(&6);
-        let e = check(
-            &config(&partial),
-            &config(&swapped),
-            &[placeholder],
-            &[model],
-        )
-        .unwrap_err();
+        let e = checked(&partial, &swapped).unwrap_err();
         assert!(
             e.contains("bit 36 of acc.hex's words 512..1024 is in no block RAM"),
             "{e}"

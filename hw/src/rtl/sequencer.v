@@ -1,7 +1,7 @@
 // The sequencer: fetches the program, works out each instruction's occupancy and latency from
 // its fields and the position (the contract's cost rules), and issues one instruction per cycle
 // in program order once its unit is free and its wait is satisfied. It keeps the register file
-// and, per unit, the completion times of its last 64 instructions (a wait names one of them).
+// and, per unit, the completion times of its last @RING@ instructions (a wait names one of them).
 // Cycle 0 of a token step is the first cycle the first instruction can issue.
 //
 // Pipeline: fetch (program memory, registered) -> FIFO (4) -> D1 (fields) -> D2 (lengths, words,
@@ -268,10 +268,10 @@ reg [31:0] seq_free;
 reg [31:0] free_at [0:3];
 reg [31:0] last_done [0:3];
 reg [15:0] issued [0:3];
-// Completion times of each unit's last 64 instructions (distributed RAM).
-reg [31:0] ring_mxu [0:63];
-reg [31:0] ring_vxu [0:63];
-reg [31:0] ring_sxu [0:63];
+// Completion times of each unit's last @RING@ instructions (distributed RAM; timing::COMPLETION_RING).
+reg [31:0] ring_mxu [0:@RING@-1];
+reg [31:0] ring_vxu [0:@RING@-1];
+reg [31:0] ring_sxu [0:@RING@-1];
 
 // The issue conditions are registered flags, each saying whether it holds at now_q, so the
 // issue decision is a few gates from registers: they are worked out a cycle ahead from the
@@ -287,7 +287,7 @@ reg [31:0] i_wait_time;
 reg [31:0] now_next;     // now_q + 1
 wire [1:0] d3_wait_unit = d3_instr[9:8];
 wire [13:0] d3_wait_count = d3_instr[23:10];
-wire [5:0] d3_wait_slot = d3_wait_count[5:0] - 6'd1;
+wire [@RB@-1:0] d3_wait_slot = d3_wait_count[@RB@-1:0] - @RB@'d1;
 reg [31:0] d3_ring_time;
 always @(*) begin
     case (d3_wait_unit)
@@ -314,7 +314,8 @@ wire [31:0] i_done = (i_unit != 2'd0 && last_done[i_unit] > i_done_by_latency)
 // ---- register file -----------------------------------------------------------------------
 // 64 registers of 64 bits with four write ports (scalar unit 0 and 1, vector unit 0 and 1)
 // and three read ports (the issue's operands), as distributed RAM: one copy per write port and
-// read port, each written by its port and read asynchronously, and a live-value table saying
+// read port, each written by its port and read asynchronously (the copies of the two ports
+// that write only exponents keep 24 bits and sign-extend), and a live-value table saying
 // which port wrote each register last. A step starts with every register invalid: an invalid
 // register reads as zero, or as the position (r1) or the token (r2).
 reg [15:0] token_q;
@@ -384,7 +385,7 @@ always @(*) begin
         issued_next[f] = issued[f] + {15'd0, issue_now && i_unit == f[1:0]};
     // The awaited instruction's completion: from the ring, or from this cycle's issue when it is
     // the awaited one.
-    wait_time_next = (issue_now && i_unit == d3_wait_unit && issued[d3_wait_unit][5:0] == d3_wait_slot)
+    wait_time_next = (issue_now && i_unit == d3_wait_unit && issued[d3_wait_unit][@RB@-1:0] == d3_wait_slot)
         ? i_done : d3_ring_time;
 end
 always @(posedge clock) begin
@@ -413,7 +414,7 @@ always @(posedge clock) begin
     end else if (running && advance) begin
         i_wait_unit <= d3_wait_unit;
         i_wait_issued <= {2'b0, d3_wait_count} <= issued_next[d3_wait_unit];
-        i_wait_old <= {2'b0, d3_wait_count} + 16'd64 <= issued_next[d3_wait_unit];
+        i_wait_old <= {2'b0, d3_wait_count} + 16'd@RING@ <= issued_next[d3_wait_unit];
         i_wait_time <= wait_time_next;
         i_wait_met <= (wait_time_next <= (state == S_RUN ? now_next : now_q));
     end else if (state == S_RUN) begin
@@ -422,9 +423,9 @@ always @(posedge clock) begin
 end
 always @(posedge clock) begin
     if (state == S_RUN && issue_now) begin
-        if (i_unit == 2'd1) ring_mxu[issued[1][5:0]] <= i_done;
-        if (i_unit == 2'd2) ring_vxu[issued[2][5:0]] <= i_done;
-        if (i_unit == 2'd3) ring_sxu[issued[3][5:0]] <= i_done;
+        if (i_unit == 2'd1) ring_mxu[issued[1][@RB@-1:0]] <= i_done;
+        if (i_unit == 2'd2) ring_vxu[issued[2][@RB@-1:0]] <= i_done;
+        if (i_unit == 2'd3) ring_sxu[issued[3][@RB@-1:0]] <= i_done;
     end
 end
 always @(*) begin

@@ -20,8 +20,8 @@ pub const MXU_PIPELINE_CYCLES: u64 = 7;
 /// Stages of the vector unit from issue to the write of a result: the issue register, the decode
 /// register (the front end's, so that no decode reaches a memory address in the cycle it is
 /// made), memory read, operand register, five execution stages (E1 to E5: shift, round and table
-/// address, saturation and second product, add, write). Every streamed operation takes all of them, so writes
-/// leave in the order of the reads and never contend.
+/// address, saturation and second product, add, write). Every streamed operation takes all of
+/// them, so writes leave in the order of the reads and never contend.
 pub const VXU_PIPELINE_CYCLES: u64 = 9;
 /// Latency of a scalar operation (and of `muli`): operands registered at issue, the result
 /// registered, then written.

@@ -1170,41 +1170,71 @@ fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
         .output()
         .unwrap();
     assert!(synth.status.success());
-    let out2 = TempDir::new().unwrap();
-    let output = monorail()
-        .args([
-            "bitstream",
-            "--board",
-            "ulx3s-45f",
-            "--strict-timing",
-            "--model",
-        ])
-        .arg(m.join("m.bin"))
-        .arg("-z")
-        .arg(m.join("t.bin"))
-        .arg("-o")
-        .arg(out2.path())
-        .output()
-        .unwrap();
-    let stdout2 = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout2}");
+    let build_other_model = || {
+        let out = TempDir::new().unwrap();
+        let output = monorail()
+            .args([
+                "bitstream",
+                "--board",
+                "ulx3s-45f",
+                "--strict-timing",
+                "--model",
+            ])
+            .arg(m.join("m.bin"))
+            .arg("-z")
+            .arg(m.join("t.bin"))
+            .arg("-o")
+            .arg(out.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{stdout}");
+        let bit = std::fs::read(out.path().join("top.bit")).unwrap();
+        (stdout, bit)
+    };
     let step = |text: &str, name: &str| -> String {
         text.lines()
             .find(|l| l.starts_with(name))
             .unwrap_or_else(|| panic!("no {name} step:\n{text}"))
             .to_string()
     };
+    // The model's folder in the build cache: `.../bitstream/ulx3s-45f-HASH/model-HASH/top.bit`.
+    let model_dir = |text: &str| -> std::path::PathBuf {
+        let line = step(text, "bitstream: ");
+        let path = line["bitstream: ".len()..]
+            .split(" (copied into")
+            .next()
+            .unwrap();
+        std::path::Path::new(path).parent().unwrap().to_path_buf()
+    };
+    let (stdout2, bit2) = build_other_model();
     for name in ["synthesis", "place and route"] {
         assert!(step(&stdout2, name).contains("reused"), "{stdout2}");
     }
-    for name in ["weights", "pack"] {
-        assert!(!step(&stdout2, name).contains("reused"), "{stdout2}");
-    }
+    assert_eq!(
+        model_dir(&stdout).parent(),
+        model_dir(&stdout2).parent(),
+        "both models go into the one routed design:\n{stdout}\n{stdout2}"
+    );
     let fmax = |text: &str| step(text, "Fmax");
     assert_eq!(fmax(&stdout), fmax(&stdout2));
-    let bit2 = std::fs::read(out2.path().join("top.bit")).unwrap();
     assert!(bit2.starts_with(b"\xff\x00Part: LFE5U-45F-6CABGA381\x00"));
     assert_ne!(bit, bit2);
+
+    // A cache that already held this model (an earlier run) reused its weights and pack steps:
+    // without its folder they run again, from the routed design alone, to the same bytes.
+    std::fs::remove_dir_all(model_dir(&stdout2)).unwrap();
+    let (stdout3, bit3) = build_other_model();
+    for name in ["synthesis", "place and route"] {
+        assert!(step(&stdout3, name).contains("reused"), "{stdout3}");
+    }
+    for name in ["weights", "pack"] {
+        assert!(!step(&stdout3, name).contains("reused"), "{stdout3}");
+    }
+    assert!(
+        bit3 == bit2,
+        "the same model swapped in twice gave different bitstreams"
+    );
 }
 
 #[test]

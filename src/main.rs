@@ -92,7 +92,8 @@ const DEFAULT_TARGET: &str = "sim-tiny";
 #[derive(clap::Args)]
 struct ModelArgs {
     /// llama2.c checkpoint (legacy v0, ak42 v1 or v2 Q8_0), or the name of a built-in model
-    /// (tales-260k, tales-nano); default: the built-in tales-260k.
+    /// (tales-260k, tales-nano); default: the built-in tales-260k, or on a machine that cannot
+    /// hold it the first built-in model that it holds (tales-nano).
     #[arg(long, short = 'm', value_name = "FILE")]
     model: Option<PathBuf>,
     /// llama2.c tokenizer.bin (required with --model; the built-in model has its own).
@@ -518,6 +519,29 @@ fn load_builtin(model: &'static builtin::BuiltinModel) -> Result<Loaded, CliErro
     })
 }
 
+/// [`load`] for a machine: without `--model`, the first built-in model (the default first) that
+/// `target` holds, so that `--target ecp5-25f` or `--board ulx3s-45f` alone takes the nano model
+/// instead of refusing the default.
+fn load_for(args: &ModelArgs, target: &Target) -> Result<Loaded, CliError> {
+    if args.model.is_some() || args.tokenizer.is_some() {
+        return load(args);
+    }
+    let mut refusals = Vec::new();
+    for model in &builtin::MODELS {
+        let loaded = load_builtin(model)?;
+        let quant = QuantModel::quantize(&loaded.checkpoint);
+        match compile(&quant, target, CompileOptions::default()) {
+            Ok(_) => return Ok(loaded),
+            Err(e) => refusals.push(format!("{}: {e}", model.name)),
+        }
+    }
+    Err(refused(format!(
+        "no built-in model fits target {} (give one with --model): {}",
+        target.name,
+        refusals.join("; ")
+    )))
+}
+
 fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
     match (&args.model, &args.tokenizer) {
         (None, None) => load_builtin(builtin::default_model()),
@@ -898,7 +922,7 @@ fn chat(
     load_weights: bool,
 ) -> Result<(), CliError> {
     let board = Board::builtin(board_name).map_err(|e| refused(e.to_string()))?;
-    let loaded = load(model)?;
+    let loaded = load_for(model, &board.target)?;
     let tokens = prompt_tokens(prompt, &loaded)?;
     let machine = MachineArgs {
         target: Some(board.target.name.clone()),
@@ -1013,7 +1037,7 @@ fn bitstream(
     baud: Option<u32>,
 ) -> Result<(), CliError> {
     let board = Board::builtin(board_name).map_err(|e| refused(e.to_string()))?;
-    let loaded = load(model)?;
+    let loaded = load_for(model, &board.target)?;
     let machine = MachineArgs {
         target: Some(board.target.name.clone()),
         context,
@@ -1325,7 +1349,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
             seed,
             json,
         } => {
-            let loaded = load(&model)?;
+            let loaded = match kind {
+                EngineKind::Iss | EngineKind::Rtl => load_for(&model, &machine.target()?)?,
+                EngineKind::Float | EngineKind::Golden => load(&model)?,
+            };
             let tokens = prompt_tokens(&prompt, &loaded)?;
             let options = SamplerOptions {
                 temperature,
@@ -1369,8 +1396,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             timeline,
             timeline_position,
         } => {
-            let loaded = load(&model)?;
             let target = machine.target()?;
+            let loaded = load_for(&model, &target)?;
             let context = machine.context;
             let quant = QuantModel::quantize(&loaded.checkpoint);
             let start = Instant::now();
@@ -1421,7 +1448,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             machine,
             output,
         } => {
-            let loaded = load(&model)?;
+            let loaded = load_for(&model, &machine.target()?)?;
             let (target, _, compiled) = compile_for(&loaded, &machine)?;
             let start = Instant::now();
             let design = monorail_hw::generate(&target);
@@ -1550,7 +1577,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     )));
                 }
             }
-            let loaded = load(&model)?;
+            let loaded = load_for(&model, &machine.target()?)?;
             let tokens = prompt_tokens(&prompt, &loaded)?;
             let outcome = cosim(
                 &loaded,
@@ -1696,7 +1723,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
             steps,
             repeat,
         } => {
-            let loaded = load(&model)?;
+            let loaded = match &target {
+                Some(name) => load_for(&model, &load_target(name)?)?,
+                None => load(&model)?,
+            };
             let positions = if steps == 0 {
                 loaded.checkpoint.config.seq_len
             } else {

@@ -692,6 +692,33 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
             ],
         );
     }
+    // Without --model, a target that cannot hold the default takes the built-in model it holds;
+    // a target that holds none says why for each.
+    let nano = tmp.path().join("nano");
+    monorail()
+        .args(["compile", "--target", "ecp5-25f", "-o"])
+        .arg(&nano)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("compiled built-in tales-nano"));
+    let nano_manifest: Value =
+        serde_json::from_slice(&std::fs::read(nano.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(nano_manifest["target"].as_str(), Some("ecp5-25f"));
+    refused(
+        &[
+            "compile",
+            "--target",
+            "icebreaker",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[
+            "no built-in model fits target icebreaker",
+            "tales-260k: the model does not fit",
+            "tales-nano: the model does not fit",
+            "--model",
+        ],
+    );
     refused(
         &["compile", "--target", "zx81", "-o", out.to_str().unwrap()],
         &["no built-in target `zx81`", "ulx3s-85f"],

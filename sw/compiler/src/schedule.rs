@@ -122,6 +122,7 @@ pub fn schedule(
     // List scheduling: repeatedly take the ready node that can issue first.
     let mut remaining: Vec<usize> = preds.iter().map(Vec::len).collect();
     let mut ready_at = vec![0u64; n]; // when all of a node's predecessors have completed
+    let mut completes = vec![0u64; n]; // when the node completes in this schedule
     let mut ready: Vec<usize> = (0..n).filter(|&k| remaining[k] == 0).collect();
     let mut unit_free = [0u64; 3];
     let mut next_issue = 0u64;
@@ -152,6 +153,7 @@ pub fn schedule(
             }
             None => start,
         };
+        completes[k] = complete;
         order.push(k);
         for &s in &succs[k] {
             ready_at[s] = ready_at[s].max(complete);
@@ -176,7 +178,16 @@ pub fn schedule(
             unit_index[k] = Some((u, counts[u]));
         }
     }
+    // An instruction that depends on several units carries the wait that completes last (by
+    // the schedule above) itself, and `nop`s before it carry the others, earliest first: a `nop`
+    // then never holds the sequencer past the moment its instruction could issue.
     let mut satisfied = [0u32; 3];
+    let mut by_unit_index: [Vec<usize>; 3] = [vec![usize::MAX], vec![usize::MAX], vec![usize::MAX]];
+    for &k in &order {
+        if let Some((u, _)) = unit_index[k] {
+            by_unit_index[u].push(k);
+        }
+    }
     let mut code = Vec::with_capacity(lowered.len() * 5 / 4);
     let mut out_checkpoints = Vec::with_capacity(checkpoints.len());
     for &k in &order {
@@ -195,16 +206,16 @@ pub fn schedule(
                         need[u] = need[u].max(count);
                     }
                 }
-                let mut waits: Vec<Wait> = (0..3)
-                    .filter(|&s| need[s] > satisfied[s])
-                    .map(|s| Wait {
-                        unit: Unit::EXECUTION[s],
-                        count: need[s],
-                    })
-                    .collect();
+                let completion = |s: usize| completes[by_unit_index[s][need[s] as usize]];
+                let mut waits: Vec<usize> = (0..3).filter(|&s| need[s] > satisfied[s]).collect();
+                waits.sort_by_key(|&s| (completion(s), s));
+                let wait_of = |s: usize| Wait {
+                    unit: Unit::EXECUTION[s],
+                    count: need[s],
+                };
                 let t = &lowered[i];
-                let last = waits.pop();
-                for w in waits {
+                let last = waits.pop().map(wait_of);
+                for w in waits.into_iter().map(wait_of) {
                     code.push(Tagged {
                         instr: Instr {
                             op: Op::Nop { cycles: 1 },

@@ -2,8 +2,9 @@
 //! listing that names every instruction's model step.
 
 use monorail_compiler::{compile, timeline, CompileOptions};
-use monorail_contract::isa::Unit;
+use monorail_contract::isa::{Op, Unit};
 use monorail_contract::target::Target;
+use monorail_contract::timing::Clock;
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
 
@@ -72,6 +73,48 @@ fn the_timeline_agrees_with_the_prediction_and_never_double_books_a_unit() {
     for step in ["attn_norm", "qkv", "attention", "ffn", "classifier"] {
         assert!(svg.contains(step), "{step} missing from the picture");
     }
+}
+
+/// An instruction that depends on several units carries the wait that completes last itself, and
+/// `nop`s carry the others, earliest first: a `nop` never holds the sequencer after its
+/// instruction could issue (at the position the schedule was made for).
+#[test]
+fn nops_carry_only_the_earlier_waits() {
+    let model = stories();
+    let target = Target::builtin("ulx3s-85f").unwrap();
+    let compiled = compile(&model, &target, CompileOptions::default()).unwrap();
+    let pos = compiled.bundle.manifest.context / 2;
+    let mut clock = Clock::new(&target, pos);
+    let mut completions: Vec<Vec<u64>> = vec![vec![]; 3];
+    let mut nop_waits: Vec<u64> = Vec::new();
+    let mut nops = 0;
+    for (index, instr) in compiled.bundle.program.iter().enumerate() {
+        let wait_done = instr
+            .wait
+            .map(|w| completions[w.unit.slot().unwrap()][w.count as usize - 1]);
+        if matches!(instr.op, Op::Nop { .. }) && instr.wait.is_some() {
+            let done = wait_done.unwrap();
+            assert!(
+                nop_waits.last().is_none_or(|&last| last <= done),
+                "instruction {index}: a nop's wait completes before the previous nop's"
+            );
+            nop_waits.push(done);
+            nops += 1;
+        } else if !nop_waits.is_empty() {
+            if let Some(done) = wait_done {
+                assert!(
+                    nop_waits.iter().all(|&n| n <= done),
+                    "instruction {index}: a nop before it waits longer than it does"
+                );
+            }
+            nop_waits.clear();
+        }
+        let issued = clock.issue(instr).unwrap();
+        if let Some(slot) = issued.unit.slot() {
+            completions[slot].push(issued.complete);
+        }
+    }
+    assert!(nops > 0, "the check saw no nop");
 }
 
 #[test]

@@ -674,7 +674,7 @@ pub fn decode_program(bytes: &[u8]) -> Result<Vec<Instr>, (usize, IsaError)> {
 /// The ISA manual (`docs/isa.md`), generated from the instruction table so that it cannot drift.
 pub fn manual() -> String {
     use std::fmt::Write as _;
-    let mut out = String::from(MANUAL_INTRO);
+    let mut out = MANUAL_INTRO.replace("@RING@", &crate::timing::COMPLETION_RING.to_string());
     for unit in [Unit::Seq, Unit::Sxu, Unit::Mxu, Unit::Vxu] {
         let _ = writeln!(out, "\n## {} instructions\n", unit.name().to_uppercase());
         for spec in SPECS.iter().filter(|s| s.unit == unit) {
@@ -761,6 +761,9 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   `wait=U:n` holds it until unit `U` has completed `n` instructions of this token step. Units
   complete in order. No caches, no arbitration, no data-dependent timing: the cycles of a token
   step are a function of its position only, computed by the compiler, counted by the simulator.
+  The sequencer keeps the completion times of each unit's last @RING@ instructions: the timing
+  rules never let that many of a unit's instructions run at once (at most 18, at 256 vector
+  lanes; `timing::COMPLETION_RING`).
 
 ## Encoding
 

@@ -34,9 +34,13 @@ pub const SXU_TABLE_CYCLES: u64 = 4;
 pub const SXU_TABLE_OCCUPANCY: u64 = SXU_TABLE_CYCLES - SXU_CYCLES + 1;
 
 /// Completion times the sequencer keeps per unit (a ring): at most this many less one of a
-/// unit's instructions may be running when another issues. No real schedule comes close (an
-/// instruction's latency exceeds its occupancy by at most a few tens of cycles).
-pub const COMPLETION_RING: usize = 64;
+/// unit's instructions may be running when another issues. No program comes close: a unit's
+/// next instruction issues once the previous one's occupancy is over, and latency exceeds
+/// occupancy by at most `VXU_PIPELINE_CYCLES` plus a reduction's depth (8 stages at 256 vector
+/// lanes), `MXU_PIPELINE_CYCLES` plus a drain that the occupancy also covers, or the scalar
+/// unit's few cycles, so at most 18 are ever running; the compiled models keep at most 5.
+/// Each ring is two 16-deep distributed RAMs.
+pub const COMPLETION_RING: usize = 32;
 
 /// What an instruction costs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -544,6 +548,50 @@ mod tests {
         );
         // A cache store reads, modifies and writes each word.
         assert_eq!(at("kvstore dst=m0 src=v0 n=8").occupancy, 16);
+    }
+
+    /// Every instruction, in its shortest form, issued back to back without waits on the
+    /// targets with the longest pipelines against occupancy: the completion ring never fills.
+    #[test]
+    fn no_program_outruns_the_completion_ring() {
+        use crate::isa::{FieldKind, Op, SPECS};
+        let mut worst = 0;
+        for (lanes, vector_lanes) in [(4, 2), (256, 2), (256, 256)] {
+            let mut t = target();
+            t.lanes = lanes;
+            t.vector_lanes = vector_lanes;
+            for spec in SPECS.iter().filter(|s| s.unit.slot().is_some()) {
+                let values: Vec<i64> = spec
+                    .fields
+                    .iter()
+                    .map(|f| match f.kind {
+                        FieldKind::R => 3,
+                        FieldKind::N | FieldKind::U => 1,
+                        FieldKind::V | FieldKind::M | FieldKind::I => 0,
+                    })
+                    .collect();
+                let op = Op::from_values(spec.opcode, &values).unwrap();
+                let instr = Instr { op, wait: None };
+                let mut clock = Clock::new(&t, 0);
+                let mut completions = Vec::new();
+                for _ in 0..4 * COMPLETION_RING {
+                    let issued = clock.issue(&instr).unwrap_or_else(|d| {
+                        panic!(
+                            "{} on {lanes}/{vector_lanes} lanes: {}",
+                            spec.mnemonic, d.message
+                        )
+                    });
+                    let running = completions.iter().filter(|&&c| c > issued.issue).count();
+                    worst = worst.max(running + 1);
+                    completions.push(issued.complete);
+                }
+            }
+        }
+        assert!(worst < COMPLETION_RING, "{worst} running at once");
+        assert!(
+            worst > COMPLETION_RING / 4,
+            "the check ran nothing long: {worst}"
+        );
     }
 
     #[test]

@@ -197,7 +197,6 @@ impl Logic for Core {
         self.vxu.issue_len.next = self.seq.issue_len.val();
         self.vxu.issue_ra.next = self.seq.issue_ra.val();
         self.vxu.issue_rb.next = self.seq.issue_rb.val();
-        self.vxu.issue_rc.next = self.seq.issue_rc.val();
         self.vxu.pos.next = self.seq.pos.val();
 
         // Register writes.

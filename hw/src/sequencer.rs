@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use monorail_contract::isa::{self, FieldKind};
+use monorail_contract::isa::{self, FieldKind, REGISTER_READS};
 use monorail_contract::target::Target;
 use monorail_contract::timing::{
     CostRule, Pace, Stream, COMPLETION_RING, MXU_PIPELINE_CYCLES, VXU_PIPELINE_CYCLES,
@@ -83,7 +83,6 @@ pub struct Sequencer {
     /// Its second.
     pub issue_rb: Signal<Out, Bits<64>>,
     /// Its third.
-    pub issue_rc: Signal<Out, Bits<64>>,
     /// The position of the running step.
     pub pos: Signal<Out, Bits<16>>,
     /// Debug: a register to read.
@@ -129,7 +128,6 @@ impl Logic for Sequencer {
         self.issue_len.connect();
         self.issue_ra.connect();
         self.issue_rb.connect();
-        self.issue_rc.connect();
         self.pos.connect();
         self.dbg_reg_data.connect();
         self.trace_issue.connect();
@@ -228,7 +226,7 @@ fn decode_case(d: &OpDecode) -> String {
             }
         }
     }
-    for (port, name) in ["d1_ra", "d1_rb", "d1_rc"].iter().zip(&d.reads) {
+    for (port, name) in ["d1_ra", "d1_rb"].iter().zip(&d.reads) {
         let _ = writeln!(s, "            {port} = {};", field(name));
     }
     let _ = writeln!(s, "        end");
@@ -248,10 +246,11 @@ const WRITE_PORTS: [(&str, u32); 4] = [
 ];
 
 /// The register file: copies `rf_<write port>_<read port>`, the live-value table, the valid
-/// bits, the three read ports and (in simulation) the debug read.
+/// bits, the two read ports and (in simulation) the debug read.
 fn register_file() -> String {
     let writes = WRITE_PORTS.map(|(we, _)| we);
-    let reads = ["a", "b", "c"];
+    let reads = ["a", "b"];
+    const _: () = assert!(REGISTER_READS == 2, "a read port each: a and b");
     let addr = |we: &str| we.replace("we", "wa");
     let data = |we: &str| we.replace("we", "wd");
     let mut s = String::new();
@@ -308,7 +307,7 @@ fn register_file() -> String {
           endfunction\n";
     for (q, index) in reads
         .into_iter()
-        .zip(["i_ra", "i_rb", "i_rc"])
+        .zip(["i_ra", "i_rb"])
         .chain([("d", "dbg_reg")])
     {
         let debug = q == "d";

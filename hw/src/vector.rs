@@ -32,7 +32,6 @@ pub struct VectorUnit {
     /// Second register operand.
     pub issue_rb: Signal<In, Bits<64>>,
     /// Third register operand.
-    pub issue_rc: Signal<In, Bits<64>>,
     /// The step's position.
     pub pos: Signal<In, Bits<16>>,
     /// Vector memory, port A: word to read.
@@ -207,6 +206,10 @@ fn decode_case(d: &OpDecode) -> String {
             d.field("issue_instr", w.field)
         );
         let _ = writeln!(s, "            d_has_dst = 1'b1;");
+    }
+    // expneg's constant scale.
+    if d.has_field("mant") {
+        let _ = writeln!(s, "            d_imm = {};", d.field("issue_instr", "mant"));
     }
     if d.has_field("bits") {
         let _ = writeln!(

@@ -579,11 +579,7 @@ impl Iss {
                 shift,
                 sum,
             } => {
-                let (max, mant, shift) = (
-                    scalar32(self.reg(max))?,
-                    multiplicand(self.reg(mant))?,
-                    exponent(self.reg(shift))?,
-                );
+                let (max, shift) = (scalar32(self.reg(max))?, exponent(self.reg(shift))?);
                 let total = self.map1(dst, src, n(len), |s| {
                     let u = -shift_round(multiplicand(s - max)? * mant, shift);
                     if u < 0 {

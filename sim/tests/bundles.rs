@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use monorail_compiler::{compile, CompileOptions};
+use monorail_contract::bundle::BUNDLE_VERSION;
 use monorail_contract::target::Target;
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
@@ -73,7 +74,7 @@ fn malformed_bundles_are_refused() {
     };
     edit("\"monorail-bundle\"", "\"other-bundle\"");
     refused(dir, &target, "magic");
-    edit("\"version\": 1", "\"version\": 7");
+    edit(&format!("\"version\": {BUNDLE_VERSION}"), "\"version\": 7");
     refused(dir, &target, "version 7");
     std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
     refused(

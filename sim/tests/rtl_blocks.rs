@@ -318,12 +318,14 @@ fn nonlinear_functions() {
             std::slice::from_ref(&w),
         );
     }
-    // Scores at and below their maximum, with shifts that reach and pass the table's end.
-    for shift in [12i64, 16, 20, 26, -3, -20, 1_000_000] {
+    // Scores at and below their maximum, with shifts that reach and pass the table's end, and
+    // the immediate scale at its ends.
+    let shifts = [12i64, 16, 20, 26, -3, -20, 1_000_000].map(|s| (s, 23170));
+    for (shift, mant) in shifts.into_iter().chain([(16, 32767), (4, 1)]) {
         check(
             &format!(
-                "vmax dst=r3 src=v64 n=13\nli dst=r4 imm=23170\nli dst=r5 imm={shift}\n\
-                 expneg dst=v128 src=v64 n=13 max=r3 mant=r4 shift=r5 sum=r6\nend token=r6"
+                "vmax dst=r3 src=v64 n=13\nli dst=r5 imm={shift}\n\
+                 expneg dst=v128 src=v64 n=13 max=r3 mant={mant} shift=r5 sum=r6\nend token=r6"
             ),
             &[128..144],
         );

@@ -93,7 +93,7 @@ reg [15:0] d1_start;
 reg [15:0] d1_cols;
 reg d1_has_cols, d1_x_block, d1_pairs, d1_two_passes, d1_reduce;
 reg [7:0] d1_fixed_occ, d1_fixed_lat;
-reg [5:0] d1_ra, d1_rb, d1_rc;
+reg [5:0] d1_ra, d1_rb;
 always @(*) begin
     d1_unit = 2'd0;
     d1_kind = K_FIXED;
@@ -110,7 +110,6 @@ always @(*) begin
     d1_fixed_lat = 8'd1;
     d1_ra = 6'd0;
     d1_rb = 6'd0;
-    d1_rc = 6'd0;
     case (d1_opcode)
 @DECODE@
         default: ;
@@ -127,7 +126,7 @@ reg [@LOG_V@:0] d2_lane;
 reg [15:0] d2_cols_e;
 reg d2_x_block, d2_pairs, d2_two_passes, d2_reduce;
 reg [7:0] d2_fixed_occ, d2_fixed_lat;
-reg [5:0] d2_ra, d2_rb, d2_rc;
+reg [5:0] d2_ra, d2_rb;
 reg [15:0] pos_q;
 wire [17:0] d1_len = d1_len_is_n && d1_len_raw[16]
     ? {2'b0, d1_len_raw[15:0]} + {2'b0, pos_q} + 18'd1
@@ -151,7 +150,6 @@ always @(posedge clock) begin
         d2_fixed_lat <= d1_fixed_lat;
         d2_ra <= d1_ra;
         d2_rb <= d1_rb;
-        d2_rc <= d1_rc;
     end
 end
 
@@ -166,7 +164,7 @@ reg [17:0] d3_blocks;
 reg [15:0] d3_cols_e;
 reg d3_x_block, d3_pairs, d3_two_passes, d3_reduce;
 reg [7:0] d3_fixed_occ, d3_fixed_lat;
-reg [5:0] d3_ra, d3_rb, d3_rc;
+reg [5:0] d3_ra, d3_rb;
 // Words of the vector space that `len` elements from lane `lane` touch.
 wire [18:0] d2_span = {1'b0, d2_len} + {{(18-@LOG_V@){1'b0}}, d2_lane} + 19'd@V_MINUS_1@;
 wire [18:0] d2_span_words = d2_span >> @LOG_V@;
@@ -194,7 +192,6 @@ always @(posedge clock) begin
         d3_fixed_lat <= d2_fixed_lat;
         d3_ra <= d2_ra;
         d3_rb <= d2_rb;
-        d3_rc <= d2_rc;
     end
 end
 wire [33:0] d3_block_cycles = d3_blocks * d3_cols_e;
@@ -245,7 +242,7 @@ reg [1:0] i_unit;
 reg [2:0] i_kind;
 reg [17:0] i_len;
 reg [31:0] i_occ, i_lat;
-reg [5:0] i_ra, i_rb, i_rc;
+reg [5:0] i_ra, i_rb;
 always @(posedge clock) begin
     if (reset || start) i_valid <= 1'b0;
     else if (running && advance) begin
@@ -259,7 +256,6 @@ always @(posedge clock) begin
         i_lat <= d3_lat;
         i_ra <= d3_ra;
         i_rb <= d3_rb;
-        i_rc <= d3_rc;
     end
 end
 
@@ -312,10 +308,10 @@ wire [31:0] i_done = (i_unit != 2'd0 && last_done[i_unit] > i_done_by_latency)
     ? last_done[i_unit] : i_done_by_latency;
 
 // ---- register file -----------------------------------------------------------------------
-// 64 registers of 64 bits with four write ports (scalar unit 0 and 1, vector unit 0 and 1)
-// and three read ports (the issue's operands), as distributed RAM: one copy per write port and
-// read port, each written by its port and read asynchronously (the copies of the two ports
-// that write only exponents keep 24 bits and sign-extend), and a live-value table saying
+// 64 registers of 64 bits with four write ports (scalar unit 0 and 1, vector unit 0 and 1) and two
+// read ports (the issue's operands: no instruction reads more), as distributed RAM: one copy per
+// write port and read port, each written by its port and read asynchronously (the copies of the
+// two ports that write only exponents keep 24 bits and sign-extend), and a live-value table saying
 // which port wrote each register last. A step starts with every register invalid: an invalid
 // register reads as zero, or as the position (r1) or the token (r2).
 reg [15:0] token_q;
@@ -355,7 +351,6 @@ always @(posedge clock) begin
             issue_len <= i_len;
             issue_ra <= read_a;
             issue_rb <= read_b;
-            issue_rc <= read_c;
             if (i_unit == 2'd0) begin
                 if (i_kind == K_END) begin
                     state <= S_IDLE;

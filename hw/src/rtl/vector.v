@@ -67,6 +67,7 @@ reg [3:0] d_kind;
 reg [15:0] d_a, d_b, d_dst;
 reg d_has_a, d_has_dst;
 reg [4:0] d_bits;
+reg [14:0] d_imm;
 reg [5:0] d_rd0, d_rd1;
 reg [19:0] d_mm;
 reg d_reduce;
@@ -80,6 +81,7 @@ always @(*) begin
     d_has_a = 1'b0;
     d_has_dst = 1'b0;
     d_bits = 5'd0;
+    d_imm = 15'd0;
     d_rd0 = 6'd0;
     d_rd1 = 6'd0;
     d_mm = 20'd0;
@@ -115,7 +117,8 @@ reg fe_reduce;
 reg [1:0] fe_rmode;
 reg [4:0] fe_bits;
 reg [5:0] fe_rd0, fe_rd1;
-reg [63:0] fe_ra, fe_rb, fe_rc;
+reg [63:0] fe_ra, fe_rb;
+reg [14:0] fe_imm;
 reg fe_a_big;
 reg fe_has_dst;
 
@@ -192,7 +195,7 @@ always @(posedge clock) begin
         fe_rd1 <= d_rd1;
         fe_ra <= issue_ra;
         fe_rb <= issue_rb;
-        fe_rc <= issue_rc;
+        fe_imm <= d_imm;
         // addalign: the operand with the larger exponent is aligned by a fixed 15 bits.
         fe_a_big <= $signed(issue_ra) >= $signed(issue_rb);
         fe_has_dst <= d_has_dst;
@@ -213,7 +216,7 @@ wire [1:0] b_mem = fe_b_mem;
 wire [1:0] dst_mem = fe_dst_mem;
 wire [63:0] ra = fe_ra;
 wire [63:0] rb = fe_rb;
-wire [63:0] rc = fe_rc;
+wire [14:0] imm = fe_imm;
 wire reduce = fe_reduce;
 wire [1:0] rmode = fe_rmode;
 wire [4:0] bits = fe_bits;
@@ -365,17 +368,17 @@ reg signed [23:0] norm_exp;
 // Per-instruction scalars travel with the slots as far as they are used.
 reg [63:0] p_ra [1:2];
 reg [63:0] p_rb [1:2];
-reg [63:0] p_rc [1:2];
+reg [14:0] p_imm [1:2];
 reg [4:0] p_bits [1:4];
 reg [5:0] p_rd1 [1:2];
 reg p_a_big [1:2];
 always @(posedge clock) begin
     p_ra[1] <= ra;
     p_rb[1] <= rb;
-    p_rc[1] <= rc;
+    p_imm[1] <= imm;
     p_ra[2] <= p_ra[1];
     p_rb[2] <= p_rb[1];
-    p_rc[2] <= p_rc[1];
+    p_imm[2] <= p_imm[1];
     p_bits[1] <= bits;
     p_bits[2] <= p_bits[1];
     p_bits[3] <= p_bits[2];
@@ -402,13 +405,13 @@ function signed [7:0] clamp_shift(input signed [24:0] s, input signed [7:0] left
 endfunction
 // Shifts that are the same for the whole instruction (computed at OP from its scalars).
 wire signed [23:0] ea = p_ra[2][23:0], eb = p_rb[2][23:0];
-wire unused_exponent_bits = &{1'b0, p_rb[2][63:24], p_rc[2][63:24]};
+wire unused_exponent_bits = &{1'b0, p_rb[2][63:48]};
 // addalign: E = max(ea, eb) - 15; the other operand shifts by E - its exponent.
 wire signed [24:0] align_shift = p_a_big[2] ? ({ea[23], ea} - 25'sd15 - {eb[23], eb})
                                             : ({eb[23], eb} - 25'sd15 - {ea[23], ea});
 wire signed [7:0] align_sh = clamp_shift(align_shift, SHIFT_LEFT_MAX);
 // expneg: a left shift of 12 or more takes any non-zero product past the table's limit.
-wire signed [7:0] expneg_sh = clamp_shift({p_rc[2][23], p_rc[2][23:0]}, 8'sd12);
+wire signed [7:0] expneg_sh = clamp_shift({p_rb[2][23], p_rb[2][23:0]}, 8'sd12);
 // silu: shift_round(m, -(e + 6)) of a 32-bit m, clamped to the table's +-511: a left shift of
 // 10 or more takes any non-zero m past it, a right shift of 33 leaves 0.
 wire signed [24:0] silu_shift = -({ea[23], ea} + 25'sd@SIGMOID_FRACTION@);
@@ -505,7 +508,7 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
             OP_SUMSQ: m1_y = a[17:0];
             OP_EXPNEG: begin
                 m1_x = d;
-                m1_y = p_rb[2][17:0];
+                m1_y = {3'd0, p_imm[2]};
                 sr_sh = expneg_sh;
             end
             OP_ROPE: m1_y = pair_cos;

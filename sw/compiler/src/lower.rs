@@ -48,11 +48,10 @@ const R_PROJ: i64 = 9; // exponent of a projection output (wo, w2)
 const R_H1: i64 = 10; // exponent of the SwiGLU gate
 const R_H3: i64 = 11; // exponent of the SwiGLU up projection
 const R_HH: i64 = 12; // exponent of the FFN hidden
-const R_ATT_SCALE: i64 = 13; // mantissa of log2(e) / sqrt(head_size)
-const R_LOGITS: i64 = 14; // exponent of the logits
-const R_NEXT: i64 = 15; // the next token
+const R_LOGITS: i64 = 13; // exponent of the logits
+const R_NEXT: i64 = 14; // the next token
 /// Temporaries are handed out round-robin from here; the scheduler orders their reuse.
-const FIRST_TEMP: i64 = 16;
+const FIRST_TEMP: i64 = 15;
 const LAST_TEMP: i64 = REGISTERS as i64 - 1;
 
 struct Emitter<'a> {
@@ -255,10 +254,6 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
     };
 
     // embedding: select the token's lane of its row block, times the token's row scale
-    e.emit(Op::Li {
-        dst: R_ATT_SCALE,
-        imm: model.attention_scale.mant as i64,
-    });
     let (block, offset, lane, scale, exp) = (e.temp(), e.temp(), e.temp(), e.temp(), e.temp());
     e.emit(Op::Shri {
         dst: block,
@@ -442,7 +437,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 src: set.normed as i64,
                 n: positions,
                 max,
-                mant: R_ATT_SCALE,
+                mant: model.attention_scale.mant as i64,
                 shift,
                 sum,
             });

@@ -28,7 +28,7 @@ use crate::target::{Target, VectorMemory};
 /// First field of every manifest.
 pub const BUNDLE_MAGIC: &str = "monorail-bundle";
 /// Version of the bundle format this crate reads and writes.
-pub const BUNDLE_VERSION: u32 = 1;
+pub const BUNDLE_VERSION: u32 = 2;
 
 /// Where one part of a checkpoint's value is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -112,6 +112,9 @@ pub const REG_POS: u8 = 1;
 pub const REG_TOKEN: u8 = 2;
 /// Number of scalar registers.
 pub const REGISTERS: usize = 64;
+/// The most register fields an instruction reads: the register file's read ports (each costs a
+/// copy of the file per write port in the hardware, so the formats keep to two).
+pub const REGISTER_READS: usize = 2;
 /// Partial sums the matrix unit holds for a `dotv` over more than one block of rows: its most
 /// columns.
 pub const DOTV_PARTIAL_SUMS: usize = 256;
@@ -231,10 +234,11 @@ define_isa! {
     Rope = 0x35, Vxu, "rope", "rotary position embedding" { dst: V 16, src: V 16, cs: V 16, n: N 17 }
     /// `v[dst + i] = m * sigmoid_q14(shift_round(m, -(r[e] + 6)))` with `m = v[src + i]`.
     Silu = 0x36, Vxu, "silu", "x times sigmoid(x)" { dst: V 16, src: V 16, n: N 17, e: R 6 }
-    /// `v[dst + i] = exp2_neg_q15(min(-shift_round((v[src + i] - r[max]) * r[mant], r[shift]), 4096))`;
+    /// `v[dst + i] = exp2_neg_q15(min(-shift_round((v[src + i] - r[max]) * mant, r[shift]), 4096))`;
     /// `r[sum]` gets the sum of the outputs. The exponent must not be negative (`r[max]` is the
-    /// largest input and `r[mant]` positive).
-    Expneg = 0x37, Vxu, "expneg", "softmax numerators" { dst: V 16, src: V 16, n: N 17, max: R 6, mant: R 6, shift: R 6, sum: R 6 }
+    /// largest input and `mant` positive). `mant` is the model's constant scale, an immediate, so
+    /// that no instruction reads more than two registers.
+    Expneg = 0x37, Vxu, "expneg", "softmax numerators" { dst: V 16, src: V 16, n: N 17, max: R 6, mant: U 15, shift: R 6, sum: R 6 }
     /// `v[dst + i] = shift_round(v[a + i], r[s] - v[b + i])`.
     Shrv = 0x38, Vxu, "shrv", "shift by a vector of exponents" { dst: V 16, a: V 16, b: V 16, n: N 17, s: R 6 }
     /// `v[dst + i] = v[a + i] + r[s]`.
@@ -1301,13 +1305,13 @@ impl Op {
                 src,
                 n: len,
                 max,
-                mant,
                 shift,
                 sum,
+                ..
             } => {
                 a.vector_reads.push(v(src, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
-                a.register_reads = reg(max) | reg(mant) | reg(shift);
+                a.register_reads = reg(max) | reg(shift);
                 a.register_writes = reg(sum);
             }
             Op::Shrv {

@@ -983,9 +983,9 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         &["bitstream", "--board", "nope"],
         &["no built-in board `nope`", "ulx3s-85f"],
     );
-    // The default model is larger than the 45F's core holds: the compiler says which memory.
+    // A model larger than the 45F's core holds: the compiler says which memory.
     refused(
-        &["bitstream", "--board", "ulx3s-45f"],
+        &["bitstream", "--board", "ulx3s-45f", "--model", "tales-260k"],
         &["ulx3s-45f:", "does not fit"],
     );
     // Without the toolchain: the step that needs it is named, with the way to install it, and

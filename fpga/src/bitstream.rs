@@ -10,8 +10,8 @@
 //! Each model gets `<that>/model-<hash>` (the hash covering its images and the commands), with
 //! the swapped configuration and the bitstream. Each folder is written as `<...>.<pid>.partial`
 //! and renamed once finished, so a folder with its final name is always complete and two builds
-//! at once do not meet; a later build of the same inputs reuses it. Each keeps its tools' logs and a `build.sh` that replays it with
-//! the pinned tools.
+//! at once do not meet; a later build of the same inputs reuses it. Each keeps its tools' logs
+//! and a `build.sh` that replays it with the pinned tools.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

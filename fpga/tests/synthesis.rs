@@ -49,6 +49,12 @@ fn synthesises_within_its_device(target: &str, quant: &QuantModel) {
     let device = target.device.clone().unwrap();
     let estimate = target.block_ram_estimate().unwrap();
     let report = format!("{:?} (in {})", s.cells, s.dir.display());
+    // No signal with two drivers (yosys's CHECK pass warns and keeps going).
+    let log = std::fs::read_to_string(s.dir.join("yosys.log")).unwrap();
+    assert!(
+        !log.contains("Drivers conflicting"),
+        "yosys found conflicting drivers: {report}"
+    );
     assert!(
         s.rams_as_registers().is_empty(),
         "memories {:?} became flip-flops: {report}",

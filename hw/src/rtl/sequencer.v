@@ -374,7 +374,8 @@ end
 // The flags for the next cycle (now_q + 1).
 reg [15:0] issued_next [0:3];
 reg [31:0] wait_time_next;
-integer f;
+// Loop indices: one per always block, as a variable assigned in two blocks has two drivers.
+integer f, g;
 always @(*) begin
     for (f = 0; f <= 3; f = f + 1)
         issued_next[f] = issued[f] + {15'd0, issue_now && i_unit == f[1:0]};
@@ -393,14 +394,14 @@ always @(posedge clock) begin
         now_next <= now_next + 1'b1;
         seq_ready <= (issue_now && i_unit == 2'd0 && i_kind != K_END) ? (i_occ <= 32'd1)
                                                                     : (seq_free <= now_next);
-        for (f = 1; f <= 3; f = f + 1) begin
-            if (issue_now && i_unit == f[1:0]) begin
-                unit_ready[f] <= (i_occ <= 32'd1);
+        for (g = 1; g <= 3; g = g + 1) begin
+            if (issue_now && i_unit == g[1:0]) begin
+                unit_ready[g] <= (i_occ <= 32'd1);
                 // i_done = max(last_done, now_q + i_lat) is at most now_q + 1 when both are.
-                unit_done[f] <= (i_lat <= 32'd1) && (last_done[f] <= now_next);
+                unit_done[g] <= (i_lat <= 32'd1) && (last_done[g] <= now_next);
             end else begin
-                unit_ready[f] <= (free_at[f] <= now_next);
-                unit_done[f] <= (last_done[f] <= now_next);
+                unit_ready[g] <= (free_at[g] <= now_next);
+                unit_done[g] <= (last_done[g] <= now_next);
             end
         end
     end

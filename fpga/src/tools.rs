@@ -78,9 +78,25 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ToolError + '_ {
 
 /// A fresh folder to write `dir`'s contents into before [`publish`]ing it: named for this process
 /// (`<dir>.<pid>.partial`), so that two builds of the same inputs at once never write into each
-/// other's folder, and a folder with the final name is always complete.
+/// other's folder, and a folder with the final name is always complete. The folders of earlier
+/// attempts whose process has ended (a failed or stopped build, kept until now for its logs)
+/// are removed.
 pub(crate) fn staging(dir: &Path) -> Result<PathBuf, ToolError> {
     let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    if let (Some(parent), true) = (dir.parent(), Path::new("/proc/self").exists()) {
+        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = file
+                .strip_prefix(&format!("{name}."))
+                .and_then(|rest| rest.strip_suffix(".partial"))
+            else {
+                continue;
+            };
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
     let staging = dir.with_file_name(format!("{name}.{}.partial", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
@@ -208,5 +224,34 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    /// A folder left by a build whose process has ended goes when the step runs again; one of a
+    /// running build stays.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_folders_of_ended_builds_are_removed() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let dir = tmp.path().join("ulx3s-25f-0123456789abcdef");
+        let pid_max: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .map(|t| t.trim().parse().unwrap())
+            .unwrap_or(4_194_304);
+        let ended = tmp.path().join(format!(
+            "ulx3s-25f-0123456789abcdef.{}.partial",
+            pid_max + 1
+        ));
+        let running = tmp
+            .path()
+            .join(format!("ulx3s-25f-0123456789abcdef.{}.partial", 1));
+        let other = tmp
+            .path()
+            .join(format!("ulx3s-45f.{}.partial", pid_max + 1));
+        for d in [&ended, &running, &other] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let mine = staging(&dir).unwrap();
+        assert!(mine.is_dir());
+        assert!(!ended.exists(), "the ended build's folder stayed");
+        assert!(running.exists() && other.exists());
     }
 }

@@ -1,8 +1,8 @@
 //! The generated cores through yosys: on the ECP5 (`synth_ecp5`) the memories become block RAM
-//! (none of them flip-flops), the lanes become DSPs, the counts are exactly the contract's
-//! estimate (which `monorail gen` reports) and the whole fits the device: the 64-lane
-//! `ulx3s-85f` core with the stories260K shape, and the 16-lane `ecp5-45f` and 8-lane
-//! `ecp5-25f` cores (all their memories block RAM) with the built-in nano model. The synthesis of the 64-lane core takes
+//! (none of them flip-flops), the lanes become DSPs, the counts are exactly the contract's estimate
+//! (which `monorail gen` reports) and the whole fits the device: the 64-lane `ulx3s-85f` core with
+//! the stories260K shape, and the 16-lane `ecp5-45f` and 8-lane `ecp5-25f` cores (all their
+//! memories block RAM) with the built-in nano model. The synthesis of the 64-lane core takes
 //! minutes; its folder under the build directory is reused while the design is unchanged.
 
 use std::path::Path;

@@ -80,9 +80,8 @@ pub struct Sequencer {
     pub issue_len: Signal<Out, Bits<18>>,
     /// Its first register operand's value at issue.
     pub issue_ra: Signal<Out, Bits<64>>,
-    /// Its second.
+    /// Its second (no instruction reads more: `isa::REGISTER_READS`).
     pub issue_rb: Signal<Out, Bits<64>>,
-    /// Its third.
     /// The position of the running step.
     pub pos: Signal<Out, Bits<16>>,
     /// Debug: a register to read.

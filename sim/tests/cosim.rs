@@ -1,7 +1,7 @@
-//! Co-simulation: golden model, instruction-set simulator and Verilated core token by token
-//! (seeded nano models on `sim-tiny`, the stories260K shape and the llama2.c fixture on
-//! `ulx3s-85f`, the built-in nano model on the 25F's and 45F's cores), and faults injected into the core, each caught and located at the model step
-//! it first corrupts.
+//! Co-simulation: golden model, instruction-set simulator and Verilated core token by token (seeded
+//! nano models on `sim-tiny`, the stories260K shape and the llama2.c fixture on `ulx3s-85f`, the
+//! built-in nano model on the 25F's and 45F's cores), and faults injected into the core, each
+//! caught and located at the model step it first corrupts.
 
 mod common;
 

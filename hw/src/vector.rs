@@ -31,7 +31,6 @@ pub struct VectorUnit {
     pub issue_ra: Signal<In, Bits<64>>,
     /// Second register operand.
     pub issue_rb: Signal<In, Bits<64>>,
-    /// Third register operand.
     /// The step's position.
     pub pos: Signal<In, Bits<16>>,
     /// Vector memory, port A: word to read.

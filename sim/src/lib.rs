@@ -8,7 +8,8 @@
 //! exactly with the contract's timing rules. It executes each instruction whole, in program order,
 //! and checks that this is what the overlapped hardware computes too: an instruction that touches
 //! data an earlier, still running instruction writes (or reads, when it writes) is a hazard and
-//! stops the machine with the two instructions named.
+//! stops the machine with the two instructions named, unless the vector unit chains the two
+//! (the later reads each element after its write lands: `timing::chain_distance`).
 #![deny(missing_docs)]
 
 pub mod board;
@@ -28,7 +29,7 @@ use monorail_contract::numerics::{
 };
 use monorail_contract::steps::{ModelStep, StepValues};
 use monorail_contract::target::{Target, VECTOR_ELEMENT_BITS};
-use monorail_contract::timing::{cost, Clock, Cost};
+use monorail_contract::timing::{chain_distance, cost, Clock, Cost};
 use thiserror::Error;
 
 /// What a machine reports for one token step.
@@ -698,8 +699,8 @@ impl Machine for Iss {
         self.regs[REG_TOKEN as usize] = token as i64;
         let target = self.target.clone();
         let mut clock = Clock::new(&target, pos);
-        // Instructions still running: (completion, index, accesses when not cached in `fixed`).
-        let mut in_flight: Vec<(u64, usize, Option<Access>)> = Vec::new();
+        // Instructions still running: (issue, completion, index, accesses when not cached in `fixed`).
+        let mut in_flight: Vec<(u64, u64, usize, Option<Access>)> = Vec::new();
         let mut values = Vec::new();
         let mut next = None;
         let mut cycles = 0;
@@ -721,21 +722,43 @@ impl Machine for Iss {
             let issued = clock
                 .issue_costed(&instr, c)
                 .map_err(|d| fault(d.message))?;
-            in_flight.retain(|(complete, _, _)| *complete > issued.issue);
+            in_flight.retain(|(_, complete, _, _)| *complete > issued.issue);
             let mine = access_of(&self.fixed, index, &own);
-            let clash = in_flight
-                .iter()
-                .find(|(_, i, a)| access_of(&self.fixed, *i, a).conflicts(mine));
-            if let Some((_, other, _)) = clash {
-                return Err(fault(format!(
-                    "hazard: issues at cycle {} while instruction {other} (`{}`), which touches the \
-                     same data, is still running",
-                    issued.issue, self.bundle.program[*other]
-                )));
+            for &(issue, _, other, ref a) in &in_flight {
+                let theirs = access_of(&self.fixed, other, a);
+                if !theirs.conflicts(mine) {
+                    continue;
+                }
+                let earlier = self.bundle.program[other];
+                // The vector unit chains a stream to the streams before it.
+                let chain = if theirs.conflicts_outside_vector_space(mine) {
+                    None
+                } else {
+                    chain_distance(&earlier.op, &instr.op, &target, pos)
+                };
+                match chain {
+                    Some(distance) if issued.issue >= issue + distance => {}
+                    Some(distance) => {
+                        return Err(fault(format!(
+                            "hazard: issues at cycle {}, {} cycles after instruction {other} \
+                             (`{earlier}`), whose results it reads; the vector unit chains the \
+                             two {distance} cycles apart at the least",
+                            issued.issue,
+                            issued.issue - issue
+                        )))
+                    }
+                    None => {
+                        return Err(fault(format!(
+                            "hazard: issues at cycle {} while instruction {other} (`{earlier}`), \
+                             which touches the same data, is still running",
+                            issued.issue
+                        )))
+                    }
+                }
             }
             instr.op.check(&target, pos).map_err(&fault)?;
             self.execute(&instr.op, pos).map_err(fault)?;
-            in_flight.push((issued.complete, index, own));
+            in_flight.push((issued.issue, issued.complete, index, own));
             cycles = issued.complete;
             if let Op::End { token } = instr.op {
                 next = Some(self.reg(token));

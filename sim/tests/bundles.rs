@@ -160,6 +160,20 @@ fn malformed_programs_fault_instead_of_panicking() {
             "norm dst=v65535 src=v65535 n=4 bits=8 ein=r0 eout=r20",
             "does not lie in one memory",
         ),
+        // Missing waits: a register read before its write, a stream chained one word short of
+        // the chain distance (7 words on sim-tiny's 4 lanes), a chained stream reading a
+        // register its producer writes.
+        ("li dst=r20 imm=5\nmuls dst=v40960 a=v0 n=4 s=r20", "hazard"),
+        (
+            "copy dst=v40960 src=v0 n=28\ncopy dst=v41024 src=v40960 n=28",
+            "hazard: issues at cycle 7, 7 cycles after instruction 0 (`copy dst=v40960 src=v0 \
+             n=28`), whose results it reads; the vector unit chains the two 8 cycles apart",
+        ),
+        (
+            "norm dst=v40960 src=v0 n=32 bits=16 ein=r0 eout=r20\n\
+             muls dst=v41024 a=v40960 n=32 s=r20",
+            "hazard",
+        ),
     ];
     for (prefix, needle) in cases {
         let mut bundle = compiled.bundle.clone();

@@ -2,7 +2,7 @@
 //! program from the same memory images must leave the same registers and memories, in the
 //! same number of cycles. The operands come from a seeded generator and include the extreme
 //! values (-128, 127, saturation, rounding ties). Each case runs on `sim-tiny` (4 matrix lanes,
-//! 4 vector lanes) and `ulx3s-85f` (64 and 16); addresses are offsets into each memory.
+//! 4 vector lanes) and `ulx3s-85f` (64 and 8); addresses are offsets into each memory.
 
 // The checks take lists of address ranges; a list of one range is not a mistake here.
 #![allow(clippy::single_range_in_vec_init)]
@@ -10,7 +10,9 @@
 mod common;
 
 use common::{same_on_both, Rng};
+use monorail_contract::isa::Unit;
 use monorail_contract::target::{Target, VectorMemory};
+use monorail_contract::timing::VXU_CHAIN_CYCLES;
 
 /// The targets every case runs on.
 const TARGETS: [&str; 2] = ["sim-tiny", "ulx3s-85f"];
@@ -386,5 +388,73 @@ fn cache_stores() {
             &[],
             &[100..104, 200..215],
         );
+    }
+}
+
+/// The vector unit's chaining: a stream that reads what the stream before it writes issues as
+/// soon as the unit is free, with no wait, when the contract's chain distance allows it. Each case
+/// sits at exactly that distance (the producer's occupancy), so a distance one cycle short of the
+/// pipeline's would read a stale word here. Products of the int8 values at `v256 .. v512` fit the
+/// vector memory; the consumers write the wide memory.
+#[test]
+fn chained_streams_read_the_words_the_stream_before_them_writes() {
+    for name in TARGETS {
+        let t = Target::builtin(name).unwrap();
+        let bases = Bases::of(&t);
+        let v = t.vector_lanes;
+        let c = VXU_CHAIN_CYCLES as usize;
+        let (p, q) = (1024usize, WIDE + 128);
+        let cases = [
+            // The same words: the chain distance in words.
+            format!(
+                "mul dst=v{p} a=v256 b=v384 n={}\nmul dst=v{q} a=v{p} b=v384 n={}",
+                c * v,
+                c * v
+            ),
+            // A read two words into the producer's destination: two words more.
+            format!(
+                "li dst=r3 imm=-3\nmul dst=v{p} a=v256 b=v384 n={}\nmuls dst=v{q} a=v{} n={} s=r3",
+                (c + 2) * v,
+                p + 2 * v,
+                c * v
+            ),
+            // A read from four words before it: four words fewer.
+            format!(
+                "mul dst=v{p} a=v256 b=v384 n={}\nmul dst=v{q} a=v{} b=v384 n={}",
+                (c - 4) * v,
+                p - 4 * v,
+                c * v
+            ),
+            // A normalisation writes in its second pass.
+            format!(
+                "li dst=r3 imm=-5\nnorm dst=v{p} src=v0 n={} bits=16 ein=r3 eout=r4\n\
+                 mul dst=v{q} a=v{p} b=v384 n={}",
+                c * v,
+                c * v
+            ),
+            // Through the wide memory into a normalisation's first pass.
+            format!(
+                "mul dst=v{WIDE} a=v256 b=v384 n={}\nnorm dst=v{p} src=v{WIDE} n={} bits=16 ein=r0 eout=r4",
+                c * v,
+                c * v
+            ),
+        ];
+        for case in cases {
+            let text = bases.fill(&format!("{case}\nend token=r0"));
+            let (matrix, vector) = images(&t, text.len() as u64);
+            let scheduled = common::bundle(&t, &text, matrix.clone(), vector.clone()).program;
+            assert!(
+                scheduled
+                    .iter()
+                    .all(|i| i.wait.is_none_or(|w| w.unit != Unit::Vxu)),
+                "{name}: `{text}` is chained (no wait on the vector unit)"
+            );
+            let ranges = [
+                p - 4 * v..p + (c + 2) * v,
+                bases.range(&(WIDE..WIDE + c * v)),
+                bases.range(&(q..q + c * v)),
+            ];
+            same_on_both(name, &text, 0, matrix, vector, &ranges, &[]);
+        }
     }
 }

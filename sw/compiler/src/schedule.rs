@@ -4,8 +4,10 @@
 //! an order chosen by list scheduling (an instruction moves ahead of others it does not depend on
 //! when its unit is free earlier), each with the wait that makes it issue only after every earlier
 //! instruction it depends on has completed; where it depends on more than one unit, `nop`s carry
-//! the extra waits. Checkpoints are nodes of the dependence graph too (they read their values), so
-//! no value is overwritten before its checkpoint. Guarantees that executing the program one
+//! the extra waits. A vector stream that reads what an earlier stream writes needs no wait when
+//! the vector unit chains them: when the earlier one's occupancy, which the later one waits out
+//! anyway, covers their chain distance at every position. Checkpoints are nodes of the dependence
+//! graph too (they read their values), so no value is overwritten before its checkpoint. Guarantees that executing the program one
 //! instruction at a time in order, and executing it with the units overlapped by the timing rules,
 //! give the same results at every position (dependences are taken over the whole range of
 //! position-dependent lengths).
@@ -13,7 +15,7 @@
 use monorail_contract::bundle::CheckpointSpec;
 use monorail_contract::isa::{Access, Instr, Op, Unit, Wait};
 use monorail_contract::target::Target;
-use monorail_contract::timing::cost;
+use monorail_contract::timing::{chain_distance, cost};
 
 use crate::lower::Tagged;
 
@@ -50,6 +52,23 @@ fn checkpoint_span(c: &CheckpointSpec) -> Access {
         }
     }
     a
+}
+
+/// Whether `used` may issue right after `made` on the vector unit at every position of the
+/// context: the unit is busy for `made`'s occupancy, so `used` issues at least that late, which
+/// must cover their chain distance.
+fn chains(made: &Op, used: &Op, target: &Target, context: usize) -> bool {
+    let at = |pos: usize| {
+        chain_distance(made, used, target, pos)
+            .is_some_and(|d| d <= cost(made, target, pos).occupancy)
+    };
+    let last = context - 1;
+    let fixed = |op: &Op| op.accesses_on(target, 0) == op.accesses_on(target, last);
+    if fixed(made) && fixed(used) {
+        at(0)
+    } else {
+        (0..context).all(at)
+    }
 }
 
 /// A node of the dependence graph: an instruction, or a checkpoint's reading.
@@ -89,19 +108,35 @@ pub fn schedule(
         })
         .collect();
     let n = nodes.len();
-    // Dependences: j after i when they conflict. The end waits for everything anyway.
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let op_of = |k: usize| match nodes[k] {
+        Node::Instr(i) => Some(&lowered[i].instr.op),
+        Node::Checkpoint(_) => None,
+    };
+    // Costs at a representative position.
+    let pos = context / 2;
+    // Dependences: j after i when they conflict. The end waits for everything anyway. A
+    // dependence is chained when j may issue as soon as the vector unit is free after i, at every
+    // position (see `chains`): j then carries no wait for i, and may issue the chain distance
+    // after i's issue in the schedule below.
+    let mut preds: Vec<Vec<(usize, bool)>> = vec![Vec::new(); n]; // (predecessor, chained)
+    let mut succs: Vec<Vec<(usize, Option<u64>)>> = vec![Vec::new(); n]; // (successor, distance)
     for j in 0..n {
         for i in 0..j {
             if access[j].conflicts(&access[i]) {
-                preds[j].push(i);
-                succs[i].push(j);
+                let distance = match (op_of(i), op_of(j)) {
+                    (Some(made), Some(used))
+                        if !access[j].conflicts_outside_vector_space(&access[i])
+                            && chains(made, used, target, context) =>
+                    {
+                        chain_distance(made, used, target, pos)
+                    }
+                    _ => None,
+                };
+                preds[j].push((i, distance.is_some()));
+                succs[i].push((j, distance));
             }
         }
     }
-    // Costs at a representative position.
-    let pos = context / 2;
     let costs: Vec<(Option<usize>, u64, u64)> = nodes
         .iter()
         .map(|node| match *node {
@@ -113,15 +148,17 @@ pub fn schedule(
             Node::Checkpoint(_) => (None, 0, 0),
         })
         .collect();
-    // Priority: the longest latency path to the end.
+    // Priority: the longest path to the end, each step the latency or the chain distance.
     let mut priority = vec![0u64; n];
     for k in (0..n).rev() {
-        let tail = succs[k].iter().map(|&s| priority[s]).max().unwrap_or(0);
-        priority[k] = costs[k].2 + tail;
+        priority[k] = succs[k]
+            .iter()
+            .map(|&(s, distance)| distance.unwrap_or(costs[k].2) + priority[s])
+            .fold(costs[k].2, u64::max);
     }
     // List scheduling: repeatedly take the ready node that can issue first.
     let mut remaining: Vec<usize> = preds.iter().map(Vec::len).collect();
-    let mut ready_at = vec![0u64; n]; // when all of a node's predecessors have completed
+    let mut ready_at = vec![0u64; n]; // when all of a node's predecessors allow it to issue
     let mut completes = vec![0u64; n]; // when the node completes in this schedule
     let mut ready: Vec<usize> = (0..n).filter(|&k| remaining[k] == 0).collect();
     let mut unit_free = [0u64; 3];
@@ -155,8 +192,9 @@ pub fn schedule(
         };
         completes[k] = complete;
         order.push(k);
-        for &s in &succs[k] {
-            ready_at[s] = ready_at[s].max(complete);
+        for &(s, distance) in &succs[k] {
+            let allowed = distance.map_or(complete, |d| start + d);
+            ready_at[s] = ready_at[s].max(allowed);
             remaining[s] -= 1;
             if remaining[s] == 0 {
                 ready.push(s);
@@ -200,7 +238,7 @@ pub fn schedule(
             }
             Node::Instr(i) => {
                 let mut need = [0u32; 3];
-                for &p in &preds[k] {
+                for &(p, _) in preds[k].iter().filter(|(_, chained)| !chained) {
                     if let Some((u, count)) = unit_index[p] {
                         debug_assert!(position_of[p] < position_of[k]);
                         need[u] = need[u].max(count);

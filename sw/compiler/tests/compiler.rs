@@ -4,7 +4,7 @@
 use monorail_compiler::{compile, timeline, CompileOptions};
 use monorail_contract::isa::{Op, Unit};
 use monorail_contract::target::Target;
-use monorail_contract::timing::Clock;
+use monorail_contract::timing::{chain_distance, Clock, Issued};
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
 
@@ -115,6 +115,43 @@ fn nops_carry_only_the_earlier_waits() {
         }
     }
     assert!(nops > 0, "the check saw no nop");
+}
+
+/// The vector unit chains: in the stories260K shape's program, vector streams read what the
+/// vector instruction before them writes while it still runs, each no sooner than the chain
+/// distance after its issue, at the first and the last position.
+#[test]
+fn vector_streams_chain_to_the_stream_before_them() {
+    let model = stories();
+    let target = Target::builtin("ulx3s-85f").unwrap();
+    let compiled = compile(&model, &target, CompileOptions::default()).unwrap();
+    let context = compiled.bundle.manifest.context;
+    for pos in [0, context - 1] {
+        let mut clock = Clock::new(&target, pos);
+        let mut previous: Option<(Op, Issued)> = None;
+        let mut chained = 0;
+        for instr in &compiled.bundle.program {
+            let issued = clock.issue(instr).unwrap();
+            if issued.unit != Unit::Vxu {
+                continue;
+            }
+            if let Some((made, before)) = previous {
+                let reads = made
+                    .accesses_on(&target, pos)
+                    .conflicts(&instr.op.accesses_on(&target, pos));
+                if reads && issued.issue < before.complete {
+                    let distance = chain_distance(&made, &instr.op, &target, pos).unwrap();
+                    assert!(
+                        issued.issue >= before.issue + distance,
+                        "`{instr}` at {pos}"
+                    );
+                    chained += 1;
+                }
+            }
+            previous = Some((instr.op, issued));
+        }
+        assert!(chained > 50, "{chained} chained streams at position {pos}");
+    }
 }
 
 #[test]

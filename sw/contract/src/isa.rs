@@ -678,7 +678,9 @@ pub fn decode_program(bytes: &[u8]) -> Result<Vec<Instr>, (usize, IsaError)> {
 /// The ISA manual (`docs/isa.md`), generated from the instruction table so that it cannot drift.
 pub fn manual() -> String {
     use std::fmt::Write as _;
-    let mut out = MANUAL_INTRO.replace("@RING@", &crate::timing::COMPLETION_RING.to_string());
+    let mut out = MANUAL_INTRO
+        .replace("@RING@", &crate::timing::COMPLETION_RING.to_string())
+        .replace("@CHAIN@", &crate::timing::VXU_CHAIN_CYCLES.to_string());
     for unit in [Unit::Seq, Unit::Sxu, Unit::Mxu, Unit::Vxu] {
         let _ = writeln!(out, "\n## {} instructions\n", unit.name().to_uppercase());
         for spec in SPECS.iter().filter(|s| s.unit == unit) {
@@ -768,6 +770,15 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   The sequencer keeps the completion times of each unit's last @RING@ instructions: the timing
   rules never let that many of a unit's instructions run at once (at most 18, at 256 vector
   lanes; `timing::COMPLETION_RING`).
+- **Chaining.** The vector unit streams every operand a word per slot from its first word, and
+  every streamed instruction takes the same stages; so a streamed instruction may read what an
+  earlier one still writes, with no wait, when it issues late enough to read each word after its
+  write: @CHAIN@ cycles after the earlier one's first writing slot (its first, or a
+  normalisation's second pass), plus the words its operand starts after the destination
+  (`timing::chain_distance`). The compiler leaves out a wait only where the earlier
+  instruction's occupancy covers that distance at every position; the simulator stops at any
+  instruction that issues sooner. Registers are not chained: they are read at issue and
+  written at completion.
 
 ## Encoding
 
@@ -848,7 +859,13 @@ impl Access {
         overlaps(&self.vector_reads, &other.vector_writes)
             || overlaps(&self.vector_writes, &other.vector_reads)
             || overlaps(&self.vector_writes, &other.vector_writes)
-            || overlaps(&self.matrix_reads, &other.matrix_writes)
+            || self.conflicts_outside_vector_space(other)
+    }
+
+    /// Whether `self` and `other` conflict in the matrix memory or the registers: what the
+    /// vector unit's chaining (see [`crate::timing::chain_distance`]) does not cover.
+    pub fn conflicts_outside_vector_space(&self, other: &Access) -> bool {
+        overlaps(&self.matrix_reads, &other.matrix_writes)
             || overlaps(&self.matrix_writes, &other.matrix_reads)
             || overlaps(&self.matrix_writes, &other.matrix_writes)
             || self.register_reads & other.register_writes != 0

@@ -234,14 +234,6 @@ pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
     let lanes = target.lanes;
     let v = target.vector_lanes;
     let log_v = log2(v);
-    // Words of the vector space touched by `n` elements from `start`.
-    let words = |start: i64, n: usize| -> u64 {
-        if n == 0 {
-            0
-        } else {
-            ((start as usize % v) + n).div_ceil(v) as u64
-        }
-    };
     // Cycles to move one block of `lanes` results to or from the vector space.
     let drain = (lanes / v) as u64;
     match rule(op) {
@@ -269,11 +261,7 @@ pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
                 Pace::Word => 1,
                 Pace::Pairs => (v as u64).div_ceil(2),
             };
-            let mut c = words(field(op, start), length(field(op, n), pos)) * per_word;
-            if passes == 2 {
-                // Both passes stream a word even over no elements.
-                c = c.max(1);
-            }
+            let c = pass_words(op, start, n, passes, target, pos) * per_word;
             let occupancy = (passes * c + if gap { log_v + 1 } else { 0 }).max(1);
             Cost {
                 occupancy,
@@ -305,6 +293,79 @@ pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
             }
         }
     }
+}
+
+/// Words of the vector space touched by `n` elements from element `start`, on `v` lanes.
+fn words(start: i64, n: usize, v: usize) -> u64 {
+    if n == 0 {
+        0
+    } else {
+        ((start as usize % v) + n).div_ceil(v) as u64
+    }
+}
+
+/// Words a pass of a streamed instruction streams: the words its elements touch (both passes of
+/// a normalisation stream a word even over no elements).
+fn pass_words(op: &Op, start: &str, n: &str, passes: u64, target: &Target, pos: usize) -> u64 {
+    let c = words(
+        field(op, start),
+        length(field(op, n), pos),
+        target.vector_lanes,
+    );
+    if passes == 2 {
+        c.max(1)
+    } else {
+        c
+    }
+}
+
+/// Cycles from the issue of a streamed vector instruction to the issue of a later one whose first
+/// slot reads the word that the first one's first writing slot writes, at the least. Slot `i` of
+/// a streamed instruction issued in cycle `t` presents its read addresses in cycle `t + 2 + i`
+/// (after the issue and front-end registers) and writes its results at the end of cycle
+/// `t + VXU_PIPELINE_CYCLES + i` (E5); every memory of the vector space reads at a clock edge and
+/// returns what was written before it, so the read sees the write when its edge comes later.
+pub const VXU_CHAIN_CYCLES: u64 = VXU_PIPELINE_CYCLES - 1;
+
+/// The vector unit's *chaining*: how many cycles after the streamed vector instruction `producer`
+/// issues the later streamed vector instruction `consumer` may issue and still read, in every
+/// slot, the elements of the vector space that `producer` writes as written. Both stream their
+/// operands in slots, a word of each operand per slot from the operand's first word, in one
+/// pipeline; so a consumer that reads an operand starting `d` words after the producer's
+/// destination may issue `VXU_CHAIN_CYCLES + d` cycles after the producer's first writing slot
+/// (`d` may be negative). A normalisation writes in its second pass only, which starts
+/// `c(n) + log2(V) + 1` slots in. `Some(0)` when `consumer` reads nothing `producer` writes;
+/// `None` when either is not streamed a word a cycle (`sincos`, the cache stores, `getv` and
+/// `setv`), which then waits for the other's completion.
+///
+/// Writes after writes and writes after reads need no distance: a later instruction of the unit
+/// issues after the earlier one's last slot, and every slot takes the same stages. Registers are
+/// not chained: a register operand is read at issue, and a register result is written at
+/// completion.
+pub fn chain_distance(producer: &Op, consumer: &Op, target: &Target, pos: usize) -> Option<u64> {
+    let (CostRule::Vector(made), CostRule::Vector(used)) = (rule(producer), rule(consumer)) else {
+        return None;
+    };
+    if made.pace != Pace::Word || used.pace != Pace::Word {
+        return None;
+    }
+    let v = target.vector_lanes;
+    let write_slot = if made.passes == 2 {
+        pass_words(producer, made.start, made.n, made.passes, target, pos) + log2(v) + 1
+    } else {
+        0
+    };
+    let written = producer.accesses_on(target, pos).vector_writes;
+    let read = consumer.accesses_on(target, pos).vector_reads;
+    let word = |e: usize| (e / v) as i64;
+    let mut distance = 0i64;
+    for w in written.iter() {
+        for r in read.iter().filter(|r| r.start < w.end && w.start < r.end) {
+            let lead = word(r.start) - word(w.start);
+            distance = distance.max((VXU_CHAIN_CYCLES + write_slot) as i64 + lead);
+        }
+    }
+    Some(distance as u64)
 }
 
 /// When an instruction issued and completed.
@@ -548,6 +609,35 @@ mod tests {
         );
         // A cache store reads, modifies and writes each word.
         assert_eq!(at("kvstore dst=m0 src=v0 n=8").occupancy, 16);
+    }
+
+    #[test]
+    fn chains_follow_the_words_a_stream_writes_and_reads() {
+        let t = target();
+        let op = |text: &str| Instr::parse(text).unwrap().unwrap().op;
+        let distance = |made: &str, used: &str| chain_distance(&op(made), &op(used), &t, 0);
+        let c = VXU_CHAIN_CYCLES;
+        // 16 lanes: a word is 16 elements. The same words, two words in, a word before.
+        let made = "mul dst=v1024 a=v0 b=v256 n=128";
+        assert_eq!(distance(made, "copy dst=v2048 src=v1024 n=128"), Some(c));
+        assert_eq!(distance(made, "copy dst=v2048 src=v1056 n=96"), Some(c + 2));
+        assert_eq!(distance(made, "copy dst=v2048 src=v1008 n=32"), Some(c - 1));
+        // Either operand, and only what overlaps: nothing read, nothing to wait for.
+        assert_eq!(
+            distance(made, "mul dst=v2048 a=v512 b=v1040 n=16"),
+            Some(c + 1)
+        );
+        assert_eq!(distance(made, "copy dst=v1024 src=v0 n=16"), Some(0));
+        // A normalisation writes after its first pass of 8 words and its tree (log2 16 + 1).
+        let norm = "norm dst=v1024 src=v0 n=128 bits=16 ein=r0 eout=r3";
+        assert_eq!(
+            distance(norm, "copy dst=v2048 src=v1024 n=128"),
+            Some(c + 8 + 5)
+        );
+        assert_eq!(cost(&op(norm), &t, 0).occupancy, 8 + 5 + 8);
+        // Streams of two elements a cycle and cache stores are not chained.
+        assert_eq!(distance(made, "sincos dst=v2048 src=v1024 n=16"), None);
+        assert_eq!(distance(made, "kvstore dst=m0 src=v1024 n=8"), None);
     }
 
     /// Every instruction, in its shortest form, issued back to back without waits on the

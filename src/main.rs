@@ -45,9 +45,12 @@ const DEMO_TARGET: &str = "ulx3s-85f";
     name = "monorail",
     version,
     about = "Deterministic FPGA inference engines for llama2.c models",
-    long_about = "Monorail loads llama2.c checkpoints, runs them on a float reference (run.c's \
-                  semantics) and on a bit-exact integer golden model, and (as the project grows) \
-                  compiles them to a static instruction stream for a wide SIMD FPGA core."
+    long_about = "Monorail loads llama2.c checkpoints and compiles them to a static instruction \
+                  stream, memory images and an exact cycle count for a wide SIMD core that it \
+                  generates for an FPGA; it runs them on a float reference (run.c's semantics), \
+                  a bit-exact integer golden model, an instruction-set simulator and the \
+                  Verilated core, checks them against each other step by step, and builds \
+                  bitstreams for boards with open tools."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -321,7 +324,8 @@ enum Command {
         #[arg(long, short = 'o', value_name = "DIR")]
         output: PathBuf,
     },
-    /// Measure tokens per second of the float reference and the golden model, side by side.
+    /// Measure tokens per second of the float reference and the golden model, side by side, and
+    /// with --target of the instruction-set simulator (and with --rtl the Verilated core).
     Bench {
         #[command(flatten)]
         model: ModelArgs,

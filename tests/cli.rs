@@ -509,6 +509,15 @@ fn prompts_outside_the_vocabulary_are_refused() {
     args.extend(["--prompt-tokens".into(), "5,600".into()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     refused(&args, &["token 600", "vocabulary of 512"]);
+    // Text needs the dummy prefix's " " token, which lies past synthetic-a's 512 tokens of the
+    // Llama 2 tokenizer: the error says so and what to give instead.
+    let mut args = run_model(&model, &tokenizer);
+    args.extend(["-i".into(), "hello".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(
+        &args,
+        &["first 512 tokens", "dummy prefix", "--prompt-tokens"],
+    );
 
     // A 200-token model whose tokenizer has a " " piece (for the dummy prefix) but room for
     // byte tokens only up to 0xC4: U+FFFF (bytes EF BF BF) needs byte token 0xEF + 3 = 242.

@@ -174,9 +174,12 @@ impl Tokenizer {
     /// The id of `" "`, which `run.c` puts before any non-empty text.
     pub(crate) fn dummy_prefix(&self) -> Result<u32, ModelError> {
         self.find(b" ").ok_or_else(|| {
-            ModelError::Invalid(
-                "the tokenizer has no \" \" token for llama2.c's dummy prefix".into(),
-            )
+            ModelError::Invalid(format!(
+                "the tokenizer's first {} tokens (the model's vocabulary) have no \" \" token \
+                 for llama2.c's dummy prefix, so text cannot be encoded as run.c does: give the \
+                 prompt as token ids instead (`--prompt-tokens` on the command line)",
+                self.pieces.len()
+            ))
         })
     }
 

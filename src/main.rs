@@ -458,6 +458,29 @@ fn compile_summary(
     lines
 }
 
+/// Where a token step's unit time goes at the middle position of the context: per model step
+/// (all layers), its instructions and the cycles each unit is busy with them.
+fn step_table(target: &Target, compiled: &monorail_compiler::Compiled) -> Vec<String> {
+    let pos = compiled.bundle.manifest.predicted_cycles.len() / 2;
+    let rows = monorail_compiler::timeline::busy_by_step(&compiled.code, target, pos);
+    let mut lines = vec![
+        format!("busy cycles by model step at position {pos} (all layers):"),
+        format!(
+            "{:<12} {:>12} {:>12} {:>12} {:>12}",
+            "step", "instructions", "matrix unit", "vector unit", "scalar unit"
+        ),
+    ];
+    for r in rows {
+        let [mxu, vxu, sxu] = r.busy;
+        lines.push(format!(
+            "{:<12} {:>12} {mxu:>12} {vxu:>12} {sxu:>12}",
+            r.step.name(),
+            r.instructions
+        ));
+    }
+    lines
+}
+
 /// Where `monorail gen` wrote, and whether the folder already held the same files.
 struct Written {
     dir: PathBuf,
@@ -1443,6 +1466,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 output.display()
             );
             for line in compile_summary(&loaded, &target, &compiled, context.is_none()) {
+                println!("  {line}");
+            }
+            for line in step_table(&target, &compiled) {
                 println!("  {line}");
             }
             Ok(())

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use monorail_contract::steps::ModelStep;
 use predicates::prelude::*;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -627,13 +628,55 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
     let out = tmp.path().join("bundle");
     // Without --context, the longest context the ECP5's block RAM holds: all 128 positions of
     // the built-in model, and for a stories260K shape with 512 positions, what fits of them.
-    monorail()
+    let compiled = monorail()
         .args(["compile", "--target", "ulx3s-85f", "-o"])
         .arg(&out)
         .assert()
         .success()
         .stdout(predicate::str::contains("the MAC bound"))
         .stdout(predicate::str::contains("context 128 positions;"));
+    // Where the time goes, by model step at the middle position: a row for every step, and
+    // the rows add up to the units' busy cycles of that position.
+    let text = String::from_utf8_lossy(&compiled.get_output().stdout).to_string();
+    let total = |unit: &str| -> u64 {
+        let line = text.lines().find(|l| l.contains("position 64:")).unwrap();
+        let after = &line[line.find(&format!("{unit} ")).unwrap() + unit.len() + 1..];
+        after
+            .split([',', ';'])
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        text.contains("busy cycles by model step at position 64"),
+        "{text}"
+    );
+    let mut sums = [0u64; 3];
+    for step in ModelStep::ALL {
+        let row = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(step.name()))
+            .unwrap_or_else(|| panic!("no row for {}: {text}", step.name()));
+        let numbers: Vec<u64> = row
+            .split_whitespace()
+            .skip(1)
+            .map(|n| n.parse().unwrap())
+            .collect();
+        for (sum, n) in sums.iter_mut().zip(&numbers[1..]) {
+            *sum += n;
+        }
+    }
+    assert_eq!(
+        sums,
+        [
+            total("matrix unit"),
+            total("vector unit"),
+            total("scalar unit")
+        ],
+        "{text}"
+    );
     let (model, tokenizer) = (tmp.path().join("m.bin"), tmp.path().join("t.bin"));
     monorail()
         .args(["synth-model", "--shape", "stories260k", "-o"])

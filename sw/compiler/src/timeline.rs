@@ -69,6 +69,42 @@ pub fn busy(code: &[Tagged], target: &Target, pos: usize) -> [u64; 3] {
     out
 }
 
+/// What one model step costs in a token step: its instructions (all layers) and the cycles each
+/// execution unit is busy with them, in [`Unit::EXECUTION`] order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepBusy {
+    /// The model step.
+    pub step: ModelStep,
+    /// Its instructions (`nop`s included), over every layer.
+    pub instructions: usize,
+    /// Cycles each execution unit is busy with them.
+    pub busy: [u64; 3],
+}
+
+/// [`busy`] split by model step, in forward-pass order ([`ModelStep::ALL`]); steps without
+/// instructions are left out. The busy cycles of the steps add up to [`busy`]'s.
+pub fn busy_by_step(code: &[Tagged], target: &Target, pos: usize) -> Vec<StepBusy> {
+    let mut out: Vec<StepBusy> = ModelStep::ALL
+        .iter()
+        .map(|&step| StepBusy {
+            step,
+            instructions: 0,
+            busy: [0; 3],
+        })
+        .collect();
+    for t in code {
+        let Some(row) = out.iter_mut().find(|r| r.step == t.step) else {
+            continue;
+        };
+        row.instructions += 1;
+        if let Some(slot) = t.instr.op.spec().unit.slot() {
+            row.busy[slot] += cost(&t.instr.op, target, pos).occupancy;
+        }
+    }
+    out.retain(|r| r.instructions > 0);
+    out
+}
+
 fn colour(step: ModelStep) -> &'static str {
     match step {
         ModelStep::Embedding => "#8dd3c7",

@@ -699,7 +699,8 @@ impl Machine for Iss {
         self.regs[REG_TOKEN as usize] = token as i64;
         let target = self.target.clone();
         let mut clock = Clock::new(&target, pos);
-        // Instructions still running: (issue, completion, index, accesses when not cached in `fixed`).
+        // Instructions still running: (issue, completion, index, accesses when not cached in
+        // `fixed`).
         let mut in_flight: Vec<(u64, u64, usize, Option<Access>)> = Vec::new();
         let mut values = Vec::new();
         let mut next = None;

@@ -7,10 +7,10 @@
 //! the extra waits. A vector stream that reads what an earlier stream writes needs no wait when
 //! the vector unit chains them: when the earlier one's occupancy, which the later one waits out
 //! anyway, covers their chain distance at every position. Checkpoints are nodes of the dependence
-//! graph too (they read their values), so no value is overwritten before its checkpoint. Guarantees that executing the program one
-//! instruction at a time in order, and executing it with the units overlapped by the timing rules,
-//! give the same results at every position (dependences are taken over the whole range of
-//! position-dependent lengths).
+//! graph too (they read their values), so no value is overwritten before its checkpoint.
+//! Guarantees that executing the program one instruction at a time in order, and executing it with
+//! the units overlapped by the timing rules, give the same results at every position (dependences
+//! are taken over the whole range of position-dependent lengths).
 
 use monorail_contract::bundle::CheckpointSpec;
 use monorail_contract::isa::{Access, Instr, Op, Unit, Wait};

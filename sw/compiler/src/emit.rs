@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use monorail_contract::bundle::{Bundle, Manifest, BUNDLE_MAGIC, BUNDLE_VERSION};
-use monorail_contract::isa::{encode_program, Instr};
+use monorail_contract::isa::{encode_program, Access, Instr, Unit};
 use monorail_contract::target::Target;
 use monorail_contract::timing::{token_cycles, Clock};
 use monorail_model::quant::QuantModel;
@@ -19,7 +19,8 @@ use crate::schedule::Scheduled;
 use crate::{CompileError, Compiled};
 
 /// The listing: one line per instruction with its issue and completion cycles at position 0,
-/// its unit, its model step, and its assembly.
+/// its unit, its model step, and its assembly; a vector stream that issues while an earlier one
+/// whose results it reads still runs (the vector unit chains them) ends with `# chained to N`.
 pub fn listing(code: &[crate::lower::Tagged], target: &Target, model: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -32,6 +33,8 @@ pub fn listing(code: &[crate::lower::Tagged], target: &Target, model: &str) -> S
         "# index  issue@pos0  done@pos0  unit  step            assembly"
     );
     let mut clock = Clock::new(target, 0);
+    // Vector instructions still running: (completion, index, what they write).
+    let mut running: Vec<(u64, usize, Access)> = Vec::new();
     for (i, t) in code.iter().enumerate() {
         let issued = clock
             .issue(&t.instr)
@@ -40,9 +43,30 @@ pub fn listing(code: &[crate::lower::Tagged], target: &Target, model: &str) -> S
             Some(l) => format!("{}.{l}", t.step.name()),
             None => t.step.name().to_string(),
         };
+        let mut chained = String::new();
+        if issued.unit == Unit::Vxu {
+            running.retain(|(complete, _, _)| *complete > issued.issue);
+            let reads = Access {
+                vector_reads: t.instr.op.accesses_on(target, 0).vector_reads,
+                ..Access::default()
+            };
+            let to: Vec<String> = running
+                .iter()
+                .filter(|(_, _, writes)| writes.conflicts(&reads))
+                .map(|(_, index, _)| index.to_string())
+                .collect();
+            if !to.is_empty() {
+                chained = format!("  # chained to {}", to.join(", "));
+            }
+            let writes = Access {
+                vector_writes: t.instr.op.accesses_on(target, 0).vector_writes,
+                ..Access::default()
+            };
+            running.push((issued.complete, i, writes));
+        }
         let _ = writeln!(
             out,
-            "{i:6}  {:9}  {:9}  {:4}  {step:<14}  {}",
+            "{i:6}  {:9}  {:9}  {:4}  {step:<14}  {}{chained}",
             issued.issue,
             issued.complete,
             issued.unit.name(),

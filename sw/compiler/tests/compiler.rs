@@ -164,9 +164,35 @@ fn the_listing_names_each_instruction_and_its_step() {
     let lines: Vec<&str> = listing.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(lines.len(), compiled.bundle.program.len());
     for (line, instr) in lines.iter().zip(&compiled.bundle.program) {
-        assert!(line.ends_with(&instr.to_string()), "{line}");
+        let assembly = line.split("  # ").next().unwrap();
+        assert!(assembly.ends_with(&instr.to_string()), "{line}");
     }
     assert!(listing.contains("attn_norm.1") && listing.contains("argmax"));
+    // Chained streams say which still-running instruction they read from; that one is a vector
+    // instruction before them whose results are not yet written when they issue.
+    let chained: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.contains("# chained to "))
+        .collect();
+    assert!(!chained.is_empty(), "no chained stream in the listing");
+    for line in chained {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let issue: u64 = fields[1].parse().unwrap();
+        let to: usize = line
+            .rsplit("# chained to ")
+            .next()
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let producer: Vec<&str> = lines[to].split_whitespace().collect();
+        assert_eq!(producer[3], "vxu", "{line}");
+        assert!(producer[2].parse::<u64>().unwrap() > issue, "{line}");
+    }
 }
 
 #[test]

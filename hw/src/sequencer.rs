@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use monorail_contract::isa::{self, FieldKind, REGISTER_READS};
 use monorail_contract::target::Target;
 use monorail_contract::timing::{
-    CostRule, Pace, Stream, COMPLETION_RING, MXU_PIPELINE_CYCLES, VXU_PIPELINE_CYCLES,
+    pass_gap_cycles, CostRule, Pace, Stream, COMPLETION_RING, MXU_PIPELINE_CYCLES,
+    VXU_PIPELINE_CYCLES,
 };
 use rust_hdl::prelude::*;
 
@@ -369,7 +370,7 @@ pub fn body(target: &Target) -> String {
             ("V_MINUS_1", (v - 1).to_string()),
             ("L_MINUS_1", (l - 1).to_string()),
             ("DRAIN", drain.to_string()),
-            ("NORM_GAP", (log2(v) + 1).to_string()),
+            ("NORM_GAP", pass_gap_cycles(v).to_string()),
             ("VXU", VXU_PIPELINE_CYCLES.to_string()),
             ("ELEMENT_LATENCY", (1 + VXU_PIPELINE_CYCLES).to_string()),
             (

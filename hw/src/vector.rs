@@ -11,6 +11,7 @@ use monorail_contract::numerics::{
     SIGMOID_INPUT_MAX, SINE_QUARTER_ENTRIES,
 };
 use monorail_contract::target::{Target, VectorMemory, LANE_TABLE_ENTRIES, LANE_TABLE_EXP2_OFFSET};
+use monorail_contract::timing::pass_gap_cycles;
 use rust_hdl::prelude::*;
 
 use crate::decode::{self, OpDecode};
@@ -411,7 +412,7 @@ pub fn body(target: &Target) -> String {
             ("LOG_HALF_V_BITS", half_v_bits.to_string()),
             ("PAIR_OF_CNT", pair_of_cnt),
             ("V_MINUS_1", (v - 1).to_string()),
-            ("NORM_GAP", (log2(v) + 1).to_string()),
+            ("NORM_GAP", pass_gap_cycles(v).to_string()),
             ("ACC_BASE", base(VectorMemory::Accumulator)),
             ("WIDE_BASE", base(VectorMemory::Wide)),
             ("INPUT_BASE", base(VectorMemory::Input)),

@@ -46,8 +46,9 @@ pub fn listing(code: &[crate::lower::Tagged], target: &Target, model: &str) -> S
         let mut chained = String::new();
         if issued.unit == Unit::Vxu {
             running.retain(|(complete, _, _)| *complete > issued.issue);
+            let access = t.instr.op.accesses_on(target, 0);
             let reads = Access {
-                vector_reads: t.instr.op.accesses_on(target, 0).vector_reads,
+                vector_reads: access.vector_reads,
                 ..Access::default()
             };
             let to: Vec<String> = running
@@ -59,7 +60,7 @@ pub fn listing(code: &[crate::lower::Tagged], target: &Target, model: &str) -> S
                 chained = format!("  # chained to {}", to.join(", "));
             }
             let writes = Access {
-                vector_writes: t.instr.op.accesses_on(target, 0).vector_writes,
+                vector_writes: access.vector_writes,
                 ..Access::default()
             };
             running.push((issued.complete, i, writes));

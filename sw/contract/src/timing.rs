@@ -262,7 +262,7 @@ pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
                 Pace::Pairs => (v as u64).div_ceil(2),
             };
             let c = pass_words(op, start, n, passes, target, pos) * per_word;
-            let occupancy = (passes * c + if gap { log_v + 1 } else { 0 }).max(1);
+            let occupancy = (passes * c + if gap { pass_gap_cycles(v) } else { 0 }).max(1);
             Cost {
                 occupancy,
                 latency: occupancy + VXU_PIPELINE_CYCLES + if reduce { log_v } else { 0 },
@@ -293,6 +293,12 @@ pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
             }
         }
     }
+}
+
+/// Cycles between the two passes of a normalisation (a [`Stream`] with `gap`) on `vector_lanes`
+/// lanes: the fast maximum tree's `log2(V)` levels and the register of the shift it gives.
+pub fn pass_gap_cycles(vector_lanes: usize) -> u64 {
+    log2(vector_lanes) + 1
 }
 
 /// Words of the vector space touched by `n` elements from element `start`, on `v` lanes.
@@ -350,11 +356,10 @@ pub fn chain_distance(producer: &Op, consumer: &Op, target: &Target, pos: usize)
         return None;
     }
     let v = target.vector_lanes;
-    let write_slot = if made.passes == 2 {
-        pass_words(producer, made.start, made.n, made.passes, target, pos) + log2(v) + 1
-    } else {
-        0
-    };
+    // Slots before the first writing one: every pass but the last, and the gaps between them.
+    let gap = if made.gap { pass_gap_cycles(v) } else { 0 };
+    let write_slot = (made.passes - 1)
+        * (pass_words(producer, made.start, made.n, made.passes, target, pos) + gap);
     let written = producer.accesses_on(target, pos).vector_writes;
     let read = consumer.accesses_on(target, pos).vector_reads;
     let word = |e: usize| (e / v) as i64;

@@ -260,15 +260,17 @@ fn slow_tree(v: usize) -> String {
             "reg [84:0] t{level} [0:{}];\nreg t{level}_fire;\nreg [1:0] t{level}_mode;\nreg [5:0] t{level}_rd;\nalways @(posedge clock) begin\n    t{level}_fire <= {prev_fire};\n    t{level}_mode <= {prev_mode};\n    t{level}_rd <= {prev_rd};",
             n - 1
         );
+        // Each level loads with the fire from the level before (see norm_tree).
+        let _ = writeln!(s, "    if ({prev_fire}) begin");
         for i in 0..n {
             let _ = writeln!(
                 s,
-                "    t{level}[{i}] <= combine({prev_mode}, {}, {});",
+                "        t{level}[{i}] <= combine({prev_mode}, {}, {});",
                 prev[2 * i],
                 prev[2 * i + 1]
             );
         }
-        let _ = writeln!(s, "end");
+        let _ = writeln!(s, "    end\nend");
         prev = (0..n).map(|i| format!("t{level}[{i}]")).collect();
         prev_fire = format!("t{level}_fire");
         prev_mode = format!("t{level}_mode");
@@ -307,15 +309,18 @@ fn norm_tree(v: usize) -> String {
             "reg [81:0] {tag}_node [0:{}];\nreg {tag}_fire, {tag}_normg;\nreg [4:0] {tag}_bits;\nreg signed [23:0] {tag}_ein;\nalways @(posedge clock) begin\n    {tag}_fire <= {prev_tag}_fire;\n    {tag}_normg <= {prev_tag}_normg;\n    {tag}_bits <= {prev_tag}_bits;\n    {tag}_ein <= {prev_tag}_ein;",
             n - 1
         );
+        // A level's nodes load with the fire from the level before (their enable): the tree
+        // holds between normalisations, and the simulator skips it.
+        let _ = writeln!(s, "    if ({prev_tag}_fire) begin");
         for i in 0..n {
             let _ = writeln!(
                 s,
-                "    {tag}_node[{i}] <= norm_combine({}, {});",
+                "        {tag}_node[{i}] <= norm_combine({}, {});",
                 prev[2 * i],
                 prev[2 * i + 1]
             );
         }
-        let _ = writeln!(s, "end");
+        let _ = writeln!(s, "    end\nend");
         prev = (0..n).map(|i| format!("{tag}_node[{i}]")).collect();
         prev_tag = tag;
     }

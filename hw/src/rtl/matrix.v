@@ -191,10 +191,6 @@ always @(posedge clock) begin
 end
 
 // ---- lanes: products, accumulators ---------------------------------------------------------------
-`ifdef VERILATOR
-integer fault_lane;
-initial if (!$value$plusargs("monorail_fault_lane=%d", fault_lane)) fault_lane = -1;
-`endif
 // Each lane's product and accumulator is a register of its own (the simulator then updates
 // only the lanes that change, instead of copying the whole word for every lane's write).
 wire [@L@*16-1:0] products;
@@ -212,8 +208,13 @@ for (l = 0; l < @L@; l = l + 1) begin : lane
     reg signed [15:0] product;
 `ifdef VERILATOR
     // Co-simulation tests: +monorail_fault_lane=N flips the low bit of lane N's products.
+    reg fault;
+    initial begin : fault_of_lane
+        integer n;
+        fault = $value$plusargs("monorail_fault_lane=%d", n) && n == l;
+    end
     always @(posedge clock)
-        if (q_col[2] || q_trigger[2]) product <= p ^ {15'd0, fault_lane == l};
+        if (q_col[2] || q_trigger[2]) product <= p ^ {15'd0, fault};
 `else
     always @(posedge clock) if (q_col[2] || q_trigger[2]) product <= p;
 `endif

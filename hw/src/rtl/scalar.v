@@ -65,18 +65,20 @@ reg [5:0] s2_dst, s2_exp_dst;
 reg signed [35:0] s2_product;
 reg [63:0] s2_x;
 reg [6:0] s2_length;
-wire [6:0] length = bit_length64(issue_ra);
+// The operands load only with an issue (their enable; the simulator then skips the work).
 always @(posedge clock) begin
     s2_simple <= issue_sxu && is_simple;
-    s2_simple_value <= simple;
     s2_muli <= issue_sxu && is_muli;
     s2_rsqrt <= issue_sxu && is_rsqrt;
     s2_recip <= issue_sxu && is_recip;
-    s2_dst <= dst;
-    s2_exp_dst <= exp_dst;
-    s2_product <= $signed(issue_ra[17:0]) * $signed(imm[17:0]);
-    s2_x <= issue_ra;
-    s2_length <= length;
+    if (issue_sxu) begin
+        s2_simple_value <= simple;
+        s2_dst <= dst;
+        s2_exp_dst <= exp_dst;
+        s2_product <= $signed(issue_ra[17:0]) * $signed(imm[17:0]);
+        s2_x <= issue_ra;
+        s2_length <= bit_length64(issue_ra);
+    end
 end
 wire [6:0] s2_lead = s2_length - 7'd1;
 wire [63:0] rsqrt_fraction = fraction_index(s2_x, s2_lead, 4'd@RSQRT_INDEX_BITS@);
@@ -93,6 +95,7 @@ always @(posedge clock) begin
     s3_dst <= s2_dst;
     s3_exp_dst <= s2_exp_dst;
     s3_lead <= (s2_length == 7'd0) ? 7'd127 : s2_lead;
+    // (No enable: the table's read address register is the block RAM's own.)
     s3_index <= s2_rsqrt ? {s2_lead[0], rsqrt_fraction[6:0]} : recip_fraction[7:0];
 end
 

@@ -424,10 +424,19 @@ wire [19:0] onehot_index = p_ra[2][19:0];
 reg [@V@*32-1:0] op_a_w, op_b_w;
 wire [@V@*10-1:0] table_address_w;
 wire [@V@*15-1:0] entry_w;
+// By swapping halves, then quarters, down to single bits (wiring in hardware; a few word
+// operations in Verilator, where a loop over the bits costs one for each).
 function [47:0] reverse48(input [47:0] x);
-    integer i;
+    reg [63:0] v;
     begin
-        for (i = 0; i < 48; i = i + 1) reverse48[i] = x[47 - i];
+        v = {x, 16'd0};
+        v = {v[31:0], v[63:32]};
+        v = ((v >> 16) & 64'h0000ffff0000ffff) | ((v << 16) & 64'hffff0000ffff0000);
+        v = ((v >> 8) & 64'h00ff00ff00ff00ff) | ((v << 8) & 64'hff00ff00ff00ff00);
+        v = ((v >> 4) & 64'h0f0f0f0f0f0f0f0f) | ((v << 4) & 64'hf0f0f0f0f0f0f0f0);
+        v = ((v >> 2) & 64'h3333333333333333) | ((v << 2) & 64'hcccccccccccccccc);
+        v = ((v >> 1) & 64'h5555555555555555) | ((v << 1) & 64'haaaaaaaaaaaaaaaa);
+        reverse48 = v[47:0];
     end
 endfunction
 // The RD stage's difference: a - max (expneg) or |a| (normalisations), and b + off (normg).
@@ -682,8 +691,9 @@ reg [@V@*48-1:0] final_w;
 integer fl;
 always @(*) begin
     final_w = e5_res_w;
-    for (fl = 0; fl < @V@; fl = fl + 1)
-        if (p_op[7] == OP_SINCOS)
+    fl = 0;  // (assigned on every path: no latch)
+    if (p_op[7] == OP_SINCOS)
+        for (fl = 0; fl < @V@; fl = fl + 1)
             final_w[fl*48 +: 48] = (fl % 2 == 0) ? {{32{sincos_value0[15]}}, sincos_value0}
                                                  : {{32{sincos_value1[15]}}, sincos_value1};
 end
@@ -830,16 +840,17 @@ wire signed [23:0] fn_top = fn_node[55:32];
 wire fn_any = fn_node[56];
 wire signed [23:0] fn_boff = fn_node[80:57];
 wire fn_has = fn_node[81];
-wire [5:0] fn_length = bit_length32(fn_abs);
-wire signed [7:0] fn_shift = (fn_abs == 32'd0) ? 8'sd0
-    : $signed({2'b0, fn_length}) - $signed({3'b0, fn_bits}) + 8'sd1;
-wire signed [23:0] fn_exp = fn_normg
-    ? (fn_any ? fn_top - $signed({19'd0, fn_bits}) + 24'sd1 : (fn_has ? fn_boff : 24'sd0))
-    : fn_ein + $signed({{16{fn_shift[7]}}, fn_shift});
+// (Computed in the clocked block, with the fire as its enable, so that the simulator does the
+// work only then.)
 always @(posedge clock) begin
-    if (fn_fire) begin
-        norm_shift <= fn_shift;
-        norm_exp <= fn_exp;
+    if (fn_fire) begin : final_node
+        reg signed [7:0] shift;
+        shift = (fn_abs == 32'd0) ? 8'sd0
+            : $signed({2'b0, bit_length32(fn_abs)}) - $signed({3'b0, fn_bits}) + 8'sd1;
+        norm_shift <= shift;
+        norm_exp <= fn_normg
+            ? (fn_any ? fn_top - $signed({19'd0, fn_bits}) + 24'sd1 : (fn_has ? fn_boff : 24'sd0))
+            : fn_ein + $signed({{16{shift[7]}}, shift});
     end
 end
 // Exponent results (norm, normg, addalign) leave with the instruction's last slot at E5, on

@@ -459,25 +459,41 @@ fn compile_summary(
 }
 
 /// Where a token step's unit time goes at the middle position of the context: per model step
-/// (all layers), its instructions and the cycles each unit is busy with them.
+/// (all layers), its instructions, the cycles each unit is busy with them and the cycles they
+/// take of the longest dependence chain; then that chain against the schedule.
 fn step_table(target: &Target, compiled: &monorail_compiler::Compiled) -> Vec<String> {
-    let pos = compiled.bundle.manifest.predicted_cycles.len() / 2;
+    let cycles = &compiled.bundle.manifest.predicted_cycles;
+    let pos = cycles.len() / 2;
+    let chain = &compiled.chain;
+    debug_assert_eq!(chain.position, pos);
     let rows = monorail_compiler::timeline::busy_by_step(&compiled.code, target, pos);
     let mut lines = vec![
-        format!("busy cycles by model step at position {pos} (all layers):"),
+        format!("busy cycles by model step at position {pos} (all layers), and their part of the longest dependence chain:"),
         format!(
-            "{:<12} {:>12} {:>12} {:>12} {:>12}",
-            "step", "instructions", "matrix unit", "vector unit", "scalar unit"
+            "{:<12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            "step", "instructions", "matrix unit", "vector unit", "scalar unit", "chain"
         ),
     ];
     for r in rows {
         let [mxu, vxu, sxu] = r.busy;
+        let on_chain = chain
+            .by_step
+            .iter()
+            .find(|(step, _)| *step == r.step)
+            .map_or(0, |&(_, c)| c);
         lines.push(format!(
-            "{:<12} {:>12} {mxu:>12} {vxu:>12} {sxu:>12}",
+            "{:<12} {:>12} {mxu:>12} {vxu:>12} {sxu:>12} {on_chain:>12}",
             r.step.name(),
             r.instructions
         ));
     }
+    lines.push(format!(
+        "longest dependence chain at position {pos}: {} cycles through {} instructions, the fewest any schedule of this program could take; this one takes {} ({:.2}x)",
+        chain.cycles,
+        chain.links.len(),
+        cycles[pos],
+        cycles[pos] as f64 / chain.cycles.max(1) as f64
+    ));
     lines
 }
 

@@ -654,6 +654,7 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
         "{text}"
     );
     let mut sums = [0u64; 3];
+    let mut chain_sum = 0;
     for step in ModelStep::ALL {
         let row = text
             .lines()
@@ -664,9 +665,10 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
             .skip(1)
             .map(|n| n.parse().unwrap())
             .collect();
-        for (sum, n) in sums.iter_mut().zip(&numbers[1..]) {
+        for (sum, n) in sums.iter_mut().zip(&numbers[1..4]) {
             *sum += n;
         }
+        chain_sum += numbers[4];
     }
     assert_eq!(
         sums,
@@ -677,6 +679,19 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
         ],
         "{text}"
     );
+    // The steps' parts of the longest dependence chain add up to it, and it is no longer than
+    // the schedule.
+    let chain_line = text
+        .lines()
+        .find(|l| l.contains("longest dependence chain at position 64: "))
+        .unwrap_or_else(|| panic!("no chain line: {text}"));
+    let number_after = |key: &str| -> u64 {
+        let rest = &chain_line[chain_line.find(key).unwrap() + key.len()..];
+        rest.split(' ').next().unwrap().parse().unwrap()
+    };
+    let chain = number_after("position 64: ");
+    assert_eq!(chain_sum, chain, "{text}");
+    assert!(chain <= number_after("this one takes "), "{text}");
     let (model, tokenizer) = (tmp.path().join("m.bin"), tmp.path().join("t.bin"));
     monorail()
         .args(["synth-model", "--shape", "stories260k", "-o"])

@@ -126,5 +126,6 @@ pub fn emit(
             listing,
         },
         code: scheduled.code,
+        chain: scheduled.chain,
     })
 }

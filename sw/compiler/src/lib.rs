@@ -70,6 +70,8 @@ pub struct Compiled {
     pub bundle: Bundle,
     /// The scheduled instructions with their model steps (for listings and timelines).
     pub code: Vec<lower::Tagged>,
+    /// The longest chain of dependences through a token step (a lower bound on its cycles).
+    pub chain: schedule::DependenceChain,
 }
 
 /// The first memory that overflows, as (memory, needed, available, unit).

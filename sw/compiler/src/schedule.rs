@@ -10,10 +10,13 @@
 //! graph too (they read their values), so no value is overwritten before its checkpoint.
 //! Guarantees that executing the program one instruction at a time in order, and executing it with
 //! the units overlapped by the timing rules, give the same results at every position (dependences
-//! are taken over the whole range of position-dependent lengths).
+//! are taken over the whole range of position-dependent lengths). Also measures the longest chain
+//! of dependences ([`DependenceChain`]): how close the schedule comes to the fewest cycles any
+//! schedule of these instructions could take.
 
 use monorail_contract::bundle::CheckpointSpec;
 use monorail_contract::isa::{Access, Instr, Op, Unit, Wait};
+use monorail_contract::steps::ModelStep;
 use monorail_contract::target::Target;
 use monorail_contract::timing::{chain_distance, cost};
 
@@ -25,6 +28,28 @@ pub struct Scheduled {
     pub code: Vec<Tagged>,
     /// Checkpoints, `after` indexing `code`.
     pub checkpoints: Vec<CheckpointSpec>,
+    /// The longest chain of dependences through the token step.
+    pub chain: DependenceChain,
+}
+
+/// The longest chain of dependences through a token step, each link a producer's latency (or
+/// its chain distance, where the vector unit chains the two): the fewest cycles any schedule of
+/// these instructions could take, however many units it overlapped. Where a schedule comes close
+/// to it, only fewer or shorter steps along the chain make a token faster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DependenceChain {
+    /// The position it is measured at (the middle of the context, where the schedule's
+    /// priorities are).
+    pub position: usize,
+    /// Its length in cycles.
+    pub cycles: u64,
+    /// Its links in order: an instruction (its index in the scheduled code) and the cycles from
+    /// its issue to the next link's (its latency, or the chain distance), or to the end of the
+    /// chain; they add up to `cycles`.
+    pub links: Vec<(usize, u64)>,
+    /// Its cycles by model step, in [`ModelStep::ALL`]'s order (steps it does not pass through
+    /// left out); they add up to `cycles`.
+    pub by_step: Vec<(ModelStep, u64)>,
 }
 
 /// What an instruction may touch at any position of the context.
@@ -156,6 +181,7 @@ pub fn schedule(
             .map(|&(s, distance)| distance.unwrap_or(costs[k].2) + priority[s])
             .fold(costs[k].2, u64::max);
     }
+    let chain_links = longest_chain(&priority, &succs, &costs, &nodes);
     // List scheduling: repeatedly take the ready node that can issue first.
     let mut remaining: Vec<usize> = preds.iter().map(Vec::len).collect();
     let mut ready_at = vec![0u64; n]; // when all of a node's predecessors allow it to issue
@@ -227,6 +253,7 @@ pub fn schedule(
         }
     }
     let mut code = Vec::with_capacity(lowered.len() * 5 / 4);
+    let mut code_index = vec![usize::MAX; lowered.len()]; // (lowered index -> index in `code`)
     let mut out_checkpoints = Vec::with_capacity(checkpoints.len());
     for &k in &order {
         match nodes[k] {
@@ -267,6 +294,7 @@ pub fn schedule(
                 if let Some(w) = last {
                     satisfied[w.unit.slot().expect("execution unit")] = w.count;
                 }
+                code_index[i] = code.len();
                 code.push(Tagged {
                     instr: Instr {
                         op: t.instr.op,
@@ -281,8 +309,57 @@ pub fn schedule(
     if let Some(i) = end {
         code.push(lowered[i].clone());
     }
+    let mut by_step = [0u64; ModelStep::ALL.len()];
+    for &(i, link) in &chain_links {
+        by_step[ModelStep::ALL
+            .iter()
+            .position(|&s| s == lowered[i].step)
+            .expect("a model step")] += link;
+    }
+    let chain = DependenceChain {
+        position: pos,
+        cycles: by_step.iter().sum(),
+        links: chain_links
+            .iter()
+            .map(|&(i, link)| (code_index[i], link))
+            .collect(),
+        by_step: ModelStep::ALL
+            .iter()
+            .zip(by_step)
+            .filter(|&(_, c)| c > 0)
+            .map(|(&s, c)| (s, c))
+            .collect(),
+    };
     Scheduled {
         code,
         checkpoints: out_checkpoints,
+        chain,
     }
+}
+
+/// The chain that sets the largest priority, as (lowered instruction, link) pairs: from its
+/// first node, each time the link to the successor that sets the node's priority (or the node's
+/// own latency, at the chain's end). Checkpoints on the chain (links of no cycles) are left out.
+fn longest_chain(
+    priority: &[u64],
+    succs: &[Vec<(usize, Option<u64>)>],
+    costs: &[(Option<usize>, u64, u64)],
+    nodes: &[Node],
+) -> Vec<(usize, u64)> {
+    let mut links = Vec::new();
+    // The first node of the longest chain (the earliest, on a tie).
+    let mut k = (0..priority.len()).max_by_key(|&k| (priority[k], std::cmp::Reverse(k)));
+    while let Some(node) = k {
+        let latency = costs[node].2;
+        let next = succs[node]
+            .iter()
+            .map(|&(s, distance)| (distance.unwrap_or(latency) + priority[s], s, distance))
+            .filter(|&(total, _, _)| total > latency)
+            .max_by_key(|&(total, s, _)| (total, std::cmp::Reverse(s)));
+        if let Node::Instr(i) = nodes[node] {
+            links.push((i, next.map_or(latency, |(_, _, d)| d.unwrap_or(latency))));
+        }
+        k = next.map(|(_, s, _)| s);
+    }
+    links
 }

@@ -213,3 +213,50 @@ fn impossible_contexts_are_refused() {
         assert!(err.to_string().contains("seq_len (64)"), "{err}");
     }
 }
+
+/// The longest dependence chain `compile` reports is one the schedule obeys: from each link's
+/// instruction to the next one's, the schedule leaves at least the link's cycles, and the last
+/// link ends within the token step. So the chain is a lower bound on the cycles; and it is no
+/// trivial one: the schedule takes less than twice as long.
+#[test]
+fn the_dependence_chain_is_a_lower_bound_that_the_schedule_obeys() {
+    let nano = QuantModel::quantize(&synth::synthesize(synth::parse_shape("nano").unwrap(), 5));
+    for (model, name) in [
+        (stories(), "ulx3s-85f"),
+        (nano.clone(), "sim-tiny"),
+        (nano, "ecp5-45f"),
+    ] {
+        let target = Target::builtin(name).unwrap();
+        let compiled = compile(&model, &target, CompileOptions::default()).unwrap();
+        let chain = &compiled.chain;
+        let context = compiled.bundle.manifest.context;
+        assert_eq!(chain.position, context / 2);
+        let total = compiled.bundle.manifest.predicted_cycles[chain.position];
+        let mut clock = Clock::new(&target, chain.position);
+        let issues: Vec<u64> = compiled
+            .code
+            .iter()
+            .map(|t| clock.issue(&t.instr).unwrap().issue)
+            .collect();
+        let links: u64 = chain.links.iter().map(|&(_, c)| c).sum();
+        let steps: u64 = chain.by_step.iter().map(|&(_, c)| c).sum();
+        assert_eq!((links, steps), (chain.cycles, chain.cycles), "{name}");
+        assert!(chain.links.len() > 10, "{name}: {chain:?}");
+        for pair in chain.links.windows(2) {
+            let ((a, cycles), (b, _)) = (pair[0], pair[1]);
+            assert!(
+                issues[b] >= issues[a] + cycles,
+                "{name}: instruction {b} issues at {} but depends on {a} (issued at {}) by {cycles} cycles",
+                issues[b],
+                issues[a]
+            );
+        }
+        let &(last, cycles) = chain.links.last().unwrap();
+        assert!(issues[last] + cycles <= total, "{name}");
+        assert!(
+            chain.cycles <= total && total < 2 * chain.cycles,
+            "{name}: {} of {total}",
+            chain.cycles
+        );
+    }
+}

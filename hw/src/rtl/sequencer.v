@@ -5,7 +5,8 @@
 // Cycle 0 of a token step is the first cycle the first instruction can issue.
 //
 // Pipeline: fetch (program memory, registered) -> FIFO (4) -> D1 (fields) -> D2 (lengths, words,
-// blocks) -> D3 (occupancy, latency) -> I (issue). The issue bus to the units is registered.
+// blocks, their product) -> D3 (occupancy, latency) -> I (issue). The issue bus to the units is
+// registered.
 
 @OPCODES@
 localparam [2:0] K_IDLE = 3'd0, K_END = 3'd1, K_FIXED = 3'd2, K_VECTOR = 3'd3,
@@ -160,8 +161,9 @@ reg [1:0] d3_unit;
 reg [2:0] d3_kind;
 reg [17:0] d3_len;
 reg [17:0] d3_words;
-reg [17:0] d3_blocks;
-reg [15:0] d3_cols_e;
+// A matrix instruction's cycles (blocks x columns), multiplied on the way into D3, so that the
+// product's register (the multiplier's own) starts D3's paths to the occupancy and latency.
+reg [33:0] d3_block_cycles;
 reg d3_x_block, d3_pairs, d3_two_passes, d3_reduce;
 reg [7:0] d3_fixed_occ, d3_fixed_lat;
 reg [5:0] d3_ra, d3_rb;
@@ -182,8 +184,7 @@ always @(posedge clock) begin
         d3_kind <= d2_kind;
         d3_len <= d2_len;
         d3_words <= d2_words;
-        d3_blocks <= d2_blocks[17:0];
-        d3_cols_e <= d2_cols_e;
+        d3_block_cycles <= d2_blocks[17:0] * d2_cols_e;
         d3_x_block <= d2_x_block;
         d3_pairs <= d2_pairs;
         d3_two_passes <= d2_two_passes;
@@ -194,7 +195,6 @@ always @(posedge clock) begin
         d3_rb <= d2_rb;
     end
 end
-wire [33:0] d3_block_cycles = d3_blocks * d3_cols_e;
 // Two-pass instructions stream at least one word a pass.
 wire [17:0] d3_pass_words = (d3_two_passes && d3_words == 18'd0) ? 18'd1 : d3_words;
 wire [31:0] d3_stream = (d3_pairs ? ({14'd0, d3_pass_words} << @LOG_HALF_V@) : {14'd0, d3_pass_words})

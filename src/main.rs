@@ -463,9 +463,9 @@ fn compile_summary(
 /// take of the longest dependence chain; then that chain against the schedule.
 fn step_table(target: &Target, compiled: &monorail_compiler::Compiled) -> Vec<String> {
     let cycles = &compiled.bundle.manifest.predicted_cycles;
-    let pos = cycles.len() / 2;
     let chain = &compiled.chain;
-    debug_assert_eq!(chain.position, pos);
+    // The middle of the context, where the schedule measured the chain.
+    let pos = chain.position;
     let rows = monorail_compiler::timeline::busy_by_step(&compiled.code, target, pos);
     let mut lines = vec![
         format!("busy cycles by model step at position {pos} (all layers), and their part of the longest dependence chain:"),

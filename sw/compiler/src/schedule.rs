@@ -311,10 +311,7 @@ pub fn schedule(
     }
     let mut by_step = [0u64; ModelStep::ALL.len()];
     for &(i, link) in &chain_links {
-        by_step[ModelStep::ALL
-            .iter()
-            .position(|&s| s == lowered[i].step)
-            .expect("a model step")] += link;
+        by_step[lowered[i].step.index()] += link;
     }
     let chain = DependenceChain {
         position: pos,

@@ -93,9 +93,7 @@ pub fn busy_by_step(code: &[Tagged], target: &Target, pos: usize) -> Vec<StepBus
         })
         .collect();
     for t in code {
-        let Some(row) = out.iter_mut().find(|r| r.step == t.step) else {
-            continue;
-        };
+        let row = &mut out[t.step.index()];
         row.instructions += 1;
         if let Some(slot) = t.instr.op.spec().unit.slot() {
             row.busy[slot] += cost(&t.instr.op, target, pos).occupancy;

@@ -80,6 +80,11 @@ impl ModelStep {
         )
     }
 
+    /// The step's place in [`ModelStep::ALL`], for tables indexed by step.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The step with this name.
     pub fn from_name(name: &str) -> Option<ModelStep> {
         ModelStep::ALL.into_iter().find(|s| s.name() == name)
@@ -117,5 +122,12 @@ mod tests {
             assert_eq!(ModelStep::from_name(step.name()), Some(step));
         }
         assert_eq!(ModelStep::from_name("softmax"), None);
+    }
+
+    #[test]
+    fn the_index_is_the_place_in_forward_pass_order() {
+        for (i, step) in ModelStep::ALL.into_iter().enumerate() {
+            assert_eq!(step.index(), i, "{step}");
+        }
     }
 }

@@ -299,6 +299,17 @@ fn reductions() {
             check(&format!("sumsq dst=r3 src=v{src} n={n}\nend token=r0"), &[]);
         }
     }
+    // Ties: the largest value three times, twice in one lane (elements 3 and 11 on eight
+    // lanes) and once in another, over equal values elsewhere; and all equal. The lowest index
+    // wins, across lanes in the tree and within a lane in its accumulator.
+    check(
+        "li dst=r3 imm=-7\nfill dst=v64 n=13 s=r3\nli dst=r4 imm=9\n\
+         li dst=r5 imm=11\nsetv dst=v64 idx=r5 src=r4\nli dst=r5 imm=6\nsetv dst=v64 idx=r5 src=r4\n\
+         li dst=r5 imm=3\nsetv dst=v64 idx=r5 src=r4\n\
+         argmax dst=r6 src=v64 n=13\nvmax dst=r7 src=v64 n=13\nargmax dst=r8 src=v66 n=1\n\
+         fill dst=v96 n=13 s=r3\nargmax dst=r9 src=v96 n=13\nend token=r6",
+        &[64..77],
+    );
     check(
         "li dst=r3 imm=5\ngetv dst=r4 src=v61 idx=r3\nli dst=r5 imm=-9\nsetv dst=v{} idx=r3 src=r5\nend token=r4"
             .replace("v{}", &format!("v{}", WIDE + 2))

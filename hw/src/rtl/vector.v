@@ -715,8 +715,8 @@ wire [@V@-1:0] input_we_w = (p_dst_mem[7] == M_INPUT) ? write_lanes : {@V@{1'b0}
 
 // ---- the reduction tree (register results) ------------------------------------------------------
 // Lane accumulators take each slot's results at E5; the tree then combines lanes pairwise, one
-// level a cycle, the last level writing the register file. Each accumulator and node has one
-// adder: sums add, maxima subtract and look at the sign (values are far below 2^63).
+// level a cycle, the last level writing the register file. Each lane accumulator has one adder:
+// sums add, maxima subtract and look at the sign (values are far below 2^63).
 reg signed [63:0] la_val [0:@V@-1];
 reg [19:0] la_idx [0:@V@-1];
 reg la_has [0:@V@-1];
@@ -753,21 +753,20 @@ always @(posedge clock) begin
         end
     end
 end
-// Combine two nodes: sums add; maxima keep the larger, ties the lower element index.
+// Combine two nodes: sums add; maxima keep the larger, ties the lower element index. The sum,
+// the comparison and the tie test work side by side on the registered nodes, and the mode only
+// selects among their results: the last level feeds the register file in the same cycle.
 function [84:0] combine(input [1:0] mode, input [84:0] x, input [84:0] y);
-    reg signed [63:0] xv, yv, total;
+    reg signed [63:0] xv, yv;
     reg [19:0] xi, yi;
-    reg xh, yh, max_mode;
+    reg xh, yh;
     begin
         {xh, xi, xv} = x;
         {yh, yi, yv} = y;
-        max_mode = (mode != R_SUM);
-        // The sum, or xv - yv (negative when y is larger, zero on a tie).
-        total = xv + (max_mode ? ~yv : yv) + {63'd0, max_mode};
-        if (!max_mode) combine = {xh | yh, xi, total};
+        if (mode == R_SUM) combine = {xh | yh, xi, xv + yv};
         else if (!yh) combine = x;
         else if (!xh) combine = y;
-        else if (total[63] || (total == 64'sd0 && yi < xi)) combine = y;
+        else if (yv > xv || (yv == xv && yi < xi)) combine = y;
         else combine = x;
     end
 endfunction

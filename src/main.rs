@@ -2,7 +2,7 @@
 //! reports their errors with context. Exit status 2 means the input was refused (bad file, bad
 //! flag), 1 that something else failed.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -1068,6 +1068,9 @@ fn chat(
     Ok(())
 }
 
+/// Seconds between two status lines of a running flow step when stderr is not a terminal.
+const STATUS_PERIOD_S: u64 = 60;
+
 /// `monorail bitstream`: the model compiled for the board's target, the board top generated
 /// around the core, and the flow run; a table of what it made.
 fn bitstream(
@@ -1123,8 +1126,25 @@ fn bitstream(
     );
     println!("{:<16} {:>9}  log", "step", "wall time");
     let options = monorail_fpga::bitstream::Options { seed };
+    // A running step's status: on a terminal, one line rewritten in place; in a log (CI), a line
+    // a minute at most.
+    let live = std::io::stderr().is_terminal();
+    let mut last_status: Option<Instant> = None;
     let mut progress = |event: monorail_fpga::bitstream::Progress<'_>| match event {
+        monorail_fpga::bitstream::Progress::Status { step, status } => {
+            if live {
+                eprint!("\r\x1b[K{step}: {status}");
+                let _ = std::io::stderr().flush();
+            } else if last_status.is_none_or(|t| t.elapsed().as_secs() >= STATUS_PERIOD_S) {
+                eprintln!("{step}: {status}");
+                last_status = Some(Instant::now());
+            }
+        }
         monorail_fpga::bitstream::Progress::Step(step) => {
+            if live {
+                eprint!("\r\x1b[K");
+            }
+            last_status = None;
             let time = if step.reused {
                 "reused".to_string()
             } else {
@@ -1133,14 +1153,23 @@ fn bitstream(
             println!("{:<16} {time:>9}  {}", step.name, step.log.display());
         }
         monorail_fpga::bitstream::Progress::Warning(warning) => {
+            if live {
+                eprint!("\r\x1b[K");
+            }
             eprintln!("monorail: warning: {}: {warning}", board.name);
         }
     };
     let made =
         monorail_fpga::bitstream::build(&board, &written.dir, &build, &options, &mut progress)
-            .map_err(|e| CliError {
-                code: 1,
-                message: format!("{}: {e}", board.name),
+            .map_err(|e| {
+                if live {
+                    // The last status stays on its line, above the error.
+                    eprintln!();
+                }
+                CliError {
+                    code: 1,
+                    message: format!("{}: {e}", board.name),
+                }
             })?;
     let w = &made.weights;
     let copies: Vec<String> = w

@@ -20,8 +20,9 @@ use monorail_contract::board::Board;
 use monorail_contract::bundle::memory_images;
 use monorail_contract::target::Family;
 
-use crate::synth::{synthesize, Synthesis};
-use crate::tools::{find, fnv, io, publish, run, staging, ToolError};
+use crate::status::NextpnrStatus;
+use crate::synth::{synthesize_watching, Synthesis};
+use crate::tools::{find, fnv, io, publish, run, run_watching, staging, ToolError};
 use crate::weights::{self, Image, Swap};
 
 /// nextpnr's placement seed when none is given.
@@ -56,6 +57,13 @@ pub struct Step {
 /// What the flow reports while it runs (place and route takes minutes).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Progress<'a> {
+    /// How far a running step is, as its tool's log says ([`crate::status`]).
+    Status {
+        /// The step (`synthesis`, `place and route`).
+        step: &'static str,
+        /// The phase, and the figure that shows progress within it.
+        status: String,
+    },
     /// A step finished (or was reused).
     Step(&'a Step),
     /// Something the user should know before the next step: a design that fills the device
@@ -280,7 +288,8 @@ fn commands(board: &Board, options: &Options) -> Result<Vec<ToolCommand>, ToolEr
 }
 
 /// Build `board`'s bitstream from the design folder `design` (the board top as `top.v` and the
-/// model's memory images), under `build`, telling `progress` of each step as it ends.
+/// model's memory images), under `build`, telling `progress` how far each tool is while it runs
+/// and of each step as it ends.
 pub fn build(
     board: &Board,
     design: &Path,
@@ -328,7 +337,12 @@ pub fn build(
         .unzip();
 
     let start = Instant::now();
-    let synthesis = synthesize(&routed_design, board.family, build)?;
+    let synthesis = synthesize_watching(&routed_design, board.family, build, &mut |status| {
+        progress(Progress::Status {
+            step: "synthesis",
+            status,
+        })
+    })?;
     progress(Progress::Step(&Step {
         name: "synthesis",
         seconds: if synthesis.reused {
@@ -343,7 +357,7 @@ pub fn build(
     if let Some(warning) = crowded(board, &synthesis) {
         progress(Progress::Warning(warning));
     }
-    let (dir, step) = place_and_route(board, &synthesis, build, options)?;
+    let (dir, step) = place_and_route(board, &synthesis, build, options, progress)?;
     progress(Progress::Step(&step));
     let (model_dir, weights) = swap_and_pack(&dir, &placeholders, &models, progress)?;
     let (resources, fmax_hz) = read_report(&dir.join("report.json"))?;
@@ -413,6 +427,7 @@ fn place_and_route(
     synthesis: &Synthesis,
     build: &Path,
     options: &Options,
+    progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(PathBuf, Step), ToolError> {
     let commands = commands(board, options)?;
     let clock_lpf = format!(
@@ -460,12 +475,20 @@ fn place_and_route(
     write("build.sh", &script(board, synthesis, &commands))?;
     let t = Instant::now();
     let arg_refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
-    run(
+    let log_path = partial.join(log_name(name));
+    let mut status = NextpnrStatus::default();
+    run_watching(
         name,
         &find(tool)?,
         &arg_refs,
         &partial,
-        &partial.join(log_name(name)),
+        &log_path,
+        &log_path,
+        &mut |line| {
+            if let Some(status) = status.line(line) {
+                progress(Progress::Status { step: name, status });
+            }
+        },
     )?;
     let step = Step {
         name,

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod bitstream;
+pub mod status;
 pub mod synth;
 pub mod tools;
 pub mod weights;

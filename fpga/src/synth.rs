@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use monorail_contract::target::Family;
 
-use crate::tools::{find, fnv, io, publish, run, staging, ToolError};
+use crate::status::yosys_line;
+use crate::tools::{find, fnv, io, publish, run_watching, staging, ToolError};
 
 /// What synthesis made of a design.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +102,16 @@ fn inputs(design: &Path) -> Result<Vec<PathBuf>, ToolError> {
 /// Synthesise the design in folder `design` for `family`, under `build` (reusing an earlier
 /// synthesis of the same inputs).
 pub fn synthesize(design: &Path, family: Family, build: &Path) -> Result<Synthesis, ToolError> {
+    synthesize_watching(design, family, build, &mut |_| {})
+}
+
+/// [`synthesize`], telling `status` each pass yosys starts.
+pub fn synthesize_watching(
+    design: &Path,
+    family: Family,
+    build: &Path,
+    status: &mut dyn FnMut(String),
+) -> Result<Synthesis, ToolError> {
     let files = inputs(design)?;
     let script = script(family);
     let mut contents = vec![script.clone().into_bytes()];
@@ -129,12 +140,18 @@ pub fn synthesize(design: &Path, family: Family, build: &Path) -> Result<Synthes
             let to = partial.join(f.file_name().unwrap_or_default());
             std::fs::copy(f, &to).map_err(io(&to))?;
         }
-        run(
+        run_watching(
             "synthesis (yosys)",
             &yosys,
             &["-q", "-l", "yosys.log", "-p", &script],
             &partial,
             &partial.join("yosys.out"),
+            &partial.join("yosys.log"),
+            &mut |line| {
+                if let Some(pass) = yosys_line(line) {
+                    status(pass);
+                }
+            },
         )?;
         publish(&partial, &dir)?;
     }

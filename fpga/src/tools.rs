@@ -1,7 +1,9 @@
 //! Where the pinned tools are, and running one with its log kept.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -162,15 +164,42 @@ pub fn run(
     dir: &Path,
     log: &Path,
 ) -> Result<(), ToolError> {
+    run_watching(step, tool, args, dir, log, log, &mut |_| {})
+}
+
+/// How often [`run_watching`] looks for new lines in the watched file.
+const WATCH_PERIOD: Duration = Duration::from_millis(250);
+
+/// [`run`], handing `on_line` every complete line that the tool writes to `watched` (its `log`,
+/// or a log file of its own) while it runs, in order: place and route takes minutes to hours,
+/// and its log says how far it is.
+pub fn run_watching(
+    step: &str,
+    tool: &Path,
+    args: &[&str],
+    dir: &Path,
+    log: &Path,
+    watched: &Path,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<(), ToolError> {
     let file = std::fs::File::create(log).map_err(io(log))?;
     let err = file.try_clone().map_err(io(log))?;
-    let status = Command::new(tool)
+    let mut child = Command::new(tool)
         .args(args)
         .current_dir(dir)
         .stdout(file)
         .stderr(err)
-        .status()
+        .spawn()
         .map_err(io(tool))?;
+    let mut tail = LogTail::default();
+    let status = loop {
+        let exited = child.try_wait().map_err(io(tool))?;
+        tail.read(watched, on_line);
+        match exited {
+            Some(status) => break status,
+            None => std::thread::sleep(WATCH_PERIOD),
+        }
+    };
     if status.success() {
         return Ok(());
     }
@@ -182,6 +211,39 @@ pub fn run(
         log: log.to_path_buf(),
         tail: lines[lines.len().saturating_sub(15)..].join("\n"),
     })
+}
+
+/// The lines of a growing file not yet handed on: where the next read starts, and a line begun
+/// but not yet ended.
+#[derive(Default)]
+struct LogTail {
+    offset: u64,
+    pending: Vec<u8>,
+}
+
+impl LogTail {
+    /// Hand `on_line` the lines ended since the last read. A file not there yet (the tool has not
+    /// opened it) or unreadable has no lines: watching is for progress, never a failure.
+    fn read(&mut self, path: &Path, on_line: &mut dyn FnMut(&str)) {
+        let Ok(mut file) = std::fs::File::open(path) else {
+            return;
+        };
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return;
+        }
+        let mut fresh = Vec::new();
+        let Ok(n) = file.read_to_end(&mut fresh) else {
+            return;
+        };
+        self.offset += n as u64;
+        self.pending.extend_from_slice(&fresh);
+        let mut start = 0;
+        while let Some(end) = self.pending[start..].iter().position(|&b| b == b'\n') {
+            on_line(String::from_utf8_lossy(&self.pending[start..start + end]).trim_end());
+            start += end + 1;
+        }
+        self.pending.drain(..start);
+    }
 }
 
 /// FNV-1a, 64 bits, over `parts` (each closed by a separator): names output folders by their
@@ -224,6 +286,52 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    /// The lines a tool writes reach the watcher while it runs, whole and in order (a line not
+    /// ended is not a line yet); a failing tool still fails with its log.
+    #[test]
+    #[cfg(unix)]
+    fn a_running_tool_s_lines_reach_the_watcher_in_order() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let log = tmp.path().join("tool.log");
+        let script = "printf 'one\\ntw'; sleep 0.4; printf 'o\\n'; sleep 0.4; printf 'three'";
+        let mut lines = Vec::new();
+        let started = std::time::Instant::now();
+        let mut seen_at = Vec::new();
+        run_watching(
+            "a tool",
+            Path::new("/bin/sh"),
+            &["-c", script],
+            tmp.path(),
+            &log,
+            &log,
+            &mut |line| {
+                lines.push(line.to_string());
+                seen_at.push(started.elapsed());
+            },
+        )
+        .unwrap();
+        assert_eq!(lines, ["one", "two"], "the unfinished last line waits");
+        assert!(
+            seen_at[0] < Duration::from_millis(700),
+            "the first line came only at the end: {seen_at:?}"
+        );
+        let err = run_watching(
+            "a failing tool",
+            Path::new("/bin/sh"),
+            &["-c", "echo broken; exit 3"],
+            tmp.path(),
+            &log,
+            &log,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("a failing tool failed") && text.contains("broken"),
+            "{text}"
+        );
     }
 
     /// A folder left by a build whose process has ended goes when the step runs again; one of a

@@ -1,0 +1,157 @@
+//! What a running tool's log says of how far it is, one line at a time: synthesis takes a minute
+//! and place and route from minutes to hours on the larger ECP5s, and a user waiting on them
+//! should see which phase runs and, while routing, how many arcs are left (as nextpnr's own log
+//! says, without reading it).
+
+/// Follows a nextpnr log: the placer's phases and iterations, the placement's Fmax estimate, and
+/// the router's remaining arcs (router1's table).
+#[derive(Debug, Default)]
+pub struct NextpnrStatus {
+    /// Arcs to route, once routing has begun.
+    arcs: Option<u64>,
+}
+
+impl NextpnrStatus {
+    /// The status that `line` gives, if it says anything new.
+    pub fn line(&mut self, line: &str) -> Option<String> {
+        let text = line.strip_prefix("Info:")?.trim();
+        if let Some(rest) = text.strip_prefix("Creating initial analytic placement for ") {
+            let cells = rest.split_whitespace().next()?;
+            return Some(format!("placing {cells} cells (analytic placer)"));
+        }
+        if let Some(rest) = text.strip_prefix("at iteration #") {
+            let (iteration, rest) = rest.split_once([',', ':'])?;
+            return Some(if rest.contains("temp =") {
+                format!("refining the placement (annealing), iteration {iteration}")
+            } else {
+                format!("placing (analytic placer), iteration {iteration}")
+            });
+        }
+        if text.starts_with("Running simulated annealing placer") {
+            return Some("refining the placement (annealing)".into());
+        }
+        if let Some(rest) = text.strip_prefix("Max frequency for clock ") {
+            let (_, figure) = rest.split_once("': ")?;
+            let mhz = figure.split_whitespace().next()?;
+            return Some(match self.arcs {
+                None => format!("placed: Fmax {mhz} MHz estimated"),
+                Some(_) => format!("routed: Fmax {mhz} MHz"),
+            });
+        }
+        if let Some(rest) = text.strip_prefix("Routing ") {
+            if let Some(arcs) = rest.strip_suffix(" arcs.") {
+                let arcs = arcs.parse().ok()?;
+                self.arcs = Some(arcs);
+                return Some(format!("routing {arcs} arcs"));
+            }
+        }
+        // router1's table: iterations | routed w/ and w/o rip-up | delta | remaining | time.
+        let arcs = self.arcs?;
+        let fields: Vec<&str> = text.split('|').map(str::trim).collect();
+        if fields.len() >= 5 {
+            if let (Ok(iteration), Ok(left)) = (fields[0].parse::<u64>(), fields[3].parse::<u64>())
+            {
+                return Some(format!(
+                    "routing: {left} of {arcs} arcs left (router iteration {iteration})"
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// The pass a yosys log line says starts (`2.47. Executing ABC9 pass.` gives `2.47 ABC9 pass`).
+pub fn yosys_line(line: &str) -> Option<String> {
+    let (section, rest) = line.split_once(". Executing ")?;
+    if section.is_empty() || !section.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let pass = rest.split(" (").next()?.trim_end_matches('.');
+    Some(format!("{section} {pass}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines as nextpnr-ecp5 (YoWASP 0.x, router1) writes them, from the 85F's log.
+    #[test]
+    fn nextpnr_s_phases_and_the_arcs_left_are_read() {
+        let mut status = NextpnrStatus::default();
+        let mut saw = |line: &str| status.line(line);
+        assert_eq!(saw("Info: Placed 12 cells based on constraints."), None);
+        assert_eq!(
+            saw("Info: Creating initial analytic placement for 55617 cells, random placement wirelen = 6496222.")
+                .as_deref(),
+            Some("placing 55617 cells (analytic placer)")
+        );
+        assert_eq!(
+            saw("Info:     at initial placer iter 0, wirelen = 32626"),
+            None
+        );
+        assert_eq!(
+            saw("Info:     at iteration #26, type ALL: wirelen solved = 441212, spread = 949305, legal = 1032359; time = 9.27s")
+                .as_deref(),
+            Some("placing (analytic placer), iteration 26")
+        );
+        assert_eq!(
+            saw("Info: Running simulated annealing placer for refinement.").as_deref(),
+            Some("refining the placement (annealing)")
+        );
+        assert_eq!(
+            saw("Info:   at iteration #25: temp = 0.000000, timing cost = 10304, wirelen = 863506")
+                .as_deref(),
+            Some("refining the placement (annealing), iteration 25")
+        );
+        assert_eq!(
+            saw("Info: Max frequency for clock '$glbnet$core.acc.clock': 36.09 MHz (FAIL at 100.00 MHz)")
+                .as_deref(),
+            Some("placed: Fmax 36.09 MHz estimated")
+        );
+        // A table row before routing has begun is nothing.
+        assert_eq!(
+            saw("Info:       1000 |      525        474 |  525   474 |    251829|       4.36       4.36|"),
+            None
+        );
+        assert_eq!(
+            saw("Info: Routing 252106 arcs.").as_deref(),
+            Some("routing 252106 arcs")
+        );
+        assert_eq!(
+            saw("Info:    IterCnt |  w/ripup   wo/ripup |  w/r  wo/r |      arcs| batch(sec) total(sec)|"),
+            None
+        );
+        assert_eq!(
+            saw("Info:       2000 |     1129        870 |  604   396 |    251688|       0.77       5.13|")
+                .as_deref(),
+            Some("routing: 251688 of 252106 arcs left (router iteration 2000)")
+        );
+        assert_eq!(
+            saw("Info: Max frequency for clock '$glbnet$core.acc.clock': 58.08 MHz (PASS at 40.00 MHz)")
+                .as_deref(),
+            Some("routed: Fmax 58.08 MHz")
+        );
+        assert_eq!(saw("Warning: something else"), None);
+    }
+
+    #[test]
+    fn yosys_s_passes_are_read() {
+        assert_eq!(
+            yosys_line("2.47. Executing ABC9 pass.").as_deref(),
+            Some("2.47 ABC9 pass")
+        );
+        assert_eq!(
+            yosys_line("2.3. Executing OPT_EXPR pass (perform const folding).").as_deref(),
+            Some("2.3 OPT_EXPR pass")
+        );
+        assert_eq!(
+            yosys_line("1. Executing Verilog-2005 frontend: top.v").as_deref(),
+            Some("1 Verilog-2005 frontend: top.v")
+        );
+        assert_eq!(
+            yosys_line("Warning: Replacing memory \\q_col. Executing"),
+            None
+        );
+        assert_eq!(yosys_line("   Number of cells: 3"), None);
+    }
+}

@@ -175,8 +175,9 @@ enum Command {
     /// The built-in boards: the target each carries, its FPGA, clock, UART and pins.
     Boards,
     /// Build a bitstream for a board with the pinned open tools: synthesis (yosys), place and
-    /// route (nextpnr, seed pinned) and packing; prints each step's time and log, the resources
-    /// used, Fmax against the target's clock and the projected tokens per second. Everything is
+    /// route (nextpnr, seed pinned) and packing; says how far the tools are while they run (on
+    /// stderr), then prints each step's time and log, the resources used, Fmax against the
+    /// target's clock and the projected tokens per second. Everything is
     /// kept in build/bitstream/BOARD-HASH (with build.sh, which replays it) and reused while the
     /// inputs are the same.
     Bitstream {

@@ -4,7 +4,7 @@
 //! says, without reading it).
 
 /// Follows a nextpnr log: the placer's phases and iterations, the placement's Fmax estimate, and
-/// the router's remaining arcs (router1's table).
+/// the router's progress (router1's remaining arcs, router2's overused wires).
 #[derive(Debug, Default)]
 pub struct NextpnrStatus {
     /// Arcs to route, once routing has begun.
@@ -44,6 +44,19 @@ impl NextpnrStatus {
                 self.arcs = Some(arcs);
                 return Some(format!("routing {arcs} arcs"));
             }
+        }
+        // router2: `iter=N wires=W overused=O overuse=X archfail=...`, once an iteration.
+        if let Some(rest) = text.strip_prefix("iter=") {
+            let field = |key: &str| {
+                rest.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(key))
+                    .map(str::to_string)
+            };
+            let iteration = rest.split_whitespace().next()?;
+            let (wires, overused) = (field("wires=")?, field("overused=")?);
+            return Some(format!(
+                "routing (router2): {overused} of {wires} wires overused (iteration {iteration})"
+            ));
         }
         // router1's table: iterations | routed w/ and w/o rip-up | delta | remaining | time.
         let arcs = self.arcs?;
@@ -132,6 +145,19 @@ mod tests {
             Some("routed: Fmax 58.08 MHz")
         );
         assert_eq!(saw("Warning: something else"), None);
+    }
+
+    /// router2's lines (`--router router2`), from the 85F's log.
+    #[test]
+    fn router2_s_iterations_are_read() {
+        let mut status = NextpnrStatus::default();
+        assert_eq!(
+            status
+                .line("Info:     iter=2 wires=1188932 overused=95787 overuse=111123 archfail=NA")
+                .as_deref(),
+            Some("routing (router2): 95787 of 1188932 wires overused (iteration 2)")
+        );
+        assert_eq!(status.line("Info:     iter=3 wires=1188932"), None);
     }
 
     #[test]

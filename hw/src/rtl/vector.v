@@ -49,12 +49,19 @@ function [15:0] local_word_of(input [1:0] m, input [15:0] word);
     end
 endfunction
 
+// The bit length of `x` (0 for 0), as the scalar unit's bit_length64 finds it: the ones smeared
+// down, the leading one alone, its position plus one as OR trees.
 function [5:0] bit_length32(input [31:0] x);
-    integer i;
+    reg [31:0] s, lead;
     begin
-        bit_length32 = 6'd0;
-        for (i = 0; i < 32; i = i + 1)
-            if (x[i]) bit_length32 = i[5:0] + 6'd1;
+        s = x | (x >> 1);
+        s = s | (s >> 2);
+        s = s | (s >> 4);
+        s = s | (s >> 8);
+        s = s | (s >> 16);
+        lead = s & ~(s >> 1);
+        bit_length32 = {|(lead & 32'h80000000), |(lead & 32'h7fff8000), |(lead & 32'h7f807f80),
+                        |(lead & 32'h78787878), |(lead & 32'h66666666), |(lead & 32'h55555555)};
     end
 endfunction
 

@@ -348,6 +348,17 @@ enum Command {
     },
     /// Print the ISA manual (Markdown), generated from the instruction table.
     IsaManual,
+    /// Remove generated files from the build folder (Verilated models, syntheses, routed designs
+    /// and bitstreams, generated designs; `$MONORAIL_BUILD_DIR` or the checkout's build/), as
+    /// `cargo clean` does: each is rebuilt when needed. Files of your own there stay.
+    Clean {
+        /// Only what was made more than this many days ago.
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<u64>,
+        /// List what would go, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The main job on the built-in model: the float reference, the golden model, and the
     /// compiled program on the simulated ulx3s-85f core, side by side.
     Demo {
@@ -1066,6 +1077,33 @@ fn chat(
             ),
         });
     }
+    Ok(())
+}
+
+/// `monorail clean`: the build folder's generated files, all or those older than some days.
+fn clean(older_than_days: Option<u64>, dry_run: bool) -> Result<(), CliError> {
+    let root = monorail_fpga::build_root();
+    let limit =
+        older_than_days.map(|d| std::time::Duration::from_secs(d.saturating_mul(24 * 3600)));
+    let cleaned = monorail_fpga::tools::clean(&root, limit, dry_run).map_err(|e| CliError {
+        code: 1,
+        message: format!("cleaning {}: {e}", root.display()),
+    })?;
+    for path in &cleaned.removed {
+        println!(
+            "{}{}",
+            if dry_run { "would remove " } else { "removed " },
+            path.display()
+        );
+    }
+    println!(
+        "{} {} entries ({:.1} MB) of {}; kept {}",
+        if dry_run { "would remove" } else { "removed" },
+        cleaned.removed.len(),
+        cleaned.bytes as f64 / 1e6,
+        root.display(),
+        cleaned.kept
+    );
     Ok(())
 }
 
@@ -1871,6 +1909,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
             print!("{}", monorail_contract::isa::manual());
             Ok(())
         }
+        Command::Clean {
+            older_than,
+            dry_run,
+        } => clean(older_than, dry_run),
         Command::Demo { steps } => {
             let loaded = load(&ModelArgs {
                 model: None,

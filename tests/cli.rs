@@ -104,6 +104,7 @@ fn every_command_has_help() {
         "boards",
         "bitstream",
         "chat",
+        "clean",
     ] {
         monorail()
             .args([command, "--help"])
@@ -1369,4 +1370,49 @@ fn the_target_flag_names_every_built_in_target() {
     for name in monorail_contract::target::builtin_names() {
         assert!(help.contains(name), "`--target` help lacks {name}: {help}");
     }
+}
+
+/// `monorail clean` removes the build folder's generated entries (older than `--older-than` days
+/// when given), lists them, keeps everything else there, and `--dry-run` removes nothing.
+#[test]
+fn clean_removes_generated_files_and_nothing_else() {
+    let build = tempfile::TempDir::new().unwrap();
+    let old = build.path().join("verilator/ulx3s-85f-0123456789abcdef");
+    let young = build.path().join("bitstream/ulx3s-45f-0123456789abcdef");
+    let mine = build.path().join("bundle");
+    for dir in [&old, &young, &mine] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("file"), vec![1u8; 2_000_000]).unwrap();
+    }
+    let three_days = std::time::Duration::from_secs(3 * 24 * 3600);
+    std::fs::File::open(&old)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - three_days)
+        .unwrap();
+    let run = |args: &[&str]| {
+        let output = monorail()
+            .arg("clean")
+            .args(args)
+            .env("MONORAIL_BUILD_DIR", build.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{stdout}");
+        stdout
+    };
+    let dry = run(&["--older-than", "2", "--dry-run"]);
+    assert!(
+        dry.contains(&format!("would remove {}", old.display()))
+            && dry.contains("would remove 1 entries (2.0 MB)")
+            && dry.contains("kept 1"),
+        "{dry}"
+    );
+    assert!(old.exists());
+    let stdout = run(&["--older-than", "2"]);
+    assert!(stdout.contains("removed 1 entries (2.0 MB)"), "{stdout}");
+    assert!(!old.exists() && young.exists() && mine.exists());
+    let stdout = run(&[]);
+    assert!(stdout.contains("removed 1 entries"), "{stdout}");
+    assert!(!young.exists() && mine.join("file").exists());
+    refused(&["clean", "--older-than", "soon"], &["--older-than"]);
 }

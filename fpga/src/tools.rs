@@ -213,6 +213,90 @@ pub fn run_watching(
     })
 }
 
+/// The folders of the build root that hold generated files, each entry named by its inputs'
+/// hash: Verilated models, syntheses, routed designs and bitstreams, generated designs. Nothing
+/// else under the build root (a bundle written there with `-o`, say) is the cache's.
+pub const CACHE_FOLDERS: [&str; 4] = ["verilator", "synth", "bitstream", "gen"];
+
+/// What [`clean`] removed (or, on a dry run, would remove).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    /// The entries, by path.
+    pub removed: Vec<PathBuf>,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Entries kept: younger than the limit, or the folder of a build still running.
+    pub kept: usize,
+}
+
+/// Remove the entries of the build root's [`CACHE_FOLDERS`] made more than `older_than` ago (all
+/// of them when `None`), as `cargo clean` does for Rust's: every entry is rebuilt when needed.
+/// The `.<pid>.partial` folder of a build whose process still runs is always kept. With
+/// `dry_run`, nothing is removed and the answer says what would be.
+pub fn clean(
+    root: &Path,
+    older_than: Option<Duration>,
+    dry_run: bool,
+) -> Result<Cleaned, ToolError> {
+    let mut cleaned = Cleaned::default();
+    let now = std::time::SystemTime::now();
+    for folder in CACHE_FOLDERS {
+        let dir = root.join(folder);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths {
+            let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .unwrap_or_default();
+            if older_than.is_some_and(|limit| age < limit) || running_build(&path) {
+                cleaned.kept += 1;
+                continue;
+            }
+            cleaned.bytes += size_of(&path);
+            if !dry_run {
+                let removed = if meta.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed.map_err(io(&path))?;
+            }
+            cleaned.removed.push(path);
+        }
+    }
+    Ok(cleaned)
+}
+
+/// Whether `path` is the staging folder of a build whose process still runs.
+fn running_build(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    name.strip_suffix(".partial")
+        .and_then(|rest| rest.rsplit_once('.'))
+        .is_some_and(|(_, pid)| pid.parse::<u32>().is_ok() && Path::new("/proc").join(pid).exists())
+}
+
+/// Bytes of the files under `path` (symbolic links not followed).
+fn size_of(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| size_of(&e.path()))
+        .sum()
+}
+
 /// The lines of a growing file not yet handed on: where the next read starts, and a line begun
 /// but not yet ended.
 #[derive(Default)]
@@ -332,6 +416,42 @@ mod tests {
             text.contains("a failing tool failed") && text.contains("broken"),
             "{text}"
         );
+    }
+
+    /// Entries older than the limit go, younger ones and a running build's folder stay, nothing
+    /// outside the cache folders is touched, and a dry run removes nothing.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn clean_removes_old_cache_entries_only() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let root = tmp.path();
+        let old = root.join("verilator/sim-tiny-0123456789abcdef");
+        let young = root.join("synth/ecp5-25f-fedcba9876543210");
+        let running = root.join(format!(
+            "bitstream/ulx3s-25f-0123456789abcdef.{}.partial",
+            std::process::id()
+        ));
+        let mine = root.join("bundle");
+        for d in [&old, &young, &running, &mine] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("f"), [0u8; 1000]).unwrap();
+        }
+        let two_days = Duration::from_secs(2 * 24 * 3600);
+        let then = std::time::SystemTime::now() - two_days;
+        for d in [&old, &running] {
+            std::fs::File::open(d).unwrap().set_modified(then).unwrap();
+        }
+        let day = Some(Duration::from_secs(24 * 3600));
+        let dry = clean(root, day, true).unwrap();
+        assert_eq!((dry.removed.clone(), dry.bytes), (vec![old.clone()], 1000));
+        assert!(old.exists(), "a dry run removed {:?}", dry.removed);
+        let done = clean(root, day, false).unwrap();
+        assert_eq!(done, dry);
+        assert!(!old.exists() && young.exists() && running.exists() && mine.exists());
+        assert_eq!(done.kept, 2);
+        let all = clean(root, None, false).unwrap();
+        assert_eq!(all.removed, vec![young.clone()]);
+        assert!(running.exists() && mine.exists());
     }
 
     /// A folder left by a build whose process has ended goes when the step runs again; one of a

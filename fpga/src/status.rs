@@ -7,7 +7,9 @@
 /// the router's progress (router1's remaining arcs, router2's overused wires).
 #[derive(Debug, Default)]
 pub struct NextpnrStatus {
-    /// Arcs to route, once routing has begun.
+    /// Whether routing has begun (the Fmax reported after it is the routed design's).
+    routing: bool,
+    /// Arcs to route, as router1 says when it begins.
     arcs: Option<u64>,
 }
 
@@ -33,14 +35,20 @@ impl NextpnrStatus {
         if let Some(rest) = text.strip_prefix("Max frequency for clock ") {
             let (_, figure) = rest.split_once("': ")?;
             let mhz = figure.split_whitespace().next()?;
-            return Some(match self.arcs {
-                None => format!("placed: Fmax {mhz} MHz estimated"),
-                Some(_) => format!("routed: Fmax {mhz} MHz"),
+            return Some(if self.routing {
+                format!("routed: Fmax {mhz} MHz")
+            } else {
+                format!("placed: Fmax {mhz} MHz estimated")
             });
+        }
+        if text.starts_with("Running router2") {
+            self.routing = true;
+            return Some("routing (router2)".into());
         }
         if let Some(rest) = text.strip_prefix("Routing ") {
             if let Some(arcs) = rest.strip_suffix(" arcs.") {
                 let arcs = arcs.parse().ok()?;
+                self.routing = true;
                 self.arcs = Some(arcs);
                 return Some(format!("routing {arcs} arcs"));
             }
@@ -152,12 +160,22 @@ mod tests {
     fn router2_s_iterations_are_read() {
         let mut status = NextpnrStatus::default();
         assert_eq!(
+            status.line("Info: Running router2...").as_deref(),
+            Some("routing (router2)")
+        );
+        assert_eq!(
             status
                 .line("Info:     iter=2 wires=1188932 overused=95787 overuse=111123 archfail=NA")
                 .as_deref(),
             Some("routing (router2): 95787 of 1188932 wires overused (iteration 2)")
         );
         assert_eq!(status.line("Info:     iter=3 wires=1188932"), None);
+        assert_eq!(
+            status
+                .line("Info: Max frequency for clock 'clk': 41.20 MHz (FAIL at 100.00 MHz)")
+                .as_deref(),
+            Some("routed: Fmax 41.20 MHz")
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use monorail_contract::target::SCALAR_TABLE_ENTRIES;
 use rust_hdl::prelude::*;
 
 use crate::decode::{self, OpDecode};
-use crate::verilog::{render, rom};
+use crate::verilog::{bit_length, render, rom};
 
 /// The scalar unit block.
 #[derive(LogicBlock, Default)]
@@ -130,6 +130,7 @@ pub fn body() -> String {
         include_str!("rtl/scalar.v"),
         &[
             ("OPCODES", decode::opcode_constants()),
+            ("BIT_LENGTH64", bit_length("bit_length64", 64)),
             (
                 "DECODE",
                 ops.iter()

@@ -15,7 +15,7 @@ use monorail_contract::timing::pass_gap_cycles;
 use rust_hdl::prelude::*;
 
 use crate::decode::{self, OpDecode};
-use crate::verilog::{log2, pack, render, rom, unpack};
+use crate::verilog::{bit_length, log2, pack, render, rom, unpack};
 
 /// The vector unit block.
 #[derive(LogicBlock, Default)]
@@ -386,6 +386,7 @@ pub fn body(target: &Target) -> String {
         include_str!("rtl/vector.v"),
         &[
             ("OPCODES", decode::opcode_constants()),
+            ("BIT_LENGTH32", bit_length("bit_length32", 32)),
             ("PACK_INPUTS", pack_inputs),
             ("UNPACK_OUTPUTS", unpack_outputs),
             (

@@ -6,28 +6,8 @@
 
 @OPCODES@
 
-// The bit length of `x` (0 for 0). The ones of `x` are smeared down (each bit ORed with all above
-// it), which leaves its leading one alone where the smear differs from itself shifted; bit k of
-// the result is then an OR of the positions i whose i + 1 has bit k set. A few levels of logic,
-// and a few word operations in the simulator, where a loop in which each higher one overrides
-// the lower ones left a priority chain as deep as the width (15 levels of LUTs, the 45F's
-// critical path).
-function [6:0] bit_length64(input [63:0] x);
-    reg [63:0] s, lead;
-    begin
-        s = x | (x >> 1);
-        s = s | (s >> 2);
-        s = s | (s >> 4);
-        s = s | (s >> 8);
-        s = s | (s >> 16);
-        s = s | (s >> 32);
-        lead = s & ~(s >> 1);
-        bit_length64 = {|(lead & 64'h8000000000000000), |(lead & 64'h7fffffff80000000),
-                        |(lead & 64'h7fff80007fff8000), |(lead & 64'h7f807f807f807f80),
-                        |(lead & 64'h7878787878787878), |(lead & 64'h6666666666666666),
-                        |(lead & 64'h5555555555555555)};
-    end
-endfunction
+// The bit length (verilog::bit_length).
+@BIT_LENGTH64@
 
 // The `width` bits just below the leading one of `x` (at position `lead`), as numerics'
 // fraction_index.

@@ -49,21 +49,8 @@ function [15:0] local_word_of(input [1:0] m, input [15:0] word);
     end
 endfunction
 
-// The bit length of `x` (0 for 0), as the scalar unit's bit_length64 finds it: the ones smeared
-// down, the leading one alone, its position plus one as OR trees.
-function [5:0] bit_length32(input [31:0] x);
-    reg [31:0] s, lead;
-    begin
-        s = x | (x >> 1);
-        s = s | (s >> 2);
-        s = s | (s >> 4);
-        s = s | (s >> 8);
-        s = s | (s >> 16);
-        lead = s & ~(s >> 1);
-        bit_length32 = {|(lead & 32'h80000000), |(lead & 32'h7fff8000), |(lead & 32'h7f807f80),
-                        |(lead & 32'h78787878), |(lead & 32'h66666666), |(lead & 32'h55555555)};
-    end
-endfunction
+// The bit length (verilog::bit_length).
+@BIT_LENGTH32@
 
 // Each lane's tables (sigmoid by |q|, then exp2) are a block RAM of its own with two read ports:
 // silu's sigmoid at OP, expneg's exp2 at E2.

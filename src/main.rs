@@ -1110,6 +1110,9 @@ fn clean(older_than_days: Option<u64>, dry_run: bool) -> Result<(), CliError> {
 /// Seconds between two status lines of a running flow step when stderr is not a terminal.
 const STATUS_PERIOD_S: u64 = 60;
 
+/// Back to the start of the terminal's line, and clear it (a running step's status line).
+const CLEAR_LINE: &str = "\r\x1b[K";
+
 /// `monorail bitstream`: the model compiled for the board's target, the board top generated
 /// around the core, and the flow run; a table of what it made.
 fn bitstream(
@@ -1172,7 +1175,7 @@ fn bitstream(
     let mut progress = |event: monorail_fpga::bitstream::Progress<'_>| match event {
         monorail_fpga::bitstream::Progress::Status { step, status } => {
             if live {
-                eprint!("\r\x1b[K{step}: {status}");
+                eprint!("{CLEAR_LINE}{step}: {status}");
                 let _ = std::io::stderr().flush();
             } else if last_status.is_none_or(|t| t.elapsed().as_secs() >= STATUS_PERIOD_S) {
                 eprintln!("{step}: {status}");
@@ -1181,7 +1184,7 @@ fn bitstream(
         }
         monorail_fpga::bitstream::Progress::Step(step) => {
             if live {
-                eprint!("\r\x1b[K");
+                eprint!("{CLEAR_LINE}");
             }
             last_status = None;
             let time = if step.reused {
@@ -1193,7 +1196,7 @@ fn bitstream(
         }
         monorail_fpga::bitstream::Progress::Warning(warning) => {
             if live {
-                eprint!("\r\x1b[K");
+                eprint!("{CLEAR_LINE}");
             }
             eprintln!("monorail: warning: {}: {warning}", board.name);
         }

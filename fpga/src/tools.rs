@@ -88,13 +88,10 @@ pub(crate) fn staging(dir: &Path) -> Result<PathBuf, ToolError> {
     if let (Some(parent), true) = (dir.parent(), Path::new("/proc/self").exists()) {
         for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
             let file = entry.file_name().to_string_lossy().into_owned();
-            let Some(pid) = file
+            let ours = file
                 .strip_prefix(&format!("{name}."))
-                .and_then(|rest| rest.strip_suffix(".partial"))
-            else {
-                continue;
-            };
-            if !Path::new("/proc").join(pid).exists() {
+                .is_some_and(|rest| rest.ends_with(".partial"));
+            if ours && staging_owner_runs(&entry.path()) == Some(false) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
@@ -254,7 +251,9 @@ pub fn clean(
                 .ok()
                 .and_then(|t| now.duration_since(t).ok())
                 .unwrap_or_default();
-            if older_than.is_some_and(|limit| age < limit) || running_build(&path) {
+            if older_than.is_some_and(|limit| age < limit)
+                || staging_owner_runs(&path) == Some(true)
+            {
                 cleaned.kept += 1;
                 continue;
             }
@@ -273,12 +272,13 @@ pub fn clean(
     Ok(cleaned)
 }
 
-/// Whether `path` is the staging folder of a build whose process still runs.
-fn running_build(path: &Path) -> bool {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    name.strip_suffix(".partial")
-        .and_then(|rest| rest.rsplit_once('.'))
-        .is_some_and(|(_, pid)| pid.parse::<u32>().is_ok() && Path::new("/proc").join(pid).exists())
+/// For a [`staging`] folder (`<name>.<pid>.partial`), whether the process that writes it still
+/// runs; `None` for any other path.
+fn staging_owner_runs(path: &Path) -> Option<bool> {
+    let name = path.file_name()?.to_string_lossy();
+    let (_, pid) = name.strip_suffix(".partial")?.rsplit_once('.')?;
+    pid.parse::<u32>().ok()?;
+    Some(Path::new("/proc").join(pid).exists())
 }
 
 /// Bytes of the files under `path` (symbolic links not followed).

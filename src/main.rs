@@ -12,7 +12,7 @@ use monorail_compiler::{compile, CompileOptions};
 use monorail_contract::board::Board;
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::steps::ModelStep;
-use monorail_contract::target::{RawTarget, Target, VectorMemory};
+use monorail_contract::target::{Family, RawTarget, Target, VectorMemory};
 use monorail_hw::board::{board_top, TopFor};
 use monorail_model::builtin;
 use monorail_model::checkpoint::{self, Checkpoint};
@@ -73,7 +73,7 @@ enum EngineKind {
 /// The machine flags shared by the commands that compile.
 #[derive(clap::Args)]
 struct MachineArgs {
-    /// Target: a built-in name (sim-tiny, ulx3s-85f, ecp5-45f, ecp5-25f, icebreaker) or a
+    /// Target: a built-in name (sim-tiny, ulx3s-85f, ecp5-45f, ecp5-25f, gw2a-18, icebreaker) or a
     /// target file (.toml); default: sim-tiny.
     #[arg(long)]
     target: Option<String>,
@@ -977,6 +977,8 @@ fn chat(
     load_weights: bool,
 ) -> Result<(), CliError> {
     let board = Board::builtin(board_name).map_err(|e| refused(e.to_string()))?;
+    monorail_fpga::bitstream::check_fits(&board)
+        .map_err(|e| refused(format!("{}: {e}", board.name)))?;
     let loaded = load_for(model, &board.target)?;
     let tokens = prompt_tokens(prompt, &loaded)?;
     let machine = MachineArgs {
@@ -1125,6 +1127,8 @@ fn bitstream(
     baud: Option<u32>,
 ) -> Result<(), CliError> {
     let board = Board::builtin(board_name).map_err(|e| refused(e.to_string()))?;
+    monorail_fpga::bitstream::check_fits(&board)
+        .map_err(|e| refused(format!("{}: {e}", board.name)))?;
     let loaded = load_for(model, &board.target)?;
     let machine = MachineArgs {
         target: Some(board.target.name.clone()),
@@ -1164,7 +1168,12 @@ fn bitstream(
         written.dir.display()
     );
     println!(
-        "running yosys, nextpnr, ecpbram and the packer (minutes; each step's log is kept)..."
+        "running yosys, nextpnr{} and the packer (minutes; each step's log is kept)...",
+        if board.family == Family::Ecp5 {
+            ", ecpbram"
+        } else {
+            ""
+        }
     );
     println!("{:<16} {:>9}  log", "step", "wall time");
     let options = monorail_fpga::bitstream::Options { seed };
@@ -1213,24 +1222,32 @@ fn bitstream(
                     message: format!("{}: {e}", board.name),
                 }
             })?;
-    let w = &made.weights;
-    let copies: Vec<String> = w
-        .copies
-        .iter()
-        .map(|(file, n)| format!("{file} held {n} times"))
-        .collect();
-    println!(
-        "weights: {} bit slices of {} memory images swapped into {} block RAMs of the routed \
-         design, each checked{}",
-        w.slices,
-        w.memories,
-        w.block_rams,
-        if copies.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", copies.join(", "))
+    match &made.weights {
+        Some(w) => {
+            let copies: Vec<String> = w
+                .copies
+                .iter()
+                .map(|(file, n)| format!("{file} held {n} times"))
+                .collect();
+            println!(
+                "weights: {} bit slices of {} memory images swapped into {} block RAMs of the \
+                 routed design, each checked{}",
+                w.slices,
+                w.memories,
+                w.block_rams,
+                if copies.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", copies.join(", "))
+                }
+            );
         }
-    );
+        None => println!(
+            "weights: synthesised into the design (no {:?} tool swaps block RAM contents: \
+             another model of this target is another place and route)",
+            board.family
+        ),
+    }
     println!(
         "{:<16} {:>8} {:>10} {:>6}",
         "resource", "used", "available", "share"

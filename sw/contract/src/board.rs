@@ -14,7 +14,7 @@ use thiserror::Error;
 use crate::target::{is_short_name, Family, Target, SHORT_NAME_RULE};
 
 /// The built-in boards: (board file name, TOML text).
-pub const BUILTIN_BOARDS: [(&str, &str); 6] = [
+pub const BUILTIN_BOARDS: [(&str, &str); 7] = [
     (
         "icebreaker",
         include_str!("../../../boards/icebreaker.toml"),
@@ -30,10 +30,14 @@ pub const BUILTIN_BOARDS: [(&str, &str); 6] = [
         "orangecrab-85f",
         include_str!("../../../boards/orangecrab-85f.toml"),
     ),
+    (
+        "tangnano-20k",
+        include_str!("../../../boards/tangnano-20k.toml"),
+    ),
 ];
 
 /// The constraint files the built-in boards use: (file name, text).
-pub const BUILTIN_CONSTRAINTS: [(&str, &str); 3] = [
+pub const BUILTIN_CONSTRAINTS: [(&str, &str); 4] = [
     (
         "icebreaker.pcf",
         include_str!("../../../constraints/icebreaker.pcf"),
@@ -43,6 +47,18 @@ pub const BUILTIN_CONSTRAINTS: [(&str, &str); 3] = [
         "orangecrab.lpf",
         include_str!("../../../constraints/orangecrab.lpf"),
     ),
+    (
+        "tangnano-20k.cst",
+        include_str!("../../../constraints/tangnano-20k.cst"),
+    ),
+];
+
+/// The Gowin devices Monorail knows: (the part, as a target's `[device]` names it and as
+/// nextpnr-himbaechel's `family` and gowin_pack's `-d` take it; the whole part number with
+/// package and speed, as a board's `package` names it and nextpnr's `--device` takes it).
+pub const GOWIN_DEVICES: [(&str, &str); 2] = [
+    ("GW2A-18C", "GW2AR-LV18QN88C8/I7"),
+    ("GW1N-9C", "GW1NR-LV9QN88PC6/I5"),
 ];
 
 /// The board top's single-bit ports besides the LEDs, as the constraint files name them.
@@ -215,16 +231,25 @@ impl RawBoard {
                 ),
             ));
         }
+        let gowin: Vec<&str> = GOWIN_DEVICES
+            .iter()
+            .filter(|(part, _)| *part == device.part)
+            .map(|(_, whole)| *whole)
+            .collect();
         let (extension, packages): (&str, &[&str]) = match device.family {
             Family::Ecp5 => ("lpf", &["CABGA256", "CABGA381", "CABGA554", "CSFBGA285"]),
             Family::Ice40 => ("pcf", &["sg48", "uwg30"]),
-            Family::Gowin => ("cst", &[]),
+            Family::Gowin => ("cst", &gowin),
         };
-        if !packages.is_empty() && !packages.contains(&self.package.as_str()) {
+        if !packages.contains(&self.package.as_str()) {
             return Err(field(
                 "package",
                 &self.package,
-                &format!("must be one of {}", packages.join(", ")),
+                &if packages.is_empty() {
+                    format!("Monorail knows no device of the part {}", device.part)
+                } else {
+                    format!("must be one of {}", packages.join(", "))
+                },
             ));
         }
         match (device.family, self.speed_grade) {
@@ -451,6 +476,11 @@ mod tests {
         assert_eq!(ulx3s.cycles_per_bit(), 868); // 100 MHz / 115200 baud
         let ice = Board::builtin("icebreaker").unwrap();
         assert_eq!((ice.pin("uart_tx"), ice.leds), (Some("9"), 2));
+        let tang = Board::builtin("tangnano-20k").unwrap();
+        assert_eq!(
+            (tang.pin("clk"), tang.pin("uart_rx"), tang.leds, tang.family),
+            (Some("4"), Some("70"), 6, Family::Gowin)
+        );
     }
 
     fn raw(edit: &str) -> RawBoard {
@@ -497,6 +527,23 @@ mod tests {
         let ice = RawBoard::parse("b.toml", &text).unwrap();
         let e = err(&ice, Some(BUILTIN_CONSTRAINTS[0].1));
         assert!(e.contains("fewer than 8 cycles a bit"), "{e}");
+        // A Gowin board names the whole part number of its target's part.
+        let (_, text) = BUILTIN_BOARDS
+            .iter()
+            .find(|(n, _)| *n == "tangnano-20k")
+            .unwrap();
+        let cst = BUILTIN_CONSTRAINTS
+            .iter()
+            .find(|(n, _)| *n == "tangnano-20k.cst")
+            .unwrap()
+            .1;
+        let text = text.replace("GW2AR-LV18QN88C8/I7", "GW1NR-LV9QN88PC6/I5");
+        let tang = RawBoard::parse("b.toml", &text).unwrap();
+        let e = err(&tang, Some(cst));
+        assert!(
+            e.contains("`package` is GW1NR-LV9QN88PC6/I5: must be one of GW2AR-LV18QN88C8/I7"),
+            "{e}"
+        );
     }
 
     #[test]

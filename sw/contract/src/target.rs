@@ -12,11 +12,12 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// The built-in targets: (name, TOML text).
-pub const BUILTIN_TARGETS: [(&str, &str); 5] = [
+pub const BUILTIN_TARGETS: [(&str, &str); 6] = [
     ("sim-tiny", include_str!("../../../targets/sim-tiny.toml")),
     ("ulx3s-85f", include_str!("../../../targets/ulx3s-85f.toml")),
     ("ecp5-45f", include_str!("../../../targets/ecp5-45f.toml")),
     ("ecp5-25f", include_str!("../../../targets/ecp5-25f.toml")),
+    ("gw2a-18", include_str!("../../../targets/gw2a-18.toml")),
     (
         "icebreaker",
         include_str!("../../../targets/icebreaker.toml"),
@@ -670,6 +671,16 @@ mod tests {
             overflows.len() == 2
                 && overflows[0].contains("but the iCE40UP5K has 30")
                 && overflows[1].contains("needs 15 multipliers"),
+            "{overflows:?}"
+        );
+        // The Tang Nano 20K's GW2A-18C: one block RAM short (its LUTs are the larger lack,
+        // which only place and route counts).
+        let gowin = Target::builtin("gw2a-18").unwrap();
+        let overflows = gowin.device_overflows();
+        assert!(
+            overflows.len() == 1
+                && overflows[0].contains("need 47 block RAMs (matrix 24, vector 8")
+                && overflows[0].contains("the GW2A-18C has 46"),
             "{overflows:?}"
         );
         let mut big = ulx3s.clone();

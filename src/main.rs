@@ -1222,32 +1222,24 @@ fn bitstream(
                     message: format!("{}: {e}", board.name),
                 }
             })?;
-    match &made.weights {
-        Some(w) => {
-            let copies: Vec<String> = w
-                .copies
-                .iter()
-                .map(|(file, n)| format!("{file} held {n} times"))
-                .collect();
-            println!(
-                "weights: {} bit slices of {} memory images swapped into {} block RAMs of the \
-                 routed design, each checked{}",
-                w.slices,
-                w.memories,
-                w.block_rams,
-                if copies.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", copies.join(", "))
-                }
-            );
+    let w = &made.weights;
+    let copies: Vec<String> = w
+        .copies
+        .iter()
+        .map(|(file, n)| format!("{file} held {n} times"))
+        .collect();
+    println!(
+        "weights: {} bit slices of {} memory images swapped into {} block RAMs of the routed \
+         design, each checked{}",
+        w.slices,
+        w.memories,
+        w.block_rams,
+        if copies.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", copies.join(", "))
         }
-        None => println!(
-            "weights: synthesised into the design (no {:?} tool swaps block RAM contents: \
-             another model of this target is another place and route)",
-            board.family
-        ),
-    }
+    );
     println!(
         "{:<16} {:>8} {:>10} {:>6}",
         "resource", "used", "available", "share"

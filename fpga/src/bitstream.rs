@@ -2,15 +2,15 @@
 //! check of its cells against the device's budget, place and route (nextpnr, seed pinned; its
 //! default router, router1: router2 stalled on the 45F at 60% of its logic), the model's
 //! memory images swapped into the routed design (ecpbram, [`crate::weights`]), packing
-//! (ecppack; gowin_pack), and nextpnr's report read back as resources and Fmax.
+//! (ecppack; gowin_pack), and nextpnr's report read back as resources and Fmax. No tool swaps
+//! the block RAMs of a routed Gowin design, so Monorail does it in nextpnr-himbaechel's netlist
+//! ([`weights::swap_gowin`]).
 //!
-//! On the ECP5, synthesis and place and route see the board's core with seeded placeholders in
-//! its memories, never a model: they happen in `<build>/bitstream/<board>-<hash>`, the hash
-//! covering the synthesised netlist, the constraints and every option, once for every model of
-//! the target. Each model gets `<that>/model-<hash>` (the hash covering its images and the
-//! commands), with the swapped configuration and the bitstream. No tool swaps the block RAMs of
-//! a routed Gowin design, so there the model's images are synthesised in (another model is
-//! another place and route) and `model-<hash>` only packs. Each folder is written as
+//! Synthesis and place and route see the board's core with seeded placeholders in its memories,
+//! never a model: they happen in `<build>/bitstream/<board>-<hash>`, the hash covering the
+//! synthesised netlist, the constraints and every option, once for every model of the target.
+//! Each model gets `<that>/model-<hash>` (the hash covering its images and the commands), with
+//! the swapped configuration and the bitstream. Each folder is written as
 //! `<...>.<pid>.partial` and renamed once finished, so a folder with its final name is always
 //! complete and two builds at once do not meet; a later build of the same inputs reuses it.
 //! Each keeps its tools' logs and a `build.sh` that replays it with the pinned tools.
@@ -92,11 +92,11 @@ pub struct Resource {
 pub struct Bitstream {
     /// The routed design's folder (nextpnr's `report.json`, the placeholders' configuration).
     pub dir: PathBuf,
-    /// The bitstream (`top.bit`, Gowin's `top.fs`), in the model's folder inside `dir` (with
-    /// the swapped configuration on the ECP5).
+    /// The bitstream (`top.bit`, Gowin's `top.fs`), in the model's folder inside `dir` with
+    /// the swapped configuration.
     pub file: PathBuf,
-    /// What the swap put where (none where the model's images were synthesised in: Gowin).
-    pub weights: Option<Swap>,
+    /// What the swap put where.
+    pub weights: Swap,
     /// The synthesis it was made from.
     pub synthesis: Synthesis,
     /// Placed resources (those the design uses).
@@ -340,13 +340,6 @@ fn routed_file(family: Family) -> &'static str {
 /// nextpnr-himbaechel's routed netlist, gowin_pack's input.
 const ROUTED_GOWIN: &str = "pnr.json";
 
-/// Whether the family's tools swap block RAM contents in a routed design (ecpbram for the
-/// ECP5). Gowin has no such tool: its model's images are synthesised in, and another model is
-/// another place and route.
-fn swaps_images(family: Family) -> bool {
-    family == Family::Ecp5
-}
-
 /// Refuse a board whose core cannot fit its FPGA, by the contract's estimate of block RAMs and
 /// multipliers (yosys's count: `fpga/tests/synthesis.rs` holds them equal), before minutes of
 /// synthesis.
@@ -406,13 +399,11 @@ pub fn build(
             })?,
         );
     }
-    // Block RAM images are swapped where the family's tools can; others (distributed RAM, or
-    // every memory where nothing swaps) stay in the routed design.
-    let swaps = swaps_images(board.family);
+    // Block RAM images are swapped; others (distributed RAM) stay in the routed design.
     let routed_images: Vec<Image> = models
         .iter()
         .map(|m| {
-            if swaps && m.spec.block_ram {
+            if m.spec.block_ram {
                 Image::placeholder(&m.spec)
             } else {
                 m.clone()
@@ -423,7 +414,7 @@ pub fn build(
     let (placeholders, models): (Vec<Image>, Vec<Image>) = routed_images
         .into_iter()
         .zip(models)
-        .filter(|(_, m)| swaps && m.spec.block_ram)
+        .filter(|(_, m)| m.spec.block_ram)
         .unzip();
 
     let start = Instant::now();
@@ -449,12 +440,16 @@ pub fn build(
     }
     let (dir, step) = place_and_route(board, &synthesis, build, options, progress)?;
     progress(Progress::Step(&step));
-    let (file, weights) = if swaps {
-        let (model_dir, swap) = swap_and_pack(&dir, &placeholders, &models, progress)?;
-        (model_dir.join("top.bit"), Some(swap))
+    let (model_dir, weights) = if board.family == Family::Gowin {
+        swap_and_pack_gowin(&dir, device, &placeholders, &models, progress)?
     } else {
-        (pack_gowin(&dir, device, progress)?, None)
+        swap_and_pack(&dir, &placeholders, &models, progress)?
     };
+    let file = model_dir.join(if board.family == Family::Gowin {
+        "top.fs"
+    } else {
+        "top.bit"
+    });
     let (resources, fmax_hz) = read_report(&dir.join("report.json"))?;
     Ok(Bitstream {
         file,
@@ -468,8 +463,7 @@ pub fn build(
 }
 
 /// The design that is synthesised, placed and routed: `design`'s `top.v` with `images` (the
-/// placeholders for block RAM where the family swaps images, else the model's), in
-/// `<build>/gen/<board>-placeholders-<hash>` (`<board>-model-<hash>`). Any other image in
+/// placeholders, for block RAM), in `<build>/gen/<board>-placeholders-<hash>`. Any other image in
 /// `design` is an error: the core would not be what the target says.
 fn placeholder_design(
     board: &Board,
@@ -502,14 +496,9 @@ fn placeholder_design(
         .iter()
         .flat_map(|(name, bytes)| [name.as_bytes(), bytes.as_slice()])
         .collect();
-    let holds = if swaps_images(board.family) {
-        "placeholders"
-    } else {
-        "model"
-    };
     let dir = build
         .join("gen")
-        .join(format!("{}-{holds}-{:016x}", board.name, fnv(&parts)));
+        .join(format!("{}-placeholders-{:016x}", board.name, fnv(&parts)));
     if !dir.join("top.v").is_file() {
         let partial = staging(&dir)?;
         for (name, bytes) in &files {
@@ -766,37 +755,78 @@ fn swap_and_pack(
     Ok((dir, swap))
 }
 
-/// Pack the routed Gowin design in `routed` (the model's images synthesised in) in
-/// `<routed>/model-<hash>` (or reuse it); the bitstream, `top.fs`.
-fn pack_gowin(
+/// Swap the model's images into the routed Gowin design in `routed` and pack the result, in
+/// `<routed>/model-<hash>` (or reuse it); check the swap either way. No tool swaps a Gowin
+/// design's block RAMs, so Monorail does it ([`weights::swap_gowin`]) in nextpnr's JSON netlist.
+fn swap_and_pack_gowin(
     routed: &Path,
     device: &Device,
+    placeholders: &[Image],
+    models: &[Image],
     progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<PathBuf, ToolError> {
-    let routed_netlist = format!("../{ROUTED_GOWIN}");
-    let args = ["-d", &device.part, "-o", "top.fs", &routed_netlist];
+) -> Result<(PathBuf, Swap), ToolError> {
+    let args = ["-d", &device.part, "-o", "top.fs", ROUTED_GOWIN];
     let command = format!("{GOWIN_PACK} {}", args.join(" "));
-    let dir = routed.join(format!("model-{:016x}", fnv(&[command.as_bytes()])));
-    let file = dir.join("top.fs");
-    let mut step = Step {
-        name: "pack",
-        seconds: 0.0,
-        reused: true,
-        log: dir.join(log_name("pack")),
+    let mut parts: Vec<Vec<u8>> = vec![command.clone().into_bytes()];
+    for image in placeholders.iter().chain(models) {
+        parts.push(image.spec.file.clone().into_bytes());
+        parts.push(image.slices_hex().into_bytes());
+    }
+    let slices: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+    let dir = routed.join(format!("model-{:016x}", fnv(&slices)));
+    let base_path = routed.join(ROUTED_GOWIN);
+    let base = std::fs::read_to_string(&base_path).map_err(io(&base_path))?;
+    let swapped_path = dir.join(ROUTED_GOWIN);
+    let checked = |text: &str, path: &Path| {
+        weights::check_gowin(&base, text, placeholders, models).map_err(|e| ToolError::Output {
+            path: path.to_path_buf(),
+            message: format!("the weights swap is wrong: {e}"),
+        })
     };
-    if file.is_file() {
-        progress(Progress::Step(&step));
-        return Ok(file);
+    let step = |name: &'static str, seconds: f64, reused: bool| Step {
+        name,
+        seconds,
+        reused,
+        log: dir.join(log_name(name)),
+    };
+    if dir.join("top.fs").is_file() {
+        for name in ["weights", "pack"] {
+            progress(Progress::Step(&step(name, 0.0, true)));
+        }
+        let text = std::fs::read_to_string(&swapped_path).map_err(io(&swapped_path))?;
+        return Ok((dir.clone(), checked(&text, &swapped_path)?));
     }
     let partial = staging(&dir)?;
+    let t = Instant::now();
+    let (text, _) =
+        weights::swap_gowin(&base, placeholders, models).map_err(|e| ToolError::Output {
+            path: base_path.clone(),
+            message: format!("the weights swap failed: {e}"),
+        })?;
+    let netlist = partial.join(ROUTED_GOWIN);
+    std::fs::write(&netlist, &text).map_err(io(&netlist))?;
+    // Read back on its own before it is packed.
+    let swap = checked(&text, &netlist)?;
+    let log = partial.join(log_name("weights"));
+    let summary = format!(
+        "{} bit slices of {} memory images swapped into {} block RAMs of ../{ROUTED_GOWIN}, \
+         written to {ROUTED_GOWIN} and checked\n",
+        swap.slices, swap.memories, swap.block_rams
+    );
+    std::fs::write(&log, summary).map_err(io(&log))?;
+    progress(Progress::Step(&step(
+        "weights",
+        t.elapsed().as_secs_f64(),
+        false,
+    )));
     let script_path = partial.join("build.sh");
     let script = format!(
-        "#!/bin/sh\n# A model's bitstream, as `monorail bitstream` packed it from the routed \
-         design of the folder\n# above (whose build.sh makes it; the model's images are \
-         synthesised in: no Gowin tool\n# swaps them). Replays with the pinned tools \
-         (scripts/setup-tools.sh installs them into\n# .tools/venv/bin; put that folder on \
-         PATH).\nset -eu\ncd \"$(dirname \"$0\")\"\n[ -f {routed_netlist} ] || ../build.sh\n\n\
-         # pack\n{command} > {} 2>&1\n",
+        "#!/bin/sh\n# A model's bitstream, as `monorail bitstream` built it: its memory images \
+         swapped into\n# the routed design of the folder above by Monorail (no Gowin tool swaps \
+         block RAMs;\n# {ROUTED_GOWIN} here is the result), then packed. Replays the packing with \
+         the pinned tools\n# (scripts/setup-tools.sh installs them into .tools/venv/bin; put \
+         that folder on PATH).\nset -eu\ncd \"$(dirname \"$0\")\"\n\n# pack\n{command} > {} \
+         2>&1\n",
         log_name("pack")
     );
     std::fs::write(&script_path, script).map_err(io(&script_path))?;
@@ -808,11 +838,13 @@ fn pack_gowin(
         &partial,
         &partial.join(log_name("pack")),
     )?;
-    step.seconds = t.elapsed().as_secs_f64();
-    step.reused = false;
-    progress(Progress::Step(&step));
+    progress(Progress::Step(&step(
+        "pack",
+        t.elapsed().as_secs_f64(),
+        false,
+    )));
     publish(&partial, &dir)?;
-    Ok(file)
+    Ok((dir, swap))
 }
 
 /// The Gowin packer (Apycula's).
@@ -850,15 +882,10 @@ fn script(board: &Board, synthesis: &Synthesis, commands: &[ToolCommand]) -> Str
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let memories = if swaps_images(board.family) {
-        "seeded placeholders in its memories,\n# as `monorail bitstream` built it; each \
-         model-*/build.sh swaps a model's images into it\n# and packs that model's bitstream"
-    } else {
-        "a model's images in its memories,\n# as `monorail bitstream` built it; model-*/build.sh \
-         packs its bitstream"
-    };
     let mut s = format!(
-        "#!/bin/sh\n# The routed design of board {board} (target {target}), {memories}.\n\
+        "#!/bin/sh\n# The routed design of board {board} (target {target}), seeded placeholders \
+         in its memories,\n# as `monorail bitstream` built it; each model-*/build.sh swaps a \
+         model's images into it\n# and packs that model's bitstream.\n\
          # Replays every step with the pinned tools (scripts/setup-tools.sh installs them into\n\
          # .tools/venv/bin; put that folder on PATH).\n# Paths are relative: YoWASP's tools \
          cannot open absolute /tmp paths.\nset -eu\ncd \"$(dirname \"$0\")\"\n\n\

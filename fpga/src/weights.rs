@@ -308,21 +308,178 @@ pub fn check(
 ) -> Result<Swap, String> {
     let base = brams(base).map_err(|e| format!("the routed design: {e}"))?;
     let swapped = brams(swapped).map_err(|e| format!("the swapped design: {e}"))?;
+    check_contents(&base, &swapped, placeholders, models)
+}
+
+/// [`check`] of a routed Gowin design: `base` and `swapped` are nextpnr-himbaechel's JSON
+/// netlists.
+pub fn check_gowin(
+    base: &str,
+    swapped: &str,
+    placeholders: &[Image],
+    models: &[Image],
+) -> Result<Swap, String> {
+    let (_, base) = gowin_brams(base).map_err(|e| format!("the routed design: {e}"))?;
+    let (_, swapped) = gowin_brams(swapped).map_err(|e| format!("the swapped design: {e}"))?;
+    let numbered = |brams: Vec<GowinBram>| -> BTreeMap<u32, Vec<u16>> {
+        brams
+            .into_iter()
+            .enumerate()
+            .map(|(n, b)| (n as u32, b.data))
+            .collect()
+    };
+    check_contents(&numbered(base), &numbered(swapped), placeholders, models)
+}
+
+/// A Gowin block RAM (BSRAM) of a routed design: its cell, whether its contents are the 9-bit
+/// words of the x9 modes, and those contents (2048 words of 9 bits, or of 8).
+struct GowinBram {
+    cell: String,
+    nine: bool,
+    data: Vec<u16>,
+}
+
+/// Parameters holding a Gowin block RAM's contents: `INIT_RAM_00` .. `INIT_RAM_3F`.
+const GOWIN_INITS: usize = 64;
+
+/// The block RAMs of nextpnr-himbaechel's JSON netlist, in cell-name order: every cell with
+/// `INIT_RAM_00` .. `INIT_RAM_3F`, each a string of '0' and '1' (most significant first; an
+/// undefined 'x' reads as 0), 288 bits in the x9 modes and 256 in the others. Laid end to end
+/// they are the block RAM's bits, word after word at every port width (yosys's
+/// `techlibs/gowin/brams_map.v`): the same order as a DP16KD's.
+fn gowin_brams(text: &str) -> Result<(serde_json::Value, Vec<GowinBram>), String> {
+    let netlist: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let mut out = Vec::new();
+    let modules = netlist["modules"]
+        .as_object()
+        .ok_or("no `modules` in the netlist")?;
+    for module in modules.values() {
+        let Some(cells) = module["cells"].as_object() else {
+            continue;
+        };
+        for (name, cell) in cells {
+            let parameters = &cell["parameters"];
+            if parameters.get("INIT_RAM_00").is_none() {
+                continue;
+            }
+            let mut bits: Vec<bool> = Vec::with_capacity(GOWIN_INITS * 288);
+            let mut nine = false;
+            for i in 0..GOWIN_INITS {
+                let key = format!("INIT_RAM_{i:02X}");
+                let value = parameters[&key]
+                    .as_str()
+                    .ok_or_else(|| format!("cell {name}: no {key}"))?;
+                nine = match value.len() {
+                    288 => true,
+                    256 => false,
+                    n => return Err(format!("cell {name}: {key} has {n} bits, not 256 or 288")),
+                };
+                for c in value.chars().rev() {
+                    bits.push(match c {
+                        '1' => true,
+                        '0' | 'x' | 'X' => false,
+                        _ => return Err(format!("cell {name}: {key} holds `{c}`")),
+                    });
+                }
+            }
+            let word_bits = if nine { 9 } else { 8 };
+            if bits.len() != DP16KD_WORDS * word_bits {
+                return Err(format!(
+                    "cell {name}: its INIT_RAM parameters mix 256 and 288 bits"
+                ));
+            }
+            let data = bits
+                .chunks(word_bits)
+                .map(|w| {
+                    w.iter()
+                        .enumerate()
+                        .fold(0u16, |acc, (b, &on)| acc | (u16::from(on) << b))
+                })
+                .collect();
+            out.push(GowinBram {
+                cell: name.clone(),
+                nine,
+                data,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.cell.cmp(&b.cell));
+    Ok((netlist, out))
+}
+
+/// Swap the models' images into a routed Gowin design (nextpnr-himbaechel's JSON netlist, with
+/// `placeholders` in its block RAMs), as ecpbram does for the ECP5: every placeholder slice is
+/// found by its contents and replaced by the model's. Returns the new netlist and what was put
+/// where.
+pub fn swap_gowin(
+    text: &str,
+    placeholders: &[Image],
+    models: &[Image],
+) -> Result<(String, Swap), String> {
+    let (mut netlist, mut brams) = gowin_brams(text)?;
+    let numbered: BTreeMap<u32, Vec<u16>> = brams
+        .iter()
+        .enumerate()
+        .map(|(n, b)| (n as u32, b.data.clone()))
+        .collect();
+    let found = locate(&numbered, placeholders)?;
+    let mut changed = BTreeSet::new();
+    for (&(i, bit, chunk), places) in &found {
+        let slice = models[i].slice(bit, chunk);
+        for &(number, mode, j) in places {
+            set_bram_slice(&mut brams[number as usize].data, mode, j, &slice);
+            changed.insert(number as usize);
+        }
+    }
+    let modules = netlist["modules"]
+        .as_object_mut()
+        .ok_or("no `modules` in the netlist")?;
+    for number in changed {
+        let bram = &brams[number];
+        let cell = modules
+            .values_mut()
+            .find_map(|m| m["cells"].get_mut(&bram.cell))
+            .ok_or_else(|| format!("cell {} vanished", bram.cell))?;
+        let word_bits = if bram.nine { 9 } else { 8 };
+        let bits: Vec<bool> = bram
+            .data
+            .iter()
+            .flat_map(|&w| (0..word_bits).map(move |b| w >> b & 1 == 1))
+            .collect();
+        for (i, init) in bits.chunks(bits.len() / GOWIN_INITS).enumerate() {
+            let value: String = init
+                .iter()
+                .rev()
+                .map(|&on| if on { '1' } else { '0' })
+                .collect();
+            cell["parameters"][format!("INIT_RAM_{i:02X}")] = serde_json::Value::String(value);
+        }
+    }
+    let text = serde_json::to_string(&netlist).map_err(|e| e.to_string())?;
+    Ok((text, summary(&found, placeholders)))
+}
+
+/// Every slice of every placeholder must be in `base` (in the same number of copies across a
+/// memory), `swapped` must hold the model's slice in each of their places, and every other
+/// block RAM word must be as it was.
+fn check_contents(
+    base: &BTreeMap<u32, Vec<u16>>,
+    swapped: &BTreeMap<u32, Vec<u16>>,
+    placeholders: &[Image],
+    models: &[Image],
+) -> Result<Swap, String> {
     if base.keys().ne(swapped.keys()) {
         return Err("the swap changed which block RAMs are configured".into());
     }
-    let found = locate(&base, placeholders)?;
+    let found = locate(base, placeholders)?;
     // What the swapped design must hold: the base with each placeholder slice replaced.
     let mut expected = base.clone();
-    let mut copies = BTreeMap::new();
     for (&(i, bit, chunk), places) in &found {
         let slice = models[i].slice(bit, chunk);
         for &(number, mode, j) in places {
             let data = expected.get_mut(&number).expect("a located block RAM");
             set_bram_slice(data, mode, j, &slice);
-        }
-        if places.len() > 1 {
-            copies.insert(placeholders[i].spec.file.clone(), places.len());
         }
     }
     for (number, data) in &expected {
@@ -334,16 +491,27 @@ pub fn check(
             ));
         }
     }
+    Ok(summary(&found, placeholders))
+}
+
+/// What the slices `found` say a swap puts where.
+fn summary(found: &Found, placeholders: &[Image]) -> Swap {
+    let mut copies = BTreeMap::new();
+    for (&(i, _, _), places) in found {
+        if places.len() > 1 {
+            copies.insert(placeholders[i].spec.file.clone(), places.len());
+        }
+    }
     let block_rams: BTreeSet<u32> = found
         .values()
         .flat_map(|places| places.iter().map(|p| p.0))
         .collect();
-    Ok(Swap {
+    Swap {
         memories: placeholders.len(),
         slices: found.len(),
         block_rams: block_rams.len(),
         copies,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -477,5 +645,91 @@ mod tests {
         let text = config(&base);
         let e = brams(&text[..text.len() / 2]).unwrap_err();
         assert!(e.contains("ends after"), "{e}");
+    }
+
+    /// nextpnr-himbaechel's JSON netlist with these block RAMs (cells `mem.N`, x9 modes) and a
+    /// LUT.
+    fn gowin_netlist(brams: &BTreeMap<u32, Vec<u16>>) -> String {
+        let mut cells = serde_json::Map::new();
+        for (n, data) in brams {
+            let bits: Vec<char> = data
+                .iter()
+                .flat_map(|&w| (0..9).map(move |b| if w >> b & 1 == 1 { '1' } else { '0' }))
+                .collect();
+            let mut parameters = serde_json::Map::new();
+            parameters.insert("BIT_WIDTH".into(), "100100".into());
+            for (i, init) in bits.chunks(288).enumerate() {
+                let value: String = init.iter().rev().collect();
+                parameters.insert(format!("INIT_RAM_{i:02X}"), value.into());
+            }
+            cells.insert(
+                format!("mem.{n}"),
+                serde_json::json!({"type": "SDP", "parameters": parameters}),
+            );
+        }
+        cells.insert(
+            "lut".into(),
+            serde_json::json!({"type": "LUT4", "parameters": {"INIT": "1001"}}),
+        );
+        serde_json::json!({"modules": {"top": {"cells": cells}}}).to_string()
+    }
+
+    #[test]
+    fn a_gowin_swap_replaces_the_placeholders_in_the_netlist_and_is_checked() {
+        let s = spec("acc.hex", 72, 640);
+        let placeholder = Image::placeholder(&s);
+        let mut model = Image::zeros(&s);
+        for (w, limb) in model.bits.iter_mut().enumerate().take(2 * 640) {
+            *limb = (w as u64 * 0x9e37_79b9) & if w % 2 == 1 { 0xff } else { u64::MAX };
+        }
+        let mut base = place(&placeholder);
+        base.insert(9, (0..DP16KD_WORDS).map(|w| (w % 512) as u16).collect());
+        let netlist = gowin_netlist(&base);
+        let (swapped, swap) = swap_gowin(
+            &netlist,
+            std::slice::from_ref(&placeholder),
+            std::slice::from_ref(&model),
+        )
+        .unwrap();
+        assert_eq!((swap.slices, swap.block_rams), (72 * 2, 4));
+        assert_eq!(
+            check_gowin(
+                &netlist,
+                &swapped,
+                std::slice::from_ref(&placeholder),
+                std::slice::from_ref(&model)
+            )
+            .unwrap(),
+            swap
+        );
+        // Word 0's low 36 bits end INIT_RAM_00 of the first block RAM (the 36-bit mode: eight
+        // words a parameter, the first at the end); the other cells are as they were.
+        let json: serde_json::Value = serde_json::from_str(&swapped).unwrap();
+        let cells = &json["modules"]["top"]["cells"];
+        let init = cells["mem.3"]["parameters"]["INIT_RAM_00"]
+            .as_str()
+            .unwrap();
+        let low: String = (0..36)
+            .rev()
+            .map(|b| if model.bit(0, b) { '1' } else { '0' })
+            .collect();
+        assert_eq!(&init[288 - 36..], low);
+        let before: serde_json::Value = serde_json::from_str(&netlist).unwrap();
+        let before = &before["modules"]["top"]["cells"];
+        assert_eq!(cells["mem.9"], before["mem.9"]);
+        assert_eq!(cells["lut"], before["lut"]);
+        // A netlist whose block RAM misses its memory's placeholder, and a malformed one.
+        let mut partial = base.clone();
+        partial.remove(&6);
+        let e = swap_gowin(
+            &gowin_netlist(&partial),
+            std::slice::from_ref(&placeholder),
+            std::slice::from_ref(&model),
+        )
+        .unwrap_err();
+        assert!(e.contains("is in no block RAM"), "{e}");
+        let bad = netlist.replacen("\"INIT_RAM_05\":\"", "\"INIT_RAM_05\":\"2", 1);
+        let e = swap_gowin(&bad, &[], &[]).unwrap_err();
+        assert!(e.contains("INIT_RAM_05 has 289 bits"), "{e}");
     }
 }

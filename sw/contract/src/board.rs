@@ -95,7 +95,8 @@ pub struct RawBoard {
     pub uart_baud: u32,
     /// Whether an LED lights when its pin is low.
     pub leds_active_low: bool,
-    /// The FPGA's package, as nextpnr names it (`CABGA381`, `sg48`).
+    /// The FPGA's package, as nextpnr names it (`CABGA381`, `sg48`); for Gowin, the whole part
+    /// number nextpnr's `--device` takes (`GW2AR-LV18QN88C8/I7`).
     pub package: String,
     /// The ECP5's speed grade (6, 7 or 8).
     pub speed_grade: Option<u8>,
@@ -126,7 +127,7 @@ pub struct Board {
     pub uart_baud: u32,
     /// Whether an LED lights when its pin is low.
     pub leds_active_low: bool,
-    /// The FPGA's package.
+    /// The FPGA's package (for Gowin, the whole part number).
     pub package: String,
     /// The ECP5's speed grade.
     pub speed_grade: Option<u8>,

@@ -73,8 +73,8 @@ enum EngineKind {
 /// The machine flags shared by the commands that compile.
 #[derive(clap::Args)]
 struct MachineArgs {
-    /// Target: a built-in name (sim-tiny, ulx3s-85f, ecp5-45f, ecp5-25f, gw2a-18, icebreaker) or a
-    /// target file (.toml); default: sim-tiny.
+    /// Target: a built-in name (sim-tiny, ulx3s-85f, ecp5-45f, ecp5-25f, ecp5-12f, gw2a-18,
+    /// gw1n-9, icebreaker) or a target file (.toml); default: sim-tiny.
     #[arg(long)]
     target: Option<String>,
     /// Positions served (the KV cache's length); default: the model's seq_len.
@@ -977,8 +977,12 @@ fn chat(
     load_weights: bool,
 ) -> Result<(), CliError> {
     let board = Board::builtin(board_name).map_err(|e| refused(e.to_string()))?;
-    monorail_fpga::bitstream::check_fits(&board)
-        .map_err(|e| refused(format!("{}: {e}", board.name)))?;
+    // A board needs a bitstream, which needs a core its FPGA holds; the simulated board top
+    // does not.
+    if !sim {
+        monorail_fpga::bitstream::check_fits(&board)
+            .map_err(|e| refused(format!("{}: {e}", board.name)))?;
+    }
     let loaded = load_for(model, &board.target)?;
     let tokens = prompt_tokens(prompt, &loaded)?;
     let machine = MachineArgs {
@@ -1168,11 +1172,12 @@ fn bitstream(
         written.dir.display()
     );
     println!(
-        "running yosys, nextpnr{} and the packer (minutes; each step's log is kept)...",
+        "running yosys, nextpnr, the weights swap ({}) and the packer (minutes; each step's log \
+         is kept)...",
         if board.family == Family::Ecp5 {
-            ", ecpbram"
+            "ecpbram"
         } else {
-            ""
+            "Monorail's own"
         }
     );
     println!("{:<16} {:>9}  log", "step", "wall time");
@@ -1638,6 +1643,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     },
                     board.constraints_file
                 );
+                for overflow in board.target.device_overflows() {
+                    println!("  no bitstream yet: {overflow}");
+                }
             }
             Ok(())
         }

@@ -1043,6 +1043,25 @@ fn boards_lists_every_board_with_its_target_and_pins() {
         );
     }
     assert!(text.contains("clock 25 MHz on G2; UART 115200 baud, rx M1 tx L4; 8 LEDs"));
+    // A board whose core its FPGA cannot hold says why, each lack once; one that fits says
+    // nothing of it.
+    for board in monorail_contract::board::Board::builtins() {
+        for overflow in board.target.device_overflows() {
+            assert!(
+                text.contains(&format!("no bitstream yet: {overflow}")),
+                "{}: {text}",
+                board.name
+            );
+        }
+    }
+    assert!(text.contains("but the GW1N-9C has 26"), "{text}");
+    assert_eq!(
+        text.matches("no bitstream yet").count(),
+        monorail_contract::board::Board::builtins()
+            .iter()
+            .map(|b| b.target.device_overflows().len())
+            .sum::<usize>()
+    );
 }
 
 #[test]
@@ -1195,6 +1214,37 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
     assert!(stderr.contains("/dev/monorail-none"), "{stderr}");
     // Neither a port nor --sim.
     refused(&["chat", "--board", "ulx3s-85f"], &["--port"]);
+}
+
+/// The Tang Nano 20K's core tells the golden story through its simulated board top (at the
+/// board's 27 MHz and 115,200 baud), though it does not fit the board's FPGA yet: the real board
+/// is refused before the port is opened.
+#[test]
+fn chat_runs_the_tang_nano_20k_core_in_simulation_and_refuses_the_board() {
+    let golden = monorail()
+        .args(["run", "--engine", "golden", "-t", "0", "-n", "10"])
+        .args(["--model", "tales-nano", "-i", "Once upon a time"])
+        .output()
+        .unwrap();
+    assert!(golden.status.success());
+    let chat = monorail()
+        .args(["chat", "--board", "tangnano-20k", "--sim", "-n", "10"])
+        .args(["-i", "Once upon a time"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&chat.stderr);
+    assert!(chat.status.success(), "{stderr}");
+    assert_eq!(chat.stdout, golden.stdout, "{stderr}");
+    refused(
+        &[
+            "chat",
+            "--board",
+            "tangnano-20k",
+            "--port",
+            "/dev/monorail-none",
+        ],
+        &["does not fit the board's FPGA", "the GW2A-18C has 46"],
+    );
 }
 
 /// `monorail bitstream --board BOARD --strict-timing -o OUT` with the pinned open tools, held to

@@ -14,11 +14,12 @@ use thiserror::Error;
 use crate::target::{is_short_name, Family, Target, SHORT_NAME_RULE};
 
 /// The built-in boards: (board file name, TOML text).
-pub const BUILTIN_BOARDS: [(&str, &str); 7] = [
+pub const BUILTIN_BOARDS: [(&str, &str); 9] = [
     (
         "icebreaker",
         include_str!("../../../boards/icebreaker.toml"),
     ),
+    ("ulx3s-12f", include_str!("../../../boards/ulx3s-12f.toml")),
     ("ulx3s-25f", include_str!("../../../boards/ulx3s-25f.toml")),
     ("ulx3s-45f", include_str!("../../../boards/ulx3s-45f.toml")),
     ("ulx3s-85f", include_str!("../../../boards/ulx3s-85f.toml")),
@@ -31,13 +32,17 @@ pub const BUILTIN_BOARDS: [(&str, &str); 7] = [
         include_str!("../../../boards/orangecrab-85f.toml"),
     ),
     (
+        "tangnano-9k",
+        include_str!("../../../boards/tangnano-9k.toml"),
+    ),
+    (
         "tangnano-20k",
         include_str!("../../../boards/tangnano-20k.toml"),
     ),
 ];
 
 /// The constraint files the built-in boards use: (file name, text).
-pub const BUILTIN_CONSTRAINTS: [(&str, &str); 4] = [
+pub const BUILTIN_CONSTRAINTS: [(&str, &str); 5] = [
     (
         "icebreaker.pcf",
         include_str!("../../../constraints/icebreaker.pcf"),
@@ -46,6 +51,10 @@ pub const BUILTIN_CONSTRAINTS: [(&str, &str); 4] = [
     (
         "orangecrab.lpf",
         include_str!("../../../constraints/orangecrab.lpf"),
+    ),
+    (
+        "tangnano-9k.cst",
+        include_str!("../../../constraints/tangnano-9k.cst"),
     ),
     (
         "tangnano-20k.cst",
@@ -485,7 +494,10 @@ mod tests {
     }
 
     fn raw(edit: &str) -> RawBoard {
-        let text = BUILTIN_BOARDS[2].1;
+        let (_, text) = BUILTIN_BOARDS
+            .iter()
+            .find(|(n, _)| *n == "ulx3s-45f")
+            .unwrap();
         let mut table: toml::Table = toml::from_str(text).unwrap();
         let change: toml::Table = toml::from_str(edit).unwrap();
         for (k, v) in change {

@@ -12,12 +12,14 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// The built-in targets: (name, TOML text).
-pub const BUILTIN_TARGETS: [(&str, &str); 6] = [
+pub const BUILTIN_TARGETS: [(&str, &str); 8] = [
     ("sim-tiny", include_str!("../../../targets/sim-tiny.toml")),
     ("ulx3s-85f", include_str!("../../../targets/ulx3s-85f.toml")),
     ("ecp5-45f", include_str!("../../../targets/ecp5-45f.toml")),
     ("ecp5-25f", include_str!("../../../targets/ecp5-25f.toml")),
+    ("ecp5-12f", include_str!("../../../targets/ecp5-12f.toml")),
     ("gw2a-18", include_str!("../../../targets/gw2a-18.toml")),
+    ("gw1n-9", include_str!("../../../targets/gw1n-9.toml")),
     (
         "icebreaker",
         include_str!("../../../targets/icebreaker.toml"),

@@ -1235,6 +1235,10 @@ fn chat_runs_the_tang_nano_20k_core_in_simulation_and_refuses_the_board() {
     let stderr = String::from_utf8_lossy(&chat.stderr);
     assert!(chat.status.success(), "{stderr}");
     assert_eq!(chat.stdout, golden.stdout, "{stderr}");
+    assert!(
+        stderr.contains("10 positions") && stderr.contains("equal the compiler's prediction"),
+        "{stderr}"
+    );
     refused(
         &[
             "chat",

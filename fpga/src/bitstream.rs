@@ -211,8 +211,9 @@ fn budget(board: &Board, synthesis: &Synthesis) -> Vec<(&'static str, u64, u64)>
 }
 
 /// A warning when the synthesis takes more than [`CROWDED_SHARE`] of the device's LUTs, block
-/// RAMs or multipliers: every one of them placed leaves the router no room (the 64-lane core's
-/// 207 of the 85F's 208 block RAMs had not routed after two hours, with 67% of its LUTs).
+/// RAMs or multipliers: a device nearly full of any of them leaves the placer and the router
+/// little room (the 64-lane core, with 207 of the 85F's 208 block RAMs and 67% of its LUTs, had
+/// not routed after two hours).
 fn crowded(board: &Board, synthesis: &Synthesis) -> Option<String> {
     let full: Vec<String> = budget(board, synthesis)
         .into_iter()
@@ -349,6 +350,15 @@ fn routed_file(family: Family) -> &'static str {
     }
 }
 
+/// The bitstream the packer writes.
+fn packed_file(family: Family) -> &'static str {
+    match family {
+        Family::Ecp5 => "top.bit",
+        Family::Ice40 => "top.bin",
+        Family::Gowin => "top.fs",
+    }
+}
+
 /// nextpnr-himbaechel's routed netlist, gowin_pack's input.
 const ROUTED_GOWIN: &str = "pnr.json";
 
@@ -457,11 +467,7 @@ pub fn build(
     } else {
         swap_and_pack(&dir, &placeholders, &models, progress)?
     };
-    let file = model_dir.join(if board.family == Family::Gowin {
-        "top.fs"
-    } else {
-        "top.bit"
-    });
+    let file = model_dir.join(packed_file(board.family));
     let (resources, fmax_hz) = read_report(&dir.join("report.json"))?;
     Ok(Bitstream {
         file,
@@ -777,7 +783,13 @@ fn swap_and_pack_gowin(
     models: &[Image],
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(PathBuf, Swap), ToolError> {
-    let args = ["-d", &device.part, "-o", "top.fs", ROUTED_GOWIN];
+    let args = [
+        "-d",
+        &device.part,
+        "-o",
+        packed_file(Family::Gowin),
+        ROUTED_GOWIN,
+    ];
     let command = format!("{GOWIN_PACK} {}", args.join(" "));
     let mut parts: Vec<Vec<u8>> = vec![command.clone().into_bytes()];
     for image in placeholders.iter().chain(models) {
@@ -801,7 +813,7 @@ fn swap_and_pack_gowin(
         reused,
         log: dir.join(log_name(name)),
     };
-    if dir.join("top.fs").is_file() {
+    if dir.join(packed_file(Family::Gowin)).is_file() {
         for name in ["weights", "pack"] {
             progress(Progress::Step(&step(name, 0.0, true)));
         }

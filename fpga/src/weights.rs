@@ -3,11 +3,12 @@
 //! Where a bitstream's cells go does not depend on what its block RAMs hold, so a board's core is
 //! placed and routed once, with seeded random placeholders in every memory a bundle initialises
 //! ([`Image::placeholder`]), and each model's images are put in their place in the routed design
-//! with ecpbram: seconds instead of minutes, and one routed design per board for every model of
-//! its target. ecpbram finds a memory's block RAMs by their contents, bit by bit in slices of
-//! [`SLICE_WORDS`] words, which random placeholders make unique. [`check`] reads the result back
-//! on its own: every slice of every placeholder must be in the routed design, and in its place
-//! the model's.
+//! with ecpbram on the ECP5, and by [`swap_gowin`] on the Gowin, for which no tool does it:
+//! seconds instead of minutes, and one routed design per board for every model of its target.
+//! Both find a memory's block RAMs by their contents, bit by bit in slices of [`SLICE_WORDS`]
+//! words, which random placeholders make unique. [`check`] and [`check_gowin`] read the result
+//! back on their own: every slice of every placeholder must be in the routed design, and in its
+//! place the model's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -1154,27 +1154,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn chat_tells_the_golden_story_through_the_simulated_board() {
-    let golden = monorail()
-        .args(["run", "--engine", "golden", "-t", "0", "-n", "16"])
-        .args(["-i", "Once upon a time"])
-        .output()
-        .unwrap();
-    assert!(golden.status.success());
-    let chat = monorail()
-        .args(["chat", "--board", "ulx3s-85f", "--sim", "-n", "16"])
-        .args(["-i", "Once upon a time"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&chat.stderr);
-    assert!(chat.status.success(), "{stderr}");
-    assert_eq!(
-        String::from_utf8_lossy(&chat.stdout),
-        String::from_utf8_lossy(&golden.stdout)
-    );
-    assert!(
-        stderr.contains("16 positions") && stderr.contains("equal the compiler's prediction"),
-        "{stderr}"
-    );
+    simulated_board_tells_the_golden_story("ulx3s-85f", "tales-260k", 16);
     // The nano model loaded over the link first (at 3 Mbaud, for speed): the same story.
     let golden = monorail()
         .args(["run", "--engine", "golden", "-t", "0", "-n", "12"])
@@ -1216,29 +1196,41 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
     refused(&["chat", "--board", "ulx3s-85f"], &["--port"]);
 }
 
-/// The Tang Nano 20K's core tells the golden story through its simulated board top (at the
-/// board's 27 MHz and 115,200 baud), though it does not fit the board's FPGA yet: the real board
-/// is refused before the port is opened.
-#[test]
-fn chat_runs_the_tang_nano_20k_core_in_simulation_and_refuses_the_board() {
+/// `chat --board BOARD --sim` (the board's default model, `model`) tells the golden model's
+/// greedy story of `steps` positions, and the board's cycles are the compiler's.
+fn simulated_board_tells_the_golden_story(board: &str, model: &str, steps: usize) {
+    let steps = steps.to_string();
     let golden = monorail()
-        .args(["run", "--engine", "golden", "-t", "0", "-n", "10"])
-        .args(["--model", "tales-nano", "-i", "Once upon a time"])
+        .args(["run", "--engine", "golden", "-t", "0", "-n", &steps])
+        .args(["--model", model, "-i", "Once upon a time"])
         .output()
         .unwrap();
     assert!(golden.status.success());
     let chat = monorail()
-        .args(["chat", "--board", "tangnano-20k", "--sim", "-n", "10"])
+        .args(["chat", "--board", board, "--sim", "-n", &steps])
         .args(["-i", "Once upon a time"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&chat.stderr);
     assert!(chat.status.success(), "{stderr}");
-    assert_eq!(chat.stdout, golden.stdout, "{stderr}");
-    assert!(
-        stderr.contains("10 positions") && stderr.contains("equal the compiler's prediction"),
+    assert_eq!(
+        String::from_utf8_lossy(&chat.stdout),
+        String::from_utf8_lossy(&golden.stdout),
         "{stderr}"
     );
+    assert!(
+        stderr.contains(&format!("{steps} positions"))
+            && stderr.contains("equal the compiler's prediction"),
+        "{stderr}"
+    );
+}
+
+/// The Tang Nano 20K's core tells the golden story through its simulated board top (at the
+/// board's 27 MHz and 115,200 baud), though it does not fit the board's FPGA yet: the real board
+/// is refused before the port is opened.
+#[test]
+fn chat_runs_the_tang_nano_20k_core_in_simulation_and_refuses_the_board() {
+    simulated_board_tells_the_golden_story("tangnano-20k", "tales-nano", 10);
     refused(
         &[
             "chat",

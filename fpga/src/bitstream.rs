@@ -299,7 +299,7 @@ fn commands(board: &Board, options: &Options) -> Result<Vec<ToolCommand>, ToolEr
                     "--lpf",
                     "clock.lpf",
                     "--textcfg",
-                    "top.config",
+                    ROUTED_ECP5,
                 ]
                 .map(String::from),
             );
@@ -344,7 +344,7 @@ fn commands(board: &Board, options: &Options) -> Result<Vec<ToolCommand>, ToolEr
 /// The routed design nextpnr writes, from which the bitstream is packed.
 fn routed_file(family: Family) -> &'static str {
     match family {
-        Family::Ecp5 => "top.config",
+        Family::Ecp5 => ROUTED_ECP5,
         Family::Ice40 => "top.asc",
         Family::Gowin => ROUTED_GOWIN,
     }
@@ -353,14 +353,20 @@ fn routed_file(family: Family) -> &'static str {
 /// The bitstream the packer writes.
 fn packed_file(family: Family) -> &'static str {
     match family {
-        Family::Ecp5 => "top.bit",
+        Family::Ecp5 => PACKED_ECP5,
         Family::Ice40 => "top.bin",
-        Family::Gowin => "top.fs",
+        Family::Gowin => PACKED_GOWIN,
     }
 }
 
 /// nextpnr-himbaechel's routed netlist, gowin_pack's input.
 const ROUTED_GOWIN: &str = "pnr.json";
+/// nextpnr-ecp5's routed design (its textual configuration), ecpbram's and ecppack's input.
+const ROUTED_ECP5: &str = "top.config";
+/// ecppack's bitstream.
+const PACKED_ECP5: &str = "top.bit";
+/// gowin_pack's bitstream.
+const PACKED_GOWIN: &str = "top.fs";
 
 /// Refuse a board whose core cannot fit its FPGA, by the contract's estimate of block RAMs and
 /// multipliers (yosys's count: `fpga/tests/synthesis.rs` holds them equal), before minutes of
@@ -631,9 +637,9 @@ fn swap_and_pack(
             let args = [
                 "-v",
                 "-i",
-                "top.config",
+                ROUTED_ECP5,
                 "-o",
-                "top.config",
+                ROUTED_ECP5,
                 "-f",
                 &format!("{PLACEHOLDERS}/{file}"),
                 "-t",
@@ -644,7 +650,7 @@ fn swap_and_pack(
             (file.clone(), args)
         })
         .collect();
-    let pack: Vec<String> = ["--compress", "--input", "top.config", "--bit", "top.bit"]
+    let pack: Vec<String> = ["--compress", "--input", ROUTED_ECP5, "--bit", PACKED_ECP5]
         .map(String::from)
         .to_vec();
     let inputs: Vec<(String, String)> = placeholders
@@ -668,10 +674,10 @@ fn swap_and_pack(
         .collect();
     parts.extend(commands.iter().map(|c| c.as_bytes()));
     let dir = routed.join(format!("model-{:016x}", fnv(&parts)));
-    let base_path = routed.join("top.config");
+    let base_path = routed.join(ROUTED_ECP5);
     let base = std::fs::read_to_string(&base_path).map_err(io(&base_path))?;
-    let swapped_path = dir.join("top.config");
-    let reused = dir.join("top.bit").is_file();
+    let swapped_path = dir.join(ROUTED_ECP5);
+    let reused = dir.join(PACKED_ECP5).is_file();
     let swap = if reused {
         for name in ["weights", "pack"] {
             let step = Step {
@@ -709,7 +715,7 @@ fn swap_and_pack(
             commands[swaps.len()]
         );
         std::fs::write(&script_path, script).map_err(io(&script_path))?;
-        let config = partial.join("top.config");
+        let config = partial.join(ROUTED_ECP5);
         std::fs::write(&config, &base).map_err(io(&config))?;
 
         let t = Instant::now();
@@ -783,13 +789,7 @@ fn swap_and_pack_gowin(
     models: &[Image],
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(PathBuf, Swap), ToolError> {
-    let args = [
-        "-d",
-        &device.part,
-        "-o",
-        packed_file(Family::Gowin),
-        ROUTED_GOWIN,
-    ];
+    let args = ["-d", &device.part, "-o", PACKED_GOWIN, ROUTED_GOWIN];
     let command = format!("{GOWIN_PACK} {}", args.join(" "));
     let mut parts: Vec<Vec<u8>> = vec![command.clone().into_bytes()];
     for image in placeholders.iter().chain(models) {
@@ -813,7 +813,7 @@ fn swap_and_pack_gowin(
         reused,
         log: dir.join(log_name(name)),
     };
-    if dir.join(packed_file(Family::Gowin)).is_file() {
+    if dir.join(PACKED_GOWIN).is_file() {
         for name in ["weights", "pack"] {
             progress(Progress::Step(&step(name, 0.0, true)));
         }

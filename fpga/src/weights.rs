@@ -322,14 +322,16 @@ pub fn check_gowin(
 ) -> Result<Swap, String> {
     let (_, base) = gowin_brams(base).map_err(|e| format!("the routed design: {e}"))?;
     let (_, swapped) = gowin_brams(swapped).map_err(|e| format!("the swapped design: {e}"))?;
-    let numbered = |brams: Vec<GowinBram>| -> BTreeMap<u32, Vec<u16>> {
-        brams
-            .into_iter()
-            .enumerate()
-            .map(|(n, b)| (n as u32, b.data))
-            .collect()
-    };
-    check_contents(&numbered(base), &numbered(swapped), placeholders, models)
+    check_contents(&numbered(&base), &numbered(&swapped), placeholders, models)
+}
+
+/// Gowin block RAMs' contents by their number in cell-name order, as [`locate`] takes them.
+fn numbered(brams: &[GowinBram]) -> BTreeMap<u32, Vec<u16>> {
+    brams
+        .iter()
+        .enumerate()
+        .map(|(n, b)| (n as u32, b.data.clone()))
+        .collect()
 }
 
 /// A Gowin block RAM (BSRAM) of a routed design: its cell, whether its contents are the 9-bit
@@ -419,12 +421,7 @@ pub fn swap_gowin(
     models: &[Image],
 ) -> Result<(String, Swap), String> {
     let (mut netlist, mut brams) = gowin_brams(text)?;
-    let numbered: BTreeMap<u32, Vec<u16>> = brams
-        .iter()
-        .enumerate()
-        .map(|(n, b)| (n as u32, b.data.clone()))
-        .collect();
-    let found = locate(&numbered, placeholders)?;
+    let found = locate(&numbered(&brams), placeholders)?;
     let mut changed = BTreeSet::new();
     for (&(i, bit, chunk), places) in &found {
         let slice = models[i].slice(bit, chunk);

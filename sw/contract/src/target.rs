@@ -676,7 +676,7 @@ mod tests {
             "{overflows:?}"
         );
         // The Tang Nano 20K's GW2A-18C: one block RAM short (its LUTs are the larger lack,
-        // which only place and route counts).
+        // which only synthesis counts).
         let gowin = Target::builtin("gw2a-18").unwrap();
         let overflows = gowin.device_overflows();
         assert!(

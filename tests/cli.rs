@@ -1077,10 +1077,10 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     );
     // A core larger than its board's FPGA: refused before any tool, with what it lacks.
     refused(
-        &["bitstream", "--board", "tangnano-20k"],
+        &["bitstream", "--board", "tangnano-9k"],
         &[
-            "tangnano-20k: targets/gw2a-18.toml: the gw2a-18 core does not fit",
-            "need 47 block RAMs",
+            "tangnano-9k: targets/gw1n-9.toml: the gw1n-9 core does not fit",
+            "need 46 block RAMs",
             "monorail boards",
         ],
     );
@@ -1226,20 +1226,20 @@ fn simulated_board_tells_the_golden_story(board: &str, model: &str, steps: usize
 }
 
 /// The Tang Nano 20K's core tells the golden story through its simulated board top (at the
-/// board's 27 MHz and 115,200 baud), though it does not fit the board's FPGA yet: the real board
-/// is refused before the port is opened.
+/// board's 27 MHz and 115,200 baud): 32 registers and 64 partial sums in distributed RAM. A board
+/// whose FPGA cannot hold its core (the Tang Nano 9K's) is refused before the port is opened.
 #[test]
-fn chat_runs_the_tang_nano_20k_core_in_simulation_and_refuses_the_board() {
-    simulated_board_tells_the_golden_story("tangnano-20k", "tales-nano", 10);
+fn chat_runs_the_tang_nano_20k_core_in_simulation_and_refuses_a_board_too_small() {
+    simulated_board_tells_the_golden_story("tangnano-20k", "tales-nano", 20);
     refused(
         &[
             "chat",
             "--board",
-            "tangnano-20k",
+            "tangnano-9k",
             "--port",
             "/dev/monorail-none",
         ],
-        &["does not fit the board's FPGA", "the GW2A-18C has 46"],
+        &["does not fit the board's FPGA", "the GW1N-9C has 26"],
     );
 }
 

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use monorail_compiler::{compile, CompileOptions};
-use monorail_contract::target::{multipliers, Family, Target};
+use monorail_contract::target::{multipliers, Family, Target, VectorMemory};
 use monorail_fpga::{build_root, synthesize, Synthesis};
 use monorail_model::builtin::by_name;
 use monorail_model::quant::QuantModel;
@@ -35,7 +35,7 @@ fn the_small_ecp5_cores_synthesise_to_block_ram_and_dsps_within_their_devices() 
     let (checkpoint, _) = by_name("tales-nano").unwrap().load().unwrap();
     for name in ["ecp5-45f", "ecp5-25f"] {
         let target = Target::builtin(name).unwrap();
-        assert!(target.small_memories_in_block_ram);
+        assert!(VectorMemory::ALL.iter().all(|&m| target.in_block_ram(m)));
         synthesises_within_its_device(name, &QuantModel::quantize(&checkpoint));
     }
 }

@@ -67,11 +67,34 @@ pub fn report(target: &Target) -> Vec<String> {
         ),
         format!(
             "vector unit: {v} lanes; memories of {v}-element words: vector {} (18-bit), \
-             accumulator {} (32-bit), wide {} (32-bit), input {} (8-bit)",
+             accumulator {} (32-bit), wide {} (32-bit), input {} (8-bit); in distributed RAM: \
+             {}",
             words(VectorMemory::Vector),
             words(VectorMemory::Accumulator),
             words(VectorMemory::Wide),
-            words(VectorMemory::Input)
+            words(VectorMemory::Input),
+            {
+                let distributed: Vec<&str> = VectorMemory::ALL
+                    .into_iter()
+                    .filter(|&m| !target.in_block_ram(m))
+                    .map(VectorMemory::name)
+                    .collect();
+                if distributed.is_empty() {
+                    "none".to_string()
+                } else {
+                    distributed.join(", ")
+                }
+            }
+        ),
+        format!(
+            "scalar registers: {} of 64 bits; dotv's partial sums: {} columns ({})",
+            target.registers,
+            target.partial_sums,
+            if target.partial_sums_in_block_ram() {
+                "block RAM"
+            } else {
+                "distributed RAM"
+            }
         ),
         format!(
             "program memory: {} instructions of {} stored bits",

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use monorail_contract::isa::{Unit, DOTV_PARTIAL_SUMS};
+use monorail_contract::isa::Unit;
 use monorail_contract::target::{Target, VectorMemory};
 use rust_hdl::prelude::*;
 
@@ -187,7 +187,16 @@ pub fn body(target: &Target) -> String {
             ("L_MINUS_1", (l - 1).to_string()),
             ("DRAIN", drain.to_string()),
             ("DRAIN_MINUS_1", (drain - 1).to_string()),
-            ("PARTIALS", DOTV_PARTIAL_SUMS.to_string()),
+            ("PARTIALS", target.partial_sums.to_string()),
+            ("PJB", log2(target.partial_sums).to_string()),
+            (
+                "PARTIAL_STYLE",
+                if target.partial_sums_in_block_ram() {
+                    String::new()
+                } else {
+                    "(* ram_style = \"distributed\" *) ".to_string()
+                },
+            ),
             ("SUM_BITS", sum_bits.to_string()),
             ("SUM_PAD", (32 - sum_bits).to_string()),
             ("INPUT_BASE_WORD", word(VectorMemory::Input)),

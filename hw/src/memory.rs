@@ -85,7 +85,7 @@ impl<const B: usize> LaneMemory<B> {
         let lanes = target.vector_lanes;
         let two_ports = matches!(memory, VectorMemory::Vector | VectorMemory::Accumulator);
         let words = target.words_of(memory);
-        let style = if memory == VectorMemory::Vector || target.small_memories_in_block_ram {
+        let style = if target.in_block_ram(memory) {
             "block"
         } else {
             "distributed"

@@ -245,15 +245,42 @@ const WRITE_PORTS: [(&str, u32); 4] = [
     ("vxu_we1", 24),
 ];
 
-/// The register file: copies `rf_<write port>_<read port>`, the live-value table, the valid
-/// bits, the two read ports and (in simulation) the debug read.
-fn register_file() -> String {
+/// The register file of `registers` registers: copies `rf_<write port>_<read port>`, the
+/// live-value table, the valid bits, the two read ports and (in simulation) the debug read.
+/// Register numbers arrive in the encoding's 6 bits; with fewer registers only the low bits
+/// index (the bundle loader refuses programs naming more).
+fn register_file(registers: usize) -> String {
     let writes = WRITE_PORTS.map(|(we, _)| we);
     let reads = ["a", "b"];
     const _: () = assert!(REGISTER_READS == 2, "a read port each: a and b");
+    let rb = log2(registers);
+    let top = registers - 1;
+    // A register number's index bits.
+    let ix = |signal: &str| {
+        if registers == isa::REGISTERS {
+            signal.to_string()
+        } else {
+            format!("{signal}[{}:0]", rb - 1)
+        }
+    };
     let addr = |we: &str| we.replace("we", "wa");
     let data = |we: &str| we.replace("we", "wd");
     let mut s = String::new();
+    let _ = writeln!(s, "reg [{top}:0] reg_valid;\nreg [1:0] live [0:{top}];");
+    if registers < isa::REGISTERS {
+        let high: Vec<String> = writes
+            .iter()
+            .map(|we| addr(we))
+            .chain(["i_ra".into(), "i_rb".into()])
+            .map(|signal| format!("{signal}[5:{rb}]"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "// Register numbers past the {registers} registers: refused in programs.\n\
+             wire unused_register_high = &{{1'b0, {}}};",
+            high.join(", ")
+        );
+    }
     for (p, (we, bits)) in WRITE_PORTS.iter().enumerate() {
         for q in reads.iter().chain(["d"].iter()) {
             let debug = *q == "d";
@@ -262,11 +289,12 @@ fn register_file() -> String {
             }
             let _ = writeln!(
                 s,
-                "(* ram_style = \"distributed\" *) reg [{top}:0] rf_{p}_{q} [0:63];\n\
-                 always @(posedge clock) if ({we} && {wa} != 6'd0) rf_{p}_{q}[{wa}] <= \
-                 {wd}[{top}:0];",
-                top = bits - 1,
+                "(* ram_style = \"distributed\" *) reg [{top_bit}:0] rf_{p}_{q} [0:{top}];\n\
+                 always @(posedge clock) if ({we} && {wa} != 6'd0) rf_{p}_{q}[{wai}] <= \
+                 {wd}[{top_bit}:0];",
+                top_bit = bits - 1,
                 wa = addr(we),
+                wai = ix(&addr(we)),
                 wd = data(we)
             );
             if debug {
@@ -292,12 +320,16 @@ fn register_file() -> String {
             );
         }
     }
-    s += "always @(posedge clock) begin\n    if (start) reg_valid <= 64'd0;\n    else begin\n";
+    let _ = writeln!(
+        s,
+        "always @(posedge clock) begin\n    if (start) reg_valid <= {registers}'d0;\n    else begin"
+    );
     for (p, we) in writes.iter().enumerate() {
         let _ = writeln!(
             s,
-            "        if ({we} && {wa} != 6'd0) begin\n            reg_valid[{wa}] <= 1'b1;\n            live[{wa}] <= 2'd{p};\n        end",
-            wa = addr(we)
+            "        if ({we} && {wa} != 6'd0) begin\n            reg_valid[{wai}] <= 1'b1;\n            live[{wai}] <= 2'd{p};\n        end",
+            wa = addr(we),
+            wai = ix(&addr(we))
         );
     }
     s += "    end\nend\n";
@@ -313,17 +345,21 @@ fn register_file() -> String {
         let debug = q == "d";
         if debug {
             s += "`ifdef VERILATOR\n";
+            if registers < isa::REGISTERS {
+                let _ = writeln!(s, "wire unused_dbg_high = &{{1'b0, dbg_reg[5:{rb}]}};");
+            }
         }
+        let i = ix(index);
         let _ = writeln!(s, "reg [63:0] read_{q};\nalways @(*) begin");
-        let _ = writeln!(s, "    case (live[{index}])");
+        let _ = writeln!(s, "    case (live[{i}])");
         for (p, (_, bits)) in WRITE_PORTS.iter().enumerate() {
             if *bits == 64 {
-                let _ = writeln!(s, "        2'd{p}: read_{q} = rf_{p}_{q}[{index}];");
+                let _ = writeln!(s, "        2'd{p}: read_{q} = rf_{p}_{q}[{i}];");
             } else {
                 let _ = writeln!(
                     s,
-                    "        2'd{p}: read_{q} = {{{{{fill}{{rf_{p}_{q}[{index}][{top}]}}}}, \
-                     rf_{p}_{q}[{index}]}};",
+                    "        2'd{p}: read_{q} = {{{{{fill}{{rf_{p}_{q}[{i}][{top}]}}}}, \
+                     rf_{p}_{q}[{i}]}};",
                     fill = 64 - bits,
                     top = bits - 1
                 );
@@ -331,7 +367,7 @@ fn register_file() -> String {
         }
         let _ = writeln!(
             s,
-            "        default: read_{q} = 64'd0;\n    endcase\n    if (!reg_valid[{index}]) read_{q} = initial_value({index});\nend"
+            "        default: read_{q} = 64'd0;\n    endcase\n    if (!reg_valid[{i}]) read_{q} = initial_value({index});\nend"
         );
         if debug {
             s += "always @(*) dbg_reg_data = read_d;\n`else\nwire unused_dbg = &{1'b0, dbg_reg};\nalways @(*) dbg_reg_data = 64'd0;\n`endif\n";
@@ -349,7 +385,7 @@ pub fn body(target: &Target) -> String {
         include_str!("rtl/sequencer.v"),
         &[
             ("OPCODES", decode::opcode_constants()),
-            ("REGFILE", register_file()),
+            ("REGFILE", register_file(target.registers)),
             ("DECODE", decode_cases.trim_end().to_string()),
             ("PROGRAM_WORDS", target.program_words.to_string()),
             (

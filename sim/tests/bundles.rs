@@ -191,3 +191,33 @@ fn malformed_programs_fault_instead_of_panicking() {
         assert!(err.contains("instruction"), "{err}");
     }
 }
+
+#[test]
+fn programs_naming_registers_the_target_lacks_are_refused() {
+    // gw2a-18 has 32 registers: its compiled programs keep to them, and a program naming r40
+    // (which the encoding's 6 bits allow) is refused on load, naming the instruction.
+    let config = synth::parse_shape("nano").unwrap();
+    let quant = QuantModel::quantize(&synth::synthesize(config, 5));
+    let target = Target::builtin("gw2a-18").unwrap();
+    assert_eq!(target.registers, 32);
+    let compiled = compile(&quant, &target, CompileOptions::default()).unwrap();
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dir = tmp.path();
+    compiled.bundle.write(dir, &target).unwrap();
+    let mut iss = Iss::load(dir, target.clone()).unwrap();
+    assert_eq!(
+        iss.step(1, 0).unwrap().cycles,
+        compiled.bundle.manifest.predicted_cycles[0]
+    );
+    let mut program = std::fs::read(dir.join("program.bin")).unwrap();
+    let li = monorail_contract::isa::Instr::parse("li dst=r40 imm=1")
+        .unwrap()
+        .unwrap();
+    program[16..32].copy_from_slice(&li.encode().unwrap().to_le_bytes());
+    std::fs::write(dir.join("program.bin"), &program).unwrap();
+    refused(
+        dir,
+        &target,
+        "instruction 1: dst=r40 is not a register of target gw2a-18 (it has r0 .. r31)",
+    );
+}

@@ -232,11 +232,11 @@ endgenerate
 
 // ---- dotv's adder tree (two levels) and partial sums -------------------------------------------------
 @TREE@
-reg signed [31:0] partial [0:@PARTIALS@-1];
+@PARTIAL_STYLE@reg signed [31:0] partial [0:@PARTIALS@-1];
 reg partial_last_written;
-reg [7:0] partial_last_j;
+reg [@PJB@-1:0] partial_last_j;
 reg signed [31:0] partial_last_value;
-wire [7:0] column = q_j[5][7:0];
+wire [@PJB@-1:0] column = q_j[5][@PJB@-1:0];
 wire signed [31:0] earlier = (q_b[5] == 18'd0) ? 32'sd0
     : (partial_last_written && partial_last_j == column) ? partial_last_value : partial[column];
 wire signed [31:0] column_total = earlier + {{@SUM_PAD@{tree_sum[@SUM_BITS@-1]}}, tree_sum};

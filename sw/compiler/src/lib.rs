@@ -100,6 +100,17 @@ fn overflow(
             ));
         }
     }
+    // Attention's weighted sum of values is a `dotv` over the positions (rows) and a head
+    // (columns): past one block of rows it keeps a partial sum per column.
+    let head_size = model.config.head_size();
+    if context > target.lanes && head_size > target.partial_sums {
+        return Some((
+            "partial sums",
+            head_size,
+            target.partial_sums,
+            "columns (a head's size)".into(),
+        ));
+    }
     None
 }
 

@@ -7,12 +7,12 @@
 //! named step is computed by the same integer operations in the same order of roundings.
 
 use monorail_contract::bundle::{CheckpointPart, CheckpointSpec};
-use monorail_contract::isa::{positions_plus, Instr, Op, REGISTERS, REG_TOKEN, REG_ZERO};
+use monorail_contract::isa::{positions_plus, Instr, Op, REG_TOKEN, REG_ZERO};
 use monorail_contract::numerics::{
     EXP2_INPUT_FRACTION_BITS, NARROW_BITS, Q14_FRACTION_BITS, WIDE_BITS,
 };
 use monorail_contract::steps::ModelStep;
-use monorail_contract::target::Target;
+use monorail_contract::target::{Target, MIN_REGISTERS};
 use monorail_model::quant::QuantModel;
 
 use crate::layout::{Layout, MatrixAt};
@@ -50,9 +50,13 @@ const R_H3: i64 = 11; // exponent of the SwiGLU up projection
 const R_HH: i64 = 12; // exponent of the FFN hidden
 const R_LOGITS: i64 = 13; // exponent of the logits
 const R_NEXT: i64 = 14; // the next token
-/// Temporaries are handed out round-robin from here; the scheduler orders their reuse.
+/// Temporaries are handed out round-robin from here to the target's last register; the scheduler
+/// orders their reuse.
 const FIRST_TEMP: i64 = 15;
-const LAST_TEMP: i64 = REGISTERS as i64 - 1;
+const _: () = assert!(
+    FIRST_TEMP < MIN_REGISTERS as i64,
+    "every target has temporaries"
+);
 
 struct Emitter<'a> {
     layout: &'a Layout,
@@ -61,6 +65,7 @@ struct Emitter<'a> {
     step: ModelStep,
     layer: Option<usize>,
     next_temp: i64,
+    last_temp: i64,
 }
 
 impl Emitter<'_> {
@@ -74,7 +79,11 @@ impl Emitter<'_> {
 
     fn temp(&mut self) -> i64 {
         let r = self.next_temp;
-        self.next_temp = if r == LAST_TEMP { FIRST_TEMP } else { r + 1 };
+        self.next_temp = if r == self.last_temp {
+            FIRST_TEMP
+        } else {
+            r + 1
+        };
         r
     }
 
@@ -242,6 +251,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
         step: ModelStep::Embedding,
         layer: None,
         next_temp: FIRST_TEMP,
+        last_temp: target.registers as i64 - 1,
     };
     let s = layout.scratch.clone();
     let ffn_offset = {

@@ -260,3 +260,29 @@ fn the_dependence_chain_is_a_lower_bound_that_the_schedule_obeys() {
         );
     }
 }
+
+/// A target with fewer `dotv` partial sums than a head's size holds the model only for contexts
+/// of one block of rows: the compiler says so, and which context fits.
+#[test]
+fn heads_wider_than_the_partial_sums_are_refused() {
+    let config =
+        synth::parse_shape("dim=64,hidden=128,layers=1,heads=4,kv_heads=4,vocab=64,seq=32")
+            .unwrap();
+    let model = QuantModel::quantize(&synth::synthesize(config, 1));
+    let mut target = Target::builtin("sim-tiny").unwrap();
+    target.partial_sums = 8;
+    let err = compile(&model, &target, CompileOptions { context: Some(32) })
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("the partial sums memory needs 16 columns (a head's size) but has 8")
+            && err.contains(&format!(
+                "on sim-tiny it fits with --context {}",
+                target.lanes
+            )),
+        "{err}"
+    );
+    target.partial_sums = 16;
+    assert!(compile(&model, &target, CompileOptions { context: Some(32) }).is_ok());
+}

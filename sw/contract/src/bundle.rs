@@ -201,7 +201,7 @@ pub fn memory_images(target: &Target) -> Vec<MemoryImage> {
         file: vector_file(m),
         width_bits: target.vector_lanes * m.bits() as usize,
         depth_words: target.words_of(m),
-        block_ram: m == VectorMemory::Vector || target.small_memories_in_block_ram,
+        block_ram: target.in_block_ram(m),
     }));
     images
 }
@@ -428,6 +428,12 @@ impl Bundle {
                 ),
             ));
         }
+        for (i, instr) in program.iter().enumerate() {
+            instr
+                .op
+                .check_registers(target)
+                .map_err(|e| invalid(&program_path, format!("instruction {i}: {e}")))?;
+        }
         let mut matrix = Vec::with_capacity(target.matrix_bytes());
         for t in 0..target.matrix_tiles {
             let path = dir.join(tile_file(t));
@@ -479,7 +485,7 @@ impl Bundle {
             }
             for p in &c.parts {
                 let end = p.vector.map_or(0, |v| v as usize + p.len as usize);
-                if end > target.vector_space() || p.register as usize >= crate::isa::REGISTERS {
+                if end > target.vector_space() || p.register as usize >= target.registers {
                     return Err(invalid(
                         &manifest_path,
                         format!("checkpoint {}: a part lies outside the machine", c.step),

@@ -115,8 +115,8 @@ pub const REGISTERS: usize = 64;
 /// The most register fields an instruction reads: the register file's read ports (each costs a
 /// copy of the file per write port in the hardware, so the formats keep to two).
 pub const REGISTER_READS: usize = 2;
-/// Partial sums the matrix unit holds for a `dotv` over more than one block of rows: its most
-/// columns.
+/// Partial sums the matrix unit holds for a `dotv` over more than one block of rows, its most
+/// columns: the most a target may declare, and its default (`Target::partial_sums`).
 pub const DOTV_PARTIAL_SUMS: usize = 256;
 /// Flag bit of a length field meaning "plus the number of positions".
 pub const LEN_POSITIONS_FLAG: i64 = 1 << 16;
@@ -758,8 +758,10 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   A value that does not fit the memory it is stored to is a fault. Operands streamed together
   share their lane (`address mod V`); words moved whole by the matrix unit start on a word. The
   host writes any memory when it loads a bundle.
-- **Scalar unit (SXU).** 64 registers of 64 bits: `r0` reads as zero, `r1` holds the position and
-  `r2` the input token (set by the host when a token step starts).
+- **Scalar unit (SXU).** 64 registers of 64 bits, or 32 where the target says `registers = 32`
+  (register fields keep their 6 bits; a program naming a register the target lacks is refused):
+  `r0` reads as zero, `r1` holds the position and `r2` the input token (set by the host when a
+  token step starts).
 - **Sequencer.** Issues one instruction per cycle, in program order; no branches. The repeat
   counts are inside the instructions (a whole matrix-vector product is one `matvec`), and lengths
   may follow the position (`P` = `pos + 1`), so a program serves every position.
@@ -1064,9 +1066,11 @@ impl Op {
     /// one memory that its role may touch; at most one operand is read from the wide memory (it
     /// has one read port); streamed operands share their lane; word operands start on a word;
     /// `rope` works on whole pairs of a word; a `dotv` over more than one row block has at most
-    /// [`DOTV_PARTIAL_SUMS`] columns (its partial sums are held in the matrix unit). Register-indexed operands
-    /// are placed when executed ([`check_element`]).
+    /// `Target::partial_sums` columns (its partial sums are held in the matrix unit). Register-indexed operands
+    /// are placed when executed ([`check_element`]). Register fields name the target's registers
+    /// (`Target::registers`, which may be fewer than the encoding's [`REGISTERS`]).
     pub fn check(&self, target: &Target, pos: usize) -> Result<(), String> {
+        self.check_registers(target)?;
         let v = target.vector_lanes;
         let operands = self.vector_operands(target.lanes, pos);
         let mut wide_reads = 0;
@@ -1129,17 +1133,35 @@ impl Op {
                 Err("rope works on pairs: src on an even lane and an even n".into())
             }
             Op::Dotv { rows, cols, .. }
-                if length(rows, pos) > target.lanes && cols as usize > DOTV_PARTIAL_SUMS =>
+                if length(rows, pos) > target.lanes && cols as usize > target.partial_sums =>
             {
                 Err(format!(
-                    "dotv over {} rows (more than one block of {}) has at most \
-                     {DOTV_PARTIAL_SUMS} columns, not {cols}",
+                    "dotv over {} rows (more than one block of {}) has at most {} columns \
+                     (the target's partial sums), not {cols}",
                     length(rows, pos),
                     target.lanes,
+                    target.partial_sums,
                 ))
             }
             _ => Ok(()),
         }
+    }
+}
+
+impl Op {
+    /// Check that every register field names one of `target`'s registers.
+    pub fn check_registers(&self, target: &Target) -> Result<(), String> {
+        for (f, value) in self.spec().fields.iter().zip(self.values()) {
+            if f.kind == FieldKind::R && value as usize >= target.registers {
+                return Err(format!(
+                    "{}=r{value} is not a register of target {} (it has r0 .. r{})",
+                    f.name,
+                    target.name,
+                    target.registers - 1
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

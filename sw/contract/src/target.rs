@@ -40,6 +40,11 @@ pub struct RawTarget {
     pub vector_lanes: u32,
     /// Clock of the core.
     pub clock_hz: u64,
+    /// Scalar registers the core has (32 or 64; default 64, all the ISA's register fields
+    /// name). The register file is one distributed-RAM copy per write and read port: 32 halve
+    /// it, for the small devices, at the cost of fewer temporaries for the compiler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registers: Option<u32>,
     /// Memory sizes.
     pub memory: RawMemory,
     /// The device's budget, if the target is built for one.
@@ -67,11 +72,39 @@ pub struct RawMemory {
     pub input_words: u32,
     /// 128-bit words of the program memory.
     pub program_words: u32,
+    /// Columns of `dotv`'s partial sums in the matrix unit (a power of two, 8 ..= 256; default
+    /// 256): attention's weighted sum of values needs a head's size. 64 and fewer are
+    /// distributed RAM on the ECP5 and Gowin, where 256 take a block RAM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_sums: Option<u32>,
     /// Where the accumulator, wide and input memories go: `distributed` (LUT RAM, the ECP5's and
     /// Gowin's default) or `block` (block RAM: the iCE40's only choice; on a small ECP5 it gives
-    /// the LUTs back to the logic).
+    /// the LUTs back to the logic), for all three, or per memory (`{ input = "distributed" }`,
+    /// the others keeping the family's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub small_memories: Option<String>,
+    pub small_memories: Option<RawSmallMemories>,
+}
+
+/// `memory.small_memories`: one place for the three small memories, or one each.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RawSmallMemories {
+    /// `"block"` or `"distributed"` for all three.
+    All(String),
+    /// A place for each memory named.
+    Each(RawSmallMemoryPlaces),
+}
+
+/// `memory.small_memories` as a table: a place for each memory named.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmallMemoryPlaces {
+    /// The accumulator memory's place.
+    pub accumulator: Option<String>,
+    /// The wide memory's place.
+    pub wide: Option<String>,
+    /// The input memory's place.
+    pub input: Option<String>,
 }
 
 /// The `[device]` table.
@@ -135,6 +168,8 @@ pub struct Target {
     pub vector_lanes: usize,
     /// Core clock.
     pub clock_hz: u64,
+    /// Scalar registers (32 or 64): register fields name `r0` .. `r{registers - 1}`.
+    pub registers: usize,
     /// Matrix-memory banks.
     pub matrix_tiles: usize,
     /// Words per matrix-memory bank.
@@ -143,8 +178,12 @@ pub struct Target {
     pub vector_memory_words: [usize; 4],
     /// Program-memory words (instructions).
     pub program_words: usize,
-    /// Whether the accumulator, wide and input memories are block RAM (else distributed RAM).
-    pub small_memories_in_block_ram: bool,
+    /// Columns of `dotv`'s partial sums: a `dotv` over more than one block of rows has at most
+    /// this many columns.
+    pub partial_sums: usize,
+    /// Whether each memory of the vector space is block RAM (else distributed RAM), in
+    /// [`VectorMemory::ALL`] order: the vector memory always is.
+    pub block_ram: [bool; 4],
     /// Device budget.
     pub device: Option<Device>,
 }
@@ -256,6 +295,11 @@ pub(crate) const SHORT_NAME_RULE: &str = "must be letters, digits, '-' or '_'";
 pub const MAX_MATRIX_WORDS: usize = 1 << 20;
 /// Largest vector-memory element address the ISA encodes (16 bits).
 pub const MAX_VECTOR_ELEMENTS: usize = 1 << 16;
+/// Most columns of `dotv`'s partial sums kept in distributed RAM (2 Kbit) where the family has it.
+pub const DISTRIBUTED_PARTIAL_SUMS: usize = 64;
+/// Fewest scalar registers a target may declare: the compiler keeps 15 for fixed roles and needs
+/// temporaries beyond them.
+pub const MIN_REGISTERS: usize = 32;
 /// Largest program memory (instructions) a target may declare.
 pub const MAX_PROGRAM_WORDS: usize = 1 << 16;
 
@@ -294,6 +338,15 @@ impl RawTarget {
         if self.clock_hz == 0 || self.clock_hz > 1_000_000_000 {
             return Err(field("clock_hz", self.clock_hz, "must be in 1 ..= 1e9"));
         }
+        let registers = match self.registers {
+            None => crate::isa::REGISTERS,
+            Some(r) => pow2(
+                "registers",
+                r,
+                MIN_REGISTERS as u32,
+                crate::isa::REGISTERS as u32,
+            )?,
+        };
         let m = &self.memory;
         let positive = |name: &'static str, v: u32| {
             if v == 0 {
@@ -311,6 +364,15 @@ impl RawTarget {
             positive("memory.input_words", m.input_words)?,
         ];
         let program_words = positive("memory.program_words", m.program_words)?;
+        let partial_sums = match m.partial_sums {
+            None => crate::isa::DOTV_PARTIAL_SUMS,
+            Some(p) => pow2(
+                "memory.partial_sums",
+                p,
+                8,
+                crate::isa::DOTV_PARTIAL_SUMS as u32,
+            )?,
+        };
         if matrix_tiles * matrix_tile_words > MAX_MATRIX_WORDS {
             return Err(field(
                 "memory.matrix_tile_words",
@@ -363,24 +425,35 @@ impl RawTarget {
             }
         };
         let family = device.as_ref().map(|d| d.family);
-        let small_memories_in_block_ram = match (m.small_memories.as_deref(), family) {
-            (None, Some(Family::Ice40)) | (Some("block"), _) => true,
-            (None, _) => false,
-            (Some("distributed"), Some(Family::Ice40)) => {
-                return Err(field(
-                    "memory.small_memories",
-                    "distributed",
-                    "the iCE40 has no distributed RAM: use block",
-                ))
+        let place = |field_name: &'static str, place: Option<&str>| match (place, family) {
+            (None, Some(Family::Ice40)) | (Some("block"), _) => Ok(true),
+            (None, _) => Ok(false),
+            (Some("distributed"), Some(Family::Ice40)) => Err(field(
+                field_name,
+                "distributed",
+                "the iCE40 has no distributed RAM: use block",
+            )),
+            (Some("distributed"), _) => Ok(false),
+            (Some(other), _) => Err(field(field_name, other, "must be block or distributed")),
+        };
+        let block_ram = match &m.small_memories {
+            None => {
+                let all = place("memory.small_memories", None)?;
+                [true, all, all, all]
             }
-            (Some("distributed"), _) => false,
-            (Some(other), _) => {
-                return Err(field(
-                    "memory.small_memories",
-                    other,
-                    "must be block or distributed",
-                ))
+            Some(RawSmallMemories::All(all)) => {
+                let all = place("memory.small_memories", Some(all))?;
+                [true, all, all, all]
             }
+            Some(RawSmallMemories::Each(each)) => [
+                true,
+                place(
+                    "memory.small_memories.accumulator",
+                    each.accumulator.as_deref(),
+                )?,
+                place("memory.small_memories.wide", each.wide.as_deref())?,
+                place("memory.small_memories.input", each.input.as_deref())?,
+            ],
         };
         let target = Target {
             name: self.name.clone(),
@@ -388,11 +461,13 @@ impl RawTarget {
             lanes,
             vector_lanes,
             clock_hz: self.clock_hz,
+            registers,
             matrix_tiles,
             matrix_tile_words,
             vector_memory_words,
             program_words,
-            small_memories_in_block_ram,
+            partial_sums,
+            block_ram,
             device,
         };
         Ok(target)
@@ -532,6 +607,21 @@ impl Target {
         start..start + self.words_of(memory) * self.vector_lanes
     }
 
+    /// Whether `dotv`'s partial sums are block RAM: more than [`DISTRIBUTED_PARTIAL_SUMS`]
+    /// columns, or on the iCE40 (no distributed RAM).
+    pub fn partial_sums_in_block_ram(&self) -> bool {
+        self.partial_sums > DISTRIBUTED_PARTIAL_SUMS
+            || self
+                .device
+                .as_ref()
+                .is_some_and(|d| d.family == Family::Ice40)
+    }
+
+    /// Whether `memory` is block RAM (else distributed RAM).
+    pub fn in_block_ram(&self, memory: VectorMemory) -> bool {
+        self.block_ram[memory.index()]
+    }
+
     /// All addressable vector elements: the four memories, one after the other.
     pub fn vector_space(&self) -> usize {
         self.vector_memory_words.iter().sum::<usize>() * self.vector_lanes
@@ -560,34 +650,28 @@ impl Target {
         let matrix_bits = (self.matrix_bytes() * 8) as u64;
         let matrix_in_spram = d.spram_bits.is_some_and(|bits| matrix_bits <= bits);
         let v = self.vector_lanes;
-        let small = match (self.small_memories_in_block_ram, d.family) {
-            (false, _) => 0,
-            (true, Family::Ice40) => {
-                // Accumulator: two copies (two read ports); wide and input: one. Memories of at
-                // most 512 bits are cheaper as flip-flops.
-                let ram = |width: usize, words: usize| {
-                    if width * words <= 512 {
-                        0
-                    } else {
-                        brams(d.family, width, words)
+        // Accumulator: two copies (two read ports); wide and input: one.
+        let small_ram = |memory: VectorMemory, copies: usize| {
+            if !self.in_block_ram(memory) {
+                return 0;
+            }
+            let (bits, words) = (memory.bits() as usize, self.words_of(memory));
+            copies
+                * match d.family {
+                    // Memories of at most 512 bits are cheaper as flip-flops.
+                    Family::Ice40 if v * bits * words <= 512 => 0,
+                    Family::Ice40 => brams(d.family, v * bits, words),
+                    // Lanes are written one at a time: each lane's bits fill whole byte-enable
+                    // groups of their own (an 8-bit lane takes 9 bits, a 32-bit lane 36).
+                    Family::Ecp5 | Family::Gowin => {
+                        let lane_bits = if bits <= 9 { 9 } else { bits.div_ceil(18) * 18 };
+                        brams(d.family, v * lane_bits, words)
                     }
-                };
-                2 * ram(v * 32, self.words_of(VectorMemory::Accumulator))
-                    + ram(v * 32, self.words_of(VectorMemory::Wide))
-                    + ram(v * 8, self.words_of(VectorMemory::Input))
-            }
-            (true, Family::Ecp5 | Family::Gowin) => {
-                // Lanes are written one at a time: each lane's bits fill whole byte-enable
-                // groups of their own (an 8-bit lane takes 9 bits, a 32-bit lane 36).
-                let ram = |bits: usize, words: usize| {
-                    let lane_bits = if bits <= 9 { 9 } else { bits.div_ceil(18) * 18 };
-                    brams(d.family, v * lane_bits, words)
-                };
-                2 * ram(32, self.words_of(VectorMemory::Accumulator))
-                    + ram(32, self.words_of(VectorMemory::Wide))
-                    + ram(8, self.words_of(VectorMemory::Input))
-            }
+                }
         };
+        let small = small_ram(VectorMemory::Accumulator, 2)
+            + small_ram(VectorMemory::Wide, 1)
+            + small_ram(VectorMemory::Input, 1);
         Some(BramEstimate {
             matrix: if matrix_in_spram {
                 0
@@ -608,7 +692,11 @@ impl Target {
             tables: rom_brams(d.family, 15, LANE_TABLE_ENTRIES, v)
                 + rom_brams(d.family, 15, crate::numerics::SINE_QUARTER_ENTRIES, 2)
                 + rom_brams(d.family, 16, SCALAR_TABLE_ENTRIES, 1),
-            partial_sums: brams(d.family, 32, crate::isa::DOTV_PARTIAL_SUMS),
+            partial_sums: if self.partial_sums_in_block_ram() {
+                brams(d.family, 32, self.partial_sums)
+            } else {
+                0
+            },
             matrix_in_spram,
         })
     }
@@ -675,10 +763,20 @@ mod tests {
                 && overflows[1].contains("needs 15 multipliers"),
             "{overflows:?}"
         );
-        // The Tang Nano 20K's GW2A-18C: one block RAM short (its LUTs are the larger lack,
-        // which only synthesis counts).
+        // The Tang Nano 20K's GW2A-18C: all 46 block RAMs, with dotv's 64 partial sums in
+        // distributed RAM (its LUTs only synthesis counts).
         let gowin = Target::builtin("gw2a-18").unwrap();
-        let overflows = gowin.device_overflows();
+        assert_eq!(gowin.device_overflows(), Vec::<String>::new());
+        assert_eq!((gowin.registers, gowin.partial_sums), (32, 64));
+        let e = gowin.block_ram_estimate().unwrap();
+        assert_eq!((e.partial_sums, e.total()), (0, 46));
+        let mut input_distributed = gowin.clone();
+        input_distributed.block_ram[VectorMemory::Input.index()] = false;
+        let e = input_distributed.block_ram_estimate().unwrap();
+        assert_eq!((e.small, e.total()), (6, 45));
+        let mut all_partial_sums = gowin.clone();
+        all_partial_sums.partial_sums = 256;
+        let overflows = all_partial_sums.device_overflows();
         assert!(
             overflows.len() == 1
                 && overflows[0].contains("need 47 block RAMs (matrix 24, vector 8")
@@ -768,6 +866,27 @@ mod tests {
                 "`device.family`",
             ),
             (Box::new(|t| t.clock_hz = 0), "`clock_hz`"),
+            (Box::new(|t| t.registers = Some(16)), "`registers` is 16"),
+            (Box::new(|t| t.registers = Some(48)), "`registers` is 48"),
+            (Box::new(|t| t.registers = Some(128)), "`registers` is 128"),
+            (
+                Box::new(|t| t.memory.partial_sums = Some(512)),
+                "`memory.partial_sums` is 512: must be a power of two in 8 ..= 256",
+            ),
+            (
+                Box::new(|t| {
+                    t.memory.small_memories = Some(RawSmallMemories::Each(RawSmallMemoryPlaces {
+                        accumulator: None,
+                        wide: Some("lut".into()),
+                        input: None,
+                    }))
+                }),
+                "`memory.small_memories.wide` is lut",
+            ),
+            (
+                Box::new(|t| t.memory.small_memories = Some(RawSmallMemories::All("ff".into()))),
+                "`memory.small_memories` is ff: must be block or distributed",
+            ),
         ];
         for (change, needle) in cases {
             let mut t = base.clone();
@@ -775,6 +894,31 @@ mod tests {
             let err = t.validate().unwrap_err().to_string();
             assert!(err.contains(needle), "{err} lacks {needle}");
         }
+        // On the iCE40, whose memories are all block RAM, a distributed one is refused by name.
+        let mut ice = RawTarget::parse(include_str!("../../../targets/icebreaker.toml")).unwrap();
+        ice.memory.small_memories = Some(RawSmallMemories::Each(RawSmallMemoryPlaces {
+            accumulator: None,
+            wide: None,
+            input: Some("distributed".into()),
+        }));
+        let err = ice.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("`memory.small_memories.input` is distributed: the iCE40 has no"),
+            "{err}"
+        );
+        // A place per memory, as written in a file; unnamed memories keep the family's default.
+        let text = BUILTIN_TARGETS[1].1.replace(
+            "small_memories = \"block\"",
+            "small_memories = { wide = \"block\" }",
+        );
+        let t = RawTarget::parse(&text).unwrap().validate().unwrap();
+        assert_eq!(t.block_ram, [true, false, true, false]);
+        assert_eq!(t.registers, 64);
+        let typo = text.replace("{ wide", "{ wdie");
+        assert!(
+            RawTarget::parse(&typo).is_err(),
+            "an unknown memory is refused"
+        );
         let err = RawTarget::parse("name = 3").unwrap_err().to_string();
         assert!(!err.is_empty());
         assert!(Target::builtin("zx81")

@@ -137,8 +137,24 @@ fn scalar_unit() {
          muli dst=r14 a=r12 imm=-5\nend token=r6",
         &[],
     );
-    // The tables at their edges: zero, one, powers of two, the largest values.
-    for x in [0i64, 1, 2, 3, 255, 256, 65535, 1 << 40, (1 << 47) - 1] {
+    // The tables at their edges (zero, one, powers of two, the largest values) and between.
+    for x in [
+        0i64,
+        1,
+        2,
+        3,
+        5,
+        7,
+        100,
+        255,
+        256,
+        385,
+        65535,
+        1_000_003,
+        123_456_789_012,
+        1 << 40,
+        (1 << 47) - 1,
+    ] {
         check(
             &format!(
                 "li dst=r3 imm={x}\nrsqrt mant=r4 exp=r5 a=r3\nrecip mant=r6 exp=r7 a=r3\nend token=r4"

@@ -9,16 +9,6 @@
 // The bit length (verilog::bit_length).
 @BIT_LENGTH64@
 
-// The `width` bits just below the leading one of `x` (at position `lead`), as numerics'
-// fraction_index.
-function [63:0] fraction_index(input [63:0] x, input [6:0] lead, input [3:0] width);
-    begin
-        if (lead >= {3'd0, width}) fraction_index = x >> (lead - {3'd0, width});
-        else fraction_index = x << ({3'd0, width} - lead);
-        fraction_index = fraction_index & ((64'd1 << width) - 64'd1);
-    end
-endfunction
-
 // rsqrt's table (entries 0..255), then recip's (256..511).
 @TABLES@
 
@@ -75,10 +65,16 @@ always @(posedge clock) begin
     end
 end
 wire [6:0] s2_lead = s2_length - 7'd1;
-wire [63:0] rsqrt_fraction = fraction_index(s2_x, s2_lead, 4'd@RSQRT_INDEX_BITS@);
-wire [63:0] recip_fraction = fraction_index(s2_x, s2_lead, 4'd@RECIP_INDEX_BITS@);
-// The fractions are masked to their width; the instruction's other fields are the sequencer's.
-wire unused_bits = &{1'b0, rsqrt_fraction[63:7], recip_fraction[63:8], issue_instr};
+// The table indices, numerics' fraction_index: the `width` bits just below the leading one
+// (zeros past bit 0). With x shifted so that its leading one is at bit 63, they are the top
+// `width` of bits 62..0 for every width: one shifter of a few output bits serves both tables.
+// (x = 0 has lead 127 and gives 0; zero_operand ignores it.)
+wire [63:0] s2_normalised = s2_x << (6'd63 - s2_lead[5:0]);
+wire [@RSQRT_INDEX_BITS@-1:0] rsqrt_fraction = s2_normalised[62 -: @RSQRT_INDEX_BITS@];
+wire [@RECIP_INDEX_BITS@-1:0] recip_fraction = s2_normalised[62 -: @RECIP_INDEX_BITS@];
+// The normalised value's other bits are not needed; the instruction's other fields are the
+// sequencer's.
+wire unused_bits = &{1'b0, s2_normalised[63], s2_normalised[62-@RECIP_INDEX_BITS@:0], issue_instr};
 reg s3_rsqrt, s3_recip;
 reg [5:0] s3_dst, s3_exp_dst;
 reg [6:0] s3_lead;
@@ -90,7 +86,7 @@ always @(posedge clock) begin
     s3_exp_dst <= s2_exp_dst;
     s3_lead <= (s2_length == 7'd0) ? 7'd127 : s2_lead;
     // (No enable: the table's read address register is the block RAM's own.)
-    s3_index <= s2_rsqrt ? {s2_lead[0], rsqrt_fraction[6:0]} : recip_fraction[7:0];
+    s3_index <= s2_rsqrt ? {s2_lead[0], rsqrt_fraction} : recip_fraction;
 end
 
 // A zero operand (lead 127) gives a zero scale, as numerics::rsqrt and recip.

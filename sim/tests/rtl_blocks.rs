@@ -416,6 +416,29 @@ fn cache_stores() {
             &[100..104, 200..215],
         );
     }
+    // kvexp saturates its register to int8 at both ends, whatever its upper bits.
+    let values = [
+        127i64,
+        -128,
+        128,
+        -129,
+        1 << 40,
+        -(1 << 40),
+        (1 << 47) - 1,
+        -(1 << 47),
+    ];
+    let program: String = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "li dst=r{r} imm={v}\nkvexp dst=m{m} src=r{r}\n",
+                r = 3 + i,
+                m = 100 + i
+            )
+        })
+        .collect();
+    check_at(&format!("{program}end token=r0"), 0, &[], &[100..108]);
 }
 
 /// The vector unit's chaining: a stream that reads what the stream before it writes issues as

@@ -191,7 +191,8 @@ always @(posedge clock) begin
         fe_rb <= issue_rb;
         fe_imm <= d_imm;
         // addalign: the operand with the larger exponent is aligned by a fixed 15 bits.
-        fe_a_big <= $signed(issue_ra) >= $signed(issue_rb);
+        // (Exponents: the ISA bounds them by 2^20, so their low 24 bits compare as the whole.)
+        fe_a_big <= $signed(issue_ra[23:0]) >= $signed(issue_rb[23:0]);
         fe_has_dst <= d_has_dst;
     end else if (fe_on) begin
         fe_cnt <= fe_cnt + 32'd1;
@@ -943,8 +944,10 @@ always @(posedge clock) begin
     if (issue_vxu) begin
         kv_base <= d_mm + ((d_kind == F_KVSTORE) ? ({4'd0, pos >> @LOG_L@} * issue_len[15:0])
                                                  : {4'd0, pos >> @LOG_L@});
-        kv_exp_value <= ($signed(issue_ra) > 64'sd127) ? 8'd127
-                      : ($signed(issue_ra) < -64'sd128) ? 8'h80 : issue_ra[7:0];
+        // The register saturated to int8: as logic (whether bits 63..7 are all the sign), where
+        // two 64-bit comparisons took a carry chain each.
+        kv_exp_value <= (issue_ra[63:7] == {57{issue_ra[63]}}) ? issue_ra[7:0]
+                      : issue_ra[63] ? 8'h80 : 8'd127;
     end
 end
 wire kv_read = active && ((kind == F_KVSTORE && cnt[0]) || (kind == F_KVEXP && cnt == 32'd1));

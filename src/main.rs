@@ -1180,6 +1180,12 @@ fn bitstream(
             "Monorail's own"
         }
     );
+    if let Some(note) = &board.no_bitstream_yet {
+        eprintln!(
+            "monorail: warning: {}: no bitstream yet: {note} (running the tools anyway)",
+            board.name
+        );
+    }
     println!("{:<16} {:>9}  log", "step", "wall time");
     let options = monorail_fpga::bitstream::Options { seed };
     // A running step's status: on a terminal, one line rewritten in place; in a log (CI), a line
@@ -1645,6 +1651,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 );
                 for overflow in board.target.device_overflows() {
                     println!("  no bitstream yet: {overflow}");
+                }
+                if let Some(note) = &board.no_bitstream_yet {
+                    println!("  no bitstream yet: {note}");
                 }
             }
             Ok(())

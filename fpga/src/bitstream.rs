@@ -78,10 +78,9 @@ pub enum Progress<'a> {
 pub const CROWDED_SHARE: f64 = 0.95;
 /// The share of a Gowin device's LUT4s (yosys's LUTs, carry cells and eight per distributed RAM)
 /// above which [`build`] warns: nextpnr-himbaechel's placer found no legal placement for the
-/// `gw2a-18` core at 19,350 of the GW2A-18C's 20,736 (93%; 95% as its packer counts), with the
-/// analytic placer at its default and at 0.95 density, and the annealing placer's initial
-/// placement stalled.
-pub const GOWIN_CROWDED_LUT_SHARE: f64 = 0.90;
+/// `gw2a-18` core at 19,350 of the GW2A-18C's 20,736 (93%; 95% as its packer counts), nor for
+/// a 4-lane variant at 18,504 (89%; 91% as packed).
+pub const GOWIN_CROWDED_LUT_SHARE: f64 = 0.85;
 
 /// A resource of the device: used by the design, available.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1075,13 +1074,13 @@ mod tests {
                 .to_string();
             assert!(e.contains(needs), "{e}");
         }
-        // 18,000 of 20,736 LUT4 (87%) leaves the Gowin placer room; 19,000 (92%) does not, where
+        // 17,000 of 20,736 LUT4 (82%) leaves the Gowin placer room; 19,000 (92%) does not, where
         // an ECP5 would not be warned of until 95%.
-        let roomy = [("LUT4", 14_000), ("ALU", 4_000), ("DPX9B", 30)];
+        let roomy = [("LUT4", 13_000), ("ALU", 4_000), ("DPX9B", 30)];
         assert_eq!(crowded(&gowin, &gowin_cells(&roomy)), None);
         let w = crowded(
             &gowin,
-            &gowin_cells(&[roomy.as_slice(), &[("LUT2", 1_000)]].concat()),
+            &gowin_cells(&[roomy.as_slice(), &[("LUT2", 2_000)]].concat()),
         )
         .unwrap();
         assert!(w.contains("19000 of the device's 20736 LUT4 (92%)"), "{w}");

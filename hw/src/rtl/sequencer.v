@@ -308,8 +308,9 @@ wire [31:0] i_done = (i_unit != 2'd0 && last_done[i_unit] > i_done_by_latency)
     ? last_done[i_unit] : i_done_by_latency;
 
 // ---- register file -----------------------------------------------------------------------
-// The target's registers (32 or 64) of 64 bits with four write ports (scalar unit 0 and 1, vector unit 0 and 1) and two
-// read ports (the issue's operands: no instruction reads more), as distributed RAM: one copy per
+// The target's registers (32 or 64) of 64 bits with four write ports (scalar unit 0 and 1,
+// vector unit 0 and 1) and two read ports (the issue's operands: no instruction reads more), as
+// distributed RAM: one copy per
 // write port and read port, each written by its port and read asynchronously (the copies of the
 // two ports that write only exponents keep 24 bits and sign-extend), and a live-value table saying
 // which port wrote each register last. A step starts with every register invalid: an invalid

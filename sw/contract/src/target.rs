@@ -79,32 +79,9 @@ pub struct RawMemory {
     pub partial_sums: Option<u32>,
     /// Where the accumulator, wide and input memories go: `distributed` (LUT RAM, the ECP5's and
     /// Gowin's default) or `block` (block RAM: the iCE40's only choice; on a small ECP5 it gives
-    /// the LUTs back to the logic), for all three, or per memory (`{ input = "distributed" }`,
-    /// the others keeping the family's default).
+    /// the LUTs back to the logic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub small_memories: Option<RawSmallMemories>,
-}
-
-/// `memory.small_memories`: one place for the three small memories, or one each.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum RawSmallMemories {
-    /// `"block"` or `"distributed"` for all three.
-    All(String),
-    /// A place for each memory named.
-    Each(RawSmallMemoryPlaces),
-}
-
-/// `memory.small_memories` as a table: a place for each memory named.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSmallMemoryPlaces {
-    /// The accumulator memory's place.
-    pub accumulator: Option<String>,
-    /// The wide memory's place.
-    pub wide: Option<String>,
-    /// The input memory's place.
-    pub input: Option<String>,
+    pub small_memories: Option<String>,
 }
 
 /// The `[device]` table.
@@ -295,6 +272,9 @@ pub(crate) const SHORT_NAME_RULE: &str = "must be letters, digits, '-' or '_'";
 pub const MAX_MATRIX_WORDS: usize = 1 << 20;
 /// Largest vector-memory element address the ISA encodes (16 bits).
 pub const MAX_VECTOR_ELEMENTS: usize = 1 << 16;
+/// Fewest columns of `dotv`'s partial sums a target may declare: a head of 8 elements, the
+/// smallest of the llama2.c shapes (`stories260K`, the built-in models).
+pub const MIN_PARTIAL_SUMS: usize = 8;
 /// Most columns of `dotv`'s partial sums kept in distributed RAM (2 Kbit) where the family has it.
 pub const DISTRIBUTED_PARTIAL_SUMS: usize = 64;
 /// Fewest scalar registers a target may declare: the compiler keeps 15 for fixed roles and needs
@@ -369,7 +349,7 @@ impl RawTarget {
             Some(p) => pow2(
                 "memory.partial_sums",
                 p,
-                8,
+                MIN_PARTIAL_SUMS as u32,
                 crate::isa::DOTV_PARTIAL_SUMS as u32,
             )?,
         };
@@ -425,36 +405,32 @@ impl RawTarget {
             }
         };
         let family = device.as_ref().map(|d| d.family);
-        let place = |field_name: &'static str, place: Option<&str>| match (place, family) {
-            (None, Some(Family::Ice40)) | (Some("block"), _) => Ok(true),
-            (None, _) => Ok(false),
-            (Some("distributed"), Some(Family::Ice40)) => Err(field(
-                field_name,
-                "distributed",
-                "the iCE40 has no distributed RAM: use block",
-            )),
-            (Some("distributed"), _) => Ok(false),
-            (Some(other), _) => Err(field(field_name, other, "must be block or distributed")),
-        };
-        let block_ram = match &m.small_memories {
-            None => {
-                let all = place("memory.small_memories", None)?;
-                [true, all, all, all]
+        let small_in_block_ram = match (m.small_memories.as_deref(), family) {
+            (None, Some(Family::Ice40)) | (Some("block"), _) => true,
+            (None, _) => false,
+            (Some("distributed"), Some(Family::Ice40)) => {
+                return Err(field(
+                    "memory.small_memories",
+                    "distributed",
+                    "the iCE40 has no distributed RAM: use block",
+                ))
             }
-            Some(RawSmallMemories::All(all)) => {
-                let all = place("memory.small_memories", Some(all))?;
-                [true, all, all, all]
+            (Some("distributed"), _) => false,
+            (Some(other), _) => {
+                return Err(field(
+                    "memory.small_memories",
+                    other,
+                    "must be block or distributed",
+                ))
             }
-            Some(RawSmallMemories::Each(each)) => [
-                true,
-                place(
-                    "memory.small_memories.accumulator",
-                    each.accumulator.as_deref(),
-                )?,
-                place("memory.small_memories.wide", each.wide.as_deref())?,
-                place("memory.small_memories.input", each.input.as_deref())?,
-            ],
         };
+        // The vector memory is always block RAM.
+        let block_ram = [
+            true,
+            small_in_block_ram,
+            small_in_block_ram,
+            small_in_block_ram,
+        ];
         let target = Target {
             name: self.name.clone(),
             description: self.description.clone(),
@@ -874,17 +850,7 @@ mod tests {
                 "`memory.partial_sums` is 512: must be a power of two in 8 ..= 256",
             ),
             (
-                Box::new(|t| {
-                    t.memory.small_memories = Some(RawSmallMemories::Each(RawSmallMemoryPlaces {
-                        accumulator: None,
-                        wide: Some("lut".into()),
-                        input: None,
-                    }))
-                }),
-                "`memory.small_memories.wide` is lut",
-            ),
-            (
-                Box::new(|t| t.memory.small_memories = Some(RawSmallMemories::All("ff".into()))),
+                Box::new(|t| t.memory.small_memories = Some("ff".into())),
                 "`memory.small_memories` is ff: must be block or distributed",
             ),
         ];
@@ -894,31 +860,20 @@ mod tests {
             let err = t.validate().unwrap_err().to_string();
             assert!(err.contains(needle), "{err} lacks {needle}");
         }
-        // On the iCE40, whose memories are all block RAM, a distributed one is refused by name.
+        // On the iCE40, whose memories are all block RAM, distributed ones are refused by name.
         let mut ice = RawTarget::parse(include_str!("../../../targets/icebreaker.toml")).unwrap();
-        ice.memory.small_memories = Some(RawSmallMemories::Each(RawSmallMemoryPlaces {
-            accumulator: None,
-            wide: None,
-            input: Some("distributed".into()),
-        }));
+        ice.memory.small_memories = Some("distributed".into());
         let err = ice.validate().unwrap_err().to_string();
         assert!(
-            err.contains("`memory.small_memories.input` is distributed: the iCE40 has no"),
+            err.contains("`memory.small_memories` is distributed: the iCE40 has no"),
             "{err}"
         );
-        // A place per memory, as written in a file; unnamed memories keep the family's default.
-        let text = BUILTIN_TARGETS[1].1.replace(
-            "small_memories = \"block\"",
-            "small_memories = { wide = \"block\" }",
-        );
-        let t = RawTarget::parse(&text).unwrap().validate().unwrap();
-        assert_eq!(t.block_ram, [true, false, true, false]);
+        // Unset, they keep the family's default; the vector memory is block RAM whatever it is.
+        let mut raw = RawTarget::parse(BUILTIN_TARGETS[1].1).unwrap();
+        raw.memory.small_memories = None;
+        let t = raw.validate().unwrap();
+        assert_eq!(t.block_ram, [true, false, false, false]);
         assert_eq!(t.registers, 64);
-        let typo = text.replace("{ wide", "{ wdie");
-        assert!(
-            RawTarget::parse(&typo).is_err(),
-            "an unknown memory is refused"
-        );
         let err = RawTarget::parse("name = 3").unwrap_err().to_string();
         assert!(!err.is_empty());
         assert!(Target::builtin("zx81")

@@ -1262,6 +1262,21 @@ fn chat_runs_the_tang_nano_20k_core_in_simulation_and_refuses_a_board_too_small(
     );
 }
 
+/// A resource's row of `monorail bitstream`'s report: (used, available).
+fn report_resource(stdout: &str, name: &str) -> (u64, u64) {
+    let line = stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("no {name} in the report:\n{stdout}"));
+    let n: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(2)
+        .map(|w| w.parse().unwrap())
+        .collect();
+    (n[0], n[1])
+}
+
 /// `monorail bitstream --board BOARD --strict-timing -o OUT` with the pinned open tools, held to
 /// its report: every resource within the device, the block RAMs and multipliers the contract
 /// estimates, the target's clock met, each step run or reused, every placeholder's bit slice
@@ -1279,19 +1294,7 @@ fn bitstream_meets_its_report(board: &str, part: &str, out: &Path) -> (String, V
     let board = monorail_contract::board::Board::builtin(board).unwrap();
     let target = &board.target;
     let estimate = target.block_ram_estimate().unwrap();
-    let resource = |name: &str| -> (u64, u64) {
-        let line = stdout
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
-            .unwrap_or_else(|| panic!("no {name} in the report:\n{stdout}"));
-        let n: Vec<u64> = line
-            .split_whitespace()
-            .skip(1)
-            .take(2)
-            .map(|w| w.parse().unwrap())
-            .collect();
-        (n[0], n[1])
-    };
+    let resource = |name: &str| report_resource(&stdout, name);
     for name in ["DP16KD", "MULT18X18D", "TRELLIS_COMB", "TRELLIS_FF"] {
         let (used, available) = resource(name);
         assert!(used <= available, "{name}: {stdout}");
@@ -1345,13 +1348,38 @@ fn bitstream_meets_its_report(board: &str, part: &str, out: &Path) -> (String, V
     (stdout, bit)
 }
 
+/// The JTAG IDCODE an ECP5 bitstream's VERIFY_ID command (0xE2, three zero bytes, then the code)
+/// names: the FPGA refuses a bitstream made for another part.
+fn ecp5_idcode(bit: &[u8]) -> u32 {
+    let at = bit
+        .windows(4)
+        .position(|w| w == [0xe2, 0, 0, 0])
+        .expect("no VERIFY_ID command in the bitstream");
+    u32::from_be_bytes(bit[at + 4..at + 8].try_into().unwrap())
+}
+
 /// The ULX3S-25F's bitstream: the 8-lane core with the built-in nano model (the largest built-in
 /// model the 25F holds, taken without --model), about six minutes the first time.
 #[test]
 fn bitstream_builds_the_ulx3s_25f_board_and_meets_its_clock() {
     let out = TempDir::new().unwrap();
-    let (stdout, _) = bitstream_meets_its_report("ulx3s-25f", "LFE5U-25F-6CABGA381", out.path());
+    let (stdout, bit) = bitstream_meets_its_report("ulx3s-25f", "LFE5U-25F-6CABGA381", out.path());
     assert!(stdout.contains("built-in tales-nano"), "{stdout}");
+    assert_eq!(ecp5_idcode(&bit), 0x4111_1043, "the LFE5U-25F's IDCODE");
+}
+
+/// The ULX3S-12F's bitstream: the same 8-lane core placed on the 12F, which is the 25F's die
+/// (nextpnr's `--12k` places on all of it), and the 12F's own IDCODE, without which the board
+/// refuses it. About six minutes the first time.
+#[test]
+fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
+    let out = TempDir::new().unwrap();
+    let (stdout, bit) = bitstream_meets_its_report("ulx3s-12f", "LFE5U-12F-6CABGA381", out.path());
+    assert!(stdout.contains("built-in tales-nano"), "{stdout}");
+    assert_eq!(ecp5_idcode(&bit), 0x2111_1043, "the LFE5U-12F's IDCODE");
+    // More than Lattice's rating of the 12F (12,288 LUT4, 32 DP16KD) and within the die's.
+    let (used, available) = report_resource(&stdout, "TRELLIS_COMB");
+    assert!(used > 12_288 && available == 24_288, "{stdout}");
 }
 
 /// The ULX3S-45F's bitstream (about ten minutes the first time: yosys, nextpnr and ecppack;
@@ -1361,6 +1389,7 @@ fn bitstream_builds_the_ulx3s_25f_board_and_meets_its_clock() {
 fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
     let out = TempDir::new().unwrap();
     let (stdout, bit) = bitstream_meets_its_report("ulx3s-45f", "LFE5U-45F-6CABGA381", out.path());
+    assert_eq!(ecp5_idcode(&bit), 0x4111_2043, "the LFE5U-45F's IDCODE");
 
     // Another model of the same target: its images swapped into the same routed design, no
     // synthesis or place and route; another bitstream, the same timing.

@@ -85,6 +85,16 @@ fn grouped_query_and_odd_shapes_on_sim_tiny_match_the_golden_model() {
         20,
         None,
     );
+    // A long cache and a small vocabulary: `acc` (300 elements) cannot hold the cache
+    // exponents of 512 positions, which get a buffer of their own.
+    check(
+        "dim=64,hidden=128,layers=2,heads=4,kv_heads=2,vocab=300,seq=512",
+        3,
+        "sim-tiny",
+        &[1, 5, 9],
+        40,
+        None,
+    );
 }
 
 #[test]

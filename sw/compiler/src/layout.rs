@@ -68,16 +68,24 @@ pub struct LayerAt {
 /// sets in turn, so that one head's matrix products overlap the previous head's vector work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttentionSet {
-    /// Scores against every cached key (`matvec` output), then reused. // (context,) accumulator
+    /// Scores against every cached key (`matvec` output). // (context,) accumulator
     pub scores: usize,
-    /// Key, then value, exponents of the cache (`mload` output). // (context,) accumulator
-    pub exps: usize,
     /// Normalised scores, then the weights with the value exponents folded in. // (context,) vector
     pub normed: usize,
     /// Softmax numerators, Q0.15. // (context,) vector
     pub probs: usize,
     /// 8-bit attention weights (`dotv` input). // (context,) input
     pub weights: usize,
+}
+
+/// A key/value head's cache exponents in the vector space (`mload` output), loaded once for
+/// all the query heads of its group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheExps {
+    /// The keys' exponents. // (context,) accumulator
+    pub keys: usize,
+    /// The values' exponents. // (context,) accumulator
+    pub values: usize,
 }
 
 /// Scratch buffers (element addresses of the vector space), by memory.
@@ -127,6 +135,11 @@ pub struct Scratch {
     pub onehot: usize,
     /// Attention buffer sets. // (sets,)
     pub attention: Vec<AttentionSet>,
+    /// Cache exponents of the key/value heads in flight, used in turn: inside `acc` when it
+    /// holds them (nothing else uses `acc` from the qkv requantisation to wo's product), else
+    /// a buffer of their own. Heads of one group share them, and no head waits for another's
+    /// reads of them before its own exponents load. // (in flight,)
+    pub cache_exps: Vec<CacheExps>,
 }
 
 /// Where everything is.
@@ -302,17 +315,29 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
         hh: a.vector(Input, "hh".into(), hidden),
         onehot: a.vector(Input, "onehot".into(), target.lanes),
         attention: Vec::new(),
+        cache_exps: Vec::new(),
     };
-    // The matrix unit drains whole blocks of `lanes` results: the scores buffers hold whole
-    // blocks.
+    // The matrix unit drains whole blocks of `lanes` results: the scores and exponent buffers
+    // hold whole blocks.
     let row = context.div_ceil(target.lanes) * target.lanes;
     scratch.attention = (0..ATTENTION_SETS.min(c.n_heads))
         .map(|k| AttentionSet {
             scores: a.vector(Accumulator, format!("attention{k}.scores"), row),
-            exps: a.vector(Accumulator, format!("attention{k}.exps"), row),
             normed: a.vector(Vector, format!("attention{k}.normed"), context),
             probs: a.vector(Vector, format!("attention{k}.probs"), context),
             weights: a.vector(Input, format!("attention{k}.weights"), row),
+        })
+        .collect();
+    let in_flight = (widest / (2 * row)).clamp(1, CACHE_EXPS_IN_FLIGHT.min(c.n_kv_heads));
+    let base = if 2 * row * in_flight <= widest {
+        scratch.acc
+    } else {
+        a.vector(Accumulator, "cache_exps".into(), 2 * row * in_flight)
+    };
+    scratch.cache_exps = (0..in_flight)
+        .map(|k| CacheExps {
+            keys: base + 2 * k * row,
+            values: base + (2 * k + 1) * row,
         })
         .collect();
     Layout {
@@ -336,6 +361,10 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
 /// Attention buffer sets: two, so that one head's products overlap the previous head's vector
 /// work.
 pub const ATTENTION_SETS: usize = 2;
+
+/// Key/value heads whose cache exponents are in the vector space at once, at most: two, so that
+/// one group's exponents load while the previous group's heads still read theirs.
+pub const CACHE_EXPS_IN_FLIGHT: usize = 2;
 
 /// Write matrices stacked by rows into the image at `at`, in column-block layout.
 fn put_matrix(image: &mut [i8], lanes: usize, at: MatrixAt, parts: &[&QuantMatrix]) {

@@ -394,6 +394,17 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
         for h in 0..c.n_heads {
             let set = s.attention[h % s.attention.len()];
             let g = h / c.kv_mul();
+            let exps = s.cache_exps[g % s.cache_exps.len()];
+            if h % c.kv_mul() == 0 {
+                // the key/value head's cache exponents, once for the heads of its group
+                for (dst, src) in [(exps.keys, at.key_exps[g]), (exps.values, at.value_exps[g])] {
+                    e.emit(Op::Mload {
+                        dst: dst as i64,
+                        src: src as i64,
+                        n: positions,
+                    });
+                }
+            }
             let first = h * hs;
             let (q_exp, score_exp, max, base, shift, sum, value_max, w_exp) = (
                 e.temp(),
@@ -416,16 +427,11 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 rows: positions,
                 cols: hs as i64,
             });
-            e.emit(Op::Mload {
-                dst: set.exps as i64,
-                src: at.key_exps[g] as i64,
-                n: positions,
-            });
             e.emit(Op::Normg {
                 dst: set.normed as i64,
                 src: set.scores as i64,
                 n: positions,
-                exps: set.exps as i64,
+                exps: exps.keys as i64,
                 bits: WIDE_BITS as i64,
                 off: q_exp,
                 eout: score_exp,
@@ -452,20 +458,15 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 sum,
             });
             // weights with the value exponents folded in, 8-bit
-            e.emit(Op::Mload {
-                dst: set.exps as i64,
-                src: at.value_exps[g] as i64,
-                n: positions,
-            });
             e.emit(Op::Vmax {
                 dst: value_max,
-                src: set.exps as i64,
+                src: exps.values as i64,
                 n: positions,
             });
             e.emit(Op::Shrv {
                 dst: set.normed as i64,
                 a: set.probs as i64,
-                b: set.exps as i64,
+                b: exps.values as i64,
                 n: positions,
                 s: value_max,
             });

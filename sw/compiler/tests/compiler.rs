@@ -286,3 +286,53 @@ fn heads_wider_than_the_partial_sums_are_refused() {
     target.partial_sums = 16;
     assert!(compile(&model, &target, CompileOptions { context: Some(32) }).is_ok());
 }
+
+/// Each key/value head's cache exponents load once for the query heads of its group (two in the
+/// stories260K shape): into `acc` when it holds them, which nothing else uses during attention,
+/// else into a buffer of their own.
+#[test]
+fn cache_exponents_load_once_per_key_value_head() {
+    let shapes = [
+        // the vocabulary makes `acc` wide enough for two heads' exponents in flight
+        ("stories260k", "ulx3s-85f", true),
+        // a long cache and a small vocabulary: `acc` (300 elements) cannot hold 512 positions'
+        // exponents
+        (
+            "dim=64,hidden=128,layers=2,heads=4,kv_heads=2,vocab=300,seq=512",
+            "sim-tiny",
+            false,
+        ),
+    ];
+    for (shape, target, in_acc) in shapes {
+        let config = synth::parse_shape(shape).unwrap();
+        let model = QuantModel::quantize(&synth::synthesize(config, 3));
+        let target = Target::builtin(target).unwrap();
+        let compiled = compile(&model, &target, CompileOptions::default()).unwrap();
+        let manifest = &compiled.bundle.manifest;
+        let region = |name: &str| {
+            manifest
+                .regions
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| r.start as usize..(r.start + r.size) as usize)
+        };
+        let loads: Vec<usize> = compiled
+            .bundle
+            .program
+            .iter()
+            .filter_map(|i| match i.op {
+                Op::Mload { dst, .. } => Some(dst as usize),
+                _ => None,
+            })
+            .collect();
+        let c = model.config;
+        assert_eq!(loads.len(), 2 * c.n_kv_heads * c.n_layers, "{shape}");
+        let home = if in_acc {
+            assert!(region("cache_exps").is_none(), "{shape}");
+            region("acc").unwrap()
+        } else {
+            region("cache_exps").unwrap()
+        };
+        assert!(loads.iter().all(|d| home.contains(d)), "{shape}: {loads:?}");
+    }
+}

@@ -506,6 +506,11 @@ fn step_table(target: &Target, compiled: &monorail_compiler::Compiled) -> Vec<St
         cycles[pos],
         cycles[pos] as f64 / chain.cycles.max(1) as f64
     ));
+    let o = monorail_compiler::timeline::occupation(&compiled.code, target, pos);
+    lines.push(format!(
+        "of its {} cycles, the vector unit is busy {}, the matrix unit works alone {} and neither works {} (latencies, scalar steps)",
+        cycles[pos], o.vector, o.matrix_alone, o.neither
+    ));
     lines
 }
 

@@ -692,7 +692,21 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
     };
     let chain = number_after("position 64: ");
     assert_eq!(chain_sum, chain, "{text}");
-    assert!(chain <= number_after("this one takes "), "{text}");
+    let cycles = number_after("this one takes ");
+    assert!(chain <= cycles, "{text}");
+    // The schedule's cycles divide into the vector unit's busy ones, the matrix unit's alone
+    // and those in which neither works.
+    let occupation = text
+        .lines()
+        .find(|l| l.contains(&format!("of its {cycles} cycles, the vector unit is busy ")))
+        .unwrap_or_else(|| panic!("no occupation line: {text}"));
+    let parts: Vec<u64> = occupation
+        .split([' ', ','])
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(parts.len(), 4, "{occupation}");
+    assert_eq!(parts[1], total("vector unit"), "{occupation}");
+    assert_eq!(parts[1] + parts[2] + parts[3], cycles, "{occupation}");
     let (model, tokenizer) = (tmp.path().join("m.bin"), tmp.path().join("t.bin"));
     monorail()
         .args(["synth-model", "--shape", "stories260k", "-o"])

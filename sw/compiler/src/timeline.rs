@@ -57,6 +57,44 @@ pub fn spans(code: &[Tagged], target: &Target, pos: usize) -> (Vec<Span>, u64) {
     (out, total)
 }
 
+/// How a token step's cycles divide between the two streaming units. The three parts add up to
+/// the step's cycles, so a token gets faster only by taking work off the vector unit, by letting
+/// it work beside the matrix unit where now the matrix unit works alone, or by shortening the
+/// waits in which neither works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Occupation {
+    /// Cycles the vector unit is busy.
+    pub vector: u64,
+    /// Cycles the matrix unit is busy and the vector unit idle.
+    pub matrix_alone: u64,
+    /// Cycles neither is busy: latencies waited out, scalar steps.
+    pub neither: u64,
+}
+
+/// The [`Occupation`] of a token step at `pos`.
+pub fn occupation(code: &[Tagged], target: &Target, pos: usize) -> Occupation {
+    let (spans, total) = spans(code, target, pos);
+    // Per cycle: bit 0 the matrix unit busy, bit 1 the vector unit.
+    let mut marks = vec![0u8; total as usize];
+    for s in &spans {
+        let bit = match s.unit {
+            Unit::Mxu => 1,
+            Unit::Vxu => 2,
+            _ => continue,
+        };
+        let end = (s.end as usize).min(marks.len());
+        for m in &mut marks[s.start as usize..end] {
+            *m |= bit;
+        }
+    }
+    let count = |f: fn(u8) -> bool| marks.iter().filter(|&&m| f(m)).count() as u64;
+    Occupation {
+        vector: count(|m| m & 2 != 0),
+        matrix_alone: count(|m| m == 1),
+        neither: count(|m| m == 0),
+    }
+}
+
 /// Cycles each execution unit is busy (the sum of its instructions' occupancies) in a token step
 /// at `pos`, in [`Unit::EXECUTION`] order.
 pub fn busy(code: &[Tagged], target: &Target, pos: usize) -> [u64; 3] {

@@ -67,6 +67,16 @@ fn the_timeline_agrees_with_the_prediction_and_never_double_books_a_unit() {
             mxu_busy * target.lanes as u64 >= macs,
             "the matrix unit cannot do {macs} MACs in {mxu_busy} cycles"
         );
+        // The step's cycles divide into the vector unit's busy ones, the matrix unit's alone
+        // and the rest.
+        let o = timeline::occupation(&compiled.code, &target, pos);
+        let [_, vxu_busy, _] = timeline::busy(&compiled.code, &target, pos);
+        assert_eq!(o.vector + o.matrix_alone + o.neither, total, "pos {pos}");
+        assert_eq!(o.vector, vxu_busy, "pos {pos}");
+        assert!(
+            o.matrix_alone < mxu_busy && o.neither > 0,
+            "pos {pos}: {o:?}"
+        );
     }
     let svg = timeline::svg(&compiled.code, &target, 3, "test");
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));

@@ -161,6 +161,16 @@ macro_rules! define_isa {
                 match *self { $( Op::$variant { $( $field ),* } => vec![ $( $field ),* ], )* }
             }
 
+            /// The value of field `i` (in field order), without building the list.
+            pub fn value(&self, i: usize) -> i64 {
+                match *self {
+                    $( Op::$variant { $( $field ),* } => {
+                        let values: &[i64] = &[ $( $field ),* ];
+                        values[i]
+                    } )*
+                }
+            }
+
             /// Rebuild from an opcode and operand values in field order.
             pub fn from_values(opcode: u8, values: &[i64]) -> Option<Op> {
                 match opcode {
@@ -291,7 +301,11 @@ pub fn stored_bits() -> u32 {
 
 /// The format with this opcode.
 pub fn spec_of(opcode: u8) -> Option<&'static OpSpec> {
-    SPECS.iter().find(|s| s.opcode == opcode)
+    // SPECS is in opcode order.
+    SPECS
+        .binary_search_by_key(&opcode, |s| s.opcode)
+        .ok()
+        .map(|i| &SPECS[i])
 }
 
 /// The format with this mnemonic.
@@ -1433,6 +1447,13 @@ mod tests {
             assert!(SPECS[..i]
                 .iter()
                 .all(|o| o.opcode != s.opcode && o.mnemonic != s.mnemonic));
+            // spec_of searches them by opcode.
+            assert!(
+                i == 0 || SPECS[i - 1].opcode < s.opcode,
+                "{} out of opcode order",
+                s.mnemonic
+            );
+            assert_eq!(spec_of(s.opcode).map(|f| f.mnemonic), Some(s.mnemonic));
         }
     }
 
@@ -1472,6 +1493,9 @@ mod tests {
                         op: Op::from_values(spec.opcode, &values).unwrap(),
                         wait,
                     };
+                    for (i, &v) in values.iter().enumerate() {
+                        assert_eq!(instr.op.value(i), v, "{instr}");
+                    }
                     let word = instr.encode().unwrap();
                     assert_eq!(Instr::decode(word).unwrap(), instr, "{instr}");
                     let text = instr.to_string();

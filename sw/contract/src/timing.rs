@@ -221,7 +221,7 @@ fn field(op: &Op, name: &str) -> i64 {
         .iter()
         .position(|f| f.name == name)
         .unwrap_or_else(|| panic!("{} has no field {name}", spec.mnemonic));
-    op.values()[i]
+    op.value(i)
 }
 
 /// The cost of `op` on `target` at position `pos`: its [`rule`], evaluated.

@@ -137,8 +137,8 @@ pub struct Scratch {
     pub attention: Vec<AttentionSet>,
     /// Cache exponents of the key/value heads in flight, used in turn: inside `acc` when it
     /// holds them (nothing else uses `acc` from the qkv requantisation to wo's product), else
-    /// a buffer of their own. Heads of one group share them, and no head waits for another's
-    /// reads of them before its own exponents load. // (in flight,)
+    /// a buffer of their own. The heads of a group share them; a group's exponents load while
+    /// the previous group's heads still read theirs. // (in flight,)
     pub cache_exps: Vec<CacheExps>,
 }
 

@@ -1311,6 +1311,12 @@ fn bitstream(
             .as_ref()
             .map_or(String::new(), |d| format!(" (copied into {})", d.display()))
     );
+    if let (Some(code), Some(device)) = (made.idcode, &board.target.device) {
+        println!(
+            "IDCODE 0x{code:08x}, the {}'s, checked in the bitstream",
+            device.part
+        );
+    }
     if strict_timing && !made.meets_timing() {
         return Err(CliError {
             code: 1,

@@ -1362,14 +1362,15 @@ fn bitstream_meets_its_report(board: &str, part: &str, out: &Path) -> (String, V
     (stdout, bit)
 }
 
-/// The JTAG IDCODE an ECP5 bitstream's VERIFY_ID command (0xE2, three zero bytes, then the code)
-/// names: the FPGA refuses a bitstream made for another part.
-fn ecp5_idcode(bit: &[u8]) -> u32 {
-    let at = bit
-        .windows(4)
-        .position(|w| w == [0xe2, 0, 0, 0])
-        .expect("no VERIFY_ID command in the bitstream");
-    u32::from_be_bytes(bit[at + 4..at + 8].try_into().unwrap())
+/// The JTAG IDCODE an ECP5 bitstream names (the FPGA refuses a bitstream made for another
+/// part), and that `monorail bitstream` said it checked.
+fn ecp5_idcode(bit: &[u8], stdout: &str) -> u32 {
+    let code = monorail_fpga::bitstream::ecp5_idcode(bit).expect("no VERIFY_ID command");
+    assert!(
+        stdout.contains(&format!("IDCODE 0x{code:08x}, the ")),
+        "{stdout}"
+    );
+    code
 }
 
 /// The ULX3S-25F's bitstream: the 8-lane core with the built-in nano model (the largest built-in
@@ -1379,7 +1380,11 @@ fn bitstream_builds_the_ulx3s_25f_board_and_meets_its_clock() {
     let out = TempDir::new().unwrap();
     let (stdout, bit) = bitstream_meets_its_report("ulx3s-25f", "LFE5U-25F-6CABGA381", out.path());
     assert!(stdout.contains("built-in tales-nano"), "{stdout}");
-    assert_eq!(ecp5_idcode(&bit), 0x4111_1043, "the LFE5U-25F's IDCODE");
+    assert_eq!(
+        ecp5_idcode(&bit, &stdout),
+        0x4111_1043,
+        "the LFE5U-25F's IDCODE"
+    );
 }
 
 /// The ULX3S-12F's bitstream: the same 8-lane core placed on the 12F, which is the 25F's die
@@ -1390,7 +1395,11 @@ fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
     let out = TempDir::new().unwrap();
     let (stdout, bit) = bitstream_meets_its_report("ulx3s-12f", "LFE5U-12F-6CABGA381", out.path());
     assert!(stdout.contains("built-in tales-nano"), "{stdout}");
-    assert_eq!(ecp5_idcode(&bit), 0x2111_1043, "the LFE5U-12F's IDCODE");
+    assert_eq!(
+        ecp5_idcode(&bit, &stdout),
+        0x2111_1043,
+        "the LFE5U-12F's IDCODE"
+    );
     // More than Lattice's rating of the 12F (12,288 LUT4, 32 DP16KD) and within the die's.
     let (used, available) = report_resource(&stdout, "TRELLIS_COMB");
     assert!(used > 12_288 && available == 24_288, "{stdout}");
@@ -1403,7 +1412,11 @@ fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
 fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
     let out = TempDir::new().unwrap();
     let (stdout, bit) = bitstream_meets_its_report("ulx3s-45f", "LFE5U-45F-6CABGA381", out.path());
-    assert_eq!(ecp5_idcode(&bit), 0x4111_2043, "the LFE5U-45F's IDCODE");
+    assert_eq!(
+        ecp5_idcode(&bit, &stdout),
+        0x4111_2043,
+        "the LFE5U-45F's IDCODE"
+    );
 
     // Another model of the same target: its images swapped into the same routed design, no
     // synthesis or place and route; another bitstream, the same timing.

@@ -111,6 +111,50 @@ pub struct Bitstream {
     pub fmax_hz: Option<f64>,
     /// The frequency it was placed and routed for: the target's clock.
     pub constraint_hz: f64,
+    /// The JTAG IDCODE the bitstream names (ECP5), checked against the board's part.
+    pub idcode: Option<u32>,
+}
+
+/// Each ECP5 part's JTAG IDCODE (Lattice's ECP5 sysCONFIG usage guide): the FPGA refuses a
+/// bitstream whose VERIFY_ID command names another. The 12F is the 25F's die with its own code.
+pub const ECP5_IDCODES: [(&str, u32); 4] = [
+    ("LFE5U-12F", 0x2111_1043),
+    ("LFE5U-25F", 0x4111_1043),
+    ("LFE5U-45F", 0x4111_2043),
+    ("LFE5U-85F", 0x4111_3043),
+];
+
+/// The IDCODE that an ECP5 bitstream's VERIFY_ID command (0xE2, three zero bytes, then the code)
+/// names, if it has one.
+pub fn ecp5_idcode(bit: &[u8]) -> Option<u32> {
+    let at = bit.windows(4).position(|w| w == [0xe2, 0, 0, 0])?;
+    Some(u32::from_be_bytes(
+        bit.get(at + 4..at + 8)?.try_into().ok()?,
+    ))
+}
+
+/// Check that the ECP5 bitstream at `path` names `part`'s IDCODE; returns it.
+fn check_idcode(path: &Path, part: &str) -> Result<u32, ToolError> {
+    let bit = std::fs::read(path).map_err(io(path))?;
+    let wrong = |message: String| ToolError::Output {
+        path: path.to_path_buf(),
+        message,
+    };
+    let want = ECP5_IDCODES
+        .iter()
+        .find(|(p, _)| *p == part)
+        .map(|&(_, code)| code)
+        .ok_or_else(|| wrong(format!("no IDCODE is known for the part {part}")))?;
+    match ecp5_idcode(&bit) {
+        Some(code) if code == want => Ok(code),
+        Some(code) => Err(wrong(format!(
+            "the bitstream names IDCODE 0x{code:08x}, but the {part}'s is 0x{want:08x}: the FPGA \
+             would refuse it (see pack.log)"
+        ))),
+        None => Err(wrong(
+            "the bitstream has no VERIFY_ID command (see pack.log)".into(),
+        )),
+    }
 }
 
 impl Bitstream {
@@ -480,9 +524,13 @@ pub fn build(
     let (model_dir, weights) = if board.family == Family::Gowin {
         swap_and_pack_gowin(&dir, device, &placeholders, &models, progress)?
     } else {
-        swap_and_pack(&dir, &placeholders, &models, progress)?
+        swap_and_pack(&dir, &device.part, &placeholders, &models, progress)?
     };
     let file = model_dir.join(packed_file(board.family));
+    let idcode = match board.family {
+        Family::Ecp5 => Some(check_idcode(&file, &device.part)?),
+        _ => None,
+    };
     let (resources, fmax_hz) = read_report(&dir.join("report.json"))?;
     Ok(Bitstream {
         file,
@@ -492,6 +540,7 @@ pub fn build(
         resources,
         fmax_hz,
         constraint_hz: board.target.clock_hz as f64,
+        idcode,
     })
 }
 
@@ -635,6 +684,7 @@ const IMAGES: &str = "images";
 /// `<routed>/model-<hash>` (or reuse it); check the swap either way.
 fn swap_and_pack(
     routed: &Path,
+    part: &str,
     placeholders: &[Image],
     models: &[Image],
     progress: &mut dyn FnMut(Progress<'_>),
@@ -782,6 +832,8 @@ fn swap_and_pack(
             log: dir.join(log_name("pack")),
         };
         progress(Progress::Step(&step));
+        // A bitstream for another part is not published.
+        check_idcode(&partial.join(PACKED_ECP5), part)?;
         publish(&partial, &dir)?;
         swap
     };
@@ -981,6 +1033,37 @@ fn read_report(path: &Path) -> Result<(Vec<Resource>, Option<f64>), ToolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bitstream_for_another_part_is_refused() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("top.bit");
+        // The start of an ECP5 bitstream: header, preamble, then VERIFY_ID and the code.
+        let bit = |code: u32| {
+            let mut b = b"\xff\x00Part: LFE5U-12F-6CABGA381\x00\xff\xff\xff\xbd\xb3".to_vec();
+            b.extend([0xe2, 0, 0, 0]);
+            b.extend(code.to_be_bytes());
+            b.extend([0x22, 0, 0, 0]);
+            b
+        };
+        std::fs::write(&path, bit(0x2111_1043)).unwrap();
+        assert_eq!(check_idcode(&path, "LFE5U-12F").unwrap(), 0x2111_1043);
+        // The 25F's code in a 12F's bitstream: the board would refuse it.
+        std::fs::write(&path, bit(0x4111_1043)).unwrap();
+        let e = check_idcode(&path, "LFE5U-12F").unwrap_err().to_string();
+        assert!(
+            e.contains("IDCODE 0x41111043, but the LFE5U-12F's is 0x21111043"),
+            "{e}"
+        );
+        std::fs::write(&path, &bit(0)[..20]).unwrap();
+        let e = check_idcode(&path, "LFE5U-12F").unwrap_err().to_string();
+        assert!(e.contains("no VERIFY_ID"), "{e}");
+        let e = check_idcode(&path, "LFE5U-99F").unwrap_err().to_string();
+        assert!(
+            e.contains("no IDCODE is known for the part LFE5U-99F"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn reports_read_back_as_resources_and_the_slowest_clock() {

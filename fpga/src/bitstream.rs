@@ -115,8 +115,9 @@ pub struct Bitstream {
     pub idcode: Option<u32>,
 }
 
-/// Each ECP5 part's JTAG IDCODE (Lattice's ECP5 sysCONFIG usage guide): the FPGA refuses a
-/// bitstream whose VERIFY_ID command names another. The 12F is the 25F's die with its own code.
+/// The ECP5 parts Monorail builds for (nextpnr-ecp5's `--12k` .. `--85k`) and each one's JTAG
+/// IDCODE (Lattice's ECP5 sysCONFIG usage guide): the FPGA refuses a bitstream whose VERIFY_ID
+/// command names another. The 12F is the 25F's die with its own code.
 pub const ECP5_IDCODES: [(&str, u32); 4] = [
     ("LFE5U-12F", 0x2111_1043),
     ("LFE5U-25F", 0x4111_1043),
@@ -178,10 +179,11 @@ fn device_args(board: &Board) -> Result<Vec<String>, ToolError> {
     };
     Ok(match board.family {
         Family::Ecp5 => {
-            let size = part
-                .strip_prefix("LFE5U-")
-                .and_then(|s| s.strip_suffix('F'))
-                .filter(|s| ["12", "25", "45", "85"].contains(s))
+            // The parts nextpnr-ecp5 knows are those whose IDCODE is known.
+            let size = ECP5_IDCODES
+                .iter()
+                .find(|(p, _)| *p == part)
+                .and_then(|(p, _)| p.strip_prefix("LFE5U-")?.strip_suffix('F'))
                 .ok_or_else(unknown)?;
             vec![
                 format!("--{size}k"),
@@ -521,16 +523,14 @@ pub fn build(
     }
     let (dir, step) = place_and_route(board, &synthesis, build, options, progress)?;
     progress(Progress::Step(&step));
-    let (model_dir, weights) = if board.family == Family::Gowin {
-        swap_and_pack_gowin(&dir, device, &placeholders, &models, progress)?
+    let (model_dir, weights, idcode) = if board.family == Family::Gowin {
+        let (model_dir, weights) =
+            swap_and_pack_gowin(&dir, device, &placeholders, &models, progress)?;
+        (model_dir, weights, None)
     } else {
         swap_and_pack(&dir, &device.part, &placeholders, &models, progress)?
     };
     let file = model_dir.join(packed_file(board.family));
-    let idcode = match board.family {
-        Family::Ecp5 => Some(check_idcode(&file, &device.part)?),
-        _ => None,
-    };
     let (resources, fmax_hz) = read_report(&dir.join("report.json"))?;
     Ok(Bitstream {
         file,
@@ -681,14 +681,15 @@ const PLACEHOLDERS: &str = "placeholders";
 const IMAGES: &str = "images";
 
 /// Swap the model's images into the routed design in `routed` and pack the result, in
-/// `<routed>/model-<hash>` (or reuse it); check the swap either way.
+/// `<routed>/model-<hash>` (or reuse it); check the swap and the bitstream's IDCODE (against
+/// `part`'s) either way, and return the IDCODE.
 fn swap_and_pack(
     routed: &Path,
     part: &str,
     placeholders: &[Image],
     models: &[Image],
     progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<(PathBuf, Swap), ToolError> {
+) -> Result<(PathBuf, Swap, Option<u32>), ToolError> {
     let swaps: Vec<(String, Vec<String>)> = models
         .iter()
         .map(|m| {
@@ -737,7 +738,7 @@ fn swap_and_pack(
     let base = std::fs::read_to_string(&base_path).map_err(io(&base_path))?;
     let swapped_path = dir.join(ROUTED_ECP5);
     let reused = dir.join(PACKED_ECP5).is_file();
-    let swap = if reused {
+    let (swap, idcode) = if reused {
         for name in ["weights", "pack"] {
             let step = Step {
                 name,
@@ -747,7 +748,8 @@ fn swap_and_pack(
             };
             progress(Progress::Step(&step));
         }
-        swapped(&base, &swapped_path, placeholders, models)?
+        let swap = swapped(&base, &swapped_path, placeholders, models)?;
+        (swap, check_idcode(&dir.join(PACKED_ECP5), part)?)
     } else {
         let partial = staging(&dir)?;
         for sub in [PLACEHOLDERS, IMAGES] {
@@ -833,11 +835,11 @@ fn swap_and_pack(
         };
         progress(Progress::Step(&step));
         // A bitstream for another part is not published.
-        check_idcode(&partial.join(PACKED_ECP5), part)?;
+        let idcode = check_idcode(&partial.join(PACKED_ECP5), part)?;
         publish(&partial, &dir)?;
-        swap
+        (swap, idcode)
     };
-    Ok((dir, swap))
+    Ok((dir, swap, Some(idcode)))
 }
 
 /// Swap the model's images into the routed Gowin design in `routed` and pack the result, in

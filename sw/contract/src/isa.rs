@@ -1165,7 +1165,8 @@ impl Op {
 impl Op {
     /// Check that every register field names one of `target`'s registers.
     pub fn check_registers(&self, target: &Target) -> Result<(), String> {
-        for (f, value) in self.spec().fields.iter().zip(self.values()) {
+        for (i, f) in self.spec().fields.iter().enumerate() {
+            let value = self.value(i);
             if f.kind == FieldKind::R && value as usize >= target.registers {
                 return Err(format!(
                     "{}=r{value} is not a register of target {} (it has r0 .. r{})",

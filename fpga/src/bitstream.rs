@@ -76,11 +76,6 @@ pub enum Progress<'a> {
 /// The share of a device's LUTs, block RAMs or multipliers above which [`build`] warns that
 /// routing may not finish.
 pub const CROWDED_SHARE: f64 = 0.95;
-/// The share of a Gowin device's LUT4s (yosys's LUTs, carry cells and eight per distributed RAM)
-/// above which [`build`] warns: nextpnr-himbaechel's placer found no legal placement for the
-/// `gw2a-18` core at 19,350 of the GW2A-18C's 20,736 (93%; 95% as its packer counts), nor for
-/// a 4-lane variant at 18,504 (89%; 91% as packed).
-pub const GOWIN_CROWDED_LUT_SHARE: f64 = 0.85;
 
 /// A resource of the device: used by the design, available.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -246,7 +241,7 @@ fn budget(board: &Board, synthesis: &Synthesis) -> Vec<(&'static str, u64, u64)>
             ("SB_MAC16", synthesis.count("SB_MAC16"), u64::from(d.dsps)),
         ],
         Family::Gowin => vec![
-            ("LUT4", synthesis.gowin_luts(), u64::from(d.luts)),
+            ("LUT4 sites", synthesis.gowin_sites(), u64::from(d.luts)),
             (
                 "BSRAM",
                 synthesis.gowin_block_rams(),
@@ -261,20 +256,16 @@ fn budget(board: &Board, synthesis: &Synthesis) -> Vec<(&'static str, u64, u64)>
     }
 }
 
-/// A warning when the synthesis takes more than [`CROWDED_SHARE`] of the device's LUTs, block
-/// RAMs or multipliers ([`GOWIN_CROWDED_LUT_SHARE`] of a Gowin device's LUT4s): a device nearly
-/// full of any of them leaves the placer and the router little room (the 64-lane core, with 207
-/// of the 85F's 208 block RAMs and 67% of its LUTs, had not routed after two hours).
+/// A warning when the synthesis takes more than [`CROWDED_SHARE`] of the device's LUTs (on the
+/// Gowin, its LUT4 sites), block RAMs or multipliers: a device nearly full of any of them leaves
+/// the placer and the router little room (the 64-lane core, with 207 of the 85F's 208 block RAMs
+/// and 67% of its LUTs, had not routed after two hours).
 fn crowded(board: &Board, synthesis: &Synthesis) -> Option<String> {
     let full: Vec<String> = budget(board, synthesis)
         .into_iter()
         .filter_map(|(cell, used, available)| {
             let share = used as f64 / available.max(1) as f64;
-            let limit = match (board.family, cell) {
-                (Family::Gowin, "LUT4") => GOWIN_CROWDED_LUT_SHARE,
-                _ => CROWDED_SHARE,
-            };
-            (share > limit).then(|| {
+            (share > CROWDED_SHARE).then(|| {
                 format!(
                     "{used} of the device's {available} {cell} ({:.0}%)",
                     100.0 * share
@@ -1105,6 +1096,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             memories_as_registers: Vec::new(),
+            lone_flip_flops: 0,
             reused: true,
         };
         assert!(check_budget(&board, &cells(40_000, 46)).is_ok());
@@ -1132,13 +1124,15 @@ mod tests {
             "{w}"
         );
         assert!(crowded(&board, &cells(20_000, 104)).is_some());
-        // Gowin: every LUT width, the carry cells and eight for each distributed RAM are LUTs;
-        // block RAMs in any mode, and two 9 x 9 multipliers to an 18 x 18.
+        // Gowin: every LUT width, the carry cells, eight for each distributed RAM and the
+        // flip-flops without a slice of their driver take LUT4 sites; block RAMs in any mode,
+        // and two 9 x 9 multipliers to an 18 x 18.
         let gowin = Board::builtin("tangnano-20k").unwrap();
-        let gowin_cells = |cells: &[(&str, u64)]| Synthesis {
+        let gowin_cells = |cells: &[(&str, u64)], lone_flip_flops: u64| Synthesis {
             dir: PathBuf::from("build/synth/x"),
             cells: cells.iter().map(|(c, n)| (c.to_string(), *n)).collect(),
             memories_as_registers: Vec::new(),
+            lone_flip_flops,
             reused: true,
         };
         let fits = [
@@ -1147,28 +1141,30 @@ mod tests {
             ("DPX9B", 40),
             ("SDPX9B", 6),
         ];
-        assert!(check_budget(&gowin, &gowin_cells(&fits)).is_ok());
-        for (extra, needs) in [
-            (("LUT3", 3_000), "21000 LUT4 and the GW2A-18C has 20736"),
-            (("RAM16SDP4", 343), "20744 LUT4"),
-            (("SPX9", 1), "47 BSRAM and the GW2A-18C has 46"),
-            (("MULT9X9", 97), "49 MULT18X18 and the GW2A-18C has 48"),
+        assert!(check_budget(&gowin, &gowin_cells(&fits, 0)).is_ok());
+        for (extra, lone, needs) in [
+            (
+                ("LUT3", 3_000),
+                0,
+                "21000 LUT4 sites and the GW2A-18C has 20736",
+            ),
+            (("RAM16SDP4", 343), 0, "20744 LUT4 sites"),
+            (("DFF", 5_000), 2_737, "20737 LUT4 sites"),
+            (("SPX9", 1), 0, "47 BSRAM and the GW2A-18C has 46"),
+            (("MULT9X9", 97), 0, "49 MULT18X18 and the GW2A-18C has 48"),
         ] {
-            let e = check_budget(&gowin, &gowin_cells(&[fits.as_slice(), &[extra]].concat()))
-                .unwrap_err()
-                .to_string();
+            let design = gowin_cells(&[fits.as_slice(), &[extra]].concat(), lone);
+            let e = check_budget(&gowin, &design).unwrap_err().to_string();
             assert!(e.contains(needs), "{e}");
         }
-        // 17,000 of 20,736 LUT4 (82%) leaves the Gowin placer room; 19,000 (92%) does not, where
-        // an ECP5 would not be warned of until 95%.
+        // Warned of above 95% of the sites, as an ECP5 is of its LUTs.
         let roomy = [("LUT4", 13_000), ("ALU", 4_000), ("DPX9B", 30)];
-        assert_eq!(crowded(&gowin, &gowin_cells(&roomy)), None);
-        let w = crowded(
-            &gowin,
-            &gowin_cells(&[roomy.as_slice(), &[("LUT2", 2_000)]].concat()),
-        )
-        .unwrap();
-        assert!(w.contains("19000 of the device's 20736 LUT4 (92%)"), "{w}");
+        assert_eq!(crowded(&gowin, &gowin_cells(&roomy, 2_000)), None);
+        let w = crowded(&gowin, &gowin_cells(&roomy, 3_000)).unwrap();
+        assert!(
+            w.contains("20000 of the device's 20736 LUT4 sites (96%)"),
+            "{w}"
+        );
         let mut flops = cells(1, 1);
         flops.memories_as_registers = vec!["p_op".into()]; // a pipeline register: as it should be
         assert!(check_budget(&board, &flops).is_ok());

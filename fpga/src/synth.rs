@@ -1,5 +1,7 @@
 //! Synthesis with yosys (`synth_ecp5`, `synth_ice40 -dsp`, `synth_gowin`), and the primitive
-//! cells it made, read from `stat -json`.
+//! cells it made, read from `stat -json`; for the Gowin also the flip-flops that take a slice
+//! of their own, read from yosys's netlist, without which its LUT count hides a design that
+//! cannot be placed.
 //!
 //! A design folder (what `monorail gen` writes: `top.v` and the `$readmemh` images) is copied
 //! into `<build>/synth/<name>-<hash>`, where `<name>` is the folder's name without the hash
@@ -24,6 +26,9 @@ pub struct Synthesis {
     pub cells: BTreeMap<String, u64>,
     /// Memories yosys replaced by flip-flops (as its log names them).
     pub memories_as_registers: Vec<String>,
+    /// On the Gowin, flip-flops that need a LUT4 site of their own ([`lone_flip_flops`]);
+    /// 0 for the other families, whose flip-flops do not take their driver's site.
+    pub lone_flip_flops: u64,
     /// Whether an earlier synthesis of the same inputs was reused.
     pub reused: bool,
 }
@@ -70,6 +75,13 @@ impl Synthesis {
             + 8 * self.count("RAM16SDP4")
     }
 
+    /// LUT4 sites the design needs at least on the Gowin: [`Synthesis::gowin_luts`] and a site
+    /// for each flip-flop that cannot share one with the cell driving it
+    /// ([`lone_flip_flops`]). Above the device's LUT4s, no placement is legal.
+    pub fn gowin_sites(&self) -> u64 {
+        self.gowin_luts() + self.lone_flip_flops
+    }
+
     /// Gowin block RAMs (BSRAM), in any of their modes.
     pub fn gowin_block_rams(&self) -> u64 {
         GOWIN_BLOCK_RAMS.iter().map(|c| self.count(c)).sum()
@@ -87,6 +99,85 @@ impl Synthesis {
 pub const GOWIN_BLOCK_RAMS: [&str; 8] = [
     "DPB", "DPX9B", "SDPB", "SDPX9B", "SP", "SPX9", "ROM", "ROMX9",
 ];
+
+/// A yosys JSON netlist, as much of it as [`lone_flip_flops`] reads.
+#[derive(serde::Deserialize)]
+struct Netlist {
+    modules: BTreeMap<String, NetlistModule>,
+}
+
+#[derive(serde::Deserialize)]
+struct NetlistModule {
+    #[serde(default)]
+    cells: BTreeMap<String, NetlistCell>,
+}
+
+#[derive(serde::Deserialize)]
+struct NetlistCell {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    port_directions: BTreeMap<String, String>,
+    #[serde(default)]
+    connections: BTreeMap<String, Vec<NetBit>>,
+}
+
+/// A bit of a connection: a net's number, or a constant (`"0"`, `"1"`, `"x"`).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum NetBit {
+    Net(u64),
+    Constant(serde::de::IgnoredAny),
+}
+
+/// Flip-flops of a Gowin netlist (yosys's JSON) that need a LUT4 site of their own.
+///
+/// A Gowin slice is a LUT4 (or a carry cell, `ALU`) and a flip-flop, and nextpnr-himbaechel
+/// places a flip-flop beside a LUT or carry cell only when that cell drives the flip-flop's D
+/// (`slice_valid` in its `uarch/gowin/gowin.cc`). A flip-flop fed by another flip-flop, a
+/// multiplier, a block or distributed RAM, a wide-LUT multiplexer or a constant, or by a LUT
+/// that already has a flip-flop beside it, takes a slice whose LUT site stays empty.
+pub fn lone_flip_flops(netlist: &Path) -> Result<u64, ToolError> {
+    let file = std::fs::File::open(netlist).map_err(io(netlist))?;
+    let parsed: Netlist =
+        serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| ToolError::Output {
+            path: netlist.to_path_buf(),
+            message: format!("not a yosys JSON netlist: {e}"),
+        })?;
+    let mut lone = 0;
+    for module in parsed.modules.values() {
+        // The net each LUT output (`F`) and carry-cell sum (`SUM`) drives: the flip-flop that
+        // may share its slice.
+        let mut slice_outputs = std::collections::HashMap::new();
+        for (name, cell) in &module.cells {
+            let port = match cell.kind.as_str() {
+                "LUT1" | "LUT2" | "LUT3" | "LUT4" => "F",
+                "ALU" => "SUM",
+                _ => continue,
+            };
+            if cell
+                .port_directions
+                .get(port)
+                .is_some_and(|d| d == "output")
+            {
+                if let Some([NetBit::Net(net)]) = cell.connections.get(port).map(Vec::as_slice) {
+                    slice_outputs.insert(*net, name.as_str());
+                }
+            }
+        }
+        let mut paired = std::collections::HashSet::new();
+        for cell in module.cells.values().filter(|c| c.kind.starts_with("DFF")) {
+            let driver = match cell.connections.get("D").map(Vec::as_slice) {
+                Some([NetBit::Net(net)]) => slice_outputs.get(net),
+                _ => None,
+            };
+            if !driver.is_some_and(|d| paired.insert(*d)) {
+                lone += 1;
+            }
+        }
+    }
+    Ok(lone)
+}
 
 /// The yosys script for `device`.
 pub(crate) fn script(device: &Device) -> String {
@@ -180,7 +271,7 @@ pub fn synthesize_watching(
         )?;
         publish(&partial, &dir)?;
     }
-    read(&dir, reused)
+    read(&dir, device.family, reused)
 }
 
 /// A folder name without the `-HASH` (16 hex digits) that `monorail gen` adds: the synthesis
@@ -199,8 +290,8 @@ fn without_hash(name: &str) -> &str {
     }
 }
 
-/// Read a finished synthesis folder.
-fn read(dir: &Path, reused: bool) -> Result<Synthesis, ToolError> {
+/// Read a finished synthesis folder (for the Gowin, its netlist too: [`lone_flip_flops`]).
+fn read(dir: &Path, family: Family, reused: bool) -> Result<Synthesis, ToolError> {
     let stat_path = dir.join("stat.json");
     let text = std::fs::read_to_string(&stat_path).map_err(io(&stat_path))?;
     let bad = |message: &str| ToolError::Output {
@@ -238,10 +329,15 @@ fn read(dir: &Path, reused: bool) -> Result<Synthesis, ToolError> {
         .collect();
     memories_as_registers.sort();
     memories_as_registers.dedup();
+    let lone_flip_flops = match family {
+        Family::Gowin => lone_flip_flops(&dir.join("top.json"))?,
+        Family::Ecp5 | Family::Ice40 => 0,
+    };
     Ok(Synthesis {
         dir: dir.to_path_buf(),
         cells,
         memories_as_registers,
+        lone_flip_flops,
         reused,
     })
 }
@@ -265,17 +361,98 @@ mod tests {
              Warning: Replacing memory \\p_op with list of registers. See top.v:3\n",
         )
         .unwrap();
-        let s = read(dir.path(), true).unwrap();
+        let s = read(dir.path(), Family::Ecp5, true).unwrap();
         assert_eq!(
             (s.count("DP16KD"), s.count("top$sub"), s.ecp5_luts()),
             (3, 0, 20)
         );
         assert_eq!(s.memories_as_registers, vec!["p_op".to_string()]);
         std::fs::write(dir.path().join("stat.json"), "{").unwrap();
-        assert!(read(dir.path(), true)
+        assert!(read(dir.path(), Family::Ecp5, true)
             .unwrap_err()
             .to_string()
             .contains("not JSON"));
+    }
+
+    #[test]
+    fn gowin_flip_flops_share_a_slice_only_with_the_cell_driving_them() {
+        // Nets: 2 = LUT a's F, 3 = carry c's SUM, 4 = c's COUT, 5 = flip-flop f1's Q,
+        // 6 = the multiplier's output, 7 = LUT b's F.
+        let lut = |f: u64| {
+            format!(
+                r#"{{"type": "LUT4", "port_directions": {{"I0": "input", "F": "output"}},
+                "connections": {{"I0": [1], "F": [{f}]}}}}"#
+            )
+        };
+        let dff = |kind: &str, d: &str, q: u64| {
+            format!(
+                r#"{{"type": "{kind}", "port_directions": {{"D": "input", "Q": "output"}},
+                "connections": {{"D": [{d}], "Q": [{q}]}}}}"#
+            )
+        };
+        let cells = [
+            ("a", lut(2)),
+            ("b", lut(7)),
+            (
+                "c",
+                r#"{"type": "ALU", "port_directions": {"SUM": "output", "COUT": "output"},
+                "connections": {"SUM": [3], "COUT": [4]}}"#
+                    .to_string(),
+            ),
+            (
+                "m",
+                r#"{"type": "MULT9X9", "port_directions": {"DOUT": "output"},
+                "connections": {"DOUT": [6]}}"#
+                    .to_string(),
+            ),
+            ("f1", dff("DFF", "2", 5)),      // beside a
+            ("f2", dff("DFFE", "2", 10)),    // a is taken: alone
+            ("f3", dff("DFFR", "3", 11)),    // beside c
+            ("f4", dff("DFF", "4", 12)),     // the carry out: alone
+            ("f5", dff("DFFE", "5", 13)),    // a flip-flop's Q: alone
+            ("f6", dff("DFF", "6", 14)),     // the multiplier's: alone
+            ("f7", dff("DFF", "\"0\"", 15)), // a constant: alone
+        ];
+        let body: Vec<String> = cells
+            .iter()
+            .map(|(name, cell)| format!("\"{name}\": {cell}"))
+            .collect();
+        let dir = tempfile::TempDir::new().unwrap();
+        let netlist = dir.path().join("top.json");
+        std::fs::write(
+            &netlist,
+            format!(
+                r#"{{"creator": "yosys", "modules": {{"top": {{"cells": {{{}}},
+                "netnames": {{}}}}}}}}"#,
+                body.join(", ")
+            ),
+        )
+        .unwrap();
+        assert_eq!(lone_flip_flops(&netlist).unwrap(), 5);
+        // Read with a synthesis folder, for the Gowin only; its sites add them to the LUTs.
+        std::fs::write(
+            dir.path().join("stat.json"),
+            r#"{"modules": {"\\top": {"num_cells_by_type": {"LUT4": 2, "ALU": 1,
+                "RAM16SDP4": 1, "DFF": 7}}}}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("yosys.log"), "").unwrap();
+        let gowin = read(dir.path(), Family::Gowin, true).unwrap();
+        assert_eq!((gowin.gowin_luts(), gowin.gowin_sites()), (11, 16));
+        assert_eq!(
+            read(dir.path(), Family::Ecp5, true)
+                .unwrap()
+                .lone_flip_flops,
+            0
+        );
+        std::fs::write(&netlist, "{\"modules\": 1}").unwrap();
+        let e = read(dir.path(), Family::Gowin, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("top.json") && e.contains("not a yosys JSON netlist"),
+            "{e}"
+        );
     }
 
     #[test]

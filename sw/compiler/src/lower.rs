@@ -66,6 +66,9 @@ struct Emitter<'a> {
     layer: Option<usize>,
     next_temp: i64,
     last_temp: i64,
+    /// Temporaries that [`Emitter::temp`] skips while a value in them is still to be read
+    /// (bit mask).
+    pinned: u64,
 }
 
 impl Emitter<'_> {
@@ -77,14 +80,35 @@ impl Emitter<'_> {
         });
     }
 
+    /// The next temporary in turn, skipping the pinned ones.
     fn temp(&mut self) -> i64 {
-        let r = self.next_temp;
-        self.next_temp = if r == self.last_temp {
-            FIRST_TEMP
-        } else {
-            r + 1
-        };
+        loop {
+            let r = self.next_temp;
+            self.next_temp = if r == self.last_temp {
+                FIRST_TEMP
+            } else {
+                r + 1
+            };
+            if self.pinned & (1 << r) == 0 {
+                return r;
+            }
+        }
+    }
+
+    /// A temporary that keeps its value, however many temporaries are taken after it, until
+    /// [`Emitter::unpin`].
+    fn pinned_temp(&mut self) -> i64 {
+        let r = self.temp();
+        self.pinned |= 1 << r;
+        assert!(
+            (FIRST_TEMP..=self.last_temp).any(|t| self.pinned & (1 << t) == 0),
+            "a temporary is left unpinned"
+        );
         r
+    }
+
+    fn unpin(&mut self, r: i64) {
+        self.pinned &= !(1 << r);
     }
 
     fn at(&mut self, step: ModelStep, layer: Option<usize>) {
@@ -252,6 +276,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
         layer: None,
         next_temp: FIRST_TEMP,
         last_temp: target.registers as i64 - 1,
+        pinned: 0,
     };
     let s = layout.scratch.clone();
     let ffn_offset = {
@@ -391,12 +416,14 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
             }
         }
         let positions = positions_plus(0);
+        let mut value_max = REG_ZERO as i64;
         for h in 0..c.n_heads {
             let set = s.attention[h % s.attention.len()];
             let g = h / c.kv_mul();
             let exps = s.cache_exps[g % s.cache_exps.len()];
             if h % c.kv_mul() == 0 {
-                // the key/value head's cache exponents, once for the heads of its group
+                // the key/value head's cache exponents, and the largest value exponent, once
+                // for the heads of its group
                 for (dst, src) in [(exps.keys, at.key_exps[g]), (exps.values, at.value_exps[g])] {
                     e.emit(Op::Mload {
                         dst: dst as i64,
@@ -404,10 +431,16 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                         n: positions,
                     });
                 }
+                e.unpin(value_max);
+                value_max = e.pinned_temp();
+                e.emit(Op::Vmax {
+                    dst: value_max,
+                    src: exps.values as i64,
+                    n: positions,
+                });
             }
             let first = h * hs;
-            let (q_exp, score_exp, max, base, shift, sum, value_max, w_exp) = (
-                e.temp(),
+            let (q_exp, score_exp, max, base, shift, sum, w_exp) = (
                 e.temp(),
                 e.temp(),
                 e.temp(),
@@ -458,11 +491,6 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 sum,
             });
             // weights with the value exponents folded in, 8-bit
-            e.emit(Op::Vmax {
-                dst: value_max,
-                src: exps.values as i64,
-                n: positions,
-            });
             e.emit(Op::Shrv {
                 dst: set.normed as i64,
                 a: set.probs as i64,
@@ -528,6 +556,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 s: head_exp,
             });
         }
+        e.unpin(value_max);
         // the heads join into one 8-bit vector
         e.emit(Op::Normg {
             dst: s.att as i64,

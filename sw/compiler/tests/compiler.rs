@@ -301,7 +301,7 @@ fn heads_wider_than_the_partial_sums_are_refused() {
 /// stories260K shape): into `acc` when it holds them, which nothing else uses during attention,
 /// else into a buffer of their own.
 #[test]
-fn cache_exponents_load_once_per_key_value_head() {
+fn cache_exponents_load_and_reduce_once_per_key_value_head() {
     let shapes = [
         // the vocabulary makes `acc` wide enough for two heads' exponents in flight
         ("stories260k", "ulx3s-85f", true),
@@ -344,5 +344,14 @@ fn cache_exponents_load_once_per_key_value_head() {
             region("cache_exps").unwrap()
         };
         assert!(loads.iter().all(|d| home.contains(d)), "{shape}: {loads:?}");
+        // The largest value exponent, for the weights' common scale: once per key/value
+        // head too, from the loaded exponents.
+        let reductions = compiled
+            .bundle
+            .program
+            .iter()
+            .filter(|i| matches!(i.op, Op::Vmax { src, .. } if loads.contains(&(src as usize))))
+            .count();
+        assert_eq!(reductions, c.n_kv_heads * c.n_layers, "{shape}");
     }
 }

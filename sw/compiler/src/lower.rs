@@ -107,6 +107,7 @@ impl Emitter<'_> {
         r
     }
 
+    /// Let [`Emitter::temp`] take `r` again.
     fn unpin(&mut self, r: i64) {
         self.pinned &= !(1 << r);
     }
@@ -416,7 +417,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
             }
         }
         let positions = positions_plus(0);
-        let mut value_max = REG_ZERO as i64;
+        let mut value_max = REG_ZERO as i64; // the group's, from its first head on
         for h in 0..c.n_heads {
             let set = s.attention[h % s.attention.len()];
             let g = h / c.kv_mul();

@@ -511,6 +511,19 @@ fn step_table(target: &Target, compiled: &monorail_compiler::Compiled) -> Vec<St
         "of its {} cycles, the vector unit is busy {}, the matrix unit works alone {} and neither works {} (latencies, scalar steps)",
         cycles[pos], o.vector, o.matrix_alone, o.neither
     ));
+    let by_instruction: Vec<String> = monorail_compiler::timeline::busy_by_instruction(
+        &compiled.code,
+        target,
+        pos,
+        monorail_contract::isa::Unit::Vxu,
+    )
+    .iter()
+    .map(|(mnemonic, n, busy)| format!("{mnemonic} {busy} ({n})"))
+    .collect();
+    lines.push(format!(
+        "the vector unit's busy cycles by instruction (how many): {}",
+        by_instruction.join(", ")
+    ));
     lines
 }
 

@@ -707,6 +707,30 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
     assert_eq!(parts.len(), 4, "{occupation}");
     assert_eq!(parts[1], total("vector unit"), "{occupation}");
     assert_eq!(parts[1] + parts[2] + parts[3], cycles, "{occupation}");
+    // ... and the vector unit's by instruction, `norm` the largest.
+    let line = text
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with("the vector unit's busy cycles by instruction")
+        })
+        .unwrap_or_else(|| panic!("no instruction line: {text}"));
+    let rows: Vec<(&str, u64)> = line
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split(", ")
+        .map(|row| {
+            let words: Vec<&str> = row.split(' ').collect();
+            (words[0], words[1].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(rows[0].0, "norm", "{line}");
+    assert_eq!(
+        rows.iter().map(|r| r.1).sum::<u64>(),
+        total("vector unit"),
+        "{line}"
+    );
     let (model, tokenizer) = (tmp.path().join("m.bin"), tmp.path().join("t.bin"));
     monorail()
         .args(["synth-model", "--shape", "stories260k", "-o"])

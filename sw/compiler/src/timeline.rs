@@ -141,6 +141,30 @@ pub fn busy_by_step(code: &[Tagged], target: &Target, pos: usize) -> Vec<StepBus
     out
 }
 
+/// The cycles `unit` is busy in a token step at `pos`, by instruction: (mnemonic, instructions,
+/// busy cycles), most cycles first (then by mnemonic). They add up to [`busy`]'s for the unit.
+pub fn busy_by_instruction(
+    code: &[Tagged],
+    target: &Target,
+    pos: usize,
+    unit: Unit,
+) -> Vec<(&'static str, usize, u64)> {
+    let mut out: Vec<(&'static str, usize, u64)> = Vec::new();
+    for t in code.iter().filter(|t| t.instr.op.spec().unit == unit) {
+        let mnemonic = t.instr.op.spec().mnemonic;
+        let cycles = cost(&t.instr.op, target, pos).occupancy;
+        match out.iter_mut().find(|(m, _, _)| *m == mnemonic) {
+            Some(row) => {
+                row.1 += 1;
+                row.2 += cycles;
+            }
+            None => out.push((mnemonic, 1, cycles)),
+        }
+    }
+    out.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+    out
+}
+
 fn colour(step: ModelStep) -> &'static str {
     match step {
         ModelStep::Embedding => "#8dd3c7",

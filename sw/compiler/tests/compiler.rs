@@ -73,6 +73,20 @@ fn the_timeline_agrees_with_the_prediction_and_never_double_books_a_unit() {
         let [_, vxu_busy, _] = timeline::busy(&compiled.code, &target, pos);
         assert_eq!(o.vector + o.matrix_alone + o.neither, total, "pos {pos}");
         assert_eq!(o.vector, vxu_busy, "pos {pos}");
+        // The vector unit's busy cycles by instruction add up to its busy cycles, and every
+        // vector instruction is counted once.
+        let by_instruction = timeline::busy_by_instruction(&compiled.code, &target, pos, Unit::Vxu);
+        let vector_instructions = compiled
+            .code
+            .iter()
+            .filter(|t| t.instr.op.spec().unit == Unit::Vxu)
+            .count();
+        assert_eq!(by_instruction.iter().map(|r| r.2).sum::<u64>(), vxu_busy);
+        assert_eq!(
+            by_instruction.iter().map(|r| r.1).sum::<usize>(),
+            vector_instructions
+        );
+        assert!(by_instruction.windows(2).all(|w| w[0].2 >= w[1].2));
         assert!(
             o.matrix_alone < mxu_busy && o.neither > 0,
             "pos {pos}: {o:?}"

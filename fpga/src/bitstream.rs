@@ -228,11 +228,7 @@ fn budget(board: &Board, synthesis: &Synthesis) -> Vec<(&'static str, u64, u64)>
             ),
         ],
         Family::Ice40 => vec![
-            (
-                "SB_LUT4",
-                synthesis.count("SB_LUT4") + synthesis.count("SB_CARRY"),
-                u64::from(d.luts),
-            ),
+            ("ICESTORM_LC", synthesis.ice40_cells(), u64::from(d.luts)),
             (
                 "SB_RAM40_4K",
                 synthesis.count("SB_RAM40_4K"),
@@ -1164,6 +1160,17 @@ mod tests {
         assert!(
             w.contains("20000 of the device's 20736 LUT4 sites (96%)"),
             "{w}"
+        );
+        // iCE40: a logic cell for each LUT and for each flip-flop not beside its LUT; a carry
+        // shares its LUT's.
+        let ice = Board::builtin("icebreaker").unwrap();
+        let mut ice_cells = gowin_cells(&[("SB_LUT4", 5_000), ("SB_CARRY", 900)], 280);
+        assert!(check_budget(&ice, &ice_cells).is_ok());
+        ice_cells.lone_flip_flops = 281;
+        let e = check_budget(&ice, &ice_cells).unwrap_err().to_string();
+        assert!(
+            e.contains("5281 ICESTORM_LC and the iCE40UP5K has 5280"),
+            "{e}"
         );
         let mut flops = cells(1, 1);
         flops.memories_as_registers = vec!["p_op".into()]; // a pipeline register: as it should be

@@ -1,7 +1,7 @@
 //! Synthesis with yosys (`synth_ecp5`, `synth_ice40 -dsp`, `synth_gowin`), and the primitive
-//! cells it made, read from `stat -json`; for the Gowin also the flip-flops that take a slice
-//! of their own, read from yosys's netlist, without which its LUT count hides a design that
-//! cannot be placed.
+//! cells it made, read from `stat -json`; for the Gowin and the iCE40 also the flip-flops that
+//! take a LUT's site of their own, read from yosys's netlist, without which their LUT counts
+//! hide a design that cannot be placed.
 //!
 //! A design folder (what `monorail gen` writes: `top.v` and the `$readmemh` images) is copied
 //! into `<build>/synth/<name>-<hash>`, where `<name>` is the folder's name without the hash
@@ -26,8 +26,8 @@ pub struct Synthesis {
     pub cells: BTreeMap<String, u64>,
     /// Memories yosys replaced by flip-flops (as its log names them).
     pub memories_as_registers: Vec<String>,
-    /// On the Gowin, flip-flops that need a LUT4 site of their own ([`lone_flip_flops`]);
-    /// 0 for the other families, whose flip-flops do not take their driver's site.
+    /// On the Gowin and the iCE40, flip-flops that need a LUT site of their own
+    /// ([`lone_flip_flops`]); 0 on the ECP5, whose flip-flops take any input.
     pub lone_flip_flops: u64,
     /// Whether an earlier synthesis of the same inputs was reused.
     pub reused: bool,
@@ -82,6 +82,13 @@ impl Synthesis {
         self.gowin_luts() + self.lone_flip_flops
     }
 
+    /// iCE40 logic cells (a LUT4, its carry and a flip-flop) the design needs at least: a LUT
+    /// each, and one for each flip-flop that cannot share one with the LUT driving it
+    /// ([`lone_flip_flops`]). A carry shares its LUT's cell.
+    pub fn ice40_cells(&self) -> u64 {
+        self.count("SB_LUT4") + self.lone_flip_flops
+    }
+
     /// Gowin block RAMs (BSRAM), in any of their modes.
     pub fn gowin_block_rams(&self) -> u64 {
         GOWIN_BLOCK_RAMS.iter().map(|c| self.count(c)).sum()
@@ -130,13 +137,15 @@ enum NetBit {
     Constant(serde::de::IgnoredAny),
 }
 
-/// Flip-flops of a Gowin netlist (yosys's JSON) that need a LUT4 site of their own.
+/// Flip-flops of a Gowin or iCE40 netlist (yosys's JSON) that need a LUT site of their own.
 ///
 /// A Gowin slice is a LUT4 (or a carry cell, `ALU`) and a flip-flop, and nextpnr-himbaechel
 /// places a flip-flop beside a LUT or carry cell only when that cell drives the flip-flop's D
-/// (`slice_valid` in its `uarch/gowin/gowin.cc`). A flip-flop fed by another flip-flop, a
-/// multiplier, a block or distributed RAM, a wide-LUT multiplexer or a constant, or by a LUT
-/// that already has a flip-flop beside it, takes a slice whose LUT site stays empty.
+/// (`slice_valid` in its `uarch/gowin/gowin.cc`); an iCE40 logic cell's flip-flop takes only
+/// its own LUT's output, and nextpnr-ice40 gives any other flip-flop a cell with a pass-through
+/// LUT. A flip-flop fed by another flip-flop, an input, a multiplier, a RAM, a wide-LUT
+/// multiplexer or a constant, or by a LUT that already has a flip-flop beside it, takes a site
+/// whose LUT is not free for logic.
 pub fn lone_flip_flops(netlist: &Path) -> Result<u64, ToolError> {
     let file = std::fs::File::open(netlist).map_err(io(netlist))?;
     let parsed: Netlist =
@@ -153,6 +162,7 @@ pub fn lone_flip_flops(netlist: &Path) -> Result<u64, ToolError> {
             let port = match cell.kind.as_str() {
                 "LUT1" | "LUT2" | "LUT3" | "LUT4" => "F",
                 "ALU" => "SUM",
+                "SB_LUT4" => "O",
                 _ => continue,
             };
             if cell
@@ -166,7 +176,8 @@ pub fn lone_flip_flops(netlist: &Path) -> Result<u64, ToolError> {
             }
         }
         let mut paired = std::collections::HashSet::new();
-        for cell in module.cells.values().filter(|c| c.kind.starts_with("DFF")) {
+        let flip_flop = |kind: &str| kind.starts_with("DFF") || kind.starts_with("SB_DFF");
+        for cell in module.cells.values().filter(|c| flip_flop(&c.kind)) {
             let driver = match cell.connections.get("D").map(Vec::as_slice) {
                 Some([NetBit::Net(net)]) => slice_outputs.get(net),
                 _ => None,
@@ -290,7 +301,8 @@ fn without_hash(name: &str) -> &str {
     }
 }
 
-/// Read a finished synthesis folder (for the Gowin, its netlist too: [`lone_flip_flops`]).
+/// Read a finished synthesis folder (for the Gowin and the iCE40, its netlist too:
+/// [`lone_flip_flops`]).
 fn read(dir: &Path, family: Family, reused: bool) -> Result<Synthesis, ToolError> {
     let stat_path = dir.join("stat.json");
     let text = std::fs::read_to_string(&stat_path).map_err(io(&stat_path))?;
@@ -330,8 +342,8 @@ fn read(dir: &Path, family: Family, reused: bool) -> Result<Synthesis, ToolError
     memories_as_registers.sort();
     memories_as_registers.dedup();
     let lone_flip_flops = match family {
-        Family::Gowin => lone_flip_flops(&dir.join("top.json"))?,
-        Family::Ecp5 | Family::Ice40 => 0,
+        Family::Gowin | Family::Ice40 => lone_flip_flops(&dir.join("top.json"))?,
+        Family::Ecp5 => 0,
     };
     Ok(Synthesis {
         dir: dir.to_path_buf(),
@@ -453,6 +465,39 @@ mod tests {
             e.contains("top.json") && e.contains("not a yosys JSON netlist"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn ice40_flip_flops_share_a_logic_cell_only_with_their_lut() {
+        // Net 1 is an input port (no driver), 2 = LUT a's O, 3 = flip-flop f1's Q.
+        let dir = tempfile::TempDir::new().unwrap();
+        let netlist = dir.path().join("top.json");
+        std::fs::write(
+            &netlist,
+            r#"{"modules": {"top": {"cells": {
+                "a": {"type": "SB_LUT4", "port_directions": {"I0": "input", "O": "output"},
+                      "connections": {"I0": [1], "O": [2]}},
+                "c": {"type": "SB_CARRY", "port_directions": {"CO": "output"},
+                      "connections": {"CO": [9]}},
+                "f1": {"type": "SB_DFF", "port_directions": {"D": "input", "Q": "output"},
+                       "connections": {"D": [2], "Q": [3]}},
+                "f2": {"type": "SB_DFFE", "port_directions": {"D": "input", "Q": "output"},
+                       "connections": {"D": [3], "Q": [4]}},
+                "f3": {"type": "SB_DFF", "port_directions": {"D": "input", "Q": "output"},
+                       "connections": {"D": [1], "Q": [5]}}}}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("stat.json"),
+            r#"{"modules": {"\\top": {"num_cells_by_type": {"SB_LUT4": 1, "SB_CARRY": 1,
+                "SB_DFF": 2, "SB_DFFE": 1}}}}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("yosys.log"), "").unwrap();
+        let s = read(dir.path(), Family::Ice40, true).unwrap();
+        // f1 beside a; f2 (a flip-flop's Q) and f3 (an input) in cells of their own; the carry
+        // in a's.
+        assert_eq!((s.lone_flip_flops, s.ice40_cells()), (2, 3));
     }
 
     #[test]

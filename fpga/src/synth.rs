@@ -386,6 +386,17 @@ mod tests {
             .contains("not JSON"));
     }
 
+    /// A finished synthesis folder's `stat.json` with `cells` (a JSON object of counts by cell
+    /// type) and an empty `yosys.log`, beside the netlist a test writes.
+    fn synthesis_folder(dir: &Path, cells: &str) {
+        std::fs::write(
+            dir.join("stat.json"),
+            format!(r#"{{"modules": {{"\\top": {{"num_cells_by_type": {cells}}}}}}}"#),
+        )
+        .unwrap();
+        std::fs::write(dir.join("yosys.log"), "").unwrap();
+    }
+
     #[test]
     fn gowin_flip_flops_share_a_slice_only_with_the_cell_driving_them() {
         // Nets: 2 = LUT a's F, 3 = carry c's SUM, 4 = c's COUT, 5 = flip-flop f1's Q,
@@ -442,13 +453,10 @@ mod tests {
         .unwrap();
         assert_eq!(lone_flip_flops(&netlist).unwrap(), 5);
         // Read with a synthesis folder, for the Gowin only; its sites add them to the LUTs.
-        std::fs::write(
-            dir.path().join("stat.json"),
-            r#"{"modules": {"\\top": {"num_cells_by_type": {"LUT4": 2, "ALU": 1,
-                "RAM16SDP4": 1, "DFF": 7}}}}"#,
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("yosys.log"), "").unwrap();
+        synthesis_folder(
+            dir.path(),
+            r#"{"LUT4": 2, "ALU": 1, "RAM16SDP4": 1, "DFF": 7}"#,
+        );
         let gowin = read(dir.path(), Family::Gowin, true).unwrap();
         assert_eq!((gowin.gowin_luts(), gowin.gowin_sites()), (11, 16));
         assert_eq!(
@@ -487,13 +495,10 @@ mod tests {
                        "connections": {"D": [1], "Q": [5]}}}}}}"#,
         )
         .unwrap();
-        std::fs::write(
-            dir.path().join("stat.json"),
-            r#"{"modules": {"\\top": {"num_cells_by_type": {"SB_LUT4": 1, "SB_CARRY": 1,
-                "SB_DFF": 2, "SB_DFFE": 1}}}}"#,
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("yosys.log"), "").unwrap();
+        synthesis_folder(
+            dir.path(),
+            r#"{"SB_LUT4": 1, "SB_CARRY": 1, "SB_DFF": 2, "SB_DFFE": 1}"#,
+        );
         let s = read(dir.path(), Family::Ice40, true).unwrap();
         // f1 beside a; f2 (a flip-flop's Q) and f3 (an input) in cells of their own; the carry
         // in a's.

@@ -120,6 +120,14 @@ pub const ECP5_IDCODES: [(&str, u32); 4] = [
     ("LFE5U-85F", 0x4111_3043),
 ];
 
+/// `part`'s IDCODE, for the ECP5 parts Monorail builds for ([`ECP5_IDCODES`]).
+fn ecp5_part_idcode(part: &str) -> Option<u32> {
+    ECP5_IDCODES
+        .iter()
+        .find(|(p, _)| *p == part)
+        .map(|&(_, code)| code)
+}
+
 /// The IDCODE that an ECP5 bitstream's VERIFY_ID command (0xE2, three zero bytes, then the code)
 /// names, if it has one.
 pub fn ecp5_idcode(bit: &[u8]) -> Option<u32> {
@@ -136,10 +144,7 @@ fn check_idcode(path: &Path, part: &str) -> Result<u32, ToolError> {
         path: path.to_path_buf(),
         message,
     };
-    let want = ECP5_IDCODES
-        .iter()
-        .find(|(p, _)| *p == part)
-        .map(|&(_, code)| code)
+    let want = ecp5_part_idcode(part)
         .ok_or_else(|| wrong(format!("no IDCODE is known for the part {part}")))?;
     match ecp5_idcode(&bit) {
         Some(code) if code == want => Ok(code),
@@ -175,10 +180,9 @@ fn device_args(board: &Board) -> Result<Vec<String>, ToolError> {
     Ok(match board.family {
         Family::Ecp5 => {
             // The parts nextpnr-ecp5 knows are those whose IDCODE is known.
-            let size = ECP5_IDCODES
-                .iter()
-                .find(|(p, _)| *p == part)
-                .and_then(|(p, _)| p.strip_prefix("LFE5U-")?.strip_suffix('F'))
+            let size = ecp5_part_idcode(&part)
+                .and(part.strip_prefix("LFE5U-"))
+                .and_then(|s| s.strip_suffix('F'))
                 .ok_or_else(unknown)?;
             vec![
                 format!("--{size}k"),
@@ -1124,7 +1128,7 @@ mod tests {
         // flip-flops without a slice of their driver take LUT4 sites; block RAMs in any mode,
         // and two 9 x 9 multipliers to an 18 x 18.
         let gowin = Board::builtin("tangnano-20k").unwrap();
-        let gowin_cells = |cells: &[(&str, u64)], lone_flip_flops: u64| Synthesis {
+        let synthesis_with = |cells: &[(&str, u64)], lone_flip_flops: u64| Synthesis {
             dir: PathBuf::from("build/synth/x"),
             cells: cells.iter().map(|(c, n)| (c.to_string(), *n)).collect(),
             memories_as_registers: Vec::new(),
@@ -1137,7 +1141,7 @@ mod tests {
             ("DPX9B", 40),
             ("SDPX9B", 6),
         ];
-        assert!(check_budget(&gowin, &gowin_cells(&fits, 0)).is_ok());
+        assert!(check_budget(&gowin, &synthesis_with(&fits, 0)).is_ok());
         for (extra, lone, needs) in [
             (
                 ("LUT3", 3_000),
@@ -1149,14 +1153,14 @@ mod tests {
             (("SPX9", 1), 0, "47 BSRAM and the GW2A-18C has 46"),
             (("MULT9X9", 97), 0, "49 MULT18X18 and the GW2A-18C has 48"),
         ] {
-            let design = gowin_cells(&[fits.as_slice(), &[extra]].concat(), lone);
+            let design = synthesis_with(&[fits.as_slice(), &[extra]].concat(), lone);
             let e = check_budget(&gowin, &design).unwrap_err().to_string();
             assert!(e.contains(needs), "{e}");
         }
         // Warned of above 95% of the sites, as an ECP5 is of its LUTs.
         let roomy = [("LUT4", 13_000), ("ALU", 4_000), ("DPX9B", 30)];
-        assert_eq!(crowded(&gowin, &gowin_cells(&roomy, 2_000)), None);
-        let w = crowded(&gowin, &gowin_cells(&roomy, 3_000)).unwrap();
+        assert_eq!(crowded(&gowin, &synthesis_with(&roomy, 2_000)), None);
+        let w = crowded(&gowin, &synthesis_with(&roomy, 3_000)).unwrap();
         assert!(
             w.contains("20000 of the device's 20736 LUT4 sites (96%)"),
             "{w}"
@@ -1164,7 +1168,7 @@ mod tests {
         // iCE40: a logic cell for each LUT and for each flip-flop not beside its LUT; a carry
         // shares its LUT's.
         let ice = Board::builtin("icebreaker").unwrap();
-        let mut ice_cells = gowin_cells(&[("SB_LUT4", 5_000), ("SB_CARRY", 900)], 280);
+        let mut ice_cells = synthesis_with(&[("SB_LUT4", 5_000), ("SB_CARRY", 900)], 280);
         assert!(check_budget(&ice, &ice_cells).is_ok());
         ice_cells.lone_flip_flops = 281;
         let e = check_budget(&ice, &ice_cells).unwrap_err().to_string();

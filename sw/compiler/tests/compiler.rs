@@ -313,7 +313,7 @@ fn heads_wider_than_the_partial_sums_are_refused() {
 
 /// Each key/value head's cache exponents load once for the query heads of its group (two in the
 /// stories260K shape): into `acc` when it holds them, which nothing else uses during attention,
-/// else into a buffer of their own.
+/// else into a buffer of their own; the largest value exponent is found once per group too.
 #[test]
 fn cache_exponents_load_and_reduce_once_per_key_value_head() {
     let shapes = [

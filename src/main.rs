@@ -104,6 +104,31 @@ struct ModelArgs {
     tokenizer: Option<PathBuf>,
 }
 
+/// The board flags shared by `bitstream` and `chat`.
+#[derive(clap::Args)]
+struct BoardArgs {
+    /// Board: a built-in name (see `monorail boards`).
+    #[arg(long)]
+    board: String,
+    /// The core the board carries instead of its own: a built-in target of the board's FPGA
+    /// family or a target file (.toml); the board's FPGA takes the place of the target's
+    /// [device]. `chat` needs the one `bitstream` was given.
+    #[arg(long)]
+    target: Option<String>,
+}
+
+impl BoardArgs {
+    fn board(&self) -> Result<Board, CliError> {
+        let board = Board::builtin(&self.board).map_err(|e| refused(e.to_string()))?;
+        match &self.target {
+            None => Ok(board),
+            Some(name) => board
+                .carrying(load_target(name)?)
+                .map_err(|e| refused(e.to_string())),
+        }
+    }
+}
+
 /// The prompt flags shared by the commands.
 #[derive(clap::Args)]
 struct PromptArgs {
@@ -181,9 +206,8 @@ enum Command {
     /// kept in build/bitstream/BOARD-HASH (with build.sh, which replays it) and reused while the
     /// inputs are the same.
     Bitstream {
-        /// Board: a built-in name (see `monorail boards`).
-        #[arg(long)]
-        board: String,
+        #[command(flatten)]
+        board: BoardArgs,
         #[command(flatten)]
         model: ModelArgs,
         /// Positions served (the KV cache's length); default: the longest the target holds.
@@ -208,9 +232,8 @@ enum Command {
     /// target. `--sim` talks to the board top in Verilator instead, bit by bit over its
     /// simulated pins.
     Chat {
-        /// Board: a built-in name (see `monorail boards`).
-        #[arg(long)]
-        board: String,
+        #[command(flatten)]
+        board: BoardArgs,
         /// The board's serial port (/dev/ttyUSB0, /dev/ttyACM0, ...).
         #[arg(long, required_unless_present = "sim", conflicts_with = "sim")]
         port: Option<String>,
@@ -796,7 +819,7 @@ fn machine_engine(
             build_seconds: Some(build_seconds),
         });
     }
-    let (target, _, compiled) = compile_for(loaded, machine)?;
+    let (target, _, compiled) = compile_for(loaded, machine.target()?, machine.context)?;
     let (config, predicted) = run(&compiled.bundle);
     let mut iss = Iss::new(target, compiled.bundle).map_err(|e| refused(e.to_string()))?;
     // Only the logits are needed here (for sampling).
@@ -985,7 +1008,7 @@ impl PreparedCosim {
 /// `monorail chat`: token steps on a board (or its simulation) over the host link.
 #[allow(clippy::too_many_arguments)]
 fn chat(
-    board_name: &str,
+    board: &BoardArgs,
     port: Option<&str>,
     sim: bool,
     model: &ModelArgs,
@@ -994,7 +1017,7 @@ fn chat(
     baud: Option<u32>,
     load_weights: bool,
 ) -> Result<(), CliError> {
-    let board = Board::builtin(board_name).map_err(|e| refused(e.to_string()))?;
+    let board = board.board()?;
     // A board needs a bitstream, which needs a core its FPGA holds; the simulated board top
     // does not.
     if !sim {
@@ -1003,11 +1026,7 @@ fn chat(
     }
     let loaded = load_for(model, &board.target)?;
     let tokens = prompt_tokens(prompt, &loaded)?;
-    let machine = MachineArgs {
-        target: Some(board.target.name.clone()),
-        context,
-    };
-    let (target, _, compiled) = compile_for(&loaded, &machine)?;
+    let (target, _, compiled) = compile_for(&loaded, board.target.clone(), context)?;
     let baud = baud.unwrap_or(board.uart_baud);
     let failed = |e: MachineError| CliError {
         code: 1,
@@ -1140,7 +1159,7 @@ const CLEAR_LINE: &str = "\r\x1b[K";
 /// `monorail bitstream`: the model compiled for the board's target, the board top generated
 /// around the core, and the flow run; a table of what it made.
 fn bitstream(
-    board_name: &str,
+    board: &BoardArgs,
     model: &ModelArgs,
     context: Option<usize>,
     output: Option<PathBuf>,
@@ -1148,18 +1167,15 @@ fn bitstream(
     seed: u64,
     baud: Option<u32>,
 ) -> Result<(), CliError> {
-    let board = Board::builtin(board_name).map_err(|e| refused(e.to_string()))?;
+    let board = board.board()?;
     monorail_fpga::bitstream::check_fits(&board)
         .map_err(|e| refused(format!("{}: {e}", board.name)))?;
     let loaded = load_for(model, &board.target)?;
-    let machine = MachineArgs {
-        target: Some(board.target.name.clone()),
-        context,
-    };
-    let (target, _, compiled) = compile_for(&loaded, &machine).map_err(|e| CliError {
-        message: format!("{}: {}", board.name, e.message),
-        ..e
-    })?;
+    let (target, _, compiled) =
+        compile_for(&loaded, board.target.clone(), context).map_err(|e| CliError {
+            message: format!("{}: {}", board.name, e.message),
+            ..e
+        })?;
     let core = monorail_hw::generate(&target);
     let verilog = board_top(
         &board,
@@ -1347,18 +1363,12 @@ fn bitstream(
 
 fn compile_for(
     loaded: &Loaded,
-    machine: &MachineArgs,
+    target: Target,
+    context: Option<usize>,
 ) -> Result<(Target, QuantModel, monorail_compiler::Compiled), CliError> {
-    let target = machine.target()?;
     let quant = QuantModel::quantize(&loaded.checkpoint);
-    let compiled = compile(
-        &quant,
-        &target,
-        CompileOptions {
-            context: machine.context,
-        },
-    )
-    .map_err(|e| refused(e.to_string()))?;
+    let compiled =
+        compile(&quant, &target, CompileOptions { context }).map_err(|e| refused(e.to_string()))?;
     Ok((target, quant, compiled))
 }
 
@@ -1369,7 +1379,7 @@ fn prepare_cosim(
     waveforms: Waveforms,
     building: &dyn Fn(),
 ) -> Result<PreparedCosim, CliError> {
-    let (target, quant, compiled) = compile_for(loaded, machine)?;
+    let (target, quant, compiled) = compile_for(loaded, machine.target()?, machine.context)?;
     let failed = |message: String| CliError { code: 1, message };
     ensure_verilator()?;
     let design = monorail_hw::generate(&target);
@@ -1610,7 +1620,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             output,
         } => {
             let loaded = load_for(&model, &machine.target()?)?;
-            let (target, _, compiled) = compile_for(&loaded, &machine)?;
+            let (target, _, compiled) = compile_for(&loaded, machine.target()?, machine.context)?;
             let start = Instant::now();
             let design = monorail_hw::generate(&target);
             let generated_ms = start.elapsed().as_secs_f64() * 1e3;

@@ -1132,6 +1132,22 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         &["bitstream", "--board", "icebreaker"],
         &["the iCE40UP5K has 30", "needs 15 multipliers"],
     );
+    // Another core on a board: one of its FPGA's family, which has a device.
+    refused(
+        &["bitstream", "--board", "ulx3s-85f", "--target", "gw2a-18"],
+        &[
+            "board ulx3s-85f cannot carry target gw2a-18",
+            "the Gowin GW2A-18C, the board's FPGA is the ECP5 LFE5U-85F",
+        ],
+    );
+    refused(
+        &["bitstream", "--board", "ulx3s-85f", "--target", "sim-tiny"],
+        &["cannot carry target sim-tiny", "no [device]"],
+    );
+    refused(
+        &["bitstream", "--board", "ulx3s-45f", "--target", "nope.toml"],
+        &["nope.toml"],
+    );
     // Without the toolchain: the step that needs it is named, with the way to install it, and
     // nothing is left looking finished.
     let tools = TempDir::new().unwrap();
@@ -1212,7 +1228,13 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn chat_tells_the_golden_story_through_the_simulated_board() {
-    simulated_board_tells_the_golden_story("ulx3s-85f", "tales-260k", 16);
+    simulated_board_tells_the_golden_story(&["ulx3s-85f"], "tales-260k", 16);
+    // The 16-lane core the board carries with `--target ecp5-45f`, and its default model.
+    simulated_board_tells_the_golden_story(
+        &["ulx3s-85f", "--target", "ecp5-45f"],
+        "tales-nano",
+        12,
+    );
     // The nano model loaded over the link first (at 3 Mbaud, for speed): the same story.
     let golden = monorail()
         .args(["run", "--engine", "golden", "-t", "0", "-n", "12"])
@@ -1254,9 +1276,9 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
     refused(&["chat", "--board", "ulx3s-85f"], &["--port"]);
 }
 
-/// `chat --board BOARD --sim` (the board's default model, `model`) tells the golden model's
-/// greedy story of `steps` positions, and the board's cycles are the compiler's.
-fn simulated_board_tells_the_golden_story(board: &str, model: &str, steps: usize) {
+/// `chat --board BOARD [--target T] --sim` (the default model, `model`) tells the golden
+/// model's greedy story of `steps` positions, and the board's cycles are the compiler's.
+fn simulated_board_tells_the_golden_story(board: &[&str], model: &str, steps: usize) {
     let steps = steps.to_string();
     let golden = monorail()
         .args(["run", "--engine", "golden", "-t", "0", "-n", &steps])
@@ -1265,7 +1287,9 @@ fn simulated_board_tells_the_golden_story(board: &str, model: &str, steps: usize
         .unwrap();
     assert!(golden.status.success());
     let chat = monorail()
-        .args(["chat", "--board", board, "--sim", "-n", &steps])
+        .args(["chat", "--board"])
+        .args(board)
+        .args(["--sim", "-n", &steps])
         .args(["-i", "Once upon a time"])
         .output()
         .unwrap();
@@ -1288,7 +1312,7 @@ fn simulated_board_tells_the_golden_story(board: &str, model: &str, steps: usize
 /// whose FPGA cannot hold its core (the Tang Nano 9K's) is refused before the port is opened.
 #[test]
 fn chat_runs_the_tang_nano_20k_core_in_simulation_and_refuses_a_board_too_small() {
-    simulated_board_tells_the_golden_story("tangnano-20k", "tales-nano", 20);
+    simulated_board_tells_the_golden_story(&["tangnano-20k"], "tales-nano", 20);
     refused(
         &[
             "chat",
@@ -1316,21 +1340,32 @@ fn report_resource(stdout: &str, name: &str) -> (u64, u64) {
     (n[0], n[1])
 }
 
-/// `monorail bitstream --board BOARD --strict-timing -o OUT` with the pinned open tools, held to
-/// its report: every resource within the device, the block RAMs and multipliers the contract
-/// estimates, the target's clock met, each step run or reused, every placeholder's bit slice
-/// swapped and checked, and an ECP5 bitstream for `part` copied into `OUT`. Returns the report
-/// and the bitstream.
-fn bitstream_meets_its_report(board: &str, part: &str, out: &Path) -> (String, Vec<u8>) {
+/// `monorail bitstream --board BOARD [--target T] --strict-timing -o OUT` with the pinned open
+/// tools, held to its report: every resource within the device, the block RAMs and multipliers
+/// the contract estimates, the target's clock met, each step run or reused, every placeholder's
+/// bit slice swapped and checked, and an ECP5 bitstream for `part` copied into `OUT`. Returns
+/// the report and the bitstream.
+fn bitstream_meets_its_report(
+    board: &str,
+    carrying: Option<&str>,
+    part: &str,
+    out: &Path,
+) -> (String, Vec<u8>) {
     let output = monorail()
         .args(["bitstream", "--board", board, "--strict-timing", "-o"])
         .arg(out)
+        .args(carrying.map(|t| ["--target", t]).unwrap_or_default())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    let board = monorail_contract::board::Board::builtin(board).unwrap();
+    let mut board = monorail_contract::board::Board::builtin(board).unwrap();
+    if let Some(target) = carrying {
+        board = board
+            .carrying(monorail_contract::target::Target::builtin(target).unwrap())
+            .unwrap();
+    }
     let target = &board.target;
     let estimate = target.block_ram_estimate().unwrap();
     let resource = |name: &str| report_resource(&stdout, name);
@@ -1403,7 +1438,8 @@ fn ecp5_idcode(bit: &[u8], stdout: &str) -> u32 {
 #[test]
 fn bitstream_builds_the_ulx3s_25f_board_and_meets_its_clock() {
     let out = TempDir::new().unwrap();
-    let (stdout, bit) = bitstream_meets_its_report("ulx3s-25f", "LFE5U-25F-6CABGA381", out.path());
+    let (stdout, bit) =
+        bitstream_meets_its_report("ulx3s-25f", None, "LFE5U-25F-6CABGA381", out.path());
     assert!(stdout.contains("built-in tales-nano"), "{stdout}");
     assert_eq!(
         ecp5_idcode(&bit, &stdout),
@@ -1418,7 +1454,8 @@ fn bitstream_builds_the_ulx3s_25f_board_and_meets_its_clock() {
 #[test]
 fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
     let out = TempDir::new().unwrap();
-    let (stdout, bit) = bitstream_meets_its_report("ulx3s-12f", "LFE5U-12F-6CABGA381", out.path());
+    let (stdout, bit) =
+        bitstream_meets_its_report("ulx3s-12f", None, "LFE5U-12F-6CABGA381", out.path());
     assert!(stdout.contains("built-in tales-nano"), "{stdout}");
     assert_eq!(
         ecp5_idcode(&bit, &stdout),
@@ -1430,13 +1467,38 @@ fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
     assert!(used > 12_288 && available == 24_288, "{stdout}");
 }
 
+/// The ULX3S-85F's bitstream with the 45F's 16-lane core (`--target ecp5-45f`), as its own
+/// 64-lane core does not route yet: the LFE5U-85F's budget, part and IDCODE, the nano model.
+/// About twenty minutes the first time.
+#[test]
+fn bitstream_builds_the_ulx3s_85f_board_carrying_the_16_lane_core() {
+    let out = TempDir::new().unwrap();
+    let (stdout, bit) = bitstream_meets_its_report(
+        "ulx3s-85f",
+        Some("ecp5-45f"),
+        "LFE5U-85F-6CABGA381",
+        out.path(),
+    );
+    assert!(
+        stdout.contains("ulx3s-85f: target ecp5-45f, built-in tales-nano"),
+        "{stdout}"
+    );
+    assert_eq!(report_resource(&stdout, "DP16KD").1, 208, "{stdout}");
+    assert_eq!(
+        ecp5_idcode(&bit, &stdout),
+        0x4111_3043,
+        "the LFE5U-85F's IDCODE"
+    );
+}
+
 /// The ULX3S-45F's bitstream (about ten minutes the first time: yosys, nextpnr and ecppack;
 /// reused while the design is the same), then another model's swapped into the same routed
 /// design.
 #[test]
 fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
     let out = TempDir::new().unwrap();
-    let (stdout, bit) = bitstream_meets_its_report("ulx3s-45f", "LFE5U-45F-6CABGA381", out.path());
+    let (stdout, bit) =
+        bitstream_meets_its_report("ulx3s-45f", None, "LFE5U-45F-6CABGA381", out.path());
     assert_eq!(
         ecp5_idcode(&bit, &stdout),
         0x4111_2043,

@@ -93,7 +93,7 @@ impl<L: ByteLink> HostLink<L> {
             return Err(MachineError::Input(format!(
                 "the board's core has {} lanes, {} vector lanes and config hash {:016x}; target \
                  {} has {}, {} and {:016x}: load the bitstream `monorail bitstream` builds for \
-                 this board",
+                 this board, or give the `--target` it was built with",
                 info.lanes,
                 info.vector_lanes,
                 info.config_hash,

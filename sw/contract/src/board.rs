@@ -184,6 +184,16 @@ pub enum BoardError {
     /// No built-in board of that name.
     #[error("no built-in board `{0}` (built in: {list})", list = builtin_names().join(", "))]
     Unknown(String),
+    /// The board cannot carry another target's core.
+    #[error("board {board} cannot carry target {target}: {rule}")]
+    Carry {
+        /// The board.
+        board: String,
+        /// The target asked for.
+        target: String,
+        /// Why not.
+        rule: String,
+    },
 }
 
 /// The names of the built-in boards.
@@ -354,6 +364,58 @@ impl Board {
             .map(|(_, pin)| pin.as_str())
     }
 
+    /// The board carrying `target`'s core instead of its own: the core as the target describes
+    /// it (lanes, memories, clock), on the board's FPGA (the target's `[device]` becomes the
+    /// board's, so the budget checks and the flow are the board's part). The target must be
+    /// built for the board's family. The board file's `no_bitstream_yet` is about its own core,
+    /// so another core drops it.
+    pub fn carrying(&self, target: Target) -> Result<Board, BoardError> {
+        let refuse = |rule: String| BoardError::Carry {
+            board: self.name.clone(),
+            target: target.name.clone(),
+            rule,
+        };
+        if target == self.target {
+            return Ok(self.clone());
+        }
+        let own = self
+            .target
+            .device
+            .clone()
+            .expect("a validated board's target has a device");
+        match &target.device {
+            None => {
+                return Err(refuse(
+                    "the target has no [device]: a board carries a core built for its FPGA's \
+                     family"
+                        .to_string(),
+                ))
+            }
+            Some(device) if device.family != own.family => {
+                return Err(refuse(format!(
+                    "the target is built for the {} {}, the board's FPGA is the {} {}",
+                    device.family, device.part, own.family, own.part
+                )))
+            }
+            Some(_) => {}
+        }
+        if uart_bit_cycles(target.clock_hz, self.uart_baud) < MIN_UART_BIT_CYCLES {
+            return Err(refuse(format!(
+                "its {} Hz clock gives fewer than {MIN_UART_BIT_CYCLES} cycles a bit at the \
+                 board's {} baud",
+                target.clock_hz, self.uart_baud
+            )));
+        }
+        Ok(Board {
+            target: Target {
+                device: Some(own),
+                ..target
+            },
+            no_bitstream_yet: None,
+            ..self.clone()
+        })
+    }
+
     /// Core clock cycles a UART bit lasts at the board file's speed ([`uart_bit_cycles`]).
     pub fn cycles_per_bit(&self) -> u64 {
         uart_bit_cycles(self.target.clock_hz, self.uart_baud)
@@ -500,6 +562,46 @@ mod tests {
             (tang.pin("clk"), tang.pin("uart_rx"), tang.leds, tang.family),
             (Some("4"), Some("70"), 6, Family::Gowin)
         );
+    }
+
+    #[test]
+    fn a_board_carries_another_core_of_its_family_on_its_own_fpga() {
+        let ulx3s = Board::builtin("ulx3s-85f").unwrap();
+        assert!(ulx3s.no_bitstream_yet.is_some());
+        let small = Target::builtin("ecp5-45f").unwrap();
+        let carried = ulx3s.carrying(small.clone()).unwrap();
+        let device = carried.target.device.as_ref().unwrap();
+        assert_eq!(
+            (carried.target.lanes, carried.target.clock_hz),
+            (small.lanes, small.clock_hz)
+        );
+        assert_eq!(
+            (device.part.as_str(), device.block_rams),
+            ("LFE5U-85F", 208)
+        );
+        assert_eq!(carried.no_bitstream_yet, None);
+        assert_eq!(
+            (carried.name.as_str(), carried.pins.len()),
+            ("ulx3s-85f", ulx3s.pins.len())
+        );
+        assert_ne!(carried.target.config_hash(), small.config_hash());
+        // Its own target: the board as it is.
+        assert_eq!(ulx3s.carrying(ulx3s.target.clone()).unwrap(), ulx3s);
+
+        let refused = |target: Target| ulx3s.carrying(target).unwrap_err().to_string();
+        let gowin = refused(Target::builtin("gw2a-18").unwrap());
+        assert!(
+            gowin.contains("board ulx3s-85f cannot carry target gw2a-18")
+                && gowin.contains("Gowin GW2A-18C")
+                && gowin.contains("ECP5 LFE5U-85F"),
+            "{gowin}"
+        );
+        assert!(refused(Target::builtin("sim-tiny").unwrap()).contains("no [device]"));
+        let slow = Target {
+            clock_hz: 500_000,
+            ..small
+        };
+        assert!(refused(slow).contains("fewer than 8 cycles a bit"));
     }
 
     fn raw(edit: &str) -> RawBoard {

@@ -114,6 +114,17 @@ pub enum Family {
     Gowin,
 }
 
+impl std::fmt::Display for Family {
+    /// The family as its vendor names it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Family::Ecp5 => "ECP5",
+            Family::Ice40 => "iCE40",
+            Family::Gowin => "Gowin",
+        })
+    }
+}
+
 /// The device budget, validated.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Device {

@@ -112,7 +112,7 @@ struct BoardArgs {
     board: String,
     /// The core the board carries instead of its own: a built-in target of the board's FPGA
     /// family or a target file (.toml); the board's FPGA takes the place of the target's
-    /// [device]. `chat` needs the one `bitstream` was given.
+    /// `[device]`. `chat` needs the one `bitstream` was given.
     #[arg(long)]
     target: Option<String>,
 }

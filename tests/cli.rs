@@ -1354,7 +1354,7 @@ fn bitstream_meets_its_report(
     let output = monorail()
         .args(["bitstream", "--board", board, "--strict-timing", "-o"])
         .arg(out)
-        .args(carrying.map(|t| ["--target", t]).unwrap_or_default())
+        .args(carrying.into_iter().flat_map(|t| ["--target", t]))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -1,0 +1,184 @@
+//! The command line's grammar: the subcommands (each one's own flags are in its module under
+//! `commands/`) and the flags that several of them share.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use monorail_contract::board::Board;
+use monorail_contract::target::Target;
+
+use crate::commands;
+use crate::error::{refused, CliError};
+use crate::load::load_target;
+
+#[derive(Parser)]
+#[command(
+    name = "monorail",
+    version,
+    about = "Deterministic FPGA inference engines for llama2.c models",
+    long_about = "Monorail loads llama2.c checkpoints and compiles them to a static instruction \
+                  stream, memory images and an exact cycle count for a wide SIMD core that it \
+                  generates for an FPGA; it runs them on a float reference (run.c's semantics), \
+                  a bit-exact integer golden model, an instruction-set simulator and the \
+                  Verilated core, checks them against each other step by step, and builds \
+                  bitstreams for boards with open tools."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Generate text with an engine (the flags of llama2.c's run).
+    #[command(allow_negative_numbers = true)]
+    Run(commands::run::Args),
+    /// Compile a model for a target into a bundle (program, memory images, manifest, listing).
+    Compile(commands::compile::Args),
+    /// Generate the core for a target: its Verilog (module `top`), the memory images of a
+    /// compiled model ($readmemh files, as compile writes them) and a report of what was made.
+    Gen(commands::gen::Args),
+    /// The built-in boards: the target each carries, its FPGA, clock, UART and pins.
+    Boards,
+    /// Build a bitstream for a board with the pinned open tools: synthesis (yosys), place and
+    /// route (nextpnr, seed pinned) and packing; says how far the tools are while they run (on
+    /// stderr), then prints each step's time and log, the resources used, Fmax against the
+    /// target's clock and the projected tokens per second. Everything is
+    /// kept in build/bitstream/BOARD-HASH (with build.sh, which replays it) and reused while the
+    /// inputs are the same.
+    Bitstream(commands::bitstream::Args),
+    /// Tell a story on a board over its UART (the host link, docs/boards.md): the prompt's tokens,
+    /// then the board's own (greedy: the core's argmax). The board runs the bitstream `monorail
+    /// bitstream` built for it, with the same model or, after `--load`, another of the same
+    /// target. `--sim` talks to the board top in Verilator instead, bit by bit over its
+    /// simulated pins.
+    Chat(commands::chat::Args),
+    /// Co-simulate: the golden model, the instruction-set simulator and the Verilated core token
+    /// by token, every named model step's values and every step's cycles compared; PASS, or
+    /// FAIL at the first divergence (exit status 1).
+    Cosim(commands::cosim::Args),
+    /// Compare the golden integer model with the float reference, teacher-forced.
+    Fidelity(commands::fidelity::Args),
+    /// Measure a model trained on the project's stories on their held-out split: the float
+    /// model's loss and perplexity, the golden model's agreement with it (top-1, KL), and the
+    /// share of grammatical sentences in the stories each writes. Exit status 1 when a target
+    /// (97% agreement, 90% grammatical) is missed.
+    Quality(commands::quality::Args),
+    /// Write a seeded random checkpoint in llama2.c's legacy (v0) format.
+    SynthModel(commands::synth_model::Args),
+    /// Write the training set of the built-in model: seeded stories of the project's grammar
+    /// (train and held-out splits), a BPE tokenizer trained on them and both splits as token ids.
+    Corpus(commands::corpus::Args),
+    /// Measure tokens per second of the float reference and the golden model, side by side, and
+    /// with --target of the instruction-set simulator (and with --rtl the Verilated core).
+    Bench(commands::bench::Args),
+    /// Print the ISA manual (Markdown), generated from the instruction table.
+    IsaManual,
+    /// Remove generated files from the build folder (Verilated models, syntheses, routed designs
+    /// and bitstreams, generated designs; `$MONORAIL_BUILD_DIR` or the checkout's build/), as
+    /// `cargo clean` does: each is rebuilt when needed. Files of your own there stay.
+    Clean(commands::clean::Args),
+    /// The main job on the built-in model: the float reference, the golden model, and the
+    /// compiled program on the simulated ulx3s-85f core, side by side.
+    Demo(commands::demo::Args),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EngineKind {
+    /// The float reference, run.c's forward pass in float32.
+    Float,
+    /// The golden integer model (docs/numerics.md), bit-exact.
+    Golden,
+    /// The compiled program on the cycle-exact instruction-set simulator (needs --target).
+    Iss,
+    /// The compiled program on the generated core, Verilated (needs --target, and Verilator:
+    /// scripts/setup-tools.sh installs it).
+    Rtl,
+}
+
+impl EngineKind {
+    /// Whether the engine is a machine the model is compiled for (not one on the host).
+    pub fn is_machine(self) -> bool {
+        matches!(self, EngineKind::Iss | EngineKind::Rtl)
+    }
+
+    /// The engine's name as `--engine` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Float => "float",
+            EngineKind::Golden => "golden",
+            EngineKind::Iss => "iss",
+            EngineKind::Rtl => "rtl",
+        }
+    }
+}
+
+/// The target when none is named.
+pub const DEFAULT_TARGET: &str = "sim-tiny";
+
+/// The machine flags shared by the commands that compile.
+#[derive(clap::Args)]
+pub struct MachineArgs {
+    /// Target: a built-in name (sim-tiny, ulx3s-85f, ecp5-45f, ecp5-25f, ecp5-12f, gw2a-18,
+    /// gw1n-9, icebreaker) or a target file (.toml); default: sim-tiny.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Positions served (the KV cache's length); default: the model's seq_len.
+    #[arg(long)]
+    pub context: Option<usize>,
+}
+
+impl MachineArgs {
+    pub fn target(&self) -> Result<Target, CliError> {
+        load_target(self.target.as_deref().unwrap_or(DEFAULT_TARGET))
+    }
+}
+
+/// The model and tokenizer flags shared by the commands.
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// llama2.c checkpoint (legacy v0, ak42 v1 or v2 Q8_0), or the name of a built-in model
+    /// (tales-260k, tales-nano); default: the built-in tales-260k, or on a machine that cannot
+    /// hold it the first built-in model that it holds (tales-nano).
+    #[arg(long, short = 'm', value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// llama2.c tokenizer.bin (required with --model; the built-in model has its own).
+    #[arg(long, short = 'z', value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
+}
+
+/// The board flags shared by `bitstream` and `chat`.
+#[derive(clap::Args)]
+pub struct BoardArgs {
+    /// Board: a built-in name (see `monorail boards`).
+    #[arg(long)]
+    pub board: String,
+    /// The core the board carries instead of its own: a built-in target of the board's FPGA
+    /// family or a target file (.toml); the board's FPGA takes the place of the target's
+    /// `[device]`. `chat` needs the one `bitstream` was given.
+    #[arg(long)]
+    pub target: Option<String>,
+}
+
+impl BoardArgs {
+    pub fn board(&self) -> Result<Board, CliError> {
+        let board = Board::builtin(&self.board).map_err(|e| refused(e.to_string()))?;
+        match &self.target {
+            None => Ok(board),
+            Some(name) => board
+                .carrying(load_target(name)?)
+                .map_err(|e| refused(e.to_string())),
+        }
+    }
+}
+
+/// The prompt flags shared by the commands.
+#[derive(clap::Args)]
+pub struct PromptArgs {
+    /// Prompt text (encoded as run.c does: BOS, dummy-prefix space, merges).
+    #[arg(long, short = 'i', default_value = "")]
+    pub prompt: String,
+    /// Prompt as comma-separated token ids after BOS, instead of text.
+    #[arg(long, value_name = "IDS", conflicts_with = "prompt")]
+    pub prompt_tokens: Option<String>,
+}

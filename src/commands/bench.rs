@@ -1,0 +1,127 @@
+//! `monorail bench`: tokens per second of the float reference and the golden model, side by
+//! side in one run, and of the instruction-set simulator and the Verilated core of a target.
+
+use std::time::Instant;
+
+use monorail_model::engine::{generate, Engine};
+use monorail_model::float::FloatModel;
+use monorail_model::golden::GoldenModel;
+use monorail_model::quant::QuantModel;
+use monorail_model::sampler::SamplerOptions;
+use monorail_model::tokenizer::BOS;
+
+use crate::cli::{EngineKind, MachineArgs, ModelArgs, DEFAULT_TARGET};
+use crate::error::CliError;
+use crate::load::{load, load_for, load_target};
+use crate::machine::machine_engine;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Also run the compiled program on the instruction-set simulator for this target.
+    #[arg(long)]
+    target: Option<String>,
+    /// Positions the compiled program serves (with --target).
+    #[arg(long)]
+    context: Option<usize>,
+    /// Also run the compiled program on the Verilated core of the target (with --target).
+    #[arg(long, requires = "target")]
+    rtl: bool,
+    /// Positions to run (greedy, from BOS); 0 means the model's seq_len.
+    #[arg(long, short = 'n', default_value_t = 0)]
+    steps: usize,
+    /// Repetitions; the best of them is reported.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let loaded = match &args.target {
+        Some(name) => load_for(&args.model, &load_target(name)?)?,
+        None => load(&args.model)?,
+    };
+    let seq_len = loaded.checkpoint.config.seq_len;
+    let positions = if args.steps == 0 {
+        seq_len
+    } else {
+        args.steps.min(seq_len)
+    };
+    let repeat = args.repeat;
+    // The machines first, so that a bad --target is refused before anything runs.
+    let machine_args = MachineArgs {
+        target: args.target.clone(),
+        context: args.context,
+    };
+    let mut machines = Vec::new();
+    if args.target.is_some() {
+        machines.push((
+            "iss",
+            machine_engine(&loaded, &machine_args, EngineKind::Iss, false)?,
+        ));
+        if args.rtl {
+            machines.push((
+                "rtl",
+                machine_engine(&loaded, &machine_args, EngineKind::Rtl, false)?,
+            ));
+        }
+    }
+    let checkpoint = loaded.checkpoint.clone();
+    let quant = QuantModel::quantize(&checkpoint);
+    let float = tokens_per_second(
+        &|| Box::new(FloatModel::new(checkpoint.clone())),
+        positions,
+        repeat,
+    )?;
+    let golden = tokens_per_second(
+        &|| Box::new(GoldenModel::new(quant.clone())),
+        positions,
+        repeat,
+    )?;
+    println!(
+        "model: {} ({positions} positions, greedy from BOS, best of {repeat})",
+        loaded.name
+    );
+    println!("| engine | tokens/s | relative to float |");
+    println!("| --- | ---: | ---: |");
+    println!("| float | {float:.0} | 1.00x |");
+    println!("| golden | {golden:.0} | {:.2}x |", golden / float);
+    for (name, mut run) in machines {
+        let n = positions.min(run.predicted.len());
+        let start = Instant::now();
+        generate(run.engine.as_mut(), &[BOS], n, SamplerOptions::greedy())?;
+        let seconds = start.elapsed().as_secs_f64();
+        let cycles: u64 = run.predicted[..n].iter().sum();
+        println!(
+            "| {name} ({}) | {:.0} | {:.2}x | {:.2} M simulated cycles/s |",
+            args.target.as_deref().unwrap_or(DEFAULT_TARGET),
+            n as f64 / seconds,
+            n as f64 / seconds / float,
+            cycles as f64 / seconds / 1e6
+        );
+        if let Some(built) = run.build_seconds {
+            if built > 0.0 {
+                println!("(the Verilated core was built first, in {built:.0} s)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Tokens per second of greedy generation, best of `repeat` runs.
+fn tokens_per_second(
+    make: &dyn Fn() -> Box<dyn Engine>,
+    steps: usize,
+    repeat: usize,
+) -> Result<f64, CliError> {
+    let greedy = SamplerOptions::greedy();
+    let mut best = 0.0f64;
+    for _ in 0..repeat.max(1) {
+        let mut engine = make();
+        let start = Instant::now();
+        let tokens = generate(engine.as_mut(), &[BOS], steps, greedy)?;
+        let rate = tokens.len() as f64 / start.elapsed().as_secs_f64();
+        best = best.max(rate);
+    }
+    Ok(best)
+}

@@ -1,0 +1,236 @@
+//! `monorail bitstream`: the model compiled for the board's target, the board top generated
+//! around the core, and the flow run with the pinned open tools; a table of what it made.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use monorail_contract::target::Family;
+use monorail_fpga::bitstream::{Bitstream, Options, Progress};
+use monorail_hw::board::{board_top, TopFor};
+use monorail_model::checkpoint;
+
+use crate::cli::{BoardArgs, ModelArgs};
+use crate::error::{failed, refused, CliError};
+use crate::load::{compile_for, load_for};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    board: BoardArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Positions served (the KV cache's length); default: the longest the target holds.
+    #[arg(long)]
+    context: Option<usize>,
+    /// Copy the bitstream and nextpnr's report here too.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Fail (exit status 1) when Fmax is below the target's clock.
+    #[arg(long)]
+    strict_timing: bool,
+    /// nextpnr's placement seed.
+    #[arg(long, default_value_t = monorail_fpga::bitstream::DEFAULT_SEED)]
+    seed: u64,
+    /// The UART's speed; default: the board file's.
+    #[arg(long)]
+    baud: Option<u32>,
+}
+
+/// Seconds between two status lines of a running flow step when stderr is not a terminal.
+const STATUS_PERIOD_S: u64 = 60;
+
+/// Back to the start of the terminal's line, and clear it (a running step's status line).
+const CLEAR_LINE: &str = "\r\x1b[K";
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let board = args.board.board()?;
+    monorail_fpga::bitstream::check_fits(&board)
+        .map_err(|e| refused(format!("{}: {e}", board.name)))?;
+    let loaded = load_for(&args.model, &board.target)?;
+    let (target, _, compiled) = compile_for(&loaded, board.target.clone(), args.context)
+        .map_err(|e| e.about(&board.name))?;
+    let core = monorail_hw::generate(&target);
+    let verilog = board_top(
+        &board,
+        &core,
+        TopFor::Synthesis,
+        args.baud.unwrap_or(board.uart_baud),
+    )
+    .map_err(|e| refused(e.to_string()))?;
+    let design = monorail_hw::Design {
+        target: target.name.clone(),
+        verilog,
+    };
+    let build = monorail_fpga::build_root();
+    let written = super::gen::write_design(
+        &design,
+        &compiled.bundle,
+        &target,
+        &monorail_hw::report(&target),
+        None,
+        (&build.join("gen"), &format!("board-{}", board.name)),
+    )
+    .map_err(CliError::failed)?;
+    println!(
+        "{}: target {}, {}; design {}",
+        board.name,
+        target.name,
+        loaded.name,
+        written.dir.display()
+    );
+    println!(
+        "running yosys, nextpnr, the weights swap ({}) and the packer (minutes; each step's log \
+         is kept)...",
+        if board.family == Family::Ecp5 {
+            "ecpbram"
+        } else {
+            "Monorail's own"
+        }
+    );
+    if let Some(note) = &board.no_bitstream_yet {
+        eprintln!(
+            "monorail: warning: {}: no bitstream yet: {note} (running the tools anyway)",
+            board.name
+        );
+    }
+    println!("{:<16} {:>9}  log", "step", "wall time");
+    let options = Options { seed: args.seed };
+    // A running step's status: on a terminal, one line rewritten in place; in a log (CI), a line
+    // a minute at most.
+    let live = std::io::stderr().is_terminal();
+    let mut last_status: Option<Instant> = None;
+    let mut progress = |event: Progress<'_>| match event {
+        Progress::Status { step, status } => {
+            if live {
+                eprint!("{CLEAR_LINE}{step}: {status}");
+                let _ = std::io::stderr().flush();
+            } else if last_status.is_none_or(|t| t.elapsed().as_secs() >= STATUS_PERIOD_S) {
+                eprintln!("{step}: {status}");
+                last_status = Some(Instant::now());
+            }
+        }
+        Progress::Step(step) => {
+            if live {
+                eprint!("{CLEAR_LINE}");
+            }
+            last_status = None;
+            let time = if step.reused {
+                "reused".to_string()
+            } else {
+                format!("{:.1} s", step.seconds)
+            };
+            println!("{:<16} {time:>9}  {}", step.name, step.log.display());
+        }
+        Progress::Warning(warning) => {
+            if live {
+                eprint!("{CLEAR_LINE}");
+            }
+            eprintln!("monorail: warning: {}: {warning}", board.name);
+        }
+    };
+    let made =
+        monorail_fpga::bitstream::build(&board, &written.dir, &build, &options, &mut progress)
+            .map_err(|e| {
+                if live {
+                    // The last status stays on its line, above the error.
+                    eprintln!();
+                }
+                CliError::failed(format!("{}: {e}", board.name))
+            })?;
+    print_made(&made, &compiled.bundle.manifest.predicted_cycles);
+    if let Some(dir) = &args.output {
+        copy_into(dir, &[&made.file, &made.dir.join("report.json")])?;
+    }
+    println!(
+        "bitstream: {}{}",
+        made.file.display(),
+        args.output
+            .as_ref()
+            .map_or(String::new(), |d| format!(" (copied into {})", d.display()))
+    );
+    if let (Some(code), Some(device)) = (made.idcode, &board.target.device) {
+        println!(
+            "IDCODE 0x{code:08x}, the {}'s, checked in the bitstream",
+            device.part
+        );
+    }
+    if args.strict_timing && !made.meets_timing() {
+        return Err(CliError::failed(format!(
+            "--strict-timing: Fmax {} is below the target's {} MHz (nextpnr's report: {})",
+            made.fmax_hz
+                .map_or("unknown".to_string(), |f| format!("{:.2} MHz", f / 1e6)),
+            made.constraint_hz / 1e6,
+            made.dir.join("report.json").display()
+        )));
+    }
+    Ok(())
+}
+
+/// The weights swapped in, the resources used, Fmax against the target's clock and the tokens
+/// per second it projects from the compiler's `cycles` a token.
+fn print_made(made: &Bitstream, cycles: &[u64]) {
+    let w = &made.weights;
+    let copies: Vec<String> = w
+        .copies
+        .iter()
+        .map(|(file, n)| format!("{file} held {n} times"))
+        .collect();
+    println!(
+        "weights: {} bit slices of {} memory images swapped into {} block RAMs of the routed \
+         design, each checked{}",
+        w.slices,
+        w.memories,
+        w.block_rams,
+        if copies.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", copies.join(", "))
+        }
+    );
+    println!(
+        "{:<16} {:>8} {:>10} {:>6}",
+        "resource", "used", "available", "share"
+    );
+    for r in &made.resources {
+        println!(
+            "{:<16} {:>8} {:>10} {:>5.1}%",
+            r.name,
+            r.used,
+            r.available,
+            100.0 * r.used as f64 / r.available.max(1) as f64
+        );
+    }
+    let target_mhz = made.constraint_hz / 1e6;
+    let mean_cycles = cycles.iter().sum::<u64>() as f64 / cycles.len().max(1) as f64;
+    match made.fmax_hz {
+        Some(f) => println!(
+            "Fmax {:.2} MHz against the target's {target_mhz} MHz: {}",
+            f / 1e6,
+            if made.meets_timing() { "met" } else { "FAIL" }
+        ),
+        None => println!("Fmax: nextpnr reported none"),
+    }
+    let mut projection = format!(
+        "projected: {:.0} tokens/s at {target_mhz} MHz ({mean_cycles:.0} cycles a token, the \
+         mean over positions 0..{})",
+        made.constraint_hz / mean_cycles,
+        cycles.len()
+    );
+    if let Some(f) = made.fmax_hz.filter(|_| !made.meets_timing()) {
+        projection += &format!("; {:.0} tokens/s at the achieved Fmax", f / mean_cycles);
+    }
+    println!("{projection}");
+}
+
+/// Copy `files` into `dir` (created if missing), each written whole.
+fn copy_into(dir: &Path, files: &[&Path]) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| refused(format!("{}: {e}", dir.display())))?;
+    for file in files {
+        let to = dir.join(file.file_name().unwrap_or_default());
+        let bytes = std::fs::read(file)
+            .map_err(|e| CliError::failed(format!("{}: {e}", file.display())))?;
+        checkpoint::write_atomically(&to, &bytes).map_err(failed)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! `monorail boards`: the built-in boards, the core each carries, and what keeps a board from
+//! its bitstream.
+
+use monorail_contract::board::Board;
+
+use crate::error::CliError;
+
+pub fn run() -> Result<(), CliError> {
+    for board in Board::builtins() {
+        let device = board.target.device.as_ref().map_or("", |d| d.part.as_str());
+        println!("{}: {}", board.name, board.description);
+        println!(
+            "  target {} ({}); {device}, package {}{}",
+            board.target.name,
+            board.target.description,
+            board.package,
+            board
+                .speed_grade
+                .map_or(String::new(), |g| format!(", speed grade {g}"))
+        );
+        println!(
+            "  clock {} MHz on {}; UART {} baud, rx {} tx {}; {} LED{}{}; constraints/{}",
+            board.clock_hz as f64 / 1e6,
+            board.pin("clk").unwrap_or("?"),
+            board.uart_baud,
+            board.pin("uart_rx").unwrap_or("?"),
+            board.pin("uart_tx").unwrap_or("?"),
+            board.leds,
+            if board.leds == 1 { "" } else { "s" },
+            if board.leds_active_low {
+                " (active low)"
+            } else {
+                ""
+            },
+            board.constraints_file
+        );
+        for overflow in board.target.device_overflows() {
+            println!("  no bitstream yet: {overflow}");
+        }
+        if let Some(note) = &board.no_bitstream_yet {
+            println!("  no bitstream yet: {note}");
+        }
+    }
+    Ok(())
+}

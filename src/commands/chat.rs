@@ -1,0 +1,146 @@
+//! `monorail chat`: token steps on a board, or on its board top in Verilator, over the host
+//! link (docs/boards.md): the prompt's tokens, then the board's own.
+
+use std::io::Write;
+use std::time::Instant;
+
+use monorail_model::tokenizer::BOS;
+use monorail_sim::board::BoardSim;
+use monorail_sim::link::{load_plan, ByteLink, HostLink, SerialLink};
+use monorail_sim::{Machine, MachineError};
+
+use crate::cli::{BoardArgs, ModelArgs, PromptArgs};
+use crate::error::{refused, CliError};
+use crate::load::{compile_for, load_for, prompt_tokens};
+use crate::machine::ensure_verilator;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    board: BoardArgs,
+    /// The board's serial port (/dev/ttyUSB0, /dev/ttyACM0, ...).
+    #[arg(long, required_unless_present = "sim", conflicts_with = "sim")]
+    port: Option<String>,
+    /// Talk to the simulated board (Verilator) instead of a real one.
+    #[arg(long)]
+    sim: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    prompt: PromptArgs,
+    /// Positions to run, prompt included (0: as many as the board's cache holds).
+    #[arg(long, short = 'n', default_value_t = 0)]
+    steps: usize,
+    /// Positions served (the KV cache's length) as the bitstream was built; default: the
+    /// longest the target holds.
+    #[arg(long)]
+    context: Option<usize>,
+    /// The UART's speed; default: the board file's.
+    #[arg(long)]
+    baud: Option<u32>,
+    /// Load the model's weights, vector image and program over the UART first (for a
+    /// bitstream built with another model of the same target).
+    #[arg(long)]
+    load: bool,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let board = args.board.board()?;
+    // A board needs a bitstream, which needs a core its FPGA holds; the simulated board top
+    // does not.
+    if !args.sim {
+        monorail_fpga::bitstream::check_fits(&board)
+            .map_err(|e| refused(format!("{}: {e}", board.name)))?;
+    }
+    let loaded = load_for(&args.model, &board.target)?;
+    let tokens = prompt_tokens(&args.prompt, &loaded)?;
+    let (target, _, compiled) = compile_for(&loaded, board.target.clone(), args.context)?;
+    let baud = args.baud.unwrap_or(board.uart_baud);
+    let failed = |e: MachineError| CliError::failed(format!("{}: {e}", board.name));
+    let images = tempfile::TempDir::new().map_err(|e| refused(e.to_string()))?;
+    let link: Box<dyn ByteLink> = if args.sim {
+        ensure_verilator()?;
+        eprintln!(
+            "{}: the board top in Verilator, the UART at {baud} baud (the first run builds it)",
+            board.name
+        );
+        let built = BoardSim::new(
+            &board,
+            &compiled.bundle,
+            baud,
+            &monorail_fpga::build_root(),
+            images.path(),
+        )
+        .map_err(failed)?;
+        Box::new(built)
+    } else {
+        let port = args.port.as_deref().unwrap_or_default();
+        Box::new(SerialLink::open(port, baud, target.clock_hz).map_err(failed)?)
+    };
+    let mut host = HostLink::new(link, &compiled.bundle);
+    host.expect_target(&target).map_err(failed)?;
+    if args.load {
+        let plan = load_plan(&compiled.bundle, target.lanes).map_err(failed)?;
+        eprintln!(
+            "{}: loading {} ({} weight words, {} vector elements, {} instructions: {} KB, about \
+             {:.1} s at {baud} baud)",
+            board.name,
+            loaded.name,
+            plan.matrix_words,
+            plan.vector_elements,
+            plan.instructions,
+            plan.bytes / 1024,
+            plan.bytes as f64 * 10.0 / f64::from(baud)
+        );
+        let start = Instant::now();
+        host.load(&compiled.bundle, target.lanes).map_err(failed)?;
+        eprintln!(
+            "{}: loaded in {:.1} s",
+            board.name,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    let context = compiled.bundle.manifest.context;
+    let steps = if args.steps == 0 {
+        context
+    } else {
+        args.steps.min(context)
+    };
+    let predicted = &compiled.bundle.manifest.predicted_cycles;
+    let start = Instant::now();
+    let (mut token, mut positions, mut off_prediction) = (tokens[0], 0, 0);
+    let mut stdout = std::io::stdout().lock();
+    for (pos, &predicted_cycles) in predicted.iter().enumerate().take(steps) {
+        let result = host.step(token, pos).map_err(failed)?;
+        positions += 1;
+        off_prediction += usize::from(result.cycles != predicted_cycles);
+        let next = tokens.get(pos + 1).copied().unwrap_or(result.next);
+        if next == BOS {
+            break;
+        }
+        let _ = stdout.write_all(&loaded.tokenizer.decode(token, next));
+        let _ = stdout.flush();
+        token = next;
+    }
+    let _ = writeln!(stdout);
+    let seconds = start.elapsed().as_secs_f64();
+    eprintln!(
+        "{}: {positions} positions in {seconds:.2} s over the UART ({:.1} tokens/s); the board's \
+         cycles {}",
+        board.name,
+        positions as f64 / seconds,
+        if off_prediction == 0 {
+            "equal the compiler's prediction at every position".to_string()
+        } else {
+            format!("differ from the compiler's prediction at {off_prediction} positions")
+        }
+    );
+    if off_prediction > 0 {
+        return Err(CliError::failed(format!(
+            "{}: the board's cycle counts differ from the bundle's: is its bitstream built from \
+             the same model and context?",
+            board.name
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! `monorail compile`: a model compiled for a target into a bundle, with what the schedule makes
+//! of the token step (cycles against the MAC bound, busy units, the longest dependence chain).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use monorail_compiler::{compile, timeline, CompileOptions, Compiled};
+use monorail_contract::isa::Unit;
+use monorail_contract::target::{Target, VectorMemory};
+use monorail_model::checkpoint;
+use monorail_model::quant::QuantModel;
+
+use crate::cli::{MachineArgs, ModelArgs};
+use crate::error::{failed, refused, CliError};
+use crate::load::{load_for, Loaded};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// Output folder for the bundle.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    output: PathBuf,
+    /// Also draw one token step as an SVG timeline (a row per unit, time across).
+    #[arg(long, value_name = "FILE.svg")]
+    timeline: Option<PathBuf>,
+    /// Position of the token step the timeline draws.
+    #[arg(long, default_value_t = 0)]
+    timeline_position: usize,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let target = args.machine.target()?;
+    let loaded = load_for(&args.model, &target)?;
+    let context = args.machine.context;
+    let quant = QuantModel::quantize(&loaded.checkpoint);
+    let start = Instant::now();
+    let compiled =
+        compile(&quant, &target, CompileOptions { context }).map_err(|e| refused(e.to_string()))?;
+    let elapsed = start.elapsed();
+    let position = args.timeline_position;
+    if args.timeline.is_some() && position >= compiled.bundle.manifest.context {
+        return Err(refused(format!(
+            "--timeline-position {position} is past the context of {} positions",
+            compiled.bundle.manifest.context
+        )));
+    }
+    compiled
+        .bundle
+        .write(&args.output, &target)
+        .map_err(failed)?;
+    if let Some(path) = &args.timeline {
+        let title = format!("{} on {}", loaded.name, target.name);
+        let svg = timeline::svg(&compiled.code, &target, position, &title);
+        checkpoint::write_atomically(path, svg.as_bytes()).map_err(failed)?;
+    }
+    println!(
+        "compiled {} for {} in {:.0} ms ({}) -> {}",
+        loaded.name,
+        target.name,
+        elapsed.as_secs_f64() * 1e3,
+        monorail_compiler::PASSES.join(" -> "),
+        args.output.display()
+    );
+    for line in summary(&loaded, &target, &compiled, context.is_none()) {
+        println!("  {line}");
+    }
+    for line in step_table(&target, &compiled) {
+        println!("  {line}");
+    }
+    Ok(())
+}
+
+/// What a compilation made: instructions, context, memory use, cycles per token and how far
+/// they are from the MAC bound; one line each. `context_chosen` says the context was the
+/// default (the longest the target holds, up to seq_len).
+pub fn summary(
+    loaded: &Loaded,
+    target: &Target,
+    compiled: &Compiled,
+    context_chosen: bool,
+) -> Vec<String> {
+    let m = &compiled.bundle.manifest;
+    let config = &loaded.checkpoint.config;
+    let cycles = &m.predicted_cycles;
+    let bound = |pos: usize| config.macs_per_token(pos) as f64 / target.lanes as f64;
+    let positions = cycles.len().min(256);
+    let ratio = (0..positions)
+        .map(|p| cycles[p] as f64 / bound(p))
+        .sum::<f64>()
+        / positions as f64;
+    let used = |memory: &str| -> usize {
+        m.regions
+            .iter()
+            .filter(|r| r.memory == memory)
+            .map(|r| r.size as usize)
+            .sum()
+    };
+    let vector_use: Vec<String> = VectorMemory::ALL
+        .iter()
+        .map(|&vm| {
+            format!(
+                "{} {} / {}",
+                vm.name(),
+                used(vm.name()),
+                target.range_of(vm).len()
+            )
+        })
+        .collect();
+    let clamped = if context_chosen && m.context < config.seq_len {
+        format!(
+            " (the most {} holds; the model's seq_len is {})",
+            target.name, config.seq_len
+        )
+    } else {
+        String::new()
+    };
+    let mut lines = vec![format!(
+        "{} instructions, context {} positions{clamped}; matrix memory {} / {} words; elements of {}",
+        m.instructions,
+        m.context,
+        used("matrix"),
+        target.matrix_words(),
+        vector_use.join(", ")
+    )];
+    for pos in [0, cycles.len() / 2, cycles.len() - 1] {
+        let [mxu, vxu, sxu] = timeline::busy(&compiled.code, target, pos);
+        lines.push(format!(
+            "position {pos}: {} cycles; busy: matrix unit {mxu}, vector unit {vxu}, scalar unit {sxu}; MAC bound {:.0}",
+            cycles[pos],
+            bound(pos)
+        ));
+    }
+    lines.push(format!(
+        "cycles per token: {} at position 0, {} at position {}; {:.2}x the MAC bound on average over positions 0..{positions}",
+        cycles[0],
+        cycles[cycles.len() - 1],
+        cycles.len() - 1,
+        ratio
+    ));
+    lines
+}
+
+/// Where a token step's unit time goes at the middle position of the context: per model step
+/// (all layers), its instructions, the cycles each unit is busy with them and the cycles they
+/// take of the longest dependence chain; then that chain against the schedule.
+fn step_table(target: &Target, compiled: &Compiled) -> Vec<String> {
+    let cycles = &compiled.bundle.manifest.predicted_cycles;
+    let chain = &compiled.chain;
+    // The middle of the context, where the schedule measured the chain.
+    let pos = chain.position;
+    let rows = timeline::busy_by_step(&compiled.code, target, pos);
+    let mut lines = vec![
+        format!("busy cycles by model step at position {pos} (all layers), and their part of the longest dependence chain:"),
+        format!(
+            "{:<12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            "step", "instructions", "matrix unit", "vector unit", "scalar unit", "chain"
+        ),
+    ];
+    for r in rows {
+        let [mxu, vxu, sxu] = r.busy;
+        let on_chain = chain
+            .by_step
+            .iter()
+            .find(|(step, _)| *step == r.step)
+            .map_or(0, |&(_, c)| c);
+        lines.push(format!(
+            "{:<12} {:>12} {mxu:>12} {vxu:>12} {sxu:>12} {on_chain:>12}",
+            r.step.name(),
+            r.instructions
+        ));
+    }
+    lines.push(format!(
+        "longest dependence chain at position {pos}: {} cycles through {} instructions, the fewest any schedule of this program could take; this one takes {} ({:.2}x)",
+        chain.cycles,
+        chain.links.len(),
+        cycles[pos],
+        cycles[pos] as f64 / chain.cycles.max(1) as f64
+    ));
+    let o = timeline::occupation(&compiled.code, target, pos);
+    lines.push(format!(
+        "of its {} cycles, the vector unit is busy {}, the matrix unit works alone {} and neither works {} (latencies, scalar steps)",
+        cycles[pos], o.vector, o.matrix_alone, o.neither
+    ));
+    let by_instruction: Vec<String> =
+        timeline::busy_by_instruction(&compiled.code, target, pos, Unit::Vxu)
+            .iter()
+            .map(|(mnemonic, n, busy)| format!("{mnemonic} {busy} ({n})"))
+            .collect();
+    lines.push(format!(
+        "the vector unit's busy cycles by instruction (how many): {}",
+        by_instruction.join(", ")
+    ));
+    lines
+}

@@ -1,0 +1,174 @@
+//! `monorail cosim`: the golden model, the instruction-set simulator and the Verilated core,
+//! token by token, every named step's values and every step's cycles compared.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use monorail_sim::verilated::Waveforms;
+
+use crate::cli::{MachineArgs, ModelArgs, PromptArgs};
+use crate::error::{failed, refused, CliError};
+use crate::load::{load_for, prompt_tokens, Loaded};
+use crate::machine::prepare_cosim;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    prompt: PromptArgs,
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// Positions to run, prompt included (then greedily); at most the bundle's context.
+    #[arg(long, short = 'n', default_value_t = 16)]
+    steps: usize,
+    /// On a divergence, write the core's waveform of the diverging token step here (VCD).
+    #[arg(long, value_name = "FILE.vcd")]
+    waves: Option<PathBuf>,
+    /// Inject a fault into the core, to see the checker catch it: `lane=N` (matrix lane N's
+    /// products off by one bit) or `latency=N` (the sequencer counts N cycles too few for
+    /// the vector unit).
+    #[arg(long, value_name = "FAULT")]
+    inject: Option<String>,
+}
+
+/// Cycles of the waveform `cosim --waves` writes before and after the divergence.
+const WAVE_CYCLES_BEFORE: u64 = 200;
+const WAVE_CYCLES_AFTER: u64 = 20;
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let plusargs = match args.inject.as_deref() {
+        None => Vec::new(),
+        Some(fault) => {
+            let expected = || refused(format!("--inject {fault}: expected lane=N or latency=N"));
+            let (kind, n) = fault.split_once('=').unwrap_or((fault, ""));
+            let n: u32 = n.parse().map_err(|_| expected())?;
+            match kind {
+                "lane" | "latency" => vec![format!("+monorail_fault_{kind}={n}")],
+                _ => return Err(expected()),
+            }
+        }
+    };
+    if let Some(w) = &args.waves {
+        if w.extension().is_none_or(|e| e != "vcd") {
+            return Err(refused(format!(
+                "--waves {}: the core's waveform is written as VCD; name a .vcd file",
+                w.display()
+            )));
+        }
+    }
+    let loaded = load_for(&args.model, &args.machine.target()?)?;
+    let tokens = prompt_tokens(&args.prompt, &loaded)?;
+    let passed = cosim(
+        &loaded,
+        &args.machine,
+        &tokens,
+        args.steps,
+        args.waves.as_deref(),
+        &plusargs,
+    )?;
+    if passed {
+        Ok(())
+    } else {
+        Err(CliError::failed("co-simulation failed"))
+    }
+}
+
+/// Co-simulate `steps` positions of `loaded` from `tokens` on the machine's target, printing a
+/// row a position and PASS or FAIL (with the first divergence, and its waveform into `waves`).
+/// Returns whether it passed.
+fn cosim(
+    loaded: &Loaded,
+    machine: &MachineArgs,
+    tokens: &[u32],
+    steps: usize,
+    waves: Option<&Path>,
+    plusargs: &[String],
+) -> Result<bool, CliError> {
+    let start = Instant::now();
+    let prepared = prepare_cosim(
+        loaded,
+        machine,
+        plusargs,
+        // A run that may dump its divergence needs the traced build.
+        if waves.is_some() {
+            Waveforms::Vcd
+        } else {
+            Waveforms::Off
+        },
+        &|| {},
+    )?;
+    let target = &prepared.target;
+    println!(
+        "{} on {} ({} lanes, {} vector lanes): Verilated core {} in {:.1} s",
+        loaded.name,
+        target.name,
+        target.lanes,
+        target.vector_lanes,
+        if prepared.build.built {
+            "built"
+        } else {
+            "reused"
+        },
+        start.elapsed().as_secs_f64()
+    );
+    let context = prepared.bundle.manifest.predicted_cycles.len();
+    let steps = if steps == 0 {
+        context
+    } else {
+        steps.min(context)
+    };
+    let mut cosim = prepared.cosim()?;
+    println!("| pos | token | next | cycles (predicted = RTL) | steps compared | RTL M cycles/s |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    let (mut fed, mut values, mut cycles, mut seconds) = (Vec::new(), 0, 0, 0.0);
+    let mut token = tokens[0];
+    for pos in 0..steps {
+        match cosim.step(token, pos) {
+            Ok(row) => {
+                println!(
+                    "| {pos} | {token} | {} | {} | {} | {:.2} |",
+                    row.next,
+                    row.rtl_cycles,
+                    row.checkpoints,
+                    row.rtl_cycles as f64 / row.rtl_seconds / 1e6
+                );
+                values += row.values;
+                cycles += row.rtl_cycles;
+                seconds += row.rtl_seconds;
+                fed.push(token);
+                token = tokens.get(pos + 1).copied().unwrap_or(row.next);
+            }
+            Err(d) => {
+                println!("FAIL: {d}");
+                if let Some(path) = waves {
+                    // Replay to the diverging step with a fresh core, tracing a window of it.
+                    let mut replay = prepared.cosim()?;
+                    for (p, &t) in fed.iter().enumerate() {
+                        replay.step(t, p).map_err(failed)?;
+                    }
+                    let at = d.cycle.unwrap_or(0);
+                    let (from, to) = (
+                        at.saturating_sub(WAVE_CYCLES_BEFORE),
+                        at + WAVE_CYCLES_AFTER,
+                    );
+                    replay.rtl().trace_window(path, from, to);
+                    let _ = replay.step(token, pos);
+                    println!(
+                        "the waveform of cycles {from} to {to} of position {pos} is in {} \
+                         (signal `now` counts the step's cycles)",
+                        path.display()
+                    );
+                }
+                return Ok(false);
+            }
+        }
+    }
+    println!(
+        "PASS: {steps} positions on the golden model, the ISS and the RTL: every token, every \
+         named step's values ({values} in all) and every step's cycles equal; the RTL simulated \
+         {:.2} M cycles/s",
+        cycles as f64 / seconds / 1e6
+    );
+    Ok(true)
+}

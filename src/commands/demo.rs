@@ -1,0 +1,206 @@
+//! `monorail demo`: the main job on the built-in model. The float reference and the golden
+//! integer model tell a story side by side, then the compiled program tells it on the
+//! simulated `ulx3s-85f` core, co-simulated against both machines' predictions.
+
+use std::time::Instant;
+
+use monorail_model::engine::{generate, Engine};
+use monorail_model::float::FloatModel;
+use monorail_model::sampler::SamplerOptions;
+use monorail_model::tokenizer::BOS;
+use monorail_sim::verilated::Waveforms;
+
+use crate::cli::{EngineKind, MachineArgs, ModelArgs};
+use crate::error::CliError;
+use crate::load::{load, Loaded};
+use crate::machine::{host_engine, prepare_cosim};
+
+/// Prompt of `monorail demo`.
+const DEMO_PROMPT: &str = "Once upon a time, there was a girl named Lily.";
+/// Target of `monorail demo`.
+const DEMO_TARGET: &str = "ulx3s-85f";
+/// Columns of the stories as printed.
+const TEXT_COLUMNS: usize = 96;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Positions to generate, prompt included (the story may end before); at most the
+    /// ulx3s-85f core's context.
+    #[arg(long, short = 'n', default_value_t = 128)]
+    steps: usize,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let steps = args.steps;
+    let loaded = load(&ModelArgs {
+        model: None,
+        tokenizer: None,
+    })?;
+    let tokens = loaded.tokenizer.encode(DEMO_PROMPT, true, false)?;
+    println!("model: {}", loaded.name);
+    println!("prompt: {DEMO_PROMPT:?}, {steps} positions, greedy\n");
+    on_the_host(&loaded, &tokens, steps)?;
+    on_the_core(&loaded, &tokens, steps)
+}
+
+/// The float reference and the golden model, free-running side by side, where their stories
+/// part and why, and the golden model's teacher-forced fidelity.
+fn on_the_host(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliError> {
+    let greedy = SamplerOptions::greedy();
+    let mut outputs = Vec::new();
+    for kind in [EngineKind::Float, EngineKind::Golden] {
+        let mut engine = host_engine(kind, loaded.checkpoint.clone());
+        let start = Instant::now();
+        let out = generate(engine.as_mut(), tokens, steps, greedy)?;
+        let rate = out.len() as f64 / start.elapsed().as_secs_f64();
+        println!(
+            "{:<7} {rate:>8.0} tok/s, {} tokens:",
+            kind.name(),
+            out.len()
+        );
+        for line in wrap(&loaded.tokenizer.decode_text(&out), TEXT_COLUMNS) {
+            println!("    {line}");
+        }
+        outputs.push(out);
+    }
+    let (float, golden) = (&outputs[0], &outputs[1]);
+    let same = float.iter().zip(golden).take_while(|(a, b)| a == b).count();
+    println!(
+        "\nfree-running, the golden model matches the float reference on the first {same} of {} \
+         tokens",
+        float.len()
+    );
+    if same < float.len().min(golden.len()) {
+        // Where the texts part: how close the float model's two best choices were.
+        let mut model = FloatModel::new(loaded.checkpoint.clone());
+        let fed: Vec<u32> = std::iter::once(tokens[0])
+            .chain(float[..same].iter().copied())
+            .collect();
+        let mut logits = Vec::new();
+        for (pos, &token) in fed.iter().enumerate() {
+            logits = model.step(token, pos)?.logits.to_vec();
+        }
+        let piece = |t: u32| String::from_utf8_lossy(loaded.tokenizer.piece(t)).to_string();
+        let (a, b) = (float[same], golden[same]);
+        println!(
+            "they part where the float model's logits for {:?} and {:?} are {:.3} apart (the \
+             stories pick things, places and feelings uniformly: near-ties are common, and \
+             the integer model breaks some the other way)",
+            piece(a),
+            piece(b),
+            (logits[a as usize] - logits[b as usize]).abs()
+        );
+    }
+    println!("teacher-forced fidelity of the golden model:");
+    super::fidelity::print_table(&super::fidelity::measure(loaded, tokens, steps)?);
+    Ok(())
+}
+
+/// The `ulx3s-85f` core: generated, Verilated, and co-simulated against the golden model and
+/// the instruction-set simulator, with the cycles it took and what they project on the board.
+fn on_the_core(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliError> {
+    let machine = MachineArgs {
+        target: Some(DEMO_TARGET.into()),
+        // The longest cache the target holds.
+        context: None,
+    };
+    let target = machine.target()?;
+    println!();
+    for line in monorail_hw::report(&target) {
+        println!("{line}");
+    }
+    let spinner = indicatif::ProgressBar::new_spinner().with_message(format!(
+        "building the Verilated {DEMO_TARGET} core (about half a minute, once)"
+    ));
+    let building = || spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let start = Instant::now();
+    let prepared = prepare_cosim(loaded, &machine, &[], Waveforms::Off, &building)?;
+    spinner.finish_and_clear();
+    println!(
+        "Verilated core {} in {:.1} s",
+        if prepared.build.built {
+            "built"
+        } else {
+            "reused"
+        },
+        start.elapsed().as_secs_f64()
+    );
+    let mut cosim = prepared.cosim()?;
+    let positions = steps.min(prepared.bundle.manifest.predicted_cycles.len());
+    let bar = indicatif::ProgressBar::new(positions as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "co-simulating golden, ISS and RTL {bar:30} {pos}/{len} tokens",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let (mut out, mut cycles, mut seconds, mut values) = (Vec::new(), Vec::new(), 0.0, 0);
+    let mut token = tokens[0];
+    for pos in 0..positions {
+        match cosim.step(token, pos) {
+            Ok(row) => {
+                cycles.push(row.rtl_cycles);
+                seconds += row.rtl_seconds;
+                values += row.values;
+                token = tokens.get(pos + 1).copied().unwrap_or(row.next);
+                out.push(token);
+                bar.inc(1);
+                if token == BOS {
+                    break; // the story is over
+                }
+            }
+            Err(d) => {
+                bar.finish_and_clear();
+                println!("FAIL: {d}");
+                return Err(CliError::failed("co-simulation failed"));
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let total: u64 = cycles.iter().sum();
+    let per_token = total as f64 / cycles.len() as f64;
+    let positions = cycles.len();
+    println!("the core wrote:");
+    for line in wrap(&loaded.tokenizer.decode_text(&out), TEXT_COLUMNS) {
+        println!("    {line}");
+    }
+    println!(
+        "PASS: {positions} tokens on the golden model, the ISS and the RTL: every token, every \
+         named step's values ({values} in all) and every step's cycles equal"
+    );
+    println!(
+        "cycles per token: {} to {} (the RTL's, equal to the compiler's prediction), \
+         {per_token:.0} on average",
+        cycles.iter().min().copied().unwrap_or(0),
+        cycles.iter().max().copied().unwrap_or(0)
+    );
+    println!(
+        "simulated: {:.2} M cycles/s, {:.1} tokens/s in Verilator",
+        total as f64 / seconds / 1e6,
+        positions as f64 / seconds
+    );
+    println!(
+        "projected on the board at {} MHz: {:.0} tokens/s",
+        target.clock_hz / 1_000_000,
+        target.clock_hz as f64 / per_token
+    );
+    Ok(())
+}
+
+/// Break text into lines of at most `width` characters at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}

@@ -1,0 +1,67 @@
+//! `monorail fidelity`: the golden integer model against the float reference, teacher-forced on
+//! the prompt continued greedily by the float model.
+
+use monorail_model::engine::generate;
+use monorail_model::fidelity::{compare, Fidelity};
+use monorail_model::float::FloatModel;
+use monorail_model::golden::GoldenModel;
+use monorail_model::quant::QuantModel;
+use monorail_model::sampler::SamplerOptions;
+
+use crate::cli::{ModelArgs, PromptArgs};
+use crate::error::CliError;
+use crate::load::{load, prompt_tokens, Loaded};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    prompt: PromptArgs,
+    /// Length of the compared sequence: the prompt continued greedily by the float model.
+    #[arg(long, short = 'n', default_value_t = 128)]
+    steps: usize,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let loaded = load(&args.model)?;
+    let tokens = prompt_tokens(&args.prompt, &loaded)?;
+    let f = measure(&loaded, &tokens, args.steps)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&f).expect("serialisable"));
+    } else {
+        println!("model: {}", loaded.name);
+        print_table(&f);
+    }
+    Ok(())
+}
+
+/// The golden model against the float reference, teacher-forced on `prompt` continued greedily
+/// by the float model to `steps` positions.
+pub fn measure(loaded: &Loaded, prompt: &[u32], steps: usize) -> Result<Fidelity, CliError> {
+    let mut float = FloatModel::new(loaded.checkpoint.clone());
+    let next = generate(&mut float, prompt, steps, SamplerOptions::greedy())?;
+    let mut sequence = vec![prompt[0]];
+    sequence.extend(next.iter().take(next.len().saturating_sub(1)));
+    let mut float = FloatModel::new(loaded.checkpoint.clone());
+    let mut golden = GoldenModel::new(QuantModel::quantize(&loaded.checkpoint));
+    Ok(compare(&mut float, &mut golden, &sequence)?)
+}
+
+pub fn print_table(f: &Fidelity) {
+    println!(
+        "| positions | top-1 agreement | mean KL (nats) | max KL (nats) | logit error / spread |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| {} | {:.1}% | {:.5} | {:.5} | {:.2}% |",
+        f.positions,
+        100.0 * f.top1_agreement,
+        f.mean_kl_nats,
+        f.max_kl_nats,
+        100.0 * f.mean_relative_logit_error
+    );
+}

@@ -1,0 +1,126 @@
+//! `monorail quality`: a model trained on the project's stories, measured on their held-out
+//! split against the targets of issue 7 (97% top-1 agreement, 90% grammatical sentences).
+
+use monorail_model::float::FloatModel;
+use monorail_model::golden::GoldenModel;
+use monorail_model::quality::{self, GrammarScore, Quality, QualityOptions};
+use monorail_model::quant::QuantModel;
+
+use crate::cli::ModelArgs;
+use crate::error::{refused, CliError};
+use crate::load::load;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Seed of the corpus the model was trained on; default: the built-in model's.
+    #[arg(long)]
+    corpus_seed: Option<u64>,
+    /// Held-out stories fed teacher-forced.
+    #[arg(long, default_value_t = 100)]
+    stories: usize,
+    /// Continuations each model writes (half greedy, half sampled).
+    #[arg(long, default_value_t = 200)]
+    continuations: usize,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Least top-1 agreement between golden and float model that `monorail quality` accepts.
+const TARGET_AGREEMENT: f64 = 0.97;
+/// Least share of grammatical sentences that `monorail quality` accepts, for either model.
+const TARGET_GRAMMAR: f64 = 0.90;
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let loaded = load(&args.model)?;
+    let corpus_seed = match (args.corpus_seed, loaded.builtin) {
+        (Some(seed), _) => seed,
+        (None, Some(builtin)) => builtin.corpus_seed(),
+        (None, None) => {
+            return Err(refused(format!(
+                "{}: give --corpus-seed, the seed of the corpus it was trained on",
+                loaded.name
+            )))
+        }
+    };
+    let (stories, continuations) = (args.stories, args.continuations);
+    if stories == 0 || continuations == 0 {
+        return Err(refused("--stories and --continuations must be at least 1"));
+    }
+    let options = QualityOptions {
+        corpus_seed,
+        stories,
+        continuations,
+        ..QualityOptions::default()
+    };
+    let mut float = FloatModel::new(loaded.checkpoint.clone());
+    let mut golden = GoldenModel::new(QuantModel::quantize(&loaded.checkpoint));
+    let q = quality::measure(&mut float, &mut golden, &loaded.tokenizer, options)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&q).expect("serialisable"));
+    } else {
+        println!(
+            "model: {}; held-out stories of corpus seed {corpus_seed}: {stories} teacher-forced \
+             ({} positions), {continuations} continuations each",
+            loaded.name, q.fidelity.positions
+        );
+        print_table(&q);
+    }
+    let met = q.fidelity.top1_agreement >= TARGET_AGREEMENT
+        && q.float_grammar.share() >= TARGET_GRAMMAR
+        && q.golden_grammar.share() >= TARGET_GRAMMAR;
+    if !met {
+        return Err(CliError::failed(
+            "a quality target was missed (see the table)",
+        ));
+    }
+    Ok(())
+}
+
+fn print_table(q: &Quality) {
+    let f = &q.fidelity;
+    let grammar = |g: &GrammarScore| {
+        format!(
+            "{:.1}% ({} of {})",
+            100.0 * g.share(),
+            g.grammatical,
+            g.sentences
+        )
+    };
+    println!("| measure | float | golden (integer) | target |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| held-out loss (nats/token) | {:.4} | {:.4} | |",
+        f.reference_loss_nats, f.candidate_loss_nats
+    );
+    println!(
+        "| held-out perplexity | {:.3} | {:.3} | |",
+        q.float_perplexity, q.golden_perplexity
+    );
+    println!(
+        "| top-1 agreement with float | | {:.2}% | >= {:.0}% |",
+        100.0 * f.top1_agreement,
+        100.0 * TARGET_AGREEMENT
+    );
+    println!(
+        "| mean KL(float \\|\\| golden) (nats) | | {:.5} | |",
+        f.mean_kl_nats
+    );
+    println!(
+        "| grammatical sentences ({} continuations) | {} | {} | >= {:.0}% |",
+        q.float_grammar.continuations,
+        grammar(&q.float_grammar),
+        grammar(&q.golden_grammar),
+        100.0 * TARGET_GRAMMAR
+    );
+    for (model, g) in [("float", &q.float_grammar), ("golden", &q.golden_grammar)] {
+        if !g.errors.is_empty() {
+            println!("\nfirst ungrammatical sentences of the {model} model:");
+            for sentence in &g.errors {
+                println!("    {sentence}");
+            }
+        }
+    }
+}

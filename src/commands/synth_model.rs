@@ -1,0 +1,44 @@
+//! `monorail synth-model`: a seeded random checkpoint in llama2.c's legacy (v0) format, for
+//! tests and for shapes no trained model has.
+
+use std::path::PathBuf;
+
+use monorail_model::{checkpoint, synth};
+
+use crate::error::{failed, CliError};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// nano, stories260k, stories15m, or dim=..,hidden=..,layers=..,heads=..,kv_heads=..,vocab=..,seq=..[,shared=false]
+    #[arg(long)]
+    shape: String,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output checkpoint.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: PathBuf,
+    /// Also write the built-in tokenizer for this vocabulary size.
+    #[arg(long, value_name = "FILE")]
+    tokenizer_out: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let config = synth::parse_shape(&args.shape)?;
+    let tokenizer = match &args.tokenizer_out {
+        Some(_) => Some(synth::builtin_tokenizer(config.vocab_size)?),
+        None => None,
+    };
+    let model = synth::synthesize(config, args.seed);
+    checkpoint::write_legacy(&args.output, &config, &model.weights).map_err(failed)?;
+    if let (Some(path), Some(t)) = (&args.tokenizer_out, tokenizer) {
+        checkpoint::write_atomically(path, &t.to_bytes()).map_err(failed)?;
+    }
+    println!(
+        "wrote {} ({} parameters, seed {})",
+        args.output.display(),
+        config.param_count(),
+        args.seed
+    );
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! What the commands start from: a model with its tokenizer (a file or a built-in one), a
+//! prompt's tokens, a target (a built-in name or a file), and the model compiled for it.
+
+use monorail_compiler::{compile, CompileOptions, Compiled};
+use monorail_contract::target::{RawTarget, Target};
+use monorail_model::builtin;
+use monorail_model::checkpoint::{self, Checkpoint};
+use monorail_model::quant::QuantModel;
+use monorail_model::tokenizer::{Tokenizer, BOS};
+
+use crate::cli::{ModelArgs, PromptArgs};
+use crate::error::{refused, CliError};
+
+/// A model with its tokenizer and a name for reports.
+pub struct Loaded {
+    pub checkpoint: Checkpoint,
+    pub tokenizer: Tokenizer,
+    pub name: String,
+    /// The built-in model it is, if it is one.
+    pub builtin: Option<&'static builtin::BuiltinModel>,
+}
+
+fn load_builtin(model: &'static builtin::BuiltinModel) -> Result<Loaded, CliError> {
+    let (checkpoint, tokenizer) = model.load()?;
+    Ok(Loaded {
+        checkpoint,
+        tokenizer,
+        name: format!("built-in {} ({})", model.name, model.description),
+        builtin: Some(model),
+    })
+}
+
+/// [`load`] for a machine: without `--model`, the first built-in model (the default first) that
+/// `target` holds, so that `--target ecp5-25f` or `--board ulx3s-45f` alone takes the nano model
+/// instead of refusing the default.
+pub fn load_for(args: &ModelArgs, target: &Target) -> Result<Loaded, CliError> {
+    if args.model.is_some() || args.tokenizer.is_some() {
+        return load(args);
+    }
+    let mut refusals = Vec::new();
+    for model in &builtin::MODELS {
+        let loaded = load_builtin(model)?;
+        let quant = QuantModel::quantize(&loaded.checkpoint);
+        match compile(&quant, target, CompileOptions::default()) {
+            Ok(_) => return Ok(loaded),
+            Err(e) => refusals.push(format!("{}: {e}", model.name)),
+        }
+    }
+    Err(refused(format!(
+        "no built-in model fits target {} (give one with --model): {}",
+        target.name,
+        refusals.join("; ")
+    )))
+}
+
+/// The model of the flags: a checkpoint file with its tokenizer, a built-in model by name, or,
+/// without `--model`, the default built-in model.
+pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
+    match (&args.model, &args.tokenizer) {
+        (None, None) => load_builtin(builtin::default_model()),
+        (Some(name), None)
+            if !name.exists() && builtin::by_name(&name.to_string_lossy()).is_some() =>
+        {
+            load_builtin(builtin::by_name(&name.to_string_lossy()).expect("checked"))
+        }
+        (None, Some(_)) => Err(refused(
+            "--tokenizer was given without --model; the built-in model has its own tokenizer",
+        )),
+        (Some(model), tokenizer) => {
+            let checkpoint = checkpoint::load(model)?;
+            let tokenizer = match tokenizer {
+                Some(path) => Tokenizer::load(path, checkpoint.config.vocab_size).map_err(|e| {
+                    refused(format!(
+                        "{e} (tokenizer for model {}, vocabulary of {} tokens)",
+                        model.display(),
+                        checkpoint.config.vocab_size
+                    ))
+                })?,
+                None => {
+                    return Err(refused(format!(
+                        "{}: give its tokenizer with -z FILE (llama2.c's tokenizer.bin)",
+                        model.display()
+                    )))
+                }
+            };
+            Ok(Loaded {
+                checkpoint,
+                tokenizer,
+                name: model.display().to_string(),
+                builtin: None,
+            })
+        }
+    }
+}
+
+/// The prompt of the flags as token ids, BOS first.
+pub fn prompt_tokens(args: &PromptArgs, loaded: &Loaded) -> Result<Vec<u32>, CliError> {
+    let vocab = loaded.checkpoint.config.vocab_size;
+    match &args.prompt_tokens {
+        Some(ids) => {
+            let mut tokens = vec![BOS];
+            for item in ids.split(',').filter(|s| !s.trim().is_empty()) {
+                let id: u32 = item
+                    .trim()
+                    .parse()
+                    .map_err(|_| refused(format!("--prompt-tokens: `{item}` is not a token id")))?;
+                if id as usize >= vocab {
+                    return Err(refused(format!(
+                        "--prompt-tokens: token {id} is outside the model's vocabulary of {vocab} tokens"
+                    )));
+                }
+                tokens.push(id);
+            }
+            Ok(tokens)
+        }
+        None => Ok(loaded.tokenizer.encode(&args.prompt, true, false)?),
+    }
+}
+
+/// A built-in target by name, or a target file.
+pub fn load_target(name: &str) -> Result<Target, CliError> {
+    if name.ends_with(".toml") {
+        let text = std::fs::read_to_string(name).map_err(|e| refused(format!("{name}: {e}")))?;
+        RawTarget::parse(&text)
+            .and_then(|raw| raw.validate())
+            .map_err(|e| refused(format!("{name}: {e}")))
+    } else {
+        Target::builtin(name).map_err(|e| refused(e.to_string()))
+    }
+}
+
+/// The model of `loaded` quantised and compiled for `target`, serving `context` positions (by
+/// default the longest the target holds).
+pub fn compile_for(
+    loaded: &Loaded,
+    target: Target,
+    context: Option<usize>,
+) -> Result<(Target, QuantModel, Compiled), CliError> {
+    let quant = QuantModel::quantize(&loaded.checkpoint);
+    let compiled =
+        compile(&quant, &target, CompileOptions { context }).map_err(|e| refused(e.to_string()))?;
+    Ok((target, quant, compiled))
+}

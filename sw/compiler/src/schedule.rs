@@ -52,17 +52,11 @@ pub struct DependenceChain {
     pub by_step: Vec<(ModelStep, u64)>,
 }
 
-/// What an instruction may touch at any position of the context.
+/// What an instruction may touch at any position of the context: a cache store's row block at
+/// every position, not only the first and the last.
 fn span(op: &Op, target: &Target, context: usize) -> Access {
-    let mut a = op.accesses_on(target, 0);
-    let b = op.accesses_on(target, context - 1);
-    a.vector_reads.extend(&b.vector_reads);
-    a.vector_writes.extend(&b.vector_writes);
-    a.matrix_reads.extend(&b.matrix_reads);
-    a.matrix_writes.extend(&b.matrix_writes);
-    a.register_reads |= b.register_reads;
-    a.register_writes |= b.register_writes;
-    a
+    op.accesses_on(target, 0)
+        .spanning(&op.accesses_on(target, context - 1))
 }
 
 /// What reading a checkpoint touches.

@@ -809,8 +809,8 @@ One instruction per line: the mnemonic, then `field=value` pairs in any order, t
 `m12`, registers `r12`. Errors name the line and column.
 ";
 
-/// A few address ranges, kept inline (an instruction touches at most three ranges of a memory;
-/// the compiler unites two positions' worth).
+/// A few address ranges, kept inline (an instruction touches at most three ranges of a
+/// memory).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ranges {
     items: [(u32, u32); Ranges::CAPACITY],
@@ -836,6 +836,24 @@ impl Ranges {
         for r in other.iter() {
             self.push(r);
         }
+    }
+
+    /// The ranges of one operand at two positions, `self` at the earlier: each the hull of its
+    /// two, which covers the operand at every position between them, as addresses and lengths
+    /// only grow with the position. Lists of different lengths become one hull of them all.
+    pub fn hull(&self, later: &Ranges) -> Ranges {
+        let mut out = Ranges::default();
+        if self.len == later.len {
+            for (a, b) in self.iter().zip(later.iter()) {
+                out.push(a.start.min(b.start)..a.end.max(b.end));
+            }
+        } else if let (Some(start), Some(end)) = (
+            self.iter().chain(later.iter()).map(|r| r.start).min(),
+            self.iter().chain(later.iter()).map(|r| r.end).max(),
+        ) {
+            out.push(start..end);
+        }
+        out
     }
 
     /// The ranges.
@@ -870,6 +888,19 @@ fn overlaps(a: &Ranges, b: &Ranges) -> bool {
 }
 
 impl Access {
+    /// What an instruction that touches `self` at one position and `later` at a later one
+    /// touches at any position between them (see [`Ranges::hull`]).
+    pub fn spanning(&self, later: &Access) -> Access {
+        Access {
+            vector_reads: self.vector_reads.hull(&later.vector_reads),
+            vector_writes: self.vector_writes.hull(&later.vector_writes),
+            matrix_reads: self.matrix_reads.hull(&later.matrix_reads),
+            matrix_writes: self.matrix_writes.hull(&later.matrix_writes),
+            register_reads: self.register_reads | later.register_reads,
+            register_writes: self.register_writes | later.register_writes,
+        }
+    }
+
     /// Whether running `self` and `other` in either order could give different results.
     pub fn conflicts(&self, other: &Access) -> bool {
         overlaps(&self.vector_reads, &other.vector_writes)
@@ -1547,6 +1578,39 @@ mod tests {
                 spec.mnemonic
             );
         }
+    }
+
+    #[test]
+    fn an_access_spanning_two_positions_covers_every_position_between() {
+        // A cache store writes one row block a position: block 1 at positions 4..8 of 4 lanes,
+        // which neither position 0 nor 11 touches.
+        let store = Op::Kvstore {
+            dst: 100,
+            src: 0,
+            n: 8,
+        };
+        let span = 1 << 16;
+        let spanning = store
+            .accesses(4, 0, span)
+            .spanning(&store.accesses(4, 11, span));
+        let middle = store.accesses(4, 5, span);
+        let writes = |a: &Access| {
+            a.matrix_writes
+                .iter()
+                .map(|r| (r.start, r.end))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(writes(&middle), [(108, 116)]);
+        assert_eq!(writes(&spanning), [(100, 124)]);
+        assert!(spanning.conflicts(&middle));
+        // Lists of different lengths become one hull.
+        let mut one = Ranges::default();
+        one.push(4..6);
+        let mut two = Ranges::default();
+        two.push(0..2);
+        two.push(10..12);
+        let hull: Vec<_> = one.hull(&two).iter().map(|r| (r.start, r.end)).collect();
+        assert_eq!(hull, [(0, 12)]);
     }
 
     #[test]

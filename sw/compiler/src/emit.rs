@@ -39,10 +39,7 @@ pub fn listing(code: &[crate::lower::Tagged], target: &Target, model: &str) -> S
         let issued = clock
             .issue(&t.instr)
             .expect("a scheduled program has no deadlock");
-        let step = match t.layer {
-            Some(l) => format!("{}.{l}", t.step.name()),
-            None => t.step.name().to_string(),
-        };
+        let step = t.step.label(t.layer);
         let mut chained = String::new();
         if issued.unit == Unit::Vxu {
             running.retain(|(complete, _, _)| *complete > issued.issue);

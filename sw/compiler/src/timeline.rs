@@ -219,10 +219,7 @@ pub fn svg(code: &[Tagged], target: &Target, pos: usize, title: &str) -> String 
         for s in spans.iter().filter(|s| s.unit == *unit) {
             let x = left + s.start as f64 * scale;
             let w = ((s.end - s.start) as f64 * scale).max(0.5);
-            let label = match s.layer {
-                Some(l) => format!("{} {l}", s.step.name()),
-                None => s.step.name().to_string(),
-            };
+            let label = s.step.label(s.layer);
             let _ = writeln!(
                 out,
                 "<rect x=\"{x:.2}\" y=\"{y}\" width=\"{w:.2}\" height=\"{}\" fill=\"{}\" \

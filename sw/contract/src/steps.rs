@@ -66,6 +66,15 @@ impl ModelStep {
         }
     }
 
+    /// The step of a layer as the listing and the timeline label it: `qkv.2`, or the step's
+    /// name alone outside the layers (`classifier`).
+    pub fn label(self, layer: Option<usize>) -> String {
+        match layer {
+            Some(l) => format!("{}.{l}", self.name()),
+            None => self.name().to_string(),
+        }
+    }
+
     /// Whether the step runs once per layer.
     pub fn per_layer(self) -> bool {
         matches!(
@@ -122,6 +131,8 @@ mod tests {
             assert_eq!(ModelStep::from_name(step.name()), Some(step));
         }
         assert_eq!(ModelStep::from_name("softmax"), None);
+        assert_eq!(ModelStep::Qkv.label(Some(2)), "qkv.2");
+        assert_eq!(ModelStep::Classifier.label(None), "classifier");
     }
 
     #[test]

@@ -158,16 +158,23 @@ pub struct BoardArgs {
     /// `[device]`. `chat` needs the one `bitstream` was given.
     #[arg(long)]
     pub target: Option<String>,
+    /// The UART's speed; default: the board file's.
+    #[arg(long)]
+    pub baud: Option<u32>,
 }
 
 impl BoardArgs {
+    /// The board, carrying the target and with the UART speed of the flags.
     pub fn board(&self) -> Result<Board, CliError> {
-        let board = Board::builtin(&self.board).map_err(|e| refused(e.to_string()))?;
-        match &self.target {
-            None => Ok(board),
-            Some(name) => board
+        let mut board = Board::builtin(&self.board).map_err(|e| refused(e.to_string()))?;
+        if let Some(name) = &self.target {
+            board = board
                 .carrying(load_target(name)?)
-                .map_err(|e| refused(e.to_string())),
+                .map_err(|e| refused(e.to_string()))?;
+        }
+        match self.baud {
+            None => Ok(board),
+            Some(baud) => board.at_baud(baud).map_err(|e| refused(e.to_string())),
         }
     }
 }

@@ -428,7 +428,7 @@ fn corrupted_checkpoints_are_refused() {
 fn absurd_headers_are_refused_naming_the_field() {
     let tmp = TempDir::new().unwrap();
     let tokenizer = fixtures().join("tokenizer.bin");
-    let cases: [([i32; 7], &[&str]); 7] = [
+    let cases: [([i32; 7], &[&str]); 8] = [
         ([0, 172, 5, 8, 4, 512, 512], &["`dim` is 0"]),
         ([64, -3, 5, 8, 4, 512, 512], &["`hidden_dim` is -3"]),
         (
@@ -448,6 +448,11 @@ fn absurd_headers_are_refused_naming_the_field() {
             [64, 172, 5, 8, 4, i32::MIN, 512],
             &["`vocab_size` is -2147483648"],
         ),
+        // Every field within its limit, but a key/value cache of 64 GiB.
+        (
+            [64, 1, 1024, 32, 32, 512, 131072],
+            &["key/value cache", "64.0 GiB", "at most 4 GiB"],
+        ),
     ];
     for (i, (header, needles)) in cases.iter().enumerate() {
         let path = legacy_file(tmp.path(), &format!("absurd{i}.bin"), *header, 64);
@@ -458,7 +463,7 @@ fn absurd_headers_are_refused_naming_the_field() {
     let huge = legacy_file(
         tmp.path(),
         "huge.bin",
-        [65536, 131072, 1024, 256, 256, 1 << 20, 1 << 17],
+        [65536, 131072, 1024, 256, 256, 1 << 20, 1],
         64,
     );
     let bin = assert_cmd::cargo::cargo_bin("monorail");
@@ -1139,6 +1144,23 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
             "board ulx3s-85f cannot carry target gw2a-18",
             "the Gowin GW2A-18C, the board's FPGA is the ECP5 LFE5U-85F",
         ],
+    );
+    // A UART speed outside the board files' range, or too fast for the core's clock.
+    refused(
+        &["bitstream", "--board", "ulx3s-45f", "--baud", "0"],
+        &["board ulx3s-45f: 0 baud: must be 1200 to 3000000"],
+    );
+    refused(
+        &[
+            "chat",
+            "--board",
+            "icebreaker",
+            "--port",
+            "/dev/null",
+            "--baud",
+            "3000000",
+        ],
+        &["3000000 baud: the core's 12000000 Hz clock gives fewer than 8 cycles a bit"],
     );
     refused(
         &["bitstream", "--board", "ulx3s-85f", "--target", "sim-tiny"],

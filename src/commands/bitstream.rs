@@ -32,9 +32,6 @@ pub struct Args {
     /// nextpnr's placement seed.
     #[arg(long, default_value_t = monorail_fpga::bitstream::DEFAULT_SEED)]
     seed: u64,
-    /// The UART's speed; default: the board file's.
-    #[arg(long)]
-    baud: Option<u32>,
 }
 
 /// Seconds between two status lines of a running flow step when stderr is not a terminal.
@@ -51,13 +48,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let (target, _, compiled) = compile_for(&loaded, board.target.clone(), args.context)
         .map_err(|e| e.about(&board.name))?;
     let core = monorail_hw::generate(&target);
-    let verilog = board_top(
-        &board,
-        &core,
-        TopFor::Synthesis,
-        args.baud.unwrap_or(board.uart_baud),
-    )
-    .map_err(|e| refused(e.to_string()))?;
+    let verilog = board_top(&board, &core, TopFor::Synthesis, board.uart_baud)
+        .map_err(|e| refused(e.to_string()))?;
     let design = monorail_hw::Design {
         target: target.name.clone(),
         verilog,

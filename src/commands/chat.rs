@@ -35,9 +35,6 @@ pub struct Args {
     /// longest the target holds.
     #[arg(long)]
     context: Option<usize>,
-    /// The UART's speed; default: the board file's.
-    #[arg(long)]
-    baud: Option<u32>,
     /// Load the model's weights, vector image and program over the UART first (for a
     /// bitstream built with another model of the same target).
     #[arg(long)]
@@ -55,7 +52,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let loaded = load_for(&args.model, &board.target)?;
     let tokens = prompt_tokens(&args.prompt, &loaded)?;
     let (target, _, compiled) = compile_for(&loaded, board.target.clone(), args.context)?;
-    let baud = args.baud.unwrap_or(board.uart_baud);
+    let baud = board.uart_baud;
     let failed = |e: MachineError| CliError::failed(format!("{}: {e}", board.name));
     let images = tempfile::TempDir::new().map_err(|e| refused(e.to_string()))?;
     let link: Box<dyn ByteLink> = if args.sim {

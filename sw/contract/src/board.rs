@@ -184,6 +184,16 @@ pub enum BoardError {
     /// No built-in board of that name.
     #[error("no built-in board `{0}` (built in: {list})", list = builtin_names().join(", "))]
     Unknown(String),
+    /// A UART speed the board's core cannot keep.
+    #[error("board {board}: {baud} baud: {rule}")]
+    Baud {
+        /// The board.
+        board: String,
+        /// The speed asked for.
+        baud: u32,
+        /// Why not.
+        rule: String,
+    },
     /// The board cannot carry another target's core.
     #[error("board {board} cannot carry target {target}: {rule}")]
     Carry {
@@ -362,6 +372,34 @@ impl Board {
             .iter()
             .find(|(p, _)| p == port)
             .map(|(_, pin)| pin.as_str())
+    }
+
+    /// The board with its UART at `baud` instead of the board file's: refused, naming the
+    /// board, outside the speeds a board file may ask for or where the core's clock gives a bit
+    /// fewer than [`MIN_UART_BIT_CYCLES`] cycles.
+    pub fn at_baud(self, baud: u32) -> Result<Board, BoardError> {
+        let refuse = |rule: String| BoardError::Baud {
+            board: self.name.clone(),
+            baud,
+            rule,
+        };
+        if !UART_BAUD_RANGE.contains(&baud) {
+            return Err(refuse(format!(
+                "must be {} to {}",
+                UART_BAUD_RANGE.start(),
+                UART_BAUD_RANGE.end()
+            )));
+        }
+        if uart_bit_cycles(self.target.clock_hz, baud) < MIN_UART_BIT_CYCLES {
+            return Err(refuse(format!(
+                "the core's {} Hz clock gives fewer than {MIN_UART_BIT_CYCLES} cycles a bit",
+                self.target.clock_hz
+            )));
+        }
+        Ok(Board {
+            uart_baud: baud,
+            ..self
+        })
     }
 
     /// The board carrying `target`'s core instead of its own: the core as the target describes
@@ -555,6 +593,24 @@ mod tests {
             (Some("G2"), Some("M1"), 8)
         );
         assert_eq!(ulx3s.cycles_per_bit(), 868); // 100 MHz / 115200 baud
+                                                 // Another UART speed: within the board files' range and 8 core cycles a bit.
+        let fast = ulx3s.clone().at_baud(1_000_000).unwrap();
+        assert_eq!((fast.uart_baud, fast.cycles_per_bit()), (1_000_000, 100));
+        for (baud, rule) in [
+            (0, "0 baud: must be 1200 to 3000000"),
+            (4_000_000, "must be 1200 to 3000000"),
+        ] {
+            let err = ulx3s.clone().at_baud(baud).unwrap_err().to_string();
+            assert!(err.contains(rule), "{err}");
+        }
+        let slow = Board::builtin("icebreaker").unwrap().at_baud(3_000_000);
+        let err = slow.unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "board icebreaker: 3000000 baud: the core's 12000000 Hz clock gives fewer than 8"
+            ),
+            "{err}"
+        );
         let ice = Board::builtin("icebreaker").unwrap();
         assert_eq!((ice.pin("uart_tx"), ice.leds), (Some("9"), 2));
         let tang = Board::builtin("tangnano-20k").unwrap();

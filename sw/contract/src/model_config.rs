@@ -58,6 +58,10 @@ pub const MAX_LAYERS: usize = 1 << 10;
 pub const MAX_VOCAB: usize = 1 << 20;
 /// Largest accepted `seq_len` (attention sums over positions in int32, as the matrix unit does).
 pub const MAX_SEQ_LEN: usize = 1 << 17;
+/// Largest accepted key/value cache, in bytes of float32 keys and values (Llama 2 7B's at 4096
+/// positions takes 4 GiB): each field within its limit, their product could still ask for more
+/// memory than any machine here has before a single token runs.
+pub const MAX_KV_CACHE_BYTES: usize = 4 << 30;
 
 /// What is wrong with a model header. Each variant names the field.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -142,6 +146,18 @@ impl ModelConfig {
                 self.head_size()
             ));
         }
+        if self.kv_cache_bytes() > MAX_KV_CACHE_BYTES {
+            return fail(format!(
+                "the key/value cache of `seq_len` ({}) x `n_layers` ({}) x kv_dim ({}) would \
+                 take {:.1} GiB as float32; at most {} GiB are accepted (a shorter `seq_len` \
+                 serves)",
+                self.seq_len,
+                self.n_layers,
+                self.kv_dim(),
+                self.kv_cache_bytes() as f64 / (1u64 << 30) as f64,
+                MAX_KV_CACHE_BYTES >> 30
+            ));
+        }
         Ok(())
     }
 
@@ -153,6 +169,11 @@ impl ModelConfig {
     /// Width of the key and value vectors (`dim * n_kv_heads / n_heads`).
     pub fn kv_dim(&self) -> usize {
         self.head_size() * self.n_kv_heads
+    }
+
+    /// Bytes of the key/value cache as float32 keys and values: (2, layer, seq_len, kv_dim).
+    pub fn kv_cache_bytes(&self) -> usize {
+        2 * self.n_layers * self.seq_len * self.kv_dim() * std::mem::size_of::<f32>()
     }
 
     /// Query heads per key/value head.

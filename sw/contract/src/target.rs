@@ -281,6 +281,8 @@ pub(crate) const SHORT_NAME_RULE: &str = "must be letters, digits, '-' or '_'";
 
 /// Largest matrix-memory word address the ISA encodes (20 bits).
 pub const MAX_MATRIX_WORDS: usize = 1 << 20;
+/// Fewest words of a matrix tile (a block RAM's depth is more).
+pub const MIN_MATRIX_TILE_WORDS: u32 = 16;
 /// Largest vector-memory element address the ISA encodes (16 bits).
 pub const MAX_VECTOR_ELEMENTS: usize = 1 << 16;
 /// Fewest columns of `dotv`'s partial sums a target may declare: a head of 8 elements, the
@@ -348,7 +350,13 @@ impl RawTarget {
             }
         };
         let matrix_tiles = positive("memory.matrix_tiles", m.matrix_tiles)?;
-        let matrix_tile_words = positive("memory.matrix_tile_words", m.matrix_tile_words)?;
+        // A matrix address is a tile's number above a word's within the tile.
+        let matrix_tile_words = pow2(
+            "memory.matrix_tile_words",
+            m.matrix_tile_words,
+            MIN_MATRIX_TILE_WORDS,
+            MAX_MATRIX_WORDS as u32,
+        )?;
         let vector_memory_words = [
             positive("memory.vector_words", m.vector_words)?,
             positive("memory.accumulator_words", m.accumulator_words)?,
@@ -371,13 +379,25 @@ impl RawTarget {
                 ),
             ));
         }
-        if vector_memory_words.iter().sum::<usize>() * vector_lanes > MAX_VECTOR_ELEMENTS {
-            return Err(field(
+        let vector_space = vector_memory_words.iter().sum::<usize>() * vector_lanes;
+        if vector_space > MAX_VECTOR_ELEMENTS {
+            // The largest of the four is the one to blame.
+            let names = [
                 "memory.vector_words",
-                m.vector_words,
+                "memory.accumulator_words",
+                "memory.wide_words",
+                "memory.input_words",
+            ];
+            let largest = (0..names.len())
+                .max_by_key(|&i| vector_memory_words[i])
+                .unwrap_or(0);
+            return Err(field(
+                names[largest],
+                vector_memory_words[largest],
                 format!(
                     "the vector, accumulator, wide and input words together, times vector_lanes, \
-                     must be at most {MAX_VECTOR_ELEMENTS} elements (the ISA's 16-bit addresses)"
+                     are {vector_space} elements; they must be at most {MAX_VECTOR_ELEMENTS} (the \
+                     ISA's 16-bit addresses)"
                 ),
             ));
         }
@@ -851,6 +871,14 @@ mod tests {
                 "`device.family`",
             ),
             (Box::new(|t| t.clock_hz = 0), "`clock_hz`"),
+            (
+                Box::new(|t| t.memory.matrix_tile_words = 1000),
+                "`memory.matrix_tile_words` is 1000: must be a power of two in 16 ..= 1048576",
+            ),
+            (
+                Box::new(|t| t.memory.accumulator_words = 1 << 30),
+                "`memory.accumulator_words` is 1073741824: the vector, accumulator",
+            ),
             (Box::new(|t| t.registers = Some(16)), "`registers` is 16"),
             (Box::new(|t| t.registers = Some(48)), "`registers` is 48"),
             (Box::new(|t| t.registers = Some(128)), "`registers` is 128"),

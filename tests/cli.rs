@@ -505,6 +505,37 @@ fn tokenizers_that_do_not_match_the_model_are_refused() {
         &garbage,
         &["garbage-tokenizer.bin", "max_token_length"],
     );
+    // Larger than its header allows (a 1 GiB file, sparse): refused before it is read.
+    let padded = tmp.path().join("padded-tokenizer.bin");
+    std::fs::write(&padded, &bytes).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&padded)
+        .unwrap();
+    file.set_len(1 << 30).unwrap();
+    refused_run(
+        &dir.join("synthetic-a.bin"),
+        &padded,
+        &[
+            "padded-tokenizer.bin",
+            "file is 1073741824 bytes, more than a tokenizer",
+        ],
+    );
+    // Not regular files: a device has no end, and opening a named pipe would wait for a writer.
+    refused_run(
+        &dir.join("synthetic-a.bin"),
+        Path::new("/dev/zero"),
+        &["/dev/zero: not a regular file"],
+    );
+    let fifo = tmp.path().join("model.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        refused_run(
+            &fifo,
+            &dir.join("tokenizer.bin"),
+            &["model.fifo: not a regular file"],
+        );
+    }
 }
 
 #[test]
@@ -815,6 +846,15 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
     let nano_manifest: Value =
         serde_json::from_slice(&std::fs::read(nano.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(nano_manifest["target"].as_str(), Some("ecp5-25f"));
+    // Compiled again into a folder that holds a bundle of more tiles: none of those stays.
+    assert!(out.join("matrix_tile_04.hex").is_file());
+    monorail()
+        .args(["compile", "--target", "ecp5-25f", "-o"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert!(out.join("matrix_tile_02.hex").is_file());
+    assert!(!out.join("matrix_tile_03.hex").exists() && !out.join("matrix_tile_04.hex").exists());
     refused(
         &[
             "compile",
@@ -1069,6 +1109,15 @@ fn the_builtin_model_meets_its_quality_targets() {
     refused(
         &["quality", "--model", "nope.bin", "-z", "nope.bin"],
         &["nope.bin"],
+    );
+    // Counts that would run for ever, or allocate before the first story, are refused at once.
+    refused(
+        &["quality", "--stories", "4000000000"],
+        &["--stories 4000000000: give 1 ..= 100000"],
+    );
+    refused(
+        &["quality", "--continuations", "0"],
+        &["--continuations 0: give 1 ..= 100000"],
     );
 }
 

@@ -46,8 +46,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
     };
     let (stories, continuations) = (args.stories, args.continuations);
-    if stories == 0 || continuations == 0 {
-        return Err(refused("--stories and --continuations must be at least 1"));
+    for (flag, n) in [("--stories", stories), ("--continuations", continuations)] {
+        if n == 0 || n > quality::MAX_SAMPLES {
+            return Err(refused(format!(
+                "{flag} {n}: give 1 ..= {}",
+                quality::MAX_SAMPLES
+            )));
+        }
     }
     let options = QualityOptions {
         corpus_seed,

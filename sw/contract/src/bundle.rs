@@ -340,8 +340,12 @@ impl Bundle {
         let put = |name: &str, bytes: &[u8]| -> Result<(), BundleError> {
             let path = dir.join(name);
             let tmp = dir.join(format!(".{name}.partial"));
-            std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-            std::fs::rename(&tmp, &path).map_err(io(&path))
+            std::fs::write(&tmp, bytes)
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    io(&path)(e)
+                })
         };
         let _ = std::fs::remove_file(dir.join("manifest.json"));
         let program = encode_program(&self.program)
@@ -370,6 +374,13 @@ impl Bundle {
             put(&vector_file(m), text.as_bytes())?;
         }
         put("listing.s", self.listing.as_bytes())?;
+        // A bundle of more tiles written here before leaves no tile of its own behind.
+        for t in target.matrix_tiles.. {
+            let stale = dir.join(tile_file(t));
+            if std::fs::remove_file(&stale).is_err() {
+                break;
+            }
+        }
         let manifest = serde_json::to_string_pretty(&self.manifest).expect("manifest serialises");
         put("manifest.json", manifest.as_bytes())
     }

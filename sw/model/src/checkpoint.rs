@@ -173,8 +173,8 @@ impl Cursor<'_> {
 
 /// Load a llama2.c checkpoint of any supported format.
 pub fn load(path: &Path) -> Result<Checkpoint, ModelError> {
+    let file_len = crate::error::regular_file_len(path)?;
     let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
-    let file_len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
     read(file, file_len, path)
 }
 

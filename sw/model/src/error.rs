@@ -37,6 +37,19 @@ pub enum ModelError {
     Invalid(String),
 }
 
+/// The size of `path`, a regular file: checked before it is opened, as opening a named pipe
+/// waits for a writer and a device (`/dev/zero`) has no end.
+pub(crate) fn regular_file_len(path: &std::path::Path) -> Result<u64, ModelError> {
+    let meta = std::fs::metadata(path).map_err(|e| ModelError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(ModelError::format(
+            path,
+            "not a regular file (a checkpoint or tokenizer is read from a file)",
+        ));
+    }
+    Ok(meta.len())
+}
+
 impl ModelError {
     pub(crate) fn format(path: &std::path::Path, what: impl Into<String>) -> ModelError {
         ModelError::Format {

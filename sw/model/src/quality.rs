@@ -12,6 +12,10 @@ use crate::fidelity::{compare_sequences, Fidelity};
 use crate::sampler::SamplerOptions;
 use crate::tokenizer::{Tokenizer, BOS};
 
+/// Most held-out stories, and most continuations, a measurement takes (each costs a model run;
+/// the defaults are 100 and 200).
+pub const MAX_SAMPLES: usize = 100_000;
+
 /// What to measure.
 #[derive(Clone, Copy, Debug)]
 pub struct QualityOptions {
@@ -89,6 +93,16 @@ pub fn measure(
     tokenizer: &Tokenizer,
     options: QualityOptions,
 ) -> Result<Quality, ModelError> {
+    for (what, n) in [
+        ("stories", options.stories),
+        ("continuations", options.continuations),
+    ] {
+        if n == 0 || n > MAX_SAMPLES {
+            return Err(ModelError::Invalid(format!(
+                "{n} {what}: give 1 ..= {MAX_SAMPLES}"
+            )));
+        }
+    }
     let context = float.config().seq_len;
     let mut generator = StoryGenerator::new(options.corpus_seed, Split::Heldout);
     let mut sequences = Vec::with_capacity(options.stories);

@@ -30,6 +30,26 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// Read the first `vocab_size` tokens of a `tokenizer.bin`.
     pub fn load(path: &Path, vocab_size: usize) -> Result<Tokenizer, ModelError> {
+        // Its header bounds its size: no larger file is read into memory.
+        let file_len = crate::error::regular_file_len(path)?;
+        let mut file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+        let mut header = [0u8; 4];
+        if file_len >= 4 {
+            std::io::Read::read_exact(&mut file, &mut header)
+                .map_err(|e| ModelError::io(path, e))?;
+            let max_token_length = u32::from_le_bytes(header) as u64;
+            let largest = 4 + vocab_size as u64 * (8 + max_token_length);
+            if max_token_length as usize <= MAX_TOKEN_BYTES && file_len > largest {
+                return Err(ModelError::format(
+                    path,
+                    format!(
+                        "file is {file_len} bytes, more than a tokenizer of {vocab_size} tokens \
+                         of at most {max_token_length} bytes can take ({largest}): it does not \
+                         match the model"
+                    ),
+                ));
+            }
+        }
         let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
         Tokenizer::parse(&bytes, vocab_size).map_err(|what| ModelError::format(path, what))
     }

@@ -66,6 +66,26 @@ pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
         (None, Some(_)) => Err(refused(
             "--tokenizer was given without --model; the built-in model has its own tokenizer",
         )),
+        (Some(model), Some(_))
+            if !model.exists() && builtin::by_name(&model.to_string_lossy()).is_some() =>
+        {
+            Err(refused(format!(
+                "{} is a built-in model, which has its own tokenizer: drop --tokenizer",
+                model.display()
+            )))
+        }
+        // A bare name, not a path: meant as a built-in model.
+        (Some(model), _)
+            if !model.exists()
+                && model.components().count() == 1
+                && model.extension().is_none() =>
+        {
+            Err(refused(format!(
+                "{}: no such file, nor a built-in model ({})",
+                model.display(),
+                builtin::MODELS.map(|m| m.name).join(", ")
+            )))
+        }
         (Some(model), tokenizer) => {
             let checkpoint = checkpoint::load(model)?;
             let tokenizer = match tokenizer {
@@ -117,8 +137,15 @@ pub fn prompt_tokens(args: &PromptArgs, loaded: &Loaded) -> Result<Vec<u32>, Cli
     }
 }
 
-/// A built-in target by name, or a target file.
+/// A built-in target by name, or a target file (`.toml`).
 pub fn load_target(name: &str) -> Result<Target, CliError> {
+    if !name.ends_with(".toml") && std::path::Path::new(name).is_file() {
+        return Err(refused(format!(
+            "{name}: a target file's name ends in .toml; a name without it is a built-in \
+             target's ({})",
+            monorail_contract::target::builtin_names().join(", ")
+        )));
+    }
     if name.ends_with(".toml") {
         let text = std::fs::read_to_string(name).map_err(|e| refused(format!("{name}: {e}")))?;
         RawTarget::parse(&text)

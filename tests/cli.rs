@@ -606,6 +606,24 @@ fn bad_flags_are_refused() {
     );
     let model = fixtures().join("synthetic-a.bin");
     refused(&["run", "--model", model.to_str().unwrap()], &["-z"]);
+    // A built-in model has its own tokenizer; a name that is neither a file nor a built-in
+    // model lists the built-in ones; a target file's name ends in .toml.
+    let tokenizer = fixtures().join("tokenizer.bin");
+    refused(
+        &["run", "-m", "tales-nano", "-z", tokenizer.to_str().unwrap()],
+        &["tales-nano is a built-in model, which has its own tokenizer"],
+    );
+    refused(
+        &["run", "-m", "tales-999"],
+        &["tales-999: no such file, nor a built-in model (tales-260k, tales-nano)"],
+    );
+    let tmp = TempDir::new().unwrap();
+    let bare = tmp.path().join("mytarget");
+    std::fs::write(&bare, include_str!("../targets/sim-tiny.toml")).unwrap();
+    refused(
+        &["compile", "--target", bare.to_str().unwrap(), "-o", "x"],
+        &["mytarget: a target file's name ends in .toml"],
+    );
 }
 
 // ---- compiler and instruction-set simulator ----------------------------------------------------

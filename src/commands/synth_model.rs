@@ -32,7 +32,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let model = synth::synthesize(config, args.seed);
     checkpoint::write_legacy(&args.output, &config, &model.weights).map_err(failed)?;
     if let (Some(path), Some(t)) = (&args.tokenizer_out, tokenizer) {
-        checkpoint::write_atomically(path, &t.to_bytes()).map_err(failed)?;
+        // Both files or neither.
+        checkpoint::write_atomically(path, &t.to_bytes()).map_err(|e| {
+            let _ = std::fs::remove_file(&args.output);
+            failed(e)
+        })?;
     }
     println!(
         "wrote {} ({} parameters, seed {})",

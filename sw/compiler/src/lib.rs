@@ -62,6 +62,9 @@ pub enum CompileError {
     /// The options are impossible.
     #[error("{0}")]
     Invalid(String),
+    /// A tensor of the model does not have the shape its config gives.
+    #[error("the model does not match its config: {0}")]
+    ModelShape(String),
 }
 
 /// A compiled model.
@@ -142,6 +145,7 @@ pub fn compile(
     target: &Target,
     options: CompileOptions,
 ) -> Result<Compiled, CompileError> {
+    model.check_shape().map_err(CompileError::ModelShape)?;
     let seq_len = model.config.seq_len;
     let context = options
         .context

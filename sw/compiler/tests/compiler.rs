@@ -238,6 +238,62 @@ fn impossible_contexts_are_refused() {
     }
 }
 
+#[test]
+fn a_model_that_does_not_match_its_config_is_refused() {
+    let config = synth::parse_shape("nano").unwrap();
+    let model = QuantModel::quantize(&synth::synthesize(config, 1));
+    let target = Target::builtin("sim-tiny").unwrap();
+    let refused = |m: &QuantModel, needle: &str| {
+        let err = compile(m, &target, CompileOptions::default())
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, monorail_compiler::CompileError::ModelShape(_)),
+            "{err}"
+        );
+        assert!(err.to_string().contains(needle), "{err} lacks {needle}");
+    };
+    let mut short = model.clone();
+    short.layers.pop();
+    refused(&short, "layers; n_layers is");
+    let mut own = model.clone();
+    own.classifier = Some(own.token_embedding.clone());
+    refused(&own, "a classifier of its own, but the config shares");
+    let mut wide = model.clone();
+    wide.layers[1].w2 = wide.layers[1].w1.clone();
+    refused(&wide, "layer 1's w2 is");
+    let mut rope = model.clone();
+    rope.rope_steps.clear();
+    refused(&rope, "RoPE phase steps");
+}
+
+/// Every compiled instruction keeps the rules of the target (addresses in the memories its
+/// unit may touch, lengths, registers) at the first and the last position.
+#[test]
+fn every_instruction_meets_the_targets_rules_at_both_ends_of_the_context() {
+    let nano = QuantModel::quantize(&synth::synthesize(synth::parse_shape("nano").unwrap(), 1));
+    let stories = stories();
+    let mut checked = Vec::new();
+    for target in Target::builtins() {
+        for model in [&stories, &nano] {
+            let Ok(compiled) = compile(model, &target, CompileOptions::default()) else {
+                continue;
+            };
+            checked.push(target.name.clone());
+            let last = compiled.bundle.manifest.context - 1;
+            for (i, t) in compiled.code.iter().enumerate() {
+                for pos in [0, last] {
+                    if let Err(e) = t.instr.op.check(&target, pos) {
+                        panic!("{}: instruction {i} at position {pos}: {e}", target.name);
+                    }
+                }
+            }
+        }
+    }
+    // Every built-in target but the iCE40's holds one of them.
+    assert!(checked.len() >= 8, "checked only {checked:?}");
+}
+
 /// The longest dependence chain `compile` reports is one the schedule obeys: from each link's
 /// instruction to the next one's, the schedule leaves at least the link's cycles, and the last
 /// link ends within the token step. So the chain is a lower bound on the cycles; and it is no

@@ -114,4 +114,80 @@ impl QuantModel {
     pub fn classifier(&self) -> &QuantMatrix {
         self.classifier.as_ref().unwrap_or(&self.token_embedding)
     }
+
+    /// Whether every tensor has the shape its config gives (as [`QuantModel::quantize`] makes
+    /// them): for a model built or changed in code, before anything indexes it. The error
+    /// names the first tensor that differs.
+    pub fn check_shape(&self) -> Result<(), String> {
+        let c = &self.config;
+        let (dim, hidden, kv_dim) = (c.dim, c.hidden_dim, c.kv_dim());
+        let matrix = |name: String, m: &QuantMatrix, rows: usize, cols: usize| {
+            if (m.rows, m.cols) != (rows, cols)
+                || m.q.len() != rows * cols
+                || m.row_scale_mant.len() != rows
+            {
+                Err(format!(
+                    "{name} is {} x {} ({} weights, {} row scales); the config makes it \
+                     {rows} x {cols}",
+                    m.rows,
+                    m.cols,
+                    m.q.len(),
+                    m.row_scale_mant.len()
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let norm = |name: String, n: &NormWeights| {
+            if n.mant.len() == dim {
+                Ok(())
+            } else {
+                Err(format!("{name} has {} weights; dim is {dim}", n.mant.len()))
+            }
+        };
+        if self.layers.len() != c.n_layers {
+            return Err(format!(
+                "{} layers; n_layers is {}",
+                self.layers.len(),
+                c.n_layers
+            ));
+        }
+        matrix(
+            "token_embedding".into(),
+            &self.token_embedding,
+            c.vocab_size,
+            dim,
+        )?;
+        for (l, layer) in self.layers.iter().enumerate() {
+            norm(format!("layer {l}'s attn_norm"), &layer.attn_norm)?;
+            matrix(format!("layer {l}'s wq"), &layer.wq, dim, dim)?;
+            matrix(format!("layer {l}'s wk"), &layer.wk, kv_dim, dim)?;
+            matrix(format!("layer {l}'s wv"), &layer.wv, kv_dim, dim)?;
+            matrix(format!("layer {l}'s wo"), &layer.wo, dim, dim)?;
+            norm(format!("layer {l}'s ffn_norm"), &layer.ffn_norm)?;
+            matrix(format!("layer {l}'s w1"), &layer.w1, hidden, dim)?;
+            matrix(format!("layer {l}'s w2"), &layer.w2, dim, hidden)?;
+            matrix(format!("layer {l}'s w3"), &layer.w3, hidden, dim)?;
+        }
+        norm("final_norm".into(), &self.final_norm)?;
+        match (&self.classifier, c.shared_classifier) {
+            (Some(m), false) => matrix("classifier".into(), m, c.vocab_size, dim)?,
+            (None, true) => {}
+            (Some(_), true) => {
+                return Err("a classifier of its own, but the config shares the embedding".into())
+            }
+            (None, false) => {
+                return Err("no classifier, but the config does not share the embedding".into())
+            }
+        }
+        if self.rope_steps.len() != c.head_size() / 2 {
+            return Err(format!(
+                "{} RoPE phase steps; a head of {} takes {}",
+                self.rope_steps.len(),
+                c.head_size(),
+                c.head_size() / 2
+            ));
+        }
+        Ok(())
+    }
 }

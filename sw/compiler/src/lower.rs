@@ -13,9 +13,9 @@ use monorail_contract::numerics::{
 };
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::{Target, MIN_REGISTERS};
-use monorail_model::quant::QuantModel;
+use monorail_model::quant::{QuantLayer, QuantModel};
 
-use crate::layout::{Layout, MatrixAt};
+use crate::layout::{LayerAt, Layout, MatrixAt};
 
 /// An instruction and the model step it serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +60,9 @@ const _: () = assert!(
 
 struct Emitter<'a> {
     layout: &'a Layout,
+    model: &'a QuantModel,
+    /// The target's matrix lanes.
+    lanes: usize,
     code: Vec<Tagged>,
     checkpoints: Vec<CheckpointSpec>,
     step: ModelStep,
@@ -262,92 +265,72 @@ impl Emitter<'_> {
         });
         self.norm(x, wide, dim, WIDE_BITS, e, R_X);
     }
-}
 
-/// Lower one token step.
-pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
-    let c = model.config;
-    let (dim, hidden, kv_dim, hs) = (c.dim, c.hidden_dim, c.kv_dim(), c.head_size());
-    let lanes = target.lanes;
-    let mut e = Emitter {
-        layout,
-        code: Vec::new(),
-        checkpoints: Vec::new(),
-        step: ModelStep::Embedding,
-        layer: None,
-        next_temp: FIRST_TEMP,
-        last_temp: target.registers as i64 - 1,
-        pinned: 0,
-    };
-    let s = layout.scratch.clone();
-    let ffn_offset = {
-        let aligned = hidden.div_ceil(target.vector_lanes) * target.vector_lanes;
-        if aligned + hidden <= layout.scratch.widest {
-            aligned
-        } else {
-            0
-        }
-    };
+    /// embedding: the token's row of the table, times its row scale, into the residual stream.
+    fn embedding(&mut self) {
+        let (layout, model, lanes) = (self.layout, self.model, self.lanes);
+        let s = &layout.scratch;
+        let dim = model.config.dim;
+        // the token's lane of its row block
+        let (block, offset, lane, scale, exp) = (
+            self.temp(),
+            self.temp(),
+            self.temp(),
+            self.temp(),
+            self.temp(),
+        );
+        self.emit(Op::Shri {
+            dst: block,
+            a: REG_TOKEN as i64,
+            imm: lanes.trailing_zeros() as i64,
+        });
+        self.emit(Op::Muli {
+            dst: offset,
+            a: block,
+            imm: dim as i64,
+        });
+        self.emit(Op::Andi {
+            dst: lane,
+            a: REG_TOKEN as i64,
+            imm: (lanes - 1) as i64,
+        });
+        self.emit(Op::Onehot {
+            dst: s.onehot as i64,
+            n: lanes as i64,
+            idx: lane,
+        });
+        self.emit(Op::Dotv {
+            dst: s.acc as i64,
+            w: layout.embedding.word as i64,
+            wreg: offset,
+            x: s.onehot as i64,
+            rows: lanes as i64,
+            cols: dim as i64,
+        });
+        self.emit(Op::Getv {
+            dst: scale,
+            src: layout.embedding_scales as i64,
+            idx: REG_TOKEN as i64,
+        });
+        self.emit(Op::Muls {
+            dst: s.wide as i64,
+            a: s.acc as i64,
+            n: dim as i64,
+            s: scale,
+        });
+        self.emit(Op::Li {
+            dst: exp,
+            imm: model.token_embedding.row_scale_exp as i64,
+        });
+        self.norm(s.x, s.wide, dim, WIDE_BITS, exp, R_X);
+        self.checkpoint(&[(s.x, dim, R_X)]);
+    }
 
-    // embedding: select the token's lane of its row block, times the token's row scale
-    let (block, offset, lane, scale, exp) = (e.temp(), e.temp(), e.temp(), e.temp(), e.temp());
-    e.emit(Op::Shri {
-        dst: block,
-        a: REG_TOKEN as i64,
-        imm: lanes.trailing_zeros() as i64,
-    });
-    e.emit(Op::Muli {
-        dst: offset,
-        a: block,
-        imm: dim as i64,
-    });
-    e.emit(Op::Andi {
-        dst: lane,
-        a: REG_TOKEN as i64,
-        imm: (lanes - 1) as i64,
-    });
-    e.emit(Op::Onehot {
-        dst: s.onehot as i64,
-        n: lanes as i64,
-        idx: lane,
-    });
-    e.emit(Op::Dotv {
-        dst: s.acc as i64,
-        w: layout.embedding.word as i64,
-        wreg: offset,
-        x: s.onehot as i64,
-        rows: lanes as i64,
-        cols: dim as i64,
-    });
-    e.emit(Op::Getv {
-        dst: scale,
-        src: layout.embedding_scales as i64,
-        idx: REG_TOKEN as i64,
-    });
-    e.emit(Op::Muls {
-        dst: s.wide as i64,
-        a: s.acc as i64,
-        n: dim as i64,
-        s: scale,
-    });
-    e.emit(Op::Li {
-        dst: exp,
-        imm: model.token_embedding.row_scale_exp as i64,
-    });
-    e.norm(s.x, s.wide, dim, WIDE_BITS, exp, R_X);
-    e.checkpoint(&[(s.x, dim, R_X)]);
-
-    for (l, (at, layer)) in layout.layers.iter().zip(&model.layers).enumerate() {
-        let layer_step = Some(l);
-
-        // attn_norm
-        e.at(ModelStep::AttnNorm, layer_step);
-        e.rmsnorm(at.attn_norm, layer.attn_norm.exp, dim);
-        e.checkpoint(&[(s.xb, dim, R_XB)]);
-
-        // qkv: one stacked product, requantised per matrix
-        e.at(ModelStep::Qkv, layer_step);
-        e.matvec(
+    /// qkv: one stacked product, requantised per matrix.
+    fn qkv(&mut self, at: &LayerAt, layer: &QuantLayer) {
+        let s = &self.layout.scratch;
+        let (dim, kv_dim) = (self.model.config.dim, self.model.config.kv_dim());
+        self.matvec(
             at.qkv,
             at.qkv_scales,
             s.xb,
@@ -364,53 +347,64 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 ),
             ],
         );
-        e.checkpoint(&[
+        self.checkpoint(&[
             (s.qkv, dim, R_Q),
             (s.qkv + dim, kv_dim, R_K),
             (s.qkv + dim + kv_dim, kv_dim, R_V),
         ]);
+    }
 
-        // rope: q and k, each renormalised; the position's cosines and sines once per step
-        e.at(ModelStep::Rope, layer_step);
-        if l == 0 {
-            e.emit(Op::Sincos {
+    /// rope: q and k, each renormalised; the position's cosines and sines once per token step,
+    /// in the first layer.
+    fn rope(&mut self, first_layer: bool) {
+        let layout = self.layout;
+        let s = &layout.scratch;
+        let (dim, kv_dim) = (self.model.config.dim, self.model.config.kv_dim());
+        if first_layer {
+            self.emit(Op::Sincos {
                 dst: s.cs as i64,
                 src: layout.rope_steps as i64,
                 n: (dim + kv_dim) as i64,
             });
         }
         for (first, n, reg) in [(0, dim, R_Q), (dim, kv_dim, R_K)] {
-            let shifted = e.temp();
-            e.emit(Op::Rope {
+            let shifted = self.temp();
+            self.emit(Op::Rope {
                 dst: (s.wide + first) as i64,
                 src: (s.qkv + first) as i64,
                 cs: (s.cs + first) as i64,
                 n: n as i64,
             });
-            e.emit(Op::Addi {
+            self.emit(Op::Addi {
                 dst: shifted,
                 a: reg,
                 imm: -Q14_FRACTION_BITS as i64,
             });
-            e.norm(s.qkv + first, s.wide + first, n, WIDE_BITS, shifted, reg);
+            self.norm(s.qkv + first, s.wide + first, n, WIDE_BITS, shifted, reg);
         }
-        e.checkpoint(&[(s.qkv, dim, R_Q), (s.qkv + dim, kv_dim, R_K)]);
+        self.checkpoint(&[(s.qkv, dim, R_Q), (s.qkv + dim, kv_dim, R_K)]);
+    }
 
-        // attention: this position's key and value enter the cache, 8-bit per key/value head
-        e.at(ModelStep::Attention, layer_step);
+    /// attention: this position's key and value enter the cache, 8-bit per key/value head; then
+    /// each head's scores, softmax and weighted sum of values, joined into one 8-bit vector.
+    fn attention(&mut self, at: &LayerAt) {
+        let (layout, model) = (self.layout, self.model);
+        let s = &layout.scratch;
+        let c = model.config;
+        let (dim, kv_dim, hs) = (c.dim, c.kv_dim(), c.head_size());
         for g in 0..c.n_kv_heads {
             for (first, reg, cache, exps) in [
                 (dim + g * hs, R_K, at.keys[g], at.key_exps[g]),
                 (dim + kv_dim + g * hs, R_V, at.values[g], at.value_exps[g]),
             ] {
-                let exp = e.temp();
-                e.norm(s.kv8 + first, s.qkv + first, hs, NARROW_BITS, reg, exp);
-                e.emit(Op::Kvstore {
+                let exp = self.temp();
+                self.norm(s.kv8 + first, s.qkv + first, hs, NARROW_BITS, reg, exp);
+                self.emit(Op::Kvstore {
                     dst: cache.word as i64,
                     src: (s.kv8 + first) as i64,
                     n: hs as i64,
                 });
-                e.emit(Op::Kvexp {
+                self.emit(Op::Kvexp {
                     dst: exps as i64,
                     src: exp,
                 });
@@ -426,15 +420,15 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 // the key/value head's cache exponents, and the largest value exponent, once
                 // for the heads of its group
                 for (dst, src) in [(exps.keys, at.key_exps[g]), (exps.values, at.value_exps[g])] {
-                    e.emit(Op::Mload {
+                    self.emit(Op::Mload {
                         dst: dst as i64,
                         src: src as i64,
                         n: positions,
                     });
                 }
-                e.unpin(value_max);
-                value_max = e.pinned_temp();
-                e.emit(Op::Vmax {
+                self.unpin(value_max);
+                value_max = self.pinned_temp();
+                self.emit(Op::Vmax {
                     dst: value_max,
                     src: exps.values as i64,
                     n: positions,
@@ -442,18 +436,18 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
             }
             let first = h * hs;
             let (q_exp, score_exp, max, base, shift, sum, w_exp) = (
-                e.temp(),
-                e.temp(),
-                e.temp(),
-                e.temp(),
-                e.temp(),
-                e.temp(),
-                e.temp(),
+                self.temp(),
+                self.temp(),
+                self.temp(),
+                self.temp(),
+                self.temp(),
+                self.temp(),
+                self.temp(),
             );
             // this head's query, 8-bit
-            e.norm(s.q8 + first, s.qkv + first, hs, NARROW_BITS, R_Q, q_exp);
+            self.norm(s.q8 + first, s.qkv + first, hs, NARROW_BITS, R_Q, q_exp);
             // scores against every cached key, each with its key's exponent
-            e.emit(Op::Matvec {
+            self.emit(Op::Matvec {
                 dst: set.scores as i64,
                 w: at.keys[g].word as i64,
                 wreg: REG_ZERO as i64,
@@ -461,7 +455,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 rows: positions,
                 cols: hs as i64,
             });
-            e.emit(Op::Normg {
+            self.emit(Op::Normg {
                 dst: set.normed as i64,
                 src: set.scores as i64,
                 n: positions,
@@ -472,17 +466,17 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 max,
             });
             // probabilities 2^((s - max) log2(e) / sqrt(head_size)), Q0.15, and their sum
-            e.emit(Op::Addi {
+            self.emit(Op::Addi {
                 dst: base,
                 a: score_exp,
                 imm: model.attention_scale.exp as i64 + EXP2_INPUT_FRACTION_BITS as i64,
             });
-            e.emit(Op::Sub {
+            self.emit(Op::Sub {
                 dst: shift,
                 a: REG_ZERO as i64,
                 b: base,
             });
-            e.emit(Op::Expneg {
+            self.emit(Op::Expneg {
                 dst: set.probs as i64,
                 src: set.normed as i64,
                 n: positions,
@@ -492,14 +486,14 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 sum,
             });
             // weights with the value exponents folded in, 8-bit
-            e.emit(Op::Shrv {
+            self.emit(Op::Shrv {
                 dst: set.normed as i64,
                 a: set.probs as i64,
                 b: exps.values as i64,
                 n: positions,
                 s: value_max,
             });
-            e.norm_len(
+            self.norm_len(
                 set.weights,
                 set.normed,
                 positions,
@@ -508,9 +502,14 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 w_exp,
             );
             // sum_t w_t v_t, then times 1 / sum(p)
-            let (out_exp, rmant, rexp, total, head_exp) =
-                (e.temp(), e.temp(), e.temp(), e.temp(), e.temp());
-            e.emit(Op::Dotv {
+            let (out_exp, rmant, rexp, total, head_exp) = (
+                self.temp(),
+                self.temp(),
+                self.temp(),
+                self.temp(),
+                self.temp(),
+            );
+            self.emit(Op::Dotv {
                 dst: (s.head_acc + first) as i64,
                 w: at.values[g].word as i64,
                 wreg: REG_ZERO as i64,
@@ -518,7 +517,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 rows: positions,
                 cols: hs as i64,
             });
-            e.norm(
+            self.norm(
                 s.t16 + first,
                 s.head_acc + first,
                 hs,
@@ -526,23 +525,23 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 w_exp,
                 out_exp,
             );
-            e.emit(Op::Recip {
+            self.emit(Op::Recip {
                 mant: rmant,
                 exp: rexp,
                 a: sum,
             });
-            e.emit(Op::Muls {
+            self.emit(Op::Muls {
                 dst: (s.wide + first) as i64,
                 a: (s.t16 + first) as i64,
                 n: hs as i64,
                 s: rmant,
             });
-            e.emit(Op::Add {
+            self.emit(Op::Add {
                 dst: total,
                 a: out_exp,
                 b: rexp,
             });
-            e.norm(
+            self.norm(
                 s.heads + first,
                 s.wide + first,
                 hs,
@@ -551,15 +550,15 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
                 head_exp,
             );
             // the head's exponent beside each of its elements
-            e.emit(Op::Fill {
+            self.emit(Op::Fill {
                 dst: (s.head_exps + first) as i64,
                 n: hs as i64,
                 s: head_exp,
             });
         }
-        e.unpin(value_max);
+        self.unpin(value_max);
         // the heads join into one 8-bit vector
-        e.emit(Op::Normg {
+        self.emit(Op::Normg {
             dst: s.att as i64,
             src: s.heads as i64,
             n: dim as i64,
@@ -569,9 +568,114 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
             eout: R_ATT,
             max: REG_ZERO as i64,
         });
-        e.checkpoint(&[(s.att, dim, R_ATT)]);
+        self.checkpoint(&[(s.att, dim, R_ATT)]);
+    }
 
-        // wo
+    /// ffn: w2(silu(w1 x) * w3 x), added into the residual stream. `ffn_offset`: where w3's
+    /// intermediates start in the scratch buffers (0: where w1's do).
+    fn ffn(&mut self, at: &LayerAt, layer: &QuantLayer, ffn_offset: usize) {
+        let s = &self.layout.scratch;
+        let (dim, hidden) = (self.model.config.dim, self.model.config.hidden_dim);
+        self.matvec(
+            at.w1,
+            at.w1_scales,
+            s.xb,
+            R_XB,
+            &[(0, hidden, layer.w1.row_scale_exp, s.h1, R_H1)],
+        );
+        // w3's intermediates beside w1's when the scratch buffers hold both (they are as wide
+        // as the widest vector; the vocabulary makes them so): w3's product then streams while
+        // w1's is requantised and put through silu.
+        self.matvec_at(
+            ffn_offset,
+            at.w3,
+            at.w3_scales,
+            s.xb,
+            R_XB,
+            &[(0, hidden, layer.w3.row_scale_exp, s.h3, R_H3)],
+        );
+        let (shifted, silu_exp, product_exp) = (self.temp(), self.temp(), self.temp());
+        self.emit(Op::Silu {
+            dst: s.wide as i64,
+            src: s.h1 as i64,
+            n: hidden as i64,
+            e: R_H1,
+        });
+        self.emit(Op::Addi {
+            dst: shifted,
+            a: R_H1,
+            imm: -Q14_FRACTION_BITS as i64,
+        });
+        self.norm(s.t16, s.wide, hidden, WIDE_BITS, shifted, silu_exp);
+        self.emit(Op::Mul {
+            dst: s.wide as i64,
+            a: s.t16 as i64,
+            b: s.h3 as i64,
+            n: hidden as i64,
+        });
+        self.emit(Op::Add {
+            dst: product_exp,
+            a: silu_exp,
+            b: R_H3,
+        });
+        self.norm(s.hh, s.wide, hidden, NARROW_BITS, product_exp, R_HH);
+        self.matvec(
+            at.w2,
+            at.w2_scales,
+            s.hh,
+            R_HH,
+            &[(0, dim, layer.w2.row_scale_exp, s.proj, R_PROJ)],
+        );
+        self.residual_add(dim);
+        self.checkpoint(&[(s.x, dim, R_X)]);
+    }
+}
+
+/// Lower one token step.
+pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
+    let c = model.config;
+    let (dim, hidden) = (c.dim, c.hidden_dim);
+    let mut e = Emitter {
+        layout,
+        model,
+        lanes: target.lanes,
+        code: Vec::new(),
+        checkpoints: Vec::new(),
+        step: ModelStep::Embedding,
+        layer: None,
+        next_temp: FIRST_TEMP,
+        last_temp: target.registers as i64 - 1,
+        pinned: 0,
+    };
+    let s = &layout.scratch;
+    let ffn_offset = {
+        let aligned = hidden.div_ceil(target.vector_lanes) * target.vector_lanes;
+        if aligned + hidden <= layout.scratch.widest {
+            aligned
+        } else {
+            0
+        }
+    };
+
+    e.embedding();
+
+    for (l, (at, layer)) in layout.layers.iter().zip(&model.layers).enumerate() {
+        let layer_step = Some(l);
+
+        e.at(ModelStep::AttnNorm, layer_step);
+        e.rmsnorm(at.attn_norm, layer.attn_norm.exp, dim);
+        e.checkpoint(&[(s.xb, dim, R_XB)]);
+
+        e.at(ModelStep::Qkv, layer_step);
+        e.qkv(at, layer);
+
+        e.at(ModelStep::Rope, layer_step);
+        e.rope(l == 0);
+
+        e.at(ModelStep::Attention, layer_step);
+        e.attention(at);
+
+        // wo, added into the residual stream
         e.at(ModelStep::Wo, layer_step);
         e.matvec(
             at.wo,
@@ -583,65 +687,12 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
         e.residual_add(dim);
         e.checkpoint(&[(s.x, dim, R_X)]);
 
-        // ffn_norm
         e.at(ModelStep::FfnNorm, layer_step);
         e.rmsnorm(at.ffn_norm, layer.ffn_norm.exp, dim);
         e.checkpoint(&[(s.xb, dim, R_XB)]);
 
-        // ffn: w2(silu(w1 x) * w3 x), added into the residual stream
         e.at(ModelStep::Ffn, layer_step);
-        e.matvec(
-            at.w1,
-            at.w1_scales,
-            s.xb,
-            R_XB,
-            &[(0, hidden, layer.w1.row_scale_exp, s.h1, R_H1)],
-        );
-        // w3's intermediates beside w1's when the scratch buffers hold both (they are as wide
-        // as the widest vector; the vocabulary makes them so): w3's product then streams while
-        // w1's is requantised and put through silu.
-        e.matvec_at(
-            ffn_offset,
-            at.w3,
-            at.w3_scales,
-            s.xb,
-            R_XB,
-            &[(0, hidden, layer.w3.row_scale_exp, s.h3, R_H3)],
-        );
-        let (shifted, silu_exp, product_exp) = (e.temp(), e.temp(), e.temp());
-        e.emit(Op::Silu {
-            dst: s.wide as i64,
-            src: s.h1 as i64,
-            n: hidden as i64,
-            e: R_H1,
-        });
-        e.emit(Op::Addi {
-            dst: shifted,
-            a: R_H1,
-            imm: -Q14_FRACTION_BITS as i64,
-        });
-        e.norm(s.t16, s.wide, hidden, WIDE_BITS, shifted, silu_exp);
-        e.emit(Op::Mul {
-            dst: s.wide as i64,
-            a: s.t16 as i64,
-            b: s.h3 as i64,
-            n: hidden as i64,
-        });
-        e.emit(Op::Add {
-            dst: product_exp,
-            a: silu_exp,
-            b: R_H3,
-        });
-        e.norm(s.hh, s.wide, hidden, NARROW_BITS, product_exp, R_HH);
-        e.matvec(
-            at.w2,
-            at.w2_scales,
-            s.hh,
-            R_HH,
-            &[(0, dim, layer.w2.row_scale_exp, s.proj, R_PROJ)],
-        );
-        e.residual_add(dim);
-        e.checkpoint(&[(s.x, dim, R_X)]);
+        e.ffn(at, layer, ffn_offset);
     }
 
     // final_norm

@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use monorail_contract::model_config::MAX_VOCAB;
+
 use crate::error::ModelError;
 
 /// Id of the beginning-of-sequence token.
@@ -37,15 +39,18 @@ impl Tokenizer {
         if file_len >= 4 {
             std::io::Read::read_exact(&mut file, &mut header)
                 .map_err(|e| ModelError::io(path, e))?;
+            // A model takes the first `vocab_size` tokens of a tokenizer that may hold more
+            // (llama2.c's 32000-token tokenizer.bin serves smaller vocabularies), up to the
+            // largest vocabulary a model may have.
             let max_token_length = u32::from_le_bytes(header) as u64;
-            let largest = 4 + vocab_size as u64 * (8 + max_token_length);
+            let largest = 4 + MAX_VOCAB as u64 * (8 + max_token_length);
             if max_token_length as usize <= MAX_TOKEN_BYTES && file_len > largest {
                 return Err(ModelError::format(
                     path,
                     format!(
-                        "file is {file_len} bytes, more than a tokenizer of {vocab_size} tokens \
-                         of at most {max_token_length} bytes can take ({largest}): it does not \
-                         match the model"
+                        "file is {file_len} bytes, more than a tokenizer of {MAX_VOCAB} tokens \
+                         of at most {max_token_length} bytes can take ({largest}): it is not a \
+                         llama2.c tokenizer.bin"
                     ),
                 ));
             }

@@ -1,6 +1,6 @@
 //! Pass `emit`: the bundle.
 //!
-//! Consumes the layout, the checkpoints of the lowering and the scheduled program; produces the
+//! Consumes the layout and the scheduled program with its checkpoints; produces the
 //! [`Bundle`]: the predicted cycles of a token step at every position (by the contract's timing
 //! rules, the ones the simulator counts with and the RTL implements), the listing with cycle
 //! stamps and model steps, and the manifest. Guarantees that the program has no wait that could

@@ -2,14 +2,15 @@
 //! target's memories and builds their initial images.
 //!
 //! Consumes the quantised model, the target and the context length; produces a [`Layout`]: the
-//! addresses every later pass uses, the memory images and the memory map. Guarantees that
-//! everything fits (otherwise [`crate::CompileError::DoesNotFit`] names the memory, by how much it
-//! overflows and which built-in targets would take the model), that matrices are in column-block
-//! layout (word `b * cols + j`, lane `i` holds row `b * lanes + i`, column `j`), that every
-//! vector buffer starts on a word, so element-wise operands share their lane, and that each
-//! buffer is in the memory its producer may write and its consumers may read: the matrix unit's
-//! activations in `input`, its results in `accumulator`, the vector unit's exact wide results in
-//! `wide`, every 16-bit mantissa and constant in `vector`.
+//! addresses every later pass uses, the memory images and the memory map, and what each memory
+//! needs, from which [`crate::compile`] refuses a model that does not fit
+//! ([`crate::CompileError::DoesNotFit`] names the memory, by how much it overflows and which
+//! built-in targets would take the model) before [`fill`] builds the images. Guarantees that
+//! matrices are in column-block layout (word `b * cols + j`, lane `i` holds row `b * lanes + i`,
+//! column `j`), that every vector buffer starts on a word, so element-wise operands share their
+//! lane, and that each buffer is in the memory its producer may write and its consumers may
+//! read: the matrix unit's activations in `input`, its results in `accumulator`, the vector
+//! unit's exact wide results in `wide`, every 16-bit mantissa and constant in `vector`.
 
 use monorail_contract::bundle::{Region, CACHE_REGION_STEMS};
 use monorail_contract::numerics::QuantMatrix;

@@ -96,7 +96,8 @@ enum Node {
     Checkpoint(usize),
 }
 
-/// Order by list scheduling at position `pos`, then add the waits.
+/// Order by list scheduling with the costs at the middle position of the context, then add
+/// the waits.
 pub fn schedule(
     lowered: &[Tagged],
     checkpoints: &[CheckpointSpec],

@@ -864,6 +864,18 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
     let nano_manifest: Value =
         serde_json::from_slice(&std::fs::read(nano.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(nano_manifest["target"].as_str(), Some("ecp5-25f"));
+    // A timeline that cannot be written is refused before the bundle is.
+    refused(
+        &[
+            "compile",
+            "-o",
+            tmp.path().join("never").to_str().unwrap(),
+            "--timeline",
+            tmp.path().join("no/such/folder.svg").to_str().unwrap(),
+        ],
+        &["--timeline", "not a file in an existing folder"],
+    );
+    assert!(!tmp.path().join("never").exists());
     // Compiled again into a folder that holds a bundle of more tiles: none of those stays.
     assert!(out.join("matrix_tile_04.hex").is_file());
     monorail()

@@ -32,6 +32,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
+    if let Some(path) = &args.timeline {
+        // Refused before anything is compiled or written.
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if path.is_dir() || parent.is_some_and(|p| !p.is_dir()) {
+            return Err(refused(format!(
+                "--timeline {}: not a file in an existing folder",
+                path.display()
+            )));
+        }
+    }
     let target = args.machine.target()?;
     let loaded = load_for(&args.model, &target)?;
     let context = args.machine.context;

@@ -423,6 +423,13 @@ impl RawTarget {
                         ))
                     }
                 };
+                for (name, value) in [
+                    ("device.block_rams", d.block_rams),
+                    ("device.dsps", d.dsps),
+                    ("device.luts", d.luts),
+                ] {
+                    positive(name, value)?;
+                }
                 Some(Device {
                     family,
                     part: d.part.clone(),
@@ -874,6 +881,14 @@ mod tests {
             (
                 Box::new(|t| t.memory.matrix_tile_words = 1000),
                 "`memory.matrix_tile_words` is 1000: must be a power of two in 16 ..= 1048576",
+            ),
+            (
+                Box::new(|t| {
+                    if let Some(d) = t.device.as_mut() {
+                        d.luts = 0;
+                    }
+                }),
+                "`device.luts` is 0: must be positive",
             ),
             (
                 Box::new(|t| t.memory.accumulator_words = 1 << 30),

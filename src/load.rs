@@ -1,7 +1,7 @@
 //! What the commands start from: a model with its tokenizer (a file or a built-in one), a
 //! prompt's tokens, a target (a built-in name or a file), and the model compiled for it.
 
-use monorail_compiler::{compile, CompileOptions, Compiled};
+use monorail_compiler::{compile, CompileError, CompileOptions, Compiled};
 use monorail_contract::target::{RawTarget, Target};
 use monorail_model::builtin;
 use monorail_model::checkpoint::{self, Checkpoint};
@@ -164,7 +164,14 @@ pub fn compile_for(
     context: Option<usize>,
 ) -> Result<(Target, QuantModel, Compiled), CliError> {
     let quant = QuantModel::quantize(&loaded.checkpoint);
-    let compiled =
-        compile(&quant, &target, CompileOptions { context }).map_err(|e| refused(e.to_string()))?;
+    let compiled = compile(&quant, &target, CompileOptions { context }).map_err(compile_error)?;
     Ok((target, quant, compiled))
+}
+
+/// A compile error for the user: refused input (exit status 2), but for a compiler bug (1).
+pub fn compile_error(e: CompileError) -> CliError {
+    match e {
+        CompileError::Internal { .. } => CliError::failed(e.to_string()),
+        _ => refused(e.to_string()),
+    }
 }

@@ -12,7 +12,7 @@ use monorail_model::quant::QuantModel;
 
 use crate::cli::{MachineArgs, ModelArgs};
 use crate::error::{failed, refused, CliError};
-use crate::load::{load_for, Loaded};
+use crate::load::{compile_error, load_for, Loaded};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -47,8 +47,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let context = args.machine.context;
     let quant = QuantModel::quantize(&loaded.checkpoint);
     let start = Instant::now();
-    let compiled =
-        compile(&quant, &target, CompileOptions { context }).map_err(|e| refused(e.to_string()))?;
+    let compiled = compile(&quant, &target, CompileOptions { context }).map_err(compile_error)?;
     let elapsed = start.elapsed();
     let position = args.timeline_position;
     if args.timeline.is_some() && position >= compiled.bundle.manifest.context {

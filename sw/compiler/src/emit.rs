@@ -83,17 +83,18 @@ pub fn emit(
 ) -> Result<Compiled, CompileError> {
     let program: Vec<Instr> = scheduled.code.iter().map(|t| t.instr).collect();
     // Every field must fit its encoding (wait counts have 14 bits, lengths 16, ...).
-    encode_program(&program).map_err(|(i, e)| {
-        CompileError::Invalid(format!(
-            "the program cannot be encoded for {}: instruction {i} (`{}`): {e}",
-            target.name, program[i]
-        ))
+    encode_program(&program).map_err(|(i, e)| CompileError::Unencodable {
+        target: target.name.clone(),
+        index: i,
+        instruction: program[i].to_string(),
+        reason: e.to_string(),
     })?;
     let predicted_cycles = (0..layout.context)
         .map(|pos| token_cycles(&program, target, pos))
         .collect::<Result<Vec<u64>, _>>()
-        .map_err(|d| {
-            CompileError::Invalid(format!("internal: instruction {}: {}", d.index, d.message))
+        .map_err(|d| CompileError::Internal {
+            index: d.index,
+            message: d.message,
         })?;
     let checkpoints = scheduled.checkpoints;
     let c = &model.config;

@@ -59,9 +59,29 @@ pub enum CompileError {
         /// What would fit: other built-in targets, or a shorter context.
         suggestion: String,
     },
-    /// The options are impossible.
+    /// The options are impossible (a context outside 1 ..= seq_len).
     #[error("{0}")]
     Invalid(String),
+    /// The program exceeds a field of the instruction encoding (a wait count, a length).
+    #[error("the program cannot be encoded for {target}: instruction {index} (`{instruction}`): {reason}")]
+    Unencodable {
+        /// The target.
+        target: String,
+        /// The instruction's index in the program.
+        index: usize,
+        /// The instruction, in assembly.
+        instruction: String,
+        /// The field and its limit.
+        reason: String,
+    },
+    /// A compiler bug: the scheduled program cannot run by the timing rules.
+    #[error("internal error (a compiler bug, please report it): instruction {index}: {message}")]
+    Internal {
+        /// The instruction's index in the program.
+        index: usize,
+        /// What went wrong.
+        message: String,
+    },
     /// A tensor of the model does not have the shape its config gives.
     #[error("the model does not match its config: {0}")]
     ModelShape(String),
@@ -186,15 +206,35 @@ pub fn compile(
     layout::fill(&mut layout, model, target);
     let lowered = lower::lower(model, &layout, target);
     let scheduled = schedule::schedule(&lowered.code, &lowered.checkpoints, target, context);
-    if scheduled.code.len() > target.program_words {
+    let needed = scheduled.code.len();
+    if needed > target.program_words {
+        // Another target's program differs a little (its lanes set some lengths); these have
+        // room for this one and memories that hold the model.
+        let roomier: Vec<String> = Target::builtins()
+            .into_iter()
+            .filter(|t| {
+                t.name != target.name
+                    && t.program_words >= needed
+                    && overflow(model, t, context).is_none()
+            })
+            .map(|t| t.name)
+            .collect();
         return Err(CompileError::DoesNotFit {
             target: target.name.clone(),
             memory: "program",
-            needed: scheduled.code.len(),
+            needed,
             available: target.program_words,
-            over: scheduled.code.len() - target.program_words,
+            over: needed - target.program_words,
             unit: "instructions".into(),
-            suggestion: String::new(),
+            suggestion: if roomier.is_empty() {
+                "; no built-in target has room for it".into()
+            } else {
+                format!(
+                    "; built-in targets with room for {needed} instructions that hold its \
+                     memories: {}",
+                    roomier.join(", ")
+                )
+            },
         });
     }
     emit::emit(model, target, layout, scheduled)

@@ -3,7 +3,7 @@
 
 use monorail_compiler::{compile, timeline, CompileOptions};
 use monorail_contract::isa::{Op, Unit};
-use monorail_contract::target::Target;
+use monorail_contract::target::{RawTarget, Target};
 use monorail_contract::timing::{chain_distance, Clock, Issued};
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
@@ -265,6 +265,30 @@ fn a_model_that_does_not_match_its_config_is_refused() {
     let mut rope = model.clone();
     rope.rope_steps.clear();
     refused(&rope, "RoPE phase steps");
+}
+
+#[test]
+fn a_program_larger_than_the_program_memory_is_refused_with_the_targets_that_hold_it() {
+    let nano = QuantModel::quantize(&synth::synthesize(synth::parse_shape("nano").unwrap(), 1));
+    let mut raw = RawTarget::parse(include_str!("../../../targets/ecp5-25f.toml")).unwrap();
+    raw.memory.program_words = 64;
+    let small = raw.validate().unwrap();
+    let err = compile(&nano, &small, CompileOptions::default())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("the program memory needs") && err.contains("but has 64"),
+        "{err}"
+    );
+    assert!(
+        err.contains("built-in targets with room for") && err.contains("ecp5-45f"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("ecp5-25f,") && !err.ends_with("ecp5-25f"),
+        "{err}"
+    );
 }
 
 /// Every compiled instruction keeps the rules of the target (addresses in the memories its

@@ -301,63 +301,82 @@ impl Cosim {
             got: String::new(),
             cycle: None,
         };
-        for (i, w) in expected.iter().enumerate() {
-            let Some(g) = got.get(i) else {
+        let i = first_mismatch(expected, got)?;
+        let (w, g) = match (expected.get(i), got.get(i)) {
+            (Some(w), Some(g)) => (w, g),
+            (Some(w), None) => {
                 return Some(Box::new(Divergence {
                     expected: "its values".into(),
                     got: "none".into(),
                     ..at_step(w)
-                }));
-            };
-            if g == w {
-                continue;
+                }))
             }
-            let cycle = if rtl_vs_iss {
-                self.rtl.read_cycles().get(i).copied()
-            } else {
-                None
-            };
-            let spec = self
-                .bundle
-                .manifest
-                .checkpoints
-                .iter()
-                .find(|c| c.step == w.step.name() && c.layer == w.layer);
-            let mut d = Divergence {
-                cycle,
+            // Values past the expected ones.
+            (None, Some(extra)) => {
+                return Some(Box::new(Divergence {
+                    expected: "no more values".into(),
+                    got: "more".into(),
+                    ..at_step(extra)
+                }))
+            }
+            (None, None) => return None,
+        };
+        if (g.step, g.layer) != (w.step, w.layer) {
+            return Some(Box::new(Divergence {
+                expected: "its values".into(),
+                got: format!("the values of {}", describe(Some(g.step.name()), g.layer)),
                 ..at_step(w)
-            };
-            if let Some(e) = w.mant.iter().zip(&g.mant).position(|(a, b)| a != b) {
-                d.element = Some(e);
-                d.expected = w.mant[e].to_string();
-                d.got = g.mant[e].to_string();
-                // The element's vector address: walk the checkpoint's parts.
-                if let Some(spec) = spec {
-                    let mut at = e;
-                    for part in &spec.parts {
-                        if at < part.len as usize {
-                            if let Some(v) = part.vector {
-                                let address = v as usize + at;
-                                d.address = Some(address);
-                                d.lane = Some(address % self.vector_lanes);
-                            }
-                            break;
-                        }
-                        at -= part.len as usize;
-                    }
-                }
-            } else if w.mant.len() != g.mant.len() {
-                d.expected = format!("{} values", w.mant.len());
-                d.got = format!("{} values", g.mant.len());
-            } else {
-                d.what += " (exponents)";
-                d.expected = format!("{:?}", w.exps);
-                d.got = format!("{:?}", g.exps);
-            }
-            return Some(Box::new(d));
+            }));
         }
-        None
+        let cycle = if rtl_vs_iss {
+            self.rtl.read_cycles().get(i).copied()
+        } else {
+            None
+        };
+        let spec = self
+            .bundle
+            .manifest
+            .checkpoints
+            .iter()
+            .find(|c| c.step == w.step.name() && c.layer == w.layer);
+        let mut d = Divergence {
+            cycle,
+            ..at_step(w)
+        };
+        if let Some(e) = w.mant.iter().zip(&g.mant).position(|(a, b)| a != b) {
+            d.element = Some(e);
+            d.expected = w.mant[e].to_string();
+            d.got = g.mant[e].to_string();
+            // The element's vector address: walk the checkpoint's parts.
+            if let Some(spec) = spec {
+                let mut at = e;
+                for part in &spec.parts {
+                    if at < part.len as usize {
+                        if let Some(v) = part.vector {
+                            let address = v as usize + at;
+                            d.address = Some(address);
+                            d.lane = Some(address % self.vector_lanes);
+                        }
+                        break;
+                    }
+                    at -= part.len as usize;
+                }
+            }
+        } else if w.mant.len() != g.mant.len() {
+            d.expected = format!("{} values", w.mant.len());
+            d.got = format!("{} values", g.mant.len());
+        } else {
+            d.what += " (exponents)";
+            d.expected = format!("{:?}", w.exps);
+            d.got = format!("{:?}", g.exps);
+        }
+        Some(Box::new(d))
     }
+}
+
+/// The first index at which two machines' step values differ, one holding more counting.
+fn first_mismatch(expected: &[StepValues], got: &[StepValues]) -> Option<usize> {
+    (0..expected.len().max(got.len())).find(|&i| expected.get(i) != got.get(i))
 }
 
 /// `qkv of layer 2`, `final_norm`, or `the end of the program`.
@@ -366,5 +385,33 @@ fn describe(step: Option<&str>, layer: Option<usize>) -> String {
         (Some(s), Some(l)) => format!("{s} of layer {l}"),
         (Some(s), None) => s.to_string(),
         (None, _) => "the end of the program".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monorail_contract::steps::ModelStep;
+
+    fn values(step: ModelStep, mant: &[i32]) -> StepValues {
+        StepValues {
+            step,
+            layer: None,
+            mant: mant.to_vec(),
+            exps: vec![0],
+        }
+    }
+
+    #[test]
+    fn a_mismatch_is_a_value_a_missing_step_or_an_extra_one() {
+        let a = values(ModelStep::FinalNorm, &[1, 2]);
+        let b = values(ModelStep::Classifier, &[3]);
+        let same = [a.clone(), b.clone()];
+        assert_eq!(first_mismatch(&same, &same), None);
+        let only_a = std::slice::from_ref(&a);
+        assert_eq!(first_mismatch(&same, only_a), Some(1));
+        assert_eq!(first_mismatch(only_a, &same), Some(1), "an extra step");
+        let off = values(ModelStep::FinalNorm, &[1, 3]);
+        assert_eq!(first_mismatch(&same, &[off, b]), Some(0));
     }
 }

@@ -13,11 +13,16 @@ pub fn render(template: &str, values: &[(&str, String)]) -> String {
     for (name, value) in values {
         out = out.replace(&format!("@{name}@"), value);
     }
-    if let Some(at) = out.find('@') {
+    // Every `@`, not only the first: `always @(*)` comes before many placeholders.
+    for (at, _) in out.match_indices('@') {
         let rest = &out[at + 1..];
         if let Some(end) = rest.find('@') {
             let name = &rest[..end];
-            if !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
                 panic!("template placeholder @{name}@ has no value");
             }
         }
@@ -161,6 +166,9 @@ mod tests {
         assert!(result.is_err());
         // Verilog's own `@(` is not a placeholder.
         assert_eq!(render("always @(*) x", &[]), "always @(*) x");
+        // A placeholder left over after one: found too.
+        let result = std::panic::catch_unwind(|| render("always @(*) x = @LEFT_OVER@;", &[]));
+        assert!(result.is_err());
     }
 
     #[test]

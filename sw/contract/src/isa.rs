@@ -268,7 +268,8 @@ define_isa! {
     /// `v[dst + r[idx]] = r[src]`.
     Setv = 0x40, Vxu, "setv", "write a register into one element" { dst: V 16, idx: R 6, src: R 6 }
     /// For `d < n`: lane `pos % lanes` of matrix word `dst + (pos / lanes) * n + d` = `v[src + d]`
-    /// (int8): one position of a key or value cache in column-block layout.
+    /// (int8): one position of a key or value cache in column-block layout. `src` is in the
+    /// vector memory.
     Kvstore = 0x41, Vxu, "kvstore", "store one cache position" { dst: M 20, src: V 16, n: U 16 }
     /// `v[dst + i] = v[src + i]`.
     Copy = 0x42, Vxu, "copy", "copy" { dst: V 16, src: V 16, n: N 17 }
@@ -277,7 +278,8 @@ define_isa! {
     Kvexp = 0x43, Vxu, "kvexp", "store one cache exponent" { dst: M 20, src: R 6 }
     /// With `phase = pos * v[src + i]` modulo 2^32 (a fraction of a turn): `v[dst + i]` =
     /// `cos(phase)` for even `i`, `sin(phase)` for odd `i`, in Q1.14 (numerics::sin_cos_q14):
-    /// RoPE's rotations at the current position, from its phase steps.
+    /// RoPE's rotations at the current position, from its phase steps. `src` is in the
+    /// accumulator or wide memory (32-bit steps).
     Sincos = 0x44, Vxu, "sincos", "cosines and sines of the position's phases" { dst: V 16, src: V 16, n: N 17 }
     /// `v[dst + i] = r[s]`.
     Fill = 0x45, Vxu, "fill", "fill with a scalar" { dst: V 16, n: N 17, s: R 6 }
@@ -1173,7 +1175,26 @@ impl Op {
         if wide_reads > 1 {
             return Err("reads two operands from the wide memory, which has one read port".into());
         }
+        let memory_at = |start: i64, n: usize| target.memory_of(start as usize..start as usize + n);
         match *self {
+            // The core reads a cache store's elements from the vector memory only, and the
+            // phase steps of sincos from the accumulator or wide memory only.
+            Op::Kvstore { src, n, .. }
+                if n > 0 && memory_at(src, n as usize) != Some(VectorMemory::Vector) =>
+            {
+                Err(format!(
+                    "kvstore reads src=v{src} from the vector memory only, not from the {}",
+                    memory_at(src, n as usize).map_or("?", |m| m.name())
+                ))
+            }
+            Op::Sincos { src, n, .. }
+                if memory_at(src, length(n, pos)) == Some(VectorMemory::Vector) =>
+            {
+                Err(format!(
+                    "sincos reads its phase steps src=v{src} from the accumulator or wide memory, \
+                     not from the vector memory"
+                ))
+            }
             Op::Rope { src, n, .. } if src as usize % 2 != 0 || length(n, pos) % 2 != 0 => {
                 Err("rope works on pairs: src on an even lane and an even n".into())
             }
@@ -1578,6 +1599,32 @@ mod tests {
                 spec.mnemonic
             );
         }
+    }
+
+    #[test]
+    fn cache_stores_and_sincos_read_the_memories_the_core_reads_them_from() {
+        let target = Target::builtin("sim-tiny").unwrap();
+        let start = |m: VectorMemory| target.range_of(m).start as i64;
+        let store = |src: i64| Op::Kvstore { dst: 0, src, n: 4 };
+        assert_eq!(store(start(VectorMemory::Vector)).check(&target, 3), Ok(()));
+        for m in [VectorMemory::Accumulator, VectorMemory::Wide] {
+            let err = store(start(m)).check(&target, 3).unwrap_err();
+            assert!(err.contains("from the vector memory only"), "{err}");
+        }
+        let sincos = |src: i64| Op::Sincos {
+            dst: start(VectorMemory::Vector),
+            src,
+            n: 8,
+        };
+        assert_eq!(sincos(start(VectorMemory::Wide)).check(&target, 3), Ok(()));
+        assert_eq!(
+            sincos(start(VectorMemory::Accumulator)).check(&target, 3),
+            Ok(())
+        );
+        let err = sincos(start(VectorMemory::Vector) + 64)
+            .check(&target, 3)
+            .unwrap_err();
+        assert!(err.contains("not from the vector memory"), "{err}");
     }
 
     #[test]

@@ -350,12 +350,13 @@ impl RawTarget {
             }
         };
         let matrix_tiles = positive("memory.matrix_tiles", m.matrix_tiles)?;
-        // A matrix address is a tile's number above a word's within the tile.
+        // A matrix address is a tile's number above a word's within the tile (at least one bit
+        // of each).
         let matrix_tile_words = pow2(
             "memory.matrix_tile_words",
             m.matrix_tile_words,
             MIN_MATRIX_TILE_WORDS,
-            MAX_MATRIX_WORDS as u32,
+            MAX_MATRIX_WORDS as u32 / 2,
         )?;
         let vector_memory_words = [
             positive("memory.vector_words", m.vector_words)?,
@@ -880,7 +881,7 @@ mod tests {
             (Box::new(|t| t.clock_hz = 0), "`clock_hz`"),
             (
                 Box::new(|t| t.memory.matrix_tile_words = 1000),
-                "`memory.matrix_tile_words` is 1000: must be a power of two in 16 ..= 1048576",
+                "`memory.matrix_tile_words` is 1000: must be a power of two in 16 ..= 524288",
             ),
             (
                 Box::new(|t| {

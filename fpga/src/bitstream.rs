@@ -637,7 +637,8 @@ fn place_and_route(
     if board.family == Family::Ecp5 {
         write("clock.lpf", &clock_lpf)?;
     }
-    write("build.sh", &script(board, synthesis, &commands))?;
+    let script_path = partial.join("build.sh");
+    write_script(&script_path, &script(board, synthesis, &commands)).map_err(io(&script_path))?;
     let t = Instant::now();
     let arg_refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
     let log_path = partial.join(log_name(name));
@@ -766,7 +767,7 @@ fn swap_and_pack(
                 .join("\n"),
             commands[swaps.len()]
         );
-        std::fs::write(&script_path, script).map_err(io(&script_path))?;
+        write_script(&script_path, &script).map_err(io(&script_path))?;
         let config = partial.join(ROUTED_ECP5);
         std::fs::write(&config, &base).map_err(io(&config))?;
 
@@ -907,7 +908,7 @@ fn swap_and_pack_gowin(
          2>&1\n",
         log_name("pack")
     );
-    std::fs::write(&script_path, script).map_err(io(&script_path))?;
+    write_script(&script_path, &script).map_err(io(&script_path))?;
     let t = Instant::now();
     run(
         "pack",
@@ -951,6 +952,18 @@ fn swapped(
 /// The log file of a step.
 fn log_name(step: &str) -> String {
     format!("{}.log", step.replace(' ', "-"))
+}
+
+/// Write a `build.sh`, executable: `./build.sh` replays, and a model's script runs the one of
+/// the folder above when its routed design is missing.
+fn write_script(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
 }
 
 /// `build.sh`: the flow's commands, replayable from its folder with the pinned tools.
@@ -1026,6 +1039,18 @@ fn read_report(path: &Path) -> Result<(Vec<Resource>, Option<f64>), ToolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_scripts_are_executable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("build.sh");
+        write_script(&path, "#!/bin/sh\necho replayed\n").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o111, 0o111, "{mode:o}");
+        let out = std::process::Command::new(&path).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "replayed\n");
+    }
 
     #[test]
     fn a_bitstream_for_another_part_is_refused() {

@@ -325,7 +325,12 @@ fn read(dir: &Path, family: Family, reused: bool) -> Result<Synthesis, ToolError
         if let Some(by_type) = module["num_cells_by_type"].as_object() {
             for (cell, n) in by_type {
                 if primitive(cell) {
-                    *cells.entry(cell.clone()).or_insert(0) += n.as_u64().unwrap_or(0);
+                    // A count that is not a number is yosys's format changing under us: refused,
+                    // never read as 0 (which would pass every budget).
+                    let n = n
+                        .as_u64()
+                        .ok_or_else(|| bad(&format!("the count of {cell} is {n}, not a number")))?;
+                    *cells.entry(cell.clone()).or_insert(0) += n;
                 }
             }
         }
@@ -384,6 +389,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not JSON"));
+        // A count that is not a number is refused, not read as none.
+        std::fs::write(
+            dir.path().join("stat.json"),
+            r#"{"modules": {"\top": {"num_cells_by_type": {"DP16KD": "3"}}}}"#,
+        )
+        .unwrap();
+        let err = read(dir.path(), Family::Ecp5, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the count of DP16KD is \"3\", not a number"),
+            "{err}"
+        );
     }
 
     /// A finished synthesis folder's `stat.json` with `cells` (a JSON object of counts by cell

@@ -430,14 +430,15 @@ pub fn swap_gowin(
             changed.insert(number as usize);
         }
     }
-    let modules = netlist["modules"]
-        .as_object_mut()
+    let modules = netlist
+        .get_mut("modules")
+        .and_then(|m| m.as_object_mut())
         .ok_or("no `modules` in the netlist")?;
     for number in changed {
         let bram = &brams[number];
         let cell = modules
             .values_mut()
-            .find_map(|m| m["cells"].get_mut(&bram.cell))
+            .find_map(|m| m.get_mut("cells").and_then(|c| c.get_mut(&bram.cell)))
             .ok_or_else(|| format!("cell {} vanished", bram.cell))?;
         let word_bits = if bram.nine { 9 } else { 8 };
         let bits: Vec<bool> = bram

@@ -262,7 +262,14 @@ pub fn build(
     }
     // Build in a private folder, then rename: a half-built folder never looks finished, and
     // concurrent builds of the same inputs do not trample each other.
-    let tmp = parent.join(format!(".{name}-{hash:016x}-{}", std::process::id()));
+    // The process and a count of its builds name it, so that two threads building the same
+    // inputs at once (tests run in parallel) each have their own.
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let tmp = parent.join(format!(
+        ".{name}-{hash:016x}-{}-{}",
+        std::process::id(),
+        BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     std::fs::write(tmp.join("top.v"), verilog).map_err(io(&tmp))?;
@@ -272,12 +279,22 @@ pub fn build(
         .args(verilator_flags(waveforms))
         .args(["--Mdir", "obj", "--build", "top.v"]);
     run("Verilator", v, &tmp.join("verilator.log"))?;
-    let root = Command::new(&verilator)
-        .arg("--getenv")
-        .arg("VERILATOR_ROOT")
-        .output()
-        .map_err(io(&verilator))?;
-    let root = String::from_utf8_lossy(&root.stdout).trim().to_string();
+    // Where Verilator's headers are: its own answer, checked and logged like every tool's.
+    let root_log = tmp.join("verilator-root.log");
+    let mut getenv = Command::new(&verilator);
+    getenv.args(["--getenv", "VERILATOR_ROOT"]);
+    run("Verilator --getenv VERILATOR_ROOT", getenv, &root_log)?;
+    let root = std::fs::read_to_string(&root_log).map_err(io(&root_log))?;
+    let root = root.lines().next().unwrap_or("").trim().to_string();
+    if root.is_empty() || !Path::new(&root).join("include").is_dir() {
+        return Err(RtlError::Tool {
+            step: format!(
+                "Verilator --getenv VERILATOR_ROOT (gave `{root}`, without an include folder)"
+            ),
+            status: "0".into(),
+            log: root_log,
+        });
+    }
     let mut cc = Command::new("g++");
     cc.current_dir(&tmp).args([
         "-std=c++20",

@@ -8,7 +8,7 @@
 //! the UART included, is the Verilog that is synthesised. The core keeps its module (renamed
 //! `core`); the board top is module `top`, as the synthesis scripts and the harness expect.
 
-use monorail_contract::board::{uart_bit_cycles, Board, MIN_UART_BIT_CYCLES};
+use monorail_contract::board::{uart_bit_cycles, uart_rule, Board};
 use monorail_contract::target::Family;
 use thiserror::Error;
 
@@ -45,17 +45,12 @@ pub enum BoardTopError {
         nearest: String,
     },
     /// The UART would be too fast for the core clock.
-    #[error(
-        "{baud} baud gives {cycles} core cycles a bit at {clock_hz} Hz; the UART needs \
-         {MIN_UART_BIT_CYCLES}"
-    )]
+    #[error("{baud} baud: {rule}")]
     Baud {
         /// The speed asked for.
         baud: u32,
-        /// Cycles a bit.
-        cycles: u64,
-        /// The core clock.
-        clock_hz: u64,
+        /// The UART rule it breaks (contract::board::uart_rule).
+        rule: String,
     },
 }
 
@@ -209,13 +204,10 @@ pub fn board_top(
 ) -> Result<String, BoardTopError> {
     let clock_hz = board.target.clock_hz;
     let bit_cycles = uart_bit_cycles(clock_hz, uart_baud);
-    if bit_cycles < MIN_UART_BIT_CYCLES {
-        return Err(BoardTopError::Baud {
-            baud: uart_baud,
-            cycles: bit_cycles,
-            clock_hz,
-        });
-    }
+    uart_rule(clock_hz, uart_baud).map_err(|rule| BoardTopError::Baud {
+        baud: uart_baud,
+        rule,
+    })?;
     let (clock_port, clocking) = clocking(board, top_for)?;
     let count_bits = bits_for(bit_cycles);
     // The heartbeat: the top bit of a counter of about a second.
@@ -336,6 +328,10 @@ mod tests {
         assert!(e.to_string().contains("cannot make"), "{e}");
         assert!(board_top(&board, &core, TopFor::Simulation, 115_200).is_ok());
         let e = board_top(&board, &core, TopFor::Simulation, 20_000_000).unwrap_err();
-        assert!(e.to_string().contains("needs 8"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("20000000 baud: the core's 97123457 Hz clock gives fewer than 8 cycles"),
+            "{e}"
+        );
     }
 }

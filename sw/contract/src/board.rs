@@ -83,6 +83,32 @@ pub fn uart_bit_cycles(clock_hz: u64, baud: u32) -> u64 {
     (clock_hz + u64::from(baud) / 2) / u64::from(baud)
 }
 
+/// Most a UART bit may differ from its nominal length, in hundredths, once rounded to whole
+/// core cycles: over a frame's ten bits, the stop bit's sample stays well inside it.
+pub const MAX_UART_BIT_ERROR_PERCENT: u64 = 2;
+
+/// Whether a core clocked at `clock_hz` keeps a UART at `baud`: at least
+/// [`MIN_UART_BIT_CYCLES`] cycles a bit, and the bit's length, rounded to whole cycles, within
+/// [`MAX_UART_BIT_ERROR_PERCENT`] of the nominal. The error says which.
+pub fn uart_rule(clock_hz: u64, baud: u32) -> Result<(), String> {
+    let cycles = uart_bit_cycles(clock_hz, baud);
+    if cycles < MIN_UART_BIT_CYCLES {
+        return Err(format!(
+            "the core's {clock_hz} Hz clock gives fewer than {MIN_UART_BIT_CYCLES} cycles a bit"
+        ));
+    }
+    // |cycles - clock / baud| / (clock / baud) = |cycles * baud - clock| / clock
+    let off = (cycles * u64::from(baud)).abs_diff(clock_hz);
+    if off * 100 > MAX_UART_BIT_ERROR_PERCENT * clock_hz {
+        return Err(format!(
+            "the core's {clock_hz} Hz clock makes a bit {cycles} cycles, {:.1}% off its length \
+             (at most {MAX_UART_BIT_ERROR_PERCENT}%)",
+            off as f64 * 100.0 / clock_hz as f64
+        ));
+    }
+    Ok(())
+}
+
 /// UART speeds a board file may ask for.
 pub const UART_BAUD_RANGE: std::ops::RangeInclusive<u32> = 1_200..=3_000_000;
 
@@ -259,15 +285,8 @@ impl RawBoard {
                 ),
             ));
         }
-        if uart_bit_cycles(target.clock_hz, self.uart_baud) < MIN_UART_BIT_CYCLES {
-            return Err(field(
-                "uart_baud",
-                &self.uart_baud,
-                &format!(
-                    "the core's {} Hz clock gives fewer than {MIN_UART_BIT_CYCLES} cycles a bit",
-                    target.clock_hz
-                ),
-            ));
+        if let Err(rule) = uart_rule(target.clock_hz, self.uart_baud) {
+            return Err(field("uart_baud", &self.uart_baud, &rule));
         }
         let gowin: Vec<&str> = GOWIN_DEVICES
             .iter()
@@ -390,12 +409,7 @@ impl Board {
                 UART_BAUD_RANGE.end()
             )));
         }
-        if uart_bit_cycles(self.target.clock_hz, baud) < MIN_UART_BIT_CYCLES {
-            return Err(refuse(format!(
-                "the core's {} Hz clock gives fewer than {MIN_UART_BIT_CYCLES} cycles a bit",
-                self.target.clock_hz
-            )));
-        }
+        uart_rule(self.target.clock_hz, baud).map_err(refuse)?;
         Ok(Board {
             uart_baud: baud,
             ..self
@@ -437,11 +451,10 @@ impl Board {
             }
             Some(_) => {}
         }
-        if uart_bit_cycles(target.clock_hz, self.uart_baud) < MIN_UART_BIT_CYCLES {
+        if let Err(rule) = uart_rule(target.clock_hz, self.uart_baud) {
             return Err(refuse(format!(
-                "its {} Hz clock gives fewer than {MIN_UART_BIT_CYCLES} cycles a bit at the \
-                 board's {} baud",
-                target.clock_hz, self.uart_baud
+                "at the board's {} baud, {rule}",
+                self.uart_baud
             )));
         }
         Ok(Board {
@@ -603,6 +616,19 @@ mod tests {
             let err = ulx3s.clone().at_baud(baud).unwrap_err().to_string();
             assert!(err.contains(rule), "{err}");
         }
+        // 100 MHz at 3,000,000 baud: 33 cycles a bit where 33.3 are due, 1% off; at 2,900,000,
+        // 34 where 34.48 are, 1.4%; at 2,950,000, 34 where 33.9 are: fine. 40 MHz at 3,000,000:
+        // 13 where 13.3 are, 2.5%: refused.
+        assert!(ulx3s.clone().at_baud(3_000_000).is_ok());
+        let err = Board::builtin("ulx3s-25f")
+            .unwrap()
+            .at_baud(3_000_000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("makes a bit 13 cycles, 2.5% off its length (at most 2%)"),
+            "{err}"
+        );
         let slow = Board::builtin("icebreaker").unwrap().at_baud(3_000_000);
         let err = slow.unwrap_err().to_string();
         assert!(

@@ -1,5 +1,8 @@
 //! What the RTL needs to know about each instruction, derived from the contract's instruction
-//! table, access sets and cost rules, and written out as Verilog: the RTL restates nothing.
+//! table, access sets and cost rules, and written out as Verilog, so that the RTL does not
+//! restate them. (Not yet all: the units' own occupancy counts in `rtl/vector.v` and
+//! `rtl/matrix.v`, the wait field's bits in `rtl/sequencer.v` and the residual guard bits in
+//! `rtl/vector.v` are still written by hand beside the contract's.)
 //!
 //! - field positions come from `isa::SPECS`;
 //! - which register fields an instruction reads comes from probing `Op::accesses`;

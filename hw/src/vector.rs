@@ -1,4 +1,5 @@
-//! The vector unit: `vector_lanes` lanes of the numerics primitives in one six-stage pipeline,
+//! The vector unit: `vector_lanes` lanes of the numerics primitives in one nine-stage pipeline
+//! (`timing::VXU_PIPELINE_CYCLES`: issue, decode, read, operands, E1 to E5),
 //! the reduction trees, the sine table of `sincos` and the cache stores' read-modify-write of the
 //! matrix memory. Body: `rtl/vector.v`, with its decode generated from the contract and its
 //! tables from `numerics::tables`.

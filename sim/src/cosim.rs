@@ -158,6 +158,18 @@ impl Cosim {
                 cycle: None,
             })
         };
+        // A position past the bundle's context or a token past the vocabulary would index
+        // past the machines' memories: refused before any of them runs.
+        let context = self.bundle.manifest.predicted_cycles.len();
+        let vocab = self.golden.model().config.vocab_size;
+        if pos >= context || token as usize >= vocab {
+            return Err(diverge(
+                "the input and the bundle",
+                "the token step asked for".into(),
+                format!("a position below {context} and a token below {vocab}"),
+                format!("position {pos}, token {token}"),
+            ));
+        }
         let next = self.golden.forward(token, pos);
         let golden_values = self.golden.take_values();
         let iss = self.iss.step(token, pos).map_err(|e| {

@@ -1,8 +1,8 @@
 //! Monorail's machines: what runs a bundle.
 //!
 //! [`Machine`] is the one interface (load a bundle, run a token step, read the checkpoints and the
-//! cycle count) that the instruction-set simulator implements here and the Verilated RTL will
-//! implement, so the same tests run on both.
+//! cycle count) that the instruction-set simulator and the Verilated RTL ([`rtl::Rtl`]) implement,
+//! so the same tests run on both.
 //!
 //! The [`Iss`] executes a bundle bit-exactly with the contract's numerics and counts cycles
 //! exactly with the contract's timing rules. It executes each instruction whole, in program order,

@@ -377,7 +377,9 @@ impl Machine for Rtl {
         }
         let predicted = m.predicted_cycles[pos];
         self.send(&host::step_command(token as u16, pos as u16))?;
-        let limit = START_CYCLES + predicted + OVERRUN_CYCLES;
+        let limit = START_CYCLES
+            .saturating_add(predicted)
+            .saturating_add(OVERRUN_CYCLES);
         let mut values = Vec::new();
         self.read_cycles.clear();
         if self.record {

@@ -44,6 +44,33 @@ fn cosim(
     Ok(steps)
 }
 
+#[test]
+fn a_token_step_outside_the_bundle_is_refused_before_any_machine_runs() {
+    let quant = QuantModel::quantize(&synth::synthesize(synth::parse_shape("nano").unwrap(), 1));
+    let t = Target::builtin("sim-tiny").unwrap();
+    let compiled = compile(&quant, &t, CompileOptions::default()).unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    compiled.bundle.write(dir.path(), &t).unwrap();
+    let mut c = Cosim::new(
+        quant,
+        &t,
+        compiled.bundle,
+        &core("sim-tiny"),
+        dir.path(),
+        &[],
+    )
+    .unwrap();
+    for (token, pos, needle) in [
+        (100_000, 0, "token 100000"),
+        (1, 100_000, "position 100000"),
+    ] {
+        let d = c.step(token, pos).expect_err("refused");
+        assert!(d.to_string().contains(needle), "{d}");
+    }
+    // The machines are untouched: the first step still agrees.
+    assert!(c.step(1, 0).is_ok());
+}
+
 fn stories(seed: u64) -> QuantModel {
     QuantModel::quantize(&synth::synthesize(
         synth::parse_shape("stories260k").unwrap(),

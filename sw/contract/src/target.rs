@@ -574,8 +574,8 @@ pub const SCALAR_TABLE_ENTRIES: usize = 512;
 
 /// Multipliers (18 x 18) of a core: one per matrix lane; two per vector lane (the first
 /// product, and silu's and rope's second); four for `sincos`'s phases (two elements, two halves
-/// each); three for products of scalars (`muli`, the cache stores' row address, the matrix
-/// unit's occupancy).
+/// each); three for products of scalars (`muli`, the cache stores' row address, and the
+/// sequencer's product for the matrix unit's occupancy).
 pub fn multipliers(lanes: usize, vector_lanes: usize) -> usize {
     lanes + 2 * vector_lanes + 4 + 3
 }

@@ -91,6 +91,9 @@ pub const MAX_UART_BIT_ERROR_PERCENT: u64 = 2;
 /// [`MIN_UART_BIT_CYCLES`] cycles a bit, and the bit's length, rounded to whole cycles, within
 /// [`MAX_UART_BIT_ERROR_PERCENT`] of the nominal. The error says which.
 pub fn uart_rule(clock_hz: u64, baud: u32) -> Result<(), String> {
+    if baud == 0 {
+        return Err("a UART needs a speed above 0".into());
+    }
     let cycles = uart_bit_cycles(clock_hz, baud);
     if cycles < MIN_UART_BIT_CYCLES {
         return Err(format!(
@@ -394,8 +397,8 @@ impl Board {
     }
 
     /// The board with its UART at `baud` instead of the board file's: refused, naming the
-    /// board, outside the speeds a board file may ask for or where the core's clock gives a bit
-    /// fewer than [`MIN_UART_BIT_CYCLES`] cycles.
+    /// board, outside the speeds a board file may ask for or where the core cannot keep it
+    /// ([`uart_rule`]).
     pub fn at_baud(self, baud: u32) -> Result<Board, BoardError> {
         let refuse = |rule: String| BoardError::Baud {
             board: self.name.clone(),

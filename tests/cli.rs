@@ -604,6 +604,10 @@ fn bad_flags_are_refused() {
         &["synth-model", "--shape", "dim=64", "-o", "x.bin"],
         &["`hidden` is missing"],
     );
+    refused(
+        &["synth-model", "--shape", "dim=64,dim=32", "-o", "x.bin"],
+        &["`dim` is given twice"],
+    );
     let model = fixtures().join("synthetic-a.bin");
     refused(&["run", "--model", model.to_str().unwrap()], &["-z"]);
     // A built-in model has its own tokenizer; a name that is neither a file nor a built-in
@@ -864,6 +868,14 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
     let nano_manifest: Value =
         serde_json::from_slice(&std::fs::read(nano.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(nano_manifest["target"].as_str(), Some("ecp5-25f"));
+    // A bundle into a file is refused before anything is compiled.
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "mine").unwrap();
+    refused(
+        &["compile", "-o", file.to_str().unwrap()],
+        &["a-file: a file, not a folder for the bundle"],
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
     // A timeline that cannot be written is refused before the bundle is.
     refused(
         &[

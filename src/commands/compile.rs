@@ -42,6 +42,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
             )));
         }
     }
+    if args.output.exists() && !args.output.is_dir() {
+        return Err(refused(format!(
+            "-o {}: a file, not a folder for the bundle",
+            args.output.display()
+        )));
+    }
     let target = args.machine.target()?;
     let loaded = load_for(&args.model, &target)?;
     let context = args.machine.context;

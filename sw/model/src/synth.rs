@@ -86,6 +86,11 @@ pub fn parse_shape(text: &str) -> Result<ModelConfig, ModelError> {
                 keys.join(", ")
             ))
         })?;
+        if values[slot].is_some() {
+            return Err(ModelError::Invalid(format!(
+                "shape `{text}`: `{key}` is given twice"
+            )));
+        }
         values[slot] = Some(value.parse::<i32>().map_err(|_| {
             ModelError::Invalid(format!("shape `{text}`: `{key}` must be an integer"))
         })?);

@@ -119,7 +119,14 @@ pub fn prompt_tokens(args: &PromptArgs, loaded: &Loaded) -> Result<Vec<u32>, Cli
     match &args.prompt_tokens {
         Some(ids) => {
             let mut tokens = vec![BOS];
-            for item in ids.split(',').filter(|s| !s.trim().is_empty()) {
+            // A trailing comma is forgiven; an empty id between two is a typo, refused.
+            let items: Vec<&str> = ids.trim().trim_end_matches(',').split(',').collect();
+            if items.len() > 1 && items.iter().any(|s| s.trim().is_empty()) {
+                return Err(refused(format!(
+                    "--prompt-tokens `{ids}`: an empty id between two commas"
+                )));
+            }
+            for item in items.into_iter().filter(|s| !s.trim().is_empty()) {
                 let id: u32 = item
                     .trim()
                     .parse()

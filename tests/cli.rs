@@ -547,6 +547,10 @@ fn prompts_outside_the_vocabulary_are_refused() {
     args.extend(["--prompt-tokens".into(), "5,600".into()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     refused(&args, &["token 600", "vocabulary of 512"]);
+    let mut args = run_model(&model, &tokenizer);
+    args.extend(["--prompt-tokens".into(), "5,,6".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(&args, &["`5,,6`: an empty id between two commas"]);
     // Text needs the dummy prefix's " " token, which lies past synthetic-a's 512 tokens of the
     // Llama 2 tokenizer: the error says so and what to give instead.
     let mut args = run_model(&model, &tokenizer);

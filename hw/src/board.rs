@@ -327,10 +327,19 @@ mod tests {
         let e = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap_err();
         assert!(e.to_string().contains("cannot make"), "{e}");
         assert!(board_top(&board, &core, TopFor::Simulation, 115_200).is_ok());
+        // A UART the core cannot keep (contract::board::uart_rule): past the board files'
+        // range, or too fast for the core's clock.
         let e = board_top(&board, &core, TopFor::Simulation, 20_000_000).unwrap_err();
         assert!(
             e.to_string()
-                .contains("20000000 baud: the core's 97123457 Hz clock gives fewer than 8 cycles"),
+                .contains("20000000 baud: must be 1200 to 3000000"),
+            "{e}"
+        );
+        board.target.clock_hz = 12_000_000;
+        let e = board_top(&board, &core, TopFor::Simulation, 3_000_000).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("3000000 baud: the core's 12000000 Hz clock gives fewer than 8 cycles"),
             "{e}"
         );
     }

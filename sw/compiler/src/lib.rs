@@ -159,6 +159,16 @@ fn longest_context(model: &QuantModel, target: &Target, at_most: usize) -> Optio
     Some(fits)
 }
 
+/// The names of the built-in targets other than `target` for which `take` holds: what a
+/// model that does not fit `target` is pointed to.
+fn other_builtins(target: &Target, take: impl Fn(&Target) -> bool) -> Vec<String> {
+    Target::builtins()
+        .into_iter()
+        .filter(|t| t.name != target.name && take(t))
+        .map(|t| t.name)
+        .collect()
+}
+
 /// Compile `model` for `target`.
 pub fn compile(
     model: &QuantModel,
@@ -176,11 +186,7 @@ pub fn compile(
         )));
     }
     if let Some((memory, needed, available, unit)) = overflow(model, target, context) {
-        let fits: Vec<String> = Target::builtins()
-            .into_iter()
-            .filter(|t| t.name != target.name && overflow(model, t, context).is_none())
-            .map(|t| t.name)
-            .collect();
+        let fits = other_builtins(target, |t| overflow(model, t, context).is_none());
         let shorter = longest_context(model, target, context - 1);
         let mut suggestion = String::new();
         if !fits.is_empty() {
@@ -210,15 +216,9 @@ pub fn compile(
     if needed > target.program_words {
         // Another target's program differs a little (its lanes set some lengths); these have
         // room for this one and memories that hold the model.
-        let roomier: Vec<String> = Target::builtins()
-            .into_iter()
-            .filter(|t| {
-                t.name != target.name
-                    && t.program_words >= needed
-                    && overflow(model, t, context).is_none()
-            })
-            .map(|t| t.name)
-            .collect();
+        let roomier = other_builtins(target, |t| {
+            t.program_words >= needed && overflow(model, t, context).is_none()
+        });
         return Err(CompileError::DoesNotFit {
             target: target.name.clone(),
             memory: "program",

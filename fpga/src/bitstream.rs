@@ -24,7 +24,9 @@ use monorail_contract::target::{Device, Family};
 
 use crate::status::NextpnrStatus;
 use crate::synth::{synthesize_watching, Synthesis};
-use crate::tools::{find, fnv, io, publish, run, run_watching, staging, ToolError};
+use crate::tools::{
+    find, fnv, io, publish, run, run_watching, staging, toolchain_stamp, ToolError,
+};
 use crate::weights::{self, Image, Swap};
 
 /// nextpnr's placement seed when none is given.
@@ -601,6 +603,7 @@ fn place_and_route(
     let netlist = synthesis.dir.join("top.json");
     let netlist_bytes = std::fs::read(&netlist).map_err(io(&netlist))?;
     let mut parts: Vec<Vec<u8>> = vec![
+        toolchain_stamp(),
         netlist_bytes,
         board.constraints.clone().into_bytes(),
         clock_lpf.clone().into_bytes(),

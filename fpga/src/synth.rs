@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use monorail_contract::target::{Device, Family};
 
 use crate::status::yosys_line;
-use crate::tools::{find, fnv, io, publish, run_watching, staging, ToolError};
+use crate::tools::{find, fnv, io, publish, run_watching, staging, toolchain_stamp, ToolError};
 
 /// What synthesis made of a design.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -241,7 +241,7 @@ pub fn synthesize_watching(
 ) -> Result<Synthesis, ToolError> {
     let files = inputs(design)?;
     let script = script(device);
-    let mut contents = vec![script.clone().into_bytes()];
+    let mut contents = vec![toolchain_stamp(), script.clone().into_bytes()];
     for f in &files {
         contents.push(
             f.file_name()

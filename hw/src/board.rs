@@ -251,6 +251,13 @@ pub fn board_top(
             ("ACTIVITY_BITS", (beat_bits - 4).to_string()),
             ("ACTIVITY_HIGH", (beat_bits - 5).to_string()),
             (
+                "ACTIVITY_MS",
+                format!(
+                    "{:.0}",
+                    (1u64 << (beat_bits - 5)) as f64 * 1e3 / clock_hz as f64
+                ),
+            ),
+            (
                 "HEARTBEAT_HZ",
                 format!("{:.1}", clock_hz as f64 / (1u64 << beat_bits) as f64),
             ),

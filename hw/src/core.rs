@@ -97,7 +97,7 @@ impl Core {
             trace_index: Default::default(),
             trace_complete: Default::default(),
             now: Default::default(),
-            host: HostPort::new(target.lanes, target.vector_lanes, target.config_hash()),
+            host: HostPort::new(target),
             seq: Sequencer::new(target),
             sxu: ScalarUnit::new(),
             mxu: MatrixUnit::new(target),

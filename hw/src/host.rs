@@ -9,6 +9,8 @@
 
 use rust_hdl::prelude::*;
 
+use monorail_contract::target::Target;
+
 use crate::pack::{PackBytes, UnpackBytes};
 
 /// Command bytes.
@@ -99,7 +101,7 @@ pub fn parse_info_reply(reply: &[u8]) -> Result<(u16, u16, u64), String> {
 
 /// The port's states (as constants: rust_hdl declares an enum's values in every module above the
 /// one using it, unused there).
-const STATES: [&str; 9] = [
+const STATES: [&str; 10] = [
     "command",
     "arguments",
     "dispatch",
@@ -109,7 +111,16 @@ const STATES: [&str; 9] = [
     "read_wait",
     "step",
     "reply",
+    "discard",
 ];
+
+/// How long a command waits for its next byte before the port abandons it and waits for a
+/// command again: a tenth of a second, in cycles of a core clocked at `clock_hz`. A host that
+/// stopped mid-command (a lost byte, a program stopped while it wrote) leaves the port in step
+/// for the next session; a UART byte takes 8.3 ms at the slowest speed the boards allow.
+pub fn idle_limit_cycles(clock_hz: u64) -> u64 {
+    (clock_hz / 10).max(1)
+}
 
 fn state(name: &str) -> u64 {
     STATES.iter().position(|s| *s == name).expect("a state") as u64
@@ -172,6 +183,8 @@ pub struct HostPort {
     pub read_instruction: Signal<In, Bits<128>>,
     state: DFF<Bits<4>>,
     command: DFF<Bits<8>>,
+    // Cycles since a command's last byte, while it waits for the next.
+    idle: DFF<Bits<32>>,
     // The last nine argument bytes, the latest at the end.
     arguments: Vec<DFF<Bits<8>>>,
     count: DFF<Bits<8>>,
@@ -186,6 +199,10 @@ pub struct HostPort {
     start_flag: DFF<Bit>,
     word_bytes: Signal<Local, Bits<16>>,
     pack_address: PackBytes<20>,
+    // The address as sent, all four bytes, to check against the space's size.
+    pack_address_sent: PackBytes<32>,
+    // The size of the space a WRITE or READ names, in its words.
+    space_size: Signal<Local, Bits<32>>,
     pack_count: PackBytes<32>,
     pack_token: PackBytes<16>,
     pack_pos: PackBytes<16>,
@@ -205,6 +222,7 @@ pub struct HostPort {
     s_read_wait: Constant<Bits<4>>,
     s_step: Constant<Bits<4>>,
     s_reply: Constant<Bits<4>>,
+    s_discard: Constant<Bits<4>>,
     c_step: Constant<Bits<8>>,
     c_write: Constant<Bits<8>>,
     c_read: Constant<Bits<8>>,
@@ -230,6 +248,10 @@ pub struct HostPort {
     c_one20: Constant<Bits<20>>,
     c_zero32: Constant<Bits<32>>,
     c_one32: Constant<Bits<32>>,
+    c_idle_limit: Constant<Bits<32>>,
+    c_matrix_words: Constant<Bits<32>>,
+    c_vector_elements: Constant<Bits<32>>,
+    c_program_words: Constant<Bits<32>>,
     info: Vec<Constant<Bits<8>>>,
 }
 
@@ -238,14 +260,15 @@ fn constant<const N: usize>(v: u64) -> Constant<Bits<N>> {
 }
 
 impl HostPort {
-    /// The host port of a core with `lanes` matrix lanes, `vector_lanes` vector lanes and the
-    /// target config hash `hash` (which INFO reports).
-    pub fn new(lanes: usize, vector_lanes: usize, hash: u64) -> HostPort {
+    /// The host port of `target`'s core: INFO reports its lanes, vector lanes and config hash;
+    /// WRITE and READ stay within its memories.
+    pub fn new(target: &Target) -> HostPort {
+        let lanes = target.lanes;
         // INFO's reply, first byte first: 0x84, lanes, vector lanes, the hash.
         let mut info = vec![REPLY | INFO];
         info.extend_from_slice(&(lanes as u16).to_le_bytes());
-        info.extend_from_slice(&(vector_lanes as u16).to_le_bytes());
-        info.extend_from_slice(&hash.to_le_bytes());
+        info.extend_from_slice(&(target.vector_lanes as u16).to_le_bytes());
+        info.extend_from_slice(&target.config_hash().to_le_bytes());
         let word = lanes.max(16);
         HostPort {
             clock: Default::default(),
@@ -276,6 +299,7 @@ impl HostPort {
             read_instruction: Default::default(),
             state: Default::default(),
             command: Default::default(),
+            idle: Default::default(),
             arguments: (0..9).map(|_| Default::default()).collect(),
             count: Default::default(),
             needed: Default::default(),
@@ -288,6 +312,8 @@ impl HostPort {
             start_flag: Default::default(),
             word_bytes: Default::default(),
             pack_address: Default::default(),
+            pack_address_sent: Default::default(),
+            space_size: Default::default(),
             pack_count: Default::default(),
             pack_token: Default::default(),
             pack_pos: Default::default(),
@@ -306,6 +332,7 @@ impl HostPort {
             s_read_wait: constant(state("read_wait")),
             s_step: constant(state("step")),
             s_reply: constant(state("reply")),
+            s_discard: constant(state("discard")),
             c_step: constant(STEP as u64),
             c_write: constant(WRITE as u64),
             c_read: constant(READ as u64),
@@ -331,6 +358,10 @@ impl HostPort {
             c_one20: constant(1),
             c_zero32: constant(0),
             c_one32: constant(1),
+            c_idle_limit: constant(idle_limit_cycles(target.clock_hz)),
+            c_matrix_words: constant(target.matrix_words() as u64),
+            c_vector_elements: constant(target.vector_space() as u64),
+            c_program_words: constant(target.program_words as u64),
             info: info.iter().map(|&b| constant(b as u64)).collect(),
         }
     }
@@ -340,8 +371,8 @@ impl Logic for HostPort {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, command, count, needed, space, address, remaining, byte_index,
-            reply_left, start_flag
+            self, clock, state, command, idle, count, needed, space, address, remaining,
+            byte_index, reply_left, start_flag
         );
         for i in 0..self.arguments.len() {
             self.arguments[i].clock.next = self.clock.val();
@@ -355,8 +386,19 @@ impl Logic for HostPort {
         for i in 0..self.pack_address.bytes.len() {
             self.pack_address.bytes[i].next = self.arguments[i + 1].q.val();
         }
+        for i in 0..self.pack_address_sent.bytes.len() {
+            self.pack_address_sent.bytes[i].next = self.arguments[i + 1].q.val();
+        }
         for i in 0..self.pack_count.bytes.len() {
             self.pack_count.bytes[i].next = self.arguments[i + 5].q.val();
+        }
+        // The size of the space the arguments name.
+        self.space_size.next = self.c_vector_elements.val();
+        if self.arguments[0].q.val() == self.c_space_matrix.val() {
+            self.space_size.next = self.c_matrix_words.val();
+        }
+        if self.arguments[0].q.val() == self.c_space_program.val() {
+            self.space_size.next = self.c_program_words.val();
         }
         for i in 0..self.pack_token.bytes.len() {
             self.pack_token.bytes[i].next = self.arguments[i + 5].q.val();
@@ -406,6 +448,16 @@ impl Logic for HostPort {
         self.mem_addr.next = self.address.q.val();
         self.mem_we.next = false;
 
+        // While a command waits for its next byte: the cycles since the last one.
+        self.idle.d.next = self.c_zero32.val();
+        if ((self.state.q.val() == self.s_arguments.val())
+            | (self.state.q.val() == self.s_data.val())
+            | (self.state.q.val() == self.s_discard.val()))
+            & !self.in_valid.val()
+        {
+            self.idle.d.next = self.idle.q.val() + self.c_one32.val();
+        }
+        // (the idle count is reset on entering those states, and with every byte)
         if self.state.q.val() == self.s_command.val() {
             self.in_ready.next = true;
             if self.in_valid.val() {
@@ -449,6 +501,9 @@ impl Logic for HostPort {
                         self.state.d.next = self.s_dispatch.val();
                     }
                 }
+            } else if self.idle.q.val() == self.c_idle_limit.val() {
+                // The host stopped mid-command: abandon it, and wait for a command.
+                self.state.d.next = self.s_command.val();
             }
         } else if self.state.q.val() == self.s_dispatch.val() {
             // WRITE or READ with its arguments: space, address, count.
@@ -458,11 +513,26 @@ impl Logic for HostPort {
             self.byte_index.d.next = self.c_zero16.val();
             self.bytes[0].d.next = self.command.q.val() | self.c_reply.val();
             self.reply_left.d.next = self.c_one16.val();
-            if self.arguments[0].q.val() > self.c_last_space.val() {
+            if (self.arguments[0].q.val() > self.c_last_space.val())
+                | (self.pack_address_sent.word.val() > self.space_size.val())
+                | (self.pack_count.word.val()
+                    > self.space_size.val() - self.pack_address_sent.word.val())
+            {
+                // An unknown space, or words beyond the space's end: refused, naming the space
+                // (or the command). A WRITE's words are taken and dropped first.
                 self.bytes[0].d.next = self.c_error.val();
                 self.bytes[1].d.next = self.arguments[0].q.val();
+                if self.arguments[0].q.val() <= self.c_last_space.val() {
+                    self.bytes[1].d.next = self.command.q.val();
+                }
                 self.reply_left.d.next = self.c_two16.val();
+                self.remaining.d.next = self.c_zero32.val();
                 self.state.d.next = self.s_reply.val();
+                if (self.command.q.val() == self.c_write.val())
+                    & (self.pack_count.word.val() != self.c_zero32.val())
+                {
+                    self.state.d.next = self.s_discard.val();
+                }
             } else if self.pack_count.word.val() == self.c_zero32.val() {
                 self.state.d.next = self.s_reply.val();
             } else if self.command.q.val() == self.c_write.val() {
@@ -483,6 +553,15 @@ impl Logic for HostPort {
                 if self.byte_index.q.val() + self.c_one16.val() == self.word_bytes.val() {
                     self.state.d.next = self.s_write.val();
                 }
+            } else if self.idle.q.val() == self.c_idle_limit.val() {
+                self.state.d.next = self.s_command.val();
+            }
+        } else if self.state.q.val() == self.s_discard.val() {
+            // A refused WRITE's words: taken and dropped until the host stops sending, then
+            // the refusal.
+            self.in_ready.next = true;
+            if !self.in_valid.val() & (self.idle.q.val() == self.c_idle_limit.val()) {
+                self.state.d.next = self.s_reply.val();
             }
         } else if self.state.q.val() == self.s_write.val() {
             // A word of WRITE is complete: write it.
@@ -543,7 +622,6 @@ impl Logic for HostPort {
                     self.state.d.next = self.s_command.val();
                     if (self.command.q.val() == self.c_read.val())
                         & (self.remaining.q.val() != self.c_zero32.val())
-                        & (self.space.q.val() <= self.c_last_space.val())
                     {
                         self.state.d.next = self.s_read.val();
                     }

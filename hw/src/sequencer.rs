@@ -248,7 +248,8 @@ const WRITE_PORTS: [(&str, u32); 4] = [
 /// The register file of `registers` registers: copies `rf_<write port>_<read port>`, the
 /// live-value table, the valid bits, the two read ports and (in simulation) the debug read.
 /// Register numbers arrive in the encoding's 6 bits; with fewer registers only the low bits
-/// index (the bundle loader refuses programs naming more).
+/// count, for writes, reads and the initial values alike (so r32 is r0 throughout, never a
+/// write to r0; the bundle loader refuses programs naming more).
 fn register_file(registers: usize) -> String {
     let writes = WRITE_PORTS.map(|(we, _)| we);
     let reads = ["a", "b"];
@@ -290,10 +291,9 @@ fn register_file(registers: usize) -> String {
             let _ = writeln!(
                 s,
                 "(* ram_style = \"distributed\" *) reg [{top_bit}:0] rf_{p}_{q} [0:{top}];\n\
-                 always @(posedge clock) if ({we} && {wa} != 6'd0) rf_{p}_{q}[{wai}] <= \
+                 always @(posedge clock) if ({we} && {wai} != {rb}'d0) rf_{p}_{q}[{wai}] <= \
                  {wd}[{top_bit}:0];",
                 top_bit = bits - 1,
-                wa = addr(we),
                 wai = ix(&addr(we)),
                 wd = data(we)
             );
@@ -327,8 +327,7 @@ fn register_file(registers: usize) -> String {
     for (p, we) in writes.iter().enumerate() {
         let _ = writeln!(
             s,
-            "        if ({we} && {wa} != 6'd0) begin\n            reg_valid[{wai}] <= 1'b1;\n            live[{wai}] <= 2'd{p};\n        end",
-            wa = addr(we),
+            "        if ({we} && {wai} != {rb}'d0) begin\n            reg_valid[{wai}] <= 1'b1;\n            live[{wai}] <= 2'd{p};\n        end",
             wai = ix(&addr(we))
         );
     }
@@ -367,7 +366,12 @@ fn register_file(registers: usize) -> String {
         }
         let _ = writeln!(
             s,
-            "        default: read_{q} = 64'd0;\n    endcase\n    if (!reg_valid[{i}]) read_{q} = initial_value({index});\nend"
+            "        default: read_{q} = 64'd0;\n    endcase\n    if (!reg_valid[{i}]) read_{q} = initial_value({{{pad}{i}}});\nend",
+            pad = if registers < isa::REGISTERS {
+                format!("{}'d0, ", 6 - rb)
+            } else {
+                String::new()
+            }
         );
         if debug {
             s += "always @(*) dbg_reg_data = read_d;\n`else\nwire unused_dbg = &{1'b0, dbg_reg};\nalways @(*) dbg_reg_data = 64'd0;\n`endif\n";

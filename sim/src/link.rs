@@ -259,7 +259,10 @@ impl SerialLink {
                      the user must be in the `dialout` group)"
                 ))
             })?;
-        // Whatever a previous session left unread is not a reply to us.
+        // A command that a previous session left half-sent is abandoned by the port after a
+        // tenth of a second of silence (`host::idle_limit_cycles`): wait that out, with a
+        // margin, and whatever it left unread is not a reply to us.
+        std::thread::sleep(Duration::from_millis(150));
         let _ = port.clear(serialport::ClearBuffer::All);
         Ok(SerialLink {
             port,

@@ -8,7 +8,10 @@ use common::{bundle, core};
 use monorail_contract::isa::assemble;
 use monorail_contract::target::{Target, VectorMemory};
 use monorail_contract::timing::token_cycles;
-use monorail_hw::host::{ERROR, INFO, SPACE_MATRIX, SPACE_PROGRAM, SPACE_VECTOR, STEP};
+use monorail_hw::host::{
+    idle_limit_cycles, read_command, write_command, ERROR, INFO, READ, REPLY, SPACE_MATRIX,
+    SPACE_PROGRAM, SPACE_VECTOR, STEP, WRITE,
+};
 use monorail_sim::rtl::Rtl;
 
 fn machine(target: &Target) -> (Rtl, tempfile::TempDir) {
@@ -94,6 +97,75 @@ fn the_host_port_speaks_its_protocol() {
     assert_eq!(rtl.receive(2).unwrap(), vec![ERROR, 7]);
     rtl.send(&[INFO]).unwrap();
     assert_eq!(rtl.receive(13).unwrap()[0], 0x84);
+}
+
+#[test]
+fn words_beyond_a_space_are_refused_and_a_stalled_command_is_abandoned() {
+    let target = Target::builtin("sim-tiny").unwrap();
+    let (mut rtl, _images) = machine(&target);
+    let limit = idle_limit_cycles(target.clock_hz);
+    let info = |rtl: &mut Rtl| {
+        rtl.send(&[INFO]).unwrap();
+        assert_eq!(rtl.receive(13).unwrap()[0], 0x84);
+    };
+    let program = rtl.read_words(SPACE_PROGRAM, 0, 1, 16).unwrap();
+
+    // READs past a space's end, or from beyond any memory, are refused at once.
+    let vector_end = target.vector_space() as u32;
+    for (space, address, count) in [
+        (SPACE_VECTOR, vector_end - 1, 2),
+        (SPACE_VECTOR, vector_end, 1),
+        (SPACE_MATRIX, target.matrix_words() as u32, 1),
+        (SPACE_MATRIX, 1 << 24, 1),
+        (SPACE_PROGRAM, 1, u32::MAX),
+    ] {
+        rtl.send(&read_command(space, address, count)).unwrap();
+        assert_eq!(
+            rtl.receive(2).unwrap(),
+            vec![ERROR, READ],
+            "{space} {address}"
+        );
+    }
+    // The last word of a space is not past it.
+    assert_eq!(
+        rtl.read_words(SPACE_VECTOR, vector_end - 1, 1, 4)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A refused WRITE's words are taken and dropped, then the refusal: nothing is written.
+    let words = target.program_words as u32;
+    for (space, refused) in [(SPACE_PROGRAM, WRITE), (7, 7)] {
+        rtl.send(&write_command(space, words - 1, 2)).unwrap();
+        rtl.send(&[0x55; 32]).unwrap();
+        // (`receive` gives up after 1,000 quiet cycles)
+        rtl.model().tick(limit - 2_000);
+        assert!(
+            rtl.receive(1).is_err(),
+            "the refusal waits for the host to stop"
+        );
+        rtl.model().tick(2_000);
+        assert_eq!(rtl.receive(2).unwrap(), vec![ERROR, refused]);
+        info(&mut rtl);
+    }
+    assert_eq!(rtl.read_words(SPACE_PROGRAM, 0, 1, 16).unwrap(), program);
+
+    // A command whose bytes stop coming waits for them up to the limit...
+    rtl.send(&read_command(SPACE_VECTOR, 5, 1)[..4]).unwrap();
+    rtl.model().tick(limit - 10);
+    rtl.send(&read_command(SPACE_VECTOR, 5, 1)[4..]).unwrap();
+    assert_eq!(rtl.receive(1).unwrap(), vec![READ | REPLY]);
+    rtl.receive(4).unwrap();
+    // ... and is abandoned after it, so the next session starts in step: here a WRITE stopped
+    // after one word and two bytes of its second.
+    rtl.write_words(SPACE_VECTOR, 5, &[vec![1, 0, 0, 0], vec![2, 0, 0, 0]])
+        .unwrap();
+    rtl.send(&write_command(SPACE_VECTOR, 5, 2)).unwrap();
+    rtl.send(&[9, 0, 0, 0, 9, 0]).unwrap();
+    rtl.model().tick(limit + 10);
+    info(&mut rtl);
+    assert_eq!((rtl.vector(5).unwrap(), rtl.vector(6).unwrap()), (9, 2));
 }
 
 #[test]

@@ -26,8 +26,8 @@ module top(@CLOCK@,uart_rx,uart_tx,led);
 
     // UART receiver: the line synchronised, the start bit confirmed at its middle, each bit
     // sampled at its middle. A byte waits in `rx_data` until the host port takes it; one that
-    // arrives before is lost and lights the error LED (the protocol is request and reply, so a
-    // host that waits for each reply never overruns).
+    // arrives before replaces it (the waiting byte is lost) and lights the error LED (the
+    // protocol is request and reply, so a host that waits for each reply never overruns).
     localparam [@COUNT_HIGH@:0] BIT_WAIT = @COUNT_BITS@'d@BIT_WAIT@;            // a bit, less one
     localparam [@COUNT_HIGH@:0] HALF_BIT_WAIT = @COUNT_BITS@'d@HALF_BIT_WAIT@;       // half a bit, less one
     reg [1:0] rx_sync;
@@ -142,7 +142,7 @@ module top(@CLOCK@,uart_rx,uart_tx,led);
 
     // Status LEDs, as many as the board has: led[0] the error (an overrun or framing error),
     // led[1] a heartbeat (the clock runs: about @HEARTBEAT_HZ@ Hz), led[2] activity (a byte or a
-    // token step, stretched to about 60 ms), the others off.
+    // token step, stretched to about @ACTIVITY_MS@ ms), the others off.
     reg [@BEAT_HIGH@:0] beat;
     reg [@ACTIVITY_HIGH@:0] activity;
     always @(posedge core_clock) begin
@@ -161,6 +161,7 @@ module top(@CLOCK@,uart_rx,uart_tx,led);
         locked_sync = 2'b00;
         reset_count = 5'd0;
         rx_sync = 2'b11;
+        tx_shift = 10'h3ff;  // the line idles high from configuration on, not from reset
         beat = 0;
         activity = 0;
     end

@@ -30,6 +30,9 @@ pub struct BoardSim {
     pub build_dir: PathBuf,
     /// Whether it was built now (false: reused from the cache).
     pub built: bool,
+    /// Whether `uart_tx` idled high before the first clock edge, as configuration leaves it (a
+    /// low line is a start bit, or a break, to the host's UART).
+    pub tx_high_at_power_on: bool,
 }
 
 impl BoardSim {
@@ -67,6 +70,8 @@ impl BoardSim {
         );
         let bit_cycles = uart_bit_cycles(board.target.clock_hz, uart_baud);
         model.set_id(rx_pin, 1);
+        model.eval();
+        let tx_high_at_power_on = model.read(tx_pin) == 1;
         // The power-on reset: 2 cycles to see the clock locked, 16 held.
         model.tick(32);
         Ok(BoardSim {
@@ -77,6 +82,7 @@ impl BoardSim {
             led,
             build_dir: build.dir,
             built: build.built,
+            tx_high_at_power_on,
         })
     }
 

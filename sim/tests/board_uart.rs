@@ -35,6 +35,10 @@ fn the_ulx3s_board_tells_the_golden_story_over_its_uart() {
         images.path(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        sim.tx_high_at_power_on,
+        "the UART line idles high from power-on"
+    );
     let mut sim = HostLink::new(sim, &compiled.bundle);
 
     sim.expect_target(&board.target).unwrap();

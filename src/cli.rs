@@ -123,7 +123,8 @@ pub struct MachineArgs {
     /// gw1n-9, icebreaker) or a target file (.toml); default: sim-tiny.
     #[arg(long)]
     pub target: Option<String>,
-    /// Positions served (the KV cache's length); default: the model's seq_len.
+    /// Positions served (the KV cache's length); default: the model's seq_len, or the most
+    /// the target's memories hold when that is fewer.
     #[arg(long)]
     pub context: Option<usize>,
 }

@@ -1001,17 +1001,22 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
     }
     let verilog = std::fs::read_to_string(tmp.path().join("a/top.v")).unwrap();
     assert!(verilog.contains("module top("));
-    // Without -o: build/gen/<target>-<hash>, kept when the inputs have not changed.
+    // Without -o: gen/<target>-<hash> in the build folder, kept when the inputs have not
+    // changed.
+    let build = tmp.path().join("build-folder");
     let run = || {
         monorail()
-            .current_dir(tmp.path())
+            .env("MONORAIL_BUILD_DIR", &build)
             .args(["gen", "--target", "sim-tiny"])
             .output()
             .unwrap()
     };
     let first = String::from_utf8(run().stdout).unwrap();
     let second = String::from_utf8(run().stdout).unwrap();
-    assert!(first.contains("wrote build/gen/sim-tiny-"), "{first}");
+    assert!(
+        first.contains(&format!("wrote {}/gen/sim-tiny-", build.display())),
+        "{first}"
+    );
     assert!(
         !first.contains("up to date") && second.contains("up to date"),
         "{second}"
@@ -1392,7 +1397,7 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/dev/monorail-none"), "{stderr}");
     // Neither a port nor --sim.
-    refused(&["chat", "--board", "ulx3s-85f"], &["--port"]);
+    refused(&["chat", "--board", "ulx3s-85f"], &["--port", "--sim"]);
 }
 
 /// `chat --board BOARD [--target T] --sim` (the default model, `model`) tells the golden
@@ -1740,7 +1745,7 @@ fn clean_removes_generated_files_and_nothing_else() {
         assert!(output.status.success(), "{stdout}");
         stdout
     };
-    let dry = run(&["--older-than", "2", "--dry-run"]);
+    let dry = run(&["--older-than", "2.5", "--dry-run"]);
     assert!(
         dry.contains(&format!("would remove {}", old.display()))
             && dry.contains("would remove 1 entries (2.0 MB)")
@@ -1755,4 +1760,5 @@ fn clean_removes_generated_files_and_nothing_else() {
     assert!(stdout.contains("removed 1 entries"), "{stdout}");
     assert!(!young.exists() && mine.join("file").exists());
     refused(&["clean", "--older-than", "soon"], &["--older-than"]);
+    refused(&["clean", "--older-than=-1"], &["--older-than", "from 0"]);
 }

@@ -82,7 +82,7 @@ impl fmt::Display for Divergence {
         if let Some(e) = self.element {
             write!(f, ", element {e}")?;
             if let (Some(a), Some(l)) = (self.address, self.lane) {
-                write!(f, " (vector element {a}, lane {l})")?;
+                write!(f, " (vector element {a}, vector lane {l})")?;
             }
         }
         if self.expected.is_empty() {

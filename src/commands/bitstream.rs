@@ -205,9 +205,9 @@ fn print_made(made: &Bitstream, cycles: &[u64]) {
     }
     let mut projection = format!(
         "projected: {:.0} tokens/s at {target_mhz} MHz ({mean_cycles:.0} cycles a token, the \
-         mean over positions 0..{})",
+         mean over positions 0 to {})",
         made.constraint_hz / mean_cycles,
-        cycles.len()
+        cycles.len() - 1
     );
     if let Some(f) = made.fmax_hz.filter(|_| !made.meets_timing()) {
         projection += &format!("; {:.0} tokens/s at the achieved Fmax", f / mean_cycles);

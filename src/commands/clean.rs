@@ -5,9 +5,10 @@ use crate::error::CliError;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Only what was made more than this many days ago.
-    #[arg(long, value_name = "DAYS")]
-    older_than: Option<u64>,
+    /// Only what was made more than this many days ago (a fraction is allowed: 0.5 is twelve
+    /// hours).
+    #[arg(long, value_name = "DAYS", value_parser = days)]
+    older_than: Option<f64>,
     /// List what would go, and remove nothing.
     #[arg(long)]
     dry_run: bool,
@@ -18,7 +19,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let dry_run = args.dry_run;
     let limit = args
         .older_than
-        .map(|d| std::time::Duration::from_secs(d.saturating_mul(24 * 3600)));
+        .map(|d| std::time::Duration::from_secs_f64(d * SECONDS_A_DAY));
     let cleaned = monorail_fpga::tools::clean(&root, limit, dry_run)
         .map_err(|e| CliError::failed(format!("cleaning {}: {e}", root.display())))?;
     for path in &cleaned.removed {
@@ -37,4 +38,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
         cleaned.kept
     );
     Ok(())
+}
+
+const SECONDS_A_DAY: f64 = 24.0 * 3600.0;
+
+/// A number of days: not negative, and at most a hundred years.
+fn days(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(d) if (0.0..=36_500.0).contains(&d) => Ok(d),
+        Ok(_) => Err("must be a number of days from 0 to 36500".into()),
+        Err(e) => Err(format!("{e}: a number of days, such as 7 or 0.5")),
+    }
 }

@@ -149,11 +149,12 @@ pub fn summary(
         ));
     }
     lines.push(format!(
-        "cycles per token: {} at position 0, {} at position {}; {:.2}x the MAC bound on average over positions 0..{positions}",
+        "cycles per token: {} at position 0, {} at position {}; {:.2}x the MAC bound on average over positions 0 to {}",
         cycles[0],
         cycles[cycles.len() - 1],
         cycles.len() - 1,
-        ratio
+        ratio,
+        positions - 1
     ));
     lines
 }

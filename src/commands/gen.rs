@@ -18,7 +18,8 @@ pub struct Args {
     model: ModelArgs,
     #[command(flatten)]
     machine: MachineArgs,
-    /// Output folder; default: build/gen/TARGET-HASH (HASH: of the files written).
+    /// Output folder; default: gen/TARGET-HASH in the build folder (`build/`, or
+    /// $MONORAIL_BUILD_DIR; HASH: of the files written).
     #[arg(long, short = 'o', value_name = "DIR")]
     output: Option<PathBuf>,
 }
@@ -42,7 +43,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         &target,
         &report,
         args.output,
-        (Path::new("build/gen"), &target.name),
+        (&monorail_fpga::build_root().join("gen"), &target.name),
     )
     .map_err(CliError::failed)?;
     for line in &report {
@@ -100,13 +101,12 @@ pub fn write_design(
         .filter_map(|e| e.ok().map(|e| e.file_name()))
         .collect();
     names.sort();
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut parts = Vec::new();
     for name in &names {
-        let bytes = std::fs::read(staging.join(name)).map_err(|e| e.to_string())?;
-        for b in name.to_string_lossy().bytes().chain([0]).chain(bytes) {
-            hash = (hash ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        parts.push(name.as_encoded_bytes().to_vec());
+        parts.push(std::fs::read(staging.join(name)).map_err(|e| e.to_string())?);
     }
+    let hash = monorail_fpga::tools::fnv(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
     let dir = root.join(format!("{name}-{hash:016x}"));
     if dir.is_dir() {
         let _ = std::fs::remove_dir_all(&staging);

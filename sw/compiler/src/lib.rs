@@ -187,10 +187,22 @@ pub fn compile(
     }
     if let Some((memory, needed, available, unit)) = overflow(model, target, context) {
         let fits = other_builtins(target, |t| overflow(model, t, context).is_none());
+        // and those that hold it with fewer positions, each with the most it holds
+        let fits_shorter: Vec<String> = Target::builtins()
+            .iter()
+            .filter(|t| t.name != target.name && !fits.contains(&t.name))
+            .filter_map(|t| {
+                longest_context(model, t, context - 1)
+                    .map(|c| format!("{} (--context {c})", t.name))
+            })
+            .collect();
         let shorter = longest_context(model, target, context - 1);
         let mut suggestion = String::new();
         if !fits.is_empty() {
             suggestion += &format!("; built-in targets that fit it: {}", fits.join(", "));
+        }
+        if !fits_shorter.is_empty() {
+            suggestion += &format!("; with fewer positions: {}", fits_shorter.join(", "));
         }
         if let Some(c) = shorter {
             suggestion += &format!("; on {} it fits with --context {c}", target.name);

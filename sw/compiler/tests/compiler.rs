@@ -449,3 +449,41 @@ fn cache_exponents_load_and_reduce_once_per_key_value_head() {
         assert_eq!(reductions, c.n_kv_heads * c.n_layers, "{shape}");
     }
 }
+
+/// A model that fits no context of a target is pointed to the other built-in targets: those
+/// that hold its context, and those that hold fewer positions, each with the most it holds.
+#[test]
+fn a_model_that_does_not_fit_is_pointed_to_targets_with_fewer_positions() {
+    let (checkpoint, _) = monorail_model::builtin::by_name("tales-nano")
+        .unwrap()
+        .load()
+        .unwrap();
+    let model = QuantModel::quantize(&checkpoint);
+    let icebreaker = Target::builtin("icebreaker").unwrap();
+    let err = compile(&model, &icebreaker, CompileOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    let (_, shorter) = err
+        .split_once("with fewer positions: ")
+        .unwrap_or_else(|| panic!("{err}"));
+    let mut named = 0;
+    for entry in shorter.split(", ") {
+        let (name, context) = entry.split_once(" (--context ").unwrap();
+        let context: usize = context.trim_end_matches(')').parse().unwrap();
+        let target = Target::builtin(name).unwrap();
+        let at = |context| {
+            compile(
+                &model,
+                &target,
+                CompileOptions {
+                    context: Some(context),
+                },
+            )
+        };
+        assert!(at(context).is_ok(), "{name} at {context}");
+        assert!(at(context + 1).is_err(), "{name} at {}", context + 1);
+        named += 1;
+    }
+    assert!(named > 0, "{err}");
+}

@@ -140,6 +140,7 @@ impl Logic for Core {
         self.seq.start_pos.next = self.host.start_pos.val();
         self.host.done.next = self.seq.done.val();
         self.host.result_token.next = self.seq.out_token.val();
+        self.host.step_aborted.next = self.seq.aborted.val();
         self.host.result_cycles.next = self.seq.out_cycles.val();
         self.busy.next = self.seq.busy.val();
         self.seq.prog_we.next =

@@ -10,6 +10,7 @@
 use rust_hdl::prelude::*;
 
 use monorail_contract::target::Target;
+use monorail_contract::timing::STEP_LIMIT_CYCLES;
 
 use crate::pack::{PackBytes, UnpackBytes};
 
@@ -80,6 +81,13 @@ pub fn parse_reply(command: u8, reply: &[u8], len: usize) -> Result<&[u8], Strin
 
 /// STEP's reply: (the next token, the step's cycles).
 pub fn parse_step_reply(reply: &[u8]) -> Result<(u16, u32), String> {
+    if reply == [ERROR, STEP] {
+        return Err(format!(
+            "the core stopped the token step after {STEP_LIMIT_CYCLES} cycles without reaching \
+             its program's end: the program in the board is damaged or partly loaded (load it \
+             again: `monorail chat --load`, or a new bitstream)"
+        ));
+    }
     let b = parse_reply(STEP, reply, STEP_REPLY_BYTES)?;
     Ok((
         u16::from_le_bytes([b[0], b[1]]),
@@ -153,6 +161,8 @@ pub struct HostPort {
     pub start_pos: Signal<Out, Bits<16>>,
     /// The step has finished (one cycle).
     pub done: Signal<In, Bit>,
+    /// The step was stopped at the step limit (with `done`).
+    pub step_aborted: Signal<In, Bit>,
     /// Its token.
     pub result_token: Signal<In, Bits<16>>,
     /// Its cycles.
@@ -283,6 +293,7 @@ impl HostPort {
             start_token: Default::default(),
             start_pos: Default::default(),
             done: Default::default(),
+            step_aborted: Default::default(),
             result_token: Default::default(),
             result_cycles: Default::default(),
             mem_active: Default::default(),
@@ -611,6 +622,12 @@ impl Logic for HostPort {
                 self.byte_index.d.next = self.c_zero16.val();
                 self.reply_left.d.next = self.c_seven16.val();
                 self.state.d.next = self.s_reply.val();
+                if self.step_aborted.val() {
+                    // Stopped at the step limit: refused, naming STEP.
+                    self.bytes[0].d.next = self.c_error.val();
+                    self.bytes[1].d.next = self.c_step.val();
+                    self.reply_left.d.next = self.c_two16.val();
+                }
             }
         } else if self.state.q.val() == self.s_reply.val() {
             // Send the bytes; READ goes on to its next word until none remain.

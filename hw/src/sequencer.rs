@@ -8,7 +8,7 @@ use monorail_contract::isa::{self, FieldKind, REGISTER_READS};
 use monorail_contract::target::Target;
 use monorail_contract::timing::{
     pass_gap_cycles, CostRule, Pace, Stream, COMPLETION_RING, MXU_PIPELINE_CYCLES,
-    VXU_PIPELINE_CYCLES,
+    STEP_LIMIT_CYCLES, VXU_PIPELINE_CYCLES,
 };
 use rust_hdl::prelude::*;
 
@@ -33,6 +33,8 @@ pub struct Sequencer {
     pub busy: Signal<Out, Bit>,
     /// One cycle when a step ends (`end` issued).
     pub done: Signal<Out, Bit>,
+    /// The last step was stopped at the step limit (`timing::STEP_LIMIT_CYCLES`), not ended.
+    pub aborted: Signal<Out, Bit>,
     /// The token the last step output (`end`'s register, its low 16 bits).
     pub out_token: Signal<Out, Bits<16>>,
     /// The cycles the last step took.
@@ -118,6 +120,7 @@ impl Logic for Sequencer {
     fn connect(&mut self) {
         self.busy.connect();
         self.done.connect();
+        self.aborted.connect();
         self.out_token.connect();
         self.out_cycles.connect();
         self.prog_rdata.connect();
@@ -403,6 +406,7 @@ pub fn body(target: &Target) -> String {
             ("IB", isa::stored_bits().to_string()),
             // The completion rings: a wait's slot is its count's low bits.
             ("RING", COMPLETION_RING.to_string()),
+            ("STEP_LIMIT", STEP_LIMIT_CYCLES.to_string()),
             ("RB", log2(COMPLETION_RING).to_string()),
             ("LOG_V", log2(v).to_string()),
             ("LOG_L", log2(l).to_string()),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use monorail_contract::bundle::Bundle;
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::Target;
+use monorail_contract::timing::STEP_LIMIT_CYCLES;
 use monorail_hw::host;
 
 use crate::{Machine, MachineError, StepResult};
@@ -48,7 +49,6 @@ pub struct HostLink<L: ByteLink> {
     link: L,
     vocab_size: usize,
     context: usize,
-    predicted_cycles: Vec<u64>,
 }
 
 impl<L: ByteLink> HostLink<L> {
@@ -59,7 +59,6 @@ impl<L: ByteLink> HostLink<L> {
             link,
             vocab_size: m.model.vocab_size,
             context: m.context,
-            predicted_cycles: m.predicted_cycles.clone(),
         }
     }
 
@@ -223,9 +222,15 @@ impl<L: ByteLink> Machine for HostLink<L> {
         }
         self.link
             .send(&host::step_command(token as u16, pos as u16))?;
-        let reply = self
-            .link
-            .receive(host::STEP_REPLY_BYTES, self.predicted_cycles[pos])?;
+        // The reply's first byte comes when the step ends, at the latest at the step limit
+        // (then an error of two bytes).
+        let mut reply = self.link.receive(1, STEP_LIMIT_CYCLES)?;
+        let rest = if reply[0] == host::ERROR {
+            1
+        } else {
+            host::STEP_REPLY_BYTES - 1
+        };
+        reply.extend(self.link.receive(rest, 0)?);
         let (next, cycles) = host::parse_step_reply(&reply).map_err(MachineError::Input)?;
         Ok(StepResult {
             next: u32::from(next),

@@ -80,7 +80,8 @@ impl Rtl {
     /// [`Rtl::load`] with more plusargs for the model (the fault injections of the co-simulation
     /// tests: `+monorail_fault_lane=N` makes matrix lane N's products wrong,
     /// `+monorail_fault_latency=1` makes the sequencer count one cycle too few for the vector
-    /// unit's latency).
+    /// unit's latency; `+monorail_step_limit=N` stops a token step after N cycles instead of
+    /// `timing::STEP_LIMIT_CYCLES`).
     pub fn load_with(
         target: &Target,
         bundle: Bundle,

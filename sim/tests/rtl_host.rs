@@ -168,6 +168,53 @@ fn words_beyond_a_space_are_refused_and_a_stalled_command_is_abandoned() {
     assert_eq!((rtl.vector(5).unwrap(), rtl.vector(6).unwrap()), (9, 2));
 }
 
+/// A token step that never reaches its program's end (here a program that was never loaded:
+/// its words decode as `nop`, and the fetch wraps around) is stopped at the step limit, and STEP
+/// is answered with an error; the port then works on, and a loaded program runs.
+#[test]
+fn a_step_without_an_end_is_stopped_at_the_step_limit() {
+    let target = Target::builtin("sim-tiny").unwrap();
+    let b = bundle(
+        &target,
+        "end token=r0",
+        vec![0; target.matrix_bytes()],
+        vec![0; target.vector_space()],
+    );
+    let images = tempfile::TempDir::new().unwrap();
+    b.write(images.path(), &target).unwrap();
+    let limit = 5_000u64;
+    let mut rtl = Rtl::load_with(
+        &target,
+        b,
+        &core(&target.name),
+        images.path(),
+        &[format!("+monorail_step_limit={limit}")],
+    )
+    .unwrap();
+    let nothing = vec![vec![0u8; 16]; target.program_words];
+    rtl.write_words(SPACE_PROGRAM, 0, &nothing).unwrap();
+    rtl.send(&[STEP, 1, 0, 0, 0]).unwrap();
+    // (`receive` gives up after 1,000 quiet cycles)
+    rtl.model().tick(limit - 1_500);
+    assert!(rtl.receive(1).is_err(), "the step runs up to its limit");
+    let reply = rtl.receive(2).unwrap();
+    assert_eq!(reply, vec![ERROR, STEP]);
+    let e = monorail_hw::host::parse_step_reply(&reply).unwrap_err();
+    assert!(e.contains("without reaching its program's end"), "{e}");
+    let program = assemble("li dst=r3 imm=77\nend token=r3 wait=sxu:1").unwrap();
+    let words: Vec<Vec<u8>> = program
+        .iter()
+        .map(|i| i.encode().unwrap().to_le_bytes().to_vec())
+        .collect();
+    rtl.write_words(SPACE_PROGRAM, 0, &words).unwrap();
+    rtl.send(&[STEP, 1, 0, 0, 0]).unwrap();
+    let reply = rtl.receive(7).unwrap();
+    assert_eq!(
+        monorail_hw::host::parse_step_reply(&reply).unwrap(),
+        (77, token_cycles(&program, &target, 0).unwrap() as u32)
+    );
+}
+
 #[test]
 fn a_core_built_without_tracing_refuses_to_dump_waveforms() {
     let target = Target::builtin("sim-tiny").unwrap();

@@ -317,6 +317,18 @@ wire [31:0] i_done = (i_unit != 2'd0 && last_done[i_unit] > i_done_by_latency)
 // register reads as zero, or as the position (r1) or the token (r2).
 reg [15:0] token_q;
 @REGFILE@
+// ---- the step limit ---------------------------------------------------------------------------
+// A step still running after @STEP_LIMIT@ cycles (a program without its end, or a wait that is
+// never met: a damaged or partly loaded program) is stopped: `done` with `aborted` set, and the
+// host port answers the STEP with an error. Simulation may lower the limit
+// (+monorail_step_limit=N) to test it.
+`ifdef VERILATOR
+reg [31:0] step_limit;
+initial if (!$value$plusargs("monorail_step_limit=%d", step_limit)) step_limit = 32'd@STEP_LIMIT@;
+`else
+wire [31:0] step_limit = 32'd@STEP_LIMIT@;
+`endif
+
 // ---- state, issue bookkeeping and the registered issue bus ----------------------------------
 integer u;
 always @(posedge clock) begin
@@ -327,8 +339,10 @@ always @(posedge clock) begin
     trace_issue <= 1'b0;
     if (reset) begin
         state <= S_IDLE;
+        aborted <= 1'b0;
     end else if (start) begin
         state <= S_PRIME;
+        aborted <= 1'b0;
         pos_q <= start_pos;
         token_q <= start_token;
         now_q <= 32'd0;
@@ -340,6 +354,12 @@ always @(posedge clock) begin
         end
     end else if (state == S_PRIME) begin
         if (d3_valid) state <= S_RUN;
+    end else if (state == S_RUN && now_q == step_limit - 32'd1) begin
+        state <= S_IDLE;
+        done <= 1'b1;
+        aborted <= 1'b1;
+        out_cycles <= step_limit;
+        out_token <= 16'd0;
     end else if (state == S_RUN) begin
         now_q <= now_q + 1'b1;
         if (issue_now) begin

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use monorail_contract::bundle::{Bundle, Manifest, BUNDLE_MAGIC, BUNDLE_VERSION};
 use monorail_contract::isa::{encode_program, Access, Instr, Unit};
 use monorail_contract::target::Target;
-use monorail_contract::timing::{token_cycles, Clock};
+use monorail_contract::timing::{token_cycles, Clock, STEP_LIMIT_CYCLES};
 use monorail_model::quant::QuantModel;
 
 use crate::layout::Layout;
@@ -96,6 +96,17 @@ pub fn emit(
             index: d.index,
             message: d.message,
         })?;
+    if let Some((pos, &cycles)) = predicted_cycles
+        .iter()
+        .enumerate()
+        .find(|&(_, &c)| c > STEP_LIMIT_CYCLES)
+    {
+        return Err(CompileError::Invalid(format!(
+            "the token step at position {pos} takes {cycles} cycles, more than the {} after \
+             which the core stops a step (timing::STEP_LIMIT_CYCLES)",
+            STEP_LIMIT_CYCLES
+        )));
+    }
     let checkpoints = scheduled.checkpoints;
     let c = &model.config;
     let name = format!(

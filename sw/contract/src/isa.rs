@@ -696,6 +696,10 @@ pub fn manual() -> String {
     use std::fmt::Write as _;
     let mut out = MANUAL_INTRO
         .replace("@RING@", &crate::timing::COMPLETION_RING.to_string())
+        .replace(
+            "@STEP_LIMIT@",
+            &crate::timing::STEP_LIMIT_CYCLES.to_string(),
+        )
         .replace("@CHAIN@", &crate::timing::VXU_CHAIN_CYCLES.to_string());
     for unit in [Unit::Seq, Unit::Sxu, Unit::Mxu, Unit::Vxu] {
         let _ = writeln!(out, "\n## {} instructions\n", unit.name().to_uppercase());
@@ -780,7 +784,10 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   token step starts).
 - **Sequencer.** Issues one instruction per cycle, in program order; no branches. The repeat
   counts are inside the instructions (a whole matrix-vector product is one `matvec`), and lengths
-  may follow the position (`P` = `pos + 1`), so a program serves every position.
+  may follow the position (`P` = `pos + 1`), so a program serves every position. A token step
+  ends with `end`; one still running after @STEP_LIMIT@ cycles (a damaged or partly loaded
+  program: no reachable `end`, or a wait never met) is stopped, and the host port answers its
+  STEP with an error (`timing::STEP_LIMIT_CYCLES`; the compiler refuses longer steps).
 - **Static schedule.** An instruction issues when its unit is free and its *wait* is satisfied:
   `wait=U:n` holds it until unit `U` has completed `n` instructions of this token step. Units
   complete in order. No caches, no arbitration, no data-dependent timing: the cycles of a token

@@ -190,6 +190,8 @@ impl Logic for Core {
         self.sxu.issue_ra.next = self.seq.issue_ra.val();
         self.sxu.issue_rb.next = self.seq.issue_rb.val();
         self.mxu.issue_mxu.next = self.seq.issue_mxu.val();
+        self.mxu.flush.next = self.seq.flush.val();
+        self.vxu.flush.next = self.seq.flush.val();
         self.mxu.issue_instr.next = self.seq.issue_instr.val();
         self.mxu.issue_len.next = self.seq.issue_len.val();
         self.mxu.issue_ra.next = self.seq.issue_ra.val();

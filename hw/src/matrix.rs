@@ -18,6 +18,9 @@ pub struct MatrixUnit {
     pub clock: Signal<In, Clock>,
     /// An instruction for this unit (the cycle after its issue).
     pub issue_mxu: Signal<In, Bit>,
+    /// Stop the instruction streaming now (reset, or a step stopped at the step limit); the
+    /// columns already in the pipeline finish.
+    pub flush: Signal<In, Bit>,
     /// The instruction.
     pub issue_instr: Signal<In, Bits<128>>,
     /// Its rows (or elements) at this position.

@@ -35,6 +35,9 @@ pub struct Sequencer {
     pub done: Signal<Out, Bit>,
     /// The last step was stopped at the step limit (`timing::STEP_LIMIT_CYCLES`), not ended.
     pub aborted: Signal<Out, Bit>,
+    /// The matrix and vector units stop what they stream (the cycle after a reset or a stop at
+    /// the step limit).
+    pub flush: Signal<Out, Bit>,
     /// The token the last step output (`end`'s register, its low 16 bits).
     pub out_token: Signal<Out, Bits<16>>,
     /// The cycles the last step took.
@@ -121,6 +124,7 @@ impl Logic for Sequencer {
         self.busy.connect();
         self.done.connect();
         self.aborted.connect();
+        self.flush.connect();
         self.out_token.connect();
         self.out_cycles.connect();
         self.prog_rdata.connect();

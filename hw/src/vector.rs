@@ -25,6 +25,9 @@ pub struct VectorUnit {
     pub clock: Signal<In, Clock>,
     /// An instruction for this unit (the cycle after its issue).
     pub issue_vxu: Signal<In, Bit>,
+    /// Stop the instruction streaming now (reset, or a step stopped at the step limit); the
+    /// slots already in the pipeline finish.
+    pub flush: Signal<In, Bit>,
     /// The instruction.
     pub issue_instr: Signal<In, Bits<128>>,
     /// Its length at this position.

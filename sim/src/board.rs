@@ -116,7 +116,8 @@ impl ByteLink for BoardSim {
     /// The first byte's start bit within `compute_cycles` and a margin, each bit sampled in its
     /// middle.
     fn receive(&mut self, n: usize, compute_cycles: u64) -> Result<Vec<u8>, MachineError> {
-        let wait_cycles = compute_cycles + REPLY_CYCLES;
+        // (a byte's frame, at least: a call may start within the previous byte's stop bit)
+        let wait_cycles = compute_cycles + REPLY_CYCLES.max(2 * self.bit_cycles);
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
             // The start bit's falling edge: at most `wait_cycles` for the first byte, two bit

@@ -266,7 +266,9 @@ impl SerialLink {
             })?;
         // A command that a previous session left half-sent is abandoned by the port after a
         // tenth of a second of silence (`host::idle_limit_cycles`): wait that out, with a
-        // margin, and whatever it left unread is not a reply to us.
+        // margin, and drop what arrived meanwhile. (A reply still to come, of a step or a long
+        // READ that session started, is not covered: INFO's check then fails, and a second try
+        // succeeds.)
         std::thread::sleep(Duration::from_millis(150));
         let _ = port.clear(serialport::ClearBuffer::All);
         Ok(SerialLink {

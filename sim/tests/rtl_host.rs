@@ -150,6 +150,10 @@ fn words_beyond_a_space_are_refused_and_a_stalled_command_is_abandoned() {
         info(&mut rtl);
     }
     assert_eq!(rtl.read_words(SPACE_PROGRAM, 0, 1, 16).unwrap(), program);
+    assert_eq!(
+        rtl.read_words(SPACE_PROGRAM, words - 1, 1, 16).unwrap(),
+        vec![vec![0u8; 16]]
+    );
 
     // A command whose bytes stop coming waits for them up to the limit...
     rtl.send(&read_command(SPACE_VECTOR, 5, 1)[..4]).unwrap();

@@ -15,15 +15,14 @@ use crate::load::{compile_for, load_for, prompt_tokens};
 use crate::machine::ensure_verilator;
 
 #[derive(clap::Args)]
-#[group(id = "link", required = true, multiple = false, args = ["port", "sim"])]
 pub struct Args {
     #[command(flatten)]
     board: BoardArgs,
     /// The board's serial port (/dev/ttyUSB0, /dev/ttyACM0, ...); or --sim.
-    #[arg(long)]
+    #[arg(long, required_unless_present = "sim", conflicts_with = "sim")]
     port: Option<String>,
     /// Talk to the simulated board (Verilator) instead of a real one; or --port.
-    #[arg(long)]
+    #[arg(long, required_unless_present = "port")]
     sim: bool,
     #[command(flatten)]
     model: ModelArgs,

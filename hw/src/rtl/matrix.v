@@ -108,6 +108,7 @@ always @(posedge clock) begin
             fe_xblock <= xblock;
         end
     end
+    if (flush) fe_on <= 1'b0;
 end
 wire stream_col = streaming && (j < cols);
 // matvec and mload results leave when their slot ends: a block's last column, an mload word.

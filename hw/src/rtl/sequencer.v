@@ -324,7 +324,8 @@ reg [15:0] token_q;
 // (+monorail_step_limit=N) to test it.
 `ifdef VERILATOR
 reg [31:0] step_limit;
-initial if (!$value$plusargs("monorail_step_limit=%d", step_limit)) step_limit = 32'd@STEP_LIMIT@;
+initial if (!$value$plusargs("monorail_step_limit=%d", step_limit) || step_limit == 32'd0)
+    step_limit = 32'd@STEP_LIMIT@;
 `else
 wire [31:0] step_limit = 32'd@STEP_LIMIT@;
 `endif
@@ -337,9 +338,11 @@ always @(posedge clock) begin
     issue_vxu <= 1'b0;
     issue_sxu <= 1'b0;
     trace_issue <= 1'b0;
+    flush <= 1'b0;
     if (reset) begin
         state <= S_IDLE;
         aborted <= 1'b0;
+        flush <= 1'b1;
     end else if (start) begin
         state <= S_PRIME;
         aborted <= 1'b0;
@@ -355,9 +358,11 @@ always @(posedge clock) begin
     end else if (state == S_PRIME) begin
         if (d3_valid) state <= S_RUN;
     end else if (state == S_RUN && now_q == step_limit - 32'd1) begin
+        // Stopped: the units stop streaming too (what is in their pipelines finishes).
         state <= S_IDLE;
         done <= 1'b1;
         aborted <= 1'b1;
+        flush <= 1'b1;
         out_cycles <= step_limit;
         out_token <= 16'd0;
     end else if (state == S_RUN) begin

@@ -198,6 +198,7 @@ always @(posedge clock) begin
         fe_cnt <= fe_cnt + 32'd1;
         if (fe_cnt + 32'd1 >= fe_occ) fe_on <= 1'b0;
     end
+    if (flush) fe_on <= 1'b0;
 end
 wire active = fe_on;
 wire [7:0] op = fe_op;

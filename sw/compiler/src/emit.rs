@@ -99,11 +99,11 @@ pub fn emit(
     if let Some((pos, &cycles)) = predicted_cycles
         .iter()
         .enumerate()
-        .find(|&(_, &c)| c > STEP_LIMIT_CYCLES)
+        .find(|&(_, &c)| c >= STEP_LIMIT_CYCLES)
     {
         return Err(CompileError::Invalid(format!(
-            "the token step at position {pos} takes {cycles} cycles, more than the {} after \
-             which the core stops a step (timing::STEP_LIMIT_CYCLES)",
+            "the token step at position {pos} takes {cycles} cycles, as many as the {} \
+             after which the core stops a step, or more (timing::STEP_LIMIT_CYCLES)",
             STEP_LIMIT_CYCLES
         )));
     }

@@ -42,11 +42,11 @@ pub const SXU_TABLE_OCCUPANCY: u64 = SXU_TABLE_CYCLES - SXU_CYCLES + 1;
 /// Each ring is two 16-deep distributed RAMs.
 pub const COMPLETION_RING: usize = 32;
 
-/// The longest token step the core runs: a step that has not ended after this many cycles (a
+/// The step limit: a token step that has not ended after this many cycles (a
 /// program without its `end`, or waiting for a completion that never comes, as only a damaged
 /// or partly loaded program can) is stopped by the sequencer, and the host port answers the
 /// STEP with an error (0.67 s at 100 MHz, 2.5 s at 27 MHz). The compiler refuses a program
-/// whose step would take longer; the compiled models take at most a few hundredths of it.
+/// whose step would take as long or longer; the compiled models take at most a few hundredths of it.
 pub const STEP_LIMIT_CYCLES: u64 = 1 << 26;
 
 /// What an instruction costs.

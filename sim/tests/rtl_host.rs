@@ -126,6 +126,13 @@ fn words_beyond_a_space_are_refused_and_a_stalled_command_is_abandoned() {
             "{space} {address}"
         );
     }
+    // No words at a space's end are not past it; a WRITE of none to an unknown space is
+    // refused at once (it has no words to drop).
+    rtl.send(&read_command(SPACE_VECTOR, vector_end, 0))
+        .unwrap();
+    assert_eq!(rtl.receive(1).unwrap(), vec![READ | REPLY]);
+    rtl.send(&write_command(7, 0, 0)).unwrap();
+    assert_eq!(rtl.receive(2).unwrap(), vec![ERROR, 7]);
     // The last word of a space is not past it.
     assert_eq!(
         rtl.read_words(SPACE_VECTOR, vector_end - 1, 1, 4)

@@ -1,0 +1,79 @@
+//! The host link's client (`HostLink`) against a scripted byte link: what it sends for STEP, how
+//! it reads the reply (its first byte within the step limit, then the rest), and the errors.
+
+mod common;
+
+use std::collections::VecDeque;
+
+use common::bundle;
+use monorail_contract::target::Target;
+use monorail_contract::timing::STEP_LIMIT_CYCLES;
+use monorail_hw::host::{step_command, ERROR, REPLY, STEP};
+use monorail_sim::link::{ByteLink, HostLink};
+use monorail_sim::{Machine, MachineError};
+
+/// Records what is sent and each receive's request; answers from a script.
+#[derive(Default)]
+struct Scripted {
+    sent: Vec<u8>,
+    replies: VecDeque<u8>,
+    requests: Vec<(usize, u64)>,
+}
+
+impl ByteLink for Scripted {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), MachineError> {
+        self.sent.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn receive(&mut self, n: usize, compute_cycles: u64) -> Result<Vec<u8>, MachineError> {
+        self.requests.push((n, compute_cycles));
+        if self.replies.len() < n {
+            return Err(MachineError::Input(format!(
+                "sent {} of {n} bytes",
+                self.replies.len()
+            )));
+        }
+        Ok(self.replies.drain(..n).collect())
+    }
+}
+
+fn link(replies: &[u8]) -> HostLink<Scripted> {
+    let target = Target::builtin("sim-tiny").unwrap();
+    let b = bundle(
+        &target,
+        "end token=r0",
+        vec![0; target.matrix_bytes()],
+        vec![0; target.vector_space()],
+    );
+    let scripted = Scripted {
+        replies: replies.iter().copied().collect(),
+        ..Default::default()
+    };
+    HostLink::new(scripted, &b)
+}
+
+#[test]
+fn a_step_reply_is_read_its_first_byte_within_the_step_limit() {
+    let mut host = link(&[STEP | REPLY, 7, 1, 0x10, 0x27, 0, 0]);
+    let result = host.step(3, 0).unwrap();
+    assert_eq!((result.next, result.cycles), (263, 10_000));
+    assert_eq!(host.link().sent, step_command(3, 0));
+    assert_eq!(host.link().requests, vec![(1, STEP_LIMIT_CYCLES), (6, 0)]);
+}
+
+#[test]
+fn a_step_stopped_at_the_limit_is_reported_as_such() {
+    let mut host = link(&[ERROR, STEP]);
+    let e = host.step(3, 0).unwrap_err().to_string();
+    assert!(e.contains("without reaching its program's end"), "{e}");
+    assert_eq!(host.link().requests, vec![(1, STEP_LIMIT_CYCLES), (1, 0)]);
+    // Any other refusal is named as one.
+    let mut host = link(&[ERROR, 0x42]);
+    let e = host.step(3, 0).unwrap_err().to_string();
+    assert!(e.contains("refused"), "{e}");
+    // A token or position the bundle does not serve is refused before anything is sent.
+    let mut host = link(&[]);
+    assert!(host.step(1 << 15, 0).is_err() && host.step(0, 1 << 15).is_err());
+    assert!(host.link().sent.is_empty());
+}

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::VecDeque;
 
-use common::bundle;
+use common::ending_bundle;
 use monorail_contract::target::Target;
 use monorail_contract::timing::STEP_LIMIT_CYCLES;
 use monorail_hw::host::{step_command, ERROR, REPLY, STEP};
@@ -39,13 +39,7 @@ impl ByteLink for Scripted {
 }
 
 fn link(replies: &[u8]) -> HostLink<Scripted> {
-    let target = Target::builtin("sim-tiny").unwrap();
-    let b = bundle(
-        &target,
-        "end token=r0",
-        vec![0; target.matrix_bytes()],
-        vec![0; target.vector_space()],
-    );
+    let b = ending_bundle(&Target::builtin("sim-tiny").unwrap());
     let scripted = Scripted {
         replies: replies.iter().copied().collect(),
         ..Default::default()

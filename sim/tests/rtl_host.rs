@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bundle, core};
+use common::{core, ending_bundle};
 use monorail_contract::isa::assemble;
 use monorail_contract::target::{Target, VectorMemory};
 use monorail_contract::timing::token_cycles;
@@ -15,15 +15,15 @@ use monorail_hw::host::{
 use monorail_sim::rtl::Rtl;
 
 fn machine(target: &Target) -> (Rtl, tempfile::TempDir) {
-    let b = bundle(
-        target,
-        "end token=r0",
-        vec![0; target.matrix_bytes()],
-        vec![0; target.vector_space()],
-    );
+    machine_with(target, &[])
+}
+
+/// [`machine`] with plusargs for the model.
+fn machine_with(target: &Target, plusargs: &[String]) -> (Rtl, tempfile::TempDir) {
+    let b = ending_bundle(target);
     let images = tempfile::TempDir::new().unwrap();
     b.write(images.path(), target).unwrap();
-    let rtl = Rtl::load(target, b, &core(&target.name), images.path()).unwrap();
+    let rtl = Rtl::load_with(target, b, &core(&target.name), images.path(), plusargs).unwrap();
     (rtl, images)
 }
 
@@ -185,23 +185,8 @@ fn words_beyond_a_space_are_refused_and_a_stalled_command_is_abandoned() {
 #[test]
 fn a_step_without_an_end_is_stopped_at_the_step_limit() {
     let target = Target::builtin("sim-tiny").unwrap();
-    let b = bundle(
-        &target,
-        "end token=r0",
-        vec![0; target.matrix_bytes()],
-        vec![0; target.vector_space()],
-    );
-    let images = tempfile::TempDir::new().unwrap();
-    b.write(images.path(), &target).unwrap();
     let limit = 5_000u64;
-    let mut rtl = Rtl::load_with(
-        &target,
-        b,
-        &core(&target.name),
-        images.path(),
-        &[format!("+monorail_step_limit={limit}")],
-    )
-    .unwrap();
+    let (mut rtl, _images) = machine_with(&target, &[format!("+monorail_step_limit={limit}")]);
     let nothing = vec![vec![0u8; 16]; target.program_words];
     rtl.write_words(SPACE_PROGRAM, 0, &nothing).unwrap();
     rtl.send(&[STEP, 1, 0, 0, 0]).unwrap();

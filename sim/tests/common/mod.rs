@@ -145,3 +145,13 @@ pub fn same_on_both(
         }
     }
 }
+
+/// A bundle whose program ends at once (its token: r0), with every memory zero.
+pub fn ending_bundle(target: &Target) -> Bundle {
+    bundle(
+        target,
+        "end token=r0",
+        vec![0; target.matrix_bytes()],
+        vec![0; target.vector_space()],
+    )
+}

@@ -264,12 +264,12 @@ impl SerialLink {
                      the user must be in the `dialout` group)"
                 ))
             })?;
-        // A command that a previous session left half-sent is abandoned by the port after a
-        // tenth of a second of silence (`host::idle_limit_cycles`): wait that out, with a
-        // margin, and drop what arrived meanwhile. (A reply still to come, of a step or a long
-        // READ that session started, is not covered: INFO's check then fails, and a second try
-        // succeeds.)
-        std::thread::sleep(Duration::from_millis(150));
+        // A command that a previous session left half-sent is abandoned by the port after
+        // `host::idle_limit_cycles` of silence: wait that out, with half again as a margin, and
+        // drop what arrived meanwhile. (A reply still to come, of a step or a long READ that
+        // session started, is not covered: INFO's check then fails, and a second try succeeds.)
+        let idle_s = host::idle_limit_cycles(clock_hz) as f64 / clock_hz as f64;
+        std::thread::sleep(Duration::from_secs_f64(1.5 * idle_s));
         let _ = port.clear(serialport::ClearBuffer::All);
         Ok(SerialLink {
             port,

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{core, ending_bundle};
-use monorail_contract::isa::assemble;
+use monorail_contract::isa::{assemble, encode_program, Instr};
 use monorail_contract::target::{Target, VectorMemory};
 use monorail_contract::timing::token_cycles;
 use monorail_hw::host::{
@@ -16,6 +16,13 @@ use monorail_sim::rtl::Rtl;
 
 fn machine(target: &Target) -> (Rtl, tempfile::TempDir) {
     machine_with(target, &[])
+}
+
+/// The program of assembly `text`, and its instructions as the host port's words.
+fn program_words(text: &str) -> (Vec<Instr>, Vec<Vec<u8>>) {
+    let program = assemble(text).unwrap();
+    let bytes = encode_program(&program).unwrap();
+    (program, bytes.chunks(16).map(<[u8]>::to_vec).collect())
 }
 
 /// [`machine`] with plusargs for the model.
@@ -68,11 +75,7 @@ fn the_host_port_speaks_its_protocol() {
     }
 
     // A program through the port, then a step.
-    let program = assemble("li dst=r3 imm=4242\nend token=r3 wait=sxu:1").unwrap();
-    let words: Vec<Vec<u8>> = program
-        .iter()
-        .map(|i| i.encode().unwrap().to_le_bytes().to_vec())
-        .collect();
+    let (program, words) = program_words("li dst=r3 imm=4242\nend token=r3 wait=sxu:1");
     rtl.write_words(SPACE_PROGRAM, 0, &words).unwrap();
     assert_eq!(rtl.read_words(SPACE_PROGRAM, 0, 2, 16).unwrap(), words);
     rtl.send(&[STEP, 1, 0, 0, 0]).unwrap();
@@ -197,11 +200,7 @@ fn a_step_without_an_end_is_stopped_at_the_step_limit() {
     assert_eq!(reply, vec![ERROR, STEP]);
     let e = monorail_hw::host::parse_step_reply(&reply).unwrap_err();
     assert!(e.contains("without reaching its program's end"), "{e}");
-    let program = assemble("li dst=r3 imm=77\nend token=r3 wait=sxu:1").unwrap();
-    let words: Vec<Vec<u8>> = program
-        .iter()
-        .map(|i| i.encode().unwrap().to_le_bytes().to_vec())
-        .collect();
+    let (program, words) = program_words("li dst=r3 imm=77\nend token=r3 wait=sxu:1");
     rtl.write_words(SPACE_PROGRAM, 0, &words).unwrap();
     rtl.send(&[STEP, 1, 0, 0, 0]).unwrap();
     let reply = rtl.receive(7).unwrap();

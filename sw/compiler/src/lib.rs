@@ -159,13 +159,13 @@ fn longest_context(model: &QuantModel, target: &Target, at_most: usize) -> Optio
     Some(fits)
 }
 
-/// The names of the built-in targets other than `target` for which `take` holds: what a
-/// model that does not fit `target` is pointed to.
-fn other_builtins(target: &Target, take: impl Fn(&Target) -> bool) -> Vec<String> {
+/// What `describe` says of each built-in target other than `target` (those it says nothing of
+/// are left out): what a model that does not fit `target` is pointed to.
+fn other_builtins(target: &Target, describe: impl Fn(&Target) -> Option<String>) -> Vec<String> {
     Target::builtins()
-        .into_iter()
-        .filter(|t| t.name != target.name && take(t))
-        .map(|t| t.name)
+        .iter()
+        .filter(|t| t.name != target.name)
+        .filter_map(describe)
         .collect()
 }
 
@@ -186,16 +186,18 @@ pub fn compile(
         )));
     }
     if let Some((memory, needed, available, unit)) = overflow(model, target, context) {
-        let fits = other_builtins(target, |t| overflow(model, t, context).is_none());
+        let fits = other_builtins(target, |t| {
+            overflow(model, t, context)
+                .is_none()
+                .then(|| t.name.clone())
+        });
         // and those that hold it with fewer positions, each with the most it holds
-        let fits_shorter: Vec<String> = Target::builtins()
-            .iter()
-            .filter(|t| t.name != target.name && !fits.contains(&t.name))
-            .filter_map(|t| {
-                longest_context(model, t, context - 1)
-                    .map(|c| format!("{} (--context {c})", t.name))
-            })
-            .collect();
+        let fits_shorter = other_builtins(target, |t| {
+            (!fits.contains(&t.name))
+                .then(|| longest_context(model, t, context - 1))
+                .flatten()
+                .map(|c| format!("{} (--context {c})", t.name))
+        });
         let shorter = longest_context(model, target, context - 1);
         let mut suggestion = String::new();
         if !fits.is_empty() {
@@ -229,7 +231,8 @@ pub fn compile(
         // Another target's program differs a little (its lanes set some lengths); these have
         // room for this one and memories that hold the model.
         let roomier = other_builtins(target, |t| {
-            t.program_words >= needed && overflow(model, t, context).is_none()
+            (t.program_words >= needed && overflow(model, t, context).is_none())
+                .then(|| t.name.clone())
         });
         return Err(CompileError::DoesNotFit {
             target: target.name.clone(),

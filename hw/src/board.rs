@@ -8,7 +8,7 @@
 //! the UART included, is the Verilog that is synthesised. The core keeps its module (renamed
 //! `core`); the board top is module `top`, as the synthesis scripts and the harness expect.
 
-use monorail_contract::board::{uart_bit_cycles, uart_rule, Board};
+use monorail_contract::board::{uart_bit_cycles, uart_rule, Board, ButtonLevel, RESET_BUTTON_PORT};
 use monorail_contract::target::Family;
 use thiserror::Error;
 
@@ -231,9 +231,21 @@ pub fn board_top(
     } else {
         led_value
     };
+    let (extra_ports, extra_declarations, reset_button) = extra_ports(board);
     let top = render(
         include_str!("rtl/board.v"),
         &[
+            ("EXTRA_PORTS", extra_ports),
+            ("EXTRA_DECLARATIONS", extra_declarations),
+            ("RESET_BUTTON", reset_button),
+            (
+                "RESET_BUTTON_SUMMARY",
+                if board.reset_button.is_some() {
+                    " (and a reset button)".to_string()
+                } else {
+                    String::new()
+                },
+            ),
             ("BOARD", board.name.clone()),
             ("BAUD", uart_baud.to_string()),
             ("BIT_CYCLES", bit_cycles.to_string()),
@@ -269,6 +281,48 @@ pub fn board_top(
         board.target.name,
         rename_core(&core.verilog)
     ))
+}
+
+/// The board top's ports beyond the clock, the UART and the LEDs (the reset button, the held
+/// outputs), as (the port list's tail, their declarations and assignments, the reset button's
+/// synchroniser: `button_pressed`, 0 without a button).
+fn extra_ports(board: &Board) -> (String, String, String) {
+    let mut list = String::new();
+    let mut declarations = String::new();
+    let mut button = String::new();
+    match board.reset_button {
+        Some(level) => {
+            list.push_str(&format!(",{RESET_BUTTON_PORT}"));
+            declarations.push_str(&format!("    input wire  {RESET_BUTTON_PORT};\n"));
+            let (reads, sample) = match level {
+                ButtonLevel::ActiveHigh => ("high", RESET_BUTTON_PORT.to_string()),
+                ButtonLevel::ActiveLow => ("low", format!("~{RESET_BUTTON_PORT}")),
+            };
+            button.push_str(&format!(
+                "    // The reset button (its pin reads {reads} while pressed), synchronised: \
+                 pressed, it holds the\n    \
+                 // reset; let go, the 16 cycles run again. The memories keep what they hold \
+                 (the weights, the\n    \
+                 // program); the host port, the UART and the units start afresh.\n    \
+                 reg [1:0] button_sync;\n    \
+                 initial button_sync = 2'b00;\n    \
+                 always @(posedge core_clock) button_sync <= {{button_sync[0], {sample}}};\n    \
+                 wire button_pressed = button_sync[1];\n"
+            ));
+        }
+        None => {
+            button.push_str("    wire button_pressed = 1'b0;  // no reset button on this board\n")
+        }
+    }
+    for (port, high) in &board.held_outputs {
+        list.push_str(&format!(",{port}"));
+        declarations.push_str(&format!(
+            "    output wire  {port};\n    assign {port} = 1'b{};  // held (the board file's \
+             held_outputs)\n",
+            u8::from(*high)
+        ));
+    }
+    (list, declarations, button)
 }
 
 /// The core's Verilog with its module `top` (and its submodules `top$...`) renamed `core`.
@@ -320,6 +374,36 @@ mod tests {
             rename_core(v),
             "module core(clock);\n  core$acc acc(.stop(stop));\nendmodule\nmodule core$acc(x);\nwire laptop$x;\n"
         );
+    }
+
+    #[test]
+    fn the_reset_button_and_the_held_outputs_are_the_board_files() {
+        let core = Design {
+            target: String::new(),
+            verilog: String::new(),
+        };
+        let top = |board: &Board| board_top(board, &core, TopFor::Synthesis, 115_200).unwrap();
+        let mut ulx3s = Board::builtin("ulx3s-45f").unwrap();
+        let v = top(&ulx3s);
+        for want in [
+            "module top(clk,uart_rx,uart_tx,led,reset_button,wifi_gpio0);",
+            "input wire  reset_button;",
+            "assign wifi_gpio0 = 1'b1;",
+            "button_sync <= {button_sync[0], reset_button};",
+            "if (!locked_sync[1] || button_pressed)",
+        ] {
+            assert!(v.contains(want), "{want}");
+        }
+        ulx3s.reset_button = Some(ButtonLevel::ActiveLow);
+        ulx3s.held_outputs[0].1 = false;
+        let v = top(&ulx3s);
+        assert!(v.contains("button_sync <= {button_sync[0], ~reset_button};"));
+        assert!(v.contains("assign wifi_gpio0 = 1'b0;"));
+        // A board without them: the ports of before, and no button.
+        let tang = Board::builtin("tangnano-20k").unwrap();
+        let v = top(&tang);
+        assert!(v.contains("module top(clk,uart_rx,uart_tx,led);"));
+        assert!(v.contains("wire button_pressed = 1'b0;"));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use monorail_contract::board::{uart_bit_cycles, Board};
+use monorail_contract::board::{uart_bit_cycles, Board, ButtonLevel, RESET_BUTTON_PORT};
 use monorail_contract::bundle::Bundle;
 use monorail_hw::board::{board_top, TopFor};
 
@@ -26,6 +26,8 @@ pub struct BoardSim {
     rx_pin: PortId,
     tx_pin: PortId,
     led: PortId,
+    /// The reset button's pin and its level while pressed, where the board has one.
+    reset_button: Option<(PortId, u64)>,
     /// Where the Verilated board was built.
     pub build_dir: PathBuf,
     /// Whether it was built now (false: reused from the cache).
@@ -68,8 +70,18 @@ impl BoardSim {
             port(&model, "uart_tx")?,
             port(&model, "led")?,
         );
+        let reset_button = match board.reset_button {
+            Some(level) => Some((
+                port(&model, RESET_BUTTON_PORT)?,
+                u64::from(level == ButtonLevel::ActiveHigh),
+            )),
+            None => None,
+        };
         let bit_cycles = uart_bit_cycles(board.target.clock_hz, uart_baud);
         model.set_id(rx_pin, 1);
+        if let Some((pin, pressed)) = reset_button {
+            model.set_id(pin, 1 - pressed);
+        }
         model.eval();
         let tx_high_at_power_on = model.read(tx_pin) == 1;
         // The power-on reset: 2 cycles to see the clock locked, 16 held.
@@ -80,6 +92,7 @@ impl BoardSim {
             rx_pin,
             tx_pin,
             led,
+            reset_button,
             build_dir: build.dir,
             built: build.built,
             tx_high_at_power_on,
@@ -89,6 +102,28 @@ impl BoardSim {
     /// The LEDs' pins, now.
     pub fn leds(&mut self) -> u64 {
         self.model.read(self.led)
+    }
+
+    /// The output pin `port` (a held output, the UART's, the LEDs), now.
+    pub fn pin(&mut self, port: &str) -> Result<u64, MachineError> {
+        self.model
+            .get(port)
+            .map_err(|e| MachineError::Input(e.to_string()))
+    }
+
+    /// Press the reset button for `cycles`, let it go, and wait for the reset to end (the
+    /// synchroniser's 2 cycles and the 16 held after it, with a margin).
+    pub fn press_reset_button(&mut self, cycles: u64) -> Result<(), MachineError> {
+        let Some((pin, pressed)) = self.reset_button else {
+            return Err(MachineError::Input(
+                "this board has no reset button (its board file names none)".to_string(),
+            ));
+        };
+        self.model.set_id(pin, pressed);
+        self.model.tick(cycles);
+        self.model.set_id(pin, 1 - pressed);
+        self.model.tick(32);
+        Ok(())
     }
 
     /// Drive the `uart_rx` pin with `bits` (the first first), a bit time each.

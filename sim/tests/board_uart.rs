@@ -16,7 +16,7 @@ use monorail_model::golden::GoldenModel;
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
 use monorail_sim::board::BoardSim;
-use monorail_sim::link::HostLink;
+use monorail_sim::link::{ByteLink, HostLink};
 use monorail_sim::Machine;
 
 #[test]
@@ -70,6 +70,26 @@ fn the_ulx3s_board_tells_the_golden_story_over_its_uart() {
     pins.send_bits(&[true; 4]);
     assert_eq!(pins.leds() & 1, 1, "the error LED shows the framing error");
     assert_eq!(sim.info().unwrap().lanes as usize, board.target.lanes);
+
+    // The ESP32's boot strap is held high.
+    assert_eq!(sim.link().pin("wifi_gpio0").unwrap(), 1);
+    // A WRITE stopped after its first bytes, then the reset button: the next request is
+    // answered at once (without the button, its bytes would be taken as the WRITE's until the
+    // host port's idle limit), the error LED is out, and the weights and the cache are kept: the
+    // story goes on at the next position.
+    let pins = sim.link();
+    pins.send(&[monorail_hw::host::WRITE, 0, 0]).unwrap();
+    pins.press_reset_button(1_000).unwrap();
+    assert_eq!(pins.leds() & 1, 0, "the reset clears the error LED");
+    assert_eq!(sim.info().unwrap().lanes as usize, board.target.lanes);
+    let pos = 16;
+    let want = golden.step(token, pos).unwrap().argmax;
+    let got = sim.step(from_board, pos).unwrap();
+    assert_eq!(
+        (got.next, got.cycles),
+        (want, predicted[pos]),
+        "position {pos} after the reset"
+    );
 }
 
 /// A board whose bitstream holds another model: `HostLink::load` writes the built-in nano
@@ -98,7 +118,7 @@ fn a_model_loaded_over_the_uart_replaces_the_bitstreams() {
     .unwrap_or_else(|e| panic!("{e}"));
     let mut link = HostLink::new(sim, &loaded);
     link.expect_target(&board.target).unwrap();
-    let plan = link.load(&loaded, board.target.lanes).unwrap();
+    let plan = link.load(&loaded, &board.target).unwrap();
     assert_eq!(plan.instructions, loaded.program.len());
     assert_eq!(plan.vector_elements, board.target.vector_space());
     let cache: u32 = loaded

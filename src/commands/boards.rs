@@ -1,7 +1,7 @@
 //! `monorail boards`: the built-in boards, the core each carries, and what keeps a board from
 //! its bitstream.
 
-use monorail_contract::board::Board;
+use monorail_contract::board::{Board, ButtonLevel, RESET_BUTTON_PORT};
 
 use crate::error::CliError;
 
@@ -34,6 +34,23 @@ pub fn run() -> Result<(), CliError> {
             },
             board.constraints_file
         );
+        if let Some(level) = board.reset_button {
+            println!(
+                "  reset button on {} ({})",
+                board.pin(RESET_BUTTON_PORT).unwrap_or("?"),
+                match level {
+                    ButtonLevel::ActiveHigh => "high while pressed",
+                    ButtonLevel::ActiveLow => "low while pressed",
+                }
+            );
+        }
+        for (port, high) in &board.held_outputs {
+            println!(
+                "  {port} on {} held {}",
+                board.pin(port).unwrap_or("?"),
+                if *high { "high" } else { "low" }
+            );
+        }
         for overflow in board.target.device_overflows() {
             println!("  no bitstream yet: {overflow}");
         }

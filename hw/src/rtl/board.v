@@ -1,24 +1,24 @@
 
 // The board top of @BOARD@: the UART (8N1, @BAUD@ baud, @BIT_CYCLES@ core cycles a bit) bridged
-// to the core's host port, the core clock, a power-on reset and the status LEDs.
-module top(@CLOCK@,uart_rx,uart_tx,led);
+// to the core's host port, the core clock, a power-on reset@RESET_BUTTON_SUMMARY@ and the status LEDs.
+module top(@CLOCK@,uart_rx,uart_tx,led@EXTRA_PORTS@);
 
     input wire  @CLOCK@;
     input wire  uart_rx;
     output wire  uart_tx;
     output wire  [@LED_HIGH@:0] led;
-
+@EXTRA_DECLARATIONS@
     // The core clock, and whether it is stable.
     wire core_clock;
     wire clock_locked;
 @CLOCKING@
     // Power-on reset: held until the clock is locked (synchronised), then 16 cycles more.
-    reg [1:0] locked_sync;
+@RESET_BUTTON@    reg [1:0] locked_sync;
     reg [4:0] reset_count;
     wire reset = ~reset_count[4];
     always @(posedge core_clock) begin
         locked_sync <= {locked_sync[0], clock_locked};
-        if (!locked_sync[1])
+        if (!locked_sync[1] || button_pressed)
             reset_count <= 5'd0;
         else if (reset)
             reset_count <= reset_count + 5'd1;

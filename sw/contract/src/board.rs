@@ -73,6 +73,20 @@ pub const GOWIN_DEVICES: [(&str, &str); 2] = [
 /// The board top's single-bit ports besides the LEDs, as the constraint files name them.
 pub const BOARD_PORTS: [&str; 3] = ["clk", "uart_rx", "uart_tx"];
 
+/// The board top's input for a reset button, where the board file names one
+/// ([`RawBoard::reset_button`]).
+pub const RESET_BUTTON_PORT: &str = "reset_button";
+
+/// What a button's pin reads while it is pressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ButtonLevel {
+    /// High while pressed (a pull-down holds it low).
+    ActiveHigh,
+    /// Low while pressed (a pull-up holds it high).
+    ActiveLow,
+}
+
 /// The fewest core cycles a UART bit may last: the receiver confirms the start bit and samples
 /// every bit in its middle.
 pub const MIN_UART_BIT_CYCLES: u64 = 8;
@@ -148,6 +162,15 @@ pub struct RawBoard {
     /// still runs the tools).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_bitstream_yet: Option<String>,
+    /// A button that resets the core while pressed (`active_high` or `active_low`); the
+    /// constraint file places it as `reset_button`.
+    #[serde(default)]
+    pub reset_button: Option<ButtonLevel>,
+    /// Outputs the board top holds at a fixed level (0 or 1), by port name, for the board's
+    /// other chips (the ULX3S's `wifi_gpio0`: the ESP32's boot strap); the constraint file
+    /// places each.
+    #[serde(default)]
+    pub held_outputs: std::collections::BTreeMap<String, u8>,
 }
 
 /// A validated board.
@@ -182,6 +205,10 @@ pub struct Board {
     /// Why its bitstream does not build yet, as measured, where its core fits the device's
     /// budget.
     pub no_bitstream_yet: Option<String>,
+    /// The reset button's level while pressed, where the board has one wired.
+    pub reset_button: Option<ButtonLevel>,
+    /// Outputs held at a fixed level: (port, high), by name.
+    pub held_outputs: Vec<(String, bool)>,
 }
 
 /// What is wrong with a board. Each names the file and the field or line.
@@ -337,8 +364,34 @@ impl RawBoard {
                 "no such file in constraints/",
             ));
         };
+        let mut held_outputs = Vec::new();
+        for (port, &level) in &self.held_outputs {
+            let taken = BOARD_PORTS.contains(&port.as_str())
+                || port == RESET_BUTTON_PORT
+                || port.starts_with("led");
+            if !is_port_name(port) || taken {
+                return Err(field(
+                    "held_outputs",
+                    port,
+                    "must be a port name (a letter, then letters, digits or `_`) that is not \
+                     one of the board top's own ports",
+                ));
+            }
+            if level > 1 {
+                return Err(field(
+                    "held_outputs",
+                    &format!("{port} = {level}"),
+                    "a held output is 0 or 1",
+                ));
+            }
+            held_outputs.push((port.clone(), level == 1));
+        }
         let pins = read_pins(device.family, &self.constraints, text)?;
-        let leds = check_ports(&self.constraints, &pins)?;
+        let ports = TopPorts {
+            reset_button: self.reset_button.is_some(),
+            held_outputs: &held_outputs,
+        };
+        let leds = check_ports(&self.constraints, &pins, &ports)?;
         Ok(Board {
             name: self.name.clone(),
             description: self.description.clone(),
@@ -354,8 +407,17 @@ impl RawBoard {
             package: self.package.clone(),
             speed_grade: self.speed_grade,
             no_bitstream_yet: self.no_bitstream_yet.clone(),
+            reset_button: self.reset_button,
+            held_outputs,
         })
     }
+}
+
+/// Whether `name` can name a port: a letter, then letters, digits or `_`.
+fn is_port_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl Board {
@@ -529,23 +591,50 @@ fn read_pins(family: Family, file: &str, text: &str) -> Result<Vec<(String, Stri
     Ok(pins)
 }
 
+/// The board top's ports besides [`BOARD_PORTS`] and the LEDs, as the board file asks for them.
+struct TopPorts<'a> {
+    reset_button: bool,
+    held_outputs: &'a [(String, bool)],
+}
+
+impl TopPorts<'_> {
+    /// Every port but the LEDs, by name.
+    fn names(&self) -> Vec<&str> {
+        let mut names = BOARD_PORTS.to_vec();
+        if self.reset_button {
+            names.push(RESET_BUTTON_PORT);
+        }
+        names.extend(self.held_outputs.iter().map(|(p, _)| p.as_str()));
+        names
+    }
+}
+
 /// Check that `pins` place exactly the board top's ports; the number of LEDs.
-fn check_ports(file: &str, pins: &[(String, String)]) -> Result<usize, BoardError> {
+fn check_ports(file: &str, pins: &[(String, String)], top: &TopPorts) -> Result<usize, BoardError> {
     let bad = |message: String| BoardError::Constraints {
         file: file.to_string(),
         message,
     };
-    for port in BOARD_PORTS {
+    let names = top.names();
+    let listed = format!(
+        "the board top's ports are {}, led[0], led[1], ...",
+        names.join(", ")
+    );
+    for port in &names {
         if !pins.iter().any(|(p, _)| p == port) {
-            return Err(bad(format!(
-                "does not place `{port}`; the board top's ports are {}, led[0], led[1], ...",
-                BOARD_PORTS.join(", ")
-            )));
+            let why = if *port == RESET_BUTTON_PORT {
+                " (the board file names a `reset_button`)"
+            } else if BOARD_PORTS.contains(port) {
+                ""
+            } else {
+                " (one of the board file's `held_outputs`)"
+            };
+            return Err(bad(format!("does not place `{port}`{why}; {listed}")));
         }
     }
     let mut leds = Vec::new();
     for (port, _) in pins {
-        if BOARD_PORTS.contains(&port.as_str()) {
+        if names.contains(&port.as_str()) {
             continue;
         }
         let index = port
@@ -555,11 +644,14 @@ fn check_ports(file: &str, pins: &[(String, String)]) -> Result<usize, BoardErro
         match index {
             Some(n) => leds.push(n),
             None => {
+                let hint = if port == RESET_BUTTON_PORT {
+                    " (the board file names no `reset_button`)"
+                } else {
+                    ""
+                };
                 return Err(bad(format!(
-                    "places `{port}`, which the board top does not have (its ports are {}, \
-                     led[0], led[1], ...)",
-                    BOARD_PORTS.join(", ")
-                )))
+                    "places `{port}`, which the board top does not have{hint}; {listed}"
+                )));
             }
         }
     }
@@ -581,7 +673,14 @@ mod tests {
         for board in Board::builtins() {
             assert!(board.pin("clk").is_some(), "{}", board.name);
             assert!(board.leds >= 1, "{}", board.name);
-            assert_eq!(board.pins.len(), 3 + board.leds, "{}", board.name);
+            assert_eq!(
+                board.pins.len(),
+                3 + board.leds
+                    + usize::from(board.reset_button.is_some())
+                    + board.held_outputs.len(),
+                "{}",
+                board.name
+            );
             assert!(
                 board.cycles_per_bit() >= MIN_UART_BIT_CYCLES,
                 "{}",
@@ -593,6 +692,13 @@ mod tests {
             (ulx3s.pin("clk"), ulx3s.pin("uart_rx"), ulx3s.leds),
             (Some("G2"), Some("M1"), 8)
         );
+        // FIRE1 resets; the ESP32's boot strap is held high.
+        assert_eq!(
+            (ulx3s.reset_button, ulx3s.pin(RESET_BUTTON_PORT)),
+            (Some(ButtonLevel::ActiveHigh), Some("R1"))
+        );
+        assert_eq!(ulx3s.held_outputs, vec![("wifi_gpio0".to_string(), true)]);
+        assert_eq!(ulx3s.pin("wifi_gpio0"), Some("L2"));
         // 100 MHz / 115200 baud
         assert_eq!(ulx3s.cycles_per_bit(), 868);
         // Another UART speed: within the board files' range and 8 core cycles a bit.
@@ -750,7 +856,7 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         assert!(err(&board, Some(&without_tx)).contains("does not place `uart_tx`"));
-        let extra = format!("{lpf}\nLOCATE COMP \"btn\" SITE \"R1\";\n");
+        let extra = format!("{lpf}\nLOCATE COMP \"btn\" SITE \"T1\";\n");
         assert!(err(&board, Some(&extra)).contains("places `btn`"));
         let gap = lpf.replace("\"led[3]\" SITE", "\"led[9]\" SITE");
         assert!(err(&board, Some(&gap)).contains("none missing"));
@@ -762,6 +868,59 @@ mod tests {
         );
         let broken = format!("{lpf}\nLOCATE COMP \"x\";\n");
         assert!(err(&board, Some(&broken)).contains("expected `LOCATE COMP"));
+
+        // The reset button and the held outputs: placed exactly when the board file names them.
+        let mut no_button = board.clone();
+        no_button.reset_button = None;
+        let e = err(&no_button, Some(lpf));
+        assert!(
+            e.contains(
+                "places `reset_button`, which the board top does not have (the board \
+                        file names no `reset_button`)"
+            ),
+            "{e}"
+        );
+        let unplaced: String = lpf
+            .lines()
+            .filter(|l| !l.contains("\"reset_button\" SITE"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let e = err(&board, Some(&unplaced));
+        assert!(
+            e.contains("does not place `reset_button` (the board file names a `reset_button`)"),
+            "{e}"
+        );
+        let mut fewer = board.clone();
+        fewer.held_outputs.clear();
+        assert!(err(&fewer, Some(lpf)).contains("places `wifi_gpio0`"));
+        let mut more = board.clone();
+        more.held_outputs.insert("wifi_en".to_string(), 1);
+        let e = err(&more, Some(lpf));
+        assert!(
+            e.contains("does not place `wifi_en` (one of the board file's `held_outputs`)"),
+            "{e}"
+        );
+        for (port, level, want) in [
+            (
+                "wifi_gpio0",
+                2,
+                "`held_outputs` is wifi_gpio0 = 2: a held output is 0 or 1",
+            ),
+            (
+                "uart_tx",
+                1,
+                "`held_outputs` is uart_tx: must be a port name",
+            ),
+            ("led[0]", 1, "`held_outputs` is led[0]: must be a port name"),
+            ("2x", 1, "`held_outputs` is 2x: must be a port name"),
+        ] {
+            let mut held = board.clone();
+            held.held_outputs.insert(port.to_string(), level);
+            let e = err(&held, Some(lpf));
+            assert!(e.contains(want), "{port}: {e}");
+        }
+        let e = RawBoard::parse("b.toml", "reset_button = \"pressed\"").unwrap_err();
+        assert!(e.to_string().contains("active_high"), "{e}");
     }
 
     #[test]

@@ -186,18 +186,31 @@ impl<L: ByteLink> HostLink<L> {
     /// (the key/value cache needs nothing: the program writes a position before reading it).
     /// For a board whose bitstream was built with another model of the same target, or one
     /// whose memories cannot be initialised by its bitstream.
-    pub fn load(&mut self, bundle: &Bundle, lanes: usize) -> Result<LoadPlan, MachineError> {
-        let plan = load_plan(bundle, lanes)?;
-        for (space, address, words) in writes(bundle, lanes)? {
+    /// A refused WRITE is reported as the core refuses it: its reply comes once the port has
+    /// dropped the words, after its idle limit ([`host::idle_limit_cycles`] of `target`'s clock).
+    pub fn load(&mut self, bundle: &Bundle, target: &Target) -> Result<LoadPlan, MachineError> {
+        let plan = load_plan(bundle, target.lanes)?;
+        for (space, address, words) in writes(bundle, target.lanes)? {
             self.link
                 .send(&host::write_command(space, address, words.len() as u32))?;
             for word in &words {
                 self.link.send(word)?;
             }
-            let reply = self.link.receive(1, 0)?;
+            // `0x82`, or the refusal's two bytes.
+            let mut reply = self
+                .link
+                .receive(1, host::idle_limit_cycles(target.clock_hz))?;
+            if reply[0] == host::ERROR {
+                reply.extend(self.link.receive(1, 0)?);
+            }
             host::parse_reply(host::WRITE, &reply, 1).map_err(|e| {
+                let why = if reply == [host::ERROR, host::WRITE] {
+                    " (words beyond the space's end: is the board's core the bundle's target?)"
+                } else {
+                    ""
+                };
                 MachineError::Input(format!(
-                    "a WRITE of {} words to space {space}: {e}",
+                    "a WRITE of {} words to space {space} at {address}: {e}{why}",
                     words.len()
                 ))
             })?;

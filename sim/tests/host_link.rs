@@ -1,5 +1,6 @@
 //! The host link's client (`HostLink`) against a scripted byte link: what it sends for STEP, how
-//! it reads the reply (its first byte within the step limit, then the rest), and the errors.
+//! it reads the reply (its first byte within the step limit, then the rest), how it waits for a
+//! WRITE's reply while loading, and the errors.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::collections::VecDeque;
 use common::ending_bundle;
 use monorail_contract::target::Target;
 use monorail_contract::timing::STEP_LIMIT_CYCLES;
-use monorail_hw::host::{step_command, ERROR, REPLY, STEP};
+use monorail_hw::host::{idle_limit_cycles, step_command, ERROR, REPLY, STEP, WRITE};
 use monorail_sim::link::{ByteLink, HostLink};
 use monorail_sim::{Machine, MachineError};
 
@@ -70,4 +71,32 @@ fn a_step_stopped_at_the_limit_is_reported_as_such() {
     let mut host = link(&[]);
     assert!(host.step(1 << 15, 0).is_err() && host.step(0, 1 << 15).is_err());
     assert!(host.link().sent.is_empty());
+}
+
+#[test]
+fn a_refused_write_while_loading_is_reported_as_the_refusal() {
+    // The port answers a refused WRITE after its idle limit, once the words have stopped: the
+    // link waits that long for the first byte, then reads the refusal's second.
+    let target = Target::builtin("sim-tiny").unwrap();
+    let bundle = ending_bundle(&target);
+    let mut host = link(&[ERROR, WRITE]);
+    let e = host.load(&bundle, &target).unwrap_err().to_string();
+    assert!(
+        e.contains("refused command 0x02") && e.contains("words beyond the space's end"),
+        "{e}"
+    );
+    assert_eq!(
+        host.link().requests,
+        vec![(1, idle_limit_cycles(target.clock_hz)), (1, 0)]
+    );
+    // Accepted: one byte each.
+    let plan = monorail_sim::link::load_plan(&bundle, target.lanes).unwrap();
+    assert!(plan.instructions > 0);
+    let mut host = link(&[WRITE | REPLY; 64]);
+    host.load(&bundle, &target).unwrap();
+    assert!(host
+        .link()
+        .requests
+        .iter()
+        .all(|&r| r == (1, idle_limit_cycles(target.clock_hz))));
 }

@@ -90,7 +90,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             plan.bytes as f64 * 10.0 / f64::from(baud)
         );
         let start = Instant::now();
-        host.load(&compiled.bundle, target.lanes).map_err(failed)?;
+        host.load(&compiled.bundle, &target).map_err(failed)?;
         eprintln!(
             "{}: loaded in {:.1} s",
             board.name,

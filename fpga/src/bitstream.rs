@@ -98,6 +98,8 @@ pub struct Bitstream {
     /// The bitstream (`top.bit`, Gowin's `top.fs`), in the model's folder inside `dir` with
     /// the swapped configuration.
     pub file: PathBuf,
+    /// Its USB DFU image beside it (`top.dfu`), for a board with a DFU bootloader.
+    pub dfu: Option<PathBuf>,
     /// What the swap put where.
     pub weights: Swap,
     /// The synthesis it was made from.
@@ -524,9 +526,14 @@ pub fn build(
         swap_and_pack(&dir, &device.part, &placeholders, &models, progress)?
     };
     let file = model_dir.join(packed_file(board.family));
+    let dfu = match board.dfu {
+        Some(dfu) => Some(crate::dfu::write_dfu(&file, dfu)?),
+        None => None,
+    };
     let (resources, fmax_hz) = read_report(&dir.join("report.json"))?;
     Ok(Bitstream {
         file,
+        dfu,
         dir,
         weights,
         synthesis,

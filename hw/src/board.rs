@@ -8,7 +8,9 @@
 //! the UART included, is the Verilog that is synthesised. The core keeps its module (renamed
 //! `core`); the board top is module `top`, as the synthesis scripts and the harness expect.
 
-use monorail_contract::board::{uart_bit_cycles, uart_rule, Board, ButtonLevel, RESET_BUTTON_PORT};
+use monorail_contract::board::{
+    uart_bit_cycles, uart_rule, Board, ButtonLevel, REBOOT_PORT, RESET_BUTTON_PORT,
+};
 use monorail_contract::target::Family;
 use thiserror::Error;
 
@@ -284,8 +286,8 @@ pub fn board_top(
 }
 
 /// The board top's ports beyond the clock, the UART and the LEDs (the reset button, the held
-/// outputs), as (the port list's tail, their declarations and assignments, the reset button's
-/// synchroniser: `button_pressed`, 0 without a button).
+/// outputs, the reboot), as (the port list's tail, their declarations and assignments, the reset
+/// button's synchroniser, `button_pressed` (0 without a button), and the reboot on holding it).
 fn extra_ports(board: &Board) -> (String, String, String) {
     let mut list = String::new();
     let mut declarations = String::new();
@@ -313,6 +315,43 @@ fn extra_ports(board: &Board) -> (String, String, String) {
         None => {
             button.push_str("    wire button_pressed = 1'b0;  // no reset button on this board\n")
         }
+    }
+    if board.reboot_on_hold {
+        // A second of the core clock: the board file's validation requires the button.
+        let hold_cycles = board.target.clock_hz;
+        let bits = bits_for(hold_cycles);
+        list.push_str(&format!(",{REBOOT_PORT}"));
+        declarations.push_str(&format!("    output wire  {REBOOT_PORT};\n"));
+        button.push_str(&format!(
+            r#"    // Held for a second ({hold_cycles} cycles), the reset button pulls {REBOOT_PORT} (the FPGA's
+    // PROGRAMN) low: the FPGA reloads its configuration from flash, the board's bootloader.
+    // Simulation may shorten the hold (+monorail_hold_cycles=N) to test it.
+    localparam [{high}:0] HOLD_CYCLES = {bits}'d{hold_cycles};
+`ifdef VERILATOR
+    reg [{high}:0] hold_limit;
+    initial if (!$value$plusargs("monorail_hold_cycles=%d", hold_limit) || hold_limit == 0)
+        hold_limit = HOLD_CYCLES;
+`else
+    wire [{high}:0] hold_limit = HOLD_CYCLES;
+`endif
+    reg [{high}:0] hold_count;
+    reg reboot;
+    initial begin
+        hold_count = 0;
+        reboot = 1'b0;
+    end
+    always @(posedge core_clock) begin
+        if (!button_pressed)
+            hold_count <= 0;
+        else if (hold_count == hold_limit)
+            reboot <= 1'b1;
+        else
+            hold_count <= hold_count + 1'b1;
+    end
+    assign {REBOOT_PORT} = ~reboot;
+"#,
+            high = bits - 1,
+        ));
     }
     for (port, high) in &board.held_outputs {
         list.push_str(&format!(",{port}"));
@@ -399,6 +438,18 @@ mod tests {
         let v = top(&ulx3s);
         assert!(v.contains("button_sync <= {button_sync[0], ~reset_button};"));
         assert!(v.contains("assign wifi_gpio0 = 1'b0;"));
+        // The OrangeCrab: its button low while pressed, and held, the reboot.
+        let crab = Board::builtin("orangecrab-25f").unwrap();
+        let v = top(&crab);
+        for want in [
+            "module top(clk,uart_rx,uart_tx,led,reset_button,reboot_n);",
+            "output wire  reboot_n;",
+            "button_sync <= {button_sync[0], ~reset_button};",
+            "localparam [25:0] HOLD_CYCLES = 26'd40000000;",
+            "assign reboot_n = ~reboot;",
+        ] {
+            assert!(v.contains(want), "{want}");
+        }
         // A board without them: the ports of before, and no button.
         let tang = Board::builtin("tangnano-20k").unwrap();
         let v = top(&tang);

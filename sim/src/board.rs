@@ -47,6 +47,19 @@ impl BoardSim {
         cache_root: &Path,
         images: &Path,
     ) -> Result<BoardSim, MachineError> {
+        BoardSim::with_plusargs(board, bundle, uart_baud, cache_root, images, &[])
+    }
+
+    /// [`BoardSim::new`] with Verilator plusargs besides the bundle's (`+monorail_hold_cycles=N`
+    /// shortens the reset button's hold that reboots a board).
+    pub fn with_plusargs(
+        board: &Board,
+        bundle: &Bundle,
+        uart_baud: u32,
+        cache_root: &Path,
+        images: &Path,
+        plusargs: &[String],
+    ) -> Result<BoardSim, MachineError> {
         let core = monorail_hw::generate(&board.target);
         let verilog = board_top(board, &core, TopFor::Simulation, uart_baud)
             .map_err(|e| MachineError::Input(e.to_string()))?;
@@ -58,8 +71,10 @@ impl BoardSim {
         )
         .map_err(|e| MachineError::Input(e.to_string()))?;
         bundle.write(images, &board.target)?;
-        let mut model = Model::load(&build, &[format!("+monorail_bundle={}", images.display())])
-            .map_err(|e| MachineError::Input(e.to_string()))?;
+        let mut all = vec![format!("+monorail_bundle={}", images.display())];
+        all.extend_from_slice(plusargs);
+        let mut model =
+            Model::load(&build, &all).map_err(|e| MachineError::Input(e.to_string()))?;
         let port = |model: &Model, name| {
             model
                 .port_id(name)

@@ -140,3 +140,40 @@ fn a_model_loaded_over_the_uart_replaces_the_bitstreams() {
         token = prompt.get(pos + 1).copied().unwrap_or(want);
     }
 }
+
+/// The OrangeCrab's button (low while pressed): a short press resets the core, which then
+/// answers; held past the hold (shortened here to 2,000 cycles from a second), it pulls
+/// `reboot_n` low for the FPGA to reload its configuration (the DFU bootloader), and keeps it
+/// low.
+#[test]
+fn the_orangecrab_button_resets_and_held_reboots() {
+    let board = Board::builtin("orangecrab-25f").unwrap();
+    let (checkpoint, _) = by_name("tales-nano").unwrap().load().unwrap();
+    let quant = QuantModel::quantize(&checkpoint);
+    let bundle = compile(&quant, &board.target, CompileOptions::default())
+        .unwrap()
+        .bundle;
+    let images = tempfile::TempDir::new().unwrap();
+    let sim = BoardSim::with_plusargs(
+        &board,
+        &bundle,
+        board.uart_baud,
+        &build_root(),
+        images.path(),
+        &["+monorail_hold_cycles=2000".to_string()],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut link = HostLink::new(sim, &bundle);
+    link.expect_target(&board.target).unwrap();
+    assert_eq!(link.link().pin("reboot_n").unwrap(), 1);
+    link.link().send(&[monorail_hw::host::WRITE, 0]).unwrap();
+    link.link().press_reset_button(1_900).unwrap();
+    assert_eq!(
+        link.link().pin("reboot_n").unwrap(),
+        1,
+        "a press resets only"
+    );
+    assert_eq!(link.info().unwrap().lanes as usize, board.target.lanes);
+    link.link().press_reset_button(2_100).unwrap();
+    assert_eq!(link.link().pin("reboot_n").unwrap(), 0, "held, it reboots");
+}

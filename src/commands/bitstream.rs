@@ -132,15 +132,24 @@ pub fn run(args: Args) -> Result<(), CliError> {
             })?;
     print_made(&made, &compiled.bundle.manifest.predicted_cycles);
     if let Some(dir) = &args.output {
-        copy_into(dir, &[&made.file, &made.dir.join("report.json")])?;
+        let report = made.dir.join("report.json");
+        let mut files: Vec<&Path> = vec![&made.file, &report];
+        files.extend(made.dfu.as_deref());
+        copy_into(dir, &files)?;
     }
-    println!(
-        "bitstream: {}{}",
-        made.file.display(),
-        args.output
-            .as_ref()
-            .map_or(String::new(), |d| format!(" (copied into {})", d.display()))
-    );
+    let copied = args
+        .output
+        .as_ref()
+        .map_or(String::new(), |d| format!(" (copied into {})", d.display()));
+    println!("bitstream: {}{copied}", made.file.display());
+    if let Some(dfu) = &made.dfu {
+        println!(
+            "DFU image: {}{copied}: hold the board's button for a second (or plug it in with \
+             the button down) for its bootloader, then `dfu-util -D {}`",
+            dfu.display(),
+            dfu.file_name().unwrap_or_default().to_string_lossy()
+        );
+    }
     if let (Some(code), Some(device)) = (made.idcode, &board.target.device) {
         println!(
             "IDCODE 0x{code:08x}, the {}'s, checked in the bitstream",

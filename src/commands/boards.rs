@@ -1,7 +1,7 @@
 //! `monorail boards`: the built-in boards, the core each carries, and what keeps a board from
 //! its bitstream.
 
-use monorail_contract::board::{Board, ButtonLevel, RESET_BUTTON_PORT};
+use monorail_contract::board::{Board, ButtonLevel, REBOOT_PORT, RESET_BUTTON_PORT};
 
 use crate::error::CliError;
 
@@ -36,12 +36,27 @@ pub fn run() -> Result<(), CliError> {
         );
         if let Some(level) = board.reset_button {
             println!(
-                "  reset button on {} ({})",
+                "  reset button on {} ({}){}",
                 board.pin(RESET_BUTTON_PORT).unwrap_or("?"),
                 match level {
                     ButtonLevel::ActiveHigh => "high while pressed",
                     ButtonLevel::ActiveLow => "low while pressed",
+                },
+                if board.reboot_on_hold {
+                    format!(
+                        "; held a second, {} on {} reloads the FPGA (its bootloader)",
+                        REBOOT_PORT,
+                        board.pin(REBOOT_PORT).unwrap_or("?")
+                    )
+                } else {
+                    String::new()
                 }
+            );
+        }
+        if let Some(dfu) = board.dfu {
+            println!(
+                "  DFU bootloader {:04x}:{:04x}: `monorail bitstream` writes top.dfu for dfu-util",
+                dfu.vendor, dfu.product
             );
         }
         for (port, high) in &board.held_outputs {

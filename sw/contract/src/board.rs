@@ -77,6 +77,21 @@ pub const BOARD_PORTS: [&str; 3] = ["clk", "uart_rx", "uart_tx"];
 /// ([`RawBoard::reset_button`]).
 pub const RESET_BUTTON_PORT: &str = "reset_button";
 
+/// The board top's output that reloads the FPGA's configuration (wired to its PROGRAMN), where
+/// the board file asks for it ([`RawBoard::reboot_on_hold`]).
+pub const REBOOT_PORT: &str = "reboot_n";
+
+/// A USB DFU bootloader's identity: the `.dfu` image `monorail bitstream` writes beside the
+/// bitstream carries it in its suffix, as `dfu-suffix -v VENDOR -p PRODUCT` writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dfu {
+    /// USB vendor ID.
+    pub vendor: u16,
+    /// USB product ID.
+    pub product: u16,
+}
+
 /// What a button's pin reads while it is pressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -171,6 +186,14 @@ pub struct RawBoard {
     /// places each.
     #[serde(default)]
     pub held_outputs: std::collections::BTreeMap<String, u8>,
+    /// Whether holding the reset button for about a second pulls `reboot_n` low, which reloads
+    /// the FPGA's configuration from its flash (the OrangeCrab's bootloader, as its LiteX
+    /// platform does).
+    #[serde(default)]
+    pub reboot_on_hold: bool,
+    /// The board's DFU bootloader, where it loads bitstreams over USB DFU.
+    #[serde(default)]
+    pub dfu: Option<Dfu>,
 }
 
 /// A validated board.
@@ -209,6 +232,10 @@ pub struct Board {
     pub reset_button: Option<ButtonLevel>,
     /// Outputs held at a fixed level: (port, high), by name.
     pub held_outputs: Vec<(String, bool)>,
+    /// Whether holding the reset button reloads the configuration (`reboot_n`).
+    pub reboot_on_hold: bool,
+    /// The board's DFU bootloader.
+    pub dfu: Option<Dfu>,
 }
 
 /// What is wrong with a board. Each names the file and the field or line.
@@ -368,6 +395,7 @@ impl RawBoard {
         for (port, &level) in &self.held_outputs {
             let taken = BOARD_PORTS.contains(&port.as_str())
                 || port == RESET_BUTTON_PORT
+                || port == REBOOT_PORT
                 || port.starts_with("led");
             if !is_port_name(port) || taken {
                 return Err(field(
@@ -386,9 +414,17 @@ impl RawBoard {
             }
             held_outputs.push((port.clone(), level == 1));
         }
+        if self.reboot_on_hold && self.reset_button.is_none() {
+            return Err(field(
+                "reboot_on_hold",
+                &self.reboot_on_hold,
+                "the reboot is the reset button held: name the board's `reset_button` too",
+            ));
+        }
         let pins = read_pins(device.family, &self.constraints, text)?;
         let ports = TopPorts {
             reset_button: self.reset_button.is_some(),
+            reboot: self.reboot_on_hold,
             held_outputs: &held_outputs,
         };
         let leds = check_ports(&self.constraints, &pins, &ports)?;
@@ -409,6 +445,8 @@ impl RawBoard {
             no_bitstream_yet: self.no_bitstream_yet.clone(),
             reset_button: self.reset_button,
             held_outputs,
+            reboot_on_hold: self.reboot_on_hold,
+            dfu: self.dfu,
         })
     }
 }
@@ -594,6 +632,7 @@ fn read_pins(family: Family, file: &str, text: &str) -> Result<Vec<(String, Stri
 /// The board top's ports besides [`BOARD_PORTS`] and the LEDs, as the board file asks for them.
 struct TopPorts<'a> {
     reset_button: bool,
+    reboot: bool,
     held_outputs: &'a [(String, bool)],
 }
 
@@ -603,6 +642,9 @@ impl TopPorts<'_> {
         let mut names = BOARD_PORTS.to_vec();
         if self.reset_button {
             names.push(RESET_BUTTON_PORT);
+        }
+        if self.reboot {
+            names.push(REBOOT_PORT);
         }
         names.extend(self.held_outputs.iter().map(|(p, _)| p.as_str()));
         names
@@ -624,6 +666,8 @@ fn check_ports(file: &str, pins: &[(String, String)], top: &TopPorts) -> Result<
         if !pins.iter().any(|(p, _)| p == port) {
             let why = if *port == RESET_BUTTON_PORT {
                 " (the board file names a `reset_button`)"
+            } else if *port == REBOOT_PORT {
+                " (the board file sets `reboot_on_hold`)"
             } else if BOARD_PORTS.contains(port) {
                 ""
             } else {
@@ -646,6 +690,8 @@ fn check_ports(file: &str, pins: &[(String, String)], top: &TopPorts) -> Result<
             None => {
                 let hint = if port == RESET_BUTTON_PORT {
                     " (the board file names no `reset_button`)"
+                } else if port == REBOOT_PORT {
+                    " (the board file does not set `reboot_on_hold`)"
                 } else {
                     ""
                 };
@@ -677,6 +723,7 @@ mod tests {
                 board.pins.len(),
                 3 + board.leds
                     + usize::from(board.reset_button.is_some())
+                    + usize::from(board.reboot_on_hold)
                     + board.held_outputs.len(),
                 "{}",
                 board.name
@@ -919,6 +966,46 @@ mod tests {
             let e = err(&held, Some(lpf));
             assert!(e.contains(want), "{port}: {e}");
         }
+        // The OrangeCrab: its button low while pressed, held it reboots into the bootloader.
+        let crab = Board::builtin("orangecrab-25f").unwrap();
+        assert_eq!(
+            (
+                crab.reset_button,
+                crab.reboot_on_hold,
+                crab.pin(REBOOT_PORT)
+            ),
+            (Some(ButtonLevel::ActiveLow), true, Some("V17"))
+        );
+        assert_eq!(
+            crab.dfu,
+            Some(Dfu {
+                vendor: 0x1209,
+                product: 0x5af0
+            })
+        );
+        let crab_lpf = BUILTIN_CONSTRAINTS
+            .iter()
+            .find(|(n, _)| *n == "orangecrab.lpf")
+            .unwrap()
+            .1;
+        let crab_file = BUILTIN_BOARDS
+            .iter()
+            .find(|(n, _)| *n == "orangecrab-25f")
+            .unwrap()
+            .1;
+        let mut crab = RawBoard::parse("b.toml", crab_file).unwrap();
+        crab.reboot_on_hold = false;
+        let e = err(&crab, Some(crab_lpf));
+        assert!(
+            e.contains(
+                "places `reboot_n`, which the board top does not have (the board file \
+                        does not set `reboot_on_hold`)"
+            ),
+            "{e}"
+        );
+        crab.reboot_on_hold = true;
+        crab.reset_button = None;
+        assert!(err(&crab, Some(crab_lpf)).contains("`reboot_on_hold` is true: the reboot is"));
         let e = RawBoard::parse("b.toml", "reset_button = \"pressed\"").unwrap_err();
         assert!(e.to_string().contains("active_high"), "{e}");
     }

@@ -1334,6 +1334,40 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     assert!(!walk(build.path())
         .iter()
         .any(|p| p.extension().is_some_and(|e| e == "bit")));
+
+    // A tool that hangs, with --time-limit: stopped, the step named, its log kept.
+    std::fs::write(&yosys, "#!/bin/sh\necho 'thinking'\nexec sleep 60\n").unwrap();
+    let start = std::time::Instant::now();
+    let output = monorail()
+        .args([
+            "bitstream",
+            "--board",
+            "ulx3s-45f",
+            "--model",
+            "tales-nano",
+            "--time-limit",
+            "0.01",
+        ])
+        .env("MONORAIL_TOOLS_DIR", tools.path())
+        .env("MONORAIL_BUILD_DIR", build.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("synthesis (yosys) ran longer than its time limit (0.6 s) and was stopped")
+            && stderr.contains("thinking")
+            && stderr.contains("yosys.out"),
+        "{stderr}"
+    );
+    assert!(
+        start.elapsed().as_secs() < 50,
+        "the hung tool was not waited for"
+    );
+    refused(
+        &["bitstream", "--board", "ulx3s-45f", "--time-limit", "0"],
+        &["must be a number of minutes above 0"],
+    );
 }
 
 /// Every file under `dir`.

@@ -37,11 +37,17 @@ pub const DEFAULT_SEED: u64 = 1;
 pub struct Options {
     /// nextpnr's seed (placement is deterministic for a seed).
     pub seed: u64,
+    /// How long synthesis, and place and route, may each run before they are stopped (none:
+    /// as long as they take, as in LiteX and apio).
+    pub time_limit: Option<std::time::Duration>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { seed: DEFAULT_SEED }
+        Options {
+            seed: DEFAULT_SEED,
+            time_limit: None,
+        }
     }
 }
 
@@ -496,12 +502,18 @@ pub fn build(
         .unzip();
 
     let start = Instant::now();
-    let synthesis = synthesize_watching(&routed_design, device, build, &mut |status| {
-        progress(Progress::Status {
-            step: "synthesis",
-            status,
-        })
-    })?;
+    let synthesis = synthesize_watching(
+        &routed_design,
+        device,
+        build,
+        options.time_limit,
+        &mut |status| {
+            progress(Progress::Status {
+                step: "synthesis",
+                status,
+            })
+        },
+    )?;
     progress(Progress::Step(&Step {
         name: "synthesis",
         seconds: if synthesis.reused {
@@ -660,6 +672,7 @@ fn place_and_route(
         &partial,
         &log_path,
         &log_path,
+        options.time_limit,
         &mut |line| {
             if let Some(status) = status.line(line) {
                 progress(Progress::Status { step: name, status });

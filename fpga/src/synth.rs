@@ -229,14 +229,16 @@ fn inputs(design: &Path) -> Result<Vec<PathBuf>, ToolError> {
 /// Synthesise the design in folder `design` for `device`, under `build` (reusing an earlier
 /// synthesis of the same inputs).
 pub fn synthesize(design: &Path, device: &Device, build: &Path) -> Result<Synthesis, ToolError> {
-    synthesize_watching(design, device, build, &mut |_| {})
+    synthesize_watching(design, device, build, None, &mut |_| {})
 }
 
-/// [`synthesize`], telling `status` each pass yosys starts.
+/// [`synthesize`], telling `status` each pass yosys starts; yosys is stopped after
+/// `time_limit`.
 pub fn synthesize_watching(
     design: &Path,
     device: &Device,
     build: &Path,
+    time_limit: Option<std::time::Duration>,
     status: &mut dyn FnMut(String),
 ) -> Result<Synthesis, ToolError> {
     let files = inputs(design)?;
@@ -274,6 +276,7 @@ pub fn synthesize_watching(
             &partial,
             &partial.join("yosys.out"),
             &partial.join("yosys.log"),
+            time_limit,
             &mut |line| {
                 if let Some(pass) = yosys_line(line) {
                     status(pass);

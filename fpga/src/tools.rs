@@ -3,7 +3,7 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
@@ -29,6 +29,21 @@ pub enum ToolError {
         step: String,
         /// The exit status.
         status: String,
+        /// The log.
+        log: PathBuf,
+        /// The log's last lines.
+        tail: String,
+    },
+    /// The tool ran longer than its time limit and was stopped; its log is kept.
+    #[error(
+        "{step} ran longer than its time limit ({limit_s} s) and was stopped; its log is \
+         {log}:\n{tail}"
+    )]
+    TimedOut {
+        /// What was being done.
+        step: String,
+        /// The limit, in seconds.
+        limit_s: f64,
         /// The log.
         log: PathBuf,
         /// The log's last lines.
@@ -168,7 +183,7 @@ pub fn run(
     dir: &Path,
     log: &Path,
 ) -> Result<(), ToolError> {
-    run_watching(step, tool, args, dir, log, log, &mut |_| {})
+    run_watching(step, tool, args, dir, log, log, None, &mut |_| {})
 }
 
 /// How often [`run_watching`] looks for new lines in the watched file.
@@ -176,7 +191,9 @@ const WATCH_PERIOD: Duration = Duration::from_millis(250);
 
 /// [`run`], handing `on_line` every complete line that the tool writes to `watched` (its `log`,
 /// or a log file of its own) while it runs, in order: place and route takes minutes to hours,
-/// and its log says how far it is.
+/// and its log says how far it is. A tool still running after `time_limit` is stopped (killed)
+/// and reported as such.
+#[allow(clippy::too_many_arguments)]
 pub fn run_watching(
     step: &str,
     tool: &Path,
@@ -184,6 +201,7 @@ pub fn run_watching(
     dir: &Path,
     log: &Path,
     watched: &Path,
+    time_limit: Option<Duration>,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<(), ToolError> {
     let file = std::fs::File::create(log).map_err(io(log))?;
@@ -195,25 +213,40 @@ pub fn run_watching(
         .stderr(err)
         .spawn()
         .map_err(io(tool))?;
+    let started = Instant::now();
     let mut tail = LogTail::default();
+    let log_tail = || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    };
     let status = loop {
         let exited = child.try_wait().map_err(io(tool))?;
         tail.read(watched, on_line);
         match exited {
             Some(status) => break status,
-            None => std::thread::sleep(WATCH_PERIOD),
+            None if time_limit.is_some_and(|limit| started.elapsed() > limit) => {
+                // (an error here means it has just exited: it is stopped either way)
+                let _ = child.kill();
+                child.wait().map_err(io(tool))?;
+                return Err(ToolError::TimedOut {
+                    step: step.to_string(),
+                    limit_s: time_limit.unwrap_or_default().as_secs_f64(),
+                    log: log.to_path_buf(),
+                    tail: log_tail(),
+                });
+            }
+            None => std::thread::sleep(WATCH_PERIOD.min(time_limit.unwrap_or(WATCH_PERIOD))),
         }
     };
     if status.success() {
         return Ok(());
     }
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
     Err(ToolError::Failed {
         step: step.to_string(),
         status: status.to_string(),
         log: log.to_path_buf(),
-        tail: lines[lines.len().saturating_sub(15)..].join("\n"),
+        tail: log_tail(),
     })
 }
 
@@ -399,6 +432,7 @@ mod tests {
             tmp.path(),
             &log,
             &log,
+            None,
             &mut |line| {
                 if line == "one" {
                     std::fs::write(&seen, b"").unwrap();
@@ -415,6 +449,7 @@ mod tests {
             tmp.path(),
             &log,
             &log,
+            None,
             &mut |_| {},
         )
         .unwrap_err();
@@ -423,6 +458,46 @@ mod tests {
             text.contains("a failing tool failed") && text.contains("broken"),
             "{text}"
         );
+    }
+
+    /// A tool past its time limit is stopped, not waited for, and the error names the step and
+    /// keeps the log; within the limit, it finishes.
+    #[test]
+    #[cfg(unix)]
+    fn a_tool_past_its_time_limit_is_stopped() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let log = tmp.path().join("tool.log");
+        let start = Instant::now();
+        let err = run_watching(
+            "a slow tool",
+            Path::new("/bin/sh"),
+            &["-c", "echo started; exec sleep 30"],
+            tmp.path(),
+            &log,
+            &log,
+            Some(Duration::from_millis(300)),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(10), "it was stopped");
+        let text = err.to_string();
+        assert!(
+            text.contains("a slow tool ran longer than its time limit (0.3 s) and was stopped")
+                && text.contains("tool.log")
+                && text.contains("started"),
+            "{text}"
+        );
+        run_watching(
+            "a quick tool",
+            Path::new("/bin/sh"),
+            &["-c", "exit 0"],
+            tmp.path(),
+            &log,
+            &log,
+            Some(Duration::from_secs(20)),
+            &mut |_| {},
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Entries older than the limit go, younger ones and a running build's folder stay, nothing

@@ -32,6 +32,19 @@ pub struct Args {
     /// nextpnr's placement seed.
     #[arg(long, default_value_t = monorail_fpga::bitstream::DEFAULT_SEED)]
     seed: u64,
+    /// Stop synthesis, or place and route, when it runs longer than this many minutes (a
+    /// fraction is allowed); default: no limit.
+    #[arg(long, value_name = "MINUTES", value_parser = minutes)]
+    time_limit: Option<f64>,
+}
+
+/// A time limit in minutes: positive, at most a week.
+fn minutes(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(m) if m > 0.0 && m <= 10_080.0 => Ok(m),
+        Ok(_) => Err("must be a number of minutes above 0, at most 10080 (a week)".into()),
+        Err(e) => Err(format!("{e}: a number of minutes, such as 30 or 0.5")),
+    }
 }
 
 /// Seconds between two status lines of a running flow step when stderr is not a terminal.
@@ -87,7 +100,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
         );
     }
     println!("{:<16} {:>9}  log", "step", "wall time");
-    let options = Options { seed: args.seed };
+    let options = Options {
+        seed: args.seed,
+        time_limit: args
+            .time_limit
+            .map(|m| std::time::Duration::from_secs_f64(m * 60.0)),
+    };
     // A running step's status: on a terminal, one line rewritten in place; in a log (CI), a line
     // a minute at most.
     let live = std::io::stderr().is_terminal();

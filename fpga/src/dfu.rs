@@ -46,18 +46,20 @@ pub fn dfu_image(bitstream: &[u8], dfu: Dfu) -> Vec<u8> {
     out
 }
 
-/// Write `bitstream`'s DFU image beside it (`top.dfu` for `top.bit`), unless it is there: whole
-/// or not at all (written under another name, then renamed).
+/// Write `bitstream`'s DFU image beside it (`top.dfu` for `top.bit`): whole or not at all
+/// (written under another name, then renamed). Written each time, as the suffix is the board
+/// file's and no folder's hash covers it.
 pub fn write_dfu(bitstream: &Path, dfu: Dfu) -> Result<PathBuf, ToolError> {
     let path = bitstream.with_extension("dfu");
-    if path.is_file() {
-        return Ok(path);
-    }
     let bytes = std::fs::read(bitstream).map_err(io(bitstream))?;
     let partial = bitstream.with_extension(format!("dfu.{}.partial", std::process::id()));
-    std::fs::write(&partial, dfu_image(&bytes, dfu)).map_err(io(&partial))?;
-    std::fs::rename(&partial, &path).map_err(io(&path))?;
-    Ok(path)
+    let written = std::fs::write(&partial, dfu_image(&bytes, dfu))
+        .map_err(io(&partial))
+        .and_then(|()| std::fs::rename(&partial, &path).map_err(io(&path)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written.map(|()| path)
 }
 
 #[cfg(test)]
@@ -94,6 +96,13 @@ mod tests {
         let dfu = write_dfu(&bit, crab).unwrap();
         assert_eq!(dfu, dir.path().join("top.dfu"));
         assert_eq!(std::fs::read(&dfu).unwrap(), image);
+        // Another bootloader's identity: written again, not kept.
+        let other = Dfu {
+            vendor: 0x1d50,
+            product: 0x6130,
+        };
+        write_dfu(&bit, other).unwrap();
+        assert_eq!(std::fs::read(&dfu).unwrap(), dfu_image(b"bits", other));
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
         assert_eq!(names.len(), 2, "nothing partial is left");
     }

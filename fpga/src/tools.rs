@@ -36,14 +36,14 @@ pub enum ToolError {
     },
     /// The tool ran longer than its time limit and was stopped; its log is kept.
     #[error(
-        "{step} ran longer than its time limit ({limit_s} s) and was stopped; its log is \
+        "{step} ran longer than its time limit ({limit}) and was stopped; its log is \
          {log}:\n{tail}"
     )]
     TimedOut {
         /// What was being done.
         step: String,
-        /// The limit, in seconds.
-        limit_s: f64,
+        /// The limit, as people give it.
+        limit: String,
         /// The log.
         log: PathBuf,
         /// The log's last lines.
@@ -215,8 +215,8 @@ pub fn run_watching(
         .map_err(io(tool))?;
     let started = Instant::now();
     let mut tail = LogTail::default();
-    let log_tail = || {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
+    let log_tail = |path: &Path| {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
     };
@@ -229,11 +229,12 @@ pub fn run_watching(
                 // (an error here means it has just exited: it is stopped either way)
                 let _ = child.kill();
                 child.wait().map_err(io(tool))?;
+                // The watched file is the one that says how far it got (yosys's own log).
                 return Err(ToolError::TimedOut {
                     step: step.to_string(),
-                    limit_s: time_limit.unwrap_or_default().as_secs_f64(),
-                    log: log.to_path_buf(),
-                    tail: log_tail(),
+                    limit: limit_text(time_limit.unwrap_or_default()),
+                    log: watched.to_path_buf(),
+                    tail: log_tail(watched),
                 });
             }
             None => std::thread::sleep(WATCH_PERIOD.min(time_limit.unwrap_or(WATCH_PERIOD))),
@@ -246,8 +247,18 @@ pub fn run_watching(
         step: step.to_string(),
         status: status.to_string(),
         log: log.to_path_buf(),
-        tail: log_tail(),
+        tail: log_tail(log),
     })
+}
+
+/// A time limit as people give it: seconds under two minutes, minutes above.
+fn limit_text(limit: Duration) -> String {
+    let s = limit.as_secs_f64();
+    if s < 120.0 {
+        format!("{} s", (s * 10.0).round() / 10.0)
+    } else {
+        format!("{} min", (s / 6.0).round() / 10.0)
+    }
 }
 
 /// The folders of the build root that hold generated files, each entry named by its inputs'
@@ -480,6 +491,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(start.elapsed() < Duration::from_secs(10), "it was stopped");
+        assert_eq!(limit_text(Duration::from_secs(7200)), "120 min");
+        assert_eq!(limit_text(Duration::from_millis(600)), "0.6 s");
         let text = err.to_string();
         assert!(
             text.contains("a slow tool ran longer than its time limit (0.3 s) and was stopped")

@@ -1,11 +1,13 @@
 //! Boards as data: a board file (TOML, in `boards/`) names the built-in target the board carries,
-//! its oscillator, UART speed, LED polarity and the FPGA's package; its constraint file (in
+//! its oscillator, UART speed, LED polarity, the FPGA's package and the board's buttons and
+//! bootloader; its constraint file (in
 //! `constraints/`, in the format of the family's place-and-route tool) holds the pins.
 //!
 //! Each fact lives once: the FPGA's family, part and budget are the target's `[device]`, the pins
 //! are the constraint file's. Validation reads the constraint file and checks that it places
-//! exactly the board top's ports ([`BOARD_PORTS`]: the clock, the UART's two pins and the LEDs
-//! `led[0]`, `led[1]`, ...), so a board whose file and pins disagree is refused before any tool
+//! exactly the board top's ports ([`BOARD_PORTS`]: the clock, the UART's two pins, the LEDs
+//! `led[0]`, `led[1]`, ..., and the reset button, the reboot output and the held outputs where
+//! the board file asks for them), so a board whose file and pins disagree is refused before any tool
 //! runs. Adding a board is adding its two files.
 
 use serde::Deserialize;
@@ -70,15 +72,16 @@ pub const GOWIN_DEVICES: [(&str, &str); 2] = [
     ("GW1N-9C", "GW1NR-LV9QN88PC6/I5"),
 ];
 
-/// The board top's single-bit ports besides the LEDs, as the constraint files name them.
+/// The single-bit ports every board top has besides the LEDs, as the constraint files name them
+/// (a board file may ask for more: [`RESET_BUTTON_PORT`], [`REBOOT_PORT`], held outputs).
 pub const BOARD_PORTS: [&str; 3] = ["clk", "uart_rx", "uart_tx"];
 
 /// The board top's input for a reset button, where the board file names one
 /// ([`RawBoard::reset_button`]).
 pub const RESET_BUTTON_PORT: &str = "reset_button";
 
-/// The board top's output that reloads the FPGA's configuration (wired to its PROGRAMN), where
-/// the board file asks for it ([`RawBoard::reboot_on_hold`]).
+/// The board top's output that reloads the FPGA's configuration (wired to its reconfiguration
+/// input: the ECP5's PROGRAMN), where the board file asks for it ([`RawBoard::reboot_on_hold`]).
 pub const REBOOT_PORT: &str = "reboot_n";
 
 /// A USB DFU bootloader's identity: the `.dfu` image `monorail bitstream` writes beside the

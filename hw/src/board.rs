@@ -348,8 +348,9 @@ fn extra_ports(board: &Board) -> (String, String, String) {
         list.push_str(&format!(",{REBOOT_PORT}"));
         declarations.push_str(&format!("    output wire  {REBOOT_PORT};\n"));
         button.push_str(&format!(
-            r#"    // Held for a second ({hold_cycles} cycles), the reset button pulls {REBOOT_PORT} (the FPGA's
-    // PROGRAMN) low: the FPGA reloads its configuration from flash, the board's bootloader.
+            r#"    // Held for a second ({hold_cycles} cycles), the reset button pulls {REBOOT_PORT} low (wired to
+    // the FPGA's reconfiguration input): the FPGA reloads its configuration from flash, the
+    // board's bootloader.
     // Simulation may shorten the hold (+monorail_hold_cycles=N) to test it.
     localparam [{high}:0] HOLD_CYCLES = {bits}'d{hold_cycles};
 `ifdef VERILATOR

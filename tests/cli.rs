@@ -1276,14 +1276,17 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     // nothing is left looking finished.
     let tools = TempDir::new().unwrap();
     let build = TempDir::new().unwrap();
-    let bitstream = || {
+    // `monorail bitstream` with these tools and this build folder.
+    let bitstream_with = |args: &[&str]| {
         monorail()
-            .args(["bitstream", "--board", "ulx3s-45f", "--model", "tales-nano"])
+            .arg("bitstream")
+            .args(args)
             .env("MONORAIL_TOOLS_DIR", tools.path())
             .env("MONORAIL_BUILD_DIR", build.path())
             .output()
             .unwrap()
     };
+    let bitstream = || bitstream_with(&["--board", "ulx3s-45f", "--model", "tales-nano"]);
     let output = bitstream();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
@@ -1297,12 +1300,7 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         .count();
     assert_eq!(finished, 0);
     // A board whose bitstream is known not to build yet: warned of, and the tools still run.
-    let output = monorail()
-        .args(["bitstream", "--board", "tangnano-20k"])
-        .env("MONORAIL_TOOLS_DIR", tools.path())
-        .env("MONORAIL_BUILD_DIR", build.path())
-        .output()
-        .unwrap();
+    let output = bitstream_with(&["--board", "tangnano-20k"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
@@ -1343,20 +1341,14 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     )
     .unwrap();
     let start = std::time::Instant::now();
-    let output = monorail()
-        .args([
-            "bitstream",
-            "--board",
-            "ulx3s-45f",
-            "--model",
-            "tales-nano",
-            "--time-limit",
-            "0.01",
-        ])
-        .env("MONORAIL_TOOLS_DIR", tools.path())
-        .env("MONORAIL_BUILD_DIR", build.path())
-        .output()
-        .unwrap();
+    let output = bitstream_with(&[
+        "--board",
+        "ulx3s-45f",
+        "--model",
+        "tales-nano",
+        "--time-limit",
+        "0.01",
+    ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(

@@ -1552,6 +1552,12 @@ fn bitstream_meets_its_report(
         stdout.contains(&format!("tokens/s at {mhz} MHz")),
         "{stdout}"
     );
+    // How to load it, with the copy's path.
+    let load = format!(
+        "load it (not part of Monorail): openFPGALoader -b ulx3s {}",
+        out.join("top.bit").display()
+    );
+    assert!(stdout.contains(&load), "{stdout}");
     for step in ["synthesis", "place and route", "weights", "pack"] {
         let row = stdout
             .lines()

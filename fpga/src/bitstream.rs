@@ -406,8 +406,8 @@ fn routed_file(family: Family) -> &'static str {
     }
 }
 
-/// The bitstream the packer writes.
-fn packed_file(family: Family) -> &'static str {
+/// The bitstream the packer writes (`top.bit`, `top.bin`, `top.fs`).
+pub fn packed_file(family: Family) -> &'static str {
     match family {
         Family::Ecp5 => PACKED_ECP5,
         Family::Ice40 => "top.bin",

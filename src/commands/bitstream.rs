@@ -163,10 +163,21 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if let Some(dfu) = &made.dfu {
         println!(
             "DFU image: {}{copied}: hold the board's button for a second (or plug it in with \
-             the button down) for its bootloader, then `dfu-util -D {}`",
-            dfu.display(),
-            dfu.file_name().unwrap_or_default().to_string_lossy()
+             the button down) for its bootloader",
+            dfu.display()
         );
+    }
+    // Where the files are for the user: the copies, when asked for.
+    let at = |file: &Path| match &args.output {
+        Some(dir) => dir.join(file.file_name().unwrap_or_default()),
+        None => file.to_path_buf(),
+    };
+    let dfu = made.dfu.as_deref().map(at);
+    if let Some(load) = board.load_command(
+        &at(&made.file).display().to_string(),
+        dfu.as_ref().map(|d| d.display().to_string()).as_deref(),
+    ) {
+        println!("load it (not part of Monorail): {load}");
     }
     if let (Some(code), Some(device)) = (made.idcode, &board.target.device) {
         println!(

@@ -66,6 +66,10 @@ pub fn run() -> Result<(), CliError> {
                 if *high { "high" } else { "low" }
             );
         }
+        let packed = monorail_fpga::bitstream::packed_file(board.family);
+        if let Some(load) = board.load_command(packed, Some("top.dfu")) {
+            println!("  load: {load}");
+        }
         for overflow in board.target.device_overflows() {
             println!("  no bitstream yet: {overflow}");
         }

@@ -197,6 +197,10 @@ pub struct RawBoard {
     /// The board's DFU bootloader, where it loads bitstreams over USB DFU.
     #[serde(default)]
     pub dfu: Option<Dfu>,
+    /// How people load the bitstream onto the board (not part of Monorail): a command with
+    /// `{bitstream}` (or, for a DFU bootloader, `{dfu}`) where the file goes.
+    #[serde(default)]
+    pub load: Option<String>,
 }
 
 /// A validated board.
@@ -239,6 +243,8 @@ pub struct Board {
     pub reboot_on_hold: bool,
     /// The board's DFU bootloader.
     pub dfu: Option<Dfu>,
+    /// How to load a bitstream onto it: a command with `{bitstream}` or `{dfu}` for the file.
+    pub load: Option<String>,
 }
 
 /// What is wrong with a board. Each names the file and the field or line.
@@ -424,6 +430,17 @@ impl RawBoard {
                 "the reboot is the reset button held: name the board's `reset_button` too",
             ));
         }
+        if let Some(load) = &self.load {
+            let names_file = load.contains("{bitstream}") || load.contains("{dfu}");
+            if !names_file || (load.contains("{dfu}") && self.dfu.is_none()) {
+                return Err(field(
+                    "load",
+                    load,
+                    "must name the file as {bitstream}, or as {dfu} where the board file has a \
+                     `dfu` bootloader",
+                ));
+            }
+        }
         let pins = read_pins(device.family, &self.constraints, text)?;
         let ports = TopPorts {
             reset_button: self.reset_button.is_some(),
@@ -450,6 +467,7 @@ impl RawBoard {
             held_outputs,
             reboot_on_hold: self.reboot_on_hold,
             dfu: self.dfu,
+            load: self.load.clone(),
         })
     }
 }
@@ -483,6 +501,16 @@ impl Board {
             .into_iter()
             .map(|n| Board::builtin(n).expect("built-in boards are valid"))
             .collect()
+    }
+
+    /// The command that loads `bitstream` (or its DFU image `dfu`) onto the board, where the
+    /// board file says how.
+    pub fn load_command(&self, bitstream: &str, dfu: Option<&str>) -> Option<String> {
+        let load = self.load.as_ref()?;
+        Some(
+            load.replace("{bitstream}", bitstream)
+                .replace("{dfu}", dfu.unwrap_or(bitstream)),
+        )
     }
 
     /// The pin of `port`.
@@ -1009,6 +1037,24 @@ mod tests {
         crab.reboot_on_hold = true;
         crab.reset_button = None;
         assert!(err(&crab, Some(crab_lpf)).contains("`reboot_on_hold` is true: the reboot is"));
+        // How to load: a command naming the file.
+        let ulx3s = Board::builtin("ulx3s-45f").unwrap();
+        assert_eq!(
+            ulx3s.load_command("out/top.bit", None).as_deref(),
+            Some("openFPGALoader -b ulx3s out/top.bit")
+        );
+        let crab = Board::builtin("orangecrab-25f").unwrap();
+        assert_eq!(
+            crab.load_command("top.bit", Some("top.dfu")).as_deref(),
+            Some("dfu-util -D top.dfu")
+        );
+        for load in ["\"openFPGALoader -b ulx3s\"", "\"dfu-util -D {dfu}\""] {
+            let e = err(&raw(&format!("load = {load}")), Some(lpf));
+            assert!(
+                e.contains("`load` is") && e.contains("must name the file"),
+                "{e}"
+            );
+        }
         let e = RawBoard::parse("b.toml", "reset_button = \"pressed\"").unwrap_err();
         assert!(e.to_string().contains("active_high"), "{e}");
     }

@@ -1202,10 +1202,25 @@ fn boards_lists_every_board_with_its_target_and_pins() {
     assert!(text.contains("but the GW1N-9C has 26"), "{text}");
     // A board whose core fits the contract's estimate (block RAMs, multipliers) but whose
     // bitstream does not build says what is known.
+    let tang = monorail_contract::board::Board::builtin("tangnano-20k").unwrap();
+    let note = tang.no_bitstream_yet.expect("the Tang Nano 20K's note");
+    assert!(note.starts_with("the gw2a-18 core needs"), "{note}");
     assert!(
-        text.contains("no bitstream yet: the gw2a-18 core needs 24,751 LUT4 sites"),
+        text.contains(&format!("no bitstream yet: {note}")),
         "{text}"
     );
+    // Buttons, held outputs, the bootloader and how to load.
+    for line in [
+        "  reset button on R1 (high while pressed)\n  wifi_gpio0 on L2 held high\n  load: \
+         openFPGALoader -b ulx3s top.bit",
+        "  reset button on J17 (low while pressed); held a second, reboot_n on V17 reloads the \
+         FPGA (its bootloader)\n  DFU bootloader 1209:5af0",
+        "  load: dfu-util -D top.dfu",
+        "  load: iceprog top.bin",
+        "  load: openFPGALoader -b tangnano20k top.fs",
+    ] {
+        assert!(text.contains(line), "{line:?}: {text}");
+    }
     assert_eq!(
         text.matches("no bitstream yet").count(),
         monorail_contract::board::Board::builtins()

@@ -16,12 +16,14 @@ use monorail_contract::bundle::{memory_images, MemoryImage};
 use monorail_fpga::bitstream::{build, Bitstream, Options, Progress};
 use monorail_fpga::build_root;
 
-/// A design with the board top's ports and a ROM of each of `specs`, from its image.
+/// A design with the board top's ports (the Tang Nano 20K's, its reset button's included) and a
+/// ROM of each of `specs`, from its image.
 fn design(specs: &[MemoryImage]) -> String {
     let mut v = String::from(
-        "module top(input clk, input uart_rx, output uart_tx, output [5:0] led);\n\
+        "module top(input clk, input uart_rx, output uart_tx, output [5:0] led, \
+         input reset_button);\n\
          reg [15:0] addr = 0;\n\
-         always @(posedge clk) addr <= addr + {15'd0, uart_rx};\n",
+         always @(posedge clk) addr <= reset_button ? 16'd0 : addr + {15'd0, uart_rx};\n",
     );
     let mut outputs = Vec::new();
     for (i, spec) in specs.iter().enumerate() {

@@ -488,8 +488,11 @@ mod tests {
                 "{e}"
             );
         }
-        // A board without them: the ports of before, and no button.
-        let tang = Board::builtin("tangnano-20k").unwrap();
+        // A board without them (every built-in board has a button now): the ports of before,
+        // and no button.
+        let mut tang = Board::builtin("tangnano-20k").unwrap();
+        assert!(top(&tang).contains("button_sync <= {button_sync[0], reset_button};"));
+        tang.reset_button = None;
         let v = top(&tang);
         assert!(v.contains("module top(clk,uart_rx,uart_tx,led);"));
         assert!(v.contains("wire button_pressed = 1'b0;"));

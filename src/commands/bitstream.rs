@@ -95,8 +95,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
     );
     if let Some(note) = &board.no_bitstream_yet {
         eprintln!(
-            "monorail: warning: {}: no bitstream yet: {note} (running the tools anyway)",
-            board.name
+            "monorail: warning: {}: no bitstream yet: {note} (running the tools anyway{})",
+            board.name,
+            if args.time_limit.is_none() {
+                "; --time-limit MINUTES stops a step that runs longer"
+            } else {
+                ""
+            }
         );
     }
     println!("{:<16} {:>9}  log", "step", "wall time");

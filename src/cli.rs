@@ -190,3 +190,18 @@ pub struct PromptArgs {
     #[arg(long, value_name = "IDS", conflicts_with = "prompt")]
     pub prompt_tokens: Option<String>,
 }
+
+/// A number of `unit`s that `valid` accepts (`rule` says which), for flags such as
+/// `--older-than DAYS` and `--time-limit MINUTES`: a fraction is allowed.
+pub fn amount(
+    text: &str,
+    unit: &str,
+    valid: impl Fn(f64) -> bool,
+    rule: &str,
+) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if valid(v) => Ok(v),
+        Ok(_) => Err(format!("must be a number of {unit} {rule}")),
+        Err(e) => Err(format!("{e}: a number of {unit}, such as 30 or 0.5")),
+    }
+}

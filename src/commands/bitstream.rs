@@ -40,11 +40,12 @@ pub struct Args {
 
 /// A time limit in minutes: positive, at most a week.
 fn minutes(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(m) if m > 0.0 && m <= 10_080.0 => Ok(m),
-        Ok(_) => Err("must be a number of minutes above 0, at most 10080 (a week)".into()),
-        Err(e) => Err(format!("{e}: a number of minutes, such as 30 or 0.5")),
-    }
+    crate::cli::amount(
+        text,
+        "minutes",
+        |m| m > 0.0 && m <= 10_080.0,
+        "above 0, at most 10080 (a week)",
+    )
 }
 
 /// Seconds between two status lines of a running flow step when stderr is not a terminal.

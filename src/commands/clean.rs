@@ -44,9 +44,10 @@ const SECONDS_A_DAY: f64 = 24.0 * 3600.0;
 
 /// A number of days: not negative, and at most a hundred years.
 fn days(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(d) if (0.0..=36_500.0).contains(&d) => Ok(d),
-        Ok(_) => Err("must be a number of days from 0 to 36500".into()),
-        Err(e) => Err(format!("{e}: a number of days, such as 7 or 0.5")),
-    }
+    crate::cli::amount(
+        text,
+        "days",
+        |d| (0.0..=36_500.0).contains(&d),
+        "from 0 to 36500",
+    )
 }

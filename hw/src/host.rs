@@ -109,7 +109,7 @@ pub fn parse_info_reply(reply: &[u8]) -> Result<(u16, u16, u64), String> {
 
 /// The port's states (as constants: rust_hdl declares an enum's values in every module above the
 /// one using it, unused there).
-const STATES: [&str; 10] = [
+const STATES: [&str; 11] = [
     "command",
     "arguments",
     "dispatch",
@@ -117,6 +117,7 @@ const STATES: [&str; 10] = [
     "write",
     "read",
     "read_wait",
+    "read_element",
     "step",
     "reply",
     "discard",
@@ -202,6 +203,9 @@ pub struct HostPort {
     space: DFF<Bits<8>>,
     address: DFF<Bits<20>>,
     remaining: DFF<Bits<32>>,
+    // The vector element read, registered: the memories' outputs, their lane and memory
+    // selection and the reply's byte multiplexers in one cycle were the core's critical path.
+    element: DFF<Bits<32>>,
     // Bytes of the word being written, read or replied, and the index of the next one.
     bytes: Vec<DFF<Bits<8>>>,
     byte_index: DFF<Bits<16>>,
@@ -230,6 +234,7 @@ pub struct HostPort {
     s_write: Constant<Bits<4>>,
     s_read: Constant<Bits<4>>,
     s_read_wait: Constant<Bits<4>>,
+    s_read_element: Constant<Bits<4>>,
     s_step: Constant<Bits<4>>,
     s_reply: Constant<Bits<4>>,
     s_discard: Constant<Bits<4>>,
@@ -317,6 +322,7 @@ impl HostPort {
             space: Default::default(),
             address: Default::default(),
             remaining: Default::default(),
+            element: Default::default(),
             bytes: (0..word).map(|_| Default::default()).collect(),
             byte_index: Default::default(),
             reply_left: Default::default(),
@@ -341,6 +347,7 @@ impl HostPort {
             s_write: constant(state("write")),
             s_read: constant(state("read")),
             s_read_wait: constant(state("read_wait")),
+            s_read_element: constant(state("read_element")),
             s_step: constant(state("step")),
             s_reply: constant(state("reply")),
             s_discard: constant(state("discard")),
@@ -431,7 +438,9 @@ impl Logic for HostPort {
         self.mem_element.next = self.pack_element.word.val();
         self.unpack_token.word.next = self.result_token.val();
         self.unpack_cycles.word.next = self.result_cycles.val();
-        self.unpack_element.word.next = self.read_element.val();
+        self.element.clock.next = self.clock.val();
+        self.element.d.next = self.read_element.val();
+        self.unpack_element.word.next = self.element.q.val();
         self.unpack_instruction.word.next = self.read_instruction.val();
         // Bytes of a word of the current space.
         self.word_bytes.next = self.c_four16.val();
@@ -593,23 +602,27 @@ impl Logic for HostPort {
             self.state.d.next = self.s_read_wait.val();
         } else if self.state.q.val() == self.s_read_wait.val() {
             self.mem_active.next = true;
+            self.reply_left.d.next = self.word_bytes.val();
+            self.byte_index.d.next = self.c_zero16.val();
+            self.address.d.next = self.address.q.val() + self.c_one20.val();
+            self.remaining.d.next = self.remaining.q.val() - self.c_one32.val();
+            self.state.d.next = self.s_reply.val();
             if self.space.q.val() == self.c_space_matrix.val() {
                 for i in 0..self.read_bytes.len() {
                     self.bytes[i].d.next = self.read_bytes[i].val();
                 }
             } else if self.space.q.val() == self.c_space_vector.val() {
-                for i in 0..self.unpack_element.bytes.len() {
-                    self.bytes[i].d.next = self.unpack_element.bytes[i].val();
-                }
+                // The element is registered first.
+                self.state.d.next = self.s_read_element.val();
             } else {
                 for i in 0..self.unpack_instruction.bytes.len() {
                     self.bytes[i].d.next = self.unpack_instruction.bytes[i].val();
                 }
             }
-            self.reply_left.d.next = self.word_bytes.val();
-            self.byte_index.d.next = self.c_zero16.val();
-            self.address.d.next = self.address.q.val() + self.c_one20.val();
-            self.remaining.d.next = self.remaining.q.val() - self.c_one32.val();
+        } else if self.state.q.val() == self.s_read_element.val() {
+            for i in 0..self.unpack_element.bytes.len() {
+                self.bytes[i].d.next = self.unpack_element.bytes[i].val();
+            }
             self.state.d.next = self.s_reply.val();
         } else if self.state.q.val() == self.s_step.val() {
             if self.done.val() {

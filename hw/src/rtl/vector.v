@@ -789,12 +789,21 @@ always @(posedge clock) begin
     if (norm_first_pass) begin
         for (nl = 0; nl < @V@; nl = nl + 1) begin : lanes_max
             reg [31:0] ab;
+            reg [5:0] length;
             reg signed [23:0] top;
             reg signed [23:0] boff;
+            reg signed [24:0] room;
+            reg above;
             reg on;
             ab = op_diff_w[nl*32 +: 32];
             boff = op_boff_w[nl*32 +: 24];
-            top = $signed({18'd0, bit_length32(ab)}) + boff;
+            length = bit_length32(ab);
+            top = $signed({18'd0, length}) + boff;
+            // top > fm_top as length > fm_top - boff: the subtraction runs beside the bit
+            // length instead of an add after it (the add and a compare after the bit length
+            // were the core's critical path on the ECP5s). length is 0 to 32.
+            room = {fm_top[nl][23], fm_top[nl]} - {boff[23], boff};
+            above = room[24] || (room < 25'sd32 && length > room[5:0]);
             on = p_mask[2][nl];
             if (p_first[2]) begin
                 fm_abs[nl] <= on ? ab : 32'd0;
@@ -804,7 +813,7 @@ always @(posedge clock) begin
                 fm_boff[nl] <= boff;
             end else if (on) begin
                 if (ab > fm_abs[nl]) fm_abs[nl] <= ab;
-                if (ab != 32'd0 && (!fm_any[nl] || top > fm_top[nl])) fm_top[nl] <= top;
+                if (ab != 32'd0 && (!fm_any[nl] || above)) fm_top[nl] <= top;
                 if (ab != 32'd0) fm_any[nl] <= 1'b1;
                 if (!fm_has[nl] || boff > fm_boff[nl]) fm_boff[nl] <= boff;
                 fm_has[nl] <= 1'b1;
@@ -829,7 +838,9 @@ function [81:0] norm_combine(input [81:0] x, input [81:0] y);
     end
 endfunction
 @NORM_TREE@
-// The final node gives the shift (norm) or the exponent (normg); eout is written now.
+// The final node gives the shift (norm) or the exponent (normg) at once: the second pass's first
+// slot takes them at OP. A norm's exponent (its input's plus the shift) follows a cycle later: it
+// is needed only with the last slot, a stage on (p_exp below).
 wire [31:0] fn_abs = fn_node[31:0];
 wire signed [23:0] fn_top = fn_node[55:32];
 wire fn_any = fn_node[56];
@@ -837,30 +848,35 @@ wire signed [23:0] fn_boff = fn_node[80:57];
 wire fn_has = fn_node[81];
 // (Computed in the clocked block, with the fire as its enable, so that the simulator does the
 // work only then.)
+reg norm_exp_follows;
+reg signed [23:0] norm_ein;
 always @(posedge clock) begin
+    norm_exp_follows <= fn_fire && !fn_normg;
     if (fn_fire) begin : final_node
         reg signed [7:0] shift;
         shift = (fn_abs == 32'd0) ? 8'sd0
             : $signed({2'b0, bit_length32(fn_abs)}) - $signed({3'b0, fn_bits}) + 8'sd1;
         norm_shift <= shift;
-        norm_exp <= fn_normg
-            ? (fn_any ? fn_top - $signed({19'd0, fn_bits}) + 24'sd1 : (fn_has ? fn_boff : 24'sd0))
-            : fn_ein + $signed({{16{shift[7]}}, shift});
+        norm_ein <= fn_ein;
+        if (fn_normg)
+            norm_exp <= fn_any ? fn_top - $signed({19'd0, fn_bits}) + 24'sd1
+                               : (fn_has ? fn_boff : 24'sd0);
     end
+    if (norm_exp_follows) norm_exp <= norm_ein + $signed({{16{norm_shift[7]}}, norm_shift});
 end
 // Exponent results (norm, normg, addalign) leave with the instruction's last slot at E5, on
-// port 1: last slots are one a cycle at most, so these writes never meet.
-reg signed [23:0] p_exp [3:7];
+// port 1: last slots are one a cycle at most, so these writes never meet. They are taken at E1
+// (addalign's registered at OP), when a norm's exponent has followed its shift.
+reg signed [23:0] p_exp [4:7];
 reg [5:0] p_rd1_late [3:7];
-wire signed [23:0] align_exp = (p_a_big[2] ? ea : eb) - 24'sd15;
+reg signed [23:0] align_exp;
 integer xs;
 always @(posedge clock) begin
-    p_exp[3] <= (p_op[2] == OP_ADDALIGN) ? align_exp : norm_exp;
+    align_exp <= (p_a_big[2] ? ea : eb) - 24'sd15;
+    p_exp[4] <= (p_op[3] == OP_ADDALIGN) ? align_exp : norm_exp;
     p_rd1_late[3] <= p_rd1[2];
-    for (xs = 4; xs <= 7; xs = xs + 1) begin
-        p_exp[xs] <= p_exp[xs-1];
-        p_rd1_late[xs] <= p_rd1_late[xs-1];
-    end
+    for (xs = 4; xs <= 7; xs = xs + 1) p_rd1_late[xs] <= p_rd1_late[xs-1];
+    for (xs = 5; xs <= 7; xs = xs + 1) p_exp[xs] <= p_exp[xs-1];
 end
 always @(*) begin
     vxu_we1 = p_valid[7] && p_last[7]

@@ -1683,8 +1683,24 @@ fn bitstream_builds_the_ulx3s_85f_board_carrying_the_16_lane_core() {
 #[test]
 fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
     let out = TempDir::new().unwrap();
+    // An earlier build's outputs for boards of other kinds in the same folder, and a file of
+    // the user's there.
+    for name in ["top.dfu", "top.fs", "notes.txt"] {
+        std::fs::write(out.path().join(name), b"earlier").unwrap();
+    }
     let (stdout, bit) =
         bitstream_meets_its_report("ulx3s-45f", None, "LFE5U-45F-6CABGA381", out.path());
+    for stale in ["top.dfu", "top.fs"] {
+        assert!(!out.path().join(stale).exists(), "{stale} left: {stdout}");
+        assert!(
+            stdout.contains(&format!("removed {}", out.path().join(stale).display())),
+            "{stdout}"
+        );
+    }
+    assert!(
+        out.path().join("notes.txt").exists(),
+        "the user's file stays"
+    );
     assert_eq!(
         ecp5_idcode(&bit, &stdout),
         0x4111_2043,

@@ -46,11 +46,14 @@ pub fn dfu_image(bitstream: &[u8], dfu: Dfu) -> Vec<u8> {
     out
 }
 
+/// The DFU image's file name.
+pub const DFU_FILE: &str = "top.dfu";
+
 /// Write `bitstream`'s DFU image beside it (`top.dfu` for `top.bit`): whole or not at all
 /// (written under another name, then renamed). Written each time, as the suffix is the board
 /// file's and no folder's hash covers it.
 pub fn write_dfu(bitstream: &Path, dfu: Dfu) -> Result<PathBuf, ToolError> {
-    let path = bitstream.with_extension("dfu");
+    let path = bitstream.with_file_name(DFU_FILE);
     let bytes = std::fs::read(bitstream).map_err(io(bitstream))?;
     let partial = bitstream.with_extension(format!("dfu.{}.partial", std::process::id()));
     let written = std::fs::write(&partial, dfu_image(&bytes, dfu))

@@ -160,6 +160,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let mut files: Vec<&Path> = vec![&made.file, &report];
         files.extend(made.dfu.as_deref());
         copy_into(dir, &files)?;
+        for stale in stale_outputs(dir, &files) {
+            std::fs::remove_file(&stale)
+                .map_err(|e| CliError::failed(format!("{}: {e}", stale.display())))?;
+            println!(
+                "removed {}: an earlier build's for another board, which would be taken for this one's",
+                stale.display()
+            );
+        }
     }
     let copied = args
         .output
@@ -260,6 +268,20 @@ fn print_made(made: &Bitstream, cycles: &[u64]) {
 }
 
 /// Copy `files` into `dir` (created if missing), each written whole.
+/// Files in `dir` that `bitstream -o` writes for some board but did not write now (`written`):
+/// another family's bitstream, or a DFU image for a board without a DFU bootloader.
+fn stale_outputs(dir: &Path, written: &[&Path]) -> Vec<PathBuf> {
+    let names: Vec<&std::ffi::OsStr> = written.iter().filter_map(|f| f.file_name()).collect();
+    Family::ALL
+        .iter()
+        .map(|&family| monorail_fpga::bitstream::packed_file(family))
+        .chain([monorail_fpga::dfu::DFU_FILE])
+        .filter(|name| !names.contains(&std::ffi::OsStr::new(name)))
+        .map(|name| dir.join(name))
+        .filter(|path| path.is_file())
+        .collect()
+}
+
 fn copy_into(dir: &Path, files: &[&Path]) -> Result<(), CliError> {
     std::fs::create_dir_all(dir).map_err(|e| refused(format!("{}: {e}", dir.display())))?;
     for file in files {

@@ -67,7 +67,7 @@ pub fn run() -> Result<(), CliError> {
             );
         }
         let packed = monorail_fpga::bitstream::packed_file(board.family);
-        if let Some(load) = board.load_command(packed, Some("top.dfu")) {
+        if let Some(load) = board.load_command(packed, Some(monorail_fpga::dfu::DFU_FILE)) {
             println!("  load: {load}");
         }
         for overflow in board.target.device_overflows() {

@@ -114,6 +114,11 @@ pub enum Family {
     Gowin,
 }
 
+impl Family {
+    /// Every family, in declaration order.
+    pub const ALL: [Family; 3] = [Family::Ecp5, Family::Ice40, Family::Gowin];
+}
+
 impl std::fmt::Display for Family {
     /// The family as its vendor names it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -49,7 +49,7 @@ pub fn dfu_image(bitstream: &[u8], dfu: Dfu) -> Vec<u8> {
 /// The DFU image's file name.
 pub const DFU_FILE: &str = "top.dfu";
 
-/// Write `bitstream`'s DFU image beside it (`top.dfu` for `top.bit`): whole or not at all
+/// Write `bitstream`'s DFU image beside it (`top.dfu`): whole or not at all
 /// (written under another name, then renamed). Written each time, as the suffix is the board
 /// file's and no folder's hash covers it.
 pub fn write_dfu(bitstream: &Path, dfu: Dfu) -> Result<PathBuf, ToolError> {

@@ -164,7 +164,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
             std::fs::remove_file(&stale)
                 .map_err(|e| CliError::failed(format!("{}: {e}", stale.display())))?;
             println!(
-                "removed {}: an earlier build's for another board, which would be taken for this one's",
+                "removed {}: an earlier build's output for another board, which could be \
+                 mistaken for this one's",
                 stale.display()
             );
         }
@@ -267,7 +268,6 @@ fn print_made(made: &Bitstream, cycles: &[u64]) {
     println!("{projection}");
 }
 
-/// Copy `files` into `dir` (created if missing), each written whole.
 /// Files in `dir` that `bitstream -o` writes for some board but did not write now (`written`):
 /// another family's bitstream, or a DFU image for a board without a DFU bootloader.
 fn stale_outputs(dir: &Path, written: &[&Path]) -> Vec<PathBuf> {
@@ -282,6 +282,7 @@ fn stale_outputs(dir: &Path, written: &[&Path]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Copy `files` into `dir` (created if missing), each written whole.
 fn copy_into(dir: &Path, files: &[&Path]) -> Result<(), CliError> {
     std::fs::create_dir_all(dir).map_err(|e| refused(format!("{}: {e}", dir.display())))?;
     for file in files {
@@ -291,4 +292,56 @@ fn copy_into(dir: &Path, files: &[&Path]) -> Result<(), CliError> {
         checkpoint::write_atomically(&to, &bytes).map_err(failed)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_outputs_are_the_other_boards_files_only() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let d = dir.path();
+        for name in [
+            "top.bit",
+            "top.bin",
+            "top.fs",
+            "top.dfu",
+            "report.json",
+            "notes.txt",
+        ] {
+            std::fs::write(d.join(name), b"x").unwrap();
+        }
+        let stale = |written: &[&str]| {
+            let paths: Vec<PathBuf> = written.iter().map(|n| Path::new("/b").join(n)).collect();
+            let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+            let mut names: Vec<String> = stale_outputs(d, &refs)
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        // An ECP5 board without DFU, one with it, an iCE40 and a Gowin board.
+        assert_eq!(
+            stale(&["top.bit", "report.json"]),
+            ["top.bin", "top.dfu", "top.fs"]
+        );
+        assert_eq!(
+            stale(&["top.bit", "report.json", "top.dfu"]),
+            ["top.bin", "top.fs"]
+        );
+        assert_eq!(
+            stale(&["top.bin", "report.json"]),
+            ["top.bit", "top.dfu", "top.fs"]
+        );
+        assert_eq!(
+            stale(&["top.fs", "report.json"]),
+            ["top.bin", "top.bit", "top.dfu"]
+        );
+        // Only files count.
+        std::fs::remove_file(d.join("top.fs")).unwrap();
+        std::fs::create_dir(d.join("top.fs")).unwrap();
+        assert_eq!(stale(&["top.bit", "top.dfu"]), ["top.bin"]);
+    }
 }

@@ -768,6 +768,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_family_is_in_all() {
+        // The match stops compiling when a family is added, until it is listed here and in
+        // `Family::ALL`.
+        for family in [Family::Ecp5, Family::Ice40, Family::Gowin] {
+            match family {
+                Family::Ecp5 | Family::Ice40 | Family::Gowin => {
+                    assert!(Family::ALL.contains(&family))
+                }
+            }
+        }
+        assert_eq!(Family::ALL.len(), 3);
+    }
+
+    #[test]
     fn builtin_targets_are_valid_and_report_what_their_devices_lack() {
         let ulx3s = Target::builtin("ulx3s-85f").unwrap();
         assert_eq!(ulx3s.device_overflows(), Vec::<String>::new());

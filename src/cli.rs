@@ -159,9 +159,29 @@ pub struct BoardArgs {
     /// `[device]`. `chat` needs the one `bitstream` was given.
     #[arg(long)]
     pub target: Option<String>,
+    /// The core's clock in MHz instead of its target's (a fraction is allowed), made by the
+    /// board's PLL from its oscillator; a clock the PLL cannot make exactly is refused. `chat`
+    /// needs the one `bitstream` was given.
+    #[arg(long, value_name = "MHZ", value_parser = megahertz)]
+    pub clock: Option<u64>,
     /// The UART's speed; default: the board file's.
     #[arg(long)]
     pub baud: Option<u32>,
+}
+
+/// A clock in MHz, as whole Hz: above 0, at most 1000 MHz.
+fn megahertz(text: &str) -> Result<u64, String> {
+    let mhz = amount(
+        text,
+        "MHz",
+        |v| v > 0.0 && v <= 1000.0,
+        "above 0 and at most 1000",
+    )?;
+    let hz = (mhz * 1e6).round();
+    if (mhz * 1e6 - hz).abs() > 1e-3 {
+        return Err("must be a whole number of Hz".into());
+    }
+    Ok(hz as u64)
 }
 
 impl BoardArgs {
@@ -171,6 +191,11 @@ impl BoardArgs {
         if let Some(name) = &self.target {
             board = board
                 .carrying(load_target(name)?)
+                .map_err(|e| refused(e.to_string()))?;
+        }
+        if let Some(clock_hz) = self.clock {
+            board = board
+                .at_clock(clock_hz)
                 .map_err(|e| refused(e.to_string()))?;
         }
         match self.baud {

@@ -1279,6 +1279,31 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         ],
         &["3000000 baud: the core's 12000000 Hz clock gives fewer than 8 cycles a bit"],
     );
+    // Another core clock: one the board's PLL makes exactly, whole Hz, and one the UART keeps.
+    refused(
+        &["bitstream", "--board", "ulx3s-45f", "--clock", "61.7"],
+        &["the ecp5 PLL cannot make the target's 61.7 MHz from the board's 25 MHz (nearest: 62.5 MHz)"],
+    );
+    refused(
+        &["bitstream", "--board", "ulx3s-45f", "--clock", "0"],
+        &["must be a number of MHz above 0 and at most 1000"],
+    );
+    refused(
+        &["bitstream", "--board", "ulx3s-45f", "--clock", "60.0000001"],
+        &["must be a whole number of Hz"],
+    );
+    refused(
+        &[
+            "chat",
+            "--board",
+            "ulx3s-45f",
+            "--port",
+            "/dev/null",
+            "--clock",
+            "1",
+        ],
+        &["board ulx3s-45f: a 1000000 Hz core clock: 115200 baud"],
+    );
     refused(
         &["bitstream", "--board", "ulx3s-85f", "--target", "sim-tiny"],
         &["cannot carry target sim-tiny", "no [device]"],
@@ -1344,6 +1369,23 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
             && stderr.contains("out of cheese")
             && stderr.contains("yosys.out"),
         "{stderr}"
+    );
+    // The core at another clock: its own target, design and synthesis.
+    let output = bitstream_with(&[
+        "--board",
+        "ulx3s-45f",
+        "--model",
+        "tales-nano",
+        "--clock",
+        "60",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains("ulx3s-45f: target ecp5-45f-60mhz, built-in tales-nano")
+            && stderr.contains("synthesis (yosys) failed"),
+        "{stdout}\n{stderr}"
     );
     assert!(!walk(build.path())
         .iter()

@@ -291,6 +291,16 @@ pub enum BoardError {
         /// Why not.
         rule: String,
     },
+    /// A core clock the board cannot run its core at.
+    #[error("board {board}: a {clock_hz} Hz core clock: {rule}")]
+    Clock {
+        /// The board.
+        board: String,
+        /// The clock asked for.
+        clock_hz: u64,
+        /// Why not.
+        rule: String,
+    },
     /// The board cannot carry another target's core.
     #[error("board {board} cannot carry target {target}: {rule}")]
     Carry {
@@ -533,6 +543,42 @@ impl Board {
             uart_baud: baud,
             ..self
         })
+    }
+
+    /// The board with its core clocked at `clock_hz` instead of its target's clock: the same
+    /// core, whose target is named for the clock (`ecp5-45f-60mhz`), so that its bundles, build
+    /// folders and INFO reply are its own. Whether the board's PLL makes the clock is the board
+    /// top's to check; the UART must still keep its speed at it.
+    pub fn at_clock(self, clock_hz: u64) -> Result<Board, BoardError> {
+        let refuse = |rule: String| BoardError::Clock {
+            board: self.name.clone(),
+            clock_hz,
+            rule,
+        };
+        if !(1..=1_000_000_000).contains(&clock_hz) {
+            return Err(refuse("must be 1 Hz to 1 GHz".into()));
+        }
+        if clock_hz == self.target.clock_hz {
+            return Ok(self);
+        }
+        uart_rule(clock_hz, self.uart_baud)
+            .map_err(|rule| refuse(format!("{} baud: {rule}", self.uart_baud)))?;
+        let mhz = clock_hz as f64 / 1e6;
+        // A short name: letters and digits.
+        let label = if clock_hz % 1_000_000 == 0 {
+            format!("{}mhz", clock_hz / 1_000_000)
+        } else if clock_hz % 1_000 == 0 {
+            format!("{}khz", clock_hz / 1_000)
+        } else {
+            format!("{clock_hz}hz")
+        };
+        let target = Target {
+            name: format!("{}-{label}", self.target.name),
+            description: format!("{}, clocked at {mhz} MHz", self.target.description),
+            clock_hz,
+            ..self.target.clone()
+        };
+        Ok(Board { target, ..self })
     }
 
     /// The board carrying `target`'s core instead of its own: the core as the target describes
@@ -801,6 +847,51 @@ mod tests {
             err.contains("makes a bit 13 cycles, 2.5% off its length (at most 2%)"),
             "{err}"
         );
+        // Another core clock: the same core, its target named for the clock; the UART must
+        // still keep its speed.
+        let ulx3s_45f = Board::builtin("ulx3s-45f").unwrap();
+        let at_60 = ulx3s_45f.clone().at_clock(60_000_000).unwrap();
+        assert_eq!(
+            (at_60.target.name.as_str(), at_60.target.clock_hz),
+            ("ecp5-45f-60mhz", 60_000_000)
+        );
+        assert_ne!(at_60.target.config_hash(), ulx3s_45f.target.config_hash());
+        assert_eq!(
+            Target {
+                name: ulx3s_45f.target.name.clone(),
+                description: ulx3s_45f.target.description.clone(),
+                clock_hz: ulx3s_45f.target.clock_hz,
+                ..at_60.target.clone()
+            },
+            ulx3s_45f.target,
+            "only the clock and the names differ"
+        );
+        assert_eq!(at_60.cycles_per_bit(), 521);
+        let at_62_5 = ulx3s_45f.clone().at_clock(62_500_000).unwrap();
+        assert_eq!(at_62_5.target.name, "ecp5-45f-62500khz");
+        let same = ulx3s_45f
+            .clone()
+            .at_clock(ulx3s_45f.target.clock_hz)
+            .unwrap();
+        assert_eq!(same.target, ulx3s_45f.target);
+        for (clock_hz, rule) in [
+            (
+                0,
+                "board ulx3s-45f: a 0 Hz core clock: must be 1 Hz to 1 GHz",
+            ),
+            (
+                1_000_000,
+                "a 1000000 Hz core clock: 115200 baud: the core's 1000000 Hz clock makes a bit 9 \
+                 cycles, 3.7% off",
+            ),
+        ] {
+            let err = ulx3s_45f
+                .clone()
+                .at_clock(clock_hz)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(rule), "{err}");
+        }
         let slow = Board::builtin("icebreaker").unwrap().at_baud(3_000_000);
         let err = slow.unwrap_err().to_string();
         assert!(

@@ -185,7 +185,8 @@ fn megahertz(text: &str) -> Result<u64, String> {
 }
 
 impl BoardArgs {
-    /// The board, carrying the target and with the UART speed of the flags.
+    /// The board, carrying the target, with the core clock and the UART speed of the flags (a
+    /// speed and a clock given together are checked together).
     pub fn board(&self) -> Result<Board, CliError> {
         let mut board = Board::builtin(&self.board).map_err(|e| refused(e.to_string()))?;
         if let Some(name) = &self.target {
@@ -193,15 +194,18 @@ impl BoardArgs {
                 .carrying(load_target(name)?)
                 .map_err(|e| refused(e.to_string()))?;
         }
-        if let Some(clock_hz) = self.clock {
-            board = board
-                .at_clock(clock_hz)
-                .map_err(|e| refused(e.to_string()))?;
-        }
-        match self.baud {
-            None => Ok(board),
-            Some(baud) => board.at_baud(baud).map_err(|e| refused(e.to_string())),
-        }
+        let board = match (self.clock, self.baud) {
+            (Some(clock_hz), baud) => {
+                // The speed is checked at the new clock.
+                if let Some(baud) = baud {
+                    board.uart_baud = baud;
+                }
+                board.at_clock(clock_hz)
+            }
+            (None, Some(baud)) => board.at_baud(baud),
+            (None, None) => Ok(board),
+        };
+        board.map_err(|e| refused(e.to_string()))
     }
 }
 

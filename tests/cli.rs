@@ -1304,6 +1304,32 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         ],
         &["board ulx3s-45f: a 1000000 Hz core clock: 115200 baud"],
     );
+    // A speed and a clock given together are checked together: 9600 baud at 1 MHz is kept (the
+    // PLL then refuses the clock), 3,000,000 baud at 40 MHz is not.
+    refused(
+        &[
+            "bitstream",
+            "--board",
+            "ulx3s-45f",
+            "--clock",
+            "1",
+            "--baud",
+            "9600",
+        ],
+        &["the ecp5 PLL cannot make the target's 1 MHz"],
+    );
+    refused(
+        &[
+            "bitstream",
+            "--board",
+            "ulx3s-45f",
+            "--clock",
+            "40",
+            "--baud",
+            "3000000",
+        ],
+        &["a 40000000 Hz core clock: 3000000 baud: the core's 40000000 Hz clock makes a bit 13"],
+    );
     refused(
         &["bitstream", "--board", "ulx3s-85f", "--target", "sim-tiny"],
         &["cannot carry target sim-tiny", "no [device]"],

@@ -558,11 +558,11 @@ impl Board {
         if !(1..=1_000_000_000).contains(&clock_hz) {
             return Err(refuse("must be 1 Hz to 1 GHz".into()));
         }
+        uart_rule(clock_hz, self.uart_baud)
+            .map_err(|rule| refuse(format!("{} baud: {rule}", self.uart_baud)))?;
         if clock_hz == self.target.clock_hz {
             return Ok(self);
         }
-        uart_rule(clock_hz, self.uart_baud)
-            .map_err(|rule| refuse(format!("{} baud: {rule}", self.uart_baud)))?;
         let mhz = clock_hz as f64 / 1e6;
         // A short name: letters and digits.
         let label = if clock_hz % 1_000_000 == 0 {

@@ -169,13 +169,15 @@ pub struct BoardArgs {
     pub baud: Option<u32>,
 }
 
-/// A clock in MHz, as whole Hz: above 0, at most 1000 MHz.
+/// A clock in MHz, as whole Hz: above 0, at most the targets' fastest
+/// ([`monorail_contract::target::CLOCK_HZ`]).
 fn megahertz(text: &str) -> Result<u64, String> {
+    let most_mhz = *monorail_contract::target::CLOCK_HZ.end() as f64 / 1e6;
     let mhz = amount(
         text,
         "MHz",
-        |v| v > 0.0 && v <= 1000.0,
-        "above 0 and at most 1000",
+        |v| v > 0.0 && v <= most_mhz,
+        &format!("above 0 and at most {most_mhz}"),
     )?;
     let hz = (mhz * 1e6).round();
     if (mhz * 1e6 - hz).abs() > 1e-3 {

@@ -555,7 +555,7 @@ impl Board {
             clock_hz,
             rule,
         };
-        if !(1..=1_000_000_000).contains(&clock_hz) {
+        if !crate::target::CLOCK_HZ.contains(&clock_hz) {
             return Err(refuse("must be 1 Hz to 1 GHz".into()));
         }
         uart_rule(clock_hz, self.uart_baud)

@@ -284,6 +284,9 @@ pub(crate) fn is_short_name(name: &str) -> bool {
 /// The rule [`is_short_name`] checks, for messages.
 pub(crate) const SHORT_NAME_RULE: &str = "must be letters, digits, '-' or '_'";
 
+/// The clocks a target may run at, in Hz (a target file's `clock_hz`, a board's `--clock`).
+pub const CLOCK_HZ: std::ops::RangeInclusive<u64> = 1..=1_000_000_000;
+
 /// Largest matrix-memory word address the ISA encodes (20 bits).
 pub const MAX_MATRIX_WORDS: usize = 1 << 20;
 /// Fewest words of a matrix tile (a block RAM's depth is more).
@@ -337,7 +340,7 @@ impl RawTarget {
         if !is_short_name(&self.name) {
             return Err(field("name", &self.name, SHORT_NAME_RULE));
         }
-        if self.clock_hz == 0 || self.clock_hz > 1_000_000_000 {
+        if !CLOCK_HZ.contains(&self.clock_hz) {
             return Err(field("clock_hz", self.clock_hz, "must be in 1 ..= 1e9"));
         }
         let registers = pow2_or_most(

@@ -195,6 +195,7 @@ fn decode_case(d: &OpDecode) -> String {
             passes,
             gap,
             reduce,
+            magnitude,
         }) => {
             assert!(passes == 1 || passes == 2, "one or two passes");
             assert_eq!(gap, passes == 2, "the gap separates two passes");
@@ -206,12 +207,18 @@ fn decode_case(d: &OpDecode) -> String {
                 "            d1_pairs = 1'b{};",
                 u8::from(pace == Pace::Pairs)
             );
-            let _ = writeln!(
-                s,
-                "            d1_two_passes = 1'b{};",
-                u8::from(passes == 2)
-            );
-            let _ = writeln!(s, "            d1_reduce = 1'b{};", u8::from(reduce));
+            // A magnitude register (Stream::on), when named, makes one pass through the tree.
+            let named = magnitude.map(|f| format!("({} != 6'd0)", field(f)));
+            let two_passes = match (&named, passes == 2) {
+                (Some(named), true) => format!("!{named}"),
+                (_, two) => format!("1'b{}", u8::from(two)),
+            };
+            let reduce = match (&named, reduce) {
+                (Some(named), false) => named.clone(),
+                (_, reduce) => format!("1'b{}", u8::from(reduce)),
+            };
+            let _ = writeln!(s, "            d1_two_passes = {two_passes};");
+            let _ = writeln!(s, "            d1_reduce = {reduce};");
         }
         CostRule::Matrix {
             rows,

@@ -12,7 +12,7 @@ use monorail_contract::numerics::{
     SIGMOID_INPUT_MAX, SINE_QUARTER_ENTRIES,
 };
 use monorail_contract::target::{Target, VectorMemory, LANE_TABLE_ENTRIES, LANE_TABLE_EXP2_OFFSET};
-use monorail_contract::timing::pass_gap_cycles;
+use monorail_contract::timing::{pass_gap_cycles, CostRule, Stream};
 use rust_hdl::prelude::*;
 
 use crate::decode::{self, OpDecode};
@@ -238,6 +238,22 @@ fn decode_case(d: &OpDecode) -> String {
     if let Some(f) = rd0 {
         let _ = writeln!(s, "            d_rd0 = {};", d.field("issue_instr", f));
     }
+    // A magnitude register (timing::Stream::on): a producer's leaves through the tree (the OR
+    // of the lanes' magnitudes); a normalisation reads it and makes the shifting pass alone.
+    if let CostRule::Vector(Stream {
+        magnitude: Some(f), ..
+    }) = d.rule
+    {
+        let named = format!("({} != 6'd0)", d.field("issue_instr", f));
+        if m == "norm" {
+            let _ = writeln!(s, "            d_one_pass = {named};");
+        } else {
+            assert!(!reduce, "{m} has one register result");
+            let _ = writeln!(s, "            d_reduce = {named};");
+            let _ = writeln!(s, "            d_rmode = R_MAG;");
+            let _ = writeln!(s, "            d_rd0 = {};", d.field("issue_instr", f));
+        }
+    }
     if d.has_field("eout") {
         let _ = writeln!(s, "            d_rd1 = {};", d.field("issue_instr", "eout"));
     }
@@ -289,6 +305,7 @@ fn slow_tree(v: usize) -> String {
          \x20   case ({prev_mode})\n\
          \x20       R_SUM: vxu_wd0 = t_final[63:0];\n\
          \x20       R_MAX: vxu_wd0 = t_final[84] ? t_final[63:0] : 64'd0;\n\
+         \x20       R_MAG: vxu_wd0 = t_final[63:0];\n\
          \x20       default: vxu_wd0 = t_final[84] ? {{{{44{{t_final[83]}}}}, t_final[83:64]}} : 64'd0;\n\
          \x20   endcase\n\
          end",

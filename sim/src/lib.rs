@@ -23,9 +23,9 @@ use monorail_contract::isa::{
     check_element, length, Access, Op, Role, REGISTERS, REG_POS, REG_TOKEN,
 };
 use monorail_contract::numerics::{
-    argmax, cache_exponent, exp2_neg_q15, normalize, normalize_grouped, recip, residual_exponent,
-    rope_phase, rsqrt, shift_round, sigmoid_q14, sin_cos_q14, EXP2_INPUT_LIMIT,
-    SIGMOID_INPUT_FRACTION_BITS,
+    argmax, bit_length, cache_exponent, exp2_neg_q15, magnitude, normalize, normalize_by,
+    normalize_grouped, recip, residual_exponent, rope_phase, rsqrt, shift_round, sigmoid_q14,
+    sin_cos_q14, EXP2_INPUT_LIMIT, SIGMOID_INPUT_FRACTION_BITS,
 };
 use monorail_contract::steps::{ModelStep, StepValues};
 use monorail_contract::target::{Target, VECTOR_ELEMENT_BITS};
@@ -249,6 +249,31 @@ impl Iss {
         self.regs[r as usize]
     }
 
+    /// `r[mag]` = the magnitude of the `n` results just stored from `dst` (none for `r0`).
+    fn set_magnitude(&mut self, mag: i64, dst: i64, n: usize) -> Result<(), Fault> {
+        if mag != 0 {
+            let m = self
+                .slice(dst, n)?
+                .iter()
+                .fold(0u64, |m, &v| m | (v as i64).unsigned_abs());
+            self.set(mag, m as i64);
+        }
+        Ok(())
+    }
+
+    /// A magnitude read from register `mag`: 0 .. 2^32, as the results' magnitudes are.
+    fn magnitude_register(&self, mag: i64) -> Result<u64, Fault> {
+        u64::try_from(self.reg(mag))
+            .ok()
+            .filter(|&m| m < 1 << 32)
+            .ok_or_else(|| {
+                format!(
+                    "norm's mag=r{mag} holds {}, not a magnitude (0 .. 2^32)",
+                    self.reg(mag)
+                )
+            })
+    }
+
     fn slice(&self, start: i64, n: usize) -> Result<&[i32], Fault> {
         let start = address(start)?;
         self.vector
@@ -467,10 +492,24 @@ impl Iss {
                 bits,
                 ein,
                 eout,
+                mag,
             } => {
                 let values = self.wide(src, n(len))?;
                 let mut out = vec![0; values.len()];
-                let exp = normalize(&values, exponent(self.reg(ein))?, width(bits)?, &mut out);
+                let (ein, bits) = (exponent(self.reg(ein))?, width(bits)?);
+                let exp = if mag == 0 {
+                    normalize(&values, ein, bits, &mut out)
+                } else {
+                    let given = self.magnitude_register(mag)?;
+                    let found = magnitude(&values);
+                    if bit_length(found) > bit_length(given) {
+                        return Err(format!(
+                            "norm's mag=r{mag} holds {given}, of a shorter bit length than its \
+                             input's largest magnitude ({found}): the normalisation would not fit"
+                        ));
+                    }
+                    normalize_by(&values, ein, bits, given, &mut out)
+                };
                 self.store32(dst, &out)?;
                 self.set(eout, exp as i64);
             }
@@ -497,14 +536,28 @@ impl Iss {
                 self.set(eout, exp as i64);
                 self.set(max, out.iter().max().copied().unwrap_or(0) as i64);
             }
-            Op::Mul { dst, a, b, n: len } => {
+            Op::Mul {
+                dst,
+                a,
+                b,
+                n: len,
+                mag,
+            } => {
                 self.map2(dst, a, b, n(len), |p, q| {
                     Ok(multiplicand(p)? * multiplicand(q)?)
                 })?;
+                self.set_magnitude(mag, dst, n(len))?;
             }
-            Op::Muls { dst, a, n: len, s } => {
+            Op::Muls {
+                dst,
+                a,
+                n: len,
+                s,
+                mag,
+            } => {
                 let k = multiplicand(self.reg(s))?;
                 self.map1(dst, a, n(len), |v| Ok(multiplicand(v)? * k))?;
+                self.set_magnitude(mag, dst, n(len))?;
             }
             Op::Addalign {
                 dst,
@@ -514,6 +567,7 @@ impl Iss {
                 ea,
                 eb,
                 eout,
+                mag,
             } => {
                 let (ea, eb) = (exponent(self.reg(ea))?, exponent(self.reg(eb))?);
                 let e = residual_exponent(ea, eb);
@@ -521,12 +575,14 @@ impl Iss {
                     Ok(shift_round(p, e - ea) + shift_round(q, e - eb))
                 })?;
                 self.set(eout, e as i64);
+                self.set_magnitude(mag, dst, n(len))?;
             }
             Op::Rope {
                 dst,
                 src,
                 cs,
                 n: len,
+                mag,
             } => {
                 let len = n(len);
                 let x = self.wide(src, len)?;
@@ -539,6 +595,7 @@ impl Iss {
                     out[i + 1] = x0 * sin + x1 * cos;
                 }
                 self.store(dst, &out)?;
+                self.set_magnitude(mag, dst, len)?;
             }
             Op::Sincos { dst, src, n: len } => {
                 let steps = self.wide(src, n(len))?;
@@ -565,11 +622,13 @@ impl Iss {
                 src,
                 n: len,
                 e,
+                mag,
             } => {
                 let shift = -(exponent(self.reg(e))? + SIGMOID_INPUT_FRACTION_BITS as i32);
                 self.map1(dst, src, n(len), |m| {
                     Ok(multiplicand(m)? * sigmoid_q14(shift_round(m, shift)))
                 })?;
+                self.set_magnitude(mag, dst, n(len))?;
             }
             Op::Expneg {
                 dst,

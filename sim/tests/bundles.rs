@@ -139,6 +139,21 @@ fn malformed_programs_fault_instead_of_panicking() {
             "exponent",
         ),
         ("norm dst=v0 src=v0 n=4 bits=0 ein=r0 eout=r20", "bits=0"),
+        // A normalisation given a magnitude that is not one, or shorter than its input's (the
+        // vector memory's first elements are the program's, not all zero).
+        (
+            "li dst=r20 imm=-1\nnorm dst=v40960 src=v0 n=4 bits=16 ein=r0 eout=r21 mag=r20 wait=sxu:1",
+            "norm's mag=r20 holds -1, not a magnitude",
+        ),
+        (
+            "li dst=r20 imm=4294967296\nnorm dst=v40960 src=v0 n=4 bits=16 ein=r0 eout=r21 mag=r20 wait=sxu:1",
+            "not a magnitude (0 .. 2^32)",
+        ),
+        (
+            "li dst=r20 imm=300\nfill dst=v0 n=4 s=r20 wait=sxu:1\nli dst=r22 imm=255\n\
+             norm dst=v40960 src=v0 n=4 bits=16 ein=r0 eout=r21 mag=r22 wait=vxu:1",
+            "mag=r22 holds 255, of a shorter bit length than its input's largest magnitude (300)",
+        ),
         (
             "matvec dst=v32768 w=m1048575 wreg=r0 x=v45056 rows=4 cols=4",
             "outside the matrix memory",

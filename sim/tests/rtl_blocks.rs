@@ -110,7 +110,7 @@ impl Bases {
         self.element(r.start)..self.element(r.start) + r.len()
     }
 
-    /// Replace every `v<n>` with the element it stands for.
+    /// Replace every `v<n>` with the element it stands for (not `wait=vxu:n`).
     fn fill(&self, text: &str) -> String {
         let mut out = String::new();
         let mut rest = text;
@@ -118,6 +118,9 @@ impl Bases {
             out.push_str(&rest[..at + 2]);
             rest = &rest[at + 2..];
             let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+            if digits == 0 {
+                continue;
+            }
             let n: usize = rest[..digits].parse().expect("a vector address");
             out += &self.element(n).to_string();
             rest = &rest[digits..];
@@ -592,4 +595,70 @@ fn random_chains_agree_with_the_simulator() {
             "{name}: {chained_programs} programs chained"
         );
     }
+}
+
+/// The producers' magnitudes (the OR of their results' absolute values, through the reduction
+/// tree) and the normalisations that take theirs from such a register and stream once: in
+/// every lane, over nothing, over negative powers of two (whose magnitude has a bit more than
+/// their one's complement) and with a register larger than the input needs.
+#[test]
+fn magnitudes() {
+    let w = WIDE..WIDE + 64;
+    for lane in [0, 1, 3] {
+        let (a, b) = (64 + lane, 128 + lane);
+        for n in [0, 1, 3, 13] {
+            let dst = WIDE + lane;
+            check(
+                &format!(
+                    "mul dst=v{dst} a=v{a} b=v{b} n={n} mag=r6\n\
+                     li dst=r3 imm=-3\nmuls dst=v{} a=v{a} n={n} s=r3 mag=r7\n\
+                     li dst=r4 imm=-14\nsilu dst=v{} src=v{a} n={n} e=r4 mag=r8\n\
+                     addalign dst=v{} a=v{a} b=v{b} n={n} ea=r3 eb=r4 eout=r5 mag=r9\n\
+                     end token=r6",
+                    dst + 16,
+                    dst + 32,
+                    dst + 48,
+                ),
+                std::slice::from_ref(&w),
+            );
+            // A product and its normalisation by the product's magnitude, to 8 and 16 bits.
+            for bits in [8, 16] {
+                check(
+                    &format!(
+                        "li dst=r3 imm=-9\nmul dst=v{dst} a=v{a} b=v{b} n={n} mag=r6\n\
+                         norm dst=v{} src=v{dst} n={n} bits={bits} ein=r3 eout=r4 mag=r6 wait=vxu:1\n\
+                         end token=r4",
+                        192 + lane
+                    ),
+                    &[192..224, w.clone()],
+                );
+            }
+        }
+    }
+    // Negative powers of two and zeros, normalised by their magnitude and by a larger one.
+    for fill in [-4096i64, -1, 4096, 0, -(1 << 17)] {
+        for given in ["mag=r6", "mag=r7"] {
+            check(
+                &format!(
+                    "li dst=r3 imm={fill}\nfill dst=v64 n=13 s=r3\nli dst=r4 imm=1\n\
+                     li dst=r7 imm=3000000000\n\
+                     muls dst=v{WIDE} a=v64 n=13 s=r4 mag=r6\n\
+                     norm dst=v192 src=v{WIDE} n=13 bits=16 ein=r0 eout=r5 {given} wait=vxu:2\n\
+                     end token=r5"
+                ),
+                &[192..208],
+            );
+        }
+    }
+    // RoPE's rotation and its magnitude.
+    check_at(
+        &format!(
+            "sincos dst=v64 src=v{} n=14\nrope dst=v{WIDE} src=v128 cs=v64 n=14 mag=r6\n\
+             norm dst=v192 src=v{WIDE} n=14 bits=16 ein=r0 eout=r5 mag=r6 wait=vxu:2\nend token=r6",
+            ACC + 64,
+        ),
+        37,
+        &[192..208],
+        &[],
+    );
 }

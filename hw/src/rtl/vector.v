@@ -15,14 +15,16 @@
 // results leave E5 into the lane accumulators and through the reduction tree (log2 V levels) into
 // the register file.
 // Normalisations make two passes: the first feeds the fast max tree from OP, whose result
-// (the shift) is ready when the second pass's first slot reaches OP.
+// (the shift) is ready when the second pass's first slot reaches OP. A norm given its input's
+// magnitude in a register makes the second pass alone; producers with a magnitude register
+// send |result| down the reduction tree, ORed.
 
 @OPCODES@
 @PACK_INPUTS@
 localparam [3:0] F_STREAM = 4'd0, F_NORM = 4'd1, F_SINCOS = 4'd2, F_KVSTORE = 4'd3,
                  F_KVEXP = 4'd4, F_GETV = 4'd5, F_SETV = 4'd6;
 localparam [1:0] M_VECTOR = 2'd0, M_ACC = 2'd1, M_WIDE = 2'd2, M_INPUT = 2'd3;
-localparam [1:0] R_SUM = 2'd0, R_MAX = 2'd1, R_ARGMAX = 2'd2;
+localparam [1:0] R_SUM = 2'd0, R_MAX = 2'd1, R_ARGMAX = 2'd2, R_MAG = 2'd3;
 
 // The memories of the vector space (element addresses).
 localparam [15:0] ACC_BASE = 16'd@ACC_BASE@, WIDE_BASE = 16'd@WIDE_BASE@,
@@ -66,6 +68,8 @@ reg [5:0] d_rd0, d_rd1;
 reg [19:0] d_mm;
 reg d_reduce;
 reg [1:0] d_rmode;
+// A norm given its input's magnitude in a register (rb): the shifting pass alone.
+reg d_one_pass;
 wire [7:0] d_op = issue_instr[7:0];
 always @(*) begin
     d_kind = F_STREAM;
@@ -81,6 +85,7 @@ always @(*) begin
     d_mm = 20'd0;
     d_reduce = 1'b0;
     d_rmode = R_SUM;
+    d_one_pass = 1'b0;
     case (d_op)
 @DECODE@
         default: ;
@@ -115,6 +120,7 @@ reg [63:0] fe_ra, fe_rb;
 reg [14:0] fe_imm;
 reg fe_a_big;
 reg fe_has_dst;
+reg fe_one_pass;
 
 // Decode of the issue bus (cycle k).
 wire [@LOG_V@-1:0] lane_ref = d_has_a ? d_a[@LOG_V@-1:0] : d_dst[@LOG_V@-1:0];
@@ -131,7 +137,8 @@ wire [17:0] d_c_pass = (d_c == 18'd0) ? 18'd1 : d_c;
 reg [31:0] d_occ;
 always @(*) begin
     case (d_kind)
-        F_NORM: d_occ = ((d_c == 18'd0) ? 32'd2 : {13'd0, d_c, 1'b0}) + 32'd@NORM_GAP@;
+        F_NORM: d_occ = d_one_pass ? {14'd0, d_c_pass}
+                      : ((d_c == 18'd0) ? 32'd2 : {13'd0, d_c, 1'b0}) + 32'd@NORM_GAP@;
         F_SINCOS: d_occ = {14'd0, d_c} << @LOG_HALF_V@;
         F_KVSTORE: d_occ = (issue_len == 18'd0) ? 32'd2 : {13'd0, issue_len, 1'b0};
         F_KVEXP: d_occ = 32'd2;
@@ -194,6 +201,7 @@ always @(posedge clock) begin
         // (Exponents: the ISA bounds them by 2^20, so their low 24 bits compare as the whole.)
         fe_a_big <= $signed(issue_ra[23:0]) >= $signed(issue_rb[23:0]);
         fe_has_dst <= d_has_dst;
+        fe_one_pass <= d_one_pass;
     end else if (fe_on) begin
         fe_cnt <= fe_cnt + 32'd1;
         if (fe_cnt + 32'd1 >= fe_occ) fe_on <= 1'b0;
@@ -232,8 +240,14 @@ always @(*) begin
     s_writes = 1'b0;
     case (kind)
         F_NORM: begin
-            // Both passes stream at least one word (empty when n is 0).
-            if (cnt < {14'd0, c_pass}) begin
+            // Both passes stream at least one word (empty when n is 0); with the magnitude
+            // given, the shifting pass alone.
+            if (fe_one_pass) begin
+                s_valid = (cnt < {14'd0, c_pass});
+                s_pass2 = 1'b1;
+                s_writes = s_valid;
+                s_chunk = cnt[17:0];
+            end else if (cnt < {14'd0, c_pass}) begin
                 s_valid = 1'b1;
                 s_chunk = cnt[17:0];
             end else if (cnt >= fe_pass2_start) begin
@@ -720,7 +734,8 @@ reg t0_fire;
 reg [1:0] t0_mode;
 reg [5:0] t0_rd;
 wire reduce_slot = p_valid[7] && p_reduce[7] && (p_pass2[7] || (p_op[7] != OP_NORMG));
-wire reduce_max = (p_rmode[7] != R_SUM);
+wire reduce_max = (p_rmode[7] == R_MAX) || (p_rmode[7] == R_ARGMAX);
+wire reduce_mag = (p_rmode[7] == R_MAG);
 integer rl;
 always @(posedge clock) begin
     t0_fire <= reduce_slot && p_last[7];
@@ -729,18 +744,22 @@ always @(posedge clock) begin
     if (reduce_slot) begin
         for (rl = 0; rl < @V@; rl = rl + 1) begin : lanes_acc
             reg signed [63:0] x, total;
+            reg [31:0] magnitude;
             reg signed [19:0] e;
             x = {{16{final_w[rl*48+47]}}, final_w[rl*48 +: 48]};
             e = p_base[7] + $signed({12'd0, rl[7:0]});
             // The sum, or la_val - x (negative when x is larger).
             total = la_val[rl] + (reduce_max ? ~x : x) + {63'd0, reduce_max};
+            // |x| of a stored result (32 bits at most: the ISA refuses wider ones).
+            magnitude = x[31] ? 32'd0 - x[31:0] : x[31:0];
             if (p_first[7]) begin
                 la_has[rl] <= p_mask[7][rl];
-                la_val[rl] <= p_mask[7][rl] ? x : 64'sd0;
+                la_val[rl] <= !p_mask[7][rl] ? 64'sd0 : reduce_mag ? {32'd0, magnitude} : x;
                 la_idx[rl] <= e;
             end else if (p_mask[7][rl]) begin
                 la_has[rl] <= 1'b1;
-                if (!reduce_max) la_val[rl] <= total;
+                if (reduce_mag) la_val[rl] <= la_val[rl] | {32'd0, magnitude};
+                else if (!reduce_max) la_val[rl] <= total;
                 else if (!la_has[rl] || total[63]) begin
                     la_val[rl] <= x;
                     la_idx[rl] <= e;
@@ -749,9 +768,10 @@ always @(posedge clock) begin
         end
     end
 end
-// Combine two nodes: sums add; maxima keep the larger, ties the lower element index. The sum,
-// the comparison and the tie test work side by side on the registered nodes, and the mode only
-// selects among their results: the last level feeds the register file in the same cycle.
+// Combine two nodes: sums add; magnitudes OR; maxima keep the larger, ties the lower element
+// index. The sum, the OR, the comparison and the tie test work side by side on the registered
+// nodes, and the mode only selects among their results: the last level feeds the register file
+// in the same cycle.
 function [84:0] combine(input [1:0] mode, input [84:0] x, input [84:0] y);
     reg signed [63:0] xv, yv;
     reg [19:0] xi, yi;
@@ -760,6 +780,7 @@ function [84:0] combine(input [1:0] mode, input [84:0] x, input [84:0] y);
         {xh, xi, xv} = x;
         {yh, yi, yv} = y;
         if (mode == R_SUM) combine = {xh | yh, xi, xv + yv};
+        else if (mode == R_MAG) combine = {xh | yh, xi, xv | yv};
         else if (!yh) combine = x;
         else if (!xh) combine = y;
         else if (yv > xv || (yv == xv && yi < xi)) combine = y;
@@ -846,12 +867,23 @@ wire signed [23:0] fn_top = fn_node[55:32];
 wire fn_any = fn_node[56];
 wire signed [23:0] fn_boff = fn_node[80:57];
 wire fn_has = fn_node[81];
+// A norm given its input's magnitude (one pass) takes its shift from the register at RD, when
+// its first slot is there: the slot before it, at OP, still shifts by the last one.
+reg one_pass_rd;
+always @(posedge clock)
+    one_pass_rd <= active && kind == F_NORM && fe_one_pass && s_valid && s_first;
 // (Computed in the clocked block, with the fire as its enable, so that the simulator does the
 // work only then.)
 reg norm_exp_follows;
 reg signed [23:0] norm_ein;
 always @(posedge clock) begin
-    norm_exp_follows <= fn_fire && !fn_normg;
+    norm_exp_follows <= (fn_fire && !fn_normg) || one_pass_rd;
+    if (one_pass_rd) begin : given_magnitude
+        // (the ISA bounds the register to 32 bits)
+        norm_shift <= (p_rb[1][31:0] == 32'd0) ? 8'sd0
+            : $signed({2'b0, bit_length32(p_rb[1][31:0])}) - $signed({3'b0, p_bits[1]}) + 8'sd1;
+        norm_ein <= p_ra[1][23:0];
+    end
     if (fn_fire) begin : final_node
         reg signed [7:0] shift;
         shift = (fn_abs == 32'd0) ? 8'sd0

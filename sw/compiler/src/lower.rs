@@ -137,12 +137,39 @@ impl Emitter<'_> {
         });
     }
 
+    /// `norm` that searches its input for the largest magnitude (two passes).
     fn norm(&mut self, dst: usize, src: usize, n: usize, bits: u32, ein: i64, eout: i64) {
-        self.norm_len(dst, src, n as i64, bits, ein, eout);
+        self.norm_len(dst, src, n as i64, bits, ein, eout, REG_ZERO as i64);
+    }
+
+    /// `norm` of what the instruction before it wrote to `src`, whose magnitude is in `mag`
+    /// (one pass).
+    #[allow(clippy::too_many_arguments)]
+    fn norm_by(
+        &mut self,
+        dst: usize,
+        src: usize,
+        n: usize,
+        bits: u32,
+        ein: i64,
+        eout: i64,
+        mag: i64,
+    ) {
+        self.norm_len(dst, src, n as i64, bits, ein, eout, mag);
     }
 
     /// `norm` with a raw length field (which may follow the position).
-    fn norm_len(&mut self, dst: usize, src: usize, n: i64, bits: u32, ein: i64, eout: i64) {
+    #[allow(clippy::too_many_arguments)]
+    fn norm_len(
+        &mut self,
+        dst: usize,
+        src: usize,
+        n: i64,
+        bits: u32,
+        ein: i64,
+        eout: i64,
+        mag: i64,
+    ) {
         self.emit(Op::Norm {
             dst: dst as i64,
             src: src as i64,
@@ -150,6 +177,7 @@ impl Emitter<'_> {
             bits: bits as i64,
             ein,
             eout,
+            mag,
         });
     }
 
@@ -157,7 +185,9 @@ impl Emitter<'_> {
     fn rmsnorm(&mut self, g: usize, g_exp: i32, dim: usize) {
         let s = &self.layout.scratch;
         let (x, xb, wide, t16) = (s.x, s.xb, s.wide, s.t16);
-        let (ss, mant, exp, eg, e1, e2) = (
+        let (ss, mant, exp, eg, e1, e2, m1, m2) = (
+            self.temp(),
+            self.temp(),
             self.temp(),
             self.temp(),
             self.temp(),
@@ -176,24 +206,26 @@ impl Emitter<'_> {
             a: x as i64,
             b: g as i64,
             n: dim as i64,
+            mag: m1,
         });
         self.emit(Op::Li {
             dst: eg,
             imm: g_exp as i64,
         });
-        self.norm(t16, wide, dim, WIDE_BITS, eg, e1);
+        self.norm_by(t16, wide, dim, WIDE_BITS, eg, e1, m1);
         self.emit(Op::Muls {
             dst: wide as i64,
             a: t16 as i64,
             n: dim as i64,
             s: mant,
+            mag: m2,
         });
         self.emit(Op::Add {
             dst: e2,
             a: e1,
             b: exp,
         });
-        self.norm(xb, wide, dim, NARROW_BITS, e2, R_XB);
+        self.norm_by(xb, wide, dim, NARROW_BITS, e2, R_XB, m2);
     }
 
     /// A matrix product and its requantisation: `parts` are row ranges of the (stacked) matrix,
@@ -232,20 +264,21 @@ impl Emitter<'_> {
             cols: w.cols as i64,
         });
         for &(first, rows, scale_exp, dst, eout) in parts {
-            let (ea, eb) = (self.temp(), self.temp());
+            let (ea, eb, m) = (self.temp(), self.temp(), self.temp());
             self.norm(t16 + first, acc + first, rows, WIDE_BITS, x_exp, ea);
             self.emit(Op::Mul {
                 dst: (wide + first) as i64,
                 a: (t16 + first) as i64,
                 b: (scales + first) as i64,
                 n: rows as i64,
+                mag: m,
             });
             self.emit(Op::Addi {
                 dst: eb,
                 a: ea,
                 imm: scale_exp as i64,
             });
-            self.norm(dst, wide + first, rows, WIDE_BITS, eb, eout);
+            self.norm_by(dst, wide + first, rows, WIDE_BITS, eb, eout, m);
         }
     }
 
@@ -253,7 +286,7 @@ impl Emitter<'_> {
     fn residual_add(&mut self, dim: usize) {
         let s = &self.layout.scratch;
         let (x, proj, wide) = (s.x, s.proj, s.wide);
-        let e = self.temp();
+        let (e, m) = (self.temp(), self.temp());
         self.emit(Op::Addalign {
             dst: wide as i64,
             a: x as i64,
@@ -262,8 +295,9 @@ impl Emitter<'_> {
             ea: R_X,
             eb: R_PROJ,
             eout: e,
+            mag: m,
         });
-        self.norm(x, wide, dim, WIDE_BITS, e, R_X);
+        self.norm_by(x, wide, dim, WIDE_BITS, e, R_X, m);
     }
 
     /// embedding: the token's row of the table, times its row scale, into the residual stream.
@@ -272,7 +306,8 @@ impl Emitter<'_> {
         let s = &layout.scratch;
         let dim = model.config.dim;
         // the token's lane of its row block
-        let (block, offset, lane, scale, exp) = (
+        let (block, offset, lane, scale, exp, m) = (
+            self.temp(),
             self.temp(),
             self.temp(),
             self.temp(),
@@ -317,12 +352,13 @@ impl Emitter<'_> {
             a: s.acc as i64,
             n: dim as i64,
             s: scale,
+            mag: m,
         });
         self.emit(Op::Li {
             dst: exp,
             imm: model.token_embedding.row_scale_exp as i64,
         });
-        self.norm(s.x, s.wide, dim, WIDE_BITS, exp, R_X);
+        self.norm_by(s.x, s.wide, dim, WIDE_BITS, exp, R_X, m);
         self.checkpoint(&[(s.x, dim, R_X)]);
     }
 
@@ -368,19 +404,20 @@ impl Emitter<'_> {
             });
         }
         for (first, n, reg) in [(0, dim, R_Q), (dim, kv_dim, R_K)] {
-            let shifted = self.temp();
+            let (shifted, m) = (self.temp(), self.temp());
             self.emit(Op::Rope {
                 dst: (s.wide + first) as i64,
                 src: (s.qkv + first) as i64,
                 cs: (s.cs + first) as i64,
                 n: n as i64,
+                mag: m,
             });
             self.emit(Op::Addi {
                 dst: shifted,
                 a: reg,
                 imm: -Q14_FRACTION_BITS as i64,
             });
-            self.norm(s.qkv + first, s.wide + first, n, WIDE_BITS, shifted, reg);
+            self.norm_by(s.qkv + first, s.wide + first, n, WIDE_BITS, shifted, reg, m);
         }
         self.checkpoint(&[(s.qkv, dim, R_Q), (s.qkv + dim, kv_dim, R_K)]);
     }
@@ -500,6 +537,7 @@ impl Emitter<'_> {
                 NARROW_BITS,
                 value_max,
                 w_exp,
+                REG_ZERO as i64,
             );
             // sum_t w_t v_t, then times 1 / sum(p)
             let (out_exp, rmant, rexp, total, head_exp) = (
@@ -535,6 +573,7 @@ impl Emitter<'_> {
                 a: (s.t16 + first) as i64,
                 n: hs as i64,
                 s: rmant,
+                mag: REG_ZERO as i64,
             });
             self.emit(Op::Add {
                 dst: total,
@@ -594,31 +633,39 @@ impl Emitter<'_> {
             R_XB,
             &[(0, hidden, layer.w3.row_scale_exp, s.h3, R_H3)],
         );
-        let (shifted, silu_exp, product_exp) = (self.temp(), self.temp(), self.temp());
+        let (shifted, silu_exp, product_exp, m1, m2) = (
+            self.temp(),
+            self.temp(),
+            self.temp(),
+            self.temp(),
+            self.temp(),
+        );
         self.emit(Op::Silu {
             dst: s.wide as i64,
             src: s.h1 as i64,
             n: hidden as i64,
             e: R_H1,
+            mag: m1,
         });
         self.emit(Op::Addi {
             dst: shifted,
             a: R_H1,
             imm: -Q14_FRACTION_BITS as i64,
         });
-        self.norm(s.t16, s.wide, hidden, WIDE_BITS, shifted, silu_exp);
+        self.norm_by(s.t16, s.wide, hidden, WIDE_BITS, shifted, silu_exp, m1);
         self.emit(Op::Mul {
             dst: s.wide as i64,
             a: s.t16 as i64,
             b: s.h3 as i64,
             n: hidden as i64,
+            mag: m2,
         });
         self.emit(Op::Add {
             dst: product_exp,
             a: silu_exp,
             b: R_H3,
         });
-        self.norm(s.hh, s.wide, hidden, NARROW_BITS, product_exp, R_HH);
+        self.norm_by(s.hh, s.wide, hidden, NARROW_BITS, product_exp, R_HH, m2);
         self.matvec(
             at.w2,
             at.w2_scales,

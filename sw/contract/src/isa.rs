@@ -81,6 +81,9 @@ pub struct FieldSpec {
     pub kind: FieldKind,
     /// Width in the 128-bit word.
     pub bits: u32,
+    /// Whether assembly may leave the field out, for 0 (`r0`: no register), and the
+    /// disassembly then does.
+    pub optional: bool,
 }
 
 /// The format of one instruction.
@@ -121,11 +124,21 @@ pub const DOTV_PARTIAL_SUMS: usize = 256;
 /// Flag bit of a length field meaning "plus the number of positions".
 pub const LEN_POSITIONS_FLAG: i64 = 1 << 16;
 
+/// Whether a field of the table is marked `optional` (after its width).
+macro_rules! optional {
+    () => {
+        false
+    };
+    (optional) => {
+        true
+    };
+}
+
 macro_rules! define_isa {
     ( $(
         $(#[doc = $doc:literal])*
         $variant:ident = $opcode:literal, $unit:ident, $mnemonic:literal, $summary:literal
-            { $( $field:ident : $kind:ident $bits:literal ),* $(,)? }
+            { $( $field:ident : $kind:ident $bits:literal $($optional:ident)? ),* $(,)? }
     )* ) => {
         /// An instruction's operation and operands (every operand as a plain integer; lengths
         /// keep their [`LEN_POSITIONS_FLAG`]).
@@ -143,7 +156,7 @@ macro_rules! define_isa {
                 mnemonic: $mnemonic,
                 opcode: $opcode,
                 unit: Unit::$unit,
-                fields: &[ $( FieldSpec { name: stringify!($field), kind: FieldKind::$kind, bits: $bits } ),* ],
+                fields: &[ $( FieldSpec { name: stringify!($field), kind: FieldKind::$kind, bits: $bits, optional: optional!($($optional)?) } ),* ],
                 summary: $summary,
                 action: concat!($($doc, "\n"),*),
             }, )*
@@ -225,25 +238,29 @@ define_isa! {
     Mload = 0x22, Mxu, "mload", "load int8 lanes of matrix words" { dst: V 16, src: M 20, n: N 17 }
 
     /// Normalise `n` wide values at `src` (exponent `r[ein]`) to `bits`-bit mantissas at `dst`;
-    /// `r[eout]` gets the new exponent (numerics::normalize).
-    Norm = 0x30, Vxu, "norm", "block floating point normalisation" { dst: V 16, src: V 16, n: N 17, bits: U 5, ein: R 6, eout: R 6 }
+    /// `r[eout]` gets the new exponent (numerics::normalize). With `mag` (not `r0`) the
+    /// largest magnitude is not searched for: `r[mag]` has its bit length (the magnitude of the
+    /// instruction that wrote the values), and the normalisation streams once.
+    Norm = 0x30, Vxu, "norm", "block floating point normalisation" { dst: V 16, src: V 16, n: N 17, bits: U 5, ein: R 6, eout: R 6, mag: R 6 optional }
     /// Normalise `n` values, value `i` with its own exponent `v[exps + i] + r[off]`, to
     /// `bits`-bit mantissas with one exponent `r[eout]` (numerics::normalize_grouped, groups of
     /// one); `r[max]` gets the largest output mantissa.
     Normg = 0x31, Vxu, "normg", "normalisation of values with their own exponents" { dst: V 16, src: V 16, n: N 17, exps: V 16, bits: U 5, off: R 6, eout: R 6, max: R 6 }
-    /// `v[dst + i] = v[a + i] * v[b + i]`.
-    Mul = 0x32, Vxu, "mul", "element-wise product" { dst: V 16, a: V 16, b: V 16, n: N 17 }
-    /// `v[dst + i] = v[a + i] * r[s]`.
-    Muls = 0x33, Vxu, "muls", "product with a scalar" { dst: V 16, a: V 16, n: N 17, s: R 6 }
+    /// `v[dst + i] = v[a + i] * v[b + i]`; `r[mag]` gets the magnitude of the results.
+    Mul = 0x32, Vxu, "mul", "element-wise product" { dst: V 16, a: V 16, b: V 16, n: N 17, mag: R 6 optional }
+    /// `v[dst + i] = v[a + i] * r[s]`; `r[mag]` gets the magnitude of the results.
+    Muls = 0x33, Vxu, "muls", "product with a scalar" { dst: V 16, a: V 16, n: N 17, s: R 6, mag: R 6 optional }
     /// `E = max(r[ea], r[eb]) - 15`; `v[dst + i] = shift_round(v[a + i], E - r[ea]) +
-    /// shift_round(v[b + i], E - r[eb])`; `r[eout] = E`.
-    Addalign = 0x34, Vxu, "addalign", "aligned addition" { dst: V 16, a: V 16, b: V 16, n: N 17, ea: R 6, eb: R 6, eout: R 6 }
+    /// shift_round(v[b + i], E - r[eb])`; `r[eout] = E`; `r[mag]` gets the magnitude of the
+    /// results.
+    Addalign = 0x34, Vxu, "addalign", "aligned addition" { dst: V 16, a: V 16, b: V 16, n: N 17, ea: R 6, eb: R 6, eout: R 6, mag: R 6 optional }
     /// For each pair (`i` even): with `x = v[src + i]`, `y = v[src + i + 1]`, `c = v[cs + i]`,
     /// `s = v[cs + i + 1]`: `v[dst + i] = x c - y s`, `v[dst + i + 1] = x s + y c` (the cosines
-    /// and sines of `sincos`, Q1.14).
-    Rope = 0x35, Vxu, "rope", "rotary position embedding" { dst: V 16, src: V 16, cs: V 16, n: N 17 }
-    /// `v[dst + i] = m * sigmoid_q14(shift_round(m, -(r[e] + 6)))` with `m = v[src + i]`.
-    Silu = 0x36, Vxu, "silu", "x times sigmoid(x)" { dst: V 16, src: V 16, n: N 17, e: R 6 }
+    /// and sines of `sincos`, Q1.14); `r[mag]` gets the magnitude of the results.
+    Rope = 0x35, Vxu, "rope", "rotary position embedding" { dst: V 16, src: V 16, cs: V 16, n: N 17, mag: R 6 optional }
+    /// `v[dst + i] = m * sigmoid_q14(shift_round(m, -(r[e] + 6)))` with `m = v[src + i]`;
+    /// `r[mag]` gets the magnitude of the results.
+    Silu = 0x36, Vxu, "silu", "x times sigmoid(x)" { dst: V 16, src: V 16, n: N 17, e: R 6, mag: R 6 optional }
     /// `v[dst + i] = exp2_neg_q15(min(-shift_round((v[src + i] - r[max]) * mant, r[shift]), 4096))`;
     /// `r[sum]` gets the sum of the outputs. The exponent must not be negative (`r[max]` is the
     /// largest input and `mant` positive). `mant` is the model's constant scale, an immediate, so
@@ -525,7 +542,7 @@ impl Instr {
             .iter()
             .zip(&values)
             .map(|(f, v)| {
-                v.ok_or_else(|| IsaError {
+                v.or(f.optional.then_some(0)).ok_or_else(|| IsaError {
                     message: format!("`{}` needs field `{}`", spec.mnemonic, f.name),
                     column: Some(code.trim_end().len() + 1),
                 })
@@ -642,7 +659,9 @@ impl fmt::Display for Instr {
         let spec = self.op.spec();
         f.write_str(spec.mnemonic)?;
         for (field, v) in spec.fields.iter().zip(self.op.values()) {
-            write!(f, " {}={}", field.name, format_value(field, v))?;
+            if !(field.optional && v == 0) {
+                write!(f, " {}={}", field.name, format_value(field, v))?;
+            }
         }
         if let Some(w) = self.wait {
             write!(f, " wait={}:{}", w.unit.name(), w.count)?;
@@ -721,7 +740,18 @@ pub fn manual() -> String {
                     FieldKind::U => "unsigned",
                     FieldKind::I => "signed",
                 };
-                let _ = writeln!(out, "| `{}` | {}..{} | {kind} |", f.name, bit, bit + f.bits);
+                let optional = if f.optional {
+                    " (optional: `r0`, none, when left out)"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {}..{} | {kind}{optional} |",
+                    f.name,
+                    bit,
+                    bit + f.bits
+                );
                 bit += f.bits;
             }
             let example = Instr::new(
@@ -804,6 +834,15 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   instruction's occupancy covers that distance at every position; the simulator stops at any
   instruction that issues sooner. Registers are not chained: they are read at issue and
   written at completion.
+- **Magnitudes.** The vector instructions with a `mag` field that produce values (`mul`, `muls`,
+  `addalign`, `rope`, `silu`) write `r[mag]`, unless it is `r0`, with the *magnitude* of their
+  results: the bitwise OR of their absolute values, which has the bit length of the largest. A
+  `norm` whose `mag` names such a register normalises with the shift that the largest magnitude
+  gives and streams once, instead of first searching its input for it; `r[mag]` must lie in
+  `0 .. 2^32` and the largest magnitude of its input must not have a longer bit length (faults
+  otherwise). The compiler names a register where the producer writes exactly what the `norm`
+  reads; the register makes the `norm` wait for the producer's completion, where a search could
+  chain to it.
 
 ## Encoding
 
@@ -1043,7 +1082,9 @@ impl Op {
                 op("src", VxuRead, src, n(len), Streamed),
                 op("exps", VxuRead, exps, n(len), Streamed),
             ],
-            Op::Mul { dst, a, b, n: len }
+            Op::Mul {
+                dst, a, b, n: len, ..
+            }
             | Op::Addalign {
                 dst, a, b, n: len, ..
             }
@@ -1059,6 +1100,7 @@ impl Op {
                 src,
                 cs,
                 n: len,
+                ..
             } => vec![
                 op("dst", VxuWrite, dst, n(len), Streamed),
                 op("src", VxuRead, src, n(len), Streamed),
@@ -1329,11 +1371,12 @@ impl Op {
                 n: len,
                 ein,
                 eout,
+                mag,
                 ..
             } => {
                 a.vector_reads.push(v(src, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
-                a.register_reads = reg(ein);
+                a.register_reads = reg(ein) | reg(mag);
                 a.register_writes = reg(eout);
             }
             Op::Normg {
@@ -1357,18 +1400,26 @@ impl Op {
                 a: x,
                 b,
                 n: len,
+                mag,
             } => {
                 a.vector_reads.push(v(x, n(len)));
                 a.vector_reads.push(v(b, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
+                a.register_writes = reg(mag);
             }
             Op::Muls {
                 dst,
                 a: x,
                 n: len,
                 s,
+                mag,
+            } => {
+                a.vector_reads.push(v(x, n(len)));
+                a.vector_writes.push(v(dst, n(len)));
+                a.register_reads = reg(s);
+                a.register_writes = reg(mag);
             }
-            | Op::Addsv {
+            Op::Addsv {
                 dst,
                 a: x,
                 n: len,
@@ -1386,32 +1437,37 @@ impl Op {
                 ea,
                 eb,
                 eout,
+                mag,
             } => {
                 a.vector_reads.push(v(x, n(len)));
                 a.vector_reads.push(v(b, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
                 a.register_reads = reg(ea) | reg(eb);
-                a.register_writes = reg(eout);
+                a.register_writes = reg(eout) | reg(mag);
             }
             Op::Rope {
                 dst,
                 src,
                 cs,
                 n: len,
+                mag,
             } => {
                 a.vector_reads.push(v(src, n(len)));
                 a.vector_reads.push(v(cs, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
+                a.register_writes = reg(mag);
             }
             Op::Silu {
                 dst,
                 src,
                 n: len,
                 e,
+                mag,
             } => {
                 a.vector_reads.push(v(src, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
                 a.register_reads = reg(e);
+                a.register_writes = reg(mag);
             }
             Op::Expneg {
                 dst,
@@ -1563,6 +1619,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn optional_fields_default_to_r0_and_are_left_out_as_r0() {
+        let with = Instr::parse("mul dst=v1 a=v2 b=v3 n=4 mag=r5")
+            .unwrap()
+            .unwrap();
+        assert_eq!(with.to_string(), "mul dst=v1 a=v2 b=v3 n=4 mag=r5");
+        let without = Instr::parse("mul dst=v1 a=v2 b=v3 n=4").unwrap().unwrap();
+        assert!(matches!(without.op, Op::Mul { mag: 0, .. }));
+        assert_eq!(without.to_string(), "mul dst=v1 a=v2 b=v3 n=4");
+        assert_eq!(
+            Instr::parse("mul dst=v1 a=v2 b=v3 n=4 mag=r0").unwrap(),
+            Some(without)
+        );
+        // Other fields stay required.
+        let e = Instr::parse("mul dst=v1 a=v2 n=4").unwrap_err();
+        assert!(e.message.contains("needs field `b`"), "{}", e.message);
+        assert!(SPECS
+            .iter()
+            .flat_map(|s| s.fields)
+            .all(|f| !f.optional || f.kind == FieldKind::R));
     }
 
     #[test]

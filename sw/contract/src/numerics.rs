@@ -126,11 +126,22 @@ fn shift_slice(values: &[i64], s: i32, bits: u32, out: &mut [i32]) {
 /// exponent, which is returned. `out[i] = saturate(shift_round(values[i], s), bits)` with
 /// `s = normalize_shift(max |values|, bits)`, and the exponent is `exp + s`.
 pub fn normalize(values: &[i64], exp: i32, bits: u32, out: &mut [i32]) -> i32 {
+    normalize_by(values, exp, bits, magnitude(values), out)
+}
+
+/// [`normalize`] with the magnitude of `values` given: any `max_abs` of the bit length of the
+/// largest `|values[i]|` (the same shift), such as their [`magnitude`].
+pub fn normalize_by(values: &[i64], exp: i32, bits: u32, max_abs: u64, out: &mut [i32]) -> i32 {
     debug_assert_eq!(values.len(), out.len());
-    let max_abs = values.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
     let s = normalize_shift(max_abs, bits);
     shift_slice(values, s, bits, out);
     exp + s
+}
+
+/// The magnitude of `values`: the bitwise OR of their absolute values, which has the bit length
+/// of the largest (what a `mag` register gets; an OR where hardware would compare).
+pub fn magnitude(values: &[i64]) -> u64 {
+    values.iter().fold(0, |m, v| m | v.unsigned_abs())
 }
 
 /// Normalise values that come in groups of `group` elements, each group with its own exponent

@@ -127,6 +127,26 @@ pub struct Stream {
     pub gap: bool,
     /// Whether a register result leaves through the reduction tree.
     pub reduce: bool,
+    /// The register field of a magnitude (`isa`'s *Magnitudes*), if it has one. When it names a
+    /// register (not `r0`) the stream makes one pass with no gap (a normalisation takes its
+    /// shift from the register) and its register result leaves through the reduction tree (a
+    /// producer's magnitude): [`Stream::on`].
+    pub magnitude: Option<&'static str>,
+}
+
+impl Stream {
+    /// The stream `op` makes: this rule with its magnitude register, if `op` names one, applied.
+    pub fn on(self, op: &Op) -> Stream {
+        match self.magnitude {
+            Some(f) if field(op, f) != 0 => Stream {
+                passes: 1,
+                gap: false,
+                reduce: true,
+                ..self
+            },
+            _ => self,
+        }
+    }
 }
 
 /// Cycles per vector-space word of a streamed instruction.
@@ -148,8 +168,15 @@ pub fn rule(op: &Op) -> CostRule {
         passes: 1,
         gap: false,
         reduce: false,
+        magnitude: None,
     };
     let vector = |start, n| Vector(stream(start, n));
+    let producer = |start, n| {
+        Vector(Stream {
+            magnitude: Some("mag"),
+            ..stream(start, n)
+        })
+    };
     let reduce = |start, n| {
         Vector(Stream {
             reduce: true,
@@ -191,8 +218,16 @@ pub fn rule(op: &Op) -> CostRule {
             cols: None,
             x_block: false,
         },
-        // A max-abs pass, its tree and the shift, then the shifting pass.
-        Op::Norm { .. } | Op::Normg { .. } => Vector(Stream {
+        // A max-abs pass, its tree and the shift, then the shifting pass; or, with the
+        // magnitude in a register, the shifting pass alone.
+        Op::Norm { .. } => Vector(Stream {
+            passes: 2,
+            gap: true,
+            reduce: true,
+            magnitude: Some("mag"),
+            ..stream("src", "n")
+        }),
+        Op::Normg { .. } => Vector(Stream {
             passes: 2,
             gap: true,
             reduce: true,
@@ -202,12 +237,10 @@ pub fn rule(op: &Op) -> CostRule {
             pace: Pace::Pairs,
             ..stream("src", "n")
         }),
-        Op::Mul { .. }
-        | Op::Muls { .. }
-        | Op::Addalign { .. }
-        | Op::Shrv { .. }
-        | Op::Addsv { .. } => vector("a", "n"),
-        Op::Rope { .. } | Op::Silu { .. } | Op::Copy { .. } => vector("src", "n"),
+        Op::Mul { .. } | Op::Muls { .. } | Op::Addalign { .. } => producer("a", "n"),
+        Op::Shrv { .. } | Op::Addsv { .. } => vector("a", "n"),
+        Op::Rope { .. } | Op::Silu { .. } => producer("src", "n"),
+        Op::Copy { .. } => vector("src", "n"),
         Op::Onehot { .. } | Op::Fill { .. } => vector("dst", "n"),
         Op::Sumsq { .. } | Op::Sum { .. } | Op::Vmax { .. } | Op::Argmax { .. } => {
             reduce("src", "n")
@@ -256,14 +289,16 @@ pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
             latency: 1,
         },
         CostRule::Fixed { occupancy, latency } => Cost { occupancy, latency },
-        CostRule::Vector(Stream {
-            start,
-            n,
-            pace,
-            passes,
-            gap,
-            reduce,
-        }) => {
+        CostRule::Vector(stream) => {
+            let Stream {
+                start,
+                n,
+                pace,
+                passes,
+                gap,
+                reduce,
+                ..
+            } = stream.on(op);
             let per_word = match pace {
                 Pace::Word => 1,
                 Pace::Pairs => (v as u64).div_ceil(2),
@@ -359,6 +394,7 @@ pub fn chain_distance(producer: &Op, consumer: &Op, target: &Target, pos: usize)
     let (CostRule::Vector(made), CostRule::Vector(used)) = (rule(producer), rule(consumer)) else {
         return None;
     };
+    let (made, used) = (made.on(producer), used.on(consumer));
     if made.pace != Pace::Word || used.pace != Pace::Word {
         return None;
     }
@@ -529,13 +565,21 @@ pub fn describe(mnemonic: &str) -> String {
             "occupancy `L/V + b(rows) * max(cols, L/V)` (the x block of the next row block loads meanwhile), latency occupancy + {mxu} + L/V"
         ),
         "mload" => format!("occupancy `b(n) * L/V`, latency occupancy + {mxu} + L/V"),
-        "norm" | "normg" => format!(
+        "norm" => format!(
+            "occupancy `2 c(n) + log2(V) + 1` (max-abs pass, its tree and the shift, shifting pass), or `c(n)` with `mag` (the shifting pass), latency occupancy + log2(V) + {vxu}"
+        ),
+        "normg" => format!(
             "occupancy `2 c(n) + log2(V) + 1` (max-abs pass, its tree and the shift, shifting pass), latency occupancy + log2(V) + {vxu}"
+        ),
+        "mul" | "muls" | "addalign" | "silu" => format!(
+            "occupancy `c(n)`, latency occupancy + {vxu}, plus log2(V) with `mag` (the reduction tree)"
         ),
         "sumsq" | "sum" | "vmax" | "argmax" | "expneg" => {
             format!("occupancy `c(n)`, latency occupancy + log2(V) + {vxu} (the reduction tree)")
         }
-        "rope" => format!("occupancy `c(n)`, latency occupancy + {vxu}"),
+        "rope" => format!(
+            "occupancy `c(n)`, latency occupancy + {vxu}, plus log2(V) with `mag` (the reduction tree)"
+        ),
         "sincos" => format!("occupancy `c(n) * V/2` (two table reads per cycle), latency occupancy + {vxu}"),
         "getv" => format!("occupancy 1, latency 1 + log2(V) + {vxu} (the reduction tree)"),
         "setv" => format!("occupancy 1, latency {}", 1 + vxu),
@@ -650,6 +694,38 @@ mod tests {
         // Streams of two elements a cycle and cache stores are not chained.
         assert_eq!(distance(made, "sincos dst=v2048 src=v1024 n=16"), None);
         assert_eq!(distance(made, "kvstore dst=m0 src=v1024 n=8"), None);
+    }
+
+    #[test]
+    fn magnitude_registers_make_one_pass_through_the_tree() {
+        let t = target();
+        let op = |text: &str| Instr::parse(text).unwrap().unwrap().op;
+        let at = |text: &str| cost(&op(text), &t, 0);
+        let log_v = log2(t.vector_lanes);
+        // A producer's magnitude leaves through the reduction tree: log2(V) cycles later.
+        let plain = at("mul dst=v1024 a=v0 b=v256 n=128");
+        let with = at("mul dst=v1024 a=v0 b=v256 n=128 mag=r5");
+        assert_eq!(with.occupancy, plain.occupancy);
+        assert_eq!(with.latency, plain.latency + log_v);
+        // A normalisation given the magnitude makes the shifting pass alone (8 words), and
+        // writes from its first slot.
+        let norm = "norm dst=v2048 src=v1024 n=128 bits=16 ein=r0 eout=r3 mag=r5";
+        assert_eq!(at(norm).occupancy, 8);
+        assert_eq!(at(norm).latency, 8 + log_v + VXU_PIPELINE_CYCLES);
+        assert_eq!(
+            chain_distance(&op(norm), &op("copy dst=v0 src=v2048 n=128"), &t, 0),
+            Some(VXU_CHAIN_CYCLES)
+        );
+        // Over nothing it still takes a cycle.
+        assert_eq!(
+            at("norm dst=v2048 src=v1024 n=0 bits=16 ein=r0 eout=r3 mag=r5").occupancy,
+            1
+        );
+        // r0 names no register: the rules without one.
+        assert_eq!(
+            at("norm dst=v2048 src=v1024 n=128 bits=16 ein=r0 eout=r3 mag=r0").occupancy,
+            8 + 5 + 8
+        );
     }
 
     /// Every instruction, in its shortest form, issued back to back without waits on the

@@ -188,15 +188,16 @@ fn decode_case(d: &OpDecode) -> String {
             let _ = writeln!(s, "            d1_kind = K_ELEMENT;");
             let _ = writeln!(s, "            d1_reduce = 1'b{};", u8::from(reduce));
         }
-        CostRule::Vector(Stream {
-            start,
-            n,
-            pace,
-            passes,
-            gap,
-            reduce,
-            magnitude,
-        }) => {
+        CostRule::Vector(stream) => {
+            let Stream {
+                start,
+                n,
+                pace,
+                passes,
+                gap,
+                magnitude,
+                ..
+            } = stream;
             assert!(passes == 1 || passes == 2, "one or two passes");
             assert_eq!(gap, passes == 2, "the gap separates two passes");
             let _ = writeln!(s, "            d1_kind = K_VECTOR;");
@@ -207,16 +208,22 @@ fn decode_case(d: &OpDecode) -> String {
                 "            d1_pairs = 1'b{};",
                 u8::from(pace == Pace::Pairs)
             );
-            // A magnitude register (Stream::on), when named, makes one pass through the tree.
-            let named = magnitude.map(|f| format!("({} != 6'd0)", field(f)));
-            let two_passes = match (&named, passes == 2) {
-                (Some(named), true) => format!("!{named}"),
-                (_, two) => format!("1'b{}", u8::from(two)),
+            // With a magnitude register named, the flags of Stream::with_magnitude.
+            let flags = |s: Stream| (s.passes == 2, s.reduce);
+            let base = flags(stream);
+            let named = flags(stream.with_magnitude());
+            let flag = |base: bool, named_value: bool| match magnitude {
+                Some(f) if base != named_value => {
+                    format!(
+                        "({} {} 6'd0)",
+                        field(f),
+                        if named_value { "!=" } else { "==" }
+                    )
+                }
+                _ => format!("1'b{}", u8::from(base)),
             };
-            let reduce = match (&named, reduce) {
-                (Some(named), false) => named.clone(),
-                (_, reduce) => format!("1'b{}", u8::from(reduce)),
-            };
+            let two_passes = flag(base.0, named.0);
+            let reduce = flag(base.1, named.1);
             let _ = writeln!(s, "            d1_two_passes = {two_passes};");
             let _ = writeln!(s, "            d1_reduce = {reduce};");
         }

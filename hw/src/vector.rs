@@ -240,12 +240,14 @@ fn decode_case(d: &OpDecode) -> String {
     }
     // A magnitude register (timing::Stream::on): a producer's leaves through the tree (the OR
     // of the lanes' magnitudes); a normalisation reads it and makes the shifting pass alone.
-    if let CostRule::Vector(Stream {
-        magnitude: Some(f), ..
-    }) = d.rule
+    if let CostRule::Vector(
+        stream @ Stream {
+            magnitude: Some(f), ..
+        },
+    ) = d.rule
     {
         let named = format!("({} != 6'd0)", d.field("issue_instr", f));
-        if m == "norm" {
+        if stream.with_magnitude().passes < stream.passes {
             let _ = writeln!(s, "            d_one_pass = {named};");
         } else {
             assert!(!reduce, "{m} has one register result");

@@ -127,23 +127,35 @@ pub struct Stream {
     pub gap: bool,
     /// Whether a register result leaves through the reduction tree.
     pub reduce: bool,
-    /// The register field of a magnitude (`isa`'s *Magnitudes*), if it has one. When it names a
-    /// register (not `r0`) the stream makes one pass with no gap (a normalisation takes its
-    /// shift from the register) and its register result leaves through the reduction tree (a
-    /// producer's magnitude): [`Stream::on`].
+    /// The register field of a magnitude (`isa`'s *Magnitudes*), if it has one: when it names a
+    /// register (not `r0`), [`Stream::with_magnitude`].
     pub magnitude: Option<&'static str>,
 }
 
 impl Stream {
-    /// The stream `op` makes: this rule with its magnitude register, if `op` names one, applied.
-    pub fn on(self, op: &Op) -> Stream {
-        match self.magnitude {
-            Some(f) if field(op, f) != 0 => Stream {
+    /// The stream with its magnitude register named: a normalisation (two passes) takes its
+    /// shift from the register and makes the shifting pass alone; a producer (one pass) writes
+    /// its results' magnitude to it through the reduction tree.
+    pub fn with_magnitude(self) -> Stream {
+        if self.passes == 2 {
+            Stream {
                 passes: 1,
                 gap: false,
+                ..self
+            }
+        } else {
+            Stream {
                 reduce: true,
                 ..self
-            },
+            }
+        }
+    }
+
+    /// The stream `op` makes: this rule, [`Stream::with_magnitude`] where `op` names a
+    /// magnitude register.
+    pub fn on(self, op: &Op) -> Stream {
+        match self.magnitude {
+            Some(f) if field(op, f) != 0 => self.with_magnitude(),
             _ => self,
         }
     }
@@ -219,11 +231,11 @@ pub fn rule(op: &Op) -> CostRule {
             x_block: false,
         },
         // A max-abs pass, its tree and the shift, then the shifting pass; or, with the
-        // magnitude in a register, the shifting pass alone.
+        // magnitude in a register, the shifting pass alone. Its exponent is written with its
+        // last slot; normg's largest mantissa leaves through the reduction tree.
         Op::Norm { .. } => Vector(Stream {
             passes: 2,
             gap: true,
-            reduce: true,
             magnitude: Some("mag"),
             ..stream("src", "n")
         }),
@@ -566,7 +578,7 @@ pub fn describe(mnemonic: &str) -> String {
         ),
         "mload" => format!("occupancy `b(n) * L/V`, latency occupancy + {mxu} + L/V"),
         "norm" => format!(
-            "occupancy `2 c(n) + log2(V) + 1` (max-abs pass, its tree and the shift, shifting pass), or `c(n)` with `mag` (the shifting pass), latency occupancy + log2(V) + {vxu}"
+            "occupancy `2 c(n) + log2(V) + 1` (max-abs pass, its tree and the shift, shifting pass), or `c(n)` with `mag` (the shifting pass), latency occupancy + {vxu}"
         ),
         "normg" => format!(
             "occupancy `2 c(n) + log2(V) + 1` (max-abs pass, its tree and the shift, shifting pass), latency occupancy + log2(V) + {vxu}"
@@ -711,7 +723,7 @@ mod tests {
         // writes from its first slot.
         let norm = "norm dst=v2048 src=v1024 n=128 bits=16 ein=r0 eout=r3 mag=r5";
         assert_eq!(at(norm).occupancy, 8);
-        assert_eq!(at(norm).latency, 8 + log_v + VXU_PIPELINE_CYCLES);
+        assert_eq!(at(norm).latency, 8 + VXU_PIPELINE_CYCLES);
         assert_eq!(
             chain_distance(&op(norm), &op("copy dst=v0 src=v2048 n=128"), &t, 0),
             Some(VXU_CHAIN_CYCLES)

@@ -223,10 +223,8 @@ impl Logic for Core {
         }
         self.mm.b_addr.next = self.vxu.mm_b_addr.val();
         self.mm.b_we.next = self.vxu.mm_b_we.val();
-        for i in 0..self.mm.b_wdata.len() {
-            self.mm.b_wdata[i].next = self.vxu.mm_b_wdata[i].val();
-            self.vxu.mm_b_rdata[i].next = self.mm.b_rdata[i].val();
-        }
+        self.mm.b_lane.next = self.vxu.mm_b_lane.val();
+        self.mm.b_byte.next = self.vxu.mm_b_byte.val();
         self.mm.dbg_addr.next = self.dbg_maddr.val();
         self.mm.dbg_lane.next = self.dbg_mlane.val();
         self.dbg_mdata.next = self.mm.dbg_data.val();

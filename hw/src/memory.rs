@@ -244,8 +244,10 @@ impl<const B: usize> Logic for LaneMemory<B> {
 
 /// The matrix memory: `matrix_tiles` tiles of `matrix_tile_words` words of `lanes` bytes. Port
 /// A (the matrix unit) reads with two cycles of latency (the block RAM's register, then an
-/// output register); port B (the cache stores and the host) reads with one and writes whole
-/// words.
+/// output register). Port B reads with one and writes whole words: the host's, or, for the
+/// cache stores, the word it read the cycle before with one lane replaced. Each tile merges its
+/// own word, so the read-modify-write runs from a block RAM's output back to its input through
+/// a LUT beside it, not through the tiles' multiplexer and the vector unit.
 #[derive(LogicBlock, Default)]
 pub struct MatrixMemory {
     /// Core clock.
@@ -254,13 +256,15 @@ pub struct MatrixMemory {
     pub a_addr: Signal<In, Bits<20>>,
     /// Port A: the word, two cycles later. // (lanes,)
     pub a_data: Vec<Signal<Out, Bits<8>>>,
-    /// Port B: word to read or write.
+    /// Port B: word to read, then to write.
     pub b_addr: Signal<In, Bits<20>>,
-    /// Port B: write the word.
+    /// Port B: write the word read the cycle before, with lane `b_lane` replaced by `b_byte`.
     pub b_we: Signal<In, Bit>,
-    /// Port B: the word to write. // (lanes,)
-    pub b_wdata: Vec<Signal<In, Bits<8>>>,
-    /// Port B: the word read, a cycle later. // (lanes,)
+    /// Port B: the lane.
+    pub b_lane: Signal<In, Bits<8>>,
+    /// Port B: its byte.
+    pub b_byte: Signal<In, Bits<8>>,
+    /// Port B: the word read, a cycle later (the host's reads). // (lanes,)
     pub b_rdata: Vec<Signal<Out, Bits<8>>>,
     /// The host owns port B this cycle.
     pub host_active: Signal<In, Bit>,
@@ -289,14 +293,23 @@ impl MatrixMemory {
         let tb = log2(words);
         let sel_bits = bits_for(tiles as u64 - 1);
         let mut body = String::from(BUNDLE_DIR);
-        body += &pack("unit_wdata_w", "b_wdata", lanes, 8);
         body += &pack("host_wdata_w", "host_wdata", lanes, 8);
         // Port B: the vector unit's cache stores, or the host's accesses while it owns them.
+        // A store's lane, decoded (`b_lane` is the position's, steady through a step).
+        let lane_bits = log2(lanes);
         let _ = write!(
             body,
-            "wire [{w}:0] b_wdata_w = host_active ? host_wdata_w : unit_wdata_w;\n\
-             wire [19:0] b_word = host_active ? host_addr : b_addr;\n\
-             wire b_write = host_active ? host_we : b_we;\n"
+            "wire [19:0] b_word = host_active ? host_addr : b_addr;\n\
+             wire b_write = host_active ? host_we : b_we;\n\
+             wire [{l1}:0] b_lane_is = {{{{{l1}{{1'b0}}}}, 1'b1}} << b_lane[{lb1}:0];\n\
+             wire [{w}:0] b_byte_w = {{{lanes}{{b_byte}}}};\n{unused_lane}",
+            l1 = lanes - 1,
+            lb1 = lane_bits - 1,
+            unused_lane = if lane_bits < 8 {
+                format!("wire unused_b_lane = &{{1'b0, b_lane[7:{lane_bits}]}};\n")
+            } else {
+                String::new()
+            },
         );
         // Tiles are selected by the address bits above a tile; bits past the last tile are
         // not the memory's business.
@@ -327,8 +340,14 @@ impl MatrixMemory {
                  reg [{w}:0] tile{t} [0:{last}];\n{init}\
                  reg [{w}:0] tile{t}_a, tile{t}_b;\n\
                  always @(posedge clock) tile{t}_a <= tile{t}[a_addr[{hi}:0]];\n\
+                 reg [{w}:0] tile{t}_merged;\n\
+                 integer tile{t}_lane;\n\
+                 always @(*)\n\
+                 \x20   for (tile{t}_lane = 0; tile{t}_lane < {lanes}; tile{t}_lane = tile{t}_lane + 1)\n\
+                 \x20       tile{t}_merged[tile{t}_lane*8 +: 8] = host_active ? host_wdata_w[tile{t}_lane*8 +: 8]\n\
+                 \x20           : b_lane_is[tile{t}_lane] ? b_byte_w[tile{t}_lane*8 +: 8] : tile{t}_b[tile{t}_lane*8 +: 8];\n\
                  always @(posedge clock) begin\n\
-                 \x20   if (b_write && b_tile == {sh1}'d{t}) tile{t}[b_word[{hi}:0]] <= b_wdata_w;\n\
+                 \x20   if (b_write && b_tile == {sh1}'d{t}) tile{t}[b_word[{hi}:0]] <= tile{t}_merged;\n\
                  \x20   tile{t}_b <= tile{t}[b_word[{hi}:0]];\n\
                  end\n",
                 last = words - 1,
@@ -388,7 +407,6 @@ impl MatrixMemory {
         body += &dbg;
         MatrixMemory {
             a_data: (0..lanes).map(|_| Default::default()).collect(),
-            b_wdata: (0..lanes).map(|_| Default::default()).collect(),
             host_wdata: (0..lanes).map(|_| Default::default()).collect(),
             b_rdata: (0..lanes).map(|_| Default::default()).collect(),
             _body: body,

@@ -76,14 +76,14 @@ pub struct VectorUnit {
     pub input_waddr: Signal<Out, Bits<16>>,
     /// Input memory data to write. // (vector_lanes,)
     pub input_wdata: Vec<Signal<Out, Bits<8>>>,
-    /// Matrix memory port B: word to read or write.
+    /// Matrix memory port B: word to read, then to write.
     pub mm_b_addr: Signal<Out, Bits<20>>,
-    /// Matrix memory port B: write.
+    /// Matrix memory port B: write the word read the cycle before with one lane replaced.
     pub mm_b_we: Signal<Out, Bit>,
-    /// Matrix memory port B: the word to write. // (lanes,)
-    pub mm_b_wdata: Vec<Signal<Out, Bits<8>>>,
-    /// Matrix memory port B: the word read. // (lanes,)
-    pub mm_b_rdata: Vec<Signal<In, Bits<8>>>,
+    /// Matrix memory port B: the lane.
+    pub mm_b_lane: Signal<Out, Bits<8>>,
+    /// Matrix memory port B: its byte.
+    pub mm_b_byte: Signal<Out, Bits<8>>,
     /// Register write 0 (the reduction tree).
     pub vxu_we0: Signal<Out, Bit>,
     /// Its register.
@@ -107,7 +107,6 @@ impl VectorUnit {
     /// The vector unit of `target`.
     pub fn new(target: &Target) -> VectorUnit {
         let v = target.vector_lanes;
-        let l = target.lanes;
         VectorUnit {
             vm_rdata_a: lanes_of(v),
             vm_rdata_b: lanes_of(v),
@@ -120,8 +119,6 @@ impl VectorUnit {
             wide_wdata: lanes_of(v),
             input_we: lanes_of(v),
             input_wdata: lanes_of(v),
-            mm_b_wdata: lanes_of(l),
-            mm_b_rdata: lanes_of(l),
             _body: body(target),
             ..Default::default()
         }
@@ -143,6 +140,8 @@ impl Logic for VectorUnit {
         self.input_waddr.connect();
         self.mm_b_addr.connect();
         self.mm_b_we.connect();
+        self.mm_b_lane.connect();
+        self.mm_b_byte.connect();
         self.vxu_we0.connect();
         self.vxu_wa0.connect();
         self.vxu_wd0.connect();
@@ -164,9 +163,6 @@ impl Logic for VectorUnit {
             s.connect();
         }
         for s in &mut self.input_wdata {
-            s.connect();
-        }
-        for s in &mut self.mm_b_wdata {
             s.connect();
         }
     }
@@ -380,7 +376,6 @@ pub fn body(target: &Target) -> String {
     ] {
         pack_inputs += &pack(wide, port, v, bits);
     }
-    pack_inputs += &pack("mm_b_rdata_w", "mm_b_rdata", l, 8);
     let mut unpack_outputs = String::new();
     for (port, wide, bits) in [
         ("vm_wdata", "vm_wdata_w", 18),
@@ -392,7 +387,6 @@ pub fn body(target: &Target) -> String {
     ] {
         unpack_outputs += &unpack(port, wide, v, bits);
     }
-    unpack_outputs += &unpack("mm_b_wdata", "kv_merged", l, 8);
     let sine_init: String = t.sine_quarter[..SINE_QUARTER_ENTRIES]
         .iter()
         .enumerate()
@@ -437,6 +431,15 @@ pub fn body(target: &Target) -> String {
             ("L", l.to_string()),
             ("LOG_V", log2(v).to_string()),
             ("LOG_L", log2(l).to_string()),
+            (
+                "MM_LANE",
+                // pos % lanes, as the matrix memory's 8-bit lane
+                if log2(l) < 8 {
+                    format!("{{{}'d0, pos[{}:0]}}", 8 - log2(l), log2(l) - 1)
+                } else {
+                    "pos[7:0]".to_string()
+                },
+            ),
             ("LOG_HALF_V", log2(v / 2).to_string()),
             ("LOG_HALF_V_BITS", half_v_bits.to_string()),
             ("PAIR_OF_CNT", pair_of_cnt),

@@ -986,7 +986,8 @@ end
 
 // ---- cache stores: read, modify and write a matrix word -----------------------------------------------
 // kvstore reads element d at cycle 2d and matrix word d at 2d + 1, and writes the word at
-// 2d + 2 with lane `pos % lanes` replaced; kvexp reads at 1 and writes at 2.
+// 2d + 2 with lane `pos % lanes` replaced; kvexp reads at 1 and writes at 2. The matrix memory
+// merges the byte into the word it read, in each tile (memory.rs).
 reg [19:0] kv_base;
 reg [7:0] kv_exp_value;
 always @(posedge clock) begin
@@ -1019,12 +1020,9 @@ always @(posedge clock) begin
     kv_lane_q[1] <= kv_element_local[@LOG_V@-1:0];
     kv_lane_q[2] <= kv_lane_q[1];
 end
-wire [7:0] kv_value = kv_from_exp ? kv_exp_write : op_a_w[kv_lane_q[2]*32 +: 8];
-wire [@LOG_L@-1:0] kv_lane = pos[@LOG_L@-1:0];
-reg [@L@*8-1:0] kv_merged;
 always @(*) begin
-    kv_merged = mm_b_rdata_w;
-    kv_merged[kv_lane*8 +: 8] = kv_value;
+    mm_b_byte = kv_from_exp ? kv_exp_write : op_a_w[kv_lane_q[2]*32 +: 8];
+    mm_b_lane = @MM_LANE@;
     mm_b_we = kv_write;
     mm_b_addr = kv_write ? kv_write_addr : kv_read_addr;
 end

@@ -657,11 +657,13 @@ impl Iss {
                 b,
                 n: len,
                 s,
+                mag,
             } => {
                 let k = exponent(self.reg(s))?;
                 self.map2(dst, a, b, n(len), |p, q| {
                     Ok(shift_round(p, exponent(k as i64 - q)?))
                 })?;
+                self.set_magnitude(mag, dst, n(len))?;
             }
             Op::Addsv { dst, a, n: len, s } => {
                 let k = scalar32(self.reg(s))?;

@@ -598,9 +598,10 @@ fn random_chains_agree_with_the_simulator() {
 }
 
 /// The producers' magnitudes (the OR of their results' absolute values, through the reduction
-/// tree) and the normalisations that take theirs from such a register and stream once: in
-/// every lane, over nothing, over negative powers of two (whose magnitude has a bit more than
-/// their one's complement) and with a register larger than the input needs.
+/// tree: mul, muls, silu, addalign, shrv, rope) and the normalisations that take theirs from
+/// such a register and stream once: in every lane, over nothing, over negative powers of two
+/// (whose magnitude has a bit more than their one's complement) and with a register larger than
+/// the input needs.
 #[test]
 fn magnitudes() {
     let w = WIDE..WIDE + 64;
@@ -649,6 +650,20 @@ fn magnitudes() {
                 &[192..208],
             );
         }
+    }
+    // Shifts by a vector of exponents (right, and left past the operand's width), and their
+    // normalisation by the magnitude.
+    for s in [10i64, 25] {
+        check(
+            &format!(
+                "li dst=r3 imm={s}\nshrv dst=v{WIDE} a=v{} b=v{} n=13 s=r3 mag=r6\n\
+                 norm dst=v192 src=v{WIDE} n=13 bits=8 ein=r0 eout=r5 mag=r6 wait=vxu:1\n\
+                 end token=r6",
+                ACC + 128,
+                ACC + 160
+            ),
+            &[192..208],
+        );
     }
     // RoPE's rotation and its magnitude.
     check_at(

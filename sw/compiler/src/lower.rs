@@ -472,7 +472,8 @@ impl Emitter<'_> {
                 });
             }
             let first = h * hs;
-            let (q_exp, score_exp, max, base, shift, sum, w_exp) = (
+            let (q_exp, score_exp, max, base, shift, sum, w_exp, w_mag) = (
+                self.temp(),
                 self.temp(),
                 self.temp(),
                 self.temp(),
@@ -529,6 +530,7 @@ impl Emitter<'_> {
                 b: exps.values as i64,
                 n: positions,
                 s: value_max,
+                mag: w_mag,
             });
             self.norm_len(
                 set.weights,
@@ -537,7 +539,7 @@ impl Emitter<'_> {
                 NARROW_BITS,
                 value_max,
                 w_exp,
-                REG_ZERO as i64,
+                w_mag,
             );
             // sum_t w_t v_t, then times 1 / sum(p)
             let (out_exp, rmant, rexp, total, head_exp) = (

@@ -266,8 +266,9 @@ define_isa! {
     /// largest input and `mant` positive). `mant` is the model's constant scale, an immediate, so
     /// that no instruction reads more than two registers.
     Expneg = 0x37, Vxu, "expneg", "softmax numerators" { dst: V 16, src: V 16, n: N 17, max: R 6, mant: U 15, shift: R 6, sum: R 6 }
-    /// `v[dst + i] = shift_round(v[a + i], r[s] - v[b + i])`.
-    Shrv = 0x38, Vxu, "shrv", "shift by a vector of exponents" { dst: V 16, a: V 16, b: V 16, n: N 17, s: R 6 }
+    /// `v[dst + i] = shift_round(v[a + i], r[s] - v[b + i])`; `r[mag]` gets the magnitude of
+    /// the results.
+    Shrv = 0x38, Vxu, "shrv", "shift by a vector of exponents" { dst: V 16, a: V 16, b: V 16, n: N 17, s: R 6, mag: R 6 optional }
     /// `v[dst + i] = v[a + i] + r[s]`.
     Addsv = 0x39, Vxu, "addsv", "add a scalar" { dst: V 16, a: V 16, n: N 17, s: R 6 }
     /// `r[dst] = sum_i v[src + i]^2`.
@@ -835,7 +836,7 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   instruction that issues sooner. Registers are not chained: they are read at issue and
   written at completion.
 - **Magnitudes.** The vector instructions with a `mag` field that produce values (`mul`, `muls`,
-  `addalign`, `rope`, `silu`) write `r[mag]`, unless it is `r0`, with the *magnitude* of their
+  `addalign`, `rope`, `silu`, `shrv`) write `r[mag]`, unless it is `r0`, with the *magnitude* of their
   results: the bitwise OR of their absolute values, which has the bit length of the largest. A
   `norm` whose `mag` names such a register normalises with the shift that the largest magnitude
   gives and streams once, instead of first searching its input for it; `r[mag]` must lie in
@@ -1489,11 +1490,13 @@ impl Op {
                 b,
                 n: len,
                 s,
+                mag,
             } => {
                 a.vector_reads.push(v(x, n(len)));
                 a.vector_reads.push(v(b, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
                 a.register_reads = reg(s);
+                a.register_writes = reg(mag);
             }
             Op::Sumsq { dst, src, n: len }
             | Op::Sum { dst, src, n: len }

@@ -250,7 +250,8 @@ pub fn rule(op: &Op) -> CostRule {
             ..stream("src", "n")
         }),
         Op::Mul { .. } | Op::Muls { .. } | Op::Addalign { .. } => producer("a", "n"),
-        Op::Shrv { .. } | Op::Addsv { .. } => vector("a", "n"),
+        Op::Shrv { .. } => producer("a", "n"),
+        Op::Addsv { .. } => vector("a", "n"),
         Op::Rope { .. } | Op::Silu { .. } => producer("src", "n"),
         Op::Copy { .. } => vector("src", "n"),
         Op::Onehot { .. } | Op::Fill { .. } => vector("dst", "n"),
@@ -583,7 +584,7 @@ pub fn describe(mnemonic: &str) -> String {
         "normg" => format!(
             "occupancy `2 c(n) + log2(V) + 1` (max-abs pass, its tree and the shift, shifting pass), latency occupancy + log2(V) + {vxu}"
         ),
-        "mul" | "muls" | "addalign" | "silu" => format!(
+        "mul" | "muls" | "addalign" | "silu" | "shrv" => format!(
             "occupancy `c(n)`, latency occupancy + {vxu}, plus log2(V) with `mag` (the reduction tree)"
         ),
         "sumsq" | "sum" | "vmax" | "argmax" | "expneg" => {

@@ -301,8 +301,7 @@ impl MatrixMemory {
             body,
             "wire [19:0] b_word = host_active ? host_addr : b_addr;\n\
              wire b_write = host_active ? host_we : b_we;\n\
-             wire [{l1}:0] b_lane_is = {{{{{l1}{{1'b0}}}}, 1'b1}} << b_lane[{lb1}:0];\n\
-             wire [{w}:0] b_byte_w = {{{lanes}{{b_byte}}}};\n{unused_lane}",
+             wire [{l1}:0] b_lane_is = {{{{{l1}{{1'b0}}}}, 1'b1}} << b_lane[{lb1}:0];\n{unused_lane}",
             l1 = lanes - 1,
             lb1 = lane_bits - 1,
             unused_lane = if lane_bits < 8 {
@@ -345,7 +344,7 @@ impl MatrixMemory {
                  always @(*)\n\
                  \x20   for (tile{t}_lane = 0; tile{t}_lane < {lanes}; tile{t}_lane = tile{t}_lane + 1)\n\
                  \x20       tile{t}_merged[tile{t}_lane*8 +: 8] = host_active ? host_wdata_w[tile{t}_lane*8 +: 8]\n\
-                 \x20           : b_lane_is[tile{t}_lane] ? b_byte_w[tile{t}_lane*8 +: 8] : tile{t}_b[tile{t}_lane*8 +: 8];\n\
+                 \x20           : b_lane_is[tile{t}_lane] ? b_byte : tile{t}_b[tile{t}_lane*8 +: 8];\n\
                  always @(posedge clock) begin\n\
                  \x20   if (b_write && b_tile == {sh1}'d{t}) tile{t}[b_word[{hi}:0]] <= tile{t}_merged;\n\
                  \x20   tile{t}_b <= tile{t}[b_word[{hi}:0]];\n\

@@ -195,7 +195,7 @@ fn decode_case(d: &OpDecode) -> String {
                 pace,
                 passes,
                 gap,
-                magnitude,
+                magnitude_field,
                 ..
             } = stream;
             assert!(passes == 1 || passes == 2, "one or two passes");
@@ -212,7 +212,7 @@ fn decode_case(d: &OpDecode) -> String {
             let flags = |s: Stream| (s.passes == 2, s.reduce);
             let base = flags(stream);
             let named = flags(stream.with_magnitude());
-            let flag = |base: bool, named_value: bool| match magnitude {
+            let flag = |base: bool, named_value: bool| match magnitude_field {
                 Some(f) if base != named_value => {
                     format!(
                         "({} {} 6'd0)",

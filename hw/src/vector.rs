@@ -12,7 +12,7 @@ use monorail_contract::numerics::{
     SIGMOID_INPUT_MAX, SINE_QUARTER_ENTRIES,
 };
 use monorail_contract::target::{Target, VectorMemory, LANE_TABLE_ENTRIES, LANE_TABLE_EXP2_OFFSET};
-use monorail_contract::timing::{pass_gap_cycles, CostRule, Stream};
+use monorail_contract::timing::{pass_gap_cycles, CostRule, MagnitudeRole};
 use rust_hdl::prelude::*;
 
 use crate::decode::{self, OpDecode};
@@ -234,22 +234,22 @@ fn decode_case(d: &OpDecode) -> String {
     if let Some(f) = rd0 {
         let _ = writeln!(s, "            d_rd0 = {};", d.field("issue_instr", f));
     }
-    // A magnitude register (timing::Stream::on): a producer's leaves through the tree (the OR
-    // of the lanes' magnitudes); a normalisation reads it and makes the shifting pass alone.
-    if let CostRule::Vector(
-        stream @ Stream {
-            magnitude: Some(f), ..
-        },
-    ) = d.rule
-    {
-        let named = format!("({} != 6'd0)", d.field("issue_instr", f));
-        if stream.with_magnitude().passes < stream.passes {
-            let _ = writeln!(s, "            d_one_pass = {named};");
-        } else {
-            assert!(!reduce, "{m} has one register result");
-            let _ = writeln!(s, "            d_reduce = {named};");
-            let _ = writeln!(s, "            d_rmode = R_MAG;");
-            let _ = writeln!(s, "            d_rd0 = {};", d.field("issue_instr", f));
+    // A magnitude register (timing::Stream::magnitude_role): a normalisation reads it and makes
+    // the shifting pass alone; a producer's leaves through the tree (the OR of the lanes').
+    if let CostRule::Vector(stream) = d.rule {
+        if let (Some(f), Some(role)) = (stream.magnitude_field, stream.magnitude_role()) {
+            let named = format!("({} != 6'd0)", d.field("issue_instr", f));
+            match role {
+                MagnitudeRole::Reads => {
+                    let _ = writeln!(s, "            d_one_pass = {named};");
+                }
+                MagnitudeRole::Writes => {
+                    assert!(!reduce, "{m} has one register result");
+                    let _ = writeln!(s, "            d_reduce = {named};");
+                    let _ = writeln!(s, "            d_rmode = R_MAG;");
+                    let _ = writeln!(s, "            d_rd0 = {};", d.field("issue_instr", f));
+                }
+            }
         }
     }
     if d.has_field("eout") {
@@ -301,9 +301,8 @@ fn slow_tree(v: usize) -> String {
          \x20   vxu_we0 = {prev_fire};\n\
          \x20   vxu_wa0 = {prev_rd};\n\
          \x20   case ({prev_mode})\n\
-         \x20       R_SUM: vxu_wd0 = t_final[63:0];\n\
+         \x20       R_SUM, R_MAG: vxu_wd0 = t_final[63:0];\n\
          \x20       R_MAX: vxu_wd0 = t_final[84] ? t_final[63:0] : 64'd0;\n\
-         \x20       R_MAG: vxu_wd0 = t_final[63:0];\n\
          \x20       default: vxu_wd0 = t_final[84] ? {{{{44{{t_final[83]}}}}, t_final[83:64]}} : 64'd0;\n\
          \x20   endcase\n\
          end",
@@ -428,7 +427,6 @@ pub fn body(target: &Target) -> String {
             ("NORM_TREE", norm_tree(v)),
             ("SINE_INIT", sine_init.trim_end().to_string()),
             ("V", v.to_string()),
-            ("L", l.to_string()),
             ("LOG_V", log2(v).to_string()),
             ("LOG_L", log2(l).to_string()),
             (

@@ -252,10 +252,7 @@ impl Iss {
     /// `r[mag]` = the magnitude of the `n` results just stored from `dst` (none for `r0`).
     fn set_magnitude(&mut self, mag: i64, dst: i64, n: usize) -> Result<(), Fault> {
         if mag != 0 {
-            let m = self
-                .slice(dst, n)?
-                .iter()
-                .fold(0u64, |m, &v| m | (v as i64).unsigned_abs());
+            let m = magnitude(self.slice(dst, n)?.iter().map(|&v| v as i64));
             self.set(mag, m as i64);
         }
         Ok(())
@@ -501,7 +498,7 @@ impl Iss {
                     normalize(&values, ein, bits, &mut out)
                 } else {
                     let given = self.magnitude_register(mag)?;
-                    let found = magnitude(&values);
+                    let found = magnitude(values.iter().copied());
                     if bit_length(found) > bit_length(given) {
                         return Err(format!(
                             "norm's mag=r{mag} holds {given}, of a shorter bit length than its \

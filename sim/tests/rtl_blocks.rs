@@ -240,6 +240,14 @@ fn shifts_and_alignment() {
             std::slice::from_ref(&w),
         );
     }
+    // Over nothing, the exponent all the same.
+    check(
+        &format!(
+            "li dst=r3 imm=-20\nli dst=r4 imm=-6\n\
+             addalign dst=v{WIDE} a=v64 b=v128 n=0 ea=r3 eb=r4 eout=r5\nend token=r5"
+        ),
+        std::slice::from_ref(&w),
+    );
     for s in [20i64, 25, 33, 60, 1_000_000] {
         // Exponents near the shift: small values in the accumulator's low lanes.
         check(
@@ -663,6 +671,36 @@ fn magnitudes() {
                 ACC + 160
             ),
             &[192..208],
+        );
+    }
+    // A one-pass normalisation straight after each other kind of stream (its shift and exponent
+    // registers change while the earlier one's last slots are still in the pipeline; writes
+    // after reads keep the order), and chained into by the next stream.
+    let after = [
+        // after a normalisation that searches (and writes where the one-pass one writes)
+        format!("norm dst=v224 src=v{WIDE} n=48 bits=16 ein=r3 eout=r4"),
+        // after normg
+        format!(
+            "normg dst=v224 src=v{WIDE} n=48 exps=v{} bits=16 off=r3 eout=r4 max=r5",
+            ACC + 128
+        ),
+        // after another one-pass normalisation (writing there too)
+        format!(
+            "mul dst=v{} a=v72 b=v136 n=32 mag=r7\n\
+             norm dst=v224 src=v{} n=32 bits=16 ein=r3 eout=r4 mag=r7",
+            WIDE + 64,
+            WIDE + 64
+        ),
+    ];
+    for earlier in after {
+        check(
+            &format!(
+                "li dst=r3 imm=-9\nmul dst=v{WIDE} a=v64 b=v128 n=4 mag=r6\n{earlier}\n\
+                 norm dst=v224 src=v{WIDE} n=4 bits=16 ein=r3 eout=r8 mag=r6\n\
+                 norm dst=v240 src=v224 n=4 bits=8 ein=r8 eout=r9\n\
+                 copy dst=v256 src=v224 n=4\nend token=r9"
+            ),
+            &[224..260],
         );
     }
     // RoPE's rotation and its magnitude.

@@ -276,8 +276,9 @@ always @(*) begin
             s_writes = s_valid;
         end
         default: begin
-            // Streamed operations; one empty slot for a reduction over nothing.
-            s_valid = (cnt < {14'd0, c_pass}) && (c != 18'd0 || reduce);
+            // Streamed operations; one empty slot for a register result over nothing (a
+            // reduction's, addalign's exponent), which leaves with it.
+            s_valid = (cnt < {14'd0, c_pass}) && (c != 18'd0 || reduce || op == OP_ADDALIGN);
             s_chunk = cnt[17:0];
             s_writes = s_valid && has_dst;
         end
@@ -370,7 +371,8 @@ end
 
 
 // Exponents (register values the ISA bounds by 2^20) are computed in 24 bits.
-// The normalisations' shift (norm) or exponent (normg), set between their two passes.
+// The normalisations' shift (norm) or exponent (normg), set between their two passes, or (a
+// norm given its magnitude) while its first slot is at RD.
 reg signed [7:0] norm_shift;
 reg signed [23:0] norm_exp;
 
@@ -868,7 +870,9 @@ wire fn_any = fn_node[56];
 wire signed [23:0] fn_boff = fn_node[80:57];
 wire fn_has = fn_node[81];
 // A norm given its input's magnitude (one pass) takes its shift from the register at RD, when
-// its first slot is there: the slot before it, at OP, still shifts by the last one.
+// its first slot is there: the slot before it, at OP, still shifts by the last one, and its
+// exponent follows a cycle later, when that slot has left E1 (p_exp): both just in time, as
+// rtl_blocks' magnitudes checks with one-pass norms straight after the other kinds of stream.
 reg one_pass_rd;
 always @(posedge clock)
     one_pass_rd <= active && kind == F_NORM && fe_one_pass && s_valid && s_first;

@@ -142,8 +142,8 @@ impl Emitter<'_> {
         self.norm_len(dst, src, n as i64, bits, ein, eout, REG_ZERO as i64);
     }
 
-    /// `norm` of what the instruction before it wrote to `src`, whose magnitude is in `mag`
-    /// (one pass).
+    /// `norm` of what the producer that wrote `mag` (its results' magnitude) wrote to `src`, all
+    /// of it (one pass).
     #[allow(clippy::too_many_arguments)]
     fn norm_by(
         &mut self,

@@ -126,11 +126,12 @@ fn shift_slice(values: &[i64], s: i32, bits: u32, out: &mut [i32]) {
 /// exponent, which is returned. `out[i] = saturate(shift_round(values[i], s), bits)` with
 /// `s = normalize_shift(max |values|, bits)`, and the exponent is `exp + s`.
 pub fn normalize(values: &[i64], exp: i32, bits: u32, out: &mut [i32]) -> i32 {
-    normalize_by(values, exp, bits, magnitude(values), out)
+    normalize_by(values, exp, bits, magnitude(values.iter().copied()), out)
 }
 
-/// [`normalize`] with the magnitude of `values` given: any `max_abs` of the bit length of the
-/// largest `|values[i]|` (the same shift), such as their [`magnitude`].
+/// [`normalize`] with the shift of `max_abs`, which must have at least the bit length of the
+/// largest `|values[i]|`: with that bit length (such as their [`magnitude`]) it is
+/// [`normalize`]; with a longer one the mantissas are shorter than `bits` (never saturated).
 pub fn normalize_by(values: &[i64], exp: i32, bits: u32, max_abs: u64, out: &mut [i32]) -> i32 {
     debug_assert_eq!(values.len(), out.len());
     let s = normalize_shift(max_abs, bits);
@@ -140,8 +141,8 @@ pub fn normalize_by(values: &[i64], exp: i32, bits: u32, max_abs: u64, out: &mut
 
 /// The magnitude of `values`: the bitwise OR of their absolute values, which has the bit length
 /// of the largest (what a `mag` register gets; an OR where hardware would compare).
-pub fn magnitude(values: &[i64]) -> u64 {
-    values.iter().fold(0, |m, v| m | v.unsigned_abs())
+pub fn magnitude(values: impl IntoIterator<Item = i64>) -> u64 {
+    values.into_iter().fold(0, |m, v| m | v.unsigned_abs())
 }
 
 /// Normalise values that come in groups of `group` elements, each group with its own exponent
@@ -550,6 +551,55 @@ pub fn rope_phase(pos: usize, step: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_magnitude_gives_the_shift_of_the_largest_value() {
+        // Seeded vectors of mixed signs and sizes, with negative powers of two (whose magnitude
+        // has a bit more than their one's complement) and zeros.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for case in 0..500 {
+            let len = 1 + (next() % 40) as usize;
+            let bits_of = 1 + (next() % 31) as u32;
+            let values: Vec<i64> = (0..len)
+                .map(|_| match next() % 7 {
+                    0 => -(1i64 << (next() % bits_of as u64)),
+                    1 => 0,
+                    _ => (next() % (1u64 << bits_of)) as i64 - (1i64 << (bits_of - 1)),
+                })
+                .collect();
+            let largest = values.iter().map(|v| v.unsigned_abs()).max().unwrap();
+            let m = magnitude(values.iter().copied());
+            assert_eq!(
+                bit_length(m),
+                bit_length(largest),
+                "case {case}: {values:?}"
+            );
+            for bits in [8, 16] {
+                let (mut by_search, mut by_magnitude) = (vec![0; len], vec![0; len]);
+                let e = normalize(&values, -3, bits, &mut by_search);
+                assert_eq!(
+                    normalize_by(&values, -3, bits, m, &mut by_magnitude),
+                    e,
+                    "case {case}"
+                );
+                assert_eq!(by_magnitude, by_search, "case {case}: {values:?}");
+                // A longer magnitude shortens the mantissas and never saturates.
+                let mut shorter = vec![0; len];
+                normalize_by(&values, -3, bits, m.max(1) << 1, &mut shorter);
+                let limit = 1i32 << (bits - 2);
+                assert!(
+                    shorter.iter().all(|o| o.abs() <= limit),
+                    "case {case}: {shorter:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn shift_round_is_half_up_and_saturating() {

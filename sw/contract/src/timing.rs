@@ -129,32 +129,51 @@ pub struct Stream {
     pub reduce: bool,
     /// The register field of a magnitude (`isa`'s *Magnitudes*), if it has one: when it names a
     /// register (not `r0`), [`Stream::with_magnitude`].
-    pub magnitude: Option<&'static str>,
+    pub magnitude_field: Option<&'static str>,
+}
+
+/// What a stream does with the magnitude register its `magnitude_field` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MagnitudeRole {
+    /// A normalisation reads it at issue: its shift, so the search pass and the gap go.
+    Reads,
+    /// A producer writes its results' magnitude to it, through the reduction tree.
+    Writes,
 }
 
 impl Stream {
-    /// The stream with its magnitude register named: a normalisation (two passes) takes its
-    /// shift from the register and makes the shifting pass alone; a producer (one pass) writes
-    /// its results' magnitude to it through the reduction tree.
+    /// What it does with a magnitude register, if it has a field for one: a normalisation (two
+    /// passes) reads it, any other stream writes it.
+    pub fn magnitude_role(self) -> Option<MagnitudeRole> {
+        self.magnitude_field.map(|_| {
+            if self.passes == 2 {
+                MagnitudeRole::Reads
+            } else {
+                MagnitudeRole::Writes
+            }
+        })
+    }
+
+    /// The stream with its magnitude register named ([`Stream::magnitude_role`]).
     pub fn with_magnitude(self) -> Stream {
-        if self.passes == 2 {
-            Stream {
+        match self.magnitude_role() {
+            Some(MagnitudeRole::Reads) => Stream {
                 passes: 1,
                 gap: false,
                 ..self
-            }
-        } else {
-            Stream {
+            },
+            Some(MagnitudeRole::Writes) => Stream {
                 reduce: true,
                 ..self
-            }
+            },
+            None => self,
         }
     }
 
-    /// The stream `op` makes: this rule, [`Stream::with_magnitude`] where `op` names a
-    /// magnitude register.
-    pub fn on(self, op: &Op) -> Stream {
-        match self.magnitude {
+    /// The stream `op` makes as issued: this rule, [`Stream::with_magnitude`] where `op` names
+    /// a magnitude register.
+    pub fn as_issued(self, op: &Op) -> Stream {
+        match self.magnitude_field {
             Some(f) if field(op, f) != 0 => self.with_magnitude(),
             _ => self,
         }
@@ -180,12 +199,12 @@ pub fn rule(op: &Op) -> CostRule {
         passes: 1,
         gap: false,
         reduce: false,
-        magnitude: None,
+        magnitude_field: None,
     };
     let vector = |start, n| Vector(stream(start, n));
     let producer = |start, n| {
         Vector(Stream {
-            magnitude: Some("mag"),
+            magnitude_field: Some("mag"),
             ..stream(start, n)
         })
     };
@@ -236,7 +255,7 @@ pub fn rule(op: &Op) -> CostRule {
         Op::Norm { .. } => Vector(Stream {
             passes: 2,
             gap: true,
-            magnitude: Some("mag"),
+            magnitude_field: Some("mag"),
             ..stream("src", "n")
         }),
         Op::Normg { .. } => Vector(Stream {
@@ -249,8 +268,9 @@ pub fn rule(op: &Op) -> CostRule {
             pace: Pace::Pairs,
             ..stream("src", "n")
         }),
-        Op::Mul { .. } | Op::Muls { .. } | Op::Addalign { .. } => producer("a", "n"),
-        Op::Shrv { .. } => producer("a", "n"),
+        Op::Mul { .. } | Op::Muls { .. } | Op::Addalign { .. } | Op::Shrv { .. } => {
+            producer("a", "n")
+        }
         Op::Addsv { .. } => vector("a", "n"),
         Op::Rope { .. } | Op::Silu { .. } => producer("src", "n"),
         Op::Copy { .. } => vector("src", "n"),
@@ -311,7 +331,7 @@ pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
                 gap,
                 reduce,
                 ..
-            } = stream.on(op);
+            } = stream.as_issued(op);
             let per_word = match pace {
                 Pace::Word => 1,
                 Pace::Pairs => (v as u64).div_ceil(2),
@@ -394,8 +414,8 @@ pub const VXU_CHAIN_CYCLES: u64 = VXU_PIPELINE_CYCLES - 1;
 /// operands in slots, a word of each operand per slot from the operand's first word, in one
 /// pipeline; so a consumer that reads an operand starting `d` words after the producer's
 /// destination may issue `VXU_CHAIN_CYCLES + d` cycles after the producer's first writing slot
-/// (`d` may be negative). A normalisation writes in its second pass only, which starts
-/// `c(n) + log2(V) + 1` slots in. `Some(0)` when `consumer` reads nothing `producer` writes;
+/// (`d` may be negative). A normalisation that searches its input writes in its second pass
+/// only, which starts `c(n) + log2(V) + 1` slots in; one given its magnitude, from its first. `Some(0)` when `consumer` reads nothing `producer` writes;
 /// `None` when either is not streamed a word a cycle (`sincos`, the cache stores, `getv` and
 /// `setv`), which then waits for the other's completion.
 ///
@@ -407,7 +427,7 @@ pub fn chain_distance(producer: &Op, consumer: &Op, target: &Target, pos: usize)
     let (CostRule::Vector(made), CostRule::Vector(used)) = (rule(producer), rule(consumer)) else {
         return None;
     };
-    let (made, used) = (made.on(producer), used.on(consumer));
+    let (made, used) = (made.as_issued(producer), used.as_issued(consumer));
     if made.pace != Pace::Word || used.pace != Pace::Word {
         return None;
     }
@@ -584,15 +604,12 @@ pub fn describe(mnemonic: &str) -> String {
         "normg" => format!(
             "occupancy `2 c(n) + log2(V) + 1` (max-abs pass, its tree and the shift, shifting pass), latency occupancy + log2(V) + {vxu}"
         ),
-        "mul" | "muls" | "addalign" | "silu" | "shrv" => format!(
+        "mul" | "muls" | "addalign" | "silu" | "shrv" | "rope" => format!(
             "occupancy `c(n)`, latency occupancy + {vxu}, plus log2(V) with `mag` (the reduction tree)"
         ),
         "sumsq" | "sum" | "vmax" | "argmax" | "expneg" => {
             format!("occupancy `c(n)`, latency occupancy + log2(V) + {vxu} (the reduction tree)")
         }
-        "rope" => format!(
-            "occupancy `c(n)`, latency occupancy + {vxu}, plus log2(V) with `mag` (the reduction tree)"
-        ),
         "sincos" => format!("occupancy `c(n) * V/2` (two table reads per cycle), latency occupancy + {vxu}"),
         "getv" => format!("occupancy 1, latency 1 + log2(V) + {vxu} (the reduction tree)"),
         "setv" => format!("occupancy 1, latency {}", 1 + vxu),

@@ -1403,13 +1403,13 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         "--model",
         "tales-nano",
         "--clock",
-        "60",
+        "50",
     ]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stdout.contains("ulx3s-45f: target ecp5-45f-60mhz, built-in tales-nano")
+        stdout.contains("ulx3s-45f: target ecp5-45f-50mhz, built-in tales-nano")
             && stderr.contains("synthesis (yosys) failed"),
         "{stdout}\n{stderr}"
     );

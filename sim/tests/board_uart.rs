@@ -93,8 +93,8 @@ fn the_ulx3s_board_tells_the_golden_story_over_its_uart() {
 }
 
 /// A board whose bitstream holds another model: `HostLink::load` writes the built-in nano
-/// model's weights, vector image and program over the UART (at 3 Mbaud, 17 cycles a bit of the
-/// 50 MHz core), and the board then tells the golden model's story.
+/// model's weights, vector image and program over the UART (at 3 Mbaud, 20 cycles a bit of the
+/// 60 MHz core), and the board then tells the golden model's story.
 #[test]
 fn a_model_loaded_over_the_uart_replaces_the_bitstreams() {
     let board = Board::builtin("ulx3s-45f").unwrap();

@@ -321,12 +321,21 @@ pub fn stored_bits() -> u32 {
 
 /// The format with this opcode.
 pub fn spec_of(opcode: u8) -> Option<&'static OpSpec> {
-    // SPECS is in opcode order.
-    SPECS
-        .binary_search_by_key(&opcode, |s| s.opcode)
-        .ok()
-        .map(|i| &SPECS[i])
+    SPECS.get(SPEC_INDEX[opcode as usize] as usize)
 }
+
+/// Each opcode's place in [`SPECS`] (`u8::MAX`: none): the timing rules and the simulators
+/// look formats up for every instruction they cost or run.
+const SPEC_INDEX: [u8; 256] = {
+    assert!(SPECS.len() < u8::MAX as usize);
+    let mut index = [u8::MAX; 256];
+    let mut i = 0;
+    while i < SPECS.len() {
+        index[SPECS[i].opcode as usize] = i as u8;
+        i += 1;
+    }
+    index
+};
 
 /// The format with this mnemonic.
 pub fn spec_by_mnemonic(mnemonic: &str) -> Option<&'static OpSpec> {

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 
 use monorail_contract::isa::{Role, Unit};
 use monorail_contract::numerics::{
-    tables, EXP2_INPUT_LIMIT, PHASE_BITS, PHASE_INDEX_BITS, Q14_ONE, SIGMOID_INPUT_FRACTION_BITS,
-    SIGMOID_INPUT_MAX, SINE_QUARTER_ENTRIES,
+    tables, EXP2_INPUT_LIMIT, MAGNITUDE_BITS, PHASE_BITS, PHASE_INDEX_BITS, Q14_ONE,
+    SIGMOID_INPUT_FRACTION_BITS, SIGMOID_INPUT_MAX, SINE_QUARTER_ENTRIES,
 };
 use monorail_contract::target::{Target, VectorMemory, LANE_TABLE_ENTRIES, LANE_TABLE_EXP2_OFFSET};
 use monorail_contract::timing::{pass_gap_cycles, CostRule, MagnitudeRole};
@@ -364,6 +364,8 @@ pub fn body(target: &Target) -> String {
     assert!(LANE_TABLE_EXP2_OFFSET + t.exp2_neg.len() <= LANE_TABLE_ENTRIES);
     // The clamps of vector.v test bits: these constants are powers of two (less one).
     assert!((SIGMOID_INPUT_MAX + 1) as usize == LANE_TABLE_EXP2_OFFSET);
+    // vector.v's magnitudes (|x| in the lane accumulators, a norm's given register) are 32-bit.
+    assert_eq!(MAGNITUDE_BITS, 32);
     assert!((Q14_ONE as u64).is_power_of_two() && (EXP2_INPUT_LIMIT as u64).is_power_of_two());
     let mut pack_inputs = String::new();
     for (wide, port, bits) in [

@@ -25,7 +25,7 @@ use monorail_contract::isa::{
 use monorail_contract::numerics::{
     argmax, bit_length, cache_exponent, exp2_neg_q15, magnitude, normalize, normalize_by,
     normalize_grouped, recip, residual_exponent, rope_phase, rsqrt, shift_round, sigmoid_q14,
-    sin_cos_q14, EXP2_INPUT_LIMIT, SIGMOID_INPUT_FRACTION_BITS,
+    sin_cos_q14, EXP2_INPUT_LIMIT, MAGNITUDE_BITS, SIGMOID_INPUT_FRACTION_BITS,
 };
 use monorail_contract::steps::{ModelStep, StepValues};
 use monorail_contract::target::{Target, VECTOR_ELEMENT_BITS};
@@ -258,14 +258,15 @@ impl Iss {
         Ok(())
     }
 
-    /// A magnitude read from register `mag`: 0 .. 2^32, as the results' magnitudes are.
+    /// A magnitude read from register `mag`: below `2^MAGNITUDE_BITS`, as the results'
+    /// magnitudes are.
     fn magnitude_register(&self, mag: i64) -> Result<u64, Fault> {
         u64::try_from(self.reg(mag))
             .ok()
-            .filter(|&m| m < 1 << 32)
+            .filter(|&m| m < 1 << MAGNITUDE_BITS)
             .ok_or_else(|| {
                 format!(
-                    "norm's mag=r{mag} holds {}, not a magnitude (0 .. 2^32)",
+                    "norm's mag=r{mag} holds {}, not a magnitude (0 .. 2^{MAGNITUDE_BITS})",
                     self.reg(mag)
                 )
             })

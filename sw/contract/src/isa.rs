@@ -729,7 +729,11 @@ pub fn manual() -> String {
             "@STEP_LIMIT@",
             &crate::timing::STEP_LIMIT_CYCLES.to_string(),
         )
-        .replace("@CHAIN@", &crate::timing::VXU_CHAIN_CYCLES.to_string());
+        .replace("@CHAIN@", &crate::timing::VXU_CHAIN_CYCLES.to_string())
+        .replace(
+            "@MAGNITUDE_BITS@",
+            &crate::numerics::MAGNITUDE_BITS.to_string(),
+        );
     for unit in [Unit::Seq, Unit::Sxu, Unit::Mxu, Unit::Vxu] {
         let _ = writeln!(out, "\n## {} instructions\n", unit.name().to_uppercase());
         for spec in SPECS.iter().filter(|s| s.unit == unit) {
@@ -849,7 +853,7 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   results: the bitwise OR of their absolute values, which has the bit length of the largest. A
   `norm` whose `mag` names such a register normalises with the shift that the largest magnitude
   gives and streams once, instead of first searching its input for it; `r[mag]` must lie in
-  `0 .. 2^32` and the largest magnitude of its input must not have a longer bit length (faults
+  `0 .. 2^@MAGNITUDE_BITS@` and the largest magnitude of its input must not have a longer bit length (faults
   otherwise). The compiler names a register where the producer writes exactly what the `norm`
   reads; the register makes the `norm` wait for the producer's completion, where a search could
   chain to it.

@@ -139,6 +139,11 @@ pub fn normalize_by(values: &[i64], exp: i32, bits: u32, max_abs: u64, out: &mut
     exp + s
 }
 
+/// Bits of a magnitude register (`isa`'s *Magnitudes*): a stored result has 32 bits at most (the
+/// accumulator and wide memories' elements), so the OR of their absolute values is below
+/// `2^MAGNITUDE_BITS`; a `norm` refuses a register outside that range.
+pub const MAGNITUDE_BITS: u32 = 32;
+
 /// The magnitude of `values`: the bitwise OR of their absolute values, which has the bit length
 /// of the largest (what a `mag` register gets; an OR where hardware would compare).
 pub fn magnitude(values: impl IntoIterator<Item = i64>) -> u64 {

@@ -771,6 +771,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_magnitude_register_holds_the_widest_result() {
+        let widest = VectorMemory::ALL.map(VectorMemory::bits).into_iter().max();
+        assert_eq!(widest, Some(crate::numerics::MAGNITUDE_BITS));
+    }
+
+    #[test]
     fn every_family_is_in_all() {
         // The match stops compiling when a family is added, until it is listed here and in
         // `Family::ALL`.

@@ -219,10 +219,11 @@ impl Allocator<'_> {
     }
 }
 
-/// The layout of `model` with `context` positions on `target` (addresses only; no images).
+/// The layout of `model` with `context` positions on `target` and `attention_sets` sets of
+/// attention buffers (at most one a head), addresses only, no images.
 /// Addresses past a memory's end are possible here: the caller checks `matrix_used` and
 /// `vector_used` before using them.
-pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
+pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets: usize) -> Layout {
     use VectorMemory::{Accumulator, Input, Vector, Wide};
     let c = &model.config;
     let (dim, hidden, kv_dim, hs) = (c.dim, c.hidden_dim, c.kv_dim(), c.head_size());
@@ -321,7 +322,7 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
     // The matrix unit drains whole blocks of `lanes` results: the scores and exponent buffers
     // hold whole blocks.
     let row = context.div_ceil(target.lanes) * target.lanes;
-    scratch.attention = (0..ATTENTION_SETS.min(c.n_heads))
+    scratch.attention = (0..attention_sets.min(c.n_heads))
         .map(|k| AttentionSet {
             scores: a.vector(Accumulator, format!("attention{k}.scores"), row),
             normed: a.vector(Vector, format!("attention{k}.normed"), context),
@@ -359,9 +360,15 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize) -> Layout {
     }
 }
 
-/// Attention buffer sets: two, so that one head's products overlap the previous head's vector
-/// work.
-pub const ATTENTION_SETS: usize = 2;
+/// Attention buffer sets, at the least: two, so that one head's products overlap the previous
+/// head's vector work. Whether a model fits a target is decided with this many.
+pub const MIN_ATTENTION_SETS: usize = 2;
+
+/// Attention buffer sets, at the most. More sets let more heads' softmaxes run at once (a set is
+/// reused only when the head before last that used it is done with it), but they take scratch
+/// space in four memories, which a small target may need for positions; the compiler tries each
+/// count from [`MIN_ATTENTION_SETS`] that fits the context and keeps the fastest schedule.
+pub const MAX_ATTENTION_SETS: usize = 4;
 
 /// Key/value heads whose cache exponents are in the vector space at once, at most: two, so that
 /// one group's exponents load while the previous group's heads still read theirs.

@@ -9,6 +9,9 @@
 //! 3. [`schedule`]: the waits that let the units overlap without changing any result;
 //! 4. [`emit`]: the predicted cycles at every position, the listing, and the bundle.
 //!
+//! The first three run once for each count of attention buffer sets that the memories hold
+//! beside the context ([`layout::MAX_ATTENTION_SETS`]), and `emit` takes the fastest schedule.
+//!
 //! [`timeline`] draws a token step of the result.
 #![deny(missing_docs)]
 
@@ -20,6 +23,7 @@ pub mod timeline;
 
 use monorail_contract::bundle::Bundle;
 use monorail_contract::target::{Target, VectorMemory};
+use monorail_contract::timing;
 use monorail_model::quant::QuantModel;
 use thiserror::Error;
 
@@ -33,6 +37,10 @@ pub struct CompileOptions {
     /// the longest context the target's memories hold when that is shorter (as `run.c` clamps
     /// its steps to `seq_len`).
     pub context: Option<usize>,
+    /// Sets of attention buffers (from [`layout::MIN_ATTENTION_SETS`] to
+    /// [`layout::MAX_ATTENTION_SETS`]); default: each count that the memories hold beside the
+    /// context is scheduled, and the one with the fewest cycles kept.
+    pub attention_sets: Option<usize>,
 }
 
 /// Why a model cannot be compiled for a target.
@@ -97,13 +105,24 @@ pub struct Compiled {
     pub chain: schedule::DependenceChain,
 }
 
-/// The first memory that overflows, as (memory, needed, available, unit).
+/// The first memory that overflows with the fewest attention buffer sets, as (memory, needed,
+/// available, unit).
 fn overflow(
     model: &QuantModel,
     target: &Target,
     context: usize,
 ) -> Option<(&'static str, usize, usize, String)> {
-    let plan = layout::plan(model, target, context);
+    overflow_with(model, target, context, layout::MIN_ATTENTION_SETS)
+}
+
+/// The first memory that overflows with `attention_sets` sets of attention buffers.
+fn overflow_with(
+    model: &QuantModel,
+    target: &Target,
+    context: usize,
+    attention_sets: usize,
+) -> Option<(&'static str, usize, usize, String)> {
+    let plan = layout::plan(model, target, context, attention_sets);
     if plan.matrix_used > target.matrix_words() {
         return Some((
             "matrix",
@@ -222,10 +241,51 @@ pub fn compile(
             suggestion,
         });
     }
-    let mut layout = layout::plan(model, target, context);
+    // As many attention buffer sets as the memories hold beside the context, up to the most
+    // that serve: each count is laid out, lowered and scheduled, and the fewest cycles over the
+    // context's positions win (the fewer sets on a tie).
+    let most = layout::MAX_ATTENTION_SETS.min(model.config.n_heads);
+    let tried = match options.attention_sets {
+        None => layout::MIN_ATTENTION_SETS..=most,
+        Some(sets) if (layout::MIN_ATTENTION_SETS..=layout::MAX_ATTENTION_SETS).contains(&sets) => {
+            if let Some((memory, needed, available, unit)) =
+                overflow_with(model, target, context, sets)
+            {
+                return Err(CompileError::Invalid(format!(
+                    "{sets} sets of attention buffers do not fit beside {context} positions on \
+                     {}: the {memory} memory would need {needed} {unit} of its {available}; \
+                     leave the count to the compiler, or serve fewer positions (--context)",
+                    target.name
+                )));
+            }
+            sets..=sets
+        }
+        Some(sets) => {
+            return Err(CompileError::Invalid(format!(
+                "{sets} sets of attention buffers: the count must be in {} ..= {}",
+                layout::MIN_ATTENTION_SETS,
+                layout::MAX_ATTENTION_SETS
+            )))
+        }
+    };
+    let mut best: Option<(u64, layout::Layout, schedule::Scheduled)> = None;
+    for sets in tried {
+        if best.is_some() && overflow_with(model, target, context, sets).is_some() {
+            break;
+        }
+        let layout = layout::plan(model, target, context, sets);
+        let lowered = lower::lower(model, &layout, target);
+        let scheduled = schedule::schedule(&lowered.code, &lowered.checkpoints, target, context);
+        let program: Vec<_> = scheduled.code.iter().map(|t| t.instr).collect();
+        let cycles = (0..context)
+            .map(|pos| timing::token_cycles(&program, target, pos).unwrap_or(u64::MAX))
+            .fold(0u64, u64::saturating_add);
+        if best.as_ref().is_none_or(|(fewest, _, _)| cycles < *fewest) {
+            best = Some((cycles, layout, scheduled));
+        }
+    }
+    let (_, mut layout, scheduled) = best.expect("the fewest attention sets are tried");
     layout::fill(&mut layout, model, target);
-    let lowered = lower::lower(model, &layout, target);
-    let scheduled = schedule::schedule(&lowered.code, &lowered.checkpoints, target, context);
     let needed = scheduled.code.len();
     if needed > target.program_words {
         // Another target's program differs a little (its lanes set some lengths); these have

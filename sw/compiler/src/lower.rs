@@ -542,7 +542,8 @@ impl Emitter<'_> {
                 w_mag,
             );
             // sum_t w_t v_t, then times 1 / sum(p)
-            let (out_exp, rmant, rexp, total, head_exp) = (
+            let (out_exp, rmant, rexp, total, head_exp, out_mag) = (
+                self.temp(),
                 self.temp(),
                 self.temp(),
                 self.temp(),
@@ -575,20 +576,21 @@ impl Emitter<'_> {
                 a: (s.t16 + first) as i64,
                 n: hs as i64,
                 s: rmant,
-                mag: REG_ZERO as i64,
+                mag: out_mag,
             });
             self.emit(Op::Add {
                 dst: total,
                 a: out_exp,
                 b: rexp,
             });
-            self.norm(
+            self.norm_by(
                 s.heads + first,
                 s.wide + first,
                 hs,
                 WIDE_BITS,
                 total,
                 head_exp,
+                out_mag,
             );
             // the head's exponent beside each of its elements
             self.emit(Op::Fill {

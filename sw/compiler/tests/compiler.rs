@@ -230,6 +230,7 @@ fn impossible_contexts_are_refused() {
             &target,
             CompileOptions {
                 context: Some(context),
+                ..Default::default()
             },
         )
         .err()
@@ -375,10 +376,17 @@ fn heads_wider_than_the_partial_sums_are_refused() {
     let model = QuantModel::quantize(&synth::synthesize(config, 1));
     let mut target = Target::builtin("sim-tiny").unwrap();
     target.partial_sums = 8;
-    let err = compile(&model, &target, CompileOptions { context: Some(32) })
-        .err()
-        .unwrap()
-        .to_string();
+    let err = compile(
+        &model,
+        &target,
+        CompileOptions {
+            context: Some(32),
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(
         err.contains("the partial sums memory needs 16 columns (a head's size) but has 8")
             && err.contains(&format!(
@@ -388,7 +396,15 @@ fn heads_wider_than_the_partial_sums_are_refused() {
         "{err}"
     );
     target.partial_sums = 16;
-    assert!(compile(&model, &target, CompileOptions { context: Some(32) }).is_ok());
+    assert!(compile(
+        &model,
+        &target,
+        CompileOptions {
+            context: Some(32),
+            ..Default::default()
+        }
+    )
+    .is_ok());
 }
 
 /// Each key/value head's cache exponents load once for the query heads of its group (two in the
@@ -478,6 +494,7 @@ fn a_model_that_does_not_fit_is_pointed_to_targets_with_fewer_positions() {
                 &target,
                 CompileOptions {
                     context: Some(context),
+                    ..Default::default()
                 },
             )
         };
@@ -486,4 +503,81 @@ fn a_model_that_does_not_fit_is_pointed_to_targets_with_fewer_positions() {
         named += 1;
     }
     assert!(named > 0, "{err}");
+}
+
+#[test]
+fn the_fastest_count_of_attention_sets_is_kept_and_never_costs_positions() {
+    // The nano shape with the built-in nano model's 128 positions.
+    let mut config = synth::parse_shape("nano").unwrap();
+    config.seq_len = 128;
+    let nano = QuantModel::quantize(&synth::synthesize(config, 3));
+    for (model, name) in [
+        (stories(), "ulx3s-85f"),
+        (nano.clone(), "ecp5-45f"),
+        (nano.clone(), "ecp5-25f"),
+        (nano, "sim-tiny"),
+    ] {
+        let target = Target::builtin(name).unwrap();
+        let with = |sets: Option<usize>, context: Option<usize>| {
+            compile(
+                &model,
+                &target,
+                CompileOptions {
+                    context,
+                    attention_sets: sets,
+                },
+            )
+        };
+        let total = |c: &monorail_compiler::Compiled| -> u64 {
+            c.bundle.manifest.predicted_cycles.iter().sum()
+        };
+        let chosen = with(None, None).unwrap();
+        let fewest = with(Some(2), None).unwrap();
+        // the context is the one the fewest sets allow
+        let context = chosen.bundle.manifest.context;
+        assert_eq!(context, fewest.bundle.manifest.context, "{name}");
+        let mut fitting = Vec::new();
+        for sets in 2..=4 {
+            match with(Some(sets), Some(context)) {
+                Ok(c) => fitting.push((sets, total(&c))),
+                Err(e) => assert!(
+                    e.to_string()
+                        .contains(&format!("{sets} sets of attention buffers do not fit")),
+                    "{name}: {e}"
+                ),
+            }
+        }
+        let best = fitting.iter().map(|&(_, t)| t).min().unwrap();
+        assert_eq!(total(&chosen), best, "{name}: {fitting:?}");
+        // the count shows in the memory map: one scores buffer a set
+        let sets = chosen
+            .bundle
+            .manifest
+            .regions
+            .iter()
+            .filter(|r| r.name.ends_with(".scores"))
+            .count();
+        let (first, _) = fitting.iter().find(|&&(_, t)| t == best).unwrap();
+        assert_eq!(sets, *first, "{name}: the fewer sets on a tie");
+        if name.starts_with("ecp5") {
+            // their memories hold the positions with two sets and no more
+            assert_eq!(fitting.len(), 1, "{name}: {fitting:?}");
+        } else {
+            assert_eq!(fitting.len(), 3, "{name}: {fitting:?}");
+        }
+    }
+    let target = Target::builtin("sim-tiny").unwrap();
+    for sets in [0, 1, 5] {
+        let err = compile(
+            &stories(),
+            &target,
+            CompileOptions {
+                context: None,
+                attention_sets: Some(sets),
+            },
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("must be in 2 ..= 4"), "{err}");
+    }
 }

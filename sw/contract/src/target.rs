@@ -287,6 +287,9 @@ pub(crate) const SHORT_NAME_RULE: &str = "must be letters, digits, '-' or '_'";
 /// The clocks a target may run at, in Hz (a target file's `clock_hz`, a board's `--clock`).
 pub const CLOCK_HZ: std::ops::RangeInclusive<u64> = 1..=1_000_000_000;
 
+/// What a clock outside [`CLOCK_HZ`] is told, wherever it was given.
+pub(crate) const CLOCK_HZ_RULE: &str = "must be 1 Hz to 1 GHz (1 ..= 1000000000)";
+
 /// Largest matrix-memory word address the ISA encodes (20 bits).
 pub const MAX_MATRIX_WORDS: usize = 1 << 20;
 /// Fewest words of a matrix tile (a block RAM's depth is more).
@@ -341,7 +344,7 @@ impl RawTarget {
             return Err(field("name", &self.name, SHORT_NAME_RULE));
         }
         if !CLOCK_HZ.contains(&self.clock_hz) {
-            return Err(field("clock_hz", self.clock_hz, "must be in 1 ..= 1e9"));
+            return Err(field("clock_hz", self.clock_hz, CLOCK_HZ_RULE));
         }
         let registers = pow2_or_most(
             "registers",
@@ -906,7 +909,10 @@ mod tests {
                 Box::new(|t| t.device.as_mut().unwrap().family = "xilinx".into()),
                 "`device.family`",
             ),
-            (Box::new(|t| t.clock_hz = 0), "`clock_hz`"),
+            (
+                Box::new(|t| t.clock_hz = 0),
+                "`clock_hz` is 0: must be 1 Hz to 1 GHz (1 ..= 1000000000)",
+            ),
             (
                 Box::new(|t| t.memory.matrix_tile_words = 1000),
                 "`memory.matrix_tile_words` is 1000: must be a power of two in 16 ..= 524288",

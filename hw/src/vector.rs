@@ -220,21 +220,21 @@ fn decode_case(d: &OpDecode) -> String {
             d.field("issue_instr", "bits")
         );
     }
-    let (reduce, mode, rd0) = match m {
-        "sumsq" | "sum" => (true, "R_SUM", Some("dst")),
-        "getv" => (true, "R_SUM", Some("dst")),
-        "expneg" => (true, "R_SUM", Some("sum")),
-        "vmax" => (true, "R_MAX", Some("dst")),
-        "normg" => (true, "R_MAX", Some("max")),
-        "argmax" => (true, "R_ARGMAX", Some("dst")),
-        _ => (false, "R_SUM", None),
-    };
-    if reduce {
-        let _ = writeln!(s, "            d_reduce = 1'b1;");
-        let _ = writeln!(s, "            d_rmode = {mode};");
-    }
-    if let Some(f) = rd0 {
-        let _ = writeln!(s, "            d_rd0 = {};", d.field("issue_instr", f));
+    // Whether its results leave through the reduction tree is the contract's (its cost rule
+    // counts the tree's levels); how the tree combines them and which register takes the result
+    // are the operation's own.
+    let reduce = reduces(&d.rule);
+    match (reduce, reduction(m)) {
+        (true, Some((mode, rd0))) => {
+            let _ = writeln!(s, "            d_reduce = 1'b1;");
+            let _ = writeln!(s, "            d_rmode = {mode};");
+            let _ = writeln!(s, "            d_rd0 = {};", d.field("issue_instr", rd0));
+        }
+        (false, None) => {}
+        (true, None) => {
+            panic!("{m} reduces by its cost rule, but the vector unit has no mode for it")
+        }
+        (false, Some(_)) => panic!("{m} has a reduction mode, but its cost rule has no tree"),
     }
     // A magnitude register (timing::Stream::magnitude_role): a normalisation reads it and makes
     // the shifting pass alone; a producer's leaves through the tree (the OR of the lanes').
@@ -262,6 +262,28 @@ fn decode_case(d: &OpDecode) -> String {
     }
     let _ = writeln!(s, "        end");
     s
+}
+
+/// Whether an operation's results leave through the reduction tree, by its cost rule.
+fn reduces(rule: &CostRule) -> bool {
+    match *rule {
+        CostRule::Vector(stream) => stream.reduce,
+        CostRule::Element { reduce } => reduce,
+        _ => false,
+    }
+}
+
+/// How a reducing operation's tree combines the lanes (`R_SUM`, `R_MAX`, `R_ARGMAX`) and the
+/// register field that takes its result; `None` for the others.
+fn reduction(mnemonic: &str) -> Option<(&'static str, &'static str)> {
+    match mnemonic {
+        "sumsq" | "sum" | "getv" => Some(("R_SUM", "dst")),
+        "expneg" => Some(("R_SUM", "sum")),
+        "vmax" => Some(("R_MAX", "dst")),
+        "normg" => Some(("R_MAX", "max")),
+        "argmax" => Some(("R_ARGMAX", "dst")),
+        _ => None,
+    }
 }
 
 /// The reduction tree's levels above the lane accumulators, the last writing register port 0.
@@ -478,4 +500,59 @@ pub fn body(target: &Target) -> String {
             ("QUARTER", SINE_QUARTER_ENTRIES.to_string()),
         ],
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each vector-unit operation's decode case sets the flags its contract entry implies: the
+    /// reduction tree where its cost rule counts one, the magnitude register's read or write, a
+    /// streamed first operand and a destination where its accesses have them.
+    #[test]
+    fn the_decode_cases_follow_the_contract() {
+        let ops: Vec<OpDecode> = decode::all()
+            .into_iter()
+            .filter(|d| d.spec.unit == Unit::Vxu)
+            .collect();
+        assert!(ops.len() > 20, "every vector-unit operation");
+        for d in &ops {
+            let m = d.spec.mnemonic;
+            let case = decode_case(d);
+            let has = |line: &str| case.contains(line);
+            let magnitude = match d.rule {
+                CostRule::Vector(stream) => stream.magnitude_role(),
+                _ => None,
+            };
+            assert_eq!(has("d_reduce = 1'b1;"), reduces(&d.rule), "{m}: {case}");
+            assert_eq!(
+                has("d_rmode = R_MAG;"),
+                magnitude == Some(MagnitudeRole::Writes),
+                "{m}: {case}"
+            );
+            assert_eq!(
+                has("d_one_pass = "),
+                magnitude == Some(MagnitudeRole::Reads),
+                "{m}: {case}"
+            );
+            let operands = decode::probe(d.spec).vector_operands(4, 0);
+            assert_eq!(
+                has("d_has_a = 1'b1;"),
+                operands.iter().any(|o| o.role == Role::VxuRead),
+                "{m}: {case}"
+            );
+            assert_eq!(
+                has("d_has_dst = 1'b1;"),
+                operands.iter().any(|o| o.role == Role::VxuWrite),
+                "{m}: {case}"
+            );
+            assert_eq!(has("d_rd1 = "), d.has_field("eout"), "{m}: {case}");
+            // a register result is written from the tree's port 0 only where there is one
+            assert_eq!(
+                has("d_rd0 = "),
+                reduces(&d.rule) || magnitude == Some(MagnitudeRole::Writes),
+                "{m}: {case}"
+            );
+        }
+    }
 }

@@ -268,11 +268,13 @@ pub fn compile(
             )))
         }
     };
-    let mut best: Option<(u64, layout::Layout, schedule::Scheduled)> = None;
-    for sets in tried {
-        if best.is_some() && overflow_with(model, target, context, sets).is_some() {
-            break;
-        }
+    // The counts that fit (the first always does: it was checked above), each scheduled on a
+    // thread of its own; the choice does not depend on which finishes first.
+    let first = *tried.start();
+    let fitting: Vec<usize> = tried
+        .take_while(|&sets| sets == first || overflow_with(model, target, context, sets).is_none())
+        .collect();
+    let schedule_with = |sets: usize| {
         let layout = layout::plan(model, target, context, sets);
         let lowered = lower::lower(model, &layout, target);
         let scheduled = schedule::schedule(&lowered.code, &lowered.checkpoints, target, context);
@@ -280,10 +282,20 @@ pub fn compile(
         let cycles = (0..context)
             .map(|pos| timing::token_cycles(&program, target, pos).unwrap_or(u64::MAX))
             .fold(0u64, u64::saturating_add);
-        if best.as_ref().is_none_or(|(fewest, _, _)| cycles < *fewest) {
-            best = Some((cycles, layout, scheduled));
-        }
-    }
+        (cycles, layout, scheduled)
+    };
+    let candidates: Vec<(u64, layout::Layout, schedule::Scheduled)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = fitting
+            .iter()
+            .map(|&sets| scope.spawn(move || schedule_with(sets)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a schedule's thread does not panic"))
+            .collect()
+    });
+    // The fewest cycles; the fewer sets on a tie (`min_by_key` keeps the first).
+    let best = candidates.into_iter().min_by_key(|(cycles, _, _)| *cycles);
     let (_, mut layout, scheduled) = best.expect("the fewest attention sets are tried");
     layout::fill(&mut layout, model, target);
     let needed = scheduled.code.len();

@@ -141,9 +141,10 @@ pub fn summary(
         String::new()
     };
     let mut lines = vec![format!(
-        "{} instructions, context {} positions{clamped}; matrix memory {} / {} words; elements of {}",
+        "{} instructions, context {} positions{clamped}, {} sets of attention buffers; matrix memory {} / {} words; elements of {}",
         m.instructions,
         m.context,
+        compiled.attention_sets,
         used("matrix"),
         target.matrix_words(),
         vector_use.join(", ")

@@ -89,6 +89,7 @@ pub fn emit(
         instruction: program[i].to_string(),
         reason: e.to_string(),
     })?;
+    let attention_sets = layout.scratch.attention.len();
     let predicted_cycles = (0..layout.context)
         .map(|pos| token_cycles(&program, target, pos))
         .collect::<Result<Vec<u64>, _>>()
@@ -127,6 +128,7 @@ pub fn emit(
         predicted_cycles,
     };
     Ok(Compiled {
+        attention_sets,
         bundle: Bundle {
             manifest,
             program,

@@ -364,10 +364,11 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
 /// head's vector work. Whether a model fits a target is decided with this many.
 pub const MIN_ATTENTION_SETS: usize = 2;
 
-/// Attention buffer sets, at the most. More sets let more heads' softmaxes run at once (a set is
-/// reused only when the head before last that used it is done with it), but they take scratch
-/// space in four memories, which a small target may need for positions; the compiler tries each
-/// count from [`MIN_ATTENTION_SETS`] that fits the context and keeps the fastest schedule.
+/// Attention buffer sets, at the most. More sets let more heads' softmaxes run at once (with `k`
+/// sets, head `h` reuses head `h - k`'s buffers once it is done with them), but they take
+/// scratch space in three memories (accumulator, vector, input), which a small target may need
+/// for positions; the compiler tries each count from [`MIN_ATTENTION_SETS`] that fits the
+/// context and keeps the fastest schedule.
 pub const MAX_ATTENTION_SETS: usize = 4;
 
 /// Key/value heads whose cache exponents are in the vector space at once, at most: two, so that

@@ -103,6 +103,9 @@ pub struct Compiled {
     pub code: Vec<lower::Tagged>,
     /// The longest chain of dependences through a token step (a lower bound on its cycles).
     pub chain: schedule::DependenceChain,
+    /// The sets of attention buffers the program uses (the fastest count tried, or the one
+    /// asked for).
+    pub attention_sets: usize,
 }
 
 /// The first memory that overflows with the fewest attention buffer sets, as (memory, needed,
@@ -195,6 +198,16 @@ pub fn compile(
     options: CompileOptions,
 ) -> Result<Compiled, CompileError> {
     model.check_shape().map_err(CompileError::ModelShape)?;
+    if let Some(sets) = options.attention_sets {
+        let counts = layout::MIN_ATTENTION_SETS..=layout::MAX_ATTENTION_SETS;
+        if !counts.contains(&sets) {
+            return Err(CompileError::Invalid(format!(
+                "{sets} sets of attention buffers: the count must be in {} ..= {}",
+                counts.start(),
+                counts.end()
+            )));
+        }
+    }
     let seq_len = model.config.seq_len;
     let context = options
         .context
@@ -242,12 +255,15 @@ pub fn compile(
         });
     }
     // As many attention buffer sets as the memories hold beside the context, up to the most
-    // that serve: each count is laid out, lowered and scheduled, and the fewest cycles over the
-    // context's positions win (the fewer sets on a tie).
-    let most = layout::MAX_ATTENTION_SETS.min(model.config.n_heads);
+    // that serve: each count is laid out, lowered and scheduled, and of those whose program fits
+    // the program memory the fewest cycles over the context's positions win (the fewer sets on
+    // a tie). A model of one head has one set whatever the count (`layout::plan`).
     let tried = match options.attention_sets {
-        None => layout::MIN_ATTENTION_SETS..=most,
-        Some(sets) if (layout::MIN_ATTENTION_SETS..=layout::MAX_ATTENTION_SETS).contains(&sets) => {
+        None => {
+            let most = layout::MAX_ATTENTION_SETS.min(model.config.n_heads);
+            layout::MIN_ATTENTION_SETS..=most.max(layout::MIN_ATTENTION_SETS)
+        }
+        Some(sets) => {
             if let Some((memory, needed, available, unit)) =
                 overflow_with(model, target, context, sets)
             {
@@ -260,13 +276,6 @@ pub fn compile(
             }
             sets..=sets
         }
-        Some(sets) => {
-            return Err(CompileError::Invalid(format!(
-                "{sets} sets of attention buffers: the count must be in {} ..= {}",
-                layout::MIN_ATTENTION_SETS,
-                layout::MAX_ATTENTION_SETS
-            )))
-        }
     };
     // The counts that fit (the first always does: it was checked above), each scheduled on a
     // thread of its own; the choice does not depend on which finishes first.
@@ -274,17 +283,26 @@ pub fn compile(
     let fitting: Vec<usize> = tried
         .take_while(|&sets| sets == first || overflow_with(model, target, context, sets).is_none())
         .collect();
-    let schedule_with = |sets: usize| {
-        let layout = layout::plan(model, target, context, sets);
-        let lowered = lower::lower(model, &layout, target);
-        let scheduled = schedule::schedule(&lowered.code, &lowered.checkpoints, target, context);
-        let program: Vec<_> = scheduled.code.iter().map(|t| t.instr).collect();
-        let cycles = (0..context)
-            .map(|pos| timing::token_cycles(&program, target, pos).unwrap_or(u64::MAX))
-            .fold(0u64, u64::saturating_add);
-        (cycles, layout, scheduled)
-    };
-    let candidates: Vec<(u64, layout::Layout, schedule::Scheduled)> = std::thread::scope(|scope| {
+    let schedule_with =
+        |sets: usize| -> Result<(u64, layout::Layout, schedule::Scheduled), CompileError> {
+            let layout = layout::plan(model, target, context, sets);
+            let lowered = lower::lower(model, &layout, target);
+            let scheduled =
+                schedule::schedule(&lowered.code, &lowered.checkpoints, target, context);
+            let program: Vec<_> = scheduled.code.iter().map(|t| t.instr).collect();
+            let mut cycles = 0u64;
+            for pos in 0..context {
+                let step = timing::token_cycles(&program, target, pos).map_err(|d| {
+                    CompileError::Internal {
+                        index: d.index,
+                        message: d.message,
+                    }
+                })?;
+                cycles = cycles.saturating_add(step);
+            }
+            Ok((cycles, layout, scheduled))
+        };
+    let mut candidates = std::thread::scope(|scope| {
         let handles: Vec<_> = fitting
             .iter()
             .map(|&sets| scope.spawn(move || schedule_with(sets)))
@@ -292,11 +310,17 @@ pub fn compile(
         handles
             .into_iter()
             .map(|h| h.join().expect("a schedule's thread does not panic"))
-            .collect()
-    });
-    // The fewest cycles; the fewer sets on a tie (`min_by_key` keeps the first).
-    let best = candidates.into_iter().min_by_key(|(cycles, _, _)| *cycles);
-    let (_, mut layout, scheduled) = best.expect("the fewest attention sets are tried");
+            .collect::<Result<Vec<_>, CompileError>>()
+    })?;
+    // `min_by_key` keeps the first of equals; with no program that fits, the fewest sets', which
+    // the check below refuses.
+    let chosen = candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, _, scheduled))| scheduled.code.len() <= target.program_words)
+        .min_by_key(|(_, (cycles, _, _))| *cycles)
+        .map_or(0, |(i, _)| i);
+    let (_, mut layout, scheduled) = candidates.swap_remove(chosen);
     layout::fill(&mut layout, model, target);
     let needed = scheduled.code.len();
     if needed > target.program_words {

@@ -559,6 +559,7 @@ fn the_fastest_count_of_attention_sets_is_kept_and_never_costs_positions() {
             .count();
         let (first, _) = fitting.iter().find(|&&(_, t)| t == best).unwrap();
         assert_eq!(sets, *first, "{name}: the fewer sets on a tie");
+        assert_eq!(chosen.attention_sets, sets, "{name}");
         if name.starts_with("ecp5") {
             // their memories hold the positions with two sets and no more
             assert_eq!(fitting.len(), 1, "{name}: {fitting:?}");
@@ -566,11 +567,19 @@ fn the_fastest_count_of_attention_sets_is_kept_and_never_costs_positions() {
             assert_eq!(fitting.len(), 3, "{name}: {fitting:?}");
         }
     }
+    // A model of one head has one set, and compiles.
+    let one_head =
+        synth::parse_shape("dim=16,hidden=32,layers=1,heads=1,kv_heads=1,vocab=32,seq=16").unwrap();
+    let one_head = QuantModel::quantize(&synth::synthesize(one_head, 1));
     let target = Target::builtin("sim-tiny").unwrap();
+    let compiled = compile(&one_head, &target, CompileOptions::default()).unwrap();
+    assert_eq!(compiled.attention_sets, 1);
+    // A count outside 2 ..= 4 is refused before anything else (a model too large for the
+    // target is told about the count).
     for sets in [0, 1, 5] {
         let err = compile(
             &stories(),
-            &target,
+            &Target::builtin("ecp5-45f").unwrap(),
             CompileOptions {
                 context: None,
                 attention_sets: Some(sets),

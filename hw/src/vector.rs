@@ -547,6 +547,13 @@ mod tests {
                 "{m}: {case}"
             );
             assert_eq!(has("d_rd1 = "), d.has_field("eout"), "{m}: {case}");
+            // the register that takes a reduction's result is one the operation writes
+            if let Some((_, rd0)) = reduction(m) {
+                let i = d.spec.fields.iter().position(|f| f.name == rd0).unwrap();
+                let register = 10 + i as u32; // decode::probe's register for field i
+                let writes = decode::probe(d.spec).accesses(4, 0, 1).register_writes;
+                assert!(writes & (1 << register) != 0, "{m}: {rd0} is not written");
+            }
             // a register result is written from the tree's port 0 only where there is one
             assert_eq!(
                 has("d_rd0 = "),

@@ -171,15 +171,8 @@ pub fn compile_for(
     context: Option<usize>,
 ) -> Result<(Target, QuantModel, Compiled), CliError> {
     let quant = QuantModel::quantize(&loaded.checkpoint);
-    let compiled = compile(
-        &quant,
-        &target,
-        CompileOptions {
-            context,
-            ..Default::default()
-        },
-    )
-    .map_err(compile_error)?;
+    let compiled =
+        compile(&quant, &target, CompileOptions::serving(context)).map_err(compile_error)?;
     Ok((target, quant, compiled))
 }
 

@@ -20,15 +20,7 @@ fn check(
     let config = synth::parse_shape(shape).unwrap();
     let quant = QuantModel::quantize(&synth::synthesize(config, seed));
     let target = Target::builtin(target).unwrap();
-    let compiled = compile(
-        &quant,
-        &target,
-        CompileOptions {
-            context,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let compiled = compile(&quant, &target, CompileOptions::serving(context)).unwrap();
     let predicted = compiled.bundle.manifest.predicted_cycles.clone();
     let mut iss = Iss::new(target, compiled.bundle).unwrap();
     iss.record_values(true);

@@ -53,15 +53,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let context = args.machine.context;
     let quant = QuantModel::quantize(&loaded.checkpoint);
     let start = Instant::now();
-    let compiled = compile(
-        &quant,
-        &target,
-        CompileOptions {
-            context,
-            ..Default::default()
-        },
-    )
-    .map_err(compile_error)?;
+    let compiled =
+        compile(&quant, &target, CompileOptions::serving(context)).map_err(compile_error)?;
     let elapsed = start.elapsed();
     let position = args.timeline_position;
     if args.timeline.is_some() && position >= compiled.bundle.manifest.context {

@@ -43,6 +43,16 @@ pub struct CompileOptions {
     pub attention_sets: Option<usize>,
 }
 
+impl CompileOptions {
+    /// The default options serving `context` positions (`None`: the default context).
+    pub fn serving(context: Option<usize>) -> CompileOptions {
+        CompileOptions {
+            context,
+            ..CompileOptions::default()
+        }
+    }
+}
+
 /// Why a model cannot be compiled for a target.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum CompileError {

@@ -198,7 +198,6 @@ impl Logic for Core {
         self.vxu.issue_vxu.next = self.seq.issue_vxu.val();
         self.vxu.issue_instr.next = self.seq.issue_instr.val();
         self.vxu.issue_len.next = self.seq.issue_len.val();
-        self.vxu.issue_occ.next = self.seq.issue_occ.val();
         self.vxu.issue_ra.next = self.seq.issue_ra.val();
         self.vxu.issue_rb.next = self.seq.issue_rb.val();
         self.vxu.pos.next = self.seq.pos.val();

@@ -84,9 +84,6 @@ pub struct Sequencer {
     pub issue_instr: Signal<Out, Bits<128>>,
     /// Its length (elements or rows) at this position.
     pub issue_len: Signal<Out, Bits<18>>,
-    /// Its occupancy at this position: the cycles its unit is busy with it, by the contract's
-    /// rule (worked out in D3), which the vector unit streams for.
-    pub issue_occ: Signal<Out, Bits<32>>,
     /// Its first register operand's value at issue.
     pub issue_ra: Signal<Out, Bits<64>>,
     /// Its second (no instruction reads more: `isa::REGISTER_READS`).
@@ -136,7 +133,6 @@ impl Logic for Sequencer {
         self.issue_sxu.connect();
         self.issue_instr.connect();
         self.issue_len.connect();
-        self.issue_occ.connect();
         self.issue_ra.connect();
         self.issue_rb.connect();
         self.pos.connect();

@@ -32,8 +32,6 @@ pub struct VectorUnit {
     pub issue_instr: Signal<In, Bits<128>>,
     /// Its length at this position.
     pub issue_len: Signal<In, Bits<18>>,
-    /// Its occupancy: the slots it streams (the sequencer's, by the contract's rule).
-    pub issue_occ: Signal<In, Bits<32>>,
     /// Its register operands.
     pub issue_ra: Signal<In, Bits<64>>,
     /// Second register operand.

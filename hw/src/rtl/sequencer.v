@@ -373,7 +373,6 @@ always @(posedge clock) begin
             trace_complete <= (i_kind == K_END) ? now_q + 32'd1 : i_done;
             issue_instr <= i_instr;
             issue_len <= i_len;
-            issue_occ <= i_occ;
             issue_ra <= read_a;
             issue_rb <= read_b;
             if (i_unit == 2'd0) begin

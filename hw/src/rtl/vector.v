@@ -2,7 +2,7 @@
 //
 // The issued instruction arrives registered (cycle k, the cycle after issue) and is decoded into
 // the front end's registers. The front end (FE) then produces one *slot* per cycle for
-// `occupancy` cycles (`issue_occ`: the sequencer's, by the contract's rule): a slot reads one word of each streamed operand (port A: the first vector
+// `occupancy` cycles: a slot reads one word of each streamed operand (port A: the first vector
 // operand read, port B: the second) and carries its lane mask, destination and flags down the
 // pipeline:
 //
@@ -134,6 +134,19 @@ wire [17:0] d_c = (issue_len == 18'd0) ? 18'd0 : d_span_words[17:0];
 wire unused_span = d_span_words[18];
 // Words a pass streams: a reduction or normalisation over nothing still makes one empty slot.
 wire [17:0] d_c_pass = (d_c == 18'd0) ? 18'd1 : d_c;
+reg [31:0] d_occ;
+always @(*) begin
+    case (d_kind)
+        F_NORM: d_occ = d_one_pass ? {14'd0, d_c_pass}
+                      : ((d_c == 18'd0) ? 32'd2 : {13'd0, d_c, 1'b0}) + 32'd@NORM_GAP@;
+        F_SINCOS: d_occ = {14'd0, d_c} << @LOG_HALF_V@;
+        F_KVSTORE: d_occ = (issue_len == 18'd0) ? 32'd2 : {13'd0, issue_len, 1'b0};
+        F_KVEXP: d_occ = 32'd2;
+        F_GETV, F_SETV: d_occ = 32'd1;
+        default: d_occ = {14'd0, d_c};
+    endcase
+    if (d_occ == 32'd0) d_occ = 32'd1;
+end
 wire [15:0] d_a_at = (d_kind == F_GETV) ? d_element : d_a;
 wire [15:0] d_dst_at = (d_kind == F_SETV) ? d_element : d_dst;
 wire [1:0] d_a_mem = memory_of(d_a_at);
@@ -159,7 +172,7 @@ always @(posedge clock) begin
         fe_op <= d_op;
         fe_kind <= d_kind;
         fe_cnt <= 32'd0;
-        fe_occ <= issue_occ;
+        fe_occ <= d_occ;
         fe_a_mem <= d_a_mem;
         fe_b_mem <= d_b_mem;
         fe_dst_mem <= d_dst_mem;

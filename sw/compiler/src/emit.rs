@@ -74,13 +74,32 @@ pub fn listing(code: &[crate::lower::Tagged], target: &Target, model: &str) -> S
     out
 }
 
-/// Build the bundle.
+/// The cycles of a token step of `code` at each of `context` positions, by the contract's timing
+/// (a wait that is never satisfied is the compiler's internal error).
+pub fn predicted_cycles(
+    code: &[crate::lower::Tagged],
+    target: &Target,
+    context: usize,
+) -> Result<Vec<u64>, CompileError> {
+    let program: Vec<Instr> = code.iter().map(|t| t.instr).collect();
+    (0..context)
+        .map(|pos| token_cycles(&program, target, pos))
+        .collect::<Result<Vec<u64>, _>>()
+        .map_err(|d| CompileError::Internal {
+            index: d.index,
+            message: d.message,
+        })
+}
+
+/// Build the bundle; `predicted_cycles` are [`predicted_cycles`] of the scheduled code.
 pub fn emit(
     model: &QuantModel,
     target: &Target,
     layout: Layout,
     scheduled: Scheduled,
+    predicted_cycles: Vec<u64>,
 ) -> Result<Compiled, CompileError> {
+    debug_assert_eq!(predicted_cycles.len(), layout.context);
     let program: Vec<Instr> = scheduled.code.iter().map(|t| t.instr).collect();
     // Every field must fit its encoding (wait counts have 14 bits, lengths 16, ...).
     encode_program(&program).map_err(|(i, e)| CompileError::Unencodable {
@@ -90,13 +109,6 @@ pub fn emit(
         reason: e.to_string(),
     })?;
     let attention_sets = layout.scratch.attention.len();
-    let predicted_cycles = (0..layout.context)
-        .map(|pos| token_cycles(&program, target, pos))
-        .collect::<Result<Vec<u64>, _>>()
-        .map_err(|d| CompileError::Internal {
-            index: d.index,
-            message: d.message,
-        })?;
     if let Some((pos, &cycles)) = predicted_cycles
         .iter()
         .enumerate()

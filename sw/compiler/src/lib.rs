@@ -23,7 +23,6 @@ pub mod timeline;
 
 use monorail_contract::bundle::Bundle;
 use monorail_contract::target::{Target, VectorMemory};
-use monorail_contract::timing;
 use monorail_model::quant::QuantModel;
 use thiserror::Error;
 
@@ -201,6 +200,15 @@ fn other_builtins(target: &Target, describe: impl Fn(&Target) -> Option<String>)
         .collect()
 }
 
+/// A program scheduled with one count of attention buffer sets.
+struct Candidate {
+    /// Its cycles at each position, and their sum.
+    cycles: Vec<u64>,
+    total_cycles: u64,
+    layout: layout::Layout,
+    scheduled: schedule::Scheduled,
+}
+
 /// Compile `model` for `target`.
 pub fn compile(
     model: &QuantModel,
@@ -293,25 +301,18 @@ pub fn compile(
     let fitting: Vec<usize> = tried
         .take_while(|&sets| sets == first || overflow_with(model, target, context, sets).is_none())
         .collect();
-    let schedule_with =
-        |sets: usize| -> Result<(u64, layout::Layout, schedule::Scheduled), CompileError> {
-            let layout = layout::plan(model, target, context, sets);
-            let lowered = lower::lower(model, &layout, target);
-            let scheduled =
-                schedule::schedule(&lowered.code, &lowered.checkpoints, target, context);
-            let program: Vec<_> = scheduled.code.iter().map(|t| t.instr).collect();
-            let mut cycles = 0u64;
-            for pos in 0..context {
-                let step = timing::token_cycles(&program, target, pos).map_err(|d| {
-                    CompileError::Internal {
-                        index: d.index,
-                        message: d.message,
-                    }
-                })?;
-                cycles = cycles.saturating_add(step);
-            }
-            Ok((cycles, layout, scheduled))
-        };
+    let schedule_with = |sets: usize| -> Result<Candidate, CompileError> {
+        let layout = layout::plan(model, target, context, sets);
+        let lowered = lower::lower(model, &layout, target);
+        let scheduled = schedule::schedule(&lowered.code, &lowered.checkpoints, target, context);
+        let cycles = emit::predicted_cycles(&scheduled.code, target, context)?;
+        Ok(Candidate {
+            total_cycles: cycles.iter().fold(0u64, |t, &c| t.saturating_add(c)),
+            cycles,
+            layout,
+            scheduled,
+        })
+    };
     let mut candidates = std::thread::scope(|scope| {
         let handles: Vec<_> = fitting
             .iter()
@@ -327,10 +328,15 @@ pub fn compile(
     let chosen = candidates
         .iter()
         .enumerate()
-        .filter(|(_, (_, _, scheduled))| scheduled.code.len() <= target.program_words)
-        .min_by_key(|(_, (cycles, _, _))| *cycles)
+        .filter(|(_, c)| c.scheduled.code.len() <= target.program_words)
+        .min_by_key(|(_, c)| c.total_cycles)
         .map_or(0, |(i, _)| i);
-    let (_, mut layout, scheduled) = candidates.swap_remove(chosen);
+    let Candidate {
+        cycles,
+        mut layout,
+        scheduled,
+        ..
+    } = candidates.swap_remove(chosen);
     layout::fill(&mut layout, model, target);
     let needed = scheduled.code.len();
     if needed > target.program_words {
@@ -358,5 +364,5 @@ pub fn compile(
             },
         });
     }
-    emit::emit(model, target, layout, scheduled)
+    emit::emit(model, target, layout, scheduled, cycles)
 }

@@ -7,8 +7,9 @@
 //           x block loads in the block's first D cycles.
 // Results leave through one output stage: the result block of a *trigger* read (matvec and
 // mload: the slot's last cycle; dotv: a column of the last row block) is in the drain register
-// 7 cycles after that read, and drains D = @L@ / @V@ words, one a cycle, into the accumulator
-// memory (dotv writes its columns one element a cycle instead, 7 cycles after their reads).
+// 5 cycles after that read, and drains D = @L@ / @V@ words, one a cycle, into the accumulator
+// memory, written from 7 cycles after the read (dotv writes its columns one element a cycle
+// instead, 7 cycles after their reads).
 
 @OPCODES@
 @PACK@
@@ -254,40 +255,30 @@ always @(posedge clock) begin
     dotv_out[7] <= dotv_out[6];
 end
 
-// ---- the output stage: two registers, then the drain ------------------------------------------------
-// matvec and mload results enter at 5 cycles after the trigger read; they drain from 7.
-reg [@L@*32-1:0] result1, result2, drain;
-reg r1_valid, r2_valid;
-reg [17:0] r1_rows_left, r2_rows_left;
-reg [15:0] r1_word, r2_word;
+// ---- the output stage: the drain, then two registers of a word ---------------------------------------
+// matvec and mload results are in the drain 5 cycles after the trigger read; its words leave one
+// a cycle from then on, through two registers a word wide, and are written from 7 on. (The two
+// registers were the whole block's, before the drain: D times the flip-flops, which a Gowin or
+// iCE40 slice cannot share with a LUT.)
+reg [@L@*32-1:0] drain;
 reg [15:0] dst_q;
 always @(posedge clock) if (issue_mxu) dst_q <= d_dst;
 // The drain register holds a block while its words leave, the word of step s by index.
 wire [@V@*32-1:0] drain_data = @DRAIN_DATA@;
 // The first element index of the block of a trigger at stage 4 (matvec: block b; mload: word b).
 wire [17:0] block_first = q_b[4] << @LOG_L@;
-always @(posedge clock) begin
-    r1_valid <= q_trigger[4];
-    // The result registers load only with a block (their enables; the rest of the time they
-    // hold, which also spares the simulator two 2048-bit copies a cycle).
-    if (q_trigger[4]) result1 <= acc;
-    r1_rows_left <= q_rows[4] - block_first;
-    r1_word <= (q_dst[4] >> @LOG_V@) + (q_b[4][15:0] << @LOG_DRAIN@) - ACC_BASE_WORD;
-    r2_valid <= r1_valid;
-    if (r1_valid) result2 <= result1;
-    r2_rows_left <= r1_rows_left;
-    r2_word <= r1_word;
-end
 reg drain_on;
 reg [15:0] drain_word;
 reg [17:0] drain_left;
 reg [15:0] drain_step;
 always @(posedge clock) begin
-    if (r2_valid) begin
-        drain <= result2;
+    // The drain loads only with a block (its enable; the rest of the time it holds, which also
+    // spares the simulator a copy of the block a cycle).
+    if (q_trigger[4]) begin
+        drain <= acc;
         drain_on <= 1'b1;
-        drain_word <= r2_word;
-        drain_left <= r2_rows_left;
+        drain_word <= (q_dst[4] >> @LOG_V@) + (q_b[4][15:0] << @LOG_DRAIN@) - ACC_BASE_WORD;
+        drain_left <= q_rows[4] - block_first;
         drain_step <= 16'd0;
     end else if (drain_on) begin
         drain_word <= drain_word + 16'd1;
@@ -296,17 +287,31 @@ always @(posedge clock) begin
         if (drain_step == 16'd@DRAIN_MINUS_1@) drain_on <= 1'b0;
     end
 end
+// The word leaving and its lanes' write enables, two cycles on.
+reg [@V@*32-1:0] word1, word2;
+reg [@V@-1:0] word1_we, word2_we;
+reg [15:0] word1_addr, word2_addr;
+integer wl;
+always @(posedge clock) begin
+    word1 <= drain_data;
+    for (wl = 0; wl < @V@; wl = wl + 1)
+        word1_we[wl] <= drain_on && ({10'd0, wl[7:0]} < drain_left);
+    word1_addr <= drain_word;
+    word2 <= word1;
+    word2_we <= word1_we;
+    word2_addr <= word1_addr;
+end
 // dotv's column j goes to element dst + j, 7 cycles after its read.
 wire [15:0] dotv_element = q_dst[7] + q_j[7];
 reg [@V@-1:0] acc_we_w;
 reg [@V@*32-1:0] acc_wdata_w;
 integer al;
 always @(*) begin
-    acc_waddr = q_dotv_out[7] ? (dotv_element >> @LOG_V@) - ACC_BASE_WORD : drain_word;
+    acc_waddr = q_dotv_out[7] ? (dotv_element >> @LOG_V@) - ACC_BASE_WORD : word2_addr;
     for (al = 0; al < @V@; al = al + 1) begin
-        acc_wdata_w[al*32 +: 32] = q_dotv_out[7] ? dotv_out[7] : drain_data[al*32 +: 32];
+        acc_wdata_w[al*32 +: 32] = q_dotv_out[7] ? dotv_out[7] : word2[al*32 +: 32];
         acc_we_w[al] = q_dotv_out[7] ? (dotv_element[@LOG_V@-1:0] == al[@LOG_V@-1:0])
-                     : drain_on && ({10'd0, al[7:0]} < drain_left);
+                     : word2_we[al];
     end
 end
 @UNPACK@

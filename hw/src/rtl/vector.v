@@ -453,13 +453,18 @@ function [47:0] reverse48(input [47:0] x);
 endfunction
 // The RD stage's difference: a - max (expneg) or |a| (normalisations), and b + off (normg).
 reg [@V@*32-1:0] op_diff_w, op_boff_w;
-// E2's decode, registered at E1 (the same for every lane).
+// E1's decode, registered at OP, and E2's, registered at E1 (the same for every lane): whether
+// the shifter takes the first product (expneg's, and the products that pass it unchanged to the
+// result: mul, muls, sumsq, rope's x c).
+reg e1_product;
 reg e2_negating, e2_silu;
 // Saturation of the normalisations (at E3): whether to, the largest mantissa, its negation and
 // the bit above it, registered at E2.
 reg e3_saturating;
 reg [47:0] e3_sat_max, e3_sat_min, e3_sat_top;
 always @(posedge clock) begin
+    e1_product <= (p_op[2] == OP_EXPNEG) || (p_op[2] == OP_MUL) || (p_op[2] == OP_MULS)
+               || (p_op[2] == OP_SUMSQ) || (p_op[2] == OP_ROPE);
     e2_negating <= (p_op[3] == OP_EXPNEG);
     e2_silu <= (p_op[3] == OP_SILU);
     e3_saturating <= (p_op[4] == OP_NORM) || (p_op[4] == OP_NORMG);
@@ -513,17 +518,19 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     wire signed [24:0] lane_shift = (op_op == OP_NORMG) ? ({norm_exp[23], norm_exp} - {boff[23], boff})
                                                         : ({ea[23], ea} - {b[23], b[23:0]});
     reg signed [17:0] m1_x, m1_y;
-    reg signed [47:0] sr_x, add_operand;
+    // The shifter's input: also the value of the operations that only move one (copies, fills,
+    // the reductions' inputs), which pass the shifter, its rounding and saturation unchanged.
+    reg signed [47:0] sr_x;
     reg signed [7:0] sr_sh;
-    reg signed [47:0] value;
+    // The first operand of E4's adder (its second is the shifter's result or a product), before
+    // its shift (E3 makes it): or rope's partner element and sine, for E3's second product.
+    reg signed [35:0] add_operand;
     always @(*) begin
         m1_x = a[17:0];
         m1_y = b[17:0];
         sr_x = {{16{a[31]}}, a};
         sr_sh = 8'sd0;
-        value = {{16{a[31]}}, a};
-        // The first operand of E4's adder (its second is the shifter's result or a product).
-        add_operand = 48'sd0;
+        add_operand = 36'sd0;
         case (op_op)
             OP_MULS: m1_y = p_ra[2][17:0];
             OP_SUMSQ: m1_y = a[17:0];
@@ -532,48 +539,47 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
                 m1_y = {3'd0, p_imm[2]};
                 sr_sh = expneg_sh;
             end
-            OP_ROPE: m1_y = pair_cos;
+            OP_ROPE: begin
+                m1_y = pair_cos;
+                add_operand = {partner_a, pair_sin};
+            end
             OP_SILU: begin
                 sr_sh = silu_sh;
-                add_operand = {{16{a[31]}}, a} <<< @Q14_BITS@;
+                add_operand = {{4{a[31]}}, a};
             end
             OP_NORM: sr_sh = norm_shift;
             OP_NORMG, OP_SHRV: sr_sh = clamp_shift(lane_shift, SHIFT_LEFT_MAX);
             OP_ADDALIGN: begin
                 sr_x = p_a_big[2] ? {{16{b[31]}}, b} : {{16{a[31]}}, a};
                 sr_sh = align_sh;
-                add_operand = (p_a_big[2] ? {{16{a[31]}}, a} : {{16{b[31]}}, b}) <<< 15;
+                add_operand = p_a_big[2] ? {{4{a[31]}}, a} : {{4{b[31]}}, b};
             end
             OP_ADDSV: begin
                 sr_x = {{16{p_ra[2][31]}}, p_ra[2][31:0]};
-                add_operand = {{16{a[31]}}, a};
+                add_operand = {{4{a[31]}}, a};
             end
-            OP_FILL: value = {{16{p_ra[2][31]}}, p_ra[2][31:0]};
-            OP_SETV: value = p_rb[2][47:0];
-            OP_ONEHOT: value = (onehot_in_range && element == onehot_index) ? 48'sd1 : 48'sd0;
+            OP_FILL: sr_x = {{16{p_ra[2][31]}}, p_ra[2][31:0]};
+            OP_SETV: sr_x = p_rb[2][47:0];
+            OP_ONEHOT: sr_x = (onehot_in_range && element == onehot_index) ? 48'sd1 : 48'sd0;
             default: ;
         endcase
     end
     reg signed [35:0] e1_m1;
-    reg signed [47:0] e1_sr_x, e1_value;
+    reg signed [47:0] e1_sr_x;
     reg signed [7:0] e1_sh;
-    reg signed [47:0] e1_x;
-    reg signed [17:0] e1_other_x, e1_sin;
+    reg signed [35:0] e1_x;
     // Each stage's registers load with a valid slot only (their enables; a slot that is not
     // valid is written nowhere, and the simulator skips the work).
     always @(posedge clock) if (p_valid[2]) begin
         e1_m1 <= m1_x * m1_y;
         e1_sr_x <= sr_x;
         e1_sh <= sr_sh;
-        e1_value <= value;
         e1_x <= add_operand;
-        e1_other_x <= partner_a;
-        e1_sin <= pair_sin;
     end
 
     // E1: the shift of shift_round: t = x >> (s - 1) for s > 0, x << -s otherwise, as one
     // right shifter (a left shift is a right shift of the bit-reversed value, zeros in).
-    wire signed [47:0] shift_in = (p_op[3] == OP_EXPNEG) ? {{12{e1_m1[35]}}, e1_m1} : e1_sr_x;
+    wire signed [47:0] shift_in = e1_product ? {{12{e1_m1[35]}}, e1_m1} : e1_sr_x;
     wire shift_right = (e1_sh > 8'sd0);
     wire [7:0] shift_amount = shift_right ? e1_sh - 8'sd1 : -e1_sh;
     wire [48:0] shifter_in = shift_right ? {shift_in[47], shift_in} : {1'b0, reverse48(shift_in)};
@@ -582,18 +588,11 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     wire unused_shifter = &{1'b0, shifter_out[48], shift_amount[7:6]};
     reg signed [47:0] e2_t;
     reg e2_right;
-    reg signed [35:0] e2_m1;
-    reg signed [47:0] e2_value;
-    reg signed [47:0] e2_x;
-    reg signed [17:0] e2_other_x, e2_sin;
+    reg signed [35:0] e2_x;
     always @(posedge clock) if (p_valid[3]) begin
         e2_t <= shifted;
         e2_right <= shift_right;
-        e2_m1 <= e1_m1;
-        e2_value <= e1_value;
         e2_x <= e1_x;
-        e2_other_x <= e1_other_x;
-        e2_sin <= e1_sin;
     end
 
     // E2: the rounding, one adder: (t + 1) >> 1 right, t left; expneg's negation of it is
@@ -610,20 +609,13 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     reg signed [47:0] e3_rounded;
     reg e3_negative, e3_zero;
     reg [3:0] e3_exp2_shift;
-    reg signed [35:0] e3_m1;
-    reg signed [47:0] e3_value;
-    reg signed [47:0] e3_x;
-    reg signed [17:0] e3_other_x, e3_sin;
+    reg signed [35:0] e3_x;
     always @(posedge clock) if (p_valid[4]) begin
         e3_rounded <= rounded;
         e3_negative <= rounded[47];
         e3_zero <= exp2_zero;
         e3_exp2_shift <= rounded[11:8];
-        e3_m1 <= e2_m1;
-        e3_value <= e2_value;
         e3_x <= e2_x;
-        e3_other_x <= e2_other_x;
-        e3_sin <= e2_sin;
     end
 
     // E3: the table's entry; exp2's shift; the second product (silu: m * entry, rope: y * sin);
@@ -638,29 +630,31 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     wire [15:0] exp2_t = (e3_exp2_shift == 4'd0) ? {1'b0, entry} : ({1'b0, entry} >> (e3_exp2_shift - 4'd1));
     wire [15:0] exp2_y = (e3_exp2_shift == 4'd0) ? exp2_t : ((exp2_t + 16'd1) >> 1);
     wire silu_e3 = (p_op[5] == OP_SILU);
-    wire signed [17:0] m2_x = silu_e3 ? e3_x[@Q14_BITS@ +: 18] : e3_other_x;
-    wire signed [17:0] m2_y = silu_e3 ? {3'b0, entry} : e3_sin;
-    reg signed [35:0] e4_m1, e4_m2;
-    reg signed [47:0] e4_sr, e4_value;
+    wire signed [17:0] m2_x = silu_e3 ? e3_x[17:0] : e3_x[35:18];
+    wire signed [17:0] m2_y = silu_e3 ? {3'b0, entry} : e3_x[17:0];
+    // The adder's first operand, shifted: silu's m << 14, addalign's big << 15, addsv's a.
+    wire signed [47:0] e3_x_wide = {{12{e3_x[35]}}, e3_x};
+    wire signed [47:0] e3_add_operand = silu_e3 ? e3_x_wide <<< @Q14_BITS@
+                                      : (p_op[5] == OP_ADDALIGN) ? e3_x_wide <<< 15 : e3_x_wide;
+    reg signed [35:0] e4_m2;
+    reg signed [47:0] e4_sr;
     reg signed [47:0] e4_x;
     reg [15:0] e4_exp2;
     reg e4_negative;
     always @(posedge clock) if (p_valid[5]) begin
         e4_m2 <= m2_x * m2_y;
-        e4_m1 <= e3_m1;
         e4_sr <= e3_saturated;
-        e4_value <= e3_value;
-        e4_x <= e3_x;
+        e4_x <= e3_add_operand;
         e4_exp2 <= e3_zero ? 16'd0 : exp2_y;
         e4_negative <= e3_negative;
     end
 
     // E4: one adder for addalign ((big << 15) + aligned), addsv (a + s, s through the shifter),
-    // rope (x c -+ y s) and silu (m * sigmoid: m * (1 - entry) = (m << 14) - m * entry for a
-    // negative input, m * entry otherwise).
+    // rope (x c -+ y s, x c through the shifter) and silu (m * sigmoid: m * (1 - entry) =
+    // (m << 14) - m * entry for a negative input, m * entry otherwise).
     wire rope_e4 = (p_op[6] == OP_ROPE);
     wire silu_e4 = (p_op[6] == OP_SILU);
-    wire signed [47:0] add_x = rope_e4 ? {{12{e4_m1[35]}}, e4_m1}
+    wire signed [47:0] add_x = rope_e4 ? e4_sr
                              : (silu_e4 && !e4_negative) ? 48'sd0 : e4_x;
     wire signed [47:0] add_y = (rope_e4 || silu_e4) ? {{12{e4_m2[35]}}, e4_m2} : e4_sr;
     wire add_subtract = rope_e4 ? (l % 2 == 0) : (silu_e4 && e4_negative);
@@ -668,11 +662,11 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     reg signed [47:0] result;
     always @(*) begin
         case (p_op[6])
-            OP_NORM, OP_NORMG, OP_SHRV: result = e4_sr;
             OP_ADDALIGN, OP_ROPE, OP_SILU, OP_ADDSV: result = add_result;
             OP_EXPNEG: result = {32'd0, e4_exp2};
-            OP_MUL, OP_MULS, OP_SUMSQ: result = {{12{e4_m1[35]}}, e4_m1};
-            default: result = e4_value;
+            // The normalisations, shrv, the products that pass the shifter unchanged (mul,
+            // muls, sumsq) and the values that do (copies, fills, the reductions' inputs).
+            default: result = e4_sr;
         endcase
     end
     always @(posedge clock) if (p_valid[6]) e5_res_w[l*48 +: 48] <= result;

@@ -78,15 +78,20 @@ pub fn by_mnemonic(mnemonic: &str) -> OpDecode {
     decode(spec)
 }
 
-/// A probe of an operation: register fields get distinct registers 10, 11, ...; other fields
-/// small valid values, so that its accesses and operands can be read off.
+/// The register that [`probe`] gives the register field at index `field` of an instruction.
+pub fn probe_register(field: usize) -> u32 {
+    10 + field as u32
+}
+
+/// A probe of an operation: register fields get distinct registers ([`probe_register`]); other
+/// fields small valid values, so that its accesses and operands can be read off.
 pub fn probe(spec: &OpSpec) -> Op {
     let values: Vec<i64> = spec
         .fields
         .iter()
         .enumerate()
         .map(|(i, f)| match f.kind {
-            FieldKind::R => 10 + i as i64,
+            FieldKind::R => i64::from(probe_register(i)),
             _ => 1 + 16 * i as i64,
         })
         .collect();
@@ -101,7 +106,7 @@ fn decode(spec: &'static OpSpec) -> OpDecode {
         .iter()
         .enumerate()
         .filter(|(i, f)| {
-            f.kind == FieldKind::R && access.register_reads & (1u64 << (10 + *i as u64)) != 0
+            f.kind == FieldKind::R && access.register_reads & (1u64 << probe_register(*i)) != 0
         })
         .map(|(_, f)| f.name)
         .collect::<Vec<_>>();

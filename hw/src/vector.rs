@@ -548,7 +548,7 @@ mod tests {
             // the register that takes a reduction's result is one the operation writes
             if let Some((_, rd0)) = reduction(m) {
                 let i = d.spec.fields.iter().position(|f| f.name == rd0).unwrap();
-                let register = 10 + i as u32; // decode::probe's register for field i
+                let register = decode::probe_register(i);
                 let writes = decode::probe(d.spec).accesses(4, 0, 1).register_writes;
                 assert!(writes & (1 << register) != 0, "{m}: {rd0} is not written");
             }

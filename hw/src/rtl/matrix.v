@@ -134,10 +134,17 @@ reg q_trigger [1:7];
 reg q_dotv_out [1:7];
 reg q_last_block [1:7];
 reg [7:0] q_op [1:7];
-reg [15:0] q_j [1:7];
-reg [17:0] q_b [1:7];
-reg [17:0] q_rows [1:7];
-reg [15:0] q_dst [1:7];
+// The read's column, block, rows and destination at stage 1; from stage 2 on, only what the later
+// stages take of them, worked out once (fewer flip-flops down the stages).
+reg [15:0] q_j1;
+reg [17:0] q_b1;
+reg [17:0] q_rows1;
+reg [15:0] q_dst1;
+reg [@PJB@-1:0] q_column [2:5];    // dotv's column of partial sums
+reg q_first_block [2:5];           // the first row block (no partial sum before it)
+reg [15:0] q_block_word [2:4];     // the accumulator word of the block's first results
+reg [17:0] q_rows_left [2:4];      // rows from the block's first on
+reg [15:0] q_element [2:7];        // dotv: the column's element, dst + j
 reg [@LOG_V@-1:0] q_x_lane [1:2];
 // The x block's lanes past `rows` (the last block's) load as zeros.
 reg [@V@*8-1:0] q_load_mask;
@@ -156,10 +163,24 @@ always @(posedge clock) begin
     q_dotv_out[1] <= stream_col && op == OP_DOTV && last_block;
     q_last_block[1] <= last_block;
     q_op[1] <= op;
-    q_j[1] <= j;
-    q_b[1] <= b;
-    q_rows[1] <= rows;
-    q_dst[1] <= first ? d_dst : dst_q;
+    q_j1 <= j;
+    q_b1 <= b;
+    q_rows1 <= rows;
+    q_dst1 <= first ? d_dst : dst_q;
+    q_column[2] <= q_j1[@PJB@-1:0];
+    q_first_block[2] <= (q_b1 == 18'd0);
+    q_block_word[2] <= (q_dst1 >> @LOG_V@) + (q_b1[15:0] << @LOG_DRAIN@) - ACC_BASE_WORD;
+    q_rows_left[2] <= q_rows1 - (q_b1 << @LOG_L@);
+    q_element[2] <= q_dst1 + q_j1;
+    for (qs = 3; qs <= 5; qs = qs + 1) begin
+        q_column[qs] <= q_column[qs-1];
+        q_first_block[qs] <= q_first_block[qs-1];
+    end
+    for (qs = 3; qs <= 4; qs = qs + 1) begin
+        q_block_word[qs] <= q_block_word[qs-1];
+        q_rows_left[qs] <= q_rows_left[qs-1];
+    end
+    for (qs = 3; qs <= 7; qs = qs + 1) q_element[qs] <= q_element[qs-1];
     q_x_lane[1] <= x_element[@LOG_V@-1:0];
     q_load[1] <= x_block_read;
     q_load_part[1] <= x_block_part;
@@ -170,10 +191,6 @@ always @(posedge clock) begin
         q_dotv_out[qs] <= q_dotv_out[qs-1];
         q_last_block[qs] <= q_last_block[qs-1];
         q_op[qs] <= q_op[qs-1];
-        q_j[qs] <= q_j[qs-1];
-        q_b[qs] <= q_b[qs-1];
-        q_rows[qs] <= q_rows[qs-1];
-        q_dst[qs] <= q_dst[qs-1];
     end
     q_x_lane[2] <= q_x_lane[1];
     q_load[2] <= q_load[1];
@@ -238,8 +255,8 @@ endgenerate
 reg partial_last_written;
 reg [@PJB@-1:0] partial_last_j;
 reg signed [31:0] partial_last_value;
-wire [@PJB@-1:0] column = q_j[5][@PJB@-1:0];
-wire signed [31:0] earlier = (q_b[5] == 18'd0) ? 32'sd0
+wire [@PJB@-1:0] column = q_column[5];
+wire signed [31:0] earlier = q_first_block[5] ? 32'sd0
     : (partial_last_written && partial_last_j == column) ? partial_last_value : partial[column];
 wire signed [31:0] column_total = earlier + {{@SUM_PAD@{tree_sum[@SUM_BITS@-1]}}, tree_sum};
 reg signed [31:0] dotv_out [6:7];
@@ -265,8 +282,6 @@ reg [15:0] dst_q;
 always @(posedge clock) if (issue_mxu) dst_q <= d_dst;
 // The drain register holds a block while its words leave, the word of step s by index.
 wire [@V@*32-1:0] drain_data = @DRAIN_DATA@;
-// The first element index of the block of a trigger at stage 4 (matvec: block b; mload: word b).
-wire [17:0] block_first = q_b[4] << @LOG_L@;
 reg drain_on;
 reg [15:0] drain_word;
 reg [17:0] drain_left;
@@ -277,8 +292,8 @@ always @(posedge clock) begin
     if (q_trigger[4]) begin
         drain <= acc;
         drain_on <= 1'b1;
-        drain_word <= (q_dst[4] >> @LOG_V@) + (q_b[4][15:0] << @LOG_DRAIN@) - ACC_BASE_WORD;
-        drain_left <= q_rows[4] - block_first;
+        drain_word <= q_block_word[4];
+        drain_left <= q_rows_left[4];
         drain_step <= 16'd0;
     end else if (drain_on) begin
         drain_word <= drain_word + 16'd1;
@@ -302,7 +317,7 @@ always @(posedge clock) begin
     word2_addr <= word1_addr;
 end
 // dotv's column j goes to element dst + j, 7 cycles after its read.
-wire [15:0] dotv_element = q_dst[7] + q_j[7];
+wire [15:0] dotv_element = q_element[7];
 reg [@V@-1:0] acc_we_w;
 reg [@V@*32-1:0] acc_wdata_w;
 integer al;

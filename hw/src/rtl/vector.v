@@ -116,7 +116,10 @@ reg fe_reduce;
 reg [1:0] fe_rmode;
 reg [4:0] fe_bits;
 reg [5:0] fe_rd0, fe_rd1;
-reg [63:0] fe_ra, fe_rb;
+// ra's low 32 bits (every use of it but onehot's range check, which is a flag) and rb.
+reg [31:0] fe_ra;
+reg fe_ra_fits20;
+reg [63:0] fe_rb;
 reg [14:0] fe_imm;
 reg fe_a_big;
 reg fe_has_dst;
@@ -194,7 +197,8 @@ always @(posedge clock) begin
         fe_bits <= d_bits;
         fe_rd0 <= d_rd0;
         fe_rd1 <= d_rd1;
-        fe_ra <= issue_ra;
+        fe_ra <= issue_ra[31:0];
+        fe_ra_fits20 <= (issue_ra[63:19] == {45{issue_ra[19]}});
         fe_rb <= issue_rb;
         fe_imm <= d_imm;
         // addalign: the operand with the larger exponent is aligned by a fixed 15 bits.
@@ -218,7 +222,7 @@ wire [@LOG_V@-1:0] lane0 = fe_lane0;
 wire [1:0] a_mem = fe_a_mem;
 wire [1:0] b_mem = fe_b_mem;
 wire [1:0] dst_mem = fe_dst_mem;
-wire [63:0] ra = fe_ra;
+wire [31:0] ra = fe_ra;
 wire [63:0] rb = fe_rb;
 wire [14:0] imm = fe_imm;
 wire reduce = fe_reduce;
@@ -321,7 +325,8 @@ reg p_last [1:7];
 reg p_writes [1:7];
 reg [15:0] p_dst_word [1:7];
 reg [1:0] p_dst_mem [1:7];
-reg signed [19:0] p_base [1:7];
+// The element index of the slot's lane 0 (onehot's at OP; argmax's index is counted at E5).
+reg signed [19:0] p_base [1:2];
 reg [@LOG_HALF_V_BITS@-1:0] p_pair [1:7];
 reg p_reduce [1:7];
 reg [1:0] p_rmode [1:7];
@@ -348,6 +353,7 @@ always @(posedge clock) begin
     p_a_mem[1] <= a_mem;
     p_b_mem[1] <= b_mem;
     p_lane0[1] <= lane0;
+    p_base[2] <= p_base[1];
     for (ps = 2; ps <= 7; ps = ps + 1) begin
         p_valid[ps] <= p_valid[ps-1];
         p_op[ps] <= p_op[ps-1];
@@ -358,7 +364,6 @@ always @(posedge clock) begin
         p_writes[ps] <= p_writes[ps-1];
         p_dst_word[ps] <= p_dst_word[ps-1];
         p_dst_mem[ps] <= p_dst_mem[ps-1];
-        p_base[ps] <= p_base[ps-1];
         p_pair[ps] <= p_pair[ps-1];
         p_reduce[ps] <= p_reduce[ps-1];
         p_rmode[ps] <= p_rmode[ps-1];
@@ -378,7 +383,8 @@ reg signed [23:0] norm_exp;
 
 // ---- lanes ----------------------------------------------------------------------------------
 // Per-instruction scalars travel with the slots as far as they are used.
-reg [63:0] p_ra [1:2];
+reg [31:0] p_ra [1:2];
+reg p_ra_fits20 [1:2];
 reg [63:0] p_rb [1:2];
 reg [14:0] p_imm [1:2];
 reg [4:0] p_bits [1:4];
@@ -386,6 +392,8 @@ reg [5:0] p_rd1 [1:2];
 reg p_a_big [1:2];
 always @(posedge clock) begin
     p_ra[1] <= ra;
+    p_ra_fits20[1] <= fe_ra_fits20;
+    p_ra_fits20[2] <= p_ra_fits20[1];
     p_rb[1] <= rb;
     p_imm[1] <= imm;
     p_ra[2] <= p_ra[1];
@@ -430,7 +438,7 @@ wire signed [24:0] silu_shift = -({ea[23], ea} + 25'sd@SIGMOID_FRACTION@);
 wire signed [7:0] silu_sh = (silu_shift > 25'sd33) ? 8'sd33
                           : (silu_shift < -25'sd10) ? -8'sd10 : silu_shift[7:0];
 // onehot: the register compared with each lane's element index (20 bits).
-wire onehot_in_range = (p_ra[2][63:19] == {45{p_ra[2][19]}});
+wire onehot_in_range = p_ra_fits20[2];
 wire [19:0] onehot_index = p_ra[2][19:0];
 
 reg [@V@*32-1:0] op_a_w, op_b_w;
@@ -732,6 +740,12 @@ reg [5:0] t0_rd;
 wire reduce_slot = p_valid[7] && p_reduce[7] && (p_pass2[7] || (p_op[7] != OP_NORMG));
 wire reduce_max = (p_rmode[7] == R_MAX) || (p_rmode[7] == R_ARGMAX);
 wire reduce_mag = (p_rmode[7] == R_MAG);
+// The element index of the slot's lane 0 at E5, for argmax: -lane0 at a pass's first slot, then
+// V more a slot (a pass's reduced slots are consecutive).
+reg signed [19:0] e5_base_next;
+wire signed [19:0] e5_base = p_first[7] ? -$signed({{(20-@LOG_V@){1'b0}}, p_lane0[7]})
+                                        : e5_base_next;
+always @(posedge clock) if (reduce_slot) e5_base_next <= e5_base + 20'sd@V@;
 integer rl;
 always @(posedge clock) begin
     t0_fire <= reduce_slot && p_last[7];
@@ -743,7 +757,7 @@ always @(posedge clock) begin
             reg [31:0] magnitude;
             reg signed [19:0] e;
             x = {{16{final_w[rl*48+47]}}, final_w[rl*48 +: 48]};
-            e = p_base[7] + $signed({12'd0, rl[7:0]});
+            e = e5_base + $signed({12'd0, rl[7:0]});
             // The sum, or la_val - x (negative when x is larger).
             total = la_val[rl] + (reduce_max ? ~x : x) + {63'd0, reduce_max};
             // |x| of a stored result (32 bits at most: the ISA refuses wider ones).

@@ -24,8 +24,19 @@ pub const READ: u8 = 0x03;
 pub const INFO: u8 = 0x04;
 /// Replies start with the command byte or'ed with this.
 pub const REPLY: u8 = 0x80;
-/// An error reply: this, then the byte refused.
+/// An error reply: this, the command refused (or the byte that is not one), and why
+/// (`REFUSED_*`).
 pub const ERROR: u8 = 0xee;
+/// Bytes of an error reply.
+pub const ERROR_REPLY_BYTES: usize = 3;
+/// Why: the byte is not a command.
+pub const REFUSED_COMMAND: u8 = 1;
+/// Why: WRITE or READ named a space that does not exist.
+pub const REFUSED_SPACE: u8 = 2;
+/// Why: WRITE or READ reached past its space's end.
+pub const REFUSED_RANGE: u8 = 3;
+/// Why: the token step was stopped at the step limit.
+pub const REFUSED_STEP_LIMIT: u8 = 4;
 /// Space of the matrix memory.
 pub const SPACE_MATRIX: u8 = 0;
 /// Space of the vector address space.
@@ -70,24 +81,33 @@ pub fn read_command(space: u8, address: u32, count: u32) -> [u8; 10] {
 pub fn parse_reply(command: u8, reply: &[u8], len: usize) -> Result<&[u8], String> {
     match reply.first() {
         Some(&b) if b == command | REPLY && reply.len() == len => Ok(&reply[1..]),
-        Some(&ERROR) => Err(format!(
-            "the host port refused command 0x{command:02x} (error reply {reply:02x?})"
-        )),
+        Some(&ERROR) => Err(refusal(command, reply)),
         _ => Err(format!(
             "the host port answered {reply:02x?} to command 0x{command:02x}"
         )),
     }
 }
 
-/// STEP's reply: (the next token, the step's cycles).
-pub fn parse_step_reply(reply: &[u8]) -> Result<(u16, u32), String> {
-    if reply == [ERROR, STEP] {
-        return Err(format!(
+/// What an error reply to `command` says.
+fn refusal(command: u8, reply: &[u8]) -> String {
+    let why = match reply {
+        [ERROR, c, REFUSED_COMMAND] => format!("0x{c:02x} is not a command"),
+        [ERROR, c, REFUSED_SPACE] if *c == command => "the space does not exist".to_string(),
+        [ERROR, c, REFUSED_RANGE] if *c == command => {
+            "its words reach past the space's end".to_string()
+        }
+        [ERROR, STEP, REFUSED_STEP_LIMIT] if command == STEP => format!(
             "the core stopped the token step after {STEP_LIMIT_CYCLES} cycles without reaching \
              its program's end: the program in the board is damaged or partly loaded (load it \
              again: `monorail chat --load`, or a new bitstream)"
-        ));
-    }
+        ),
+        _ => format!("an error reply this host does not know: {reply:02x?}"),
+    };
+    format!("the host port refused command 0x{command:02x}: {why}")
+}
+
+/// STEP's reply: (the next token, the step's cycles).
+pub fn parse_step_reply(reply: &[u8]) -> Result<(u16, u32), String> {
     let b = parse_reply(STEP, reply, STEP_REPLY_BYTES)?;
     Ok((
         u16::from_le_bytes([b[0], b[1]]),
@@ -244,6 +264,10 @@ pub struct HostPort {
     c_info: Constant<Bits<8>>,
     c_reply: Constant<Bits<8>>,
     c_error: Constant<Bits<8>>,
+    c_refused_command: Constant<Bits<8>>,
+    c_refused_space: Constant<Bits<8>>,
+    c_refused_range: Constant<Bits<8>>,
+    c_refused_step_limit: Constant<Bits<8>>,
     c_last_space: Constant<Bits<8>>,
     c_space_matrix: Constant<Bits<8>>,
     c_space_vector: Constant<Bits<8>>,
@@ -254,7 +278,7 @@ pub struct HostPort {
     c_access_arguments: Constant<Bits<8>>,
     c_zero16: Constant<Bits<16>>,
     c_one16: Constant<Bits<16>>,
-    c_two16: Constant<Bits<16>>,
+    c_three16: Constant<Bits<16>>,
     c_four16: Constant<Bits<16>>,
     c_seven16: Constant<Bits<16>>,
     c_info_bytes: Constant<Bits<16>>,
@@ -357,6 +381,10 @@ impl HostPort {
             c_info: constant(INFO as u64),
             c_reply: constant(REPLY as u64),
             c_error: constant(ERROR as u64),
+            c_refused_command: constant(REFUSED_COMMAND as u64),
+            c_refused_space: constant(REFUSED_SPACE as u64),
+            c_refused_range: constant(REFUSED_RANGE as u64),
+            c_refused_step_limit: constant(REFUSED_STEP_LIMIT as u64),
             c_last_space: constant(SPACE_PROGRAM as u64),
             c_space_matrix: constant(SPACE_MATRIX as u64),
             c_space_vector: constant(SPACE_VECTOR as u64),
@@ -367,7 +395,7 @@ impl HostPort {
             c_access_arguments: constant(9),
             c_zero16: constant(0),
             c_one16: constant(1),
-            c_two16: constant(2),
+            c_three16: constant(ERROR_REPLY_BYTES as u64),
             c_four16: constant(4),
             c_seven16: constant(7),
             c_info_bytes: constant(info.len() as u64),
@@ -500,7 +528,8 @@ impl Logic for HostPort {
                 } else {
                     self.bytes[0].d.next = self.c_error.val();
                     self.bytes[1].d.next = self.in_data.val();
-                    self.reply_left.d.next = self.c_two16.val();
+                    self.bytes[2].d.next = self.c_refused_command.val();
+                    self.reply_left.d.next = self.c_three16.val();
                     self.state.d.next = self.s_reply.val();
                 }
             }
@@ -538,14 +567,15 @@ impl Logic for HostPort {
                 | (self.pack_count.word.val()
                     > self.space_size.val() - self.pack_address_sent.word.val())
             {
-                // An unknown space, or words beyond the space's end: refused, naming the space
-                // (or the command). A WRITE's words are taken and dropped first.
+                // An unknown space, or words beyond the space's end: refused, saying which. A
+                // WRITE's words are taken and dropped first.
                 self.bytes[0].d.next = self.c_error.val();
-                self.bytes[1].d.next = self.arguments[0].q.val();
-                if self.arguments[0].q.val() <= self.c_last_space.val() {
-                    self.bytes[1].d.next = self.command.q.val();
+                self.bytes[1].d.next = self.command.q.val();
+                self.bytes[2].d.next = self.c_refused_range.val();
+                if self.arguments[0].q.val() > self.c_last_space.val() {
+                    self.bytes[2].d.next = self.c_refused_space.val();
                 }
-                self.reply_left.d.next = self.c_two16.val();
+                self.reply_left.d.next = self.c_three16.val();
                 self.remaining.d.next = self.c_zero32.val();
                 self.state.d.next = self.s_reply.val();
                 if (self.command.q.val() == self.c_write.val())
@@ -636,10 +666,11 @@ impl Logic for HostPort {
                 self.reply_left.d.next = self.c_seven16.val();
                 self.state.d.next = self.s_reply.val();
                 if self.step_aborted.val() {
-                    // Stopped at the step limit: refused, naming STEP.
+                    // Stopped at the step limit: refused, saying so.
                     self.bytes[0].d.next = self.c_error.val();
                     self.bytes[1].d.next = self.c_step.val();
-                    self.reply_left.d.next = self.c_two16.val();
+                    self.bytes[2].d.next = self.c_refused_step_limit.val();
+                    self.reply_left.d.next = self.c_three16.val();
                 }
             }
         } else if self.state.q.val() == self.s_reply.val() {
@@ -683,8 +714,21 @@ mod tests {
             Ok((391, 10_000))
         );
         assert!(parse_step_reply(&[STEP | REPLY, 1, 2]).is_err());
-        let e = parse_reply(WRITE, &[ERROR, 9], 1).unwrap_err();
-        assert!(e.contains("refused"), "{e}");
+        for (reply, says) in [
+            ([ERROR, WRITE, REFUSED_SPACE], "space does not exist"),
+            ([ERROR, WRITE, REFUSED_RANGE], "past the space's end"),
+            ([ERROR, 9, REFUSED_COMMAND], "0x09 is not a command"),
+            ([ERROR, WRITE, 9], "does not know: [ee, 02, 09]"),
+            ([ERROR, READ, REFUSED_RANGE], "does not know"),
+        ] {
+            let e = parse_reply(WRITE, &reply, 1).unwrap_err();
+            assert!(
+                e.contains("refused command 0x02") && e.contains(says),
+                "{e}"
+            );
+        }
+        let e = parse_step_reply(&[ERROR, STEP, REFUSED_STEP_LIMIT]).unwrap_err();
+        assert!(e.contains("stopped the token step"), "{e}");
         assert!(parse_reply(WRITE, &[WRITE | REPLY], 1).is_ok());
         let mut info = vec![INFO | REPLY, 64, 0, 8, 0];
         info.extend_from_slice(&0xfeed_u64.to_le_bytes());

@@ -196,16 +196,16 @@ impl<L: ByteLink> HostLink<L> {
             for word in &words {
                 self.link.send(word)?;
             }
-            // `0x82`, or the refusal's two bytes.
+            // `0x82`, or the refusal's bytes.
             let mut reply = self
                 .link
                 .receive(1, host::idle_limit_cycles(target.clock_hz))?;
             if reply[0] == host::ERROR {
-                reply.extend(self.link.receive(1, 0)?);
+                reply.extend(self.link.receive(host::ERROR_REPLY_BYTES - 1, 0)?);
             }
             host::parse_reply(host::WRITE, &reply, 1).map_err(|e| {
-                let why = if reply == [host::ERROR, host::WRITE] {
-                    " (words beyond the space's end: is the board's core the bundle's target?)"
+                let why = if reply == [host::ERROR, host::WRITE, host::REFUSED_RANGE] {
+                    " (is the board's core the bundle's target?)"
                 } else {
                     ""
                 };
@@ -236,10 +236,10 @@ impl<L: ByteLink> Machine for HostLink<L> {
         self.link
             .send(&host::step_command(token as u16, pos as u16))?;
         // The reply's first byte comes when the step ends, at the latest at the step limit
-        // (then an error of two bytes).
+        // (then an error reply).
         let mut reply = self.link.receive(1, STEP_LIMIT_CYCLES)?;
         let rest = if reply[0] == host::ERROR {
-            1
+            host::ERROR_REPLY_BYTES - 1
         } else {
             host::STEP_REPLY_BYTES - 1
         };

@@ -197,7 +197,7 @@ impl Rtl {
         for w in words {
             self.send(w)?;
         }
-        let reply = self.receive(1)?;
+        let reply = self.receive_reply(1)?;
         self.expect_reply(host::WRITE, &reply)
     }
 
@@ -210,9 +210,21 @@ impl Rtl {
         bytes: usize,
     ) -> Result<Vec<Vec<u8>>, MachineError> {
         self.send(&host::read_command(space, address, count as u32))?;
-        let reply = self.receive(1)?;
+        let reply = self.receive_reply(1)?;
         self.expect_reply(host::READ, &reply)?;
         (0..count).map(|_| self.receive(bytes)).collect()
+    }
+
+    /// A reply of `len` bytes, or an error reply ([`host::ERROR_REPLY_BYTES`]).
+    fn receive_reply(&mut self, len: usize) -> Result<Vec<u8>, MachineError> {
+        let mut reply = self.receive(1)?;
+        let len = if reply[0] == host::ERROR {
+            host::ERROR_REPLY_BYTES
+        } else {
+            len
+        };
+        reply.extend(self.receive(len - 1)?);
+        Ok(reply)
     }
 
     fn expect_reply(&self, command: u8, reply: &[u8]) -> Result<(), MachineError> {
@@ -492,7 +504,7 @@ impl Machine for Rtl {
                  (predicted {predicted})"
             )));
         }
-        let reply = self.receive(host::STEP_REPLY_BYTES)?;
+        let reply = self.receive_reply(host::STEP_REPLY_BYTES)?;
         let (next, cycles) = host::parse_step_reply(&reply).map_err(MachineError::Input)?;
         let (next, cycles) = (u32::from(next), u64::from(cycles));
         // Checkpoints in program order, as the ISS records them.

@@ -9,7 +9,10 @@ use std::collections::VecDeque;
 use common::ending_bundle;
 use monorail_contract::target::Target;
 use monorail_contract::timing::STEP_LIMIT_CYCLES;
-use monorail_hw::host::{idle_limit_cycles, step_command, ERROR, REPLY, STEP, WRITE};
+use monorail_hw::host::{
+    idle_limit_cycles, step_command, ERROR, REFUSED_COMMAND, REFUSED_RANGE, REFUSED_STEP_LIMIT,
+    REPLY, STEP, WRITE,
+};
 use monorail_sim::link::{ByteLink, HostLink};
 use monorail_sim::{Machine, MachineError};
 
@@ -59,14 +62,17 @@ fn a_step_reply_is_read_its_first_byte_within_the_step_limit() {
 
 #[test]
 fn a_step_stopped_at_the_limit_is_reported_as_such() {
-    let mut host = link(&[ERROR, STEP]);
+    let mut host = link(&[ERROR, STEP, REFUSED_STEP_LIMIT]);
     let e = host.step(3, 0).unwrap_err().to_string();
     assert!(e.contains("without reaching its program's end"), "{e}");
-    assert_eq!(host.link().requests, vec![(1, STEP_LIMIT_CYCLES), (1, 0)]);
+    assert_eq!(host.link().requests, vec![(1, STEP_LIMIT_CYCLES), (2, 0)]);
     // Any other refusal is named as one.
-    let mut host = link(&[ERROR, 0x42]);
+    let mut host = link(&[ERROR, 0x42, REFUSED_COMMAND]);
     let e = host.step(3, 0).unwrap_err().to_string();
-    assert!(e.contains("refused"), "{e}");
+    assert!(
+        e.contains("refused") && e.contains("0x42 is not a command"),
+        "{e}"
+    );
     // A token or position the bundle does not serve is refused before anything is sent.
     let mut host = link(&[]);
     assert!(host.step(1 << 15, 0).is_err() && host.step(0, 1 << 15).is_err());
@@ -76,18 +82,19 @@ fn a_step_stopped_at_the_limit_is_reported_as_such() {
 #[test]
 fn a_refused_write_while_loading_is_reported_as_the_refusal() {
     // The port answers a refused WRITE after its idle limit, once the words have stopped: the
-    // link waits that long for the first byte, then reads the refusal's second.
+    // link waits that long for the first byte, then reads the refusal's others.
     let target = Target::builtin("sim-tiny").unwrap();
     let bundle = ending_bundle(&target);
-    let mut host = link(&[ERROR, WRITE]);
+    let mut host = link(&[ERROR, WRITE, REFUSED_RANGE]);
     let e = host.load(&bundle, &target).unwrap_err().to_string();
     assert!(
-        e.contains("refused command 0x02") && e.contains("words beyond the space's end"),
+        e.contains("refused command 0x02: its words reach past the space's end")
+            && e.contains("is the board's core the bundle's target?"),
         "{e}"
     );
     assert_eq!(
         host.link().requests,
-        vec![(1, idle_limit_cycles(target.clock_hz)), (1, 0)]
+        vec![(1, idle_limit_cycles(target.clock_hz)), (2, 0)]
     );
     // Accepted: one byte each.
     let plan = monorail_sim::link::load_plan(&bundle, target.lanes).unwrap();

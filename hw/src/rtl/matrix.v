@@ -133,7 +133,11 @@ reg q_first_col [1:7];
 reg q_trigger [1:7];
 reg q_dotv_out [1:7];
 reg q_last_block [1:7];
-reg [7:0] q_op [1:7];
+// The operation as one-bit flags, to the stages that use them: a register drives the lanes'
+// x select straight (an 8-bit compare there was the 16-lane cores' critical path on ECP5).
+reg q_dotv [1:5];
+reg q_mload [1:3];
+reg q_matvec [1:3];
 // The read's column, block, rows and destination at stage 1; from stage 2 on, only what the later
 // stages take of them, worked out once (fewer flip-flops down the stages).
 reg [15:0] q_j1;
@@ -145,7 +149,7 @@ reg q_first_block [2:5];           // the first row block (no partial sum before
 reg [15:0] q_block_word [2:4];     // the accumulator word of the block's first results
 reg [17:0] q_rows_left [2:4];      // rows from the block's first on
 reg [15:0] q_element [2:7];        // dotv: the column's element, dst + j
-reg [@LOG_V@-1:0] q_x_lane [1:2];
+reg [@LOG_V@-1:0] q_x_lane;
 // The x block's lanes past `rows` (the last block's) load as zeros.
 reg [@V@*8-1:0] q_load_mask;
 wire [17:0] x_block_first = ((loading ? b : b + 18'd1) << @LOG_L@) + ({2'd0, x_block_part} << @LOG_V@);
@@ -162,7 +166,9 @@ always @(posedge clock) begin
     q_trigger[1] <= (op == OP_DOTV) ? 1'b0 : slot_end;
     q_dotv_out[1] <= stream_col && op == OP_DOTV && last_block;
     q_last_block[1] <= last_block;
-    q_op[1] <= op;
+    q_dotv[1] <= (op == OP_DOTV);
+    q_mload[1] <= (op == OP_MLOAD);
+    q_matvec[1] <= (op == OP_MATVEC);
     q_j1 <= j;
     q_b1 <= b;
     q_rows1 <= rows;
@@ -181,7 +187,7 @@ always @(posedge clock) begin
         q_rows_left[qs] <= q_rows_left[qs-1];
     end
     for (qs = 3; qs <= 7; qs = qs + 1) q_element[qs] <= q_element[qs-1];
-    q_x_lane[1] <= x_element[@LOG_V@-1:0];
+    q_x_lane <= x_element[@LOG_V@-1:0];
     q_load[1] <= x_block_read;
     q_load_part[1] <= x_block_part;
     for (qs = 2; qs <= 7; qs = qs + 1) begin
@@ -190,23 +196,26 @@ always @(posedge clock) begin
         q_trigger[qs] <= q_trigger[qs-1];
         q_dotv_out[qs] <= q_dotv_out[qs-1];
         q_last_block[qs] <= q_last_block[qs-1];
-        q_op[qs] <= q_op[qs-1];
     end
-    q_x_lane[2] <= q_x_lane[1];
+    for (qs = 2; qs <= 5; qs = qs + 1) q_dotv[qs] <= q_dotv[qs-1];
+    for (qs = 2; qs <= 3; qs = qs + 1) begin
+        q_mload[qs] <= q_mload[qs-1];
+        q_matvec[qs] <= q_matvec[qs-1];
+    end
     q_load[2] <= q_load[1];
     q_load_part[2] <= q_load_part[1];
 end
 
 // ---- x: the broadcast element (matvec) or the lane registers (dotv) -----------------------------
-// Input data is valid a cycle after the read; it is registered to meet the matrix data.
-reg [@V@*8-1:0] input_q;
-always @(posedge clock) input_q <= input_rdata_w;
-wire signed [7:0] x_broadcast = input_q[q_x_lane[2]*8 +: 8];
+// Input data is valid a cycle after the read; its element is selected then and registered to
+// meet the matrix data (the register drives the lanes' x select straight).
+reg signed [7:0] x_broadcast;
+always @(posedge clock) x_broadcast <= input_rdata_w[q_x_lane*8 +: 8];
 reg [@L@*8-1:0] x_next, x_lanes;
 always @(posedge clock) begin
     if (q_load[1]) x_next[q_load_part[1]*@V@*8 +: @V@*8] <= input_rdata_w & q_load_mask;
     // Swap in the next x block as the block's first column reaches the multipliers.
-    if (q_op[1] == OP_DOTV && q_col[1] && q_first_col[1]) x_lanes <= x_next;
+    if (q_dotv[1] && q_col[1] && q_first_col[1]) x_lanes <= x_next;
 end
 
 // ---- lanes: products, accumulators ---------------------------------------------------------------
@@ -219,8 +228,7 @@ generate
 for (l = 0; l < @L@; l = l + 1) begin : lane
     wire signed [7:0] w = mm_a_data_w[l*8 +: 8];
     // mload passes its word through the multipliers (times one) and the accumulators.
-    wire signed [7:0] xv = (q_op[2] == OP_DOTV) ? x_lanes[l*8 +: 8]
-                         : (q_op[2] == OP_MLOAD) ? 8'sd1 : x_broadcast;
+    wire signed [7:0] xv = q_dotv[2] ? x_lanes[l*8 +: 8] : q_mload[2] ? 8'sd1 : x_broadcast;
     wire signed [15:0] p = w * xv;
     // The product loads only with a column or an mload word (its enable; idle, it holds, and
     // the simulator skips the multiplication).
@@ -240,9 +248,9 @@ for (l = 0; l < @L@; l = l + 1) begin : lane
     assign products[l*16 +: 16] = product;
     reg signed [31:0] sum;
     always @(posedge clock) begin
-        if (q_col[3] && q_op[3] == OP_MATVEC)
+        if (q_col[3] && q_matvec[3])
             sum <= (q_first_col[3] ? 32'sd0 : sum) + {{16{product[15]}}, product};
-        else if (q_trigger[3] && q_op[3] == OP_MLOAD)
+        else if (q_trigger[3] && q_mload[3])
             sum <= {{16{product[15]}}, product};
     end
     assign acc[l*32 +: 32] = sum;
@@ -262,7 +270,7 @@ wire signed [31:0] column_total = earlier + {{@SUM_PAD@{tree_sum[@SUM_BITS@-1]}}
 reg signed [31:0] dotv_out [6:7];
 always @(posedge clock) begin
     partial_last_written <= 1'b0;
-    if (q_col[5] && q_op[5] == OP_DOTV && !q_last_block[5]) begin
+    if (q_col[5] && q_dotv[5] && !q_last_block[5]) begin
         partial[column] <= column_total;
         partial_last_written <= 1'b1;
         partial_last_j <= column;

@@ -325,7 +325,8 @@ reg p_last [1:7];
 reg p_writes [1:7];
 reg [15:0] p_dst_word [1:7];
 reg [1:0] p_dst_mem [1:7];
-// The element index of the slot's lane 0 (onehot's at OP; argmax's index is counted at E5).
+// The element index of the slot's lane 0: onehot's at OP, sincos's parity at stage 1 (argmax's
+// index is counted at E5).
 reg signed [19:0] p_base [1:2];
 reg [@LOG_HALF_V_BITS@-1:0] p_pair [1:7];
 reg p_reduce [1:7];

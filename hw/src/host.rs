@@ -9,7 +9,7 @@
 
 use rust_hdl::prelude::*;
 
-use monorail_contract::target::Target;
+use monorail_contract::target::{Target, MAX_MATRIX_WORDS, MAX_PROGRAM_WORDS, MAX_VECTOR_ELEMENTS};
 use monorail_contract::timing::STEP_LIMIT_CYCLES;
 
 use crate::pack::{PackBytes, UnpackBytes};
@@ -46,8 +46,14 @@ pub const SPACE_PROGRAM: u8 = 2;
 
 /// Bytes of STEP's reply: `0x81`, the next token (2), the cycles (4).
 pub const STEP_REPLY_BYTES: usize = 7;
-/// Bytes of INFO's reply: `0x84`, lanes (2), vector lanes (2), the target's config hash (8).
-pub const INFO_REPLY_BYTES: usize = 13;
+/// Bytes of INFO's reply: `0x84`, lanes (2), vector lanes (2), the target's config hash (8),
+/// the protocol's version (1).
+pub const INFO_REPLY_BYTES: usize = 14;
+/// The version of this protocol, INFO's last byte. A host checks it before anything else: the
+/// configuration hash is the target's, and does not change when the port's protocol does.
+/// 2: the error replies of three bytes (since 2026-12-02). Bitstreams built before then send no
+/// version: their INFO reply is 13 bytes (version 1, by this count).
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// The STEP command for `token` at `pos`.
 pub fn step_command(token: u16, pos: u16) -> [u8; 5] {
@@ -115,8 +121,8 @@ pub fn parse_step_reply(reply: &[u8]) -> Result<(u16, u32), String> {
     ))
 }
 
-/// INFO's reply: (lanes, vector lanes, the target's config hash).
-pub fn parse_info_reply(reply: &[u8]) -> Result<(u16, u16, u64), String> {
+/// INFO's reply: (lanes, vector lanes, the target's config hash, the protocol's version).
+pub fn parse_info_reply(reply: &[u8]) -> Result<(u16, u16, u64, u8), String> {
     let b = parse_reply(INFO, reply, INFO_REPLY_BYTES)?;
     let mut hash = [0u8; 8];
     hash.copy_from_slice(&b[4..12]);
@@ -124,6 +130,7 @@ pub fn parse_info_reply(reply: &[u8]) -> Result<(u16, u16, u64), String> {
         u16::from_le_bytes([b[0], b[1]]),
         u16::from_le_bytes([b[2], b[3]]),
         u64::from_le_bytes(hash),
+        b[12],
     ))
 }
 
@@ -154,6 +161,18 @@ pub fn idle_limit_cycles(clock_hz: u64) -> u64 {
 fn state(name: &str) -> u64 {
     STATES.iter().position(|s| *s == name).expect("a state") as u64
 }
+
+/// Bytes of a word or a reply: at most a 256-lane core's matrix word, 256 (the target's lanes are
+/// a power of two up to 256).
+type ByteCount = Bits<9>;
+
+/// Words left of a WRITE or READ: at most a space's size, 2^20 at the most (the matrix
+/// memory's 20-bit word addresses). The command's count is 32 bits; one larger than its space is
+/// refused before this holds it.
+type WordCount = Bits<21>;
+const _: () = assert!(
+    MAX_MATRIX_WORDS < 1 << 21 && MAX_VECTOR_ELEMENTS < 1 << 21 && MAX_PROGRAM_WORDS < 1 << 21
+);
 
 /// The host port block.
 #[derive(LogicBlock)]
@@ -222,22 +241,24 @@ pub struct HostPort {
     needed: DFF<Bits<8>>,
     space: DFF<Bits<8>>,
     address: DFF<Bits<20>>,
-    remaining: DFF<Bits<32>>,
+    remaining: DFF<WordCount>,
     // The vector element read, registered: the memories' outputs, their lane and memory
     // selection and the reply's byte multiplexers in one cycle were the core's critical path.
     element: DFF<Bits<32>>,
     // Bytes of the word being written, read or replied, and the index of the next one.
     bytes: Vec<DFF<Bits<8>>>,
-    byte_index: DFF<Bits<16>>,
-    reply_left: DFF<Bits<16>>,
+    byte_index: DFF<ByteCount>,
+    reply_left: DFF<ByteCount>,
     start_flag: DFF<Bit>,
-    word_bytes: Signal<Local, Bits<16>>,
+    word_bytes: Signal<Local, ByteCount>,
     pack_address: PackBytes<20>,
     // The address as sent, all four bytes, to check against the space's size.
     pack_address_sent: PackBytes<32>,
     // The size of the space a WRITE or READ names, in its words.
     space_size: Signal<Local, Bits<32>>,
     pack_count: PackBytes<32>,
+    // The count's low bits, all a count within a space has.
+    pack_remaining: PackBytes<21>,
     pack_token: PackBytes<16>,
     pack_pos: PackBytes<16>,
     pack_word: PackBytes<128>,
@@ -276,14 +297,16 @@ pub struct HostPort {
     c_one8: Constant<Bits<8>>,
     c_step_arguments: Constant<Bits<8>>,
     c_access_arguments: Constant<Bits<8>>,
-    c_zero16: Constant<Bits<16>>,
-    c_one16: Constant<Bits<16>>,
-    c_three16: Constant<Bits<16>>,
-    c_four16: Constant<Bits<16>>,
-    c_seven16: Constant<Bits<16>>,
-    c_info_bytes: Constant<Bits<16>>,
-    c_program_bytes: Constant<Bits<16>>,
-    c_lane_bytes: Constant<Bits<16>>,
+    c_no_bytes: Constant<ByteCount>,
+    c_one_byte: Constant<ByteCount>,
+    c_error_bytes: Constant<ByteCount>,
+    c_element_bytes: Constant<ByteCount>,
+    c_step_bytes: Constant<ByteCount>,
+    c_info_bytes: Constant<ByteCount>,
+    c_program_bytes: Constant<ByteCount>,
+    c_lane_bytes: Constant<ByteCount>,
+    c_no_words: Constant<WordCount>,
+    c_one_word: Constant<WordCount>,
     c_one20: Constant<Bits<20>>,
     c_zero32: Constant<Bits<32>>,
     c_one32: Constant<Bits<32>>,
@@ -303,11 +326,13 @@ impl HostPort {
     /// WRITE and READ stay within its memories.
     pub fn new(target: &Target) -> HostPort {
         let lanes = target.lanes;
-        // INFO's reply, first byte first: 0x84, lanes, vector lanes, the hash.
+        // INFO's reply, first byte first: 0x84, lanes, vector lanes, the hash, the version.
         let mut info = vec![REPLY | INFO];
         info.extend_from_slice(&(lanes as u16).to_le_bytes());
         info.extend_from_slice(&(target.vector_lanes as u16).to_le_bytes());
         info.extend_from_slice(&target.config_hash().to_le_bytes());
+        info.push(PROTOCOL_VERSION);
+        debug_assert_eq!(info.len(), INFO_REPLY_BYTES);
         let word = lanes.max(16);
         HostPort {
             clock: Default::default(),
@@ -356,6 +381,7 @@ impl HostPort {
             pack_address_sent: Default::default(),
             space_size: Default::default(),
             pack_count: Default::default(),
+            pack_remaining: Default::default(),
             pack_token: Default::default(),
             pack_pos: Default::default(),
             pack_word: Default::default(),
@@ -393,14 +419,16 @@ impl HostPort {
             c_one8: constant(1),
             c_step_arguments: constant(4),
             c_access_arguments: constant(9),
-            c_zero16: constant(0),
-            c_one16: constant(1),
-            c_three16: constant(ERROR_REPLY_BYTES as u64),
-            c_four16: constant(4),
-            c_seven16: constant(7),
+            c_no_bytes: constant(0),
+            c_one_byte: constant(1),
+            c_error_bytes: constant(ERROR_REPLY_BYTES as u64),
+            c_element_bytes: constant(4),
+            c_step_bytes: constant(STEP_REPLY_BYTES as u64),
             c_info_bytes: constant(info.len() as u64),
             c_program_bytes: constant(16),
             c_lane_bytes: constant(lanes as u64),
+            c_no_words: constant(0),
+            c_one_word: constant(1),
             c_one20: constant(1),
             c_zero32: constant(0),
             c_one32: constant(1),
@@ -438,6 +466,9 @@ impl Logic for HostPort {
         for i in 0..self.pack_count.bytes.len() {
             self.pack_count.bytes[i].next = self.arguments[i + 5].q.val();
         }
+        for i in 0..self.pack_remaining.bytes.len() {
+            self.pack_remaining.bytes[i].next = self.arguments[i + 5].q.val();
+        }
         // The size of the space the arguments name.
         self.space_size.next = self.c_vector_elements.val();
         if self.arguments[0].q.val() == self.c_space_matrix.val() {
@@ -471,7 +502,7 @@ impl Logic for HostPort {
         self.unpack_element.word.next = self.element.q.val();
         self.unpack_instruction.word.next = self.read_instruction.val();
         // Bytes of a word of the current space.
-        self.word_bytes.next = self.c_four16.val();
+        self.word_bytes.next = self.c_element_bytes.val();
         if self.space.q.val() == self.c_space_matrix.val() {
             self.word_bytes.next = self.c_lane_bytes.val();
         }
@@ -511,7 +542,7 @@ impl Logic for HostPort {
             if self.in_valid.val() {
                 self.command.d.next = self.in_data.val();
                 self.count.d.next = self.c_zero8.val();
-                self.byte_index.d.next = self.c_zero16.val();
+                self.byte_index.d.next = self.c_no_bytes.val();
                 self.state.d.next = self.s_arguments.val();
                 if self.in_data.val() == self.c_step.val() {
                     self.needed.d.next = self.c_step_arguments.val();
@@ -529,7 +560,7 @@ impl Logic for HostPort {
                     self.bytes[0].d.next = self.c_error.val();
                     self.bytes[1].d.next = self.in_data.val();
                     self.bytes[2].d.next = self.c_refused_command.val();
-                    self.reply_left.d.next = self.c_three16.val();
+                    self.reply_left.d.next = self.c_error_bytes.val();
                     self.state.d.next = self.s_reply.val();
                 }
             }
@@ -558,10 +589,10 @@ impl Logic for HostPort {
             // WRITE or READ with its arguments: space, address, count.
             self.space.d.next = self.arguments[0].q.val();
             self.address.d.next = self.pack_address.word.val();
-            self.remaining.d.next = self.pack_count.word.val();
-            self.byte_index.d.next = self.c_zero16.val();
+            self.remaining.d.next = self.pack_remaining.word.val();
+            self.byte_index.d.next = self.c_no_bytes.val();
             self.bytes[0].d.next = self.command.q.val() | self.c_reply.val();
-            self.reply_left.d.next = self.c_one16.val();
+            self.reply_left.d.next = self.c_one_byte.val();
             if (self.arguments[0].q.val() > self.c_last_space.val())
                 | (self.pack_address_sent.word.val() > self.space_size.val())
                 | (self.pack_count.word.val()
@@ -575,8 +606,8 @@ impl Logic for HostPort {
                 if self.arguments[0].q.val() > self.c_last_space.val() {
                     self.bytes[2].d.next = self.c_refused_space.val();
                 }
-                self.reply_left.d.next = self.c_three16.val();
-                self.remaining.d.next = self.c_zero32.val();
+                self.reply_left.d.next = self.c_error_bytes.val();
+                self.remaining.d.next = self.c_no_words.val();
                 self.state.d.next = self.s_reply.val();
                 if (self.command.q.val() == self.c_write.val())
                     & (self.pack_count.word.val() != self.c_zero32.val())
@@ -599,8 +630,8 @@ impl Logic for HostPort {
                         self.bytes[i].d.next = self.in_data.val();
                     }
                 }
-                self.byte_index.d.next = self.byte_index.q.val() + self.c_one16.val();
-                if self.byte_index.q.val() + self.c_one16.val() == self.word_bytes.val() {
+                self.byte_index.d.next = self.byte_index.q.val() + self.c_one_byte.val();
+                if self.byte_index.q.val() + self.c_one_byte.val() == self.word_bytes.val() {
                     self.state.d.next = self.s_write.val();
                 }
             } else if self.idle.q.val() == self.c_idle_limit.val() {
@@ -618,12 +649,12 @@ impl Logic for HostPort {
             self.mem_active.next = true;
             self.mem_we.next = true;
             self.address.d.next = self.address.q.val() + self.c_one20.val();
-            self.remaining.d.next = self.remaining.q.val() - self.c_one32.val();
-            self.byte_index.d.next = self.c_zero16.val();
+            self.remaining.d.next = self.remaining.q.val() - self.c_one_word.val();
+            self.byte_index.d.next = self.c_no_bytes.val();
             self.state.d.next = self.s_data.val();
-            if self.remaining.q.val() == self.c_one32.val() {
+            if self.remaining.q.val() == self.c_one_word.val() {
                 self.bytes[0].d.next = self.command.q.val() | self.c_reply.val();
-                self.reply_left.d.next = self.c_one16.val();
+                self.reply_left.d.next = self.c_one_byte.val();
                 self.state.d.next = self.s_reply.val();
             }
         } else if self.state.q.val() == self.s_read.val() {
@@ -633,9 +664,9 @@ impl Logic for HostPort {
         } else if self.state.q.val() == self.s_read_wait.val() {
             self.mem_active.next = true;
             self.reply_left.d.next = self.word_bytes.val();
-            self.byte_index.d.next = self.c_zero16.val();
+            self.byte_index.d.next = self.c_no_bytes.val();
             self.address.d.next = self.address.q.val() + self.c_one20.val();
-            self.remaining.d.next = self.remaining.q.val() - self.c_one32.val();
+            self.remaining.d.next = self.remaining.q.val() - self.c_one_word.val();
             self.state.d.next = self.s_reply.val();
             if self.space.q.val() == self.c_space_matrix.val() {
                 for i in 0..self.read_bytes.len() {
@@ -662,27 +693,27 @@ impl Logic for HostPort {
                 for i in 0..self.unpack_cycles.bytes.len() {
                     self.bytes[i + 3].d.next = self.unpack_cycles.bytes[i].val();
                 }
-                self.byte_index.d.next = self.c_zero16.val();
-                self.reply_left.d.next = self.c_seven16.val();
+                self.byte_index.d.next = self.c_no_bytes.val();
+                self.reply_left.d.next = self.c_step_bytes.val();
                 self.state.d.next = self.s_reply.val();
                 if self.step_aborted.val() {
                     // Stopped at the step limit: refused, saying so.
                     self.bytes[0].d.next = self.c_error.val();
                     self.bytes[1].d.next = self.c_step.val();
                     self.bytes[2].d.next = self.c_refused_step_limit.val();
-                    self.reply_left.d.next = self.c_three16.val();
+                    self.reply_left.d.next = self.c_error_bytes.val();
                 }
             }
         } else if self.state.q.val() == self.s_reply.val() {
             // Send the bytes; READ goes on to its next word until none remain.
             self.out_valid.next = true;
             if self.out_ready.val() {
-                self.byte_index.d.next = self.byte_index.q.val() + self.c_one16.val();
-                self.reply_left.d.next = self.reply_left.q.val() - self.c_one16.val();
-                if self.reply_left.q.val() == self.c_one16.val() {
+                self.byte_index.d.next = self.byte_index.q.val() + self.c_one_byte.val();
+                self.reply_left.d.next = self.reply_left.q.val() - self.c_one_byte.val();
+                if self.reply_left.q.val() == self.c_one_byte.val() {
                     self.state.d.next = self.s_command.val();
                     if (self.command.q.val() == self.c_read.val())
-                        & (self.remaining.q.val() != self.c_zero32.val())
+                        & (self.remaining.q.val() != self.c_no_words.val())
                     {
                         self.state.d.next = self.s_read.val();
                     }
@@ -732,6 +763,12 @@ mod tests {
         assert!(parse_reply(WRITE, &[WRITE | REPLY], 1).is_ok());
         let mut info = vec![INFO | REPLY, 64, 0, 8, 0];
         info.extend_from_slice(&0xfeed_u64.to_le_bytes());
-        assert_eq!(parse_info_reply(&info), Ok((64, 8, 0xfeed)));
+        info.push(PROTOCOL_VERSION);
+        assert_eq!(
+            parse_info_reply(&info),
+            Ok((64, 8, 0xfeed, PROTOCOL_VERSION))
+        );
+        // A reply of another length (a bitstream from before the version) is not one.
+        assert!(parse_info_reply(&info[..13]).is_err());
     }
 }

@@ -42,6 +42,8 @@ pub struct BoardInfo {
     pub vector_lanes: u16,
     /// The configuration hash of the target its core was generated for.
     pub config_hash: u64,
+    /// The version of the host protocol it speaks ([`host::PROTOCOL_VERSION`]).
+    pub protocol_version: u8,
 }
 
 /// The host link's client: a bundle's token steps on a board.
@@ -67,22 +69,41 @@ impl<L: ByteLink> HostLink<L> {
         &mut self.link
     }
 
-    /// INFO.
+    /// INFO. Its last byte, the protocol's version, is read on its own: a bitstream from before
+    /// the version sends all but that byte, and is named as such.
     pub fn info(&mut self) -> Result<BoardInfo, MachineError> {
         self.link.send(&[host::INFO])?;
-        let reply = self.link.receive(host::INFO_REPLY_BYTES, 0)?;
-        let (lanes, vector_lanes, config_hash) =
+        let mut reply = self.link.receive(host::INFO_REPLY_BYTES - 1, 0)?;
+        let version = self.link.receive(1, 0).map_err(|e| {
+            MachineError::Input(format!(
+                "the board answered INFO ({reply:02x?}) without the host protocol's version that \
+                 follows it ({e}): its bitstream was built before host protocol {} (2026-12-02); \
+                 build it again with `monorail bitstream` and load it",
+                host::PROTOCOL_VERSION
+            ))
+        })?;
+        reply.extend_from_slice(&version);
+        let (lanes, vector_lanes, config_hash, protocol_version) =
             host::parse_info_reply(&reply).map_err(MachineError::Input)?;
         Ok(BoardInfo {
             lanes,
             vector_lanes,
             config_hash,
+            protocol_version,
         })
     }
 
-    /// INFO, and a refusal unless the board's core is `target`'s.
+    /// INFO, and a refusal unless the board speaks this protocol and its core is `target`'s.
     pub fn expect_target(&mut self, target: &Target) -> Result<BoardInfo, MachineError> {
         let info = self.info()?;
+        if info.protocol_version != host::PROTOCOL_VERSION {
+            return Err(MachineError::Input(format!(
+                "the board speaks host protocol {} and this monorail speaks {}: build its \
+                 bitstream again with this monorail (`monorail bitstream`) and load it",
+                info.protocol_version,
+                host::PROTOCOL_VERSION
+            )));
+        }
         if (
             info.lanes as usize,
             info.vector_lanes as usize,

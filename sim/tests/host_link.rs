@@ -10,8 +10,8 @@ use common::ending_bundle;
 use monorail_contract::target::Target;
 use monorail_contract::timing::STEP_LIMIT_CYCLES;
 use monorail_hw::host::{
-    idle_limit_cycles, step_command, ERROR, REFUSED_COMMAND, REFUSED_RANGE, REFUSED_STEP_LIMIT,
-    REPLY, STEP, WRITE,
+    idle_limit_cycles, step_command, ERROR, INFO, PROTOCOL_VERSION, REFUSED_COMMAND, REFUSED_RANGE,
+    REFUSED_STEP_LIMIT, REPLY, STEP, WRITE,
 };
 use monorail_sim::link::{ByteLink, HostLink};
 use monorail_sim::{Machine, MachineError};
@@ -49,6 +49,52 @@ fn link(replies: &[u8]) -> HostLink<Scripted> {
         ..Default::default()
     };
     HostLink::new(scripted, &b)
+}
+
+/// INFO's reply from a core of `target` speaking protocol `version`, or from one built before
+/// the version (`None`: the reply without its last byte).
+fn info_reply(target: &Target, version: Option<u8>) -> Vec<u8> {
+    let mut reply = vec![INFO | REPLY];
+    reply.extend_from_slice(&(target.lanes as u16).to_le_bytes());
+    reply.extend_from_slice(&(target.vector_lanes as u16).to_le_bytes());
+    reply.extend_from_slice(&target.config_hash().to_le_bytes());
+    reply.extend(version);
+    reply
+}
+
+#[test]
+fn info_checks_the_protocol_version_before_the_target() {
+    let target = Target::builtin("sim-tiny").unwrap();
+    // This protocol: the board is the target's.
+    let mut host = link(&info_reply(&target, Some(PROTOCOL_VERSION)));
+    let info = host.expect_target(&target).unwrap();
+    assert_eq!(info.protocol_version, PROTOCOL_VERSION);
+    assert_eq!(host.link().sent, vec![INFO]);
+    assert_eq!(host.link().requests, vec![(13, 0), (1, 0)]);
+    // A bitstream from before the version: its reply stops a byte short, and says so.
+    let mut host = link(&info_reply(&target, None));
+    let e = host.expect_target(&target).unwrap_err().to_string();
+    assert!(
+        e.contains("without the host protocol's version")
+            && e.contains(&format!("before host protocol {PROTOCOL_VERSION}"))
+            && e.contains("monorail bitstream"),
+        "{e}"
+    );
+    // Another version, even with the target's hash, is refused, naming both.
+    let mut host = link(&info_reply(&target, Some(PROTOCOL_VERSION + 1)));
+    let e = host.expect_target(&target).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!(
+            "speaks host protocol {} and this monorail speaks {PROTOCOL_VERSION}",
+            PROTOCOL_VERSION + 1
+        )),
+        "{e}"
+    );
+    // The version right, the target another: refused, naming the target.
+    let other = Target::builtin("ulx3s-85f").unwrap();
+    let mut host = link(&info_reply(&other, Some(PROTOCOL_VERSION)));
+    let e = host.expect_target(&target).unwrap_err().to_string();
+    assert!(e.contains("target sim-tiny"), "{e}");
 }
 
 #[test]

@@ -9,9 +9,9 @@ use monorail_contract::isa::{assemble, encode_program, Instr};
 use monorail_contract::target::{Target, VectorMemory};
 use monorail_contract::timing::token_cycles;
 use monorail_hw::host::{
-    idle_limit_cycles, read_command, write_command, ERROR, INFO, READ, REFUSED_COMMAND,
-    REFUSED_RANGE, REFUSED_SPACE, REFUSED_STEP_LIMIT, REPLY, SPACE_MATRIX, SPACE_PROGRAM,
-    SPACE_VECTOR, STEP, WRITE,
+    idle_limit_cycles, read_command, write_command, ERROR, INFO, INFO_REPLY_BYTES,
+    PROTOCOL_VERSION, READ, REFUSED_COMMAND, REFUSED_RANGE, REFUSED_SPACE, REFUSED_STEP_LIMIT,
+    REPLY, SPACE_MATRIX, SPACE_PROGRAM, SPACE_VECTOR, STEP, WRITE,
 };
 use monorail_sim::rtl::Rtl;
 
@@ -42,8 +42,9 @@ fn the_host_port_speaks_its_protocol() {
 
     // INFO: the core says what it is.
     rtl.send(&[INFO]).unwrap();
-    let info = rtl.receive(13).unwrap();
+    let info = rtl.receive(INFO_REPLY_BYTES).unwrap();
     assert_eq!(info[0], 0x84);
+    assert_eq!(info[13], PROTOCOL_VERSION);
     assert_eq!(u16::from_le_bytes([info[1], info[2]]), 4);
     assert_eq!(u16::from_le_bytes([info[3], info[4]]), 4);
     assert_eq!(
@@ -100,7 +101,7 @@ fn the_host_port_speaks_its_protocol() {
     rtl.send(&[0x03, 7, 0, 0, 0, 0, 1, 0, 0, 0]).unwrap();
     assert_eq!(rtl.receive(3).unwrap(), vec![ERROR, READ, REFUSED_SPACE]);
     rtl.send(&[INFO]).unwrap();
-    assert_eq!(rtl.receive(13).unwrap()[0], 0x84);
+    assert_eq!(rtl.receive(INFO_REPLY_BYTES).unwrap()[0], 0x84);
 }
 
 #[test]
@@ -110,7 +111,7 @@ fn words_beyond_a_space_are_refused_and_a_stalled_command_is_abandoned() {
     let limit = idle_limit_cycles(target.clock_hz);
     let info = |rtl: &mut Rtl| {
         rtl.send(&[INFO]).unwrap();
-        assert_eq!(rtl.receive(13).unwrap()[0], 0x84);
+        assert_eq!(rtl.receive(INFO_REPLY_BYTES).unwrap()[0], 0x84);
     };
     let program = rtl.read_words(SPACE_PROGRAM, 0, 1, 16).unwrap();
 
@@ -224,5 +225,5 @@ fn a_core_built_without_tracing_refuses_to_dump_waveforms() {
     assert!(!path.exists());
     // The core still runs.
     rtl.send(&[INFO]).unwrap();
-    assert_eq!(rtl.receive(13).unwrap()[0], 0x84);
+    assert_eq!(rtl.receive(INFO_REPLY_BYTES).unwrap()[0], 0x84);
 }

@@ -51,9 +51,30 @@ pub const STEP_REPLY_BYTES: usize = 7;
 pub const INFO_REPLY_BYTES: usize = 14;
 /// The version of this protocol, INFO's last byte. A host checks it before anything else: the
 /// configuration hash is the target's, and does not change when the port's protocol does.
-/// 2: the error replies of three bytes (since 2026-12-02). Bitstreams built before then send no
-/// version: their INFO reply is 13 bytes (version 1, by this count).
+/// 2: the error replies of three bytes and this byte. Bitstreams built before it send no
+/// version byte: their INFO reply is the 13 bytes before it.
 pub const PROTOCOL_VERSION: u8 = 2;
+
+/// The length of a reply whose first byte is `first`, to a command whose reply is `len` bytes:
+/// an error reply's, or `len`.
+pub fn reply_bytes(first: u8, len: usize) -> usize {
+    if first == ERROR {
+        ERROR_REPLY_BYTES
+    } else {
+        len
+    }
+}
+
+/// INFO's reply from `target`'s core, first byte first: `0x84`, lanes, vector lanes, the
+/// target's config hash, the protocol's version.
+pub fn info_reply(target: &Target) -> Vec<u8> {
+    let mut info = vec![REPLY | INFO];
+    info.extend_from_slice(&(target.lanes as u16).to_le_bytes());
+    info.extend_from_slice(&(target.vector_lanes as u16).to_le_bytes());
+    info.extend_from_slice(&target.config_hash().to_le_bytes());
+    info.push(PROTOCOL_VERSION);
+    info
+}
 
 /// The STEP command for `token` at `pos`.
 pub fn step_command(token: u16, pos: u16) -> [u8; 5] {
@@ -322,17 +343,15 @@ fn constant<const N: usize>(v: u64) -> Constant<Bits<N>> {
 }
 
 impl HostPort {
-    /// The host port of `target`'s core: INFO reports its lanes, vector lanes and config hash;
-    /// WRITE and READ stay within its memories.
+    /// The host port of `target`'s core: INFO reports its lanes, vector lanes, config hash and
+    /// the protocol's version; WRITE and READ stay within its memories.
     pub fn new(target: &Target) -> HostPort {
         let lanes = target.lanes;
-        // INFO's reply, first byte first: 0x84, lanes, vector lanes, the hash, the version.
-        let mut info = vec![REPLY | INFO];
-        info.extend_from_slice(&(lanes as u16).to_le_bytes());
-        info.extend_from_slice(&(target.vector_lanes as u16).to_le_bytes());
-        info.extend_from_slice(&target.config_hash().to_le_bytes());
-        info.push(PROTOCOL_VERSION);
+        let info = info_reply(target);
         debug_assert_eq!(info.len(), INFO_REPLY_BYTES);
+        // The byte and word counts' widths hold for a validated target (`ByteCount`,
+        // `WordCount`).
+        debug_assert!(lanes <= 256 && target.matrix_words() <= MAX_MATRIX_WORDS);
         let word = lanes.max(16);
         HostPort {
             clock: Default::default(),
@@ -466,6 +485,8 @@ impl Logic for HostPort {
         for i in 0..self.pack_count.bytes.len() {
             self.pack_count.bytes[i].next = self.arguments[i + 5].q.val();
         }
+        // (The same bytes: the count as the range check compares it, and as `remaining` holds
+        // it once checked.)
         for i in 0..self.pack_remaining.bytes.len() {
             self.pack_remaining.bytes[i].next = self.arguments[i + 5].q.val();
         }
@@ -770,5 +791,15 @@ mod tests {
         );
         // A reply of another length (a bitstream from before the version) is not one.
         assert!(parse_info_reply(&info[..13]).is_err());
+        let target = Target::builtin("sim-tiny").unwrap();
+        assert_eq!(
+            parse_info_reply(&info_reply(&target)),
+            Ok((4, 4, target.config_hash(), PROTOCOL_VERSION))
+        );
+        assert_eq!(reply_bytes(ERROR, STEP_REPLY_BYTES), ERROR_REPLY_BYTES);
+        assert_eq!(
+            reply_bytes(STEP | REPLY, STEP_REPLY_BYTES),
+            STEP_REPLY_BYTES
+        );
     }
 }

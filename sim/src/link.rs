@@ -33,6 +33,10 @@ impl<L: ByteLink + ?Sized> ByteLink for Box<L> {
     }
 }
 
+/// What to do about a board whose bitstream speaks another host protocol.
+const REBUILD: &str = "build its bitstream again with this monorail (`monorail bitstream`) and \
+                       load it";
+
 /// What a board says it is (INFO).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BoardInfo {
@@ -75,10 +79,13 @@ impl<L: ByteLink> HostLink<L> {
         self.link.send(&[host::INFO])?;
         let mut reply = self.link.receive(host::INFO_REPLY_BYTES - 1, 0)?;
         let version = self.link.receive(1, 0).map_err(|e| {
+            if reply[0] != host::INFO | host::REPLY {
+                // Not an INFO reply at all (stale bytes, another speed): as it is.
+                return e;
+            }
             MachineError::Input(format!(
-                "the board answered INFO ({reply:02x?}) without the host protocol's version that \
-                 follows it ({e}): its bitstream was built before host protocol {} (2026-12-02); \
-                 build it again with `monorail bitstream` and load it",
+                "the board answered INFO without the host protocol's version at its end ({e}): \
+                 its bitstream was built before host protocol {}; {REBUILD}",
                 host::PROTOCOL_VERSION
             ))
         })?;
@@ -98,8 +105,7 @@ impl<L: ByteLink> HostLink<L> {
         let info = self.info()?;
         if info.protocol_version != host::PROTOCOL_VERSION {
             return Err(MachineError::Input(format!(
-                "the board speaks host protocol {} and this monorail speaks {}: build its \
-                 bitstream again with this monorail (`monorail bitstream`) and load it",
+                "the board speaks host protocol {} and this monorail speaks {}; {REBUILD}",
                 info.protocol_version,
                 host::PROTOCOL_VERSION
             )));
@@ -221,8 +227,9 @@ impl<L: ByteLink> HostLink<L> {
             let mut reply = self
                 .link
                 .receive(1, host::idle_limit_cycles(target.clock_hz))?;
-            if reply[0] == host::ERROR {
-                reply.extend(self.link.receive(host::ERROR_REPLY_BYTES - 1, 0)?);
+            let rest = host::reply_bytes(reply[0], 1) - 1;
+            if rest > 0 {
+                reply.extend(self.link.receive(rest, 0)?);
             }
             host::parse_reply(host::WRITE, &reply, 1).map_err(|e| {
                 let why = if reply == [host::ERROR, host::WRITE, host::REFUSED_RANGE] {
@@ -259,11 +266,7 @@ impl<L: ByteLink> Machine for HostLink<L> {
         // The reply's first byte comes when the step ends, at the latest at the step limit
         // (then an error reply).
         let mut reply = self.link.receive(1, STEP_LIMIT_CYCLES)?;
-        let rest = if reply[0] == host::ERROR {
-            host::ERROR_REPLY_BYTES - 1
-        } else {
-            host::STEP_REPLY_BYTES - 1
-        };
+        let rest = host::reply_bytes(reply[0], host::STEP_REPLY_BYTES) - 1;
         reply.extend(self.link.receive(rest, 0)?);
         let (next, cycles) = host::parse_step_reply(&reply).map_err(MachineError::Input)?;
         Ok(StepResult {

@@ -218,12 +218,7 @@ impl Rtl {
     /// A reply of `len` bytes, or an error reply ([`host::ERROR_REPLY_BYTES`]).
     fn receive_reply(&mut self, len: usize) -> Result<Vec<u8>, MachineError> {
         let mut reply = self.receive(1)?;
-        let len = if reply[0] == host::ERROR {
-            host::ERROR_REPLY_BYTES
-        } else {
-            len
-        };
-        reply.extend(self.receive(len - 1)?);
+        reply.extend(self.receive(host::reply_bytes(reply[0], len) - 1)?);
         Ok(reply)
     }
 

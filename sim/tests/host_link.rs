@@ -10,8 +10,8 @@ use common::ending_bundle;
 use monorail_contract::target::Target;
 use monorail_contract::timing::STEP_LIMIT_CYCLES;
 use monorail_hw::host::{
-    idle_limit_cycles, step_command, ERROR, INFO, PROTOCOL_VERSION, REFUSED_COMMAND, REFUSED_RANGE,
-    REFUSED_STEP_LIMIT, REPLY, STEP, WRITE,
+    self as host, idle_limit_cycles, step_command, ERROR, INFO_REPLY_BYTES, PROTOCOL_VERSION,
+    REFUSED_COMMAND, REFUSED_RANGE, REFUSED_STEP_LIMIT, REPLY, STEP, WRITE,
 };
 use monorail_sim::link::{ByteLink, HostLink};
 use monorail_sim::{Machine, MachineError};
@@ -54,10 +54,8 @@ fn link(replies: &[u8]) -> HostLink<Scripted> {
 /// INFO's reply from a core of `target` speaking protocol `version`, or from one built before
 /// the version (`None`: the reply without its last byte).
 fn info_reply(target: &Target, version: Option<u8>) -> Vec<u8> {
-    let mut reply = vec![INFO | REPLY];
-    reply.extend_from_slice(&(target.lanes as u16).to_le_bytes());
-    reply.extend_from_slice(&(target.vector_lanes as u16).to_le_bytes());
-    reply.extend_from_slice(&target.config_hash().to_le_bytes());
+    let mut reply = host::info_reply(target);
+    reply.pop();
     reply.extend(version);
     reply
 }
@@ -69,8 +67,11 @@ fn info_checks_the_protocol_version_before_the_target() {
     let mut host = link(&info_reply(&target, Some(PROTOCOL_VERSION)));
     let info = host.expect_target(&target).unwrap();
     assert_eq!(info.protocol_version, PROTOCOL_VERSION);
-    assert_eq!(host.link().sent, vec![INFO]);
-    assert_eq!(host.link().requests, vec![(13, 0), (1, 0)]);
+    assert_eq!(host.link().sent, vec![host::INFO]);
+    assert_eq!(
+        host.link().requests,
+        vec![(INFO_REPLY_BYTES - 1, 0), (1, 0)]
+    );
     // A bitstream from before the version: its reply stops a byte short, and says so.
     let mut host = link(&info_reply(&target, None));
     let e = host.expect_target(&target).unwrap_err().to_string();
@@ -78,6 +79,15 @@ fn info_checks_the_protocol_version_before_the_target() {
         e.contains("without the host protocol's version")
             && e.contains(&format!("before host protocol {PROTOCOL_VERSION}"))
             && e.contains("monorail bitstream"),
+        "{e}"
+    );
+    // Bytes that are not an INFO reply (stale ones, another speed) are reported as they are.
+    let mut stale = info_reply(&target, None);
+    stale[0] = STEP | REPLY;
+    let mut host = link(&stale);
+    let e = host.expect_target(&target).unwrap_err().to_string();
+    assert!(
+        e.contains("sent 0 of 1 bytes") && !e.contains("built before"),
         "{e}"
     );
     // Another version, even with the target's hash, is refused, naming both.

@@ -9,9 +9,9 @@ use monorail_contract::isa::{assemble, encode_program, Instr};
 use monorail_contract::target::{Target, VectorMemory};
 use monorail_contract::timing::token_cycles;
 use monorail_hw::host::{
-    idle_limit_cycles, read_command, write_command, ERROR, INFO, INFO_REPLY_BYTES,
-    PROTOCOL_VERSION, READ, REFUSED_COMMAND, REFUSED_RANGE, REFUSED_SPACE, REFUSED_STEP_LIMIT,
-    REPLY, SPACE_MATRIX, SPACE_PROGRAM, SPACE_VECTOR, STEP, WRITE,
+    idle_limit_cycles, read_command, write_command, ERROR, ERROR_REPLY_BYTES, INFO,
+    INFO_REPLY_BYTES, PROTOCOL_VERSION, READ, REFUSED_COMMAND, REFUSED_RANGE, REFUSED_SPACE,
+    REFUSED_STEP_LIMIT, REPLY, SPACE_MATRIX, SPACE_PROGRAM, SPACE_VECTOR, STEP, WRITE,
 };
 use monorail_sim::rtl::Rtl;
 
@@ -97,9 +97,15 @@ fn the_host_port_speaks_its_protocol() {
 
     // Refusals: an unknown command, an unknown space; the port then carries on.
     rtl.send(&[0x42]).unwrap();
-    assert_eq!(rtl.receive(3).unwrap(), vec![ERROR, 0x42, REFUSED_COMMAND]);
+    assert_eq!(
+        rtl.receive(ERROR_REPLY_BYTES).unwrap(),
+        vec![ERROR, 0x42, REFUSED_COMMAND]
+    );
     rtl.send(&[0x03, 7, 0, 0, 0, 0, 1, 0, 0, 0]).unwrap();
-    assert_eq!(rtl.receive(3).unwrap(), vec![ERROR, READ, REFUSED_SPACE]);
+    assert_eq!(
+        rtl.receive(ERROR_REPLY_BYTES).unwrap(),
+        vec![ERROR, READ, REFUSED_SPACE]
+    );
     rtl.send(&[INFO]).unwrap();
     assert_eq!(rtl.receive(INFO_REPLY_BYTES).unwrap()[0], 0x84);
 }
@@ -126,7 +132,7 @@ fn words_beyond_a_space_are_refused_and_a_stalled_command_is_abandoned() {
     ] {
         rtl.send(&read_command(space, address, count)).unwrap();
         assert_eq!(
-            rtl.receive(3).unwrap(),
+            rtl.receive(ERROR_REPLY_BYTES).unwrap(),
             vec![ERROR, READ, REFUSED_RANGE],
             "{space} {address}"
         );
@@ -137,7 +143,10 @@ fn words_beyond_a_space_are_refused_and_a_stalled_command_is_abandoned() {
         .unwrap();
     assert_eq!(rtl.receive(1).unwrap(), vec![READ | REPLY]);
     rtl.send(&write_command(7, 0, 0)).unwrap();
-    assert_eq!(rtl.receive(3).unwrap(), vec![ERROR, WRITE, REFUSED_SPACE]);
+    assert_eq!(
+        rtl.receive(ERROR_REPLY_BYTES).unwrap(),
+        vec![ERROR, WRITE, REFUSED_SPACE]
+    );
     // The last word of a space is not past it.
     assert_eq!(
         rtl.read_words(SPACE_VECTOR, vector_end - 1, 1, 4)
@@ -158,7 +167,10 @@ fn words_beyond_a_space_are_refused_and_a_stalled_command_is_abandoned() {
             "the refusal waits for the host to stop"
         );
         rtl.model().tick(2_000);
-        assert_eq!(rtl.receive(3).unwrap(), vec![ERROR, WRITE, why]);
+        assert_eq!(
+            rtl.receive(ERROR_REPLY_BYTES).unwrap(),
+            vec![ERROR, WRITE, why]
+        );
         info(&mut rtl);
     }
     assert_eq!(rtl.read_words(SPACE_PROGRAM, 0, 1, 16).unwrap(), program);
@@ -198,7 +210,7 @@ fn a_step_without_an_end_is_stopped_at_the_step_limit() {
     // (`receive` gives up after 1,000 quiet cycles)
     rtl.model().tick(limit - 1_500);
     assert!(rtl.receive(1).is_err(), "the step runs up to its limit");
-    let reply = rtl.receive(3).unwrap();
+    let reply = rtl.receive(ERROR_REPLY_BYTES).unwrap();
     assert_eq!(reply, vec![ERROR, STEP, REFUSED_STEP_LIMIT]);
     let e = monorail_hw::host::parse_step_reply(&reply).unwrap_err();
     assert!(e.contains("without reaching its program's end"), "{e}");

@@ -226,41 +226,54 @@ fn device_args(board: &Board) -> Result<Vec<String>, ToolError> {
     })
 }
 
-/// The budget check after synthesis: (nextpnr's name, yosys's count, the device's).
-fn budget(board: &Board, synthesis: &Synthesis) -> Vec<(&'static str, u64, u64)> {
+/// One resource of the budget check: nextpnr's name, yosys's count, the device's, and what the
+/// count is made of where it is not a count of cells (empty otherwise).
+type Budgeted = (&'static str, u64, u64, String);
+
+/// The budget check after synthesis.
+fn budget(board: &Board, synthesis: &Synthesis) -> Vec<Budgeted> {
     let Some(d) = &board.target.device else {
         return Vec::new();
     };
+    let cells = |name, used, available: u32| (name, used, u64::from(available), String::new());
     match board.family {
         Family::Ecp5 => vec![
-            ("LUT4", synthesis.ecp5_luts(), u64::from(d.luts)),
-            ("DP16KD", synthesis.count("DP16KD"), u64::from(d.block_rams)),
-            (
-                "MULT18X18D",
-                synthesis.count("MULT18X18D"),
-                u64::from(d.dsps),
-            ),
+            cells("LUT4", synthesis.ecp5_luts(), d.luts),
+            cells("DP16KD", synthesis.count("DP16KD"), d.block_rams),
+            cells("MULT18X18D", synthesis.count("MULT18X18D"), d.dsps),
         ],
         Family::Ice40 => vec![
-            ("ICESTORM_LC", synthesis.ice40_cells(), u64::from(d.luts)),
             (
-                "SB_RAM40_4K",
-                synthesis.count("SB_RAM40_4K"),
-                u64::from(d.block_rams),
+                "ICESTORM_LC",
+                synthesis.ice40_cells(),
+                u64::from(d.luts),
+                format!(
+                    " ({} LUTs, and {} flip-flops that cannot share a cell with the LUT \
+                     driving them)",
+                    synthesis.count("SB_LUT4"),
+                    synthesis.lone_flip_flops
+                ),
             ),
-            ("SB_MAC16", synthesis.count("SB_MAC16"), u64::from(d.dsps)),
+            cells("SB_RAM40_4K", synthesis.count("SB_RAM40_4K"), d.block_rams),
+            cells("SB_MAC16", synthesis.count("SB_MAC16"), d.dsps),
         ],
         Family::Gowin => vec![
-            ("LUT4 sites", synthesis.gowin_sites(), u64::from(d.luts)),
             (
-                "BSRAM",
-                synthesis.gowin_block_rams(),
-                u64::from(d.block_rams),
+                "LUT4 sites",
+                synthesis.gowin_sites(),
+                u64::from(d.luts),
+                format!(
+                    " ({} for LUTs, carry cells and distributed RAMs, and {} for flip-flops \
+                     that cannot share a slice with the cell driving them)",
+                    synthesis.gowin_luts(),
+                    synthesis.lone_flip_flops
+                ),
             ),
-            (
+            cells("BSRAM", synthesis.gowin_block_rams(), d.block_rams),
+            cells(
                 "MULT18X18",
                 synthesis.count("MULT18X18") + synthesis.count("MULT9X9").div_ceil(2),
-                u64::from(d.dsps),
+                d.dsps,
             ),
         ],
     }
@@ -273,7 +286,7 @@ fn budget(board: &Board, synthesis: &Synthesis) -> Vec<(&'static str, u64, u64)>
 fn crowded(board: &Board, synthesis: &Synthesis) -> Option<String> {
     let full: Vec<String> = budget(board, synthesis)
         .into_iter()
-        .filter_map(|(cell, used, available)| {
+        .filter_map(|(cell, used, available, _)| {
             let share = used as f64 / available.max(1) as f64;
             (share > CROWDED_SHARE).then(|| {
                 format!(
@@ -293,11 +306,12 @@ fn crowded(board: &Board, synthesis: &Synthesis) -> Option<String> {
 
 /// Refuse a synthesis that needs more than the device has, or that made flip-flops of memories.
 fn check_budget(board: &Board, synthesis: &Synthesis) -> Result<(), ToolError> {
-    for (cell, used, available) in budget(board, synthesis) {
+    for (cell, used, available, made_of) in budget(board, synthesis) {
         if used > available {
             return Err(ToolError::Budget {
                 resource: cell.to_string(),
                 used,
+                made_of,
                 available,
                 part: board
                     .target
@@ -1194,10 +1208,17 @@ mod tests {
             (
                 ("LUT3", 3_000),
                 0,
-                "21000 LUT4 sites and the GW2A-18C has 20736",
+                "21000 LUT4 sites (21000 for LUTs, carry cells and distributed RAMs, and 0 for \
+                 flip-flops that cannot share a slice with the cell driving them) and the \
+                 GW2A-18C has 20736",
             ),
             (("RAM16SDP4", 343), 0, "20744 LUT4 sites"),
-            (("DFF", 5_000), 2_737, "20737 LUT4 sites"),
+            (
+                ("DFF", 5_000),
+                2_737,
+                "20737 LUT4 sites (18000 for LUTs, carry cells and distributed RAMs, and 2737 for \
+                 flip-flops that cannot share a slice with the cell driving them) and the GW2A-18C",
+            ),
             (("SPX9", 1), 0, "47 BSRAM and the GW2A-18C has 46"),
             (("MULT9X9", 97), 0, "49 MULT18X18 and the GW2A-18C has 48"),
         ] {
@@ -1221,7 +1242,10 @@ mod tests {
         ice_cells.lone_flip_flops = 281;
         let e = check_budget(&ice, &ice_cells).unwrap_err().to_string();
         assert!(
-            e.contains("5281 ICESTORM_LC and the iCE40UP5K has 5280"),
+            e.contains(
+                "5281 ICESTORM_LC (5000 LUTs, and 281 flip-flops that cannot share a cell with \
+                 the LUT driving them) and the iCE40UP5K has 5280"
+            ),
             "{e}"
         );
         let mut flops = cells(1, 1);

@@ -51,7 +51,7 @@ pub enum ToolError {
     },
     /// Synthesis made more of a resource than the device has.
     #[error(
-        "the design needs {used} {resource} and the {part} has {available} (yosys's count, \
+        "the design needs {used} {resource}{made_of} and the {part} has {available} (yosys's count, \
          {stat}): the core does not fit this board's FPGA; choose a smaller target or a larger \
          board"
     )]
@@ -60,6 +60,9 @@ pub enum ToolError {
         resource: String,
         /// Cells of that type after synthesis.
         used: u64,
+        /// What the count is made of, in parentheses after a space, where it is not a count of
+        /// cells (LUT4 sites, logic cells); empty otherwise.
+        made_of: String,
         /// On the device.
         available: u64,
         /// The device.

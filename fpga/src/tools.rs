@@ -51,9 +51,9 @@ pub enum ToolError {
     },
     /// Synthesis made more of a resource than the device has.
     #[error(
-        "the design needs {used} {resource}{made_of} and the {part} has {available} (yosys's count, \
-         {stat}): the core does not fit this board's FPGA; choose a smaller target or a larger \
-         board"
+        "the design needs {used} {resource}{made_of} and the {part} has {available} (yosys's \
+         count, {stat}): the core does not fit this board's FPGA; choose a smaller target or a \
+         larger board"
     )]
     Budget {
         /// The cell type.

@@ -250,7 +250,7 @@ fn budget(board: &Board, synthesis: &Synthesis) -> Vec<Budgeted> {
                 format!(
                     " ({} LUTs, and {} flip-flops that cannot share a cell with the LUT \
                      driving them)",
-                    synthesis.count("SB_LUT4"),
+                    synthesis.ice40_luts(),
                     synthesis.lone_flip_flops
                 ),
             ),

@@ -86,7 +86,12 @@ impl Synthesis {
     /// each, and one for each flip-flop that cannot share one with the LUT driving it
     /// ([`lone_flip_flops`]). A carry shares its LUT's cell.
     pub fn ice40_cells(&self) -> u64 {
-        self.count("SB_LUT4") + self.lone_flip_flops
+        self.ice40_luts() + self.lone_flip_flops
+    }
+
+    /// iCE40 LUTs (`SB_LUT4`), each a logic cell of its own.
+    pub fn ice40_luts(&self) -> u64 {
+        self.count("SB_LUT4")
     }
 
     /// Gowin block RAMs (BSRAM), in any of their modes.

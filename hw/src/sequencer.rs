@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use monorail_contract::isa::{self, FieldKind, REGISTER_READS};
 use monorail_contract::target::Target;
 use monorail_contract::timing::{
-    pass_gap_cycles, CostRule, Pace, Stream, COMPLETION_RING, MXU_PIPELINE_CYCLES,
+    completion_ring, pass_gap_cycles, CostRule, Pace, Stream, MXU_PIPELINE_CYCLES,
     STEP_LIMIT_CYCLES, VXU_PIPELINE_CYCLES,
 };
 use rust_hdl::prelude::*;
@@ -423,9 +423,9 @@ pub fn body(target: &Target) -> String {
             ("PB", bits_for(target.program_words as u64 - 1).to_string()),
             ("IB", isa::stored_bits().to_string()),
             // The completion rings: a wait's slot is its count's low bits.
-            ("RING", COMPLETION_RING.to_string()),
+            ("RING", completion_ring(target).to_string()),
             ("STEP_LIMIT", STEP_LIMIT_CYCLES.to_string()),
-            ("RB", log2(COMPLETION_RING).to_string()),
+            ("RB", log2(completion_ring(target)).to_string()),
             ("LOG_V", log2(v).to_string()),
             ("LOG_L", log2(l).to_string()),
             ("LOG_HALF_V", log2(v / 2).to_string()),

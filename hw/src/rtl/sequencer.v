@@ -264,7 +264,7 @@ reg [31:0] seq_free;
 reg [31:0] free_at [0:3];
 reg [31:0] last_done [0:3];
 reg [15:0] issued [0:3];
-// Completion times of each unit's last @RING@ instructions (distributed RAM; timing::COMPLETION_RING).
+// Completion times of each unit's last @RING@ instructions (distributed RAM; timing::completion_ring).
 reg [31:0] ring_mxu [0:@RING@-1];
 reg [31:0] ring_vxu [0:@RING@-1];
 reg [31:0] ring_sxu [0:@RING@-1];

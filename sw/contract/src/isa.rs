@@ -720,16 +720,30 @@ pub fn decode_program(bytes: &[u8]) -> Result<Vec<Instr>, (usize, IsaError)> {
         .collect()
 }
 
+/// The completion ring's sizes over the vector lanes a target may have: "16, 32 from 128 vector
+/// lanes".
+fn ring_sizes() -> String {
+    use crate::timing::completion_ring_at;
+    let mut parts = vec![completion_ring_at(2).to_string()];
+    for v in (4..=crate::target::MAX_LANES).filter(|v| v.is_power_of_two()) {
+        if completion_ring_at(v) != completion_ring_at(v / 2) {
+            parts.push(format!("{} from {v} vector lanes", completion_ring_at(v)));
+        }
+    }
+    parts.join(", ")
+}
+
 /// The ISA manual (`docs/isa.md`), generated from the instruction table so that it cannot drift.
 pub fn manual() -> String {
     use std::fmt::Write as _;
     let mut out = MANUAL_INTRO
-        .replace("@RING@", &crate::timing::COMPLETION_RING.to_string())
         .replace(
             "@STEP_LIMIT@",
             &crate::timing::STEP_LIMIT_CYCLES.to_string(),
         )
         .replace("@CHAIN@", &crate::timing::VXU_CHAIN_CYCLES.to_string())
+        .replace("@RING@", &ring_sizes())
+        .replace("@VXU@", &crate::timing::VXU_PIPELINE_CYCLES.to_string())
         .replace(
             "@MAGNITUDE_BITS@",
             &crate::numerics::MAGNITUDE_BITS.to_string(),
@@ -836,9 +850,10 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   `wait=U:n` holds it until unit `U` has completed `n` instructions of this token step. Units
   complete in order. No caches, no arbitration, no data-dependent timing: the cycles of a token
   step are a function of its position only, computed by the compiler, counted by the simulator.
-  The sequencer keeps the completion times of each unit's last @RING@ instructions: the timing
-  rules never let that many of a unit's instructions run at once (at most 18, at 256 vector
-  lanes; `timing::COMPLETION_RING`).
+  The sequencer keeps the completion times of a unit's last instructions in a ring
+  (`timing::completion_ring`: @RING@): the timing rules
+  never let that many of a unit's instructions run at once (at most @VXU@ + log2(V), the vector
+  unit's pipeline and reduction tree; `timing::most_running`).
 - **Chaining.** The vector unit streams every operand a word per slot from its first word, and
   every streamed instruction takes the same stages; so a streamed instruction may read what an
   earlier one still writes, with no wait, when it issues late enough to read each word after its

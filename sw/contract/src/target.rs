@@ -294,6 +294,8 @@ pub(crate) fn clock_hz_rule() -> String {
 
 /// Largest matrix-memory word address the ISA encodes (20 bits).
 pub const MAX_MATRIX_WORDS: usize = 1 << 20;
+/// Most lanes a target may have (matrix or vector).
+pub const MAX_LANES: usize = 256;
 /// Fewest words of a matrix tile (a block RAM's depth is more).
 pub const MIN_MATRIX_TILE_WORDS: u32 = 16;
 /// Largest vector-memory element address the ISA encodes (16 bits).
@@ -340,7 +342,7 @@ impl RawTarget {
         let pow2_or_most = |name: &'static str, v: Option<u32>, lo: usize, hi: usize| {
             v.map_or(Ok(hi), |v| pow2(name, v, lo as u32, hi as u32))
         };
-        let lanes = pow2("lanes", self.lanes, 4, 256)?;
+        let lanes = pow2("lanes", self.lanes, 4, MAX_LANES as u32)?;
         let vector_lanes = pow2("vector_lanes", self.vector_lanes, 2, self.lanes)?;
         if !is_short_name(&self.name) {
             return Err(field("name", &self.name, SHORT_NAME_RULE));

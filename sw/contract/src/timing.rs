@@ -33,14 +33,36 @@ pub const SXU_TABLE_CYCLES: u64 = 4;
 /// its own.
 pub const SXU_TABLE_OCCUPANCY: u64 = SXU_TABLE_CYCLES - SXU_CYCLES + 1;
 
-/// Completion times the sequencer keeps per unit (a ring): at most this many less one of a
-/// unit's instructions may be running when another issues. No program comes close: a unit's
-/// next instruction issues once the previous one's occupancy is over, and latency exceeds
-/// occupancy by at most `VXU_PIPELINE_CYCLES` plus a reduction's depth (8 stages at 256 vector
-/// lanes), `MXU_PIPELINE_CYCLES` plus a drain that the occupancy also covers, or the scalar
-/// unit's few cycles, so at most 18 are ever running; the compiled models keep at most 5.
-/// Each ring is two 16-deep distributed RAMs.
-pub const COMPLETION_RING: usize = 32;
+/// The most instructions of one unit that can still be running when another of that unit
+/// issues, on `target`. A unit's next instruction issues once the previous one's occupancy is
+/// over, so instructions overlap by their latency beyond their occupancy: at most
+/// [`VXU_PIPELINE_CYCLES`] plus the reduction tree's `log2(V)` levels on the vector unit, whose
+/// shortest occupancy is a cycle; the matrix unit's [`MXU_PIPELINE_CYCLES`] beyond a drain that
+/// its occupancy also covers, and the scalar unit's few cycles, overlap less. The compiled models
+/// keep at most 5 running.
+pub fn most_running(target: &Target) -> usize {
+    most_running_at(target.vector_lanes)
+}
+
+/// [`most_running`] with `vector_lanes` vector lanes.
+pub(crate) fn most_running_at(vector_lanes: usize) -> usize {
+    VXU_PIPELINE_CYCLES as usize + vector_lanes.trailing_zeros() as usize
+}
+
+/// The completion times the sequencer keeps per unit (a ring) on `target`: more than
+/// [`most_running`], so a wait never names an instruction that has left the ring while it
+/// runs. A power of two, at least 16 (a distributed RAM's depth): 16 up to 64 vector lanes,
+/// 32 beyond, two 16-deep distributed RAMs.
+pub fn completion_ring(target: &Target) -> usize {
+    completion_ring_at(target.vector_lanes)
+}
+
+/// [`completion_ring`] with `vector_lanes` vector lanes.
+pub(crate) fn completion_ring_at(vector_lanes: usize) -> usize {
+    (most_running_at(vector_lanes) + 1)
+        .next_power_of_two()
+        .max(16)
+}
 
 /// The step limit: a token step that has not ended after this many cycles (a
 /// program without its `end`, or waiting for a completion that never comes, as only a damaged
@@ -530,17 +552,18 @@ impl<'t> Clock<'t> {
         match unit.slot() {
             Some(s) => {
                 t = t.max(self.unit_free[s]);
-                // The sequencer keeps the completion times of a unit's last
-                // `COMPLETION_RING` instructions; an older one must have completed.
+                // The sequencer keeps the completion times of a unit's last `completion_ring`
+                // instructions; an older one must have completed.
+                let ring = completion_ring(self.target);
                 let done = &self.completions[s];
-                if done.len() >= COMPLETION_RING && done[done.len() - COMPLETION_RING] > t {
+                if done.len() >= ring && done[done.len() - ring] > t {
                     return Err(Deadlock {
                         index,
                         message: format!(
-                            "issues at cycle {t} with {COMPLETION_RING} {} instructions still \
-                             running (the sequencer tracks at most {})",
+                            "issues at cycle {t} with {ring} {} instructions still running (the \
+                             sequencer tracks at most {})",
                             unit.name(),
-                            COMPLETION_RING - 1
+                            ring - 1
                         ),
                     });
                 }
@@ -758,48 +781,63 @@ mod tests {
         );
     }
 
-    /// Every instruction, in its shortest form, issued back to back without waits on the
-    /// targets with the longest pipelines against occupancy: the completion ring never fills.
+    /// Every instruction, in its shortest form, issued once and then every instruction back to
+    /// back after it, without waits, on targets from the fewest lanes to the most: no more run
+    /// at once than `most_running` says, the bound is met, and the ring is larger.
     #[test]
     fn no_program_outruns_the_completion_ring() {
         use crate::isa::{FieldKind, Op, SPECS};
-        let mut worst = 0;
-        for (lanes, vector_lanes) in [(4, 2), (256, 2), (256, 256)] {
+        let shortest = |spec: &crate::isa::OpSpec| {
+            let values: Vec<i64> = spec
+                .fields
+                .iter()
+                .map(|f| match f.kind {
+                    FieldKind::R => 3,
+                    FieldKind::N | FieldKind::U => 1,
+                    FieldKind::V | FieldKind::M | FieldKind::I => 0,
+                })
+                .collect();
+            Instr {
+                op: Op::from_values(spec.opcode, &values).unwrap(),
+                wait: None,
+            }
+        };
+        let units: Vec<_> = SPECS.iter().filter(|s| s.unit.slot().is_some()).collect();
+        for (lanes, vector_lanes, ring) in [
+            (4, 2, 16),
+            (64, 8, 16),
+            (256, 2, 16),
+            (256, 64, 16),
+            (256, 128, 32),
+            (256, 256, 32),
+        ] {
             let mut t = target();
             t.lanes = lanes;
             t.vector_lanes = vector_lanes;
-            for spec in SPECS.iter().filter(|s| s.unit.slot().is_some()) {
-                let values: Vec<i64> = spec
-                    .fields
-                    .iter()
-                    .map(|f| match f.kind {
-                        FieldKind::R => 3,
-                        FieldKind::N | FieldKind::U => 1,
-                        FieldKind::V | FieldKind::M | FieldKind::I => 0,
-                    })
-                    .collect();
-                let op = Op::from_values(spec.opcode, &values).unwrap();
-                let instr = Instr { op, wait: None };
-                let mut clock = Clock::new(&t, 0);
-                let mut completions = Vec::new();
-                for _ in 0..4 * COMPLETION_RING {
-                    let issued = clock.issue(&instr).unwrap_or_else(|d| {
-                        panic!(
-                            "{} on {lanes}/{vector_lanes} lanes: {}",
-                            spec.mnemonic, d.message
-                        )
-                    });
-                    let running = completions.iter().filter(|&&c| c > issued.issue).count();
-                    worst = worst.max(running + 1);
-                    completions.push(issued.complete);
+            assert_eq!(completion_ring(&t), ring, "{lanes}/{vector_lanes} lanes");
+            let mut worst = 0;
+            for first in &units {
+                for then in units.iter().filter(|s| s.unit == first.unit) {
+                    let mut clock = Clock::new(&t, 0);
+                    let mut completions = Vec::new();
+                    let program = std::iter::once(shortest(first))
+                        .chain(std::iter::repeat_n(shortest(then), 2 * ring));
+                    for instr in program {
+                        let issued = clock.issue(&instr).unwrap_or_else(|d| {
+                            panic!(
+                                "{} after {} on {lanes}/{vector_lanes} lanes: {}",
+                                then.mnemonic, first.mnemonic, d.message
+                            )
+                        });
+                        let running = completions.iter().filter(|&&c| c > issued.issue).count();
+                        worst = worst.max(running);
+                        completions.push(issued.complete);
+                    }
                 }
             }
+            assert_eq!(worst, most_running(&t), "{lanes}/{vector_lanes} lanes");
+            assert!(most_running(&t) < ring);
         }
-        assert!(worst < COMPLETION_RING, "{worst} running at once");
-        assert!(
-            worst > COMPLETION_RING / 4,
-            "the check ran nothing long: {worst}"
-        );
     }
 
     #[test]

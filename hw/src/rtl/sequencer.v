@@ -262,7 +262,7 @@ end
 reg [31:0] now_q;
 reg [31:0] seq_free;
 reg [31:0] free_at [0:3];
-reg [31:0] last_done [0:3];
+reg [31:0] last_done [1:3];   // (the sequencer's own instructions complete in order: none)
 reg [15:0] issued [0:3];
 // Completion times of each unit's last @RING@ instructions (distributed RAM; timing::completion_ring).
 reg [31:0] ring_mxu [0:@RING@-1];
@@ -304,8 +304,10 @@ wire [31:0] i_done_by_latency = now_q + i_lat - ((i_unit == 2'd2) ? fault_latenc
 `else
 wire [31:0] i_done_by_latency = now_q + i_lat;
 `endif
-wire [31:0] i_done = (i_unit != 2'd0 && last_done[i_unit] > i_done_by_latency)
-    ? last_done[i_unit] : i_done_by_latency;
+wire [31:0] i_last_done = (i_unit == 2'd1) ? last_done[1] : (i_unit == 2'd2) ? last_done[2]
+                        : last_done[3];
+wire [31:0] i_done = (i_unit != 2'd0 && i_last_done > i_done_by_latency)
+    ? i_last_done : i_done_by_latency;
 
 // ---- register file -----------------------------------------------------------------------
 // The target's registers (32 or 64) of 64 bits with four write ports (scalar unit 0 and 1,
@@ -352,9 +354,9 @@ always @(posedge clock) begin
         seq_free <= 32'd0;
         for (u = 0; u <= 3; u = u + 1) begin
             free_at[u] <= 32'd0;
-            last_done[u] <= 32'd0;
             issued[u] <= 16'd0;
         end
+        for (u = 1; u <= 3; u = u + 1) last_done[u] <= 32'd0;
     end else if (state == S_PRIME) begin
         if (d3_valid) state <= S_RUN;
     end else if (state == S_RUN && now_q == step_limit - 32'd1) begin

@@ -226,16 +226,30 @@ fn device_args(board: &Board) -> Result<Vec<String>, ToolError> {
     })
 }
 
-/// One resource of the budget check: nextpnr's name, yosys's count, the device's, and what the
-/// count is made of where it is not a count of cells (empty otherwise).
-type Budgeted = (&'static str, u64, u64, String);
+/// One resource of the budget check.
+struct Budgeted {
+    /// nextpnr's name for it.
+    cell: &'static str,
+    /// yosys's count.
+    used: u64,
+    /// The device's.
+    available: u64,
+    /// What the count is made of where it is not a count of cells (empty otherwise), as the
+    /// refusal says it: " (... and ...)".
+    made_of: String,
+}
 
 /// The budget check after synthesis.
 fn budget(board: &Board, synthesis: &Synthesis) -> Vec<Budgeted> {
     let Some(d) = &board.target.device else {
         return Vec::new();
     };
-    let cells = |name, used, available: u32| (name, used, u64::from(available), String::new());
+    let cells = |cell, used, available: u32| Budgeted {
+        cell,
+        used,
+        available: u64::from(available),
+        made_of: String::new(),
+    };
     match board.family {
         Family::Ecp5 => vec![
             cells("LUT4", synthesis.ecp5_luts(), d.luts),
@@ -243,32 +257,32 @@ fn budget(board: &Board, synthesis: &Synthesis) -> Vec<Budgeted> {
             cells("MULT18X18D", synthesis.count("MULT18X18D"), d.dsps),
         ],
         Family::Ice40 => vec![
-            (
-                "ICESTORM_LC",
-                synthesis.ice40_cells(),
-                u64::from(d.luts),
-                format!(
+            Budgeted {
+                cell: "ICESTORM_LC",
+                used: synthesis.ice40_cells(),
+                available: u64::from(d.luts),
+                made_of: format!(
                     " ({} LUTs, and {} flip-flops that cannot share a cell with the LUT \
                      driving them)",
                     synthesis.ice40_luts(),
                     synthesis.lone_flip_flops
                 ),
-            ),
+            },
             cells("SB_RAM40_4K", synthesis.count("SB_RAM40_4K"), d.block_rams),
             cells("SB_MAC16", synthesis.count("SB_MAC16"), d.dsps),
         ],
         Family::Gowin => vec![
-            (
-                "LUT4 sites",
-                synthesis.gowin_sites(),
-                u64::from(d.luts),
-                format!(
+            Budgeted {
+                cell: "LUT4 sites",
+                used: synthesis.gowin_sites(),
+                available: u64::from(d.luts),
+                made_of: format!(
                     " ({} for LUTs, carry cells and distributed RAMs, and {} for flip-flops \
                      that cannot share a slice with the cell driving them)",
                     synthesis.gowin_luts(),
                     synthesis.lone_flip_flops
                 ),
-            ),
+            },
             cells("BSRAM", synthesis.gowin_block_rams(), d.block_rams),
             cells(
                 "MULT18X18",
@@ -286,11 +300,14 @@ fn budget(board: &Board, synthesis: &Synthesis) -> Vec<Budgeted> {
 fn crowded(board: &Board, synthesis: &Synthesis) -> Option<String> {
     let full: Vec<String> = budget(board, synthesis)
         .into_iter()
-        .filter_map(|(cell, used, available, _)| {
-            let share = used as f64 / available.max(1) as f64;
+        .filter_map(|b| {
+            let share = b.used as f64 / b.available.max(1) as f64;
             (share > CROWDED_SHARE).then(|| {
                 format!(
-                    "{used} of the device's {available} {cell} ({:.0}%)",
+                    "{} of the device's {} {} ({:.0}%)",
+                    b.used,
+                    b.available,
+                    b.cell,
                     100.0 * share
                 )
             })
@@ -306,13 +323,13 @@ fn crowded(board: &Board, synthesis: &Synthesis) -> Option<String> {
 
 /// Refuse a synthesis that needs more than the device has, or that made flip-flops of memories.
 fn check_budget(board: &Board, synthesis: &Synthesis) -> Result<(), ToolError> {
-    for (cell, used, available, made_of) in budget(board, synthesis) {
-        if used > available {
+    for b in budget(board, synthesis) {
+        if b.used > b.available {
             return Err(ToolError::Budget {
-                resource: cell.to_string(),
-                used,
-                made_of,
-                available,
+                resource: b.cell.to_string(),
+                used: b.used,
+                made_of: b.made_of,
+                available: b.available,
                 part: board
                     .target
                     .device

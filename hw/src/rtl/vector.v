@@ -468,18 +468,20 @@ reg [@V@*32-1:0] op_diff_w, op_boff_w;
 reg e1_product;
 reg e2_negating, e2_silu;
 // Saturation of the normalisations (at E3): whether to, the largest mantissa, its negation and
-// the bit above it, registered at E2.
+// the bit above it, registered at E2. A width field is five bits, so each fits 32 (the largest,
+// 2^31 - 1, and the negation, 1 - 2^31, even where `bits` - 1 wraps): widened at E3.
 reg e3_saturating;
-reg [47:0] e3_sat_max, e3_sat_min, e3_sat_top;
+reg [31:0] e3_sat_max, e3_sat_top;
+reg signed [31:0] e3_sat_min;
 always @(posedge clock) begin
     e1_product <= (p_op[2] == OP_EXPNEG) || (p_op[2] == OP_MUL) || (p_op[2] == OP_MULS)
                || (p_op[2] == OP_SUMSQ) || (p_op[2] == OP_ROPE);
     e2_negating <= (p_op[3] == OP_EXPNEG);
     e2_silu <= (p_op[3] == OP_SILU);
     e3_saturating <= (p_op[4] == OP_NORM) || (p_op[4] == OP_NORMG);
-    e3_sat_max <= (48'd1 << (p_bits[4] - 5'd1)) - 48'd1;
-    e3_sat_min <= 48'd1 - (48'd1 << (p_bits[4] - 5'd1));
-    e3_sat_top <= 48'd1 << (p_bits[4] - 5'd1);
+    e3_sat_max <= (32'd1 << (p_bits[4] - 5'd1)) - 32'd1;
+    e3_sat_min <= 32'sd1 - $signed(32'd1 << (p_bits[4] - 5'd1));
+    e3_sat_top <= 32'd1 << (p_bits[4] - 5'd1);
 end
 genvar l;
 generate
@@ -631,10 +633,11 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     // the normalisations' saturation: |rounded| <= 2^(bits-1) by the choice of shift
     // (numerics::normalize), so it only meets the two values at the ends.
     assign table_address_w[l*10 +: 10] = table_address;
-    wire sat_high = !e3_rounded[47] && ((e3_rounded & e3_sat_top) != 48'd0);
-    wire sat_low = e3_rounded[47] && ((e3_rounded & e3_sat_max) == 48'd0);
-    wire signed [47:0] e3_saturated = !e3_saturating ? e3_rounded : sat_high ? e3_sat_max
-                                    : sat_low ? e3_sat_min : e3_rounded;
+    wire sat_high = !e3_rounded[47] && ((e3_rounded[31:0] & e3_sat_top) != 32'd0);
+    wire sat_low = e3_rounded[47] && ((e3_rounded[31:0] & e3_sat_max) == 32'd0);
+    wire signed [47:0] e3_saturated = !e3_saturating ? e3_rounded
+                                    : sat_high ? {16'd0, e3_sat_max}
+                                    : sat_low ? {{16{e3_sat_min[31]}}, e3_sat_min} : e3_rounded;
     wire [14:0] entry = entry_w[l*15 +: 15];
     wire [15:0] exp2_t = (e3_exp2_shift == 4'd0) ? {1'b0, entry} : ({1'b0, entry} >> (e3_exp2_shift - 4'd1));
     wire [15:0] exp2_y = (e3_exp2_shift == 4'd0) ? exp2_t : ((exp2_t + 16'd1) >> 1);

@@ -9,7 +9,9 @@
 
 use rust_hdl::prelude::*;
 
-use monorail_contract::target::{Target, MAX_MATRIX_WORDS, MAX_PROGRAM_WORDS, MAX_VECTOR_ELEMENTS};
+use monorail_contract::target::{
+    Target, MAX_LANES, MAX_MATRIX_WORDS, MAX_PROGRAM_WORDS, MAX_VECTOR_ELEMENTS,
+};
 use monorail_contract::timing::STEP_LIMIT_CYCLES;
 
 use crate::pack::{PackBytes, UnpackBytes};
@@ -183,9 +185,10 @@ fn state(name: &str) -> u64 {
     STATES.iter().position(|s| *s == name).expect("a state") as u64
 }
 
-/// Bytes of a word or a reply: at most a 256-lane core's matrix word, 256 (the target's lanes are
-/// a power of two up to 256).
+/// Bytes of a word or a reply: at most a matrix word of the most lanes a target may have
+/// (`MAX_LANES`, a byte each).
 type ByteCount = Bits<9>;
+const _: () = assert!(MAX_LANES < 1 << 9);
 
 /// Words left of a WRITE or READ: at most a space's size, 2^20 at the most (the matrix
 /// memory's 20-bit word addresses). The command's count is 32 bits; one larger than its space is
@@ -351,7 +354,7 @@ impl HostPort {
         debug_assert_eq!(info.len(), INFO_REPLY_BYTES);
         // The byte and word counts' widths hold for a validated target (`ByteCount`,
         // `WordCount`).
-        debug_assert!(lanes <= 256 && target.matrix_words() <= MAX_MATRIX_WORDS);
+        debug_assert!(lanes <= MAX_LANES && target.matrix_words() <= MAX_MATRIX_WORDS);
         let word = lanes.max(16);
         HostPort {
             clock: Default::default(),

@@ -126,6 +126,8 @@ pub fn body() -> String {
     // Both tables are indexed by 8 bits: one block RAM, rsqrt's half then recip's.
     let half = SCALAR_TABLE_ENTRIES / 2;
     assert!(t.rsqrt.len() <= half && t.recip.len() <= half && half == 256);
+    // The shifter keeps recip's index bits below x; rsqrt's index is the top of them.
+    const _: () = assert!(tables::RSQRT_INDEX_BITS <= tables::RECIP_INDEX_BITS);
     decode::prune_opcodes(&render(
         include_str!("rtl/scalar.v"),
         &[

@@ -140,6 +140,38 @@ fn scalar_unit() {
          muli dst=r14 a=r12 imm=-5\nend token=r6",
         &[],
     );
+    // The 64-bit extremes: max's comparison is a subtraction, so the pairs whose difference
+    // overflows (the ISS refuses such a sub or add, not the max); shri's shifter at its ends.
+    // i64::MAX and MIN are built from 48-bit immediates by doubling.
+    let mut text = String::from("li dst=r3 imm=140737488355327\nli dst=r4 imm=-140737488355328\n");
+    for _ in 0..16 {
+        text += "add dst=r3 a=r3 b=r3\nadd dst=r4 a=r4 b=r4\n";
+    }
+    text += "addi dst=r3 a=r3 imm=65535\nli dst=r5 imm=-1\nli dst=r6 imm=0\nli dst=r7 imm=1\n\
+             addi dst=r8 a=r4 imm=1\n";
+    let value = |r: usize| [i64::MAX, i64::MIN, -1, 0, 1, i64::MIN + 1][r - 3];
+    let mut dst = 9;
+    let mut emit = |text: &mut String, op: String| {
+        *text += &format!("{op}\n").replace("dst=?", &format!("dst=r{dst}"));
+        dst += 1;
+    };
+    for a in 3..=8 {
+        for b in 3..=8 {
+            emit(&mut text, format!("max dst=? a=r{a} b=r{b}"));
+        }
+    }
+    // Subtractions that reach the ends without overflowing: -1 - max, min - -1, max - max.
+    for (a, b) in [(5, 3), (4, 5), (3, 3)] {
+        assert!(value(a).checked_sub(value(b)).is_some());
+        emit(&mut text, format!("sub dst=? a=r{a} b=r{b}"));
+    }
+    for a in [3, 4, 5] {
+        for amount in [0, 1, 62, 63] {
+            emit(&mut text, format!("shri dst=? a=r{a} imm={amount}"));
+        }
+    }
+    assert!(dst <= 64, "every result has a register of its own");
+    check(&(text + "end token=r0"), &[]);
     // The tables at their edges (zero, one, powers of two, the largest values) and between.
     for x in [
         0i64,

@@ -3,6 +3,8 @@
 // register their result at stage 2 and write it at its end (latency 3); `rsqrt` and `recip`
 // take one more stage and hold the unit a cycle more, so writes never collide. Write port 0
 // carries `dst` (or the mantissa), port 1 the exponent of `rsqrt` and `recip`.
+// One adder serves `addi`, `add`, `sub` and `max` (its comparison is the subtraction), and one
+// right shifter at stage 2 serves `shri` and the tables' index (the bits below the leading one).
 
 @OPCODES@
 
@@ -29,22 +31,32 @@ always @(*) begin
 @DECODE@
         default: ;
     endcase
+end
+
+// The adder: ra + b, or ra - b (ra + ~b + 1) for sub and max, whose b is rb (the others' is imm).
+wire takes_rb = (opcode == OP_ADD) || (opcode == OP_SUB) || (opcode == OP_MAX);
+wire subtracting = (opcode == OP_SUB) || (opcode == OP_MAX);
+wire [63:0] adder_b = takes_rb ? issue_rb : imm;
+wire [63:0] sum = issue_ra + (subtracting ? ~adder_b : adder_b) + {63'd0, subtracting};
+// ra < rb (signed): the difference's sign, unless the subtraction overflowed. max takes rb then,
+// ra otherwise (equal operands give the same value either way).
+wire ra_less = sum[63] ^ ((issue_ra[63] != issue_rb[63]) && (sum[63] != issue_ra[63]));
+always @(*) begin
     case (opcode)
         OP_LI: simple = imm;
-        OP_ADDI: simple = issue_ra + imm;
-        OP_ADD: simple = issue_ra + issue_rb;
-        OP_SUB: simple = issue_ra - issue_rb;
-        OP_MAX: simple = ($signed(issue_ra) > $signed(issue_rb)) ? issue_ra : issue_rb;
-        OP_SHRI: simple = $signed(issue_ra) >>> imm[5:0];
+        OP_ADDI, OP_ADD, OP_SUB: simple = sum;
+        OP_MAX: simple = ra_less ? issue_rb : issue_ra;
         OP_ANDI: simple = issue_ra & imm;
+        // shri: the shifter at stage 2.
         default: simple = 64'd0;
     endcase
 end
 
 // Arithmetic and muli: the result at stage 2, written at its end. rsqrt and recip: the leading
 // one at stage 2, the table index (the bits below it) at stage 3, the entry written at its end.
-reg s2_simple, s2_muli, s2_rsqrt, s2_recip;
+reg s2_simple, s2_shri, s2_muli, s2_rsqrt, s2_recip;
 reg [63:0] s2_simple_value;
+reg [5:0] s2_shift;
 reg [5:0] s2_dst, s2_exp_dst;
 reg signed [35:0] s2_product;
 reg [63:0] s2_x;
@@ -52,11 +64,13 @@ reg [6:0] s2_length;
 // The operands load only with an issue (their enable; the simulator then skips the work).
 always @(posedge clock) begin
     s2_simple <= issue_sxu && is_simple;
+    s2_shri <= issue_sxu && (opcode == OP_SHRI);
     s2_muli <= issue_sxu && is_muli;
     s2_rsqrt <= issue_sxu && is_rsqrt;
     s2_recip <= issue_sxu && is_recip;
     if (issue_sxu) begin
         s2_simple_value <= simple;
+        s2_shift <= imm[5:0];
         s2_dst <= dst;
         s2_exp_dst <= exp_dst;
         s2_product <= $signed(issue_ra[17:0]) * $signed(imm[17:0]);
@@ -65,16 +79,18 @@ always @(posedge clock) begin
     end
 end
 wire [6:0] s2_lead = s2_length - 7'd1;
-// The table indices, numerics' fraction_index: the `width` bits just below the leading one
-// (zeros past bit 0). With x shifted so that its leading one is at bit 63, they are the top
-// `width` of bits 62..0 for every width: one shifter of a few output bits serves both tables.
-// (x = 0 has lead 127 and gives 0; zero_operand ignores it.)
-wire [63:0] s2_normalised = s2_x << (6'd63 - s2_lead[5:0]);
-wire [@RSQRT_INDEX_BITS@-1:0] rsqrt_fraction = s2_normalised[62 -: @RSQRT_INDEX_BITS@];
-wire [@RECIP_INDEX_BITS@-1:0] recip_fraction = s2_normalised[62 -: @RECIP_INDEX_BITS@];
-// The normalised value's other bits are not needed; the instruction's other fields are the
-// sequencer's.
-wire unused_bits = &{1'b0, s2_normalised[63], s2_normalised[62-@RECIP_INDEX_BITS@:0], issue_instr};
+// The shifter: x with @RECIP_INDEX_BITS@ zeros below it, shifted right (arithmetically) by shri's
+// amount or by the leading one's position. shri's result is its top 64 bits; the bottom
+// @RECIP_INDEX_BITS@ are the `width` bits just below the leading one, numerics' fraction_index,
+// zeros past bit 0, for both tables (rsqrt's index is the top @RSQRT_INDEX_BITS@ of them). (x = 0
+// has lead 127, shifts by 63 and gives 0; zero_operand ignores it.)
+wire [5:0] shift_amount = s2_shri ? s2_shift : s2_lead[5:0];
+wire [63+@RECIP_INDEX_BITS@:0] shifted = $signed({s2_x, @RECIP_INDEX_BITS@'d0}) >>> shift_amount;
+wire [63:0] s2_shri_value = shifted[63+@RECIP_INDEX_BITS@:@RECIP_INDEX_BITS@];
+wire [@RSQRT_INDEX_BITS@-1:0] rsqrt_fraction = shifted[@RECIP_INDEX_BITS@-1 -: @RSQRT_INDEX_BITS@];
+wire [@RECIP_INDEX_BITS@-1:0] recip_fraction = shifted[@RECIP_INDEX_BITS@-1:0];
+// The instruction's other fields are the sequencer's.
+wire unused_bits = &{1'b0, issue_instr};
 reg s3_rsqrt, s3_recip;
 reg [5:0] s3_dst, s3_exp_dst;
 reg [6:0] s3_lead;
@@ -106,7 +122,7 @@ always @(*) begin
     if (s2_simple) begin
         sxu_we0 = 1'b1;
         sxu_wa0 = s2_dst;
-        sxu_wd0 = s2_simple_value;
+        sxu_wd0 = s2_shri ? s2_shri_value : s2_simple_value;
     end else if (s2_muli) begin
         sxu_we0 = 1'b1;
         sxu_wa0 = s2_dst;

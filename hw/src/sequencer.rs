@@ -255,16 +255,22 @@ fn decode_case(d: &OpDecode) -> String {
 }
 
 /// The register file's write ports, with the bits each copy of a port stores. The second ports
-/// of the scalar and vector units write exponents only (`rsqrt`'s and `recip`'s, at least -142;
-/// the 24-bit exponents of `norm`, `normg` and `addalign`), sign-extended from 24 bits: their
-/// copies keep those 24 and sign-extend on read, 1,440 LUT4s fewer on the ECP5 than 64-bit
-/// copies. In simulation a write that is not such a value stops the model.
+/// of the scalar and vector units write exponents only, sign-extended: the scalar unit's are
+/// `rsqrt`'s and `recip`'s (-78 ..= 0, of a 64-bit operand: 12 bits, three of the distributed
+/// RAM's 4-bit columns), the vector unit's the 24-bit exponents of `norm`, `normg` and
+/// `addalign`. Their copies keep those bits and sign-extend on read: on the ECP5 1,440 LUT4s
+/// fewer than 64-bit copies. In simulation a write that is not such a value stops the model.
 const WRITE_PORTS: [(&str, u32); 4] = [
     ("sxu_we0", 64),
-    ("sxu_we1", 24),
+    ("sxu_we1", SXU_EXPONENT_BITS),
     ("vxu_we0", 64),
     ("vxu_we1", 24),
 ];
+
+/// Bits of the scalar unit's exponents (its second write port).
+const SXU_EXPONENT_BITS: u32 = 12;
+// recip's exponent, -15 - k for a leading one at k <= 63, is the smallest.
+const _: () = assert!(-15 - 63 >= -(1 << (SXU_EXPONENT_BITS - 1)));
 
 /// The register file of `registers` registers: copies `rf_<write port>_<read port>`, the
 /// live-value table, the valid bits, the two read ports and (in simulation) the debug read.

@@ -417,10 +417,14 @@ always @(posedge clock) rd_kvstore <= active && (kind == F_KVSTORE);
 // Shifts are clamped to the datapath's 48 bits: a right shift past 48 leaves the sign, which
 // rounds to 0 as any longer one; left shifts past 47 only occur in programs the ISA refuses.
 localparam signed [7:0] SHIFT_RIGHT_MAX = 8'sd48, SHIFT_LEFT_MAX = 8'sd47;
-function signed [7:0] clamp_shift(input signed [24:0] s, input signed [7:0] left_max);
+// s clamped to low ..= high (bounds of 8 bits): compared in 8 bits where s fits them, as a
+// 25-bit comparison takes an adder's carry chain.
+function signed [7:0] clamp_shift(input signed [24:0] s, input signed [7:0] low,
+                                  input signed [7:0] high);
     begin
-        if (s > 25'sd48) clamp_shift = SHIFT_RIGHT_MAX;
-        else if (s < -$signed({{17{left_max[7]}}, left_max})) clamp_shift = -left_max;
+        if (s[24:7] != {18{s[7]}}) clamp_shift = s[24] ? low : high;
+        else if ($signed(s[7:0]) > high) clamp_shift = high;
+        else if ($signed(s[7:0]) < low) clamp_shift = low;
         else clamp_shift = s[7:0];
     end
 endfunction
@@ -430,14 +434,14 @@ wire unused_exponent_bits = &{1'b0, p_rb[2][63:48]};
 // addalign: E = max(ea, eb) - 15; the other operand shifts by E - its exponent.
 wire signed [24:0] align_shift = p_a_big[2] ? ({ea[23], ea} - 25'sd15 - {eb[23], eb})
                                             : ({eb[23], eb} - 25'sd15 - {ea[23], ea});
-wire signed [7:0] align_sh = clamp_shift(align_shift, SHIFT_LEFT_MAX);
+wire signed [7:0] align_sh = clamp_shift(align_shift, -SHIFT_LEFT_MAX, SHIFT_RIGHT_MAX);
 // expneg: a left shift of 12 or more takes any non-zero product past the table's limit.
-wire signed [7:0] expneg_sh = clamp_shift({p_rb[2][23], p_rb[2][23:0]}, 8'sd12);
+wire signed [7:0] expneg_sh = clamp_shift({p_rb[2][23], p_rb[2][23:0]}, -8'sd12,
+                                         SHIFT_RIGHT_MAX);
 // silu: shift_round(m, -(e + 6)) of a 32-bit m, clamped to the table's +-511: a left shift of
 // 10 or more takes any non-zero m past it, a right shift of 33 leaves 0.
 wire signed [24:0] silu_shift = -({ea[23], ea} + 25'sd@SIGMOID_FRACTION@);
-wire signed [7:0] silu_sh = (silu_shift > 25'sd33) ? 8'sd33
-                          : (silu_shift < -25'sd10) ? -8'sd10 : silu_shift[7:0];
+wire signed [7:0] silu_sh = clamp_shift(silu_shift, -8'sd10, 8'sd33);
 // onehot: the register compared with each lane's element index (20 bits).
 wire onehot_in_range = p_ra_fits20[2];
 wire [19:0] onehot_index = p_ra[2][19:0];
@@ -559,7 +563,7 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
                 add_operand = {{4{a[31]}}, a};
             end
             OP_NORM: sr_sh = norm_shift;
-            OP_NORMG, OP_SHRV: sr_sh = clamp_shift(lane_shift, SHIFT_LEFT_MAX);
+            OP_NORMG, OP_SHRV: sr_sh = clamp_shift(lane_shift, -SHIFT_LEFT_MAX, SHIFT_RIGHT_MAX);
             OP_ADDALIGN: begin
                 sr_x = p_a_big[2] ? {{16{b[31]}}, b} : {{16{a[31]}}, a};
                 sr_sh = align_sh;
@@ -588,30 +592,34 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
         e1_x <= add_operand;
     end
 
-    // E1: the shift of shift_round: t = x >> (s - 1) for s > 0, x << -s otherwise, as one
-    // right shifter (a left shift is a right shift of the bit-reversed value, zeros in).
+    // E1: the shift of shift_round: x >> s for s > 0, with the last bit shifted out (x's bit
+    // s - 1, the rounding's), x << -s otherwise, as one right shifter (a left shift is a right
+    // shift of the bit-reversed value, zeros in).
     wire signed [47:0] shift_in = e1_product ? {{12{e1_m1[35]}}, e1_m1} : e1_sr_x;
     wire shift_right = (e1_sh > 8'sd0);
-    wire [7:0] shift_amount = shift_right ? e1_sh - 8'sd1 : -e1_sh;
-    wire [48:0] shifter_in = shift_right ? {shift_in[47], shift_in} : {1'b0, reverse48(shift_in)};
-    wire [48:0] shifter_out = $signed(shifter_in) >>> shift_amount[5:0];
-    wire [47:0] shifted = shift_right ? shifter_out[47:0] : reverse48(shifter_out[47:0]);
-    wire unused_shifter = &{1'b0, shifter_out[48], shift_amount[7:6]};
+    wire [7:0] shift_amount = shift_right ? e1_sh : -e1_sh;
+    wire [49:0] shifter_in = shift_right ? {shift_in[47], shift_in, 1'b0}
+                                         : {1'b0, reverse48(shift_in), 1'b0};
+    wire [49:0] shifter_out = $signed(shifter_in) >>> shift_amount[5:0];
+    wire [47:0] shifted = shift_right ? shifter_out[48:1] : reverse48(shifter_out[48:1]);
+    wire unused_shifter = &{1'b0, shifter_out[49], shift_amount[7:6]};
     reg signed [47:0] e2_t;
-    reg e2_right;
+    reg e2_right, e2_round_bit;
     reg signed [35:0] e2_x;
     always @(posedge clock) if (p_valid[3]) begin
         e2_t <= shifted;
         e2_right <= shift_right;
+        e2_round_bit <= shifter_out[0];
         e2_x <= e1_x;
     end
 
-    // E2: the rounding, one adder: (t + 1) >> 1 right, t left; expneg's negation of it is
-    // (~t + 1) >> 1 right, ~t + 1 left. Then the table's address (saturation waits for E3).
+    // E2: the rounding, one adder: t + the bit shifted out right, t left; expneg's negation of
+    // it, -(t + bit) = ~t + !bit right and ~t + 1 left. Then the table's address (saturation
+    // waits for E3).
     wire negating = e2_negating;
     wire [47:0] round_in = negating ? ~e2_t : e2_t;
-    wire [47:0] round_sum = round_in + {47'd0, e2_right | negating};
-    wire signed [47:0] rounded = e2_right ? {round_sum[47], round_sum[47:1]} : round_sum;
+    wire round_carry = e2_right ? (e2_round_bit ^ negating) : negating;
+    wire signed [47:0] rounded = round_in + {47'd0, round_carry};
     // silu: the sigmoid's input clamped to +-@SIGMOID_MAX@; expneg: 0 from 2^@EXP2_LIMIT_BITS@ on.
     wire q_fits = (rounded[47:9] == {39{rounded[47]}}) && (rounded[9:0] != 10'h200);
     wire [8:0] q_abs = !q_fits ? 9'd@SIGMOID_MAX@ : rounded[47] ? 9'd0 - rounded[8:0] : rounded[8:0];
@@ -651,36 +659,30 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     reg signed [35:0] e4_m2;
     reg signed [47:0] e4_sr;
     reg signed [47:0] e4_x;
-    reg [15:0] e4_exp2;
     reg e4_negative;
+    // expneg's result (exp2's) takes the shifter's register: its shifted product is not needed
+    // past E3.
+    wire expneg_e3 = (p_op[5] == OP_EXPNEG);
     always @(posedge clock) if (p_valid[5]) begin
         e4_m2 <= m2_x * m2_y;
-        e4_sr <= e3_saturated;
+        e4_sr <= !expneg_e3 ? e3_saturated : {32'd0, e3_zero ? 16'd0 : exp2_y};
         e4_x <= e3_add_operand;
-        e4_exp2 <= e3_zero ? 16'd0 : exp2_y;
         e4_negative <= e3_negative;
     end
 
-    // E4: one adder for addalign ((big << 15) + aligned), addsv (a + s, s through the shifter),
-    // rope (x c -+ y s, x c through the shifter) and silu (m * sigmoid: m * (1 - entry) =
-    // (m << 14) - m * entry for a negative input, m * entry otherwise).
+    // E4: one adder for every result: addalign ((big << 15) + aligned), addsv (a + s, s
+    // through the shifter), rope (x c -+ y s, x c through the shifter), silu (m * sigmoid:
+    // m * (1 - entry) = (m << 14) - m * entry for a negative input, m * entry otherwise) and, as
+    // 0 + the shifter's register, the others (expneg's exp2, the normalisations, shrv, the
+    // products that pass the shifter unchanged and the values that do): a multiplexer after the
+    // adder took a LUT or two a bit.
     wire rope_e4 = (p_op[6] == OP_ROPE);
     wire silu_e4 = (p_op[6] == OP_SILU);
-    wire signed [47:0] add_x = rope_e4 ? e4_sr
-                             : (silu_e4 && !e4_negative) ? 48'sd0 : e4_x;
+    wire adds_x = (p_op[6] == OP_ADDALIGN) || (p_op[6] == OP_ADDSV) || (silu_e4 && e4_negative);
+    wire signed [47:0] add_x = rope_e4 ? e4_sr : adds_x ? e4_x : 48'sd0;
     wire signed [47:0] add_y = (rope_e4 || silu_e4) ? {{12{e4_m2[35]}}, e4_m2} : e4_sr;
     wire add_subtract = rope_e4 ? (l % 2 == 0) : (silu_e4 && e4_negative);
-    wire signed [47:0] add_result = add_x + (add_subtract ? ~add_y : add_y) + {47'd0, add_subtract};
-    reg signed [47:0] result;
-    always @(*) begin
-        case (p_op[6])
-            OP_ADDALIGN, OP_ROPE, OP_SILU, OP_ADDSV: result = add_result;
-            OP_EXPNEG: result = {32'd0, e4_exp2};
-            // The normalisations, shrv, the products that pass the shifter unchanged (mul,
-            // muls, sumsq) and the values that do (copies, fills, the reductions' inputs).
-            default: result = e4_sr;
-        endcase
-    end
+    wire signed [47:0] result = add_x + (add_subtract ? ~add_y : add_y) + {47'd0, add_subtract};
     always @(posedge clock) if (p_valid[6]) e5_res_w[l*48 +: 48] <= result;
 end
 // The tables: a block RAM for each pair of lanes, a read port each.

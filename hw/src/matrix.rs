@@ -155,6 +155,10 @@ pub fn body(target: &Target) -> String {
     unpacks += &unpack("acc_we", "acc_we_w", v, 1);
     let sum_bits = 16 + log2(l) as usize;
     let word = |m: VectorMemory| (target.range_of(m).start / v).to_string();
+    let shifting_drain = target
+        .device
+        .as_ref()
+        .is_some_and(|d| d.family.flip_flop_takes_a_lut());
     decode::prune_opcodes(&render(
         include_str!("rtl/matrix.v"),
         &[
@@ -175,16 +179,30 @@ pub fn body(target: &Target) -> String {
             ("LOG_L", log2(l).to_string()),
             ("LOG_V", log2(v).to_string()),
             ("LOG_DRAIN", log2(drain).to_string()),
+            // Where a flip-flop takes a LUT anyway, the drain shifts its words out (each
+            // flip-flop's LUT chooses between the block and the next word); elsewhere it holds
+            // the block, and a multiplexer picks the word of each step.
             (
                 "DRAIN_DATA",
-                if drain == 1 {
-                    "drain".to_string()
+                if drain == 1 || shifting_drain {
+                    format!("drain[{v}*32-1:0]", v = target.vector_lanes)
                 } else {
                     format!(
                         "drain[drain_step[{}:0]*({v}*32) +: {v}*32]",
                         log2(drain) - 1,
                         v = target.vector_lanes
                     )
+                },
+            ),
+            (
+                "DRAIN_SHIFT",
+                if drain > 1 && shifting_drain {
+                    format!(
+                        "\n        drain <= drain >> ({v}*32);",
+                        v = target.vector_lanes
+                    )
+                } else {
+                    String::new()
                 },
             ),
             ("L_MINUS_1", (l - 1).to_string()),

@@ -246,13 +246,12 @@ for (l = 0; l < @L@; l = l + 1) begin : lane
     always @(posedge clock) if (q_col[2] || q_trigger[2]) product <= p;
 `endif
     assign products[l*16 +: 16] = product;
+    // One adder: a matvec column adds to the sum (to zero at a block's first column), an mload
+    // word to zero (a multiplexer after the adder took a LUT a bit).
     reg signed [31:0] sum;
-    always @(posedge clock) begin
-        if (q_col[3] && q_matvec[3])
-            sum <= (q_first_col[3] ? 32'sd0 : sum) + {{16{product[15]}}, product};
-        else if (q_trigger[3] && q_mload[3])
-            sum <= {{16{product[15]}}, product};
-    end
+    always @(posedge clock)
+        if ((q_col[3] && q_matvec[3]) || (q_trigger[3] && q_mload[3]))
+            sum <= ((q_first_col[3] || q_mload[3]) ? 32'sd0 : sum) + {{16{product[15]}}, product};
     assign acc[l*32 +: 32] = sum;
 end
 endgenerate
@@ -288,7 +287,8 @@ end
 reg [@L@*32-1:0] drain;
 reg [15:0] dst_q;
 always @(posedge clock) if (issue_mxu) dst_q <= d_dst;
-// The drain register holds a block while its words leave, the word of step s by index.
+// The drain register holds a block while its words leave: the word of step s by index, or
+// (where a flip-flop takes a LUT of its own anyway) shifted down a word a step.
 wire [@V@*32-1:0] drain_data = @DRAIN_DATA@;
 reg drain_on;
 reg [15:0] drain_word;
@@ -303,7 +303,7 @@ always @(posedge clock) begin
         drain_word <= q_block_word[4];
         drain_left <= q_rows_left[4];
         drain_step <= 16'd0;
-    end else if (drain_on) begin
+    end else if (drain_on) begin@DRAIN_SHIFT@
         drain_word <= drain_word + 16'd1;
         drain_left <= (drain_left > 18'd@V@) ? drain_left - 18'd@V@ : 18'd0;
         drain_step <= drain_step + 16'd1;

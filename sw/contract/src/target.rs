@@ -117,6 +117,17 @@ pub enum Family {
 impl Family {
     /// Every family, in declaration order.
     pub const ALL: [Family; 3] = [Family::Ecp5, Family::Ice40, Family::Gowin];
+
+    /// Whether a flip-flop shares its logic cell only with the LUT that drives it, so that one
+    /// loaded from another flip-flop (a pipeline's copy, a register that holds a value) takes a
+    /// LUT of its own: the iCE40's and the Gowins' cells. The ECP5's slice loads a flip-flop
+    /// from routing as well.
+    pub fn flip_flop_takes_a_lut(self) -> bool {
+        match self {
+            Family::Ecp5 => false,
+            Family::Ice40 | Family::Gowin => true,
+        }
+    }
 }
 
 impl std::fmt::Display for Family {

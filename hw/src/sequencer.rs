@@ -254,16 +254,16 @@ fn decode_case(d: &OpDecode) -> String {
     s
 }
 
-/// The register file's write ports, with the bits each copy of a port stores. The second ports
-/// of the scalar and vector units write exponents only, sign-extended: the scalar unit's are
-/// `rsqrt`'s and `recip`'s (-78 ..= 0, of a 64-bit operand: 12 bits, three of the distributed
-/// RAM's 4-bit columns), the vector unit's the 24-bit exponents of `norm`, `normg` and
-/// `addalign`. Their copies keep those bits and sign-extend on read: on the ECP5 1,440 LUT4s
-/// fewer than 64-bit copies. In simulation a write that is not such a value stops the model.
+/// The register file's write ports, with the bits each copy of a port stores. The first ports
+/// of the scalar and vector units write registers whole (`isa::REGISTER_BITS`); the second ports
+/// write exponents only: the scalar unit's are `rsqrt`'s and `recip`'s (-78 ..= 0: 12 bits,
+/// three of the distributed RAM's 4-bit columns), the vector unit's the 24-bit exponents of
+/// `norm`, `normg` and `addalign`. Each copy keeps its bits and sign-extends on read to the
+/// 64-bit operand buses. In simulation a write that is not such a value stops the model.
 const WRITE_PORTS: [(&str, u32); 4] = [
-    ("sxu_we0", 64),
+    ("sxu_we0", isa::REGISTER_BITS),
     ("sxu_we1", SXU_EXPONENT_BITS),
-    ("vxu_we0", 64),
+    ("vxu_we0", isa::REGISTER_BITS),
     ("vxu_we1", 24),
 ];
 
@@ -428,6 +428,7 @@ pub fn body(target: &Target) -> String {
             ),
             ("PB", bits_for(target.program_words as u64 - 1).to_string()),
             ("IB", isa::stored_bits().to_string()),
+            ("REGISTER_BITS", isa::REGISTER_BITS.to_string()),
             // The completion rings: a wait's slot is its count's low bits.
             ("RING", completion_ring(target).to_string()),
             ("STEP_LIMIT", STEP_LIMIT_CYCLES.to_string()),

@@ -20,7 +20,8 @@ pub mod verilated;
 
 use monorail_contract::bundle::{Bundle, BundleError};
 use monorail_contract::isa::{
-    check_element, length, Access, Op, Role, REGISTERS, REG_POS, REG_TOKEN,
+    check_element, fits_register, length, Access, Op, Role, REGISTERS, REGISTER_BITS, REG_POS,
+    REG_TOKEN,
 };
 use monorail_contract::numerics::{
     argmax, bit_length, cache_exponent, exp2_neg_q15, magnitude, normalize, normalize_by,
@@ -239,10 +240,18 @@ impl Iss {
         &self.regs
     }
 
-    fn set(&mut self, r: i64, value: i64) {
+    /// Write register `r` (a write to `r0` is dropped): a value wider than a register
+    /// ([`REGISTER_BITS`]) is a fault.
+    fn set(&mut self, r: i64, value: i64) -> Result<(), Fault> {
+        if !fits_register(value) {
+            return Err(format!(
+                "r{r} = {value} does not fit a register's {REGISTER_BITS} bits"
+            ));
+        }
         if r != 0 {
             self.regs[r as usize] = value;
         }
+        Ok(())
     }
 
     fn reg(&self, r: i64) -> i64 {
@@ -253,7 +262,7 @@ impl Iss {
     fn set_magnitude(&mut self, mag: i64, dst: i64, n: usize) -> Result<(), Fault> {
         if mag != 0 {
             let m = magnitude(self.slice(dst, n)?.iter().map(|&v| v as i64));
-            self.set(mag, m as i64);
+            self.set(mag, m as i64)?;
         }
         Ok(())
     }
@@ -397,15 +406,17 @@ impl Iss {
         let n = |raw: i64| length(raw, pos);
         match *op {
             Op::Nop { .. } | Op::End { .. } => {}
-            Op::Li { dst, imm } => self.set(dst, imm),
-            Op::Addi { dst, a, imm } => self.set(dst, checked(self.reg(a).checked_add(imm))?),
-            Op::Add { dst, a, b } => self.set(dst, checked(self.reg(a).checked_add(self.reg(b)))?),
-            Op::Sub { dst, a, b } => self.set(dst, checked(self.reg(a).checked_sub(self.reg(b)))?),
-            Op::Max { dst, a, b } => self.set(dst, self.reg(a).max(self.reg(b))),
-            Op::Shri { dst, a, imm } => self.set(dst, self.reg(a) >> imm),
-            Op::Andi { dst, a, imm } => self.set(dst, self.reg(a) & imm),
+            Op::Li { dst, imm } => self.set(dst, imm)?,
+            // (Operands of 48 bits: no i64 arithmetic overflows; `set` refuses a result wider
+            // than a register.)
+            Op::Addi { dst, a, imm } => self.set(dst, self.reg(a) + imm)?,
+            Op::Add { dst, a, b } => self.set(dst, self.reg(a) + self.reg(b))?,
+            Op::Sub { dst, a, b } => self.set(dst, self.reg(a) - self.reg(b))?,
+            Op::Max { dst, a, b } => self.set(dst, self.reg(a).max(self.reg(b)))?,
+            Op::Shri { dst, a, imm } => self.set(dst, self.reg(a) >> imm)?,
+            Op::Andi { dst, a, imm } => self.set(dst, self.reg(a) & imm)?,
             Op::Muli { dst, a, imm } => {
-                self.set(dst, multiplicand(self.reg(a))? * multiplicand(imm)?)
+                self.set(dst, multiplicand(self.reg(a))? * multiplicand(imm)?)?
             }
             Op::Rsqrt { mant, exp, a } | Op::Recip { mant, exp, a } => {
                 let x = u64::try_from(self.reg(a)).map_err(|_| "negative operand".to_string())?;
@@ -414,8 +425,8 @@ impl Iss {
                 } else {
                     recip(x)
                 };
-                self.set(mant, r.mant as i64);
-                self.set(exp, r.exp as i64);
+                self.set(mant, r.mant as i64)?;
+                self.set(exp, r.exp as i64)?;
             }
             Op::Matvec {
                 dst,
@@ -509,7 +520,7 @@ impl Iss {
                     normalize_by(&values, ein, bits, given, &mut out)
                 };
                 self.store32(dst, &out)?;
-                self.set(eout, exp as i64);
+                self.set(eout, exp as i64)?;
             }
             Op::Normg {
                 dst,
@@ -531,8 +542,8 @@ impl Iss {
                 let mut out = vec![0; values.len()];
                 let exp = normalize_grouped(&values, &element_exps, 1, width(bits)?, &mut out);
                 self.store32(dst, &out)?;
-                self.set(eout, exp as i64);
-                self.set(max, out.iter().max().copied().unwrap_or(0) as i64);
+                self.set(eout, exp as i64)?;
+                self.set(max, out.iter().max().copied().unwrap_or(0) as i64)?;
             }
             Op::Mul {
                 dst,
@@ -572,7 +583,7 @@ impl Iss {
                 self.map2(dst, a, b, n(len), |p, q| {
                     Ok(shift_round(p, e - ea) + shift_round(q, e - eb))
                 })?;
-                self.set(eout, e as i64);
+                self.set(eout, e as i64)?;
                 self.set_magnitude(mag, dst, n(len))?;
             }
             Op::Rope {
@@ -647,7 +658,7 @@ impl Iss {
                     }
                     Ok(exp2_neg_q15(u.min(EXP2_INPUT_LIMIT)))
                 })?;
-                self.set(sum, total);
+                self.set(sum, total)?;
             }
             Op::Shrv {
                 dst,
@@ -673,19 +684,19 @@ impl Iss {
                     let m = multiplicand(m as i64)?;
                     total += m * m;
                 }
-                self.set(dst, total);
+                self.set(dst, total)?;
             }
             Op::Sum { dst, src, n: len } => {
                 let v = self.slice(src, n(len))?.iter().map(|&x| x as i64).sum();
-                self.set(dst, v);
+                self.set(dst, v)?;
             }
             Op::Vmax { dst, src, n: len } => {
                 let v = self.slice(src, n(len))?.iter().max().copied().unwrap_or(0);
-                self.set(dst, v as i64);
+                self.set(dst, v as i64)?;
             }
             Op::Argmax { dst, src, n: len } => {
                 let v = argmax(self.slice(src, n(len))?);
-                self.set(dst, v as i64);
+                self.set(dst, v as i64)?;
             }
             Op::Onehot { dst, n: len, idx } => {
                 let k = self.reg(idx);
@@ -696,7 +707,7 @@ impl Iss {
                 let at = address(checked(src.checked_add(self.reg(idx)))?)?;
                 check_element(&self.target, Role::VxuRead, at)?;
                 let v = self.vector[at];
-                self.set(dst, v as i64);
+                self.set(dst, v as i64)?;
             }
             Op::Setv { dst, idx, src } => {
                 let at = address(checked(dst.checked_add(self.reg(idx)))?)?;

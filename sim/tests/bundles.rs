@@ -126,6 +126,15 @@ fn malformed_programs_fault_instead_of_panicking() {
             "li dst=r20 imm=140737488355327\nmuli dst=r21 a=r20 imm=1000 wait=sxu:1",
             "multiplier input 140737488355327",
         ),
+        // Register results past 48 bits, either way.
+        (
+            "li dst=r20 imm=140737488355327\naddi dst=r21 a=r20 imm=1 wait=sxu:1",
+            "r21 = 140737488355328 does not fit a register's 48 bits",
+        ),
+        (
+            "li dst=r20 imm=-140737488355328\nli dst=r22 imm=1\nsub dst=r21 a=r20 b=r22 wait=sxu:2",
+            "r21 = -140737488355329 does not fit a register's 48 bits",
+        ),
         (
             "li dst=r20 imm=300000\nmuls dst=v40960 a=v0 n=4 s=r20 wait=sxu:1",
             "multiplier input 300000",

@@ -1,4 +1,5 @@
-// The scalar unit: 64-bit register arithmetic and the reciprocal (square root) tables. The
+// The scalar unit: register arithmetic in the registers' 48 bits (results sign-extended to the
+// 64-bit write ports) and the reciprocal (square root) tables. The
 // issued instruction arrives registered (the cycle after issue, stage 1). Arithmetic and `muli`
 // register their result at stage 2 and write it at its end (latency 3); `rsqrt` and `recip`
 // take one more stage and hold the unit a cycle more, so writes never collide. Write port 0
@@ -36,15 +37,18 @@ end
 // The adder: ra + b, or ra - b (ra + ~b + 1) for sub and max, whose b is rb (the others' is imm).
 wire takes_rb = (opcode == OP_ADD) || (opcode == OP_SUB) || (opcode == OP_MAX);
 wire subtracting = (opcode == OP_SUB) || (opcode == OP_MAX);
-wire [63:0] adder_b = takes_rb ? issue_rb : imm;
-wire [63:0] sum = issue_ra + (subtracting ? ~adder_b : adder_b) + {63'd0, subtracting};
+// Operands and results are registers' 48 bits (a wider result is a fault); their top 16 bits on
+// the buses are copies of bit 47.
+wire [47:0] ra = issue_ra[47:0], rb = issue_rb[47:0];
+wire [47:0] adder_b = takes_rb ? rb : imm[47:0];
+wire [47:0] sum = ra + (subtracting ? ~adder_b : adder_b) + {47'd0, subtracting};
 // ra < rb (signed): the difference's sign, unless the subtraction overflowed. max takes rb then,
 // ra otherwise (equal operands give the same value either way).
-wire ra_less = sum[63] ^ ((issue_ra[63] != issue_rb[63]) && (sum[63] != issue_ra[63]));
+wire ra_less = sum[47] ^ ((ra[47] != rb[47]) && (sum[47] != ra[47]));
 always @(*) begin
     case (opcode)
         OP_LI: simple = imm;
-        OP_ADDI, OP_ADD, OP_SUB: simple = sum;
+        OP_ADDI, OP_ADD, OP_SUB: simple = {{16{sum[47]}}, sum};
         OP_MAX: simple = ra_less ? issue_rb : issue_ra;
         OP_ANDI: simple = issue_ra & imm;
         // shri: the shifter at stage 2.
@@ -59,7 +63,7 @@ reg [63:0] s2_simple_value;
 reg [5:0] s2_shift;
 reg [5:0] s2_dst, s2_exp_dst;
 reg signed [35:0] s2_product;
-reg [63:0] s2_x;
+reg [47:0] s2_x;
 reg [6:0] s2_length;
 // The operands load only with an issue (their enable; the simulator then skips the work).
 always @(posedge clock) begin
@@ -74,8 +78,8 @@ always @(posedge clock) begin
         s2_dst <= dst;
         s2_exp_dst <= exp_dst;
         s2_product <= $signed(issue_ra[17:0]) * $signed(imm[17:0]);
-        s2_x <= issue_ra;
-        s2_length <= bit_length64(issue_ra);
+        s2_x <= ra;
+        s2_length <= bit_length64({16'd0, ra});  // (ra >= 0: a negative one is a fault)
     end
 end
 wire [6:0] s2_lead = s2_length - 7'd1;
@@ -85,8 +89,8 @@ wire [6:0] s2_lead = s2_length - 7'd1;
 // zeros past bit 0, for both tables (rsqrt's index is the top @RSQRT_INDEX_BITS@ of them). (x = 0
 // has lead 127, shifts by 63 and gives 0; zero_operand ignores it.)
 wire [5:0] shift_amount = s2_shri ? s2_shift : s2_lead[5:0];
-wire [63+@RECIP_INDEX_BITS@:0] shifted = $signed({s2_x, @RECIP_INDEX_BITS@'d0}) >>> shift_amount;
-wire [63:0] s2_shri_value = shifted[63+@RECIP_INDEX_BITS@:@RECIP_INDEX_BITS@];
+wire [47+@RECIP_INDEX_BITS@:0] shifted = $signed({s2_x, @RECIP_INDEX_BITS@'d0}) >>> shift_amount;
+wire [63:0] s2_shri_value = {{16{shifted[47+@RECIP_INDEX_BITS@]}}, shifted[47+@RECIP_INDEX_BITS@:@RECIP_INDEX_BITS@]};
 wire [@RSQRT_INDEX_BITS@-1:0] rsqrt_fraction = shifted[@RECIP_INDEX_BITS@-1 -: @RSQRT_INDEX_BITS@];
 wire [@RECIP_INDEX_BITS@-1:0] recip_fraction = shifted[@RECIP_INDEX_BITS@-1:0];
 // The instruction's other fields are the sequencer's.

@@ -115,6 +115,15 @@ pub const REG_POS: u8 = 1;
 pub const REG_TOKEN: u8 = 2;
 /// Number of scalar registers.
 pub const REGISTERS: usize = 64;
+/// Bits of a scalar register: a signed value of 48 bits, the vector datapath's width. An
+/// instruction whose register result does not fit is a fault (the register file keeps no more).
+pub const REGISTER_BITS: u32 = 48;
+
+/// Whether `value` fits a register ([`REGISTER_BITS`], signed).
+pub fn fits_register(value: i64) -> bool {
+    let half = 1i64 << (REGISTER_BITS - 1);
+    (-half..half).contains(&value)
+}
 /// The most register fields an instruction reads: the register file's read ports (each costs a
 /// copy of the file per write port in the hardware, so the formats keep to two).
 pub const REGISTER_READS: usize = 2;
@@ -744,6 +753,7 @@ pub fn manual() -> String {
         .replace("@CHAIN@", &crate::timing::VXU_CHAIN_CYCLES.to_string())
         .replace("@RING@", &ring_sizes())
         .replace("@VXU@", &crate::timing::VXU_PIPELINE_CYCLES.to_string())
+        .replace("@REGISTER_BITS@", &REGISTER_BITS.to_string())
         .replace(
             "@MAGNITUDE_BITS@",
             &crate::numerics::MAGNITUDE_BITS.to_string(),
@@ -836,10 +846,11 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   A value that does not fit the memory it is stored to is a fault. Operands streamed together
   share their lane (`address mod V`); words moved whole by the matrix unit start on a word. The
   host writes any memory when it loads a bundle.
-- **Scalar unit (SXU).** 64 registers of 64 bits, or 32 where the target says `registers = 32`
-  (register fields keep their 6 bits; a program naming a register the target lacks is refused):
-  `r0` reads as zero, `r1` holds the position and `r2` the input token (set by the host when a
-  token step starts).
+- **Scalar unit (SXU).** 64 registers of @REGISTER_BITS@ bits (signed; an instruction whose
+  register result does not fit is a fault), or 32 registers where the target says
+  `registers = 32` (register fields keep their 6 bits; a program naming a register the target
+  lacks is refused): `r0` reads as zero, `r1` holds the position and `r2` the input token (set by
+  the host when a token step starts).
 - **Sequencer.** Issues one instruction per cycle, in program order; no branches. The repeat
   counts are inside the instructions (a whole matrix-vector product is one `matvec`), and lengths
   may follow the position (`P` = `pos + 1`), so a program serves every position. A token step
@@ -1698,6 +1709,18 @@ mod tests {
         assert_eq!(length(n, 0), 3);
         assert_eq!(length(n, 9), 12);
         assert_eq!(length(5, 9), 5);
+    }
+
+    #[test]
+    fn registers_hold_signed_48_bit_values() {
+        let (max, min) = ((1i64 << 47) - 1, -(1i64 << 47));
+        assert!(fits_register(max) && fits_register(min) && fits_register(0));
+        assert!(!fits_register(max + 1) && !fits_register(min - 1));
+        assert!(!fits_register(i64::MAX) && !fits_register(i64::MIN));
+        // li's immediate is a register's width: every value it encodes fits.
+        let li = spec_by_mnemonic("li").unwrap();
+        let imm = li.fields.iter().find(|f| f.name == "imm").unwrap();
+        assert_eq!(imm.bits, REGISTER_BITS);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use monorail_contract::isa::{Role, Unit};
+use monorail_contract::isa::{self, Role, Unit};
 use monorail_contract::numerics::{
     tables, EXP2_INPUT_LIMIT, MAGNITUDE_BITS, PHASE_BITS, PHASE_INDEX_BITS, Q14_ONE,
     SIGMOID_INPUT_FRACTION_BITS, SIGMOID_INPUT_MAX, SINE_QUARTER_ENTRIES,
@@ -284,10 +284,24 @@ fn reduction(mnemonic: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
+/// Bits of the reduction's values: a register's and one more, for a maximum's difference.
+const LA_BITS: u32 = isa::REGISTER_BITS + 1;
+/// Bits of a reduction tree's node: whether it holds a value, the value's element index (20
+/// bits, for argmax) and the value.
+const NODE_BITS: u32 = 1 + 20 + LA_BITS;
+
 /// The reduction tree's levels above the lane accumulators, the last writing register port 0.
 fn slow_tree(v: usize) -> String {
     let levels = log2(v) as usize;
     let mut s = String::new();
+    // A node: {has, element index (20 bits), value (LA_BITS)}.
+    let (top, la, la_top, index_top, pad) = (
+        NODE_BITS - 1,
+        LA_BITS,
+        LA_BITS - 1,
+        LA_BITS + 19,
+        64 - LA_BITS,
+    );
     let node0 = |i: usize| format!("{{la_has[{i}], la_idx[{i}], la_val[{i}]}}");
     let mut prev: Vec<String> = (0..v).map(node0).collect();
     let mut prev_fire = "t0_fire".to_string();
@@ -297,7 +311,7 @@ fn slow_tree(v: usize) -> String {
         let n = v >> level;
         let _ = writeln!(
             s,
-            "reg [84:0] t{level} [0:{}];\nreg t{level}_fire;\nreg [1:0] t{level}_mode;\nreg [5:0] t{level}_rd;\nalways @(posedge clock) begin\n    t{level}_fire <= {prev_fire};\n    t{level}_mode <= {prev_mode};\n    t{level}_rd <= {prev_rd};",
+            "reg [{top}:0] t{level} [0:{}];\nreg t{level}_fire;\nreg [1:0] t{level}_mode;\nreg [5:0] t{level}_rd;\nalways @(posedge clock) begin\n    t{level}_fire <= {prev_fire};\n    t{level}_mode <= {prev_mode};\n    t{level}_rd <= {prev_rd};",
             n - 1
         );
         // Each level loads with the fire from the level before (see norm_tree).
@@ -318,14 +332,15 @@ fn slow_tree(v: usize) -> String {
     }
     let _ = writeln!(
         s,
-        "wire [84:0] t_final = combine({prev_mode}, {}, {});\n\
+        "wire [{top}:0] t_final = combine({prev_mode}, {}, {});\n\
+         wire [63:0] t_final_value = {{{{{pad}{{t_final[{la_top}]}}}}, t_final[{la_top}:0]}};\n\
          always @(*) begin\n\
          \x20   vxu_we0 = {prev_fire};\n\
          \x20   vxu_wa0 = {prev_rd};\n\
          \x20   case ({prev_mode})\n\
-         \x20       R_SUM, R_MAG: vxu_wd0 = t_final[63:0];\n\
-         \x20       R_MAX: vxu_wd0 = t_final[84] ? t_final[63:0] : 64'd0;\n\
-         \x20       default: vxu_wd0 = t_final[84] ? {{{{44{{t_final[83]}}}}, t_final[83:64]}} : 64'd0;\n\
+         \x20       R_SUM, R_MAG: vxu_wd0 = t_final_value;\n\
+         \x20       R_MAX: vxu_wd0 = t_final[{top}] ? t_final_value : 64'd0;\n\
+         \x20       default: vxu_wd0 = t_final[{top}] ? {{{{44{{t_final[{index_top}]}}}}, t_final[{index_top}:{la}]}} : 64'd0;\n\
          \x20   endcase\n\
          end",
         prev[0], prev[1]
@@ -450,6 +465,11 @@ pub fn body(target: &Target) -> String {
             ("TREE", slow_tree(v)),
             ("NORM_TREE", norm_tree(v)),
             ("SINE_INIT", sine_init.trim_end().to_string()),
+            ("REGISTER_BITS", isa::REGISTER_BITS.to_string()),
+            ("LA_BITS", LA_BITS.to_string()),
+            ("LA_BITS_MINUS_1", (LA_BITS - 1).to_string()),
+            ("LA_PAD", (LA_BITS - 32).to_string()),
+            ("NODE_BITS", NODE_BITS.to_string()),
             ("V", v.to_string()),
             ("LOG_V", log2(v).to_string()),
             ("LOG_L", log2(l).to_string()),

@@ -736,8 +736,10 @@ wire [@V@-1:0] input_we_w = (p_dst_mem[7] == M_INPUT) ? write_lanes : {@V@{1'b0}
 // ---- the reduction tree (register results) ------------------------------------------------------
 // Lane accumulators take each slot's results at E5; the tree then combines lanes pairwise, one
 // level a cycle, the last level writing the register file. Each lane accumulator has one adder:
-// sums add, maxima subtract and look at the sign (values are far below 2^63).
-reg signed [63:0] la_val [0:@V@-1];
+// sums add, maxima subtract and look at the sign. Values are a register's @REGISTER_BITS@ bits,
+// kept in @LA_BITS@: a maximum's difference needs the one more, and a sum that fits a register (a
+// wider one is a fault) comes out exact however its partial sums wrap.
+reg signed [@LA_BITS@-1:0] la_val [0:@V@-1];
 reg [19:0] la_idx [0:@V@-1];
 reg la_has [0:@V@-1];
 reg t0_fire;
@@ -759,24 +761,24 @@ always @(posedge clock) begin
     t0_rd <= p_rd0[7];
     if (reduce_slot) begin
         for (rl = 0; rl < @V@; rl = rl + 1) begin : lanes_acc
-            reg signed [63:0] x, total;
+            reg signed [@LA_BITS@-1:0] x, total;
             reg [31:0] magnitude;
             reg signed [19:0] e;
-            x = {{16{final_w[rl*48+47]}}, final_w[rl*48 +: 48]};
+            x = {{(@LA_BITS@-48){final_w[rl*48+47]}}, final_w[rl*48 +: 48]};
             e = e5_base + $signed({12'd0, rl[7:0]});
             // The sum, or la_val - x (negative when x is larger).
-            total = la_val[rl] + (reduce_max ? ~x : x) + {63'd0, reduce_max};
+            total = la_val[rl] + (reduce_max ? ~x : x) + {@LA_BITS_MINUS_1@'d0, reduce_max};
             // |x| of a stored result (32 bits at most: the ISA refuses wider ones).
             magnitude = x[31] ? 32'd0 - x[31:0] : x[31:0];
             if (p_first[7]) begin
                 la_has[rl] <= p_mask[7][rl];
-                la_val[rl] <= !p_mask[7][rl] ? 64'sd0 : reduce_mag ? {32'd0, magnitude} : x;
+                la_val[rl] <= !p_mask[7][rl] ? @LA_BITS@'sd0 : reduce_mag ? {@LA_PAD@'d0, magnitude} : x;
                 la_idx[rl] <= e;
             end else if (p_mask[7][rl]) begin
                 la_has[rl] <= 1'b1;
-                if (reduce_mag) la_val[rl] <= la_val[rl] | {32'd0, magnitude};
+                if (reduce_mag) la_val[rl] <= la_val[rl] | {@LA_PAD@'d0, magnitude};
                 else if (!reduce_max) la_val[rl] <= total;
-                else if (!la_has[rl] || total[63]) begin
+                else if (!la_has[rl] || total[@LA_BITS@-1]) begin
                     la_val[rl] <= x;
                     la_idx[rl] <= e;
                 end
@@ -788,8 +790,9 @@ end
 // index. The sum, the OR, the comparison and the tie test work side by side on the registered
 // nodes, and the mode only selects among their results: the last level feeds the register file
 // in the same cycle.
-function [84:0] combine(input [1:0] mode, input [84:0] x, input [84:0] y);
-    reg signed [63:0] xv, yv;
+function [@NODE_BITS@-1:0] combine(input [1:0] mode, input [@NODE_BITS@-1:0] x,
+                                   input [@NODE_BITS@-1:0] y);
+    reg signed [@LA_BITS@-1:0] xv, yv;
     reg [19:0] xi, yi;
     reg xh, yh;
     begin

@@ -67,12 +67,12 @@ fn the_gowin_core_synthesises_as_its_estimate_says() {
         device.luts
     );
     // But a flip-flop shares a slice only with the LUT or carry cell driving it, and with the
-    // flip-flops fed by flip-flops, multipliers and RAMs the core needs more LUT4 sites than
-    // the device has: no placement is legal, which is why nextpnr finds none. When this fails,
-    // the core may place: build `monorail bitstream --board tangnano-20k` and update the
-    // board's `no_bitstream_yet`.
+    // flip-flops fed by flip-flops, multipliers and RAMs the core needs nearly every LUT4 site:
+    // with the board top, 20,591 of the 20,736 (99%, at the 48-bit registers), where nextpnr's
+    // analytic placer finds no legal placement. When this fails, the core may place: build
+    // `monorail bitstream --board tangnano-20k` and update the board's `no_bitstream_yet`.
     assert!(
-        s.gowin_sites() > u64::from(device.luts),
+        s.gowin_sites() * 100 > u64::from(device.luts) * 97,
         "{} LUT4 sites of {} ({} flip-flops alone in theirs)",
         s.gowin_sites(),
         device.luts,

@@ -1,11 +1,11 @@
 // The scalar unit: register arithmetic in the registers' 48 bits (results sign-extended to the
-// 64-bit write ports) and the reciprocal (square root) tables. The
-// issued instruction arrives registered (the cycle after issue, stage 1). Arithmetic and `muli`
-// register their result at stage 2 and write it at its end (latency 3); `rsqrt` and `recip`
-// take one more stage and hold the unit a cycle more, so writes never collide. Write port 0
-// carries `dst` (or the mantissa), port 1 the exponent of `rsqrt` and `recip`.
-// One adder serves `addi`, `add`, `sub` and `max` (its comparison is the subtraction), and one
-// right shifter at stage 2 serves `shri` and the tables' index (the bits below the leading one).
+// 64-bit write ports) and the reciprocal (square root) tables. The issued instruction arrives
+// registered (the cycle after issue, stage 1). Arithmetic and `muli` register their result at
+// stage 2 and write it at its end (latency 3); `rsqrt` and `recip` take one more stage and hold
+// the unit a cycle more, so writes never collide. Write port 0 carries `dst` (or the mantissa),
+// port 1 the exponent of `rsqrt` and `recip`. One adder serves `addi`, `add`, `sub` and `max`
+// (its comparison is the subtraction), and one right shifter at stage 2 serves `shri` and the
+// tables' index (the bits below the leading one).
 
 @OPCODES@
 
@@ -79,12 +79,12 @@ always @(posedge clock) begin
         s2_exp_dst <= exp_dst;
         s2_product <= $signed(issue_ra[17:0]) * $signed(imm[17:0]);
         s2_x <= ra;
-        s2_length <= bit_length64({16'd0, ra});  // (ra >= 0: a negative one is a fault)
+        s2_length <= bit_length64({16'd0, ra});  // (rsqrt's, recip's: a negative ra is a fault)
     end
 end
 wire [6:0] s2_lead = s2_length - 7'd1;
 // The shifter: x with @RECIP_INDEX_BITS@ zeros below it, shifted right (arithmetically) by shri's
-// amount or by the leading one's position. shri's result is its top 64 bits; the bottom
+// amount or by the leading one's position. shri's result is its top 48 bits; the bottom
 // @RECIP_INDEX_BITS@ are the `width` bits just below the leading one, numerics' fraction_index,
 // zeros past bit 0, for both tables (rsqrt's index is the top @RSQRT_INDEX_BITS@ of them). (x = 0
 // has lead 127, shifts by 63 and gives 0; zero_operand ignores it.)

@@ -311,12 +311,12 @@ wire [31:0] i_done = (i_unit != 2'd0 && i_last_done > i_done_by_latency)
 
 // ---- register file -----------------------------------------------------------------------
 // The target's registers (32 or 64) of @REGISTER_BITS@ bits, sign-extended to the 64-bit
-// operand buses, with four write ports (scalar unit 0 and 1,
-// vector unit 0 and 1) and two read ports (the issue's operands: no instruction reads more), as
-// distributed RAM: one copy per write port and read port, each written by its port and read
-// asynchronously (the copies of the two ports that write only exponents keep 12 or 24 bits),
-// and a live-value table saying which port wrote each register last. A step starts with every register invalid: an invalid
-// register reads as zero, or as the position (r1) or the token (r2).
+// operand buses, with four write ports (scalar unit 0 and 1, vector unit 0 and 1) and two read
+// ports (the issue's operands: no instruction reads more), as distributed RAM: one copy per write
+// port and read port, each written by its port and read asynchronously (the copies of the two
+// ports that write only exponents keep 12 or 24 bits), and a live-value table saying which port
+// wrote each register last. A step starts with every register invalid: an invalid register reads
+// as zero, or as the position (r1) or the token (r2).
 reg [15:0] token_q;
 @REGFILE@
 // ---- the step limit ---------------------------------------------------------------------------

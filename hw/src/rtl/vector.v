@@ -659,28 +659,31 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     reg signed [35:0] e4_m2;
     reg signed [47:0] e4_sr;
     reg signed [47:0] e4_x;
+    reg [15:0] e4_exp2;
     reg e4_negative;
-    // expneg's result (exp2's) takes the shifter's register: its shifted product is not needed
-    // past E3.
-    wire expneg_e3 = (p_op[5] == OP_EXPNEG);
+    // (exp2 has a register of its own: from the table's block RAM through exp2's shift, a
+    // multiplexer more into the shifter's register missed the ECP5 cores' 60 MHz.)
     always @(posedge clock) if (p_valid[5]) begin
         e4_m2 <= m2_x * m2_y;
-        e4_sr <= !expneg_e3 ? e3_saturated : {32'd0, e3_zero ? 16'd0 : exp2_y};
+        e4_sr <= e3_saturated;
         e4_x <= e3_add_operand;
+        e4_exp2 <= e3_zero ? 16'd0 : exp2_y;
         e4_negative <= e3_negative;
     end
 
     // E4: one adder for every result: addalign ((big << 15) + aligned), addsv (a + s, s
     // through the shifter), rope (x c -+ y s, x c through the shifter), silu (m * sigmoid:
     // m * (1 - entry) = (m << 14) - m * entry for a negative input, m * entry otherwise) and, as
-    // 0 + the shifter's register, the others (expneg's exp2, the normalisations, shrv, the
-    // products that pass the shifter unchanged and the values that do): a multiplexer after the
-    // adder took a LUT or two a bit.
+    // 0 + a register, the others (expneg's exp2; the normalisations, shrv, the products that
+    // pass the shifter unchanged and the values that do, from the shifter's): a multiplexer after
+    // the adder took a LUT or two a bit.
     wire rope_e4 = (p_op[6] == OP_ROPE);
     wire silu_e4 = (p_op[6] == OP_SILU);
     wire adds_x = (p_op[6] == OP_ADDALIGN) || (p_op[6] == OP_ADDSV) || (silu_e4 && e4_negative);
     wire signed [47:0] add_x = rope_e4 ? e4_sr : adds_x ? e4_x : 48'sd0;
-    wire signed [47:0] add_y = (rope_e4 || silu_e4) ? {{12{e4_m2[35]}}, e4_m2} : e4_sr;
+    wire expneg_e4 = (p_op[6] == OP_EXPNEG);
+    wire signed [47:0] add_y = (rope_e4 || silu_e4) ? {{12{e4_m2[35]}}, e4_m2}
+                             : expneg_e4 ? {32'd0, e4_exp2} : e4_sr;
     wire add_subtract = rope_e4 ? (l % 2 == 0) : (silu_e4 && e4_negative);
     wire signed [47:0] result = add_x + (add_subtract ? ~add_y : add_y) + {47'd0, add_subtract};
     always @(posedge clock) if (p_valid[6]) e5_res_w[l*48 +: 48] <= result;

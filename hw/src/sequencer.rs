@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use monorail_contract::isa::{self, FieldKind, REGISTER_READS};
+use monorail_contract::numerics;
 use monorail_contract::target::Target;
 use monorail_contract::timing::{
     completion_ring, pass_gap_cycles, CostRule, Pace, Stream, MXU_PIPELINE_CYCLES,
@@ -256,8 +257,9 @@ fn decode_case(d: &OpDecode) -> String {
 
 /// The register file's write ports, with the bits each copy of a port stores. The first ports
 /// of the scalar and vector units write registers whole (`isa::REGISTER_BITS`); the second ports
-/// write exponents only: the scalar unit's are `rsqrt`'s and `recip`'s (-78 ..= 0: 12 bits,
-/// three of the distributed RAM's 4-bit columns), the vector unit's the 24-bit exponents of
+/// write exponents only: the scalar unit's are `rsqrt`'s and `recip`'s (12 bits, three of the
+/// distributed RAM's 4-bit columns; `register_file` checks them against numerics' rsqrt and
+/// recip of the largest register), the vector unit's the 24-bit exponents of
 /// `norm`, `normg` and `addalign`. Each copy keeps its bits and sign-extends on read to the
 /// 64-bit operand buses. In simulation a write that is not such a value stops the model.
 const WRITE_PORTS: [(&str, u32); 4] = [
@@ -269,8 +271,6 @@ const WRITE_PORTS: [(&str, u32); 4] = [
 
 /// Bits of the scalar unit's exponents (its second write port).
 const SXU_EXPONENT_BITS: u32 = 12;
-// recip's exponent, -15 - k for a leading one at k <= 63, is the smallest.
-const _: () = assert!(-15 - 63 >= -(1 << (SXU_EXPONENT_BITS - 1)));
 
 /// The register file of `registers` registers: copies `rf_<write port>_<read port>`, the
 /// live-value table, the valid bits, the two read ports and (in simulation) the debug read.
@@ -278,6 +278,15 @@ const _: () = assert!(-15 - 63 >= -(1 << (SXU_EXPONENT_BITS - 1)));
 /// count, for writes, reads and the initial values alike (so r32 is r0 throughout, never a
 /// write to r0; the bundle loader refuses programs naming more).
 fn register_file(registers: usize) -> String {
+    // The scalar unit's exponents fall as their operand grows: the largest register's are the
+    // smallest, and they must fit the exponent port's copies.
+    let largest = (1u64 << (isa::REGISTER_BITS - 1)) - 1;
+    for e in [numerics::rsqrt(largest).exp, numerics::recip(largest).exp] {
+        assert!(
+            e >= -(1 << (SXU_EXPONENT_BITS - 1)) && e <= 0,
+            "exponent {e}"
+        );
+    }
     let writes = WRITE_PORTS.map(|(we, _)| we);
     let reads = ["a", "b"];
     const _: () = assert!(REGISTER_READS == 2, "a read port each: a and b");

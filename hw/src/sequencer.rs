@@ -283,7 +283,7 @@ fn register_file(registers: usize) -> String {
     let largest = (1u64 << (isa::REGISTER_BITS - 1)) - 1;
     for e in [numerics::rsqrt(largest).exp, numerics::recip(largest).exp] {
         assert!(
-            e >= -(1 << (SXU_EXPONENT_BITS - 1)) && e <= 0,
+            (-(1 << (SXU_EXPONENT_BITS - 1))..=0).contains(&e),
             "exponent {e}"
         );
     }

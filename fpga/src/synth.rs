@@ -152,12 +152,7 @@ enum NetBit {
 /// multiplexer or a constant, or by a LUT that already has a flip-flop beside it, takes a site
 /// whose LUT is not free for logic.
 pub fn lone_flip_flops(netlist: &Path) -> Result<u64, ToolError> {
-    let file = std::fs::File::open(netlist).map_err(io(netlist))?;
-    let parsed: Netlist =
-        serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| ToolError::Output {
-            path: netlist.to_path_buf(),
-            message: format!("not a yosys JSON netlist: {e}"),
-        })?;
+    let parsed = read_netlist(netlist)?;
     let mut lone = 0;
     for module in parsed.modules.values() {
         // The net each LUT output (`F`) and carry-cell sum (`SUM`) drives: the flip-flop that
@@ -193,6 +188,53 @@ pub fn lone_flip_flops(netlist: &Path) -> Result<u64, ToolError> {
         }
     }
     Ok(lone)
+}
+
+/// Flip-flops of a yosys JSON netlist loaded straight from an output of a cell of one of
+/// `kinds` (a multiplier, say), which on the Gowin and iCE40 take a LUT site each.
+pub fn flip_flops_loaded_from(netlist: &Path, kinds: &[&str]) -> Result<u64, ToolError> {
+    let parsed = read_netlist(netlist)?;
+    let mut loaded = 0;
+    for module in parsed.modules.values() {
+        let mut outputs = std::collections::HashSet::new();
+        for cell in module
+            .cells
+            .values()
+            .filter(|c| kinds.contains(&c.kind.as_str()))
+        {
+            for (port, bits) in &cell.connections {
+                if cell
+                    .port_directions
+                    .get(port)
+                    .is_some_and(|d| d == "output")
+                {
+                    outputs.extend(bits.iter().filter_map(|b| match b {
+                        NetBit::Net(net) => Some(*net),
+                        NetBit::Constant(_) => None,
+                    }));
+                }
+            }
+        }
+        loaded += module
+            .cells
+            .values()
+            .filter(|c| c.kind.starts_with("DFF") || c.kind.starts_with("SB_DFF"))
+            .filter(|c| {
+                matches!(c.connections.get("D").map(Vec::as_slice),
+                    Some([NetBit::Net(net)]) if outputs.contains(net))
+            })
+            .count() as u64;
+    }
+    Ok(loaded)
+}
+
+/// A yosys JSON netlist, read.
+fn read_netlist(netlist: &Path) -> Result<Netlist, ToolError> {
+    let file = std::fs::File::open(netlist).map_err(io(netlist))?;
+    serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| ToolError::Output {
+        path: netlist.to_path_buf(),
+        message: format!("not a yosys JSON netlist: {e}"),
+    })
 }
 
 /// The yosys script for `device`.
@@ -480,6 +522,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(lone_flip_flops(&netlist).unwrap(), 5);
+        // Of them, one is loaded from the multiplier, and one from a carry cell.
+        assert_eq!(flip_flops_loaded_from(&netlist, &["MULT9X9"]).unwrap(), 1);
+        assert_eq!(
+            flip_flops_loaded_from(&netlist, &["ALU", "MULT18X18"]).unwrap(),
+            2
+        );
         // Read with a synthesis folder, for the Gowin only; its sites add them to the LUTs.
         synthesis_folder(
             dir.path(),

@@ -99,7 +99,7 @@ impl Core {
             now: Default::default(),
             host: HostPort::new(target),
             seq: Sequencer::new(target),
-            sxu: ScalarUnit::new(),
+            sxu: ScalarUnit::new(target),
             mxu: MatrixUnit::new(target),
             vxu: VectorUnit::new(target),
             mm: MatrixMemory::new(target),

@@ -9,7 +9,9 @@ use monorail_contract::target::{Target, VectorMemory};
 use rust_hdl::prelude::*;
 
 use crate::decode::{self, OpDecode};
-use crate::verilog::{log2, pack, render, unpack};
+use crate::verilog::{
+    indented, log2, pack, product_register_for_synthesis, render, unpack, ProductRegister,
+};
 
 /// The matrix unit block.
 #[derive(LogicBlock, Default)]
@@ -174,6 +176,25 @@ pub fn body(target: &Target) -> String {
                     .to_string(),
             ),
             ("TREE", tree(l)),
+            (
+                "LANE_PRODUCT",
+                indented(
+                    &product_register_for_synthesis(
+                        target,
+                        &ProductRegister {
+                            q: "product",
+                            q_bits: 16,
+                            enable: "q_col[2] || q_trigger[2]",
+                            a: "w",
+                            a_bits: 8,
+                            b: "xv",
+                            b_bits: 8,
+                            signed: true,
+                        },
+                    ),
+                    4,
+                ),
+            ),
             ("L", l.to_string()),
             ("V", v.to_string()),
             ("LOG_L", log2(l).to_string()),

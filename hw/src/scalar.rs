@@ -6,11 +6,11 @@ use std::fmt::Write as _;
 
 use monorail_contract::isa::{FieldKind, Unit};
 use monorail_contract::numerics::tables;
-use monorail_contract::target::SCALAR_TABLE_ENTRIES;
+use monorail_contract::target::{Target, SCALAR_TABLE_ENTRIES};
 use rust_hdl::prelude::*;
 
 use crate::decode::{self, OpDecode};
-use crate::verilog::{bit_length, render, rom};
+use crate::verilog::{bit_length, product_register, render, rom, ProductRegister};
 
 /// The scalar unit block.
 #[derive(LogicBlock, Default)]
@@ -41,10 +41,10 @@ pub struct ScalarUnit {
 }
 
 impl ScalarUnit {
-    /// The scalar unit (the same for every target).
-    pub fn new() -> ScalarUnit {
+    /// The scalar unit (the same for every target but for its multiplier's register).
+    pub fn new(target: &Target) -> ScalarUnit {
         ScalarUnit {
-            _body: body(),
+            _body: body(target),
             ..Default::default()
         }
     }
@@ -117,7 +117,7 @@ fn decode_case(d: &OpDecode) -> String {
 }
 
 /// The scalar unit's Verilog body.
-pub fn body() -> String {
+pub fn body(target: &Target) -> String {
     let ops: Vec<OpDecode> = decode::all()
         .into_iter()
         .filter(|d| d.spec.unit == Unit::Sxu)
@@ -152,6 +152,22 @@ pub fn body() -> String {
             ),
             ("RSQRT_INDEX_BITS", tables::RSQRT_INDEX_BITS.to_string()),
             ("RECIP_INDEX_BITS", tables::RECIP_INDEX_BITS.to_string()),
+            (
+                "MULI_PRODUCT",
+                product_register(
+                    target,
+                    &ProductRegister {
+                        q: "s2_product",
+                        q_bits: 36,
+                        enable: "issue_sxu",
+                        a: "issue_ra[17:0]",
+                        a_bits: 18,
+                        b: "imm[17:0]",
+                        b_bits: 18,
+                        signed: true,
+                    },
+                ),
+            ),
         ],
     ))
 }

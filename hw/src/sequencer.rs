@@ -14,7 +14,7 @@ use monorail_contract::timing::{
 use rust_hdl::prelude::*;
 
 use crate::decode::{self, unit_code, OpDecode};
-use crate::verilog::{bits_for, log2, render};
+use crate::verilog::{bits_for, log2, product_register, render, ProductRegister};
 
 /// The sequencer block. Ports are named as in `rtl/sequencer.v`.
 #[derive(LogicBlock, Default)]
@@ -426,6 +426,22 @@ pub fn body(target: &Target) -> String {
         &[
             ("OPCODES", decode::opcode_constants()),
             ("REGFILE", register_file(target.registers)),
+            (
+                "BLOCK_CYCLES_PRODUCT",
+                product_register(
+                    target,
+                    &ProductRegister {
+                        q: "d3_block_cycles",
+                        q_bits: 34,
+                        enable: "!(reset || start) && running && advance",
+                        a: "d2_blocks[17:0]",
+                        a_bits: 18,
+                        b: "d2_cols_e",
+                        b_bits: 16,
+                        signed: false,
+                    },
+                ),
+            ),
             ("DECODE", decode_cases.trim_end().to_string()),
             ("PROGRAM_WORDS", target.program_words.to_string()),
             (

@@ -16,7 +16,10 @@ use monorail_contract::timing::{pass_gap_cycles, CostRule, MagnitudeRole};
 use rust_hdl::prelude::*;
 
 use crate::decode::{self, OpDecode};
-use crate::verilog::{bit_length, log2, pack, render, rom, unpack};
+use crate::verilog::{
+    bit_length, indented, is_gowin, log2, pack, product_register, render, rom, unpack,
+    ProductRegister,
+};
 
 /// The vector unit block.
 #[derive(LogicBlock, Default)]
@@ -387,6 +390,67 @@ fn norm_tree(v: usize) -> String {
     s
 }
 
+/// The slot's controls that only E5 reads, from RD's registers (`p_mask[1]`, ...) to E5's
+/// (`p_mask_e5`, ...): six cycles of flip-flops, or on the Gowin (where each such flip-flop,
+/// loaded from another, takes a LUT site) a ring of distributed RAM written at RD and read six
+/// writes later.
+fn slot_late(target: &Target) -> String {
+    let v = target.vector_lanes;
+    let fields = [
+        ("p_mask", v),
+        ("p_pass2", 1),
+        ("p_first", 1),
+        ("p_last", 1),
+        ("p_dst_word", 16),
+        ("p_dst_mem", 2),
+        ("p_reduce", 1),
+        ("p_rmode", 2),
+        ("p_rd0", 6),
+        ("p_lane0", log2(v) as usize),
+    ];
+    let bits: usize = fields.iter().map(|(_, b)| b).sum();
+    let mut s = String::new();
+    for (name, b) in fields {
+        let _ = writeln!(s, "wire [{}:0] {name}_e5;", b - 1);
+    }
+    let list = |suffix: &str| -> String {
+        fields
+            .iter()
+            .map(|(name, _)| format!("{name}{suffix}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        s,
+        "wire [{top}:0] slot_late_rd = {{{}}};\nwire [{top}:0] slot_late_e5;\nassign {{{}}} = slot_late_e5;",
+        list("[1]"),
+        list("_e5"),
+        top = bits - 1
+    );
+    if is_gowin(target) {
+        s += "reg [3:0] slot_line_at;\n\
+              always @(posedge clock) slot_line_at <= slot_line_at + 4'd1;\n";
+        let _ = writeln!(
+            s,
+            "(* ram_style = \"distributed\" *) reg [{}:0] slot_line [0:15];\n\
+             always @(posedge clock) slot_line[slot_line_at] <= slot_late_rd;\n\
+             assign slot_late_e5 = slot_line[slot_line_at - 4'd6];",
+            bits - 1
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "reg [{}:0] slot_late [2:7];\nalways @(posedge clock) begin\n    slot_late[2] <= slot_late_rd;",
+            bits - 1
+        );
+        for stage in 3..=7 {
+            let _ = writeln!(s, "    slot_late[{stage}] <= slot_late[{}];", stage - 1);
+        }
+        s += "end\nassign slot_late_e5 = slot_late[7];\n";
+    }
+    s.trim_end().to_string()
+}
+
 /// The vector unit's Verilog body for `target`.
 pub fn body(target: &Target) -> String {
     let v = target.vector_lanes;
@@ -437,6 +501,49 @@ pub fn body(target: &Target) -> String {
         format!("cnt[{}:0]", log2(v / 2) - 1)
     };
     let base = |m: VectorMemory| target.range_of(m).start.to_string();
+    // A lane's products: 18-bit signed operands (the ISA refuses others).
+    let lane_product = |q: &str, enable: &str, a: &str, b: &str| {
+        indented(
+            &product_register(
+                target,
+                &ProductRegister {
+                    q,
+                    q_bits: 36,
+                    enable,
+                    a,
+                    a_bits: 18,
+                    b,
+                    b_bits: 18,
+                    signed: true,
+                },
+            ),
+            4,
+        )
+    };
+    // sincos's phase: each half of a step times the position (unsigned).
+    let sincos_products: String = [
+        ("sc_lo0", "sc_step0[15:0]", 32),
+        ("sc_hi0", "sc_step0[31:16]", 16),
+        ("sc_lo1", "sc_step1[15:0]", 32),
+        ("sc_hi1", "sc_step1[31:16]", 16),
+    ]
+    .into_iter()
+    .map(|(q, a, q_bits)| {
+        product_register(
+            target,
+            &ProductRegister {
+                q,
+                q_bits,
+                enable: "1'b1",
+                a,
+                a_bits: 16,
+                b: "pos",
+                b_bits: 16,
+                signed: false,
+            },
+        )
+    })
+    .collect();
     decode::prune_opcodes(&render(
         include_str!("rtl/vector.v"),
         &[
@@ -463,6 +570,16 @@ pub fn body(target: &Target) -> String {
             ),
             ("EXP2_OFFSET", LANE_TABLE_EXP2_OFFSET.to_string()),
             ("TREE", slow_tree(v)),
+            (
+                "E1_PRODUCT",
+                lane_product("e1_m1", "p_valid[2]", "m1_x", "m1_y"),
+            ),
+            (
+                "E4_PRODUCT",
+                lane_product("e4_m2", "p_valid[5]", "m2_x", "m2_y"),
+            ),
+            ("SINCOS_PRODUCTS", sincos_products),
+            ("SLOT_LATE", slot_late(target)),
             ("NORM_TREE", norm_tree(v)),
             ("SINE_INIT", sine_init.trim_end().to_string()),
             ("REGISTER_BITS", isa::REGISTER_BITS.to_string()),

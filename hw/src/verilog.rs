@@ -5,6 +5,7 @@
 //! `generate` loop, so each body starts with *packers*: the lanes gathered into one wide vector
 //! (inputs) or scattered from one (outputs), after which the body uses ordinary part-selects.
 
+use monorail_contract::target::{Family, Target};
 use std::fmt::Write as _;
 
 /// Replace every `@NAME@` in `template` by its value; a placeholder left over is a bug.
@@ -149,6 +150,151 @@ pub fn bit_length(name: &str, width: u32) -> String {
     out
 }
 
+/// A multiplier and its product register: `q <= a * b` at each clock edge where `enable` holds
+/// (`q`, of `q_bits`, declared `reg` by the caller).
+#[derive(Clone, Copy, Debug)]
+pub struct ProductRegister<'a> {
+    /// The product register.
+    pub q: &'a str,
+    /// Its width: at most the product's.
+    pub q_bits: u32,
+    /// When it loads (`1'b1`: at every edge).
+    pub enable: &'a str,
+    /// The operands, expressions of `a_bits` and `b_bits` (at most 18 each).
+    pub a: &'a str,
+    /// See `a`.
+    pub a_bits: u32,
+    /// See `a`.
+    pub b: &'a str,
+    /// See `a`.
+    pub b_bits: u32,
+    /// Whether both operands are two's complement (otherwise both are unsigned).
+    pub signed: bool,
+}
+
+impl ProductRegister<'_> {
+    /// The register in plain Verilog, as every simulator and synthesis tool reads it.
+    fn behavioural(&self) -> String {
+        let operand = |x: &str| {
+            if self.signed {
+                format!("$signed({x})")
+            } else {
+                x.to_string()
+            }
+        };
+        let load = format!("{} <= {} * {};", self.q, operand(self.a), operand(self.b));
+        if self.enable == "1'b1" {
+            format!("always @(posedge clock) {load}\n")
+        } else {
+            format!("always @(posedge clock) if ({}) {load}\n", self.enable)
+        }
+    }
+
+    /// The register as the Gowin multiplier's own output register (`OUT_REG`). A Gowin slice
+    /// pairs a flip-flop only with the LUT that drives it: loaded from a multiplier, the product's
+    /// flip-flops would take a LUT site each.
+    fn gowin(&self) -> String {
+        assert!(self.a_bits <= 18 && self.b_bits <= 18, "{self:?}");
+        let operand_bits = if self.a_bits <= 9 && self.b_bits <= 9 {
+            9
+        } else {
+            18
+        };
+        let product_bits = 2 * operand_bits;
+        assert!(self.q_bits <= product_bits, "{self:?}");
+        let q = self.q;
+        let extend = |x: &str, bits: u32| {
+            let pad = operand_bits - bits;
+            let wire = format!(
+                "wire [{}:0] {q}_{x} = {};\n",
+                bits - 1,
+                if x == "a" { self.a } else { self.b }
+            );
+            let value = match (pad, self.signed) {
+                (0, _) => format!("{q}_{x}"),
+                (_, true) => format!("{{{{{pad}{{{q}_{x}[{}]}}}}, {q}_{x}}}", bits - 1),
+                (_, false) => format!("{{{pad}'d0, {q}_{x}}}"),
+            };
+            (wire, value)
+        };
+        let (a_wire, a) = extend("a", self.a_bits);
+        let (b_wire, b) = extend("b", self.b_bits);
+        let sign = if self.signed { "1'b1" } else { "1'b0" };
+        let unused = if self.q_bits < product_bits {
+            format!(
+                "wire unused_{q}_product = &{{1'b0, {q}_product[{}:{}]}};\n",
+                product_bits - 1,
+                self.q_bits
+            )
+        } else {
+            String::new()
+        };
+        // The enable through a wire of its own: a memory's word (as `p_valid[2]`) on a port of a
+        // primitive makes yosys reprocess the module once the primitive is known, and the
+        // flattened top then again, from its source, at synth_gowin's closing check.
+        format!(
+            "{a_wire}{b_wire}wire {q}_enable = {enable};\nwire [{top}:0] {q}_product;\n\
+             MULT{n}X{n} #(.AREG(1'b0), .BREG(1'b0), .OUT_REG(1'b1), .PIPE_REG(1'b0), \
+             .ASIGN_REG(1'b0), .BSIGN_REG(1'b0), .SOA_REG(1'b0), .MULT_RESET_MODE(\"SYNC\"))\n\
+             \x20   {q}_multiplier (.A({a}), .SIA({n}'d0), .ASIGN({sign}), .ASEL(1'b0), .B({b}), \
+             .SIB({n}'d0), .BSIGN({sign}), .BSEL(1'b0),\n\
+             \x20   .CE({q}_enable), .CLK(clock), .RESET(1'b0), .DOUT({q}_product), .SOA(), .SOB());\n\
+             always @(*) {q} = {q}_product[{q_top}:0];\n{unused}",
+            top = product_bits - 1,
+            n = operand_bits,
+            enable = self.enable,
+            q_top = self.q_bits - 1,
+        )
+    }
+}
+
+/// Whether `target` is a Gowin device's, where a flip-flop loaded from anything but the LUT or
+/// carry cell beside it takes a LUT site of its own, and distributed RAM is cheap: its product
+/// registers are the multipliers' own, and its long delay lines are distributed RAM.
+pub fn is_gowin(target: &Target) -> bool {
+    target
+        .device
+        .as_ref()
+        .is_some_and(|d| d.family == Family::Gowin)
+}
+
+/// `p`'s multiplier and register for `target`: plain Verilog, or on the Gowin the multiplier
+/// primitive with its output register for synthesis and the plain Verilog for Verilator (which
+/// has no Gowin primitives; the two load the same product at the same edges).
+pub fn product_register(target: &Target, p: &ProductRegister) -> String {
+    if is_gowin(target) {
+        format!(
+            "`ifdef VERILATOR\n{}`else\n{}`endif\n",
+            p.behavioural(),
+            p.gowin()
+        )
+    } else {
+        p.behavioural()
+    }
+}
+
+/// `p` as synthesis reads it (for a template that has its own Verilator branch).
+pub fn product_register_for_synthesis(target: &Target, p: &ProductRegister) -> String {
+    if is_gowin(target) {
+        p.gowin()
+    } else {
+        p.behavioural()
+    }
+}
+
+/// `text` with every non-empty line indented by `spaces` more (for a snippet in a `generate`).
+pub fn indented(text: &str, spaces: usize) -> String {
+    text.lines()
+        .map(|line| {
+            if line.is_empty() || line.starts_with('`') {
+                format!("{line}\n")
+            } else {
+                format!("{:spaces$}{line}\n", "")
+            }
+        })
+        .collect()
+}
+
 /// `log2` of a power of two.
 pub fn log2(n: usize) -> u32 {
     assert!(n.is_power_of_two(), "{n} is not a power of two");
@@ -208,6 +354,87 @@ mod tests {
         );
         assert!(f.contains("|(lead & 32'h80000000)") && f.contains("|(lead & 32'h55555555)"));
         assert!(bit_length("bl64", 64).contains("|(lead & 64'h7fffffff80000000)"));
+    }
+
+    /// On the Gowin the product register is the multiplier's own: its output register loads
+    /// with the enable, the operands are extended by their sign (or zeros) to the primitive's
+    /// width, and Verilator keeps the plain register. Elsewhere only the plain register.
+    #[test]
+    fn product_registers_are_the_gowin_multipliers_own() {
+        let p = ProductRegister {
+            q: "prod",
+            q_bits: 16,
+            enable: "valid[2]",
+            a: "w",
+            a_bits: 8,
+            b: "x",
+            b_bits: 8,
+            signed: true,
+        };
+        let plain = "always @(posedge clock) if (valid[2]) prod <= $signed(w) * $signed(x);\n";
+        let ecp5 = Target::builtin("ulx3s-85f").unwrap();
+        assert_eq!(product_register(&ecp5, &p), plain);
+        assert_eq!(product_register_for_synthesis(&ecp5, &p), plain);
+        assert_eq!(
+            product_register(&Target::builtin("sim-tiny").unwrap(), &p),
+            plain
+        );
+
+        let gowin = Target::builtin("gw2a-18").unwrap();
+        let both = product_register(&gowin, &p);
+        assert!(
+            both.starts_with(&format!("`ifdef VERILATOR\n{plain}`else\n")),
+            "{both}"
+        );
+        let primitive = product_register_for_synthesis(&gowin, &p);
+        assert!(both.ends_with(&format!("{primitive}`endif\n")), "{both}");
+        for part in [
+            "MULT9X9 #(.AREG(1'b0), .BREG(1'b0), .OUT_REG(1'b1), .PIPE_REG(1'b0),",
+            "wire prod_enable = valid[2];",
+            ".A({{1{prod_a[7]}}, prod_a})",
+            ".ASIGN(1'b1)",
+            ".CE(prod_enable), .CLK(clock), .RESET(1'b0), .DOUT(prod_product)",
+            "always @(*) prod = prod_product[15:0];",
+            "wire unused_prod_product = &{1'b0, prod_product[17:16]};",
+        ] {
+            assert!(primitive.contains(part), "{part} in {primitive}");
+        }
+        // Wider or unsigned operands: the 18 x 18 multiplier, zeros above the operand, and a
+        // register that loads at every edge.
+        let wide = product_register_for_synthesis(
+            &gowin,
+            &ProductRegister {
+                q: "phase",
+                q_bits: 36,
+                enable: "1'b1",
+                a: "step[15:0]",
+                a_bits: 16,
+                b: "pos",
+                b_bits: 18,
+                signed: false,
+            },
+        );
+        for part in [
+            "MULT18X18 #(",
+            ".A({2'd0, phase_a})",
+            ".B(phase_b)",
+            ".ASIGN(1'b0)",
+            "wire phase_enable = 1'b1;",
+        ] {
+            assert!(wide.contains(part), "{part} in {wide}");
+        }
+        assert!(!wide.contains("unused_phase"), "{wide}");
+        assert_eq!(
+            product_register(
+                &ecp5,
+                &ProductRegister {
+                    enable: "1'b1",
+                    signed: false,
+                    ..p
+                }
+            ),
+            "always @(posedge clock) prod <= w * x;\n"
+        );
     }
 
     #[test]

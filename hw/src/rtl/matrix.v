@@ -243,8 +243,7 @@ for (l = 0; l < @L@; l = l + 1) begin : lane
     always @(posedge clock)
         if (q_col[2] || q_trigger[2]) product <= p ^ {15'd0, fault};
 `else
-    always @(posedge clock) if (q_col[2] || q_trigger[2]) product <= p;
-`endif
+@LANE_PRODUCT@`endif
     assign products[l*16 +: 16] = product;
     // One adder: a matvec column adds to the sum (to zero at a block's first column), an mload
     // word to zero (a multiplexer after the adder took a LUT a bit).

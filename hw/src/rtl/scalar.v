@@ -77,12 +77,11 @@ always @(posedge clock) begin
         s2_shift <= imm[5:0];
         s2_dst <= dst;
         s2_exp_dst <= exp_dst;
-        s2_product <= $signed(issue_ra[17:0]) * $signed(imm[17:0]);
         s2_x <= ra;
         s2_length <= bit_length64({16'd0, ra});  // (rsqrt's, recip's: a negative ra is a fault)
     end
 end
-wire [6:0] s2_lead = s2_length - 7'd1;
+@MULI_PRODUCT@wire [6:0] s2_lead = s2_length - 7'd1;
 // The shifter: x with @RECIP_INDEX_BITS@ zeros below it, shifted right (arithmetically) by shri's
 // amount or by the leading one's position. shri's result is its top 48 bits; the bottom
 // @RECIP_INDEX_BITS@ are the `width` bits just below the leading one, numerics' fraction_index,

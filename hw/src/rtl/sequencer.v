@@ -184,7 +184,6 @@ always @(posedge clock) begin
         d3_kind <= d2_kind;
         d3_len <= d2_len;
         d3_words <= d2_words;
-        d3_block_cycles <= d2_blocks[17:0] * d2_cols_e;
         d3_x_block <= d2_x_block;
         d3_pairs <= d2_pairs;
         d3_two_passes <= d2_two_passes;
@@ -195,7 +194,7 @@ always @(posedge clock) begin
         d3_rb <= d2_rb;
     end
 end
-// Two-pass instructions stream at least one word a pass.
+@BLOCK_CYCLES_PRODUCT@// Two-pass instructions stream at least one word a pass.
 wire [17:0] d3_pass_words = (d3_two_passes && d3_words == 18'd0) ? 18'd1 : d3_words;
 wire [31:0] d3_stream = (d3_pairs ? ({14'd0, d3_pass_words} << @LOG_HALF_V@) : {14'd0, d3_pass_words})
     << d3_two_passes;

@@ -318,23 +318,23 @@ end
 // Stage index: 1 RD, 2 OP, 3 E1, 4 E2, 5 E3, 6 E4, 7 E5.
 reg p_valid [1:7];
 reg [7:0] p_op [1:7];
-reg [@V@-1:0] p_mask [1:7];
-reg p_pass2 [1:7];
-reg p_first [1:7];
-reg p_last [1:7];
+reg [@V@-1:0] p_mask [1:2];
+reg p_pass2 [1:2];
+reg p_first [1:2];
+reg p_last [1:2];
 reg p_writes [1:7];
-reg [15:0] p_dst_word [1:7];
-reg [1:0] p_dst_mem [1:7];
+reg [15:0] p_dst_word [1:1];
+reg [1:0] p_dst_mem [1:1];
 // The element index of the slot's lane 0: onehot's at OP, sincos's parity at stage 1 (argmax's
 // index is counted at E5).
 reg signed [19:0] p_base [1:2];
-reg [@LOG_HALF_V_BITS@-1:0] p_pair [1:7];
-reg p_reduce [1:7];
-reg [1:0] p_rmode [1:7];
-reg [5:0] p_rd0 [1:7];
-reg [1:0] p_a_mem [1:7];
-reg [1:0] p_b_mem [1:7];
-reg [@LOG_V@-1:0] p_lane0 [1:7];
+reg [@LOG_HALF_V_BITS@-1:0] p_pair [1:1];
+reg p_reduce [1:1];
+reg [1:0] p_rmode [1:1];
+reg [5:0] p_rd0 [1:1];
+reg [1:0] p_a_mem [1:1];
+reg [1:0] p_b_mem [1:1];
+reg [@LOG_V@-1:0] p_lane0 [1:1];
 integer ps;
 always @(posedge clock) begin
     p_valid[1] <= active && s_valid;
@@ -355,26 +355,20 @@ always @(posedge clock) begin
     p_b_mem[1] <= b_mem;
     p_lane0[1] <= lane0;
     p_base[2] <= p_base[1];
+    // (OP's normalisation passes read these at stage 2; E5 the late copies below.)
+    p_mask[2] <= p_mask[1];
+    p_pass2[2] <= p_pass2[1];
+    p_first[2] <= p_first[1];
+    p_last[2] <= p_last[1];
     for (ps = 2; ps <= 7; ps = ps + 1) begin
         p_valid[ps] <= p_valid[ps-1];
         p_op[ps] <= p_op[ps-1];
-        p_mask[ps] <= p_mask[ps-1];
-        p_pass2[ps] <= p_pass2[ps-1];
-        p_first[ps] <= p_first[ps-1];
-        p_last[ps] <= p_last[ps-1];
         p_writes[ps] <= p_writes[ps-1];
-        p_dst_word[ps] <= p_dst_word[ps-1];
-        p_dst_mem[ps] <= p_dst_mem[ps-1];
-        p_pair[ps] <= p_pair[ps-1];
-        p_reduce[ps] <= p_reduce[ps-1];
-        p_rmode[ps] <= p_rmode[ps-1];
-        p_rd0[ps] <= p_rd0[ps-1];
-        p_a_mem[ps] <= p_a_mem[ps-1];
-        p_b_mem[ps] <= p_b_mem[ps-1];
-        p_lane0[ps] <= p_lane0[ps-1];
     end
 end
-
+// The controls only E5 reads (the write's lanes, word and memory; the reduction's), six cycles
+// after RD.
+@SLOT_LATE@
 
 // Exponents (register values the ISA bounds by 2^20) are computed in 24 bits.
 // The normalisations' shift (norm) or exponent (normg), set between their two passes, or (a
@@ -585,8 +579,7 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     reg signed [35:0] e1_x;
     // Each stage's registers load with a valid slot only (their enables; a slot that is not
     // valid is written nowhere, and the simulator skips the work).
-    always @(posedge clock) if (p_valid[2]) begin
-        e1_m1 <= m1_x * m1_y;
+@E1_PRODUCT@    always @(posedge clock) if (p_valid[2]) begin
         e1_sr_x <= sr_x;
         e1_sh <= sr_sh;
         e1_x <= add_operand;
@@ -663,8 +656,7 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     reg e4_negative;
     // (exp2 has a register of its own: from the table's block RAM through exp2's shift, a
     // multiplexer more into the shifter's register missed the ECP5 cores' 60 MHz.)
-    always @(posedge clock) if (p_valid[5]) begin
-        e4_m2 <= m2_x * m2_y;
+@E4_PRODUCT@    always @(posedge clock) if (p_valid[5]) begin
         e4_sr <= e3_saturated;
         e4_x <= e3_add_operand;
         e4_exp2 <= e3_zero ? 16'd0 : exp2_y;
@@ -703,11 +695,11 @@ reg [@V@*48-1:0] e5_res_w;
 
 
 // ---- writes -----------------------------------------------------------------------------
-wire [@V@-1:0] write_lanes = (p_valid[7] && p_writes[7]) ? p_mask[7] : {@V@{1'b0}};
+wire [@V@-1:0] write_lanes = (p_valid[7] && p_writes[7]) ? p_mask_e5 : {@V@{1'b0}};
 always @(*) begin
-    vm_waddr = p_dst_word[7];
-    wide_waddr = p_dst_word[7];
-    input_waddr = p_dst_word[7];
+    vm_waddr = p_dst_word_e5;
+    wide_waddr = p_dst_word_e5;
+    input_waddr = p_dst_word_e5;
 end
 // Sincos results replace the lanes' for the pair they cover.
 reg [@V@*48-1:0] final_w;
@@ -731,9 +723,9 @@ always @(*) begin
         input_wdata_w[wl*8 +: 8] = final_w[wl*48 +: 8];
     end
 end
-wire [@V@-1:0] vm_we_w = (p_dst_mem[7] == M_VECTOR) ? write_lanes : {@V@{1'b0}};
-wire [@V@-1:0] wide_we_w = (p_dst_mem[7] == M_WIDE) ? write_lanes : {@V@{1'b0}};
-wire [@V@-1:0] input_we_w = (p_dst_mem[7] == M_INPUT) ? write_lanes : {@V@{1'b0}};
+wire [@V@-1:0] vm_we_w = (p_dst_mem_e5 == M_VECTOR) ? write_lanes : {@V@{1'b0}};
+wire [@V@-1:0] wide_we_w = (p_dst_mem_e5 == M_WIDE) ? write_lanes : {@V@{1'b0}};
+wire [@V@-1:0] input_we_w = (p_dst_mem_e5 == M_INPUT) ? write_lanes : {@V@{1'b0}};
 @UNPACK_OUTPUTS@
 
 // ---- the reduction tree (register results) ------------------------------------------------------
@@ -748,20 +740,20 @@ reg la_has [0:@V@-1];
 reg t0_fire;
 reg [1:0] t0_mode;
 reg [5:0] t0_rd;
-wire reduce_slot = p_valid[7] && p_reduce[7] && (p_pass2[7] || (p_op[7] != OP_NORMG));
-wire reduce_max = (p_rmode[7] == R_MAX) || (p_rmode[7] == R_ARGMAX);
-wire reduce_mag = (p_rmode[7] == R_MAG);
+wire reduce_slot = p_valid[7] && p_reduce_e5 && (p_pass2_e5 || (p_op[7] != OP_NORMG));
+wire reduce_max = (p_rmode_e5 == R_MAX) || (p_rmode_e5 == R_ARGMAX);
+wire reduce_mag = (p_rmode_e5 == R_MAG);
 // The element index of the slot's lane 0 at E5, for argmax: -lane0 at a pass's first slot, then
 // V more a slot (a pass's reduced slots are consecutive).
 reg signed [19:0] e5_base_next;
-wire signed [19:0] e5_base = p_first[7] ? -$signed({{(20-@LOG_V@){1'b0}}, p_lane0[7]})
+wire signed [19:0] e5_base = p_first_e5 ? -$signed({{(20-@LOG_V@){1'b0}}, p_lane0_e5})
                                         : e5_base_next;
 always @(posedge clock) if (reduce_slot) e5_base_next <= e5_base + 20'sd@V@;
 integer rl;
 always @(posedge clock) begin
-    t0_fire <= reduce_slot && p_last[7];
-    t0_mode <= p_rmode[7];
-    t0_rd <= p_rd0[7];
+    t0_fire <= reduce_slot && p_last_e5;
+    t0_mode <= p_rmode_e5;
+    t0_rd <= p_rd0_e5;
     if (reduce_slot) begin
         for (rl = 0; rl < @V@; rl = rl + 1) begin : lanes_acc
             reg signed [@LA_BITS@-1:0] x, total;
@@ -773,11 +765,11 @@ always @(posedge clock) begin
             total = la_val[rl] + (reduce_max ? ~x : x) + {@LA_BITS_MINUS_1@'d0, reduce_max};
             // |x| of a stored result (32 bits at most: the ISA refuses wider ones).
             magnitude = x[31] ? 32'd0 - x[31:0] : x[31:0];
-            if (p_first[7]) begin
-                la_has[rl] <= p_mask[7][rl];
-                la_val[rl] <= !p_mask[7][rl] ? @LA_BITS@'sd0 : reduce_mag ? {@LA_PAD@'d0, magnitude} : x;
+            if (p_first_e5) begin
+                la_has[rl] <= p_mask_e5[rl];
+                la_val[rl] <= !p_mask_e5[rl] ? @LA_BITS@'sd0 : reduce_mag ? {@LA_PAD@'d0, magnitude} : x;
                 la_idx[rl] <= e;
-            end else if (p_mask[7][rl]) begin
+            end else if (p_mask_e5[rl]) begin
                 la_has[rl] <= 1'b1;
                 if (reduce_mag) la_val[rl] <= la_val[rl] | {@LA_PAD@'d0, magnitude};
                 else if (!reduce_max) la_val[rl] <= total;
@@ -935,8 +927,8 @@ always @(posedge clock) begin
     for (xs = 5; xs <= 7; xs = xs + 1) p_exp[xs] <= p_exp[xs-1];
 end
 always @(*) begin
-    vxu_we1 = p_valid[7] && p_last[7]
-        && (((p_op[7] == OP_NORM || p_op[7] == OP_NORMG) && p_pass2[7]) || p_op[7] == OP_ADDALIGN);
+    vxu_we1 = p_valid[7] && p_last_e5
+        && (((p_op[7] == OP_NORM || p_op[7] == OP_NORMG) && p_pass2_e5) || p_op[7] == OP_ADDALIGN);
     vxu_wa1 = p_rd1_late[7];
     vxu_wd1 = {{40{p_exp[7][23]}}, p_exp[7]};
 end
@@ -956,13 +948,7 @@ reg [31:0] sc_lo0, sc_lo1;
 // Only the low 16 bits of the high products reach the 32-bit phase.
 reg [15:0] sc_hi0, sc_hi1;
 reg sc_odd0_e1;
-always @(posedge clock) begin
-    sc_lo0 <= sc_step0[15:0] * pos;
-    sc_hi0 <= sc_step0[31:16] * pos;
-    sc_lo1 <= sc_step1[15:0] * pos;
-    sc_hi1 <= sc_step1[31:16] * pos;
-    sc_odd0_e1 <= sc_odd0;
-end
+@SINCOS_PRODUCTS@always @(posedge clock) sc_odd0_e1 <= sc_odd0;
 // The phase's table address: `cosine` reads a quarter turn on.
 // `phase` is the top 13 bits of the 32-bit phase (its 12-bit index and the rounding bit).
 function [11:0] sine_address(input [12:0] phase, input cosine);

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use monorail_contract::isa::{FieldKind, Unit};
+use monorail_contract::isa::{self, FieldKind, Unit};
 use monorail_contract::numerics::tables;
 use monorail_contract::target::{Target, SCALAR_TABLE_ENTRIES};
 use rust_hdl::prelude::*;
@@ -152,6 +152,10 @@ pub fn body(target: &Target) -> String {
             ),
             ("RSQRT_INDEX_BITS", tables::RSQRT_INDEX_BITS.to_string()),
             ("RECIP_INDEX_BITS", tables::RECIP_INDEX_BITS.to_string()),
+            // Registers' bits within the 64-bit operand and write buses.
+            ("REGISTER_BITS", isa::REGISTER_BITS.to_string()),
+            ("REGISTER_TOP", (isa::REGISTER_BITS - 1).to_string()),
+            ("BUS_PAD", (64 - isa::REGISTER_BITS).to_string()),
             (
                 "MULI_PRODUCT",
                 product_register(

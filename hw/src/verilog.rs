@@ -203,13 +203,9 @@ impl ProductRegister<'_> {
         let product_bits = 2 * operand_bits;
         assert!(self.q_bits <= product_bits, "{self:?}");
         let q = self.q;
-        let extend = |x: &str, bits: u32| {
+        let extend = |x: &str, expression: &str, bits: u32| {
             let pad = operand_bits - bits;
-            let wire = format!(
-                "wire [{}:0] {q}_{x} = {};\n",
-                bits - 1,
-                if x == "a" { self.a } else { self.b }
-            );
+            let wire = format!("wire [{}:0] {q}_{x} = {expression};\n", bits - 1);
             let value = match (pad, self.signed) {
                 (0, _) => format!("{q}_{x}"),
                 (_, true) => format!("{{{{{pad}{{{q}_{x}[{}]}}}}, {q}_{x}}}", bits - 1),
@@ -217,8 +213,8 @@ impl ProductRegister<'_> {
             };
             (wire, value)
         };
-        let (a_wire, a) = extend("a", self.a_bits);
-        let (b_wire, b) = extend("b", self.b_bits);
+        let (a_wire, a) = extend("a", self.a, self.a_bits);
+        let (b_wire, b) = extend("b", self.b, self.b_bits);
         let sign = if self.signed { "1'b1" } else { "1'b0" };
         let unused = if self.q_bits < product_bits {
             format!(

@@ -1,4 +1,4 @@
-// The scalar unit: register arithmetic in the registers' 48 bits (results sign-extended to the
+// The scalar unit: register arithmetic in the registers' @REGISTER_BITS@ bits (results sign-extended to the
 // 64-bit write ports) and the reciprocal (square root) tables. The issued instruction arrives
 // registered (the cycle after issue, stage 1). Arithmetic and `muli` register their result at
 // stage 2 and write it at its end (latency 3); `rsqrt` and `recip` take one more stage and hold
@@ -37,18 +37,18 @@ end
 // The adder: ra + b, or ra - b (ra + ~b + 1) for sub and max, whose b is rb (the others' is imm).
 wire takes_rb = (opcode == OP_ADD) || (opcode == OP_SUB) || (opcode == OP_MAX);
 wire subtracting = (opcode == OP_SUB) || (opcode == OP_MAX);
-// Operands and results are registers' 48 bits (a wider result is a fault); their top 16 bits on
-// the buses are copies of bit 47.
-wire [47:0] ra = issue_ra[47:0], rb = issue_rb[47:0];
-wire [47:0] adder_b = takes_rb ? rb : imm[47:0];
-wire [47:0] sum = ra + (subtracting ? ~adder_b : adder_b) + {47'd0, subtracting};
+// Operands and results are registers' @REGISTER_BITS@ bits (a wider result is a fault); their top @BUS_PAD@ bits on
+// the buses are copies of bit @REGISTER_TOP@.
+wire [@REGISTER_TOP@:0] ra = issue_ra[@REGISTER_TOP@:0], rb = issue_rb[@REGISTER_TOP@:0];
+wire [@REGISTER_TOP@:0] adder_b = takes_rb ? rb : imm[@REGISTER_TOP@:0];
+wire [@REGISTER_TOP@:0] sum = ra + (subtracting ? ~adder_b : adder_b) + {@REGISTER_TOP@'d0, subtracting};
 // ra < rb (signed): the difference's sign, unless the subtraction overflowed. max takes rb then,
 // ra otherwise (equal operands give the same value either way).
-wire ra_less = sum[47] ^ ((ra[47] != rb[47]) && (sum[47] != ra[47]));
+wire ra_less = sum[@REGISTER_TOP@] ^ ((ra[@REGISTER_TOP@] != rb[@REGISTER_TOP@]) && (sum[@REGISTER_TOP@] != ra[@REGISTER_TOP@]));
 always @(*) begin
     case (opcode)
         OP_LI: simple = imm;
-        OP_ADDI, OP_ADD, OP_SUB: simple = {{16{sum[47]}}, sum};
+        OP_ADDI, OP_ADD, OP_SUB: simple = {{@BUS_PAD@{sum[@REGISTER_TOP@]}}, sum};
         OP_MAX: simple = ra_less ? issue_rb : issue_ra;
         OP_ANDI: simple = issue_ra & imm;
         // shri: the shifter at stage 2.
@@ -63,7 +63,7 @@ reg [63:0] s2_simple_value;
 reg [5:0] s2_shift;
 reg [5:0] s2_dst, s2_exp_dst;
 reg signed [35:0] s2_product;
-reg [47:0] s2_x;
+reg [@REGISTER_TOP@:0] s2_x;
 reg [6:0] s2_length;
 // The operands load only with an issue (their enable; the simulator then skips the work).
 always @(posedge clock) begin
@@ -78,18 +78,18 @@ always @(posedge clock) begin
         s2_dst <= dst;
         s2_exp_dst <= exp_dst;
         s2_x <= ra;
-        s2_length <= bit_length64({16'd0, ra});  // (rsqrt's, recip's: a negative ra is a fault)
+        s2_length <= bit_length64({@BUS_PAD@'d0, ra});  // (rsqrt's, recip's: a negative ra is a fault)
     end
 end
 @MULI_PRODUCT@wire [6:0] s2_lead = s2_length - 7'd1;
 // The shifter: x with @RECIP_INDEX_BITS@ zeros below it, shifted right (arithmetically) by shri's
-// amount or by the leading one's position. shri's result is its top 48 bits; the bottom
+// amount or by the leading one's position. shri's result is its top @REGISTER_BITS@ bits; the bottom
 // @RECIP_INDEX_BITS@ are the `width` bits just below the leading one, numerics' fraction_index,
 // zeros past bit 0, for both tables (rsqrt's index is the top @RSQRT_INDEX_BITS@ of them). (x = 0
 // has lead 127, shifts by 63 and gives 0; zero_operand ignores it.)
 wire [5:0] shift_amount = s2_shri ? s2_shift : s2_lead[5:0];
-wire [47+@RECIP_INDEX_BITS@:0] shifted = $signed({s2_x, @RECIP_INDEX_BITS@'d0}) >>> shift_amount;
-wire [63:0] s2_shri_value = {{16{shifted[47+@RECIP_INDEX_BITS@]}}, shifted[47+@RECIP_INDEX_BITS@:@RECIP_INDEX_BITS@]};
+wire [@REGISTER_TOP@+@RECIP_INDEX_BITS@:0] shifted = $signed({s2_x, @RECIP_INDEX_BITS@'d0}) >>> shift_amount;
+wire [63:0] s2_shri_value = {{@BUS_PAD@{shifted[@REGISTER_TOP@+@RECIP_INDEX_BITS@]}}, shifted[@REGISTER_TOP@+@RECIP_INDEX_BITS@:@RECIP_INDEX_BITS@]};
 wire [@RSQRT_INDEX_BITS@-1:0] rsqrt_fraction = shifted[@RECIP_INDEX_BITS@-1 -: @RSQRT_INDEX_BITS@];
 wire [@RECIP_INDEX_BITS@-1:0] recip_fraction = shifted[@RECIP_INDEX_BITS@-1:0];
 // The instruction's other fields are the sequencer's.

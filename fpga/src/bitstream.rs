@@ -1077,7 +1077,8 @@ fn read_report(path: &Path) -> Result<(Vec<Resource>, Option<f64>), ToolError> {
                 available: v["available"].as_u64()?,
             })
         })
-        .filter(|r| r.used > 0)
+        // (A kind the device has none of is nextpnr's own: the Gowin DSPs' DUMMY_CELL.)
+        .filter(|r| r.used > 0 && r.available > 0)
         .collect();
     resources.sort_by(|a, b| a.name.cmp(&b.name));
     let fmax_hz = report["fmax"].as_object().and_then(|clocks| {
@@ -1146,7 +1147,8 @@ mod tests {
             r#"{"fmax": {"$glbnet$clk": {"achieved": 31.5, "constraint": 25.0},
                           "core_clock": {"achieved": 27.25, "constraint": 25.0}},
                 "utilization": {"DP16KD": {"used": 46, "available": 108},
-                                "EHXPLLL": {"used": 0, "available": 4}}}"#,
+                                "EHXPLLL": {"used": 0, "available": 4},
+                                "DUMMY_CELL": {"used": 48, "available": 0}}}"#,
         )
         .unwrap();
         let (resources, fmax) = read_report(&path).unwrap();

@@ -135,11 +135,11 @@ struct NetlistCell {
 }
 
 /// A bit of a connection: a net's number, or a constant (`"0"`, `"1"`, `"x"`).
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Clone, PartialEq, Eq, Hash)]
 #[serde(untagged)]
 enum NetBit {
     Net(u64),
-    Constant(serde::de::IgnoredAny),
+    Constant(String),
 }
 
 /// Flip-flops of a Gowin or iCE40 netlist (yosys's JSON) that need a LUT site of their own.
@@ -226,6 +226,26 @@ pub fn flip_flops_loaded_from(netlist: &Path, kinds: &[&str]) -> Result<u64, Too
             .count() as u64;
     }
     Ok(loaded)
+}
+
+/// The distinct networks (nets and constants) on the clock enables (`CE`) of the cells of a
+/// yosys JSON netlist of one of `kinds`. A Gowin DSP macro takes at most four, and nextpnr
+/// 0.11.1 remembers every network it ever placed in a macro, so more than four in a design can
+/// fail its placement whatever the placer does.
+pub fn clock_enable_networks(netlist: &Path, kinds: &[&str]) -> Result<usize, ToolError> {
+    let parsed = read_netlist(netlist)?;
+    let networks: std::collections::HashSet<(&String, &Vec<NetBit>)> = parsed
+        .modules
+        .iter()
+        .flat_map(|(name, module)| {
+            module
+                .cells
+                .values()
+                .filter(|c| kinds.contains(&c.kind.as_str()))
+                .filter_map(move |c| c.connections.get("CE").map(|bits| (name, bits)))
+        })
+        .collect();
+    Ok(networks.len())
 }
 
 /// A yosys JSON netlist, read.
@@ -548,6 +568,39 @@ mod tests {
         assert!(
             e.contains("top.json") && e.contains("not a yosys JSON netlist"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn clock_enable_networks_count_nets_and_constants_once_each() {
+        let cell = |name: &str, kind: &str, ce: &str| {
+            format!(r#""{name}": {{"type": "{kind}", "connections": {{"CE": [{ce}]}}}}"#)
+        };
+        let cells = [
+            cell("m1", "MULT9X9", "7"),
+            cell("m2", "MULT9X9", "7"),
+            cell("m3", "MULT18X18", "\"1\""),
+            cell("m4", "MULT18X18", "8"),
+            cell("m5", "MULT18X18", "\"0\""),
+            cell("m6", "MULT18X18", "\"1\""),
+            cell("f", "DFFE", "9"),
+        ];
+        let dir = tempfile::TempDir::new().unwrap();
+        let netlist = dir.path().join("top.json");
+        std::fs::write(
+            &netlist,
+            format!(
+                r#"{{"modules": {{"top": {{"cells": {{{}}}}}}}}}"#,
+                cells.join(", ")
+            ),
+        )
+        .unwrap();
+        let kinds = ["MULT9X9", "MULT18X18"];
+        assert_eq!(clock_enable_networks(&netlist, &kinds).unwrap(), 4);
+        assert_eq!(clock_enable_networks(&netlist, &["MULT9X9"]).unwrap(), 1);
+        assert_eq!(
+            clock_enable_networks(&netlist, &["DFFE", "MULT9X9"]).unwrap(),
+            2
         );
     }
 

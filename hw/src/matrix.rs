@@ -161,6 +161,19 @@ pub fn body(target: &Target) -> String {
         .device
         .as_ref()
         .is_some_and(|d| d.family.flip_flop_takes_a_lut());
+    // A lane's product: loaded with a column or an mload word, and read only by the next stage
+    // (the accumulator and dotv's tree, under the enable delayed): not held.
+    let lane_product = ProductRegister {
+        q: "product",
+        q_bits: 16,
+        enable: "q_col[2] || q_trigger[2]",
+        held: false,
+        a: "w",
+        a_bits: 8,
+        b: "xv",
+        b_bits: 8,
+        signed: true,
+    };
     decode::prune_opcodes(&render(
         include_str!("rtl/matrix.v"),
         &[
@@ -178,22 +191,23 @@ pub fn body(target: &Target) -> String {
             ("TREE", tree(l)),
             (
                 "LANE_PRODUCT",
-                indented(
-                    &product_register_for_synthesis(
-                        target,
-                        &ProductRegister {
-                            q: "product",
-                            q_bits: 16,
-                            enable: "q_col[2] || q_trigger[2]",
-                            a: "w",
-                            a_bits: 8,
-                            b: "xv",
-                            b_bits: 8,
-                            signed: true,
-                        },
+                indented(&product_register_for_synthesis(target, &lane_product), 4),
+            ),
+            // Verilator's lane product, with the co-simulation's fault.
+            (
+                "LANE_PRODUCT_FAULTY",
+                match lane_product.enable_on(target) {
+                    "1'b1" => indented(
+                        &format!(
+                            "{}always @(posedge clock) product <= p ^ {{15'd0, fault}};\n",
+                            lane_product.every_edge_note(target)
+                        ),
+                        4,
                     ),
-                    4,
-                ),
+                    enable => format!(
+                        "    always @(posedge clock)\n        if ({enable}) product <= p ^ {{15'd0, fault}};\n"
+                    ),
+                },
             ),
             ("L", l.to_string()),
             ("V", v.to_string()),

@@ -164,6 +164,7 @@ pub fn body(target: &Target) -> String {
                         q: "s2_product",
                         q_bits: 36,
                         enable: "issue_sxu",
+                        held: true,
                         a: "issue_ra[17:0]",
                         a_bits: 18,
                         b: "imm[17:0]",

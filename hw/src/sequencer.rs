@@ -434,6 +434,7 @@ pub fn body(target: &Target) -> String {
                         q: "d3_block_cycles",
                         q_bits: 34,
                         enable: "!(reset || start) && running && advance",
+                        held: true,
                         a: "d2_blocks[17:0]",
                         a_bits: 18,
                         b: "d2_cols_e",

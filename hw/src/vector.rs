@@ -501,7 +501,8 @@ pub fn body(target: &Target) -> String {
         format!("cnt[{}:0]", log2(v / 2) - 1)
     };
     let base = |m: VectorMemory| target.range_of(m).start.to_string();
-    // A lane's products: 18-bit signed operands (the ISA refuses others).
+    // A lane's products: 18-bit signed operands (the ISA refuses others). Read only by the next
+    // stage's registers, which load under its `p_valid` (the enable delayed): not held.
     let lane_product = |q: &str, enable: &str, a: &str, b: &str| {
         indented(
             &product_register(
@@ -510,6 +511,7 @@ pub fn body(target: &Target) -> String {
                     q,
                     q_bits: 36,
                     enable,
+                    held: false,
                     a,
                     a_bits: 18,
                     b,
@@ -535,6 +537,7 @@ pub fn body(target: &Target) -> String {
                 q,
                 q_bits,
                 enable: "1'b1",
+                held: false,
                 a,
                 a_bits: 16,
                 b: "pos",

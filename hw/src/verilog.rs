@@ -160,6 +160,14 @@ pub struct ProductRegister<'a> {
     pub q_bits: u32,
     /// When it loads (`1'b1`: at every edge).
     pub enable: &'a str,
+    /// Whether a consumer reads `q` after an edge where `enable` did not hold, so that it must
+    /// hold its value. When not (every consumer reads it only the cycle after a load, under the
+    /// enable delayed), the enable only spares simulators the multiplication, and on the Gowin
+    /// the register loads at every edge: a DSP macro there has four clock-enable networks, and
+    /// nextpnr 0.11.1 counts every network it ever placed in a macro (it never forgets one), so
+    /// more than four in the design fail its placement ("More than 4 different networks for CE
+    /// or CLK signals in one DSP macro").
+    pub held: bool,
     /// The operands, expressions of `a_bits` and `b_bits` (at most 18 each).
     pub a: &'a str,
     /// See `a`.
@@ -172,7 +180,38 @@ pub struct ProductRegister<'a> {
     pub signed: bool,
 }
 
-impl ProductRegister<'_> {
+impl<'a> ProductRegister<'a> {
+    /// When the register loads on `target`: its enable, or on the Gowin every edge when the
+    /// value need not hold (see [`ProductRegister::held`]).
+    pub fn enable_on(&self, target: &Target) -> &'a str {
+        if is_gowin(target) && !self.held {
+            "1'b1"
+        } else {
+            self.enable
+        }
+    }
+
+    fn for_target(&self, target: &Target) -> ProductRegister<'a> {
+        ProductRegister {
+            enable: self.enable_on(target),
+            ..*self
+        }
+    }
+
+    /// A comment line where `target` drops the enable, saying why; empty elsewhere.
+    pub fn every_edge_note(&self, target: &Target) -> String {
+        if self.enable_on(target) == self.enable {
+            String::new()
+        } else {
+            format!(
+                "// {q} loads at every edge, not only with {e}: its readers take it only\n\
+                 // the cycle after a load (a Gowin DSP macro has four clock-enable networks).\n",
+                q = self.q,
+                e = self.enable
+            )
+        }
+    }
+
     /// The register in plain Verilog, as every simulator and synthesis tool reads it.
     fn behavioural(&self) -> String {
         let operand = |x: &str| {
@@ -258,9 +297,10 @@ pub fn is_gowin(target: &Target) -> bool {
 /// primitive with its output register for synthesis and the plain Verilog for Verilator (which
 /// has no Gowin primitives; the two load the same product at the same edges).
 pub fn product_register(target: &Target, p: &ProductRegister) -> String {
+    let (note, p) = (p.every_edge_note(target), p.for_target(target));
     if is_gowin(target) {
         format!(
-            "`ifdef VERILATOR\n{}`else\n{}`endif\n",
+            "{note}`ifdef VERILATOR\n{}`else\n{}`endif\n",
             p.behavioural(),
             p.gowin()
         )
@@ -271,8 +311,9 @@ pub fn product_register(target: &Target, p: &ProductRegister) -> String {
 
 /// `p` as synthesis reads it (for a template that has its own Verilator branch).
 pub fn product_register_for_synthesis(target: &Target, p: &ProductRegister) -> String {
+    let (note, p) = (p.every_edge_note(target), p.for_target(target));
     if is_gowin(target) {
-        p.gowin()
+        format!("{note}{}", p.gowin())
     } else {
         p.behavioural()
     }
@@ -361,6 +402,7 @@ mod tests {
             q: "prod",
             q_bits: 16,
             enable: "valid[2]",
+            held: true,
             a: "w",
             a_bits: 8,
             b: "x",
@@ -403,6 +445,7 @@ mod tests {
                 q: "phase",
                 q_bits: 36,
                 enable: "1'b1",
+                held: false,
                 a: "step[15:0]",
                 a_bits: 16,
                 b: "pos",
@@ -431,6 +474,30 @@ mod tests {
             ),
             "always @(posedge clock) prod <= w * x;\n"
         );
+        // A product its readers take only the cycle after a load keeps its enable for the
+        // simulators, but on the Gowin loads at every edge (a DSP macro's four clock-enable
+        // networks), in Verilator's branch as in synthesis's.
+        let unheld = ProductRegister { held: false, ..p };
+        assert_eq!(unheld.enable_on(&ecp5), "valid[2]");
+        assert_eq!(product_register(&ecp5, &unheld), plain);
+        assert_eq!(unheld.enable_on(&gowin), "1'b1");
+        let every_edge = product_register(&gowin, &unheld);
+        let note = unheld.every_edge_note(&gowin);
+        assert!(
+            note.starts_with("// prod loads at every edge, not only with valid[2]"),
+            "{note}"
+        );
+        assert_eq!(p.every_edge_note(&gowin), "");
+        assert_eq!(unheld.every_edge_note(&ecp5), "");
+        assert!(
+            every_edge.starts_with(&format!(
+                "{note}`ifdef VERILATOR\nalways @(posedge clock) prod <= $signed(w) * $signed(x);\n`else\n"
+            )),
+            "{every_edge}"
+        );
+        let code = every_edge.strip_prefix(&note).unwrap();
+        assert!(code.contains("wire prod_enable = 1'b1;"), "{every_edge}");
+        assert!(!code.contains("valid[2]"), "{every_edge}");
     }
 
     #[test]

@@ -810,6 +810,7 @@ fn gowin_product_registers_load_as_the_plain_ones() {
             q: name,
             q_bits,
             enable: "enable",
+            held: true,
             a: &x,
             a_bits,
             b: &y,

@@ -240,9 +240,7 @@ for (l = 0; l < @L@; l = l + 1) begin : lane
         integer n;
         fault = $value$plusargs("monorail_fault_lane=%d", n) && n == l;
     end
-    always @(posedge clock)
-        if (q_col[2] || q_trigger[2]) product <= p ^ {15'd0, fault};
-`else
+@LANE_PRODUCT_FAULTY@`else
 @LANE_PRODUCT@`endif
     assign products[l*16 +: 16] = product;
     // One adder: a matvec column adds to the sum (to zero at a block's first column), an mload

@@ -900,7 +900,11 @@ fn swap_and_pack_gowin(
 ) -> Result<(PathBuf, Swap), ToolError> {
     let args = ["-d", &device.part, "-o", PACKED_GOWIN, ROUTED_GOWIN];
     let command = format!("{GOWIN_PACK} {}", args.join(" "));
-    let mut parts: Vec<Vec<u8>> = vec![command.clone().into_bytes()];
+    // (The carry heads' correction is part of what the folder holds.)
+    let mut parts: Vec<Vec<u8>> = vec![
+        command.clone().into_bytes(),
+        b"carry heads: nextpnr#1799".to_vec(),
+    ];
     for image in placeholders.iter().chain(models) {
         parts.push(image.spec.file.clone().into_bytes());
         parts.push(image.slices_hex().into_bytes());
@@ -936,6 +940,13 @@ fn swap_and_pack_gowin(
             path: base_path.clone(),
             message: format!("the weights swap failed: {e}"),
         })?;
+    let mut netlist_json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ToolError::Output {
+            path: base_path.clone(),
+            message: format!("the swapped netlist does not read back: {e}"),
+        })?;
+    let carry_heads = correct_logic_carry_heads(&mut netlist_json);
+    let text = netlist_json.to_string();
     let netlist = partial.join(ROUTED_GOWIN);
     std::fs::write(&netlist, &text).map_err(io(&netlist))?;
     // Read back on its own before it is packed.
@@ -943,7 +954,8 @@ fn swap_and_pack_gowin(
     let log = partial.join(log_name("weights"));
     let summary = format!(
         "{} bit slices of {} memory images swapped into {} block RAMs of ../{ROUTED_GOWIN}, \
-         written to {ROUTED_GOWIN} and checked\n",
+         written to {ROUTED_GOWIN} and checked\n{carry_heads} carry-chain heads fed from logic \
+         given RAW_ALU_LUT 0x000a instead of nextpnr's 0x505a (YosysHQ/nextpnr#1799)\n",
         swap.slices, swap.memories, swap.block_rams
     );
     std::fs::write(&log, summary).map_err(io(&log))?;
@@ -982,6 +994,37 @@ fn swap_and_pack_gowin(
 
 /// The Gowin packer (Apycula's).
 const GOWIN_PACK: &str = "gowin_pack";
+
+/// The carry-chain heads that nextpnr 0.11.1 (himbaechel, Gowin) gets wrong, corrected in its
+/// routed JSON netlist: how many. For a chain whose carry-in comes from logic its packer adds a
+/// head ALU that takes the carry on I0 and leaves CIN unconnected, with `RAW_ALU_LUT` 0x505a,
+/// whose carry out is I0 | CIN, and gowin_pack wires that CIN to the carry out of the ALU before
+/// it on the die: the chain then adds whatever carry that ALU leaves (YosysHQ/nextpnr#1799).
+/// nextpnr's fix (#1800, after the pinned release) gives such heads 0x000a, carry out = I0;
+/// Monorail gives it them until the pinned nextpnr has it. Other ALUs are left alone.
+pub fn correct_logic_carry_heads(netlist: &mut serde_json::Value) -> usize {
+    const WRONG: u32 = 0x505a;
+    const RIGHT: u32 = 0x000a;
+    let mut corrected = 0;
+    let modules = netlist["modules"].as_object_mut().into_iter().flatten();
+    for (_, module) in modules {
+        let cells = module["cells"].as_object_mut().into_iter().flatten();
+        for (_, cell) in cells {
+            let wrong = cell["type"] == "ALU"
+                && cell["parameters"]["CIN_NETTYPE"] == "LOGIC"
+                && cell["connections"].get("CIN").is_none()
+                && cell["parameters"]["RAW_ALU_LUT"]
+                    .as_str()
+                    .and_then(|bits| u32::from_str_radix(bits, 2).ok())
+                    == Some(WRONG);
+            if wrong {
+                cell["parameters"]["RAW_ALU_LUT"] = format!("{RIGHT:032b}").into();
+                corrected += 1;
+            }
+        }
+    }
+    corrected
+}
 
 /// ecpbram, as `scripts/setup-tools.sh` wraps YoWASP's (which, as shipped, cannot open the
 /// Trellis database).
@@ -1136,6 +1179,47 @@ mod tests {
             e.contains("no IDCODE is known for the part LFE5U-99F"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn carry_heads_fed_from_logic_get_the_fixed_table_and_nothing_else_changes() {
+        let alu = |cin: &str, raw: u32, cin_port: bool| {
+            let mut cell = serde_json::json!({
+                "type": "ALU",
+                "parameters": {"RAW_ALU_LUT": format!("{raw:032b}")},
+                "connections": {"I0": [5], "COUT": [6]},
+            });
+            if !cin.is_empty() {
+                cell["parameters"]["CIN_NETTYPE"] = cin.into();
+            }
+            if cin_port {
+                cell["connections"]["CIN"] = serde_json::json!([7]);
+            }
+            cell
+        };
+        let mut netlist = serde_json::json!({"modules": {"top": {"cells": {
+            "head": alu("LOGIC", 0x505a, false),
+            "head_fixed": alu("LOGIC", 0x000a, false),
+            // 0x505a is right for an addition of one (I0 + 1 + CIN), inside a chain.
+            "plus_one": alu("", 0x505a, true),
+            "vcc_head": alu("VCC", 0x505a, false),
+            "lut": {"type": "LUT4", "parameters": {"INIT": "0101000001011010"}},
+        }}}});
+        let before = netlist.clone();
+        assert_eq!(correct_logic_carry_heads(&mut netlist), 1);
+        let cells = &netlist["modules"]["top"]["cells"];
+        assert_eq!(
+            cells["head"]["parameters"]["RAW_ALU_LUT"],
+            "00000000000000000000000000001010"
+        );
+        for name in ["head_fixed", "plus_one", "vcc_head", "lut"] {
+            assert_eq!(
+                cells[name], before["modules"]["top"]["cells"][name],
+                "{name}"
+            );
+        }
+        // Again: nothing left to correct.
+        assert_eq!(correct_logic_carry_heads(&mut netlist), 0);
     }
 
     #[test]

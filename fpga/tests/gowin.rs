@@ -2,8 +2,8 @@
 //! nextpnr-himbaechel with the board's CST and seed, the weights swapped into the routed netlist
 //! by Monorail, and gowin_pack, to a real `top.fs`.
 //!
-//! No Monorail core places on the board's GW2A-18C yet (the `gw2a-18` core needs 99% of its
-//! LUT4 sites, where nextpnr finds no legal placement), so the flow carries a design with the board top's ports whose block RAMs are read-only
+//! The board's own core takes twenty minutes to place and route (`tests/cli.rs` builds it), so
+//! here the flow carries a design with the board top's ports whose block RAMs are read-only
 //! copies of every memory image of the board's target, read in turn onto the UART's line and the
 //! LEDs. What is tested is the flow: the commands, the constraint file, the swap of two models'
 //! images into one routed design, the report read back, the packed bitstreams, the replay

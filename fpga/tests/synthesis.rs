@@ -82,12 +82,12 @@ fn the_gowin_core_synthesises_as_its_estimate_says() {
     // (the products only the next stage reads load at every edge).
     let enables = clock_enable_networks(&netlist, &["MULT9X9", "MULT18X18"]).unwrap();
     assert!(enables <= 4, "{enables} networks in {}", netlist.display());
-    // With the flip-flops fed by flip-flops and RAMs, the core needs nearly every LUT4 site:
-    // 20,045 of the 20,736 alone (96.7%), 20,159 with the board top (97.2%), where nextpnr's
-    // analytic placer found no legal placement. When this fails, the core may place: build
-    // `monorail bitstream --board tangnano-20k` and update the board's `no_bitstream_yet`.
+    // A flip-flop fed by a flip-flop or a RAM takes a LUT4 site of its own. With 4 matrix lanes
+    // the board's design needs 92% of the sites and places and routes; with 8 it needed 97%,
+    // where nextpnr's analytic placer found no legal placement. Past 93% the core may not
+    // place: build `monorail bitstream --board tangnano-20k` before raising this.
     assert!(
-        s.gowin_sites() * 100 > u64::from(device.luts) * 96,
+        s.gowin_sites() * 100 <= u64::from(device.luts) * 93,
         "{} LUT4 sites of {} ({} flip-flops alone in theirs)",
         s.gowin_sites(),
         device.luts,

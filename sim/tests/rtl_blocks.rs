@@ -2,7 +2,7 @@
 //! program from the same memory images must leave the same registers and memories, in the
 //! same number of cycles. The operands come from a seeded generator and include the extreme
 //! values (-128, 127, saturation, rounding ties). Each case runs on `sim-tiny` (4 matrix lanes,
-//! 4 vector lanes), `ulx3s-85f` (64 and 8) and `gw2a-18` (8 and 2); addresses are offsets into
+//! 4 vector lanes), `ulx3s-85f` (64 and 8) and `gw2a-18` (4 and 2); addresses are offsets into
 //! each memory.
 
 // The checks take lists of address ranges; a list of one range is not a mistake here.
@@ -15,10 +15,11 @@ use monorail_contract::isa::Unit;
 use monorail_contract::target::{Target, VectorMemory};
 use monorail_contract::timing::VXU_CHAIN_CYCLES;
 
-/// The targets every case runs on: and `gw2a-18` (8 lanes, 2 vector lanes), whose Gowin core
+/// The targets every case runs on: and `gw2a-18` (4 lanes, 2 vector lanes), whose Gowin core
 /// differs where a flip-flop would take a LUT site of its own: a matrix drain that shifts its
-/// words out, where the others' picks them by index, and the vector slot's late controls in a
-/// ring of distributed RAM.
+/// words out, where the others' picks them by index, the vector slot's late controls in a ring
+/// of distributed RAM, and products that load at every edge where only the next stage reads
+/// them.
 const TARGETS: [&str; 3] = ["sim-tiny", "ulx3s-85f", "gw2a-18"];
 
 /// Images with seeded values in each memory's range: 16-bit mantissas in the vector memory

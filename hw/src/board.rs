@@ -134,25 +134,26 @@ pub struct GowinPll {
     pub vco_hz: f64,
 }
 
-/// What a Gowin part's rPLL allows, Hz (exclusive bounds, as apicula's `gowin_pll` takes them;
-/// `gowin_pack` refuses a PLL outside them): the phase detector's input, the VCO and CLKOUT.
+/// What a Gowin part's rPLL allows, Hz: the phase detector's input, the VCO and CLKOUT (the
+/// first inclusive, the others exclusive, as apicula's `gowin_pll` takes them; `gowin_pack`
+/// refuses a PLL outside them).
 struct GowinPllRanges {
     pfd_hz: (f64, f64),
     vco_hz: (f64, f64),
     output_hz: (f64, f64),
 }
 
-/// The rPLL's ranges for a Gowin part (the datasheets' figures for the Tang Nano boards' speed
-/// grades, which apicula's `gowin_pll` and `gowin_pack` check): `None` for a part without them.
+/// The rPLL's ranges for a Gowin part, for the Tang Nano boards' speed grades (apicula's
+/// `gowin_pll` table, from Gowin's datasheets): `None` for a part without them.
 fn gowin_pll_ranges(part: &str) -> Option<GowinPllRanges> {
     match part {
-        // DS226 (GW2A(R)-18, C8/I7).
+        // GW2A(R)-18, C8/I7.
         "GW2A-18" | "GW2A-18C" => Some(GowinPllRanges {
             pfd_hz: (3e6, 500e6),
             vco_hz: (500e6, 1250e6),
             output_hz: (3.90625e6, 625e6),
         }),
-        // DS117 (GW1N(R)-9, C6/I5).
+        // GW1N(R)-9, C6/I5.
         "GW1N-9" | "GW1N-9C" => Some(GowinPllRanges {
             pfd_hz: (3e6, 400e6),
             vco_hz: (400e6, 1200e6),
@@ -162,10 +163,10 @@ fn gowin_pll_ranges(part: &str) -> Option<GowinPllRanges> {
     }
 }
 
-/// The dividers that make `want_hz` from `input_hz` most closely on `part`, the first that apicula's
-/// `gowin_pll` tries (input divider, then feedback divider, then output divider, each from the
-/// smallest): `None` for a part whose PLL Monorail does not know, or when nothing comes within
-/// `input_hz` of the clock.
+/// The dividers that make `want_hz` from `input_hz` most closely on `part`, the first that
+/// apicula's `gowin_pll` tries (input divider, then feedback divider, then output divider, each
+/// from the smallest): `None` for a part whose PLL Monorail does not know, or when nothing comes
+/// within `input_hz` of the clock.
 pub fn gowin_pll(part: &str, input_hz: f64, want_hz: f64) -> Option<GowinPll> {
     const OUTPUT_DIV_SELS: [u32; 11] = [2, 4, 8, 16, 32, 48, 64, 80, 96, 112, 128];
     let ranges = gowin_pll_ranges(part)?;
@@ -173,7 +174,6 @@ pub fn gowin_pll(part: &str, input_hz: f64, want_hz: f64) -> Option<GowinPll> {
     let mut best: Option<(f64, GowinPll)> = None;
     for input_div_sel in 0..64u32 {
         let pfd_hz = input_hz / f64::from(input_div_sel + 1);
-        // (The phase detector's bounds are inclusive, as gowin_pll takes them.)
         if !(ranges.pfd_hz.0..=ranges.pfd_hz.1).contains(&pfd_hz) {
             continue;
         }

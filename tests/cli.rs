@@ -1577,8 +1577,9 @@ fn simulated_board_tells_the_golden_story(board: &[&str], model: &str, steps: us
 }
 
 /// The Tang Nano 20K's core tells the golden story through its simulated board top (at the
-/// target's 81 MHz, which the rPLL makes on the board, and 115,200 baud): 32 registers and 16 partial sums in distributed RAM. A board
-/// whose FPGA cannot hold its core (the Tang Nano 9K's) is refused before the port is opened.
+/// target's 81 MHz, which the rPLL makes on the board, and 115,200 baud): 32 registers and 16
+/// partial sums in distributed RAM. A board whose FPGA cannot hold its core (the Tang Nano 9K's)
+/// is refused before the port is opened.
 #[test]
 fn chat_runs_the_tang_nano_20k_core_in_simulation_and_refuses_a_board_too_small() {
     simulated_board_tells_the_golden_story(&["tangnano-20k"], "tales-nano", 20);

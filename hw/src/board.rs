@@ -230,14 +230,19 @@ fn clocking(board: &Board, top_for: TopFor) -> Result<(String, String), BoardTop
         have_mhz: mhz(have as f64),
         nearest,
     };
+    // The UART's divisor is computed from the target's clock: it must be what the PLL makes, not
+    // near it.
+    let exactly = |output_hz: f64| {
+        if (output_hz - want as f64).abs() > 1.0 {
+            Err(refuse(format!(" (nearest: {} MHz)", mhz(output_hz))))
+        } else {
+            Ok(())
+        }
+    };
     match board.family {
         Family::Ecp5 => {
             let pll = ecp5_pll(have as f64, want as f64).ok_or_else(|| refuse(String::new()))?;
-            // The UART's divisor is computed from the target's clock: it must be what the PLL
-            // makes, not near it.
-            if (pll.output_hz - want as f64).abs() > 1.0 {
-                return Err(refuse(format!(" (nearest: {} MHz)", mhz(pll.output_hz))));
-            }
+            exactly(pll.output_hz)?;
             let text = format!(
                 r#"    // EHXPLLL: {have_mhz} MHz / {id} x {fd} = {out_mhz} MHz (VCO {vco_mhz} MHz = {out_mhz} x {od}).
     (* FREQUENCY_PIN_CLKI="{have_mhz}" *)
@@ -293,9 +298,7 @@ fn clocking(board: &Board, top_for: TopFor) -> Result<(String, String), BoardTop
                     " (Monorail knows no PLL of the {part}: give the target the board's clock)"
                 ))
             })?;
-            if (pll.output_hz - want as f64).abs() > 1.0 {
-                return Err(refuse(format!(" (nearest: {} MHz)", mhz(pll.output_hz))));
-            }
+            exactly(pll.output_hz)?;
             // FCLKIN sets the PLL's charge pump (gowin_pack reads it); CLKFB is unused (internal
             // feedback) and the dynamic dividers' inputs are tied off.
             let text = format!(

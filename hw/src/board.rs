@@ -293,11 +293,13 @@ fn clocking(board: &Board, top_for: TopFor) -> Result<(String, String), BoardTop
         }
         Family::Gowin => {
             let part = board.target.device.as_ref().map_or("", |d| d.part.as_str());
-            let pll = gowin_pll(part, have as f64, want as f64).ok_or_else(|| {
-                refuse(format!(
+            if gowin_pll_ranges(part).is_none() {
+                return Err(refuse(format!(
                     " (Monorail knows no PLL of the {part}: give the target the board's clock)"
-                ))
-            })?;
+                )));
+            }
+            let pll =
+                gowin_pll(part, have as f64, want as f64).ok_or_else(|| refuse(String::new()))?;
             exactly(pll.output_hz)?;
             // FCLKIN sets the PLL's charge pump (gowin_pack reads it); CLKFB is unused (internal
             // feedback) and the dynamic dividers' inputs are tied off.
@@ -615,7 +617,17 @@ mod tests {
         // Simulated, the core clock is a port and there is no PLL.
         let v = board_top(&board, &core, TopFor::Simulation, 115_200).unwrap();
         assert!(!v.contains("rPLL"));
-        // A clock it cannot make exactly, and a part whose PLL Monorail does not know.
+        // A clock it cannot make exactly, one past its range, and a part whose PLL Monorail does
+        // not know.
+        board.target.clock_hz = 700_000_000;
+        let e = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap_err();
+        assert!(
+            e.to_string().ends_with(
+                "the gowin PLL cannot make the target's 700 MHz from the board's 27 MHz; choose a \
+                 target clock it can make"
+            ),
+            "{e}"
+        );
         board.target.clock_hz = 100_000_000;
         let e = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap_err();
         assert!(

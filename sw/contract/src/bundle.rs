@@ -352,9 +352,9 @@ impl Bundle {
             .map_err(|(i, e)| invalid(dir, format!("instruction {i}: {e}")))?;
         put("program.bin", &program)?;
         let digits = isa::stored_bits() as usize / 4;
-        let mut hex = String::with_capacity(program.len() / 16 * (digits + 1));
-        for word in program.chunks_exact(16) {
-            let value = u128::from_le_bytes(word.try_into().expect("16-byte chunks"));
+        let mut hex = String::with_capacity(program.len() / isa::INSTRUCTION_BYTES * (digits + 1));
+        for word in program.chunks_exact(isa::INSTRUCTION_BYTES) {
+            let value = u128::from_le_bytes(word.try_into().expect("chunks_exact"));
             let _ = writeln!(hex, "{value:0digits$x}");
         }
         put("program.hex", hex.as_bytes())?;

@@ -15,6 +15,7 @@
 pub mod board;
 pub mod cosim;
 pub mod link;
+pub mod micro;
 pub mod rtl;
 pub mod verilated;
 
@@ -238,6 +239,25 @@ impl Iss {
     /// The registers now (cleared when a step starts).
     pub fn registers(&self) -> &[i64; REGISTERS] {
         &self.regs
+    }
+
+    /// Execute `op` alone at position `pos` on the memories now and on `registers` (no timing,
+    /// no hazard checks): what any implementation of the instruction must compute.
+    pub fn execute_with(
+        &mut self,
+        op: &Op,
+        pos: usize,
+        registers: &mut [i64; REGISTERS],
+    ) -> Result<(), String> {
+        std::mem::swap(&mut self.regs, registers);
+        let done = self.execute(op, pos);
+        std::mem::swap(&mut self.regs, registers);
+        done
+    }
+
+    /// The vector space and the matrix memory, to set up an instruction's operands.
+    pub fn memories_mut(&mut self) -> (&mut [i32], &mut [i8]) {
+        (&mut self.vector, &mut self.matrix)
     }
 
     /// Write register `r` (a write to `r0` is dropped): a value wider than a register

@@ -1206,6 +1206,7 @@ impl Op {
     /// Check the ISA's placement rules at position `pos` on `target`: every vector operand lies in
     /// one memory that its role may touch; at most one operand is read from the wide memory (it
     /// has one read port); streamed operands share their lane; word operands start on a word;
+    /// a streamed destination does not start inside a streamed source after that source's start;
     /// `rope` works on whole pairs of a word; a `dotv` over more than one row block has at most
     /// `Target::partial_sums` columns (its partial sums are held in the matrix unit). Register-indexed operands
     /// are placed when executed ([`check_element`]). Register fields name the target's registers
@@ -1268,6 +1269,25 @@ impl Op {
         }
         if wide_reads > 1 {
             return Err("reads two operands from the wide memory, which has one read port".into());
+        }
+        // Each element is read before the results written over it: a stream writes in place or
+        // behind what it reads, never ahead of it into it (the small core streams one element
+        // at a time, so a result would overwrite an element it has yet to read).
+        let streamed = |role| {
+            operands.iter().filter(move |o| {
+                o.role == role && o.stride == Stride::Streamed && !o.range.is_empty()
+            })
+        };
+        for w in streamed(Role::VxuWrite) {
+            for r in streamed(Role::VxuRead) {
+                if r.range.start < w.range.start && w.range.start < r.range.end {
+                    return Err(format!(
+                        "{}=v{} starts inside {}=v{} .. v{}, ahead of it: a stream may write \
+                         in place of or behind what it reads, not ahead",
+                        w.field, w.range.start, r.field, r.range.start, r.range.end
+                    ));
+                }
+            }
         }
         let memory_at = |start: i64, n: usize| target.memory_of(start as usize..start as usize + n);
         match *self {

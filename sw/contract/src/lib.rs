@@ -21,6 +21,7 @@
 pub mod board;
 pub mod bundle;
 pub mod isa;
+pub mod micro;
 pub mod model_config;
 pub mod numerics;
 pub mod steps;

@@ -917,21 +917,37 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
         .success();
     assert!(out.join("matrix_tile_02.hex").is_file());
     assert!(!out.join("matrix_tile_03.hex").exists() && !out.join("matrix_tile_04.hex").exists());
+    let tiny = tmp.path().join("tiny.toml");
+    std::fs::write(&tiny, "name = \"tiny\"\ndescription = \"\"\nlanes = 4\nvector_lanes = 2\nclock_hz = 1\n[memory]\nmatrix_tiles = 1\nmatrix_tile_words = 256\nvector_words = 64\naccumulator_words = 64\nwide_words = 64\ninput_words = 64\nprogram_words = 64\n").unwrap();
     refused(
         &[
             "compile",
             "--target",
-            "icebreaker",
+            tiny.to_str().unwrap(),
             "-o",
             out.to_str().unwrap(),
         ],
         &[
-            "no built-in model fits target icebreaker",
+            "no built-in model fits target tiny",
             "tales-260k: the model does not fit",
             "tales-nano: the model does not fit",
             "--model",
         ],
     );
+    // The iCEBreaker's small core: the sibling model, its cycles and the core's estimate.
+    monorail()
+        .args(["compile", "--target", "icebreaker", "-o"])
+        .arg(tmp.path().join("ice"))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("compiled built-in tales-nano")
+                .and(predicate::str::contains(
+                    "small core: one instruction at a time",
+                ))
+                .and(predicate::str::contains("multipliers 7 of 8"))
+                .and(predicate::str::contains("longest dependence chain at").not()),
+        );
     refused(
         &["compile", "--target", "zx81", "-o", out.to_str().unwrap()],
         &["no built-in target `zx81`", "ulx3s-85f"],
@@ -1041,15 +1057,20 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
     );
     // A target whose core does not fit its device is generated, and says what it lacks.
     monorail()
-        .args(["gen", "--target", "icebreaker", "--model"])
+        .args(["gen", "--target", "gw1n-9", "--model"])
         .arg(fixtures().join("synthetic-a.bin"))
         .arg("-z")
         .arg(fixtures().join("tokenizer.bin"))
         .arg("-o")
-        .arg(tmp.path().join("ice"))
+        .arg(tmp.path().join("gw1n"))
         .assert()
         .code(2)
         .stderr(predicate::str::contains("does not fit"));
+    // The small core's RTL is not generated yet: said before anything is compiled.
+    refused(
+        &["gen", "--target", "icebreaker"],
+        &["icebreaker runs on the small core", "not generated yet"],
+    );
     refused(
         &[
             "gen",
@@ -1269,7 +1290,10 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     );
     refused(
         &["bitstream", "--board", "icebreaker"],
-        &["the iCE40UP5K has 30", "needs 15 multipliers"],
+        &[
+            "icebreaker: target icebreaker runs on the small core",
+            "not generated yet",
+        ],
     );
     // Another core on a board: one of its FPGA's family, which has a device.
     refused(

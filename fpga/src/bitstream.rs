@@ -487,8 +487,8 @@ pub fn build(
     if board.family == Family::Ice40 {
         return Err(ToolError::Output {
             path: PathBuf::from(format!("boards/{}.toml", board.name)),
-            message: "Monorail builds ECP5 and Gowin bitstreams only so far (no core fits the \
-                      iCE40 yet)"
+            message: "Monorail builds ECP5 and Gowin bitstreams only so far (the iCE40's core, \
+                      the small core, has no RTL yet)"
                 .into(),
         });
     }

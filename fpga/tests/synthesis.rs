@@ -22,7 +22,11 @@ fn design(target: &Target, quant: &QuantModel, dir: &Path) {
     let compiled = compile(quant, target, CompileOptions::default()).unwrap();
     std::fs::create_dir_all(dir).unwrap();
     compiled.bundle.write(dir, target).unwrap();
-    std::fs::write(dir.join("top.v"), monorail_hw::generate(target).verilog).unwrap();
+    std::fs::write(
+        dir.join("top.v"),
+        monorail_hw::generate(target).unwrap().verilog,
+    )
+    .unwrap();
 }
 
 #[test]

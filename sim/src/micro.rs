@@ -6,7 +6,7 @@
 //! random operands. It executes the ROM's encoded words, so the encoding is what is tested, and
 //! counts cycles as the small core spends them.
 
-use monorail_contract::isa::{length, REGISTERS};
+use monorail_contract::isa::{length, REGISTERS, REG_POS, REG_TOKEN};
 use monorail_contract::micro::{
     program, MicroOp, Operand, Reg, Step, COUNTERS, DISPATCH_CYCLES, INDEX_LATCHES,
     MICRO_OP_CYCLES, MICRO_REGISTERS, POINTERS,
@@ -96,6 +96,34 @@ impl MicroMachine {
         if i != 0 {
             self.u[i] = v;
         }
+    }
+
+    /// Run a token step of `program` (encoded instructions) for `token` at `pos`: the registers
+    /// cleared but for the position and the token, then every instruction in order to `end`.
+    /// Returns the next token and the cycles.
+    pub fn token_step(
+        &mut self,
+        program: &[u128],
+        token: u32,
+        pos: usize,
+        vector: &mut [i32],
+        matrix: &mut [i8],
+    ) -> Result<(i64, u64), String> {
+        let mut registers = [0; REGISTERS];
+        registers[REG_POS as usize] = pos as i64;
+        registers[REG_TOKEN as usize] = token as i64;
+        self.set_registers(&registers);
+        let mut cycles = 0;
+        for (index, &word) in program.iter().enumerate() {
+            let done = self
+                .run(word, pos, vector, matrix)
+                .map_err(|e| format!("instruction {index}: {e}"))?;
+            cycles += done.cycles;
+            if let Some(next) = done.token {
+                return Ok((next, cycles));
+            }
+        }
+        Err("the program has no `end`".into())
     }
 
     /// The matrix byte at the cursor's word `word + k` and lane `lane`.

@@ -56,7 +56,8 @@ impl Rtl {
         cache_root: &Path,
         images: &Path,
     ) -> Result<Rtl, MachineError> {
-        let design = monorail_hw::generate(target);
+        let design =
+            monorail_hw::generate(target).map_err(|e| MachineError::Input(e.to_string()))?;
         let build = verilated::build(
             &design.verilog,
             &target.name,

@@ -13,7 +13,7 @@ use monorail_contract::micro::{cycles, program};
 use monorail_contract::numerics::{bit_length, magnitude};
 use monorail_contract::target::{RawTarget, Target, VectorMemory};
 use monorail_sim::micro::MicroMachine;
-use monorail_sim::Iss;
+use monorail_sim::{Iss, Machine};
 
 /// A value of a random width up to `bits` (signed), so that small and large values both come.
 fn value(rng: &mut Rng, bits: u32) -> i64 {
@@ -217,4 +217,41 @@ fn every_routine_computes_what_the_iss_computes_in_the_cycles_counted() {
         report.join(", "),
         program().rom.len()
     );
+}
+
+#[test]
+fn the_small_core_tells_the_tales_nano_story_the_iss_tells_in_the_cycles_predicted() {
+    // The built-in sibling model compiled for the iCEBreaker's small core: each token step run
+    // by the micro-program, beside the ISS, leaves the same token, vector space and matrix
+    // memory (the cache), in the cycles the compiler predicted.
+    let target = Target::builtin("icebreaker").unwrap();
+    let (checkpoint, _) = monorail_model::builtin::by_name("tales-nano")
+        .unwrap()
+        .load()
+        .unwrap();
+    let quant = monorail_model::quant::QuantModel::quantize(&checkpoint);
+    let compiled = monorail_compiler::compile(&quant, &target, Default::default()).unwrap();
+    let program: Vec<u128> = compiled
+        .bundle
+        .program
+        .iter()
+        .map(|i| i.encode().unwrap())
+        .collect();
+    let predicted = compiled.bundle.manifest.predicted_cycles.clone();
+    let mut iss = Iss::new(target.clone(), compiled.bundle).unwrap();
+    let (mut vector, mut matrix) = (iss.vector().to_vec(), iss.matrix().to_vec());
+    let mut micro = MicroMachine::new(target.lanes);
+    let mut token = 1;
+    for (pos, &predicted) in predicted.iter().enumerate().take(24) {
+        let expected = iss.step(token, pos).unwrap();
+        let (next, cycles) = micro
+            .token_step(&program, token, pos, &mut vector, &mut matrix)
+            .unwrap();
+        assert_eq!(next, expected.next as i64, "position {pos}: token");
+        assert_eq!(cycles, expected.cycles, "position {pos}: cycles");
+        assert_eq!(cycles, predicted, "position {pos}: predicted cycles");
+        assert!(vector == iss.vector(), "position {pos}: vector space");
+        assert!(matrix == iss.matrix(), "position {pos}: matrix memory");
+        token = expected.next;
+    }
 }

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use monorail_contract::board::Board;
-use monorail_contract::target::Target;
+use monorail_contract::target::{Core, Target};
 use monorail_hw::board::{board_top, TopFor};
 use monorail_sim::verilated::verilator;
 
@@ -37,7 +37,11 @@ fn lint(name: &str, verilog: &str, dir: &std::path::Path) {
 fn board_tops_are_lint_clean() {
     let dir = tempfile::TempDir::new().unwrap();
     for board in Board::builtins() {
-        let core = monorail_hw::generate(&board.target);
+        // The small core's RTL is not generated yet (`monorail_hw::generate` says so).
+        let Ok(core) = monorail_hw::generate(&board.target) else {
+            assert_eq!(board.target.core, Core::Small, "{}", board.name);
+            continue;
+        };
         let verilog = board_top(&board, &core, TopFor::Simulation, board.uart_baud).unwrap();
         lint(&format!("board-{}", board.name), &verilog, dir.path());
         // The synthesis top differs only in its clocking.
@@ -49,9 +53,12 @@ fn board_tops_are_lint_clean() {
 fn generated_verilog_is_lint_clean_and_deterministic() {
     let dir = tempfile::TempDir::new().unwrap();
     for target in Target::builtins() {
-        let design = monorail_hw::generate(&target);
+        let Ok(design) = monorail_hw::generate(&target) else {
+            assert_eq!(target.core, Core::Small, "{}", target.name);
+            continue;
+        };
         assert_eq!(
-            design,
+            Ok(design.clone()),
             monorail_hw::generate(&target),
             "{}: generation is deterministic",
             target.name

@@ -56,12 +56,13 @@ const CLEAR_LINE: &str = "\r\x1b[K";
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let board = args.board.board()?;
+    let core = monorail_hw::generate(&board.target)
+        .map_err(|e| refused(format!("{}: {e}", board.name)))?;
     monorail_fpga::bitstream::check_fits(&board)
         .map_err(|e| refused(format!("{}: {e}", board.name)))?;
     let loaded = load_for(&args.model, &board.target)?;
     let (target, _, compiled) = compile_for(&loaded, board.target.clone(), args.context)
         .map_err(|e| e.about(&board.name))?;
-    let core = monorail_hw::generate(&target);
     let verilog = board_top(&board, &core, TopFor::Synthesis, board.uart_baud)
         .map_err(|e| refused(e.to_string()))?;
     let design = monorail_hw::Design {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use monorail_compiler::{compile, timeline, CompileOptions, Compiled};
 use monorail_contract::isa::Unit;
-use monorail_contract::target::{Target, VectorMemory};
+use monorail_contract::target::{Core, Target, VectorMemory};
 use monorail_model::checkpoint;
 use monorail_model::quant::QuantModel;
 
@@ -158,6 +158,30 @@ pub fn summary(
         ratio,
         positions - 1
     ));
+    if let (Core::Small, Some(d), Some(e)) =
+        (target.core, &target.device, target.small_core_estimate())
+    {
+        let mean = cycles.iter().sum::<u64>() as f64 / cycles.len() as f64;
+        lines.push(format!(
+            "small core: one instruction at a time, by a micro-program of {} words; {:.0} tokens/s \
+             at {} MHz (mean over the context); on the {}: block RAMs {} of {} (micro-program {}, \
+             registers {}, tables {}), SPRAMs {} of {}, multipliers {} of {} (estimated: its RTL is \
+             not generated yet)",
+            monorail_contract::micro::program().rom.len(),
+            target.clock_hz as f64 / mean,
+            target.clock_hz as f64 / 1e6,
+            d.part,
+            e.block_rams(),
+            d.block_rams,
+            e.micro_program,
+            e.registers,
+            e.tables,
+            e.sprams(),
+            d.sprams(),
+            e.multipliers,
+            d.dsps
+        ));
+    }
     lines
 }
 
@@ -189,6 +213,10 @@ fn step_table(target: &Target, compiled: &Compiled) -> Vec<String> {
             r.step.name(),
             r.instructions
         ));
+    }
+    if target.core == Core::Small {
+        // One instruction at a time: no unit works beside another, and no schedule shortens it.
+        return lines;
     }
     lines.push(format!(
         "longest dependence chain at position {pos}: {} cycles through {} instructions, the fewest any schedule of this program could take; this one takes {} ({:.2}x)",

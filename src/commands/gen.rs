@@ -9,7 +9,7 @@ use monorail_contract::target::Target;
 use monorail_model::checkpoint;
 
 use crate::cli::{MachineArgs, ModelArgs};
-use crate::error::CliError;
+use crate::error::{refused, CliError};
 use crate::load::{compile_for, load_for};
 
 #[derive(clap::Args)]
@@ -25,11 +25,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
-    let loaded = load_for(&args.model, &args.machine.target()?)?;
-    let (target, _, compiled) = compile_for(&loaded, args.machine.target()?, args.machine.context)?;
+    let target = args.machine.target()?;
     let start = Instant::now();
-    let design = monorail_hw::generate(&target);
+    let design = monorail_hw::generate(&target).map_err(|e| refused(e.to_string()))?;
     let generated_ms = start.elapsed().as_secs_f64() * 1e3;
+    let loaded = load_for(&args.model, &target)?;
+    let (target, _, compiled) = compile_for(&loaded, target, args.machine.context)?;
     let mut report = monorail_hw::report(&target);
     report.push(format!(
         "model: {}, compiled: {}",

@@ -466,8 +466,9 @@ fn cache_exponents_load_and_reduce_once_per_key_value_head() {
     }
 }
 
-/// A model that fits no context of a target is pointed to the other built-in targets: those
-/// that hold its context, and those that hold fewer positions, each with the most it holds.
+/// A model that does not fit a target at the context asked is pointed to the other built-in
+/// targets: those that hold its context, and those that hold fewer positions, each with the
+/// most it holds (and to the most the target itself holds).
 #[test]
 fn a_model_that_does_not_fit_is_pointed_to_targets_with_fewer_positions() {
     let (checkpoint, _) = monorail_model::builtin::by_name("tales-nano")
@@ -475,14 +476,21 @@ fn a_model_that_does_not_fit_is_pointed_to_targets_with_fewer_positions() {
         .load()
         .unwrap();
     let model = QuantModel::quantize(&checkpoint);
-    let icebreaker = Target::builtin("icebreaker").unwrap();
-    let err = compile(&model, &icebreaker, CompileOptions::default())
-        .err()
-        .unwrap()
-        .to_string();
+    // The Tang Nano 9K's target holds 112 of the model's 128 positions.
+    let gw1n = Target::builtin("gw1n-9").unwrap();
+    let all = CompileOptions {
+        context: Some(128),
+        ..Default::default()
+    };
+    let err = compile(&model, &gw1n, all).err().unwrap().to_string();
+    assert!(
+        err.ends_with("; on gw1n-9 it fits with --context 112"),
+        "{err}"
+    );
     let (_, shorter) = err
         .split_once("with fewer positions: ")
         .unwrap_or_else(|| panic!("{err}"));
+    let (shorter, _) = shorter.split_once(';').unwrap();
     let mut named = 0;
     for entry in shorter.split(", ") {
         let (name, context) = entry.split_once(" (--context ").unwrap();

@@ -185,7 +185,8 @@ pub enum Table {
 }
 
 impl Table {
-    const ALL: [Table; 5] = [
+    /// Every table, in the order of its encoding.
+    pub const ALL: [Table; 5] = [
         Table::Rsqrt,
         Table::Recip,
         Table::Exp2Neg,

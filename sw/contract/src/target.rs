@@ -45,10 +45,45 @@ pub struct RawTarget {
     /// it, for the small devices, at the cost of fewer temporaries for the compiler.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registers: Option<u32>,
+    /// The core: `wide` (default; `hw/`'s lanes and pipelines, instructions overlapped) or
+    /// `small` (one instruction at a time by micro-program, for the smallest devices:
+    /// `contract::micro`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core: Option<String>,
     /// Memory sizes.
     pub memory: RawMemory,
     /// The device's budget, if the target is built for one.
     pub device: Option<RawDevice>,
+}
+
+/// Which core executes a target's programs: both run the same ISA and bundles, bit for bit;
+/// their timing differs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Core {
+    /// `hw/`'s core: `lanes` MACs and `vector_lanes` vector lanes a cycle, the units
+    /// overlapped by the static schedule (`timing`).
+    #[default]
+    Wide,
+    /// The micro-programmed core: one instruction at a time, each by its routine of
+    /// micro-operations on one 48-bit datapath (`micro`).
+    Small,
+}
+
+impl Core {
+    /// Whether this is the wide core (which a target's serialisation leaves implicit, so that
+    /// the wide targets' configuration hashes stay as they were).
+    pub fn is_wide(&self) -> bool {
+        *self == Core::Wide
+    }
+
+    /// As a target file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Core::Wide => "wide",
+            Core::Small => "small",
+        }
+    }
 }
 
 /// The `[memory]` table.
@@ -100,6 +135,13 @@ pub struct RawDevice {
     pub luts: u32,
     /// Single-port RAM bits (iCE40 SPRAM), where the matrix memory goes when present.
     pub spram_bits: Option<u64>,
+}
+
+impl Device {
+    /// SPRAMs (iCE40 SB_SPRAM256KA) the device has.
+    pub fn sprams(&self) -> usize {
+        self.spram_bits.unwrap_or(0) as usize / SPRAM_BITS
+    }
 }
 
 /// FPGA families with an open flow.
@@ -188,6 +230,9 @@ pub struct Target {
     /// Whether each memory of the vector space is block RAM (else distributed RAM), in
     /// [`VectorMemory::ALL`] order: the vector memory always is.
     pub block_ram: [bool; 4],
+    /// The core.
+    #[serde(skip_serializing_if = "Core::is_wide")]
+    pub core: Core,
     /// Device budget.
     pub device: Option<Device>,
 }
@@ -487,6 +532,11 @@ impl RawTarget {
                 ))
             }
         };
+        let core = match self.core.as_deref() {
+            None | Some("wide") => Core::Wide,
+            Some("small") => Core::Small,
+            Some(other) => return Err(field("core", other, "must be wide or small")),
+        };
         // The vector memory is always block RAM.
         let block_ram = [
             true,
@@ -507,6 +557,7 @@ impl RawTarget {
             program_words,
             partial_sums,
             block_ram,
+            core,
             device,
         };
         Ok(target)
@@ -606,7 +657,66 @@ pub fn multipliers(lanes: usize, vector_lanes: usize) -> usize {
     lanes + 2 * vector_lanes + 4 + 3
 }
 
+/// Bits of one iCE40 SPRAM (16K words of 16 bits), and its width.
+const SPRAM_BITS: usize = 256 * 1024;
+const SPRAM_WIDTH: usize = 16;
+
+/// What the small core ([`Core::Small`]) keeps where, as its design plans it
+/// (`docs/small-core.md`): the matrix memory and the vector space (32-bit elements) with the
+/// program in SPRAM; the micro-program, the register file (two copies: two read ports) and the
+/// tables in block RAM; a multiplier per matrix lane and three for the 18 x 18-bit products
+/// (three 16 x 16 ones).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SmallCoreEstimate {
+    /// Block RAMs of the micro-program.
+    pub micro_program: usize,
+    /// Block RAMs of the register file.
+    pub registers: usize,
+    /// Block RAMs of the tables.
+    pub tables: usize,
+    /// SPRAMs of the matrix memory.
+    pub matrix_sprams: usize,
+    /// SPRAMs of the vector space and the program.
+    pub vector_sprams: usize,
+    /// Multipliers.
+    pub multipliers: usize,
+}
+
+impl SmallCoreEstimate {
+    /// All block RAMs.
+    pub fn block_rams(&self) -> usize {
+        self.micro_program + self.registers + self.tables
+    }
+
+    /// All SPRAMs.
+    pub fn sprams(&self) -> usize {
+        self.matrix_sprams + self.vector_sprams
+    }
+}
+
 impl Target {
+    /// The small core's needs on this target's device (`None` without a device).
+    pub fn small_core_estimate(&self) -> Option<SmallCoreEstimate> {
+        use crate::micro::{
+            program, Table, DATAPATH_BITS, MICRO_INSTRUCTION_BITS, MICRO_REGISTERS,
+        };
+        let family = self.device.as_ref()?.family;
+        // Elements of 32 bits: two SPRAMs side by side; an instruction takes four.
+        let elements = self.vector_space() + 4 * self.program_words;
+        Some(SmallCoreEstimate {
+            micro_program: brams(family, MICRO_INSTRUCTION_BITS as usize, program().rom.len()),
+            registers: 2 * brams(family, DATAPATH_BITS as usize, MICRO_REGISTERS),
+            tables: Table::ALL
+                .iter()
+                .map(|t| brams(family, 16, t.entries().len()))
+                .sum(),
+            matrix_sprams: (self.lanes * 8).div_ceil(SPRAM_WIDTH)
+                * (self.matrix_words() * SPRAM_WIDTH).div_ceil(SPRAM_BITS),
+            vector_sprams: 2 * (elements * SPRAM_WIDTH).div_ceil(SPRAM_BITS),
+            multipliers: self.lanes + 3,
+        })
+    }
+
     /// A built-in target by name.
     pub fn builtin(name: &str) -> Result<Target, TargetError> {
         let (_, text) = BUILTIN_TARGETS
@@ -683,8 +793,12 @@ impl Target {
         (range.end <= self.range_of(m).end).then_some(m)
     }
 
-    /// Block RAMs the memories need on the target's device (None without a device).
+    /// Block RAMs the wide core's memories need on the target's device (None without a device,
+    /// or for the small core: [`Target::small_core_estimate`]).
     pub fn block_ram_estimate(&self) -> Option<BramEstimate> {
+        if self.core == Core::Small {
+            return None;
+        }
         let d = self.device.as_ref()?;
         let matrix_bits = (self.matrix_bytes() * 8) as u64;
         let matrix_in_spram = d.spram_bits.is_some_and(|bits| matrix_bits <= bits);
@@ -743,6 +857,9 @@ impl Target {
     /// What the core needs beyond its device's block RAMs and multipliers, one sentence each
     /// (empty when it fits, or without a device).
     pub fn device_overflows(&self) -> Vec<String> {
+        if self.core == Core::Small {
+            return self.small_core_overflows();
+        }
         let (Some(d), Some(estimate)) = (&self.device, self.block_ram_estimate()) else {
             return Vec::new();
         };
@@ -768,6 +885,44 @@ impl Target {
                 "the core needs {needed} multipliers (one per matrix lane, two per vector lane, \
                  seven more) but the {} has {}",
                 d.part, d.dsps
+            ));
+        }
+        overflows
+    }
+
+    fn small_core_overflows(&self) -> Vec<String> {
+        let (Some(d), Some(e)) = (&self.device, self.small_core_estimate()) else {
+            return Vec::new();
+        };
+        let mut overflows = Vec::new();
+        if e.block_rams() > d.block_rams as usize {
+            overflows.push(format!(
+                "the small core needs {} block RAMs (micro-program {}, registers {}, tables {}) \
+                 but the {} has {}",
+                e.block_rams(),
+                e.micro_program,
+                e.registers,
+                e.tables,
+                d.part,
+                d.block_rams
+            ));
+        }
+        let sprams = d.sprams();
+        if e.sprams() > sprams {
+            overflows.push(format!(
+                "the small core needs {} SPRAMs (matrix memory {}, vector space and program {}) \
+                 but the {} has {sprams}",
+                e.sprams(),
+                e.matrix_sprams,
+                e.vector_sprams,
+                d.part
+            ));
+        }
+        if e.multipliers > d.dsps as usize {
+            overflows.push(format!(
+                "the small core needs {} multipliers (one per matrix lane, three for its 18-bit \
+                 products) but the {} has {}",
+                e.multipliers, d.part, d.dsps
             ));
         }
         overflows
@@ -812,15 +967,42 @@ mod tests {
     fn builtin_targets_are_valid_and_report_what_their_devices_lack() {
         let ulx3s = Target::builtin("ulx3s-85f").unwrap();
         assert_eq!(ulx3s.device_overflows(), Vec::<String>::new());
-        // The iCE40UP5K's 30 block RAMs of 256 x 16 bits are too few for the memories' widths,
-        // and its 8 multipliers for 4 + 2 x 2 + 7.
+        // The iCE40UP5K carries the small core: its block RAMs hold the micro-program, the
+        // register file and the tables (one each), and the multipliers are one per lane and
+        // three more.
         let ice = Target::builtin("icebreaker").unwrap();
-        let overflows = ice.device_overflows();
+        assert_eq!(ice.core, Core::Small);
+        assert_eq!(ice.device_overflows(), Vec::<String>::new());
+        let e = ice.small_core_estimate().unwrap();
+        let rom_depth = crate::micro::program().rom.len().div_ceil(256);
+        assert_eq!(e.micro_program, 3 * rom_depth); // 48 bits: three 16-bit block RAMs wide
+        assert_eq!((e.registers, e.multipliers), (2 * 3, 4 + 3));
+        assert_eq!((e.matrix_sprams, e.vector_sprams), (2, 2));
+        // The wide core on its device: 30 block RAMs of 256 x 16 bits are too few for the
+        // memories' widths, and its 8 multipliers for 4 + 2 x 2 + 7.
+        let wide = Target {
+            core: Core::Wide,
+            ..ice.clone()
+        };
+        let overflows = wide.device_overflows();
         assert!(
             overflows.len() == 2
                 && overflows[0].contains("but the iCE40UP5K has 30")
                 && overflows[1].contains("needs 15 multipliers"),
             "{overflows:?}"
+        );
+        // The small core with a matrix memory of three SPRAMs' depth.
+        let deep = Target {
+            matrix_tile_words: 3 * 16384,
+            ..ice.clone()
+        };
+        assert_eq!(
+            deep.device_overflows(),
+            vec![
+                "the small core needs 8 SPRAMs (matrix memory 6, vector space and program 2) \
+                 but the iCE40UP5K has 4"
+                    .to_string()
+            ]
         );
         // The Tang Nano 20K's GW2A-18C: all 46 block RAMs, with dotv's 16 partial sums in
         // distributed RAM (its LUTs only synthesis counts).
@@ -875,8 +1057,15 @@ mod tests {
             (145, 16, 26, 13, 6, 1)
         );
         assert_eq!(multipliers(ulx3s.lanes, ulx3s.vector_lanes), 87);
+        // The wide core puts the matrix memory in SPRAM where it fits; the small core has an
+        // estimate of its own.
         let ice = Target::builtin("icebreaker").unwrap();
-        assert!(ice.block_ram_estimate().unwrap().matrix_in_spram);
+        assert!(ice.block_ram_estimate().is_none());
+        let wide = Target {
+            core: Core::Wide,
+            ..ice
+        };
+        assert!(wide.block_ram_estimate().unwrap().matrix_in_spram);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! instruction-set simulator to count, the RTL to match.
 
 use crate::isa::{length, Instr, Op, Unit};
-use crate::target::Target;
+use crate::target::{Core, Target};
 
 /// Cycles from a matrix-unit instruction's issue to the first write of its last result block,
 /// counted from the last issue-relative read: the issue register, matrix-memory read and output
@@ -325,7 +325,17 @@ fn field(op: &Op, name: &str) -> i64 {
 /// `c(n)` is the number of words its `n` elements touch, which depends on the lane it starts in.
 /// The matrix unit streams a matrix word per cycle and moves its `lanes` results to the
 /// accumulator memory `lanes / vector_lanes` words at a time.
+///
+/// On the small core ([`Core::Small`]) an instruction runs alone from its dispatch to the next
+/// one's: its occupancy and latency are its routine's cycles ([`crate::micro::cycles`]).
 pub fn cost(op: &Op, target: &Target, pos: usize) -> Cost {
+    if target.core == Core::Small {
+        let c = crate::micro::cycles(op, target.lanes, pos);
+        return Cost {
+            occupancy: c,
+            latency: c,
+        };
+    }
     let lanes = target.lanes;
     let v = target.vector_lanes;
     let log_v = log2(v);
@@ -544,6 +554,22 @@ impl<'t> Clock<'t> {
                 });
             };
             t = t.max(at);
+        }
+        if self.target.core == Core::Small {
+            // One instruction at a time: each issues when the one before it has finished, so
+            // every wait is met.
+            let complete = t + cost.latency;
+            self.next_issue = complete;
+            let unit_index = unit.slot().map_or(0, |s| {
+                self.completions[s].push(complete);
+                self.completions[s].len() as u32
+            });
+            return Ok(Issued {
+                issue: t,
+                complete,
+                unit,
+                unit_index,
+            });
         }
         if let Op::End { .. } = instr.op {
             let last = self.completions.iter().filter_map(|c| c.last()).max();

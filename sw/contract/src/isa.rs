@@ -808,6 +808,11 @@ pub fn manual() -> String {
                 "**Timing.** {}.\n",
                 crate::timing::describe(spec.mnemonic)
             );
+            let _ = writeln!(
+                out,
+                "**On the small core.** {}.\n",
+                crate::micro::describe(spec.mnemonic)
+            );
             let _ = writeln!(out, "**Assembly.** `{example}`\n");
         }
     }
@@ -870,6 +875,11 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   (`timing::completion_ring`: @RING@): the timing rules
   never let that many of a unit's instructions run at once (at most @VXU@ + log2(V), the vector
   unit's pipeline and reduction tree; `timing::most_running`).
+- **The small core.** A target with `core = \"small\"` runs the same programs one instruction
+  at a time, each by its routine of micro-operations (`docs/small-core.md`): an instruction
+  issues when the one before it has finished, so every wait is met at once and nothing overlaps.
+  Its cycles, counted from the routine, are given below after the wide core's timing (`L` is
+  `lanes`, `b(n) = ceil(n / L)`, lengths at the position).
 - **Chaining.** The vector unit streams every operand a word per slot from its first word, and
   every streamed instruction takes the same stages; so a streamed instruction may read what an
   earlier one still writes, with no wait, when it issues late enough to read each word after its

@@ -5,7 +5,7 @@
 //! core executes the same ISA one instruction after another on one 48-bit datapath, each
 //! instruction by a *routine* of micro-operations held in block RAM (`docs/small-core.md`). The
 //! routines are defined here, once: the hardware's micro-program ROM is their encoding
-//! ([`rom`]), the small core's timing is counted from their structure ([`cycles`]), and
+//! ([`program`]), the small core's timing is counted from their structure ([`cycles`]), and
 //! `monorail_sim::micro` executes them to check, instruction by instruction, that they compute
 //! what the instruction-set simulator computes.
 //!
@@ -1692,6 +1692,91 @@ pub fn cycles(op: &Op, lanes: usize, pos: usize) -> u64 {
     DISPATCH_CYCLES + MICRO_OP_CYCLES * (executed(blocks, op, pos, lanes) + done)
 }
 
+/// Cycles as a formula over an instruction's counts: a constant plus, per loop, its count times
+/// the cycles of a pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Formula {
+    constant: u64,
+    terms: Vec<(String, Formula)>,
+}
+
+impl Formula {
+    /// The cycles of `blocks` (`MICRO_OP_CYCLES` a micro-operation), on format `spec`.
+    fn of(blocks: &[Block], spec: &OpSpec) -> Formula {
+        let mut f = Formula::default();
+        for b in blocks {
+            match b {
+                Block::Op(_) => f.constant += MICRO_OP_CYCLES,
+                Block::Loop { count, body, .. } => {
+                    // The `Loop` once; each pass, its body and its `Next`.
+                    f.constant += MICRO_OP_CYCLES;
+                    let mut pass = Formula::of(body, spec);
+                    pass.constant += MICRO_OP_CYCLES;
+                    let name = count_name(*count, spec);
+                    match f
+                        .terms
+                        .iter_mut()
+                        .find(|(n, g)| *n == name && g.terms.is_empty())
+                    {
+                        Some((_, g)) if pass.terms.is_empty() => g.constant += pass.constant,
+                        _ => f.terms.push((name, pass)),
+                    }
+                }
+            }
+        }
+        f
+    }
+
+    fn render(&self) -> String {
+        let mut parts = vec![self.constant.to_string()];
+        for (count, pass) in &self.terms {
+            parts.push(if pass.terms.is_empty() {
+                format!("{} x {count}", pass.constant)
+            } else {
+                format!("{count} x ({})", pass.render())
+            });
+        }
+        parts.join(" + ")
+    }
+}
+
+/// How the manual names a count of format `spec`.
+fn count_name(count: Count, spec: &OpSpec) -> String {
+    let mut lo = OPERAND_SHIFT;
+    let mut name = "?";
+    for f in spec.fields {
+        if lo == count.field.lo as u32 {
+            name = f.name;
+        }
+        lo += f.bits;
+    }
+    match count.kind {
+        CountKind::Raw | CountKind::Length => name.to_string(),
+        CountKind::Pairs => format!("({name}/2)"),
+        CountKind::Blocks => format!("b({name})"),
+        CountKind::Lanes => "L".to_string(),
+    }
+}
+
+/// The small core's timing of an instruction in words, for the ISA manual: its cycles as a
+/// formula of its fields (lengths at the position; `b(n) = ceil(n / L)`), counted from its
+/// routine as [`cycles`] counts them.
+pub fn describe(mnemonic: &str) -> String {
+    let spec = crate::isa::spec_by_mnemonic(mnemonic).expect("a mnemonic of the table");
+    let blocks = program()
+        .routine(spec.opcode)
+        .expect("every instruction has a routine");
+    let mut f = Formula::of(blocks, spec);
+    // Dispatch, and the `Done` (`end` finishes the step instead).
+    f.constant += DISPATCH_CYCLES
+        + if mnemonic == "end" {
+            0
+        } else {
+            MICRO_OP_CYCLES
+        };
+    format!("{} cycles", f.render())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1729,6 +1814,66 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_manual_formulas_count_what_cycles_counts() {
+        // Field i of a format is 3 + i (lengths, counts and registers alike), and its formula
+        // is evaluated there.
+        for spec in SPECS {
+            let values: Vec<i64> = (0..spec.fields.len() as i64).map(|i| 3 + i).collect();
+            let op = Op::from_values(spec.opcode, &values).unwrap();
+            let text = describe(spec.mnemonic);
+            let mut expression = text.trim_end_matches(" cycles").replace(" x ", "*");
+            expression = expression.replace('L', "4");
+            // Longer names first, so that `n` is not replaced inside `cols`.
+            let mut fields: Vec<_> = spec.fields.iter().zip(&values).collect();
+            fields.sort_by_key(|(f, _)| std::cmp::Reverse(f.name.len()));
+            for (f, &v) in fields {
+                let blocks = (v as u64).div_ceil(4).to_string();
+                expression = expression
+                    .replace(&format!("b({})", f.name), &blocks)
+                    .replace(&format!("({}/2)", f.name), &(v / 2).to_string())
+                    .replace(f.name, &v.to_string());
+            }
+            let value = evaluate(&expression);
+            assert_eq!(value, cycles(&op, 4, 0), "{}: {text}", spec.mnemonic);
+        }
+    }
+
+    /// `a + b*c + d*(e + f*g)`: sums of products, with parentheses.
+    fn evaluate(text: &str) -> u64 {
+        fn sum(t: &[u8], i: &mut usize) -> u64 {
+            let mut total = product(t, i);
+            while *i < t.len() && t[*i] == b'+' {
+                *i += 1;
+                total += product(t, i);
+            }
+            total
+        }
+        fn product(t: &[u8], i: &mut usize) -> u64 {
+            let mut p = atom(t, i);
+            while *i < t.len() && t[*i] == b'*' {
+                *i += 1;
+                p *= atom(t, i);
+            }
+            p
+        }
+        fn atom(t: &[u8], i: &mut usize) -> u64 {
+            if t[*i] == b'(' {
+                *i += 1;
+                let v = sum(t, i);
+                *i += 1; // ')'
+                return v;
+            }
+            let start = *i;
+            while *i < t.len() && t[*i].is_ascii_digit() {
+                *i += 1;
+            }
+            std::str::from_utf8(&t[start..*i]).unwrap().parse().unwrap()
+        }
+        let t: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        sum(&t, &mut 0)
     }
 
     #[test]

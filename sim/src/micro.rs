@@ -218,6 +218,11 @@ impl MicroMachine {
                         pc = exit as usize;
                     }
                 }
+                MicroOp::Skip { field, to } => {
+                    if field.extract(word) != 0 {
+                        pc = to as usize;
+                    }
+                }
                 MicroOp::Next { counter, back } => {
                     let c = &mut self.counter[counter as usize];
                     *c -= 1;

@@ -47,6 +47,8 @@ fn operands(rng: &mut Rng, spec: &OpSpec, target: &Target, pos: usize) -> Op {
     for (i, f) in spec.fields.iter().enumerate() {
         values[i] = match f.kind {
             FieldKind::N => values[i],
+            // An optional register is left out (r0) half the time.
+            FieldKind::R if f.optional && rng.range(0, 1) == 0 => 0,
             FieldKind::R => rng.range(0, REGISTERS as i64 - 1),
             FieldKind::V => element(rng, target, longest),
             FieldKind::M => rng.range(0, target.matrix_words() as i64 - 1),

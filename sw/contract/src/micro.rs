@@ -110,12 +110,16 @@ pub enum AluFn {
     Mul,
     /// `|a|` (`b` unused).
     Abs,
+    /// `a | |b|`: a magnitude (`numerics::magnitude`) gathered one value at a time.
+    OrAbs,
+    /// `min(max(a, -b), b)` for `b >= 0`: saturation to a bound.
+    Clamp,
     /// The bit length of `|a|` (`b` unused): the leading-one detector.
     Bitlen,
 }
 
 impl AluFn {
-    const ALL: [AluFn; 15] = [
+    const ALL: [AluFn; 17] = [
         AluFn::Add,
         AluFn::Sub,
         AluFn::And,
@@ -131,6 +135,8 @@ impl AluFn {
         AluFn::Mul,
         AluFn::Abs,
         AluFn::Bitlen,
+        AluFn::OrAbs,
+        AluFn::Clamp,
     ];
 
     /// The function's result for `a` and `b` with the flag `flag`, and the flag after it.
@@ -157,6 +163,8 @@ impl AluFn {
             AluFn::Zsel => b,
             AluFn::Mul => sign_extend(a, 18) * sign_extend(b, 18),
             AluFn::Abs => a.wrapping_abs(),
+            AluFn::OrAbs => a | b.wrapping_abs(),
+            AluFn::Clamp => a.max(-b).min(b),
             AluFn::Bitlen => crate::numerics::bit_length(a.unsigned_abs()) as i64,
         };
         (sign_extend(r, DATAPATH_BITS), flag)
@@ -407,6 +415,14 @@ pub enum MicroOp {
         /// The value.
         a: Reg,
     },
+    /// Jump to `to` when a field of the instruction is not zero: the start of a block that
+    /// only an instruction without an optional register runs.
+    Skip {
+        /// The field.
+        field: FieldAt,
+        /// The address after the block.
+        to: u16,
+    },
     /// Counter `counter` = a count; jump to `exit` when it is zero. The top of a loop.
     Loop {
         /// The counter.
@@ -528,29 +544,30 @@ impl Encoded {
     }
 }
 
-/// Operation codes (bits 0..6): the ALU's functions first, in [`AluFn`] order.
+/// Operation codes (bits 0..6): the ALU's functions first (0 .. 32), in [`AluFn`] order.
 mod code {
-    pub const FIELD: u64 = 0x10;
-    pub const LENGTH: u64 = 0x11;
-    pub const INDEX: u64 = 0x12;
-    pub const LOOKUP: u64 = 0x13;
-    pub const POINT: u64 = 0x14;
-    pub const LOAD: u64 = 0x15;
-    pub const STORE: u64 = 0x16;
-    pub const LOOP: u64 = 0x17;
-    pub const NEXT: u64 = 0x18;
-    pub const FINISH: u64 = 0x19;
-    pub const DONE: u64 = 0x1a;
-    pub const POSITION: u64 = 0x1b;
-    pub const CURSOR: u64 = 0x1c;
-    pub const LOAD_BYTE: u64 = 0x1d;
-    pub const STORE_BYTE: u64 = 0x1e;
-    pub const MAC_CLEAR: u64 = 0x1f;
-    pub const MAC: u64 = 0x20;
-    pub const LIMIT: u64 = 0x21;
-    pub const DRAIN: u64 = 0x22;
-    pub const LOAD_X: u64 = 0x23;
-    pub const DOT: u64 = 0x24;
+    pub const FIELD: u64 = 0x20;
+    pub const LENGTH: u64 = 0x21;
+    pub const INDEX: u64 = 0x22;
+    pub const LOOKUP: u64 = 0x23;
+    pub const POINT: u64 = 0x24;
+    pub const LOAD: u64 = 0x25;
+    pub const STORE: u64 = 0x26;
+    pub const LOOP: u64 = 0x27;
+    pub const NEXT: u64 = 0x28;
+    pub const FINISH: u64 = 0x29;
+    pub const DONE: u64 = 0x2a;
+    pub const POSITION: u64 = 0x2b;
+    pub const CURSOR: u64 = 0x2c;
+    pub const LOAD_BYTE: u64 = 0x2d;
+    pub const STORE_BYTE: u64 = 0x2e;
+    pub const MAC_CLEAR: u64 = 0x2f;
+    pub const MAC: u64 = 0x30;
+    pub const LIMIT: u64 = 0x31;
+    pub const DRAIN: u64 = 0x32;
+    pub const LOAD_X: u64 = 0x33;
+    pub const DOT: u64 = 0x34;
+    pub const SKIP: u64 = 0x35;
 }
 
 /// A count's field and kind: the field's first bit in a, its width in b, the kind in the
@@ -708,6 +725,14 @@ impl MicroOp {
                 d: dst.encode(),
                 ..e
             },
+            // The field's first bit in a, its width in b.
+            MicroOp::Skip { field, to } => Encoded {
+                op: code::SKIP,
+                a: field.lo as u64,
+                b: field.bits as u64,
+                imm: to as u64,
+                ..e
+            },
             MicroOp::Next { counter, back } => Encoded {
                 op: code::NEXT,
                 d: counter as u64,
@@ -803,6 +828,14 @@ impl MicroOp {
             code::DRAIN => MicroOp::Drain { ptr: e.d as u8 },
             code::LOAD_X => MicroOp::LoadX { ptr: e.d as u8 },
             code::DOT => MicroOp::Dot { dst: reg(e.d) },
+            code::SKIP => MicroOp::Skip {
+                field: FieldAt {
+                    lo: e.a as u8,
+                    bits: (e.b & 0x3f) as u8,
+                    signed: false,
+                },
+                to: e.imm as u16,
+            },
             code::NEXT => MicroOp::Next {
                 counter: e.d as u8,
                 back: e.imm as u16,
@@ -819,6 +852,13 @@ impl MicroOp {
 pub enum Block {
     /// One micro-operation.
     Op(MicroOp),
+    /// `body` when field `field` is zero (an optional register left out), else nothing.
+    IfZero {
+        /// The field.
+        field: FieldAt,
+        /// The body.
+        body: Vec<Block>,
+    },
     /// `body`, `count` times, on counter `counter`.
     Loop {
         /// The counter (loops nest on different counters).
@@ -848,6 +888,14 @@ fn executed(blocks: &[Block], op: &Op, pos: usize, lanes: usize) -> u64 {
         .iter()
         .map(|b| match b {
             Block::Op(_) => 1,
+            // `Skip`, then the body when it runs.
+            Block::IfZero { field, body } => {
+                1 + if field_value(op, *field) == 0 {
+                    executed(body, op, pos, lanes)
+                } else {
+                    0
+                }
+            }
             // `Loop`, then each pass of the body and its `Next`.
             Block::Loop { count, body, .. } => {
                 let n = count.of(field_value(op, count.field), pos, lanes);
@@ -862,6 +910,15 @@ fn flatten(blocks: &[Block], rom: &mut Vec<MicroOp>) {
     for b in blocks {
         match b {
             Block::Op(op) => rom.push(*op),
+            Block::IfZero { field, body } => {
+                let at = rom.len();
+                rom.push(MicroOp::Done); // the Skip, once its target is known
+                flatten(body, rom);
+                rom[at] = MicroOp::Skip {
+                    field: *field,
+                    to: rom.len() as u16,
+                };
+            }
             Block::Loop {
                 counter,
                 count,
@@ -962,16 +1019,9 @@ impl Builder {
         }
     }
 
-    /// `dst = min(max(a, -bound), bound)`, with `-bound` in `low`.
-    fn clamp(&mut self, dst: Reg, a: Reg, bound: Reg, low: Reg) -> &mut Self {
-        self.alu(AluFn::Min, dst, a, bound)
-            .alu(AluFn::Max, dst, dst, low)
-    }
-
-    /// `magnitude |= |a|`, with `scratch`.
-    fn magnitude(&mut self, magnitude: Reg, a: Reg, scratch: Reg) -> &mut Self {
-        self.alu(AluFn::Abs, scratch, a, 0)
-            .alu(AluFn::Or, magnitude, magnitude, scratch)
+    /// `magnitude |= |a|`.
+    fn magnitude(&mut self, magnitude: Reg, a: Reg) -> &mut Self {
+        self.alu(AluFn::OrAbs, magnitude, magnitude, a)
     }
 
     fn count(&self, name: &str, kind: CountKind) -> Count {
@@ -1014,6 +1064,18 @@ impl Builder {
     /// `body` once per element of length field `name`, on counter 0.
     fn each(&mut self, name: &str, body: impl FnOnce(&mut Builder)) -> &mut Self {
         self.repeat(0, name, CountKind::Length, body)
+    }
+
+    /// `body` when field `name` is zero.
+    fn if_zero(&mut self, name: &str, body: impl FnOnce(&mut Builder)) -> &mut Self {
+        let field = self.at(name);
+        let mut inner = Builder::new(self.spec);
+        body(&mut inner);
+        self.blocks.push(Block::IfZero {
+            field,
+            body: inner.blocks,
+        });
+        self
     }
 
     /// The limit counter = a count of field `name`.
@@ -1248,13 +1310,13 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
         "norm" => {
             // The shift of the magnitude in `mag`, or (`r0`) of the one searched for; each
             // element shifted, rounded and saturated to `bits`.
+            // `r[mag]`, or (`r0`, which reads 0) the magnitude searched for.
             b.index(0, "ein").index(1, "eout").index(2, "mag");
-            b.point(1, "src", t(0)).set(t(4), 0).each("n", |b| {
-                b.load(t(2), 1).magnitude(t(4), t(2), t(3));
+            b.mov(t(4), x(2)).if_zero("mag", |b| {
+                b.point(1, "src", t(0)).each("n", |b| {
+                    b.load(t(2), 1).magnitude(t(4), t(2));
+                });
             });
-            b.field(t(5), "mag")
-                .alu(Gt, t(5), t(5), 0)
-                .alu(Sel, t(4), x(2), t(4));
             bound(&mut b, "bits");
             // s = bit_length(m) - (bits - 1), or 0 for m = 0.
             b.alu(Bitlen, t(6), t(4), 0)
@@ -1266,7 +1328,7 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                 .each("n", |b| {
                     b.load(t(2), 1)
                         .alu(ShiftRound, t(2), t(2), t(6))
-                        .clamp(t(2), t(2), t(10), t(11))
+                        .alu(Clamp, t(2), t(2), t(10))
                         .store(0, t(2));
                 });
             b.alu(Add, x(1), x(0), t(6));
@@ -1310,7 +1372,7 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                         .alu(Add, t(3), t(3), x(0))
                         .alu(Sub, t(3), t(6), t(3))
                         .alu(ShiftRound, t(2), t(2), t(3))
-                        .clamp(t(2), t(2), t(10), t(11))
+                        .alu(Clamp, t(2), t(2), t(10))
                         .store(0, t(2))
                         .alu(Max, t(14), t(14), t(2));
                 });
@@ -1343,7 +1405,7 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                         .alu(ShiftRound, t(3), t(3), t(7))
                         .alu(Add, t(2), t(2), t(3))
                         .store(0, t(2))
-                        .magnitude(t(8), t(2), t(3));
+                        .magnitude(t(8), t(2));
                 });
             b.mov(x(2), t(5)).mov(x(3), t(8));
         }
@@ -1361,12 +1423,12 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                         .alu(Mul, t(7), t(3), t(5))
                         .alu(Sub, t(6), t(6), t(7))
                         .store(0, t(6))
-                        .magnitude(t(8), t(6), t(7))
+                        .magnitude(t(8), t(6))
                         .alu(Mul, t(6), t(2), t(5))
                         .alu(Mul, t(7), t(3), t(4))
                         .alu(Add, t(6), t(6), t(7))
                         .store(0, t(6))
-                        .magnitude(t(8), t(6), t(7));
+                        .magnitude(t(8), t(6));
                 });
             b.mov(x(0), t(8));
         }
@@ -1400,7 +1462,7 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                         .alu(Sel, t(4), t(6), t(4))
                         .alu(Mul, t(2), t(2), t(4))
                         .store(0, t(2))
-                        .magnitude(t(8), t(2), t(3));
+                        .magnitude(t(8), t(2));
                 });
             b.mov(x(1), t(8));
         }
@@ -1445,7 +1507,7 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                         .alu(Sub, t(3), x(0), t(3))
                         .alu(ShiftRound, t(2), t(2), t(3))
                         .store(0, t(2))
-                        .magnitude(t(8), t(2), t(3));
+                        .magnitude(t(8), t(2));
                 });
             b.mov(x(1), t(8));
         }
@@ -1624,14 +1686,13 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
 }
 
 /// Registers of a saturation to field `name`'s width (`bits`): `t9` = bits, `t10` =
-/// `2^(bits-1) - 1`, `t11` = its negation.
+/// `2^(bits-1) - 1`.
 fn bound(b: &mut Builder, name: &str) {
     b.field(t(9), name)
         .set(t(10), 1)
         .alu(AluFn::Sub, t(11), t(10), t(9))
         .alu(AluFn::Shift, t(10), t(10), t(11))
-        .alu(AluFn::Add, t(10), t(10), -1)
-        .alu(AluFn::Sub, t(11), ZERO, t(10));
+        .alu(AluFn::Add, t(10), t(10), -1);
 }
 
 /// The small core's micro-program: every routine, laid out one after another.
@@ -1698,6 +1759,8 @@ pub fn cycles(op: &Op, lanes: usize, pos: usize) -> u64 {
 struct Formula {
     constant: u64,
     terms: Vec<(String, Formula)>,
+    /// Parts that run when a field is zero: the field's name and the part.
+    when_zero: Vec<(String, Formula)>,
 }
 
 impl Formula {
@@ -1707,18 +1770,26 @@ impl Formula {
         for b in blocks {
             match b {
                 Block::Op(_) => f.constant += MICRO_OP_CYCLES,
+                Block::IfZero { field, body } => {
+                    f.constant += MICRO_OP_CYCLES;
+                    let name = count_name(
+                        Count {
+                            field: *field,
+                            kind: CountKind::Raw,
+                        },
+                        spec,
+                    );
+                    f.when_zero.push((name, Formula::of(body, spec)));
+                }
                 Block::Loop { count, body, .. } => {
                     // The `Loop` once; each pass, its body and its `Next`.
                     f.constant += MICRO_OP_CYCLES;
                     let mut pass = Formula::of(body, spec);
                     pass.constant += MICRO_OP_CYCLES;
                     let name = count_name(*count, spec);
-                    match f
-                        .terms
-                        .iter_mut()
-                        .find(|(n, g)| *n == name && g.terms.is_empty())
-                    {
-                        Some((_, g)) if pass.terms.is_empty() => g.constant += pass.constant,
+                    let simple = |g: &Formula| g.terms.is_empty() && g.when_zero.is_empty();
+                    match f.terms.iter_mut().find(|(n, g)| *n == name && simple(g)) {
+                        Some((_, g)) if simple(&pass) => g.constant += pass.constant,
                         _ => f.terms.push((name, pass)),
                     }
                 }
@@ -1730,11 +1801,14 @@ impl Formula {
     fn render(&self) -> String {
         let mut parts = vec![self.constant.to_string()];
         for (count, pass) in &self.terms {
-            parts.push(if pass.terms.is_empty() {
+            parts.push(if pass.terms.is_empty() && pass.when_zero.is_empty() {
                 format!("{} x {count}", pass.constant)
             } else {
                 format!("{count} x ({})", pass.render())
             });
+        }
+        for (field, part) in &self.when_zero {
+            parts.push(format!("[{} when {field} is r0]", part.render()));
         }
         parts.join(" + ")
     }
@@ -1818,13 +1892,34 @@ mod tests {
 
     #[test]
     fn the_manual_formulas_count_what_cycles_counts() {
-        // Field i of a format is 3 + i (lengths, counts and registers alike), and its formula
-        // is evaluated there.
-        for spec in SPECS {
-            let values: Vec<i64> = (0..spec.fields.len() as i64).map(|i| 3 + i).collect();
+        // Field i of a format is 3 + i (lengths, counts and registers alike), or its optional
+        // registers are r0; the formula is evaluated there.
+        for (spec, optional_zero) in SPECS.iter().flat_map(|s| [(s, false), (s, true)]) {
+            let values: Vec<i64> = (0..spec.fields.len())
+                .map(|i| {
+                    if optional_zero && spec.fields[i].optional {
+                        0
+                    } else {
+                        3 + i as i64
+                    }
+                })
+                .collect();
             let op = Op::from_values(spec.opcode, &values).unwrap();
             let text = describe(spec.mnemonic);
             let mut expression = text.trim_end_matches(" cycles").replace(" x ", "*");
+            // `[part when f is r0]`: the part, or nothing.
+            while let Some(open) = expression.find('[') {
+                let close = open + expression[open..].find(']').unwrap();
+                let (part, field) = expression[open + 1..close].split_once(" when ").unwrap();
+                let name = field.trim_end_matches(" is r0");
+                let i = spec.fields.iter().position(|f| f.name == name).unwrap();
+                let kept = if values[i] == 0 {
+                    format!("({part})")
+                } else {
+                    "0".into()
+                };
+                expression.replace_range(open..=close, &kept);
+            }
             expression = expression.replace('L', "4");
             // Longer names first, so that `n` is not replaced inside `cols`.
             let mut fields: Vec<_> = spec.fields.iter().zip(&values).collect();
@@ -1891,7 +1986,10 @@ mod tests {
     fn loops_jump_inside_the_rom() {
         let p = program();
         for op in &p.rom {
-            if let MicroOp::Loop { exit: to, .. } | MicroOp::Next { back: to, .. } = op {
+            if let MicroOp::Loop { exit: to, .. }
+            | MicroOp::Next { back: to, .. }
+            | MicroOp::Skip { to, .. } = op
+            {
                 assert!((*to as usize) < p.rom.len());
             }
         }

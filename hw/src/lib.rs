@@ -20,6 +20,7 @@ pub mod memory;
 pub mod pack;
 pub mod scalar;
 pub mod sequencer;
+pub mod small;
 pub mod vector;
 pub mod verilog;
 

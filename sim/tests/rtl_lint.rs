@@ -66,3 +66,9 @@ fn generated_verilog_is_lint_clean_and_deterministic() {
         lint(&target.name, &design.verilog, dir.path());
     }
 }
+
+#[test]
+fn the_small_cores_blocks_are_lint_clean() {
+    let dir = tempfile::TempDir::new().unwrap();
+    lint("small-alu", &monorail_hw::small::alu("top"), dir.path());
+}

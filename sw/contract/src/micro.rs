@@ -119,7 +119,8 @@ pub enum AluFn {
 }
 
 impl AluFn {
-    const ALL: [AluFn; 17] = [
+    /// Every function, in the order of its encoding (its operation code).
+    pub const ALL: [AluFn; 17] = [
         AluFn::Add,
         AluFn::Sub,
         AluFn::And,

@@ -1,0 +1,68 @@
+//! The small core's RTL (`docs/small-core.md`), block by block, each generated from the
+//! contract's micro-ISA (`contract::micro`) and checked in Verilator against its Rust
+//! definition. So far: the ALU.
+
+use std::fmt::Write as _;
+
+use monorail_contract::micro::{AluFn, DATAPATH_BITS};
+
+use crate::verilog::{bit_length, render};
+
+/// Bits of an ALU function code (`AluFn::ALL`'s index, the micro-instruction's operation code).
+pub const ALU_FUNCTION_BITS: u32 = 5;
+
+/// The Verilog name of an ALU function: `ShiftRound` is `SHIFT_ROUND`.
+fn code_name(f: AluFn) -> String {
+    let mut name = String::new();
+    for (i, c) in format!("{f:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
+/// The ALU as module `module`: ports `clock`, `f` (the function's code), `a`, `b`, `flag_in`;
+/// `result` and `flag` registered at the clock's rising edge, as `AluFn::apply` gives them.
+pub fn alu(module: &str) -> String {
+    assert_eq!(
+        DATAPATH_BITS, 48,
+        "the template is written for a 48-bit datapath"
+    );
+    assert!(AluFn::ALL.len() <= 1 << ALU_FUNCTION_BITS);
+    let mut codes = String::new();
+    for (i, &f) in AluFn::ALL.iter().enumerate() {
+        let _ = writeln!(
+            codes,
+            "    localparam [{}:0] {} = {ALU_FUNCTION_BITS}'d{i};",
+            ALU_FUNCTION_BITS - 1,
+            code_name(f)
+        );
+    }
+    render(
+        include_str!("rtl/small_alu.v"),
+        &[
+            ("MODULE", module.to_string()),
+            ("CODES", codes.trim_end().to_string()),
+            ("BIT_LENGTH", bit_length("bit_length", 64)),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_function_has_its_case() {
+        let v = alu("top");
+        for f in AluFn::ALL {
+            assert!(
+                v.contains(&format!("            {}: next", code_name(f))),
+                "{f:?}"
+            );
+        }
+        assert_eq!(code_name(AluFn::ShiftRound), "SHIFT_ROUND");
+    }
+}

@@ -156,3 +156,30 @@ fn synthesises_as_estimated(target: &Target, quant: &QuantModel) -> Synthesis {
     );
     s
 }
+
+/// The small core's ALU on the iCE40UP5K (`synth_ice40 -dsp`): its product in `SB_MAC16`s, and
+/// its logic within a third of the device's LUT4s, so that the sequencer, the pointers and the
+/// host port have the rest.
+#[test]
+fn the_small_cores_alu_synthesises_within_a_third_of_the_ice40() {
+    let target = Target::builtin("icebreaker").unwrap();
+    let device = target.device.clone().unwrap();
+    let dir = build_root().join("gen").join("small-alu");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("top.v"), monorail_hw::small::alu("top")).unwrap();
+    let s = synthesize(&dir, &device, &build_root()).unwrap_or_else(|e| panic!("{e}"));
+    let luts = s.ice40_luts();
+    eprintln!(
+        "small core ALU on the {}: {luts} SB_LUT4, {} SB_CARRY, {} SB_MAC16",
+        device.part,
+        s.count("SB_CARRY"),
+        s.count("SB_MAC16")
+    );
+    assert!(s.count("SB_MAC16") >= 1, "the product is not in SB_MAC16s");
+    assert!(
+        luts <= u64::from(device.luts) / 3,
+        "{luts} SB_LUT4 of the {}'s {}",
+        device.part,
+        device.luts
+    );
+}

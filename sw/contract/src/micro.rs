@@ -112,7 +112,7 @@ pub enum AluFn {
     Abs,
     /// `a | |b|`: a magnitude (`numerics::magnitude`) gathered one value at a time.
     OrAbs,
-    /// `min(max(a, -b), b)` for `b >= 0`: saturation to a bound.
+    /// `numerics::saturate(a, b)`, `b` taken in `1 ..= 48`: to `±(2^(b-1) - 1)`.
     Clamp,
     /// The bit length of `|a|` (`b` unused): the leading-one detector.
     Bitlen,
@@ -165,7 +165,7 @@ impl AluFn {
             AluFn::Mul => sign_extend(a, 18) * sign_extend(b, 18),
             AluFn::Abs => a.wrapping_abs(),
             AluFn::OrAbs => a | b.wrapping_abs(),
-            AluFn::Clamp => a.max(-b).min(b),
+            AluFn::Clamp => crate::numerics::saturate(a, b.clamp(1, DATAPATH_BITS as i64) as u32),
             AluFn::Bitlen => crate::numerics::bit_length(a.unsigned_abs()) as i64,
         };
         (sign_extend(r, DATAPATH_BITS), flag)
@@ -1318,7 +1318,7 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                     b.load(t(2), 1).magnitude(t(4), t(2));
                 });
             });
-            bound(&mut b, "bits");
+            b.field(t(9), "bits");
             // s = bit_length(m) - (bits - 1), or 0 for m = 0.
             b.alu(Bitlen, t(6), t(4), 0)
                 .alu(Sub, t(6), t(6), t(9))
@@ -1329,7 +1329,7 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                 .each("n", |b| {
                     b.load(t(2), 1)
                         .alu(ShiftRound, t(2), t(2), t(6))
-                        .alu(Clamp, t(2), t(2), t(10))
+                        .alu(Clamp, t(2), t(2), t(9))
                         .store(0, t(2));
                 });
             b.alu(Add, x(1), x(0), t(6));
@@ -1356,7 +1356,7 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                         .alu(Sel, t(5), t(5), floor)
                         .alu(Max, t(4), t(4), t(5));
                 });
-            bound(&mut b, "bits");
+            b.field(t(9), "bits");
             b.alu(Sub, t(6), t(4), t(9))
                 .alu(Add, t(6), t(6), 1)
                 .alu(Gt, t(5), t(4), floor)
@@ -1373,7 +1373,7 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                         .alu(Add, t(3), t(3), x(0))
                         .alu(Sub, t(3), t(6), t(3))
                         .alu(ShiftRound, t(2), t(2), t(3))
-                        .alu(Clamp, t(2), t(2), t(10))
+                        .alu(Clamp, t(2), t(2), t(9))
                         .store(0, t(2))
                         .alu(Max, t(14), t(14), t(2));
                 });
@@ -1684,16 +1684,6 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
         other => panic!("the small core has no routine for `{other}`"),
     }
     b.blocks
-}
-
-/// Registers of a saturation to field `name`'s width (`bits`): `t9` = bits, `t10` =
-/// `2^(bits-1) - 1`.
-fn bound(b: &mut Builder, name: &str) {
-    b.field(t(9), name)
-        .set(t(10), 1)
-        .alu(AluFn::Sub, t(11), t(10), t(9))
-        .alu(AluFn::Shift, t(10), t(10), t(11))
-        .alu(AluFn::Add, t(10), t(10), -1);
 }
 
 /// The small core's micro-program: every routine, laid out one after another.

@@ -1,8 +1,8 @@
 //! The small core's micro-machine: runs the routines of `contract::micro` on the ISA's state.
 //!
-//! This is the reference the small core's RTL is checked against micro-operation by
-//! micro-operation, and the proof that the routines compute what the instruction-set simulator
-//! computes: `sim/tests/micro.rs` runs every routine beside [`crate::Iss::execute_with`] on
+//! It is the proof that the routines compute what the instruction-set simulator computes, and
+//! the reference that the small core's RTL will be checked against once more of it than its ALU
+//! (checked against `AluFn::apply`) is built: `sim/tests/micro.rs` runs every routine beside [`crate::Iss::execute_with`] on
 //! random operands. It executes the ROM's encoded words, so the encoding is what is tested, and
 //! counts cycles as the small core spends them.
 
@@ -114,9 +114,9 @@ impl MicroMachine {
         registers[REG_TOKEN as usize] = token as i64;
         self.set_registers(&registers);
         let mut cycles = 0;
-        for (index, &word) in program.iter().enumerate() {
+        for (index, &instruction) in program.iter().enumerate() {
             let done = self
-                .run(word, pos, vector, matrix)
+                .run(instruction, pos, vector, matrix)
                 .map_err(|e| format!("instruction {index}: {e}"))?;
             cycles += done.cycles;
             if let Some(next) = done.token {
@@ -144,8 +144,8 @@ impl MicroMachine {
         }
     }
 
-    /// Execute the instruction `word` (encoded) at position `pos` on the vector space and the
-    /// matrix memory: its routine from dispatch to `Done` (or `Finish`).
+    /// Execute `instruction` (encoded) at position `pos` on the vector space and the matrix
+    /// memory: its routine from dispatch to `Done` (or `Finish`).
     pub fn run(
         &mut self,
         instruction: u128,
@@ -153,9 +153,8 @@ impl MicroMachine {
         vector: &mut [i32],
         matrix: &mut [i8],
     ) -> Result<Executed, String> {
-        let word = instruction;
         let p = program();
-        let opcode = (word & 0xff) as usize;
+        let opcode = (instruction & 0xff) as usize;
         let mut pc = p.entry[opcode]
             .ok_or_else(|| format!("the small core has no routine for opcode {opcode:#04x}"))?
             as usize;
@@ -175,12 +174,12 @@ impl MicroMachine {
                     self.flag = flag;
                     self.write(dst, v);
                 }
-                MicroOp::Field { dst, field } => self.write(dst, field.extract(word)),
+                MicroOp::Field { dst, field } => self.write(dst, field.extract(instruction)),
                 MicroOp::Length { dst, field } => {
-                    self.write(dst, length(field.extract(word), pos) as i64)
+                    self.write(dst, length(field.extract(instruction), pos) as i64)
                 }
                 MicroOp::Index { latch, field } => {
-                    self.x[latch as usize] = field.extract(word) as u8
+                    self.x[latch as usize] = field.extract(instruction) as u8
                 }
                 MicroOp::Lookup { dst, a, table } => {
                     let entries = table.entries();
@@ -212,14 +211,14 @@ impl MicroMachine {
                     count,
                     exit,
                 } => {
-                    let n = count.of(count.field.extract(word), pos, self.lanes);
+                    let n = count.of(count.field.extract(instruction), pos, self.lanes);
                     self.counter[counter as usize] = n;
                     if n == 0 {
                         pc = exit as usize;
                     }
                 }
                 MicroOp::Skip { field, to } => {
-                    if field.extract(word) != 0 {
+                    if field.extract(instruction) != 0 {
                         pc = to as usize;
                     }
                 }
@@ -272,7 +271,7 @@ impl MicroMachine {
                     self.ptr[ptr as usize] += 1;
                 }
                 MicroOp::Limit { count } => {
-                    self.limit = count.of(count.field.extract(word), pos, self.lanes)
+                    self.limit = count.of(count.field.extract(instruction), pos, self.lanes)
                 }
                 MicroOp::Drain { ptr } => {
                     if self.limit > 0 {

@@ -84,11 +84,11 @@ fn fill(rng: &mut Rng, target: &Target, vector: &mut [i32]) {
 /// A target of small memories (each case copies them) and the fewest vector lanes (so that
 /// random operands rarely break the lane rule of streamed operands, which the small core has no
 /// use for).
-fn small_target() -> Target {
+fn small_target(lanes: usize) -> Target {
     let text = r#"
         name = "micro-test"
         description = "small memories for the micro-machine's tests"
-        lanes = 4
+        lanes = LANES
         vector_lanes = 2
         clock_hz = 12_000_000
         [memory]
@@ -100,7 +100,10 @@ fn small_target() -> Target {
         input_words = 512
         program_words = 256
     "#;
-    RawTarget::parse(text).unwrap().validate().unwrap()
+    RawTarget::parse(&text.replace("LANES", &lanes.to_string()))
+        .unwrap()
+        .validate()
+        .unwrap()
 }
 
 /// Registers that hold what a program puts in them: an offset in a matrix offset register,
@@ -137,7 +140,13 @@ fn hint_registers(
 
 #[test]
 fn every_routine_computes_what_the_iss_computes_in_the_cycles_counted() {
-    let target = small_target();
+    for lanes in [4, 8] {
+        routines_against_the_iss(lanes);
+    }
+}
+
+fn routines_against_the_iss(lanes: usize) {
+    let target = small_target(lanes);
     let bundle = common::bundle(
         &target,
         "end token=r0",
@@ -145,7 +154,7 @@ fn every_routine_computes_what_the_iss_computes_in_the_cycles_counted() {
         vec![0; target.vector_space()],
     );
     let mut iss = Iss::new(target.clone(), bundle).unwrap();
-    let mut rng = Rng(0x5eed_0001);
+    let mut rng = Rng(0x5eed_0001 + lanes as u64);
     let mut report = Vec::new();
     for spec in SPECS {
         let (mut ran, mut faulted) = (0, 0);
@@ -158,8 +167,6 @@ fn every_routine_computes_what_the_iss_computes_in_the_cycles_counted() {
             else {
                 panic!("{}: no operands pass the checks", spec.mnemonic)
             };
-            let mut before = registers(&mut rng);
-            hint_registers(&mut rng, &op, &mut before, iss.memories_mut().0, pos);
             let (vector_iss, matrix_iss) = iss.memories_mut();
             fill(&mut rng, &target, vector_iss);
             for w in matrix_iss.iter_mut() {
@@ -167,6 +174,9 @@ fn every_routine_computes_what_the_iss_computes_in_the_cycles_counted() {
             }
             let vector_before = vector_iss.to_vec();
             let matrix_before = matrix_iss.to_vec();
+            // The registers after the memories, whose values the hints read.
+            let mut before = registers(&mut rng);
+            hint_registers(&mut rng, &op, &mut before, &vector_before, pos);
 
             let mut expected = before;
             if iss.execute_with(&op, pos, &mut expected).is_err() {
@@ -215,7 +225,7 @@ fn every_routine_computes_what_the_iss_computes_in_the_cycles_counted() {
         report.push(format!("{} {ran}", spec.mnemonic));
     }
     eprintln!(
-        "cases run: {}; micro-program: {} words",
+        "{lanes} lanes: cases run: {}; micro-program: {} words",
         report.join(", "),
         program().rom.len()
     );

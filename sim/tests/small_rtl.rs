@@ -25,7 +25,14 @@ fn edges() -> Vec<i64> {
         -131_072,
         65_535,
     ];
-    v.extend([i32::MAX as i64, i32::MIN as i64, 1 << 46, -(1 << 46)]);
+    v.extend([
+        i32::MAX as i64,
+        i32::MIN as i64,
+        1 << 46,
+        -(1 << 46),
+        1 << 17,
+        1 << 32,
+    ]);
     v.extend((-70..=70).step_by(1));
     v
 }
@@ -43,7 +50,7 @@ fn the_alu_computes_every_function_as_the_micro_isa_defines_it() {
     for (code, &f) in AluFn::ALL.iter().enumerate() {
         let mut pairs: Vec<(i64, i64)> = Vec::new();
         for &a in &edges {
-            for &b in edges.iter().step_by(3) {
+            for &b in &edges {
                 pairs.push((a, b));
             }
         }
@@ -56,8 +63,16 @@ fn the_alu_computes_every_function_as_the_micro_isa_defines_it() {
             };
             pairs.push((a, b));
         }
-        for (i, &(a, b)) in pairs.iter().enumerate() {
-            let flag_in = i % 2 == 1;
+        // Every pair with the flag clear and set (only Sel reads it).
+        let flags: &[bool] = if f == AluFn::Sel {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for (&(a, b), &flag_in) in pairs
+            .iter()
+            .flat_map(|p| flags.iter().map(move |fl| (p, fl)))
+        {
             model.set("f", code as u64).unwrap();
             model.set("a", a as u64 & mask).unwrap();
             model.set("b", b as u64 & mask).unwrap();

@@ -194,12 +194,26 @@ fn step_table(target: &Target, compiled: &Compiled) -> Vec<String> {
     // The middle of the context, where the schedule measured the chain.
     let pos = chain.position;
     let rows = timeline::busy_by_step(&compiled.code, target, pos);
+    // One instruction at a time on the small core: no unit works beside another, so no
+    // schedule shortens the step and the chain says nothing.
+    let small = target.core == Core::Small;
     let mut lines = vec![
-        format!("busy cycles by model step at position {pos} (all layers), and their part of the longest dependence chain:"),
+        if small {
+            format!("busy cycles by model step at position {pos} (all layers):")
+        } else {
+            format!("busy cycles by model step at position {pos} (all layers), and their part of the longest dependence chain:")
+        },
         format!(
             "{:<12} {:>12} {:>12} {:>12} {:>12} {:>12}",
-            "step", "instructions", "matrix unit", "vector unit", "scalar unit", "chain"
-        ),
+            "step",
+            "instructions",
+            "matrix unit",
+            "vector unit",
+            "scalar unit",
+            if small { "" } else { "chain" }
+        )
+        .trim_end()
+        .to_string(),
     ];
     for r in rows {
         let [mxu, vxu, sxu] = r.busy;
@@ -208,14 +222,18 @@ fn step_table(target: &Target, compiled: &Compiled) -> Vec<String> {
             .iter()
             .find(|(step, _)| *step == r.step)
             .map_or(0, |&(_, c)| c);
-        lines.push(format!(
-            "{:<12} {:>12} {mxu:>12} {vxu:>12} {sxu:>12} {on_chain:>12}",
+        let row = format!(
+            "{:<12} {:>12} {mxu:>12} {vxu:>12} {sxu:>12}",
             r.step.name(),
             r.instructions
-        ));
+        );
+        lines.push(if small {
+            row
+        } else {
+            format!("{row} {on_chain:>12}")
+        });
     }
-    if target.core == Core::Small {
-        // One instruction at a time: no unit works beside another, and no schedule shortens it.
+    if small {
         return lines;
     }
     lines.push(format!(

@@ -55,8 +55,17 @@ pub enum Reg {
 impl Reg {
     fn encode(self) -> u64 {
         match self {
-            Reg::U(n) => n as u64,
-            Reg::X(k) => 0x80 | k as u64,
+            Reg::U(n) => {
+                assert!(
+                    (n as usize) < MICRO_REGISTERS,
+                    "u{n} is not a micro-register"
+                );
+                n as u64
+            }
+            Reg::X(k) => {
+                assert!((k as usize) < INDEX_LATCHES, "x{k} is not an index latch");
+                0x80 | k as u64
+            }
         }
     }
 
@@ -110,12 +119,12 @@ pub enum AluFn {
     Mul,
     /// `|a|` (`b` unused).
     Abs,
+    /// The bit length of `|a|` (`b` unused): the leading-one detector.
+    Bitlen,
     /// `a | |b|`: a magnitude (`numerics::magnitude`) gathered one value at a time.
     OrAbs,
     /// `numerics::saturate(a, b)`, `b` taken in `1 ..= 48`: to `±(2^(b-1) - 1)`.
     Clamp,
-    /// The bit length of `|a|` (`b` unused): the leading-one detector.
-    Bitlen,
 }
 
 impl AluFn {
@@ -596,6 +605,28 @@ fn count_of(e: Encoded) -> Option<Count> {
 impl MicroOp {
     /// The encoding the micro-program ROM holds ([`MICRO_INSTRUCTION_BITS`]).
     pub fn encode(self) -> u64 {
+        let in_range = |what: &str, n: u8, limit: usize| {
+            assert!(
+                (n as usize) < limit,
+                "{what} {n} does not exist (of {limit})"
+            )
+        };
+        match self {
+            MicroOp::Index { latch, .. } => in_range("index latch", latch, INDEX_LATCHES),
+            MicroOp::Point { ptr, .. }
+            | MicroOp::Load { ptr, .. }
+            | MicroOp::Store { ptr, .. }
+            | MicroOp::Mac { ptr }
+            | MicroOp::Drain { ptr }
+            | MicroOp::LoadX { ptr } => in_range("pointer", ptr, POINTERS),
+            MicroOp::Loop { counter, exit, .. } => {
+                in_range("counter", counter, COUNTERS);
+                // The count's kind takes the immediate's top 3 bits.
+                assert!(exit < 1 << 13, "a loop's exit {exit} past 13 bits");
+            }
+            MicroOp::Next { counter, .. } => in_range("counter", counter, COUNTERS),
+            _ => {}
+        }
         let e = Encoded::default();
         let e = match self {
             MicroOp::Alu { f, dst, a, b } => {
@@ -657,7 +688,8 @@ impl MicroOp {
                 a: a.encode(),
                 ..e
             },
-            // The count's field: its first bit in a, its width and kind in b.
+            // The count's field: its first bit in a, its width in b, its kind in the immediate's
+            // top 3 bits.
             MicroOp::Loop {
                 counter,
                 count,
@@ -880,7 +912,7 @@ fn field_value(op: &Op, at: FieldAt) -> i64 {
         }
         lo += f.bits;
     }
-    0 // a count that names no field (`CountKind::Lanes`)
+    panic!("`{}` has no field at bit {}", op.spec().mnemonic, at.lo)
 }
 
 /// Micro-operations executed by `blocks` for `op` at `pos`.
@@ -904,6 +936,17 @@ fn executed(blocks: &[Block], op: &Op, pos: usize, lanes: usize) -> u64 {
             }
         })
         .sum()
+}
+
+/// Whether a loop in `blocks` counts on `counter`.
+fn uses_counter(blocks: &[Block], counter: u8) -> bool {
+    blocks.iter().any(|b| match b {
+        Block::Op(_) => false,
+        Block::IfZero { body, .. } => uses_counter(body, counter),
+        Block::Loop {
+            counter: c, body, ..
+        } => *c == counter || uses_counter(body, counter),
+    })
 }
 
 /// Lay `blocks` out at the end of `rom` (addresses are the ROM's).
@@ -1025,11 +1068,11 @@ impl Builder {
         self.alu(AluFn::OrAbs, magnitude, magnitude, a)
     }
 
+    /// A count of field `name`, which is unsigned (the encoding keeps no sign for a count).
     fn count(&self, name: &str, kind: CountKind) -> Count {
-        Count {
-            field: self.at(name),
-            kind,
-        }
+        let field = self.at(name);
+        assert!(!field.signed, "a count of the signed field `{name}`");
+        Count { field, kind }
     }
 
     fn field(&mut self, dst: Reg, name: &str) -> &mut Self {
@@ -1070,6 +1113,7 @@ impl Builder {
     /// `body` when field `name` is zero.
     fn if_zero(&mut self, name: &str, body: impl FnOnce(&mut Builder)) -> &mut Self {
         let field = self.at(name);
+        assert!(!field.signed, "a skip on the signed field `{name}`");
         let mut inner = Builder::new(self.spec);
         body(&mut inner);
         self.blocks.push(Block::IfZero {
@@ -1096,6 +1140,12 @@ impl Builder {
         let count = self.count(name, kind);
         let mut inner = Builder::new(self.spec);
         body(&mut inner);
+        // Each loop keeps its count in its own counter while loops inside it run.
+        assert!(
+            !uses_counter(&inner.blocks, counter),
+            "`{}`: a loop inside a loop on counter {counter} uses it too",
+            self.spec.mnemonic
+        );
         self.blocks.push(Block::Loop {
             counter,
             count,
@@ -1118,12 +1168,6 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
         "li" => {
             b.index(0, "dst").field(x(0), "imm");
         }
-        "addi" => {
-            b.index(0, "dst")
-                .index(1, "a")
-                .field(t(0), "imm")
-                .alu(Add, x(0), x(1), t(0));
-        }
         "add" | "sub" | "max" => {
             let f = match spec.mnemonic {
                 "add" => Add,
@@ -1135,8 +1179,9 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                 .index(2, "b")
                 .alu(f, x(0), x(1), x(2));
         }
-        "shri" | "andi" | "muli" => {
+        "addi" | "shri" | "andi" | "muli" => {
             let f = match spec.mnemonic {
+                "addi" => Add,
                 "shri" => Shift,
                 "andi" => And,
                 _ => Mul,
@@ -1229,7 +1274,7 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                 .mov(x(0), t(3));
         }
         "vmax" => {
-            // From below every 32-bit element; an empty vector gives 0.
+            // From the least 32-bit element; an empty vector gives 0.
             b.index(0, "dst")
                 .point(1, "src", t(0))
                 .set(t(3), -1)
@@ -1884,17 +1929,30 @@ mod tests {
     #[test]
     fn the_manual_formulas_count_what_cycles_counts() {
         // Field i of a format is 3 + i (lengths, counts and registers alike), or its optional
-        // registers are r0; the formula is evaluated there.
-        for (spec, optional_zero) in SPECS.iter().flat_map(|s| [(s, false), (s, true)]) {
+        // registers are r0; at position 0 on 4 lanes, and with every length `P + 3 + i` at
+        // position 9 on 8 lanes. The formula is evaluated there.
+        let cases = SPECS.iter().flat_map(|s| {
+            [(0, 4, false), (9, 8, true)]
+                .into_iter()
+                .flat_map(move |(pos, lanes, p)| {
+                    [(s, pos, lanes, p, false), (s, pos, lanes, p, true)]
+                })
+        });
+        for (spec, pos, lanes, positions, optional_zero) in cases {
             let values: Vec<i64> = (0..spec.fields.len())
-                .map(|i| {
-                    if optional_zero && spec.fields[i].optional {
-                        0
-                    } else {
-                        3 + i as i64
+                .map(|i| match spec.fields[i] {
+                    f if optional_zero && f.optional => 0,
+                    f if positions && f.kind == FieldKind::N => {
+                        (3 + i as i64) | crate::isa::LEN_POSITIONS_FLAG
                     }
+                    _ => 3 + i as i64,
                 })
                 .collect();
+            // What the formula's names stand for: lengths at the position.
+            let meaning = |i: usize| match spec.fields[i].kind {
+                FieldKind::N => length(values[i], pos) as i64,
+                _ => values[i],
+            };
             let op = Op::from_values(spec.opcode, &values).unwrap();
             let text = describe(spec.mnemonic);
             let mut expression = text.trim_end_matches(" cycles").replace(" x ", "*");
@@ -1911,19 +1969,25 @@ mod tests {
                 };
                 expression.replace_range(open..=close, &kept);
             }
-            expression = expression.replace('L', "4");
+            expression = expression.replace('L', &lanes.to_string());
             // Longer names first, so that `n` is not replaced inside `cols`.
-            let mut fields: Vec<_> = spec.fields.iter().zip(&values).collect();
-            fields.sort_by_key(|(f, _)| std::cmp::Reverse(f.name.len()));
-            for (f, &v) in fields {
-                let blocks = (v as u64).div_ceil(4).to_string();
+            let mut fields: Vec<usize> = (0..spec.fields.len()).collect();
+            fields.sort_by_key(|&i| std::cmp::Reverse(spec.fields[i].name.len()));
+            for i in fields {
+                let (name, v) = (spec.fields[i].name, meaning(i));
+                let blocks = (v as u64).div_ceil(lanes as u64).to_string();
                 expression = expression
-                    .replace(&format!("b({})", f.name), &blocks)
-                    .replace(&format!("({}/2)", f.name), &(v / 2).to_string())
-                    .replace(f.name, &v.to_string());
+                    .replace(&format!("b({name})"), &blocks)
+                    .replace(&format!("({name}/2)"), &(v / 2).to_string())
+                    .replace(name, &v.to_string());
             }
             let value = evaluate(&expression);
-            assert_eq!(value, cycles(&op, 4, 0), "{}: {text}", spec.mnemonic);
+            assert_eq!(
+                value,
+                cycles(&op, lanes, pos),
+                "{} at {pos} on {lanes} lanes: {text}",
+                spec.mnemonic
+            );
         }
     }
 

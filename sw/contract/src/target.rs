@@ -76,14 +76,6 @@ impl Core {
     pub fn is_wide(&self) -> bool {
         *self == Core::Wide
     }
-
-    /// As a target file spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Core::Wide => "wide",
-            Core::Small => "small",
-        }
-    }
 }
 
 /// The `[memory]` table.
@@ -668,7 +660,7 @@ const SPRAM_WIDTH: usize = 16;
 /// (three 16 x 16 ones).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SmallCoreEstimate {
-    /// Block RAMs of the micro-program.
+    /// Block RAMs of the micro-program and of its dispatch table (each opcode's routine).
     pub micro_program: usize,
     /// Block RAMs of the register file.
     pub registers: usize,
@@ -704,7 +696,8 @@ impl Target {
         // Elements of 32 bits: two SPRAMs side by side; an instruction takes four.
         let elements = self.vector_space() + 4 * self.program_words;
         Some(SmallCoreEstimate {
-            micro_program: brams(family, MICRO_INSTRUCTION_BITS as usize, program().rom.len()),
+            micro_program: brams(family, MICRO_INSTRUCTION_BITS as usize, program().rom.len())
+                + brams(family, 16, program().entry.len()),
             registers: 2 * brams(family, DATAPATH_BITS as usize, MICRO_REGISTERS),
             tables: Table::ALL
                 .iter()
@@ -967,15 +960,21 @@ mod tests {
     fn builtin_targets_are_valid_and_report_what_their_devices_lack() {
         let ulx3s = Target::builtin("ulx3s-85f").unwrap();
         assert_eq!(ulx3s.device_overflows(), Vec::<String>::new());
-        // The iCE40UP5K carries the small core: its block RAMs hold the micro-program, the
-        // register file and the tables (one each), and the multipliers are one per lane and
-        // three more.
+        // The iCE40UP5K carries the small core: its block RAMs hold the micro-program and its
+        // dispatch table, the register file (two copies of 128 x 48 bits) and the tables;
+        // the multipliers are one per lane and three more.
         let ice = Target::builtin("icebreaker").unwrap();
         assert_eq!(ice.core, Core::Small);
         assert_eq!(ice.device_overflows(), Vec::<String>::new());
         let e = ice.small_core_estimate().unwrap();
-        let rom_depth = crate::micro::program().rom.len().div_ceil(256);
-        assert_eq!(e.micro_program, 3 * rom_depth); // 48 bits: three 16-bit block RAMs wide
+        // Enough 4-Kbit block RAMs for the micro-program's bits, and for the tables' entries.
+        let rom_bits = crate::micro::program().rom.len() * 48;
+        assert!(e.micro_program * 4096 >= rom_bits + 256 * 16, "{e:?}");
+        let entries: usize = crate::micro::Table::ALL
+            .iter()
+            .map(|t| t.entries().len())
+            .sum();
+        assert!(e.tables * 256 >= entries, "{e:?}");
         assert_eq!((e.registers, e.multipliers), (2 * 3, 4 + 3));
         assert_eq!((e.matrix_sprams, e.vector_sprams), (2, 2));
         // The wide core on its device: 30 block RAMs of 256 x 16 bits are too few for the

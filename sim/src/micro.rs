@@ -8,7 +8,7 @@
 
 use monorail_contract::isa::{length, REGISTERS, REG_POS, REG_TOKEN};
 use monorail_contract::micro::{
-    program, MicroOp, Operand, Reg, Step, COUNTERS, DISPATCH_CYCLES, INDEX_LATCHES,
+    program, MicroOp, MicroWord, Operand, Reg, Step, COUNTERS, DISPATCH_CYCLES, INDEX_LATCHES,
     MICRO_OP_CYCLES, MICRO_REGISTERS, POINTERS,
 };
 
@@ -31,6 +31,8 @@ pub struct MicroMachine {
     /// Element addresses in the vector space.
     ptr: [usize; POINTERS],
     counter: [u64; COUNTERS],
+    /// The loops the sequencer is in, innermost last: their counter and their body's start.
+    loops: Vec<(u8, usize)>,
     /// The last `Gt`'s outcome.
     flag: bool,
     /// Matrix lanes.
@@ -56,6 +58,7 @@ impl MicroMachine {
             x: [0; INDEX_LATCHES],
             ptr: [0; POINTERS],
             counter: [0; COUNTERS],
+            loops: Vec::new(),
             flag: false,
             lanes,
             word: 0,
@@ -161,9 +164,22 @@ impl MicroMachine {
         let mut cycles = DISPATCH_CYCLES;
         loop {
             let encoded = p.rom.get(pc).ok_or("ran past the ROM")?.encode();
-            let op = MicroOp::decode(encoded).ok_or("an undecodable ROM word")?;
+            let MicroWord { op, ends_loop } =
+                MicroWord::decode(encoded).ok_or("an undecodable ROM word")?;
             cycles += MICRO_OP_CYCLES;
             pc += 1;
+            // The end of the innermost loop's body, after the operation below.
+            let close = |m: &mut MicroMachine, pc: &mut usize| -> Result<(), String> {
+                let &(counter, back) = m.loops.last().ok_or("a loop's end outside a loop")?;
+                let c = &mut m.counter[counter as usize];
+                *c -= 1;
+                if *c != 0 {
+                    *pc = back;
+                } else {
+                    m.loops.pop();
+                }
+                Ok(())
+            };
             match op {
                 MicroOp::Alu { f, dst, a, b } => {
                     let b = match b {
@@ -215,6 +231,11 @@ impl MicroMachine {
                     self.counter[counter as usize] = n;
                     if n == 0 {
                         pc = exit as usize;
+                    } else {
+                        if self.loops.len() == COUNTERS {
+                            return Err("loops nested deeper than the counters".into());
+                        }
+                        self.loops.push((counter, pc));
                     }
                 }
                 MicroOp::Skip { field, to } => {
@@ -223,11 +244,10 @@ impl MicroMachine {
                     }
                 }
                 MicroOp::Next { counter, back } => {
-                    let c = &mut self.counter[counter as usize];
-                    *c -= 1;
-                    if *c != 0 {
-                        pc = back as usize;
+                    if self.loops.last() != Some(&(counter, back as usize)) {
+                        return Err(format!("a Next on counter {counter} outside its loop"));
                     }
+                    close(self, &mut pc)?;
                 }
                 MicroOp::Position { dst, part } => self.write(dst, part.of(pos, self.lanes)),
                 MicroOp::Cursor { word, lane } => {
@@ -315,11 +335,17 @@ impl MicroMachine {
                     })
                 }
                 MicroOp::Done => {
+                    if !self.loops.is_empty() {
+                        return Err("a routine done inside a loop".into());
+                    }
                     return Ok(Executed {
                         cycles,
                         token: None,
-                    })
+                    });
                 }
+            }
+            if ends_loop {
+                close(self, &mut pc)?;
             }
         }
     }

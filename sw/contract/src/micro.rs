@@ -433,17 +433,19 @@ pub enum MicroOp {
         /// The address after the block.
         to: u16,
     },
-    /// Counter `counter` = a count; jump to `exit` when it is zero. The top of a loop.
+    /// Counter `counter` = a count; jump to `exit` when it is zero, else enter the loop (the
+    /// sequencer keeps its counter and its body's start). The top of a loop.
     Loop {
         /// The counter.
         counter: u8,
         /// The count.
         count: Count,
-        /// The address after the loop's `Next`.
+        /// The address after the loop's body (and its `Next`, if it has one).
         exit: u16,
     },
     /// Decrement counter `counter`; jump to `back` (the loop's first body operation) while it is
-    /// not zero.
+    /// not zero, else leave the loop. The end of a loop whose body ends with an inner loop (a
+    /// body that ends with an operation marks it instead: [`MicroWord::ends_loop`]).
     Next {
         /// The counter.
         counter: u8,
@@ -880,6 +882,40 @@ impl MicroOp {
     }
 }
 
+/// A word of the micro-program ROM: a micro-operation, and whether it is the last of its loop's
+/// body. Such a loop needs no `Next`: after this operation the innermost loop's counter counts
+/// down and the sequencer goes back to the body's start while it is not zero (a zero-overhead
+/// loop; the sequencer keeps the counter and start of each loop it is in, at most
+/// [`COUNTERS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MicroWord {
+    /// The micro-operation.
+    pub op: MicroOp,
+    /// Whether it ends the innermost loop's body.
+    pub ends_loop: bool,
+}
+
+impl MicroWord {
+    /// Its 48-bit encoding: the operation's, with bit 47 the loop's end.
+    pub fn encode(self) -> u64 {
+        self.op.encode() | (self.ends_loop as u64) << (MICRO_INSTRUCTION_BITS - 1)
+    }
+
+    /// The word a ROM entry holds, if any.
+    pub fn decode(word: u64) -> Option<MicroWord> {
+        let end = 1u64 << (MICRO_INSTRUCTION_BITS - 1);
+        Some(MicroWord {
+            op: MicroOp::decode(word & !end)?,
+            ends_loop: word & end != 0,
+        })
+    }
+}
+
+/// Whether a loop's `body` ends with an operation, which then closes the loop (no `Next`).
+fn closes_itself(body: &[Block]) -> bool {
+    matches!(body.last(), Some(Block::Op(_)))
+}
+
 /// A routine as written: micro-operations and counted loops.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Block {
@@ -929,10 +965,11 @@ fn executed(blocks: &[Block], op: &Op, pos: usize, lanes: usize) -> u64 {
                     0
                 }
             }
-            // `Loop`, then each pass of the body and its `Next`.
+            // `Loop`, then each pass of the body (and its `Next` unless the body closes the loop).
             Block::Loop { count, body, .. } => {
                 let n = count.of(field_value(op, count.field), pos, lanes);
-                1 + n * (executed(body, op, pos, lanes) + 1)
+                let next = u64::from(!closes_itself(body));
+                1 + n * (executed(body, op, pos, lanes) + next)
             }
         })
         .sum()
@@ -950,36 +987,45 @@ fn uses_counter(blocks: &[Block], counter: u8) -> bool {
 }
 
 /// Lay `blocks` out at the end of `rom` (addresses are the ROM's).
-fn flatten(blocks: &[Block], rom: &mut Vec<MicroOp>) {
+fn flatten(blocks: &[Block], rom: &mut Vec<MicroWord>) {
+    let word = |op| MicroWord {
+        op,
+        ends_loop: false,
+    };
     for b in blocks {
         match b {
-            Block::Op(op) => rom.push(*op),
+            Block::Op(op) => rom.push(word(*op)),
             Block::IfZero { field, body } => {
                 let at = rom.len();
-                rom.push(MicroOp::Done); // the Skip, once its target is known
+                rom.push(word(MicroOp::Done)); // the Skip, once its target is known
                 flatten(body, rom);
-                rom[at] = MicroOp::Skip {
+                rom[at] = word(MicroOp::Skip {
                     field: *field,
                     to: rom.len() as u16,
-                };
+                });
             }
             Block::Loop {
                 counter,
                 count,
                 body,
             } => {
+                assert!(!body.is_empty(), "an empty loop");
                 let top = rom.len();
-                rom.push(MicroOp::Done); // the Loop, once its exit is known
+                rom.push(word(MicroOp::Done)); // the Loop, once its exit is known
                 flatten(body, rom);
-                rom.push(MicroOp::Next {
-                    counter: *counter,
-                    back: (top + 1) as u16,
-                });
-                rom[top] = MicroOp::Loop {
+                if closes_itself(body) {
+                    rom.last_mut().expect("a body").ends_loop = true;
+                } else {
+                    rom.push(word(MicroOp::Next {
+                        counter: *counter,
+                        back: (top + 1) as u16,
+                    }));
+                }
+                rom[top] = word(MicroOp::Loop {
                     counter: *counter,
                     count: *count,
                     exit: rom.len() as u16,
-                };
+                });
             }
         }
     }
@@ -1734,8 +1780,8 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
 /// The small core's micro-program: every routine, laid out one after another.
 #[derive(Debug)]
 pub struct MicroProgram {
-    /// The ROM's micro-operations. // (rom_words,)
-    pub rom: Vec<MicroOp>,
+    /// The ROM's words. // (rom_words,)
+    pub rom: Vec<MicroWord>,
     /// Each opcode's routine's first address (`None`: not implemented). // (256,)
     pub entry: Vec<Option<u16>>,
     /// Each opcode's routine as written. // (256,)
@@ -1750,7 +1796,7 @@ impl MicroProgram {
 
     /// The ROM's words ([`MICRO_INSTRUCTION_BITS`] each).
     pub fn words(&self) -> Vec<u64> {
-        self.rom.iter().map(|op| op.encode()).collect()
+        self.rom.iter().map(|w| w.encode()).collect()
     }
 }
 
@@ -1766,7 +1812,10 @@ pub fn program() -> &'static MicroProgram {
             entry[spec.opcode as usize] = Some(rom.len() as u16);
             flatten(&blocks, &mut rom);
             if spec.mnemonic != "end" {
-                rom.push(MicroOp::Done);
+                rom.push(MicroWord {
+                    op: MicroOp::Done,
+                    ends_loop: false,
+                });
             }
             routines[spec.opcode as usize] = Some(blocks);
         }
@@ -1818,10 +1867,12 @@ impl Formula {
                     f.when_zero.push((name, Formula::of(body, spec)));
                 }
                 Block::Loop { count, body, .. } => {
-                    // The `Loop` once; each pass, its body and its `Next`.
+                    // The `Loop` once; each pass, its body (and its `Next` unless the body closes it).
                     f.constant += MICRO_OP_CYCLES;
                     let mut pass = Formula::of(body, spec);
-                    pass.constant += MICRO_OP_CYCLES;
+                    if !closes_itself(body) {
+                        pass.constant += MICRO_OP_CYCLES; // its `Next`
+                    }
                     let name = count_name(*count, spec);
                     let simple = |g: &Formula| g.terms.is_empty() && g.when_zero.is_empty();
                     match f.terms.iter_mut().find(|(n, g)| *n == name && simple(g)) {
@@ -1893,10 +1944,10 @@ mod tests {
 
     #[test]
     fn every_micro_operation_survives_its_encoding() {
-        for (at, op) in program().rom.iter().enumerate() {
-            let word = op.encode();
-            assert!(word >> MICRO_INSTRUCTION_BITS == 0, "{at}: {op:?}");
-            assert_eq!(MicroOp::decode(word), Some(*op), "{at}: {word:#x}");
+        for (at, w) in program().rom.iter().enumerate() {
+            let word = w.encode();
+            assert!(word >> MICRO_INSTRUCTION_BITS == 0, "{at}: {w:?}");
+            assert_eq!(MicroWord::decode(word), Some(*w), "{at}: {word:#x}");
         }
     }
 
@@ -2040,7 +2091,7 @@ mod tests {
     #[test]
     fn loops_jump_inside_the_rom() {
         let p = program();
-        for op in &p.rom {
+        for MicroWord { op, .. } in &p.rom {
             if let MicroOp::Loop { exit: to, .. }
             | MicroOp::Next { back: to, .. }
             | MicroOp::Skip { to, .. } = op

@@ -4,12 +4,12 @@
 
 use std::fmt::Write as _;
 
-use monorail_contract::micro::{AluFn, DATAPATH_BITS};
+use monorail_contract::micro::{AluFn, DATAPATH_BITS, MULTIPLIER_BITS};
 
 use crate::verilog::render;
 
 /// Bits of an ALU function code (`AluFn::ALL`'s index, the micro-instruction's operation code).
-pub const ALU_FUNCTION_BITS: u32 = 5;
+pub const ALU_FUNCTION_BITS: u32 = usize::BITS - (AluFn::ALL.len() - 1).leading_zeros();
 
 /// The Verilog name of an ALU function: `ShiftRound` is `SHIFT_ROUND`.
 fn code_name(f: AluFn) -> String {
@@ -30,7 +30,6 @@ pub fn alu(module: &str) -> String {
         DATAPATH_BITS, 48,
         "the template is written for a 48-bit datapath"
     );
-    assert!(AluFn::ALL.len() <= 1 << ALU_FUNCTION_BITS);
     let mut codes = String::new();
     for (i, &f) in AluFn::ALL.iter().enumerate() {
         let _ = writeln!(
@@ -45,6 +44,13 @@ pub fn alu(module: &str) -> String {
         &[
             ("MODULE", module.to_string()),
             ("CODES", codes.trim_end().to_string()),
+            ("F_TOP", (ALU_FUNCTION_BITS - 1).to_string()),
+            ("INPUT_TOP", (MULTIPLIER_BITS - 1).to_string()),
+            ("PRODUCT_TOP", (2 * MULTIPLIER_BITS - 1).to_string()),
+            (
+                "PRODUCT_PAD",
+                (DATAPATH_BITS - 2 * MULTIPLIER_BITS).to_string(),
+            ),
         ],
     )
 }

@@ -1,9 +1,9 @@
 //! The small core's micro-machine: runs the routines of `contract::micro` on the ISA's state.
 //!
-//! It is the proof that the routines compute what the instruction-set simulator computes, and
-//! the reference that the small core's RTL will be checked against once more of it than its ALU
-//! (checked against `AluFn::apply`) is built: `sim/tests/micro.rs` runs every routine beside [`crate::Iss::execute_with`] on
-//! random operands. It executes the ROM's encoded words, so the encoding is what is tested, and
+//! It is the proof that the routines compute what the instruction-set simulator computes
+//! (`sim/tests/micro.rs` runs every routine beside [`crate::Iss::execute_with`] on random
+//! operands), and the reference that the small core's RTL will be checked against once more of
+//! it than its ALU (checked against `AluFn::apply`) is built. It executes the ROM's encoded words, so the encoding is what is tested, and
 //! counts cycles as the small core spends them.
 
 use monorail_contract::isa::{length, REGISTERS, REG_POS, REG_TOKEN};

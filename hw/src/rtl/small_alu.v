@@ -8,7 +8,7 @@
 // saturation tests of ShiftRound and Clamp.
 module @MODULE@(clock, f, a, b, flag_in, result, flag);
     input wire clock;
-    input wire [4:0] f;
+    input wire [@F_TOP@:0] f;
     input wire [47:0] a;
     input wire [47:0] b;
     input wire flag_in;
@@ -97,7 +97,7 @@ module @MODULE@(clock, f, a, b, flag_in, result, flag);
     // Gt, Eq, Bitlen.
     wire [6:0] short_out = f == BITLEN ? length_abs : {6'd0, f == GT ? greater : equal};
 
-    wire signed [35:0] product = $signed(a[17:0]) * $signed(b[17:0]);
+    wire signed [@PRODUCT_TOP@:0] product = $signed(a[@INPUT_TOP@:0]) * $signed(b[@INPUT_TOP@:0]);
 
     // The shifter's top bit only carries the sign.
     wire unused_carry = &{1'b0, shift_out[49]};
@@ -110,7 +110,7 @@ module @MODULE@(clock, f, a, b, flag_in, result, flag);
             MAX, MIN, SEL, ZSEL: next = chosen;
             SHIFT, SHIFT_ROUND, CLAMP: next = shift_path;
             GT, EQ, BITLEN: next = {41'd0, short_out};
-            MUL: next = {{12{product[35]}}, product};
+            MUL: next = {{@PRODUCT_PAD@{product[@PRODUCT_TOP@]}}, product};
             ABS: next = abs_out;
             default: next = 48'd0;
         endcase

@@ -35,6 +35,8 @@ pub const POINTERS: usize = 4;
 pub const COUNTERS: usize = 2;
 /// Bits of an encoded micro-instruction: three 16-bit block RAMs side by side.
 pub const MICRO_INSTRUCTION_BITS: u32 = 48;
+/// Bits of each multiplier input: the ISA's multiplicands (`target::VECTOR_ELEMENT_BITS`).
+pub const MULTIPLIER_BITS: u32 = crate::target::VECTOR_ELEMENT_BITS;
 /// Cycles of every micro-operation: read the register file, then compute and write.
 pub const MICRO_OP_CYCLES: u64 = 2;
 /// Cycles to start an instruction: fetch its 128 bits and jump to its routine.
@@ -115,7 +117,7 @@ pub enum AluFn {
     Sel,
     /// `0` if `a == 0`, else `b`.
     Zsel,
-    /// `a * b` of the low 18 bits of each, signed: the multiplier.
+    /// `a * b` of the low [`MULTIPLIER_BITS`] bits of each, signed: the multiplier.
     Mul,
     /// `|a|` (`b` unused).
     Abs,
@@ -171,7 +173,7 @@ impl AluFn {
             AluFn::Sel => b,
             AluFn::Zsel if a == 0 => 0,
             AluFn::Zsel => b,
-            AluFn::Mul => sign_extend(a, 18) * sign_extend(b, 18),
+            AluFn::Mul => sign_extend(a, MULTIPLIER_BITS) * sign_extend(b, MULTIPLIER_BITS),
             AluFn::Abs => a.wrapping_abs(),
             AluFn::OrAbs => a | b.wrapping_abs(),
             AluFn::Clamp => crate::numerics::saturate(a, b.clamp(1, DATAPATH_BITS as i64) as u32),
@@ -1604,17 +1606,23 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
             b.mov(x(1), t(8));
         }
         "sincos" => {
-            // phase = pos * step (mod 2^32) from two 16-bit halves of the step; i = the phase
+            // phase = pos * step (mod 2^32) from the two halves of the step (each a multiplier
+            // input); i = the phase
             // rounded to 12 bits; cosines (even elements) a quarter turn on; the quarter-wave
             // table mirrored in odd quadrants and negated in the second half turn.
             use crate::numerics::{PHASE_BITS, PHASE_INDEX_BITS, SINE_QUARTER_ENTRIES};
             let quarter = SINE_QUARTER_ENTRIES as i16;
             let drop = (PHASE_BITS - PHASE_INDEX_BITS) as i16;
+            let half = (PHASE_BITS / 2) as i16;
+            assert!(
+                (half as u32) < MULTIPLIER_BITS,
+                "a half step is a multiplier input"
+            );
             b.op(MicroOp::Position {
                 dst: t(5),
                 part: PosPart::Pos,
             })
-            .constant(t(9), 0xffff)
+            .constant(t(9), (1 << half) - 1)
             .constant(t(10), (1 << PHASE_BITS) - 1)
             .constant(t(11), 1 << (drop - 1))
             .set(t(12), quarter) // a quarter turn on: the cosine first
@@ -1625,10 +1633,10 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                     b.load(t(2), 1)
                         .alu(And, t(3), t(2), t(9))
                         .alu(Mul, t(3), t(3), t(5))
-                        .alu(Shift, t(2), t(2), 16)
+                        .alu(Shift, t(2), t(2), half)
                         .alu(And, t(2), t(2), t(9))
                         .alu(Mul, t(2), t(2), t(5))
-                        .alu(Shift, t(2), t(2), -16)
+                        .alu(Shift, t(2), t(2), -half)
                         .alu(Add, t(2), t(2), t(3))
                         .alu(And, t(2), t(2), t(10)) // the phase
                         .alu(Add, t(2), t(2), t(11))

@@ -694,7 +694,8 @@ impl Target {
         };
         let family = self.device.as_ref()?.family;
         // Elements of 32 bits: two SPRAMs side by side; an instruction takes four.
-        let elements = self.vector_space() + 4 * self.program_words;
+        let per_instruction = crate::isa::INSTRUCTION_BYTES / 4;
+        let elements = self.vector_space() + per_instruction * self.program_words;
         Some(SmallCoreEstimate {
             micro_program: brams(family, MICRO_INSTRUCTION_BITS as usize, program().rom.len())
                 + brams(family, 16, program().entry.len()),

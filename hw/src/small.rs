@@ -1,10 +1,19 @@
-//! The small core's RTL (`docs/small-core.md`), block by block, each generated from the
-//! contract's micro-ISA (`contract::micro`) and checked in Verilator against its Rust
-//! definition. So far: the ALU.
+//! The small core's RTL (`docs/small-core.md`), generated from the contract's micro-ISA
+//! (`contract::micro`): the ALU ([`alu`]), checked in Verilator against `AluFn::apply`, and the
+//! core around it ([`core`]), checked against `monorail_sim::micro::MicroMachine` routine by
+//! routine and token by token. The micro-program, the dispatch table, the tables and every code
+//! and field position are rendered from the contract, so the RTL cannot drift from the
+//! micro-machine that defines it.
 
 use std::fmt::Write as _;
 
-use monorail_contract::micro::{AluFn, DATAPATH_BITS, MULTIPLIER_BITS};
+use monorail_contract::isa::{self, LEN_POSITIONS_FLAG, REG_POS, REG_TOKEN};
+use monorail_contract::micro::{
+    code, layout, program, AluFn, CountKind, MicroOp, PosPart, Step, Table, COUNTERS,
+    DATAPATH_BITS, INDEX_LATCHES, MICRO_INSTRUCTION_BITS, MICRO_REGISTERS, MULTIPLIER_BITS,
+    POINTERS,
+};
+use monorail_contract::target::{Core, Target};
 
 use crate::verilog::render;
 
@@ -53,6 +62,237 @@ pub fn alu(module: &str) -> String {
             ),
         ],
     )
+}
+
+/// Bits to address `n` things (at least 1).
+fn address_bits(n: usize) -> u32 {
+    (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1)
+}
+
+/// `expr`, of `from` bits, zero-extended to `to` bits.
+fn zero_extend(expr: &str, from: u32, to: u32) -> String {
+    assert!(to >= from, "{expr}: {from} bits do not fit {to}");
+    if to == from {
+        expr.to_string()
+    } else {
+        format!("{{{}'d0, {expr}}}", to - from)
+    }
+}
+
+/// Bits of the loop counters and the limit counter: a length (its base, plus a position and
+/// one) or the widest field a loop counts raw.
+pub fn count_bits() -> u32 {
+    let length_bits = LEN_POSITIONS_FLAG.trailing_zeros() + 2;
+    let raw = program()
+        .rom
+        .iter()
+        .filter_map(|w| match w.op {
+            MicroOp::Loop { count, .. } | MicroOp::Limit { count }
+                if count.kind == CountKind::Raw =>
+            {
+                Some(count.field.bits as u32)
+            }
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    length_bits.max(raw)
+}
+
+/// The small core for `target` (`core = "small"`) as module `module`, with its ALU as module
+/// `{module}_alu`: ports as `rtl/small_core.v` describes them. The same target gives the same
+/// bytes.
+pub fn core(target: &Target, module: &str) -> String {
+    assert_eq!(
+        target.core,
+        Core::Small,
+        "{} is not a small-core target",
+        target.name
+    );
+    // The template has these many of each.
+    assert_eq!((COUNTERS, POINTERS, INDEX_LATCHES), (2, 4, 4));
+    assert_eq!((MICRO_REGISTERS, MICRO_INSTRUCTION_BITS), (128, 48));
+    assert_eq!(isa::INSTRUCTION_BYTES, 16);
+    let p = program();
+    let lanes = target.lanes;
+    assert!(lanes.is_power_of_two() && lanes >= 2);
+    let log_lanes = lanes.trailing_zeros();
+    let upc_bits = address_bits(p.rom.len());
+    let count_bits = count_bits();
+
+    let mut codes = String::new();
+    let mut param = |name: &str, bits: u32, value: u64| {
+        let _ = writeln!(
+            codes,
+            "    localparam [{}:0] {name} = {bits}'d{value};",
+            bits - 1
+        );
+    };
+    param("FIRST_CODE", 6, code::FIRST);
+    for (name, value) in code::ALL {
+        param(name, 6, value);
+    }
+    for kind in [
+        CountKind::Raw,
+        CountKind::Length,
+        CountKind::Pairs,
+        CountKind::Blocks,
+        CountKind::Lanes,
+    ] {
+        let name = format!("KIND_{}", format!("{kind:?}").to_uppercase());
+        param(&name, layout::COUNT_KIND.1, kind as u64);
+    }
+    param("PART_WORD", 2, PosPart::Word as u64);
+    param("PART_LANE", 2, PosPart::Lane as u64);
+    param("STEP_WORD", 1, Step::Word as u64);
+    for (name, at) in [
+        ("OP_LO", layout::OP.0),
+        ("D_LO", layout::D.0),
+        ("A_LO", layout::A.0),
+        ("B_LO", layout::B.0),
+        ("IMM_LO", layout::IMM.0),
+        ("B_IMM", layout::B_IMM),
+        ("ENDS_LOOP", layout::ENDS_LOOP),
+        ("INDIRECT", layout::INDIRECT),
+        ("FIELD_LO", layout::FIELD_LO.0),
+        ("FIELD_WIDTH", layout::FIELD_WIDTH.0),
+        ("FIELD_SIGNED", layout::FIELD_SIGNED),
+        ("COUNT_KIND", layout::COUNT_KIND.0),
+    ] {
+        let _ = writeln!(codes, "    localparam integer {name} = {at};");
+    }
+    // The parts' widths the template assumes.
+    assert_eq!(
+        (
+            layout::OP.1,
+            layout::D.1,
+            layout::A.1,
+            layout::B.1,
+            layout::IMM.1
+        ),
+        (6, 8, 8, 8, 16)
+    );
+    assert_eq!(
+        (
+            layout::FIELD_LO.1,
+            layout::FIELD_WIDTH.1,
+            layout::LATCH_BITS
+        ),
+        (7, 6, 2)
+    );
+    assert_eq!(code::FIRST as usize, 1 << ALU_FUNCTION_BITS);
+    assert!(Table::ALL.len() <= 8);
+
+    let mut rom_init = String::new();
+    for (i, w) in p.rom.iter().enumerate() {
+        // The template does not close a loop in the operation that opens one.
+        assert!(!(w.ends_loop && matches!(w.op, MicroOp::Loop { .. })));
+        let _ = writeln!(rom_init, "        rom[{i}] = 48'h{:012x};", w.encode());
+    }
+    let mut dispatch_init = String::new();
+    for (opcode, entry) in p.entry.iter().enumerate() {
+        let value = entry.map_or(0, |e| (1u64 << upc_bits) | e as u64);
+        let _ = writeln!(
+            dispatch_init,
+            "        dispatch[{opcode}] = {}'d{value};",
+            upc_bits + 1
+        );
+    }
+
+    // The tables one after another, each read at its base plus its index modulo its length
+    // rounded up to a power of two, and as 0 past its end.
+    let table_words: usize = Table::ALL.iter().map(|t| t.entries().len()).sum();
+    let table_bits = address_bits(table_words);
+    let mut table_init = String::new();
+    let mut table_cases = String::new();
+    let mut base = 0;
+    for (code, table) in Table::ALL.iter().enumerate() {
+        let entries = table.entries();
+        for (i, &v) in entries.iter().enumerate() {
+            assert!(
+                (0..=0xffff).contains(&v),
+                "{table:?}[{i}] = {v} is not 16 bits"
+            );
+            let _ = writeln!(table_init, "        tables[{}] = 16'h{v:04x};", base + i);
+        }
+        let index_bits = address_bits(entries.len().next_power_of_two());
+        let wide = table_bits.max(index_bits);
+        let index = format!("a_val[{}:0]", index_bits - 1);
+        let _ = writeln!(
+            table_cases,
+            "            3'd{code}: begin\n                table_addr = {table_bits}'d{base} + {};\n                \
+             table_past_end = {} >= {wide}'d{};\n            end",
+            if index_bits > table_bits {
+                format!("{index}[{}:0]", table_bits - 1)
+            } else {
+                zero_extend(&index, index_bits, table_bits)
+            },
+            zero_extend(&index, index_bits, wide),
+            entries.len()
+        );
+        base += entries.len();
+    }
+
+    let vector_elements = target.vector_space() + 4 * target.program_words;
+    let vaddr_bits = address_bits(vector_elements);
+    let maddr_bits = address_bits(target.matrix_words());
+    let ipc_bits = address_bits(target.program_words);
+    let len_flag = LEN_POSITIONS_FLAG.trailing_zeros();
+    let top = |bits: u32| (bits - 1).to_string();
+    let alu_module = format!("{module}_alu");
+    let body = render(
+        include_str!("rtl/small_core.v"),
+        &[
+            ("MODULE", module.to_string()),
+            ("ALU", alu_module.clone()),
+            ("CODES", codes.trim_end().to_string()),
+            ("ROM_WORDS", p.rom.len().to_string()),
+            ("ROM_INIT", rom_init.trim_end().to_string()),
+            ("DISPATCH_INIT", dispatch_init.trim_end().to_string()),
+            ("UPC_BITS", upc_bits.to_string()),
+            ("UPC_TOP", top(upc_bits)),
+            ("IPC_BITS", ipc_bits.to_string()),
+            ("IPC_TOP", top(ipc_bits)),
+            ("LAST_INSTRUCTION", (target.program_words - 1).to_string()),
+            ("F_TOP", top(ALU_FUNCTION_BITS)),
+            ("REG_POS", REG_POS.to_string()),
+            ("REG_TOKEN", REG_TOKEN.to_string()),
+            ("COUNT_BITS", count_bits.to_string()),
+            ("COUNT_TOP", top(count_bits)),
+            ("LEN_FLAG", len_flag.to_string()),
+            ("LENGTH_PAD", (count_bits - len_flag).to_string()),
+            ("POS_PAD", (count_bits - 16).to_string()),
+            ("LENGTH_OUT_PAD", (DATAPATH_BITS - count_bits).to_string()),
+            ("LANES", lanes.to_string()),
+            ("LANES_TOP", top(lanes as u32)),
+            ("LANES_MINUS_ONE", (lanes - 1).to_string()),
+            ("LANES16_TOP", top(16 * lanes as u32)),
+            ("LANES32_TOP", top(32 * lanes as u32)),
+            ("LOG_LANES", log_lanes.to_string()),
+            ("LOG_LANES_TOP", top(log_lanes)),
+            ("VECTOR_ELEMENTS", vector_elements.to_string()),
+            ("VADDR_BITS", vaddr_bits.to_string()),
+            ("VADDR_TOP", top(vaddr_bits)),
+            ("PROGRAM_BASE", target.vector_space().to_string()),
+            (
+                "PROGRAM_OFFSET",
+                zero_extend("{ipc, state[1:0] - 2'd1}", ipc_bits + 2, vaddr_bits),
+            ),
+            ("MATRIX_WORDS", target.matrix_words().to_string()),
+            ("MATRIX_TOP", top(8 * lanes as u32)),
+            ("MADDR_BITS", maddr_bits.to_string()),
+            ("MADDR_TOP", top(maddr_bits)),
+            ("CURSOR_BITS", (maddr_bits + log_lanes).to_string()),
+            ("CURSOR_TOP", top(maddr_bits + log_lanes)),
+            ("MEM_ADDR_TOP", top(vaddr_bits.max(maddr_bits))),
+            ("TABLE_WORDS", table_words.to_string()),
+            ("TABLE_ADDR_BITS", table_bits.to_string()),
+            ("TABLE_ADDR_TOP", top(table_bits)),
+            ("TABLE_INIT", table_init.trim_end().to_string()),
+            ("TABLE_CASES", table_cases.trim_end().to_string()),
+        ],
+    );
+    format!("{body}\n{}", alu(&alu_module))
 }
 
 #[cfg(test)]

@@ -71,4 +71,10 @@ fn generated_verilog_is_lint_clean_and_deterministic() {
 fn the_small_cores_blocks_are_lint_clean() {
     let dir = tempfile::TempDir::new().unwrap();
     lint("small-alu", &monorail_hw::small::alu("top"), dir.path());
+    let icebreaker = monorail_contract::target::Target::builtin("icebreaker").unwrap();
+    lint(
+        "small-core",
+        &monorail_hw::small::core(&icebreaker, "top"),
+        dir.path(),
+    );
 }

@@ -3,6 +3,8 @@
 //! of a program's end state on the ISS and on the RTL.
 #![allow(dead_code)]
 
+pub mod cases;
+
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 

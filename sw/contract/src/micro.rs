@@ -66,16 +66,16 @@ impl Reg {
             }
             Reg::X(k) => {
                 assert!((k as usize) < INDEX_LATCHES, "x{k} is not an index latch");
-                0x80 | k as u64
+                1 << layout::INDIRECT | k as u64
             }
         }
     }
 
     fn decode(bits: u64) -> Reg {
-        if bits & 0x80 != 0 {
-            Reg::X((bits & 3) as u8)
+        if bits >> layout::INDIRECT & 1 != 0 {
+            Reg::X(layout::get(bits, (0, layout::LATCH_BITS)) as u8)
         } else {
-            Reg::U((bits & 0x7f) as u8)
+            Reg::U(layout::get(bits, (0, layout::INDIRECT)) as u8)
         }
     }
 }
@@ -265,16 +265,18 @@ impl FieldAt {
         }
     }
 
-    /// `lo | bits << 7 | signed << 13`: 14 bits of the immediate.
+    /// Its first bit, width and signedness in the immediate ([`layout::FIELD_LO`]).
     fn pack(self) -> u64 {
-        self.lo as u64 | (self.bits as u64) << 7 | (self.signed as u64) << 13
+        (self.lo as u64) << layout::FIELD_LO.0
+            | (self.bits as u64) << layout::FIELD_WIDTH.0
+            | (self.signed as u64) << layout::FIELD_SIGNED
     }
 
     fn unpack(imm: u64) -> FieldAt {
         FieldAt {
-            lo: (imm & 0x7f) as u8,
-            bits: ((imm >> 7) & 0x3f) as u8,
-            signed: imm >> 13 & 1 != 0,
+            lo: layout::get(imm, layout::FIELD_LO) as u8,
+            bits: layout::get(imm, layout::FIELD_WIDTH) as u8,
+            signed: imm >> layout::FIELD_SIGNED & 1 != 0,
         }
     }
 }
@@ -536,52 +538,141 @@ struct Encoded {
     b_imm: bool,
 }
 
+/// Where the parts of a micro-instruction and of its immediate lie, as `(first bit, bits)`: the
+/// hardware's decoder is generated from these.
+pub mod layout {
+    /// The operation code.
+    pub const OP: (u32, u32) = (0, 6);
+    /// The destination, or the latch, pointer or counter.
+    pub const D: (u32, u32) = (6, 8);
+    /// The first operand (a count's or a skip's field: its first bit).
+    pub const A: (u32, u32) = (14, 8);
+    /// The second operand (a count's or a skip's field: its width).
+    pub const B: (u32, u32) = (22, 8);
+    /// The immediate.
+    pub const IMM: (u32, u32) = (30, 16);
+    /// Whether the ALU's b is the immediate.
+    pub const B_IMM: u32 = 46;
+    /// Whether the word ends its loop's body ([`super::MicroWord::ends_loop`]).
+    pub const ENDS_LOOP: u32 = 47;
+    /// A register operand's bit that says it goes through an index latch (the latch in the
+    /// bits below [`LATCH_BITS`]); without it, the register's number is in the bits below.
+    pub const INDIRECT: u32 = 7;
+    /// Bits of a latch's number in an indirect register operand.
+    pub const LATCH_BITS: u32 = 2;
+    /// A field in the immediate (`Field`, `Length`, `Index`): its first bit, width and
+    /// signedness.
+    pub const FIELD_LO: (u32, u32) = (0, 7);
+    /// See [`FIELD_LO`].
+    pub const FIELD_WIDTH: (u32, u32) = (7, 6);
+    /// See [`FIELD_LO`].
+    pub const FIELD_SIGNED: u32 = 13;
+    /// A loop's count kind ([`super::CountKind`]) in the immediate, and its exit below.
+    pub const COUNT_KIND: (u32, u32) = (13, 3);
+
+    /// The part at `(lo, bits)` of `w`.
+    pub(super) fn get(w: u64, (lo, bits): (u32, u32)) -> u64 {
+        (w >> lo) & ((1 << bits) - 1)
+    }
+}
+
 impl Encoded {
     fn pack(self) -> u64 {
-        self.op
-            | self.d << 6
-            | self.a << 14
-            | self.b << 22
-            | self.imm << 30
-            | (self.b_imm as u64) << 46
+        self.op << layout::OP.0
+            | self.d << layout::D.0
+            | self.a << layout::A.0
+            | self.b << layout::B.0
+            | self.imm << layout::IMM.0
+            | (self.b_imm as u64) << layout::B_IMM
     }
 
     fn unpack(w: u64) -> Encoded {
+        use layout::get;
         Encoded {
-            op: w & 0x3f,
-            d: (w >> 6) & 0xff,
-            a: (w >> 14) & 0xff,
-            b: (w >> 22) & 0xff,
-            imm: (w >> 30) & 0xffff,
-            b_imm: w >> 46 & 1 != 0,
+            op: get(w, layout::OP),
+            d: get(w, layout::D),
+            a: get(w, layout::A),
+            b: get(w, layout::B),
+            imm: get(w, layout::IMM),
+            b_imm: w >> layout::B_IMM & 1 != 0,
         }
     }
 }
 
-/// Operation codes (bits 0..6): the ALU's functions first (0 .. 32), in [`AluFn`] order.
-mod code {
+/// The operation codes of the micro-operations that are not ALU functions (an ALU function's code
+/// is its index in [`AluFn::ALL`], below [`code::FIRST`]).
+pub mod code {
+    /// The first code that is not an ALU function.
+    pub const FIRST: u64 = 0x20;
+    /// [`super::MicroOp::Field`].
     pub const FIELD: u64 = 0x20;
+    /// [`super::MicroOp::Length`].
     pub const LENGTH: u64 = 0x21;
+    /// [`super::MicroOp::Index`].
     pub const INDEX: u64 = 0x22;
+    /// [`super::MicroOp::Lookup`].
     pub const LOOKUP: u64 = 0x23;
+    /// [`super::MicroOp::Point`].
     pub const POINT: u64 = 0x24;
+    /// [`super::MicroOp::Load`].
     pub const LOAD: u64 = 0x25;
+    /// [`super::MicroOp::Store`].
     pub const STORE: u64 = 0x26;
+    /// [`super::MicroOp::Loop`].
     pub const LOOP: u64 = 0x27;
+    /// [`super::MicroOp::Next`].
     pub const NEXT: u64 = 0x28;
+    /// [`super::MicroOp::Finish`].
     pub const FINISH: u64 = 0x29;
+    /// [`super::MicroOp::Done`].
     pub const DONE: u64 = 0x2a;
+    /// [`super::MicroOp::Position`].
     pub const POSITION: u64 = 0x2b;
+    /// [`super::MicroOp::Cursor`].
     pub const CURSOR: u64 = 0x2c;
+    /// [`super::MicroOp::LoadByte`].
     pub const LOAD_BYTE: u64 = 0x2d;
+    /// [`super::MicroOp::StoreByte`].
     pub const STORE_BYTE: u64 = 0x2e;
+    /// [`super::MicroOp::MacClear`].
     pub const MAC_CLEAR: u64 = 0x2f;
+    /// [`super::MicroOp::Mac`].
     pub const MAC: u64 = 0x30;
+    /// [`super::MicroOp::Limit`].
     pub const LIMIT: u64 = 0x31;
+    /// [`super::MicroOp::Drain`].
     pub const DRAIN: u64 = 0x32;
+    /// [`super::MicroOp::LoadX`].
     pub const LOAD_X: u64 = 0x33;
+    /// [`super::MicroOp::Dot`].
     pub const DOT: u64 = 0x34;
+    /// [`super::MicroOp::Skip`].
     pub const SKIP: u64 = 0x35;
+    /// Every code with its name, for the hardware's decoder.
+    pub const ALL: [(&str, u64); 22] = [
+        ("FIELD", FIELD),
+        ("LENGTH", LENGTH),
+        ("INDEX", INDEX),
+        ("LOOKUP", LOOKUP),
+        ("POINT", POINT),
+        ("LOAD", LOAD),
+        ("STORE", STORE),
+        ("LOOP", LOOP),
+        ("NEXT", NEXT),
+        ("FINISH", FINISH),
+        ("DONE", DONE),
+        ("POSITION", POSITION),
+        ("CURSOR", CURSOR),
+        ("LOAD_BYTE", LOAD_BYTE),
+        ("STORE_BYTE", STORE_BYTE),
+        ("MAC_CLEAR", MAC_CLEAR),
+        ("MAC", MAC),
+        ("LIMIT", LIMIT),
+        ("DRAIN", DRAIN),
+        ("LOAD_X", LOAD_X),
+        ("DOT", DOT),
+        ("SKIP", SKIP),
+    ];
 }
 
 /// A count's field and kind: the field's first bit in a, its width in b, the kind in the
@@ -590,7 +681,7 @@ fn count_bits(count: Count, e: Encoded) -> Encoded {
     Encoded {
         a: count.field.lo as u64,
         b: count.field.bits as u64,
-        imm: e.imm | (count.kind as u64) << 13,
+        imm: e.imm | (count.kind as u64) << layout::COUNT_KIND.0,
         ..e
     }
 }
@@ -599,10 +690,10 @@ fn count_of(e: Encoded) -> Option<Count> {
     Some(Count {
         field: FieldAt {
             lo: e.a as u8,
-            bits: (e.b & 0x3f) as u8,
+            bits: layout::get(e.b, (0, layout::FIELD_WIDTH.1)) as u8,
             signed: false,
         },
-        kind: *CountKind::ALL.get((e.imm >> 13) as usize)?,
+        kind: *CountKind::ALL.get(layout::get(e.imm, layout::COUNT_KIND) as usize)?,
     })
 }
 
@@ -626,7 +717,11 @@ impl MicroOp {
             MicroOp::Loop { counter, exit, .. } => {
                 in_range("counter", counter, COUNTERS);
                 // The count's kind takes the immediate's top 3 bits.
-                assert!(exit < 1 << 13, "a loop's exit {exit} past 13 bits");
+                assert!(
+                    exit < 1 << layout::COUNT_KIND.0,
+                    "a loop's exit {exit} past {} bits",
+                    layout::COUNT_KIND.0
+                );
             }
             MicroOp::Next { counter, .. } => in_range("counter", counter, COUNTERS),
             _ => {}
@@ -797,7 +892,7 @@ impl MicroOp {
         let e = Encoded::unpack(word);
         let reg = Reg::decode;
         Some(match e.op {
-            op if (op as usize) < AluFn::ALL.len() => MicroOp::Alu {
+            op if op < code::FIRST && (op as usize) < AluFn::ALL.len() => MicroOp::Alu {
                 f: AluFn::ALL[op as usize],
                 dst: reg(e.d),
                 a: reg(e.a),
@@ -839,7 +934,7 @@ impl MicroOp {
             code::LOOP => MicroOp::Loop {
                 counter: e.d as u8,
                 count: count_of(e)?,
-                exit: (e.imm & 0x1fff) as u16,
+                exit: layout::get(e.imm, (0, layout::COUNT_KIND.0)) as u16,
             },
             code::LIMIT => MicroOp::Limit {
                 count: count_of(e)?,
@@ -868,7 +963,7 @@ impl MicroOp {
             code::SKIP => MicroOp::Skip {
                 field: FieldAt {
                     lo: e.a as u8,
-                    bits: (e.b & 0x3f) as u8,
+                    bits: layout::get(e.b, (0, layout::FIELD_WIDTH.1)) as u8,
                     signed: false,
                 },
                 to: e.imm as u16,

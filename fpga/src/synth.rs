@@ -261,7 +261,8 @@ fn read_netlist(netlist: &Path) -> Result<Netlist, ToolError> {
 pub(crate) fn script(device: &Device) -> String {
     let synth = match device.family {
         Family::Ecp5 => "synth_ecp5",
-        Family::Ice40 => "synth_ice40 -dsp",
+        // -spram: the small core's memories are the iCE40UP5K's SPRAMs.
+        Family::Ice40 => "synth_ice40 -dsp -spram",
         // synth_gowin's default family is the GW1N's; the GW2A's block RAMs and multipliers
         // differ. No wide-LUT multiplexers: nextpnr-himbaechel puts a flip-flop beside the LUT
         // or carry cell that drives it, never beside a MUX2_LUT5 to 8, so each flip-flop they

@@ -183,3 +183,43 @@ fn the_small_cores_alu_synthesises_within_a_third_of_the_ice40() {
         device.luts
     );
 }
+
+/// The whole small core for the iCEBreaker (`synth_ice40 -dsp -spram`): its block RAMs, SPRAMs
+/// and multipliers as `Target::small_core_estimate` says, and its logic within four fifths of the
+/// device's LUT4s, so that the host port and the UART have the rest.
+#[test]
+fn the_small_core_synthesises_into_the_ice40up5k_as_estimated() {
+    let target = Target::builtin("icebreaker").unwrap();
+    let device = target.device.clone().unwrap();
+    let estimate = target.small_core_estimate().unwrap();
+    let dir = build_root().join("gen").join("small-core-icebreaker");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("top.v"), monorail_hw::small::core(&target, "top")).unwrap();
+    let s = synthesize(&dir, &device, &build_root()).unwrap_or_else(|e| panic!("{e}"));
+    let luts = s.ice40_luts();
+    let (brams, sprams, macs) = (
+        s.count("SB_RAM40_4K"),
+        s.count("SB_SPRAM256KA"),
+        s.count("SB_MAC16"),
+    );
+    eprintln!(
+        "small core on the {}: {luts} SB_LUT4, {} SB_CARRY, {brams} SB_RAM40_4K, {sprams} \
+         SB_SPRAM256KA, {macs} SB_MAC16",
+        device.part,
+        s.count("SB_CARRY"),
+    );
+    let estimated_brams = estimate.micro_program + estimate.registers + estimate.tables;
+    assert_eq!(brams as usize, estimated_brams, "block RAMs");
+    assert_eq!(
+        sprams as usize,
+        estimate.matrix_sprams + estimate.vector_sprams,
+        "SPRAMs"
+    );
+    assert_eq!(macs as usize, estimate.multipliers, "multipliers");
+    assert!(
+        luts <= u64::from(device.luts) * 4 / 5,
+        "{luts} SB_LUT4 of the {}'s {}",
+        device.part,
+        device.luts
+    );
+}

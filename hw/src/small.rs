@@ -11,7 +11,7 @@ use monorail_contract::isa::{self, LEN_POSITIONS_FLAG, REG_POS, REG_TOKEN};
 use monorail_contract::micro::{
     code, layout, program, AluFn, CountKind, MicroOp, PosPart, Step, Table, COUNTERS,
     DATAPATH_BITS, INDEX_LATCHES, MICRO_INSTRUCTION_BITS, MICRO_REGISTERS, MULTIPLIER_BITS,
-    POINTERS,
+    POINTERS, START_CYCLES,
 };
 use monorail_contract::target::{Core, Target};
 
@@ -113,6 +113,8 @@ pub fn core(target: &Target, module: &str) -> String {
     assert_eq!((COUNTERS, POINTERS, INDEX_LATCHES), (2, 4, 4));
     assert_eq!((MICRO_REGISTERS, MICRO_INSTRUCTION_BITS), (128, 48));
     assert_eq!(isa::INSTRUCTION_BYTES, 16);
+    // S_CLEAR clears the ISA's registers one a cycle, counting them in 6 bits.
+    assert_eq!((isa::REGISTERS as u64, START_CYCLES), (64, 64));
     let p = program();
     let lanes = target.lanes;
     assert!(lanes.is_power_of_two() && lanes >= 2);
@@ -233,6 +235,52 @@ pub fn core(target: &Target, module: &str) -> String {
         base += entries.len();
     }
 
+    // The fields the micro-program reads: at each first bit, the widest.
+    let mut widest = std::collections::BTreeMap::new();
+    for w in &p.rom {
+        let field = match w.op {
+            MicroOp::Field { field, .. }
+            | MicroOp::Length { field, .. }
+            | MicroOp::Index { field, .. }
+            | MicroOp::Skip { field, .. } => field,
+            MicroOp::Loop { count, .. } | MicroOp::Limit { count } => count.field,
+            _ => continue,
+        };
+        let bits = widest.entry(field.lo as u32).or_insert(0);
+        *bits = (*bits).max(field.bits as u32);
+    }
+    let mut field_cases = String::new();
+    for (&lo, &bits) in &widest {
+        assert!(lo + bits <= 8 * isa::INSTRUCTION_BYTES as u32 && bits <= DATAPATH_BITS);
+        let part = format!("instr[{}:{lo}]", lo + bits - 1);
+        let _ = writeln!(
+            field_cases,
+            "            7'd{lo}: field_shifted = {};",
+            zero_extend(&part, bits, DATAPATH_BITS)
+        );
+    }
+    let instruction_bits = 8 * isa::INSTRUCTION_BYTES as u32;
+    let read = |bit: u32| {
+        widest
+            .iter()
+            .any(|(&lo, &bits)| (lo..lo + bits).contains(&bit))
+    };
+    let mut unused = Vec::new();
+    let mut bit = 0;
+    while bit < instruction_bits {
+        let start = bit;
+        while bit < instruction_bits && !read(bit) {
+            bit += 1;
+        }
+        if bit > start {
+            unused.push(format!("instr[{}:{start}]", bit - 1));
+        }
+        bit += 1;
+    }
+    unused.reverse();
+    // The sum of the lanes' 16-bit products.
+    let dot_bits = 16 + log_lanes;
+
     let vector_elements = target.vector_space() + 4 * target.program_words;
     let vaddr_bits = address_bits(vector_elements);
     let maddr_bits = address_bits(target.matrix_words());
@@ -256,6 +304,8 @@ pub fn core(target: &Target, module: &str) -> String {
             ("LAST_INSTRUCTION", (target.program_words - 1).to_string()),
             ("F_TOP", top(ALU_FUNCTION_BITS)),
             ("REG_POS", REG_POS.to_string()),
+            ("START_CYCLES", START_CYCLES.to_string()),
+            ("LAST_REGISTER", (isa::REGISTERS - 1).to_string()),
             ("REG_TOKEN", REG_TOKEN.to_string()),
             ("COUNT_BITS", count_bits.to_string()),
             ("COUNT_TOP", top(count_bits)),
@@ -290,6 +340,12 @@ pub fn core(target: &Target, module: &str) -> String {
             ("TABLE_ADDR_TOP", top(table_bits)),
             ("TABLE_INIT", table_init.trim_end().to_string()),
             ("TABLE_CASES", table_cases.trim_end().to_string()),
+            ("FIELD_CASES", field_cases.trim_end().to_string()),
+            ("UNUSED_INSTR", unused.join(", ")),
+            ("DOT_BITS", dot_bits.to_string()),
+            ("DOT_TOP", top(dot_bits)),
+            ("DOT_PAD", (dot_bits - 16).to_string()),
+            ("DOT_OUT_PAD", (DATAPATH_BITS - dot_bits).to_string()),
         ],
     );
     format!("{body}\n{}", alu(&alu_module))

@@ -9,7 +9,7 @@
 use monorail_contract::isa::{length, REGISTERS, REG_POS, REG_TOKEN};
 use monorail_contract::micro::{
     program, MicroOp, MicroWord, Operand, Reg, Step, COUNTERS, DISPATCH_CYCLES, INDEX_LATCHES,
-    MICRO_OP_CYCLES, MICRO_REGISTERS, POINTERS,
+    MICRO_OP_CYCLES, MICRO_REGISTERS, POINTERS, START_CYCLES,
 };
 
 /// What one instruction did on the micro-machine.
@@ -102,8 +102,8 @@ impl MicroMachine {
     }
 
     /// Run a token step of `program` (encoded instructions) for `token` at `pos`: the registers
-    /// cleared but for the position and the token, then every instruction in order to `end`.
-    /// Returns the next token and the cycles.
+    /// cleared but for the position and the token (in [`START_CYCLES`]), then every instruction
+    /// in order to `end`. Returns the next token and the cycles.
     pub fn token_step(
         &mut self,
         program: &[u128],
@@ -116,7 +116,7 @@ impl MicroMachine {
         registers[REG_POS as usize] = pos as i64;
         registers[REG_TOKEN as usize] = token as i64;
         self.set_registers(&registers);
-        let mut cycles = 0;
+        let mut cycles = START_CYCLES;
         for (index, &instruction) in program.iter().enumerate() {
             let done = self
                 .run(instruction, pos, vector, matrix)

@@ -445,7 +445,7 @@ fn a_token_step_starts_from_the_position_and_the_token_and_stops_on_a_bad_progra
             core.write_instruction(i, w);
         }
     };
-    // r1 reads the position, r2 the token and r7 zero (whatever it held) until written.
+    // A step starts with r1 the position, r2 the token and r7 zero (whatever it held).
     let text = "add dst=r5 a=r1 b=r2\nadd dst=r5 a=r5 b=r7\nend token=r5";
     load(&mut core, &assembled(text));
     core.write_register(7, 1000);
@@ -467,5 +467,6 @@ fn a_token_step_starts_from_the_position_and_the_token_and_stops_on_a_bad_progra
     core.write_instruction(0, 0xff);
     let done = core.run("start", 3, 1, 1000);
     assert!(done.aborted, "{done:?}");
-    assert_eq!(done.cycles, monorail_contract::micro::DISPATCH_CYCLES);
+    use monorail_contract::micro::{DISPATCH_CYCLES, START_CYCLES};
+    assert_eq!(done.cycles, START_CYCLES + DISPATCH_CYCLES);
 }

@@ -14,8 +14,9 @@
 // in the same cycle takes it from the bypass.
 //
 // While idle the memories and the registers are open to the host (load and inspect). `start`
-// runs a token step: the registers cleared (r1 reads the position and r2 the token until
-// written), instruction 0 to `end`, which leaves the next token and the cycles. `start_one`
+// runs a token step: @START_CYCLES@ cycles that clear the ISA's registers, one a cycle (r1 to the
+// position and r2 to the token), then instruction 0 to `end`, which leaves the next token and
+// the cycles. `start_one`
 // runs instruction 0 alone on the registers as they are (the block tests use it).
 module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, done, aborted,
     out_token, out_cycles, mem_addr, vector_write, matrix_write, vector_wdata, matrix_wdata,
@@ -46,7 +47,7 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     // ---- codes and layouts (contract::micro) ---------------------------------------------
 @CODES@
     localparam [2:0] S_IDLE = 3'd0, S_D0 = 3'd1, S_D1 = 3'd2, S_D2 = 3'd3, S_D3 = 3'd4,
-        S_R = 3'd5, S_E = 3'd6;
+        S_R = 3'd5, S_E = 3'd6, S_CLEAR = 3'd7;
     localparam [1:0] SRC_ALU = 2'd0, SRC_TABLE = 2'd1, SRC_OTHER = 2'd2;
 
     reg [2:0] state;                // S_IDLE (0) at power-up, as the iCE40's flip-flops start
@@ -54,6 +55,7 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     reg first;                      // the first R of a routine: the instruction's last element
     reg [15:0] pos;
     reg [15:0] token;
+    reg [5:0] clearing;             // the register S_CLEAR clears
     reg [@IPC_TOP@:0] ipc;          // the instruction
     reg [127:0] instr;
     reg [31:0] cycles;
@@ -117,12 +119,13 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     wire [47:0] wb_data = wb_src == SRC_ALU ? alu_result
         : wb_src == SRC_TABLE ? (table_zero ? 48'd0 : {32'd0, table_q}) : other_q;
     wire idle = state == S_IDLE;
-    wire [6:0] rf_waddr = idle ? reg_addr : wb_addr;
-    wire [47:0] rf_wdata = idle ? reg_wdata : wb_data;
-    wire rf_write = (idle ? reg_write : wb_pending) && rf_waddr != 7'd0;
+    wire clear = state == S_CLEAR;
+    wire [15:0] cleared = clearing == 6'd@REG_POS@ ? pos : clearing == 6'd@REG_TOKEN@ ? token : 16'd0;
+    wire [6:0] rf_waddr = idle ? reg_addr : clear ? {1'b0, clearing} : wb_addr;
+    wire [47:0] rf_wdata = idle ? reg_wdata : clear ? {32'd0, cleared} : wb_data;
+    wire rf_write = (idle ? reg_write : clear || wb_pending) && rf_waddr != 7'd0;
     wire [6:0] ra = idle ? reg_addr : a_addr;
     reg [47:0] rf_a_q, rf_b_q;
-    reg [6:0] ra_q, rb_q;
     reg bypass_a, bypass_b;
     reg [47:0] bypass_q;
     always @(posedge clock) begin
@@ -134,22 +137,12 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
         rf_b_q <= rf_b[b_addr];
     end
     always @(posedge clock) begin
-        ra_q <= ra;
-        rb_q <= b_addr;
         bypass_a <= rf_write && rf_waddr == ra;
         bypass_b <= rf_write && rf_waddr == b_addr;
         bypass_q <= rf_wdata;
     end
-    // Which of u1 .. u63 a token step has written: the others read as zero, r1 as the position
-    // and r2 as the token.
-    reg [63:0] valid;
-    wire [47:0] pos_value = {32'd0, pos};
-    wire [47:0] token_value = {32'd0, token};
-    function [47:0] unwritten(input [6:0] addr);
-        unwritten = addr == 7'd@REG_POS@ ? pos_value : addr == 7'd@REG_TOKEN@ ? token_value : 48'd0;
-    endfunction
-    wire [47:0] a_val = bypass_a ? bypass_q : ra_q[6] || valid[ra_q[5:0]] ? rf_a_q : unwritten(ra_q);
-    wire [47:0] b_val = bypass_b ? bypass_q : rb_q[6] || valid[rb_q[5:0]] ? rf_b_q : unwritten(rb_q);
+    wire [47:0] a_val = bypass_a ? bypass_q : rf_a_q;
+    wire [47:0] b_val = bypass_b ? bypass_q : rf_b_q;
     assign reg_rdata = a_val;
 
     // ---- the ALU and the flag ----------------------------------------------------------------
@@ -163,12 +156,22 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     wire [6:0] field_lo = field_in_imm ? imm[FIELD_LO +: 7] : f_a[6:0];
     wire [5:0] field_width = field_in_imm ? imm[FIELD_WIDTH +: 6] : f_b[5:0];
     wire field_signed = field_in_imm && imm[FIELD_SIGNED];
-    wire [127:0] field_shifted = instr >> field_lo;
+    // The instruction from the field's first bit: a case on the first bits the micro-program's
+    // fields have, each as wide as its widest field there (a full 128-bit funnel took 760 LUT4s).
+    reg [47:0] field_shifted;
+    always @(*) begin
+        case (field_lo)
+@FIELD_CASES@
+            default: field_shifted = 48'd0;
+        endcase
+    end
     reg [47:0] field_mask;
     integer m;
     always @(*) for (m = 0; m < 48; m = m + 1) field_mask[m] = {2'd0, field_width} > m[7:0];
-    wire field_negative = field_signed && field_width != 6'd0 && field_shifted[{1'b0, field_width - 6'd1}];
-    wire [47:0] field_value = (field_shifted[47:0] & field_mask) | (field_negative ? ~field_mask : 48'd0);
+    wire field_negative = field_signed && field_width != 6'd0 && field_shifted[field_width - 6'd1];
+    wire [47:0] field_value = (field_shifted & field_mask) | (field_negative ? ~field_mask : 48'd0);
+    // The bits of the instruction no routine reads as a field (the opcode is read at dispatch).
+    wire unused_instr = &{1'b0, @UNUSED_INSTR@};
     // isa::length: the base, plus pos + 1 when the length counts positions.
     wire [@COUNT_TOP@:0] length_base = {@LENGTH_PAD@'d0, field_value[@LEN_FLAG@-1:0]};
     wire [@COUNT_TOP@:0] length_value = field_value[@LEN_FLAG@]
@@ -268,12 +271,13 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
             assign accs[l * 32 +: 32] = acc;
         end
     endgenerate
-    reg [47:0] dot_sum;
+    // The lanes' products summed at the width their sum needs, then sign-extended.
+    reg [@DOT_TOP@:0] dot_sum;
     integer k;
     always @(*) begin
-        dot_sum = 48'd0;
+        dot_sum = {@DOT_BITS@{1'b0}};
         for (k = 0; k < @LANES@; k = k + 1)
-            dot_sum = dot_sum + {{32{products[k * 16 + 15]}}, products[k * 16 +: 16]};
+            dot_sum = dot_sum + {{@DOT_PAD@{products[k * 16 + 15]}}, products[k * 16 +: 16]};
     end
 
     // ---- the tables: one ROM, each table at its base --------------------------------------
@@ -309,7 +313,7 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
             POSITION: other = f_b[1:0] == PART_WORD ? {32'd0, pos >> @LOG_LANES@}
                 : f_b[1:0] == PART_LANE ? {32'd0, pos & 16'd@LANES_MINUS_ONE@} : {32'd0, pos};
             LOAD_BYTE: other = {{40{byte_at_lane[7]}}, byte_at_lane};
-            default: other = dot_sum;
+            default: other = {{@DOT_OUT_PAD@{dot_sum[@DOT_TOP@]}}, dot_sum};
         endcase
     end
 
@@ -317,11 +321,7 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     always @(posedge clock) begin
         done <= 1'b0;
         wb_pending <= 1'b0;
-        if (wb_pending) begin
-            if (wb_addr[6] == 1'b0) valid[wb_addr[5:0]] <= wb_addr != 7'd0;
-            if (wb_src == SRC_ALU) flag_q <= alu_flag;
-        end
-        if (idle && reg_write && reg_addr[6] == 1'b0) valid[reg_addr[5:0]] <= reg_addr != 7'd0;
+        if (wb_pending && wb_src == SRC_ALU) flag_q <= alu_flag;
         if (state != S_IDLE) cycles <= cycles + 32'd1;
         if (reset) begin
             state <= S_IDLE;
@@ -329,14 +329,18 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
             depth <= 2'd0;
         end else case (state)
             S_IDLE: if (start || start_one) begin
-                state <= S_D0;
+                state <= start ? S_CLEAR : S_D0;
+                clearing <= 6'd0;
                 one <= start_one;
                 ipc <= {@IPC_BITS@{1'b0}};
                 cycles <= 32'd0;
                 pos <= start_pos;
                 token <= start_token;
                 aborted <= 1'b0;
-                if (start) valid <= 64'd0;
+            end
+            S_CLEAR: begin
+                clearing <= clearing + 6'd1;
+                if (clearing == 6'd@LAST_REGISTER@) state <= S_D0;
             end
             S_D0: state <= S_D1;
             S_D1: begin
@@ -365,7 +369,7 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
                 first <= 1'b0;
                 state <= S_E;
             end
-            default: begin
+            S_E: begin
                 state <= S_R;
                 wb_pending <= writes;
                 wb_addr <= d_addr;
@@ -434,6 +438,7 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
                     if (!loop_again) depth <= depth - 2'd1;
                 end
             end
+            default: state <= S_IDLE;
         endcase
     end
 endmodule

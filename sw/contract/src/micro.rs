@@ -41,6 +41,10 @@ pub const MULTIPLIER_BITS: u32 = crate::target::VECTOR_ELEMENT_BITS;
 pub const MICRO_OP_CYCLES: u64 = 2;
 /// Cycles to start an instruction: fetch its 128 bits and jump to its routine.
 pub const DISPATCH_CYCLES: u64 = 4;
+/// Cycles before a token step's first instruction: the ISA's registers cleared, one a cycle
+/// (`r1` set to the position and `r2` to the token), so that a step starts from the state the
+/// ISA defines.
+pub const START_CYCLES: u64 = crate::isa::REGISTERS as u64;
 
 /// First temporary register.
 const TEMP: u8 = 64;

@@ -515,12 +515,16 @@ pub struct Clock<'t> {
 }
 
 impl<'t> Clock<'t> {
-    /// A clock at cycle 0 of the token step at `pos`.
+    /// A clock at cycle 0 of the token step at `pos`. (The small core issues its first
+    /// instruction after [`crate::micro::START_CYCLES`], which clear the registers.)
     pub fn new(target: &'t Target, pos: usize) -> Clock<'t> {
         Clock {
             target,
             pos,
-            next_issue: 0,
+            next_issue: match target.core {
+                Core::Small => crate::micro::START_CYCLES,
+                Core::Wide => 0,
+            },
             unit_free: [0; 3],
             completions: Default::default(),
             issued: 0,

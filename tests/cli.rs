@@ -1066,10 +1066,10 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("does not fit"));
-    // The small core's RTL is not generated yet: said before anything is compiled.
+    // The small core has no host port yet: said before anything is compiled.
     refused(
         &["gen", "--target", "icebreaker"],
-        &["icebreaker runs on the small core", "not generated yet"],
+        &["icebreaker runs on the small core", "no host port yet"],
     );
     refused(
         &[
@@ -1292,7 +1292,7 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         &["bitstream", "--board", "icebreaker"],
         &[
             "icebreaker: target icebreaker runs on the small core",
-            "not generated yet",
+            "no host port yet",
         ],
     );
     // Another core on a board: one of its FPGA's family, which has a device.

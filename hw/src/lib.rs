@@ -40,12 +40,13 @@ pub struct Design {
 /// Why no core was generated.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum GenerateError {
-    /// The target's core is one this crate does not generate yet.
+    /// The target's core has no host port yet, so no `top` that the tools drive.
     #[error(
-        "target {target} runs on the small core (`core = \"small\"`), whose RTL is not \
-         generated yet: its micro-program and timing are defined (docs/small-core.md), and \
-         `monorail compile` and `monorail run --engine iss` use them; for Verilog, choose a \
-         target of the wide core"
+        "target {target} runs on the small core (`core = \"small\"`), which has no host port \
+         yet: its core is RTL (`monorail_hw::small::core`, checked in Verilator token for \
+         token, docs/small-core.md), but without the host port there is no `top` for \
+         `bitstream`, `cosim` or `--engine rtl` to drive; `monorail compile` and `monorail run \
+         --engine iss` run it; for a whole core, choose a target of the wide core"
     )]
     SmallCore {
         /// The target's name.

@@ -1,6 +1,6 @@
 //! The small core's RTL (`docs/small-core.md`), generated from the contract's micro-ISA
 //! (`contract::micro`): the ALU ([`alu`]), checked in Verilator against `AluFn::apply`, and the
-//! core around it ([`core`]), checked against `monorail_sim::micro::MicroMachine` routine by
+//! core around it ([`core()`]), checked against `monorail_sim::micro::MicroMachine` routine by
 //! routine and token by token. The micro-program, the dispatch table, the tables and every code
 //! and field position are rendered from the contract, so the RTL cannot drift from the
 //! micro-machine that defines it.

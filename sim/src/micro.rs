@@ -2,9 +2,9 @@
 //!
 //! It is the proof that the routines compute what the instruction-set simulator computes
 //! (`sim/tests/micro.rs` runs every routine beside [`crate::Iss::execute_with`] on random
-//! operands), and the reference that the small core's RTL will be checked against once more of
-//! it than its ALU (checked against `AluFn::apply`) is built. It executes the ROM's encoded words, so the encoding is what is tested, and
-//! counts cycles as the small core spends them.
+//! operands), and the reference that the small core's RTL is checked against
+//! (`sim/tests/small_rtl.rs`). It executes the ROM's encoded words, so the encoding is what is
+//! tested, and counts cycles as the small core spends them.
 
 use monorail_contract::isa::{length, REGISTERS, REG_POS, REG_TOKEN};
 use monorail_contract::micro::{

@@ -411,15 +411,24 @@ fn the_small_core_tells_the_tales_nano_story_in_the_cycles_predicted() {
         core.write_instruction(index, word);
     }
     let mut token = 1;
+    let (mut simulated, mut cycles) = (std::time::Duration::ZERO, 0);
     for (pos, &predicted) in predicted.iter().enumerate().take(6) {
         let expected = iss.step(token, pos).unwrap();
         assert_eq!(expected.cycles, predicted, "position {pos}: the ISS");
+        let started = std::time::Instant::now();
         let done = core.token_step(pos, token, predicted);
+        simulated += started.elapsed();
+        cycles += predicted;
         assert!(!done.aborted, "position {pos}: aborted");
         assert_eq!(done.counted, predicted, "position {pos}: the core's count");
         assert_eq!(done.token, expected.next as u64, "position {pos}: token");
         token = expected.next;
     }
+    eprintln!(
+        "icebreaker small core in Verilator: {cycles} cycles in {:.2} s, {:.2} million cycles/s",
+        simulated.as_secs_f64(),
+        cycles as f64 / simulated.as_secs_f64() / 1e6
+    );
     let lanes = target.lanes;
     for (e, &v) in iss.vector().iter().enumerate() {
         assert_eq!(core.read_vector(e), v, "element {e}");

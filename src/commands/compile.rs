@@ -165,8 +165,8 @@ pub fn summary(
         lines.push(format!(
             "small core: one instruction at a time, by a micro-program of {} words; {:.0} tokens/s \
              at {} MHz (mean over the context); on the {}: block RAMs {} of {} (micro-program {}, \
-             registers {}, tables {}), SPRAMs {} of {}, multipliers {} of {} (estimated: its RTL is \
-             not generated yet)",
+             registers {}, tables {}), SPRAMs {} of {}, multipliers {} of {} (the estimate that \
+             yosys's synthesis of its RTL is held to)",
             monorail_contract::micro::program().rom.len(),
             target.clock_hz as f64 / mean,
             target.clock_hz as f64 / 1e6,

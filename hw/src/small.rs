@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use monorail_contract::isa::{self, LEN_POSITIONS_FLAG, REG_POS, REG_TOKEN};
 use monorail_contract::micro::{
     code, layout, program, AluFn, CountKind, MicroOp, PosPart, Step, Table, COUNTERS,
-    DATAPATH_BITS, INDEX_LATCHES, MICRO_INSTRUCTION_BITS, MICRO_REGISTERS, MULTIPLIER_BITS,
-    POINTERS, START_CYCLES,
+    DATAPATH_BITS, INDEX_LATCHES, INSTRUCTION_ELEMENTS, MICRO_INSTRUCTION_BITS, MICRO_REGISTERS,
+    MULTIPLIER_BITS, POINTERS, START_CYCLES,
 };
 use monorail_contract::target::{Core, Target};
 
@@ -112,7 +112,8 @@ pub fn core(target: &Target, module: &str) -> String {
     // The template has these many of each.
     assert_eq!((COUNTERS, POINTERS, INDEX_LATCHES), (2, 4, 4));
     assert_eq!((MICRO_REGISTERS, MICRO_INSTRUCTION_BITS), (128, 48));
-    assert_eq!(isa::INSTRUCTION_BYTES, 16);
+    // Dispatch reads an instruction's elements in four cycles.
+    assert_eq!(INSTRUCTION_ELEMENTS, 4);
     // S_CLEAR clears the ISA's registers one a cycle, counting them in 6 bits.
     assert_eq!((isa::REGISTERS as u64, START_CYCLES), (64, 64));
     let p = program();
@@ -130,9 +131,9 @@ pub fn core(target: &Target, module: &str) -> String {
             bits - 1
         );
     };
-    param("FIRST_CODE", 6, code::FIRST);
+    param("FIRST_CODE", layout::OP.1, code::FIRST);
     for (name, value) in code::ALL {
-        param(name, 6, value);
+        param(name, layout::OP.1, value);
     }
     for kind in [
         CountKind::Raw,
@@ -217,19 +218,18 @@ pub fn core(target: &Target, module: &str) -> String {
             );
             let _ = writeln!(table_init, "        tables[{}] = 16'h{v:04x};", base + i);
         }
+        // A table's index never needs more bits than the whole ROM's address.
         let index_bits = address_bits(entries.len().next_power_of_two());
-        let wide = table_bits.max(index_bits);
-        let index = format!("a_val[{}:0]", index_bits - 1);
+        assert!(index_bits <= table_bits);
+        let index = zero_extend(
+            &format!("a_val[{}:0]", index_bits - 1),
+            index_bits,
+            table_bits,
+        );
         let _ = writeln!(
             table_cases,
-            "            3'd{code}: begin\n                table_addr = {table_bits}'d{base} + {};\n                \
-             table_past_end = {} >= {wide}'d{};\n            end",
-            if index_bits > table_bits {
-                format!("{index}[{}:0]", table_bits - 1)
-            } else {
-                zero_extend(&index, index_bits, table_bits)
-            },
-            zero_extend(&index, index_bits, wide),
+            "            3'd{code}: begin\n                table_addr = {table_bits}'d{base} + {index};\n                \
+             table_past_end = {index} >= {table_bits}'d{};\n            end",
             entries.len()
         );
         base += entries.len();
@@ -281,7 +281,7 @@ pub fn core(target: &Target, module: &str) -> String {
     // The sum of the lanes' 16-bit products.
     let dot_bits = 16 + log_lanes;
 
-    let vector_elements = target.vector_space() + 4 * target.program_words;
+    let vector_elements = target.small_core_vector_elements();
     let vaddr_bits = address_bits(vector_elements);
     let maddr_bits = address_bits(target.matrix_words());
     let ipc_bits = address_bits(target.program_words);

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use monorail_contract::board::Board;
-use monorail_contract::target::{Core, Target};
+use monorail_contract::target::{Core, RawTarget, Target};
 use monorail_hw::board::{board_top, TopFor};
 use monorail_sim::verilated::verilator;
 
@@ -72,10 +72,19 @@ fn generated_verilog_is_lint_clean_and_deterministic() {
 fn the_small_cores_blocks_are_lint_clean() {
     let dir = tempfile::TempDir::new().unwrap();
     lint("small-alu", &monorail_hw::small::alu("top"), dir.path());
-    let icebreaker = monorail_contract::target::Target::builtin("icebreaker").unwrap();
+    // The iCEBreaker's core, and the same with 8 lanes.
+    let icebreaker = Target::builtin("icebreaker").unwrap();
     lint(
         "small-core",
         &monorail_hw::small::core(&icebreaker, "top"),
+        dir.path(),
+    );
+    let text = include_str!("../../targets/icebreaker.toml").replace("\nlanes = 4", "\nlanes = 8");
+    let eight = RawTarget::parse(&text).unwrap().validate().unwrap();
+    assert_eq!(eight.lanes, 8);
+    lint(
+        "small-core-8",
+        &monorail_hw::small::core(&eight, "top"),
         dir.path(),
     );
 }

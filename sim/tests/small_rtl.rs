@@ -8,7 +8,7 @@ mod common;
 use common::cases::{fill, hint_registers, operands, registers, small_target, value};
 use common::{build_root, Rng};
 use monorail_contract::isa::{Instr, REGISTERS, SPECS};
-use monorail_contract::micro::{cycles, sign_extend, AluFn, DATAPATH_BITS};
+use monorail_contract::micro::{cycles, sign_extend, AluFn, DATAPATH_BITS, INSTRUCTION_ELEMENTS};
 use monorail_contract::target::Target;
 use monorail_sim::micro::MicroMachine;
 use monorail_sim::verilated::{build, Model, PortId, Waveforms};
@@ -222,8 +222,8 @@ impl SmallCore {
 
     /// Instruction `index` of the program: its four 32-bit elements after the vector space.
     fn write_instruction(&mut self, index: usize, word: u128) {
-        let base = self.target.vector_space() + 4 * index;
-        for k in 0..4 {
+        let base = self.target.vector_space() + INSTRUCTION_ELEMENTS * index;
+        for k in 0..INSTRUCTION_ELEMENTS {
             self.write_vector(base + k, (word >> (32 * k)) as u32);
         }
     }
@@ -321,7 +321,8 @@ fn routines_against_the_micro_machine(lanes: usize) {
     let mut micro = MicroMachine::new(lanes);
     let mut ran = 0;
     for spec in SPECS {
-        for case in 0..40 {
+        let ran_before = ran;
+        for case in 0..60 {
             let pos = rng.range(0, 12) as usize;
             let Some(op) = (0..1000)
                 .map(|_| operands(&mut rng, spec, &target, pos))
@@ -380,9 +381,11 @@ fn routines_against_the_micro_machine(lanes: usize) {
             }
             ran += 1;
         }
+        // Random operands fault on the ISS now and then; most run.
+        let of_this = ran - ran_before;
+        assert!(of_this >= 12, "{}: only {of_this} cases ran", spec.mnemonic);
     }
     eprintln!("{lanes} lanes: {ran} instructions run alike");
-    assert!(ran > 20 * SPECS.len(), "only {ran} cases ran");
 }
 
 #[test]
@@ -472,10 +475,17 @@ fn a_token_step_starts_from_the_position_and_the_token_and_stops_on_a_bad_progra
     load(&mut core, &assembled(&"add dst=r5 a=r1 b=r2\n".repeat(4)));
     let done = core.run("start", 3, 1, 1000);
     assert!(done.aborted, "{done:?}");
+    assert_eq!(done.counted, done.cycles);
     // So does an opcode that has no routine, after its dispatch.
     core.write_instruction(0, 0xff);
     let done = core.run("start", 3, 1, 1000);
     assert!(done.aborted, "{done:?}");
     use monorail_contract::micro::{DISPATCH_CYCLES, START_CYCLES};
-    assert_eq!(done.cycles, START_CYCLES + DISPATCH_CYCLES);
+    assert_eq!(
+        (done.cycles, done.counted),
+        (
+            START_CYCLES + DISPATCH_CYCLES,
+            START_CYCLES + DISPATCH_CYCLES
+        )
+    );
 }

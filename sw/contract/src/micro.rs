@@ -39,6 +39,10 @@ pub const MICRO_INSTRUCTION_BITS: u32 = 48;
 pub const MULTIPLIER_BITS: u32 = crate::target::VECTOR_ELEMENT_BITS;
 /// Cycles of every micro-operation: read the register file, then compute and write.
 pub const MICRO_OP_CYCLES: u64 = 2;
+/// 32-bit elements of the vector memory an instruction takes: the program lies after the vector
+/// space, instruction `i` at elements `vector_space + INSTRUCTION_ELEMENTS * i ..`, its lowest
+/// bits first.
+pub const INSTRUCTION_ELEMENTS: usize = crate::isa::INSTRUCTION_BYTES / 4;
 /// Cycles to start an instruction: fetch its 128 bits and jump to its routine.
 pub const DISPATCH_CYCLES: u64 = 4;
 /// Cycles before a token step's first instruction: the ISA's registers cleared, one a cycle

@@ -694,8 +694,7 @@ impl Target {
         };
         let family = self.device.as_ref()?.family;
         // Elements of 32 bits: two SPRAMs side by side; an instruction takes four.
-        let per_instruction = crate::isa::INSTRUCTION_BYTES / 4;
-        let elements = self.vector_space() + per_instruction * self.program_words;
+        let elements = self.small_core_vector_elements();
         Some(SmallCoreEstimate {
             micro_program: brams(family, MICRO_INSTRUCTION_BITS as usize, program().rom.len())
                 + brams(family, 16, program().entry.len()),
@@ -709,6 +708,12 @@ impl Target {
             vector_sprams: 2 * (elements * SPRAM_WIDTH).div_ceil(SPRAM_BITS),
             multipliers: self.lanes + 3,
         })
+    }
+
+    /// The small core's vector memory in 32-bit elements: the vector space, then the program
+    /// ([`crate::micro::INSTRUCTION_ELEMENTS`] an instruction).
+    pub fn small_core_vector_elements(&self) -> usize {
+        self.vector_space() + crate::micro::INSTRUCTION_ELEMENTS * self.program_words
     }
 
     /// A built-in target by name.

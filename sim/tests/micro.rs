@@ -5,11 +5,13 @@
 
 mod common;
 
-use common::cases::{fill, hint_registers, operands, registers, small_target, value};
+use common::cases::{
+    checked_operands, fill, hint_registers, iss_for, registers, small_target,
+    tales_nano_on_icebreaker, value,
+};
 use common::Rng;
 use monorail_contract::isa::{Instr, Op, SPECS};
 use monorail_contract::micro::{cycles, program};
-use monorail_contract::target::Target;
 use monorail_sim::micro::MicroMachine;
 use monorail_sim::{Iss, Machine};
 
@@ -22,26 +24,14 @@ fn every_routine_computes_what_the_iss_computes_in_the_cycles_counted() {
 
 fn routines_against_the_iss(lanes: usize) {
     let target = small_target(lanes, 2048);
-    let bundle = common::bundle(
-        &target,
-        "end token=r0",
-        vec![0; target.matrix_bytes()],
-        vec![0; target.vector_space()],
-    );
-    let mut iss = Iss::new(target.clone(), bundle).unwrap();
+    let mut iss = iss_for(&target);
     let mut rng = Rng(0x5eed_0001 + lanes as u64);
     let mut report = Vec::new();
     for spec in SPECS {
         let (mut ran, mut faulted) = (0, 0);
         for case in 0..1000 {
             let pos = rng.range(0, 12) as usize;
-            // Operands the ISA allows (the checks every loaded program passes).
-            let Some(op) = (0..1000)
-                .map(|_| operands(&mut rng, spec, &target, pos))
-                .find(|op| op.check(&target, pos).is_ok())
-            else {
-                panic!("{}: no operands pass the checks", spec.mnemonic)
-            };
+            let op = checked_operands(&mut rng, spec, &target, pos);
             let (vector_iss, matrix_iss) = iss.memories_mut();
             fill(&mut rng, &target, vector_iss);
             for w in matrix_iss.iter_mut() {
@@ -111,21 +101,9 @@ fn the_small_core_tells_the_tales_nano_story_the_iss_tells_in_the_cycles_predict
     // The built-in sibling model compiled for the iCEBreaker's small core: each token step run
     // by the micro-program, beside the ISS, leaves the same token, vector space and matrix
     // memory (the cache), in the cycles the compiler predicted.
-    let target = Target::builtin("icebreaker").unwrap();
-    let (checkpoint, _) = monorail_model::builtin::by_name("tales-nano")
-        .unwrap()
-        .load()
-        .unwrap();
-    let quant = monorail_model::quant::QuantModel::quantize(&checkpoint);
-    let compiled = monorail_compiler::compile(&quant, &target, Default::default()).unwrap();
-    let program: Vec<u128> = compiled
-        .bundle
-        .program
-        .iter()
-        .map(|i| i.encode().unwrap())
-        .collect();
-    let predicted = compiled.bundle.manifest.predicted_cycles.clone();
-    let mut iss = Iss::new(target.clone(), compiled.bundle).unwrap();
+    let (target, bundle, program) = tales_nano_on_icebreaker();
+    let predicted = bundle.manifest.predicted_cycles.clone();
+    let mut iss = Iss::new(target.clone(), bundle).unwrap();
     let (mut vector, mut matrix) = (iss.vector().to_vec(), iss.matrix().to_vec());
     let mut micro = MicroMachine::new(target.lanes);
     let mut token = 1;

@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::cases::{fill, hint_registers, operands, registers, small_target, value};
+use common::cases::{
+    checked_operands, fill, hint_registers, iss_for, registers, small_target,
+    tales_nano_on_icebreaker, value,
+};
 use common::{build_root, Rng};
 use monorail_contract::isa::{Instr, REGISTERS, SPECS};
 use monorail_contract::micro::{cycles, sign_extend, AluFn, DATAPATH_BITS, INSTRUCTION_ELEMENTS};
@@ -311,25 +314,14 @@ fn routines_against_the_micro_machine(lanes: usize) {
         .map(|_| value(&mut rng, 8) as i8)
         .collect();
     core.load(&vector, &matrix);
-    let bundle = common::bundle(
-        &target,
-        "end token=r0",
-        vec![0; target.matrix_bytes()],
-        vec![0; target.vector_space()],
-    );
-    let mut iss = Iss::new(target.clone(), bundle).unwrap();
+    let mut iss = iss_for(&target);
     let mut micro = MicroMachine::new(lanes);
     let mut ran = 0;
     for spec in SPECS {
         let ran_before = ran;
         for case in 0..60 {
             let pos = rng.range(0, 12) as usize;
-            let Some(op) = (0..1000)
-                .map(|_| operands(&mut rng, spec, &target, pos))
-                .find(|op| op.check(&target, pos).is_ok())
-            else {
-                panic!("{}: no operands pass the checks", spec.mnemonic)
-            };
+            let op = checked_operands(&mut rng, spec, &target, pos);
             let mut before = registers(&mut rng);
             hint_registers(&mut rng, &op, &mut before, &vector, pos);
             // Only what the ISS runs: its checks are what keep the multiplicands int8.
@@ -393,21 +385,9 @@ fn the_small_core_tells_the_tales_nano_story_in_the_cycles_predicted() {
     // The built-in sibling model compiled for the iCEBreaker, its bundle loaded into the
     // iCEBreaker's small core: each token step leaves the ISS's token in the cycles the
     // compiler predicted, and then the same vector space and matrix memory (the cache).
-    let target = Target::builtin("icebreaker").unwrap();
-    let (checkpoint, _) = monorail_model::builtin::by_name("tales-nano")
-        .unwrap()
-        .load()
-        .unwrap();
-    let quant = monorail_model::quant::QuantModel::quantize(&checkpoint);
-    let compiled = monorail_compiler::compile(&quant, &target, Default::default()).unwrap();
-    let program: Vec<u128> = compiled
-        .bundle
-        .program
-        .iter()
-        .map(|i| i.encode().unwrap())
-        .collect();
-    let predicted = compiled.bundle.manifest.predicted_cycles.clone();
-    let mut iss = Iss::new(target.clone(), compiled.bundle).unwrap();
+    let (target, bundle, program) = tales_nano_on_icebreaker();
+    let predicted = bundle.manifest.predicted_cycles.clone();
+    let mut iss = Iss::new(target.clone(), bundle).unwrap();
     let mut core = SmallCore::new(&target, "small-core-icebreaker");
     core.load(iss.vector(), iss.matrix());
     for (index, &word) in program.iter().enumerate() {

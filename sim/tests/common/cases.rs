@@ -3,9 +3,11 @@
 //! fault.
 
 use super::Rng;
+use monorail_contract::bundle::Bundle;
 use monorail_contract::isa::{length, FieldKind, Op, OpSpec, LEN_POSITIONS_FLAG, REGISTERS};
 use monorail_contract::numerics::{bit_length, magnitude};
 use monorail_contract::target::{RawTarget, Target, VectorMemory};
+use monorail_sim::Iss;
 
 /// A value of a random width up to `bits` (signed), so that small and large values both come.
 pub fn value(rng: &mut Rng, bits: u32) -> i64 {
@@ -130,4 +132,43 @@ pub fn hint_registers(
             _ => {}
         }
     }
+}
+
+/// The built-in `tales-nano` compiled for the `icebreaker` target (the small core): the target,
+/// the bundle, and its program encoded.
+pub fn tales_nano_on_icebreaker() -> (Target, Bundle, Vec<u128>) {
+    let target = Target::builtin("icebreaker").unwrap();
+    let (checkpoint, _) = monorail_model::builtin::by_name("tales-nano")
+        .unwrap()
+        .load()
+        .unwrap();
+    let quant = monorail_model::quant::QuantModel::quantize(&checkpoint);
+    let compiled = monorail_compiler::compile(&quant, &target, Default::default()).unwrap();
+    let program = compiled
+        .bundle
+        .program
+        .iter()
+        .map(|i| i.encode().unwrap())
+        .collect();
+    (target, compiled.bundle, program)
+}
+
+/// Random operands for `spec` that pass the ISA's checks (those every loaded program passes).
+pub fn checked_operands(rng: &mut Rng, spec: &OpSpec, target: &Target, pos: usize) -> Op {
+    (0..1000)
+        .map(|_| operands(rng, spec, target, pos))
+        .find(|op| op.check(target, pos).is_ok())
+        .unwrap_or_else(|| panic!("{}: no operands pass the checks", spec.mnemonic))
+}
+
+/// An ISS of `target` with zeroed memories, to execute single instructions on
+/// ([`Iss::execute_with`]).
+pub fn iss_for(target: &Target) -> Iss {
+    let bundle = super::bundle(
+        target,
+        "end token=r0",
+        vec![0; target.matrix_bytes()],
+        vec![0; target.vector_space()],
+    );
+    Iss::new(target.clone(), bundle).unwrap()
 }

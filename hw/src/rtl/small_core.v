@@ -16,8 +16,8 @@
 // While idle the memories and the registers are open to the host (load and inspect). `start`
 // runs a token step: @START_CYCLES@ cycles that clear the ISA's registers, one a cycle (r1 to the
 // position and r2 to the token), then instruction 0 to `end`, which leaves the next token and
-// the cycles. `start_one`
-// runs instruction 0 alone on the registers as they are (the block tests use it).
+// the cycles. `start_one` runs instruction 0 alone on the registers as they are (the block
+// tests use it).
 module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, done, aborted,
     out_token, out_cycles, mem_addr, vector_write, matrix_write, vector_wdata, matrix_wdata,
     vector_rdata, matrix_rdata, reg_addr, reg_write, reg_wdata, reg_rdata);

@@ -44,9 +44,10 @@ pub enum GenerateError {
     #[error(
         "target {target} runs on the small core (`core = \"small\"`), which has no host port \
          yet: its core is RTL (`monorail_hw::small::core`, checked in Verilator token for \
-         token, docs/small-core.md), but without the host port there is no `top` for \
-         `bitstream`, `cosim` or `--engine rtl` to drive; `monorail compile` and `monorail run \
-         --engine iss` run it; for a whole core, choose a target of the wide core"
+         token, docs/small-core.md; `monorail gen` writes it), but without the host port there \
+         is no `top` for `bitstream`, `cosim` or `--engine rtl` to drive; `monorail compile` \
+         and `monorail run --engine iss` run it; for a whole core, choose a target of the wide \
+         core"
     )]
     SmallCore {
         /// The target's name.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use monorail_contract::bundle::Bundle;
-use monorail_contract::target::Target;
+use monorail_contract::target::{Core, Target};
 use monorail_model::checkpoint;
 
 use crate::cli::{MachineArgs, ModelArgs};
@@ -27,11 +27,21 @@ pub struct Args {
 pub fn run(args: Args) -> Result<(), CliError> {
     let target = args.machine.target()?;
     let start = Instant::now();
-    let design = monorail_hw::generate(&target).map_err(|e| refused(e.to_string()))?;
+    // The small core has no host port yet: its core alone, with its load-and-inspect ports.
+    let small = target.core == Core::Small;
+    let design = if small {
+        monorail_hw::small::design(&target)
+    } else {
+        monorail_hw::generate(&target).map_err(|e| refused(e.to_string()))?
+    };
     let generated_ms = start.elapsed().as_secs_f64() * 1e3;
     let loaded = load_for(&args.model, &target)?;
     let (target, _, compiled) = compile_for(&loaded, target, args.machine.context)?;
-    let mut report = monorail_hw::report(&target);
+    let mut report = if small {
+        monorail_hw::small::report(&target)
+    } else {
+        monorail_hw::report(&target)
+    };
     report.push(format!(
         "model: {}, compiled: {}",
         loaded.name,

@@ -208,8 +208,7 @@ fn the_small_core_synthesises_into_the_ice40up5k_as_estimated() {
         device.part,
         s.count("SB_CARRY"),
     );
-    let estimated_brams = estimate.micro_program + estimate.registers + estimate.tables;
-    assert_eq!(brams as usize, estimated_brams, "block RAMs");
+    assert_eq!(brams as usize, estimate.block_rams(), "block RAMs");
     assert_eq!(sprams as usize, estimate.sprams(), "SPRAMs");
     assert_eq!(macs as usize, estimate.multipliers, "multipliers");
     assert!(

@@ -107,7 +107,7 @@ pub fn report(target: &Target) -> Vec<String> {
             "expected on the {}: block RAM {} of {} (micro-program {}, registers {}, tables {}); \
              SPRAM {} of {}; multipliers {} of {}",
             d.part,
-            e.micro_program + e.registers + e.tables,
+            e.block_rams(),
             d.block_rams,
             e.micro_program,
             e.registers,

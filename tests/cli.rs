@@ -1076,7 +1076,7 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
     assert!(out.status.success(), "{stdout}");
     for needle in [
         "small core for icebreaker",
-        "block RAM 26 of 30",
+        "block RAMs 26 of 30",
         "no host port yet",
         "model: built-in tales-nano",
     ] {

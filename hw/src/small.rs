@@ -103,20 +103,7 @@ pub fn report(target: &Target) -> Vec<String> {
         format!("clock: {} MHz", target.clock_hz as f64 / 1e6),
     ];
     if let (Some(d), Some(e)) = (&target.device, target.small_core_estimate()) {
-        lines.push(format!(
-            "expected on the {}: block RAM {} of {} (micro-program {}, registers {}, tables {}); \
-             SPRAM {} of {}; multipliers {} of {}",
-            d.part,
-            e.block_rams(),
-            d.block_rams,
-            e.micro_program,
-            e.registers,
-            e.tables,
-            e.sprams(),
-            d.sprams(),
-            e.multipliers,
-            d.dsps
-        ));
+        lines.push(format!("expected on the {}: {}", d.part, e.against(d)));
         for overflow in target.device_overflows() {
             lines.push(format!("does not fit: {overflow}"));
         }

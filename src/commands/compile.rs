@@ -164,22 +164,13 @@ pub fn summary(
         let mean = cycles.iter().sum::<u64>() as f64 / cycles.len() as f64;
         lines.push(format!(
             "small core: one instruction at a time, by a micro-program of {} words; {:.0} tokens/s \
-             at {} MHz (mean over the context); on the {}: block RAMs {} of {} (micro-program {}, \
-             registers {}, tables {}), SPRAMs {} of {}, multipliers {} of {} (the estimate that \
-             yosys's synthesis of its RTL is held to)",
+             at {} MHz (mean over the context); on the {}: {} (the estimate that yosys's \
+             synthesis of its RTL is held to)",
             monorail_contract::micro::program().rom.len(),
             target.clock_hz as f64 / mean,
             target.clock_hz as f64 / 1e6,
             d.part,
-            e.block_rams(),
-            d.block_rams,
-            e.micro_program,
-            e.registers,
-            e.tables,
-            e.sprams(),
-            d.sprams(),
-            e.multipliers,
-            d.dsps
+            e.against(d)
         ));
     }
     lines

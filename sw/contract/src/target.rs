@@ -684,6 +684,24 @@ impl SmallCoreEstimate {
     pub fn sprams(&self) -> usize {
         self.matrix_sprams + self.vector_sprams
     }
+
+    /// The estimate against `device`'s budget: `block RAMs 26 of 30 (micro-program 10, ...),
+    /// SPRAMs 4 of 4, multipliers 7 of 8`.
+    pub fn against(&self, device: &Device) -> String {
+        format!(
+            "block RAMs {} of {} (micro-program {}, registers {}, tables {}), SPRAMs {} of {}, \
+             multipliers {} of {}",
+            self.block_rams(),
+            device.block_rams,
+            self.micro_program,
+            self.registers,
+            self.tables,
+            self.sprams(),
+            device.sprams(),
+            self.multipliers,
+            device.dsps
+        )
+    }
 }
 
 impl Target {

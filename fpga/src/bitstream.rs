@@ -488,7 +488,7 @@ pub fn build(
         return Err(ToolError::Output {
             path: PathBuf::from(format!("boards/{}.toml", board.name)),
             message: "Monorail builds ECP5 and Gowin bitstreams only so far (the iCE40's core, \
-                      the small core, has no RTL yet)"
+                      the small core, has no host port yet)"
                 .into(),
         });
     }

@@ -256,7 +256,7 @@ pub fn core(target: &Target, module: &str) -> String {
 
     // The tables one after another, each read at its base plus its index modulo its length
     // rounded up to a power of two, and as 0 past its end.
-    let table_words: usize = Table::ALL.iter().map(|t| t.entries().len()).sum();
+    let table_words = Table::rom_entries();
     let table_bits = address_bits(table_words);
     let mut table_init = String::new();
     let mut table_cases = String::new();

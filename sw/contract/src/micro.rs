@@ -233,6 +233,12 @@ impl Table {
             Table::SineQuarter => &t.sine_quarter,
         }
     }
+
+    /// Entries of the one ROM that holds every table, one after another in [`Table::ALL`]
+    /// order.
+    pub fn rom_entries() -> usize {
+        Table::ALL.iter().map(|t| t.entries().len()).sum()
+    }
 }
 
 /// Where a field of the current instruction lies in its 128 bits.
@@ -1001,14 +1007,14 @@ pub struct MicroWord {
 }
 
 impl MicroWord {
-    /// Its 48-bit encoding: the operation's, with bit 47 the loop's end.
+    /// Its 48-bit encoding: the operation's, with the loop's end at [`layout::ENDS_LOOP`].
     pub fn encode(self) -> u64 {
-        self.op.encode() | (self.ends_loop as u64) << (MICRO_INSTRUCTION_BITS - 1)
+        self.op.encode() | (self.ends_loop as u64) << layout::ENDS_LOOP
     }
 
     /// The word a ROM entry holds, if any.
     pub fn decode(word: u64) -> Option<MicroWord> {
-        let end = 1u64 << (MICRO_INSTRUCTION_BITS - 1);
+        let end = 1u64 << layout::ENDS_LOOP;
         Some(MicroWord {
             op: MicroOp::decode(word & !end)?,
             ends_loop: word & end != 0,
@@ -1044,16 +1050,23 @@ pub enum Block {
     },
 }
 
+/// The index of the field of `spec` that starts at bit `lo`.
+fn field_starting_at(spec: &OpSpec, lo: u8) -> Option<usize> {
+    let mut start = OPERAND_SHIFT;
+    for (i, f) in spec.fields.iter().enumerate() {
+        if start == lo as u32 {
+            return Some(i);
+        }
+        start += f.bits;
+    }
+    None
+}
+
 /// The value of the field at `at` of `op` (the field that starts at its first bit).
 fn field_value(op: &Op, at: FieldAt) -> i64 {
-    let mut lo = OPERAND_SHIFT;
-    for (i, f) in op.spec().fields.iter().enumerate() {
-        if lo == at.lo as u32 {
-            return op.value(i);
-        }
-        lo += f.bits;
-    }
-    panic!("`{}` has no field at bit {}", op.spec().mnemonic, at.lo)
+    let i = field_starting_at(op.spec(), at.lo)
+        .unwrap_or_else(|| panic!("`{}` has no field at bit {}", op.spec().mnemonic, at.lo));
+    op.value(i)
 }
 
 /// Micro-operations executed by `blocks` for `op` at `pos`.
@@ -2014,14 +2027,7 @@ impl Formula {
 
 /// How the manual names a count of format `spec`.
 fn count_name(count: Count, spec: &OpSpec) -> String {
-    let mut lo = OPERAND_SHIFT;
-    let mut name = "?";
-    for f in spec.fields {
-        if lo == count.field.lo as u32 {
-            name = f.name;
-        }
-        lo += f.bits;
-    }
+    let name = field_starting_at(spec, count.field.lo).map_or("?", |i| spec.fields[i].name);
     match count.kind {
         CountKind::Raw | CountKind::Length => name.to_string(),
         CountKind::Pairs => format!("({name}/2)"),

@@ -656,7 +656,7 @@ const SPRAM_WIDTH: usize = 16;
 /// What the small core ([`Core::Small`]) keeps where, as its design plans it
 /// (`docs/small-core.md`): the matrix memory and the vector space (32-bit elements) with the
 /// program in SPRAM; the micro-program, the register file (two copies: two read ports) and the
-/// tables in block RAM; a multiplier per matrix lane and three for the 18 x 18-bit products
+/// tables (one ROM) in block RAM; a multiplier per matrix lane and three for the 18 x 18-bit products
 /// (three 16 x 16 ones).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SmallCoreEstimate {
@@ -717,10 +717,7 @@ impl Target {
             micro_program: brams(family, MICRO_INSTRUCTION_BITS as usize, program().rom.len())
                 + brams(family, 16, program().entry.len()),
             registers: 2 * brams(family, DATAPATH_BITS as usize, MICRO_REGISTERS),
-            tables: Table::ALL
-                .iter()
-                .map(|t| brams(family, 16, t.entries().len()))
-                .sum(),
+            tables: brams(family, 16, Table::rom_entries()),
             matrix_sprams: (self.lanes * 8).div_ceil(SPRAM_WIDTH)
                 * (self.matrix_words() * SPRAM_WIDTH).div_ceil(SPRAM_BITS),
             vector_sprams: 2 * (elements * SPRAM_WIDTH).div_ceil(SPRAM_BITS),
@@ -994,11 +991,10 @@ mod tests {
         // Enough 4-Kbit block RAMs for the micro-program's bits, and for the tables' entries.
         let rom_bits = crate::micro::program().rom.len() * 48;
         assert!(e.micro_program * 4096 >= rom_bits + 256 * 16, "{e:?}");
-        let entries: usize = crate::micro::Table::ALL
-            .iter()
-            .map(|t| t.entries().len())
-            .sum();
-        assert!(e.tables * 256 >= entries, "{e:?}");
+        assert!(
+            e.tables * 256 >= crate::micro::Table::rom_entries(),
+            "{e:?}"
+        );
         assert_eq!((e.registers, e.multipliers), (2 * 3, 4 + 3));
         assert_eq!((e.matrix_sprams, e.vector_sprams), (2, 2));
         // The wide core on its device: 30 block RAMs of 256 x 16 bits are too few for the

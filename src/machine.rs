@@ -216,7 +216,7 @@ pub fn prepare_cosim(
 ) -> Result<PreparedCosim, CliError> {
     let (target, quant, compiled) = compile_for(loaded, machine.target()?, machine.context)?;
     ensure_verilator()?;
-    let design = monorail_hw::generate(&target).map_err(|e| refused(e.to_string()))?;
+    let design = monorail_hw::generate(&target);
     let root = monorail_fpga::build_root();
     if !monorail_sim::verilated::is_built(&design.verilog, &target.name, waveforms, &root) {
         building();

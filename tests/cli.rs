@@ -1066,7 +1066,7 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("does not fit"));
-    // The small core: its core alone, which has no host port yet, and says so.
+    // The small core: its top, the host port in front of the core's RTL.
     let out = monorail()
         .args(["gen", "--target", "icebreaker", "-o"])
         .arg(tmp.path().join("icebreaker"))
@@ -1077,13 +1077,13 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
     for needle in [
         "small core for icebreaker",
         "block RAMs 26 of 30",
-        "no host port yet",
+        "host port: the wide core's",
         "model: built-in tales-nano",
     ] {
         assert!(stdout.contains(needle), "{needle:?}: {stdout}");
     }
     let top = std::fs::read_to_string(tmp.path().join("icebreaker/top.v")).unwrap();
-    assert!(top.contains("\nmodule top(") && top.contains("module top_alu("));
+    assert!(top.contains("\nmodule top(") && top.contains("module monorail_small_core_alu("));
     refused(
         &[
             "gen",
@@ -1304,8 +1304,9 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     refused(
         &["bitstream", "--board", "icebreaker"],
         &[
-            "icebreaker: target icebreaker runs on the small core",
-            "no host port yet",
+            "icebreaker: boards/icebreaker.toml",
+            "ECP5 and Gowin bitstreams only",
+            "does not fit it yet with its host port",
         ],
     );
     // Another core on a board: one of its FPGA's family, which has a device.

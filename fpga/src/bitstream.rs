@@ -459,6 +459,16 @@ const PACKED_GOWIN: &str = "top.fs";
 /// multipliers (yosys's count: `fpga/tests/synthesis.rs` holds them equal), before minutes of
 /// synthesis.
 pub fn check_fits(board: &Board) -> Result<(), ToolError> {
+    if board.family == Family::Ice40 {
+        return Err(ToolError::Output {
+            path: PathBuf::from(format!("boards/{}.toml", board.name)),
+            message: "Monorail builds ECP5 and Gowin bitstreams only so far: the iCE40UP5K's \
+                      core, the small core, does not fit it yet with its host port and the UART \
+                      (nextpnr packs it into more logic cells than the device has; \
+                      docs/boards.md, \"The iCEBreaker\")"
+                .into(),
+        });
+    }
     let overflows = board.target.device_overflows();
     if overflows.is_empty() {
         return Ok(());
@@ -484,14 +494,6 @@ pub fn build(
     options: &Options,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Bitstream, ToolError> {
-    if board.family == Family::Ice40 {
-        return Err(ToolError::Output {
-            path: PathBuf::from(format!("boards/{}.toml", board.name)),
-            message: "Monorail builds ECP5 and Gowin bitstreams only so far (the iCE40's core, \
-                      the small core, has no host port yet)"
-                .into(),
-        });
-    }
     let device = board
         .target
         .device

@@ -57,6 +57,8 @@ pub struct Core {
     pub trace_issue: Signal<Out, Bit>,
     /// Trace: its index.
     pub trace_index: Signal<Out, Bits<16>>,
+    /// Trace: its issue cycle (the cycle before the trace).
+    pub trace_start: Signal<Out, Bits<32>>,
     /// Trace: its completion cycle.
     pub trace_complete: Signal<Out, Bits<32>>,
     /// The step's cycle counter.
@@ -71,6 +73,7 @@ pub struct Core {
     acc: LaneMemory<32>,
     wide: LaneMemory<32>,
     input_mem: LaneMemory<8>,
+    c_one32: Constant<Bits<32>>,
 }
 
 impl Core {
@@ -95,6 +98,7 @@ impl Core {
             dbg_mdata: Default::default(),
             trace_issue: Default::default(),
             trace_index: Default::default(),
+            trace_start: Default::default(),
             trace_complete: Default::default(),
             now: Default::default(),
             host: HostPort::new(target),
@@ -107,6 +111,7 @@ impl Core {
             acc: LaneMemory::new(target, VectorMemory::Accumulator),
             wide: LaneMemory::new(target, VectorMemory::Wide),
             input_mem: LaneMemory::new(target, VectorMemory::Input),
+            c_one32: Constant::new(1.into()),
         }
     }
 }
@@ -148,6 +153,8 @@ impl Logic for Core {
         self.seq.prog_addr.next = self.host.mem_addr.val().get_bits::<16>(0);
         self.seq.prog_wdata.next = self.host.mem_word.val();
         self.host.read_instruction.next = self.seq.prog_rdata.val();
+        // Every memory here answers in a cycle.
+        self.host.mem_ready.next = true;
         self.mm.host_active.next = self.host.mem_active.val() & self.host.mem_matrix.val();
         self.mm.host_addr.next = self.host.mem_addr.val();
         self.mm.host_we.next = self.host.mem_we.val();
@@ -182,6 +189,7 @@ impl Logic for Core {
         self.trace_issue.next = self.seq.trace_issue.val();
         self.trace_index.next = self.seq.trace_index.val();
         self.trace_complete.next = self.seq.trace_complete.val();
+        self.trace_start.next = self.seq.now.val() - self.c_one32.val();
         self.now.next = self.seq.now.val();
 
         // The issue bus.

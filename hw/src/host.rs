@@ -38,7 +38,8 @@ pub const REFUSED_COMMAND: u8 = 1;
 pub const REFUSED_SPACE: u8 = 2;
 /// Why: WRITE or READ reached past its space's end.
 pub const REFUSED_RANGE: u8 = 3;
-/// Why: the token step was stopped at the step limit.
+/// Why: the token step was stopped at the step limit (the small core: at an instruction without
+/// a routine, or past the program's last instruction).
 pub const REFUSED_STEP_LIMIT: u8 = 4;
 /// Space of the matrix memory.
 pub const SPACE_MATRIX: u8 = 0;
@@ -132,9 +133,11 @@ fn refusal(command: u8, reply: &[u8]) -> String {
             "its words reach past the space's end".to_string()
         }
         [ERROR, STEP, REFUSED_STEP_LIMIT] if command == STEP => format!(
-            "the core stopped the token step after {STEP_LIMIT_CYCLES} cycles without reaching \
-             its program's end: the program in the board is damaged or partly loaded (load it \
-             again: `monorail chat --load`, or a new bitstream)"
+            "the core stopped the token step without reaching its program's end (the wide core \
+             after {STEP_LIMIT_CYCLES} cycles; the small core at an instruction it has no \
+             routine for, or past the program's last instruction): the program in the board is \
+             damaged or partly loaded (load it again: `monorail chat --load`, or a new \
+             bitstream)"
         ),
         _ => format!("an error reply this host does not know: {reply:02x?}"),
     };
@@ -259,8 +262,12 @@ pub struct HostPort {
     pub read_bytes: Vec<Signal<In, Bits<8>>>,
     /// The vector element read (the cycle after the address).
     pub read_element: Signal<In, Bits<32>>,
-    /// The program word read (the cycle after the address).
+    /// The program word read (the cycle after the address, or when `mem_ready` says).
     pub read_instruction: Signal<In, Bits<128>>,
+    /// The memories have finished the access: a write this cycle, a read's data is there. The
+    /// port holds a write or a read's wait until they have (the small core writes and reads a
+    /// program word as four elements, one a cycle); the wide core's memories always have.
+    pub mem_ready: Signal<In, Bit>,
     state: DFF<Bits<4>>,
     command: DFF<Bits<8>>,
     // Cycles since a command's last byte, while it waits for the next.
@@ -390,6 +397,7 @@ impl HostPort {
             read_bytes: (0..lanes).map(|_| Default::default()).collect(),
             read_element: Default::default(),
             read_instruction: Default::default(),
+            mem_ready: Default::default(),
             state: Default::default(),
             command: Default::default(),
             idle: Default::default(),
@@ -676,39 +684,44 @@ impl Logic for HostPort {
                 self.state.d.next = self.s_reply.val();
             }
         } else if self.state.q.val() == self.s_write.val() {
-            // A word of WRITE is complete: write it.
+            // A word of WRITE is complete: write it (held until the memories have).
             self.mem_active.next = true;
             self.mem_we.next = true;
-            self.address.d.next = self.address.q.val() + self.c_one20.val();
-            self.remaining.d.next = self.remaining.q.val() - self.c_one_word.val();
-            self.byte_index.d.next = self.c_no_bytes.val();
-            self.state.d.next = self.s_data.val();
-            if self.remaining.q.val() == self.c_one_word.val() {
-                self.bytes[0].d.next = self.command.q.val() | self.c_reply.val();
-                self.reply_left.d.next = self.c_one_byte.val();
-                self.state.d.next = self.s_reply.val();
+            if self.mem_ready.val() {
+                self.address.d.next = self.address.q.val() + self.c_one20.val();
+                self.remaining.d.next = self.remaining.q.val() - self.c_one_word.val();
+                self.byte_index.d.next = self.c_no_bytes.val();
+                self.state.d.next = self.s_data.val();
+                if self.remaining.q.val() == self.c_one_word.val() {
+                    self.bytes[0].d.next = self.command.q.val() | self.c_reply.val();
+                    self.reply_left.d.next = self.c_one_byte.val();
+                    self.state.d.next = self.s_reply.val();
+                }
             }
         } else if self.state.q.val() == self.s_read.val() {
             // A word of READ: its address now, its data the next cycle.
             self.mem_active.next = true;
             self.state.d.next = self.s_read_wait.val();
         } else if self.state.q.val() == self.s_read_wait.val() {
+            // (Held until the memories have the data.)
             self.mem_active.next = true;
-            self.reply_left.d.next = self.word_bytes.val();
-            self.byte_index.d.next = self.c_no_bytes.val();
-            self.address.d.next = self.address.q.val() + self.c_one20.val();
-            self.remaining.d.next = self.remaining.q.val() - self.c_one_word.val();
-            self.state.d.next = self.s_reply.val();
-            if self.space.q.val() == self.c_space_matrix.val() {
-                for i in 0..self.read_bytes.len() {
-                    self.bytes[i].d.next = self.read_bytes[i].val();
-                }
-            } else if self.space.q.val() == self.c_space_vector.val() {
-                // The element is registered first.
-                self.state.d.next = self.s_read_element.val();
-            } else {
-                for i in 0..self.unpack_instruction.bytes.len() {
-                    self.bytes[i].d.next = self.unpack_instruction.bytes[i].val();
+            if self.mem_ready.val() {
+                self.reply_left.d.next = self.word_bytes.val();
+                self.byte_index.d.next = self.c_no_bytes.val();
+                self.address.d.next = self.address.q.val() + self.c_one20.val();
+                self.remaining.d.next = self.remaining.q.val() - self.c_one_word.val();
+                self.state.d.next = self.s_reply.val();
+                if self.space.q.val() == self.c_space_matrix.val() {
+                    for i in 0..self.read_bytes.len() {
+                        self.bytes[i].d.next = self.read_bytes[i].val();
+                    }
+                } else if self.space.q.val() == self.c_space_vector.val() {
+                    // The element is registered first.
+                    self.state.d.next = self.s_read_element.val();
+                } else {
+                    for i in 0..self.unpack_instruction.bytes.len() {
+                        self.bytes[i].d.next = self.unpack_instruction.bytes[i].val();
+                    }
                 }
             }
         } else if self.state.q.val() == self.s_read_element.val() {

@@ -60,8 +60,7 @@ impl BoardSim {
         images: &Path,
         plusargs: &[String],
     ) -> Result<BoardSim, MachineError> {
-        let core =
-            monorail_hw::generate(&board.target).map_err(|e| MachineError::Input(e.to_string()))?;
+        let core = monorail_hw::generate(&board.target);
         let verilog = board_top(board, &core, TopFor::Simulation, uart_baud)
             .map_err(|e| MachineError::Input(e.to_string()))?;
         let build = verilated::build(

@@ -151,7 +151,7 @@ type Write = (u8, u32, Vec<Vec<u8>>);
 
 /// The writes that load `bundle` (for a core of `lanes` matrix lanes): one per matrix region
 /// that is not the cache, then the vector space, then the program.
-fn writes(bundle: &Bundle, lanes: usize) -> Result<Vec<Write>, MachineError> {
+pub(crate) fn writes(bundle: &Bundle, lanes: usize) -> Result<Vec<Write>, MachineError> {
     let mut writes = Vec::new();
     for region in &bundle.manifest.regions {
         if region.memory != "matrix" || region.is_cache() {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use monorail_contract::bundle::Bundle;
 use monorail_contract::steps::{ModelStep, StepValues};
-use monorail_contract::target::Target;
+use monorail_contract::target::{Core, Target};
 use monorail_contract::timing::{Clock, Issued};
 use monorail_hw::host;
 
@@ -56,8 +56,7 @@ impl Rtl {
         cache_root: &Path,
         images: &Path,
     ) -> Result<Rtl, MachineError> {
-        let design =
-            monorail_hw::generate(target).map_err(|e| MachineError::Input(e.to_string()))?;
+        let design = monorail_hw::generate(target);
         let build = verilated::build(
             &design.verilog,
             &target.name,
@@ -68,7 +67,8 @@ impl Rtl {
         Rtl::load(target, bundle, &build, images)
     }
 
-    /// Load a bundle whose images are in `images` into a built model.
+    /// Load a bundle whose images are in `images` into a built model (the small core's through
+    /// its host port: it has no images).
     pub fn load(
         target: &Target,
         bundle: Bundle,
@@ -100,7 +100,8 @@ impl Rtl {
         for (c, spec) in bundle.manifest.checkpoints.iter().enumerate() {
             checkpoints_at[spec.after].push(c);
         }
-        Ok(Rtl {
+        let small = target.core == Core::Small;
+        let mut rtl = Rtl {
             target: target.clone(),
             bundle,
             model,
@@ -111,7 +112,16 @@ impl Rtl {
             window: None,
             build_dir: build.dir.clone(),
             built: build.built,
-        })
+        };
+        if small {
+            // The small core's memories are not initialised from images (on the iCE40 they are
+            // SPRAM, which no bitstream initialises): the bundle is loaded through the host port,
+            // as `monorail chat --load` loads a board.
+            for (space, address, words) in crate::link::writes(&rtl.bundle, target.lanes)? {
+                rtl.write_words(space, address, &words)?;
+            }
+        }
+        Ok(rtl)
     }
 
     /// The loaded bundle.
@@ -412,9 +422,10 @@ impl Machine for Rtl {
             // Read every cycle: looked up once.
             let port = |name| self.model.port_id(name);
             let (now_port, busy_port) = (port("now")?, port("busy")?);
-            let (issue_port, index_port, complete_port) = (
+            let (issue_port, index_port, start_port, complete_port) = (
                 port("trace_issue")?,
                 port("trace_index")?,
+                port("trace_start")?,
                 port("trace_complete")?,
             );
             for _ in 0..limit {
@@ -432,8 +443,7 @@ impl Machine for Rtl {
                 if self.model.read(issue_port) == 1 {
                     let index = self.model.read(index_port) as usize;
                     let complete = self.model.read(complete_port);
-                    // The trace is registered: the issue was the cycle before `now`.
-                    let issue = self.model.read(now_port).wrapping_sub(1);
+                    let issue = self.model.read(start_port);
                     if let Some(e) = expected.get(index) {
                         if (e.issue, e.complete) != (issue, complete) {
                             return Err(MachineError::Fault {

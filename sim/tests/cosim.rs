@@ -1,7 +1,7 @@
 //! Co-simulation: golden model, instruction-set simulator and Verilated core token by token (seeded
 //! nano models on `sim-tiny`, the stories260K shape and the llama2.c fixture on `ulx3s-85f`, the
-//! built-in nano model on the 25F's and 45F's cores), and faults injected into the core, each
-//! caught and located at the model step it first corrupts.
+//! built-in nano model on the 25F's and 45F's cores and on the iCEBreaker's small core), and
+//! faults injected into the core, each caught and located at the model step it first corrupts.
 
 mod common;
 
@@ -127,6 +127,20 @@ fn the_nano_model_agrees_on_the_small_ecp5_cores() {
         if let Err(d) = cosim(quant, target, &[1, 400, 401], 6, &[], |_| {}) {
             panic!("tales-nano on {target}: {d}");
         }
+    }
+}
+
+/// The small core, its bundle loaded through its host port, gives the golden model's values at
+/// every checkpoint, each instruction in the cycles the timing rules give it.
+#[test]
+fn the_nano_model_agrees_on_the_small_core() {
+    let (checkpoint, _) = monorail_model::builtin::by_name("tales-nano")
+        .unwrap()
+        .load()
+        .unwrap();
+    let quant = QuantModel::quantize(&checkpoint);
+    if let Err(d) = cosim(quant, "icebreaker", &[1, 400, 401], 6, &[], |_| {}) {
+        panic!("tales-nano on icebreaker: {d}");
     }
 }
 

@@ -257,3 +257,104 @@ fn a_core_built_without_tracing_refuses_to_dump_waveforms() {
     rtl.send(&[INFO]).unwrap();
     assert_eq!(rtl.receive(INFO_REPLY_BYTES).unwrap()[0], 0x84);
 }
+
+/// The small core's top speaks the same protocol through the same port: its program words go to
+/// the vector memory as four elements each (written in four cycles, read in five), which the
+/// port waits for.
+#[test]
+fn the_small_core_speaks_the_protocol_through_the_same_port() {
+    let target = Target::builtin("icebreaker").unwrap();
+    let (mut rtl, _images) = machine(&target);
+    rtl.send(&[INFO]).unwrap();
+    let info = rtl.receive(INFO_REPLY_BYTES).unwrap();
+    assert_eq!(
+        monorail_hw::host::parse_info_reply(&info).unwrap(),
+        (4, 2, target.config_hash(), PROTOCOL_VERSION)
+    );
+
+    // The vector space's first and last elements, and the matrix memory's first and last words.
+    let vector_end = target.vector_space() as u32;
+    let values = [-3i32, 100, -(1 << 20) + 7, 123_456_789];
+    let words: Vec<Vec<u8>> = values.iter().map(|v| v.to_le_bytes().to_vec()).collect();
+    for at in [0, vector_end - values.len() as u32] {
+        rtl.write_words(SPACE_VECTOR, at, &words).unwrap();
+        assert_eq!(
+            rtl.read_words(SPACE_VECTOR, at, values.len(), VECTOR_WORD_BYTES)
+                .unwrap(),
+            words
+        );
+        assert_eq!(rtl.vector(at as usize + 2).unwrap(), values[2]);
+    }
+    let matrix_end = target.matrix_words() as u32;
+    let bytes = vec![vec![1u8, 0x80, 0x7f, 0xff], vec![9, 8, 7, 6]];
+    for word in [0, matrix_end - 2] {
+        rtl.write_words(SPACE_MATRIX, word, &bytes).unwrap();
+        assert_eq!(
+            rtl.read_words(SPACE_MATRIX, word, 2, target.lanes).unwrap(),
+            bytes
+        );
+        assert_eq!(rtl.matrix(word as usize, 1).unwrap(), -128);
+    }
+
+    // Program words at the program's start and end, read back whole, and left apart from the
+    // vector space's last elements, which lie just below them.
+    let (_, last) = program_words("li dst=r7 imm=-5\nnop cycles=3");
+    let last_at = target.program_words as u32 - last.len() as u32;
+    rtl.write_words(SPACE_PROGRAM, last_at, &last).unwrap();
+    assert_eq!(
+        rtl.read_words(SPACE_PROGRAM, last_at, 2, PROGRAM_WORD_BYTES)
+            .unwrap(),
+        last
+    );
+    assert_eq!(
+        rtl.read_words(
+            SPACE_VECTOR,
+            vector_end - values.len() as u32,
+            4,
+            VECTOR_WORD_BYTES
+        )
+        .unwrap(),
+        words
+    );
+    let (program, words) = program_words("li dst=r3 imm=4242\nend token=r3 wait=sxu:1");
+    rtl.write_words(SPACE_PROGRAM, 0, &words).unwrap();
+    assert_eq!(
+        rtl.read_words(SPACE_PROGRAM, 0, 2, PROGRAM_WORD_BYTES)
+            .unwrap(),
+        words
+    );
+    rtl.send(&[STEP, 1, 0, 0, 0]).unwrap();
+    rtl.model()
+        .tick(token_cycles(&program, &target, 0).unwrap());
+    let reply = rtl.receive(7).unwrap();
+    assert_eq!(
+        monorail_hw::host::parse_step_reply(&reply).unwrap(),
+        (4242, token_cycles(&program, &target, 0).unwrap() as u32)
+    );
+
+    // Refusals past the spaces' ends, as on the wide core.
+    for (space, address) in [
+        (SPACE_PROGRAM, target.program_words as u32),
+        (SPACE_VECTOR, vector_end),
+        (SPACE_MATRIX, matrix_end),
+    ] {
+        rtl.send(&read_command(space, address, 1)).unwrap();
+        assert_eq!(
+            rtl.receive(ERROR_REPLY_BYTES).unwrap(),
+            vec![ERROR, READ, REFUSED_RANGE]
+        );
+    }
+
+    // A program without an end: the small core stops past its last word, and STEP is refused.
+    let nothing = vec![vec![0u8; 16]; target.program_words];
+    rtl.write_words(SPACE_PROGRAM, 0, &nothing).unwrap();
+    rtl.send(&[STEP, 1, 0, 0, 0]).unwrap();
+    let mut reply = Vec::new();
+    for _ in 0..100 {
+        if let Ok(r) = rtl.receive(ERROR_REPLY_BYTES) {
+            reply = r;
+            break;
+        }
+    }
+    assert_eq!(reply, vec![ERROR, STEP, REFUSED_STEP_LIMIT]);
+}

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use monorail_contract::board::Board;
-use monorail_contract::target::{Core, RawTarget, Target};
+use monorail_contract::target::{RawTarget, Target};
 use monorail_hw::board::{board_top, TopFor};
 use monorail_sim::verilated::verilator;
 
@@ -37,12 +37,7 @@ fn lint(name: &str, verilog: &str, dir: &std::path::Path) {
 fn board_tops_are_lint_clean() {
     let dir = tempfile::TempDir::new().unwrap();
     for board in Board::builtins() {
-        // The small core has no host port yet, so no `top` (`monorail_hw::generate` says so);
-        // its core is linted below.
-        let Ok(core) = monorail_hw::generate(&board.target) else {
-            assert_eq!(board.target.core, Core::Small, "{}", board.name);
-            continue;
-        };
+        let core = monorail_hw::generate(&board.target);
         let verilog = board_top(&board, &core, TopFor::Simulation, board.uart_baud).unwrap();
         lint(&format!("board-{}", board.name), &verilog, dir.path());
         // The synthesis top differs only in its clocking.
@@ -54,12 +49,9 @@ fn board_tops_are_lint_clean() {
 fn generated_verilog_is_lint_clean_and_deterministic() {
     let dir = tempfile::TempDir::new().unwrap();
     for target in Target::builtins() {
-        let Ok(design) = monorail_hw::generate(&target) else {
-            assert_eq!(target.core, Core::Small, "{}", target.name);
-            continue;
-        };
+        let design = monorail_hw::generate(&target);
         assert_eq!(
-            Ok(design.clone()),
+            design.clone(),
             monorail_hw::generate(&target),
             "{}: generation is deterministic",
             target.name
@@ -85,6 +77,12 @@ fn the_small_cores_blocks_are_lint_clean() {
     lint(
         "small-core-8",
         &monorail_hw::small::core(&eight, "top"),
+        dir.path(),
+    );
+    // Its top, host port and all (the built-in's is linted with every target above).
+    lint(
+        "small-top-8",
+        &monorail_hw::generate(&eight).verilog,
         dir.path(),
     );
 }

@@ -56,8 +56,7 @@ const CLEAR_LINE: &str = "\r\x1b[K";
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let board = args.board.board()?;
-    let core = monorail_hw::generate(&board.target)
-        .map_err(|e| refused(format!("{}: {e}", board.name)))?;
+    let core = monorail_hw::generate(&board.target);
     monorail_fpga::bitstream::check_fits(&board)
         .map_err(|e| refused(format!("{}: {e}", board.name)))?;
     let loaded = load_for(&args.model, &board.target)?;

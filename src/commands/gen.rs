@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use monorail_contract::bundle::Bundle;
-use monorail_contract::target::{Core, Target};
+use monorail_contract::target::Target;
 use monorail_model::checkpoint;
 
 use crate::cli::{MachineArgs, ModelArgs};
-use crate::error::{refused, CliError};
+use crate::error::CliError;
 use crate::load::{compile_for, load_for};
 
 #[derive(clap::Args)]
@@ -27,21 +27,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<(), CliError> {
     let target = args.machine.target()?;
     let start = Instant::now();
-    // The small core has no host port yet: its core alone, with its load-and-inspect ports.
-    let small = target.core == Core::Small;
-    let design = if small {
-        monorail_hw::small::design(&target)
-    } else {
-        monorail_hw::generate(&target).map_err(|e| refused(e.to_string()))?
-    };
+    let design = monorail_hw::generate(&target);
     let generated_ms = start.elapsed().as_secs_f64() * 1e3;
     let loaded = load_for(&args.model, &target)?;
     let (target, _, compiled) = compile_for(&loaded, target, args.machine.context)?;
-    let mut report = if small {
-        monorail_hw::small::report(&target)
-    } else {
-        monorail_hw::report(&target)
-    };
+    let mut report = monorail_hw::report(&target);
     report.push(format!(
         "model: {}, compiled: {}",
         loaded.name,

@@ -135,6 +135,7 @@ module top(@CLOCK@,uart_rx,uart_tx,led@EXTRA_PORTS@);
         .dbg_mdata(),
         .trace_issue(),
         .trace_index(),
+        .trace_start(),
         .trace_complete(),
         .now()
     );

@@ -18,9 +18,15 @@
 // position and r2 to the token), then instruction 0 to `end`, which leaves the next token and
 // the cycles. `start_one` runs instruction 0 alone on the registers as they are (the block
 // tests use it).
+//
+// The trace says each instruction's issue and completion cycles the cycle after it completes
+// (the co-simulation checks them against the timing rules and reads the model's values then);
+// the debug ports read the registers and the memories at any time, in simulation only.
 module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, done, aborted,
     out_token, out_cycles, mem_addr, vector_write, matrix_write, vector_wdata, matrix_wdata,
-    vector_rdata, matrix_rdata, reg_addr, reg_write, reg_wdata, reg_rdata);
+    vector_rdata, matrix_rdata, reg_addr, reg_write, reg_wdata, reg_rdata, trace_issue,
+    trace_index, trace_start, trace_complete, now, dbg_reg, dbg_reg_data, dbg_vaddr, dbg_vdata,
+    dbg_maddr, dbg_mlane, dbg_mdata);
     input wire clock;
     input wire reset;
     input wire start;
@@ -43,6 +49,18 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     input wire reg_write;
     input wire [47:0] reg_wdata;
     output wire [47:0] reg_rdata;
+    output reg trace_issue;
+    output reg [15:0] trace_index;
+    output reg [31:0] trace_start;
+    output reg [31:0] trace_complete;
+    output wire [31:0] now;
+    input wire [5:0] dbg_reg;
+    output wire [47:0] dbg_reg_data;
+    input wire [@VADDR_TOP@:0] dbg_vaddr;
+    output wire [31:0] dbg_vdata;
+    input wire [@MADDR_TOP@:0] dbg_maddr;
+    input wire [@LOG_LANES_TOP@:0] dbg_mlane;
+    output wire [7:0] dbg_mdata;
 
     // ---- codes and layouts (contract::micro) ---------------------------------------------
 @CODES@
@@ -59,7 +77,9 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     reg [@IPC_TOP@:0] ipc;          // the instruction
     reg [127:0] instr;
     reg [31:0] cycles;
+    reg [31:0] issued_at;           // the instruction's issue cycle, for the trace
     assign busy = state != S_IDLE;
+    assign now = cycles;
 
     // ---- the micro-sequencer ---------------------------------------------------------------
     reg [47:0] rom [0:@ROM_WORDS@-1];
@@ -253,6 +273,20 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     // The next lane, or the first lane of the next word.
     wire [@CURSOR_TOP@:0] cursor_next = {word, lane} + @CURSOR_BITS@'d1;
 
+    // ---- the debug reads (simulation only) ---------------------------------------------------
+`ifdef VERILATOR
+    wire [47:0] dbg_register = rf_a[{1'b0, dbg_reg}];
+    wire [@MATRIX_TOP@:0] dbg_word = mmem[dbg_maddr];
+    assign dbg_reg_data = dbg_register;
+    assign dbg_vdata = vmem[dbg_vaddr];
+    assign dbg_mdata = dbg_word[dbg_mlane * 8 +: 8];
+`else
+    assign dbg_reg_data = 48'd0;
+    assign dbg_vdata = 32'd0;
+    assign dbg_mdata = 8'd0;
+    wire unused_dbg = &{1'b0, dbg_reg, dbg_vaddr, dbg_maddr, dbg_mlane};
+`endif
+
     // ---- the matrix lanes: one multiplier each ----------------------------------------------
     reg [7:0] xs [0:@LANES_TOP@];
     wire [@LANES16_TOP@:0] products;
@@ -320,6 +354,7 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     // ---- the machine -------------------------------------------------------------------------
     always @(posedge clock) begin
         done <= 1'b0;
+        trace_issue <= 1'b0;
         wb_pending <= 1'b0;
         if (wb_pending && wb_src == SRC_ALU) flag_q <= alu_flag;
         if (state != S_IDLE) cycles <= cycles + 32'd1;
@@ -342,7 +377,10 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
                 clearing <= clearing + 6'd1;
                 if (clearing == 6'd@LAST_REGISTER@) state <= S_D0;
             end
-            S_D0: state <= S_D1;
+            S_D0: begin
+                issued_at <= cycles;
+                state <= S_D1;
+            end
             S_D1: begin
                 instr[31:0] <= vector_q;
                 entry <= dispatch[vector_q[7:0]];
@@ -375,6 +413,13 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
                 wb_addr <= d_addr;
                 wb_src <= is_alu ? SRC_ALU : op == LOOKUP ? SRC_TABLE : SRC_OTHER;
                 other_q <= other;
+                if (op == FINISH || op == DONE) begin
+                    // The instruction completes: its trace.
+                    trace_issue <= 1'b1;
+                    trace_index <= @TRACE_INDEX@;
+                    trace_start <= issued_at;
+                    trace_complete <= cycles + 32'd1;
+                end
                 case (op)
                     INDEX: latch[f_d[1:0]] <= field_value[5:0];
                     POINT: ptr[f_d[1:0]] <= a_val[@VADDR_TOP@:0];

@@ -30,7 +30,7 @@ pub fn core(target: &str) -> Build {
         .entry(target.to_string())
         .or_insert_with(|| {
             let t = Target::builtin(target).unwrap();
-            let design = monorail_hw::generate(&t).unwrap();
+            let design = monorail_hw::generate(&t);
             build(&design.verilog, target, Waveforms::Off, &build_root())
                 .unwrap_or_else(|e| panic!("building the {target} core: {e}"))
         })

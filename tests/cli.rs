@@ -280,7 +280,21 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
         .assert()
         .success()
         .stdout(predicate::str::contains("PASS: 3 positions"));
-    // The trained sibling, by name, on the small core.
+    // The trained sibling, by name, on the smallest wide core, and on the iCEBreaker's small core
+    // (its bundle loaded through its host port).
+    monorail()
+        .args([
+            "cosim",
+            "--target",
+            "icebreaker",
+            "-n",
+            "3",
+            "--model",
+            "tales-nano",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("PASS: 3 positions"));
     monorail()
         .args([
             "cosim",
@@ -324,6 +338,10 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
     refused(
         &["cosim", "--target", "sim-tiny", "--inject", "cosmic-ray"],
         &["--inject cosmic-ray", "lane=N or latency=N"],
+    );
+    refused(
+        &["cosim", "--target", "icebreaker", "--inject", "lane=1"],
+        &["small core, which has no fault injections"],
     );
 }
 

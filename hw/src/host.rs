@@ -38,8 +38,8 @@ pub const REFUSED_COMMAND: u8 = 1;
 pub const REFUSED_SPACE: u8 = 2;
 /// Why: WRITE or READ reached past its space's end.
 pub const REFUSED_RANGE: u8 = 3;
-/// Why: the token step was stopped at the step limit (the small core: at an instruction without
-/// a routine, or past the program's last instruction).
+/// Why: the token step was stopped at the step limit (or on the small core at an instruction
+/// without a routine, or past the program's last instruction).
 pub const REFUSED_STEP_LIMIT: u8 = 4;
 /// Space of the matrix memory.
 pub const SPACE_MATRIX: u8 = 0;
@@ -133,8 +133,8 @@ fn refusal(command: u8, reply: &[u8]) -> String {
             "its words reach past the space's end".to_string()
         }
         [ERROR, STEP, REFUSED_STEP_LIMIT] if command == STEP => format!(
-            "the core stopped the token step without reaching its program's end (the wide core \
-             after {STEP_LIMIT_CYCLES} cycles; the small core at an instruction it has no \
+            "the core stopped the token step without reaching its program's end (after \
+             {STEP_LIMIT_CYCLES} cycles, or on the small core at an instruction it has no \
              routine for, or past the program's last instruction): the program in the board is \
              damaged or partly loaded (load it again: `monorail chat --load`, or a new \
              bitstream)"

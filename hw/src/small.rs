@@ -14,6 +14,7 @@ use monorail_contract::micro::{
     MULTIPLIER_BITS, POINTERS, START_CYCLES,
 };
 use monorail_contract::target::{Core, Target};
+use monorail_contract::timing::STEP_LIMIT_CYCLES;
 
 use crate::verilog::render;
 
@@ -344,6 +345,7 @@ pub fn core(target: &Target, module: &str) -> String {
             ("F_TOP", top(ALU_FUNCTION_BITS)),
             ("REG_POS", REG_POS.to_string()),
             ("START_CYCLES", START_CYCLES.to_string()),
+            ("STEP_LIMIT", STEP_LIMIT_CYCLES.to_string()),
             ("LAST_REGISTER", (isa::REGISTERS - 1).to_string()),
             ("REG_TOKEN", REG_TOKEN.to_string()),
             ("COUNT_BITS", count_bits.to_string()),

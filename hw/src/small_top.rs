@@ -20,10 +20,10 @@ use crate::verilog::render;
 /// The module name of the small core's RTL inside the top.
 const CORE_MODULE: &str = "monorail_small_core";
 
-/// The small core's RTL with the host port's memory interface: a block of rust_hdl's that wraps
-/// the core's module (`rtl/small_adapter.v`).
+/// The small core's RTL behind the adapter to the host port's memory interface: a block of
+/// rust_hdl's that wraps the core's module (`rtl/small_adapter.v`).
 #[derive(LogicBlock, Default)]
-pub struct SmallCore {
+pub struct AdaptedCore {
     /// Core clock.
     pub clock: Signal<In, Clock>,
     /// Synchronous reset.
@@ -84,7 +84,7 @@ pub struct SmallCore {
     pub dbg_mlane: Signal<In, Bits<8>>,
     /// Debug: the byte.
     pub dbg_mdata: Signal<Out, Bits<8>>,
-    /// Trace: an instruction completed the cycle before.
+    /// Trace: an instruction completes this cycle (`trace_complete` is `now`).
     pub trace_issue: Signal<Out, Bit>,
     /// Trace: its index.
     pub trace_index: Signal<Out, Bits<16>>,
@@ -113,9 +113,9 @@ fn fit(name: &str, from: u32, to: u32, unused: &mut Vec<String>) -> String {
     }
 }
 
-impl SmallCore {
+impl AdaptedCore {
     /// The small core of `target` (`core = "small"`).
-    pub fn new(target: &Target) -> SmallCore {
+    pub fn new(target: &Target) -> AdaptedCore {
         let lanes = target.lanes;
         let vaddr_bits = address_bits(target.small_core_vector_elements());
         let maddr_bits = address_bits(target.matrix_words());
@@ -172,7 +172,7 @@ impl SmallCore {
                 ("UNUSED", unused.join(", ")),
             ],
         );
-        SmallCore {
+        AdaptedCore {
             mem_bytes: (0..lanes).map(|_| Default::default()).collect(),
             read_bytes: (0..lanes).map(|_| Default::default()).collect(),
             _code: code,
@@ -182,7 +182,7 @@ impl SmallCore {
     }
 }
 
-impl Logic for SmallCore {
+impl Logic for AdaptedCore {
     // Verified in Verilator against the micro-machine (`sim/tests/small_rtl.rs`).
     fn update(&mut self) {}
 
@@ -255,7 +255,7 @@ pub struct SmallTop {
     pub dbg_mlane: Signal<In, Bits<8>>,
     /// Debug: the byte.
     pub dbg_mdata: Signal<Out, Bits<8>>,
-    /// Trace: an instruction completed the cycle before.
+    /// Trace: an instruction completes this cycle (`trace_complete` is `now`).
     pub trace_issue: Signal<Out, Bit>,
     /// Trace: its index.
     pub trace_index: Signal<Out, Bits<16>>,
@@ -266,7 +266,7 @@ pub struct SmallTop {
     /// The step's cycle counter.
     pub now: Signal<Out, Bits<32>>,
     host: HostPort,
-    core: SmallCore,
+    core: AdaptedCore,
 }
 
 impl SmallTop {
@@ -301,7 +301,7 @@ impl SmallTop {
             trace_complete: Default::default(),
             now: Default::default(),
             host: HostPort::new(target),
-            core: SmallCore::new(target),
+            core: AdaptedCore::new(target),
         }
     }
 }

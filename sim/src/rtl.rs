@@ -1,7 +1,8 @@
 //! The Verilated RTL as a [`Machine`]: the generated core for the bundle's target, built (or
-//! reused) by [`crate::verilated`], its memories loaded from the bundle's `$readmemh` images,
-//! run token step by token step through its step ports, with the values of the named model
-//! steps read through the debug ports on the cycle each completes.
+//! reused) by [`crate::verilated`], its memories loaded from the bundle's `$readmemh` images (the
+//! small core's, which read no images, through its host port), run token step by token step
+//! through its host port, with the values of the named model steps read through the debug ports
+//! on the cycle each completes.
 
 use std::path::{Path, PathBuf};
 

@@ -358,3 +358,40 @@ fn the_small_core_speaks_the_protocol_through_the_same_port() {
     }
     assert_eq!(reply, vec![ERROR, STEP, REFUSED_STEP_LIMIT]);
 }
+
+/// A small core's step that runs too long (here a `matvec` of 64 x 256, stopped inside its
+/// routine's inner loop by the lowered limit) is stopped at the step limit as the wide core's
+/// is; the next step's loops start afresh (a `matvec` again: two loops deep).
+#[test]
+fn the_small_core_stops_a_step_at_the_step_limit() {
+    let target = Target::builtin("icebreaker").unwrap();
+    let limit = 5_000u64;
+    let (mut rtl, _images) = machine_with(&target, &[format!("+monorail_step_limit={limit}")]);
+    let acc = target.range_of(VectorMemory::Accumulator).start;
+    let input = target.range_of(VectorMemory::Input).start;
+    let matvec =
+        |rows, cols| format!("matvec dst=v{acc} w=m0 wreg=r0 x=v{input} rows={rows} cols={cols}");
+    let (_, words) = program_words(&format!("{}\nend token=r0", matvec(64, 256)));
+    rtl.write_words(SPACE_PROGRAM, 0, &words).unwrap();
+    rtl.send(&[STEP, 1, 0, 0, 0]).unwrap();
+    // (`receive` gives up after 1,000 quiet cycles)
+    rtl.model().tick(limit - 1_500);
+    assert!(rtl.receive(1).is_err(), "the step runs up to its limit");
+    assert_eq!(
+        rtl.receive(ERROR_REPLY_BYTES).unwrap(),
+        vec![ERROR, STEP, REFUSED_STEP_LIMIT]
+    );
+    let (program, words) = program_words(&format!(
+        "{}\nli dst=r3 imm=77\nend token=r3 wait=sxu:1",
+        matvec(4, 16)
+    ));
+    rtl.write_words(SPACE_PROGRAM, 0, &words).unwrap();
+    let cycles = token_cycles(&program, &target, 0).unwrap();
+    rtl.send(&[STEP, 1, 0, 0, 0]).unwrap();
+    rtl.model().tick(cycles);
+    let reply = rtl.receive(7).unwrap();
+    assert_eq!(
+        monorail_hw::host::parse_step_reply(&reply).unwrap(),
+        (77, cycles as u32)
+    );
+}

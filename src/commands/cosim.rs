@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use monorail_contract::target::Core;
 use monorail_sim::verilated::Waveforms;
 
 use crate::cli::{MachineArgs, ModelArgs, PromptArgs};
@@ -57,7 +58,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
             )));
         }
     }
-    let loaded = load_for(&args.model, &args.machine.target()?)?;
+    let target = args.machine.target()?;
+    if target.core == Core::Small && !plusargs.is_empty() {
+        return Err(refused(format!(
+            "--inject: target {} runs on the small core, which has no fault injections (they are \
+             the wide core's matrix lanes and sequencer); choose a target of the wide core",
+            target.name
+        )));
+    }
+    let loaded = load_for(&args.model, &target)?;
     let tokens = prompt_tokens(&args.prompt, &loaded)?;
     let passed = cosim(
         &loaded,

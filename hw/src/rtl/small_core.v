@@ -19,8 +19,8 @@
 // the cycles. `start_one` runs instruction 0 alone on the registers as they are (the block
 // tests use it).
 //
-// The trace says each instruction's issue and completion cycles the cycle after it completes
-// (the co-simulation checks them against the timing rules and reads the model's values then);
+// The trace says each instruction's issue and completion cycles in its completion cycle (the
+// co-simulation checks them against the timing rules and reads the model's values then);
 // the debug ports read the registers and the memories at any time, in simulation only.
 module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, done, aborted,
     out_token, out_cycles, mem_addr, vector_write, matrix_write, vector_wdata, matrix_wdata,
@@ -351,6 +351,18 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
         endcase
     end
 
+    // ---- the step limit ----------------------------------------------------------------------
+    // A step still running after @STEP_LIMIT@ cycles (a damaged program whose loops count on and
+    // on) is stopped as the wide core's is: `done` with `aborted` set. Simulation may lower the
+    // limit (+monorail_step_limit=N) to test it.
+`ifdef VERILATOR
+    reg [31:0] step_limit;
+    initial if (!$value$plusargs("monorail_step_limit=%d", step_limit) || step_limit == 32'd0)
+        step_limit = 32'd@STEP_LIMIT@;
+`else
+    wire [31:0] step_limit = 32'd@STEP_LIMIT@;
+`endif
+
     // ---- the machine -------------------------------------------------------------------------
     always @(posedge clock) begin
         done <= 1'b0;
@@ -361,6 +373,13 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
         if (reset) begin
             state <= S_IDLE;
             aborted <= 1'b0;
+            depth <= 2'd0;
+        end else if (state != S_IDLE && cycles == step_limit - 32'd1) begin
+            // Stopped, perhaps inside a routine's loops: none is open at the next start.
+            state <= S_IDLE;
+            done <= 1'b1;
+            aborted <= 1'b1;
+            out_cycles <= step_limit;
             depth <= 2'd0;
         end else case (state)
             S_IDLE: if (start || start_one) begin

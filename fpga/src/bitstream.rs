@@ -457,7 +457,8 @@ const PACKED_GOWIN: &str = "top.fs";
 
 /// Refuse a board whose core cannot fit its FPGA, by the contract's estimate of block RAMs and
 /// multipliers (yosys's count: `fpga/tests/synthesis.rs` holds them equal), before minutes of
-/// synthesis.
+/// synthesis; and an iCE40 board, whose small core does not fit yet with its host port (as
+/// measured: docs/boards.md, "The iCEBreaker").
 pub fn check_fits(board: &Board) -> Result<(), ToolError> {
     if board.family == Family::Ice40 {
         return Err(ToolError::Output {
@@ -465,7 +466,9 @@ pub fn check_fits(board: &Board) -> Result<(), ToolError> {
             message: "Monorail builds ECP5 and Gowin bitstreams only so far: the iCE40UP5K's \
                       core, the small core, does not fit it yet with its host port and the UART \
                       (nextpnr packs it into more logic cells than the device has; \
-                      docs/boards.md, \"The iCEBreaker\")"
+                      docs/boards.md, \"The iCEBreaker\"); `monorail cosim --target \
+                      icebreaker` runs it in simulation, and `monorail boards` lists the boards \
+                      that have bitstreams"
                 .into(),
         });
     }

@@ -1583,6 +1583,29 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
     assert!(chat.status.success(), "{stderr}");
     assert!(stderr.contains("loaded in"), "{stderr}");
     assert_eq!(chat.stdout, golden.stdout, "{stderr}");
+    // The iCEBreaker's small core, whose memories start empty: loaded without being asked (at
+    // 1.5 Mbaud, 8 cycles a bit of its 12 MHz clock), the same story.
+    let golden = monorail()
+        .args(["run", "--engine", "golden", "-t", "0", "-n", "4"])
+        .args(["--model", "tales-nano", "-i", "Once upon a time"])
+        .output()
+        .unwrap();
+    let chat = monorail()
+        .args([
+            "chat",
+            "--board",
+            "icebreaker",
+            "--model",
+            "tales-nano",
+            "--sim",
+        ])
+        .args(["--baud", "1500000", "-n", "4", "-i", "Once upon a time"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&chat.stderr);
+    assert!(chat.status.success(), "{stderr}");
+    assert!(stderr.contains("loaded in"), "{stderr}");
+    assert_eq!(chat.stdout, golden.stdout, "{stderr}");
     // A port that is not there: the port named, exit status 1.
     let output = monorail()
         .args([

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::time::Instant;
 
+use monorail_contract::target::Core;
 use monorail_model::tokenizer::BOS;
 use monorail_sim::board::BoardSim;
 use monorail_sim::link::{load_plan, ByteLink, HostLink, SerialLink};
@@ -36,7 +37,8 @@ pub struct Args {
     #[arg(long)]
     context: Option<usize>,
     /// Load the model's weights, vector image and program over the UART first (for a
-    /// bitstream built with another model of the same target).
+    /// bitstream built with another model of the same target; always, on a small-core board,
+    /// whose memories start empty).
     #[arg(long)]
     load: bool,
 }
@@ -76,7 +78,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
     };
     let mut host = HostLink::new(link, &compiled.bundle);
     host.expect_target(&target).map_err(failed)?;
-    if args.load {
+    // The small core's memories start empty (the iCE40's SPRAMs are not initialised by a
+    // bitstream): its model is always loaded.
+    if args.load || target.core == Core::Small {
         let plan = load_plan(&compiled.bundle, target.lanes).map_err(failed)?;
         eprintln!(
             "{}: loading {} ({} weight words, {} vector elements, {} instructions: {} KB, about \

@@ -55,6 +55,7 @@ pub fn alu(module: &str) -> String {
             ("MODULE", module.to_string()),
             ("CODES", codes.trim_end().to_string()),
             ("F_TOP", (ALU_FUNCTION_BITS - 1).to_string()),
+            ("LIMIT_MASKS", low_bits_masks("limit")),
             ("INPUT_TOP", (MULTIPLIER_BITS - 1).to_string()),
             ("PRODUCT_TOP", (2 * MULTIPLIER_BITS - 1).to_string()),
             (
@@ -101,6 +102,20 @@ pub fn report(target: &Target) -> Vec<String> {
             .to_string(),
     );
     lines
+}
+
+/// The cases of a 6-bit `select` giving `target` its low `select` bits set (all 48 from 48 on):
+/// a table, which the iCE40 maps to LUTs alone, where 48 comparisons with each bit's index
+/// became carry chains.
+fn low_bits_masks(target: &str) -> String {
+    assert_eq!(DATAPATH_BITS, 48, "the masks are 48 bits");
+    (0..64u32)
+        .map(|n| {
+            let mask = (1u64 << n.min(DATAPATH_BITS)) - 1;
+            format!("            6'd{n}: {target} = 48'h{mask:012x};")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Bits to address `n` things (at least 1).
@@ -382,6 +397,7 @@ pub fn core(target: &Target, module: &str) -> String {
             ("TABLE_INIT", table_init.trim_end().to_string()),
             ("TABLE_CASES", table_cases.trim_end().to_string()),
             ("FIELD_CASES", field_cases.trim_end().to_string()),
+            ("FIELD_MASKS", low_bits_masks("field_mask")),
             ("UNUSED_INSTR", unused.join(", ")),
             ("DOT_BITS", dot_bits.to_string()),
             ("DOT_TOP", top(dot_bits)),
@@ -400,7 +416,8 @@ mod tests {
     fn every_function_has_its_case() {
         let v = alu("top");
         // Every code is a label of the result's case.
-        let case = &v[v.find("case (f)").unwrap()..v.find("endcase").unwrap()];
+        let start = v.find("case (f)").unwrap();
+        let case = &v[start..start + v[start..].find("endcase").unwrap()];
         for f in AluFn::ALL {
             let name = code_name(f);
             let labelled = case.lines().any(|line| {

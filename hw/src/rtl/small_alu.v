@@ -79,9 +79,13 @@ module @MODULE@(clock, f, a, b, flag_in, result, flag);
     wire [5:0] clamp_bits = b[47] || b == 48'd0 ? 6'd1 : !b_small || b[5:0] > 6'd48 ? 6'd48 : b[5:0];
     wire clamp_saturates = {1'b0, length_abs} > {2'b0, clamp_bits} - 8'd1;
     wire [5:0] ones = clamp ? clamp_bits - 6'd1 : 6'd47;
+    // The limit's `ones` low bits set: a table, as the core's field masks are.
     reg [47:0] limit;
-    integer i;
-    always @(*) for (i = 0; i < 48; i = i + 1) limit[i] = ones > i[5:0];
+    always @(*) begin
+        case (ones)
+@LIMIT_MASKS@
+        endcase
+    end
     // -limit = ~limit | 1 for m >= 1; a limit of 0 stays 0.
     wire [47:0] saturated = a[47] && limit[0] ? ~limit | 48'd1 : limit;
     wire saturates = clamp ? clamp_saturates : shift_round && !round_right && round_saturates;

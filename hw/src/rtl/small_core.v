@@ -185,9 +185,14 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
             default: field_shifted = 48'd0;
         endcase
     end
+    // The field's mask, its low `field_width` bits set: a table (48 comparisons with the bit's
+    // index became carry chains of their own, about 300 logic cells on the iCE40).
     reg [47:0] field_mask;
-    integer m;
-    always @(*) for (m = 0; m < 48; m = m + 1) field_mask[m] = {2'd0, field_width} > m[7:0];
+    always @(*) begin
+        case (field_width)
+@FIELD_MASKS@
+        endcase
+    end
     wire field_negative = field_signed && field_width != 6'd0 && field_shifted[field_width - 6'd1];
     wire [47:0] field_value = (field_shifted & field_mask) | (field_negative ? ~field_mask : 48'd0);
     // The bits of the instruction no routine reads as a field (the opcode is read at dispatch).

@@ -1561,51 +1561,27 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
         12,
     );
     // The nano model loaded over the link first (at 3 Mbaud, for speed): the same story.
-    let golden = monorail()
-        .args(["run", "--engine", "golden", "-t", "0", "-n", "12"])
-        .args(["--model", "tales-nano", "-i", "Once upon a time"])
-        .output()
-        .unwrap();
-    let chat = monorail()
-        .args([
-            "chat",
-            "--board",
+    let stderr = simulated_board_tells_the_golden_story(
+        &[
             "ulx3s-45f",
             "--model",
             "tales-nano",
-            "--sim",
             "--load",
-        ])
-        .args(["--baud", "3000000", "-n", "12", "-i", "Once upon a time"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&chat.stderr);
-    assert!(chat.status.success(), "{stderr}");
+            "--baud",
+            "3000000",
+        ],
+        "tales-nano",
+        12,
+    );
     assert!(stderr.contains("loaded in"), "{stderr}");
-    assert_eq!(chat.stdout, golden.stdout, "{stderr}");
     // The iCEBreaker's small core, whose memories start empty: loaded without being asked (at
     // 1.5 Mbaud, 8 cycles a bit of its 12 MHz clock), the same story.
-    let golden = monorail()
-        .args(["run", "--engine", "golden", "-t", "0", "-n", "4"])
-        .args(["--model", "tales-nano", "-i", "Once upon a time"])
-        .output()
-        .unwrap();
-    let chat = monorail()
-        .args([
-            "chat",
-            "--board",
-            "icebreaker",
-            "--model",
-            "tales-nano",
-            "--sim",
-        ])
-        .args(["--baud", "1500000", "-n", "4", "-i", "Once upon a time"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&chat.stderr);
-    assert!(chat.status.success(), "{stderr}");
+    let stderr = simulated_board_tells_the_golden_story(
+        &["icebreaker", "--model", "tales-nano", "--baud", "1500000"],
+        "tales-nano",
+        4,
+    );
     assert!(stderr.contains("loaded in"), "{stderr}");
-    assert_eq!(chat.stdout, golden.stdout, "{stderr}");
     // A port that is not there: the port named, exit status 1.
     let output = monorail()
         .args([
@@ -1624,9 +1600,10 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
     refused(&["chat", "--board", "ulx3s-85f"], &["--port", "--sim"]);
 }
 
-/// `chat --board BOARD [--target T] --sim` (the default model, `model`) tells the golden
-/// model's greedy story of `steps` positions, and the board's cycles are the compiler's.
-fn simulated_board_tells_the_golden_story(board: &[&str], model: &str, steps: usize) {
+/// `chat --board BOARD [more chat arguments] --sim` (the board's default model unless the
+/// arguments name one: `model`) tells the golden model's greedy story of `steps` positions, and
+/// the board's cycles are the compiler's. Returns what chat wrote on stderr.
+fn simulated_board_tells_the_golden_story(board: &[&str], model: &str, steps: usize) -> String {
     let steps = steps.to_string();
     let golden = monorail()
         .args(["run", "--engine", "golden", "-t", "0", "-n", &steps])
@@ -1653,6 +1630,7 @@ fn simulated_board_tells_the_golden_story(board: &[&str], model: &str, steps: us
             && stderr.contains("equal the compiler's prediction"),
         "{stderr}"
     );
+    stderr.into_owned()
 }
 
 /// The Tang Nano 20K's core tells the golden story through its simulated board top (at the

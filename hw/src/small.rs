@@ -96,11 +96,10 @@ pub fn report(target: &Target) -> Vec<String> {
             lines.push(format!("does not fit: {overflow}"));
         }
     }
-    lines.push(
+    lines.push(format!(
         "host port: the wide core's (docs/boards.md, \"The host link\"); a program word is \
-         written as four vector-memory elements"
-            .to_string(),
-    );
+             written as {INSTRUCTION_ELEMENTS} vector-memory elements"
+    ));
     lines
 }
 

@@ -23,8 +23,9 @@ impl From<RtlError> for MachineError {
 
 /// Cycles a step may run past its prediction before the machine gives up on it.
 const OVERRUN_CYCLES: u64 = 10_000;
-/// Cycles from the host port's STEP command to the first issue (the command's last byte, the
-/// start pulse, fetch and decode of the first instruction).
+/// Cycles from the host port's STEP command to the step's start, at most (the command's last
+/// byte, the start pulse, and on the wide core the first instruction's fetch and decode), beyond
+/// the cycles the step is predicted to take.
 pub const START_CYCLES: u64 = 10;
 /// Cycles the host port may take to accept or offer a byte before the machine gives up.
 const BYTE_CYCLES: u64 = 1_000;

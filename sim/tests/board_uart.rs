@@ -10,13 +10,15 @@ mod common;
 use common::build_root;
 use monorail_compiler::{compile, CompileOptions};
 use monorail_contract::board::Board;
+use monorail_contract::bundle::Bundle;
 use monorail_model::builtin::{by_name, default_model};
 use monorail_model::engine::Engine;
 use monorail_model::golden::GoldenModel;
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
+use monorail_model::tokenizer::Tokenizer;
 use monorail_sim::board::BoardSim;
-use monorail_sim::link::{ByteLink, HostLink};
+use monorail_sim::link::{ByteLink, HostLink, LoadPlan};
 use monorail_sim::Machine;
 
 #[test]
@@ -107,19 +109,15 @@ fn a_model_loaded_over_the_uart_replaces_the_bitstreams() {
             .bundle
     };
     let (in_bitstream, loaded) = (compile_for(&stranger), compile_for(&quant));
-    let images = tempfile::TempDir::new().unwrap();
-    let sim = BoardSim::new(
+    let plan = load_and_tell(
         &board,
         &in_bitstream,
+        &loaded,
+        quant,
+        &tokenizer,
         3_000_000,
-        &build_root(),
-        images.path(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut link = HostLink::new(sim, &loaded);
-    link.expect_target(&board.target).unwrap();
-    let plan = link.load(&loaded, &board.target).unwrap();
-    assert_eq!(plan.instructions, loaded.program.len());
+        8,
+    );
     assert_eq!(plan.vector_elements, board.target.vector_space());
     let cache: u32 = loaded
         .manifest
@@ -129,16 +127,43 @@ fn a_model_loaded_over_the_uart_replaces_the_bitstreams() {
         .map(|r| r.size)
         .sum();
     assert!(cache > 0 && plan.matrix_words > 0);
+}
 
+/// `board`, its memories from `in_bitstream`, with `loaded` loaded over its UART at `baud`
+/// (every instruction): its first `steps` positions from "Once upon a time" give the golden
+/// model's tokens of `quant`, each in the predicted cycles. What the load sent.
+fn load_and_tell(
+    board: &Board,
+    in_bitstream: &Bundle,
+    loaded: &Bundle,
+    quant: QuantModel,
+    tokenizer: &Tokenizer,
+    baud: u32,
+    steps: usize,
+) -> LoadPlan {
+    let images = tempfile::TempDir::new().unwrap();
+    let sim = BoardSim::new(board, in_bitstream, baud, &build_root(), images.path())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut link = HostLink::new(sim, loaded);
+    link.expect_target(&board.target).unwrap();
+    let plan = link.load(loaded, &board.target).unwrap();
+    assert_eq!(plan.instructions, loaded.program.len());
     let prompt = tokenizer.encode("Once upon a time", true, false).unwrap();
     let mut golden = GoldenModel::new(quant);
     let mut token = prompt[0];
-    for (pos, &predicted) in loaded.manifest.predicted_cycles.iter().enumerate().take(8) {
+    for (pos, &predicted) in loaded
+        .manifest
+        .predicted_cycles
+        .iter()
+        .enumerate()
+        .take(steps)
+    {
         let want = golden.step(token, pos).unwrap().argmax;
         let got = link.step(token, pos).unwrap();
         assert_eq!((got.next, got.cycles), (want, predicted), "position {pos}");
         token = prompt.get(pos + 1).copied().unwrap_or(want);
     }
+    plan
 }
 
 /// The iCEBreaker's board top: the small core behind the same host port and UART. Its memories
@@ -153,22 +178,9 @@ fn the_icebreaker_board_runs_a_model_loaded_over_its_uart() {
     let bundle = compile(&quant, &board.target, CompileOptions::default())
         .unwrap()
         .bundle;
-    let images = tempfile::TempDir::new().unwrap();
-    let sim = BoardSim::new(&board, &bundle, 1_500_000, &build_root(), images.path())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut link = HostLink::new(sim, &bundle);
-    link.expect_target(&board.target).unwrap();
-    let plan = link.load(&bundle, &board.target).unwrap();
-    assert_eq!(plan.instructions, bundle.program.len());
-    let prompt = tokenizer.encode("Once upon a time", true, false).unwrap();
-    let mut golden = GoldenModel::new(quant);
-    let mut token = prompt[0];
-    for (pos, &predicted) in bundle.manifest.predicted_cycles.iter().enumerate().take(6) {
-        let want = golden.step(token, pos).unwrap().argmax;
-        let got = link.step(token, pos).unwrap();
-        assert_eq!((got.next, got.cycles), (want, predicted), "position {pos}");
-        token = prompt.get(pos + 1).copied().unwrap_or(want);
-    }
+    // (The small core reads no images: the bundle's, which the board simulation writes, stay
+    // out of its memories.)
+    load_and_tell(&board, &bundle, &bundle, quant, &tokenizer, 1_500_000, 6);
 }
 
 /// The OrangeCrab's button (low while pressed): a short press resets the core, which then

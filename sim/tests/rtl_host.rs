@@ -36,6 +36,17 @@ fn machine_with(target: &Target, plusargs: &[String]) -> (Rtl, tempfile::TempDir
     (rtl, images)
 }
 
+/// Two matrix words (of a 4-lane core) written through the port from each of `at`, read back
+/// through it and through the debug port.
+fn matrix_round_trip(rtl: &mut Rtl, at: &[u32]) {
+    let words = vec![vec![1u8, 0x80, 0x7f, 0xff], vec![9, 8, 7, 6]];
+    for &word in at {
+        rtl.write_words(SPACE_MATRIX, word, &words).unwrap();
+        assert_eq!(rtl.read_words(SPACE_MATRIX, word, 2, 4).unwrap(), words);
+        assert_eq!(rtl.matrix(word as usize, 1).unwrap(), -128);
+    }
+}
+
 #[test]
 fn the_host_port_speaks_its_protocol() {
     let target = Target::builtin("sim-tiny").unwrap();
@@ -73,15 +84,7 @@ fn the_host_port_speaks_its_protocol() {
     }
 
     // The matrix memory, in two tiles.
-    for word in [7u32, target.matrix_tile_words as u32 + 3] {
-        let words = vec![vec![1u8, 0x80, 0x7f, 0xff], vec![9, 8, 7, 6]];
-        rtl.write_words(SPACE_MATRIX, word, &words).unwrap();
-        assert_eq!(
-            rtl.read_words(SPACE_MATRIX, word, 2, target.lanes).unwrap(),
-            words
-        );
-        assert_eq!(rtl.matrix(word as usize, 1).unwrap(), -128);
-    }
+    matrix_round_trip(&mut rtl, &[7, target.matrix_tile_words as u32 + 3]);
 
     // A program through the port, then a step.
     let (program, words) = program_words("li dst=r3 imm=4242\nend token=r3 wait=sxu:1");
@@ -286,15 +289,7 @@ fn the_small_core_speaks_the_protocol_through_the_same_port() {
         assert_eq!(rtl.vector(at as usize + 2).unwrap(), values[2]);
     }
     let matrix_end = target.matrix_words() as u32;
-    let bytes = vec![vec![1u8, 0x80, 0x7f, 0xff], vec![9, 8, 7, 6]];
-    for word in [0, matrix_end - 2] {
-        rtl.write_words(SPACE_MATRIX, word, &bytes).unwrap();
-        assert_eq!(
-            rtl.read_words(SPACE_MATRIX, word, 2, target.lanes).unwrap(),
-            bytes
-        );
-        assert_eq!(rtl.matrix(word as usize, 1).unwrap(), -128);
-    }
+    matrix_round_trip(&mut rtl, &[0, matrix_end - 2]);
 
     // Program words at the program's start and end, read back whole, and left apart from the
     // vector space's last elements, which lie just below them.

@@ -656,8 +656,8 @@ const SPRAM_WIDTH: usize = 16;
 /// What the small core ([`Core::Small`]) keeps where, as its design plans it
 /// (`docs/small-core.md`): the matrix memory and the vector space (32-bit elements) with the
 /// program in SPRAM; the micro-program, the register file (two copies: two read ports) and the
-/// tables (one ROM) in block RAM; a multiplier per matrix lane and three for the 18 x 18-bit products
-/// (three 16 x 16 ones).
+/// tables (one ROM) in block RAM; a multiplier per matrix lane and three for the 18 x 18-bit
+/// products (three 16 x 16 ones).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SmallCoreEstimate {
     /// Block RAMs of the micro-program and of its dispatch table (each opcode's routine).

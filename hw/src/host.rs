@@ -11,7 +11,7 @@ use rust_hdl::prelude::*;
 
 use monorail_contract::isa;
 use monorail_contract::target::{
-    Target, MAX_LANES, MAX_MATRIX_WORDS, MAX_PROGRAM_WORDS, MAX_VECTOR_ELEMENTS,
+    Core, Target, MAX_LANES, MAX_MATRIX_WORDS, MAX_PROGRAM_WORDS, MAX_VECTOR_ELEMENTS,
 };
 use monorail_contract::timing::STEP_LIMIT_CYCLES;
 
@@ -198,6 +198,9 @@ fn state(name: &str) -> u64 {
 /// (`MAX_LANES`, a byte each).
 type ByteCount = Bits<9>;
 const _: () = assert!(MAX_LANES < 1 << 9);
+const _: () = assert!(INFO_REPLY_BYTES <= 16 && STEP_REPLY_BYTES <= 16 && ERROR_REPLY_BYTES <= 16);
+// STEP's reply: the byte, the token (2), the cycles (4).
+const _: () = assert!(STEP_REPLY_BYTES == 1 + 2 + 4);
 
 /// Words left of a WRITE or READ: at most a space's size, 2^20 at the most (the matrix
 /// memory's 20-bit word addresses). The command's count is 32 bits; one larger than its space is
@@ -206,6 +209,12 @@ type WordCount = Bits<21>;
 const _: () = assert!(
     MAX_MATRIX_WORDS < 1 << 21 && MAX_VECTOR_ELEMENTS < 1 << 21 && MAX_PROGRAM_WORDS < 1 << 21
 );
+
+/// The range check's sums: an address and a count below 2^21 each (the bits above are checked
+/// to be zero first), and the spaces' sizes.
+type RangeSum = Bits<22>;
+/// The bits of an address or a count above those `RangeSum` adds.
+const RANGE_HIGH_BITS: usize = 32 - 21;
 
 /// The host port block.
 #[derive(LogicBlock)]
@@ -279,20 +288,34 @@ pub struct HostPort {
     space: DFF<Bits<8>>,
     address: DFF<Bits<20>>,
     remaining: DFF<WordCount>,
-    // The vector element read, registered: the memories' outputs, their lane and memory
-    // selection and the reply's byte multiplexers in one cycle were the core's critical path.
+    // The vector element read, registered on the wide core: the memories' outputs, their lane
+    // and memory selection and the reply's byte multiplexers in one cycle were its critical
+    // path. The small core's element comes straight from its memory, which holds it.
     element: DFF<Bits<32>>,
-    // Bytes of the word being written, read or replied, and the index of the next one.
+    c_element_registered: Constant<Bit>,
+    // Bytes of the word being written or read, and the index of the next one (also the reply's
+    // next byte).
     bytes: Vec<DFF<Bits<8>>>,
     byte_index: DFF<ByteCount>,
     reply_left: DFF<ByteCount>,
+    // What the reply sends (`k_*`): its bytes come from where they are (the word in `bytes`,
+    // the command, the refusal, the INFO constants, the step's result, which the core holds
+    // until its next step), not from copies of them.
+    reply_kind: DFF<Bits<3>>,
+    // The index of an INFO, STEP or error reply's next byte: all 16 or fewer.
+    reply_index: Signal<Local, Bits<4>>,
+    // An error reply's reason (`REFUSED_*`).
+    why: DFF<Bits<8>>,
     start_flag: DFF<Bit>,
     word_bytes: Signal<Local, ByteCount>,
     pack_address: PackBytes<20>,
     // The address as sent, all four bytes, to check against the space's size.
     pack_address_sent: PackBytes<32>,
     // The size of the space a WRITE or READ names, in its words.
-    space_size: Signal<Local, Bits<32>>,
+    space_size: Signal<Local, RangeSum>,
+    // The address and the count's low bits summed: the end of the words named, when the bits
+    // above are zero.
+    words_end: Signal<Local, RangeSum>,
     pack_count: PackBytes<32>,
     // The count's low bits, all a count within a space has.
     pack_remaining: PackBytes<21>,
@@ -316,6 +339,11 @@ pub struct HostPort {
     s_step: Constant<Bits<4>>,
     s_reply: Constant<Bits<4>>,
     s_discard: Constant<Bits<4>>,
+    k_data: Constant<Bits<3>>,
+    k_ack: Constant<Bits<3>>,
+    k_error: Constant<Bits<3>>,
+    k_info: Constant<Bits<3>>,
+    k_step: Constant<Bits<3>>,
     c_step: Constant<Bits<8>>,
     c_write: Constant<Bits<8>>,
     c_read: Constant<Bits<8>>,
@@ -347,10 +375,11 @@ pub struct HostPort {
     c_one20: Constant<Bits<20>>,
     c_zero32: Constant<Bits<32>>,
     c_one32: Constant<Bits<32>>,
+    c_zero_high: Constant<Bits<RANGE_HIGH_BITS>>,
     c_idle_limit: Constant<Bits<32>>,
-    c_matrix_words: Constant<Bits<32>>,
-    c_vector_elements: Constant<Bits<32>>,
-    c_program_words: Constant<Bits<32>>,
+    c_matrix_words: Constant<RangeSum>,
+    c_vector_elements: Constant<RangeSum>,
+    c_program_words: Constant<RangeSum>,
     info: Vec<Constant<Bits<8>>>,
 }
 
@@ -408,14 +437,19 @@ impl HostPort {
             address: Default::default(),
             remaining: Default::default(),
             element: Default::default(),
+            c_element_registered: Constant::new(target.core != Core::Small),
             bytes: (0..word).map(|_| Default::default()).collect(),
             byte_index: Default::default(),
             reply_left: Default::default(),
+            reply_kind: Default::default(),
+            reply_index: Default::default(),
+            why: Default::default(),
             start_flag: Default::default(),
             word_bytes: Default::default(),
             pack_address: Default::default(),
             pack_address_sent: Default::default(),
             space_size: Default::default(),
+            words_end: Default::default(),
             pack_count: Default::default(),
             pack_remaining: Default::default(),
             pack_token: Default::default(),
@@ -437,6 +471,11 @@ impl HostPort {
             s_step: constant(state("step")),
             s_reply: constant(state("reply")),
             s_discard: constant(state("discard")),
+            k_data: constant(0),
+            k_ack: constant(1),
+            k_error: constant(2),
+            k_info: constant(3),
+            k_step: constant(4),
             c_step: constant(STEP as u64),
             c_write: constant(WRITE as u64),
             c_read: constant(READ as u64),
@@ -469,6 +508,7 @@ impl HostPort {
             c_one20: constant(1),
             c_zero32: constant(0),
             c_one32: constant(1),
+            c_zero_high: constant(0),
             c_idle_limit: constant(idle_limit_cycles(target.clock_hz)),
             c_matrix_words: constant(target.matrix_words() as u64),
             c_vector_elements: constant(target.vector_space() as u64),
@@ -483,7 +523,7 @@ impl Logic for HostPort {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, command, idle, count, needed, space, address, remaining,
-            byte_index, reply_left, start_flag
+            byte_index, reply_left, reply_kind, why, start_flag
         );
         for i in 0..self.arguments.len() {
             self.arguments[i].clock.next = self.clock.val();
@@ -508,6 +548,8 @@ impl Logic for HostPort {
         for i in 0..self.pack_remaining.bytes.len() {
             self.pack_remaining.bytes[i].next = self.arguments[i + 5].q.val();
         }
+        self.words_end.next = self.pack_address_sent.word.val().get_bits::<22>(0)
+            + self.pack_count.word.val().get_bits::<22>(0);
         // The size of the space the arguments name.
         self.space_size.next = self.c_vector_elements.val();
         if self.arguments[0].q.val() == self.c_space_matrix.val() {
@@ -538,7 +580,10 @@ impl Logic for HostPort {
         self.unpack_cycles.word.next = self.result_cycles.val();
         self.element.clock.next = self.clock.val();
         self.element.d.next = self.read_element.val();
-        self.unpack_element.word.next = self.element.q.val();
+        self.unpack_element.word.next = self.read_element.val();
+        if self.c_element_registered.val() {
+            self.unpack_element.word.next = self.element.q.val();
+        }
         self.unpack_instruction.word.next = self.read_instruction.val();
         // Bytes of a word of the current space.
         self.word_bytes.next = self.c_element_bytes.val();
@@ -551,10 +596,41 @@ impl Logic for HostPort {
         // Defaults.
         self.in_ready.next = false;
         self.out_valid.next = false;
+        // The reply's next byte (a word's bytes shift down as they are sent).
+        self.reply_index.next = self.byte_index.q.val().get_bits::<4>(0);
         self.out_data.next = self.bytes[0].q.val();
-        for i in 0..self.bytes.len() {
-            if self.byte_index.q.val().index() == i {
-                self.out_data.next = self.bytes[i].q.val();
+        if self.reply_kind.q.val() == self.k_ack.val() {
+            self.out_data.next = self.command.q.val() | self.c_reply.val();
+        }
+        if self.reply_kind.q.val() == self.k_error.val() {
+            self.out_data.next = self.why.q.val();
+            if self.byte_index.q.val() == self.c_no_bytes.val() {
+                self.out_data.next = self.c_error.val();
+            }
+            if self.byte_index.q.val() == self.c_one_byte.val() {
+                self.out_data.next = self.command.q.val();
+            }
+        }
+        if self.reply_kind.q.val() == self.k_info.val() {
+            for i in 0..self.info.len() {
+                if self.reply_index.val().index() == i {
+                    self.out_data.next = self.info[i].val();
+                }
+            }
+        }
+        if self.reply_kind.q.val() == self.k_step.val() {
+            self.out_data.next = self.c_step.val() | self.c_reply.val();
+            // (Bytes 1 and 2 the token, 3 to 6 the cycles: the loops count the byte's index, which
+            // rust_hdl writes as a number without a width.)
+            for i in 1..3 {
+                if self.reply_index.val().index() == i {
+                    self.out_data.next = self.unpack_token.bytes[i - 1].val();
+                }
+            }
+            for i in 3..STEP_REPLY_BYTES {
+                if self.reply_index.val().index() == i {
+                    self.out_data.next = self.unpack_cycles.bytes[i - 3].val();
+                }
             }
         }
         self.start_flag.d.next = false;
@@ -590,15 +666,13 @@ impl Logic for HostPort {
                 {
                     self.needed.d.next = self.c_access_arguments.val();
                 } else if self.in_data.val() == self.c_info.val() {
-                    for i in 0..self.info.len() {
-                        self.bytes[i].d.next = self.info[i].val();
-                    }
+                    self.reply_kind.d.next = self.k_info.val();
                     self.reply_left.d.next = self.c_info_bytes.val();
                     self.state.d.next = self.s_reply.val();
                 } else {
-                    self.bytes[0].d.next = self.c_error.val();
-                    self.bytes[1].d.next = self.in_data.val();
-                    self.bytes[2].d.next = self.c_refused_command.val();
+                    // (The byte, in `command`, is the reply's second.)
+                    self.reply_kind.d.next = self.k_error.val();
+                    self.why.d.next = self.c_refused_command.val();
                     self.reply_left.d.next = self.c_error_bytes.val();
                     self.state.d.next = self.s_reply.val();
                 }
@@ -630,20 +704,25 @@ impl Logic for HostPort {
             self.address.d.next = self.pack_address.word.val();
             self.remaining.d.next = self.pack_remaining.word.val();
             self.byte_index.d.next = self.c_no_bytes.val();
-            self.bytes[0].d.next = self.command.q.val() | self.c_reply.val();
+            self.reply_kind.d.next = self.k_ack.val();
             self.reply_left.d.next = self.c_one_byte.val();
             if (self.arguments[0].q.val() > self.c_last_space.val())
-                | (self.pack_address_sent.word.val() > self.space_size.val())
-                | (self.pack_count.word.val()
-                    > self.space_size.val() - self.pack_address_sent.word.val())
+                | (self
+                    .pack_address_sent
+                    .word
+                    .val()
+                    .get_bits::<RANGE_HIGH_BITS>(21)
+                    != self.c_zero_high.val())
+                | (self.pack_count.word.val().get_bits::<RANGE_HIGH_BITS>(21)
+                    != self.c_zero_high.val())
+                | (self.words_end.val() > self.space_size.val())
             {
                 // An unknown space, or words beyond the space's end: refused, saying which. A
                 // WRITE's words are taken and dropped first.
-                self.bytes[0].d.next = self.c_error.val();
-                self.bytes[1].d.next = self.command.q.val();
-                self.bytes[2].d.next = self.c_refused_range.val();
+                self.reply_kind.d.next = self.k_error.val();
+                self.why.d.next = self.c_refused_range.val();
                 if self.arguments[0].q.val() > self.c_last_space.val() {
-                    self.bytes[2].d.next = self.c_refused_space.val();
+                    self.why.d.next = self.c_refused_space.val();
                 }
                 self.reply_left.d.next = self.c_error_bytes.val();
                 self.remaining.d.next = self.c_no_words.val();
@@ -664,8 +743,22 @@ impl Logic for HostPort {
         } else if self.state.q.val() == self.s_data.val() {
             self.in_ready.next = true;
             if self.in_valid.val() {
-                for i in 0..self.bytes.len() {
-                    if self.byte_index.q.val().index() == i {
+                // The bytes shift down, and the new one enters at the top of the space's word:
+                // when the word is complete its first byte is at the bottom. (A loop of one
+                // names the word's top byte where rust_hdl's Verilog can.)
+                for i in 0..(self.bytes.len() - 1) {
+                    self.bytes[i].d.next = self.bytes[i + 1].q.val();
+                }
+                if self.space.q.val() == self.c_space_matrix.val() {
+                    for i in (self.mem_bytes.len() - 1)..self.mem_bytes.len() {
+                        self.bytes[i].d.next = self.in_data.val();
+                    }
+                } else if self.space.q.val() == self.c_space_vector.val() {
+                    for i in (VECTOR_WORD_BYTES - 1)..VECTOR_WORD_BYTES {
+                        self.bytes[i].d.next = self.in_data.val();
+                    }
+                } else {
+                    for i in (PROGRAM_WORD_BYTES - 1)..PROGRAM_WORD_BYTES {
                         self.bytes[i].d.next = self.in_data.val();
                     }
                 }
@@ -693,7 +786,7 @@ impl Logic for HostPort {
                 self.byte_index.d.next = self.c_no_bytes.val();
                 self.state.d.next = self.s_data.val();
                 if self.remaining.q.val() == self.c_one_word.val() {
-                    self.bytes[0].d.next = self.command.q.val() | self.c_reply.val();
+                    self.reply_kind.d.next = self.k_ack.val();
                     self.reply_left.d.next = self.c_one_byte.val();
                     self.state.d.next = self.s_reply.val();
                 }
@@ -706,6 +799,7 @@ impl Logic for HostPort {
             // (Held until the memories have the data.)
             self.mem_active.next = true;
             if self.mem_ready.val() {
+                self.reply_kind.d.next = self.k_data.val();
                 self.reply_left.d.next = self.word_bytes.val();
                 self.byte_index.d.next = self.c_no_bytes.val();
                 self.address.d.next = self.address.q.val() + self.c_one20.val();
@@ -731,20 +825,15 @@ impl Logic for HostPort {
             self.state.d.next = self.s_reply.val();
         } else if self.state.q.val() == self.s_step.val() {
             if self.done.val() {
-                self.bytes[0].d.next = self.c_step.val() | self.c_reply.val();
-                self.bytes[1].d.next = self.unpack_token.bytes[0].val();
-                self.bytes[2].d.next = self.unpack_token.bytes[1].val();
-                for i in 0..self.unpack_cycles.bytes.len() {
-                    self.bytes[i + 3].d.next = self.unpack_cycles.bytes[i].val();
-                }
+                // The reply reads the token and the cycles where the core holds them.
+                self.reply_kind.d.next = self.k_step.val();
                 self.byte_index.d.next = self.c_no_bytes.val();
                 self.reply_left.d.next = self.c_step_bytes.val();
                 self.state.d.next = self.s_reply.val();
                 if self.step_aborted.val() {
                     // Stopped at the step limit: refused, saying so.
-                    self.bytes[0].d.next = self.c_error.val();
-                    self.bytes[1].d.next = self.c_step.val();
-                    self.bytes[2].d.next = self.c_refused_step_limit.val();
+                    self.reply_kind.d.next = self.k_error.val();
+                    self.why.d.next = self.c_refused_step_limit.val();
                     self.reply_left.d.next = self.c_error_bytes.val();
                 }
             }
@@ -752,6 +841,9 @@ impl Logic for HostPort {
             // Send the bytes; READ goes on to its next word until none remain.
             self.out_valid.next = true;
             if self.out_ready.val() {
+                for i in 0..(self.bytes.len() - 1) {
+                    self.bytes[i].d.next = self.bytes[i + 1].q.val();
+                }
                 self.byte_index.d.next = self.byte_index.q.val() + self.c_one_byte.val();
                 self.reply_left.d.next = self.reply_left.q.val() - self.c_one_byte.val();
                 if self.reply_left.q.val() == self.c_one_byte.val() {

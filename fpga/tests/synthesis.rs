@@ -9,10 +9,12 @@
 use std::path::Path;
 
 use monorail_compiler::{compile, CompileOptions};
+use monorail_contract::board::Board;
 use monorail_contract::target::{multipliers, Family, Target, VectorMemory};
 use monorail_fpga::{
     build_root, clock_enable_networks, flip_flops_loaded_from, synthesize, Synthesis,
 };
+use monorail_hw::board::{board_top, TopFor};
 use monorail_model::builtin::by_name;
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
@@ -190,9 +192,13 @@ fn the_small_core_synthesises_into_the_ice40up5k_as_estimated() {
     let target = Target::builtin("icebreaker").unwrap();
     let device = target.device.clone().unwrap();
     let estimate = target.small_core_estimate().unwrap();
+    let board = Board::builtin("icebreaker").unwrap();
+    let design = monorail_hw::generate(&target);
+    let board_top = board_top(&board, &design, TopFor::Synthesis, board.uart_baud).unwrap();
     for (name, verilog) in [
         ("core", monorail_hw::small::core(&target, "top")),
-        ("top", monorail_hw::generate(&target).verilog),
+        ("top", design.verilog),
+        ("board", board_top),
     ] {
         let dir = build_root()
             .join("gen")

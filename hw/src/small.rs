@@ -305,7 +305,7 @@ pub fn core(target: &Target, module: &str) -> String {
     let mut field_cases = String::new();
     for (&lo, &bits) in &widest {
         assert!(lo + bits <= 8 * isa::INSTRUCTION_BYTES as u32 && bits <= DATAPATH_BITS);
-        let part = format!("instr[{}:{lo}]", lo + bits - 1);
+        let part = format!("instr_r[{}:{lo}]", lo + bits - 1);
         let _ = writeln!(
             field_cases,
             "            7'd{lo}: field_shifted = {};",
@@ -326,7 +326,7 @@ pub fn core(target: &Target, module: &str) -> String {
             bit += 1;
         }
         if bit > start {
-            unused.push(format!("instr[{}:{start}]", bit - 1));
+            unused.push(format!("instr_r[{}:{start}]", bit - 1));
         }
         bit += 1;
     }

@@ -139,10 +139,6 @@ impl AdaptedCore {
                 ("ELEMENT_TOP", (element_bits - 1).to_string()),
                 ("ELEMENT_WIDTH", (element_bits + 1).to_string()),
                 ("LAST_ELEMENT", (INSTRUCTION_ELEMENTS - 1).to_string()),
-                (
-                    "FIRST_TOP",
-                    (32 * (INSTRUCTION_ELEMENTS - 1) - 1).to_string(),
-                ),
                 ("MEM_ADDR_BITS", mem_addr_bits.to_string()),
                 ("MEM_ADDR_TOP", (mem_addr_bits - 1).to_string()),
                 ("PROGRAM_BASE", target.vector_space().to_string()),

@@ -45,11 +45,13 @@ module @MODULE@(clock, f, a, b, flag_in, result, flag);
                 length_abs = {g[4:0], 2'b00} + {4'd0, nibble_length(abs_out[4 * g +: 4])};
     end
 
-    // Shift amounts: b >= 0 shifts right, b < 0 left by -b (63 for anything further).
+    // Shift amounts: b >= 0 shifts right, b < 0 left by -b (63 for anything further). Only
+    // |b|'s low six bits are computed (those of -b are those of -b[5:0]), and whether it is
+    // 64 or more: b's bits above them not zero, or for b < 0 not all ones (or b = -64).
     wire left = b[47];
-    wire [47:0] neg_b = 48'd0 - b;
-    wire [47:0] magnitude_b = left ? neg_b : b;
-    wire [5:0] amount = magnitude_b > 48'd63 ? 6'd63 : magnitude_b[5:0];
+    wire [5:0] magnitude_low = left ? 6'd0 - b[5:0] : b[5:0];
+    wire b_far = left ? b[47:6] != {42{1'b1}} || b[5:0] == 6'd0 : b[47:6] != 42'd0;
+    wire [5:0] amount = b_far ? 6'd63 : magnitude_low;
     wire round_right = shift_round && !left && b != 48'd0;
 
     // The shifter, arithmetic right, with a guard bit below: a left shift runs on the reversed
@@ -72,9 +74,9 @@ module @MODULE@(clock, f, a, b, flag_in, result, flag);
     // ShiftRound's left shift (and s = 0) is exact unless |a| << -s needs more than 47 bits:
     // then +-(2^47 - 1). Clamp saturates to b bits (b taken in 1 .. 48): +-(2^(b-1) - 1) when
     // |a| needs more than b - 1 bits. Either limit is 2^m - 1, m its ones.
-    wire [47:0] left_by = shift_round && left ? magnitude_b : 48'd0;
-    wire [7:0] left_length = {1'b0, length_abs} + {2'b0, left_by[5:0]};
-    wire round_saturates = a != 48'd0 && (left_by[47:6] != 42'd0 || left_length > 8'd47);
+    wire shift_left = shift_round && left;
+    wire [7:0] left_length = {1'b0, length_abs} + {2'b0, shift_left ? magnitude_low : 6'd0};
+    wire round_saturates = a != 48'd0 && (shift_left && b_far || left_length > 8'd47);
     wire b_small = b[47:6] == 42'd0;
     wire [5:0] clamp_bits = b[47] || b == 48'd0 ? 6'd1 : !b_small || b[5:0] > 6'd48 ? 6'd48 : b[5:0];
     wire clamp_saturates = {1'b0, length_abs} > {2'b0, clamp_bits} - 8'd1;

@@ -13,9 +13,13 @@
 // The result of E is written to the register file in the next cycle; a read of that register
 // in the same cycle takes it from the bypass.
 //
-// While idle the memories and the registers are open to the host (load and inspect). `start`
-// runs a token step: @START_CYCLES@ cycles that clear the ISA's registers, one a cycle (r1 to the
-// position and r2 to the token), then instruction 0 to `end`, which leaves the next token and
+// While idle the memories and the registers are open to the host (load and inspect), and the
+// instruction register holds the elements of a program word the host reads (`host_capture`
+// stores the vector memory's output as element `host_element`; `held_elements` shows the
+// first three), so that the host port's adapter needs no register of its own. `start`
+// runs a token step (at `start_pos` with `start_token`, both held until `done`): @START_CYCLES@
+// cycles that clear the ISA's registers, one a cycle (r1 to the position and r2 to the token),
+// then instruction 0 to `end`, which leaves the next token and
 // the cycles. `start_one` runs instruction 0 alone on the registers as they are (the block
 // tests use it).
 //
@@ -24,7 +28,7 @@
 // the debug ports read the registers and the memories at any time, in simulation only.
 module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, done, aborted,
     out_token, out_cycles, mem_addr, vector_write, matrix_write, vector_wdata, matrix_wdata,
-    vector_rdata, matrix_rdata, reg_addr, reg_write, reg_wdata, reg_rdata, trace_issue,
+    vector_rdata, matrix_rdata, host_capture, host_element, held_elements, reg_addr, reg_write, reg_wdata, reg_rdata, trace_issue,
     trace_index, trace_start, trace_complete, now, dbg_reg, dbg_reg_data, dbg_vaddr, dbg_vdata,
     dbg_maddr, dbg_mlane, dbg_mdata);
     input wire clock;
@@ -37,7 +41,7 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     output reg done;
     output reg aborted;
     output reg [15:0] out_token;
-    output reg [31:0] out_cycles;
+    output wire [31:0] out_cycles;
     input wire [@MEM_ADDR_TOP@:0] mem_addr;
     input wire vector_write;
     input wire matrix_write;
@@ -45,6 +49,9 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     input wire [@MATRIX_TOP@:0] matrix_wdata;
     output wire [31:0] vector_rdata;
     output wire [@MATRIX_TOP@:0] matrix_rdata;
+    input wire host_capture;
+    input wire [1:0] host_element;
+    output wire [95:0] held_elements;
     input wire [6:0] reg_addr;
     input wire reg_write;
     input wire [47:0] reg_wdata;
@@ -71,15 +78,22 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     reg [2:0] state;                // S_IDLE (0) at power-up, as the iCE40's flip-flops start
     reg one;                        // running one instruction
     reg first;                      // the first R of a routine: the instruction's last element
-    reg [15:0] pos;
-    reg [15:0] token;
+    // The step's position and token, read through the step: whoever starts it holds them
+    // until `done` (the host port does, in its argument bytes; copies here took 32 of the
+    // iCE40's logic cells).
+    wire [15:0] pos = start_pos;
+    wire [15:0] token = start_token;
     reg [5:0] clearing;             // the register S_CLEAR clears
     reg [@IPC_TOP@:0] ipc;          // the instruction
     reg [127:0] instr;
     reg [31:0] cycles;
     reg [31:0] issued_at;           // the instruction's issue cycle, for the trace
     assign busy = state != S_IDLE;
+    assign held_elements = instr[95:0];
     assign now = cycles;
+    // The step's cycles: the count stops when the step does (it is the cycle count of the step
+    // that has finished until the next starts).
+    assign out_cycles = cycles;
 
     // ---- the micro-sequencer ---------------------------------------------------------------
     reg [47:0] rom [0:@ROM_WORDS@-1];
@@ -166,12 +180,21 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     assign reg_rdata = a_val;
 
     // ---- the ALU and the flag ----------------------------------------------------------------
+    // Its function is registered in R: decoded from the micro-word in E, it was the start of
+    // the iCEBreaker's longest path.
     reg flag_q;
+    reg [@F_TOP@:0] alu_f;
+    always @(posedge clock) alu_f <= op[@F_TOP@:0];
     wire [47:0] alu_b = b_imm ? {{32{imm[15]}}, imm} : b_val;
-    @ALU@ alu(.clock(clock), .f(op[@F_TOP@:0]), .a(a_val), .b(alu_b), .flag_in(flag_q),
+    @ALU@ alu(.clock(clock), .f(alu_f), .a(a_val), .b(alu_b), .flag_in(flag_q),
         .result(alu_result), .flag(alu_flag));
 
     // ---- fields of the instruction, lengths and counts ---------------------------------------
+    // A field is taken in R, from the micro-word and the instruction, and registered for E:
+    // taken in E, the field, the length and the count on it and the next micro-address were one
+    // path of 104 ns, longer than the iCEBreaker's 83 ns cycle. In a routine's first R the
+    // instruction's last element is still the vector memory's output.
+    wire [127:0] instr_r = {first ? vector_q : instr[127:96], instr[95:0]};
     wire field_in_imm = op == FIELD || op == LENGTH || op == INDEX;
     wire [6:0] field_lo = field_in_imm ? imm[FIELD_LO +: 7] : f_a[6:0];
     wire [5:0] field_width = field_in_imm ? imm[FIELD_WIDTH +: 6] : f_b[5:0];
@@ -194,7 +217,9 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
         endcase
     end
     wire field_negative = field_signed && field_width != 6'd0 && field_shifted[field_width - 6'd1];
-    wire [47:0] field_value = (field_shifted & field_mask) | (field_negative ? ~field_mask : 48'd0);
+    reg [47:0] field_value;         // in E, the micro-operation's field
+    always @(posedge clock)
+        field_value <= (field_shifted & field_mask) | (field_negative ? ~field_mask : 48'd0);
     // The bits of the instruction no routine reads as a field (the opcode is read at dispatch).
     wire unused_instr = &{1'b0, @UNUSED_INSTR@};
     // isa::length: the base, plus pos + 1 when the length counts positions.
@@ -384,18 +409,23 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
             state <= S_IDLE;
             done <= 1'b1;
             aborted <= 1'b1;
-            out_cycles <= step_limit;
             depth <= 2'd0;
         end else case (state)
-            S_IDLE: if (start || start_one) begin
-                state <= start ? S_CLEAR : S_D0;
-                clearing <= 6'd0;
-                one <= start_one;
-                ipc <= {@IPC_BITS@{1'b0}};
-                cycles <= 32'd0;
-                pos <= start_pos;
-                token <= start_token;
-                aborted <= 1'b0;
+            S_IDLE: begin
+                if (host_capture) case (host_element)
+                    2'd0: instr[31:0] <= vector_q;
+                    2'd1: instr[63:32] <= vector_q;
+                    2'd2: instr[95:64] <= vector_q;
+                    default: instr[127:96] <= vector_q;
+                endcase
+                if (start || start_one) begin
+                    state <= start ? S_CLEAR : S_D0;
+                    clearing <= 6'd0;
+                    one <= start_one;
+                    ipc <= {@IPC_BITS@{1'b0}};
+                    cycles <= 32'd0;
+                    aborted <= 1'b0;
+                end
             end
             S_CLEAR: begin
                 clearing <= clearing + 6'd1;
@@ -423,7 +453,6 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
                     state <= S_IDLE;
                     done <= 1'b1;
                     aborted <= 1'b1;
-                    out_cycles <= cycles + 32'd1;
                 end
             end
             S_R: begin
@@ -482,19 +511,16 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
                         state <= S_IDLE;
                         done <= 1'b1;
                         out_token <= a_val[15:0];
-                        out_cycles <= cycles + 32'd1;
                     end
                     DONE: begin
                         if (one) begin
                             state <= S_IDLE;
                             done <= 1'b1;
-                            out_cycles <= cycles + 32'd1;
                         end else if (ipc == @IPC_BITS@'d@LAST_INSTRUCTION@) begin
                             // Past the program's end without an `end`.
                             state <= S_IDLE;
                             done <= 1'b1;
                             aborted <= 1'b1;
-                            out_cycles <= cycles + 32'd1;
                         end else begin
                             ipc <= ipc + @IPC_BITS@'d1;
                             state <= S_D0;

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use monorail_contract::board::{Board, GOWIN_DEVICES};
 use monorail_contract::bundle::memory_images;
-use monorail_contract::target::{Device, Family};
+use monorail_contract::target::{Core, Device, Family};
 
 use crate::status::NextpnrStatus;
 use crate::synth::{synthesize_watching, Synthesis};
@@ -457,21 +457,8 @@ const PACKED_GOWIN: &str = "top.fs";
 
 /// Refuse a board whose core cannot fit its FPGA, by the contract's estimate of block RAMs and
 /// multipliers (yosys's count: `fpga/tests/synthesis.rs` holds them equal), before minutes of
-/// synthesis; and an iCE40 board, whose small core does not fit yet with its host port (as
-/// measured: docs/boards.md, "The iCEBreaker").
+/// synthesis. (The logic is checked after synthesis, against yosys's count.)
 pub fn check_fits(board: &Board) -> Result<(), ToolError> {
-    if board.family == Family::Ice40 {
-        return Err(ToolError::Output {
-            path: PathBuf::from(format!("boards/{}.toml", board.name)),
-            message: "Monorail builds ECP5 and Gowin bitstreams only so far: the iCE40UP5K's \
-                      core, the small core, does not fit it yet with its host port and the UART \
-                      (nextpnr packs it into more logic cells than the device has; \
-                      docs/boards.md, \"The iCEBreaker\"); `monorail cosim --target \
-                      icebreaker` runs it in simulation, and `monorail boards` lists the boards \
-                      that have bitstreams"
-                .into(),
-        });
-    }
     let overflows = board.target.device_overflows();
     if overflows.is_empty() {
         return Ok(());
@@ -506,8 +493,13 @@ pub fn build(
             message: format!("the target {} has no [device]", board.target.name),
         })?;
     check_fits(board)?;
-    // The model's images, all read and checked before any tool runs.
-    let specs = memory_images(&board.target);
+    // The model's images, all read and checked before any tool runs. The small core's memories
+    // start empty (its model is loaded over the UART): its bitstream holds none.
+    let specs = if board.target.core == Core::Small {
+        Vec::new()
+    } else {
+        memory_images(&board.target)
+    };
     let mut models = Vec::with_capacity(specs.len());
     for spec in &specs {
         let path = design.join(&spec.file);
@@ -566,12 +558,17 @@ pub fn build(
     }
     let (dir, step) = place_and_route(board, &synthesis, build, options, progress)?;
     progress(Progress::Step(&step));
-    let (model_dir, weights, idcode) = if board.family == Family::Gowin {
-        let (model_dir, weights) =
-            swap_and_pack_gowin(&dir, device, &placeholders, &models, progress)?;
-        (model_dir, weights, None)
-    } else {
-        swap_and_pack(&dir, &device.part, &placeholders, &models, progress)?
+    let (model_dir, weights, idcode) = match board.family {
+        Family::Gowin => {
+            let (model_dir, weights) =
+                swap_and_pack_gowin(&dir, device, &placeholders, &models, progress)?;
+            (model_dir, weights, None)
+        }
+        Family::Ice40 => {
+            let (packed_dir, nothing) = pack_ice40(&dir, progress)?;
+            (packed_dir, nothing, None)
+        }
+        Family::Ecp5 => swap_and_pack(&dir, &device.part, &placeholders, &models, progress)?,
     };
     let file = model_dir.join(packed_file(board.family));
     let dfu = match board.dfu {
@@ -603,7 +600,8 @@ fn placeholder_design(
 ) -> Result<PathBuf, ToolError> {
     for entry in std::fs::read_dir(design).map_err(io(design))?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".hex") && !images.iter().any(|p| p.spec.file == name) {
+        let read = images.iter().any(|p| p.spec.file == name);
+        if name.ends_with(".hex") && !read && board.target.core != Core::Small {
             return Err(ToolError::Output {
                 path: entry.path(),
                 message: format!(
@@ -999,6 +997,67 @@ fn swap_and_pack_gowin(
 
 /// The Gowin packer (Apycula's).
 const GOWIN_PACK: &str = "gowin_pack";
+
+/// The iCE40 packer (Project IceStorm's).
+const ICEPACK: &str = "yowasp-icepack";
+
+/// Pack the routed iCE40 design in `routed` into `packed-<hash>` there, or reuse that folder.
+/// Nothing is swapped: the iCE40's core is the small core, whose memories start empty and are
+/// loaded over the UART (`monorail chat` does it first), so its bitstream holds no weights.
+fn pack_ice40(
+    routed: &Path,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<(PathBuf, Swap), ToolError> {
+    let routed_file = routed_file(Family::Ice40);
+    let packed = packed_file(Family::Ice40);
+    let args = [routed_file, packed];
+    let command = format!("{ICEPACK} {}", args.join(" "));
+    let dir = routed.join(format!("packed-{:016x}", fnv(&[command.as_bytes()])));
+    let nothing = Swap {
+        memories: 0,
+        slices: 0,
+        block_rams: 0,
+        copies: Default::default(),
+    };
+    let step = |seconds: f64, reused: bool| Step {
+        name: "pack",
+        seconds,
+        reused,
+        log: dir.join(log_name("pack")),
+    };
+    if dir.join(packed).is_file() {
+        progress(Progress::Step(&step(0.0, true)));
+        return Ok((dir.clone(), nothing));
+    }
+    let partial = staging(&dir)?;
+    let source = routed.join(routed_file);
+    let local = partial.join(routed_file);
+    if std::fs::hard_link(&source, &local).is_err() {
+        std::fs::copy(&source, &local).map_err(io(&local))?;
+    }
+    let script_path = partial.join("build.sh");
+    let script = format!(
+        "#!/bin/sh\n# The bitstream, as `monorail bitstream` built it: the routed design of the \
+         folder above\n# packed (the small core's memories start empty: no weights are \
+         swapped in). Replays with\n# the pinned tools (scripts/setup-tools.sh installs them \
+         into .tools/venv/bin; put that\n# folder on PATH).\nset -eu\ncd \"$(dirname \"$0\")\"\n\
+         [ -f ../{routed_file} ] || ../build.sh\ncp ../{routed_file} {routed_file}\n\n# pack\n\
+         {command} > {} 2>&1\n",
+        log_name("pack")
+    );
+    write_script(&script_path, &script).map_err(io(&script_path))?;
+    let t = Instant::now();
+    run(
+        "pack",
+        &find(ICEPACK)?,
+        &args,
+        &partial,
+        &partial.join(log_name("pack")),
+    )?;
+    publish(&partial, &dir)?;
+    progress(Progress::Step(&step(t.elapsed().as_secs_f64(), false)));
+    Ok((dir, nothing))
+}
 
 /// The carry-chain heads that nextpnr 0.11.1 (himbaechel, Gowin) gets wrong, corrected in its
 /// routed JSON netlist: how many. For a chain whose carry-in comes from logic its packer adds a
@@ -1413,8 +1472,6 @@ mod tests {
             .unwrap_err()
             .to_string()
         };
-        let e = refused(&Board::builtin("icebreaker").unwrap());
-        assert!(e.contains("ECP5 and Gowin bitstreams only"), "{e}");
         // A core larger than its board's FPGA, by the contract's estimate.
         let e = refused(&Board::builtin("tangnano-9k").unwrap());
         assert!(
@@ -1435,6 +1492,10 @@ mod tests {
             e.contains("program.hex") && e.contains("line 1: 3 hex digits"),
             "{e}"
         );
+        // The small core's bitstream holds no image (its memories start empty): the images in
+        // its folder are not read, and what stops it here is the missing top.v.
+        let e = refused(&Board::builtin("icebreaker").unwrap());
+        assert!(e.contains("top.v") && !e.contains("program.hex"), "{e}");
         assert!(std::fs::read_dir(build.path()).unwrap().next().is_none());
     }
 

@@ -337,10 +337,34 @@ fn clocking(board: &Board, top_for: TopFor) -> Result<(String, String), BoardTop
             );
             Ok(("clk".to_string(), text))
         }
-        Family::Ice40 => Err(refuse(
-            " (Monorail has no PLL for this family yet: give the target the board's clock)"
-                .to_string(),
-        )),
+        Family::Ice40 => {
+            // The iCE40's PLL makes 16 MHz and more: a slower core clock is the oscillator's
+            // divided by a power of two, a counter's top bit on a global buffer.
+            let ratio = have / want;
+            if ratio * want != have || !ratio.is_power_of_two() || ratio > 1 << 8 {
+                return Err(refuse(
+                    " (Monorail makes an iCE40 core clock by dividing the oscillator's by a \
+                     power of two up to 256; it drives no iCE40 PLL yet)"
+                        .to_string(),
+                ));
+            }
+            let bits = ratio.trailing_zeros();
+            let text = format!(
+                r#"    // The oscillator's {have_mhz} MHz divided by {ratio}: {out_mhz} MHz, a counter's top bit on a global buffer.
+    reg [{top}:0] clock_divider = {bits}'d0;
+    always @(posedge clk) clock_divider <= clock_divider + {bits}'d1;
+    SB_GB clock_buffer (
+        .USER_SIGNAL_TO_GLOBAL_BUFFER(clock_divider[{top}]),
+        .GLOBAL_BUFFER_OUTPUT(core_clock)
+    );
+    assign clock_locked = 1'b1;
+"#,
+                have_mhz = mhz(have as f64),
+                out_mhz = mhz(want as f64),
+                top = bits - 1,
+            );
+            Ok(("clk".to_string(), text))
+        }
     }
 }
 
@@ -739,5 +763,38 @@ mod tests {
                 .contains("3000000 baud: the core's 12000000 Hz clock gives fewer than 8 cycles"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_ice40_core_clock_is_the_oscillator_divided_by_a_power_of_two() {
+        let mut board = Board::builtin("icebreaker").unwrap();
+        let core = Design {
+            target: board.target.name.clone(),
+            verilog: String::new(),
+        };
+        // The iCEBreaker's 6 MHz: the 12 MHz oscillator halved, on a global buffer.
+        assert_eq!(
+            (board.clock_hz, board.target.clock_hz),
+            (12_000_000, 6_000_000)
+        );
+        let v = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap();
+        assert!(v.contains("reg [0:0] clock_divider = 1'd0;"), "{v}");
+        assert!(
+            v.contains(".USER_SIGNAL_TO_GLOBAL_BUFFER(clock_divider[0])"),
+            "{v}"
+        );
+        board.target.clock_hz = 3_000_000;
+        let v = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap();
+        assert!(v.contains("reg [1:0] clock_divider = 2'd0;"), "{v}");
+        // The oscillator's own clock: no divider.
+        board.target.clock_hz = 12_000_000;
+        let v = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap();
+        assert!(v.contains("assign core_clock = clk;") && !v.contains("clock_divider"));
+        // Not a power of two below it: refused, saying what Monorail makes.
+        for hz in [5_000_000, 24_000_000] {
+            board.target.clock_hz = hz;
+            let e = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap_err();
+            assert!(e.to_string().contains("by a power of two"), "{hz}: {e}");
+        }
     }
 }

@@ -85,15 +85,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
         loaded.name,
         written.dir.display()
     );
-    println!(
-        "running yosys, nextpnr, the weights swap ({}) and the packer (minutes; each step's log \
-         is kept)...",
-        if board.family == Family::Ecp5 {
-            "ecpbram"
-        } else {
-            "Monorail's own"
-        }
-    );
+    let swap = match board.family {
+        Family::Ecp5 => "the weights swap (ecpbram), ",
+        Family::Gowin => "the weights swap (Monorail's own), ",
+        // The small core's memories start empty: `chat` loads the model over the UART.
+        Family::Ice40 => "",
+    };
+    println!("running yosys, nextpnr, {swap}and the packer (minutes; each step's log is kept)...");
     if let Some(note) = &board.no_bitstream_yet {
         eprintln!(
             "monorail: warning: {}: no bitstream yet: {note} (running the tools anyway{})",
@@ -216,23 +214,30 @@ pub fn run(args: Args) -> Result<(), CliError> {
 /// per second it projects from the compiler's `cycles` a token.
 fn print_made(made: &Bitstream, cycles: &[u64]) {
     let w = &made.weights;
-    let copies: Vec<String> = w
-        .copies
-        .iter()
-        .map(|(file, n)| format!("{file} held {n} times"))
-        .collect();
-    println!(
-        "weights: {} bit slices of {} memory images swapped into {} block RAMs of the routed \
-         design, each checked{}",
-        w.slices,
-        w.memories,
-        w.block_rams,
-        if copies.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", copies.join(", "))
-        }
-    );
+    if w.memories == 0 {
+        println!(
+            "weights: none in the bitstream: the small core's memories start empty, and \
+             `monorail chat` loads the model over the UART first"
+        );
+    } else {
+        let copies: Vec<String> = w
+            .copies
+            .iter()
+            .map(|(file, n)| format!("{file} held {n} times"))
+            .collect();
+        println!(
+            "weights: {} bit slices of {} memory images swapped into {} block RAMs of the \
+             routed design, each checked{}",
+            w.slices,
+            w.memories,
+            w.block_rams,
+            if copies.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", copies.join(", "))
+            }
+        );
+    }
     println!(
         "{:<16} {:>8} {:>10} {:>6}",
         "resource", "used", "available", "share"

@@ -896,7 +896,7 @@ mod tests {
         let err = slow.unwrap_err().to_string();
         assert!(
             err.contains(
-                "board icebreaker: 3000000 baud: the core's 12000000 Hz clock gives fewer than 8"
+                "board icebreaker: 3000000 baud: the core's 6000000 Hz clock gives fewer than 8"
             ),
             "{err}"
         );
@@ -991,7 +991,7 @@ mod tests {
             assert!(e.contains(want), "{edit}: {e}");
         }
         assert!(err(&raw(""), None).contains("no such file"));
-        // The iCEBreaker's 12 MHz core clock gives 4 cycles a bit at 3 Mbaud.
+        // The iCEBreaker's 6 MHz core clock gives 2 cycles a bit at 3 Mbaud.
         let text = BUILTIN_BOARDS[0].1.replace("115_200", "3_000_000");
         let ice = RawBoard::parse("b.toml", &text).unwrap();
         let e = err(&ice, Some(BUILTIN_CONSTRAINTS[0].1));

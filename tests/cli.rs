@@ -1659,6 +1659,21 @@ fn report_resource(stdout: &str, name: &str) -> (u64, u64) {
     (n[0], n[1])
 }
 
+/// `monorail bitstream --board BOARD --strict-timing -o OUT [EXTRA...]` with the pinned open
+/// tools, which must succeed: its stdout and stderr.
+fn strict_bitstream(board: &str, out: &Path, extra: &[&str]) -> (String, String) {
+    let output = monorail()
+        .args(["bitstream", "--board", board, "--strict-timing", "-o"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
 /// `monorail bitstream --board BOARD [--target T] --strict-timing -o OUT` with the pinned open
 /// tools, held to its report: every resource within the device, the block RAMs and multipliers
 /// the contract estimates, the target's clock met, each step run or reused, every placeholder's
@@ -1670,15 +1685,8 @@ fn bitstream_meets_its_report(
     part: &str,
     out: &Path,
 ) -> (String, Vec<u8>) {
-    let output = monorail()
-        .args(["bitstream", "--board", board, "--strict-timing", "-o"])
-        .arg(out)
-        .args(carrying.into_iter().flat_map(|t| ["--target", t]))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let extra: Vec<&str> = carrying.into_iter().flat_map(|t| ["--target", t]).collect();
+    let (stdout, stderr) = strict_bitstream(board, out, &extra);
     let mut board = monorail_contract::board::Board::builtin(board).unwrap();
     if let Some(target) = carrying {
         board = board
@@ -1782,20 +1790,7 @@ fn bitstream_builds_the_ulx3s_25f_board_and_meets_its_clock() {
 #[test]
 fn bitstream_builds_the_tang_nano_20k_board_and_meets_its_clock() {
     let out = TempDir::new().unwrap();
-    let output = monorail()
-        .args([
-            "bitstream",
-            "--board",
-            "tangnano-20k",
-            "--strict-timing",
-            "-o",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, _) = strict_bitstream("tangnano-20k", out.path(), &[]);
     assert!(
         stdout.contains("tangnano-20k: target gw2a-18, built-in tales-nano"),
         "{stdout}"
@@ -1883,27 +1878,14 @@ fn bitstream_builds_the_tang_nano_20k_board_and_meets_its_clock() {
 }
 
 /// The iCEBreaker's bitstream: the small core behind its host port and the UART on the
-/// iCE40UP5K (yosys, nextpnr-ice40 and icepack; about six minutes the first time), held to its
+/// iCE40UP5K (yosys, nextpnr-ice40 and icepack; about four minutes the first time), held to its
 /// report: the block RAMs, SPRAMs and multipliers the contract estimates, the logic within the
 /// device, the target's clock met, and no weights in it (the small core's memories start empty:
 /// `chat` loads the model over the UART).
 #[test]
 fn bitstream_builds_the_icebreaker_board_and_meets_its_clock() {
     let out = TempDir::new().unwrap();
-    let output = monorail()
-        .args([
-            "bitstream",
-            "--board",
-            "icebreaker",
-            "--strict-timing",
-            "-o",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, _) = strict_bitstream("icebreaker", out.path(), &[]);
     let board = monorail_contract::board::Board::builtin("icebreaker").unwrap();
     let target = &board.target;
     let estimate = target.small_core_estimate().unwrap();

@@ -457,8 +457,19 @@ const PACKED_GOWIN: &str = "top.fs";
 
 /// Refuse a board whose core cannot fit its FPGA, by the contract's estimate of block RAMs and
 /// multipliers (yosys's count: `fpga/tests/synthesis.rs` holds them equal), before minutes of
-/// synthesis. (The logic is checked after synthesis, against yosys's count.)
+/// synthesis (the logic is checked after synthesis, against yosys's count); and a wide core on
+/// an iCE40, whose flow swaps no weights in.
 pub fn check_fits(board: &Board) -> Result<(), ToolError> {
+    if board.family == Family::Ice40 && board.target.core != Core::Small {
+        return Err(ToolError::Output {
+            path: PathBuf::from(format!("targets/{}.toml", board.target.name)),
+            message: "an iCE40 bitstream carries the small core only (`core = \"small\"`, whose \
+                      model is loaded over the UART): Monorail swaps no weights into the iCE40's \
+                      block RAMs, and the wide core's register file is distributed RAM, which \
+                      the iCE40 does not have"
+                .into(),
+        });
+    }
     let overflows = board.target.device_overflows();
     if overflows.is_empty() {
         return Ok(());
@@ -1494,8 +1505,13 @@ mod tests {
         );
         // The small core's bitstream holds no image (its memories start empty): the images in
         // its folder are not read, and what stops it here is the missing top.v.
-        let e = refused(&Board::builtin("icebreaker").unwrap());
+        let mut ice = Board::builtin("icebreaker").unwrap();
+        let e = refused(&ice);
         assert!(e.contains("top.v") && !e.contains("program.hex"), "{e}");
+        // A wide core on it: its images would not be swapped in.
+        ice.target.core = monorail_contract::target::Core::Wide;
+        let e = refused(&ice);
+        assert!(e.contains("carries the small core only"), "{e}");
         assert!(std::fs::read_dir(build.path()).unwrap().next().is_none());
     }
 

@@ -7,7 +7,8 @@
 // memory, where the program lies after the vector space; its opcode looked up in the dispatch
 // table; its routine's first word read from the ROM), then 2 cycles a micro-operation:
 //   R: the micro-word is there; the register file, the vector memory and the matrix memory are
-//      read at its addresses, and the previous operation's result is written;
+//      read at its addresses, the previous operation's result is written, and the
+//      instruction's field and the ALU's function are taken (registered for E);
 //   E: the operation computes (the ALU registers its result), pointers and counters move, and
 //      the ROM reads the next word.
 // The result of E is written to the register file in the next cycle; a read of that register
@@ -16,21 +17,20 @@
 // While idle the memories and the registers are open to the host (load and inspect), and the
 // instruction register holds the elements of a program word the host reads (`host_capture`
 // stores the vector memory's output as element `host_element`; `held_elements` shows the
-// first three), so that the host port's adapter needs no register of its own. `start`
-// runs a token step (at `start_pos` with `start_token`, both held until `done`): @START_CYCLES@
-// cycles that clear the ISA's registers, one a cycle (r1 to the position and r2 to the token),
-// then instruction 0 to `end`, which leaves the next token and
-// the cycles. `start_one` runs instruction 0 alone on the registers as they are (the block
-// tests use it).
+// first three), so that the host port's adapter needs no register of its own. `start` runs a
+// token step (at `start_pos` with `start_token`, both held until `done`): @START_CYCLES@ cycles
+// that clear the ISA's registers, one a cycle (r1 to the position and r2 to the token), then
+// instruction 0 to `end`, which leaves the next token and the cycles. `start_one` runs
+// instruction 0 alone on the registers as they are (the block tests use it).
 //
 // The trace says each instruction's issue and completion cycles in its completion cycle (the
 // co-simulation checks them against the timing rules and reads the model's values then);
 // the debug ports read the registers and the memories at any time, in simulation only.
 module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, done, aborted,
     out_token, out_cycles, mem_addr, vector_write, matrix_write, vector_wdata, matrix_wdata,
-    vector_rdata, matrix_rdata, host_capture, host_element, held_elements, reg_addr, reg_write, reg_wdata, reg_rdata, trace_issue,
-    trace_index, trace_start, trace_complete, now, dbg_reg, dbg_reg_data, dbg_vaddr, dbg_vdata,
-    dbg_maddr, dbg_mlane, dbg_mdata);
+    vector_rdata, matrix_rdata, host_capture, host_element, held_elements, reg_addr, reg_write,
+    reg_wdata, reg_rdata, trace_issue, trace_index, trace_start, trace_complete, now, dbg_reg,
+    dbg_reg_data, dbg_vaddr, dbg_vdata, dbg_maddr, dbg_mlane, dbg_mdata);
     input wire clock;
     input wire reset;
     input wire start;

@@ -139,8 +139,8 @@ impl MachineArgs {
 #[derive(clap::Args)]
 pub struct ModelArgs {
     /// llama2.c checkpoint (legacy v0, ak42 v1 or v2 Q8_0), or the name of a built-in model
-    /// (tales-260k, tales-nano); default: the built-in tales-260k, or on a machine that cannot
-    /// hold it the first built-in model that it holds (tales-nano).
+    /// (tales-260k, tales-nano, tales-pico); default: the built-in tales-260k, or on a machine
+    /// that cannot hold it the first built-in model that it holds (tales-nano, then tales-pico).
     #[arg(long, short = 'm', value_name = "FILE")]
     pub model: Option<PathBuf>,
     /// llama2.c tokenizer.bin (required with --model; the built-in model has its own).

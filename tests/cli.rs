@@ -643,7 +643,7 @@ fn bad_flags_are_refused() {
     );
     refused(
         &["run", "-m", "tales-999"],
-        &["tales-999: no such file, nor a built-in model (tales-260k, tales-nano)"],
+        &["tales-999: no such file, nor a built-in model (tales-260k, tales-nano, tales-pico)"],
     );
     let tmp = TempDir::new().unwrap();
     let bare = tmp.path().join("mytarget");

@@ -32,7 +32,7 @@ macro_rules! builtin {
 }
 
 /// Every built-in model; the first is the default.
-pub const MODELS: [BuiltinModel; 2] = [
+pub const MODELS: [BuiltinModel; 3] = [
     builtin!(
         "tales-260k",
         "the stories260K shape trained on the project's stories"
@@ -40,6 +40,10 @@ pub const MODELS: [BuiltinModel; 2] = [
     builtin!(
         "tales-nano",
         "a 2-layer, 32-wide sibling trained on the same stories"
+    ),
+    builtin!(
+        "tales-pico",
+        "a 2-layer, 16-wide sibling with 320 tokens, for the Tang Nano 9K"
     ),
 ];
 

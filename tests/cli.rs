@@ -295,6 +295,16 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
         .assert()
         .success()
         .stdout(predicate::str::contains("PASS: 3 positions"));
+    // The Tang Nano 9K's small core (its register file distributed RAM) with the model that
+    // its target holds, `tales-pico`, taken without --model.
+    monorail()
+        .args(["cosim", "--target", "gw1n-9", "-n", "6"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("tales-pico")
+                .and(predicate::str::contains("PASS: 6 positions")),
+        );
     monorail()
         .args([
             "cosim",
@@ -1075,15 +1085,17 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
     );
     // A target whose core does not fit its device is generated, and says what it lacks.
     monorail()
-        .args(["gen", "--target", "gw1n-9", "--model"])
-        .arg(fixtures().join("synthetic-a.bin"))
-        .arg("-z")
-        .arg(fixtures().join("tokenizer.bin"))
-        .arg("-o")
+        .args(["gen", "--target"])
+        .arg(too_large_for_the_9k(tmp.path()))
+        .args(["--model", "tales-nano", "--context", "16", "-o"])
         .arg(tmp.path().join("gw1n"))
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains("does not fit"));
+        .success()
+        .stdout(
+            predicate::str::contains("does not fit: the memories need")
+                .and(predicate::str::contains("but the GW1N-9C has 26")),
+        );
+    assert!(tmp.path().join("gw1n/top.v").is_file());
     // The small core: its top, the host port in front of the core's RTL.
     let out = monorail()
         .args(["gen", "--target", "icebreaker", "-o"])
@@ -1265,7 +1277,6 @@ fn boards_lists_every_board_with_its_target_and_pins() {
             );
         }
     }
-    assert!(text.contains("but the GW1N-9C has 26"), "{text}");
     // A board whose core fits the contract's estimate (block RAMs, multipliers) but whose
     // bitstream does not build says what is known: the ULX3S-85F's 64-lane core.
     let ulx3s = monorail_contract::board::Board::builtin("ulx3s-85f").unwrap();
@@ -1311,10 +1322,18 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         &["ulx3s-45f:", "does not fit"],
     );
     // A core larger than its board's FPGA: refused before any tool, with what it lacks.
+    let tmp = tempfile::tempdir().unwrap();
+    let large = too_large_for_the_9k(tmp.path());
     refused(
-        &["bitstream", "--board", "tangnano-9k"],
         &[
-            "tangnano-9k: targets/gw1n-9.toml: the gw1n-9 core does not fit",
+            "bitstream",
+            "--board",
+            "tangnano-9k",
+            "--target",
+            large.to_str().unwrap(),
+        ],
+        &[
+            "tangnano-9k: targets/gw2a-18-on-9k.toml: the gw2a-18-on-9k core does not fit",
             "need 46 block RAMs",
             "monorail boards",
         ],
@@ -1574,6 +1593,14 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
         4,
     );
     assert!(stderr.contains("loaded in"), "{stderr}");
+    // The Tang Nano 9K's small core with its built-in model, `tales-pico` (at 750 kbaud, 36
+    // cycles a bit of its 27 MHz clock).
+    let stderr = simulated_board_tells_the_golden_story(
+        &["tangnano-9k", "--baud", "750000"],
+        "tales-pico",
+        12,
+    );
+    assert!(stderr.contains("loaded in"), "{stderr}");
     // A port that is not there: the port named, exit status 1.
     let output = monorail()
         .args([
@@ -1627,21 +1654,38 @@ fn simulated_board_tells_the_golden_story(board: &[&str], model: &str, steps: us
 
 /// The Tang Nano 20K's core tells the golden story through its simulated board top (at the
 /// target's 81 MHz, which the rPLL makes on the board, and 115,200 baud): 32 registers and 16
-/// partial sums in distributed RAM. A board whose FPGA cannot hold its core (the Tang Nano 9K's)
-/// is refused before the port is opened.
+/// partial sums in distributed RAM. A core that the board's FPGA cannot hold (the 20K's on the
+/// 9K) is refused before the port is opened.
 #[test]
 fn chat_runs_the_tang_nano_20k_core_in_simulation_and_refuses_a_board_too_small() {
     simulated_board_tells_the_golden_story(&["tangnano-20k"], "tales-nano", 20);
+    let tmp = tempfile::tempdir().unwrap();
+    let large = too_large_for_the_9k(tmp.path());
     refused(
         &[
             "chat",
             "--board",
             "tangnano-9k",
+            "--target",
+            large.to_str().unwrap(),
             "--port",
             "/dev/monorail-none",
         ],
         &["does not fit the board's FPGA", "the GW1N-9C has 26"],
     );
+}
+
+/// A target file in `dir`: the Tang Nano 20K's wide core on the 9K's GW1N-9C, which it does not
+/// fit (46 block RAMs of 26).
+fn too_large_for_the_9k(dir: &Path) -> PathBuf {
+    let text = include_str!("../targets/gw2a-18.toml")
+        .replace("name = \"gw2a-18\"", "name = \"gw2a-18-on-9k\"")
+        .replace("part = \"GW2A-18C\"", "part = \"GW1N-9C\"")
+        .replace("block_rams = 46", "block_rams = 26");
+    assert!(text.contains("GW1N-9C") && text.contains("gw2a-18-on-9k"));
+    let path = dir.join("gw2a-18-on-9k.toml");
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// A resource's row of `monorail bitstream`'s report: (used, available).
@@ -1875,6 +1919,65 @@ fn bitstream_builds_the_tang_nano_20k_board_and_meets_its_clock() {
         log.contains(&format!("{} carry-chain heads fed from logic", heads.len())),
         "{log}"
     );
+}
+
+/// The Tang Nano 9K's bitstream: the small core behind its host port and the UART on the
+/// GW1N-9C (yosys, nextpnr-himbaechel and gowin_pack; about seven minutes the first time), held
+/// to its report: the block RAMs (its memories among them: the GW1N-9C has no SPRAM) and the
+/// multipliers the contract estimates, the logic within the device, the oscillator's clock met,
+/// and no weights in it (`chat` loads the built-in `tales-pico` over the UART).
+#[test]
+fn bitstream_builds_the_tang_nano_9k_board_and_meets_its_clock() {
+    let out = TempDir::new().unwrap();
+    let (stdout, _) = strict_bitstream("tangnano-9k", out.path(), &[]);
+    assert!(
+        stdout.contains("tangnano-9k: target gw1n-9, built-in tales-pico"),
+        "{stdout}"
+    );
+    let board = monorail_contract::board::Board::builtin("tangnano-9k").unwrap();
+    let target = &board.target;
+    let estimate = target.small_core_estimate().unwrap();
+    let device = target.device.as_ref().unwrap();
+    assert_eq!(
+        report_resource(&stdout, "BSRAM"),
+        (estimate.block_rams() as u64, u64::from(device.block_rams)),
+        "{stdout}"
+    );
+    let multipliers =
+        report_resource(&stdout, "MULT18X18").0 + report_resource(&stdout, "MULT9X9").0.div_ceil(2);
+    assert_eq!(multipliers as usize, estimate.multipliers, "{stdout}");
+    for name in ["LUT4", "ALU", "DFF", "RAM16SDP4"] {
+        let (used, available) = report_resource(&stdout, name);
+        assert!(used <= available, "{name}: {stdout}");
+    }
+    // The oscillator drives the core: no rPLL.
+    assert_eq!(target.clock_hz, board.clock_hz);
+    assert!(!stdout.contains("\nrPLL "), "{stdout}");
+    let mhz = target.clock_hz / 1_000_000;
+    assert!(
+        stdout.contains(&format!("against the target's {mhz} MHz: met"))
+            && stdout.contains(&format!("tokens/s at {mhz} MHz")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("weights: none in the bitstream") && !stdout.contains("swapped into"),
+        "{stdout}"
+    );
+    let fs = out.path().join("top.fs");
+    assert!(
+        stdout.contains(&format!(
+            "load it (not part of Monorail): openFPGALoader -b tangnano9k {}",
+            fs.display()
+        )),
+        "{stdout}"
+    );
+    // gowin_pack's bitstream: text, one configuration frame of '0' and '1' a line.
+    let frames = std::fs::read_to_string(&fs).unwrap();
+    let frames: Vec<&str> = frames.lines().filter(|l| !l.starts_with("//")).collect();
+    assert!(frames.len() > 1000, "{} frames", frames.len());
+    assert!(frames
+        .iter()
+        .all(|l| !l.is_empty() && l.chars().all(|c| c == '0' || c == '1')));
 }
 
 /// The iCEBreaker's bitstream: the small core behind its host port and the UART on the

@@ -315,7 +315,7 @@ fn crowded(board: &Board, synthesis: &Synthesis) -> Option<String> {
         .collect();
     (!full.is_empty()).then(|| {
         format!(
-            "the design takes {} (yosys's count): nextpnr may take hours to route it, or fail",
+            "the design takes {} (yosys's count): place and route may take long, or fail",
             full.join(" and ")
         )
     })
@@ -1483,10 +1483,16 @@ mod tests {
             .unwrap_err()
             .to_string()
         };
-        // A core larger than its board's FPGA, by the contract's estimate.
-        let e = refused(&Board::builtin("tangnano-9k").unwrap());
+        // A core larger than its board's FPGA, by the contract's estimate: the Tang Nano 20K's
+        // on the 9K.
+        let nine = Board::builtin("tangnano-9k").unwrap();
+        let e = refused(
+            &nine
+                .carrying(monorail_contract::target::Target::builtin("gw2a-18").unwrap())
+                .unwrap(),
+        );
         assert!(
-            e.contains("targets/gw1n-9.toml")
+            e.contains("targets/gw2a-18.toml")
                 && e.contains("does not fit the board's FPGA")
                 && e.contains("the GW1N-9C has 26"),
             "{e}"

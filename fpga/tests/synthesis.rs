@@ -244,3 +244,47 @@ fn the_small_core_synthesises_into_the_ice40up5k_as_estimated() {
         }
     }
 }
+
+/// The small core for the Tang Nano 9K (`synth_gowin`), in the board top: the block RAMs (the
+/// memories with the micro-program and the tables) and the multipliers that
+/// `Target::small_core_estimate` says, the register file in distributed RAM, and the LUT4
+/// sites within the device's (nextpnr then places it: `tests/cli.rs` builds the bitstream).
+#[test]
+fn the_small_core_synthesises_into_the_gw1n_9c_as_estimated() {
+    let board = Board::builtin("tangnano-9k").unwrap();
+    let target = &board.target;
+    let device = target.device.clone().unwrap();
+    let estimate = target.small_core_estimate().unwrap();
+    assert!(
+        !estimate.in_spram && estimate.registers == 0,
+        "{estimate:?}"
+    );
+    let design = monorail_hw::generate(target);
+    let verilog = board_top(&board, &design, TopFor::Synthesis, board.uart_baud).unwrap();
+    let dir = build_root().join("gen").join("small-board-tangnano-9k");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("top.v"), verilog).unwrap();
+    let s = synthesize(&dir, &device, &build_root()).unwrap_or_else(|e| panic!("{e}"));
+    let multipliers = s.count("MULT18X18") + s.count("MULT9X9").div_ceil(2);
+    eprintln!(
+        "small board top on the {}: {} LUT4 sites ({} LUTs, carry cells and distributed RAMs, \
+         {} lone flip-flops), {} BSRAM, {} RAM16SDP4, {} MULT18X18, {} MULT9X9",
+        device.part,
+        s.gowin_sites(),
+        s.gowin_luts(),
+        s.lone_flip_flops,
+        s.gowin_block_rams(),
+        s.count("RAM16SDP4"),
+        s.count("MULT18X18"),
+        s.count("MULT9X9"),
+    );
+    assert_eq!(s.gowin_block_rams() as usize, estimate.block_rams());
+    assert_eq!(multipliers as usize, estimate.multipliers);
+    assert!(
+        s.gowin_sites() <= u64::from(device.luts),
+        "{} LUT4 sites of the {}'s {}",
+        s.gowin_sites(),
+        device.part,
+        device.luts
+    );
+}

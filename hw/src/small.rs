@@ -74,9 +74,14 @@ pub fn report(target: &Target) -> Vec<String> {
         format!("small core for {}: {}", target.name, target.description),
         format!(
             "one instruction at a time by a micro-program of {} words of {MICRO_INSTRUCTION_BITS} \
-             bits; {MICRO_REGISTERS} registers of {DATAPATH_BITS} bits (two block-RAM copies); \
+             bits; {MICRO_REGISTERS} registers of {DATAPATH_BITS} bits (two {} copies); \
              {} matrix lanes (8 x 8 multipliers into 32-bit accumulators)",
             p.rom.len(),
+            if target.small_core_registers_distributed() {
+                "distributed-RAM"
+            } else {
+                "block-RAM"
+            },
             target.lanes
         ),
         format!(
@@ -348,6 +353,14 @@ pub fn core(target: &Target, module: &str) -> String {
             ("ALU", alu_module.clone()),
             ("CODES", codes.trim_end().to_string()),
             ("ROM_WORDS", p.rom.len().to_string()),
+            (
+                "RF_STYLE",
+                if target.small_core_registers_distributed() {
+                    "(* ram_style = \"distributed\" *) ".to_string()
+                } else {
+                    String::new()
+                },
+            ),
             ("ROM_INIT", rom_init.trim_end().to_string()),
             ("DISPATCH_INIT", dispatch_init.trim_end().to_string()),
             ("UPC_BITS", upc_bits.to_string()),

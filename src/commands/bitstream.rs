@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use monorail_contract::target::Family;
+use monorail_contract::target::{Core, Family};
 use monorail_fpga::bitstream::{Bitstream, Options, Progress};
 use monorail_hw::board::{board_top, TopFor};
 use monorail_model::checkpoint;
@@ -85,11 +85,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
         loaded.name,
         written.dir.display()
     );
-    let swap = match board.family {
-        Family::Ecp5 => "the weights swap (ecpbram), ",
-        Family::Gowin => "the weights swap (Monorail's own), ",
+    let swap = match (board.target.core, board.family) {
         // The small core's memories start empty: `chat` loads the model over the UART.
-        Family::Ice40 => "",
+        (Core::Small, _) | (_, Family::Ice40) => "",
+        (_, Family::Ecp5) => "the weights swap (ecpbram), ",
+        (_, Family::Gowin) => "the weights swap (Monorail's own), ",
     };
     println!("running yosys, nextpnr, {swap}and the packer (minutes; each step's log is kept)...");
     if let Some(note) = &board.no_bitstream_yet {

@@ -128,14 +128,16 @@ module @MODULE@(clock, reset, start, start_one, start_pos, start_token, busy, do
     wire is_alu = op < FIRST_CODE;
     wire e = state == S_E;
 
-    // ---- the register file: u0 .. u127, two block-RAM copies (ports a and b) ---------------
+    // ---- the register file: u0 .. u127, two copies (ports a and b) ---------------------------
+    // Block RAM on the iCE40; distributed RAM where the family has it, leaving the block RAMs
+    // to the memories.
     // Index latches: u[x[k]] is the register an instruction's register field names.
     reg [5:0] latch [0:3];
     wire [6:0] a_addr = f_a[INDIRECT] ? {1'b0, latch[f_a[1:0]]} : f_a[6:0];
     wire [6:0] b_addr = f_b[INDIRECT] ? {1'b0, latch[f_b[1:0]]} : f_b[6:0];
     wire [6:0] d_addr = f_d[INDIRECT] ? {1'b0, latch[f_d[1:0]]} : f_d[6:0];
-    reg [47:0] rf_a [0:127];
-    reg [47:0] rf_b [0:127];
+    @RF_STYLE@reg [47:0] rf_a [0:127];
+    @RF_STYLE@reg [47:0] rf_b [0:127];
     integer r;
     initial for (r = 0; r < 128; r = r + 1) begin
         rf_a[r] = 48'd0;

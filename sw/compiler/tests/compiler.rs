@@ -476,15 +476,15 @@ fn a_model_that_does_not_fit_is_pointed_to_targets_with_fewer_positions() {
         .load()
         .unwrap();
     let model = QuantModel::quantize(&checkpoint);
-    // The Tang Nano 9K's target holds 112 of the model's 128 positions.
-    let gw1n = Target::builtin("gw1n-9").unwrap();
+    // The Tang Nano 20K's target holds 112 of the model's 128 positions.
+    let gw2a = Target::builtin("gw2a-18").unwrap();
     let all = CompileOptions {
         context: Some(128),
         ..Default::default()
     };
-    let err = compile(&model, &gw1n, all).err().unwrap().to_string();
+    let err = compile(&model, &gw2a, all).err().unwrap().to_string();
     assert!(
-        err.ends_with("; on gw1n-9 it fits with --context 112"),
+        err.ends_with("; on gw2a-18 it fits with --context 112"),
         "{err}"
     );
     let (_, shorter) = err

@@ -655,49 +655,81 @@ const SPRAM_WIDTH: usize = 16;
 
 /// What the small core ([`Core::Small`]) keeps where, as its design plans it
 /// (`docs/small-core.md`): the matrix memory and the vector space (32-bit elements) with the
-/// program in SPRAM; the micro-program, the register file (two copies: two read ports) and the
-/// tables (one ROM) in block RAM; a multiplier per matrix lane and three for the 18 x 18-bit
-/// products (three 16 x 16 ones).
+/// program in SPRAM where the device has it (the iCE40UP5K), else in block RAM; the
+/// micro-program and the tables (one ROM) in block RAM; the register file (two copies: two read
+/// ports) in distributed RAM where the family has it (ECP5, Gowin), else in block RAM; the
+/// multipliers of the lanes' 8 x 8-bit products and of the ALU's 18 x 18-bit one, as the
+/// family's blocks hold them (see [`SmallCoreEstimate::multipliers`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SmallCoreEstimate {
     /// Block RAMs of the micro-program and of its dispatch table (each opcode's routine).
     pub micro_program: usize,
-    /// Block RAMs of the register file.
+    /// Block RAMs of the register file (0 in distributed RAM).
     pub registers: usize,
     /// Block RAMs of the tables.
     pub tables: usize,
-    /// SPRAMs of the matrix memory.
-    pub matrix_sprams: usize,
-    /// SPRAMs of the vector space and the program.
-    pub vector_sprams: usize,
-    /// Multipliers.
+    /// The matrix memory: SPRAMs, or block RAMs where the device has no SPRAM.
+    pub matrix: usize,
+    /// The vector space and the program: SPRAMs, or block RAMs where the device has no SPRAM.
+    pub vector: usize,
+    /// Whether the matrix memory and the vector space are SPRAM.
+    pub in_spram: bool,
+    /// Multipliers, as the device's budget counts them: on the iCE40 a 16 x 16 `SB_MAC16` a
+    /// lane and three for the ALU's product; on the ECP5 an 18 x 18 `MULT18X18D` each; on the
+    /// Gowin an 18 x 18 `MULT18X18` for the ALU's and one for two lanes' (each a `MULT9X9`,
+    /// half of one).
     pub multipliers: usize,
 }
 
 impl SmallCoreEstimate {
     /// All block RAMs.
     pub fn block_rams(&self) -> usize {
-        self.micro_program + self.registers + self.tables
+        let memories = if self.in_spram {
+            0
+        } else {
+            self.matrix + self.vector
+        };
+        self.micro_program + self.registers + self.tables + memories
     }
 
     /// All SPRAMs.
     pub fn sprams(&self) -> usize {
-        self.matrix_sprams + self.vector_sprams
+        if self.in_spram {
+            self.matrix + self.vector
+        } else {
+            0
+        }
+    }
+
+    /// The block RAMs' parts, named: `micro-program 10, registers 6, tables 10`, and the
+    /// memories where they are block RAM.
+    fn block_ram_parts(&self) -> String {
+        let mut parts = format!(
+            "micro-program {}, registers {}, tables {}",
+            self.micro_program, self.registers, self.tables
+        );
+        if !self.in_spram {
+            parts += &format!(
+                ", matrix memory {}, vector space and program {}",
+                self.matrix, self.vector
+            );
+        }
+        parts
     }
 
     /// The estimate against `device`'s budget: `block RAMs 26 of 30 (micro-program 10, ...),
-    /// SPRAMs 4 of 4, multipliers 7 of 8`.
+    /// SPRAMs 4 of 4, multipliers 7 of 8` (SPRAMs only where they are used).
     pub fn against(&self, device: &Device) -> String {
+        let sprams = if self.in_spram {
+            format!("SPRAMs {} of {}, ", self.sprams(), device.sprams())
+        } else {
+            String::new()
+        };
         format!(
-            "block RAMs {} of {} (micro-program {}, registers {}, tables {}), SPRAMs {} of {}, \
-             multipliers {} of {}",
+            "block RAMs {} of {} ({}), {sprams}multipliers {} of {}",
             self.block_rams(),
             device.block_rams,
-            self.micro_program,
-            self.registers,
-            self.tables,
-            self.sprams(),
-            device.sprams(),
+            self.block_ram_parts(),
             self.multipliers,
             device.dsps
         )
@@ -710,19 +742,50 @@ impl Target {
         use crate::micro::{
             program, Table, DATAPATH_BITS, MICRO_INSTRUCTION_BITS, MICRO_REGISTERS,
         };
-        let family = self.device.as_ref()?.family;
-        // Elements of 32 bits: two SPRAMs side by side; an instruction takes four.
+        let device = self.device.as_ref()?;
+        let family = device.family;
         let elements = self.small_core_vector_elements();
+        let in_spram = device.spram_bits.is_some();
+        let (matrix, vector) = if in_spram {
+            // Elements of 32 bits: two SPRAMs side by side.
+            (
+                (self.lanes * 8).div_ceil(SPRAM_WIDTH)
+                    * (self.matrix_words() * SPRAM_WIDTH).div_ceil(SPRAM_BITS),
+                2 * (elements * SPRAM_WIDTH).div_ceil(SPRAM_BITS),
+            )
+        } else {
+            (
+                brams(family, self.lanes * 8, self.matrix_words()),
+                brams(family, 32, elements),
+            )
+        };
+        let registers = if self.small_core_registers_distributed() {
+            0
+        } else {
+            2 * brams(family, DATAPATH_BITS as usize, MICRO_REGISTERS)
+        };
         Some(SmallCoreEstimate {
             micro_program: brams(family, MICRO_INSTRUCTION_BITS as usize, program().rom.len())
                 + brams(family, 16, program().entry.len()),
-            registers: 2 * brams(family, DATAPATH_BITS as usize, MICRO_REGISTERS),
+            registers,
             tables: brams(family, 16, Table::rom_entries()),
-            matrix_sprams: (self.lanes * 8).div_ceil(SPRAM_WIDTH)
-                * (self.matrix_words() * SPRAM_WIDTH).div_ceil(SPRAM_BITS),
-            vector_sprams: 2 * (elements * SPRAM_WIDTH).div_ceil(SPRAM_BITS),
-            multipliers: self.lanes + 3,
+            matrix,
+            vector,
+            in_spram,
+            multipliers: match family {
+                Family::Ice40 => self.lanes + 3,
+                Family::Ecp5 => self.lanes + 1,
+                Family::Gowin => self.lanes.div_ceil(2) + 1,
+            },
         })
+    }
+
+    /// Whether the small core's register file is distributed RAM: where the family has it
+    /// (ECP5, Gowin), which leaves the block RAMs to the memories.
+    pub fn small_core_registers_distributed(&self) -> bool {
+        self.device
+            .as_ref()
+            .is_some_and(|d| d.family != Family::Ice40)
     }
 
     /// The small core's vector memory in 32-bit elements: the vector space, then the program
@@ -911,12 +974,9 @@ impl Target {
         let mut overflows = Vec::new();
         if e.block_rams() > d.block_rams as usize {
             overflows.push(format!(
-                "the small core needs {} block RAMs (micro-program {}, registers {}, tables {}) \
-                 but the {} has {}",
+                "the small core needs {} block RAMs ({}) but the {} has {}",
                 e.block_rams(),
-                e.micro_program,
-                e.registers,
-                e.tables,
+                e.block_ram_parts(),
                 d.part,
                 d.block_rams
             ));
@@ -927,15 +987,15 @@ impl Target {
                 "the small core needs {} SPRAMs (matrix memory {}, vector space and program {}) \
                  but the {} has {sprams}",
                 e.sprams(),
-                e.matrix_sprams,
-                e.vector_sprams,
+                e.matrix,
+                e.vector,
                 d.part
             ));
         }
         if e.multipliers > d.dsps as usize {
             overflows.push(format!(
-                "the small core needs {} multipliers (one per matrix lane, three for its 18-bit \
-                 products) but the {} has {}",
+                "the small core needs {} multipliers (its lanes' products and its ALU's) but \
+                 the {} has {}",
                 e.multipliers, d.part, d.dsps
             ));
         }
@@ -996,7 +1056,25 @@ mod tests {
             "{e:?}"
         );
         assert_eq!((e.registers, e.multipliers), (2 * 3, 4 + 3));
-        assert_eq!((e.matrix_sprams, e.vector_sprams), (2, 2));
+        assert_eq!((e.matrix, e.vector, e.in_spram), (2, 2, true));
+        // The GW1N-9C has no SPRAM: its block RAMs hold the memories too, each at least its
+        // bits in 18-Kbit blocks, and the register file is distributed RAM.
+        let gowin = Target::builtin("gw1n-9").unwrap();
+        assert_eq!(gowin.core, Core::Small);
+        assert_eq!(gowin.device_overflows(), Vec::<String>::new());
+        let g = gowin.small_core_estimate().unwrap();
+        assert!(!g.in_spram && g.sprams() == 0 && g.registers == 0, "{g:?}");
+        assert!(g.matrix * 16 * 1024 >= gowin.matrix_bytes() * 8, "{g:?}");
+        assert!(
+            g.vector * 16 * 1024 >= gowin.small_core_vector_elements() * 32,
+            "{g:?}"
+        );
+        assert_eq!(
+            g.block_rams(),
+            g.micro_program + g.tables + g.matrix + g.vector
+        );
+        // An 18 x 18 multiplier for the ALU, and one for each two lanes' 9 x 9 products.
+        assert_eq!(g.multipliers, 1 + gowin.lanes / 2);
         // The wide core on its device: 30 block RAMs of 256 x 16 bits are too few for the
         // memories' widths, and its 8 multipliers for 4 + 2 x 2 + 7.
         let wide = Target {

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use monorail_contract::board::{Board, GOWIN_DEVICES};
 use monorail_contract::bundle::memory_images;
-use monorail_contract::target::{Core, Device, Family};
+use monorail_contract::target::{Core, Device, Family, Target};
 
 use crate::status::NextpnrStatus;
 use crate::synth::{synthesize_watching, Synthesis};
@@ -455,6 +455,22 @@ const PACKED_ECP5: &str = "top.bit";
 /// gowin_pack's bitstream.
 const PACKED_GOWIN: &str = "top.fs";
 
+/// Where `target` was defined, for an error: `targets/NAME.toml` for a built-in target (on any
+/// board's FPGA), else the target file, which the target does not remember.
+fn target_path(target: &Target) -> PathBuf {
+    match Target::builtin(&target.name) {
+        Ok(builtin)
+            if Target {
+                device: builtin.device.clone(),
+                ..target.clone()
+            } == builtin =>
+        {
+            PathBuf::from(format!("targets/{}.toml", target.name))
+        }
+        _ => PathBuf::from(format!("the target file of `{}`", target.name)),
+    }
+}
+
 /// Refuse a board whose core cannot fit its FPGA, by the contract's estimate of block RAMs and
 /// multipliers (yosys's count: `fpga/tests/synthesis.rs` holds them equal), before minutes of
 /// synthesis (the logic is checked after synthesis, against yosys's count); and a wide core on
@@ -462,7 +478,7 @@ const PACKED_GOWIN: &str = "top.fs";
 pub fn check_fits(board: &Board) -> Result<(), ToolError> {
     if board.family == Family::Ice40 && board.target.core != Core::Small {
         return Err(ToolError::Output {
-            path: PathBuf::from(format!("targets/{}.toml", board.target.name)),
+            path: target_path(&board.target),
             message: "an iCE40 bitstream carries the small core only (`core = \"small\"`, whose \
                       model is loaded over the UART): Monorail swaps no weights into the iCE40's \
                       block RAMs, and the wide core's register file is distributed RAM, which \
@@ -475,7 +491,7 @@ pub fn check_fits(board: &Board) -> Result<(), ToolError> {
         return Ok(());
     }
     Err(ToolError::Output {
-        path: PathBuf::from(format!("targets/{}.toml", board.target.name)),
+        path: target_path(&board.target),
         message: format!(
             "the {} core does not fit the board's FPGA: {}; `monorail boards` lists the boards \
              and their targets",
@@ -1355,7 +1371,8 @@ mod tests {
         assert_eq!(crowded(&board, &cells(26_000, 57)), None);
         let w = crowded(&board, &cells(42_000, 57)).unwrap();
         assert!(
-            w.contains("takes 42000 of the device's 43848 LUT4 (96%") && w.contains("hours"),
+            w.contains("takes 42000 of the device's 43848 LUT4 (96%")
+                && w.contains("may take long"),
             "{w}"
         );
         let w = crowded(&board, &cells(42_000, 104)).unwrap();
@@ -1486,11 +1503,7 @@ mod tests {
         // A core larger than its board's FPGA, by the contract's estimate: the Tang Nano 20K's
         // on the 9K.
         let nine = Board::builtin("tangnano-9k").unwrap();
-        let e = refused(
-            &nine
-                .carrying(monorail_contract::target::Target::builtin("gw2a-18").unwrap())
-                .unwrap(),
-        );
+        let e = refused(&nine.carrying(Target::builtin("gw2a-18").unwrap()).unwrap());
         assert!(
             e.contains("targets/gw2a-18.toml")
                 && e.contains("does not fit the board's FPGA")

@@ -168,7 +168,7 @@ fn load_and_tell(
 
 /// The iCEBreaker's board top: the small core behind the same host port and UART. Its memories
 /// hold nothing at power-on (the iCE40's SPRAMs are not initialised by a bitstream), so the host
-/// link loads `tales-nano` over the UART (at 750 kbaud, 8 cycles a bit of the 6 MHz core) and
+/// link loads `tales-nano` over the UART (at the fastest baud the core keeps: 8 cycles a bit) and
 /// the board then tells the golden model's story, each step in the predicted cycles.
 #[test]
 fn the_icebreaker_board_runs_a_model_loaded_over_its_uart() {
@@ -180,7 +180,8 @@ fn the_icebreaker_board_runs_a_model_loaded_over_its_uart() {
         .bundle;
     // (The small core reads no images: the bundle's, which the board simulation writes, stay
     // out of its memories.)
-    load_and_tell(&board, &bundle, &bundle, quant, &tokenizer, 750_000, 6);
+    let baud = monorail_contract::board::fastest_baud(board.target.clock_hz);
+    load_and_tell(&board, &bundle, &bundle, quant, &tokenizer, baud, 6);
 }
 
 /// The OrangeCrab's button (low while pressed): a short press resets the core, which then

@@ -152,6 +152,15 @@ pub fn uart_rule(clock_hz: u64, baud: u32) -> Result<(), String> {
 /// UART speeds a board file may ask for.
 pub const UART_BAUD_RANGE: std::ops::RangeInclusive<u32> = 1_200..=3_000_000;
 
+/// The fastest UART that a core clocked at `clock_hz` keeps ([`uart_rule`]): a bit of whole
+/// cycles, [`MIN_UART_BIT_CYCLES`] of them or as few more as [`UART_BAUD_RANGE`] allows. The
+/// simulated boards' links run at it, where a bit costs the most simulated cycles.
+pub fn fastest_baud(clock_hz: u64) -> u32 {
+    let fastest = u64::from(*UART_BAUD_RANGE.end());
+    let cycles = MIN_UART_BIT_CYCLES.max(clock_hz.div_ceil(fastest));
+    u32::try_from(clock_hz / cycles).unwrap_or(u32::MAX)
+}
+
 /// A board file as written.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -790,6 +799,30 @@ fn check_ports(file: &str, pins: &[(String, String)], top: &TopPorts) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fastest_baud_keeps_the_rule_and_no_faster_one_does() {
+        let mut clocks: Vec<u64> = Board::builtins()
+            .iter()
+            .map(|b| b.target.clock_hz)
+            .collect();
+        clocks.extend([12_000_000, 48_000_000, 100_000_000, 123_456_789]);
+        for clock_hz in clocks {
+            let baud = fastest_baud(clock_hz);
+            assert_eq!(uart_rule(clock_hz, baud), Ok(()), "{clock_hz} Hz at {baud}");
+            let cycles = uart_bit_cycles(clock_hz, baud);
+            // A bit one cycle shorter is too short, or past the range, or breaks the rule.
+            let shorter = u32::try_from(clock_hz / (cycles - 1)).unwrap_or(u32::MAX);
+            assert!(
+                cycles == MIN_UART_BIT_CYCLES
+                    || shorter > *UART_BAUD_RANGE.end()
+                    || uart_rule(clock_hz, shorter).is_err(),
+                "{clock_hz} Hz: {cycles} cycles a bit"
+            );
+        }
+        // 8 cycles a bit of the iCEBreaker's 6 MHz.
+        assert_eq!(fastest_baud(6_000_000), 750_000);
+    }
 
     #[test]
     fn every_builtin_board_is_valid_and_places_its_ports() {

@@ -43,7 +43,7 @@ pub const MODELS: [BuiltinModel; 3] = [
     ),
     builtin!(
         "tales-pico",
-        "a 2-layer, 16-wide sibling with 320 tokens, for the Tang Nano 9K"
+        "a 2-layer, 16-wide sibling of 64 positions, for the Tang Nano 9K"
     ),
 ];
 

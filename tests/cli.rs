@@ -1885,13 +1885,7 @@ fn bitstream_builds_the_tang_nano_20k_board_and_meets_its_clock() {
             && stdout.contains("each checked"),
         "{stdout}"
     );
-    // gowin_pack's bitstream: text, one configuration frame of '0' and '1' a line.
-    let frames = std::fs::read_to_string(&fs).unwrap();
-    let frames: Vec<&str> = frames.lines().filter(|l| !l.starts_with("//")).collect();
-    assert!(frames.len() > 1000, "{} frames", frames.len());
-    assert!(frames
-        .iter()
-        .all(|l| !l.is_empty() && l.chars().all(|c| c == '0' || c == '1')));
+    gowin_frames(&fs);
     let report: Value =
         serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
     assert!(report["fmax"].as_object().is_some_and(|f| !f.is_empty()));
@@ -1921,6 +1915,43 @@ fn bitstream_builds_the_tang_nano_20k_board_and_meets_its_clock() {
     assert!(
         log.contains(&format!("{} carry-chain heads fed from logic", heads.len())),
         "{log}"
+    );
+}
+
+/// gowin_pack's bitstream at `fs`: text, one configuration frame of '0' and '1' a line.
+fn gowin_frames(fs: &Path) {
+    let frames = std::fs::read_to_string(fs).unwrap();
+    let frames: Vec<&str> = frames.lines().filter(|l| !l.starts_with("//")).collect();
+    assert!(frames.len() > 1000, "{} frames", frames.len());
+    assert!(frames
+        .iter()
+        .all(|l| !l.is_empty() && l.chars().all(|c| c == '0' || c == '1')));
+}
+
+/// What a small core's bitstream report says: the target's clock met and the tokens/s at it,
+/// no weights in the bitstream (`chat` loads them over the UART), and `load` for `file`.
+fn small_core_report(
+    stdout: &str,
+    target: &monorail_contract::target::Target,
+    load: &str,
+    file: &Path,
+) {
+    let mhz = target.clock_hz / 1_000_000;
+    assert!(
+        stdout.contains(&format!("against the target's {mhz} MHz: met"))
+            && stdout.contains(&format!("tokens/s at {mhz} MHz")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("weights: none in the bitstream") && !stdout.contains("swapped into"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "load it (not part of Monorail): {load} {}",
+            file.display()
+        )),
+        "{stdout}"
     );
 }
 
@@ -1956,31 +1987,9 @@ fn bitstream_builds_the_tang_nano_9k_board_and_meets_its_clock() {
     // The oscillator drives the core: no rPLL.
     assert_eq!(target.clock_hz, board.clock_hz);
     assert!(!stdout.contains("\nrPLL "), "{stdout}");
-    let mhz = target.clock_hz / 1_000_000;
-    assert!(
-        stdout.contains(&format!("against the target's {mhz} MHz: met"))
-            && stdout.contains(&format!("tokens/s at {mhz} MHz")),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("weights: none in the bitstream") && !stdout.contains("swapped into"),
-        "{stdout}"
-    );
     let fs = out.path().join("top.fs");
-    assert!(
-        stdout.contains(&format!(
-            "load it (not part of Monorail): openFPGALoader -b tangnano9k {}",
-            fs.display()
-        )),
-        "{stdout}"
-    );
-    // gowin_pack's bitstream: text, one configuration frame of '0' and '1' a line.
-    let frames = std::fs::read_to_string(&fs).unwrap();
-    let frames: Vec<&str> = frames.lines().filter(|l| !l.starts_with("//")).collect();
-    assert!(frames.len() > 1000, "{} frames", frames.len());
-    assert!(frames
-        .iter()
-        .all(|l| !l.is_empty() && l.chars().all(|c| c == '0' || c == '1')));
+    small_core_report(&stdout, target, "openFPGALoader -b tangnano9k", &fs);
+    gowin_frames(&fs);
 }
 
 /// The iCEBreaker's bitstream: the small core behind its host port and the UART on the
@@ -2013,24 +2022,8 @@ fn bitstream_builds_the_icebreaker_board_and_meets_its_clock() {
     );
     let (cells, available) = report_resource(&stdout, "ICESTORM_LC");
     assert!(cells <= available, "{stdout}");
-    let mhz = target.clock_hz / 1_000_000;
-    assert!(
-        stdout.contains(&format!("against the target's {mhz} MHz: met"))
-            && stdout.contains(&format!("tokens/s at {mhz} MHz")),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("weights: none in the bitstream") && !stdout.contains("swapped into"),
-        "{stdout}"
-    );
     let bin = out.path().join("top.bin");
-    assert!(
-        stdout.contains(&format!(
-            "load it (not part of Monorail): iceprog {}",
-            bin.display()
-        )),
-        "{stdout}"
-    );
+    small_core_report(&stdout, target, "iceprog", &bin);
     // icepack's bitstream: the iCE40's synchronisation word near its start.
     let bytes = std::fs::read(&bin).unwrap();
     assert!(

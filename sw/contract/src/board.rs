@@ -154,7 +154,7 @@ pub const UART_BAUD_RANGE: std::ops::RangeInclusive<u32> = 1_200..=3_000_000;
 
 /// The fastest UART that a core clocked at `clock_hz` keeps ([`uart_rule`]): a bit of whole
 /// cycles, [`MIN_UART_BIT_CYCLES`] of them or as few more as [`UART_BAUD_RANGE`] allows. The
-/// simulated boards' links run at it, where a bit costs the most simulated cycles.
+/// simulated boards' links run at it, where a bit costs the fewest simulated cycles.
 pub fn fastest_baud(clock_hz: u64) -> u32 {
     let fastest = u64::from(*UART_BAUD_RANGE.end());
     let cycles = MIN_UART_BIT_CYCLES.max(clock_hz.div_ceil(fastest));

@@ -520,13 +520,9 @@ pub fn build(
             message: format!("the target {} has no [device]", board.target.name),
         })?;
     check_fits(board)?;
-    // The model's images, all read and checked before any tool runs. The small core's memories
-    // start empty (its model is loaded over the UART): its bitstream holds none.
-    let specs = if board.target.core == Core::Small {
-        Vec::new()
-    } else {
-        memory_images(&board.target)
-    };
+    // The model's images, all read and checked before any tool runs (none for the small core,
+    // whose model is loaded over the UART).
+    let specs = memory_images(&board.target);
     let mut models = Vec::with_capacity(specs.len());
     for spec in &specs {
         let path = design.join(&spec.file);

@@ -405,6 +405,29 @@ always @(posedge clock) begin
 end
 
 wire [7:0] op_op = p_op[2];
+// The first product's operands, decoded a stage early: at OP, from registers through a 2:1
+// (x) and a 4:1 (y) multiplexer into the multipliers (a `case` on the opcode there was six
+// LUTs deep on the ECP5-85F). y: 0 b, 1 a (sumsq), 2 the scalar (muls's register, expneg's
+// immediate), 3 the pair's cosine (rope).
+localparam [1:0] M1_Y_B = 2'd0, M1_Y_A = 2'd1, M1_Y_SCALAR = 2'd2, M1_Y_COS = 2'd3;
+reg op_m1_x_diff;
+reg [1:0] op_m1_y;
+reg signed [17:0] op_m1_scalar;
+// E3's and E4's choices, decoded as the slot enters the stage before them.
+reg e3_silu, e3_addalign, e4_rope, e4_silu, e4_expneg, e4_adds_op;
+always @(posedge clock) begin
+    op_m1_x_diff <= (p_op[1] == OP_EXPNEG);
+    op_m1_y <= (p_op[1] == OP_SUMSQ) ? M1_Y_A
+             : (p_op[1] == OP_MULS || p_op[1] == OP_EXPNEG) ? M1_Y_SCALAR
+             : (p_op[1] == OP_ROPE) ? M1_Y_COS : M1_Y_B;
+    op_m1_scalar <= (p_op[1] == OP_MULS) ? p_ra[1][17:0] : {3'd0, p_imm[1]};
+    e3_silu <= (p_op[4] == OP_SILU);
+    e3_addalign <= (p_op[4] == OP_ADDALIGN);
+    e4_rope <= (p_op[5] == OP_ROPE);
+    e4_silu <= (p_op[5] == OP_SILU);
+    e4_expneg <= (p_op[5] == OP_EXPNEG);
+    e4_adds_op <= (p_op[5] == OP_ADDALIGN) || (p_op[5] == OP_ADDSV);
+end
 // A cache store's element is at RD.
 reg rd_kvstore;
 always @(posedge clock) rd_kvstore <= active && (kind == F_KVSTORE);
@@ -535,23 +558,19 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     // its shift (E3 makes it): or rope's partner element and sine, for E3's second product.
     reg signed [35:0] add_operand;
     always @(*) begin
-        m1_x = a[17:0];
-        m1_y = b[17:0];
+        m1_x = op_m1_x_diff ? d : a[17:0];
+        case (op_m1_y)
+            M1_Y_A: m1_y = a[17:0];
+            M1_Y_SCALAR: m1_y = op_m1_scalar;
+            M1_Y_COS: m1_y = pair_cos;
+            default: m1_y = b[17:0];
+        endcase
         sr_x = {{16{a[31]}}, a};
         sr_sh = 8'sd0;
         add_operand = 36'sd0;
         case (op_op)
-            OP_MULS: m1_y = p_ra[2][17:0];
-            OP_SUMSQ: m1_y = a[17:0];
-            OP_EXPNEG: begin
-                m1_x = d;
-                m1_y = {3'd0, p_imm[2]};
-                sr_sh = expneg_sh;
-            end
-            OP_ROPE: begin
-                m1_y = pair_cos;
-                add_operand = {partner_a, pair_sin};
-            end
+            OP_EXPNEG: sr_sh = expneg_sh;
+            OP_ROPE: add_operand = {partner_a, pair_sin};
             OP_SILU: begin
                 sr_sh = silu_sh;
                 add_operand = {{4{a[31]}}, a};
@@ -642,13 +661,13 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     wire [14:0] entry = entry_w[l*15 +: 15];
     wire [15:0] exp2_t = (e3_exp2_shift == 4'd0) ? {1'b0, entry} : ({1'b0, entry} >> (e3_exp2_shift - 4'd1));
     wire [15:0] exp2_y = (e3_exp2_shift == 4'd0) ? exp2_t : ((exp2_t + 16'd1) >> 1);
-    wire silu_e3 = (p_op[5] == OP_SILU);
+    wire silu_e3 = e3_silu;
     wire signed [17:0] m2_x = silu_e3 ? e3_x[17:0] : e3_x[35:18];
     wire signed [17:0] m2_y = silu_e3 ? {3'b0, entry} : e3_x[17:0];
     // The adder's first operand, shifted: silu's m << 14, addalign's big << 15, addsv's a.
     wire signed [47:0] e3_x_wide = {{12{e3_x[35]}}, e3_x};
     wire signed [47:0] e3_add_operand = silu_e3 ? e3_x_wide <<< @Q14_BITS@
-                                      : (p_op[5] == OP_ADDALIGN) ? e3_x_wide <<< 15 : e3_x_wide;
+                                      : e3_addalign ? e3_x_wide <<< 15 : e3_x_wide;
     reg signed [35:0] e4_m2;
     reg signed [47:0] e4_sr;
     reg signed [47:0] e4_x;
@@ -669,11 +688,11 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     // 0 + a register, the others (expneg's exp2; the normalisations, shrv, the products that
     // pass the shifter unchanged and the values that do, from the shifter's): a multiplexer after
     // the adder took a LUT or two a bit.
-    wire rope_e4 = (p_op[6] == OP_ROPE);
-    wire silu_e4 = (p_op[6] == OP_SILU);
-    wire adds_x = (p_op[6] == OP_ADDALIGN) || (p_op[6] == OP_ADDSV) || (silu_e4 && e4_negative);
+    wire rope_e4 = e4_rope;
+    wire silu_e4 = e4_silu;
+    wire adds_x = e4_adds_op || (silu_e4 && e4_negative);
     wire signed [47:0] add_x = rope_e4 ? e4_sr : adds_x ? e4_x : 48'sd0;
-    wire expneg_e4 = (p_op[6] == OP_EXPNEG);
+    wire expneg_e4 = e4_expneg;
     wire signed [47:0] add_y = (rope_e4 || silu_e4) ? {{12{e4_m2[35]}}, e4_m2}
                              : expneg_e4 ? {32'd0, e4_exp2} : e4_sr;
     wire add_subtract = rope_e4 ? (l % 2 == 0) : (silu_e4 && e4_negative);

@@ -153,14 +153,14 @@ impl Logic for Core {
         self.seq.prog_addr.next = self.host.mem_addr.val().get_bits::<16>(0);
         self.seq.prog_wdata.next = self.host.mem_word.val();
         self.host.read_instruction.next = self.seq.prog_rdata.val();
-        // Every memory here answers in a cycle.
-        self.host.mem_ready.next = true;
+        // The vector space and the program answer in a cycle; the matrix memory when it says.
+        self.host.mem_ready.next = !self.host.mem_matrix.val() | self.mm.host_ready.val();
         self.mm.host_active.next = self.host.mem_active.val() & self.host.mem_matrix.val();
         self.mm.host_addr.next = self.host.mem_addr.val();
         self.mm.host_we.next = self.host.mem_we.val();
         for i in 0..self.mm.host_wdata.len() {
             self.mm.host_wdata[i].next = self.host.mem_bytes[i].val();
-            self.host.read_bytes[i].next = self.mm.b_rdata[i].val();
+            self.host.read_bytes[i].next = self.mm.host_rdata[i].val();
         }
         self.vm.host_active.next = self.host.mem_active.val() & self.host.mem_vector.val();
         self.acc.host_active.next = self.host.mem_active.val() & self.host.mem_vector.val();

@@ -244,10 +244,16 @@ impl<const B: usize> Logic for LaneMemory<B> {
 
 /// The matrix memory: `matrix_tiles` tiles of `matrix_tile_words` words of `lanes` bytes. Port
 /// A (the matrix unit) reads with two cycles of latency (the block RAM's register, then an
-/// output register). Port B reads with one and writes whole words: the host's, or, for the
-/// cache stores, the word it read the cycle before with one lane replaced. Each tile merges its
-/// own word, so the read-modify-write runs from a block RAM's output back to its input through
-/// a LUT beside it, not through the tiles' multiplexer and the vector unit.
+/// output register). Port B writes the word it read the cycle before with one lane replaced:
+/// the cache stores' byte, or the host's. Each tile merges its own word, so the
+/// read-modify-write runs from a block RAM's output back to its input through a LUT beside it.
+///
+/// The host reads and writes whole words, but port B moves them a byte at a time (a word in
+/// `2 x lanes` cycles, `lanes + 3` to read; `host_ready` says when): only a byte travels
+/// between the host port and the block RAMs. Whole words from every tile took the routing of
+/// the block RAM rows: on the 85F's 145 matrix block RAMs, the host's words and the merges
+/// they pulled away from their block RAMs were 44% of the wire the placement asked of the
+/// busiest tiles (`scripts/wire-demand.py`).
 #[derive(LogicBlock, Default)]
 pub struct MatrixMemory {
     /// Core clock.
@@ -264,9 +270,7 @@ pub struct MatrixMemory {
     pub b_lane: Signal<In, Bits<8>>,
     /// Port B: its byte.
     pub b_byte: Signal<In, Bits<8>>,
-    /// Port B: the word read, a cycle later (the host's reads). // (lanes,)
-    pub b_rdata: Vec<Signal<Out, Bits<8>>>,
-    /// The host owns port B this cycle.
+    /// The host owns port B this cycle (and holds its access until `host_ready`).
     pub host_active: Signal<In, Bit>,
     /// The host's word.
     pub host_addr: Signal<In, Bits<20>>,
@@ -274,6 +278,10 @@ pub struct MatrixMemory {
     pub host_we: Signal<In, Bit>,
     /// The host's word to write. // (lanes,)
     pub host_wdata: Vec<Signal<In, Bits<8>>>,
+    /// The host's access is done this cycle: the word is written, or `host_rdata` holds it.
+    pub host_ready: Signal<Out, Bit>,
+    /// The word the host read. // (lanes,)
+    pub host_rdata: Vec<Signal<Out, Bits<8>>>,
     /// Debug (simulation only): word to read.
     pub dbg_addr: Signal<In, Bits<20>>,
     /// Debug: lane to read.
@@ -295,15 +303,29 @@ impl MatrixMemory {
         let mut body = String::from(BUNDLE_DIR);
         body += &pack("host_wdata_w", "host_wdata", lanes, 8);
         // Port B: the vector unit's cache stores, or the host's accesses while it owns them.
-        // A store's lane, decoded (`b_lane` is the position's, steady through a step).
+        // The host's count of cycles: a write reads the word (even counts) and writes it with
+        // lane count / 2 replaced (odd); a read selects lane count - 1 of each tile's word at
+        // counts 1 to `lanes`, and the tile's byte enters the word a cycle later.
         let lane_bits = log2(lanes);
         let _ = write!(
             body,
-            "wire [19:0] b_word = host_active ? host_addr : b_addr;\n\
-             wire b_write = host_active ? host_we : b_we;\n\
-             wire [{l1}:0] b_lane_is = {{{{{l1}{{1'b0}}}}, 1'b1}} << b_lane[{lb1}:0];\n{unused_lane}",
+            "reg [{lb}:0] host_count;\n\
+             wire host_done = host_we ? host_count == {lb1}'d{write_last} : host_count == {lb1}'d{read_last};\n\
+             always @(posedge clock) host_count <= (host_active && !host_done) ? host_count + {lb1}'d1 : {lb1}'d0;\n\
+             always @(*) host_ready = host_active && host_done;\n\
+             wire [{lbm}:0] host_wlane = host_count[{lb}:1];\n\
+             reg [7:0] host_byte;\n\
+             always @(posedge clock) host_byte <= host_wdata_w[host_wlane*8 +: 8];\n\
+             wire [19:0] b_word = host_active ? host_addr : b_addr;\n\
+             wire b_write = host_active ? host_we && host_count[0] : b_we;\n\
+             wire [7:0] b_merge_byte = host_active ? host_byte : b_byte;\n\
+             wire [{l1}:0] b_lane_is = {{{{{l1}{{1'b0}}}}, 1'b1}} << (host_active ? host_wlane : b_lane[{lbm}:0]);\n{unused_lane}",
+            lb = lane_bits,
+            lb1 = lane_bits + 1,
+            lbm = lane_bits - 1,
             l1 = lanes - 1,
-            lb1 = lane_bits - 1,
+            write_last = 2 * lanes - 1,
+            read_last = lanes + 2,
             unused_lane = if lane_bits < 8 {
                 format!("wire unused_b_lane = &{{1'b0, b_lane[7:{lane_bits}]}};\n")
             } else {
@@ -332,6 +354,11 @@ impl MatrixMemory {
                 String::new()
             },
         );
+        let _ = writeln!(
+            body,
+            "wire [{lbm}:0] host_rlane = host_count[{lbm}:0] - {lane_bits}'d1;",
+            lbm = lane_bits - 1
+        );
         for t in 0..tiles {
             let _ = write!(
                 body,
@@ -343,44 +370,53 @@ impl MatrixMemory {
                  integer tile{t}_lane;\n\
                  always @(*)\n\
                  \x20   for (tile{t}_lane = 0; tile{t}_lane < {lanes}; tile{t}_lane = tile{t}_lane + 1)\n\
-                 \x20       tile{t}_merged[tile{t}_lane*8 +: 8] = host_active ? host_wdata_w[tile{t}_lane*8 +: 8]\n\
-                 \x20           : b_lane_is[tile{t}_lane] ? b_byte : tile{t}_b[tile{t}_lane*8 +: 8];\n\
+                 \x20       tile{t}_merged[tile{t}_lane*8 +: 8] =\n\
+                 \x20           b_lane_is[tile{t}_lane] ? b_merge_byte : tile{t}_b[tile{t}_lane*8 +: 8];\n\
                  always @(posedge clock) begin\n\
                  \x20   if (b_write && b_tile == {sh1}'d{t}) tile{t}[b_word[{hi}:0]] <= tile{t}_merged;\n\
                  \x20   tile{t}_b <= tile{t}[b_word[{hi}:0]];\n\
-                 end\n",
+                 end\n\
+                 reg [7:0] tile{t}_host_byte;\n\
+                 always @(posedge clock) tile{t}_host_byte <= tile{t}_b[host_rlane*8 +: 8];\n",
                 last = words - 1,
                 init = init(&format!("tile{t}"), &format!("matrix_tile_{t:02}.hex")),
                 hi = tb - 1,
                 sh1 = 20 - tb,
             );
         }
-        let mux = |port: &str, tile: &str| -> String {
+        let mux = |out: &str, tile: &str, part: &str, width: usize| -> String {
             let mut s = format!(
-                "reg [{w}:0] {port}_out_word;\nalways @(*) begin\n    case ({tile}[{}:0])\n",
+                "reg [{}:0] {out};\nalways @(*) begin\n    case ({tile}[{}:0])\n",
+                width - 1,
                 sel_bits - 1
             );
             for t in 0..tiles {
-                let _ = writeln!(
-                    s,
-                    "        {sel_bits}'d{t}: {port}_out_word = tile{t}_{port};"
-                );
+                let _ = writeln!(s, "        {sel_bits}'d{t}: {out} = tile{t}_{part};");
             }
             let _ = write!(
                 s,
-                "        default: {port}_out_word = {{{}{{1'b0}}}};\n    endcase\nend\n",
-                lanes * 8
+                "        default: {out} = {{{width}{{1'b0}}}};\n    endcase\nend\n"
             );
             s
         };
-        body += &mux("a", "a_tile_q");
-        body += &mux("b", "b_tile_q");
+        body += &mux("a_out_word", "a_tile_q", "a", lanes * 8);
+        body += &mux("host_tile_byte", "b_tile_q", "host_byte", 8);
         let _ = write!(
             body,
-            "reg [{w}:0] a_out;\nalways @(posedge clock) a_out <= a_out_word;\n"
+            "reg [{w}:0] a_out;\nalways @(posedge clock) a_out <= a_out_word;\n\
+             reg host_rvalid;\n\
+             reg [{lbm}:0] host_rlane_q;\n\
+             reg [{w}:0] host_word;\n\
+             always @(posedge clock) begin\n\
+             \x20   host_rvalid <= host_active && !host_we && host_count != {lb1}'d0 && host_count <= {lb1}'d{lanes};\n\
+             \x20   host_rlane_q <= host_rlane;\n\
+             \x20   if (host_rvalid) host_word[host_rlane_q*8 +: 8] <= host_tile_byte;\n\
+             end\n",
+            lbm = lane_bits - 1,
+            lb1 = lane_bits + 1,
         );
         body += &unpack("a_data", "a_out", lanes, 8);
-        body += &unpack("b_rdata", "b_out_word", lanes, 8);
+        body += &unpack("host_rdata", "host_word", lanes, 8);
         let mut dbg = format!(
             "`ifdef VERILATOR\nreg [{w}:0] dbg_word;\nalways @(*) begin\n    case (dbg_addr[19:{tb}])\n"
         );
@@ -407,7 +443,7 @@ impl MatrixMemory {
         MatrixMemory {
             a_data: (0..lanes).map(|_| Default::default()).collect(),
             host_wdata: (0..lanes).map(|_| Default::default()).collect(),
-            b_rdata: (0..lanes).map(|_| Default::default()).collect(),
+            host_rdata: (0..lanes).map(|_| Default::default()).collect(),
             _body: body,
             ..Default::default()
         }
@@ -422,9 +458,10 @@ impl Logic for MatrixMemory {
         for d in &mut self.a_data {
             d.connect();
         }
-        for d in &mut self.b_rdata {
+        for d in &mut self.host_rdata {
             d.connect();
         }
+        self.host_ready.connect();
         self.dbg_data.connect();
     }
 

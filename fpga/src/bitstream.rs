@@ -1320,6 +1320,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_an_85f_whose_matrix_memory_fills_half_its_block_rams_is_floorplanned() {
+        let netlist = |tiles: u32, slices: u32| {
+            let cells: serde_json::Map<String, serde_json::Value> = (0..tiles)
+                .flat_map(|t| (0..slices).map(move |j| (t, j)))
+                .map(|(t, j)| {
+                    (
+                        format!("core.mm.tile{t}.0.{j}"),
+                        serde_json::json!({"type": "DP16KD", "attributes": {}}),
+                    )
+                })
+                .collect();
+            serde_json::to_vec(&serde_json::json!({"modules": {"top": {"cells": cells}}})).unwrap()
+        };
+        let path = Path::new("synth/top.json");
+        let wide = netlist(5, 29);
+        let ulx3s_85f = Board::builtin("ulx3s-85f").unwrap();
+        let plan = floorplanned(&ulx3s_85f, path, &wide).unwrap().unwrap();
+        assert_eq!(plan.pins.len(), 145);
+        let pinned: serde_json::Value = serde_json::from_slice(&plan.netlist).unwrap();
+        assert_eq!(
+            pinned["modules"]["top"]["cells"]["core.mm.tile0.0.0"]["attributes"]["BEL"],
+            "X4/Y22/EBR0"
+        );
+        // The OrangeCrab 85F has the same die.
+        let orangecrab = Board::builtin("orangecrab-85f").unwrap();
+        assert!(floorplanned(&orangecrab, path, &wide).unwrap().is_some());
+        // A smaller matrix memory on the 85F, and any on another part: left to nextpnr.
+        assert!(floorplanned(&ulx3s_85f, path, &netlist(5, 8))
+            .unwrap()
+            .is_none());
+        let ulx3s_45f = Board::builtin("ulx3s-45f").unwrap();
+        assert!(floorplanned(&ulx3s_45f, path, &wide).unwrap().is_none());
+        let refused = floorplanned(&ulx3s_85f, path, b"{ not json")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(refused.contains("synth/top.json"), "{refused}");
+        assert!(refused.contains("not a JSON netlist"), "{refused}");
+    }
+
+    #[test]
     fn build_scripts_are_executable() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::TempDir::new().unwrap();

@@ -679,10 +679,10 @@ fn place_and_route(
     );
     let netlist = synthesis.dir.join("top.json");
     let netlist_bytes = std::fs::read(&netlist).map_err(io(&netlist))?;
-    let mut floorplan = floorplanned(board, &netlist, &netlist_bytes)?;
+    let floorplan = floorplanned(board, &netlist, &netlist_bytes)?;
     // What nextpnr reads: the floorplanned netlist, or synthesis's.
-    let netlist_bytes = match floorplan.as_mut() {
-        Some(pinned) => std::mem::take(&mut pinned.netlist),
+    let netlist_bytes = match &floorplan {
+        Some(pinned) => pinned.netlist.clone(),
         None => netlist_bytes,
     };
     let mut parts: Vec<Vec<u8>> = vec![
@@ -717,8 +717,11 @@ fn place_and_route(
         std::fs::write(&path, text).map_err(io(&path))
     };
     match &floorplan {
-        Some(Floorplanned { pins, .. }) => {
-            write("top.json", &parts[1])?;
+        Some(Floorplanned {
+            netlist: pinned,
+            pins,
+        }) => {
+            write("top.json", pinned)?;
             let listing: String = pins
                 .iter()
                 .map(|(cell, site)| format!("{site} {cell}\n"))

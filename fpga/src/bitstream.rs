@@ -1324,17 +1324,8 @@ mod tests {
 
     #[test]
     fn only_an_85f_whose_matrix_memory_fills_half_its_block_rams_is_floorplanned() {
-        let netlist = |tiles: u32, slices: u32| {
-            let cells: serde_json::Map<String, serde_json::Value> = (0..tiles)
-                .flat_map(|t| (0..slices).map(move |j| (t, j)))
-                .map(|(t, j)| {
-                    (
-                        format!("core.mm.tile{t}.0.{j}"),
-                        serde_json::json!({"type": "DP16KD", "attributes": {}}),
-                    )
-                })
-                .collect();
-            serde_json::to_vec(&serde_json::json!({"modules": {"top": {"cells": cells}}})).unwrap()
+        let netlist = |tiles, slices| {
+            serde_json::to_vec(&crate::floorplan::tests::netlist(tiles, slices)).unwrap()
         };
         let path = Path::new("synth/top.json");
         let wide = netlist(5, 29);

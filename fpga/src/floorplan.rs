@@ -13,9 +13,11 @@
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The cells of the matrix memory: `core.mm.tile<t>.<d>.<j>`, yosys's name for the block RAM at
-/// depth `d` and bit slice `j` of tile `t` (`hw/src/memory.rs` names the tiles).
-const MATRIX_TILE_PREFIX: &str = "core.mm.tile";
+/// The cells of the matrix memory: `mm.tile<t>.<d>.<j>`, yosys's name for the block RAM at depth
+/// `d` and bit slice `j` of tile `t` (the core's instance `mm`, `hw/src/core.rs`, and its tiles'
+/// memories, `hw/src/memory.rs`), under the board top's `core.` or at the top of a core
+/// synthesised alone (`fpga/tests/synthesis.rs` holds the two to the same count).
+const MATRIX_TILE: &str = "mm.tile";
 /// The ECP5's block RAM cell.
 const ECP5_BLOCK_RAM: &str = "DP16KD";
 
@@ -65,7 +67,8 @@ fn matrix_block_rams(netlist: &Value) -> Vec<((u32, u32), u32, String)> {
             if cell["type"] != ECP5_BLOCK_RAM || !(attributes.is_object() || attributes.is_null()) {
                 continue;
             }
-            let Some(rest) = name.strip_prefix(MATRIX_TILE_PREFIX) else {
+            let within = name.rsplit_once(&format!(".{MATRIX_TILE}")).map(|(_, r)| r);
+            let Some(rest) = within.or_else(|| name.strip_prefix(MATRIX_TILE)) else {
                 continue;
             };
             let numbers: Result<Vec<u32>, _> = rest.split('.').map(str::parse).collect();
@@ -142,19 +145,19 @@ pub fn pin_matrix_memory(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use monorail_contract::target::Target;
     use serde_json::json;
 
     /// A netlist with `tiles` x `slices` matrix block RAMs and, beside them, another block RAM
     /// and a LUT named like a tile's.
-    fn netlist(tiles: u32, slices: u32) -> Value {
+    pub(crate) fn netlist(tiles: u32, slices: u32) -> Value {
         let mut cells = serde_json::Map::new();
         for t in 0..tiles {
             for j in 0..slices {
                 cells.insert(
-                    format!("{MATRIX_TILE_PREFIX}{t}.0.{j}"),
+                    format!("core.{MATRIX_TILE}{t}.0.{j}"),
                     json!({"type": "DP16KD", "attributes": {"src": "memory.v:1"}}),
                 );
             }
@@ -164,7 +167,7 @@ mod tests {
             json!({"type": "DP16KD", "attributes": {}}),
         );
         cells.insert(
-            format!("{MATRIX_TILE_PREFIX}0.0.0_LUT4_Z"),
+            format!("core.{MATRIX_TILE}0.0.0_LUT4_Z"),
             json!({"type": "LUT4", "attributes": {}}),
         );
         json!({"modules": {"top": {"cells": cells}}})
@@ -197,7 +200,7 @@ mod tests {
         assert_eq!(pins.len(), 145);
         let cells = &n["modules"]["top"]["cells"];
         let site_of = |t: u32, j: u32| {
-            cells[format!("{MATRIX_TILE_PREFIX}{t}.0.{j}")]["attributes"]["BEL"]
+            cells[format!("core.{MATRIX_TILE}{t}.0.{j}")]["attributes"]["BEL"]
                 .as_str()
                 .unwrap()
                 .to_string()
@@ -221,12 +224,12 @@ mod tests {
         }
         // The attributes synthesis gave are kept; other cells are not pinned.
         assert_eq!(
-            cells[format!("{MATRIX_TILE_PREFIX}4.0.28")]["attributes"]["src"],
+            cells[format!("core.{MATRIX_TILE}4.0.28")]["attributes"]["src"],
             "memory.v:1"
         );
         assert!(cells["core.vm.mem.0.0"]["attributes"].get("BEL").is_none());
         assert!(
-            cells[format!("{MATRIX_TILE_PREFIX}0.0.0_LUT4_Z")]["attributes"]
+            cells[format!("core.{MATRIX_TILE}0.0.0_LUT4_Z")]["attributes"]
                 .get("BEL")
                 .is_none()
         );
@@ -236,20 +239,20 @@ mod tests {
     fn a_cell_without_attributes_gets_them_and_one_with_odd_ones_is_left_alone() {
         let mut n = netlist(5, 29);
         let cells = n["modules"]["top"]["cells"].as_object_mut().unwrap();
-        cells[&format!("{MATRIX_TILE_PREFIX}0.0.0")]
+        cells[&format!("core.{MATRIX_TILE}0.0.0")]
             .as_object_mut()
             .unwrap()
             .remove("attributes");
-        cells[&format!("{MATRIX_TILE_PREFIX}1.0.0")]["attributes"] = json!("odd");
+        cells[&format!("core.{MATRIX_TILE}1.0.0")]["attributes"] = json!("odd");
         let pins = pin_matrix_memory(&mut n, &sites_85f()).unwrap();
         assert_eq!(pins.len(), 144);
         let cells = &n["modules"]["top"]["cells"];
         assert_eq!(
-            cells[format!("{MATRIX_TILE_PREFIX}0.0.0")]["attributes"]["BEL"],
+            cells[format!("core.{MATRIX_TILE}0.0.0")]["attributes"]["BEL"],
             "X4/Y22/EBR0"
         );
         assert_eq!(
-            cells[format!("{MATRIX_TILE_PREFIX}1.0.0")]["attributes"],
+            cells[format!("core.{MATRIX_TILE}1.0.0")]["attributes"],
             "odd"
         );
     }

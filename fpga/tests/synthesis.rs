@@ -3,7 +3,8 @@
 //! (which `monorail gen` reports) and the whole fits the device: the 64-lane `ulx3s-85f` core with
 //! the stories260K shape, and the 16-lane `ecp5-45f` and 8-lane `ecp5-25f` cores (all their
 //! memories block RAM) with the built-in nano model. On the Gowin GW2A (`synth_gowin -family
-//! gw2a`), the `gw2a-18` core meets its estimate too. The synthesis of the 64-lane core takes
+//! gw2a`), the `gw2a-18` core meets its estimate too. The 64-lane core's matrix block RAMs are
+//! all found by the 85F's floorplan (`fpga::floorplan`). The synthesis of the 64-lane core takes
 //! minutes; its folder under the build directory is reused while the design is unchanged.
 
 use std::path::Path;
@@ -12,7 +13,7 @@ use monorail_compiler::{compile, CompileOptions};
 use monorail_contract::board::Board;
 use monorail_contract::target::{multipliers, Family, Target, VectorMemory};
 use monorail_fpga::{
-    build_root, clock_enable_networks, flip_flops_loaded_from, synthesize, Synthesis,
+    build_root, clock_enable_networks, flip_flops_loaded_from, floorplan, synthesize, Synthesis,
 };
 use monorail_hw::board::{board_top, TopFor};
 use monorail_model::builtin::by_name;
@@ -31,7 +32,17 @@ fn design(target: &Target, quant: &QuantModel, dir: &Path) {
 fn the_ulx3s_core_synthesises_to_block_ram_and_dsps_within_the_ecp5() {
     let config = synth::parse_shape("stories260k").unwrap();
     let quant = QuantModel::quantize(&synth::synthesize(config, 260));
-    synthesises_within_its_device("ulx3s-85f", &quant);
+    let s = synthesises_within_its_device("ulx3s-85f", &quant);
+    // The flow floorplans this core's matrix memory on the 85F: every one of its block RAMs is
+    // found by name, and pinned.
+    let target = Target::builtin("ulx3s-85f").unwrap();
+    let part = target.device.as_ref().unwrap().part.clone();
+    let sites = floorplan::ecp5_block_ram_sites(&part).unwrap();
+    let mut netlist: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.dir.join("top.json")).unwrap()).unwrap();
+    assert!(floorplan::wants_floorplan(&netlist, &sites));
+    let pins = floorplan::pin_matrix_memory(&mut netlist, &sites).unwrap();
+    assert_eq!(pins.len(), target.block_ram_estimate().unwrap().matrix);
 }
 
 #[test]
@@ -98,7 +109,7 @@ fn the_gowin_core_synthesises_as_its_estimate_says() {
 }
 
 /// Synthesise `target`'s core with `quant` and hold it to the estimate and the device.
-fn synthesises_within_its_device(target: &str, quant: &QuantModel) {
+fn synthesises_within_its_device(target: &str, quant: &QuantModel) -> Synthesis {
     let target = Target::builtin(target).unwrap();
     let s = synthesises_as_estimated(&target, quant);
     let device = target.device.clone().unwrap();
@@ -111,6 +122,7 @@ fn synthesises_within_its_device(target: &str, quant: &QuantModel) {
         s.ecp5_luts(),
         device.luts
     );
+    s
 }
 
 /// Synthesise `target`'s core with `quant` for its device: no conflicting drivers, no memory

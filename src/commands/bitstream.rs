@@ -92,6 +92,17 @@ pub fn run(args: Args) -> Result<(), CliError> {
         (_, Family::Gowin) => "the weights swap (Monorail's own), ",
     };
     println!("running yosys, nextpnr, {swap}and the packer (minutes; each step's log is kept)...");
+    if let Some(note) = &board.no_bitstream_yet {
+        eprintln!(
+            "monorail: warning: {}: no bitstream yet: {note} (running the tools anyway{})",
+            board.name,
+            if args.time_limit.is_none() {
+                "; --time-limit MINUTES stops a step that runs longer"
+            } else {
+                ""
+            }
+        );
+    }
     println!("{:<16} {:>9}  log", "step", "wall time");
     let options = Options {
         seed: args.seed,

@@ -73,6 +73,9 @@ pub fn run() -> Result<(), CliError> {
         for overflow in board.target.device_overflows() {
             println!("  no bitstream yet: {overflow}");
         }
+        if let Some(note) = &board.no_bitstream_yet {
+            println!("  no bitstream yet: {note}");
+        }
     }
     Ok(())
 }

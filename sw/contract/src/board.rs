@@ -184,6 +184,11 @@ pub struct RawBoard {
     pub package: String,
     /// The ECP5's speed grade (6, 7 or 8).
     pub speed_grade: Option<u8>,
+    /// Why the board's bitstream does not build yet although its core fits the device's
+    /// budget, as measured (`monorail boards` prints it; `monorail bitstream` warns of it and
+    /// still runs the tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_bitstream_yet: Option<String>,
     /// A button that resets the core while pressed (`active_high` or `active_low`); the
     /// constraint file places it as `reset_button`.
     #[serde(default)]
@@ -236,6 +241,9 @@ pub struct Board {
     pub package: String,
     /// The ECP5's speed grade.
     pub speed_grade: Option<u8>,
+    /// Why its bitstream does not build yet, as measured, where its core fits the device's
+    /// budget.
+    pub no_bitstream_yet: Option<String>,
     /// The reset button's level while pressed, where the board has one wired.
     pub reset_button: Option<ButtonLevel>,
     /// Outputs held at a fixed level: (port, high), by name.
@@ -473,6 +481,7 @@ impl RawBoard {
             leds_active_low: self.leds_active_low,
             package: self.package.clone(),
             speed_grade: self.speed_grade,
+            no_bitstream_yet: self.no_bitstream_yet.clone(),
             reset_button: self.reset_button,
             held_outputs,
             reboot_on_hold: self.reboot_on_hold,
@@ -584,7 +593,8 @@ impl Board {
     /// The board carrying `target`'s core instead of its own: the core as the target describes
     /// it (lanes, memories, clock), on the board's FPGA (the target's `[device]` becomes the
     /// board's, so the budget checks and the flow are the board's part). The target must be
-    /// built for the board's family.
+    /// built for the board's family. The board file's `no_bitstream_yet` is about its own core,
+    /// so another core drops it.
     pub fn carrying(&self, target: Target) -> Result<Board, BoardError> {
         let refuse = |rule: String| BoardError::Carry {
             board: self.name.clone(),
@@ -626,6 +636,7 @@ impl Board {
                 device: Some(own),
                 ..target
             },
+            no_bitstream_yet: None,
             ..self.clone()
         })
     }
@@ -938,7 +949,13 @@ mod tests {
 
     #[test]
     fn a_board_carries_another_core_of_its_family_on_its_own_fpga() {
-        let ulx3s = Board::builtin("ulx3s-85f").unwrap();
+        assert!(Board::builtin("orangecrab-85f")
+            .unwrap()
+            .no_bitstream_yet
+            .is_some());
+        let mut ulx3s = Board::builtin("ulx3s-85f").unwrap();
+        assert!(ulx3s.no_bitstream_yet.is_none());
+        ulx3s.no_bitstream_yet = Some("measured".into());
         let small = Target::builtin("ecp5-45f").unwrap();
         let carried = ulx3s.carrying(small.clone()).unwrap();
         let device = carried.target.device.as_ref().unwrap();
@@ -950,6 +967,7 @@ mod tests {
             (device.part.as_str(), device.block_rams),
             ("LFE5U-85F", 208)
         );
+        assert_eq!(carried.no_bitstream_yet, None);
         assert_eq!(
             (carried.name.as_str(), carried.pins.len()),
             ("ulx3s-85f", ulx3s.pins.len())

@@ -1,11 +1,11 @@
 //! From a board's design folder to a bitstream: synthesis (yosys, [`crate::synthesize`]), a
 //! check of its cells against the device's budget, place and route (nextpnr, seed pinned; its
-//! default placer and router, router1, as router2 stalled on the 45F at 60% of its logic; the
-//! floorplanned 85F's electrostatic placer and router2, which route it six times faster), the model's
-//! memory images swapped into the routed design (ecpbram, [`crate::weights`]), packing
-//! (ecppack; gowin_pack), and nextpnr's report read back as resources and Fmax. No tool swaps
-//! the block RAMs of a routed Gowin design, so Monorail does it in nextpnr-himbaechel's netlist
-//! ([`weights::swap_gowin`]).
+//! default placer and router, router1, as router2 stalled on the 45F at 60% of its logic; for
+//! the floorplanned 85F, the electrostatic placer and router2, which route it six times
+//! faster), the model's memory images swapped into the routed design (ecpbram,
+//! [`crate::weights`]), packing (ecppack; gowin_pack), and nextpnr's report read back as
+//! resources and Fmax. No tool swaps the block RAMs of a routed Gowin design, so Monorail does
+//! it in nextpnr-himbaechel's netlist ([`weights::swap_gowin`]).
 //!
 //! Synthesis and place and route see the board's core with seeded placeholders in its memories,
 //! never a model: they happen in `<build>/bitstream/<board>-<hash>`, the hash covering the

@@ -1,6 +1,8 @@
 // The matrix unit: @L@ int8 x int8 lanes streaming one matrix-memory word per cycle.
 //
-// The issued instruction arrives registered (cycle k). Cycle k + i reads stream word i:
+// The issued instruction arrives registered (cycle k) and is decoded into the front end's
+// registers, the first read's matrix-memory address among them. Cycle k + 1 + i reads stream
+// word i:
 //   matvec: block b, column j (b = i / cols_e, j = i % cols_e; columns past `cols` idle);
 //   mload:  word i / D at the last cycle of each D-cycle slot;
 //   dotv:   the first D cycles load x block 0, then block b, column j as matvec, while the next
@@ -42,72 +44,62 @@ wire [17:0] d_blocks = (issue_len == 18'd0) ? 18'd1 : d_blocks_w[17:0];
 wire unused_bus = &{1'b0, issue_instr, issue_ra[63:20]};
 
 // ---- front end --------------------------------------------------------------------------------
-// The first cycle works from the issue bus; the registers hold the state of the cycles after.
+// Loaded at issue with the first read's state, it then makes one read a cycle from its registers
+// alone: no decode or address arithmetic of the issue bus reaches the matrix memory's block RAMs
+// in the cycle it is made (on the 85F's 145 matrix block RAMs that path, about 10 ns of it wire,
+// set the clock of the 64-lane core). `fe_addr` is the read's word: the address register itself.
 reg fe_on;
-reg [7:0] fe_op;
-reg [15:0] fe_cols, fe_cols_e;
-reg [17:0] fe_blocks;
-reg [17:0] fe_rows;
-reg [15:0] fe_x;
-reg [15:0] fe_j;
-reg [17:0] fe_b;
-reg [19:0] fe_base;
-reg [15:0] fe_xblock;
-reg [15:0] fe_load;
-reg fe_loading;
-wire first = issue_mxu;
-wire on = first || fe_on;
-wire [7:0] op = first ? d_op : fe_op;
-wire [15:0] cols = first ? d_cols : fe_cols;
-wire [15:0] cols_e = first ? d_cols_e : fe_cols_e;
-wire [17:0] blocks = first ? d_blocks : fe_blocks;
-wire [17:0] rows = first ? issue_len : fe_rows;
-wire [15:0] x = first ? d_x : fe_x;
-wire [15:0] j = first ? 16'd0 : fe_j;
-wire [17:0] b = first ? 18'd0 : fe_b;
-wire [19:0] base = first ? d_w + issue_ra[19:0] : fe_base;
-wire [15:0] xblock = first ? d_x >> @LOG_V@ : fe_xblock;
-wire [15:0] load = first ? 16'd0 : fe_load;
+reg [7:0] op;
+reg [15:0] cols, cols_e;
+reg [17:0] blocks;
+reg [17:0] rows;
+reg [15:0] x;
+reg [15:0] j;
+reg [17:0] b;
+reg [19:0] base;
+reg [19:0] fe_addr;
+reg [15:0] xblock;
+reg [15:0] load;
 // dotv first loads x block 0 for D cycles.
-wire loading = first ? d_dotv : fe_loading;
+reg loading;
+wire on = fe_on;
 wire streaming = on && !loading;
 wire block_end = streaming && (j + 16'd1 == cols_e);
 wire last_block = (b + 18'd1 == blocks);
+// The next block's first word: matvec and dotv step a block's columns, mload a word.
+wire [19:0] next_base = base + ((op == OP_MLOAD) ? 20'd1 : {4'd0, cols});
 always @(posedge clock) begin
-    if (first) begin
-        fe_op <= d_op;
-        fe_cols <= d_cols;
-        fe_cols_e <= d_cols_e;
-        fe_blocks <= d_blocks;
-        fe_rows <= issue_len;
-        fe_x <= d_x;
-    end
-    if (!on) begin
+    if (issue_mxu) begin
+        op <= d_op;
+        cols <= d_cols;
+        cols_e <= d_cols_e;
+        blocks <= d_blocks;
+        rows <= issue_len;
+        x <= d_x;
+        fe_on <= 1'b1;
+        loading <= d_dotv;
+        load <= 16'd0;
+        j <= 16'd0;
+        b <= 18'd0;
+        base <= d_w + issue_ra[19:0];
+        fe_addr <= d_w + issue_ra[19:0];
+        xblock <= d_x >> @LOG_V@;
+    end else if (!on) begin
         fe_on <= 1'b0;
     end else if (loading) begin
-        fe_on <= 1'b1;
-        fe_loading <= (load != 16'd@DRAIN_MINUS_1@);
-        fe_load <= load + 16'd1;
-        fe_j <= j;
-        fe_b <= b;
-        fe_base <= base;
-        fe_xblock <= xblock;
+        loading <= (load != 16'd@DRAIN_MINUS_1@);
+        load <= load + 16'd1;
+    end else if (block_end) begin
+        j <= 16'd0;
+        b <= b + 18'd1;
+        base <= next_base;
+        fe_addr <= next_base;
+        xblock <= xblock + 16'd@DRAIN@;
+        fe_on <= !last_block;
     end else begin
-        fe_loading <= 1'b0;
-        fe_load <= load;
-        if (block_end) begin
-            fe_j <= 16'd0;
-            fe_b <= b + 18'd1;
-            fe_base <= base + ((op == OP_MLOAD) ? 20'd1 : {4'd0, cols});
-            fe_xblock <= xblock + 16'd@DRAIN@;
-            fe_on <= !last_block;
-        end else begin
-            fe_on <= 1'b1;
-            fe_j <= j + 16'd1;
-            fe_b <= b;
-            fe_base <= base;
-            fe_xblock <= xblock;
-        end
+        j <= j + 16'd1;
+        // mload reads its word for the whole slot.
+        if (op != OP_MLOAD) fe_addr <= fe_addr + 20'd1;
     end
     if (flush) fe_on <= 1'b0;
 end
@@ -115,9 +107,9 @@ wire stream_col = streaming && (j < cols);
 // matvec and mload results leave when their slot ends: a block's last column, an mload word.
 wire slot_end = block_end;
 
-// Matrix-memory reads: matvec and dotv every streamed column; mload each slot (its last cycle
-// counts).
-always @(*) mm_a_addr = (op == OP_MLOAD) ? base : base + {4'd0, j};
+// Matrix-memory reads: matvec and dotv every streamed column, `base + j`; mload each slot (its
+// last cycle counts), `base`.
+always @(*) mm_a_addr = fe_addr;
 
 // Input-memory reads: matvec's x element of the column, or dotv's next x block.
 wire [15:0] x_element = x + j;
@@ -172,7 +164,7 @@ always @(posedge clock) begin
     q_j1 <= j;
     q_b1 <= b;
     q_rows1 <= rows;
-    q_dst1 <= first ? d_dst : dst_q;
+    q_dst1 <= dst_q;
     q_column[2] <= q_j1[@PJB@-1:0];
     q_first_block[2] <= (q_b1 == 18'd0);
     q_block_word[2] <= (q_dst1 >> @LOG_V@) + (q_b1[15:0] << @LOG_DRAIN@) - ACC_BASE_WORD;

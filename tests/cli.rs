@@ -1266,6 +1266,24 @@ fn boards_lists_every_board_with_its_target_and_pins() {
         );
     }
     assert!(text.contains("clock 25 MHz on G2; UART 115200 baud, rx M1 tx L4; 8 LEDs"));
+    // A board whose own core routes with a seed of its own names it.
+    for board in monorail_contract::board::Board::builtins() {
+        if let Some(seed) = board.seed {
+            // The board's lines: its name's, then the indented ones below it.
+            let text = format!("\n{text}");
+            let after = text.split(&format!("\n{}: ", board.name)).nth(1).unwrap();
+            let own = after
+                .lines()
+                .skip(1)
+                .take_while(|line| line.starts_with("  "))
+                .any(|line| {
+                    line == format!(
+                        "  nextpnr seed {seed} for its own core (where seed 1's does not route)"
+                    )
+                });
+            assert!(own, "{}: {text}", board.name);
+        }
+    }
     // A board whose core its FPGA cannot hold says why, each lack once; one that fits says
     // nothing of it.
     for board in monorail_contract::board::Board::builtins() {
@@ -1545,6 +1563,11 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     refused(
         &["bitstream", "--board", "ulx3s-45f", "--time-limit", "0"],
         &["must be a number of minutes above 0"],
+    );
+    // nextpnr reads its seed as a C++ int.
+    refused(
+        &["bitstream", "--board", "ulx3s-45f", "--seed", "2147483648"],
+        &["--seed", "2147483648"],
     );
 }
 

@@ -29,9 +29,9 @@ pub struct Args {
     /// Fail (exit status 1) when Fmax is below the target's clock.
     #[arg(long)]
     strict_timing: bool,
-    /// nextpnr's placement seed.
-    #[arg(long, default_value_t = monorail_fpga::bitstream::DEFAULT_SEED)]
-    seed: u64,
+    /// nextpnr's placement seed; default: the board file's `seed` for its own core, else 1.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=i32::MAX as u64))]
+    seed: Option<u64>,
     /// Stop synthesis, or place and route, when it runs longer than this many minutes (a
     /// fraction is allowed); default: no limit.
     #[arg(long, value_name = "MINUTES", value_parser = minutes)]
@@ -105,7 +105,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     println!("{:<16} {:>9}  log", "step", "wall time");
     let options = Options {
-        seed: args.seed,
+        seed: args
+            .seed
+            .or(board.seed)
+            .unwrap_or(monorail_fpga::bitstream::DEFAULT_SEED),
         time_limit: args
             .time_limit
             .map(|m| std::time::Duration::from_secs_f64(m * 60.0)),

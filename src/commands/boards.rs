@@ -53,6 +53,9 @@ pub fn run() -> Result<(), CliError> {
                 }
             );
         }
+        if let Some(seed) = board.seed {
+            println!("  nextpnr seed {seed} for its own core (where seed 1's does not route)");
+        }
         if let Some(dfu) = board.dfu {
             println!(
                 "  DFU bootloader {:04x}:{:04x}: `monorail bitstream` writes top.dfu for dfu-util",

@@ -189,6 +189,10 @@ pub struct RawBoard {
     /// still runs the tools).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_bitstream_yet: Option<String>,
+    /// nextpnr's placement seed for the board's own core, where the default seed's placement
+    /// does not route (measured; `--seed` overrides it, another core uses the default).
+    #[serde(default)]
+    pub seed: Option<u64>,
     /// A button that resets the core while pressed (`active_high` or `active_low`); the
     /// constraint file places it as `reset_button`.
     #[serde(default)]
@@ -244,6 +248,9 @@ pub struct Board {
     /// Why its bitstream does not build yet, as measured, where its core fits the device's
     /// budget.
     pub no_bitstream_yet: Option<String>,
+    /// nextpnr's placement seed for the board's own core, where the default one's placement
+    /// does not route.
+    pub seed: Option<u64>,
     /// The reset button's level while pressed, where the board has one wired.
     pub reset_button: Option<ButtonLevel>,
     /// Outputs held at a fixed level: (port, high), by name.
@@ -405,6 +412,16 @@ impl RawBoard {
                 ))
             }
         }
+        if let Some(seed) = self.seed {
+            // nextpnr reads its seed as a C++ `int`.
+            if seed > i32::MAX as u64 {
+                return Err(field(
+                    "seed",
+                    &seed,
+                    &format!("nextpnr's seed is at most {}", i32::MAX),
+                ));
+            }
+        }
         if !self.constraints.ends_with(&format!(".{extension}")) {
             return Err(field(
                 "constraints",
@@ -482,6 +499,7 @@ impl RawBoard {
             package: self.package.clone(),
             speed_grade: self.speed_grade,
             no_bitstream_yet: self.no_bitstream_yet.clone(),
+            seed: self.seed,
             reset_button: self.reset_button,
             held_outputs,
             reboot_on_hold: self.reboot_on_hold,
@@ -593,8 +611,8 @@ impl Board {
     /// The board carrying `target`'s core instead of its own: the core as the target describes
     /// it (lanes, memories, clock), on the board's FPGA (the target's `[device]` becomes the
     /// board's, so the budget checks and the flow are the board's part). The target must be
-    /// built for the board's family. The board file's `no_bitstream_yet` is about its own core,
-    /// so another core drops it.
+    /// built for the board's family. The board file's `no_bitstream_yet` and `seed` are about
+    /// its own core, so another core drops them.
     pub fn carrying(&self, target: Target) -> Result<Board, BoardError> {
         let refuse = |rule: String| BoardError::Carry {
             board: self.name.clone(),
@@ -637,6 +655,7 @@ impl Board {
                 ..target
             },
             no_bitstream_yet: None,
+            seed: None,
             ..self.clone()
         })
     }
@@ -955,6 +974,10 @@ mod tests {
             .is_some());
         let mut ulx3s = Board::builtin("ulx3s-85f").unwrap();
         assert!(ulx3s.no_bitstream_yet.is_none());
+        assert!(
+            ulx3s.seed.is_some(),
+            "ulx3s-85f routes its own core with a seed of its own"
+        );
         ulx3s.no_bitstream_yet = Some("measured".into());
         let small = Target::builtin("ecp5-45f").unwrap();
         let carried = ulx3s.carrying(small.clone()).unwrap();
@@ -967,7 +990,7 @@ mod tests {
             (device.part.as_str(), device.block_rams),
             ("LFE5U-85F", 208)
         );
-        assert_eq!(carried.no_bitstream_yet, None);
+        assert_eq!((carried.no_bitstream_yet, carried.seed), (None, None));
         assert_eq!(
             (carried.name.as_str(), carried.pins.len()),
             ("ulx3s-85f", ulx3s.pins.len())
@@ -1026,6 +1049,7 @@ mod tests {
             ("uart_baud = 100", "`uart_baud`"),
             ("package = \"QFN88\"", "`package`"),
             ("speed_grade = 9", "speed grade"),
+            ("seed = 2147483648", "`seed`"),
             ("constraints = \"ulx3s.pcf\"", "reads .lpf files"),
             ("name = \"a b\"", "`name`"),
         ];

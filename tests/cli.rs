@@ -1278,7 +1278,8 @@ fn boards_lists_every_board_with_its_target_and_pins() {
                 .take_while(|line| line.starts_with("  "))
                 .any(|line| {
                     line == format!(
-                        "  nextpnr seed {seed} for its own core (where seed 1's does not route)"
+                        "  nextpnr seed {seed} for its own core (where seed {}'s does not route)",
+                        monorail_fpga::bitstream::DEFAULT_SEED
                     )
                 });
             assert!(own, "{}: {text}", board.name);
@@ -1565,9 +1566,10 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         &["must be a number of minutes above 0"],
     );
     // nextpnr reads its seed as a C++ int.
+    let too_large = (monorail_contract::board::MAX_SEED + 1).to_string();
     refused(
-        &["bitstream", "--board", "ulx3s-45f", "--seed", "2147483648"],
-        &["--seed", "2147483648"],
+        &["bitstream", "--board", "ulx3s-45f", "--seed", &too_large],
+        &["--seed", &too_large],
     );
 }
 

@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long)]
     strict_timing: bool,
     /// nextpnr's placement seed; default: the board file's `seed` for its own core, else 1.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=i32::MAX as u64))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=monorail_contract::board::MAX_SEED))]
     seed: Option<u64>,
     /// Stop synthesis, or place and route, when it runs longer than this many minutes (a
     /// fraction is allowed); default: no limit.

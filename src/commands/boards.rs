@@ -54,7 +54,10 @@ pub fn run() -> Result<(), CliError> {
             );
         }
         if let Some(seed) = board.seed {
-            println!("  nextpnr seed {seed} for its own core (where seed 1's does not route)");
+            println!(
+                "  nextpnr seed {seed} for its own core (where seed {}'s does not route)",
+                monorail_fpga::bitstream::DEFAULT_SEED
+            );
         }
         if let Some(dfu) = board.dfu {
             println!(

@@ -161,6 +161,9 @@ pub fn fastest_baud(clock_hz: u64) -> u32 {
     u32::try_from(clock_hz / cycles).unwrap_or(u32::MAX)
 }
 
+/// The largest placement seed nextpnr takes (it reads the seed as a C++ `int`).
+pub const MAX_SEED: u64 = i32::MAX as u64;
+
 /// A board file as written.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -412,15 +415,12 @@ impl RawBoard {
                 ))
             }
         }
-        if let Some(seed) = self.seed {
-            // nextpnr reads its seed as a C++ `int`.
-            if seed > i32::MAX as u64 {
-                return Err(field(
-                    "seed",
-                    &seed,
-                    &format!("nextpnr's seed is at most {}", i32::MAX),
-                ));
-            }
+        if let Some(seed) = self.seed.filter(|&seed| seed > MAX_SEED) {
+            return Err(field(
+                "seed",
+                &seed,
+                &format!("nextpnr's seed is at most {MAX_SEED}"),
+            ));
         }
         if !self.constraints.ends_with(&format!(".{extension}")) {
             return Err(field(

@@ -249,7 +249,7 @@ impl<const B: usize> Logic for LaneMemory<B> {
 /// read-modify-write runs from a block RAM's output back to its input through a LUT beside it.
 ///
 /// The host reads and writes whole words, but port B moves them a byte at a time (a word in
-/// `2 x lanes` cycles, `lanes + 3` to read; `host_ready` says when): only a byte travels
+/// `2 x lanes + 1` cycles, `lanes + 4` to read; `host_ready` says when): only a byte travels
 /// between the host port and the block RAMs. Whole words from every tile took the routing of
 /// the block RAM rows: on the 85F's 145 matrix block RAMs, the host's words and the merges
 /// they pulled away from their block RAMs were 44% of the wire the placement asked of the
@@ -303,23 +303,32 @@ impl MatrixMemory {
         let mut body = String::from(BUNDLE_DIR);
         body += &pack("host_wdata_w", "host_wdata", lanes, 8);
         // Port B: the vector unit's cache stores, or the host's accesses while it owns them.
+        // What port B does comes from registers (`host_on` a cycle after `host_active`; the
+        // vector unit registers its own): on the 85F it fans out to 145 block RAMs, and the
+        // wires alone take most of a cycle.
         // The host's count of cycles: a write reads the word (even counts) and writes it with
         // lane count / 2 replaced (odd); a read selects lane count - 1 of each tile's word at
         // counts 1 to `lanes`, and the tile's byte enters the word a cycle later.
         let lane_bits = log2(lanes);
         let _ = write!(
             body,
-            "reg [{lb}:0] host_count;\n\
+            "reg host_on, host_writing;\n\
+             always @(posedge clock) begin\n\
+             \x20   host_on <= host_active;\n\
+             \x20   host_writing <= host_we;\n\
+             end\n\
+             wire host_go = host_active && host_on;\n\
+             reg [{lb}:0] host_count;\n\
              wire host_done = host_we ? host_count == {lb1}'d{write_last} : host_count == {lb1}'d{read_last};\n\
-             always @(posedge clock) host_count <= (host_active && !host_done) ? host_count + {lb1}'d1 : {lb1}'d0;\n\
-             always @(*) host_ready = host_active && host_done;\n\
+             always @(posedge clock) host_count <= (host_go && !host_done) ? host_count + {lb1}'d1 : {lb1}'d0;\n\
+             always @(*) host_ready = host_go && host_done;\n\
              wire [{lbm}:0] host_wlane = host_count[{lb}:1];\n\
              reg [7:0] host_byte;\n\
              always @(posedge clock) host_byte <= host_wdata_w[host_wlane*8 +: 8];\n\
-             wire [19:0] b_word = host_active ? host_addr : b_addr;\n\
-             wire b_write = host_active ? host_we && host_count[0] : b_we;\n\
-             wire [7:0] b_merge_byte = host_active ? host_byte : b_byte;\n\
-             wire [{l1}:0] b_lane_is = {{{{{l1}{{1'b0}}}}, 1'b1}} << (host_active ? host_wlane : b_lane[{lbm}:0]);\n{unused_lane}",
+             wire [19:0] b_word = host_on ? host_addr : b_addr;\n\
+             wire b_write = host_on ? host_writing && host_count[0] : b_we;\n\
+             wire [7:0] b_merge_byte = host_on ? host_byte : b_byte;\n\
+             wire [{l1}:0] b_lane_is = {{{{{l1}{{1'b0}}}}, 1'b1}} << (host_on ? host_wlane : b_lane[{lbm}:0]);\n{unused_lane}",
             lb = lane_bits,
             lb1 = lane_bits + 1,
             lbm = lane_bits - 1,
@@ -408,7 +417,7 @@ impl MatrixMemory {
              reg [{lbm}:0] host_rlane_q;\n\
              reg [{w}:0] host_word;\n\
              always @(posedge clock) begin\n\
-             \x20   host_rvalid <= host_active && !host_we && host_count != {lb1}'d0 && host_count <= {lb1}'d{lanes};\n\
+             \x20   host_rvalid <= host_on && !host_we && host_count != {lb1}'d0 && host_count <= {lb1}'d{lanes};\n\
              \x20   host_rlane_q <= host_rlane;\n\
              \x20   if (host_rvalid) host_word[host_rlane_q*8 +: 8] <= host_tile_byte;\n\
              end\n",

@@ -1017,40 +1017,39 @@ end
 // kvstore reads element d at cycle 2d and matrix word d at 2d + 1, and writes the word at
 // 2d + 2 with lane `pos % lanes` replaced; kvexp reads at 1 and writes at 2. The matrix memory
 // merges the byte into the word it read, in each tile (memory.rs).
-reg [19:0] kv_base;
 reg [7:0] kv_exp_value;
+wire kv_read = active && ((kind == F_KVSTORE && cnt[0]) || (kind == F_KVEXP && cnt == 32'd1));
+// The word to read next (the first at issue, then one more with each read), from a register:
+// on the 85F the address goes to 145 block RAMs, whose wires leave no time for an adder.
+reg [19:0] kv_read_addr;
 always @(posedge clock) begin
     if (issue_vxu) begin
-        kv_base <= d_mm + ((d_kind == F_KVSTORE) ? ({4'd0, pos >> @LOG_L@} * issue_len[15:0])
-                                                 : {4'd0, pos >> @LOG_L@});
+        kv_read_addr <= d_mm + ((d_kind == F_KVSTORE) ? ({4'd0, pos >> @LOG_L@} * issue_len[15:0])
+                                                      : {4'd0, pos >> @LOG_L@});
         // The register saturated to int8: as logic (whether bits 63..7 are all the sign), where
         // two 64-bit comparisons took a carry chain each.
         kv_exp_value <= (issue_ra[63:7] == {57{issue_ra[63]}}) ? issue_ra[7:0]
                       : issue_ra[63] ? 8'h80 : 8'd127;
+    end else if (kv_read) begin
+        kv_read_addr <= kv_read_addr + 20'd1;
     end
 end
-wire kv_read = active && ((kind == F_KVSTORE && cnt[0]) || (kind == F_KVEXP && cnt == 32'd1));
-wire [19:0] kv_read_addr = kv_base + {1'b0, cnt[19:1]};
+// The byte to write, registered in the read's cycle, and so from a register to the block RAMs
+// too: kvexp's value (the next instruction's issue reloads kv_exp_value in this cycle, before
+// the write), or the low byte of the element the vector memory gives now (kvstore's source is
+// always there), in lane kv_lane of its word.
 reg kv_write;
 reg [19:0] kv_write_addr;
-reg kv_from_exp;
-// kvexp's value travels with its read: the next instruction's issue reloads kv_exp_value in the
-// cycle of this read, before the write.
-reg [7:0] kv_exp_write;
+reg [@LOG_V@-1:0] kv_lane;
+reg [7:0] kv_byte;
 always @(posedge clock) begin
     kv_write <= kv_read;
     kv_write_addr <= kv_read_addr;
-    kv_from_exp <= (kind == F_KVEXP);
-    kv_exp_write <= kv_exp_value;
-end
-// The element read two cycles before the write is at OP now; its lane in the word:
-reg [@LOG_V@-1:0] kv_lane_q [1:2];
-always @(posedge clock) begin
-    kv_lane_q[1] <= kv_element_local[@LOG_V@-1:0];
-    kv_lane_q[2] <= kv_lane_q[1];
+    kv_lane <= kv_element_local[@LOG_V@-1:0];
+    kv_byte <= (kind == F_KVEXP) ? kv_exp_value : vm_a_w[kv_lane*18 +: 8];
 end
 always @(*) begin
-    mm_b_byte = kv_from_exp ? kv_exp_write : op_a_w[kv_lane_q[2]*32 +: 8];
+    mm_b_byte = kv_byte;
     mm_b_lane = @MM_LANE@;
     mm_b_we = kv_write;
     mm_b_addr = kv_write ? kv_write_addr : kv_read_addr;

@@ -38,6 +38,9 @@ pub enum Command {
     /// Generate the core for a target: its Verilog (module `top`), the memory images of a
     /// compiled model ($readmemh files, as compile writes them) and a report of what was made.
     Gen(commands::gen::Args),
+    /// The built-in targets: each machine's lanes, clock and memories, its device's budget
+    /// against what the core needs, and the boards that carry it.
+    Targets,
     /// The built-in boards: the target each carries, its FPGA, clock, UART and pins.
     Boards,
     /// Build a bitstream for a board with the pinned open tools: synthesis (yosys), place and
@@ -119,8 +122,8 @@ pub const DEFAULT_TARGET: &str = "sim-tiny";
 /// The machine flags shared by the commands that compile.
 #[derive(clap::Args)]
 pub struct MachineArgs {
-    /// Target: a built-in name (sim-tiny, ulx3s-85f, ecp5-85f, ecp5-45f, ecp5-25f, ecp5-12f,
-    /// gw2a-18, gw1n-9, icebreaker) or a target file (.toml); default: sim-tiny.
+    /// Target: a built-in name (`monorail targets` lists them) or a target file (.toml);
+    /// default: sim-tiny.
     #[arg(long)]
     pub target: Option<String>,
     /// Positions served (the KV cache's length); default: the model's seq_len, or the most

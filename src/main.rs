@@ -24,6 +24,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Run(args) => commands::run::run(args),
         Command::Compile(args) => commands::compile::run(args),
         Command::Gen(args) => commands::gen::run(args),
+        Command::Targets => commands::targets::run(),
         Command::Boards => commands::boards::run(),
         Command::Bitstream(args) => commands::bitstream::run(args),
         Command::Chat(args) => commands::chat::run(args),

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use monorail_contract::steps::ModelStep;
+use monorail_contract::target::Core;
 use predicates::prelude::*;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -2214,12 +2215,51 @@ fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
 }
 
 #[test]
-fn the_target_flag_names_every_built_in_target() {
+fn targets_lists_every_built_in_target_and_the_boards_that_carry_it() {
+    let output = monorail().arg("targets").output().unwrap();
+    assert!(output.status.success());
+    let listing = String::from_utf8_lossy(&output.stdout);
+    let boards = monorail_contract::board::Board::builtins();
+    for target in monorail_contract::target::Target::builtins() {
+        // The target's entry: from its name's line to the next entry's.
+        let start = listing
+            .find(&format!("{}: {}", target.name, target.description))
+            .unwrap_or_else(|| panic!("`monorail targets` lacks {}: {listing}", target.name));
+        let entry = listing[start..]
+            .split_inclusive('\n')
+            .enumerate()
+            .take_while(|(i, line)| *i == 0 || line.starts_with("  "))
+            .map(|(_, line)| line)
+            .collect::<String>();
+        let mhz = target.clock_hz as f64 / 1e6;
+        let machine = match target.core {
+            Core::Wide => format!(
+                "wide core: {} lanes, {} vector lanes, {mhz} MHz",
+                target.lanes, target.vector_lanes
+            ),
+            Core::Small => format!(
+                "small core: {} lanes, one instruction at a time, {mhz} MHz",
+                target.lanes
+            ),
+        };
+        assert!(entry.contains(&machine), "{entry} lacks {machine}");
+        if let Some(d) = &target.device {
+            assert!(entry.contains(&format!("device {} ", d.part)), "{entry}");
+        }
+        let carried: Vec<&str> = boards
+            .iter()
+            .filter(|b| b.target.name == target.name)
+            .map(|b| b.name.as_str())
+            .collect();
+        assert_eq!(entry.contains("  boards: "), !carried.is_empty(), "{entry}");
+        for board in carried {
+            assert!(entry.contains(board), "{entry} lacks the board {board}");
+        }
+    }
+    // `--target`'s help points to the list.
     let output = monorail().args(["compile", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
-    for name in monorail_contract::target::builtin_names() {
-        assert!(help.contains(name), "`--target` help lacks {name}: {help}");
-    }
+    assert!(help.contains("`monorail targets` lists them"), "{help}");
 }
 
 /// `monorail clean` removes the build folder's generated entries (older than `--older-than` days

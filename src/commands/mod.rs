@@ -14,3 +14,4 @@ pub mod gen;
 pub mod quality;
 pub mod run;
 pub mod synth_model;
+pub mod targets;

@@ -1297,18 +1297,6 @@ fn boards_lists_every_board_with_its_target_and_pins() {
             );
         }
     }
-    // A board whose core fits the contract's estimate (block RAMs, multipliers) but whose
-    // bitstream does not build says what is known: the OrangeCrab 85F's 64-lane core.
-    let crab = monorail_contract::board::Board::builtin("orangecrab-85f").unwrap();
-    let note = crab.no_bitstream_yet.expect("the OrangeCrab 85F's note");
-    assert!(
-        note.starts_with("the ecp5-85f core routes on the ULX3S 85F"),
-        "{note}"
-    );
-    assert!(
-        text.contains(&format!("no bitstream yet: {note}")),
-        "{text}"
-    );
     // Buttons, held outputs, the bootloader and how to load.
     for line in [
         "  reset button on R1 (high while pressed)\n  wifi_gpio0 on L2 held high\n  load: \

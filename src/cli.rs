@@ -9,7 +9,7 @@ use monorail_contract::target::Target;
 
 use crate::commands;
 use crate::error::{refused, CliError};
-use crate::load::load_target;
+use crate::load::{load_board, load_target};
 
 #[derive(Parser)]
 #[command(
@@ -154,7 +154,8 @@ pub struct ModelArgs {
 /// The board flags shared by `bitstream` and `chat`.
 #[derive(clap::Args)]
 pub struct BoardArgs {
-    /// Board: a built-in name (see `monorail boards`).
+    /// Board: a built-in name (see `monorail boards`) or a board file (.toml, as in boards/),
+    /// whose constraint file lies beside it or is a built-in one (docs/boards.md).
     #[arg(long)]
     pub board: String,
     /// The core the board carries instead of its own: a built-in target of the board's FPGA
@@ -193,7 +194,7 @@ impl BoardArgs {
     /// The board, carrying the target, with the core clock and the UART speed of the flags (a
     /// speed and a clock given together are checked together).
     pub fn board(&self) -> Result<Board, CliError> {
-        let mut board = Board::builtin(&self.board).map_err(|e| refused(e.to_string()))?;
+        let mut board = load_board(&self.board)?;
         if let Some(name) = &self.target {
             board = board
                 .carrying(load_target(name)?)

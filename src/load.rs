@@ -1,7 +1,11 @@
 //! What the commands start from: a model with its tokenizer (a file or a built-in one), a
-//! prompt's tokens, a target (a built-in name or a file), and the model compiled for it.
+//! prompt's tokens, a target or a board (a built-in name or a file), and the model compiled for
+//! it.
+
+use std::path::Path;
 
 use monorail_compiler::{compile, CompileError, CompileOptions, Compiled};
+use monorail_contract::board::{self, Board, RawBoard};
 use monorail_contract::target::{RawTarget, Target};
 use monorail_model::builtin;
 use monorail_model::checkpoint::{self, Checkpoint};
@@ -144,9 +148,27 @@ pub fn prompt_tokens(args: &PromptArgs, loaded: &Loaded) -> Result<Vec<u32>, Cli
     }
 }
 
+/// The longest target, board or constraint file read: each is a few kilobytes, so a larger
+/// file is the wrong one and is refused before it is read.
+const MAX_DESCRIPTION_BYTES: u64 = 1 << 20;
+
+/// The text of a target, board or constraint file (`what`), refused when it is larger than
+/// such a file can be.
+fn read_description(path: &Path, what: &str) -> Result<String, CliError> {
+    let at = |e: std::io::Error| refused(format!("{what} {}: {e}", path.display()));
+    let bytes = std::fs::metadata(path).map_err(at)?.len();
+    if bytes > MAX_DESCRIPTION_BYTES {
+        return Err(refused(format!(
+            "{what} {}: {bytes} bytes; such a file is a few kilobytes (at most {MAX_DESCRIPTION_BYTES})",
+            path.display()
+        )));
+    }
+    std::fs::read_to_string(path).map_err(at)
+}
+
 /// A built-in target by name, or a target file (`.toml`).
 pub fn load_target(name: &str) -> Result<Target, CliError> {
-    if !name.ends_with(".toml") && std::path::Path::new(name).is_file() {
+    if !name.ends_with(".toml") && Path::new(name).is_file() {
         return Err(refused(format!(
             "{name}: a target file's name ends in .toml; a name without it is a built-in \
              target's ({})",
@@ -154,13 +176,53 @@ pub fn load_target(name: &str) -> Result<Target, CliError> {
         )));
     }
     if name.ends_with(".toml") {
-        let text = std::fs::read_to_string(name).map_err(|e| refused(format!("{name}: {e}")))?;
+        let text = read_description(Path::new(name), "target file")?;
         RawTarget::parse(&text)
             .and_then(|raw| raw.validate())
             .map_err(|e| refused(format!("{name}: {e}")))
     } else {
         Target::builtin(name).map_err(|e| refused(e.to_string()))
     }
+}
+
+/// A built-in board by name, or a board file (`.toml`): its constraint file is the one of that
+/// name beside it, or else the built-in one (`ulx3s.lpf`), so that a board of another maker's
+/// pins is two files and a variant of a built-in board is one.
+pub fn load_board(name: &str) -> Result<Board, CliError> {
+    let path = Path::new(name);
+    if !name.ends_with(".toml") {
+        if path.is_file() {
+            return Err(refused(format!(
+                "{name}: a board file's name ends in .toml; a name without it is a built-in \
+                 board's ({})",
+                board::builtin_names().join(", ")
+            )));
+        }
+        return Board::builtin(name).map_err(|e| refused(e.to_string()));
+    }
+    let text = read_description(path, "board file")?;
+    let raw = RawBoard::parse(name, &text).map_err(|e| refused(e.to_string()))?;
+    let beside = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join(&raw.constraints);
+    let constraints = if beside.is_file() {
+        Ok(read_description(&beside, "constraint file")?)
+    } else {
+        board::builtin_constraints(&raw.constraints)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                format!(
+                    "no such file beside the board file ({}), nor a built-in constraint file \
+                     ({})",
+                    beside.display(),
+                    board::BUILTIN_CONSTRAINTS.map(|(n, _)| n).join(", ")
+                )
+            })
+    };
+    raw.validate(name, constraints.as_deref().map_err(String::as_str))
+        .map_err(|e| refused(e.to_string()))
 }
 
 /// The model of `loaded` quantised and compiled for `target`, serving `context` positions (by

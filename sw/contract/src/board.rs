@@ -64,6 +64,14 @@ pub const BUILTIN_CONSTRAINTS: [(&str, &str); 5] = [
     ),
 ];
 
+/// The text of the built-in constraint file `name` (`ulx3s.lpf`), if there is one.
+pub fn builtin_constraints(name: &str) -> Option<&'static str> {
+    BUILTIN_CONSTRAINTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+}
+
 /// The Gowin devices Monorail knows: (the part, as a target's `[device]` names it and as
 /// nextpnr-himbaechel's `family` and gowin_pack's `-d` take it; the whole part number with
 /// package and speed, as a board's `package` names it and nextpnr's `--device` takes it).
@@ -174,7 +182,8 @@ pub struct RawBoard {
     pub description: String,
     /// The built-in target the board carries.
     pub target: String,
-    /// The constraint file, in `constraints/`.
+    /// The constraint file's name: a built-in board's is in `constraints/`; a board file's lies
+    /// beside it, or is a built-in one.
     pub constraints: String,
     /// The board's oscillator.
     pub clock_hz: u64,
@@ -298,7 +307,10 @@ pub enum BoardError {
         message: String,
     },
     /// No built-in board of that name.
-    #[error("no built-in board `{0}` (built in: {list})", list = builtin_names().join(", "))]
+    #[error(
+        "no built-in board `{0}` (built in: {list}; or name a board file, NAME.toml)",
+        list = builtin_names().join(", ")
+    )]
     Unknown(String),
     /// A UART speed the board's core cannot keep.
     #[error("board {board}: {baud} baud: {rule}")]
@@ -346,9 +358,13 @@ impl RawBoard {
         })
     }
 
-    /// Validate against the built-in targets, with `constraints` (the text of the file the
-    /// board names, `None` when there is none).
-    pub fn validate(&self, file: &str, constraints: Option<&str>) -> Result<Board, BoardError> {
+    /// Validate against the built-in targets, with `constraints`: the text of the file the
+    /// board names, or why there is none (where it was looked for).
+    pub fn validate(
+        &self,
+        file: &str,
+        constraints: Result<&str, &str>,
+    ) -> Result<Board, BoardError> {
         let field = |field: &'static str, value: &dyn ToString, rule: &str| BoardError::Field {
             file: file.to_string(),
             field,
@@ -422,6 +438,14 @@ impl RawBoard {
                 &format!("nextpnr's seed is at most {MAX_SEED}"),
             ));
         }
+        let bare = std::path::Path::new(&self.constraints).file_name();
+        if bare.is_none_or(|name| *name != *self.constraints) || self.constraints.contains('\\') {
+            return Err(field(
+                "constraints",
+                &self.constraints,
+                "must be a file's name, without folders",
+            ));
+        }
         if !self.constraints.ends_with(&format!(".{extension}")) {
             return Err(field(
                 "constraints",
@@ -429,13 +453,7 @@ impl RawBoard {
                 &format!("the {} flow reads .{extension} files", device.part),
             ));
         }
-        let Some(text) = constraints else {
-            return Err(field(
-                "constraints",
-                &self.constraints,
-                "no such file in constraints/",
-            ));
-        };
+        let text = constraints.map_err(|why| field("constraints", &self.constraints, why))?;
         let mut held_outputs = Vec::new();
         for (port, &level) in &self.held_outputs {
             let taken = BOARD_PORTS.contains(&port.as_str())
@@ -525,10 +543,8 @@ impl Board {
             .ok_or_else(|| BoardError::Unknown(name.to_string()))?;
         let file = format!("boards/{name}.toml");
         let raw = RawBoard::parse(&file, text)?;
-        let constraints = BUILTIN_CONSTRAINTS
-            .iter()
-            .find(|(n, _)| *n == raw.constraints)
-            .map(|(_, t)| *t);
+        let constraints =
+            builtin_constraints(&raw.constraints).ok_or("no such file in constraints/");
         raw.validate(&file, constraints)
     }
 
@@ -1029,7 +1045,7 @@ mod tests {
 
     fn err(board: &RawBoard, constraints: Option<&str>) -> String {
         board
-            .validate("b.toml", constraints)
+            .validate("b.toml", constraints.ok_or("no such file here"))
             .unwrap_err()
             .to_string()
     }
@@ -1050,6 +1066,15 @@ mod tests {
             ("speed_grade = 9", "speed grade"),
             ("seed = 2147483648", "`seed`"),
             ("constraints = \"ulx3s.pcf\"", "reads .lpf files"),
+            (
+                "constraints = \"../ulx3s.lpf\"",
+                "a file's name, without folders",
+            ),
+            (
+                "constraints = \"pins\\\\ulx3s.lpf\"",
+                "a file's name, without folders",
+            ),
+            ("constraints = \"\"", "a file's name, without folders"),
             ("name = \"a b\"", "`name`"),
         ];
         for (edit, want) in cases {

@@ -105,8 +105,9 @@ pub fn report(target: &Target) -> Vec<String> {
             }
         ),
         format!(
-            "scalar registers: {} of 64 bits; dotv's partial sums: {} columns ({})",
+            "scalar registers: {} of {} bits; dotv's partial sums: {} columns ({})",
             target.registers,
+            isa::REGISTER_BITS,
             target.partial_sums,
             if target.partial_sums_in_block_ram() {
                 "block RAM"
@@ -151,4 +152,25 @@ pub fn report(target: &Target) -> Vec<String> {
         _ => lines.push("no device: a core for simulation".to_string()),
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The report says what the ISA defines: registers of 48 bits (on 64-bit buses), 32 of
+    /// them where the target says so.
+    #[test]
+    fn the_report_gives_the_registers_of_the_isa() {
+        for (name, line) in [
+            ("ulx3s-85f", "scalar registers: 64 of 48 bits"),
+            ("gw2a-18", "scalar registers: 32 of 48 bits"),
+        ] {
+            let lines = report(&Target::builtin(name).unwrap());
+            assert!(
+                lines.iter().any(|l| l.starts_with(line)),
+                "{name}: {lines:?}"
+            );
+        }
+    }
 }

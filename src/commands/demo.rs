@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use monorail_contract::board::Board;
+use monorail_contract::target::Target;
 use monorail_model::engine::{generate, Engine};
 use monorail_model::float::FloatModel;
 use monorail_model::sampler::SamplerOptions;
@@ -179,11 +181,54 @@ fn on_the_core(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliE
         positions as f64 / seconds
     );
     println!(
-        "projected on the board at {} MHz: {:.0} tokens/s",
+        "projected at the target's {} MHz: {:.0} tokens/s{}",
         target.clock_hz / 1_000_000,
-        target.clock_hz as f64 / per_token
+        target.clock_hz as f64 / per_token,
+        carried_by(&target)
     );
     Ok(())
+}
+
+/// Which built-in boards carry `target`, or, where none does, what the boards with its FPGA
+/// carry instead: a projection at the target's clock is not a board's until a bitstream meets
+/// that clock.
+fn carried_by(target: &Target) -> String {
+    let boards = Board::builtins();
+    let carriers: Vec<&str> = boards
+        .iter()
+        .filter(|b| b.target.name == target.name)
+        .map(|b| b.name.as_str())
+        .collect();
+    if !carriers.is_empty() {
+        return format!(" on {} (`monorail boards`)", carriers.join(", "));
+    }
+    let Some(device) = &target.device else {
+        return String::new();
+    };
+    // The targets the boards with this FPGA carry: (target, boards).
+    let mut instead: Vec<(&str, Vec<&str>)> = Vec::new();
+    for board in &boards {
+        if board.target.device.as_ref().map(|d| &d.part) != Some(&device.part) {
+            continue;
+        }
+        match instead.iter_mut().find(|(t, _)| *t == board.target.name) {
+            Some((_, names)) => names.push(&board.name),
+            None => instead.push((&board.target.name, vec![&board.name])),
+        }
+    }
+    let instead: Vec<String> = instead
+        .iter()
+        .map(|(t, names)| format!("{} carry {t}", names.join(" and ")))
+        .collect();
+    format!(
+        "; no built-in board carries the {} target{} (`monorail boards`)",
+        target.name,
+        if instead.is_empty() {
+            String::new()
+        } else {
+            format!(": the {} boards {}", device.part, instead.join(", "))
+        }
+    )
 }
 
 /// Break text into lines of at most `width` characters at spaces.
@@ -203,4 +248,25 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_projection_names_the_boards_that_carry_its_target_or_what_they_carry_instead() {
+        let on = |name: &str| carried_by(&Target::builtin(name).unwrap());
+        assert_eq!(
+            on("ecp5-85f"),
+            " on ulx3s-85f, orangecrab-85f (`monorail boards`)"
+        );
+        assert_eq!(
+            on("ulx3s-85f"),
+            "; no built-in board carries the ulx3s-85f target: the LFE5U-85F boards ulx3s-85f \
+             and orangecrab-85f carry ecp5-85f (`monorail boards`)"
+        );
+        // A core for simulation has no FPGA, so no board to name.
+        assert_eq!(on("sim-tiny"), "");
+    }
 }

@@ -1760,6 +1760,12 @@ fn bitstream_and_chat_take_a_board_file() {
         &["bitstream", "--board", &path("missing.toml")],
         &["board file", "missing.toml"],
     );
+    // A file far larger than a board file can be is refused before it is read.
+    std::fs::write(path("huge.toml"), vec![b'#'; 2 << 20]).unwrap();
+    refused(
+        &["bitstream", "--board", &path("huge.toml")],
+        &["huge.toml: 2097152 bytes; such a file is a few kilobytes"],
+    );
     std::fs::write(path("broken.toml"), "name = \"half").unwrap();
     refused(
         &["bitstream", "--board", &path("broken.toml")],

@@ -41,8 +41,9 @@ pub enum Command {
     /// The built-in targets: each machine's lanes, clock and memories, its device's budget
     /// against what the core needs, and the boards that carry it.
     Targets,
-    /// The built-in boards: the target each carries, its FPGA, clock, UART and pins.
-    Boards,
+    /// The built-in boards, or those named (built-in names or board files, each checked as
+    /// `bitstream` checks it): the target each carries, its FPGA, clock, UART and pins.
+    Boards(commands::boards::Args),
     /// Build a bitstream for a board with the pinned open tools: synthesis (yosys), place and
     /// route (nextpnr, seed pinned) and packing; says how far the tools are while they run (on
     /// stderr), then prints each step's time and log, the resources used, Fmax against the

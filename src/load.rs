@@ -189,6 +189,12 @@ pub fn load_target(name: &str) -> Result<Target, CliError> {
 /// name beside it, or else the built-in one (`ulx3s.lpf`), so that a board of another maker's
 /// pins is two files and a variant of a built-in board is one.
 pub fn load_board(name: &str) -> Result<Board, CliError> {
+    load_board_and_pins(name).map(|(board, _)| board)
+}
+
+/// [`load_board`], and where its constraint file was read: `constraints/NAME` for a built-in
+/// one, else its path.
+pub fn load_board_and_pins(name: &str) -> Result<(Board, String), CliError> {
     let path = Path::new(name);
     if !name.ends_with(".toml") {
         if path.is_file() {
@@ -198,7 +204,9 @@ pub fn load_board(name: &str) -> Result<Board, CliError> {
                 board::builtin_names().join(", ")
             )));
         }
-        return Board::builtin(name).map_err(|e| refused(e.to_string()));
+        let board = Board::builtin(name).map_err(|e| refused(e.to_string()))?;
+        let pins = format!("constraints/{}", board.constraints_file);
+        return Ok((board, pins));
     }
     let text = read_description(path, "board file")?;
     let raw = RawBoard::parse(name, &text).map_err(|e| refused(e.to_string()))?;
@@ -207,10 +215,14 @@ pub fn load_board(name: &str) -> Result<Board, CliError> {
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .join(&raw.constraints);
-    let constraints = if beside.is_file() {
-        Ok(read_description(&beside, "constraint file")?)
+    let builtin_pins = format!("constraints/{}", raw.constraints);
+    let (constraints, pins) = if beside.is_file() {
+        (
+            Ok(read_description(&beside, "constraint file")?),
+            beside.display().to_string(),
+        )
     } else {
-        board::builtin_constraints(&raw.constraints)
+        let text = board::builtin_constraints(&raw.constraints)
             .map(str::to_string)
             .ok_or_else(|| {
                 format!(
@@ -219,10 +231,13 @@ pub fn load_board(name: &str) -> Result<Board, CliError> {
                     beside.display(),
                     board::BUILTIN_CONSTRAINTS.map(|(n, _)| n).join(", ")
                 )
-            })
+            });
+        (text, builtin_pins)
     };
-    raw.validate(name, constraints.as_deref().map_err(String::as_str))
-        .map_err(|e| refused(e.to_string()))
+    let board = raw
+        .validate(name, constraints.as_deref().map_err(String::as_str))
+        .map_err(|e| refused(e.to_string()))?;
+    Ok((board, pins))
 }
 
 /// The model of `loaded` quantised and compiled for `target`, serving `context` positions (by

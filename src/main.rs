@@ -25,7 +25,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Compile(args) => commands::compile::run(args),
         Command::Gen(args) => commands::gen::run(args),
         Command::Targets => commands::targets::run(),
-        Command::Boards => commands::boards::run(),
+        Command::Boards(args) => commands::boards::run(args),
         Command::Bitstream(args) => commands::bitstream::run(args),
         Command::Chat(args) => commands::chat::run(args),
         Command::Cosim(args) => commands::cosim::run(args),

@@ -1673,7 +1673,7 @@ fn simulated_board_tells_the_golden_story(board: &[&str], model: &str, steps: us
 /// name. The constraint file beside it comes first, then the built-in one of that name; neither
 /// is refused with both places named.
 #[test]
-fn bitstream_and_chat_take_a_board_file() {
+fn boards_bitstream_and_chat_take_a_board_file() {
     let dir = TempDir::new().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     // The iCEBreaker's file renamed, at the fastest UART its 6 MHz core keeps, and noted as not
@@ -1697,6 +1697,27 @@ fn bitstream_and_chat_take_a_board_file() {
     assert!(
         stderr.contains("loaded in") && stderr.contains("750000 baud"),
         "{stderr}"
+    );
+    // `boards` checks and shows it beside a built-in one, its pins the built-in file's.
+    let output = monorail()
+        .args(["boards", "ulx3s-45f", &path("my-icebreaker.toml")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with("ulx3s-45f: ")
+            && stdout.contains(
+                "\nmy-icebreaker: 1BitSquared iCEBreaker, Lattice iCE40UP5K-SG48\n  target \
+                 icebreaker ("
+            )
+            && stdout.contains(
+                "UART 750000 baud, rx 6 tx 9; 2 LEDs (active low); pins in \
+                 constraints/icebreaker.pcf\n"
+            )
+            && stdout.contains("  no bitstream yet: not routed yet\n")
+            && !stdout.contains("orangecrab"),
+        "{stdout}"
     );
     // `bitstream` without the toolchain: the note warned of, then the missing tool named.
     let tools = TempDir::new().unwrap();
@@ -1723,10 +1744,36 @@ fn bitstream_and_chat_take_a_board_file() {
         .filter(|l| !l.contains("uart_tx"))
         .map(|l| format!("{l}\n"))
         .collect();
-    std::fs::write(path("icebreaker.pcf"), without_tx).unwrap();
+    std::fs::write(path("icebreaker.pcf"), &without_tx).unwrap();
     refused(
         &["bitstream", "--board", &path("my-icebreaker.toml")],
         &["constraint file icebreaker.pcf", "does not place `uart_tx`"],
+    );
+    refused(
+        &["boards", &path("my-icebreaker.toml")],
+        &["constraint file icebreaker.pcf", "does not place `uart_tx`"],
+    );
+    // With the transmit pin placed elsewhere, `boards` says where the pins were read.
+    std::fs::write(
+        path("icebreaker.pcf"),
+        format!("{without_tx}set_io uart_tx 4\n"),
+    )
+    .unwrap();
+    let output = monorail()
+        .args(["boards", &path("my-icebreaker.toml")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "rx 6 tx 4; 2 LEDs (active low); pins in {}\n",
+            path("icebreaker.pcf")
+        )),
+        "{stdout}"
+    );
+    refused(
+        &["boards", "ulx3s-45f", "nope"],
+        &["no built-in board `nope`"],
     );
     // No constraint file of that name anywhere; one in another folder; not a board file's name.
     std::fs::write(

@@ -1,12 +1,36 @@
-//! `monorail boards`: the built-in boards, the core each carries, and what keeps a board from
-//! its bitstream.
+//! `monorail boards`: the built-in boards (or the boards named, board files among them), the
+//! core each carries, and what keeps a board from its bitstream. Naming a board file checks it
+//! as `bitstream` would, in a moment instead of after a synthesis.
 
 use monorail_contract::board::{Board, ButtonLevel, REBOOT_PORT, RESET_BUTTON_PORT};
 
 use crate::error::CliError;
+use crate::load::load_board_and_pins;
 
-pub fn run() -> Result<(), CliError> {
-    for board in Board::builtins() {
+#[derive(clap::Args)]
+pub struct Args {
+    /// Boards to show: built-in names or board files (.toml); default: every built-in board.
+    #[arg(value_name = "BOARD")]
+    boards: Vec<String>,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let boards = if args.boards.is_empty() {
+        Board::builtins()
+            .into_iter()
+            .map(|board| {
+                let pins = format!("constraints/{}", board.constraints_file);
+                (board, pins)
+            })
+            .collect()
+    } else {
+        // All checked before any is printed.
+        args.boards
+            .iter()
+            .map(|name| load_board_and_pins(name))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    for (board, pins) in boards {
         let device = board.target.device.as_ref().map_or("", |d| d.part.as_str());
         println!("{}: {}", board.name, board.description);
         println!(
@@ -19,7 +43,7 @@ pub fn run() -> Result<(), CliError> {
                 .map_or(String::new(), |g| format!(", speed grade {g}"))
         );
         println!(
-            "  clock {} MHz on {}; UART {} baud, rx {} tx {}; {} LED{}{}; constraints/{}",
+            "  clock {} MHz on {}; UART {} baud, rx {} tx {}; {} LED{}{}; pins in {}",
             board.clock_hz as f64 / 1e6,
             board.pin("clk").unwrap_or("?"),
             board.uart_baud,
@@ -32,7 +56,7 @@ pub fn run() -> Result<(), CliError> {
             } else {
                 ""
             },
-            board.constraints_file
+            pins
         );
         if let Some(level) = board.reset_button {
             println!(

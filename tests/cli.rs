@@ -2387,7 +2387,7 @@ fn targets_lists_every_built_in_target_and_the_boards_that_carry_it() {
         }
         let carried: Vec<&str> = boards
             .iter()
-            .filter(|b| b.target.name == target.name)
+            .filter(|b| b.named_target.name == target.name)
             .map(|b| b.name.as_str())
             .collect();
         assert_eq!(entry.contains("  boards: "), !carried.is_empty(), "{entry}");

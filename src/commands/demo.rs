@@ -196,7 +196,7 @@ fn carried_by(target: &Target) -> String {
     let boards = Board::builtins();
     let carriers: Vec<&str> = boards
         .iter()
-        .filter(|b| b.target.name == target.name)
+        .filter(|b| b.named_target.name == target.name)
         .map(|b| b.name.as_str())
         .collect();
     if !carriers.is_empty() {
@@ -211,9 +211,10 @@ fn carried_by(target: &Target) -> String {
         if board.target.device.as_ref().map(|d| &d.part) != Some(&device.part) {
             continue;
         }
-        match instead.iter_mut().find(|(t, _)| *t == board.target.name) {
+        let carried = &board.named_target.name;
+        match instead.iter_mut().find(|(t, _)| *t == carried) {
             Some((_, names)) => names.push(&board.name),
-            None => instead.push((&board.target.name, vec![&board.name])),
+            None => instead.push((carried, vec![&board.name])),
         }
     }
     let instead: Vec<String> = instead

@@ -35,10 +35,17 @@ pub fn run() -> Result<(), CliError> {
         for overflow in target.device_overflows() {
             println!("  does not fit its device: {overflow}");
         }
-        let carried: Vec<&str> = boards
+        // A board that runs the core at a clock of its own says so.
+        let carried: Vec<String> = boards
             .iter()
-            .filter(|b| b.target.name == target.name)
-            .map(|b| b.name.as_str())
+            .filter(|b| b.named_target.name == target.name)
+            .map(|b| {
+                if b.target.clock_hz == target.clock_hz {
+                    b.name.clone()
+                } else {
+                    format!("{} (at {} MHz)", b.name, b.target.clock_hz as f64 / 1e6)
+                }
+            })
             .collect();
         if !carried.is_empty() {
             println!("  boards: {}", carried.join(", "));

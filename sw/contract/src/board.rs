@@ -205,6 +205,11 @@ pub struct RawBoard {
     /// does not route (measured; `--seed` overrides it, another core uses the default).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// The clock the board runs its own core at where it is not the target's (measured to
+    /// meet timing on this board): the oscillator's, or one its PLL makes exactly. `--clock`
+    /// overrides it; another core (`--target`) runs at its target's.
+    #[serde(default)]
+    pub core_clock_hz: Option<u64>,
     /// A button that resets the core while pressed (`active_high` or `active_low`); the
     /// constraint file places it as `reset_button`.
     #[serde(default)]
@@ -235,8 +240,11 @@ pub struct Board {
     pub name: String,
     /// One line for people.
     pub description: String,
-    /// The target it carries; its device is the board's FPGA.
+    /// The target it carries; its device is the board's FPGA. It is `named_target`, or that
+    /// at another clock (the board file's `core_clock_hz`, `--clock`), named for the clock.
     pub target: Target,
+    /// The target as named (by the board file or `--target`), at the target's own clock.
+    pub named_target: Target,
     /// The FPGA's family (the target's).
     pub family: Family,
     /// The constraint file's name.
@@ -502,10 +510,11 @@ impl RawBoard {
             held_outputs: &held_outputs,
         };
         let leds = check_ports(&self.constraints, &pins, &ports)?;
-        Ok(Board {
+        let board = Board {
             name: self.name.clone(),
             description: self.description.clone(),
             family: device.family,
+            named_target: target.clone(),
             target,
             constraints_file: self.constraints.clone(),
             constraints: text.to_string(),
@@ -523,7 +532,14 @@ impl RawBoard {
             reboot_on_hold: self.reboot_on_hold,
             dfu: self.dfu,
             load: self.load.clone(),
-        })
+        };
+        match self.core_clock_hz {
+            Some(clock_hz) => board.at_clock(clock_hz).map_err(|e| match e {
+                BoardError::Clock { rule, .. } => field("core_clock_hz", &clock_hz, &rule),
+                other => other,
+            }),
+            None => Ok(board),
+        }
     }
 }
 
@@ -588,10 +604,11 @@ impl Board {
         })
     }
 
-    /// The board with its core clocked at `clock_hz` instead of its target's clock: the same
-    /// core, whose target is named for the clock (`ecp5-45f-60mhz`), so that its bundles, build
-    /// folders and INFO reply are its own. Whether the board's PLL makes the clock is the board
-    /// top's to check; the UART must still keep its speed at it.
+    /// The board with its core clocked at `clock_hz` instead of its named target's clock (and
+    /// instead of the board file's `core_clock_hz`): the same core, whose target is named for
+    /// the clock (`ecp5-45f-60mhz`), so that its bundles, build folders and INFO reply are its
+    /// own. Whether the board's PLL makes the clock is the board top's to check; the UART must
+    /// still keep its speed at it.
     pub fn at_clock(self, clock_hz: u64) -> Result<Board, BoardError> {
         let refuse = |rule: String| BoardError::Clock {
             board: self.name.clone(),
@@ -603,8 +620,12 @@ impl Board {
         }
         uart_rule(clock_hz, self.uart_baud)
             .map_err(|rule| refuse(format!("{} baud: {rule}", self.uart_baud)))?;
-        if clock_hz == self.target.clock_hz {
-            return Ok(self);
+        let named = &self.named_target;
+        if clock_hz == named.clock_hz {
+            return Ok(Board {
+                target: named.clone(),
+                ..self
+            });
         }
         let mhz = clock_hz as f64 / 1e6;
         // A short name: letters and digits.
@@ -616,10 +637,10 @@ impl Board {
             format!("{clock_hz}hz")
         };
         let target = Target {
-            name: format!("{}-{label}", self.target.name),
-            description: format!("{}, clocked at {mhz} MHz", self.target.description),
+            name: format!("{}-{label}", named.name),
+            description: format!("{}, clocked at {mhz} MHz", named.description),
             clock_hz,
-            ..self.target.clone()
+            ..named.clone()
         };
         Ok(Board { target, ..self })
     }
@@ -627,15 +648,16 @@ impl Board {
     /// The board carrying `target`'s core instead of its own: the core as the target describes
     /// it (lanes, memories, clock), on the board's FPGA (the target's `[device]` becomes the
     /// board's, so the budget checks and the flow are the board's part). The target must be
-    /// built for the board's family. The board file's `no_bitstream_yet` and `seed` are about
-    /// its own core, so another core drops them.
+    /// built for the board's family. The board file's `no_bitstream_yet`, `seed` and
+    /// `core_clock_hz` are about its own core, so another core drops them; its own target, named,
+    /// is its own core.
     pub fn carrying(&self, target: Target) -> Result<Board, BoardError> {
         let refuse = |rule: String| BoardError::Carry {
             board: self.name.clone(),
             target: target.name.clone(),
             rule,
         };
-        if target == self.target {
+        if target == self.target || target == self.named_target {
             return Ok(self.clone());
         }
         let own = self
@@ -665,11 +687,13 @@ impl Board {
                 self.uart_baud
             )));
         }
+        let target = Target {
+            device: Some(own),
+            ..target
+        };
         Ok(Board {
-            target: Target {
-                device: Some(own),
-                ..target
-            },
+            named_target: target.clone(),
+            target,
             no_bitstream_yet: None,
             seed: None,
             ..self.clone()
@@ -980,6 +1004,56 @@ mod tests {
             (tang.pin("clk"), tang.pin("uart_rx"), tang.leds, tang.family),
             (Some("4"), Some("70"), 6, Family::Gowin)
         );
+    }
+
+    /// A board file's `core_clock_hz` runs its own core at that clock: `--clock` replaces it
+    /// (named from the target, not from the clocked one), another core drops it, and the board's
+    /// own target named again is its own core.
+    #[test]
+    fn a_board_file_clocks_its_own_core() {
+        let crab = Board::builtin("orangecrab-85f").unwrap();
+        assert_eq!(
+            (crab.target.name.as_str(), crab.target.clock_hz),
+            ("ecp5-85f-48mhz", 48_000_000)
+        );
+        assert_eq!(crab.named_target, Target::builtin("ecp5-85f").unwrap());
+        assert_eq!(crab.seed, Some(2));
+        let at_50 = crab.clone().at_clock(50_000_000).unwrap();
+        assert_eq!(at_50.target.name, "ecp5-85f-50mhz");
+        let at_40 = crab.clone().at_clock(40_000_000).unwrap();
+        assert_eq!(at_40.target, crab.named_target);
+        let own = crab.carrying(Target::builtin("ecp5-85f").unwrap()).unwrap();
+        assert_eq!(own, crab);
+        let other = crab.carrying(Target::builtin("ecp5-45f").unwrap()).unwrap();
+        assert_eq!(
+            (
+                other.target.name.as_str(),
+                other.target.clock_hz,
+                other.seed
+            ),
+            ("ecp5-45f", 60_000_000, None)
+        );
+        assert_eq!(other.named_target, other.target);
+        // A clock the UART cannot keep, or none, is the field's error.
+        let lpf = BUILTIN_CONSTRAINTS[1].1;
+        for (clock, want) in [
+            ("0", "`core_clock_hz` is 0: must be in 1 ..= 1000000000 Hz"),
+            (
+                "1_000_000",
+                "`core_clock_hz` is 1000000: 115200 baud: the core's 1000000 Hz clock makes a \
+                 bit 9 cycles",
+            ),
+        ] {
+            let e = err(&raw(&format!("core_clock_hz = {clock}")), Some(lpf));
+            assert!(
+                e.starts_with("board file b.toml: ") && e.contains(want),
+                "{e}"
+            );
+        }
+        let ulx3s = raw("core_clock_hz = 50_000_000")
+            .validate("b.toml", Ok(lpf))
+            .unwrap();
+        assert_eq!(ulx3s.target.name, "ecp5-45f-50mhz");
     }
 
     #[test]

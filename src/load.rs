@@ -192,6 +192,18 @@ pub fn load_board(name: &str) -> Result<Board, CliError> {
     load_board_and_pins(name).map(|(board, _)| board)
 }
 
+/// Where a built-in constraint file is read from, as `monorail boards` says it.
+fn builtin_pins(file: &str) -> String {
+    format!("constraints/{file}")
+}
+
+/// The built-in board `name`, and where its pins are ([`load_board_and_pins`]).
+pub fn builtin_board_and_pins(name: &str) -> Result<(Board, String), CliError> {
+    let board = Board::builtin(name).map_err(|e| refused(e.to_string()))?;
+    let pins = builtin_pins(&board.constraints_file);
+    Ok((board, pins))
+}
+
 /// [`load_board`], and where its constraint file was read: `constraints/NAME` for a built-in
 /// one, else its path.
 pub fn load_board_and_pins(name: &str) -> Result<(Board, String), CliError> {
@@ -204,9 +216,7 @@ pub fn load_board_and_pins(name: &str) -> Result<(Board, String), CliError> {
                 board::builtin_names().join(", ")
             )));
         }
-        let board = Board::builtin(name).map_err(|e| refused(e.to_string()))?;
-        let pins = format!("constraints/{}", board.constraints_file);
-        return Ok((board, pins));
+        return builtin_board_and_pins(name);
     }
     let text = read_description(path, "board file")?;
     let raw = RawBoard::parse(name, &text).map_err(|e| refused(e.to_string()))?;
@@ -215,7 +225,6 @@ pub fn load_board_and_pins(name: &str) -> Result<(Board, String), CliError> {
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .join(&raw.constraints);
-    let builtin_pins = format!("constraints/{}", raw.constraints);
     let (constraints, pins) = if beside.is_file() {
         (
             Ok(read_description(&beside, "constraint file")?),
@@ -232,7 +241,7 @@ pub fn load_board_and_pins(name: &str) -> Result<(Board, String), CliError> {
                     board::BUILTIN_CONSTRAINTS.map(|(n, _)| n).join(", ")
                 )
             });
-        (text, builtin_pins)
+        (text, builtin_pins(&raw.constraints))
     };
     let board = raw
         .validate(name, constraints.as_deref().map_err(String::as_str))

@@ -2394,6 +2394,18 @@ fn targets_lists_every_built_in_target_and_the_boards_that_carry_it() {
         for board in carried {
             assert!(entry.contains(board), "{entry} lacks the board {board}");
         }
+        // A board that runs the core at a clock of its own (the OrangeCrab 85F's 48 MHz) says so.
+        for board in boards
+            .iter()
+            .filter(|b| b.named_target.name == target.name && b.target.clock_hz != target.clock_hz)
+        {
+            let at = format!(
+                "{} (at {} MHz)",
+                board.name,
+                board.target.clock_hz as f64 / 1e6
+            );
+            assert!(entry.contains(&at), "{entry} lacks {at}");
+        }
     }
     // `--target`'s help points to the list.
     let output = monorail().args(["compile", "--help"]).output().unwrap();

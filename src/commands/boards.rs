@@ -2,10 +2,10 @@
 //! core each carries, and what keeps a board from its bitstream. Naming a board file checks it
 //! as `bitstream` would, in a moment instead of after a synthesis.
 
-use monorail_contract::board::{Board, ButtonLevel, REBOOT_PORT, RESET_BUTTON_PORT};
+use monorail_contract::board::{self, ButtonLevel, REBOOT_PORT, RESET_BUTTON_PORT};
 
 use crate::error::CliError;
-use crate::load::load_board_and_pins;
+use crate::load::{builtin_board_and_pins, load_board_and_pins};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,16 +15,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
+    // All checked before any is printed.
     let boards = if args.boards.is_empty() {
-        Board::builtins()
+        board::builtin_names()
             .into_iter()
-            .map(|board| {
-                let pins = format!("constraints/{}", board.constraints_file);
-                (board, pins)
-            })
-            .collect()
+            .map(builtin_board_and_pins)
+            .collect::<Result<Vec<_>, _>>()?
     } else {
-        // All checked before any is printed.
         args.boards
             .iter()
             .map(|name| load_board_and_pins(name))

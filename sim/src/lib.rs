@@ -21,8 +21,8 @@ pub mod verilated;
 
 use monorail_contract::bundle::{Bundle, BundleError};
 use monorail_contract::isa::{
-    check_element, fits_register, length, Access, Op, Role, REGISTERS, REGISTER_BITS, REG_POS,
-    REG_TOKEN,
+    check_element, fits_register, length, Access, Instr, Op, Role, REGISTERS, REGISTER_BITS,
+    REG_POS, REG_TOKEN,
 };
 use monorail_contract::numerics::{
     argmax, bit_length, cache_exponent, exp2_neg_q15, magnitude, normalize, normalize_by,
@@ -31,7 +31,7 @@ use monorail_contract::numerics::{
 };
 use monorail_contract::steps::{ModelStep, StepValues};
 use monorail_contract::target::{Target, VECTOR_ELEMENT_BITS};
-use monorail_contract::timing::{chain_distance, cost, Clock, Cost};
+use monorail_contract::timing::{chain_distance_of, completion_ring, cost, Clock, Cost};
 use thiserror::Error;
 
 /// What a machine reports for one token step.
@@ -93,8 +93,107 @@ pub struct Iss {
     checkpoints_at: Vec<Vec<usize>>,
     /// Reused output buffer of element-wise operations.
     scratch: Vec<i64>,
-    /// Each instruction's cost and accesses, when they do not depend on the position.
-    fixed: Vec<Option<(Cost, Access)>>,
+    /// Each instruction's cost, when neither it nor the instruction's accesses depend on the
+    /// position.
+    fixed: Vec<Option<Cost>>,
+    /// Whether the instruction's operand checks (`Op::check`) hold at every position: those of
+    /// a fixed instruction do not depend on it, and are made once, here.
+    prechecked: Vec<bool>,
+    /// For each instruction, the earlier ones it must be checked against: those that may still
+    /// run when it issues and may touch what it touches at some position ([`hazard_candidates`]).
+    candidates: Vec<Vec<Candidate>>,
+    /// Reused per step: each instruction's issue and completion cycles. // (program,)
+    step_times: Vec<(u64, u64)>,
+    /// Each instruction's accesses: at position 0 from the load, and at the step's position
+    /// from its issue where they depend on it. // (program,)
+    step_accesses: Vec<Access>,
+}
+
+/// An earlier instruction that the hazard check looks at ([`hazard_candidates`]).
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    /// Its index.
+    index: u32,
+    /// When neither instruction's accesses nor cost depend on the position: how far apart the
+    /// vector unit chains them (`Some(None)`: it does not, and they must not overlap).
+    fixed_chain: Option<Option<u64>>,
+}
+
+/// For each instruction of `program`, the earlier instructions that the hazard check must look
+/// at: those that can still be running when it issues (the sequencer's completion ring lets at
+/// most [`completion_ring`] - 1 of a unit's instructions run at once, and a unit completes in
+/// order, so only each unit's last `completion_ring` instructions can) and that touch what it
+/// touches at some position ([`Access::spanning`] of its accesses at the first and the `last`,
+/// `at_first` and `at_last`). Checking these instead of every running instruction keeps the same
+/// verdicts at a fraction of the cost; where neither instruction depends on the position, the
+/// verdict is worked out here once.
+fn hazard_candidates(
+    program: &[Instr],
+    fixed: &[Option<Cost>],
+    at_first: &[Access],
+    at_last: &[Access],
+    target: &Target,
+    last: usize,
+) -> Vec<Vec<Candidate>> {
+    let ring = completion_ring(target);
+    let spans: Vec<Access> = at_first
+        .iter()
+        .zip(at_last)
+        .map(|(first, last)| first.spanning(last))
+        .collect();
+    // Each unit's last `ring` instructions, oldest first.
+    let mut recent: [std::collections::VecDeque<usize>; 3] = Default::default();
+    program
+        .iter()
+        .enumerate()
+        .map(|(i, instr)| {
+            let mut earlier: Vec<Candidate> = recent
+                .iter()
+                .flatten()
+                .filter(|&&j| spans[j].conflicts(&spans[i]))
+                .map(|&j| {
+                    let verdict = |pos, at: &[Access]| {
+                        chain_verdict(&program[j].op, &at[j], &instr.op, &at[i], target, pos)
+                    };
+                    let first = verdict(0, at_first);
+                    Candidate {
+                        index: j as u32,
+                        fixed_chain: (fixed[i].is_some()
+                            && fixed[j].is_some()
+                            && first == verdict(last, at_last))
+                        .then_some(first),
+                    }
+                })
+                .collect();
+            earlier.sort_unstable_by_key(|c| c.index);
+            if let Some(slot) = instr.op.spec().unit.slot() {
+                let unit = &mut recent[slot];
+                if unit.len() == ring {
+                    unit.pop_front();
+                }
+                unit.push_back(i);
+            }
+            earlier
+        })
+        .collect()
+}
+
+/// How far apart the vector unit chains the earlier instruction `theirs` and the later `mine`,
+/// which conflict: `None` where it does not (they touch the same matrix words or registers, or
+/// either is not streamed), and they must not overlap.
+fn chain_verdict(
+    earlier: &Op,
+    theirs: &Access,
+    later: &Op,
+    mine: &Access,
+    target: &Target,
+    pos: usize,
+) -> Option<u64> {
+    if theirs.conflicts_outside_vector_space(mine) {
+        None
+    } else {
+        chain_distance_of(earlier, theirs, later, mine, target, pos)
+    }
 }
 
 /// A failure inside one instruction, before it is given its context.
@@ -104,16 +203,10 @@ fn int8(v: i32) -> Result<i8, Fault> {
     i8::try_from(v).map_err(|_| format!("value {v} is not an int8"))
 }
 
-/// Instruction `i`'s accesses: its own when they depend on the position, else the cached ones.
-fn access_of<'a>(
-    fixed: &'a [Option<(Cost, Access)>],
-    i: usize,
-    own: &'a Option<Access>,
-) -> &'a Access {
-    match own {
-        Some(a) => a,
-        None => &fixed[i].as_ref().expect("cached when not computed").1,
-    }
+/// The matrix unit's activations, int8 values from the input memory, as 16-bit values: an int8
+/// times an int8 fits 16 bits.
+fn int16s(values: &[i32]) -> Result<Vec<i16>, Fault> {
+    values.iter().map(|&v| int8(v).map(i16::from)).collect()
 }
 
 /// An address from a (possibly register-computed) value.
@@ -192,16 +285,35 @@ impl Iss {
             checkpoints_at[spec.after].push(c);
         }
         let last = bundle.manifest.context.saturating_sub(1);
-        let fixed = bundle
-            .program
+        let program = &bundle.program;
+        let accesses_at = |pos| -> Vec<Access> {
+            program
+                .iter()
+                .map(|i| i.op.accesses_on(&target, pos))
+                .collect()
+        };
+        let (at_first, at_last) = (accesses_at(0), accesses_at(last));
+        let fixed: Vec<Option<Cost>> = program
             .iter()
-            .map(|i| {
-                let first = (cost(&i.op, &target, 0), i.op.accesses_on(&target, 0));
-                let end = (cost(&i.op, &target, last), i.op.accesses_on(&target, last));
-                (first == end).then_some(first)
+            .enumerate()
+            .map(|(i, instr)| {
+                let c = cost(&instr.op, &target, 0);
+                (c == cost(&instr.op, &target, last) && at_first[i] == at_last[i]).then_some(c)
+            })
+            .collect();
+        let candidates = hazard_candidates(program, &fixed, &at_first, &at_last, &target, last);
+        let prechecked = program
+            .iter()
+            .zip(&fixed)
+            .map(|(i, f)| {
+                f.is_some() && i.op.check(&target, 0).is_ok() && i.op.check(&target, last).is_ok()
             })
             .collect();
         Ok(Iss {
+            candidates,
+            prechecked,
+            step_times: vec![(0, 0); bundle.program.len()],
+            step_accesses: at_first,
             matrix: bundle.matrix.clone(),
             vector: bundle.vector.clone(),
             target,
@@ -457,8 +569,9 @@ impl Iss {
                 cols,
             } => {
                 let (rows, cols) = (n(rows), cols as usize);
-                // The input memory holds int8 values only.
-                let xs = self.slice(x, cols)?;
+                // The input memory holds int8 values only, so each product fits 16 bits (the
+                // loops below then take a 16-bit multiply, which every x86-64 has in SIMD).
+                let xs = int16s(self.slice(x, cols)?)?;
                 let words = self.words(
                     checked(w.checked_add(self.reg(wreg)))?,
                     rows.div_ceil(lanes) * cols,
@@ -471,7 +584,7 @@ impl Iss {
                     for (j, &xj) in xs.iter().enumerate() {
                         let word = &words[(b * cols + j) * lanes..][..lanes];
                         for (a, &wv) in acc.iter_mut().zip(word) {
-                            *a += wv as i32 * xj;
+                            *a += (wv as i16 * xj) as i32;
                         }
                     }
                     for (o, &a) in block.iter_mut().zip(&acc) {
@@ -489,7 +602,7 @@ impl Iss {
                 cols,
             } => {
                 let (rows, cols) = (n(rows), cols as usize);
-                let xs = self.slice(x, rows)?;
+                let xs = int16s(self.slice(x, rows)?)?;
                 let words = self.words(
                     checked(w.checked_add(self.reg(wreg)))?,
                     rows.div_ceil(lanes) * cols,
@@ -499,7 +612,11 @@ impl Iss {
                 for (b, xb) in xs.chunks(lanes).enumerate() {
                     for (j, o) in out.iter_mut().enumerate() {
                         let word = &words[(b * cols + j) * lanes..][..xb.len()];
-                        let dot: i32 = word.iter().zip(xb).map(|(&wv, &xv)| wv as i32 * xv).sum();
+                        let dot: i32 = word
+                            .iter()
+                            .zip(xb)
+                            .map(|(&wv, &xv)| (wv as i16 * xv) as i32)
+                            .sum();
                         *o += dot as i64;
                     }
                 }
@@ -789,9 +906,6 @@ impl Machine for Iss {
         self.regs[REG_TOKEN as usize] = token as i64;
         let target = self.target.clone();
         let mut clock = Clock::new(&target, pos);
-        // Instructions still running: (issue, completion, index, accesses when not cached in
-        // `fixed`).
-        let mut in_flight: Vec<(u64, u64, usize, Option<Access>)> = Vec::new();
         let mut values = Vec::new();
         let mut next = None;
         let mut cycles = 0;
@@ -803,29 +917,35 @@ impl Machine for Iss {
                 pos,
                 message,
             };
-            let (c, own) = match &self.fixed[index] {
-                Some((c, _)) => (*c, None),
-                None => (
-                    cost(&instr.op, &target, pos),
-                    Some(instr.op.accesses_on(&target, pos)),
-                ),
+            let c = match self.fixed[index] {
+                Some(c) => c,
+                None => {
+                    self.step_accesses[index] = instr.op.accesses_on(&target, pos);
+                    cost(&instr.op, &target, pos)
+                }
             };
             let issued = clock
                 .issue_costed(&instr, c)
                 .map_err(|d| fault(d.message))?;
-            in_flight.retain(|(_, complete, _, _)| *complete > issued.issue);
-            let mine = access_of(&self.fixed, index, &own);
-            for &(issue, _, other, ref a) in &in_flight {
-                let theirs = access_of(&self.fixed, other, a);
-                if !theirs.conflicts(mine) {
+            self.step_times[index] = (issued.issue, issued.complete);
+            let mine = &self.step_accesses[index];
+            for candidate in &self.candidates[index] {
+                let other = candidate.index as usize;
+                let (issue, complete) = self.step_times[other];
+                if complete <= issued.issue {
                     continue;
                 }
                 let earlier = self.bundle.program[other];
-                // The vector unit chains a stream to the streams before it.
-                let chain = if theirs.conflicts_outside_vector_space(mine) {
-                    None
-                } else {
-                    chain_distance(&earlier.op, &instr.op, &target, pos)
+                let chain = match candidate.fixed_chain {
+                    Some(chain) => chain,
+                    None => {
+                        let theirs = &self.step_accesses[other];
+                        if !theirs.conflicts(mine) {
+                            continue;
+                        }
+                        // The vector unit chains a stream to the streams before it.
+                        chain_verdict(&earlier.op, theirs, &instr.op, mine, &target, pos)
+                    }
                 };
                 match chain {
                     Some(distance) if issued.issue >= issue + distance => {}
@@ -847,9 +967,10 @@ impl Machine for Iss {
                     }
                 }
             }
-            instr.op.check(&target, pos).map_err(&fault)?;
+            if !self.prechecked[index] {
+                instr.op.check(&target, pos).map_err(&fault)?;
+            }
             self.execute(&instr.op, pos).map_err(fault)?;
-            in_flight.push((issued.issue, issued.complete, index, own));
             cycles = issued.complete;
             if let Op::End { token } = instr.op {
                 next = Some(self.reg(token));

@@ -199,6 +199,16 @@ fn malformed_programs_fault_instead_of_panicking() {
             "hazard",
         ),
     ];
+    // A reader of a long product's results, which the whole window of the scalar unit's
+    // completion ring separates from it in the program, while it still runs.
+    let long_product = format!(
+        "matvec dst=v32768 w=m0 wreg=r0 x=v45056 rows=4 cols=64\n{}copy dst=v40960 src=v32768 n=4",
+        "li dst=r20 imm=1\n".repeat(20)
+    );
+    let cases = cases.into_iter().chain([(
+        long_product.as_str(),
+        "which touches the same data, is still running",
+    )]);
     for (prefix, needle) in cases {
         let mut bundle = compiled.bundle.clone();
         let mut program = monorail_contract::isa::assemble(prefix).unwrap();

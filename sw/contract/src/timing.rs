@@ -8,7 +8,7 @@
 //! function of the position only, and [`Clock`] computes them: the compiler to predict, the
 //! instruction-set simulator to count, the RTL to match.
 
-use crate::isa::{length, Instr, Op, Unit};
+use crate::isa::{length, Access, Instr, Op, Unit};
 use crate::target::{Core, Target};
 
 /// Cycles from a matrix-unit instruction's issue to the first write of its last result block,
@@ -309,13 +309,20 @@ pub fn rule(op: &Op) -> CostRule {
     }
 }
 
-/// The value of field `name` of `op`.
+/// The value of field `name` of `op`. The scheduler evaluates the rules millions of times per
+/// compilation and the simulators for every instruction of every step, so the names are
+/// compared by address first (the rules and the instruction table spell them with the same
+/// literals, which an optimised build merges), then byte by byte without a call to `memcmp`.
 fn field(op: &Op, name: &str) -> i64 {
     let spec = op.spec();
+    let same = |f: &&str| {
+        std::ptr::eq(*f, name)
+            || (f.len() == name.len() && f.bytes().zip(name.bytes()).all(|(a, b)| a == b))
+    };
     let i = spec
         .fields
         .iter()
-        .position(|f| f.name == name)
+        .position(|f| same(&f.name))
         .unwrap_or_else(|| panic!("{} has no field {name}", spec.mnemonic));
     op.value(i)
 }
@@ -457,6 +464,26 @@ pub const VXU_CHAIN_CYCLES: u64 = VXU_PIPELINE_CYCLES - 1;
 /// not chained: a register operand is read at issue, and a register result is written at
 /// completion.
 pub fn chain_distance(producer: &Op, consumer: &Op, target: &Target, pos: usize) -> Option<u64> {
+    chain_distance_of(
+        producer,
+        &producer.accesses_on(target, pos),
+        consumer,
+        &consumer.accesses_on(target, pos),
+        target,
+        pos,
+    )
+}
+
+/// [`chain_distance`] of two instructions whose accesses at `pos` are known (a simulator keeps
+/// them).
+pub fn chain_distance_of(
+    producer: &Op,
+    producer_access: &Access,
+    consumer: &Op,
+    consumer_access: &Access,
+    target: &Target,
+    pos: usize,
+) -> Option<u64> {
     let (CostRule::Vector(made), CostRule::Vector(used)) = (rule(producer), rule(consumer)) else {
         return None;
     };
@@ -469,8 +496,8 @@ pub fn chain_distance(producer: &Op, consumer: &Op, target: &Target, pos: usize)
     let gap = if made.gap { pass_gap_cycles(v) } else { 0 };
     let write_slot = (made.passes - 1)
         * (pass_words(producer, made.start, made.n, made.passes, target, pos) + gap);
-    let written = producer.accesses_on(target, pos).vector_writes;
-    let read = consumer.accesses_on(target, pos).vector_reads;
+    let written = &producer_access.vector_writes;
+    let read = &consumer_access.vector_reads;
     let word = |e: usize| (e / v) as i64;
     let mut distance = 0i64;
     for w in written.iter() {

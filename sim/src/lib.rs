@@ -91,8 +91,11 @@ pub struct Iss {
     /// Checkpoint indexes by instruction: `checkpoints_at[i]` lists the checkpoints complete
     /// after instruction `i`.
     checkpoints_at: Vec<Vec<usize>>,
-    /// Reused output buffer of element-wise operations.
+    /// Reused output buffer of element-wise operations (and of [`Iss::store32`]).
     scratch: Vec<i64>,
+    /// Reused buffers of the normalisations: their input and their output.
+    norm_in: Vec<i64>,
+    norm_out: Vec<i32>,
     /// Each instruction's cost, when neither it nor the instruction's accesses depend on the
     /// position.
     fixed: Vec<Option<Cost>>,
@@ -323,6 +326,8 @@ impl Iss {
             record_filter: None,
             checkpoints_at,
             scratch: Vec::new(),
+            norm_in: Vec::new(),
+            norm_out: Vec::new(),
             fixed,
         })
     }
@@ -467,6 +472,25 @@ impl Iss {
         Ok(self.slice(start, n)?.iter().map(|&v| v as i64).collect())
     }
 
+    /// The normalisations' buffers, `n` elements from `src` in the first and room for as many
+    /// results in the second; [`Iss::give_back`] returns them.
+    fn norm_buffers(&mut self, src: i64, n: usize) -> Result<(Vec<i64>, Vec<i32>), Fault> {
+        let (mut values, mut out) = (
+            std::mem::take(&mut self.norm_in),
+            std::mem::take(&mut self.norm_out),
+        );
+        values.clear();
+        values.extend(self.slice(src, n)?.iter().map(|&v| v as i64));
+        out.clear();
+        out.resize(n, 0);
+        Ok((values, out))
+    }
+
+    /// Keep the normalisations' buffers for the next one.
+    fn give_back(&mut self, (values, out): (Vec<i64>, Vec<i32>)) {
+        (self.norm_in, self.norm_out) = (values, out);
+    }
+
     /// Store `values` from element `start`; each must fit the elements of the memory it goes to.
     fn store(&mut self, start: i64, values: &[i64]) -> Result<(), Fault> {
         let n = values.len();
@@ -483,7 +507,12 @@ impl Iss {
                     start.saturating_add(n)
                 )
             })?;
-        if let Some(&v) = values.iter().find(|&&v| !memory.holds(v)) {
+        let unfit = if memory.holds_all(values) {
+            None
+        } else {
+            values.iter().find(|&&v| !memory.holds(v))
+        };
+        if let Some(v) = unfit {
             return Err(format!(
                 "result {v} does not fit the {}-bit elements of the {} memory",
                 memory.bits(),
@@ -497,8 +526,12 @@ impl Iss {
     }
 
     fn store32(&mut self, start: i64, values: &[i32]) -> Result<(), Fault> {
-        let wide: Vec<i64> = values.iter().map(|&v| v as i64).collect();
-        self.store(start, &wide)
+        let mut wide = std::mem::take(&mut self.scratch);
+        wide.clear();
+        wide.extend(values.iter().map(|&v| v as i64));
+        let stored = self.store(start, &wide);
+        self.scratch = wide;
+        stored
     }
 
     /// The bytes of `count` matrix words from `start`.
@@ -640,8 +673,7 @@ impl Iss {
                 eout,
                 mag,
             } => {
-                let values = self.wide(src, n(len))?;
-                let mut out = vec![0; values.len()];
+                let (values, mut out) = self.norm_buffers(src, n(len))?;
                 let (ein, bits) = (exponent(self.reg(ein))?, width(bits)?);
                 let exp = if mag == 0 {
                     normalize(&values, ein, bits, &mut out)
@@ -657,6 +689,7 @@ impl Iss {
                     normalize_by(&values, ein, bits, given, &mut out)
                 };
                 self.store32(dst, &out)?;
+                self.give_back((values, out));
                 self.set(eout, exp as i64)?;
             }
             Op::Normg {
@@ -669,18 +702,19 @@ impl Iss {
                 eout,
                 max,
             } => {
-                let values = self.wide(src, n(len))?;
+                let (values, mut out) = self.norm_buffers(src, n(len))?;
                 let offset = exponent(self.reg(off))?;
                 let element_exps: Vec<i32> = self
                     .slice(exps, values.len())?
                     .iter()
                     .map(|&e| exponent(e as i64 + offset as i64))
                     .collect::<Result<_, _>>()?;
-                let mut out = vec![0; values.len()];
                 let exp = normalize_grouped(&values, &element_exps, 1, width(bits)?, &mut out);
                 self.store32(dst, &out)?;
+                let largest = out.iter().max().copied().unwrap_or(0) as i64;
+                self.give_back((values, out));
                 self.set(eout, exp as i64)?;
-                self.set(max, out.iter().max().copied().unwrap_or(0) as i64)?;
+                self.set(max, largest)?;
             }
             Op::Mul {
                 dst,

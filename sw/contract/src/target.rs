@@ -285,6 +285,18 @@ impl VectorMemory {
         (-half..half).contains(&v)
     }
 
+    /// Whether every one of `values` fits an element. Offset by half the range, a value that
+    /// fits has no bit at or above the element's width: an OR over all of them, which a
+    /// simulator's stores take in SIMD, has none either.
+    pub fn holds_all(self, values: &[i64]) -> bool {
+        let bits = self.bits();
+        let half = 1i64 << (bits - 1);
+        let high = values.iter().fold(0u64, |high, &v| {
+            high | (v.wrapping_add(half) as u64 >> bits)
+        });
+        high == 0
+    }
+
     /// Its index in [`VectorMemory::ALL`].
     pub fn index(self) -> usize {
         self as usize
@@ -1185,6 +1197,31 @@ mod tests {
         assert_eq!(t.memory_of(acc.start..acc.start), None, "empty");
         assert!(VectorMemory::Vector.holds(131_071) && !VectorMemory::Vector.holds(131_072));
         assert!(VectorMemory::Input.holds(-128) && !VectorMemory::Input.holds(128));
+        // holds_all agrees with holds on each edge, alone and among values that fit.
+        for m in VectorMemory::ALL {
+            let half = 1i64 << (m.bits() - 1);
+            for v in [
+                -half - 1,
+                -half,
+                -1,
+                0,
+                half - 1,
+                half,
+                i64::MIN,
+                i64::MAX,
+                i64::MIN + half,
+                i64::MAX - half,
+            ] {
+                assert_eq!(m.holds_all(&[v]), m.holds(v), "{} {v}", m.name());
+                assert_eq!(
+                    m.holds_all(&[0, v, half - 1]),
+                    m.holds(v),
+                    "{} {v}",
+                    m.name()
+                );
+            }
+            assert!(m.holds_all(&[]));
+        }
     }
 
     #[test]

@@ -255,3 +255,89 @@ fn programs_naming_registers_the_target_lacks_are_refused() {
         "instruction 1: dst=r40 is not a register of target gw2a-18 (it has r0 .. r31)",
     );
 }
+
+/// The hazard check looks only at each instruction's candidates (each unit's last instructions
+/// that can touch the same data); on programs whose waits are randomly dropped, it reports
+/// exactly the first hazard that checking every running instruction finds.
+#[test]
+fn the_hazard_check_finds_what_checking_every_running_instruction_finds() {
+    use monorail_contract::timing::{chain_distance, Clock};
+    let config = synth::parse_shape("nano").unwrap();
+    let quant = QuantModel::quantize(&synth::synthesize(config, 3));
+    let target = Target::builtin("sim-tiny").unwrap();
+    let compiled = compile(&quant, &target, CompileOptions::default()).unwrap();
+    let context = compiled.bundle.manifest.context;
+    // The first hazard by checking every pair still running: (instruction, earlier one).
+    let reference = |program: &[monorail_contract::isa::Instr], pos: usize| {
+        let mut clock = Clock::new(&target, pos);
+        let mut issued = Vec::new();
+        for (i, instr) in program.iter().enumerate() {
+            let Ok(now) = clock.issue(instr) else {
+                return Err("deadlock");
+            };
+            let mine = instr.op.accesses_on(&target, pos);
+            for (j, then) in issued.iter().enumerate() {
+                let (then, earlier): &(monorail_contract::timing::Issued, _) = then;
+                if then.complete <= now.issue {
+                    continue;
+                }
+                let theirs = program[j].op.accesses_on(&target, pos);
+                if !theirs.conflicts(&mine) {
+                    continue;
+                }
+                let distance = if theirs.conflicts_outside_vector_space(&mine) {
+                    None
+                } else {
+                    chain_distance(earlier, &instr.op, &target, pos)
+                };
+                if distance.is_none_or(|d| now.issue < then.issue + d) {
+                    return Ok(Some((i, j)));
+                }
+            }
+            issued.push((now, instr.op));
+        }
+        Ok(None)
+    };
+    // One wait dropped per trial, from a seeded sequence of the instructions that have one.
+    let waiting: Vec<usize> = (0..compiled.bundle.program.len())
+        .filter(|&i| compiled.bundle.program[i].wait.is_some())
+        .collect();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let (mut hazards, mut clean) = (0, 0);
+    for trial in 0..48 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let mut bundle = compiled.bundle.clone();
+        bundle.program[waiting[(seed >> 33) as usize % waiting.len()]].wait = None;
+        let program = bundle.program.clone();
+        let mut iss = Iss::new(target.clone(), bundle).unwrap();
+        for pos in [0, 1, context / 2, context - 1] {
+            let got = iss.step(1, pos);
+            match reference(&program, pos) {
+                Ok(None) => {
+                    clean += 1;
+                    assert!(got.is_ok(), "trial {trial} pos {pos}: {:?}", got.err());
+                }
+                Ok(Some((i, j))) => {
+                    hazards += 1;
+                    let err = got.unwrap_err().to_string();
+                    assert!(
+                        err.starts_with(&format!("instruction {i} (")) && err.contains("hazard"),
+                        "trial {trial} pos {pos}: expected {i} after {j}: {err}"
+                    );
+                    assert!(
+                        err.contains(&format!("instruction {j} (`")),
+                        "trial {trial} pos {pos}: expected {i} after {j}: {err}"
+                    );
+                }
+                Err(_) => assert!(got.is_err(), "trial {trial} pos {pos}"),
+            }
+        }
+    }
+    // Some dropped waits make hazards and some do not, so both verdicts are compared.
+    assert!(
+        hazards >= 20 && clean >= 20,
+        "{hazards} hazards, {clean} clean"
+    );
+}

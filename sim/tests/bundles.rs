@@ -2,18 +2,24 @@
 
 use std::path::Path;
 
-use monorail_compiler::{compile, CompileOptions};
+use monorail_compiler::{compile, CompileOptions, Compiled};
 use monorail_contract::bundle::BUNDLE_VERSION;
 use monorail_contract::target::Target;
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
 use monorail_sim::{Iss, Machine};
 
-fn write_bundle(dir: &Path) -> Target {
+/// A seeded nano model compiled for built-in target `target`.
+fn seeded_nano_on(target: &str, seed: u64) -> (Target, Compiled) {
     let config = synth::parse_shape("nano").unwrap();
-    let quant = QuantModel::quantize(&synth::synthesize(config, 3));
-    let target = Target::builtin("sim-tiny").unwrap();
+    let quant = QuantModel::quantize(&synth::synthesize(config, seed));
+    let target = Target::builtin(target).unwrap();
     let compiled = compile(&quant, &target, CompileOptions::default()).unwrap();
+    (target, compiled)
+}
+
+fn write_bundle(dir: &Path) -> Target {
+    let (target, compiled) = seeded_nano_on("sim-tiny", 3);
     compiled.bundle.write(dir, &target).unwrap();
     target
 }
@@ -108,10 +114,7 @@ fn malformed_bundles_are_refused() {
 
 #[test]
 fn malformed_programs_fault_instead_of_panicking() {
-    let config = synth::parse_shape("nano").unwrap();
-    let quant = QuantModel::quantize(&synth::synthesize(config, 3));
-    let target = Target::builtin("sim-tiny").unwrap();
-    let compiled = compile(&quant, &target, CompileOptions::default()).unwrap();
+    let (target, compiled) = seeded_nano_on("sim-tiny", 3);
     // sim-tiny's vector space: vector 0.., accumulator 32768.., wide 40960.., input 45056...
     let cases = [
         (
@@ -230,11 +233,8 @@ fn malformed_programs_fault_instead_of_panicking() {
 fn programs_naming_registers_the_target_lacks_are_refused() {
     // gw2a-18 has 32 registers: its compiled programs keep to them, and a program naming r40
     // (which the encoding's 6 bits allow) is refused on load, naming the instruction.
-    let config = synth::parse_shape("nano").unwrap();
-    let quant = QuantModel::quantize(&synth::synthesize(config, 5));
-    let target = Target::builtin("gw2a-18").unwrap();
+    let (target, compiled) = seeded_nano_on("gw2a-18", 5);
     assert_eq!(target.registers, 32);
-    let compiled = compile(&quant, &target, CompileOptions::default()).unwrap();
     let tmp = tempfile::TempDir::new().unwrap();
     let dir = tmp.path();
     compiled.bundle.write(dir, &target).unwrap();
@@ -262,10 +262,7 @@ fn programs_naming_registers_the_target_lacks_are_refused() {
 #[test]
 fn the_hazard_check_finds_what_checking_every_running_instruction_finds() {
     use monorail_contract::timing::{chain_distance, Clock};
-    let config = synth::parse_shape("nano").unwrap();
-    let quant = QuantModel::quantize(&synth::synthesize(config, 3));
-    let target = Target::builtin("sim-tiny").unwrap();
-    let compiled = compile(&quant, &target, CompileOptions::default()).unwrap();
+    let (target, compiled) = seeded_nano_on("sim-tiny", 3);
     let context = compiled.bundle.manifest.context;
     // The first hazard by checking every pair still running: (instruction, earlier one).
     let reference = |program: &[monorail_contract::isa::Instr], pos: usize| {

@@ -78,6 +78,84 @@ pub trait Machine {
     fn step(&mut self, token: u32, pos: usize) -> Result<StepResult, MachineError>;
 }
 
+/// Refuses a step the bundle does not serve: a token outside its vocabulary of `vocab_size`,
+/// or a position past its `context`.
+pub(crate) fn check_request(
+    vocab_size: usize,
+    context: usize,
+    token: u32,
+    pos: usize,
+) -> Result<(), MachineError> {
+    if token as usize >= vocab_size {
+        return Err(MachineError::Input(format!(
+            "token {token} is outside the vocabulary of {vocab_size} tokens"
+        )));
+    }
+    if pos >= context {
+        return Err(MachineError::Input(format!(
+            "position {pos} is past the bundle's context of {context} positions"
+        )));
+    }
+    Ok(())
+}
+
+/// What a machine records of its steps: whether it records, which named model steps, and
+/// after which instruction each of the bundle's checkpoints is complete.
+#[derive(Clone, Debug)]
+pub(crate) struct Recording {
+    /// Recording at all.
+    pub(crate) on: bool,
+    /// The steps to record (all when `None`).
+    only: Option<Vec<ModelStep>>,
+    /// Checkpoint indexes by instruction: `after[i]` lists the checkpoints complete after
+    /// instruction `i`.
+    after: Vec<Vec<usize>>,
+}
+
+impl Recording {
+    /// Not recording, with `bundle`'s checkpoints by instruction; a checkpoint of a step that
+    /// has no name in the contract is refused.
+    pub(crate) fn of(bundle: &Bundle) -> Result<Recording, MachineError> {
+        let mut after = vec![Vec::new(); bundle.program.len()];
+        for (c, spec) in bundle.manifest.checkpoints.iter().enumerate() {
+            if ModelStep::from_name(&spec.step).is_none() {
+                return Err(MachineError::Input(format!(
+                    "unknown checkpoint step `{}`",
+                    spec.step
+                )));
+            }
+            after[spec.after].push(c);
+        }
+        Ok(Recording {
+            on: false,
+            only: None,
+            after,
+        })
+    }
+
+    /// Record every step, or none.
+    pub(crate) fn all(&mut self, on: bool) {
+        self.on = on;
+        self.only = None;
+    }
+
+    /// Record `steps` only.
+    pub(crate) fn only(&mut self, steps: &[ModelStep]) {
+        self.on = true;
+        self.only = Some(steps.to_vec());
+    }
+
+    /// Whether `step`'s values are recorded.
+    pub(crate) fn wants(&self, step: ModelStep) -> bool {
+        self.on && self.only.as_ref().is_none_or(|f| f.contains(&step))
+    }
+
+    /// The checkpoints complete after instruction `index`.
+    pub(crate) fn after(&self, index: usize) -> &[usize] {
+        self.after.get(index).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// The instruction-set simulator.
 pub struct Iss {
     target: Target,
@@ -85,12 +163,7 @@ pub struct Iss {
     matrix: Vec<i8>,
     vector: Vec<i32>,
     regs: [i64; REGISTERS],
-    record: bool,
-    /// The steps to record (all when `None`).
-    record_filter: Option<Vec<ModelStep>>,
-    /// Checkpoint indexes by instruction: `checkpoints_at[i]` lists the checkpoints complete
-    /// after instruction `i`.
-    checkpoints_at: Vec<Vec<usize>>,
+    recording: Recording,
     /// Reused output buffer of element-wise operations (and of [`Iss::store32`]).
     scratch: Vec<i64>,
     /// Reused buffers of the normalisations: their input and their output.
@@ -277,16 +350,7 @@ impl Iss {
                 target.name
             )));
         }
-        let mut checkpoints_at = vec![Vec::new(); bundle.program.len()];
-        for (c, spec) in bundle.manifest.checkpoints.iter().enumerate() {
-            if ModelStep::from_name(&spec.step).is_none() {
-                return Err(MachineError::Input(format!(
-                    "unknown checkpoint step `{}`",
-                    spec.step
-                )));
-            }
-            checkpoints_at[spec.after].push(c);
-        }
+        let recording = Recording::of(&bundle)?;
         let last = bundle.manifest.context.saturating_sub(1);
         let program = &bundle.program;
         let accesses_at = |pos| -> Vec<Access> {
@@ -322,9 +386,7 @@ impl Iss {
             target,
             bundle,
             regs: [0; REGISTERS],
-            record: false,
-            record_filter: None,
-            checkpoints_at,
+            recording,
             scratch: Vec::new(),
             norm_in: Vec::new(),
             norm_out: Vec::new(),
@@ -912,29 +974,16 @@ impl Iss {
 
 impl Machine for Iss {
     fn record_values(&mut self, on: bool) {
-        self.record = on;
-        self.record_filter = None;
+        self.recording.all(on);
     }
 
     fn record_only(&mut self, steps: &[ModelStep]) {
-        self.record = true;
-        self.record_filter = Some(steps.to_vec());
+        self.recording.only(steps);
     }
 
     fn step(&mut self, token: u32, pos: usize) -> Result<StepResult, MachineError> {
         let m = &self.bundle.manifest;
-        if token as usize >= m.model.vocab_size {
-            return Err(MachineError::Input(format!(
-                "token {token} is outside the vocabulary of {} tokens",
-                m.model.vocab_size
-            )));
-        }
-        if pos >= m.context {
-            return Err(MachineError::Input(format!(
-                "position {pos} is past the bundle's context of {} positions",
-                m.context
-            )));
-        }
+        check_request(m.model.vocab_size, m.context, token, pos)?;
         self.regs = [0; REGISTERS];
         self.regs[REG_POS as usize] = pos as i64;
         self.regs[REG_TOKEN as usize] = token as i64;
@@ -1009,15 +1058,11 @@ impl Machine for Iss {
             if let Op::End { token } = instr.op {
                 next = Some(self.reg(token));
             }
-            if self.record {
-                for &c in &self.checkpoints_at[index] {
+            if self.recording.on {
+                for &c in self.recording.after(index) {
                     let spec = &self.bundle.manifest.checkpoints[c];
                     let step = ModelStep::from_name(&spec.step).expect("checked on load");
-                    if self
-                        .record_filter
-                        .as_ref()
-                        .is_some_and(|f| !f.contains(&step))
-                    {
+                    if !self.recording.wants(step) {
                         continue;
                     }
                     let mut mant = Vec::new();

@@ -12,7 +12,7 @@ use monorail_contract::target::Target;
 use monorail_contract::timing::STEP_LIMIT_CYCLES;
 use monorail_hw::host;
 
-use crate::{Machine, MachineError, StepResult};
+use crate::{check_request, Machine, MachineError, StepResult};
 
 /// A byte channel to a board's UART.
 pub trait ByteLink {
@@ -255,12 +255,7 @@ impl<L: ByteLink> Machine for HostLink<L> {
     /// STEP's five bytes out, its seven-byte reply back. A board reports no intermediate
     /// values: the link carries tokens.
     fn step(&mut self, token: u32, pos: usize) -> Result<StepResult, MachineError> {
-        if token as usize >= self.vocab_size || pos >= self.context {
-            return Err(MachineError::Input(format!(
-                "token {token} at position {pos}: the bundle serves {} tokens and {} positions",
-                self.vocab_size, self.context
-            )));
-        }
+        check_request(self.vocab_size, self.context, token, pos)?;
         self.link
             .send(&host::step_command(token as u16, pos as u16))?;
         // The reply's first byte comes when the step ends, at the latest at the step limit

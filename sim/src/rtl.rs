@@ -13,7 +13,7 @@ use monorail_contract::timing::{Clock, Issued};
 use monorail_hw::host;
 
 use crate::verilated::{self, Model, RtlError};
-use crate::{Machine, MachineError, StepResult};
+use crate::{check_request, Machine, MachineError, Recording, StepResult};
 
 impl From<RtlError> for MachineError {
     fn from(e: RtlError) -> MachineError {
@@ -35,10 +35,7 @@ pub struct Rtl {
     target: Target,
     bundle: Bundle,
     model: Model,
-    record: bool,
-    record_filter: Option<Vec<ModelStep>>,
-    /// Checkpoint indexes by instruction, as in the ISS.
-    checkpoints_at: Vec<Vec<usize>>,
+    recording: Recording,
     /// The cycle (of the step) at which each value of the last step was read.
     read_cycles: Vec<u64>,
     /// Dump the waveform of cycles `from ..= to` of the next recorded step into this file.
@@ -98,18 +95,13 @@ impl Rtl {
         model.set("reset", 1)?;
         model.tick(2);
         model.set("reset", 0)?;
-        let mut checkpoints_at = vec![Vec::new(); bundle.program.len()];
-        for (c, spec) in bundle.manifest.checkpoints.iter().enumerate() {
-            checkpoints_at[spec.after].push(c);
-        }
+        let recording = Recording::of(&bundle)?;
         let small = target.core == Core::Small;
         let mut rtl = Rtl {
             target: target.clone(),
             bundle,
             model,
-            record: false,
-            record_filter: None,
-            checkpoints_at,
+            recording,
             read_cycles: Vec::new(),
             window: None,
             build_dir: build.dir.clone(),
@@ -139,7 +131,7 @@ impl Rtl {
     /// Dump the waveform (VCD) of cycles `from ..= to` of the next step into `path` (the step
     /// must record values: its cycles are stepped one by one).
     pub fn trace_window(&mut self, path: &Path, from: u64, to: u64) {
-        self.record = true;
+        self.recording.on = true;
         self.window = Some((path.to_path_buf(), from, to));
     }
 
@@ -333,20 +325,12 @@ impl Rtl {
             .collect()
     }
 
-    fn wanted(&self, step: ModelStep) -> bool {
-        self.record
-            && self
-                .record_filter
-                .as_ref()
-                .is_none_or(|f| f.contains(&step))
-    }
-
     /// Read checkpoint `c` now.
     fn read_checkpoint(&mut self, c: usize) -> Result<Option<StepValues>, MachineError> {
         let spec = self.bundle.manifest.checkpoints[c].clone();
         let step = ModelStep::from_name(&spec.step)
             .ok_or_else(|| MachineError::Input(format!("unknown step `{}`", spec.step)))?;
-        if !self.wanted(step) {
+        if !self.recording.wants(step) {
             return Ok(None);
         }
         let mut mant = Vec::new();
@@ -373,29 +357,16 @@ impl Rtl {
 
 impl Machine for Rtl {
     fn record_values(&mut self, on: bool) {
-        self.record = on;
-        self.record_filter = None;
+        self.recording.all(on);
     }
 
     fn record_only(&mut self, steps: &[ModelStep]) {
-        self.record = true;
-        self.record_filter = Some(steps.to_vec());
+        self.recording.only(steps);
     }
 
     fn step(&mut self, token: u32, pos: usize) -> Result<StepResult, MachineError> {
         let m = &self.bundle.manifest;
-        if token as usize >= m.model.vocab_size {
-            return Err(MachineError::Input(format!(
-                "token {token} is outside the vocabulary of {} tokens",
-                m.model.vocab_size
-            )));
-        }
-        if pos >= m.context {
-            return Err(MachineError::Input(format!(
-                "position {pos} is past the bundle's context of {} positions",
-                m.context
-            )));
-        }
+        check_request(m.model.vocab_size, m.context, token, pos)?;
         let predicted = m.predicted_cycles[pos];
         self.send(&host::step_command(token as u16, pos as u16))?;
         let limit = START_CYCLES
@@ -403,7 +374,7 @@ impl Machine for Rtl {
             .saturating_add(OVERRUN_CYCLES);
         let mut values = Vec::new();
         self.read_cycles.clear();
-        if self.record {
+        if self.recording.on {
             // Cycle by cycle: note each issue's completion; a checkpoint is read once its
             // producers have completed (they have all issued when its `after` has).
             // Every instruction must issue and complete on the contract clock's cycles.
@@ -463,15 +434,13 @@ impl Machine for Rtl {
                     if let Some(slot) = completion.get_mut(index) {
                         *slot = complete;
                     }
-                    if let Some(cs) = self.checkpoints_at.get(index) {
-                        for &c in cs {
-                            let ready = producers[c]
-                                .iter()
-                                .map(|&p| completion[p])
-                                .max()
-                                .unwrap_or(complete);
-                            pending.push((ready, c));
-                        }
+                    for &c in self.recording.after(index) {
+                        let ready = producers[c]
+                            .iter()
+                            .map(|&p| completion[p])
+                            .max()
+                            .unwrap_or(complete);
+                        pending.push((ready, c));
                     }
                 }
                 let now = self.model.read(now_port);

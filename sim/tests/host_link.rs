@@ -129,9 +129,13 @@ fn a_step_stopped_at_the_limit_is_reported_as_such() {
         e.contains("refused") && e.contains("0x42 is not a command"),
         "{e}"
     );
-    // A token or position the bundle does not serve is refused before anything is sent.
+    // A token or position the bundle does not serve is refused before anything is sent, in the
+    // words the other machines use.
     let mut host = link(&[]);
-    assert!(host.step(1 << 15, 0).is_err() && host.step(0, 1 << 15).is_err());
+    let e = host.step(1 << 15, 0).unwrap_err().to_string();
+    assert!(e.contains("is outside the vocabulary of"), "{e}");
+    let e = host.step(0, 1 << 15).unwrap_err().to_string();
+    assert!(e.contains("is past the bundle's context of"), "{e}");
     assert!(host.link().sent.is_empty());
 }
 

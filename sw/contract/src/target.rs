@@ -285,9 +285,10 @@ impl VectorMemory {
         (-half..half).contains(&v)
     }
 
-    /// Whether every one of `values` fits an element. Offset by half the range, a value that
-    /// fits has no bit at or above the element's width: an OR over all of them, which a
-    /// simulator's stores take in SIMD, has none either.
+    /// Whether every one of `values` fits an element, as [`Self::holds`] says of each. Offset by
+    /// half the range, a value that fits has no bit at or above the element's width, so one OR
+    /// over all the offset values answers for all of them (a loop the compiler vectorises,
+    /// where a test of each value would branch).
     pub fn holds_all(self, values: &[i64]) -> bool {
         let bits = self.bits();
         let half = 1i64 << (bits - 1);

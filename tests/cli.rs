@@ -1978,21 +1978,6 @@ fn ecp5_idcode(bit: &[u8], stdout: &str) -> u32 {
     code
 }
 
-/// The ULX3S-25F's bitstream: the 8-lane core with the built-in nano model (the largest built-in
-/// model the 25F holds, taken without --model), about six minutes the first time.
-#[test]
-fn bitstream_builds_the_ulx3s_25f_board_and_meets_its_clock() {
-    let out = TempDir::new().unwrap();
-    let (stdout, bit) =
-        bitstream_meets_its_report("ulx3s-25f", None, "LFE5U-25F-6CABGA381", out.path());
-    assert!(stdout.contains("built-in tales-nano"), "{stdout}");
-    assert_eq!(
-        ecp5_idcode(&bit, &stdout),
-        0x4111_1043,
-        "the LFE5U-25F's IDCODE"
-    );
-}
-
 /// The Tang Nano 20K's bitstream: the 4-lane `gw2a-18` core with the built-in nano model on the
 /// GW2A-18C (yosys, nextpnr-himbaechel, the weights swap and gowin_pack; about twenty minutes
 /// the first time, nearly all of it place and route), held to its report: the block RAMs and
@@ -2201,9 +2186,11 @@ fn bitstream_builds_the_icebreaker_board_and_meets_its_clock() {
     assert!(bytes.len() > 100_000, "{} bytes", bytes.len());
 }
 
-/// The ULX3S-12F's bitstream: the same 8-lane core placed on the 12F, which is the 25F's die
-/// (nextpnr's `--12k` places on all of it), and the 12F's own IDCODE, without which the board
-/// refuses it. About six minutes the first time.
+/// The ULX3S-12F's bitstream: the 25F's 8-lane core (`ecp5-12f`) with the built-in nano model
+/// (the largest built-in model the die holds, taken without --model) placed on the 12F, which is
+/// the 25F's die (nextpnr's `--12k` places on all of it), and the 12F's own IDCODE, without which
+/// the board refuses it. The ULX3S-25F's bitstream differs from it in the part and IDCODE only.
+/// About six minutes the first time.
 #[test]
 fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
     let out = TempDir::new().unwrap();
@@ -2220,20 +2207,18 @@ fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
     assert!(used > 12_288 && available == 24_288, "{stdout}");
 }
 
-/// The ULX3S-85F's bitstream with the 45F's 16-lane core (`--target ecp5-45f`), as its own
-/// 64-lane core does not route yet: the LFE5U-85F's budget, part and IDCODE, the nano model.
-/// About twenty minutes the first time.
+/// The ULX3S-85F's bitstream with its own core, `ecp5-85f`: 64 lanes and 4 vector lanes, the
+/// built-in stories260K-shaped model, the matrix memory's 145 block RAMs floorplanned and the
+/// design placed by the electrostatic placer and routed by router2 with the board's seed; the
+/// LFE5U-85F's budget, part and IDCODE. About fifteen minutes the first time (synthesis about
+/// four, place and route about ten, alone on the machine).
 #[test]
-fn bitstream_builds_the_ulx3s_85f_board_carrying_the_16_lane_core() {
+fn bitstream_builds_the_ulx3s_85f_board_with_its_64_lane_core() {
     let out = TempDir::new().unwrap();
-    let (stdout, bit) = bitstream_meets_its_report(
-        "ulx3s-85f",
-        Some("ecp5-45f"),
-        "LFE5U-85F-6CABGA381",
-        out.path(),
-    );
+    let (stdout, bit) =
+        bitstream_meets_its_report("ulx3s-85f", None, "LFE5U-85F-6CABGA381", out.path());
     assert!(
-        stdout.contains("ulx3s-85f: target ecp5-45f, built-in tales-nano"),
+        stdout.contains("ulx3s-85f: target ecp5-85f, built-in tales-260k"),
         "{stdout}"
     );
     assert_eq!(report_resource(&stdout, "DP16KD").1, 208, "{stdout}");
@@ -2241,6 +2226,47 @@ fn bitstream_builds_the_ulx3s_85f_board_carrying_the_16_lane_core() {
         ecp5_idcode(&bit, &stdout),
         0x4111_3043,
         "the LFE5U-85F's IDCODE"
+    );
+    // The floorplan the routed design was placed with is kept beside it: a site for each of the
+    // matrix memory's block RAMs.
+    let built = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("bitstream: "))
+        .and_then(|l| l.split(" (copied").next())
+        .unwrap_or_else(|| panic!("no bitstream line: {stdout}"));
+    let routed = Path::new(built).parent().unwrap().parent().unwrap();
+    let floorplan = std::fs::read_to_string(routed.join("floorplan.txt")).unwrap();
+    let board = monorail_contract::board::Board::builtin("ulx3s-85f").unwrap();
+    let matrix = board.target.block_ram_estimate().unwrap().matrix;
+    let pins: Vec<&str> = floorplan.lines().collect();
+    assert_eq!(pins.len(), matrix, "{floorplan}");
+    assert!(
+        pins.iter()
+            .all(|l| l.contains("/EBR") && l.contains(" core.mm.tile")),
+        "{floorplan}"
+    );
+}
+
+/// Another core on a board (`--target`): the 25F's 8-lane core on the ULX3S-45F, with the 45F's
+/// budget, part and IDCODE and the nano model. About six minutes the first time.
+#[test]
+fn bitstream_builds_the_ulx3s_45f_board_carrying_the_25f_core() {
+    let out = TempDir::new().unwrap();
+    let (stdout, bit) = bitstream_meets_its_report(
+        "ulx3s-45f",
+        Some("ecp5-25f"),
+        "LFE5U-45F-6CABGA381",
+        out.path(),
+    );
+    assert!(
+        stdout.contains("ulx3s-45f: target ecp5-25f, built-in tales-nano"),
+        "{stdout}"
+    );
+    assert_eq!(report_resource(&stdout, "DP16KD").1, 108, "{stdout}");
+    assert_eq!(
+        ecp5_idcode(&bit, &stdout),
+        0x4111_2043,
+        "the LFE5U-45F's IDCODE"
     );
 }
 

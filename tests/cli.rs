@@ -1889,14 +1889,15 @@ fn strict_bitstream(board: &str, out: &Path, extra: &[&str]) -> (String, String)
 /// `monorail bitstream --board BOARD [--target T] --strict-timing -o OUT` with the pinned open
 /// tools, held to its report: every resource within the device, the block RAMs and multipliers
 /// the contract estimates, the target's clock met, each step run or reused, every placeholder's
-/// bit slice swapped and checked, and an ECP5 bitstream for `part` copied into `OUT`. Returns
-/// the report and the bitstream.
+/// bit slice swapped and checked, and an ECP5 bitstream for `part` copied into `OUT`, naming
+/// the part's JTAG `idcode`, with the board's FPGA's block RAMs as the budget. Returns the
+/// report.
 fn bitstream_meets_its_report(
     board: &str,
     carrying: Option<&str>,
-    part: &str,
+    (part, idcode): (&str, u32),
     out: &Path,
-) -> (String, Vec<u8>) {
+) -> String {
     let extra: Vec<&str> = carrying.into_iter().flat_map(|t| ["--target", t]).collect();
     let (stdout, stderr) = strict_bitstream(board, out, &extra);
     let mut board = monorail_contract::board::Board::builtin(board).unwrap();
@@ -1964,7 +1965,14 @@ fn bitstream_meets_its_report(
     let report: Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert!(report["fmax"].as_object().is_some_and(|f| !f.is_empty()));
-    (stdout, bit)
+    let device = target.device.as_ref().unwrap();
+    assert_eq!(
+        resource("DP16KD").1,
+        u64::from(device.block_rams),
+        "{stdout}"
+    );
+    assert_eq!(ecp5_idcode(&bit, &stdout), idcode, "{part}'s IDCODE");
+    stdout
 }
 
 /// The JTAG IDCODE an ECP5 bitstream names (the FPGA refuses a bitstream made for another
@@ -1976,6 +1984,16 @@ fn ecp5_idcode(bit: &[u8], stdout: &str) -> u32 {
         "{stdout}"
     );
     code
+}
+
+/// The bitstream a report says it built, in its model's folder inside the routed design's.
+fn built_bitstream(stdout: &str) -> &Path {
+    let built = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("bitstream: "))
+        .and_then(|l| l.split(" (copied").next())
+        .unwrap_or_else(|| panic!("no bitstream line: {stdout}"));
+    Path::new(built)
 }
 
 /// The Tang Nano 20K's bitstream: the 4-lane `gw2a-18` core with the built-in nano model on the
@@ -2042,12 +2060,7 @@ fn bitstream_builds_the_tang_nano_20k_board_and_meets_its_clock() {
     // The netlist gowin_pack packed (beside the bitstream in the build folder): no carry-chain
     // head fed from logic keeps nextpnr's wrong table (YosysHQ/nextpnr#1799), and the weights
     // step's log says how many it corrected.
-    let built = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("bitstream: "))
-        .and_then(|l| l.split(" (copied").next())
-        .unwrap_or_else(|| panic!("no bitstream line: {stdout}"));
-    let folder = Path::new(built).parent().unwrap();
+    let folder = built_bitstream(&stdout).parent().unwrap();
     let packed: Value =
         serde_json::from_slice(&std::fs::read(folder.join("pnr.json")).unwrap()).unwrap();
     let heads: Vec<&Value> = packed["modules"]
@@ -2194,14 +2207,13 @@ fn bitstream_builds_the_icebreaker_board_and_meets_its_clock() {
 #[test]
 fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
     let out = TempDir::new().unwrap();
-    let (stdout, bit) =
-        bitstream_meets_its_report("ulx3s-12f", None, "LFE5U-12F-6CABGA381", out.path());
-    assert!(stdout.contains("built-in tales-nano"), "{stdout}");
-    assert_eq!(
-        ecp5_idcode(&bit, &stdout),
-        0x2111_1043,
-        "the LFE5U-12F's IDCODE"
+    let stdout = bitstream_meets_its_report(
+        "ulx3s-12f",
+        None,
+        ("LFE5U-12F-6CABGA381", 0x2111_1043),
+        out.path(),
     );
+    assert!(stdout.contains("built-in tales-nano"), "{stdout}");
     // More than Lattice's rating of the 12F (12,288 LUT4, 32 DP16KD) and within the die's.
     let (used, available) = report_resource(&stdout, "TRELLIS_COMB");
     assert!(used > 12_288 && available == 24_288, "{stdout}");
@@ -2210,31 +2222,24 @@ fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
 /// The ULX3S-85F's bitstream with its own core, `ecp5-85f`: 64 lanes and 4 vector lanes, the
 /// built-in stories260K-shaped model, the matrix memory's 145 block RAMs floorplanned and the
 /// design placed by the electrostatic placer and routed by router2 with the board's seed; the
-/// LFE5U-85F's budget, part and IDCODE. About fifteen minutes the first time (synthesis about
-/// four, place and route about ten, alone on the machine).
+/// LFE5U-85F's budget, part and IDCODE. About fifteen minutes of one core the first time,
+/// nearly all of it place and route.
 #[test]
 fn bitstream_builds_the_ulx3s_85f_board_with_its_64_lane_core() {
     let out = TempDir::new().unwrap();
-    let (stdout, bit) =
-        bitstream_meets_its_report("ulx3s-85f", None, "LFE5U-85F-6CABGA381", out.path());
+    let stdout = bitstream_meets_its_report(
+        "ulx3s-85f",
+        None,
+        ("LFE5U-85F-6CABGA381", 0x4111_3043),
+        out.path(),
+    );
     assert!(
         stdout.contains("ulx3s-85f: target ecp5-85f, built-in tales-260k"),
         "{stdout}"
     );
-    assert_eq!(report_resource(&stdout, "DP16KD").1, 208, "{stdout}");
-    assert_eq!(
-        ecp5_idcode(&bit, &stdout),
-        0x4111_3043,
-        "the LFE5U-85F's IDCODE"
-    );
     // The floorplan the routed design was placed with is kept beside it: a site for each of the
     // matrix memory's block RAMs.
-    let built = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("bitstream: "))
-        .and_then(|l| l.split(" (copied").next())
-        .unwrap_or_else(|| panic!("no bitstream line: {stdout}"));
-    let routed = Path::new(built).parent().unwrap().parent().unwrap();
+    let routed = built_bitstream(&stdout).parent().unwrap().parent().unwrap();
     let floorplan = std::fs::read_to_string(routed.join("floorplan.txt")).unwrap();
     let board = monorail_contract::board::Board::builtin("ulx3s-85f").unwrap();
     let matrix = board.target.block_ram_estimate().unwrap().matrix;
@@ -2252,21 +2257,15 @@ fn bitstream_builds_the_ulx3s_85f_board_with_its_64_lane_core() {
 #[test]
 fn bitstream_builds_the_ulx3s_45f_board_carrying_the_25f_core() {
     let out = TempDir::new().unwrap();
-    let (stdout, bit) = bitstream_meets_its_report(
+    let stdout = bitstream_meets_its_report(
         "ulx3s-45f",
         Some("ecp5-25f"),
-        "LFE5U-45F-6CABGA381",
+        ("LFE5U-45F-6CABGA381", 0x4111_2043),
         out.path(),
     );
     assert!(
         stdout.contains("ulx3s-45f: target ecp5-25f, built-in tales-nano"),
         "{stdout}"
-    );
-    assert_eq!(report_resource(&stdout, "DP16KD").1, 108, "{stdout}");
-    assert_eq!(
-        ecp5_idcode(&bit, &stdout),
-        0x4111_2043,
-        "the LFE5U-45F's IDCODE"
     );
 }
 
@@ -2281,8 +2280,12 @@ fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
     for name in ["top.dfu", "top.fs", "notes.txt"] {
         std::fs::write(out.path().join(name), b"earlier").unwrap();
     }
-    let (stdout, bit) =
-        bitstream_meets_its_report("ulx3s-45f", None, "LFE5U-45F-6CABGA381", out.path());
+    let stdout = bitstream_meets_its_report(
+        "ulx3s-45f",
+        None,
+        ("LFE5U-45F-6CABGA381", 0x4111_2043),
+        out.path(),
+    );
     for stale in ["top.dfu", "top.fs"] {
         assert!(!out.path().join(stale).exists(), "{stale} left: {stdout}");
         assert!(
@@ -2294,11 +2297,7 @@ fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
         out.path().join("notes.txt").exists(),
         "the user's file stays"
     );
-    assert_eq!(
-        ecp5_idcode(&bit, &stdout),
-        0x4111_2043,
-        "the LFE5U-45F's IDCODE"
-    );
+    let bit = std::fs::read(out.path().join("top.bit")).unwrap();
 
     // Another model of the same target: its images swapped into the same routed design, no
     // synthesis or place and route; another bitstream, the same timing.
@@ -2341,14 +2340,7 @@ fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
             .to_string()
     };
     // The model's folder in the build cache: `.../bitstream/ulx3s-45f-HASH/model-HASH/top.bit`.
-    let model_dir = |text: &str| -> std::path::PathBuf {
-        let line = step(text, "bitstream: ");
-        let path = line["bitstream: ".len()..]
-            .split(" (copied into")
-            .next()
-            .unwrap();
-        std::path::Path::new(path).parent().unwrap().to_path_buf()
-    };
+    let model_dir = |text: &str| built_bitstream(text).parent().unwrap().to_path_buf();
     let (stdout2, bit2) = build_other_model();
     for name in ["synthesis", "place and route"] {
         assert!(step(&stdout2, name).contains("reused"), "{stdout2}");

@@ -89,13 +89,13 @@ impl Rtl {
         images: &Path,
         plusargs: &[String],
     ) -> Result<Rtl, MachineError> {
+        let recording = Recording::of(&bundle)?;
         let mut args = vec![format!("+monorail_bundle={}", images.display())];
         args.extend_from_slice(plusargs);
         let mut model = Model::load(build, &args)?;
         model.set("reset", 1)?;
         model.tick(2);
         model.set("reset", 0)?;
-        let recording = Recording::of(&bundle)?;
         let small = target.core == Core::Small;
         let mut rtl = Rtl {
             target: target.clone(),

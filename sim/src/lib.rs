@@ -110,6 +110,8 @@ pub(crate) struct Recording {
     /// Checkpoint indexes by instruction: `after[i]` lists the checkpoints complete after
     /// instruction `i`.
     after: Vec<Vec<usize>>,
+    /// Each checkpoint's model step, by checkpoint index.
+    steps: Vec<ModelStep>,
 }
 
 impl Recording {
@@ -117,19 +119,19 @@ impl Recording {
     /// has no name in the contract is refused.
     pub(crate) fn of(bundle: &Bundle) -> Result<Recording, MachineError> {
         let mut after = vec![Vec::new(); bundle.program.len()];
+        let mut steps = Vec::with_capacity(bundle.manifest.checkpoints.len());
         for (c, spec) in bundle.manifest.checkpoints.iter().enumerate() {
-            if ModelStep::from_name(&spec.step).is_none() {
-                return Err(MachineError::Input(format!(
-                    "unknown checkpoint step `{}`",
-                    spec.step
-                )));
-            }
+            let step = ModelStep::from_name(&spec.step).ok_or_else(|| {
+                MachineError::Input(format!("unknown checkpoint step `{}`", spec.step))
+            })?;
+            steps.push(step);
             after[spec.after].push(c);
         }
         Ok(Recording {
             on: false,
             only: None,
             after,
+            steps,
         })
     }
 
@@ -153,6 +155,11 @@ impl Recording {
     /// The checkpoints complete after instruction `index`.
     pub(crate) fn after(&self, index: usize) -> &[usize] {
         self.after.get(index).map_or(&[], Vec::as_slice)
+    }
+
+    /// Checkpoint `c`'s model step.
+    pub(crate) fn step(&self, c: usize) -> ModelStep {
+        self.steps[c]
     }
 }
 
@@ -1061,7 +1068,7 @@ impl Machine for Iss {
             if self.recording.on {
                 for &c in self.recording.after(index) {
                     let spec = &self.bundle.manifest.checkpoints[c];
-                    let step = ModelStep::from_name(&spec.step).expect("checked on load");
+                    let step = self.recording.step(c);
                     if !self.recording.wants(step) {
                         continue;
                     }

@@ -327,12 +327,11 @@ impl Rtl {
 
     /// Read checkpoint `c` now.
     fn read_checkpoint(&mut self, c: usize) -> Result<Option<StepValues>, MachineError> {
-        let spec = self.bundle.manifest.checkpoints[c].clone();
-        let step = ModelStep::from_name(&spec.step)
-            .ok_or_else(|| MachineError::Input(format!("unknown step `{}`", spec.step)))?;
+        let step = self.recording.step(c);
         if !self.recording.wants(step) {
             return Ok(None);
         }
+        let spec = self.bundle.manifest.checkpoints[c].clone();
         let mut mant = Vec::new();
         let mut exps = Vec::new();
         for part in &spec.parts {

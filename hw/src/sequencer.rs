@@ -369,17 +369,22 @@ fn register_file(registers: usize) -> String {
         );
     }
     s += "    end\nend\n";
-    // The live-table entry and valid bit of each operand of the instruction in I, registered:
+    // The live-table entry and valid bit of each operand of the instruction in I, from registers:
     // the table's mux trees sit far from the copies on a large die, and the lookup followed by
     // the copies' select was the 85F's critical path. They are worked out a cycle ahead, for
-    // the register entering I (from D3) and for the one waiting there, with this cycle's writes
-    // applied as the table applies them, so after every edge they equal `live` and `reg_valid`
-    // at the operand: the read at issue is the same, one select later in the path.
+    // the register in D3 (`_entering`) and for the one in I (`_waiting`), each with this cycle's
+    // writes applied as the table applies them, and both registered; `i_loaded` says whether I
+    // took D3's instruction at that edge, and so which of the two equals `live` and `reg_valid`
+    // at I's operand. The read at issue is the same, two selects later in the path. (Choosing
+    // between the two before the registers put the issue decision in front of the lookup, and
+    // synthesis merged it into the mux trees: the 45F's critical path.)
+    s += "reg i_loaded;\n\
+          always @(posedge clock) i_loaded <= !(reset || start) && running && advance;\n";
     for (q, entering, waiting) in [("a", "d3_ra", "i_ra"), ("b", "d3_rb", "i_rb")] {
         let _ = writeln!(
             s,
-            "reg [1:0] i_live_{q}, live_{q}_entering, live_{q}_waiting;\n\
-             reg i_valid_{q}, valid_{q}_entering, valid_{q}_waiting;\n\
+            "reg [1:0] live_{q}_entering, live_{q}_waiting, live_{q}_entered, live_{q}_waited;\n\
+             reg valid_{q}_entering, valid_{q}_waiting, valid_{q}_entered, valid_{q}_waited;\n\
              always @(*) begin\n\
              \x20   live_{q}_entering = live[{e}];\n\
              \x20   valid_{q}_entering = reg_valid[{e}];\n\
@@ -409,9 +414,13 @@ fn register_file(registers: usize) -> String {
             s,
             "    end\nend\n\
              always @(posedge clock) begin\n\
-             \x20   i_live_{q} <= (running && advance) ? live_{q}_entering : live_{q}_waiting;\n\
-             \x20   i_valid_{q} <= (running && advance) ? valid_{q}_entering : valid_{q}_waiting;\n\
-             end"
+             \x20   live_{q}_entered <= live_{q}_entering;\n\
+             \x20   valid_{q}_entered <= valid_{q}_entering;\n\
+             \x20   live_{q}_waited <= live_{q}_waiting;\n\
+             \x20   valid_{q}_waited <= valid_{q}_waiting;\n\
+             end\n\
+             wire [1:0] i_live_{q} = i_loaded ? live_{q}_entered : live_{q}_waited;\n\
+             wire i_valid_{q} = i_loaded ? valid_{q}_entered : valid_{q}_waited;"
         );
     }
     s += "// An invalid register reads as its value at the step's start.\n\

@@ -273,7 +273,8 @@ const WRITE_PORTS: [(&str, u32); 4] = [
 const SXU_EXPONENT_BITS: u32 = 12;
 
 /// The register file of `registers` registers: copies `rf_<write port>_<read port>`, the
-/// live-value table, the valid bits, the two read ports and (in simulation) the debug read.
+/// live-value table, the valid bits, their entries for the instruction in I's operands
+/// (registered), the two read ports and (in simulation) the debug read.
 /// Register numbers arrive in the encoding's 6 bits; with fewer registers only the low bits
 /// count, for writes, reads and the initial values alike (so r32 is r0 throughout, never a
 /// write to r0; the bundle loader refuses programs naming more).
@@ -368,6 +369,60 @@ fn register_file(registers: usize) -> String {
         );
     }
     s += "    end\nend\n";
+    // The live-table entry and valid bit of each operand of the instruction in I, from registers:
+    // the table's mux trees sit far from the copies on a large die, and the lookup followed by
+    // the copies' select was the 85F's critical path. They are worked out a cycle ahead, for
+    // the register in D3 (`_entering`) and for the one in I (`_waiting`), each with this cycle's
+    // writes applied as the table applies them, and both registered; `i_loaded` says whether I
+    // took D3's instruction at that edge, and so which of the two equals `live` and `reg_valid`
+    // at I's operand. The read at issue is the same, two selects later in the path. (Choosing
+    // between the two before the registers put the issue decision in front of the lookup, and
+    // synthesis merged it into the mux trees: the 45F's critical path.)
+    s += "reg i_loaded;\n\
+          always @(posedge clock) i_loaded <= !(reset || start) && running && advance;\n";
+    for (q, entering, waiting) in [("a", "d3_ra", "i_ra"), ("b", "d3_rb", "i_rb")] {
+        let _ = writeln!(
+            s,
+            "reg [1:0] live_{q}_entering, live_{q}_waiting, live_{q}_entered, live_{q}_waited;\n\
+             reg valid_{q}_entering, valid_{q}_waiting, valid_{q}_entered, valid_{q}_waited;\n\
+             always @(*) begin\n\
+             \x20   live_{q}_entering = live[{e}];\n\
+             \x20   valid_{q}_entering = reg_valid[{e}];\n\
+             \x20   live_{q}_waiting = live[{w}];\n\
+             \x20   valid_{q}_waiting = reg_valid[{w}];\n\
+             \x20   if (start) begin\n\
+             \x20       valid_{q}_entering = 1'b0;\n\
+             \x20       valid_{q}_waiting = 1'b0;\n\
+             \x20   end else begin",
+            e = ix(entering),
+            w = ix(waiting)
+        );
+        for (p, we) in writes.iter().enumerate() {
+            for (side, index) in [("entering", entering), ("waiting", waiting)] {
+                let _ = writeln!(
+                    s,
+                    "        if ({we} && {wai} != {rb}'d0 && {wai} == {i}) begin\n\
+                     \x20           live_{q}_{side} = 2'd{p};\n\
+                     \x20           valid_{q}_{side} = 1'b1;\n\
+                     \x20       end",
+                    wai = ix(&addr(we)),
+                    i = ix(index)
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "    end\nend\n\
+             always @(posedge clock) begin\n\
+             \x20   live_{q}_entered <= live_{q}_entering;\n\
+             \x20   valid_{q}_entered <= valid_{q}_entering;\n\
+             \x20   live_{q}_waited <= live_{q}_waiting;\n\
+             \x20   valid_{q}_waited <= valid_{q}_waiting;\n\
+             end\n\
+             wire [1:0] i_live_{q} = i_loaded ? live_{q}_entered : live_{q}_waited;\n\
+             wire i_valid_{q} = i_loaded ? valid_{q}_entered : valid_{q}_waited;"
+        );
+    }
     s += "// An invalid register reads as its value at the step's start.\n\
           function [63:0] initial_value(input [5:0] r);\n\
           \x20   initial_value = (r == 6'd1) ? {48'd0, pos_q} : (r == 6'd2) ? {48'd0, token_q} : 64'd0;\n\
@@ -385,8 +440,14 @@ fn register_file(registers: usize) -> String {
             }
         }
         let i = ix(index);
+        // The issue's reads take the registered entries; the debug read looks the table up.
+        let (live, valid) = if debug {
+            (format!("live[{i}]"), format!("reg_valid[{i}]"))
+        } else {
+            (format!("i_live_{q}"), format!("i_valid_{q}"))
+        };
         let _ = writeln!(s, "reg [63:0] read_{q};\nalways @(*) begin");
-        let _ = writeln!(s, "    case (live[{i}])");
+        let _ = writeln!(s, "    case ({live})");
         for (p, (_, bits)) in WRITE_PORTS.iter().enumerate() {
             if *bits == 64 {
                 let _ = writeln!(s, "        2'd{p}: read_{q} = rf_{p}_{q}[{i}];");
@@ -402,7 +463,7 @@ fn register_file(registers: usize) -> String {
         }
         let _ = writeln!(
             s,
-            "        default: read_{q} = 64'd0;\n    endcase\n    if (!reg_valid[{i}]) read_{q} = initial_value({{{pad}{i}}});\nend",
+            "        default: read_{q} = 64'd0;\n    endcase\n    if (!{valid}) read_{q} = initial_value({{{pad}{i}}});\nend",
             pad = if registers < isa::REGISTERS {
                 format!("{}'d0, ", 6 - rb)
             } else {

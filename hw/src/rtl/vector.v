@@ -103,6 +103,8 @@ reg fe_on;
 reg [7:0] fe_op;
 reg [3:0] fe_kind;
 reg [31:0] fe_cnt, fe_occ;
+// fe_cnt + 1: the next slot's count, from which its read addresses are registered a cycle ahead.
+reg [31:0] fe_cnt_ahead;
 reg [1:0] fe_a_mem, fe_b_mem, fe_dst_mem;
 // Words within their memories of the first words of the operands and the destination.
 reg [15:0] fe_a_local, fe_b_local, fe_wide_local, fe_dst_local;
@@ -157,6 +159,10 @@ wire [1:0] d_b_mem = memory_of(d_b);
 wire [1:0] d_dst_mem = memory_of(d_dst_at);
 wire [15:0] d_a_local = local_word_of(d_a_mem, d_a_at >> @LOG_V@);
 wire [15:0] d_b_local = local_word_of(d_b_mem, d_b >> @LOG_V@);
+wire [15:0] d_wide_local = (d_b_mem == M_WIDE) ? d_b_local : d_a_local;
+// kvstore's first element within its memory (the memories start at whole words, so an element's
+// lane is the same in both).
+wire [15:0] d_kv_local = {d_a_local[15-@LOG_V@:0], d_a[@LOG_V@-1:0]};
 // The lane masks of a stream's first word (lanes from lane0 on) and last word (lanes up to the
 // last element's); a slot takes the first's, the last's, both or neither.
 wire [@LOG_V@-1:0] d_end_lane = d_lane0 + issue_len[@LOG_V@-1:0] - 1'b1;
@@ -175,16 +181,16 @@ always @(posedge clock) begin
         fe_op <= d_op;
         fe_kind <= d_kind;
         fe_cnt <= 32'd0;
+        fe_cnt_ahead <= 32'd1;
         fe_occ <= d_occ;
         fe_a_mem <= d_a_mem;
         fe_b_mem <= d_b_mem;
         fe_dst_mem <= d_dst_mem;
         fe_a_local <= d_a_local;
         fe_b_local <= d_b_local;
-        fe_wide_local <= (d_b_mem == M_WIDE) ? d_b_local : d_a_local;
+        fe_wide_local <= d_wide_local;
         fe_dst_local <= local_word_of(d_dst_mem, d_dst_at >> @LOG_V@);
-        // (the memories start at whole words, so an element's lane is the same in both)
-        fe_kv_local <= {d_a_local[15-@LOG_V@:0], d_a[@LOG_V@-1:0]};
+        fe_kv_local <= d_kv_local;
         fe_lane0 <= d_lane0;
         fe_c <= d_c;
         fe_c_pass <= d_c_pass;
@@ -208,6 +214,7 @@ always @(posedge clock) begin
         fe_one_pass <= d_one_pass;
     end else if (fe_on) begin
         fe_cnt <= fe_cnt + 32'd1;
+        fe_cnt_ahead <= fe_cnt_ahead + 32'd1;
         if (fe_cnt + 32'd1 >= fe_occ) fe_on <= 1'b0;
     end
     if (flush) fe_on <= 1'b0;
@@ -232,6 +239,22 @@ wire [5:0] rd0 = fe_rd0;
 wire [5:0] rd1 = fe_rd1;
 wire has_dst = fe_has_dst;
 
+// The chunk (the word of the stream) that the slot of count n reads and writes: the front end's
+// registers decide it, so it is worked out for this cycle's slot and, for the read addresses, for
+// the next one.
+function [17:0] chunk_of(input [31:0] n);
+    case (kind)
+        // Two passes: the first from word 0, the gap's slots at word 0, the second from word 0.
+        F_NORM: chunk_of = (fe_one_pass || n < {14'd0, c_pass}) ? n[17:0]
+                         : (n >= fe_pass2_start) ? n[17:0] - fe_pass2_start[17:0] : 18'd0;
+        F_SINCOS: chunk_of = n[17+@LOG_HALF_V@:@LOG_HALF_V@];
+        // Even counts read element n/2; the read-modify-write follows.
+        F_KVSTORE: chunk_of = n[18:1];
+        F_KVEXP, F_GETV, F_SETV: chunk_of = 18'd0;
+        default: chunk_of = n[17:0];
+    endcase
+endfunction
+
 // The slot of this cycle.
 reg s_valid, s_pass2, s_first, s_last, s_writes;
 reg [17:0] s_chunk;
@@ -239,7 +262,7 @@ reg [@LOG_HALF_V_BITS@-1:0] s_pair;
 always @(*) begin
     s_valid = 1'b0;
     s_pass2 = 1'b0;
-    s_chunk = 18'd0;
+    s_chunk = chunk_of(cnt);
     s_pair = {@LOG_HALF_V_BITS@{1'b0}};
     s_writes = 1'b0;
     case (kind)
@@ -250,28 +273,20 @@ always @(*) begin
                 s_valid = (cnt < {14'd0, c_pass});
                 s_pass2 = 1'b1;
                 s_writes = s_valid;
-                s_chunk = cnt[17:0];
             end else if (cnt < {14'd0, c_pass}) begin
                 s_valid = 1'b1;
-                s_chunk = cnt[17:0];
             end else if (cnt >= fe_pass2_start) begin
                 s_valid = 1'b1;
                 s_pass2 = 1'b1;
                 s_writes = 1'b1;
-                s_chunk = cnt[17:0] - fe_pass2_start[17:0];
             end
         end
         F_SINCOS: begin
-            s_chunk = cnt[17+@LOG_HALF_V@:@LOG_HALF_V@];
             s_pair = @PAIR_OF_CNT@;
             s_valid = (s_chunk < c);
             s_writes = s_valid;
         end
-        F_KVSTORE: begin
-            // Even cycles read element cnt/2; the read-modify-write follows.
-            s_chunk = cnt[18:1];
-        end
-        F_KVEXP: ;
+        F_KVSTORE, F_KVEXP: ;
         F_GETV: begin
             s_valid = (cnt == 32'd0);
         end
@@ -283,7 +298,6 @@ always @(*) begin
             // Streamed operations; one empty slot for a register result over nothing (a
             // reduction's, addalign's exponent), which leaves with it.
             s_valid = (cnt < {14'd0, c_pass}) && (c != 18'd0 || reduce || op == OP_ADDALIGN);
-            s_chunk = cnt[17:0];
             s_writes = s_valid && has_dst;
         end
     endcase
@@ -303,15 +317,37 @@ always @(*) begin
 end
 
 // Reads of this slot's words (data the next cycle); each memory takes the word within itself.
-wire [15:0] a_read_local = fe_a_local + s_chunk[15:0];
-wire [15:0] kv_element_local = fe_kv_local + s_chunk[15:0];
-wire [15:0] kv_word = kv_element_local >> @LOG_V@;
+// The addresses are registers, worked out in the cycle before the slot's (the first slot's, at
+// chunk 0, at issue; each next slot's from the next count): on the 85F the sums reached the
+// memories across the die in the slot's own cycle.
+reg [15:0] a_read_local, vm_a_read_local, b_read_local, wide_read_local;
+// kvstore's element's lane in its word.
+reg [@LOG_V@-1:0] kv_read_lane;
+wire [17:0] chunk_ahead = chunk_of(fe_cnt_ahead);
+wire unused_chunk_ahead = &{1'b0, chunk_ahead[17:16]};
+wire [15:0] kv_element_ahead = fe_kv_local + chunk_ahead[15:0];
+always @(posedge clock) begin
+    if (issue_vxu) begin
+        a_read_local <= d_a_local;
+        kv_read_lane <= d_kv_local[@LOG_V@-1:0];
+        vm_a_read_local <= (d_kind == F_KVSTORE) ? d_kv_local >> @LOG_V@ : d_a_local;
+        b_read_local <= d_b_local;
+        wide_read_local <= d_wide_local;
+    end else begin
+        a_read_local <= fe_a_local + chunk_ahead[15:0];
+        kv_read_lane <= kv_element_ahead[@LOG_V@-1:0];
+        vm_a_read_local <= (kind == F_KVSTORE) ? kv_element_ahead >> @LOG_V@
+                                               : fe_a_local + chunk_ahead[15:0];
+        b_read_local <= fe_b_local + chunk_ahead[15:0];
+        wide_read_local <= fe_wide_local + chunk_ahead[15:0];
+    end
+end
 always @(*) begin
-    vm_raddr_a = (kind == F_KVSTORE) ? kv_word : a_read_local;
+    vm_raddr_a = vm_a_read_local;
     acc_raddr_a = a_read_local;
-    vm_raddr_b = fe_b_local + s_chunk[15:0];
-    acc_raddr_b = vm_raddr_b;
-    wide_raddr = fe_wide_local + s_chunk[15:0];
+    vm_raddr_b = b_read_local;
+    acc_raddr_b = b_read_local;
+    wide_raddr = wide_read_local;
 end
 
 // ---- the slot's control down the pipeline --------------------------------------------------------
@@ -1045,7 +1081,7 @@ reg [7:0] kv_byte;
 always @(posedge clock) begin
     kv_write <= kv_read;
     kv_write_addr <= kv_read_addr;
-    kv_lane <= kv_element_local[@LOG_V@-1:0];
+    kv_lane <= kv_read_lane;
     kv_byte <= (kind == F_KVEXP) ? kv_exp_value : vm_a_w[kv_lane*18 +: 8];
 end
 always @(*) begin

@@ -372,10 +372,12 @@ fn register_file(registers: usize) -> String {
     // The live-table entry and valid bit of each operand of the instruction in I, from registers:
     // the table's mux trees sit far from the copies on a large die, and the lookup followed by
     // the copies' select was the 85F's critical path. They are worked out a cycle ahead, for
-    // the register in D3 (`_entering`) and for the one in I (`_waiting`), each with this cycle's
-    // writes applied as the table applies them, and both registered; `i_loaded` says whether I
-    // took D3's instruction at that edge, and so which of the two equals `live` and `reg_valid`
-    // at I's operand. The read at issue is the same, two selects later in the path. (Choosing
+    // the register in D3 (`_entering`, looked up in the table) and for the one in I
+    // (`_waiting`: I's operands change only when I takes D3's instruction, so the entry it holds
+    // already), each with this cycle's writes applied as the table applies them, and both
+    // registered; `i_loaded` says whether I took D3's instruction at that edge, and so which of
+    // the two equals `live` and `reg_valid` at I's operand. The read at issue is the same, two
+    // selects later in the path. (Choosing
     // between the two before the registers put the issue decision in front of the lookup, and
     // synthesis merged it into the mux trees: the 45F's critical path.)
     s += "reg i_loaded;\n\
@@ -385,17 +387,18 @@ fn register_file(registers: usize) -> String {
             s,
             "reg [1:0] live_{q}_entering, live_{q}_waiting, live_{q}_entered, live_{q}_waited;\n\
              reg valid_{q}_entering, valid_{q}_waiting, valid_{q}_entered, valid_{q}_waited;\n\
+             wire [1:0] i_live_{q} = i_loaded ? live_{q}_entered : live_{q}_waited;\n\
+             wire i_valid_{q} = i_loaded ? valid_{q}_entered : valid_{q}_waited;\n\
              always @(*) begin\n\
              \x20   live_{q}_entering = live[{e}];\n\
              \x20   valid_{q}_entering = reg_valid[{e}];\n\
-             \x20   live_{q}_waiting = live[{w}];\n\
-             \x20   valid_{q}_waiting = reg_valid[{w}];\n\
+             \x20   live_{q}_waiting = i_live_{q};\n\
+             \x20   valid_{q}_waiting = i_valid_{q};\n\
              \x20   if (start) begin\n\
              \x20       valid_{q}_entering = 1'b0;\n\
              \x20       valid_{q}_waiting = 1'b0;\n\
              \x20   end else begin",
             e = ix(entering),
-            w = ix(waiting)
         );
         for (p, we) in writes.iter().enumerate() {
             for (side, index) in [("entering", entering), ("waiting", waiting)] {
@@ -418,9 +421,7 @@ fn register_file(registers: usize) -> String {
              \x20   valid_{q}_entered <= valid_{q}_entering;\n\
              \x20   live_{q}_waited <= live_{q}_waiting;\n\
              \x20   valid_{q}_waited <= valid_{q}_waiting;\n\
-             end\n\
-             wire [1:0] i_live_{q} = i_loaded ? live_{q}_entered : live_{q}_waited;\n\
-             wire i_valid_{q} = i_loaded ? valid_{q}_entered : valid_{q}_waited;"
+             end"
         );
     }
     s += "// An invalid register reads as its value at the step's start.\n\

@@ -239,9 +239,8 @@ wire [5:0] rd0 = fe_rd0;
 wire [5:0] rd1 = fe_rd1;
 wire has_dst = fe_has_dst;
 
-// The chunk (the word of the stream) that the slot of count n reads and writes: the front end's
-// registers decide it, so it is worked out for this cycle's slot and, for the read addresses, for
-// the next one.
+// The chunk (the word of the stream) that the slot of count n reads and writes, decided by the
+// front end's registers; worked out for the next slot, a cycle ahead.
 function [17:0] chunk_of(input [31:0] n);
     case (kind)
         // Two passes: the first from word 0, the gap's slots at word 0, the second from word 0.
@@ -255,14 +254,15 @@ function [17:0] chunk_of(input [31:0] n);
     endcase
 endfunction
 
-// The slot of this cycle.
+// The slot of this cycle. Its chunk is the one worked out a cycle ahead for its read addresses
+// (below), registered: chunk 0 after an issue, then that of each next count (while the front
+// end is idle it runs a count ahead, but no slot is valid then).
 reg s_valid, s_pass2, s_first, s_last, s_writes;
 reg [17:0] s_chunk;
 reg [@LOG_HALF_V_BITS@-1:0] s_pair;
 always @(*) begin
     s_valid = 1'b0;
     s_pass2 = 1'b0;
-    s_chunk = chunk_of(cnt);
     s_pair = {@LOG_HALF_V_BITS@{1'b0}};
     s_writes = 1'b0;
     case (kind)
@@ -324,16 +324,17 @@ reg [15:0] a_read_local, vm_a_read_local, b_read_local, wide_read_local;
 // kvstore's element's lane in its word.
 reg [@LOG_V@-1:0] kv_read_lane;
 wire [17:0] chunk_ahead = chunk_of(fe_cnt_ahead);
-wire unused_chunk_ahead = &{1'b0, chunk_ahead[17:16]};
 wire [15:0] kv_element_ahead = fe_kv_local + chunk_ahead[15:0];
 always @(posedge clock) begin
     if (issue_vxu) begin
+        s_chunk <= 18'd0;
         a_read_local <= d_a_local;
         kv_read_lane <= d_kv_local[@LOG_V@-1:0];
         vm_a_read_local <= (d_kind == F_KVSTORE) ? d_kv_local >> @LOG_V@ : d_a_local;
         b_read_local <= d_b_local;
         wide_read_local <= d_wide_local;
     end else begin
+        s_chunk <= chunk_ahead;
         a_read_local <= fe_a_local + chunk_ahead[15:0];
         kv_read_lane <= kv_element_ahead[@LOG_V@-1:0];
         vm_a_read_local <= (kind == F_KVSTORE) ? kv_element_ahead >> @LOG_V@

@@ -242,6 +242,10 @@ impl<const B: usize> Logic for LaneMemory<B> {
     }
 }
 
+/// Lanes of a group in the host's reads: each tile picks the lane's byte within a group of
+/// this many lanes, then among the groups, a register between.
+const HOST_READ_GROUP_LANES: usize = 8;
+
 /// The matrix memory: `matrix_tiles` tiles of `matrix_tile_words` words of `lanes` bytes. Port
 /// A (the matrix unit) reads with two cycles of latency (the block RAM's register, then an
 /// output register). Port B writes the word it read the cycle before with one lane replaced:
@@ -249,11 +253,11 @@ impl<const B: usize> Logic for LaneMemory<B> {
 /// read-modify-write runs from a block RAM's output back to its input through a LUT beside it.
 ///
 /// The host reads and writes whole words, but port B moves them a byte at a time (a word in
-/// `2 x lanes + 1` cycles, `lanes + 4` to read; `host_ready` says when): only a byte travels
-/// between the host port and the block RAMs. Whole words from every tile took the routing of
-/// the block RAM rows: on the 85F's 145 matrix block RAMs, the host's words and the merges
-/// they pulled away from their block RAMs were 44% of the wire the placement asked of the
-/// busiest tiles (`scripts/wire-demand.py`).
+/// `2 x lanes + 1` cycles, `lanes + 4` to read, `lanes + 6` past 8 lanes; `host_ready` says
+/// when): only a byte travels between the host port and the block RAMs. Whole words from
+/// every tile took the routing of the block RAM rows: on the 85F's 145 matrix block RAMs, the
+/// host's words and the merges they pulled away from their block RAMs were 44% of the wire
+/// the placement asked of the busiest tiles (`scripts/wire-demand.py`).
 #[derive(LogicBlock, Default)]
 pub struct MatrixMemory {
     /// Core clock.
@@ -307,9 +311,15 @@ impl MatrixMemory {
         // vector unit registers its own): on the 85F it fans out to 145 block RAMs, and the
         // wires alone take most of a cycle.
         // The host's count of cycles: a write reads the word (even counts) and writes it with
-        // lane count / 2 replaced (odd); a read selects lane count - 1 of each tile's word at
-        // counts 1 to `lanes`, and the tile's byte enters the word a cycle later.
+        // lane count / 2 replaced (odd); a read takes lane count - 1 of each tile's word at
+        // counts 1 to `lanes` into the tile's byte, `host_read_cycles` after the count (one with
+        // a single group of lanes, three with more), and the tile's byte enters the word a cycle
+        // later. A count of `lane_bits + 1` bits holds the last of either (more than one group
+        // means at least 16 lanes).
         let lane_bits = log2(lanes);
+        let group_lanes = lanes.min(HOST_READ_GROUP_LANES);
+        let groups = lanes / group_lanes;
+        let host_read_cycles = if groups > 1 { 3 } else { 1 };
         let _ = write!(
             body,
             "reg host_on, host_writing;\n\
@@ -334,7 +344,7 @@ impl MatrixMemory {
             lbm = lane_bits - 1,
             l1 = lanes - 1,
             write_last = 2 * lanes - 1,
-            read_last = lanes + 2,
+            read_last = lanes + host_read_cycles + 1,
             unused_lane = if lane_bits < 8 {
                 format!("wire unused_b_lane = &{{1'b0, b_lane[7:{lane_bits}]}};\n")
             } else {
@@ -363,11 +373,43 @@ impl MatrixMemory {
                 String::new()
             },
         );
-        let _ = writeln!(
+        // A read's lane and whether the count selects one. With one group of lanes each tile
+        // picks its byte by them; with more, they are registered (the count reaches every
+        // tile), and each tile registers the byte of each group and then picks among them: from
+        // a register, a byte select spans one group's block RAMs at most.
+        let (sel_kind, sel_valid, sel) = if groups > 1 {
+            (
+                "reg",
+                "always @(posedge clock) host_sel_valid <=",
+                "always @(posedge clock) host_sel <=",
+            )
+        } else {
+            ("wire", "assign host_sel_valid =", "assign host_sel =")
+        };
+        let _ = write!(
             body,
-            "wire [{lbm}:0] host_rlane = host_count[{lbm}:0] - {lane_bits}'d1;",
-            lbm = lane_bits - 1
+            "{sel_kind} host_sel_valid;\n\
+             {sel_kind} [{lbm}:0] host_sel;\n\
+             {sel_valid} host_on && !host_we && host_count != {lb1}'d0 && host_count <= {lb1}'d{lanes};\n\
+             {sel} host_count[{lbm}:0] - {lane_bits}'d1;\n",
+            lbm = lane_bits - 1,
+            lb1 = lane_bits + 1,
         );
+        let (last_valid, last_sel) = if groups > 1 {
+            let _ = write!(
+                body,
+                "reg host_group_valid;\n\
+                 reg [{lbm}:0] host_group_sel;\n\
+                 always @(posedge clock) begin\n\
+                 \x20   host_group_valid <= host_sel_valid;\n\
+                 \x20   host_group_sel <= host_sel;\n\
+                 end\n",
+                lbm = lane_bits - 1,
+            );
+            ("host_group_valid", "host_group_sel")
+        } else {
+            ("host_sel_valid", "host_sel")
+        };
         for t in 0..tiles {
             let _ = write!(
                 body,
@@ -385,13 +427,45 @@ impl MatrixMemory {
                  \x20   if (b_write && b_tile == {sh1}'d{t}) tile{t}[b_word[{hi}:0]] <= tile{t}_merged;\n\
                  \x20   tile{t}_b <= tile{t}[b_word[{hi}:0]];\n\
                  end\n\
-                 reg [7:0] tile{t}_host_byte;\n\
-                 always @(posedge clock) tile{t}_host_byte <= tile{t}_b[host_rlane*8 +: 8];\n",
+                 reg [7:0] tile{t}_host_byte;\n",
                 last = words - 1,
                 init = init(&format!("tile{t}"), &format!("matrix_tile_{t:02}.hex")),
                 hi = tb - 1,
                 sh1 = 20 - tb,
             );
+            if groups > 1 {
+                let gb = log2(group_lanes);
+                let _ = writeln!(body, "reg [{}:0] tile{t}_groups;", groups * 8 - 1);
+                for g in 0..groups {
+                    let _ = writeln!(
+                        body,
+                        "wire [{top}:0] tile{t}_group{g} = tile{t}_b[{hi}:{lo}];",
+                        top = group_lanes * 8 - 1,
+                        hi = (g + 1) * group_lanes * 8 - 1,
+                        lo = g * group_lanes * 8
+                    );
+                }
+                body += "always @(posedge clock) begin\n";
+                for g in 0..groups {
+                    let _ = writeln!(
+                        body,
+                        "    tile{t}_groups[{hi}:{lo}] <= tile{t}_group{g}[host_sel[{gbm}:0]*8 +: 8];",
+                        hi = g * 8 + 7,
+                        lo = g * 8,
+                        gbm = gb - 1
+                    );
+                }
+                let _ = writeln!(
+                    body,
+                    "    tile{t}_host_byte <= tile{t}_groups[host_group_sel[{lbm}:{gb}]*8 +: 8];\nend",
+                    lbm = lane_bits - 1
+                );
+            } else {
+                let _ = writeln!(
+                    body,
+                    "always @(posedge clock) tile{t}_host_byte <= tile{t}_b[host_sel*8 +: 8];"
+                );
+            }
         }
         let mux = |out: &str, tile: &str, part: &str, width: usize| -> String {
             let mut s = format!(
@@ -417,12 +491,11 @@ impl MatrixMemory {
              reg [{lbm}:0] host_rlane_q;\n\
              reg [{w}:0] host_word;\n\
              always @(posedge clock) begin\n\
-             \x20   host_rvalid <= host_on && !host_we && host_count != {lb1}'d0 && host_count <= {lb1}'d{lanes};\n\
-             \x20   host_rlane_q <= host_rlane;\n\
+             \x20   host_rvalid <= {last_valid};\n\
+             \x20   host_rlane_q <= {last_sel};\n\
              \x20   if (host_rvalid) host_word[host_rlane_q*8 +: 8] <= host_tile_byte;\n\
              end\n",
             lbm = lane_bits - 1,
-            lb1 = lane_bits + 1,
         );
         body += &unpack("a_data", "a_out", lanes, 8);
         body += &unpack("host_rdata", "host_word", lanes, 8);

@@ -36,25 +36,40 @@ fn machine_with(target: &Target, plusargs: &[String]) -> (Rtl, tempfile::TempDir
     (rtl, images)
 }
 
-/// Two matrix words (of a 4-lane core) written through the port from each of `at`, read back
+/// Two matrix words of `lanes` bytes written through the port from each of `at`, read back
 /// through it and through the debug port; the words either side of them (below `end`), which
 /// the memory's byte-wise writes must leave alone, read through the debug port before and after.
-fn matrix_round_trip(rtl: &mut Rtl, at: &[u32], end: u32) {
-    let words = vec![vec![1u8, 0x80, 0x7f, 0xff], vec![9, 8, 7, 6]];
+/// Every byte of the two words differs from the others (lane x 97 is one to one on bytes), and
+/// half are negative: a byte from another lane, group of lanes or word shows.
+fn matrix_round_trip(rtl: &mut Rtl, lanes: usize, at: &[u32], end: u32) {
+    let words: Vec<Vec<u8>> = (0..2)
+        .map(|w| {
+            (0..lanes)
+                .map(|lane| 0x80u8.wrapping_add(((w * lanes + lane) as u8).wrapping_mul(97)))
+                .collect()
+        })
+        .collect();
     let beside = |rtl: &mut Rtl, word: u32| -> Vec<i8> {
         [word.checked_sub(1), Some(word + 2).filter(|&w| w < end)]
             .into_iter()
             .flatten()
-            .flat_map(|w| (0..4).map(move |lane| (w as usize, lane)))
+            .flat_map(|w| (0..lanes).map(move |lane| (w as usize, lane)))
             .map(|(w, lane)| rtl.matrix(w, lane).unwrap())
             .collect()
     };
     for &word in at {
         let before = beside(rtl, word);
         rtl.write_words(SPACE_MATRIX, word, &words).unwrap();
-        assert_eq!(rtl.read_words(SPACE_MATRIX, word, 2, 4).unwrap(), words);
-        assert_eq!(rtl.matrix(word as usize, 1).unwrap(), -128);
-        assert_eq!(rtl.matrix(word as usize + 1, 3).unwrap(), 6);
+        assert_eq!(
+            rtl.read_words(SPACE_MATRIX, word, 2, lanes).unwrap(),
+            words,
+            "word {word}"
+        );
+        for (w, bytes) in words.iter().enumerate() {
+            for (lane, &byte) in bytes.iter().enumerate() {
+                assert_eq!(rtl.matrix(word as usize + w, lane).unwrap(), byte as i8);
+            }
+        }
         assert_eq!(beside(rtl, word), before);
     }
 }
@@ -98,6 +113,7 @@ fn the_host_port_speaks_its_protocol() {
     // The matrix memory, in two tiles.
     matrix_round_trip(
         &mut rtl,
+        target.lanes,
         &[7, target.matrix_tile_words as u32 + 3],
         target.matrix_words() as u32,
     );
@@ -138,6 +154,18 @@ fn the_host_port_speaks_its_protocol() {
     );
     rtl.send(&[INFO]).unwrap();
     assert_eq!(rtl.receive(INFO_REPLY_BYTES).unwrap()[0], 0x84);
+}
+
+#[test]
+fn wide_matrix_words_round_trip_through_the_port() {
+    // Past 8 lanes each tile picks a read's byte within its group of 8 lanes, then among the
+    // groups: 2 groups on `ecp5-45f`, 8 on `ulx3s-85f`. Words in the first and last tiles.
+    for name in ["ecp5-45f", "ulx3s-85f"] {
+        let target = Target::builtin(name).unwrap();
+        let (mut rtl, _images) = machine(&target);
+        let end = target.matrix_words() as u32;
+        matrix_round_trip(&mut rtl, target.lanes, &[0, end - 2], end);
+    }
 }
 
 #[test]
@@ -305,7 +333,7 @@ fn the_small_core_speaks_the_protocol_through_the_same_port() {
         assert_eq!(rtl.vector(at as usize + 2).unwrap(), values[2]);
     }
     let matrix_end = target.matrix_words() as u32;
-    matrix_round_trip(&mut rtl, &[0, matrix_end - 2], matrix_end);
+    matrix_round_trip(&mut rtl, target.lanes, &[0, matrix_end - 2], matrix_end);
 
     // Program words at the program's start and end, read back whole, and left apart from the
     // vector space's last elements, which lie just below them.

@@ -377,9 +377,9 @@ fn register_file(registers: usize) -> String {
     // already), each with this cycle's writes applied as the table applies them, and both
     // registered; `i_loaded` says whether I took D3's instruction at that edge, and so which of
     // the two equals `live` and `reg_valid` at I's operand. The read at issue is the same, two
-    // selects later in the path. (Choosing
-    // between the two before the registers put the issue decision in front of the lookup, and
-    // synthesis merged it into the mux trees: the 45F's critical path.)
+    // selects later in the path. (Choosing between the two before the registers put the issue
+    // decision in front of the lookup, and synthesis merged it into the mux trees: the 45F's
+    // critical path.)
     s += "reg i_loaded;\n\
           always @(posedge clock) i_loaded <= !(reset || start) && running && advance;\n";
     for (q, entering, waiting) in [("a", "d3_ra", "i_ra"), ("b", "d3_rb", "i_rb")] {

@@ -1871,12 +1871,19 @@ fn report_resource(stdout: &str, name: &str) -> (u64, u64) {
     (n[0], n[1])
 }
 
+/// Minutes each step of the suite's bitstream builds may take: the 85F's place and route takes
+/// 12 to 19 on the suite's 2-core machine, 52 beside two other builds; a router that does not
+/// converge (as seed 2's placement of the 85F's core at 16ab8c0) fails its test at this limit,
+/// naming the step and its log, instead of running into CI's own.
+const STEP_LIMIT_MINUTES: &str = "60";
+
 /// `monorail bitstream --board BOARD --strict-timing -o OUT [EXTRA...]` with the pinned open
-/// tools, which must succeed: its stdout and stderr.
+/// tools and the suite's step limit, which must succeed: its stdout and stderr.
 fn strict_bitstream(board: &str, out: &Path, extra: &[&str]) -> (String, String) {
     let output = monorail()
         .args(["bitstream", "--board", board, "--strict-timing", "-o"])
         .arg(out)
+        .args(["--time-limit", STEP_LIMIT_MINUTES])
         .args(extra)
         .output()
         .unwrap();

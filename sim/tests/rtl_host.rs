@@ -40,7 +40,7 @@ fn machine_with(target: &Target, plusargs: &[String]) -> (Rtl, tempfile::TempDir
 /// through it and through the debug port; the words either side of them (below `end`), which
 /// the memory's byte-wise writes must leave alone, read through the debug port before and after.
 /// Every byte of the two words differs from the others (lane x 97 is one to one on bytes), and
-/// half are negative: a byte from another lane, group of lanes or word shows.
+/// about half are negative: a byte from another lane, group of lanes or word shows.
 fn matrix_round_trip(rtl: &mut Rtl, lanes: usize, at: &[u32], end: u32) {
     let words: Vec<Vec<u8>> = (0..2)
         .map(|w| {

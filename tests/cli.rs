@@ -1871,6 +1871,82 @@ fn report_resource(stdout: &str, name: &str) -> (u64, u64) {
     (n[0], n[1])
 }
 
+/// What `monorail bitstream` says of where the clock goes: the critical path's delay, the
+/// endpoints late for the goal and all of them, and the slowest blocks' rows (latest arrival,
+/// endpoints late, name).
+struct ClockReport {
+    critical_ns: f64,
+    late: usize,
+    endpoints: usize,
+    rows: Vec<(f64, usize, String)>,
+}
+
+/// [`ClockReport`] from `stdout`, for a goal of `goal_mhz`, checked for consistency: the
+/// critical path is the period of the reported Fmax and ends at the latest endpoint, the
+/// slowest blocks come latest first, and each is late exactly when its latest arrival passes
+/// the goal's period.
+fn clock_report(stdout: &str, goal_mhz: f64) -> ClockReport {
+    let after = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?}: {stdout}"))
+    };
+    let number = |text: &str| -> f64 { text.trim().parse().unwrap_or_else(|_| panic!("{text}")) };
+    let fmax_mhz = number(after("Fmax ").split(" MHz").next().unwrap());
+    let critical_ns = number(
+        after("critical path: ")
+            .split(", ")
+            .nth(1)
+            .unwrap()
+            .split(" ns")
+            .next()
+            .unwrap(),
+    );
+    assert!((critical_ns - 1000.0 / fmax_mhz).abs() < 0.05, "{stdout}");
+    let period_ns = 1000.0 / goal_mhz;
+    let late_line = after(&format!(
+        "endpoints late for {goal_mhz} MHz ({period_ns:.2} ns): "
+    ));
+    let (late, endpoints) = match late_line.strip_prefix("none of ") {
+        Some(rest) => (0, number(rest) as usize),
+        None => {
+            let mut words = late_line.split_whitespace();
+            let late = number(words.next().unwrap()) as usize;
+            assert_eq!(words.next(), Some("of"), "{late_line}");
+            (
+                late,
+                number(words.next().unwrap().trim_end_matches(',')) as usize,
+            )
+        }
+    };
+    let rows: Vec<(f64, usize, String)> = stdout
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("latest"))
+        .skip(1)
+        .map_while(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() == 4 && w[1] == "ns")
+                .then(|| (number(w[0]), number(w[2]) as usize, w[3].to_string()))
+        })
+        .collect();
+    assert!(
+        !rows.is_empty() && late <= endpoints && endpoints > 100,
+        "{stdout}"
+    );
+    assert!((rows[0].0 - critical_ns).abs() < 0.05, "{stdout}");
+    assert!(rows.windows(2).all(|w| w[0].0 >= w[1].0), "{stdout}");
+    for (latest, late, block) in &rows {
+        assert_eq!(*late > 0, *latest > period_ns, "{block}: {stdout}");
+    }
+    ClockReport {
+        critical_ns,
+        late,
+        endpoints,
+        rows,
+    }
+}
+
 /// Minutes each step of the suite's bitstream builds may take: the 85F's place and route takes
 /// 12 to 19 on the suite's 2-core machine, 52 beside two other builds; a router that does not
 /// converge (as seed 2's placement of the 85F's core at 16ab8c0) fails its test at this limit,
@@ -1931,6 +2007,8 @@ fn bitstream_meets_its_report(
         stdout.contains(&format!("against the target's {mhz} MHz: met")),
         "{stdout}"
     );
+    // Where the clock goes: with the target's clock met, no endpoint is late for it.
+    assert_eq!(clock_report(&stdout, mhz as f64).late, 0, "{stdout}");
     assert!(
         stdout.contains(&format!("tokens/s at {mhz} MHz")),
         "{stdout}"
@@ -2224,6 +2302,39 @@ fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
     // More than Lattice's rating of the 12F (12,288 LUT4, 32 DP16KD) and within the die's.
     let (used, available) = report_resource(&stdout, "TRELLIS_COMB");
     assert!(used > 12_288 && available == 24_288, "{stdout}");
+    // A clock goal past Fmax, read from the same build's report: the critical path's block is
+    // late for it, and a goal between the critical path and the next block's latest arrival
+    // leaves that block alone late.
+    let met = clock_report(&stdout, 40.0);
+    let goal = |ns: f64| (1000.0 / ns * 100.0).round() / 100.0;
+    let (stdout, _) = strict_bitstream("ulx3s-12f", out.path(), &["--timing-goal", "200"]);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("place and route") && l.contains("reused")),
+        "{stdout}"
+    );
+    let fast = clock_report(&stdout, 200.0);
+    assert_eq!(
+        (fast.critical_ns, fast.endpoints),
+        (met.critical_ns, met.endpoints)
+    );
+    assert!(
+        fast.late > 0 && fast.rows.iter().all(|r| r.1 > 0),
+        "{stdout}"
+    );
+    let (first, second) = (met.rows[0].0, met.rows[1].0);
+    if first - second > 0.05 {
+        let mhz = goal((first + second) / 2.0);
+        let (stdout, _) = strict_bitstream(
+            "ulx3s-12f",
+            out.path(),
+            &["--timing-goal", &mhz.to_string()],
+        );
+        let between = clock_report(&stdout, mhz);
+        assert_eq!(between.rows[0].1, between.late, "{stdout}");
+        assert!(between.rows[1..].iter().all(|r| r.1 == 0), "{stdout}");
+    }
 }
 
 /// The ULX3S-85F's bitstream with its own core, `ecp5-85f`: 64 lanes and 4 vector lanes, the

@@ -24,6 +24,7 @@ use monorail_contract::bundle::memory_images;
 use monorail_contract::target::{Core, Device, Family, Target};
 
 use crate::floorplan;
+use crate::paths::{Block, CriticalPath};
 use crate::status::NextpnrStatus;
 use crate::synth::{synthesize_watching, Synthesis};
 use crate::tools::{
@@ -116,6 +117,10 @@ pub struct Bitstream {
     pub resources: Vec<Resource>,
     /// The slowest clock's achieved frequency (nextpnr's estimate after routing).
     pub fmax_hz: Option<f64>,
+    /// That clock's critical path.
+    pub critical_path: Option<CriticalPath>,
+    /// The routed design's clocked endpoints by block, the slowest first ([`crate::paths`]).
+    pub blocks: Vec<Block>,
     /// The frequency it was placed and routed for: the target's clock.
     pub constraint_hz: f64,
     /// The JTAG IDCODE the bitstream names (ECP5), checked against the board's part.
@@ -378,6 +383,7 @@ fn commands(
                 "top.json",
                 "--report",
                 "report.json",
+                "--detailed-timing-report",
                 "--seed",
                 &seed,
                 "--timing-allow-fail",
@@ -611,7 +617,12 @@ pub fn build(
         Some(dfu) => Some(crate::dfu::write_dfu(&file, dfu)?),
         None => None,
     };
-    let (resources, fmax_hz) = read_report(&dir.join("report.json"))?;
+    let Report {
+        resources,
+        fmax_hz,
+        critical_path,
+        blocks,
+    } = read_report(&dir.join("report.json"))?;
     Ok(Bitstream {
         file,
         dfu,
@@ -620,6 +631,8 @@ pub fn build(
         synthesis,
         resources,
         fmax_hz,
+        critical_path,
+        blocks,
         constraint_hz: board.target.clock_hz as f64,
         idcode,
     })
@@ -1295,8 +1308,18 @@ fn script(
     s
 }
 
-/// Resources used and the slowest clock's Fmax, from nextpnr's `report.json`.
-fn read_report(path: &Path) -> Result<(Vec<Resource>, Option<f64>), ToolError> {
+/// What nextpnr's `report.json` says of a routed design.
+#[derive(Debug)]
+struct Report {
+    resources: Vec<Resource>,
+    fmax_hz: Option<f64>,
+    critical_path: Option<CriticalPath>,
+    blocks: Vec<Block>,
+}
+
+/// Resources used, the slowest clock's Fmax and critical path, and the endpoints by block, from
+/// nextpnr's `report.json` (its detailed net timings are required: the flow asks for them).
+fn read_report(path: &Path) -> Result<Report, ToolError> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;
     let bad = |message: String| ToolError::Output {
         path: path.to_path_buf(),
@@ -1327,7 +1350,15 @@ fn read_report(path: &Path) -> Result<(Vec<Resource>, Option<f64>), ToolError> {
             .min_by(f64::total_cmp)
             .map(|mhz| mhz * 1e6)
     });
-    Ok((resources, fmax_hz))
+    let blocks = crate::paths::blocks(&report).ok_or_else(|| {
+        bad("no `detailed_net_timings` (nextpnr's --detailed-timing-report)".into())
+    })?;
+    Ok(Report {
+        resources,
+        fmax_hz,
+        critical_path: crate::paths::critical_path(&report),
+        blocks,
+    })
 }
 
 #[cfg(test)]
@@ -1460,13 +1491,17 @@ mod tests {
                           "core_clock": {"achieved": 27.25, "constraint": 25.0}},
                 "utilization": {"DP16KD": {"used": 46, "available": 108},
                                 "EHXPLLL": {"used": 0, "available": 4},
-                                "DUMMY_CELL": {"used": 48, "available": 0}}}"#,
+                                "DUMMY_CELL": {"used": 48, "available": 0}},
+                "detailed_net_timings": [{"net": "n", "endpoints": [
+                    {"cell": "core.a_TRELLIS_FF", "event": "posedge clk", "delay": [1.0, 9.0]}]}]}"#,
         )
         .unwrap();
-        let (resources, fmax) = read_report(&path).unwrap();
-        assert_eq!(fmax, Some(27.25e6));
+        let report = read_report(&path).unwrap();
+        assert_eq!(report.fmax_hz, Some(27.25e6));
+        assert_eq!(report.blocks.len(), 1);
+        assert_eq!(report.blocks[0].name, "core.a");
         assert_eq!(
-            resources,
+            report.resources,
             vec![Resource {
                 name: "DP16KD".into(),
                 used: 46,
@@ -1478,6 +1513,12 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("utilization"));
+        // A report of nextpnr run without the detailed timings (an older build's).
+        std::fs::write(&path, r#"{"utilization": {}, "fmax": {}}"#).unwrap();
+        assert!(read_report(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("--detailed-timing-report"));
     }
 
     #[test]

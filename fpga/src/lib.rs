@@ -10,6 +10,7 @@
 pub mod bitstream;
 pub mod dfu;
 pub mod floorplan;
+pub mod paths;
 pub mod status;
 pub mod synth;
 pub mod tools;

@@ -36,7 +36,25 @@ pub struct Args {
     /// fraction is allowed); default: no limit.
     #[arg(long, value_name = "MINUTES", value_parser = minutes)]
     time_limit: Option<f64>,
+    /// Count, by block of the RTL, the endpoints that a clock of this many MHz would fail;
+    /// default: the target's clock. Read from nextpnr's report, so a built design is not built
+    /// again.
+    #[arg(long, value_name = "MHZ", value_parser = megahertz)]
+    timing_goal: Option<f64>,
 }
+
+/// A clock in MHz for `--timing-goal`: positive, at most 1 GHz.
+fn megahertz(text: &str) -> Result<f64, String> {
+    crate::cli::amount(
+        text,
+        "MHz",
+        |m| m > 0.0 && m <= 1000.0,
+        "above 0, at most 1000",
+    )
+}
+
+/// How many of the slowest blocks `monorail bitstream` lists.
+const SLOWEST_BLOCKS: usize = 8;
 
 /// A time limit in minutes: positive, at most a week.
 fn minutes(text: &str) -> Result<f64, String> {
@@ -156,6 +174,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 CliError::failed(format!("{}: {e}", board.name))
             })?;
     print_made(&made, &compiled.bundle.manifest.predicted_cycles);
+    print_paths(
+        &made,
+        args.timing_goal.map_or(made.constraint_hz, |mhz| mhz * 1e6),
+    );
     if let Some(dir) = &args.output {
         let report = made.dir.join("report.json");
         let mut files: Vec<&Path> = vec![&made.file, &report];
@@ -274,6 +296,72 @@ fn print_made(made: &Bitstream, cycles: &[u64]) {
         projection += &format!("; {:.0} tokens/s at the achieved Fmax", f / mean_cycles);
     }
     println!("{projection}");
+}
+
+/// Where the clock goes: the critical path, then how many of the routed design's clocked
+/// endpoints a clock of `goal_hz` would fail, and the slowest blocks of the RTL with theirs.
+fn print_paths(made: &Bitstream, goal_hz: f64) {
+    if let Some(path) = &made.critical_path {
+        let longest = path
+            .longest_net
+            .as_ref()
+            .map_or(String::new(), |(ns, net)| {
+                format!(
+                    "; its longest net {ns:.2} ns, {}",
+                    monorail_fpga::paths::block_of(net)
+                )
+            });
+        println!(
+            "critical path: {} to {}, {:.2} ns ({:.2} of it routing{longest})",
+            path.from, path.to, path.delay_ns, path.routing_ns
+        );
+    }
+    if made.blocks.is_empty() {
+        return;
+    }
+    let period_ns = 1e9 / goal_hz;
+    let endpoints: usize = made.blocks.iter().map(|b| b.arrivals_ns.len()).sum();
+    let late: Vec<usize> = made
+        .blocks
+        .iter()
+        .map(|b| b.later_than(period_ns))
+        .collect();
+    let late_blocks = late.iter().filter(|&&n| n > 0).count();
+    let goal = format!("{} MHz ({period_ns:.2} ns)", goal_hz / 1e6);
+    if late_blocks == 0 {
+        println!("endpoints late for {goal}: none of {endpoints}");
+    } else {
+        // The sum of their lateness: the figure a placement's seed moves least.
+        let total_negative_slack_ns: f64 = made
+            .blocks
+            .iter()
+            .zip(&late)
+            .flat_map(|(b, &n)| &b.arrivals_ns[..n])
+            .map(|arrival| arrival - period_ns)
+            .sum();
+        println!(
+            "endpoints late for {goal}: {} of {endpoints}, in {late_blocks} of {} blocks; total \
+             negative slack {total_negative_slack_ns:.0} ns",
+            late.iter().sum::<usize>(),
+            made.blocks.len()
+        );
+        let mut by_unit: Vec<(&str, usize)> = Vec::new();
+        for (block, &n) in made.blocks.iter().zip(&late).filter(|(_, &n)| n > 0) {
+            let unit = monorail_fpga::paths::unit_of(&block.name);
+            match by_unit.iter_mut().find(|(u, _)| *u == unit) {
+                Some((_, count)) => *count += n,
+                None => by_unit.push((unit, n)),
+            }
+        }
+        by_unit.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let units: Vec<String> = by_unit.iter().map(|(u, n)| format!("{u} {n}")).collect();
+        println!("late by unit: {}", units.join(", "));
+    }
+    println!("the slowest blocks:");
+    println!("{:>9} {:>6}  block", "latest", "late");
+    for (block, late) in made.blocks.iter().zip(&late).take(SLOWEST_BLOCKS) {
+        println!("{:>6.2} ns {late:>6}  {}", block.latest_ns(), block.name);
+    }
 }
 
 /// Files in `dir` that `bitstream -o` writes for some board but did not write now (`written`):

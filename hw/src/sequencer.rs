@@ -272,22 +272,13 @@ const WRITE_PORTS: [(&str, u32); 4] = [
 /// Bits of the scalar unit's exponents (its second write port).
 const SXU_EXPONENT_BITS: u32 = 12;
 
-/// The fewest lanes at which the issued instruction's register numbers have a register of their
-/// own for each copy of the register file they address ([`register_file`]'s `numbers_copied`).
-/// Only the 64-lane cores have them: the 85F's copies lie far apart on its die, where one
-/// register addressing them all was the critical path (`i_ra`, a net of 12 ns), and the small
-/// cores keep the few flip-flops (the Gowin core's budget).
-pub const REGISTER_NUMBER_COPIES_FROM_LANES: usize = 32;
-
 /// The register file of `registers` registers: copies `rf_<write port>_<read port>`, the
 /// live-value table, the valid bits, their entries for the instruction in I's operands
-/// (registered), the two read ports and (in simulation) the debug read. With `numbers_copied`
-/// each copy is addressed by a copy of I's register number (`i_ra_<write port>`), loaded as
-/// `i_ra` is; `(* keep *)` on their processes stops synthesis from merging them into one.
+/// (registered), the two read ports and (in simulation) the debug read.
 /// Register numbers arrive in the encoding's 6 bits; with fewer registers only the low bits
 /// count, for writes, reads and the initial values alike (so r32 is r0 throughout, never a
 /// write to r0; the bundle loader refuses programs naming more).
-fn register_file(registers: usize, numbers_copied: bool) -> String {
+fn register_file(registers: usize) -> String {
     // The scalar unit's exponents fall as their operand grows: the largest register's are the
     // smallest, and they must fit the exponent port's copies.
     let largest = (1u64 << (isa::REGISTER_BITS - 1)) - 1;
@@ -433,23 +424,6 @@ fn register_file(registers: usize, numbers_copied: bool) -> String {
              end"
         );
     }
-    // The copy of I's operand `q` that addresses write port `p`'s copy, with `numbers_copied`.
-    let number = |q: &str, p: usize| format!("i_r{q}_{p}");
-    if numbers_copied {
-        for q in reads {
-            for p in 0..WRITE_PORTS.len() {
-                let _ = writeln!(
-                    s,
-                    "reg [{top_bit}:0] {n};\n\
-                     (* keep *) always @(posedge clock) \
-                     if (!(reset || start) && running && advance) {n} <= {d3};",
-                    top_bit = rb - 1,
-                    n = number(q, p),
-                    d3 = ix(&format!("d3_r{q}"))
-                );
-            }
-        }
-    }
     s += "// An invalid register reads as its value at the step's start.\n\
           function [63:0] initial_value(input [5:0] r);\n\
           \x20   initial_value = (r == 6'd1) ? {48'd0, pos_q} : (r == 6'd2) ? {48'd0, token_q} : 64'd0;\n\
@@ -476,12 +450,6 @@ fn register_file(registers: usize, numbers_copied: bool) -> String {
         let _ = writeln!(s, "reg [63:0] read_{q};\nalways @(*) begin");
         let _ = writeln!(s, "    case ({live})");
         for (p, (_, bits)) in WRITE_PORTS.iter().enumerate() {
-            // The copy's address: the debug read's own, or the copy of I's operand for it.
-            let i = if debug || !numbers_copied {
-                i.clone()
-            } else {
-                number(q, p)
-            };
             if *bits == 64 {
                 let _ = writeln!(s, "        2'd{p}: read_{q} = rf_{p}_{q}[{i}];");
             } else {
@@ -519,13 +487,7 @@ pub fn body(target: &Target) -> String {
         include_str!("rtl/sequencer.v"),
         &[
             ("OPCODES", decode::opcode_constants()),
-            (
-                "REGFILE",
-                register_file(
-                    target.registers,
-                    target.lanes >= REGISTER_NUMBER_COPIES_FROM_LANES,
-                ),
-            ),
+            ("REGFILE", register_file(target.registers)),
             (
                 "BLOCK_CYCLES_PRODUCT",
                 product_register(

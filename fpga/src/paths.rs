@@ -1,9 +1,8 @@
 //! Where the clock goes: nextpnr's critical path, and every clocked endpoint of the routed design
 //! grouped by the block of the RTL it belongs to, from `report.json` (written with
 //! `--detailed-timing-report`). Fmax names one path, and on a large die the next one is nearly as
-//! slow: the blocks whose endpoints a faster clock would fail, and how many, show what stands
-//! between a design and that clock, and their count moves less with the placement's seed than
-//! Fmax does.
+//! slow: the blocks whose endpoints a faster clock would fail, how many and by how much, show
+//! everything that stands between a design and that clock.
 
 use serde_json::Value;
 
@@ -147,6 +146,55 @@ pub fn block_of(cell: &str) -> String {
     folded + rest
 }
 
+/// What a clock of a given period would fail: [`late_for`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lateness {
+    /// Clocked endpoints in all.
+    pub endpoints: usize,
+    /// Those later than the period.
+    pub late: usize,
+    /// Blocks with a late endpoint.
+    pub late_blocks: usize,
+    /// The sum of the late endpoints' lateness (the total negative slack): it weighs every late
+    /// path, where Fmax counts one.
+    pub total_negative_slack_ns: f64,
+    /// The late endpoints by [`unit_of`] their block, the most first.
+    pub by_unit: Vec<(String, usize)>,
+}
+
+/// How late `blocks`' endpoints are for a clock of `period_ns`.
+pub fn late_for(blocks: &[Block], period_ns: f64) -> Lateness {
+    let mut lateness = Lateness {
+        endpoints: 0,
+        late: 0,
+        late_blocks: 0,
+        total_negative_slack_ns: 0.0,
+        by_unit: Vec::new(),
+    };
+    for block in blocks {
+        lateness.endpoints += block.arrivals_ns.len();
+        let late = block.later_than(period_ns);
+        if late == 0 {
+            continue;
+        }
+        lateness.late += late;
+        lateness.late_blocks += 1;
+        lateness.total_negative_slack_ns += block.arrivals_ns[..late]
+            .iter()
+            .map(|arrival| arrival - period_ns)
+            .sum::<f64>();
+        let unit = unit_of(&block.name);
+        match lateness.by_unit.iter_mut().find(|(u, _)| u == unit) {
+            Some((_, count)) => *count += late,
+            None => lateness.by_unit.push((unit.to_string(), late)),
+        }
+    }
+    lateness
+        .by_unit
+        .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    lateness
+}
+
 /// The unit a block belongs to: the first two levels of its hierarchy (`core.vxu` for
 /// `core.vxu.lane[*].d`), or its one level; `(top)` for the top's own signals.
 pub fn unit_of(block: &str) -> &str {
@@ -230,6 +278,16 @@ mod tests {
             [2, 1, 3, 0]
         );
         assert_eq!(blocks[0].later_than(10.0), 1);
+        let late = late_for(&blocks, 10.0);
+        assert_eq!((late.endpoints, late.late, late.late_blocks), (4, 3, 2));
+        assert!((late.total_negative_slack_ns - (10.5 + 2.0 + 1.0)).abs() < 1e-9);
+        assert_eq!(
+            late.by_unit,
+            [("core.vxu".to_string(), 2), ("core.seq".to_string(), 1)]
+        );
+        let none = late_for(&blocks, 25.0);
+        assert_eq!((none.late, none.late_blocks, none.by_unit.len()), (0, 0, 0));
+        assert_eq!(none.total_negative_slack_ns, 0.0);
         // Without detailed timings there are no blocks to tell.
         assert_eq!(super::blocks(&json!({"fmax": {}})), None);
     }

@@ -320,47 +320,36 @@ fn print_paths(made: &Bitstream, goal_hz: f64) {
         return;
     }
     let period_ns = 1e9 / goal_hz;
-    let endpoints: usize = made.blocks.iter().map(|b| b.arrivals_ns.len()).sum();
-    let late: Vec<usize> = made
-        .blocks
-        .iter()
-        .map(|b| b.later_than(period_ns))
-        .collect();
-    let late_blocks = late.iter().filter(|&&n| n > 0).count();
+    let lateness = monorail_fpga::paths::late_for(&made.blocks, period_ns);
     let goal = format!("{} MHz ({period_ns:.2} ns)", goal_hz / 1e6);
-    if late_blocks == 0 {
-        println!("endpoints late for {goal}: none of {endpoints}");
+    if lateness.late == 0 {
+        println!("endpoints late for {goal}: none of {}", lateness.endpoints);
     } else {
-        // The sum of their lateness: the figure a placement's seed moves least.
-        let total_negative_slack_ns: f64 = made
-            .blocks
-            .iter()
-            .zip(&late)
-            .flat_map(|(b, &n)| &b.arrivals_ns[..n])
-            .map(|arrival| arrival - period_ns)
-            .sum();
         println!(
-            "endpoints late for {goal}: {} of {endpoints}, in {late_blocks} of {} blocks; total \
-             negative slack {total_negative_slack_ns:.0} ns",
-            late.iter().sum::<usize>(),
-            made.blocks.len()
+            "endpoints late for {goal}: {} of {}, in {} of {} blocks; total negative slack \
+             {:.0} ns",
+            lateness.late,
+            lateness.endpoints,
+            lateness.late_blocks,
+            made.blocks.len(),
+            lateness.total_negative_slack_ns
         );
-        let mut by_unit: Vec<(&str, usize)> = Vec::new();
-        for (block, &n) in made.blocks.iter().zip(&late).filter(|(_, &n)| n > 0) {
-            let unit = monorail_fpga::paths::unit_of(&block.name);
-            match by_unit.iter_mut().find(|(u, _)| *u == unit) {
-                Some((_, count)) => *count += n,
-                None => by_unit.push((unit, n)),
-            }
-        }
-        by_unit.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let units: Vec<String> = by_unit.iter().map(|(u, n)| format!("{u} {n}")).collect();
+        let units: Vec<String> = lateness
+            .by_unit
+            .iter()
+            .map(|(unit, n)| format!("{unit} {n}"))
+            .collect();
         println!("late by unit: {}", units.join(", "));
     }
     println!("the slowest blocks:");
     println!("{:>9} {:>6}  block", "latest", "late");
-    for (block, late) in made.blocks.iter().zip(&late).take(SLOWEST_BLOCKS) {
-        println!("{:>6.2} ns {late:>6}  {}", block.latest_ns(), block.name);
+    for block in made.blocks.iter().take(SLOWEST_BLOCKS) {
+        println!(
+            "{:>6.2} ns {:>6}  {}",
+            block.latest_ns(),
+            block.later_than(period_ns),
+            block.name
+        );
     }
 }
 

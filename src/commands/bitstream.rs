@@ -174,10 +174,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 CliError::failed(format!("{}: {e}", board.name))
             })?;
     print_made(&made, &compiled.bundle.manifest.predicted_cycles);
-    print_paths(
-        &made,
-        args.timing_goal.map_or(made.constraint_hz, |mhz| mhz * 1e6),
-    );
+    print_paths(&made, args.timing_goal.unwrap_or(made.constraint_hz / 1e6));
     if let Some(dir) = &args.output {
         let report = made.dir.join("report.json");
         let mut files: Vec<&Path> = vec![&made.file, &report];
@@ -299,8 +296,8 @@ fn print_made(made: &Bitstream, cycles: &[u64]) {
 }
 
 /// Where the clock goes: the critical path, then how many of the routed design's clocked
-/// endpoints a clock of `goal_hz` would fail, and the slowest blocks of the RTL with theirs.
-fn print_paths(made: &Bitstream, goal_hz: f64) {
+/// endpoints a clock of `goal_mhz` would fail, and the slowest blocks of the RTL with theirs.
+fn print_paths(made: &Bitstream, goal_mhz: f64) {
     if let Some(path) = &made.critical_path {
         let longest = path
             .longest_net
@@ -319,9 +316,9 @@ fn print_paths(made: &Bitstream, goal_hz: f64) {
     if made.blocks.is_empty() {
         return;
     }
-    let period_ns = 1e9 / goal_hz;
+    let period_ns = 1e3 / goal_mhz;
     let lateness = monorail_fpga::paths::late_for(&made.blocks, period_ns);
-    let goal = format!("{} MHz ({period_ns:.2} ns)", goal_hz / 1e6);
+    let goal = format!("{goal_mhz} MHz ({period_ns:.2} ns)");
     if lateness.late == 0 {
         println!("endpoints late for {goal}: none of {}", lateness.endpoints);
     } else {

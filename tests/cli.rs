@@ -1553,6 +1553,12 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         &["bitstream", "--board", "ulx3s-45f", "--time-limit", "0"],
         &["must be a number of minutes above 0"],
     );
+    for goal in ["0", "1001", "fast"] {
+        refused(
+            &["bitstream", "--board", "ulx3s-45f", "--timing-goal", goal],
+            &["--timing-goal", "a number of MHz"],
+        );
+    }
     // nextpnr reads its seed as a C++ int.
     let too_large = (monorail_contract::board::MAX_SEED + 1).to_string();
     refused(

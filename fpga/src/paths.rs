@@ -88,7 +88,8 @@ pub fn blocks(report: &Value) -> Option<Vec<Block>> {
         let Some(cell) = endpoint["cell"].as_str() else {
             continue;
         };
-        // nextpnr gives the endpoint's arrival as a pair (the earliest and the latest).
+        // nextpnr gives a pair whose larger value is the endpoint's arrival, setup included: on
+        // the critical path's endpoint it equals the path's delay.
         let latest = match &endpoint["delay"] {
             Value::Array(pair) => pair.iter().filter_map(Value::as_f64).reduce(f64::max),
             single => single.as_f64(),

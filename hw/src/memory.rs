@@ -247,8 +247,9 @@ impl<const B: usize> Logic for LaneMemory<B> {
 const HOST_READ_GROUP_LANES: usize = 8;
 
 /// The matrix memory: `matrix_tiles` tiles of `matrix_tile_words` words of `lanes` bytes. Port
-/// A (the matrix unit) reads with two cycles of latency (the block RAM's register, then an
-/// output register). Port B writes the word it read the cycle before with one lane replaced:
+/// A (the matrix unit) reads with two cycles of latency (the block RAM's register, zero in the
+/// tiles the address does not select, then the OR of the tiles in an output register). Port B
+/// writes the word it read the cycle before with one lane replaced:
 /// the cache stores' byte, or the host's. Each tile merges its own word, so the
 /// read-modify-write runs from a block RAM's output back to its input through a LUT beside it.
 ///
@@ -357,11 +358,8 @@ impl MatrixMemory {
             body,
             "wire [{sh}:0] a_tile = a_addr[19:{tb}];\n\
              wire [{sh}:0] b_tile = b_word[19:{tb}];\n\
-             reg [{sb}:0] a_tile_q, b_tile_q;\n\
-             always @(posedge clock) begin\n\
-             \x20   a_tile_q <= a_tile[{sb}:0];\n\
-             \x20   b_tile_q <= b_tile[{sb}:0];\n\
-             end\n{unused}",
+             reg [{sb}:0] b_tile_q;\n\
+             always @(posedge clock) b_tile_q <= b_tile[{sb}:0];\n{unused}",
             sh = 19 - tb,
             sb = sel_bits - 1,
             unused = if (sel_bits as usize) < 20 - tb as usize {
@@ -416,7 +414,9 @@ impl MatrixMemory {
                 "(* ram_style = \"block\", no_rw_check *)\n\
                  reg [{w}:0] tile{t} [0:{last}];\n{init}\
                  reg [{w}:0] tile{t}_a, tile{t}_b;\n\
-                 always @(posedge clock) tile{t}_a <= tile{t}[a_addr[{hi}:0]];\n\
+                 always @(posedge clock)\n\
+                 \x20   if (a_tile[{sb}:0] == {sel_bits}'d{t}) tile{t}_a <= tile{t}[a_addr[{hi}:0]];\n\
+                 \x20   else tile{t}_a <= {{{lanes8}{{1'b0}}}};\n\
                  reg [{w}:0] tile{t}_merged;\n\
                  integer tile{t}_lane;\n\
                  always @(*)\n\
@@ -432,6 +432,8 @@ impl MatrixMemory {
                 init = init(&format!("tile{t}"), &format!("matrix_tile_{t:02}.hex")),
                 hi = tb - 1,
                 sh1 = 20 - tb,
+                sb = sel_bits - 1,
+                lanes8 = lanes * 8,
             );
             if groups > 1 {
                 let gb = log2(group_lanes);
@@ -482,7 +484,19 @@ impl MatrixMemory {
             );
             s
         };
-        body += &mux("a_out_word", "a_tile_q", "a", lanes * 8);
+        // Port A's word: each tile's read is zero unless the address selects the tile (a
+        // synchronous reset of the block RAMs' outputs, decoded from the address beside it), so
+        // the word is the OR of the tiles' reads. A multiplexer after the block RAMs instead
+        // broadcast a registered tile number to every bit of every lane: on the 85F that net
+        // crossed the die in 19 ns (seed 5's critical path).
+        let _ = writeln!(
+            body,
+            "wire [{w}:0] a_out_word = {};",
+            (0..tiles)
+                .map(|t| format!("tile{t}_a"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
         body += &mux("host_tile_byte", "b_tile_q", "host_byte", 8);
         let _ = write!(
             body,

@@ -249,13 +249,12 @@ const HOST_READ_GROUP_LANES: usize = 8;
 /// The matrix memory: `matrix_tiles` tiles of `matrix_tile_words` words of `lanes` bytes. Port
 /// A (the matrix unit) reads with two cycles of latency (the block RAM's register, zero in the
 /// tiles the address does not select, then the OR of the tiles in an output register). Port B
-/// registers what it is asked (address, write, lane, byte), then writes the word it read the
-/// cycle before with one lane replaced: the cache stores' byte, or the host's. Each tile merges
-/// its own word, so the read-modify-write runs from a block RAM's output back to its input
-/// through a LUT beside it.
+/// writes the word it read the cycle before with one lane replaced:
+/// the cache stores' byte, or the host's. Each tile merges its own word, so the
+/// read-modify-write runs from a block RAM's output back to its input through a LUT beside it.
 ///
 /// The host reads and writes whole words, but port B moves them a byte at a time (a word in
-/// `2 x lanes + 1` cycles, `lanes + 5` to read, `lanes + 7` past 8 lanes; `host_ready` says
+/// `2 x lanes + 1` cycles, `lanes + 4` to read, `lanes + 6` past 8 lanes; `host_ready` says
 /// when): only a byte travels between the host port and the block RAMs. Whole words from
 /// every tile took the routing of the block RAM rows: on the 85F's 145 matrix block RAMs, the
 /// host's words and the merges they pulled away from their block RAMs were 44% of the wire
@@ -308,22 +307,16 @@ impl MatrixMemory {
         let sel_bits = bits_for(tiles as u64 - 1);
         let mut body = String::from(BUNDLE_DIR);
         body += &pack("host_wdata_w", "host_wdata", lanes, 8);
-        // Port B: the vector unit's cache stores, or the host's accesses while it owns them
-        // (`host_on`, a cycle after `host_active`). What port B does (address, write, byte and
-        // lane) is registered here, a cycle after its users ask: on the 85F it fans out to 145
-        // block RAMs, and the wires alone take most of a cycle. Every access on port B is a
-        // cycle later, in the same order, so a read, modify and write still merges the word it
-        // read; a cache store's last write is still well inside its latency
-        // (`timing::CostRule::MatrixStore`), and the host's last write lands the cycle after
-        // `host_ready`, before anything can read it (its next access on port B comes after it;
-        // port A reads only once a step runs).
+        // Port B: the vector unit's cache stores, or the host's accesses while it owns them.
+        // What port B does comes from registers (`host_on` a cycle after `host_active`; the
+        // vector unit registers its own): on the 85F it fans out to 145 block RAMs, and the
+        // wires alone take most of a cycle.
         // The host's count of cycles: a write reads the word (even counts) and writes it with
-        // lane count / 2 replaced (odd); a read takes lane count - 2 of each tile's word at
-        // counts 2 to `lanes + 1` (the word is on the tiles' port B from count 2) into the
-        // tile's byte, `host_read_cycles` after the count (one with a single group of lanes,
-        // three with more), and the tile's byte enters the word a cycle later. A count of
-        // `lane_bits + 1` bits holds the last of either (more than one group means at least 16
-        // lanes).
+        // lane count / 2 replaced (odd); a read takes lane count - 1 of each tile's word at
+        // counts 1 to `lanes` into the tile's byte, `host_read_cycles` after the count (one with
+        // a single group of lanes, three with more), and the tile's byte enters the word a cycle
+        // later. A count of `lane_bits + 1` bits holds the last of either (more than one group
+        // means at least 16 lanes).
         let lane_bits = log2(lanes);
         let group_lanes = lanes.min(HOST_READ_GROUP_LANES);
         let groups = lanes / group_lanes;
@@ -343,22 +336,16 @@ impl MatrixMemory {
              wire [{lbm}:0] host_wlane = host_count[{lb}:1];\n\
              reg [7:0] host_byte;\n\
              always @(posedge clock) host_byte <= host_wdata_w[host_wlane*8 +: 8];\n\
-             reg [19:0] b_word;\n\
-             reg b_write;\n\
-             reg [7:0] b_merge_byte;\n\
-             reg [{l1}:0] b_lane_is;\n\
-             always @(posedge clock) begin\n\
-             \x20   b_word <= host_on ? host_addr : b_addr;\n\
-             \x20   b_write <= host_on ? host_writing && host_count[0] : b_we;\n\
-             \x20   b_merge_byte <= host_on ? host_byte : b_byte;\n\
-             \x20   b_lane_is <= {{{{{l1}{{1'b0}}}}, 1'b1}} << (host_on ? host_wlane : b_lane[{lbm}:0]);\n\
-             end\n{unused_lane}",
+             wire [19:0] b_word = host_on ? host_addr : b_addr;\n\
+             wire b_write = host_on ? host_writing && host_count[0] : b_we;\n\
+             wire [7:0] b_merge_byte = host_on ? host_byte : b_byte;\n\
+             wire [{l1}:0] b_lane_is = {{{{{l1}{{1'b0}}}}, 1'b1}} << (host_on ? host_wlane : b_lane[{lbm}:0]);\n{unused_lane}",
             lb = lane_bits,
             lb1 = lane_bits + 1,
             lbm = lane_bits - 1,
             l1 = lanes - 1,
             write_last = 2 * lanes - 1,
-            read_last = lanes + host_read_cycles + 2,
+            read_last = lanes + host_read_cycles + 1,
             unused_lane = if lane_bits < 8 {
                 format!("wire unused_b_lane = &{{1'b0, b_lane[7:{lane_bits}]}};\n")
             } else {
@@ -401,9 +388,8 @@ impl MatrixMemory {
             body,
             "{sel_kind} host_sel_valid;\n\
              {sel_kind} [{lbm}:0] host_sel;\n\
-             {sel_valid} host_on && !host_we && host_count >= {lb1}'d2 && host_count <= {lb1}'d{last_lane_count};\n\
-             {sel} host_count[{lbm}:0] - {lane_bits}'d2;\n",
-            last_lane_count = lanes + 1,
+             {sel_valid} host_on && !host_we && host_count != {lb1}'d0 && host_count <= {lb1}'d{lanes};\n\
+             {sel} host_count[{lbm}:0] - {lane_bits}'d1;\n",
             lbm = lane_bits - 1,
             lb1 = lane_bits + 1,
         );

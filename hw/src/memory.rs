@@ -249,9 +249,9 @@ const HOST_READ_GROUP_LANES: usize = 8;
 /// The matrix memory: `matrix_tiles` tiles of `matrix_tile_words` words of `lanes` bytes. Port
 /// A (the matrix unit) reads with two cycles of latency (the block RAM's register, zero in the
 /// tiles the address does not select, then the OR of the tiles in an output register). Port B
-/// writes the word it read the cycle before with one lane replaced:
-/// the cache stores' byte, or the host's. Each tile merges its own word, so the
-/// read-modify-write runs from a block RAM's output back to its input through a LUT beside it.
+/// writes the word it read the cycle before with one lane replaced: the cache stores' byte, or
+/// the host's. Each tile merges its own word, so the read-modify-write runs from a block RAM's
+/// output back to its input through a LUT beside it.
 ///
 /// The host reads and writes whole words, but port B moves them a byte at a time (a word in
 /// `2 x lanes + 1` cycles, `lanes + 4` to read, `lanes + 6` past 8 lanes; `host_ready` says

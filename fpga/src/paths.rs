@@ -27,7 +27,8 @@ pub struct CriticalPath {
 pub struct Block {
     /// Its name: the hierarchy and signal of its cells ([`block_of`]).
     pub name: String,
-    /// Each endpoint's latest arrival, setup included, latest first.
+    /// Each endpoint's latest arrival, latest first: at the pin, and with its setup time only at
+    /// the critical path's endpoint (see [`blocks`]).
     pub arrivals_ns: Vec<f64>,
 }
 
@@ -46,34 +47,54 @@ impl Block {
 /// The critical path of the slowest clock (of the paths between clocked cells: those to or from
 /// the pins are not the core's), or `None` where the report has none.
 pub fn critical_path(report: &Value) -> Option<CriticalPath> {
+    let steps = critical_steps(report)?;
+    let routing = || steps.iter().filter(|s| s["type"] == "routing");
+    Some(CriticalPath {
+        from: block_of(steps.first()?["from"]["cell"].as_str()?),
+        to: block_of(steps.last()?["to"]["cell"].as_str()?),
+        delay_ns: steps.iter().map(step_delay).sum(),
+        routing_ns: routing().map(step_delay).sum(),
+        longest_net: routing()
+            .filter_map(|s| Some((step_delay(s), s["net"].as_str()?.to_string())))
+            .max_by(|a, b| a.0.total_cmp(&b.0)),
+    })
+}
+
+/// A step's delay in nextpnr's report.
+fn step_delay(step: &Value) -> f64 {
+    step["delay"].as_f64().unwrap_or(0.0)
+}
+
+/// The steps of [`critical_path`]: the slowest of the report's paths between clocked cells.
+fn critical_steps(report: &Value) -> Option<&Vec<Value>> {
     report["critical_paths"]
         .as_array()?
         .iter()
         .filter(|p| p["from"] != "<async>" && p["to"] != "<async>")
         .filter_map(|p| {
             let steps = p["path"].as_array()?;
-            let delay = |s: &Value| s["delay"].as_f64().unwrap_or(0.0);
-            let routing = || steps.iter().filter(|s| s["type"] == "routing");
-            let from = steps.first()?["from"]["cell"].as_str()?;
-            let to = steps.last()?["to"]["cell"].as_str()?;
-            Some(CriticalPath {
-                from: block_of(from),
-                to: block_of(to),
-                delay_ns: steps.iter().map(delay).sum(),
-                routing_ns: routing().map(delay).sum(),
-                longest_net: routing()
-                    .filter_map(|s| Some((delay(s), s["net"].as_str()?.to_string())))
-                    .max_by(|a, b| a.0.total_cmp(&b.0)),
-            })
+            (steps.first()?["from"]["cell"].is_string() && steps.last()?["to"]["cell"].is_string())
+                .then_some(steps)
         })
-        .max_by(|a, b| a.delay_ns.total_cmp(&b.delay_ns))
+        .max_by(|a, b| {
+            let total = |s: &&Vec<Value>| s.iter().map(step_delay).sum::<f64>();
+            total(a).total_cmp(&total(b))
+        })
 }
 
 /// Every clocked endpoint of the report's detailed net timings, grouped by [`block_of`] its
 /// cell, the blocks with the latest arrival first; `None` where the report has no detailed
 /// timings (nextpnr run without `--detailed-timing-report`).
+///
+/// nextpnr gives each endpoint's arrival at its pin, without the cell's setup time, which it
+/// counts only in a path's delay. In its ECP5 model (the setup steps of this project's
+/// critical paths) that is nothing for a flip-flop's data, `M` and clock-enable inputs, 0.424 ns
+/// for its synchronous reset (`LSR`) and about 0.2 ns for a block RAM's inputs. The critical
+/// path's endpoint takes the path's own setup step, so that it arrives at the path's delay; an
+/// other endpoint with a setup time can be that much later than its arrival says.
 pub fn blocks(report: &Value) -> Option<Vec<Block>> {
     let nets = report["detailed_net_timings"].as_array()?;
+    let critical_setup = critical_setup(report);
     let mut by_name: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     for endpoint in nets
         .iter()
@@ -88,13 +109,20 @@ pub fn blocks(report: &Value) -> Option<Vec<Block>> {
         let Some(cell) = endpoint["cell"].as_str() else {
             continue;
         };
-        // nextpnr gives a pair whose larger value is the endpoint's arrival, setup included: on
-        // the critical path's endpoint it equals the path's delay.
-        let latest = match &endpoint["delay"] {
+        // nextpnr gives a pair whose larger value is the endpoint's arrival at its pin.
+        let arrival = match &endpoint["delay"] {
             Value::Array(pair) => pair.iter().filter_map(Value::as_f64).reduce(f64::max),
             single => single.as_f64(),
         };
-        if let Some(latest) = latest {
+        let setup = match &critical_setup {
+            Some((at_cell, at_port, setup))
+                if cell == at_cell && endpoint["port"].as_str() == Some(at_port.as_str()) =>
+            {
+                *setup
+            }
+            _ => 0.0,
+        };
+        if let Some(latest) = arrival.map(|a| a + setup) {
             by_name.entry(block_of(cell)).or_default().push(latest);
         }
     }
@@ -107,6 +135,18 @@ pub fn blocks(report: &Value) -> Option<Vec<Block>> {
         .collect();
     blocks.sort_by(|a, b| b.latest_ns().total_cmp(&a.latest_ns()));
     Some(blocks)
+}
+
+/// The cell and port where the critical path ends, and its setup step's delay there.
+fn critical_setup(report: &Value) -> Option<(String, String, f64)> {
+    let path = critical_steps(report)?;
+    let last = path.last()?;
+    (last["type"] == "setup").then_some(())?;
+    Some((
+        last["to"]["cell"].as_str()?.to_string(),
+        last["to"]["port"].as_str()?.to_string(),
+        last["delay"].as_f64()?,
+    ))
 }
 
 /// The block a cell of the routed netlist belongs to: its name up to what synthesis and packing
@@ -327,5 +367,42 @@ mod tests {
         assert!((path.routing_ns - 13.5).abs() < 1e-9, "{path:?}");
         assert_eq!(path.longest_net, Some((12.0, "core.seq.i_ra".to_string())));
         assert_eq!(critical_path(&json!({})), None);
+    }
+
+    #[test]
+    fn the_critical_paths_endpoint_takes_its_setup_time() {
+        // As on the 85F (bef9c41, seed 3): the path ends at a flip-flop's synchronous reset,
+        // whose arrival nextpnr gives without the setup step that its path counts.
+        let at = |port: &str| json!({"cell": "core.mxu.issue_ra_TRELLIS_FF_Q_40", "port": port});
+        let report = json!({
+            "critical_paths": [{"from": "posedge clock", "to": "posedge clock", "path": [
+                {"type": "clk-to-q", "delay": 0.5, "from": {"cell": "core.seq.i_unit_TRELLIS_FF"},
+                 "to": {"cell": "core.seq.i_unit_TRELLIS_FF"}},
+                {"type": "routing", "delay": 18.747, "net": "n",
+                 "from": {"cell": "core.seq.i_unit_TRELLIS_FF"}, "to": at("LSR")},
+                {"type": "setup", "delay": 0.424, "from": at("LSR"), "to": at("LSR")},
+            ]}],
+            "detailed_net_timings": [
+                {"net": "n", "endpoints": [
+                    {"cell": "core.mxu.issue_ra_TRELLIS_FF_Q_40", "port": "LSR",
+                     "event": "posedge clock", "delay": [6.452, 19.247]},
+                    {"cell": "core.mxu.issue_ra_TRELLIS_FF_Q_40", "port": "DI",
+                     "event": "posedge clock", "delay": [6.093, 11.262]},
+                    {"cell": "core.mxu.issue_ra_TRELLIS_FF_Q_41", "port": "LSR",
+                     "event": "posedge clock", "delay": [6.0, 19.0]},
+                ]},
+            ],
+        });
+        let path = critical_path(&report).unwrap();
+        let blocks = blocks(&report).unwrap();
+        assert_eq!(blocks.len(), 1);
+        assert!(
+            (blocks[0].latest_ns() - path.delay_ns).abs() < 1e-9,
+            "{blocks:?}"
+        );
+        // The other endpoints keep their arrivals: nextpnr does not give their setup.
+        assert_eq!(blocks[0].arrivals_ns[1..], [19.0, 11.262]);
+        // A clock just faster than the Fmax fails the path's endpoint.
+        assert_eq!(blocks[0].later_than(path.delay_ns - 0.01), 1);
     }
 }

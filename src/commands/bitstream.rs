@@ -322,14 +322,21 @@ fn print_paths(made: &Bitstream, goal_mhz: f64) {
     if lateness.late == 0 {
         println!("endpoints late for {goal}: none of {}", lateness.endpoints);
     } else {
+        // Whole nanoseconds, or hundredths below ten: one endpoint just past the goal is late by
+        // less than one.
+        let ns = lateness.total_negative_slack_ns;
+        let slack = if ns < 10.0 {
+            format!("{ns:.2}")
+        } else {
+            format!("{ns:.0}")
+        };
         println!(
             "endpoints late for {goal}: {} of {}, in {} of {} blocks; total negative slack \
-             {:.0} ns",
+             {slack} ns",
             lateness.late,
             lateness.endpoints,
             lateness.late_blocks,
             made.blocks.len(),
-            lateness.total_negative_slack_ns
         );
         let units: Vec<String> = lateness
             .by_unit

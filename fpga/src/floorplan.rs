@@ -144,6 +144,121 @@ pub fn pin_matrix_memory(
     Ok(pinned)
 }
 
+/// The ECP5's flip-flop cell and its output.
+const ECP5_FLIP_FLOP: &str = "TRELLIS_FF";
+const FLIP_FLOP_OUTPUT: &str = "Q";
+
+/// A cell's input: (cell, port, position among the port's bits).
+type Pin = (String, String, usize);
+
+/// A flip-flop's copy for one slice: `<flip-flop>$slice<k>`, the name of its cell and its net.
+fn copy_name(flip_flop: &str, slice: usize) -> String {
+    format!("{flip_flop}$slice{slice}")
+}
+
+/// Copy, for each slice of the matrix memory after the first, every flip-flop that drives the
+/// matrix memory's block RAMs and nothing else (port A's address register and its tiles'
+/// resets, `hw/src/memory.rs`), and connect the slice's block RAMs to their copy: one register's
+/// wires then reach one slice's block RAMs, which sit side by side ([`pin_matrix_memory`]), and
+/// the register's input crosses the die to the copies a cycle earlier. The copies are the
+/// flip-flop's cell (its clock, enable, reset and input as they were) with an output of its
+/// own; a flip-flop copied is as if synthesis had written it once a slice, so the design's
+/// behaviour is the same. Returns the flip-flops copied, by name, and the copies made.
+pub fn copy_registers_by_slice(netlist: &mut Value) -> (Vec<String>, usize) {
+    let found = matrix_block_rams(netlist);
+    let slices: BTreeSet<(u32, u32)> = found.iter().map(|(s, _, _)| *s).collect();
+    let slice_index: BTreeMap<(u32, u32), usize> =
+        slices.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    let bram_slice: BTreeMap<&str, usize> = found
+        .iter()
+        .map(|(s, _, n)| (n.as_str(), slice_index[s]))
+        .collect();
+    let mut copied = Vec::new();
+    let mut copies = 0;
+    for module in netlist["modules"]
+        .as_object_mut()
+        .into_iter()
+        .flatten()
+        .map(|(_, m)| m)
+    {
+        let Some(cells) = module["cells"].as_object() else {
+            continue;
+        };
+        // Each bit's flip-flop, and where each bit goes: (cell, port, position), or the
+        // module's ports (a load that is not a block RAM's).
+        let mut flip_flop_of: BTreeMap<u64, &str> = BTreeMap::new();
+        let mut loads: BTreeMap<u64, Vec<(&str, &str, usize)>> = BTreeMap::new();
+        let mut last_bit = 0;
+        for (name, cell) in cells {
+            let directions = &cell["port_directions"];
+            for (port, bits) in cell["connections"].as_object().into_iter().flatten() {
+                for (i, bit) in bits.as_array().into_iter().flatten().enumerate() {
+                    let Some(bit) = bit.as_u64() else { continue };
+                    last_bit = last_bit.max(bit);
+                    if directions[port] == "input" {
+                        loads.entry(bit).or_default().push((name, port, i));
+                    } else if cell["type"] == ECP5_FLIP_FLOP && port == FLIP_FLOP_OUTPUT {
+                        flip_flop_of.insert(bit, name);
+                    }
+                }
+            }
+        }
+        for (_, port) in module["ports"].as_object().into_iter().flatten() {
+            for bit in port["bits"].as_array().into_iter().flatten() {
+                if let Some(bit) = bit.as_u64() {
+                    last_bit = last_bit.max(bit);
+                    loads.entry(bit).or_default().push(("", "", 0));
+                }
+            }
+        }
+        for (_, net) in module["netnames"].as_object().into_iter().flatten() {
+            for bit in net["bits"].as_array().into_iter().flatten() {
+                last_bit = last_bit.max(bit.as_u64().unwrap_or(0));
+            }
+        }
+        // (flip-flop, the loads of each slice but the first)
+        let mut plan: Vec<(String, BTreeMap<usize, Vec<Pin>>)> = Vec::new();
+        for (bit, flip_flop) in &flip_flop_of {
+            let Some(to) = loads.get(bit) else { continue };
+            if !to.iter().all(|(cell, _, _)| bram_slice.contains_key(cell)) {
+                continue;
+            }
+            let mut by_slice: BTreeMap<usize, Vec<Pin>> = BTreeMap::new();
+            for (cell, port, i) in to {
+                by_slice.entry(bram_slice[cell]).or_default().push((
+                    cell.to_string(),
+                    port.to_string(),
+                    *i,
+                ));
+            }
+            // The first slice keeps the flip-flop itself.
+            if by_slice.pop_first().is_some() && !by_slice.is_empty() {
+                plan.push((flip_flop.to_string(), by_slice));
+            }
+        }
+        for (flip_flop, by_slice) in plan {
+            for (slice, to) in by_slice {
+                last_bit += 1;
+                let name = copy_name(&flip_flop, slice);
+                let mut cell = module["cells"][&flip_flop].clone();
+                cell["connections"][FLIP_FLOP_OUTPUT] = Value::from(vec![last_bit]);
+                module["cells"][&name] = cell;
+                module["netnames"][&name] = serde_json::json!({
+                    "hide_name": 0,
+                    "bits": [last_bit],
+                    "attributes": {},
+                });
+                for (load, port, i) in to {
+                    module["cells"][&load]["connections"][&port][i] = Value::from(last_bit);
+                }
+                copies += 1;
+            }
+            copied.push(flip_flop);
+        }
+    }
+    (copied, copies)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -269,5 +384,102 @@ pub(crate) mod tests {
         assert!(why.contains("25 slices of 8 tiles"), "{why}");
         assert!(why.contains("hold 24"), "{why}");
         assert_eq!(n, before);
+    }
+
+    /// A flip-flop with its output on `q` and its input on `d`.
+    fn flip_flop(q: u64, d: u64) -> Value {
+        json!({
+            "type": "TRELLIS_FF",
+            "parameters": {"REGSET": "RESET"},
+            "attributes": {"src": "memory.v:2"},
+            "port_directions": {"CLK": "input", "DI": "input", "Q": "output"},
+            "connections": {"CLK": [2], "DI": [d], "Q": [q]},
+        })
+    }
+
+    #[test]
+    fn registers_that_drive_only_the_matrix_block_rams_are_copied_by_slice() {
+        // Three slices of two tiles. Bit 10 (a flip-flop) drives every block RAM's address,
+        // bit 11 (a flip-flop) their reset and a LUT, bit 12 (a flip-flop) one slice's block
+        // RAMs only, bit 13 (a LUT) every block RAM's write enable.
+        let mut n = netlist(2, 3);
+        {
+            let cells = n["modules"]["top"]["cells"].as_object_mut().unwrap();
+            for t in 0..2 {
+                for j in 0..3 {
+                    let ram = &mut cells[&format!("core.{MATRIX_TILE}{t}.0.{j}")];
+                    ram["port_directions"] = json!({
+                        "ADB4": "input", "RSTB": "input", "CEB": "input", "WEA": "input",
+                        "DOB0": "output",
+                    });
+                    ram["connections"] = json!({
+                        "ADB4": [10], "RSTB": [11], "CEB": [if j == 1 { 12 } else { 3 }],
+                        "WEA": [13], "DOB0": [20 + 3 * t + j],
+                    });
+                }
+            }
+            cells.insert("a_word_q_TRELLIS_FF_Q".into(), flip_flop(10, 4));
+            cells.insert("a_off_q_TRELLIS_FF_Q".into(), flip_flop(11, 5));
+            cells.insert("ce_TRELLIS_FF_Q".into(), flip_flop(12, 6));
+            cells.insert(
+                "we_LUT4_Z".into(),
+                json!({
+                    "type": "LUT4",
+                    "port_directions": {"A": "input", "Z": "output"},
+                    "connections": {"A": [11], "Z": [13]},
+                }),
+            );
+        }
+        n["modules"]["top"]["netnames"] = json!({"wide": {"hide_name": 0, "bits": [40, 41]}});
+        let before = n.clone();
+        let (copied, copies) = copy_registers_by_slice(&mut n);
+        assert_eq!(copied, ["a_word_q_TRELLIS_FF_Q"]);
+        assert_eq!(copies, 2);
+        let cells = &n["modules"]["top"]["cells"];
+        let connection = |cell: &str, port: &str| cells[cell]["connections"][port].clone();
+        // Slice 0 keeps the flip-flop; slices 1 and 2 each take a copy, on a bit past every
+        // bit of the netlist, named as the copy.
+        for t in 0..2 {
+            for (j, bit) in [(0, 10), (1, 42), (2, 43)] {
+                let ram = format!("core.{MATRIX_TILE}{t}.0.{j}");
+                assert_eq!(connection(&ram, "ADB4"), json!([bit]), "{ram}");
+                assert_eq!(connection(&ram, "RSTB"), json!([11]), "{ram}");
+                assert_eq!(connection(&ram, "WEA"), json!([13]), "{ram}");
+            }
+        }
+        for (j, bit) in [(1, 42), (2, 43)] {
+            let copy = format!("a_word_q_TRELLIS_FF_Q$slice{j}");
+            let mut expected = before["modules"]["top"]["cells"]["a_word_q_TRELLIS_FF_Q"].clone();
+            expected["connections"]["Q"] = json!([bit]);
+            assert_eq!(cells[&copy], expected);
+            assert_eq!(n["modules"]["top"]["netnames"][&copy]["bits"], json!([bit]));
+        }
+        assert_eq!(
+            cells["a_word_q_TRELLIS_FF_Q"],
+            before["modules"]["top"]["cells"]["a_word_q_TRELLIS_FF_Q"]
+        );
+        // Nothing else changed.
+        let mut rest = n.clone();
+        for j in 1..3 {
+            let copy = format!("a_word_q_TRELLIS_FF_Q$slice{j}");
+            rest["modules"]["top"]["cells"]
+                .as_object_mut()
+                .unwrap()
+                .remove(&copy);
+            rest["modules"]["top"]["netnames"]
+                .as_object_mut()
+                .unwrap()
+                .remove(&copy);
+            for t in 0..2 {
+                rest["modules"]["top"]["cells"][format!("core.{MATRIX_TILE}{t}.0.{j}")]
+                    ["connections"]["ADB4"] = json!([10]);
+            }
+        }
+        assert_eq!(rest, before);
+        // A netlist without a matrix memory is left as it was.
+        let mut other = json!({"modules": {"top": {"cells": {"ff": flip_flop(1, 2)}}}});
+        let unchanged = other.clone();
+        assert_eq!(copy_registers_by_slice(&mut other), (Vec::new(), 0));
+        assert_eq!(other, unchanged);
     }
 }

@@ -745,25 +745,19 @@ fn place_and_route(
         Some(Floorplanned {
             netlist: pinned,
             pins,
-            copied,
-            copies,
         }) => {
             write("top.json", pinned)?;
             let listing: String = pins
                 .iter()
                 .map(|(cell, site)| format!("{site} {cell}\n"))
-                .chain(copied.iter().map(|cell| format!("copied {cell}\n")))
                 .collect();
             write(FLOORPLAN_LISTING, listing.as_bytes())?;
             progress(Progress::Status {
                 step: name,
                 status: format!(
                     "floorplan: {} matrix block RAMs pinned, a slice of every tile side by side \
-                     in a row; {} registers that drive only them copied beside each slice ({} \
-                     copies; {FLOORPLAN_LISTING})",
-                    pins.len(),
-                    copied.len(),
-                    copies
+                     in a row ({FLOORPLAN_LISTING})",
+                    pins.len()
                 ),
             });
         }
@@ -811,21 +805,15 @@ fn place_and_route(
     Ok((dir, step))
 }
 
-/// The listing of a floorplanned build's pins, a line `SITE CELL` for each, then a line `copied
-/// CELL` for each flip-flop copied by slice.
+/// The listing of a floorplanned build's pins: a line `SITE CELL` for each.
 const FLOORPLAN_LISTING: &str = "floorplan.txt";
 
-/// A netlist with the matrix memory's block RAMs pinned and the registers that drive only them
-/// copied by slice ([`floorplan`]).
+/// A netlist with the matrix memory's block RAMs pinned ([`floorplan`]).
 struct Floorplanned {
     /// The netlist, as nextpnr reads it.
     netlist: Vec<u8>,
     /// (cell, site) for each block RAM pinned.
     pins: Vec<(String, String)>,
-    /// The flip-flops copied for each slice, by name.
-    copied: Vec<String>,
-    /// The copies made.
-    copies: usize,
 }
 
 /// The netlist floorplanned where the board's part is one Monorail floorplans and the design asks
@@ -858,14 +846,11 @@ fn floorplanned(
             part.unwrap_or_default()
         ))
     })?;
-    let (copied, copies) = floorplan::copy_registers_by_slice(&mut value);
     let pinned =
         serde_json::to_vec(&value).map_err(|e| bad(format!("the floorplanned netlist: {e}")))?;
     Ok(Some(Floorplanned {
         netlist: pinned,
         pins,
-        copied,
-        copies,
     }))
 }
 

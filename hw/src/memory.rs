@@ -247,10 +247,10 @@ impl<const B: usize> Logic for LaneMemory<B> {
 const HOST_READ_GROUP_LANES: usize = 8;
 
 /// The matrix memory: `matrix_tiles` tiles of `matrix_tile_words` words of `lanes` bytes. Port
-/// A (the matrix unit) reads with three cycles of latency (the address register, the block
-/// RAM's, zero in the tiles the address does not select, then the OR of the tiles in an output
-/// register). Port B writes the word it read the cycle before with one lane replaced: the cache
-/// stores' byte, or the host's. Each tile merges its own word, so the read-modify-write runs from a block RAM's
+/// A (the matrix unit) reads with two cycles of latency (the block RAM's register, zero in the
+/// tiles the address does not select, then the OR of the tiles in an output register). Port B
+/// writes the word it read the cycle before with one lane replaced: the cache stores' byte, or
+/// the host's. Each tile merges its own word, so the read-modify-write runs from a block RAM's
 /// output back to its input through a LUT beside it.
 ///
 /// The host reads and writes whole words, but port B moves them a byte at a time (a word in
@@ -265,7 +265,7 @@ pub struct MatrixMemory {
     pub clock: Signal<In, Clock>,
     /// Port A: word to read.
     pub a_addr: Signal<In, Bits<20>>,
-    /// Port A: the word, three cycles later. // (lanes,)
+    /// Port A: the word, two cycles later. // (lanes,)
     pub a_data: Vec<Signal<Out, Bits<8>>>,
     /// Port B: word to read, then to write.
     pub b_addr: Signal<In, Bits<20>>,
@@ -353,34 +353,15 @@ impl MatrixMemory {
             },
         );
         // Tiles are selected by the address bits above a tile; bits past the last tile are
-        // not the memory's business. Port A's address is registered here, a cycle before the
-        // block RAMs read it: its word within a tile, and for each tile whether the address
-        // names another (the reset of the tile's read). On the 85F one register's wires reached
-        // the 145 block RAMs of the five tiles across the die (seed 7's critical path, 20.7 ns),
-        // so the bitstream flow copies these registers beside each slice of block RAMs
-        // (`fpga/src/floorplan.rs`): the wires from the address to the copies take this cycle,
-        // and from the copies to the block RAMs the next.
+        // not the memory's business.
         let _ = write!(
             body,
             "wire [{sh}:0] a_tile = a_addr[19:{tb}];\n\
-             reg [{hi}:0] a_word_q;\n\
-             reg [{last_tile}:0] a_off_q;\n\
-             always @(posedge clock) begin\n\
-             \x20   a_word_q <= a_addr[{hi}:0];\n{off}\
-             end\n\
              wire [{sh}:0] b_tile = b_word[19:{tb}];\n\
              reg [{sb}:0] b_tile_q;\n\
              always @(posedge clock) b_tile_q <= b_tile[{sb}:0];\n{unused}",
             sh = 19 - tb,
             sb = sel_bits - 1,
-            hi = tb - 1,
-            last_tile = tiles - 1,
-            off = (0..tiles)
-                .map(|t| format!(
-                    "    a_off_q[{t}] <= a_tile[{}:0] != {sel_bits}'d{t};\n",
-                    sel_bits - 1
-                ))
-                .collect::<String>(),
             unused = if (sel_bits as usize) < 20 - tb as usize {
                 format!(
                     "wire unused_tiles = &{{1'b0, a_tile[{sh}:{sel_bits}]}};\n",
@@ -434,8 +415,8 @@ impl MatrixMemory {
                  reg [{w}:0] tile{t} [0:{last}];\n{init}\
                  reg [{w}:0] tile{t}_a, tile{t}_b;\n\
                  always @(posedge clock)\n\
-                 \x20   if (a_off_q[{t}]) tile{t}_a <= {{{lanes8}{{1'b0}}}};\n\
-                 \x20   else tile{t}_a <= tile{t}[a_word_q];\n\
+                 \x20   if (a_tile[{sb}:0] == {sel_bits}'d{t}) tile{t}_a <= tile{t}[a_addr[{hi}:0]];\n\
+                 \x20   else tile{t}_a <= {{{lanes8}{{1'b0}}}};\n\
                  reg [{w}:0] tile{t}_merged;\n\
                  integer tile{t}_lane;\n\
                  always @(*)\n\
@@ -451,6 +432,7 @@ impl MatrixMemory {
                 init = init(&format!("tile{t}"), &format!("matrix_tile_{t:02}.hex")),
                 hi = tb - 1,
                 sh1 = 20 - tb,
+                sb = sel_bits - 1,
                 lanes8 = lanes * 8,
             );
             if groups > 1 {

@@ -1,9 +1,8 @@
 // The matrix unit: @L@ int8 x int8 lanes streaming one matrix-memory word per cycle.
 //
 // The issued instruction arrives registered (cycle k) and is decoded into the front end's
-// registers, the first read's matrix-memory address among them. The front end makes read i's
-// address at cycle k + 1 + i, and the matrix memory registers it (copied by region on the 85F):
-// cycle k + 2 + i, the *read*, reads stream word i:
+// registers, the first read's matrix-memory address among them. Cycle k + 1 + i reads stream
+// word i:
 //   matvec: block b, column j (b = i / cols_e, j = i % cols_e; columns past `cols` idle);
 //   mload:  word i / D at the last cycle of each D-cycle slot;
 //   dotv:   the first D cycles load x block 0, then block b, column j as matvec, while the next
@@ -109,39 +108,15 @@ wire stream_col = streaming && (j < cols);
 wire slot_end = block_end;
 
 // Matrix-memory reads: matvec and dotv every streamed column, `base + j`; mload each slot (its
-// last cycle counts), `base`. The address leaves the front end a cycle before the read.
+// last cycle counts), `base`.
 always @(*) mm_a_addr = fe_addr;
 
-// Input-memory reads: matvec's x element of the column, or dotv's next x block, their address
-// registered here (the read, as the matrix memory's).
+// Input-memory reads: matvec's x element of the column, or dotv's next x block.
 wire [15:0] x_element = x + j;
 wire x_block_read = on && (op == OP_DOTV) && (loading || (j < 16'd@DRAIN@ && !last_block));
 wire [15:0] x_block_part = loading ? load : j;
 wire [15:0] x_block_word = (loading ? xblock : xblock + 16'd@DRAIN@) + x_block_part;
-always @(posedge clock)
-    input_raddr <= ((op == OP_DOTV) ? x_block_word : (x_element >> @LOG_V@)) - INPUT_BASE_WORD;
-
-// ---- the read: the front end's state of its address, a cycle on --------------------------------
-reg r_col, r_dotv, r_mload, r_matvec, r_slot_end, r_last_block, r_x_block_read;
-reg [15:0] r_j, r_dst, r_x_block_part;
-reg [17:0] r_b, r_rows, r_x_block_first;
-reg [@LOG_V@-1:0] r_x_lane;
-always @(posedge clock) begin
-    r_col <= stream_col;
-    r_dotv <= (op == OP_DOTV);
-    r_mload <= (op == OP_MLOAD);
-    r_matvec <= (op == OP_MATVEC);
-    r_slot_end <= slot_end;
-    r_last_block <= last_block;
-    r_j <= j;
-    r_b <= b;
-    r_rows <= rows;
-    r_dst <= dst_q;
-    r_x_lane <= x_element[@LOG_V@-1:0];
-    r_x_block_read <= x_block_read;
-    r_x_block_part <= x_block_part;
-    r_x_block_first <= ((loading ? b : b + 18'd1) << @LOG_L@) + ({2'd0, x_block_part} << @LOG_V@);
-end
+always @(*) input_raddr = ((op == OP_DOTV) ? x_block_word : (x_element >> @LOG_V@)) - INPUT_BASE_WORD;
 
 // ---- the stream's control, delayed to each stage --------------------------------------------------
 // Stage index = cycles after the read: 1, 2 (matrix data), 3 (products), 4 (accumulators)...
@@ -169,26 +144,27 @@ reg [15:0] q_element [2:7];        // dotv: the column's element, dst + j
 reg [@LOG_V@-1:0] q_x_lane;
 // The x block's lanes past `rows` (the last block's) load as zeros.
 reg [@V@*8-1:0] q_load_mask;
+wire [17:0] x_block_first = ((loading ? b : b + 18'd1) << @LOG_L@) + ({2'd0, x_block_part} << @LOG_V@);
 integer xm;
 always @(posedge clock)
     for (xm = 0; xm < @V@; xm = xm + 1)
-        q_load_mask[xm*8 +: 8] <= (r_x_block_first + {10'd0, xm[7:0]} < r_rows) ? 8'hff : 8'h00;
+        q_load_mask[xm*8 +: 8] <= (x_block_first + {10'd0, xm[7:0]} < rows) ? 8'hff : 8'h00;
 reg q_load [1:2];
 reg [15:0] q_load_part [1:2];
 integer qs;
 always @(posedge clock) begin
-    q_col[1] <= r_col && !r_mload;
-    q_first_col[1] <= (r_j == 16'd0);
-    q_trigger[1] <= r_dotv ? 1'b0 : r_slot_end;
-    q_dotv_out[1] <= r_col && r_dotv && r_last_block;
-    q_last_block[1] <= r_last_block;
-    q_dotv[1] <= r_dotv;
-    q_mload[1] <= r_mload;
-    q_matvec[1] <= r_matvec;
-    q_j1 <= r_j;
-    q_b1 <= r_b;
-    q_rows1 <= r_rows;
-    q_dst1 <= r_dst;
+    q_col[1] <= stream_col && op != OP_MLOAD;
+    q_first_col[1] <= (j == 16'd0);
+    q_trigger[1] <= (op == OP_DOTV) ? 1'b0 : slot_end;
+    q_dotv_out[1] <= stream_col && op == OP_DOTV && last_block;
+    q_last_block[1] <= last_block;
+    q_dotv[1] <= (op == OP_DOTV);
+    q_mload[1] <= (op == OP_MLOAD);
+    q_matvec[1] <= (op == OP_MATVEC);
+    q_j1 <= j;
+    q_b1 <= b;
+    q_rows1 <= rows;
+    q_dst1 <= dst_q;
     q_column[2] <= q_j1[@PJB@-1:0];
     q_first_block[2] <= (q_b1 == 18'd0);
     q_block_word[2] <= (q_dst1 >> @LOG_V@) + (q_b1[15:0] << @LOG_DRAIN@) - ACC_BASE_WORD;
@@ -203,9 +179,9 @@ always @(posedge clock) begin
         q_rows_left[qs] <= q_rows_left[qs-1];
     end
     for (qs = 3; qs <= 7; qs = qs + 1) q_element[qs] <= q_element[qs-1];
-    q_x_lane <= r_x_lane;
-    q_load[1] <= r_x_block_read;
-    q_load_part[1] <= r_x_block_part;
+    q_x_lane <= x_element[@LOG_V@-1:0];
+    q_load[1] <= x_block_read;
+    q_load_part[1] <= x_block_part;
     for (qs = 2; qs <= 7; qs = qs + 1) begin
         q_col[qs] <= q_col[qs-1];
         q_first_col[qs] <= q_first_col[qs-1];

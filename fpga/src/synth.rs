@@ -10,6 +10,7 @@
 //! `yosys.log`, `top.json` (for place and route) and `stat.json`. A folder that exists is reused.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use monorail_contract::target::{Device, Family};
@@ -339,7 +340,8 @@ pub fn synthesize_watching(
             let to = partial.join(f.file_name().unwrap_or_default());
             std::fs::copy(f, &to).map_err(io(&to))?;
         }
-        run_watching(
+        // (Its watcher never stops it.)
+        let _ = run_watching(
             "synthesis (yosys)",
             &yosys,
             &["-q", "-l", "yosys.log", "-p", &script],
@@ -351,6 +353,7 @@ pub fn synthesize_watching(
                 if let Some(pass) = yosys_line(line) {
                     status(pass);
                 }
+                ControlFlow::Continue(())
             },
         )?;
         publish(&partial, &dir)?;

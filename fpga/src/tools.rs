@@ -1,6 +1,7 @@
 //! Where the pinned tools are, and running one with its log kept.
 
 use std::io::{Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -186,7 +187,10 @@ pub fn run(
     dir: &Path,
     log: &Path,
 ) -> Result<(), ToolError> {
-    run_watching(step, tool, args, dir, log, log, None, &mut |_| {})
+    run_watching(step, tool, args, dir, log, log, None, &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .map(|_| ())
 }
 
 /// How often [`run_watching`] looks for new lines in the watched file.
@@ -195,7 +199,9 @@ const WATCH_PERIOD: Duration = Duration::from_millis(250);
 /// [`run`], handing `on_line` every complete line that the tool writes to `watched` (its `log`,
 /// or a log file of its own) while it runs, in order: place and route takes minutes to hours,
 /// and its log says how far it is. A tool still running after `time_limit` is stopped (killed)
-/// and reported as such.
+/// and reported as such. When `on_line` breaks, the tool is stopped and the answer is
+/// `Break`: the caller has seen that it will not finish in a way worth waiting for (router2
+/// ripping up for timing past its bound); `Continue` means it finished.
 #[allow(clippy::too_many_arguments)]
 pub fn run_watching(
     step: &str,
@@ -205,8 +211,8 @@ pub fn run_watching(
     log: &Path,
     watched: &Path,
     time_limit: Option<Duration>,
-    on_line: &mut dyn FnMut(&str),
-) -> Result<(), ToolError> {
+    on_line: &mut dyn FnMut(&str) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>, ToolError> {
     let file = std::fs::File::create(log).map_err(io(log))?;
     let err = file.try_clone().map_err(io(log))?;
     let mut child = Command::new(tool)
@@ -225,7 +231,12 @@ pub fn run_watching(
     };
     let status = loop {
         let exited = child.try_wait().map_err(io(tool))?;
-        tail.read(watched, on_line);
+        if tail.read(watched, on_line).is_break() {
+            // (an error here means it has just exited: it is stopped either way)
+            let _ = child.kill();
+            child.wait().map_err(io(tool))?;
+            return Ok(ControlFlow::Break(()));
+        }
         match exited {
             Some(status) => break status,
             None if time_limit.is_some_and(|limit| started.elapsed() > limit) => {
@@ -244,7 +255,7 @@ pub fn run_watching(
         }
     };
     if status.success() {
-        return Ok(());
+        return Ok(ControlFlow::Continue(()));
     }
     Err(ToolError::Failed {
         step: step.to_string(),
@@ -360,27 +371,37 @@ struct LogTail {
 }
 
 impl LogTail {
-    /// Hand `on_line` the lines ended since the last read. A file not there yet (the tool has not
-    /// opened it) or unreadable has no lines: watching is for progress, never a failure.
-    fn read(&mut self, path: &Path, on_line: &mut dyn FnMut(&str)) {
+    /// Hand `on_line` the lines ended since the last read, until it breaks (the answer then). A
+    /// file not there yet (the tool has not opened it) or unreadable has no lines: watching is
+    /// for progress, never a failure.
+    fn read(
+        &mut self,
+        path: &Path,
+        on_line: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
         let Ok(mut file) = std::fs::File::open(path) else {
-            return;
+            return ControlFlow::Continue(());
         };
         if file.seek(SeekFrom::Start(self.offset)).is_err() {
-            return;
+            return ControlFlow::Continue(());
         }
         let mut fresh = Vec::new();
         let Ok(n) = file.read_to_end(&mut fresh) else {
-            return;
+            return ControlFlow::Continue(());
         };
         self.offset += n as u64;
         self.pending.extend_from_slice(&fresh);
         let mut start = 0;
+        let mut flow = ControlFlow::Continue(());
         while let Some(end) = self.pending[start..].iter().position(|&b| b == b'\n') {
-            on_line(String::from_utf8_lossy(&self.pending[start..start + end]).trim_end());
+            flow = on_line(String::from_utf8_lossy(&self.pending[start..start + end]).trim_end());
             start += end + 1;
+            if flow.is_break() {
+                break;
+            }
         }
         self.pending.drain(..start);
+        flow
     }
 }
 
@@ -439,7 +460,7 @@ mod tests {
                       [ $i -gt 200 ] && exit 9; sleep 0.05; done; printf 'o\\nthree'";
         let seen = tmp.path().join("seen");
         let mut lines = Vec::new();
-        run_watching(
+        let flow = run_watching(
             "a tool",
             Path::new("/bin/sh"),
             &["-c", script],
@@ -452,9 +473,11 @@ mod tests {
                     std::fs::write(&seen, b"").unwrap();
                 }
                 lines.push(line.to_string());
+                ControlFlow::Continue(())
             },
         )
         .unwrap_or_else(|e| panic!("{e}"));
+        assert!(flow.is_continue(), "it finished");
         assert_eq!(lines, ["one", "two"], "the unfinished last line waits");
         let err = run_watching(
             "a failing tool",
@@ -464,7 +487,7 @@ mod tests {
             &log,
             &log,
             None,
-            &mut |_| {},
+            &mut |_| ControlFlow::Continue(()),
         )
         .unwrap_err();
         let text = err.to_string();
@@ -472,6 +495,41 @@ mod tests {
             text.contains("a failing tool failed") && text.contains("broken"),
             "{text}"
         );
+    }
+
+    /// A watcher that breaks stops the tool there: the answer says so, no line after the break
+    /// reaches the watcher, and the tool is not waited for.
+    #[test]
+    #[cfg(unix)]
+    fn a_watcher_that_breaks_stops_the_tool() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let log = tmp.path().join("tool.log");
+        let start = Instant::now();
+        let mut lines = Vec::new();
+        let flow = run_watching(
+            "an endless tool",
+            Path::new("/bin/sh"),
+            &[
+                "-c",
+                "i=0; while true; do i=$((i+1)); echo iter=$i; sleep 0.01; done",
+            ],
+            tmp.path(),
+            &log,
+            &log,
+            Some(Duration::from_secs(60)),
+            &mut |line| {
+                lines.push(line.to_string());
+                if line == "iter=3" {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(flow.is_break());
+        assert_eq!(lines, ["iter=1", "iter=2", "iter=3"]);
+        assert!(start.elapsed() < Duration::from_secs(30), "it was stopped");
     }
 
     /// A tool past its time limit is stopped, not waited for, and the error names the step and
@@ -490,7 +548,7 @@ mod tests {
             &log,
             &log,
             Some(Duration::from_millis(300)),
-            &mut |_| {},
+            &mut |_| ControlFlow::Continue(()),
         )
         .unwrap_err();
         assert!(start.elapsed() < Duration::from_secs(10), "it was stopped");
@@ -503,7 +561,7 @@ mod tests {
                 && text.contains("started"),
             "{text}"
         );
-        run_watching(
+        let flow = run_watching(
             "a quick tool",
             Path::new("/bin/sh"),
             &["-c", "exit 0"],
@@ -511,9 +569,10 @@ mod tests {
             &log,
             &log,
             Some(Duration::from_secs(20)),
-            &mut |_| {},
+            &mut |_| ControlFlow::Continue(()),
         )
         .unwrap_or_else(|e| panic!("{e}"));
+        assert!(flow.is_continue());
     }
 
     /// Entries older than the limit go, younger ones and a running build's folder stay, nothing

@@ -157,6 +157,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
             };
             println!("{:<16} {time:>9}  {}", step.name, step.log.display());
         }
+        Progress::Note(note) => {
+            if live {
+                eprint!("{CLEAR_LINE}");
+            }
+            eprintln!("monorail: {}: {note}", board.name);
+        }
         Progress::Warning(warning) => {
             if live {
                 eprint!("{CLEAR_LINE}");

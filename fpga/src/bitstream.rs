@@ -42,8 +42,8 @@ pub const DEFAULT_SEED: u64 = 1;
 pub struct Options {
     /// nextpnr's seed (placement is deterministic for a seed).
     pub seed: u64,
-    /// How long synthesis, and place and route, may each run before they are stopped (none:
-    /// as long as they take, as in LiteX and apio).
+    /// How long synthesis, and each run of place and route, may take before it is stopped
+    /// (none: as long as they take, as in LiteX and apio).
     pub time_limit: Option<std::time::Duration>,
 }
 

@@ -1955,9 +1955,9 @@ fn clock_report(stdout: &str, goal_mhz: f64) -> ClockReport {
 
 /// Minutes each step of the suite's bitstream builds (each run of a floorplanned design's place
 /// and route) may take: the 85F's place and route takes 10 to 19 on the suite's 2-core machine,
-/// 52 beside two other builds; a router that does not
-/// converge (as seed 2's placement of the 85F's core at 16ab8c0) fails its test at this limit,
-/// naming the step and its log, instead of running into CI's own.
+/// 52 beside two other builds; a router that does not converge (as seed 2's placement of the
+/// 85F's core at 16ab8c0) fails its test at this limit, naming the step and its log, instead of
+/// running into CI's own.
 const STEP_LIMIT_MINUTES: &str = "60";
 
 /// `monorail bitstream --board BOARD --strict-timing -o OUT [EXTRA...]` with the pinned open

@@ -1985,7 +1985,7 @@ mod tests {
                 board.name
             );
         }
-        // A floorplanned design, and only one, is placed and routed in steps.
+        // A floorplanned design, and only one, is placed and routed in runs.
         let b = Board::builtin("ulx3s-85f").unwrap();
         assert!(matches!(
             commands(&b, &Options::default(), true).unwrap(),

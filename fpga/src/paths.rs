@@ -47,12 +47,12 @@ impl Block {
 /// The critical path of the slowest clock (of the paths between clocked cells: those to or from
 /// the pins are not the core's), or `None` where the report has none.
 pub fn critical_path(report: &Value) -> Option<CriticalPath> {
-    let steps = critical_steps(report)?;
+    let (steps, delay_ns) = critical_steps(report)?;
     let routing = || steps.iter().filter(|s| s["type"] == "routing");
     Some(CriticalPath {
         from: block_of(steps.first()?["from"]["cell"].as_str()?),
         to: block_of(steps.last()?["to"]["cell"].as_str()?),
-        delay_ns: steps.iter().map(step_delay).sum(),
+        delay_ns,
         routing_ns: routing().map(step_delay).sum(),
         longest_net: routing()
             .filter_map(|s| Some((step_delay(s), s["net"].as_str()?.to_string())))
@@ -65,8 +65,9 @@ fn step_delay(step: &Value) -> f64 {
     step["delay"].as_f64().unwrap_or(0.0)
 }
 
-/// The steps of [`critical_path`]: the slowest of the report's paths between clocked cells.
-fn critical_steps(report: &Value) -> Option<&Vec<Value>> {
+/// The steps of [`critical_path`] and their delay: the slowest of the report's paths between
+/// clocked cells.
+fn critical_steps(report: &Value) -> Option<(&Vec<Value>, f64)> {
     report["critical_paths"]
         .as_array()?
         .iter()
@@ -74,12 +75,9 @@ fn critical_steps(report: &Value) -> Option<&Vec<Value>> {
         .filter_map(|p| {
             let steps = p["path"].as_array()?;
             (steps.first()?["from"]["cell"].is_string() && steps.last()?["to"]["cell"].is_string())
-                .then_some(steps)
+                .then(|| (steps, steps.iter().map(step_delay).sum::<f64>()))
         })
-        .max_by(|a, b| {
-            let total = |s: &&Vec<Value>| s.iter().map(step_delay).sum::<f64>();
-            total(a).total_cmp(&total(b))
-        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 /// Every clocked endpoint of the report's detailed net timings, grouped by [`block_of`] its
@@ -142,12 +140,12 @@ pub fn blocks(report: &Value) -> Option<Vec<Block>> {
 
 /// The cell and port where the critical path ends, and the path's delay.
 fn critical_end(report: &Value) -> Option<(String, String, f64)> {
-    let steps = critical_steps(report)?;
+    let (steps, delay_ns) = critical_steps(report)?;
     let last = steps.last()?;
     Some((
         last["to"]["cell"].as_str()?.to_string(),
         last["to"]["port"].as_str()?.to_string(),
-        steps.iter().map(step_delay).sum(),
+        delay_ns,
     ))
 }
 

@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
         if let Some(seed) = board.seed {
             println!(
-                "  nextpnr seed {seed} for its own core (where seed {}'s does not route)",
+                "  nextpnr seed {seed} for its own core (measured; other cores use seed {})",
                 monorail_fpga::bitstream::DEFAULT_SEED
             );
         }

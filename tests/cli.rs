@@ -2350,7 +2350,7 @@ fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
 /// The ULX3S-85F's bitstream with its own core, `ecp5-85f` at the board file's 50 MHz: 64 lanes
 /// and 4 vector lanes, the built-in stories260K-shaped model, the matrix memory's 145 block RAMs
 /// floorplanned and the design placed by the electrostatic placer and routed by router2 for
-/// timing with the board's seed; the LFE5U-85F's budget, part and IDCODE. About forty minutes
+/// timing with the board's seed; the LFE5U-85F's budget, part and IDCODE. About half an hour
 /// of one core the first time, nearly all of it place and route: the board's seed finishes in
 /// the third run, after two stopped.
 #[test]

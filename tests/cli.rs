@@ -2573,7 +2573,8 @@ fn targets_lists_every_built_in_target_and_the_boards_that_carry_it() {
         for board in carried {
             assert!(entry.contains(board), "{entry} lacks the board {board}");
         }
-        // A board that runs the core at a clock of its own (the OrangeCrab 85F's 48 MHz) says so.
+        // A board that runs the core at a clock of its own (the ULX3S 85F's 50 MHz, the
+        // OrangeCrab 85F's 48) says so.
         for board in boards
             .iter()
             .filter(|b| b.named_target.name == target.name && b.target.clock_hz != target.clock_hz)

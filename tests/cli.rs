@@ -2574,7 +2574,7 @@ fn targets_lists_every_built_in_target_and_the_boards_that_carry_it() {
             assert!(entry.contains(board), "{entry} lacks the board {board}");
         }
         // A board that runs the core at a clock of its own (the ULX3S 85F's 50 MHz, the
-        // OrangeCrab 85F's 48) says so.
+        // OrangeCrab 85F's 60) says so.
         for board in boards
             .iter()
             .filter(|b| b.named_target.name == target.name && b.target.clock_hz != target.clock_hz)

@@ -1020,7 +1020,7 @@ mod tests {
         let crab = Board::builtin("orangecrab-85f").unwrap();
         assert_eq!(
             (crab.target.name.as_str(), crab.target.clock_hz),
-            ("ecp5-85f-48mhz", 48_000_000)
+            ("ecp5-85f-60mhz", 60_000_000)
         );
         assert_eq!(crab.named_target, Target::builtin("ecp5-85f").unwrap());
         assert_eq!(crab.seed, Some(2));

@@ -32,8 +32,9 @@ pub struct Args {
     /// nextpnr's placement seed; default: the board file's `seed` for its own core, else 1.
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=monorail_contract::board::MAX_SEED))]
     seed: Option<u64>,
-    /// Stop synthesis, or a run of place and route (a floorplanned design has up to three),
-    /// when it runs longer than this many minutes (a fraction is allowed); default: no limit.
+    /// Stop synthesis, or a run of place and route (a floorplanned design is placed and routed
+    /// in several, each with this limit), when it runs longer than this many minutes (a
+    /// fraction is allowed); default: no limit.
     #[arg(long, value_name = "MINUTES", value_parser = minutes)]
     time_limit: Option<f64>,
     /// Count, by block of the RTL, the endpoints that a clock of this many MHz would fail;

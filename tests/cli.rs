@@ -1565,6 +1565,27 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         &["bitstream", "--board", "ulx3s-45f", "--seed", &too_large],
         &["--seed", &too_large],
     );
+    // A sweep's seeds: a list of them, and not beside one seed.
+    refused(
+        &["bitstream", "--board", "ulx3s-45f", "--seeds", "5-2"],
+        &["--seeds", "give it as 2-5"],
+    );
+    refused(
+        &["bitstream", "--board", "ulx3s-45f", "--seeds", "1-100"],
+        &["--seeds", "at most 64 seeds"],
+    );
+    refused(
+        &[
+            "bitstream",
+            "--board",
+            "ulx3s-45f",
+            "--seeds",
+            "1-3",
+            "--seed",
+            "2",
+        ],
+        &["--seeds", "--seed", "cannot be used with"],
+    );
 }
 
 /// Every file under `dir`.
@@ -2289,6 +2310,73 @@ fn bitstream_builds_the_icebreaker_board_and_meets_its_clock() {
         &bytes[..bytes.len().min(32)]
     );
     assert!(bytes.len() > 100_000, "{} bytes", bytes.len());
+}
+
+/// A seed sweep on the iCEBreaker (`--seeds 2,1`): both seeds placed, each with nextpnr's
+/// estimate, the one estimated fastest (the first given of a tie) placed and routed and meeting
+/// the clock, its routed design's `build.sh` replaying that seed; a second sweep over the same
+/// seeds reuses their placements and picks the same seed. About three minutes the first time
+/// beside the iCEBreaker's own build (whose synthesis it shares).
+#[test]
+fn bitstream_sweeps_seeds_and_routes_the_placement_estimated_fastest() {
+    let out = TempDir::new().unwrap();
+    let (stdout, _) = strict_bitstream("icebreaker", out.path(), &["--seeds", "2,1"]);
+    let row = |seed: u64| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(&seed.to_string()))
+            .unwrap_or_else(|| panic!("no row for seed {seed}: {stdout}"))
+            .to_string()
+    };
+    let estimate = |seed: u64| -> f64 {
+        let row = row(seed);
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(fields[2], "MHz", "{row}");
+        let log = Path::new(fields[3]);
+        assert_eq!(
+            log.file_name().unwrap().to_string_lossy(),
+            format!("place-seed-{seed}.log"),
+            "{row}"
+        );
+        assert!(log.is_file(), "{row}");
+        fields[1].parse().unwrap()
+    };
+    let (two, one) = (estimate(2), estimate(1));
+    let chosen = if one > two { 1 } else { 2 };
+    assert!(row(chosen).ends_with("(routed)"), "{stdout}");
+    assert!(!row(3 - chosen).ends_with("(routed)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "seed {chosen} placed and routed: its placement is estimated fastest of the 2"
+        )),
+        "{stdout}"
+    );
+    let step_log = |step: &str| -> PathBuf {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(step))
+            .unwrap_or_else(|| panic!("no {step} step: {stdout}"));
+        PathBuf::from(line.split_whitespace().last().unwrap())
+    };
+    let listing = std::fs::read_to_string(step_log("seed sweep")).unwrap();
+    assert_eq!(listing, format!("2 {two:.2}\n1 {one:.2}\n"));
+    let routed = step_log("place and route");
+    let script = std::fs::read_to_string(routed.parent().unwrap().join("build.sh")).unwrap();
+    assert!(script.contains(&format!("--seed {chosen} ")), "{script}");
+    assert!(!script.contains("--no-route"), "{script}");
+
+    // Again, the seeds in another order: every placement reused, the same seed routed.
+    let (again, _) = strict_bitstream("icebreaker", out.path(), &["--seeds", "1-2"]);
+    assert!(
+        again
+            .lines()
+            .any(|l| l.starts_with("seed sweep") && l.contains("reused")),
+        "{again}"
+    );
+    assert!(
+        again.contains(&format!("seed {chosen} placed and routed")) || one == two,
+        "{again}"
+    );
 }
 
 /// The ULX3S-12F's bitstream: the 25F's 8-lane core (`ecp5-12f`) with the built-in nano model

@@ -42,6 +42,10 @@ pub const DEFAULT_SEED: u64 = 1;
 pub struct Options {
     /// nextpnr's seed (placement is deterministic for a seed).
     pub seed: u64,
+    /// A seed sweep: place the design with each of these seeds (placement only, as many at once
+    /// as the machine has cores), then place and route it with the seed whose placement nextpnr
+    /// estimates fastest, in place of `seed`. Empty: `seed`.
+    pub seeds: Vec<u64>,
     /// How long synthesis, and each run of place and route, may take before it is stopped
     /// (none: as long as they take, as in LiteX and apio).
     pub time_limit: Option<std::time::Duration>,
@@ -51,6 +55,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             seed: DEFAULT_SEED,
+            seeds: Vec::new(),
             time_limit: None,
         }
     }
@@ -130,6 +135,34 @@ pub struct Bitstream {
     pub constraint_hz: f64,
     /// The JTAG IDCODE the bitstream names (ECP5), checked against the board's part.
     pub idcode: Option<u32>,
+    /// nextpnr's seed for the routed design: [`Options::seed`], or the sweep's choice.
+    pub seed: u64,
+    /// The sweep's placements, in the order of [`Options::seeds`] (none without a sweep).
+    pub sweep: Vec<SeedPlacement>,
+}
+
+/// A placement of a seed sweep ([`Options::seeds`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeedPlacement {
+    /// nextpnr's seed.
+    pub seed: u64,
+    /// The Fmax that nextpnr estimates for the placement, before routing, in MHz (its slowest
+    /// clock's).
+    pub estimate_mhz: f64,
+    /// nextpnr's log of it.
+    pub log: PathBuf,
+}
+
+/// The seed of a sweep's placements that is placed and routed: the one estimated fastest, the
+/// first given of those that tie.
+pub fn best_seed(placements: &[SeedPlacement]) -> Option<u64> {
+    let mut best: Option<&SeedPlacement> = None;
+    for placement in placements {
+        if best.is_none_or(|b| placement.estimate_mhz > b.estimate_mhz) {
+            best = Some(placement);
+        }
+    }
+    best.map(|p| p.seed)
 }
 
 /// The ECP5 parts Monorail builds for (nextpnr-ecp5's `--12k` .. `--85k`) and each one's JTAG
@@ -759,7 +792,18 @@ pub fn build(
     if let Some(warning) = crowded(board, &synthesis) {
         progress(Progress::Warning(warning));
     }
-    let (dir, step) = place_and_route(board, &synthesis, build, options, progress)?;
+    let mut options = options.clone();
+    let sweep = if options.seeds.is_empty() {
+        Vec::new()
+    } else {
+        let (placements, step) = sweep_seeds(board, &synthesis, build, &options, progress)?;
+        progress(Progress::Step(&step));
+        if let Some(best) = best_seed(&placements) {
+            options.seed = best;
+        }
+        placements
+    };
+    let (dir, step) = place_and_route(board, &synthesis, build, &options, progress)?;
     progress(Progress::Step(&step));
     let (model_dir, weights, idcode) = match board.family {
         Family::Gowin => {
@@ -796,6 +840,8 @@ pub fn build(
         blocks,
         constraint_hz: board.target.clock_hz as f64,
         idcode,
+        seed: options.seed,
+        sweep,
     })
 }
 
@@ -858,15 +904,9 @@ fn place_and_route(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(PathBuf, Step), ToolError> {
     let netlist = synthesis.dir.join("top.json");
-    let netlist_bytes = std::fs::read(&netlist).map_err(io(&netlist))?;
-    let floorplan = floorplanned(board, &netlist, &netlist_bytes)?;
+    let (netlist_bytes, floorplan) = nextpnr_netlist(board, synthesis)?;
     let flow = commands(board, options, floorplan.is_some())?;
     let clock_constraint = clock_lpf(board, 100);
-    // What nextpnr reads: the floorplanned netlist, or synthesis's.
-    let netlist_bytes = match &floorplan {
-        Some(pinned) => pinned.netlist.clone(),
-        None => netlist_bytes,
-    };
     let mut parts: Vec<Vec<u8>> = vec![
         toolchain_stamp(),
         netlist_bytes,
@@ -1005,6 +1045,259 @@ fn place_and_route(
     };
     publish(&partial, &dir)?;
     Ok((dir, step))
+}
+
+/// What nextpnr reads: synthesis's netlist, floorplanned where the board's part and the design
+/// ask for it ([`floorplanned`]); and the floorplan, if any.
+fn nextpnr_netlist(
+    board: &Board,
+    synthesis: &Synthesis,
+) -> Result<(Vec<u8>, Option<Floorplanned>), ToolError> {
+    let netlist = synthesis.dir.join("top.json");
+    let bytes = std::fs::read(&netlist).map_err(io(&netlist))?;
+    let floorplan = floorplanned(board, &netlist, &bytes)?;
+    let bytes = match &floorplan {
+        Some(pinned) => pinned.netlist.clone(),
+        None => bytes,
+    };
+    Ok((bytes, floorplan))
+}
+
+/// The step that places the design once for each seed of a sweep.
+const SWEEP_STEP: &str = "seed sweep";
+
+/// The log of a sweep's placement with `seed`.
+fn sweep_log(seed: u64) -> String {
+    format!("place-seed-{seed}.log")
+}
+
+/// The listing of a sweep's estimates, `SEED MHZ` a line, in the order the seeds were given.
+const SWEEP_LISTING: &str = "estimates.txt";
+
+/// The most seeds one sweep places.
+pub const MOST_SWEEP_SEEDS: usize = 64;
+
+/// A place-and-route command's arguments for a placement alone: `--no-route`, and without the
+/// routed design's outputs (the report, the configuration or netlist nextpnr writes).
+fn placement_only(args: &[String]) -> Vec<String> {
+    const OUTPUTS: [&str; 4] = ["--report", "--textcfg", "--asc", "--write"];
+    let mut kept = Vec::with_capacity(args.len() + 1);
+    let mut value_of_output = false;
+    for arg in args {
+        if std::mem::take(&mut value_of_output) {
+            continue;
+        }
+        if OUTPUTS.contains(&arg.as_str()) {
+            value_of_output = true;
+        } else if arg != "--detailed-timing-report" {
+            kept.push(arg.clone());
+        }
+    }
+    kept.push("--no-route".into());
+    kept
+}
+
+/// A seed sweep ([`Options::seeds`]): the design placed (not routed) with each seed, by the
+/// command of the run at the core's own clock (a floorplanned design's last run; the placement
+/// does not follow the constraint), up to as many at once as the machine has cores (nextpnr
+/// places on one). In `<build>/sweep/<board>-<hash>`, keyed by what the placement reads but not
+/// the seed, so that each seed's placement (its log, `place-seed-N.log`) is made once and a
+/// wider sweep reuses the seeds already placed. nextpnr's placement estimate is not the routed
+/// design's Fmax (router2's rip-up against a faster clock took the 85F's seed 7 from 50.13 to
+/// 54.95 MHz), but it ranked the placements of the 85F's 40 MHz core as their routed designs
+/// did (seeds 3, 5 and 4 estimated at 52.38, 51.08 and 49.20 MHz routed at 59.06, 51.85 and
+/// 51.20: `docs/hardware.md`, the clock).
+fn sweep_seeds(
+    board: &Board,
+    synthesis: &Synthesis,
+    build: &Path,
+    options: &Options,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<(Vec<SeedPlacement>, Step), ToolError> {
+    let (netlist_bytes, floorplan) = nextpnr_netlist(board, synthesis)?;
+    // The run at the core's own clock, and its clock constraint file (ECP5).
+    let command = |seed: u64| -> Result<(ToolCommand, Option<String>), ToolError> {
+        let seeded = Options {
+            seed,
+            ..options.clone()
+        };
+        Ok(match commands(board, &seeded, floorplan.is_some())? {
+            Flow::Whole(command) => (command, Some("clock.lpf".to_string())),
+            Flow::Attempts(runs) => {
+                let index = runs.len();
+                let last = runs.into_iter().last().ok_or_else(|| ToolError::Output {
+                    path: PathBuf::from("fpga/src/bitstream.rs"),
+                    message: "a floorplanned design has no place-and-route runs".into(),
+                })?;
+                (last, Some(attempt_lpf(index)))
+            }
+        })
+    };
+    let (template, lpf_name) = command(DEFAULT_SEED)?;
+    let lpf_name = lpf_name.filter(|_| board.family == Family::Ecp5);
+    let lpf_text = clock_lpf(board, 100);
+    let unseeded: Vec<String> = placement_only(&template.2)
+        .iter()
+        .scan(false, |after_seed, arg| {
+            let was = std::mem::replace(after_seed, arg == "--seed");
+            Some(if was { "SEED".to_string() } else { arg.clone() })
+        })
+        .collect();
+    let stamp = toolchain_stamp();
+    let unseeded = unseeded.join(" ");
+    let parts: [&[u8]; 6] = [
+        &stamp,
+        &netlist_bytes,
+        board.constraints.as_bytes(),
+        lpf_text.as_bytes(),
+        template.1.as_bytes(),
+        unseeded.as_bytes(),
+    ];
+    let dir = build
+        .join("sweep")
+        .join(format!("{}-{:016x}", board.name, fnv(&parts)));
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    // The placements' inputs, written once (each under a temporary name first, so that the
+    // folder never holds half a file).
+    let mut inputs: Vec<(&str, &[u8])> = vec![
+        ("top.json", &netlist_bytes),
+        (&board.constraints_file, board.constraints.as_bytes()),
+    ];
+    if let Some(name) = &lpf_name {
+        inputs.push((name, lpf_text.as_bytes()));
+    }
+    for (name, bytes) in inputs {
+        let path = dir.join(name);
+        if !path.is_file() {
+            let partial = dir.join(format!("{name}.{}.partial", std::process::id()));
+            std::fs::write(&partial, bytes).map_err(io(&partial))?;
+            std::fs::rename(&partial, &path).map_err(io(&path))?;
+        }
+    }
+    let estimate_of = |seed: u64| -> Option<f64> {
+        let text = std::fs::read_to_string(dir.join(sweep_log(seed))).ok()?;
+        crate::status::placement_estimate_mhz(&text)
+    };
+    let to_place: Vec<u64> = options
+        .seeds
+        .iter()
+        .copied()
+        .filter(|&seed| estimate_of(seed).is_none())
+        .collect();
+    let commands: Vec<(u64, ToolCommand)> = to_place
+        .iter()
+        .map(|&seed| {
+            let ((name, tool, args), _) = command(seed)?;
+            Ok((seed, (name, tool, placement_only(&args))))
+        })
+        .collect::<Result<_, ToolError>>()?;
+    let t = Instant::now();
+    let jobs = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(commands.len())
+        .max(1);
+    // Each placement's status and its end reach this thread, which alone reports them.
+    enum Event {
+        Status(String),
+        Done(Result<(), ToolError>),
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut failed: Vec<(u64, ToolError)> = Vec::new();
+    std::thread::scope(|scope| {
+        let (sender, events) = std::sync::mpsc::channel::<(u64, Event)>();
+        for _ in 0..jobs {
+            let sender = sender.clone();
+            let (commands, next, dir) = (&commands, &next, &dir);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((seed, (_, tool, args))) = commands.get(i) else {
+                    break;
+                };
+                let seed = *seed;
+                let partial = dir.join(format!(
+                    "{}.{}.partial",
+                    sweep_log(seed),
+                    std::process::id()
+                ));
+                let mut status = NextpnrStatus::default();
+                let result = find(tool).and_then(|tool| {
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    run_watching(
+                        SWEEP_STEP,
+                        &tool,
+                        &args,
+                        dir,
+                        &partial,
+                        &partial,
+                        options.time_limit,
+                        &mut |line| {
+                            if let Some(status) = status.line(line) {
+                                let _ = sender.send((seed, Event::Status(status)));
+                            }
+                            ControlFlow::Continue(())
+                        },
+                    )
+                    .and_then(|_| {
+                        let log = dir.join(sweep_log(seed));
+                        std::fs::rename(&partial, &log).map_err(io(&log))
+                    })
+                });
+                let _ = sender.send((seed, Event::Done(result)));
+            });
+        }
+        drop(sender);
+        for (seed, event) in events {
+            match event {
+                Event::Status(status) => progress(Progress::Status {
+                    step: SWEEP_STEP,
+                    status: format!("seed {seed}: {status}"),
+                }),
+                Event::Done(Err(e)) => failed.push((seed, e)),
+                Event::Done(Ok(())) => progress(Progress::Note(match estimate_of(seed) {
+                    Some(mhz) => format!("seed {seed} placed: Fmax {mhz:.2} MHz estimated"),
+                    None => format!("seed {seed} placed, with no Fmax estimate in its log"),
+                })),
+            }
+        }
+    });
+    // The first seed given of those that failed.
+    if let Some(i) =
+        (0..failed.len()).min_by_key(|&i| options.seeds.iter().position(|&s| s == failed[i].0))
+    {
+        return Err(failed.swap_remove(i).1);
+    }
+    let mut placements = Vec::with_capacity(options.seeds.len());
+    for &seed in &options.seeds {
+        let log = dir.join(sweep_log(seed));
+        let estimate_mhz = estimate_of(seed).ok_or_else(|| ToolError::Output {
+            path: log.clone(),
+            message: format!("nextpnr's placement with seed {seed} gave no Fmax estimate"),
+        })?;
+        placements.push(SeedPlacement {
+            seed,
+            estimate_mhz,
+            log,
+        });
+    }
+    let listing: String = placements
+        .iter()
+        .map(|p| format!("{} {:.2}\n", p.seed, p.estimate_mhz))
+        .collect();
+    let listing_path = dir.join(SWEEP_LISTING);
+    let partial = dir.join(format!("{SWEEP_LISTING}.{}.partial", std::process::id()));
+    std::fs::write(&partial, listing).map_err(io(&partial))?;
+    std::fs::rename(&partial, &listing_path).map_err(io(&listing_path))?;
+    let step = Step {
+        name: SWEEP_STEP,
+        seconds: if to_place.is_empty() {
+            0.0
+        } else {
+            t.elapsed().as_secs_f64()
+        },
+        reused: to_place.is_empty(),
+        log: listing_path,
+    };
+    Ok((placements, step))
 }
 
 /// Run one nextpnr command in `dir` (the staging folder of `published`), its log into `log`,
@@ -1961,6 +2254,74 @@ mod tests {
         assert!(std::fs::read_dir(build.path()).unwrap().next().is_none());
     }
 
+    /// A sweep places with the command of the run at the core's clock, without routing or
+    /// writing the routed design's outputs; the seed estimated fastest is routed, the first
+    /// given of those that tie.
+    #[test]
+    fn a_sweep_places_only_and_routes_the_seed_estimated_fastest() {
+        let b = Board::builtin("ulx3s-85f").unwrap();
+        let Flow::Attempts(runs) = commands(&b, &Options::default(), true).unwrap() else {
+            panic!("a floorplanned design is routed in attempts");
+        };
+        let last = &runs.last().unwrap().2;
+        let placing = placement_only(last);
+        let text = placing.join(" ");
+        for gone in [
+            "--report",
+            "report.json",
+            "--textcfg",
+            "top.config",
+            "--detailed-timing",
+        ] {
+            assert!(last.join(" ").contains(gone), "{gone}: {last:?}");
+            assert!(!text.contains(gone), "{gone}: {placing:?}");
+        }
+        let clock = format!("--lpf clock-{}.lpf", ROUTE_ATTEMPTS.len());
+        for kept in [
+            "--json top.json",
+            "--seed 1",
+            "--placer static --router router2",
+            clock.as_str(),
+        ] {
+            assert!(text.contains(kept), "{kept}: {placing:?}");
+        }
+        assert!(text.ends_with("--no-route"), "{placing:?}");
+        assert!(!text.contains("--tmg-ripup"), "{placing:?}");
+        let ice = Board::builtin("icebreaker").unwrap();
+        let Flow::Whole((_, _, args)) = commands(&ice, &Options::default(), false).unwrap() else {
+            panic!("the iCEBreaker's design is placed and routed in one run");
+        };
+        let text = placement_only(&args).join(" ");
+        assert!(
+            !text.contains("--asc") && !text.contains("top.asc"),
+            "{text}"
+        );
+        assert!(
+            text.contains("--freq") && text.ends_with("--no-route"),
+            "{text}"
+        );
+
+        let placed = |seed, estimate_mhz| SeedPlacement {
+            seed,
+            estimate_mhz,
+            log: PathBuf::from(sweep_log(seed)),
+        };
+        assert_eq!(best_seed(&[]), None);
+        assert_eq!(
+            best_seed(&[
+                placed(1, 46.6),
+                placed(7, 50.13),
+                placed(9, 50.6),
+                placed(2, 48.06)
+            ]),
+            Some(9)
+        );
+        assert_eq!(
+            best_seed(&[placed(4, 49.2), placed(3, 52.38), placed(5, 52.38)]),
+            Some(3)
+        );
+    }
+
     /// A floorplanned design: runs of the electrostatic placer and router2, each against its
     /// own clock constraint, ripping up for timing against faster clocks first, bounded, and
     /// last without rip-up at the core's clock, unbounded, so that one always finishes.
@@ -1969,7 +2330,7 @@ mod tests {
         let b = Board::builtin("ulx3s-85f").unwrap();
         let options = Options {
             seed: 3,
-            time_limit: None,
+            ..Options::default()
         };
         let Flow::Attempts(runs) = commands(&b, &options, true).unwrap() else {
             panic!("a floorplanned design is routed in attempts");

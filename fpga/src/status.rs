@@ -132,6 +132,38 @@ pub fn yosys_line(line: &str) -> Option<String> {
     Some(format!("{section} {pass}"))
 }
 
+/// The Fmax that a nextpnr log of a placement without routing (`--no-route`) estimates: each
+/// clock's last `Max frequency` line, the slowest clock's figure. `None` when the log has none
+/// (nextpnr stopped before its timing analysis).
+pub fn placement_estimate_mhz(log: &str) -> Option<f64> {
+    let mut by_clock: Vec<(&str, f64)> = Vec::new();
+    for line in log.lines() {
+        let Some(rest) = line
+            .strip_prefix("Info:")
+            .or_else(|| line.strip_prefix("Warning:"))
+            .map(str::trim)
+            .and_then(|text| text.strip_prefix("Max frequency for clock "))
+        else {
+            continue;
+        };
+        let Some((clock, figure)) = rest.split_once("': ") else {
+            continue;
+        };
+        let Some(mhz) = figure
+            .split_whitespace()
+            .next()
+            .and_then(|m| m.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        match by_clock.iter_mut().find(|(c, _)| *c == clock) {
+            Some(entry) => entry.1 = mhz,
+            None => by_clock.push((clock, mhz)),
+        }
+    }
+    by_clock.into_iter().map(|(_, mhz)| mhz).reduce(f64::min)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +307,33 @@ mod tests {
             None
         );
         assert_eq!(yosys_line("   Number of cells: 3"), None);
+    }
+
+    /// The 85F's placement of seed 7 (`--no-route`), and a log with two clocks.
+    #[test]
+    fn a_placement_s_estimate_is_its_slowest_clock_s_last_figure() {
+        let log = "Info: Placed 192 cells based on constraints.\n\
+                   Info: Max frequency for clock '$glbnet$core.acc.clock': 50.13 MHz (FAIL at 55.00 MHz)\n\
+                   \n\
+                   Info: Max delay <async> -> posedge $glbnet$core.acc.clock: 5.36 ns\n";
+        assert_eq!(placement_estimate_mhz(log), Some(50.13));
+        let two = "Info: Max frequency for clock 'clk': 41.20 MHz (FAIL at 100.00 MHz)\n\
+                   Info: Max frequency for clock 'uart': 300.50 MHz (PASS at 12.00 MHz)\n\
+                   Info: Max frequency for clock 'clk': 44.00 MHz (FAIL at 100.00 MHz)\n";
+        assert_eq!(placement_estimate_mhz(two), Some(44.0));
+        assert_eq!(
+            placement_estimate_mhz(
+                "Warning: Max frequency for clock 'clk': 38.5 MHz (FAIL at 40.00 MHz)"
+            ),
+            Some(38.5)
+        );
+        assert_eq!(
+            placement_estimate_mhz("ERROR: Unable to place cell 'x'\n"),
+            None
+        );
+        assert_eq!(
+            placement_estimate_mhz("Info: Max frequency for clock 'clk': n/a\n"),
+            None
+        );
     }
 }

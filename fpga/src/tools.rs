@@ -276,9 +276,10 @@ fn limit_text(limit: Duration) -> String {
 }
 
 /// The folders of the build root that hold generated files, each entry named by its inputs'
-/// hash: Verilated models, syntheses, routed designs and bitstreams, generated designs. Nothing
-/// else under the build root (a bundle written there with `-o`, say) is the cache's.
-pub const CACHE_FOLDERS: [&str; 4] = ["verilator", "synth", "bitstream", "gen"];
+/// hash: Verilated models, syntheses, seed sweeps' placements, routed designs and bitstreams,
+/// generated designs. Nothing else under the build root (a bundle written there with `-o`, say)
+/// is the cache's.
+pub const CACHE_FOLDERS: [&str; 5] = ["verilator", "synth", "sweep", "bitstream", "gen"];
 
 /// What [`clean`] removed (or, on a dry run, would remove).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

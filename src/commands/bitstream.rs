@@ -32,6 +32,12 @@ pub struct Args {
     /// nextpnr's placement seed; default: the board file's `seed` for its own core, else 1.
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=monorail_contract::board::MAX_SEED))]
     seed: Option<u64>,
+    /// A seed sweep: place the design with each of these seeds first (placement only, as many
+    /// at once as the machine has cores; a list such as `1-8` or `2,7,9`), then place and
+    /// route it with the seed whose placement nextpnr estimates fastest. Each seed's placement
+    /// is kept, and a later sweep reuses it.
+    #[arg(long, value_name = "LIST", value_parser = seed_list, conflicts_with = "seed")]
+    seeds: Option<SeedList>,
     /// Stop synthesis, or a run of place and route (a floorplanned design is placed and routed
     /// in several, each with this limit), when it runs longer than this many minutes (a
     /// fraction is allowed); default: no limit.
@@ -53,6 +59,52 @@ fn megahertz(text: &str) -> Result<f64, String> {
         "above 0, at most 1000",
     )
 }
+
+/// A list of seeds for `--seeds`: whole numbers and ranges (`1-8`) separated by commas, each a
+/// seed nextpnr takes, at most [`monorail_fpga::bitstream::MOST_SWEEP_SEEDS`] in all; a seed given
+/// twice is placed once.
+fn seed_list(text: &str) -> Result<SeedList, String> {
+    use monorail_contract::board::MAX_SEED;
+    use monorail_fpga::bitstream::MOST_SWEEP_SEEDS;
+    let seed = |s: &str| -> Result<u64, String> {
+        match s.trim().parse::<u64>() {
+            Ok(seed) if seed <= MAX_SEED => Ok(seed),
+            _ => Err(format!(
+                "`{}` is not a seed: a whole number from 0 to {MAX_SEED}",
+                s.trim()
+            )),
+        }
+    };
+    let mut seeds: Vec<u64> = Vec::new();
+    for item in text.split(',') {
+        let (first, last) = match item.split_once('-') {
+            Some((a, b)) => (seed(a)?, seed(b)?),
+            None => (seed(item)?, seed(item)?),
+        };
+        if first > last {
+            return Err(format!(
+                "the range `{}` runs backwards: give it as {last}-{first}",
+                item.trim()
+            ));
+        }
+        if last - first >= MOST_SWEEP_SEEDS as u64 {
+            return Err(format!("at most {MOST_SWEEP_SEEDS} seeds in a sweep"));
+        }
+        for s in first..=last {
+            if !seeds.contains(&s) {
+                seeds.push(s);
+            }
+        }
+        if seeds.len() > MOST_SWEEP_SEEDS {
+            return Err(format!("at most {MOST_SWEEP_SEEDS} seeds in a sweep"));
+        }
+    }
+    Ok(SeedList(seeds))
+}
+
+/// The seeds of `--seeds`, in the order given (one value to clap, where a `Vec` would be many).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SeedList(Vec<u64>);
 
 /// How many of the slowest blocks `monorail bitstream` lists.
 const SLOWEST_BLOCKS: usize = 8;
@@ -128,6 +180,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .seed
             .or(board.seed)
             .unwrap_or(monorail_fpga::bitstream::DEFAULT_SEED),
+        seeds: args.seeds.clone().map(|s| s.0).unwrap_or_default(),
         time_limit: args
             .time_limit
             .map(|m| std::time::Duration::from_secs_f64(m * 60.0)),
@@ -180,6 +233,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 }
                 CliError::failed(format!("{}: {e}", board.name))
             })?;
+    print_sweep(&made);
     print_made(&made, &compiled.bundle.manifest.predicted_cycles);
     print_paths(&made, args.timing_goal.unwrap_or(made.constraint_hz / 1e6));
     if let Some(dir) = &args.output {
@@ -237,6 +291,34 @@ pub fn run(args: Args) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// A seed sweep's placements, each seed's estimate, and the seed placed and routed.
+fn print_sweep(made: &Bitstream) {
+    if made.sweep.is_empty() {
+        return;
+    }
+    println!("{:<6} {:>14}  log", "seed", "placed (est.)");
+    for p in &made.sweep {
+        println!(
+            "{:<6} {:>10.2} MHz  {}{}",
+            p.seed,
+            p.estimate_mhz,
+            p.log.display(),
+            if p.seed == made.seed {
+                "  (routed)"
+            } else {
+                ""
+            }
+        );
+    }
+    println!(
+        "seed {} placed and routed: its placement is estimated fastest of the {} (`--seed {}` \
+         builds it again without the sweep)",
+        made.seed,
+        made.sweep.len(),
+        made.seed
+    );
 }
 
 /// The weights swapped in, the resources used, Fmax against the target's clock and the tokens
@@ -393,6 +475,28 @@ fn copy_into(dir: &Path, files: &[&Path]) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seed_list_takes_seeds_and_ranges_in_order_once_each() {
+        let list = |t: &str| seed_list(t).map(|s| s.0);
+        assert_eq!(list("7"), Ok(vec![7]));
+        assert_eq!(list("1-4"), Ok(vec![1, 2, 3, 4]));
+        assert_eq!(list("9, 2-3,2,0"), Ok(vec![9, 2, 3, 0]));
+        assert_eq!(list("1-64").unwrap().len(), 64);
+        let refused = |t: &str, says: &str| {
+            let why = seed_list(t).unwrap_err();
+            assert!(why.contains(says), "{t}: {why}");
+        };
+        refused("", "`` is not a seed");
+        refused("1,,2", "`` is not a seed");
+        refused("x", "`x` is not a seed");
+        refused("-3", "`` is not a seed");
+        refused("5-2", "give it as 2-5");
+        refused(&format!("{}", i32::MAX as u64 + 1), "from 0 to 2147483647");
+        refused("1-65", "at most 64 seeds");
+        refused("0-2147483647", "at most 64 seeds");
+        refused("1-40,100-130", "at most 64 seeds");
+    }
 
     #[test]
     fn stale_outputs_are_the_other_boards_files_only() {

@@ -38,9 +38,9 @@ pub struct Args {
     /// is kept, and a later sweep reuses it.
     #[arg(long, value_name = "LIST", value_parser = seed_list, conflicts_with = "seed")]
     seeds: Option<SeedList>,
-    /// Stop synthesis, or a run of place and route (a floorplanned design is placed and routed
-    /// in several, each with this limit), when it runs longer than this many minutes (a
-    /// fraction is allowed); default: no limit.
+    /// Stop synthesis, a run of place and route (a floorplanned design is placed and routed in
+    /// several, each with this limit) or a sweep's placement, when it runs longer than this many
+    /// minutes (a fraction is allowed); default: no limit.
     #[arg(long, value_name = "MINUTES", value_parser = minutes)]
     time_limit: Option<f64>,
     /// Count, by block of the RTL, the endpoints that a clock of this many MHz would fail;

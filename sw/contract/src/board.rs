@@ -1020,10 +1020,10 @@ mod tests {
         let crab = Board::builtin("orangecrab-85f").unwrap();
         assert_eq!(
             (crab.target.name.as_str(), crab.target.clock_hz),
-            ("ecp5-85f-60mhz", 60_000_000)
+            ("ecp5-85f-66mhz", 66_000_000)
         );
         assert_eq!(crab.named_target, Target::builtin("ecp5-85f").unwrap());
-        assert_eq!(crab.seed, Some(2));
+        assert_eq!(crab.seed, Some(3));
         let at_50 = crab.clone().at_clock(50_000_000).unwrap();
         assert_eq!(at_50.target.name, "ecp5-85f-50mhz");
         let at_40 = crab.clone().at_clock(40_000_000).unwrap();

@@ -1116,26 +1116,31 @@ fn sweep_seeds(
 ) -> Result<(Vec<SeedPlacement>, Step), ToolError> {
     let (netlist_bytes, floorplan) = nextpnr_netlist(board, synthesis)?;
     // The run at the core's own clock, and its clock constraint file (ECP5).
-    let command = |seed: u64| -> Result<(ToolCommand, Option<String>), ToolError> {
+    let command = |seed: u64| -> Result<(ToolCommand, Option<(String, u64)>), ToolError> {
         let seeded = Options {
             seed,
             ..options.clone()
         };
         Ok(match commands(board, &seeded, floorplan.is_some())? {
-            Flow::Whole(command) => (command, Some("clock.lpf".to_string())),
+            Flow::Whole(command) => (command, Some(("clock.lpf".to_string(), 100))),
             Flow::Attempts(runs) => {
                 let index = runs.len();
                 let last = runs.into_iter().last().ok_or_else(|| ToolError::Output {
                     path: PathBuf::from("fpga/src/bitstream.rs"),
                     message: "a floorplanned design has no place-and-route runs".into(),
                 })?;
-                (last, Some(attempt_lpf(index)))
+                let percent = ROUTE_ATTEMPTS[index - 1].percent;
+                (last, Some((attempt_lpf(index), percent)))
             }
         })
     };
-    let (template, lpf_name) = command(DEFAULT_SEED)?;
-    let lpf_name = lpf_name.filter(|_| board.family == Family::Ecp5);
-    let lpf_text = clock_lpf(board, 100);
+    let (template, lpf) = command(DEFAULT_SEED)?;
+    let lpf_text = lpf
+        .as_ref()
+        .map_or(String::new(), |(_, p)| clock_lpf(board, *p));
+    let lpf_name = lpf
+        .map(|(name, _)| name)
+        .filter(|_| board.family == Family::Ecp5);
     let unseeded: Vec<String> = placement_only(&template.2)
         .iter()
         .scan(false, |after_seed, arg| {

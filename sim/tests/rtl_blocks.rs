@@ -409,6 +409,27 @@ fn nonlinear_functions() {
             std::slice::from_ref(&w),
         );
     }
+    // The sigmoid's input at the clamp's edges: rounded to +-511 (fits), +-512 (clamped), and
+    // to 0 from -1/2, where the rounding's carry runs through every bit (right by one, e = -7);
+    // and shifted left onto them (e = -5).
+    let edges = [
+        -1i64, 1022, 1023, -1023, -1024, -1025, 1021, -2, 0, 1, 2, -3, 1024, 510, 511, -510, -511,
+    ];
+    let set: String = edges
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("li dst=r3 imm={v}\nli dst=r4 imm={i}\nsetv dst=v65 idx=r4 src=r3\n"))
+        .collect();
+    for e in [-7i64, -5] {
+        check(
+            &format!(
+                "{set}li dst=r3 imm={e}\nsilu dst=v{} src=v65 n={} e=r3\nend token=r0",
+                WIDE + 1,
+                edges.len()
+            ),
+            std::slice::from_ref(&w),
+        );
+    }
     // Scores at and below their maximum, with shifts that reach and pass the table's end, and
     // the immediate scale at its ends.
     let shifts = [12i64, 16, 20, 26, -3, -20, 1_000_000].map(|s| (s, 23170));

@@ -54,8 +54,8 @@ endfunction
 // The bit length (verilog::bit_length).
 @BIT_LENGTH32@
 
-// Each lane's tables (sigmoid by |q|, then exp2) are a block RAM of its own with two read ports:
-// silu's sigmoid at OP, expneg's exp2 at E2.
+// The tables (sigmoid by |q|, then exp2) are a block RAM for each pair of lanes, a read port for
+// each lane, addressed at E2 by silu and expneg alike.
 localparam [9:0] EXP2_OFFSET = 10'd@EXP2_OFFSET@;
 
 // ---- decode of the issued instruction ---------------------------------------------------------
@@ -522,9 +522,9 @@ endfunction
 reg [@V@*32-1:0] op_diff_w, op_boff_w;
 // E1's decode, registered at OP, and E2's, registered at E1 (the same for every lane): whether
 // the shifter takes the first product (expneg's, and the products that pass it unchanged to the
-// result: mul, muls, sumsq, rope's x c).
-reg e1_product;
-reg e2_negating, e2_silu;
+// result: mul, muls, sumsq, rope's x c), and whether its result is negated (expneg's).
+reg e1_product, e1_negating;
+reg e2_silu;
 // Saturation of the normalisations (at E3): whether to, the largest mantissa, its negation and
 // the bit above it, registered at E2. A width field is five bits, so each fits 32 (the largest,
 // 2^31 - 1, and the negation, 1 - 2^31, even where `bits` - 1 wraps): widened at E3.
@@ -534,7 +534,7 @@ reg signed [31:0] e3_sat_min;
 always @(posedge clock) begin
     e1_product <= (p_op[2] == OP_EXPNEG) || (p_op[2] == OP_MUL) || (p_op[2] == OP_MULS)
                || (p_op[2] == OP_SUMSQ) || (p_op[2] == OP_ROPE);
-    e2_negating <= (p_op[3] == OP_EXPNEG);
+    e1_negating <= (p_op[2] == OP_EXPNEG);
     e2_silu <= (p_op[3] == OP_SILU);
     e3_saturating <= (p_op[4] == OP_NORM) || (p_op[4] == OP_NORMG);
     e3_sat_max <= (32'd1 << (p_bits[4] - 5'd1)) - 32'd1;
@@ -652,28 +652,37 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     wire [49:0] shifter_out = $signed(shifter_in) >>> shift_amount[5:0];
     wire [47:0] shifted = shift_right ? shifter_out[48:1] : reverse48(shifter_out[48:1]);
     wire unused_shifter = &{1'b0, shifter_out[49], shift_amount[7:6]};
+    // The rounding's operands, t + the bit shifted out right and t left; expneg's negation of
+    // it, -(t + bit) = ~t + !bit right and ~t + 1 left, is taken here, where it is one more
+    // input of the shifter's last LUT: at E2 it was a broadcast flip-flop in front of the
+    // rounding's adder and the table's address.
     reg signed [47:0] e2_t;
-    reg e2_right, e2_round_bit;
+    reg e2_carry;
     reg signed [35:0] e2_x;
     always @(posedge clock) if (p_valid[3]) begin
-        e2_t <= shifted;
-        e2_right <= shift_right;
-        e2_round_bit <= shifter_out[0];
+        e2_t <= e1_negating ? ~shifted : shifted;
+        e2_carry <= shift_right ? (shifter_out[0] ^ e1_negating) : e1_negating;
         e2_x <= e1_x;
     end
 
-    // E2: the rounding, one adder: t + the bit shifted out right, t left; expneg's negation of
-    // it, -(t + bit) = ~t + !bit right and ~t + 1 left. Then the table's address (saturation
-    // waits for E3).
-    wire negating = e2_negating;
-    wire [47:0] round_in = negating ? ~e2_t : e2_t;
-    wire round_carry = e2_right ? (e2_round_bit ^ negating) : negating;
-    wire signed [47:0] rounded = round_in + {47'd0, round_carry};
+    // E2: the rounding, one adder, rounded = t + carry; then the table's address (saturation
+    // waits for E3). The address does not wait for the adder's 48 bits: it takes nine-bit sums
+    // of t's low bits, rounded's own (t + carry) and its negation's (-(t + carry) = ~t + !carry),
+    // and whether t's bits from 9 up are all zeros or all ones. Rounded's are all zeros where t's
+    // are and nothing carries into bit 9, or where t's are all ones and one does; rounded is then
+    // in [0, 511]. It is in [-511, -1] where t's are all ones and its low bits are not 0 (nothing
+    // carried: a carry into bit 9 leaves them 0).
+    wire signed [47:0] rounded = e2_t + {47'd0, e2_carry};
+    wire [9:0] low_sum = {1'b0, e2_t[8:0]} + {9'd0, e2_carry};
+    wire [8:0] low_negated = ~e2_t[8:0] + {8'd0, !e2_carry};
+    wire t_high_zeros = (e2_t[47:9] == 39'd0);
+    wire t_high_ones = (e2_t[47:9] == {39{1'b1}});
+    wire fits_positive = low_sum[9] ? t_high_ones : t_high_zeros;
+    wire fits_negative = t_high_ones && (low_sum[8:0] != 9'd0);
     // silu: the sigmoid's input clamped to +-@SIGMOID_MAX@; expneg: 0 from 2^@EXP2_LIMIT_BITS@ on.
-    wire q_fits = (rounded[47:9] == {39{rounded[47]}}) && (rounded[9:0] != 10'h200);
-    wire [8:0] q_abs = !q_fits ? 9'd@SIGMOID_MAX@ : rounded[47] ? 9'd0 - rounded[8:0] : rounded[8:0];
+    wire [8:0] q_abs = fits_negative ? low_negated : fits_positive ? low_sum[8:0] : 9'd@SIGMOID_MAX@;
     wire exp2_zero = rounded[47] || (rounded[46:@EXP2_LIMIT_BITS@] != {(47-@EXP2_LIMIT_BITS@){1'b0}});
-    wire [9:0] table_address = e2_silu ? {1'b0, q_abs} : (EXP2_OFFSET | {2'b0, rounded[7:0]});
+    wire [9:0] table_address = e2_silu ? {1'b0, q_abs} : (EXP2_OFFSET | {2'b0, low_sum[7:0]});
     reg signed [47:0] e3_rounded;
     reg e3_negative, e3_zero;
     reg [3:0] e3_exp2_shift;

@@ -1179,92 +1179,27 @@ fn sweep_seeds(
             std::fs::rename(&partial, &path).map_err(io(&path))?;
         }
     }
-    let estimate_of = |seed: u64| -> Option<f64> {
-        let text = std::fs::read_to_string(dir.join(sweep_log(seed))).ok()?;
-        crate::status::placement_estimate_mhz(&text)
-    };
+    let estimate_of = |seed: u64| placed_estimate_mhz(&dir, seed);
     let to_place: Vec<u64> = options
         .seeds
         .iter()
         .copied()
         .filter(|&seed| estimate_of(seed).is_none())
         .collect();
-    let commands: Vec<(u64, ToolCommand)> = to_place
+    // Each placement's tool is found before any starts: a missing one stops the sweep at once.
+    let runs: Vec<PlacementRun> = to_place
         .iter()
         .map(|&seed| {
-            let ((name, tool, args), _) = command(seed)?;
-            Ok((seed, (name, tool, placement_only(&args))))
+            let ((_, tool, args), _) = command(seed)?;
+            Ok(PlacementRun {
+                seed,
+                tool: find(tool)?,
+                args: placement_only(&args),
+            })
         })
         .collect::<Result<_, ToolError>>()?;
     let t = Instant::now();
-    let jobs = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(commands.len())
-        .max(1);
-    // Each placement's status and its end reach this thread, which alone reports them.
-    enum Event {
-        Status(String),
-        Done(Result<(), ToolError>),
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut failed: Vec<(u64, ToolError)> = Vec::new();
-    std::thread::scope(|scope| {
-        let (sender, events) = std::sync::mpsc::channel::<(u64, Event)>();
-        for _ in 0..jobs {
-            let sender = sender.clone();
-            let (commands, next, dir) = (&commands, &next, &dir);
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((seed, (_, tool, args))) = commands.get(i) else {
-                    break;
-                };
-                let seed = *seed;
-                let partial = dir.join(format!(
-                    "{}.{}.partial",
-                    sweep_log(seed),
-                    std::process::id()
-                ));
-                let mut status = NextpnrStatus::default();
-                let result = find(tool).and_then(|tool| {
-                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                    run_watching(
-                        SWEEP_STEP,
-                        &tool,
-                        &args,
-                        dir,
-                        &partial,
-                        &partial,
-                        options.time_limit,
-                        &mut |line| {
-                            if let Some(status) = status.line(line) {
-                                let _ = sender.send((seed, Event::Status(status)));
-                            }
-                            ControlFlow::Continue(())
-                        },
-                    )
-                    .and_then(|_| {
-                        let log = dir.join(sweep_log(seed));
-                        std::fs::rename(&partial, &log).map_err(io(&log))
-                    })
-                });
-                let _ = sender.send((seed, Event::Done(result)));
-            });
-        }
-        drop(sender);
-        for (seed, event) in events {
-            match event {
-                Event::Status(status) => progress(Progress::Status {
-                    step: SWEEP_STEP,
-                    status: format!("seed {seed}: {status}"),
-                }),
-                Event::Done(Err(e)) => failed.push((seed, e)),
-                Event::Done(Ok(())) => progress(Progress::Note(match estimate_of(seed) {
-                    Some(mhz) => format!("seed {seed} placed: Fmax {mhz:.2} MHz estimated"),
-                    None => format!("seed {seed} placed, with no Fmax estimate in its log"),
-                })),
-            }
-        }
-    });
+    let mut failed = place_seeds(&runs, &dir, options.time_limit, progress);
     // The first seed given of those that failed.
     if let Some(i) =
         (0..failed.len()).min_by_key(|&i| options.seeds.iter().position(|&s| s == failed[i].0))
@@ -1303,6 +1238,128 @@ fn sweep_seeds(
         log: listing_path,
     };
     Ok((placements, step))
+}
+
+/// The Fmax estimate of a sweep's finished placement with `seed` in `dir` (none before it has
+/// finished).
+fn placed_estimate_mhz(dir: &Path, seed: u64) -> Option<f64> {
+    let text = std::fs::read_to_string(dir.join(sweep_log(seed))).ok()?;
+    crate::status::placement_estimate_mhz(&text)
+}
+
+/// One placement of a sweep: the seed, nextpnr, and its arguments.
+struct PlacementRun {
+    seed: u64,
+    tool: PathBuf,
+    args: Vec<String>,
+}
+
+/// Run a sweep's placements in `dir`, as many at once as the machine has cores, each logging
+/// into [`sweep_log`] (under a temporary name until it has finished), and answer those that
+/// failed. Once one fails, no other starts, and those running are stopped at their next line of
+/// log (nextpnr's placer writes one every iteration, seconds apart) and their logs removed: the
+/// sweep will fail, so they would only keep the user waiting.
+fn place_seeds(
+    placements: &[PlacementRun],
+    dir: &Path,
+    time_limit: Option<std::time::Duration>,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Vec<(u64, ToolError)> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let jobs = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(placements.len())
+        .max(1);
+    // Each placement's status and its end reach this thread, which alone reports them.
+    enum Event {
+        Status(String),
+        Placed,
+        Stopped,
+        Failed(ToolError),
+    }
+    let next = AtomicUsize::new(0);
+    let stopping = AtomicBool::new(false);
+    let mut failed: Vec<(u64, ToolError)> = Vec::new();
+    std::thread::scope(|scope| {
+        let (sender, events) = std::sync::mpsc::channel::<(u64, Event)>();
+        for _ in 0..jobs {
+            let sender = sender.clone();
+            let (next, stopping) = (&next, &stopping);
+            scope.spawn(move || loop {
+                if stopping.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Some(PlacementRun { seed, tool, args }) =
+                    placements.get(next.fetch_add(1, Ordering::Relaxed))
+                else {
+                    break;
+                };
+                let seed = *seed;
+                let partial = dir.join(format!(
+                    "{}.{}.partial",
+                    sweep_log(seed),
+                    std::process::id()
+                ));
+                let mut status = NextpnrStatus::default();
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let ran = run_watching(
+                    SWEEP_STEP,
+                    tool,
+                    &args,
+                    dir,
+                    &partial,
+                    &partial,
+                    time_limit,
+                    &mut |line| {
+                        if stopping.load(Ordering::Relaxed) {
+                            return ControlFlow::Break(());
+                        }
+                        if let Some(status) = status.line(line) {
+                            let _ = sender.send((seed, Event::Status(status)));
+                        }
+                        ControlFlow::Continue(())
+                    },
+                );
+                let event = match ran {
+                    Ok(ControlFlow::Continue(())) => {
+                        let log = dir.join(sweep_log(seed));
+                        match std::fs::rename(&partial, &log).map_err(io(&log)) {
+                            Ok(()) => Event::Placed,
+                            Err(e) => Event::Failed(e),
+                        }
+                    }
+                    Ok(ControlFlow::Break(())) => {
+                        let _ = std::fs::remove_file(&partial);
+                        Event::Stopped
+                    }
+                    Err(e) => Event::Failed(e),
+                };
+                if matches!(event, Event::Failed(_)) {
+                    // (here, before this thread takes the next placement)
+                    stopping.store(true, Ordering::Relaxed);
+                }
+                let _ = sender.send((seed, event));
+            });
+        }
+        drop(sender);
+        for (seed, event) in events {
+            match event {
+                Event::Status(status) => progress(Progress::Status {
+                    step: SWEEP_STEP,
+                    status: format!("seed {seed}: {status}"),
+                }),
+                Event::Failed(e) => failed.push((seed, e)),
+                Event::Stopped => progress(Progress::Note(format!(
+                    "seed {seed} stopped: another placement failed"
+                ))),
+                Event::Placed => progress(Progress::Note(match placed_estimate_mhz(dir, seed) {
+                    Some(mhz) => format!("seed {seed} placed: Fmax {mhz:.2} MHz estimated"),
+                    None => format!("seed {seed} placed, with no Fmax estimate in its log"),
+                })),
+            }
+        }
+    });
+    failed
 }
 
 /// Run one nextpnr command in `dir` (the staging folder of `published`), its log into `log`,
@@ -2324,6 +2381,92 @@ mod tests {
         assert_eq!(
             best_seed(&[placed(4, 49.2), placed(3, 52.38), placed(5, 52.38)]),
             Some(3)
+        );
+    }
+
+    /// A sweep's placements with a stand-in for nextpnr: one that finishes leaves its log and
+    /// estimate; once one fails, those running are stopped and no other starts, so that the
+    /// sweep fails in seconds, not after every placement.
+    #[test]
+    fn a_failed_placement_stops_the_sweep() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let tool = dir.path().join("nextpnr");
+        // Seed 1 fails at once, seed 5 finishes with an estimate, the others would place for a
+        // minute, a line of log every tenth of a second.
+        write_script(
+            &tool,
+            "#!/bin/sh
+case \"$*\" in
+\
+             *'--seed 1 '*) echo 'ERROR: no cheese for seed 1'; exit 3 ;;
+\
+             *'--seed 5 '*) echo \"Info: Max frequency for clock '$clk': 42.50 MHz (PASS)\"; \
+             exit 0 ;;
+esac
+\
+             i=0
+while [ $i -lt 600 ]; do echo \"Info: at iteration #$i\"; i=$((i+1)); \
+             sleep 0.1; done
+",
+        )
+        .unwrap();
+        let run = |seed: u64| PlacementRun {
+            seed,
+            tool: tool.clone(),
+            args: ["--seed", &seed.to_string(), "--no-route"]
+                .map(String::from)
+                .to_vec(),
+        };
+        // The placements' failures and the notes of their ends.
+        let sweep = |runs: &[PlacementRun]| {
+            let mut notes = Vec::new();
+            let failed = place_seeds(runs, dir.path(), None, &mut |p| {
+                if let Progress::Note(text) = p {
+                    notes.push(text);
+                }
+            });
+            (failed, notes)
+        };
+        let (failed, notes) = sweep(&[run(5)]);
+        assert!(failed.is_empty());
+        assert_eq!(placed_estimate_mhz(dir.path(), 5), Some(42.5));
+        assert!(notes.contains(&"seed 5 placed: Fmax 42.50 MHz estimated".to_string()));
+
+        let started = Instant::now();
+        let runs: Vec<PlacementRun> = [1, 2, 3, 4, 6, 7].map(run).into_iter().collect();
+        let (failed, notes) = sweep(&runs);
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the sweep waited: {notes:?}"
+        );
+        assert_eq!(failed.len(), 1, "{notes:?}");
+        let (seed, error) = &failed[0];
+        assert_eq!(*seed, 1);
+        let error = error.to_string();
+        assert!(
+            error.contains("seed sweep") && error.contains("no cheese for seed 1"),
+            "{error}"
+        );
+        // Those running beside seed 1 (seed 2 on two cores) are stopped; none starts after.
+        let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let stopped = notes.iter().filter(|n| n.contains(" stopped: ")).count();
+        assert!(stopped < jobs, "{notes:?}");
+        if jobs > 1 {
+            assert!(notes.contains(&"seed 2 stopped: another placement failed".to_string()));
+        }
+        // The failed placement's log is kept (its error names it); the stopped ones' are gone,
+        // and the placements never started left none.
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("place-seed-"))
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left.contains(&sweep_log(5)), "{left:?}");
+        assert!(
+            left.iter()
+                .any(|name| name.starts_with(&sweep_log(1)) && name.ends_with(".partial")),
+            "{left:?}"
         );
     }
 

@@ -294,7 +294,8 @@ pub struct Cleaned {
 
 /// Remove the entries of the build root's [`CACHE_FOLDERS`] made more than `older_than` ago (all
 /// of them when `None`), as `cargo clean` does for Rust's: every entry is rebuilt when needed.
-/// The `.<pid>.partial` folder of a build whose process still runs is always kept. With
+/// The `.<pid>.partial` folder of a build whose process still runs is always kept, as is a folder
+/// in which such a process writes a `.<pid>.partial` file (a seed sweep placing). With
 /// `dry_run`, nothing is removed and the answer says what would be.
 pub fn clean(
     root: &Path,
@@ -317,9 +318,7 @@ pub fn clean(
                 .ok()
                 .and_then(|t| now.duration_since(t).ok())
                 .unwrap_or_default();
-            if older_than.is_some_and(|limit| age < limit)
-                || staging_owner_runs(&path) == Some(true)
-            {
+            if older_than.is_some_and(|limit| age < limit) || in_use(&path) {
                 cleaned.kept += 1;
                 continue;
             }
@@ -338,8 +337,19 @@ pub fn clean(
     Ok(cleaned)
 }
 
-/// For a [`staging`] folder (`<name>.<pid>.partial`), whether the process that writes it still
-/// runs; `None` for any other path.
+/// Whether a running process writes `path` (a [`staging`] folder) or a `.<pid>.partial` file in
+/// it (a seed sweep's folder, shared by the sweeps of one design, while one places).
+fn in_use(path: &Path) -> bool {
+    staging_owner_runs(path) == Some(true)
+        || std::fs::read_dir(path).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|entry| staging_owner_runs(&entry.path()) == Some(true))
+        })
+}
+
+/// For a [`staging`] folder or file (`<name>.<pid>.partial`), whether the process that writes it
+/// still runs; `None` for any other path.
 fn staging_owner_runs(path: &Path) -> Option<bool> {
     let name = path.file_name()?.to_string_lossy();
     let (_, pid) = name.strip_suffix(".partial")?.rsplit_once('.')?;
@@ -590,13 +600,17 @@ mod tests {
             std::process::id()
         ));
         let mine = root.join("bundle");
-        for d in [&old, &young, &running, &mine] {
+        // A sweep's folder, older than the limit, while a placement writes its log there.
+        let placing = root.join("sweep/ulx3s-85f-0123456789abcdef");
+        for d in [&old, &young, &running, &mine, &placing] {
             std::fs::create_dir_all(d).unwrap();
             std::fs::write(d.join("f"), [0u8; 1000]).unwrap();
         }
         let two_days = Duration::from_secs(2 * 24 * 3600);
         let then = std::time::SystemTime::now() - two_days;
-        for d in [&old, &running] {
+        let log = placing.join(format!("place-seed-7.log.{}.partial", std::process::id()));
+        std::fs::write(&log, "Info: placing").unwrap();
+        for d in [&old, &running, &placing] {
             std::fs::File::open(d).unwrap().set_modified(then).unwrap();
         }
         let day = Some(Duration::from_secs(24 * 3600));
@@ -606,10 +620,15 @@ mod tests {
         let done = clean(root, day, false).unwrap();
         assert_eq!(done, dry);
         assert!(!old.exists() && young.exists() && running.exists() && mine.exists());
-        assert_eq!(done.kept, 2);
+        assert!(placing.exists());
+        assert_eq!(done.kept, 3);
         let all = clean(root, None, false).unwrap();
         assert_eq!(all.removed, vec![young.clone()]);
-        assert!(running.exists() && mine.exists());
+        assert!(running.exists() && mine.exists() && placing.exists());
+        // Once the placement has ended (its log published), the folder goes.
+        std::fs::rename(&log, placing.join("place-seed-7.log")).unwrap();
+        let after = clean(root, None, false).unwrap();
+        assert_eq!(after.removed, vec![placing.clone()]);
     }
 
     /// A folder left by a build whose process has ended goes when the step runs again; one of a

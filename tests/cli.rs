@@ -1910,8 +1910,9 @@ struct ClockReport {
 
 /// [`ClockReport`] from `stdout`, for a goal of `goal_mhz`, checked for consistency: the
 /// critical path is the period of the reported Fmax and ends at the latest endpoint, the
-/// slowest blocks come latest first, and each is late exactly when its latest arrival passes
-/// the goal's period.
+/// slowest blocks come latest first, each is late exactly when its latest arrival passes the
+/// goal's period, and the late endpoints are those of the blocks listed and of the line that
+/// sums the others.
 fn clock_report(stdout: &str, goal_mhz: f64) -> ClockReport {
     let after = |prefix: &str| {
         stdout
@@ -1966,6 +1967,15 @@ fn clock_report(stdout: &str, goal_mhz: f64) -> ClockReport {
     for (latest, late, block) in &rows {
         assert_eq!(*late > 0, *latest > period_ns, "{block}: {stdout}");
     }
+    // Every block with a late endpoint is listed, or counted on the line after the list.
+    let unlisted_late = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("and ")?.split_once(" more blocks with "))
+        .map_or(0, |(_, rest)| {
+            number(rest.strip_suffix(" endpoints late").unwrap()) as usize
+        });
+    let listed_late: usize = rows.iter().map(|r| r.1).sum();
+    assert_eq!(listed_late + unlisted_late, late, "{stdout}");
     ClockReport {
         critical_ns,
         late,

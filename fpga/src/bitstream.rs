@@ -433,7 +433,8 @@ struct RouteAttempt {
 /// Rip-up stops only once every connection meets its constraint, which a placement may never
 /// allow (seed 4's did not at 60 MHz or 55, and did at 50: 51.20 MHz instead of 48.92): hence
 /// the bound, the lower constraints next, and last the run without rip-up at the core's clock,
-/// which always finishes. The third is for a core already near what its placements allow: the
+/// which finishes once router2 converges (where it does not, [`Divergence`] stops it and the
+/// build fails). The third is for a core already near what its placements allow: the
 /// 85F's core at 50 MHz on seed 7's placement (estimated at 50.13 MHz) routed at 54.95 MHz
 /// constrained 1.1 times faster (55 MHz), where 1.25 times (62.5 MHz) is far above what its
 /// placements were estimated at (34.92 to 50.60 MHz for seeds 1 to 3 and 6 to 9).
@@ -502,6 +503,79 @@ impl RipupWatch {
         let past = it.iteration >= bound.iterations || self.failing_total > bound.failing_total;
         (goes_on && past).then_some(it)
     }
+}
+
+/// Where the last of [`ROUTE_ATTEMPTS`], which has no [`RipupBound`] (without rip-up it goes on
+/// only while wires are overused, and so finishes once router2 converges), is stopped as not
+/// converging, with more than `floor` wires overused: once they climb back above `factor` times
+/// the fewest of the run so far, or once `stall_iterations` have passed since that fewest.
+/// router2 raises an overused wire's cost every iteration, so that the count falls as it
+/// converges; a climb means it is routing away from a legal design, a plateau that it is stuck.
+/// Each was seen on the 85F, and went on until stopped by hand: the OrangeCrab's seed 3 on
+/// 1f29560's netlist at 66 MHz came down to 75 wires at iteration 239, then climbed to 2,060 at
+/// 284 and 3,349 at 288, each iteration slower (about 2 minutes by then; 42 minutes in all);
+/// its seed 1 at 40 MHz, 594 wires at iteration 30 and 2,848 at 54 (25 minutes); the ULX3S's
+/// seed 1 at 40 MHz, 187 at iteration 54 and 1,014 at 90 (33 minutes); router2 on the analytic
+/// placer's placement, 8,993 at iteration 15 and 10,395 at 19, and on the 8-vector-lane core
+/// about 43,000 from one iteration to the next (README, Boards and bitstreams).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Divergence {
+    /// How many times the run's fewest overused wires.
+    factor: u64,
+    /// Iterations without fewer wires overused than the fewest so far.
+    stall_iterations: u64,
+    /// Overused wires at or below which a run is never stopped (a few hundred come and go as
+    /// router2 settles the last congested spots).
+    floor: u64,
+}
+
+/// The bound of the last run of a floorplanned design.
+const DIVERGENCE: Divergence = Divergence {
+    factor: 4,
+    stall_iterations: 50,
+    floor: 500,
+};
+
+/// A run followed line by line against [`Divergence`].
+#[derive(Debug, Default)]
+struct DivergenceWatch {
+    /// The router2 iteration with the fewest wires overused so far (the first of those that
+    /// tie).
+    fewest: Option<Router2Iteration>,
+}
+
+impl DivergenceWatch {
+    /// The iteration with the fewest wires overused so far and the one that `line` reports, if
+    /// `line` is a router2 iteration past `bound`.
+    fn past(
+        &mut self,
+        line: &str,
+        bound: Divergence,
+    ) -> Option<(Router2Iteration, Router2Iteration)> {
+        let it = Router2Iteration::parse(line)?;
+        let fewest = match self.fewest {
+            Some(f) if f.overused <= it.overused => f,
+            _ => {
+                self.fewest = Some(it);
+                it
+            }
+        };
+        let past = it.overused > bound.floor
+            && (it.overused > fewest.overused.saturating_mul(bound.factor)
+                || it.iteration >= fewest.iteration + bound.stall_iterations);
+        past.then_some((fewest, it))
+    }
+}
+
+/// What a run of place and route is followed against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RunBound {
+    /// Nothing: nextpnr finishes or fails (a design placed and routed in one run).
+    Unbounded,
+    /// A run with rip-up: stopped past [`RipupBound`], and the next run starts.
+    Ripup(RipupBound),
+    /// The last run of a floorplanned design: stopped past [`Divergence`], and the build fails.
+    Converging(Divergence),
 }
 
 /// The constraints file of a floorplanned design's run `index` (from 1).
@@ -999,7 +1073,15 @@ fn place_and_route(
                 &script(board, synthesis, &[(command, log.clone())], false, ""),
             )
             .map_err(io(&script_path))?;
-            run_nextpnr(command, (&partial, &dir), &log, None, options, progress)?.0
+            run_nextpnr(
+                (command.0, &find(command.1)?, &command.2),
+                (&partial, &dir),
+                &log,
+                RunBound::Unbounded,
+                options,
+                progress,
+            )?
+            .0
         }
         Flow::Attempts(runs) => {
             let mut stopped = String::new();
@@ -1010,10 +1092,20 @@ fn place_and_route(
                     &attempt_lpf(index),
                     clock_lpf(board, attempt.percent).as_bytes(),
                 )?;
-                let bound = attempt.ripup.then_some(RIPUP_BOUND);
+                let bound = if attempt.ripup {
+                    RunBound::Ripup(RIPUP_BOUND)
+                } else {
+                    RunBound::Converging(DIVERGENCE)
+                };
                 let log = attempt_log(index);
-                let (step, last) =
-                    run_nextpnr(run, (&partial, &dir), &log, bound, options, progress)?;
+                let (step, last) = run_nextpnr(
+                    (run.0, &find(run.1)?, &run.2),
+                    (&partial, &dir),
+                    &log,
+                    bound,
+                    options,
+                    progress,
+                )?;
                 let Some((last, failing_total)) = last else {
                     finished = Some((run, log, step));
                     break;
@@ -1032,7 +1124,7 @@ fn place_and_route(
                 progress(Progress::Note(note.clone()));
                 stopped += &format!("# {note}\n");
             }
-            // The last run has no bound (a test holds it): it finishes or fails.
+            // The last run has no rip-up bound (a test holds it): it finishes or fails.
             let (run, log, mut step) = finished.ok_or_else(|| ToolError::Output {
                 path: partial.join(attempt_log(ROUTE_ATTEMPTS.len())),
                 message: "every place-and-route run was stopped".into(),
@@ -1366,14 +1458,14 @@ fn place_seeds(
 }
 
 /// Run one nextpnr command in `dir` (the staging folder of `published`), its log into `log`,
-/// reporting its status; with `bound`, stop it once router2 is past it without finishing, and
-/// answer the iteration it was stopped at and the failing connections summed to it (`None`: it
-/// finished).
+/// reporting its status. With a rip-up `bound`, stop it once router2 is past it without
+/// finishing, and answer the iteration it was stopped at and the failing connections summed to
+/// it (`None`: it finished); past a [`Divergence`], stop it and fail.
 fn run_nextpnr(
-    (name, tool, args): &ToolCommand,
+    (name, tool, args): (&'static str, &Path, &[String]),
     (dir, published): (&Path, &Path),
     log: &str,
-    bound: Option<RipupBound>,
+    bound: RunBound,
     options: &Options,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(Step, Option<(Router2Iteration, u64)>), ToolError> {
@@ -1383,9 +1475,11 @@ fn run_nextpnr(
     let mut status = NextpnrStatus::default();
     let mut last = None;
     let mut watch = RipupWatch::default();
+    let mut diverging = DivergenceWatch::default();
+    let mut diverged = None;
     let flow = run_watching(
         name,
-        &find(tool)?,
+        tool,
         &arg_refs,
         dir,
         &log_path,
@@ -1395,15 +1489,35 @@ fn run_nextpnr(
             if let Some(status) = status.line(line) {
                 progress(Progress::Status { step: name, status });
             }
-            match bound.and_then(|bound| watch.past(line, bound)) {
-                Some(it) => {
-                    last = Some((it, watch.failing_total));
-                    ControlFlow::Break(())
+            match bound {
+                RunBound::Unbounded => {}
+                RunBound::Ripup(bound) => {
+                    if let Some(it) = watch.past(line, bound) {
+                        last = Some((it, watch.failing_total));
+                        return ControlFlow::Break(());
+                    }
                 }
-                None => ControlFlow::Continue(()),
+                RunBound::Converging(bound) => {
+                    if let Some(pair) = diverging.past(line, bound) {
+                        diverged = Some(pair);
+                        return ControlFlow::Break(());
+                    }
+                }
             }
+            ControlFlow::Continue(())
         },
     )?;
+    if let (true, Some((fewest, it))) = (flow.is_break(), diverged) {
+        return Err(ToolError::Diverged {
+            step: name.to_string(),
+            seed: options.seed,
+            fewest: fewest.overused,
+            fewest_iteration: fewest.iteration,
+            overused: it.overused,
+            iteration: it.iteration,
+            log: log_path,
+        });
+    }
     let step = Step {
         name,
         seconds: t.elapsed().as_secs_f64(),
@@ -2475,7 +2589,7 @@ while [ $i -lt 600 ]; do echo \"Info: at iteration #$i\"; i=$((i+1)); \
 
     /// A floorplanned design: runs of the electrostatic placer and router2, each against its
     /// own clock constraint, ripping up for timing against faster clocks first, bounded, and
-    /// last without rip-up at the core's clock, unbounded, so that one always finishes.
+    /// last without rip-up at the core's clock, bounded only where router2 does not converge.
     #[test]
     fn a_floorplanned_design_is_routed_for_timing_until_a_run_finishes() {
         let b = Board::builtin("ulx3s-85f").unwrap();
@@ -2504,7 +2618,7 @@ while [ $i -lt 600 ]; do echo \"Info: at iteration #$i\"; i=$((i+1)); \
             assert_eq!(has(run, "--tmg-ripup"), attempt.ripup, "{run:?}");
         }
         // Faster constraints first; the last run, at the core's clock and without rip-up, has
-        // no bound.
+        // no rip-up bound.
         assert!(ROUTE_ATTEMPTS
             .windows(2)
             .all(|w| w[0].percent > w[1].percent));
@@ -2572,6 +2686,97 @@ while [ $i -lt 600 ]; do echo \"Info: at iteration #$i\"; i=$((i+1)); \
         let placer = "Info: iter=150 steplen=0.572058 a=77.082741 penalty=[0.00, 0.00, 0.00, 0.00]";
         assert_eq!(watch.past(placer, bound), None);
         assert_eq!(watch.failing_total, 0);
+    }
+
+    /// The last run of a floorplanned design: router2 converging goes on, rebounds and all;
+    /// once its overused wires climb far above the run's fewest (as the OrangeCrab 85F's seed 3
+    /// did on 1f29560's netlist), it is stopped, and the build fails naming the seed and what to
+    /// try, in seconds.
+    #[test]
+    fn a_diverging_last_run_is_stopped_and_fails_naming_the_seed() {
+        let line = |iteration: u64, overused: u64| {
+            format!(
+                "Info:     iter={iteration} wires=798116 overused={overused} \
+                 overuse={overused} archfail=NA"
+            )
+        };
+        let mut watch = DivergenceWatch::default();
+        for (iteration, overused) in [
+            (1, 61_000),
+            (2, 30_000),
+            (50, 400),
+            (51, 300),
+            (52, 1_200), // 4 times the fewest, not above
+            (53, 60),
+            (54, 480),  // above 4 times, not above the floor
+            (102, 450), // 50 iterations without fewer, not above the floor
+            (103, 0),
+        ] {
+            assert_eq!(watch.past(&line(iteration, overused), DIVERGENCE), None);
+        }
+        let placer = "Info: iter=150 steplen=0.572058 a=77.082741 penalty=[0.00, 0.00, 0.00, 0.00]";
+        let mut watch = DivergenceWatch::default();
+        assert_eq!(watch.past(placer, DIVERGENCE), None);
+        assert_eq!(watch.fewest, None);
+        for (iteration, overused) in [(238, 90), (239, 75), (240, 75), (260, 300)] {
+            assert_eq!(watch.past(&line(iteration, overused), DIVERGENCE), None);
+        }
+        let (fewest, it) = watch.past(&line(261, 501), DIVERGENCE).unwrap();
+        assert_eq!((fewest.iteration, fewest.overused), (239, 75));
+        assert_eq!((it.iteration, it.overused), (261, 501));
+        // A plateau: 50 iterations after the fewest, the first of a tie.
+        let mut watch = DivergenceWatch::default();
+        for (iteration, overused) in [(10, 9_000), (11, 8_993), (12, 9_200), (60, 8_993)] {
+            assert_eq!(watch.past(&line(iteration, overused), DIVERGENCE), None);
+        }
+        let (fewest, it) = watch.past(&line(61, 10_395), DIVERGENCE).unwrap();
+        assert_eq!((fewest.iteration, it.iteration), (11, 61));
+
+        // A stand-in for nextpnr that comes down to 75 wires and climbs, then would go on
+        // for a minute.
+        let dir = tempfile::TempDir::new().unwrap();
+        let tool = dir.path().join("nextpnr");
+        write_script(
+            &tool,
+            "#!/bin/sh
+for o in 9000 800 120 400 700 900; do echo \"Info:     iter=$o wires=9 overused=$o \
+             overuse=$o archfail=NA\"; done
+i=0
+while [ $i -lt 600 ]; do echo \"Info: still at it\"; i=$((i+1)); sleep 0.1; done
+",
+        )
+        .unwrap();
+        let options = Options {
+            seed: 3,
+            ..Options::default()
+        };
+        let started = Instant::now();
+        let error = run_nextpnr(
+            ("place and route", &tool, &[]),
+            (dir.path(), dir.path()),
+            &attempt_log(ROUTE_ATTEMPTS.len()),
+            RunBound::Converging(DIVERGENCE),
+            &options,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(started.elapsed().as_secs() < 30, "{error}");
+        let log = dir.path().join(attempt_log(ROUTE_ATTEMPTS.len()));
+        assert!(
+            matches!(
+                &error,
+                ToolError::Diverged { seed: 3, fewest: 120, fewest_iteration: 120, overused: 700,
+                    iteration: 700, log: l, .. } if *l == log
+            ),
+            "{error:?}"
+        );
+        let text = error.to_string();
+        for part in ["did not converge", "seed 3", "--seeds 1-6", "slower"] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        assert!(std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("overused=700"));
     }
 
     #[test]

@@ -50,6 +50,31 @@ pub enum ToolError {
         /// The log's last lines.
         tail: String,
     },
+    /// router2 was routing away from a legal design, not towards it, and was stopped; its log
+    /// is kept.
+    #[error(
+        "{step} did not converge: router2 had {fewest} wires overused at iteration \
+         {fewest_iteration}, then {overused} at iteration {iteration}, and was stopped; its log \
+         is {log}. The placement of seed {seed} does not route at this clock: choose another \
+         seed (`--seeds 1-6` places six and routes the one estimated fastest), or a slower \
+         core clock"
+    )]
+    Diverged {
+        /// What was being done.
+        step: String,
+        /// nextpnr's seed.
+        seed: u64,
+        /// The fewest wires overused in the run, and the iteration it was at.
+        fewest: u64,
+        /// (that iteration)
+        fewest_iteration: u64,
+        /// The wires overused when it was stopped, and that iteration.
+        overused: u64,
+        /// (that iteration)
+        iteration: u64,
+        /// The log.
+        log: PathBuf,
+    },
     /// Synthesis made more of a resource than the device has.
     #[error(
         "the design needs {used} {resource}{made_of} and the {part} has {available} (yosys's \

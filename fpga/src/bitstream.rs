@@ -44,7 +44,8 @@ pub struct Options {
     pub seed: u64,
     /// A seed sweep: place the design with each of these seeds (placement only, as many at once
     /// as the machine has cores), then place and route it with the seed whose placement nextpnr
-    /// estimates fastest, in place of `seed`. Empty: `seed`.
+    /// estimates fastest, in place of `seed` (where router2 does not converge on it, the next
+    /// fastest: [`routing_order`]). Empty: `seed`.
     pub seeds: Vec<u64>,
     /// How long synthesis, and each run of place and route, may take before it is stopped
     /// (none: as long as they take, as in LiteX and apio).
@@ -139,6 +140,9 @@ pub struct Bitstream {
     pub seed: u64,
     /// The sweep's placements, in the order of [`Options::seeds`] (none without a sweep).
     pub sweep: Vec<SeedPlacement>,
+    /// The sweep's seeds placed and routed before `seed`, estimated faster, on which router2 did
+    /// not converge ([`routing_order`]).
+    pub unrouted: Vec<Unrouted>,
 }
 
 /// A placement of a seed sweep ([`Options::seeds`]).
@@ -153,16 +157,65 @@ pub struct SeedPlacement {
     pub log: PathBuf,
 }
 
-/// The seed of a sweep's placements that is placed and routed: the one estimated fastest, the
-/// first given of those that tie.
-pub fn best_seed(placements: &[SeedPlacement]) -> Option<u64> {
-    let mut best: Option<&SeedPlacement> = None;
-    for placement in placements {
-        if best.is_none_or(|b| placement.estimate_mhz > b.estimate_mhz) {
-            best = Some(placement);
+/// How many of a sweep's seeds are placed and routed in turn, the fastest estimated first, while
+/// router2 does not converge on them ([`ToolError::Diverged`]): a seed estimated fastest can be
+/// one whose routing does not converge (the OrangeCrab 85F's seed 3 on 1f29560's netlist), and
+/// each such run takes half an hour or more on the 85F before it is stopped.
+pub const SWEEP_ROUTES: usize = 3;
+
+/// The seeds of a sweep's placements in the order they are placed and routed: the fastest
+/// estimated first, the first given of those that tie; at most [`SWEEP_ROUTES`].
+pub fn routing_order(placements: &[SeedPlacement]) -> Vec<u64> {
+    let mut order: Vec<&SeedPlacement> = placements.iter().collect();
+    // (a stable sort: ties keep the order given)
+    order.sort_by(|a, b| b.estimate_mhz.total_cmp(&a.estimate_mhz));
+    order.iter().take(SWEEP_ROUTES).map(|p| p.seed).collect()
+}
+
+/// A seed whose placement was routed first and whose routing did not converge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unrouted {
+    /// nextpnr's seed.
+    pub seed: u64,
+    /// Why (a [`ToolError::Diverged`]'s message, which names the log).
+    pub reason: String,
+}
+
+/// Place and route a seed's placement, telling the progress of it.
+type RouteSeed<'a, T> = dyn FnMut(u64, &mut dyn FnMut(Progress<'_>)) -> Result<T, ToolError> + 'a;
+
+/// `route(seed)` for each of `order` in turn, until one routes: the first result that is not a
+/// [`ToolError::Diverged`], and the seeds that were before it. Each one left is noted to
+/// `progress`. Where none routes, the last seed's error.
+fn route_in_order<T>(
+    order: &[u64],
+    progress: &mut dyn FnMut(Progress<'_>),
+    route: &mut RouteSeed<'_, T>,
+) -> Result<(T, u64, Vec<Unrouted>), ToolError> {
+    let mut unrouted = Vec::new();
+    for (i, &seed) in order.iter().enumerate() {
+        match route(seed, progress) {
+            Ok(routed) => return Ok((routed, seed, unrouted)),
+            Err(error @ ToolError::Diverged { .. }) => {
+                let Some(next) = order.get(i + 1) else {
+                    return Err(error);
+                };
+                progress(Progress::Note(format!(
+                    "seed {seed}'s placement did not route (router2 did not converge); seed \
+                     {next}'s, estimated next fastest, is placed and routed"
+                )));
+                unrouted.push(Unrouted {
+                    seed,
+                    reason: error.to_string(),
+                });
+            }
+            Err(error) => return Err(error),
         }
     }
-    best.map(|p| p.seed)
+    Err(ToolError::Output {
+        path: PathBuf::from("."),
+        message: "a seed sweep had no placement to route".into(),
+    })
 }
 
 /// The ECP5 parts Monorail builds for (nextpnr-ecp5's `--12k` .. `--85k`) and each one's JTAG
@@ -870,17 +923,26 @@ pub fn build(
         progress(Progress::Warning(warning));
     }
     let mut options = options.clone();
-    let sweep = if options.seeds.is_empty() {
-        Vec::new()
+    let (sweep, (dir, step), unrouted) = if options.seeds.is_empty() {
+        let routed = place_and_route(board, &synthesis, build, &options, progress)?;
+        (Vec::new(), routed, Vec::new())
     } else {
         let (placements, step) = sweep_seeds(board, &synthesis, build, &options, progress)?;
         progress(Progress::Step(&step));
-        if let Some(best) = best_seed(&placements) {
-            options.seed = best;
-        }
-        placements
+        let (routed, seed, unrouted) = route_in_order(
+            &routing_order(&placements),
+            progress,
+            &mut |seed, progress| {
+                let options = Options {
+                    seed,
+                    ..options.clone()
+                };
+                place_and_route(board, &synthesis, build, &options, progress)
+            },
+        )?;
+        options.seed = seed;
+        (placements, routed, unrouted)
     };
-    let (dir, step) = place_and_route(board, &synthesis, build, &options, progress)?;
     progress(Progress::Step(&step));
     let (model_dir, weights, idcode) = match board.family {
         Family::Gowin => {
@@ -919,6 +981,7 @@ pub fn build(
         idcode,
         seed: options.seed,
         sweep,
+        unrouted,
     })
 }
 
@@ -2485,20 +2548,82 @@ mod tests {
             estimate_mhz,
             log: PathBuf::from(sweep_log(seed)),
         };
-        assert_eq!(best_seed(&[]), None);
+        assert_eq!(routing_order(&[]), Vec::<u64>::new());
         assert_eq!(
-            best_seed(&[
+            routing_order(&[
                 placed(1, 46.6),
                 placed(7, 50.13),
                 placed(9, 50.6),
                 placed(2, 48.06)
             ]),
-            Some(9)
+            [9, 7, 2]
         );
         assert_eq!(
-            best_seed(&[placed(4, 49.2), placed(3, 52.38), placed(5, 52.38)]),
-            Some(3)
+            routing_order(&[placed(4, 49.2), placed(3, 52.38), placed(5, 52.38)]),
+            [3, 5, 4]
         );
+    }
+
+    /// A sweep's seeds are routed in turn while router2 does not converge on them: the first
+    /// that routes is kept, with those before it; any other failure ends the build, as does
+    /// the last seed's divergence.
+    #[test]
+    fn a_sweep_routes_the_next_seed_where_routing_does_not_converge() {
+        let diverged = |seed| ToolError::Diverged {
+            step: "place and route".into(),
+            seed,
+            fewest: 75,
+            fewest_iteration: 239,
+            overused: 3_349,
+            iteration: 288,
+            log: PathBuf::from("place-and-route-4.log"),
+        };
+        let sweep = |order: &[u64], fails: &dyn Fn(u64) -> Option<ToolError>| {
+            let mut notes = Vec::new();
+            let mut routed = Vec::new();
+            let result = route_in_order(
+                order,
+                &mut |p| {
+                    if let Progress::Note(text) = p {
+                        notes.push(text);
+                    }
+                },
+                &mut |seed, _| {
+                    routed.push(seed);
+                    fails(seed).map_or(Ok(seed * 10), Err)
+                },
+            );
+            (result, routed, notes)
+        };
+        let (result, routed, notes) = sweep(&[3, 1, 2], &|seed| (seed == 3).then(|| diverged(3)));
+        let (value, seed, unrouted) = result.unwrap();
+        assert_eq!((value, seed, routed), (10, 1, vec![3, 1]));
+        assert_eq!(unrouted.len(), 1);
+        assert_eq!(unrouted[0].seed, 3);
+        assert!(
+            unrouted[0].reason.contains("then 3349 at iteration 288"),
+            "{unrouted:?}"
+        );
+        assert_eq!(
+            notes,
+            [
+                "seed 3's placement did not route (router2 did not converge); seed 1's, estimated \
+              next fastest, is placed and routed"
+            ]
+        );
+        // Every seed diverging: the last one's error.
+        let (result, routed, notes) = sweep(&[3, 1], &|seed| Some(diverged(seed)));
+        assert!(matches!(result, Err(ToolError::Diverged { seed: 1, .. })));
+        assert_eq!((routed, notes.len()), (vec![3, 1], 1));
+        // Another failure is not routing's to retry.
+        let (result, routed, _) = sweep(&[3, 1], &|_| {
+            Some(ToolError::Output {
+                path: PathBuf::from("report.json"),
+                message: "no cheese".into(),
+            })
+        });
+        assert!(matches!(result, Err(ToolError::Output { .. })));
+        assert_eq!(routed, [3]);
     }
 
     /// A sweep's placements with a stand-in for nextpnr: one that finishes leaves its log and

@@ -56,8 +56,8 @@ pub enum ToolError {
         "{step} did not converge: router2 had {fewest} wires overused at iteration \
          {fewest_iteration}, then {overused} at iteration {iteration}, and was stopped; its log \
          is {log}. The placement of seed {seed} does not route at this clock: choose another \
-         seed (`--seeds 1-6` places six and routes the one estimated fastest), or a slower \
-         core clock"
+         seed (`--seeds 1-6` places six, and routes the one estimated fastest that routes), \
+         or a slower core clock"
     )]
     Diverged {
         /// What was being done.

@@ -34,8 +34,9 @@ pub struct Args {
     seed: Option<u64>,
     /// A seed sweep: place the design with each of these seeds first (placement only, as many
     /// at once as the machine has cores; a list such as `1-8` or `2,7,9`), then place and
-    /// route it with the seed whose placement nextpnr estimates fastest. Each seed's placement
-    /// is kept, and a later sweep reuses it.
+    /// route it with the seed whose placement nextpnr estimates fastest (where router2 does not
+    /// converge on it, the next fastest, up to three). Each seed's placement is kept, and a later
+    /// sweep reuses it.
     #[arg(long, value_name = "LIST", value_parser = seed_list, conflicts_with = "seed")]
     seeds: Option<SeedList>,
     /// Stop synthesis, a run of place and route (a floorplanned design is placed and routed in
@@ -49,6 +50,9 @@ pub struct Args {
     #[arg(long, value_name = "MHZ", value_parser = megahertz)]
     timing_goal: Option<f64>,
 }
+
+// `--seeds`'s help says how many seeds are routed where router2 does not converge.
+const _: () = assert!(monorail_fpga::bitstream::SWEEP_ROUTES == 3);
 
 /// A clock in MHz for `--timing-goal`: positive, at most 1 GHz.
 fn megahertz(text: &str) -> Result<f64, String> {
@@ -311,17 +315,29 @@ fn print_sweep(made: &Bitstream) {
             p.log.display(),
             if p.seed == made.seed {
                 "  (routed)"
+            } else if made.unrouted.iter().any(|u| u.seed == p.seed) {
+                "  (did not route)"
             } else {
                 ""
             }
         );
     }
+    for u in &made.unrouted {
+        println!("seed {}: {}", u.seed, u.reason);
+    }
+    let fastest = if made.unrouted.is_empty() {
+        format!("fastest of the {}", made.sweep.len())
+    } else {
+        format!(
+            "fastest of the {} after {} whose routing did not converge",
+            made.sweep.len(),
+            made.unrouted.len()
+        )
+    };
     println!(
-        "seed {} placed and routed: its placement is estimated fastest of the {} (`--seed {}` \
-         builds it again without the sweep)",
-        made.seed,
-        made.sweep.len(),
-        made.seed
+        "seed {} placed and routed: its placement is estimated {fastest} (`--seed {}` builds it \
+         again without the sweep)",
+        made.seed, made.seed
     );
 }
 

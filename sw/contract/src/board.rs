@@ -1023,7 +1023,7 @@ mod tests {
             ("ecp5-85f-66mhz", 66_000_000)
         );
         assert_eq!(crab.named_target, Target::builtin("ecp5-85f").unwrap());
-        assert_eq!(crab.seed, Some(3));
+        assert_eq!(crab.seed, Some(6));
         let at_50 = crab.clone().at_clock(50_000_000).unwrap();
         assert_eq!(at_50.target.name, "ecp5-85f-50mhz");
         let at_40 = crab.clone().at_clock(40_000_000).unwrap();

@@ -21,7 +21,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use monorail_contract::board::{Board, GOWIN_DEVICES};
+use monorail_contract::board::{Board, GOWIN_DEVICES, MAX_SEED};
 use monorail_contract::bundle::memory_images;
 use monorail_contract::target::{Core, Device, Family, Target};
 
@@ -186,36 +186,84 @@ type RouteSeed<'a, T> = dyn FnMut(u64, &mut dyn FnMut(Progress<'_>)) -> Result<T
 
 /// `route(seed)` for each of `order` in turn, until one routes: the first result that is not a
 /// [`ToolError::Diverged`], and the seeds that were before it. Each one left is noted to
-/// `progress`. Where none routes, the last seed's error.
+/// `progress`. Where none routes, [`ToolError::SweepDiverged`] with `advice`.
 fn route_in_order<T>(
     order: &[u64],
+    advice: String,
     progress: &mut dyn FnMut(Progress<'_>),
     route: &mut RouteSeed<'_, T>,
 ) -> Result<(T, u64, Vec<Unrouted>), ToolError> {
     let mut unrouted = Vec::new();
     for (i, &seed) in order.iter().enumerate() {
-        match route(seed, progress) {
+        let (step, log, reason) = match route(seed, progress) {
             Ok(routed) => return Ok((routed, seed, unrouted)),
-            Err(error @ ToolError::Diverged { .. }) => {
-                let Some(next) = order.get(i + 1) else {
-                    return Err(error);
-                };
-                progress(Progress::Note(format!(
-                    "seed {seed}'s placement did not route (router2 did not converge); seed \
-                     {next}'s, estimated next fastest, is placed and routed"
-                )));
-                unrouted.push(Unrouted {
-                    seed,
-                    reason: error.to_string(),
-                });
+            Err(ToolError::Diverged {
+                step,
+                fewest,
+                fewest_iteration,
+                overused,
+                iteration,
+                log,
+                ..
+            }) => {
+                let reason = format!(
+                    "router2 had {fewest} wires overused at iteration {fewest_iteration}, then \
+                     {overused} at iteration {iteration}, and was stopped; its log is {}",
+                    log.display()
+                );
+                (step, log, reason)
             }
             Err(error) => return Err(error),
+        };
+        unrouted.push(Unrouted { seed, reason });
+        match order.get(i + 1) {
+            Some(next) => progress(Progress::Note(format!(
+                "seed {seed}'s placement did not route (router2 did not converge); seed \
+                 {next}'s, estimated next fastest, is placed and routed"
+            ))),
+            None => {
+                return Err(ToolError::SweepDiverged {
+                    step,
+                    seeds: order.to_vec(),
+                    log,
+                    advice,
+                })
+            }
         }
     }
     Err(ToolError::Output {
         path: PathBuf::from("."),
         message: "a seed sweep had no placement to route".into(),
     })
+}
+
+/// What to try after a sweep whose routed seeds ([`routing_order`]) all diverged, as a list
+/// that "Try ..." begins: the placement estimated fastest of those not routed, and as many seeds
+/// again as the sweep had, after its largest (where nextpnr takes them).
+fn after_sweep_diverged(placements: &[SeedPlacement]) -> String {
+    let routed = routing_order(placements);
+    let mut rest: Vec<&SeedPlacement> = placements
+        .iter()
+        .filter(|p| !routed.contains(&p.seed))
+        .collect();
+    rest.sort_by(|a, b| b.estimate_mhz.total_cmp(&a.estimate_mhz));
+    let mut advice = Vec::new();
+    if let Some(next) = rest.first() {
+        advice.push(format!(
+            "the sweep's next seed (`--seed {}`, estimated {:.2} MHz)",
+            next.seed, next.estimate_mhz
+        ));
+    }
+    let count = placements.len().max(1) as u64;
+    let largest = placements.iter().map(|p| p.seed).max().unwrap_or(0);
+    advice.push(match largest.checked_add(count) {
+        Some(last) if last <= MAX_SEED && count == 1 => format!("another seed (`--seeds {last}`)"),
+        Some(last) if last <= MAX_SEED => {
+            format!("{count} other seeds (`--seeds {}-{last}`)", largest + 1)
+        }
+        _ => "other seeds".into(),
+    });
+    advice.join(", ")
 }
 
 /// The ECP5 parts Monorail builds for (nextpnr-ecp5's `--12k` .. `--85k`) and each one's JTAG
@@ -933,6 +981,7 @@ pub fn build(
         progress(Progress::Step(&step));
         let (routed, seed, unrouted) = route_in_order(
             &routing_order(&placements),
+            after_sweep_diverged(&placements),
             progress,
             &mut |seed, progress| {
                 let options = Options {
@@ -2566,9 +2615,45 @@ mod tests {
         );
     }
 
+    /// What a sweep whose routed seeds all diverged advises: the fastest estimated seed not
+    /// routed, and as many new seeds as the sweep had, after its largest.
+    #[test]
+    fn a_sweep_that_routes_no_seed_advises_the_next_and_new_seeds() {
+        let placed = |seed, estimate_mhz| SeedPlacement {
+            seed,
+            estimate_mhz,
+            log: PathBuf::from(sweep_log(seed)),
+        };
+        // The OrangeCrab 85F's estimates on 1f29560's netlist: 6, 1 and 2 are routed.
+        let crab: Vec<SeedPlacement> = [65.26, 64.14, 52.46, 60.38, 60.15, 65.53]
+            .iter()
+            .zip(1..)
+            .map(|(&mhz, seed)| placed(seed, mhz))
+            .collect();
+        assert_eq!(
+            after_sweep_diverged(&crab),
+            "the sweep's next seed (`--seed 4`, estimated 60.38 MHz), 6 other seeds \
+             (`--seeds 7-12`)"
+        );
+        // Every seed routed: new ones only.
+        assert_eq!(
+            after_sweep_diverged(&[placed(9, 50.0), placed(2, 51.0)]),
+            "2 other seeds (`--seeds 10-11`)"
+        );
+        assert_eq!(
+            after_sweep_diverged(&[placed(5, 50.0)]),
+            "another seed (`--seeds 6`)"
+        );
+        // None past the largest seed nextpnr takes.
+        assert_eq!(
+            after_sweep_diverged(&[placed(MAX_SEED, 50.0)]),
+            "other seeds"
+        );
+    }
+
     /// A sweep's seeds are routed in turn while router2 does not converge on them: the first
-    /// that routes is kept, with those before it; any other failure ends the build, as does
-    /// the last seed's divergence.
+    /// that routes is kept, with those before it; any other failure ends the build, and the
+    /// last seed's divergence ends it with [`ToolError::SweepDiverged`].
     #[test]
     fn a_sweep_routes_the_next_seed_where_routing_does_not_converge() {
         let diverged = |seed| ToolError::Diverged {
@@ -2585,6 +2670,7 @@ mod tests {
             let mut routed = Vec::new();
             let result = route_in_order(
                 order,
+                "the sweep's next seed (`--seed 4`, estimated 60.38 MHz)".into(),
                 &mut |p| {
                     if let Progress::Note(text) = p {
                         notes.push(text);
@@ -2613,9 +2699,26 @@ mod tests {
               next fastest, is placed and routed"
             ]
         );
-        // Every seed diverging: the last one's error.
+        // Every seed diverging: an error that names them, the last log and what to try.
         let (result, routed, notes) = sweep(&[3, 1], &|seed| Some(diverged(seed)));
-        assert!(matches!(result, Err(ToolError::Diverged { seed: 1, .. })));
+        let Err(error) = result else {
+            panic!("every seed diverged, yet the sweep routed")
+        };
+        assert!(
+            matches!(&error, ToolError::SweepDiverged { seeds, log, .. }
+                if *seeds == [3, 1] && log.ends_with("place-and-route-4.log")),
+            "{error:?}"
+        );
+        let text = error.to_string();
+        for part in [
+            "place and route did not converge for any seed the sweep routed",
+            "seeds 3 and 1, the fastest estimated",
+            "Try the sweep's next seed (`--seed 4`, estimated 60.38 MHz), or a slower core clock",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        // (not the advice of a build without a sweep)
+        assert!(!text.contains("--seeds 1-6"), "{text}");
         assert_eq!((routed, notes.len()), (vec![3, 1], 1));
         // Another failure is not routing's to retry.
         let (result, routed, _) = sweep(&[3, 1], &|_| {

@@ -75,6 +75,24 @@ pub enum ToolError {
         /// The log.
         log: PathBuf,
     },
+    /// A seed sweep placed and routed its fastest estimated seeds in turn, and router2 converged
+    /// on none of them; each run's log is kept.
+    #[error(
+        "{step} did not converge for any seed the sweep routed: router2 was stopped on the \
+         placement of {}, the fastest estimated (the last one's log is {log}). Try {advice}, or \
+         a slower core clock",
+        seed_list(.seeds)
+    )]
+    SweepDiverged {
+        /// What was being done.
+        step: String,
+        /// The seeds routed, in the order they were.
+        seeds: Vec<u64>,
+        /// The last one's log.
+        log: PathBuf,
+        /// What to try next, a list that "Try" begins: the sweep's next seed, other seeds.
+        advice: String,
+    },
     /// Synthesis made more of a resource than the device has.
     #[error(
         "the design needs {used} {resource}{made_of} and the {part} has {available} (yosys's \
@@ -112,6 +130,18 @@ pub enum ToolError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// Seeds as a sentence says them: `seed 3`, `seeds 3 and 1`, `seeds 3, 1 and 2`.
+fn seed_list(seeds: &[u64]) -> String {
+    match seeds {
+        [] => "no seed".into(),
+        [one] => format!("seed {one}"),
+        [rest @ .., last] => {
+            let rest: Vec<String> = rest.iter().map(u64::to_string).collect();
+            format!("seeds {} and {last}", rest.join(", "))
+        }
+    }
 }
 
 /// `Io` for `path`.

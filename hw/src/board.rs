@@ -204,6 +204,71 @@ pub fn gowin_pll(part: &str, input_hz: f64, want_hz: f64) -> Option<GowinPll> {
     best.map(|(_, pll)| pll)
 }
 
+/// The iCE40 PLL's settings (SB_PLL40_PAD, simple feedback): PLLOUT = F_REF x (DIVF + 1) /
+/// ((DIVR + 1) x 2^DIVQ).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ice40Pll {
+    /// `DIVR`: the reference divider less one.
+    pub divr: u32,
+    /// `DIVF`: the feedback divider less one.
+    pub divf: u32,
+    /// `DIVQ`: the VCO's divider to PLLOUT, as a power of two.
+    pub divq: u32,
+    /// `FILTER_RANGE`: the loop filter's setting for the phase detector's frequency.
+    pub filter_range: u32,
+    /// The output (PLLOUT), Hz.
+    pub output_hz: f64,
+    /// The VCO, Hz.
+    pub vco_hz: f64,
+}
+
+/// The iCE40 PLL's settings that make `want_hz` from `input_hz` most closely, the first that
+/// icestorm's `icepll` finds (DIVR, then DIVF, then DIVQ, each from the smallest): the phase
+/// detector at 10 to 133 MHz, the VCO at 533 to 1,066 MHz, the output at 16 to 275 MHz (the
+/// iCE40 datasheet's ranges); `None` when the output is outside them.
+pub fn ice40_pll(input_hz: f64, want_hz: f64) -> Option<Ice40Pll> {
+    if !(16e6..=275e6).contains(&want_hz) {
+        return None;
+    }
+    let mut best: Option<Ice40Pll> = None;
+    for divr in 0..=15u32 {
+        let pfd_hz = input_hz / f64::from(divr + 1);
+        if !(10e6..=133e6).contains(&pfd_hz) {
+            continue;
+        }
+        for divf in 0..=127u32 {
+            let vco_hz = pfd_hz * f64::from(divf + 1);
+            if !(533e6..=1066e6).contains(&vco_hz) {
+                continue;
+            }
+            for divq in 1..=6u32 {
+                let output_hz = vco_hz / f64::from(1u32 << divq);
+                if best.is_none_or(|b| (output_hz - want_hz).abs() < (b.output_hz - want_hz).abs())
+                {
+                    // icepll's table of the loop filter by the phase detector's MHz.
+                    let filter_range = match pfd_hz / 1e6 {
+                        f if f < 17.0 => 1,
+                        f if f < 26.0 => 2,
+                        f if f < 44.0 => 3,
+                        f if f < 66.0 => 4,
+                        f if f < 101.0 => 5,
+                        _ => 6,
+                    };
+                    best = Some(Ice40Pll {
+                        divr,
+                        divf,
+                        divq,
+                        filter_range,
+                        output_hz,
+                        vco_hz,
+                    });
+                }
+            }
+        }
+    }
+    best
+}
+
 /// The clocking part of the board top: `core_clock` and `clock_locked` from the clock port.
 fn clocking(board: &Board, top_for: TopFor) -> Result<(String, String), BoardTopError> {
     let direct = |port: &str| {
@@ -338,31 +403,75 @@ fn clocking(board: &Board, top_for: TopFor) -> Result<(String, String), BoardTop
             Ok(("clk".to_string(), text))
         }
         Family::Ice40 => {
-            // The iCE40's PLL makes 16 MHz and more: a slower core clock is the oscillator's
-            // divided by a power of two, a counter's top bit on a global buffer.
-            let ratio = have / want;
-            if ratio * want != have || !ratio.is_power_of_two() || ratio > 1 << 8 {
-                return Err(refuse(
-                    " (Monorail makes an iCE40 core clock by dividing the oscillator's by a \
-                     power of two up to 256; it drives no iCE40 PLL yet)"
-                        .to_string(),
-                ));
-            }
-            let bits = ratio.trailing_zeros();
-            let text = format!(
-                r#"    // The oscillator's {have_mhz} MHz divided by {ratio}: {out_mhz} MHz, a counter's top bit on a global buffer.
+            // A core clock the oscillator's divided by a power of two makes is that: a counter's
+            // top bit on a global buffer. Any other comes from the PLL, which makes 16 MHz and
+            // more, halved by such a counter as often as a slower clock needs.
+            let divided = |source: &str, what: &str, ratio: u64| {
+                let bits = ratio.trailing_zeros();
+                format!(
+                    r#"    // {what} divided by {ratio}: {out_mhz} MHz, a counter's top bit on a global buffer.
     reg [{top}:0] clock_divider = {bits}'d0;
-    always @(posedge clk) clock_divider <= clock_divider + {bits}'d1;
+    always @(posedge {source}) clock_divider <= clock_divider + {bits}'d1;
     SB_GB clock_buffer (
         .USER_SIGNAL_TO_GLOBAL_BUFFER(clock_divider[{top}]),
         .GLOBAL_BUFFER_OUTPUT(core_clock)
     );
-    assign clock_locked = 1'b1;
+"#,
+                    out_mhz = mhz(want as f64),
+                    top = bits - 1,
+                )
+            };
+            let ratio = have / want;
+            if ratio * want == have && ratio.is_power_of_two() && ratio <= 1 << 8 {
+                let oscillator = format!("The oscillator's {} MHz", mhz(have as f64));
+                let text = divided("clk", &oscillator, ratio) + "    assign clock_locked = 1'b1;\n";
+                return Ok(("clk".to_string(), text));
+            }
+            // The PLL's output: the core's clock times the fewest halvings that bring it to the
+            // PLL's 16 MHz.
+            let halvings = (0..=8u32)
+                .find(|&k| (want << k) as f64 >= 16e6)
+                .ok_or_else(|| refuse(String::new()))?;
+            let pll_want = want << halvings;
+            let pll =
+                ice40_pll(have as f64, pll_want as f64).ok_or_else(|| refuse(String::new()))?;
+            if (pll.output_hz - pll_want as f64).abs() > 1.0 {
+                let nearest = pll.output_hz / f64::from(1u32 << halvings);
+                return Err(refuse(format!(" (nearest: {} MHz)", mhz(nearest))));
+            }
+            // The oscillator's pin feeds the PLL directly (the iCEBreaker's clock is on the
+            // UP5K's PLL input pad); LOCK holds the core in reset until the clock is steady.
+            let mut text = format!(
+                r#"    // SB_PLL40_PAD: {have_mhz} MHz x (DIVF {divf} + 1) / (DIVR {divr} + 1) / 2^DIVQ {divq} = {pll_mhz} MHz (VCO {vco_mhz} MHz).
+    wire pll_clock;
+    SB_PLL40_PAD #(
+        .FEEDBACK_PATH("SIMPLE"),
+        .DIVR(4'd{divr}),
+        .DIVF(7'd{divf}),
+        .DIVQ(3'd{divq}),
+        .FILTER_RANGE(3'd{filter})
+    ) pll (
+        .PACKAGEPIN(clk),
+        .PLLOUTGLOBAL(pll_clock),
+        .RESETB(1'b1),
+        .BYPASS(1'b0),
+        .LOCK(clock_locked)
+    );
 "#,
                 have_mhz = mhz(have as f64),
-                out_mhz = mhz(want as f64),
-                top = bits - 1,
+                pll_mhz = mhz(pll.output_hz),
+                vco_mhz = mhz(pll.vco_hz),
+                divr = pll.divr,
+                divf = pll.divf,
+                divq = pll.divq,
+                filter = pll.filter_range,
             );
+            if halvings == 0 {
+                text += "    assign core_clock = pll_clock;\n";
+            } else {
+                let pll_clock = format!("The PLL's {} MHz", mhz(pll.output_hz));
+                text += &divided("pll_clock", &pll_clock, 1 << halvings);
+            }
             Ok(("clk".to_string(), text))
         }
     }
@@ -766,17 +875,18 @@ mod tests {
     }
 
     #[test]
-    fn an_ice40_core_clock_is_the_oscillator_divided_by_a_power_of_two() {
+    fn an_ice40_core_clock_is_the_oscillator_divided_or_the_pll_s() {
         let mut board = Board::builtin("icebreaker").unwrap();
         let core = Design {
             target: board.target.name.clone(),
             verilog: String::new(),
         };
-        // The iCEBreaker's 6 MHz: the 12 MHz oscillator halved, on a global buffer.
+        // The iCEBreaker's target's 6 MHz: the 12 MHz oscillator halved, on a global buffer.
         assert_eq!(
-            (board.clock_hz, board.target.clock_hz),
+            (board.clock_hz, board.named_target.clock_hz),
             (12_000_000, 6_000_000)
         );
+        board.target.clock_hz = 6_000_000;
         let v = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap();
         assert!(v.contains("reg [0:0] clock_divider = 1'd0;"), "{v}");
         assert!(
@@ -790,11 +900,62 @@ mod tests {
         board.target.clock_hz = 12_000_000;
         let v = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap();
         assert!(v.contains("assign core_clock = clk;") && !v.contains("clock_divider"));
-        // Not a power of two below it: refused, saying what Monorail makes.
-        for hz in [5_000_000, 24_000_000] {
-            board.target.clock_hz = hz;
-            let e = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap_err();
-            assert!(e.to_string().contains("by a power of two"), "{hz}: {e}");
+        // Any other clock from the PLL: 24 MHz directly (12 x 64 / 2^5, the VCO at 768 MHz)...
+        board.target.clock_hz = 24_000_000;
+        let v = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap();
+        for part in [
+            "SB_PLL40_PAD #(",
+            ".DIVR(4'd0),",
+            ".DIVF(7'd63),",
+            ".DIVQ(3'd5),",
+            ".FILTER_RANGE(3'd1)",
+            ".PACKAGEPIN(clk),",
+            ".LOCK(clock_locked)",
+            "assign core_clock = pll_clock;",
+        ] {
+            assert!(v.contains(part), "{part}: {v}");
         }
+        assert!(!v.contains("clock_divider"), "{v}");
+        // ... and below the PLL's 16 MHz, its output halved: 9 MHz from 18 (12 x 48 / 2^5).
+        board.target.clock_hz = 9_000_000;
+        let v = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap();
+        for part in [
+            "= 18 MHz (VCO 576 MHz)",
+            ".DIVF(7'd47),",
+            ".DIVQ(3'd5),",
+            "// The PLL's 18 MHz divided by 2: 9 MHz",
+            "always @(posedge pll_clock) clock_divider <= clock_divider + 1'd1;",
+            ".GLOBAL_BUFFER_OUTPUT(core_clock)",
+        ] {
+            assert!(v.contains(part), "{part}: {v}");
+        }
+        assert!(!v.contains("assign clock_locked"), "{v}");
+        // A clock the PLL cannot make exactly: refused, with the nearest it makes.
+        board.target.clock_hz = 5_000_000;
+        let e = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap_err();
+        assert!(
+            e.to_string().contains("cannot make the target's 5 MHz")
+                && e.to_string().contains("(nearest: "),
+            "{e}"
+        );
+    }
+
+    /// The iCE40 PLL's settings are icepll's: 48 MHz from 12 is DIVR 0, DIVF 63, DIVQ 4 and
+    /// FILTER_RANGE 1 (icestorm's `icepll -i 12 -o 48`); outside the output's 16 to 275 MHz
+    /// there are none.
+    #[test]
+    fn the_ice40_pll_settings_are_icepll_s() {
+        let pll = ice40_pll(12e6, 48e6).unwrap();
+        assert_eq!(
+            (pll.divr, pll.divf, pll.divq, pll.filter_range),
+            (0, 63, 4, 1)
+        );
+        assert_eq!((pll.output_hz, pll.vco_hz), (48e6, 768e6));
+        // A phase detector above 17 MHz takes another filter setting: 100 MHz from 100 MHz.
+        let fast = ice40_pll(100e6, 100e6).unwrap();
+        assert_eq!(fast.output_hz, 100e6);
+        assert!(fast.filter_range > 1, "{fast:?}");
+        assert_eq!(ice40_pll(12e6, 15e6), None);
+        assert_eq!(ice40_pll(12e6, 276e6), None);
     }
 }

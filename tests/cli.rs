@@ -2281,8 +2281,8 @@ fn bitstream_builds_the_tang_nano_9k_board_and_meets_its_clock() {
 /// The iCEBreaker's bitstream: the small core behind its host port and the UART on the
 /// iCE40UP5K (yosys, nextpnr-ice40 and icepack; about four minutes the first time), held to its
 /// report: the block RAMs, SPRAMs and multipliers the contract estimates, the logic within the
-/// device, the target's clock met, and no weights in it (the small core's memories start empty:
-/// `chat` loads the model over the UART).
+/// device, the board file's 9 MHz (the PLL's 18 MHz halved) met, and no weights in it (the small
+/// core's memories start empty: `chat` loads the model over the UART).
 #[test]
 fn bitstream_builds_the_icebreaker_board_and_meets_its_clock() {
     let out = TempDir::new().unwrap();
@@ -2308,6 +2308,12 @@ fn bitstream_builds_the_icebreaker_board_and_meets_its_clock() {
     );
     let (cells, available) = report_resource(&stdout, "ICESTORM_LC");
     assert!(cells <= available, "{stdout}");
+    // The PLL makes the core's clock from the oscillator's 12 MHz.
+    assert_eq!(
+        (board.clock_hz, target.clock_hz, target.name.as_str()),
+        (12_000_000, 9_000_000, "icebreaker-9mhz")
+    );
+    assert_eq!(report_resource(&stdout, "ICESTORM_PLL").0, 1, "{stdout}");
     let bin = out.path().join("top.bin");
     small_core_report(&stdout, target, "iceprog", &bin);
     // icepack's bitstream: the iCE40's synchronisation word near its start.
@@ -2390,10 +2396,10 @@ fn bitstream_sweeps_seeds_and_routes_the_placement_estimated_fastest() {
     );
 }
 
-/// The ULX3S-12F's bitstream: the 25F's 8-lane core (`ecp5-12f`) with the built-in nano model
-/// (the largest built-in model the die holds, taken without --model) placed on the 12F, which is
-/// the 25F's die (nextpnr's `--12k` places on all of it), and the 12F's own IDCODE, without which
-/// the board refuses it. The ULX3S-25F's bitstream differs from it in the part and IDCODE only.
+/// The ULX3S-12F's bitstream: the 25F's 8-lane core (`ecp5-12f`, at the board file's 55 MHz)
+/// with the built-in nano model (the largest built-in model the die holds, taken without
+/// --model) placed on the 12F, which is the 25F's die (nextpnr's `--12k` places on all of it),
+/// and the 12F's own IDCODE, without which the board refuses it. The ULX3S-25F's bitstream differs from it in the part and IDCODE only.
 /// About six minutes the first time.
 #[test]
 fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
@@ -2411,7 +2417,12 @@ fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
     // A clock goal past Fmax, read from the same build's report: the critical path's block is
     // late for it, and a goal in the first gap between the listed blocks' latest arrivals
     // leaves the blocks above it late and the others on time.
-    let met = clock_report(&stdout, 40.0);
+    // (the board file's clock: the target's 40 MHz made 55 by the PLL)
+    assert!(
+        stdout.contains("ulx3s-12f: target ecp5-12f-55mhz"),
+        "{stdout}"
+    );
+    let met = clock_report(&stdout, 55.0);
     let goal = |ns: f64| (1000.0 / ns * 100.0).round() / 100.0;
     let (stdout, _) = strict_bitstream("ulx3s-12f", out.path(), &["--timing-goal", "200"]);
     assert!(

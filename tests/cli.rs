@@ -1378,7 +1378,7 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
             "--baud",
             "3000000",
         ],
-        &["3000000 baud: the core's 6000000 Hz clock gives fewer than 8 cycles a bit"],
+        &["3000000 baud: the core's 9000000 Hz clock gives fewer than 8 cycles a bit"],
     );
     // Another core clock: one the board's PLL makes exactly, whole Hz, and one the UART keeps.
     refused(
@@ -1703,8 +1703,8 @@ fn simulated_board_tells_the_golden_story(board: &[&str], model: &str, steps: us
 fn boards_bitstream_and_chat_take_a_board_file() {
     let dir = TempDir::new().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    // The iCEBreaker's file renamed, at the fastest UART its 6 MHz core keeps, and noted as not
-    // building yet (a board file's own field, which `bitstream` warns of).
+    // The iCEBreaker's file renamed, at 750,000 baud (12 cycles a bit of its 9 MHz core), and
+    // noted as not building yet (a board file's own field, which `bitstream` warns of).
     let text = include_str!("../boards/icebreaker.toml")
         .replace("name = \"icebreaker\"", "name = \"my-icebreaker\"")
         .replace("uart_baud = 115_200", "uart_baud = 750_000")
@@ -1736,7 +1736,7 @@ fn boards_bitstream_and_chat_take_a_board_file() {
         stdout.starts_with("ulx3s-45f: ")
             && stdout.contains(
                 "\nmy-icebreaker: 1BitSquared iCEBreaker, Lattice iCE40UP5K-SG48\n  target \
-                 icebreaker ("
+                 icebreaker-9mhz ("
             )
             && stdout.contains(
                 "UART 750000 baud, rx 6 tx 9; 2 LEDs (active low); pins in \

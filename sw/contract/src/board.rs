@@ -1002,7 +1002,7 @@ mod tests {
         let err = slow.unwrap_err().to_string();
         assert!(
             err.contains(
-                "board icebreaker: 3000000 baud: the core's 6000000 Hz clock gives fewer than 8"
+                "board icebreaker: 3000000 baud: the core's 9000000 Hz clock gives fewer than 8"
             ),
             "{err}"
         );

@@ -2399,7 +2399,8 @@ fn bitstream_sweeps_seeds_and_routes_the_placement_estimated_fastest() {
 /// The ULX3S-12F's bitstream: the 25F's 8-lane core (`ecp5-12f`, at the board file's 55 MHz)
 /// with the built-in nano model (the largest built-in model the die holds, taken without
 /// --model) placed on the 12F, which is the 25F's die (nextpnr's `--12k` places on all of it),
-/// and the 12F's own IDCODE, without which the board refuses it. The ULX3S-25F's bitstream differs from it in the part and IDCODE only.
+/// and the 12F's own IDCODE, without which the board refuses it. The ULX3S-25F's bitstream
+/// differs from it in the part and IDCODE only.
 /// About six minutes the first time.
 #[test]
 fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {

@@ -811,7 +811,7 @@ mod tests {
         let v = top(&ulx3s);
         assert!(v.contains("button_sync <= {button_sync[0], ~reset_button};"));
         assert!(v.contains("assign wifi_gpio0 = 1'b0;"));
-        // The OrangeCrab: its button low while pressed, and held a second (of its 66 MHz), the
+        // The OrangeCrab: its button low while pressed, and held a second (of its 72 MHz), the
         // reboot.
         let crab = Board::builtin("orangecrab-25f").unwrap();
         let v = top(&crab);
@@ -819,7 +819,7 @@ mod tests {
             "module top(clk,uart_rx,uart_tx,led,reset_button,reboot_n);",
             "output wire  reboot_n;",
             "button_sync <= {button_sync[0], ~reset_button};",
-            "localparam [25:0] HOLD_CYCLES = 26'd66000000;",
+            "localparam [26:0] HOLD_CYCLES = 27'd72000000;",
             "assign reboot_n = ~reboot;",
         ] {
             assert!(v.contains(want), "{want}");

@@ -163,13 +163,22 @@ pub struct SeedPlacement {
 /// each such run takes half an hour or more on the 85F before it is stopped.
 pub const SWEEP_ROUTES: usize = 3;
 
-/// The seeds of a sweep's placements in the order they are placed and routed: the fastest
-/// estimated first, the first given of those that tie; at most [`SWEEP_ROUTES`].
-pub fn routing_order(placements: &[SeedPlacement]) -> Vec<u64> {
+/// A sweep's placements, the fastest estimated first, the first given of those that tie.
+fn by_estimate(placements: &[SeedPlacement]) -> Vec<&SeedPlacement> {
     let mut order: Vec<&SeedPlacement> = placements.iter().collect();
     // (a stable sort: ties keep the order given)
     order.sort_by(|a, b| b.estimate_mhz.total_cmp(&a.estimate_mhz));
-    order.iter().take(SWEEP_ROUTES).map(|p| p.seed).collect()
+    order
+}
+
+/// The seeds of a sweep's placements in the order they are placed and routed: the fastest
+/// estimated first, the first given of those that tie; at most [`SWEEP_ROUTES`].
+pub fn routing_order(placements: &[SeedPlacement]) -> Vec<u64> {
+    by_estimate(placements)
+        .iter()
+        .take(SWEEP_ROUTES)
+        .map(|p| p.seed)
+        .collect()
 }
 
 /// A seed whose placement was routed first and whose routing did not converge.
@@ -177,7 +186,7 @@ pub fn routing_order(placements: &[SeedPlacement]) -> Vec<u64> {
 pub struct Unrouted {
     /// nextpnr's seed.
     pub seed: u64,
-    /// Why (a [`ToolError::Diverged`]'s message, which names the log).
+    /// Why: router2's overused wires at the run's fewest and when it was stopped, and the log.
     pub reason: String,
 }
 
@@ -238,17 +247,12 @@ fn route_in_order<T>(
 }
 
 /// What to try after a sweep whose routed seeds ([`routing_order`]) all diverged, as a list
-/// that "Try ..." begins: the placement estimated fastest of those not routed, and as many seeds
-/// again as the sweep had, after its largest (where nextpnr takes them).
+/// that "Try ..." begins: the placement estimated fastest of those not routed (the next in
+/// [`by_estimate`]'s order), and as many seeds again as the sweep had, after its largest (where
+/// nextpnr takes them).
 fn after_sweep_diverged(placements: &[SeedPlacement]) -> String {
-    let routed = routing_order(placements);
-    let mut rest: Vec<&SeedPlacement> = placements
-        .iter()
-        .filter(|p| !routed.contains(&p.seed))
-        .collect();
-    rest.sort_by(|a, b| b.estimate_mhz.total_cmp(&a.estimate_mhz));
     let mut advice = Vec::new();
-    if let Some(next) = rest.first() {
+    if let Some(next) = by_estimate(placements).get(SWEEP_ROUTES) {
         advice.push(format!(
             "the sweep's next seed (`--seed {}`, estimated {:.2} MHz)",
             next.seed, next.estimate_mhz
@@ -618,7 +622,7 @@ impl RipupWatch {
 /// its seed 1 at 40 MHz, 594 wires at iteration 30 and 2,848 at 54 (25 minutes); the ULX3S's
 /// seed 1 at 40 MHz, 187 at iteration 54 and 1,014 at 90 (33 minutes); router2 on the analytic
 /// placer's placement, 8,993 at iteration 15 and 10,395 at 19, and on the 8-vector-lane core
-/// about 43,000 from one iteration to the next (README, Boards and bitstreams). In the six runs
+/// about 43,000 from one iteration to the next (docs/board-history.md). In the six runs
 /// of the ULX3S 85F's and the OrangeCrab 85F's builds of 1f29560's netlist (three each, two of
 /// them stopped by the rip-up bound), the count never rose while above 500.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -2200,6 +2204,15 @@ fn read_report(path: &Path) -> Result<Report, ToolError> {
 mod tests {
     use super::*;
 
+    /// A sweep's placement of `seed`, estimated at `estimate_mhz`.
+    fn placed(seed: u64, estimate_mhz: f64) -> SeedPlacement {
+        SeedPlacement {
+            seed,
+            estimate_mhz,
+            log: PathBuf::from(sweep_log(seed)),
+        }
+    }
+
     #[test]
     fn only_an_85f_whose_matrix_memory_fills_half_its_block_rams_is_floorplanned() {
         let netlist = |tiles, slices| {
@@ -2594,11 +2607,6 @@ mod tests {
             "{text}"
         );
 
-        let placed = |seed, estimate_mhz| SeedPlacement {
-            seed,
-            estimate_mhz,
-            log: PathBuf::from(sweep_log(seed)),
-        };
         assert_eq!(routing_order(&[]), Vec::<u64>::new());
         assert_eq!(
             routing_order(&[
@@ -2619,11 +2627,6 @@ mod tests {
     /// routed, and as many new seeds as the sweep had, after its largest.
     #[test]
     fn a_sweep_that_routes_no_seed_advises_the_next_and_new_seeds() {
-        let placed = |seed, estimate_mhz| SeedPlacement {
-            seed,
-            estimate_mhz,
-            log: PathBuf::from(sweep_log(seed)),
-        };
         // The OrangeCrab 85F's estimates on 1f29560's netlist: 6, 1 and 2 are routed.
         let crab: Vec<SeedPlacement> = [65.26, 64.14, 52.46, 60.38, 60.15, 65.53]
             .iter()

@@ -9,7 +9,8 @@
 use monorail_contract::bundle::{CheckpointPart, CheckpointSpec};
 use monorail_contract::isa::{positions_plus, Instr, Op, REG_TOKEN, REG_ZERO};
 use monorail_contract::numerics::{
-    EXP2_INPUT_FRACTION_BITS, NARROW_BITS, Q14_FRACTION_BITS, WIDE_BITS,
+    QuantMatrix, ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS, NARROW_BITS, Q14_FRACTION_BITS,
+    WIDE_BITS,
 };
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::{Target, MIN_REGISTERS};
@@ -228,15 +229,15 @@ impl Emitter<'_> {
         self.norm_by(xb, wide, dim, NARROW_BITS, e2, R_XB, m2);
     }
 
-    /// A matrix product and its requantisation: `parts` are row ranges of the (stacked) matrix,
-    /// each `(first row, rows, row-scale exponent, destination, exponent register)`.
+    /// A matrix product and its requantisation: `parts` are the matrices stacked in `w`, each
+    /// `(first row, matrix, destination, exponent register)`.
     fn matvec(
         &mut self,
         w: MatrixAt,
         scales: usize,
         x: usize,
         x_exp: i64,
-        parts: &[(usize, usize, i32, usize, i64)],
+        parts: &[(usize, &QuantMatrix, usize, i64)],
     ) {
         self.matvec_at(0, w, scales, x, x_exp, parts);
     }
@@ -251,7 +252,7 @@ impl Emitter<'_> {
         scales: usize,
         x: usize,
         x_exp: i64,
-        parts: &[(usize, usize, i32, usize, i64)],
+        parts: &[(usize, &QuantMatrix, usize, i64)],
     ) {
         let s = &self.layout.scratch;
         let (acc, t16, wide) = (s.acc + offset, s.t16 + offset, s.wide + offset);
@@ -263,9 +264,23 @@ impl Emitter<'_> {
             rows: w.rows as i64,
             cols: w.cols as i64,
         });
-        for &(first, rows, scale_exp, dst, eout) in parts {
-            let (ea, eb, m) = (self.temp(), self.temp(), self.temp());
-            self.norm(t16 + first, acc + first, rows, WIDE_BITS, x_exp, ea);
+        for &(first, matrix, dst, eout) in parts {
+            let (rows, scale_exp) = (matrix.rows, matrix.row_scale_exp);
+            let (bound, ea, eb, m) = (self.temp(), self.temp(), self.temp(), self.temp());
+            // the accumulators normalised once, with the shift of their bound (numerics.md, 5)
+            self.emit(Op::Li {
+                dst: bound,
+                imm: matrix.accumulator_bound() as i64,
+            });
+            self.norm_by(
+                t16 + first,
+                acc + first,
+                rows,
+                ACCUMULATOR_BITS,
+                x_exp,
+                ea,
+                bound,
+            );
             self.emit(Op::Mul {
                 dst: (wide + first) as i64,
                 a: (t16 + first) as i64,
@@ -372,15 +387,9 @@ impl Emitter<'_> {
             s.xb,
             R_XB,
             &[
-                (0, dim, layer.wq.row_scale_exp, s.qkv, R_Q),
-                (dim, kv_dim, layer.wk.row_scale_exp, s.qkv + dim, R_K),
-                (
-                    dim + kv_dim,
-                    kv_dim,
-                    layer.wv.row_scale_exp,
-                    s.qkv + dim + kv_dim,
-                    R_V,
-                ),
+                (0, &layer.wq, s.qkv, R_Q),
+                (dim, &layer.wk, s.qkv + dim, R_K),
+                (dim + kv_dim, &layer.wv, s.qkv + dim + kv_dim, R_V),
             ],
         );
         self.checkpoint(&[
@@ -624,7 +633,7 @@ impl Emitter<'_> {
             at.w1_scales,
             s.xb,
             R_XB,
-            &[(0, hidden, layer.w1.row_scale_exp, s.h1, R_H1)],
+            &[(0, &layer.w1, s.h1, R_H1)],
         );
         // w3's intermediates beside w1's when the scratch buffers hold both (they are as wide
         // as the widest vector; the vocabulary makes them so): w3's product then streams while
@@ -635,7 +644,7 @@ impl Emitter<'_> {
             at.w3_scales,
             s.xb,
             R_XB,
-            &[(0, hidden, layer.w3.row_scale_exp, s.h3, R_H3)],
+            &[(0, &layer.w3, s.h3, R_H3)],
         );
         let (shifted, silu_exp, product_exp, m1, m2) = (
             self.temp(),
@@ -675,7 +684,7 @@ impl Emitter<'_> {
             at.w2_scales,
             s.hh,
             R_HH,
-            &[(0, dim, layer.w2.row_scale_exp, s.proj, R_PROJ)],
+            &[(0, &layer.w2, s.proj, R_PROJ)],
         );
         self.residual_add(dim);
         self.checkpoint(&[(s.x, dim, R_X)]);
@@ -733,7 +742,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
             at.wo_scales,
             s.att,
             R_ATT,
-            &[(0, dim, layer.wo.row_scale_exp, s.proj, R_PROJ)],
+            &[(0, &layer.wo, s.proj, R_PROJ)],
         );
         e.residual_add(dim);
         e.checkpoint(&[(s.x, dim, R_X)]);
@@ -759,13 +768,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
         layout.classifier_scales,
         s.xb,
         R_XB,
-        &[(
-            0,
-            c.vocab_size,
-            classifier.row_scale_exp,
-            s.logits,
-            R_LOGITS,
-        )],
+        &[(0, classifier, s.logits, R_LOGITS)],
     );
     e.checkpoint(&[(s.logits, c.vocab_size, R_LOGITS)]);
 

@@ -248,8 +248,9 @@ define_isa! {
 
     /// Normalise `n` wide values at `src` (exponent `r[ein]`) to `bits`-bit mantissas at `dst`;
     /// `r[eout]` gets the new exponent (numerics::normalize). With `mag` (not `r0`) the
-    /// largest magnitude is not searched for: `r[mag]` has its bit length (the magnitude of the
-    /// instruction that wrote the values), and the normalisation streams once.
+    /// largest magnitude is not searched for: the shift is `r[mag]`'s (the magnitude of the
+    /// instruction that wrote the values, or a bound on it; numerics::normalize_by), and the
+    /// normalisation streams once.
     Norm = 0x30, Vxu, "norm", "block floating point normalisation" { dst: V 16, src: V 16, n: N 17, bits: U 5, ein: R 6, eout: R 6, mag: R 6 optional }
     /// Normalise `n` values, value `i` with its own exponent `v[exps + i] + r[off]`, to
     /// `bits`-bit mantissas with one exponent `r[eout]` (numerics::normalize_grouped, groups of
@@ -892,12 +893,14 @@ keeps this file equal to it. Semantics are defined executably by the instruction
 - **Magnitudes.** The vector instructions with a `mag` field that produce values (`mul`, `muls`,
   `addalign`, `rope`, `silu`, `shrv`) write `r[mag]`, unless it is `r0`, with the *magnitude* of their
   results: the bitwise OR of their absolute values, which has the bit length of the largest. A
-  `norm` whose `mag` names such a register normalises with the shift that the largest magnitude
+  `norm` whose `mag` names a register normalises with the shift that the register's magnitude
   gives and streams once, instead of first searching its input for it; `r[mag]` must lie in
   `0 .. 2^@MAGNITUDE_BITS@` and the largest magnitude of its input must not have a longer bit length (faults
   otherwise). The compiler names a register where the producer writes exactly what the `norm`
-  reads; the register makes the `norm` wait for the producer's completion, where a search could
-  chain to it.
+  reads, or, for a matrix product's results, one it loads with the largest magnitude the
+  product's weights let any input give (`docs/numerics.md`, *qkv*: the mantissas are then
+  shorter than `bits`); the register makes the `norm` wait for the producer's completion, where
+  a search could chain to it.
 
 ## Encoding
 

@@ -28,6 +28,12 @@ pub const WIDE_BITS: u32 = 16;
 pub const NARROW_BITS: u32 = 8;
 /// Largest magnitude of an int8 weight or activation: the range is symmetric, `[-127, 127]`.
 pub const INT8_MAX: i32 = 127;
+/// Mantissa width of a matrix product's accumulators after their first normalisation, which
+/// takes its shift from the matrix's [`QuantMatrix::accumulator_bound`] and so leaves the
+/// mantissas some bits short of it: the widest whose product with a row-scale mantissa (at most
+/// `2^15 - 1`) still fits the int32 it is stored as.
+pub const ACCUMULATOR_BITS: u32 = 17;
+const _: () = assert!(((1i64 << (ACCUMULATOR_BITS - 1)) - 1) * ((1 << 15) - 1) <= i32::MAX as i64);
 /// Fraction bits of the Q1.14 fixed-point format of sine, cosine and sigmoid values.
 pub const Q14_FRACTION_BITS: i32 = 14;
 /// `1.0` in Q1.14.
@@ -301,6 +307,20 @@ pub struct QuantMatrix {
     pub row_scale_mant: Vec<i32>,
     /// The exponent shared by all row scales.
     pub row_scale_exp: i32,
+    /// See [`QuantMatrix::accumulator_bound`].
+    accumulator_bound: u64,
+}
+
+impl QuantMatrix {
+    /// The largest magnitude an accumulator of this matrix's product can reach, whatever its
+    /// input: `max_i sum_j |q[i, j]|` times [`INT8_MAX`] (inputs are BFP8, saturated
+    /// symmetrically). Fixed when the matrix is quantised, it gives the first
+    /// normalisation of every product its shift at compile time ([`normalize_by`]), so that the
+    /// machine streams it once instead of first searching the accumulators. Below
+    /// `2^MAGNITUDE_BITS` for any matrix the model limits allow (`cols <= 2^17`).
+    pub fn accumulator_bound(&self) -> u64 {
+        self.accumulator_bound
+    }
 }
 
 /// Quantise a row-major float matrix: each row to int8 with `scale = max|row| / 127`,
@@ -327,12 +347,19 @@ pub fn quantize_matrix(w: &[f32], rows: usize, cols: usize) -> QuantMatrix {
         }
     }
     let (row_scale_mant, row_scale_exp) = fixed_mantissas(&scales);
+    let input_max = INT8_MAX as u64;
+    let accumulator_bound = q
+        .chunks(cols.max(1))
+        .map(|row| row.iter().map(|&v| v.unsigned_abs() as u64).sum::<u64>() * input_max)
+        .max()
+        .unwrap_or(0);
     QuantMatrix {
         rows,
         cols,
         q,
         row_scale_mant,
         row_scale_exp,
+        accumulator_bound,
     }
 }
 
@@ -778,5 +805,61 @@ mod tests {
         assert_eq!(m.row_scale_mant[1], 0);
         let scale = m.row_scale_mant[0] as f64 * pow2(m.row_scale_exp);
         assert!((scale - 1.0 / 127.0).abs() < 1e-6);
+        assert_eq!(m.accumulator_bound(), (38 + 127 + 32) * 127);
+    }
+
+    #[test]
+    fn the_accumulator_bound_holds_for_every_input_and_is_reached() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for case in 0..50 {
+            let (rows, cols) = (1 + (next() % 12) as usize, 1 + (next() % 40) as usize);
+            let w: Vec<f32> = (0..rows * cols)
+                .map(|_| (next() % 2001) as f32 / 1000.0 - 1.0)
+                .collect();
+            let m = quantize_matrix(&w, rows, cols);
+            let bound = m.accumulator_bound();
+            let accumulators = |x: &[i64]| -> Vec<u64> {
+                m.q.chunks(cols)
+                    .map(|row| {
+                        let acc: i64 = row.iter().zip(x).map(|(&q, &x)| q as i64 * x).sum();
+                        acc.unsigned_abs()
+                    })
+                    .collect()
+            };
+            // Random BFP8 inputs stay within it.
+            for _ in 0..20 {
+                let x: Vec<i64> = (0..cols).map(|_| (next() % 255) as i64 - 127).collect();
+                assert!(accumulators(&x).iter().all(|&a| a <= bound), "case {case}");
+            }
+            // The input of full-scale signs that follow the heaviest row reaches it exactly.
+            let heaviest =
+                m.q.chunks(cols)
+                    .max_by_key(|row| row.iter().map(|q| q.unsigned_abs() as u32).sum::<u32>())
+                    .unwrap();
+            let x: Vec<i64> = heaviest
+                .iter()
+                .map(|&q| if q < 0 { -127 } else { 127 })
+                .collect();
+            assert_eq!(
+                accumulators(&x).into_iter().max(),
+                Some(bound),
+                "case {case}"
+            );
+            // Normalised with it, the accumulators fit ACCUMULATOR_BITS, whose products with
+            // row-scale mantissas fit an int32.
+            let acc: Vec<i64> = accumulators(&x).into_iter().map(|a| a as i64).collect();
+            let mut out = vec![0; rows];
+            normalize_by(&acc, 0, ACCUMULATOR_BITS, bound, &mut out);
+            assert!(out
+                .iter()
+                .zip(&m.row_scale_mant)
+                .all(|(&a, &s)| i32::try_from(a as i64 * s as i64).is_ok()));
+        }
     }
 }

@@ -7,9 +7,9 @@
 
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::numerics::{
-    argmax, cache_exponent, exp2_neg_q15, normalize, normalize_grouped, pow2, recip,
+    argmax, cache_exponent, exp2_neg_q15, normalize, normalize_by, normalize_grouped, pow2, recip,
     residual_exponent, rope_phase, rsqrt, shift_round, sigmoid_q14, sin_cos_q14, QuantMatrix,
-    EXP2_INPUT_FRACTION_BITS, EXP2_INPUT_LIMIT, NARROW_BITS, Q14_FRACTION_BITS,
+    ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS, EXP2_INPUT_LIMIT, NARROW_BITS, Q14_FRACTION_BITS,
     SIGMOID_INPUT_FRACTION_BITS, WIDE_BITS,
 };
 use monorail_contract::steps::ModelStep;
@@ -63,7 +63,9 @@ fn normalize_narrow(values: &[i64], exp: i32, scratch: &mut [i32], out: &mut [i8
 }
 
 /// qkv, wo, ffn, classifier: `out = W x` for int8 `x * 2^x_exp`. The int32 accumulators are
-/// normalised to 16 bits, multiplied by their row's scale mantissa, and normalised again.
+/// normalised to 17 bits with the shift of the matrix's accumulator bound (known when the matrix
+/// is quantised, not searched for), multiplied by their row's scale mantissa, and normalised
+/// again, to the largest product.
 fn matvec(w: &QuantMatrix, x: &[i8], x_exp: i32, wide: &mut [i64], out: &mut [i32]) -> i32 {
     let (rows, cols) = (w.rows, w.cols);
     let wide = &mut wide[..rows];
@@ -75,7 +77,7 @@ fn matvec(w: &QuantMatrix, x: &[i8], x_exp: i32, wide: &mut [i64], out: &mut [i3
             .map(|(&a, &b)| a as i32 * b as i32)
             .sum::<i32>() as i64;
     }
-    let acc_exp = normalize(wide, x_exp, WIDE_BITS, out);
+    let acc_exp = normalize_by(wide, x_exp, ACCUMULATOR_BITS, w.accumulator_bound(), out);
     for ((acc, &a), &m) in wide.iter_mut().zip(out.iter()).zip(&w.row_scale_mant) {
         *acc = a as i64 * m as i64;
     }

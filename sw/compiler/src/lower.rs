@@ -267,7 +267,8 @@ impl Emitter<'_> {
         for &(first, matrix, dst, eout) in parts {
             let (rows, scale_exp) = (matrix.rows, matrix.row_scale_exp);
             let (bound, ea, eb, m) = (self.temp(), self.temp(), self.temp(), self.temp());
-            // the accumulators normalised once, with the shift of their bound (numerics.md, 5)
+            // the accumulators normalised once, with the shift of their bound
+            // (docs/numerics.md, *qkv*)
             self.emit(Op::Li {
                 dst: bound,
                 imm: matrix.accumulator_bound() as i64,

@@ -584,17 +584,21 @@ pub fn rope_phase(pos: usize, step: u32) -> u32 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_magnitude_gives_the_shift_of_the_largest_value() {
-        // Seeded vectors of mixed signs and sizes, with negative powers of two (whose magnitude
-        // has a bit more than their one's complement) and zeros.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
+    /// A seeded xorshift64 stream, for the tests' random cases.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state
-        };
+        }
+    }
+
+    #[test]
+    fn a_magnitude_gives_the_shift_of_the_largest_value() {
+        // Seeded vectors of mixed signs and sizes, with negative powers of two (whose magnitude
+        // has a bit more than their one's complement) and zeros.
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
         for case in 0..500 {
             let len = 1 + (next() % 40) as usize;
             let bits_of = 1 + (next() % 31) as u32;
@@ -810,13 +814,7 @@ mod tests {
 
     #[test]
     fn the_accumulator_bound_holds_for_every_input_and_is_reached() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         for case in 0..50 {
             let (rows, cols) = (1 + (next() % 12) as usize, 1 + (next() % 40) as usize);
             let w: Vec<f32> = (0..rows * cols)

@@ -10,7 +10,7 @@ use monorail_contract::bundle::{CheckpointPart, CheckpointSpec};
 use monorail_contract::isa::{positions_plus, Instr, Op, REG_TOKEN, REG_ZERO};
 use monorail_contract::numerics::{
     QuantMatrix, ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS, NARROW_BITS, Q14_FRACTION_BITS,
-    WIDE_BITS,
+    WIDE_BITS, WIDE_MANTISSA_MAX,
 };
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::{Target, MIN_REGISTERS};
@@ -143,8 +143,8 @@ impl Emitter<'_> {
         self.norm_len(dst, src, n as i64, bits, ein, eout, REG_ZERO as i64);
     }
 
-    /// `norm` of what the producer that wrote `mag` (its results' magnitude) wrote to `src`, all
-    /// of it (one pass).
+    /// `norm` with the magnitude in `mag`: that of what the producer that wrote it wrote to `src`,
+    /// all of it, or a bound known beforehand (one pass).
     #[allow(clippy::too_many_arguments)]
     fn norm_by(
         &mut self,
@@ -432,20 +432,29 @@ impl Emitter<'_> {
         self.checkpoint(&[(s.qkv, dim, R_Q), (s.qkv + dim, kv_dim, R_K)]);
     }
 
-    /// attention: this position's key and value enter the cache, 8-bit per key/value head; then
-    /// each head's scores, softmax and weighted sum of values, joined into one 8-bit vector.
+    /// attention: this position's key and value enter the cache, 8-bit, each with one exponent
+    /// for all key/value heads; then each head's scores, softmax and weighted sum of values,
+    /// joined into one 8-bit vector.
     fn attention(&mut self, at: &LayerAt) {
         let (layout, model) = (self.layout, self.model);
         let s = &layout.scratch;
         let c = model.config;
         let (dim, kv_dim, hs) = (c.dim, c.kv_dim(), c.head_size());
+        // k and v are BFP16 vectors, so their largest magnitude is a 16-bit mantissa's
+        let (wide_max, k_exp, v_exp) = (self.temp(), self.temp(), self.temp());
+        self.emit(Op::Li {
+            dst: wide_max,
+            imm: WIDE_MANTISSA_MAX,
+        });
+        for (first, reg, exp) in [(dim, R_K, k_exp), (dim + kv_dim, R_V, v_exp)] {
+            let (dst, src) = (s.kv8 + first, s.qkv + first);
+            self.norm_by(dst, src, kv_dim, NARROW_BITS, reg, exp, wide_max);
+        }
         for g in 0..c.n_kv_heads {
-            for (first, reg, cache, exps) in [
-                (dim + g * hs, R_K, at.keys[g], at.key_exps[g]),
-                (dim + kv_dim + g * hs, R_V, at.values[g], at.value_exps[g]),
+            for (first, exp, cache, exps) in [
+                (dim + g * hs, k_exp, at.keys[g], at.key_exps[g]),
+                (dim + kv_dim + g * hs, v_exp, at.values[g], at.value_exps[g]),
             ] {
-                let exp = self.temp();
-                self.norm(s.kv8 + first, s.qkv + first, hs, NARROW_BITS, reg, exp);
                 self.emit(Op::Kvstore {
                     dst: cache.word as i64,
                     src: (s.kv8 + first) as i64,

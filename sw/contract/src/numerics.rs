@@ -24,6 +24,9 @@ use std::sync::OnceLock;
 
 /// Mantissa width of the vectors that flow between model steps.
 pub const WIDE_BITS: u32 = 16;
+/// The largest magnitude of a [`WIDE_BITS`] mantissa (saturation is symmetric): a normalised
+/// BFP16 vector's largest element has its bit length, unless the vector is all zero.
+pub const WIDE_MANTISSA_MAX: i64 = (1 << (WIDE_BITS - 1)) - 1;
 /// Mantissa width of the matrix unit's inputs (activations broadcast to the lanes, and weights).
 pub const NARROW_BITS: u32 = 8;
 /// Largest magnitude of an int8 weight or activation: the range is symmetric, `[-127, 127]`.

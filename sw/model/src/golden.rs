@@ -10,7 +10,7 @@ use monorail_contract::numerics::{
     argmax, cache_exponent, exp2_neg_q15, normalize, normalize_by, normalize_grouped, pow2, recip,
     residual_exponent, rope_phase, rsqrt, shift_round, sigmoid_q14, sin_cos_q14, QuantMatrix,
     ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS, EXP2_INPUT_LIMIT, NARROW_BITS, Q14_FRACTION_BITS,
-    SIGMOID_INPUT_FRACTION_BITS, WIDE_BITS,
+    SIGMOID_INPUT_FRACTION_BITS, WIDE_BITS, WIDE_MANTISSA_MAX,
 };
 use monorail_contract::steps::ModelStep;
 pub use monorail_contract::steps::StepValues;
@@ -323,27 +323,32 @@ impl GoldenModel {
         self.keep(ModelStep::Rope, Some(l), &[(&q, q_exp), (&k, k_exp)]);
         (self.q, self.k) = (q, k);
 
-        // the key and value of this position enter the cache, 8-bit per key/value head
+        // the key and value of this position enter the cache, 8-bit, each with one exponent for
+        // all key/value heads: the shift of a BFP16 vector's largest magnitude, with no search
         let at = (l * c.seq_len + pos) * kv_dim;
         let exp_at = (l * c.seq_len + pos) * kv_heads;
-        for g in 0..kv_heads {
-            let part = g * head_size..(g + 1) * head_size;
-            for (src, exp, cache, exps) in [
-                (&self.k, k_exp, &mut self.key_cache, &mut self.key_exps),
-                (&self.v, v_exp, &mut self.value_cache, &mut self.value_exps),
-            ] {
-                for (w, &m) in self.wide[..head_size].iter_mut().zip(&src[part.clone()]) {
-                    *w = m as i64;
-                }
-                // Cache exponents are stored as int8 beside the cache (docs/numerics.md).
-                let exp = normalize_narrow(
-                    &self.wide[..head_size],
-                    exp,
-                    &mut self.narrow,
-                    &mut cache[at + part.start..at + part.end],
-                );
-                exps[exp_at + g] = cache_exponent(exp as i64) as i32;
+        for (src, exp, cache, exps) in [
+            (&self.k, k_exp, &mut self.key_cache, &mut self.key_exps),
+            (&self.v, v_exp, &mut self.value_cache, &mut self.value_exps),
+        ] {
+            for (w, &m) in self.wide[..kv_dim].iter_mut().zip(src.iter()) {
+                *w = m as i64;
             }
+            let narrow = &mut self.narrow[..kv_dim];
+            let exp = normalize_by(
+                &self.wide[..kv_dim],
+                exp,
+                NARROW_BITS,
+                WIDE_MANTISSA_MAX as u64,
+                narrow,
+            );
+            for (o, &n) in cache[at..at + kv_dim].iter_mut().zip(narrow.iter()) {
+                *o = n as i8;
+            }
+            // Cache exponents are stored as int8 beside the cache, one for each key/value head
+            // (docs/numerics.md).
+            let exp = cache_exponent(exp as i64) as i32;
+            exps[exp_at..exp_at + kv_heads].fill(exp);
         }
 
         // attention

@@ -900,8 +900,8 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   reads, or one it loads with a bound it knows (`docs/numerics.md`): for a matrix product's
   results, the largest magnitude the product's weights let any input give (the mantissas are
   then shorter than `bits`); for a key or value entering the cache, a 16-bit mantissa's largest,
-  which a normalised vector reaches; the register makes the `norm` wait for the producer's completion, where
-  a search could chain to it.
+  which a normalised vector reaches; the register makes the `norm` wait for the producer's
+  completion, where a search could chain to it.
 
 ## Encoding
 

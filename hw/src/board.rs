@@ -435,10 +435,7 @@ fn clocking(board: &Board, top_for: TopFor) -> Result<(String, String), BoardTop
             let pll_want = want << halvings;
             let pll =
                 ice40_pll(have as f64, pll_want as f64).ok_or_else(|| refuse(String::new()))?;
-            if (pll.output_hz - pll_want as f64).abs() > 1.0 {
-                let nearest = pll.output_hz / f64::from(1u32 << halvings);
-                return Err(refuse(format!(" (nearest: {} MHz)", mhz(nearest))));
-            }
+            exactly(pll.output_hz / f64::from(1u32 << halvings))?;
             // The oscillator's pin feeds the PLL directly (the iCEBreaker's clock is on the
             // UP5K's PLL input pad); LOCK holds the core in reset until the clock is steady.
             let mut text = format!(

@@ -12,7 +12,7 @@
 //! read: the matrix unit's activations in `input`, its results in `accumulator`, the vector
 //! unit's exact wide results in `wide`, every 16-bit mantissa and constant in `vector`.
 
-use monorail_contract::bundle::{Region, CACHE_REGION_STEMS};
+use monorail_contract::bundle::{Region, CACHE_EXPONENT_REGION_STEMS, CACHE_REGION_STEMS};
 use monorail_contract::numerics::QuantMatrix;
 use monorail_contract::target::{Target, VectorMemory};
 use monorail_model::quant::QuantModel;
@@ -59,10 +59,10 @@ pub struct LayerAt {
     pub keys: Vec<MatrixAt>,
     /// Value cache per key/value head.
     pub values: Vec<MatrixAt>,
-    /// Key exponents per key/value head: one int8 lane per position. // (kv_heads,)
-    pub key_exps: Vec<usize>,
-    /// Value exponents per key/value head.
-    pub value_exps: Vec<usize>,
+    /// Key exponents, one for all key/value heads: one int8 lane per position.
+    pub key_exps: usize,
+    /// Value exponents, likewise.
+    pub value_exps: usize,
 }
 
 /// The buffers of one head's attention over the positions, in the vector space. Heads use the
@@ -79,8 +79,8 @@ pub struct AttentionSet {
     pub weights: usize,
 }
 
-/// A key/value head's cache exponents in the vector space (`mload` output), loaded once for
-/// all the query heads of its group.
+/// A layer's cache exponents in the vector space (`mload` output), loaded once for all its
+/// heads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CacheExps {
     /// The keys' exponents. // (context,) accumulator
@@ -136,11 +136,10 @@ pub struct Scratch {
     pub onehot: usize,
     /// Attention buffer sets. // (sets,)
     pub attention: Vec<AttentionSet>,
-    /// Cache exponents of the key/value heads in flight, used in turn: inside `acc` when it
-    /// holds them (nothing else uses `acc` from the qkv requantisation to wo's product), else
-    /// a buffer of their own. The heads of a group share them; a group's exponents load while
-    /// the previous group's heads still read theirs. // (in flight,)
-    pub cache_exps: Vec<CacheExps>,
+    /// The layer's cache exponents, which every head reads: inside `acc` when it holds them
+    /// (nothing else uses `acc` from the qkv requantisation to wo's product), else a buffer of
+    /// their own.
+    pub cache_exps: CacheExps,
 }
 
 /// Where everything is.
@@ -243,18 +242,14 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
         let w2 = a.matrix(format!("layer{l}.w2"), dim, hidden);
         let mut keys = vec![];
         let mut values = vec![];
-        let mut key_exps = vec![];
-        let mut value_exps = vec![];
         for g in 0..c.n_kv_heads {
-            let [key, value, key_exp, value_exp] = CACHE_REGION_STEMS;
+            let [key, value] = CACHE_REGION_STEMS;
             keys.push(a.matrix(format!("layer{l}.{key}{g}"), context, hs));
             values.push(a.matrix(format!("layer{l}.{value}{g}"), context, hs));
-            key_exps.push(a.matrix(format!("layer{l}.{key_exp}{g}"), context, 1).word);
-            value_exps.push(
-                a.matrix(format!("layer{l}.{value_exp}{g}"), context, 1)
-                    .word,
-            );
         }
+        let [key_exp, value_exp] = CACHE_EXPONENT_REGION_STEMS;
+        let key_exps = a.matrix(format!("layer{l}.{key_exp}"), context, 1).word;
+        let value_exps = a.matrix(format!("layer{l}.{value_exp}"), context, 1).word;
         layers.push(LayerAt {
             qkv,
             qkv_scales: 0,
@@ -317,7 +312,7 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
         hh: a.vector(Input, "hh".into(), hidden),
         onehot: a.vector(Input, "onehot".into(), target.lanes),
         attention: Vec::new(),
-        cache_exps: Vec::new(),
+        cache_exps: CacheExps { keys: 0, values: 0 },
     };
     // The matrix unit drains whole blocks of `lanes` results: the scores and exponent buffers
     // hold whole blocks.
@@ -330,18 +325,15 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
             weights: a.vector(Input, format!("attention{k}.weights"), row),
         })
         .collect();
-    let in_flight = (widest / (2 * row)).clamp(1, CACHE_EXPS_IN_FLIGHT.min(c.n_kv_heads));
-    let base = if 2 * row * in_flight <= widest {
+    let base = if 2 * row <= widest {
         scratch.acc
     } else {
-        a.vector(Accumulator, "cache_exps".into(), 2 * row * in_flight)
+        a.vector(Accumulator, "cache_exps".into(), 2 * row)
     };
-    scratch.cache_exps = (0..in_flight)
-        .map(|k| CacheExps {
-            keys: base + 2 * k * row,
-            values: base + (2 * k + 1) * row,
-        })
-        .collect();
+    scratch.cache_exps = CacheExps {
+        keys: base,
+        values: base + row,
+    };
     Layout {
         context,
         embedding,
@@ -370,10 +362,6 @@ pub const MIN_ATTENTION_SETS: usize = 2;
 /// for positions; the compiler tries each count from [`MIN_ATTENTION_SETS`] that fits the
 /// context and keeps the fastest schedule.
 pub const MAX_ATTENTION_SETS: usize = 4;
-
-/// Key/value heads whose cache exponents are in the vector space at once, at most: two, so that
-/// one group's exponents load while the previous group's heads still read theirs.
-pub const CACHE_EXPS_IN_FLIGHT: usize = 2;
 
 /// Write matrices stacked by rows into the image at `at`, in column-block layout.
 fn put_matrix(image: &mut [i8], lanes: usize, at: MatrixAt, parts: &[&QuantMatrix]) {

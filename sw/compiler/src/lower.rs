@@ -440,8 +440,11 @@ impl Emitter<'_> {
         let s = &layout.scratch;
         let c = model.config;
         let (dim, kv_dim, hs) = (c.dim, c.kv_dim(), c.head_size());
-        // k and v are BFP16 vectors, so their largest magnitude is a 16-bit mantissa's
+        // k and v, 8-bit, for the cache, and the query, 8-bit, for the heads, each with one
+        // exponent for all heads: they are BFP16 vectors, so their largest magnitude is a 16-bit
+        // mantissa's
         let (wide_max, k_exp, v_exp) = (self.temp(), self.temp(), self.temp());
+        let q_exp = self.pinned_temp();
         self.emit(Op::Li {
             dst: wide_max,
             imm: WIDE_MANTISSA_MAX,
@@ -450,49 +453,46 @@ impl Emitter<'_> {
             let (dst, src) = (s.kv8 + first, s.qkv + first);
             self.norm_by(dst, src, kv_dim, NARROW_BITS, reg, exp, wide_max);
         }
+        self.norm_by(s.q8, s.qkv, dim, NARROW_BITS, R_Q, q_exp, wide_max);
         for g in 0..c.n_kv_heads {
-            for (first, exp, cache, exps) in [
-                (dim + g * hs, k_exp, at.keys[g], at.key_exps[g]),
-                (dim + kv_dim + g * hs, v_exp, at.values[g], at.value_exps[g]),
+            for (first, cache) in [
+                (dim + g * hs, at.keys[g]),
+                (dim + kv_dim + g * hs, at.values[g]),
             ] {
                 self.emit(Op::Kvstore {
                     dst: cache.word as i64,
                     src: (s.kv8 + first) as i64,
                     n: hs as i64,
                 });
-                self.emit(Op::Kvexp {
-                    dst: exps as i64,
-                    src: exp,
-                });
             }
         }
+        for (exps, exp) in [(at.key_exps, k_exp), (at.value_exps, v_exp)] {
+            self.emit(Op::Kvexp {
+                dst: exps as i64,
+                src: exp,
+            });
+        }
+        // the cache exponents, and the largest value exponent, once for all heads
         let positions = positions_plus(0);
-        let mut value_max = REG_ZERO as i64; // the group's, from its first head on
+        let exps = s.cache_exps;
+        for (dst, src) in [(exps.keys, at.key_exps), (exps.values, at.value_exps)] {
+            self.emit(Op::Mload {
+                dst: dst as i64,
+                src: src as i64,
+                n: positions,
+            });
+        }
+        let value_max = self.pinned_temp();
+        self.emit(Op::Vmax {
+            dst: value_max,
+            src: exps.values as i64,
+            n: positions,
+        });
         for h in 0..c.n_heads {
             let set = s.attention[h % s.attention.len()];
             let g = h / c.kv_mul();
-            let exps = s.cache_exps[g % s.cache_exps.len()];
-            if h % c.kv_mul() == 0 {
-                // the key/value head's cache exponents, and the largest value exponent, once
-                // for the heads of its group
-                for (dst, src) in [(exps.keys, at.key_exps[g]), (exps.values, at.value_exps[g])] {
-                    self.emit(Op::Mload {
-                        dst: dst as i64,
-                        src: src as i64,
-                        n: positions,
-                    });
-                }
-                self.unpin(value_max);
-                value_max = self.pinned_temp();
-                self.emit(Op::Vmax {
-                    dst: value_max,
-                    src: exps.values as i64,
-                    n: positions,
-                });
-            }
             let first = h * hs;
-            let (q_exp, score_exp, max, base, shift, sum, w_exp, w_mag) = (
-                self.temp(),
+            let (score_exp, max, base, shift, sum, w_exp, w_mag) = (
                 self.temp(),
                 self.temp(),
                 self.temp(),
@@ -501,8 +501,6 @@ impl Emitter<'_> {
                 self.temp(),
                 self.temp(),
             );
-            // this head's query, 8-bit
-            self.norm(s.q8 + first, s.qkv + first, hs, NARROW_BITS, R_Q, q_exp);
             // scores against every cached key, each with its key's exponent
             self.emit(Op::Matvec {
                 dst: set.scores as i64,
@@ -619,6 +617,7 @@ impl Emitter<'_> {
             });
         }
         self.unpin(value_max);
+        self.unpin(q_exp);
         // the heads join into one 8-bit vector
         self.emit(Op::Normg {
             dst: s.att as i64,

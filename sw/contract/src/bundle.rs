@@ -69,19 +69,24 @@ pub struct Region {
     pub size: u32,
 }
 
-/// The stems of the key/value cache's region names (`layer0.key_cache1`: layer 0, key/value
-/// head 1), in the order key cache, value cache, key exponents, value exponents.
-pub const CACHE_REGION_STEMS: [&str; 4] = ["key_cache", "value_cache", "key_exps", "value_exps"];
+/// The stems of the key/value cache's region names, one region for each key/value head
+/// (`layer0.key_cache1`: layer 0, key/value head 1), in the order key cache, value cache.
+pub const CACHE_REGION_STEMS: [&str; 2] = ["key_cache", "value_cache"];
+
+/// The names of the cache exponents' regions, one for each layer (`layer0.key_exps`): a position
+/// has one key exponent and one value exponent for all its key/value heads.
+pub const CACHE_EXPONENT_REGION_STEMS: [&str; 2] = ["key_exps", "value_exps"];
 
 impl Region {
     /// Whether it is part of the key/value cache, which the program writes at a position before
     /// any read of it: a host loading a model over the host link skips these.
     pub fn is_cache(&self) -> bool {
         let last = self.name.rsplit('.').next().unwrap_or("");
-        CACHE_REGION_STEMS.iter().any(|stem| {
-            last.strip_prefix(stem)
-                .is_some_and(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_digit()))
-        })
+        CACHE_EXPONENT_REGION_STEMS.contains(&last)
+            || CACHE_REGION_STEMS.iter().any(|stem| {
+                last.strip_prefix(stem)
+                    .is_some_and(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_digit()))
+            })
     }
 }
 
@@ -540,7 +545,8 @@ mod tests {
         for cache in [
             "layer0.key_cache1",
             "layer4.value_cache0",
-            "layer2.key_exps3",
+            "layer2.key_exps",
+            "layer3.value_exps",
         ] {
             assert!(region(cache).is_cache(), "{cache}");
         }
@@ -549,6 +555,8 @@ mod tests {
             "token_embedding",
             "layer1.key_cache",
             "a.key_cachex",
+            "layer2.key_exps3",
+            "layer2.key_expsx",
         ] {
             assert!(!region(weights).is_cache(), "{weights}");
         }

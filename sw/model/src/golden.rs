@@ -40,13 +40,13 @@ pub struct GoldenModel {
     narrow: Vec<i32>,     // (same,) normalised intermediate results
     probs: Vec<i64>,      // (seq_len,) attention probabilities, Q0.15
     weights: Vec<i8>,     // (seq_len,) attention weights with value exponents folded, 8-bit
-    head_query: Vec<i8>,  // (head_size,) one head's query, 8-bit
+    query: Vec<i8>,       // (dim,) the query, 8-bit, one exponent for all heads
     head_acc: Vec<i32>,   // (head_size,) one head's weighted sum of values
     score_exps: Vec<i32>, // (seq_len,)
     key_cache: Vec<i8>,   // (layer, seq_len, kv_dim)
-    key_exps: Vec<i32>,   // (layer, seq_len, n_kv_heads)
+    key_exps: Vec<i32>,   // (layer, seq_len) one for all key/value heads
     value_cache: Vec<i8>, // (layer, seq_len, kv_dim)
-    value_exps: Vec<i32>, // (layer, seq_len, n_kv_heads)
+    value_exps: Vec<i32>, // (layer, seq_len)
     logits: Vec<i32>,     // (vocab,) 16-bit
     logits_exp: i32,      //
     logits_f32: Vec<f32>, // (vocab,) dequantised, for sampling and fidelity
@@ -143,7 +143,7 @@ impl GoldenModel {
         let c = model.config;
         let widest = c.dim.max(c.hidden_dim).max(c.vocab_size).max(c.seq_len);
         let cache = c.n_layers * c.seq_len * c.kv_dim();
-        let cache_exps = c.n_layers * c.seq_len * c.n_kv_heads;
+        let cache_exps = c.n_layers * c.seq_len;
         GoldenModel {
             record: false,
             values: Vec::new(),
@@ -164,7 +164,7 @@ impl GoldenModel {
             narrow: vec![0; widest],
             probs: vec![0; c.seq_len],
             weights: vec![0; c.seq_len],
-            head_query: vec![0; c.head_size()],
+            query: vec![0; c.dim],
             head_acc: vec![0; c.head_size()],
             score_exps: vec![0; c.seq_len],
             key_cache: vec![0; cache],
@@ -283,7 +283,7 @@ impl GoldenModel {
 
     fn attention_block(&mut self, l: usize, pos: usize) {
         let c = self.model.config;
-        let (head_size, kv_dim, kv_heads) = (c.head_size(), c.kv_dim(), c.n_kv_heads);
+        let (head_size, kv_dim) = (c.head_size(), c.kv_dim());
         let layer = &self.model.layers[l];
 
         // attn_norm
@@ -326,7 +326,7 @@ impl GoldenModel {
         // the key and value of this position enter the cache, 8-bit, each with one exponent for
         // all key/value heads: the shift of a BFP16 vector's largest magnitude, with no search
         let at = (l * c.seq_len + pos) * kv_dim;
-        let exp_at = (l * c.seq_len + pos) * kv_heads;
+        let exp_at = l * c.seq_len + pos;
         for (src, exp, cache, exps) in [
             (&self.k, k_exp, &mut self.key_cache, &mut self.key_exps),
             (&self.v, v_exp, &mut self.value_cache, &mut self.value_exps),
@@ -345,15 +345,28 @@ impl GoldenModel {
             for (o, &n) in cache[at..at + kv_dim].iter_mut().zip(narrow.iter()) {
                 *o = n as i8;
             }
-            // Cache exponents are stored as int8 beside the cache, one for each key/value head
-            // (docs/numerics.md).
-            let exp = cache_exponent(exp as i64) as i32;
-            exps[exp_at..exp_at + kv_heads].fill(exp);
+            // Cache exponents are stored as int8 beside the cache (docs/numerics.md).
+            exps[exp_at] = cache_exponent(exp as i64) as i32;
         }
 
-        // attention
+        // attention: the query, 8-bit, with one exponent for all heads, normalised as the cache's
+        // entries are; then each head
+        for (w, &m) in self.wide[..c.dim].iter_mut().zip(&self.q) {
+            *w = m as i64;
+        }
+        let narrow = &mut self.narrow[..c.dim];
+        let q8_exp = normalize_by(
+            &self.wide[..c.dim],
+            q_exp,
+            NARROW_BITS,
+            WIDE_MANTISSA_MAX as u64,
+            narrow,
+        );
+        for (o, &n) in self.query.iter_mut().zip(narrow.iter()) {
+            *o = n as i8;
+        }
         for h in 0..c.n_heads {
-            self.attention_head(l, pos, h, q_exp);
+            self.attention_head(l, pos, h, q8_exp);
         }
         let mut wide = std::mem::take(&mut self.wide);
         for (w, &m) in wide.iter_mut().zip(&self.heads) {
@@ -386,23 +399,15 @@ impl GoldenModel {
     /// One head: scores against every cached key, base-2 softmax through the `2^-u` table,
     /// probabilities (with the value exponents folded in) times the cached values, divided by the
     /// sum of the probabilities.
-    fn attention_head(&mut self, l: usize, pos: usize, h: usize, q_exp: i32) {
+    fn attention_head(&mut self, l: usize, pos: usize, h: usize, q8_exp: i32) {
         let c = self.model.config;
-        let (head_size, kv_dim, kv_heads) = (c.head_size(), c.kv_dim(), c.n_kv_heads);
+        let (head_size, kv_dim) = (c.head_size(), c.kv_dim());
         let g = h / c.kv_mul();
         let positions = pos + 1;
         let cache_row = |t: usize| (l * c.seq_len + t) * kv_dim + g * head_size;
-        let exp_index = |t: usize| (l * c.seq_len + t) * kv_heads + g;
+        let exp_index = |t: usize| l * c.seq_len + t;
 
-        // this head's query, 8-bit
-        let q8 = &mut self.head_query[..head_size];
-        for (w, &m) in self.wide[..head_size]
-            .iter_mut()
-            .zip(&self.q[h * head_size..(h + 1) * head_size])
-        {
-            *w = m as i64;
-        }
-        let q8_exp = normalize_narrow(&self.wide[..head_size], q_exp, &mut self.narrow, q8);
+        let q8 = &self.query[h * head_size..(h + 1) * head_size];
 
         // scores q . k_t, each with its key's exponent, normalised together to 16 bits
         for t in 0..positions {

@@ -95,8 +95,9 @@ fn grouped_query_and_odd_shapes_match_the_golden_model() {
         40,
         None,
     );
-    // 8 query heads per key/value head on a target of 32 registers: the group's largest value
-    // exponent, found once, outlives many more temporaries than the registers hold.
+    // 8 query heads per key/value head on a target of 32 registers: the layer's largest value
+    // exponent and the query's exponent, found once, outlive many more temporaries than the
+    // registers hold.
     check(
         "dim=32,hidden=64,layers=2,heads=8,kv_heads=1,vocab=64,seq=24",
         5,

@@ -256,14 +256,28 @@ impl Emitter<'_> {
     ) {
         let s = &self.layout.scratch;
         let (acc, t16, wide) = (s.acc + offset, s.t16 + offset, s.wide + offset);
-        self.emit(Op::Matvec {
-            dst: acc as i64,
-            w: w.word as i64,
-            wreg: REG_ZERO as i64,
-            x: x as i64,
-            rows: w.rows as i64,
-            cols: w.cols as i64,
-        });
+        // One product for each run of parts that starts on a row block (qkv: q, then k and v,
+        // on a core whose lanes divide dim), so that a part's requantisation need not wait for
+        // the rows after it. The wide core's matrix unit takes the same cycles either way; the
+        // small core, one instruction at a time, a product's fixed cycles more.
+        let mut starts = vec![0];
+        starts.extend(
+            parts
+                .iter()
+                .map(|&(first, ..)| first)
+                .filter(|&first| first > 0 && first % self.lanes == 0),
+        );
+        starts.push(w.rows);
+        for run in starts.windows(2) {
+            self.emit(Op::Matvec {
+                dst: (acc + run[0]) as i64,
+                w: (w.word + run[0] / self.lanes * w.cols) as i64,
+                wreg: REG_ZERO as i64,
+                x: x as i64,
+                rows: (run[1] - run[0]) as i64,
+                cols: w.cols as i64,
+            });
+        }
         for &(first, matrix, dst, eout) in parts {
             let (rows, scale_exp) = (matrix.rows, matrix.row_scale_exp);
             let (bound, ea, eb, m) = (self.temp(), self.temp(), self.temp(), self.temp());

@@ -605,3 +605,66 @@ fn the_fastest_count_of_attention_sets_is_kept_and_never_costs_positions() {
         assert!(err.to_string().contains("must be in 2 ..= 4"), "{err}");
     }
 }
+
+/// The qkv product is split where its parts start on a row block, so that each part's
+/// requantisation waits only for its own rows: q apart from k and v where the lanes divide dim,
+/// each matrix apart where they divide kv_dim too, one product where they divide neither.
+#[test]
+fn a_product_is_split_where_its_parts_start_on_a_row_block() {
+    let odd = "dim=48,hidden=96,layers=2,heads=6,kv_heads=3,vocab=64,seq=32";
+    let cases = [
+        // 64 lanes: q (64 rows), then k and v (32 + 32)
+        (stories(), "ulx3s-85f", vec![64, 64]),
+        // 4 lanes: q, k and v each
+        (stories(), "sim-tiny", vec![64, 32, 32]),
+        // 64 lanes and dim 48: no part after the first starts on a row block
+        (
+            QuantModel::quantize(&synth::synthesize(synth::parse_shape(odd).unwrap(), 3)),
+            "ulx3s-85f",
+            vec![96],
+        ),
+    ];
+    for (model, target, expected_rows) in cases {
+        let target = Target::builtin(target).unwrap();
+        let compiled = compile(&model, &target, CompileOptions::default()).unwrap();
+        let manifest = &compiled.bundle.manifest;
+        let c = model.config;
+        for layer in 0..c.n_layers {
+            let qkv = manifest
+                .regions
+                .iter()
+                .find(|r| r.name == format!("layer{layer}.wqkv"))
+                .unwrap();
+            // in the order of their rows (the schedule may issue them in another)
+            let mut products: Vec<(i64, i64, i64)> = compiled
+                .bundle
+                .program
+                .iter()
+                .filter_map(|i| match i.op {
+                    Op::Matvec { dst, w, rows, .. }
+                        if (qkv.start..qkv.start + qkv.size).contains(&(w as u32)) =>
+                    {
+                        Some((dst, w, rows))
+                    }
+                    _ => None,
+                })
+                .collect();
+            products.sort_by_key(|&(_, w, _)| w);
+            let rows: Vec<usize> = products.iter().map(|p| p.2 as usize).collect();
+            assert_eq!(rows, expected_rows, "{}", target.name);
+            // each run of rows from where the one before it ends, in the results and the matrix
+            let blocks = |rows: i64| rows as usize / target.lanes * c.dim;
+            for pair in products.windows(2) {
+                let ((dst, w, rows), (next_dst, next_w, _)) = (pair[0], pair[1]);
+                assert_eq!(next_dst, dst + rows, "{}", target.name);
+                assert_eq!(
+                    next_w as usize,
+                    w as usize + blocks(rows),
+                    "{}",
+                    target.name
+                );
+            }
+            assert_eq!(products[0].1 as u32, qkv.start, "{}", target.name);
+        }
+    }
+}

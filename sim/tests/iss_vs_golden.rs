@@ -17,10 +17,23 @@ fn check(
     steps: usize,
     context: Option<usize>,
 ) {
+    let options = CompileOptions::serving(context);
+    check_with(shape, seed, target, prompt, steps, options);
+}
+
+/// [`check`] with the program compiled with `options`.
+fn check_with(
+    shape: &str,
+    seed: u64,
+    target: &str,
+    prompt: &[u32],
+    steps: usize,
+    options: CompileOptions,
+) {
     let config = synth::parse_shape(shape).unwrap();
     let quant = QuantModel::quantize(&synth::synthesize(config, seed));
     let target = Target::builtin(target).unwrap();
-    let compiled = compile(&quant, &target, CompileOptions::serving(context)).unwrap();
+    let compiled = compile(&quant, &target, options).unwrap();
     let predicted = compiled.bundle.manifest.predicted_cycles.clone();
     let mut iss = Iss::new(target, compiled.bundle).unwrap();
     iss.record_values(true);
@@ -106,6 +119,22 @@ fn grouped_query_and_odd_shapes_match_the_golden_model() {
         24,
         None,
     );
+}
+
+/// Matrix products issued in many pieces (one for each row block on `sim-tiny`), each piece's
+/// results normalised and scaled as it drains and the last normalisation given the largest of
+/// the pieces' magnitudes, compute the golden model's values; on a core of 32 registers too,
+/// whose 17 temporaries the pieces take in turn.
+#[test]
+fn products_in_pieces_match_the_golden_model() {
+    let small = "dim=32,hidden=64,layers=2,heads=4,kv_heads=2,vocab=96,seq=24";
+    for (shape, target, pieces) in [("nano", "sim-tiny", 64), (small, "gw2a-18", 4)] {
+        let options = CompileOptions {
+            product_pieces: Some(pieces),
+            ..Default::default()
+        };
+        check_with(shape, 9, target, &[1, 5, 9], 16, options);
+    }
 }
 
 #[test]

@@ -134,10 +134,12 @@ pub fn summary(
         String::new()
     };
     let mut lines = vec![format!(
-        "{} instructions, context {} positions{clamped}, {} sets of attention buffers; matrix memory {} / {} words; elements of {}",
+        "{} instructions, context {} positions{clamped}, {} sets of attention buffers, matrix products in up to {} piece{}; matrix memory {} / {} words; elements of {}",
         m.instructions,
         m.context,
         compiled.attention_sets,
+        compiled.product_pieces,
+        if compiled.product_pieces == 1 { "" } else { "s" },
         used("matrix"),
         target.matrix_words(),
         vector_use.join(", ")

@@ -91,13 +91,15 @@ pub fn predicted_cycles(
         })
 }
 
-/// Build the bundle; `predicted_cycles` are [`predicted_cycles`] of the scheduled code.
+/// Build the bundle; `predicted_cycles` are [`predicted_cycles`] of the scheduled code, and
+/// `product_pieces` the most pieces its matrix products were issued in.
 pub fn emit(
     model: &QuantModel,
     target: &Target,
     layout: Layout,
     scheduled: Scheduled,
     predicted_cycles: Vec<u64>,
+    product_pieces: usize,
 ) -> Result<Compiled, CompileError> {
     debug_assert_eq!(predicted_cycles.len(), layout.context);
     let program: Vec<Instr> = scheduled.code.iter().map(|t| t.instr).collect();
@@ -141,6 +143,7 @@ pub fn emit(
     };
     Ok(Compiled {
         attention_sets,
+        product_pieces,
         bundle: Bundle {
             manifest,
             program,

@@ -10,7 +10,8 @@
 //! 4. [`emit`]: the predicted cycles at every position, the listing, and the bundle.
 //!
 //! The first three run once for each count of attention buffer sets that the memories hold
-//! beside the context ([`layout::MAX_ATTENTION_SETS`]), and `emit` takes the fastest schedule.
+//! beside the context ([`layout::MAX_ATTENTION_SETS`]) with each most pieces a matrix product
+//! is issued in ([`lower::PRODUCT_PIECES`]), and `emit` takes the fastest schedule.
 //!
 //! [`timeline`] draws a token step of the result.
 #![deny(missing_docs)]
@@ -40,6 +41,9 @@ pub struct CompileOptions {
     /// [`layout::MAX_ATTENTION_SETS`]); default: each count that the memories hold beside the
     /// context is scheduled, and the one with the fewest cycles kept.
     pub attention_sets: Option<usize>,
+    /// The most pieces of whole row blocks a matrix product is issued in (at least 1); default:
+    /// each of [`lower::PRODUCT_PIECES`] is scheduled, and the one with the fewest cycles kept.
+    pub product_pieces: Option<usize>,
 }
 
 impl CompileOptions {
@@ -115,6 +119,8 @@ pub struct Compiled {
     /// The sets of attention buffers the program uses (the fastest count tried, or the one
     /// asked for).
     pub attention_sets: usize,
+    /// The most pieces a matrix product is issued in (the fastest tried, or the one asked for).
+    pub product_pieces: usize,
 }
 
 /// The first memory that overflows with the fewest attention buffer sets, as (memory, needed,
@@ -200,8 +206,9 @@ fn other_builtins(target: &Target, describe: impl Fn(&Target) -> Option<String>)
         .collect()
 }
 
-/// A program scheduled with one count of attention buffer sets.
+/// A program scheduled with one count of attention buffer sets and of product pieces.
 struct Candidate {
+    product_pieces: usize,
     /// Its cycles at each position, and their sum.
     cycles: Vec<u64>,
     total_cycles: u64,
@@ -216,6 +223,11 @@ pub fn compile(
     options: CompileOptions,
 ) -> Result<Compiled, CompileError> {
     model.check_shape().map_err(CompileError::ModelShape)?;
+    if options.product_pieces == Some(0) {
+        return Err(CompileError::Invalid(
+            "0 product pieces: a matrix product is issued in at least 1".into(),
+        ));
+    }
     if let Some(sets) = options.attention_sets {
         let counts = layout::MIN_ATTENTION_SETS..=layout::MAX_ATTENTION_SETS;
         if !counts.contains(&sets) {
@@ -273,9 +285,10 @@ pub fn compile(
         });
     }
     // As many attention buffer sets as the memories hold beside the context, up to the most
-    // that serve: each count is laid out, lowered and scheduled, and of those whose program fits
-    // the program memory the fewest cycles over the context's positions win (the fewer sets on
-    // a tie). A model of one head has one set whatever the count (`layout::plan`).
+    // that serve, each with each count of product pieces: each is laid out, lowered and
+    // scheduled, and of those whose program fits the program memory the fewest cycles over the
+    // context's positions win (the fewer sets, then the fewer pieces, on a tie). A model of one
+    // head has one set whatever the count (`layout::plan`).
     let tried = match options.attention_sets {
         None => {
             let most = layout::MAX_ATTENTION_SETS.min(model.config.n_heads);
@@ -301,12 +314,21 @@ pub fn compile(
     let fitting: Vec<usize> = tried
         .take_while(|&sets| sets == first || overflow_with(model, target, context, sets).is_none())
         .collect();
-    let schedule_with = |sets: usize| -> Result<Candidate, CompileError> {
+    let pieces: Vec<usize> = match options.product_pieces {
+        None => lower::PRODUCT_PIECES.to_vec(),
+        Some(p) => vec![p],
+    };
+    let variants: Vec<(usize, usize)> = fitting
+        .iter()
+        .flat_map(|&sets| pieces.iter().map(move |&p| (sets, p)))
+        .collect();
+    let schedule_with = |sets: usize, product_pieces: usize| -> Result<Candidate, CompileError> {
         let layout = layout::plan(model, target, context, sets);
-        let lowered = lower::lower(model, &layout, target);
+        let lowered = lower::lower(model, &layout, target, product_pieces);
         let scheduled = schedule::schedule(&lowered.code, &lowered.checkpoints, target, context);
         let cycles = emit::predicted_cycles(&scheduled.code, target, context)?;
         Ok(Candidate {
+            product_pieces,
             total_cycles: cycles.iter().fold(0u64, |t, &c| t.saturating_add(c)),
             cycles,
             layout,
@@ -314,17 +336,17 @@ pub fn compile(
         })
     };
     let mut candidates = std::thread::scope(|scope| {
-        let handles: Vec<_> = fitting
+        let handles: Vec<_> = variants
             .iter()
-            .map(|&sets| scope.spawn(move || schedule_with(sets)))
+            .map(|&(sets, p)| scope.spawn(move || schedule_with(sets, p)))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("a schedule's thread does not panic"))
             .collect::<Result<Vec<_>, CompileError>>()
     })?;
-    // `min_by_key` keeps the first of equals; with no program that fits, the fewest sets', which
-    // the check below refuses.
+    // `min_by_key` keeps the first of equals; with no program that fits, the first's (the fewest
+    // sets and pieces), which the check below refuses.
     let chosen = candidates
         .iter()
         .enumerate()
@@ -332,6 +354,7 @@ pub fn compile(
         .min_by_key(|(_, c)| c.total_cycles)
         .map_or(0, |(i, _)| i);
     let Candidate {
+        product_pieces,
         cycles,
         mut layout,
         scheduled,
@@ -364,5 +387,5 @@ pub fn compile(
             },
         });
     }
-    emit::emit(model, target, layout, scheduled, cycles)
+    emit::emit(model, target, layout, scheduled, cycles, product_pieces)
 }

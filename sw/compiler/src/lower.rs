@@ -73,6 +73,8 @@ struct Emitter<'a> {
     /// Temporaries that [`Emitter::temp`] skips while a value in them is still to be read
     /// (bit mask).
     pinned: u64,
+    /// The most pieces a matrix product is issued in ([`Emitter::matvec_at`]).
+    product_pieces: usize,
 }
 
 impl Emitter<'_> {
@@ -245,6 +247,17 @@ impl Emitter<'_> {
     /// [`Self::matvec`] with its intermediates (`acc`, `t16`, `wide`) `offset` elements into
     /// their buffers: a second product whose intermediates do not meet the first's can start
     /// while the vector unit still requantises the first.
+    ///
+    /// The product is issued in pieces of whole row blocks: at most `product_pieces` for the
+    /// matrix, and a new piece wherever a part starts on a row block (qkv: q apart from k and v
+    /// on a core whose lanes divide dim). The wide core's matrix unit takes the same cycles
+    /// either way (a matvec has no fixed occupancy), and a piece's results are normalised with
+    /// the accumulators' bound and multiplied by their row scales as soon as they drain, while
+    /// the matrix unit streams the next piece; only a part's last normalisation waits for all
+    /// its pieces, with the largest of their magnitudes. The values are those of one product:
+    /// the bound's shift is the same for every piece, and the largest magnitude has the bit
+    /// length of their OR.
+    #[allow(clippy::too_many_arguments)]
     fn matvec_at(
         &mut self,
         offset: usize,
@@ -256,22 +269,22 @@ impl Emitter<'_> {
     ) {
         let s = &self.layout.scratch;
         let (acc, t16, wide) = (s.acc + offset, s.t16 + offset, s.wide + offset);
-        // One product for each run of parts that starts on a row block (qkv: q, then k and v,
-        // on a core whose lanes divide dim), so that a part's requantisation need not wait for
-        // the rows after it. The wide core's matrix unit takes the same cycles either way; the
-        // small core, one instruction at a time, a product's fixed cycles more.
-        let mut starts = vec![0];
+        let lanes = self.lanes;
+        let blocks_per_piece = w.rows.div_ceil(lanes).div_ceil(self.product_pieces);
+        let mut starts: Vec<usize> = (0..w.rows).step_by(blocks_per_piece * lanes).collect();
         starts.extend(
             parts
                 .iter()
                 .map(|&(first, ..)| first)
-                .filter(|&first| first > 0 && first % self.lanes == 0),
+                .filter(|&first| first % lanes == 0),
         );
+        starts.sort_unstable();
+        starts.dedup();
         starts.push(w.rows);
         for run in starts.windows(2) {
             self.emit(Op::Matvec {
                 dst: (acc + run[0]) as i64,
-                w: (w.word + run[0] / self.lanes * w.cols) as i64,
+                w: (w.word + run[0] / lanes * w.cols) as i64,
                 wreg: REG_ZERO as i64,
                 x: x as i64,
                 rows: (run[1] - run[0]) as i64,
@@ -280,34 +293,59 @@ impl Emitter<'_> {
         }
         for &(first, matrix, dst, eout) in parts {
             let (rows, scale_exp) = (matrix.rows, matrix.row_scale_exp);
-            let (bound, ea, eb, m) = (self.temp(), self.temp(), self.temp(), self.temp());
+            let bound = self.pinned_temp();
             // the accumulators normalised once, with the shift of their bound
-            // (docs/numerics.md, *qkv*)
+            // (docs/numerics.md, *qkv*), piece by piece
             self.emit(Op::Li {
                 dst: bound,
                 imm: matrix.accumulator_bound() as i64,
             });
-            self.norm_by(
-                t16 + first,
-                acc + first,
-                rows,
-                ACCUMULATOR_BITS,
-                x_exp,
-                ea,
-                bound,
-            );
-            self.emit(Op::Mul {
-                dst: (wide + first) as i64,
-                a: (t16 + first) as i64,
-                b: (scales + first) as i64,
-                n: rows as i64,
-                mag: m,
-            });
+            let (mut ea, mut magnitude) = (REG_ZERO as i64, None);
+            for run in starts.windows(2) {
+                let (from, to) = (run[0].max(first), run[1].min(first + rows));
+                if from >= to {
+                    continue;
+                }
+                let m = self.temp();
+                ea = self.temp();
+                let n = to - from;
+                self.norm_by(
+                    t16 + from,
+                    acc + from,
+                    n,
+                    ACCUMULATOR_BITS,
+                    x_exp,
+                    ea,
+                    bound,
+                );
+                self.emit(Op::Mul {
+                    dst: (wide + from) as i64,
+                    a: (t16 + from) as i64,
+                    b: (scales + from) as i64,
+                    n: n as i64,
+                    mag: m,
+                });
+                magnitude = Some(match magnitude {
+                    None => m,
+                    Some(before) => {
+                        let largest = self.temp();
+                        self.emit(Op::Max {
+                            dst: largest,
+                            a: before,
+                            b: m,
+                        });
+                        largest
+                    }
+                });
+            }
+            self.unpin(bound);
+            let eb = self.temp();
             self.emit(Op::Addi {
                 dst: eb,
                 a: ea,
                 imm: scale_exp as i64,
             });
+            let m = magnitude.expect("a part has rows");
             self.norm_by(dst, wide + first, rows, WIDE_BITS, eb, eout, m);
         }
     }
@@ -714,8 +752,20 @@ impl Emitter<'_> {
     }
 }
 
-/// Lower one token step.
-pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
+/// The most pieces a matrix product is issued in that the compiler tries
+/// (`Emitter::matvec_at`): more pieces let the vector unit start on a product's results
+/// sooner, at the cost of an instruction or three more for each piece, which the cores with
+/// fewer lanes (more row blocks, a busier vector unit) feel more. Of 1, 2, 4 and 8, 2 was never
+/// the fastest on a built-in target, so it is not tried (each count is a schedule more).
+pub const PRODUCT_PIECES: [usize; 3] = [1, 4, 8];
+
+/// Lower one token step, each matrix product in at most `product_pieces` pieces.
+pub fn lower(
+    model: &QuantModel,
+    layout: &Layout,
+    target: &Target,
+    product_pieces: usize,
+) -> Lowered {
     let c = model.config;
     let (dim, hidden) = (c.dim, c.hidden_dim);
     let mut e = Emitter {
@@ -729,6 +779,7 @@ pub fn lower(model: &QuantModel, layout: &Layout, target: &Target) -> Lowered {
         next_temp: FIRST_TEMP,
         last_temp: target.registers as i64 - 1,
         pinned: 0,
+        product_pieces: product_pieces.max(1),
     };
     let s = &layout.scratch;
     let ffn_offset = {

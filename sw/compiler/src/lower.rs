@@ -257,7 +257,6 @@ impl Emitter<'_> {
     /// its pieces, with the largest of their magnitudes. The values are those of one product:
     /// the bound's shift is the same for every piece, and the largest magnitude has the bit
     /// length of their OR.
-    #[allow(clippy::too_many_arguments)]
     fn matvec_at(
         &mut self,
         offset: usize,

@@ -52,6 +52,33 @@ pub struct GoldenModel {
     logits_f32: Vec<f32>, // (vocab,) dequantised, for sampling and fidelity
 }
 
+/// Store the BFP16 vector `mantissas` (exponent `exp`) normalised to 8 bits whole into `out`, with
+/// the shift of a BFP16 mantissa's largest magnitude instead of a search (the key, the value and
+/// the query: docs/numerics.md, *KV cache*); returns the exponent.
+fn narrow_bfp16(
+    mantissas: &[i32],
+    exp: i32,
+    wide: &mut [i64],
+    narrow: &mut [i32],
+    out: &mut [i8],
+) -> i32 {
+    let n = mantissas.len();
+    for (w, &m) in wide[..n].iter_mut().zip(mantissas) {
+        *w = m as i64;
+    }
+    let e = normalize_by(
+        &wide[..n],
+        exp,
+        NARROW_BITS,
+        WIDE_MANTISSA_MAX as u64,
+        &mut narrow[..n],
+    );
+    for (o, &m) in out[..n].iter_mut().zip(narrow.iter()) {
+        *o = m as i8;
+    }
+    e
+}
+
 /// Store `values` normalised to 8 bits into `out`; returns the exponent.
 fn normalize_narrow(values: &[i64], exp: i32, scratch: &mut [i32], out: &mut [i8]) -> i32 {
     let scratch = &mut scratch[..values.len()];
@@ -331,40 +358,16 @@ impl GoldenModel {
             (&self.k, k_exp, &mut self.key_cache, &mut self.key_exps),
             (&self.v, v_exp, &mut self.value_cache, &mut self.value_exps),
         ] {
-            for (w, &m) in self.wide[..kv_dim].iter_mut().zip(src.iter()) {
-                *w = m as i64;
-            }
-            let narrow = &mut self.narrow[..kv_dim];
-            let exp = normalize_by(
-                &self.wide[..kv_dim],
-                exp,
-                NARROW_BITS,
-                WIDE_MANTISSA_MAX as u64,
-                narrow,
-            );
-            for (o, &n) in cache[at..at + kv_dim].iter_mut().zip(narrow.iter()) {
-                *o = n as i8;
-            }
+            let out = &mut cache[at..at + kv_dim];
+            let exp = narrow_bfp16(src, exp, &mut self.wide, &mut self.narrow, out);
             // Cache exponents are stored as int8 beside the cache (docs/numerics.md).
             exps[exp_at] = cache_exponent(exp as i64) as i32;
         }
 
         // attention: the query, 8-bit, with one exponent for all heads, normalised as the cache's
         // entries are; then each head
-        for (w, &m) in self.wide[..c.dim].iter_mut().zip(&self.q) {
-            *w = m as i64;
-        }
-        let narrow = &mut self.narrow[..c.dim];
-        let q8_exp = normalize_by(
-            &self.wide[..c.dim],
-            q_exp,
-            NARROW_BITS,
-            WIDE_MANTISSA_MAX as u64,
-            narrow,
-        );
-        for (o, &n) in self.query.iter_mut().zip(narrow.iter()) {
-            *o = n as i8;
-        }
+        let (wide, narrow) = (&mut self.wide, &mut self.narrow);
+        let q8_exp = narrow_bfp16(&self.q, q_exp, wide, narrow, &mut self.query);
         for h in 0..c.n_heads {
             self.attention_head(l, pos, h, q8_exp);
         }

@@ -897,11 +897,13 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   gives and streams once, instead of first searching its input for it; `r[mag]` must lie in
   `0 .. 2^@MAGNITUDE_BITS@` and the largest magnitude of its input must not have a longer bit length (faults
   otherwise). The compiler names a register where the producer writes exactly what the `norm`
-  reads, or one it loads with a bound it knows (`docs/numerics.md`): for a matrix product's
-  results, the largest magnitude the product's weights let any input give (the mantissas are
-  then shorter than `bits`); for a key or value entering the cache, a 16-bit mantissa's largest,
-  which a normalised vector reaches; the register makes the `norm` wait for the producer's
-  completion, where a search could chain to it.
+  reads, the `max` of several producers' registers where each wrote a piece of it (a matrix
+  product's pieces, scaled as they drain), or one it loads with a bound it knows
+  (`docs/numerics.md`): for a matrix product's results, the largest magnitude the product's
+  weights let any input give (the mantissas are then shorter than `bits`); for the key, the
+  value and the query, a 16-bit mantissa's largest, which a normalised vector reaches; the
+  register makes the `norm` wait for the producer's completion, where a search could chain to
+  it.
 
 ## Encoding
 

@@ -533,6 +533,12 @@ impl Emitter<'_> {
                 n: positions,
             });
         }
+        // the probabilities' shift is -(e_a + A.e + 8), one `sub` a head from this
+        let neg_scale_exp = self.pinned_temp();
+        self.emit(Op::Li {
+            dst: neg_scale_exp,
+            imm: -(model.attention_scale.exp as i64 + EXP2_INPUT_FRACTION_BITS as i64),
+        });
         let value_max = self.pinned_temp();
         self.emit(Op::Vmax {
             dst: value_max,
@@ -543,8 +549,7 @@ impl Emitter<'_> {
             let set = s.attention[h % s.attention.len()];
             let g = h / c.kv_mul();
             let first = h * hs;
-            let (score_exp, max, base, shift, sum, w_exp, w_mag) = (
-                self.temp(),
+            let (score_exp, max, shift, sum, w_exp, w_mag) = (
                 self.temp(),
                 self.temp(),
                 self.temp(),
@@ -572,15 +577,10 @@ impl Emitter<'_> {
                 max,
             });
             // probabilities 2^((s - max) log2(e) / sqrt(head_size)), Q0.15, and their sum
-            self.emit(Op::Addi {
-                dst: base,
-                a: score_exp,
-                imm: model.attention_scale.exp as i64 + EXP2_INPUT_FRACTION_BITS as i64,
-            });
             self.emit(Op::Sub {
                 dst: shift,
-                a: REG_ZERO as i64,
-                b: base,
+                a: neg_scale_exp,
+                b: score_exp,
             });
             self.emit(Op::Expneg {
                 dst: set.probs as i64,
@@ -669,6 +669,7 @@ impl Emitter<'_> {
         }
         self.unpin(value_max);
         self.unpin(q_exp);
+        self.unpin(neg_scale_exp);
         // the heads join into one 8-bit vector
         self.emit(Op::Normg {
             dst: s.att as i64,

@@ -34,9 +34,10 @@ pub const INT8_MAX: i32 = 127;
 /// Mantissa width of a matrix product's accumulators after their first normalisation, which
 /// takes its shift from the matrix's [`QuantMatrix::accumulator_bound`] and so leaves the
 /// mantissas some bits short of it: the widest whose product with a row-scale mantissa (at most
-/// `2^15 - 1`) still fits the int32 it is stored as.
+/// [`WIDE_MANTISSA_MAX`]) still fits the int32 it is stored as.
 pub const ACCUMULATOR_BITS: u32 = 17;
-const _: () = assert!(((1i64 << (ACCUMULATOR_BITS - 1)) - 1) * ((1 << 15) - 1) <= i32::MAX as i64);
+const _: () =
+    assert!(((1i64 << (ACCUMULATOR_BITS - 1)) - 1) * WIDE_MANTISSA_MAX <= i32::MAX as i64);
 /// Fraction bits of the Q1.14 fixed-point format of sine, cosine and sigmoid values.
 pub const Q14_FRACTION_BITS: i32 = 14;
 /// `1.0` in Q1.14.
@@ -287,7 +288,8 @@ pub fn fixed_mantissas(values: &[f64]) -> (Vec<i32>, i32) {
         .iter()
         .map(|&v| {
             if v.is_finite() {
-                (v * unit).round_ties_even().clamp(-32767.0, 32767.0) as i32
+                let max = WIDE_MANTISSA_MAX as f64;
+                (v * unit).round_ties_even().clamp(-max, max) as i32
             } else {
                 0
             }
@@ -463,9 +465,9 @@ pub mod tables {
                     .1
             };
             Tables {
-                rsqrt: round_all(table("rsqrt"), 32767),
-                recip: round_all(table("recip"), 32767),
-                exp2_neg: round_all(table("exp2_neg"), 32767),
+                rsqrt: round_all(table("rsqrt"), WIDE_MANTISSA_MAX as i32),
+                recip: round_all(table("recip"), WIDE_MANTISSA_MAX as i32),
+                exp2_neg: round_all(table("exp2_neg"), WIDE_MANTISSA_MAX as i32),
                 sigmoid: round_all(table("sigmoid"), 16384),
                 sine_quarter: round_all(table("sine_quarter"), 16384),
             }

@@ -724,7 +724,10 @@ fn products_are_issued_in_pieces_and_the_fastest_count_is_kept() {
             .collect();
         products.sort_unstable();
         for pair in products.windows(2) {
-            assert_eq!(pair[1].0, pair[0].0 + pair[0].1 / 64 * c.dim as i64);
+            assert_eq!(
+                pair[1].0,
+                pair[0].0 + pair[0].1 / target.lanes as i64 * c.dim as i64
+            );
         }
         products.iter().map(|p| p.1).collect::<Vec<_>>()
     };
@@ -741,8 +744,10 @@ fn products_are_issued_in_pieces_and_the_fastest_count_is_kept() {
     let (one, eight) = (with(Some(1)), with(Some(8)));
     let is_max = |op: &Op| matches!(op, Op::Max { .. });
     let is_mul = |op: &Op| matches!(op, Op::Mul { .. });
-    // w1 and w3 (172 rows) in 3 pieces each and the classifier in 8, where one took one
-    let extra_pieces = c.n_layers * 2 * 2 + 7;
+    // w1 and w3 in a piece for each of their row blocks (172 rows: 3) and the classifier too
+    // (512: 8), where one took one; qkv was already split at k, and wo and w2 are one block each
+    let blocks = |rows: usize| rows.div_ceil(target.lanes);
+    let extra_pieces = c.n_layers * 2 * (blocks(c.hidden_dim) - 1) + blocks(c.vocab_size) - 1;
     assert_eq!(count(&eight, is_max) - count(&one, is_max), extra_pieces);
     assert_eq!(count(&eight, is_mul) - count(&one, is_mul), extra_pieces);
     // the fastest count is kept, the fewest pieces on a tie

@@ -2,7 +2,7 @@
 //! every named model step, and exactly the predicted cycles, token after token.
 
 use monorail_compiler::{compile, CompileOptions};
-use monorail_contract::target::Target;
+use monorail_contract::target::{RawTarget, Target};
 use monorail_model::golden::GoldenModel;
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
@@ -18,24 +18,24 @@ fn check(
     context: Option<usize>,
 ) {
     let options = CompileOptions::serving(context);
-    check_with(shape, seed, target, prompt, steps, options);
+    let target = Target::builtin(target).unwrap();
+    check_with(shape, seed, &target, prompt, steps, options);
 }
 
 /// [`check`] with the program compiled with `options`.
 fn check_with(
     shape: &str,
     seed: u64,
-    target: &str,
+    target: &Target,
     prompt: &[u32],
     steps: usize,
     options: CompileOptions,
 ) {
     let config = synth::parse_shape(shape).unwrap();
     let quant = QuantModel::quantize(&synth::synthesize(config, seed));
-    let target = Target::builtin(target).unwrap();
-    let compiled = compile(&quant, &target, options).unwrap();
+    let compiled = compile(&quant, target, options).unwrap();
     let predicted = compiled.bundle.manifest.predicted_cycles.clone();
-    let mut iss = Iss::new(target, compiled.bundle).unwrap();
+    let mut iss = Iss::new(target.clone(), compiled.bundle).unwrap();
     iss.record_values(true);
     let mut golden = GoldenModel::new(quant);
     golden.record_values(true);
@@ -133,8 +133,27 @@ fn products_in_pieces_match_the_golden_model() {
             product_pieces: Some(pieces),
             ..Default::default()
         };
-        check_with(shape, 9, target, &[1, 5, 9], 16, options);
+        let target = Target::builtin(target).unwrap();
+        check_with(shape, 9, &target, &[1, 5, 9], 16, options);
     }
+}
+
+/// The FFN a block of hidden units at a time, each with its own exponents, computes the golden
+/// model's values where the blocks and the row blocks do not line up: on a core of 128 lanes,
+/// each row block of `w1` and `w3` holds two blocks of hidden units (issued as one group), and
+/// the last block is shorter than the others.
+#[test]
+fn hidden_blocks_wider_than_the_lanes_match_the_golden_model() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../targets/sim-tiny.toml"
+    ))
+    .unwrap()
+    .replacen("\nlanes = 4", "\nlanes = 128", 1);
+    let target = RawTarget::parse(&text).unwrap().validate().unwrap();
+    assert_eq!(target.lanes, 128);
+    let shape = "dim=32,hidden=200,layers=2,heads=4,kv_heads=2,vocab=96,seq=16";
+    check_with(shape, 4, &target, &[1, 5, 9], 16, CompileOptions::default());
 }
 
 #[test]

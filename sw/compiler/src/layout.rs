@@ -13,9 +13,10 @@
 //! unit's exact wide results in `wide`, every 16-bit mantissa and constant in `vector`.
 
 use monorail_contract::bundle::{Region, CACHE_EXPONENT_REGION_STEMS, CACHE_REGION_STEMS};
-use monorail_contract::numerics::QuantMatrix;
+use monorail_contract::numerics::{hidden_blocks, QuantMatrix};
 use monorail_contract::target::{Target, VectorMemory};
 use monorail_model::quant::QuantModel;
+use std::ops::Range;
 
 /// A matrix in column-block layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +27,18 @@ pub struct MatrixAt {
     pub rows: usize,
     /// Columns (words per row block).
     pub cols: usize,
+}
+
+impl MatrixAt {
+    /// Columns `cols` of a matrix laid out in column blocks (`w2`, [`LayerAt::w2`]), each in
+    /// column-block layout, one after another: on a core of `lanes` lanes.
+    pub fn column_block(&self, lanes: usize, cols: Range<usize>) -> MatrixAt {
+        MatrixAt {
+            word: self.word + self.rows.div_ceil(lanes) * cols.start,
+            rows: self.rows,
+            cols: cols.len(),
+        }
+    }
 }
 
 /// One layer's places.
@@ -47,7 +60,8 @@ pub struct LayerAt {
     pub w3: MatrixAt,
     /// Its scales.
     pub w3_scales: usize,
-    /// Down projection. // (dim, hidden)
+    /// Down projection, in blocks of the columns that each block of hidden units feeds
+    /// ([`hidden_blocks`], [`MatrixAt::column_block`]). // (dim, hidden)
     pub w2: MatrixAt,
     /// Its scales.
     pub w2_scales: usize,
@@ -408,7 +422,10 @@ pub fn fill(layout: &mut Layout, model: &QuantModel, target: &Target) {
         put_matrix(&mut matrix, lanes, at.wo, &[&layer.wo]);
         put_matrix(&mut matrix, lanes, at.w1, &[&layer.w1]);
         put_matrix(&mut matrix, lanes, at.w3, &[&layer.w3]);
-        put_matrix(&mut matrix, lanes, at.w2, &[&layer.w2]);
+        for block in hidden_blocks(layer.w2.cols) {
+            let at = at.w2.column_block(lanes, block.clone());
+            put_matrix(&mut matrix, lanes, at, &[&layer.w2.column_block(block)]);
+        }
         let qkv_scales: Vec<i32> = [&layer.wq, &layer.wk, &layer.wv]
             .iter()
             .flat_map(|m| m.row_scale_mant.iter().copied())

@@ -9,12 +9,13 @@
 use monorail_contract::bundle::{CheckpointPart, CheckpointSpec};
 use monorail_contract::isa::{positions_plus, Instr, Op, REG_TOKEN, REG_ZERO};
 use monorail_contract::numerics::{
-    QuantMatrix, ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS, NARROW_BITS, Q14_FRACTION_BITS,
-    WIDE_BITS, WIDE_MANTISSA_MAX,
+    hidden_blocks, QuantMatrix, ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS, HIDDEN_BLOCK,
+    NARROW_BITS, Q14_FRACTION_BITS, WIDE_BITS, WIDE_MANTISSA_MAX,
 };
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::{Target, MIN_REGISTERS};
 use monorail_model::quant::{QuantLayer, QuantModel};
+use std::ops::Range;
 
 use crate::layout::{LayerAt, Layout, MatrixAt};
 
@@ -46,18 +47,57 @@ const R_K: i64 = 6; // exponent of k
 const R_V: i64 = 7; // exponent of v
 const R_ATT: i64 = 8; // exponent of the joined attention output
 const R_PROJ: i64 = 9; // exponent of a projection output (wo, w2)
-const R_H1: i64 = 10; // exponent of the SwiGLU gate
-const R_H3: i64 = 11; // exponent of the SwiGLU up projection
-const R_HH: i64 = 12; // exponent of the FFN hidden
-const R_LOGITS: i64 = 13; // exponent of the logits
-const R_NEXT: i64 = 14; // the next token
+const R_LOGITS: i64 = 10; // exponent of the logits
+const R_NEXT: i64 = 11; // the next token
 /// Temporaries are handed out round-robin from here to the target's last register; the scheduler
-/// orders their reuse.
-const FIRST_TEMP: i64 = 15;
+/// orders their reuse. (The FFN's exponents are temporaries: one for each block of hidden units.)
+const FIRST_TEMP: i64 = 12;
 const _: () = assert!(
     FIRST_TEMP < MIN_REGISTERS as i64,
     "every target has temporaries"
 );
+
+/// A matrix stacked in a product's matrix (`Emitter::matvec`), and where its requantised
+/// results go.
+#[derive(Clone, Copy)]
+struct Part {
+    /// Its first row in the stacked matrix.
+    first: usize,
+    /// Its rows.
+    rows: usize,
+    /// Its accumulators' bound ([`QuantMatrix::accumulator_bound`]).
+    bound: u64,
+    /// The exponent of its row scales.
+    scale_exp: i32,
+    /// Where its results go.
+    dst: usize,
+    /// The register that gets their exponent.
+    eout: i64,
+}
+
+impl Part {
+    /// `matrix`, from row `first` of the stacked matrix, into `dst` with exponent in `eout`.
+    fn of(first: usize, matrix: &QuantMatrix, dst: usize, eout: i64) -> Part {
+        Part {
+            first,
+            rows: matrix.rows,
+            bound: matrix.accumulator_bound(),
+            scale_exp: matrix.row_scale_exp,
+            dst,
+            eout,
+        }
+    }
+}
+
+/// Where the FFN's products keep their intermediates (`acc`, `t16`, `wide`), as offsets into
+/// those buffers: apart, where the buffers hold them, so that a product streams while the vector
+/// unit still requantises the one before.
+struct FfnPlaces {
+    /// `w3`'s (w1's are at 0).
+    w3: usize,
+    /// `w2`'s, the blocks taking them in turn.
+    w2: Vec<usize>,
+}
 
 struct Emitter<'a> {
     layout: &'a Layout,
@@ -231,16 +271,8 @@ impl Emitter<'_> {
         self.norm_by(xb, wide, dim, NARROW_BITS, e2, R_XB, m2);
     }
 
-    /// A matrix product and its requantisation: `parts` are the matrices stacked in `w`, each
-    /// `(first row, matrix, destination, exponent register)`.
-    fn matvec(
-        &mut self,
-        w: MatrixAt,
-        scales: usize,
-        x: usize,
-        x_exp: i64,
-        parts: &[(usize, &QuantMatrix, usize, i64)],
-    ) {
+    /// A matrix product and its requantisation: `parts` are the matrices stacked in `w`.
+    fn matvec(&mut self, w: MatrixAt, scales: usize, x: usize, x_exp: i64, parts: &[Part]) {
         self.matvec_at(0, w, scales, x, x_exp, parts);
     }
 
@@ -264,7 +296,7 @@ impl Emitter<'_> {
         scales: usize,
         x: usize,
         x_exp: i64,
-        parts: &[(usize, &QuantMatrix, usize, i64)],
+        parts: &[Part],
     ) {
         let s = &self.layout.scratch;
         let (acc, t16, wide) = (s.acc + offset, s.t16 + offset, s.wide + offset);
@@ -274,7 +306,7 @@ impl Emitter<'_> {
         starts.extend(
             parts
                 .iter()
-                .map(|&(first, ..)| first)
+                .map(|p| p.first)
                 .filter(|&first| first % lanes == 0),
         );
         starts.sort_unstable();
@@ -290,14 +322,21 @@ impl Emitter<'_> {
                 cols: w.cols as i64,
             });
         }
-        for &(first, matrix, dst, eout) in parts {
-            let (rows, scale_exp) = (matrix.rows, matrix.row_scale_exp);
+        for &Part {
+            first,
+            rows,
+            bound: accumulator_bound,
+            scale_exp,
+            dst,
+            eout,
+        } in parts
+        {
             let bound = self.pinned_temp();
             // the accumulators normalised once, with the shift of their bound
             // (docs/numerics.md, *qkv*), piece by piece
             self.emit(Op::Li {
                 dst: bound,
-                imm: matrix.accumulator_bound() as i64,
+                imm: accumulator_bound as i64,
             });
             let (mut ea, mut magnitude) = (REG_ZERO as i64, None);
             for run in starts.windows(2) {
@@ -439,9 +478,9 @@ impl Emitter<'_> {
             s.xb,
             R_XB,
             &[
-                (0, &layer.wq, s.qkv, R_Q),
-                (dim, &layer.wk, s.qkv + dim, R_K),
-                (dim + kv_dim, &layer.wv, s.qkv + dim + kv_dim, R_V),
+                Part::of(0, &layer.wq, s.qkv, R_Q),
+                Part::of(dim, &layer.wk, s.qkv + dim, R_K),
+                Part::of(dim + kv_dim, &layer.wv, s.qkv + dim + kv_dim, R_V),
             ],
         );
         self.checkpoint(&[
@@ -684,29 +723,76 @@ impl Emitter<'_> {
         self.checkpoint(&[(s.att, dim, R_ATT)]);
     }
 
-    /// ffn: w2(silu(w1 x) * w3 x), added into the residual stream. `ffn_offset`: where w3's
-    /// intermediates start in the scratch buffers (0: where w1's do).
-    fn ffn(&mut self, at: &LayerAt, layer: &QuantLayer, ffn_offset: usize) {
+    /// ffn: w2(silu(w1 x) * w3 x), added into the residual stream a block of hidden units at a
+    /// time (docs/numerics.md, *ffn*). A block's `w1` and `w3` rows, its SwiGLU and its `w2`
+    /// columns depend on no other block, so the matrix unit streams a block's `w2` while the
+    /// vector unit works on the next block's hidden units; only the residual additions follow
+    /// each other. The blocks' `w1` and `w3` products are issued in groups that start on a row
+    /// block: one block each where the lanes divide [`HIDDEN_BLOCK`].
+    fn ffn(&mut self, at: &LayerAt, layer: &QuantLayer, places: &FfnPlaces) {
         let s = &self.layout.scratch;
-        let (dim, hidden) = (self.model.config.dim, self.model.config.hidden_dim);
-        self.matvec(
-            at.w1,
-            at.w1_scales,
-            s.xb,
-            R_XB,
-            &[(0, &layer.w1, s.h1, R_H1)],
-        );
-        // w3's intermediates beside w1's when the scratch buffers hold both (they are as wide
-        // as the widest vector; the vocabulary makes them so): w3's product then streams while
-        // w1's is requantised and put through silu.
-        self.matvec_at(
-            ffn_offset,
-            at.w3,
-            at.w3_scales,
-            s.xb,
-            R_XB,
-            &[(0, &layer.w3, s.h3, R_H3)],
-        );
+        let (lanes, dim) = (self.lanes, self.model.config.dim);
+        let blocks: Vec<Range<usize>> = hidden_blocks(self.model.config.hidden_dim).collect();
+        let mut next = 0;
+        while next < blocks.len() {
+            let first = next;
+            next += 1;
+            while next < blocks.len() && blocks[next - 1].end % lanes != 0 {
+                next += 1;
+            }
+            let group = &blocks[first..next];
+            let (lo, hi) = (group[0].start, group[group.len() - 1].end);
+            let rows_of = |m: MatrixAt| MatrixAt {
+                word: m.word + lo / lanes * m.cols,
+                rows: hi - lo,
+                cols: m.cols,
+            };
+            let mut parts = |m: &QuantMatrix, dst: usize| -> Vec<Part> {
+                group
+                    .iter()
+                    .map(|rows| Part {
+                        first: rows.start - lo,
+                        rows: rows.len(),
+                        bound: m.accumulator_bound_of(rows.clone()),
+                        scale_exp: m.row_scale_exp,
+                        dst: dst + rows.start,
+                        eout: self.pinned_temp(),
+                    })
+                    .collect()
+            };
+            let (gate, up) = (parts(&layer.w1, s.h1), parts(&layer.w3, s.h3));
+            self.matvec_at(lo, rows_of(at.w1), at.w1_scales + lo, s.xb, R_XB, &gate);
+            // w3's intermediates beside w1's when the scratch buffers hold both (they are as
+            // wide as the widest vector; the vocabulary makes them so): w3's product then
+            // streams while w1's is requantised and put through silu.
+            let up_at = places.w3 + lo;
+            self.matvec_at(up_at, rows_of(at.w3), at.w3_scales + lo, s.xb, R_XB, &up);
+            for ((rows, gate), up) in group.iter().zip(&gate).zip(&up) {
+                let hh_exp = self.swiglu(rows.clone(), gate.eout, up.eout);
+                self.unpin(gate.eout);
+                self.unpin(up.eout);
+                let block = layer.w2.column_block(rows.clone());
+                self.matvec_at(
+                    places.w2[rows.start / HIDDEN_BLOCK % places.w2.len()],
+                    at.w2.column_block(lanes, rows.clone()),
+                    at.w2_scales,
+                    s.hh + rows.start,
+                    hh_exp,
+                    &[Part::of(0, &block, s.proj, R_PROJ)],
+                );
+                self.unpin(hh_exp);
+                self.residual_add(dim);
+            }
+        }
+        self.checkpoint(&[(s.x, dim, R_X)]);
+    }
+
+    /// The SwiGLU of the hidden units `rows`, from `h1` and `h3` with exponents in `e1` and `e3`
+    /// (their requantised intermediates in `t16` and `wide` free again), to 8 bits in `hh`;
+    /// returns the register of its exponent, pinned.
+    fn swiglu(&mut self, rows: Range<usize>, e1: i64, e3: i64) -> i64 {
+        let s = &self.layout.scratch;
+        let (lo, n) = (rows.start, rows.len() as i64);
         let (shifted, silu_exp, product_exp, m1, m2) = (
             self.temp(),
             self.temp(),
@@ -715,40 +801,49 @@ impl Emitter<'_> {
             self.temp(),
         );
         self.emit(Op::Silu {
-            dst: s.wide as i64,
-            src: s.h1 as i64,
-            n: hidden as i64,
-            e: R_H1,
+            dst: (s.wide + lo) as i64,
+            src: (s.h1 + lo) as i64,
+            n,
+            e: e1,
             mag: m1,
         });
         self.emit(Op::Addi {
             dst: shifted,
-            a: R_H1,
+            a: e1,
             imm: -Q14_FRACTION_BITS as i64,
         });
-        self.norm_by(s.t16, s.wide, hidden, WIDE_BITS, shifted, silu_exp, m1);
+        self.norm_by(
+            s.t16 + lo,
+            s.wide + lo,
+            rows.len(),
+            WIDE_BITS,
+            shifted,
+            silu_exp,
+            m1,
+        );
         self.emit(Op::Mul {
-            dst: s.wide as i64,
-            a: s.t16 as i64,
-            b: s.h3 as i64,
-            n: hidden as i64,
+            dst: (s.wide + lo) as i64,
+            a: (s.t16 + lo) as i64,
+            b: (s.h3 + lo) as i64,
+            n,
             mag: m2,
         });
         self.emit(Op::Add {
             dst: product_exp,
             a: silu_exp,
-            b: R_H3,
+            b: e3,
         });
-        self.norm_by(s.hh, s.wide, hidden, NARROW_BITS, product_exp, R_HH, m2);
-        self.matvec(
-            at.w2,
-            at.w2_scales,
-            s.hh,
-            R_HH,
-            &[(0, &layer.w2, s.proj, R_PROJ)],
+        let hh_exp = self.pinned_temp();
+        self.norm_by(
+            s.hh + lo,
+            s.wide + lo,
+            rows.len(),
+            NARROW_BITS,
+            product_exp,
+            hh_exp,
+            m2,
         );
-        self.residual_add(dim);
-        self.checkpoint(&[(s.x, dim, R_X)]);
+        hh_exp
     }
 }
 
@@ -782,13 +877,23 @@ pub fn lower(
         product_pieces: product_pieces.max(1),
     };
     let s = &layout.scratch;
-    let ffn_offset = {
-        let aligned = hidden.div_ceil(target.vector_lanes) * target.vector_lanes;
-        if aligned + hidden <= layout.scratch.widest {
-            aligned
+    let ffn_places = {
+        let aligned = |n: usize| n.div_ceil(target.vector_lanes) * target.vector_lanes;
+        let fits = |at: usize, n: usize| at + n <= s.widest;
+        let w3 = if fits(aligned(hidden), hidden) {
+            aligned(hidden)
         } else {
             0
-        }
+        };
+        let after = w3 + aligned(hidden);
+        let w2 = if fits(after + aligned(dim), dim) {
+            vec![after, after + aligned(dim)]
+        } else if fits(after, dim) {
+            vec![after]
+        } else {
+            vec![0]
+        };
+        FfnPlaces { w3, w2 }
     };
 
     e.embedding();
@@ -816,7 +921,7 @@ pub fn lower(
             at.wo_scales,
             s.att,
             R_ATT,
-            &[(0, &layer.wo, s.proj, R_PROJ)],
+            &[Part::of(0, &layer.wo, s.proj, R_PROJ)],
         );
         e.residual_add(dim);
         e.checkpoint(&[(s.x, dim, R_X)]);
@@ -826,7 +931,7 @@ pub fn lower(
         e.checkpoint(&[(s.xb, dim, R_XB)]);
 
         e.at(ModelStep::Ffn, layer_step);
-        e.ffn(at, layer, ffn_offset);
+        e.ffn(at, layer, &ffn_places);
     }
 
     // final_norm
@@ -842,7 +947,7 @@ pub fn lower(
         layout.classifier_scales,
         s.xb,
         R_XB,
-        &[(0, classifier, s.logits, R_LOGITS)],
+        &[Part::of(0, classifier, s.logits, R_LOGITS)],
     );
     e.checkpoint(&[(s.logits, c.vocab_size, R_LOGITS)]);
 

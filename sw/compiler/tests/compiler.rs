@@ -3,6 +3,7 @@
 
 use monorail_compiler::{compile, timeline, CompileOptions};
 use monorail_contract::isa::{Op, Unit};
+use monorail_contract::numerics::hidden_blocks;
 use monorail_contract::target::{RawTarget, Target};
 use monorail_contract::timing::{chain_distance, Clock, Issued};
 use monorail_model::quant::QuantModel;
@@ -744,10 +745,10 @@ fn products_are_issued_in_pieces_and_the_fastest_count_is_kept() {
     let (one, eight) = (with(Some(1)), with(Some(8)));
     let is_max = |op: &Op| matches!(op, Op::Max { .. });
     let is_mul = |op: &Op| matches!(op, Op::Mul { .. });
-    // w1 and w3 in a piece for each of their row blocks (172 rows: 3) and the classifier too
-    // (512: 8), where one took one; qkv was already split at k, and wo and w2 are one block each
-    let blocks = |rows: usize| rows.div_ceil(target.lanes);
-    let extra_pieces = c.n_layers * 2 * (blocks(c.hidden_dim) - 1) + blocks(c.vocab_size) - 1;
+    // the classifier in a piece for each of its row blocks (512 rows: 8), where one took one;
+    // qkv was already split at k, w1 and w3 go a block of hidden units (a row block here) at a
+    // time either way, and wo and w2's blocks are one row block each
+    let extra_pieces = c.vocab_size.div_ceil(target.lanes) - 1;
     assert_eq!(count(&eight, is_max) - count(&one, is_max), extra_pieces);
     assert_eq!(count(&eight, is_mul) - count(&one, is_mul), extra_pieces);
     // the fastest count is kept, the fewest pieces on a tie
@@ -776,4 +777,68 @@ fn products_are_issued_in_pieces_and_the_fastest_count_is_kept() {
         }
     )
     .is_err_and(|e| e.to_string().contains("0 product pieces")));
+}
+
+/// The FFN goes a block of hidden units at a time: `w2` is laid out as one matrix for each
+/// block of its columns, one after another, and each block's product reads that block of the
+/// hidden units.
+#[test]
+fn the_ffn_goes_a_block_of_hidden_units_at_a_time() {
+    let model = stories();
+    let c = model.config;
+    let target = Target::builtin("ulx3s-85f").unwrap();
+    let bundle = compile(&model, &target, CompileOptions::default())
+        .unwrap()
+        .bundle;
+    let lanes = target.lanes;
+    let row_blocks = c.dim.div_ceil(lanes);
+    let blocks: Vec<_> = hidden_blocks(c.hidden_dim).collect();
+    assert_eq!(blocks.len(), c.hidden_dim.div_ceil(64));
+    for (l, layer) in model.layers.iter().enumerate() {
+        let name = format!("layer{l}.w2");
+        let region = bundle.manifest.regions.iter().find(|r| r.name == name);
+        let region = region.unwrap();
+        let mut word = region.start as usize;
+        let mut want = Vec::new();
+        for rows in &blocks {
+            let block = layer.w2.column_block(rows.clone());
+            for row_block in 0..row_blocks {
+                for col in 0..block.cols {
+                    for lane in 0..lanes {
+                        let row = row_block * lanes + lane;
+                        let at = (word + row_block * block.cols + col) * lanes + lane;
+                        let value = if row < c.dim {
+                            block.q[row * block.cols + col]
+                        } else {
+                            0
+                        };
+                        assert_eq!(bundle.matrix[at], value, "{name}, hidden {rows:?}");
+                    }
+                }
+            }
+            want.push((word as i64, block.cols as i64, rows.start as i64));
+            word += row_blocks * block.cols;
+        }
+        assert_eq!(word, (region.start + region.size) as usize, "{name}");
+        // one product for each block, on its block of the hidden units
+        let mut got: Vec<(i64, i64, i64)> = bundle
+            .program
+            .iter()
+            .filter_map(|i| match i.op {
+                Op::Matvec { w, cols, x, .. }
+                    if (region.start..region.start + region.size).contains(&(w as u32)) =>
+                {
+                    Some((w, cols, x))
+                }
+                _ => None,
+            })
+            .collect();
+        got.sort_unstable();
+        let first_x = got[0].2;
+        let got: Vec<_> = got
+            .iter()
+            .map(|&(w, cols, x)| (w, cols, x - first_x))
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
 }

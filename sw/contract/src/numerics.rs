@@ -38,6 +38,21 @@ pub const INT8_MAX: i32 = 127;
 pub const ACCUMULATOR_BITS: u32 = 17;
 const _: () =
     assert!(((1i64 << (ACCUMULATOR_BITS - 1)) - 1) * WIDE_MANTISSA_MAX <= i32::MAX as i64);
+/// The FFN's hidden units go in blocks of this many, each with its own exponents from `w1`'s and
+/// `w3`'s products to `w2`'s input, and `w2` is applied a block of its columns at a time, each
+/// block's product added into the residual stream (docs/numerics.md, *ffn*): so the matrix unit
+/// can stream a block's `w2` while the vector unit still works on the next block, where one
+/// exponent for all hidden units held `w2` back until the last of them was done. A constant of
+/// the numerics, not of the target, so that every target computes the same values.
+pub const HIDDEN_BLOCK: usize = 64;
+
+/// The FFN's blocks of hidden units ([`HIDDEN_BLOCK`]), in order; the last may be shorter.
+pub fn hidden_blocks(hidden: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    (0..hidden)
+        .step_by(HIDDEN_BLOCK)
+        .map(move |lo| lo..(lo + HIDDEN_BLOCK).min(hidden))
+}
+
 /// Fraction bits of the Q1.14 fixed-point format of sine, cosine and sigmoid values.
 pub const Q14_FRACTION_BITS: i32 = 14;
 /// `1.0` in Q1.14.
@@ -312,8 +327,16 @@ pub struct QuantMatrix {
     pub row_scale_mant: Vec<i32>,
     /// The exponent shared by all row scales.
     pub row_scale_exp: i32,
-    /// See [`QuantMatrix::accumulator_bound`].
-    accumulator_bound: u64,
+    /// Each row's accumulator bound. // (rows,)
+    row_bounds: Vec<u64>,
+}
+
+/// The largest magnitude each row's accumulator can reach: `sum_j |q[i, j]|` times
+/// [`INT8_MAX`]. // (rows,)
+fn row_bounds(q: &[i8], cols: usize) -> Vec<u64> {
+    q.chunks(cols.max(1))
+        .map(|row| row.iter().map(|&v| v.unsigned_abs() as u64).sum::<u64>() * INT8_MAX as u64)
+        .collect()
 }
 
 impl QuantMatrix {
@@ -324,7 +347,30 @@ impl QuantMatrix {
     /// machine streams it once instead of first searching the accumulators. Below
     /// `2^MAGNITUDE_BITS` for any matrix the model limits allow (`cols <= 2^17`).
     pub fn accumulator_bound(&self) -> u64 {
-        self.accumulator_bound
+        self.accumulator_bound_of(0..self.rows)
+    }
+
+    /// [`Self::accumulator_bound`] over `rows` only: that of a product of those rows.
+    pub fn accumulator_bound_of(&self, rows: std::ops::Range<usize>) -> u64 {
+        self.row_bounds[rows].iter().copied().max().unwrap_or(0)
+    }
+
+    /// The matrix of columns `cols` (the same rows and row scales), with its own accumulator
+    /// bounds: `w2`'s part that one block of hidden units ([`hidden_blocks`]) feeds.
+    pub fn column_block(&self, cols: std::ops::Range<usize>) -> QuantMatrix {
+        let width = cols.len();
+        let mut q = Vec::with_capacity(self.rows * width);
+        for row in self.q.chunks(self.cols.max(1)) {
+            q.extend_from_slice(&row[cols.clone()]);
+        }
+        QuantMatrix {
+            rows: self.rows,
+            cols: width,
+            row_bounds: row_bounds(&q, width),
+            q,
+            row_scale_mant: self.row_scale_mant.clone(),
+            row_scale_exp: self.row_scale_exp,
+        }
     }
 }
 
@@ -352,19 +398,13 @@ pub fn quantize_matrix(w: &[f32], rows: usize, cols: usize) -> QuantMatrix {
         }
     }
     let (row_scale_mant, row_scale_exp) = fixed_mantissas(&scales);
-    let input_max = INT8_MAX as u64;
-    let accumulator_bound = q
-        .chunks(cols.max(1))
-        .map(|row| row.iter().map(|&v| v.unsigned_abs() as u64).sum::<u64>() * input_max)
-        .max()
-        .unwrap_or(0);
     QuantMatrix {
         rows,
         cols,
+        row_bounds: row_bounds(&q, cols),
         q,
         row_scale_mant,
         row_scale_exp,
-        accumulator_bound,
     }
 }
 
@@ -815,6 +855,38 @@ mod tests {
         let scale = m.row_scale_mant[0] as f64 * pow2(m.row_scale_exp);
         assert!((scale - 1.0 / 127.0).abs() < 1e-6);
         assert_eq!(m.accumulator_bound(), (38 + 127 + 32) * 127);
+    }
+
+    #[test]
+    fn a_column_block_keeps_its_rows_scales_and_its_own_bounds() {
+        let w = [0.3f32, -1.0, 0.25, 0.5, 0.0, 0.125, -0.75, 1.0];
+        let m = quantize_matrix(&w, 2, 4);
+        assert_eq!(m.q, [38, -127, 32, 64, 0, 16, -95, 127]);
+        assert_eq!(m.accumulator_bound_of(0..1), (38 + 127 + 32 + 64) * 127);
+        assert_eq!(m.accumulator_bound_of(1..2), (16 + 95 + 127) * 127);
+        assert_eq!(m.accumulator_bound(), (38 + 127 + 32 + 64) * 127);
+        assert_eq!(m.accumulator_bound_of(1..1), 0);
+        let block = m.column_block(2..4);
+        assert_eq!((block.rows, block.cols), (2, 2));
+        assert_eq!(block.q, [32, 64, -95, 127]);
+        assert_eq!(block.row_scale_mant, m.row_scale_mant);
+        assert_eq!(block.row_scale_exp, m.row_scale_exp);
+        assert_eq!(block.accumulator_bound(), (95 + 127) * 127);
+        assert_eq!(block.accumulator_bound_of(0..1), (32 + 64) * 127);
+    }
+
+    #[test]
+    fn hidden_blocks_cover_the_hidden_units_in_order() {
+        let blocks: Vec<_> = hidden_blocks(172).collect();
+        assert_eq!(blocks, [0..64, 64..128, 128..172]);
+        let one = |hidden: usize| {
+            hidden_blocks(hidden)
+                .map(|b| (b.start, b.end))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(one(64), [(0, 64)]);
+        assert_eq!(one(40), [(0, 40)]);
+        assert_eq!(hidden_blocks(0).count(), 0);
     }
 
     #[test]

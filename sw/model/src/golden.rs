@@ -7,13 +7,14 @@
 
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::numerics::{
-    argmax, cache_exponent, exp2_neg_q15, normalize, normalize_by, normalize_grouped, pow2, recip,
-    residual_exponent, rope_phase, rsqrt, shift_round, sigmoid_q14, sin_cos_q14, QuantMatrix,
-    ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS, EXP2_INPUT_LIMIT, NARROW_BITS, Q14_FRACTION_BITS,
-    SIGMOID_INPUT_FRACTION_BITS, WIDE_BITS, WIDE_MANTISSA_MAX,
+    argmax, cache_exponent, exp2_neg_q15, hidden_blocks, normalize, normalize_by,
+    normalize_grouped, pow2, recip, residual_exponent, rope_phase, rsqrt, shift_round, sigmoid_q14,
+    sin_cos_q14, QuantMatrix, ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS, EXP2_INPUT_LIMIT,
+    NARROW_BITS, Q14_FRACTION_BITS, SIGMOID_INPUT_FRACTION_BITS, WIDE_BITS, WIDE_MANTISSA_MAX,
 };
 use monorail_contract::steps::ModelStep;
 pub use monorail_contract::steps::StepValues;
+use std::ops::Range;
 
 use crate::engine::{Engine, StepOutput};
 use crate::quant::{NormWeights, QuantModel};
@@ -23,32 +24,33 @@ pub struct GoldenModel {
     model: QuantModel,
     record: bool,
     values: Vec<StepValues>,
-    x: Vec<i32>,          // (dim,) residual stream, 16-bit
-    x_exp: i32,           //
-    xb: Vec<i8>,          // (dim,) normed input of the matrix unit, 8-bit
-    q: Vec<i32>,          // (dim,) 16-bit
-    k: Vec<i32>,          // (kv_dim,) 16-bit
-    v: Vec<i32>,          // (kv_dim,) 16-bit
-    heads: Vec<i32>,      // (dim,) attention output per head, 16-bit
-    proj: Vec<i32>,       // (dim,) output of wo and of the ffn's w2, 16-bit
-    head_exps: Vec<i32>,  // (n_heads,)
-    att: Vec<i8>,         // (dim,) joined attention output, 8-bit
-    hb: Vec<i32>,         // (hidden_dim,) 16-bit
-    hb3: Vec<i32>,        // (hidden_dim,) 16-bit
-    hh: Vec<i8>,          // (hidden_dim,) 8-bit
-    wide: Vec<i64>,       // (max(dim, hidden, vocab, seq_len),) exact intermediate results
-    narrow: Vec<i32>,     // (same,) normalised intermediate results
-    probs: Vec<i64>,      // (seq_len,) attention probabilities, Q0.15
-    weights: Vec<i8>,     // (seq_len,) attention weights with value exponents folded, 8-bit
-    query: Vec<i8>,       // (dim,) the query, 8-bit, one exponent for all heads
-    head_acc: Vec<i32>,   // (head_size,) one head's weighted sum of values
+    x: Vec<i32>,                      // (dim,) residual stream, 16-bit
+    x_exp: i32,                       //
+    xb: Vec<i8>,                      // (dim,) normed input of the matrix unit, 8-bit
+    q: Vec<i32>,                      // (dim,) 16-bit
+    k: Vec<i32>,                      // (kv_dim,) 16-bit
+    v: Vec<i32>,                      // (kv_dim,) 16-bit
+    heads: Vec<i32>,                  // (dim,) attention output per head, 16-bit
+    proj: Vec<i32>,                   // (dim,) output of wo and of the ffn's w2, 16-bit
+    head_exps: Vec<i32>,              // (n_heads,)
+    att: Vec<i8>,                     // (dim,) joined attention output, 8-bit
+    hb: Vec<i32>,                     // (hidden_dim,) 16-bit
+    hb3: Vec<i32>,                    // (hidden_dim,) 16-bit
+    hh: Vec<i8>,                      // (hidden_dim,) 8-bit
+    w2_blocks: Vec<Vec<QuantMatrix>>, // (layer, hidden block) w2's columns that each block feeds
+    wide: Vec<i64>,   // (max(dim, hidden, vocab, seq_len),) exact intermediate results
+    narrow: Vec<i32>, // (same,) normalised intermediate results
+    probs: Vec<i64>,  // (seq_len,) attention probabilities, Q0.15
+    weights: Vec<i8>, // (seq_len,) attention weights with value exponents folded, 8-bit
+    query: Vec<i8>,   // (dim,) the query, 8-bit, one exponent for all heads
+    head_acc: Vec<i32>, // (head_size,) one head's weighted sum of values
     score_exps: Vec<i32>, // (seq_len,)
-    key_cache: Vec<i8>,   // (layer, seq_len, kv_dim)
-    key_exps: Vec<i32>,   // (layer, seq_len) one for all key/value heads
+    key_cache: Vec<i8>, // (layer, seq_len, kv_dim)
+    key_exps: Vec<i32>, // (layer, seq_len) one for all key/value heads
     value_cache: Vec<i8>, // (layer, seq_len, kv_dim)
     value_exps: Vec<i32>, // (layer, seq_len)
-    logits: Vec<i32>,     // (vocab,) 16-bit
-    logits_exp: i32,      //
+    logits: Vec<i32>, // (vocab,) 16-bit
+    logits_exp: i32,  //
     logits_f32: Vec<f32>, // (vocab,) dequantised, for sampling and fidelity
 }
 
@@ -94,9 +96,23 @@ fn normalize_narrow(values: &[i64], exp: i32, scratch: &mut [i32], out: &mut [i8
 /// is quantised, not searched for), multiplied by their row's scale mantissa, and normalised
 /// again, to the largest product.
 fn matvec(w: &QuantMatrix, x: &[i8], x_exp: i32, wide: &mut [i64], out: &mut [i32]) -> i32 {
-    let (rows, cols) = (w.rows, w.cols);
-    let wide = &mut wide[..rows];
-    for (i, acc) in wide.iter_mut().enumerate() {
+    matvec_rows(w, 0..w.rows, x, x_exp, wide, out)
+}
+
+/// [`matvec`] of the matrix's `rows` only, with their accumulator bound (the FFN's `w1` and `w3`
+/// a block of hidden units at a time): `out` holds those rows' results.
+fn matvec_rows(
+    w: &QuantMatrix,
+    rows: Range<usize>,
+    x: &[i8],
+    x_exp: i32,
+    wide: &mut [i64],
+    out: &mut [i32],
+) -> i32 {
+    let cols = w.cols;
+    let wide = &mut wide[..rows.len()];
+    let out = &mut out[..rows.len()];
+    for (i, acc) in rows.clone().zip(wide.iter_mut()) {
         let row = &w.q[i * cols..(i + 1) * cols];
         *acc = row
             .iter()
@@ -104,8 +120,9 @@ fn matvec(w: &QuantMatrix, x: &[i8], x_exp: i32, wide: &mut [i64], out: &mut [i3
             .map(|(&a, &b)| a as i32 * b as i32)
             .sum::<i32>() as i64;
     }
-    let acc_exp = normalize_by(wide, x_exp, ACCUMULATOR_BITS, w.accumulator_bound(), out);
-    for ((acc, &a), &m) in wide.iter_mut().zip(out.iter()).zip(&w.row_scale_mant) {
+    let bound = w.accumulator_bound_of(rows.clone());
+    let acc_exp = normalize_by(wide, x_exp, ACCUMULATOR_BITS, bound, out);
+    for ((acc, &a), &m) in wide.iter_mut().zip(out.iter()).zip(&w.row_scale_mant[rows]) {
         *acc = a as i64 * m as i64;
     }
     normalize(wide, acc_exp + w.row_scale_exp, WIDE_BITS, out)
@@ -187,6 +204,15 @@ impl GoldenModel {
             hb: vec![0; c.hidden_dim],
             hb3: vec![0; c.hidden_dim],
             hh: vec![0; c.hidden_dim],
+            w2_blocks: model
+                .layers
+                .iter()
+                .map(|layer| {
+                    hidden_blocks(c.hidden_dim)
+                        .map(|block| layer.w2.column_block(block))
+                        .collect()
+                })
+                .collect(),
             wide: vec![0; widest],
             narrow: vec![0; widest],
             probs: vec![0; c.seq_len],
@@ -491,33 +517,28 @@ impl GoldenModel {
         let xb = std::mem::take(&mut self.xb);
         self.keep_narrow(ModelStep::FfnNorm, Some(l), &xb, xb_exp);
 
-        // ffn: w2(silu(w1 x) * w3 x), added into the residual stream
+        // ffn: w2(silu(w1 x) * w3 x), added into the residual stream a block of hidden units
+        // at a time, each block with its own exponents
         let layer = &self.model.layers[l];
-        let e1 = matvec(&layer.w1, &xb, xb_exp, &mut self.wide, &mut self.hb);
-        let e3 = matvec(&layer.w3, &xb, xb_exp, &mut self.wide, &mut self.hb3);
+        for (block, w2) in hidden_blocks(layer.w1.rows).zip(&self.w2_blocks[l]) {
+            let (hb, hb3) = (&mut self.hb[block.clone()], &mut self.hb3[block.clone()]);
+            let e1 = matvec_rows(&layer.w1, block.clone(), &xb, xb_exp, &mut self.wide, hb);
+            let e3 = matvec_rows(&layer.w3, block.clone(), &xb, xb_exp, &mut self.wide, hb3);
+            let n = block.len();
+            let index_shift = -(e1 + SIGMOID_INPUT_FRACTION_BITS as i32);
+            for (w, &m) in self.wide[..n].iter_mut().zip(hb.iter()) {
+                *w = m as i64 * sigmoid_q14(shift_round(m as i64, index_shift));
+            }
+            let silu_exp = normalize(&self.wide[..n], e1 - Q14_FRACTION_BITS, WIDE_BITS, hb);
+            for ((w, &a), &b) in self.wide[..n].iter_mut().zip(hb.iter()).zip(hb3.iter()) {
+                *w = a as i64 * b as i64;
+            }
+            let hh = &mut self.hh[block];
+            let hh_exp = normalize_narrow(&self.wide[..n], silu_exp + e3, &mut self.narrow, hh);
+            let f_exp = matvec(w2, hh, hh_exp, &mut self.wide, &mut self.proj);
+            self.x_exp = residual_add(&mut self.x, self.x_exp, &self.proj, f_exp, &mut self.wide);
+        }
         self.xb = xb;
-        let n = self.hb.len();
-        let index_shift = -(e1 + SIGMOID_INPUT_FRACTION_BITS as i32);
-        for (w, &m) in self.wide[..n].iter_mut().zip(&self.hb) {
-            *w = m as i64 * sigmoid_q14(shift_round(m as i64, index_shift));
-        }
-        let silu_exp = normalize(
-            &self.wide[..n],
-            e1 - Q14_FRACTION_BITS,
-            WIDE_BITS,
-            &mut self.hb,
-        );
-        for ((w, &a), &b) in self.wide[..n].iter_mut().zip(&self.hb).zip(&self.hb3) {
-            *w = a as i64 * b as i64;
-        }
-        let hh_exp = normalize_narrow(
-            &self.wide[..n],
-            silu_exp + e3,
-            &mut self.narrow,
-            &mut self.hh,
-        );
-        let f_exp = matvec(&layer.w2, &self.hh, hh_exp, &mut self.wide, &mut self.proj);
-        self.x_exp = residual_add(&mut self.x, self.x_exp, &self.proj, f_exp, &mut self.wide);
         let x = std::mem::take(&mut self.x);
         self.keep(ModelStep::Ffn, Some(l), &[(&x, self.x_exp)]);
         self.x = x;

@@ -67,7 +67,8 @@ pub fn bundle(target: &Target, text: &str, matrix: Vec<i8>, vector: Vec<i32>) ->
             layer: None,
         })
         .collect();
-    let scheduled = schedule(&code, &[], target, 1);
+    // no temporaries: the test reads the registers it names
+    let scheduled = schedule(&code, &[], target, 1, target.registers as u8);
     let program: Vec<Instr> = scheduled.code.iter().map(|t| t.instr).collect();
     let cycles = token_cycles(&program, target, 0).expect("the program runs");
     let model = monorail_model::synth::parse_shape("nano").unwrap();

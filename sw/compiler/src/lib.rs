@@ -322,10 +322,25 @@ pub fn compile(
         .iter()
         .flat_map(|&sets| pieces.iter().map(move |&p| (sets, p)))
         .collect();
+    // The scheduler renames the temporaries on the wide core; the small core executes one
+    // instruction at a time, so a renamed program gains it nothing and costs it the `nop`s of
+    // the reuses' waits (48 cycles a token on `gw1n-9`): a first temporary past the last
+    // register renames none.
+    let first_temp = if target.core.is_wide() {
+        lower::FIRST_TEMP as u8
+    } else {
+        target.registers as u8
+    };
     let schedule_with = |sets: usize, product_pieces: usize| -> Result<Candidate, CompileError> {
         let layout = layout::plan(model, target, context, sets);
         let lowered = lower::lower(model, &layout, target, product_pieces);
-        let scheduled = schedule::schedule(&lowered.code, &lowered.checkpoints, target, context);
+        let scheduled = schedule::schedule(
+            &lowered.code,
+            &lowered.checkpoints,
+            target,
+            context,
+            first_temp,
+        );
         let cycles = emit::predicted_cycles(&scheduled.code, target, context)?;
         Ok(Candidate {
             product_pieces,

@@ -50,8 +50,9 @@ const R_PROJ: i64 = 9; // exponent of a projection output (wo, w2)
 const R_LOGITS: i64 = 10; // exponent of the logits
 const R_NEXT: i64 = 11; // the next token
 /// Temporaries are handed out round-robin from here to the target's last register; the scheduler
-/// orders their reuse. (The FFN's exponents are temporaries: one for each block of hidden units.)
-const FIRST_TEMP: i64 = 12;
+/// renames them (`schedule::schedule`). (The FFN's exponents are temporaries: one for each block
+/// of hidden units.)
+pub const FIRST_TEMP: i64 = 12;
 const _: () = assert!(
     FIRST_TEMP < MIN_REGISTERS as i64,
     "every target has temporaries"

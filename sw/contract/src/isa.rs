@@ -1344,7 +1344,58 @@ impl Op {
     }
 }
 
+/// A register field of an instruction and how the instruction uses the register it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegisterField {
+    /// The field's index, in field order.
+    pub index: usize,
+    /// The register it names (never `r0`).
+    pub register: u8,
+    /// Whether the instruction reads it.
+    pub read: bool,
+    /// Whether the instruction writes it.
+    pub written: bool,
+}
+
 impl Op {
+    /// The register fields that name a register other than `r0`, with how the instruction uses
+    /// each: [`Op::accesses`]'s register masks, asked with each field naming a register of its
+    /// own (so two fields that name one register are told apart). For passes that rename
+    /// registers.
+    pub fn register_fields(&self) -> Vec<RegisterField> {
+        let fields = self.spec().fields;
+        let mut values = self.values();
+        let named: Vec<usize> = (0..fields.len())
+            .filter(|&i| fields[i].kind == FieldKind::R && values[i] != 0)
+            .collect();
+        for (k, &i) in named.iter().enumerate() {
+            values[i] = k as i64 + 1;
+        }
+        let probe = Op::from_values(self.spec().opcode, &values).expect("the same format");
+        let access = probe.accesses(1, 0, 1);
+        named
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| RegisterField {
+                index: i,
+                register: self.value(i) as u8,
+                read: access.register_reads >> (k + 1) & 1 == 1,
+                written: access.register_writes >> (k + 1) & 1 == 1,
+            })
+            .collect()
+    }
+
+    /// This operation with the register of each field in `registers` ((field index, register)
+    /// pairs) replaced.
+    pub fn with_registers(&self, registers: &[(usize, u8)]) -> Op {
+        let mut values = self.values();
+        for &(i, r) in registers {
+            debug_assert_eq!(self.spec().fields[i].kind, FieldKind::R);
+            values[i] = r as i64;
+        }
+        Op::from_values(self.spec().opcode, &values).expect("the same format")
+    }
+
     /// Check that every register field names one of `target`'s registers.
     pub fn check_registers(&self, target: &Target) -> Result<(), String> {
         for (i, f) in self.spec().fields.iter().enumerate() {
@@ -1632,6 +1683,49 @@ impl Op {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn register_fields_say_which_registers_are_read_and_which_written() {
+        let norm = Op::Norm {
+            dst: 8,
+            src: 16,
+            n: 8,
+            bits: 16,
+            ein: 5,
+            eout: 5,
+            mag: 7,
+        };
+        let fields = norm.register_fields();
+        let roles: Vec<(usize, u8, bool, bool)> = fields
+            .iter()
+            .map(|f| (f.index, f.register, f.read, f.written))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                (4, 5, true, false),
+                (5, 5, false, true),
+                (6, 7, true, false)
+            ]
+        );
+        let renamed = norm.with_registers(&[(4, 20), (5, 21)]);
+        assert_eq!(
+            (renamed.value(4), renamed.value(5), renamed.value(6)),
+            (20, 21, 7)
+        );
+        // r0 (no register) is no field of them
+        let without_mag = norm.with_registers(&[(6, 0)]);
+        assert_eq!(without_mag.register_fields().len(), 2);
+        // In every format, each register field is read or written, never both: a pass that
+        // renames registers gives each field one register.
+        for spec in SPECS {
+            let values: Vec<i64> = (0..spec.fields.len()).map(|i| i as i64 + 1).collect();
+            let op = Op::from_values(spec.opcode, &values).unwrap();
+            for f in op.register_fields() {
+                assert!(f.read != f.written, "{} field {}", spec.mnemonic, f.index);
+            }
+        }
+    }
 
     #[test]
     fn every_format_fits_128_bits_and_opcodes_are_unique() {

@@ -24,34 +24,35 @@ pub struct GoldenModel {
     model: QuantModel,
     record: bool,
     values: Vec<StepValues>,
-    x: Vec<i32>,                      // (dim,) residual stream, 16-bit
-    x_exp: i32,                       //
-    xb: Vec<i8>,                      // (dim,) normed input of the matrix unit, 8-bit
-    q: Vec<i32>,                      // (dim,) 16-bit
-    k: Vec<i32>,                      // (kv_dim,) 16-bit
-    v: Vec<i32>,                      // (kv_dim,) 16-bit
-    heads: Vec<i32>,                  // (dim,) attention output per head, 16-bit
-    proj: Vec<i32>,                   // (dim,) output of wo and of the ffn's w2, 16-bit
-    head_exps: Vec<i32>,              // (n_heads,)
-    att: Vec<i8>,                     // (dim,) joined attention output, 8-bit
-    hb: Vec<i32>,                     // (hidden_dim,) 16-bit
-    hb3: Vec<i32>,                    // (hidden_dim,) 16-bit
-    hh: Vec<i8>,                      // (hidden_dim,) 8-bit
-    w2_blocks: Vec<Vec<QuantMatrix>>, // (layer, hidden block) w2's columns that each block feeds
-    wide: Vec<i64>,   // (max(dim, hidden, vocab, seq_len),) exact intermediate results
-    narrow: Vec<i32>, // (same,) normalised intermediate results
-    probs: Vec<i64>,  // (seq_len,) attention probabilities, Q0.15
-    weights: Vec<i8>, // (seq_len,) attention weights with value exponents folded, 8-bit
-    query: Vec<i8>,   // (dim,) the query, 8-bit, one exponent for all heads
-    head_acc: Vec<i32>, // (head_size,) one head's weighted sum of values
+    x: Vec<i32>,          // (dim,) residual stream, 16-bit
+    x_exp: i32,           //
+    xb: Vec<i8>,          // (dim,) normed input of the matrix unit, 8-bit
+    q: Vec<i32>,          // (dim,) 16-bit
+    k: Vec<i32>,          // (kv_dim,) 16-bit
+    v: Vec<i32>,          // (kv_dim,) 16-bit
+    heads: Vec<i32>,      // (dim,) attention output per head, 16-bit
+    proj: Vec<i32>,       // (dim,) output of wo and of the ffn's w2, 16-bit
+    head_exps: Vec<i32>,  // (n_heads,)
+    att: Vec<i8>,         // (dim,) joined attention output, 8-bit
+    hb: Vec<i32>,         // (hidden_dim,) 16-bit
+    hb3: Vec<i32>,        // (hidden_dim,) 16-bit
+    hh: Vec<i8>,          // (hidden_dim,) 8-bit
+    wide: Vec<i64>,       // (max(dim, hidden, vocab, seq_len),) exact intermediate results
+    narrow: Vec<i32>,     // (same,) normalised intermediate results
+    probs: Vec<i64>,      // (seq_len,) attention probabilities, Q0.15
+    weights: Vec<i8>,     // (seq_len,) attention weights with value exponents folded, 8-bit
+    query: Vec<i8>,       // (dim,) the query, 8-bit, one exponent for all heads
+    head_acc: Vec<i32>,   // (head_size,) one head's weighted sum of values
     score_exps: Vec<i32>, // (seq_len,)
-    key_cache: Vec<i8>, // (layer, seq_len, kv_dim)
-    key_exps: Vec<i32>, // (layer, seq_len) one for all key/value heads
+    key_cache: Vec<i8>,   // (layer, seq_len, kv_dim)
+    key_exps: Vec<i32>,   // (layer, seq_len) one for all key/value heads
     value_cache: Vec<i8>, // (layer, seq_len, kv_dim)
     value_exps: Vec<i32>, // (layer, seq_len)
-    logits: Vec<i32>, // (vocab,) 16-bit
-    logits_exp: i32,  //
+    logits: Vec<i32>,     // (vocab,) 16-bit
+    logits_exp: i32,      //
     logits_f32: Vec<f32>, // (vocab,) dequantised, for sampling and fidelity
+    // (layer, hidden block): w2's columns that each block of hidden units feeds
+    w2_blocks: Vec<Vec<QuantMatrix>>,
 }
 
 /// Store the BFP16 vector `mantissas` (exponent `exp`) normalised to 8 bits whole into `out`, with

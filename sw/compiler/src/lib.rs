@@ -324,8 +324,8 @@ pub fn compile(
         .collect();
     // The scheduler renames the temporaries on the wide core; the small core executes one
     // instruction at a time, so a renamed program gains it nothing and costs it the `nop`s of
-    // the reuses' waits (48 cycles a token on `gw1n-9`): a first temporary past the last
-    // register renames none.
+    // the reuses' waits (docs/schedule.md): a first temporary past the last register renames
+    // none.
     let first_temp = if target.core.is_wide() {
         lower::FIRST_TEMP as u8
     } else {

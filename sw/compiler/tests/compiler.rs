@@ -2,12 +2,51 @@
 //! listing that names every instruction's model step.
 
 use monorail_compiler::{compile, timeline, CompileOptions};
+use monorail_contract::bundle::Region;
 use monorail_contract::isa::{Instr, Op, Unit};
 use monorail_contract::numerics::hidden_blocks;
 use monorail_contract::target::{RawTarget, Target};
 use monorail_contract::timing::{chain_distance, Clock, Issued};
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
+
+/// A `matvec`'s fields that the tests look at.
+#[derive(Clone, Copy, Debug)]
+struct Product {
+    dst: i64,
+    w: i64,
+    x: i64,
+    rows: i64,
+    cols: i64,
+}
+
+/// The matrix products of `program` that read `region`'s words, in the order of those words
+/// (the schedule may issue them in another).
+fn products_reading(program: &[Instr], region: &Region) -> Vec<Product> {
+    let words = region.start..region.start + region.size;
+    let mut products: Vec<Product> = program
+        .iter()
+        .filter_map(|i| match i.op {
+            Op::Matvec {
+                dst,
+                w,
+                x,
+                rows,
+                cols,
+                ..
+            } if words.contains(&(w as u32)) => Some(Product {
+                dst,
+                w,
+                x,
+                rows,
+                cols,
+            }),
+            _ => None,
+        })
+        .collect();
+    products.sort_by_key(|p| p.w);
+    products
+}
 
 fn stories() -> QuantModel {
     let config = synth::parse_shape("stories260k").unwrap();
@@ -649,21 +688,10 @@ fn a_product_is_split_where_its_parts_start_on_a_row_block() {
                 .iter()
                 .find(|r| r.name == format!("layer{layer}.wqkv"))
                 .unwrap();
-            // in the order of their rows (the schedule may issue them in another)
-            let mut products: Vec<(i64, i64, i64)> = compiled
-                .bundle
-                .program
+            let products: Vec<(i64, i64, i64)> = products_reading(&compiled.bundle.program, qkv)
                 .iter()
-                .filter_map(|i| match i.op {
-                    Op::Matvec { dst, w, rows, .. }
-                        if (qkv.start..qkv.start + qkv.size).contains(&(w as u32)) =>
-                    {
-                        Some((dst, w, rows))
-                    }
-                    _ => None,
-                })
+                .map(|p| (p.dst, p.w, p.rows))
                 .collect();
-            products.sort_by_key(|&(_, w, _)| w);
             let rows: Vec<usize> = products.iter().map(|p| p.2 as usize).collect();
             assert_eq!(rows, expected_rows, "{}", target.name);
             // each run of rows from where the one before it ends, in the results and the matrix
@@ -710,20 +738,10 @@ fn products_are_issued_in_pieces_and_the_fastest_count_is_kept() {
         let region = named("classifier")
             .or_else(|| named("token_embedding"))
             .unwrap();
-        let mut products: Vec<(i64, i64)> = compiled
-            .bundle
-            .program
+        let products: Vec<(i64, i64)> = products_reading(&compiled.bundle.program, region)
             .iter()
-            .filter_map(|i| match i.op {
-                Op::Matvec { w, rows, .. }
-                    if (region.start..region.start + region.size).contains(&(w as u32)) =>
-                {
-                    Some((w, rows))
-                }
-                _ => None,
-            })
+            .map(|p| (p.w, p.rows))
             .collect();
-        products.sort_unstable();
         for pair in products.windows(2) {
             assert_eq!(
                 pair[1].0,
@@ -821,24 +839,8 @@ fn the_ffn_goes_a_block_of_hidden_units_at_a_time() {
         }
         assert_eq!(word, (region.start + region.size) as usize, "{name}");
         // one product for each block, on its block of the hidden units
-        let mut got: Vec<(i64, i64, i64)> = bundle
-            .program
-            .iter()
-            .filter_map(|i| match i.op {
-                Op::Matvec { w, cols, x, .. }
-                    if (region.start..region.start + region.size).contains(&(w as u32)) =>
-                {
-                    Some((w, cols, x))
-                }
-                _ => None,
-            })
-            .collect();
-        got.sort_unstable();
-        let first_x = got[0].2;
-        let got: Vec<_> = got
-            .iter()
-            .map(|&(w, cols, x)| (w, cols, x - first_x))
-            .collect();
+        let got = products_reading(&bundle.program, region);
+        let got: Vec<_> = got.iter().map(|p| (p.w, p.cols, p.x - got[0].x)).collect();
         assert_eq!(got, want, "{name}");
     }
 }

@@ -249,9 +249,11 @@ fn demo_and_bench_print_their_tables() {
                      boards ulx3s-85f and orangecrab-85f carry ecp5-85f (`monorail boards`)",
                 )),
         );
+    // Twice: each machine runs again from BOS on the same loaded state, and must give the
+    // same tokens (the command fails otherwise).
     monorail()
         .args([
-            "bench", "-n", "16", "--repeat", "1", "--target", "sim-tiny", "--rtl",
+            "bench", "-n", "16", "--repeat", "2", "--target", "sim-tiny", "--rtl",
         ])
         .assert()
         .success()

@@ -176,6 +176,8 @@ pub struct Iss {
     /// Reused buffers of the normalisations: their input and their output.
     norm_in: Vec<i64>,
     norm_out: Vec<i32>,
+    /// Reused buffers of the other instructions that produce vectors ([`Iss::produce`]).
+    buffers: Buffers,
     /// Each instruction's cost, when neither it nor the instruction's accesses depend on the
     /// position.
     fixed: Vec<Option<Cost>>,
@@ -190,6 +192,20 @@ pub struct Iss {
     /// Each instruction's accesses: at position 0 from the load, and at the step's position
     /// from its issue where they depend on it. // (program,)
     step_accesses: Vec<Access>,
+}
+
+/// The buffers an instruction fills before its results are stored, kept between instructions so
+/// that executing one allocates nothing.
+#[derive(Default)]
+struct Buffers {
+    /// The results. // (n,)
+    out: Vec<i64>,
+    /// A matrix product's accumulators. // (lanes,)
+    acc: Vec<i32>,
+    /// A matrix product's int8 inputs, widened. // (cols,) or (rows,)
+    xs: Vec<i16>,
+    /// `normg`'s exponents, one per element. // (n,)
+    exps: Vec<i32>,
 }
 
 /// An earlier instruction that the hazard check looks at ([`hazard_candidates`]).
@@ -286,10 +302,14 @@ fn int8(v: i32) -> Result<i8, Fault> {
     i8::try_from(v).map_err(|_| format!("value {v} is not an int8"))
 }
 
-/// The matrix unit's activations, int8 values from the input memory, as 16-bit values: an int8
-/// times an int8 fits 16 bits.
-fn int16s(values: &[i32]) -> Result<Vec<i16>, Fault> {
-    values.iter().map(|&v| int8(v).map(i16::from)).collect()
+/// The matrix unit's activations, int8 values from the input memory, as 16-bit values in `out`
+/// (an int8 times an int8 fits 16 bits); a value that is not an int8 is a fault.
+fn int16s(values: &[i32], out: &mut Vec<i16>) -> Result<(), Fault> {
+    out.clear();
+    for &v in values {
+        out.push(int8(v)?.into());
+    }
+    Ok(())
 }
 
 /// An address from a (possibly register-computed) value.
@@ -397,6 +417,7 @@ impl Iss {
             scratch: Vec::new(),
             norm_in: Vec::new(),
             norm_out: Vec::new(),
+            buffers: Buffers::default(),
             fixed,
         })
     }
@@ -537,10 +558,6 @@ impl Iss {
         stored
     }
 
-    fn wide(&self, start: i64, n: usize) -> Result<Vec<i64>, Fault> {
-        Ok(self.slice(start, n)?.iter().map(|&v| v as i64).collect())
-    }
-
     /// The normalisations' buffers, `n` elements from `src` in the first and room for as many
     /// results in the second; [`Iss::give_back`] returns them.
     fn norm_buffers(&mut self, src: i64, n: usize) -> Result<(Vec<i64>, Vec<i32>), Fault> {
@@ -601,6 +618,21 @@ impl Iss {
         let stored = self.store(start, &wide);
         self.scratch = wide;
         stored
+    }
+
+    /// Store at `dst` the results that `fill` leaves in `buffers.out` (cleared before): every
+    /// other buffer of [`Buffers`] is `fill`'s to use, and all of them are kept for the next
+    /// instruction.
+    fn produce(
+        &mut self,
+        dst: i64,
+        fill: impl FnOnce(&Iss, &mut Buffers) -> Result<(), Fault>,
+    ) -> Result<(), Fault> {
+        let mut buffers = std::mem::take(&mut self.buffers);
+        buffers.out.clear();
+        let done = fill(self, &mut buffers).and_then(|()| self.store(dst, &buffers.out));
+        self.buffers = buffers;
+        done
     }
 
     /// The bytes of `count` matrix words from `start`.
@@ -671,29 +703,32 @@ impl Iss {
                 cols,
             } => {
                 let (rows, cols) = (n(rows), cols as usize);
-                // The input memory holds int8 values only, so each product fits 16 bits (the
-                // loops below then take a 16-bit multiply, which every x86-64 has in SIMD).
-                let xs = int16s(self.slice(x, cols)?)?;
-                let words = self.words(
-                    checked(w.checked_add(self.reg(wreg)))?,
-                    rows.div_ceil(lanes) * cols,
-                )?;
-                // Lane i of block b accumulates row b * lanes + i, one word per column.
-                let mut out = vec![0i64; rows];
-                let mut acc = vec![0i32; lanes];
-                for (b, block) in out.chunks_mut(lanes).enumerate() {
-                    acc.fill(0);
-                    for (j, &xj) in xs.iter().enumerate() {
-                        let word = &words[(b * cols + j) * lanes..][..lanes];
-                        for (a, &wv) in acc.iter_mut().zip(word) {
-                            *a += (wv as i16 * xj) as i32;
+                self.produce(dst, |iss, b| {
+                    // The input memory holds int8 values only, so each product fits 16 bits
+                    // (the loops below then take a 16-bit multiply, which every x86-64 has in
+                    // SIMD).
+                    int16s(iss.slice(x, cols)?, &mut b.xs)?;
+                    let words = iss.words(
+                        checked(w.checked_add(iss.reg(wreg)))?,
+                        rows.div_ceil(lanes) * cols,
+                    )?;
+                    // Lane i of block k accumulates row k * lanes + i, one word per column.
+                    b.out.resize(rows, 0);
+                    b.acc.resize(lanes, 0);
+                    for (k, block) in b.out.chunks_mut(lanes).enumerate() {
+                        b.acc.fill(0);
+                        for (j, &xj) in b.xs.iter().enumerate() {
+                            let word = &words[(k * cols + j) * lanes..][..lanes];
+                            for (a, &wv) in b.acc.iter_mut().zip(word) {
+                                *a += (wv as i16 * xj) as i32;
+                            }
+                        }
+                        for (o, &a) in block.iter_mut().zip(&b.acc) {
+                            *o = a as i64;
                         }
                     }
-                    for (o, &a) in block.iter_mut().zip(&acc) {
-                        *o = a as i64;
-                    }
-                }
-                self.store(dst, &out)?;
+                    Ok(())
+                })?;
             }
             Op::Dotv {
                 dst,
@@ -704,35 +739,35 @@ impl Iss {
                 cols,
             } => {
                 let (rows, cols) = (n(rows), cols as usize);
-                let xs = int16s(self.slice(x, rows)?)?;
-                let words = self.words(
-                    checked(w.checked_add(self.reg(wreg)))?,
-                    rows.div_ceil(lanes) * cols,
-                )?;
-                // Column j: each block's word times the block of x, lanes summed.
-                let mut out = vec![0i64; cols];
-                for (b, xb) in xs.chunks(lanes).enumerate() {
-                    for (j, o) in out.iter_mut().enumerate() {
-                        let word = &words[(b * cols + j) * lanes..][..xb.len()];
-                        let dot: i32 = word
-                            .iter()
-                            .zip(xb)
-                            .map(|(&wv, &xv)| (wv as i16 * xv) as i32)
-                            .sum();
-                        *o += dot as i64;
+                self.produce(dst, |iss, b| {
+                    int16s(iss.slice(x, rows)?, &mut b.xs)?;
+                    let words = iss.words(
+                        checked(w.checked_add(iss.reg(wreg)))?,
+                        rows.div_ceil(lanes) * cols,
+                    )?;
+                    // Column j: each block's word times the block of x, lanes summed.
+                    b.out.resize(cols, 0);
+                    for (k, xb) in b.xs.chunks(lanes).enumerate() {
+                        for (j, o) in b.out.iter_mut().enumerate() {
+                            let word = &words[(k * cols + j) * lanes..][..xb.len()];
+                            let dot: i32 = word
+                                .iter()
+                                .zip(xb)
+                                .map(|(&wv, &xv)| (wv as i16 * xv) as i32)
+                                .sum();
+                            *o += dot as i64;
+                        }
                     }
+                    Ok(())
+                })?;
+            }
+            Op::Mload { dst, src, n: len } => self.produce(dst, |iss, b| {
+                for i in 0..n(len) {
+                    b.out
+                        .push(iss.matrix_at(src as usize + i / lanes, i % lanes)? as i64);
                 }
-                self.store(dst, &out)?;
-            }
-            Op::Mload { dst, src, n: len } => {
-                let values = (0..n(len))
-                    .map(|i| {
-                        self.matrix_at(src as usize + i / lanes, i % lanes)
-                            .map(|b| b as i64)
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                self.store(dst, &values)?;
-            }
+                Ok(())
+            })?,
             Op::Norm {
                 dst,
                 src,
@@ -773,12 +808,13 @@ impl Iss {
             } => {
                 let (values, mut out) = self.norm_buffers(src, n(len))?;
                 let offset = exponent(self.reg(off))?;
-                let element_exps: Vec<i32> = self
-                    .slice(exps, values.len())?
-                    .iter()
-                    .map(|&e| exponent(e as i64 + offset as i64))
-                    .collect::<Result<_, _>>()?;
+                let mut element_exps = std::mem::take(&mut self.buffers.exps);
+                element_exps.clear();
+                for &e in self.slice(exps, values.len())? {
+                    element_exps.push(exponent(e as i64 + offset as i64)?);
+                }
                 let exp = normalize_grouped(&values, &element_exps, 1, width(bits)?, &mut out);
+                self.buffers.exps = element_exps;
                 self.store32(dst, &out)?;
                 let largest = out.iter().max().copied().unwrap_or(0) as i64;
                 self.give_back((values, out));
@@ -834,37 +870,31 @@ impl Iss {
                 mag,
             } => {
                 let len = n(len);
-                let x = self.wide(src, len)?;
-                let cs = self.wide(cs, len)?;
-                let mut out = vec![0i64; len];
-                for i in (0..len).step_by(2) {
-                    let (x0, x1) = (multiplicand(x[i])?, multiplicand(x[i + 1])?);
-                    let (cos, sin) = (multiplicand(cs[i])?, multiplicand(cs[i + 1])?);
-                    out[i] = x0 * cos - x1 * sin;
-                    out[i + 1] = x0 * sin + x1 * cos;
-                }
-                self.store(dst, &out)?;
+                self.produce(dst, |iss, b| {
+                    let (x, cs) = (iss.slice(src, len)?, iss.slice(cs, len)?);
+                    for (x, cs) in x.chunks(2).zip(cs.chunks(2)) {
+                        let (x0, x1) = (multiplicand(x[0] as i64)?, multiplicand(x[1] as i64)?);
+                        let (cos, sin) = (multiplicand(cs[0] as i64)?, multiplicand(cs[1] as i64)?);
+                        b.out.push(x0 * cos - x1 * sin);
+                        b.out.push(x0 * sin + x1 * cos);
+                    }
+                    Ok(())
+                })?;
                 self.set_magnitude(mag, dst, len)?;
             }
-            Op::Sincos { dst, src, n: len } => {
-                let steps = self.wide(src, n(len))?;
-                let out: Vec<i64> = steps
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &step)| {
-                        let (sin, cos) = sin_cos_q14(rope_phase(pos, step as u32));
-                        if i % 2 == 0 {
-                            cos
-                        } else {
-                            sin
-                        }
-                    })
-                    .collect();
-                self.store(dst, &out)?;
-            }
+            Op::Sincos { dst, src, n: len } => self.produce(dst, |iss, b| {
+                for (i, &step) in iss.slice(src, n(len))?.iter().enumerate() {
+                    let (sin, cos) = sin_cos_q14(rope_phase(pos, step as u32));
+                    b.out.push(if i % 2 == 0 { cos } else { sin });
+                }
+                Ok(())
+            })?,
             Op::Fill { dst, n: len, s } => {
                 let k = self.reg(s);
-                self.store(dst, &vec![k; n(len)])?;
+                self.produce(dst, |_, b| {
+                    b.out.resize(n(len), k);
+                    Ok(())
+                })?;
             }
             Op::Silu {
                 dst,
@@ -940,8 +970,10 @@ impl Iss {
             }
             Op::Onehot { dst, n: len, idx } => {
                 let k = self.reg(idx);
-                let out: Vec<i64> = (0..n(len) as i64).map(|i| i64::from(i == k)).collect();
-                self.store(dst, &out)?;
+                self.produce(dst, |_, b| {
+                    b.out.extend((0..n(len) as i64).map(|i| i64::from(i == k)));
+                    Ok(())
+                })?;
             }
             Op::Getv { dst, src, idx } => {
                 let at = address(checked(src.checked_add(self.reg(idx)))?)?;
@@ -957,23 +989,22 @@ impl Iss {
             }
             Op::Kvstore { dst, src, n: len } => {
                 let len = len as usize;
-                let values = self.slice(src, len)?.to_vec();
-                for (d, &v) in values.iter().enumerate() {
-                    self.matrix_set(
-                        dst as usize + (pos / lanes) * len + d,
-                        pos % lanes,
-                        int8(v)?,
-                    )?;
+                self.slice(src, len)?;
+                let src = src as usize;
+                for d in 0..len {
+                    let v = int8(self.vector[src + d])?;
+                    self.matrix_set(dst as usize + (pos / lanes) * len + d, pos % lanes, v)?;
                 }
             }
             Op::Kvexp { dst, src } => {
                 let v = cache_exponent(self.reg(src));
                 self.matrix_set(dst as usize + pos / lanes, pos % lanes, v)?;
             }
-            Op::Copy { dst, src, n: len } => {
-                let values = self.slice(src, n(len))?.to_vec();
-                self.store32(dst, &values)?;
-            }
+            Op::Copy { dst, src, n: len } => self.produce(dst, |iss, b| {
+                b.out
+                    .extend(iss.slice(src, n(len))?.iter().map(|&v| v as i64));
+                Ok(())
+            })?,
         }
         Ok(())
     }

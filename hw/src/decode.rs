@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(expneg.reads, vec!["max", "shift"]);
         assert_eq!(expneg.vector_reads, vec!["src"]);
         let normg = by_mnemonic("normg");
-        assert_eq!(normg.reads, vec!["off"]);
+        assert_eq!(normg.reads, vec!["top"]);
         assert_eq!(normg.vector_reads, vec!["src", "exps"]);
         assert_eq!(by_mnemonic("matvec").reads, vec!["wreg"]);
         assert_eq!(by_mnemonic("end").reads, vec!["token"]);

@@ -25,9 +25,10 @@ use monorail_contract::isa::{
     REG_POS, REG_TOKEN,
 };
 use monorail_contract::numerics::{
-    argmax, bit_length, cache_exponent, exp2_neg_q15, magnitude, normalize, normalize_by,
-    normalize_grouped, recip, residual_exponent, rope_phase, rsqrt, shift_round, sigmoid_q14,
-    sin_cos_q14, EXP2_INPUT_LIMIT, MAGNITUDE_BITS, SIGMOID_INPUT_FRACTION_BITS,
+    argmax, bit_length, cache_exponent, exp2_neg_q15, grouped_top, magnitude, normalize,
+    normalize_by, normalize_grouped, normalize_grouped_by, recip, residual_exponent, rope_phase,
+    rsqrt, shift_round, sigmoid_q14, sin_cos_q14, EXP2_INPUT_LIMIT, MAGNITUDE_BITS,
+    SIGMOID_INPUT_FRACTION_BITS,
 };
 use monorail_contract::steps::{ModelStep, StepValues};
 use monorail_contract::target::{Target, VECTOR_ELEMENT_BITS};
@@ -802,19 +803,38 @@ impl Iss {
                 n: len,
                 exps,
                 bits,
-                off,
                 eout,
                 max,
+                top,
             } => {
                 let (values, mut out) = self.norm_buffers(src, n(len))?;
-                let offset = exponent(self.reg(off))?;
                 let mut element_exps = std::mem::take(&mut self.buffers.exps);
                 element_exps.clear();
                 for &e in self.slice(exps, values.len())? {
-                    element_exps.push(exponent(e as i64 + offset as i64)?);
+                    element_exps.push(exponent(e as i64)?);
                 }
-                let exp = normalize_grouped(&values, &element_exps, 1, width(bits)?, &mut out);
+                let bits = width(bits)?;
+                let exp = if top == 0 {
+                    Ok(normalize_grouped(&values, &element_exps, 1, bits, &mut out))
+                } else {
+                    let given = exponent(self.reg(top))?;
+                    match grouped_top(&values, &element_exps, 1) {
+                        Some(found) if found > given => Err(format!(
+                            "normg's top=r{top} holds {given}, below the top bit of its largest \
+                             value ({found}): the normalisation would not fit"
+                        )),
+                        _ => Ok(normalize_grouped_by(
+                            &values,
+                            &element_exps,
+                            1,
+                            bits,
+                            given,
+                            &mut out,
+                        )),
+                    }
+                };
                 self.buffers.exps = element_exps;
+                let exp = exp?;
                 self.store32(dst, &out)?;
                 let largest = out.iter().max().copied().unwrap_or(0) as i64;
                 self.give_back((values, out));

@@ -166,6 +166,15 @@ fn malformed_programs_fault_instead_of_panicking() {
              norm dst=v40960 src=v0 n=4 bits=16 ein=r0 eout=r21 mag=r22 wait=vxu:1",
             "mag=r22 holds 255, of a shorter bit length than its input's largest magnitude (300)",
         ),
+        // A grouped normalisation given a top bit below its values' (300 has 9 bits, at
+        // exponent 2).
+        (
+            "li dst=r20 imm=300\nfill dst=v0 n=4 s=r20 wait=sxu:1\nli dst=r23 imm=2\n\
+             fill dst=v4 n=4 s=r23 wait=sxu:2\nli dst=r22 imm=10\n\
+             normg dst=v40960 src=v0 n=4 exps=v4 bits=16 eout=r21 max=r24 top=r22 \
+             wait=vxu:2",
+            "normg's top=r22 holds 10, below the top bit of its largest value (11)",
+        ),
         (
             "matvec dst=v32768 w=m1048575 wreg=r0 x=v45056 rows=4 cols=4",
             "outside the matrix memory",

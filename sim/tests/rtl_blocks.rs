@@ -345,21 +345,29 @@ fn normalisations() {
             }
         }
     }
-    // All zeros keep the exponent; normg with per-element exponents, and the largest output.
+    // All zeros keep the exponent; normg with per-element exponents (small ones offset into the
+    // wide memory, as far as the ISA's exponents go), and the largest output: searched for, and
+    // given the top bit (the largest exponent plus 32, which an int32's bit length reaches).
     check(
         "li dst=r3 imm=5\nfill dst=v64 n=8 s=r0\nnorm dst=v128 src=v64 n=8 bits=16 ein=r3 eout=r4\nend token=r4",
         &[64..72, 128..136],
     );
     for off in [0i64, -12, 30, 1_000_000, -1_048_000] {
-        check(
-            &format!(
-                "li dst=r3 imm={off}\n\
-                 normg dst=v192 src=v{} n=13 exps=v{} bits=16 off=r3 eout=r4 max=r5\nend token=r4",
-                ACC + 64,
-                ACC + 128
-            ),
-            &[192..208],
-        );
+        for top in ["", " top=r7"] {
+            check(
+                &format!(
+                    "li dst=r3 imm={off}\n\
+                     addsv dst=v{WIDE} a=v{} n=13 s=r3 wait=sxu:1\n\
+                     vmax dst=r6 src=v{WIDE} n=13 wait=vxu:1\n\
+                     addi dst=r7 a=r6 imm=32 wait=vxu:2\n\
+                     normg dst=v192 src=v{} n=13 exps=v{WIDE} bits=16 eout=r4 max=r5{top} \
+                     wait=sxu:2\nend token=r4",
+                    ACC + 128,
+                    ACC + 64,
+                ),
+                &[192..208],
+            );
+        }
     }
 }
 
@@ -763,7 +771,7 @@ fn magnitudes() {
         format!("norm dst=v224 src=v{WIDE} n=48 bits=16 ein=r3 eout=r4"),
         // after normg
         format!(
-            "normg dst=v224 src=v{WIDE} n=48 exps=v{} bits=16 off=r3 eout=r4 max=r5",
+            "normg dst=v224 src=v{WIDE} n=48 exps=v{} bits=16 eout=r4 max=r5",
             ACC + 128
         ),
         // after another one-pass normalisation (writing there too)
@@ -784,6 +792,39 @@ fn magnitudes() {
             ),
             &[224..260],
         );
+    }
+    // A normg given its top bit straight after a one-pass norm, after another such normg and
+    // before a one-pass norm, each a word or more long: the exponent of each changes while the
+    // earlier one's last slot is still in the pipeline, and each must keep its own.
+    let top = format!(
+        "li dst=r3 imm=-9\nmul dst=v{WIDE} a=v64 b=v128 n=4 mag=r6\n\
+         vmax dst=r10 src=v{} n=13\naddi dst=r11 a=r10 imm=32 wait=vxu:2",
+        ACC + 128
+    );
+    // (of other widths, so that their exponents differ: the top bit is the same)
+    let normg = |dst: usize, n: usize, eout: u8| {
+        format!(
+            "normg dst=v{dst} src=v{} n={n} exps=v{} bits={} eout=r{eout} max=r{} top=r11",
+            ACC + 64,
+            ACC + 128,
+            eout,
+            eout + 1
+        )
+    };
+    let norm = |dst: usize, n: usize, eout: u8| {
+        format!("norm dst=v{dst} src=v{WIDE} n={n} bits=16 ein=r3 eout=r{eout} mag=r6")
+    };
+    for n in [1, 4, 13] {
+        for (first, second) in [
+            (norm(224, n.min(4), 12), normg(240, n, 14)),
+            (normg(224, n, 12), normg(240, n, 14)),
+            (normg(224, n, 12), norm(240, n.min(4), 14)),
+        ] {
+            check(
+                &format!("{top}\n{first} wait=sxu:2\n{second}\nend token=r12"),
+                &[224..256],
+            );
+        }
     }
     // RoPE's rotation and its magnitude.
     check_at(

@@ -408,10 +408,14 @@ end
 @SLOT_LATE@
 
 // Exponents (register values the ISA bounds by 2^20) are computed in 24 bits.
-// The normalisations' shift (norm) or exponent (normg), set between their two passes, or (a
-// norm given its magnitude) while its first slot is at RD.
+// A norm's shift, set between its two passes or (given its magnitude) while its first slot is
+// at RD, and its exponent, which follows a cycle later.
 reg signed [7:0] norm_shift;
 reg signed [23:0] norm_exp;
+// normg's exponent, in a register of its own: a one-pass normg sets it while its first slot is
+// at RD, and a one-pass norm straight before it still needs its own exponent (norm_exp) a cycle
+// later.
+reg signed [23:0] normg_exp;
 
 // ---- lanes ----------------------------------------------------------------------------------
 // Per-instruction scalars travel with the slots as far as they are used.
@@ -518,8 +522,8 @@ function [47:0] reverse48(input [47:0] x);
         reverse48 = v[47:0];
     end
 endfunction
-// The RD stage's difference: a - max (expneg) or |a| (normalisations), and b + off (normg).
-reg [@V@*32-1:0] op_diff_w, op_boff_w;
+// The RD stage's difference: a - max (expneg) or |a| (normalisations).
+reg [@V@*32-1:0] op_diff_w;
 // E1's decode, registered at OP, and E2's, registered at E1 (the same for every lane): whether
 // the shifter takes the first product (expneg's, and the products that pass it unchanged to the
 // result: mul, muls, sumsq, rope's x c), and whether its result is negated (expneg's).
@@ -570,7 +574,6 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
         op_a_w[l*32 +: 32] <= a_raw;
         op_b_w[l*32 +: 32] <= b_raw;
         op_diff_w[l*32 +: 32] <= diff_x - diff_y;
-        op_boff_w[l*32 +: 32] <= b_raw + p_ra[1][31:0];
     end
 
     // OP: the operands of the first product and of the shifter.
@@ -582,9 +585,9 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     wire signed [17:0] pair_cos = op_b_w[(l & ~1)*32 +: 18];
     wire signed [17:0] pair_sin = op_b_w[(l | 1)*32 +: 18];
     wire signed [19:0] element = p_base[2] + l;
-    // The lane's own shift (normg, shrv): the difference of two exponents.
-    wire signed [23:0] boff = op_boff_w[l*32 +: 24];
-    wire signed [24:0] lane_shift = (op_op == OP_NORMG) ? ({norm_exp[23], norm_exp} - {boff[23], boff})
+    // The lane's own shift (normg, shrv): the difference of two exponents, normg's own (b) from
+    // its exponent.
+    wire signed [24:0] lane_shift = (op_op == OP_NORMG) ? ({normg_exp[23], normg_exp} - {b[23], b[23:0]})
                                                         : ({ea[23], ea} - {b[23], b[23:0]});
     reg signed [17:0] m1_x, m1_y;
     // The shifter's input: also the value of the operations that only move one (copies, fills,
@@ -896,7 +899,7 @@ always @(posedge clock) begin
             reg above;
             reg on;
             ab = op_diff_w[nl*32 +: 32];
-            boff = op_boff_w[nl*32 +: 24];
+            boff = op_b_w[nl*32 +: 24];
             length = bit_length32(ab);
             top = $signed({18'd0, length}) + boff;
             // top > fm_top as length > fm_top - boff: the subtraction runs beside the bit
@@ -950,9 +953,15 @@ wire fn_has = fn_node[81];
 // its first slot is there: the slot before it, at OP, still shifts by the last one, and its
 // exponent follows a cycle later, when that slot has left E1 (p_exp): both just in time, as
 // rtl_blocks' magnitudes checks with one-pass norms straight after the other kinds of stream.
-reg one_pass_rd;
-always @(posedge clock)
-    one_pass_rd <= active && kind == F_NORM && fe_one_pass && s_valid && s_first;
+// A normg given its top bit (one pass) takes its exponent, the top less bits - 1, the same way;
+// each slot's exponent result is taken at OP (normg_exp_e1), before the next normg's.
+reg one_pass_rd, one_pass_normg_rd;
+always @(posedge clock) begin
+    one_pass_rd <= active && kind == F_NORM && fe_one_pass && s_valid && s_first
+        && op != OP_NORMG;
+    one_pass_normg_rd <= active && kind == F_NORM && fe_one_pass && s_valid && s_first
+        && op == OP_NORMG;
+end
 // (Computed in the clocked block, with the fire as its enable, so that the simulator does the
 // work only then.)
 reg norm_exp_follows;
@@ -972,11 +981,15 @@ always @(posedge clock) begin
         norm_shift <= shift;
         norm_ein <= fn_ein;
         if (fn_normg)
-            norm_exp <= fn_any ? fn_top - $signed({19'd0, fn_bits}) + 24'sd1
-                               : (fn_has ? fn_boff : 24'sd0);
+            normg_exp <= fn_any ? fn_top - $signed({19'd0, fn_bits}) + 24'sd1
+                                : (fn_has ? fn_boff : 24'sd0);
     end
+    // (the ISA bounds exponents to 20 bits)
+    if (one_pass_normg_rd) normg_exp <= p_ra[1][23:0] - $signed({19'd0, p_bits[1]}) + 24'sd1;
     if (norm_exp_follows) norm_exp <= norm_ein + $signed({{16{norm_shift[7]}}, norm_shift});
 end
+reg signed [23:0] normg_exp_e1;
+always @(posedge clock) normg_exp_e1 <= normg_exp;
 // Exponent results (norm, normg, addalign) leave with the instruction's last slot at E5, on
 // port 1: last slots are one a cycle at most, so these writes never meet. They are taken at E1
 // (addalign's registered at OP), when a norm's exponent has followed its shift.
@@ -986,7 +999,8 @@ reg signed [23:0] align_exp;
 integer xs;
 always @(posedge clock) begin
     align_exp <= (p_a_big[2] ? ea : eb) - 24'sd15;
-    p_exp[4] <= (p_op[3] == OP_ADDALIGN) ? align_exp : norm_exp;
+    p_exp[4] <= (p_op[3] == OP_ADDALIGN) ? align_exp
+              : (p_op[3] == OP_NORMG) ? normg_exp_e1 : norm_exp;
     p_rd1_late[3] <= p_rd1[2];
     for (xs = 4; xs <= 7; xs = xs + 1) p_rd1_late[xs] <= p_rd1_late[xs-1];
     for (xs = 5; xs <= 7; xs = xs + 1) p_exp[xs] <= p_exp[xs-1];

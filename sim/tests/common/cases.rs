@@ -5,7 +5,7 @@
 use super::Rng;
 use monorail_contract::bundle::Bundle;
 use monorail_contract::isa::{length, FieldKind, Op, OpSpec, LEN_POSITIONS_FLAG, REGISTERS};
-use monorail_contract::numerics::{bit_length, magnitude};
+use monorail_contract::numerics::{bit_length, grouped_top, magnitude};
 use monorail_contract::target::{RawTarget, Target, VectorMemory};
 use monorail_sim::Iss;
 
@@ -128,6 +128,20 @@ pub fn hint_registers(
                 let m = magnitude(vector[src..src + n].iter().map(|&v| v as i64));
                 let longer = rng.range(0, 31 - bit_length(m) as i64);
                 registers[r] = (m | (1 << longer >> 1)) as i64;
+            }
+            // The values' top bit, or a few bits above it.
+            ("normg", "top") => {
+                let field =
+                    |name| op.value(spec.fields.iter().position(|f| f.name == name).unwrap());
+                let n = length(field("n"), pos);
+                let (src, exps) = (field("src") as usize, field("exps") as usize);
+                let values: Vec<i64> = vector[src..src + n].iter().map(|&v| v as i64).collect();
+                let exps: Vec<i32> = vector[exps..exps + n]
+                    .iter()
+                    .map(|&e| e.clamp(-(1 << 20), 1 << 20))
+                    .collect();
+                let top = grouped_top(&values, &exps, 1).unwrap_or(0);
+                registers[r] = top as i64 + rng.range(0, 4);
             }
             _ => {}
         }

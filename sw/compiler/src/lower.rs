@@ -9,8 +9,8 @@
 use monorail_contract::bundle::{CheckpointPart, CheckpointSpec};
 use monorail_contract::isa::{positions_plus, Instr, Op, REG_TOKEN, REG_ZERO};
 use monorail_contract::numerics::{
-    hidden_blocks, QuantMatrix, ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS, HIDDEN_BLOCK,
-    NARROW_BITS, Q14_FRACTION_BITS, WIDE_BITS, WIDE_MANTISSA_MAX,
+    hidden_blocks, int8_dot_bits, QuantMatrix, ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS,
+    HIDDEN_BLOCK, NARROW_BITS, Q14_FRACTION_BITS, WIDE_BITS, WIDE_MANTISSA_MAX,
 };
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::{Target, MIN_REGISTERS};
@@ -573,17 +573,38 @@ impl Emitter<'_> {
                 n: positions,
             });
         }
-        // the probabilities' shift is -(e_a + A.e + 8), one `sub` a head from this
+        // the probabilities' shift is -(e_a + A.e + 8), one `sub` a head from this; the scores
+        // are normalised with their keys' exponents alone (the query's, the same for all, is
+        // taken off here instead), so e_a is their exponent plus the query's
         let neg_scale_exp = self.pinned_temp();
         self.emit(Op::Li {
             dst: neg_scale_exp,
             imm: -(model.attention_scale.exp as i64 + EXP2_INPUT_FRACTION_BITS as i64),
         });
+        self.emit(Op::Sub {
+            dst: neg_scale_exp,
+            a: neg_scale_exp,
+            b: q_exp,
+        });
+        self.unpin(q_exp);
         let value_max = self.pinned_temp();
         self.emit(Op::Vmax {
             dst: value_max,
             src: exps.values as i64,
             n: positions,
+        });
+        // the scores' top bit, not searched for: the largest an int8 query head and int8 keys
+        // can give, at the largest key exponent
+        let (key_max, score_top) = (self.temp(), self.pinned_temp());
+        self.emit(Op::Vmax {
+            dst: key_max,
+            src: exps.keys as i64,
+            n: positions,
+        });
+        self.emit(Op::Addi {
+            dst: score_top,
+            a: key_max,
+            imm: int8_dot_bits(hs) as i64,
         });
         for h in 0..c.n_heads {
             let set = s.attention[h % s.attention.len()];
@@ -612,9 +633,9 @@ impl Emitter<'_> {
                 n: positions,
                 exps: exps.keys as i64,
                 bits: WIDE_BITS as i64,
-                off: q_exp,
                 eout: score_exp,
                 max,
+                top: score_top,
             });
             // probabilities 2^((s - max) log2(e) / sqrt(head_size)), Q0.15, and their sum
             self.emit(Op::Sub {
@@ -708,7 +729,7 @@ impl Emitter<'_> {
             });
         }
         self.unpin(value_max);
-        self.unpin(q_exp);
+        self.unpin(score_top);
         self.unpin(neg_scale_exp);
         // the heads join into one 8-bit vector
         self.emit(Op::Normg {
@@ -717,9 +738,9 @@ impl Emitter<'_> {
             n: dim as i64,
             exps: s.head_exps as i64,
             bits: NARROW_BITS as i64,
-            off: REG_ZERO as i64,
             eout: R_ATT,
             max: REG_ZERO as i64,
+            top: REG_ZERO as i64,
         });
         self.checkpoint(&[(s.att, dim, R_ATT)]);
     }

@@ -4,9 +4,9 @@
 use monorail_compiler::{compile, timeline, CompileOptions};
 use monorail_contract::bundle::Region;
 use monorail_contract::isa::{Instr, Op, Unit};
-use monorail_contract::numerics::hidden_blocks;
+use monorail_contract::numerics::{hidden_blocks, int8_dot_bits};
 use monorail_contract::target::{RawTarget, Target};
-use monorail_contract::timing::{chain_distance, Clock, Issued};
+use monorail_contract::timing::{chain_distance, cost, Clock, Issued};
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
 
@@ -508,15 +508,15 @@ fn cache_exponents_store_load_and_reduce_once_per_layer() {
             region("cache_exps").unwrap()
         };
         assert!(loads.iter().all(|d| home.contains(d)), "{shape}: {loads:?}");
-        // The largest value exponent, for the weights' common scale: once per layer too, from
-        // the loaded exponents.
+        // The largest value exponent, for the weights' common scale, and the largest key
+        // exponent, for the scores' top bit: once per layer too, from the loaded exponents.
         let reductions = compiled
             .bundle
             .program
             .iter()
             .filter(|i| matches!(i.op, Op::Vmax { src, .. } if loads.contains(&(src as usize))))
             .count();
-        assert_eq!(reductions, c.n_layers, "{shape}");
+        assert_eq!(reductions, 2 * c.n_layers, "{shape}");
     }
 }
 
@@ -843,6 +843,77 @@ fn the_ffn_goes_a_block_of_hidden_units_at_a_time() {
         let got: Vec<_> = got.iter().map(|p| (p.w, p.cols, p.x - got[0].x)).collect();
         assert_eq!(got, want, "{name}");
     }
+}
+
+/// Each head's scores are normalised in one pass, given their top bit: the largest key exponent
+/// (a `vmax` of the loaded cache exponents) plus the bit length of the largest dot product of
+/// int8 vectors of the head's size. The heads' join searches its own.
+#[test]
+fn the_scores_normalisation_is_given_its_top_bit_and_streams_once() {
+    let model = stories();
+    let c = model.config;
+    let target = Target::builtin("ulx3s-85f").unwrap();
+    let program = compile(&model, &target, CompileOptions::default())
+        .unwrap()
+        .bundle
+        .program;
+    // The last instruction before `index` that writes register `r`.
+    let writer = |index: usize, r: i64| {
+        program[..index]
+            .iter()
+            .rev()
+            .find(|i| i.op.accesses(target.lanes, 0, 0).register_writes & (1 << r) != 0)
+            .map(|i| i.op)
+    };
+    let (mut given, mut searched) = (0, 0);
+    for (index, instr) in program.iter().enumerate() {
+        let Op::Normg {
+            dst,
+            src,
+            n,
+            exps,
+            bits,
+            eout,
+            max,
+            top,
+        } = instr.op
+        else {
+            continue;
+        };
+        if top == 0 {
+            searched += 1;
+            continue;
+        }
+        given += 1;
+        let Some(Op::Addi { a, imm, .. }) = writer(index, top) else {
+            panic!("{instr}: its top bit is not an addi's");
+        };
+        assert_eq!(imm, int8_dot_bits(c.head_size()) as i64, "{instr}");
+        assert!(
+            matches!(writer(index, a), Some(Op::Vmax { .. })),
+            "{instr}: the largest key exponent is not a vmax's"
+        );
+        // One pass: the searching normalisation's occupancy less the first pass and the gap.
+        let search = Op::Normg {
+            dst,
+            src,
+            n,
+            exps,
+            bits,
+            eout,
+            max,
+            top: 0,
+        };
+        let (once, twice) = (cost(&instr.op, &target, 64), cost(&search, &target, 64));
+        let words = 65u64.div_ceil(target.vector_lanes as u64);
+        assert_eq!(
+            (once.occupancy, twice.occupancy),
+            (words, 2 * words + 4),
+            "{instr}"
+        );
+    }
+    assert_eq!(given, c.n_layers * c.n_heads);
+    assert_eq!(searched, c.n_layers);
 }
 
 /// The scheduler renames the temporaries: the same instructions, ordered by their values' true

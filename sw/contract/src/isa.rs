@@ -252,10 +252,13 @@ define_isa! {
     /// instruction that wrote the values, or a bound on it; numerics::normalize_by), and the
     /// normalisation streams once.
     Norm = 0x30, Vxu, "norm", "block floating point normalisation" { dst: V 16, src: V 16, n: N 17, bits: U 5, ein: R 6, eout: R 6, mag: R 6 optional }
-    /// Normalise `n` values, value `i` with its own exponent `v[exps + i] + r[off]`, to
-    /// `bits`-bit mantissas with one exponent `r[eout]` (numerics::normalize_grouped, groups of
-    /// one); `r[max]` gets the largest output mantissa.
-    Normg = 0x31, Vxu, "normg", "normalisation of values with their own exponents" { dst: V 16, src: V 16, n: N 17, exps: V 16, bits: U 5, off: R 6, eout: R 6, max: R 6 }
+    /// Normalise `n` values, value `i` with its own exponent `v[exps + i]`, to `bits`-bit
+    /// mantissas with one exponent `r[eout]` (numerics::normalize_grouped, groups of one);
+    /// `r[max]` gets the largest output mantissa. With `top` (not `r0`) the top bit of the
+    /// largest value (the largest `bit_length(|v|)` plus its exponent) is not searched for: it is
+    /// `r[top]` (a bound on it that the compiler knows; numerics::normalize_grouped_by), the
+    /// exponent is `r[top] - (bits - 1)`, and the normalisation streams once.
+    Normg = 0x31, Vxu, "normg", "normalisation of values with their own exponents" { dst: V 16, src: V 16, n: N 17, exps: V 16, bits: U 5, eout: R 6, max: R 6, top: R 6 optional }
     /// `v[dst + i] = v[a + i] * v[b + i]`; `r[mag]` gets the magnitude of the results.
     Mul = 0x32, Vxu, "mul", "element-wise product" { dst: V 16, a: V 16, b: V 16, n: N 17, mag: R 6 optional }
     /// `v[dst + i] = v[a + i] * r[s]`; `r[mag]` gets the magnitude of the results.
@@ -1516,15 +1519,15 @@ impl Op {
                 src,
                 n: len,
                 exps,
-                off,
                 eout,
                 max,
+                top,
                 ..
             } => {
                 a.vector_reads.push(v(src, n(len)));
                 a.vector_reads.push(v(exps, n(len)));
                 a.vector_writes.push(v(dst, n(len)));
-                a.register_reads = reg(off);
+                a.register_reads = reg(top);
                 a.register_writes = reg(eout) | reg(max);
             }
             Op::Mul {

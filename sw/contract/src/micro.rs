@@ -1545,33 +1545,38 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
         }
         "normg" => {
             // numerics::normalize_grouped with groups of one: the exponent from the largest
-            // bit_length(|v|) + e over the non-zero values (else the largest e, or 0 for none).
-            b.index(0, "off").index(1, "eout").index(2, "max");
+            // bit_length(|v|) + e over the non-zero values (else the largest e, or 0 for none);
+            // or (normalize_grouped_by) from the top bit in `top`, not searched for.
+            b.index(1, "eout").index(2, "max").index(3, "top");
             let floor = t(12); // below every exponent and bit length sum
             b.constant(floor, -(1 << 40))
-                .mov(t(4), floor) // the top
-                .mov(t(13), floor) // the largest exponent
-                .point(1, "src", t(0))
-                .point(2, "exps", t(0))
-                .each("n", |b| {
-                    b.load(t(2), 1)
-                        .load(t(3), 2)
-                        .alu(Add, t(3), t(3), x(0))
-                        .alu(Max, t(13), t(13), t(3))
-                        .alu(Bitlen, t(5), t(2), 0)
-                        .alu(Add, t(5), t(5), t(3))
-                        .alu(Abs, t(2), t(2), 0)
-                        .alu(Gt, t(2), t(2), 0)
-                        .alu(Sel, t(5), t(5), floor)
-                        .alu(Max, t(4), t(4), t(5));
+                .mov(t(4), x(3)) // the top given
+                .if_zero("top", |b| {
+                    b.mov(t(4), floor) // the top
+                        .mov(t(13), floor) // the largest exponent
+                        .point(1, "src", t(0))
+                        .point(2, "exps", t(0))
+                        .each("n", |b| {
+                            b.load(t(2), 1)
+                                .load(t(3), 2)
+                                .alu(Max, t(13), t(13), t(3))
+                                .alu(Bitlen, t(5), t(2), 0)
+                                .alu(Add, t(5), t(5), t(3))
+                                .alu(Abs, t(2), t(2), 0)
+                                .alu(Gt, t(2), t(2), 0)
+                                .alu(Sel, t(5), t(5), floor)
+                                .alu(Max, t(4), t(4), t(5));
+                        });
                 });
             b.field(t(9), "bits");
             b.alu(Sub, t(6), t(4), t(9))
                 .alu(Add, t(6), t(6), 1)
-                .alu(Gt, t(5), t(4), floor)
-                .alu(Sel, t(6), t(6), t(13))
                 .length(t(7), "n")
-                .alu(Zsel, t(6), t(7), t(6)); // the exponent
+                .if_zero("top", |b| {
+                    b.alu(Gt, t(5), t(4), floor)
+                        .alu(Sel, t(6), t(6), t(13))
+                        .alu(Zsel, t(6), t(7), t(6));
+                }); // the exponent
             b.mov(t(14), floor) // the largest output
                 .point(0, "dst", t(0))
                 .point(1, "src", t(0))
@@ -1579,7 +1584,6 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                 .each("n", |b| {
                     b.load(t(2), 1)
                         .load(t(3), 2)
-                        .alu(Add, t(3), t(3), x(0))
                         .alu(Sub, t(3), t(6), t(3))
                         .alu(ShiftRound, t(2), t(2), t(3))
                         .alu(Clamp, t(2), t(2), t(9))

@@ -31,6 +31,13 @@ pub const WIDE_MANTISSA_MAX: i64 = (1 << (WIDE_BITS - 1)) - 1;
 pub const NARROW_BITS: u32 = 8;
 /// Largest magnitude of an int8 weight or activation: the range is symmetric, `[-127, 127]`.
 pub const INT8_MAX: i32 = 127;
+/// The bit length of the largest magnitude a sum of `n` products of int8 values can have
+/// (`n * 127 * 127`): a bound on an attention score, the dot product of an 8-bit query head and
+/// an 8-bit cached key, that the machine's grouped normalisation of the scores takes instead of
+/// searching them (docs/numerics.md, *attention*).
+pub fn int8_dot_bits(n: usize) -> u32 {
+    bit_length(n as u64 * (INT8_MAX as u64 * INT8_MAX as u64))
+}
 /// Mantissa width of a matrix product's accumulators after their first normalisation, which
 /// takes its shift from the matrix's [`QuantMatrix::accumulator_bound`] and so leaves the
 /// mantissas some bits short of it: the widest whose product with a row-scale mantissa (at most
@@ -178,8 +185,8 @@ pub fn magnitude(values: impl IntoIterator<Item = i64>) -> u64 {
 /// Normalise values that come in groups of `group` elements, each group with its own exponent
 /// (`values[i] * 2^exps[i / group]`), to `bits`-bit mantissas with one shared exponent, in a
 /// single rounding. The shared exponent is `E - (bits - 1)` where `E` is the largest
-/// `bit_length(|v|) + exp` over the non-zero elements; an all-zero input keeps the largest group
-/// exponent.
+/// `bit_length(|v|) + exp` over the non-zero elements ([`grouped_top`]); an all-zero input keeps
+/// the largest group exponent.
 pub fn normalize_grouped(
     values: &[i64],
     exps: &[i32],
@@ -187,7 +194,18 @@ pub fn normalize_grouped(
     bits: u32,
     out: &mut [i32],
 ) -> i32 {
-    debug_assert_eq!(values.len(), out.len());
+    match grouped_top(values, exps, group) {
+        Some(top) => normalize_grouped_by(values, exps, group, bits, top, out),
+        None => {
+            out.iter_mut().for_each(|o| *o = 0);
+            exps.iter().copied().max().unwrap_or(0)
+        }
+    }
+}
+
+/// The largest `bit_length(|values[i]|) + exps[i / group]` over the non-zero values (`None`
+/// when all are zero): the top bit of the largest value of a [`normalize_grouped`].
+pub fn grouped_top(values: &[i64], exps: &[i32], group: usize) -> Option<i32> {
     debug_assert_eq!(values.len(), exps.len() * group);
     let mut top: Option<i32> = None;
     for (g, &e) in exps.iter().enumerate() {
@@ -198,10 +216,23 @@ pub fn normalize_grouped(
             top = Some(top.map_or(t, |m| m.max(t)));
         }
     }
-    let Some(top) = top else {
-        out.iter_mut().for_each(|o| *o = 0);
-        return exps.iter().copied().max().unwrap_or(0);
-    };
+    top
+}
+
+/// [`normalize_grouped`] with the top bit `top` given instead of searched for: the shared
+/// exponent is `top - (bits - 1)`. `top` must be at least the values' [`grouped_top`]: with it
+/// this is [`normalize_grouped`] (of values not all zero), with a larger one the mantissas are
+/// shorter than `bits` (never saturated).
+pub fn normalize_grouped_by(
+    values: &[i64],
+    exps: &[i32],
+    group: usize,
+    bits: u32,
+    top: i32,
+    out: &mut [i32],
+) -> i32 {
+    debug_assert_eq!(values.len(), out.len());
+    debug_assert_eq!(values.len(), exps.len() * group);
     let exp = top - (bits as i32 - 1);
     if group == 1 {
         for ((o, &v), &e) in out.iter_mut().zip(values).zip(exps) {
@@ -750,6 +781,47 @@ mod tests {
         let mut single = [0; 4];
         let e2 = normalize(&aligned, -1, 8, &mut single);
         assert_eq!((grouped, e1), (single, e2));
+    }
+
+    #[test]
+    fn a_grouped_normalisation_given_its_top_bit_is_the_searched_one_and_longer_ones_shorten() {
+        let values = [100i64, -3, 7, 40];
+        let exps = [2, -1];
+        let top = grouped_top(&values, &exps, 2).unwrap();
+        assert_eq!(top, 7 + 2);
+        let (mut searched, mut given, mut longer) = ([0; 4], [0; 4], [0; 4]);
+        let e = normalize_grouped(&values, &exps, 2, 8, &mut searched);
+        assert_eq!(
+            normalize_grouped_by(&values, &exps, 2, 8, top, &mut given),
+            e
+        );
+        assert_eq!(given, searched);
+        // Three bits above: the exponent three higher, each mantissa rounded three bits shorter.
+        assert_eq!(
+            normalize_grouped_by(&values, &exps, 2, 8, top + 3, &mut longer),
+            e + 3
+        );
+        let shorter: Vec<i32> = searched
+            .iter()
+            .zip(exps.iter().flat_map(|&x| [x; 2]))
+            .zip(values)
+            .map(|((_, x), v)| shift_round(v, e + 3 - x) as i32)
+            .collect();
+        assert_eq!(longer.to_vec(), shorter);
+        assert_eq!(grouped_top(&[0, 0], &[5], 2), None);
+    }
+
+    #[test]
+    fn int8_dot_bits_bound_every_dot_product_of_int8_vectors() {
+        for n in [1usize, 2, 7, 8, 64] {
+            let bits = int8_dot_bits(n);
+            let largest = n as u64 * 127 * 127;
+            assert_eq!(bit_length(largest), bits, "n = {n}");
+            // The largest dot product of n int8s (the range is symmetric) has that bit length,
+            // and one more element of 127 x 127 can take it past.
+            assert!(bit_length((n as u64 + 1) * 127 * 127) >= bits);
+        }
+        assert_eq!(int8_dot_bits(8), 17);
     }
 
     #[test]

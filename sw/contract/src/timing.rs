@@ -150,8 +150,9 @@ pub struct Stream {
     pub gap: bool,
     /// Whether a register result leaves through the reduction tree.
     pub reduce: bool,
-    /// The register field of a magnitude (`isa`'s *Magnitudes*), if it has one: when it names a
-    /// register (not `r0`), [`Stream::with_magnitude`].
+    /// The register field of a magnitude (`isa`'s *Magnitudes*), or of `normg`'s top bit (a
+    /// bound that stands for the magnitude its first pass would find), if it has one: when it
+    /// names a register (not `r0`), [`Stream::with_magnitude`].
     pub magnitude_field: Option<&'static str>,
 }
 
@@ -285,6 +286,7 @@ pub fn rule(op: &Op) -> CostRule {
             passes: 2,
             gap: true,
             reduce: true,
+            magnitude_field: Some("top"),
             ..stream("src", "n")
         }),
         Op::Sincos { .. } => Vector(Stream {
@@ -683,7 +685,7 @@ pub fn describe(mnemonic: &str) -> String {
             "occupancy `2 c(n) + log2(V) + 1` (max-abs pass, its tree and the shift, shifting pass), or `c(n)` with `mag` (the shifting pass), latency occupancy + {vxu}"
         ),
         "normg" => format!(
-            "occupancy `2 c(n) + log2(V) + 1` (max-abs pass, its tree and the shift, shifting pass), latency occupancy + log2(V) + {vxu}"
+            "occupancy `2 c(n) + log2(V) + 1` (max-abs pass, its tree and the shift, shifting pass), or `c(n)` with `top` (the shifting pass), latency occupancy + log2(V) + {vxu}"
         ),
         "mul" | "muls" | "addalign" | "silu" | "shrv" | "rope" => format!(
             "occupancy `c(n)`, latency occupancy + {vxu}, plus log2(V) with `mag` (the reduction tree)"

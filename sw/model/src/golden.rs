@@ -7,10 +7,11 @@
 
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::numerics::{
-    argmax, cache_exponent, exp2_neg_q15, hidden_blocks, normalize, normalize_by,
-    normalize_grouped, pow2, recip, residual_exponent, rope_phase, rsqrt, shift_round, sigmoid_q14,
-    sin_cos_q14, QuantMatrix, ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS, EXP2_INPUT_LIMIT,
-    NARROW_BITS, Q14_FRACTION_BITS, SIGMOID_INPUT_FRACTION_BITS, WIDE_BITS, WIDE_MANTISSA_MAX,
+    argmax, cache_exponent, exp2_neg_q15, hidden_blocks, int8_dot_bits, normalize, normalize_by,
+    normalize_grouped, normalize_grouped_by, pow2, recip, residual_exponent, rope_phase, rsqrt,
+    shift_round, sigmoid_q14, sin_cos_q14, QuantMatrix, ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS,
+    EXP2_INPUT_LIMIT, NARROW_BITS, Q14_FRACTION_BITS, SIGMOID_INPUT_FRACTION_BITS, WIDE_BITS,
+    WIDE_MANTISSA_MAX,
 };
 use monorail_contract::steps::ModelStep;
 pub use monorail_contract::steps::StepValues;
@@ -439,18 +440,24 @@ impl GoldenModel {
 
         let q8 = &self.query[h * head_size..(h + 1) * head_size];
 
-        // scores q . k_t, each with its key's exponent, normalised together to 16 bits
+        // scores q . k_t, each with its key's exponent, normalised together to 16 bits with the
+        // top bit of the largest that any int8 query and keys could give, not searched for
         for t in 0..positions {
             let k = &self.key_cache[cache_row(t)..cache_row(t) + head_size];
             let dot: i32 = q8.iter().zip(k).map(|(&a, &b)| a as i32 * b as i32).sum();
             self.wide[t] = dot as i64;
             self.score_exps[t] = q8_exp + self.key_exps[exp_index(t)];
         }
-        let score_exp = normalize_grouped(
+        let key_exp_max = (0..positions)
+            .map(|t| self.key_exps[exp_index(t)])
+            .max()
+            .expect("at least one position");
+        let score_exp = normalize_grouped_by(
             &self.wide[..positions],
             &self.score_exps[..positions],
             1,
             WIDE_BITS,
+            int8_dot_bits(head_size) as i32 + q8_exp + key_exp_max,
             &mut self.narrow[..positions],
         );
         let scores = &self.narrow[..positions];

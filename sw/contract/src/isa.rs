@@ -906,7 +906,10 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   weights let any input give (the mantissas are then shorter than `bits`); for the key, the
   value and the query, a 16-bit mantissa's largest, which a normalised vector reaches; the
   register makes the `norm` wait for the producer's completion, where a search could chain to
-  it.
+  it. A `normg` whose `top` names a register is given the top bit of its largest value (its bit
+  length plus its exponent) in the same way, and streams once: for a head's attention scores,
+  the largest any int8 query and keys can give, above the layer's largest key exponent (a
+  smaller one faults).
 
 ## Encoding
 

@@ -813,13 +813,15 @@ mod tests {
 
     #[test]
     fn int8_dot_bits_bound_every_dot_product_of_int8_vectors() {
+        // The extremes of the symmetric int8 range, multiplied out: the bound is reached by the
+        // largest dot products either way, and no other dot product passes them.
         for n in [1usize, 2, 7, 8, 64] {
             let bits = int8_dot_bits(n);
-            let largest = n as u64 * 127 * 127;
-            assert_eq!(bit_length(largest), bits, "n = {n}");
-            // The largest dot product of n int8s (the range is symmetric) has that bit length,
-            // and one more element of 127 x 127 can take it past.
-            assert!(bit_length((n as u64 + 1) * 127 * 127) >= bits);
+            let dot = |a: i8, b: i8| (0..n).map(|_| a as i64 * b as i64).sum::<i64>();
+            for (a, b) in [(127, 127), (-127, -127), (127, -127)] {
+                assert_eq!(bit_length(dot(a, b).unsigned_abs()), bits, "n = {n}");
+            }
+            assert!(bit_length(dot(127, 126).unsigned_abs()) <= bits, "n = {n}");
         }
         assert_eq!(int8_dot_bits(8), 17);
     }

@@ -1992,7 +1992,7 @@ impl Formula {
                         },
                         spec,
                     );
-                    f.when_zero.push((name, Formula::of(body, spec)));
+                    f.add_when_zero(name, Formula::of(body, spec));
                 }
                 Block::Loop { count, body, .. } => {
                     // The `Loop` once; each pass, its body (and its `Next` unless the body closes it).
@@ -2001,16 +2001,41 @@ impl Formula {
                     if !closes_itself(body) {
                         pass.constant += MICRO_OP_CYCLES; // its `Next`
                     }
-                    let name = count_name(*count, spec);
-                    let simple = |g: &Formula| g.terms.is_empty() && g.when_zero.is_empty();
-                    match f.terms.iter_mut().find(|(n, g)| *n == name && simple(g)) {
-                        Some((_, g)) if simple(&pass) => g.constant += pass.constant,
-                        _ => f.terms.push((name, pass)),
-                    }
+                    f.add_term(count_name(*count, spec), pass);
                 }
             }
         }
         f
+    }
+
+    /// A loop's passes: added into a simple loop of the same count, where both are simple.
+    fn add_term(&mut self, count: String, pass: Formula) {
+        let simple = |g: &Formula| g.terms.is_empty() && g.when_zero.is_empty();
+        match self
+            .terms
+            .iter_mut()
+            .find(|(n, g)| *n == count && simple(g))
+        {
+            Some((_, g)) if simple(&pass) => g.constant += pass.constant,
+            _ => self.terms.push((count, pass)),
+        }
+    }
+
+    /// A part that runs when `field` is zero: added into the part of the same field, so that a
+    /// routine that tests a field twice reads as one bracket.
+    fn add_when_zero(&mut self, field: String, part: Formula) {
+        match self.when_zero.iter_mut().find(|(f, _)| *f == field) {
+            Some((_, g)) => {
+                g.constant += part.constant;
+                for (count, pass) in part.terms {
+                    g.add_term(count, pass);
+                }
+                for (inner, inner_part) in part.when_zero {
+                    g.add_when_zero(inner, inner_part);
+                }
+            }
+            None => self.when_zero.push((field, part)),
+        }
     }
 
     fn render(&self) -> String {

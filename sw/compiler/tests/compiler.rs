@@ -1,7 +1,9 @@
 //! Properties of compiled programs: deterministic output, a consistent schedule picture, a
 //! listing that names every instruction's model step.
 
-use monorail_compiler::{compile, timeline, CompileOptions};
+use std::sync::OnceLock;
+
+use monorail_compiler::{compile, timeline, CompileOptions, Compiled};
 use monorail_contract::bundle::Region;
 use monorail_contract::isa::{Instr, Op, Unit};
 use monorail_contract::numerics::{hidden_blocks, int8_dot_bits};
@@ -53,6 +55,18 @@ fn stories() -> QuantModel {
     QuantModel::quantize(&synth::synthesize(config, 2))
 }
 
+/// The stories260K shape compiled for `ulx3s-85f` with the default options: compiled once for
+/// the tests that only read the result.
+fn stories_on_ulx3s_85f() -> &'static (QuantModel, Target, Compiled) {
+    static COMPILED: OnceLock<(QuantModel, Target, Compiled)> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        let model = stories();
+        let target = Target::builtin("ulx3s-85f").unwrap();
+        let compiled = compile(&model, &target, CompileOptions::default()).unwrap();
+        (model, target, compiled)
+    })
+}
+
 #[test]
 fn the_same_inputs_give_byte_identical_bundles() {
     let model = stories();
@@ -76,12 +90,10 @@ fn the_same_inputs_give_byte_identical_bundles() {
 
 #[test]
 fn the_timeline_agrees_with_the_prediction_and_never_double_books_a_unit() {
-    let model = stories();
-    let target = Target::builtin("ulx3s-85f").unwrap();
-    let compiled = compile(&model, &target, CompileOptions::default()).unwrap();
+    let (model, target, compiled) = stories_on_ulx3s_85f();
     let context = compiled.bundle.manifest.context;
     for pos in [0, context / 2, context - 1] {
-        let (spans, total) = timeline::spans(&compiled.code, &target, pos);
+        let (spans, total) = timeline::spans(&compiled.code, target, pos);
         assert_eq!(total, compiled.bundle.manifest.predicted_cycles[pos]);
         for unit in Unit::EXECUTION {
             let mine: Vec<_> = spans.iter().filter(|s| s.unit == unit).collect();
@@ -93,7 +105,7 @@ fn the_timeline_agrees_with_the_prediction_and_never_double_books_a_unit() {
             }
         }
         let macs = model.config.macs_per_token(pos) as u64;
-        let mxu_busy = timeline::busy(&compiled.code, &target, pos)[0];
+        let mxu_busy = timeline::busy(&compiled.code, target, pos)[0];
         let span_total: u64 = spans
             .iter()
             .filter(|s| s.unit == Unit::Mxu)
@@ -109,13 +121,13 @@ fn the_timeline_agrees_with_the_prediction_and_never_double_books_a_unit() {
         );
         // The step's cycles divide into the vector unit's busy ones, the matrix unit's alone
         // and the rest.
-        let o = timeline::occupation(&compiled.code, &target, pos);
-        let [_, vxu_busy, _] = timeline::busy(&compiled.code, &target, pos);
+        let o = timeline::occupation(&compiled.code, target, pos);
+        let [_, vxu_busy, _] = timeline::busy(&compiled.code, target, pos);
         assert_eq!(o.vector + o.matrix_alone + o.neither, total, "pos {pos}");
         assert_eq!(o.vector, vxu_busy, "pos {pos}");
         // The vector unit's busy cycles by instruction add up to its busy cycles, and every
         // vector instruction is counted once.
-        let by_instruction = timeline::busy_by_instruction(&compiled.code, &target, pos, Unit::Vxu);
+        let by_instruction = timeline::busy_by_instruction(&compiled.code, target, pos, Unit::Vxu);
         let vector_instructions = compiled
             .code
             .iter()
@@ -132,7 +144,7 @@ fn the_timeline_agrees_with_the_prediction_and_never_double_books_a_unit() {
             "pos {pos}: {o:?}"
         );
     }
-    let svg = timeline::svg(&compiled.code, &target, 3, "test");
+    let svg = timeline::svg(&compiled.code, target, 3, "test");
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     for step in ["attn_norm", "qkv", "attention", "ffn", "classifier"] {
         assert!(svg.contains(step), "{step} missing from the picture");
@@ -144,11 +156,9 @@ fn the_timeline_agrees_with_the_prediction_and_never_double_books_a_unit() {
 /// instruction could issue (at the position the schedule was made for).
 #[test]
 fn nops_carry_only_the_earlier_waits() {
-    let model = stories();
-    let target = Target::builtin("ulx3s-85f").unwrap();
-    let compiled = compile(&model, &target, CompileOptions::default()).unwrap();
+    let (_, target, compiled) = stories_on_ulx3s_85f();
     let pos = compiled.bundle.manifest.context / 2;
-    let mut clock = Clock::new(&target, pos);
+    let mut clock = Clock::new(target, pos);
     let mut completions: Vec<Vec<u64>> = vec![vec![]; 3];
     let mut nop_waits: Vec<u64> = Vec::new();
     let mut nops = 0;
@@ -186,12 +196,10 @@ fn nops_carry_only_the_earlier_waits() {
 /// distance after its issue, at the first and the last position.
 #[test]
 fn vector_streams_chain_to_the_stream_before_them() {
-    let model = stories();
-    let target = Target::builtin("ulx3s-85f").unwrap();
-    let compiled = compile(&model, &target, CompileOptions::default()).unwrap();
+    let (_, target, compiled) = stories_on_ulx3s_85f();
     let context = compiled.bundle.manifest.context;
     for pos in [0, context - 1] {
-        let mut clock = Clock::new(&target, pos);
+        let mut clock = Clock::new(target, pos);
         let mut previous: Option<(Op, Issued)> = None;
         let mut chained = 0;
         for instr in &compiled.bundle.program {
@@ -201,10 +209,10 @@ fn vector_streams_chain_to_the_stream_before_them() {
             }
             if let Some((made, before)) = previous {
                 let reads = made
-                    .accesses_on(&target, pos)
-                    .conflicts(&instr.op.accesses_on(&target, pos));
+                    .accesses_on(target, pos)
+                    .conflicts(&instr.op.accesses_on(target, pos));
                 if reads && issued.issue < before.complete {
-                    let distance = chain_distance(&made, &instr.op, &target, pos).unwrap();
+                    let distance = chain_distance(&made, &instr.op, target, pos).unwrap();
                     assert!(
                         issued.issue >= before.issue + distance,
                         "`{instr}` at {pos}"
@@ -802,12 +810,8 @@ fn products_are_issued_in_pieces_and_the_fastest_count_is_kept() {
 /// hidden units.
 #[test]
 fn the_ffn_goes_a_block_of_hidden_units_at_a_time() {
-    let model = stories();
-    let c = model.config;
-    let target = Target::builtin("ulx3s-85f").unwrap();
-    let bundle = compile(&model, &target, CompileOptions::default())
-        .unwrap()
-        .bundle;
+    let (model, target, compiled) = stories_on_ulx3s_85f();
+    let (c, bundle) = (model.config, &compiled.bundle);
     let lanes = target.lanes;
     let row_blocks = c.dim.div_ceil(lanes);
     let blocks: Vec<_> = hidden_blocks(c.hidden_dim).collect();
@@ -850,13 +854,8 @@ fn the_ffn_goes_a_block_of_hidden_units_at_a_time() {
 /// int8 vectors of the head's size. The heads' join searches its own.
 #[test]
 fn the_scores_normalisation_is_given_its_top_bit_and_streams_once() {
-    let model = stories();
-    let c = model.config;
-    let target = Target::builtin("ulx3s-85f").unwrap();
-    let program = compile(&model, &target, CompileOptions::default())
-        .unwrap()
-        .bundle
-        .program;
+    let (model, target, compiled) = stories_on_ulx3s_85f();
+    let (c, program) = (model.config, &compiled.bundle.program);
     // The last instruction before `index` that writes register `r`.
     let writer = |index: usize, r: i64| {
         program[..index]
@@ -904,7 +903,7 @@ fn the_scores_normalisation_is_given_its_top_bit_and_streams_once() {
             max,
             top: 0,
         };
-        let (once, twice) = (cost(&instr.op, &target, 64), cost(&search, &target, 64));
+        let (once, twice) = (cost(&instr.op, target, 64), cost(&search, target, 64));
         let words = 65u64.div_ceil(target.vector_lanes as u64);
         assert_eq!(
             (once.occupancy, twice.occupancy),

@@ -210,9 +210,18 @@ fn decode_case(d: &OpDecode) -> String {
         );
         let _ = writeln!(s, "            d_has_dst = 1'b1;");
     }
-    // expneg's constant scale.
+    // expneg's constant scale; mul's shift of `a` (signed, widened at OP).
     if d.has_field("mant") {
         let _ = writeln!(s, "            d_imm = {};", d.field("issue_instr", "mant"));
+    }
+    if d.has_field("sh") {
+        let bits = d.field_bits("sh");
+        let _ = writeln!(
+            s,
+            "            d_imm = {{{}'d0, {}}};",
+            15 - bits,
+            d.field("issue_instr", "sh")
+        );
     }
     if d.has_field("bits") {
         let _ = writeln!(

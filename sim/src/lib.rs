@@ -847,9 +847,11 @@ impl Iss {
                 b,
                 n: len,
                 mag,
+                sh,
             } => {
+                let sh = sh as i32;
                 self.map2(dst, a, b, n(len), |p, q| {
-                    Ok(multiplicand(p)? * multiplicand(q)?)
+                    Ok(multiplicand(shift_round(p, sh))? * multiplicand(q)?)
                 })?;
                 self.set_magnitude(mag, dst, n(len))?;
             }

@@ -142,6 +142,12 @@ fn malformed_programs_fault_instead_of_panicking() {
             "li dst=r20 imm=300000\nmuls dst=v40960 a=v0 n=4 s=r20 wait=sxu:1",
             "multiplier input 300000",
         ),
+        // mul's first operand after its shift (100,000 fits 18 bits, twice it does not).
+        (
+            "li dst=r20 imm=100000\nfill dst=v0 n=4 s=r20 wait=sxu:1\n\
+             mul dst=v40960 a=v0 b=v0 n=4 sh=-1 wait=vxu:1",
+            "multiplier input 200000",
+        ),
         (
             "li dst=r20 imm=200000\nfill dst=v0 n=4 s=r20 wait=sxu:1",
             "does not fit the 18-bit elements of the vector memory",

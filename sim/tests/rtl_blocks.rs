@@ -229,6 +229,17 @@ fn element_wise_operations() {
                 &format!("mul dst=v{} a=v{a} b=v{b} n={n}\nend token=r0", WIDE + lane),
                 std::slice::from_ref(&w),
             );
+            // `a` shifted first: 24-bit accumulators right (rounded, into 17 bits), the small
+            // ones left, mantissas by one.
+            for (a, sh) in [(ACC + lane, 7), (ACC + 128 + lane, -3), (a, 1)] {
+                check(
+                    &format!(
+                        "mul dst=v{} a=v{a} b=v{b} n={n} sh={sh}\nend token=r0",
+                        WIDE + lane
+                    ),
+                    std::slice::from_ref(&w),
+                );
+            }
             check(
                 &format!(
                     "li dst=r3 imm=-7\nmuls dst=v{} a=v{a} n={n} s=r3\nend token=r0",

@@ -11,7 +11,8 @@
 //
 // so a slot read in cycle k+1+i is written at the end of cycle k+i+8 and visible at k+i+9: the
 // contract's VXU_PIPELINE_CYCLES counted from issue. OP multiplies, E1 shifts, E2 rounds and
-// addresses the lane's table, E3 saturates and multiplies again, E4 adds, E5 writes. Register
+// addresses the lane's table, E3 saturates and multiplies again (mul's product: its `a` shifted
+// and rounded first), E4 adds, E5 writes. Register
 // results leave E5 into the lane accumulators and through the reduction tree (log2 V levels) into
 // the register file.
 // Normalisations make two passes: the first feeds the fast max tree from OP, whose result
@@ -455,7 +456,7 @@ reg op_m1_x_diff;
 reg [1:0] op_m1_y;
 reg signed [17:0] op_m1_scalar;
 // E3's and E4's choices, decoded as the slot enters the stage before them.
-reg e3_silu, e3_addalign, e4_rope, e4_silu, e4_expneg, e4_adds_op;
+reg e3_silu, e3_mul, e3_addalign, e4_rope, e4_silu, e4_mul, e4_expneg, e4_adds_op;
 always @(posedge clock) begin
     op_m1_x_diff <= (p_op[1] == OP_EXPNEG);
     op_m1_y <= (p_op[1] == OP_SUMSQ) ? M1_Y_A
@@ -463,9 +464,11 @@ always @(posedge clock) begin
              : (p_op[1] == OP_ROPE) ? M1_Y_COS : M1_Y_B;
     op_m1_scalar <= (p_op[1] == OP_MULS) ? p_ra[1][17:0] : {3'd0, p_imm[1]};
     e3_silu <= (p_op[4] == OP_SILU);
+    e3_mul <= (p_op[4] == OP_MUL);
     e3_addalign <= (p_op[4] == OP_ADDALIGN);
     e4_rope <= (p_op[5] == OP_ROPE);
     e4_silu <= (p_op[5] == OP_SILU);
+    e4_mul <= (p_op[5] == OP_MUL);
     e4_expneg <= (p_op[5] == OP_EXPNEG);
     e4_adds_op <= (p_op[5] == OP_ADDALIGN) || (p_op[5] == OP_ADDSV);
 end
@@ -500,6 +503,9 @@ wire signed [7:0] expneg_sh = clamp_shift({p_rb[2][23], p_rb[2][23:0]}, -8'sd12,
 // 10 or more takes any non-zero m past it, a right shift of 33 leaves 0.
 wire signed [24:0] silu_shift = -({ea[23], ea} + 25'sd@SIGMOID_FRACTION@);
 wire signed [7:0] silu_sh = clamp_shift(silu_shift, -8'sd10, 8'sd33);
+// mul: `a`'s shift, a signed immediate.
+wire signed [7:0] mul_sh = {{2{p_imm[2][5]}}, p_imm[2][5:0]};
+wire unused_mul_sh = &{1'b0, p_imm[2][14:6]};
 // onehot: the register compared with each lane's element index (20 bits).
 wire onehot_in_range = p_ra_fits20[2];
 wire [19:0] onehot_index = p_ra[2][19:0];
@@ -526,7 +532,7 @@ endfunction
 reg [@V@*32-1:0] op_diff_w;
 // E1's decode, registered at OP, and E2's, registered at E1 (the same for every lane): whether
 // the shifter takes the first product (expneg's, and the products that pass it unchanged to the
-// result: mul, muls, sumsq, rope's x c), and whether its result is negated (expneg's).
+// result: muls, sumsq, rope's x c), and whether its result is negated (expneg's).
 reg e1_product, e1_negating;
 reg e2_silu;
 // Saturation of the normalisations (at E3): whether to, the largest mantissa, its negation and
@@ -536,7 +542,7 @@ reg e3_saturating;
 reg [31:0] e3_sat_max, e3_sat_top;
 reg signed [31:0] e3_sat_min;
 always @(posedge clock) begin
-    e1_product <= (p_op[2] == OP_EXPNEG) || (p_op[2] == OP_MUL) || (p_op[2] == OP_MULS)
+    e1_product <= (p_op[2] == OP_EXPNEG) || (p_op[2] == OP_MULS)
                || (p_op[2] == OP_SUMSQ) || (p_op[2] == OP_ROPE);
     e1_negating <= (p_op[2] == OP_EXPNEG);
     e2_silu <= (p_op[3] == OP_SILU);
@@ -611,6 +617,10 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
         case (op_op)
             OP_EXPNEG: sr_sh = expneg_sh;
             OP_ROPE: add_operand = {partner_a, pair_sin};
+            OP_MUL: begin
+                sr_sh = mul_sh;
+                add_operand = {18'sd0, b[17:0]};
+            end
             OP_SILU: begin
                 sr_sh = silu_sh;
                 add_operand = {{4{a[31]}}, a};
@@ -698,7 +708,8 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
         e3_x <= e2_x;
     end
 
-    // E3: the table's entry; exp2's shift; the second product (silu: m * entry, rope: y * sin);
+    // E3: the table's entry; exp2's shift; the second product (silu: m * entry, rope: y * sin,
+    // mul: a's rounded value, which the ISA requires to fit 18 bits, times b);
     // the normalisations' saturation: |rounded| <= 2^(bits-1) by the choice of shift
     // (numerics::normalize), so it only meets the two values at the ends.
     assign table_address_w[l*10 +: 10] = table_address;
@@ -711,7 +722,7 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     wire [15:0] exp2_t = (e3_exp2_shift == 4'd0) ? {1'b0, entry} : ({1'b0, entry} >> (e3_exp2_shift - 4'd1));
     wire [15:0] exp2_y = (e3_exp2_shift == 4'd0) ? exp2_t : ((exp2_t + 16'd1) >> 1);
     wire silu_e3 = e3_silu;
-    wire signed [17:0] m2_x = silu_e3 ? e3_x[17:0] : e3_x[35:18];
+    wire signed [17:0] m2_x = silu_e3 ? e3_x[17:0] : e3_mul ? e3_rounded[17:0] : e3_x[35:18];
     wire signed [17:0] m2_y = silu_e3 ? {3'b0, entry} : e3_x[17:0];
     // The adder's first operand, shifted: silu's m << 14, addalign's big << 15, addsv's a.
     wire signed [47:0] e3_x_wide = {{12{e3_x[35]}}, e3_x};
@@ -734,15 +745,15 @@ for (l = 0; l < @V@; l = l + 1) begin : lane
     // E4: one adder for every result: addalign ((big << 15) + aligned), addsv (a + s, s
     // through the shifter), rope (x c -+ y s, x c through the shifter), silu (m * sigmoid:
     // m * (1 - entry) = (m << 14) - m * entry for a negative input, m * entry otherwise) and, as
-    // 0 + a register, the others (expneg's exp2; the normalisations, shrv, the products that
-    // pass the shifter unchanged and the values that do, from the shifter's): a multiplexer after
-    // the adder took a LUT or two a bit.
+    // 0 + a register, the others (expneg's exp2; mul's product, E3's; the normalisations, shrv,
+    // the products that pass the shifter unchanged and the values that do, from the shifter's):
+    // a multiplexer after the adder took a LUT or two a bit.
     wire rope_e4 = e4_rope;
     wire silu_e4 = e4_silu;
     wire adds_x = e4_adds_op || (silu_e4 && e4_negative);
     wire signed [47:0] add_x = rope_e4 ? e4_sr : adds_x ? e4_x : 48'sd0;
     wire expneg_e4 = e4_expneg;
-    wire signed [47:0] add_y = (rope_e4 || silu_e4) ? {{12{e4_m2[35]}}, e4_m2}
+    wire signed [47:0] add_y = (rope_e4 || silu_e4 || e4_mul) ? {{12{e4_m2[35]}}, e4_m2}
                              : expneg_e4 ? {32'd0, e4_exp2} : e4_sr;
     wire add_subtract = rope_e4 ? (l % 2 == 0) : (silu_e4 && e4_negative);
     wire signed [47:0] result = add_x + (add_subtract ? ~add_y : add_y) + {47'd0, add_subtract};

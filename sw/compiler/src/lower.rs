@@ -9,8 +9,9 @@
 use monorail_contract::bundle::{CheckpointPart, CheckpointSpec};
 use monorail_contract::isa::{positions_plus, Instr, Op, REG_TOKEN, REG_ZERO};
 use monorail_contract::numerics::{
-    hidden_blocks, int8_dot_bits, QuantMatrix, ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS,
-    HIDDEN_BLOCK, NARROW_BITS, Q14_FRACTION_BITS, WIDE_BITS, WIDE_MANTISSA_MAX,
+    hidden_blocks, int8_dot_bits, normalize_shift, QuantMatrix, ACCUMULATOR_BITS,
+    EXP2_INPUT_FRACTION_BITS, HIDDEN_BLOCK, NARROW_BITS, Q14_FRACTION_BITS, WIDE_BITS,
+    WIDE_MANTISSA_MAX,
 };
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::{Target, MIN_REGISTERS};
@@ -90,7 +91,7 @@ impl Part {
     }
 }
 
-/// Where the FFN's products keep their intermediates (`acc`, `t16`, `wide`), as offsets into
+/// Where the FFN's products keep their intermediates (`acc`, `wide`), as offsets into
 /// those buffers: apart, where the buffers hold them, so that a product streams while the vector
 /// unit still requantises the one before.
 struct FfnPlaces {
@@ -251,6 +252,7 @@ impl Emitter<'_> {
             b: g as i64,
             n: dim as i64,
             mag: m1,
+            sh: 0,
         });
         self.emit(Op::Li {
             dst: eg,
@@ -277,7 +279,7 @@ impl Emitter<'_> {
         self.matvec_at(0, w, scales, x, x_exp, parts);
     }
 
-    /// [`Self::matvec`] with its intermediates (`acc`, `t16`, `wide`) `offset` elements into
+    /// [`Self::matvec`] with its intermediates (`acc`, `wide`) `offset` elements into
     /// their buffers: a second product whose intermediates do not meet the first's can start
     /// while the vector unit still requantises the first.
     ///
@@ -300,7 +302,7 @@ impl Emitter<'_> {
         parts: &[Part],
     ) {
         let s = &self.layout.scratch;
-        let (acc, t16, wide) = (s.acc + offset, s.t16 + offset, s.wide + offset);
+        let (acc, wide) = (s.acc + offset, s.wide + offset);
         let lanes = self.lanes;
         let blocks_per_piece = w.rows.div_ceil(lanes).div_ceil(self.product_pieces);
         let mut starts: Vec<usize> = (0..w.rows).step_by(blocks_per_piece * lanes).collect();
@@ -332,37 +334,23 @@ impl Emitter<'_> {
             eout,
         } in parts
         {
-            let bound = self.pinned_temp();
-            // the accumulators normalised once, with the shift of their bound
-            // (docs/numerics.md, *qkv*), piece by piece
-            self.emit(Op::Li {
-                dst: bound,
-                imm: accumulator_bound as i64,
-            });
-            let (mut ea, mut magnitude) = (REG_ZERO as i64, None);
+            // The accumulators normalised with the shift of their bound (docs/numerics.md,
+            // *qkv*) in the same pass as the product with the row scales, piece by piece.
+            let shift = normalize_shift(accumulator_bound, ACCUMULATOR_BITS);
+            let mut magnitude = None;
             for run in starts.windows(2) {
                 let (from, to) = (run[0].max(first), run[1].min(first + rows));
                 if from >= to {
                     continue;
                 }
                 let m = self.temp();
-                ea = self.temp();
-                let n = to - from;
-                self.norm_by(
-                    t16 + from,
-                    acc + from,
-                    n,
-                    ACCUMULATOR_BITS,
-                    x_exp,
-                    ea,
-                    bound,
-                );
                 self.emit(Op::Mul {
                     dst: (wide + from) as i64,
-                    a: (t16 + from) as i64,
+                    a: (acc + from) as i64,
                     b: (scales + from) as i64,
-                    n: n as i64,
+                    n: (to - from) as i64,
                     mag: m,
+                    sh: shift as i64,
                 });
                 magnitude = Some(match magnitude {
                     None => m,
@@ -377,15 +365,14 @@ impl Emitter<'_> {
                     }
                 });
             }
-            self.unpin(bound);
-            let eb = self.temp();
+            let e = self.temp();
             self.emit(Op::Addi {
-                dst: eb,
-                a: ea,
-                imm: scale_exp as i64,
+                dst: e,
+                a: x_exp,
+                imm: (shift + scale_exp) as i64,
             });
             let m = magnitude.expect("a part has rows");
-            self.norm_by(dst, wide + first, rows, WIDE_BITS, eb, eout, m);
+            self.norm_by(dst, wide + first, rows, WIDE_BITS, e, eout, m);
         }
     }
 
@@ -849,6 +836,7 @@ impl Emitter<'_> {
             b: (s.h3 + lo) as i64,
             n,
             mag: m2,
+            sh: 0,
         });
         self.emit(Op::Add {
             dst: product_exp,

@@ -6,7 +6,9 @@ use std::sync::OnceLock;
 use monorail_compiler::{compile, timeline, CompileOptions, Compiled};
 use monorail_contract::bundle::Region;
 use monorail_contract::isa::{Instr, Op, Unit};
-use monorail_contract::numerics::{hidden_blocks, int8_dot_bits};
+use monorail_contract::numerics::{
+    hidden_blocks, int8_dot_bits, normalize_shift, ACCUMULATOR_BITS,
+};
 use monorail_contract::target::{RawTarget, Target};
 use monorail_contract::timing::{chain_distance, cost, pass_gap_cycles, Clock, Issued};
 use monorail_model::quant::QuantModel;
@@ -717,6 +719,63 @@ fn a_product_is_split_where_its_parts_start_on_a_row_block() {
             assert_eq!(products[0].1 as u32, qkv.start, "{}", target.name);
         }
     }
+}
+
+/// A product's accumulators are normalised with the shift of their bound inside the `mul` by
+/// their row scales, which reads them straight from the matrix unit's results: no `norm` of
+/// their own.
+#[test]
+fn the_accumulators_are_normalised_inside_the_mul_by_their_row_scales() {
+    let (model, _, compiled) = stories_on_ulx3s_85f();
+    let program = &compiled.bundle.program;
+    let (dim, kv_dim) = (model.config.dim as i64, model.config.kv_dim() as i64);
+    let region = |name: String| {
+        compiled
+            .bundle
+            .manifest
+            .regions
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap()
+    };
+    for (l, layer) in model.layers.iter().enumerate() {
+        let products = products_reading(program, region(format!("layer{l}.wqkv")));
+        let scales = region(format!("layer{l}.wqkv.scales")).start as i64;
+        let acc = products[0].dst;
+        assert_eq!(
+            products.iter().map(|p| p.rows).sum::<i64>(),
+            dim + 2 * kv_dim
+        );
+        // q, k and v, each with its own bound
+        for (rows, matrix) in [
+            (0..dim, &layer.wq),
+            (dim..dim + kv_dim, &layer.wk),
+            (dim + kv_dim..dim + 2 * kv_dim, &layer.wv),
+        ] {
+            let shift = normalize_shift(matrix.accumulator_bound(), ACCUMULATOR_BITS) as i64;
+            assert!(
+                shift > 0,
+                "the bound needs more than {ACCUMULATOR_BITS} bits"
+            );
+            let mut covered = 0;
+            // the muls by these rows' scales read their accumulators, shifted
+            for i in program {
+                if let Op::Mul { a, b, n, sh, .. } = i.op {
+                    if rows.contains(&(b - scales)) {
+                        assert_eq!(a - acc, b - scales, "layer {l}: {i}");
+                        assert_eq!(sh, shift, "layer {l}: {i}");
+                        assert!(a + n <= acc + rows.end, "layer {l}: {i}");
+                        covered += n;
+                    }
+                }
+            }
+            assert_eq!(covered, rows.end - rows.start, "layer {l}");
+        }
+    }
+    // and no normalisation to the accumulators' width is left
+    let to_accumulators =
+        |op: &Op| matches!(op, Op::Norm { bits, .. } if *bits == ACCUMULATOR_BITS as i64);
+    assert!(!program.iter().any(|i| to_accumulators(&i.op)));
 }
 
 /// A product in at most N pieces is issued as that many matvecs of whole row blocks, one after

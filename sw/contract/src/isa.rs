@@ -259,8 +259,11 @@ define_isa! {
     /// `r[top]` (a bound on it that the compiler knows; numerics::normalize_grouped_by), the
     /// exponent is `r[top] - (bits - 1)`, and the normalisation streams once.
     Normg = 0x31, Vxu, "normg", "normalisation of values with their own exponents" { dst: V 16, src: V 16, n: N 17, exps: V 16, bits: U 5, eout: R 6, max: R 6, top: R 6 optional }
-    /// `v[dst + i] = v[a + i] * v[b + i]`; `r[mag]` gets the magnitude of the results.
-    Mul = 0x32, Vxu, "mul", "element-wise product" { dst: V 16, a: V 16, b: V 16, n: N 17, mag: R 6 optional }
+    /// `v[dst + i] = shift_round(v[a + i], sh) * v[b + i]`; `r[mag]` gets the magnitude of the
+    /// results. The shift (0 when left out) is a normalisation by a shift the compiler knows, such
+    /// as a matrix product's accumulators' by their bound, in the same pass as the product: each
+    /// shifted value must fit a multiplier's input, as `a`'s must without one.
+    Mul = 0x32, Vxu, "mul", "element-wise product" { dst: V 16, a: V 16, b: V 16, n: N 17, mag: R 6 optional, sh: I 6 optional }
     /// `v[dst + i] = v[a + i] * r[s]`; `r[mag]` gets the magnitude of the results.
     Muls = 0x33, Vxu, "muls", "product with a scalar" { dst: V 16, a: V 16, n: N 17, s: R 6, mag: R 6 optional }
     /// `E = max(r[ea], r[eb]) - 15`; `v[dst + i] = shift_round(v[a + i], E - r[ea]) +
@@ -787,10 +790,10 @@ pub fn manual() -> String {
                     FieldKind::U => "unsigned",
                     FieldKind::I => "signed",
                 };
-                let optional = if f.optional {
-                    " (optional: `r0`, none, when left out)"
-                } else {
-                    ""
+                let optional = match (f.optional, f.kind) {
+                    (false, _) => "",
+                    (true, FieldKind::R) => " (optional: `r0`, none, when left out)",
+                    (true, _) => " (optional: 0 when left out)",
                 };
                 let _ = writeln!(
                     out,
@@ -1539,6 +1542,7 @@ impl Op {
                 b,
                 n: len,
                 mag,
+                ..
             } => {
                 a.vector_reads.push(v(x, n(len)));
                 a.vector_reads.push(v(b, n(len)));
@@ -1805,7 +1809,7 @@ mod tests {
     }
 
     #[test]
-    fn optional_fields_default_to_r0_and_are_left_out_as_r0() {
+    fn optional_fields_default_to_zero_and_are_left_out_as_zero() {
         let with = Instr::parse("mul dst=v1 a=v2 b=v3 n=4 mag=r5")
             .unwrap()
             .unwrap();
@@ -1820,10 +1824,20 @@ mod tests {
         // Other fields stay required.
         let e = Instr::parse("mul dst=v1 a=v2 n=4").unwrap_err();
         assert!(e.message.contains("needs field `b`"), "{}", e.message);
+        // A signed immediate: left out as 0, written when not.
+        let shifted = Instr::parse("mul dst=v1 a=v2 b=v3 n=4 sh=-3")
+            .unwrap()
+            .unwrap();
+        assert!(matches!(shifted.op, Op::Mul { sh: -3, .. }));
+        assert_eq!(shifted.to_string(), "mul dst=v1 a=v2 b=v3 n=4 sh=-3");
+        assert_eq!(
+            Instr::parse("mul dst=v1 a=v2 b=v3 n=4 sh=0").unwrap(),
+            Some(without)
+        );
         assert!(SPECS
             .iter()
             .flat_map(|s| s.fields)
-            .all(|f| !f.optional || f.kind == FieldKind::R));
+            .all(|f| !f.optional || matches!(f.kind, FieldKind::R | FieldKind::I)));
     }
 
     #[test]

@@ -1493,13 +1493,13 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                 .store(0, x(1));
         }
         "mul" | "muls" => {
-            // The results' magnitude into `mag` (`r0` drops it).
+            // The results' magnitude into `mag` (`r0` drops it); mul's `a` shifted by `sh` first.
             let scalar = spec.mnemonic == "muls";
             b.index(0, "mag");
             if scalar {
                 b.index(1, "s");
             } else {
-                b.point(2, "b", t(0));
+                b.point(2, "b", t(0)).field(t(6), "sh");
             }
             b.point(0, "dst", t(0))
                 .point(1, "a", t(0))
@@ -1509,7 +1509,12 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                     if scalar {
                         b.alu(Mul, t(2), t(2), x(1));
                     } else {
-                        b.load(t(3), 2).alu(Mul, t(2), t(2), t(3));
+                        b.load(t(3), 2).alu(ShiftRound, t(2), t(2), t(6)).alu(
+                            Mul,
+                            t(2),
+                            t(2),
+                            t(3),
+                        );
                     }
                     b.store(0, t(2))
                         .alu(Abs, t(3), t(2), 0)

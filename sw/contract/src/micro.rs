@@ -1509,12 +1509,8 @@ fn write_routine(spec: &'static OpSpec) -> Vec<Block> {
                     if scalar {
                         b.alu(Mul, t(2), t(2), x(1));
                     } else {
-                        b.load(t(3), 2).alu(ShiftRound, t(2), t(2), t(6)).alu(
-                            Mul,
-                            t(2),
-                            t(2),
-                            t(3),
-                        );
+                        b.load(t(3), 2).alu(ShiftRound, t(2), t(2), t(6));
+                        b.alu(Mul, t(2), t(2), t(3));
                     }
                     b.store(0, t(2))
                         .alu(Abs, t(3), t(2), 0)

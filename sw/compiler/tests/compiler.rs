@@ -52,6 +52,16 @@ fn products_reading(program: &[Instr], region: &Region) -> Vec<Product> {
     products
 }
 
+/// The region of the memory map called `name`.
+fn region<'a>(compiled: &'a Compiled, name: &str) -> Option<&'a Region> {
+    compiled
+        .bundle
+        .manifest
+        .regions
+        .iter()
+        .find(|r| r.name == name)
+}
+
 fn stories() -> QuantModel {
     let config = synth::parse_shape("stories260k").unwrap();
     QuantModel::quantize(&synth::synthesize(config, 2))
@@ -485,13 +495,8 @@ fn cache_exponents_store_load_and_reduce_once_per_layer() {
         let model = QuantModel::quantize(&synth::synthesize(config, 3));
         let target = Target::builtin(target).unwrap();
         let compiled = compile(&model, &target, CompileOptions::default()).unwrap();
-        let manifest = &compiled.bundle.manifest;
         let region = |name: &str| {
-            manifest
-                .regions
-                .iter()
-                .find(|r| r.name == name)
-                .map(|r| r.start as usize..(r.start + r.size) as usize)
+            region(&compiled, name).map(|r| r.start as usize..(r.start + r.size) as usize)
         };
         let loads: Vec<usize> = compiled
             .bundle
@@ -690,14 +695,9 @@ fn a_product_is_split_where_its_parts_start_on_a_row_block() {
             ..Default::default()
         };
         let compiled = compile(&model, &target, whole).unwrap();
-        let manifest = &compiled.bundle.manifest;
         let c = model.config;
         for layer in 0..c.n_layers {
-            let qkv = manifest
-                .regions
-                .iter()
-                .find(|r| r.name == format!("layer{layer}.wqkv"))
-                .unwrap();
+            let qkv = region(&compiled, &format!("layer{layer}.wqkv")).unwrap();
             let products: Vec<(i64, i64, i64)> = products_reading(&compiled.bundle.program, qkv)
                 .iter()
                 .map(|p| (p.dst, p.w, p.rows))
@@ -729,18 +729,14 @@ fn the_accumulators_are_normalised_inside_the_mul_by_their_row_scales() {
     let (model, _, compiled) = stories_on_ulx3s_85f();
     let program = &compiled.bundle.program;
     let (dim, kv_dim) = (model.config.dim as i64, model.config.kv_dim() as i64);
-    let region = |name: String| {
-        compiled
-            .bundle
-            .manifest
-            .regions
-            .iter()
-            .find(|r| r.name == name)
-            .unwrap()
-    };
     for (l, layer) in model.layers.iter().enumerate() {
-        let products = products_reading(program, region(format!("layer{l}.wqkv")));
-        let scales = region(format!("layer{l}.wqkv.scales")).start as i64;
+        let products = products_reading(
+            program,
+            region(compiled, &format!("layer{l}.wqkv")).unwrap(),
+        );
+        let scales = region(compiled, &format!("layer{l}.wqkv.scales"))
+            .unwrap()
+            .start as i64;
         let acc = products[0].dst;
         assert_eq!(
             products.iter().map(|p| p.rows).sum::<i64>(),
@@ -799,11 +795,9 @@ fn products_are_issued_in_pieces_and_the_fastest_count_is_kept() {
     };
     // the classifier's rows: 512, 8 blocks of 64 lanes
     let classifier_rows = |compiled: &monorail_compiler::Compiled| {
-        let manifest = &compiled.bundle.manifest;
         // the embedding's table when the model shares it
-        let named = |name: &str| manifest.regions.iter().find(|r| r.name == name);
-        let region = named("classifier")
-            .or_else(|| named("token_embedding"))
+        let region = region(compiled, "classifier")
+            .or_else(|| region(compiled, "token_embedding"))
             .unwrap();
         let products: Vec<(i64, i64)> = products_reading(&compiled.bundle.program, region)
             .iter()
@@ -877,8 +871,7 @@ fn the_ffn_goes_a_block_of_hidden_units_at_a_time() {
     assert_eq!(blocks.len(), c.hidden_dim.div_ceil(64));
     for (l, layer) in model.layers.iter().enumerate() {
         let name = format!("layer{l}.w2");
-        let region = bundle.manifest.regions.iter().find(|r| r.name == name);
-        let region = region.unwrap();
+        let region = region(compiled, &name).unwrap();
         let mut word = region.start as usize;
         let mut want = Vec::new();
         for rows in &blocks {

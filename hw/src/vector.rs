@@ -512,6 +512,11 @@ pub fn body(target: &Target) -> String {
     let base = |m: VectorMemory| target.range_of(m).start.to_string();
     // A lane's products: 18-bit signed operands (the ISA refuses others). Read only by the next
     // stage's registers, which load under its `p_valid` (the enable delayed): not held.
+    let mul_sh_bits = decode::by_mnemonic("mul").field_bits("sh");
+    assert!(
+        (1..8).contains(&mul_sh_bits),
+        "mul's sh must fit the shifter's 8-bit shift"
+    );
     let lane_product = |q: &str, enable: &str, a: &str, b: &str| {
         indented(
             &product_register(
@@ -631,6 +636,10 @@ pub fn body(target: &Target) -> String {
                 "INPUT_WORD",
                 (target.range_of(VectorMemory::Input).start / v).to_string(),
             ),
+            // mul's shift: the ISA's field, sign-extended into the shifter's 8 bits at OP
+            ("MUL_SH_BITS", mul_sh_bits.to_string()),
+            ("MUL_SH_MSB", (mul_sh_bits - 1).to_string()),
+            ("MUL_SH_PAD", (8 - mul_sh_bits).to_string()),
             ("SIGMOID_FRACTION", SIGMOID_INPUT_FRACTION_BITS.to_string()),
             ("SIGMOID_MAX", SIGMOID_INPUT_MAX.to_string()),
             ("Q14_ONE", Q14_ONE.to_string()),

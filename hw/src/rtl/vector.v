@@ -504,8 +504,8 @@ wire signed [7:0] expneg_sh = clamp_shift({p_rb[2][23], p_rb[2][23:0]}, -8'sd12,
 wire signed [24:0] silu_shift = -({ea[23], ea} + 25'sd@SIGMOID_FRACTION@);
 wire signed [7:0] silu_sh = clamp_shift(silu_shift, -8'sd10, 8'sd33);
 // mul: `a`'s shift, a signed immediate.
-wire signed [7:0] mul_sh = {{2{p_imm[2][5]}}, p_imm[2][5:0]};
-wire unused_mul_sh = &{1'b0, p_imm[2][14:6]};
+wire signed [7:0] mul_sh = {{@MUL_SH_PAD@{p_imm[2][@MUL_SH_MSB@]}}, p_imm[2][@MUL_SH_MSB@:0]};
+wire unused_mul_sh = &{1'b0, p_imm[2][14:@MUL_SH_BITS@]};
 // onehot: the register compared with each lane's element index (20 bits).
 wire onehot_in_range = p_ra_fits20[2];
 wire [19:0] onehot_index = p_ra[2][19:0];

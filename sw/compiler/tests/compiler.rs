@@ -7,7 +7,7 @@ use monorail_compiler::{compile, timeline, CompileOptions, Compiled};
 use monorail_contract::bundle::Region;
 use monorail_contract::isa::{Instr, Op, Unit};
 use monorail_contract::numerics::{
-    hidden_blocks, int8_dot_bits, normalize_shift, ACCUMULATOR_BITS,
+    hidden_blocks, int8_dot_bits, normalize_shift, ACCUMULATOR_BITS, HIDDEN_BLOCK,
 };
 use monorail_contract::target::{RawTarget, Target};
 use monorail_contract::timing::{chain_distance, cost, pass_gap_cycles, Clock, Issued};
@@ -868,7 +868,7 @@ fn the_ffn_goes_a_block_of_hidden_units_at_a_time() {
     let lanes = target.lanes;
     let row_blocks = c.dim.div_ceil(lanes);
     let blocks: Vec<_> = hidden_blocks(c.hidden_dim).collect();
-    assert_eq!(blocks.len(), c.hidden_dim.div_ceil(64));
+    assert_eq!(blocks.len(), c.hidden_dim.div_ceil(HIDDEN_BLOCK));
     for (l, layer) in model.layers.iter().enumerate() {
         let name = format!("layer{l}.w2");
         let region = region(compiled, &name).unwrap();

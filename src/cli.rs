@@ -241,3 +241,27 @@ pub fn amount(
         Err(e) => Err(format!("{e}: a number of {unit}, such as 30 or 0.5")),
     }
 }
+
+/// Refuse `-o DIR` before any work when `dir` names something that is not a folder (a file, or
+/// a path through one), so that a long build does not end on it; `holds` says what the folder
+/// is for.
+pub fn output_folder(dir: &std::path::Path, holds: &str) -> Result<(), CliError> {
+    let through_file = dir
+        .ancestors()
+        .skip(1)
+        .find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir());
+    if dir.exists() && !dir.is_dir() {
+        Err(refused(format!(
+            "-o {}: a file, not a folder for {holds}: give a folder (it is created when missing)",
+            dir.display()
+        )))
+    } else if let Some(file) = through_file {
+        Err(refused(format!(
+            "-o {}: {} is a file, so no folder can be made under it: give another folder",
+            dir.display(),
+            file.display()
+        )))
+    } else {
+        Ok(())
+    }
+}

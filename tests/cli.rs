@@ -945,6 +945,27 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
         &["a-file: a file, not a folder for the bundle"],
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+    // So are a folder under a file, and the other commands' folders in a file, before any work
+    // (a bitstream's place and route can take an hour).
+    let f = file.to_str().unwrap();
+    let under = file.join("bundle");
+    refused(
+        &["compile", "-o", under.to_str().unwrap()],
+        &["a-file is a file, so no folder can be made under it"],
+    );
+    for (args, holds) in [
+        (&["gen", "--target", "sim-tiny"][..], "the design"),
+        (&["bitstream", "--board", "ulx3s-85f"][..], "the bitstream"),
+        (&["corpus"][..], "the training set"),
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["-o", f]);
+        refused(
+            &args,
+            &[&format!("a-file: a file, not a folder for {holds}")],
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
     // A timeline that cannot be written is refused before the bundle is.
     refused(
         &[
@@ -2027,13 +2048,13 @@ fn strict_bitstream(board: &str, out: &Path, extra: &[&str]) -> (String, String)
 /// the contract estimates, the target's clock met, each step run or reused, every placeholder's
 /// bit slice swapped and checked, and an ECP5 bitstream for `part` copied into `OUT`, naming
 /// the part's JTAG `idcode`, with the board's FPGA's block RAMs as the budget. Returns the
-/// report.
+/// report, and what the command said on stderr.
 fn bitstream_meets_its_report(
     board: &str,
     carrying: Option<&str>,
     (part, idcode): (&str, u32),
     out: &Path,
-) -> String {
+) -> (String, String) {
     let extra: Vec<&str> = carrying.into_iter().flat_map(|t| ["--target", t]).collect();
     let (stdout, stderr) = strict_bitstream(board, out, &extra);
     let mut board = monorail_contract::board::Board::builtin(board).unwrap();
@@ -2110,7 +2131,7 @@ fn bitstream_meets_its_report(
         "{stdout}"
     );
     assert_eq!(ecp5_idcode(&bit, &stdout), idcode, "{part}'s IDCODE");
-    stdout
+    (stdout, stderr)
 }
 
 /// The JTAG IDCODE an ECP5 bitstream names (the FPGA refuses a bitstream made for another
@@ -2420,7 +2441,7 @@ fn bitstream_sweeps_seeds_and_routes_the_placement_estimated_fastest() {
 #[test]
 fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
     let out = TempDir::new().unwrap();
-    let stdout = bitstream_meets_its_report(
+    let (stdout, _) = bitstream_meets_its_report(
         "ulx3s-12f",
         None,
         ("LFE5U-12F-6CABGA381", 0x2111_1043),
@@ -2482,7 +2503,7 @@ fn bitstream_builds_the_ulx3s_12f_board_on_the_25f_die() {
 #[test]
 fn bitstream_builds_the_ulx3s_85f_board_with_its_64_lane_core() {
     let out = TempDir::new().unwrap();
-    let stdout = bitstream_meets_its_report(
+    let (stdout, _) = bitstream_meets_its_report(
         "ulx3s-85f",
         None,
         ("LFE5U-85F-6CABGA381", 0x4111_3043),
@@ -2544,7 +2565,7 @@ fn bitstream_builds_the_ulx3s_85f_board_with_its_64_lane_core() {
 #[test]
 fn bitstream_builds_the_ulx3s_45f_board_carrying_the_25f_core() {
     let out = TempDir::new().unwrap();
-    let stdout = bitstream_meets_its_report(
+    let (stdout, _) = bitstream_meets_its_report(
         "ulx3s-45f",
         Some("ecp5-25f"),
         ("LFE5U-45F-6CABGA381", 0x4111_2043),
@@ -2562,12 +2583,18 @@ fn bitstream_builds_the_ulx3s_45f_board_carrying_the_25f_core() {
 #[test]
 fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
     let out = TempDir::new().unwrap();
-    // An earlier build's outputs for boards of other kinds in the same folder, and a file of
-    // the user's there.
-    for name in ["top.dfu", "top.fs", "notes.txt"] {
+    // An earlier build's outputs for boards of other kinds in the same folder, as Monorail
+    // records what it copies there; a file of the user's with a bitstream's name, and another.
+    for name in ["top.dfu", "top.fs", "top.bin", "notes.txt"] {
         std::fs::write(out.path().join(name), b"earlier").unwrap();
     }
-    let stdout = bitstream_meets_its_report(
+    let earlier = monorail_fpga::tools::fnv(&[b"earlier"]);
+    std::fs::write(
+        out.path().join("monorail-bitstream.txt"),
+        format!("# an earlier build\ntop.dfu {earlier:016x}\ntop.fs {earlier:016x}\n"),
+    )
+    .unwrap();
+    let (stdout, stderr) = bitstream_meets_its_report(
         "ulx3s-45f",
         None,
         ("LFE5U-45F-6CABGA381", 0x4111_2043),
@@ -2580,9 +2607,22 @@ fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
             "{stdout}"
         );
     }
+    // What Monorail did not copy there is not its to remove: said, and left.
+    let users = out.path().join("top.bin");
+    assert_eq!(std::fs::read(&users).unwrap(), b"earlier");
+    assert!(
+        stderr.contains(&format!("warning: {} is not this board's", users.display())),
+        "{stderr}"
+    );
     assert!(
         out.path().join("notes.txt").exists(),
         "the user's file stays"
+    );
+    // The record now lists this build's copies.
+    let record = std::fs::read_to_string(out.path().join("monorail-bitstream.txt")).unwrap();
+    assert!(
+        record.contains("\ntop.bit ") && record.contains("\nreport.json "),
+        "{record}"
     );
     let bit = std::fs::read(out.path().join("top.bit")).unwrap();
 

@@ -134,6 +134,9 @@ const STATUS_PERIOD_S: u64 = 60;
 const CLEAR_LINE: &str = "\r\x1b[K";
 
 pub fn run(args: Args) -> Result<(), CliError> {
+    if let Some(dir) = &args.output {
+        crate::cli::output_folder(dir, "the bitstream")?;
+    }
     let board = args.board.board()?;
     let core = monorail_hw::generate(&board.target);
     monorail_fpga::bitstream::check_fits(&board)
@@ -248,14 +251,24 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let report = made.dir.join("report.json");
         let mut files: Vec<&Path> = vec![&made.file, &report];
         files.extend(made.dfu.as_deref());
-        copy_into(dir, &files)?;
-        for stale in stale_outputs(dir, &files) {
-            std::fs::remove_file(&stale)
-                .map_err(|e| CliError::failed(format!("{}: {e}", stale.display())))?;
+        // What an earlier build copied here, read before this one's record replaces it.
+        let earlier = copied_before(dir);
+        copy_into(dir, &files, &board.name)?;
+        let (stale, foreign) = stale_outputs(dir, &files, &earlier);
+        for file in foreign {
+            eprintln!(
+                "monorail: warning: {} is not this board's: Monorail did not copy it there (or \
+                 it changed since), so it is left; remove it yourself",
+                file.display()
+            );
+        }
+        for file in stale {
+            std::fs::remove_file(&file)
+                .map_err(|e| CliError::failed(format!("{}: {e}", file.display())))?;
             println!(
                 "removed {}: an earlier build's output for another board, which could be \
                  mistaken for this one's",
-                stale.display()
+                file.display()
             );
         }
     }
@@ -484,8 +497,14 @@ fn print_paths(made: &Bitstream, goal_mhz: f64) {
 }
 
 /// Files in `dir` that `bitstream -o` writes for some board but did not write now (`written`):
-/// another family's bitstream, or a DFU image for a board without a DFU bootloader.
-fn stale_outputs(dir: &Path, written: &[&Path]) -> Vec<PathBuf> {
+/// another family's bitstream, or a DFU image for a board without a DFU bootloader. First those
+/// an earlier build copied there (`earlier`, its [`COPIED_RECORD`]) and nobody changed since,
+/// then the others, which are not Monorail's to remove.
+fn stale_outputs(
+    dir: &Path,
+    written: &[&Path],
+    earlier: &[(String, u64)],
+) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let names: Vec<&std::ffi::OsStr> = written.iter().filter_map(|f| f.file_name()).collect();
     Family::ALL
         .iter()
@@ -494,19 +513,55 @@ fn stale_outputs(dir: &Path, written: &[&Path]) -> Vec<PathBuf> {
         .filter(|name| !names.contains(&std::ffi::OsStr::new(name)))
         .map(|name| dir.join(name))
         .filter(|path| path.is_file())
+        .partition(|path| {
+            content_hash(path).is_some_and(|h| earlier.contains(&(file_name(path), h)))
+        })
+}
+
+/// The record `bitstream -o DIR` keeps in `DIR` of the files it copied there, each with its
+/// hash, so that a later build removes only files of its own that nobody changed since.
+const COPIED_RECORD: &str = "monorail-bitstream.txt";
+
+/// Copy `files` into `dir` (created if missing), each written whole, and record them in
+/// [`COPIED_RECORD`].
+fn copy_into(dir: &Path, files: &[&Path], board: &str) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| refused(format!("{}: {e}", dir.display())))?;
+    let mut record = format!(
+        "# `monorail bitstream --board {board}` copied these files here (name, FNV-1a hash of \
+         the bytes);\n# a later build into this folder removes those it does not write again, \
+         where unchanged.\n"
+    );
+    for file in files {
+        let name = file_name(file);
+        let bytes = std::fs::read(file)
+            .map_err(|e| CliError::failed(format!("{}: {e}", file.display())))?;
+        checkpoint::write_atomically(&dir.join(&name), &bytes).map_err(failed)?;
+        record += &format!("{name} {:016x}\n", monorail_fpga::tools::fnv(&[&bytes]));
+    }
+    checkpoint::write_atomically(&dir.join(COPIED_RECORD), record.as_bytes()).map_err(failed)
+}
+
+/// The files (name, hash) that [`COPIED_RECORD`] in `dir` lists: none without one.
+fn copied_before(dir: &Path) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(dir.join(COPIED_RECORD)).unwrap_or_default();
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once(' '))
+        .filter_map(|(name, hash)| Some((name.to_string(), u64::from_str_radix(hash, 16).ok()?)))
         .collect()
 }
 
-/// Copy `files` into `dir` (created if missing), each written whole.
-fn copy_into(dir: &Path, files: &[&Path]) -> Result<(), CliError> {
-    std::fs::create_dir_all(dir).map_err(|e| refused(format!("{}: {e}", dir.display())))?;
-    for file in files {
-        let to = dir.join(file.file_name().unwrap_or_default());
-        let bytes = std::fs::read(file)
-            .map_err(|e| CliError::failed(format!("{}: {e}", file.display())))?;
-        checkpoint::write_atomically(&to, &bytes).map_err(failed)?;
-    }
-    Ok(())
+/// `path`'s FNV-1a hash, as [`COPIED_RECORD`] keeps it; none when it cannot be read.
+fn content_hash(path: &Path) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(monorail_fpga::tools::fnv(&[&bytes]))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -549,16 +604,23 @@ mod tests {
         ] {
             std::fs::write(d.join(name), b"x").unwrap();
         }
-        let stale = |written: &[&str]| {
-            let paths: Vec<PathBuf> = written.iter().map(|n| Path::new("/b").join(n)).collect();
-            let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-            let mut names: Vec<String> = stale_outputs(d, &refs)
-                .iter()
-                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-                .collect();
+        // As an earlier build's record has them: every file, as it is now.
+        let x = monorail_fpga::tools::fnv(&[b"x"]);
+        let earlier: Vec<(String, u64)> = ["top.bit", "top.bin", "top.fs", "top.dfu"]
+            .map(|n| (n.to_string(), x))
+            .to_vec();
+        let names = |paths: Vec<PathBuf>| {
+            let mut names: Vec<String> = paths.iter().map(|p| file_name(p)).collect();
             names.sort();
             names
         };
+        let split = |written: &[&str], earlier: &[(String, u64)]| {
+            let paths: Vec<PathBuf> = written.iter().map(|n| Path::new("/b").join(n)).collect();
+            let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+            let (stale, foreign) = stale_outputs(d, &refs, earlier);
+            (names(stale), names(foreign))
+        };
+        let stale = |written: &[&str]| split(written, &earlier).0;
         // An ECP5 board without DFU, one with it, an iCE40 and a Gowin board.
         assert_eq!(
             stale(&["top.bit", "report.json"]),
@@ -576,9 +638,41 @@ mod tests {
             stale(&["top.fs", "report.json"]),
             ["top.bin", "top.bit", "top.dfu"]
         );
+        // A file the record does not list, or one changed since, is not Monorail's to remove.
+        std::fs::write(d.join("top.bin"), b"the user's").unwrap();
+        let without_dfu = &earlier[..3];
+        assert_eq!(
+            split(&["top.bit"], without_dfu),
+            (
+                vec!["top.fs".into()],
+                vec!["top.bin".into(), "top.dfu".into()]
+            )
+        );
         // Only files count.
         std::fs::remove_file(d.join("top.fs")).unwrap();
         std::fs::create_dir(d.join("top.fs")).unwrap();
-        assert_eq!(stale(&["top.bit", "top.dfu"]), ["top.bin"]);
+        assert_eq!(stale(&["top.bit", "top.dfu"]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_record_of_copied_files_reads_back_with_their_hashes() {
+        let (from, to) = (
+            tempfile::TempDir::new().unwrap(),
+            tempfile::TempDir::new().unwrap(),
+        );
+        let files = [from.path().join("top.bit"), from.path().join("report.json")];
+        std::fs::write(&files[0], b"bits").unwrap();
+        std::fs::write(&files[1], b"{}").unwrap();
+        assert!(copied_before(to.path()).is_empty());
+        let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+        assert!(copy_into(to.path(), &refs, "ulx3s-45f").is_ok());
+        assert_eq!(std::fs::read(to.path().join("top.bit")).unwrap(), b"bits");
+        assert_eq!(
+            copied_before(to.path()),
+            [
+                ("top.bit".to_string(), content_hash(&files[0]).unwrap()),
+                ("report.json".to_string(), content_hash(&files[1]).unwrap()),
+            ]
+        );
     }
 }

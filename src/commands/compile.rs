@@ -42,12 +42,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             )));
         }
     }
-    if args.output.exists() && !args.output.is_dir() {
-        return Err(refused(format!(
-            "-o {}: a file, not a folder for the bundle",
-            args.output.display()
-        )));
-    }
+    crate::cli::output_folder(&args.output, "the bundle")?;
     let target = args.machine.target()?;
     let loaded = load_for(&args.model, &target)?;
     let context = args.machine.context;

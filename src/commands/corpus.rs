@@ -27,6 +27,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
+    crate::cli::output_folder(&args.output, "the training set")?;
     let summary = corpus::write_dataset(
         &args.output,
         args.seed,

@@ -25,6 +25,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
+    if let Some(dir) = &args.output {
+        crate::cli::output_folder(dir, "the design")?;
+    }
     let target = args.machine.target()?;
     let start = Instant::now();
     let design = monorail_hw::generate(&target);

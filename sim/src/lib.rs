@@ -32,7 +32,9 @@ use monorail_contract::numerics::{
 };
 use monorail_contract::steps::{ModelStep, StepValues};
 use monorail_contract::target::{Target, VECTOR_ELEMENT_BITS};
-use monorail_contract::timing::{chain_distance_of, completion_ring, cost, Clock, Cost};
+use monorail_contract::timing::{
+    chain_distance_of, completion_ring, cost, Clock, Cost, STEP_LIMIT_CYCLES,
+};
 use thiserror::Error;
 
 /// What a machine reports for one token step.
@@ -1113,11 +1115,18 @@ impl Machine for Iss {
             if !self.prechecked[index] {
                 instr.op.check(&target, pos).map_err(&fault)?;
             }
+            // The sequencer stops a step whose `end` has not issued by the step limit's last
+            // cycle, as the RTL does (the host port answers STEP with an error).
+            if issued.issue + 1 >= STEP_LIMIT_CYCLES {
+                return Err(fault(format!(
+                    "the step reaches the step limit of {STEP_LIMIT_CYCLES} cycles before its \
+                     `end` (this instruction issues at cycle {}): the core would stop it, and \
+                     its host port answer the STEP with an error",
+                    issued.issue
+                )));
+            }
             self.execute(&instr.op, pos).map_err(fault)?;
             cycles = issued.complete;
-            if let Op::End { token } = instr.op {
-                next = Some(self.reg(token));
-            }
             if self.recording.on {
                 for &c in self.recording.after(index) {
                     let spec = &self.bundle.manifest.checkpoints[c];
@@ -1145,6 +1154,12 @@ impl Machine for Iss {
                         exps,
                     });
                 }
+            }
+            // The step ends at its first `end`, as the sequencer goes idle there: what follows
+            // it never issues.
+            if let Op::End { token } = instr.op {
+                next = Some(self.reg(token));
+                break;
             }
         }
         let next = next.ok_or_else(|| MachineError::Input("the program has no `end`".into()))?;

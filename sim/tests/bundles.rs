@@ -223,10 +223,18 @@ fn malformed_programs_fault_instead_of_panicking() {
         "matvec dst=v32768 w=m0 wreg=r0 x=v45056 rows=4 cols=64\n{}copy dst=v40960 src=v32768 n=4",
         "li dst=r20 imm=1\n".repeat(20)
     );
-    let cases = cases.into_iter().chain([(
-        long_product.as_str(),
-        "which touches the same data, is still running",
-    )]);
+    // A step past the step limit, which the core stops (2^26 cycles: 1,025 of the longest nop).
+    let past_the_limit = "nop cycles=65535\n".repeat(1025);
+    let cases = cases.into_iter().chain([
+        (
+            long_product.as_str(),
+            "which touches the same data, is still running",
+        ),
+        (
+            past_the_limit.as_str(),
+            "the step reaches the step limit of 67108864 cycles before its `end`",
+        ),
+    ]);
     for (prefix, needle) in cases {
         let mut bundle = compiled.bundle.clone();
         let mut program = monorail_contract::isa::assemble(prefix).unwrap();

@@ -13,7 +13,9 @@ mod common;
 use common::{same_on_both, Rng};
 use monorail_contract::isa::Unit;
 use monorail_contract::target::{Target, VectorMemory};
-use monorail_contract::timing::VXU_CHAIN_CYCLES;
+use monorail_contract::timing::{token_cycles, VXU_CHAIN_CYCLES};
+use monorail_sim::rtl::Rtl;
+use monorail_sim::{Iss, Machine};
 
 /// The targets every case runs on: and `gw2a-18` (4 lanes, 2 vector lanes), whose Gowin core
 /// differs where a flip-flop would take a LUT site of its own: a matrix drain that shifts its
@@ -214,6 +216,36 @@ fn scalar_unit() {
                 "li dst=r3 imm={x}\nrsqrt mant=r4 exp=r5 a=r3\nrecip mant=r6 exp=r7 a=r3\nend token=r4"
             ),
             &[],
+        );
+    }
+}
+
+/// The step ends at its first `end`: what follows it never issues, on the RTL, the ISS and the
+/// contract's count of cycles alike.
+#[test]
+fn a_step_ends_at_its_first_end() {
+    for name in TARGETS {
+        let t = Target::builtin(name).unwrap();
+        let (matrix, vector) = images(&t, 5);
+        let mut b = common::bundle(&t, "li dst=r20 imm=7\nend token=r20", matrix, vector);
+        let cycles = b.manifest.predicted_cycles[0];
+        b.program
+            .extend(monorail_contract::isa::assemble("li dst=r21 imm=9\nend token=r21").unwrap());
+        b.manifest.instructions = b.program.len();
+        assert_eq!(token_cycles(&b.program, &t, 0).unwrap(), cycles);
+        let mut iss = Iss::new(t.clone(), b.clone()).unwrap();
+        let images = tempfile::TempDir::new().unwrap();
+        b.write(images.path(), &t).unwrap();
+        let mut rtl = Rtl::load(&t, b, &common::core(name), images.path()).unwrap();
+        for (engine, machine) in [("ISS", &mut iss as &mut dyn Machine), ("RTL", &mut rtl)] {
+            let r = machine.step(1, 0).unwrap();
+            assert_eq!((r.next, r.cycles), (7, cycles), "{name}: the {engine}");
+        }
+        assert_eq!(iss.registers()[21], 0, "{name}: the ISS ran past `end`");
+        assert_eq!(
+            rtl.register(21).unwrap(),
+            0,
+            "{name}: the RTL ran past `end`"
         );
     }
 }

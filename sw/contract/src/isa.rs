@@ -871,7 +871,7 @@ keeps this file equal to it. Semantics are defined executably by the instruction
 - **Sequencer.** Issues one instruction per cycle, in program order; no branches. The repeat
   counts are inside the instructions (a whole matrix-vector product is one `matvec`), and lengths
   may follow the position (`P` = `pos + 1`), so a program serves every position. A token step
-  ends with `end`; one still running after @STEP_LIMIT@ cycles (a damaged or partly loaded
+  ends with its first `end` (what follows it never issues); one still running after @STEP_LIMIT@ cycles (a damaged or partly loaded
   program: no reachable `end`, or a wait never met) is stopped, and the host port answers its
   STEP with an error (`timing::STEP_LIMIT_CYCLES`; the compiler refuses longer steps).
 - **Static schedule.** An instruction issues when its unit is free and its *wait* is satisfied:

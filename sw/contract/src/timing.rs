@@ -658,6 +658,10 @@ pub fn token_cycles(program: &[Instr], target: &Target, pos: usize) -> Result<u6
     let mut last = 0;
     for instr in program {
         last = clock.issue(instr)?.complete;
+        // The sequencer goes idle at the step's first `end`: nothing after it issues.
+        if matches!(instr.op, Op::End { .. }) {
+            break;
+        }
     }
     Ok(last)
 }

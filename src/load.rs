@@ -84,10 +84,17 @@ pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
                 && model.components().count() == 1
                 && model.extension().is_none() =>
         {
+            // llama2.c's `-m` is the mode (`generate`, `chat`); here it is the model.
+            let mode = matches!(model.to_str(), Some("generate" | "chat")).then_some(
+                "; llama2.c's -m chooses a mode, Monorail's the model (give the checkpoint \
+                 as --model, or first), and it generates text as llama2.c's default mode \
+                 does: it has no chat mode",
+            );
             Err(refused(format!(
-                "{}: no such file, nor a built-in model ({})",
+                "{}: no such file, nor a built-in model ({}){}",
                 model.display(),
-                builtin::MODELS.map(|m| m.name).join(", ")
+                builtin::MODELS.map(|m| m.name).join(", "),
+                mode.unwrap_or_default()
             )))
         }
         (Some(model), tokenizer) => {

@@ -50,6 +50,25 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // `println!` panics when stdout cannot be written (a full disk, `> /dev/full`): say so as
+    // an error, exit status 1, instead of a panic's message. Every file a command writes is
+    // written whole under a temporary name first, so stopping here leaves none half-written.
+    let panic_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        match message.strip_prefix("failed printing to stdout: ") {
+            Some(why) => {
+                eprintln!("monorail: error: writing to stdout: {why}");
+                std::process::exit(1);
+            }
+            None => panic_hook(info),
+        }
+    }));
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -637,6 +637,10 @@ fn bad_flags_are_refused() {
     refused(&["run", "-t", "-1"], &["temperature"]);
     refused(&["run", "-p", "1.5"], &["top-p"]);
     refused(&["run", "-s", "0"], &["seed"]);
+    refused(
+        &["run", "-m", "chat"],
+        &["llama2.c's -m chooses a mode", "no chat mode"],
+    );
     refused(&["run", "--engine", "quantum"], &["quantum"]);
     refused(
         &["synth-model", "--shape", "giant", "-o", "x.bin"],
@@ -715,12 +719,69 @@ fn iss_and_rtl_generate_the_golden_tokens_of_the_fixture_on_ulx3s() {
         ])
         .output()
         .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let result = succeeded(output);
     assert_eq!(result["tokens"].as_array().unwrap().len(), 16);
+    // ... and say so, naming the model that ran (each target has its default).
+    assert!(
+        stderr.contains("warning: -n 40 is past the context of 16 positions"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("model: built-in tales-260k"), "{stderr}");
     refused(
         &["run", "--engine", "golden", "--target", "ulx3s-85f"],
         &["--engine iss"],
     );
+}
+
+/// The text is printed as it is generated, the same bytes as the JSON's text; a prompt that
+/// fills the positions is said to; and a failed write to stdout is an error, not a panic.
+#[test]
+fn run_prints_its_text_as_generated_and_says_what_it_cannot() {
+    let run = |args: &[&str]| {
+        monorail()
+            .args(["run", "-e", "golden", "-t", "0.8", "-s", "3"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let json = succeeded(run(&["-n", "40", "-i", "Once", "--json"]));
+    let text = run(&["-n", "40", "-i", "Once"]);
+    assert!(text.status.success());
+    assert_eq!(
+        String::from_utf8(text.stdout).unwrap(),
+        format!("{}\n", json["text"].as_str().unwrap())
+    );
+    let full = run(&["-n", "2", "-i", "Once upon a time"]);
+    let stderr = String::from_utf8_lossy(&full.stderr);
+    assert!(
+        stderr.contains(
+            "tokens (BOS included) fill the 2 positions: nothing is generated (-n 5 or more"
+        ),
+        "{stderr}"
+    );
+    let to_full = std::process::Command::new(assert_cmd::cargo::cargo_bin("monorail"))
+        .args(["run", "-t", "0", "-n", "8"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&to_full.stderr);
+    assert_eq!(to_full.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("writing the text to stdout"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Any command's printing, likewise.
+    let to_full = std::process::Command::new(assert_cmd::cargo::cargo_bin("monorail"))
+        .arg("targets")
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&to_full.stderr);
+    assert_eq!(to_full.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("monorail: error: writing to stdout: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]

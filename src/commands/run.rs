@@ -1,9 +1,11 @@
 //! `monorail run`: generate text with an engine, as llama2.c's `run` does.
 
+use std::io::Write;
 use std::time::Instant;
 
-use monorail_model::engine::generate;
+use monorail_model::engine::{generate, generate_with};
 use monorail_model::sampler::SamplerOptions;
+use monorail_model::tokenizer::BOS;
 
 use crate::cli::{EngineKind, MachineArgs, ModelArgs, PromptArgs};
 use crate::error::{refused, CliError};
@@ -62,15 +64,68 @@ pub fn run(args: Args) -> Result<(), CliError> {
     } else {
         host_engine(kind, loaded.checkpoint.clone())
     };
+    eprintln!("model: {}", loaded.name);
+    // The positions that run: -n, at most the context (the model's seq_len, or the machine's).
+    let context = engine.config().seq_len;
+    let steps = if args.steps == 0 {
+        context
+    } else {
+        args.steps.min(context)
+    };
+    if args.steps > context {
+        eprintln!(
+            "monorail: warning: -n {} is past the context of {context} positions{}: {context} run",
+            args.steps,
+            if kind.is_machine() {
+                " that the machine holds (--context, at most the target's)"
+            } else {
+                " (the model's seq_len)"
+            },
+        );
+    }
+    if tokens.len() > context {
+        eprintln!(
+            "monorail: warning: the prompt's {} tokens (BOS included) are more than the context's {context} \
+             positions: its first {steps} run, and nothing is generated",
+            tokens.len()
+        );
+    } else if tokens.len() > steps {
+        eprintln!(
+            "monorail: warning: the prompt's {} tokens (BOS included) fill the {steps} positions: nothing is \
+             generated (-n {} or more, at most {context})",
+            tokens.len(),
+            tokens.len()
+        );
+    }
     let start = Instant::now();
-    let out = generate(engine.as_mut(), &tokens, args.steps, options)?;
+    let out = if args.json {
+        generate(engine.as_mut(), &tokens, steps, options)?
+    } else {
+        // Each token's text as soon as it is known, as run.c prints and flushes each piece.
+        let mut stdout = std::io::stdout().lock();
+        let (mut prev, mut failed) = (BOS, None);
+        let mut print = |token: u32| {
+            if token == BOS || failed.is_some() {
+                return;
+            }
+            let bytes = loaded.tokenizer.text_bytes(prev, token);
+            prev = token;
+            if let Err(e) = stdout.write_all(&bytes).and_then(|()| stdout.flush()) {
+                failed = Some(e);
+            }
+        };
+        let out = generate_with(engine.as_mut(), &tokens, steps, options, &mut print)?;
+        if let Some(e) = failed.or_else(|| writeln!(stdout).err()) {
+            return Err(CliError::failed(format!("writing the text to stdout: {e}")));
+        }
+        out
+    };
     let elapsed = start.elapsed().as_secs_f64();
-    let text = loaded.tokenizer.decode_text(&out);
     if args.json {
+        let text = loaded.tokenizer.decode_text(&out);
         let value = serde_json::json!({ "tokens": out, "text": text });
         println!("{value}");
     } else {
-        println!("{text}");
         eprintln!(
             "achieved tok/s: {:.1} ({} engine, {} positions)",
             out.len() as f64 / elapsed,

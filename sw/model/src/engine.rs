@@ -33,6 +33,18 @@ pub fn generate(
     steps: usize,
     options: SamplerOptions,
 ) -> Result<Vec<u32>, ModelError> {
+    generate_with(engine, prompt_tokens, steps, options, &mut |_| {})
+}
+
+/// [`generate`], handing each token to `on_token` as soon as it is known (for text printed as
+/// it is generated, as `run.c` prints each piece and flushes).
+pub fn generate_with(
+    engine: &mut dyn Engine,
+    prompt_tokens: &[u32],
+    steps: usize,
+    options: SamplerOptions,
+    on_token: &mut dyn FnMut(u32),
+) -> Result<Vec<u32>, ModelError> {
     let config = *engine.config();
     let vocab = config.vocab_size as u32;
     let Some(&first) = prompt_tokens.first() else {
@@ -61,6 +73,7 @@ pub fn generate(
             sampler.sample(step.logits)
         };
         out.push(next);
+        on_token(next);
         if next == BOS {
             break;
         }

@@ -285,17 +285,26 @@ impl Tokenizer {
             if t == BOS {
                 break;
             }
-            let piece = self.decode(prev, t);
-            let printable = match piece.as_slice() {
-                [b] => b.is_ascii_graphic() || b.is_ascii_whitespace() || *b >= 0x80,
-                _ => true,
-            };
-            if printable {
-                out.extend_from_slice(&piece);
-            }
+            out.extend_from_slice(&self.text_bytes(prev, t));
             prev = t;
         }
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// The bytes `token` adds to the text after `prev`, as `run.c`'s `safe_printf` prints
+    /// them: [`Tokenizer::decode`]'s, or none for a lone byte that is neither printable nor
+    /// whitespace.
+    pub fn text_bytes(&self, prev: u32, token: u32) -> Vec<u8> {
+        let piece = self.decode(prev, token);
+        let printable = match piece.as_slice() {
+            [b] => b.is_ascii_graphic() || b.is_ascii_whitespace() || *b >= 0x80,
+            _ => true,
+        };
+        if printable {
+            piece
+        } else {
+            Vec::new()
+        }
     }
 }
 

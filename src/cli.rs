@@ -93,10 +93,11 @@ pub enum EngineKind {
     Float,
     /// The golden integer model (docs/numerics.md), bit-exact.
     Golden,
-    /// The compiled program on the cycle-exact instruction-set simulator (needs --target).
+    /// The compiled program on the cycle-exact instruction-set simulator (of --target's machine,
+    /// sim-tiny by default).
     Iss,
-    /// The compiled program on the generated core, Verilated (needs --target, and Verilator:
-    /// scripts/setup-tools.sh installs it).
+    /// The compiled program on the generated core of --target (sim-tiny by default), Verilated
+    /// (Verilator: scripts/setup-tools.sh installs it).
     Rtl,
 }
 

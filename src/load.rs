@@ -11,6 +11,7 @@ use monorail_model::builtin;
 use monorail_model::checkpoint::{self, Checkpoint};
 use monorail_model::quant::QuantModel;
 use monorail_model::tokenizer::{Tokenizer, BOS};
+use monorail_model::ModelError;
 
 use crate::cli::{ModelArgs, PromptArgs};
 use crate::error::{refused, CliError};
@@ -151,7 +152,15 @@ pub fn prompt_tokens(args: &PromptArgs, loaded: &Loaded) -> Result<Vec<u32>, Cli
             }
             Ok(tokens)
         }
-        None => Ok(loaded.tokenizer.encode(&args.prompt, true, false)?),
+        None => loaded
+            .tokenizer
+            .encode(&args.prompt, true, false)
+            .map_err(|e| match e {
+                ModelError::NoDummyPrefix { .. } => refused(format!(
+                    "{e}: give the prompt as token ids instead (--prompt-tokens)"
+                )),
+                e => e.into(),
+            }),
     }
 }
 

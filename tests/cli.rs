@@ -249,6 +249,11 @@ fn demo_and_bench_print_their_tables() {
                      boards ulx3s-85f and orangecrab-85f carry ecp5-85f (`monorail boards`)",
                 )),
         );
+    refused(
+        &["demo", "-n", "129"],
+        &["-n 129: the built-in model has 128 positions"],
+    );
+    refused(&["bench", "--repeat", "0"], &["1 or more"]);
     // Twice: each machine runs again from BOS on the same loaded state, and must give the
     // same tokens (the command fails otherwise).
     monorail()
@@ -640,6 +645,12 @@ fn bad_flags_are_refused() {
     refused(
         &["run", "-m", "chat"],
         &["llama2.c's -m chooses a mode", "no chat mode"],
+    );
+    let folder = TempDir::new().unwrap();
+    let f = folder.path().to_str().unwrap();
+    refused(
+        &["synth-model", "--shape", "nano", "-o", f],
+        &["a folder, not a file to write"],
     );
     refused(&["run", "--engine", "quantum"], &["quantum"]);
     refused(
@@ -1352,6 +1363,24 @@ fn the_builtin_model_meets_its_quality_targets() {
     refused(
         &["quality", "--continuations", "0"],
         &["--continuations 0: give 1 ..= 100000"],
+    );
+    // A tokenizer that cannot encode text cannot encode the stories (no flag to point at).
+    let dir = fixtures();
+    let (model, tokenizer) = (dir.join("synthetic-a.bin"), dir.join("tokenizer.bin"));
+    refused(
+        &[
+            "quality",
+            "--corpus-seed",
+            "1",
+            "-m",
+            model.to_str().unwrap(),
+            "-z",
+            tokenizer.to_str().unwrap(),
+        ],
+        &[
+            "dummy prefix",
+            "quality encodes the project's stories as text",
+        ],
     );
 }
 

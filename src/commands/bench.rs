@@ -31,9 +31,17 @@ pub struct Args {
     /// Positions to run (greedy, from BOS); 0 means the model's seq_len.
     #[arg(long, short = 'n', default_value_t = 0)]
     steps: usize,
-    /// Repetitions; the best of them is reported.
-    #[arg(long, default_value_t = 3)]
+    /// Repetitions (1 or more); the best of them is reported.
+    #[arg(long, default_value_t = 3, value_parser = repetitions)]
     repeat: usize,
+}
+
+/// `--repeat`'s count: a whole number, 1 or more.
+fn repetitions(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("a whole number of runs, 1 or more".into()),
+    }
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {

@@ -61,7 +61,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     compiled
         .bundle
         .write(&args.output, &target)
-        .map_err(failed)?;
+        .map_err(|e| failed(format!("writing the bundle: {e}")))?;
     if let Some(path) = &args.timeline {
         let title = format!("{} on {}", loaded.name, target.name);
         let svg = timeline::svg(&compiled.code, &target, position, &title);

@@ -13,7 +13,7 @@ use monorail_model::tokenizer::BOS;
 use monorail_sim::verilated::Waveforms;
 
 use crate::cli::{EngineKind, MachineArgs, ModelArgs};
-use crate::error::CliError;
+use crate::error::{refused, CliError};
 use crate::load::{load, Loaded};
 use crate::machine::{host_engine, prepare_cosim};
 
@@ -26,18 +26,28 @@ const TEXT_COLUMNS: usize = 96;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Positions to generate, prompt included (the story may end before); at most the
-    /// ulx3s-85f core's context.
+    /// Positions to generate, prompt included (the story may end before); at most the built-in
+    /// model's seq_len, all of which the ulx3s-85f core holds; 0 means all of them.
     #[arg(long, short = 'n', default_value_t = 128)]
     steps: usize,
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
-    let steps = args.steps;
     let loaded = load(&ModelArgs {
         model: None,
         tokenizer: None,
     })?;
+    let seq_len = loaded.checkpoint.config.seq_len;
+    let steps = match args.steps {
+        0 => seq_len,
+        n if n > seq_len => {
+            return Err(refused(format!(
+                "-n {n}: the built-in model has {seq_len} positions (its seq_len): give 1 to \
+                 {seq_len}, or 0 for all of them"
+            )))
+        }
+        n => n,
+    };
     let tokens = loaded.tokenizer.encode(DEMO_PROMPT, true, false)?;
     println!("model: {}", loaded.name);
     println!("prompt: {DEMO_PROMPT:?}, {steps} positions, greedy\n");

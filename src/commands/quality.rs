@@ -5,6 +5,7 @@ use monorail_model::float::FloatModel;
 use monorail_model::golden::GoldenModel;
 use monorail_model::quality::{self, GrammarScore, Quality, QualityOptions};
 use monorail_model::quant::QuantModel;
+use monorail_model::ModelError;
 
 use crate::cli::ModelArgs;
 use crate::error::{refused, CliError};
@@ -35,6 +36,15 @@ const TARGET_GRAMMAR: f64 = 0.90;
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let loaded = load(&args.model)?;
+    // The held-out stories are text: a tokenizer that cannot encode text cannot measure them.
+    if let Err(e @ ModelError::NoDummyPrefix { .. }) = loaded.tokenizer.encode("Once", true, false)
+    {
+        return Err(refused(format!(
+            "{}: {e}; quality encodes the project's stories as text, so it needs a tokenizer \
+             that can (those of the project's corpus, `monorail corpus`, can)",
+            loaded.name
+        )));
+    }
     let corpus_seed = match (args.corpus_seed, loaded.builtin) {
         (Some(seed), _) => seed,
         (None, Some(builtin)) => builtin.corpus_seed(),

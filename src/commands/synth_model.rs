@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use monorail_model::{checkpoint, synth};
 
-use crate::error::{failed, CliError};
+use crate::error::{failed, refused, CliError};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,13 +24,25 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
+    for (flag, path) in [
+        ("-o", Some(&args.output)),
+        ("--tokenizer-out", args.tokenizer_out.as_ref()),
+    ] {
+        if let Some(path) = path.filter(|p| p.is_dir()) {
+            return Err(refused(format!(
+                "{flag} {}: a folder, not a file to write: give a file's name",
+                path.display()
+            )));
+        }
+    }
     let config = synth::parse_shape(&args.shape)?;
     let tokenizer = match &args.tokenizer_out {
         Some(_) => Some(synth::builtin_tokenizer(config.vocab_size)?),
         None => None,
     };
     let model = synth::synthesize(config, args.seed);
-    checkpoint::write_legacy(&args.output, &config, &model.weights).map_err(failed)?;
+    checkpoint::write_legacy(&args.output, &config, &model.weights)
+        .map_err(|e| failed(format!("writing the checkpoint: {e}")))?;
     if let (Some(path), Some(t)) = (&args.tokenizer_out, tokenizer) {
         // Both files or neither.
         checkpoint::write_atomically(path, &t.to_bytes()).map_err(|e| {

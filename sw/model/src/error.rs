@@ -35,6 +35,16 @@ pub enum ModelError {
     /// A request the model cannot serve (a prompt token outside the vocabulary, a bad option).
     #[error("{0}")]
     Invalid(String),
+    /// Text cannot be encoded: the tokenizer's first `vocab` tokens have no `" "` for run.c's
+    /// dummy prefix (the caller says what to give instead).
+    #[error(
+        "the tokenizer's first {vocab} tokens (the model's vocabulary) have no \" \" token for \
+         llama2.c's dummy prefix, so text cannot be encoded as run.c does"
+    )]
+    NoDummyPrefix {
+        /// The model's vocabulary size.
+        vocab: usize,
+    },
 }
 
 /// The size of `path`, a regular file: checked before it is opened, as opening a named pipe

@@ -81,10 +81,19 @@ impl Tokenizer {
         let mut offset = 4;
         for id in 0..vocab_size {
             let (Some(score), Some(len)) = (u32_at(offset), u32_at(offset + 4)) else {
-                return Err(format!(
-                    "holds {id} tokens but the model's vocabulary has {vocab_size}: \
-                     this tokenizer does not match the model"
-                ));
+                // Bytes left over that do not make a token's header: cut short mid-token.
+                return Err(if offset < bytes.len() {
+                    format!(
+                        "ends at byte {} inside token {id}'s header, where the model's \
+                         vocabulary has {vocab_size} tokens: it is truncated",
+                        bytes.len()
+                    )
+                } else {
+                    format!(
+                        "holds {id} tokens but the model's vocabulary has {vocab_size}: this \
+                         tokenizer does not match the model, or is truncated"
+                    )
+                });
             };
             let score = f32::from_le_bytes(score);
             let len = i32::from_le_bytes(len);
@@ -198,13 +207,8 @@ impl Tokenizer {
 
     /// The id of `" "`, which `run.c` puts before any non-empty text.
     pub(crate) fn dummy_prefix(&self) -> Result<u32, ModelError> {
-        self.find(b" ").ok_or_else(|| {
-            ModelError::Invalid(format!(
-                "the tokenizer's first {} tokens (the model's vocabulary) have no \" \" token \
-                 for llama2.c's dummy prefix, so text cannot be encoded as run.c does: give the \
-                 prompt as token ids instead (`--prompt-tokens` on the command line)",
-                self.pieces.len()
-            ))
+        self.find(b" ").ok_or(ModelError::NoDummyPrefix {
+            vocab: self.pieces.len(),
         })
     }
 
@@ -394,6 +398,14 @@ mod tests {
         assert!(err.contains("does not match the model"), "{err}");
         let err = Tokenizer::parse(&bytes[..bytes.len() - 1], t.vocab_size()).unwrap_err();
         assert!(err.contains("runs past the end"), "{err}");
+        // Cut inside the last token's header (its score, 4 bytes, and its length, 4).
+        let last = t.piece(t.vocab_size() as u32 - 1).len();
+        let cut = bytes.len() - last - 3;
+        let err = Tokenizer::parse(&bytes[..cut], t.vocab_size()).unwrap_err();
+        assert!(
+            err.contains(&format!("ends at byte {cut} inside token")) && err.contains("truncated"),
+            "{err}"
+        );
         assert!(Tokenizer::parse(&[1, 0], 3).is_err());
     }
 }

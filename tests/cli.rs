@@ -2110,6 +2110,37 @@ fn clock_report(stdout: &str, goal_mhz: f64) -> ClockReport {
     }
 }
 
+/// The tokens/s a bitstream's report projects through the host link: a token's STEP (5 bytes)
+/// and its reply (7) at `baud`, 10 bit times a byte, then the core's mean cycles a token (the
+/// report's own) at `clock_hz`.
+fn assert_link_projection(stdout: &str, baud: u32, clock_hz: f64) {
+    let number_before = |text: &str, end: &str| -> f64 {
+        let head = &text[..text
+            .find(end)
+            .unwrap_or_else(|| panic!("no {end:?}: {text}"))];
+        let start = head
+            .rfind(|c: char| !c.is_ascii_digit() && c != '.')
+            .map_or(0, |i| i + 1);
+        head[start..]
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}: {head}"))
+    };
+    let cycles = number_before(stdout, " cycles a token, the mean");
+    let link = &stdout[stdout
+        .find("through the host link")
+        .expect("the link's projection")..];
+    assert!(
+        link.starts_with(&format!("through the host link at {baud} baud")),
+        "{link}"
+    );
+    let tokens_s = number_before(link, " tokens/s, less the USB bridge's latency");
+    let expected = 1.0 / (12.0 * 10.0 / baud as f64 + cycles / clock_hz);
+    assert!(
+        (tokens_s - expected).abs() <= 1.0,
+        "{tokens_s} against {expected}: {link}"
+    );
+}
+
 /// Minutes each step of the suite's bitstream builds (each run of a floorplanned design's place
 /// and route) may take: the 85F's place and route takes 10 to 19 on the suite's 2-core machine,
 /// 52 beside two other builds; a router that does not converge (as seed 2's placement of the
@@ -2177,6 +2208,7 @@ fn bitstream_meets_its_report(
         stdout.contains(&format!("tokens/s at {mhz} MHz")),
         "{stdout}"
     );
+    assert_link_projection(&stdout, board.uart_baud, target.clock_hz as f64);
     // How to load it, with the copy's path.
     let load = format!(
         "load it (not part of Monorail): openFPGALoader -b ulx3s {}",

@@ -53,8 +53,20 @@ pub const VECTOR_WORD_BYTES: usize = std::mem::size_of::<i32>();
 /// Bytes of a word of the program space: an encoded instruction, little-endian.
 pub const PROGRAM_WORD_BYTES: usize = isa::INSTRUCTION_BYTES;
 
+/// Bytes of the STEP command: `0x01`, the token (2), the position (2).
+pub const STEP_COMMAND_BYTES: usize = 5;
 /// Bytes of STEP's reply: `0x81`, the next token (2), the cycles (4).
 pub const STEP_REPLY_BYTES: usize = 7;
+/// Bit times a byte takes on the UART: a start bit, eight data bits and a stop bit (8N1).
+pub const UART_BITS_PER_BYTE: u32 = 10;
+
+/// The seconds a token step takes through the host link at `baud` (its STEP command and reply
+/// on the line, one after the other as a host that waits for each reply sends them) and
+/// `step_cycles` of the core at `clock_hz`; the USB bridge's latency not counted.
+pub fn step_seconds(baud: u32, clock_hz: f64, step_cycles: f64) -> f64 {
+    let line_bytes = (STEP_COMMAND_BYTES + STEP_REPLY_BYTES) as f64;
+    line_bytes * f64::from(UART_BITS_PER_BYTE) / f64::from(baud) + step_cycles / clock_hz
+}
 /// Bytes of INFO's reply: `0x84`, lanes (2), vector lanes (2), the target's config hash (8),
 /// the protocol's version (1).
 pub const INFO_REPLY_BYTES: usize = 14;
@@ -86,7 +98,7 @@ pub fn info_reply(target: &Target) -> Vec<u8> {
 }
 
 /// The STEP command for `token` at `pos`.
-pub fn step_command(token: u16, pos: u16) -> [u8; 5] {
+pub fn step_command(token: u16, pos: u16) -> [u8; STEP_COMMAND_BYTES] {
     let [t0, t1] = token.to_le_bytes();
     let [p0, p1] = pos.to_le_bytes();
     [STEP, t0, t1, p0, p1]

@@ -323,7 +323,7 @@ impl ByteLink for SerialLink {
     fn receive(&mut self, n: usize, compute_cycles: u64) -> Result<Vec<u8>, MachineError> {
         // The core's work, the bytes' time on the line, and a second for the USB bridge.
         let compute = compute_cycles as f64 / self.clock_hz as f64;
-        let line = (n as f64 + 8.0) * 10.0 / f64::from(self.baud);
+        let line = (n as f64 + 8.0) * f64::from(host::UART_BITS_PER_BYTE) / f64::from(self.baud);
         let deadline = Instant::now() + Duration::from_secs_f64(compute + line + 1.0);
         let mut out = vec![0u8; n];
         let mut got = 0;

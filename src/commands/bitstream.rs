@@ -245,7 +245,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 CliError::failed(format!("{}: {e}", board.name))
             })?;
     print_sweep(&made);
-    print_made(&made, &compiled.bundle.manifest.predicted_cycles);
+    print_made(
+        &made,
+        &compiled.bundle.manifest.predicted_cycles,
+        board.uart_baud,
+    );
     print_paths(&made, args.timing_goal.unwrap_or(made.constraint_hz / 1e6));
     if let Some(dir) = &args.output {
         let report = made.dir.join("report.json");
@@ -355,8 +359,9 @@ fn print_sweep(made: &Bitstream) {
 }
 
 /// The weights swapped in, the resources used, Fmax against the target's clock and the tokens
-/// per second it projects from the compiler's `cycles` a token.
-fn print_made(made: &Bitstream, cycles: &[u64]) {
+/// per second it projects from the compiler's `cycles` a token: the core's, and through the
+/// host link at `baud`.
+fn print_made(made: &Bitstream, cycles: &[u64], baud: u32) {
     let w = &made.weights;
     if w.memories == 0 {
         println!(
@@ -415,6 +420,12 @@ fn print_made(made: &Bitstream, cycles: &[u64]) {
         projection += &format!("; {:.0} tokens/s at the achieved Fmax", f / mean_cycles);
     }
     println!("{projection}");
+    let linked = 1.0 / monorail_hw::host::step_seconds(baud, made.constraint_hz, mean_cycles);
+    println!(
+        "through the host link at {baud} baud (`monorail chat`: each token's STEP and reply, \
+         {} bytes on the line): {linked:.0} tokens/s, less the USB bridge's latency",
+        monorail_hw::host::STEP_COMMAND_BYTES + monorail_hw::host::STEP_REPLY_BYTES
+    );
 }
 
 /// Where the clock goes: the critical path, then how many of the routed design's clocked

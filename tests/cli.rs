@@ -1513,7 +1513,7 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     );
     refused(
         &["bitstream", "--board", "tangnano-20k", "--clock", "100"],
-        &["the gowin PLL cannot make the target's 100 MHz from the board's 27 MHz (nearest: 100.29 MHz)"],
+        &["the gowin PLL cannot make the target's 100 MHz from the board's 27 MHz (nearest: 100.285714 MHz)"],
     );
     refused(
         &["bitstream", "--board", "ulx3s-45f", "--clock", "0"],

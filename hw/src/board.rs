@@ -299,7 +299,10 @@ fn clocking(board: &Board, top_for: TopFor) -> Result<(String, String), BoardTop
     // near it.
     let exactly = |output_hz: f64| {
         if (output_hz - want as f64).abs() > 1.0 {
-            Err(refuse(format!(" (nearest: {} MHz)", mhz(output_hz))))
+            // To the hertz, as `--clock` takes it back.
+            let hz = format!("{:.6}", output_hz.round() / 1e6);
+            let nearest = hz.trim_end_matches('0').trim_end_matches('.');
+            Err(refuse(format!(" (nearest: {nearest} MHz)")))
         } else {
             Ok(())
         }
@@ -760,13 +763,18 @@ mod tests {
         );
         board.target.clock_hz = 100_000_000;
         let e = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap_err();
+        let e = e.to_string();
         assert!(
-            e.to_string().contains(
+            e.contains(
                 "tangnano-20k: the gowin PLL cannot make the target's 100 MHz from the board's \
-                 27 MHz (nearest: 100.29 MHz)"
+                 27 MHz (nearest: 100.285714 MHz)"
             ),
             "{e}"
         );
+        // The nearest as said, to the hertz, is a clock the PLL makes.
+        board.target.clock_hz = 100_285_714;
+        assert!(board_top(&board, &core, TopFor::Synthesis, 115_200).is_ok());
+        board.target.clock_hz = 100_000_000;
         board.target.device.as_mut().unwrap().part = "GW5A-25A".to_string();
         let e = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap_err();
         assert!(

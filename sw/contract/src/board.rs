@@ -411,11 +411,40 @@ impl RawBoard {
             .filter(|(part, _)| *part == device.part)
             .map(|(_, whole)| *whole)
             .collect();
+        const ECP5_PACKAGES: [&str; 4] = ["CABGA256", "CABGA381", "CABGA554", "CSFBGA285"];
+        const ICE40_PACKAGES: [&str; 2] = ["sg48", "uwg30"];
         let (extension, packages): (&str, &[&str]) = match device.family {
-            Family::Ecp5 => ("lpf", &["CABGA256", "CABGA381", "CABGA554", "CSFBGA285"]),
-            Family::Ice40 => ("pcf", &["sg48", "uwg30"]),
+            Family::Ecp5 => ("lpf", &ECP5_PACKAGES),
+            Family::Ice40 => ("pcf", &ICE40_PACKAGES),
             Family::Gowin => ("cst", &gowin),
         };
+        // A package of another family: the target is the field that is wrong.
+        let package_family = [
+            (Family::Ecp5, ECP5_PACKAGES.contains(&self.package.as_str())),
+            (
+                Family::Ice40,
+                ICE40_PACKAGES.contains(&self.package.as_str()),
+            ),
+            (
+                Family::Gowin,
+                GOWIN_DEVICES
+                    .iter()
+                    .any(|(_, whole)| *whole == self.package),
+            ),
+        ]
+        .into_iter()
+        .find(|&(family, has)| has && family != device.family);
+        if let Some((family, _)) = package_family {
+            return Err(field(
+                "target",
+                &self.target,
+                &format!(
+                    "the target is built for the {} {}, and the board's package {} is one of \
+                     the {}'s: a board carries a target built for its FPGA",
+                    device.family, device.part, self.package, family
+                ),
+            ));
+        }
         if !packages.contains(&self.package.as_str()) {
             return Err(field(
                 "package",
@@ -1159,6 +1188,11 @@ mod tests {
         let cases = [
             ("target = \"sim-tiny\"", "`target`"),
             ("target = \"nope\"", "no built-in target `nope`"),
+            (
+                "target = \"icebreaker\"",
+                "`target` is icebreaker: the target is built for the iCE40 iCE40UP5K, and the \
+                 board's package CABGA381 is one of the ECP5's",
+            ),
             ("clock_hz = 0", "`clock_hz`"),
             ("uart_baud = 100", "`uart_baud`"),
             ("package = \"QFN88\"", "`package`"),

@@ -193,9 +193,19 @@ pub fn load_target(name: &str) -> Result<Target, CliError> {
     }
     if name.ends_with(".toml") {
         let text = read_description(Path::new(name), "target file")?;
-        RawTarget::parse(&text)
+        let target = RawTarget::parse(&text)
             .and_then(|raw| raw.validate())
-            .map_err(|e| refused(format!("{name}: {e}")))
+            .map_err(|e| refused(format!("{name}: {e}")))?;
+        // A target of a built-in's name is that target: bundles, builds and the lists of
+        // targets that fit know it by its name.
+        match Target::builtin(&target.name) {
+            Ok(builtin) if builtin.config_hash() != target.config_hash() => Err(refused(format!(
+                "{name}: `name` is {}, a built-in target's, and the file differs from it: give \
+                 your target a name of its own",
+                target.name
+            ))),
+            _ => Ok(target),
+        }
     } else {
         Target::builtin(name).map_err(|e| refused(e.to_string()))
     }

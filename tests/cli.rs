@@ -1106,6 +1106,21 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
         ],
         &["bad.toml", "`lanes` is 12"],
     );
+    // A target file may not pass for a built-in target of another shape.
+    let impostor = tmp.path().join("impostor.toml");
+    let text = include_str!("../targets/sim-tiny.toml")
+        .replace("name = \"sim-tiny\"", "name = \"ulx3s-85f\"");
+    std::fs::write(&impostor, text).unwrap();
+    refused(
+        &[
+            "compile",
+            "--target",
+            impostor.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &["`name` is ulx3s-85f, a built-in target's, and the file differs from it"],
+    );
 }
 
 #[test]

@@ -448,12 +448,16 @@ impl RawTarget {
             MIN_PARTIAL_SUMS,
             crate::isa::DOTV_PARTIAL_SUMS,
         )?;
-        if matrix_tiles * matrix_tile_words > MAX_MATRIX_WORDS {
+        let matrix_words = matrix_tiles.saturating_mul(matrix_tile_words);
+        if matrix_words > MAX_MATRIX_WORDS {
+            // Either may be the one to change: both are named.
             return Err(field(
-                "memory.matrix_tile_words",
-                m.matrix_tile_words,
+                "memory.matrix_tiles",
+                m.matrix_tiles,
                 format!(
-                    "tiles x words must be at most {MAX_MATRIX_WORDS} (the ISA's 20-bit addresses)"
+                    "times `memory.matrix_tile_words` ({}), {} words, more than the \
+                     {MAX_MATRIX_WORDS} the ISA's 20-bit addresses reach",
+                    m.matrix_tile_words, matrix_words
                 ),
             ));
         }
@@ -1268,6 +1272,10 @@ mod tests {
             (
                 Box::new(|t| t.memory.accumulator_words = 1 << 30),
                 "`memory.accumulator_words` is 1073741824: the vector, accumulator",
+            ),
+            (
+                Box::new(|t| t.memory.matrix_tiles = 100_000_000),
+                "`memory.matrix_tiles` is 100000000: times `memory.matrix_tile_words`",
             ),
             (Box::new(|t| t.registers = Some(16)), "`registers` is 16"),
             (Box::new(|t| t.registers = Some(48)), "`registers` is 48"),

@@ -457,12 +457,22 @@ fn corrupted_checkpoints_are_refused() {
     let group = tmp.path().join("group.bin");
     std::fs::write(&group, &bad_group).unwrap();
     refused_run(&group, &tokenizer, &["group size 48"]);
-    // A wrong magic is read as a legacy header, whose values are then absurd.
+    // A wrong magic is read as a legacy header, whose values are then absurd: said to be no
+    // checkpoint, or a damaged one. So is a tokenizer given as the model.
     let mut magic = std::fs::read(dir.join("synthetic-a.q80.bin")).unwrap();
     magic[0..4].copy_from_slice(b"ak43");
     let m = tmp.path().join("magic.bin");
     std::fs::write(&m, &magic).unwrap();
-    refused_run(&m, &tokenizer, &["bad model header"]);
+    for file in [&m, &tokenizer] {
+        refused_run(
+            file,
+            &tokenizer,
+            &[
+                "not a llama2.c checkpoint, or a damaged one",
+                "legacy (version 0) header, `",
+            ],
+        );
+    }
 }
 
 #[test]

@@ -257,9 +257,17 @@ fn read(mut file: impl Read, file_len: u64, path: &Path) -> Result<Checkpoint, M
             vocab_size: raw.vocab_size.checked_abs().unwrap_or(raw.vocab_size),
             ..raw
         };
-        let config = raw.validate(shared).map_err(|source| ModelError::Config {
-            path: path.to_path_buf(),
-            source,
+        // No magic to go by: an absurd header is most likely not a checkpoint at all (another
+        // file, a damaged magic), and is said to be one of the two.
+        let config = raw.validate(shared).map_err(|source| {
+            ModelError::format(
+                path,
+                format!(
+                    "not a llama2.c checkpoint, or a damaged one: it does not start with the \
+                     `ak42` magic of versions 1 and 2, and read as a legacy (version 0) header, \
+                     {source}"
+                ),
+            )
         })?;
         (config, CheckpointFormat::LegacyV0, LEGACY_HEADER_BYTES)
     };

@@ -108,6 +108,25 @@ fn malformed_bundles_are_refused() {
         &target,
         "accumulator.hex: line 1: expected 32 hex digits",
     );
+    std::fs::write(dir.join("accumulator.hex"), &accumulator).unwrap();
+    // Files of another compile, each well-formed: another model's weights, another program's
+    // memory image beside this program.
+    let other = tempfile::TempDir::new().unwrap();
+    let (_, compiled) = seeded_nano_on("sim-tiny", 4);
+    compiled.bundle.write(other.path(), &target).unwrap();
+    for file in ["matrix_tile_00.hex", "vector.hex", "program.hex"] {
+        let mine = std::fs::read(dir.join(file)).unwrap();
+        let theirs = std::fs::read(other.path().join(file)).unwrap();
+        assert!(mine != theirs, "{file} is the same in both");
+        std::fs::write(dir.join(file), theirs).unwrap();
+        refused(
+            dir,
+            &target,
+            &format!("{file}: not the file this bundle's manifest was written with"),
+        );
+        std::fs::write(dir.join(file), mine).unwrap();
+    }
+    assert!(Iss::load(dir, target.clone()).is_ok());
     std::fs::remove_file(dir.join("vector.hex")).unwrap();
     refused(dir, &target, "vector.hex");
 }

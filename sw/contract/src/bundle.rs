@@ -13,8 +13,13 @@
 //!   elements (18, 32, 32 and 8 bits, two's complement), lane 0 in the lowest bits;
 //! - `listing.s`: the program as assembly with cycle stamps and model steps (for people).
 //!
+//! The manifest also holds a hash of every other file as it was written (`files`), so that a
+//! bundle whose files come from different compiles (a tile copied from another model's bundle,
+//! a program assembled anew) is refused, not run with the wrong weights.
+//!
 //! Simulators read bundles through [`Bundle::read`], never the compiler's internals.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -28,7 +33,7 @@ use crate::target::{Target, VectorMemory};
 /// First field of every manifest.
 pub const BUNDLE_MAGIC: &str = "monorail-bundle";
 /// Version of the bundle format this crate reads and writes.
-pub const BUNDLE_VERSION: u32 = 2;
+pub const BUNDLE_VERSION: u32 = 3;
 
 /// Where one part of a checkpoint's value is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +118,20 @@ pub struct Manifest {
     pub checkpoints: Vec<CheckpointSpec>,
     /// Cycles of a token step at positions `0 .. context`.
     pub predicted_cycles: Vec<u64>,
+}
+
+/// `manifest.json` as written: the manifest, and the hash of each file beside it
+/// ([`crate::fnv1a`] in 16 hex digits, by file name), which [`Bundle::read`] checks.
+#[derive(Serialize, Deserialize)]
+struct ManifestFile {
+    #[serde(flatten)]
+    manifest: Manifest,
+    files: BTreeMap<String, String>,
+}
+
+/// A file's hash as [`ManifestFile::files`] holds it.
+fn file_hash(bytes: &[u8]) -> String {
+    format!("{:016x}", crate::fnv1a(bytes))
 }
 
 /// A bundle in memory.
@@ -346,7 +365,11 @@ impl Bundle {
             move |source| BundleError::Io { path, source }
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let files = std::cell::RefCell::new(BTreeMap::new());
         let put = |name: &str, bytes: &[u8]| -> Result<(), BundleError> {
+            files
+                .borrow_mut()
+                .insert(name.to_string(), file_hash(bytes));
             let path = dir.join(name);
             let tmp = dir.join(format!(".{name}.partial"));
             std::fs::write(&tmp, bytes)
@@ -390,16 +413,38 @@ impl Bundle {
                 break;
             }
         }
-        let manifest = serde_json::to_string_pretty(&self.manifest).expect("manifest serialises");
-        put("manifest.json", manifest.as_bytes())
+        let manifest = ManifestFile {
+            manifest: self.manifest.clone(),
+            files: files.take(),
+        };
+        let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
+        put("manifest.json", text.as_bytes())
     }
 
     /// Read and check a bundle for `target`: magic, version, config hash, sizes, and every
     /// address of the memory map and checkpoints inside the target's memories.
     pub fn read(dir: &Path, target: &Target) -> Result<Bundle, BundleError> {
         let manifest_path = dir.join("manifest.json");
-        let manifest: Manifest = serde_json::from_slice(&read(&manifest_path)?)
+        let ManifestFile { manifest, files } = serde_json::from_slice(&read(&manifest_path)?)
             .map_err(|e| invalid(&manifest_path, format!("not a Monorail manifest: {e}")))?;
+        // Each file read is the one the manifest was written with (checked after its own
+        // checks, which say more about a damaged file than a hash can).
+        let written_with = |path: &Path, bytes: &[u8]| -> Result<(), BundleError> {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let hash = file_hash(bytes);
+            match files.get(name.as_ref()) {
+                Some(h) if *h == hash => Ok(()),
+                Some(h) => Err(invalid(
+                    path,
+                    format!(
+                        "not the file this bundle's manifest was written with (hash {hash}, the \
+                         manifest's {h}): the bundle's files come from different compiles; \
+                         compile again"
+                    ),
+                )),
+                None => Err(invalid(path, "the manifest lists no such file")),
+            }
+        };
         if manifest.magic != BUNDLE_MAGIC {
             return Err(invalid(
                 &manifest_path,
@@ -426,7 +471,8 @@ impl Bundle {
             ));
         }
         let program_path = dir.join("program.bin");
-        let program = decode_program(&read(&program_path)?)
+        let program_bytes = read(&program_path)?;
+        let program = decode_program(&program_bytes)
             .map_err(|(i, e)| invalid(&program_path, format!("instruction {i}: {e}")))?;
         if program.len() != manifest.instructions {
             return Err(invalid(
@@ -454,11 +500,16 @@ impl Bundle {
                 .check_registers(target)
                 .map_err(|e| invalid(&program_path, format!("instruction {i}: {e}")))?;
         }
+        written_with(&program_path, &program_bytes)?;
+        // The program memory's image, which the RTL loads, is the same program's.
+        let program_hex = dir.join("program.hex");
+        written_with(&program_hex, &read(&program_hex)?)?;
         let mut matrix = Vec::with_capacity(target.matrix_bytes());
         for t in 0..target.matrix_tiles {
             let path = dir.join(tile_file(t));
             let text = String::from_utf8(read(&path)?).map_err(|_| invalid(&path, "not text"))?;
             let bytes = parse_hex(&path, &text, target.matrix_tile_words, target.lanes)?;
+            written_with(&path, text.as_bytes())?;
             matrix.extend(bytes.into_iter().map(|b| b as i8));
         }
         let mut vector = Vec::with_capacity(target.vector_space());
@@ -472,6 +523,7 @@ impl Bundle {
                 target.vector_lanes,
                 m.bits(),
             )?);
+            written_with(&path, text.as_bytes())?;
         }
         for r in &manifest.regions {
             let limit = match r.memory.as_str() {

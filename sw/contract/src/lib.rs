@@ -27,3 +27,12 @@ pub mod numerics;
 pub mod steps;
 pub mod target;
 pub mod timing;
+
+/// FNV-1a, 64 bits, of `bytes`: the hashes the contract names things by (a target's
+/// [`target::Target::config_hash`], a bundle's files). Not for security: it tells apart files
+/// and configurations that differ by accident.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

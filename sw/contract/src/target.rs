@@ -1024,10 +1024,11 @@ impl Target {
     /// it, so that a bundle made for another target, or an edited one, is refused). FNV-1a over
     /// the canonical TOML of the validated target.
     pub fn config_hash(&self) -> u64 {
-        let text = toml::to_string(self).expect("a target serialises");
-        text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-        })
+        crate::fnv1a(
+            toml::to_string(self)
+                .expect("a target serialises")
+                .as_bytes(),
+        )
     }
 }
 

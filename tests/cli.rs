@@ -1839,7 +1839,8 @@ fn simulated_board_tells_the_golden_story(board: &[&str], model: &str, steps: us
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("{steps} positions"))
+        stderr.contains(&format!("{steps} positions in "))
+            && stderr.contains("s of simulation, bit by bit")
             && stderr.contains("equal the compiler's prediction"),
         "{stderr}"
     );

@@ -119,17 +119,24 @@ pub fn run(args: Args) -> Result<(), CliError> {
         if next == BOS {
             break;
         }
-        let _ = stdout.write_all(&loaded.tokenizer.decode(token, next));
+        let _ = stdout.write_all(&loaded.tokenizer.text_bytes(token, next));
         let _ = stdout.flush();
         token = next;
     }
     let _ = writeln!(stdout);
     let seconds = start.elapsed().as_secs_f64();
+    // Simulated, the seconds are Verilator's, not the board's: `bitstream` projects those.
+    let rate = if args.sim {
+        format!("in {seconds:.2} s of simulation, bit by bit, over the simulated UART")
+    } else {
+        format!(
+            "in {seconds:.2} s over the UART ({:.1} tokens/s)",
+            positions as f64 / seconds
+        )
+    };
     eprintln!(
-        "{}: {positions} positions in {seconds:.2} s over the UART ({:.1} tokens/s); the board's \
-         cycles {}",
+        "{}: {positions} positions {rate}; the board's cycles {}",
         board.name,
-        positions as f64 / seconds,
         if off_prediction == 0 {
             "equal the compiler's prediction at every position".to_string()
         } else {

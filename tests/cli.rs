@@ -1048,6 +1048,10 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
         );
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+    refused(
+        &["compile", "-o", "x", "--timeline-position", "3"],
+        &["--timeline <FILE.svg>"],
+    );
     // A timeline that cannot be written is refused before the bundle is.
     refused(
         &[

@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE.svg")]
     timeline: Option<PathBuf>,
     /// Position of the token step the timeline draws.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, requires = "timeline")]
     timeline_position: usize,
 }
 

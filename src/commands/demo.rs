@@ -212,33 +212,11 @@ fn carried_by(target: &Target) -> String {
     if !carriers.is_empty() {
         return format!(" on {} (`monorail boards`)", carriers.join(", "));
     }
-    let Some(device) = &target.device else {
-        return String::new();
-    };
-    // The targets the boards with this FPGA carry: (target, boards).
-    let mut instead: Vec<(&str, Vec<&str>)> = Vec::new();
-    for board in &boards {
-        if board.target.device.as_ref().map(|d| &d.part) != Some(&device.part) {
-            continue;
-        }
-        let carried = &board.named_target.name;
-        match instead.iter_mut().find(|(t, _)| *t == carried) {
-            Some((_, names)) => names.push(&board.name),
-            None => instead.push((carried, vec![&board.name])),
-        }
-    }
-    let instead: Vec<String> = instead
-        .iter()
-        .map(|(t, names)| format!("{} carry {t}", names.join(" and ")))
-        .collect();
     format!(
         "; no built-in board carries the {} target{} (`monorail boards`)",
         target.name,
-        if instead.is_empty() {
-            String::new()
-        } else {
-            format!(": the {} boards {}", device.part, instead.join(", "))
-        }
+        super::targets::carried_instead(target, &boards)
+            .map_or(String::new(), |instead| format!(": {instead}"))
     )
 }
 

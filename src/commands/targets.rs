@@ -49,9 +49,37 @@ pub fn run() -> Result<(), CliError> {
             .collect();
         if !carried.is_empty() {
             println!("  boards: {}", carried.join(", "));
+        } else if let Some(instead) = carried_instead(&target, &boards) {
+            println!("  boards: none; {instead}");
         }
     }
     Ok(())
+}
+
+/// What the built-in boards with `target`'s FPGA carry instead of it (`the LFE5U-85F boards
+/// ulx3s-85f and orangecrab-85f carry ecp5-85f`), where there are such boards.
+pub(crate) fn carried_instead(target: &Target, boards: &[Board]) -> Option<String> {
+    let device = target.device.as_ref()?;
+    // The targets the boards with this FPGA carry: (target, boards).
+    let mut instead: Vec<(&str, Vec<&str>)> = Vec::new();
+    for board in boards {
+        if board.target.device.as_ref().map(|d| &d.part) != Some(&device.part) {
+            continue;
+        }
+        let carried = &board.named_target.name;
+        match instead.iter_mut().find(|(t, _)| *t == carried) {
+            Some((_, names)) => names.push(&board.name),
+            None => instead.push((carried, vec![&board.name])),
+        }
+    }
+    if instead.is_empty() {
+        return None;
+    }
+    let instead: Vec<String> = instead
+        .iter()
+        .map(|(t, names)| format!("{} carry {t}", names.join(" and ")))
+        .collect();
+    Some(format!("the {} boards {}", device.part, instead.join(", ")))
 }
 
 /// The machine in a line: its core, lanes, clock and memories.

@@ -370,8 +370,10 @@ pub const DISTRIBUTED_PARTIAL_SUMS: usize = 64;
 /// Fewest scalar registers a target may declare: the compiler keeps 15 for fixed roles and needs
 /// temporaries beyond them.
 pub const MIN_REGISTERS: usize = 32;
-/// Largest program memory (instructions) a target may declare.
-pub const MAX_PROGRAM_WORDS: usize = 1 << 16;
+/// Largest program memory (instructions) a target may declare: a wait counts the completed
+/// instructions of one unit in [`crate::isa::WAIT_COUNT_BITS`], and a program of this many words
+/// gives a unit at most one fewer (its `end` is the sequencer's), so every wait fits.
+pub const MAX_PROGRAM_WORDS: usize = 1 << crate::isa::WAIT_COUNT_BITS;
 
 fn field(field: &'static str, value: impl ToString, rule: impl Into<String>) -> TargetError {
     TargetError::Field {
@@ -487,7 +489,11 @@ impl RawTarget {
             return Err(field(
                 "memory.program_words",
                 m.program_words,
-                format!("must be at most {MAX_PROGRAM_WORDS}"),
+                format!(
+                    "must be at most {MAX_PROGRAM_WORDS}: a wait counts a unit's instructions \
+                     in {} bits",
+                    crate::isa::WAIT_COUNT_BITS
+                ),
             ));
         }
         let device = match &self.device {
@@ -1277,6 +1283,10 @@ mod tests {
             (
                 Box::new(|t| t.memory.matrix_tiles = 100_000_000),
                 "`memory.matrix_tiles` is 100000000: times `memory.matrix_tile_words`",
+            ),
+            (
+                Box::new(|t| t.memory.program_words = 65536),
+                "`memory.program_words` is 65536: must be at most 16384: a wait counts",
             ),
             (Box::new(|t| t.registers = Some(16)), "`registers` is 16"),
             (Box::new(|t| t.registers = Some(48)), "`registers` is 48"),

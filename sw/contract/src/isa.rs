@@ -266,7 +266,8 @@ define_isa! {
     Mul = 0x32, Vxu, "mul", "element-wise product" { dst: V 16, a: V 16, b: V 16, n: N 17, mag: R 6 optional, sh: I 6 optional }
     /// `v[dst + i] = v[a + i] * r[s]`; `r[mag]` gets the magnitude of the results.
     Muls = 0x33, Vxu, "muls", "product with a scalar" { dst: V 16, a: V 16, n: N 17, s: R 6, mag: R 6 optional }
-    /// `E = max(r[ea], r[eb]) - 15`; `v[dst + i] = shift_round(v[a + i], E - r[ea]) +
+    /// `E = max(r[ea], r[eb]) - @RESIDUAL_GUARD_BITS@` (`numerics::RESIDUAL_GUARD_BITS`, which
+    /// keeps the larger operand exact); `v[dst + i] = shift_round(v[a + i], E - r[ea]) +
     /// shift_round(v[b + i], E - r[eb])`; `r[eout] = E`; `r[mag]` gets the magnitude of the
     /// results.
     Addalign = 0x34, Vxu, "addalign", "aligned addition" { dst: V 16, a: V 16, b: V 16, n: N 17, ea: R 6, eb: R 6, eout: R 6, mag: R 6 optional }
@@ -809,7 +810,11 @@ pub fn manual() -> String {
                     .expect("every field takes 1"),
             );
             let action: Vec<&str> = spec.action.lines().map(str::trim).collect();
-            let _ = writeln!(out, "\n**Action.** {}\n", action.join(" "));
+            let action = action.join(" ").replace(
+                "@RESIDUAL_GUARD_BITS@",
+                &crate::numerics::RESIDUAL_GUARD_BITS.to_string(),
+            );
+            let _ = writeln!(out, "\n**Action.** {action}\n");
             let _ = writeln!(
                 out,
                 "**Timing.** {}.\n",

@@ -74,7 +74,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     };
     if args.steps > context {
         eprintln!(
-            "monorail: warning: -n {} is past the context of {context} positions{}: {context} run",
+            "monorail: warning: -n {} is past the context of {context} positions{}: {context} \
+             run",
             args.steps,
             if kind.is_machine() {
                 " that the machine holds (--context, at most the target's)"
@@ -85,14 +86,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     if tokens.len() > context {
         eprintln!(
-            "monorail: warning: the prompt's {} tokens (BOS included) are more than the context's {context} \
-             positions: its first {steps} run, and nothing is generated",
+            "monorail: warning: the prompt's {} tokens (BOS included) are more than the \
+             context's {context} positions: its first {steps} run, and nothing is generated",
             tokens.len()
         );
     } else if tokens.len() > steps {
         eprintln!(
-            "monorail: warning: the prompt's {} tokens (BOS included) fill the {steps} positions: nothing is \
-             generated (-n {} or more, at most {context})",
+            "monorail: warning: the prompt's {} tokens (BOS included) fill the {steps} \
+             positions: nothing is generated (-n {} or more, at most {context})",
             tokens.len(),
             tokens.len()
         );

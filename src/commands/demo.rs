@@ -212,6 +212,10 @@ fn carried_by(target: &Target) -> String {
     if !carriers.is_empty() {
         return format!(" on {} (`monorail boards`)", carriers.join(", "));
     }
+    // A core for simulation has no FPGA, so no board to name.
+    if target.device.is_none() {
+        return String::new();
+    }
     format!(
         "; no built-in board carries the {} target{} (`monorail boards`)",
         target.name,

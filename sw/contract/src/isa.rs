@@ -292,9 +292,9 @@ define_isa! {
     Sumsq = 0x3a, Vxu, "sumsq", "sum of squares" { dst: R 6, src: V 16, n: N 17 }
     /// `r[dst] = sum_i v[src + i]`.
     Sum = 0x3b, Vxu, "sum", "sum" { dst: R 6, src: V 16, n: N 17 }
-    /// `r[dst] = max_i v[src + i]`.
+    /// `r[dst] = max_i v[src + i]`; 0 when `n` is 0.
     Vmax = 0x3c, Vxu, "vmax", "maximum" { dst: R 6, src: V 16, n: N 17 }
-    /// `r[dst]` = the first index of the largest `v[src + i]`.
+    /// `r[dst]` = the first index of the largest `v[src + i]`; 0 when `n` is 0.
     Argmax = 0x3d, Vxu, "argmax", "index of the maximum" { dst: R 6, src: V 16, n: N 17 }
     /// `v[dst + i] = (i == r[idx])`.
     Onehot = 0x3e, Vxu, "onehot", "one-hot vector" { dst: V 16, n: N 17, idx: R 6 }

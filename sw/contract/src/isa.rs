@@ -624,10 +624,26 @@ fn parse_wait(value: &str) -> Result<Wait, String> {
 }
 
 fn parse_value(f: &FieldSpec, text: &str) -> Result<i64, String> {
+    // Decimal or `0x` hexadecimal, with a `-` for a negative value and no `+`.
     let number = |digits: &str| -> Result<i64, String> {
-        digits
-            .parse::<i64>()
-            .map_err(|_| format!("{}={text}: `{digits}` is not a number", f.name))
+        let not_a_number = || format!("{}={text}: `{digits}` is not a number", f.name);
+        let (negative, magnitude) = match digits.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, digits),
+        };
+        let (radix, magnitude) = match magnitude.strip_prefix("0x") {
+            Some(hex) => (16, hex),
+            None => (10, magnitude),
+        };
+        if !magnitude
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(not_a_number());
+        }
+        let value = i128::from_str_radix(magnitude, radix).map_err(|_| not_a_number())?;
+        i64::try_from(if negative { -value } else { value }).map_err(|_| not_a_number())
     };
     let prefixed = |prefix: char| -> Result<i64, String> {
         text.strip_prefix(prefix)
@@ -929,7 +945,8 @@ complement. A length field's bit 16 means \"plus the number of positions\" (`P`,
 
 One instruction per line: the mnemonic, then `field=value` pairs in any order, then optionally
 `wait=unit:count`; `#` starts a comment. Vector addresses are written `v12`, matrix addresses
-`m12`, registers `r12`. Errors name the line and column.
+`m12`, registers `r12`; numbers in decimal or `0x` hexadecimal, negative with `-` (`imm=-0x1f`).
+Errors name the line and column.
 ";
 
 /// A few address ranges, kept inline (an instruction touches at most three ranges of a
@@ -1860,6 +1877,24 @@ mod tests {
         let e = Instr::parse("add dst=r1 a=q2 b=r3").unwrap_err();
         assert_eq!(e.column, Some(12));
         assert_eq!(Instr::parse("   # only a comment").unwrap(), None);
+        // Numbers: decimal or 0x hexadecimal, negative with `-`; no `+`, nothing else.
+        let li = |imm: &str| Instr::parse(&format!("li dst=r3 imm={imm}"));
+        for (text, value) in [("0x10", 16), ("-0x1f", -31), ("-7", -7), ("0", 0)] {
+            let Some(Instr {
+                op: Op::Li { imm, .. },
+                ..
+            }) = li(text).unwrap()
+            else {
+                panic!("{text}")
+            };
+            assert_eq!(imm, value, "{text}");
+        }
+        for bad in ["+5", "0x", "-", "--3", "0x+1", "1e3", "0x8000000000000000"] {
+            let e = li(bad).unwrap_err();
+            assert!(e.message.contains("is not a number"), "{bad}: {e}");
+        }
+        let e = Instr::parse("copy dst=v+5 src=v0 n=4").unwrap_err();
+        assert!(e.message.contains("`+5` is not a number"), "{e}");
     }
 
     #[test]

@@ -36,15 +36,6 @@ const TARGET_GRAMMAR: f64 = 0.90;
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let loaded = load(&args.model)?;
-    // The held-out stories are text: a tokenizer that cannot encode text cannot measure them.
-    if let Err(e @ ModelError::NoDummyPrefix { .. }) = loaded.tokenizer.encode("Once", true, false)
-    {
-        return Err(refused(format!(
-            "{}: {e}; quality encodes the project's stories as text, so it needs a tokenizer \
-             that can (those of the project's corpus, `monorail corpus`, can)",
-            loaded.name
-        )));
-    }
     let corpus_seed = match (args.corpus_seed, loaded.builtin) {
         (Some(seed), _) => seed,
         (None, Some(builtin)) => builtin.corpus_seed(),
@@ -72,7 +63,17 @@ pub fn run(args: Args) -> Result<(), CliError> {
     };
     let mut float = FloatModel::new(loaded.checkpoint.clone());
     let mut golden = GoldenModel::new(QuantModel::quantize(&loaded.checkpoint));
-    let q = quality::measure(&mut float, &mut golden, &loaded.tokenizer, options)?;
+    let q = quality::measure(&mut float, &mut golden, &loaded.tokenizer, options).map_err(|e| {
+        match e {
+            // The held-out stories are text, encoded before anything runs.
+            ModelError::NoDummyPrefix { .. } => refused(format!(
+                "{}: {e}; quality encodes the project's stories as text, so it needs a \
+                 tokenizer that can (those of the project's corpus, `monorail corpus`, can)",
+                loaded.name
+            )),
+            e => e.into(),
+        }
+    })?;
     if args.json {
         println!("{}", serde_json::to_string(&q).expect("serialisable"));
     } else {

@@ -2740,7 +2740,7 @@ fn bitstream_builds_the_ulx3s_45f_board_and_meets_its_clock() {
     for name in ["top.dfu", "top.fs", "top.bin", "notes.txt"] {
         std::fs::write(out.path().join(name), b"earlier").unwrap();
     }
-    let earlier = monorail_fpga::tools::fnv(&[b"earlier"]);
+    let earlier = monorail_contract::fnv1a(b"earlier");
     std::fs::write(
         out.path().join("monorail-bitstream.txt"),
         format!("# an earlier build\ntop.dfu {earlier:016x}\ntop.fs {earlier:016x}\n"),

@@ -474,14 +474,10 @@ impl LogTail {
 /// FNV-1a, 64 bits, over `parts` (each closed by a separator): names output folders by their
 /// inputs.
 pub fn fnv(parts: &[&[u8]]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for part in parts {
-        for &b in *part {
-            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h = (h ^ 0xff).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    use monorail_contract::{fnv1a_extend, FNV1A_OFFSET};
+    parts.iter().fold(FNV1A_OFFSET, |h, part| {
+        fnv1a_extend(fnv1a_extend(h, part), &[0xff])
+    })
 }
 
 #[cfg(test)]

@@ -547,7 +547,7 @@ fn copy_into(dir: &Path, files: &[&Path], board: &str) -> Result<(), CliError> {
         let bytes = std::fs::read(file)
             .map_err(|e| CliError::failed(format!("{}: {e}", file.display())))?;
         checkpoint::write_atomically(&dir.join(&name), &bytes).map_err(failed)?;
-        record += &format!("{name} {:016x}\n", monorail_fpga::tools::fnv(&[&bytes]));
+        record += &format!("{name} {:016x}\n", monorail_contract::fnv1a(&bytes));
     }
     checkpoint::write_atomically(&dir.join(COPIED_RECORD), record.as_bytes()).map_err(failed)
 }
@@ -565,7 +565,7 @@ fn copied_before(dir: &Path) -> Vec<(String, u64)> {
 /// `path`'s FNV-1a hash, as [`COPIED_RECORD`] keeps it; none when it cannot be read.
 fn content_hash(path: &Path) -> Option<u64> {
     let bytes = std::fs::read(path).ok()?;
-    Some(monorail_fpga::tools::fnv(&[&bytes]))
+    Some(monorail_contract::fnv1a(&bytes))
 }
 
 fn file_name(path: &Path) -> String {
@@ -616,7 +616,7 @@ mod tests {
             std::fs::write(d.join(name), b"x").unwrap();
         }
         // As an earlier build's record has them: every file, as it is now.
-        let x = monorail_fpga::tools::fnv(&[b"x"]);
+        let x = monorail_contract::fnv1a(b"x");
         let earlier: Vec<(String, u64)> = ["top.bit", "top.bin", "top.fs", "top.dfu"]
             .map(|n| (n.to_string(), x))
             .to_vec();

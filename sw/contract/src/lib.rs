@@ -32,7 +32,15 @@ pub mod timing;
 /// [`target::Target::config_hash`], a bundle's files). Not for security: it tells apart files
 /// and configurations that differ by accident.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+    fnv1a_extend(FNV1A_OFFSET, bytes)
+}
+
+/// FNV-1a's starting state (its 64-bit offset basis).
+pub const FNV1A_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a's state `state` after `bytes` more: for a hash over several parts.
+pub fn fnv1a_extend(state: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(state, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }

@@ -33,7 +33,7 @@ use monorail_contract::numerics::{
 use monorail_contract::steps::{ModelStep, StepValues};
 use monorail_contract::target::{Target, VECTOR_ELEMENT_BITS};
 use monorail_contract::timing::{
-    chain_distance_of, completion_ring, cost, Clock, Cost, STEP_LIMIT_CYCLES,
+    chain_distance_of, completion_ring, cost, stopped_at_step_limit, Clock, Cost, STEP_LIMIT_CYCLES,
 };
 use thiserror::Error;
 
@@ -1117,7 +1117,7 @@ impl Machine for Iss {
             }
             // The sequencer stops a step whose `end` has not issued by the step limit's last
             // cycle, as the RTL does (the host port answers STEP with an error).
-            if issued.issue + 1 >= STEP_LIMIT_CYCLES {
+            if stopped_at_step_limit(issued.issue + 1) {
                 return Err(fault(format!(
                     "the step reaches the step limit of {STEP_LIMIT_CYCLES} cycles before its \
                      `end` (this instruction issues at cycle {}): the core would stop it, and \

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use monorail_contract::bundle::{Bundle, Manifest, BUNDLE_MAGIC, BUNDLE_VERSION};
 use monorail_contract::isa::{encode_program, Access, Instr, Unit};
 use monorail_contract::target::Target;
-use monorail_contract::timing::{token_cycles, Clock, STEP_LIMIT_CYCLES};
+use monorail_contract::timing::{stopped_at_step_limit, token_cycles, Clock, STEP_LIMIT_CYCLES};
 use monorail_model::quant::QuantModel;
 
 use crate::layout::Layout;
@@ -114,7 +114,7 @@ pub fn emit(
     if let Some((pos, &cycles)) = predicted_cycles
         .iter()
         .enumerate()
-        .find(|&(_, &c)| c >= STEP_LIMIT_CYCLES)
+        .find(|&(_, &c)| stopped_at_step_limit(c))
     {
         return Err(CompileError::Invalid(format!(
             "the token step at position {pos} takes {cycles} cycles, as many as the {} \

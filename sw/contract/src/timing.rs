@@ -72,6 +72,13 @@ pub(crate) fn completion_ring_at(vector_lanes: usize) -> usize {
 /// whose step would take as long or longer; the compiled models take at most a few hundredths of it.
 pub const STEP_LIMIT_CYCLES: u64 = 1 << 26;
 
+/// Whether the sequencer stops a step that has run `cycles` cycles (an instruction issuing at
+/// cycle `t` has run `t + 1`; a whole step the completion of its `end`): at the limit's last
+/// cycle nothing more issues.
+pub fn stopped_at_step_limit(cycles: u64) -> bool {
+    cycles >= STEP_LIMIT_CYCLES
+}
+
 /// What an instruction costs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cost {

@@ -129,6 +129,40 @@ struct ManifestFile {
     files: BTreeMap<String, String>,
 }
 
+impl ManifestFile {
+    /// `dir`'s `manifest.json`, of this bundle format: its magic and version checked.
+    fn read(dir: &Path) -> Result<ManifestFile, BundleError> {
+        let path = dir.join("manifest.json");
+        let file: ManifestFile = serde_json::from_slice(&read(&path)?)
+            .map_err(|e| invalid(&path, format!("not a Monorail manifest: {e}")))?;
+        let manifest = &file.manifest;
+        if manifest.magic != BUNDLE_MAGIC {
+            return Err(invalid(
+                &path,
+                format!("magic is {:?}, not {BUNDLE_MAGIC:?}", manifest.magic),
+            ));
+        }
+        if manifest.version != BUNDLE_VERSION {
+            return Err(invalid(
+                &path,
+                format!(
+                    "bundle version {} is not {BUNDLE_VERSION}: recompile the model",
+                    manifest.version
+                ),
+            ));
+        }
+        Ok(file)
+    }
+}
+
+impl Manifest {
+    /// The manifest of the bundle in `dir`, its magic and version checked, to learn which
+    /// target the bundle is for before [`Bundle::read`] checks the rest against that target.
+    pub fn read(dir: &Path) -> Result<Manifest, BundleError> {
+        ManifestFile::read(dir).map(|file| file.manifest)
+    }
+}
+
 /// A file's hash as [`ManifestFile::files`] holds it.
 fn file_hash(bytes: &[u8]) -> String {
     format!("{:016x}", crate::fnv1a(bytes))
@@ -425,8 +459,7 @@ impl Bundle {
     /// address of the memory map and checkpoints inside the target's memories.
     pub fn read(dir: &Path, target: &Target) -> Result<Bundle, BundleError> {
         let manifest_path = dir.join("manifest.json");
-        let ManifestFile { manifest, files } = serde_json::from_slice(&read(&manifest_path)?)
-            .map_err(|e| invalid(&manifest_path, format!("not a Monorail manifest: {e}")))?;
+        let ManifestFile { manifest, files } = ManifestFile::read(dir)?;
         // Each file read is the one the manifest was written with (checked after its own
         // checks, which say more about a damaged file than a hash can).
         let written_with = |path: &Path, bytes: &[u8]| -> Result<(), BundleError> {
@@ -445,21 +478,6 @@ impl Bundle {
                 None => Err(invalid(path, "the manifest lists no such file")),
             }
         };
-        if manifest.magic != BUNDLE_MAGIC {
-            return Err(invalid(
-                &manifest_path,
-                format!("magic is {:?}, not {BUNDLE_MAGIC:?}", manifest.magic),
-            ));
-        }
-        if manifest.version != BUNDLE_VERSION {
-            return Err(invalid(
-                &manifest_path,
-                format!(
-                    "bundle version {} is not {BUNDLE_VERSION}: recompile the model",
-                    manifest.version
-                ),
-            ));
-        }
         let hash = format!("{:016x}", target.config_hash());
         if manifest.target != target.name || manifest.config_hash != hash {
             return Err(invalid(

@@ -16,8 +16,10 @@
 //! - [`timing`]: each instruction's cost and the issue rules: cycles as a function of position.
 //!
 //! - [`bundle`]: the files the compiler writes and the simulators read.
+//! - [`asm`]: a bundle's program as text to edit, and that text assembled back into the bundle.
 #![deny(missing_docs)]
 
+pub mod asm;
 pub mod board;
 pub mod bundle;
 pub mod isa;

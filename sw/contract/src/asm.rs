@@ -1,0 +1,304 @@
+//! A bundle's program as text to edit and assemble back into the bundle: the compiler
+//! engineer's loop of `llc -o x.s`, an edit and `llvm-mc`, for this machine.
+//!
+//! The listing (`listing.s`) is for reading: it gives each instruction's model step, which the
+//! bundle does not keep. This form is for writing. Each line holds one instruction's assembly
+//! ([`crate::isa`]), with its index, its issue and completion cycles at position 0 and its unit
+//! as a comment. After the instruction that completes each of the manifest's checkpoints comes a
+//! `.checkpoint LABEL` line, so that the checkpoints move with their instructions when lines
+//! are added or removed. [`reassemble`] checks what the compiler guarantees:
+//! - the registers and encodings;
+//! - the program memory;
+//! - an `end`;
+//! - every wait satisfiable;
+//! - every access inside the machine at every position;
+//! - the step limit.
+//!
+//! It also predicts the cycles anew, with the timing rules the simulators count by. What only
+//! running can show is the instruction-set simulator's to find: a hazard between overlapped
+//! units, or a register-indexed access outside its memory.
+
+use std::fmt;
+use std::fmt::Write as _;
+
+use crate::bundle::{Bundle, CheckpointSpec};
+use crate::isa::{Instr, Op};
+use crate::steps::ModelStep;
+use crate::target::Target;
+use crate::timing::{stopped_at_step_limit, token_cycles, Clock, STEP_LIMIT_CYCLES};
+
+/// The directive that marks where a checkpoint's values are complete: `.checkpoint qkv.0`.
+pub const CHECKPOINT_DIRECTIVE: &str = "checkpoint";
+
+/// Why a program text cannot replace a bundle's program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AsmError {
+    /// The line (1-based) at fault, when one is.
+    pub line: Option<usize>,
+    /// The column (1-based) in that line, when known.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for AsmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "line {l}, column {c}: {}", self.message),
+            (Some(l), None) => write!(f, "line {l}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for AsmError {}
+
+fn at(line: usize, column: Option<usize>, message: impl Into<String>) -> AsmError {
+    AsmError {
+        line: Some(line),
+        column,
+        message: message.into(),
+    }
+}
+
+/// A checkpoint's label, as the listing names its model step: `qkv.0`, `classifier`.
+pub fn checkpoint_label(spec: &CheckpointSpec) -> String {
+    match ModelStep::from_name(&spec.step) {
+        Some(step) => step.label(spec.layer),
+        // A step the contract does not name (a machine refuses to run it) keeps its own name.
+        None => spec.step.clone(),
+    }
+}
+
+/// The program of `bundle` as text that [`reassemble`] reads back into it.
+pub fn disassemble(bundle: &Bundle, target: &Target) -> String {
+    let m = &bundle.manifest;
+    let mut marks: Vec<Vec<String>> = vec![Vec::new(); bundle.program.len()];
+    for spec in &m.checkpoints {
+        if let Some(list) = marks.get_mut(spec.after) {
+            list.push(checkpoint_label(spec));
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Monorail program for target {}: {} instructions; a model of dim {}, {} layers, \
+         vocab {};\n# {} positions.",
+        target.name,
+        bundle.program.len(),
+        m.model.dim,
+        m.model.n_layers,
+        m.model.vocab_size,
+        m.context
+    );
+    let _ = writeln!(
+        out,
+        "# Edit it and assemble it back into the bundle with `monorail asm`.\n\
+         # `.{CHECKPOINT_DIRECTIVE} STEP` follows the instruction after which the model step's \
+         values are complete.\n\
+         # `wait=unit:N` waits for that unit's Nth instruction of the token step to complete.\n\
+         # The comments give each instruction's index, its issue and completion cycles at \
+         position 0,\n# and its unit."
+    );
+    let mut clock = Some(Clock::new(target, 0));
+    for (i, instr) in bundle.program.iter().enumerate() {
+        let text = instr.to_string();
+        let stamp = match clock.as_mut().map(|c| c.issue(instr)) {
+            Some(Ok(issued)) => format!(
+                "{:>7} {:>7}  {}",
+                issued.issue,
+                issued.complete,
+                issued.unit.name()
+            ),
+            Some(Err(deadlock)) => {
+                clock = None;
+                format!("never issues: {}", deadlock.message)
+            }
+            None => "not reached".to_string(),
+        };
+        // Nothing issues after the step's first `end`.
+        if matches!(instr.op, Op::End { .. }) {
+            clock = None;
+        }
+        let _ = writeln!(out, "{text:<63} # {i:5}: {stamp}");
+        for label in &marks[i] {
+            let _ = writeln!(out, ".{CHECKPOINT_DIRECTIVE} {label}");
+        }
+    }
+    out
+}
+
+/// `bundle` with the program of `text` (as [`disassemble`] writes it, edited): the checkpoints
+/// after their `.checkpoint` lines, the predicted cycles of the new program, and its disassembly
+/// as the listing. The memory images and the memory map are the bundle's.
+pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Bundle, AsmError> {
+    let m = &bundle.manifest;
+    let labels: Vec<String> = m.checkpoints.iter().map(checkpoint_label).collect();
+    let mut program: Vec<Instr> = Vec::new();
+    // The line of each instruction, for the errors.
+    let mut lines: Vec<usize> = Vec::new();
+    // Each checkpoint's instruction and line, in the manifest's order.
+    let mut marked: Vec<(usize, usize)> = Vec::with_capacity(labels.len());
+    for (i, line) in text.lines().enumerate() {
+        let number = i + 1;
+        let code = line.split('#').next().unwrap_or("");
+        let body = code.trim_start();
+        let column = code.len() - body.len() + 1;
+        let Some(directive) = body.strip_prefix('.') else {
+            match Instr::parse(line) {
+                Ok(Some(instr)) => {
+                    program.push(instr);
+                    lines.push(number);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(at(number, e.column, e.message)),
+            }
+            continue;
+        };
+        let mut words = directive.split_whitespace();
+        if words.next() != Some(CHECKPOINT_DIRECTIVE) {
+            return Err(at(
+                number,
+                Some(column),
+                format!(
+                    "unknown directive `{}`: the one directive is `.{CHECKPOINT_DIRECTIVE} STEP`",
+                    body.split_whitespace().next().unwrap_or(body)
+                ),
+            ));
+        }
+        let (Some(label), None) = (words.next(), words.next()) else {
+            return Err(at(
+                number,
+                Some(column),
+                format!(
+                    "`.{CHECKPOINT_DIRECTIVE}` takes one model step, such as `.{CHECKPOINT_DIRECTIVE} \
+                     qkv.0`"
+                ),
+            ));
+        };
+        let Some(c) = labels.iter().position(|l| l == label) else {
+            return Err(at(
+                number,
+                Some(column),
+                format!(
+                    "`{label}` is not one of the bundle's checkpoints ({} .. {})",
+                    labels.first().map_or("none", String::as_str),
+                    labels.last().map_or("none", String::as_str)
+                ),
+            ));
+        };
+        if c < marked.len() {
+            return Err(at(
+                number,
+                Some(column),
+                format!(
+                    "checkpoint `{label}` is marked twice (first on line {})",
+                    marked[c].1
+                ),
+            ));
+        }
+        if c > marked.len() {
+            return Err(at(
+                number,
+                Some(column),
+                format!(
+                    "checkpoint `{label}` comes before `{}`: the checkpoints are marked in the \
+                     manifest's order, which the golden model's steps follow",
+                    labels[marked.len()]
+                ),
+            ));
+        }
+        let Some(after) = program.len().checked_sub(1) else {
+            return Err(at(
+                number,
+                Some(column),
+                format!(
+                    "checkpoint `{label}` comes before any instruction: it follows the \
+                     instruction after which the step's values are complete"
+                ),
+            ));
+        };
+        marked.push((after, number));
+    }
+    if let Some(missing) = labels.get(marked.len()) {
+        return Err(AsmError {
+            line: None,
+            column: None,
+            message: format!(
+                "no `.{CHECKPOINT_DIRECTIVE} {missing}`: mark the instruction after which that \
+                 step's values are complete (`monorail disasm` shows where the bundle has it)"
+            ),
+        });
+    }
+    let whole = |message: String| AsmError {
+        line: None,
+        column: None,
+        message,
+    };
+    if program.len() > target.program_words {
+        return Err(whole(format!(
+            "{} instructions are more than target {}'s program memory holds ({} words)",
+            program.len(),
+            target.name,
+            target.program_words
+        )));
+    }
+    for (instr, &line) in program.iter().zip(&lines) {
+        instr.encode().map_err(|e| at(line, None, e.message))?;
+    }
+    let Some(end) = program.iter().position(|i| matches!(i.op, Op::End { .. })) else {
+        return Err(whole(
+            "the program has no `end`, so a token step would never finish".into(),
+        ));
+    };
+    if let Some(&(_, line)) = marked.iter().find(|(after, _)| *after > end) {
+        return Err(at(
+            line,
+            None,
+            format!(
+                "this checkpoint follows the step's first `end` (line {}), after which nothing \
+                 runs",
+                lines[end]
+            ),
+        ));
+    }
+    let reached = &program[..=end];
+    let mut predicted_cycles = Vec::with_capacity(m.context);
+    for pos in 0..m.context {
+        for (instr, &line) in reached.iter().zip(&lines) {
+            instr
+                .op
+                .check(target, pos)
+                .map_err(|e| at(line, None, format!("at position {pos}: {e}")))?;
+        }
+        let cycles = token_cycles(reached, target, pos).map_err(|d| {
+            at(
+                lines[d.index],
+                None,
+                format!("at position {pos}: {}", d.message),
+            )
+        })?;
+        if stopped_at_step_limit(cycles) {
+            return Err(whole(format!(
+                "the token step at position {pos} takes {cycles} cycles, as many as the \
+                 {STEP_LIMIT_CYCLES} after which the core stops a step, or more"
+            )));
+        }
+        predicted_cycles.push(cycles);
+    }
+    let mut manifest = m.clone();
+    manifest.instructions = program.len();
+    for (spec, (after, _)) in manifest.checkpoints.iter_mut().zip(&marked) {
+        spec.after = *after;
+    }
+    manifest.predicted_cycles = predicted_cycles;
+    let mut out = Bundle {
+        manifest,
+        program,
+        matrix: bundle.matrix.clone(),
+        vector: bundle.vector.clone(),
+        listing: String::new(),
+    };
+    out.listing = disassemble(&out, target);
+    Ok(out)
+}

@@ -35,6 +35,14 @@ pub enum Command {
     Run(commands::run::Args),
     /// Compile a model for a target into a bundle (program, memory images, manifest, listing).
     Compile(commands::compile::Args),
+    /// Print a bundle's program as assembly text to edit: an instruction a line with its
+    /// cycles at position 0, and `.checkpoint` marks where the model steps' values are complete.
+    /// `monorail asm` reads it back.
+    Disasm(commands::disasm::Args),
+    /// Assemble a program text (`monorail disasm`'s, edited) into a bundle: checked as the
+    /// compiler checks its own, its cycles predicted anew and printed beside the bundle's. Run
+    /// it with `run --bundle` or `cosim --bundle`.
+    Asm(commands::asm::Args),
     /// Generate the core for a target: its Verilog (module `top`), the memory images of a
     /// compiled model ($readmemh files, as compile writes them) and a report of what was made.
     Gen(commands::gen::Args),

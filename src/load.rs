@@ -1,11 +1,13 @@
 //! What the commands start from: a model with its tokenizer (a file or a built-in one), a
 //! prompt's tokens, a target or a board (a built-in name or a file), and the model compiled for
-//! it.
+//! it or a bundle compiled before.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use monorail_compiler::{compile, CompileError, CompileOptions, Compiled};
 use monorail_contract::board::{self, Board, RawBoard};
+use monorail_contract::bundle::{Bundle, Manifest};
+use monorail_contract::model_config::ModelConfig;
 use monorail_contract::target::{RawTarget, Target};
 use monorail_model::builtin;
 use monorail_model::checkpoint::{self, Checkpoint};
@@ -55,6 +57,122 @@ pub fn load_for(args: &ModelArgs, target: &Target) -> Result<Loaded, CliError> {
         "no built-in model fits target {} (give one with --model): {}",
         target.name,
         refusals.join("; ")
+    )))
+}
+
+/// A bundle read from its folder, with the target it was compiled for.
+pub struct LoadedBundle {
+    /// Its folder.
+    pub dir: PathBuf,
+    pub target: Target,
+    pub bundle: Bundle,
+}
+
+/// The bundle at `path`: the folder that `compile` or `asm` wrote, or a file in it. Its target
+/// is `target` (a built-in name or a target file), by default the built-in target its manifest
+/// names. Every file is checked against the target and the manifest ([`Bundle::read`]).
+pub fn load_bundle(path: &Path, target: Option<&str>) -> Result<LoadedBundle, CliError> {
+    let dir = match path.parent() {
+        Some(parent) if path.is_file() => parent,
+        _ => path,
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    if !dir.join("manifest.json").is_file() {
+        return Err(refused(format!(
+            "{}: no bundle there (no manifest.json): give the folder that `monorail compile -o` \
+             wrote",
+            path.display()
+        )));
+    }
+    let manifest = Manifest::read(dir).map_err(|e| refused(e.to_string()))?;
+    let target = match target {
+        Some(name) => load_target(name)?,
+        None => Target::builtin(&manifest.target).map_err(|_| {
+            refused(format!(
+                "{}: compiled for target {}, which is not a built-in one: give its target file \
+                 with --target",
+                dir.display(),
+                manifest.target
+            ))
+        })?,
+    };
+    let bundle = Bundle::read(dir, &target).map_err(|e| refused(e.to_string()))?;
+    Ok(LoadedBundle {
+        dir: dir.to_path_buf(),
+        target,
+        bundle,
+    })
+}
+
+/// A model's shape in words, for a refusal.
+fn shape(c: &ModelConfig) -> String {
+    format!(
+        "dim {}, {} layers, {} heads ({} key/value), hidden {}, vocab {}, seq_len {}",
+        c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.hidden_dim, c.vocab_size, c.seq_len
+    )
+}
+
+/// Whether `loaded` is the model that `bundle` was compiled from: its shape, and its weights as
+/// the compiler lays them out for the bundle's target and context (the memory images, which
+/// `asm` keeps), so that neither another model of the same shape nor another tokenizer is taken
+/// for it. `Err` says why not.
+fn compiled_from(loaded: &Loaded, bundle: &LoadedBundle) -> Result<(), String> {
+    let m = &bundle.bundle.manifest;
+    if loaded.checkpoint.config != m.model {
+        return Err(format!(
+            "{} has {}, and the bundle's model {}",
+            loaded.name,
+            shape(&loaded.checkpoint.config),
+            shape(&m.model)
+        ));
+    }
+    let quant = QuantModel::quantize(&loaded.checkpoint);
+    let images = compile(
+        &quant,
+        &bundle.target,
+        CompileOptions::serving(Some(m.context)),
+    )
+    .map_err(|e| format!("{} does not compile for it: {e}", loaded.name))?
+    .bundle;
+    if images.matrix != bundle.bundle.matrix || images.vector != bundle.bundle.vector {
+        return Err(format!(
+            "its memory images are not those of {}, compiled for {} with {} positions: it was \
+             compiled from another model of the same shape (or by another version of Monorail)",
+            loaded.name, bundle.target.name, m.context
+        ));
+    }
+    Ok(())
+}
+
+/// The model that `bundle` was compiled from, for its tokenizer and the golden model: the
+/// flags' model, or without them the built-in model it was compiled from; another model is
+/// refused ([`compiled_from`]).
+pub fn load_for_bundle(args: &ModelArgs, bundle: &LoadedBundle) -> Result<Loaded, CliError> {
+    let dir = bundle.dir.display();
+    if args.model.is_some() || args.tokenizer.is_some() {
+        let loaded = load(args)?;
+        compiled_from(&loaded, bundle).map_err(|why| {
+            refused(format!(
+                "{dir} was not compiled from this model: {why}; give the model it was compiled \
+                 from"
+            ))
+        })?;
+        return Ok(loaded);
+    }
+    for model in &builtin::MODELS {
+        let loaded = load_builtin(model)?;
+        if compiled_from(&loaded, bundle).is_ok() {
+            return Ok(loaded);
+        }
+    }
+    Err(refused(format!(
+        "{dir}: compiled from a model of {}, none of the built-in ones: give it with --model \
+         and --tokenizer",
+        shape(&bundle.bundle.manifest.model)
     )))
 }
 

@@ -22,7 +22,7 @@ use monorail_sim::{Iss, Machine, MachineError};
 
 use crate::cli::{EngineKind, MachineArgs};
 use crate::error::{failed, refused, CliError};
-use crate::load::{compile_for, Loaded};
+use crate::load::{compile_for, Loaded, LoadedBundle};
 
 /// A host engine: the float reference, or the golden model (whose numerics the machines share).
 pub fn host_engine(kind: EngineKind, checkpoint: Checkpoint) -> Box<dyn Engine> {
@@ -80,13 +80,42 @@ pub struct MachineRun {
     pub build_seconds: Option<f64>,
 }
 
-/// Compile the model for the target and load it into the instruction-set simulator (`kind`
+/// The target and the bundle a machine runs, and the golden model's quantisation of the model:
+/// the bundle given (of `loaded`, [`crate::load::load_for_bundle`]), or the model compiled for
+/// the machine flags' target.
+pub fn machine_bundle(
+    loaded: &Loaded,
+    machine: &MachineArgs,
+    given: Option<LoadedBundle>,
+) -> Result<(Target, QuantModel, Bundle), CliError> {
+    match given {
+        Some(given) => {
+            if machine.context.is_some() {
+                return Err(refused(format!(
+                    "--context: the bundle {} serves the {} positions it was compiled for",
+                    given.dir.display(),
+                    given.bundle.manifest.context
+                )));
+            }
+            let quant = QuantModel::quantize(&loaded.checkpoint);
+            Ok((given.target, quant, given.bundle))
+        }
+        None => {
+            let (target, quant, compiled) =
+                compile_for(loaded, machine.target()?, machine.context)?;
+            Ok((target, quant, compiled.bundle))
+        }
+    }
+}
+
+/// Load the machine's bundle ([`machine_bundle`]) into the instruction-set simulator (`kind`
 /// Iss) or the Verilated core (Rtl). The engine's `seq_len` is the bundle's context, so
 /// generation stops there as run.c stops at `seq_len`. `logits`: record the classifier's values
 /// (for sampling); without them the machine's own argmax is the token.
 pub fn machine_engine(
     loaded: &Loaded,
     machine: &MachineArgs,
+    given: Option<LoadedBundle>,
     kind: EngineKind,
     logits: bool,
 ) -> Result<MachineRun, CliError> {
@@ -100,7 +129,7 @@ pub fn machine_engine(
     };
     if kind == EngineKind::Rtl {
         let start = Instant::now();
-        let prepared = prepare_cosim(loaded, machine, &[], Waveforms::Off, &|| {})?;
+        let prepared = prepare_cosim(loaded, machine, given, &[], Waveforms::Off, &|| {})?;
         let build_seconds = if prepared.build.built {
             start.elapsed().as_secs_f64()
         } else {
@@ -129,9 +158,9 @@ pub fn machine_engine(
             build_seconds: Some(build_seconds),
         });
     }
-    let (target, _, compiled) = compile_for(loaded, machine.target()?, machine.context)?;
-    let (config, predicted) = run(&compiled.bundle);
-    let mut iss = Iss::new(target, compiled.bundle).map_err(|e| refused(e.to_string()))?;
+    let (target, _, bundle) = machine_bundle(loaded, machine, given)?;
+    let (config, predicted) = run(&bundle);
+    let mut iss = Iss::new(target, bundle).map_err(|e| refused(e.to_string()))?;
     // Only the logits are needed here (for sampling).
     iss.record_only(&[ModelStep::Classifier]);
     let engine = Box::new(MachineEngine {
@@ -179,8 +208,8 @@ pub fn ensure_verilator() -> Result<(), CliError> {
         .map_err(|e| missing(e.to_string()))
 }
 
-/// What co-simulation needs: the target, the compiled bundle with its images in a folder, and
-/// the Verilated core.
+/// What co-simulation needs: the target, the bundle with its images in a folder, and the
+/// Verilated core.
 pub struct PreparedCosim {
     pub target: Target,
     pub quant: QuantModel,
@@ -205,16 +234,17 @@ impl PreparedCosim {
     }
 }
 
-/// The model of `loaded` compiled for the machine flags' target, its images written, and the
-/// Verilated core built or reused (`building` is called first when it has to be built).
+/// The machine's bundle ([`machine_bundle`]) with its images written, and the Verilated core
+/// built or reused (`building` is called first when it has to be built).
 pub fn prepare_cosim(
     loaded: &Loaded,
     machine: &MachineArgs,
+    given: Option<LoadedBundle>,
     plusargs: &[String],
     waveforms: Waveforms,
     building: &dyn Fn(),
 ) -> Result<PreparedCosim, CliError> {
-    let (target, quant, compiled) = compile_for(loaded, machine.target()?, machine.context)?;
+    let (target, quant, bundle) = machine_bundle(loaded, machine, given)?;
     ensure_verilator()?;
     let design = monorail_hw::generate(&target);
     let root = monorail_fpga::build_root();
@@ -224,14 +254,11 @@ pub fn prepare_cosim(
     let build = monorail_sim::verilated::build(&design.verilog, &target.name, waveforms, &root)
         .map_err(failed)?;
     let images = tempfile::TempDir::new().map_err(failed)?;
-    compiled
-        .bundle
-        .write(images.path(), &target)
-        .map_err(failed)?;
+    bundle.write(images.path(), &target).map_err(failed)?;
     Ok(PreparedCosim {
         target,
         quant,
-        bundle: compiled.bundle,
+        bundle,
         build,
         images,
         plusargs: plusargs.to_vec(),

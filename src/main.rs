@@ -23,6 +23,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Compile(args) => commands::compile::run(args),
+        Command::Disasm(args) => commands::disasm::run(args),
+        Command::Asm(args) => commands::asm::run(args),
         Command::Gen(args) => commands::gen::run(args),
         Command::Targets => commands::targets::run(),
         Command::Boards(args) => commands::boards::run(args),

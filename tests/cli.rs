@@ -101,6 +101,8 @@ fn every_command_has_help() {
         "bench",
         "demo",
         "compile",
+        "disasm",
+        "asm",
         "isa-manual",
         "boards",
         "bitstream",
@@ -753,6 +755,195 @@ fn iss_and_rtl_generate_the_golden_tokens_of_the_fixture_on_ulx3s() {
         &["run", "--engine", "golden", "--target", "ulx3s-85f"],
         &["--engine iss"],
     );
+}
+
+/// The compiler engineer's loop: a bundle's program printed as text, edited by hand, assembled
+/// back with its cycles predicted anew, then run and co-simulated from its folder; and what
+/// cannot be assembled or run is refused.
+#[test]
+fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
+    let tmp = TempDir::new().unwrap();
+    let path = |name: &str| tmp.path().join(name);
+    let p = |name: &str| path(name).to_string_lossy().into_owned();
+    let tokenizer = fixtures().join("tokenizer.bin");
+    let model = |seed: &str| {
+        let file = path(&format!("nano-{seed}.bin"));
+        monorail()
+            .args(["synth-model", "--shape", "nano", "--seed", seed, "-o"])
+            .arg(&file)
+            .assert()
+            .success();
+        let mut flags = vec!["--model".to_string(), file.to_string_lossy().into_owned()];
+        flags.extend(["-z".into(), tokenizer.to_string_lossy().into_owned()]);
+        flags
+    };
+    let (seeded, other) = (model("5"), model("6"));
+    monorail()
+        .args(["compile", "--target", "sim-tiny", "-o", &p("compiled")])
+        .args(&seeded)
+        .assert()
+        .success();
+    let manifest = |dir: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(path(dir).join("manifest.json")).unwrap()).unwrap()
+    };
+    // The text, on stdout or into a file; assembled as it is, it gives the same program.
+    monorail()
+        .args(["disasm", &p("compiled"), "-o", &p("program.s")])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(path("program.s")).unwrap();
+    let printed = monorail()
+        .args(["disasm", &(p("compiled") + "/program.bin")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(printed.stdout).unwrap(), text);
+    monorail()
+        .args([
+            "asm",
+            &p("program.s"),
+            "--bundle",
+            &p("compiled"),
+            "-o",
+            &p("same"),
+        ])
+        .assert()
+        .success();
+    let program = |dir: &str| std::fs::read(path(dir).join("program.bin")).unwrap();
+    assert_eq!(program("same"), program("compiled"));
+    // Five idle cycles by hand before the first instruction: every token step five cycles
+    // longer, as `asm` says and the manifest records.
+    let first = text.lines().position(|l| !l.starts_with('#')).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(first, "nop cycles=5    # by hand");
+    std::fs::write(path("edited.s"), lines.join("\n")).unwrap();
+    let output = monorail()
+        .args([
+            "asm",
+            &p("edited.s"),
+            "--bundle",
+            &p("compiled"),
+            "-o",
+            &p("edited"),
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let (before, after) = (manifest("compiled"), manifest("edited"));
+    let cycles = |m: &Value, pos: usize| m["predicted_cycles"][pos].as_u64().unwrap();
+    let last = before["context"].as_u64().unwrap() as usize - 1;
+    for pos in [0, last] {
+        assert_eq!(cycles(&after, pos), cycles(&before, pos) + 5);
+    }
+    let instructions = before["instructions"].as_u64().unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "{} instructions (the bundle had {instructions})",
+            instructions + 1
+        )) && stdout.contains(&format!(
+            "cycles per token: {} at position 0 (was {})",
+            cycles(&after, 0),
+            cycles(&before, 0)
+        )),
+        "{stdout}"
+    );
+    // The edited bundle runs on the ISS with the golden model's tokens, and co-simulates: every
+    // step's values and its cycles on the ISS and the Verilated core.
+    let tokens = |engine: &[&str]| {
+        let output = monorail()
+            .args([
+                "run",
+                "-n",
+                "10",
+                "-t",
+                "0",
+                "--json",
+                "--prompt-tokens",
+                "5,9",
+            ])
+            .args(engine)
+            .args(&seeded)
+            .output()
+            .unwrap();
+        succeeded(output)["tokens"].clone()
+    };
+    let golden = tokens(&["--engine", "golden"]);
+    assert_eq!(
+        tokens(&["--engine", "iss", "--bundle", &p("edited")]),
+        golden
+    );
+    let output = monorail()
+        .args(["cosim", "-n", "3", "--bundle", &p("edited")])
+        .args(&seeded)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("PASS"),
+        "{stdout}"
+    );
+    let row = stdout.lines().find(|l| l.starts_with("| 0 | 1 |")).unwrap();
+    assert!(
+        row.contains(&format!("| {} |", cycles(&after, 0))),
+        "{stdout}"
+    );
+
+    // What cannot be assembled is refused with the file, line and column, and the bundle is
+    // left as it was.
+    lines[first] = "frob dst=r3";
+    std::fs::write(path("bad.s"), lines.join("\n")).unwrap();
+    refused(
+        &["asm", &p("bad.s"), "--bundle", &p("compiled")],
+        &[&format!(
+            "bad.s: line {}, column 1: unknown mnemonic `frob`",
+            first + 1
+        )],
+    );
+    assert_eq!(program("same"), program("compiled"));
+    refused(
+        &[
+            "asm",
+            &p("program.s"),
+            "--bundle",
+            &p("compiled"),
+            "-o",
+            &p("program.s"),
+        ],
+        &["a file, not a folder"],
+    );
+    refused(&["disasm", &p("nothing")], &["no bundle there"]);
+    // A bundle runs on a machine engine, with the positions it was compiled for, and with the
+    // model it was compiled from: not another of the same shape, nor a built-in one.
+    refused(
+        &["run", "--engine", "golden", "--bundle", &p("edited")],
+        &["--bundle runs a compiled program"],
+    );
+    let edited = p("edited");
+    let run_bundle = |extra: &[&str], model: &[String], needles: &[&str]| {
+        let mut args = vec!["run", "--engine", "iss", "--bundle", &edited];
+        args.extend(extra);
+        args.extend(model.iter().map(String::as_str));
+        refused(&args, needles);
+    };
+    run_bundle(&["--context", "8"], &seeded, &["serves the 64 positions"]);
+    run_bundle(
+        &[],
+        &other,
+        &["not compiled from this model", "memory images"],
+    );
+    run_bundle(&[], &[], &["none of the built-in ones"]);
+    // A file of the bundle replaced by another compile's is refused by name.
+    monorail()
+        .args(["compile", "--target", "sim-tiny", "-o", &p("other")])
+        .args(&other)
+        .assert()
+        .success();
+    std::fs::copy(
+        path("other").join("vector.hex"),
+        path("edited").join("vector.hex"),
+    )
+    .unwrap();
+    run_bundle(&[], &seeded, &["vector.hex", "compile again"]);
 }
 
 /// The text is printed as it is generated, the same bytes as the JSON's text; a prompt that

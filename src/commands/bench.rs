@@ -65,12 +65,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if args.target.is_some() {
         machines.push((
             "iss",
-            machine_engine(&loaded, &machine_args, EngineKind::Iss, false)?,
+            machine_engine(&loaded, &machine_args, None, EngineKind::Iss, false)?,
         ));
         if args.rtl {
             machines.push((
                 "rtl",
-                machine_engine(&loaded, &machine_args, EngineKind::Rtl, false)?,
+                machine_engine(&loaded, &machine_args, None, EngineKind::Rtl, false)?,
             ));
         }
     }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use monorail_compiler::{compile, timeline, CompileOptions, Compiled};
 use monorail_contract::isa::Unit;
+use monorail_contract::model_config::ModelConfig;
 use monorail_contract::target::{Core, Target, VectorMemory};
 use monorail_model::checkpoint;
 use monorail_model::quant::QuantModel;
@@ -84,6 +85,22 @@ pub fn run(args: Args) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The MAC bound of a token step at `pos`: its multiply-accumulates over the target's lanes.
+fn mac_bound(config: &ModelConfig, target: &Target, pos: usize) -> f64 {
+    config.macs_per_token(pos) as f64 / target.lanes as f64
+}
+
+/// The README's figure of a program: its `cycles` per token against the MAC bound, on average
+/// over the first 256 positions or all there are; and how many that is.
+pub fn times_mac_bound(config: &ModelConfig, target: &Target, cycles: &[u64]) -> (f64, usize) {
+    let positions = cycles.len().min(256);
+    let ratio = (0..positions)
+        .map(|p| cycles[p] as f64 / mac_bound(config, target, p))
+        .sum::<f64>()
+        / positions as f64;
+    (ratio, positions)
+}
+
 /// What a compilation made: instructions, context, memory use, cycles per token and how far
 /// they are from the MAC bound; one line each. `context_chosen` says the context was the
 /// default (the longest the target holds, up to seq_len).
@@ -96,12 +113,8 @@ pub fn summary(
     let m = &compiled.bundle.manifest;
     let config = &loaded.checkpoint.config;
     let cycles = &m.predicted_cycles;
-    let bound = |pos: usize| config.macs_per_token(pos) as f64 / target.lanes as f64;
-    let positions = cycles.len().min(256);
-    let ratio = (0..positions)
-        .map(|p| cycles[p] as f64 / bound(p))
-        .sum::<f64>()
-        / positions as f64;
+    let bound = |pos: usize| mac_bound(config, target, pos);
+    let (ratio, positions) = times_mac_bound(config, target, cycles);
     let used = |memory: &str| -> usize {
         m.regions
             .iter()

@@ -9,7 +9,7 @@ use monorail_sim::verilated::Waveforms;
 
 use crate::cli::{MachineArgs, ModelArgs, PromptArgs};
 use crate::error::{failed, refused, CliError};
-use crate::load::{load_for, prompt_tokens, Loaded};
+use crate::load::{load_bundle, load_for, load_for_bundle, prompt_tokens, Loaded, LoadedBundle};
 use crate::machine::prepare_cosim;
 
 #[derive(clap::Args)]
@@ -20,6 +20,12 @@ pub struct Args {
     prompt: PromptArgs,
     #[command(flatten)]
     machine: MachineArgs,
+    /// Co-simulate this bundle (the folder `monorail compile` or `monorail asm` wrote) instead of
+    /// compiling the model, on the target it was compiled for; the model flags name the model
+    /// it was compiled from (by default the built-in model of its shape), which the golden model
+    /// runs.
+    #[arg(long, value_name = "DIR")]
+    bundle: Option<PathBuf>,
     /// Positions to run, prompt included (then greedily); at most the bundle's context.
     #[arg(long, short = 'n', default_value_t = 16)]
     steps: usize,
@@ -58,7 +64,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
             )));
         }
     }
-    let target = args.machine.target()?;
+    let given = match &args.bundle {
+        Some(dir) => Some(load_bundle(dir, args.machine.target.as_deref())?),
+        None => None,
+    };
+    let target = match &given {
+        Some(given) => given.target.clone(),
+        None => args.machine.target()?,
+    };
     if target.core == Core::Small && !plusargs.is_empty() {
         return Err(refused(format!(
             "--inject: target {} runs on the small core, which has no fault injections (they are \
@@ -66,11 +79,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
             target.name
         )));
     }
-    let loaded = load_for(&args.model, &target)?;
+    let loaded = match &given {
+        Some(given) => load_for_bundle(&args.model, given)?,
+        None => load_for(&args.model, &target)?,
+    };
     let tokens = prompt_tokens(&args.prompt, &loaded)?;
     let passed = cosim(
         &loaded,
         &args.machine,
+        given,
         &tokens,
         args.steps,
         args.waves.as_deref(),
@@ -89,6 +106,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
 fn cosim(
     loaded: &Loaded,
     machine: &MachineArgs,
+    given: Option<LoadedBundle>,
     tokens: &[u32],
     steps: usize,
     waves: Option<&Path>,
@@ -98,6 +116,7 @@ fn cosim(
     let prepared = prepare_cosim(
         loaded,
         machine,
+        given,
         plusargs,
         // A run that may dump its divergence needs the traced build.
         if waves.is_some() {

@@ -126,7 +126,7 @@ fn on_the_core(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliE
     ));
     let building = || spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let start = Instant::now();
-    let prepared = prepare_cosim(loaded, &machine, &[], Waveforms::Off, &building)?;
+    let prepared = prepare_cosim(loaded, &machine, None, &[], Waveforms::Off, &building)?;
     spinner.finish_and_clear();
     println!(
         "Verilated core {} in {:.1} s",

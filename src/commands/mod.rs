@@ -1,5 +1,6 @@
 //! One module a subcommand: its flags (`Args`) and what it does (`run`).
 
+pub mod asm;
 pub mod bench;
 pub mod bitstream;
 pub mod boards;
@@ -9,6 +10,7 @@ pub mod compile;
 pub mod corpus;
 pub mod cosim;
 pub mod demo;
+pub mod disasm;
 pub mod fidelity;
 pub mod gen;
 pub mod quality;

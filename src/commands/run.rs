@@ -1,6 +1,7 @@
 //! `monorail run`: generate text with an engine, as llama2.c's `run` does.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use monorail_model::engine::{generate, generate_with};
@@ -9,7 +10,7 @@ use monorail_model::tokenizer::BOS;
 
 use crate::cli::{EngineKind, MachineArgs, ModelArgs, PromptArgs};
 use crate::error::{refused, CliError};
-use crate::load::{load, load_for, prompt_tokens};
+use crate::load::{load, load_bundle, load_for, load_for_bundle, prompt_tokens};
 use crate::machine::{host_engine, machine_engine};
 
 #[derive(clap::Args)]
@@ -23,6 +24,12 @@ pub struct Args {
     prompt: PromptArgs,
     #[command(flatten)]
     machine: MachineArgs,
+    /// Run this bundle (the folder `monorail compile` or `monorail asm` wrote) instead of
+    /// compiling the model, with --engine iss or rtl, on the target it was compiled for. The
+    /// model flags name the model it was compiled from, for its tokenizer; by default the
+    /// built-in model of its shape.
+    #[arg(long, value_name = "DIR")]
+    bundle: Option<PathBuf>,
     /// Number of steps (positions) to run, prompt included; 0 means the model's seq_len.
     #[arg(long, short = 'n', default_value_t = 256)]
     steps: usize,
@@ -42,10 +49,21 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let kind = args.engine;
-    let loaded = if kind.is_machine() {
-        load_for(&args.model, &args.machine.target()?)?
-    } else {
-        load(&args.model)?
+    if args.bundle.is_some() && !kind.is_machine() {
+        return Err(refused(format!(
+            "--bundle runs a compiled program, which the {} engine does not: give --engine iss \
+             or --engine rtl",
+            kind.name()
+        )));
+    }
+    let given = match &args.bundle {
+        Some(dir) => Some(load_bundle(dir, args.machine.target.as_deref())?),
+        None => None,
+    };
+    let loaded = match &given {
+        Some(given) => load_for_bundle(&args.model, given)?,
+        None if kind.is_machine() => load_for(&args.model, &args.machine.target()?)?,
+        None => load(&args.model)?,
     };
     let tokens = prompt_tokens(&args.prompt, &loaded)?;
     let options = SamplerOptions {
@@ -59,12 +77,17 @@ pub fn run(args: Args) -> Result<(), CliError> {
             "--target and --context choose the machine of --engine iss or rtl; this engine runs on the host",
         ));
     }
+    let bundle = given.as_ref().map(|g| g.dir.display().to_string());
     let mut engine = if kind.is_machine() {
-        machine_engine(&loaded, &args.machine, kind, options.temperature != 0.0)?.engine
+        let logits = options.temperature != 0.0;
+        machine_engine(&loaded, &args.machine, given, kind, logits)?.engine
     } else {
         host_engine(kind, loaded.checkpoint.clone())
     };
-    eprintln!("model: {}", loaded.name);
+    match bundle {
+        Some(dir) => eprintln!("model: {}; bundle: {dir}", loaded.name),
+        None => eprintln!("model: {}", loaded.name),
+    }
     // The positions that run: -n, at most the context (the model's seq_len, or the machine's).
     let context = engine.config().seq_len;
     let steps = if args.steps == 0 {

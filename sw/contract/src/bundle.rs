@@ -223,6 +223,13 @@ fn tile_file(i: usize) -> String {
     format!("matrix_tile_{i:02}.hex")
 }
 
+/// The tile whose image `name` is, if it is one's ([`tile_file`]).
+fn tile_number(name: &str) -> Option<usize> {
+    let digits = name.strip_prefix("matrix_tile_")?.strip_suffix(".hex")?;
+    let t = digits.parse().ok()?;
+    (tile_file(t) == name).then_some(t)
+}
+
 /// A memory of the core that a `$readmemh` image of the bundle initialises.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemoryImage {
@@ -441,10 +448,12 @@ impl Bundle {
         }
         put("listing.s", self.listing.as_bytes())?;
         // A bundle of more tiles written here before leaves no tile of its own behind.
-        for t in target.matrix_tiles.. {
-            let stale = dir.join(tile_file(t));
-            if std::fs::remove_file(&stale).is_err() {
-                break;
+        let entries = std::fs::read_dir(dir).map_err(io(dir))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if tile_number(&name).is_some_and(|t| t >= target.matrix_tiles) {
+                let path = entry.path();
+                std::fs::remove_file(&path).map_err(io(&path))?;
             }
         }
         let manifest = ManifestFile {

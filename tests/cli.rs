@@ -838,7 +838,8 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
     let instructions = before["instructions"].as_u64().unwrap();
     assert!(
         stdout.contains(&format!(
-            "{} instructions (the bundle had {instructions})",
+            "{} instructions (the bundle had {instructions}), run on the simulator at all 64 \
+             positions",
             instructions + 1
         )) && stdout.contains(&format!(
             "cycles per token: {} at position 0 (was {})",
@@ -900,6 +901,55 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
         )],
     );
     assert_eq!(program("same"), program("compiled"));
+    // A wait taken out lets an instruction read what the matrix unit has not written yet: the
+    // simulator, which `asm` runs the program on, finds it, and the line is named.
+    let waits = lines
+        .iter()
+        .position(|l| !l.starts_with('#') && l.contains(" wait=mxu:1 "))
+        .unwrap();
+    let unwaited = lines[waits].replacen(" wait=mxu:1", "", 1);
+    lines[first] = "nop cycles=5";
+    lines[waits] = &unwaited;
+    std::fs::write(path("hazard.s"), lines.join("\n")).unwrap();
+    refused(
+        &["asm", &p("hazard.s"), "--bundle", &p("compiled")],
+        &[&format!(
+            "hazard.s: line {}: at position 0, on the simulator: hazard",
+            waits + 1
+        )],
+    );
+    assert_eq!(program("same"), program("compiled"));
+    std::fs::write(path("huge.s"), vec![b'#'; 17 << 20]).unwrap();
+    refused(
+        &["asm", &p("huge.s"), "--bundle", &p("compiled")],
+        &["more than 16777216 bytes"],
+    );
+    // `disasm -o` writes a file: not over one of the bundle's, nor through a link.
+    refused(
+        &[
+            "disasm",
+            &p("compiled"),
+            "-o",
+            &(p("compiled") + "/manifest.json"),
+        ],
+        &["a file of the bundle itself"],
+    );
+    std::os::unix::fs::symlink(path("program.s"), path("link.s")).unwrap();
+    refused(
+        &["disasm", &p("compiled"), "-o", &p("link.s")],
+        &["not a file (a folder, a link"],
+    );
+    // In place, the bundle named by one of its files.
+    monorail()
+        .args([
+            "asm",
+            &p("edited.s"),
+            "--bundle",
+            &(p("same") + "/manifest.json"),
+        ])
+        .assert()
+        .success();
+    assert_eq!(program("same"), program("edited"));
     refused(
         &[
             "asm",

@@ -12,7 +12,7 @@ use monorail_model::synth;
 use monorail_sim::{Iss, Machine, StepResult};
 
 /// A seeded model of `shape` compiled for built-in target `target`.
-fn compiled(shape: &str, target: &str, seed: u64) -> (Target, Compiled) {
+fn compiled_on(shape: &str, target: &str, seed: u64) -> (Target, Compiled) {
     let config = synth::parse_shape(shape).unwrap();
     let quant = QuantModel::quantize(&synth::synthesize(config, seed));
     let target = Target::builtin(target).unwrap();
@@ -42,10 +42,11 @@ fn a_disassembled_program_assembles_back_to_the_same_bundle() {
         ("stories260k", "ulx3s-85f"),
         ("nano", "icebreaker"),
     ] {
-        let (target, compiled) = compiled(shape, target, 3);
+        let (target, compiled) = compiled_on(shape, target, 3);
         let text = disassemble(&compiled.bundle, &target);
         let back = reassemble(&compiled.bundle, &text, &target)
-            .unwrap_or_else(|e| panic!("{}: {e}", target.name));
+            .unwrap_or_else(|e| panic!("{}: {e}", target.name))
+            .bundle;
         assert_eq!(back.program, compiled.bundle.program, "{}", target.name);
         assert_eq!(back.manifest, compiled.bundle.manifest, "{}", target.name);
         assert_eq!(back.listing, text, "{}", target.name);
@@ -59,7 +60,7 @@ fn a_disassembled_program_assembles_back_to_the_same_bundle() {
 
 #[test]
 fn an_edited_program_runs_with_its_own_cycles_and_checkpoints() {
-    let (target, compiled) = compiled("nano", "sim-tiny", 4);
+    let (target, compiled) = compiled_on("nano", "sim-tiny", 4);
     let text = disassemble(&compiled.bundle, &target);
     // Five idle cycles before the first instruction: every value the same, every token step
     // five cycles longer, every checkpoint one instruction later.
@@ -69,8 +70,11 @@ fn an_edited_program_runs_with_its_own_cycles_and_checkpoints() {
         header.join("\n"),
         body.join("\n")
     );
-    let bundle = reassemble(&compiled.bundle, &edited, &target).unwrap();
+    let assembled = reassemble(&compiled.bundle, &edited, &target).unwrap();
+    let bundle = assembled.bundle;
     let before = &compiled.bundle.manifest;
+    // The first instruction is the `nop`, on the line after the header.
+    assert_eq!(assembled.lines[0], header.len() + 1);
     assert_eq!(bundle.manifest.instructions, before.instructions + 1);
     for (new, old) in bundle.manifest.checkpoints.iter().zip(&before.checkpoints) {
         assert_eq!(new.after, old.after + 1, "{}", new.step);
@@ -104,7 +108,9 @@ fn an_edited_program_runs_with_its_own_cycles_and_checkpoints() {
         .position(|l| l.contains(&format!("# {:5}:", attn_norm - 3)))
         .unwrap();
     lines.insert(at + 1, ".checkpoint attn_norm.0");
-    let early = reassemble(&compiled.bundle, &lines.join("\n"), &target).unwrap();
+    let early = reassemble(&compiled.bundle, &lines.join("\n"), &target)
+        .unwrap()
+        .bundle;
     assert_eq!(early.manifest.checkpoints[1].after, attn_norm - 3);
     let early_run = run(&target, early, 1);
     assert_eq!(early_run[0].next, original[0].next);
@@ -113,7 +119,7 @@ fn an_edited_program_runs_with_its_own_cycles_and_checkpoints() {
 
 #[test]
 fn a_wait_taken_out_makes_a_hazard_the_simulator_reports() {
-    let (target, compiled) = compiled("nano", "sim-tiny", 3);
+    let (target, compiled) = compiled_on("nano", "sim-tiny", 3);
     let text = disassemble(&compiled.bundle, &target);
     // The first vector instruction that waits for the matrix unit reads its results.
     let line = text
@@ -121,7 +127,9 @@ fn a_wait_taken_out_makes_a_hazard_the_simulator_reports() {
         .find(|l| !l.starts_with('#') && l.contains(" wait=mxu:1"))
         .unwrap();
     let edited = text.replacen(line, &line.replacen(" wait=mxu:1", "", 1), 1);
-    let bundle = reassemble(&compiled.bundle, &edited, &target).unwrap();
+    let bundle = reassemble(&compiled.bundle, &edited, &target)
+        .unwrap()
+        .bundle;
     let mut iss = Iss::new(target, bundle).unwrap();
     let err = iss.step(1, 0).unwrap_err().to_string();
     assert!(
@@ -132,10 +140,13 @@ fn a_wait_taken_out_makes_a_hazard_the_simulator_reports() {
 
 #[test]
 fn program_texts_that_cannot_run_are_refused_with_their_line() {
-    let (target, compiled) = compiled("nano", "sim-tiny", 3);
+    let (target, compiled) = compiled_on("nano", "sim-tiny", 3);
     let text = disassemble(&compiled.bundle, &target);
     let lines: Vec<&str> = text.lines().collect();
-    let first = lines.iter().position(|l| !l.starts_with('#')).unwrap();
+    let first = lines
+        .iter()
+        .position(|l| !l.starts_with('#') && !l.starts_with('.'))
+        .unwrap();
     let refused = |edited: String, needle: &str| {
         let err = reassemble(&compiled.bundle, &edited, &target)
             .map(|_| ())
@@ -219,6 +230,22 @@ fn program_texts_that_cannot_run_are_refused_with_their_line() {
     let argmax = lines.iter().position(|l| l.starts_with("argmax")).unwrap();
     after_end.insert(argmax, lines[end]);
     refused(after_end.join("\n"), "follows the step's first `end`");
+    refused(String::new(), "the text holds no instructions");
+    // A text printed from another bundle: another model's, whose immediates these are not.
+    // Without its `.bundle` line, it is taken as written for this one.
+    let (_, other) = compiled_on("nano", "sim-tiny", 4);
+    let theirs = disassemble(&other.bundle, &target);
+    refused(
+        theirs.clone(),
+        "the text was printed from another bundle (target=sim-tiny context=64 images=",
+    );
+    let unnamed: Vec<&str> = theirs
+        .lines()
+        .filter(|l| !l.starts_with(".bundle "))
+        .collect();
+    assert!(reassemble(&compiled.bundle, &unnamed.join("\n"), &target).is_ok());
+    // A byte-order mark before the text is no part of it.
+    assert!(reassemble(&compiled.bundle, &format!("\u{feff}{text}"), &target).is_ok());
     let long = format!(
         "{}\n{}",
         "nop cycles=1\n".repeat(target.program_words),

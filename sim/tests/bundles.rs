@@ -100,6 +100,22 @@ fn malformed_bundles_are_refused() {
     std::fs::write(dir.join("program.bin"), &program).unwrap();
     edit("\"size\": 512", "\"size\": 99999999");
     refused(dir, &target, "lies outside the matrix memory");
+    // A prediction edited by hand: the program's own cycles say otherwise.
+    let first = monorail_contract::bundle::Manifest::read(dir)
+        .unwrap()
+        .predicted_cycles[0];
+    edit(
+        &format!("\"predicted_cycles\": [\n    {first},"),
+        &format!("\"predicted_cycles\": [\n    {},", first - 1),
+    );
+    refused(
+        dir,
+        &target,
+        &format!(
+            "predicts {} cycles at position 0, and the program takes {first}",
+            first - 1
+        ),
+    );
     std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
     let accumulator = std::fs::read_to_string(dir.join("accumulator.hex")).unwrap();
     std::fs::write(dir.join("accumulator.hex"), &accumulator[1..]).unwrap();

@@ -3,9 +3,12 @@
 //! its cycles are predicted anew. The command prints the figures before and after, so a change
 //! to the schedule can be tried by hand and measured.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
-use monorail_contract::asm::reassemble;
+use monorail_contract::asm::{reassemble, Assembled};
+use monorail_model::tokenizer::BOS;
+use monorail_sim::{Iss, Machine, MachineError};
 
 use crate::commands::compile::times_mac_bound;
 use crate::error::{failed, refused, CliError};
@@ -21,7 +24,8 @@ pub struct Args {
     /// `monorail compile` wrote.
     #[arg(long, value_name = "DIR")]
     bundle: PathBuf,
-    /// Write the new bundle into this folder; by default the program of --bundle is replaced.
+    /// Write the new bundle into this folder; by default the program of --bundle is replaced
+    /// (after the new one has run on the simulator at every position).
     #[arg(long, short = 'o', value_name = "DIR")]
     output: Option<PathBuf>,
     /// The bundle's target, when it is not the built-in target its manifest names: a target
@@ -34,29 +38,74 @@ pub struct Args {
 /// a target may have (16,384), with room to spare.
 const MAX_SOURCE_BYTES: u64 = 16 << 20;
 
-pub fn run(args: Args) -> Result<(), CliError> {
-    let output = args.output.as_ref().unwrap_or(&args.bundle);
-    crate::cli::output_folder(output, "the bundle")?;
-    let at = |e: std::io::Error| refused(format!("{}: {e}", args.source.display()));
-    let bytes = std::fs::metadata(&args.source).map_err(at)?.len();
-    if bytes > MAX_SOURCE_BYTES {
+/// The program text at `path`: read up to [`MAX_SOURCE_BYTES`] and one more (a device or a pipe
+/// has no length to check first), refused when longer or not UTF-8.
+fn read_source(path: &Path) -> Result<String, CliError> {
+    let at = |e: std::io::Error| refused(format!("{}: {e}", path.display()));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(at)?
+        .take(MAX_SOURCE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(at)?;
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
         return Err(refused(format!(
-            "{}: {bytes} bytes, more than a program text can be (at most {MAX_SOURCE_BYTES})",
-            args.source.display()
+            "{}: more than {MAX_SOURCE_BYTES} bytes, more than a program text can be",
+            path.display()
         )));
     }
-    let text = std::fs::read_to_string(&args.source).map_err(at)?;
+    String::from_utf8(bytes).map_err(|e| {
+        refused(format!(
+            "{}: not text: byte {} is not UTF-8",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    if let Some(output) = &args.output {
+        crate::cli::output_folder(output, "the bundle")?;
+    }
+    let text = read_source(&args.source)?;
     let given = load_bundle(&args.bundle, args.target.as_deref())?;
+    let output = args.output.as_ref().unwrap_or(&given.dir);
     let target = &given.target;
-    let assembled = reassemble(&given.bundle, &text, target)
-        .map_err(|e| refused(format!("{}: {e}", args.source.display())))?;
+    let source = args.source.display();
+    let Assembled {
+        bundle: assembled,
+        lines,
+    } = reassemble(&given.bundle, &text, target).map_err(|e| refused(format!("{source}: {e}")))?;
+    // What only running finds (a hazard between overlapped units, a register-indexed access
+    // outside its memory), found now: every position of the context, greedily from BOS.
+    let mut iss = Iss::new(target.clone(), assembled.clone()).map_err(failed)?;
+    let mut token = BOS;
+    for pos in 0..assembled.manifest.context {
+        token = match iss.step(token, pos) {
+            Ok(step) => step.next,
+            Err(MachineError::Fault {
+                index,
+                text,
+                pos,
+                message,
+            }) => {
+                return Err(refused(format!(
+                    "{source}: line {}: at position {pos}, on the simulator: {message} \
+                     (instruction {index}, `{text}`)",
+                    lines[index]
+                )))
+            }
+            Err(e) => return Err(refused(format!("{source}: on the simulator: {e}"))),
+        };
+    }
     assembled
         .write(output, target)
         .map_err(|e| failed(format!("writing the bundle: {e}")))?;
     let (before, after) = (&given.bundle.manifest, &assembled.manifest);
+    let checked = after.context;
     println!(
-        "{}: {} instructions (the bundle had {}) into {}",
-        args.source.display(),
+        "{source}: {} instructions (the bundle had {}), run on the simulator at all {checked} \
+         positions; into {}",
         after.instructions,
         before.instructions,
         output.display()

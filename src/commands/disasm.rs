@@ -1,12 +1,13 @@
 //! `monorail disasm`: a bundle's program as text to edit (the contract's `asm` module): its
 //! assembly, its checkpoints and each instruction's cycles, which `monorail asm` assembles back.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use monorail_contract::asm::disassemble;
+use monorail_contract::bundle::Manifest;
 use monorail_model::checkpoint::write_atomically;
 
-use crate::error::{failed, CliError};
+use crate::error::{failed, refused, CliError};
 use crate::load::load_bundle;
 
 #[derive(clap::Args)]
@@ -25,6 +26,32 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let given = load_bundle(&args.bundle, args.target.as_deref())?;
+    if let Some(path) = &args.output {
+        // The text is written whole, to a temporary name and renamed: over a file only, and not
+        // over one of the bundle's own.
+        let at = |why: &str| refused(format!("-o {}: {why}", path.display()));
+        if path
+            .symlink_metadata()
+            .is_ok_and(|m| !m.file_type().is_file())
+        {
+            return Err(at(
+                "not a file (a folder, a link, a device or a pipe): give a file's path, or                  leave -o out to print the text",
+            ));
+        }
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let same_folder = match (
+            parent.unwrap_or(Path::new(".")).canonicalize(),
+            given.dir.canonicalize(),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let ours = Manifest::files(&given.dir).unwrap_or_default();
+        if same_folder && ours.iter().any(|f| *f == name) {
+            return Err(at("a file of the bundle itself: give another name"));
+        }
+    }
     let text = disassemble(&given.bundle, &given.target);
     match &args.output {
         Some(path) => write_atomically(path, text.as_bytes())

@@ -6,7 +6,8 @@
 //! ([`crate::isa`]), with its index, its issue and completion cycles at position 0 and its unit
 //! as a comment. After the instruction that completes each of the manifest's checkpoints comes a
 //! `.checkpoint LABEL` line, so that the checkpoints move with their instructions when lines
-//! are added or removed. [`reassemble`] checks what the compiler guarantees:
+//! are added or removed; a `.bundle` line names the bundle the text belongs to.
+//! [`reassemble`] checks what the compiler guarantees:
 //! - the registers and encodings;
 //! - the program memory;
 //! - an `end`;
@@ -29,6 +30,36 @@ use crate::timing::{stopped_at_step_limit, token_cycles, Clock, STEP_LIMIT_CYCLE
 
 /// The directive that marks where a checkpoint's values are complete: `.checkpoint qkv.0`.
 pub const CHECKPOINT_DIRECTIVE: &str = "checkpoint";
+
+/// The directive that names the bundle a text was printed from: `.bundle target=sim-tiny
+/// context=64 images=0123456789abcdef`. A text that has it assembles only into that bundle, as
+/// its immediates (the accumulators' bounds, the cache's exponents) and addresses are that
+/// model's and that layout's; a text without it is taken as written for the bundle given.
+pub const BUNDLE_DIRECTIVE: &str = "bundle";
+
+/// What [`BUNDLE_DIRECTIVE`] says of `bundle`: its target, its context and a hash
+/// ([`crate::fnv1a`]) of its memory images.
+pub fn bundle_identity(bundle: &Bundle) -> String {
+    let matrix: Vec<u8> = bundle.matrix.iter().map(|&b| b as u8).collect();
+    let mut hash = crate::fnv1a(&matrix);
+    for v in &bundle.vector {
+        hash = crate::fnv1a_extend(hash, &v.to_le_bytes());
+    }
+    format!(
+        "target={} context={} images={hash:016x}",
+        bundle.manifest.target, bundle.manifest.context
+    )
+}
+
+/// A program text assembled: the bundle, and the line of the text that each instruction came
+/// from (for the errors that running it may find).
+#[derive(Clone, Debug)]
+pub struct Assembled {
+    /// The bundle with the new program.
+    pub bundle: Bundle,
+    /// The text's line (1-based) of each instruction.
+    pub lines: Vec<usize>,
+}
 
 /// Why a program text cannot replace a bundle's program.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,14 +127,24 @@ pub fn disassemble(bundle: &Bundle, target: &Target) -> String {
         "# Edit it and assemble it back into the bundle with `monorail asm`.\n\
          # `.{CHECKPOINT_DIRECTIVE} STEP` follows the instruction after which the model step's \
          values are complete.\n\
-         # `wait=unit:N` waits for that unit's Nth instruction of the token step to complete.\n\
+         # `wait=unit:N` waits for that unit's Nth instruction of the token step to complete: \
+         an instruction\n# added or removed on a unit changes the count of those after it.\n\
          # The comments give each instruction's index, its issue and completion cycles at \
-         position 0,\n# and its unit."
+         position 0,\n# and its unit with its count there (`vxu#9`, what `wait=vxu:9` waits \
+         for).\n.{BUNDLE_DIRECTIVE} {}",
+        bundle_identity(bundle)
     );
     let mut clock = Some(Clock::new(target, 0));
     for (i, instr) in bundle.program.iter().enumerate() {
         let text = instr.to_string();
         let stamp = match clock.as_mut().map(|c| c.issue(instr)) {
+            Some(Ok(issued)) if issued.unit_index > 0 => format!(
+                "{:>7} {:>7}  {}#{}",
+                issued.issue,
+                issued.complete,
+                issued.unit.name(),
+                issued.unit_index
+            ),
             Some(Ok(issued)) => format!(
                 "{:>7} {:>7}  {}",
                 issued.issue,
@@ -131,7 +172,9 @@ pub fn disassemble(bundle: &Bundle, target: &Target) -> String {
 /// `bundle` with the program of `text` (as [`disassemble`] writes it, edited): the checkpoints
 /// after their `.checkpoint` lines, the predicted cycles of the new program, and its disassembly
 /// as the listing. The memory images and the memory map are the bundle's.
-pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Bundle, AsmError> {
+pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Assembled, AsmError> {
+    // A byte-order mark some editors write is no part of the text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let m = &bundle.manifest;
     let labels: Vec<String> = m.checkpoints.iter().map(checkpoint_label).collect();
     let mut program: Vec<Instr> = Vec::new();
@@ -156,12 +199,30 @@ pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Bundle
             continue;
         };
         let mut words = directive.split_whitespace();
-        if words.next() != Some(CHECKPOINT_DIRECTIVE) {
+        let name = words.next();
+        if name == Some(BUNDLE_DIRECTIVE) {
+            let theirs = words.collect::<Vec<_>>().join(" ");
+            let ours = bundle_identity(bundle);
+            if theirs != ours {
+                return Err(at(
+                    number,
+                    Some(column),
+                    format!(
+                        "the text was printed from another bundle ({theirs}), not this one \
+                         ({ours}): its immediates and addresses are that bundle's; disassemble \
+                         this one, or take the line out to assemble the text into it anyway"
+                    ),
+                ));
+            }
+            continue;
+        }
+        if name != Some(CHECKPOINT_DIRECTIVE) {
             return Err(at(
                 number,
                 Some(column),
                 format!(
-                    "unknown directive `{}`: the one directive is `.{CHECKPOINT_DIRECTIVE} STEP`",
+                    "unknown directive `{}`: the directives are `.{CHECKPOINT_DIRECTIVE} STEP` \
+                     and `.{BUNDLE_DIRECTIVE} ...`",
                     body.split_whitespace().next().unwrap_or(body)
                 ),
             ));
@@ -219,6 +280,13 @@ pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Bundle
             ));
         };
         marked.push((after, number));
+    }
+    if program.is_empty() {
+        return Err(AsmError {
+            line: None,
+            column: None,
+            message: "the text holds no instructions".into(),
+        });
     }
     if let Some(missing) = labels.get(marked.len()) {
         return Err(AsmError {
@@ -300,5 +368,5 @@ pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Bundle
         listing: String::new(),
     };
     out.listing = disassemble(&out, target);
-    Ok(out)
+    Ok(Assembled { bundle: out, lines })
 }

@@ -161,6 +161,14 @@ impl Manifest {
     pub fn read(dir: &Path) -> Result<Manifest, BundleError> {
         ManifestFile::read(dir).map(|file| file.manifest)
     }
+
+    /// The names of the files of the bundle in `dir`: those its manifest lists, and the
+    /// manifest itself.
+    pub fn files(dir: &Path) -> Result<Vec<String>, BundleError> {
+        let mut names: Vec<String> = ManifestFile::read(dir)?.files.into_keys().collect();
+        names.push("manifest.json".into());
+        Ok(names)
+    }
 }
 
 /// A file's hash as [`ManifestFile::files`] holds it.
@@ -597,6 +605,24 @@ impl Bundle {
                 &manifest_path,
                 "predicted_cycles does not cover the context",
             ));
+        }
+        // The predictions are the program's, by the timing rules the machines count with.
+        for (pos, &predicted) in manifest.predicted_cycles.iter().enumerate() {
+            let cycles = crate::timing::token_cycles(&program, target, pos).map_err(|d| {
+                invalid(
+                    &program_path,
+                    format!("instruction {} at position {pos}: {}", d.index, d.message),
+                )
+            })?;
+            if cycles != predicted {
+                return Err(invalid(
+                    &manifest_path,
+                    format!(
+                        "predicts {predicted} cycles at position {pos}, and the program takes \
+                         {cycles} by the timing rules: the manifest was edited; compile again"
+                    ),
+                ));
+            }
         }
         let listing = std::fs::read_to_string(dir.join("listing.s")).unwrap_or_default();
         Ok(Bundle {

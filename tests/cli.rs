@@ -907,7 +907,7 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
         .iter()
         .position(|l| !l.starts_with('#') && l.contains(" wait=mxu:1 "))
         .unwrap();
-    let unwaited = lines[waits].replacen(" wait=mxu:1", "", 1);
+    let (waited, unwaited) = (lines[waits], lines[waits].replacen(" wait=mxu:1", "", 1));
     lines[first] = "nop cycles=5";
     lines[waits] = &unwaited;
     std::fs::write(path("hazard.s"), lines.join("\n")).unwrap();
@@ -938,6 +938,33 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
     refused(
         &["disasm", &p("compiled"), "-o", &p("link.s")],
         &["not a file (a folder, a link"],
+    );
+    // Instructions after the first `end` are said never to run.
+    let end = lines.iter().position(|l| l.starts_with("end ")).unwrap();
+    let mut after_end = lines.clone();
+    after_end.insert(end, lines[end]);
+    after_end[first] = "nop cycles=1";
+    after_end[waits] = waited;
+    std::fs::write(path("end.s"), after_end.join("\n")).unwrap();
+    let output = monorail()
+        .args([
+            "asm",
+            &p("end.s"),
+            "--bundle",
+            &p("compiled"),
+            "-o",
+            &p("end"),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success()
+            && stderr.contains(&format!(
+                "end.s: 1 instruction after the first `end` (line {}) never runs",
+                end + 1
+            )),
+        "{stderr}"
     );
     // In place, the bundle named by one of its files.
     monorail()

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use monorail_contract::asm::{reassemble, Assembled};
+use monorail_contract::isa::Op;
 use monorail_model::tokenizer::BOS;
 use monorail_sim::{Iss, Machine, MachineError};
 
@@ -76,6 +77,19 @@ pub fn run(args: Args) -> Result<(), CliError> {
         bundle: assembled,
         lines,
     } = reassemble(&given.bundle, &text, target).map_err(|e| refused(format!("{source}: {e}")))?;
+    let program = &assembled.program;
+    if let Some(end) = program.iter().position(|i| matches!(i.op, Op::End { .. })) {
+        if end + 1 < program.len() {
+            let after = program.len() - end - 1;
+            eprintln!(
+                "monorail: warning: {source}: {after} instruction{} after the first `end` (line \
+                 {}) never run{}",
+                if after == 1 { "" } else { "s" },
+                lines[end],
+                if after == 1 { "s" } else { "" }
+            );
+        }
+    }
     // What only running finds (a hazard between overlapped units, a register-indexed access
     // outside its memory), found now: every position of the context, greedily from BOS.
     let mut iss = Iss::new(target.clone(), assembled.clone()).map_err(failed)?;

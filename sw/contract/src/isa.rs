@@ -642,8 +642,12 @@ fn parse_value(f: &FieldSpec, text: &str) -> Result<i64, String> {
         {
             return Err(not_a_number());
         }
-        let value = i128::from_str_radix(magnitude, radix).map_err(|_| not_a_number())?;
-        i64::try_from(if negative { -value } else { value }).map_err(|_| not_a_number())
+        let too_large = || format!("{}={text}: `{digits}` is too large for any field", f.name);
+        let value = i128::from_str_radix(magnitude, radix).map_err(|e| match e.kind() {
+            std::num::IntErrorKind::PosOverflow => too_large(),
+            _ => not_a_number(),
+        })?;
+        i64::try_from(if negative { -value } else { value }).map_err(|_| too_large())
     };
     let prefixed = |prefix: char| -> Result<i64, String> {
         text.strip_prefix(prefix)
@@ -947,6 +951,11 @@ One instruction per line: the mnemonic, then `field=value` pairs in any order, t
 `wait=unit:count`; `#` starts a comment. Vector addresses are written `v12`, matrix addresses
 `m12`, registers `r12`; numbers in decimal or `0x` hexadecimal, negative with `-` (`imm=-0x1f`).
 Errors name the line and column.
+
+`monorail disasm BUNDLE` prints a compiled program in this form, with two directives that tie it
+to its bundle: `.checkpoint STEP` after the instruction that completes a model step's values,
+and `.bundle` naming the bundle it was printed from. `monorail asm FILE --bundle BUNDLE`
+assembles such a text, edited, back into the bundle (`sw/contract/src/asm.rs`).
 ";
 
 /// A few address ranges, kept inline (an instruction touches at most three ranges of a
@@ -1889,9 +1898,19 @@ mod tests {
             };
             assert_eq!(imm, value, "{text}");
         }
-        for bad in ["+5", "0x", "-", "--3", "0x+1", "1e3", "0x8000000000000000"] {
+        for bad in ["+5", "0x", "-", "--3", "0x+1", "1e3"] {
             let e = li(bad).unwrap_err();
             assert!(e.message.contains("is not a number"), "{bad}: {e}");
+        }
+        for large in [
+            "0x8000000000000000",
+            "999999999999999999999999999999999999999999",
+        ] {
+            let e = li(large).unwrap_err();
+            assert!(
+                e.message.contains("is too large for any field"),
+                "{large}: {e}"
+            );
         }
         let e = Instr::parse("copy dst=v+5 src=v0 n=4").unwrap_err();
         assert!(e.message.contains("`+5` is not a number"), "{e}");

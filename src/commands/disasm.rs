@@ -35,7 +35,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .is_ok_and(|m| !m.file_type().is_file())
         {
             return Err(at(
-                "not a file (a folder, a link, a device or a pipe): give a file's path, or                  leave -o out to print the text",
+                "not a file (a folder, a link, a device or a pipe): give a file's path, or \
+                 leave -o out to print the text",
             ));
         }
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());

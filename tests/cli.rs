@@ -2324,6 +2324,20 @@ fn boards_bitstream_and_chat_take_a_board_file() {
              CABGA381 package",
         ],
     );
+    // A package that the FPGA does not come in, though the family does: the 85F has no
+    // CABGA256.
+    std::fs::write(path("ulx3s.lpf"), lpf).unwrap();
+    std::fs::write(
+        path("my-ulx3s.toml"),
+        include_str!("../boards/ulx3s-85f.toml")
+            .replace("name = \"ulx3s-85f\"", "name = \"my-ulx3s\"")
+            .replace("\"CABGA381\"", "\"CABGA256\""),
+    )
+    .unwrap();
+    refused(
+        &["bitstream", "--board", &path("my-ulx3s.toml")],
+        &["the board's package CABGA256 is not one of the LFE5U-85F's (CABGA381"],
+    );
     std::fs::write(path("broken.toml"), "name = \"half").unwrap();
     refused(
         &["bitstream", "--board", &path("broken.toml")],

@@ -3,9 +3,9 @@
 //! default placer and router, router1, as router2 stalled on the 45F at 60% of its logic; for
 //! the floorplanned 85F, the electrostatic placer and router2, which route it six times
 //! faster, in runs that rip up for timing against a faster clock first, the first run to
-//! finish kept), the model's memory images swapped into the routed design (ecpbram,
-//! [`crate::weights`]), packing (ecppack; gowin_pack), and nextpnr's report read back as
-//! resources and Fmax. No tool swaps the block RAMs of a routed Gowin design, so Monorail does
+//! finish kept, those beyond reach of the placement's estimate stopped once placed), the
+//! model's memory images swapped into the routed design (ecpbram, [`crate::weights`]), packing
+//! (ecppack; gowin_pack), and nextpnr's report read back as resources and Fmax. No tool swaps the block RAMs of a routed Gowin design, so Monorail does
 //! it in nextpnr-himbaechel's netlist ([`weights::swap_gowin`]).
 //!
 //! Synthesis and place and route see the board's core with seeded placeholders in its memories,
@@ -542,7 +542,9 @@ struct RouteAttempt {
 /// build fails). The third is for a core already near what its placements allow: the
 /// 85F's core at 50 MHz on seed 7's placement (estimated at 50.13 MHz) routed at 54.95 MHz
 /// constrained 1.1 times faster (55 MHz), where 1.25 times (62.5 MHz) is far above what its
-/// placements were estimated at (34.92 to 50.60 MHz for seeds 1 to 3 and 6 to 9).
+/// placements were estimated at (34.92 to 50.60 MHz for seeds 1 to 3 and 6 to 9). A run with
+/// rip-up constrained beyond reach of its placement's estimate ([`RipupBound::reach_percent`])
+/// is stopped once placed, and later runs beyond it are not started ([`route_in_attempts`]).
 const ROUTE_ATTEMPTS: [RouteAttempt; 4] = [
     RouteAttempt {
         percent: 150,
@@ -578,24 +580,73 @@ struct RipupBound {
     /// MHz 378,749 in 175, and constrained for 75 MHz 1,125,382 in its first 45 (about 20 s
     /// each).
     failing_total: u64,
+    /// How far above its placement's Fmax estimate a run is routed at all, in percent of the
+    /// estimate: a run whose constraint on the core's clock is further above it is stopped as
+    /// soon as it is placed (nextpnr prints the estimate before router2 starts), and the later
+    /// runs constrained above it are skipped, as every run of a seed places alike (the same
+    /// placement checksum and estimate whatever the constraint). No run constrained above 1.15
+    /// times its placement's estimate has finished on the 85F: the ULX3S's seed 7 of 1d20eb6
+    /// (52.27 MHz) against 75 and 62.5 MHz (1.43 and 1.20 times), its seed 9 at 60 MHz (49.89)
+    /// against 90, 75 and 66 (1.80 to 1.32), the 40 MHz core's seed 4 (49.20) against 60 (1.22),
+    /// the OrangeCrab's seed 2 at 60 MHz (65.07) against 90 and 75 (1.38 and 1.153), its seeds 3
+    /// and 6 at 66 MHz (66.57 and 65.53) against 99 and 82.5 (1.49 to 1.24); each took from 3 to
+    /// 15 minutes before its bound stopped it. Those that finished were constrained at most 1.145
+    /// times (the 40 MHz core's seed 3, 52.38 MHz, routed at 59.06 against 60); the ULX3S's seed 7
+    /// routes at 54.82 MHz against 55 (1.05 times).
+    reach_percent: u64,
 }
 
 /// The bound of every run with rip-up.
 const RIPUP_BOUND: RipupBound = RipupBound {
     iterations: 250,
     failing_total: 40_000,
+    reach_percent: 115,
 };
-// The runs that finished on the 85F stay within it.
-const _: () = assert!(RIPUP_BOUND.iterations > 215 && RIPUP_BOUND.failing_total > 14_846);
+// The runs that finished on the 85F stay within it: 60 MHz is within reach of seed 3's 52.38
+// (in hundredths of a MHz).
+const _: () = assert!(
+    RIPUP_BOUND.iterations > 215
+        && RIPUP_BOUND.failing_total > 14_846
+        && 6_000 * 100 <= 5_238 * RIPUP_BOUND.reach_percent
+);
+
+/// Whether a run constrained at `constraint_hz` on the core's clock is within `reach_percent`
+/// of its placement's Fmax estimate ([`RipupBound::reach_percent`]).
+fn within_reach(constraint_hz: u64, estimate_mhz: f64, reach_percent: u64) -> bool {
+    constraint_hz as f64 * 100.0 <= estimate_mhz * 1e6 * reach_percent as f64
+}
 
 /// A run with rip-up, followed line by line against [`RipupBound`].
 #[derive(Debug, Default)]
 struct RipupWatch {
     /// Connections failing the constraint, summed over the iterations so far.
     failing_total: u64,
+    /// The placement's `Max frequency` lines, until router2 starts.
+    placed_lines: String,
+    /// Whether router2 has started.
+    routing: bool,
 }
 
 impl RipupWatch {
+    /// The placement's Fmax estimate in MHz, once `line` says that router2 starts (the
+    /// estimate is printed before it): its slowest clock's figure, if any was printed.
+    fn placed(&mut self, line: &str) -> Option<f64> {
+        if self.routing {
+            return None;
+        }
+        let text = line.trim_start();
+        if text.contains("Max frequency for clock ") {
+            self.placed_lines.push_str(text);
+            self.placed_lines.push('\n');
+            return None;
+        }
+        if !text.starts_with("Info: Running router2") {
+            return None;
+        }
+        self.routing = true;
+        crate::status::placement_estimate_mhz(&self.placed_lines)
+    }
+
     /// The router2 iteration that `line` reports, if router2 goes on after it (wires still
     /// overused, or connections failing their constraint) and it is past `bound`: its
     /// `iterations`th or later, or with the failing connections summed so far above
@@ -679,8 +730,9 @@ impl DivergenceWatch {
 enum RunBound {
     /// Nothing: nextpnr finishes or fails (a design placed and routed in one run).
     Unbounded,
-    /// A run with rip-up: stopped past [`RipupBound`], and the next run starts.
-    Ripup(RipupBound),
+    /// A run with rip-up, its constraint on the core's clock in Hz: stopped past
+    /// [`RipupBound`], and the next run starts.
+    Ripup(RipupBound, u64),
     /// The last run of a floorplanned design: stopped past [`Divergence`], and the build fails.
     Converging(Divergence),
 }
@@ -1054,7 +1106,7 @@ pub fn build(
     }
     let mut options = options.clone();
     let (sweep, (dir, step), unrouted) = if options.seeds.is_empty() {
-        let routed = place_and_route(board, &synthesis, build, &options, progress)?;
+        let routed = place_and_route(board, &synthesis, build, &options, None, progress)?;
         (Vec::new(), routed, Vec::new())
     } else {
         let (placements, step) = sweep_seeds(board, &synthesis, build, &options, progress)?;
@@ -1068,7 +1120,12 @@ pub fn build(
                     seed,
                     ..options.clone()
                 };
-                place_and_route(board, &synthesis, build, &options, progress)
+                // The sweep's placement of the seed is the one each run makes.
+                let estimate_mhz = placements
+                    .iter()
+                    .find(|p| p.seed == seed)
+                    .map(|p| p.estimate_mhz);
+                place_and_route(board, &synthesis, build, &options, estimate_mhz, progress)
             },
         )?;
         options.seed = seed;
@@ -1166,12 +1223,14 @@ fn placeholder_design(
 }
 
 /// Place and route the synthesised core for `board` in `<build>/bitstream/<board>-<hash>`, or
-/// reuse that folder.
+/// reuse that folder. `estimate_mhz` is the placement's Fmax estimate where a seed sweep has
+/// placed it already (a floorplanned design then skips the runs beyond its reach at once).
 fn place_and_route(
     board: &Board,
     synthesis: &Synthesis,
     build: &Path,
     options: &Options,
+    estimate_mhz: Option<f64>,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(PathBuf, Step), ToolError> {
     let netlist = synthesis.dir.join("top.json");
@@ -1275,54 +1334,30 @@ fn place_and_route(
                 options,
                 progress,
             )?
-            .0
+            .step
         }
         Flow::Attempts(runs) => {
-            let mut stopped = String::new();
-            let mut finished = None;
-            for (i, (attempt, run)) in ROUTE_ATTEMPTS.iter().zip(runs).enumerate() {
-                let index = i + 1;
-                write(
-                    &attempt_lpf(index),
-                    clock_lpf(board, attempt.percent).as_bytes(),
-                )?;
-                let bound = if attempt.ripup {
-                    RunBound::Ripup(RIPUP_BOUND)
-                } else {
-                    RunBound::Converging(DIVERGENCE)
-                };
-                let log = attempt_log(index);
-                let (step, last) = run_nextpnr(
-                    (run.0, &find(run.1)?, &run.2),
-                    (&partial, &dir),
-                    &log,
-                    bound,
-                    options,
-                    progress,
-                )?;
-                let Some((last, failing_total)) = last else {
-                    finished = Some((run, log, step));
-                    break;
-                };
-                let note = format!(
-                    "place and route {index} of {} (router2 ripping up for timing, the clock \
-                     constrained {}x) still had {} connections failing the constraint and {} \
-                     wires overused after {} iterations ({failing_total} failing in all): \
-                     stopped ({log}); the next runs",
-                    ROUTE_ATTEMPTS.len(),
-                    times(attempt.percent),
-                    last.failing.unwrap_or(0),
-                    last.overused,
-                    last.iteration,
-                );
-                progress(Progress::Note(note.clone()));
-                stopped += &format!("# {note}\n");
-            }
-            // The last run has no rip-up bound (a test holds it): it finishes or fails.
-            let (run, log, mut step) = finished.ok_or_else(|| ToolError::Output {
-                path: partial.join(attempt_log(ROUTE_ATTEMPTS.len())),
-                message: "every place-and-route run was stopped".into(),
-            })?;
+            let (index, end, stopped) = route_in_attempts(
+                board.target.clock_hz,
+                estimate_mhz,
+                progress,
+                &mut |index, bound, progress| {
+                    let (attempt, run) = (ROUTE_ATTEMPTS[index - 1], &runs[index - 1]);
+                    write(
+                        &attempt_lpf(index),
+                        clock_lpf(board, attempt.percent).as_bytes(),
+                    )?;
+                    run_nextpnr(
+                        (run.0, &find(run.1)?, &run.2),
+                        (&partial, &dir),
+                        &attempt_log(index),
+                        bound,
+                        options,
+                        progress,
+                    )
+                },
+            )?;
+            let (run, log, mut step) = (&runs[index - 1], attempt_log(index), end.step);
             step.seconds = t.elapsed().as_secs_f64();
             write_script(
                 &script_path,
@@ -1655,6 +1690,109 @@ fn place_seeds(
 /// reporting its status. With a rip-up `bound`, stop it once router2 is past it without
 /// finishing, and answer the iteration it was stopped at and the failing connections summed to
 /// it (`None`: it finished); past a [`Divergence`], stop it and fail.
+/// Run attempt `index` (from 1) of [`ROUTE_ATTEMPTS`] under its bound, telling the progress of it.
+type RunAttempt<'a> =
+    dyn FnMut(usize, RunBound, &mut dyn FnMut(Progress<'_>)) -> Result<RunEnd, ToolError> + 'a;
+
+/// Routes a floorplanned design in [`ROUTE_ATTEMPTS`], in order, until one finishes: `run`
+/// runs attempt `index` (from 1) under its bound. A run with rip-up is stopped past
+/// [`RIPUP_BOUND`], or once placed where its constraint on the core's clock (`core_clock_hz` at
+/// the attempt's percentage) is beyond reach of the placement's estimate; later runs beyond it
+/// are skipped (every run places alike). Answers the index of the run that finished, how it
+/// ended, and a `# ` comment line for each run stopped or skipped, each also told to `progress`.
+/// `estimate_mhz` is the placement's estimate where it is known before any run (a seed sweep's).
+fn route_in_attempts(
+    core_clock_hz: u64,
+    mut estimate_mhz: Option<f64>,
+    progress: &mut dyn FnMut(Progress<'_>),
+    run: &mut RunAttempt<'_>,
+) -> Result<(usize, RunEnd, String), ToolError> {
+    let mut stopped = String::new();
+    for (i, attempt) in ROUTE_ATTEMPTS.iter().enumerate() {
+        let index = i + 1;
+        let constraint_hz = core_clock_hz * attempt.percent / 100;
+        let what = format!(
+            "place and route {index} of {} (router2 ripping up for timing against {} MHz, the \
+             core's clock constrained {}x)",
+            ROUTE_ATTEMPTS.len(),
+            constraint_hz as f64 / 1e6,
+            times(attempt.percent),
+        );
+        let skip = estimate_mhz
+            .filter(|&estimate| {
+                attempt.ripup && !within_reach(constraint_hz, estimate, RIPUP_BOUND.reach_percent)
+            })
+            .map(|estimate| {
+                format!(
+                    "{what} skipped: {:.2} times the placement's estimate of {estimate:.2} MHz, \
+                     beyond the {} times within which runs have finished",
+                    constraint_hz as f64 / 1e6 / estimate,
+                    times(RIPUP_BOUND.reach_percent),
+                )
+            });
+        let why = match skip {
+            Some(skip) => skip,
+            None => {
+                let bound = if attempt.ripup {
+                    RunBound::Ripup(RIPUP_BOUND, constraint_hz)
+                } else {
+                    RunBound::Converging(DIVERGENCE)
+                };
+                let end = run(index, bound, progress)?;
+                estimate_mhz = estimate_mhz.or(end.estimate_mhz);
+                let log = attempt_log(index);
+                match end.stopped {
+                    None => return Ok((index, end, stopped)),
+                    Some(Stopped::Bound(last, failing_total)) => format!(
+                        "{what} still had {} connections failing the constraint and {} wires \
+                         overused after {} iterations ({failing_total} failing in all): \
+                         stopped ({log}); the next runs",
+                        last.failing.unwrap_or(0),
+                        last.overused,
+                        last.iteration,
+                    ),
+                    Some(Stopped::OutOfReach) => format!(
+                        "{what} stopped once placed: the placement's Fmax is estimated at {:.2} \
+                         MHz, and no run has finished ripping up against more than {} times its \
+                         estimate ({log}); the next runs within it",
+                        end.estimate_mhz.unwrap_or_default(),
+                        times(RIPUP_BOUND.reach_percent),
+                    ),
+                }
+            }
+        };
+        stopped += &format!("# {why}\n");
+        progress(Progress::Note(why));
+    }
+    // The last run has no rip-up bound (a test holds it): it finishes or fails.
+    Err(ToolError::Output {
+        path: PathBuf::from(attempt_log(ROUTE_ATTEMPTS.len())),
+        message: "every place-and-route run was stopped".into(),
+    })
+}
+
+/// Why a run of place and route with rip-up was stopped before it finished.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Stopped {
+    /// Past [`RipupBound`]'s iterations or failing connections: the last iteration, and the
+    /// failing connections summed.
+    Bound(Router2Iteration, u64),
+    /// Placed at an estimate too far below its constraint ([`RipupBound::reach_percent`]):
+    /// stopped as router2 started.
+    OutOfReach,
+}
+
+/// How a run of place and route ended, where it did not fail.
+#[derive(Debug)]
+struct RunEnd {
+    step: Step,
+    /// Why it was stopped, if it was.
+    stopped: Option<Stopped>,
+    /// The placement's Fmax estimate in MHz, where the run was followed for it (a run with
+    /// rip-up) and got that far.
+    estimate_mhz: Option<f64>,
+}
+
 fn run_nextpnr(
     (name, tool, args): (&'static str, &Path, &[String]),
     (dir, published): (&Path, &Path),
@@ -1662,12 +1800,13 @@ fn run_nextpnr(
     bound: RunBound,
     options: &Options,
     progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<(Step, Option<(Router2Iteration, u64)>), ToolError> {
+) -> Result<RunEnd, ToolError> {
     let t = Instant::now();
     let arg_refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
     let log_path = dir.join(log);
     let mut status = NextpnrStatus::default();
-    let mut last = None;
+    let mut stopped = None;
+    let mut estimate_mhz = None;
     let mut watch = RipupWatch::default();
     let mut diverging = DivergenceWatch::default();
     let mut diverged = None;
@@ -1685,9 +1824,16 @@ fn run_nextpnr(
             }
             match bound {
                 RunBound::Unbounded => {}
-                RunBound::Ripup(bound) => {
+                RunBound::Ripup(bound, constraint_hz) => {
+                    if let Some(estimate) = watch.placed(line) {
+                        estimate_mhz = Some(estimate);
+                        if !within_reach(constraint_hz, estimate, bound.reach_percent) {
+                            stopped = Some(Stopped::OutOfReach);
+                            return ControlFlow::Break(());
+                        }
+                    }
                     if let Some(it) = watch.past(line, bound) {
-                        last = Some((it, watch.failing_total));
+                        stopped = Some(Stopped::Bound(it, watch.failing_total));
                         return ControlFlow::Break(());
                     }
                 }
@@ -1719,7 +1865,11 @@ fn run_nextpnr(
         // (where the log will be once the folder is published)
         log: published.join(log),
     };
-    Ok((step, if flow.is_break() { last } else { None }))
+    Ok(RunEnd {
+        step,
+        stopped: if flow.is_break() { stopped } else { None },
+        estimate_mhz,
+    })
 }
 
 /// The listing of a floorplanned build's pins: a line `SITE CELL` for each.
@@ -2966,6 +3116,7 @@ while [ $i -lt 600 ]; do echo \"Info: at iteration #$i\"; i=$((i+1)); \
         let bound = RipupBound {
             iterations: 150,
             failing_total: 1000,
+            reach_percent: 115,
         };
         let mut watch = RipupWatch::default();
         assert_eq!(watch.past(&line(148, 3, 400), bound), None);
@@ -2996,6 +3147,175 @@ while [ $i -lt 600 ]; do echo \"Info: at iteration #$i\"; i=$((i+1)); \
         let placer = "Info: iter=150 steplen=0.572058 a=77.082741 penalty=[0.00, 0.00, 0.00, 0.00]";
         assert_eq!(watch.past(placer, bound), None);
         assert_eq!(watch.failing_total, 0);
+    }
+
+    /// A run with rip-up against a constraint beyond reach of its placement's estimate is
+    /// stopped once placed, and the later runs beyond it are not started; a sweep's estimate
+    /// skips them before any run. The figures are the 85F's builds (`RipupBound::reach_percent`).
+    #[test]
+    fn runs_beyond_reach_of_the_placement_are_stopped_once_placed_or_skipped() {
+        // The estimate is the slowest clock's, read once router2 starts, and only then.
+        let mut watch = RipupWatch::default();
+        for line in [
+            "Info:   at iteration #18: temp = 0.000000, timing cost = 7705, wirelen = 366099",
+            "Info: Max frequency for clock '$glbnet$core.acc.clock': 52.27 MHz (FAIL at 75.00 MHz)",
+            "Info: Max frequency for clock '$glbnet$clk$TRELLIS_IO_IN': 251.57 MHz (PASS at 25.00 \
+             MHz)",
+            "Info: Routing globals...",
+        ] {
+            assert_eq!(watch.placed(line), None, "{line}");
+        }
+        assert_eq!(watch.placed("Info: Running router2..."), Some(52.27));
+        assert_eq!(watch.placed("Info: Running router2..."), None);
+        let mut unplaced = RipupWatch::default();
+        assert_eq!(unplaced.placed("Info: Running router2..."), None);
+
+        // Within reach: the runs that finished; beyond it, those stopped by their bound.
+        let reach = RIPUP_BOUND.reach_percent;
+        for (constraint_hz, estimate, within) in [
+            (55_000_000, 52.27, true),  // the ULX3S's seed 7: routed at 54.82
+            (60_000_000, 52.38, true),  // the 40 MHz core's seed 3: routed at 59.06
+            (72_600_000, 65.53, true),  // the OrangeCrab's seed 6: routed at 71.17
+            (62_500_000, 52.27, false), // stopped after 21 iterations
+            (75_000_000, 65.07, false), // the OrangeCrab's seed 2 at 60 MHz: 1.153 times
+            (60_000_000, 49.20, false), // the 40 MHz core's seed 4
+        ] {
+            assert_eq!(
+                within_reach(constraint_hz, estimate, reach),
+                within,
+                "{constraint_hz} Hz, {estimate} MHz"
+            );
+        }
+
+        // The ULX3S 85F's core at 50 MHz, placed at 52.27 MHz: the first run stops once placed,
+        // the second (62.5 MHz) is skipped, the third (55 MHz) routes.
+        let attempts = |estimate: Option<f64>, core_hz: u64, ends: &[(usize, Option<Stopped>)]| {
+            let mut called = Vec::new();
+            let mut notes = Vec::new();
+            let result = route_in_attempts(
+                core_hz,
+                estimate,
+                &mut |p| {
+                    if let Progress::Note(text) = p {
+                        notes.push(text);
+                    }
+                },
+                &mut |index, bound, _| {
+                    called.push((index, bound));
+                    let stopped = ends.iter().find(|(i, _)| *i == index).and_then(|(_, s)| *s);
+                    Ok(RunEnd {
+                        step: Step {
+                            name: "place and route",
+                            seconds: 1.0,
+                            reused: false,
+                            log: PathBuf::from(attempt_log(index)),
+                        },
+                        stopped,
+                        estimate_mhz: matches!(bound, RunBound::Ripup(..)).then_some(52.27),
+                    })
+                },
+            );
+            (
+                result.map(|(index, _, comments)| (index, comments)),
+                called,
+                notes,
+            )
+        };
+        let (result, called, notes) = attempts(None, 50_000_000, &[(1, Some(Stopped::OutOfReach))]);
+        let (index, comments) = result.unwrap();
+        assert_eq!(index, 3);
+        assert_eq!(
+            called,
+            [
+                (1, RunBound::Ripup(RIPUP_BOUND, 75_000_000)),
+                (3, RunBound::Ripup(RIPUP_BOUND, 55_000_000))
+            ]
+        );
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        for (note, parts) in notes.iter().zip([
+            &[
+                "place and route 1 of 4",
+                "against 75 MHz",
+                "stopped once placed",
+                "estimated at 52.27 MHz",
+                "more than 1.15 times",
+                "place-and-route-1.log",
+            ][..],
+            &[
+                "place and route 2 of 4",
+                "against 62.5 MHz",
+                "skipped: 1.20 times the placement's estimate of 52.27 MHz",
+            ][..],
+        ]) {
+            for part in parts {
+                assert!(note.contains(part), "{part}: {note}");
+            }
+        }
+        assert_eq!(comments, format!("# {}\n# {}\n", notes[0], notes[1]));
+
+        // A sweep's estimate: no run beyond reach starts.
+        let (result, called, notes) = attempts(Some(52.27), 50_000_000, &[]);
+        assert_eq!(result.unwrap().0, 3);
+        assert_eq!(called.iter().map(|c| c.0).collect::<Vec<_>>(), [3]);
+        assert_eq!(notes.len(), 2);
+        // Within reach, the first run routes as before (the 40 MHz core's 60 MHz).
+        let (result, called, _) = attempts(Some(52.38), 40_000_000, &[]);
+        assert_eq!(result.unwrap().0, 1);
+        assert_eq!(called, [(1, RunBound::Ripup(RIPUP_BOUND, 60_000_000))]);
+        // A placement far below every rip-up run's constraint: the last run, without rip-up.
+        let (result, called, _) = attempts(Some(34.92), 50_000_000, &[]);
+        assert_eq!(result.unwrap().0, 4);
+        assert_eq!(called, [(4, RunBound::Converging(DIVERGENCE))]);
+        // Runs stopped by their bound within reach go on to the next, as before.
+        let bounded = Some(Stopped::Bound(
+            Router2Iteration::parse(
+                "Info:     iter=88 wires=9 overused=3 overuse=3 tmgfail=40 archfail=NA",
+            )
+            .unwrap(),
+            40_538,
+        ));
+        let (result, called, notes) = attempts(Some(52.27), 40_000_000, &[(1, bounded)]);
+        assert_eq!(result.unwrap().0, 2);
+        assert_eq!(called.len(), 2);
+        assert!(
+            notes[0].contains("40 connections failing the constraint and 3 wires overused after 88 iterations (40538 failing in all)"),
+            "{notes:?}"
+        );
+
+        // nextpnr itself: a stand-in that places, starts router2 and would route for a minute
+        // is stopped at once against 75 MHz; against 55 it routes to the end.
+        let dir = tempfile::TempDir::new().unwrap();
+        let tool = dir.path().join("nextpnr");
+        write_script(
+            &tool,
+            "#!/bin/sh
+echo \"Info: Max frequency for clock 'core': 52.27 MHz (FAIL at $1 MHz)\"
+echo \"Info: Running router2...\"
+if [ \"$1\" = 75 ]; then sleep 60; fi
+echo \"Info:     iter=1 wires=9 overused=0 overuse=0 tmgfail=0 archfail=NA\"
+",
+        )
+        .unwrap();
+        let run = |mhz: u64| {
+            run_nextpnr(
+                ("place and route", &tool, &[mhz.to_string()]),
+                (dir.path(), dir.path()),
+                &attempt_log(1),
+                RunBound::Ripup(RIPUP_BOUND, mhz * 1_000_000),
+                &Options::default(),
+                &mut |_| {},
+            )
+            .unwrap()
+        };
+        let started = Instant::now();
+        let end = run(75);
+        assert!(started.elapsed().as_secs() < 30);
+        assert_eq!(
+            (end.stopped, end.estimate_mhz),
+            (Some(Stopped::OutOfReach), Some(52.27))
+        );
+        let end = run(55);
+        assert_eq!((end.stopped, end.estimate_mhz), (None, Some(52.27)));
     }
 
     /// The last run of a floorplanned design: router2 converging goes on, rebounds and all;

@@ -2863,7 +2863,8 @@ fn bitstream_builds_the_icebreaker_board_and_meets_its_clock() {
 /// the clock, its routed design's `build.sh` replaying that seed; a second sweep over the same
 /// seeds reuses their placements and picks the same seed. About five minutes the first time
 /// (two placements at once, 99 s for three here, then the chosen seed's place and route, which
-/// is the iCEBreaker's own build when seed 1 is chosen; its synthesis is that build's).
+/// is the iCEBreaker's own build when seed 2, the board file's, is chosen; its synthesis is that
+/// build's).
 #[test]
 fn bitstream_sweeps_seeds_and_routes_the_placement_estimated_fastest() {
     let out = TempDir::new().unwrap();

@@ -202,8 +202,8 @@ pub struct RawBoard {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_bitstream_yet: Option<String>,
     /// nextpnr's placement seed for the board's own core, where the default seed's placement
-    /// does not route or does not meet the core's clock and this one does (measured; `--seed`
-    /// overrides it, another core uses the default).
+    /// does not route or does not meet the core's clock and this one does, or this one routes
+    /// faster (measured; `--seed` overrides it, another core uses the default).
     #[serde(default)]
     pub seed: Option<u64>,
     /// The clock the board runs its own core at where it is not the target's (measured to
@@ -270,7 +270,7 @@ pub struct Board {
     /// budget.
     pub no_bitstream_yet: Option<String>,
     /// nextpnr's placement seed for the board's own core, where the default one's placement
-    /// does not route or does not meet the core's clock.
+    /// does not route or does not meet the core's clock, or this one routes faster.
     pub seed: Option<u64>,
     /// The reset button's level while pressed, where the board has one wired.
     pub reset_button: Option<ButtonLevel>,

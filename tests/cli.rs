@@ -810,6 +810,18 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
         .success();
     let program = |dir: &str| std::fs::read(path(dir).join("program.bin")).unwrap();
     assert_eq!(program("same"), program("compiled"));
+    // From standard input (`-`), as a pipe from `disasm` gives it.
+    let piped = monorail()
+        .args(["asm", "-", "--bundle", &p("compiled"), "-o", &p("piped")])
+        .write_stdin(text.clone())
+        .output()
+        .unwrap();
+    assert!(piped.status.success(), "{piped:?}");
+    assert!(
+        String::from_utf8_lossy(&piped.stdout).starts_with("standard input: "),
+        "{piped:?}"
+    );
+    assert_eq!(program("piped"), program("compiled"));
     // Five idle cycles by hand before the first instruction: every token step five cycles
     // longer, as `asm` says and the manifest records.
     let first = text.lines().position(|l| !l.starts_with('#')).unwrap();
@@ -899,6 +911,19 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
             "bad.s: line {}, column 1: unknown mnemonic `frob`",
             first + 1
         )],
+    );
+    let from_stdin = monorail()
+        .args(["asm", "-", "--bundle", &p("compiled")])
+        .write_stdin(lines.join("\n"))
+        .output()
+        .unwrap();
+    assert_eq!(from_stdin.status.code(), Some(2), "{from_stdin:?}");
+    assert!(
+        String::from_utf8_lossy(&from_stdin.stderr).contains(&format!(
+            "standard input: line {}, column 1: unknown mnemonic `frob`",
+            first + 1
+        )),
+        "{from_stdin:?}"
     );
     assert_eq!(program("same"), program("compiled"));
     // A wait taken out lets an instruction read what the matrix unit has not written yet: the

@@ -18,7 +18,7 @@ use crate::load::load_bundle;
 #[derive(clap::Args)]
 pub struct Args {
     /// The program text: assembly, one instruction a line, with the bundle's `.checkpoint`
-    /// marks (`monorail disasm` prints a bundle's).
+    /// marks (`monorail disasm` prints a bundle's); `-` reads it from standard input.
     #[arg(value_name = "FILE.s")]
     source: PathBuf,
     /// The bundle whose memory images, memory map and checkpoints the program uses: the folder
@@ -39,26 +39,38 @@ pub struct Args {
 /// a target may have (16,384), with room to spare.
 const MAX_SOURCE_BYTES: u64 = 16 << 20;
 
-/// The program text at `path`: read up to [`MAX_SOURCE_BYTES`] and one more (a device or a pipe
-/// has no length to check first), refused when longer or not UTF-8.
+/// The name of the program text in messages: its path, or `standard input` for `-`.
+fn source_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "standard input".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// The program text at `path` (`-`: standard input): read up to [`MAX_SOURCE_BYTES`] and one
+/// more (a device or a pipe has no length to check first), refused when longer or not UTF-8.
 fn read_source(path: &Path) -> Result<String, CliError> {
-    let at = |e: std::io::Error| refused(format!("{}: {e}", path.display()));
+    let name = source_name(path);
+    let at = |e: std::io::Error| refused(format!("{name}: {e}"));
+    let reader: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(at)?)
+    };
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(at)?
+    reader
         .take(MAX_SOURCE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(at)?;
     if bytes.len() as u64 > MAX_SOURCE_BYTES {
         return Err(refused(format!(
-            "{}: more than {MAX_SOURCE_BYTES} bytes, more than a program text can be",
-            path.display()
+            "{name}: more than {MAX_SOURCE_BYTES} bytes, more than a program text can be"
         )));
     }
     String::from_utf8(bytes).map_err(|e| {
         refused(format!(
-            "{}: not text: byte {} is not UTF-8",
-            path.display(),
+            "{name}: not text: byte {} is not UTF-8",
             e.utf8_error().valid_up_to()
         ))
     })
@@ -72,7 +84,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let given = load_bundle(&args.bundle, args.target.as_deref())?;
     let output = args.output.as_ref().unwrap_or(&given.dir);
     let target = &given.target;
-    let source = args.source.display();
+    let source = source_name(&args.source);
     let Assembled {
         bundle: assembled,
         lines,

@@ -181,9 +181,8 @@ impl ByteLink for BoardSim {
             while self.model.read(self.tx_pin) == 1 {
                 if waited == limit {
                     return Err(MachineError::Input(format!(
-                        "the board sent {} of {n} bytes ({out:02x?}) and then nothing for {limit} \
-                         cycles",
-                        out.len()
+                        "{} for {limit} cycles",
+                        crate::link::cut_short("the board", &out, n)
                     )));
                 }
                 self.model.tick(1);

@@ -33,6 +33,18 @@ impl<L: ByteLink + ?Sized> ByteLink for Box<L> {
     }
 }
 
+/// What a reply cut short says: `who` sent `got` of the `n` bytes awaited, then nothing.
+pub(crate) fn cut_short(who: &str, got: &[u8], n: usize) -> String {
+    if got.is_empty() {
+        format!("{who} sent nothing ({n} bytes awaited)")
+    } else {
+        format!(
+            "{who} sent {} of {n} bytes ({got:02x?}) and then nothing",
+            got.len()
+        )
+    }
+}
+
 /// What to do about a board whose bitstream speaks another host protocol.
 const REBUILD: &str = "build its bitstream again with this monorail (`monorail bitstream`) and \
                        load it";
@@ -335,14 +347,32 @@ impl ByteLink for SerialLink {
             }
             if got < n && Instant::now() > deadline {
                 return Err(MachineError::Input(format!(
-                    "{}: the board sent {got} of {n} bytes ({:02x?}) and then nothing: is its \
-                     bitstream Monorail's, at {} baud?",
+                    "{}: {}: is its bitstream Monorail's, at {} baud?",
                     self.name,
-                    &out[..got],
+                    cut_short("the board", &out[..got], n),
                     self.baud
                 )));
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_short;
+
+    /// A board that sends nothing is told as such, not as "0 of 13 bytes"; one cut short shows
+    /// what it sent.
+    #[test]
+    fn a_reply_cut_short_says_what_came() {
+        assert_eq!(
+            cut_short("the board", &[], 13),
+            "the board sent nothing (13 bytes awaited)"
+        );
+        assert_eq!(
+            cut_short("the host port", &[0x81, 0x04], 13),
+            "the host port sent 2 of 13 bytes ([81, 04]) and then nothing"
+        );
     }
 }

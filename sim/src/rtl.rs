@@ -179,9 +179,10 @@ impl Rtl {
                 waited += 1;
                 if waited > BYTE_CYCLES {
                     self.model.set("host_out_ready", 0)?;
-                    return Err(MachineError::Input(format!(
-                        "the host port sent {} of {n} bytes ({out:02x?}) and then nothing",
-                        out.len()
+                    return Err(MachineError::Input(crate::link::cut_short(
+                        "the host port",
+                        &out,
+                        n,
                     )));
                 }
             }

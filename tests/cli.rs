@@ -1593,8 +1593,32 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
     );
     let pins = Path::new(env!("CARGO_MANIFEST_DIR")).join("constraints/ulx3s.lpf");
     assert_eq!(file("board", "ulx3s.lpf"), std::fs::read(pins).unwrap());
+    // The clock constraint nextpnr gets from `bitstream`: the oscillator's, on the ECP5 a file;
+    // on the Gowin (and the iCE40) `--freq`, the core's clock.
+    let clock = String::from_utf8(file("board", "clock.lpf")).unwrap();
+    assert!(
+        clock.ends_with("\nFREQUENCY PORT \"clk\" 25 MHZ;\n") && stdout.contains("clock.lpf"),
+        "{clock}{stdout}"
+    );
+    let tang = monorail()
+        .args(["gen", "--board", "tangnano-20k", "-o"])
+        .arg(tmp.path().join("tang"))
+        .output()
+        .unwrap();
+    let tang_out = String::from_utf8_lossy(&tang.stdout);
+    assert!(
+        tang.status.success() && tang_out.contains("nextpnr's clock constraint: --freq 81"),
+        "{tang:?}"
+    );
+    assert!(!tmp.path().join("tang/clock.lpf").exists());
     board_gen("again", &[]);
-    for name in ["top.v", "report.txt", "program.hex", "vector.hex"] {
+    for name in [
+        "top.v",
+        "report.txt",
+        "program.hex",
+        "vector.hex",
+        "clock.lpf",
+    ] {
         assert_eq!(file("board", name), file("again", name), "{name}");
     }
     let stdout = board_gen("board-50", &["--clock", "50"]);

@@ -770,7 +770,39 @@ fn clock_lpf(board: &Board, percent: u64) -> String {
 }
 
 /// The clock constraint file of a single-run ECP5 place and route (the board's clock as it is).
-const CLOCK_LPF: &str = "clock.lpf";
+pub const CLOCK_LPF: &str = "clock.lpf";
+
+/// How nextpnr is told the clock of a board's top.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClockConstraint {
+    /// On the ECP5, a constraint file ([`CLOCK_LPF`]): the oscillator's frequency, from which
+    /// nextpnr derives the PLL's output.
+    File {
+        /// Its name.
+        name: &'static str,
+        /// Its text.
+        text: String,
+    },
+    /// On the iCE40 and the Gowin, whose constraint files carry no frequency: nextpnr's
+    /// `--freq`, the core's clock in MHz.
+    Freq(String),
+}
+
+/// The clock constraint of `board`'s top, as the flow gives it to nextpnr at the core's clock.
+pub fn clock_constraint(board: &Board) -> ClockConstraint {
+    match board.family {
+        Family::Ecp5 => ClockConstraint::File {
+            name: CLOCK_LPF,
+            text: clock_lpf(board, 100),
+        },
+        Family::Ice40 | Family::Gowin => ClockConstraint::Freq(freq_mhz(board)),
+    }
+}
+
+/// nextpnr's `--freq` for `board`'s core: its clock in MHz, as it reads (`9`, `81`, `40.5`).
+fn freq_mhz(board: &Board) -> String {
+    format!("{}", board.target.clock_hz as f64 / 1e6)
+}
 
 /// A percentage as a factor: 110 as 1.1.
 fn times(percent: u64) -> f64 {
@@ -783,7 +815,7 @@ fn times(percent: u64) -> f64 {
 /// (45.2 MHz), where the analytic placer and router1 took 76 (54.3 MHz) and router2 did not
 /// converge on the analytic placer's placement (its wire 23% longer).
 fn commands(board: &Board, options: &Options, floorplanned: bool) -> Result<Flow, ToolError> {
-    let mhz = board.target.clock_hz as f64 / 1e6;
+    let mhz = freq_mhz(board);
     let mut pnr = device_args(board)?;
     let seed = options.seed.to_string();
     let common = |args: &mut Vec<String>| {
@@ -850,7 +882,7 @@ fn commands(board: &Board, options: &Options, floorplanned: bool) -> Result<Flow
                     "--asc",
                     "top.asc",
                     "--freq",
-                    &format!("{mhz}"),
+                    &mhz,
                 ]
                 .map(String::from),
             );
@@ -865,7 +897,7 @@ fn commands(board: &Board, options: &Options, floorplanned: bool) -> Result<Flow
                     "--vopt",
                     &format!("cst={}", board.constraints_file),
                     "--freq",
-                    &format!("{mhz}"),
+                    &mhz,
                     "--write",
                     ROUTED_GOWIN,
                 ]

@@ -157,7 +157,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         &compiled.bundle,
         &target,
         &monorail_hw::report(&target),
-        None,
+        &[],
         None,
         (&build.join("gen"), &format!("board-{}", board.name)),
     )

@@ -9,6 +9,7 @@ use monorail_contract::bundle::Bundle;
 use monorail_contract::target::Target;
 use monorail_model::checkpoint;
 
+use monorail_fpga::bitstream::{clock_constraint, ClockConstraint};
 use monorail_hw::board::{board_top, TopFor};
 
 use crate::cli::{megahertz, BoardArgs, MachineArgs, ModelArgs};
@@ -75,10 +76,23 @@ pub fn run(args: Args) -> Result<(), CliError> {
         super::compile::summary(&loaded, &target, &compiled, args.machine.context.is_none())
             .join("; ")
     ));
-    let constraints = board.as_ref().map(|b| {
+    // The board's pins and its clock constraint beside the top, as `bitstream` gives them to
+    // nextpnr.
+    let mut beside: Vec<(&str, &[u8])> = Vec::new();
+    let clock;
+    if let Some(b) = &board {
+        clock = clock_constraint(b);
+        let clock_note = match &clock {
+            ClockConstraint::File { name, text } => {
+                beside.push((name, text.as_bytes()));
+                format!("the clock constraint in {name} (nextpnr-ecp5 --lpf for each)")
+            }
+            ClockConstraint::Freq(mhz) => format!("nextpnr's clock constraint: --freq {mhz}"),
+        };
+        beside.push((b.constraints_file.as_str(), b.constraints.as_bytes()));
         report.push(format!(
             "board: {} ({} {}): the core at {} MHz from the board's {} MHz clock, UART at {} \
-             baud; pins in {}",
+             baud; pins in {}, {clock_note}",
             b.name,
             b.target.device.as_ref().map_or("", |d| d.part.as_str()),
             b.package,
@@ -87,8 +101,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             b.uart_baud,
             b.constraints_file
         ));
-        (b.constraints_file.as_str(), b.constraints.as_bytes())
-    });
+    }
     let name = match &board {
         Some(b) => format!("board-{}", b.name),
         None => target.name.clone(),
@@ -98,7 +111,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         &compiled.bundle,
         &target,
         &report,
-        constraints,
+        &beside,
         args.output,
         (&monorail_fpga::build_root().join("gen"), &name),
     )
@@ -125,8 +138,8 @@ pub struct Written {
     pub reused: bool,
 }
 
-/// Write the design (`top.v`), the bundle's files, `report.txt` and a board's constraint file
-/// (its name and text) into `output`, or, without it, into `ROOT/NAME-HASH` (HASH of the files;
+/// Write the design (`top.v`), the bundle's files, `report.txt` and the files `beside` it (a
+/// board's constraint files: name and text) into `output`, or, without it, into `ROOT/NAME-HASH` (HASH of the files;
 /// kept when it exists: the same inputs give the same bytes). Files are written whole (a
 /// temporary name, then renamed).
 pub fn write_design(
@@ -134,7 +147,7 @@ pub fn write_design(
     bundle: &Bundle,
     target: &Target,
     report: &[String],
-    constraints: Option<(&str, &[u8])>,
+    beside: &[(&str, &[u8])],
     output: Option<PathBuf>,
     (root, name): (&Path, &str),
 ) -> Result<Written, String> {
@@ -143,7 +156,7 @@ pub fn write_design(
         bundle.write(dir, target).map_err(|e| e.to_string())?;
         checkpoint::write_atomically(&dir.join("top.v"), design.verilog.as_bytes())
             .map_err(|e| e.to_string())?;
-        if let Some((name, text)) = constraints {
+        for (name, text) in beside {
             checkpoint::write_atomically(&dir.join(name), text).map_err(|e| e.to_string())?;
         }
         let text: String = report.iter().map(|l| format!("{l}\n")).collect();

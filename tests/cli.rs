@@ -842,6 +842,25 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
     let (before, after) = (manifest("compiled"), manifest("edited"));
+    // The manifest records the text the program came from; the compiler's has no such record,
+    // and the edited bundle's text says so.
+    assert!(before.get("assembled_from").is_none(), "{before}");
+    let edited_text = std::fs::read(path("edited.s")).unwrap();
+    assert_eq!(
+        after["assembled_from"],
+        serde_json::json!({
+            "source": p("edited.s"),
+            "text_fnv1a": format!("{:016x}", monorail_contract::fnv1a(&edited_text)),
+        })
+    );
+    let redone = monorail().args(["disasm", &p("edited")]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&redone.stdout).contains(&format!(
+            "# The bundle's program was assembled by hand from {} (text fnv1a",
+            p("edited.s")
+        )),
+        "{redone:?}"
+    );
     let cycles = |m: &Value, pos: usize| m["predicted_cycles"][pos].as_u64().unwrap();
     let last = before["context"].as_u64().unwrap() as usize - 1;
     for pos in [0, last] {

@@ -7,6 +7,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use monorail_contract::asm::{reassemble, Assembled};
+use monorail_contract::bundle::AssembledFrom;
+use monorail_contract::fnv1a;
 use monorail_contract::isa::Op;
 use monorail_model::tokenizer::BOS;
 use monorail_sim::{Iss, Machine, MachineError};
@@ -86,9 +88,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let target = &given.target;
     let source = source_name(&args.source);
     let Assembled {
-        bundle: assembled,
+        bundle: mut assembled,
         lines,
     } = reassemble(&given.bundle, &text, target).map_err(|e| refused(format!("{source}: {e}")))?;
+    assembled.manifest.assembled_from = Some(AssembledFrom {
+        source: source.clone(),
+        text_fnv1a: format!("{:016x}", fnv1a(text.as_bytes())),
+    });
     let program = &assembled.program;
     if let Some(end) = program.iter().position(|i| matches!(i.op, Op::End { .. })) {
         if end + 1 < program.len() {

@@ -84,6 +84,7 @@ pub fn bundle(target: &Target, text: &str, matrix: Vec<i8>, vector: Vec<i32>) ->
             regions: vec![],
             checkpoints: vec![],
             predicted_cycles: vec![cycles],
+            assembled_from: None,
         },
         program,
         matrix,

@@ -140,6 +140,7 @@ pub fn emit(
         regions: layout.regions.clone(),
         checkpoints,
         predicted_cycles,
+        assembled_from: None,
     };
     Ok(Compiled {
         attention_sets,

@@ -134,6 +134,14 @@ pub fn disassemble(bundle: &Bundle, target: &Target) -> String {
          for).\n.{BUNDLE_DIRECTIVE} {}",
         bundle_identity(bundle)
     );
+    if let Some(from) = &m.assembled_from {
+        let _ = writeln!(
+            out,
+            "# The bundle's program was assembled by hand from {} (text fnv1a {}), not \
+             compiled.",
+            from.source, from.text_fnv1a
+        );
+    }
     let mut clock = Some(Clock::new(target, 0));
     for (i, instr) in bundle.program.iter().enumerate() {
         let text = instr.to_string();

@@ -118,6 +118,19 @@ pub struct Manifest {
     pub checkpoints: Vec<CheckpointSpec>,
     /// Cycles of a token step at positions `0 .. context`.
     pub predicted_cycles: Vec<u64>,
+    /// Where the program is not the compiler's: the text `monorail asm` assembled it from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assembled_from: Option<AssembledFrom>,
+}
+
+/// The program text a bundle's program was assembled from (`monorail asm`), recorded so that a
+/// bundle edited by hand says so.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssembledFrom {
+    /// The text's file as given to `monorail asm` (`standard input` for `-`).
+    pub source: String,
+    /// [`crate::fnv1a`] of the text, in 16 hex digits.
+    pub text_fnv1a: String,
 }
 
 /// `manifest.json` as written: the manifest, and the hash of each file beside it

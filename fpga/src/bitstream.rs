@@ -1718,10 +1718,6 @@ fn place_seeds(
     failed
 }
 
-/// Run one nextpnr command in `dir` (the staging folder of `published`), its log into `log`,
-/// reporting its status. With a rip-up `bound`, stop it once router2 is past it without
-/// finishing, and answer the iteration it was stopped at and the failing connections summed to
-/// it (`None`: it finished); past a [`Divergence`], stop it and fail.
 /// Run attempt `index` (from 1) of [`ROUTE_ATTEMPTS`] under its bound, telling the progress of it.
 type RunAttempt<'a> =
     dyn FnMut(usize, RunBound, &mut dyn FnMut(Progress<'_>)) -> Result<RunEnd, ToolError> + 'a;
@@ -1817,6 +1813,7 @@ enum Stopped {
 /// How a run of place and route ended, where it did not fail.
 #[derive(Debug)]
 struct RunEnd {
+    /// The run, its time and log.
     step: Step,
     /// Why it was stopped, if it was.
     stopped: Option<Stopped>,
@@ -1825,6 +1822,11 @@ struct RunEnd {
     estimate_mhz: Option<f64>,
 }
 
+/// Run one nextpnr command in `dir` (the staging folder of `published`), its log into `log`,
+/// reporting its status. With a rip-up `bound`, stop it once router2 is past it without
+/// finishing, or as router2 starts where the placement's estimate puts the run's constraint
+/// beyond reach, and answer why ([`RunEnd::stopped`]: `None` where it finished) and the
+/// estimate; past a [`Divergence`], stop it and fail.
 fn run_nextpnr(
     (name, tool, args): (&'static str, &Path, &[String]),
     (dir, published): (&Path, &Path),

@@ -5,8 +5,9 @@
 //! faster, in runs that rip up for timing against a faster clock first, the first run to
 //! finish kept, those beyond reach of the placement's estimate stopped once placed), the
 //! model's memory images swapped into the routed design (ecpbram, [`crate::weights`]), packing
-//! (ecppack; gowin_pack), and nextpnr's report read back as resources and Fmax. No tool swaps the block RAMs of a routed Gowin design, so Monorail does
-//! it in nextpnr-himbaechel's netlist ([`weights::swap_gowin`]).
+//! (ecppack; gowin_pack), and nextpnr's report read back as resources and Fmax. No tool swaps
+//! the block RAMs of a routed Gowin design, so Monorail does it in nextpnr-himbaechel's netlist
+//! ([`weights::swap_gowin`]).
 //!
 //! Synthesis and place and route see the board's core with seeded placeholders in its memories,
 //! never a model: they happen in `<build>/bitstream/<board>-<hash>`, the hash covering the
@@ -21,7 +22,9 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use monorail_contract::board::{Board, GOWIN_DEVICES, MAX_SEED};
+use monorail_contract::board::{
+    builtin_names, run_clock_lpf, Board, CLOCK_LPF, GOWIN_DEVICES, MAX_SEED,
+};
 use monorail_contract::bundle::memory_images;
 use monorail_contract::target::{Core, Device, Family, Target};
 
@@ -513,7 +516,7 @@ enum Flow {
     /// A floorplanned ECP5 design: one run for each of [`ROUTE_ATTEMPTS`] in turn, until one
     /// finishes. Each places the design the same way (the placement depends on the netlist
     /// and the seed, not on the constraint or the router's options) and routes it against its
-    /// own constraints ([`attempt_lpf`]).
+    /// own constraints ([`run_clock_lpf`]).
     Attempts(Vec<ToolCommand>),
 }
 
@@ -589,7 +592,7 @@ struct RipupBound {
     /// (52.27 MHz) against 75 and 62.5 MHz (1.43 and 1.20 times), its seed 9 at 60 MHz (49.89)
     /// against 90, 75 and 66 (1.80 to 1.32), the 40 MHz core's seed 4 (49.20) against 60 (1.22),
     /// the OrangeCrab's seed 2 at 60 MHz (65.07) against 90 and 75 (1.38 and 1.153), its seeds 3
-    /// and 6 at 66 MHz (66.57 and 65.53) against 99 and 82.5 (1.49 to 1.24); each took from 3 to
+    /// and 6 at 66 MHz (66.57 and 65.53) against 99 and 82.5 (1.51 to 1.24); each took from 3 to
     /// 15 minutes before its bound stopped it. Those that finished were constrained at most 1.145
     /// times (the 40 MHz core's seed 3, 52.38 MHz, routed at 59.06 against 60); the ULX3S's seed 7
     /// routes at 54.82 MHz against 55 (1.05 times). Its build now places twice and routes once,
@@ -631,8 +634,10 @@ struct RipupWatch {
 
 impl RipupWatch {
     /// The placement's Fmax estimate in MHz, once `line` says that router2 starts (the
-    /// estimate is printed before it): its slowest clock's figure, if any was printed.
-    fn placed(&mut self, line: &str) -> Option<f64> {
+    /// estimate is printed before it), of the clock constrained at `constraint_hz` (the
+    /// slowest clock's where none is; [`crate::status::constrained_estimate_mhz`]), if any was
+    /// printed.
+    fn placed(&mut self, line: &str, constraint_hz: u64) -> Option<f64> {
         if self.routing {
             return None;
         }
@@ -646,7 +651,7 @@ impl RipupWatch {
             return None;
         }
         self.routing = true;
-        crate::status::placement_estimate_mhz(&self.placed_lines)
+        crate::status::constrained_estimate_mhz(&self.placed_lines, constraint_hz as f64 / 1e6)
     }
 
     /// The router2 iteration that `line` reports, if router2 goes on after it (wires still
@@ -739,11 +744,6 @@ enum RunBound {
     Converging(Divergence),
 }
 
-/// The constraints file of a floorplanned design's run `index` (from 1).
-fn attempt_lpf(index: usize) -> String {
-    format!("clock-{index}.lpf")
-}
-
 /// The log of a floorplanned design's run `index` (from 1).
 fn attempt_log(index: usize) -> String {
     format!("place-and-route-{index}.log")
@@ -753,26 +753,27 @@ fn attempt_log(index: usize) -> String {
 /// output (without a PLL the oscillator's clock is the core's), at `percent` of its frequency.
 fn clock_lpf(board: &Board, percent: u64) -> String {
     let mhz = |hz: u64| hz as f64 / 1e6;
+    // Where the board was defined: a built-in board's file, or one of the user's.
+    let file = if builtin_names().contains(&board.name.as_str()) {
+        format!("boards/{}.toml", board.name)
+    } else {
+        format!("the board file of {}", board.name)
+    };
     if percent == 100 {
         format!(
-            "# The board's oscillator (boards/{}.toml).\nFREQUENCY PORT \"clk\" {} MHZ;\n",
-            board.name,
+            "# The board's oscillator ({file}).\nFREQUENCY PORT \"clk\" {} MHZ;\n",
             mhz(board.clock_hz)
         )
     } else {
         format!(
-            "# The board's oscillator (boards/{}.toml), {} MHz, constrained {} times faster for \
-             the router.\nFREQUENCY PORT \"clk\" {} MHZ;\n",
-            board.name,
+            "# The board's oscillator ({file}), {} MHz, constrained {} times faster for the \
+             router.\nFREQUENCY PORT \"clk\" {} MHZ;\n",
             mhz(board.clock_hz),
             times(percent),
             mhz(board.clock_hz * percent / 100)
         )
     }
 }
-
-/// The clock constraint file of a single-run ECP5 place and route (the board's clock as it is).
-pub const CLOCK_LPF: &str = "clock.lpf";
 
 /// How nextpnr is told the clock of a board's top.
 #[derive(Clone, Debug, PartialEq)]
@@ -861,7 +862,7 @@ fn commands(board: &Board, options: &Options, floorplanned: bool) -> Result<Flow
                         .iter()
                         .enumerate()
                         .map(|(i, attempt)| {
-                            let mut run = ecp5(&attempt_lpf(i + 1));
+                            let mut run = ecp5(&run_clock_lpf(i + 1));
                             run.extend(
                                 ["--placer", "static", "--router", "router2"].map(String::from),
                             );
@@ -1374,11 +1375,12 @@ fn place_and_route(
             let (index, end, stopped) = route_in_attempts(
                 board.target.clock_hz,
                 estimate_mhz,
+                &partial,
                 progress,
                 &mut |index, bound, progress| {
                     let (attempt, run) = (ROUTE_ATTEMPTS[index - 1], &runs[index - 1]);
                     write(
-                        &attempt_lpf(index),
+                        &run_clock_lpf(index),
                         clock_lpf(board, attempt.percent).as_bytes(),
                     )?;
                     run_nextpnr(
@@ -1488,7 +1490,7 @@ fn sweep_seeds(
                     message: "a floorplanned design has no place-and-route runs".into(),
                 })?;
                 let percent = ROUTE_ATTEMPTS[index - 1].percent;
-                (last, Some((attempt_lpf(index), percent)))
+                (last, Some((run_clock_lpf(index), percent)))
             }
         })
     };
@@ -1730,10 +1732,12 @@ type RunAttempt<'a> =
 /// the attempt's percentage) is beyond reach of the placement's estimate; later runs beyond it
 /// are skipped (every run places alike). Answers the index of the run that finished, how it
 /// ended, and a `# ` comment line for each run stopped or skipped, each also told to `progress`.
-/// `estimate_mhz` is the placement's estimate where it is known before any run (a seed sweep's).
+/// `estimate_mhz` is the placement's estimate where it is known before any run (a seed sweep's);
+/// `dir` is where the runs are (their logs).
 fn route_in_attempts(
     core_clock_hz: u64,
     mut estimate_mhz: Option<f64>,
+    dir: &Path,
     progress: &mut dyn FnMut(Progress<'_>),
     run: &mut RunAttempt<'_>,
 ) -> Result<(usize, RunEnd, String), ToolError> {
@@ -1754,7 +1758,7 @@ fn route_in_attempts(
             })
             .map(|estimate| {
                 format!(
-                    "{what} skipped: {:.2} times the placement's estimate of {estimate:.2} MHz, \
+                    "{what} skipped: {:.3} times the placement's estimate of {estimate:.2} MHz, \
                      beyond the {} times within which runs have finished",
                     constraint_hz as f64 / 1e6 / estimate,
                     times(RIPUP_BOUND.reach_percent),
@@ -1796,7 +1800,7 @@ fn route_in_attempts(
     }
     // The last run has no rip-up bound (a test holds it): it finishes or fails.
     Err(ToolError::Output {
-        path: PathBuf::from(attempt_log(ROUTE_ATTEMPTS.len())),
+        path: dir.join(attempt_log(ROUTE_ATTEMPTS.len())),
         message: "every place-and-route run was stopped".into(),
     })
 }
@@ -1861,7 +1865,7 @@ fn run_nextpnr(
             match bound {
                 RunBound::Unbounded => {}
                 RunBound::Ripup(bound, constraint_hz) => {
-                    if let Some(estimate) = watch.placed(line) {
+                    if let Some(estimate) = watch.placed(line, constraint_hz) {
                         estimate_mhz = Some(estimate);
                         if !within_reach(constraint_hz, estimate, bound.reach_percent) {
                             stopped = Some(Stopped::OutOfReach);
@@ -3190,21 +3194,24 @@ while [ $i -lt 600 ]; do echo \"Info: at iteration #$i\"; i=$((i+1)); \
     /// skips them before any run. The figures are the 85F's builds (`RipupBound::reach_percent`).
     #[test]
     fn runs_beyond_reach_of_the_placement_are_stopped_once_placed_or_skipped() {
-        // The estimate is the slowest clock's, read once router2 starts, and only then.
+        // The estimate is the core's clock's (the one constrained at the run's 75 MHz, not a
+        // slower clock constrained otherwise), read once router2 starts, and only then.
         let mut watch = RipupWatch::default();
+        let hz = 75_000_000;
         for line in [
             "Info:   at iteration #18: temp = 0.000000, timing cost = 7705, wirelen = 366099",
             "Info: Max frequency for clock '$glbnet$core.acc.clock': 52.27 MHz (FAIL at 75.00 MHz)",
             "Info: Max frequency for clock '$glbnet$clk$TRELLIS_IO_IN': 251.57 MHz (PASS at 25.00 \
              MHz)",
+            "Info: Max frequency for clock 'slow': 30.10 MHz (PASS at 12.00 MHz)",
             "Info: Routing globals...",
         ] {
-            assert_eq!(watch.placed(line), None, "{line}");
+            assert_eq!(watch.placed(line, hz), None, "{line}");
         }
-        assert_eq!(watch.placed("Info: Running router2..."), Some(52.27));
-        assert_eq!(watch.placed("Info: Running router2..."), None);
+        assert_eq!(watch.placed("Info: Running router2...", hz), Some(52.27));
+        assert_eq!(watch.placed("Info: Running router2...", hz), None);
         let mut unplaced = RipupWatch::default();
-        assert_eq!(unplaced.placed("Info: Running router2..."), None);
+        assert_eq!(unplaced.placed("Info: Running router2...", hz), None);
 
         // Within reach: the runs that finished; beyond it, those stopped by their bound.
         let reach = RIPUP_BOUND.reach_percent;
@@ -3231,6 +3238,7 @@ while [ $i -lt 600 ]; do echo \"Info: at iteration #$i\"; i=$((i+1)); \
             let result = route_in_attempts(
                 core_hz,
                 estimate,
+                Path::new("."),
                 &mut |p| {
                     if let Progress::Note(text) = p {
                         notes.push(text);
@@ -3280,7 +3288,7 @@ while [ $i -lt 600 ]; do echo \"Info: at iteration #$i\"; i=$((i+1)); \
             &[
                 "place and route 2 of 4",
                 "against 62.5 MHz",
-                "skipped: 1.20 times the placement's estimate of 52.27 MHz",
+                "skipped: 1.196 times the placement's estimate of 52.27 MHz",
             ][..],
         ]) {
             for part in parts {
@@ -3314,7 +3322,10 @@ while [ $i -lt 600 ]; do echo \"Info: at iteration #$i\"; i=$((i+1)); \
         assert_eq!(result.unwrap().0, 2);
         assert_eq!(called.len(), 2);
         assert!(
-            notes[0].contains("40 connections failing the constraint and 3 wires overused after 88 iterations (40538 failing in all)"),
+            notes[0].contains(
+                "40 connections failing the constraint and 3 wires overused after 88 iterations \
+                 (40538 failing in all)"
+            ),
             "{notes:?}"
         );
 

@@ -164,9 +164,39 @@ pub fn placement_estimate_mhz(log: &str) -> Option<f64> {
     by_clock.into_iter().map(|(_, mhz)| mhz).reduce(f64::min)
 }
 
+/// The Fmax estimate in a nextpnr log of the clock constrained at `constraint_mhz` (the line
+/// `Max frequency for clock 'C': F MHz (FAIL at X MHz)` with X that constraint: the core's
+/// clock, where others, such as the PLL's input or nextpnr's own nets, are constrained
+/// otherwise), its last figure; the slowest clock's ([`placement_estimate_mhz`]) where no
+/// line names that constraint.
+pub fn constrained_estimate_mhz(log: &str, constraint_mhz: f64) -> Option<f64> {
+    let constrained: String = log
+        .lines()
+        .filter(|line| {
+            line.rsplit_once(" at ")
+                .and_then(|(_, at)| at.strip_suffix(" MHz)"))
+                .and_then(|mhz| mhz.trim().parse::<f64>().ok())
+                .is_some_and(|at| (at - constraint_mhz).abs() < 0.005)
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    placement_estimate_mhz(&constrained).or_else(|| placement_estimate_mhz(log))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The constrained clock's estimate, not a slower clock's constrained otherwise; the
+    /// slowest clock's where no line names the constraint.
+    #[test]
+    fn the_constrained_clock_s_estimate_is_read() {
+        let log = "Info: Max frequency for clock 'core': 52.27 MHz (FAIL at 75.00 MHz)\n\
+                   Info: Max frequency for clock 'pll_clock': 30.10 MHz (PASS at 9.00 MHz)\n";
+        assert_eq!(constrained_estimate_mhz(log, 75.0), Some(52.27));
+        assert_eq!(constrained_estimate_mhz(log, 62.5), Some(30.10));
+        assert_eq!(constrained_estimate_mhz("Info: nothing\n", 75.0), None);
+    }
 
     /// Lines as nextpnr-ecp5 (YoWASP 0.x, router1) writes them, from the 85F's log.
     #[test]

@@ -36,7 +36,8 @@ impl<L: ByteLink + ?Sized> ByteLink for Box<L> {
 /// What a reply cut short says: `who` sent `got` of the `n` bytes awaited, then nothing.
 pub(crate) fn cut_short(who: &str, got: &[u8], n: usize) -> String {
     if got.is_empty() {
-        format!("{who} sent nothing ({n} bytes awaited)")
+        let bytes = if n == 1 { "byte" } else { "bytes" };
+        format!("{who} sent nothing ({n} {bytes} awaited)")
     } else {
         format!(
             "{who} sent {} of {n} bytes ({got:02x?}) and then nothing",
@@ -369,6 +370,10 @@ mod tests {
         assert_eq!(
             cut_short("the board", &[], 13),
             "the board sent nothing (13 bytes awaited)"
+        );
+        assert_eq!(
+            cut_short("the board", &[], 1),
+            "the board sent nothing (1 byte awaited)"
         );
         assert_eq!(
             cut_short("the host port", &[0x81, 0x04], 13),

@@ -139,9 +139,9 @@ pub struct Written {
 }
 
 /// Write the design (`top.v`), the bundle's files, `report.txt` and the files `beside` it (a
-/// board's constraint files: name and text) into `output`, or, without it, into `ROOT/NAME-HASH` (HASH of the files;
-/// kept when it exists: the same inputs give the same bytes). Files are written whole (a
-/// temporary name, then renamed).
+/// board's constraint files: name and text) into `output`, or, without it, into
+/// `ROOT/NAME-HASH` (HASH of the files; kept when it exists: the same inputs give the same
+/// bytes). Files are written whole (a temporary name, then renamed).
 pub fn write_design(
     design: &monorail_hw::Design,
     bundle: &Bundle,

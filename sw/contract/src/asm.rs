@@ -137,8 +137,8 @@ pub fn disassemble(bundle: &Bundle, target: &Target) -> String {
     if let Some(from) = &m.assembled_from {
         let _ = writeln!(
             out,
-            "# The bundle's program was assembled by hand from {} (text fnv1a {}), not \
-             compiled.",
+            "# The bundle's program was assembled by `monorail asm` from {} (text fnv1a {}), \
+             not written by the compiler.",
             from.source, from.text_fnv1a
         );
     }

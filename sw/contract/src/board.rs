@@ -169,6 +169,26 @@ pub fn fastest_baud(clock_hz: u64) -> u32 {
     u32::try_from(clock_hz / cycles).unwrap_or(u32::MAX)
 }
 
+/// The clock constraint file the ECP5 flow writes beside a board's pins: the oscillator's
+/// frequency, from which nextpnr derives the PLL's output.
+pub const CLOCK_LPF: &str = "clock.lpf";
+
+/// The clock constraint file of run `index` (from 1) of a floorplanned ECP5 design, which
+/// constrains the clock faster for the router.
+pub fn run_clock_lpf(index: usize) -> String {
+    format!("clock-{index}.lpf")
+}
+
+/// Whether `name` is one of the clock constraint files the flow writes beside a board's pins
+/// ([`CLOCK_LPF`], [`run_clock_lpf`]), which a board's own constraint file may not be named.
+pub fn is_flow_clock_file(name: &str) -> bool {
+    name == CLOCK_LPF
+        || name
+            .strip_prefix("clock-")
+            .and_then(|rest| rest.strip_suffix(".lpf"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The largest placement seed nextpnr takes (it reads the seed as a C++ `int`).
 pub const MAX_SEED: u64 = i32::MAX as u64;
 
@@ -493,6 +513,14 @@ impl RawBoard {
                 "constraints",
                 &self.constraints,
                 &format!("the {} flow reads .{extension} files", device.part),
+            ));
+        }
+        if is_flow_clock_file(&self.constraints) {
+            return Err(field(
+                "constraints",
+                &self.constraints,
+                "the flow writes its clock constraint under that name beside the pins: name the \
+                 pins' file otherwise",
             ));
         }
         let text = constraints.map_err(|why| field("constraints", &self.constraints, why))?;
@@ -1208,6 +1236,14 @@ mod tests {
                 "a file's name, without folders",
             ),
             ("constraints = \"\"", "a file's name, without folders"),
+            (
+                "constraints = \"clock.lpf\"",
+                "its clock constraint under that name",
+            ),
+            (
+                "constraints = \"clock-3.lpf\"",
+                "its clock constraint under that name",
+            ),
             ("name = \"a b\"", "`name`"),
         ];
         for (edit, want) in cases {

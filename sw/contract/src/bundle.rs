@@ -124,7 +124,7 @@ pub struct Manifest {
 }
 
 /// The program text a bundle's program was assembled from (`monorail asm`), recorded so that a
-/// bundle edited by hand says so.
+/// bundle whose program the compiler did not write says so.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssembledFrom {
     /// The text's file as given to `monorail asm` (`standard input` for `-`).

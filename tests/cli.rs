@@ -810,6 +810,13 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
         .success();
     let program = |dir: &str| std::fs::read(path(dir).join("program.bin")).unwrap();
     assert_eq!(program("same"), program("compiled"));
+    // Nothing changed: the manifest and the listing too are the compiler's, with no record of a
+    // text.
+    assert_eq!(manifest("same"), manifest("compiled"));
+    assert_eq!(
+        std::fs::read(path("same").join("listing.s")).unwrap(),
+        std::fs::read(path("compiled").join("listing.s")).unwrap()
+    );
     // From standard input (`-`), as a pipe from `disasm` gives it.
     let piped = monorail()
         .args(["asm", "-", "--bundle", &p("compiled"), "-o", &p("piped")])

@@ -91,10 +91,19 @@ pub fn run(args: Args) -> Result<(), CliError> {
         bundle: mut assembled,
         lines,
     } = reassemble(&given.bundle, &text, target).map_err(|e| refused(format!("{source}: {e}")))?;
-    assembled.manifest.assembled_from = Some(AssembledFrom {
-        source: source.clone(),
-        text_fnv1a: format!("{:016x}", fnv1a(text.as_bytes())),
-    });
+    // A text that gives the bundle's own program and checkpoints changes nothing: the bundle is
+    // kept as it was (its listing, and what its manifest says of where the program came from:
+    // nothing for the compiler's). Any other records the text.
+    if assembled.program == given.bundle.program
+        && assembled.manifest.checkpoints == given.bundle.manifest.checkpoints
+    {
+        assembled = given.bundle.clone();
+    } else {
+        assembled.manifest.assembled_from = Some(AssembledFrom {
+            source: source.clone(),
+            text_fnv1a: format!("{:016x}", fnv1a(text.as_bytes())),
+        });
+    }
     let program = &assembled.program;
     if let Some(end) = program.iter().position(|i| matches!(i.op, Op::End { .. })) {
         if end + 1 < program.len() {

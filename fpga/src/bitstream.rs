@@ -153,8 +153,9 @@ pub struct Bitstream {
 pub struct SeedPlacement {
     /// nextpnr's seed.
     pub seed: u64,
-    /// The Fmax that nextpnr estimates for the placement, before routing, in MHz (its slowest
-    /// clock's).
+    /// The Fmax that nextpnr estimates for the placement, before routing, in MHz: the core's
+    /// clock's, as constrained for the placement ([`crate::status::constrained_estimate_mhz`]),
+    /// the figure a run's reach is measured against ([`RipupBound::reach_percent`]).
     pub estimate_mhz: f64,
     /// nextpnr's log of it.
     pub log: PathBuf,
@@ -1475,14 +1476,15 @@ fn sweep_seeds(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(Vec<SeedPlacement>, Step), ToolError> {
     let (netlist_bytes, floorplan) = nextpnr_netlist(board, synthesis)?;
-    // The run at the core's own clock, and its clock constraint file (ECP5).
-    let command = |seed: u64| -> Result<(ToolCommand, Option<(String, u64)>), ToolError> {
+    // The run at the core's own clock, its clock constraint file (ECP5) and the percentage of
+    // the core's clock it constrains.
+    let command = |seed: u64| -> Result<(ToolCommand, (String, u64)), ToolError> {
         let seeded = Options {
             seed,
             ..options.clone()
         };
         Ok(match commands(board, &seeded, floorplan.is_some())? {
-            Flow::Whole(command) => (command, Some((CLOCK_LPF.to_string(), 100))),
+            Flow::Whole(command) => (command, (CLOCK_LPF.to_string(), 100)),
             Flow::Attempts(runs) => {
                 let index = runs.len();
                 let last = runs.into_iter().last().ok_or_else(|| ToolError::Output {
@@ -1490,17 +1492,15 @@ fn sweep_seeds(
                     message: "a floorplanned design has no place-and-route runs".into(),
                 })?;
                 let percent = ROUTE_ATTEMPTS[index - 1].percent;
-                (last, Some((run_clock_lpf(index), percent)))
+                (last, (run_clock_lpf(index), percent))
             }
         })
     };
-    let (template, lpf) = command(DEFAULT_SEED)?;
-    let lpf_text = lpf
-        .as_ref()
-        .map_or(String::new(), |(_, p)| clock_lpf(board, *p));
-    let lpf_name = lpf
-        .map(|(name, _)| name)
-        .filter(|_| board.family == Family::Ecp5);
+    let (template, (lpf_name, percent)) = command(DEFAULT_SEED)?;
+    let lpf_text = clock_lpf(board, percent);
+    let lpf_name = Some(lpf_name).filter(|_| board.family == Family::Ecp5);
+    // The core's clock as the placements constrain it, whose estimate ranks them.
+    let constraint_mhz = (board.target.clock_hz * percent / 100) as f64 / 1e6;
     let unseeded: Vec<String> = placement_only(&template.2)
         .iter()
         .scan(false, |after_seed, arg| {
@@ -1539,7 +1539,7 @@ fn sweep_seeds(
             std::fs::rename(&partial, &path).map_err(io(&path))?;
         }
     }
-    let estimate_of = |seed: u64| placed_estimate_mhz(&dir, seed);
+    let estimate_of = |seed: u64| placed_estimate_mhz(&dir, seed, constraint_mhz);
     let to_place: Vec<u64> = options
         .seeds
         .iter()
@@ -1559,7 +1559,7 @@ fn sweep_seeds(
         })
         .collect::<Result<_, ToolError>>()?;
     let t = Instant::now();
-    let mut failed = place_seeds(&runs, &dir, options.time_limit, progress);
+    let mut failed = place_seeds(&runs, &dir, constraint_mhz, options.time_limit, progress);
     // The first seed given of those that failed.
     if let Some(i) =
         (0..failed.len()).min_by_key(|&i| options.seeds.iter().position(|&s| s == failed[i].0))
@@ -1601,10 +1601,10 @@ fn sweep_seeds(
 }
 
 /// The Fmax estimate of a sweep's finished placement with `seed` in `dir` (none before it has
-/// finished).
-fn placed_estimate_mhz(dir: &Path, seed: u64) -> Option<f64> {
+/// finished): the estimate of the clock constrained at `constraint_mhz`, the core's.
+fn placed_estimate_mhz(dir: &Path, seed: u64, constraint_mhz: f64) -> Option<f64> {
     let text = std::fs::read_to_string(dir.join(sweep_log(seed))).ok()?;
-    crate::status::placement_estimate_mhz(&text)
+    crate::status::constrained_estimate_mhz(&text, constraint_mhz)
 }
 
 /// One placement of a sweep: the seed, nextpnr, and its arguments.
@@ -1618,10 +1618,12 @@ struct PlacementRun {
 /// into [`sweep_log`] (under a temporary name until it has finished), and answer those that
 /// failed. Once one fails, no other starts, and those running are stopped at their next line of
 /// log (nextpnr's placer writes one every iteration, seconds apart) and their logs removed: the
-/// sweep will fail, so they would only keep the user waiting.
+/// sweep will fail, so they would only keep the user waiting. Each placement's end is told with
+/// the estimate of its clock constrained at `constraint_mhz`.
 fn place_seeds(
     placements: &[PlacementRun],
     dir: &Path,
+    constraint_mhz: f64,
     time_limit: Option<std::time::Duration>,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Vec<(u64, ToolError)> {
@@ -1712,10 +1714,12 @@ fn place_seeds(
                 Event::Stopped => progress(Progress::Note(format!(
                     "seed {seed} stopped: another placement failed"
                 ))),
-                Event::Placed => progress(Progress::Note(match placed_estimate_mhz(dir, seed) {
-                    Some(mhz) => format!("seed {seed} placed: Fmax {mhz:.2} MHz estimated"),
-                    None => format!("seed {seed} placed, with no Fmax estimate in its log"),
-                })),
+                Event::Placed => progress(Progress::Note(
+                    match placed_estimate_mhz(dir, seed, constraint_mhz) {
+                        Some(mhz) => format!("seed {seed} placed: Fmax {mhz:.2} MHz estimated"),
+                        None => format!("seed {seed} placed, with no Fmax estimate in its log"),
+                    },
+                )),
             }
         }
     });
@@ -3002,7 +3006,7 @@ mod tests {
     }
 
     /// A sweep's placements with a stand-in for nextpnr: one that finishes leaves its log and
-    /// estimate; once one fails, those running are stopped and no other starts, so that the
+    /// the estimate of the core's clock, as constrained (not a slower clock's); once one fails, those running are stopped and no other starts, so that the
     /// sweep fails in seconds, not after every placement.
     #[test]
     fn a_failed_placement_stops_the_sweep() {
@@ -3017,7 +3021,8 @@ case \"$*\" in
 \
              *'--seed 1 '*) echo 'ERROR: no cheese for seed 1'; exit 3 ;;
 \
-             *'--seed 5 '*) echo \"Info: Max frequency for clock '$clk': 42.50 MHz (PASS)\"; \
+             *'--seed 5 '*) echo \"Info: Max frequency for clock '$clk': 42.50 MHz (FAIL at 50.00 \
+             MHz)\"; echo \"Info: Max frequency for clock 'osc': 31.00 MHz (PASS at 25.00 MHz)\"; \
              exit 0 ;;
 esac
 \
@@ -3037,7 +3042,7 @@ while [ $i -lt 600 ]; do echo \"Info: at iteration #$i\"; i=$((i+1)); \
         // The placements' failures and the notes of their ends.
         let sweep = |runs: &[PlacementRun]| {
             let mut notes = Vec::new();
-            let failed = place_seeds(runs, dir.path(), None, &mut |p| {
+            let failed = place_seeds(runs, dir.path(), 50.0, None, &mut |p| {
                 if let Progress::Note(text) = p {
                     notes.push(text);
                 }
@@ -3046,7 +3051,7 @@ while [ $i -lt 600 ]; do echo \"Info: at iteration #$i\"; i=$((i+1)); \
         };
         let (failed, notes) = sweep(&[run(5)]);
         assert!(failed.is_empty());
-        assert_eq!(placed_estimate_mhz(dir.path(), 5), Some(42.5));
+        assert_eq!(placed_estimate_mhz(dir.path(), 5, 50.0), Some(42.5));
         assert!(notes.contains(&"seed 5 placed: Fmax 42.50 MHz estimated".to_string()));
 
         let started = Instant::now();

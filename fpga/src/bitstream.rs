@@ -155,7 +155,7 @@ pub struct SeedPlacement {
     pub seed: u64,
     /// The Fmax that nextpnr estimates for the placement, before routing, in MHz: the core's
     /// clock's, as constrained for the placement ([`crate::status::constrained_estimate_mhz`]),
-    /// the figure a run's reach is measured against ([`RipupBound::reach_percent`]).
+    /// the figure a run's reach is measured against (`RipupBound::reach_percent`).
     pub estimate_mhz: f64,
     /// nextpnr's log of it.
     pub log: PathBuf,

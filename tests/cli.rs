@@ -2201,6 +2201,63 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
     refused(&["chat", "--board", "ulx3s-85f"], &["--port", "--sim"]);
 }
 
+/// `chat --port` with a pseudo-terminal's other end as the board: one that answers nothing (a
+/// board not yet loaded with its bitstream), then one that answers INFO as another core. Exit
+/// status 1, the port named and what to check.
+#[cfg(unix)]
+#[test]
+fn chat_over_a_port_names_a_silent_board_and_another_core() {
+    use std::io::{Read, Write};
+    let (mut board, port) = serialport::TTYPort::pair().expect("a pseudo-terminal");
+    let path = serialport::SerialPort::name(&port).expect("the terminal's path");
+    let chat = || {
+        monorail()
+            .args(["chat", "--board", "ulx3s-85f", "--port", &path, "-n", "2"])
+            .output()
+            .unwrap()
+    };
+    // What the board was sent, up to a tenth of a second of silence.
+    let sent = |board: &mut serialport::TTYPort| {
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 64];
+        while let Ok(n @ 1..) = board.read(&mut buf) {
+            bytes.extend_from_slice(&buf[..n]);
+        }
+        bytes
+    };
+    let output = chat();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{path}: the board sent nothing ("))
+            && stderr.contains("is its bitstream Monorail's, at 115200 baud?"),
+        "{stderr}"
+    );
+    assert_eq!(sent(&mut board), [monorail_hw::host::INFO]);
+    let answers = std::thread::spawn(move || {
+        let mut command = [0u8; 1];
+        let start = std::time::Instant::now();
+        while board.read(&mut command).unwrap_or(0) == 0 {
+            assert!(start.elapsed().as_secs() < 60, "chat sent nothing");
+        }
+        let tiny = monorail_contract::target::Target::builtin("sim-tiny").unwrap();
+        board
+            .write_all(&monorail_hw::host::info_reply(&tiny))
+            .unwrap();
+        command[0]
+    });
+    let output = chat();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(answers.join().unwrap(), monorail_hw::host::INFO);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the board's core has 4 lanes")
+            && stderr.contains("give the `--target` it was built with"),
+        "{stderr}"
+    );
+    drop(port);
+}
+
 /// `chat --board BOARD [more chat arguments] --sim` (the board's default model unless the
 /// arguments name one: `model`) tells the golden model's greedy story of `steps` positions, and
 /// the board's cycles are the compiler's. Returns what chat wrote on stderr.

@@ -167,7 +167,7 @@ type Write = (u8, u32, Vec<Vec<u8>>);
 pub(crate) fn writes(bundle: &Bundle, lanes: usize) -> Result<Vec<Write>, MachineError> {
     let mut writes = Vec::new();
     for region in &bundle.manifest.regions {
-        if region.memory != "matrix" || region.is_cache() {
+        if !region.is_matrix() || region.is_cache() {
             continue;
         }
         let start = region.start as usize;
@@ -361,7 +361,7 @@ impl ByteLink for SerialLink {
 
 #[cfg(test)]
 mod tests {
-    use super::cut_short;
+    use super::{cut_short, ByteLink, SerialLink};
 
     /// A board that sends nothing is told as such, not as "0 of 13 bytes"; one cut short shows
     /// what it sent.
@@ -378,6 +378,43 @@ mod tests {
         assert_eq!(
             cut_short("the host port", &[0x81, 0x04], 13),
             "the host port sent 2 of 13 bytes ([81, 04]) and then nothing"
+        );
+    }
+
+    /// The serial port to a real board, through a pseudo-terminal whose other end plays the
+    /// board: what is sent arrives as it was, a reply is read whole, and a board that answers
+    /// nothing or part of a reply is told as such, with the port and the speed to check.
+    #[cfg(unix)]
+    #[test]
+    fn the_serial_link_speaks_over_a_port_and_says_what_a_silent_board_sent() {
+        use std::io::{Read, Write};
+        let (mut board, port) = serialport::TTYPort::pair().expect("a pseudo-terminal");
+        let path = serialport::SerialPort::name(&port).expect("the terminal's path");
+        let mut link = SerialLink::open(&path, 115_200, 1_000_000).unwrap();
+        drop(port);
+
+        link.send(&[0x01, 0x80, 0xff]).unwrap();
+        let mut sent = [0u8; 3];
+        board.read_exact(&mut sent).unwrap();
+        assert_eq!(sent, [0x01, 0x80, 0xff]);
+        board.write_all(&[0x81, 0x04, 0x00, 0x0a]).unwrap();
+        assert_eq!(link.receive(4, 1_000).unwrap(), [0x81, 0x04, 0x00, 0x0a]);
+
+        let silent = link.receive(13, 0).unwrap_err().to_string();
+        assert!(
+            silent.contains(&format!(
+                "{path}: the board sent nothing (13 bytes awaited): is its bitstream \
+                 Monorail's, at 115200 baud?"
+            )),
+            "{silent}"
+        );
+        board.write_all(&[0x81, 0x04]).unwrap();
+        let cut = link.receive(13, 0).unwrap_err().to_string();
+        assert!(
+            cut.contains(&format!(
+                "{path}: the board sent 2 of 13 bytes ([81, 04]) and then nothing"
+            )),
+            "{cut}"
         );
     }
 }

@@ -138,6 +138,112 @@ fn a_wait_taken_out_makes_a_hazard_the_simulator_reports() {
     );
 }
 
+/// The text with every address that the comments name written by that name instead
+/// (`w=m576` as `w=@layer0.wqkv+64`), and how many were.
+fn by_name(text: &str) -> (String, usize) {
+    let mut count = 0;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let Some((code, comment)) = line.split_once(" # ").filter(|_| !line.starts_with('#'))
+            else {
+                return line.to_string();
+            };
+            let names: Vec<(&str, &str)> = comment
+                .split_whitespace()
+                .filter_map(|t| t.split_once('=').filter(|(_, v)| v.starts_with('@')))
+                .collect();
+            let code: Vec<String> = code
+                .split_whitespace()
+                .map(|token| {
+                    let field = token.split('=').next().unwrap();
+                    match names.iter().find(|(f, _)| *f == field) {
+                        Some((f, name)) => {
+                            count += 1;
+                            format!("{f}={name}")
+                        }
+                        None => token.to_string(),
+                    }
+                })
+                .collect();
+            code.join(" ")
+        })
+        .collect();
+    (lines.join("\n"), count)
+}
+
+#[test]
+fn addresses_written_by_name_assemble_to_the_same_program() {
+    // Every address the disassembly names, written by its name: the same program, on the
+    // built-in targets' two kinds of core and the stories260K shape.
+    for (shape, target) in [("nano", "sim-tiny"), ("stories260k", "ulx3s-85f")] {
+        let (target, compiled) = compiled_on(shape, target, 3);
+        let text = disassemble(&compiled.bundle, &target);
+        assert!(
+            text.contains(" w=@layer0.wqkv") && text.contains(" x=@xb"),
+            "{text}"
+        );
+        let (named, count) = by_name(&text);
+        assert!(count > compiled.bundle.program.len() / 2, "{count} names");
+        let back = reassemble(&compiled.bundle, &named, &target)
+            .unwrap_or_else(|e| panic!("{}: {e}", target.name))
+            .bundle;
+        assert_eq!(back.program, compiled.bundle.program, "{}", target.name);
+        // The compiler's listing names them alike.
+        let listed = compiled
+            .bundle
+            .listing
+            .lines()
+            .find(|l| l.contains(" matvec "));
+        assert!(
+            listed.is_some_and(|l| l.contains("  # ") && l.contains(" w=@layer0.wqkv")),
+            "{listed:?}"
+        );
+    }
+    // Names that are not the bundle's, or not for the field, or past their region's end: the
+    // line and column, and what is wrong.
+    let (target, compiled) = compiled_on("nano", "sim-tiny", 3);
+    let text = disassemble(&compiled.bundle, &target);
+    let refused = |line: &str, needle: &str| {
+        let edited = format!("{text}{line}\n");
+        let err = reassemble(&compiled.bundle, &edited, &target)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        let number = text.lines().count() + 1;
+        assert!(
+            err.contains(&format!("line {number}, column 6: {needle}")),
+            "{err} lacks {needle}"
+        );
+    };
+    refused(
+        "fill dst=@nowhere n=1 s=r0",
+        "dst=@nowhere: no region of the bundle's memory map is named `nowhere`",
+    );
+    refused(
+        "fill dst=@layer0.wo n=1 s=r0",
+        "dst=@layer0.wo: `layer0.wo` is a region of the matrix memory (words), and this field \
+         addresses the vector space (elements)",
+    );
+    let regions = &compiled.bundle.manifest.regions;
+    let xb = regions.iter().find(|r| r.name == "xb").unwrap().size;
+    refused(
+        &format!("fill dst=@xb+{xb} n=1 s=r0"),
+        &format!(
+            "dst=@xb+{xb}: `xb` holds {xb} elements: offsets 0 to {}",
+            xb - 1
+        ),
+    );
+    refused(
+        "fill dst=@+3 n=1 s=r0",
+        "dst=@+3: expected @NAME or @NAME+OFFSET",
+    );
+    refused("fill dst=@xb+y n=1 s=r0", "dst=@xb+y: `y` is not a number");
+    // Without a bundle there are no names.
+    let err = monorail_contract::isa::Instr::parse("fill dst=@xb n=1 s=r0").unwrap_err();
+    assert!(err.message.contains("needs a bundle's memory map"), "{err}");
+}
+
 #[test]
 fn program_texts_that_cannot_run_are_refused_with_their_line() {
     let (target, compiled) = compiled_on("nano", "sim-tiny", 3);

@@ -123,7 +123,7 @@ fn a_model_loaded_over_the_uart_replaces_the_bitstreams() {
         .manifest
         .regions
         .iter()
-        .filter(|r| r.memory == "matrix" && r.is_cache())
+        .filter(|r| r.is_matrix() && r.is_cache())
         .map(|r| r.size)
         .sum();
     assert!(cache > 0 && plan.matrix_words > 0);

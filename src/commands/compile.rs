@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use monorail_compiler::{compile, timeline, CompileOptions, Compiled};
+use monorail_contract::bundle::Region;
 use monorail_contract::isa::Unit;
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::target::{Core, Target, VectorMemory};
@@ -148,7 +149,7 @@ pub fn summary(
         compiled.attention_sets,
         compiled.product_pieces,
         if compiled.product_pieces == 1 { "" } else { "s" },
-        used("matrix"),
+        used(Region::MATRIX),
         target.matrix_words(),
         vector_use.join(", ")
     )];

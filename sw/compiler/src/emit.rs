@@ -8,7 +8,9 @@
 
 use std::fmt::Write as _;
 
-use monorail_contract::bundle::{Bundle, Manifest, BUNDLE_MAGIC, BUNDLE_VERSION};
+use monorail_contract::bundle::{
+    operand_names, Bundle, Manifest, Region, BUNDLE_MAGIC, BUNDLE_VERSION,
+};
 use monorail_contract::isa::{encode_program, Access, Instr, Unit};
 use monorail_contract::target::Target;
 use monorail_contract::timing::{stopped_at_step_limit, token_cycles, Clock, STEP_LIMIT_CYCLES};
@@ -19,9 +21,15 @@ use crate::schedule::Scheduled;
 use crate::{CompileError, Compiled};
 
 /// The listing: one line per instruction with its issue and completion cycles at position 0,
-/// its unit, its model step, and its assembly; a vector stream that issues while an earlier one
-/// whose results it reads still runs (the vector unit chains them) ends with `# chained to N`.
-pub fn listing(code: &[crate::lower::Tagged], target: &Target, model: &str) -> String {
+/// its unit, its model step, and its assembly, then a comment with the names of its addresses
+/// in `regions` (`w=@layer0.wo+8`), after `chained to N` where a vector stream issues while an
+/// earlier one whose results it reads still runs (the vector unit chains them).
+pub fn listing(
+    code: &[crate::lower::Tagged],
+    target: &Target,
+    model: &str,
+    regions: &[Region],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -54,7 +62,7 @@ pub fn listing(code: &[crate::lower::Tagged], target: &Target, model: &str) -> S
                 .map(|(_, index, _)| index.to_string())
                 .collect();
             if !to.is_empty() {
-                chained = format!("  # chained to {}", to.join(", "));
+                chained = format!("chained to {}", to.join(", "));
             }
             let writes = Access {
                 vector_writes: access.vector_writes,
@@ -62,9 +70,18 @@ pub fn listing(code: &[crate::lower::Tagged], target: &Target, model: &str) -> S
             };
             running.push((issued.complete, i, writes));
         }
+        let comment: Vec<String> = [chained, operand_names(&t.instr, regions)]
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .collect();
+        let comment = if comment.is_empty() {
+            String::new()
+        } else {
+            format!("  # {}", comment.join("; "))
+        };
         let _ = writeln!(
             out,
-            "{i:6}  {:9}  {:9}  {:4}  {step:<14}  {}{chained}",
+            "{i:6}  {:9}  {:9}  {:4}  {step:<14}  {}{comment}",
             issued.issue,
             issued.complete,
             issued.unit.name(),
@@ -128,7 +145,7 @@ pub fn emit(
         "a model of dim {}, {} layers, vocab {}",
         c.dim, c.n_layers, c.vocab_size
     );
-    let listing = listing(&scheduled.code, target, &name);
+    let listing = listing(&scheduled.code, target, &name, &layout.regions);
     let manifest = Manifest {
         magic: BUNDLE_MAGIC.into(),
         version: BUNDLE_VERSION,

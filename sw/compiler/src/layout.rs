@@ -209,7 +209,7 @@ impl Allocator<'_> {
         let words = rows.div_ceil(self.target.lanes) * cols;
         self.regions.push(Region {
             name,
-            memory: "matrix".into(),
+            memory: Region::MATRIX.into(),
             start: at.word as u32,
             size: words as u32,
         });

@@ -267,7 +267,7 @@ fn the_listing_names_each_instruction_and_its_step() {
             .rsplit("# chained to ")
             .next()
             .unwrap()
-            .split(',')
+            .split([',', ';'])
             .next()
             .unwrap()
             .trim()

@@ -22,7 +22,7 @@
 use std::fmt;
 use std::fmt::Write as _;
 
-use crate::bundle::{Bundle, CheckpointSpec};
+use crate::bundle::{named_address, operand_names, Bundle, CheckpointSpec};
 use crate::isa::{Instr, Op};
 use crate::steps::ModelStep;
 use crate::target::Target;
@@ -130,8 +130,10 @@ pub fn disassemble(bundle: &Bundle, target: &Target) -> String {
          # `wait=unit:N` waits for that unit's Nth instruction of the token step to complete: \
          an instruction\n# added or removed on a unit changes the count of those after it.\n\
          # The comments give each instruction's index, its issue and completion cycles at \
-         position 0,\n# and its unit with its count there (`vxu#9`, what `wait=vxu:9` waits \
-         for).\n.{BUNDLE_DIRECTIVE} {}",
+         position 0,\n# its unit with its count there (`vxu#9`, what `wait=vxu:9` waits for), \
+         and the names of its\n# addresses in the bundle's memory map (`w=@layer0.wo+8`), \
+         which `monorail asm` reads in place\n# of `m...` and `v...` addresses too.\n\
+         .{BUNDLE_DIRECTIVE} {}",
         bundle_identity(bundle)
     );
     if let Some(from) = &m.assembled_from {
@@ -169,7 +171,11 @@ pub fn disassemble(bundle: &Bundle, target: &Target) -> String {
         if matches!(instr.op, Op::End { .. }) {
             clock = None;
         }
-        let _ = writeln!(out, "{text:<63} # {i:5}: {stamp}");
+        let names = match operand_names(instr, &m.regions) {
+            names if names.is_empty() => names,
+            names => format!("  {names}"),
+        };
+        let _ = writeln!(out, "{text:<63} # {i:5}: {stamp}{names}");
         for label in &marks[i] {
             let _ = writeln!(out, ".{CHECKPOINT_DIRECTIVE} {label}");
         }
@@ -196,7 +202,9 @@ pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Assemb
         let body = code.trim_start();
         let column = code.len() - body.len() + 1;
         let Some(directive) = body.strip_prefix('.') else {
-            match Instr::parse(line) {
+            match Instr::parse_with(line, &|kind, name, offset| {
+                named_address(&m.regions, kind, name, offset)
+            }) {
                 Ok(Some(instr)) => {
                     program.push(instr);
                     lines.push(number);

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::isa::{self, decode_program, encode_program, Instr};
+use crate::isa::{self, decode_program, encode_program, FieldKind, Instr};
 use crate::model_config::ModelConfig;
 use crate::target::{Target, VectorMemory};
 
@@ -66,7 +66,8 @@ pub struct CheckpointSpec {
 pub struct Region {
     /// What it holds.
     pub name: String,
-    /// `matrix` (words) or `vector` (elements).
+    /// [`Region::MATRIX`] (words), or a memory of the vector space ([`VectorMemory::name`]:
+    /// elements).
     pub memory: String,
     /// First word or element.
     pub start: u32,
@@ -83,6 +84,25 @@ pub const CACHE_REGION_STEMS: [&str; 2] = ["key_cache", "value_cache"];
 pub const CACHE_EXPONENT_REGION_STEMS: [&str; 2] = ["key_exps", "value_exps"];
 
 impl Region {
+    /// [`Region::memory`] of a region of the matrix memory.
+    pub const MATRIX: &'static str = "matrix";
+
+    /// Whether it is in the matrix memory (`m` addresses, words), not the vector space (`v`
+    /// addresses, elements).
+    pub fn is_matrix(&self) -> bool {
+        self.memory == Region::MATRIX
+    }
+
+    /// Whether it is in the address space of a field of `kind` ([`FieldKind::M`] the matrix
+    /// memory's, [`FieldKind::V`] the vector space's).
+    fn is_in(&self, kind: FieldKind) -> bool {
+        match kind {
+            FieldKind::M => self.is_matrix(),
+            FieldKind::V => !self.is_matrix(),
+            _ => false,
+        }
+    }
+
     /// Whether it is part of the key/value cache, which the program writes at a position before
     /// any read of it: a host loading a model over the host link skips these.
     pub fn is_cache(&self) -> bool {
@@ -93,6 +113,72 @@ impl Region {
                     .is_some_and(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_digit()))
             })
     }
+}
+
+/// What `regions` call `address` of a field of `kind` ([`FieldKind::V`] or [`FieldKind::M`]):
+/// `@NAME`, or `@NAME+OFFSET` (elements or words into it), as `monorail asm` reads it
+/// ([`named_address`]); `None` where no region holds it.
+pub fn address_name(regions: &[Region], kind: FieldKind, address: i64) -> Option<String> {
+    let r = regions.iter().find(|r| {
+        r.is_in(kind) && (r.start as i64..r.start as i64 + r.size as i64).contains(&address)
+    })?;
+    Some(match address - r.start as i64 {
+        0 => format!("@{}", r.name),
+        offset => format!("@{}+{offset}", r.name),
+    })
+}
+
+/// The address that `@NAME+OFFSET` names in a field of `kind` ([`FieldKind::V`] or
+/// [`FieldKind::M`]), by `regions`: the region's start plus the offset, within the region;
+/// otherwise what is wrong.
+pub fn named_address(
+    regions: &[Region],
+    kind: FieldKind,
+    name: &str,
+    offset: i64,
+) -> Result<i64, String> {
+    let space = |kind| match kind {
+        FieldKind::M => "matrix memory (words)",
+        _ => "vector space (elements)",
+    };
+    let Some(r) = regions.iter().find(|r| r.name == name) else {
+        return Err(format!(
+            "no region of the bundle's memory map is named `{name}` (manifest.json's `regions`;              `monorail disasm` names each address it can in its comments)"
+        ));
+    };
+    if !r.is_in(kind) {
+        let other = if r.is_matrix() {
+            FieldKind::M
+        } else {
+            FieldKind::V
+        };
+        return Err(format!(
+            "`{name}` is a region of the {}, and this field addresses the {}",
+            space(other),
+            space(kind)
+        ));
+    }
+    if !(0..r.size as i64).contains(&offset) {
+        return Err(format!(
+            "`{name}` holds {} {}: offsets 0 to {}",
+            r.size,
+            if r.is_matrix() { "words" } else { "elements" },
+            r.size as i64 - 1
+        ));
+    }
+    Ok(r.start as i64 + offset)
+}
+
+/// The names of `instr`'s vector and matrix addresses that `regions` hold, in field order:
+/// `dst=@acc+64 w=@layer0.wqkv+64 x=@xb` (empty where none is held).
+pub fn operand_names(instr: &Instr, regions: &[Region]) -> String {
+    let spec = instr.op.spec();
+    spec.fields
+        .iter()
+        .zip(instr.op.values())
+        .filter_map(|(f, v)| Some(format!("{}={}", f.name, address_name(regions, f.kind, v)?)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The manifest.
@@ -575,7 +661,7 @@ impl Bundle {
         }
         for r in &manifest.regions {
             let limit = match r.memory.as_str() {
-                "matrix" => 0..target.matrix_words(),
+                Region::MATRIX => 0..target.matrix_words(),
                 name => match VectorMemory::ALL.into_iter().find(|m| m.name() == name) {
                     Some(m) => target.range_of(m),
                     None => {
@@ -656,7 +742,7 @@ mod tests {
     fn cache_regions_are_named_by_their_stems() {
         let region = |name: &str| Region {
             name: name.into(),
-            memory: "matrix".into(),
+            memory: Region::MATRIX.into(),
             start: 0,
             size: 1,
         };

@@ -518,8 +518,20 @@ impl Instr {
     }
 
     /// Parse one line of assembly: `mnemonic field=value ... [wait=unit:count]`; `#` starts a
-    /// comment. Errors carry the 1-based column.
+    /// comment. Errors carry the 1-based column. A named address (`w=@layer0.wo`) is refused:
+    /// names are a bundle's ([`Instr::parse_with`]).
     pub fn parse(line: &str) -> Result<Option<Instr>, IsaError> {
+        Instr::parse_with(line, &|_, name, _| {
+            Err(format!(
+                "`@{name}`: a named address needs a bundle's memory map (`monorail asm --bundle`)"
+            ))
+        })
+    }
+
+    /// [`Instr::parse`], with vector and matrix addresses also written by name, `@NAME` or
+    /// `@NAME+OFFSET`, which `names` turns into addresses (given the field's kind, the name and
+    /// the offset) or refuses with a message.
+    pub fn parse_with(line: &str, names: &AddressNames<'_>) -> Result<Option<Instr>, IsaError> {
         let code = line.split('#').next().unwrap_or("");
         let mut tokens = tokenize(code);
         let Some((col, mnemonic)) = tokens.next() else {
@@ -559,7 +571,7 @@ impl Instr {
                     ))
                 })?;
             let f = &spec.fields[index];
-            let v = parse_value(f, value).map_err(&at)?;
+            let v = parse_value(f, value, names).map_err(&at)?;
             let (lo, hi) = field_range(f);
             if v < lo || v > hi {
                 return Err(at(format!("{key}={value} outside {lo} ..= {hi}")));
@@ -623,7 +635,12 @@ fn parse_wait(value: &str) -> Result<Wait, String> {
     Ok(Wait { unit, count })
 }
 
-fn parse_value(f: &FieldSpec, text: &str) -> Result<i64, String> {
+/// Turns a named address, `@NAME+OFFSET`, of a field of kind [`FieldKind::V`] or
+/// [`FieldKind::M`] into the address: given the kind, the name and the offset (0 for `@NAME`),
+/// the address or why there is none.
+pub type AddressNames<'a> = dyn Fn(FieldKind, &str, i64) -> Result<i64, String> + 'a;
+
+fn parse_value(f: &FieldSpec, text: &str, names: &AddressNames<'_>) -> Result<i64, String> {
     // Decimal or `0x` hexadecimal, with a `-` for a negative value and no `+`.
     let number = |digits: &str| -> Result<i64, String> {
         let not_a_number = || format!("{}={text}: `{digits}` is not a number", f.name);
@@ -655,6 +672,17 @@ fn parse_value(f: &FieldSpec, text: &str) -> Result<i64, String> {
             .and_then(number)
     };
     match f.kind {
+        FieldKind::V | FieldKind::M if text.starts_with('@') => {
+            let named = &text[1..];
+            let (name, offset) = match named.split_once('+') {
+                Some((name, offset)) => (name, number(offset)?),
+                None => (named, 0),
+            };
+            if name.is_empty() {
+                return Err(format!("{}={text}: expected @NAME or @NAME+OFFSET", f.name));
+            }
+            names(f.kind, name, offset).map_err(|e| format!("{}={text}: {e}", f.name))
+        }
         FieldKind::V => prefixed('v'),
         FieldKind::M => prefixed('m'),
         FieldKind::R => prefixed('r'),
@@ -950,7 +978,10 @@ complement. A length field's bit 16 means \"plus the number of positions\" (`P`,
 One instruction per line: the mnemonic, then `field=value` pairs in any order, then optionally
 `wait=unit:count`; `#` starts a comment. Vector addresses are written `v12`, matrix addresses
 `m12`, registers `r12`; numbers in decimal or `0x` hexadecimal, negative with `-` (`imm=-0x1f`).
-Errors name the line and column.
+Errors name the line and column. In a text assembled into a bundle, a vector or matrix address
+may also be written by the name of its region in the bundle's memory map, `@NAME` or
+`@NAME+OFFSET` (`w=@layer0.wo+8`, `x=@xb`), which `monorail disasm` prints beside each
+instruction.
 
 `monorail disasm BUNDLE` prints a compiled program in this form, with two directives that tie it
 to its bundle: `.checkpoint STEP` after the instruction that completes a model step's values,

@@ -218,7 +218,8 @@ fn addresses_written_by_name_assemble_to_the_same_program() {
     };
     refused(
         "fill dst=@nowhere n=1 s=r0",
-        "dst=@nowhere: no region of the bundle's memory map is named `nowhere`",
+        "dst=@nowhere: no region of the bundle's memory map is named `nowhere` (manifest.json's \
+         `regions`; `monorail disasm` names each address it can in its comments)",
     );
     refused(
         "fill dst=@layer0.wo n=1 s=r0",

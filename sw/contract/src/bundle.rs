@@ -143,7 +143,8 @@ pub fn named_address(
     };
     let Some(r) = regions.iter().find(|r| r.name == name) else {
         return Err(format!(
-            "no region of the bundle's memory map is named `{name}` (manifest.json's `regions`;              `monorail disasm` names each address it can in its comments)"
+            "no region of the bundle's memory map is named `{name}` (manifest.json's `regions`; \
+             `monorail disasm` names each address it can in its comments)"
         ));
     };
     if !r.is_in(kind) {

@@ -3006,8 +3006,9 @@ mod tests {
     }
 
     /// A sweep's placements with a stand-in for nextpnr: one that finishes leaves its log and
-    /// the estimate of the core's clock, as constrained (not a slower clock's); once one fails, those running are stopped and no other starts, so that the
-    /// sweep fails in seconds, not after every placement.
+    /// the estimate of the core's clock, as constrained (not a slower clock's); once one fails,
+    /// those running are stopped and no other starts, so that the sweep fails in seconds, not
+    /// after every placement.
     #[test]
     fn a_failed_placement_stops_the_sweep() {
         let dir = tempfile::TempDir::new().unwrap();

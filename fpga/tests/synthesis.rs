@@ -167,6 +167,52 @@ fn synthesises_as_estimated(target: &Target, quant: &QuantModel) -> Synthesis {
     s
 }
 
+/// One design written in two folders (as a test and `monorail bitstream` both write the
+/// Tang Nano 9K's board top) is synthesised once: the second folder's synthesis is the first's,
+/// found by the hash of what yosys reads, and a changed design is synthesised anew.
+#[test]
+fn the_same_design_in_another_folder_reuses_its_synthesis() {
+    let device = Target::builtin("icebreaker").unwrap().device.unwrap();
+    let build = tempfile::TempDir::new().unwrap();
+    let designs = tempfile::TempDir::new().unwrap();
+    let counter = "module top(input clk, output reg [3:0] q);\n\
+                   always @(posedge clk) q <= q + 4'd1;\nendmodule\n";
+    let mut synthesised = Vec::new();
+    for (name, verilog) in [
+        ("first", counter.to_string()),
+        ("second-0123456789abcdef", counter.to_string()),
+        ("third", counter.replace("4'd1", "4'd3")),
+    ] {
+        let dir = designs.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("top.v"), verilog).unwrap();
+        synthesised.push(synthesize(&dir, &device, build.path()).unwrap_or_else(|e| panic!("{e}")));
+    }
+    let [first, second, third] = &synthesised[..] else {
+        unreachable!()
+    };
+    assert!(!first.reused && second.reused && !third.reused);
+    assert_eq!(second.dir, first.dir);
+    assert!(first
+        .dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("first-"));
+    assert!(third
+        .dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("third-"));
+    assert_eq!(
+        std::fs::read_dir(build.path().join("synth"))
+            .unwrap()
+            .count(),
+        2
+    );
+}
+
 /// The small core's ALU on the iCE40UP5K (`synth_ice40 -dsp`): its product in `SB_MAC16`s, and
 /// its logic within a third of the device's LUT4s, so that the sequencer, the pointers and the
 /// host port have the rest.

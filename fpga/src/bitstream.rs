@@ -771,7 +771,7 @@ fn clock_lpf(board: &Board, percent: u64) -> String {
              router.\nFREQUENCY PORT \"clk\" {} MHZ;\n",
             mhz(board.clock_hz),
             times(percent),
-            mhz(board.clock_hz * percent / 100)
+            mhz(at_percent(board.clock_hz, percent))
         )
     }
 }
@@ -806,6 +806,12 @@ pub fn clock_constraint(board: &Board) -> ClockConstraint {
 /// nextpnr's `--freq` for `board`'s core: its clock in MHz, as it reads (`9`, `81`, `40.5`).
 fn freq_mhz(board: &Board) -> String {
     format!("{}", board.target.clock_hz as f64 / 1e6)
+}
+
+/// `hz` constrained at `percent` of itself, in hertz: the oscillator's constraint in a clock
+/// file, or the core's clock as a run or a sweep constrains it.
+fn at_percent(hz: u64, percent: u64) -> u64 {
+    hz * percent / 100
 }
 
 /// A percentage as a factor: 110 as 1.1.
@@ -1500,7 +1506,7 @@ fn sweep_seeds(
     let lpf_text = clock_lpf(board, percent);
     let lpf_name = Some(lpf_name).filter(|_| board.family == Family::Ecp5);
     // The core's clock as the placements constrain it, whose estimate ranks them.
-    let constraint_mhz = (board.target.clock_hz * percent / 100) as f64 / 1e6;
+    let constraint_mhz = at_percent(board.target.clock_hz, percent) as f64 / 1e6;
     let unseeded: Vec<String> = placement_only(&template.2)
         .iter()
         .scan(false, |after_seed, arg| {
@@ -1748,7 +1754,7 @@ fn route_in_attempts(
     let mut stopped = String::new();
     for (i, attempt) in ROUTE_ATTEMPTS.iter().enumerate() {
         let index = i + 1;
-        let constraint_hz = core_clock_hz * attempt.percent / 100;
+        let constraint_hz = at_percent(core_clock_hz, attempt.percent);
         let what = format!(
             "place and route {index} of {} (router2 ripping up for timing against {} MHz, the \
              core's clock constrained {}x)",

@@ -17,9 +17,13 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 cargo test --workspace --no-run
 
 libraries_log="$(mktemp)"
-cargo test --workspace --exclude monorail >"$libraries_log" 2>&1 &
+# In a session (and process group) of its own, so that stopping it stops the test program cargo
+# runs, and whatever that started, too: the script exits early only when interrupted.
+setsid cargo test --workspace --exclude monorail >"$libraries_log" 2>&1 &
 libraries=$!
-trap 'kill "$libraries" 2>/dev/null || true; rm -f "$libraries_log"' EXIT
+trap 'kill -- -"$libraries" 2>/dev/null || true; rm -f "$libraries_log"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 failed=()
 cargo test -p monorail || failed+=("the command's tests (cargo test -p monorail)")

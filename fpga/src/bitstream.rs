@@ -1077,47 +1077,12 @@ pub fn build(
     options: &Options,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Bitstream, ToolError> {
-    let device = board
-        .target
-        .device
-        .as_ref()
-        .ok_or_else(|| ToolError::Output {
-            path: PathBuf::from(format!("boards/{}.toml", board.name)),
-            message: format!("the target {} has no [device]", board.target.name),
-        })?;
-    check_fits(board)?;
-    check_pins(board)?;
-    // The model's images, all read and checked before any tool runs (none for the small core,
-    // whose model is loaded over the UART).
-    let specs = memory_images(&board.target);
-    let mut models = Vec::with_capacity(specs.len());
-    for spec in &specs {
-        let path = design.join(&spec.file);
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        models.push(
-            Image::parse(spec, &text).map_err(|message| ToolError::Output {
-                path: path.clone(),
-                message,
-            })?,
-        );
-    }
-    // Block RAM images are swapped; others (distributed RAM) stay in the routed design.
-    let routed_images: Vec<Image> = models
-        .iter()
-        .map(|m| {
-            if m.spec.block_ram {
-                Image::placeholder(&m.spec)
-            } else {
-                m.clone()
-            }
-        })
-        .collect();
-    let routed_design = placeholder_design(board, design, &routed_images, build)?;
-    let (placeholders, models): (Vec<Image>, Vec<Image>) = routed_images
-        .into_iter()
-        .zip(models)
-        .filter(|(_, m)| m.spec.block_ram)
-        .unzip();
+    let device = board_device(board)?;
+    let RoutedImages {
+        design: routed_design,
+        placeholders,
+        models,
+    } = routed_images(board, design, build)?;
 
     let start = Instant::now();
     let synthesis = synthesize_watching(
@@ -1212,6 +1177,80 @@ pub fn build(
         seed: options.seed,
         sweep,
         unrouted,
+    })
+}
+
+/// Synthesise `board`'s design folder `design` (the board top as `top.v` and the model's memory
+/// images) as [`build`] does, block RAMs holding the placeholders: the same synthesis, which
+/// each reuses from the other.
+pub fn synthesize_board(
+    board: &Board,
+    design: &Path,
+    build: &Path,
+) -> Result<Synthesis, ToolError> {
+    let device = board_device(board)?;
+    let routed = routed_images(board, design, build)?;
+    crate::synthesize(&routed.design, device, build)
+}
+
+/// The FPGA of `board`, which its target's `[device]` names.
+fn board_device(board: &Board) -> Result<&Device, ToolError> {
+    board
+        .target
+        .device
+        .as_ref()
+        .ok_or_else(|| ToolError::Output {
+            path: PathBuf::from(format!("boards/{}.toml", board.name)),
+            message: format!("the target {} has no [device]", board.target.name),
+        })
+}
+
+/// The design that is synthesised, placed and routed ([`placeholder_design`]), and the block RAM
+/// images swapped later: the placeholders it holds and the model's in their place.
+struct RoutedImages {
+    design: PathBuf,
+    placeholders: Vec<Image>,
+    models: Vec<Image>,
+}
+
+/// `design`'s [`RoutedImages`] for `board`: the board checked, and the model's images all read and
+/// checked before any tool runs (none for the small core, whose model is loaded over the UART).
+fn routed_images(board: &Board, design: &Path, build: &Path) -> Result<RoutedImages, ToolError> {
+    check_fits(board)?;
+    check_pins(board)?;
+    let specs = memory_images(&board.target);
+    let mut models = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        let path = design.join(&spec.file);
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        models.push(
+            Image::parse(spec, &text).map_err(|message| ToolError::Output {
+                path: path.clone(),
+                message,
+            })?,
+        );
+    }
+    // Block RAM images are swapped; others (distributed RAM) stay in the routed design.
+    let routed_images: Vec<Image> = models
+        .iter()
+        .map(|m| {
+            if m.spec.block_ram {
+                Image::placeholder(&m.spec)
+            } else {
+                m.clone()
+            }
+        })
+        .collect();
+    let design = placeholder_design(board, design, &routed_images, build)?;
+    let (placeholders, models) = routed_images
+        .into_iter()
+        .zip(models)
+        .filter(|(_, m)| m.spec.block_ram)
+        .unzip();
+    Ok(RoutedImages {
+        design,
+        placeholders,
+        models,
     })
 }
 

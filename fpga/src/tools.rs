@@ -152,6 +152,82 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ToolError + '_ {
     }
 }
 
+/// The lock on building one cache entry, held while this process builds it: another process
+/// (or thread) about to build the same inputs waits for it, then reuses what it built, instead
+/// of building it again beside it (two test programs at once, or two terminals). Released when
+/// dropped, or by the kernel when the process ends however it ends (an `flock`).
+#[derive(Debug)]
+pub struct BuildLock {
+    _file: std::fs::File,
+}
+
+/// The lock file of the cache entry `dir`: `.<name>.lock` beside it.
+fn lock_path(dir: &Path) -> PathBuf {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    dir.with_file_name(format!(".{name}.lock"))
+}
+
+/// Take the [`BuildLock`] of the cache entry `dir`. When another holds it, `waiting` is called
+/// once, and this waits until it is released. The caller then looks again for a finished entry
+/// before building it.
+pub fn lock_build(dir: &Path, waiting: &mut dyn FnMut()) -> Result<BuildLock, ToolError> {
+    let path = lock_path(dir);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    if !try_flock(&file, libc::LOCK_EX).map_err(io(&path))? {
+        waiting();
+        loop {
+            // SAFETY: `flock` on a file descriptor this function owns (blocking).
+            if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } == 0 {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(io(&path)(e));
+            }
+        }
+    }
+    Ok(BuildLock { _file: file })
+}
+
+/// `flock(file, operation | LOCK_NB)`: whether the lock was taken (false: another holds it).
+fn try_flock(file: &std::fs::File, operation: libc::c_int) -> std::io::Result<bool> {
+    // SAFETY: `flock` on an open file's descriptor, which the borrow keeps open.
+    let taken = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(file),
+            operation | libc::LOCK_NB,
+        )
+    };
+    if taken == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Whether `path` is a [`BuildLock`]'s file that a build holds now.
+fn lock_held(path: &Path) -> bool {
+    let is_lock = path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with(".lock"));
+    is_lock
+        && std::fs::File::open(path)
+            .ok()
+            .is_some_and(|file| matches!(try_flock(&file, libc::LOCK_SH), Ok(false)))
+}
+
 /// A fresh folder to write `dir`'s contents into before [`publish`]ing it: named for this process
 /// (`<dir>.<pid>.partial`), so that two builds of the same inputs at once never write into each
 /// other's folder, and a folder with the final name is always complete. The folders of earlier
@@ -350,7 +426,8 @@ pub struct Cleaned {
 /// Remove the entries of the build root's [`CACHE_FOLDERS`] made more than `older_than` ago (all
 /// of them when `None`), as `cargo clean` does for Rust's: every entry is rebuilt when needed.
 /// The `.<pid>.partial` folder of a build whose process still runs is always kept, as is a folder
-/// in which such a process writes a `.<pid>.partial` file (a seed sweep placing). With
+/// in which such a process writes a `.<pid>.partial` file (a seed sweep placing) and the lock
+/// file of a build under way ([`BuildLock`]). With
 /// `dry_run`, nothing is removed and the answer says what would be.
 pub fn clean(
     root: &Path,
@@ -393,9 +470,11 @@ pub fn clean(
 }
 
 /// Whether a running process writes `path` (a [`staging`] folder) or a `.<pid>.partial` file in
-/// it (a seed sweep's folder, shared by the sweeps of one design, while one places).
+/// it (a seed sweep's folder, shared by the sweeps of one design, while one places), or holds it
+/// (a [`BuildLock`]'s file).
 fn in_use(path: &Path) -> bool {
-    staging_owner_runs(path) == Some(true)
+    lock_held(path)
+        || staging_owner_runs(path) == Some(true)
         || std::fs::read_dir(path).is_ok_and(|entries| {
             entries
                 .flatten()
@@ -507,6 +586,36 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    /// A build of an entry whose lock another holds waits, told once, until that one is done,
+    /// and then finds what it made; a held lock's file is the cache's in use, kept by `clean`,
+    /// and a lock file left unheld goes with the other old entries.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_build_of_the_same_inputs_waits_for_the_one_under_way() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let dir = tmp.path().join("synth/ulx3s-45f-0123456789abcdef");
+        let first = lock_build(&dir, &mut || panic!("nobody held it")).unwrap();
+        let lock_file = tmp.path().join("synth/.ulx3s-45f-0123456789abcdef.lock");
+        assert!(lock_file.is_file());
+        assert_eq!(clean(tmp.path(), None, false).unwrap().kept, 1);
+        let waiter = {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let mut waited = 0;
+                let _second = lock_build(&dir, &mut || waited += 1).unwrap();
+                (waited, dir.join("stat.json").is_file())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!waiter.is_finished(), "the second build did not wait");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("stat.json"), "{}").unwrap();
+        drop(first);
+        assert_eq!(waiter.join().unwrap(), (1, true));
+        let cleaned = clean(tmp.path(), None, false).unwrap();
+        assert!(cleaned.removed.contains(&lock_file), "{cleaned:?}");
     }
 
     /// The lines a tool writes reach the watcher while it runs, whole and in order (a line not

@@ -236,12 +236,52 @@ fn the_same_design_in_another_folder_reuses_its_synthesis() {
         .unwrap()
         .to_string_lossy()
         .starts_with("third-"));
-    assert_eq!(
-        std::fs::read_dir(build.path().join("synth"))
-            .unwrap()
-            .count(),
-        2
+    // (and the lock files of the two builds, `.NAME.lock`)
+    let folders = std::fs::read_dir(build.path().join("synth"))
+        .unwrap()
+        .filter(|e| {
+            !e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(folders, 2);
+}
+
+/// Two syntheses of one design at once (two test programs, two terminals): one runs yosys, the
+/// other waits for it and reuses its folder.
+#[test]
+fn the_same_design_synthesised_twice_at_once_runs_yosys_once() {
+    let device = Target::builtin("icebreaker").unwrap().device.unwrap();
+    let build = tempfile::TempDir::new().unwrap();
+    let design = tempfile::TempDir::new().unwrap();
+    std::fs::write(
+        design.path().join("top.v"),
+        "module top(input clk, output reg [7:0] q);\n\
+         always @(posedge clk) q <= q + 8'd5;\nendmodule\n",
+    )
+    .unwrap();
+    let start = std::sync::Barrier::new(2);
+    let synthesised: Vec<Synthesis> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    start.wait();
+                    synthesize(design.path(), &device, build.path())
+                        .unwrap_or_else(|e| panic!("{e}"))
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let reused: Vec<bool> = synthesised.iter().map(|s| s.reused).collect();
+    assert!(
+        reused.contains(&true) && reused.contains(&false),
+        "{reused:?}"
     );
+    assert_eq!(synthesised[0].dir, synthesised[1].dir);
 }
 
 /// The small core's ALU on the iCE40UP5K (`synth_ice40 -dsp`): its product in `SB_MAC16`s, and

@@ -12,6 +12,7 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use monorail_fpga::ToolError;
 use thiserror::Error;
 
 /// Why a model could not be built or driven.
@@ -284,6 +285,21 @@ pub fn build(
     let (dir, ports, harness, hash) = build_dir(verilog, name, waveforms, cache_root);
     let parent = cache_root.join("verilator");
     let library = dir.join("libmodel.so");
+    // Another build of the same inputs under way (a test beside this one, another program):
+    // waited for, and its library reused.
+    let _lock = if library.is_file() {
+        None
+    } else {
+        Some(
+            monorail_fpga::tools::lock_build(&dir, &mut || {}).map_err(|e| match e {
+                ToolError::Io { path, source } => RtlError::Io { path, source },
+                other => RtlError::Io {
+                    path: dir.clone(),
+                    source: std::io::Error::other(other.to_string()),
+                },
+            })?,
+        )
+    };
     if library.is_file() {
         return Ok(Build {
             dir,

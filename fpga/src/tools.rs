@@ -183,12 +183,7 @@ pub fn lock_build(dir: &Path, waiting: &mut dyn FnMut()) -> Result<BuildLock, To
         .map_err(io(&path))?;
     if !try_flock(&file, libc::LOCK_EX).map_err(io(&path))? {
         waiting();
-        loop {
-            // SAFETY: `flock` on a file descriptor this function owns (blocking).
-            if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } == 0 {
-                break;
-            }
-            let e = std::io::Error::last_os_error();
+        while let Err(e) = flock(&file, libc::LOCK_EX) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 return Err(io(&path)(e));
             }
@@ -197,23 +192,21 @@ pub fn lock_build(dir: &Path, waiting: &mut dyn FnMut()) -> Result<BuildLock, To
     Ok(BuildLock { _file: file })
 }
 
+/// `flock(file, operation)`, blocking unless `operation` has `LOCK_NB`.
+fn flock(file: &std::fs::File, operation: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: `flock` on an open file's descriptor, which the borrow keeps open.
+    match unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(file), operation) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
 /// `flock(file, operation | LOCK_NB)`: whether the lock was taken (false: another holds it).
 fn try_flock(file: &std::fs::File, operation: libc::c_int) -> std::io::Result<bool> {
-    // SAFETY: `flock` on an open file's descriptor, which the borrow keeps open.
-    let taken = unsafe {
-        libc::flock(
-            std::os::fd::AsRawFd::as_raw_fd(file),
-            operation | libc::LOCK_NB,
-        )
-    };
-    if taken == 0 {
-        return Ok(true);
-    }
-    let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(e)
+    match flock(file, operation | libc::LOCK_NB) {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -425,10 +418,10 @@ pub struct Cleaned {
 
 /// Remove the entries of the build root's [`CACHE_FOLDERS`] made more than `older_than` ago (all
 /// of them when `None`), as `cargo clean` does for Rust's: every entry is rebuilt when needed.
-/// The `.<pid>.partial` folder of a build whose process still runs is always kept, as is a folder
-/// in which such a process writes a `.<pid>.partial` file (a seed sweep placing) and the lock
-/// file of a build under way ([`BuildLock`]). With
-/// `dry_run`, nothing is removed and the answer says what would be.
+/// The `.<pid>.partial` folder of a build whose process still runs is always kept, as are a folder
+/// in which such a process writes a `.<pid>.partial` file (a seed sweep placing) and the lock file
+/// of a build under way ([`BuildLock`]). With `dry_run`, nothing is removed and the answer says
+/// what would be.
 pub fn clean(
     root: &Path,
     older_than: Option<Duration>,

@@ -17,10 +17,13 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 cargo test --workspace --no-run
 
 libraries_log="$(mktemp)"
-# In a session (and process group) of its own, so that stopping it stops the test program cargo
-# runs, and whatever that started, too: the script exits early only when interrupted.
-setsid cargo test --workspace --exclude monorail >"$libraries_log" 2>&1 &
+# In a process group of its own (started with job control on), so that stopping the group
+# stops the test program cargo runs and the tools it started, not cargo alone: the script
+# exits early only when interrupted.
+set -m
+cargo test --workspace --exclude monorail >"$libraries_log" 2>&1 &
 libraries=$!
+set +m
 trap 'kill -- -"$libraries" 2>/dev/null || true; rm -f "$libraries_log"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

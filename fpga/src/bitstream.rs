@@ -1231,7 +1231,7 @@ fn routed_images(board: &Board, design: &Path, build: &Path) -> Result<RoutedIma
         );
     }
     // Block RAM images are swapped; others (distributed RAM) stay in the routed design.
-    let routed_images: Vec<Image> = models
+    let images: Vec<Image> = models
         .iter()
         .map(|m| {
             if m.spec.block_ram {
@@ -1241,8 +1241,8 @@ fn routed_images(board: &Board, design: &Path, build: &Path) -> Result<RoutedIma
             }
         })
         .collect();
-    let design = placeholder_design(board, design, &routed_images, build)?;
-    let (placeholders, models) = routed_images
+    let design = placeholder_design(board, design, &images, build)?;
+    let (placeholders, models) = images
         .into_iter()
         .zip(models)
         .filter(|(_, m)| m.spec.block_ram)
@@ -1352,7 +1352,9 @@ fn place_and_route(
         Some(lock_build(&dir, &mut || {
             progress(Progress::Status {
                 step: "place and route",
-                status: "waiting for another place and route of the same design".to_string(),
+                status: "waiting for another place and route of the same design (another \
+                         monorail or test)"
+                    .to_string(),
             })
         })?)
     };

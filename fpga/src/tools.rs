@@ -168,28 +168,39 @@ fn lock_path(dir: &Path) -> PathBuf {
 }
 
 /// Take the [`BuildLock`] of the cache entry `dir`. When another holds it, `waiting` is called
-/// once, and this waits until it is released. The caller then looks again for a finished entry
-/// before building it.
+/// once, and this waits until it is released, however long that takes (a tool's time limit is
+/// the holder's). The caller then looks again for a finished entry before building it.
 pub fn lock_build(dir: &Path, waiting: &mut dyn FnMut()) -> Result<BuildLock, ToolError> {
+    use std::os::unix::fs::MetadataExt;
     let path = lock_path(dir);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io(&path))?;
-    if !try_flock(&file, libc::LOCK_EX).map_err(io(&path))? {
-        waiting();
-        while let Err(e) = flock(&file, libc::LOCK_EX) {
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(io(&path)(e));
+    let mut told = false;
+    loop {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        if !try_flock(&file, libc::LOCK_EX).map_err(io(&path))? {
+            if !std::mem::replace(&mut told, true) {
+                waiting();
+            }
+            while let Err(e) = flock(&file, libc::LOCK_EX) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(io(&path)(e));
+                }
             }
         }
+        // A lock file that `clean` removed meanwhile locks nothing: the lock is the file at the
+        // path, opened again.
+        let held = file.metadata().map_err(io(&path))?.ino();
+        if std::fs::metadata(&path).is_ok_and(|m| m.ino() == held) {
+            return Ok(BuildLock { _file: file });
+        }
     }
-    Ok(BuildLock { _file: file })
 }
 
 /// `flock(file, operation)`, blocking unless `operation` has `LOCK_NB`.
@@ -412,7 +423,7 @@ pub struct Cleaned {
     pub removed: Vec<PathBuf>,
     /// Their bytes.
     pub bytes: u64,
-    /// Entries kept: younger than the limit, or the folder of a build still running.
+    /// Entries kept: younger than the limit, or the folder or lock file of a build still running.
     pub kept: usize,
 }
 
@@ -593,15 +604,21 @@ mod tests {
         let lock_file = tmp.path().join("synth/.ulx3s-45f-0123456789abcdef.lock");
         assert!(lock_file.is_file());
         assert_eq!(clean(tmp.path(), None, false).unwrap().kept, 1);
+        let (told, waiting) = std::sync::mpsc::channel();
         let waiter = {
             let dir = dir.clone();
             std::thread::spawn(move || {
                 let mut waited = 0;
-                let _second = lock_build(&dir, &mut || waited += 1).unwrap();
+                let _second = lock_build(&dir, &mut || {
+                    waited += 1;
+                    told.send(()).unwrap();
+                })
+                .unwrap();
                 (waited, dir.join("stat.json").is_file())
             })
         };
-        std::thread::sleep(Duration::from_millis(300));
+        waiting.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
         assert!(!waiter.is_finished(), "the second build did not wait");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("stat.json"), "{}").unwrap();

@@ -250,26 +250,33 @@ fn the_same_design_in_another_folder_reuses_its_synthesis() {
     assert_eq!(folders, 2);
 }
 
-/// Two syntheses of one design at once (two test programs, two terminals): one runs yosys, the
-/// other waits for it and reuses its folder.
+/// Two syntheses of one design at once (two test programs, two terminals), from two folders
+/// (a test's and `monorail bitstream`'s): one runs yosys, the other waits for it and reuses its
+/// folder.
 #[test]
 fn the_same_design_synthesised_twice_at_once_runs_yosys_once() {
     let device = Target::builtin("icebreaker").unwrap().device.unwrap();
     let build = tempfile::TempDir::new().unwrap();
-    let design = tempfile::TempDir::new().unwrap();
-    std::fs::write(
-        design.path().join("top.v"),
-        "module top(input clk, output reg [7:0] q);\n\
-         always @(posedge clk) q <= q + 8'd5;\nendmodule\n",
-    )
-    .unwrap();
+    let designs = tempfile::TempDir::new().unwrap();
+    for name in ["one", "two"] {
+        let dir = designs.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("top.v"),
+            "module top(input clk, output reg [7:0] q);\n\
+             always @(posedge clk) q <= q + 8'd5;\nendmodule\n",
+        )
+        .unwrap();
+    }
     let start = std::sync::Barrier::new(2);
     let synthesised: Vec<Synthesis> = std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                scope.spawn(|| {
+        let threads: Vec<_> = ["one", "two"]
+            .into_iter()
+            .map(|name| {
+                let (start, designs, build, device) = (&start, &designs, &build, &device);
+                scope.spawn(move || {
                     start.wait();
-                    synthesize(design.path(), &device, build.path())
+                    synthesize(&designs.path().join(name), device, build.path())
                         .unwrap_or_else(|e| panic!("{e}"))
                 })
             })

@@ -307,10 +307,9 @@ pub fn build(
             built: false,
         });
     }
-    // Build in a private folder, then rename: a half-built folder never looks finished, and
-    // concurrent builds of the same inputs do not trample each other.
-    // The process and a count of its builds name it, so that two threads building the same
-    // inputs at once (tests run in parallel) each have their own.
+    // Build in a private folder, then rename: a half-built folder (a build stopped midway) never
+    // looks finished. The process and a count of its builds name it, so that no two builds
+    // share one, even where the lock above is not taken (a build of an older Monorail).
     static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let tmp = parent.join(format!(
         ".{name}-{hash:016x}-{}-{}",
@@ -361,7 +360,7 @@ pub fn build(
     run("linking the Verilated model", cc, &tmp.join("link.log"))?;
     match std::fs::rename(&tmp, &dir) {
         Ok(()) => {}
-        // Another process finished the same build first: use theirs.
+        // Another build finished first without the lock (an older Monorail's): use theirs.
         Err(_) if library.is_file() => {
             let _ = std::fs::remove_dir_all(&tmp);
         }

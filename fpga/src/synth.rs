@@ -8,7 +8,8 @@
 //! `monorail gen` gives it and the hash covers every input file and the script (a finished
 //! folder of the same hash under another name is reused: the inputs are the same);
 //! yosys runs there with `MONORAIL_INIT` defined (the memories read their images), keeping
-//! `yosys.log`, `top.json` (for place and route) and `stat.json`. A folder that exists is reused.
+//! `yosys.log`, `top.json` (for place and route) and `stat.json`. A folder that exists is reused,
+//! and a synthesis of the same inputs under way is waited for ([`crate::tools::lock_build`]).
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;

@@ -3,10 +3,10 @@
 //! (which `monorail gen` reports) and the whole fits the device: the 64-lane `ulx3s-85f` core with
 //! the stories260K shape, and the 16-lane `ecp5-45f` and 8-lane `ecp5-25f` cores (all their
 //! memories block RAM) with the built-in nano model, in their boards' tops as `monorail
-//! bitstream` synthesises them. On the Gowin GW2A (`synth_gowin -family
-//! gw2a`), the `gw2a-18` core meets its estimate too. The 64-lane core's matrix block RAMs are
-//! all found by the 85F's floorplan (`fpga::floorplan`). The synthesis of the 64-lane core takes
-//! minutes; its folder under the build directory is reused while the design is unchanged.
+//! bitstream` synthesises them. On the Gowin GW2A (`synth_gowin -family gw2a`), the `gw2a-18`
+//! core meets its estimate too. The 64-lane core's matrix block RAMs are all found by the 85F's
+//! floorplan (`fpga::floorplan`). The synthesis of the 64-lane core takes minutes; its folder
+//! under the build directory is reused while the design is unchanged.
 
 use std::path::Path;
 
@@ -236,7 +236,7 @@ fn the_same_design_in_another_folder_reuses_its_synthesis() {
         .unwrap()
         .to_string_lossy()
         .starts_with("third-"));
-    // (and the lock files of the two builds, `.NAME.lock`)
+    // (and the lock files of the two builds, `.HASH.lock`)
     let folders = std::fs::read_dir(build.path().join("synth"))
         .unwrap()
         .filter(|e| {

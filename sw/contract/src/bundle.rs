@@ -137,9 +137,12 @@ pub fn named_address(
     name: &str,
     offset: i64,
 ) -> Result<i64, String> {
-    let space = |kind| match kind {
-        FieldKind::M => "matrix memory (words)",
-        _ => "vector space (elements)",
+    let space = |matrix: bool| {
+        if matrix {
+            "matrix memory (words)"
+        } else {
+            "vector space (elements)"
+        }
     };
     let Some(r) = regions.iter().find(|r| r.name == name) else {
         return Err(format!(
@@ -148,15 +151,10 @@ pub fn named_address(
         ));
     };
     if !r.is_in(kind) {
-        let other = if r.is_matrix() {
-            FieldKind::M
-        } else {
-            FieldKind::V
-        };
         return Err(format!(
             "`{name}` is a region of the {}, and this field addresses the {}",
-            space(other),
-            space(kind)
+            space(r.is_matrix()),
+            space(!r.is_matrix())
         ));
     }
     if !(0..r.size as i64).contains(&offset) {

@@ -1523,7 +1523,8 @@ fn placement_only(args: &[String]) -> Vec<String> {
 /// does not follow the constraint), up to as many at once as the machine has cores (nextpnr
 /// places on one). In `<build>/sweep/<board>-<hash>`, keyed by what the placement reads but not
 /// the seed, so that each seed's placement (its log, `place-seed-N.log`) is made once and a
-/// wider sweep reuses the seeds already placed. nextpnr's placement estimate is not the routed
+/// wider sweep reuses the seeds already placed (and one at the same time waits for a seed the
+/// other is placing, by the seed's [`lock_build`]). nextpnr's placement estimate is not the routed
 /// design's Fmax (router2's rip-up against a faster clock took the 85F's seed 7 from 50.13 to
 /// 54.95 MHz), but it ranked the placements of the 85F's 40 MHz core as their routed designs
 /// did (seeds 3, 5 and 4 estimated at 52.38, 51.08 and 49.20 MHz routed at 59.06, 51.85 and
@@ -1717,6 +1718,25 @@ fn place_seeds(
                     break;
                 };
                 let seed = *seed;
+                let log = dir.join(sweep_log(seed));
+                // Another sweep placing this seed of the same design (another monorail or
+                // test): waited for, and its placement taken.
+                let lock = lock_build(&log, &mut || {
+                    let status = "waiting for another placement of it (another monorail or test)";
+                    let _ = sender.send((seed, Event::Status(status.into())));
+                });
+                let _lock = match lock {
+                    Ok(_) if log.is_file() => {
+                        let _ = sender.send((seed, Event::Placed));
+                        continue;
+                    }
+                    Ok(lock) => lock,
+                    Err(e) => {
+                        stopping.store(true, Ordering::Relaxed);
+                        let _ = sender.send((seed, Event::Failed(e)));
+                        continue;
+                    }
+                };
                 let partial = dir.join(format!(
                     "{}.{}.partial",
                     sweep_log(seed),
@@ -1744,7 +1764,6 @@ fn place_seeds(
                 );
                 let event = match ran {
                     Ok(ControlFlow::Continue(())) => {
-                        let log = dir.join(sweep_log(seed));
                         match std::fs::rename(&partial, &log).map_err(io(&log)) {
                             Ok(()) => Event::Placed,
                             Err(e) => Event::Failed(e),
@@ -3151,6 +3170,68 @@ while [ $i -lt 600 ]; do echo \"Info: at iteration #$i\"; i=$((i+1)); \
                 .any(|name| name.starts_with(&sweep_log(1)) && name.ends_with(".partial")),
             "{left:?}"
         );
+    }
+
+    /// Two sweeps placing the same seed of the same design at once (two terminals, two tests):
+    /// the second waits for the first's placement and takes it, and nextpnr runs once.
+    #[test]
+    fn a_seed_placed_by_another_sweep_is_waited_for() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let tool = dir.path().join("nextpnr");
+        let (runs_file, go) = (dir.path().join("runs"), dir.path().join("go"));
+        // Each run notes itself, then places once the test says go.
+        write_script(
+            &tool,
+            &format!(
+                "#!/bin/sh\necho run >> '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done\n\
+                 echo \"Info: Max frequency for clock 'clk': 42.50 MHz (FAIL at 50.00 MHz)\"\n",
+                runs_file.display(),
+                go.display()
+            ),
+        )
+        .unwrap();
+        let runs = [PlacementRun {
+            seed: 3,
+            tool,
+            args: vec!["--seed".into(), "3".into()],
+        }];
+        let (events, received) = std::sync::mpsc::channel::<(usize, String)>();
+        std::thread::scope(|scope| {
+            let sweep = |sweep: usize| {
+                let (events, runs, dir) = (events.clone(), &runs, dir.path());
+                scope.spawn(move || {
+                    place_seeds(runs, dir, 50.0, None, &mut |p| {
+                        let text = match p {
+                            Progress::Status { status, .. } => status,
+                            Progress::Note(note) => note,
+                            _ => return,
+                        };
+                        events.send((sweep, text)).unwrap();
+                    })
+                })
+            };
+            let first = sweep(1);
+            while !runs_file.exists() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let second = sweep(2);
+            // The second sweep says it waits before the first's placement may finish (the
+            // time limit only ends a failure that would otherwise hang).
+            let said = received.recv_timeout(std::time::Duration::from_secs(120));
+            std::fs::write(&go, "").unwrap();
+            let (by, said) = said.expect("the second sweep did not wait for the first");
+            assert_eq!(by, 2, "{said}");
+            assert!(said.contains("waiting for another placement"), "{said}");
+            assert!(first.join().unwrap().is_empty());
+            assert!(second.join().unwrap().is_empty());
+        });
+        drop(events);
+        let said: Vec<(usize, String)> = received.iter().collect();
+        for sweep in [1, 2] {
+            let placed = (sweep, "seed 3 placed: Fmax 42.50 MHz estimated".to_string());
+            assert!(said.contains(&placed), "{said:?}");
+        }
+        assert_eq!(std::fs::read_to_string(&runs_file).unwrap(), "run\n");
     }
 
     /// A floorplanned design: runs of the electrostatic placer and router2, each against its

@@ -475,14 +475,14 @@ pub fn clean(
 
 /// Whether a running process writes `path` (a [`staging`] folder) or a `.<pid>.partial` file in
 /// it (a seed sweep's folder, shared by the sweeps of one design, while one places), or holds it
-/// (a [`BuildLock`]'s file).
+/// or a lock file in it (a [`BuildLock`]'s file: a sweep's seed's).
 fn in_use(path: &Path) -> bool {
     lock_held(path)
         || staging_owner_runs(path) == Some(true)
         || std::fs::read_dir(path).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .any(|entry| staging_owner_runs(&entry.path()) == Some(true))
+            entries.flatten().any(|entry| {
+                staging_owner_runs(&entry.path()) == Some(true) || lock_held(&entry.path())
+            })
         })
 }
 
@@ -795,8 +795,12 @@ mod tests {
         let all = clean(root, None, false).unwrap();
         assert_eq!(all.removed, vec![young.clone()]);
         assert!(running.exists() && mine.exists() && placing.exists());
-        // Once the placement has ended (its log published), the folder goes.
+        // Once the placement has ended (its log published), the folder goes, but not while
+        // another sweep holds a seed's lock there (it waits to place that seed).
         std::fs::rename(&log, placing.join("place-seed-7.log")).unwrap();
+        let waiting = lock_build(&placing.join("place-seed-8.log"), &mut || {}).unwrap();
+        assert!(clean(root, None, false).unwrap().removed.is_empty());
+        drop(waiting);
         let after = clean(root, None, false).unwrap();
         assert_eq!(after.removed, vec![placing.clone()]);
     }

@@ -2098,6 +2098,47 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         .unwrap()
         .contains("thinking"));
     assert!(kept[0].to_string_lossy().contains(".partial"));
+
+    // A build of the same design as one under way waits for it, but no longer than its time
+    // limit: it fails naming the other's lock.
+    let (started, go) = (tools.path().join("started"), tools.path().join("go"));
+    std::fs::write(
+        &yosys,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done\nexit 3\n",
+            started.display(),
+            go.display()
+        ),
+    )
+    .unwrap();
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("monorail"))
+        .args(["bitstream", "--board", "ulx3s-45f", "--model", "tales-nano"])
+        .env("MONORAIL_TOOLS_DIR", tools.path())
+        .env("MONORAIL_BUILD_DIR", build.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !started.exists() && first.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = bitstream_with(&[
+        "--board",
+        "ulx3s-45f",
+        "--model",
+        "tales-nano",
+        "--time-limit",
+        "0.01",
+    ]);
+    std::fs::write(&go, "").unwrap();
+    assert!(!first.wait().unwrap().success());
+    let stderr = failed_stderr(&second);
+    assert!(
+        stderr.contains("another build of the same design")
+            && stderr.contains("time limit (0.6 s)")
+            && stderr.contains(".lock"),
+        "{stderr}"
+    );
     refused(
         &["bitstream", "--board", "ulx3s-45f", "--time-limit", "0"],
         &["must be a number of minutes above 0"],

@@ -1349,7 +1349,7 @@ fn place_and_route(
     let _lock = if routed() {
         None
     } else {
-        Some(lock_build(&dir, &mut || {
+        Some(lock_build(&dir, options.time_limit, &mut || {
             progress(Progress::Status {
                 step: "place and route",
                 status: "waiting for another place and route of the same design (another \
@@ -1721,7 +1721,7 @@ fn place_seeds(
                 let log = dir.join(sweep_log(seed));
                 // Another sweep placing this seed of the same design (another monorail or
                 // test): waited for, and its placement taken.
-                let lock = lock_build(&log, &mut || {
+                let lock = lock_build(&log, time_limit, &mut || {
                     let status = "waiting for another placement of it (another monorail or test)";
                     let _ = sender.send((seed, Event::Status(status.into())));
                 });

@@ -340,7 +340,7 @@ pub fn synthesize_watching(
     // lock is the hash's), and its folder reused.
     let _lock = match finished() {
         Some(_) => None,
-        None => Some(lock_build(&synth.join(&hash), &mut || {
+        None => Some(lock_build(&synth.join(&hash), time_limit, &mut || {
             status(
                 "waiting for another synthesis of the same design (another monorail or test)"
                     .to_string(),

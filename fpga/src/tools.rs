@@ -50,6 +50,20 @@ pub enum ToolError {
         /// The log's last lines.
         tail: String,
     },
+    /// Another build of the same inputs held the lock on them longer than this step's time
+    /// limit.
+    #[error(
+        "another build of the same design (another monorail or test) was still building it after \
+         this step's time limit ({limit}), and this one stopped waiting for it; its lock is \
+         {lock}. Its own output says how far it is: wait for it to finish, then run this again \
+         (it will reuse what that one built), or stop it"
+    )]
+    WaitTimedOut {
+        /// The lock file the other build holds.
+        lock: PathBuf,
+        /// The limit, as people give it.
+        limit: String,
+    },
     /// router2 was routing away from a legal design, not towards it, and was stopped; its log
     /// is kept.
     #[error(
@@ -168,14 +182,20 @@ fn lock_path(dir: &Path) -> PathBuf {
 }
 
 /// Take the [`BuildLock`] of the cache entry `dir`. When another holds it, `waiting` is called
-/// once, and this waits until it is released, however long that takes (a tool's time limit is
-/// the holder's). The caller then looks again for a finished entry before building it.
-pub fn lock_build(dir: &Path, waiting: &mut dyn FnMut()) -> Result<BuildLock, ToolError> {
+/// once, and this waits until it is released, or for `time_limit` at most (the caller's step's
+/// limit: the wait is part of its run), after which the answer is [`ToolError::WaitTimedOut`].
+/// The caller then looks again for a finished entry before building it.
+pub fn lock_build(
+    dir: &Path,
+    time_limit: Option<Duration>,
+    waiting: &mut dyn FnMut(),
+) -> Result<BuildLock, ToolError> {
     use std::os::unix::fs::MetadataExt;
     let path = lock_path(dir);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
+    let started = Instant::now();
     let mut told = false;
     loop {
         let file = std::fs::OpenOptions::new()
@@ -188,9 +208,25 @@ pub fn lock_build(dir: &Path, waiting: &mut dyn FnMut()) -> Result<BuildLock, To
             if !std::mem::replace(&mut told, true) {
                 waiting();
             }
-            while let Err(e) = flock(&file, libc::LOCK_EX) {
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(io(&path)(e));
+            match time_limit {
+                // Without a limit, the kernel wakes the waiter.
+                None => {
+                    while let Err(e) = flock(&file, libc::LOCK_EX) {
+                        if e.kind() != std::io::ErrorKind::Interrupted {
+                            return Err(io(&path)(e));
+                        }
+                    }
+                }
+                Some(limit) => {
+                    while !try_flock(&file, libc::LOCK_EX).map_err(io(&path))? {
+                        if started.elapsed() > limit {
+                            return Err(ToolError::WaitTimedOut {
+                                lock: path,
+                                limit: limit_text(limit),
+                            });
+                        }
+                        std::thread::sleep(WATCH_PERIOD.min(limit));
+                    }
                 }
             }
         }
@@ -593,14 +629,14 @@ mod tests {
     }
 
     /// A build of an entry whose lock another holds waits, told once, until that one is done,
-    /// and then finds what it made; a held lock's file is the cache's in use, kept by `clean`,
+    /// and then finds what it made (or until its time limit, and fails); a held lock's file is the cache's in use, kept by `clean`,
     /// and a lock file left unheld goes with the other old entries.
     #[test]
     #[cfg(target_os = "linux")]
     fn a_build_of_the_same_inputs_waits_for_the_one_under_way() {
         let tmp = tempfile::TempDir::new().unwrap();
         let dir = tmp.path().join("synth/ulx3s-45f-0123456789abcdef");
-        let first = lock_build(&dir, &mut || panic!("nobody held it")).unwrap();
+        let first = lock_build(&dir, None, &mut || panic!("nobody held it")).unwrap();
         let lock_file = tmp.path().join("synth/.ulx3s-45f-0123456789abcdef.lock");
         assert!(lock_file.is_file());
         assert_eq!(clean(tmp.path(), None, false).unwrap().kept, 1);
@@ -609,7 +645,7 @@ mod tests {
             let dir = dir.clone();
             std::thread::spawn(move || {
                 let mut waited = 0;
-                let _second = lock_build(&dir, &mut || {
+                let _second = lock_build(&dir, None, &mut || {
                     waited += 1;
                     told.send(()).unwrap();
                 })
@@ -618,7 +654,16 @@ mod tests {
             })
         };
         waiting.recv().unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        // A build with a time limit waits that long at most, and says who holds the lock.
+        let mut told = false;
+        let e =
+            lock_build(&dir, Some(Duration::from_millis(300)), &mut || told = true).unwrap_err();
+        assert!(told);
+        assert!(
+            matches!(&e, ToolError::WaitTimedOut { lock, limit } if *lock == lock_file
+                && limit == "0.3 s"),
+            "{e:?}"
+        );
         assert!(!waiter.is_finished(), "the second build did not wait");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("stat.json"), "{}").unwrap();
@@ -798,7 +843,7 @@ mod tests {
         // Once the placement has ended (its log published), the folder goes, but not while
         // another sweep holds a seed's lock there (it waits to place that seed).
         std::fs::rename(&log, placing.join("place-seed-7.log")).unwrap();
-        let waiting = lock_build(&placing.join("place-seed-8.log"), &mut || {}).unwrap();
+        let waiting = lock_build(&placing.join("place-seed-8.log"), None, &mut || {}).unwrap();
         assert!(clean(root, None, false).unwrap().removed.is_empty());
         drop(waiting);
         let after = clean(root, None, false).unwrap();

@@ -291,7 +291,7 @@ pub fn build(
         None
     } else {
         Some(
-            monorail_fpga::tools::lock_build(&dir, &mut || {}).map_err(|e| match e {
+            monorail_fpga::tools::lock_build(&dir, None, &mut || {}).map_err(|e| match e {
                 ToolError::Io { path, source } => RtlError::Io { path, source },
                 other => RtlError::Io {
                     path: dir.clone(),

@@ -24,6 +24,20 @@ use crate::cli::{EngineKind, MachineArgs};
 use crate::error::{failed, refused, CliError};
 use crate::load::{compile_for, Loaded, LoadedBundle};
 
+/// The build folder ([`monorail_fpga::build_root`]), refused where `MONORAIL_BUILD_DIR` names
+/// something other than a folder (each step would otherwise fail on a path inside it).
+pub fn build_root() -> Result<std::path::PathBuf, CliError> {
+    let root = monorail_fpga::build_root();
+    match std::fs::metadata(&root) {
+        Ok(meta) if !meta.is_dir() => Err(refused(format!(
+            "the build folder {} is not a folder (MONORAIL_BUILD_DIR): point MONORAIL_BUILD_DIR \
+             at a folder, or unset it for the checkout's build/",
+            root.display()
+        ))),
+        _ => Ok(root),
+    }
+}
+
 /// A host engine: the float reference, or the golden model (whose numerics the machines share).
 pub fn host_engine(kind: EngineKind, checkpoint: Checkpoint) -> Box<dyn Engine> {
     match kind {
@@ -247,7 +261,7 @@ pub fn prepare_cosim(
     let (target, quant, bundle) = machine_bundle(loaded, machine, given)?;
     ensure_verilator()?;
     let design = monorail_hw::generate(&target);
-    let root = monorail_fpga::build_root();
+    let root = build_root()?;
     if !monorail_sim::verilated::is_built(&design.verilog, &target.name, waveforms, &root) {
         building();
     }

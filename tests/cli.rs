@@ -3452,7 +3452,9 @@ fn clean_removes_generated_files_and_nothing_else() {
     let old = build.path().join("verilator/ulx3s-85f-0123456789abcdef");
     let young = build.path().join("bitstream/ulx3s-45f-0123456789abcdef");
     let mine = build.path().join("bundle");
-    for dir in [&old, &young, &mine] {
+    // A folder of the user's own inside a cache folder, not named as a build names its entries.
+    let own = build.path().join("synth/myproject");
+    for dir in [&old, &young, &mine, &own] {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("file"), vec![1u8; 2_000_000]).unwrap();
     }
@@ -3485,7 +3487,20 @@ fn clean_removes_generated_files_and_nothing_else() {
     assert!(!old.exists() && young.exists() && mine.exists());
     let stdout = run(&[]);
     assert!(stdout.contains("removed 1 entries"), "{stdout}");
-    assert!(!young.exists() && mine.join("file").exists());
+    assert!(!young.exists() && mine.join("file").exists() && own.join("file").exists());
+    // A build folder that is a file is refused, naming the variable, before anything is done.
+    let output = monorail()
+        .arg("clean")
+        .env("MONORAIL_BUILD_DIR", mine.join("file"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is not a folder (MONORAIL_BUILD_DIR)"),
+        "{stderr}"
+    );
+    assert!(mine.join("file").is_file());
     refused(&["clean", "--older-than", "soon"], &["--older-than"]);
     refused(&["clean", "--older-than=-1"], &["--older-than", "from 0"]);
 }

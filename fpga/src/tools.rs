@@ -311,21 +311,23 @@ fn checkout() -> &'static Path {
     crate_dir.parent().unwrap_or(crate_dir)
 }
 
+/// The folder an environment variable names, where it is set and not empty (an empty one would
+/// be the current folder, which nobody means).
+fn folder_from_env(variable: &str) -> Option<PathBuf> {
+    std::env::var_os(variable)
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+}
+
 /// The tools folder: `$MONORAIL_TOOLS_DIR`, else the checkout's `.tools`.
 pub fn tools_dir() -> PathBuf {
-    match std::env::var_os("MONORAIL_TOOLS_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => checkout().join(".tools"),
-    }
+    folder_from_env("MONORAIL_TOOLS_DIR").unwrap_or_else(|| checkout().join(".tools"))
 }
 
 /// The build folder of generated files (Verilated models, syntheses): `$MONORAIL_BUILD_DIR`,
 /// else the checkout's `build` (which git ignores).
 pub fn build_root() -> PathBuf {
-    match std::env::var_os("MONORAIL_BUILD_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => checkout().join("build"),
-    }
+    folder_from_env("MONORAIL_BUILD_DIR").unwrap_or_else(|| checkout().join("build"))
 }
 
 /// The pinned toolchain's versions as `scripts/setup-tools.sh` recorded them (`venv.stamp` in
@@ -465,7 +467,7 @@ pub struct Cleaned {
 
 /// Remove the entries of the build root's [`CACHE_FOLDERS`] made more than `older_than` ago (all
 /// of them when `None`), as `cargo clean` does for Rust's: every entry is rebuilt when needed.
-/// The `.<pid>.partial` folder of a build whose process still runs is always kept, as are a folder
+/// Only what builds made there goes ([`made_by_a_build`]). The `.<pid>.partial` folder of a build whose process still runs is always kept, as are a folder
 /// in which such a process writes a `.<pid>.partial` file (a seed sweep placing) and the lock file
 /// of a build under way ([`BuildLock`]). With `dry_run`, nothing is removed and the answer says
 /// what would be.
@@ -481,7 +483,12 @@ pub fn clean(
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
-        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        // Only what a build made: another file or folder there is the user's.
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| made_by_a_build(&e.file_name().to_string_lossy()))
+            .map(|e| e.path())
+            .collect();
         paths.sort();
         for path in paths {
             let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
@@ -507,6 +514,26 @@ pub fn clean(
         }
     }
     Ok(cleaned)
+}
+
+/// Whether `name`, in one of the [`CACHE_FOLDERS`], is what a build made there: an entry named by
+/// its inputs' hash (`NAME-HASH`, or `HASH` alone: sixteen hex digits), its lock file
+/// (`.ENTRY.lock`), or a folder or file a build writes before it is finished
+/// (`NAME.PID.partial`, hidden or not). Anything else there is the user's, and `clean` leaves it.
+fn made_by_a_build(name: &str) -> bool {
+    let hashed = |entry: &str| {
+        let hash = entry.rsplit_once('-').map_or(entry, |(_, hash)| hash);
+        hash.len() == 16 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let staging = name
+        .strip_suffix(".partial")
+        .and_then(|rest| rest.rsplit_once('.'))
+        .is_some_and(|(entry, pid)| !entry.is_empty() && pid.parse::<u32>().is_ok());
+    let lock = name
+        .strip_prefix('.')
+        .and_then(|rest| rest.strip_suffix(".lock"))
+        .is_some_and(hashed);
+    staging || lock || hashed(name)
 }
 
 /// Whether a running process writes `path` (a [`staging`] folder) or a `.<pid>.partial` file in
@@ -815,12 +842,22 @@ mod tests {
             std::process::id()
         ));
         let mine = root.join("bundle");
+        // Folders and files of the user's own inside the cache folders.
+        let users = [
+            root.join("synth/myproject"),
+            root.join("bitstream/notes"),
+            root.join("gen/my-design-v2"),
+        ];
         // A sweep's folder, older than the limit, while a placement writes its log there.
         let placing = root.join("sweep/ulx3s-85f-0123456789abcdef");
-        for d in [&old, &young, &running, &mine, &placing] {
+        for d in [&old, &young, &running, &mine, &placing]
+            .into_iter()
+            .chain(&users)
+        {
             std::fs::create_dir_all(d).unwrap();
             std::fs::write(d.join("f"), [0u8; 1000]).unwrap();
         }
+        std::fs::write(root.join("synth/README"), "mine").unwrap();
         let two_days = Duration::from_secs(2 * 24 * 3600);
         let then = std::time::SystemTime::now() - two_days;
         let log = placing.join(format!("place-seed-7.log.{}.partial", std::process::id()));
@@ -848,6 +885,37 @@ mod tests {
         drop(waiting);
         let after = clean(root, None, false).unwrap();
         assert_eq!(after.removed, vec![placing.clone()]);
+        assert!(users.iter().all(|d| d.join("f").is_file()));
+        assert!(root.join("synth/README").is_file());
+    }
+
+    /// What a build makes in the cache folders, by name; nothing else is `clean`'s.
+    #[test]
+    fn only_what_builds_make_is_the_cache_s() {
+        for name in [
+            "ulx3s-85f-0123456789abcdef",
+            "board-my-icebreaker-0ac6c0eee6c6bd91",
+            "0123456789abcdef",
+            ".0123456789abcdef.lock",
+            ".ulx3s-85f-0123456789abcdef.lock",
+            "ulx3s-85f-0123456789abcdef.4242.partial",
+            ".board-icebreaker.4242.partial",
+        ] {
+            assert!(made_by_a_build(name), "{name}");
+        }
+        for name in [
+            "myproject",
+            "my-design-v2",
+            "ulx3s-85f-0123456789ABCDEF",
+            "ulx3s-85f-0123456789abcde",
+            "notes.partial",
+            ".4242.partial",
+            "mine.lock",
+            ".mine.lock",
+            "README",
+        ] {
+            assert!(!made_by_a_build(name), "{name}");
+        }
     }
 
     /// A folder left by a build whose process has ended goes when the step runs again; one of a

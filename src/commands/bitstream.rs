@@ -152,7 +152,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         target: target.name.clone(),
         verilog,
     };
-    let build = monorail_fpga::build_root();
+    let build = crate::machine::build_root()?;
     let written = super::gen::write_design(
         &design,
         &compiled.bundle,

@@ -67,7 +67,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             &board,
             &compiled.bundle,
             baud,
-            &monorail_fpga::build_root(),
+            &crate::machine::build_root()?,
             images.path(),
         )
         .map_err(failed)?;

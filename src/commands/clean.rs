@@ -15,7 +15,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
-    let root = monorail_fpga::build_root();
+    let root = crate::machine::build_root()?;
     let dry_run = args.dry_run;
     let limit = args
         .older_than

@@ -113,7 +113,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         &report,
         &beside,
         args.output,
-        (&monorail_fpga::build_root().join("gen"), &name),
+        (&crate::machine::build_root()?.join("gen"), &name),
     )
     .map_err(CliError::failed)?;
     for line in &report {
@@ -168,7 +168,7 @@ pub fn write_design(
         return Ok(Written { dir, reused: false });
     }
     // Write beside the final folder, hash what was written, then move it into place.
-    let staging = root.join(format!(".{name}-{}.partial", std::process::id()));
+    let staging = root.join(format!(".{name}.{}.partial", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     write_into(&staging)?;
     let mut names: Vec<_> = std::fs::read_dir(&staging)

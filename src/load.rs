@@ -18,6 +18,23 @@ use monorail_model::ModelError;
 use crate::cli::{ModelArgs, PromptArgs};
 use crate::error::{refused, CliError};
 
+/// The positions a command runs for `-n steps` within a context of `context` positions: all of
+/// it for 0, and at most all of it, with a warning on standard error where `-n` asks for more
+/// (`holder` says whose context it is, after "positions").
+pub fn positions_to_run(steps: usize, context: usize, holder: &str) -> usize {
+    if steps > context {
+        eprintln!(
+            "monorail: warning: -n {steps} is past the context of {context} positions{holder}: \
+             {context} run"
+        );
+    }
+    if steps == 0 {
+        context
+    } else {
+        steps.min(context)
+    }
+}
+
 /// A model with its tokenizer and a name for reports.
 pub struct Loaded {
     pub checkpoint: Checkpoint,

@@ -265,6 +265,14 @@ fn demo_and_bench_print_their_tables() {
         &["-n 129: the built-in model has 128 positions"],
     );
     refused(&["bench", "--repeat", "0"], &["1 or more"]);
+    refused(&["bench", "--context", "5"], &["--target"]);
+    monorail()
+        .args(["bench", "-n", "500", "--repeat", "1"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: -n 500 is past the context of 128 positions (the model's seq_len): 128 run",
+        ));
     // Twice: each machine runs again from BOS on the same loaded state, and must give the
     // same tokens (the command fails otherwise).
     monorail()
@@ -368,6 +376,47 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
     refused(
         &["cosim", "--target", "sim-tiny", "--waves", "x.fst"],
         &["--waves x.fst", ".vcd"],
+    );
+    // A fault that changes nothing, or a path the waveform cannot be written to: refused
+    // before the co-simulation runs.
+    for (fault, message) in [
+        ("lane=4", "target sim-tiny has matrix lanes 0 to 3"),
+        ("latency=0", "1 to 9 cycles"),
+        ("latency=99999", "1 to 9 cycles"),
+    ] {
+        refused(
+            &["cosim", "--target", "sim-tiny", "--inject", fault],
+            &[message],
+        );
+    }
+    let no_folder = tmp.path().join("fault.vcd/w.vcd");
+    refused(
+        &[
+            "cosim",
+            "--target",
+            "sim-tiny",
+            "--waves",
+            &no_folder.to_string_lossy(),
+        ],
+        &["cannot write it", "fault.vcd"],
+    );
+    monorail()
+        .args(["cosim", "--target", "sim-tiny", "--context", "2", "-n", "5"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("PASS: 2 positions"))
+        .stderr(predicate::str::contains(
+            "warning: -n 5 is past the context of 2 positions that the bundle holds: 2 run",
+        ));
+    let in_new_folder = tmp.path().join("new/w.vcd");
+    monorail()
+        .args(["cosim", "--target", "sim-tiny", "-n", "1", "--waves"])
+        .arg(&in_new_folder)
+        .assert()
+        .success();
+    assert!(
+        !in_new_folder.exists(),
+        "a passing run left a waveform file"
     );
     refused(
         &["cosim", "--target", "sim-tiny", "--inject", "cosmic-ray"],

@@ -12,7 +12,7 @@ use monorail_model::tokenizer::BOS;
 
 use crate::cli::{EngineKind, MachineArgs, ModelArgs, DEFAULT_TARGET};
 use crate::error::CliError;
-use crate::load::{load, load_for, load_target};
+use crate::load::{load, load_for, load_target, positions_to_run};
 use crate::machine::machine_engine;
 
 #[derive(clap::Args)]
@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long)]
     target: Option<String>,
     /// Positions the compiled program serves (with --target).
-    #[arg(long)]
+    #[arg(long, requires = "target")]
     context: Option<usize>,
     /// Also run the compiled program on the Verilated core of the target (with --target).
     #[arg(long, requires = "target")]
@@ -50,11 +50,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         None => load(&args.model)?,
     };
     let seq_len = loaded.checkpoint.config.seq_len;
-    let positions = if args.steps == 0 {
-        seq_len
-    } else {
-        args.steps.min(seq_len)
-    };
+    let positions = positions_to_run(args.steps, seq_len, " (the model's seq_len)");
     let repeat = args.repeat;
     // The machines first, so that a bad --target is refused before anything runs.
     let machine_args = MachineArgs {

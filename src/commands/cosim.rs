@@ -5,11 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use monorail_contract::target::Core;
+use monorail_contract::timing::VXU_PIPELINE_CYCLES;
 use monorail_sim::verilated::Waveforms;
 
 use crate::cli::{MachineArgs, ModelArgs, PromptArgs};
 use crate::error::{failed, refused, CliError};
-use crate::load::{load_bundle, load_for, load_for_bundle, prompt_tokens, Loaded, LoadedBundle};
+use crate::load::{
+    load_bundle, load_for, load_for_bundle, positions_to_run, prompt_tokens, Loaded, LoadedBundle,
+};
 use crate::machine::prepare_cosim;
 
 #[derive(clap::Args)]
@@ -26,17 +29,43 @@ pub struct Args {
     /// runs.
     #[arg(long, value_name = "DIR")]
     bundle: Option<PathBuf>,
-    /// Positions to run, prompt included (then greedily); at most the bundle's context.
+    /// Positions to run, prompt included (then greedily); at most the bundle's context, which 0
+    /// runs whole.
     #[arg(long, short = 'n', default_value_t = 16)]
     steps: usize,
     /// On a divergence, write the core's waveform of the diverging token step here (VCD).
     #[arg(long, value_name = "FILE.vcd")]
     waves: Option<PathBuf>,
     /// Inject a fault into the core, to see the checker catch it: `lane=N` (matrix lane N's
-    /// products off by one bit) or `latency=N` (the sequencer counts N cycles too few for
-    /// the vector unit).
+    /// products off by one bit; N below the target's lanes) or `latency=N` (the sequencer
+    /// counts N cycles too few for the vector unit, 1 to 9).
     #[arg(long, value_name = "FAULT")]
     inject: Option<String>,
+}
+
+/// Refuse a `--waves` file that could not be written, before the co-simulation runs (it is
+/// written only on a divergence): its folder is made, and a file that was not there is not
+/// left behind.
+fn writable(path: &Path) -> Result<(), CliError> {
+    let cannot = |e: std::io::Error| {
+        refused(format!(
+            "--waves {}: cannot write it ({e}); name a file in a folder you can write",
+            path.display()
+        ))
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(cannot)?;
+    }
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(cannot)?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
 }
 
 /// Cycles of the waveform `cosim --waves` writes before and after the divergence.
@@ -44,14 +73,15 @@ const WAVE_CYCLES_BEFORE: u64 = 200;
 const WAVE_CYCLES_AFTER: u64 = 20;
 
 pub fn run(args: Args) -> Result<(), CliError> {
-    let plusargs = match args.inject.as_deref() {
-        None => Vec::new(),
+    // The fault to inject: its kind and N.
+    let fault = match args.inject.as_deref() {
+        None => None,
         Some(fault) => {
             let expected = || refused(format!("--inject {fault}: expected lane=N or latency=N"));
             let (kind, n) = fault.split_once('=').unwrap_or((fault, ""));
             let n: u32 = n.parse().map_err(|_| expected())?;
             match kind {
-                "lane" | "latency" => vec![format!("+monorail_fault_{kind}={n}")],
+                "lane" | "latency" => Some((kind, n)),
                 _ => return Err(expected()),
             }
         }
@@ -63,6 +93,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 w.display()
             )));
         }
+        writable(w)?;
     }
     let given = match &args.bundle {
         Some(dir) => Some(load_bundle(dir, args.machine.target.as_deref())?),
@@ -72,13 +103,31 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Some(given) => given.target.clone(),
         None => args.machine.target()?,
     };
-    if target.core == Core::Small && !plusargs.is_empty() {
+    if target.core == Core::Small && fault.is_some() {
         return Err(refused(format!(
             "--inject: target {} runs on the small core, which has no fault injections (they are \
              the wide core's matrix lanes and sequencer); choose a target of the wide core",
             target.name
         )));
     }
+    // A fault that changes nothing would let the checker pass and say nothing of it.
+    let plusargs = match fault {
+        None => Vec::new(),
+        Some(("lane", n)) if n as usize >= target.lanes => {
+            return Err(refused(format!(
+                "--inject lane={n}: target {} has matrix lanes 0 to {}",
+                target.name,
+                target.lanes - 1
+            )))
+        }
+        Some(("latency", n)) if n == 0 || n as u64 > VXU_PIPELINE_CYCLES => {
+            return Err(refused(format!(
+                "--inject latency={n}: the vector unit's latencies can be counted short by 1 to \
+                 {VXU_PIPELINE_CYCLES} cycles (its pipeline's stages)"
+            )))
+        }
+        Some((kind, n)) => vec![format!("+monorail_fault_{kind}={n}")],
+    };
     let loaded = match &given {
         Some(given) => load_for_bundle(&args.model, given)?,
         None => load_for(&args.model, &target)?,
@@ -141,11 +190,7 @@ fn cosim(
         start.elapsed().as_secs_f64()
     );
     let context = prepared.bundle.manifest.predicted_cycles.len();
-    let steps = if steps == 0 {
-        context
-    } else {
-        steps.min(context)
-    };
+    let steps = positions_to_run(steps, context, " that the bundle holds");
     let mut cosim = prepared.cosim()?;
     println!("| pos | token | next | cycles (predicted = RTL) | steps compared | RTL M cycles/s |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -181,7 +226,14 @@ fn cosim(
                         at + WAVE_CYCLES_AFTER,
                     );
                     replay.rtl().trace_window(path, from, to);
+                    // (the step diverges again: the waveform is what it is run for)
                     let _ = replay.step(token, pos);
+                    if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+                        return Err(CliError::failed(format!(
+                            "FAIL, and the waveform could not be written to {}",
+                            path.display()
+                        )));
+                    }
                     println!(
                         "the waveform of cycles {from} to {to} of position {pos} is in {} \
                          (signal `now` counts the step's cycles)",

@@ -10,7 +10,7 @@ use monorail_model::sampler::SamplerOptions;
 
 use crate::cli::{ModelArgs, PromptArgs};
 use crate::error::CliError;
-use crate::load::{load, prompt_tokens, Loaded};
+use crate::load::{load, positions_to_run, prompt_tokens, Loaded};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,7 +18,8 @@ pub struct Args {
     model: ModelArgs,
     #[command(flatten)]
     prompt: PromptArgs,
-    /// Length of the compared sequence: the prompt continued greedily by the float model.
+    /// Length of the compared sequence: the prompt continued greedily by the float model; at
+    /// most the model's seq_len, which 0 compares whole.
     #[arg(long, short = 'n', default_value_t = 128)]
     steps: usize,
     /// Print the figures as JSON.
@@ -29,7 +30,9 @@ pub struct Args {
 pub fn run(args: Args) -> Result<(), CliError> {
     let loaded = load(&args.model)?;
     let tokens = prompt_tokens(&args.prompt, &loaded)?;
-    let f = measure(&loaded, &tokens, args.steps)?;
+    let seq_len = loaded.checkpoint.config.seq_len;
+    let steps = positions_to_run(args.steps, seq_len, " (the model's seq_len)");
+    let f = measure(&loaded, &tokens, steps)?;
     if args.json {
         println!("{}", serde_json::to_string(&f).expect("serialisable"));
     } else {

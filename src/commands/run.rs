@@ -10,7 +10,7 @@ use monorail_model::tokenizer::BOS;
 
 use crate::cli::{EngineKind, MachineArgs, ModelArgs, PromptArgs};
 use crate::error::{refused, CliError};
-use crate::load::{load, load_bundle, load_for, load_for_bundle, prompt_tokens};
+use crate::load::{load, load_bundle, load_for, load_for_bundle, positions_to_run, prompt_tokens};
 use crate::machine::{host_engine, machine_engine};
 
 #[derive(clap::Args)]
@@ -90,23 +90,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     // The positions that run: -n, at most the context (the model's seq_len, or the machine's).
     let context = engine.config().seq_len;
-    let steps = if args.steps == 0 {
-        context
-    } else {
-        args.steps.min(context)
-    };
-    if args.steps > context {
-        eprintln!(
-            "monorail: warning: -n {} is past the context of {context} positions{}: {context} \
-             run",
-            args.steps,
-            if kind.is_machine() {
-                " that the machine holds (--context, at most the target's)"
-            } else {
-                " (the model's seq_len)"
-            },
-        );
-    }
+    let steps = positions_to_run(
+        args.steps,
+        context,
+        if kind.is_machine() {
+            " that the machine holds (--context, at most the target's)"
+        } else {
+            " (the model's seq_len)"
+        },
+    );
     if tokens.len() > context {
         eprintln!(
             "monorail: warning: the prompt's {} tokens (BOS included) are more than the \

@@ -2566,6 +2566,27 @@ fn boards_bitstream_and_chat_take_a_board_file() {
         &["bitstream", "--board", &path("my-ulx3s.toml")],
         &["the board's package CABGA256 is not one of the LFE5U-85F's (CABGA381"],
     );
+    // A core clock the board's PLL cannot make: `boards` refuses the file as `gen` does, the
+    // board named once.
+    std::fs::write(
+        path("my-ulx3s.toml"),
+        ulx3s.replace(
+            "clock_hz = 25_000_000",
+            "clock_hz = 25_000_000\ncore_clock_hz = 61_000_001",
+        ),
+    )
+    .unwrap();
+    for command in ["boards", "gen --board"] {
+        let file = path("my-ulx3s.toml");
+        let args: Vec<&str> = command.split(' ').chain([file.as_str()]).collect();
+        let output = monorail().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("error: my-ulx3s: the ecp5 PLL cannot make the target's 61 MHz from"),
+            "{command}: {stderr}"
+        );
+    }
     std::fs::write(path("broken.toml"), "name = \"half").unwrap();
     refused(
         &["bitstream", "--board", &path("broken.toml")],

@@ -3,8 +3,9 @@
 //! as `bitstream` would, in a moment instead of after a synthesis.
 
 use monorail_contract::board::{self, ButtonLevel, REBOOT_PORT, RESET_BUTTON_PORT};
+use monorail_hw::board::check_board_top;
 
-use crate::error::CliError;
+use crate::error::{refused, CliError};
 use crate::load::{builtin_board_and_pins, load_board_and_pins};
 
 #[derive(clap::Args)]
@@ -24,8 +25,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
     } else {
         args.boards
             .iter()
-            .map(|name| load_board_and_pins(name))
-            .collect::<Result<Vec<_>, _>>()?
+            .map(|name| {
+                let (board, pins) = load_board_and_pins(name)?;
+                // What the board top refuses (a clock its PLL cannot make, a baud rate the core
+                // clock cannot time), as `gen` and `bitstream` would.
+                check_board_top(&board, board.uart_baud).map_err(|e| refused(e.to_string()))?;
+                Ok((board, pins))
+            })
+            .collect::<Result<Vec<_>, CliError>>()?
     };
     for (board, pins) in boards {
         let device = board.target.device.as_ref().map_or("", |d| d.part.as_str());

@@ -64,7 +64,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let mut design = monorail_hw::generate(&target);
     if let Some(board) = &board {
         design.verilog = board_top(board, &design, TopFor::Synthesis, board.uart_baud)
-            .map_err(|e| refused(format!("{}: {e}", board.name)))?;
+            .map_err(|e| refused(e.to_string()))?;
     }
     let generated_ms = start.elapsed().as_secs_f64() * 1e3;
     let loaded = load_for(&args.model, &target)?;

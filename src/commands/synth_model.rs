@@ -41,6 +41,16 @@ pub fn run(args: Args) -> Result<(), CliError> {
         None => None,
     };
     let model = synth::synthesize(config, args.seed);
+    // The files' folders are made, as `compile -o` and `corpus -o` make theirs.
+    for path in [Some(&args.output), args.tokenizer_out.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| failed(format!("making {}: {e}", parent.display())))?;
+        }
+    }
     checkpoint::write_legacy(&args.output, &config, &model.weights)
         .map_err(|e| failed(format!("writing the checkpoint: {e}")))?;
     if let (Some(path), Some(t)) = (&args.tokenizer_out, tokenizer) {

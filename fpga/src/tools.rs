@@ -467,10 +467,11 @@ pub struct Cleaned {
 
 /// Remove the entries of the build root's [`CACHE_FOLDERS`] made more than `older_than` ago (all
 /// of them when `None`), as `cargo clean` does for Rust's: every entry is rebuilt when needed.
-/// Only what builds made there goes ([`made_by_a_build`]). The `.<pid>.partial` folder of a build whose process still runs is always kept, as are a folder
-/// in which such a process writes a `.<pid>.partial` file (a seed sweep placing) and the lock file
-/// of a build under way ([`BuildLock`]). With `dry_run`, nothing is removed and the answer says
-/// what would be.
+/// Only what builds made there goes (entries named by a hash, their lock files, unfinished
+/// folders): a file or folder of the user's there stays. The `.<pid>.partial` folder of a build
+/// whose process still runs is always kept, as are a folder in which such a process writes a
+/// `.<pid>.partial` file (a seed sweep placing) and the lock file of a build under way
+/// ([`BuildLock`]). With `dry_run`, nothing is removed and the answer says what would be.
 pub fn clean(
     root: &Path,
     older_than: Option<Duration>,

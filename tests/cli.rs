@@ -1580,6 +1580,13 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
     }
     let verilog = std::fs::read_to_string(tmp.path().join("a/top.v")).unwrap();
     assert!(verilog.contains("module top("));
+    // How the memories find their images outside Verilator, said where the files are.
+    assert!(verilog.contains("`elsif MONORAIL_INIT"));
+    let report = std::fs::read_to_string(tmp.path().join("a/report.txt")).unwrap();
+    assert!(
+        report.contains("elsewhere with the define MONORAIL_INIT"),
+        "{report}"
+    );
     // Without -o: gen/<target>-<hash> in the build folder, kept when the inputs have not
     // changed.
     let build = tmp.path().join("build-folder");

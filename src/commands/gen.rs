@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use monorail_contract::bundle::Bundle;
-use monorail_contract::target::Target;
+use monorail_contract::target::{Core, Target};
 use monorail_model::checkpoint;
 
 use monorail_fpga::bitstream::{clock_constraint, ClockConstraint};
@@ -76,6 +76,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
         super::compile::summary(&loaded, &target, &compiled, args.machine.context.is_none())
             .join("; ")
     ));
+    if target.core == Core::Wide {
+        report.push(
+            "memory images: the memories load them under Verilator (+monorail_bundle=DIR), or \
+             elsewhere with the define MONORAIL_INIT, from the working folder (yosys's \
+             read_verilog -DMONORAIL_INIT, iverilog -DMONORAIL_INIT, run in this folder); without \
+             either they start empty, with no warning (docs/hardware.md)"
+                .to_string(),
+        );
+    }
     // The board's pins and its clock constraint beside the top, as `bitstream` gives them to
     // nextpnr.
     let mut beside: Vec<(&str, &[u8])> = Vec::new();

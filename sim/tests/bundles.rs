@@ -98,6 +98,28 @@ fn malformed_bundles_are_refused() {
     std::fs::write(dir.join("program.bin"), &bad).unwrap();
     refused(dir, &target, "unknown opcode 0xee");
     std::fs::write(dir.join("program.bin"), &program).unwrap();
+    // Files far longer than the target's memories: refused by their length, before they are
+    // read (sparse: they take no disk).
+    for file in [
+        "program.bin",
+        "matrix_tile_00.hex",
+        "vector.hex",
+        "manifest.json",
+    ] {
+        let kept = std::fs::read(dir.join(file)).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(dir.join(file))
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        refused(
+            dir,
+            &target,
+            &format!("{file}: 1073741824 bytes, more than this file of a bundle can be"),
+        );
+        std::fs::write(dir.join(file), kept).unwrap();
+    }
     edit("\"size\": 512", "\"size\": 99999999");
     refused(dir, &target, "lies outside the matrix memory");
     // A prediction edited by hand: the program's own cycles say otherwise.

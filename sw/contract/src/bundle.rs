@@ -231,7 +231,7 @@ impl ManifestFile {
     /// `dir`'s `manifest.json`, of this bundle format: its magic and version checked.
     fn read(dir: &Path) -> Result<ManifestFile, BundleError> {
         let path = dir.join("manifest.json");
-        let file: ManifestFile = serde_json::from_slice(&read(&path)?)
+        let file: ManifestFile = serde_json::from_slice(&read_at_most(&path, MOST_TEXT_BYTES)?)
             .map_err(|e| invalid(&path, format!("not a Monorail manifest: {e}")))?;
         let manifest = &file.manifest;
         if manifest.magic != BUNDLE_MAGIC {
@@ -323,6 +323,39 @@ fn read(path: &Path) -> Result<Vec<u8>, BundleError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The most bytes a bundle's manifest or listing is read from (a listing of the largest program
+/// is a few megabytes).
+const MOST_TEXT_BYTES: u64 = 64 << 20;
+
+/// Bytes a `$readmemh` image may hold beyond its words' digits and line ends (blank lines).
+const HEX_SLACK_BYTES: u64 = 64 << 10;
+
+/// [`read`], refusing before reading a file longer than `limit` bytes, the most such a file of
+/// the bundle can be: a damaged or foreign file must not take the memory its length claims.
+fn read_at_most(path: &Path, limit: u64) -> Result<Vec<u8>, BundleError> {
+    let len = std::fs::metadata(path)
+        .map_err(|source| BundleError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    if len > limit {
+        return Err(invalid(
+            path,
+            format!(
+                "{len} bytes, more than this file of a bundle can be ({limit} at most): not a \
+                 bundle's file, or a damaged one; compile again"
+            ),
+        ));
+    }
+    read(path)
+}
+
+/// The most bytes a `$readmemh` image of `words` words of `digits` hex digits can be.
+fn hex_limit(words: usize, digits: usize) -> u64 {
+    words as u64 * (digits as u64 + 2) + HEX_SLACK_BYTES
 }
 
 fn tile_file(i: usize) -> String {
@@ -604,7 +637,10 @@ impl Bundle {
             ));
         }
         let program_path = dir.join("program.bin");
-        let program_bytes = read(&program_path)?;
+        let program_bytes = read_at_most(
+            &program_path,
+            (target.program_words * isa::INSTRUCTION_BYTES) as u64,
+        )?;
         let program = decode_program(&program_bytes)
             .map_err(|(i, e)| invalid(&program_path, format!("instruction {i}: {e}")))?;
         if program.len() != manifest.instructions {
@@ -636,11 +672,18 @@ impl Bundle {
         written_with(&program_path, &program_bytes)?;
         // The program memory's image, which the RTL loads, is the same program's.
         let program_hex = dir.join("program.hex");
-        written_with(&program_hex, &read(&program_hex)?)?;
+        let program_digits = isa::INSTRUCTION_BYTES * 2;
+        let hex = read_at_most(
+            &program_hex,
+            hex_limit(target.program_words, program_digits),
+        )?;
+        written_with(&program_hex, &hex)?;
         let mut matrix = Vec::with_capacity(target.matrix_bytes());
         for t in 0..target.matrix_tiles {
             let path = dir.join(tile_file(t));
-            let text = String::from_utf8(read(&path)?).map_err(|_| invalid(&path, "not text"))?;
+            let limit = hex_limit(target.matrix_tile_words, 2 * target.lanes);
+            let text = String::from_utf8(read_at_most(&path, limit)?)
+                .map_err(|_| invalid(&path, "not text"))?;
             let bytes = parse_hex(&path, &text, target.matrix_tile_words, target.lanes)?;
             written_with(&path, text.as_bytes())?;
             matrix.extend(bytes.into_iter().map(|b| b as i8));
@@ -648,7 +691,10 @@ impl Bundle {
         let mut vector = Vec::with_capacity(target.vector_space());
         for m in VectorMemory::ALL {
             let path = dir.join(vector_file(m));
-            let text = String::from_utf8(read(&path)?).map_err(|_| invalid(&path, "not text"))?;
+            let digits = (target.vector_lanes * m.bits() as usize).div_ceil(4);
+            let limit = hex_limit(target.words_of(m), digits);
+            let text = String::from_utf8(read_at_most(&path, limit)?)
+                .map_err(|_| invalid(&path, "not text"))?;
             vector.extend(parse_lanes_hex(
                 &path,
                 &text,
@@ -722,7 +768,11 @@ impl Bundle {
                 ));
             }
         }
-        let listing = std::fs::read_to_string(dir.join("listing.s")).unwrap_or_default();
+        let listing_path = dir.join("listing.s");
+        let listing = read_at_most(&listing_path, MOST_TEXT_BYTES)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or_default();
         Ok(Bundle {
             manifest,
             program,

@@ -239,7 +239,7 @@ fn step_table(target: &Target, compiled: &Compiled) -> Vec<String> {
         return lines;
     }
     lines.push(format!(
-        "longest dependence chain at position {pos}: {} cycles through {} instructions, the fewest any schedule of this program could take; this one takes {} ({:.2}x)",
+        "longest dependence chain at position {pos}: {} cycles through {} instructions, a bound no schedule of this program can beat (it counts the instructions' dependences, not the units' occupancy); this one takes {} ({:.2}x)",
         chain.cycles,
         chain.links.len(),
         cycles[pos],

@@ -552,7 +552,14 @@ impl Instr {
                 .split_once('=')
                 .ok_or_else(|| at(format!("expected field=value, found `{token}`")))?;
             if key == "wait" {
-                wait = Some(parse_wait(value).map_err(&at)?);
+                // One wait an instruction: a second is held by a `nop` before it.
+                if wait.replace(parse_wait(value).map_err(&at)?).is_some() {
+                    return Err(at(
+                        "field `wait` given twice: an instruction holds one wait; put a `nop` \
+                         with the other before it"
+                            .into(),
+                    ));
+                }
                 continue;
             }
             let index = spec
@@ -623,9 +630,15 @@ fn parse_wait(value: &str) -> Result<Wait, String> {
         .into_iter()
         .find(|u| u.name() == unit)
         .ok_or_else(|| format!("wait unit `{unit}` is not mxu, vxu or sxu"))?;
-    let count: u32 = count
-        .parse()
-        .map_err(|_| format!("wait count `{count}` is not a number"))?;
+    // Decimal or `0x` hexadecimal, as every other number (digits only: no sign).
+    let (radix, digits) = match count.strip_prefix("0x") {
+        Some(hex) => (16, hex),
+        None => (10, count),
+    };
+    let count: u32 = Some(digits)
+        .filter(|d| d.chars().all(|c| c.is_digit(radix)))
+        .and_then(|d| u32::from_str_radix(d, radix).ok())
+        .ok_or_else(|| format!("wait count `{count}` is not a number"))?;
     if count == 0 || count >= 1 << WAIT_COUNT_BITS {
         return Err(format!(
             "wait count {count} outside 1 ..= {}",
@@ -934,7 +947,11 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   The sequencer keeps the completion times of a unit's last instructions in a ring
   (`timing::completion_ring`: @RING@): the timing rules
   never let that many of a unit's instructions run at once (at most @VXU@ + log2(V), the vector
-  unit's pipeline and reduction tree; `timing::most_running`).
+  unit's pipeline and reduction tree; `timing::most_running`). In the timings below, `L` is
+  `lanes` and `V` is `vector_lanes`; `b(n) = ceil(n / L)`, the matrix-unit words (row blocks) that
+  `n` rows fill; `c(n) = ceil((start mod V + n) / V)`, the vector-space words that `n` elements
+  of the instruction's first streamed operand touch from its first element `start`; lengths are
+  at the position (`P` = `pos + 1`).
 - **The small core.** A target with `core = \"small\"` runs the same programs one instruction
   at a time, each by its routine of micro-operations (`docs/small-core.md`): an instruction
   issues when the one before it has finished, so every wait is met at once and nothing overlaps.
@@ -1945,6 +1962,17 @@ mod tests {
         }
         let e = Instr::parse("copy dst=v+5 src=v0 n=4").unwrap_err();
         assert!(e.message.contains("`+5` is not a number"), "{e}");
+        // A wait count likewise; and one wait an instruction, never a second silently.
+        let add = |wait: &str| Instr::parse(&format!("add dst=r1 a=r2 b=r3 wait={wait}"));
+        let waited = add("sxu:0x1f").unwrap().unwrap();
+        assert_eq!(waited.wait.map(|w| w.count), Some(31));
+        for bad in ["sxu:+3", "sxu:0x+1", "sxu:0x", "sxu:", "sxu:3a"] {
+            let e = add(bad).unwrap_err();
+            assert!(e.message.contains("is not a number"), "{bad}: {e}");
+        }
+        let e = Instr::parse("add dst=r1 a=r2 b=r3 wait=sxu:4 wait=vxu:1").unwrap_err();
+        assert_eq!(e.column, Some(33));
+        assert!(e.message.contains("`wait` given twice"), "{e}");
     }
 
     #[test]

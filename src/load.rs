@@ -182,17 +182,30 @@ pub fn load_for_bundle(args: &ModelArgs, bundle: &LoadedBundle) -> Result<Loaded
         })?;
         return Ok(loaded);
     }
+    // Why a built-in model of the bundle's shape is not the one (its images differ): said
+    // rather than that no built-in model has the shape.
+    let mut same_shape = None;
     for model in &builtin::MODELS {
         let loaded = load_builtin(model)?;
-        if compiled_from(&loaded, bundle).is_ok() {
-            return Ok(loaded);
+        match compiled_from(&loaded, bundle) {
+            Ok(()) => return Ok(loaded),
+            Err(why) if loaded.checkpoint.config == bundle.bundle.manifest.model => {
+                same_shape = Some(why);
+            }
+            Err(_) => {}
         }
     }
-    Err(refused(format!(
-        "{dir}: compiled from a model of {}, none of the built-in ones: give it with --model \
-         and --tokenizer",
-        shape(&bundle.bundle.manifest.model)
-    )))
+    Err(refused(match same_shape {
+        Some(why) => format!(
+            "{dir}: not compiled from a built-in model: {why}; give the model it was compiled \
+             from with --model and --tokenizer"
+        ),
+        None => format!(
+            "{dir}: compiled from a model of {}, none of the built-in ones: give it with --model \
+             and --tokenizer",
+            shape(&bundle.bundle.manifest.model)
+        ),
+    }))
 }
 
 /// The model of the flags: a checkpoint file with its tokenizer, a built-in model by name, or,

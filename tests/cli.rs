@@ -1119,6 +1119,27 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
         &["not compiled from this model", "memory images"],
     );
     run_bundle(&[], &[], &["none of the built-in ones"]);
+    // A bundle of a model of a built-in model's shape (tales-nano's) is said to hold other
+    // images than that model's, not to be of no built-in shape.
+    let nano_shaped = p("nano-shaped.bin");
+    monorail()
+        .args(["synth-model", "--seed", "9", "-o", &nano_shaped, "--shape"])
+        .arg("dim=32,hidden=96,layers=2,heads=4,kv_heads=2,vocab=512,seq=128")
+        .assert()
+        .success();
+    monorail()
+        .args(["compile", "--target", "sim-tiny", "-o", &p("nano-shaped")])
+        .args(["--model", &nano_shaped, "-z"])
+        .arg(&tokenizer)
+        .assert()
+        .success();
+    refused(
+        &["run", "--engine", "iss", "--bundle", &p("nano-shaped")],
+        &[
+            "not compiled from a built-in model",
+            "its memory images are not those of built-in tales-nano",
+        ],
+    );
     // A file of the bundle replaced by another compile's is refused by name.
     monorail()
         .args(["compile", "--target", "sim-tiny", "-o", &p("other")])

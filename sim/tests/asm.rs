@@ -282,9 +282,10 @@ fn program_texts_that_cannot_run_are_refused_with_their_line() {
             line_of(first)
         ),
     );
+    // A placement rule broken names the field, by its column.
     refused(
-        with_line(first, "fill dst=v60000 n=1 s=r0"),
-        &format!("{}: at position 0: dst=v60000", line_of(first)),
+        with_line(first, "fill  dst=v60000 n=1 s=r0"),
+        &format!("{}, column 7: at position 0: dst=v60000", line_of(first)),
     );
     refused(
         with_line(checkpoint, ".align 4"),
@@ -300,7 +301,8 @@ fn program_texts_that_cannot_run_are_refused_with_their_line() {
     refused(with_line(checkpoint, ".checkpoint"), "takes one model step");
     refused(
         with_line(checkpoint, ".checkpoint attn_norm.0"),
-        "checkpoint `attn_norm.0` comes before `embedding`",
+        "checkpoint `attn_norm.0` comes before `embedding`, which is not marked above it: mark \
+         `.checkpoint embedding` first",
     );
     let last = lines
         .iter()

@@ -183,6 +183,21 @@ pub fn disassemble(bundle: &Bundle, target: &Target) -> String {
     out
 }
 
+/// The column of the field that `message` is about (it starts `FIELD=`, as the ISA's placement
+/// rules say which operand breaks them) on line `line` of `text`, where the line has it.
+fn field_column(text: &str, line: usize, message: &str) -> Option<usize> {
+    let (name, _) = message.split_once('=')?;
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return None;
+    }
+    let code = text.lines().nth(line.checked_sub(1)?)?.split('#').next()?;
+    let field = format!("{name}=");
+    code.match_indices(&field)
+        .map(|(at, _)| at)
+        .find(|&at| at == 0 || code.as_bytes()[at - 1].is_ascii_whitespace())
+        .map(|at| at + 1)
+}
+
 /// `bundle` with the program of `text` (as [`disassemble`] writes it, edited): the checkpoints
 /// after their `.checkpoint` lines, the predicted cycles of the new program, and its disassembly
 /// as the listing. The memory images and the memory map are the bundle's.
@@ -279,9 +294,10 @@ pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Assemb
                 number,
                 Some(column),
                 format!(
-                    "checkpoint `{label}` comes before `{}`: the checkpoints are marked in the \
-                     manifest's order, which the golden model's steps follow",
-                    labels[marked.len()]
+                    "checkpoint `{label}` comes before `{unmarked}`, which is not marked above \
+                     it: mark `.{CHECKPOINT_DIRECTIVE} {unmarked}` first (the checkpoints are \
+                     marked in the manifest's order, which the golden model's steps follow)",
+                    unmarked = labels[marked.len()]
                 ),
             ));
         }
@@ -350,10 +366,10 @@ pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Assemb
     let mut predicted_cycles = Vec::with_capacity(m.context);
     for pos in 0..m.context {
         for (instr, &line) in reached.iter().zip(&lines) {
-            instr
-                .op
-                .check(target, pos)
-                .map_err(|e| at(line, None, format!("at position {pos}: {e}")))?;
+            instr.op.check(target, pos).map_err(|e| {
+                let column = field_column(text, line, &e);
+                at(line, column, format!("at position {pos}: {e}"))
+            })?;
         }
         let cycles = token_cycles(reached, target, pos).map_err(|d| {
             at(

@@ -763,7 +763,8 @@ impl Bundle {
                     &manifest_path,
                     format!(
                         "predicts {predicted} cycles at position {pos}, and the program takes \
-                         {cycles} by the timing rules: the manifest was edited; compile again"
+                         {cycles} by the timing rules: the manifest or the program was edited by hand (`monorail \
+                         asm` predicts an edited program's cycles); compile or assemble again"
                     ),
                 ));
             }

@@ -2148,14 +2148,16 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     )
     .unwrap();
     let start = std::time::Instant::now();
-    let output = bitstream_with(&[
+    // (0.01 minutes: 0.6 s)
+    let limited = [
         "--board",
         "ulx3s-45f",
         "--model",
         "tales-nano",
         "--time-limit",
         "0.01",
-    ]);
+    ];
+    let output = bitstream_with(&limited);
     let stderr = failed_stderr(&output);
     assert!(
         stderr.contains("synthesis (yosys) ran longer than its time limit (0.6 s) and was stopped")
@@ -2200,14 +2202,7 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     while !started.exists() && first.try_wait().unwrap().is_none() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let second = bitstream_with(&[
-        "--board",
-        "ulx3s-45f",
-        "--model",
-        "tales-nano",
-        "--time-limit",
-        "0.01",
-    ]);
+    let second = bitstream_with(&limited);
     std::fs::write(&go, "").unwrap();
     assert!(!first.wait().unwrap().success());
     let stderr = failed_stderr(&second);

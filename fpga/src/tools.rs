@@ -657,8 +657,9 @@ mod tests {
     }
 
     /// A build of an entry whose lock another holds waits, told once, until that one is done,
-    /// and then finds what it made (or until its time limit, and fails); a held lock's file is the cache's in use, kept by `clean`,
-    /// and a lock file left unheld goes with the other old entries.
+    /// and then finds what it made (or until its time limit, and fails); a held lock's file is
+    /// the cache's in use, kept by `clean`, and a lock file left unheld goes with the other old
+    /// entries.
     #[test]
     #[cfg(target_os = "linux")]
     fn a_build_of_the_same_inputs_waits_for_the_one_under_way() {

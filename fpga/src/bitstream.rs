@@ -70,7 +70,8 @@ impl Default for Options {
 pub struct Step {
     /// `synthesis`, `place and route`, `weights`, `pack`.
     pub name: &'static str,
-    /// Wall time (0 when reused).
+    /// Wall time: of the run, or, when reused, of the wait for another build of the same
+    /// inputs under way (0 when none was).
     pub seconds: f64,
     /// Whether an earlier run's result was reused.
     pub reused: bool,
@@ -1099,10 +1100,10 @@ pub fn build(
     )?;
     progress(Progress::Step(&Step {
         name: "synthesis",
-        seconds: if synthesis.reused {
-            0.0
-        } else {
-            start.elapsed().as_secs_f64()
+        seconds: match (synthesis.reused, synthesis.waited) {
+            (true, Some(waited)) => waited.as_secs_f64(),
+            (true, None) => 0.0,
+            (false, _) => start.elapsed().as_secs_f64(),
         },
         reused: synthesis.reused,
         log: synthesis.dir.join("yosys.log"),
@@ -1370,7 +1371,10 @@ fn place_and_route(
         };
         let step = Step {
             name,
-            seconds: 0.0,
+            seconds: _lock
+                .as_ref()
+                .and_then(|lock| lock.waited())
+                .map_or(0.0, |waited| waited.as_secs_f64()),
             reused: true,
             log,
         };
@@ -2757,6 +2761,7 @@ mod tests {
             memories_as_registers: Vec::new(),
             lone_flip_flops: 0,
             reused: true,
+            waited: None,
         };
         for (board, says, never) in [
             (
@@ -2792,6 +2797,7 @@ mod tests {
             memories_as_registers: Vec::new(),
             lone_flip_flops: 0,
             reused: true,
+            waited: None,
         };
         assert!(check_budget(&board, &cells(40_000, 46)).is_ok());
         let e = check_budget(&board, &cells(40_000, 109))
@@ -2829,6 +2835,7 @@ mod tests {
             memories_as_registers: Vec::new(),
             lone_flip_flops,
             reused: true,
+            waited: None,
         };
         let fits = [
             ("LUT4", 14_000),

@@ -36,6 +36,9 @@ pub struct Synthesis {
     pub lone_flip_flops: u64,
     /// Whether an earlier synthesis of the same inputs was reused.
     pub reused: bool,
+    /// How long this waited for another synthesis of the same inputs under way, whose result
+    /// it reused (none: it did not wait).
+    pub waited: Option<std::time::Duration>,
 }
 
 /// Names of the core's memories that must become RAM (block or distributed), never flip-flops
@@ -374,7 +377,11 @@ pub fn synthesize_watching(
         )?;
         publish(&partial, &dir)?;
     }
-    read(&dir, device.family, reused)
+    let waited = _lock.as_ref().and_then(|lock| lock.waited());
+    Ok(Synthesis {
+        waited,
+        ..read(&dir, device.family, reused)?
+    })
 }
 
 /// A finished synthesis in `synth` of the inputs `hash` names, whatever design folder they came
@@ -465,6 +472,7 @@ fn read(dir: &Path, family: Family, reused: bool) -> Result<Synthesis, ToolError
         memories_as_registers,
         lone_flip_flops,
         reused,
+        waited: None,
     })
 }
 

@@ -173,6 +173,16 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ToolError + '_ {
 #[derive(Debug)]
 pub struct BuildLock {
     _file: std::fs::File,
+    /// How long taking it waited for another build that held it (none: it was free).
+    waited: Option<Duration>,
+}
+
+impl BuildLock {
+    /// How long taking the lock waited for another build that held it: the time a step spent
+    /// on another build's result, which it then reuses (none: the lock was free).
+    pub fn waited(&self) -> Option<Duration> {
+        self.waited
+    }
 }
 
 /// The lock file of the cache entry `dir`: `.<name>.lock` beside it.
@@ -234,7 +244,10 @@ pub fn lock_build(
         // path, opened again.
         let held = file.metadata().map_err(io(&path))?.ino();
         if std::fs::metadata(&path).is_ok_and(|m| m.ino() == held) {
-            return Ok(BuildLock { _file: file });
+            return Ok(BuildLock {
+                _file: file,
+                waited: told.then(|| started.elapsed()),
+            });
         }
     }
 }
@@ -666,6 +679,7 @@ mod tests {
         let tmp = tempfile::TempDir::new().unwrap();
         let dir = tmp.path().join("synth/ulx3s-45f-0123456789abcdef");
         let first = lock_build(&dir, None, &mut || panic!("nobody held it")).unwrap();
+        assert_eq!(first.waited(), None);
         let lock_file = tmp.path().join("synth/.ulx3s-45f-0123456789abcdef.lock");
         assert!(lock_file.is_file());
         assert_eq!(clean(tmp.path(), None, false).unwrap().kept, 1);
@@ -674,12 +688,16 @@ mod tests {
             let dir = dir.clone();
             std::thread::spawn(move || {
                 let mut waited = 0;
-                let _second = lock_build(&dir, None, &mut || {
+                let second = lock_build(&dir, None, &mut || {
                     waited += 1;
                     told.send(()).unwrap();
                 })
                 .unwrap();
-                (waited, dir.join("stat.json").is_file())
+                // (at least the 0.3 s of the time-limited build below)
+                let long = second
+                    .waited()
+                    .is_some_and(|w| w >= Duration::from_millis(300));
+                (waited, long, dir.join("stat.json").is_file())
             })
         };
         waiting.recv().unwrap();
@@ -697,7 +715,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("stat.json"), "{}").unwrap();
         drop(first);
-        assert_eq!(waiter.join().unwrap(), (1, true));
+        assert_eq!(waiter.join().unwrap(), (1, true, true));
         let cleaned = clean(tmp.path(), None, false).unwrap();
         assert!(cleaned.removed.contains(&lock_file), "{cleaned:?}");
     }

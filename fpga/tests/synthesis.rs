@@ -289,6 +289,8 @@ fn the_same_design_synthesised_twice_at_once_runs_yosys_once() {
         "{reused:?}"
     );
     assert_eq!(synthesised[0].dir, synthesised[1].dir);
+    // The one that ran yosys took the lock free.
+    assert!(synthesised.iter().all(|s| s.reused || s.waited.is_none()));
 }
 
 /// The small core's ALU on the iCE40UP5K (`synth_ice40 -dsp`): its product in `SB_MAC16`s, and

@@ -221,7 +221,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 eprint!("{CLEAR_LINE}");
             }
             last_status = None;
-            let time = if step.reused {
+            let time = if step.reused && step.seconds > 0.0 {
+                format!("reused after waiting {:.1} s", step.seconds)
+            } else if step.reused {
                 "reused".to_string()
             } else {
                 format!("{:.1} s", step.seconds)

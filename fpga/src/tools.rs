@@ -193,13 +193,40 @@ fn lock_path(dir: &Path) -> PathBuf {
 
 /// Take the [`BuildLock`] of the cache entry `dir`. When another holds it, `waiting` is called
 /// once, and this waits until it is released, or for `time_limit` at most (the caller's step's
-/// limit: the wait is part of its run), after which the answer is [`ToolError::WaitTimedOut`].
-/// The caller then looks again for a finished entry before building it.
+/// limit, which bounds the wait as it bounds the step's run, each apart), after which the answer
+/// is [`ToolError::WaitTimedOut`]. The caller then looks again for a finished entry before
+/// building it.
 pub fn lock_build(
     dir: &Path,
     time_limit: Option<Duration>,
     waiting: &mut dyn FnMut(),
 ) -> Result<BuildLock, ToolError> {
+    take_lock(dir, time_limit, waiting, None)?.ok_or_else(|| ToolError::Output {
+        path: lock_path(dir),
+        message: "the wait for the lock was given up".into(),
+    })
+}
+
+/// [`lock_build`], giving the wait up (answering `None`) once `give_up` says so, which it asks
+/// every [`WATCH_PERIOD`] while another holds the lock: a seed sweep that has failed does not
+/// wait for another sweep's placement.
+pub fn lock_build_unless(
+    dir: &Path,
+    time_limit: Option<Duration>,
+    waiting: &mut dyn FnMut(),
+    give_up: &dyn Fn() -> bool,
+) -> Result<Option<BuildLock>, ToolError> {
+    take_lock(dir, time_limit, waiting, Some(give_up))
+}
+
+/// [`lock_build`] and [`lock_build_unless`]: without a time limit or a `give_up`, the kernel
+/// wakes the waiter when the lock is released; with either, it looks every [`WATCH_PERIOD`].
+fn take_lock(
+    dir: &Path,
+    time_limit: Option<Duration>,
+    waiting: &mut dyn FnMut(),
+    give_up: Option<&dyn Fn() -> bool>,
+) -> Result<Option<BuildLock>, ToolError> {
     use std::os::unix::fs::MetadataExt;
     let path = lock_path(dir);
     if let Some(parent) = path.parent() {
@@ -218,25 +245,25 @@ pub fn lock_build(
             if !std::mem::replace(&mut told, true) {
                 waiting();
             }
-            match time_limit {
-                // Without a limit, the kernel wakes the waiter.
-                None => {
-                    while let Err(e) = flock(&file, libc::LOCK_EX) {
-                        if e.kind() != std::io::ErrorKind::Interrupted {
-                            return Err(io(&path)(e));
-                        }
+            if time_limit.is_none() && give_up.is_none() {
+                while let Err(e) = flock(&file, libc::LOCK_EX) {
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(io(&path)(e));
                     }
                 }
-                Some(limit) => {
-                    while !try_flock(&file, libc::LOCK_EX).map_err(io(&path))? {
-                        if started.elapsed() > limit {
-                            return Err(ToolError::WaitTimedOut {
-                                lock: path,
-                                limit: limit_text(limit),
-                            });
-                        }
-                        std::thread::sleep(WATCH_PERIOD.min(limit));
+            } else {
+                while !try_flock(&file, libc::LOCK_EX).map_err(io(&path))? {
+                    if give_up.is_some_and(|give_up| give_up()) {
+                        return Ok(None);
                     }
+                    if let Some(limit) = time_limit.filter(|&limit| started.elapsed() > limit) {
+                        return Err(ToolError::WaitTimedOut {
+                            lock: path,
+                            limit: limit_text(limit),
+                        });
+                    }
+                    let period = time_limit.map_or(WATCH_PERIOD, |l| WATCH_PERIOD.min(l));
+                    std::thread::sleep(period);
                 }
             }
         }
@@ -244,10 +271,10 @@ pub fn lock_build(
         // path, opened again.
         let held = file.metadata().map_err(io(&path))?.ino();
         if std::fs::metadata(&path).is_ok_and(|m| m.ino() == held) {
-            return Ok(BuildLock {
+            return Ok(Some(BuildLock {
                 _file: file,
                 waited: told.then(|| started.elapsed()),
-            });
+            }));
         }
     }
 }
@@ -711,6 +738,10 @@ mod tests {
                 && limit == "0.3 s"),
             "{e:?}"
         );
+        // One that gives up (a failed seed sweep's) stops waiting.
+        assert!(lock_build_unless(&dir, None, &mut || {}, &|| true)
+            .unwrap()
+            .is_none());
         assert!(!waiter.is_finished(), "the second build did not wait");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("stat.json"), "{}").unwrap();
@@ -920,6 +951,7 @@ mod tests {
             ".ulx3s-85f-0123456789abcdef.lock",
             "ulx3s-85f-0123456789abcdef.4242.partial",
             ".board-icebreaker.4242.partial",
+            ".sim-tiny-187c9b9e2006b650-0.4242.partial",
         ] {
             assert!(made_by_a_build(name), "{name}");
         }

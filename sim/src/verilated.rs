@@ -311,10 +311,12 @@ pub fn build(
     // looks finished. The process and a count of its builds name it, so that no two builds
     // share one, even where the lock above is not taken (a build of an older Monorail).
     static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    // (`.ENTRY-COUNT.PID.partial`, as every unfinished folder of the cache is named, so that
+    // `monorail clean` knows it, and keeps it while this process runs)
     let tmp = parent.join(format!(
-        ".{name}-{hash:016x}-{}-{}",
+        ".{name}-{hash:016x}-{}.{}.partial",
+        BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         std::process::id(),
-        BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;

@@ -90,8 +90,17 @@ pub fn run(args: Args) -> Result<(), CliError> {
     println!("| --- | ---: | ---: | ---: |");
     println!("| float | {float:.0} | 1.00x | |");
     println!("| golden | {golden:.0} | {} | |", relative(golden / float));
-    for (name, mut run) in machines {
-        let n = positions.min(run.predicted.len());
+    for (index, (name, mut run)) in machines.into_iter().enumerate() {
+        // (the machines hold the same context: said once)
+        let n = if index == 0 {
+            positions_to_run(
+                positions,
+                run.predicted.len(),
+                " that the machine holds (--context, at most the target's), in the machines' rows",
+            )
+        } else {
+            positions.min(run.predicted.len())
+        };
         // Best of `repeat` as for the models: each run starts again from BOS on the same
         // loaded machine (a step writes its position's cache entries before it reads them), and
         // must give the first run's tokens.

@@ -41,8 +41,8 @@ pub struct Args {
     seeds: Option<SeedList>,
     /// Stop synthesis, a run of place and route (a floorplanned design is placed and routed in
     /// several, each with this limit) or a sweep's placement, when it runs longer than this many
-    /// minutes (a fraction is allowed), waiting for another build of the same design included;
-    /// default: no limit.
+    /// minutes (a fraction is allowed), and a step's wait for another build of the same design
+    /// (bounded apart from its run); default: no limit.
     #[arg(long, value_name = "MINUTES", value_parser = minutes)]
     time_limit: Option<f64>,
     /// Count, by block of the RTL, the endpoints that a clock of this many MHz would fail;

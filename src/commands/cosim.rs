@@ -225,9 +225,13 @@ fn cosim(
                         at.saturating_sub(WAVE_CYCLES_BEFORE),
                         at + WAVE_CYCLES_AFTER,
                     );
+                    // (an earlier waveform there is not taken for this one)
+                    let _ = std::fs::remove_file(path);
                     replay.rtl().trace_window(path, from, to);
                     // (the step diverges again: the waveform is what it is run for)
                     let _ = replay.step(token, pos);
+                    // The model closes and flushes the waveform when it is dropped.
+                    drop(replay);
                     if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
                         return Err(CliError::failed(format!(
                             "FAIL, and the waveform could not be written to {}",

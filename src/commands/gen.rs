@@ -115,6 +115,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Some(b) => format!("board-{}", b.name),
         None => target.name.clone(),
     };
+    // The build folder only where the design goes there (not with -o).
+    let root = match &args.output {
+        Some(_) => PathBuf::new(),
+        None => crate::machine::build_root()?.join("gen"),
+    };
     let written = write_design(
         &design,
         &compiled.bundle,
@@ -122,7 +127,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         &report,
         &beside,
         args.output,
-        (&crate::machine::build_root()?.join("gen"), &name),
+        (&root, &name),
     )
     .map_err(CliError::failed)?;
     for line in &report {

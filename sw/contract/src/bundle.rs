@@ -637,10 +637,22 @@ impl Bundle {
             ));
         }
         let program_path = dir.join("program.bin");
-        let program_bytes = read_at_most(
-            &program_path,
-            (target.program_words * isa::INSTRUCTION_BYTES) as u64,
-        )?;
+        // Its length first: a program longer than the target's program memory is not read.
+        let program_limit = (target.program_words * isa::INSTRUCTION_BYTES) as u64;
+        if let Ok(meta) = std::fs::metadata(&program_path) {
+            if meta.len() > program_limit {
+                return Err(invalid(
+                    &program_path,
+                    format!(
+                        "{} bytes: {} instructions exceed the target's {} program words",
+                        meta.len(),
+                        meta.len() / isa::INSTRUCTION_BYTES as u64,
+                        target.program_words
+                    ),
+                ));
+            }
+        }
+        let program_bytes = read(&program_path)?;
         let program = decode_program(&program_bytes)
             .map_err(|(i, e)| invalid(&program_path, format!("instruction {i}: {e}")))?;
         if program.len() != manifest.instructions {
@@ -650,16 +662,6 @@ impl Bundle {
                     "holds {} instructions, the manifest says {}",
                     program.len(),
                     manifest.instructions
-                ),
-            ));
-        }
-        if program.len() > target.program_words {
-            return Err(invalid(
-                &program_path,
-                format!(
-                    "{} instructions exceed the target's {} program words",
-                    program.len(),
-                    target.program_words
                 ),
             ));
         }

@@ -208,7 +208,7 @@ pub fn lock_build(
 }
 
 /// [`lock_build`], giving the wait up (answering `None`) once `give_up` says so, which it asks
-/// every [`WATCH_PERIOD`] while another holds the lock: a seed sweep that has failed does not
+/// every quarter of a second while another holds the lock: a seed sweep that has failed does not
 /// wait for another sweep's placement.
 pub fn lock_build_unless(
     dir: &Path,

@@ -231,7 +231,7 @@ fn build_dir(
     name: &str,
     waveforms: Waveforms,
     cache_root: &Path,
-) -> (PathBuf, Vec<Port>, String, u64) {
+) -> (PathBuf, Vec<Port>, String) {
     // The tools' versions too: a model built by another Verilator or g++ is not reused.
     let tools = [monorail_fpga::tools::toolchain_stamp(), cxx_version()].concat();
     build_dir_with(verilog, name, waveforms, cache_root, &tools)
@@ -244,7 +244,7 @@ fn build_dir_with(
     waveforms: Waveforms,
     cache_root: &Path,
     tools: &[u8],
-) -> (PathBuf, Vec<Port>, String, u64) {
+) -> (PathBuf, Vec<Port>, String) {
     let ports = top_ports(verilog);
     let harness = harness(&ports);
     let flags = verilator_flags(waveforms).join(" ");
@@ -262,7 +262,7 @@ fn build_dir_with(
     let dir = cache_root
         .join("verilator")
         .join(format!("{name}-{hash:016x}"));
-    (dir, ports, harness, hash)
+    (dir, ports, harness)
 }
 
 /// Whether [`build`] would reuse an earlier build (and so return at once).
@@ -282,23 +282,22 @@ pub fn build(
     cache_root: &Path,
 ) -> Result<Build, RtlError> {
     let verilator = verilator()?;
-    let (dir, ports, harness, hash) = build_dir(verilog, name, waveforms, cache_root);
-    let parent = cache_root.join("verilator");
+    let (dir, ports, harness) = build_dir(verilog, name, waveforms, cache_root);
     let library = dir.join("libmodel.so");
+    // The cache's own errors (its lock, its folders) as this module's.
+    let cache_error = |e: ToolError| match e {
+        ToolError::Io { path, source } => RtlError::Io { path, source },
+        other => RtlError::Io {
+            path: dir.clone(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    };
     // Another build of the same inputs under way (a test beside this one, another program):
     // waited for, and its library reused.
     let _lock = if library.is_file() {
         None
     } else {
-        Some(
-            monorail_fpga::tools::lock_build(&dir, None, &mut || {}).map_err(|e| match e {
-                ToolError::Io { path, source } => RtlError::Io { path, source },
-                other => RtlError::Io {
-                    path: dir.clone(),
-                    source: std::io::Error::other(other.to_string()),
-                },
-            })?,
-        )
+        Some(monorail_fpga::tools::lock_build(&dir, None, &mut || {}).map_err(cache_error)?)
     };
     if library.is_file() {
         return Ok(Build {
@@ -307,19 +306,9 @@ pub fn build(
             built: false,
         });
     }
-    // Build in a private folder, then rename: a half-built folder (a build stopped midway) never
-    // looks finished. The process and a count of its builds name it, so that no two builds
-    // share one, even where the lock above is not taken (a build of an older Monorail).
-    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    // (`.ENTRY-COUNT.PID.partial`, as every unfinished folder of the cache is named, so that
-    // `monorail clean` knows it, and keeps it while this process runs)
-    let tmp = parent.join(format!(
-        ".{name}-{hash:016x}-{}.{}.partial",
-        BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        std::process::id(),
-    ));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    // Build in the cache's unfinished folder for it, then publish it: a half-built folder (a
+    // build stopped midway) never looks finished, and one a failed build left goes now.
+    let tmp = monorail_fpga::tools::staging(&dir).map_err(cache_error)?;
     std::fs::write(tmp.join("top.v"), verilog).map_err(io(&tmp))?;
     std::fs::write(tmp.join("harness.cpp"), &harness).map_err(io(&tmp))?;
     let mut v = Command::new(&verilator);
@@ -360,14 +349,7 @@ pub fn build(
         "-pthread",
     ]);
     run("linking the Verilated model", cc, &tmp.join("link.log"))?;
-    match std::fs::rename(&tmp, &dir) {
-        Ok(()) => {}
-        // Another build finished first without the lock (an older Monorail's): use theirs.
-        Err(_) if library.is_file() => {
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-        Err(e) => return Err(io(&dir)(e)),
-    }
+    monorail_fpga::tools::publish(&tmp, &dir).map_err(cache_error)?;
     Ok(Build {
         dir,
         ports,

@@ -1113,7 +1113,7 @@ impl Machine for Iss {
                 }
             }
             if !self.prechecked[index] {
-                instr.op.check(&target, pos).map_err(&fault)?;
+                instr.op.check(&target, pos).map_err(|e| fault(e.message))?;
             }
             // The sequencer stops a step whose `end` has not issued by the step limit's last
             // cycle, as the RTL does (the host port answers STEP with an error).

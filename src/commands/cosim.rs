@@ -38,7 +38,7 @@ pub struct Args {
     waves: Option<PathBuf>,
     /// Inject a fault into the core, to see the checker catch it: `lane=N` (matrix lane N's
     /// products off by one bit; N below the target's lanes) or `latency=N` (the sequencer
-    /// counts N cycles too few for the vector unit, 1 to 9).
+    /// counts N cycles too few for the vector unit, from 1 to its pipeline's stages).
     #[arg(long, value_name = "FAULT")]
     inject: Option<String>,
 }

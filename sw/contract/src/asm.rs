@@ -23,7 +23,7 @@ use std::fmt;
 use std::fmt::Write as _;
 
 use crate::bundle::{named_address, operand_names, Bundle, CheckpointSpec};
-use crate::isa::{Instr, Op};
+use crate::isa::{field_column, Instr, Op};
 use crate::steps::ModelStep;
 use crate::target::Target;
 use crate::timing::{stopped_at_step_limit, token_cycles, Clock, STEP_LIMIT_CYCLES};
@@ -181,21 +181,6 @@ pub fn disassemble(bundle: &Bundle, target: &Target) -> String {
         }
     }
     out
-}
-
-/// The column of the field that `message` is about (it starts `FIELD=`, as the ISA's placement
-/// rules say which operand breaks them) on line `line` of `text`, where the line has it.
-fn field_column(text: &str, line: usize, message: &str) -> Option<usize> {
-    let (name, _) = message.split_once('=')?;
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return None;
-    }
-    let code = text.lines().nth(line.checked_sub(1)?)?.split('#').next()?;
-    let field = format!("{name}=");
-    code.match_indices(&field)
-        .map(|(at, _)| at)
-        .find(|&at| at == 0 || code.as_bytes()[at - 1].is_ascii_whitespace())
-        .map(|at| at + 1)
 }
 
 /// `bundle` with the program of `text` (as [`disassemble`] writes it, edited): the checkpoints
@@ -367,7 +352,11 @@ pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Assemb
     for pos in 0..m.context {
         for (instr, &line) in reached.iter().zip(&lines) {
             instr.op.check(target, pos).map_err(|e| {
-                let column = field_column(text, line, &e);
+                let column = e.field.and_then(|field| {
+                    text.lines()
+                        .nth(line - 1)
+                        .and_then(|source| field_column(source, field))
+                });
                 at(line, column, format!("at position {pos}: {e}"))
             })?;
         }

@@ -603,6 +603,49 @@ impl Instr {
     }
 }
 
+/// The column (from 1) of field `field` in an instruction's text `line`, where the line gives
+/// it: a placement rule broken ([`PlacementError`]) is told at the field that breaks it.
+pub fn field_column(line: &str, field: &str) -> Option<usize> {
+    let code = line.split('#').next().unwrap_or("");
+    tokenize(code)
+        .find(|(_, token)| token.split_once('=').is_some_and(|(key, _)| key == field))
+        .map(|(column, _)| column)
+}
+
+/// A placement rule of the ISA that an instruction breaks ([`Op::check`]), and the field that
+/// breaks it where one does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlacementError {
+    /// The field (`dst`, `src`, ...), where one field breaks the rule.
+    pub field: Option<&'static str>,
+    /// What is wrong, field and value first where there is a field.
+    pub message: String,
+}
+
+impl std::fmt::Display for PlacementError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl PlacementError {
+    /// The rule broken by field `field`.
+    fn of(field: &'static str, message: String) -> PlacementError {
+        PlacementError {
+            field: Some(field),
+            message,
+        }
+    }
+
+    /// A rule broken by the instruction as a whole.
+    fn whole(message: impl Into<String>) -> PlacementError {
+        PlacementError {
+            field: None,
+            message: message.into(),
+        }
+    }
+}
+
 fn tokenize(code: &str) -> impl Iterator<Item = (usize, &str)> {
     let mut out = Vec::new();
     let mut start = None;
@@ -1315,7 +1358,7 @@ impl Op {
     /// `Target::partial_sums` columns (its partial sums are held in the matrix unit). Register-indexed operands
     /// are placed when executed ([`check_element`]). Register fields name the target's registers
     /// (`Target::registers`, which may be fewer than the encoding's [`REGISTERS`]).
-    pub fn check(&self, target: &Target, pos: usize) -> Result<(), String> {
+    pub fn check(&self, target: &Target, pos: usize) -> Result<(), PlacementError> {
         self.check_registers(target)?;
         let v = target.vector_lanes;
         let operands = self.vector_operands(target.lanes, pos);
@@ -1326,24 +1369,30 @@ impl Op {
                 continue;
             }
             let memory = target.memory_of(o.range.clone()).ok_or_else(|| {
-                format!(
-                    "{}=v{} .. v{} does not lie in one memory of the vector space",
-                    o.field, o.range.start, o.range.end
+                PlacementError::of(
+                    o.field,
+                    format!(
+                        "{}=v{} .. v{} does not lie in one memory of the vector space",
+                        o.field, o.range.start, o.range.end
+                    ),
                 )
             })?;
             if !o.role.memories().contains(&memory) {
-                return Err(format!(
-                    "{}=v{} is in the {} memory, which is not {} (allowed: {})",
+                return Err(PlacementError::of(
                     o.field,
-                    o.range.start,
-                    memory.name(),
-                    o.role.describe(),
-                    o.role
-                        .memories()
-                        .iter()
-                        .map(|m| m.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    format!(
+                        "{}=v{} is in the {} memory, which is not {} (allowed: {})",
+                        o.field,
+                        o.range.start,
+                        memory.name(),
+                        o.role.describe(),
+                        o.role
+                            .memories()
+                            .iter()
+                            .map(|m| m.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ));
             }
             if o.role == Role::VxuRead && memory == VectorMemory::Wide {
@@ -1353,26 +1402,34 @@ impl Op {
                 Stride::Streamed => {
                     let l = o.range.start % v;
                     if *lane.get_or_insert(l) != l {
-                        return Err(format!(
-                            "{}=v{} is in lane {l}, the other streamed operands in lane {} \
-                             (vector lanes: {v})",
+                        return Err(PlacementError::of(
                             o.field,
-                            o.range.start,
-                            lane.unwrap_or(0)
+                            format!(
+                                "{}=v{} is in lane {l}, the other streamed operands in lane {} \
+                             (vector lanes: {v})",
+                                o.field,
+                                o.range.start,
+                                lane.unwrap_or(0)
+                            ),
                         ));
                     }
                 }
                 Stride::Words if o.range.start % v != 0 => {
-                    return Err(format!(
-                        "{}=v{} does not start on a word of {v} elements",
-                        o.field, o.range.start
+                    return Err(PlacementError::of(
+                        o.field,
+                        format!(
+                            "{}=v{} does not start on a word of {v} elements",
+                            o.field, o.range.start
+                        ),
                     ));
                 }
                 _ => {}
             }
         }
         if wide_reads > 1 {
-            return Err("reads two operands from the wide memory, which has one read port".into());
+            return Err(PlacementError::whole(
+                "reads two operands from the wide memory, which has one read port",
+            ));
         }
         // Each element is read before the results written over it: a stream writes in place or
         // behind what it reads, never ahead of it into it (the small core streams one element
@@ -1385,10 +1442,13 @@ impl Op {
         for w in streamed(Role::VxuWrite) {
             for r in streamed(Role::VxuRead) {
                 if r.range.start < w.range.start && w.range.start < r.range.end {
-                    return Err(format!(
-                        "{}=v{} starts inside {}=v{} .. v{}, ahead of it: a stream may write \
+                    return Err(PlacementError::of(
+                        w.field,
+                        format!(
+                            "{}=v{} starts inside {}=v{} .. v{}, ahead of it: a stream may write \
                          in place of or behind what it reads, not ahead",
-                        w.field, w.range.start, r.field, r.range.start, r.range.end
+                            w.field, w.range.start, r.field, r.range.start, r.range.end
+                        ),
                     ));
                 }
             }
@@ -1400,31 +1460,40 @@ impl Op {
             Op::Kvstore { src, n, .. }
                 if n > 0 && memory_at(src, n as usize) != Some(VectorMemory::Vector) =>
             {
-                Err(format!(
-                    "kvstore reads src=v{src} from the vector memory only, not from the {}",
-                    memory_at(src, n as usize).map_or("?", |m| m.name())
+                Err(PlacementError::of(
+                    "src",
+                    format!(
+                        "kvstore reads src=v{src} from the vector memory only, not from the {}",
+                        memory_at(src, n as usize).map_or("?", |m| m.name())
+                    ),
                 ))
             }
             Op::Sincos { src, n, .. }
                 if memory_at(src, length(n, pos)) == Some(VectorMemory::Vector) =>
             {
-                Err(format!(
+                Err(PlacementError::of(
+                    "src",
+                    format!(
                     "sincos reads its phase steps src=v{src} from the accumulator or wide memory, \
                      not from the vector memory"
+                ),
                 ))
             }
-            Op::Rope { src, n, .. } if src as usize % 2 != 0 || length(n, pos) % 2 != 0 => {
-                Err("rope works on pairs: src on an even lane and an even n".into())
-            }
+            Op::Rope { src, n, .. } if src as usize % 2 != 0 || length(n, pos) % 2 != 0 => Err(
+                PlacementError::whole("rope works on pairs: src on an even lane and an even n"),
+            ),
             Op::Dotv { rows, cols, .. }
                 if length(rows, pos) > target.lanes && cols as usize > target.partial_sums =>
             {
-                Err(format!(
-                    "dotv over {} rows (more than one block of {}) has at most {} columns \
+                Err(PlacementError::of(
+                    "cols",
+                    format!(
+                        "dotv over {} rows (more than one block of {}) has at most {} columns \
                      (the target's partial sums), not {cols}",
-                    length(rows, pos),
-                    target.lanes,
-                    target.partial_sums,
+                        length(rows, pos),
+                        target.lanes,
+                        target.partial_sums,
+                    ),
                 ))
             }
             _ => Ok(()),
@@ -1485,15 +1554,18 @@ impl Op {
     }
 
     /// Check that every register field names one of `target`'s registers.
-    pub fn check_registers(&self, target: &Target) -> Result<(), String> {
+    pub fn check_registers(&self, target: &Target) -> Result<(), PlacementError> {
         for (i, f) in self.spec().fields.iter().enumerate() {
             let value = self.value(i);
             if f.kind == FieldKind::R && value as usize >= target.registers {
-                return Err(format!(
-                    "{}=r{value} is not a register of target {} (it has r0 .. r{})",
+                return Err(PlacementError::of(
                     f.name,
-                    target.name,
-                    target.registers - 1
+                    format!(
+                        "{}=r{value} is not a register of target {} (it has r0 .. r{})",
+                        f.name,
+                        target.name,
+                        target.registers - 1
+                    ),
                 ));
             }
         }
@@ -2021,7 +2093,8 @@ mod tests {
         assert_eq!(store(start(VectorMemory::Vector)).check(&target, 3), Ok(()));
         for m in [VectorMemory::Accumulator, VectorMemory::Wide] {
             let err = store(start(m)).check(&target, 3).unwrap_err();
-            assert!(err.contains("from the vector memory only"), "{err}");
+            assert!(err.message.contains("from the vector memory only"), "{err}");
+            assert_eq!(err.field, Some("src"));
         }
         let sincos = |src: i64| Op::Sincos {
             dst: start(VectorMemory::Vector),
@@ -2036,7 +2109,8 @@ mod tests {
         let err = sincos(start(VectorMemory::Vector) + 64)
             .check(&target, 3)
             .unwrap_err();
-        assert!(err.contains("not from the vector memory"), "{err}");
+        assert!(err.message.contains("not from the vector memory"), "{err}");
+        assert_eq!(err.field, Some("src"));
     }
 
     #[test]

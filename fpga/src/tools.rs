@@ -566,10 +566,7 @@ fn made_by_a_build(name: &str) -> bool {
         let hash = entry.rsplit_once('-').map_or(entry, |(_, hash)| hash);
         hash.len() == 16 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     };
-    let staging = name
-        .strip_suffix(".partial")
-        .and_then(|rest| rest.rsplit_once('.'))
-        .is_some_and(|(entry, pid)| !entry.is_empty() && pid.parse::<u32>().is_ok());
+    let staging = staging_pid(name).is_some();
     let lock = name
         .strip_prefix('.')
         .and_then(|rest| rest.strip_suffix(".lock"))
@@ -593,10 +590,19 @@ fn in_use(path: &Path) -> bool {
 /// For a [`staging`] folder or file (`<name>.<pid>.partial`), whether the process that writes it
 /// still runs; `None` for any other path.
 fn staging_owner_runs(path: &Path) -> Option<bool> {
-    let name = path.file_name()?.to_string_lossy();
-    let (_, pid) = name.strip_suffix(".partial")?.rsplit_once('.')?;
-    pid.parse::<u32>().ok()?;
-    Some(Path::new("/proc").join(pid).exists())
+    let pid = staging_pid(&path.file_name()?.to_string_lossy())?;
+    Some(Path::new("/proc").join(pid.to_string()).exists())
+}
+
+/// The process that writes the [`staging`] folder or file `name` (`ENTRY.PID.partial`, hidden or
+/// not); `None` for any other name.
+fn staging_pid(name: &str) -> Option<u32> {
+    let (entry, pid) = name.strip_suffix(".partial")?.rsplit_once('.')?;
+    let entry = entry.strip_prefix('.').unwrap_or(entry);
+    if entry.is_empty() {
+        return None;
+    }
+    pid.parse().ok()
 }
 
 /// Bytes of the files under `path` (symbolic links not followed).

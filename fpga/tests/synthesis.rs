@@ -300,7 +300,8 @@ fn the_same_design_synthesised_twice_at_once_runs_yosys_once() {
 fn the_small_cores_alu_synthesises_within_a_third_of_the_ice40() {
     let target = Target::builtin("icebreaker").unwrap();
     let device = target.device.clone().unwrap();
-    let dir = build_root().join("gen").join("small-alu");
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dir = tmp.path().join("small-alu");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("top.v"), monorail_hw::small::alu("top")).unwrap();
     let s = synthesize(&dir, &device, &build_root()).unwrap_or_else(|e| panic!("{e}"));
@@ -334,14 +335,13 @@ fn the_small_core_synthesises_into_the_ice40up5k_as_estimated() {
     let board = Board::builtin("icebreaker").unwrap();
     let design = monorail_hw::generate(&target);
     let board_top = board_top(&board, &design, TopFor::Synthesis, board.uart_baud).unwrap();
+    let tmp = tempfile::TempDir::new().unwrap();
     for (name, verilog) in [
         ("core", monorail_hw::small::core(&target, "top")),
         ("top", design.verilog),
         ("board", board_top),
     ] {
-        let dir = build_root()
-            .join("gen")
-            .join(format!("small-{name}-icebreaker"));
+        let dir = tmp.path().join(format!("small-{name}-icebreaker"));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("top.v"), verilog).unwrap();
         let s = synthesize(&dir, &device, &build_root()).unwrap_or_else(|e| panic!("{e}"));
@@ -399,7 +399,8 @@ fn the_small_core_synthesises_into_the_gw1n_9c_as_estimated() {
     );
     let design = monorail_hw::generate(target);
     let verilog = board_top(&board, &design, TopFor::Synthesis, board.uart_baud).unwrap();
-    let dir = build_root().join("gen").join("small-board-tangnano-9k");
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dir = tmp.path().join("small-board-tangnano-9k");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("top.v"), verilog).unwrap();
     let s = synthesize(&dir, &device, &build_root()).unwrap_or_else(|e| panic!("{e}"));

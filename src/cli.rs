@@ -251,6 +251,30 @@ pub fn amount(
     }
 }
 
+/// Refuse a file to write (`flag PATH`) before any work when `path` names a folder or a path
+/// through a file, where no file can be written.
+pub fn output_file(flag: &str, path: &std::path::Path) -> Result<(), CliError> {
+    let path = &monorail_model::checkpoint::through_links(path);
+    let through_file = path
+        .ancestors()
+        .skip(1)
+        .find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir());
+    if path.is_dir() {
+        Err(refused(format!(
+            "{flag} {}: a folder, not a file to write: give a file's name",
+            path.display()
+        )))
+    } else if let Some(file) = through_file {
+        Err(refused(format!(
+            "{flag} {}: {} is a file, so no folder can be made under it: give another path",
+            path.display(),
+            file.display()
+        )))
+    } else {
+        Ok(())
+    }
+}
+
 /// Refuse `-o DIR` before any work when `dir` names something that is not a folder (a file, or
 /// a path through one), so that a long build does not end on it; `holds` says what the folder
 /// is for.

@@ -35,6 +35,23 @@ pub fn positions_to_run(steps: usize, context: usize, holder: &str) -> usize {
     }
 }
 
+/// Warn on standard error where a prompt of `tokens` (BOS included) does not leave a position
+/// of the `steps` that run (of a `context`) to what comes after it, `after` (what the command
+/// does after the prompt: "nothing is generated").
+pub fn warn_where_the_prompt_fills(tokens: usize, steps: usize, context: usize, after: &str) {
+    if tokens > context {
+        eprintln!(
+            "monorail: warning: the prompt's {tokens} tokens (BOS included) are more than the \
+             context's {context} positions: its first {steps} run, and {after}"
+        );
+    } else if tokens > steps {
+        eprintln!(
+            "monorail: warning: the prompt's {tokens} tokens (BOS included) fill the {steps} \
+             positions: {after} (-n {tokens} or more, at most {context})"
+        );
+    }
+}
+
 /// A model with its tokenizer and a name for reports.
 pub struct Loaded {
     pub checkpoint: Checkpoint,

@@ -10,7 +10,7 @@ use monorail_model::sampler::SamplerOptions;
 
 use crate::cli::{ModelArgs, PromptArgs};
 use crate::error::CliError;
-use crate::load::{load, positions_to_run, prompt_tokens, Loaded};
+use crate::load::{load, positions_to_run, prompt_tokens, warn_where_the_prompt_fills, Loaded};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -32,7 +32,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let tokens = prompt_tokens(&args.prompt, &loaded)?;
     let seq_len = loaded.checkpoint.config.seq_len;
     let steps = positions_to_run(args.steps, seq_len, " (the model's seq_len)");
+    warn_where_the_prompt_fills(tokens.len(), steps, seq_len, "the prompt alone is compared");
     let f = measure(&loaded, &tokens, steps)?;
+    if f.positions < steps {
+        eprintln!(
+            "monorail: note: the sequence reaches a BOS (the end of a story) after {} \
+             positions, so {} are compared, not {steps}",
+            f.positions, f.positions
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string(&f).expect("serialisable"));
     } else {

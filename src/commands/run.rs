@@ -10,7 +10,10 @@ use monorail_model::tokenizer::BOS;
 
 use crate::cli::{EngineKind, MachineArgs, ModelArgs, PromptArgs};
 use crate::error::{refused, CliError};
-use crate::load::{load, load_bundle, load_for, load_for_bundle, positions_to_run, prompt_tokens};
+use crate::load::{
+    load, load_bundle, load_for, load_for_bundle, positions_to_run, prompt_tokens,
+    warn_where_the_prompt_fills,
+};
 use crate::machine::{host_engine, machine_engine};
 
 #[derive(clap::Args)]
@@ -99,20 +102,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             " (the model's seq_len)"
         },
     );
-    if tokens.len() > context {
-        eprintln!(
-            "monorail: warning: the prompt's {} tokens (BOS included) are more than the \
-             context's {context} positions: its first {steps} run, and nothing is generated",
-            tokens.len()
-        );
-    } else if tokens.len() > steps {
-        eprintln!(
-            "monorail: warning: the prompt's {} tokens (BOS included) fill the {steps} \
-             positions: nothing is generated (-n {} or more, at most {context})",
-            tokens.len(),
-            tokens.len()
-        );
-    }
+    warn_where_the_prompt_fills(tokens.len(), steps, context, "nothing is generated");
     let start = Instant::now();
     let out = if args.json {
         generate(engine.as_mut(), &tokens, steps, options)?

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use monorail_model::{checkpoint, synth};
 
+use crate::cli::output_file;
 use crate::error::{failed, refused, CliError};
 
 #[derive(clap::Args)]
@@ -24,13 +25,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
-    for (flag, path) in [
-        ("-o", Some(&args.output)),
-        ("--tokenizer-out", args.tokenizer_out.as_ref()),
-    ] {
-        if let Some(path) = path.filter(|p| p.is_dir()) {
+    output_file("-o", &args.output)?;
+    if let Some(path) = &args.tokenizer_out {
+        output_file("--tokenizer-out", path)?;
+        if checkpoint::same_file(path, &args.output) {
             return Err(refused(format!(
-                "{flag} {}: a folder, not a file to write: give a file's name",
+                "-o {} and --tokenizer-out {} name the same file: give the tokenizer another",
+                args.output.display(),
                 path.display()
             )));
         }

@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use monorail_contract::model_config::{ModelConfig, RawModelConfig};
 
@@ -551,8 +551,19 @@ pub fn write_legacy(path: &Path, config: &ModelConfig, w: &FloatWeights) -> Resu
     write_atomically(path, &bytes)
 }
 
-/// Write `bytes` to a temporary file beside `path`, then rename it into place.
+/// Write `bytes` to `path` whole or not at all: into a temporary file beside it, then renamed
+/// into place. A symbolic link is written through (the file it names is replaced, the link
+/// stays), and something other than a regular file or a folder (a FIFO, a device such as
+/// `/dev/stdout`) is written to as it is, there being no file to replace.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+    let path = &through_links(path);
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(bytes))
+            .map_err(|e| ModelError::io(path, e));
+    }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
     let file_name = path
         .file_name()
@@ -571,4 +582,79 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
         return Err(ModelError::io(path, e));
     }
     Ok(())
+}
+
+/// The path a write to `path` reaches: `path` with each symbolic link at its end replaced by
+/// what it names (which need not exist yet), up to the kernel's 40 links.
+pub fn through_links(path: &Path) -> PathBuf {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::read_link(&path) {
+            // A relative link names a path from its own folder; an absolute one replaces it.
+            Ok(target) => path = path.parent().unwrap_or(Path::new("")).join(target),
+            Err(_) => break,
+        }
+    }
+    path
+}
+
+/// Whether `a` and `b` name the same file, once written: the same file where both exist, or
+/// otherwise the same name in the same folder, links followed.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (a, b) = (through_links(a), through_links(b));
+    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(&a), std::fs::metadata(&b)) {
+        return (ma.dev(), ma.ino()) == (mb.dev(), mb.ino());
+    }
+    let folder = |p: &Path| {
+        let parent = p.parent().filter(|p| !p.as_os_str().is_empty());
+        std::fs::canonicalize(parent.unwrap_or(Path::new("."))).ok()
+    };
+    a.file_name() == b.file_name() && folder(&a).is_some() && folder(&a) == folder(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    #[test]
+    fn a_write_goes_through_a_link_and_keeps_it() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = dir.path().join("model.bin");
+        // A relative link to a file that does not exist yet.
+        std::os::unix::fs::symlink("real/model.bin", &link).unwrap();
+        write_atomically(&link, b"weights").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(std::fs::read(real.join("model.bin")).unwrap(), b"weights");
+        assert!(same_file(&link, &real.join("model.bin")));
+        assert!(same_file(&link, &dir.path().join("real/../real/model.bin")));
+        assert!(!same_file(&link, &dir.path().join("other.bin")));
+        // Before either exists: the same name in the same folder.
+        assert!(same_file(
+            &dir.path().join("new.bin"),
+            &real.join("../new.bin")
+        ));
+    }
+
+    #[test]
+    fn a_write_to_a_fifo_goes_into_it() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        write_atomically(&fifo, b"tokens").unwrap();
+        assert_eq!(reader.join().unwrap(), b"tokens");
+        let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+        assert!(kind.is_fifo(), "the FIFO was replaced: {kind:?}");
+    }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use monorail_compiler::{compile, CompileError, CompileOptions, Compiled};
-use monorail_contract::board::{self, Board, RawBoard};
+use monorail_contract::board::{self, Board, BoardError, RawBoard};
 use monorail_contract::bundle::{Bundle, Manifest};
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::target::{RawTarget, Target};
@@ -438,7 +438,22 @@ pub fn load_board_and_pins(name: &str) -> Result<(Board, String), CliError> {
     };
     let board = raw
         .validate(name, constraints.as_deref().map_err(String::as_str))
-        .map_err(|e| refused(e.to_string()))?;
+        .map_err(|e| match e {
+            // Which file: the one beside the board file, or the built-in one of that name.
+            BoardError::Constraints { message, .. } if beside.is_file() => refused(format!(
+                "board file {name}: constraint file {}: {message}",
+                beside.display()
+            )),
+            BoardError::Constraints { file, message } => refused(format!(
+                "board file {name}: the built-in constraint file constraints/{file}: {message} \
+                 (to change it, put a copy beside the board file)"
+            )),
+            e => refused(e.to_string()),
+        })?;
+    // What the board top refuses (a clock its PLL cannot make), named as the file's, here
+    // rather than after a compile.
+    monorail_hw::board::check_board_top(&board, board.uart_baud)
+        .map_err(|e| refused(format!("board file {name}: {e}")))?;
     Ok((board, pins))
 }
 

@@ -414,6 +414,54 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
         "{}",
         &vcd[..200.min(vcd.len())]
     );
+    // A timing fault: the RTL's own check finds it at the issue, cycles before the completion
+    // it reports; the waveform still holds every cycle it names, each at the core's clock.
+    let late = tmp.path().join("latency.vcd");
+    let output = monorail()
+        .args([
+            "cosim",
+            "--target",
+            "sim-tiny",
+            "-n",
+            "4",
+            "--inject",
+            "latency=3",
+        ])
+        .arg("--waves")
+        .arg(&late)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let window = stdout
+        .split("the waveform of cycles ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let cycles: Vec<u64> = window
+        .split_whitespace()
+        .take(3)
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (from, to) = (cycles[0], cycles[1]);
+    assert!(stdout.contains("the timing rules say"), "{stdout}");
+    let times: Vec<u64> = std::fs::read_to_string(&late)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix('#')?.parse().ok())
+        .collect();
+    let clock_hz = monorail_contract::target::Target::builtin("sim-tiny")
+        .unwrap()
+        .clock_hz;
+    let half_period_ps = 500_000_000_000 / clock_hz;
+    assert!(
+        times.windows(2).all(|w| w[1] - w[0] == half_period_ps),
+        "{half_period_ps} ps a half period: {times:?}"
+    );
+    let dumped_cycles = (times.last().unwrap() - times[0]) / (2 * half_period_ps);
+    assert!(
+        dumped_cycles >= to - from,
+        "cycles {from} to {to} named, {dumped_cycles} dumped"
+    );
     refused(
         &["cosim", "--target", "sim-tiny", "--waves", "x.fst"],
         &["--waves x.fst", ".vcd"],
@@ -456,8 +504,8 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
         .assert()
         .success();
     assert!(
-        !in_new_folder.exists(),
-        "a passing run left a waveform file"
+        !in_new_folder.exists() && !tmp.path().join("new").exists(),
+        "a passing run left a waveform file, or the folder made for it"
     );
     refused(
         &["cosim", "--target", "sim-tiny", "--inject", "cosmic-ray"],
@@ -2124,11 +2172,11 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
     // Another core clock: one the board's PLL makes exactly, whole Hz, and one the UART keeps.
     refused(
         &["bitstream", "--board", "ulx3s-45f", "--clock", "61.7"],
-        &["the ecp5 PLL cannot make the target's 61.7 MHz from the board's 25 MHz (nearest: 62.5 MHz)"],
+        &["the ecp5 PLL cannot make the core's 61.7 MHz clock from the board's 25 MHz (nearest: 62.5 MHz)"],
     );
     refused(
         &["bitstream", "--board", "tangnano-20k", "--clock", "100"],
-        &["the gowin PLL cannot make the target's 100 MHz from the board's 27 MHz (nearest: 100.285714 MHz)"],
+        &["the gowin PLL cannot make the core's 100 MHz clock from the board's 27 MHz (nearest: 100.285714 MHz)"],
     );
     refused(
         &["bitstream", "--board", "ulx3s-45f", "--clock", "0"],
@@ -2162,7 +2210,7 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
             "--baud",
             "9600",
         ],
-        &["the ecp5 PLL cannot make the target's 1 MHz"],
+        &["the ecp5 PLL cannot make the core's 1 MHz clock"],
     );
     refused(
         &[
@@ -2438,7 +2486,10 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
     let stderr = failed_stderr(&output);
     assert!(stderr.contains("/dev/monorail-none"), "{stderr}");
     // Neither a port nor --sim.
-    refused(&["chat", "--board", "ulx3s-85f"], &["--port", "--sim"]);
+    refused(
+        &["chat", "--board", "ulx3s-85f"],
+        &["<--port <PORT>|--sim>"],
+    );
 }
 
 /// `chat --port` with a pseudo-terminal's other end as the board: one that answers nothing (a
@@ -2606,13 +2657,15 @@ fn boards_bitstream_and_chat_take_a_board_file() {
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(path("icebreaker.pcf"), &without_tx).unwrap();
+    // The error names the file read, the one beside the board file.
+    let beside = format!("constraint file {}: ", path("icebreaker.pcf"));
     refused(
         &["bitstream", "--board", &path("my-icebreaker.toml")],
-        &["constraint file icebreaker.pcf", "does not place `uart_tx`"],
+        &[&beside, "does not place `uart_tx`"],
     );
     refused(
         &["boards", &path("my-icebreaker.toml")],
-        &["constraint file icebreaker.pcf", "does not place `uart_tx`"],
+        &[&beside, "does not place `uart_tx`"],
     );
     // With the transmit pin placed elsewhere, `boards` says where the pins were read.
     std::fs::write(
@@ -2635,6 +2688,45 @@ fn boards_bitstream_and_chat_take_a_board_file() {
     refused(
         &["boards", "ulx3s-45f", "nope"],
         &["no built-in board `nope`"],
+    );
+    // Each error names the field at fault and the file: a speed no clock keeps is the speed's,
+    // though the board file clocks its core (`core_clock_hz`); a clock past the PLL's range says
+    // the range; a rule of the built-in constraint file says to put a copy beside.
+    std::fs::create_dir(path("own")).unwrap();
+    let own = |name: &str, text: String| {
+        let file = dir.path().join("own").join(name);
+        std::fs::write(&file, text).unwrap();
+        file.to_str().unwrap().to_string()
+    };
+    assert!(text.contains("\ncore_clock_hz = 9_000_000"));
+    let silent = own(
+        "silent.toml",
+        text.replace("uart_baud = 750_000", "uart_baud = 0"),
+    );
+    refused(
+        &["boards", &silent],
+        &[&format!(
+            "board file {silent}: `uart_baud` is 0: must be 1200 to 3000000"
+        )],
+    );
+    let fast = own(
+        "fast.toml",
+        text.replace("core_clock_hz = 9_000_000", "core_clock_hz = 500_000_000"),
+    );
+    refused(
+        &["boards", &fast],
+        &[&format!(
+            "board file {fast}: my-icebreaker: the ice40 PLL cannot make the core's 500 MHz \
+             clock from the board's 12 MHz (the iCE40 PLL's output is 16 to 275 MHz)"
+        )],
+    );
+    let reboot = own("reboot.toml", format!("{text}reboot_on_hold = true\n"));
+    refused(
+        &["boards", &reboot],
+        &[
+            &format!("board file {reboot}: the built-in constraint file constraints/icebreaker.pcf: does not place `reboot_n`"),
+            "(to change it, put a copy beside the board file)",
+        ],
     );
     // No constraint file of that name anywhere; one in another folder; not a board file's name.
     std::fs::write(
@@ -2724,7 +2816,10 @@ fn boards_bitstream_and_chat_take_a_board_file() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
         assert!(
-            stderr.contains("error: my-ulx3s: the ecp5 PLL cannot make the target's 61 MHz from"),
+            stderr.contains(&format!(
+                "error: board file {file}: my-ulx3s: the ecp5 PLL cannot make the core's 61 MHz \
+                 clock from"
+            )),
             "{command}: {stderr}"
         );
     }

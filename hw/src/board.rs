@@ -29,10 +29,11 @@ pub enum TopFor {
 /// Why a board top cannot be made.
 #[derive(Debug, Error, PartialEq)]
 pub enum BoardTopError {
-    /// The family's PLL cannot make the target's clock from the board's.
+    /// The family's PLL cannot make the core's clock from the board's.
     #[error(
-        "{board}: the {family} PLL cannot make the target's {want_mhz} MHz from the board's \
-         {have_mhz} MHz{nearest}; choose a target clock it can make"
+        "{board}: the {family} PLL cannot make the core's {want_mhz} MHz clock from the board's \
+         {have_mhz} MHz{nearest}; give a clock it can make (the target's `clock_hz`, the board \
+         file's `core_clock_hz` or --clock)"
     )]
     Clock {
         /// The board.
@@ -436,8 +437,8 @@ fn clocking(board: &Board, top_for: TopFor) -> Result<(String, String), BoardTop
                 .find(|&k| (want << k) as f64 >= 16e6)
                 .ok_or_else(|| refuse(String::new()))?;
             let pll_want = want << halvings;
-            let pll =
-                ice40_pll(have as f64, pll_want as f64).ok_or_else(|| refuse(String::new()))?;
+            let pll = ice40_pll(have as f64, pll_want as f64)
+                .ok_or_else(|| refuse(" (the iCE40 PLL's output is 16 to 275 MHz)".into()))?;
             exactly(pll.output_hz / f64::from(1u32 << halvings))?;
             // The oscillator's pin feeds the PLL directly (the iCEBreaker's clock is on the
             // UP5K's PLL input pad); LOCK holds the core in reset until the clock is steady.
@@ -769,8 +770,9 @@ mod tests {
         let e = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap_err();
         assert!(
             e.to_string().ends_with(
-                "the gowin PLL cannot make the target's 700 MHz from the board's 27 MHz; choose a \
-                 target clock it can make"
+                "the gowin PLL cannot make the core's 700 MHz clock from the board's 27 MHz; give \
+                 a clock it can make (the target's `clock_hz`, the board file's `core_clock_hz` \
+                 or --clock)"
             ),
             "{e}"
         );
@@ -779,8 +781,8 @@ mod tests {
         let e = e.to_string();
         assert!(
             e.contains(
-                "tangnano-20k: the gowin PLL cannot make the target's 100 MHz from the board's \
-                 27 MHz (nearest: 100.285714 MHz)"
+                "tangnano-20k: the gowin PLL cannot make the core's 100 MHz clock from the \
+                 board's 27 MHz (nearest: 100.285714 MHz)"
             ),
             "{e}"
         );
@@ -953,7 +955,7 @@ mod tests {
         board.target.clock_hz = 5_000_000;
         let e = board_top(&board, &core, TopFor::Synthesis, 115_200).unwrap_err();
         assert!(
-            e.to_string().contains("cannot make the target's 5 MHz")
+            e.to_string().contains("cannot make the core's 5 MHz clock")
                 && e.to_string().contains("(nearest: "),
             "{e}"
         );

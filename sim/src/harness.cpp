@@ -15,7 +15,10 @@ struct Model {
     VerilatedContext* context;
     Vtop* top;
     VerilatedVcdC* trace;
-    uint64_t time;
+    // Half clock periods since the start, and the length of one in the waveform's picoseconds
+    // (the core's clock's, set when a waveform is opened).
+    uint64_t halves;
+    uint64_t half_period_ps;
 };
 
 template <typename T>
@@ -30,8 +33,8 @@ void take(const VlWide<N>& port, uint32_t* words) { for (std::size_t i = 0; i < 
 void half(Model* m, int level) {
     m->top->clock = level;
     m->top->eval();
-    if (m->trace) m->trace->dump(m->time);
-    m->time += 5;
+    if (m->trace) m->trace->dump(m->halves * m->half_period_ps);
+    m->halves += 1;
 }
 }  // namespace
 
@@ -45,7 +48,8 @@ void* mr_new(int argc, const char** argv) {
 #endif
     m->top = new Vtop{m->context};
     m->trace = nullptr;
-    m->time = 0;
+    m->halves = 0;
+    m->half_period_ps = 5;
     // Evaluate once with the clock low, so that the first rising edge is seen.
     m->top->clock = 0;
     m->top->eval();
@@ -91,9 +95,10 @@ void mr_tick(void* p, uint64_t n) {
     }
 }
 
-int mr_trace_open(void* p, const char* path) {
+int mr_trace_open(void* p, const char* path, uint64_t half_period_ps) {
     Model* m = static_cast<Model*>(p);
-    if (m->trace) return -1;
+    if (m->trace || half_period_ps == 0) return -1;
+    m->half_period_ps = half_period_ps;
 #if VM_TRACE
     m->trace = new VerilatedVcdC;
     m->top->trace(m->trace, 99);

@@ -401,11 +401,15 @@ impl Machine for Rtl {
                 port("trace_start")?,
                 port("trace_complete")?,
             );
+            // A timing fault found while a waveform is dumped: the step runs on to the
+            // window's end, so that the waveform holds what the fault names (the completion it
+            // reports comes cycles after the issue that reveals it), then the fault is returned.
+            let mut fault: Option<MachineError> = None;
             for _ in 0..limit {
                 if let Some((path, from, to)) = &window {
                     let now = self.model.read(now_port);
                     if !tracing && now + 1 >= *from && now < *to {
-                        self.model.trace_open(path)?;
+                        self.model.trace_open(path, self.target.clock_hz)?;
                         tracing = true;
                     } else if tracing && now >= *to {
                         self.model.trace_close();
@@ -413,13 +417,19 @@ impl Machine for Rtl {
                     }
                 }
                 self.model.tick(1);
+                if fault.is_some() {
+                    if !tracing || self.model.read(busy_port) == 0 {
+                        break;
+                    }
+                    continue;
+                }
                 if self.model.read(issue_port) == 1 {
                     let index = self.model.read(index_port) as usize;
                     let complete = self.model.read(complete_port);
                     let issue = self.model.read(start_port);
                     if let Some(e) = expected.get(index) {
                         if (e.issue, e.complete) != (issue, complete) {
-                            return Err(MachineError::Fault {
+                            let off = MachineError::Fault {
                                 index,
                                 text: self.bundle.program[index].to_string(),
                                 pos,
@@ -428,7 +438,12 @@ impl Machine for Rtl {
                                      the timing rules say {} and {}",
                                     e.issue, e.complete
                                 ),
-                            });
+                            };
+                            if !tracing {
+                                return Err(off);
+                            }
+                            fault = Some(off);
+                            continue;
                         }
                     }
                     if let Some(slot) = completion.get_mut(index) {
@@ -465,6 +480,9 @@ impl Machine for Rtl {
             }
             if tracing {
                 self.model.trace_close();
+            }
+            if let Some(fault) = fault {
+                return Err(fault);
             }
         } else {
             // The reply waits in the host port until it is read.

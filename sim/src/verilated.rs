@@ -364,7 +364,7 @@ type GetFn = unsafe extern "C" fn(*mut c_void, c_int, *mut u32) -> c_int;
 type TickFn = unsafe extern "C" fn(*mut c_void, u64);
 /// What the harness's `mr_trace_open` returns in a build without tracing.
 const NOT_TRACED: c_int = -2;
-type TraceOpenFn = unsafe extern "C" fn(*mut c_void, *const c_char) -> c_int;
+type TraceOpenFn = unsafe extern "C" fn(*mut c_void, *const c_char, u64) -> c_int;
 
 /// A port of at most 64 bits, looked up once ([`Model::port_id`]).
 #[derive(Clone, Copy, Debug)]
@@ -522,12 +522,14 @@ impl Model {
         unsafe { (self.tick_fn)(self.handle, n) }
     }
 
-    /// Dump waveforms (VCD) to `path` from now on.
-    pub fn trace_open(&mut self, path: &Path) -> Result<(), RtlError> {
+    /// Dump waveforms (VCD) to `path` from now on, the clock at `clock_hz` (the core's): a
+    /// viewer shows its cycles at their length, each the picosecond nearest.
+    pub fn trace_open(&mut self, path: &Path, clock_hz: u64) -> Result<(), RtlError> {
         let c =
             CString::new(path.display().to_string()).map_err(|e| RtlError::Port(e.to_string()))?;
+        let half_period_ps = (500_000_000_000 + clock_hz.max(1) / 2) / clock_hz.max(1);
         // SAFETY: `handle` is live; `c` outlives the call.
-        match unsafe { (self.trace_open_fn)(self.handle, c.as_ptr()) } {
+        match unsafe { (self.trace_open_fn)(self.handle, c.as_ptr(), half_period_ps.max(1)) } {
             0 => Ok(()),
             NOT_TRACED => Err(RtlError::Port(format!(
                 "cannot dump waveforms into {}: this model was built without tracing (build it \

@@ -294,7 +294,11 @@ fn a_core_built_without_tracing_refuses_to_dump_waveforms() {
     let target = Target::builtin("sim-tiny").unwrap();
     let (mut rtl, images) = machine(&target);
     let path = images.path().join("waves.vcd");
-    let err = rtl.model().trace_open(&path).unwrap_err().to_string();
+    let err = rtl
+        .model()
+        .trace_open(&path, target.clock_hz)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("built without tracing") && err.contains("waves.vcd"),
         "{err}"

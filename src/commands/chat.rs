@@ -12,18 +12,19 @@ use monorail_sim::{Machine, MachineError};
 
 use crate::cli::{BoardArgs, ModelArgs, PromptArgs};
 use crate::error::{refused, CliError};
-use crate::load::{compile_for, load_for, prompt_tokens};
+use crate::load::{compile_for, load_for, positions_to_run, prompt_tokens};
 use crate::machine::ensure_verilator;
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("link").required(true).args(["port", "sim"])))]
 pub struct Args {
     #[command(flatten)]
     board: BoardArgs,
     /// The board's serial port (/dev/ttyUSB0, /dev/ttyACM0, ...); or --sim.
-    #[arg(long, required_unless_present = "sim", conflicts_with = "sim")]
+    #[arg(long)]
     port: Option<String>,
     /// Talk to the simulated board (Verilator) instead of a real one; or --port.
-    #[arg(long, required_unless_present = "port")]
+    #[arg(long)]
     sim: bool,
     #[command(flatten)]
     model: ModelArgs,
@@ -102,11 +103,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         );
     }
     let context = compiled.bundle.manifest.context;
-    let steps = if args.steps == 0 {
-        context
-    } else {
-        args.steps.min(context)
-    };
+    let steps = positions_to_run(args.steps, context, " that the board's cache holds");
     let predicted = &compiled.bundle.manifest.predicted_cycles;
     let start = Instant::now();
     let (mut token, mut positions, mut off_prediction) = (tokens[0], 0, 0);

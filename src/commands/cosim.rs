@@ -45,15 +45,23 @@ pub struct Args {
 
 /// Refuse a `--waves` file that could not be written, before the co-simulation runs (it is
 /// written only on a divergence): its folder is made, and a file that was not there is not
-/// left behind.
-fn writable(path: &Path) -> Result<(), CliError> {
+/// left behind. Returns the folders it made, outermost first, for a run that writes no
+/// waveform to take away.
+fn writable(path: &Path) -> Result<Vec<PathBuf>, CliError> {
     let cannot = |e: std::io::Error| {
         refused(format!(
             "--waves {}: cannot write it ({e}); name a file in a folder you can write",
             path.display()
         ))
     };
+    let mut made = Vec::new();
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        made = parent
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        made.reverse();
         std::fs::create_dir_all(parent).map_err(cannot)?;
     }
     let existed = path.exists();
@@ -65,7 +73,7 @@ fn writable(path: &Path) -> Result<(), CliError> {
     if !existed {
         let _ = std::fs::remove_file(path);
     }
-    Ok(())
+    Ok(made)
 }
 
 /// Cycles of the waveform `cosim --waves` writes before and after the divergence.
@@ -86,6 +94,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             }
         }
     };
+    let mut made_for_waves = Vec::new();
     if let Some(w) = &args.waves {
         if w.extension().is_none_or(|e| e != "vcd") {
             return Err(refused(format!(
@@ -93,56 +102,64 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 w.display()
             )));
         }
-        writable(w)?;
+        made_for_waves = writable(w)?;
     }
-    let given = match &args.bundle {
-        Some(dir) => Some(load_bundle(dir, args.machine.target.as_deref())?),
-        None => None,
-    };
-    let target = match &given {
-        Some(given) => given.target.clone(),
-        None => args.machine.target()?,
-    };
-    if target.core == Core::Small && fault.is_some() {
-        return Err(refused(format!(
-            "--inject: target {} runs on the small core, which has no fault injections (they are \
-             the wide core's matrix lanes and sequencer); choose a target of the wide core",
-            target.name
-        )));
+    let outcome = (|| {
+        let given = match &args.bundle {
+            Some(dir) => Some(load_bundle(dir, args.machine.target.as_deref())?),
+            None => None,
+        };
+        let target = match &given {
+            Some(given) => given.target.clone(),
+            None => args.machine.target()?,
+        };
+        if target.core == Core::Small && fault.is_some() {
+            return Err(refused(format!(
+                "--inject: target {} runs on the small core, which has no fault injections (they are \
+                 the wide core's matrix lanes and sequencer); choose a target of the wide core",
+                target.name
+            )));
+        }
+        // A fault that changes nothing would let the checker pass and say nothing of it.
+        let plusargs = match fault {
+            None => Vec::new(),
+            Some(("lane", n)) if n as usize >= target.lanes => {
+                return Err(refused(format!(
+                    "--inject lane={n}: target {} has matrix lanes 0 to {}",
+                    target.name,
+                    target.lanes - 1
+                )))
+            }
+            Some(("latency", n)) if n == 0 || n as u64 > VXU_PIPELINE_CYCLES => {
+                return Err(refused(format!(
+                    "--inject latency={n}: the vector unit's latencies can be counted short by 1 to \
+                     {VXU_PIPELINE_CYCLES} cycles (its pipeline's stages)"
+                )))
+            }
+            Some((kind, n)) => vec![format!("+monorail_fault_{kind}={n}")],
+        };
+        let loaded = match &given {
+            Some(given) => load_for_bundle(&args.model, given)?,
+            None => load_for(&args.model, &target)?,
+        };
+        let tokens = prompt_tokens(&args.prompt, &loaded)?;
+        cosim(
+            &loaded,
+            &args.machine,
+            given,
+            &tokens,
+            args.steps,
+            args.waves.as_deref(),
+            &plusargs,
+        )
+    })();
+    // No waveform unless it failed: the folders made for one go, innermost first, where empty.
+    if !matches!(outcome, Ok(false)) {
+        for dir in made_for_waves.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
-    // A fault that changes nothing would let the checker pass and say nothing of it.
-    let plusargs = match fault {
-        None => Vec::new(),
-        Some(("lane", n)) if n as usize >= target.lanes => {
-            return Err(refused(format!(
-                "--inject lane={n}: target {} has matrix lanes 0 to {}",
-                target.name,
-                target.lanes - 1
-            )))
-        }
-        Some(("latency", n)) if n == 0 || n as u64 > VXU_PIPELINE_CYCLES => {
-            return Err(refused(format!(
-                "--inject latency={n}: the vector unit's latencies can be counted short by 1 to \
-                 {VXU_PIPELINE_CYCLES} cycles (its pipeline's stages)"
-            )))
-        }
-        Some((kind, n)) => vec![format!("+monorail_fault_{kind}={n}")],
-    };
-    let loaded = match &given {
-        Some(given) => load_for_bundle(&args.model, given)?,
-        None => load_for(&args.model, &target)?,
-    };
-    let tokens = prompt_tokens(&args.prompt, &loaded)?;
-    let passed = cosim(
-        &loaded,
-        &args.machine,
-        given,
-        &tokens,
-        args.steps,
-        args.waves.as_deref(),
-        &plusargs,
-    )?;
-    if passed {
+    if outcome? {
         Ok(())
     } else {
         Err(CliError::failed("co-simulation failed"))

@@ -419,7 +419,16 @@ impl RawBoard {
                 "must be 1 MHz to 500 MHz",
             ));
         }
-        // At a clock of the board's own, the speed is checked at that clock (below).
+        // A speed no clock keeps is the speed's fault, whatever the clock; at a clock of the
+        // board's own, the speed is checked at that clock (below).
+        if !UART_BAUD_RANGE.contains(&self.uart_baud) {
+            let rule = format!(
+                "must be {} to {}",
+                UART_BAUD_RANGE.start(),
+                UART_BAUD_RANGE.end()
+            );
+            return Err(field("uart_baud", &self.uart_baud, &rule));
+        }
         if let (None, Err(rule)) = (
             self.core_clock_hz,
             uart_rule(target.clock_hz, self.uart_baud),

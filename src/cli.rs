@@ -228,9 +228,10 @@ impl BoardArgs {
 /// The prompt flags shared by the commands.
 #[derive(clap::Args)]
 pub struct PromptArgs {
-    /// Prompt text (encoded as run.c does: BOS, dummy-prefix space, merges).
+    /// Prompt text (encoded as run.c does: BOS, dummy-prefix space, merges; bytes that are not
+    /// UTF-8 as run.c encodes them).
     #[arg(long, short = 'i', default_value = "")]
-    pub prompt: String,
+    pub prompt: std::ffi::OsString,
     /// Prompt as comma-separated token ids after BOS, instead of text.
     #[arg(long, value_name = "IDS", conflicts_with = "prompt")]
     pub prompt_tokens: Option<String>,

@@ -57,6 +57,8 @@ pub struct Loaded {
     pub checkpoint: Checkpoint,
     pub tokenizer: Tokenizer,
     pub name: String,
+    /// Its tokenizer, for messages: the file, or the built-in model's.
+    pub tokenizer_name: String,
     /// The built-in model it is, if it is one.
     pub builtin: Option<&'static builtin::BuiltinModel>,
 }
@@ -67,6 +69,7 @@ fn load_builtin(model: &'static builtin::BuiltinModel) -> Result<Loaded, CliErro
         checkpoint,
         tokenizer,
         name: format!("built-in {} ({})", model.name, model.description),
+        tokenizer_name: format!("the tokenizer of built-in {}", model.name),
         builtin: Some(model),
     })
 }
@@ -267,6 +270,7 @@ pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
         }
         (Some(model), tokenizer) => {
             let checkpoint = checkpoint::load(model)?;
+            let tokenizer_name = tokenizer.as_ref().map(|p| p.display().to_string());
             let tokenizer = match tokenizer {
                 Some(path) => Tokenizer::load(path, checkpoint.config.vocab_size).map_err(|e| {
                     refused(format!(
@@ -286,6 +290,7 @@ pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
                 checkpoint,
                 tokenizer,
                 name: model.display().to_string(),
+                tokenizer_name: tokenizer_name.unwrap_or_default(),
                 builtin: None,
             })
         }
@@ -321,10 +326,15 @@ pub fn prompt_tokens(args: &PromptArgs, loaded: &Loaded) -> Result<Vec<u32>, Cli
         }
         None => loaded
             .tokenizer
-            .encode(&args.prompt, true, false)
+            .encode_bytes(
+                std::os::unix::ffi::OsStrExt::as_bytes(args.prompt.as_os_str()),
+                true,
+                false,
+            )
             .map_err(|e| match e {
                 ModelError::NoDummyPrefix { .. } => refused(format!(
-                    "{e}: give the prompt as token ids instead (--prompt-tokens)"
+                    "{}: {e}: give the prompt as token ids instead (--prompt-tokens)",
+                    loaded.tokenizer_name
                 )),
                 e => e.into(),
             }),

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `monorail` command: llama2.c's own tokens reproduced, every command's
 //! help, and every kind of bad input refused with a clear message and exit status 2.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -758,9 +759,24 @@ fn prompts_outside_the_vocabulary_are_refused() {
     let mut args = run_model(&model, &tokenizer);
     args.extend(["-i".into(), "hello".into()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    refused(
-        &args,
-        &["first 512 tokens", "dummy prefix", "--prompt-tokens"],
+    let named = format!("{}: the tokenizer's first 512 tokens", tokenizer.display());
+    refused(&args, &[&named, "dummy prefix", "--prompt-tokens"]);
+    // A prompt that is not UTF-8 is encoded as run.c encodes its argument's bytes: each
+    // byte not in the vocabulary as its byte token (0xFF + 3, 0xFE + 3).
+    let output = monorail()
+        .args(["run", "-t", "0", "-n", "8", "--json", "-i"])
+        .arg(std::ffi::OsStr::from_bytes(b"Once upon a time \xff\xfe"))
+        .output()
+        .unwrap();
+    let tokens: Vec<u64> = succeeded(output)["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_u64().unwrap())
+        .collect();
+    assert!(
+        tokens.windows(2).any(|w| w == [0xff + 3, 0xfe + 3]),
+        "{tokens:?}"
     );
 
     // A 200-token model whose tokenizer has a " " piece (for the dummy prefix) but room for

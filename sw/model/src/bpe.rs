@@ -181,7 +181,7 @@ impl<'a> CorpusEncoder<'a> {
                 continue;
             }
             let mut ids = Vec::with_capacity(word.len());
-            self.tokenizer.push_code_points(word, &mut ids)?;
+            self.tokenizer.push_code_points(word.as_bytes(), &mut ids)?;
             self.tokenizer.merge_pairs(&mut ids);
             out.extend_from_slice(&ids);
             self.cache.insert(word.to_string(), ids);

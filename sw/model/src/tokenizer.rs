@@ -190,6 +190,12 @@ impl Tokenizer {
     /// merging of the adjacent pair whose merged piece has the highest score (first pair on
     /// ties), then optional EOS.
     pub fn encode(&self, text: &str, bos: bool, eos: bool) -> Result<Vec<u32>, ModelError> {
+        self.encode_bytes(text.as_bytes(), bos, eos)
+    }
+
+    /// [`Tokenizer::encode`] of bytes that need not be UTF-8, as `run.c` encodes its argument:
+    /// a lead byte and up to three continuation bytes a piece, whatever they spell.
+    pub fn encode_bytes(&self, text: &[u8], bos: bool, eos: bool) -> Result<Vec<u32>, ModelError> {
         let mut tokens = Vec::with_capacity(text.len() + 3);
         if bos {
             tokens.push(BOS);
@@ -213,16 +219,23 @@ impl Tokenizer {
     }
 
     /// Append each UTF-8 code point of `text` as its own token, or as byte tokens (`byte + 3`)
-    /// when the vocabulary has no such piece.
+    /// when the vocabulary has no such piece. A code point is what `run.c` takes for one: a
+    /// byte and the continuation bytes (`10xxxxxx`) after it, at most four bytes, so that bytes
+    /// that are not UTF-8 are encoded as `run.c` encodes them.
     pub(crate) fn push_code_points(
         &self,
-        text: &str,
+        text: &[u8],
         tokens: &mut Vec<u32>,
     ) -> Result<(), ModelError> {
         let vocab = self.vocab_size() as u32;
-        let mut buf = [0u8; 4];
-        for ch in text.chars() {
-            let code_point = ch.encode_utf8(&mut buf).as_bytes();
+        let continuation = |b: u8| b & 0xC0 == 0x80;
+        let mut start = 0;
+        while start < text.len() {
+            let mut end = start + 1;
+            while end < text.len() && end - start < 4 && continuation(text[end]) {
+                end += 1;
+            }
+            let code_point = &text[start..end];
             match self.find(code_point) {
                 Some(id) => tokens.push(id),
                 None => {
@@ -230,14 +243,16 @@ impl Tokenizer {
                         let id = b as u32 + BYTE_TOKEN_OFFSET;
                         if id >= vocab {
                             return Err(ModelError::Invalid(format!(
-                                "prompt character {ch:?} needs byte token {id} (<0x{b:02X}>), \
-                                 outside the model's vocabulary of {vocab} tokens"
+                                "prompt character {:?} needs byte token {id} (<0x{b:02X}>), \
+                                 outside the model's vocabulary of {vocab} tokens",
+                                String::from_utf8_lossy(code_point)
                             )));
                         }
                         tokens.push(id);
                     }
                 }
             }
+            start = end;
         }
         Ok(())
     }
@@ -377,6 +392,39 @@ mod tests {
         assert_eq!(
             t.encode("é", false, false).unwrap(),
             vec![space, 0xC3 + 3, 0xA9 + 3]
+        );
+    }
+
+    #[test]
+    fn encodes_bytes_that_are_not_utf8_as_run_c_groups_them() {
+        let t = tiny();
+        let (space, a, b) = (
+            t.find(b" ").unwrap(),
+            t.find(b"a").unwrap(),
+            t.find(b"b").unwrap(),
+        );
+        let byte = |b: u8| b as u32 + BYTE_TOKEN_OFFSET;
+        // A lead byte takes at most three continuation bytes; an orphan continuation byte is a
+        // piece of its own; neither is in the vocabulary, so each falls back to its bytes. The
+        // merges then join nothing across them.
+        assert_eq!(
+            t.encode_bytes(b"a\xff\x80\x80\x80\x80b", false, false)
+                .unwrap(),
+            vec![
+                space,
+                a,
+                byte(0xff),
+                byte(0x80),
+                byte(0x80),
+                byte(0x80),
+                byte(0x80),
+                b
+            ]
+        );
+        // UTF-8 is encoded as `encode` encodes text.
+        assert_eq!(
+            t.encode_bytes("é ab".as_bytes(), true, false).unwrap(),
+            t.encode("é ab", true, false).unwrap()
         );
     }
 

@@ -1759,6 +1759,42 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
         report.contains("elsewhere with the define MONORAIL_INIT"),
         "{report}"
     );
+    // Named for a flow that holds it beside other modules: the core and its submodules, and
+    // nothing else; a name Verilog cannot take, or with a board, refused.
+    monorail()
+        .args([
+            "gen",
+            "--target",
+            "ulx3s-85f",
+            "--module",
+            "monorail_64",
+            "-o",
+        ])
+        .arg(tmp.path().join("named"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "module: `monorail_64` (its submodules `monorail_64$...`)",
+        ));
+    let named = std::fs::read_to_string(tmp.path().join("named/top.v")).unwrap();
+    assert!(named.contains("\nmodule monorail_64(") && !named.contains("module top"));
+    assert_eq!(
+        named.replace("monorail_64", "top").len(),
+        verilog.len(),
+        "only the modules' names differ"
+    );
+    refused(
+        &["gen", "--module", "2fast"],
+        &["--module 2fast: must be a letter"],
+    );
+    refused(
+        &["gen", "--module", "wire"],
+        &["--module wire: is a Verilog keyword"],
+    );
+    refused(
+        &["gen", "--module", "x", "--board", "icebreaker"],
+        &["'--module <NAME>' cannot be used with '--board <BOARD>'"],
+    );
     // Without -o: gen/<target>-<hash> in the build folder, kept when the inputs have not
     // changed.
     let build = tmp.path().join("build-folder");

@@ -38,6 +38,172 @@ pub struct Design {
     pub verilog: String,
 }
 
+impl Design {
+    /// The core's Verilog with its module `top` named `name` and its submodules `top$...`
+    /// `name$...`, for a design that holds it beside other modules (a board top's `core`, a
+    /// flow of one's own); nothing else changes. `name` must pass [`module_name_rule`].
+    pub fn verilog_named(&self, name: &str) -> String {
+        let mut out = String::with_capacity(self.verilog.len());
+        let mut rest = self.verilog.as_str();
+        while let Some(at) = rest.find("top") {
+            out.push_str(&rest[..at]);
+            let after = rest[at + 3..].chars().next();
+            let starts = !out
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+            let module = after == Some('$') || (out.ends_with("module ") && after == Some('('));
+            out.push_str(if starts && module { name } else { "top" });
+            rest = &rest[at + 3..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// Verilog-2005's reserved words, which no module may be named.
+const VERILOG_KEYWORDS: &[&str] = &[
+    "always",
+    "and",
+    "assign",
+    "automatic",
+    "begin",
+    "buf",
+    "bufif0",
+    "bufif1",
+    "case",
+    "casex",
+    "casez",
+    "cell",
+    "cmos",
+    "config",
+    "deassign",
+    "default",
+    "defparam",
+    "design",
+    "disable",
+    "edge",
+    "else",
+    "end",
+    "endcase",
+    "endconfig",
+    "endfunction",
+    "endgenerate",
+    "endmodule",
+    "endprimitive",
+    "endspecify",
+    "endtable",
+    "endtask",
+    "event",
+    "for",
+    "force",
+    "forever",
+    "fork",
+    "function",
+    "generate",
+    "genvar",
+    "highz0",
+    "highz1",
+    "if",
+    "ifnone",
+    "incdir",
+    "include",
+    "initial",
+    "inout",
+    "input",
+    "instance",
+    "integer",
+    "join",
+    "large",
+    "liblist",
+    "library",
+    "localparam",
+    "macromodule",
+    "medium",
+    "module",
+    "nand",
+    "negedge",
+    "nmos",
+    "nor",
+    "noshowcancelled",
+    "not",
+    "notif0",
+    "notif1",
+    "or",
+    "output",
+    "parameter",
+    "pmos",
+    "posedge",
+    "primitive",
+    "pull0",
+    "pull1",
+    "pulldown",
+    "pullup",
+    "pulsestyle_ondetect",
+    "pulsestyle_onevent",
+    "rcmos",
+    "real",
+    "realtime",
+    "reg",
+    "release",
+    "repeat",
+    "rnmos",
+    "rpmos",
+    "rtran",
+    "rtranif0",
+    "rtranif1",
+    "scalared",
+    "showcancelled",
+    "signed",
+    "small",
+    "specify",
+    "specparam",
+    "strong0",
+    "strong1",
+    "supply0",
+    "supply1",
+    "table",
+    "task",
+    "time",
+    "tran",
+    "tranif0",
+    "tranif1",
+    "tri",
+    "tri0",
+    "tri1",
+    "triand",
+    "trior",
+    "trireg",
+    "unsigned",
+    "use",
+    "uwire",
+    "vectored",
+    "wait",
+    "wand",
+    "weak0",
+    "weak1",
+    "while",
+    "wire",
+    "wor",
+    "xnor",
+    "xor",
+];
+
+/// Whether `name` can name the core's module ([`Design::verilog_named`]): a letter, then
+/// letters, digits or `_`, and no Verilog keyword.
+pub fn module_name_rule(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let simple = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !simple {
+        Err("must be a letter, then letters, digits or `_`".into())
+    } else if VERILOG_KEYWORDS.contains(&name) {
+        Err("is a Verilog keyword".into())
+    } else {
+        Ok(())
+    }
+}
+
 /// Generate the core for `target`. The same target gives the same bytes.
 pub fn generate(target: &Target) -> Design {
     let verilog = match target.core {
@@ -157,6 +323,25 @@ pub fn report(target: &Target) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_core_is_renamed_and_nothing_else() {
+        let design = Design {
+            target: String::new(),
+            verilog: "module top(clock);\n  top$acc acc(.stop(stop));\nendmodule\nmodule \
+                      top$acc(x);\nwire laptop$x;\n"
+                .into(),
+        };
+        assert_eq!(
+            design.verilog_named("core"),
+            "module core(clock);\n  core$acc acc(.stop(stop));\nendmodule\nmodule \
+             core$acc(x);\nwire laptop$x;\n"
+        );
+        assert!(module_name_rule("monorail_core2").is_ok());
+        for bad in ["", "2core", "my-core", "core$x", "module", "wire"] {
+            assert!(module_name_rule(bad).is_err(), "{bad}");
+        }
+    }
 
     /// The report says what the ISA defines: registers of 48 bits (on 64-bit buses), 32 of
     /// them where the target says so.

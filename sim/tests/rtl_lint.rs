@@ -12,18 +12,30 @@ use monorail_sim::verilated::verilator;
 
 /// `verilator --lint-only -Wall` of `verilog`, named `name` in messages.
 fn lint(name: &str, verilog: &str, dir: &std::path::Path) {
+    lint_files(name, &[verilog], "top", dir);
+}
+
+/// `verilator --lint-only -Wall` of the files of `verilogs` together, `top` the top module.
+fn lint_files(name: &str, verilogs: &[&str], top: &str, dir: &std::path::Path) {
     let verilator = verilator().unwrap_or_else(|e| panic!("{e}"));
-    let file = dir.join(format!("{name}.v"));
-    std::fs::write(&file, verilog).unwrap();
+    let files: Vec<std::path::PathBuf> = verilogs
+        .iter()
+        .enumerate()
+        .map(|(i, verilog)| {
+            let file = dir.join(format!("{name}-{i}.v"));
+            std::fs::write(&file, verilog).unwrap();
+            file
+        })
+        .collect();
     let output = Command::new(&verilator)
         .args([
             "--lint-only",
             "-Wall",
             "-Wno-DECLFILENAME",
             "--top-module",
-            "top",
+            top,
         ])
-        .arg(&file)
+        .args(&files)
         .output()
         .unwrap();
     let log = String::from_utf8_lossy(&output.stderr);
@@ -85,4 +97,19 @@ fn the_small_cores_blocks_are_lint_clean() {
         &monorail_hw::generate(&eight).verilog,
         dir.path(),
     );
+}
+
+/// Two cores, each named for itself (`gen --module`), share a design: no module is declared
+/// twice, and each, as the top, is as lint-clean as the core named `top`.
+#[test]
+fn cores_named_apart_share_a_design() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let wide = monorail_hw::generate(&Target::builtin("sim-tiny").unwrap());
+    let small = monorail_hw::generate(&Target::builtin("icebreaker").unwrap());
+    let (a, b) = (wide.verilog_named("core_a"), small.verilog_named("core_b"));
+    assert!(a.contains("\nmodule core_a(") && b.contains("\nmodule core_b("));
+    assert!(!a.contains("module top") && !b.contains("module top"));
+    for top in ["core_a", "core_b"] {
+        lint_files(&format!("pair-{top}"), &[&a, &b], top, dir.path());
+    }
 }

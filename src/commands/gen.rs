@@ -34,6 +34,11 @@ pub struct Args {
     /// With --board: the UART's speed; default: the board file's.
     #[arg(long, requires = "board")]
     baud: Option<u32>,
+    /// The core's module name instead of `top` (its submodules then `NAME$...`), to hold it
+    /// beside other modules (another core) in a flow of your own; not with --board, whose top
+    /// is `top` and whose core is `core`.
+    #[arg(long, value_name = "NAME", conflicts_with = "board")]
+    module: Option<String>,
     /// Output folder; default: gen/TARGET-HASH (or gen/board-BOARD-HASH) in the build folder
     /// (`build/`, or $MONORAIL_BUILD_DIR; HASH: of the files written).
     #[arg(long, short = 'o', value_name = "DIR")]
@@ -43,6 +48,10 @@ pub struct Args {
 pub fn run(args: Args) -> Result<(), CliError> {
     if let Some(dir) = &args.output {
         crate::cli::output_folder(dir, "the design")?;
+    }
+    if let Some(name) = &args.module {
+        monorail_hw::module_name_rule(name)
+            .map_err(|rule| refused(format!("--module {name}: {rule}")))?;
     }
     let board = match &args.board {
         Some(name) => Some(
@@ -66,10 +75,18 @@ pub fn run(args: Args) -> Result<(), CliError> {
         design.verilog = board_top(board, &design, TopFor::Synthesis, board.uart_baud)
             .map_err(|e| refused(e.to_string()))?;
     }
+    if let Some(name) = &args.module {
+        design.verilog = design.verilog_named(name);
+    }
     let generated_ms = start.elapsed().as_secs_f64() * 1e3;
     let loaded = load_for(&args.model, &target)?;
     let (target, _, compiled) = compile_for(&loaded, target, args.machine.context)?;
     let mut report = monorail_hw::report(&target);
+    if let Some(name) = &args.module {
+        report.push(format!(
+            "module: `{name}` (its submodules `{name}$...`), where the core is `top`"
+        ));
+    }
     report.push(format!(
         "model: {}, compiled: {}",
         loaded.name,

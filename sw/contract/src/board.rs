@@ -574,7 +574,7 @@ impl RawBoard {
                 ));
             }
         }
-        let pins = read_pins(device.family, &self.constraints, text)?;
+        let pins = read_pins(device.family, &self.package, &self.constraints, text)?;
         let ports = TopPorts {
             reset_button: self.reset_button.is_some(),
             reboot: self.reboot_on_hold,
@@ -777,8 +777,49 @@ impl Board {
     }
 }
 
-/// The (port, pin) pairs a constraint file places, in file order.
-fn read_pins(family: Family, file: &str, text: &str) -> Result<Vec<(String, String)>, BoardError> {
+/// Whether `pin` can name a pin of `package`: a ball (letters, then a number: `B2`, `AB12`)
+/// of a ball-grid package, a number from 1 to its pin count of a flat one (`sg48`, Gowin's
+/// `...QN88...`). A package of neither kind is not checked.
+fn pin_rule(package: &str, pin: &str) -> Result<(), String> {
+    let upper = package.to_ascii_uppercase();
+    // The pin count after a flat package's letters: SG48, QN88, LQ144, TQ144, QFN48.
+    let flat = ["QFN", "SG", "QN", "LQ", "TQ"].iter().find_map(|kind| {
+        let (_, after) = upper.split_once(kind)?;
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok().filter(|&n| n > 0)
+    });
+    if upper.contains("BGA") {
+        let letters = pin.chars().take_while(char::is_ascii_uppercase).count();
+        let number = &pin[letters..];
+        if !(1..=2).contains(&letters)
+            || number.is_empty()
+            || number.len() > 2
+            || !number.bytes().all(|b| b.is_ascii_digit())
+            || number.starts_with('0')
+        {
+            return Err(format!(
+                "pin {pin} is no ball of the {package} (a row's letters, then a column's \
+                 number: B2, AB12)"
+            ));
+        }
+    } else if let Some(count) = flat {
+        if !pin.parse::<u32>().is_ok_and(|n| (1..=count).contains(&n)) {
+            return Err(format!(
+                "pin {pin} is no pin of the {package} (1 to {count})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The (port, pin) pairs a constraint file places, in file order, each pin checked against the
+/// board's `package` ([`pin_rule`]).
+fn read_pins(
+    family: Family,
+    package: &str,
+    file: &str,
+    text: &str,
+) -> Result<Vec<(String, String)>, BoardError> {
     let bad = |line: usize, message: String| BoardError::Constraints {
         file: file.to_string(),
         message: format!("line {line}: {message}"),
@@ -827,6 +868,7 @@ fn read_pins(family: Family, file: &str, text: &str) -> Result<Vec<(String, Stri
             _ => None,
         };
         if let Some((port, pin)) = placed {
+            pin_rule(package, &pin).map_err(|rule| bad(i + 1, format!("`{port}`: {rule}")))?;
             if let Some((_, earlier)) = pins.iter().find(|(p, _)| *p == port) {
                 return Err(bad(
                     i + 1,
@@ -1423,6 +1465,7 @@ mod tests {
     fn pcf_options_come_before_the_port() {
         let pins = read_pins(
             Family::Ice40,
+            "sg48",
             "x.pcf",
             "set_io -nowarn -pullup yes uart_rx 6 # comment\nset_io clk 35\n",
         )
@@ -1434,8 +1477,41 @@ mod tests {
                 ("clk".to_string(), "35".to_string())
             ]
         );
-        assert!(read_pins(Family::Ice40, "x.pcf", "set_io clk\n").is_err());
-        let cst = read_pins(Family::Gowin, "x.cst", "IO_LOC \"clk\" 52; // osc\n").unwrap();
+        assert!(read_pins(Family::Ice40, "sg48", "x.pcf", "set_io clk\n").is_err());
+        let qn88 = "GW1NR-LV9QN88PC6/I5";
+        let cst = read_pins(Family::Gowin, qn88, "x.cst", "IO_LOC \"clk\" 52; // osc\n").unwrap();
         assert_eq!(cst, vec![("clk".to_string(), "52".to_string())]);
+    }
+
+    #[test]
+    fn pins_are_the_package_s() {
+        for (package, good, bad) in [
+            (
+                "sg48",
+                &["1", "48", "35"][..],
+                &["0", "49", "999", "A9", "3a"][..],
+            ),
+            ("GW1NR-LV9QN88PC6/I5", &["52", "88"], &["89", "T16"]),
+            (
+                "CABGA381",
+                &["B2", "AB12", "G2"],
+                &["12", "B", "B123", "b2", "B02"],
+            ),
+            ("CSFBGA285", &["A9", "N16"], &["999"]),
+        ] {
+            for pin in good {
+                assert!(pin_rule(package, pin).is_ok(), "{package} {pin}");
+            }
+            for pin in bad {
+                assert!(pin_rule(package, pin).is_err(), "{package} {pin}");
+            }
+        }
+        // A package of neither kind is taken as it is.
+        assert!(pin_rule("WLCSP", "X").is_ok());
+        let e = read_pins(Family::Ice40, "sg48", "x.pcf", "set_io uart_tx 999\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "constraint file x.pcf: line 1: `uart_tx`: pin 999 is no pin of the sg48 (1 to 48)"
+        );
     }
 }

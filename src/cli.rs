@@ -221,7 +221,9 @@ impl BoardArgs {
             (None, Some(baud)) => board.at_baud(baud),
             (None, None) => Ok(board),
         };
-        board.map_err(|e| refused(e.to_string()))
+        let board = board.map_err(|e| refused(e.to_string()))?;
+        crate::load::check_top(&board, &self.board)?;
+        Ok(board)
     }
 }
 
@@ -253,19 +255,16 @@ pub fn amount(
 }
 
 /// Refuse a file to write (`flag PATH`) before any work when `path` names a folder or a path
-/// through a file, where no file can be written.
+/// through a file, where no file can be written (links followed).
 pub fn output_file(flag: &str, path: &std::path::Path) -> Result<(), CliError> {
-    let path = &monorail_model::checkpoint::through_links(path);
-    let through_file = path
-        .ancestors()
-        .skip(1)
-        .find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir());
-    if path.is_dir() {
+    let reached = monorail_model::checkpoint::through_links(path)
+        .map_err(|e| refused(format!("{flag} {}: {e}", path.display())))?;
+    if reached.is_dir() {
         Err(refused(format!(
             "{flag} {}: a folder, not a file to write: give a file's name",
             path.display()
         )))
-    } else if let Some(file) = through_file {
+    } else if let Some(file) = file_on_the_way(&reached) {
         Err(refused(format!(
             "{flag} {}: {} is a file, so no folder can be made under it: give another path",
             path.display(),
@@ -276,20 +275,23 @@ pub fn output_file(flag: &str, path: &std::path::Path) -> Result<(), CliError> {
     }
 }
 
+/// The file among `path`'s folders, if one is (so that nothing can be made under it).
+fn file_on_the_way(path: &std::path::Path) -> Option<&std::path::Path> {
+    path.ancestors()
+        .skip(1)
+        .find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir())
+}
+
 /// Refuse `-o DIR` before any work when `dir` names something that is not a folder (a file, or
 /// a path through one), so that a long build does not end on it; `holds` says what the folder
 /// is for.
 pub fn output_folder(dir: &std::path::Path, holds: &str) -> Result<(), CliError> {
-    let through_file = dir
-        .ancestors()
-        .skip(1)
-        .find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir());
     if dir.exists() && !dir.is_dir() {
         Err(refused(format!(
             "-o {}: a file, not a folder for {holds}: give a folder (it is created when missing)",
             dir.display()
         )))
-    } else if let Some(file) = through_file {
+    } else if let Some(file) = file_on_the_way(dir) {
         Err(refused(format!(
             "-o {}: {} is a file, so no folder can be made under it: give another folder",
             dir.display(),

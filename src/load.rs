@@ -270,15 +270,17 @@ pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
         }
         (Some(model), tokenizer) => {
             let checkpoint = checkpoint::load(model)?;
-            let tokenizer_name = tokenizer.as_ref().map(|p| p.display().to_string());
-            let tokenizer = match tokenizer {
-                Some(path) => Tokenizer::load(path, checkpoint.config.vocab_size).map_err(|e| {
-                    refused(format!(
-                        "{e} (tokenizer for model {}, vocabulary of {} tokens)",
-                        model.display(),
-                        checkpoint.config.vocab_size
-                    ))
-                })?,
+            let (tokenizer, tokenizer_name) = match tokenizer {
+                Some(path) => (
+                    Tokenizer::load(path, checkpoint.config.vocab_size).map_err(|e| {
+                        refused(format!(
+                            "{e} (tokenizer for model {}, vocabulary of {} tokens)",
+                            model.display(),
+                            checkpoint.config.vocab_size
+                        ))
+                    })?,
+                    path.display().to_string(),
+                ),
                 None => {
                     return Err(refused(format!(
                         "{}: give its tokenizer with -z FILE (llama2.c's tokenizer.bin)",
@@ -290,7 +292,7 @@ pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
                 checkpoint,
                 tokenizer,
                 name: model.display().to_string(),
-                tokenizer_name: tokenizer_name.unwrap_or_default(),
+                tokenizer_name,
                 builtin: None,
             })
         }
@@ -388,6 +390,19 @@ pub fn load_target(name: &str) -> Result<Target, CliError> {
     }
 }
 
+/// What the board top of `board` refuses (a clock its PLL cannot make), as `gen` and
+/// `bitstream` would after a compile, checked at once; named as the board file's where `name`
+/// (as given) is one.
+pub fn check_top(board: &Board, name: &str) -> Result<(), CliError> {
+    monorail_hw::board::check_board_top(board, board.uart_baud).map_err(|e| {
+        if name.ends_with(".toml") {
+            refused(format!("board file {name}: {e}"))
+        } else {
+            refused(e.to_string())
+        }
+    })
+}
+
 /// A built-in board by name, or a board file (`.toml`): its constraint file is the one of that
 /// name beside it, or else the built-in one (`ulx3s.lpf`), so that a board of another maker's
 /// pins is two files and a variant of a built-in board is one.
@@ -460,10 +475,6 @@ pub fn load_board_and_pins(name: &str) -> Result<(Board, String), CliError> {
             )),
             e => refused(e.to_string()),
         })?;
-    // What the board top refuses (a clock its PLL cannot make), named as the file's, here
-    // rather than after a compile.
-    monorail_hw::board::check_board_top(&board, board.uart_baud)
-        .map_err(|e| refused(format!("board file {name}: {e}")))?;
     Ok((board, pins))
 }
 

@@ -444,7 +444,20 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
         .filter_map(|w| w.parse().ok())
         .collect();
     let (from, to) = (cycles[0], cycles[1]);
-    assert!(stdout.contains("the timing rules say"), "{stdout}");
+    // The completion the rules give lies inside the window.
+    let rules: Vec<u64> = stdout
+        .split("the timing rules say ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .take(2)
+        .collect();
+    assert!(
+        rules[1] < to,
+        "completion at {} past the window's {to}",
+        rules[1]
+    );
     let times: Vec<u64> = std::fs::read_to_string(&late)
         .unwrap()
         .lines()
@@ -828,6 +841,28 @@ fn synth_model_writes_through_a_link() {
     assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
     let written = std::fs::read(tmp.path().join("models/nano.bin")).unwrap();
     assert!(written.len() > 1000, "{} bytes", written.len());
+    // Standard output, a pipe here, is written as it is: the same bytes.
+    let output = monorail()
+        .args(["synth-model", "--shape", "nano", "-o", "/dev/stdout"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stdout == written, "{} bytes", output.stdout.len());
+    // The same file by two paths, in a folder still to be made: refused, nothing written.
+    let later = tmp.path().join("later");
+    refused(
+        &[
+            "synth-model",
+            "--shape",
+            "nano",
+            "-o",
+            later.join("m.bin").to_str().unwrap(),
+            "--tokenizer-out",
+            later.join("x/../m.bin").to_str().unwrap(),
+        ],
+        &["name the same file"],
+    );
+    assert!(!later.exists());
 }
 
 #[test]
@@ -1774,15 +1809,28 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "module: `monorail_64` (its submodules `monorail_64$...`)",
+            "module: `monorail_64` (its submodules `monorail_64$...`), in place of `top`",
         ));
     let named = std::fs::read_to_string(tmp.path().join("named/top.v")).unwrap();
     assert!(named.contains("\nmodule monorail_64(") && !named.contains("module top"));
-    assert_eq!(
-        named.replace("monorail_64", "top").len(),
-        verilog.len(),
-        "only the modules' names differ"
-    );
+    // Only the lines that declare or instantiate a module differ, each by the name alone.
+    assert_eq!(named.lines().count(), verilog.lines().count());
+    let differing: Vec<(&str, &str)> = verilog
+        .lines()
+        .zip(named.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert!(differing.len() > 10, "{differing:?}");
+    for (was, is) in differing {
+        let was_trimmed = was.trim_start();
+        assert!(
+            ["module top", "top$", "endmodule // top$"]
+                .iter()
+                .any(|start| was_trimmed.starts_with(start)),
+            "{was} -> {is}"
+        );
+        assert_eq!(is.replacen("monorail_64", "top", 1), was);
+    }
     refused(
         &["gen", "--module", "2fast"],
         &["--module 2fast: must be a letter"],

@@ -223,12 +223,15 @@ pub struct Ice40Pll {
     pub vco_hz: f64,
 }
 
+/// The iCE40 PLL's output range (its datasheet's), Hz.
+const ICE40_PLL_OUTPUT_HZ: std::ops::RangeInclusive<f64> = 16e6..=275e6;
+
 /// The iCE40 PLL's settings that make `want_hz` from `input_hz` most closely, the first that
 /// icestorm's `icepll` finds (DIVR, then DIVF, then DIVQ, each from the smallest): the phase
 /// detector at 10 to 133 MHz, the VCO at 533 to 1,066 MHz, the output at 16 to 275 MHz (the
 /// iCE40 datasheet's ranges); `None` when the output is outside them.
 pub fn ice40_pll(input_hz: f64, want_hz: f64) -> Option<Ice40Pll> {
-    if !(16e6..=275e6).contains(&want_hz) {
+    if !ICE40_PLL_OUTPUT_HZ.contains(&want_hz) {
         return None;
     }
     let mut best: Option<Ice40Pll> = None;
@@ -434,11 +437,20 @@ fn clocking(board: &Board, top_for: TopFor) -> Result<(String, String), BoardTop
             // The PLL's output: the core's clock times the fewest halvings that bring it to the
             // PLL's 16 MHz.
             let halvings = (0..=8u32)
-                .find(|&k| (want << k) as f64 >= 16e6)
+                .find(|&k| (want << k) as f64 >= *ICE40_PLL_OUTPUT_HZ.start())
                 .ok_or_else(|| refuse(String::new()))?;
             let pll_want = want << halvings;
-            let pll = ice40_pll(have as f64, pll_want as f64)
-                .ok_or_else(|| refuse(" (the iCE40 PLL's output is 16 to 275 MHz)".into()))?;
+            let pll = ice40_pll(have as f64, pll_want as f64).ok_or_else(|| {
+                refuse(if ICE40_PLL_OUTPUT_HZ.contains(&(pll_want as f64)) {
+                    String::new()
+                } else {
+                    format!(
+                        " (the iCE40 PLL's output is {} to {} MHz)",
+                        ICE40_PLL_OUTPUT_HZ.start() / 1e6,
+                        ICE40_PLL_OUTPUT_HZ.end() / 1e6
+                    )
+                })
+            })?;
             exactly(pll.output_hz / f64::from(1u32 << halvings))?;
             // The oscillator's pin feeds the PLL directly (the iCEBreaker's clock is on the
             // UP5K's PLL input pad); LOCK holds the core in reset until the clock is steady.

@@ -70,6 +70,9 @@ pub struct Divergence {
     pub got: String,
     /// Cycle of the step at which the RTL's value was read (or the event happened).
     pub cycle: Option<u64>,
+    /// For an instruction off its timing, the cycle the timing rules complete it at: a
+    /// waveform of the divergence runs to it.
+    pub until: Option<u64>,
 }
 
 impl fmt::Display for Divergence {
@@ -156,6 +159,7 @@ impl Cosim {
                 expected,
                 got,
                 cycle: None,
+                until: None,
             })
         };
         // A position past the bundle's context or a token past the vocabulary would index
@@ -215,16 +219,18 @@ impl Cosim {
                 );
                 d.step = step;
                 d.layer = layer;
-                // Its issue cycle by the timing rules.
+                // Its issue and completion cycles by the timing rules.
                 let mut clock = Clock::new(&self.target, pos);
-                d.cycle = self
+                let timed = self
                     .bundle
                     .program
                     .iter()
                     .take(index + 1)
-                    .map(|i| clock.issue(i).map(|t| t.issue))
+                    .map(|i| clock.issue(i))
                     .last()
                     .and_then(|r| r.ok());
+                d.cycle = timed.as_ref().map(|t| t.issue);
+                d.until = timed.map(|t| t.complete);
                 return Err(d);
             }
             Err(e) => {
@@ -312,6 +318,7 @@ impl Cosim {
             expected: String::new(),
             got: String::new(),
             cycle: None,
+            until: None,
         };
         let i = first_mismatch(expected, got)?;
         let (w, g) = match (expected.get(i), got.get(i)) {

@@ -3,10 +3,9 @@
 //! as `bitstream` would, in a moment instead of after a synthesis.
 
 use monorail_contract::board::{self, ButtonLevel, REBOOT_PORT, RESET_BUTTON_PORT};
-use monorail_hw::board::check_board_top;
 
-use crate::error::{refused, CliError};
-use crate::load::{builtin_board_and_pins, load_board_and_pins};
+use crate::error::CliError;
+use crate::load::{builtin_board_and_pins, check_top, load_board_and_pins};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,9 +26,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .iter()
             .map(|name| {
                 let (board, pins) = load_board_and_pins(name)?;
-                // What the board top refuses (a clock its PLL cannot make, a baud rate the core
-                // clock cannot time), as `gen` and `bitstream` would.
-                check_board_top(&board, board.uart_baud).map_err(|e| refused(e.to_string()))?;
+                check_top(&board, name)?;
                 Ok((board, pins))
             })
             .collect::<Result<Vec<_>, CliError>>()?

@@ -54,26 +54,45 @@ fn writable(path: &Path) -> Result<Vec<PathBuf>, CliError> {
             path.display()
         ))
     };
+    // Each folder on the way made one at a time, so that only those this made are taken away.
     let mut made = Vec::new();
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        made = parent
+        let mut folders: Vec<&Path> = parent
             .ancestors()
-            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
-            .map(Path::to_path_buf)
+            .filter(|a| !a.as_os_str().is_empty())
             .collect();
-        made.reverse();
-        std::fs::create_dir_all(parent).map_err(cannot)?;
+        folders.reverse();
+        for folder in folders {
+            match std::fs::create_dir(folder) {
+                Ok(()) => made.push(folder.to_path_buf()),
+                Err(_) if folder.is_dir() => {}
+                Err(e) => {
+                    take_away(&made);
+                    return Err(cannot(e));
+                }
+            }
+        }
     }
     let existed = path.exists();
-    std::fs::OpenOptions::new()
+    if let Err(e) = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .open(path)
-        .map_err(cannot)?;
+    {
+        take_away(&made);
+        return Err(cannot(e));
+    }
     if !existed {
         let _ = std::fs::remove_file(path);
     }
     Ok(made)
+}
+
+/// Remove the folders `writable` made (`made`, outermost first), innermost first, where empty.
+fn take_away(made: &[PathBuf]) {
+    for dir in made.iter().rev() {
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 /// Cycles of the waveform `cosim --waves` writes before and after the divergence.
@@ -155,9 +174,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     })();
     // No waveform unless it failed: the folders made for one go, innermost first, where empty.
     if !matches!(outcome, Ok(false)) {
-        for dir in made_for_waves.iter().rev() {
-            let _ = std::fs::remove_dir(dir);
-        }
+        take_away(&made_for_waves);
     }
     if outcome? {
         Ok(())
@@ -237,10 +254,12 @@ fn cosim(
                     for (p, &t) in fed.iter().enumerate() {
                         replay.step(t, p).map_err(failed)?;
                     }
+                    // From before the divergence to after it, or after the completion it
+                    // names.
                     let at = d.cycle.unwrap_or(0);
                     let (from, to) = (
                         at.saturating_sub(WAVE_CYCLES_BEFORE),
-                        at + WAVE_CYCLES_AFTER,
+                        at.max(d.until.unwrap_or(0)) + WAVE_CYCLES_AFTER,
                     );
                     // (an earlier waveform there is not taken for this one)
                     let _ = std::fs::remove_file(path);

@@ -84,7 +84,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let mut report = monorail_hw::report(&target);
     if let Some(name) = &args.module {
         report.push(format!(
-            "module: `{name}` (its submodules `{name}$...`), where the core is `top`"
+            "module: `{name}` (its submodules `{name}$...`), in place of `top`"
         ));
     }
     report.push(format!(

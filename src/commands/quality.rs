@@ -93,7 +93,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .filter(|t| !t.met)
         .map(|t| match t.value {
             Some(value) => format!(
-                "{} {:.1}% (target {:.0}%)",
+                "{} {:.2}%, below the target of {:.0}%",
                 t.measure,
                 100.0 * value,
                 100.0 * t.target
@@ -194,5 +194,46 @@ fn print_table(q: &Quality) {
                 println!("    {sentence}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monorail_model::fidelity::Fidelity;
+
+    /// A grammar of no complete sentence has no value and misses its target; the others are
+    /// met or missed by their values.
+    #[test]
+    fn a_grammar_of_no_sentence_is_missed_without_a_value() {
+        let some = GrammarScore {
+            continuations: 2,
+            sentences: 10,
+            grammatical: 9,
+            ..GrammarScore::default()
+        };
+        let q = Quality {
+            fidelity: Fidelity {
+                positions: 10,
+                top1_agreement: 0.9699,
+                mean_kl_nats: 0.0,
+                max_kl_nats: 0.0,
+                mean_relative_logit_error: 0.0,
+                reference_loss_nats: 0.5,
+                candidate_loss_nats: 0.5,
+            },
+            float_perplexity: 1.6,
+            golden_perplexity: 1.6,
+            float_grammar: some,
+            golden_grammar: GrammarScore {
+                continuations: 2,
+                ..GrammarScore::default()
+            },
+        };
+        let t = targets(&q);
+        assert_eq!(
+            t.iter().map(|t| (t.value, t.met)).collect::<Vec<_>>(),
+            vec![(Some(0.9699), false), (Some(0.9), true), (None, false)]
+        );
     }
 }

@@ -42,12 +42,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
         None => None,
     };
     let model = synth::synthesize(config, args.seed);
-    // The files' folders are made, as `compile -o` and `corpus -o` make theirs.
+    // The files' folders are made (where the links lead), as `compile -o` and `corpus -o`
+    // make theirs.
+    let reached = |p: &PathBuf| checkpoint::through_links(p).unwrap_or_else(|_| p.clone());
     for path in [Some(&args.output), args.tokenizer_out.as_ref()]
         .into_iter()
         .flatten()
     {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = reached(path).parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| failed(format!("making {}: {e}", parent.display())))?;
         }
@@ -55,13 +57,18 @@ pub fn run(args: Args) -> Result<(), CliError> {
     checkpoint::write_legacy(&args.output, &config, &model.weights)
         .map_err(|e| failed(format!("writing the checkpoint: {e}")))?;
     if let (Some(path), Some(t)) = (&args.tokenizer_out, tokenizer) {
-        // Both files or neither.
+        // Both files or neither: the checkpoint goes where it is a file (not a link's, a
+        // FIFO's or a device's place).
         checkpoint::write_atomically(path, &t.to_bytes()).map_err(|e| {
-            let _ = std::fs::remove_file(&args.output);
-            failed(e)
+            let written = reached(&args.output);
+            if std::fs::symlink_metadata(&written).is_ok_and(|m| m.is_file()) {
+                let _ = std::fs::remove_file(&written);
+            }
+            failed(format!("writing the tokenizer: {e}"))
         })?;
     }
-    println!(
+    // On standard error: the checkpoint itself may go to standard output (-o /dev/stdout).
+    eprintln!(
         "wrote {} ({} parameters, seed {})",
         args.output.display(),
         config.param_count(),

@@ -132,13 +132,7 @@ pub const MAX_UART_BIT_ERROR_PERCENT: u64 = 2;
 /// rounded to whole cycles, within [`MAX_UART_BIT_ERROR_PERCENT`] of the nominal. The error says
 /// which.
 pub fn uart_rule(clock_hz: u64, baud: u32) -> Result<(), String> {
-    if !UART_BAUD_RANGE.contains(&baud) {
-        return Err(format!(
-            "must be {} to {}",
-            UART_BAUD_RANGE.start(),
-            UART_BAUD_RANGE.end()
-        ));
-    }
+    uart_baud_rule(baud)?;
     let cycles = uart_bit_cycles(clock_hz, baud);
     if cycles < MIN_UART_BIT_CYCLES {
         return Err(format!(
@@ -155,6 +149,19 @@ pub fn uart_rule(clock_hz: u64, baud: u32) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Whether a board file may ask for `baud` at all ([`UART_BAUD_RANGE`]), whatever the clock.
+fn uart_baud_rule(baud: u32) -> Result<(), String> {
+    if UART_BAUD_RANGE.contains(&baud) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be {} to {}",
+            UART_BAUD_RANGE.start(),
+            UART_BAUD_RANGE.end()
+        ))
+    }
 }
 
 /// UART speeds a board file may ask for.
@@ -421,12 +428,7 @@ impl RawBoard {
         }
         // A speed no clock keeps is the speed's fault, whatever the clock; at a clock of the
         // board's own, the speed is checked at that clock (below).
-        if !UART_BAUD_RANGE.contains(&self.uart_baud) {
-            let rule = format!(
-                "must be {} to {}",
-                UART_BAUD_RANGE.start(),
-                UART_BAUD_RANGE.end()
-            );
+        if let Err(rule) = uart_baud_rule(self.uart_baud) {
             return Err(field("uart_baud", &self.uart_baud, &rule));
         }
         if let (None, Err(rule)) = (
@@ -779,8 +781,22 @@ impl Board {
 
 /// Whether `pin` can name a pin of `package`: a ball (letters, then a number: `B2`, `AB12`)
 /// of a ball-grid package, a number from 1 to its pin count of a flat one (`sg48`, Gowin's
-/// `...QN88...`). A package of neither kind is not checked.
+/// `...QN88...`), where Gowin's pins may also be named by their I/O (`IOT17A`, `IOR11[B]`) and
+/// a differential pair is two (`52,53`). A package of neither kind is not checked.
 fn pin_rule(package: &str, pin: &str) -> Result<(), String> {
+    if let Some((p, n)) = pin.split_once(',') {
+        return pin_rule(package, p).and_then(|()| pin_rule(package, n));
+    }
+    // Gowin's names of an I/O: IO, its side, its number, and its letter (in brackets or not).
+    let io_name = pin.strip_prefix("IO").is_some_and(|rest| {
+        let rest = rest.strip_prefix(['T', 'B', 'L', 'R']).unwrap_or("-");
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let letter = rest[digits..].trim_start_matches('[').trim_end_matches(']');
+        digits > 0 && letter.len() <= 1 && letter.bytes().all(|b| b.is_ascii_uppercase())
+    });
+    if io_name {
+        return Ok(());
+    }
     let upper = package.to_ascii_uppercase();
     // The pin count after a flat package's letters: SG48, QN88, LQ144, TQ144, QFN48.
     let flat = ["QFN", "SG", "QN", "LQ", "TQ"].iter().find_map(|kind| {
@@ -803,7 +819,9 @@ fn pin_rule(package: &str, pin: &str) -> Result<(), String> {
             ));
         }
     } else if let Some(count) = flat {
-        if !pin.parse::<u32>().is_ok_and(|n| (1..=count).contains(&n)) {
+        let number =
+            !pin.is_empty() && !pin.starts_with('0') && pin.bytes().all(|b| b.is_ascii_digit());
+        if !(number && pin.parse::<u32>().is_ok_and(|n| (1..=count).contains(&n))) {
             return Err(format!(
                 "pin {pin} is no pin of the {package} (1 to {count})"
             ));
@@ -1489,9 +1507,13 @@ mod tests {
             (
                 "sg48",
                 &["1", "48", "35"][..],
-                &["0", "49", "999", "A9", "3a"][..],
+                &["0", "49", "999", "A9", "3a", "+10", "037"][..],
             ),
-            ("GW1NR-LV9QN88PC6/I5", &["52", "88"], &["89", "T16"]),
+            (
+                "GW1NR-LV9QN88PC6/I5",
+                &["52", "88", "IOT17A", "IOR11[B]", "52,53"],
+                &["89", "T16", "IOX1A", "52,89", "IOT"],
+            ),
             (
                 "CABGA381",
                 &["B2", "AB12", "G2"],

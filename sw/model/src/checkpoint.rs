@@ -556,7 +556,7 @@ pub fn write_legacy(path: &Path, config: &ModelConfig, w: &FloatWeights) -> Resu
 /// stays), and something other than a regular file or a folder (a FIFO, a device such as
 /// `/dev/stdout`) is written to as it is, there being no file to replace.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    let path = &through_links(path);
+    // What the path reaches, links followed (a pipe behind /dev/stdout too).
     if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
         return std::fs::OpenOptions::new()
             .write(true)
@@ -564,6 +564,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
             .and_then(|mut f| f.write_all(bytes))
             .map_err(|e| ModelError::io(path, e));
     }
+    let path = &through_links(path).map_err(|e| ModelError::io(path, e))?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
     let file_name = path
         .file_name()
@@ -584,33 +585,61 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// The kernel's limit on the links a path may pass through.
+const MOST_LINKS: usize = 40;
+
 /// The path a write to `path` reaches: `path` with each symbolic link at its end replaced by
-/// what it names (which need not exist yet), up to the kernel's 40 links.
-pub fn through_links(path: &Path) -> PathBuf {
+/// what it names (which need not exist yet); an error past [`MOST_LINKS`] (a loop).
+pub fn through_links(path: &Path) -> std::io::Result<PathBuf> {
     let mut path = path.to_path_buf();
-    for _ in 0..40 {
+    for _ in 0..MOST_LINKS {
         match std::fs::read_link(&path) {
             // A relative link names a path from its own folder; an absolute one replaces it.
             Ok(target) => path = path.parent().unwrap_or(Path::new("")).join(target),
-            Err(_) => break,
+            Err(_) => return Ok(path),
         }
     }
-    path
+    Err(std::io::Error::other(format!(
+        "more than {MOST_LINKS} symbolic links (a loop?)"
+    )))
+}
+
+/// `path` made absolute without links or `.` and `..`: its longest existing folder resolved
+/// by the file system, the rest taken as written.
+fn resolved(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = std::env::current_dir().unwrap_or_default().join(path);
+    let mut out = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                out = std::fs::canonicalize(&out).unwrap_or(out);
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    // The longest part that exists, as the file system names it.
+    let existing = out.ancestors().find(|a| a.exists()).map(Path::to_path_buf);
+    match existing.and_then(|e| Some((std::fs::canonicalize(&e).ok()?, e))) {
+        Some((real, e)) => real.join(out.strip_prefix(&e).unwrap_or(Path::new(""))),
+        None => out,
+    }
 }
 
 /// Whether `a` and `b` name the same file, once written: the same file where both exist, or
-/// otherwise the same name in the same folder, links followed.
+/// otherwise the same path, links followed and folders resolved (including ones still to be
+/// made).
 pub fn same_file(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let (a, b) = (through_links(a), through_links(b));
+    let (Ok(a), Ok(b)) = (through_links(a), through_links(b)) else {
+        return false;
+    };
     if let (Ok(ma), Ok(mb)) = (std::fs::metadata(&a), std::fs::metadata(&b)) {
         return (ma.dev(), ma.ino()) == (mb.dev(), mb.ino());
     }
-    let folder = |p: &Path| {
-        let parent = p.parent().filter(|p| !p.as_os_str().is_empty());
-        std::fs::canonicalize(parent.unwrap_or(Path::new("."))).ok()
-    };
-    a.file_name() == b.file_name() && folder(&a).is_some() && folder(&a) == folder(&b)
+    resolved(&a) == resolved(&b)
 }
 
 #[cfg(test)]
@@ -632,11 +661,22 @@ mod tests {
         assert!(same_file(&link, &real.join("model.bin")));
         assert!(same_file(&link, &dir.path().join("real/../real/model.bin")));
         assert!(!same_file(&link, &dir.path().join("other.bin")));
-        // Before either exists: the same name in the same folder.
+        // Before either exists: the same name in the same folder, though the folder is still
+        // to be made.
         assert!(same_file(
             &dir.path().join("new.bin"),
             &real.join("../new.bin")
         ));
+        let later = dir.path().join("later");
+        assert!(same_file(&later.join("m.bin"), &later.join("./m.bin")));
+        assert!(same_file(&later.join("m.bin"), &later.join("x/../m.bin")));
+        assert!(!same_file(&later.join("m.bin"), &later.join("t.bin")));
+        // A loop of links is an error, not a file written in the link's place.
+        let (a, b) = (dir.path().join("loop-a"), dir.path().join("loop-b"));
+        std::os::unix::fs::symlink("loop-b", &a).unwrap();
+        std::os::unix::fs::symlink("loop-a", &b).unwrap();
+        assert!(write_atomically(&a, b"x").is_err());
+        assert!(std::fs::symlink_metadata(&a).unwrap().is_symlink());
     }
 
     #[test]
@@ -648,13 +688,16 @@ mod tests {
             .status()
             .unwrap();
         assert!(made.success());
-        let reader = {
+        let (sent, read) = std::sync::mpsc::channel();
+        {
             let fifo = fifo.clone();
-            std::thread::spawn(move || std::fs::read(fifo).unwrap())
-        };
+            std::thread::spawn(move || sent.send(std::fs::read(fifo).unwrap()));
+        }
         write_atomically(&fifo, b"tokens").unwrap();
-        assert_eq!(reader.join().unwrap(), b"tokens");
         let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
         assert!(kind.is_fifo(), "the FIFO was replaced: {kind:?}");
+        // (a reader left waiting fails the test rather than hanging it)
+        let bytes = read.recv_timeout(std::time::Duration::from_secs(20));
+        assert_eq!(bytes.unwrap(), b"tokens");
     }
 }

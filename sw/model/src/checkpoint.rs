@@ -589,7 +589,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
 const MOST_LINKS: usize = 40;
 
 /// The path a write to `path` reaches: `path` with each symbolic link at its end replaced by
-/// what it names (which need not exist yet); an error past [`MOST_LINKS`] (a loop).
+/// what it names (which need not exist yet); an error past the kernel's 40 links (a loop).
 pub fn through_links(path: &Path) -> std::io::Result<PathBuf> {
     let mut path = path.to_path_buf();
     for _ in 0..MOST_LINKS {

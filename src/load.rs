@@ -383,10 +383,50 @@ pub fn load_target(name: &str) -> Result<Target, CliError> {
                  your target a name of its own",
                 target.name
             ))),
-            _ => Ok(target),
+            _ => {
+                warn_of_another_budget(name, &target);
+                Ok(target)
+            }
         }
     } else {
         Target::builtin(name).map_err(|e| refused(e.to_string()))
+    }
+}
+
+/// Warn on standard error where a target file's `[device]` names a part that a built-in
+/// target describes, with another budget: the estimates (`gen`, `targets`) use the file's.
+fn warn_of_another_budget(name: &str, target: &Target) {
+    let Some(device) = &target.device else {
+        return;
+    };
+    let Some(known) = Target::builtins()
+        .into_iter()
+        .filter_map(|t| t.device)
+        .find(|d| d.part == device.part)
+    else {
+        return;
+    };
+    for (field, given, has) in [
+        (
+            "block_rams",
+            u64::from(device.block_rams),
+            u64::from(known.block_rams),
+        ),
+        ("dsps", u64::from(device.dsps), u64::from(known.dsps)),
+        ("luts", u64::from(device.luts), u64::from(known.luts)),
+        (
+            "spram_bits",
+            device.spram_bits.unwrap_or(0),
+            known.spram_bits.unwrap_or(0),
+        ),
+    ] {
+        if given != has {
+            eprintln!(
+                "monorail: warning: {name}: `device.{field}` is {given}, where the {} has {has} \
+                 (as the built-in targets describe it); the estimates use the file's",
+                device.part
+            );
+        }
     }
 }
 

@@ -18,6 +18,12 @@ use monorail_model::ModelError;
 use crate::cli::{ModelArgs, PromptArgs};
 use crate::error::{refused, CliError};
 
+/// What holds a host engine's positions, as [`positions_to_run`] names it.
+pub const MODEL_CONTEXT: &str = " (the model's seq_len)";
+
+/// What holds a machine's positions, as [`positions_to_run`] names it.
+pub const MACHINE_CONTEXT: &str = " that the machine holds (--context, at most the target's)";
+
 /// The positions a command runs for `-n steps` within a context of `context` positions: all of
 /// it for 0, and at most all of it, with a warning on standard error where `-n` asks for more
 /// (`holder` says whose context it is, after "positions").

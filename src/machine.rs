@@ -28,7 +28,7 @@ use crate::load::{compile_for, Loaded, LoadedBundle};
 /// something other than a folder (each step would otherwise fail on a path inside it).
 pub fn build_root() -> Result<std::path::PathBuf, CliError> {
     let root = monorail_fpga::build_root();
-    let named = std::env::var_os("MONORAIL_BUILD_DIR").is_some_and(|v| !v.is_empty());
+    let named = monorail_fpga::tools::folder_from_env("MONORAIL_BUILD_DIR").is_some();
     match std::fs::metadata(&root) {
         Ok(meta) if !meta.is_dir() => Err(refused(if named {
             format!(

@@ -353,7 +353,7 @@ fn checkout() -> &'static Path {
 
 /// The folder an environment variable names, where it is set and not empty (an empty one would
 /// be the current folder, which nobody means).
-fn folder_from_env(variable: &str) -> Option<PathBuf> {
+pub fn folder_from_env(variable: &str) -> Option<PathBuf> {
     std::env::var_os(variable)
         .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)

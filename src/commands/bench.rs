@@ -12,7 +12,7 @@ use monorail_model::tokenizer::BOS;
 
 use crate::cli::{EngineKind, MachineArgs, ModelArgs, DEFAULT_TARGET};
 use crate::error::CliError;
-use crate::load::{load, load_for, load_target, positions_to_run};
+use crate::load::{load, load_for, load_target, positions_to_run, MACHINE_CONTEXT, MODEL_CONTEXT};
 use crate::machine::machine_engine;
 
 #[derive(clap::Args)]
@@ -50,7 +50,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         None => load(&args.model)?,
     };
     let seq_len = loaded.checkpoint.config.seq_len;
-    let positions = positions_to_run(args.steps, seq_len, " (the model's seq_len)");
+    let positions = positions_to_run(args.steps, seq_len, MODEL_CONTEXT);
     let repeat = args.repeat;
     // The machines first, so that a bad --target is refused before anything runs.
     let machine_args = MachineArgs {
@@ -96,7 +96,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             positions_to_run(
                 positions,
                 run.predicted.len(),
-                " that the machine holds (--context, at most the target's), in the machines' rows",
+                &format!("{MACHINE_CONTEXT}, in the machines' rows"),
             )
         } else {
             positions.min(run.predicted.len())

@@ -10,7 +10,9 @@ use monorail_model::sampler::SamplerOptions;
 
 use crate::cli::{ModelArgs, PromptArgs};
 use crate::error::CliError;
-use crate::load::{load, positions_to_run, prompt_tokens, warn_where_the_prompt_fills, Loaded};
+use crate::load::{
+    load, positions_to_run, prompt_tokens, warn_where_the_prompt_fills, Loaded, MODEL_CONTEXT,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,7 +33,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let loaded = load(&args.model)?;
     let tokens = prompt_tokens(&args.prompt, &loaded)?;
     let seq_len = loaded.checkpoint.config.seq_len;
-    let steps = positions_to_run(args.steps, seq_len, " (the model's seq_len)");
+    let steps = positions_to_run(args.steps, seq_len, MODEL_CONTEXT);
     warn_where_the_prompt_fills(tokens.len(), steps, seq_len, "the prompt alone is compared");
     let f = measure(&loaded, &tokens, steps)?;
     if f.positions < steps {

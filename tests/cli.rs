@@ -1262,6 +1262,58 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
             )),
         "{stderr}"
     );
+    // A mark moved above the instruction that writes its values: the program is the same, so
+    // `asm` takes it, but the values at the mark are not the bundle's program's, and it says so.
+    let mut early = lines.clone();
+    early[first] = "nop cycles=1";
+    early[waits] = waited;
+    let mark = early
+        .iter()
+        .position(|l| l.starts_with(".checkpoint "))
+        .unwrap();
+    let label = early.remove(mark);
+    early.insert(first + 1, label);
+    std::fs::write(path("early.s"), early.join("\n")).unwrap();
+    let output = monorail()
+        .args(["asm", &p("early.s"), "--bundle", &p("compiled")])
+        .args(["-o", &p("early")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success()
+            && stderr.contains(&format!(
+                "early.s: line {}: at position 0, the values at `{label}` differ from those of \
+                 the bundle's program (element 0: ",
+                first + 2
+            ))
+            && stderr.contains("the mark may be above the instruction that writes them"),
+        "{stderr}"
+    );
+    // An element indexed by the token (r2) outside the memories the instruction may read, for
+    // a token the run from BOS never gives: refused for every token it can be. (sim-tiny's
+    // input memory, which the vector unit does not read, starts at element 45056.)
+    let mut indexed = early.clone();
+    indexed.remove(first + 1);
+    indexed.insert(mark, label);
+    let getv = indexed
+        .iter()
+        .position(|l| l.starts_with("getv ") && l.contains(" idx=r2"))
+        .unwrap();
+    let src = indexed[getv]
+        .split(' ')
+        .find(|f| f.starts_with("src="))
+        .unwrap();
+    let moved = indexed[getv].replacen(src, "src=v45055", 1);
+    indexed[getv] = &moved;
+    std::fs::write(path("indexed.s"), indexed.join("\n")).unwrap();
+    refused(
+        &["asm", &p("indexed.s"), "--bundle", &p("compiled")],
+        &[&format!(
+            "indexed.s: line {}: when r2, the token, is 1: element v45056 is in the input memory",
+            getv + 1
+        )],
+    );
     // In place, the bundle named by one of its files.
     monorail()
         .args([

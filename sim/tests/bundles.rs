@@ -88,9 +88,30 @@ fn malformed_bundles_are_refused() {
         &Target::builtin("ulx3s-85f").unwrap(),
         "recompile for this target",
     );
+    let hash = format!("{:016x}", target.config_hash());
+    edit(
+        &format!("\"config_hash\": \"{hash}\""),
+        "\"config_hash\": \"0123456789abcdef\"",
+    );
+    refused(
+        dir,
+        &target,
+        &format!(
+            "compiled for another definition of target sim-tiny (config 0123456789abcdef, \
+             where the target's is {hash})"
+        ),
+    );
+    std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
     let program = std::fs::read(dir.join("program.bin")).unwrap();
     std::fs::write(dir.join("program.bin"), &program[..program.len() - 5]).unwrap();
-    refused(dir, &target, "16-byte instructions");
+    refused(
+        dir,
+        &target,
+        &format!(
+            "program.bin: {} bytes, not a whole number of 16-byte instructions: cut short?",
+            program.len() - 5
+        ),
+    );
     std::fs::write(dir.join("program.bin"), &program[..program.len() - 16]).unwrap();
     refused(dir, &target, "the manifest says");
     let mut bad = program.clone();
@@ -164,6 +185,25 @@ fn malformed_bundles_are_refused() {
         );
         std::fs::write(dir.join(file), mine).unwrap();
     }
+    // program.hex another program's, though the manifest was written with it: its first line
+    // with a stray top bit.
+    let hex = std::fs::read_to_string(dir.join("program.hex")).unwrap();
+    let stray = format!("f{}", &hex[1..]);
+    let fnv = |bytes: &[u8]| format!("{:016x}", monorail_contract::fnv1a(bytes));
+    let listed = format!("\"program.hex\": \"{}\"", fnv(hex.as_bytes()));
+    edit(
+        &listed,
+        &format!("\"program.hex\": \"{}\"", fnv(stray.as_bytes())),
+    );
+    std::fs::write(dir.join("program.hex"), &stray).unwrap();
+    refused(
+        dir,
+        &target,
+        "program.hex: line 1: not program.bin's instruction 0: the two images of the program \
+         differ",
+    );
+    std::fs::write(dir.join("program.hex"), &hex).unwrap();
+    std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
     assert!(Iss::load(dir, target.clone()).is_ok());
     std::fs::remove_file(dir.join("vector.hex")).unwrap();
     refused(dir, &target, "vector.hex");

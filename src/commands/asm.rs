@@ -6,10 +6,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use monorail_contract::asm::{reassemble, Assembled};
+use monorail_contract::asm::{reassemble, Assembled, CHECKPOINT_DIRECTIVE};
 use monorail_contract::bundle::AssembledFrom;
 use monorail_contract::fnv1a;
-use monorail_contract::isa::Op;
+use monorail_contract::isa::{check_element, Instr, Op, Role, REG_POS, REG_TOKEN};
+use monorail_contract::target::Target;
 use monorail_model::tokenizer::BOS;
 use monorail_sim::{Iss, Machine, MachineError};
 
@@ -117,13 +118,42 @@ pub fn run(args: Args) -> Result<(), CliError> {
             );
         }
     }
+    let manifest = &assembled.manifest;
+    check_indexed_by_inputs(program, target, manifest.model.vocab_size, manifest.context).map_err(
+        |(index, message)| {
+            refused(format!(
+                "{source}: line {}: {message} (instruction {index}, `{}`)",
+                lines[index], program[index]
+            ))
+        },
+    )?;
     // What only running finds (a hazard between overlapped units, a register-indexed access
     // outside its memory), found now: every position of the context, greedily from BOS.
+    // Beside it, the bundle's own program on the same tokens: where the values at a checkpoint
+    // differ, a mark may be above its values' writer (or the edit changes what is computed).
     let mut iss = Iss::new(target.clone(), assembled.clone()).map_err(failed)?;
+    let mut was = Iss::new(target.clone(), given.bundle.clone()).map_err(failed)?;
+    iss.record_values(true);
+    was.record_values(true);
+    let mut differs = None;
     let mut token = BOS;
     for pos in 0..assembled.manifest.context {
         token = match iss.step(token, pos) {
-            Ok(step) => step.next,
+            Ok(step) => {
+                if differs.is_none() {
+                    let before = was.step(token, pos).map_err(failed)?;
+                    differs = step
+                        .values
+                        .iter()
+                        .zip(&before.values)
+                        .find(|(now, then)| now != then)
+                        .map(|(now, then)| (pos, now.clone(), then.clone()));
+                    if differs.is_some() {
+                        iss.record_values(false);
+                    }
+                }
+                step.next
+            }
             Err(MachineError::Fault {
                 index,
                 text,
@@ -139,6 +169,27 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Err(e) => return Err(refused(format!("{source}: on the simulator: {e}"))),
         };
     }
+    if let Some((pos, now, then)) = differs {
+        let label = match now.layer {
+            Some(layer) => format!("{}.{layer}", now.step.name()),
+            None => now.step.name().to_string(),
+        };
+        let mark = format!(".{CHECKPOINT_DIRECTIVE} {label}");
+        let line = text
+            .lines()
+            .position(|l| l.trim() == mark)
+            .map_or(String::new(), |l| format!("line {}: ", l + 1));
+        let what = match now.mant.iter().zip(&then.mant).position(|(a, b)| a != b) {
+            Some(i) => format!("element {i}: {} where it was {}", now.mant[i], then.mant[i]),
+            None => format!("exponents {:?} where they were {:?}", now.exps, then.exps),
+        };
+        eprintln!(
+            "monorail: warning: {source}: {line}at position {pos}, the values at `{mark}` differ \
+             from those of the bundle's program ({what}): the mark may be above the instruction \
+             that writes them, or the edit changes what the program computes (cosim compares \
+             them with the golden model)"
+        );
+    }
     assembled
         .write(output, target)
         .map_err(|e| failed(format!("writing the bundle: {e}")))?;
@@ -146,7 +197,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let checked = after.context;
     println!(
         "{source}: {} instructions (the bundle had {}), run on the simulator at all {checked} \
-         positions; into {}",
+         positions (greedily from BOS); into {}",
         after.instructions,
         before.instructions,
         output.display()
@@ -163,5 +214,39 @@ pub fn run(args: Args) -> Result<(), CliError> {
         before.predicted_cycles[last],
         positions - 1
     );
+    Ok(())
+}
+
+/// Check each register-indexed access (`getv`, `setv`) through the position (`r1`) or the
+/// token (`r2`) before the program writes that register, for every value the register can hold
+/// (`0 .. context`, `0 .. vocab_size`): the run on the simulator follows one token path, and
+/// the first other prompt would reach the rest. Errors name the instruction's index.
+fn check_indexed_by_inputs(
+    program: &[Instr],
+    target: &Target,
+    vocab_size: usize,
+    context: usize,
+) -> Result<(), (usize, String)> {
+    let mut written = 0u64;
+    for (index, instr) in program.iter().enumerate() {
+        let (base, idx, role) = match instr.op {
+            Op::Getv { src, idx, .. } => (src, idx, Role::VxuRead),
+            Op::Setv { dst, idx, .. } => (dst, idx, Role::VxuWrite),
+            _ => (0, 0, Role::VxuRead),
+        };
+        let (values, what) = match u8::try_from(idx) {
+            Ok(REG_POS) => (context, "position"),
+            Ok(REG_TOKEN) => (vocab_size, "token"),
+            _ => (0, ""),
+        };
+        if values > 0 && written >> idx & 1 == 0 {
+            for value in 0..values {
+                let at = base as usize + value;
+                check_element(target, role, at)
+                    .map_err(|e| (index, format!("when r{idx}, the {what}, is {value}: {e}")))?;
+            }
+        }
+        written |= instr.op.accesses_on(target, 0).register_writes;
+    }
     Ok(())
 }

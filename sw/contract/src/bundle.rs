@@ -466,6 +466,18 @@ fn lanes_hex_digits(lanes: usize, bits: u32) -> usize {
     (lanes * bits as usize).div_ceil(4)
 }
 
+/// `program.hex` of the encoded program `program` (`program.bin`'s bytes): a line of each
+/// instruction's stored bits.
+fn program_hex_text(program: &[u8]) -> String {
+    let digits = program_hex_digits();
+    let mut hex = String::with_capacity(program.len() / isa::INSTRUCTION_BYTES * (digits + 1));
+    for word in program.chunks_exact(isa::INSTRUCTION_BYTES) {
+        let value = u128::from_le_bytes(word.try_into().expect("chunks_exact"));
+        let _ = writeln!(hex, "{value:0digits$x}");
+    }
+    hex
+}
+
 /// Hex digits of a line of `program.hex`: an instruction's stored bits.
 fn program_hex_digits() -> usize {
     (isa::stored_bits() as usize).div_ceil(4)
@@ -573,13 +585,7 @@ impl Bundle {
         let program = encode_program(&self.program)
             .map_err(|(i, e)| invalid(dir, format!("instruction {i}: {e}")))?;
         put("program.bin", &program)?;
-        let digits = program_hex_digits();
-        let mut hex = String::with_capacity(program.len() / isa::INSTRUCTION_BYTES * (digits + 1));
-        for word in program.chunks_exact(isa::INSTRUCTION_BYTES) {
-            let value = u128::from_le_bytes(word.try_into().expect("chunks_exact"));
-            let _ = writeln!(hex, "{value:0digits$x}");
-        }
-        put("program.hex", hex.as_bytes())?;
+        put("program.hex", program_hex_text(&program).as_bytes())?;
         for t in 0..target.matrix_tiles {
             let words = t * target.matrix_tile_words..(t + 1) * target.matrix_tile_words;
             put(
@@ -637,12 +643,22 @@ impl Bundle {
             }
         };
         let hash = format!("{:016x}", target.config_hash());
-        if manifest.target != target.name || manifest.config_hash != hash {
+        if manifest.target != target.name {
             return Err(invalid(
                 &manifest_path,
                 format!(
                     "compiled for target {} (config {}), not {} (config {hash}): recompile for this target",
                     manifest.target, manifest.config_hash, target.name
+                ),
+            ));
+        }
+        if manifest.config_hash != hash {
+            return Err(invalid(
+                &manifest_path,
+                format!(
+                    "compiled for another definition of target {} (config {}, where the target's \
+                     is {hash}): the target changed since, or the manifest was edited; recompile",
+                    target.name, manifest.config_hash
                 ),
             ));
         }
@@ -663,6 +679,17 @@ impl Bundle {
             }
         }
         let program_bytes = read(&program_path)?;
+        if program_bytes.len() % isa::INSTRUCTION_BYTES != 0 {
+            return Err(invalid(
+                &program_path,
+                format!(
+                    "{} bytes, not a whole number of {}-byte instructions: cut short? compile \
+                     again",
+                    program_bytes.len(),
+                    isa::INSTRUCTION_BYTES
+                ),
+            ));
+        }
         let program = decode_program(&program_bytes)
             .map_err(|(i, e)| invalid(&program_path, format!("instruction {i}: {e}")))?;
         if program.len() != manifest.instructions {
@@ -689,6 +716,26 @@ impl Bundle {
             hex_limit(target.program_words, program_hex_digits()),
         )?;
         written_with(&program_hex, &hex)?;
+        let expected = program_hex_text(&program_bytes);
+        if hex != expected.as_bytes() {
+            let line = expected
+                .lines()
+                .zip(hex.split(|&b| b == b'\n'))
+                .position(|(want, have)| want.as_bytes() != have)
+                .unwrap_or(program.len());
+            return Err(invalid(
+                &program_hex,
+                format!(
+                    "line {}: {}: the two images of the program differ; compile again",
+                    line + 1,
+                    if line < program.len() {
+                        format!("not program.bin's instruction {line}")
+                    } else {
+                        format!("past program.bin's {} instructions", program.len())
+                    }
+                ),
+            ));
+        }
         let mut matrix = Vec::with_capacity(target.matrix_bytes());
         for t in 0..target.matrix_tiles {
             let path = dir.join(tile_file(t));

@@ -1044,9 +1044,12 @@ may also be written by the name of its region in the bundle's memory map, `@NAME
 instruction.
 
 `monorail disasm BUNDLE` prints a compiled program in this form, with two directives that tie it
-to its bundle: `.checkpoint STEP` after the instruction that completes a model step's values,
-and `.bundle` naming the bundle it was printed from. `monorail asm FILE --bundle BUNDLE`
-assembles such a text, edited, back into the bundle (`sw/contract/src/asm.rs`).
+to its bundle: `.checkpoint STEP` where a model step's values stand complete in program order
+(below the instruction that writes the last of them, and the compiler's marks often a line or
+two lower, past instructions that do not touch them), and `.bundle` naming the bundle it was
+printed from. `monorail asm FILE --bundle BUNDLE` assembles such a text, edited, back into the
+bundle (`sw/contract/src/asm.rs`), and warns where the values at a mark differ from those of the
+bundle's program: a mark moved above its values' writer.
 ";
 
 /// A few address ranges, kept inline (an instruction touches at most three ranges of a

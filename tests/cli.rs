@@ -1865,7 +1865,8 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
         ));
     let named = std::fs::read_to_string(tmp.path().join("named/top.v")).unwrap();
     assert!(named.contains("\nmodule monorail_64(") && !named.contains("module top"));
-    // Only the lines that declare or instantiate a module differ, each by the name alone.
+    // Only the lines that declare or instantiate a module differ, each by the name alone, and
+    // those that read the images' plusarg, by the plusarg's name.
     assert_eq!(named.lines().count(), verilog.lines().count());
     let differing: Vec<(&str, &str)> = verilog
         .lines()
@@ -1873,8 +1874,17 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
         .filter(|(a, b)| a != b)
         .collect();
     assert!(differing.len() > 10, "{differing:?}");
+    let mut plusargs = 0;
     for (was, is) in differing {
         let was_trimmed = was.trim_start();
+        if was_trimmed.starts_with("if ($value$plusargs(\"monorail_bundle=%s\"") {
+            plusargs += 1;
+            assert_eq!(
+                is.replacen("monorail_bundle_monorail_64=", "monorail_bundle=", 1),
+                was
+            );
+            continue;
+        }
         assert!(
             ["module top", "top$", "endmodule // top"]
                 .iter()
@@ -1883,6 +1893,7 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
         );
         assert_eq!(is.replacen("monorail_64", "top", 1), was);
     }
+    assert_eq!(plusargs, verilog.matches("\"monorail_bundle=%s\"").count());
     refused(
         &["gen", "--module", "2fast"],
         &["--module 2fast: must be a letter"],
@@ -1890,6 +1901,10 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
     refused(
         &["gen", "--module", "wire"],
         &["--module wire: is a Verilog keyword"],
+    );
+    refused(
+        &["gen", "--module", "logic"],
+        &["--module logic: is a SystemVerilog keyword"],
     );
     refused(
         &["gen", "--module", "x", "--board", "icebreaker"],

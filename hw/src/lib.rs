@@ -29,6 +29,11 @@ use monorail_contract::isa;
 use monorail_contract::target::{multipliers, Core, Target, VectorMemory};
 use rust_hdl::prelude::*;
 
+/// The plusarg naming the folder of a bundle's images, from which the generated memories load
+/// them under Verilator: `+monorail_bundle=DIR` (a core named apart:
+/// `+monorail_bundle_NAME=DIR`, [`Design::verilog_apart`]).
+pub const BUNDLE_PLUSARG: &str = "monorail_bundle";
+
 /// The generated hardware of one target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Design {
@@ -39,6 +44,16 @@ pub struct Design {
 }
 
 impl Design {
+    /// [`Design::verilog_named`], for a core held beside other cores in one simulation: its
+    /// memories load their images from the plusarg `+monorail_bundle_NAME=DIR` instead of
+    /// `+monorail_bundle=DIR`, so that each core runs a model of its own.
+    pub fn verilog_apart(&self, name: &str) -> String {
+        self.verilog_named(name).replace(
+            &format!("\"{BUNDLE_PLUSARG}=%s\""),
+            &format!("\"{BUNDLE_PLUSARG}_{name}=%s\""),
+        )
+    }
+
     /// The core's Verilog with its module `top` named `name` and its submodules `top$...`
     /// `name$...`, for a design that holds it beside other modules (a board top's `core`, a
     /// flow of one's own); nothing else changes. `name` must pass [`module_name_rule`].
@@ -84,16 +99,42 @@ const VERILOG_KEYWORDS: &[&str] = &[
     "xor",
 ];
 
-/// Whether `name` can name the core's module ([`Design::verilog_named`]): a letter, then
-/// letters, digits or `_`, and no Verilog keyword.
+/// The reserved words SystemVerilog (IEEE 1800-2017) adds to Verilog-2005's: Verilator reads
+/// `.v` files as SystemVerilog, so no module may be named these either.
+#[rustfmt::skip]
+const SYSTEMVERILOG_KEYWORDS: &[&str] = &[
+    "accept_on", "alias", "always_comb", "always_ff", "always_latch", "assert", "assume",
+    "before", "bind", "bins", "binsof", "bit", "break", "byte", "chandle", "checker", "class",
+    "clocking", "const", "constraint", "context", "continue", "cover", "covergroup",
+    "coverpoint", "cross", "dist", "do", "endchecker", "endclass", "endclocking", "endgroup",
+    "endinterface", "endpackage", "endprogram", "endproperty", "endsequence", "enum",
+    "eventually", "expect", "export", "extends", "extern", "final", "first_match", "foreach",
+    "forkjoin", "global", "iff", "ignore_bins", "illegal_bins", "implements", "implies",
+    "import", "inside", "int", "interconnect", "interface", "intersect", "join_any", "join_none",
+    "let", "local", "logic", "longint", "matches", "modport", "nettype", "new", "nexttime",
+    "null", "package", "packed", "priority", "program", "property", "protected", "pure", "rand",
+    "randc", "randcase", "randsequence", "ref", "reject_on", "restrict", "return", "s_always",
+    "s_eventually", "s_nexttime", "s_until", "s_until_with", "sequence", "shortint",
+    "shortreal", "soft", "solve", "static", "string", "strong", "struct", "super",
+    "sync_accept_on", "sync_reject_on", "tagged", "this", "throughout", "timeprecision",
+    "timeunit", "type", "typedef", "union", "unique", "unique0", "until", "until_with",
+    "untyped", "var", "virtual", "void", "wait_order", "weak", "wildcard", "with", "within",
+];
+
+/// Whether `name` can name the core's module ([`Design::verilog_named`]): a letter or `_`,
+/// then letters, digits or `_`, and no Verilog or SystemVerilog keyword.
 pub fn module_name_rule(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
-    let simple = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+    let simple = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !simple {
-        Err("must be a letter, then letters, digits or `_`".into())
+        Err("must be a letter or `_`, then letters, digits or `_`".into())
     } else if VERILOG_KEYWORDS.contains(&name) {
         Err("is a Verilog keyword".into())
+    } else if SYSTEMVERILOG_KEYWORDS.contains(&name) {
+        Err("is a SystemVerilog keyword (Verilator reads .v files as SystemVerilog)".into())
     } else {
         Ok(())
     }
@@ -233,7 +274,17 @@ mod tests {
              core$acc(x);\nwire laptop$x; // top\nendmodule // core$acc\n"
         );
         assert!(module_name_rule("monorail_core2").is_ok());
-        for bad in ["", "2core", "my-core", "core$x", "module", "wire"] {
+        assert!(module_name_rule("_u").is_ok());
+        for bad in [
+            "",
+            "2core",
+            "my-core",
+            "core$x",
+            "module",
+            "wire",
+            "logic",
+            "interface",
+        ] {
             assert!(module_name_rule(bad).is_err(), "{bad}");
         }
     }

@@ -15,6 +15,7 @@ use monorail_contract::target::{Target, VectorMemory};
 use rust_hdl::prelude::*;
 
 use crate::verilog::{bits_for, log2, pack, unpack};
+use crate::BUNDLE_PLUSARG;
 
 /// The declaration `init` needs, once per module.
 const BUNDLE_DIR: &str = "`ifdef VERILATOR\nreg [8*1024-1:0] bundle_dir;\n`endif\n";
@@ -25,7 +26,7 @@ fn init(memory: &str, file: &str) -> String {
     format!(
         "`ifdef VERILATOR\n\
          initial begin\n\
-         \x20   if ($value$plusargs(\"monorail_bundle=%s\", bundle_dir))\n\
+         \x20   if ($value$plusargs(\"{BUNDLE_PLUSARG}=%s\", bundle_dir))\n\
          \x20       $readmemh($sformatf(\"%0s/{file}\", bundle_dir), {memory});\n\
          end\n\
          `elsif MONORAIL_INIT\n\

@@ -507,6 +507,7 @@ pub fn body(target: &Target) -> String {
             ),
             ("DECODE", decode_cases.trim_end().to_string()),
             ("PROGRAM_WORDS", target.program_words.to_string()),
+            ("BUNDLE_PLUSARG", crate::BUNDLE_PLUSARG.to_string()),
             (
                 "PROG_UNUSED",
                 match bits_for(target.program_words as u64 - 1) {

@@ -90,7 +90,11 @@ impl Rtl {
         plusargs: &[String],
     ) -> Result<Rtl, MachineError> {
         let recording = Recording::of(&bundle)?;
-        let mut args = vec![format!("+monorail_bundle={}", images.display())];
+        let mut args = vec![format!(
+            "+{}={}",
+            monorail_hw::BUNDLE_PLUSARG,
+            images.display()
+        )];
         args.extend_from_slice(plusargs);
         let mut model = Model::load(build, &args)?;
         model.set("reset", 1)?;

@@ -141,8 +141,22 @@ fn cores_named_apart_share_a_design() {
     let dir = tempfile::TempDir::new().unwrap();
     let wide = monorail_hw::generate(&Target::builtin("sim-tiny").unwrap());
     let small = monorail_hw::generate(&Target::builtin("icebreaker").unwrap());
-    let (a, b) = (wide.verilog_named("core_a"), small.verilog_named("core_b"));
+    let (a, b) = (wide.verilog_apart("core_a"), small.verilog_apart("core_b"));
     assert!(a.contains("\nmodule core_a(") && b.contains("\nmodule core_b("));
+    // Each core's memories load the images of their own plusarg, the program memory's too.
+    assert_eq!(
+        a.matches("$value$plusargs(\"monorail_bundle_core_a=%s\"")
+            .count(),
+        wide.verilog
+            .matches("$value$plusargs(\"monorail_bundle=%s\"")
+            .count()
+    );
+    let lines: Vec<&str> = a.lines().collect();
+    assert!(lines
+        .windows(2)
+        .any(|pair| pair[0].contains("\"monorail_bundle_core_a=%s\"")
+            && pair[1].contains("\"%0s/program.hex\"")));
+    assert!(!a.contains("\"monorail_bundle=") && !b.contains("\"monorail_bundle="));
     assert!(!a.contains("module top") && !b.contains("module top"));
     assert!(!a.contains("endmodule // top") && a.contains("endmodule // core_a\n"));
     for top in ["core_a", "core_b"] {

@@ -11,6 +11,7 @@ use monorail_model::checkpoint;
 
 use monorail_fpga::bitstream::{clock_constraint, ClockConstraint};
 use monorail_hw::board::{board_top, TopFor};
+use monorail_hw::BUNDLE_PLUSARG;
 
 use crate::cli::{megahertz, BoardArgs, MachineArgs, ModelArgs};
 use crate::error::{refused, CliError};
@@ -34,8 +35,10 @@ pub struct Args {
     /// With --board: the UART's speed; default: the board file's.
     #[arg(long, requires = "board")]
     baud: Option<u32>,
-    /// The core's module name instead of `top` (its submodules then `NAME$...`), to hold it
-    /// beside other modules (another core) in a flow of your own; not with --board, whose top
+    /// The core's module name instead of `top` (its submodules then `NAME$...`, and the
+    /// plusarg of its images under Verilator `+monorail_bundle_NAME=DIR`), to hold it beside
+    /// other modules (another core, with a model of its own) in a flow of your own; not with
+    /// --board, whose top
     /// is `top` and whose core is `core`.
     #[arg(long, value_name = "NAME", conflicts_with = "board")]
     module: Option<String>,
@@ -76,7 +79,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .map_err(|e| refused(e.to_string()))?;
     }
     if let Some(name) = &args.module {
-        design.verilog = design.verilog_named(name);
+        design.verilog = design.verilog_apart(name);
     }
     let generated_ms = start.elapsed().as_secs_f64() * 1e3;
     let loaded = load_for(&args.model, &target)?;
@@ -84,7 +87,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let mut report = monorail_hw::report(&target);
     if let Some(name) = &args.module {
         report.push(format!(
-            "module: `{name}` (its submodules `{name}$...`), in place of `top`"
+            "module: `{name}` (its submodules `{name}$...`), in place of `top`; its memories \
+             load their images under Verilator from +{BUNDLE_PLUSARG}_{name}=DIR, so that \
+             cores beside each other each run their own model (with MONORAIL_INIT, every core \
+             reads the same file names from the working folder)"
         ));
     }
     report.push(format!(
@@ -94,13 +100,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .join("; ")
     ));
     if target.core == Core::Wide {
-        report.push(
-            "memory images: the memories load them under Verilator (+monorail_bundle=DIR), or \
+        report.push(format!(
+            "memory images: the memories load them under Verilator (+{BUNDLE_PLUSARG}=DIR), or \
              elsewhere with the define MONORAIL_INIT, from the working folder (yosys's \
              read_verilog -DMONORAIL_INIT, iverilog -DMONORAIL_INIT, run in this folder); without \
              either they start empty, with no warning (docs/hardware.md)"
-                .to_string(),
-        );
+        ));
     }
     // The board's pins and its clock constraint beside the top, as `bitstream` gives them to
     // nextpnr.

@@ -19,7 +19,7 @@ reg [@IB@-1:0] program_words [0:@PROGRAM_WORDS@-1];
 `ifdef VERILATOR
 reg [8*1024-1:0] bundle_dir;
 initial begin
-    if ($value$plusargs("monorail_bundle=%s", bundle_dir))
+    if ($value$plusargs("@BUNDLE_PLUSARG@=%s", bundle_dir))
         $readmemh($sformatf("%0s/program.hex", bundle_dir), program_words);
 end
 `elsif MONORAIL_INIT

@@ -516,7 +516,12 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
         .args(["cosim", "--target", "sim-tiny", "-n", "1", "--waves"])
         .arg(&in_new_folder)
         .assert()
-        .success();
+        .success()
+        .stdout(
+            predicate::str::contains("PASS: 1 position on")
+                .and(predicate::str::contains("no waveform written to"))
+                .and(predicate::str::contains("it is written on a divergence")),
+        );
     assert!(
         !in_new_folder.exists() && !tmp.path().join("new").exists(),
         "a passing run left a waveform file, or the folder made for it"
@@ -1290,6 +1295,30 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
             && stderr.contains("the mark may be above the instruction that writes them"),
         "{stderr}"
     );
+    // Co-simulated, the golden model and the ISS differ there, before the core runs the step:
+    // no waveform of it, and a file already at the path is left as it was.
+    std::fs::write(path("kept.vcd"), "mine").unwrap();
+    let output = monorail()
+        .args([
+            "cosim",
+            "-n",
+            "1",
+            "--bundle",
+            &p("early"),
+            "--waves",
+            &p("kept.vcd"),
+        ])
+        .args(&seeded)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.code() == Some(1)
+            && stdout.contains("the ISS and the golden model differ at embedding")
+            && stdout.contains("the Verilated core did not run this step"),
+        "{output:?}"
+    );
+    assert_eq!(std::fs::read_to_string(path("kept.vcd")).unwrap(), "mine");
     // An element indexed by the token (r2) outside the memories the instruction may read, for
     // a token the run from BOS never gives: refused for every token it can be. (sim-tiny's
     // input memory, which the vector unit does not read, starts at element 45056.)

@@ -75,6 +75,15 @@ pub struct Divergence {
     pub until: Option<u64>,
 }
 
+impl Divergence {
+    /// Whether the Verilated core ran the diverging step: only then has it a waveform. (The
+    /// golden model and the ISS are compared first, and the core runs a step only when they
+    /// agree.)
+    pub fn rtl_ran(&self) -> bool {
+        self.between.starts_with("the RTL")
+    }
+}
+
 impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -172,8 +172,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
             &plusargs,
         )
     })();
-    // No waveform unless it failed: the folders made for one go, innermost first, where empty.
-    if !matches!(outcome, Ok(false)) {
+    // No waveform unless the core diverged: the folders made for one go, innermost first,
+    // where empty.
+    if args.waves.as_ref().is_some_and(|w| !w.exists()) {
         take_away(&made_for_waves);
     }
     if outcome? {
@@ -248,7 +249,15 @@ fn cosim(
             }
             Err(d) => {
                 println!("FAIL: {d}");
-                if let Some(path) = waves {
+                if let (Some(path), false) = (waves, d.rtl_ran()) {
+                    println!(
+                        "no waveform written to {}: the Verilated core did not run this step, as \
+                         the golden model and the ISS differ first (`run --engine rtl` runs the \
+                         core alone)",
+                        path.display()
+                    );
+                }
+                if let Some(path) = waves.filter(|_| d.rtl_ran()) {
                     // Replay to the diverging step with a fresh core, tracing a window of it.
                     let mut replay = prepared.cosim()?;
                     for (p, &t) in fed.iter().enumerate() {
@@ -285,10 +294,17 @@ fn cosim(
         }
     }
     println!(
-        "PASS: {steps} positions on the golden model, the ISS and the RTL: every token, every \
+        "PASS: {steps} position{} on the golden model, the ISS and the RTL: every token, every \
          named step's values ({values} in all) and every step's cycles equal; the RTL simulated \
          {:.2} M cycles/s",
+        if steps == 1 { "" } else { "s" },
         cycles as f64 / seconds / 1e6
     );
+    if let Some(path) = waves {
+        println!(
+            "no waveform written to {}: it is written on a divergence",
+            path.display()
+        );
+    }
     Ok(true)
 }

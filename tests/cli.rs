@@ -1161,6 +1161,40 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
         tokens(&["--engine", "iss", "--bundle", &p("edited")]),
         golden
     );
+    // A machine's --json gives the cycles it counted at each position beside the prediction:
+    // the edited bundle's, five more than the compiled one's.
+    let output = monorail()
+        .args(["run", "-n", "4", "-t", "0", "--json", "--engine", "iss"])
+        .args(["--bundle", &p("edited")])
+        .args(&seeded)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let value = succeeded(output);
+    let steps = value["tokens"].as_array().unwrap().len();
+    assert!(steps >= 1, "{value}");
+    let counted: Vec<u64> = (0..steps).map(|pos| cycles(&after, pos)).collect();
+    assert_eq!(value["cycles"], serde_json::json!(counted));
+    assert_eq!(value["predicted_cycles"], serde_json::json!(counted));
+    assert!(
+        stderr.contains(&format!("machine cycles: {steps} positions"))
+            && stderr.contains("as the bundle predicts"),
+        "{stderr}"
+    );
+    // -n 0 runs the machine's context, which can be less than the model's seq_len: said.
+    let output = monorail()
+        .args(["run", "-n", "0", "-t", "0", "--json", "--engine", "iss"])
+        .args(["--target", "sim-tiny", "--context", "8"])
+        .args(&seeded)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "warning: -n 0 runs the 8 positions that the machine holds (--context, at most the \
+             target's), fewer than the model's seq_len of 64"
+        ),
+        "{output:?}"
+    );
     let output = monorail()
         .args(["cosim", "-n", "3", "--bundle", &p("edited")])
         .args(&seeded)

@@ -33,7 +33,8 @@ pub struct Args {
     /// built-in model of its shape.
     #[arg(long, value_name = "DIR")]
     bundle: Option<PathBuf>,
-    /// Number of steps (positions) to run, prompt included; 0 means the model's seq_len.
+    /// Number of steps (positions) to run, prompt included; 0 means the model's seq_len (on
+    /// --engine iss or rtl, the context the machine holds).
     #[arg(long, short = 'n', default_value_t = 256)]
     steps: usize,
     /// Temperature; 0 is greedy.
@@ -81,9 +82,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
         ));
     }
     let bundle = given.as_ref().map(|g| g.dir.display().to_string());
+    // A machine's cycles of each step, and the bundle's prediction of them.
+    let mut counted = None;
     let mut engine = if kind.is_machine() {
         let logits = options.temperature != 0.0;
-        machine_engine(&loaded, &args.machine, given, kind, logits)?.engine
+        let run = machine_engine(&loaded, &args.machine, given, kind, logits)?;
+        counted = Some((run.cycles, run.predicted));
+        run.engine
     } else {
         host_engine(kind, loaded.checkpoint.clone())
     };
@@ -102,6 +107,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
             MODEL_CONTEXT
         },
     );
+    let seq_len = loaded.checkpoint.config.seq_len;
+    if args.steps == 0 && context < seq_len {
+        eprintln!(
+            "monorail: warning: -n 0 runs the {context} positions{MACHINE_CONTEXT}, fewer than \
+             the model's seq_len of {seq_len}"
+        );
+    }
     warn_where_the_prompt_fills(tokens.len(), steps, context, "nothing is generated");
     let start = Instant::now();
     let out = if args.json {
@@ -127,9 +139,35 @@ pub fn run(args: Args) -> Result<(), CliError> {
         out
     };
     let elapsed = start.elapsed().as_secs_f64();
+    // The machine's cycles beside the bundle's prediction, position by position.
+    let cycles = counted.map(|(cycles, predicted)| {
+        let cycles = cycles.take();
+        let predicted = predicted[..cycles.len()].to_vec();
+        (cycles, predicted)
+    });
+    if let Some((cycles, predicted)) = &cycles {
+        match cycles.iter().zip(predicted).position(|(c, p)| c != p) {
+            None => eprintln!(
+                "machine cycles: {} positions, {} to {} cycles a token, each as the bundle \
+                 predicts",
+                cycles.len(),
+                cycles.iter().min().unwrap_or(&0),
+                cycles.iter().max().unwrap_or(&0)
+            ),
+            Some(pos) => eprintln!(
+                "monorail: warning: machine cycles: {} at position {pos}, where the bundle \
+                 predicts {}",
+                cycles[pos], predicted[pos]
+            ),
+        }
+    }
     if args.json {
         let text = loaded.tokenizer.decode_text(&out);
-        let value = serde_json::json!({ "tokens": out, "text": text });
+        let mut value = serde_json::json!({ "tokens": out, "text": text });
+        if let Some((cycles, predicted)) = cycles {
+            value["cycles"] = serde_json::json!(cycles);
+            value["predicted_cycles"] = serde_json::json!(predicted);
+        }
         println!("{value}");
     } else {
         eprintln!(

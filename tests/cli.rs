@@ -511,6 +511,22 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
         .stderr(predicate::str::contains(
             "warning: -n 5 is past the context of 2 positions that the bundle holds: 2 run",
         ));
+    monorail()
+        .args([
+            "cosim",
+            "--target",
+            "sim-tiny",
+            "-n",
+            "2",
+            "-i",
+            "Once upon a time",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "the prompt's 5 tokens (BOS included) fill the 2 positions: only the prompt is \
+             co-simulated",
+        ));
     let in_new_folder = tmp.path().join("new/w.vcd");
     monorail()
         .args(["cosim", "--target", "sim-tiny", "-n", "1", "--waves"])
@@ -2706,6 +2722,15 @@ fn chat_tells_the_golden_story_through_the_simulated_board() {
             steps,
         );
         assert!(stderr.contains("loaded in"), "{stderr}");
+        // The prompt (BOS and 4 tokens) fills the iCEBreaker's 4 positions: said, as `run` says.
+        assert_eq!(
+            stderr.contains(
+                "the prompt's 5 tokens (BOS included) fill the 4 positions: the board generates \
+                 nothing"
+            ),
+            steps == 4,
+            "{stderr}"
+        );
     }
     // A port that is not there: the port named, exit status 1.
     let output = monorail()

@@ -12,7 +12,9 @@ use monorail_sim::{Machine, MachineError};
 
 use crate::cli::{BoardArgs, ModelArgs, PromptArgs};
 use crate::error::{refused, CliError};
-use crate::load::{compile_for, load_for, positions_to_run, prompt_tokens};
+use crate::load::{
+    compile_for, load_for, positions_to_run, prompt_tokens, warn_where_the_prompt_fills,
+};
 use crate::machine::ensure_verilator;
 
 #[derive(clap::Args)]
@@ -61,7 +63,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let link: Box<dyn ByteLink> = if args.sim {
         ensure_verilator()?;
         eprintln!(
-            "{}: the board top in Verilator, the UART at {baud} baud (the first run builds it)",
+            "{}: the board top in Verilator, the UART at {baud} baud (its Verilated model built \
+             once, then reused)",
             board.name
         );
         let built = BoardSim::new(
@@ -97,13 +100,19 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let start = Instant::now();
         host.load(&compiled.bundle, &target).map_err(failed)?;
         eprintln!(
-            "{}: loaded in {:.1} s",
+            "{}: loaded in {:.1} s{}",
             board.name,
-            start.elapsed().as_secs_f64()
+            start.elapsed().as_secs_f64(),
+            if args.sim {
+                " of the simulation's wall time"
+            } else {
+                ""
+            }
         );
     }
     let context = compiled.bundle.manifest.context;
     let steps = positions_to_run(args.steps, context, " that the board's cache holds");
+    warn_where_the_prompt_fills(tokens.len(), steps, context, "the board generates nothing");
     let predicted = &compiled.bundle.manifest.predicted_cycles;
     let start = Instant::now();
     let (mut token, mut positions, mut off_prediction) = (tokens[0], 0, 0);

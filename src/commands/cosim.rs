@@ -11,7 +11,8 @@ use monorail_sim::verilated::Waveforms;
 use crate::cli::{MachineArgs, ModelArgs, PromptArgs};
 use crate::error::{failed, refused, CliError};
 use crate::load::{
-    load_bundle, load_for, load_for_bundle, positions_to_run, prompt_tokens, Loaded, LoadedBundle,
+    load_bundle, load_for, load_for_bundle, positions_to_run, prompt_tokens,
+    warn_where_the_prompt_fills, Loaded, LoadedBundle,
 };
 use crate::machine::prepare_cosim;
 
@@ -226,6 +227,12 @@ fn cosim(
     );
     let context = prepared.bundle.manifest.predicted_cycles.len();
     let steps = positions_to_run(steps, context, " that the bundle holds");
+    warn_where_the_prompt_fills(
+        tokens.len(),
+        steps,
+        context,
+        "only the prompt is co-simulated",
+    );
     let mut cosim = prepared.cosim()?;
     println!("| pos | token | next | cycles (predicted = RTL) | steps compared | RTL M cycles/s |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: |");

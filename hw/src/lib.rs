@@ -179,9 +179,9 @@ pub fn report(target: &Target) -> Vec<String> {
     let mut lines = vec![
         format!("core for {}: {}", target.name, target.description),
         format!(
-            "matrix unit: {l} lanes (int8 x int8 into int32); matrix memory {} tiles x {} words \
-             x {l} bytes ({} KB)",
-            target.matrix_tiles,
+            "matrix unit: {l} lanes (int8 x int8 into int32); matrix memory {} x {} words x {l} \
+             bytes ({} KB)",
+            monorail_contract::counted(target.matrix_tiles, "tile"),
             target.matrix_tile_words,
             target.matrix_bytes() / 1024
         ),

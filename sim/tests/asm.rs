@@ -278,7 +278,7 @@ fn program_texts_that_cannot_run_are_refused_with_their_line() {
     refused(
         with_line(first, "li dst=r3 imm=1 wait=mxu:9999"),
         &format!(
-            "{}: at position 0: waits for mxu instruction 9999 but only 0",
+            "{}, column 17: at position 0: waits for mxu instruction 9999 but only 0 were issued",
             line_of(first)
         ),
     );
@@ -299,6 +299,14 @@ fn program_texts_that_cannot_run_are_refused_with_their_line() {
         "`qkv.99` is not one of the bundle's checkpoints (embedding .. argmax)",
     );
     refused(with_line(checkpoint, ".checkpoint"), "takes one model step");
+    // A word past the step: at that word.
+    refused(
+        with_line(checkpoint, ".checkpoint embedding  extra"),
+        &format!(
+            "{}, column 24: `.checkpoint` takes one model step",
+            line_of(checkpoint)
+        ),
+    );
     refused(
         with_line(checkpoint, ".checkpoint attn_norm.0"),
         "checkpoint `attn_norm.0` comes before `embedding`, which is not marked above it: mark \

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use monorail_contract::counted;
 use monorail_model::engine::{generate, Engine};
 use monorail_model::float::FloatModel;
 use monorail_model::golden::GoldenModel;
@@ -83,8 +84,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
         repeat,
     )?;
     println!(
-        "model: {} ({positions} positions, greedy from BOS, best of {repeat})",
-        loaded.name
+        "model: {} ({}, greedy from BOS, best of {repeat})",
+        loaded.name,
+        counted(positions, "position")
     );
     println!("| engine | tokens/s | relative to float | simulated cycles/s |");
     println!("| --- | ---: | ---: | ---: |");

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use monorail_compiler::{compile, timeline, CompileOptions, Compiled};
 use monorail_contract::bundle::Region;
+use monorail_contract::counted;
 use monorail_contract::isa::Unit;
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::target::{Core, Target, VectorMemory};
@@ -143,12 +144,11 @@ pub fn summary(
         String::new()
     };
     let mut lines = vec![format!(
-        "{} instructions, context {} positions{clamped}, {} sets of attention buffers, matrix products in up to {} piece{}; matrix memory {} / {} words; elements of {}",
+        "{} instructions, context {}{clamped}, {} sets of attention buffers, matrix products in up to {}; matrix memory {} / {} words; elements of {}",
         m.instructions,
-        m.context,
+        counted(m.context, "position"),
         compiled.attention_sets,
-        compiled.product_pieces,
-        if compiled.product_pieces == 1 { "" } else { "s" },
+        counted(compiled.product_pieces, "piece"),
         used(Region::MATRIX),
         target.matrix_words(),
         vector_use.join(", ")

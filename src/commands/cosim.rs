@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use monorail_contract::counted;
 use monorail_contract::target::Core;
 use monorail_contract::timing::VXU_PIPELINE_CYCLES;
 use monorail_sim::verilated::Waveforms;
@@ -301,10 +302,10 @@ fn cosim(
         }
     }
     println!(
-        "PASS: {steps} position{} on the golden model, the ISS and the RTL: every token, every \
-         named step's values ({values} in all) and every step's cycles equal; the RTL simulated \
-         {:.2} M cycles/s",
-        if steps == 1 { "" } else { "s" },
+        "PASS: {} on the golden model, the ISS and the RTL: every token, every named step's \
+         values ({values} in all) and every step's cycles equal; the RTL simulated {:.2} M \
+         cycles/s",
+        counted(steps, "position"),
         cycles as f64 / seconds / 1e6
     );
     if let Some(path) = waves {

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use monorail_contract::counted;
 use monorail_model::engine::{generate, generate_with};
 use monorail_model::sampler::SamplerOptions;
 use monorail_model::tokenizer::BOS;
@@ -83,11 +84,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     let bundle = given.as_ref().map(|g| g.dir.display().to_string());
     // A machine's cycles of each step, and the bundle's prediction of them.
-    let mut counted = None;
+    let mut machine_cycles = None;
     let mut engine = if kind.is_machine() {
         let logits = options.temperature != 0.0;
         let run = machine_engine(&loaded, &args.machine, given, kind, logits)?;
-        counted = Some((run.cycles, run.predicted));
+        machine_cycles = Some((run.cycles, run.predicted));
         run.engine
     } else {
         host_engine(kind, loaded.checkpoint.clone())
@@ -140,7 +141,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     };
     let elapsed = start.elapsed().as_secs_f64();
     // The machine's cycles beside the bundle's prediction, position by position.
-    let cycles = counted.map(|(cycles, predicted)| {
+    let cycles = machine_cycles.map(|(cycles, predicted)| {
         let cycles = cycles.take();
         let predicted = predicted[..cycles.len()].to_vec();
         (cycles, predicted)
@@ -148,9 +149,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if let Some((cycles, predicted)) = &cycles {
         match cycles.iter().zip(predicted).position(|(c, p)| c != p) {
             None => eprintln!(
-                "machine cycles: {} positions, {} to {} cycles a token, each as the bundle \
-                 predicts",
-                cycles.len(),
+                "machine cycles: {}, {} to {} cycles a token, each as the bundle predicts",
+                counted(cycles.len(), "position"),
                 cycles.iter().min().unwrap_or(&0),
                 cycles.iter().max().unwrap_or(&0)
             ),

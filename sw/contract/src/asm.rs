@@ -244,9 +244,21 @@ pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Assemb
             ));
         }
         let (Some(label), None) = (words.next(), words.next()) else {
+            // At the word past the step, or at the directive where no step is given.
+            let mut starts = code
+                .char_indices()
+                .filter(|&(i, c)| {
+                    !c.is_whitespace()
+                        && code[..i]
+                            .chars()
+                            .next_back()
+                            .is_none_or(char::is_whitespace)
+                })
+                .map(|(i, _)| i + 1);
+            let past_the_step = starts.nth(2).unwrap_or(column);
             return Err(at(
                 number,
-                Some(column),
+                Some(past_the_step),
                 format!(
                     "`.{CHECKPOINT_DIRECTIVE}` takes one model step, such as `.{CHECKPOINT_DIRECTIVE} \
                      qkv.0`"
@@ -361,9 +373,16 @@ pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Assemb
             })?;
         }
         let cycles = token_cycles(reached, target, pos).map_err(|d| {
+            // A wait for what never issues: at the wait.
+            let column = d
+                .message
+                .starts_with("waits for")
+                .then(|| text.lines().nth(lines[d.index] - 1))
+                .flatten()
+                .and_then(|source| field_column(source, "wait"));
             at(
                 lines[d.index],
-                None,
+                column,
                 format!("at position {pos}: {}", d.message),
             )
         })?;

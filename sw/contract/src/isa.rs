@@ -696,10 +696,21 @@ fn parse_wait(value: &str) -> Result<Wait, String> {
 /// the address or why there is none.
 pub type AddressNames<'a> = dyn Fn(FieldKind, &str, i64) -> Result<i64, String> + 'a;
 
+/// `text` as an error message quotes it: whole, or its start and its length where it is long.
+fn quoted(text: &str) -> String {
+    const LONGEST: usize = 40;
+    match text.char_indices().nth(LONGEST) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}... ({} characters)", &text[..end], text.chars().count()),
+    }
+}
+
 fn parse_value(f: &FieldSpec, text: &str, names: &AddressNames<'_>) -> Result<i64, String> {
+    let shown = quoted(text);
     // Decimal or `0x` hexadecimal, with a `-` for a negative value and no `+`.
     let number = |digits: &str| -> Result<i64, String> {
-        let not_a_number = || format!("{}={text}: `{digits}` is not a number", f.name);
+        let digits_quoted = quoted(digits);
+        let not_a_number = || format!("{}={shown}: `{digits_quoted}` is not a number", f.name);
         let (negative, magnitude) = match digits.strip_prefix('-') {
             Some(rest) => (true, rest),
             None => (false, digits),
@@ -715,7 +726,12 @@ fn parse_value(f: &FieldSpec, text: &str, names: &AddressNames<'_>) -> Result<i6
         {
             return Err(not_a_number());
         }
-        let too_large = || format!("{}={text}: `{digits}` is too large for any field", f.name);
+        let too_large = || {
+            format!(
+                "{}={shown}: `{digits_quoted}` is too large for any field",
+                f.name
+            )
+        };
         let value = i128::from_str_radix(magnitude, radix).map_err(|e| match e.kind() {
             std::num::IntErrorKind::PosOverflow => too_large(),
             _ => not_a_number(),
@@ -724,7 +740,7 @@ fn parse_value(f: &FieldSpec, text: &str, names: &AddressNames<'_>) -> Result<i6
     };
     let prefixed = |prefix: char| -> Result<i64, String> {
         text.strip_prefix(prefix)
-            .ok_or_else(|| format!("{}={text}: expected {prefix}<number>", f.name))
+            .ok_or_else(|| format!("{}={shown}: expected {prefix}<number>", f.name))
             .and_then(number)
     };
     match f.kind {
@@ -735,9 +751,12 @@ fn parse_value(f: &FieldSpec, text: &str, names: &AddressNames<'_>) -> Result<i6
                 None => (named, 0),
             };
             if name.is_empty() {
-                return Err(format!("{}={text}: expected @NAME or @NAME+OFFSET", f.name));
+                return Err(format!(
+                    "{}={shown}: expected @NAME or @NAME+OFFSET",
+                    f.name
+                ));
             }
-            names(f.kind, name, offset).map_err(|e| format!("{}={text}: {e}", f.name))
+            names(f.kind, name, offset).map_err(|e| format!("{}={shown}: {e}", f.name))
         }
         FieldKind::V => prefixed('v'),
         FieldKind::M => prefixed('m'),
@@ -748,7 +767,7 @@ fn parse_value(f: &FieldSpec, text: &str, names: &AddressNames<'_>) -> Result<i6
                 let n = number(text)?;
                 if !(0..LEN_POSITIONS_FLAG).contains(&n) {
                     return Err(format!(
-                        "{}={text} outside 0 ..= {}",
+                        "{}={shown} outside 0 ..= {}",
                         f.name,
                         LEN_POSITIONS_FLAG - 1
                     ));
@@ -759,11 +778,11 @@ fn parse_value(f: &FieldSpec, text: &str, names: &AddressNames<'_>) -> Result<i6
             Some(rest) => {
                 let base = rest
                     .strip_prefix('+')
-                    .ok_or_else(|| format!("{}={text}: expected P or P+<number>", f.name))
+                    .ok_or_else(|| format!("{}={shown}: expected P or P+<number>", f.name))
                     .and_then(number)?;
                 if !(0..LEN_POSITIONS_FLAG).contains(&base) {
                     return Err(format!(
-                        "{}={text}: base outside 0 ..= {}",
+                        "{}={shown}: base outside 0 ..= {}",
                         f.name,
                         LEN_POSITIONS_FLAG - 1
                     ));
@@ -2025,6 +2044,12 @@ mod tests {
             let e = li(bad).unwrap_err();
             assert!(e.message.contains("is not a number"), "{bad}: {e}");
         }
+        // A number of 100,000 digits is quoted by its start and its length, not whole.
+        let e = li(&"9".repeat(100_000)).unwrap_err();
+        assert!(
+            e.message.len() < 200 && e.message.contains("... (100000 characters)"),
+            "{e}"
+        );
         for large in [
             "0x8000000000000000",
             "999999999999999999999999999999999999999999",

@@ -30,6 +30,11 @@ pub mod steps;
 pub mod target;
 pub mod timing;
 
+/// `n` and `noun`, the noun plural unless `n` is 1: "1 position", "2 positions".
+pub fn counted(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// FNV-1a, 64 bits, of `bytes`: the hashes the contract names things by (a target's
 /// [`target::Target::config_hash`], a bundle's files). Not for security: it tells apart files
 /// and configurations that differ by accident.

@@ -587,10 +587,13 @@ impl<'t> Clock<'t> {
                 return Err(Deadlock {
                     index,
                     message: format!(
-                        "waits for {} instruction {} but only {} were issued before it",
+                        "waits for {} instruction {} but only {} before it",
                         w.unit.name(),
                         w.count,
-                        done.len()
+                        match done.len() {
+                            1 => "1 was issued".to_string(),
+                            n => format!("{n} were issued"),
+                        }
                     ),
                 });
             };

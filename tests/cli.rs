@@ -1134,6 +1134,11 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
         )),
         "{redone:?}"
     );
+    // Its listing is that disassembly.
+    assert_eq!(
+        std::fs::read(path("edited").join("listing.s")).unwrap(),
+        redone.stdout
+    );
     let cycles = |m: &Value, pos: usize| m["predicted_cycles"][pos].as_u64().unwrap();
     let last = before["context"].as_u64().unwrap() as usize - 1;
     for pos in [0, last] {

@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use monorail_contract::asm::{reassemble, Assembled, CHECKPOINT_DIRECTIVE};
+use monorail_contract::asm::{disassemble, reassemble, Assembled, CHECKPOINT_DIRECTIVE};
 use monorail_contract::bundle::AssembledFrom;
 use monorail_contract::fnv1a;
 use monorail_contract::isa::{check_element, Instr, Op, Role, REG_POS, REG_TOKEN};
@@ -104,6 +104,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
             source: source.clone(),
             text_fnv1a: format!("{:016x}", fnv1a(text.as_bytes())),
         });
+        // The listing is the disassembly, which says where the program came from.
+        assembled.listing = disassemble(&assembled, target);
     }
     let program = &assembled.program;
     if let Some(end) = program.iter().position(|i| matches!(i.op, Op::End { .. })) {

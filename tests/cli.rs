@@ -1274,6 +1274,23 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
             waits + 1
         )],
     );
+    // Where the faulting instruction waits, the message says for which line: a wait counts its
+    // unit's instructions, so an instruction added above it moves what it waits for.
+    let mut moved = lines.clone();
+    moved[first] = "nop cycles=5";
+    moved[waits] = waited;
+    let extra = "matvec dst=v32768 w=m0 wreg=r0 x=v45056 rows=1 cols=1";
+    moved.insert(first + 1, extra);
+    std::fs::write(path("moved.s"), moved.join("\n")).unwrap();
+    let output = monorail()
+        .args(["asm", &p("moved.s"), "--bundle", &p("compiled")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.code() == Some(2) && stderr.contains("waits for line "),
+        "{stderr}"
+    );
     assert_eq!(program("same"), program("compiled"));
     std::fs::write(path("huge.s"), vec![b'#'; 17 << 20]).unwrap();
     refused(

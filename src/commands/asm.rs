@@ -164,8 +164,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
             }) => {
                 return Err(refused(format!(
                     "{source}: line {}: at position {pos}, on the simulator: {message} \
-                     (instruction {index}, `{text}`)",
-                    lines[index]
+                     (instruction {index}, `{text}`{})",
+                    lines[index],
+                    awaited(&assembled.program, index)
+                        .map(|(wait, at)| format!(
+                            "; its `wait={wait}` waits for line {}, `{}`",
+                            lines[at], assembled.program[at]
+                        ))
+                        .unwrap_or_default()
                 )))
             }
             Err(e) => return Err(refused(format!("{source}: on the simulator: {e}"))),
@@ -251,4 +257,18 @@ fn check_indexed_by_inputs(
         written |= instr.op.accesses_on(target, 0).register_writes;
     }
     Ok(())
+}
+
+/// The wait of instruction `index` and the instruction it waits for (the count-th of its unit
+/// in program order), if it waits: a wait counts instructions, so one added or taken out above
+/// it moves what it waits for.
+fn awaited(program: &[Instr], index: usize) -> Option<(String, usize)> {
+    let wait = program[index].wait?;
+    let at = program[..index]
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.op.spec().unit == wait.unit)
+        .nth((wait.count as usize).checked_sub(1)?)?
+        .0;
+    Some((format!("{}:{}", wait.unit.name(), wait.count), at))
 }

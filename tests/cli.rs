@@ -1995,6 +1995,15 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
         assert_eq!(is.replacen("monorail_64", "top", 1), was);
     }
     assert_eq!(plusargs, verilog.matches("\"monorail_bundle=%s\"").count());
+    // A bundle of another target compiled into that folder: its top.v is said not to run it.
+    monorail()
+        .args(["compile", "--target", "sim-tiny", "-o"])
+        .arg(tmp.path().join("named"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "top.v is the core of target ulx3s-85f, which does not run this bundle of sim-tiny",
+        ));
     refused(
         &["gen", "--module", "2fast"],
         &["--module 2fast: must be a letter"],

@@ -1,7 +1,7 @@
 //! `monorail compile`: a model compiled for a target into a bundle, with what the schedule makes
 //! of the token step (cycles against the MAC bound, busy units, the longest dependence chain).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use monorail_compiler::{compile, timeline, CompileOptions, Compiled};
@@ -32,6 +32,25 @@ pub struct Args {
     /// Position of the token step the timeline draws.
     #[arg(long, default_value_t = 0, requires = "timeline")]
     timeline_position: usize,
+}
+
+/// Warn where `dir` holds a `top.v` that `monorail gen` wrote for another target than the
+/// bundle just written there: that core does not run it.
+fn warn_of_another_core(dir: &Path, target: &str) {
+    let top = dir.join("top.v");
+    let mut head = Vec::new();
+    if let Ok(file) = std::fs::File::open(&top) {
+        let _ = std::io::Read::read_to_end(&mut std::io::Read::take(file, 512), &mut head);
+    }
+    let head = String::from_utf8_lossy(&head);
+    if let Some(other) = monorail_hw::generated_for(&head).filter(|&other| other != target) {
+        eprintln!(
+            "monorail: warning: {} is the core of target {other}, which does not run this \
+             bundle of {target}: `monorail gen --target {target} -o {}` writes both",
+            top.display(),
+            dir.display()
+        );
+    }
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
@@ -65,6 +84,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .bundle
         .write(&args.output, &target)
         .map_err(|e| failed(format!("writing the bundle: {e}")))?;
+    warn_of_another_core(&args.output, &target.name);
     if let Some(path) = &args.timeline {
         let title = format!("{} on {}", loaded.name, target.name);
         let svg = timeline::svg(&compiled.code, &target, position, &title);

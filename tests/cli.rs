@@ -409,6 +409,17 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
             )
             .and(predicate::str::contains("the waveform of cycles")),
         );
+    // Without the golden model, the same fault is the same divergence.
+    monorail()
+        .args([
+            "cosim", "--target", "sim-tiny", "-n", "4", "--inject", "lane=1",
+        ])
+        .arg("--no-golden")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "FAIL: position 0 (token 1): the RTL and the ISS differ at embedding",
+        ));
     let vcd = std::fs::read_to_string(&waves).unwrap();
     assert!(
         vcd.contains("$enddefinitions") && vcd.contains("#"),
@@ -1391,6 +1402,15 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
         "{output:?}"
     );
     assert_eq!(std::fs::read_to_string(path("kept.vcd")).unwrap(), "mine");
+    // The core still runs that program as the ISS does: --no-golden compares those two alone.
+    monorail()
+        .args(["cosim", "-n", "2", "--no-golden", "--bundle", &p("early")])
+        .args(&seeded)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "PASS: 2 positions on the ISS and the RTL (the golden model left out)",
+        ));
     // An element indexed by the token (r2) outside the memories the instruction may read, for
     // a token the run from BOS never gives: refused for every token it can be. (sim-tiny's
     // input memory, which the vector unit does not read, starts at element 45056.)

@@ -176,9 +176,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
             given,
             &tokens,
             args.steps,
-            args.waves.as_deref(),
-            &plusargs,
-            !args.no_golden,
+            &Checks {
+                waves: args.waves.as_deref(),
+                plusargs: &plusargs,
+                with_golden: !args.no_golden,
+            },
         )
     })();
     // No waveform unless the core diverged: the folders made for one go, innermost first,
@@ -193,6 +195,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
 }
 
+/// How a co-simulation checks: the waveform of a divergence (where to), the core's plusargs (a
+/// fault injected), and whether the golden model takes part.
+#[derive(Clone, Copy)]
+struct Checks<'a> {
+    waves: Option<&'a Path>,
+    plusargs: &'a [String],
+    with_golden: bool,
+}
+
 /// Co-simulate `steps` positions of `loaded` from `tokens` on the machine's target, printing a
 /// row a position and PASS or FAIL (with the first divergence, and its waveform into `waves`).
 /// Returns whether it passed.
@@ -202,10 +213,13 @@ fn cosim(
     given: Option<LoadedBundle>,
     tokens: &[u32],
     steps: usize,
-    waves: Option<&Path>,
-    plusargs: &[String],
-    with_golden: bool,
+    checks: &Checks<'_>,
 ) -> Result<bool, CliError> {
+    let Checks {
+        waves,
+        plusargs,
+        with_golden,
+    } = *checks;
     let start = Instant::now();
     let prepared = prepare_cosim(
         loaded,

@@ -134,23 +134,33 @@ pub fn run(args: Args) -> Result<(), CliError> {
     // Beside it, the bundle's own program on the same tokens: where the values at a checkpoint
     // differ, a mark may be above its values' writer (or the edit changes what is computed).
     let mut iss = Iss::new(target.clone(), assembled.clone()).map_err(failed)?;
-    let mut was = Iss::new(target.clone(), given.bundle.clone()).map_err(failed)?;
+    // (compared up to the first difference, or until the bundle's program cannot follow: its
+    // own run may fault on a token path it was never run on)
+    let mut was = Some(Iss::new(target.clone(), given.bundle.clone()).map_err(failed)?);
     iss.record_values(true);
-    was.record_values(true);
+    if let Some(was) = &mut was {
+        was.record_values(true);
+    }
     let mut differs = None;
     let mut token = BOS;
     for pos in 0..assembled.manifest.context {
         token = match iss.step(token, pos) {
             Ok(step) => {
-                if differs.is_none() {
-                    let before = was.step(token, pos).map_err(failed)?;
-                    differs = step
-                        .values
-                        .iter()
-                        .zip(&before.values)
-                        .find(|(now, then)| now != then)
-                        .map(|(now, then)| (pos, now.clone(), then.clone()));
-                    if differs.is_some() {
+                if let Some(own) = &mut was {
+                    let followed = match own.step(token, pos) {
+                        Ok(before) => {
+                            differs = step
+                                .values
+                                .iter()
+                                .zip(&before.values)
+                                .find(|(now, then)| now != then)
+                                .map(|(now, then)| (pos, now.clone(), then.clone()));
+                            true
+                        }
+                        Err(_) => false,
+                    };
+                    if differs.is_some() || !followed {
+                        was = None;
                         iss.record_values(false);
                     }
                 }

@@ -17,9 +17,13 @@ use monorail_model::ModelError;
 
 use crate::cli::{ModelArgs, PromptArgs};
 use crate::error::{refused, CliError};
+use monorail_contract::counted;
 
 /// What holds a host engine's positions, as [`positions_to_run`] names it.
 pub const MODEL_CONTEXT: &str = " (the model's seq_len)";
+
+/// What holds a bundle's positions, as [`positions_to_run`] names it.
+pub const BUNDLE_CONTEXT: &str = " that the bundle holds";
 
 /// What holds a machine's positions, as [`positions_to_run`] names it.
 pub const MACHINE_CONTEXT: &str = " that the machine holds (--context, at most the target's)";
@@ -30,8 +34,8 @@ pub const MACHINE_CONTEXT: &str = " that the machine holds (--context, at most t
 pub fn positions_to_run(steps: usize, context: usize, holder: &str) -> usize {
     if steps > context {
         eprintln!(
-            "monorail: warning: -n {steps} is past the context of {context} positions{holder}: \
-             {context} run"
+            "monorail: warning: -n {steps} is past the context of {}{holder}: {context} run",
+            counted(context, "position")
         );
     }
     if steps == 0 {
@@ -48,12 +52,14 @@ pub fn warn_where_the_prompt_fills(tokens: usize, steps: usize, context: usize, 
     if tokens > context {
         eprintln!(
             "monorail: warning: the prompt's {tokens} tokens (BOS included) are more than the \
-             context's {context} positions: its first {steps} run, and {after}"
+             context's {}: its first {steps} run, and {after}",
+            counted(context, "position")
         );
     } else if tokens > steps {
         eprintln!(
-            "monorail: warning: the prompt's {tokens} tokens (BOS included) fill the {steps} \
-             positions: {after} (-n {tokens} or more, at most {context})"
+            "monorail: warning: the prompt's {tokens} tokens (BOS included) fill the {}: \
+             {after} (-n {tokens} or more, at most {context})",
+            counted(steps, "position")
         );
     }
 }

@@ -71,11 +71,7 @@ impl BoardSim {
         )
         .map_err(|e| MachineError::Input(e.to_string()))?;
         bundle.write(images, &board.target)?;
-        let mut all = vec![format!(
-            "+{}={}",
-            monorail_hw::BUNDLE_PLUSARG,
-            images.display()
-        )];
+        let mut all = vec![monorail_hw::bundle_plusarg(images)];
         all.extend_from_slice(plusargs);
         let mut model =
             Model::load(&build, &all).map_err(|e| MachineError::Input(e.to_string()))?;

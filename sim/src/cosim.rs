@@ -41,6 +41,11 @@ pub struct Row {
     pub rtl_seconds: f64,
 }
 
+/// [`Divergence::between`] of the Verilated core and the ISS.
+const RTL_AND_ISS: &str = "the RTL and the ISS";
+/// [`Divergence::between`] of the ISS and the golden model.
+const ISS_AND_GOLDEN: &str = "the ISS and the golden model";
+
 /// Where two machines first disagree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Divergence {
@@ -73,15 +78,10 @@ pub struct Divergence {
     /// For an instruction off its timing, the cycle the timing rules complete it at: a
     /// waveform of the divergence runs to it.
     pub until: Option<u64>,
-}
-
-impl Divergence {
     /// Whether the Verilated core ran the diverging step: only then has it a waveform. (The
     /// golden model and the ISS are compared first, and the core runs a step only when they
-    /// agree.)
-    pub fn rtl_ran(&self) -> bool {
-        self.between.starts_with("the RTL")
-    }
+    /// agree, or when the ISS has run it without the golden model.)
+    pub rtl_ran: bool,
 }
 
 impl fmt::Display for Divergence {
@@ -175,6 +175,7 @@ impl Cosim {
                 element: None,
                 address: None,
                 lane: None,
+                rtl_ran: between == RTL_AND_ISS,
                 expected,
                 got,
                 cycle: None,
@@ -198,16 +199,19 @@ impl Cosim {
             (next, self.golden.take_values())
         });
         let iss = self.iss.step(token, pos).map_err(|e| {
-            diverge(
+            let mut d = diverge(
                 if self.with_golden {
-                    "the ISS and the golden model"
+                    ISS_AND_GOLDEN
                 } else {
-                    "the RTL and the ISS"
+                    RTL_AND_ISS
                 },
                 "the ISS's run".into(),
                 String::new(),
                 e.to_string(),
-            )
+            );
+            // (the core has not run the step the ISS could not)
+            d.rtl_ran = false;
+            d
         })?;
         let predicted = self.bundle.manifest.predicted_cycles[pos];
         if let Some((next, golden_values)) = &golden {
@@ -216,7 +220,7 @@ impl Cosim {
             }
             if iss.next != *next {
                 return Err(diverge(
-                    "the ISS and the golden model",
+                    ISS_AND_GOLDEN,
                     "the next token".into(),
                     next.to_string(),
                     iss.next.to_string(),
@@ -236,7 +240,7 @@ impl Cosim {
                 // at or after it).
                 let (step, layer) = self.step_of(index);
                 let mut d = diverge(
-                    "the RTL and the ISS",
+                    RTL_AND_ISS,
                     format!(
                         "instruction {index} (`{text}`, feeding {})",
                         describe(step.as_deref(), layer)
@@ -262,7 +266,7 @@ impl Cosim {
             }
             Err(e) => {
                 return Err(diverge(
-                    "the RTL and the ISS",
+                    RTL_AND_ISS,
                     "the RTL's run".into(),
                     String::new(),
                     e.to_string(),
@@ -275,7 +279,7 @@ impl Cosim {
         }
         if rtl.next != iss.next {
             return Err(diverge(
-                "the RTL and the ISS",
+                RTL_AND_ISS,
                 "the next token".into(),
                 iss.next.to_string(),
                 rtl.next.to_string(),
@@ -283,7 +287,7 @@ impl Cosim {
         }
         if rtl.cycles != predicted || iss.cycles != predicted {
             return Err(diverge(
-                "the RTL and the ISS",
+                RTL_AND_ISS,
                 "the step's cycles".into(),
                 format!("{predicted} (predicted)"),
                 format!("{} (RTL), {} (ISS)", rtl.cycles, iss.cycles),
@@ -324,9 +328,9 @@ impl Cosim {
         rtl_vs_iss: bool,
     ) -> Option<Box<Divergence>> {
         let between = if rtl_vs_iss {
-            "the RTL and the ISS"
+            RTL_AND_ISS
         } else {
-            "the ISS and the golden model"
+            ISS_AND_GOLDEN
         };
         // A divergence at `w`'s step, its element and values still to be filled in.
         let at_step = |w: &StepValues| Divergence {
@@ -343,6 +347,7 @@ impl Cosim {
             got: String::new(),
             cycle: None,
             until: None,
+            rtl_ran: rtl_vs_iss,
         };
         let i = first_mismatch(expected, got)?;
         let (w, g) = match (expected.get(i), got.get(i)) {

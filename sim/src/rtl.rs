@@ -90,11 +90,7 @@ impl Rtl {
         plusargs: &[String],
     ) -> Result<Rtl, MachineError> {
         let recording = Recording::of(&bundle)?;
-        let mut args = vec![format!(
-            "+{}={}",
-            monorail_hw::BUNDLE_PLUSARG,
-            images.display()
-        )];
+        let mut args = vec![monorail_hw::bundle_plusarg(images)];
         args.extend_from_slice(plusargs);
         let mut model = Model::load(build, &args)?;
         model.set("reset", 1)?;

@@ -202,6 +202,18 @@ fn malformed_bundles_are_refused() {
         "program.hex: line 1: not program.bin's instruction 0: the two images of the program \
          differ",
     );
+    // Without its last newline: the end said, not a line past the program.
+    let cut = &hex[..hex.len() - 1];
+    edit(
+        &listed,
+        &format!("\"program.hex\": \"{}\"", fnv(cut.as_bytes())),
+    );
+    std::fs::write(dir.join("program.hex"), cut).unwrap();
+    refused(
+        dir,
+        &target,
+        "program.hex: ends early, or without its last newline",
+    );
     std::fs::write(dir.join("program.hex"), &hex).unwrap();
     std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
     assert!(Iss::load(dir, target.clone()).is_ok());

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use monorail_contract::asm::{disassemble, reassemble, Assembled, CHECKPOINT_DIRECTIVE};
 use monorail_contract::bundle::AssembledFrom;
+use monorail_contract::counted;
 use monorail_contract::fnv1a;
 use monorail_contract::isa::{check_element, Instr, Op, Role, REG_POS, REG_TOKEN};
 use monorail_contract::target::Target;
@@ -91,6 +92,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let Assembled {
         bundle: mut assembled,
         lines,
+        marks,
     } = reassemble(&given.bundle, &text, target).map_err(|e| refused(format!("{source}: {e}")))?;
     // A text that gives the bundle's own program and checkpoints changes nothing: the bundle is
     // kept as it was (its listing, and what its manifest says of where the program came from:
@@ -121,7 +123,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
     }
     let manifest = &assembled.manifest;
-    check_indexed_by_inputs(program, target, manifest.model.vocab_size, manifest.context).map_err(
+    // (what follows the first `end` never runs: `reassemble` has found one)
+    let reached = program
+        .iter()
+        .position(|i| matches!(i.op, Op::End { .. }))
+        .map_or(program.len(), |end| end + 1);
+    let vocab_size = manifest.model.vocab_size;
+    check_indexed_by_inputs(&program[..reached], target, vocab_size, manifest.context).map_err(
         |(index, message)| {
             refused(format!(
                 "{source}: line {}: {message} (instruction {index}, `{}`)",
@@ -188,15 +196,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
         };
     }
     if let Some((pos, now, then)) = differs {
-        let label = match now.layer {
-            Some(layer) => format!("{}.{layer}", now.step.name()),
-            None => now.step.name().to_string(),
-        };
-        let mark = format!(".{CHECKPOINT_DIRECTIVE} {label}");
-        let line = text
-            .lines()
-            .position(|l| l.trim() == mark)
-            .map_or(String::new(), |l| format!("line {}: ", l + 1));
+        let mark = format!(".{CHECKPOINT_DIRECTIVE} {}", now.step.label(now.layer));
+        let line = assembled
+            .manifest
+            .checkpoints
+            .iter()
+            .position(|c| c.step == now.step.name() && c.layer == now.layer)
+            .map_or(String::new(), |c| format!("line {}: ", marks[c]));
         let what = match now.mant.iter().zip(&then.mant).position(|(a, b)| a != b) {
             Some(i) => format!("element {i}: {} where it was {}", now.mant[i], then.mant[i]),
             None => format!("exponents {:?} where they were {:?}", now.exps, then.exps),
@@ -214,10 +220,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let (before, after) = (&given.bundle.manifest, &assembled.manifest);
     let checked = after.context;
     println!(
-        "{source}: {} instructions (the bundle had {}), run on the simulator at all {checked} \
-         positions (greedily from BOS); into {}",
+        "{source}: {} instructions (the bundle had {}), run on the simulator at all {} \
+         (greedily from BOS); into {}",
         after.instructions,
         before.instructions,
+        counted(checked, "position"),
         output.display()
     );
     let last = after.context - 1;

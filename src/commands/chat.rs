@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::time::Instant;
 
+use monorail_contract::counted;
 use monorail_contract::target::Core;
 use monorail_model::tokenizer::BOS;
 use monorail_sim::board::BoardSim;
@@ -63,11 +64,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let link: Box<dyn ByteLink> = if args.sim {
         ensure_verilator()?;
         eprintln!(
-            "{}: the board top in Verilator, the UART at {baud} baud (its Verilated model built \
-             once, then reused)",
+            "{}: the board top in Verilator, the UART at {baud} baud (its Verilated model is \
+             built on the first run)",
             board.name
         );
-        let built = BoardSim::new(
+        let start = Instant::now();
+        let simulated = BoardSim::new(
             &board,
             &compiled.bundle,
             baud,
@@ -75,7 +77,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
             images.path(),
         )
         .map_err(failed)?;
-        Box::new(built)
+        if simulated.built {
+            eprintln!(
+                "{}: Verilated model built in {:.0} s",
+                board.name,
+                start.elapsed().as_secs_f64()
+            );
+        }
+        Box::new(simulated)
     } else {
         let port = args.port.as_deref().unwrap_or_default();
         Box::new(SerialLink::open(port, baud, target.clock_hz).map_err(failed)?)
@@ -141,12 +150,16 @@ pub fn run(args: Args) -> Result<(), CliError> {
         )
     };
     eprintln!(
-        "{}: {positions} positions {rate}; the board's cycles {}",
+        "{}: {} {rate}; the board's cycles {}",
         board.name,
+        counted(positions, "position"),
         if off_prediction == 0 {
             "equal the compiler's prediction at every position".to_string()
         } else {
-            format!("differ from the compiler's prediction at {off_prediction} positions")
+            format!(
+                "differ from the compiler's prediction at {}",
+                counted(off_prediction, "position")
+            )
         }
     );
     if off_prediction > 0 {

@@ -34,21 +34,23 @@ pub struct Args {
     timeline_position: usize,
 }
 
+/// The bytes of a `top.v` read for its first line, which names the target it was generated for.
+const HEAD_BYTES: u64 = 512;
+
 /// Warn where `dir` holds a `top.v` that `monorail gen` wrote for another target than the
-/// bundle just written there: that core does not run it.
+/// bundle just written there: that design does not run it.
 fn warn_of_another_core(dir: &Path, target: &str) {
     let top = dir.join("top.v");
     let mut head = Vec::new();
     if let Ok(file) = std::fs::File::open(&top) {
-        let _ = std::io::Read::read_to_end(&mut std::io::Read::take(file, 512), &mut head);
+        let _ = std::io::Read::read_to_end(&mut std::io::Read::take(file, HEAD_BYTES), &mut head);
     }
     let head = String::from_utf8_lossy(&head);
     if let Some(other) = monorail_hw::generated_for(&head).filter(|&other| other != target) {
         eprintln!(
-            "monorail: warning: {} is the core of target {other}, which does not run this \
-             bundle of {target}: `monorail gen --target {target} -o {}` writes both",
-            top.display(),
-            dir.display()
+            "monorail: warning: {} was generated for target {other}, and does not run this \
+             bundle of {target} (`monorail gen` writes a design and its bundle together)",
+            top.display()
         );
     }
 }

@@ -14,7 +14,7 @@ use crate::cli::{MachineArgs, ModelArgs, PromptArgs};
 use crate::error::{failed, refused, CliError};
 use crate::load::{
     load_bundle, load_for, load_for_bundle, positions_to_run, prompt_tokens,
-    warn_where_the_prompt_fills, Loaded, LoadedBundle,
+    warn_where_the_prompt_fills, Loaded, LoadedBundle, BUNDLE_CONTEXT,
 };
 use crate::machine::prepare_cosim;
 
@@ -41,7 +41,8 @@ pub struct Args {
     /// core must still run as the ISS does, value for value and cycle for cycle.
     #[arg(long)]
     no_golden: bool,
-    /// On a divergence, write the core's waveform of the diverging token step here (VCD).
+    /// On a divergence, write the core's waveform of the diverging token step here (VCD): where
+    /// the core ran that step (not where the golden model and the ISS differ first).
     #[arg(long, value_name = "FILE.vcd")]
     waves: Option<PathBuf>,
     /// Inject a fault into the core, to see the checker catch it: `lane=N` (matrix lane N's
@@ -176,7 +177,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             given,
             &tokens,
             args.steps,
-            &Checks {
+            &CosimSettings {
                 waves: args.waves.as_deref(),
                 plusargs: &plusargs,
                 with_golden: !args.no_golden,
@@ -195,10 +196,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
 }
 
-/// How a co-simulation checks: the waveform of a divergence (where to), the core's plusargs (a
+/// How a co-simulation runs: where the waveform of a divergence goes, the core's plusargs (a
 /// fault injected), and whether the golden model takes part.
 #[derive(Clone, Copy)]
-struct Checks<'a> {
+struct CosimSettings<'a> {
     waves: Option<&'a Path>,
     plusargs: &'a [String],
     with_golden: bool,
@@ -213,13 +214,13 @@ fn cosim(
     given: Option<LoadedBundle>,
     tokens: &[u32],
     steps: usize,
-    checks: &Checks<'_>,
+    settings: &CosimSettings<'_>,
 ) -> Result<bool, CliError> {
-    let Checks {
+    let CosimSettings {
         waves,
         plusargs,
         with_golden,
-    } = *checks;
+    } = *settings;
     let start = Instant::now();
     let prepared = prepare_cosim(
         loaded,
@@ -249,7 +250,7 @@ fn cosim(
         start.elapsed().as_secs_f64()
     );
     let context = prepared.bundle.manifest.predicted_cycles.len();
-    let steps = positions_to_run(steps, context, " that the bundle holds");
+    let steps = positions_to_run(steps, context, BUNDLE_CONTEXT);
     warn_where_the_prompt_fills(
         tokens.len(),
         steps,
@@ -286,7 +287,7 @@ fn cosim(
             }
             Err(d) => {
                 println!("FAIL: {d}");
-                if let (Some(path), false) = (waves, d.rtl_ran()) {
+                if let (Some(path), false) = (waves, d.rtl_ran) {
                     println!(
                         "no waveform written to {}: the Verilated core did not run this step, as \
                          the golden model and the ISS differ first (--no-golden compares the core \
@@ -294,7 +295,7 @@ fn cosim(
                         path.display()
                     );
                 }
-                if let Some(path) = waves.filter(|_| d.rtl_ran()) {
+                if let Some(path) = waves.filter(|_| d.rtl_ran) {
                     // Replay to the diverging step with a fresh core, tracing a window of it.
                     let mut replay = cosim_of()?;
                     for (p, &t) in fed.iter().enumerate() {

@@ -35,8 +35,8 @@ pub struct Args {
     /// With --board: the UART's speed; default: the board file's.
     #[arg(long, requires = "board")]
     baud: Option<u32>,
-    /// The core's module name instead of `top` (its submodules then `NAME$...`, and the
-    /// plusarg of its images under Verilator `+monorail_bundle_NAME=DIR`), to hold it beside
+    /// The core's module name instead of `top` (its submodules then `NAME$...`, and on a wide
+    /// core the plusarg of its images under Verilator `+monorail_bundle_NAME=DIR`), to hold it beside
     /// other modules (another core, with a model of its own) in a flow of your own; not with
     /// --board, whose top
     /// is `top` and whose core is `core`.
@@ -85,12 +85,24 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let loaded = load_for(&args.model, &target)?;
     let (target, _, compiled) = compile_for(&loaded, target, args.machine.context)?;
     let mut report = monorail_hw::report(&target);
+    // The plusarg the memories read their images from, under Verilator (the wide core's).
+    let plusarg = match &args.module {
+        Some(name) => format!("{BUNDLE_PLUSARG}_{name}"),
+        None => BUNDLE_PLUSARG.to_string(),
+    };
     if let Some(name) = &args.module {
         report.push(format!(
-            "module: `{name}` (its submodules `{name}$...`), in place of `top`; its memories \
-             load their images under Verilator from +{BUNDLE_PLUSARG}_{name}=DIR, so that \
-             cores beside each other each run their own model (with MONORAIL_INIT, every core \
-             reads the same file names from the working folder)"
+            "module: `{name}` (its submodules `{name}$...`), in place of `top`{}",
+            if target.core == Core::Wide {
+                format!(
+                    "; its memories load their images under Verilator from +{plusarg}=DIR, so \
+                     that cores beside each other each run their own model (with \
+                     MONORAIL_INIT, every core reads the same file names from the working \
+                     folder)"
+                )
+            } else {
+                String::new()
+            }
         ));
     }
     report.push(format!(
@@ -101,7 +113,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     ));
     if target.core == Core::Wide {
         report.push(format!(
-            "memory images: the memories load them under Verilator (+{BUNDLE_PLUSARG}=DIR), or \
+            "memory images: the memories load them under Verilator (+{plusarg}=DIR), or \
              elsewhere with the define MONORAIL_INIT, from the working folder (yosys's \
              read_verilog -DMONORAIL_INIT, iverilog -DMONORAIL_INIT, run in this folder); without \
              either they start empty, with no warning (docs/hardware.md)"

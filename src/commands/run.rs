@@ -13,7 +13,7 @@ use crate::cli::{EngineKind, MachineArgs, ModelArgs, PromptArgs};
 use crate::error::{refused, CliError};
 use crate::load::{
     load, load_bundle, load_for, load_for_bundle, positions_to_run, prompt_tokens,
-    warn_where_the_prompt_fills, MACHINE_CONTEXT, MODEL_CONTEXT,
+    warn_where_the_prompt_fills, BUNDLE_CONTEXT, MACHINE_CONTEXT, MODEL_CONTEXT,
 };
 use crate::machine::{host_engine, machine_engine};
 
@@ -93,26 +93,25 @@ pub fn run(args: Args) -> Result<(), CliError> {
     } else {
         host_engine(kind, loaded.checkpoint.clone())
     };
-    match bundle {
+    match &bundle {
         Some(dir) => eprintln!("model: {}; bundle: {dir}", loaded.name),
         None => eprintln!("model: {}", loaded.name),
     }
-    // The positions that run: -n, at most the context (the model's seq_len, or the machine's).
+    // The positions that run: -n, at most the context (the model's seq_len, the bundle's or
+    // the machine's).
     let context = engine.config().seq_len;
-    let steps = positions_to_run(
-        args.steps,
-        context,
-        if kind.is_machine() {
-            MACHINE_CONTEXT
-        } else {
-            MODEL_CONTEXT
-        },
-    );
+    let holder = match (kind.is_machine(), &bundle) {
+        (false, _) => MODEL_CONTEXT,
+        (true, Some(_)) => BUNDLE_CONTEXT,
+        (true, None) => MACHINE_CONTEXT,
+    };
+    let steps = positions_to_run(args.steps, context, holder);
     let seq_len = loaded.checkpoint.config.seq_len;
     if args.steps == 0 && context < seq_len {
         eprintln!(
-            "monorail: warning: -n 0 runs the {context} positions{MACHINE_CONTEXT}, fewer than \
-             the model's seq_len of {seq_len}"
+            "monorail: warning: -n 0 runs the {}{holder}, fewer than the model's seq_len of \
+             {seq_len}",
+            counted(context, "position"),
         );
     }
     warn_where_the_prompt_fills(tokens.len(), steps, context, "nothing is generated");
@@ -143,7 +142,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     // The machine's cycles beside the bundle's prediction, position by position.
     let cycles = machine_cycles.map(|(cycles, predicted)| {
         let cycles = cycles.take();
-        let predicted = predicted[..cycles.len()].to_vec();
+        let predicted: Vec<u64> = predicted.iter().copied().take(cycles.len()).collect();
         (cycles, predicted)
     });
     if let Some((cycles, predicted)) = &cycles {
@@ -171,10 +170,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
         println!("{value}");
     } else {
         eprintln!(
-            "achieved tok/s: {:.1} ({} engine, {} positions)",
+            "achieved tok/s: {:.1} ({} engine, {})",
             out.len() as f64 / elapsed,
             kind.name(),
-            out.len()
+            counted(out.len(), "position")
         );
     }
     Ok(())

@@ -59,6 +59,8 @@ pub struct Assembled {
     pub bundle: Bundle,
     /// The text's line (1-based) of each instruction.
     pub lines: Vec<usize>,
+    /// The text's line (1-based) of each checkpoint's mark, in the manifest's order.
+    pub marks: Vec<usize>,
 }
 
 /// Why a program text cannot replace a bundle's program.
@@ -375,8 +377,7 @@ pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Assemb
         let cycles = token_cycles(reached, target, pos).map_err(|d| {
             // A wait for what never issues: at the wait.
             let column = d
-                .message
-                .starts_with("waits for")
+                .at_wait
                 .then(|| text.lines().nth(lines[d.index] - 1))
                 .flatten()
                 .and_then(|source| field_column(source, "wait"));
@@ -408,5 +409,10 @@ pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Assemb
         listing: String::new(),
     };
     out.listing = disassemble(&out, target);
-    Ok(Assembled { bundle: out, lines })
+    let marks = marked.iter().map(|&(_, line)| line).collect();
+    Ok(Assembled {
+        bundle: out,
+        lines,
+        marks,
+    })
 }

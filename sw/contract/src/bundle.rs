@@ -718,22 +718,23 @@ impl Bundle {
         written_with(&program_hex, &hex)?;
         let expected = program_hex_text(&program_bytes);
         if hex != expected.as_bytes() {
-            let line = expected
+            let differs = expected
                 .lines()
                 .zip(hex.split(|&b| b == b'\n'))
-                .position(|(want, have)| want.as_bytes() != have)
-                .unwrap_or(program.len());
+                .position(|(want, have)| want.as_bytes() != have);
+            let what = match differs {
+                Some(line) => format!("line {}: not program.bin's instruction {line}", line + 1),
+                None if hex.len() < expected.len() => {
+                    "ends early, or without its last newline".to_string()
+                }
+                None => format!(
+                    "has lines past program.bin's {} instructions",
+                    program.len()
+                ),
+            };
             return Err(invalid(
                 &program_hex,
-                format!(
-                    "line {}: {}: the two images of the program differ; compile again",
-                    line + 1,
-                    if line < program.len() {
-                        format!("not program.bin's instruction {line}")
-                    } else {
-                        format!("past program.bin's {} instructions", program.len())
-                    }
-                ),
+                format!("{what}: the two images of the program differ; compile again"),
             ));
         }
         let mut matrix = Vec::with_capacity(target.matrix_bytes());

@@ -581,7 +581,10 @@ impl Instr {
             let v = parse_value(f, value, names).map_err(&at)?;
             let (lo, hi) = field_range(f);
             if v < lo || v > hi {
-                return Err(at(format!("{key}={value} outside {lo} ..= {hi}")));
+                return Err(at(format!(
+                    "{key}={} outside {lo} ..= {hi}",
+                    shortened_for_message(value)
+                )));
             }
             if values[index].replace(v).is_some() {
                 return Err(at(format!("field `{key}` given twice")));
@@ -666,26 +669,43 @@ fn tokenize(code: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 fn parse_wait(value: &str) -> Result<Wait, String> {
-    let (unit, count) = value
-        .split_once(':')
-        .ok_or_else(|| format!("wait={value}: expected unit:count, like vxu:3"))?;
+    let (unit, count) = value.split_once(':').ok_or_else(|| {
+        format!(
+            "wait={}: expected unit:count, like vxu:3",
+            shortened_for_message(value)
+        )
+    })?;
     let unit = Unit::EXECUTION
         .into_iter()
         .find(|u| u.name() == unit)
-        .ok_or_else(|| format!("wait unit `{unit}` is not mxu, vxu or sxu"))?;
+        .ok_or_else(|| {
+            format!(
+                "wait unit `{}` is not mxu, vxu or sxu",
+                shortened_for_message(unit)
+            )
+        })?;
     // Decimal or `0x` hexadecimal, as every other number (digits only: no sign).
     let (radix, digits) = match count.strip_prefix("0x") {
         Some(hex) => (16, hex),
         None => (10, count),
     };
-    let count: u32 = Some(digits)
-        .filter(|d| d.chars().all(|c| c.is_digit(radix)))
-        .and_then(|d| u32::from_str_radix(d, radix).ok())
-        .ok_or_else(|| format!("wait count `{count}` is not a number"))?;
-    if count == 0 || count >= 1 << WAIT_COUNT_BITS {
+    let most = (1u32 << WAIT_COUNT_BITS) - 1;
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return Err(format!(
-            "wait count {count} outside 1 ..= {}",
-            (1 << WAIT_COUNT_BITS) - 1
+            "wait count `{}` is not a number",
+            shortened_for_message(count)
+        ));
+    }
+    // (digits too many for a u32 are a count too large, not something other than a number)
+    let count = u32::from_str_radix(digits, radix).unwrap_or(u32::MAX);
+    if count == 0 || count > most {
+        return Err(format!(
+            "wait count {} outside 1 ..= {most}",
+            if count == u32::MAX {
+                shortened_for_message(digits)
+            } else {
+                count.to_string()
+            }
         ));
     }
     Ok(Wait { unit, count })
@@ -697,19 +717,19 @@ fn parse_wait(value: &str) -> Result<Wait, String> {
 pub type AddressNames<'a> = dyn Fn(FieldKind, &str, i64) -> Result<i64, String> + 'a;
 
 /// `text` as an error message quotes it: whole, or its start and its length where it is long.
-fn quoted(text: &str) -> String {
-    const LONGEST: usize = 40;
-    match text.char_indices().nth(LONGEST) {
+fn shortened_for_message(text: &str) -> String {
+    const LONGEST_CHARS: usize = 40;
+    match text.char_indices().nth(LONGEST_CHARS) {
         None => text.to_string(),
         Some((end, _)) => format!("{}... ({} characters)", &text[..end], text.chars().count()),
     }
 }
 
 fn parse_value(f: &FieldSpec, text: &str, names: &AddressNames<'_>) -> Result<i64, String> {
-    let shown = quoted(text);
+    let shown = shortened_for_message(text);
     // Decimal or `0x` hexadecimal, with a `-` for a negative value and no `+`.
     let number = |digits: &str| -> Result<i64, String> {
-        let digits_quoted = quoted(digits);
+        let digits_quoted = shortened_for_message(digits);
         let not_a_number = || format!("{}={shown}: `{digits_quoted}` is not a number", f.name);
         let (negative, magnitude) = match digits.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -2044,12 +2064,25 @@ mod tests {
             let e = li(bad).unwrap_err();
             assert!(e.message.contains("is not a number"), "{bad}: {e}");
         }
-        // A number of 100,000 digits is quoted by its start and its length, not whole.
+        // A number of 100,000 digits is quoted by its start and its length, not whole: too
+        // large, or in range of no field, or as a wait's count.
         let e = li(&"9".repeat(100_000)).unwrap_err();
         assert!(
             e.message.len() < 200 && e.message.contains("... (100000 characters)"),
             "{e}"
         );
+        let e = li(&format!("{}9000000000000000000", "0".repeat(100_000))).unwrap_err();
+        assert!(
+            e.message.len() < 200 && e.message.contains("outside"),
+            "{e}"
+        );
+        let e =
+            Instr::parse(&format!("nop cycles=1 wait=vxu:{}", "9".repeat(100_000))).unwrap_err();
+        assert!(
+            e.message.len() < 200 && e.message.contains("wait count 999"),
+            "{e}"
+        );
+        assert!(e.message.contains("outside 1 ..= 16383"), "{e}");
         for large in [
             "0x8000000000000000",
             "999999999999999999999999999999999999999999",

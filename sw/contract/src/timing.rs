@@ -538,6 +538,9 @@ pub struct Deadlock {
     pub index: usize,
     /// What it waits for.
     pub message: String,
+    /// Whether its `wait` field is at fault (a wait for what never issues), rather than the
+    /// instruction as a whole.
+    pub at_wait: bool,
 }
 
 /// The issue clock of one token step.
@@ -586,6 +589,7 @@ impl<'t> Clock<'t> {
             let Some(&at) = done.get(w.count as usize - 1) else {
                 return Err(Deadlock {
                     index,
+                    at_wait: true,
                     message: format!(
                         "waits for {} instruction {} but only {} before it",
                         w.unit.name(),
@@ -629,6 +633,7 @@ impl<'t> Clock<'t> {
                 if done.len() >= ring && done[done.len() - ring] > t {
                     return Err(Deadlock {
                         index,
+                        at_wait: false,
                         message: format!(
                             "issues at cycle {t} with {ring} {} instructions still running (the \
                              sequencer tracks at most {})",

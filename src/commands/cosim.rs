@@ -290,9 +290,13 @@ fn cosim(
                 if let (Some(path), false) = (waves, d.rtl_ran) {
                     println!(
                         "no waveform written to {}: the Verilated core did not run this step, as \
-                         the golden model and the ISS differ first (--no-golden compares the core \
-                         with the ISS alone)",
-                        path.display()
+                         the divergence comes before it{}",
+                        path.display(),
+                        if with_golden {
+                            " (--no-golden compares the core with the ISS alone)"
+                        } else {
+                            ", in the ISS's own run"
+                        }
                     );
                 }
                 if let Some(path) = waves.filter(|_| d.rtl_ran) {

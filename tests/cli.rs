@@ -1433,8 +1433,10 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
     refused(
         &["asm", &p("indexed.s"), "--bundle", &p("compiled")],
         &[&format!(
-            "indexed.s: line {}: when r2, the token, is 511: element v45056 is in the input memory",
-            getv + 1
+            "indexed.s: line {}, column {}: when r2, the token, is 511: element v45056 is in the \
+             input memory",
+            getv + 1,
+            indexed[getv].find("src=").unwrap() + 1
         )],
     );
     // In place, the bundle named by one of its files.

@@ -10,8 +10,7 @@ use monorail_contract::asm::{disassemble, reassemble, Assembled, CHECKPOINT_DIRE
 use monorail_contract::bundle::AssembledFrom;
 use monorail_contract::counted;
 use monorail_contract::fnv1a;
-use monorail_contract::isa::{check_element, Instr, Op, Role, REG_POS, REG_TOKEN};
-use monorail_contract::target::Target;
+use monorail_contract::isa::{Instr, Op};
 use monorail_model::tokenizer::BOS;
 use monorail_sim::{Iss, Machine, MachineError};
 
@@ -114,29 +113,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
         if end + 1 < program.len() {
             let after = program.len() - end - 1;
             eprintln!(
-                "monorail: warning: {source}: {after} instruction{} after the first `end` (line \
-                 {}) never run{}",
-                if after == 1 { "" } else { "s" },
+                "monorail: warning: {source}: {} after the first `end` (line {}) never run{}",
+                counted(after, "instruction"),
                 lines[end],
                 if after == 1 { "s" } else { "" }
             );
         }
     }
-    let manifest = &assembled.manifest;
-    // (what follows the first `end` never runs: `reassemble` has found one)
-    let reached = program
-        .iter()
-        .position(|i| matches!(i.op, Op::End { .. }))
-        .map_or(program.len(), |end| end + 1);
-    let vocab_size = manifest.model.vocab_size;
-    check_indexed_by_inputs(&program[..reached], target, vocab_size, manifest.context).map_err(
-        |(index, message)| {
-            refused(format!(
-                "{source}: line {}: {message} (instruction {index}, `{}`)",
-                lines[index], program[index]
-            ))
-        },
-    )?;
     // What only running finds (a hazard between overlapped units, a register-indexed access
     // outside its memory), found now: every position of the context, greedily from BOS.
     // Beside it, the bundle's own program on the same tokens: where the values at a checkpoint
@@ -239,40 +222,6 @@ pub fn run(args: Args) -> Result<(), CliError> {
         before.predicted_cycles[last],
         positions - 1
     );
-    Ok(())
-}
-
-/// Check each register-indexed access (`getv`, `setv`) through the position (`r1`) or the
-/// token (`r2`) before the program writes that register, for every value the register can hold
-/// (`0 .. context`, `0 .. vocab_size`): the run on the simulator follows one token path, and
-/// the first other prompt would reach the rest. Errors name the instruction's index.
-fn check_indexed_by_inputs(
-    program: &[Instr],
-    target: &Target,
-    vocab_size: usize,
-    context: usize,
-) -> Result<(), (usize, String)> {
-    let mut written = 0u64;
-    for (index, instr) in program.iter().enumerate() {
-        let (base, idx, role) = match instr.op {
-            Op::Getv { src, idx, .. } => (src, idx, Role::VxuRead),
-            Op::Setv { dst, idx, .. } => (dst, idx, Role::VxuWrite),
-            _ => (0, 0, Role::VxuRead),
-        };
-        let (values, what) = match u8::try_from(idx) {
-            Ok(REG_POS) => (context, "position"),
-            Ok(REG_TOKEN) => (vocab_size, "token"),
-            _ => (0, ""),
-        };
-        if values > 0 && written >> idx & 1 == 0 {
-            for value in 0..values {
-                let at = base as usize + value;
-                check_element(target, role, at)
-                    .map_err(|e| (index, format!("when r{idx}, the {what}, is {value}: {e}")))?;
-            }
-        }
-        written |= instr.op.accesses_on(target, 0).register_writes;
-    }
     Ok(())
 }
 

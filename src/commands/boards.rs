@@ -3,6 +3,7 @@
 //! as `bitstream` would, in a moment instead of after a synthesis.
 
 use monorail_contract::board::{self, ButtonLevel, REBOOT_PORT, RESET_BUTTON_PORT};
+use monorail_contract::counted;
 
 use crate::error::CliError;
 use crate::load::{builtin_board_and_pins, check_top, load_board_and_pins};
@@ -44,14 +45,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 .map_or(String::new(), |g| format!(", speed grade {g}"))
         );
         println!(
-            "  clock {} MHz on {}; UART {} baud, rx {} tx {}; {} LED{}{}; pins in {}",
+            "  clock {} MHz on {}; UART {} baud, rx {} tx {}; {}{}; pins in {}",
             board.clock_hz as f64 / 1e6,
             board.pin("clk").unwrap_or("?"),
             board.uart_baud,
             board.pin("uart_rx").unwrap_or("?"),
             board.pin("uart_tx").unwrap_or("?"),
-            board.leds,
-            if board.leds == 1 { "" } else { "s" },
+            counted(board.leds, "LED"),
             if board.leds_active_low {
                 " (active low)"
             } else {

@@ -2,6 +2,7 @@
 //! the boards that carry it, so that `--target` can be chosen without reading `targets/`.
 
 use monorail_contract::board::Board;
+use monorail_contract::counted;
 use monorail_contract::target::{multipliers, Core, Target};
 
 use crate::error::CliError;
@@ -95,11 +96,10 @@ fn machine(target: &Target) -> String {
         ),
     };
     format!(
-        "{core}, {} MHz; matrix memory {} tile{} of {} words ({} KiB), vector space {} elements, \
+        "{core}, {} MHz; matrix memory {} of {} words ({} KiB), vector space {} elements, \
          program {} words",
         target.clock_hz as f64 / 1e6,
-        target.matrix_tiles,
-        if target.matrix_tiles == 1 { "" } else { "s" },
+        counted(target.matrix_tiles, "tile"),
         target.matrix_tile_words,
         target.matrix_bytes() / 1024,
         target.vector_space(),

@@ -12,7 +12,8 @@
 //! - the program memory;
 //! - an `end`;
 //! - every wait satisfiable;
-//! - every access inside the machine at every position;
+//! - every access inside the machine at every position, and every element indexed by the
+//!   position or the token inside a memory its instruction may touch, for every value they take;
 //! - the step limit.
 //!
 //! It also predicts the cycles anew, with the timing rules the simulators count by. What only
@@ -23,7 +24,7 @@ use std::fmt;
 use std::fmt::Write as _;
 
 use crate::bundle::{named_address, operand_names, Bundle, CheckpointSpec};
-use crate::isa::{field_column, Instr, Op};
+use crate::isa::{check_element, field_column, Instr, Op, Role, REG_POS, REG_TOKEN};
 use crate::steps::ModelStep;
 use crate::target::Target;
 use crate::timing::{stopped_at_step_limit, token_cycles, Clock, STEP_LIMIT_CYCLES};
@@ -183,6 +184,46 @@ pub fn disassemble(bundle: &Bundle, target: &Target) -> String {
         }
     }
     out
+}
+
+/// Check each register-indexed access (`getv`, `setv`) through the position (`r1`) or the
+/// token (`r2`) before the program writes that register, for every value the register can hold
+/// (`0 .. context`, `0 .. vocab_size`): a run on the simulator follows one token path, and the
+/// first other prompt would reach the rest. Errors name the instruction's index and the field
+/// of its base address.
+fn check_indexed_by_inputs(
+    program: &[Instr],
+    target: &Target,
+    vocab_size: usize,
+    context: usize,
+) -> Result<(), (usize, &'static str, String)> {
+    let mut written = 0u64;
+    for (index, instr) in program.iter().enumerate() {
+        let (base, field, idx, role) = match instr.op {
+            Op::Getv { src, idx, .. } => (src, "src", idx, Role::VxuRead),
+            Op::Setv { dst, idx, .. } => (dst, "dst", idx, Role::VxuWrite),
+            _ => (0, "", 0, Role::VxuRead),
+        };
+        let (values, what) = match u8::try_from(idx) {
+            Ok(REG_POS) => (context, "position"),
+            Ok(REG_TOKEN) => (vocab_size, "token"),
+            _ => (0, ""),
+        };
+        if values > 0 && written >> idx & 1 == 0 {
+            for value in 0..values {
+                let at = base as usize + value;
+                check_element(target, role, at).map_err(|e| {
+                    (
+                        index,
+                        field,
+                        format!("when r{idx}, the {what}, is {value}: {e}"),
+                    )
+                })?;
+            }
+        }
+        written |= instr.op.accesses_on(target, 0).register_writes;
+    }
+    Ok(())
 }
 
 /// `bundle` with the program of `text` (as [`disassemble`] writes it, edited): the checkpoints
@@ -362,6 +403,16 @@ pub fn reassemble(bundle: &Bundle, text: &str, target: &Target) -> Result<Assemb
         ));
     }
     let reached = &program[..=end];
+    check_indexed_by_inputs(reached, target, m.model.vocab_size, m.context).map_err(
+        |(index, field, message)| {
+            let line = lines[index];
+            let column = text
+                .lines()
+                .nth(line - 1)
+                .and_then(|source| field_column(source, field));
+            at(line, column, message)
+        },
+    )?;
     let mut predicted_cycles = Vec::with_capacity(m.context);
     for pos in 0..m.context {
         for (instr, &line) in reached.iter().zip(&lines) {

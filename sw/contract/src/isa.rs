@@ -992,8 +992,8 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   write whole words through its second port. A matrix `(rows, cols)` is stored in *column-block layout*: word
   `b * cols + j` holds, in lane `i`, element `(b * L + i, j)`. The key and value caches are such
   matrices with positions as rows; their exponents are one int8 lane per position.
-- **Vector unit (VXU).** `V` lanes (`vector_lanes`), each with one 18 x 18-bit multiplier, a
-  shifter with rounding and saturation, and the per-lane tables of `exp2` and `sigmoid`; a
+- **Vector unit (VXU).** `V` lanes (`vector_lanes`), each with two 18 x 18-bit multipliers (one
+  before its shifter, one after it and the tables), a shifter with rounding and saturation, and the per-lane tables of `exp2` and `sigmoid`; a
   reduction tree across the lanes; the sine table of `sincos` (two reads per cycle). Every
   multiplier input is an 18-bit signed value (a larger one is a fault). Vectors are block floating
   point: mantissas in the memories, their exponent in a register.

@@ -11,7 +11,7 @@ use monorail_contract::model_config::ModelConfig;
 use monorail_contract::target::{RawTarget, Target};
 use monorail_model::builtin;
 use monorail_model::checkpoint::{self, Checkpoint};
-use monorail_model::quant::QuantModel;
+use monorail_model::quant::{QuantModel, COARSE_SCALE_BITS};
 use monorail_model::tokenizer::{Tokenizer, BOS};
 use monorail_model::ModelError;
 
@@ -73,6 +73,53 @@ pub struct Loaded {
     pub tokenizer_name: String,
     /// The built-in model it is, if it is one.
     pub builtin: Option<&'static builtin::BuiltinModel>,
+}
+
+impl Loaded {
+    /// The model quantised ([`QuantModel::quantize`]), with a warning on standard error, once a
+    /// run, where its matrices' row scales lose rows: the golden model and the machines then
+    /// differ from the float reference by more than the format's rounding.
+    pub fn quantized(&self) -> QuantModel {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        let quant = QuantModel::quantize(&self.checkpoint);
+        let losses = quant.scale_losses();
+        if !losses.is_empty() {
+            WARNED.call_once(|| {
+                let listed: Vec<String> = losses
+                    .iter()
+                    .take(4)
+                    .map(|l| {
+                        let mut parts = Vec::new();
+                        if l.zero > 0 {
+                            parts.push(format!("{} of {} scaled to zero", l.zero, l.rows));
+                        }
+                        if l.coarse > 0 {
+                            parts.push(format!(
+                                "{} of {} kept with fewer than {COARSE_SCALE_BITS} bits of scale",
+                                l.coarse, l.rows
+                            ));
+                        }
+                        format!("{}: {}", l.tensor, parts.join(", "))
+                    })
+                    .collect();
+                let more = losses.len().saturating_sub(listed.len());
+                eprintln!(
+                    "monorail: warning: {}: a matrix's rows share one exponent for their scales \
+                     (docs/numerics.md, section 4), and rows far smaller than the largest lose \
+                     theirs: {}{}; the integer model (golden, iss, rtl) differs from the float \
+                     reference there (`monorail fidelity` measures by how much)",
+                    self.name,
+                    listed.join("; "),
+                    if more > 0 {
+                        format!("; and {more} more")
+                    } else {
+                        String::new()
+                    }
+                );
+            });
+        }
+        quant
+    }
 }
 
 fn load_builtin(model: &'static builtin::BuiltinModel) -> Result<Loaded, CliError> {
@@ -181,7 +228,7 @@ fn compiled_from(loaded: &Loaded, bundle: &LoadedBundle) -> Result<(), String> {
             shape(&m.model)
         ));
     }
-    let quant = QuantModel::quantize(&loaded.checkpoint);
+    let quant = loaded.quantized();
     let images = compile(
         &quant,
         &bundle.target,
@@ -537,7 +584,7 @@ pub fn compile_for(
     target: Target,
     context: Option<usize>,
 ) -> Result<(Target, QuantModel, Compiled), CliError> {
-    let quant = QuantModel::quantize(&loaded.checkpoint);
+    let quant = loaded.quantized();
     let compiled =
         compile(&quant, &target, CompileOptions::serving(context)).map_err(compile_error)?;
     Ok((target, quant, compiled))

@@ -11,7 +11,6 @@ use monorail_contract::bundle::Bundle;
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::Target;
-use monorail_model::checkpoint::Checkpoint;
 use monorail_model::engine::{Engine, StepOutput};
 use monorail_model::float::FloatModel;
 use monorail_model::golden::GoldenModel;
@@ -50,11 +49,11 @@ pub fn build_root() -> Result<std::path::PathBuf, CliError> {
 }
 
 /// A host engine: the float reference, or the golden model (whose numerics the machines share).
-pub fn host_engine(kind: EngineKind, checkpoint: Checkpoint) -> Box<dyn Engine> {
+pub fn host_engine(kind: EngineKind, loaded: &Loaded) -> Box<dyn Engine> {
     match kind {
-        EngineKind::Float => Box::new(FloatModel::new(checkpoint)),
+        EngineKind::Float => Box::new(FloatModel::new(loaded.checkpoint.clone())),
         EngineKind::Golden | EngineKind::Iss | EngineKind::Rtl => {
-            Box::new(GoldenModel::new(QuantModel::quantize(&checkpoint)))
+            Box::new(GoldenModel::new(loaded.quantized()))
         }
     }
 }
@@ -127,7 +126,7 @@ pub fn machine_bundle(
                     given.bundle.manifest.context
                 )));
             }
-            let quant = QuantModel::quantize(&loaded.checkpoint);
+            let quant = loaded.quantized();
             Ok((given.target, quant, given.bundle))
         }
         None => {

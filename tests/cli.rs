@@ -190,6 +190,16 @@ fn fidelity_says_why_it_compares_fewer_positions() {
         stderr.contains("fill the 3 positions: the prompt alone is compared"),
         "{stderr}"
     );
+    // One position has no next token to score: no loss, rather than a loss of 0.
+    let f = succeeded(
+        monorail()
+            .args(["fidelity", "--json", "-n", "1"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(f["positions"], 1, "{f}");
+    assert!(f["reference_loss_nats"].is_null(), "{f}");
+    assert!(f["candidate_loss_nats"].is_null(), "{f}");
 }
 
 #[test]
@@ -270,6 +280,32 @@ fn synth_model_is_seeded_and_loads_like_any_checkpoint() {
     let result = succeeded(output);
     // -n 0 runs the whole sequence (seq 16), as run.c.
     assert_eq!(result["tokens"].as_array().unwrap().len(), 16);
+
+    // The smallest vocabulary the tokenizer takes has no " ", so no text can be encoded with
+    // it: said when it is written, not at the first prompt.
+    let written = |vocab: u32| {
+        let output = monorail()
+            .args(["synth-model", "-o"])
+            .arg(path("v.bin"))
+            .args([
+                "--shape",
+                &format!("dim=16,hidden=32,layers=1,heads=2,kv_heads=2,vocab={vocab},seq=8"),
+                "--tokenizer-out",
+            ])
+            .arg(path("v.tok"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", failed_stderr(&output));
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let stderr = written(259);
+    assert!(
+        stderr.contains("v.tok: the tokenizer's first 259 tokens")
+            && stderr.contains("--prompt-tokens")
+            && stderr.contains("at least 260"),
+        "{stderr}"
+    );
+    assert!(!written(260).contains("warning"));
 }
 
 #[test]
@@ -621,6 +657,40 @@ fn truncated_and_padded_checkpoints_are_refused() {
         &tokenizer,
         &["No such file"],
     );
+}
+
+/// One embedding row a million times larger than the rest leaves the others without scale in
+/// the integer model: the golden engine warns, once, naming the matrix; the float reference,
+/// which does not quantise, says nothing, nor does the golden engine on the fixture as it is.
+#[test]
+fn a_row_that_takes_the_others_scale_is_warned_of() {
+    let dir = fixtures();
+    let tmp = TempDir::new().unwrap();
+    let tokenizer = dir.join("tokenizer.bin");
+    let mut bytes = std::fs::read(dir.join("synthetic-a.bin")).unwrap();
+    // Token 15's row of the embedding table, after the 28-byte header. // (vocab, dim)
+    for j in 0..64 {
+        let at = 28 + 4 * (15 * 64 + j);
+        let w = f32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        bytes[at..at + 4].copy_from_slice(&(w * 1e6).to_le_bytes());
+    }
+    let outlier = tmp.path().join("outlier.bin");
+    std::fs::write(&outlier, &bytes).unwrap();
+    let warning = "token_embedding: 511 of 512 scaled to zero";
+    let run = |model: &Path, engine: &str| {
+        let output = monorail()
+            .args(run_model(model, &tokenizer))
+            .args(["--prompt-tokens", "15,16", "-e", engine])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", failed_stderr(&output));
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let stderr = run(&outlier, "golden");
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    assert!(stderr.contains("monorail fidelity"), "{stderr}");
+    assert!(!run(&outlier, "float").contains("scaled to zero"));
+    assert!(!run(&dir.join("synthetic-a.bin"), "golden").contains("scale"));
 }
 
 #[test]

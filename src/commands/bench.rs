@@ -7,7 +7,6 @@ use monorail_contract::counted;
 use monorail_model::engine::{generate, Engine};
 use monorail_model::float::FloatModel;
 use monorail_model::golden::GoldenModel;
-use monorail_model::quant::QuantModel;
 use monorail_model::sampler::SamplerOptions;
 use monorail_model::tokenizer::BOS;
 
@@ -72,7 +71,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
     }
     let checkpoint = loaded.checkpoint.clone();
-    let quant = QuantModel::quantize(&checkpoint);
+    let quant = loaded.quantized();
     let float = tokens_per_second(
         &|| Box::new(FloatModel::new(checkpoint.clone())),
         positions,

@@ -11,7 +11,6 @@ use monorail_contract::isa::Unit;
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::target::{Core, Target, VectorMemory};
 use monorail_model::checkpoint;
-use monorail_model::quant::QuantModel;
 
 use crate::cli::{MachineArgs, ModelArgs};
 use crate::error::{failed, refused, CliError};
@@ -70,7 +69,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let target = args.machine.target()?;
     let loaded = load_for(&args.model, &target)?;
     let context = args.machine.context;
-    let quant = QuantModel::quantize(&loaded.checkpoint);
+    let quant = loaded.quantized();
     let start = Instant::now();
     let compiled =
         compile(&quant, &target, CompileOptions::serving(context)).map_err(compile_error)?;

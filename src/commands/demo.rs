@@ -61,7 +61,7 @@ fn on_the_host(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliE
     let greedy = SamplerOptions::greedy();
     let mut outputs = Vec::new();
     for kind in [EngineKind::Float, EngineKind::Golden] {
-        let mut engine = host_engine(kind, loaded.checkpoint.clone());
+        let mut engine = host_engine(kind, loaded);
         let start = Instant::now();
         let out = generate(engine.as_mut(), tokens, steps, greedy)?;
         let rate = out.len() as f64 / start.elapsed().as_secs_f64();

@@ -5,7 +5,6 @@ use monorail_model::engine::generate;
 use monorail_model::fidelity::{compare, Fidelity};
 use monorail_model::float::FloatModel;
 use monorail_model::golden::GoldenModel;
-use monorail_model::quant::QuantModel;
 use monorail_model::sampler::SamplerOptions;
 
 use crate::cli::{ModelArgs, PromptArgs};
@@ -60,7 +59,7 @@ pub fn measure(loaded: &Loaded, prompt: &[u32], steps: usize) -> Result<Fidelity
     let mut sequence = vec![prompt[0]];
     sequence.extend(next.iter().take(next.len().saturating_sub(1)));
     let mut float = FloatModel::new(loaded.checkpoint.clone());
-    let mut golden = GoldenModel::new(QuantModel::quantize(&loaded.checkpoint));
+    let mut golden = GoldenModel::new(loaded.quantized());
     Ok(compare(&mut float, &mut golden, &sequence)?)
 }
 

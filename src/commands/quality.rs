@@ -4,7 +4,6 @@
 use monorail_model::float::FloatModel;
 use monorail_model::golden::GoldenModel;
 use monorail_model::quality::{self, GrammarScore, Quality, QualityOptions};
-use monorail_model::quant::QuantModel;
 use monorail_model::ModelError;
 
 use crate::cli::ModelArgs;
@@ -62,7 +61,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         ..QualityOptions::default()
     };
     let mut float = FloatModel::new(loaded.checkpoint.clone());
-    let mut golden = GoldenModel::new(QuantModel::quantize(&loaded.checkpoint));
+    let mut golden = GoldenModel::new(loaded.quantized());
     let q = quality::measure(&mut float, &mut golden, &loaded.tokenizer, options).map_err(|e| {
         match e {
             // The held-out stories are text, encoded before anything runs.
@@ -165,7 +164,8 @@ fn print_table(q: &Quality) {
     println!("| --- | ---: | ---: | ---: |");
     println!(
         "| held-out loss (nats/token) | {:.4} | {:.4} | |",
-        f.reference_loss_nats, f.candidate_loss_nats
+        f.reference_loss_nats.unwrap_or(f64::NAN),
+        f.candidate_loss_nats.unwrap_or(f64::NAN)
     );
     println!(
         "| held-out perplexity | {:.3} | {:.3} | |",
@@ -219,8 +219,8 @@ mod tests {
                 mean_kl_nats: 0.0,
                 max_kl_nats: 0.0,
                 mean_relative_logit_error: 0.0,
-                reference_loss_nats: 0.5,
-                candidate_loss_nats: 0.5,
+                reference_loss_nats: Some(0.5),
+                candidate_loss_nats: Some(0.5),
             },
             float_perplexity: 1.6,
             golden_perplexity: 1.6,

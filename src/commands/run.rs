@@ -91,7 +91,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         machine_cycles = Some((run.cycles, run.predicted));
         run.engine
     } else {
-        host_engine(kind, loaded.checkpoint.clone())
+        host_engine(kind, &loaded)
     };
     match &bundle {
         Some(dir) => eprintln!("model: {}; bundle: {dir}", loaded.name),

@@ -18,10 +18,10 @@ pub struct Fidelity {
     /// Mean over positions of `rms(golden - float) / std(float)` of the logits.
     pub mean_relative_logit_error: f64,
     /// The reference's cross-entropy of the token that follows, in nats per token (over the
-    /// positions that have a next token).
-    pub reference_loss_nats: f64,
+    /// positions that have a next token; none when no position has one).
+    pub reference_loss_nats: Option<f64>,
     /// The candidate's cross-entropy of the token that follows, in nats per token.
-    pub candidate_loss_nats: f64,
+    pub candidate_loss_nats: Option<f64>,
 }
 
 pub(crate) fn log_softmax(logits: &[f32]) -> Vec<f64> {
@@ -88,14 +88,14 @@ pub fn compare_sequences(
         }
     }
     let n = positions.max(1) as f64;
-    let scored_n = scored.max(1) as f64;
+    let loss = |sum: f64| (scored > 0).then(|| sum / scored as f64);
     Ok(Fidelity {
         positions,
         top1_agreement: agree as f64 / n,
         mean_kl_nats: kl_sum / n,
         max_kl_nats: kl_max,
         mean_relative_logit_error: err_sum / n,
-        reference_loss_nats: reference_loss / scored_n,
-        candidate_loss_nats: candidate_loss / scored_n,
+        reference_loss_nats: loss(reference_loss),
+        candidate_loss_nats: loss(candidate_loss),
     })
 }

@@ -156,8 +156,9 @@ pub fn measure(
     }
     let [float_grammar, golden_grammar] = grammar;
     Ok(Quality {
-        float_perplexity: fidelity.reference_loss_nats.exp(),
-        golden_perplexity: fidelity.candidate_loss_nats.exp(),
+        // (the held-out stories have more than one token: every measure scores some)
+        float_perplexity: fidelity.reference_loss_nats.map_or(f64::NAN, f64::exp),
+        golden_perplexity: fidelity.candidate_loss_nats.map_or(f64::NAN, f64::exp),
         fidelity,
         float_grammar,
         golden_grammar,

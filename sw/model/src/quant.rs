@@ -50,6 +50,24 @@ pub struct QuantLayer {
     pub w3: QuantMatrix,
 }
 
+/// Row scales kept with fewer significant bits than this are coarse ([`QuantModel::scale_losses`]):
+/// a scale of 3 bits (a mantissa of 4 to 7, rounded by up to half a unit) is off by up to an
+/// eighth of itself.
+pub const COARSE_SCALE_BITS: u32 = 4;
+
+/// A matrix whose rows lost scale in quantisation ([`QuantModel::scale_losses`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScaleLoss {
+    /// Which matrix (`token_embedding`, `layer 3's w2`, `classifier`).
+    pub tensor: String,
+    /// Its rows.
+    pub rows: usize,
+    /// Rows that hold weights but whose scale rounded to zero: their products are zero.
+    pub zero: usize,
+    /// Rows whose scale kept fewer than [`COARSE_SCALE_BITS`] bits.
+    pub coarse: usize,
+}
+
 /// A whole model in Monorail's integer format.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuantModel {
@@ -113,6 +131,54 @@ impl QuantModel {
     /// The classifier matrix (the embedding table when shared).
     pub fn classifier(&self) -> &QuantMatrix {
         self.classifier.as_ref().unwrap_or(&self.token_embedding)
+    }
+
+    /// The matrices whose row scales the shared exponent leaves coarse (fewer than
+    /// [`COARSE_SCALE_BITS`] bits) or zero while the row holds weights (`docs/numerics.md`,
+    /// section 4): a row far smaller than its matrix's largest loses its scale, and with it the
+    /// golden model's (and the machines') agreement with the float reference. In tensor order;
+    /// the matrices that lose nothing are left out.
+    pub fn scale_losses(&self) -> Vec<ScaleLoss> {
+        let mut named: Vec<(String, &QuantMatrix)> =
+            vec![("token_embedding".into(), &self.token_embedding)];
+        for (l, layer) in self.layers.iter().enumerate() {
+            for (name, m) in [
+                ("wq", &layer.wq),
+                ("wk", &layer.wk),
+                ("wv", &layer.wv),
+                ("wo", &layer.wo),
+                ("w1", &layer.w1),
+                ("w2", &layer.w2),
+                ("w3", &layer.w3),
+            ] {
+                named.push((format!("layer {l}'s {name}"), m));
+            }
+        }
+        if let Some(classifier) = &self.classifier {
+            named.push(("classifier".into(), classifier));
+        }
+        named
+            .into_iter()
+            .filter_map(|(tensor, m)| {
+                let (mut zero, mut coarse) = (0, 0);
+                for (row, &mant) in m.q.chunks(m.cols.max(1)).zip(&m.row_scale_mant) {
+                    if row.iter().all(|&w| w == 0) {
+                        continue;
+                    }
+                    if mant == 0 {
+                        zero += 1;
+                    } else if mant < 1 << (COARSE_SCALE_BITS - 1) {
+                        coarse += 1;
+                    }
+                }
+                (zero + coarse > 0).then_some(ScaleLoss {
+                    tensor,
+                    rows: m.rows,
+                    zero,
+                    coarse,
+                })
+            })
+            .collect()
     }
 
     /// Whether every tensor has the shape its config gives (as [`QuantModel::quantize`] makes

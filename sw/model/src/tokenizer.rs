@@ -296,7 +296,10 @@ impl Tokenizer {
     }
 
     /// Decode a sequence that follows BOS into text, skipping what `run.c`'s `safe_printf` skips
-    /// (lone bytes that are neither printable nor white space). Invalid UTF-8 becomes U+FFFD.
+    /// (lone bytes that are neither printable nor white space), except lone bytes of 0x80 and
+    /// more: `safe_printf`'s `isprint` drops them in the C locale, which splits the characters
+    /// a byte-fallback tokenizer spells byte by byte, and they are kept. Invalid UTF-8 becomes
+    /// U+FFFD.
     pub fn decode_text(&self, tokens: &[u32]) -> String {
         let mut out = Vec::new();
         let mut prev = BOS;
@@ -312,7 +315,8 @@ impl Tokenizer {
 
     /// The bytes `token` adds to the text after `prev`, as `run.c`'s `safe_printf` prints
     /// them: [`Tokenizer::decode`]'s, or none for a lone byte that is neither printable nor
-    /// whitespace.
+    /// whitespace (where, unlike `safe_printf` in the C locale, a byte of 0x80 and more, part of
+    /// a UTF-8 character, is printable).
     pub fn text_bytes(&self, prev: u32, token: u32) -> Vec<u8> {
         let piece = self.decode(prev, token);
         let printable = match piece.as_slice() {

@@ -74,6 +74,33 @@ fn v1_loads_the_same_weights_as_v0() {
     assert_eq!(b.config.kv_mul(), 2);
 }
 
+/// A row far smaller than its matrix's largest loses its scale to the shared exponent
+/// (numerics.md, section 4), and `scale_losses` says so: nothing on the fixture as it is, every
+/// other embedding row once one row is 10^6 times larger, and coarse scales (not zero) at 10^4.
+#[test]
+fn scale_losses_name_the_rows_a_large_row_leaves_without_scale() {
+    let mut a = checkpoint::load(&fixture("synthetic-a.bin")).unwrap();
+    assert_eq!(QuantModel::quantize(&a).scale_losses(), vec![]);
+    let dim = a.config.dim;
+    let vocab = a.config.vocab_size;
+    let original = a.weights.token_embedding.clone();
+    for (factor, zero, coarse) in [(1e6f32, vocab - 1, 0), (1e4, 0, vocab - 1)] {
+        a.weights.token_embedding = original.clone();
+        for w in &mut a.weights.token_embedding[15 * dim..16 * dim] {
+            *w *= factor;
+        }
+        let losses = QuantModel::quantize(&a).scale_losses();
+        assert_eq!(losses.len(), 1, "{factor}: {losses:?}");
+        assert_eq!(losses[0].tensor, "token_embedding");
+        assert_eq!(
+            (losses[0].zero, losses[0].coarse),
+            (zero, coarse),
+            "{factor}"
+        );
+        assert_eq!(losses[0].rows, vocab);
+    }
+}
+
 #[test]
 fn v2_q80_dequantises_to_within_half_a_step_of_the_float_weights() {
     let v0 = checkpoint::load(&fixture("synthetic-a.bin")).unwrap();

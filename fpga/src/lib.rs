@@ -16,5 +16,7 @@ pub mod synth;
 pub mod tools;
 pub mod weights;
 
-pub use synth::{clock_enable_networks, flip_flops_loaded_from, synthesize, Synthesis};
+pub use synth::{
+    clock_enable_networks, flip_flops_loaded_from, synthesize, yosys_netlist, Synthesis,
+};
 pub use tools::{build_root, find, ToolError};

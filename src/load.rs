@@ -77,14 +77,22 @@ pub struct Loaded {
 
 impl Loaded {
     /// The model quantised ([`QuantModel::quantize`]), with a warning on standard error, once a
-    /// run, where its matrices' row scales lose rows: the golden model and the machines then
-    /// differ from the float reference by more than the format's rounding.
+    /// run for each model, where its matrices' row scales lose rows: the golden model and the
+    /// machines then differ from the float reference by more than the format's rounding.
     pub fn quantized(&self) -> QuantModel {
-        static WARNED: std::sync::Once = std::sync::Once::new();
+        static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
         let quant = QuantModel::quantize(&self.checkpoint);
         let losses = quant.scale_losses();
-        if !losses.is_empty() {
-            WARNED.call_once(|| {
+        let first = || {
+            let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+            let first = !warned.contains(&self.name);
+            if first {
+                warned.push(self.name.clone());
+            }
+            first
+        };
+        if !losses.is_empty() && first() {
+            {
                 let listed: Vec<String> = losses
                     .iter()
                     .take(4)
@@ -116,7 +124,7 @@ impl Loaded {
                         String::new()
                     }
                 );
-            });
+            }
         }
         quant
     }

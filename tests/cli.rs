@@ -668,7 +668,7 @@ fn a_row_that_takes_the_others_scale_is_warned_of() {
     let tmp = TempDir::new().unwrap();
     let tokenizer = dir.join("tokenizer.bin");
     let mut bytes = std::fs::read(dir.join("synthetic-a.bin")).unwrap();
-    // Token 15's row of the embedding table, after the 28-byte header. // (vocab, dim)
+    // Token 15's row of the embedding table (vocab 512, dim 64), after the 28-byte header.
     for j in 0..64 {
         let at = 28 + 4 * (15 * 64 + j);
         let w = f32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
@@ -689,6 +689,35 @@ fn a_row_that_takes_the_others_scale_is_warned_of() {
     let stderr = run(&outlier, "golden");
     assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
     assert!(stderr.contains("monorail fidelity"), "{stderr}");
+    // Compiled, then run from its bundle on the simulator, which quantises it twice (to check
+    // the bundle against it, and for the golden model beside): still one warning.
+    let bundle = tmp.path().join("bundle");
+    monorail()
+        .args([
+            "compile",
+            "--target",
+            "sim-tiny",
+            "--context",
+            "8",
+            "--model",
+        ])
+        .arg(&outlier)
+        .arg("-z")
+        .arg(&tokenizer)
+        .arg("-o")
+        .arg(&bundle)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(warning).count(1));
+    let output = monorail()
+        .args(run_model(&outlier, &tokenizer))
+        .args(["--prompt-tokens", "15,16", "-e", "iss", "--bundle"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", failed_stderr(&output));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
     assert!(!run(&outlier, "float").contains("scaled to zero"));
     assert!(!run(&dir.join("synthetic-a.bin"), "golden").contains("scale"));
 }

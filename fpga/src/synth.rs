@@ -401,7 +401,7 @@ const NETLIST_SCRIPT: &str = "read_verilog top.v; hierarchy -check -top top; pro
 /// optimises it: `<build>/synth/<name>-yosys-<hash>/netlist.v`, reused when the same inputs were
 /// synthesised before (the hash covers the toolchain, the script and the Verilog). Read as a
 /// synthesis tool reads it (neither `VERILATOR` nor `MONORAIL_INIT` defined: the memories that
-/// read images start empty, and what the simulation alone has, its debug ports and fault
+/// read images start empty, and what the simulation alone has, its debug reads and fault
 /// injections, is not there), so that a simulation of it checks what yosys makes of the
 /// Verilog, and the branches that only synthesis reads.
 pub fn yosys_netlist(verilog: &str, name: &str, build: &Path) -> Result<PathBuf, ToolError> {

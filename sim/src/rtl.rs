@@ -1,8 +1,8 @@
 //! The Verilated RTL as a [`Machine`]: the generated core for the bundle's target, built (or
 //! reused) by [`crate::verilated`], its memories loaded from the bundle's `$readmemh` images (the
-//! small core's, which read no images, through its host port), run token step by token step
-//! through its host port, with the values of the named model steps read through the debug ports
-//! on the cycle each completes.
+//! small core's, and yosys's netlist of a core, which read no images, through its host port),
+//! run token step by token step through its host port, with the values of the named model steps
+//! read through the debug ports on the cycle each completes.
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +44,9 @@ pub struct Rtl {
     pub build_dir: PathBuf,
     /// Whether it was built for this machine (false: reused from the cache).
     pub built: bool,
+    /// Whether its debug ports read its memories and registers (not in yosys's netlist, where
+    /// they tie to zero).
+    debug_reads: bool,
 }
 
 impl Rtl {
@@ -91,28 +94,38 @@ impl Rtl {
     ) -> Result<Rtl, MachineError> {
         let mut args = vec![monorail_hw::bundle_plusarg(images)];
         args.extend_from_slice(plusargs);
-        Rtl::start(target, bundle, build, &args, target.core == Core::Small)
+        Rtl::start(
+            target,
+            bundle,
+            build,
+            &args,
+            target.core == Core::Small,
+            true,
+        )
     }
 
-    /// Load a bundle into a built model through its host port, as `monorail chat --load` loads
-    /// a board: for a model whose memories read no images (yosys's netlist of the core,
-    /// [`monorail_fpga::yosys_netlist`], which has no debug ports either: record no values).
+    /// Load a bundle into a built model of yosys's netlist of the core
+    /// ([`monorail_fpga::yosys_netlist`]) through its host port, as `monorail chat --load`
+    /// loads a board: its memories read no images, and its debug ports tie to zero, so it
+    /// records no model step's values (an error), only, with [`Machine::record_only`] of no
+    /// steps, every instruction's issue and completion against the timing rules.
     pub fn load_through_host(
         target: &Target,
         bundle: Bundle,
         build: &verilated::Build,
     ) -> Result<Rtl, MachineError> {
-        Rtl::start(target, bundle, build, &[], true)
+        Rtl::start(target, bundle, build, &[], true, false)
     }
 
     /// Load the model with `plusargs`, reset it, and write the bundle through the host port
-    /// where `through_host`.
+    /// where `through_host`; `debug_reads` where its debug ports read what they name.
     fn start(
         target: &Target,
         bundle: Bundle,
         build: &verilated::Build,
         plusargs: &[String],
         through_host: bool,
+        debug_reads: bool,
     ) -> Result<Rtl, MachineError> {
         let recording = Recording::of(&bundle)?;
         let mut model = Model::load(build, plusargs)?;
@@ -128,6 +141,7 @@ impl Rtl {
             window: None,
             build_dir: build.dir.clone(),
             built: build.built,
+            debug_reads,
         };
         if through_host {
             // The small core's memories are not initialised from images (on the iCE40 they are
@@ -258,13 +272,28 @@ impl Rtl {
 
     /// Element `address` of the vector space, now.
     pub fn vector(&mut self, address: usize) -> Result<i32, MachineError> {
+        self.debug_reads()?;
         self.model.set("dbg_vaddr", address as u64)?;
         self.model.eval();
         Ok(self.model.get("dbg_vdata")? as u32 as i32)
     }
 
+    /// Refuses a debug read of a model whose debug ports tie to zero ([`Rtl::load_through_host`]).
+    fn debug_reads(&self) -> Result<(), MachineError> {
+        if self.debug_reads {
+            Ok(())
+        } else {
+            Err(MachineError::Input(
+                "this model's debug ports read zero (yosys's netlist of the core): it records \
+                 no values, only the issue trace"
+                    .into(),
+            ))
+        }
+    }
+
     /// Register `r`, now.
     pub fn register(&mut self, r: u8) -> Result<i64, MachineError> {
+        self.debug_reads()?;
         self.model.set("dbg_reg", r as u64)?;
         self.model.eval();
         Ok(self.model.get("dbg_reg_data")? as i64)
@@ -272,6 +301,7 @@ impl Rtl {
 
     /// Byte `lane` of matrix word `word`, now.
     pub fn matrix(&mut self, word: usize, lane: usize) -> Result<i8, MachineError> {
+        self.debug_reads()?;
         self.model.set("dbg_maddr", word as u64)?;
         self.model.set("dbg_mlane", lane as u64)?;
         self.model.eval();

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use monorail_model::{checkpoint, synth};
+use monorail_model::tokenizer::BYTE_TOKEN_OFFSET;
+use monorail_model::{checkpoint, synth, ModelError};
 
 use crate::cli::output_file;
 use crate::error::{failed, refused, CliError};
@@ -57,9 +58,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
     checkpoint::write_legacy(&args.output, &config, &model.weights)
         .map_err(|e| failed(format!("writing the checkpoint: {e}")))?;
     // (whether text can be encoded with it, said once it is written)
-    let no_text = tokenizer
-        .as_ref()
-        .and_then(|t| t.encode("a", true, false).err());
+    let no_text = tokenizer.as_ref().and_then(|t| {
+        t.encode("a", true, false)
+            .err()
+            .filter(|e| matches!(e, ModelError::NoDummyPrefix { .. }))
+    });
     if let (Some(path), Some(t)) = (&args.tokenizer_out, tokenizer) {
         // Both files or neither: the checkpoint goes where it is a file (not a link's, a
         // FIFO's or a device's place).
@@ -73,12 +76,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     if let (Some(path), Some(e)) = (&args.tokenizer_out, no_text) {
         eprintln!(
-            "monorail: warning: {}: {e}: a vocabulary of {} tokens holds the 3 special tokens \
-             and the 256 bytes alone; prompts with it are token ids (--prompt-tokens), or give \
-             the shape a vocabulary of at least {}",
+            "monorail: warning: {}: {e}: a vocabulary of {} tokens holds the {BYTE_TOKEN_OFFSET} \
+             special tokens and the 256 bytes alone; prompts with it are token ids \
+             (--prompt-tokens), or give the shape a vocabulary of at least {}",
             path.display(),
             config.vocab_size,
-            config.vocab_size + 1
+            BYTE_TOKEN_OFFSET as usize + 256 + 1
         );
     }
     // On standard error: the checkpoint itself may go to standard output (-o /dev/stdout).

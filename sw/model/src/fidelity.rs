@@ -20,7 +20,8 @@ pub struct Fidelity {
     /// The reference's cross-entropy of the token that follows, in nats per token (over the
     /// positions that have a next token; none when no position has one).
     pub reference_loss_nats: Option<f64>,
-    /// The candidate's cross-entropy of the token that follows, in nats per token.
+    /// The candidate's cross-entropy of the token that follows, in nats per token (none when no
+    /// position has a next token).
     pub candidate_loss_nats: Option<f64>,
 }
 

@@ -133,12 +133,10 @@ impl QuantModel {
         self.classifier.as_ref().unwrap_or(&self.token_embedding)
     }
 
-    /// The matrices whose row scales the shared exponent leaves coarse (fewer than
-    /// [`COARSE_SCALE_BITS`] bits) or zero while the row holds weights (`docs/numerics.md`,
-    /// section 4): a row far smaller than its matrix's largest loses its scale, and with it the
-    /// golden model's (and the machines') agreement with the float reference. In tensor order;
-    /// the matrices that lose nothing are left out.
-    pub fn scale_losses(&self) -> Vec<ScaleLoss> {
+    /// Every matrix with its name, in the checkpoint's order: `token_embedding`, each layer's
+    /// (`layer 3's wq`, `wk`, `wv`, `wo`, `w1`, `w2`, `w3`), and the classifier when it has one
+    /// of its own.
+    pub fn named_matrices(&self) -> Vec<(String, &QuantMatrix)> {
         let mut named: Vec<(String, &QuantMatrix)> =
             vec![("token_embedding".into(), &self.token_embedding)];
         for (l, layer) in self.layers.iter().enumerate() {
@@ -158,6 +156,15 @@ impl QuantModel {
             named.push(("classifier".into(), classifier));
         }
         named
+    }
+
+    /// The matrices whose row scales the shared exponent leaves coarse (fewer than
+    /// [`COARSE_SCALE_BITS`] bits) or zero while the row holds weights (`docs/numerics.md`,
+    /// section 4): a row far smaller than its matrix's largest loses its scale, and with it the
+    /// golden model's (and the machines') agreement with the float reference. In tensor order;
+    /// the matrices that lose nothing are left out.
+    pub fn scale_losses(&self) -> Vec<ScaleLoss> {
+        self.named_matrices()
             .into_iter()
             .filter_map(|(tensor, m)| {
                 let (mut zero, mut coarse) = (0, 0);
@@ -218,33 +225,35 @@ impl QuantModel {
                 c.n_layers
             ));
         }
-        matrix(
-            "token_embedding".into(),
-            &self.token_embedding,
-            c.vocab_size,
-            dim,
-        )?;
         for (l, layer) in self.layers.iter().enumerate() {
             norm(format!("layer {l}'s attn_norm"), &layer.attn_norm)?;
-            matrix(format!("layer {l}'s wq"), &layer.wq, dim, dim)?;
-            matrix(format!("layer {l}'s wk"), &layer.wk, kv_dim, dim)?;
-            matrix(format!("layer {l}'s wv"), &layer.wv, kv_dim, dim)?;
-            matrix(format!("layer {l}'s wo"), &layer.wo, dim, dim)?;
             norm(format!("layer {l}'s ffn_norm"), &layer.ffn_norm)?;
-            matrix(format!("layer {l}'s w1"), &layer.w1, hidden, dim)?;
-            matrix(format!("layer {l}'s w2"), &layer.w2, dim, hidden)?;
-            matrix(format!("layer {l}'s w3"), &layer.w3, hidden, dim)?;
         }
         norm("final_norm".into(), &self.final_norm)?;
         match (&self.classifier, c.shared_classifier) {
-            (Some(m), false) => matrix("classifier".into(), m, c.vocab_size, dim)?,
-            (None, true) => {}
+            (Some(_), false) | (None, true) => {}
             (Some(_), true) => {
                 return Err("a classifier of its own, but the config shares the embedding".into())
             }
             (None, false) => {
                 return Err("no classifier, but the config does not share the embedding".into())
             }
+        }
+        // Each matrix's (rows, cols), in `named_matrices`'s order.
+        let per_layer = [
+            (dim, dim),
+            (kv_dim, dim),
+            (kv_dim, dim),
+            (dim, dim),
+            (hidden, dim),
+            (dim, hidden),
+            (hidden, dim),
+        ];
+        let shapes = std::iter::once((c.vocab_size, dim))
+            .chain((0..c.n_layers).flat_map(|_| per_layer))
+            .chain(self.classifier.as_ref().map(|_| (c.vocab_size, dim)));
+        for ((name, m), (rows, cols)) in self.named_matrices().into_iter().zip(shapes) {
+            matrix(name, m, rows, cols)?;
         }
         if self.rope_steps.len() != c.head_size() / 2 {
             return Err(format!(

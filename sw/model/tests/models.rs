@@ -75,10 +75,21 @@ fn v1_loads_the_same_weights_as_v0() {
 }
 
 /// A row far smaller than its matrix's largest loses its scale to the shared exponent
-/// (numerics.md, section 4), and `scale_losses` says so: nothing on the fixture as it is, every
+/// (numerics.md, section 4), and `scale_losses` says so: nothing on the built-in models nor on
+/// the fixture as it is, every
 /// other embedding row once one row is 10^6 times larger, and coarse scales (not zero) at 10^4.
 #[test]
 fn scale_losses_name_the_rows_a_large_row_leaves_without_scale() {
+    // Nor on a built-in model (the warning would greet every default run).
+    for model in &monorail_model::builtin::MODELS {
+        let (checkpoint, _) = model.load().unwrap();
+        assert_eq!(
+            QuantModel::quantize(&checkpoint).scale_losses(),
+            vec![],
+            "{}",
+            model.name
+        );
+    }
     let mut a = checkpoint::load(&fixture("synthetic-a.bin")).unwrap();
     assert_eq!(QuantModel::quantize(&a).scale_losses(), vec![]);
     let dim = a.config.dim;

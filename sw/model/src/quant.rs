@@ -133,9 +133,8 @@ impl QuantModel {
         self.classifier.as_ref().unwrap_or(&self.token_embedding)
     }
 
-    /// Every matrix with its name, in the checkpoint's order: `token_embedding`, each layer's
-    /// (`layer 3's wq`, `wk`, `wv`, `wo`, `w1`, `w2`, `w3`), and the classifier when it has one
-    /// of its own.
+    /// Every matrix with its name, layer by layer: `token_embedding`, each layer's (`layer 3's
+    /// wq`, `wk`, `wv`, `wo`, `w1`, `w2`, `w3`), and the classifier when it has one of its own.
     pub fn named_matrices(&self) -> Vec<(String, &QuantMatrix)> {
         let mut named: Vec<(String, &QuantMatrix)> =
             vec![("token_embedding".into(), &self.token_embedding)];

@@ -3192,13 +3192,18 @@ fn boards_bitstream_and_chat_take_a_board_file() {
         lpf.replace("SITE \"L4\"", "SITE \"Z99\""),
     )
     .unwrap();
-    refused(
-        &["bitstream", "--board", &path("my-ulx3s.toml")],
-        &[
-            "ulx3s.lpf: `uart_tx` is placed on Z99, which is not a pin of the LFE5U-45F's \
-             CABGA381 package",
-        ],
-    );
+    // (and by `boards`, which checks a board file as `bitstream` does before its tools run)
+    for command in [&["bitstream", "--board"][..], &["boards"]] {
+        let file = path("my-ulx3s.toml");
+        let args: Vec<&str> = command.iter().copied().chain([file.as_str()]).collect();
+        refused(
+            &args,
+            &[
+                "ulx3s.lpf: `uart_tx` is placed on Z99, which is not a pin of the LFE5U-45F's \
+               CABGA381 package",
+            ],
+        );
+    }
     // A package that the FPGA does not come in, though the family does: the 85F has no
     // CABGA256.
     std::fs::write(path("ulx3s.lpf"), lpf).unwrap();

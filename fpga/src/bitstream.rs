@@ -477,6 +477,27 @@ fn crowded(board: &Board, synthesis: &Synthesis) -> Option<String> {
     })
 }
 
+/// `progress`, told `warning` (a crowded design's, [`crowded`]) just before the first status of
+/// a placement (place and route's, or a seed sweep's): not at all when the routed design is
+/// reused, where the warning would greet a design that has routed already.
+fn warned_before_placement<'p>(
+    mut warning: Option<String>,
+    progress: &'p mut dyn FnMut(Progress<'_>),
+) -> impl FnMut(Progress<'_>) + 'p {
+    move |event: Progress<'_>| {
+        let placing = matches!(
+            event,
+            Progress::Status { step, .. } if step == "place and route" || step == SWEEP_STEP
+        );
+        if placing {
+            if let Some(warning) = warning.take() {
+                progress(Progress::Warning(warning));
+            }
+        }
+        progress(event)
+    }
+}
+
 /// Refuse a synthesis that needs more than the device has, or that made flip-flops of memories.
 fn check_budget(board: &Board, synthesis: &Synthesis) -> Result<(), ToolError> {
     for b in budget(board, synthesis) {
@@ -1102,9 +1123,7 @@ pub fn build(
         log: synthesis.dir.join("yosys.log"),
     }));
     check_budget(board, &synthesis)?;
-    if let Some(warning) = crowded(board, &synthesis) {
-        progress(Progress::Warning(warning));
-    }
+    let progress = &mut warned_before_placement(crowded(board, &synthesis), progress);
     let mut options = options.clone();
     let (sweep, (dir, step), unrouted) = if options.seeds.is_empty() {
         let routed = place_and_route(board, &synthesis, build, &options, None, progress)?;
@@ -2812,7 +2831,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("43849 LUT4"), "{e}");
-        // A design that fills the device: allowed, with a warning before place and route.
+        // A design that fills the device: allowed, with a warning before place and route,
+        // once, and none when the routed design is reused (no placement's status).
+        let mut told = Vec::new();
+        {
+            let mut record = |event: Progress<'_>| told.push(format!("{event:?}"));
+            let mut progress = warned_before_placement(Some("full".into()), &mut record);
+            progress(Progress::Status {
+                step: "synthesis",
+                status: "abc".into(),
+            });
+            for _ in 0..2 {
+                progress(Progress::Status {
+                    step: "place and route",
+                    status: "placing".into(),
+                });
+            }
+        }
+        assert_eq!(told.len(), 4, "{told:?}");
+        assert!(told[1].starts_with("Warning(\"full\")"), "{told:?}");
+        let mut told = Vec::new();
+        {
+            let mut record = |event: Progress<'_>| told.push(format!("{event:?}"));
+            let mut progress = warned_before_placement(Some("full".into()), &mut record);
+            progress(Progress::Note("reused".into()));
+        }
+        assert_eq!(told, ["Note(\"reused\")"]);
         assert_eq!(crowded(&board, &cells(26_000, 57)), None);
         let w = crowded(&board, &cells(42_000, 57)).unwrap();
         assert!(

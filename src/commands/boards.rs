@@ -5,7 +5,7 @@
 use monorail_contract::board::{self, ButtonLevel, REBOOT_PORT, RESET_BUTTON_PORT};
 use monorail_contract::counted;
 
-use crate::error::CliError;
+use crate::error::{refused, CliError};
 use crate::load::{builtin_board_and_pins, check_top, load_board_and_pins};
 
 #[derive(clap::Args)]
@@ -28,6 +28,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .map(|name| {
                 let (board, pins) = load_board_and_pins(name)?;
                 check_top(&board, name)?;
+                // What `bitstream` refuses before any tool runs: a core larger than the device,
+                // a pin the package does not have.
+                monorail_fpga::bitstream::check_fits(&board)
+                    .and_then(|()| monorail_fpga::bitstream::check_pins(&board))
+                    .map_err(|e| refused(format!("{name}: {e}")))?;
                 Ok((board, pins))
             })
             .collect::<Result<Vec<_>, CliError>>()?

@@ -2527,10 +2527,26 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
             "or name a board file, NAME.toml",
         ],
     );
-    // A model larger than the 45F's core holds: the compiler says which memory.
-    refused(
-        &["bitstream", "--board", "ulx3s-45f", "--model", "tales-260k"],
-        &["ulx3s-45f:", "does not fit"],
+    // A model larger than the 45F's core holds: the compiler says which memory, and which
+    // built-in boards' cores hold it (the 85F boards', not the 45F's or an iCE40's).
+    let output = monorail()
+        .args(["bitstream", "--board", "ulx3s-45f", "--model", "tales-260k"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let boards = stderr
+        .split("built-in boards whose core holds it: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(stderr.contains("ulx3s-45f:") && stderr.contains("does not fit"));
+    assert!(
+        boards.contains("ulx3s-85f (") && boards.contains("orangecrab-85f ("),
+        "{stderr}"
+    );
+    assert!(
+        !boards.contains("ulx3s-45f") && !boards.contains("icebreaker"),
+        "{stderr}"
     );
     // A core larger than its board's FPGA: refused before any tool, with what it lacks.
     let tmp = tempfile::tempdir().unwrap();

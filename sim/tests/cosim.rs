@@ -1,13 +1,17 @@
 //! Co-simulation: golden model, instruction-set simulator and Verilated core token by token (seeded
 //! nano models on `sim-tiny`, the stories260K shape and the llama2.c fixture on `ulx3s-85f`, the
-//! built-in nano model on the 25F's and 45F's cores and on the iCEBreaker's small core), and
+//! built-in nano model on the 25F's and 45F's cores and on the iCEBreaker's small core, and
+//! activations small enough for RMSNorm's eps to outweigh them), and
 //! faults injected into the core, each caught and located at the model step it first corrupts.
 
 mod common;
 
 use common::core;
 use monorail_compiler::{compile, CompileOptions};
+use monorail_contract::numerics::{RMS_EPS_MIN_SHIFT, SUM_SQUARES_SHIFT};
+use monorail_contract::steps::ModelStep;
 use monorail_contract::target::Target;
+use monorail_model::golden::GoldenModel;
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
 use monorail_sim::cosim::{Cosim, Divergence};
@@ -69,6 +73,50 @@ fn a_token_step_outside_the_bundle_is_refused_before_any_machine_runs() {
     }
     // The machines are untouched: the first step still agrees.
     assert!(c.step(1, 0).is_ok());
+}
+
+/// RMSNorm keeps run.c's eps: its term, shifted by twice the residual's exponent on the vector
+/// unit, agrees on every machine, the wide core's and the small core's, where it outweighs the
+/// mean square (embeddings a thousandth of the seeded model's) and where it is clamped (a
+/// millionth), each checked to be so at the first attn_norm.
+#[test]
+fn rmsnorms_eps_agrees_where_it_outweighs_the_mean_square_and_where_it_is_clamped() {
+    for (seed, scale, clamped) in [(3u64, 1e-3f32, false), (4, 1e-6, true)] {
+        let mut checkpoint = synth::synthesize(synth::parse_shape("nano").unwrap(), seed);
+        for w in checkpoint.weights.token_embedding.iter_mut() {
+            *w *= scale;
+        }
+        let quant = QuantModel::quantize(&checkpoint);
+        let prompt = [1, 12, 30];
+        // The embedding of the first token, as attn_norm of layer 0 reads it.
+        let mut golden = GoldenModel::new(quant.clone());
+        golden.record_values(true);
+        golden.forward(prompt[0], 0);
+        let values = golden.take_values();
+        let x = values
+            .iter()
+            .find(|v| v.step == ModelStep::Embedding)
+            .unwrap();
+        let sum_squares: u64 = x.mant.iter().map(|&m| (m as i64 * m as i64) as u64).sum();
+        let eps = quant.rms_eps;
+        let exp = x.exps[0];
+        assert!(
+            eps.term(exp) > (sum_squares >> SUM_SQUARES_SHIFT) as i64,
+            "scale {scale}: eps does not outweigh the mean square"
+        );
+        assert_eq!(
+            2 * exp + eps.shift < RMS_EPS_MIN_SHIFT,
+            clamped,
+            "scale {scale}: exponent {exp}"
+        );
+        if let Err(d) = cosim(quant.clone(), "sim-tiny", &prompt, 8, &[], |_| {}) {
+            panic!("embeddings scaled by {scale}: {d}");
+        }
+        // The small core's micro-program makes the same shifts, left and right.
+        if let Err(d) = cosim(quant, "icebreaker", &prompt, 2, &[], |_| {}) {
+            panic!("embeddings scaled by {scale}, on the small core: {d}");
+        }
+    }
 }
 
 fn stories(seed: u64) -> QuantModel {

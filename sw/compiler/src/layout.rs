@@ -138,6 +138,10 @@ pub struct Scratch {
     pub head_acc: usize,
     /// Exact wide results. // (widest,) wide
     pub wide: usize,
+    /// RMSNorm's eps term, 32-bit, on its way from `shrv` to a register: the first element of
+    /// `wide`'s last word (lane 0, as the constants), which the norms do not use (the wide
+    /// memory of `ulx3s-85f` is full). // (1,) wide
+    pub eps_term: usize,
     /// Normed matrix-unit input, 8-bit. // (dim,) input
     pub xb: usize,
     /// 8-bit per-head queries, at the offsets of `qkv`. // (dim,) input
@@ -176,6 +180,11 @@ pub struct Layout {
     /// RoPE phase steps (u32 bit patterns), one per element of q and k: element `i` of a head
     /// has its pair's step. // (dim + kv_dim,) accumulator
     pub rope_steps: usize,
+    /// RMSNorm's eps term's mantissa (`numerics::RmsEps`). // (1,) vector
+    pub rms_eps_mant: usize,
+    /// Its shift negated, which `shrv` subtracts from twice the residual's exponent: the next
+    /// word's first element, in lane 0 as the mantissa, as `shrv` streams them. // (1,) vector
+    pub rms_eps_shift: usize,
     /// Scratch.
     pub scratch: Scratch,
     /// Matrix words used.
@@ -303,6 +312,8 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
         None => embedding_scales,
     };
     let rope_steps = a.vector(Accumulator, "rope_steps".into(), dim + kv_dim);
+    let rms_eps_mant = a.vector(Vector, "rms_eps.mant".into(), 1);
+    let rms_eps_shift = a.vector(Vector, "rms_eps.shift".into(), 1);
     let widest = (dim + 2 * kv_dim).max(hidden).max(c.vocab_size);
     let mut scratch = Scratch {
         widest,
@@ -320,6 +331,7 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
         acc: a.vector(Accumulator, "acc".into(), widest),
         head_acc: a.vector(Accumulator, "head_acc".into(), dim),
         wide: a.vector(Wide, "wide".into(), widest),
+        eps_term: 0,
         xb: a.vector(Input, "xb".into(), dim),
         q8: a.vector(Input, "q8".into(), dim),
         att: a.vector(Input, "att".into(), dim),
@@ -339,6 +351,7 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
             weights: a.vector(Input, format!("attention{k}.weights"), row),
         })
         .collect();
+    scratch.eps_term = scratch.wide + (widest - 1) / target.vector_lanes * target.vector_lanes;
     let base = if 2 * row <= widest {
         scratch.acc
     } else {
@@ -357,6 +370,8 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
         classifier,
         classifier_scales,
         rope_steps,
+        rms_eps_mant,
+        rms_eps_shift,
         scratch,
         matrix_used: a.matrix_next,
         vector_used: a.vector_next,
@@ -449,6 +464,9 @@ pub fn fill(layout: &mut Layout, model: &QuantModel, target: &Target) {
         .map(|i| model.rope_steps[(i % hs) / 2] as i32)
         .collect();
     put_vector(&mut vector, layout.rope_steps, &steps);
+    let eps = model.rms_eps;
+    put_vector(&mut vector, layout.rms_eps_mant, &[eps.mant]);
+    put_vector(&mut vector, layout.rms_eps_shift, &[-eps.shift]);
     layout.matrix = matrix;
     layout.vector = vector;
 }

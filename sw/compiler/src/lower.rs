@@ -10,8 +10,8 @@ use monorail_contract::bundle::{CheckpointPart, CheckpointSpec};
 use monorail_contract::isa::{positions_plus, Instr, Op, REG_TOKEN, REG_ZERO};
 use monorail_contract::numerics::{
     hidden_blocks, int8_dot_bits, normalize_shift, QuantMatrix, ACCUMULATOR_BITS,
-    EXP2_INPUT_FRACTION_BITS, HIDDEN_BLOCK, NARROW_BITS, Q14_FRACTION_BITS, WIDE_BITS,
-    WIDE_MANTISSA_MAX,
+    EXP2_INPUT_FRACTION_BITS, HIDDEN_BLOCK, NARROW_BITS, Q14_FRACTION_BITS, SUM_SQUARES_SHIFT,
+    WIDE_BITS, WIDE_MANTISSA_MAX,
 };
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::{Target, MIN_REGISTERS};
@@ -227,13 +227,25 @@ impl Emitter<'_> {
     }
 
     /// attn_norm / ffn_norm / final_norm: `x / rms(x) * g` into `xb` (8-bit), exponent in R_XB.
+    /// The scale is `rsqrt((ss >> SUM_SQUARES_SHIFT) + eps term)` (`numerics::rms_scale`): the
+    /// eps term is the constant mantissa shifted by twice the residual's exponent, clamped from
+    /// below, plus the constant shift (`shrv`'s exponent difference, into a wide element, as
+    /// the term can take 30 bits); half the sum's shift comes off the gains' exponent.
     fn rmsnorm(&mut self, g: usize, g_exp: i32, dim: usize) {
         let s = &self.layout.scratch;
-        let (x, xb, wide, t16) = (s.x, s.xb, s.wide, s.t16);
+        let (x, xb, wide, t16, eps_term) = (s.x, s.xb, s.wide, s.t16, s.eps_term);
+        let eps = self.model.rms_eps;
         let (ss, mant, exp, eg, e1, e2, m1, m2) = (
             self.temp(),
             self.temp(),
             self.temp(),
+            self.temp(),
+            self.temp(),
+            self.temp(),
+            self.temp(),
+            self.temp(),
+        );
+        let (twice, least, term, shifted, sum) = (
             self.temp(),
             self.temp(),
             self.temp(),
@@ -245,7 +257,44 @@ impl Emitter<'_> {
             src: x as i64,
             n: dim as i64,
         });
-        self.emit(Op::Rsqrt { mant, exp, a: ss });
+        self.emit(Op::Add {
+            dst: twice,
+            a: R_X,
+            b: R_X,
+        });
+        self.emit(Op::Li {
+            dst: least,
+            imm: eps.min_twice_exp() as i64,
+        });
+        self.emit(Op::Max {
+            dst: twice,
+            a: twice,
+            b: least,
+        });
+        self.emit(Op::Shrv {
+            dst: eps_term as i64,
+            a: self.layout.rms_eps_mant as i64,
+            b: self.layout.rms_eps_shift as i64,
+            n: 1,
+            s: twice,
+            mag: REG_ZERO as i64,
+        });
+        self.emit(Op::Getv {
+            dst: term,
+            src: eps_term as i64,
+            idx: REG_ZERO as i64,
+        });
+        self.emit(Op::Shri {
+            dst: shifted,
+            a: ss,
+            imm: SUM_SQUARES_SHIFT as i64,
+        });
+        self.emit(Op::Add {
+            dst: sum,
+            a: shifted,
+            b: term,
+        });
+        self.emit(Op::Rsqrt { mant, exp, a: sum });
         self.emit(Op::Mul {
             dst: wide as i64,
             a: x as i64,
@@ -254,9 +303,10 @@ impl Emitter<'_> {
             mag: m1,
             sh: 0,
         });
+        // rms_scale's exponent less half the sum's shift, taken off here instead
         self.emit(Op::Li {
             dst: eg,
-            imm: g_exp as i64,
+            imm: g_exp as i64 - (SUM_SQUARES_SHIFT / 2) as i64,
         });
         self.norm_by(t16, wide, dim, WIDE_BITS, eg, e1, m1);
         self.emit(Op::Muls {

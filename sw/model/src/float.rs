@@ -3,6 +3,7 @@
 //! tokens exactly. It is the yardstick of the integer numerics, never part of the datapath.
 
 use monorail_contract::model_config::ModelConfig;
+use monorail_contract::numerics::RMS_NORM_EPS;
 
 use crate::checkpoint::{Checkpoint, FloatWeights};
 use crate::engine::{Engine, StepOutput};
@@ -31,7 +32,7 @@ fn rmsnorm(o: &mut [f32], x: &[f32], weight: &[f32]) {
         ss += v * v;
     }
     ss /= x.len() as f32;
-    ss += 1e-5;
+    ss += RMS_NORM_EPS as f32;
     ss = 1.0 / ss.sqrt();
     for ((o, &x), &w) in o.iter_mut().zip(x).zip(weight) {
         *o = w * (ss * x);

@@ -8,10 +8,10 @@
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::numerics::{
     argmax, cache_exponent, exp2_neg_q15, hidden_blocks, int8_dot_bits, normalize, normalize_by,
-    normalize_grouped, normalize_grouped_by, pow2, recip, residual_exponent, rope_phase, rsqrt,
-    shift_round, sigmoid_q14, sin_cos_q14, QuantMatrix, ACCUMULATOR_BITS, EXP2_INPUT_FRACTION_BITS,
-    EXP2_INPUT_LIMIT, NARROW_BITS, Q14_FRACTION_BITS, SIGMOID_INPUT_FRACTION_BITS, WIDE_BITS,
-    WIDE_MANTISSA_MAX,
+    normalize_grouped, normalize_grouped_by, pow2, recip, residual_exponent, rms_scale, rope_phase,
+    shift_round, sigmoid_q14, sin_cos_q14, QuantMatrix, RmsEps, ACCUMULATOR_BITS,
+    EXP2_INPUT_FRACTION_BITS, EXP2_INPUT_LIMIT, NARROW_BITS, Q14_FRACTION_BITS,
+    SIGMOID_INPUT_FRACTION_BITS, WIDE_BITS, WIDE_MANTISSA_MAX,
 };
 use monorail_contract::steps::ModelStep;
 pub use monorail_contract::steps::StepValues;
@@ -130,10 +130,13 @@ fn matvec_rows(
     normalize(wide, acc_exp + w.row_scale_exp, WIDE_BITS, out)
 }
 
-/// attn_norm, ffn_norm, final_norm: `x / rms(x) * g` to 8 bits. The exponent of `x` cancels;
-/// `sqrt(dim)` is folded into `g`, so the scale is `rsqrt(sum of squared mantissas)`.
+/// attn_norm, ffn_norm, final_norm: `x / rms(x) * g` to 8 bits. The exponent of `x` cancels
+/// but in eps's term; `sqrt(dim)` is folded into `g`, so the scale is the reciprocal square
+/// root of the sum of squared mantissas plus that term (`numerics::rms_scale`).
 fn rmsnorm(
     x: &[i32],
+    x_exp: i32,
+    eps: RmsEps,
     g: &NormWeights,
     wide: &mut [i64],
     narrow: &mut [i32],
@@ -141,7 +144,7 @@ fn rmsnorm(
 ) -> i32 {
     let n = x.len();
     let sum_squares: u64 = x.iter().map(|&m| (m as i64 * m as i64) as u64).sum();
-    let scale = rsqrt(sum_squares);
+    let scale = rms_scale(sum_squares, eps.term(x_exp));
     let wide = &mut wide[..n];
     for ((w, &m), &gm) in wide.iter_mut().zip(x).zip(&g.mant) {
         *w = m as i64 * gm as i64;
@@ -299,6 +302,8 @@ impl GoldenModel {
         let mut xb = std::mem::take(&mut self.xb);
         let xb_exp = rmsnorm(
             &self.x,
+            self.x_exp,
+            self.model.rms_eps,
             &self.model.final_norm,
             &mut self.wide,
             &mut self.narrow,
@@ -344,6 +349,8 @@ impl GoldenModel {
         // attn_norm
         let xb_exp = rmsnorm(
             &self.x,
+            self.x_exp,
+            self.model.rms_eps,
             &layer.attn_norm,
             &mut self.wide,
             &mut self.narrow,
@@ -517,6 +524,8 @@ impl GoldenModel {
         // ffn_norm
         let xb_exp = rmsnorm(
             &self.x,
+            self.x_exp,
+            self.model.rms_eps,
             &layer.ffn_norm,
             &mut self.wide,
             &mut self.narrow,
@@ -564,5 +573,56 @@ impl Engine for GoldenModel {
             logits: &self.logits_f32,
             argmax,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monorail_contract::numerics::{fixed_mantissas, RMS_NORM_EPS};
+
+    /// `run.c`'s RMSNorm in doubles, with or without its eps.
+    fn float_rmsnorm(x: &[f64], g: &[f32], eps: f64) -> Vec<f64> {
+        let ms = x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64;
+        let scale = 1.0 / (ms + eps).sqrt();
+        x.iter()
+            .zip(g)
+            .map(|(v, &w)| w as f64 * v * scale)
+            .collect()
+    }
+
+    fn relative_rms_error(got: &[f64], want: &[f64]) -> f64 {
+        let err: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum();
+        let norm: f64 = want.iter().map(|b| b * b).sum();
+        (err / norm).sqrt()
+    }
+
+    /// The golden RMSNorm keeps run.c's eps: it follows run.c where eps outweighs the mean
+    /// square as where it does not, down to the activations where its term is clamped.
+    #[test]
+    fn rmsnorm_keeps_eps_as_run_c_does() {
+        let dim = 64;
+        let g: Vec<f32> = (0..dim).map(|j| 0.5 + (j % 7) as f32 * 0.1).collect();
+        let gains = NormWeights::quantize(&g);
+        let shape: Vec<f64> = (0..dim)
+            .map(|j| ((j * 37 % 23) as f64 - 11.0) / 11.0)
+            .collect();
+        let shape_rms = (shape.iter().map(|v| v * v).sum::<f64>() / dim as f64).sqrt();
+        let (mut wide, mut narrow, mut out) = (vec![0; dim], vec![0; dim], vec![0i8; dim]);
+        for rms in [1.0, 0.03, 3e-3, 1e-3, 3e-4, 3e-5] {
+            let x: Vec<f64> = shape.iter().map(|v| v * rms / shape_rms).collect();
+            let (mant, exp) = fixed_mantissas(&x);
+            let eps = RmsEps::for_dim(dim);
+            let e = rmsnorm(&mant, exp, eps, &gains, &mut wide, &mut narrow, &mut out);
+            let got: Vec<f64> = out.iter().map(|&m| m as f64 * pow2(e)).collect();
+            let want = float_rmsnorm(&x, &g, RMS_NORM_EPS);
+            let error = relative_rms_error(&got, &want);
+            assert!(error < 0.02, "RMS {rms}: {error} from run.c's");
+            // Where eps matters, dropping it would part from run.c: this test would see it.
+            let without = float_rmsnorm(&x, &g, 0.0);
+            if rms <= 1e-3 {
+                assert!(relative_rms_error(&without, &want) > 0.04, "RMS {rms}");
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use monorail_contract::model_config::ModelConfig;
 use monorail_contract::numerics::{
-    fixed_mantissas, quantize_matrix, rope_phase_step, FixedScale, QuantMatrix,
+    fixed_mantissas, quantize_matrix, rope_phase_step, FixedScale, QuantMatrix, RmsEps,
 };
 
 use crate::checkpoint::Checkpoint;
@@ -19,7 +19,7 @@ pub struct NormWeights {
 }
 
 impl NormWeights {
-    fn quantize(weights: &[f32]) -> NormWeights {
+    pub(crate) fn quantize(weights: &[f32]) -> NormWeights {
         let sqrt_dim = (weights.len() as f64).sqrt();
         let scaled: Vec<f64> = weights.iter().map(|&g| g as f64 * sqrt_dim).collect();
         let (mant, exp) = fixed_mantissas(&scaled);
@@ -85,6 +85,8 @@ pub struct QuantModel {
     pub attention_scale: FixedScale,
     /// RoPE phase step per pair of a head. // (head_size / 2,)
     pub rope_steps: Vec<u32>,
+    /// RMSNorm's eps in the units of a norm's sum of squares (`numerics::RmsEps`).
+    pub rms_eps: RmsEps,
 }
 
 impl QuantModel {
@@ -125,6 +127,7 @@ impl QuantModel {
             rope_steps: (0..head_size / 2)
                 .map(|k| rope_phase_step(2 * k, head_size))
                 .collect(),
+            rms_eps: RmsEps::for_dim(dim),
         }
     }
 
@@ -253,6 +256,12 @@ impl QuantModel {
             .chain(self.classifier.as_ref().map(|_| (c.vocab_size, dim)));
         for ((name, m), (rows, cols)) in self.named_matrices().into_iter().zip(shapes) {
             matrix(name, m, rows, cols)?;
+        }
+        if self.rms_eps != RmsEps::for_dim(c.dim) {
+            return Err(format!(
+                "RMSNorm's eps term {:?} is not that of dim {}",
+                self.rms_eps, c.dim
+            ));
         }
         if self.rope_steps.len() != c.head_size() / 2 {
             return Err(format!(

@@ -139,8 +139,9 @@ pub struct Scratch {
     /// Exact wide results. // (widest,) wide
     pub wide: usize,
     /// RMSNorm's eps term, 32-bit, on its way from `shrv` to a register: the first element of
-    /// `wide`'s last word (lane 0, as the constants), which the norms do not use (the wide
-    /// memory of `ulx3s-85f` is full). // (1,) wide
+    /// `wide`'s last word (lane 0, as the constants), which the norms do not use where the
+    /// vocabulary or the hidden layer is wider than `dim` (else the scheduler orders the
+    /// accesses; the wide memory of `ulx3s-85f` is full). // (1,) wide
     pub eps_term: usize,
     /// Normed matrix-unit input, 8-bit. // (dim,) input
     pub xb: usize,
@@ -184,7 +185,7 @@ pub struct Layout {
     pub rms_eps_mant: usize,
     /// Its shift negated, which `shrv` subtracts from twice the residual's exponent: the next
     /// word's first element, in lane 0 as the mantissa, as `shrv` streams them. // (1,) vector
-    pub rms_eps_shift: usize,
+    pub rms_eps_neg_shift: usize,
     /// Scratch.
     pub scratch: Scratch,
     /// Matrix words used.
@@ -313,8 +314,11 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
     };
     let rope_steps = a.vector(Accumulator, "rope_steps".into(), dim + kv_dim);
     let rms_eps_mant = a.vector(Vector, "rms_eps.mant".into(), 1);
-    let rms_eps_shift = a.vector(Vector, "rms_eps.shift".into(), 1);
+    let rms_eps_neg_shift = a.vector(Vector, "rms_eps.neg_shift".into(), 1);
     let widest = (dim + 2 * kv_dim).max(hidden).max(c.vocab_size);
+    let wide = a.vector(Wide, "wide".into(), widest);
+    let v = target.vector_lanes;
+    let eps_term = wide + (widest - 1) / v * v;
     let mut scratch = Scratch {
         widest,
         x: a.vector(Vector, "x".into(), dim),
@@ -330,8 +334,8 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
         logits: a.vector(Vector, "logits".into(), c.vocab_size),
         acc: a.vector(Accumulator, "acc".into(), widest),
         head_acc: a.vector(Accumulator, "head_acc".into(), dim),
-        wide: a.vector(Wide, "wide".into(), widest),
-        eps_term: 0,
+        wide,
+        eps_term,
         xb: a.vector(Input, "xb".into(), dim),
         q8: a.vector(Input, "q8".into(), dim),
         att: a.vector(Input, "att".into(), dim),
@@ -351,7 +355,6 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
             weights: a.vector(Input, format!("attention{k}.weights"), row),
         })
         .collect();
-    scratch.eps_term = scratch.wide + (widest - 1) / target.vector_lanes * target.vector_lanes;
     let base = if 2 * row <= widest {
         scratch.acc
     } else {
@@ -371,7 +374,7 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
         classifier_scales,
         rope_steps,
         rms_eps_mant,
-        rms_eps_shift,
+        rms_eps_neg_shift,
         scratch,
         matrix_used: a.matrix_next,
         vector_used: a.vector_next,
@@ -466,7 +469,7 @@ pub fn fill(layout: &mut Layout, model: &QuantModel, target: &Target) {
     put_vector(&mut vector, layout.rope_steps, &steps);
     let eps = model.rms_eps;
     put_vector(&mut vector, layout.rms_eps_mant, &[eps.mant]);
-    put_vector(&mut vector, layout.rms_eps_shift, &[-eps.shift]);
+    put_vector(&mut vector, layout.rms_eps_neg_shift, &[-eps.shift]);
     layout.matrix = matrix;
     layout.vector = vector;
 }

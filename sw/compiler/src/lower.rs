@@ -230,7 +230,8 @@ impl Emitter<'_> {
     /// The scale is `rsqrt((ss >> SUM_SQUARES_SHIFT) + eps term)` (`numerics::rms_scale`): the
     /// eps term is the constant mantissa shifted by twice the residual's exponent, clamped from
     /// below, plus the constant shift (`shrv`'s exponent difference, into a wide element, as
-    /// the term can take 30 bits); half the sum's shift comes off the gains' exponent.
+    /// the term can take 31 bits); half the sum's shift and the clamp's halves come off the
+    /// gains' exponent.
     fn rmsnorm(&mut self, g: usize, g_exp: i32, dim: usize) {
         let s = &self.layout.scratch;
         let (x, xb, wide, t16, eps_term) = (s.x, s.xb, s.wide, s.t16, s.eps_term);
@@ -245,7 +246,10 @@ impl Emitter<'_> {
             self.temp(),
             self.temp(),
         );
-        let (twice, least, term, shifted, sum) = (
+        let (half, least, twice, halves, term, shifted, sum, eg_less) = (
+            self.temp(),
+            self.temp(),
+            self.temp(),
             self.temp(),
             self.temp(),
             self.temp(),
@@ -257,24 +261,30 @@ impl Emitter<'_> {
             src: x as i64,
             n: dim as i64,
         });
-        self.emit(Op::Add {
-            dst: twice,
-            a: R_X,
-            b: R_X,
-        });
+        // max(2e, min) as twice max(e, min / 2) (min is even), and the clamp's halves
         self.emit(Op::Li {
             dst: least,
-            imm: eps.min_twice_exp() as i64,
+            imm: eps.min_twice_exp() as i64 / 2,
         });
         self.emit(Op::Max {
-            dst: twice,
-            a: twice,
+            dst: half,
+            a: R_X,
             b: least,
+        });
+        self.emit(Op::Add {
+            dst: twice,
+            a: half,
+            b: half,
+        });
+        self.emit(Op::Sub {
+            dst: halves,
+            a: half,
+            b: R_X,
         });
         self.emit(Op::Shrv {
             dst: eps_term as i64,
             a: self.layout.rms_eps_mant as i64,
-            b: self.layout.rms_eps_shift as i64,
+            b: self.layout.rms_eps_neg_shift as i64,
             n: 1,
             s: twice,
             mag: REG_ZERO as i64,
@@ -303,12 +313,18 @@ impl Emitter<'_> {
             mag: m1,
             sh: 0,
         });
-        // rms_scale's exponent less half the sum's shift, taken off here instead
+        // rms_scale's exponent less half the sum's shift and the clamp's halves, taken off
+        // here instead
         self.emit(Op::Li {
             dst: eg,
             imm: g_exp as i64 - (SUM_SQUARES_SHIFT / 2) as i64,
         });
-        self.norm_by(t16, wide, dim, WIDE_BITS, eg, e1, m1);
+        self.emit(Op::Sub {
+            dst: eg_less,
+            a: eg,
+            b: halves,
+        });
+        self.norm_by(t16, wide, dim, WIDE_BITS, eg_less, e1, m1);
         self.emit(Op::Muls {
             dst: wide as i64,
             a: t16 as i64,

@@ -581,32 +581,44 @@ pub const RMS_NORM_EPS: f64 = 1e-5;
 /// RMSNorm shifts its sum of squared mantissas right by this many bits (even, so that the
 /// reciprocal square root takes half of it off its exponent) before eps joins it: a normalised
 /// BFP16 vector's sum of squares is at least `2^28`, so at least 9 bits remain, and [`rsqrt`]
-/// reads only the leading one and the 7 bits below it. The sum of squares of `dim <= 2^17`
-/// mantissas stays below `2^27` after the shift, far from a register's 48 bits with eps added.
+/// reads only the leading one and the [`tables::RSQRT_INDEX_BITS`] below it. The sum of squares
+/// of `dim <= 2^17` mantissas stays below `2^27` after the shift, far from a register's 48 bits
+/// with eps added.
 pub const SUM_SQUARES_SHIFT: u32 = 20;
-const _: () = assert!(SUM_SQUARES_SHIFT % 2 == 0 && 2 * (WIDE_BITS - 2) - SUM_SQUARES_SHIFT >= 8);
-/// The least shift of [`RmsEps::mant`] (a left shift of 13): the eps term then stays below
-/// `2^30`, which an element of the machine's 32-bit wide memory holds. The term reaches it only
-/// where eps exceeds the mean square some 10^5 times or more (docs/numerics.md, *attn_norm*).
-pub const RMS_EPS_MIN_SHIFT: i32 = -13;
+const _: () = assert!(
+    SUM_SQUARES_SHIFT % 2 == 0
+        && 2 * (WIDE_BITS - 2) - SUM_SQUARES_SHIFT > tables::RSQRT_INDEX_BITS,
+    "the shifted sum of a normalised vector's squares keeps the bits rsqrt reads"
+);
+/// The least shift of [`RmsEps::mant`] (a left shift of 14): the eps term then stays below
+/// `2^31`, which an element of the machine's 32-bit wide memory holds. Where twice the
+/// exponent would shift it further, the term stays at that bound and the scale's exponent takes
+/// the rest ([`RmsEps::clamp_halves`]): eps then exceeds the mean square at least `2^20 / dim`
+/// times (16,384 for `dim` 64), so the sum is the term within `dim / 2^20` of it, and the scale
+/// `rsqrt(eps)`'s as closely (docs/numerics.md, *attn_norm*).
+pub const RMS_EPS_MIN_SHIFT: i32 = -14;
+const _: () = assert!(
+    ((1i64 << 17) - 1) << -RMS_EPS_MIN_SHIFT < 1i64 << 31 && RMS_EPS_MIN_SHIFT % 2 == 0,
+    "the largest eps term fits the wide memory's 32-bit elements, and its clamp is even"
+);
 
 /// RMSNorm's eps in the units of its shifted sum of squares, for one model's `dim`:
-/// `eps * dim * 2^-SUM_SQUARES_SHIFT = mant * 2^-shift`, with `mant` in `[2^16, 2^17)` (an
-/// 18-bit element of the machine's vector memory). With `x` a BFP16 vector `(x_j, e)`,
-/// `x_j / sqrt(ms + eps)` with `ms` the mean square of `x_j * 2^e` is
+/// `eps * dim * 2^-SUM_SQUARES_SHIFT = mant * 2^-shift`, with `mant` in `[2^15, 2^17)` (an
+/// 18-bit element of the machine's vector memory) and `shift` even. With `x` a BFP16 vector
+/// `(x_j, e)`, `x_j / sqrt(ms + eps)` with `ms` the mean square of `x_j * 2^e` is
 /// `x_j * sqrt(dim) / sqrt(sum_j x_j^2 + eps * dim * 2^(-2e))`, and `sqrt(dim)` is in the
 /// norm weights; the eps term is the last sum's second part, shifted as the first is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RmsEps {
-    /// Mantissa, `2^16 ..= 2^17 - 1`.
+    /// Mantissa, `2^15 ..= 2^17 - 1`.
     pub mant: i32,
-    /// Its shift: the term is `mant * 2^-(shift + 2e)`.
+    /// Its shift, even: the term is `mant * 2^-(shift + 2e)`.
     pub shift: i32,
 }
 
 impl RmsEps {
-    /// The eps term's constants for a model of `dim` (offline: IEEE doubles, exact here, as
-    /// the scaling is by powers of two).
+    /// The eps term's constants for a model of `dim` (offline, in IEEE doubles: `eps * dim`
+    /// rounds once, and the scaling by powers of two is exact).
     pub fn for_dim(dim: usize) -> RmsEps {
         let value = RMS_NORM_EPS * dim.max(1) as f64 * pow2(-(SUM_SQUARES_SHIFT as i32));
         let (low, high) = (pow2(16), pow2(17));
@@ -617,43 +629,55 @@ impl RmsEps {
         while value * pow2(shift) >= high {
             shift -= 1;
         }
-        let mut mant = (value * pow2(shift)).round();
-        if mant >= high {
-            mant /= 2.0;
+        if (value * pow2(shift)).round() >= high {
+            shift -= 1;
+        }
+        // An even shift, so that the clamp's deficit halves (`clamp_halves`): a bit less.
+        if shift % 2 != 0 {
             shift -= 1;
         }
         RmsEps {
-            mant: mant as i32,
+            mant: (value * pow2(shift)).round() as i32,
             shift,
         }
     }
 
-    /// The least value of `2e` that the term's shift takes ([`RMS_EPS_MIN_SHIFT`]): the machine
-    /// clamps `2e` from below with a `max`, which is the same.
+    /// The least value of `2e` that the term's shift takes ([`RMS_EPS_MIN_SHIFT`]), even: the
+    /// machine clamps `2e` from below with a `max`, which is the same.
     pub fn min_twice_exp(self) -> i32 {
         RMS_EPS_MIN_SHIFT - self.shift
     }
 
+    /// `2e` for a vector of exponent `exp`, clamped from below at [`Self::min_twice_exp`].
+    fn twice_clamped(self, exp: i32) -> i64 {
+        (2 * exp as i64).max(self.min_twice_exp() as i64)
+    }
+
     /// The eps term for a vector of exponent `exp`: `shift_round(mant, max(2 exp, min) +
-    /// shift)`, below `2^30`.
+    /// shift)`, below `2^31`.
     pub fn term(self, exp: i32) -> i64 {
-        let twice = (2 * exp as i64).max(self.min_twice_exp() as i64);
-        shift_round(
-            self.mant as i64,
-            (twice + self.shift as i64).min(i32::MAX as i64) as i32,
-        )
+        let shift = self.twice_clamped(exp) + self.shift as i64;
+        shift_round(self.mant as i64, shift.min(i32::MAX as i64) as i32)
+    }
+
+    /// Half of what the clamp took off `2e` (`(max(2e, min) - 2e) / 2`, 0 where it took
+    /// nothing): the term is that many powers of 4 smaller than eps's, and the scale as many
+    /// powers of 2 larger, which its exponent takes back ([`rms_scale`]).
+    pub fn clamp_halves(self, exp: i32) -> i32 {
+        ((self.twice_clamped(exp) - 2 * exp as i64) / 2) as i32
     }
 }
 
-/// RMSNorm's scale, `1 / sqrt(sum of squares + eps term)` in the units of the mantissas:
-/// [`rsqrt`] of `(sum_squares >> SUM_SQUARES_SHIFT) + eps_term` (an arithmetic shift), half the
-/// shift off its exponent. With no eps term it is `rsqrt(sum_squares)` for any sum of a
-/// normalised vector's squares (at least `2^28`): the shift leaves the bits `rsqrt` reads.
-pub fn rms_scale(sum_squares: u64, eps_term: i64) -> FixedScale {
-    let r = rsqrt((sum_squares >> SUM_SQUARES_SHIFT) + eps_term as u64);
+/// RMSNorm's scale, `1 / sqrt(sum of squares + eps term)` in the units of the mantissas, for a
+/// vector of exponent `exp`: [`rsqrt`] of `(sum_squares >> SUM_SQUARES_SHIFT) + term` (an
+/// arithmetic shift), half the shift and the clamp's halves off its exponent. With no eps term
+/// it is `rsqrt(sum_squares)` for any sum of a normalised vector's squares (at least `2^28`):
+/// the shift leaves the bits `rsqrt` reads.
+pub fn rms_scale(sum_squares: u64, eps: RmsEps, exp: i32) -> FixedScale {
+    let r = rsqrt((sum_squares >> SUM_SQUARES_SHIFT) + eps.term(exp) as u64);
     FixedScale {
         mant: r.mant,
-        exp: r.exp - (SUM_SQUARES_SHIFT / 2) as i32,
+        exp: r.exp - (SUM_SQUARES_SHIFT / 2) as i32 - eps.clamp_halves(exp),
     }
 }
 
@@ -950,29 +974,36 @@ mod tests {
     fn rms_eps_is_eps_times_dim_in_the_shifted_sums_units() {
         for dim in [1usize, 8, 48, 64, 288, 4096, 1 << 17] {
             let eps = RmsEps::for_dim(dim);
-            assert!((1 << 16..1 << 17).contains(&eps.mant), "{dim}: {eps:?}");
+            assert!((1 << 15..1 << 17).contains(&eps.mant), "{dim}: {eps:?}");
+            assert_eq!(eps.shift % 2, 0, "{dim}: {eps:?}");
             let value = eps.mant as f64 * pow2(-eps.shift);
             let want = RMS_NORM_EPS * dim as f64 * pow2(-(SUM_SQUARES_SHIFT as i32));
             assert!(
-                (value / want - 1.0).abs() < 1e-5,
+                (value / want - 1.0).abs() < 2e-5,
                 "{dim}: {value} for {want}"
             );
-            // The term at exponent e is eps * dim * 2^(-2e) in the shifted sum's units.
+            // The term at exponent e is eps * dim * 2^(-2e) in the shifted sum's units; where
+            // the clamp holds it, times 4^-(its halves).
             for e in [-40, -25, -16, -8, 0, 10] {
                 let exact = want * pow2(-2 * e);
                 let term = eps.term(e);
-                if 2 * e + eps.shift >= RMS_EPS_MIN_SHIFT {
-                    // the mantissa's 17 bits, and the rounding
-                    let tolerance = 0.5 + exact * pow2(-16);
-                    assert!(
-                        (term as f64 - exact).abs() <= tolerance,
-                        "{dim} e {e}: {term}"
-                    );
-                } else {
-                    // clamped: the largest term, below 2^30 (a wide memory's element)
+                let halves = eps.clamp_halves(e);
+                assert_eq!(
+                    halves == 0,
+                    2 * e + eps.shift >= RMS_EPS_MIN_SHIFT,
+                    "{dim} e {e}"
+                );
+                let clamped = exact * pow2(-2 * halves);
+                // the mantissa's 16 or 17 bits, and the rounding
+                let tolerance = 0.5 + clamped * pow2(-15);
+                assert!(
+                    (term as f64 - clamped).abs() <= tolerance,
+                    "{dim} e {e}: {term}"
+                );
+                if halves > 0 {
                     assert_eq!(term, (eps.mant as i64) << -RMS_EPS_MIN_SHIFT, "{dim} e {e}");
                 }
-                assert!(term < 1 << 30);
+                assert!(term < 1 << 31);
             }
             assert_eq!(
                 eps.term(i32::MIN / 4),
@@ -984,20 +1015,31 @@ mod tests {
 
     #[test]
     fn rms_scale_without_eps_is_the_reciprocal_square_root_of_the_whole_sum() {
+        // No term: an exponent so large that eps's rounds to zero.
+        let eps = RmsEps::for_dim(64);
+        assert_eq!(eps.term(40), 0);
         // A normalised BFP16 vector's sum of squares is at least 2^28; up to 2^17 elements.
         let mut x = 1u64 << 28;
         while x < 1 << 47 {
             for sum in [x, x + 1, x * 3 / 2 + 12345, 2 * x - 1] {
-                assert_eq!(rms_scale(sum, 0), rsqrt(sum), "{sum}");
+                assert_eq!(rms_scale(sum, eps, 40), rsqrt(sum), "{sum}");
             }
             x = x * 5 / 3;
         }
-        // eps raises the sum: a smaller scale
-        let sum = 1u64 << 34;
-        assert!(rms_scale(sum, 1 << 16).to_f64() < rms_scale(sum, 0).to_f64());
-        let want = 1.0 / ((sum + (1 << 36)) as f64).sqrt();
-        let got = rms_scale(sum, 1 << 16).to_f64();
-        assert!((got / want - 1.0).abs() < 2e-3, "{got} for {want}");
+    }
+
+    #[test]
+    fn rms_scale_is_one_over_the_root_of_the_mean_square_plus_eps_at_every_exponent() {
+        let dim = 64usize;
+        let eps = RmsEps::for_dim(dim);
+        // mantissas with a mean square of 2^24, at exponents from large to past the clamp
+        let sum = (dim as u64) << 24;
+        for e in (-60..=10).step_by(5) {
+            let ms = pow2(24) * pow2(2 * e);
+            let want = (dim as f64).sqrt() / (dim as f64 * (ms + RMS_NORM_EPS)).sqrt() * pow2(e);
+            let got = rms_scale(sum, eps, e).to_f64() * (dim as f64).sqrt();
+            assert!((got / want - 1.0).abs() < 3e-3, "e {e}: {got} for {want}");
+        }
     }
 
     #[test]

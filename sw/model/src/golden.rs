@@ -144,7 +144,7 @@ fn rmsnorm(
 ) -> i32 {
     let n = x.len();
     let sum_squares: u64 = x.iter().map(|&m| (m as i64 * m as i64) as u64).sum();
-    let scale = rms_scale(sum_squares, eps.term(x_exp));
+    let scale = rms_scale(sum_squares, eps, x_exp);
     let wide = &mut wide[..n];
     for ((w, &m), &gm) in wide.iter_mut().zip(x).zip(&g.mant) {
         *w = m as i64 * gm as i64;
@@ -598,7 +598,8 @@ mod tests {
     }
 
     /// The golden RMSNorm keeps run.c's eps: it follows run.c where eps outweighs the mean
-    /// square as where it does not, down to the activations where its term is clamped.
+    /// square as where it does not, and where eps's term is clamped (the scale's exponent
+    /// taking the rest).
     #[test]
     fn rmsnorm_keeps_eps_as_run_c_does() {
         let dim = 64;
@@ -609,10 +610,12 @@ mod tests {
             .collect();
         let shape_rms = (shape.iter().map(|v| v * v).sum::<f64>() / dim as f64).sqrt();
         let (mut wide, mut narrow, mut out) = (vec![0; dim], vec![0; dim], vec![0i8; dim]);
-        for rms in [1.0, 0.03, 3e-3, 1e-3, 3e-4, 3e-5] {
+        let eps = RmsEps::for_dim(dim);
+        let mut clamped = 0;
+        for rms in [1.0, 0.03, 3e-3, 1e-3, 3e-4, 3e-5, 3e-6, 3e-7, 1e-12, 1e-30] {
             let x: Vec<f64> = shape.iter().map(|v| v * rms / shape_rms).collect();
             let (mant, exp) = fixed_mantissas(&x);
-            let eps = RmsEps::for_dim(dim);
+            clamped += usize::from(eps.clamp_halves(exp) > 0);
             let e = rmsnorm(&mant, exp, eps, &gains, &mut wide, &mut narrow, &mut out);
             let got: Vec<f64> = out.iter().map(|&m| m as f64 * pow2(e)).collect();
             let want = float_rmsnorm(&x, &g, RMS_NORM_EPS);
@@ -624,5 +627,7 @@ mod tests {
                 assert!(relative_rms_error(&without, &want) > 0.04, "RMS {rms}");
             }
         }
+        // The smallest take the term's clamp, and the scale's exponent the rest.
+        assert!(clamped >= 3, "{clamped} clamped");
     }
 }

@@ -155,7 +155,9 @@ fn golden_model_keeps_at_least_85_percent_top1_agreement_on_the_fixtures() {
         assert!(f["positions"].as_u64().unwrap() >= 96, "{model}: {f}");
         assert!(f["mean_kl_nats"].as_f64().unwrap() < 0.01, "{model}: {f}");
         assert!(
-            f["mean_relative_logit_error"].as_f64().unwrap() < 0.1,
+            f["mean_relative_logit_error"]
+                .as_f64()
+                .is_some_and(|e| e < 0.1),
             "{model}: {f}"
         );
     }
@@ -320,6 +322,12 @@ fn demo_and_bench_print_their_tables() {
                     "PASS: 24 tokens on the golden model, the ISS and the RTL",
                 ))
                 .and(predicate::str::contains("expected on the LFE5U-85F"))
+                // The core's build is timed apart from the tools' installation and the bundle.
+                .and(
+                    predicate::str::contains("Verilated core built in ")
+                        .and(predicate::str::contains(" s before it: the bundle"))
+                        .or(predicate::str::contains("Verilated core reused (")),
+                )
                 // The projection is the target's, and no board carries that target yet.
                 .and(predicate::str::contains(
                     "projected at the target's 100 MHz: ",

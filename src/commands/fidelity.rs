@@ -36,10 +36,17 @@ pub fn run(args: Args) -> Result<(), CliError> {
     warn_where_the_prompt_fills(tokens.len(), steps, seq_len, "the prompt alone is compared");
     let f = measure(&loaded, &tokens, steps)?;
     if f.positions < steps {
+        let (n, (noun, verb)) = (
+            f.positions,
+            if f.positions == 1 {
+                ("position", "is")
+            } else {
+                ("positions", "are")
+            },
+        );
         eprintln!(
-            "monorail: note: the sequence reaches a BOS (the end of a story) after {} \
-             positions, so {} are compared, not {steps}",
-            f.positions, f.positions
+            "monorail: note: the sequence reaches a BOS (the end of a story) after {n} {noun}, \
+             so {n} {verb} compared, not {steps}"
         );
     }
     if args.json {
@@ -68,12 +75,15 @@ pub fn print_table(f: &Fidelity) {
         "| positions | top-1 agreement | mean KL (nats) | max KL (nats) | logit error / spread |"
     );
     println!("| ---: | ---: | ---: | ---: | ---: |");
+    let error = match f.mean_relative_logit_error {
+        Some(e) => format!("{:.2}%", 100.0 * e),
+        None => "none (no spread)".into(),
+    };
     println!(
-        "| {} | {:.1}% | {:.5} | {:.5} | {:.2}% |",
+        "| {} | {:.1}% | {:.5} | {:.5} | {error} |",
         f.positions,
         100.0 * f.top1_agreement,
         f.mean_kl_nats,
         f.max_kl_nats,
-        100.0 * f.mean_relative_logit_error
     );
 }

@@ -218,7 +218,7 @@ mod tests {
                 top1_agreement: 0.9699,
                 mean_kl_nats: 0.0,
                 max_kl_nats: 0.0,
-                mean_relative_logit_error: 0.0,
+                mean_relative_logit_error: Some(0.0),
                 reference_loss_nats: Some(0.5),
                 candidate_loss_nats: Some(0.5),
             },

@@ -15,8 +15,10 @@ pub struct Fidelity {
     pub mean_kl_nats: f64,
     /// Largest per-position KL divergence, in nats.
     pub max_kl_nats: f64,
-    /// Mean over positions of `rms(golden - float) / std(float)` of the logits.
-    pub mean_relative_logit_error: f64,
+    /// Mean of `rms(golden - float) / std(float)` of the logits over the positions where the
+    /// reference's logits have a spread (none where none has: all equal, as where float32
+    /// overflows or every input is zero).
+    pub mean_relative_logit_error: Option<f64>,
     /// The reference's cross-entropy of the token that follows, in nats per token (over the
     /// positions that have a next token; none when no position has one).
     pub reference_loss_nats: Option<f64>,
@@ -53,7 +55,7 @@ pub fn compare_sequences(
     candidate: &mut dyn Engine,
     sequences: &[&[u32]],
 ) -> Result<Fidelity, crate::ModelError> {
-    let (mut positions, mut scored, mut agree) = (0usize, 0usize, 0usize);
+    let (mut positions, mut scored, mut agree, mut spread) = (0usize, 0usize, 0usize, 0usize);
     let (mut kl_sum, mut kl_max, mut err_sum) = (0.0f64, 0.0f64, 0.0f64);
     let (mut reference_loss, mut candidate_loss) = (0.0f64, 0.0f64);
     for tokens in sequences {
@@ -84,7 +86,10 @@ pub fn compare_sequences(
                 .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
                 .sum::<f64>()
                 / n;
-            err_sum += if var > 0.0 { (mse / var).sqrt() } else { 0.0 };
+            if var > 0.0 {
+                err_sum += (mse / var).sqrt();
+                spread += 1;
+            }
             positions += 1;
         }
     }
@@ -95,7 +100,7 @@ pub fn compare_sequences(
         top1_agreement: agree as f64 / n,
         mean_kl_nats: kl_sum / n,
         max_kl_nats: kl_max,
-        mean_relative_logit_error: err_sum / n,
+        mean_relative_logit_error: (spread > 0).then(|| err_sum / spread as f64),
         reference_loss_nats: loss(reference_loss),
         candidate_loss_nats: loss(candidate_loss),
     })

@@ -593,8 +593,9 @@ const _: () = assert!(
 /// The least shift of [`RmsEps::mant`] (a left shift of 14): the eps term then stays below
 /// `2^31`, which an element of the machine's 32-bit wide memory holds. Where twice the
 /// exponent would shift it further, the term stays at that bound and the scale's exponent takes
-/// the rest ([`RmsEps::clamp_halves`]): eps then exceeds the mean square at least `2^20 / dim`
-/// times (16,384 for `dim` 64), so the sum is the term within `dim / 2^20` of it, and the scale
+/// the rest ([`RmsEps::clamp_halves`]): the term is then at least `2^15 * 2^14` and the shifted
+/// sum of squares below `dim * 2^10`, so eps exceeds the mean square at least `2^19 / dim` times
+/// (8,192 for `dim` 64), the sum is the term within `dim / 2^19` of it, and the scale is
 /// `rsqrt(eps)`'s as closely (docs/numerics.md, *attn_norm*).
 pub const RMS_EPS_MIN_SHIFT: i32 = -14;
 const _: () = assert!(

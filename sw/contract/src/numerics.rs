@@ -598,10 +598,15 @@ const _: () = assert!(
 /// (8,192 for `dim` 64), the sum is the term within `dim / 2^19` of it, and the scale is
 /// `rsqrt(eps)`'s as closely (docs/numerics.md, *attn_norm*).
 pub const RMS_EPS_MIN_SHIFT: i32 = -14;
-const _: () = assert!(
-    ((1i64 << 17) - 1) << -RMS_EPS_MIN_SHIFT < 1i64 << 31 && RMS_EPS_MIN_SHIFT % 2 == 0,
-    "the largest eps term fits the wide memory's 32-bit elements, and its clamp is even"
-);
+const _: () = {
+    use crate::target::{VectorMemory, VECTOR_ELEMENT_BITS};
+    let largest_mant = (1i64 << (VECTOR_ELEMENT_BITS - 1)) - 1;
+    assert!(
+        largest_mant << -RMS_EPS_MIN_SHIFT < 1i64 << (VectorMemory::Wide.bits() - 1)
+            && RMS_EPS_MIN_SHIFT % 2 == 0,
+        "the largest eps term fits the wide memory's elements, and its clamp is even"
+    );
+};
 
 /// RMSNorm's eps in the units of its shifted sum of squares, for one model's `dim`:
 /// `eps * dim * 2^-SUM_SQUARES_SHIFT = mant * 2^-shift`, with `mant` in `[2^15, 2^17)` (an

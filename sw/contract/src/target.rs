@@ -271,7 +271,7 @@ impl VectorMemory {
     }
 
     /// Bits of one element (two's complement).
-    pub fn bits(self) -> u32 {
+    pub const fn bits(self) -> u32 {
         match self {
             VectorMemory::Vector => VECTOR_ELEMENT_BITS,
             VectorMemory::Accumulator | VectorMemory::Wide => 32,

@@ -8,7 +8,7 @@ mod common;
 
 use common::core;
 use monorail_compiler::{compile, CompileOptions};
-use monorail_contract::numerics::SUM_SQUARES_SHIFT;
+use monorail_contract::numerics::{rms_eps_exp, SUM_SQUARES_SHIFT};
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::Target;
 use monorail_model::golden::GoldenModel;
@@ -81,7 +81,10 @@ fn a_token_step_outside_the_bundle_is_refused_before_any_machine_runs() {
 /// millionth), each checked to be so at the first attn_norm.
 #[test]
 fn rmsnorms_eps_agrees_where_it_outweighs_the_mean_square_and_where_it_is_clamped() {
-    for (seed, scale, clamped) in [(3u64, 1e-3f32, false), (4, 1e-6, true)] {
+    // The embeddings scaled small enough for eps to outweigh the mean square, clamped or not,
+    // and scaled to zero: an all-zero residual, whose exponent the eps term reads lower
+    // (numerics::rms_eps_exp), all the way through the layers.
+    for (seed, scale, clamped) in [(3u64, 1e-3f32, false), (4, 1e-6, true), (5, 0.0, false)] {
         let mut checkpoint = synth::synthesize(synth::parse_shape("nano").unwrap(), seed);
         for w in checkpoint.weights.token_embedding.iter_mut() {
             *w *= scale;
@@ -98,8 +101,13 @@ fn rmsnorms_eps_agrees_where_it_outweighs_the_mean_square_and_where_it_is_clampe
             .find(|v| v.step == ModelStep::Embedding)
             .unwrap();
         let sum_squares: u64 = x.mant.iter().map(|&m| (m as i64 * m as i64) as u64).sum();
+        assert_eq!(sum_squares == 0, scale == 0.0, "scale {scale}");
         let eps = quant.rms_eps;
-        let exp = x.exps[0];
+        let exp = if sum_squares == 0 {
+            rms_eps_exp(x.exps[0], 0)
+        } else {
+            x.exps[0]
+        };
         assert!(
             eps.term(exp) > (sum_squares >> SUM_SQUARES_SHIFT) as i64,
             "scale {scale}: eps does not outweigh the mean square"

@@ -13,7 +13,7 @@
 //! unit's exact wide results in `wide`, every 16-bit mantissa and constant in `vector`.
 
 use monorail_contract::bundle::{Region, CACHE_EXPONENT_REGION_STEMS, CACHE_REGION_STEMS};
-use monorail_contract::numerics::{hidden_blocks, QuantMatrix};
+use monorail_contract::numerics::{hidden_blocks, QuantMatrix, RMS_EXP_BELOW_RECIP};
 use monorail_contract::target::{Target, VectorMemory};
 use monorail_model::quant::QuantModel;
 use std::ops::Range;
@@ -469,7 +469,12 @@ pub fn fill(layout: &mut Layout, model: &QuantModel, target: &Target) {
     put_vector(&mut vector, layout.rope_steps, &steps);
     let eps = model.rms_eps;
     put_vector(&mut vector, layout.rms_eps_mant, &[eps.mant]);
-    put_vector(&mut vector, layout.rms_eps_neg_shift, &[-eps.shift]);
+    // The shift by twice the exponent comes from rms_eps_exp's offset, twice, taken off here.
+    put_vector(
+        &mut vector,
+        layout.rms_eps_neg_shift,
+        &[-eps.shift + 2 * RMS_EXP_BELOW_RECIP],
+    );
     layout.matrix = matrix;
     layout.vector = vector;
 }

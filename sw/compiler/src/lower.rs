@@ -10,8 +10,8 @@ use monorail_contract::bundle::{CheckpointPart, CheckpointSpec};
 use monorail_contract::isa::{positions_plus, Instr, Op, REG_TOKEN, REG_ZERO};
 use monorail_contract::numerics::{
     hidden_blocks, int8_dot_bits, normalize_shift, QuantMatrix, ACCUMULATOR_BITS,
-    EXP2_INPUT_FRACTION_BITS, HIDDEN_BLOCK, NARROW_BITS, Q14_FRACTION_BITS, SUM_SQUARES_SHIFT,
-    WIDE_BITS, WIDE_MANTISSA_MAX,
+    EXP2_INPUT_FRACTION_BITS, HIDDEN_BLOCK, NARROW_BITS, Q14_FRACTION_BITS, RMS_EXP_BELOW_RECIP,
+    SUM_SQUARES_SHIFT, WIDE_BITS, WIDE_MANTISSA_MAX,
 };
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::{Target, MIN_REGISTERS};
@@ -117,6 +117,9 @@ struct Emitter<'a> {
     pinned: u64,
     /// The most pieces a matrix product is issued in ([`Emitter::matvec_at`]).
     product_pieces: usize,
+    /// The exponent and magnitude (pinned) of what the residual stream's last normalisation
+    /// read, from which the next RMSNorm works out its exponent before that normalisation ends.
+    residual_pre: Option<(i64, i64)>,
 }
 
 impl Emitter<'_> {
@@ -153,6 +156,16 @@ impl Emitter<'_> {
             "a temporary is left unpinned"
         );
         r
+    }
+
+    /// Keep `e` and `m` (the residual stream's normalisation's input exponent and magnitude)
+    /// for the next RMSNorm, letting the previous ones go.
+    fn keep_residual_pre(&mut self, e: i64, m: i64) {
+        if let Some((e0, m0)) = self.residual_pre.replace((e, m)) {
+            self.unpin(e0);
+            self.unpin(m0);
+        }
+        self.pinned |= (1 << e) | (1 << m);
     }
 
     /// Let [`Emitter::temp`] take `r` again.
@@ -231,7 +244,9 @@ impl Emitter<'_> {
     /// eps term is the constant mantissa shifted by twice the residual's exponent, clamped from
     /// below, plus the constant shift (`shrv`'s exponent difference, into a wide element, as
     /// the term can take 31 bits); half the sum's shift and the clamp's halves come off the
-    /// gains' exponent.
+    /// gains' exponent. The residual's exponent is worked out from its normalisation's input
+    /// exponent and magnitude ([`Emitter::keep_residual_pre`]), so that the term's path starts
+    /// as that normalisation issues.
     fn rmsnorm(&mut self, g: usize, g_exp: i32, dim: usize) {
         let s = &self.layout.scratch;
         let (x, xb, wide, t16, eps_term) = (s.x, s.xb, s.wide, s.t16, s.eps_term);
@@ -261,14 +276,35 @@ impl Emitter<'_> {
             src: x as i64,
             n: dim as i64,
         });
+        // The residual's exponent from its normalisation's input exponent and magnitude, a
+        // table's latency after they are known instead of the normalisation's stream
+        // (numerics::rms_eps_exp): u = ein - recip(m).exp, the exponent RMS_EXP_BELOW_RECIP
+        // below it, which the clamp's constant here and the shift's in the layout take off.
+        let (pre_e, pre_m) = self
+            .residual_pre
+            .take()
+            .expect("a residual before its norm");
+        let (rmant, rexp, u) = (self.temp(), self.temp(), self.temp());
+        self.emit(Op::Recip {
+            mant: rmant,
+            exp: rexp,
+            a: pre_m,
+        });
+        self.emit(Op::Sub {
+            dst: u,
+            a: pre_e,
+            b: rexp,
+        });
+        self.unpin(pre_e);
+        self.unpin(pre_m);
         // max(2e, min) as twice max(e, min / 2) (min is even), and the clamp's halves
         self.emit(Op::Li {
             dst: least,
-            imm: eps.min_twice_exp() as i64 / 2,
+            imm: (eps.min_twice_exp() / 2 + RMS_EXP_BELOW_RECIP) as i64,
         });
         self.emit(Op::Max {
             dst: half,
-            a: R_X,
+            a: u,
             b: least,
         });
         self.emit(Op::Add {
@@ -279,7 +315,7 @@ impl Emitter<'_> {
         self.emit(Op::Sub {
             dst: halves,
             a: half,
-            b: R_X,
+            b: u,
         });
         self.emit(Op::Shrv {
             dst: eps_term as i64,
@@ -458,6 +494,7 @@ impl Emitter<'_> {
             mag: m,
         });
         self.norm_by(x, wide, dim, WIDE_BITS, e, R_X, m);
+        self.keep_residual_pre(e, m);
     }
 
     /// embedding: the token's row of the table, times its row scale, into the residual stream.
@@ -519,6 +556,7 @@ impl Emitter<'_> {
             imm: model.token_embedding.row_scale_exp as i64,
         });
         self.norm_by(s.x, s.wide, dim, WIDE_BITS, exp, R_X, m);
+        self.keep_residual_pre(exp, m);
         self.checkpoint(&[(s.x, dim, R_X)]);
     }
 
@@ -951,6 +989,7 @@ pub fn lower(
         last_temp: target.registers as i64 - 1,
         pinned: 0,
         product_pieces: product_pieces.max(1),
+        residual_pre: None,
     };
     let s = &layout.scratch;
     let ffn_places = {

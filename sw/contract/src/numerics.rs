@@ -674,12 +674,34 @@ impl RmsEps {
     }
 }
 
+/// What [`rms_eps_exp`] takes off the normalisation's input exponent besides [`recip`]'s
+/// exponent of its magnitude: recip's exponent is `-14 - bit_length(m)` and the normalisation's
+/// shift to [`WIDE_BITS`] is `bit_length(m) - (WIDE_BITS - 1)`.
+pub const RMS_EXP_BELOW_RECIP: i32 = 14 + WIDE_BITS as i32 - 1;
+
+/// The residual's exponent as RMSNorm's eps term takes it: from the residual's last
+/// normalisation's input exponent `ein` and magnitude `max_abs`, which are known as that
+/// normalisation issues, so that the term is worked out while it streams (a table's latency
+/// instead of the stream's). It is [`normalize_by`]'s exponent to [`WIDE_BITS`] for every
+/// magnitude but zero; an all-zero residual keeps `ein`, while recip's exponent of zero is 0 and
+/// this reads `ein - RMS_EXP_BELOW_RECIP` ([`rms_scale`] takes that case from a zero sum of
+/// squares: the mantissas are zero either way, and the output's exponent follows the machine).
+pub fn rms_eps_exp(ein: i32, max_abs: u64) -> i32 {
+    ein - recip(max_abs).exp - RMS_EXP_BELOW_RECIP
+}
+
 /// RMSNorm's scale, `1 / sqrt(sum of squares + eps term)` in the units of the mantissas, for a
 /// vector of exponent `exp`: [`rsqrt`] of `(sum_squares >> SUM_SQUARES_SHIFT) + term` (an
 /// arithmetic shift), half the shift and the clamp's halves off its exponent. With no eps term
 /// it is `rsqrt(sum_squares)` for any sum of a normalised vector's squares (at least `2^28`):
-/// the shift leaves the bits `rsqrt` reads.
+/// the shift leaves the bits `rsqrt` reads. A zero sum is an all-zero vector's, whose term takes
+/// the exponent [`rms_eps_exp`] gives it, `RMS_EXP_BELOW_RECIP` below `exp`.
 pub fn rms_scale(sum_squares: u64, eps: RmsEps, exp: i32) -> FixedScale {
+    let exp = if sum_squares == 0 {
+        exp - RMS_EXP_BELOW_RECIP
+    } else {
+        exp
+    };
     let r = rsqrt((sum_squares >> SUM_SQUARES_SHIFT) + eps.term(exp) as u64);
     FixedScale {
         mant: r.mant,
@@ -1016,6 +1038,35 @@ mod tests {
                 eps.term(eps.min_twice_exp() / 2 - 1)
             );
             assert_eq!(eps.term(i32::MAX / 4), 0);
+        }
+    }
+
+    #[test]
+    fn rms_eps_exp_is_the_normalisations_exponent_but_for_an_all_zero_vector() {
+        for ein in [-60, -3, 0, 7, 40] {
+            for bits in 1..=MAGNITUDE_BITS {
+                for m in [
+                    1u64 << (bits - 1),
+                    (1u64 << bits) - 1,
+                    ((1u64 << bits) / 3) | 1,
+                ] {
+                    let mut out = [0];
+                    let want = normalize_by(&[m as i64], ein, WIDE_BITS, m, &mut out);
+                    assert_eq!(rms_eps_exp(ein, m), want, "ein {ein}, magnitude {m}");
+                }
+            }
+            assert_eq!(normalize_by(&[0], ein, WIDE_BITS, 0, &mut [0]), ein);
+            assert_eq!(rms_eps_exp(ein, 0), ein - RMS_EXP_BELOW_RECIP);
+        }
+        // rms_scale follows the all-zero vector's case from its zero sum.
+        let eps = RmsEps::for_dim(64);
+        for exp in [-40, -10, 0, 12] {
+            let zero = rms_scale(0, eps, exp);
+            let low = exp - RMS_EXP_BELOW_RECIP;
+            let r = rsqrt(eps.term(low) as u64);
+            assert_eq!(zero.mant, r.mant);
+            let halves = eps.clamp_halves(low);
+            assert_eq!(zero.exp, r.exp - (SUM_SQUARES_SHIFT / 2) as i32 - halves);
         }
     }
 

@@ -4,7 +4,9 @@
 //! ([`monorail_fpga::yosys_netlist`]), then Verilated. Loaded through its host port, it runs a
 //! seeded nano model with exactly the tokens and the cycles of the instruction-set simulator,
 //! which equal the compiler's prediction, and every instruction issues and completes on the
-//! timing rules' cycles: what yosys makes of the Verilog is what Verilator simulates.
+//! timing rules' cycles: what yosys makes of the Verilog is what Verilator simulates. The small
+//! core (`icebreaker`'s, the iCEBreaker's and, with other memories, the Tang Nano 9K's) runs the
+//! same check, its synthesis-only branch (the step limit) seen by it too.
 
 mod common;
 
@@ -17,11 +19,11 @@ use monorail_sim::rtl::Rtl;
 use monorail_sim::verilated::{build, Waveforms};
 use monorail_sim::{Iss, Machine};
 
-/// Run `verilog` (a `sim-tiny` core) as yosys reads it, through its host port, beside the
-/// instruction-set simulator: the first position whose next token or cycles differ, or where
-/// an instruction issues or completes off the timing rules, as an error.
-fn run_netlist(verilog: &str, name: &str) -> Result<(), String> {
-    let target = Target::builtin("sim-tiny").unwrap();
+/// Run `verilog` (the core of the built-in target `target`) as yosys reads it, through its host
+/// port, beside the instruction-set simulator: the first position whose next token or cycles
+/// differ, or where an instruction issues or completes off the timing rules, as an error.
+fn run_netlist(verilog: &str, target: &str, name: &str) -> Result<(), String> {
+    let target = Target::builtin(target).unwrap();
     let root = build_root();
     let netlist = monorail_fpga::yosys_netlist(verilog, name, &root)
         .unwrap_or_else(|e| panic!("synthesising the {name} core: {e}"));
@@ -65,7 +67,7 @@ fn run_netlist(verilog: &str, name: &str) -> Result<(), String> {
 #[test]
 fn the_yosys_netlist_runs_the_tokens_and_cycles_of_the_simulator() {
     let design = monorail_hw::generate(&Target::builtin("sim-tiny").unwrap());
-    if let Err(e) = run_netlist(&design.verilog, "sim-tiny") {
+    if let Err(e) = run_netlist(&design.verilog, "sim-tiny", "sim-tiny") {
         panic!("yosys's netlist of the sim-tiny core: {e}");
     }
     // The same Verilog under another name is the same synthesis, not another.
@@ -80,9 +82,30 @@ fn the_yosys_netlist_runs_the_tokens_and_cycles_of_the_simulator() {
         correct,
         "wire [31:0] i_done_by_latency = now_q + i_lat - 32'd1;",
     );
-    let caught = run_netlist(&early, "sim-tiny-early").unwrap_err();
+    let caught = run_netlist(&early, "sim-tiny", "sim-tiny-early").unwrap_err();
     assert!(
         caught.starts_with("position 0: ") && caught.contains("the timing rules say"),
+        "{caught}"
+    );
+}
+
+#[test]
+fn the_small_cores_yosys_netlist_runs_the_tokens_and_cycles_of_the_simulator() {
+    let design = monorail_hw::generate(&Target::builtin("icebreaker").unwrap());
+    if let Err(e) = run_netlist(&design.verilog, "icebreaker", "icebreaker") {
+        panic!("yosys's netlist of the icebreaker (small) core: {e}");
+    }
+    // The check sees the small core's branch that only synthesis reads: there, a step limit
+    // below a token's cycles is caught.
+    let limit = "wire [31:0] step_limit = 32'd67108864;";
+    assert_eq!(design.verilog.matches(limit).count(), 1);
+    let short = design
+        .verilog
+        .replace(limit, "wire [31:0] step_limit = 32'd1000;");
+    let caught = run_netlist(&short, "icebreaker", "icebreaker-short").unwrap_err();
+    assert!(
+        caught.starts_with("position 0: ")
+            && caught.contains("stopped the token step without reaching its program's end"),
         "{caught}"
     );
 }

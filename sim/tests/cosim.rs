@@ -78,7 +78,8 @@ fn a_token_step_outside_the_bundle_is_refused_before_any_machine_runs() {
 /// RMSNorm keeps run.c's eps: its term, shifted by twice the residual's exponent on the vector
 /// unit, agrees on every machine, the wide core's and the small core's, where it outweighs the
 /// mean square (embeddings a thousandth of the seeded model's) and where it is clamped (a
-/// millionth), each checked to be so at the first attn_norm.
+/// millionth), each checked to be so at the first attn_norm, and for an all-zero residual
+/// (embeddings scaled to zero).
 #[test]
 fn rmsnorms_eps_agrees_where_it_outweighs_the_mean_square_and_where_it_is_clamped() {
     // The embeddings scaled small enough for eps to outweigh the mean square, clamped or not,

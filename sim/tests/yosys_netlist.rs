@@ -13,6 +13,7 @@ mod common;
 use common::build_root;
 use monorail_compiler::{compile, CompileOptions};
 use monorail_contract::target::Target;
+use monorail_contract::timing::STEP_LIMIT_CYCLES;
 use monorail_model::quant::QuantModel;
 use monorail_model::synth;
 use monorail_sim::rtl::Rtl;
@@ -97,11 +98,11 @@ fn the_small_cores_yosys_netlist_runs_the_tokens_and_cycles_of_the_simulator() {
     }
     // The check sees the small core's branch that only synthesis reads: there, a step limit
     // below a token's cycles is caught.
-    let limit = "wire [31:0] step_limit = 32'd67108864;";
-    assert_eq!(design.verilog.matches(limit).count(), 1);
+    let limit = format!("wire [31:0] step_limit = 32'd{STEP_LIMIT_CYCLES};");
+    assert_eq!(design.verilog.matches(&limit).count(), 1);
     let short = design
         .verilog
-        .replace(limit, "wire [31:0] step_limit = 32'd1000;");
+        .replace(&limit, "wire [31:0] step_limit = 32'd1000;");
     let caught = run_netlist(&short, "icebreaker", "icebreaker-short").unwrap_err();
     assert!(
         caught.starts_with("position 0: ")

@@ -13,7 +13,7 @@
 //! unit's exact wide results in `wide`, every 16-bit mantissa and constant in `vector`.
 
 use monorail_contract::bundle::{Region, CACHE_EXPONENT_REGION_STEMS, CACHE_REGION_STEMS};
-use monorail_contract::numerics::{hidden_blocks, QuantMatrix, RMS_EXP_BELOW_RECIP};
+use monorail_contract::numerics::{hidden_blocks, QuantMatrix};
 use monorail_contract::target::{Target, VectorMemory};
 use monorail_model::quant::QuantModel;
 use std::ops::Range;
@@ -183,9 +183,10 @@ pub struct Layout {
     pub rope_steps: usize,
     /// RMSNorm's eps term's mantissa (`numerics::RmsEps`). // (1,) vector
     pub rms_eps_mant: usize,
-    /// Its shift negated, which `shrv` subtracts from twice the residual's exponent: the next
-    /// word's first element, in lane 0 as the mantissa, as `shrv` streams them. // (1,) vector
-    pub rms_eps_neg_shift: usize,
+    /// `RmsEps::shift_offset`, which `shrv` subtracts from twice the clamped exponent as the
+    /// machine reads it (`numerics::rms_eps_exp`): the next word's first element, in lane 0 as
+    /// the mantissa, as `shrv` streams them. // (1,) vector
+    pub rms_eps_shift_offset: usize,
     /// Scratch.
     pub scratch: Scratch,
     /// Matrix words used.
@@ -314,7 +315,7 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
     };
     let rope_steps = a.vector(Accumulator, "rope_steps".into(), dim + kv_dim);
     let rms_eps_mant = a.vector(Vector, "rms_eps.mant".into(), 1);
-    let rms_eps_neg_shift = a.vector(Vector, "rms_eps.neg_shift".into(), 1);
+    let rms_eps_shift_offset = a.vector(Vector, "rms_eps.shift_offset".into(), 1);
     let widest = (dim + 2 * kv_dim).max(hidden).max(c.vocab_size);
     let wide = a.vector(Wide, "wide".into(), widest);
     let v = target.vector_lanes;
@@ -374,7 +375,7 @@ pub fn plan(model: &QuantModel, target: &Target, context: usize, attention_sets:
         classifier_scales,
         rope_steps,
         rms_eps_mant,
-        rms_eps_neg_shift,
+        rms_eps_shift_offset,
         scratch,
         matrix_used: a.matrix_next,
         vector_used: a.vector_next,
@@ -469,11 +470,10 @@ pub fn fill(layout: &mut Layout, model: &QuantModel, target: &Target) {
     put_vector(&mut vector, layout.rope_steps, &steps);
     let eps = model.rms_eps;
     put_vector(&mut vector, layout.rms_eps_mant, &[eps.mant]);
-    // The shift by twice the exponent comes from rms_eps_exp's offset, twice, taken off here.
     put_vector(
         &mut vector,
-        layout.rms_eps_neg_shift,
-        &[-eps.shift + 2 * RMS_EXP_BELOW_RECIP],
+        layout.rms_eps_shift_offset,
+        &[eps.shift_offset()],
     );
     layout.matrix = matrix;
     layout.vector = vector;

@@ -146,6 +146,16 @@ impl Emitter<'_> {
         }
     }
 
+    /// `N` temporaries that hold their values together: the temporaries go round in turn, so
+    /// that more than are free (not pinned) would hand a register out twice.
+    fn temps<const N: usize>(&mut self) -> [i64; N] {
+        let free = (FIRST_TEMP..=self.last_temp)
+            .filter(|&t| self.pinned & (1 << t) == 0)
+            .count();
+        assert!(N <= free, "{N} temporaries at once, where {free} are free");
+        std::array::from_fn(|_| self.temp())
+    }
+
     /// A temporary that keeps its value, however many temporaries are taken after it, until
     /// [`Emitter::unpin`].
     fn pinned_temp(&mut self) -> i64 {
@@ -166,6 +176,10 @@ impl Emitter<'_> {
             self.unpin(m0);
         }
         self.pinned |= (1 << e) | (1 << m);
+        assert!(
+            (FIRST_TEMP..=self.last_temp).any(|t| self.pinned & (1 << t) == 0),
+            "a temporary is left unpinned"
+        );
     }
 
     /// Let [`Emitter::temp`] take `r` again.
@@ -251,40 +265,17 @@ impl Emitter<'_> {
         let s = &self.layout.scratch;
         let (x, xb, wide, t16, eps_term) = (s.x, s.xb, s.wide, s.t16, s.eps_term);
         let eps = self.model.rms_eps;
-        let (ss, mant, exp, eg, e1, e2, m1, m2) = (
-            self.temp(),
-            self.temp(),
-            self.temp(),
-            self.temp(),
-            self.temp(),
-            self.temp(),
-            self.temp(),
-            self.temp(),
-        );
-        let (half, least, twice, halves, term, shifted, sum, eg_less) = (
-            self.temp(),
-            self.temp(),
-            self.temp(),
-            self.temp(),
-            self.temp(),
-            self.temp(),
-            self.temp(),
-            self.temp(),
-        );
-        self.emit(Op::Sumsq {
-            dst: ss,
-            src: x as i64,
-            n: dim as i64,
-        });
         // The residual's exponent from its normalisation's input exponent and magnitude, a
         // table's latency after they are known instead of the normalisation's stream
         // (numerics::rms_eps_exp): u = ein - recip(m).exp, the exponent RMS_EXP_BELOW_RECIP
-        // below it, which the clamp's constant here and the shift's in the layout take off.
+        // below it, which the clamp's constant here and the shift's (RmsEps::shift_offset) take
+        // off.
         let (pre_e, pre_m) = self
             .residual_pre
             .take()
             .expect("a residual before its norm");
-        let (rmant, rexp, u) = (self.temp(), self.temp(), self.temp());
+        let [rmant, rexp] = self.temps();
+        let u = self.pinned_temp();
         self.emit(Op::Recip {
             mant: rmant,
             exp: rexp,
@@ -297,6 +288,14 @@ impl Emitter<'_> {
         });
         self.unpin(pre_e);
         self.unpin(pre_m);
+        let temps: [i64; 16] = self.temps();
+        let [ss, mant, exp, eg, e1, e2, m1, m2, ..] = temps;
+        let [.., half, least, twice, halves, term, shifted, sum, eg_less] = temps;
+        self.emit(Op::Sumsq {
+            dst: ss,
+            src: x as i64,
+            n: dim as i64,
+        });
         // max(2e, min) as twice max(e, min / 2) (min is even), and the clamp's halves
         self.emit(Op::Li {
             dst: least,
@@ -317,10 +316,11 @@ impl Emitter<'_> {
             a: half,
             b: u,
         });
+        self.unpin(u);
         self.emit(Op::Shrv {
             dst: eps_term as i64,
             a: self.layout.rms_eps_mant as i64,
-            b: self.layout.rms_eps_neg_shift as i64,
+            b: self.layout.rms_eps_shift_offset as i64,
             n: 1,
             s: twice,
             mag: REG_ZERO as i64,

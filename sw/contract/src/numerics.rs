@@ -666,6 +666,13 @@ impl RmsEps {
         shift_round(self.mant as i64, shift.min(i32::MAX as i64) as i32)
     }
 
+    /// The constant `shrv` subtracts from `2 (d + RMS_EXP_BELOW_RECIP)`, the clamped exponent
+    /// as the machine reads it ([`rms_eps_exp`]), to shift [`Self::mant`] by `2d + shift`:
+    /// `2 RMS_EXP_BELOW_RECIP - shift`, a vector-memory element (5 to 23 for `dim` 1 to `2^17`).
+    pub fn shift_offset(self) -> i32 {
+        2 * RMS_EXP_BELOW_RECIP - self.shift
+    }
+
     /// Half of what the clamp took off `2e` (`(max(2e, min) - 2e) / 2`, 0 where it took
     /// nothing): the term is that many powers of 4 smaller than eps's, and the scale as many
     /// powers of 2 larger, which its exponent takes back ([`rms_scale`]).
@@ -711,7 +718,8 @@ pub fn rms_scale(sum_squares: u64, eps: RmsEps, exp: i32) -> FixedScale {
 
 /// `1 / x` for `x > 0` (softmax's sum): the table index is the 8 bits below the leading one at
 /// position `k`, and the result is `recip[index] * 2^(-15 - k)`. Relative error below 0.2 %.
-/// Zero gives a zero scale.
+/// Zero gives a zero scale, exponent 0 ([`rms_eps_exp`] reads `-14 - bit_length(x)` off the
+/// exponent, and that case).
 pub fn recip(x: u64) -> FixedScale {
     if x == 0 {
         return FixedScale { mant: 0, exp: 0 };
@@ -1057,6 +1065,13 @@ mod tests {
             }
             assert_eq!(normalize_by(&[0], ein, WIDE_BITS, 0, &mut [0]), ein);
             assert_eq!(rms_eps_exp(ein, 0), ein - RMS_EXP_BELOW_RECIP);
+        }
+        // The shift's constant is a vector-memory element for every dim.
+        use crate::target::VECTOR_ELEMENT_BITS;
+        for dim in (0..=17).map(|b| 1usize << b).chain([3, 288, 768, 100_000]) {
+            let offset = RmsEps::for_dim(dim).shift_offset();
+            assert!((5..=23).contains(&offset), "dim {dim}: {offset}");
+            assert!(offset.unsigned_abs() < 1 << (VECTOR_ELEMENT_BITS - 1));
         }
         // rms_scale follows the all-zero vector's case from its zero sum.
         let eps = RmsEps::for_dim(64);

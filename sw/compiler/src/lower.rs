@@ -274,10 +274,11 @@ impl Emitter<'_> {
             .residual_pre
             .take()
             .expect("a residual before its norm");
-        let [rmant, rexp] = self.temps();
+        let rexp = self.temp();
         let u = self.pinned_temp();
+        // Only the exponent: the mantissa goes to r0, which drops it.
         self.emit(Op::Recip {
-            mant: rmant,
+            mant: REG_ZERO as i64,
             exp: rexp,
             a: pre_m,
         });

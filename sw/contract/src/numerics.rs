@@ -718,8 +718,8 @@ pub fn rms_scale(sum_squares: u64, eps: RmsEps, exp: i32) -> FixedScale {
 
 /// `1 / x` for `x > 0` (softmax's sum): the table index is the 8 bits below the leading one at
 /// position `k`, and the result is `recip[index] * 2^(-15 - k)`. Relative error below 0.2 %.
-/// Zero gives a zero scale, exponent 0 ([`rms_eps_exp`] reads `-14 - bit_length(x)` off the
-/// exponent, and that case).
+/// Zero gives a zero scale, exponent 0. [`rms_eps_exp`] relies on both exponents: `-15 - k`
+/// (`-14 - bit_length(x)`) and zero's.
 pub fn recip(x: u64) -> FixedScale {
     if x == 0 {
         return FixedScale { mant: 0, exp: 0 };

@@ -1374,6 +1374,15 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
         )),
         "{from_stdin:?}"
     );
+    // The compile listing is not assembly: the message says what to give instead.
+    refused(
+        &["asm", &p("compiled/listing.s"), "--bundle", &p("compiled")],
+        &[
+            "listing.s: line 3, column 6: unknown mnemonic `0`",
+            "is a compile listing's",
+            "`monorail disasm` writes the bundle's program as assembly",
+        ],
+    );
     assert_eq!(program("same"), program("compiled"));
     // A wait taken out lets an instruction read what the matrix unit has not written yet: the
     // simulator, which `asm` runs the program on, finds it, and the line is named.
@@ -2010,20 +2019,30 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
 fn the_readme_timeline_is_current() {
     let tmp = TempDir::new().unwrap();
     let svg = tmp.path().join("timeline.svg");
-    monorail()
-        .args([
-            "compile",
-            "--target",
-            "ulx3s-85f",
-            "--timeline-position",
-            "64",
-            "-o",
-        ])
+    // Without --timeline-position, the timeline is of the middle position, the table's.
+    let output = monorail()
+        .args(["compile", "--target", "ulx3s-85f", "-o"])
         .arg(tmp.path().join("bundle"))
         .arg("--timeline")
         .arg(&svg)
-        .assert()
-        .success();
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout.contains("busy cycles by model step at position 64 ")
+            && stdout.contains(&format!("timeline of position 64 -> {}", svg.display())),
+        "{stdout}"
+    );
+    // The time it took, in all and by part.
+    assert!(
+        stdout.lines().any(
+            |l| l.contains(" ms in all: the model loaded and quantised in ")
+                && l.contains(", compiled in ")
+                && l.contains(", this report and the timeline in ")
+        ),
+        "{stdout}"
+    );
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/timeline.svg");
     assert!(
         std::fs::read(&svg).unwrap() == std::fs::read(&committed).unwrap_or_default(),

@@ -1104,11 +1104,22 @@ impl Machine for Iss {
                         )))
                     }
                     None => {
+                        let indexed = [&instr, &earlier]
+                            .into_iter()
+                            .find(|i| i.op.indexed_by_register())
+                            .map(|i| {
+                                format!(
+                                    " (`{}` addresses by a register, which the check takes as \
+                                     reaching every element or word from its base)",
+                                    i.op.spec().mnemonic
+                                )
+                            })
+                            .unwrap_or_default();
                         return Err(fault(format!(
                             "hazard: issues at cycle {} while instruction {other} (`{earlier}`), \
-                             which touches the same data, is still running",
+                             which touches the same data{indexed}, is still running",
                             issued.issue
-                        )))
+                        )));
                     }
                 }
             }

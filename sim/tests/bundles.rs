@@ -218,7 +218,8 @@ fn malformed_bundles_are_refused() {
     std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
     assert!(Iss::load(dir, target.clone()).is_ok());
     std::fs::remove_file(dir.join("vector.hex")).unwrap();
-    refused(dir, &target, "vector.hex");
+    refused(dir, &target, "vector.hex: missing");
+    refused(dir, &target, "this one is incomplete; compile it again");
 }
 
 #[test]
@@ -338,6 +339,14 @@ fn malformed_programs_fault_instead_of_panicking() {
         (
             long_product.as_str(),
             "which touches the same data, is still running",
+        ),
+        // A register-indexed read is taken as reaching every element from its base, and the
+        // message says so.
+        (
+            "matvec dst=v32768 w=m0 wreg=r0 x=v45056 rows=4 cols=64\n\
+             getv dst=r21 src=v0 idx=r2",
+            "(`getv` addresses by a register, which the check takes as reaching every element \
+             or word from its base), is still running",
         ),
         (
             past_the_limit.as_str(),

@@ -28,9 +28,10 @@ pub struct Args {
     /// Also draw one token step as an SVG timeline (a row per unit, time across).
     #[arg(long, value_name = "FILE.svg")]
     timeline: Option<PathBuf>,
-    /// Position of the token step the timeline draws.
-    #[arg(long, default_value_t = 0, requires = "timeline")]
-    timeline_position: usize,
+    /// Position of the token step the timeline draws; default: the middle of the context, the
+    /// position of the table of busy cycles by model step.
+    #[arg(long, requires = "timeline")]
+    timeline_position: Option<usize>,
 }
 
 /// The bytes of a `top.v` read for its first line, which names the target it was generated for.
@@ -55,6 +56,7 @@ fn warn_of_another_core(dir: &Path, target: &str) {
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
+    let started = Instant::now();
     if let Some(path) = &args.timeline {
         // Refused before anything is compiled or written.
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
@@ -70,11 +72,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let loaded = load_for(&args.model, &target)?;
     let context = args.machine.context;
     let quant = loaded.quantized();
+    let loaded_in = started.elapsed();
     let start = Instant::now();
     let compiled =
         compile(&quant, &target, CompileOptions::serving(context)).map_err(compile_error)?;
     let elapsed = start.elapsed();
-    let position = args.timeline_position;
+    let position = args.timeline_position.unwrap_or(compiled.chain.position);
     if args.timeline.is_some() && position >= compiled.bundle.manifest.context {
         return Err(refused(format!(
             "--timeline-position {position} is past the context of {} positions",
@@ -86,6 +89,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .write(&args.output, &target)
         .map_err(|e| failed(format!("writing the bundle: {e}")))?;
     warn_of_another_core(&args.output, &target.name);
+    let written = Instant::now();
     if let Some(path) = &args.timeline {
         let title = format!("{} on {}", loaded.name, target.name);
         let svg = timeline::svg(&compiled.code, &target, position, &title);
@@ -105,6 +109,24 @@ pub fn run(args: Args) -> Result<(), CliError> {
     for line in step_table(&target, &compiled) {
         println!("  {line}");
     }
+    if let Some(path) = &args.timeline {
+        println!("  timeline of position {position} -> {}", path.display());
+    }
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "  {:.0} ms in all: the model loaded and quantised in {:.0}, compiled in {:.0}, the \
+         bundle written in {:.0}, this report{} in {:.0}",
+        ms(started.elapsed()),
+        ms(loaded_in),
+        ms(elapsed),
+        ms(written - start - elapsed),
+        if args.timeline.is_some() {
+            " and the timeline"
+        } else {
+            ""
+        },
+        ms(written.elapsed())
+    );
     Ok(())
 }
 
@@ -174,7 +196,9 @@ pub fn summary(
         target.matrix_words(),
         vector_use.join(", ")
     )];
-    for pos in [0, cycles.len() / 2, cycles.len() - 1] {
+    let mut positions_shown = vec![0, cycles.len() / 2, cycles.len() - 1];
+    positions_shown.dedup();
+    for pos in positions_shown {
         let [mxu, vxu, sxu] = timeline::busy(&compiled.code, target, pos);
         lines.push(format!(
             "position {pos}: {} cycles; busy: matrix unit {mxu}, vector unit {vxu}, scalar unit {sxu}; MAC bound {:.0}",
@@ -182,14 +206,21 @@ pub fn summary(
             bound(pos)
         ));
     }
-    lines.push(format!(
-        "cycles per token: {} at position 0, {} at position {}; {:.2}x the MAC bound on average over positions 0 to {}",
-        cycles[0],
-        cycles[cycles.len() - 1],
-        cycles.len() - 1,
-        ratio,
-        positions - 1
-    ));
+    lines.push(if cycles.len() == 1 {
+        format!(
+            "cycles per token: {} at position 0, the context's one position; {ratio:.2}x the MAC bound",
+            cycles[0]
+        )
+    } else {
+        format!(
+            "cycles per token: {} at position 0, {} at position {}; {:.2}x the MAC bound on average over positions 0 to {}",
+            cycles[0],
+            cycles[cycles.len() - 1],
+            cycles.len() - 1,
+            ratio,
+            positions - 1
+        )
+    });
     if let (Core::Small, Some(d), Some(e)) =
         (target.core, &target.device, target.small_core_estimate())
     {

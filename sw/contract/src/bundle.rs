@@ -319,10 +319,23 @@ fn invalid(path: &Path, what: impl Into<String>) -> BundleError {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, BundleError> {
-    std::fs::read(path).map_err(|source| BundleError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| reading(path, source))
+}
+
+/// A bundle's file that cannot be read: a missing one says that the bundle is incomplete.
+fn reading(path: &Path, source: std::io::Error) -> BundleError {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        invalid(
+            path,
+            "missing: `monorail compile` and `monorail asm` write a bundle's files together, and \
+             this one is incomplete; compile it again",
+        )
+    } else {
+        BundleError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// The most bytes a bundle's manifest or listing is read from (a listing of the largest program
@@ -336,10 +349,7 @@ const HEX_SLACK_BYTES: u64 = 64 << 10;
 /// the bundle can be: a damaged or foreign file must not take the memory its length claims.
 fn read_at_most(path: &Path, limit: u64) -> Result<Vec<u8>, BundleError> {
     let len = std::fs::metadata(path)
-        .map_err(|source| BundleError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
+        .map_err(|source| reading(path, source))?
         .len();
     if len > limit {
         return Err(invalid(

@@ -538,7 +538,16 @@ impl Instr {
             return Ok(None);
         };
         let spec = spec_by_mnemonic(mnemonic).ok_or_else(|| IsaError {
-            message: format!("unknown mnemonic `{mnemonic}`"),
+            message: if mnemonic.bytes().all(|b| b.is_ascii_digit()) {
+                format!(
+                    "unknown mnemonic `{mnemonic}`: a line that starts with numbers is a compile \
+                     listing's (`listing.s`: index, cycles, unit and step before each \
+                     instruction), which is not assembly; `monorail disasm` writes the bundle's \
+                     program as assembly"
+                )
+            } else {
+                format!("unknown mnemonic `{mnemonic}`")
+            },
             column: Some(col),
         })?;
         let mut values: Vec<Option<i64>> = vec![None; spec.fields.len()];
@@ -1630,6 +1639,12 @@ pub fn check_element(target: &Target, role: Role, address: usize) -> Result<(), 
 }
 
 impl Op {
+    /// Whether an address of this operation is indexed by a register (`wreg`, a `getv`/`setv`
+    /// index), which [`Op::accesses_on`] takes as reaching every element or word from its base.
+    pub fn indexed_by_register(&self) -> bool {
+        self.accesses(1, 0, 1) != self.accesses(1, 0, 2)
+    }
+
     /// What this operation touches at position `pos` on `target`; a register-indexed address
     /// may reach anywhere in the larger memory.
     pub fn accesses_on(&self, target: &Target, pos: usize) -> Access {

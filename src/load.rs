@@ -73,9 +73,35 @@ pub struct Loaded {
     pub tokenizer_name: String,
     /// The built-in model it is, if it is one.
     pub builtin: Option<&'static builtin::BuiltinModel>,
+    /// Its compilation with the default options for a target, where choosing the model compiled
+    /// it ([`load_for`]): [`compile_for`] takes it instead of compiling the same again.
+    compiled: std::cell::Cell<Option<(Target, Compiled, std::time::Duration)>>,
 }
 
 impl Loaded {
+    /// `quant` (this model, quantised) compiled for `target` with `options`, and the time the
+    /// compilation took: the one that choosing the model made, where it has the same target and
+    /// options (once), or a new one.
+    pub fn compile(
+        &self,
+        quant: &QuantModel,
+        target: &Target,
+        options: CompileOptions,
+    ) -> Result<(Compiled, std::time::Duration), CliError> {
+        match self.compiled.take() {
+            Some((made_for, compiled, took))
+                if &made_for == target && options == CompileOptions::default() =>
+            {
+                Ok((compiled, took))
+            }
+            _ => {
+                let start = std::time::Instant::now();
+                let compiled = compile(quant, target, options).map_err(compile_error)?;
+                Ok((compiled, start.elapsed()))
+            }
+        }
+    }
+
     /// The model quantised ([`QuantModel::quantize`]), with a warning on standard error, once a
     /// run for each model, where its matrices' row scales lose rows: the golden model and the
     /// machines then differ from the float reference by more than the format's rounding.
@@ -138,6 +164,7 @@ fn load_builtin(model: &'static builtin::BuiltinModel) -> Result<Loaded, CliErro
         name: format!("built-in {} ({})", model.name, model.description),
         tokenizer_name: format!("the tokenizer of built-in {}", model.name),
         builtin: Some(model),
+        compiled: Default::default(),
     })
 }
 
@@ -152,8 +179,13 @@ pub fn load_for(args: &ModelArgs, target: &Target) -> Result<Loaded, CliError> {
     for model in &builtin::MODELS {
         let loaded = load_builtin(model)?;
         let quant = QuantModel::quantize(&loaded.checkpoint);
+        let start = std::time::Instant::now();
         match compile(&quant, target, CompileOptions::default()) {
-            Ok(_) => return Ok(loaded),
+            Ok(compiled) => {
+                let took = start.elapsed();
+                loaded.compiled.set(Some((target.clone(), compiled, took)));
+                return Ok(loaded);
+            }
             Err(e) => refusals.push(format!("{}: {e}", model.name)),
         }
     }
@@ -361,6 +393,7 @@ pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
                 name: model.display().to_string(),
                 tokenizer_name,
                 builtin: None,
+                compiled: Default::default(),
             })
         }
     }
@@ -593,8 +626,7 @@ pub fn compile_for(
     context: Option<usize>,
 ) -> Result<(Target, QuantModel, Compiled), CliError> {
     let quant = loaded.quantized();
-    let compiled =
-        compile(&quant, &target, CompileOptions::serving(context)).map_err(compile_error)?;
+    let (compiled, _) = loaded.compile(&quant, &target, CompileOptions::serving(context))?;
     Ok((target, quant, compiled))
 }
 

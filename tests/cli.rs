@@ -2036,11 +2036,10 @@ fn the_readme_timeline_is_current() {
     );
     // The time it took, in all and by part.
     assert!(
-        stdout.lines().any(
-            |l| l.contains(" ms in all: the model loaded and quantised in ")
-                && l.contains(", compiled in ")
-                && l.contains(", this report and the timeline in ")
-        ),
+        stdout.lines().any(|l| l
+            .contains(" ms in all: the model chosen, loaded and quantised in ")
+            && l.contains(", compiled in ")
+            && l.contains(", this report and the timeline in ")),
         "{stdout}"
     );
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/timeline.svg");

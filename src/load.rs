@@ -75,29 +75,29 @@ pub struct Loaded {
     pub builtin: Option<&'static builtin::BuiltinModel>,
     /// Its compilation with the default options for a target, where choosing the model compiled
     /// it ([`load_for`]): [`compile_for`] takes it instead of compiling the same again.
-    compiled: std::cell::Cell<Option<(Target, Compiled, std::time::Duration)>>,
+    compiled: std::cell::Cell<Option<(Target, CompileOptions, Compiled, std::time::Duration)>>,
 }
 
 impl Loaded {
-    /// `quant` (this model, quantised) compiled for `target` with `options`, and the time the
-    /// compilation took: the one that choosing the model made, where it has the same target and
-    /// options (once), or a new one.
+    /// The model quantised ([`Loaded::quantized`]) and compiled for `target` with `options`,
+    /// and the time the compilation took: the one that choosing the model made, where it was
+    /// for the same target and options (once), or a new one.
     pub fn compile(
         &self,
-        quant: &QuantModel,
         target: &Target,
         options: CompileOptions,
-    ) -> Result<(Compiled, std::time::Duration), CliError> {
+    ) -> Result<(QuantModel, Compiled, std::time::Duration), CliError> {
+        let quant = self.quantized();
         match self.compiled.take() {
-            Some((made_for, compiled, took))
-                if &made_for == target && options == CompileOptions::default() =>
+            Some((made_for, made_with, compiled, took))
+                if &made_for == target && made_with == options =>
             {
-                Ok((compiled, took))
+                Ok((quant, compiled, took))
             }
             _ => {
                 let start = std::time::Instant::now();
-                let compiled = compile(quant, target, options).map_err(compile_error)?;
-                Ok((compiled, start.elapsed()))
+                let compiled = compile(&quant, target, options).map_err(compile_error)?;
+                Ok((quant, compiled, start.elapsed()))
             }
         }
     }
@@ -183,7 +183,10 @@ pub fn load_for(args: &ModelArgs, target: &Target) -> Result<Loaded, CliError> {
         match compile(&quant, target, CompileOptions::default()) {
             Ok(compiled) => {
                 let took = start.elapsed();
-                loaded.compiled.set(Some((target.clone(), compiled, took)));
+                let options = CompileOptions::default();
+                loaded
+                    .compiled
+                    .set(Some((target.clone(), options, compiled, took)));
                 return Ok(loaded);
             }
             Err(e) => refusals.push(format!("{}: {e}", model.name)),
@@ -625,8 +628,7 @@ pub fn compile_for(
     target: Target,
     context: Option<usize>,
 ) -> Result<(Target, QuantModel, Compiled), CliError> {
-    let quant = loaded.quantized();
-    let (compiled, _) = loaded.compile(&quant, &target, CompileOptions::serving(context))?;
+    let (quant, compiled, _) = loaded.compile(&target, CompileOptions::serving(context))?;
     Ok((target, quant, compiled))
 }
 

@@ -1104,9 +1104,13 @@ impl Machine for Iss {
                         )))
                     }
                     None => {
+                        // Where the two would not clash if the register-indexed reach were
+                        // its base alone, the check's rule for it is the cause: said so.
+                        let at_base = |op: &Op| op.accesses(target.lanes, pos, 1);
                         let indexed = [&instr, &earlier]
                             .into_iter()
                             .find(|i| i.op.indexed_by_register())
+                            .filter(|_| !at_base(&instr.op).conflicts(&at_base(&earlier.op)))
                             .map(|i| {
                                 format!(
                                     " (`{}` addresses by a register, which the check takes as \

@@ -220,6 +220,8 @@ fn malformed_bundles_are_refused() {
     std::fs::remove_file(dir.join("vector.hex")).unwrap();
     refused(dir, &target, "vector.hex: missing");
     refused(dir, &target, "this one is incomplete; compile it again");
+    std::fs::remove_file(dir.join("manifest.json")).unwrap();
+    refused(dir, &target, "no bundle here (no manifest.json)");
 }
 
 #[test]
@@ -347,6 +349,12 @@ fn malformed_programs_fault_instead_of_panicking() {
              getv dst=r21 src=v0 idx=r2",
             "(`getv` addresses by a register, which the check takes as reaching every element \
              or word from its base), is still running",
+        ),
+        // Where the indexed read's base is what the product writes, the clash is real: no note.
+        (
+            "matvec dst=v32768 w=m0 wreg=r0 x=v45056 rows=4 cols=64\n\
+             getv dst=r21 src=v32768 idx=r2",
+            "which touches the same data, is still running",
         ),
         (
             past_the_limit.as_str(),

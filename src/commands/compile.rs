@@ -71,11 +71,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let target = args.machine.target()?;
     let loaded = load_for(&args.model, &target)?;
     let context = args.machine.context;
-    let quant = loaded.quantized();
     let start = Instant::now();
     // Choosing the built-in model that the target holds compiled it already: that compilation
     // is taken, and its time counted as compiling.
-    let (compiled, elapsed) = loaded.compile(&quant, &target, CompileOptions::serving(context))?;
+    let (_, compiled, elapsed) = loaded.compile(&target, CompileOptions::serving(context))?;
     let compiled_at = Instant::now();
     // Where the compilation was taken, its time is inside the loading's, and comes off it.
     let taken = elapsed.saturating_sub(compiled_at - start);

@@ -231,6 +231,13 @@ impl ManifestFile {
     /// `dir`'s `manifest.json`, of this bundle format: its magic and version checked.
     fn read(dir: &Path) -> Result<ManifestFile, BundleError> {
         let path = dir.join("manifest.json");
+        if !path.exists() {
+            return Err(invalid(
+                dir,
+                "no bundle here (no manifest.json): give the folder that `monorail compile -o` \
+                 or `monorail asm -o` wrote",
+            ));
+        }
         let file: ManifestFile = serde_json::from_slice(&read_at_most(&path, MOST_TEXT_BYTES)?)
             .map_err(|e| invalid(&path, format!("not a Monorail manifest: {e}")))?;
         let manifest = &file.manifest;

@@ -538,7 +538,10 @@ impl Instr {
             return Ok(None);
         };
         let spec = spec_by_mnemonic(mnemonic).ok_or_else(|| IsaError {
-            message: if mnemonic.bytes().all(|b| b.is_ascii_digit()) {
+            // A number, then more: the start of a compile listing's line.
+            message: if mnemonic.bytes().all(|b| b.is_ascii_digit())
+                && code.split_whitespace().count() > 1
+            {
                 format!(
                     "unknown mnemonic `{mnemonic}`: a line that starts with numbers is a compile \
                      listing's (`listing.s`: index, cycles, unit and step before each \

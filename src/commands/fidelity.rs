@@ -1,6 +1,7 @@
 //! `monorail fidelity`: the golden integer model against the float reference, teacher-forced on
 //! the prompt continued greedily by the float model.
 
+use monorail_contract::counted;
 use monorail_model::engine::generate;
 use monorail_model::fidelity::{compare, Fidelity};
 use monorail_model::float::FloatModel;
@@ -36,17 +37,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
     warn_where_the_prompt_fills(tokens.len(), steps, seq_len, "the prompt alone is compared");
     let f = measure(&loaded, &tokens, steps)?;
     if f.positions < steps {
-        let (n, (noun, verb)) = (
-            f.positions,
-            if f.positions == 1 {
-                ("position", "is")
-            } else {
-                ("positions", "are")
-            },
-        );
+        let n = f.positions;
         eprintln!(
-            "monorail: note: the sequence reaches a BOS (the end of a story) after {n} {noun}, \
-             so {n} {verb} compared, not {steps}"
+            "monorail: note: the sequence reaches a BOS (the end of a story) after {}, so {n} {} \
+             compared, not {steps}",
+            counted(n, "position"),
+            if n == 1 { "is" } else { "are" }
         );
     }
     if args.json {

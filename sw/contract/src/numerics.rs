@@ -572,7 +572,7 @@ pub fn rsqrt(x: u64) -> FixedScale {
         odd as usize * (tables::RSQRT_ENTRIES / 2) + fraction_index(x, tables::RSQRT_INDEX_BITS);
     FixedScale {
         mant: tables::get().rsqrt[index],
-        exp: -15 - (k - odd) / 2,
+        exp: -(SCALE_FRACTION_BITS as i32) - (k - odd) / 2,
     }
 }
 
@@ -682,9 +682,10 @@ impl RmsEps {
 }
 
 /// What [`rms_eps_exp`] takes off the normalisation's input exponent besides [`recip`]'s
-/// exponent of its magnitude: recip's exponent is `-14 - bit_length(m)` and the normalisation's
-/// shift to [`WIDE_BITS`] is `bit_length(m) - (WIDE_BITS - 1)`.
-pub const RMS_EXP_BELOW_RECIP: i32 = 14 + WIDE_BITS as i32 - 1;
+/// exponent of its magnitude: recip's exponent is `-(SCALE_FRACTION_BITS - 1) - bit_length(m)`
+/// (14 below) and the normalisation's shift to [`WIDE_BITS`] is `bit_length(m) - (WIDE_BITS -
+/// 1)`.
+pub const RMS_EXP_BELOW_RECIP: i32 = SCALE_FRACTION_BITS as i32 - 1 + WIDE_BITS as i32 - 1;
 
 /// The residual's exponent as RMSNorm's eps term takes it: from the residual's last
 /// normalisation's input exponent `ein` and magnitude `max_abs`, which are known as that
@@ -727,7 +728,7 @@ pub fn recip(x: u64) -> FixedScale {
     let k = bit_length(x) as i32 - 1;
     FixedScale {
         mant: tables::get().recip[fraction_index(x, tables::RECIP_INDEX_BITS)],
-        exp: -15 - k,
+        exp: -(SCALE_FRACTION_BITS as i32) - k,
     }
 }
 

@@ -149,9 +149,7 @@ impl Emitter<'_> {
     /// `N` temporaries that hold their values together: the temporaries go round in turn, so
     /// that more than are free (not pinned) would hand a register out twice.
     fn temps<const N: usize>(&mut self) -> [i64; N] {
-        let free = (FIRST_TEMP..=self.last_temp)
-            .filter(|&t| self.pinned & (1 << t) == 0)
-            .count();
+        let free = self.free_temps();
         assert!(N <= free, "{N} temporaries at once, where {free} are free");
         std::array::from_fn(|_| self.temp())
     }
@@ -161,10 +159,7 @@ impl Emitter<'_> {
     fn pinned_temp(&mut self) -> i64 {
         let r = self.temp();
         self.pinned |= 1 << r;
-        assert!(
-            (FIRST_TEMP..=self.last_temp).any(|t| self.pinned & (1 << t) == 0),
-            "a temporary is left unpinned"
-        );
+        assert!(self.free_temps() > 0, "a temporary is left unpinned");
         r
     }
 
@@ -176,10 +171,14 @@ impl Emitter<'_> {
             self.unpin(m0);
         }
         self.pinned |= (1 << e) | (1 << m);
-        assert!(
-            (FIRST_TEMP..=self.last_temp).any(|t| self.pinned & (1 << t) == 0),
-            "a temporary is left unpinned"
-        );
+        assert!(self.free_temps() > 0, "a temporary is left unpinned");
+    }
+
+    /// The temporaries not pinned.
+    fn free_temps(&self) -> usize {
+        (FIRST_TEMP..=self.last_temp)
+            .filter(|&t| self.pinned & (1 << t) == 0)
+            .count()
     }
 
     /// Let [`Emitter::temp`] take `r` again.

@@ -50,9 +50,14 @@ pub fn positions_to_run(steps: usize, context: usize, holder: &str) -> usize {
 /// does after the prompt: "nothing is generated").
 pub fn warn_where_the_prompt_fills(tokens: usize, steps: usize, context: usize, after: &str) {
     if tokens > context {
+        let runs = if steps < context {
+            format!("-n {steps} runs its first {steps}")
+        } else {
+            format!("its first {steps} run")
+        };
         eprintln!(
             "monorail: warning: the prompt's {tokens} tokens (BOS included) are more than the \
-             context's {}: its first {steps} run, and {after}",
+             context's {}: {runs}, and {after}",
             counted(context, "position")
         );
     } else if tokens > steps {
@@ -67,7 +72,9 @@ pub fn warn_where_the_prompt_fills(tokens: usize, steps: usize, context: usize, 
 /// A model with its tokenizer and a name for reports.
 pub struct Loaded {
     pub checkpoint: Checkpoint,
-    pub tokenizer: Tokenizer,
+    /// Its tokenizer: none where a checkpoint file was given without `-z`, which only the
+    /// commands that read or write text need ([`Loaded::tokenizer`]).
+    tokenizer: Option<Tokenizer>,
     pub name: String,
     /// Its tokenizer, for messages: the file, or the built-in model's.
     pub tokenizer_name: String,
@@ -79,6 +86,18 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// Its tokenizer, or the error that asks for one: a checkpoint file given without `-z`
+    /// compiles (a bundle holds no tokenizer), but text needs it.
+    pub fn tokenizer(&self) -> Result<&Tokenizer, CliError> {
+        self.tokenizer.as_ref().ok_or_else(|| {
+            refused(format!(
+                "{}: give its tokenizer with -z FILE (llama2.c's tokenizer.bin): this command \
+                 reads or writes text (compile, gen and bitstream do not need it)",
+                self.name
+            ))
+        })
+    }
+
     /// The model quantised ([`Loaded::quantized`]) and compiled for `target` with `options`,
     /// and the time the compilation took: the one that choosing the model made, where it was
     /// for the same target and options (once), or a new one.
@@ -160,7 +179,7 @@ fn load_builtin(model: &'static builtin::BuiltinModel) -> Result<Loaded, CliErro
     let (checkpoint, tokenizer) = model.load()?;
     Ok(Loaded {
         checkpoint,
-        tokenizer,
+        tokenizer: Some(tokenizer),
         name: format!("built-in {} ({})", model.name, model.description),
         tokenizer_name: format!("the tokenizer of built-in {}", model.name),
         builtin: Some(model),
@@ -374,21 +393,18 @@ pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
             let checkpoint = checkpoint::load(model)?;
             let (tokenizer, tokenizer_name) = match tokenizer {
                 Some(path) => (
-                    Tokenizer::load(path, checkpoint.config.vocab_size).map_err(|e| {
-                        refused(format!(
-                            "{e} (tokenizer for model {}, vocabulary of {} tokens)",
-                            model.display(),
-                            checkpoint.config.vocab_size
-                        ))
-                    })?,
+                    Some(
+                        Tokenizer::load(path, checkpoint.config.vocab_size).map_err(|e| {
+                            refused(format!(
+                                "{e} (tokenizer for model {}, vocabulary of {} tokens)",
+                                model.display(),
+                                checkpoint.config.vocab_size
+                            ))
+                        })?,
+                    ),
                     path.display().to_string(),
                 ),
-                None => {
-                    return Err(refused(format!(
-                        "{}: give its tokenizer with -z FILE (llama2.c's tokenizer.bin)",
-                        model.display()
-                    )))
-                }
+                None => (None, "no tokenizer (-z)".to_string()),
             };
             Ok(Loaded {
                 checkpoint,
@@ -430,7 +446,7 @@ pub fn prompt_tokens(args: &PromptArgs, loaded: &Loaded) -> Result<Vec<u32>, Cli
             Ok(tokens)
         }
         None => loaded
-            .tokenizer
+            .tokenizer()?
             .encode_bytes(
                 std::os::unix::ffi::OsStrExt::as_bytes(args.prompt.as_os_str()),
                 true,

@@ -1633,6 +1633,54 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
     run_bundle(&[], &seeded, &["vector.hex", "compile again"]);
 }
 
+/// A checkpoint file compiles without its tokenizer (a bundle holds none), and the bundle runs
+/// with the tokenizer given; a command that writes text asks for it by its flag.
+#[test]
+fn a_checkpoint_compiles_without_its_tokenizer_which_only_text_needs() {
+    let dir = fixtures();
+    let model = dir.join("synthetic-a.bin");
+    let model = model.to_str().unwrap();
+    let tmp = TempDir::new().unwrap();
+    let bundle = tmp.path().join("bundle");
+    let bundle = bundle.to_str().unwrap();
+    monorail()
+        .args([
+            "compile", "--target", "sim-tiny", "--model", model, "-o", bundle,
+        ])
+        .assert()
+        .success();
+    assert!(Path::new(bundle).join("manifest.json").is_file());
+    let prompt = ["--prompt-tokens", "3,4", "-n", "6"];
+    let mut without = vec![
+        "run", "--engine", "iss", "--bundle", bundle, "--model", model,
+    ];
+    without.extend(prompt);
+    refused(
+        &without,
+        &["synthetic-a.bin", "give its tokenizer with -z FILE"],
+    );
+    let tokenizer = dir.join("tokenizer.bin");
+    let tokens = |engine: &[&str]| {
+        let got = succeeded(
+            monorail()
+                .args(engine)
+                .args(["--model", model])
+                .args(prompt)
+                .args(["--json", "-z", tokenizer.to_str().unwrap()])
+                .output()
+                .unwrap(),
+        );
+        got["tokens"].clone()
+    };
+    let golden = tokens(&["run", "--engine", "golden"]);
+    // The prompt's two tokens, and generated ones after them.
+    assert!(golden.as_array().is_some_and(|t| t.len() > 2), "{golden}");
+    assert_eq!(
+        tokens(&["run", "--engine", "iss", "--bundle", bundle]),
+        golden
+    );
+}
+
 /// The text is printed as it is generated, the same bytes as the JSON's text; a prompt that
 /// fills the positions is said to; and a failed write to stdout is an error, not a panic.
 #[test]

@@ -56,6 +56,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .map_err(|e| refused(format!("{}: {e}", board.name)))?;
     }
     let loaded = load_for(&args.model, &board.target)?;
+    let tokenizer = loaded.tokenizer()?;
     let tokens = prompt_tokens(&args.prompt, &loaded)?;
     let (target, _, compiled) = compile_for(&loaded, board.target.clone(), args.context)?;
     let baud = board.uart_baud;
@@ -134,7 +135,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         if next == BOS {
             break;
         }
-        let _ = stdout.write_all(&loaded.tokenizer.text_bytes(token, next));
+        let _ = stdout.write_all(&tokenizer.text_bytes(token, next));
         let _ = stdout.flush();
         token = next;
     }

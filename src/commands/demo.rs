@@ -14,7 +14,7 @@ use monorail_sim::verilated::Waveforms;
 
 use crate::cli::{EngineKind, MachineArgs, ModelArgs};
 use crate::error::{refused, CliError};
-use crate::load::{load, Loaded};
+use crate::load::{load, warn_where_the_prompt_fills, Loaded};
 use crate::machine::{host_engine, prepare_cosim};
 
 /// Prompt of `monorail demo`.
@@ -48,7 +48,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
         n => n,
     };
-    let tokens = loaded.tokenizer.encode(DEMO_PROMPT, true, false)?;
+    let tokens = loaded.tokenizer()?.encode(DEMO_PROMPT, true, false)?;
+    warn_where_the_prompt_fills(tokens.len(), steps, seq_len, "nothing is generated");
     println!("model: {}", loaded.name);
     println!("prompt: {DEMO_PROMPT:?}, {steps} positions, greedy\n");
     on_the_host(&loaded, &tokens, steps)?;
@@ -58,6 +59,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
 /// The float reference and the golden model, free-running side by side, where their stories
 /// part and why, and the golden model's teacher-forced fidelity.
 fn on_the_host(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliError> {
+    let tokenizer = loaded.tokenizer()?;
     let greedy = SamplerOptions::greedy();
     let mut outputs = Vec::new();
     for kind in [EngineKind::Float, EngineKind::Golden] {
@@ -70,18 +72,29 @@ fn on_the_host(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliE
             kind.name(),
             out.len()
         );
-        for line in wrap(&loaded.tokenizer.decode_text(&out), TEXT_COLUMNS) {
+        for line in wrap(&tokenizer.decode_text(&out), TEXT_COLUMNS) {
             println!("    {line}");
         }
         outputs.push(out);
     }
     let (float, golden) = (&outputs[0], &outputs[1]);
-    let same = float.iter().zip(golden).take_while(|(a, b)| a == b).count();
-    println!(
-        "\nfree-running, the golden model matches the float reference on the first {same} of {} \
-         tokens",
-        float.len()
-    );
+    // The tokens each model generated, after the prompt's (which both outputs repeat).
+    let prompt = tokens.len() - 1;
+    let generated = |out: &[u32]| out.len().saturating_sub(prompt);
+    let same = prompt
+        + float[prompt.min(float.len())..]
+            .iter()
+            .zip(&golden[prompt.min(golden.len())..])
+            .take_while(|(a, b)| a == b)
+            .count();
+    match generated(float) {
+        0 => println!("\nfree-running: nothing generated, the prompt fills the {steps} positions"),
+        n => println!(
+            "\nfree-running, the golden model matches the float reference on the first {} of the \
+             {n} tokens the reference generated after the prompt's {prompt}",
+            same - prompt
+        ),
+    }
     if same < float.len().min(golden.len()) {
         // Where the texts part: how close the float model's two best choices were.
         let mut model = FloatModel::new(loaded.checkpoint.clone());
@@ -92,7 +105,7 @@ fn on_the_host(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliE
         for (pos, &token) in fed.iter().enumerate() {
             logits = model.step(token, pos)?.logits.to_vec();
         }
-        let piece = |t: u32| String::from_utf8_lossy(loaded.tokenizer.piece(t)).to_string();
+        let piece = |t: u32| String::from_utf8_lossy(tokenizer.piece(t)).to_string();
         let (a, b) = (float[same], golden[same]);
         println!(
             "they part where the float model's logits for {:?} and {:?} are {:.3} apart (the \
@@ -111,6 +124,7 @@ fn on_the_host(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliE
 /// The `ulx3s-85f` core: generated, Verilated, and co-simulated against the golden model and
 /// the instruction-set simulator, with the cycles it took and what they project on the board.
 fn on_the_core(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliError> {
+    let tokenizer = loaded.tokenizer()?;
     let machine = MachineArgs {
         target: Some(DEMO_TARGET.into()),
         // The longest cache the target holds.
@@ -181,7 +195,7 @@ fn on_the_core(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliE
     let per_token = total as f64 / cycles.len() as f64;
     let positions = cycles.len();
     println!("the core wrote:");
-    for line in wrap(&loaded.tokenizer.decode_text(&out), TEXT_COLUMNS) {
+    for line in wrap(&tokenizer.decode_text(&out), TEXT_COLUMNS) {
         println!("    {line}");
     }
     println!(

@@ -68,7 +68,8 @@ pub fn measure(loaded: &Loaded, prompt: &[u32], steps: usize) -> Result<Fidelity
 
 pub fn print_table(f: &Fidelity) {
     println!(
-        "| positions | top-1 agreement | mean KL (nats) | max KL (nats) | logit error / spread |"
+        "| positions | top-1 agreement | mean KL(float ‖ golden) (nats) | max KL (nats) | logit \
+         error / spread |"
     );
     println!("| ---: | ---: | ---: | ---: | ---: |");
     let error = match f.mean_relative_logit_error {

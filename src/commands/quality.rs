@@ -1,6 +1,7 @@
 //! `monorail quality`: a model trained on the project's stories, measured on their held-out
 //! split against the targets of issue 7 (97% top-1 agreement, 90% grammatical sentences).
 
+use monorail_contract::counted;
 use monorail_model::float::FloatModel;
 use monorail_model::golden::GoldenModel;
 use monorail_model::quality::{self, GrammarScore, Quality, QualityOptions};
@@ -62,17 +63,18 @@ pub fn run(args: Args) -> Result<(), CliError> {
     };
     let mut float = FloatModel::new(loaded.checkpoint.clone());
     let mut golden = GoldenModel::new(loaded.quantized());
-    let q = quality::measure(&mut float, &mut golden, &loaded.tokenizer, options).map_err(|e| {
-        match e {
-            // The held-out stories are text, encoded before anything runs.
-            ModelError::NoDummyPrefix { .. } => refused(format!(
-                "{}: {e}; quality encodes the project's stories as text, so it needs a \
+    let q =
+        quality::measure(&mut float, &mut golden, loaded.tokenizer()?, options).map_err(|e| {
+            match e {
+                // The held-out stories are text, encoded before anything runs.
+                ModelError::NoDummyPrefix { .. } => refused(format!(
+                    "{}: {e}; quality encodes the project's stories as text, so it needs a \
                  tokenizer that can (those of the project's corpus, `monorail corpus`, can)",
-                loaded.name
-            )),
-            e => e.into(),
-        }
-    })?;
+                    loaded.name
+                )),
+                e => e.into(),
+            }
+        })?;
     let targets = targets(&q);
     if args.json {
         // The figures, and each target with whether it was met.
@@ -177,12 +179,12 @@ fn print_table(q: &Quality) {
         100.0 * TARGET_AGREEMENT
     );
     println!(
-        "| mean KL(float \\|\\| golden) (nats) | | {:.5} | |",
+        "| mean KL(float ‖ golden) (nats) | | {:.5} | |",
         f.mean_kl_nats
     );
     println!(
-        "| grammatical sentences ({} continuations) | {} | {} | >= {:.0}% |",
-        q.float_grammar.continuations,
+        "| grammatical sentences ({}) | {} | {} | >= {:.0}% |",
+        counted(q.float_grammar.continuations, "continuation"),
         grammar(&q.float_grammar),
         grammar(&q.golden_grammar),
         100.0 * TARGET_GRAMMAR

@@ -35,9 +35,10 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     bundle: Option<PathBuf>,
     /// Number of steps (positions) to run, prompt included; 0 means the model's seq_len (on
-    /// --engine iss or rtl, the context the machine holds).
-    #[arg(long, short = 'n', default_value_t = 256)]
-    steps: usize,
+    /// --engine iss or rtl, the context the machine holds). Default: 256, as run.c's, or the
+    /// context where it is shorter (a -n past it is warned of).
+    #[arg(long, short = 'n', value_name = "STEPS")]
+    steps: Option<usize>,
     /// Temperature; 0 is greedy.
     #[arg(long, short = 't', default_value_t = 1.0)]
     temperature: f32,
@@ -51,6 +52,9 @@ pub struct Args {
     #[arg(long)]
     json: bool,
 }
+
+/// The steps run.c runs by default, which `-n` replaces.
+const DEFAULT_STEPS: usize = 256;
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let kind = args.engine;
@@ -70,6 +74,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
         None if kind.is_machine() => load_for(&args.model, &args.machine.target()?)?,
         None => load(&args.model)?,
     };
+    // The text it writes needs the tokenizer, even where the prompt is token ids.
+    let tokenizer = loaded.tokenizer()?;
     let tokens = prompt_tokens(&args.prompt, &loaded)?;
     let options = SamplerOptions {
         temperature: args.temperature,
@@ -105,9 +111,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
         (true, Some(_)) => BUNDLE_CONTEXT,
         (true, None) => MACHINE_CONTEXT,
     };
-    let steps = positions_to_run(args.steps, context, holder);
+    let steps = match args.steps {
+        Some(steps) => positions_to_run(steps, context, holder),
+        None => DEFAULT_STEPS.min(context),
+    };
     let seq_len = loaded.checkpoint.config.seq_len;
-    if args.steps == 0 && context < seq_len {
+    if args.steps == Some(0) && context < seq_len {
         eprintln!(
             "monorail: warning: -n 0 runs the {}{holder}, fewer than the model's seq_len of \
              {seq_len}",
@@ -126,7 +135,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             if token == BOS || failed.is_some() {
                 return;
             }
-            let bytes = loaded.tokenizer.text_bytes(prev, token);
+            let bytes = tokenizer.text_bytes(prev, token);
             prev = token;
             if let Err(e) = stdout.write_all(&bytes).and_then(|()| stdout.flush()) {
                 failed = Some(e);
@@ -161,7 +170,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
     }
     if args.json {
-        let text = loaded.tokenizer.decode_text(&out);
+        let text = tokenizer.decode_text(&out);
         let mut value = serde_json::json!({ "tokens": out, "text": text });
         if let Some((cycles, predicted)) = cycles {
             value["cycles"] = serde_json::json!(cycles);

@@ -237,6 +237,14 @@ fn a_step_ends_at_its_first_end() {
         let images = tempfile::TempDir::new().unwrap();
         b.write(images.path(), &t).unwrap();
         let mut rtl = Rtl::load(&t, b, &common::core(name), images.path()).unwrap();
+        // The build keeps the C++ Verilator wrote, not its precompiled headers (90 MB each),
+        // whether it was built now or by an earlier monorail.
+        let obj: Vec<String> = std::fs::read_dir(rtl.build_dir.join("obj"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(obj.iter().any(|f| f.ends_with(".cpp")), "{obj:?}");
+        assert!(!obj.iter().any(|f| f.ends_with(".gch")), "{obj:?}");
         for (engine, machine) in [("ISS", &mut iss as &mut dyn Machine), ("RTL", &mut rtl)] {
             let r = machine.step(1, 0).unwrap();
             assert_eq!((r.next, r.cycles), (7, cycles), "{name}: the {engine}");

@@ -284,11 +284,18 @@ fn file_on_the_way(path: &std::path::Path) -> Option<&std::path::Path> {
         .find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir())
 }
 
-/// Refuse `-o DIR` before any work when `dir` names something that is not a folder (a file, or
-/// a path through one), so that a long build does not end on it; `holds` says what the folder
-/// is for.
+/// Refuse `-o DIR` before any work when `dir` names something that is not a folder (a file, a
+/// path through one, a link to nothing) or a folder that cannot be written (nor made), so that a
+/// long build does not end on it; `holds` says what the folder is for.
 pub fn output_folder(dir: &std::path::Path, holds: &str) -> Result<(), CliError> {
-    if dir.exists() && !dir.is_dir() {
+    if !dir.exists() && dir.symlink_metadata().is_ok() {
+        let to = std::fs::read_link(dir).unwrap_or_default();
+        Err(refused(format!(
+            "-o {}: a symbolic link to {}, which does not exist: give a folder for {holds}",
+            dir.display(),
+            to.display()
+        )))
+    } else if dir.exists() && !dir.is_dir() {
         Err(refused(format!(
             "-o {}: a file, not a folder for {holds}: give a folder (it is created when missing)",
             dir.display()
@@ -300,6 +307,31 @@ pub fn output_folder(dir: &std::path::Path, holds: &str) -> Result<(), CliError>
             file.display()
         )))
     } else {
-        Ok(())
+        writable(dir, holds)
+    }
+}
+
+/// Whether a folder can be made in `dir`'s nearest existing folder (`dir` itself where it
+/// exists): one is made there and removed, as the command's own writes would need.
+fn writable(dir: &std::path::Path, holds: &str) -> Result<(), CliError> {
+    let Some(existing) = dir
+        .ancestors()
+        .find(|a| a.as_os_str().is_empty() || a.is_dir())
+    else {
+        return Ok(());
+    };
+    let existing = if existing.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        existing
+    };
+    let probe = existing.join(format!(".monorail-probe-{}", std::process::id()));
+    match std::fs::create_dir(&probe).and_then(|()| std::fs::remove_dir(&probe)) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(refused(format!(
+            "-o {}: nothing can be written in {}: {e}: give a folder you can write for {holds}",
+            dir.display(),
+            existing.display()
+        ))),
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use monorail_compiler::{compile, CompileError, CompileOptions, Compiled};
+use monorail_compiler::{compile, positions_held, CompileError, CompileOptions, Compiled};
 use monorail_contract::board::{self, Board, BoardError, RawBoard};
 use monorail_contract::bundle::{Bundle, Manifest};
 use monorail_contract::model_config::ModelConfig;
@@ -115,9 +115,35 @@ impl Loaded {
             }
             _ => {
                 let start = std::time::Instant::now();
-                let compiled = compile(&quant, target, options).map_err(compile_error)?;
+                let compiled = compile(&quant, target, options).map_err(|e| match e {
+                    CompileError::DoesNotFit { .. } => self.with_models_that_fit(e, target),
+                    e => compile_error(e),
+                })?;
                 Ok((quant, compiled, start.elapsed()))
             }
+        }
+    }
+
+    /// A refusal of this model for `target` (`e`, that it does not fit), with the built-in models
+    /// that `target` holds: a board's target is fixed, where the model is not.
+    fn with_models_that_fit(&self, e: CompileError, target: &Target) -> CliError {
+        let fit: Vec<&str> = builtin::MODELS
+            .iter()
+            .filter(|m| self.builtin.is_none_or(|b| b.name != m.name))
+            .filter(|m| {
+                m.load().is_ok_and(|(checkpoint, _)| {
+                    positions_held(&QuantModel::quantize(&checkpoint), target).is_some()
+                })
+            })
+            .map(|m| m.name)
+            .collect();
+        match fit.as_slice() {
+            [] => compile_error(e),
+            _ => refused(format!(
+                "{e}; built-in models that {} holds: {}",
+                target.name,
+                fit.join(", ")
+            )),
         }
     }
 

@@ -1972,6 +1972,35 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
         );
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+    // A link to nothing, and a folder where none can be made, are refused as well.
+    let dangling = tmp.path().join("dangling");
+    std::os::unix::fs::symlink(tmp.path().join("nowhere"), &dangling).unwrap();
+    refused(
+        &["compile", "-o", dangling.to_str().unwrap()],
+        &[
+            "dangling: a symbolic link to",
+            "nowhere, which does not exist",
+        ],
+    );
+    refused(
+        &["gen", "-o", "/proc/monorail"],
+        &["-o /proc/monorail: nothing can be written in /proc"],
+    );
+    // A design that cannot replace the one in its folder writes nothing there.
+    let blocked = tmp.path().join("blocked");
+    std::fs::create_dir_all(blocked.join("top.v")).unwrap();
+    let stderr = failed_stderr(
+        &monorail()
+            .args(["gen", "--target", "sim-tiny", "-o"])
+            .arg(&blocked)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        stderr.contains("it cannot be replaced, so nothing was written"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&blocked).unwrap().count(), 1);
     refused(
         &["compile", "-o", "x", "--timeline-position", "3"],
         &["--timeline <FILE.svg>"],
@@ -2254,10 +2283,15 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
                 .and(predicate::str::contains("but the GW1N-9C has 26")),
         )
         // Its multipliers and LUTs are still the GW2A-18C's, which the file's part lacks.
-        .stderr(predicate::str::contains(
-            "`device.luts` is 20736, where the GW1N-9C has 8640 (as the built-in targets \
-             describe it); the estimates use the file's",
-        ));
+        .stderr(
+            predicate::str::contains(
+                "`device.luts` is 20736, where the GW1N-9C has 8640 (as the built-in targets \
+                 describe it); the estimates use the file's",
+            )
+            .and(predicate::str::contains(
+                "warning: the core does not fit its device: the memories need",
+            )),
+        );
     assert!(tmp.path().join("gw1n/top.v").is_file());
     // The small core: its top, the host port in front of the core's RTL.
     let out = monorail()
@@ -2601,8 +2635,9 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
             "or name a board file, NAME.toml",
         ],
     );
-    // A model larger than the 45F's core holds: the compiler says which memory, and which
-    // built-in boards' cores hold it (the 85F boards', not the 45F's or an iCE40's).
+    // A model larger than the 45F's core holds: the compiler says which memory, which built-in
+    // boards' cores hold it (the 85F boards', not the 45F's or an iCE40's), and which built-in
+    // models the 45F's core holds (the others, not this one).
     let output = monorail()
         .args(["bitstream", "--board", "ulx3s-45f", "--model", "tales-260k"])
         .output()
@@ -2614,6 +2649,10 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         .nth(1)
         .unwrap_or_else(|| panic!("{stderr}"));
     assert!(stderr.contains("ulx3s-45f:") && stderr.contains("does not fit"));
+    assert!(
+        stderr.contains("built-in models that ecp5-45f holds: tales-nano, tales-pico;"),
+        "{stderr}"
+    );
     assert!(
         boards.contains("ulx3s-85f (") && boards.contains("orangecrab-85f ("),
         "{stderr}"

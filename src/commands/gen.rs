@@ -167,6 +167,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
     for line in &report {
         println!("{line}");
     }
+    // Written all the same (a simulation needs no device), but said where it is easy to see.
+    let overflows = target.device_overflows();
+    if !overflows.is_empty() {
+        eprintln!(
+            "monorail: warning: the core does not fit its device: {}; it simulates, but \
+             `monorail bitstream` refuses it",
+            overflows.join("; ")
+        );
+    }
     println!(
         "generated top.v ({} lines) in {generated_ms:.0} ms; wrote {}{}",
         design.verilog.lines().count(),
@@ -189,7 +198,10 @@ pub struct Written {
 /// Write the design (`top.v`), the bundle's files, `report.txt` and the files `beside` it (a
 /// board's constraint files: name and text) into `output`, or, without it, into
 /// `ROOT/NAME-HASH` (HASH of the files; kept when it exists: the same inputs give the same
-/// bytes). Files are written whole (a temporary name, then renamed).
+/// bytes). Files are written whole (a temporary name, then renamed); into `output`, the design
+/// of an earlier run (its `top.v`, `report.txt` and the bundle's manifest) is removed first, and
+/// `report.txt` is written last, so that a run that fails leaves no folder that looks complete,
+/// and none that mixes two designs.
 pub fn write_design(
     design: &monorail_hw::Design,
     bundle: &Bundle,
@@ -200,7 +212,21 @@ pub fn write_design(
     (root, name): (&Path, &str),
 ) -> Result<Written, String> {
     let write_into = |dir: &Path| -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("creating the folder {}: {e}", dir.display()))?;
+        for old in ["top.v", "manifest.json", "report.txt"] {
+            let path = dir.join(old);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(format!(
+                        "{}: {e}: it cannot be replaced, so nothing was written; give another \
+                         folder",
+                        path.display()
+                    ))
+                }
+                _ => {}
+            }
+        }
         bundle.write(dir, target).map_err(|e| e.to_string())?;
         checkpoint::write_atomically(&dir.join("top.v"), design.verilog.as_bytes())
             .map_err(|e| e.to_string())?;

@@ -258,28 +258,80 @@ impl Tokenizer {
     }
 
     /// Merge adjacent tokens as `run.c` does: repeatedly the pair whose merged piece has the
-    /// highest score (the first pair on ties).
+    /// highest score (the first pair on ties). run.c searches every pair for each merge, which
+    /// takes minutes for a prompt of a hundred kilobytes; here the pairs wait in a heap ordered
+    /// as its search orders them (the highest score, then the leftmost), each checked when it
+    /// comes out against the tokens it was made of, so the merges are the same, in the same
+    /// order.
     pub(crate) fn merge_pairs(&self, tokens: &mut Vec<u32>) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        /// A pair that may merge: its score (never NaN), then the leftmost first: its left
+        /// token's place, the token it merges into, and both tokens' versions when it was made.
+        #[derive(PartialEq)]
+        struct Pair(f32, Reverse<usize>, u32, u32, u32);
+        impl Eq for Pair {}
+        impl PartialOrd for Pair {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl Ord for Pair {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+            }
+        }
+        let n = tokens.len();
+        // A doubly linked list over the places: the next and previous live place, each
+        // place's version (bumped when its token changes or it is merged away).
+        let mut next: Vec<usize> = (1..=n).collect();
+        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let mut version = vec![0u32; n];
         let mut merged = Vec::with_capacity(2 * self.max_token_length + 2);
-        loop {
-            // run.c starts from a best score of -1e10 and needs a strictly higher one.
-            let mut best_score = -1e10f32;
-            let mut best: Option<(u32, usize)> = None;
-            for i in 0..tokens.len().saturating_sub(1) {
-                merged.clear();
-                merged.extend_from_slice(self.piece(tokens[i]));
-                merged.extend_from_slice(self.piece(tokens[i + 1]));
-                if let Some(id) = self.find(&merged) {
-                    if self.score(id) > best_score {
-                        best_score = self.score(id);
-                        best = Some((id, i));
-                    }
+        let mut heap = BinaryHeap::new();
+        let mut offer = |heap: &mut BinaryHeap<Pair>, tokens: &[u32], version: &[u32], i, j| {
+            merged.clear();
+            merged.extend_from_slice(self.piece(tokens[i]));
+            merged.extend_from_slice(self.piece(tokens[j]));
+            if let Some(id) = self.find(&merged) {
+                // run.c starts from a best score of -1e10 and needs a strictly higher one (so
+                // never NaN); -0.0 and 0.0 tie there, as they do here once -0.0 is 0.0.
+                let score = self.score(id) + 0.0;
+                if score > -1e10 {
+                    heap.push(Pair(score, Reverse(i), id, version[i], version[j]));
                 }
             }
-            let Some((id, i)) = best else { break };
-            tokens[i] = id;
-            tokens.remove(i + 1);
+        };
+        for i in 0..n.saturating_sub(1) {
+            offer(&mut heap, tokens, &version, i, i + 1);
         }
+        while let Some(Pair(_, Reverse(i), id, left_version, right_version)) = heap.pop() {
+            let j = next[i];
+            if j >= n || version[i] != left_version || version[j] != right_version {
+                continue; // one of its tokens has merged since
+            }
+            tokens[i] = id;
+            version[i] += 1;
+            version[j] += 1;
+            next[i] = next[j];
+            if next[j] < n {
+                prev[next[j]] = i;
+            }
+            if prev[i] < n {
+                offer(&mut heap, tokens, &version, prev[i], i);
+            }
+            if next[i] < n {
+                offer(&mut heap, tokens, &version, i, next[i]);
+            }
+        }
+        // The live places, in order.
+        let mut at = if n == 0 { n } else { 0 };
+        let mut out = Vec::with_capacity(n);
+        while at < n {
+            out.push(tokens[at]);
+            at = next[at];
+        }
+        *tokens = out;
     }
 
     /// The bytes that token `token` prints after `prev`, as `run.c`'s `decode`: a leading space
@@ -378,6 +430,82 @@ mod tests {
             pieces.push((p.as_bytes().to_vec(), s));
         }
         Tokenizer::from_pieces(pieces)
+    }
+
+    /// run.c's merge loop as it is written: every pair searched for each merge.
+    fn merge_pairs_as_run_c(t: &Tokenizer, tokens: &mut Vec<u32>) {
+        loop {
+            let mut best_score = -1e10f32;
+            let mut best: Option<(u32, usize)> = None;
+            for i in 0..tokens.len().saturating_sub(1) {
+                let merged = [t.piece(tokens[i]), t.piece(tokens[i + 1])].concat();
+                if let Some(id) = t.find(&merged) {
+                    if t.score(id) > best_score {
+                        best_score = t.score(id);
+                        best = Some((id, i));
+                    }
+                }
+            }
+            let Some((id, i)) = best else { break };
+            tokens[i] = id;
+            tokens.remove(i + 1);
+        }
+    }
+
+    /// The heap's merges are run.c's, on tokenizers whose scores tie often (-0.0 and 0.0 among
+    /// them, and scores at run.c's floor of -1e10) and on the built-in models' tokenizers.
+    #[test]
+    fn merges_as_run_c_searches_every_pair() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random = |n: usize| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+        };
+        let alphabet = [b'a', b'b', b'c', b' '];
+        let scores = [0.0, -0.0, -1.0, -1.0, -2.5, 3.0, -1e10, -2e10];
+        let mut checked = 0;
+        for _ in 0..40 {
+            let mut pieces = base_pieces();
+            for &c in &alphabet {
+                pieces.push((vec![c], -5.0));
+            }
+            for _ in 0..30 {
+                let piece: Vec<u8> = (0..2 + random(4)).map(|_| alphabet[random(4)]).collect();
+                pieces.push((piece, scores[random(scores.len())]));
+            }
+            let t = Tokenizer::from_pieces(pieces);
+            for _ in 0..20 {
+                let text: Vec<u8> = (0..random(80)).map(|_| alphabet[random(4)]).collect();
+                let mut tokens = vec![BOS, t.dummy_prefix().unwrap()];
+                t.push_code_points(&text, &mut tokens).unwrap();
+                let mut expected = tokens.clone();
+                merge_pairs_as_run_c(&t, &mut expected);
+                t.merge_pairs(&mut tokens);
+                assert_eq!(tokens, expected, "{:?}", String::from_utf8_lossy(&text));
+                checked += 1;
+            }
+        }
+        for model in &crate::builtin::MODELS {
+            let (_, t) = model.load().unwrap();
+            let words = [
+                "Once", " upon", " a", " time", ",", " Lily", "!", " é", "\n", "ab",
+            ];
+            for _ in 0..20 {
+                let text: String = (0..random(60))
+                    .map(|_| words[random(words.len())])
+                    .collect();
+                let mut tokens = vec![BOS, t.dummy_prefix().unwrap()];
+                t.push_code_points(text.as_bytes(), &mut tokens).unwrap();
+                let mut expected = tokens.clone();
+                merge_pairs_as_run_c(&t, &mut expected);
+                t.merge_pairs(&mut tokens);
+                assert_eq!(tokens, expected, "{}: {text:?}", model.name);
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 800 + 20 * crate::builtin::MODELS.len());
     }
 
     #[test]

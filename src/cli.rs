@@ -97,7 +97,9 @@ pub enum Command {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum EngineKind {
-    /// The float reference, run.c's forward pass in float32.
+    /// The float reference, run.c's forward pass in float32 (on a Q8_0 checkpoint, on its
+    /// dequantised weights with float activations: neither run.c nor runq.c, which quantises
+    /// activations too).
     Float,
     /// The golden integer model (docs/numerics.md), bit-exact.
     Golden,

@@ -416,13 +416,30 @@ pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
             )))
         }
         (Some(model), tokenizer) => {
-            let checkpoint = checkpoint::load(model)?;
+            let checkpoint = checkpoint::load(model).map_err(|e| {
+                let e = CliError::from(e);
+                if looks_like_a_tokenizer(model) {
+                    refused(format!(
+                        "{} (it reads as a llama2.c tokenizer: -m takes the checkpoint, -z the \
+                         tokenizer)",
+                        e.message
+                    ))
+                } else {
+                    e
+                }
+            })?;
             let (tokenizer, tokenizer_name) = match tokenizer {
                 Some(path) => (
                     Some(
                         Tokenizer::load(path, checkpoint.config.vocab_size).map_err(|e| {
+                            let swapped = checkpoint::load(path)
+                                .map(|_| {
+                                    ": it is a llama2.c checkpoint, and -z takes the tokenizer \
+                                     (tokenizer.bin)"
+                                })
+                                .unwrap_or("");
                             refused(format!(
-                                "{e} (tokenizer for model {}, vocabulary of {} tokens)",
+                                "{e} (tokenizer for model {}, vocabulary of {} tokens){swapped}",
                                 model.display(),
                                 checkpoint.config.vocab_size
                             ))
@@ -442,6 +459,40 @@ pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
             })
         }
     }
+}
+
+/// Whether the file at `path` starts as a llama2.c tokenizer does (its largest token length,
+/// then tokens of a finite score, a length up to it and their bytes), for a checkpoint that did
+/// not load: the two files given the other way round.
+fn looks_like_a_tokenizer(path: &Path) -> bool {
+    /// The first tokens read, and the longest token a tokenizer is taken to have.
+    const TOKENS: usize = 16;
+    const LONGEST: u32 = 1024;
+    let mut head = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| {
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, 64 * 1024), &mut head)
+    });
+    if read.is_err() {
+        return false;
+    }
+    let u32_at = |at: usize| {
+        head.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let Some(longest) = u32_at(0).filter(|&n| (1..=LONGEST).contains(&n)) else {
+        return false;
+    };
+    let mut at = 4;
+    for _ in 0..TOKENS {
+        let (Some(score), Some(len)) = (u32_at(at), u32_at(at + 4)) else {
+            return false;
+        };
+        if !f32::from_bits(score).is_finite() || len == 0 || len > longest {
+            return false;
+        }
+        at += 8 + len as usize;
+    }
+    at <= head.len()
 }
 
 /// The prompt of the flags as token ids, BOS first.

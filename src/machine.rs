@@ -158,7 +158,7 @@ pub fn machine_engine(
     };
     if kind == EngineKind::Rtl {
         let start = Instant::now();
-        let prepared = prepare_cosim(loaded, machine, given, &[], Waveforms::Off, &|| {})?;
+        let prepared = prepare_cosim(loaded, machine, given, &[], Waveforms::Off, &say_building)?;
         let build_seconds = if prepared.build.built {
             start.elapsed().as_secs_f64()
         } else {
@@ -267,6 +267,15 @@ impl PreparedCosim {
         )
         .map_err(failed)
     }
+}
+
+/// Say on standard error that the Verilated core is being built, which a first run waits for
+/// (a `building` of [`prepare_cosim`]).
+pub fn say_building() {
+    eprintln!(
+        "monorail: building the Verilated core with the pinned Verilator, once for this core \
+         (half a minute for a small one, a few minutes for the largest)"
+    );
 }
 
 /// The machine's bundle ([`machine_bundle`]) with its images written, and the Verilated core

@@ -652,7 +652,37 @@ fn truncated_and_padded_checkpoints_are_refused() {
     let mut padded = full.clone();
     padded.push(0);
     std::fs::write(&long, &padded).unwrap();
-    refused_run(&long, &tokenizer, &["trailing bytes"]);
+    refused_run(
+        &long,
+        &tokenizer,
+        &[
+            "trailing bytes",
+            &format!("truncate -s {} FILE", full.len()),
+        ],
+    );
+    // Neither damaged file reads as a tokenizer given the other way round.
+    let swapped = "-m takes the checkpoint, -z the tokenizer";
+    for model in [&short, &long] {
+        let args = run_model(model, &tokenizer);
+        let output = monorail().args(&args).output().unwrap();
+        assert!(!String::from_utf8_lossy(&output.stderr).contains(swapped));
+    }
+    // The checkpoint and the tokenizer the other way round: each is named for what it is.
+    let model = dir.join("synthetic-a.bin");
+    refused_run(&tokenizer, &model, &["not a llama2.c checkpoint", swapped]);
+    refused(
+        &[
+            "run",
+            "-m",
+            model.to_str().unwrap(),
+            "-z",
+            dir.join("synthetic-b.bin").to_str().unwrap(),
+        ],
+        &[
+            "synthetic-b.bin",
+            "it is a llama2.c checkpoint, and -z takes the tokenizer",
+        ],
+    );
     let tiny = tmp.path().join("tiny.bin");
     std::fs::write(&tiny, [1, 2, 3]).unwrap();
     refused_run(&tiny, &tokenizer, &["shorter than"]);

@@ -16,7 +16,7 @@ use crate::load::{
     load_bundle, load_for, load_for_bundle, positions_to_run, prompt_tokens,
     warn_where_the_prompt_fills, Loaded, LoadedBundle, BUNDLE_CONTEXT,
 };
-use crate::machine::prepare_cosim;
+use crate::machine::{prepare_cosim, say_building};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -233,7 +233,7 @@ fn cosim(
         } else {
             Waveforms::Off
         },
-        &|| {},
+        &say_building,
     )?;
     let target = &prepared.target;
     println!(

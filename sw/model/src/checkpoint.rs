@@ -275,9 +275,12 @@ fn read(mut file: impl Read, file_len: u64, path: &Path) -> Result<Checkpoint, M
     let expected = data_offset as u128 + payload_bytes(&config, format, path)?;
     if expected != file_len as u128 {
         let what = if (file_len as u128) < expected {
-            "it is truncated"
+            "it is truncated: export or download it again".to_string()
         } else {
-            "it has trailing bytes"
+            format!(
+                "it has trailing bytes, which run.c would ignore and Monorail does not guess \
+                 at: if they are not the model's, cut them (`truncate -s {expected} FILE`)"
+            )
         };
         return Err(ModelError::format(
             path,

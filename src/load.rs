@@ -468,6 +468,10 @@ fn looks_like_a_tokenizer(path: &Path) -> bool {
     /// The first tokens read, and the longest token a tokenizer is taken to have.
     const TOKENS: usize = 16;
     const LONGEST: u32 = 1024;
+    // (opening a named pipe would wait for a writer)
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let mut head = Vec::new();
     let read = std::fs::File::open(path).and_then(|f| {
         std::io::Read::read_to_end(&mut std::io::Read::take(f, 64 * 1024), &mut head)

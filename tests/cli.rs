@@ -3596,6 +3596,16 @@ fn strict_bitstream(board: &str, out: &Path, extra: &[&str]) -> (String, String)
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{stdout}\n{stderr}");
+    // The summary from the resources on is kept beside the build's logs, as printed.
+    let kept = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("summary kept in "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let summary = std::fs::read_to_string(kept).unwrap();
+    assert!(
+        summary.contains("Fmax ") && stdout.contains(&summary),
+        "{summary}"
+    );
     (stdout, stderr)
 }
 

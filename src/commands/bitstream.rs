@@ -280,13 +280,25 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 }
                 CliError::failed(format!("{}: {e}", board.name))
             })?;
-    print_sweep(&made);
+    // The summary, printed and kept beside the build's logs (`summary.txt`).
+    let mut summary = String::new();
+    print_sweep(&mut summary, &made);
     print_made(
+        &mut summary,
         &made,
         &compiled.bundle.manifest.predicted_cycles,
         board.uart_baud,
     );
-    print_paths(&made, args.timing_goal.unwrap_or(made.constraint_hz / 1e6));
+    print_paths(
+        &mut summary,
+        &made,
+        args.timing_goal.unwrap_or(made.constraint_hz / 1e6),
+    );
+    print!("{summary}");
+    let kept = made.dir.join("summary.txt");
+    monorail_model::checkpoint::write_atomically(&kept, summary.as_bytes())
+        .map_err(|e| CliError::failed(format!("{}: {e}", board.name)))?;
+    println!("summary kept in {}", kept.display());
     if let Some(dir) = &args.output {
         let report = made.dir.join("report.json");
         let mut files: Vec<&Path> = vec![&made.file, &report];
@@ -354,14 +366,23 @@ pub fn run(args: Args) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A line of the summary into `out`, as `println!` would print it.
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
 /// A seed sweep's placements, each seed's estimate, and the seed placed and routed.
-fn print_sweep(made: &Bitstream) {
+fn print_sweep(out: &mut String, made: &Bitstream) {
     if made.sweep.is_empty() {
         return;
     }
-    println!("{:<6} {:>14}  log", "seed", "placed (est.)");
+    say!(out, "{:<6} {:>14}  log", "seed", "placed (est.)");
     for p in &made.sweep {
-        println!(
+        say!(
+            out,
             "{:<6} {:>10.2} MHz  {}{}",
             p.seed,
             p.estimate_mhz,
@@ -376,7 +397,7 @@ fn print_sweep(made: &Bitstream) {
         );
     }
     for u in &made.unrouted {
-        println!("seed {}: {}", u.seed, u.reason);
+        say!(out, "seed {}: {}", u.seed, u.reason);
     }
     let fastest = if made.unrouted.is_empty() {
         format!("fastest of the {}", made.sweep.len())
@@ -387,20 +408,23 @@ fn print_sweep(made: &Bitstream) {
             made.unrouted.len()
         )
     };
-    println!(
+    say!(
+        out,
         "seed {} placed and routed: its placement is estimated {fastest} (`--seed {}` builds it \
          again without the sweep)",
-        made.seed, made.seed
+        made.seed,
+        made.seed
     );
 }
 
 /// The weights swapped in, the resources used, Fmax against the target's clock and the tokens
 /// per second it projects from the compiler's `cycles` a token: the core's, and through the
 /// host link at `baud`.
-fn print_made(made: &Bitstream, cycles: &[u64], baud: u32) {
+fn print_made(out: &mut String, made: &Bitstream, cycles: &[u64], baud: u32) {
     let w = &made.weights;
     if w.memories == 0 {
-        println!(
+        say!(
+            out,
             "weights: none in the bitstream: the small core's memories start empty, and \
              `monorail chat` loads the model over the UART first"
         );
@@ -410,7 +434,8 @@ fn print_made(made: &Bitstream, cycles: &[u64], baud: u32) {
             .iter()
             .map(|(file, n)| format!("{file} held {n} times"))
             .collect();
-        println!(
+        say!(
+            out,
             "weights: {} bit slices of {} memory images swapped into {} block RAMs of the \
              routed design, each checked{}",
             w.slices,
@@ -423,12 +448,17 @@ fn print_made(made: &Bitstream, cycles: &[u64], baud: u32) {
             }
         );
     }
-    println!(
+    say!(
+        out,
         "{:<16} {:>8} {:>10} {:>6}",
-        "resource", "used", "available", "share"
+        "resource",
+        "used",
+        "available",
+        "share"
     );
     for r in &made.resources {
-        println!(
+        say!(
+            out,
             "{:<16} {:>8} {:>10} {:>5.1}%",
             r.name,
             r.used,
@@ -439,12 +469,13 @@ fn print_made(made: &Bitstream, cycles: &[u64], baud: u32) {
     let target_mhz = made.constraint_hz / 1e6;
     let mean_cycles = cycles.iter().sum::<u64>() as f64 / cycles.len().max(1) as f64;
     match made.fmax_hz {
-        Some(f) => println!(
+        Some(f) => say!(
+            out,
             "Fmax {:.2} MHz against the target's {target_mhz} MHz: {}",
             f / 1e6,
             if made.meets_timing() { "met" } else { "FAIL" }
         ),
-        None => println!("Fmax: nextpnr reported none"),
+        None => say!(out, "Fmax: nextpnr reported none"),
     }
     let mut projection = format!(
         "projected: {:.0} tokens/s at {target_mhz} MHz ({mean_cycles:.0} cycles a token, the \
@@ -455,9 +486,10 @@ fn print_made(made: &Bitstream, cycles: &[u64], baud: u32) {
     if let Some(f) = made.fmax_hz.filter(|_| !made.meets_timing()) {
         projection += &format!("; {:.0} tokens/s at the achieved Fmax", f / mean_cycles);
     }
-    println!("{projection}");
+    say!(out, "{projection}");
     let linked = 1.0 / monorail_hw::host::step_seconds(baud, made.constraint_hz, mean_cycles);
-    println!(
+    say!(
+        out,
         "through the host link at {baud} baud (`monorail chat`: each token's STEP and reply, \
          {} bytes on the line): {linked:.0} tokens/s, less the USB bridge's latency",
         monorail_hw::host::STEP_COMMAND_BYTES + monorail_hw::host::STEP_REPLY_BYTES
@@ -466,7 +498,7 @@ fn print_made(made: &Bitstream, cycles: &[u64], baud: u32) {
 
 /// Where the clock goes: the critical path, then how many of the routed design's clocked
 /// endpoints a clock of `goal_mhz` would fail, and the slowest blocks of the RTL with theirs.
-fn print_paths(made: &Bitstream, goal_mhz: f64) {
+fn print_paths(out: &mut String, made: &Bitstream, goal_mhz: f64) {
     if let Some(path) = &made.critical_path {
         let longest = path
             .longest_net
@@ -477,9 +509,13 @@ fn print_paths(made: &Bitstream, goal_mhz: f64) {
                     monorail_fpga::paths::block_of(net)
                 )
             });
-        println!(
+        say!(
+            out,
             "critical path: {} to {}, {:.2} ns ({:.2} of it routing{longest})",
-            path.from, path.to, path.delay_ns, path.routing_ns
+            path.from,
+            path.to,
+            path.delay_ns,
+            path.routing_ns
         );
     }
     if made.blocks.is_empty() {
@@ -489,7 +525,11 @@ fn print_paths(made: &Bitstream, goal_mhz: f64) {
     let lateness = monorail_fpga::paths::late_for(&made.blocks, period_ns);
     let goal = format!("{goal_mhz} MHz ({period_ns:.2} ns)");
     if lateness.late == 0 {
-        println!("endpoints late for {goal}: none of {}", lateness.endpoints);
+        say!(
+            out,
+            "endpoints late for {goal}: none of {}",
+            lateness.endpoints
+        );
     } else {
         // Whole nanoseconds, or hundredths below ten: one endpoint just past the goal is late by
         // less than one.
@@ -499,7 +539,8 @@ fn print_paths(made: &Bitstream, goal_mhz: f64) {
         } else {
             format!("{ns:.0}")
         };
-        println!(
+        say!(
+            out,
             "endpoints late for {goal}: {} of {}, in {} of {} blocks; total negative slack \
              {slack} ns",
             lateness.late,
@@ -512,17 +553,18 @@ fn print_paths(made: &Bitstream, goal_mhz: f64) {
             .iter()
             .map(|(unit, n)| format!("{unit} {n}"))
             .collect();
-        println!("late by unit: {}", units.join(", "));
+        say!(out, "late by unit: {}", units.join(", "));
     }
     // (The blocks come latest first, so those with late endpoints lead.)
     let listed = lateness
         .late_blocks
         .clamp(SLOWEST_BLOCKS, MOST_LATE_BLOCKS)
         .min(made.blocks.len());
-    println!("the slowest blocks:");
-    println!("{:>9} {:>6}  block", "latest", "late");
+    say!(out, "the slowest blocks:");
+    say!(out, "{:>9} {:>6}  block", "latest", "late");
     for block in &made.blocks[..listed] {
-        println!(
+        say!(
+            out,
             "{:>6.2} ns {:>6}  {}",
             block.latest_ns(),
             block.later_than(period_ns),
@@ -535,7 +577,8 @@ fn print_paths(made: &Bitstream, goal_mhz: f64) {
         .filter(|&late| late > 0)
         .collect();
     if !unlisted.is_empty() {
-        println!(
+        say!(
+            out,
             "and {} more blocks with {} endpoints late",
             unlisted.len(),
             unlisted.iter().sum::<usize>()

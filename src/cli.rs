@@ -290,11 +290,17 @@ fn file_on_the_way(path: &std::path::Path) -> Option<&std::path::Path> {
 /// path through one, a link to nothing) or a folder that cannot be written (nor made), so that a
 /// long build does not end on it; `holds` says what the folder is for.
 pub fn output_folder(dir: &std::path::Path, holds: &str) -> Result<(), CliError> {
-    if !dir.exists() && dir.symlink_metadata().is_ok() {
-        let to = std::fs::read_link(dir).unwrap_or_default();
+    // The path, or a folder on it, a link to nothing (or a loop of links).
+    let dangling = dir
+        .ancestors()
+        .find(|a| !a.as_os_str().is_empty() && !a.exists() && a.symlink_metadata().is_ok());
+    if let Some(link) = dangling {
+        let to = std::fs::read_link(link).unwrap_or_default();
         Err(refused(format!(
-            "-o {}: a symbolic link to {}, which does not exist: give a folder for {holds}",
+            "-o {}: {} is a symbolic link to {}, which cannot be reached: give a folder for \
+             {holds}",
             dir.display(),
+            link.display(),
             to.display()
         )))
     } else if dir.exists() && !dir.is_dir() {
@@ -328,7 +334,12 @@ fn writable(dir: &std::path::Path, holds: &str) -> Result<(), CliError> {
         existing
     };
     let probe = existing.join(format!(".monorail-probe-{}", std::process::id()));
-    match std::fs::create_dir(&probe).and_then(|()| std::fs::remove_dir(&probe)) {
+    let made = match std::fs::create_dir(&probe) {
+        // (a run stopped between the two left it: it was made here, so this can be written)
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        made => made,
+    };
+    match made.and_then(|()| std::fs::remove_dir(&probe)) {
         Ok(()) => Ok(()),
         Err(e) => Err(refused(format!(
             "-o {}: nothing can be written in {}: {e}: give a folder you can write for {holds}",

@@ -432,7 +432,8 @@ pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
                 Some(path) => (
                     Some(
                         Tokenizer::load(path, checkpoint.config.vocab_size).map_err(|e| {
-                            let swapped = checkpoint::load(path)
+                            // (its header and length only: a checkpoint can be gigabytes)
+                            let swapped = checkpoint::header(path)
                                 .map(|_| {
                                     ": it is a llama2.c checkpoint, and -z takes the tokenizer \
                                      (tokenizer.bin)"
@@ -526,6 +527,8 @@ pub fn prompt_tokens(args: &PromptArgs, loaded: &Loaded) -> Result<Vec<u32>, Cli
             }
             Ok(tokens)
         }
+        // BOS alone, as run.c encodes an empty prompt: no tokenizer needed.
+        None if args.prompt.is_empty() => Ok(vec![BOS]),
         None => loaded
             .tokenizer()?
             .encode_bytes(

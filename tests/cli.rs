@@ -683,6 +683,17 @@ fn truncated_and_padded_checkpoints_are_refused() {
             "it is a llama2.c checkpoint, and -z takes the tokenizer",
         ],
     );
+    // An `ak42` file as the tokenizer: refused from its header, and named for what it is.
+    refused(
+        &[
+            "run",
+            "-m",
+            model.to_str().unwrap(),
+            "-z",
+            dir.join("synthetic-a.q80.bin").to_str().unwrap(),
+        ],
+        &["max_token_length is", "it is a llama2.c checkpoint"],
+    );
     let tiny = tmp.path().join("tiny.bin");
     std::fs::write(&tiny, [1, 2, 3]).unwrap();
     refused_run(&tiny, &tokenizer, &["shorter than"]);
@@ -1702,6 +1713,12 @@ fn a_checkpoint_compiles_without_its_tokenizer_which_only_text_needs() {
         );
         got["tokens"].clone()
     };
+    // Nor does fidelity from BOS (its default, an empty prompt) need the tokenizer.
+    let fidelity = monorail()
+        .args(["fidelity", "--json", "-n", "4", "--model", model])
+        .output()
+        .unwrap();
+    assert_eq!(succeeded(fidelity)["positions"], 4);
     let golden = tokens(&["run", "--engine", "golden"]);
     // The prompt's two tokens, and generated ones after them.
     assert!(golden.as_array().is_some_and(|t| t.len() > 2), "{golden}");
@@ -2002,16 +2019,19 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
         );
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
-    // A link to nothing, and a folder where none can be made, are refused as well.
+    // A link to nothing (or a folder under one), and a folder where none can be made, are
+    // refused as well.
     let dangling = tmp.path().join("dangling");
     std::os::unix::fs::symlink(tmp.path().join("nowhere"), &dangling).unwrap();
-    refused(
-        &["compile", "-o", dangling.to_str().unwrap()],
-        &[
-            "dangling: a symbolic link to",
-            "nowhere, which does not exist",
-        ],
-    );
+    for out in [dangling.clone(), dangling.join("bundle")] {
+        refused(
+            &["compile", "-o", out.to_str().unwrap()],
+            &[
+                "dangling is a symbolic link to",
+                "nowhere, which cannot be reached",
+            ],
+        );
+    }
     refused(
         &["gen", "-o", "/proc/monorail"],
         &["-o /proc/monorail: nothing can be written in /proc"],

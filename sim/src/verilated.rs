@@ -316,7 +316,7 @@ pub fn build(
     };
     if library.is_file() {
         // (a build of an earlier monorail kept them)
-        drop_precompiled_headers(&dir)?;
+        drop_precompiled_headers(&dir);
         return Ok(Build {
             dir,
             ports,
@@ -366,7 +366,7 @@ pub fn build(
         "-pthread",
     ]);
     run("linking the Verilated model", cc, &tmp.join("link.log"))?;
-    drop_precompiled_headers(&tmp)?;
+    drop_precompiled_headers(&tmp);
     monorail_fpga::tools::publish(&tmp, &dir).map_err(cache_error)?;
     Ok(Build {
         dir,
@@ -377,16 +377,18 @@ pub fn build(
 
 /// Remove the precompiled headers of the build in `dir`: they only sped its compiles, and take
 /// about 90 MB each, where the rest of the build (the C++ Verilator wrote, kept for reading)
-/// takes under a megabyte.
-fn drop_precompiled_headers(dir: &Path) -> Result<(), RtlError> {
-    let obj = dir.join("obj");
-    for entry in std::fs::read_dir(&obj).map_err(io(&obj))?.flatten() {
+/// takes under a megabyte. Best effort: on a reused build another process may be removing them
+/// too, or the cache may be read-only, and the build serves either way.
+fn drop_precompiled_headers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir.join("obj")) else {
+        return;
+    };
+    for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "gch") {
-            std::fs::remove_file(&path).map_err(io(&path))?;
+            let _ = std::fs::remove_file(&path);
         }
     }
-    Ok(())
 }
 
 type NewFn = unsafe extern "C" fn(c_int, *const *const c_char) -> *mut c_void;

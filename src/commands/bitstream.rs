@@ -295,10 +295,22 @@ pub fn run(args: Args) -> Result<(), CliError> {
         args.timing_goal.unwrap_or(made.constraint_hz / 1e6),
     );
     print!("{summary}");
-    let kept = made.dir.join("summary.txt");
-    monorail_model::checkpoint::write_atomically(&kept, summary.as_bytes())
-        .map_err(|e| CliError::failed(format!("{}: {e}", board.name)))?;
-    println!("summary kept in {}", kept.display());
+    // In the model's folder, beside its bitstream (the routed design's serves every model);
+    // whole, under a name of this process's first, as another run may write the same.
+    let model_dir = made.file.parent().unwrap_or(&made.dir);
+    let kept = model_dir.join("summary.txt");
+    let partial = model_dir.join(format!(".summary.txt.{}.partial", std::process::id()));
+    match std::fs::write(&partial, &summary).and_then(|()| std::fs::rename(&partial, &kept)) {
+        Ok(()) => println!("summary kept in {}", kept.display()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            eprintln!(
+                "monorail: warning: {}: the summary was not kept in {}: {e}",
+                board.name,
+                kept.display()
+            );
+        }
+    }
     if let Some(dir) = &args.output {
         let report = made.dir.join("report.json");
         let mut files: Vec<&Path> = vec![&made.file, &report];

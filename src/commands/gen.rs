@@ -198,10 +198,10 @@ pub struct Written {
 /// Write the design (`top.v`), the bundle's files, `report.txt` and the files `beside` it (a
 /// board's constraint files: name and text) into `output`, or, without it, into
 /// `ROOT/NAME-HASH` (HASH of the files; kept when it exists: the same inputs give the same
-/// bytes). Files are written whole (a temporary name, then renamed); into `output`, the design
-/// of an earlier run (its `top.v`, `report.txt` and the bundle's manifest) is removed first, and
-/// `report.txt` is written last, so that a run that fails leaves no folder that looks complete,
-/// and none that mixes two designs.
+/// bytes). Files are written whole (a temporary name, then renamed); into `output`, the files of
+/// an earlier design that this one replaces (`top.v`, `report.txt`, the bundle's manifest) are
+/// checked first, and `report.txt` is emptied then and written last, so that a run that cannot
+/// write them writes nothing, and one that fails midway leaves no folder that looks complete.
 pub fn write_design(
     design: &monorail_hw::Design,
     bundle: &Bundle,
@@ -214,17 +214,24 @@ pub fn write_design(
     let write_into = |dir: &Path| -> Result<(), String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("creating the folder {}: {e}", dir.display()))?;
+        // Each file of an earlier design that this one replaces can be written (through a
+        // link, as it will be), or nothing is; then its report, the mark of a whole design, is
+        // emptied until this one's is written, last.
         for old in ["top.v", "manifest.json", "report.txt"] {
             let path = dir.join(old);
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(format!(
-                        "{}: {e}: it cannot be replaced, so nothing was written; give another \
-                         folder",
-                        path.display()
-                    ))
-                }
-                _ => {}
+            if !path.exists() {
+                continue; // (nor what a link to nothing names, which the write makes)
+            }
+            let opened = std::fs::OpenOptions::new().append(true).open(&path);
+            let emptied = opened.and_then(|f| match old {
+                "report.txt" => f.set_len(0),
+                _ => Ok(()),
+            });
+            if let Err(e) = emptied {
+                return Err(format!(
+                    "{}: {e}: it cannot be replaced, so nothing was written; give another folder",
+                    path.display()
+                ));
             }
         }
         bundle.write(dir, target).map_err(|e| e.to_string())?;

@@ -183,7 +183,22 @@ pub fn parse(bytes: &[u8], name: &Path) -> Result<Checkpoint, ModelError> {
     read(bytes, bytes.len() as u64, name)
 }
 
-fn read(mut file: impl Read, file_len: u64, path: &Path) -> Result<Checkpoint, ModelError> {
+/// A checkpoint's shape and format from its header, checked against the file's length, without
+/// reading its weights: what a file is, for a message about another (a tokenizer that failed).
+pub fn header(path: &Path) -> Result<(ModelConfig, CheckpointFormat), ModelError> {
+    let file_len = crate::error::regular_file_len(path)?;
+    let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let (_, config, format, _) = read_header(file, file_len, path)?;
+    Ok((config, format))
+}
+
+/// The header of a checkpoint of `file_len` bytes read from `file`: its bytes, shape, format and
+/// where its weights start, the length checked against what the header promises.
+fn read_header(
+    mut file: impl Read,
+    file_len: u64,
+    path: &Path,
+) -> Result<(Vec<u8>, ModelConfig, CheckpointFormat, usize), ModelError> {
     let mut head = vec![0u8; (file_len.min(AK42_HEADER_BYTES as u64)) as usize];
     file.read_exact(&mut head)
         .map_err(|e| ModelError::io(path, e))?;
@@ -291,7 +306,11 @@ fn read(mut file: impl Read, file_len: u64, path: &Path) -> Result<Checkpoint, M
             ),
         ));
     }
+    Ok((head, config, format, data_offset))
+}
 
+fn read(mut file: impl Read, file_len: u64, path: &Path) -> Result<Checkpoint, ModelError> {
+    let (head, config, format, data_offset) = read_header(&mut file, file_len, path)?;
     let mut bytes = Vec::with_capacity(file_len as usize);
     bytes.extend_from_slice(&head);
     file.read_to_end(&mut bytes)

@@ -43,8 +43,13 @@ impl Tokenizer {
             // (llama2.c's 32000-token tokenizer.bin serves smaller vocabularies), up to the
             // largest vocabulary a model may have.
             let max_token_length = u32::from_le_bytes(header) as u64;
+            // A header no tokenizer has (a checkpoint's `ak42` magic): refused from it alone.
+            if max_token_length == 0 || max_token_length as usize > MAX_TOKEN_BYTES {
+                return Tokenizer::parse(&header, vocab_size)
+                    .map_err(|what| ModelError::format(path, what));
+            }
             let largest = 4 + MAX_VOCAB as u64 * (8 + max_token_length);
-            if max_token_length as usize <= MAX_TOKEN_BYTES && file_len > largest {
+            if file_len > largest {
                 return Err(ModelError::format(
                     path,
                     format!(

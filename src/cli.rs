@@ -158,9 +158,9 @@ pub struct ModelArgs {
     /// that cannot hold it the first built-in model that it holds (tales-nano, then tales-pico).
     #[arg(long, short = 'm', value_name = "FILE")]
     pub model: Option<PathBuf>,
-    /// llama2.c tokenizer.bin, for a --model file where the command reads or writes text (not
-    /// for compile, gen, bitstream or bench: a bundle holds no tokenizer); a built-in model has its
-    /// own.
+    /// llama2.c tokenizer.bin of a --model file: needed where the command reads or writes text
+    /// (a prompt, a story); compile, gen, bitstream and bench do without it (a bundle holds no
+    /// tokenizer) and check it against the model when given. A built-in model has its own.
     #[arg(long, short = 'z', value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
 }

@@ -34,7 +34,7 @@ pub const MACHINE_CONTEXT: &str = " that the machine holds (--context, at most t
 pub fn positions_to_run(steps: usize, context: usize, holder: &str) -> usize {
     if steps > context {
         eprintln!(
-            "monorail: warning: -n {steps} is past the context of {}{holder}: {context} run",
+            "monorail: warning: -n {steps} is past the context of {}{holder}: at most {context} run",
             counted(context, "position")
         );
     }

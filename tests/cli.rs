@@ -350,14 +350,14 @@ fn demo_and_bench_print_their_tables() {
         .success()
         .stderr(predicate::str::contains(
             "-n 12 is past the context of 8 positions that the machine holds (--context, at most \
-             the target's), in the machines' rows: 8 run",
+             the target's), in the machines' rows: at most 8 run",
         ));
     monorail()
         .args(["bench", "-n", "500", "--repeat", "1"])
         .assert()
         .success()
         .stderr(predicate::str::contains(
-            "warning: -n 500 is past the context of 128 positions (the model's seq_len): 128 run",
+            "warning: -n 500 is past the context of 128 positions (the model's seq_len): at most 128 run",
         ));
     // Twice: each machine runs again from BOS on the same loaded state, and must give the
     // same tokens (the command fails otherwise).
@@ -564,7 +564,7 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
         .success()
         .stdout(predicate::str::contains("PASS: 2 positions"))
         .stderr(predicate::str::contains(
-            "warning: -n 5 is past the context of 2 positions that the bundle holds: 2 run",
+            "warning: -n 5 is past the context of 2 positions that the bundle holds: at most 2 run",
         ));
     monorail()
         .args([

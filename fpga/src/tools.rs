@@ -509,11 +509,11 @@ pub const CACHE_FOLDERS: [&str; 5] = ["verilator", "synth", "sweep", "bitstream"
 /// What [`clean`] removed (or, on a dry run, would remove).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cleaned {
-    /// The entries, by path.
+    /// The entries, by path (their lock files go with them, and are not listed).
     pub removed: Vec<PathBuf>,
     /// Their bytes.
     pub bytes: u64,
-    /// Entries kept: younger than the limit, or the folder or lock file of a build still running.
+    /// Entries kept: younger than the limit, or the folder of a build still running.
     pub kept: usize,
 }
 
@@ -543,6 +543,11 @@ pub fn clean(
             .map(|e| e.path())
             .collect();
         paths.sort();
+        // A lock file goes with its entry, not by its own age: after the entries, where its
+        // entry went or is not there (and no build holds it).
+        let (locks, paths): (Vec<PathBuf>, Vec<PathBuf>) =
+            paths.into_iter().partition(|p| entry_of_lock(p).is_some());
+        let first_removed = cleaned.removed.len();
         for path in paths {
             let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
             let age = meta
@@ -565,8 +570,25 @@ pub fn clean(
             }
             cleaned.removed.push(path);
         }
+        for lock in locks {
+            let entry = entry_of_lock(&lock).expect("partitioned");
+            let entry_goes = cleaned.removed[first_removed..].contains(&entry) || !entry.exists();
+            if !entry_goes || lock_held(&lock) {
+                continue;
+            }
+            if !dry_run {
+                std::fs::remove_file(&lock).map_err(io(&lock))?;
+            }
+        }
     }
     Ok(cleaned)
+}
+
+/// The entry whose lock file `path` is (`.ENTRY.lock` beside it), if it is one.
+fn entry_of_lock(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let entry = name.strip_prefix('.')?.strip_suffix(".lock")?;
+    Some(path.with_file_name(entry))
 }
 
 /// Whether `name`, in one of the [`CACHE_FOLDERS`], is what a build made there: an entry named by
@@ -716,8 +738,7 @@ mod tests {
 
     /// A build of an entry whose lock another holds waits, told once, until that one is done,
     /// and then finds what it made (or until its time limit, and fails); a held lock's file is
-    /// the cache's in use, kept by `clean`, and a lock file left unheld goes with the other old
-    /// entries.
+    /// the cache's in use, kept by `clean`, and a lock file left unheld goes with its entry.
     #[test]
     #[cfg(target_os = "linux")]
     fn a_build_of_the_same_inputs_waits_for_the_one_under_way() {
@@ -727,7 +748,8 @@ mod tests {
         assert_eq!(first.waited(), None);
         let lock_file = tmp.path().join("synth/.ulx3s-45f-0123456789abcdef.lock");
         assert!(lock_file.is_file());
-        assert_eq!(clean(tmp.path(), None, false).unwrap().kept, 1);
+        clean(tmp.path(), None, false).unwrap();
+        assert!(lock_file.is_file(), "clean removed a held lock");
         let (told, waiting) = std::sync::mpsc::channel();
         let waiter = {
             let dir = dir.clone();
@@ -766,7 +788,8 @@ mod tests {
         drop(first);
         assert_eq!(waiter.join().unwrap(), (1, true, true));
         let cleaned = clean(tmp.path(), None, false).unwrap();
-        assert!(cleaned.removed.contains(&lock_file), "{cleaned:?}");
+        assert_eq!(cleaned.removed, vec![dir.clone()], "{cleaned:?}");
+        assert!(!lock_file.exists(), "its lock stayed after the entry went");
     }
 
     /// The lines a tool writes reach the watcher while it runs, whole and in order (a line not
@@ -934,6 +957,18 @@ mod tests {
         for d in [&old, &running, &placing] {
             std::fs::File::open(d).unwrap().set_modified(then).unwrap();
         }
+        // Their lock files, the young entry's older than the limit: each goes with its entry.
+        let lock_of = |entry: &Path| {
+            let name = entry.file_name().unwrap().to_string_lossy();
+            entry.with_file_name(format!(".{name}.lock"))
+        };
+        for entry in [&old, &young] {
+            std::fs::write(lock_of(entry), "").unwrap();
+            std::fs::File::open(lock_of(entry))
+                .unwrap()
+                .set_modified(then)
+                .unwrap();
+        }
         let day = Some(Duration::from_secs(24 * 3600));
         let dry = clean(root, day, true).unwrap();
         assert_eq!((dry.removed.clone(), dry.bytes), (vec![old.clone()], 1000));
@@ -941,10 +976,12 @@ mod tests {
         let done = clean(root, day, false).unwrap();
         assert_eq!(done, dry);
         assert!(!old.exists() && young.exists() && running.exists() && mine.exists());
+        assert!(!lock_of(&old).exists() && lock_of(&young).exists());
         assert!(placing.exists());
         assert_eq!(done.kept, 3);
         let all = clean(root, None, false).unwrap();
         assert_eq!(all.removed, vec![young.clone()]);
+        assert!(!lock_of(&young).exists());
         assert!(running.exists() && mine.exists() && placing.exists());
         // Once the placement has ended (its log published), the folder goes, but not while
         // another sweep holds a seed's lock there (it waits to place that seed).

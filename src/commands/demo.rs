@@ -89,6 +89,10 @@ fn on_the_host(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliE
             .count();
     match generated(float) {
         0 => println!("\nfree-running: nothing generated, the prompt fills the {steps} positions"),
+        n if same - prompt == n && float.len() == golden.len() => println!(
+            "\nfree-running, the golden model matches the float reference on all {n} tokens \
+             generated after the prompt's {prompt}"
+        ),
         n => println!(
             "\nfree-running, the golden model matches the float reference on the first {} of the \
              {n} tokens the reference generated after the prompt's {prompt}",

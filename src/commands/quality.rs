@@ -170,7 +170,7 @@ fn print_table(q: &Quality) {
         f.candidate_loss_nats.unwrap_or(f64::NAN)
     );
     println!(
-        "| held-out perplexity | {:.3} | {:.3} | |",
+        "| held-out perplexity | {:.4} | {:.4} | |",
         q.float_perplexity, q.golden_perplexity
     );
     println!(

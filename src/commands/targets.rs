@@ -96,7 +96,7 @@ fn machine(target: &Target) -> String {
         ),
     };
     format!(
-        "{core}, {} MHz; matrix memory {} of {} words ({} KiB), vector space {} elements, \
+        "{core}, {} MHz; matrix memory {} of {} words ({} KB), vector space {} elements, \
          program {} words",
         target.clock_hz as f64 / 1e6,
         counted(target.matrix_tiles, "tile"),

@@ -12,7 +12,7 @@ use monorail_contract::target::{RawTarget, Target};
 use monorail_model::builtin;
 use monorail_model::checkpoint::{self, Checkpoint};
 use monorail_model::quant::{QuantModel, COARSE_SCALE_BITS};
-use monorail_model::tokenizer::{Tokenizer, BOS};
+use monorail_model::tokenizer::{Tokenizer, BOS, MAX_TOKEN_BYTES};
 use monorail_model::ModelError;
 
 use crate::cli::{ModelArgs, PromptArgs};
@@ -92,7 +92,7 @@ impl Loaded {
         self.tokenizer.as_ref().ok_or_else(|| {
             refused(format!(
                 "{}: give its tokenizer with -z FILE (llama2.c's tokenizer.bin): this command \
-                 reads or writes text (compile, gen and bitstream do not need it)",
+                 reads or writes text (compile, gen, bitstream and bench do not)",
                 self.name
             ))
         })
@@ -466,9 +466,8 @@ pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
 /// then tokens of a finite score, a length up to it and their bytes), for a checkpoint that did
 /// not load: the two files given the other way round.
 fn looks_like_a_tokenizer(path: &Path) -> bool {
-    /// The first tokens read, and the longest token a tokenizer is taken to have.
+    /// The first tokens read.
     const TOKENS: usize = 16;
-    const LONGEST: u32 = 1024;
     // (opening a named pipe would wait for a writer)
     if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return false;
@@ -484,7 +483,7 @@ fn looks_like_a_tokenizer(path: &Path) -> bool {
         head.get(at..at + 4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     };
-    let Some(longest) = u32_at(0).filter(|&n| (1..=LONGEST).contains(&n)) else {
+    let Some(longest) = u32_at(0).filter(|&n| (1..=MAX_TOKEN_BYTES as u32).contains(&n)) else {
         return false;
     };
     let mut at = 4;

@@ -2223,6 +2223,10 @@ fn gen_writes_the_core_its_images_and_a_report_byte_identically() {
         report.contains("elsewhere with the define MONORAIL_INIT"),
         "{report}"
     );
+    // The compiler's summary a part a line, as a reader takes it in (it was one line of 800
+    // characters).
+    assert!(report.contains("compiled:\n  "), "{report}");
+    assert!(report.lines().all(|l| l.len() <= 320), "{report}");
     // Named for a flow that holds it beside other modules: the core and its submodules, and
     // nothing else; a name Verilog cannot take, or with a board, refused.
     monorail()

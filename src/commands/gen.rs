@@ -105,12 +105,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
             }
         ));
     }
-    report.push(format!(
-        "model: {}, compiled: {}",
-        loaded.name,
-        super::compile::summary(&loaded, &target, &compiled, args.machine.context.is_none())
-            .join("; ")
-    ));
+    // A line for each part of the compiler's summary, as `compile` prints them.
+    report.push(format!("model: {}, compiled:", loaded.name));
+    let summary =
+        super::compile::summary(&loaded, &target, &compiled, args.machine.context.is_none());
+    report.extend(summary.iter().map(|part| format!("  {part}")));
     if target.core == Core::Wide {
         report.push(format!(
             "memory images: the memories load them under Verilator (+{plusarg}=DIR), or \

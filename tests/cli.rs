@@ -398,6 +398,18 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
         .assert()
         .success()
         .stdout(predicate::str::contains("PASS: 3 positions"));
+    // The built-in model's story ends at BOS before the positions do: said, and the positions
+    // after it compared all the same.
+    monorail()
+        .args(["cosim", "--target", "ulx3s-85f", "-n", "96"])
+        .args(["-i", "Once upon a time"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("PASS: 96 positions").and(predicate::str::contains(
+                "next token is BOS: the story ended there",
+            )),
+        );
     // The trained sibling, by name, on the smallest wide core, and on the iCEBreaker's small core
     // (its bundle loaded through its host port).
     monorail()
@@ -412,7 +424,10 @@ fn cosim_passes_on_every_target_that_fits_and_locates_an_injected_fault() {
         ])
         .assert()
         .success()
-        .stdout(predicate::str::contains("PASS: 3 positions"));
+        .stdout(
+            predicate::str::contains("PASS: 3 positions")
+                .and(predicate::str::contains("(the small core, 4 matrix lanes)")),
+        );
     // The Tang Nano 9K's small core (its register file distributed RAM) with the model that
     // its target holds, `tales-pico`, taken without --model.
     monorail()

@@ -7,6 +7,7 @@ use std::time::Instant;
 use monorail_contract::counted;
 use monorail_contract::target::Core;
 use monorail_contract::timing::VXU_PIPELINE_CYCLES;
+use monorail_model::tokenizer::BOS;
 use monorail_sim::cosim::Cosim;
 use monorail_sim::verilated::Waveforms;
 
@@ -236,12 +237,18 @@ fn cosim(
         &say_building,
     )?;
     let target = &prepared.target;
+    let core = match target.core {
+        Core::Wide => format!(
+            "{} lanes, {} vector lanes",
+            target.lanes, target.vector_lanes
+        ),
+        // (one instruction at a time; its lanes are the matrix products')
+        Core::Small => format!("the small core, {} matrix lanes", target.lanes),
+    };
     println!(
-        "{} on {} ({} lanes, {} vector lanes): Verilated core {} in {:.1} s",
+        "{} on {} ({core}): Verilated core {} in {:.1} s",
         loaded.name,
         target.name,
-        target.lanes,
-        target.vector_lanes,
         if prepared.build.built {
             "built"
         } else {
@@ -269,9 +276,14 @@ fn cosim(
     println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
     let (mut fed, mut values, mut cycles, mut seconds) = (Vec::new(), 0, 0, 0.0);
     let mut token = tokens[0];
+    // Where a generated token was BOS, the story's end: the positions after it go on from BOS.
+    let mut story_ended = None;
     for pos in 0..steps {
         match cosim.step(token, pos) {
             Ok(row) => {
+                if row.next == BOS && pos + 1 >= tokens.len() && pos + 1 < steps {
+                    story_ended.get_or_insert(pos);
+                }
                 println!(
                     "| {pos} | {token} | {} | {} | {} | {:.2} |",
                     row.next,
@@ -346,6 +358,12 @@ fn cosim(
         },
         cycles as f64 / seconds / 1e6
     );
+    if let Some(pos) = story_ended {
+        println!(
+            "(position {pos}'s next token is BOS: the story ended there, and the positions after \
+             it run on from BOS into another, compared all the same)"
+        );
+    }
     if let Some(path) = waves {
         println!(
             "no waveform written to {}: it is written on a divergence",

@@ -3190,6 +3190,14 @@ fn simulated_board_tells_the_golden_story(board: &[&str], model: &str, steps: us
             && stderr.contains("equal the compiler's prediction"),
         "{stderr}"
     );
+    // What the board would take, beside the simulation's wall time.
+    let on_board = stderr
+        .split("(on the board, at ")
+        .nth(1)
+        .and_then(|rest| rest.split(" tokens/s)").next())
+        .and_then(|rest| rest.rsplit(", ").next())
+        .and_then(|rate| rate.parse::<f64>().ok());
+    assert!(on_board.is_some_and(|r| r > 0.0), "{stderr}");
     stderr.into_owned()
 }
 

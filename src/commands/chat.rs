@@ -141,9 +141,21 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     let _ = writeln!(stdout);
     let seconds = start.elapsed().as_secs_f64();
-    // Simulated, the seconds are Verilator's, not the board's: `bitstream` projects those.
+    // Simulated, the seconds are Verilator's, not the board's: what the board would take is its
+    // cycles at its clock and the STEP commands and replies on the line (less the USB bridge's
+    // latency), as `bitstream` projects it.
     let rate = if args.sim {
-        format!("in {seconds:.2} s of simulation, bit by bit, over the simulated UART")
+        let board_seconds: f64 = predicted
+            .iter()
+            .take(positions)
+            .map(|&c| monorail_hw::host::step_seconds(baud, target.clock_hz as f64, c as f64))
+            .sum();
+        format!(
+            "in {seconds:.2} s of simulation, bit by bit, over the simulated UART (on the board, \
+             at {} MHz and {baud} baud: {board_seconds:.2} s, {:.1} tokens/s)",
+            target.clock_hz as f64 / 1e6,
+            positions as f64 / board_seconds
+        )
     } else {
         format!(
             "in {seconds:.2} s over the UART ({:.1} tokens/s)",

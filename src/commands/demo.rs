@@ -9,7 +9,7 @@ use monorail_contract::target::Target;
 use monorail_model::engine::{generate, Engine};
 use monorail_model::float::FloatModel;
 use monorail_model::sampler::SamplerOptions;
-use monorail_model::tokenizer::BOS;
+use monorail_model::tokenizer::{Tokenizer, BOS};
 use monorail_sim::verilated::Waveforms;
 
 use crate::cli::{EngineKind, MachineArgs, ModelArgs};
@@ -112,9 +112,11 @@ fn on_the_host(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliE
         let piece = |t: u32| String::from_utf8_lossy(tokenizer.piece(t)).to_string();
         let (a, b) = (float[same], golden[same]);
         println!(
-            "they part where the float model's logits for {:?} and {:?} are {:.3} apart (the \
-             stories pick things, places and feelings uniformly: near-ties are common, and \
-             the integer model breaks some the other way)",
+            "they part at {:?} and {:?} (the pieces {:?} and {:?}), where the float model's \
+             logits for the two are {:.3} apart (the stories pick things, places and feelings \
+             uniformly: near-ties are common, and the integer model breaks some the other way)",
+            word_at(tokenizer, float, same),
+            word_at(tokenizer, golden, same),
             piece(a),
             piece(b),
             (logits[a as usize] - logits[b as usize]).abs()
@@ -123,6 +125,39 @@ fn on_the_host(loaded: &Loaded, tokens: &[u32], steps: usize) -> Result<(), CliE
     println!("teacher-forced fidelity of the golden model:");
     super::fidelity::print_table(&super::fidelity::measure(loaded, tokens, steps)?);
     Ok(())
+}
+
+/// The word of `out`'s text (the tokens after BOS) in which token `at` falls: the pieces the
+/// tokenizer splits words into say less to a reader ("c" of "scared").
+fn word_at(tokenizer: &Tokenizer, out: &[u32], at: usize) -> String {
+    let (before, whole) = (
+        tokenizer.decode_text(&out[..at]),
+        tokenizer.decode_text(out),
+    );
+    let piece = || String::from_utf8_lossy(tokenizer.piece(out[at])).into_owned();
+    let Some(after) = whole.strip_prefix(before.as_str()) else {
+        return piece();
+    };
+    let in_word = |c: char| c.is_alphanumeric() || c == '\'';
+    let word_from =
+        |text: &str| text[..text.find(|c| !in_word(c)).unwrap_or(text.len())].to_string();
+    let word = match after.find(in_word) {
+        // The token goes on with the word before it ("c" of "scared").
+        Some(0) => {
+            let start = before.rfind(|c: char| !in_word(c)).map_or(0, |i| {
+                i + before[i..].chars().next().map_or(1, char::len_utf8)
+            });
+            format!("{}{}", &before[start..], word_from(after))
+        }
+        // The token starts a word, after a space.
+        Some(i) if after[..i].chars().all(char::is_whitespace) => word_from(&after[i..]),
+        _ => String::new(),
+    };
+    if word.is_empty() {
+        piece() // (punctuation, a newline)
+    } else {
+        word
+    }
 }
 
 /// The `ulx3s-85f` core: generated, Verilated, and co-simulated against the golden model and
@@ -288,5 +323,34 @@ mod tests {
         );
         // A core for simulation has no FPGA, so no board to name.
         assert_eq!(on("sim-tiny"), "");
+    }
+
+    /// Every token of a story falls in one of its words, named whole, or is punctuation, named
+    /// by its piece.
+    #[test]
+    fn a_token_is_named_by_the_word_it_falls_in() {
+        let (_, tokenizer) = monorail_model::builtin::default_model().load().unwrap();
+        let text = "Once upon a time, Lily felt scared. Max's hat!";
+        let words: Vec<&str> = text
+            .split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let out = &tokenizer.encode(text, true, false).unwrap()[1..];
+        let named: Vec<String> = (0..out.len())
+            .map(|at| word_at(&tokenizer, out, at))
+            .collect();
+        for (at, name) in named.iter().enumerate() {
+            let piece = String::from_utf8_lossy(tokenizer.piece(out[at])).into_owned();
+            assert!(
+                words.contains(&name.as_str())
+                    || (name == &piece && !piece.contains(char::is_alphanumeric)),
+                "token {at} ({piece:?}) named {name:?}"
+            );
+        }
+        // Each word is named, in order.
+        let mut said: Vec<&str> = named.iter().map(String::as_str).collect();
+        said.dedup();
+        said.retain(|w| words.contains(w));
+        assert_eq!(said, words);
     }
 }

@@ -3207,14 +3207,16 @@ mod tests {
     fn a_failed_placement_stops_the_sweep() {
         let dir = tempfile::TempDir::new().unwrap();
         let tool = dir.path().join("nextpnr");
-        // Seed 1 fails at once, seed 5 finishes with an estimate, the others would place for a
-        // minute, a line of log every tenth of a second.
+        // Seed 1 fails after half a second (time for the sweep to start seed 2 beside it on two
+        // cores: at once, it failed before seed 2 started on a loaded machine), seed 5 finishes
+        // with an estimate, the others would place for a minute, a line of log every tenth of a
+        // second.
         write_script(
             &tool,
             "#!/bin/sh
 case \"$*\" in
 \
-             *'--seed 1 '*) echo 'ERROR: no cheese for seed 1'; exit 3 ;;
+             *'--seed 1 '*) sleep 0.5; echo 'ERROR: no cheese for seed 1'; exit 3 ;;
 \
              *'--seed 5 '*) echo \"Info: Max frequency for clock '$clk': 42.50 MHz (FAIL at 50.00 \
              MHz)\"; echo \"Info: Max frequency for clock 'osc': 31.00 MHz (PASS at 25.00 MHz)\"; \

@@ -685,30 +685,27 @@ fn truncated_and_padded_checkpoints_are_refused() {
     // The checkpoint and the tokenizer the other way round: each is named for what it is.
     let model = dir.join("synthetic-a.bin");
     refused_run(&tokenizer, &model, &["not a llama2.c checkpoint", swapped]);
-    refused(
-        &[
-            "run",
-            "-m",
-            model.to_str().unwrap(),
-            "-z",
-            dir.join("synthetic-b.bin").to_str().unwrap(),
-        ],
-        &[
-            "synthetic-b.bin",
-            "it is a llama2.c checkpoint, and -z takes the tokenizer",
-        ],
-    );
-    // An `ak42` file as the tokenizer: refused from its header, and named for what it is.
-    refused(
-        &[
-            "run",
-            "-m",
-            model.to_str().unwrap(),
-            "-z",
-            dir.join("synthetic-a.q80.bin").to_str().unwrap(),
-        ],
-        &["max_token_length is", "it is a llama2.c checkpoint"],
-    );
+    // A checkpoint as the tokenizer, a legacy one and an `ak42` one (refused from its header's
+    // first word): named for what it is.
+    for (file, needle) in [
+        ("synthetic-b.bin", "synthetic-b.bin"),
+        ("synthetic-a.q80.bin", "max_token_length is"),
+    ] {
+        let file = dir.join(file);
+        refused(
+            &[
+                "run",
+                "-m",
+                model.to_str().unwrap(),
+                "-z",
+                file.to_str().unwrap(),
+            ],
+            &[
+                needle,
+                "it is a llama2.c checkpoint, and -z takes the tokenizer",
+            ],
+        );
+    }
     let tiny = tmp.path().join("tiny.bin");
     std::fs::write(&tiny, [1, 2, 3]).unwrap();
     refused_run(&tiny, &tokenizer, &["shorter than"]);

@@ -191,6 +191,13 @@ fn lock_path(dir: &Path) -> PathBuf {
     dir.with_file_name(format!(".{name}.lock"))
 }
 
+/// The cache entry whose lock file `path` is ([`lock_path`]'s inverse), if it is one.
+fn entry_of_lock(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let entry = name.strip_prefix('.')?.strip_suffix(".lock")?;
+    Some(path.with_file_name(entry))
+}
+
 /// Take the [`BuildLock`] of the cache entry `dir`. When another holds it, `waiting` is called
 /// once, and this waits until it is released, or for `time_limit` at most (the caller's step's
 /// limit, which bounds the wait as it bounds the step's run, each apart), after which the answer
@@ -584,13 +591,6 @@ pub fn clean(
     Ok(cleaned)
 }
 
-/// The entry whose lock file `path` is (`.ENTRY.lock` beside it), if it is one.
-fn entry_of_lock(path: &Path) -> Option<PathBuf> {
-    let name = path.file_name()?.to_str()?;
-    let entry = name.strip_prefix('.')?.strip_suffix(".lock")?;
-    Some(path.with_file_name(entry))
-}
-
 /// Whether `name`, in one of the [`CACHE_FOLDERS`], is what a build made there: an entry named by
 /// its inputs' hash (`NAME-HASH`, or `HASH` alone: sixteen hex digits), its lock file
 /// (`.ENTRY.lock`), or a folder or file a build writes before it is finished
@@ -601,10 +601,7 @@ fn made_by_a_build(name: &str) -> bool {
         hash.len() == 16 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     };
     let staging = staging_pid(name).is_some();
-    let lock = name
-        .strip_prefix('.')
-        .and_then(|rest| rest.strip_suffix(".lock"))
-        .is_some_and(hashed);
+    let lock = entry_of_lock(Path::new(name)).is_some_and(|entry| hashed(&entry.to_string_lossy()));
     staging || lock || hashed(name)
 }
 
@@ -958,13 +955,9 @@ mod tests {
             std::fs::File::open(d).unwrap().set_modified(then).unwrap();
         }
         // Their lock files, the young entry's older than the limit: each goes with its entry.
-        let lock_of = |entry: &Path| {
-            let name = entry.file_name().unwrap().to_string_lossy();
-            entry.with_file_name(format!(".{name}.lock"))
-        };
         for entry in [&old, &young] {
-            std::fs::write(lock_of(entry), "").unwrap();
-            std::fs::File::open(lock_of(entry))
+            std::fs::write(lock_path(entry), "").unwrap();
+            std::fs::File::open(lock_path(entry))
                 .unwrap()
                 .set_modified(then)
                 .unwrap();
@@ -976,12 +969,12 @@ mod tests {
         let done = clean(root, day, false).unwrap();
         assert_eq!(done, dry);
         assert!(!old.exists() && young.exists() && running.exists() && mine.exists());
-        assert!(!lock_of(&old).exists() && lock_of(&young).exists());
+        assert!(!lock_path(&old).exists() && lock_path(&young).exists());
         assert!(placing.exists());
         assert_eq!(done.kept, 3);
         let all = clean(root, None, false).unwrap();
         assert_eq!(all.removed, vec![young.clone()]);
-        assert!(!lock_of(&young).exists());
+        assert!(!lock_path(&young).exists());
         assert!(running.exists() && mine.exists() && placing.exists());
         // Once the placement has ended (its log published), the folder goes, but not while
         // another sweep holds a seed's lock there (it waits to place that seed).

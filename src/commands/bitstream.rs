@@ -295,15 +295,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
         args.timing_goal.unwrap_or(made.constraint_hz / 1e6),
     );
     print!("{summary}");
-    // In the model's folder, beside its bitstream (the routed design's serves every model);
-    // whole, under a name of this process's first, as another run may write the same.
-    let model_dir = made.file.parent().unwrap_or(&made.dir);
-    let kept = model_dir.join("summary.txt");
-    let partial = model_dir.join(format!(".summary.txt.{}.partial", std::process::id()));
-    match std::fs::write(&partial, &summary).and_then(|()| std::fs::rename(&partial, &kept)) {
+    // In the model's folder, beside its bitstream (the routed design's serves every model).
+    let kept = made.file.parent().unwrap_or(&made.dir).join("summary.txt");
+    match monorail_model::checkpoint::write_atomically(&kept, summary.as_bytes()) {
         Ok(()) => println!("summary kept in {}", kept.display()),
         Err(e) => {
-            let _ = std::fs::remove_file(&partial);
             eprintln!(
                 "monorail: warning: {}: the summary was not kept in {}: {e}",
                 board.name,

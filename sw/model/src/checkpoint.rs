@@ -573,8 +573,9 @@ pub fn write_legacy(path: &Path, config: &ModelConfig, w: &FloatWeights) -> Resu
     write_atomically(path, &bytes)
 }
 
-/// Write `bytes` to `path` whole or not at all: into a temporary file beside it, then renamed
-/// into place. A symbolic link is written through (the file it names is replaced, the link
+/// Write `bytes` to `path` whole or not at all: into a temporary file beside it, named for this
+/// process (so that two processes writing the same file do not share one), then renamed into
+/// place. A symbolic link is written through (the file it names is replaced, the link
 /// stays), and something other than a regular file or a folder (a FIFO, a device such as
 /// `/dev/stdout`) is written to as it is, there being no file to replace.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
@@ -591,9 +592,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     let file_name = path
         .file_name()
         .ok_or_else(|| ModelError::Invalid(format!("{}: not a file path", path.display())))?;
-    let tmp = dir
-        .unwrap_or(Path::new("."))
-        .join(format!(".{}.partial", file_name.to_string_lossy()));
+    let tmp = dir.unwrap_or(Path::new(".")).join(format!(
+        ".{}.{}.partial",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;

@@ -273,8 +273,12 @@ impl Tokenizer {
         use std::collections::BinaryHeap;
         /// A pair that may merge: its score (never NaN), then the leftmost first: its left
         /// token's place, the token it merges into, and both tokens' versions when it was made.
-        #[derive(PartialEq)]
         struct Pair(f32, Reverse<usize>, u32, u32, u32);
+        impl PartialEq for Pair {
+            fn eq(&self, other: &Self) -> bool {
+                self.cmp(other).is_eq()
+            }
+        }
         impl Eq for Pair {}
         impl PartialOrd for Pair {
             fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
@@ -330,7 +334,7 @@ impl Tokenizer {
             }
         }
         // The live places, in order.
-        let mut at = if n == 0 { n } else { 0 };
+        let mut at = 0;
         let mut out = Vec::with_capacity(n);
         while at < n {
             out.push(tokens[at]);

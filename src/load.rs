@@ -12,7 +12,7 @@ use monorail_contract::target::{RawTarget, Target};
 use monorail_model::builtin;
 use monorail_model::checkpoint::{self, Checkpoint};
 use monorail_model::quant::{QuantModel, COARSE_SCALE_BITS};
-use monorail_model::tokenizer::{Tokenizer, BOS, MAX_TOKEN_BYTES};
+use monorail_model::tokenizer::{Tokenizer, BOS};
 use monorail_model::ModelError;
 
 use crate::cli::{ModelArgs, PromptArgs};
@@ -462,41 +462,23 @@ pub fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
     }
 }
 
-/// Whether the file at `path` starts as a llama2.c tokenizer does (its largest token length,
-/// then tokens of a finite score, a length up to it and their bytes), for a checkpoint that did
-/// not load: the two files given the other way round.
+/// Whether the file at `path` starts as a llama2.c tokenizer does (its first tokens parse as the
+/// model crate parses a tokenizer's), for a checkpoint that did not load: the two files given the
+/// other way round.
 fn looks_like_a_tokenizer(path: &Path) -> bool {
-    /// The first tokens read.
+    /// The first tokens parsed, from at most the file's first bytes.
     const TOKENS: usize = 16;
+    const HEAD_BYTES: u64 = 64 * 1024;
     // (opening a named pipe would wait for a writer)
     if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return false;
     }
     let mut head = Vec::new();
-    let read = std::fs::File::open(path).and_then(|f| {
-        std::io::Read::read_to_end(&mut std::io::Read::take(f, 64 * 1024), &mut head)
-    });
-    if read.is_err() {
-        return false;
-    }
-    let u32_at = |at: usize| {
-        head.get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let Some(longest) = u32_at(0).filter(|&n| (1..=MAX_TOKEN_BYTES as u32).contains(&n)) else {
-        return false;
-    };
-    let mut at = 4;
-    for _ in 0..TOKENS {
-        let (Some(score), Some(len)) = (u32_at(at), u32_at(at + 4)) else {
-            return false;
-        };
-        if !f32::from_bits(score).is_finite() || len == 0 || len > longest {
-            return false;
-        }
-        at += 8 + len as usize;
-    }
-    at <= head.len()
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, HEAD_BYTES), &mut head)
+        })
+        .is_ok_and(|_| Tokenizer::parse(&head, TOKENS).is_ok())
 }
 
 /// The prompt of the flags as token ids, BOS first.

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use monorail_compiler::{compile, positions_held, CompileError, CompileOptions, Compiled};
+use monorail_compiler::layout::MIN_ATTENTION_SETS;
+use monorail_compiler::{compile, CompileError, CompileOptions, Compiled};
 use monorail_contract::board::{self, Board, BoardError, RawBoard};
 use monorail_contract::bundle::{Bundle, Manifest};
 use monorail_contract::model_config::ModelConfig;
@@ -116,7 +117,9 @@ impl Loaded {
             _ => {
                 let start = std::time::Instant::now();
                 let compiled = compile(&quant, target, options).map_err(|e| match e {
-                    CompileError::DoesNotFit { .. } => self.with_models_that_fit(e, target),
+                    CompileError::DoesNotFit { .. } => {
+                        self.with_models_that_fit(e, target, options)
+                    }
                     e => compile_error(e),
                 })?;
                 Ok((quant, compiled, start.elapsed()))
@@ -125,14 +128,27 @@ impl Loaded {
     }
 
     /// A refusal of this model for `target` (`e`, that it does not fit), with the built-in models
-    /// that `target` holds: a board's target is fixed, where the model is not.
-    fn with_models_that_fit(&self, e: CompileError, target: &Target) -> CliError {
+    /// that `target` holds with `options`' context: a board's target is fixed, where the model is
+    /// not. A model is held where it compiles with the least the compiler can choose (the fewest
+    /// attention buffer sets, products in one piece: the shortest program), so that the program
+    /// memory and a context given count as the other memories do.
+    fn with_models_that_fit(
+        &self,
+        e: CompileError,
+        target: &Target,
+        options: CompileOptions,
+    ) -> CliError {
+        let least = CompileOptions {
+            attention_sets: options.attention_sets.or(Some(MIN_ATTENTION_SETS)),
+            product_pieces: Some(1),
+            ..options
+        };
         let fit: Vec<&str> = builtin::MODELS
             .iter()
             .filter(|m| self.builtin.is_none_or(|b| b.name != m.name))
             .filter(|m| {
                 m.load().is_ok_and(|(checkpoint, _)| {
-                    positions_held(&QuantModel::quantize(&checkpoint), target).is_some()
+                    compile(&QuantModel::quantize(&checkpoint), target, least).is_ok()
                 })
             })
             .map(|m| m.name)

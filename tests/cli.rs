@@ -2727,6 +2727,20 @@ fn bitstream_refuses_bad_boards_models_and_missing_tools() {
         !boards.contains("ulx3s-45f") && !boards.contains("icebreaker"),
         "{stderr}"
     );
+    // With a context given, the models named are those that hold it: `tales-pico`'s seq_len is
+    // 64 positions.
+    let output = monorail()
+        .args(["compile", "--target", "ecp5-45f", "--model", "tales-260k"])
+        .args(["--context", "128", "-o"])
+        .arg(tempfile::tempdir().unwrap().path().join("bundle"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("built-in models that ecp5-45f holds: tales-nano\n"),
+        "{stderr}"
+    );
     // A core larger than its board's FPGA: refused before any tool, with what it lacks.
     let tmp = tempfile::tempdir().unwrap();
     let large = too_large_for_the_9k(tmp.path());

@@ -1520,6 +1520,29 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
             )),
         "{stderr}"
     );
+    // A step that answers a token outside the vocabulary (here -5, put in `end`'s register once
+    // `argmax` has written it) is refused at its `end`, where the host would have looked the
+    // token up.
+    let token = lines[end].split("token=").nth(1).unwrap().split(' ').next();
+    let argmax = lines
+        .iter()
+        .find(|l| l.starts_with("argmax "))
+        .and_then(|l| l.split("vxu#").nth(1)?.split(' ').next())
+        .unwrap();
+    let mut negative = lines.clone();
+    negative[first] = "nop cycles=1";
+    negative[waits] = waited;
+    let overwrite = format!("li dst={} imm=-5 wait=vxu:{argmax}", token.unwrap());
+    negative.insert(end, &overwrite);
+    std::fs::write(path("negative.s"), negative.join("\n")).unwrap();
+    refused(
+        &["asm", &p("negative.s"), "--bundle", &p("compiled")],
+        &[&format!(
+            "negative.s: line {}: at position 0, on the simulator: the step answered token -5, \
+             outside the vocabulary of 512 tokens",
+            end + 2
+        )],
+    );
     // A mark moved above the instruction that writes its values: the program is the same, so
     // `asm` takes it, but the values at the mark are not the bundle's program's, and it says so.
     let mut early = lines.clone();

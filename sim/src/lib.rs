@@ -102,6 +102,18 @@ pub(crate) fn check_request(
     Ok(())
 }
 
+/// The token a machine answered a step with, refused where it is not one of the bundle's
+/// `vocab_size` tokens (an edited program's `end`, or a board that runs another model): the host
+/// looks the token up and feeds it back.
+pub(crate) fn check_answer(vocab_size: usize, next: i64) -> Result<u32, String> {
+    u32::try_from(next)
+        .ok()
+        .filter(|&token| (token as usize) < vocab_size)
+        .ok_or_else(|| {
+            format!("the step answered token {next}, outside the vocabulary of {vocab_size} tokens")
+        })
+}
+
 /// What a machine records of its steps: whether it records, which named model steps, and
 /// after which instruction each of the bundle's checkpoints is complete.
 #[derive(Clone, Debug)]
@@ -1173,13 +1185,14 @@ impl Machine for Iss {
             // The step ends at its first `end`, as the sequencer goes idle there: what follows
             // it never issues.
             if let Op::End { token } = instr.op {
-                next = Some(self.reg(token));
+                let vocab_size = self.bundle.manifest.model.vocab_size;
+                next = Some(check_answer(vocab_size, self.reg(token)).map_err(fault)?);
                 break;
             }
         }
         let next = next.ok_or_else(|| MachineError::Input("the program has no `end`".into()))?;
         Ok(StepResult {
-            next: next as u32,
+            next,
             cycles,
             values,
         })

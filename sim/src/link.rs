@@ -12,7 +12,7 @@ use monorail_contract::target::Target;
 use monorail_contract::timing::STEP_LIMIT_CYCLES;
 use monorail_hw::host;
 
-use crate::{check_request, Machine, MachineError, StepResult};
+use crate::{check_answer, check_request, Machine, MachineError, StepResult};
 
 /// A byte channel to a board's UART.
 pub trait ByteLink {
@@ -277,8 +277,14 @@ impl<L: ByteLink> Machine for HostLink<L> {
         let rest = host::reply_bytes(reply[0], host::STEP_REPLY_BYTES) - 1;
         reply.extend(self.link.receive(rest, 0)?);
         let (next, cycles) = host::parse_step_reply(&reply).map_err(MachineError::Input)?;
+        let next = check_answer(self.vocab_size, i64::from(next)).map_err(|e| {
+            MachineError::Input(format!(
+                "the board at position {pos}: {e}: does it run this model? (`chat --load` \
+                 loads it)"
+            ))
+        })?;
         Ok(StepResult {
-            next: u32::from(next),
+            next,
             cycles: u64::from(cycles),
             values: Vec::new(),
         })

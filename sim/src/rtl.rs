@@ -13,7 +13,7 @@ use monorail_contract::timing::{Clock, Issued};
 use monorail_hw::host;
 
 use crate::verilated::{self, Model, RtlError};
-use crate::{check_request, Machine, MachineError, Recording, StepResult};
+use crate::{check_answer, check_request, Machine, MachineError, Recording, StepResult};
 
 impl From<RtlError> for MachineError {
     fn from(e: RtlError) -> MachineError {
@@ -553,7 +553,9 @@ impl Machine for Rtl {
         }
         let reply = self.receive_reply(host::STEP_REPLY_BYTES)?;
         let (next, cycles) = host::parse_step_reply(&reply).map_err(MachineError::Input)?;
-        let (next, cycles) = (u32::from(next), u64::from(cycles));
+        let next = check_answer(self.bundle.manifest.model.vocab_size, i64::from(next))
+            .map_err(|e| MachineError::Input(format!("the RTL at position {pos}: {e}")))?;
+        let cycles = u64::from(cycles);
         // Checkpoints in program order, as the ISS records them.
         let order = |v: &StepValues| {
             self.bundle

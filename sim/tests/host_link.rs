@@ -114,6 +114,22 @@ fn a_step_reply_is_read_its_first_byte_within_the_step_limit() {
     assert_eq!((result.next, result.cycles), (263, 10_000));
     assert_eq!(host.link().sent, step_command(3, 0));
     assert_eq!(host.link().requests, vec![(1, STEP_LIMIT_CYCLES), (6, 0)]);
+    // A token past the bundle's vocabulary (a board running another model) is refused, not
+    // handed on to be looked up.
+    let vocab_size = ending_bundle(&Target::builtin("sim-tiny").unwrap())
+        .manifest
+        .model
+        .vocab_size;
+    let [low, high] = (vocab_size as u16).to_le_bytes();
+    let mut host = link(&[STEP | REPLY, low, high, 0x10, 0x27, 0, 0]);
+    let e = host.step(3, 0).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!(
+            "the board at position 0: the step answered token {vocab_size}, outside the \
+             vocabulary of {vocab_size} tokens"
+        )) && e.contains("chat --load"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -81,12 +81,15 @@ impl<M: Machine> Engine for MachineEngine<M> {
             .step(token, pos)
             .map_err(|e: MachineError| ModelError::Invalid(format!("machine: {e}")))?;
         self.cycles.borrow_mut().push(result.cycles);
-        if let Some(v) = result
+        // The logits' parts share one exponent (the bundle's reader checks that they are
+        // vector parts).
+        if let Some((v, &exp)) = result
             .values
             .iter()
             .find(|v| v.step == ModelStep::Classifier)
+            .and_then(|v| Some((v, v.exps.first()?)))
         {
-            let unit = monorail_contract::numerics::pow2(v.exps[0]);
+            let unit = monorail_contract::numerics::pow2(exp);
             for (l, &m) in self.logits.iter_mut().zip(&v.mant) {
                 *l = (m as f64 * unit) as f32;
             }

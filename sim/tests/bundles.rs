@@ -159,6 +159,42 @@ fn malformed_bundles_are_refused() {
             first - 1
         ),
     );
+    // What the machines and the host take from the manifest as given: the context, the
+    // checkpoints' steps and layers, and the logits' shape.
+    let context = monorail_contract::bundle::Manifest::read(dir)
+        .unwrap()
+        .context;
+    edit(&format!("\"context\": {context},"), "\"context\": 0,");
+    refused(
+        dir,
+        &target,
+        "context 0 is outside 1 ..= the model's seq_len",
+    );
+    edit("\"step\": \"final_norm\"", "\"step\": \"softmax\"");
+    refused(dir, &target, "checkpoint softmax: no such model step");
+    edit("\"layer\": 0", "\"layer\": 9");
+    refused(dir, &target, "layer Some(9) is not one of the step's");
+    edit("\"layer\": null", "\"layer\": 0");
+    refused(
+        dir,
+        &target,
+        "checkpoint embedding: layer Some(0) is not one of the step's",
+    );
+    let classifier = manifest.find("\"step\": \"classifier\"").unwrap();
+    let vector = classifier + manifest[classifier..].find("\"vector\": ").unwrap();
+    let digits = manifest[vector + 10..].find(',').unwrap();
+    let register_logits = format!(
+        "{}\"vector\": null{}",
+        &manifest[..vector],
+        &manifest[vector + 10 + digits..]
+    );
+    std::fs::write(dir.join("manifest.json"), register_logits).unwrap();
+    refused(
+        dir,
+        &target,
+        "checkpoint classifier: the host reads the vocabulary's 512 logits from vector memory, \
+         where its parts hold 512 values, one in a register",
+    );
     std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
     let accumulator = std::fs::read_to_string(dir.join("accumulator.hex")).unwrap();
     std::fs::write(dir.join("accumulator.hex"), &accumulator[1..]).unwrap();
@@ -173,7 +209,12 @@ fn malformed_bundles_are_refused() {
     let other = tempfile::TempDir::new().unwrap();
     let (_, compiled) = seeded_nano_on("sim-tiny", 4);
     compiled.bundle.write(other.path(), &target).unwrap();
-    for file in ["matrix_tile_00.hex", "vector.hex", "program.hex"] {
+    for file in [
+        "matrix_tile_00.hex",
+        "vector.hex",
+        "program.hex",
+        "listing.s",
+    ] {
         let mine = std::fs::read(dir.join(file)).unwrap();
         let theirs = std::fs::read(other.path().join(file)).unwrap();
         assert!(mine != theirs, "{file} is the same in both");
@@ -217,6 +258,11 @@ fn malformed_bundles_are_refused() {
     std::fs::write(dir.join("program.hex"), &hex).unwrap();
     std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
     assert!(Iss::load(dir, target.clone()).is_ok());
+    // The listing, for people, may go; the rest may not.
+    let listing = std::fs::read(dir.join("listing.s")).unwrap();
+    std::fs::remove_file(dir.join("listing.s")).unwrap();
+    assert!(Iss::load(dir, target.clone()).is_ok());
+    std::fs::write(dir.join("listing.s"), listing).unwrap();
     std::fs::remove_file(dir.join("vector.hex")).unwrap();
     refused(dir, &target, "vector.hex: missing");
     refused(dir, &target, "this one is incomplete; compile it again");

@@ -28,6 +28,7 @@ use thiserror::Error;
 
 use crate::isa::{self, decode_program, encode_program, FieldKind, Instr};
 use crate::model_config::ModelConfig;
+use crate::steps::ModelStep;
 use crate::target::{Target, VectorMemory};
 
 /// First field of every manifest.
@@ -679,6 +680,21 @@ impl Bundle {
                 ),
             ));
         }
+        // The model and the context, which the machines take as given.
+        manifest
+            .model
+            .check()
+            .map_err(|e| invalid(&manifest_path, format!("model: {e}")))?;
+        if !(1..=manifest.model.seq_len).contains(&manifest.context) {
+            return Err(invalid(
+                &manifest_path,
+                format!(
+                    "context {} is outside 1 ..= the model's seq_len ({}): the manifest was \
+                     edited; compile again",
+                    manifest.context, manifest.model.seq_len
+                ),
+            ));
+        }
         let program_path = dir.join("program.bin");
         // Its length first: a program longer than the target's program memory is not read.
         let program_limit = (target.program_words * isa::INSTRUCTION_BYTES) as u64;
@@ -812,6 +828,26 @@ impl Bundle {
                     ),
                 ));
             }
+            let step = ModelStep::from_name(&c.step).ok_or_else(|| {
+                invalid(
+                    &manifest_path,
+                    format!("checkpoint {}: no such model step", c.step),
+                )
+            })?;
+            let layer_is_the_steps = match (step.per_layer(), c.layer) {
+                (true, Some(layer)) => layer < manifest.model.n_layers,
+                (per_layer, layer) => !per_layer && layer.is_none(),
+            };
+            if !layer_is_the_steps {
+                return Err(invalid(
+                    &manifest_path,
+                    format!(
+                        "checkpoint {}: layer {:?} is not one of the step's (the model has {} \
+                         layers)",
+                        c.step, c.layer, manifest.model.n_layers
+                    ),
+                ));
+            }
             for p in &c.parts {
                 let end = p.vector.map_or(0, |v| v as usize + p.len as usize);
                 if end > target.vector_space() || p.register as usize >= target.registers {
@@ -820,6 +856,27 @@ impl Bundle {
                         format!("checkpoint {}: a part lies outside the machine", c.step),
                     ));
                 }
+            }
+            // The logits, which the host reads to sample: the vocabulary's mantissas, with
+            // their exponents.
+            let logits: usize = c.parts.iter().map(|p| p.len as usize).sum();
+            let in_a_register = c.parts.iter().any(|p| p.vector.is_none());
+            if step == ModelStep::Classifier
+                && (in_a_register || logits != manifest.model.vocab_size)
+            {
+                return Err(invalid(
+                    &manifest_path,
+                    format!(
+                        "checkpoint classifier: the host reads the vocabulary's {} logits from \
+                         vector memory, where its parts hold {logits} values{}",
+                        manifest.model.vocab_size,
+                        if in_a_register {
+                            ", one in a register"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
             }
         }
         if manifest.predicted_cycles.len() != manifest.context {
@@ -847,11 +904,17 @@ impl Bundle {
                 ));
             }
         }
+        // The listing is for people, and a bundle runs without it; one that is there is the
+        // program's, like every other file.
         let listing_path = dir.join("listing.s");
-        let listing = read_at_most(&listing_path, MOST_TEXT_BYTES)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .unwrap_or_default();
+        let listing = match read_at_most(&listing_path, MOST_TEXT_BYTES) {
+            Ok(bytes) => {
+                written_with(&listing_path, &bytes)?;
+                String::from_utf8(bytes).map_err(|_| invalid(&listing_path, "not text"))?
+            }
+            Err(_) if !listing_path.exists() => String::new(),
+            Err(e) => return Err(e),
+        };
         Ok(Bundle {
             manifest,
             program,

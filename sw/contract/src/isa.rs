@@ -213,7 +213,9 @@ macro_rules! define_isa {
 define_isa! {
     /// Idle the sequencer for `cycles` cycles (at least one).
     Nop = 0x00, Seq, "nop", "idle the sequencer" { cycles: U 16 }
-    /// Wait for every unit to finish, then output register `token` as the next token.
+    /// Wait for every unit to finish, then output register `token` as the next token. A token
+    /// outside the model's vocabulary is a fault of the program, which the simulator reports;
+    /// the core's host port sends the register's low 16 bits as they are.
     End = 0x01, Seq, "end", "finish the token step and output a token" { token: R 6 }
 
     /// `r[dst] = imm`.
@@ -919,6 +921,7 @@ pub fn manual() -> String {
             &crate::timing::STEP_LIMIT_CYCLES.to_string(),
         )
         .replace("@CHAIN@", &crate::timing::VXU_CHAIN_CYCLES.to_string())
+        .replace("@SMALL_START@", &crate::micro::START_CYCLES.to_string())
         .replace("@RING@", &ring_sizes())
         .replace("@VXU@", &crate::timing::VXU_PIPELINE_CYCLES.to_string())
         .replace("@REGISTER_BITS@", &REGISTER_BITS.to_string())
@@ -1027,7 +1030,8 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   register result does not fit is a fault), or 32 registers where the target says
   `registers = 32` (register fields keep their 6 bits; a program naming a register the target
   lacks is refused): `r0` reads as zero, `r1` holds the position and `r2` the input token (set by
-  the host when a token step starts).
+  the host when a token step starts), and every other register reads as zero until the step
+  writes it: nothing is kept from one token step to the next.
 - **Sequencer.** Issues one instruction per cycle, in program order; no branches. The repeat
   counts are inside the instructions (a whole matrix-vector product is one `matvec`), and lengths
   may follow the position (`P` = `pos + 1`), so a program serves every position. A token step
@@ -1045,12 +1049,16 @@ keeps this file equal to it. Semantics are defined executably by the instruction
   `lanes` and `V` is `vector_lanes`; `b(n) = ceil(n / L)`, the matrix-unit words (row blocks) that
   `n` rows fill; `c(n) = ceil((start mod V + n) / V)`, the vector-space words that `n` elements
   of the instruction's first streamed operand touch from its first element `start`; lengths are
-  at the position (`P` = `pos + 1`).
+  at the position (`P` = `pos + 1`). A length of 0, which only a hand-written program has, is
+  not free: an instruction occupies its unit at least one cycle, a normalisation streams at
+  least one word in each pass, and a cache store writes at least one word.
 - **The small core.** A target with `core = \"small\"` runs the same programs one instruction
   at a time, each by its routine of micro-operations (`docs/small-core.md`): an instruction
   issues when the one before it has finished, so every wait is met at once and nothing overlaps.
   Its cycles, counted from the routine, are given below after the wide core's timing (`L` is
-  `lanes`, `b(n) = ceil(n / L)`, lengths at the position).
+  `lanes`, `b(n) = ceil(n / L)`, lengths at the position). A token step first clears the
+  registers, one a cycle: its first instruction issues at cycle @SMALL_START@
+  (`micro::START_CYCLES`), which the cycles of a step count.
 - **Chaining.** The vector unit streams every operand a word per slot from its first word, and
   every streamed instruction takes the same stages; so a streamed instruction may read what an
   earlier one still writes, with no wait, when it issues late enough to read each word after its

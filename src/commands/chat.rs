@@ -61,7 +61,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let (target, _, compiled) = compile_for(&loaded, board.target.clone(), args.context)?;
     let baud = board.uart_baud;
     let failed = |e: MachineError| CliError::failed(format!("{}: {e}", board.name));
-    let images = tempfile::TempDir::new().map_err(|e| refused(e.to_string()))?;
+    let images = tempfile::TempDir::new()
+        .map_err(|e| CliError::failed(format!("a temporary folder for the images: {e}")))?;
     let link: Box<dyn ByteLink> = if args.sim {
         ensure_verilator()?;
         eprintln!(
@@ -127,6 +128,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let start = Instant::now();
     let (mut token, mut positions, mut off_prediction) = (tokens[0], 0, 0);
     let mut stdout = std::io::stdout().lock();
+    let writing = |e: std::io::Error| CliError::failed(format!("writing the text to stdout: {e}"));
     for (pos, &predicted_cycles) in predicted.iter().enumerate().take(steps) {
         let result = host.step(token, pos).map_err(failed)?;
         positions += 1;
@@ -135,11 +137,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
         if next == BOS {
             break;
         }
-        let _ = stdout.write_all(&tokenizer.text_bytes(token, next));
-        let _ = stdout.flush();
+        stdout
+            .write_all(&tokenizer.text_bytes(token, next))
+            .and_then(|()| stdout.flush())
+            .map_err(writing)?;
         token = next;
     }
-    let _ = writeln!(stdout);
+    writeln!(stdout).map_err(writing)?;
     let seconds = start.elapsed().as_secs_f64();
     // Simulated, the seconds are Verilator's, not the board's: what the board would take is its
     // cycles at its clock and the STEP commands and replies on the line (less the USB bridge's

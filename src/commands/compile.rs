@@ -58,9 +58,10 @@ fn warn_of_another_core(dir: &Path, target: &str) {
 pub fn run(args: Args) -> Result<(), CliError> {
     let started = Instant::now();
     if let Some(path) = &args.timeline {
-        // Refused before anything is compiled or written.
+        // Refused before anything is compiled or written (through links, as it is written).
+        crate::cli::output_file("--timeline", path)?;
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-        if path.is_dir() || parent.is_some_and(|p| !p.is_dir()) {
+        if parent.is_some_and(|p| !p.is_dir()) {
             return Err(refused(format!(
                 "--timeline {}: not a file in an existing folder",
                 path.display()

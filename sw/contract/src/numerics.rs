@@ -578,6 +578,10 @@ pub fn rsqrt(x: u64) -> FixedScale {
 
 /// RMSNorm's epsilon, which llama2.c's `run.c` adds to the mean square: `x / sqrt(ms + eps)`.
 pub const RMS_NORM_EPS: f64 = 1e-5;
+
+/// RoPE's base, llama2.c's: the pair at even offset `head_dim` of a head of `head_size` turns by
+/// `ROPE_THETA^(-head_dim / head_size)` radians a position.
+pub const ROPE_THETA: f64 = 10000.0;
 /// RMSNorm shifts its sum of squared mantissas right by this many bits (even, so that the
 /// reciprocal square root takes half of it off its exponent) before eps joins it: a normalised
 /// BFP16 vector's sum of squares is at least `2^28`, so at least 9 bits remain, and [`rsqrt`]
@@ -783,11 +787,11 @@ pub fn sin_cos_q14(phase: u32) -> (i64, i64) {
 }
 
 /// RoPE's per-position phase step for the pair starting at even offset `head_dim` within a head
-/// of `head_size`: `round(2^32 * f / (2 pi))` with `f = 10000^(-head_dim / head_size)`, llama2.c's
+/// of `head_size`: `round(2^32 * f / (2 pi))` with `f = ROPE_THETA^(-head_dim / head_size)`, llama2.c's
 /// frequency. The phase at position `pos` is `pos * step` modulo 2^32 (a wrapping multiply, or one
 /// wrapping add per position).
 pub fn rope_phase_step(head_dim: usize, head_size: usize) -> u32 {
-    let freq = 10000f64.powf(-(head_dim as f64) / head_size as f64);
+    let freq = ROPE_THETA.powf(-(head_dim as f64) / head_size as f64);
     let step = (freq / std::f64::consts::TAU * pow2(PHASE_BITS as i32)).round_ties_even();
     step.clamp(0.0, u32::MAX as f64) as u32
 }

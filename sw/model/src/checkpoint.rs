@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use monorail_contract::model_config::{ModelConfig, RawModelConfig};
+use monorail_contract::numerics::ROPE_THETA;
 
 use crate::error::ModelError;
 
@@ -560,7 +561,8 @@ pub fn write_legacy(path: &Path, config: &ModelConfig, w: &FloatWeights) -> Resu
         let mut values = Vec::with_capacity(config.seq_len * half);
         for pos in 0..config.seq_len {
             for i in 0..half {
-                let freq = 1.0f32 / 10000f32.powf((2 * i) as f32 / config.head_size() as f32);
+                let freq =
+                    1.0f32 / (ROPE_THETA as f32).powf((2 * i) as f32 / config.head_size() as f32);
                 let angle = pos as f32 * freq;
                 values.push(if table == 0 { angle.cos() } else { angle.sin() });
             }

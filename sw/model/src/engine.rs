@@ -1,5 +1,6 @@
-//! One interface over the models that generate tokens (float reference, golden model, and later
-//! the instruction-set simulator and the RTL), and `run.c`'s generation loop over it.
+//! One interface over the models that generate tokens (the float reference and the golden model
+//! here; the command line puts the instruction-set simulator and the Verilated core behind it
+//! too), and `run.c`'s generation loop over it.
 
 use monorail_contract::model_config::ModelConfig;
 
@@ -19,9 +20,28 @@ pub struct StepOutput<'a> {
 pub trait Engine {
     /// The model's hyper-parameters.
     fn config(&self) -> &ModelConfig;
-    /// Run token `token` at position `pos` (positions are fed in order from 0). Machines may
-    /// fail (a fault in a program); the models never do.
+    /// Run token `token` at position `pos` (positions are fed in order from 0). A token outside
+    /// the vocabulary or a position past the context is refused ([`check_step`]); machines may
+    /// also fail on a fault of their program.
     fn step(&mut self, token: u32, pos: usize) -> Result<StepOutput<'_>, ModelError>;
+}
+
+/// Refuses a step `config`'s model cannot run: a token outside its vocabulary, or a position
+/// past its `seq_len`.
+pub fn check_step(config: &ModelConfig, token: u32, pos: usize) -> Result<(), ModelError> {
+    if token as usize >= config.vocab_size {
+        return Err(ModelError::Invalid(format!(
+            "token {token} is outside the vocabulary of {} tokens",
+            config.vocab_size
+        )));
+    }
+    if pos >= config.seq_len {
+        return Err(ModelError::Invalid(format!(
+            "position {pos} is past the model's seq_len of {} positions",
+            config.seq_len
+        )));
+    }
+    Ok(())
 }
 
 /// `run.c`'s `generate` loop: feed the prompt, then sample, for `steps` positions (0 means the
@@ -80,4 +100,32 @@ pub fn generate_with(
         token = next;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::float::FloatModel;
+    use crate::golden::GoldenModel;
+    use crate::quant::QuantModel;
+    use crate::synth;
+
+    #[test]
+    fn a_step_outside_the_model_is_refused_not_run() {
+        let checkpoint = synth::synthesize(synth::parse_shape("nano").unwrap(), 1);
+        let config = checkpoint.config;
+        let quant = QuantModel::quantize(&checkpoint);
+        let engines: [Box<dyn Engine>; 2] = [
+            Box::new(FloatModel::new(checkpoint)),
+            Box::new(GoldenModel::new(quant)),
+        ];
+        for mut engine in engines {
+            let vocab = config.vocab_size as u32;
+            let e = engine.step(vocab, 0).err().unwrap().to_string();
+            assert!(e.contains(&format!("token {vocab} is outside")), "{e}");
+            let e = engine.step(1, config.seq_len).err().unwrap().to_string();
+            assert!(e.contains("past the model's seq_len"), "{e}");
+            assert!(engine.step(vocab - 1, 0).is_ok());
+        }
+    }
 }

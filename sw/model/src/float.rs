@@ -3,7 +3,7 @@
 //! tokens exactly. It is the yardstick of the integer numerics, never part of the datapath.
 
 use monorail_contract::model_config::ModelConfig;
-use monorail_contract::numerics::RMS_NORM_EPS;
+use monorail_contract::numerics::{RMS_NORM_EPS, ROPE_THETA};
 
 use crate::checkpoint::{Checkpoint, FloatWeights};
 use crate::engine::{Engine, StepOutput};
@@ -133,7 +133,7 @@ impl FloatModel {
             // rope: rotate pairs (i, i+1) of q, and of k within kv_dim
             for i in (0..dim).step_by(2) {
                 let head_dim = i % head_size;
-                let freq = 1.0f32 / 10000.0f32.powf(head_dim as f32 / head_size as f32);
+                let freq = 1.0f32 / (ROPE_THETA as f32).powf(head_dim as f32 / head_size as f32);
                 let val = pos as f32 * freq;
                 let (fci, fcr) = (val.sin(), val.cos());
                 let rotate = |vec: &mut [f32]| {
@@ -216,6 +216,7 @@ impl Engine for FloatModel {
     }
 
     fn step(&mut self, token: u32, pos: usize) -> Result<StepOutput<'_>, crate::ModelError> {
+        crate::engine::check_step(&self.config, token, pos)?;
         let logits = self.forward(token, pos);
         // argmax: run.c's sample_argmax over the float logits
         let argmax = argmax_f32(logits);

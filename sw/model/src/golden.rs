@@ -568,6 +568,7 @@ impl Engine for GoldenModel {
     }
 
     fn step(&mut self, token: u32, pos: usize) -> Result<StepOutput<'_>, crate::ModelError> {
+        crate::engine::check_step(&self.model.config, token, pos)?;
         let argmax = self.forward(token, pos);
         Ok(StepOutput {
             logits: &self.logits_f32,

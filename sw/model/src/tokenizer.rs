@@ -36,6 +36,9 @@ impl Tokenizer {
         let file_len = crate::error::regular_file_len(path)?;
         let mut file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
         let mut header = [0u8; 4];
+        // The bytes that can hold the first `vocab_size` tokens: no more is read (a checkpoint
+        // given as the tokenizer is not read whole to be refused).
+        let mut wanted = file_len;
         if file_len >= 4 {
             std::io::Read::read_exact(&mut file, &mut header)
                 .map_err(|e| ModelError::io(path, e))?;
@@ -59,8 +62,18 @@ impl Tokenizer {
                     ),
                 ));
             }
+            wanted = 4 + (vocab_size as u64).saturating_mul(8 + max_token_length);
         }
-        let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        let mut bytes = if file_len >= 4 {
+            header.to_vec()
+        } else {
+            Vec::new()
+        };
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&mut file, wanted - bytes.len() as u64),
+            &mut bytes,
+        )
+        .map_err(|e| ModelError::io(path, e))?;
         Tokenizer::parse(&bytes, vocab_size).map_err(|what| ModelError::format(path, what))
     }
 

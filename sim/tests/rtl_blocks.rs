@@ -1,6 +1,7 @@
 //! Every instruction on the Verilated core against the instruction-set simulator: the same
 //! program from the same memory images must leave the same registers and memories, in the
-//! same number of cycles. The operands come from a seeded generator and include the extreme
+//! same number of cycles. The programs end with `end token=r0`: a step answers a token of the
+//! vocabulary, and every register is compared after it anyway. The operands come from a seeded generator and include the extreme
 //! values (-128, 127, saturation, rounding ties). Each case runs on `sim-tiny` (4 matrix lanes,
 //! 4 vector lanes), `ulx3s-85f` (64 and 8) and `gw2a-18` (4 and 2); addresses are offsets into
 //! each memory.
@@ -154,7 +155,7 @@ fn scalar_unit() {
          addi dst=r5 a=r4 imm=-549755813888\nadd dst=r6 a=r3 b=r4\nsub dst=r7 a=r3 b=r4\n\
          max dst=r8 a=r3 b=r4\nshri dst=r9 a=r3 imm=7\nandi dst=r10 a=r4 imm=1099511627775\n\
          li dst=r11 imm=-131072\nli dst=r12 imm=131071\nmuli dst=r13 a=r11 imm=131071\n\
-         muli dst=r14 a=r12 imm=-5\nend token=r6",
+         muli dst=r14 a=r12 imm=-5\nend token=r0",
         &[],
     );
     // The registers' extremes (48 bits): max's comparison is a subtraction, so the pairs whose
@@ -213,7 +214,7 @@ fn scalar_unit() {
     ] {
         check(
             &format!(
-                "li dst=r3 imm={x}\nrsqrt mant=r4 exp=r5 a=r3\nrecip mant=r6 exp=r7 a=r3\nend token=r4"
+                "li dst=r3 imm={x}\nrsqrt mant=r4 exp=r5 a=r3\nrecip mant=r6 exp=r7 a=r3\nend token=r0"
             ),
             &[],
         );
@@ -337,7 +338,7 @@ fn shifts_and_alignment() {
         check(
             &format!(
                 "li dst=r3 imm={ea}\nli dst=r4 imm={eb}\n\
-                 addalign dst=v{WIDE} a=v64 b=v128 n=13 ea=r3 eb=r4 eout=r5\nend token=r5"
+                 addalign dst=v{WIDE} a=v64 b=v128 n=13 ea=r3 eb=r4 eout=r5\nend token=r0"
             ),
             std::slice::from_ref(&w),
         );
@@ -346,7 +347,7 @@ fn shifts_and_alignment() {
     check(
         &format!(
             "li dst=r3 imm=-20\nli dst=r4 imm=-6\n\
-             addalign dst=v{WIDE} a=v64 b=v128 n=0 ea=r3 eb=r4 eout=r5\nend token=r5"
+             addalign dst=v{WIDE} a=v64 b=v128 n=0 ea=r3 eb=r4 eout=r5\nend token=r0"
         ),
         std::slice::from_ref(&w),
     );
@@ -389,7 +390,7 @@ fn normalisations() {
             for ein in [-9i64, 1_000_000, -1_000_000] {
                 check(
                     &format!(
-                        "li dst=r3 imm={ein}\nnorm dst=v{dst} src=v{src} n={n} bits={bits} ein=r3 eout=r4\nend token=r4"
+                        "li dst=r3 imm={ein}\nnorm dst=v{dst} src=v{src} n={n} bits={bits} ein=r3 eout=r4\nend token=r0"
                     ),
                     std::slice::from_ref(&range),
                 );
@@ -400,7 +401,7 @@ fn normalisations() {
     // wide memory, as far as the ISA's exponents go), and the largest output: searched for, and
     // given the top bit (the largest exponent plus 32, which an int32's bit length reaches).
     check(
-        "li dst=r3 imm=5\nfill dst=v64 n=8 s=r0\nnorm dst=v128 src=v64 n=8 bits=16 ein=r3 eout=r4\nend token=r4",
+        "li dst=r3 imm=5\nfill dst=v64 n=8 s=r0\nnorm dst=v128 src=v64 n=8 bits=16 ein=r3 eout=r4\nend token=r0",
         &[64..72, 128..136],
     );
     for off in [0i64, -12, 30, 1_000_000, -1_048_000] {
@@ -412,7 +413,7 @@ fn normalisations() {
                      vmax dst=r6 src=v{WIDE} n=13 wait=vxu:1\n\
                      addi dst=r7 a=r6 imm=32 wait=vxu:2\n\
                      normg dst=v192 src=v{} n=13 exps=v{WIDE} bits=16 eout=r4 max=r5{top} \
-                     wait=sxu:2\nend token=r4",
+                     wait=sxu:2\nend token=r0",
                     ACC + 128,
                     ACC + 64,
                 ),
@@ -428,7 +429,7 @@ fn reductions() {
         check(
             &format!(
                 "sum dst=r3 src=v{src} n={n}\nvmax dst=r4 src=v{src} n={n}\n\
-                 argmax dst=r5 src=v{src} n={n}\nend token=r5"
+                 argmax dst=r5 src=v{src} n={n}\nend token=r0"
             ),
             &[],
         );
@@ -444,11 +445,11 @@ fn reductions() {
          li dst=r5 imm=11\nsetv dst=v64 idx=r5 src=r4\nli dst=r5 imm=6\nsetv dst=v64 idx=r5 src=r4\n\
          li dst=r5 imm=3\nsetv dst=v64 idx=r5 src=r4\n\
          argmax dst=r6 src=v64 n=13\nvmax dst=r7 src=v64 n=13\nargmax dst=r8 src=v66 n=1\n\
-         fill dst=v96 n=13 s=r3\nargmax dst=r9 src=v96 n=13\nend token=r6",
+         fill dst=v96 n=13 s=r3\nargmax dst=r9 src=v96 n=13\nend token=r0",
         &[64..77],
     );
     check(
-        "li dst=r3 imm=5\ngetv dst=r4 src=v61 idx=r3\nli dst=r5 imm=-9\nsetv dst=v{} idx=r3 src=r5\nend token=r4"
+        "li dst=r3 imm=5\ngetv dst=r4 src=v61 idx=r3\nli dst=r5 imm=-9\nsetv dst=v{} idx=r3 src=r5\nend token=r0"
             .replace("v{}", &format!("v{}", WIDE + 2))
             .as_str(),
         &[WIDE..WIDE + 16],
@@ -496,7 +497,7 @@ fn nonlinear_functions() {
         check(
             &format!(
                 "vmax dst=r3 src=v64 n=13\nli dst=r5 imm={shift}\n\
-                 expneg dst=v128 src=v64 n=13 max=r3 mant={mant} shift=r5 sum=r6\nend token=r6"
+                 expneg dst=v128 src=v64 n=13 max=r3 mant={mant} shift=r5 sum=r6\nend token=r0"
             ),
             &[128..144],
         );
@@ -764,7 +765,7 @@ fn magnitudes() {
                      li dst=r3 imm=-3\nmuls dst=v{} a=v{a} n={n} s=r3 mag=r7\n\
                      li dst=r4 imm=-14\nsilu dst=v{} src=v{a} n={n} e=r4 mag=r8\n\
                      addalign dst=v{} a=v{a} b=v{b} n={n} ea=r3 eb=r4 eout=r5 mag=r9\n\
-                     end token=r6",
+                     end token=r0",
                     dst + 16,
                     dst + 32,
                     dst + 48,
@@ -777,7 +778,7 @@ fn magnitudes() {
                     &format!(
                         "li dst=r3 imm=-9\nmul dst=v{dst} a=v{a} b=v{b} n={n} mag=r6\n\
                          norm dst=v{} src=v{dst} n={n} bits={bits} ein=r3 eout=r4 mag=r6 wait=vxu:1\n\
-                         end token=r4",
+                         end token=r0",
                         192 + lane
                     ),
                     &[192..224, w.clone()],
@@ -794,7 +795,7 @@ fn magnitudes() {
                      li dst=r7 imm=3000000000\n\
                      muls dst=v{WIDE} a=v64 n=13 s=r4 mag=r6\n\
                      norm dst=v192 src=v{WIDE} n=13 bits=16 ein=r0 eout=r5 {given} wait=vxu:2\n\
-                     end token=r5"
+                     end token=r0"
                 ),
                 &[192..208],
             );
@@ -807,7 +808,7 @@ fn magnitudes() {
             &format!(
                 "li dst=r3 imm={s}\nshrv dst=v{WIDE} a=v{} b=v{} n=13 s=r3 mag=r6\n\
                  norm dst=v192 src=v{WIDE} n=13 bits=8 ein=r0 eout=r5 mag=r6 wait=vxu:1\n\
-                 end token=r6",
+                 end token=r0",
                 ACC + 128,
                 ACC + 160
             ),
@@ -839,7 +840,7 @@ fn magnitudes() {
                 "li dst=r3 imm=-9\nmul dst=v{WIDE} a=v64 b=v128 n=4 mag=r6\n{earlier}\n\
                  norm dst=v224 src=v{WIDE} n=4 bits=16 ein=r3 eout=r8 mag=r6\n\
                  norm dst=v240 src=v224 n=4 bits=8 ein=r8 eout=r9\n\
-                 copy dst=v256 src=v224 n=4\nend token=r9"
+                 copy dst=v256 src=v224 n=4\nend token=r0"
             ),
             &[224..260],
         );
@@ -872,7 +873,7 @@ fn magnitudes() {
             (normg(224, n, 12), norm(240, n.min(4), 14)),
         ] {
             check(
-                &format!("{top}\n{first} wait=sxu:2\n{second}\nend token=r12"),
+                &format!("{top}\n{first} wait=sxu:2\n{second}\nend token=r0"),
                 &[224..256],
             );
         }
@@ -881,7 +882,7 @@ fn magnitudes() {
     check_at(
         &format!(
             "sincos dst=v64 src=v{} n=14\nrope dst=v{WIDE} src=v128 cs=v64 n=14 mag=r6\n\
-             norm dst=v192 src=v{WIDE} n=14 bits=16 ein=r0 eout=r5 mag=r6 wait=vxu:2\nend token=r6",
+             norm dst=v192 src=v{WIDE} n=14 bits=16 ein=r0 eout=r5 mag=r6 wait=vxu:2\nend token=r0",
             ACC + 64,
         ),
         37,

@@ -3169,7 +3169,7 @@ fn chat_over_a_port_names_a_silent_board_and_another_core() {
             && stderr.contains("is its bitstream Monorail's, at 115200 baud?"),
         "{stderr}"
     );
-    assert_eq!(sent(&mut board), [monorail_hw::host::INFO]);
+    assert_eq!(sent(&mut board), [monorail_contract::host::INFO]);
     let answers = std::thread::spawn(move || {
         let mut command = [0u8; 1];
         let start = std::time::Instant::now();
@@ -3178,13 +3178,13 @@ fn chat_over_a_port_names_a_silent_board_and_another_core() {
         }
         let tiny = monorail_contract::target::Target::builtin("sim-tiny").unwrap();
         board
-            .write_all(&monorail_hw::host::info_reply(&tiny))
+            .write_all(&monorail_contract::host::info_reply(&tiny))
             .unwrap();
         command[0]
     });
     let output = chat();
     let stderr = failed_stderr(&output);
-    assert_eq!(answers.join().unwrap(), monorail_hw::host::INFO);
+    assert_eq!(answers.join().unwrap(), monorail_contract::host::INFO);
     assert!(
         stderr.contains("the board's core has 4 lanes")
             && stderr.contains("give the `--target` it was built with"),

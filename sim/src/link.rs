@@ -7,10 +7,10 @@ use std::io::{Read, Write as _};
 use std::time::{Duration, Instant};
 
 use monorail_contract::bundle::Bundle;
+use monorail_contract::host;
 use monorail_contract::steps::ModelStep;
 use monorail_contract::target::Target;
 use monorail_contract::timing::STEP_LIMIT_CYCLES;
-use monorail_hw::host;
 
 use crate::{check_answer, check_request, Machine, MachineError, StepResult};
 

@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use monorail_contract::bundle::Bundle;
+use monorail_contract::host;
 use monorail_contract::steps::{ModelStep, StepValues};
 use monorail_contract::target::{Core, Target};
 use monorail_contract::timing::{Clock, Issued};
-use monorail_hw::host;
 
 use crate::verilated::{self, Model, RtlError};
 use crate::{check_answer, check_request, Machine, MachineError, Recording, StepResult};

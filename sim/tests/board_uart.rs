@@ -80,7 +80,7 @@ fn the_ulx3s_board_tells_the_golden_story_over_its_uart() {
     // host port's idle limit), the error LED is out, and the weights and the cache are kept: the
     // story goes on at the next position.
     let pins = sim.link();
-    pins.send(&[monorail_hw::host::WRITE, 0, 0]).unwrap();
+    pins.send(&[monorail_contract::host::WRITE, 0, 0]).unwrap();
     pins.press_reset_button(1_000).unwrap();
     assert_eq!(pins.leds() & 1, 0, "the reset clears the error LED");
     assert_eq!(sim.info().unwrap().lanes as usize, board.target.lanes);
@@ -209,7 +209,9 @@ fn the_orangecrab_button_resets_and_held_reboots() {
     let mut link = HostLink::new(sim, &bundle);
     link.expect_target(&board.target).unwrap();
     assert_eq!(link.link().pin("reboot_n").unwrap(), 1);
-    link.link().send(&[monorail_hw::host::WRITE, 0]).unwrap();
+    link.link()
+        .send(&[monorail_contract::host::WRITE, 0])
+        .unwrap();
     // Two presses short of the hold: the count starts again at each.
     for _ in 0..2 {
         link.link().press_reset_button(1_900).unwrap();

@@ -7,12 +7,12 @@ mod common;
 use std::collections::VecDeque;
 
 use common::ending_bundle;
-use monorail_contract::target::Target;
-use monorail_contract::timing::STEP_LIMIT_CYCLES;
-use monorail_hw::host::{
+use monorail_contract::host::{
     self as host, idle_limit_cycles, step_command, ERROR, INFO_REPLY_BYTES, PROTOCOL_VERSION,
     REFUSED_COMMAND, REFUSED_RANGE, REFUSED_STEP_LIMIT, REPLY, STEP, WRITE,
 };
+use monorail_contract::target::Target;
+use monorail_contract::timing::STEP_LIMIT_CYCLES;
 use monorail_sim::link::{ByteLink, HostLink};
 use monorail_sim::{Machine, MachineError};
 

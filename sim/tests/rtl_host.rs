@@ -5,15 +5,15 @@
 mod common;
 
 use common::{core, ending_bundle};
-use monorail_contract::isa::{assemble, encode_program, Instr};
-use monorail_contract::target::{Target, VectorMemory};
-use monorail_contract::timing::token_cycles;
-use monorail_hw::host::{
+use monorail_contract::host::{
     idle_limit_cycles, read_command, write_command, ERROR, ERROR_REPLY_BYTES, INFO,
     INFO_REPLY_BYTES, PROGRAM_WORD_BYTES, PROTOCOL_VERSION, READ, REFUSED_COMMAND, REFUSED_RANGE,
     REFUSED_SPACE, REFUSED_STEP_LIMIT, REPLY, SPACE_MATRIX, SPACE_PROGRAM, SPACE_VECTOR, STEP,
     VECTOR_WORD_BYTES, WRITE,
 };
+use monorail_contract::isa::{assemble, encode_program, Instr};
+use monorail_contract::target::{Target, VectorMemory};
+use monorail_contract::timing::token_cycles;
 use monorail_sim::rtl::Rtl;
 
 fn machine(target: &Target) -> (Rtl, tempfile::TempDir) {
@@ -277,14 +277,14 @@ fn a_step_without_an_end_is_stopped_at_the_step_limit() {
     assert!(rtl.receive(1).is_err(), "the step runs up to its limit");
     let reply = rtl.receive(ERROR_REPLY_BYTES).unwrap();
     assert_eq!(reply, vec![ERROR, STEP, REFUSED_STEP_LIMIT]);
-    let e = monorail_hw::host::parse_step_reply(&reply).unwrap_err();
+    let e = monorail_contract::host::parse_step_reply(&reply).unwrap_err();
     assert!(e.contains("without reaching its program's end"), "{e}");
     let (program, words) = program_words("li dst=r3 imm=77\nend token=r3 wait=sxu:1");
     rtl.write_words(SPACE_PROGRAM, 0, &words).unwrap();
     rtl.send(&[STEP, 1, 0, 0, 0]).unwrap();
     let reply = rtl.receive(7).unwrap();
     assert_eq!(
-        monorail_hw::host::parse_step_reply(&reply).unwrap(),
+        monorail_contract::host::parse_step_reply(&reply).unwrap(),
         (77, token_cycles(&program, &target, 0).unwrap() as u32)
     );
 }
@@ -319,7 +319,7 @@ fn the_small_core_speaks_the_protocol_through_the_same_port() {
     rtl.send(&[INFO]).unwrap();
     let info = rtl.receive(INFO_REPLY_BYTES).unwrap();
     assert_eq!(
-        monorail_hw::host::parse_info_reply(&info).unwrap(),
+        monorail_contract::host::parse_info_reply(&info).unwrap(),
         (4, 2, target.config_hash(), PROTOCOL_VERSION)
     );
 
@@ -371,7 +371,7 @@ fn the_small_core_speaks_the_protocol_through_the_same_port() {
         .tick(token_cycles(&program, &target, 0).unwrap());
     let reply = rtl.receive(7).unwrap();
     assert_eq!(
-        monorail_hw::host::parse_step_reply(&reply).unwrap(),
+        monorail_contract::host::parse_step_reply(&reply).unwrap(),
         (4242, token_cycles(&program, &target, 0).unwrap() as u32)
     );
 
@@ -434,7 +434,7 @@ fn the_small_core_stops_a_step_at_the_step_limit() {
     rtl.model().tick(cycles);
     let reply = rtl.receive(7).unwrap();
     assert_eq!(
-        monorail_hw::host::parse_step_reply(&reply).unwrap(),
+        monorail_contract::host::parse_step_reply(&reply).unwrap(),
         (77, cycles as u32)
     );
 }

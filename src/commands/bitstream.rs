@@ -495,12 +495,12 @@ fn print_made(out: &mut String, made: &Bitstream, cycles: &[u64], baud: u32) {
         projection += &format!("; {:.0} tokens/s at the achieved Fmax", f / mean_cycles);
     }
     say!(out, "{projection}");
-    let linked = 1.0 / monorail_hw::host::step_seconds(baud, made.constraint_hz, mean_cycles);
+    let linked = 1.0 / monorail_contract::host::step_seconds(baud, made.constraint_hz, mean_cycles);
     say!(
         out,
         "through the host link at {baud} baud (`monorail chat`: each token's STEP and reply, \
          {} bytes on the line): {linked:.0} tokens/s, less the USB bridge's latency",
-        monorail_hw::host::STEP_COMMAND_BYTES + monorail_hw::host::STEP_REPLY_BYTES
+        monorail_contract::host::STEP_COMMAND_BYTES + monorail_contract::host::STEP_REPLY_BYTES
     );
 }
 

@@ -152,7 +152,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let board_seconds: f64 = predicted
             .iter()
             .take(positions)
-            .map(|&c| monorail_hw::host::step_seconds(baud, target.clock_hz as f64, c as f64))
+            .map(|&c| monorail_contract::host::step_seconds(baud, target.clock_hz as f64, c as f64))
             .sum();
         format!(
             "in {seconds:.2} s of simulation, bit by bit, over the simulated UART (on the board, \

@@ -22,6 +22,7 @@
 pub mod asm;
 pub mod board;
 pub mod bundle;
+pub mod host;
 pub mod isa;
 pub mod micro;
 pub mod model_config;

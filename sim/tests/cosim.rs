@@ -2,7 +2,8 @@
 //! nano models on `sim-tiny`, the stories260K shape and the llama2.c fixture on `ulx3s-85f`, the
 //! built-in nano model on the 25F's and 45F's cores and on the iCEBreaker's small core, and
 //! activations small enough for RMSNorm's eps to outweigh them), and
-//! faults injected into the core, each caught and located at the model step it first corrupts.
+//! faults injected into the core, each caught and located at the model step it first corrupts; and
+//! the small core started from random power-up values.
 
 mod common;
 
@@ -198,6 +199,29 @@ fn the_nano_model_agrees_on_the_small_core() {
     let quant = QuantModel::quantize(&checkpoint);
     if let Err(d) = cosim(quant, "icebreaker", &[1, 400, 401], 6, &[], |_| {}) {
         panic!("tales-nano on icebreaker: {d}");
+    }
+}
+
+/// The small core does not depend on what its flip-flops and memories hold at power-up: with
+/// every one that has no initial value random (Verilator's `+verilator+rand+reset+2`, two
+/// seeds), it still gives the golden model's values and the predicted cycles. (The wide core
+/// does not pass this: its units have no reset and rely on the FPGAs' configuration zeros,
+/// `docs/hardware.md`, *Power-up values*.)
+#[test]
+fn the_small_core_agrees_whatever_it_powers_up_with() {
+    let (checkpoint, _) = monorail_model::builtin::by_name("tales-nano")
+        .unwrap()
+        .load()
+        .unwrap();
+    for seed in [5, 6] {
+        let random = [
+            "+verilator+rand+reset+2".to_string(),
+            format!("+verilator+seed+{seed}"),
+        ];
+        let quant = QuantModel::quantize(&checkpoint);
+        if let Err(d) = cosim(quant, "icebreaker", &[1, 400, 401], 4, &random, |_| {}) {
+            panic!("tales-nano on icebreaker, random power-up values (seed {seed}): {d}");
+        }
     }
 }
 

@@ -118,6 +118,15 @@ fn malformed_bundles_are_refused() {
     bad[0] = 0xee;
     std::fs::write(dir.join("program.bin"), &bad).unwrap();
     refused(dir, &target, "unknown opcode 0xee");
+    // The `end` made a `nop` (opcode 0, its field a count): the step would never end.
+    let mut endless = program.clone();
+    let end = program
+        .chunks(16)
+        .rposition(|word| word[0] == 0x01)
+        .unwrap();
+    endless[end * 16] = 0x00;
+    std::fs::write(dir.join("program.bin"), &endless).unwrap();
+    refused(dir, &target, "program.bin: has no `end`");
     std::fs::write(dir.join("program.bin"), &program).unwrap();
     // Files far longer than the target's memories: refused by their length, before they are
     // read (sparse: they take no disk).

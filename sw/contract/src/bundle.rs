@@ -735,6 +735,13 @@ impl Bundle {
                 ),
             ));
         }
+        if !program.iter().any(|i| matches!(i.op, isa::Op::End { .. })) {
+            return Err(invalid(
+                &program_path,
+                "has no `end`, so a token step would run to the step limit: compile or assemble \
+                 again",
+            ));
+        }
         for (i, instr) in program.iter().enumerate() {
             instr
                 .op

@@ -20,6 +20,19 @@ use crate::cli::{ModelArgs, PromptArgs};
 use crate::error::{refused, CliError};
 use monorail_contract::counted;
 
+/// Whether `target` holds `model` with `options`' context (or, without one, any context): where
+/// the model compiles with the least the compiler can choose (the fewest attention buffer sets,
+/// products in one piece: the shortest program), so that the program memory and a context given
+/// count as the other memories do. What a refusal that names other models or boards asks.
+pub fn holds(model: &QuantModel, target: &Target, options: CompileOptions) -> bool {
+    let least = CompileOptions {
+        attention_sets: options.attention_sets.or(Some(MIN_ATTENTION_SETS)),
+        product_pieces: Some(1),
+        ..options
+    };
+    compile(model, target, least).is_ok()
+}
+
 /// What holds a host engine's positions, as [`positions_to_run`] names it.
 pub const MODEL_CONTEXT: &str = " (the model's seq_len)";
 
@@ -128,27 +141,19 @@ impl Loaded {
     }
 
     /// A refusal of this model for `target` (`e`, that it does not fit), with the built-in models
-    /// that `target` holds with `options`' context: a board's target is fixed, where the model is
-    /// not. A model is held where it compiles with the least the compiler can choose (the fewest
-    /// attention buffer sets, products in one piece: the shortest program), so that the program
-    /// memory and a context given count as the other memories do.
+    /// that `target` [`holds`] with `options`: a board's target is fixed, where the model is not.
     fn with_models_that_fit(
         &self,
         e: CompileError,
         target: &Target,
         options: CompileOptions,
     ) -> CliError {
-        let least = CompileOptions {
-            attention_sets: options.attention_sets.or(Some(MIN_ATTENTION_SETS)),
-            product_pieces: Some(1),
-            ..options
-        };
         let fit: Vec<&str> = builtin::MODELS
             .iter()
             .filter(|m| self.builtin.is_none_or(|b| b.name != m.name))
             .filter(|m| {
                 m.load().is_ok_and(|(checkpoint, _)| {
-                    compile(&QuantModel::quantize(&checkpoint), target, least).is_ok()
+                    holds(&QuantModel::quantize(&checkpoint), target, options)
                 })
             })
             .map(|m| m.name)

@@ -80,6 +80,8 @@ impl<M: Machine> Engine for MachineEngine<M> {
             .machine
             .step(token, pos)
             .map_err(|e: MachineError| ModelError::Invalid(format!("machine: {e}")))?;
+        let next = monorail_sim::check_answer(self.config.vocab_size, i64::from(result.next))
+            .map_err(|e| ModelError::Invalid(format!("machine at position {pos}: {e}")))?;
         self.cycles.borrow_mut().push(result.cycles);
         // The logits' parts share one exponent (the bundle's reader checks that they are
         // vector parts).
@@ -96,7 +98,7 @@ impl<M: Machine> Engine for MachineEngine<M> {
         }
         Ok(StepOutput {
             logits: &self.logits,
-            argmax: result.next,
+            argmax: next,
         })
     }
 }

@@ -1447,12 +1447,17 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
     lines[first] = "nop cycles=5";
     lines[waits] = &unwaited;
     std::fs::write(path("hazard.s"), lines.join("\n")).unwrap();
+    // The instruction still running is the one the wait was for: the matrix unit's first.
+    let running = lines.iter().position(|l| l.contains(" mxu#1 ")).unwrap();
     refused(
         &["asm", &p("hazard.s"), "--bundle", &p("compiled")],
-        &[&format!(
-            "hazard.s: line {}: at position 0, on the simulator: hazard",
-            waits + 1
-        )],
+        &[
+            &format!(
+                "hazard.s: line {}: at position 0, on the simulator: hazard",
+                waits + 1
+            ),
+            &format!("the instruction still running is line {}", running + 1),
+        ],
     );
     // Where the faulting instruction waits, the message says for which line: a wait counts its
     // unit's instructions, so an instruction added above it moves what it waits for.
@@ -2098,6 +2103,19 @@ fn compile_writes_a_bundle_and_reports_what_does_not_fit() {
             tmp.path().join("never").to_str().unwrap(),
             "--timeline",
             tmp.path().join("no/such/folder.svg").to_str().unwrap(),
+        ],
+        &["--timeline", "not a file in an existing folder"],
+    );
+    // The same through a link, which the timeline is written through.
+    let link = tmp.path().join("timeline-link.svg");
+    std::os::unix::fs::symlink(tmp.path().join("no/such/folder.svg"), &link).unwrap();
+    refused(
+        &[
+            "compile",
+            "-o",
+            tmp.path().join("never").to_str().unwrap(),
+            "--timeline",
+            link.to_str().unwrap(),
         ],
         &["--timeline", "not a file in an existing folder"],
     );

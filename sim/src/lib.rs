@@ -68,6 +68,9 @@ pub enum MachineError {
         pos: usize,
         /// What went wrong.
         message: String,
+        /// The other instruction it involves, if one: a hazard's earlier instruction, still
+        /// running (so that an assembler can name its line too).
+        other: Option<usize>,
     },
 }
 
@@ -104,8 +107,9 @@ pub(crate) fn check_request(
 
 /// The token a machine answered a step with, refused where it is not one of the bundle's
 /// `vocab_size` tokens (an edited program's `end`, or a board that runs another model): the host
-/// looks the token up and feeds it back.
-pub(crate) fn check_answer(vocab_size: usize, next: i64) -> Result<u32, String> {
+/// looks the token up and feeds it back. The simulator and the host link refuse it themselves;
+/// the Verilated core answers it as its host port sends it, for the co-simulation to compare.
+pub fn check_answer(vocab_size: usize, next: i64) -> Result<u32, String> {
     u32::try_from(next)
         .ok()
         .filter(|&token| (token as usize) < vocab_size)
@@ -1073,6 +1077,7 @@ impl Machine for Iss {
                 text: instr.to_string(),
                 pos,
                 message,
+                other: None,
             };
             let c = match self.fixed[index] {
                 Some(c) => c,
@@ -1131,11 +1136,18 @@ impl Machine for Iss {
                                 )
                             })
                             .unwrap_or_default();
-                        return Err(fault(format!(
+                        let message = format!(
                             "hazard: issues at cycle {} while instruction {other} (`{earlier}`), \
                              which touches the same data{indexed}, is still running",
                             issued.issue
-                        )));
+                        );
+                        return Err(MachineError::Fault {
+                            index,
+                            text: instr.to_string(),
+                            pos,
+                            message,
+                            other: Some(other),
+                        });
                     }
                 }
             }

@@ -279,8 +279,8 @@ impl<L: ByteLink> Machine for HostLink<L> {
         let (next, cycles) = host::parse_step_reply(&reply).map_err(MachineError::Input)?;
         let next = check_answer(self.vocab_size, i64::from(next)).map_err(|e| {
             MachineError::Input(format!(
-                "the board at position {pos}: {e}: does it run this model? (`chat --load` \
-                 loads it)"
+                "the board at position {pos}: {e}: it may hold another model's weights \
+                 (`monorail chat --load` loads this one)"
             ))
         })?;
         Ok(StepResult {

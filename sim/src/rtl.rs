@@ -13,7 +13,7 @@ use monorail_contract::target::{Core, Target};
 use monorail_contract::timing::{Clock, Issued};
 
 use crate::verilated::{self, Model, RtlError};
-use crate::{check_answer, check_request, Machine, MachineError, Recording, StepResult};
+use crate::{check_request, Machine, MachineError, Recording, StepResult};
 
 impl From<RtlError> for MachineError {
     fn from(e: RtlError) -> MachineError {
@@ -490,6 +490,7 @@ impl Machine for Rtl {
                                      the timing rules say {} and {}",
                                     e.issue, e.complete
                                 ),
+                                other: None,
                             };
                             if !tracing {
                                 return Err(off);
@@ -553,9 +554,10 @@ impl Machine for Rtl {
         }
         let reply = self.receive_reply(host::STEP_REPLY_BYTES)?;
         let (next, cycles) = host::parse_step_reply(&reply).map_err(MachineError::Input)?;
-        let next = check_answer(self.bundle.manifest.model.vocab_size, i64::from(next))
-            .map_err(|e| MachineError::Input(format!("the RTL at position {pos}: {e}")))?;
-        let cycles = u64::from(cycles);
+        // The token as the host port sent it: the co-simulation compares it with the
+        // simulator's (in the vocabulary, or the simulator faults) after the step's values, and
+        // the engines refuse one outside the vocabulary (`check_answer`).
+        let (next, cycles) = (u32::from(next), u64::from(cycles));
         // Checkpoints in program order, as the ISS records them.
         let order = |v: &StepValues| {
             self.bundle

@@ -182,12 +182,25 @@ fn malformed_bundles_are_refused() {
     edit("\"step\": \"final_norm\"", "\"step\": \"softmax\"");
     refused(dir, &target, "checkpoint softmax: no such model step");
     edit("\"layer\": 0", "\"layer\": 9");
-    refused(dir, &target, "layer Some(9) is not one of the step's");
+    refused(dir, &target, "layer 9 is not one of the step's");
     edit("\"layer\": null", "\"layer\": 0");
     refused(
         dir,
         &target,
-        "checkpoint embedding: layer Some(0) is not one of the step's",
+        "checkpoint embedding: layer 0 is not one of the step's",
+    );
+    // A field that the rules between fields would divide by.
+    let n_heads = monorail_contract::bundle::Manifest::read(dir)
+        .unwrap()
+        .model
+        .n_heads;
+    edit(&format!("\"n_heads\": {n_heads},"), "\"n_heads\": 0,");
+    refused(dir, &target, "model: `n_heads` is 0; it must be positive");
+    edit("\"step\": \"classifier\"", "\"step\": \"final_norm\"");
+    refused(
+        dir,
+        &target,
+        "0 classifier checkpoints, where the host reads the logits from one",
     );
     let classifier = manifest.find("\"step\": \"classifier\"").unwrap();
     let vector = classifier + manifest[classifier..].find("\"vector\": ").unwrap();
@@ -202,7 +215,7 @@ fn malformed_bundles_are_refused() {
         dir,
         &target,
         "checkpoint classifier: the host reads the vocabulary's 512 logits from vector memory, \
-         where its parts hold 512 values, one in a register",
+         with one exponent, where its parts hold 512 values, one of them in a register",
     );
     std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
     let accumulator = std::fs::read_to_string(dir.join("accumulator.hex")).unwrap();

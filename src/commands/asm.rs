@@ -162,10 +162,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 text,
                 pos,
                 message,
+                other,
             }) => {
+                let other_line = other
+                    .and_then(|o| lines.get(o))
+                    .map(|line| format!("; the instruction still running is line {line}"))
+                    .unwrap_or_default();
                 return Err(refused(format!(
                     "{source}: line {}: at position {pos}, on the simulator: {message} \
-                     (instruction {index}, `{text}`{})",
+                     (instruction {index}, `{text}`{other_line}{})",
                     lines[index],
                     awaited(&assembled.program, index)
                         .map(|(wait, at)| format!(
@@ -173,7 +178,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
                             lines[at], assembled.program[at]
                         ))
                         .unwrap_or_default()
-                )))
+                )));
             }
             Err(e) => return Err(refused(format!("{source}: on the simulator: {e}"))),
         };

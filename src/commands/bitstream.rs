@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use monorail_compiler::positions_held;
+use monorail_compiler::CompileOptions;
 use monorail_contract::board::Board;
 use monorail_contract::target::{Core, Family};
 use monorail_fpga::bitstream::{Bitstream, Options, Progress};
@@ -14,7 +14,7 @@ use monorail_model::checkpoint;
 
 use crate::cli::{BoardArgs, ModelArgs};
 use crate::error::{failed, refused, CliError};
-use crate::load::{compile_for, load_for, Loaded};
+use crate::load::{compile_for, holds, load_for, Loaded};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -136,17 +136,23 @@ const STATUS_PERIOD_S: u64 = 60;
 /// Back to the start of the terminal's line, and clear it (a running step's status line).
 const CLEAR_LINE: &str = "\r\x1b[K";
 
-/// A model that `board`'s core cannot hold at all: its refusal names, after the targets that
-/// would hold it, the built-in boards whose cores do (a board carries one target, and the
-/// targets the compiler names may be on no board, or on another FPGA).
-fn with_boards_that_hold(e: CliError, loaded: &Loaded, board: &Board) -> CliError {
+/// A model that `board`'s core cannot hold with `context`: its refusal names, after the targets
+/// that would hold it, the built-in boards whose cores do ([`holds`]: a board carries one
+/// target, and the targets the compiler names may be on no board, or on another FPGA).
+fn with_boards_that_hold(
+    e: CliError,
+    loaded: &Loaded,
+    board: &Board,
+    context: Option<usize>,
+) -> CliError {
     let quant = loaded.quantized();
-    if e.code != 2 || positions_held(&quant, &board.target).is_some() {
+    let options = CompileOptions::serving(context);
+    if e.code != 2 || holds(&quant, &board.target, options) {
         return e;
     }
     let boards: Vec<String> = Board::builtins()
         .into_iter()
-        .filter(|b| b.name != board.name && positions_held(&quant, &b.target).is_some())
+        .filter(|b| b.name != board.name && holds(&quant, &b.target, options))
         .map(|b| format!("{} ({})", b.name, b.target.name))
         .collect();
     if boards.is_empty() {
@@ -173,7 +179,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .map_err(|e| refused(format!("{}: {e}", board.name)))?;
     let loaded = load_for(&args.model, &board.target)?;
     let (target, _, compiled) = compile_for(&loaded, board.target.clone(), args.context)
-        .map_err(|e| with_boards_that_hold(e.about(&board.name), &loaded, &board))?;
+        .map_err(|e| with_boards_that_hold(e.about(&board.name), &loaded, &board, args.context))?;
     let verilog = board_top(&board, &core, TopFor::Synthesis, board.uart_baud)
         .map_err(|e| refused(e.to_string()))?;
     let design = monorail_hw::Design {

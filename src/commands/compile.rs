@@ -60,7 +60,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if let Some(path) = &args.timeline {
         // Refused before anything is compiled or written (through links, as it is written).
         crate::cli::output_file("--timeline", path)?;
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let reached = checkpoint::through_links(path).unwrap_or_else(|_| path.clone());
+        let parent = reached.parent().filter(|p| !p.as_os_str().is_empty());
         if parent.is_some_and(|p| !p.is_dir()) {
             return Err(refused(format!(
                 "--timeline {}: not a file in an existing folder",

@@ -196,13 +196,6 @@ fn longest_context(model: &QuantModel, target: &Target, at_most: usize) -> Optio
     Some(fits)
 }
 
-/// The most positions of `model`'s context (up to its `seq_len`) whose weights, cache and
-/// buffers `target`'s memories hold, if any: what `compile` would serve without `--context`
-/// (the program memory is checked only when the program is scheduled).
-pub fn positions_held(model: &QuantModel, target: &Target) -> Option<usize> {
-    longest_context(model, target, model.config.seq_len)
-}
-
 /// What `describe` says of each built-in target other than `target` (those it says nothing of
 /// are left out): what a model that does not fit `target` is pointed to.
 fn other_builtins(target: &Target, describe: impl Fn(&Target) -> Option<String>) -> Vec<String> {

@@ -11,7 +11,9 @@
 //! - `vector.hex`, `accumulator.hex`, `wide.hex`, `input.hex`: the initial contents of the four
 //!   memories of the vector address space, one word per line, each lane as wide as the memory's
 //!   elements (18, 32, 32 and 8 bits, two's complement), lane 0 in the lowest bits;
-//! - `listing.s`: the program as assembly with cycle stamps and model steps (for people).
+//! - `listing.s`: the program as assembly with cycle stamps and model steps (for people: a
+//!   bundle runs without it, but one that is there is checked like the other files, so an
+//!   edited copy goes elsewhere; `monorail disasm` writes one to edit).
 //!
 //! The manifest also holds a hash of every other file as it was written (`files`), so that a
 //! bundle whose files come from different compiles (a tile copied from another model's bundle,
@@ -637,8 +639,11 @@ impl Bundle {
         put("manifest.json", text.as_bytes())
     }
 
-    /// Read and check a bundle for `target`: magic, version, config hash, sizes, and every
-    /// address of the memory map and checkpoints inside the target's memories.
+    /// Read and check a bundle for `target`: magic, version, config hash, the model's config
+    /// and the context, sizes, the program (decoded, with an `end`), each file against its hash,
+    /// every address of the memory map and checkpoints inside the target's memories, each
+    /// checkpoint's step and layer, the logits' one checkpoint as the host reads it, and the
+    /// predicted cycles against the timing rules.
     pub fn read(dir: &Path, target: &Target) -> Result<Bundle, BundleError> {
         let manifest_path = dir.join("manifest.json");
         let ManifestFile { manifest, files } = ManifestFile::read(dir)?;
@@ -683,7 +688,7 @@ impl Bundle {
         // The model and the context, which the machines take as given.
         manifest
             .model
-            .check()
+            .validate()
             .map_err(|e| invalid(&manifest_path, format!("model: {e}")))?;
         if !(1..=manifest.model.seq_len).contains(&manifest.context) {
             return Err(invalid(
@@ -849,9 +854,12 @@ impl Bundle {
                 return Err(invalid(
                     &manifest_path,
                     format!(
-                        "checkpoint {}: layer {:?} is not one of the step's (the model has {} \
-                         layers)",
-                        c.step, c.layer, manifest.model.n_layers
+                        "checkpoint {}: {} is not one of the step's (the model has {} layers, \
+                         and only the layers' steps name one)",
+                        c.step,
+                        c.layer
+                            .map_or("no layer".to_string(), |l| format!("layer {l}")),
+                        manifest.model.n_layers
                     ),
                 ));
             }
@@ -868,23 +876,42 @@ impl Bundle {
             // their exponents.
             let logits: usize = c.parts.iter().map(|p| p.len as usize).sum();
             let in_a_register = c.parts.iter().any(|p| p.vector.is_none());
+            let exponents = c.parts.iter().filter(|p| p.register != c.parts[0].register);
             if step == ModelStep::Classifier
-                && (in_a_register || logits != manifest.model.vocab_size)
+                && (in_a_register || logits != manifest.model.vocab_size || exponents.count() > 0)
             {
                 return Err(invalid(
                     &manifest_path,
                     format!(
                         "checkpoint classifier: the host reads the vocabulary's {} logits from \
-                         vector memory, where its parts hold {logits} values{}",
+                         vector memory, with one exponent, where its parts hold {logits} \
+                         values{}",
                         manifest.model.vocab_size,
                         if in_a_register {
-                            ", one in a register"
+                            ", one of them in a register"
+                        } else if logits == manifest.model.vocab_size {
+                            ", their exponents in more than one register"
                         } else {
                             ""
                         }
                     ),
                 ));
             }
+        }
+        // The logits, once: the host samples from them.
+        let classifiers = manifest
+            .checkpoints
+            .iter()
+            .filter(|c| c.step == ModelStep::Classifier.name())
+            .count();
+        if classifiers != 1 {
+            return Err(invalid(
+                &manifest_path,
+                format!(
+                    "{classifiers} classifier checkpoints, where the host reads the logits from \
+                     one"
+                ),
+            ));
         }
         if manifest.predicted_cycles.len() != manifest.context {
             return Err(invalid(

@@ -175,3 +175,58 @@ pub fn parse_info_reply(reply: &[u8]) -> Result<(u16, u16, u64, u8), String> {
 pub fn idle_limit_cycles(clock_hz: u64) -> u64 {
     (clock_hz / 10).max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_laid_out_as_documented() {
+        assert_eq!(
+            write_command(SPACE_VECTOR, 0x0102_0304, 5),
+            [WRITE, 1, 4, 3, 2, 1, 5, 0, 0, 0]
+        );
+        assert_eq!(read_command(SPACE_PROGRAM, 7, 2)[..3], [READ, 2, 7]);
+        assert_eq!(step_command(0x0201, 3), [STEP, 1, 2, 3, 0]);
+        assert_eq!(
+            parse_step_reply(&[STEP | REPLY, 0x87, 1, 0x10, 0x27, 0, 0]),
+            Ok((391, 10_000))
+        );
+        assert!(parse_step_reply(&[STEP | REPLY, 1, 2]).is_err());
+        for (reply, says) in [
+            ([ERROR, WRITE, REFUSED_SPACE], "space does not exist"),
+            ([ERROR, WRITE, REFUSED_RANGE], "past the space's end"),
+            ([ERROR, 9, REFUSED_COMMAND], "0x09 is not a command"),
+            ([ERROR, WRITE, 9], "does not know: [ee, 02, 09]"),
+            ([ERROR, READ, REFUSED_RANGE], "does not know"),
+        ] {
+            let e = parse_reply(WRITE, &reply, 1).unwrap_err();
+            assert!(
+                e.contains("refused command 0x02") && e.contains(says),
+                "{e}"
+            );
+        }
+        let e = parse_step_reply(&[ERROR, STEP, REFUSED_STEP_LIMIT]).unwrap_err();
+        assert!(e.contains("stopped the token step"), "{e}");
+        assert!(parse_reply(WRITE, &[WRITE | REPLY], 1).is_ok());
+        let mut info = vec![INFO | REPLY, 64, 0, 8, 0];
+        info.extend_from_slice(&0xfeed_u64.to_le_bytes());
+        info.push(PROTOCOL_VERSION);
+        assert_eq!(
+            parse_info_reply(&info),
+            Ok((64, 8, 0xfeed, PROTOCOL_VERSION))
+        );
+        // A reply of another length (a bitstream from before the version) is not one.
+        assert!(parse_info_reply(&info[..13]).is_err());
+        let target = Target::builtin("sim-tiny").unwrap();
+        assert_eq!(
+            parse_info_reply(&info_reply(&target)),
+            Ok((4, 4, target.config_hash(), PROTOCOL_VERSION))
+        );
+        assert_eq!(reply_bytes(ERROR, STEP_REPLY_BYTES), ERROR_REPLY_BYTES);
+        assert_eq!(
+            reply_bytes(STEP | REPLY, STEP_REPLY_BYTES),
+            STEP_REPLY_BYTES
+        );
+    }
+}

@@ -125,6 +125,24 @@ impl RawModelConfig {
 }
 
 impl ModelConfig {
+    /// Check each field against its bounds, then the rules between them, as a checkpoint's
+    /// header is checked: for a config read from elsewhere (a bundle's manifest), which
+    /// [`ModelConfig::check`] alone, assuming the bounds, would divide by a zero field of.
+    pub fn validate(&self) -> Result<(), ModelConfigError> {
+        let raw = |value: usize| i32::try_from(value).unwrap_or(i32::MAX);
+        RawModelConfig {
+            dim: raw(self.dim),
+            hidden_dim: raw(self.hidden_dim),
+            n_layers: raw(self.n_layers),
+            n_heads: raw(self.n_heads),
+            n_kv_heads: raw(self.n_kv_heads),
+            vocab_size: raw(self.vocab_size),
+            seq_len: raw(self.seq_len),
+        }
+        .validate(self.shared_classifier)
+        .map(|_| ())
+    }
+
     /// Check the rules between fields (also used for configs built in code).
     pub fn check(&self) -> Result<(), ModelConfigError> {
         let fail = |msg: String| Err(ModelConfigError::Inconsistent(msg));

@@ -84,7 +84,7 @@ impl<M: Machine> Engine for MachineEngine<M> {
             .map_err(|e| ModelError::Invalid(format!("machine at position {pos}: {e}")))?;
         self.cycles.borrow_mut().push(result.cycles);
         // The logits' parts share one exponent (the bundle's reader checks that they are
-        // vector parts).
+        // vector parts with one exponent register).
         if let Some((v, &exp)) = result
             .values
             .iter()

@@ -1414,6 +1414,18 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
             first + 1
         )],
     );
+    // A `muli` whose immediate no multiplier takes: refused at the field, before it runs.
+    let mut wide = lines.clone();
+    wide[first] = "muli dst=r3 a=r1 imm=200000";
+    std::fs::write(path("wide.s"), wide.join("\n")).unwrap();
+    refused(
+        &["asm", &p("wide.s"), "--bundle", &p("compiled")],
+        &[&format!(
+            "wide.s: line {}, column 18: at position 0: imm=200000 is not a multiplier input: an \
+             18-bit signed value, -131072 ..= 131071",
+            first + 1
+        )],
+    );
     let from_stdin = monorail()
         .args(["asm", "-", "--bundle", &p("compiled")])
         .write_stdin(lines.join("\n"))

@@ -1421,8 +1421,8 @@ fn a_program_edited_by_hand_runs_and_cosimulates_from_its_bundle() {
     refused(
         &["asm", &p("wide.s"), "--bundle", &p("compiled")],
         &[&format!(
-            "wide.s: line {}, column 18: at position 0: imm=200000 is not a multiplier input: an \
-             18-bit signed value, -131072 ..= 131071",
+            "wide.s: line {}, column 18: at position 0: imm=200000: multiplier input 200000 is not \
+             an 18-bit signed value",
             first + 1
         )],
     );

@@ -25,13 +25,13 @@ use monorail_contract::isa::{
     REG_POS, REG_TOKEN,
 };
 use monorail_contract::numerics::{
-    argmax, bit_length, cache_exponent, exp2_neg_q15, grouped_top, magnitude, normalize,
-    normalize_by, normalize_grouped, normalize_grouped_by, recip, residual_exponent, rope_phase,
-    rsqrt, shift_round, sigmoid_q14, sin_cos_q14, EXP2_INPUT_LIMIT, MAGNITUDE_BITS,
+    argmax, bit_length, cache_exponent, exp2_neg_q15, grouped_top, magnitude, multiplicand,
+    normalize, normalize_by, normalize_grouped, normalize_grouped_by, recip, residual_exponent,
+    rope_phase, rsqrt, shift_round, sigmoid_q14, sin_cos_q14, EXP2_INPUT_LIMIT, MAGNITUDE_BITS,
     SIGMOID_INPUT_FRACTION_BITS,
 };
 use monorail_contract::steps::{ModelStep, StepValues};
-use monorail_contract::target::{Target, VECTOR_ELEMENT_BITS};
+use monorail_contract::target::Target;
 use monorail_contract::timing::{
     chain_distance_of, completion_ring, cost, stopped_at_step_limit, Clock, Cost, STEP_LIMIT_CYCLES,
 };
@@ -360,19 +360,6 @@ fn width(bits: i64) -> Result<u32, Fault> {
         Ok(bits as u32)
     } else {
         Err(format!("bits={bits} is not a mantissa width (2 ..= 31)"))
-    }
-}
-
-/// A multiplier input: the vector unit's (and the scalar unit's) multipliers take 18-bit signed
-/// values, the width of a DSP block's input.
-fn multiplicand(v: i64) -> Result<i64, Fault> {
-    let half = 1i64 << (VECTOR_ELEMENT_BITS - 1);
-    if (-half..half).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!(
-            "multiplier input {v} is not an {VECTOR_ELEMENT_BITS}-bit signed value"
-        ))
     }
 }
 

@@ -1,7 +1,8 @@
 //! Every instruction on the Verilated core against the instruction-set simulator: the same
 //! program from the same memory images must leave the same registers and memories, in the
 //! same number of cycles. The programs end with `end token=r0`: a step answers a token of the
-//! vocabulary, and every register is compared after it anyway. The operands come from a seeded generator and include the extreme
+//! vocabulary, and every register is compared after it anyway. The operands come from a seeded
+//! generator and include the extreme
 //! values (-128, 127, saturation, rounding ties). Each case runs on `sim-tiny` (4 matrix lanes,
 //! 4 vector lanes), `ulx3s-85f` (64 and 8) and `gw2a-18` (4 and 2); addresses are offsets into
 //! each memory.

@@ -1424,17 +1424,8 @@ impl Op {
         self.check_registers(target)?;
         // `muli`'s immediate goes into the multiplier as it is: a fault wherever it runs.
         if let Op::Muli { imm, .. } = *self {
-            let half = 1i64 << (crate::target::VECTOR_ELEMENT_BITS - 1);
-            if !(-half..half).contains(&imm) {
-                return Err(PlacementError::of(
-                    "imm",
-                    format!(
-                        "imm={imm} is not a multiplier input: an {}-bit signed value, -{half} ..= {}",
-                        crate::target::VECTOR_ELEMENT_BITS,
-                        half - 1
-                    ),
-                ));
-            }
+            crate::numerics::multiplicand(imm)
+                .map_err(|e| PlacementError::of("imm", format!("imm={imm}: {e}")))?;
         }
         let v = target.vector_lanes;
         let operands = self.vector_operands(target.lanes, pos);

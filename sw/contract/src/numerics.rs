@@ -576,6 +576,20 @@ pub fn rsqrt(x: u64) -> FixedScale {
     }
 }
 
+/// `v` as a multiplier input, or why it is not one: every multiplier of the machine takes a
+/// signed value of `VECTOR_ELEMENT_BITS` (18) bits, and a larger one is a fault.
+pub fn multiplicand(v: i64) -> Result<i64, String> {
+    use crate::target::VECTOR_ELEMENT_BITS;
+    let half = 1i64 << (VECTOR_ELEMENT_BITS - 1);
+    if (-half..half).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "multiplier input {v} is not an {VECTOR_ELEMENT_BITS}-bit signed value"
+        ))
+    }
+}
+
 /// RMSNorm's epsilon, which llama2.c's `run.c` adds to the mean square: `x / sqrt(ms + eps)`.
 pub const RMS_NORM_EPS: f64 = 1e-5;
 
